@@ -1,0 +1,157 @@
+"""Chat requests, the events a streamed reply produces, and the metrics a reply ends with."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from desktop_app.domain.errors import DomainError
+
+
+class ResponseFormat(StrEnum):
+    TEXT = "text"
+    JSON_OBJECT = "json_object"
+    JSON_SCHEMA = "json_schema"
+
+
+class ChatParams(BaseModel):
+    """What the user set in the parameters panel. None means "the server's default"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system_prompt: str = ""
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    response_format: ResponseFormat = ResponseFormat.TEXT
+    json_schema: str = ""  # the schema text, used with JSON_SCHEMA
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _drop_empty_stops(cls, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        return tuple(s for s in value if s)
+
+    def request_options(self) -> dict[str, Any]:
+        """The OpenAI-style request parameters these settings stand for (system prompt excluded)."""
+        options: dict[str, Any] = {}
+        if self.temperature is not None:
+            options["temperature"] = self.temperature
+        if self.top_p is not None:
+            options["top_p"] = self.top_p
+        if self.max_tokens is not None:
+            options["max_tokens"] = self.max_tokens
+        if self.stop:
+            options["stop"] = list(self.stop)
+        if self.seed is not None:
+            options["seed"] = self.seed
+        if self.response_format is ResponseFormat.JSON_OBJECT:
+            options["response_format"] = {"type": "json_object"}
+        elif self.response_format is ResponseFormat.JSON_SCHEMA:
+            options["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": parse_json_schema(self.json_schema)},
+            }
+        return options
+
+
+def parse_json_schema(text: str) -> dict[str, Any]:
+    """The schema the user typed, as a dict; a clear ValueError when it is not a JSON object."""
+    try:
+        schema = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"The JSON schema is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    if not isinstance(schema, dict):
+        raise ValueError("The JSON schema must be a JSON object.")
+    return schema
+
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(slots=True)
+class ReplyMetrics:
+    ttft_s: float | None = None  # time to first token
+    tokens_per_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None  # request sent -> stream ended
+
+    def summary(self) -> str:
+        """The one-line metrics footer under a reply."""
+        parts: list[str] = []
+        if self.ttft_s is not None:
+            parts.append(f"TTFT {self.ttft_s * 1000:.0f} ms")
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.1f} tok/s")
+        if self.prompt_tokens is not None or self.completion_tokens is not None:
+            parts.append(f"{self.prompt_tokens or 0} in / {self.completion_tokens or 0} out tokens")
+        if self.cost_usd is not None:
+            parts.append(f"${self.cost_usd:.6f}" if self.cost_usd < 0.01 else f"${self.cost_usd:.4f}")
+        if self.latency_s is not None:
+            parts.append(f"{self.latency_s:.2f} s total")
+        return " · ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ReplyMetrics:
+        data = data or {}
+        return cls(**{k: data.get(k) for k in cls.__slots__})
+
+
+# --- Stream events -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    model: str
+    dropped_params: tuple[str, ...] = ()  # parameters the provider does not take, left out
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    finish_reason: str
+    metrics: ReplyMetrics = field(default_factory=ReplyMetrics)
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    error: DomainError
+    metrics: ReplyMetrics = field(default_factory=ReplyMetrics)
+
+
+StreamEvent = Started | TextDelta | ReasoningDelta | UsageReport | Finished | Failed

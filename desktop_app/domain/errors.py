@@ -1,0 +1,88 @@
+"""The small set of errors a user can meet, each said in one sentence with what to do next.
+
+Services map LiteLLM, httpx and server errors onto these; the UI shows `message` and `action`
+and never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DomainError(Exception):
+    """Base: a one-sentence message and a suggested action."""
+
+    message: str
+    action: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailed(DomainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionDenied(DomainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModelNotFound(DomainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimited(DomainError):
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextTooLong(DomainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable(DomainError):
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut(DomainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError(DomainError):
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedResponse(DomainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BadRequest(DomainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NoKey(DomainError):
+    pass
+
+
+ERROR_KINDS: dict[str, type[DomainError]] = {
+    cls.__name__: cls
+    for cls in (
+        DomainError, AuthFailed, PermissionDenied, ModelNotFound, RateLimited, ContextTooLong,
+        Unreachable, TimedOut, ServerError, MalformedResponse, BadRequest, NoKey,
+    )
+}

