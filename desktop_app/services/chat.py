@@ -1,0 +1,141 @@
+"""A conversation turn: persist the user's message, stream the reply, keep the partial text safe.
+
+The partial reply is written to SQLite at least every `save_interval_s` while it streams, so a
+crash loses at most that much; Stop, failure and success each leave the message with its status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.chat import (
+    ChatMessage,
+    Failed,
+    Finished,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+)
+from desktop_app.domain.conversations import Conversation, MessageStatus, StoredMessage
+from desktop_app.domain.errors import DomainError, ModelNotFound
+from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.llm import LLMService
+from desktop_app.services.secrets import SecretStore
+
+DEFAULT_TITLE = "New conversation"
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        llm: LLMService,
+        store: ConversationStore,
+        secrets: SecretStore,
+        find_account: Callable[[str], Account | None],
+        timeout_s: Callable[[], float] = lambda: 60.0,
+        save_interval_s: float = 0.5,
+    ) -> None:
+        self._llm = llm
+        self._store = store
+        self._secrets = secrets
+        self._find_account = find_account
+        self._timeout_s = timeout_s
+        self._save_interval_s = save_interval_s
+
+    @property
+    def store(self) -> ConversationStore:
+        return self._store
+
+    async def reply(self, conversation: Conversation, user_text: str) -> AsyncIterator[StreamEvent]:
+        """Add the user's message and stream the assistant's answer."""
+        await self._store.add_message(conversation.id, role="user", content=user_text)
+        if conversation.title == DEFAULT_TITLE and user_text.strip():
+            title = " ".join(user_text.split())[:48]
+            await self._store.rename_conversation(conversation.id, title)
+            conversation.title = title
+        async for event in self._answer(conversation):
+            yield event
+
+    async def discard_unfinished_answer(self, conversation: Conversation) -> bool:
+        """Before a Retry: drop the last answer if it failed or was cut short. True if one was."""
+        messages = await self._store.messages(conversation.id)
+        if len(messages) >= 2 and messages[-1].role == "assistant" \
+                and messages[-1].status is not MessageStatus.COMPLETE:
+            await self._store.delete_messages_after(conversation.id, messages[-2].id)
+            return True
+        return False
+
+    def answer(self, conversation: Conversation) -> AsyncIterator[StreamEvent]:
+        """Stream an answer to the conversation as it stands (used by Retry)."""
+        return self._answer(conversation)
+
+    async def _answer(self, conversation: Conversation) -> AsyncIterator[StreamEvent]:
+        history = [
+            ChatMessage(m.role, m.content)  # type: ignore[arg-type]
+            for m in await self._store.messages(conversation.id)
+            if _counts_as_history(m)
+        ]
+        reply = await self._store.add_message(
+            conversation.id, role="assistant", content="", status=MessageStatus.STREAMING,
+            account_id=conversation.account_id, model=conversation.model,
+        )
+        account = self._find_account(conversation.account_id)
+        if account is None or not conversation.model:
+            error = ModelNotFound("No model is selected for this conversation.",
+                                  "Pick a model in the model picker, then send again.")
+            await self._store.update_message(reply.id, status=MessageStatus.FAILED, error=_error_text(error))
+            yield Failed(error)
+            return
+
+        text: list[str] = []
+        reasoning: list[str] = []
+        status = MessageStatus.STOPPED  # unless the stream says otherwise
+        last_save = time.monotonic()
+        key = await self._secrets.get(account.id)
+        stream = self._llm.stream_chat(
+            account=account, api_key=key, model=conversation.model, messages=history,
+            params=conversation.params, timeout_s=self._timeout_s(),
+        )
+        try:
+            async with contextlib.aclosing(stream):
+                async for event in stream:
+                    if isinstance(event, TextDelta):
+                        text.append(event.text)
+                    elif isinstance(event, ReasoningDelta):
+                        reasoning.append(event.text)
+                    elif isinstance(event, Finished):
+                        status = MessageStatus.COMPLETE
+                        await self._store.update_message(
+                            reply.id, content="".join(text), reasoning="".join(reasoning),
+                            status=status, metrics=event.metrics)
+                    elif isinstance(event, Failed):
+                        status = MessageStatus.FAILED
+                        await self._store.update_message(
+                            reply.id, content="".join(text), reasoning="".join(reasoning),
+                            status=status, metrics=event.metrics, error=_error_text(event.error))
+                    now = time.monotonic()
+                    if status is MessageStatus.STOPPED and now - last_save >= self._save_interval_s:
+                        last_save = now
+                        await self._store.update_message(
+                            reply.id, content="".join(text), reasoning="".join(reasoning))
+                    yield event
+        finally:
+            if status is MessageStatus.STOPPED:
+                # Stopped by the user (or the window closed): keep what arrived.
+                await self._store.update_message(
+                    reply.id, content="".join(text), reasoning="".join(reasoning), status=status)
+
+
+def _counts_as_history(message: StoredMessage) -> bool:
+    if message.role == "user":
+        return True
+    return message.role == "assistant" and message.status in (MessageStatus.COMPLETE, MessageStatus.STOPPED) \
+        and bool(message.content)
+
+
+def _error_text(error: DomainError) -> str:
+    return f"{error.message} {error.action}".strip()

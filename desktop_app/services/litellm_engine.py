@@ -1,0 +1,116 @@
+"""LiteLLM on a thread of its own, with its own asyncio loop.
+
+Two measured facts drive this (see the reference notes): `import litellm` costs 2-3 s and ~175 MB,
+and LiteLLM's stream wrapper spends 250-470 us of CPU per chunk without yielding to the loop while
+chunks are buffered, which froze a qasync window for 1.6 s on a fast stream. Running every LiteLLM
+call on one dedicated loop keeps the Qt loop free: the GUI thread only receives batched events.
+One long-lived loop (not one per request) also keeps LiteLLM's per-loop client caches valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+from collections.abc import Coroutine
+from types import ModuleType
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def prepare_litellm_environment() -> None:
+    """Must run before `import litellm`: no price-list download, no telemetry, quiet logs."""
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    os.environ.setdefault("LITELLM_DONT_SHOW_FEEDBACK_BOX", "True")
+
+
+class LiteLLMEngine:
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready: concurrent.futures.Future[ModuleType] = concurrent.futures.Future()
+        self._lock = threading.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread and import LiteLLM on it. Idempotent; returns at once."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="litellm", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            prepare_litellm_environment()
+            import litellm  # noqa: PLC0415  (deliberately late: see the module docstring)
+
+            litellm.telemetry = False
+            litellm.suppress_debug_info = True
+            litellm.set_verbose = False
+            self._ready.set_result(litellm)
+        except BaseException as exc:  # a broken install must surface, not hang the app
+            self._ready.set_exception(exc)
+            return
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def loaded(self) -> bool:
+        return self._ready.done() and self._ready.exception() is None
+
+    async def litellm(self) -> ModuleType:
+        """The litellm module, once imported (starts the engine if needed)."""
+        self.start()
+        return await asyncio.wrap_future(self._ready)
+
+    def wait_loaded(self, timeout: float | None = None) -> ModuleType:
+        self.start()
+        return self._ready.result(timeout)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run `coro` on the engine loop. The engine must be loaded."""
+        if self._loop is None or not self._ready.done():
+            coro.close()
+            raise RuntimeError("LiteLLM engine is not running")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def call_soon(self, callback: Any, *args: Any) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel everything running on the engine loop and end the thread."""
+        with self._lock:
+            thread, loop = self._thread, self._loop
+        if thread is None:
+            return
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("LiteLLM engine thread did not stop within %.1f s", timeout)

@@ -1,0 +1,280 @@
+"""The chat service layer over LiteLLM: one call, a stream of typed events, nothing Qt.
+
+`stream_chat` runs the LiteLLM request on the engine thread (see litellm_engine.py) and hands the
+caller's loop batches of events through a small thread-safe mailbox. The caller's loop is woken at
+most once per batch, so a 20,000-chunk burst costs the GUI thread a handful of wake-ups, not 20,000.
+Closing the returned generator (Stop) cancels the request on the engine loop, which closes the HTTP
+stream, so the server stops generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.chat import (
+    ChatMessage,
+    ChatParams,
+    Failed,
+    Finished,
+    ReasoningDelta,
+    ReplyMetrics,
+    Started,
+    StreamEvent,
+    TextDelta,
+    UsageReport,
+)
+from desktop_app.domain.errors import BadRequest, DomainError
+from desktop_app.services.errors import map_error
+from desktop_app.services.litellm_engine import LiteLLMEngine
+
+log = logging.getLogger(__name__)
+
+# A key is needed by the OpenAI client even for local servers that ignore it.
+_PLACEHOLDER_KEY = "no-key"
+_END = object()
+
+
+def litellm_model_name(account: Account, model: str) -> str:
+    return f"{account.provider.litellm_prefix}/{model}"
+
+
+def litellm_api_base(account: Account) -> str | None:
+    """The api_base LiteLLM needs: always for local/compatible servers, else only when overridden."""
+    if account.provider.is_local or account.base_url:
+        return account.effective_base_url
+    return None
+
+
+class _Mailbox:
+    """Events from the engine thread to the consumer's loop, delivered in batches."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._items: list[Any] = []
+        self._wake_pending = False
+        self._wakeup = asyncio.Event()
+
+    def put(self, item: Any) -> None:  # engine thread
+        with self._lock:
+            self._items.append(item)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    async def take(self) -> list[Any]:  # consumer loop
+        while True:
+            with self._lock:
+                if self._items:
+                    items, self._items = self._items, []
+                    return items
+                self._wake_pending = False
+                self._wakeup.clear()
+            await self._wakeup.wait()
+
+
+@dataclass(slots=True)
+class _Tally:
+    started: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    content_chunks: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str = "stop"
+
+    def metrics(self, cost: float | None) -> ReplyMetrics:
+        end = time.perf_counter()
+        completion = self.completion_tokens if self.completion_tokens is not None else (
+            self.content_chunks or None)
+        tps = None
+        if self.first_token is not None and completion:
+            span = end - self.first_token
+            if span > 0:
+                tps = completion / span
+        return ReplyMetrics(
+            ttft_s=None if self.first_token is None else self.first_token - self.started,
+            tokens_per_s=tps,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost_usd=cost,
+            latency_s=end - self.started,
+        )
+
+
+class LLMService:
+    def __init__(self, *, engine: LiteLLMEngine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> LiteLLMEngine:
+        return self._engine
+
+    async def stream_chat(
+        self,
+        *,
+        account: Account,
+        api_key: str | None,
+        model: str,
+        messages: Sequence[ChatMessage],
+        params: ChatParams,
+        timeout_s: float = 60.0,
+    ) -> AsyncIterator[StreamEvent]:
+        """Yield Started, Text/Reasoning deltas (coalesced), UsageReport, then Finished or Failed."""
+        try:
+            options = params.request_options()
+        except ValueError as exc:
+            yield Failed(BadRequest(str(exc), "Fix the JSON schema in the parameters panel."))
+            return
+        if account.provider.key_required and not api_key:
+            from desktop_app.domain.errors import NoKey
+
+            yield Failed(NoKey(f"Account “{account.label}” has no key.", "Open Accounts and add the key."))
+            return
+        litellm = await self._engine.litellm()
+        loop = asyncio.get_running_loop()
+        mailbox = _Mailbox(loop)
+        request = _Request(
+            account=account, api_key=api_key, model=model, timeout_s=timeout_s,
+            messages=_with_system_prompt(messages, params.system_prompt), options=options,
+        )
+        future = self._engine.submit(_produce(litellm, request, mailbox))
+        try:
+            while True:
+                batch = await mailbox.take()
+                for event in _coalesce(batch):
+                    if event is _END:
+                        return
+                    yield event
+        finally:
+            if not future.done():
+                future.cancel()
+                # Wait (briefly) for the engine side to close the HTTP stream, so that when Stop
+                # returns the server has been told.
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), 5.0)
+
+
+@dataclass(slots=True)
+class _Request:
+    account: Account
+    api_key: str | None
+    model: str
+    timeout_s: float
+    messages: list[dict[str, str]]
+    options: dict[str, Any]
+
+
+def _with_system_prompt(messages: Sequence[ChatMessage], system_prompt: str) -> list[dict[str, str]]:
+    out = [m.as_dict() for m in messages if m.role != "system"]
+    if system_prompt.strip():
+        out.insert(0, {"role": "system", "content": system_prompt})
+    return out
+
+
+def _coalesce(batch: list[Any]) -> list[Any]:
+    """Merge runs of text (and of reasoning) deltas: one widget update per run, not per chunk."""
+    out: list[Any] = []
+    for item in batch:
+        if out and type(item) is type(out[-1]) and isinstance(item, (TextDelta, ReasoningDelta)):
+            out[-1] = type(item)(out[-1].text + item.text)
+        else:
+            out.append(item)
+    return out
+
+
+def _split_supported(litellm: Any, request: _Request) -> tuple[dict[str, Any], tuple[str, ...]]:
+    prefix = request.account.provider.litellm_prefix
+    try:
+        supported = litellm.get_supported_openai_params(model=request.model, custom_llm_provider=prefix)
+    except Exception:  # an unknown model: LiteLLM cannot tell, so send everything
+        supported = None
+    if not supported:
+        return dict(request.options), ()
+    kept = {k: v for k, v in request.options.items() if k in supported}
+    dropped = tuple(sorted(k for k in request.options if k not in supported))
+    return kept, dropped
+
+
+def _cost(litellm: Any, request: _Request, tally: _Tally) -> float | None:
+    if request.account.provider.is_local or tally.prompt_tokens is None:
+        return None
+    try:
+        prompt_cost, completion_cost = litellm.cost_per_token(
+            model=request.model,
+            custom_llm_provider=request.account.provider.litellm_prefix,
+            prompt_tokens=tally.prompt_tokens or 0,
+            completion_tokens=tally.completion_tokens or 0,
+        )
+    except Exception:  # LiteLLM does not know this model's price
+        return None
+    return float(prompt_cost) + float(completion_cost)
+
+
+async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
+    """Engine-thread side: run the request, push events, always end with _END."""
+    account = request.account
+    options, dropped = _split_supported(litellm, request)
+    tally = _Tally()
+    stream = None
+    try:
+        mailbox.put(Started(model=request.model, dropped_params=dropped))
+        stream = await litellm.acompletion(
+            model=litellm_model_name(account, request.model),
+            messages=request.messages,
+            api_base=litellm_api_base(account),
+            api_key=request.api_key or _PLACEHOLDER_KEY,
+            stream=True,
+            stream_options={"include_usage": True},
+            timeout=request.timeout_s,
+            max_retries=0,  # pools (and the user's Retry) decide about retries, not the SDK
+            drop_params=True,
+            **options,
+        )
+        async for chunk in stream:
+            choices = chunk.choices
+            if choices:
+                choice = choices[0]
+                delta = choice.delta
+                reasoning = getattr(delta, "reasoning_content", None)
+                content = delta.content
+                if reasoning:
+                    if tally.first_token is None:
+                        tally.first_token = time.perf_counter()
+                    mailbox.put(ReasoningDelta(reasoning))
+                if content:
+                    if tally.first_token is None:
+                        tally.first_token = time.perf_counter()
+                    tally.content_chunks += 1
+                    mailbox.put(TextDelta(content))
+                if choice.finish_reason:
+                    tally.finish_reason = choice.finish_reason
+            usage = getattr(chunk, "usage", None)
+            if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
+                tally.prompt_tokens = usage.prompt_tokens
+                tally.completion_tokens = usage.completion_tokens
+        if tally.prompt_tokens is not None or tally.completion_tokens is not None:
+            mailbox.put(UsageReport(tally.prompt_tokens, tally.completion_tokens))
+        mailbox.put(Finished(tally.finish_reason, tally.metrics(_cost(litellm, request, tally))))
+    except asyncio.CancelledError:
+        raise
+    except DomainError as exc:
+        mailbox.put(Failed(exc, tally.metrics(None)))
+    except Exception as exc:
+        error = map_error(exc, account_label=account.label, model=request.model,
+                          base_url=account.effective_base_url)
+        log.info("chat request failed: %s (%s)", error.kind, type(exc).__name__)
+        mailbox.put(Failed(error, tally.metrics(None)))
+    finally:
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+        mailbox.put(_END)
