@@ -1,0 +1,87 @@
+"""`python -m desktop_app` / `modeldesk`: parse flags, start Qt with the qasync loop, run the app."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+# Before anything can import LiteLLM: never download a price list at import.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+from desktop_app import __version__  # noqa: E402
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="modeldesk", description="Manage local and cloud language models.")
+    parser.add_argument("--version", action="version", version=f"ModelDesk {__version__}")
+    parser.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.app import ModelDeskApp
+    from desktop_app.services.logs import setup_logging
+    from desktop_app.services.paths import AppPaths
+
+    paths = AppPaths.from_environment().ensure()
+    setup_logging(paths.log_dir)
+    app = ModelDeskApp(paths=paths)
+    qt_app = QApplication.instance()
+    quit_requested = asyncio.Event()
+    qt_app.aboutToQuit.connect(quit_requested.set)
+    app.window.closing.connect(quit_requested.set)
+    painted = asyncio.Event()
+    app.window.first_painted.connect(painted.set)
+    app.window.show()
+    await painted.wait()
+    if args.startup_probe:
+        _probe_line("first_paint_s", time.perf_counter())
+    start = asyncio.ensure_future(app.start())
+    if args.startup_probe:
+        await start
+        await app.engine.litellm()
+        _probe_line("litellm_loaded_s", time.perf_counter())
+        print(f"rss_mb: {_rss_mb():.1f}", flush=True)
+        quit_requested.set()
+    await quit_requested.wait()
+    if not start.done():
+        start.cancel()
+    await app.aclose()
+    return 0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _probe_line(key: str, now: float) -> None:
+    print(f"{key}: {now:.4f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    import asyncio
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    qt_app = QApplication.instance() or QApplication(sys.argv[:1])
+    qt_app.setApplicationName("ModelDesk")
+    qt_app.setApplicationVersion(__version__)
+    qt_app.setDesktopFileName("modeldesk")
+    loop = qasync.QEventLoop(qt_app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        return loop.run_until_complete(_run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The composition root: settings, stores and services first, then the window that shows them.
+
+Nothing slow happens before the first paint. After it: the keyring is probed, the conversation
+store opened, conversations listed, and LiteLLM imported on its engine thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from desktop_app.services.accounts import AccountService
+from desktop_app.services.catalog import ModelCatalog
+from desktop_app.services.chat import ChatService
+from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.llm import LLMService
+from desktop_app.services.paths import AppPaths
+from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings_store import SettingsStore, StateStore
+
+log = logging.getLogger(__name__)
+
+
+class ModelDeskApp:
+    """Owns every service and the window; `start()` after the first paint, `aclose()` on quit."""
+
+    def __init__(self, *, paths: AppPaths, secrets: SecretStore | None = None) -> None:
+        from desktop_app.ui.accounts import AccountsPane
+        from desktop_app.ui.chat.pane import ChatPane
+        from desktop_app.ui.main_window import MainWindow
+
+        self.paths = paths.ensure()
+        self.settings_store = SettingsStore(paths.settings_file)
+        settings, self._settings_notice = self.settings_store.load()
+        self.state_store = StateStore(paths.state_file)
+        # One HTTP client for every list/check request; closed on quit.
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False, trust_env=False)
+        self.secrets = secrets or SecretStore()
+        self.catalog = ModelCatalog(http=self.http, cache_file=paths.model_cache_file)
+        self.catalog.load_cache()
+        self.engine = LiteLLMEngine()
+        self.llm = LLMService(engine=self.engine)
+        self.store = ConversationStore(paths.database_file)
+        self.accounts = AccountService(
+            settings=settings, settings_store=self.settings_store, secrets=self.secrets, catalog=self.catalog)
+        self.chat = ChatService(
+            llm=self.llm, store=self.store, secrets=self.secrets, find_account=self.accounts.find,
+            timeout_s=lambda: self.accounts.settings.request_timeout_s)
+
+        self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
+        self.accounts_pane = AccountsPane(accounts=self.accounts)
+        self.window = MainWindow(panes=[("Chat", self.chat_pane), ("Accounts", self.accounts_pane)])
+        self._restore_window_state()
+        self.started = asyncio.Event()
+
+    def _restore_window_state(self) -> None:
+        state = self.state_store.load()
+        geometry = state.get("geometry")
+        if isinstance(geometry, list) and len(geometry) == 4 and all(isinstance(v, int) for v in geometry):
+            x, y, w, h = geometry
+            self.window.setGeometry(x, y, max(w, 640), max(h, 480))
+
+    async def start(self) -> None:
+        """The slow part of start-up; runs after the window has painted once."""
+        self.window.add_notice(self._settings_notice or "")
+        await self.secrets.start()
+        self.window.add_notice(self.secrets.notice or "")
+        self.accounts_pane.refresh_keyring_notice()
+        await self.store.open()
+        self.window.add_notice(getattr(self.store, "notice", None) or "")
+        await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)
+        if not self.accounts.accounts:
+            self.window.show_pane("Accounts")
+        self.engine.start()  # imports LiteLLM on its own thread
+        self.started.set()
+
+    async def aclose(self) -> None:
+        geo = self.window.geometry()
+        self.state_store.save({"geometry": [geo.x(), geo.y(), geo.width(), geo.height()]})
+        await self.chat_pane.aclose()
+        await self.accounts_pane.aclose()
+        current = self.chat_pane.current_conversation
+        settings = self.accounts.settings
+        if current is not None and settings.last_conversation_id != current.id:
+            await self.accounts.update_settings(settings.model_copy(update={"last_conversation_id": current.id}))
+        await self.store.close()
+        await self.secrets.close()
+        await self.http.aclose()
+        await asyncio.to_thread(self.engine.stop)

@@ -1,0 +1,128 @@
+"""Qt list models for the chat pane: conversations, and the models every account offers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from desktop_app.domain.conversations import Conversation
+from desktop_app.services.accounts import AccountService
+
+_Index = QModelIndex | QPersistentModelIndex
+ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+class ConversationListModel(QAbstractListModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._items: list[Conversation] = []
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802 (Qt override)
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            return item.title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{item.title}\n{item.model or 'no model'}"
+        if role == ID_ROLE:
+            return item.id
+        return None
+
+    def set_conversations(self, items: list[Conversation]) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+    def conversation_at(self, row: int) -> Conversation | None:
+        return self._items[row] if 0 <= row < len(self._items) else None
+
+    def row_of(self, conversation_id: int) -> int:
+        return next((i for i, c in enumerate(self._items) if c.id == conversation_id), -1)
+
+    def upsert_front(self, conversation: Conversation) -> None:
+        """Put `conversation` first (it was just used), inserting it if new."""
+        row = self.row_of(conversation.id)
+        if row == 0:
+            self._items[0] = conversation
+            self.dataChanged.emit(self.index(0), self.index(0))
+            return
+        if row > 0:
+            self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), 0)
+            self._items.pop(row)
+            self._items.insert(0, conversation)
+            self.endMoveRows()
+            return
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self._items.insert(0, conversation)
+        self.endInsertRows()
+
+    def remove(self, conversation_id: int) -> None:
+        row = self.row_of(conversation_id)
+        if row < 0:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        self._items.pop(row)
+        self.endRemoveRows()
+
+    def refresh_title(self, conversation_id: int, title: str) -> None:
+        row = self.row_of(conversation_id)
+        if row >= 0:
+            self._items[row].title = title
+            self.dataChanged.emit(self.index(row), self.index(row))
+
+
+@dataclass(frozen=True, slots=True)
+class PickerEntry:
+    account_id: str
+    account_label: str
+    model: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.model}  —  {self.account_label}"
+
+
+class ModelPickerModel(QAbstractListModel):
+    """Every account's models (from each account's cached list), grouped by account."""
+
+    def __init__(self, *, accounts: AccountService, parent=None) -> None:
+        super().__init__(parent)
+        self._accounts = accounts
+        self._entries: list[PickerEntry] = []
+        self.reload()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802 (Qt override)
+        return 0 if parent.isValid() else len(self._entries)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._entries):
+            return None
+        entry = self._entries[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return entry.text
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{entry.model} on account “{entry.account_label}”"
+        if role == ID_ROLE:
+            return (entry.account_id, entry.model)
+        return None
+
+    def reload(self) -> None:
+        entries = []
+        for account in self._accounts.accounts:
+            for model in self._accounts.cached_models(account.id):
+                entries.append(PickerEntry(account.id, account.label, model))
+        self.beginResetModel()
+        self._entries = entries
+        self.endResetModel()
+
+    def entry_at(self, row: int) -> PickerEntry | None:
+        return self._entries[row] if 0 <= row < len(self._entries) else None
+
+    def row_of(self, account_id: str, model: str) -> int:
+        return next((i for i, e in enumerate(self._entries)
+                     if e.account_id == account_id and e.model == model), -1)

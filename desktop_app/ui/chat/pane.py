@@ -1,0 +1,391 @@
+"""The chat playground: conversations, model picker, parameters, transcript and composer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListView,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.domain.chat import Failed, Finished, ReasoningDelta, Started, StreamEvent, TextDelta
+from desktop_app.domain.conversations import Conversation, MessageStatus
+from desktop_app.domain.errors import DomainError
+from desktop_app.services.accounts import AccountService
+from desktop_app.services.chat import DEFAULT_TITLE, ChatService
+from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
+from desktop_app.ui.chat.params import ParamsPanel
+from desktop_app.ui.chat.transcript import TranscriptView
+from desktop_app.ui.common.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+
+class ChatPane(QWidget):
+    reply_started = Signal()
+    reply_finished = Signal(str)  # "complete" | "stopped" | "failed"
+    conversation_opened = Signal(int)
+    models_refreshed = Signal()
+
+    def __init__(self, *, chat: ChatService, accounts: AccountService, parent=None) -> None:
+        super().__init__(parent)
+        self._chat = chat
+        self._accounts = accounts
+        self._tasks = TaskOwner("chat")
+        self._reply_task: asyncio.Task | None = None
+        self._current: Conversation | None = None
+
+        # Left: conversations.
+        self.conversations = ConversationListModel(self)
+        self.conversation_list = QListView()
+        self.conversation_list.setModel(self.conversations)
+        self.conversation_list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.new_button = QPushButton("New chat")
+        self.rename_button = QPushButton("Rename")
+        self.delete_button = QPushButton("Delete")
+        left = QVBoxLayout()
+        left.addWidget(self.new_button)
+        left.addWidget(self.conversation_list, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.rename_button)
+        row.addWidget(self.delete_button)
+        left.addLayout(row)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+
+        # Centre: model picker, transcript, notice, composer.
+        self.picker_model = ModelPickerModel(accounts=accounts, parent=self)
+        self.model_picker = QComboBox()
+        self.model_picker.setModel(self.picker_model)
+        self.model_picker.setMinimumContentsLength(28)
+        self.model_picker.setPlaceholderText("Add an account, then pick a model")
+        self.refresh_button = QPushButton("Refresh models")
+        self.transcript = TranscriptView()
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setVisible(False)
+        self.notice.setObjectName("chatNotice")
+        self.composer = QPlainTextEdit()
+        self.composer.setPlaceholderText("Message — Ctrl+Enter sends, Esc stops")
+        self.composer.setFixedHeight(96)
+        self.send_button = QPushButton("Send")
+        self.send_button.setDefault(True)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.model_picker, 1)
+        top.addWidget(self.refresh_button)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.composer, 1)
+        bottom.addLayout(buttons)
+        centre = QVBoxLayout()
+        centre.addLayout(top)
+        centre.addWidget(self.transcript, 1)
+        centre.addWidget(self.notice)
+        centre.addLayout(bottom)
+        centre_widget = QWidget()
+        centre_widget.setLayout(centre)
+
+        # Right: parameters.
+        self.params = ParamsPanel()
+        self.params.setMinimumWidth(240)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left_widget)
+        splitter.addWidget(centre_widget)
+        splitter.addWidget(self.params)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([200, 640, 260])
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter)
+
+        self.send_button.clicked.connect(self._on_send_clicked)
+        self.stop_button.clicked.connect(self.stop)
+        for keys, slot in (("Ctrl+Return", self._on_send_clicked), ("Ctrl+Enter", self._on_send_clicked),
+                           ("Esc", self.stop)):
+            shortcut = QShortcut(QKeySequence(keys), self, activated=slot)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # The composer handles its own keys too, so they work even before the window is active.
+        self.composer.installEventFilter(self)
+        self.new_button.clicked.connect(self._on_new_clicked)
+        self.rename_button.clicked.connect(self._on_rename_clicked)
+        self.delete_button.clicked.connect(self._on_delete_clicked)
+        self.refresh_button.clicked.connect(lambda: self._tasks.spawn(self.refresh_models()))
+        self.conversation_list.selectionModel().currentChanged.connect(self._on_conversation_selected)
+        self.transcript.retry_requested.connect(lambda: self._start_reply(self.retry()))
+        accounts.on_models_changed(lambda _account_id: self._reload_picker())
+        accounts.on_accounts_changed(self._reload_picker)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.composer and event.type() == QEvent.Type.KeyPress:
+            key, mods = event.key(), event.modifiers()
+            if key == Qt.Key.Key_Escape and self.streaming:
+                self.stop()
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and mods & Qt.KeyboardModifier.ControlModifier:
+                self._on_send_clicked()
+                return True
+        return super().eventFilter(watched, event)
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def current_conversation(self) -> Conversation | None:
+        return self._current
+
+    @property
+    def streaming(self) -> bool:
+        return self._reply_task is not None and not self._reply_task.done()
+
+    def _reload_picker(self) -> None:
+        selected = self.selected_model()
+        self.picker_model.reload()
+        if selected is not None:
+            self.select_model(*selected)
+        elif self.model_picker.count() and self.model_picker.currentIndex() < 0:
+            self.model_picker.setCurrentIndex(0)
+
+    def selected_model(self) -> tuple[str, str] | None:
+        entry = self.picker_model.entry_at(self.model_picker.currentIndex())
+        return None if entry is None else (entry.account_id, entry.model)
+
+    def select_model(self, account_id: str, model: str) -> bool:
+        row = self.picker_model.row_of(account_id, model)
+        if row >= 0:
+            self.model_picker.setCurrentIndex(row)
+        return row >= 0
+
+    def show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+
+    # --- conversations ------------------------------------------------------------------------
+
+    async def load_conversations(self, select_id: int | None = None) -> None:
+        items = await self._chat.store.list_conversations()
+        self.conversations.set_conversations(items)
+        if not items:
+            return
+        row = self.conversations.row_of(select_id) if select_id is not None else 0
+        self.conversation_list.setCurrentIndex(self.conversations.index(max(row, 0)))
+
+    def _on_conversation_selected(self, current, _previous) -> None:
+        conversation = self.conversations.conversation_at(current.row()) if current.isValid() else None
+        if conversation is not None and (self._current is None or conversation.id != self._current.id):
+            self._tasks.spawn(self.open_conversation(conversation))
+
+    async def open_conversation(self, conversation: Conversation) -> None:
+        await self.stop_and_wait()
+        await self._remember_settings()
+        self._current = conversation
+        self.params.set_params(conversation.params)
+        if conversation.account_id:
+            self.select_model(conversation.account_id, conversation.model)
+        self.transcript.clear_transcript()
+        for message in await self._chat.store.messages(conversation.id):
+            if message.role == "user":
+                self.transcript.add_user_message(message.content)
+                continue
+            note = {
+                MessageStatus.STOPPED: "Stopped",
+                MessageStatus.STREAMING: "Interrupted: ModelDesk closed while this reply was arriving",
+                MessageStatus.FAILED: message.error,
+            }.get(message.status, "")
+            self.transcript.add_assistant_message(message.content, footer=message.metrics.summary(), note=note)
+        self.conversation_opened.emit(conversation.id)
+
+    async def new_conversation(self) -> Conversation:
+        await self.stop_and_wait()
+        await self._remember_settings()
+        selected = self.selected_model() or ("", "")
+        conversation = await self._chat.store.create_conversation(
+            title=DEFAULT_TITLE, account_id=selected[0], model=selected[1], params=self.params.params())
+        self._current = conversation
+        self.conversations.upsert_front(conversation)
+        self.conversation_list.setCurrentIndex(self.conversations.index(0))
+        self.transcript.clear_transcript()
+        return conversation
+
+    async def rename_current(self, title: str) -> None:
+        if self._current is None or not title.strip():
+            return
+        await self._chat.store.rename_conversation(self._current.id, title.strip())
+        self._current.title = title.strip()
+        self.conversations.refresh_title(self._current.id, self._current.title)
+
+    async def delete_current(self) -> None:
+        if self._current is None:
+            return
+        await self.stop_and_wait()
+        doomed, self._current = self._current, None
+        await self._chat.store.delete_conversation(doomed.id)
+        self.conversations.remove(doomed.id)
+        self.transcript.clear_transcript()
+        if self.conversations.rowCount():
+            self.conversation_list.setCurrentIndex(self.conversations.index(0))
+
+    async def _remember_settings(self) -> None:
+        """Store the picker and panel values into the conversation being left or sent."""
+        if self._current is None:
+            return
+        selected = self.selected_model()
+        account_id, model = selected if selected else (self._current.account_id, self._current.model)
+        params = self.params.params()
+        if (account_id, model, params) == (self._current.account_id, self._current.model, self._current.params):
+            return
+        self._current.account_id, self._current.model, self._current.params = account_id, model, params
+        await self._chat.store.update_conversation_settings(
+            self._current.id, account_id=account_id, model=model, params=params)
+
+    # --- sending, streaming, stopping ---------------------------------------------------------
+
+    def _on_send_clicked(self) -> None:
+        text = self.composer.toPlainText()
+        if text.strip() and not self.streaming:
+            self._start_reply(self.send(text))
+
+    def _start_reply(self, coro) -> None:
+        if self.streaming:
+            coro.close()
+            return
+        self._reply_task = self._tasks.spawn(coro, name="chat:reply")
+
+    async def send(self, text: str) -> None:
+        """Send `text` in the current conversation (a new one if none) and stream the answer."""
+        if self._current is None:
+            await self.new_conversation()
+        await self._remember_settings()
+        assert self._current is not None
+        conversation = self._current
+        self.composer.clear()
+        self.transcript.add_user_message(text)
+        await self._stream(self._chat.reply(conversation, text))
+        self.conversations.upsert_front(conversation)
+
+    async def retry(self) -> None:
+        if self._current is None:
+            return
+        await self._remember_settings()
+        conversation = self._current
+        await self._chat.discard_unfinished_answer(conversation)
+        await self.open_conversation(conversation)
+        await self._stream(self._chat.answer(conversation))
+
+    async def _stream(self, events: AsyncIterator[StreamEvent]) -> None:
+        self._set_streaming(True)
+        self.show_notice("")
+        self.transcript.begin_assistant_message()
+        outcome = "stopped"
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        self.transcript.append_text(event.text)
+                    elif isinstance(event, ReasoningDelta):
+                        self.transcript.append_reasoning(event.text)
+                    elif isinstance(event, Started) and event.dropped_params:
+                        self.show_notice(
+                            f"Left out {', '.join(event.dropped_params)}: {event.model} does not take "
+                            f"{'it' if len(event.dropped_params) == 1 else 'them'}.")
+                    elif isinstance(event, Finished):
+                        outcome = "complete"
+                        self.transcript.finish_assistant_message(footer=event.metrics.summary())
+                    elif isinstance(event, Failed):
+                        outcome = "failed"
+                        self._show_failure(event.error, event.metrics.summary())
+        except asyncio.CancelledError:
+            self.transcript.finish_assistant_message(note="Stopped")
+            raise
+        except DomainError as exc:
+            outcome = "failed"
+            self._show_failure(exc, "")
+        finally:
+            self._set_streaming(False)
+            self.reply_finished.emit(outcome)
+        if outcome == "stopped":
+            self.transcript.finish_assistant_message(note="Stopped")
+
+    def _show_failure(self, error: DomainError, footer: str) -> None:
+        self.transcript.finish_assistant_message(footer=footer)
+        self.transcript.show_error(error.message, action=error.action, retry=True)
+
+    def _set_streaming(self, streaming: bool) -> None:
+        self.send_button.setEnabled(not streaming)
+        self.stop_button.setEnabled(streaming)
+        if streaming:
+            self.reply_started.emit()
+
+    def stop(self) -> None:
+        if self.streaming:
+            assert self._reply_task is not None
+            self._reply_task.cancel()
+
+    async def stop_and_wait(self) -> None:
+        task = self._reply_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- models -------------------------------------------------------------------------------
+
+    async def refresh_models(self) -> None:
+        errors = []
+        for account in self._accounts.accounts:
+            try:
+                await self._accounts.refresh_models(account.id)
+            except DomainError as exc:
+                errors.append(f"{account.label}: {exc.message}")
+        self._reload_picker()
+        self.show_notice(" ".join(errors))
+        self.models_refreshed.emit()
+
+    # --- dialogs (non-modal: open() + signals) ------------------------------------------------
+
+    def _on_new_clicked(self) -> None:
+        self._tasks.spawn(self.new_conversation())
+
+    def _on_rename_clicked(self) -> None:
+        if self._current is None:
+            return
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Rename conversation")
+        dialog.setLabelText("Name")
+        dialog.setTextValue(self._current.title)
+        dialog.textValueSelected.connect(lambda text: self._tasks.spawn(self.rename_current(text)))
+        dialog.open()
+
+    def _on_delete_clicked(self) -> None:
+        if self._current is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Delete conversation",
+                          f"Delete “{self._current.title}” and all its messages?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.accepted.connect(lambda: self._tasks.spawn(self.delete_current()))
+        box.open()
+
+    async def aclose(self) -> None:
+        await self.stop_and_wait()
+        await self._remember_settings()
+        await self._tasks.aclose()

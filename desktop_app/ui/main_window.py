@@ -1,0 +1,90 @@
+"""The main window: a navigation list on the left, one pane at a time on the right."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app import __version__
+
+
+class _FirstPaintWatcher(QObject):
+    def __init__(self, callback) -> None:
+        super().__init__()
+        self._callback = callback
+        self._seen = False
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+        if not self._seen and event.type() == QEvent.Type.Paint:
+            self._seen = True
+            self._callback()
+        return False
+
+
+class MainWindow(QMainWindow):
+    first_painted = Signal()
+    closing = Signal()
+
+    def __init__(self, *, panes: list[tuple[str, QWidget]], parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("ModelDesk")
+        self.resize(1280, 800)
+        self.nav = QListWidget()
+        self.nav.setFixedWidth(130)
+        self.nav.setObjectName("navigation")
+        self.stack = QStackedWidget()
+        self._panes: dict[str, QWidget] = {}
+        for title, pane in panes:
+            self.nav.addItem(title)
+            self.stack.addWidget(pane)
+            self._panes[title] = pane
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("startupBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(False)
+        self.banner.setStyleSheet(
+            "QLabel#startupBanner { background: #fff4ce; color: #4a3b00; border: 1px solid #e0c96b;"
+            " border-radius: 4px; padding: 6px; }")
+
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self.banner)
+        right.addWidget(self.stack, 1)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.nav)
+        layout.addLayout(right, 1)
+        self.setCentralWidget(central)
+        self.statusBar().showMessage(f"ModelDesk {__version__}")
+        self.nav.setCurrentRow(0)
+
+        self._paint_watcher = _FirstPaintWatcher(self.first_painted.emit)
+        central.installEventFilter(self._paint_watcher)
+
+    def show_pane(self, title: str) -> None:
+        items = self.nav.findItems(title, Qt.MatchFlag.MatchExactly)
+        if items:
+            self.nav.setCurrentItem(items[0])
+
+    def add_notice(self, text: str) -> None:
+        """A start-up notice the user must see (settings moved aside, keys not persistent...)."""
+        if not text:
+            return
+        existing = self.banner.text()
+        self.banner.setText(f"{existing}\n{text}" if existing else text)
+        self.banner.setVisible(True)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.closing.emit()
+        super().closeEvent(event)

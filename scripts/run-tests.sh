@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole suite: layer contract, unit + UI + keyring tests (offscreen Qt, a real Secret Service),
+# then the end-to-end tests (the whole app in a real X window under Xvfb, a real llama-server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+missing=()
+for tool in xvfb-run dbus-run-session gnome-keyring-daemon; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Missing system tools: ${missing[*]}. Install them with:" >&2
+  echo "  sudo apt-get install -y xvfb xauth gnome-keyring dbus libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0" >&2
+  exit 2
+fi
+
+set -a
+# shellcheck disable=SC1091
+source .cache/test-servers.env
+set +a
+export MODELDESK_REQUIRE_SECRET_SERVICE=1 MODELDESK_REQUIRE_REAL_SERVERS=1
+
+echo "== import contract"
+"$BIN/lint-imports"
+
+echo "== unit, UI and keyring tests"
+bash scripts/with-secret-service.sh env QT_QPA_PLATFORM=offscreen \
+  "$BIN/python" -m pytest -p no:cacheprovider tests/unit tests/ui tests/keyring
+
+echo "== end-to-end tests (Xvfb, real llama-server)"
+xvfb-run -a -s "-screen 0 1400x900x24" env QT_QPA_PLATFORM=xcb \
+  "$BIN/python" -m pytest -p no:cacheprovider tests/e2e

@@ -1,0 +1,93 @@
+"""Shared test set-up: isolated dirs, an in-memory keyring, Qt offscreen, a qasync loop for UI tests."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+import keyring  # noqa: E402
+import keyring.backend  # noqa: E402
+import pytest  # noqa: E402
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A real KeyringBackend kept in a dict: the code under test still goes through `keyring`."""
+
+    priority = -1  # type: ignore[assignment]  (never chosen by keyring on its own)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.entries.pop((service, username), None)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch, request):
+    """Every test gets its own config/data/cache/log dirs; no test touches the user's files."""
+    home = tmp_path / "modeldesk-home"
+    monkeypatch.setenv("MODELDESK_HOME", str(home))
+    if request.node.get_closest_marker("keyring") is None:
+        backend = MemoryKeyring()
+        previous = keyring.get_keyring()
+        keyring.set_keyring(backend)
+        yield home
+        keyring.set_keyring(previous)
+    else:
+        yield home
+
+
+@pytest.fixture
+def memory_keyring() -> MemoryKeyring:
+    backend = keyring.get_keyring()
+    assert isinstance(backend, MemoryKeyring)
+    return backend
+
+
+@pytest.fixture
+def qloop(qapp):
+    """A qasync loop on the test's QApplication, treated as already running.
+
+    qtbot's waits spin the Qt event loop, which runs asyncio callbacks too, so a UI test starts
+    tasks and waits on signals or conditions exactly as the app does.
+    """
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    for _ in range(1000):
+        if all(t.done() for t in pending):
+            break
+        qapp.processEvents()
+    # Not loop.stop(): that calls QApplication.exit(), which would end the next test's waits too.
+    loop._QEventLoop__is_running = False  # noqa: SLF001 (qasync has no public "detach")
+    asyncio.events._set_running_loop(None)
+    try:
+        qapp.aboutToQuit.disconnect(loop._after_run_forever)
+    except (RuntimeError, TypeError):
+        pass
+    loop.close()
+    asyncio.set_event_loop(None)
+    # Kill the closed loop's pending Qt timers here, on the GUI thread, and collect it now: a
+    # garbage collection that happens to run on a worker thread would otherwise destroy them there.
+    timer = loop._timer  # noqa: SLF001
+    for timer_id in list(timer._SimpleTimer__callbacks):  # noqa: SLF001
+        timer.killTimer(timer_id)
+    timer._SimpleTimer__callbacks.clear()  # noqa: SLF001
+    del loop, timer
+    gc.collect()
