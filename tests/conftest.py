@@ -60,10 +60,20 @@ def qloop(qapp):
     """A qasync loop on the test's QApplication, treated as already running.
 
     qtbot's waits spin the Qt event loop, which runs asyncio callbacks too, so a UI test starts
-    tasks and waits on signals or conditions exactly as the app does.
+    tasks and waits on signals or conditions exactly as the app does. Two details make it safe to
+    run many such tests in one session:
+    * qasync's `loop.stop()` calls `QApplication.exit()`, after which every nested
+      `QEventLoop.exec()` (qtbot's waits) returns at once; the loop is marked stopped instead.
+    * Qt objects in reference cycles must not be freed by a collection a worker thread happens to
+      trigger ("Timers cannot be stopped from another thread", or a crash): automatic collection
+      is off during the test (as in the app, see MainThreadCollector) and runs here, on the GUI thread.
     """
     import qasync
+    import shiboken6
+    from PySide6.QtCore import QObject
 
+    gc.collect()
+    gc.disable()
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     yield loop
@@ -74,8 +84,7 @@ def qloop(qapp):
         if all(t.done() for t in pending):
             break
         qapp.processEvents()
-    # Not loop.stop(): that calls QApplication.exit(), which would end the next test's waits too.
-    loop._QEventLoop__is_running = False  # noqa: SLF001 (qasync has no public "detach")
+    loop._QEventLoop__is_running = False  # noqa: SLF001 (what stop() does, minus QApplication.exit())
     asyncio.events._set_running_loop(None)
     try:
         qapp.aboutToQuit.disconnect(loop._after_run_forever)
@@ -83,11 +92,8 @@ def qloop(qapp):
         pass
     loop.close()
     asyncio.set_event_loop(None)
-    # Kill the closed loop's pending Qt timers here, on the GUI thread, and collect it now: a
-    # garbage collection that happens to run on a worker thread would otherwise destroy them there.
-    timer = loop._timer  # noqa: SLF001
-    for timer_id in list(timer._SimpleTimer__callbacks):  # noqa: SLF001
-        timer.killTimer(timer_id)
-    timer._SimpleTimer__callbacks.clear()  # noqa: SLF001
-    del loop, timer
+    for qobject in [value for value in vars(loop).values() if isinstance(value, QObject)]:
+        shiboken6.delete(qobject)
+    del loop
     gc.collect()
+    gc.enable()

@@ -1,0 +1,377 @@
+"""The Accounts pane against the real services: keyring (in memory), settings file, loopback servers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import keyring
+import keyring.backend
+import pytest
+from keyring.backends import fail
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit, QMessageBox
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.providers import PROVIDERS
+from desktop_app.domain.settings import Settings
+from desktop_app.services.accounts import AccountService
+from desktop_app.services.catalog import ModelCatalog
+from desktop_app.services.secrets import SERVICE, SecretStore
+from desktop_app.services.settings_store import SettingsStore
+from desktop_app.ui.accounts import AccountListModel, AccountsPane
+from desktop_app.ui.accounts.model import DetailRole, ProviderIdRole
+from desktop_app.ui.accounts.pane import EMPTY_HINT, ERROR_COLOUR, OK_COLOUR, STORED_KEY_PLACEHOLDER
+from tests.servers.openai_fault import FaultServer
+
+WAIT_MS = 10_000
+# Shown windows make the offscreen platform say this; it is about the test platform, not the pane.
+offscreen_show = pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints\(\)")
+
+
+def run(qtbot: Any, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run `coro` on the qasync loop while Qt keeps processing events; return its result."""
+    task = asyncio.ensure_future(coro)
+    qtbot.waitUntil(task.done, timeout=WAIT_MS)
+    return task.result()
+
+
+class KeyringThatFailsOnWrite(keyring.backend.KeyringBackend):
+    """Reads work, writes raise: the store must fall back to memory mid-session."""
+
+    priority = -1  # never picked by keyring.get_keyring() elsewhere in the session
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.PasswordSetError("the keyring refused the write")
+
+    def delete_password(self, service: str, username: str) -> None:
+        pass
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path) -> Path:
+    return tmp_path / "config" / "settings.json"
+
+
+@pytest.fixture
+def make_service(qloop, qtbot, tmp_path: Path, settings_file: Path) -> Iterator[Callable[..., AccountService]]:
+    opened: list[tuple[SecretStore, SettingsStore, httpx.AsyncClient]] = []
+
+    def make(secrets: SecretStore | None = None) -> AccountService:
+        secrets = secrets if secrets is not None else SecretStore()
+        run(qtbot, secrets.start())
+        store = SettingsStore(settings_file)
+        http = httpx.AsyncClient()
+        opened.append((secrets, store, http))
+        catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json")
+        return AccountService(settings=Settings(), settings_store=store, secrets=secrets, catalog=catalog)
+
+    yield make
+    for secrets, store, http in opened:
+        run(qtbot, http.aclose())
+        run(qtbot, store.close())
+        run(qtbot, secrets.close())
+
+
+@pytest.fixture
+def service(make_service) -> AccountService:
+    return make_service()
+
+
+@pytest.fixture
+def make_pane(qloop, qtbot) -> Iterator[Callable[[AccountService], AccountsPane]]:
+    panes: list[AccountsPane] = []
+
+    def make(accounts: AccountService) -> AccountsPane:
+        pane = AccountsPane(accounts=accounts)
+        qtbot.addWidget(pane)
+        panes.append(pane)
+        return pane
+
+    yield make
+    for pane in panes:
+        run(qtbot, pane.aclose())
+
+
+@pytest.fixture
+def pane(make_pane, service) -> AccountsPane:
+    return make_pane(service)
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    with FaultServer() as server:  # accepts the key "sk-test" only
+        yield server
+
+
+def fill(pane: AccountsPane, provider_id: str, name: str, *, url: str = "", key: str = "") -> None:
+    """What a user does after pressing "Add"."""
+    pane.add_button.click()
+    pane.provider_combo.setCurrentIndex(pane.provider_combo.findData(provider_id))
+    pane.name_edit.setText(name)
+    pane.url_edit.setText(url)
+    pane.key_edit.setText(key)
+
+
+def stored_key(account_id: str) -> str | None:
+    return keyring.get_password(SERVICE, account_id)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+def test_account_list_model_passes_the_model_tester(qtbot, qtmodeltester, service) -> None:
+    for label, provider_id in (("Work", "openai"), ("Claude", "anthropic"), ("Laptop", "ollama")):
+        run(qtbot, service.save_account(Account(provider_id=provider_id, label=label)))
+    model = AccountListModel(accounts=service)
+
+    qtmodeltester.check(model)
+
+    assert model.rowCount() == 3
+    first = model.index(0)
+    work = service.accounts[0]
+    assert model.data(first) == "Work"
+    assert model.data(first, Qt.ItemDataRole.UserRole) == work.id
+    assert model.data(first, ProviderIdRole) == "openai"
+    assert model.data(first, Qt.ItemDataRole.ToolTipRole) == "OpenAI · https://api.openai.com/v1"
+    assert model.data(model.index(2), DetailRole) == "Ollama · http://127.0.0.1:11434"
+    assert model.account_at(1) == service.accounts[1] and model.account_at(3) is None
+    assert model.row_of(work.id) == 0 and model.row_of("nope") == -1
+
+    # Changes arrive as precise row signals, still watched by the tester.
+    with qtbot.waitSignal(model.rowsInserted):
+        run(qtbot, service.save_account(Account(provider_id="openai", label="Home")))
+    with qtbot.waitSignal(model.dataChanged) as changed:
+        run(qtbot, service.save_account(work.model_copy(update={"label": "Office"})))
+    assert changed.args[0].row() == 0 and model.data(first) == "Office"
+    with qtbot.waitSignal(model.rowsRemoved) as removed:
+        run(qtbot, service.remove_account(service.accounts[1].id))
+    assert removed.args[1:] == [1, 1]
+    assert [model.data(model.index(r)) for r in range(model.rowCount())] == ["Office", "Laptop", "Home"]
+    qtmodeltester.check(model, force_py=True)
+
+
+# --- adding and editing ------------------------------------------------------------------------
+
+def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_settings_file(
+    qtbot, pane, service, settings_file, caplog,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert pane.empty_hint.isVisibleTo(pane) and pane.empty_hint.text() == EMPTY_HINT
+    assert not pane.list_view.isVisibleTo(pane)
+
+    fill(pane, "openai", "OpenAI, work", key="  sk-work-0123456789\n")  # pasted with stray whitespace
+    with qtbot.waitSignal(pane.account_saved, timeout=WAIT_MS) as saved:
+        pane.save_button.click()
+    work_id = saved.args[0]
+    fill(pane, "openai", "OpenAI, home", key="sk-home-9876543210")
+    home = run(qtbot, pane.save_current())
+
+    assert [(a.label, a.provider_id) for a in service.accounts] == [("OpenAI, work", "openai"),
+                                                                    ("OpenAI, home", "openai")]
+    assert stored_key(work_id) == "sk-work-0123456789"
+    assert stored_key(home.id) == "sk-home-9876543210"
+    assert pane.list_view.isVisibleTo(pane) and not pane.empty_hint.isVisibleTo(pane)
+    assert pane.list_view.currentIndex().row() == 1 and pane.editing_id == home.id
+    assert pane.key_edit.text() == "" and pane.key_edit.echoMode() is QLineEdit.EchoMode.Password
+    raw = settings_file.read_bytes()
+    assert b"OpenAI, home" in raw
+    assert b"sk-work" not in raw and b"sk-home" not in raw
+    assert "sk-work" not in caplog.text and "sk-home" not in caplog.text
+
+
+def test_editing_without_typing_a_key_keeps_the_stored_key(qtbot, pane, service) -> None:
+    fill(pane, "anthropic", "Claude", key="sk-ant-original")
+    account = run(qtbot, pane.save_current())
+    qtbot.waitUntil(lambda: pane.key_edit.placeholderText() == STORED_KEY_PLACEHOLDER, timeout=WAIT_MS)
+    assert pane.key_edit.text() == ""  # a stored key is never put back into the field
+    assert pane.remove_key_button.isEnabled()
+
+    pane.name_edit.setText("Claude, work")
+    run(qtbot, pane.save_current())
+    assert service.find(account.id).label == "Claude, work"
+    assert pane.model.data(pane.model.index(0)) == "Claude, work"
+    assert stored_key(account.id) == "sk-ant-original"
+
+    pane.key_edit.setText(" sk-ant-replaced ")
+    run(qtbot, pane.save_current())
+    assert stored_key(account.id) == "sk-ant-replaced"
+
+    run(qtbot, pane.remove_key())
+    assert stored_key(account.id) is None
+    assert service.find(account.id) is not None
+    assert pane.key_edit.placeholderText() == "Paste the key: stored in the system keyring"
+    assert not pane.remove_key_button.isEnabled()
+
+
+def test_show_reveals_only_what_was_typed_and_hides_again_on_another_account(qtbot, pane) -> None:
+    fill(pane, "openai", "One", key="sk-one")
+    run(qtbot, pane.save_current())
+    fill(pane, "mistral", "Two", key="typed-secret")
+    assert pane.key_edit.echoMode() is QLineEdit.EchoMode.Password
+
+    pane.show_key_button.click()
+    assert pane.key_edit.echoMode() is QLineEdit.EchoMode.Normal and pane.show_key_button.text() == "Hide"
+
+    pane.select_account(pane.model.account_at(0).id)
+    assert pane.key_edit.text() == "" and pane.key_edit.echoMode() is QLineEdit.EchoMode.Password
+    assert not pane.show_key_button.isEnabled()  # nothing typed, nothing to show
+    assert pane.provider_combo.currentData() == "openai" and pane.name_edit.text() == "One"
+    assert pane.url_edit.placeholderText() == PROVIDERS["openai"].default_base_url
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "sentence"),
+    [
+        ("Work", "api.example.com/v1", "Not saved: the base URL must start with http:// or https://."),
+        ("   ", "", "Not saved: an account needs a name."),
+    ],
+)
+def test_invalid_form_says_why_and_saves_nothing(
+    qtbot, pane, service, settings_file, memory_keyring, name, url, sentence,
+) -> None:
+    fill(pane, "openai", name, url=url, key="sk-unsaved")
+
+    assert run(qtbot, pane.save_current()) is None
+
+    assert pane.status_label.text() == sentence
+    assert ERROR_COLOUR in pane.status_label.styleSheet()
+    assert service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
+    assert (pane.name_edit.text(), pane.url_edit.text(), pane.key_edit.text()) == (name, url, "sk-unsaved")
+
+
+# --- checking ----------------------------------------------------------------------------------
+
+def check(qtbot, pane: AccountsPane) -> tuple[str, str]:
+    with qtbot.waitSignal(pane.check_finished, timeout=WAIT_MS) as finished:
+        run(qtbot, pane.check_current())
+    return tuple(finished.args)
+
+
+def test_check_before_saving_reports_ok_and_invalid_key(qtbot, pane, service, fault_server) -> None:
+    fill(pane, "openai_compatible", "Test server", url=fault_server.base_url, key="sk-test")
+
+    status, message = check(qtbot, pane)
+
+    assert status == "ok" and message.startswith("OK")
+    assert pane.status_label.text() == message and OK_COLOUR in pane.status_label.styleSheet()
+    assert pane.check_button.isEnabled()
+    assert service.accounts == []  # checking never saves
+    assert fault_server.requests[-1].path == "/v1/models"
+
+    pane.key_edit.setText("sk-wrong")
+    status, message = check(qtbot, pane)
+    assert status == "invalid key"
+    assert pane.status_label.text() == message and ERROR_COLOUR in pane.status_label.styleSheet()
+
+
+def test_check_of_a_saved_account_uses_its_stored_key(qtbot, pane, fault_server) -> None:
+    fill(pane, "openai_compatible", "Test server", url=fault_server.base_url, key="sk-test")
+    run(qtbot, pane.save_current())
+    assert pane.key_edit.text() == ""
+
+    assert check(qtbot, pane)[0] == "ok"
+    assert fault_server.requests[-1].headers["authorization"] == "Bearer sk-test"
+
+
+def test_check_of_a_closed_port_reports_unreachable(qtbot, pane) -> None:
+    fill(pane, "llamacpp", "Nothing here", url=f"http://127.0.0.1:{closed_port()}/v1")
+
+    status, message = check(qtbot, pane)
+
+    assert status == "unreachable" and message.startswith("Unreachable")
+    assert ERROR_COLOUR in pane.status_label.styleSheet()
+
+
+@offscreen_show
+def test_a_running_check_shows_checking_and_is_cancelled_when_the_pane_closes(qtbot, qloop, pane) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        fill(pane, "llamacpp", "Silent", url=f"http://127.0.0.1:{silent.getsockname()[1]}/v1")
+        pane.show()
+
+        qtbot.mouseClick(pane.check_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: pane.status_label.text() == "Checking…", timeout=WAIT_MS)
+        assert not pane.check_button.isEnabled()
+        checks = [t for t in asyncio.all_tasks(qloop) if t.get_name().endswith("check_current")]
+        assert len(checks) == 1
+
+        pane.close()
+        qtbot.waitUntil(checks[0].done, timeout=WAIT_MS)
+
+    assert checks[0].cancelled()
+    assert pane.check_button.isEnabled() and pane.status_label.text() == ""
+
+
+# --- removing ----------------------------------------------------------------------------------
+
+@offscreen_show
+def test_remove_asks_first_and_removes_account_and_key(qtbot, pane, service) -> None:
+    for name, key in (("First", "sk-first"), ("Second", "sk-second")):
+        fill(pane, "deepseek", name, key=key)
+        run(qtbot, pane.save_current())
+    first, second = service.accounts
+    pane.select_account(first.id)
+
+    run(qtbot, pane.remove_selected(False))
+    box = pane.confirm_box
+    assert box is not None and box.isVisible() and "First" in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    qtbot.waitUntil(lambda: pane.confirm_box is None, timeout=WAIT_MS)
+    assert len(service.accounts) == 2 and stored_key(first.id) == "sk-first"
+
+    pane.remove_button.click()
+    qtbot.waitUntil(lambda: pane.confirm_box is not None and pane.confirm_box.isVisible(), timeout=WAIT_MS)
+    box = pane.confirm_box
+    remove = next(b for b in box.buttons() if box.buttonRole(b) is QMessageBox.ButtonRole.DestructiveRole)
+    with qtbot.waitSignal(pane.account_removed, timeout=WAIT_MS) as removed:
+        remove.click()
+
+    assert removed.args == [first.id]
+    assert service.accounts == [second] and stored_key(first.id) is None
+    assert stored_key(second.id) == "sk-second"
+    assert pane.editing_id == second.id and pane.list_view.currentIndex().row() == 0
+
+    assert run(qtbot, pane.remove_selected(True)) is True
+    assert service.accounts == [] and pane.editing_id is None
+    assert pane.empty_hint.isVisibleTo(pane) and pane.form_title.text() == "New account"
+    assert not pane.remove_button.isEnabled()
+
+
+# --- the keyring notice ------------------------------------------------------------------------
+
+def test_banner_says_keys_are_not_persistent_without_a_keyring(make_service, make_pane) -> None:
+    secrets = SecretStore(backend=fail.Keyring())
+    pane = make_pane(make_service(secrets))
+
+    assert not secrets.persistent and secrets.notice
+    assert pane.notice_banner.isVisibleTo(pane) and pane.notice_banner.text() == secrets.notice
+    assert pane.key_edit.placeholderText() == "Paste the key: kept for this session only"
+
+
+def test_banner_is_hidden_with_a_keyring_and_appears_when_it_fails(qtbot, make_service, make_pane) -> None:
+    secrets = SecretStore(backend=KeyringThatFailsOnWrite())
+    pane = make_pane(make_service(secrets))
+    assert secrets.persistent and not pane.notice_banner.isVisibleTo(pane)
+    assert pane.key_edit.placeholderText() == "Paste the key: stored in the system keyring"
+
+    fill(pane, "gemini", "Gemini", key="AIza-session-key")
+    account = run(qtbot, pane.save_current())
+
+    assert account is not None and not secrets.persistent
+    assert pane.notice_banner.isVisibleTo(pane) and pane.notice_banner.text() == secrets.notice
+    assert run(qtbot, secrets.get(account.id)) == "AIza-session-key"  # kept for the session
