@@ -1,0 +1,382 @@
+"""The chat transcript: finished messages rendered from markdown, the live one streamed cheaply.
+
+A streamed token is inserted as plain text through a cursor kept at the end of the document, so
+its cost does not depend on how long the transcript is. A throttled timer later replaces the
+finished blocks of the live message (up to its last blank line outside a code fence) with
+rendered markdown, touching only the part of that message that is still plain.
+
+Finished messages live inside one "history" frame and only the live message sits after it.
+Qt's layout visits every child frame of the frame being edited on each change, and user
+messages and markdown tables are frames: at the root they would make each token cost more as
+the chat grows. When the live message finishes it is moved into the history once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QEvent, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QFont,
+    QFontDatabase,
+    QGuiApplication,
+    QPalette,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFrameFormat,
+)
+from PySide6.QtWidgets import QTextBrowser, QWidget
+
+from desktop_app.ui.chat.markdown import BlockSplitter, render_markdown
+
+RENDER_INTERVAL_MS = 150
+MESSAGE_SPACING = 14
+
+# Inserted HTML merges its first block into the block at the cursor and loses that block's
+# format (a heading would become plain text). Starting with an empty table makes Qt open a
+# new block first, so the block before stays as it was and every rendered block keeps its own.
+_OPEN_NEW_BLOCK = "<table></table>"
+_END = QTextCursor.MoveOperation.End
+_KEEP = QTextCursor.MoveMode.KeepAnchor
+
+
+def _blend(a: QColor, b: QColor, amount: float) -> QColor:
+    return QColor.fromRgbF(*(x + (y - x) * amount for x, y in zip(a.getRgbF()[:3], b.getRgbF()[:3])))
+
+
+@dataclass
+class _LiveMessage:
+    """Positions inside the message being streamed, which is always last in the document."""
+
+    start: int
+    header_end: int
+    tail_start: int  # end of the last rendered block: the plain tail follows from here
+    reasoning_end: int | None = None
+    tail_open: bool = False  # a block for plain text has been opened after tail_start
+    answer_started: bool = False
+    tail_parts: list[str] = field(default_factory=list)
+    fed_parts: int = 0
+    splitter: BlockSplitter = field(default_factory=BlockSplitter)
+
+
+class TranscriptView(QTextBrowser):
+    retry_requested = Signal()
+    code_copied = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, *, render_interval_ms: int = RENDER_INTERVAL_MS) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        document = self.document()
+        document.setUndoRedoEnabled(False)
+        document.setDocumentMargin(14)
+        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.GeneralFont)
+        font.setPointSizeF(max(font.pointSizeF(), 10.0) + 1)
+        document.setDefaultFont(font)
+        self._code_blocks: list[str] = []
+        self._live: _LiveMessage | None = None
+        self._last_body: list[int | None] | None = None  # [start, end]; end None while live
+        self._follow_bottom = True
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(render_interval_ms)
+        self._render_timer.timeout.connect(self._on_render_timer_timeout)
+        self.anchorClicked.connect(self._on_anchor_clicked)
+        bar = self.verticalScrollBar()
+        bar.rangeChanged.connect(self._on_scroll_range_changed)
+        bar.valueChanged.connect(self._on_scroll_value_changed)
+        self._apply_palette()
+        self._reset_document()
+
+    # -- public API -------------------------------------------------------------------------
+
+    def clear_transcript(self) -> None:
+        self._render_timer.stop()
+        self._live = None
+        self._last_body = None
+        self._code_blocks.clear()
+        self._follow_bottom = True
+        self._reset_document()
+
+    def add_user_message(self, text: str) -> None:
+        self._end_live_message()
+        cursor = self._history.lastCursorPosition()
+        if cursor.block().length() == 1:
+            cursor.setBlockFormat(self._collapsed_block)  # else it shows as a blank line
+        frame = QTextFrameFormat()
+        frame.setBackground(self._user_background)
+        frame.setPadding(10)
+        frame.setTopMargin(MESSAGE_SPACING)
+        frame.setBottomMargin(MESSAGE_SPACING // 2)
+        cursor.insertFrame(frame)
+        cursor.insertText("You", self._header_format)
+        cursor.insertBlock(QTextBlockFormat(), self._text_format)
+        start = cursor.position()
+        cursor.insertText(text.replace("\r", ""), self._text_format)
+        self._last_body = [start, cursor.position()]
+
+    def add_assistant_message(self, markdown: str, *, footer: str = "", note: str = "") -> None:
+        self._end_live_message()
+        cursor = self._history.lastCursorPosition()
+        header_end = self._insert_header(cursor)
+        self._insert_markdown(header_end, markdown)
+        self._last_body = [header_end + 1, self._history.lastPosition()]
+        self._insert_footer(footer=footer, note=note)
+
+    def begin_assistant_message(self) -> None:
+        self._end_live_message()
+        self._cursor.movePosition(_END)
+        start = self._cursor.block().position()
+        header_end = self._insert_header(self._cursor)
+        self._live = _LiveMessage(start=start, header_end=header_end, tail_start=header_end)
+        self._last_body = [header_end + 1, None]
+
+    def append_reasoning(self, text: str) -> None:
+        live = self._live or self._begin_implicitly()
+        text = text.replace("\r", "")
+        if not text:
+            return
+        before = self.document().characterCount()
+        cursor = QTextCursor(self.document())
+        if live.reasoning_end is None:
+            cursor.setPosition(live.header_end)
+            cursor.insertBlock(self._reasoning_block_format, self._reasoning_format)
+        else:
+            cursor.setPosition(live.reasoning_end)
+        cursor.insertText(text, self._reasoning_format)
+        live.reasoning_end = cursor.position()
+        if live.answer_started:
+            delta = self.document().characterCount() - before
+            live.tail_start += delta
+            self._last_body[0] += delta
+        else:
+            live.tail_start = live.reasoning_end
+            self._last_body[0] = live.reasoning_end + 1
+
+    def append_text(self, text: str) -> None:
+        live = self._live or self._begin_implicitly()
+        text = text.replace("\r", "")
+        if not text:
+            return
+        if not live.tail_open:
+            self._open_tail(live)
+        self._cursor.insertText(text, self._text_format)
+        live.tail_parts.append(text)
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def finish_assistant_message(self, *, footer: str = "", note: str = "") -> None:
+        if self._live is None:
+            return
+        self._end_live_message()
+        self._insert_footer(footer=footer, note=note)
+
+    def show_error(self, message: str, *, action: str = "", retry: bool = True) -> None:
+        self._end_live_message()
+        cursor = self._history.lastCursorPosition()
+        self._start_block(cursor, self._error_block_format, self._error_format)
+        sentence = " ".join(part.strip() for part in (message, action) if part.strip())
+        cursor.insertText(sentence, self._error_format)
+        if retry:
+            cursor.insertText("  ", self._error_format)
+            cursor.insertText("Retry", self._retry_format)
+
+    def plain_text_of_last_message(self) -> str:
+        if self._last_body is None:
+            return ""
+        start, end = self._last_body
+        end = self.character_count() if end is None else end
+        if start >= end:
+            return ""
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(start)
+        cursor.setPosition(end, _KEEP)
+        return cursor.selection().toPlainText()
+
+    def character_count(self) -> int:
+        return self.document().characterCount() - 1
+
+    # -- streaming --------------------------------------------------------------------------
+
+    def _begin_implicitly(self) -> _LiveMessage:
+        self.begin_assistant_message()
+        return self._live
+
+    def _open_tail(self, live: _LiveMessage) -> None:
+        self._cursor.insertBlock(QTextBlockFormat(), self._text_format)
+        live.tail_open = True
+        live.answer_started = True
+
+    def _on_render_timer_timeout(self) -> None:
+        if self._live is not None:
+            self._render_live_tail(self._live, everything=False)
+
+    def _render_live_tail(self, live: _LiveMessage, *, everything: bool) -> None:
+        if live.fed_parts < len(live.tail_parts):
+            live.splitter.feed("".join(live.tail_parts[live.fed_parts:]))
+            live.fed_parts = len(live.tail_parts)
+        tail = "".join(live.tail_parts) if everything or live.splitter.boundary else ""
+        cut = len(tail) if everything else live.splitter.boundary
+        if not cut:
+            return
+        complete, rest = tail[:cut], tail[cut:]
+        live.splitter.drop_prefix(cut)
+        live.tail_parts = [rest] if rest else []
+        live.fed_parts = len(live.tail_parts)
+        cursor = QTextCursor(self.document())
+        cursor.beginEditBlock()
+        cursor.setPosition(live.tail_start)
+        cursor.movePosition(_END, _KEEP)
+        cursor.removeSelectedText()
+        self._insert_markdown(live.tail_start, complete, cursor=cursor)
+        cursor.endEditBlock()
+        self._cursor.movePosition(_END)
+        live.tail_start = self._cursor.position()
+        live.tail_open = False
+        if rest:
+            self._open_tail(live)
+            self._cursor.insertText(rest, self._text_format)
+
+    def _end_live_message(self) -> None:
+        """Render what is left of the live message and move it into the history."""
+        live, self._live = self._live, None
+        if live is None:
+            return
+        self._render_timer.stop()
+        self._render_live_tail(live, everything=True)
+        source = QTextCursor(self.document())
+        source.beginEditBlock()
+        source.setPosition(live.start)
+        source.movePosition(_END, _KEEP)
+        end = source.position()
+        fragment = source.selection()
+        source.removeSelectedText()
+        source.setBlockFormat(self._collapsed_block)
+        target = self._history.lastCursorPosition()
+        # The fragment's first block merges into this one, so give it the header's format.
+        self._start_block(target, self._header_block_format, self._header_format)
+        shift = target.position() - live.start
+        target.insertFragment(fragment)
+        source.endEditBlock()
+        self._last_body = [self._last_body[0] + shift, end + shift]
+        self._cursor.movePosition(_END)
+
+    # -- building blocks --------------------------------------------------------------------
+
+    def _reset_document(self) -> None:
+        document = self.document()
+        document.clear()
+        cursor = QTextCursor(document)
+        cursor.setBlockFormat(self._collapsed_block)  # Qt keeps a block before every frame
+        self._history = cursor.insertFrame(QTextFrameFormat())
+        self._cursor = QTextCursor(document)
+        self._cursor.movePosition(_END)
+        self._cursor.setBlockFormat(self._collapsed_block)
+
+    def _start_block(self, cursor: QTextCursor, block: QTextBlockFormat, char: QTextCharFormat) -> None:
+        """Start a block at the cursor, reusing an empty one (as left after a frame or table)."""
+        current = cursor.block()
+        if current.length() == 1 and current.textList() is None and cursor.currentTable() is None:
+            cursor.setBlockFormat(block)
+            cursor.setBlockCharFormat(char)
+            cursor.setCharFormat(char)
+        else:
+            cursor.insertBlock(block, char)
+
+    def _insert_header(self, cursor: QTextCursor) -> int:
+        self._start_block(cursor, self._header_block_format, self._header_format)
+        cursor.insertText("Assistant", self._header_format)
+        return cursor.position()
+
+    def _insert_markdown(self, position: int, source: str, *, cursor: QTextCursor | None = None) -> None:
+        rendered = render_markdown(source, code_index_start=len(self._code_blocks), dark=self._dark)
+        if not rendered.html.strip():
+            return
+        self._code_blocks.extend(rendered.code_blocks)
+        cursor = cursor or QTextCursor(self.document())
+        cursor.setPosition(position)
+        # A trailing newline would become a space at the end of the last block.
+        cursor.insertHtml(_OPEN_NEW_BLOCK + rendered.html.rstrip())
+
+    def _insert_footer(self, *, footer: str, note: str) -> None:
+        for text, char in ((note, self._note_format), (footer, self._footer_format)):
+            if text:
+                cursor = self._history.lastCursorPosition()
+                self._start_block(cursor, QTextBlockFormat(), char)
+                cursor.insertText(text, char)
+
+    # -- look -------------------------------------------------------------------------------
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        text = palette.color(QPalette.ColorRole.Text)
+        base = palette.color(QPalette.ColorRole.Base)
+        self._dark = base.lightnessF() < 0.5
+        muted = _blend(text, base, 0.45)
+        self._user_background = _blend(base, palette.color(QPalette.ColorRole.Highlight),
+                                       0.22 if self._dark else 0.10)
+        self._collapsed_block = QTextBlockFormat()
+        self._collapsed_block.setLineHeight(0, QTextBlockFormat.LineHeightTypes.FixedHeight.value)
+        self._text_format = QTextCharFormat()
+        self._header_format = QTextCharFormat()
+        self._header_format.setFontWeight(QFont.Weight.Bold)
+        self._header_block_format = QTextBlockFormat()
+        self._header_block_format.setTopMargin(MESSAGE_SPACING)
+        self._reasoning_format = QTextCharFormat()
+        self._reasoning_format.setForeground(muted)
+        self._reasoning_format.setFontItalic(True)
+        self._reasoning_block_format = QTextBlockFormat()
+        self._reasoning_block_format.setTopMargin(4)
+        self._reasoning_block_format.setBottomMargin(4)
+        self._note_format = QTextCharFormat(self._reasoning_format)
+        self._footer_format = QTextCharFormat()
+        self._footer_format.setForeground(muted)
+        self._footer_format.setFontPointSize(self.document().defaultFont().pointSizeF() * 0.85)
+        self._error_block_format = QTextBlockFormat()
+        self._error_block_format.setTopMargin(8)
+        self._error_format = QTextCharFormat()
+        self._error_format.setForeground(QColor("#ff6b6b") if self._dark else QColor("#c0262d"))
+        self._retry_format = QTextCharFormat()
+        self._retry_format.setAnchor(True)
+        self._retry_format.setAnchorHref("retry:")
+        self._retry_format.setFontUnderline(True)
+        self._retry_format.setForeground(palette.color(QPalette.ColorRole.Link))
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+        self.document().setDefaultStyleSheet(
+            f"pre, code {{ font-family: '{mono}'; }}"
+            f" code {{ background-color: {_blend(base, text, 0.10).name()}; }}"
+            " h1 { font-size: x-large; } h2 { font-size: large; } h3 { font-size: medium; }"
+            " a { text-decoration: none; }"
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()  # applies to what is added from now on
+
+    # -- reactions --------------------------------------------------------------------------
+
+    def _on_anchor_clicked(self, url: QUrl) -> None:
+        scheme = url.scheme().lower()
+        if scheme == "copy":
+            try:
+                code = self._code_blocks[int(url.path())]
+            except (ValueError, IndexError):
+                return
+            QGuiApplication.clipboard().setText(code)
+            self.code_copied.emit(code)
+        elif scheme == "retry":
+            self.retry_requested.emit()
+        elif scheme in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)
+
+    def _on_scroll_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._follow_bottom:
+            self.verticalScrollBar().setValue(maximum)
+
+    def _on_scroll_value_changed(self, value: int) -> None:
+        self._follow_bottom = value >= self.verticalScrollBar().maximum() - 4
