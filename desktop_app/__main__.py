@@ -77,10 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     qt_app.setApplicationName("ModelDesk")
     qt_app.setApplicationVersion(__version__)
     qt_app.setDesktopFileName("modeldesk")
+    from desktop_app.ui.common.gc import MainThreadCollector
+
+    collector = MainThreadCollector()
+    collector.start()
     loop = qasync.QEventLoop(qt_app)
     asyncio.set_event_loop(loop)
-    with loop:
-        return loop.run_until_complete(_run(args))
+    try:
+        with loop:
+            return loop.run_until_complete(_run(args))
+    finally:
+        collector.stop()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class LiteLLMEngine:
         self._thread: threading.Thread | None = None
         self._ready: concurrent.futures.Future[ModuleType] = concurrent.futures.Future()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -61,9 +62,11 @@ class LiteLLMEngine:
             self._ready.set_result(litellm)
         except BaseException as exc:  # a broken install must surface, not hang the app
             self._ready.set_exception(exc)
+            loop.close()
             return
         try:
-            loop.run_forever()
+            if not self._stopping.is_set():  # quit while LiteLLM was still importing
+                loop.run_forever()
         finally:
             try:
                 pending = asyncio.all_tasks(loop)
@@ -105,12 +108,15 @@ class LiteLLMEngine:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel everything running on the engine loop and end the thread."""
+        self._stopping.set()
         with self._lock:
             thread, loop = self._thread, self._loop
         if thread is None:
             return
-        if loop is not None and loop.is_running():
+        if loop is not None and not loop.is_closed():
+            # Queued even if the loop is not running yet: run_forever then stops at once.
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
         if thread.is_alive():
-            log.warning("LiteLLM engine thread did not stop within %.1f s", timeout)
+            # Only possible while `import litellm` is still running; the thread is a daemon.
+            log.info("LiteLLM engine thread still importing after %.1f s; leaving it", timeout)

@@ -38,8 +38,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("ModelDesk")
         self.resize(1280, 800)
         self.nav = QListWidget()
-        self.nav.setFixedWidth(130)
+        self.nav.setFixedWidth(120)
         self.nav.setObjectName("navigation")
+        self.nav.setStyleSheet(
+            "QListWidget#navigation { border: none; background: palette(window); font-size: 11pt; }"
+            "QListWidget#navigation::item { padding: 10px 12px; border-radius: 6px; margin: 2px 4px; }"
+            "QListWidget#navigation::item:selected { background: palette(highlight);"
+            " color: palette(highlighted-text); }")
         self.stack = QStackedWidget()
         self._panes: dict[str, QWidget] = {}
         for title, pane in panes:

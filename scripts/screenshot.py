@@ -1,0 +1,114 @@
+"""Render docs/screenshot.png: the real main window with a seeded conversation.
+
+Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
+stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+QUESTION = "How do I read a GGUF file's metadata in Python without loading the tensors?"
+ANSWER = """Use the **`gguf`** package: its reader maps the file and parses only the header.
+
+1. Install it with `pip install gguf`.
+2. Open the file and walk the key/value fields.
+3. Skip the big tokenizer arrays unless you need them.
+
+```python
+from gguf import GGUFReader
+
+reader = GGUFReader("gemma3-270m-q4_k_m.gguf")
+for name, field in reader.fields.items():
+    if not name.startswith("tokenizer."):
+        print(name, field.parts[field.data[0]])
+```
+
+The header holds the architecture, the context length and the quantisation type."""
+
+
+async def seed(home: Path) -> None:
+    from desktop_app.domain.accounts import Account
+    from desktop_app.domain.chat import ChatParams, ReplyMetrics
+    from desktop_app.domain.settings import Settings
+    from desktop_app.services.catalog import ModelCatalog
+    from desktop_app.services.conversations import ConversationStore
+    from desktop_app.services.paths import AppPaths
+    from desktop_app.services.settings_store import SettingsStore
+
+    paths = AppPaths.from_environment().ensure()
+    local = Account(provider_id="llamacpp", label="Local gemma", base_url="http://127.0.0.1:8080/v1")
+    claude = Account(provider_id="anthropic", label="Claude, work")
+    SettingsStore(paths.settings_file).save(Settings(accounts=[local, claude]))
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        catalog = ModelCatalog(http=http, cache_file=paths.model_cache_file)
+        catalog._remember(local.id, ("gemma",))  # as a Refresh would have stored it
+        catalog._remember(claude.id, ("claude-haiku-4-5", "claude-sonnet-4-5"))
+    store = ConversationStore(paths.database_file)
+    await store.open()
+    await store.create_conversation(title="Ideas for the release notes", account_id=claude.id,
+                                    model="claude-sonnet-4-5")
+    params = ChatParams(system_prompt="You are a concise Python expert.", temperature=0.3, max_tokens=512)
+    conv = await store.create_conversation(title="Reading GGUF metadata", account_id=local.id,
+                                           model="gemma", params=params)
+    await store.add_message(conv.id, role="user", content=QUESTION)
+    reply = await store.add_message(conv.id, role="assistant", content="", account_id=local.id, model="gemma")
+    await store.update_message(reply.id, content=ANSWER, metrics=ReplyMetrics(
+        ttft_s=0.071, tokens_per_s=63.4, prompt_tokens=41, completion_tokens=187, latency_s=3.02))
+    await store.close()
+
+
+def main() -> int:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs" / "screenshot.png").resolve()
+    home = Path(tempfile.mkdtemp(prefix="modeldesk-shot-"))
+    os.environ["MODELDESK_HOME"] = str(home)
+    asyncio.run(seed(home))
+
+    import keyring
+    import qasync
+    from keyring.backends.fail import Keyring as NoKeyring
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.app import ModelDeskApp
+    from desktop_app.services.paths import AppPaths
+    from desktop_app.services.secrets import SecretStore
+
+    keyring.set_keyring(NoKeyring())  # never touch the real keyring for a screenshot
+    qt_app = QApplication(sys.argv[:1])
+    loop = qasync.QEventLoop(qt_app)
+    asyncio.set_event_loop(loop)
+
+    async def shoot() -> None:
+        app = ModelDeskApp(paths=AppPaths.from_environment(), secrets=SecretStore(backend=NoKeyring()))
+        app.window.resize(1360, 820)
+        app.window.show()
+        await app.start()
+        app.window.banner.setVisible(False)  # the "no keyring" notice is about this throwaway set-up
+        for _ in range(100):  # let the conversation open and render
+            if app.chat_pane.current_conversation is not None and app.chat_pane.transcript.character_count():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        app.window.grab().save(str(out))
+        await app.aclose()
+
+    with loop:
+        loop.run_until_complete(shoot())
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
