@@ -188,3 +188,33 @@ def test_conversation_list_model(qtmodeltester, qtbot, modeldesk, fault_account)
         run(qtbot, pane.new_conversation())
     qtmodeltester.check(pane.conversations)
     qtmodeltester.check(pane.picker_model)
+
+
+def test_the_key_never_lands_in_our_files(qtbot, modeldesk, fault_server, isolated_home):
+    import logging
+
+    from desktop_app.domain.accounts import Account
+    from desktop_app.services.logs import setup_logging
+
+    secret = "sk-live-7f3a9c2e51d84b6a"
+    fault_server.valid_keys.add(secret)
+    setup_logging(modeldesk.paths.log_dir, level=logging.DEBUG)
+    try:
+        account = Account(provider_id="openai_compatible", label="Secret lab", base_url=fault_server.base_url)
+        run(qtbot, modeldesk.accounts.save_account(account, secret))
+        run(qtbot, modeldesk.accounts.refresh_models(account.id))
+        assert modeldesk.chat_pane.select_model(account.id, "ok")
+        _send(qtbot, modeldesk, "hello", "complete")
+        assert modeldesk.chat_pane.select_model(account.id, "fault-401")
+        _send(qtbot, modeldesk, "and a failure", "failed")
+        run(qtbot, modeldesk.store.close())
+    finally:
+        for handler in list(logging.getLogger().handlers):
+            if getattr(handler, "baseFilename", "").startswith(str(isolated_home)):
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+    files = [p for p in isolated_home.rglob("*") if p.is_file()]
+    assert any(p.name == "modeldesk.log" for p in files) and any(p.suffix == ".sqlite3" for p in files)
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), f"the key leaked into {path}"
+    assert secret not in modeldesk.chat_pane.transcript.toPlainText()
