@@ -1,0 +1,701 @@
+"""A strict loopback server speaking the Anthropic Messages API wire format, with per-key faults.
+
+HTTP/1.1 is written by hand on top of ``asyncio.start_server`` (the helpers are shared with
+``openai_fault``) so that tests control every byte: chunked SSE, abrupt cuts and stalled streams.
+Each API key is one account: ``behaviour[key]`` picks what that account's ``POST /v1/messages``
+does (see ``BEHAVIOURS``), so two keys on one server can fail differently::
+
+    with AnthropicServer() as server:       # or: base = server.start(); ...; server.stop()
+        server.behaviour["sk-ant-test-a"] = "429"
+        litellm.acompletion(model="anthropic/claude-sonnet-4-5", api_base=server.base_url,
+                            api_key="sk-ant-test-b", ...)
+
+``base_url`` is ``http://127.0.0.1:PORT`` without ``/v1``: LiteLLM appends ``/v1/messages`` to
+an anthropic ``api_base``. Every answer to a known key carries ``request-id``,
+``anthropic-organization-id`` and the ``anthropic-ratelimit-*`` headers (RFC 3339 resets, the
+remaining counts go down with each request of that key); an unknown or missing key gets a 401
+with only ``request-id``, since it belongs to no organization.
+
+Also runnable as a subprocess: ``python -m tests.servers.anthropic_fault [--port N]
+[--key KEY ...] [--behave KEY=BEHAVIOUR ...]`` prints ``PORT=<n>`` as its first stdout line and
+serves until SIGTERM/SIGINT. Only the standard library is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from tests.servers.openai_fault import (
+    MAX_HEAD,
+    ApiError,
+    RecordedRequest,
+    _dumps,
+    _Exchange,
+    _forever,
+    _frame,
+    _head,
+    _read_body,
+    _read_request,
+    _Request,
+    _watch_client,
+)
+
+BEHAVIOURS: dict[str, str] = {
+    "ok": "20 text deltas, ~2 ms apart (the default for every key)",
+    "slow": "200 text deltas, 20 ms apart",
+    "cut-after-text": "message_start and 3 text deltas, then the socket is closed",
+    "stall": "message_start, then silence until the client leaves",
+    "401": "401 authentication_error (a revoked key; applies to every endpoint)",
+    "429": "429 rate_limit_error with retry-after: <retry_after>",
+    "529": "529 overloaded_error",
+    "500": "500 api_error",
+}
+DEFAULT_KEYS = ("sk-ant-test-a", "sk-ant-test-b")
+OK_PIECES = tuple(f"w{i} " for i in range(20))
+SLOW_PIECES = tuple(f"s{i} " for i in range(200))
+CUT_PIECES = tuple(f"cut{i} " for i in range(3))
+# Newest first, as the Models API lists them.
+MODELS: tuple[tuple[str, str, str], ...] = (
+    ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-15T00:00:00Z"),
+    ("claude-sonnet-4-5", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
+    ("claude-opus-4-1", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
+)
+# Every top-level field of the Messages API (anthropic-sdk-python MessageCreateParams).
+MESSAGE_PARAMS = frozenset(
+    "model messages max_tokens system stream temperature top_p top_k stop_sequences metadata"
+    " tools tool_choice thinking service_tier container inference_geo output_config"
+    " cache_control".split()
+)
+ROLES = ("user", "assistant")
+REQUESTS_LIMIT = 50
+INPUT_TOKENS_LIMIT = 30_000
+OUTPUT_TOKENS_LIMIT = 8_000
+WINDOW = 60  # seconds until an unused bucket is full again
+
+
+def organization_id(key: str) -> str:
+    """The ``anthropic-organization-id`` every answer to ``key`` carries."""
+    return "org-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class AnthropicError(Exception):
+    """An error answer with Anthropic's body; ``close`` drops the connection afterwards."""
+
+    def __init__(self, status: int, type_: str, message: str,
+                 headers: tuple[tuple[str, str], ...] = (), close: bool = False) -> None:
+        super().__init__(message)
+        self.status, self.type, self.headers, self.close = status, type_, headers, close
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": self.type, "message": str(self)},
+                "request_id": request_id}
+
+
+def _invalid(message: str) -> AnthropicError:
+    return AnthropicError(400, "invalid_request_error", message)
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _request_id() -> str:
+    return "req_011" + uuid.uuid4().hex[:21]
+
+
+def _status_head(status: int, headers: list[tuple[str, str]]) -> bytes:
+    if status != 529:
+        return _head(status, headers)
+    # 529 is Anthropic's own status (not in http.HTTPStatus).
+    lines = ["HTTP/1.1 529 Overloaded", *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _json_answer(status: int, payload: Any, headers: list[tuple[str, str]], close: bool) -> bytes:
+    body = _dumps(payload)
+    return _status_head(status, [("content-type", "application/json"),
+                                 ("content-length", str(len(body))), *headers,
+                                 ("connection", "close" if close else "keep-alive")]) + body
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    """One SSE event (``event:`` and ``data:`` lines) in one HTTP chunk."""
+    return _frame(b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n")
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return ""
+
+
+def _json_kind(value: Any) -> str:
+    for kind, name in ((bool, "a valid boolean"), (int, "a valid integer"),
+                       (float, "a valid number"), (str, "a valid string"),
+                       (list, "a valid list"), (dict, "a valid dictionary")):
+        if isinstance(value, kind):
+            return name
+    return "null"
+
+
+@dataclass
+class _Message:
+    model: str
+    stream: bool
+    max_tokens: int
+    stop_sequences: tuple[str, ...]
+    input_tokens: int
+
+
+def _validate_messages(body: Any) -> _Message:
+    """Reject what the Messages API rejects, with its pydantic-style messages."""
+    if not isinstance(body, dict):
+        raise _invalid("The request body is not valid JSON.")
+    if unknown := sorted(set(body) - MESSAGE_PARAMS):
+        raise _invalid(f"{unknown[0]}: Extra inputs are not permitted")
+    for name in ("model", "messages", "max_tokens"):
+        if name not in body:
+            raise _invalid(f"{name}: Field required")
+
+    def expect(name: str, value: Any, ok: bool, kind: str) -> None:
+        if not ok:
+            raise _invalid(f"{name}: Input should be {kind}")
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def is_number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    expect("model", body["model"], isinstance(body["model"], str), "a valid string")
+    max_tokens = body["max_tokens"]
+    expect("max_tokens", max_tokens, is_int(max_tokens), "a valid integer")
+    if max_tokens < 0:
+        raise _invalid("max_tokens: Input should be greater than or equal to 0")
+    messages = body["messages"]
+    expect("messages", messages, isinstance(messages, list), "a valid list")
+    if not messages:
+        raise _invalid("messages: at least one message is required")
+    words = 0
+    for i, msg in enumerate(messages):
+        where = f"messages.{i}"
+        expect(where, msg, isinstance(msg, dict), "a valid dictionary")
+        if unknown := sorted(set(msg) - {"role", "content"}):
+            raise _invalid(f"{where}.{unknown[0]}: Extra inputs are not permitted")
+        for name in ("role", "content"):
+            if name not in msg:
+                raise _invalid(f"{where}.{name}: Field required")
+        if msg["role"] not in ROLES:
+            raise _invalid(f"{where}.role: Input should be 'user' or 'assistant'")
+        content = msg["content"]
+        expect(f"{where}.content", content, isinstance(content, (str, list)),
+               "a valid string or a valid list")
+        if isinstance(content, list):
+            for j, block in enumerate(content):
+                expect(f"{where}.content.{j}", block,
+                       isinstance(block, dict) and isinstance(block.get("type"), str),
+                       "a content block object with a 'type'")
+                if block["type"] == "text" and not isinstance(block.get("text"), str):
+                    raise _invalid(f"{where}.content.{j}.text: Field required")
+        only_text = isinstance(content, str) or all(b["type"] == "text" for b in content)
+        final_assistant = i == len(messages) - 1 and msg["role"] == "assistant"
+        if only_text and not _text_of(content).strip() and not final_assistant:
+            raise _invalid(f"{where}: all messages must have non-empty content except for "
+                           "the optional final assistant message")
+        words += len(_text_of(content).split()) + 3
+    system = body.get("system")
+    if system is not None:
+        expect("system", system, isinstance(system, str) or (
+            isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text"
+                                             and isinstance(b.get("text"), str)
+                                             for b in system)),
+               "a valid string or a list of text blocks")
+        words += len(_text_of(system).split())
+    stream = body.get("stream", False)
+    expect("stream", stream, isinstance(stream, bool), "a valid boolean")
+    for name, high in (("temperature", 1), ("top_p", 1)):
+        if name in body:
+            value = body[name]
+            expect(name, value, is_number(value), "a valid number")
+            if value < 0:
+                raise _invalid(f"{name}: Input should be greater than or equal to 0")
+            if value > high:
+                raise _invalid(f"{name}: Input should be less than or equal to {high}")
+    if "top_k" in body:
+        expect("top_k", body["top_k"], is_int(body["top_k"]) and body["top_k"] >= 0,
+               "a valid integer greater than or equal to 0")
+    stops = body.get("stop_sequences", [])
+    expect("stop_sequences", stops,
+           isinstance(stops, list) and all(isinstance(s, str) for s in stops),
+           "a valid list of strings")
+    metadata = body.get("metadata", {})
+    expect("metadata", metadata, isinstance(metadata, dict), "a valid dictionary")
+    if unknown := sorted(set(metadata) - {"user_id"}):
+        raise _invalid(f"metadata.{unknown[0]}: Extra inputs are not permitted")
+    if metadata.get("user_id") is not None:
+        expect("metadata.user_id", metadata["user_id"], isinstance(metadata["user_id"], str),
+               "a valid string")
+    return _Message(body["model"], stream, max_tokens, tuple(s for s in stops if s), words + 4)
+
+
+def _plan(pieces: tuple[str, ...], msg: _Message) -> tuple[list[str], str, str | None]:
+    """The text deltas actually sent, the stop_reason and the matched stop sequence."""
+    out: list[str] = []
+    text = ""
+    for piece in pieces:
+        if len(out) == msg.max_tokens:
+            return out, "max_tokens", None
+        for seq in msg.stop_sequences:
+            at = (text + piece).find(seq)
+            if at != -1:
+                kept = (text + piece)[len(text):max(at, len(text))]
+                return out + ([kept] if kept else []), "stop_sequence", seq
+        out.append(piece)
+        text += piece
+    return out, "end_turn", None
+
+
+def _model_obj(model_id: str, display_name: str, created_at: str) -> dict[str, Any]:
+    return {"type": "model", "id": model_id, "display_name": display_name,
+            "created_at": created_at}
+
+
+class _Behaviours(dict[str, str]):
+    """key -> behaviour; a misspelt behaviour fails where the test sets it."""
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if value not in BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {value!r}; expected one of {list(BEHAVIOURS)}")
+        super().__setitem__(key, value)
+
+
+@dataclass
+class _Account:
+    """Per-key rate-limit bookkeeping, guarded by the server's lock."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class AnthropicServer:
+    """See the module docstring. ``requests``, ``counts`` and ``disconnects`` are snapshots.
+
+    ``behaviour`` (key -> one of ``BEHAVIOURS``, default ``"ok"``), ``retry_after`` (seconds)
+    and ``valid_keys`` may be changed from the test thread at any time.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 valid_keys: set[str] | None = None) -> None:
+        self.host, self.port = host, port
+        self.valid_keys: set[str] = valid_keys if valid_keys is not None else set(DEFAULT_KEYS)
+        self.behaviour: dict[str, str] = _Behaviours()
+        self.retry_after = 7
+        self.client_disconnected = threading.Event()
+        self._lock = threading.Condition()  # guards the fields below; notified per request
+        self._requests: list[RecordedRequest] = []
+        self._accounts: dict[str, _Account] = {}
+        self._disconnects = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._conn_serial = 0
+
+    # -- public, callable from any thread -------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Requests received per presented ``x-api-key`` (valid or not)."""
+        with self._lock:
+            return {key: account.requests for key, account in self._accounts.items()}
+
+    @property
+    def disconnects(self) -> int:
+        with self._lock:
+            return self._disconnects
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until at least ``count`` requests were recorded."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._requests) >= count, timeout)
+
+    def reset(self) -> None:
+        """Forget recorded requests, counts (rate-limit budgets refill) and disconnects."""
+        with self._lock:
+            self._requests.clear()
+            self._accounts.clear()
+            self._disconnects = 0
+        self.client_disconnected.clear()
+
+    def start(self) -> str:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(self.serve(on_ready=lambda _port: ready.set()))
+            except BaseException as exc:  # surfaced to start()'s caller
+                failure.append(exc)
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name="anthropic-fault-server", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise RuntimeError("anthropic fault server failed to start") from failure[0]
+        return self.base_url
+
+    def request_stop(self) -> None:
+        """Ask the serving loop to shut down, without waiting (safe from any thread)."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(stop.set)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> AnthropicServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- event loop side --------------------------------------------------------------------
+    async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:
+        """Serve on the running loop until ``stop()``; calls ``on_ready(port)`` once bound."""
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_HEAD)
+        self.port = server.sockets[0].getsockname()[1]
+        if on_ready is not None:
+            on_ready(self.port)
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            # Stalled streams never finish by themselves: cancel every open connection.
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._conn_serial += 1
+        conn = self._conn_serial
+        try:
+            while True:
+                try:
+                    req = await _read_request(reader)
+                    if req is None:
+                        break
+                    if req.headers.get("expect", "").lower() == "100-continue":
+                        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    req.raw_body = await _read_body(req, reader)
+                except ApiError as exc:  # malformed HTTP: answered in Anthropic's shape
+                    rid = _request_id()
+                    error = AnthropicError(exc.status, "invalid_request_error", str(exc))
+                    writer.write(_json_answer(exc.status, error.body(rid),
+                                              [("request-id", rid)], True))
+                    await writer.drain()
+                    break
+                self._record(req, conn)
+                if not await self._exchange(req, reader, writer):
+                    break
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # the client went away between requests: nothing to report
+        except asyncio.CancelledError:
+            pass  # stop() cancels open connections; see openai_fault._handle
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    def _record(self, req: _Request, conn: int) -> None:
+        try:
+            body = json.loads(req.raw_body) if req.raw_body else None
+        except ValueError:
+            body = None
+        path = req.path.split("?", 1)[0]
+        with self._lock:
+            self._requests.append(RecordedRequest(req.method, path, dict(req.headers), body, conn))
+            self._lock.notify_all()
+
+    async def _exchange(self, req: _Request, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> bool:
+        """Answer one request while watching for the client leaving; True keeps the connection."""
+        state = _Exchange()
+        watcher = asyncio.create_task(_watch_client(reader, state))
+        responder = asyncio.create_task(self._respond(req, writer, state))
+        try:
+            done, _ = await asyncio.wait({watcher, responder}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            responder.cancel()  # no-op when it already finished
+            await asyncio.gather(watcher, responder, return_exceptions=True)
+        if responder in done and not responder.cancelled():
+            exc = responder.exception()
+            if exc is None:
+                keep = responder.result() and req.headers.get("connection", "").lower() != "close"
+                return keep and not state.pipelined
+            if not isinstance(exc, OSError):
+                raise exc
+        # Either the watcher saw EOF/reset or a write failed: the client left.
+        if state.in_flight:
+            with self._lock:
+                self._disconnects += 1
+            self.client_disconnected.set()
+        return False
+
+    def _account_headers(self, key: str, msg: _Message | None, planned_output: int, *,
+                         limited: bool) -> list[tuple[str, str]]:
+        """Charge ``msg``'s tokens to ``key``; its organization and rate-limit headers."""
+        now = time.time()
+        with self._lock:
+            account = self._accounts.setdefault(key, _Account())
+            if msg is not None and not limited:
+                account.input_tokens += msg.input_tokens
+                account.output_tokens += planned_output
+            used_requests = account.requests
+            used_in, used_out = account.input_tokens, account.output_tokens
+        requests_left = 0 if limited else max(0, REQUESTS_LIMIT - used_requests)
+        requests_reset = now + self.retry_after if limited else now + WINDOW
+        in_left = max(0, INPUT_TOKENS_LIMIT - used_in)
+        out_left = max(0, OUTPUT_TOKENS_LIMIT - used_out)
+        tokens_reset = _rfc3339(now + WINDOW)
+        return [
+            ("anthropic-organization-id", organization_id(key)),
+            ("anthropic-ratelimit-requests-limit", str(REQUESTS_LIMIT)),
+            ("anthropic-ratelimit-requests-remaining", str(requests_left)),
+            ("anthropic-ratelimit-requests-reset", _rfc3339(requests_reset)),
+            ("anthropic-ratelimit-tokens-limit", str(INPUT_TOKENS_LIMIT + OUTPUT_TOKENS_LIMIT)),
+            ("anthropic-ratelimit-tokens-remaining", str(in_left + out_left)),
+            ("anthropic-ratelimit-tokens-reset", tokens_reset),
+            ("anthropic-ratelimit-input-tokens-limit", str(INPUT_TOKENS_LIMIT)),
+            ("anthropic-ratelimit-input-tokens-remaining", str(in_left)),
+            ("anthropic-ratelimit-input-tokens-reset", tokens_reset),
+            ("anthropic-ratelimit-output-tokens-limit", str(OUTPUT_TOKENS_LIMIT)),
+            ("anthropic-ratelimit-output-tokens-remaining", str(out_left)),
+            ("anthropic-ratelimit-output-tokens-reset", tokens_reset),
+        ]
+
+    async def _respond(self, req: _Request, writer: asyncio.StreamWriter,
+                       state: _Exchange) -> bool:
+        rid = _request_id()
+        key = req.headers.get("x-api-key", "")
+        if key:
+            with self._lock:
+                self._accounts.setdefault(key, _Account()).requests += 1
+        headers = [("request-id", rid)]
+        try:
+            if key in self.valid_keys:
+                behaviour = self.behaviour.get(key, "ok")
+                try:
+                    payload = self._route(req, behaviour)
+                except AnthropicError as exc:
+                    headers += self._account_headers(key, None, 0, limited=exc.status == 429)
+                    raise
+                if isinstance(payload, _Message):
+                    pieces = {"slow": SLOW_PIECES, "cut-after-text": CUT_PIECES}.get(
+                        behaviour, OK_PIECES)
+                    planned, stop_reason, stop_seq = _plan(pieces, payload)
+                    headers += self._account_headers(key, payload, len(planned), limited=False)
+                    return await _complete(payload, behaviour, planned, stop_reason, stop_seq,
+                                           headers, writer, state)
+                headers += self._account_headers(key, None, 0, limited=False)
+            else:
+                self._route(req, "ok", authenticate=key)
+                raise AssertionError("an unknown key must be refused")  # pragma: no cover
+        except AnthropicError as exc:
+            writer.write(_json_answer(exc.status, exc.body(rid), headers + list(exc.headers),
+                                      exc.close))
+            await writer.drain()
+            return not exc.close
+        writer.write(_json_answer(200, payload, headers, False))
+        await writer.drain()
+        return True
+
+    def _route(self, req: _Request, behaviour: str, authenticate: str | None = None) -> Any:
+        """Pick the answer; ``authenticate`` is the presented key when it is not a valid one."""
+        path, _, query = req.path.partition("?")
+        routes = {"/v1/models": "GET", "/v1/messages": "POST"}
+        if path.startswith("/v1/models/"):
+            routes[path] = "GET"
+        if path not in routes:
+            raise AnthropicError(404, "not_found_error", "Not Found")
+        if req.method != routes[path]:
+            raise AnthropicError(405, "invalid_request_error", "Method Not Allowed")
+        if authenticate is not None:
+            if not authenticate:
+                raise AnthropicError(401, "authentication_error", "x-api-key header is required")
+            raise AnthropicError(401, "authentication_error", "invalid x-api-key")
+        if behaviour == "401":
+            raise AnthropicError(401, "authentication_error", "invalid x-api-key")
+        if not req.headers.get("anthropic-version"):
+            raise _invalid("anthropic-version: header is required")
+        if path == "/v1/models":
+            return _list_models(parse_qs(query))
+        if path.startswith("/v1/models/"):
+            name = path.removeprefix("/v1/models/")
+            for model in MODELS:
+                if model[0] == name:
+                    return _model_obj(*model)
+            raise AnthropicError(404, "not_found_error", f"model: {name}")
+        try:
+            body = json.loads(req.raw_body)
+        except ValueError:
+            body = None
+        msg = _validate_messages(body)
+        if not any(msg.model == m[0] for m in MODELS) and not msg.model.startswith("claude-"):
+            raise AnthropicError(404, "not_found_error", f"model: {msg.model}")
+        if behaviour == "429":
+            raise AnthropicError(429, "rate_limit_error", "This request would exceed the rate "
+                                 f"limit for your organization of {REQUESTS_LIMIT} requests "
+                                 "per minute. Please try again later.",
+                                 headers=(("retry-after", str(self.retry_after)),))
+        if behaviour == "529":
+            raise AnthropicError(529, "overloaded_error", "Overloaded")
+        if behaviour == "500":
+            raise AnthropicError(500, "api_error", "Internal server error")
+        return msg
+
+
+def _list_models(query: dict[str, list[str]]) -> dict[str, Any]:
+    limit_raw = query.get("limit", ["20"])[0]
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
+        raise _invalid("limit: Input should be between 1 and 1000")
+    ids = [m[0] for m in MODELS]
+    start, end = 0, len(MODELS)
+    if after := query.get("after_id", [None])[0]:
+        start = ids.index(after) + 1 if after in ids else end
+    if before := query.get("before_id", [None])[0]:
+        end = ids.index(before) if before in ids else 0
+        start = max(start, end - int(limit_raw))
+    page = [_model_obj(*m) for m in MODELS[start:end]][: int(limit_raw)]
+    more = start + len(page) < end if not before else start > 0
+    return {"data": page, "has_more": more,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None}
+
+
+async def _complete(msg: _Message, behaviour: str, pieces: list[str], stop_reason: str,
+                    stop_seq: str | None, headers: list[tuple[str, str]],
+                    writer: asyncio.StreamWriter, state: _Exchange) -> bool:
+    """Produce the message; returns False when the connection must close."""
+    mid = "msg_01" + uuid.uuid4().hex[:22]
+    delay = {"slow": 0.02, "ok": 0.002}.get(behaviour, 0.0)
+    cut = behaviour == "cut-after-text"
+    usage = {"input_tokens": msg.input_tokens, "cache_creation_input_tokens": 0,
+             "cache_read_input_tokens": 0, "output_tokens": len(pieces)}
+    state.in_flight = True
+
+    if not msg.stream:
+        if behaviour == "stall":
+            await _forever()
+        await asyncio.sleep(delay * len(pieces))
+        text = "".join(pieces)
+        body = _dumps({"id": mid, "type": "message", "role": "assistant", "model": msg.model,
+                       "content": [{"type": "text", "text": text}] if text else [],
+                       "stop_reason": stop_reason, "stop_sequence": stop_seq, "usage": usage})
+        # cut-after-text promises the whole body, delivers half of it and hangs up.
+        writer.write(_head(200, [("content-type", "application/json"),
+                                 ("content-length", str(len(body))), *headers,
+                                 ("connection", "keep-alive")])
+                     + (body[: len(body) // 2] if cut else body))
+        state.in_flight = False
+        await writer.drain()
+        return not cut
+
+    start = {"id": mid, "type": "message", "role": "assistant", "model": msg.model,
+             "content": [], "stop_reason": None, "stop_sequence": None,
+             "usage": {**usage, "output_tokens": 1}}
+    writer.write(_head(200, [("content-type", "text/event-stream; charset=utf-8"),
+                             ("transfer-encoding", "chunked"), ("cache-control", "no-cache"),
+                             *headers, ("connection", "keep-alive")])
+                 + _event("message_start", {"type": "message_start", "message": start}))
+    await writer.drain()
+    if behaviour == "stall":
+        await _forever()
+    writer.write(_event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                "content_block": {"type": "text", "text": ""}})
+                 + _event("ping", {"type": "ping"}))
+    for piece in pieces:
+        if delay:
+            await asyncio.sleep(delay)
+        writer.write(_event("content_block_delta", {
+            "type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": piece}}))
+        await writer.drain()
+    if cut:
+        state.in_flight = False  # the server hangs up: not a client disconnect
+        return False
+    # The tail and the zero-length terminating chunk go out in a single write.
+    writer.write(
+        _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        + _event("message_delta", {"type": "message_delta",
+                                   "delta": {"stop_reason": stop_reason,
+                                             "stop_sequence": stop_seq},
+                                   "usage": {"output_tokens": len(pieces)}})
+        + _event("message_stop", {"type": "message_stop"})
+        + b"0\r\n\r\n")
+    state.in_flight = False
+    await writer.drain()
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Anthropic Messages API fault-injection server")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--key", action="append", default=None,
+                        help=f"a valid x-api-key (repeatable; default {', '.join(DEFAULT_KEYS)})")
+    parser.add_argument("--behave", action="append", default=[], metavar="KEY=BEHAVIOUR",
+                        help=f"one of: {', '.join(BEHAVIOURS)} (repeatable)")
+    args = parser.parse_args(argv)
+    server = AnthropicServer(port=args.port,
+                             valid_keys=set(args.key) if args.key else None)
+    for item in args.behave:
+        key, sep, behaviour = item.partition("=")
+        if not sep or behaviour not in BEHAVIOURS:
+            parser.error(f"--behave expects KEY=BEHAVIOUR, got {item!r}")
+        server.behaviour[key] = behaviour
+
+    def ready(port: int) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.request_stop)
+        print(f"PORT={port}", flush=True)
+
+    asyncio.run(server.serve(on_ready=ready))
+
+
+if __name__ == "__main__":
+    main()
