@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from desktop_app.domain.providers import PROVIDERS, Provider, provider
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+# Headers that carry credentials or framing: set by ModelDesk itself, never by the user.
+_RESERVED_HEADERS = {"authorization", "x-api-key", "x-goog-api-key", "content-length", "host"}
+COLOURS = ("", "#d97706", "#2563eb", "#16a34a", "#db2777", "#7c3aed", "#0891b2", "#dc2626")
 
 
 def new_account_id() -> str:
@@ -20,6 +26,12 @@ class Account(BaseModel):
     provider_id: str
     label: str
     base_url: str | None = None  # None: the provider's default
+    colour: str = ""  # a tag colour ("#rrggbb") to tell accounts apart at a glance
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    organization_id: str | None = None  # as reported by the provider (anthropic-organization-id)
+    daily_budget_tokens: int | None = Field(default=None, ge=1)
+    daily_budget_usd: float | None = Field(default=None, gt=0)
 
     @field_validator("provider_id")
     @classmethod
@@ -48,6 +60,29 @@ class Account(BaseModel):
             raise ValueError("the base URL must start with http:// or https://")
         return value
 
+    @field_validator("colour")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError("the colour must look like #rrggbb")
+        return value.lower()
+
+    @field_validator("extra_headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        clean: dict[str, str] = {}
+        for name, header_value in value.items():
+            name = name.strip()
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"“{name}” is not a valid header name")
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"the {name} header is set by ModelDesk (put keys in the key field)")
+            if "\n" in header_value or "\r" in header_value:
+                raise ValueError(f"the value of {name} must be on one line")
+            clean[name] = header_value.strip()
+        return clean
+
     @property
     def provider(self) -> Provider:
         return provider(self.provider_id)
@@ -57,8 +92,21 @@ class Account(BaseModel):
         return self.provider.base_url(self.base_url)
 
 
+def parse_headers(text: str) -> dict[str, str]:
+    """`Name: value` lines (as typed in the form) into a dict; ValueError with one sentence."""
+    headers: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise ValueError(f"line {number} of the extra headers needs the form “Name: value”")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
 class ModelRef(BaseModel):
-    """A model as offered by one account: what the picker lists and a conversation remembers."""
+    """A model as offered by one account (or pool): what the picker lists and a conversation remembers."""
 
     model_config = ConfigDict(frozen=True)
 

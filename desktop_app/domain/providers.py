@@ -1,4 +1,9 @@
-"""What ModelDesk knows about each provider: one catalog entry per provider, no special paths."""
+"""What ModelDesk knows about each provider: one catalog entry per provider, no special paths.
+
+Adding a provider is one entry here: how LiteLLM names it, where it lives, whether it needs a key,
+how to list its models (which doubles as the free key check), where its keys usually sit in the
+environment, and how its keys usually start.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,20 @@ class Provider:
     list_style: ModelListStyle
     is_local: bool = False
     key_prefix: str = ""  # what a key of this provider usually starts with (a hint, not a rule)
+    env_vars: tuple[str, ...] = ()  # where its keys usually sit, for the first-run import
+    # A key-check endpoint (relative to the base URL) for providers whose model list is public,
+    # so listing alone would not prove the key works.
+    key_check_path: str | None = None
+    # Where a key's spend can be read (LiteLLM Proxy), relative to the server root.
+    spend_path: str | None = None
+    # The provider's name in LiteLLM's bundled model map (the last-resort model list).
+    model_map_name: str | None = None
+    # LiteLLM has no default endpoint for it, so the base URL is always passed (local servers too).
+    needs_api_base: bool = False
+
+    @property
+    def sends_api_base(self) -> bool:
+        return self.is_local or self.needs_api_base
 
     def base_url(self, override: str | None) -> str:
         return (override or self.default_base_url).rstrip("/")
@@ -31,21 +50,39 @@ class Provider:
 PROVIDERS: dict[str, Provider] = {
     p.id: p
     for p in (
-        Provider("openai", "OpenAI", "openai", "https://api.openai.com/v1", True, ModelListStyle.OPENAI,
-                 key_prefix="sk-"),
         Provider("anthropic", "Anthropic", "anthropic", "https://api.anthropic.com", True,
-                 ModelListStyle.ANTHROPIC, key_prefix="sk-ant-"),
+                 ModelListStyle.ANTHROPIC, key_prefix="sk-ant-", env_vars=("ANTHROPIC_API_KEY",),
+                 model_map_name="anthropic"),
+        Provider("openai", "OpenAI", "openai", "https://api.openai.com/v1", True, ModelListStyle.OPENAI,
+                 key_prefix="sk-", env_vars=("OPENAI_API_KEY",), model_map_name="openai"),
         Provider("gemini", "Google Gemini", "gemini", "https://generativelanguage.googleapis.com", True,
-                 ModelListStyle.GEMINI, key_prefix="AI"),
-        Provider("mistral", "Mistral", "mistral", "https://api.mistral.ai/v1", True, ModelListStyle.OPENAI),
+                 ModelListStyle.GEMINI, key_prefix="AIza", env_vars=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+                 model_map_name="gemini"),
+        Provider("mistral", "Mistral", "mistral", "https://api.mistral.ai/v1", True, ModelListStyle.OPENAI,
+                 env_vars=("MISTRAL_API_KEY",), model_map_name="mistral"),
         Provider("deepseek", "DeepSeek", "deepseek", "https://api.deepseek.com/v1", True,
-                 ModelListStyle.OPENAI, key_prefix="sk-"),
+                 ModelListStyle.OPENAI, key_prefix="sk-", env_vars=("DEEPSEEK_API_KEY",),
+                 model_map_name="deepseek"),
+        Provider("openrouter", "OpenRouter", "openrouter", "https://openrouter.ai/api/v1", True,
+                 ModelListStyle.OPENAI, key_prefix="sk-or-", env_vars=("OPENROUTER_API_KEY",),
+                 key_check_path="/key", model_map_name="openrouter"),
+        Provider("groq", "Groq", "groq", "https://api.groq.com/openai/v1", True, ModelListStyle.OPENAI,
+                 key_prefix="gsk_", env_vars=("GROQ_API_KEY",), model_map_name="groq"),
+        Provider("xai", "xAI", "xai", "https://api.x.ai/v1", True, ModelListStyle.OPENAI,
+                 key_prefix="xai-", env_vars=("XAI_API_KEY",), model_map_name="xai"),
         Provider("ollama", "Ollama", "ollama_chat", "http://127.0.0.1:11434", False, ModelListStyle.OLLAMA,
                  is_local=True),
         Provider("llamacpp", "llama.cpp server", "openai", "http://127.0.0.1:8080/v1", False,
                  ModelListStyle.OPENAI, is_local=True),
+        Provider("lmstudio", "LM Studio", "lm_studio", "http://127.0.0.1:1234/v1", False,
+                 ModelListStyle.OPENAI, is_local=True),
+        Provider("vllm", "vLLM", "hosted_vllm", "http://127.0.0.1:8000/v1", False, ModelListStyle.OPENAI,
+                 is_local=True),
         Provider("openai_compatible", "OpenAI-compatible server", "openai", "http://127.0.0.1:8000/v1", False,
                  ModelListStyle.OPENAI, is_local=True),
+        Provider("litellm_proxy", "LiteLLM Proxy", "litellm_proxy", "http://127.0.0.1:4000/v1", True,
+                 ModelListStyle.OPENAI, key_prefix="sk-", env_vars=("LITELLM_API_KEY",),
+                 spend_path="/key/info", needs_api_base=True),
     )
 }
 
@@ -55,3 +92,13 @@ def provider(provider_id: str) -> Provider:
         return PROVIDERS[provider_id]
     except KeyError:
         raise ValueError(f"Unknown provider {provider_id!r}.") from None
+
+
+def key_prefix_warning(provider_id: str, key: str) -> str | None:
+    """A one-sentence warning when a key does not look like this provider's (never a block)."""
+    entry = PROVIDERS.get(provider_id)
+    if entry is None or not entry.key_prefix or not key or key.startswith(entry.key_prefix):
+        return None
+    if entry.id == "openai" and key.startswith("sk-ant-"):
+        return "This looks like an Anthropic key, not an OpenAI one; saved anyway."
+    return f"{entry.name} keys usually start with “{entry.key_prefix}”; check that this is the right key."

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.pools import Pool
 
 SCHEMA_VERSION = 1
 
@@ -20,6 +21,8 @@ class Settings(BaseModel):
 
     schema_version: int = SCHEMA_VERSION
     accounts: list[Account] = []
+    pools: list[Pool] = []
+    env_import_offered: bool = False  # the first-run offer to import keys from env vars was made
     last_conversation_id: int | None = None
     theme: Theme = "system"
     request_timeout_s: float = Field(default=60.0, gt=0.0)  # read timeout for model servers
@@ -48,4 +51,34 @@ class Settings(BaseModel):
         return self.model_copy(update={"accounts": accounts})
 
     def without_account(self, account_id: str) -> Settings:
-        return self.model_copy(update={"accounts": [a for a in self.accounts if a.id != account_id]})
+        """A copy without the account; pools that had it keep their other members."""
+        pools = [p.model_copy(update={"account_ids": tuple(a for a in p.account_ids if a != account_id)})
+                 for p in self.pools]
+        return self.model_copy(update={"accounts": [a for a in self.accounts if a.id != account_id],
+                                       "pools": pools})
+
+    def moved_account(self, account_id: str, delta: int) -> Settings:
+        """A copy with the account moved `delta` places up (negative) or down (positive)."""
+        accounts = list(self.accounts)
+        index = next((i for i, a in enumerate(accounts) if a.id == account_id), None)
+        if index is None:
+            return self
+        target = max(0, min(len(accounts) - 1, index + delta))
+        accounts.insert(target, accounts.pop(index))
+        return self.model_copy(update={"accounts": accounts})
+
+    def pool(self, pool_id: str) -> Pool | None:
+        return next((p for p in self.pools if p.id == pool_id), None)
+
+    def with_pool(self, pool: Pool) -> Settings:
+        pools = list(self.pools)
+        for index, existing in enumerate(pools):
+            if existing.id == pool.id:
+                pools[index] = pool
+                break
+        else:
+            pools.append(pool)
+        return self.model_copy(update={"pools": pools})
+
+    def without_pool(self, pool_id: str) -> Settings:
+        return self.model_copy(update={"pools": [p for p in self.pools if p.id != pool_id]})
