@@ -96,6 +96,17 @@ def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
     return tuple(sorted(set(names)))
 
 
+def _rejects_key(response: httpx.Response) -> bool:
+    """Google answers a wrong key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID, not 401."""
+    if response.status_code != 400:
+        return False
+    try:
+        details = response.json()["error"]["details"]
+        return any(isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details)
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 class ModelCatalog:
     """Lists models per account through one shared httpx client, with an on-disk cache."""
 
@@ -151,7 +162,7 @@ class ModelCatalog:
         except httpx.HTTPError:
             raise Unreachable(f"Could not connect to {host}.",
                               "Check that the server is running and the base URL is right.", url=url) from None
-        if response.status_code == 401:
+        if response.status_code == 401 or _rejects_key(response):
             raise AuthFailed(f"{host} rejected the key of account “{account.label}”.",
                              "Paste a valid key and check again.")
         if response.status_code == 403:

@@ -57,8 +57,12 @@ class ChatService:
             title = " ".join(user_text.split())[:48]
             await self._store.rename_conversation(conversation.id, title)
             conversation.title = title
-        async for event in self._answer(conversation):
-            yield event
+        # Closing this generator (Stop) must close the answer now, not whenever it is collected:
+        # only then is the partial reply stored as STOPPED and the HTTP stream closed at once.
+        answer = self._answer(conversation)
+        async with contextlib.aclosing(answer):
+            async for event in answer:
+                yield event
 
     async def discard_unfinished_answer(self, conversation: Conversation) -> bool:
         """Before a Retry: drop the last answer if it failed or was cut short. True if one was."""

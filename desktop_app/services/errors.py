@@ -42,8 +42,9 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _host(url: str) -> str:
+    """host[:port] for messages; user info (a password in the URL) never goes into a sentence."""
     parts = urlsplit(url)
-    return parts.netloc or url
+    return parts.netloc.rpartition("@")[2] or "the server"
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -68,6 +69,9 @@ def _retry_after(exc: BaseException) -> float | None:
 
 def _status(exc: BaseException) -> int | None:
     for candidate in _chain(exc):
+        if type(candidate).__name__ == "APIConnectionError":
+            # LiteLLM gives these status_code 500 although no HTTP answer ever came.
+            continue
         status = getattr(candidate, "status_code", None)
         if isinstance(status, int) and status > 0:
             return status

@@ -1,0 +1,435 @@
+"""ModelCatalog: checking keys and listing models over loopback servers, and the on-disk cache."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from desktop_app.domain.accounts import Account
+from desktop_app.services import catalog as catalog_module
+from desktop_app.services.catalog import CheckStatus, ModelCatalog
+from tests.servers.openai_fault import MODELS, FaultServer
+
+KEY = "sk-test"
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def cache_file(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / "models.json"
+
+
+@pytest.fixture
+def sent() -> list[httpx.Request]:
+    """Every request the catalog's client sends, as httpx built it (URL with its query)."""
+    return []
+
+
+@pytest_asyncio.fixture
+async def http(sent: list[httpx.Request]) -> AsyncIterator[httpx.AsyncClient]:
+    async def record(request: httpx.Request) -> None:
+        sent.append(request)
+
+    async with httpx.AsyncClient(event_hooks={"request": [record]}, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture
+def catalog(http: httpx.AsyncClient, cache_file: Path) -> ModelCatalog:
+    return ModelCatalog(http=http, cache_file=cache_file)
+
+
+def compatible(base_url: str, label: str = "Fault lab") -> Account:
+    return Account(provider_id="openai_compatible", label=label, base_url=base_url)
+
+
+def one_sentence(text: str) -> bool:
+    return text.endswith(".") and "\n" not in text
+
+
+def assert_key_only_in_header(requests: list[httpx.Request], header: str, value: str) -> None:
+    assert requests
+    for request in requests:
+        assert KEY not in str(request.url)
+        assert request.headers[header] == value
+        assert not [name for name, v in request.headers.items() if KEY in v and name.lower() != header]
+
+
+# --- OpenAI-style list against the fault server ----------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_a_good_key_lists_the_models(catalog: ModelCatalog, server: FaultServer) -> None:
+    result = await catalog.check(compatible(server.base_url), KEY)
+
+    assert result.status is CheckStatus.OK
+    assert result.models == tuple(sorted(MODELS))
+    assert result.message == f"OK: the key works and {len(MODELS)} models are available."
+    (request,) = server.requests
+    assert (request.method, request.path) == ("GET", "/v1/models")
+
+
+@pytest.mark.asyncio
+async def test_the_key_goes_only_in_the_authorization_header(
+    catalog: ModelCatalog, server: FaultServer, sent: list[httpx.Request]
+) -> None:
+    await catalog.check(compatible(server.base_url), KEY)
+
+    assert_key_only_in_header(sent, "authorization", f"Bearer {KEY}")
+    (received,) = server.requests
+    assert received.headers["authorization"] == f"Bearer {KEY}"
+    assert [name for name, value in received.headers.items() if KEY in value] == ["authorization"]
+    assert KEY not in received.path
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_key_is_an_invalid_key(catalog: ModelCatalog, server: FaultServer) -> None:
+    result = await catalog.check(compatible(server.base_url), "sk-wrong-key-for-this-server")
+
+    assert result.status is CheckStatus.INVALID_KEY
+    assert one_sentence(result.message)
+    assert result.models == ()
+
+
+@pytest.mark.asyncio
+async def test_a_compatible_server_that_wants_a_key_sees_none_sent(
+    catalog: ModelCatalog, server: FaultServer
+) -> None:
+    result = await catalog.check(compatible(server.base_url), None)
+
+    assert result.status is CheckStatus.INVALID_KEY
+    assert "authorization" not in server.requests[0].headers
+
+
+@pytest.mark.asyncio
+async def test_a_provider_that_needs_a_key_is_not_asked_without_one(
+    catalog: ModelCatalog, server: FaultServer
+) -> None:
+    result = await catalog.check(Account(provider_id="openai", label="Cloud", base_url=server.base_url), None)
+
+    assert result.status is CheckStatus.INVALID_KEY
+    assert one_sentence(result.message)
+    assert server.requests == []
+
+
+@pytest.mark.asyncio
+async def test_a_port_nobody_listens_on_is_unreachable(catalog: ModelCatalog) -> None:
+    with socket.socket() as sock:  # bound, never listening: the connection is refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        result = await catalog.check(compatible(f"http://127.0.0.1:{port}/v1"), KEY)
+
+    assert result.status is CheckStatus.UNREACHABLE
+    assert f"127.0.0.1:{port}" in result.message and one_sentence(result.message)
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_base_url_is_an_error_with_the_status(
+    catalog: ModelCatalog, server: FaultServer
+) -> None:
+    # Without /v1 the fault server answers 404 "Invalid URL", as OpenAI does.
+    result = await catalog.check(compatible(server.base_url.removesuffix("/v1")), KEY)
+
+    assert result.status is CheckStatus.ERROR
+    assert "HTTP 404" in result.message and one_sentence(result.message)
+
+
+@pytest_asyncio.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A server that accepts connections and reads requests, but never answers a byte."""
+    handlers: set[asyncio.Task[Any]] = set()
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await reader.read()  # until the client gives up and closes
+        except (asyncio.CancelledError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    for task in handlers:
+        task.cancel()
+    await asyncio.gather(*handlers, return_exceptions=True)
+    await server.wait_closed()
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_never_answers_times_out(
+    catalog: ModelCatalog, silent_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalog_module, "CHECK_TIMEOUT_S", 0.3)
+    result = await catalog.check(compatible(f"http://127.0.0.1:{silent_port}/v1"), KEY)
+
+    assert result.status is CheckStatus.TIMEOUT
+    assert f"127.0.0.1:{silent_port}" in result.message and one_sentence(result.message)
+
+
+# --- the cache -------------------------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_the_list_is_cached_on_disk_and_read_back_by_a_new_catalog(
+    catalog: ModelCatalog, server: FaultServer, http: httpx.AsyncClient, cache_file: Path
+) -> None:
+    account = compatible(server.base_url)
+    models = await catalog.fetch_models(account, KEY)
+
+    assert catalog.cached_models(account.id) == models
+    assert KEY not in cache_file.read_text("utf-8")
+    assert json.loads(cache_file.read_text("utf-8"))[account.id]["models"] == list(models)
+    assert [p.name for p in cache_file.parent.iterdir()] == [cache_file.name]  # no temp file left
+
+    later = ModelCatalog(http=http, cache_file=cache_file)
+    assert later.cached_models(account.id) == ()
+    later.load_cache()
+    assert later.cached_models(account.id) == models
+
+    later.forget(account.id)
+    again = ModelCatalog(http=http, cache_file=cache_file)
+    again.load_cache()
+    assert again.cached_models(account.id) == ()
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"half": ', "[1, 2, 3]", '{"acct": {"models": "not a list"}}', '{"acct": 7}', "\x00\xff"],
+)
+@pytest.mark.asyncio
+async def test_a_corrupt_cache_file_is_ignored(
+    http: httpx.AsyncClient, cache_file: Path, content: str
+) -> None:
+    cache_file.parent.mkdir(parents=True)
+    cache_file.write_text(content, "utf-8", errors="surrogateescape")
+    catalog = ModelCatalog(http=http, cache_file=cache_file)
+    catalog.load_cache()
+    assert catalog.cached_models("acct") == ()
+
+
+@pytest.mark.asyncio
+async def test_a_missing_cache_file_is_an_empty_cache(http: httpx.AsyncClient, cache_file: Path) -> None:
+    catalog = ModelCatalog(http=http, cache_file=cache_file)
+    catalog.load_cache()
+    assert catalog.cached_models("acct") == ()
+
+
+# --- other list styles, each against a loopback server that checks its headers ---------------------
+
+@dataclass(frozen=True)
+class Seen:
+    path: str  # with the query string
+    headers: dict[str, str]  # lower-case names
+
+
+Responder = Callable[[Seen], tuple[int, Any]]
+
+
+class Loopback:
+    """http.server on a thread: records each GET and answers what `respond` returns."""
+
+    def __init__(self, respond: Responder) -> None:
+        self.seen: list[Seen] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()})
+                outer.seen.append(seen)
+                status, payload = respond(seen)
+                body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="loopback", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+
+StartLoopback = Callable[[Responder], Loopback]
+
+
+@pytest.fixture
+def loopback() -> Iterator[StartLoopback]:
+    started: list[Loopback] = []
+
+    def start(respond: Responder) -> Loopback:
+        started.append(Loopback(respond))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def ollama_tags(seen: Seen) -> tuple[int, Any]:
+    if seen.path != "/api/tags":
+        return 404, b"404 page not found"
+    details = {"format": "gguf", "family": "llama", "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
+    return 200, {"models": [
+        {"name": "qwen2.5:0.5b", "model": "qwen2.5:0.5b", "modified_at": "2025-01-01T10:00:00Z",
+         "size": 397821319, "digest": "a8b0c5157701", "details": details},
+        {"name": "llama3.2:latest", "model": "llama3.2:latest", "modified_at": "2025-01-02T10:00:00Z",
+         "size": 2019393189, "digest": "a80c4f17acd5", "details": details},
+    ]}
+
+
+def anthropic_models(seen: Seen) -> tuple[int, Any]:
+    if seen.headers.get("x-api-key") != KEY:
+        return 401, {"type": "error",
+                     "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
+    if seen.headers.get("anthropic-version") != "2023-06-01":
+        return 400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                "message": "anthropic-version: header is required"}}
+    if not seen.path.startswith("/v1/models"):
+        return 404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
+    data = [
+        {"type": "model", "id": "claude-sonnet-4-20250514", "display_name": "Claude Sonnet 4",
+         "created_at": "2025-05-22T00:00:00Z"},
+        {"type": "model", "id": "claude-3-5-haiku-20241022", "display_name": "Claude Haiku 3.5",
+         "created_at": "2024-10-22T00:00:00Z"},
+    ]
+    return 200, {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
+
+
+def gemini_models(seen: Seen) -> tuple[int, Any]:
+    if "x-goog-api-key" not in seen.headers:
+        return 403, {"error": {"code": 403, "message": "Method doesn't allow unregistered callers.",
+                               "status": "PERMISSION_DENIED"}}
+    if seen.headers["x-goog-api-key"] != KEY:
+        # What Google really answers for a wrong key: 400, not 401.
+        return 400, {"error": {
+            "code": 400, "message": "API key not valid. Please pass a valid API key.",
+            "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                         "domain": "googleapis.com",
+                         "metadata": {"service": "generativelanguage.googleapis.com"}}],
+        }}
+    if not seen.path.startswith("/v1beta/models"):
+        return 404, {"error": {"code": 404, "message": "Not found", "status": "NOT_FOUND"}}
+    return 200, {"models": [
+        {"name": "models/gemini-2.0-flash", "version": "2.0", "displayName": "Gemini 2.0 Flash",
+         "inputTokenLimit": 1048576, "outputTokenLimit": 8192,
+         "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent"]},
+        {"name": "models/text-embedding-004", "version": "004", "displayName": "Text Embedding 004",
+         "supportedGenerationMethods": ["embedContent"]},
+        {"name": "models/gemini-1.5-pro", "version": "001", "displayName": "Gemini 1.5 Pro",
+         "supportedGenerationMethods": ["generateContent", "countTokens"]},
+        {"name": "models/imagen-3.0-generate-002", "version": "002", "displayName": "Imagen 3",
+         "supportedGenerationMethods": ["predict"]},
+    ]}
+
+
+@pytest.mark.asyncio
+async def test_ollama_tags_are_listed_without_any_key(catalog: ModelCatalog, loopback: StartLoopback) -> None:
+    server = loopback(ollama_tags)
+    account = Account(provider_id="ollama", label="Ollama here", base_url=server.base_url)
+    result = await catalog.check(account, None)
+
+    assert result.status is CheckStatus.OK
+    assert result.models == ("llama3.2:latest", "qwen2.5:0.5b")
+    (seen,) = server.seen
+    assert seen.path == "/api/tags"
+    assert "authorization" not in seen.headers
+
+
+@pytest.mark.asyncio
+async def test_anthropic_models_are_listed_with_its_own_headers(
+    catalog: ModelCatalog, loopback: StartLoopback, sent: list[httpx.Request]
+) -> None:
+    server = loopback(anthropic_models)
+    account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
+    result = await catalog.check(account, KEY)
+
+    assert result.status is CheckStatus.OK, result.message
+    assert result.models == ("claude-3-5-haiku-20241022", "claude-sonnet-4-20250514")
+    (seen,) = server.seen
+    assert seen.path.split("?")[0] == "/v1/models"
+    assert seen.headers["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in seen.headers
+    assert_key_only_in_header(sent, "x-api-key", KEY)
+
+
+@pytest.mark.asyncio
+async def test_anthropic_rejecting_the_key_is_an_invalid_key(
+    catalog: ModelCatalog, loopback: StartLoopback
+) -> None:
+    server = loopback(anthropic_models)
+    account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
+    result = await catalog.check(account, "sk-ant-wrong")
+
+    assert result.status is CheckStatus.INVALID_KEY
+
+
+@pytest.mark.asyncio
+async def test_gemini_lists_only_models_that_generate_content(
+    catalog: ModelCatalog, loopback: StartLoopback, sent: list[httpx.Request]
+) -> None:
+    server = loopback(gemini_models)
+    account = Account(provider_id="gemini", label="Gemini", base_url=server.base_url)
+    result = await catalog.check(account, KEY)
+
+    assert result.status is CheckStatus.OK, result.message
+    assert result.models == ("gemini-1.5-pro", "gemini-2.0-flash")
+    (seen,) = server.seen
+    assert seen.path.split("?")[0] == "/v1beta/models"
+    assert "key=" not in seen.path  # never ?key=..., which ends up in proxy and server logs
+    assert_key_only_in_header(sent, "x-goog-api-key", KEY)
+
+
+@pytest.mark.asyncio
+async def test_gemini_rejecting_the_key_is_an_invalid_key(
+    catalog: ModelCatalog, loopback: StartLoopback
+) -> None:
+    server = loopback(gemini_models)
+    account = Account(provider_id="gemini", label="Gemini", base_url=server.base_url)
+    result = await catalog.check(account, "AIza-wrong")
+
+    assert result.status is CheckStatus.INVALID_KEY, result.message
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"<html>an nginx welcome page</html>", b'{"object": "list", "data": [{"name": "no id"}]}',
+     b'{"object": "list", "data": 3}', b"[]"],
+)
+@pytest.mark.asyncio
+async def test_a_model_list_that_cannot_be_read_is_an_error(
+    catalog: ModelCatalog, loopback: StartLoopback, payload: bytes
+) -> None:
+    server = loopback(lambda _seen: (200, payload))
+    result = await catalog.check(compatible(server.base_url), KEY)
+
+    assert result.status is CheckStatus.ERROR
+    assert one_sentence(result.message)
+    assert "could not read" in result.message

@@ -1,0 +1,329 @@
+"""LLMService over the real LiteLLM engine, against the loopback fault server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+import pytest
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.chat import (
+    ChatMessage,
+    ChatParams,
+    Failed,
+    Finished,
+    ResponseFormat,
+    Started,
+    StreamEvent,
+    TextDelta,
+    UsageReport,
+)
+from desktop_app.domain.errors import (
+    AuthFailed,
+    BadRequest,
+    ContextTooLong,
+    DomainError,
+    MalformedResponse,
+    ModelNotFound,
+    NoKey,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    TimedOut,
+    Unreachable,
+)
+from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.llm import LLMService, _Request, _split_supported
+from tests.servers.openai_fault import FAST_TOKENS, FaultServer
+
+KEY = "sk-test"
+HELLO = [ChatMessage("user", "Say hello to the test suite")]
+# The fault server counts a prompt as its words + 4 per message + 3: 6 + 4 + 3.
+HELLO_PROMPT_TOKENS = 13
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[LiteLLMEngine]:
+    # One engine (one thread, one loop, one LiteLLM import) for the module; each test's own
+    # pytest-asyncio loop only receives events from it, exactly as the Qt loop does in the app.
+    engine = LiteLLMEngine()
+    engine.start()
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture
+def llm(engine: LiteLLMEngine) -> LLMService:
+    return LLMService(engine=engine)
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def account(server: FaultServer) -> Account:
+    return Account(provider_id="openai_compatible", label="Fault lab", base_url=server.base_url)
+
+
+def stream(
+    llm: LLMService,
+    account: Account,
+    model: str,
+    *,
+    messages: Sequence[ChatMessage] = HELLO,
+    params: ChatParams | None = None,
+    api_key: str | None = KEY,
+    timeout_s: float = 30.0,
+) -> AsyncIterator[StreamEvent]:
+    return llm.stream_chat(account=account, api_key=api_key, model=model, messages=messages,
+                           params=params or ChatParams(), timeout_s=timeout_s)
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    return [event async for event in events]
+
+
+def text_of(events: Sequence[StreamEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def assert_keyless(error: DomainError) -> None:
+    for shown in (str(error), error.message, error.action, repr(error)):
+        assert KEY not in shown
+
+
+# --- a good reply ----------------------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_a_reply_is_started_streamed_counted_and_finished(
+    llm: LLMService, account: Account, server: FaultServer
+) -> None:
+    events = await collect(stream(llm, account, "ok"))
+
+    assert events[0] == Started(model="ok", dropped_params=())
+    assert isinstance(events[-1], Finished)
+    assert events[-2] == UsageReport(prompt_tokens=HELLO_PROMPT_TOKENS, completion_tokens=40)
+    middle = events[1:-2]
+    assert middle and all(isinstance(e, TextDelta) for e in middle)
+    assert text_of(events) == "".join(f"word{i} " for i in range(40))
+
+    finished = events[-1]
+    assert finished.finish_reason == "stop"
+    metrics = finished.metrics
+    assert metrics.ttft_s is not None and metrics.ttft_s > 0
+    assert metrics.tokens_per_s is not None and metrics.tokens_per_s > 0
+    assert (metrics.prompt_tokens, metrics.completion_tokens) == (HELLO_PROMPT_TOKENS, 40)
+    assert metrics.latency_s is not None and metrics.latency_s >= metrics.ttft_s
+    assert metrics.cost_usd is None  # a local/compatible server has no price
+
+    (request,) = server.requests
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    body = request.json()
+    assert body["model"] == "ok"  # LiteLLM's "openai/" routing prefix is not sent
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["messages"] == [{"role": "user", "content": "Say hello to the test suite"}]
+
+
+@pytest.mark.asyncio
+async def test_a_fast_burst_is_coalesced_into_fewer_events_with_the_exact_text(
+    llm: LLMService, account: Account
+) -> None:
+    events = await collect(stream(llm, account, "fast-20000"))
+
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) < 20000
+    assert text_of(events) == "".join(FAST_TOKENS[i % len(FAST_TOKENS)] for i in range(20000))
+    assert isinstance(events[-1], Finished)
+    assert events[-1].metrics.completion_tokens == 20000
+
+
+@pytest.mark.asyncio
+async def test_the_parameters_reach_the_server_and_a_length_stop_is_reported(
+    llm: LLMService, account: Account, server: FaultServer
+) -> None:
+    params = ChatParams(temperature=0.4, top_p=0.9, max_tokens=5, stop=["zzz"], seed=11,
+                        response_format=ResponseFormat.JSON_SCHEMA,
+                        json_schema='{"type": "object", "properties": {"a": {"type": "string"}}}')
+    events = await collect(stream(llm, account, "ok", params=params))
+
+    assert events[0] == Started(model="ok", dropped_params=())
+    assert isinstance(events[-1], Finished) and events[-1].finish_reason == "length"
+    assert text_of(events) == "word0 word1 word2 word3 word4 "
+    body = server.requests[-1].json()
+    assert (body["temperature"], body["top_p"], body["max_tokens"], body["seed"]) == (0.4, 0.9, 5, 11)
+    assert body["stop"] == ["zzz"]
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response",
+                        "schema": {"type": "object", "properties": {"a": {"type": "string"}}}},
+    }
+
+
+@pytest.mark.asyncio
+async def test_the_system_prompt_is_sent_first_and_stale_system_messages_are_not(
+    llm: LLMService, account: Account, server: FaultServer
+) -> None:
+    history = [
+        ChatMessage("system", "an old prompt the panel no longer shows"),
+        ChatMessage("user", "Hi"),
+        ChatMessage("assistant", "Hello."),
+        ChatMessage("user", "Again"),
+    ]
+    await collect(stream(llm, account, "ok", messages=history,
+                         params=ChatParams(system_prompt="Answer in one word.")))
+    await collect(stream(llm, account, "ok", messages=history, params=ChatParams(system_prompt="  ")))
+
+    with_prompt, blank_prompt = (r.json()["messages"] for r in server.requests)
+    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+                    {"role": "user", "content": "Again"}]
+    assert with_prompt == [{"role": "system", "content": "Answer in one word."}, *conversation]
+    assert blank_prompt == conversation
+
+
+# --- failures --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("model", "error_class"),
+    [
+        ("fault-401", AuthFailed),
+        ("fault-403", PermissionDenied),
+        ("fault-404", ModelNotFound),
+        ("fault-429", RateLimited),
+        ("fault-500", ServerError),
+        ("fault-context", ContextTooLong),
+        ("fault-cut", Unreachable),
+        ("fault-malformed", MalformedResponse),
+        ("fault-stall", TimedOut),
+    ],
+)
+@pytest.mark.asyncio
+async def test_each_fault_ends_in_one_typed_failure_without_the_key(
+    llm: LLMService, account: Account, model: str, error_class: type[DomainError]
+) -> None:
+    timeout_s = 1.0 if model == "fault-stall" else 30.0
+    events = await collect(stream(llm, account, model, timeout_s=timeout_s))
+
+    assert isinstance(events[0], Started)
+    assert isinstance(events[-1], Failed)
+    assert not any(isinstance(e, (Finished, Failed)) for e in events[:-1])
+    error = events[-1].error
+    assert type(error) is error_class, f"{model}: {error!r}"
+    assert error.message.endswith(".") and "\n" not in error.message
+    assert error.action
+    assert_keyless(error)
+    assert events[-1].metrics.latency_s is not None
+
+    if model == "fault-429":
+        assert error.retry_after == 7
+    if model == "fault-500":
+        assert error.status == 500
+    if model == "fault-cut":
+        # Everything that arrived before the cut was handed on before the failure.
+        assert text_of(events) == "".join(f"part{i} " for i in range(10))
+        assert error.url == account.effective_base_url
+    if model == "fault-stall":
+        assert text_of(events) == "stall0 stall1 stall2 "
+    if model == "fault-malformed":
+        assert "good0 good1 good2 good3 good4 ".startswith(text_of(events))
+
+
+@pytest.mark.asyncio
+async def test_a_port_nobody_listens_on_is_unreachable(llm: LLMService) -> None:
+    # Bound but not listening: connections are refused, and no other test can take the port.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        account = Account(provider_id="openai_compatible", label="Nobody",
+                          base_url=f"http://127.0.0.1:{port}/v1")
+        events = await collect(stream(llm, account, "ok"))
+
+    assert isinstance(events[-1], Failed)
+    error = events[-1].error
+    assert isinstance(error, Unreachable)
+    assert error.url == f"http://127.0.0.1:{port}/v1"
+    assert f"127.0.0.1:{port}" in error.message
+    assert_keyless(error)
+    assert text_of(events) == ""
+
+
+@pytest.mark.asyncio
+async def test_closing_the_stream_early_disconnects_from_the_server(
+    llm: LLMService, account: Account, server: FaultServer
+) -> None:
+    events = stream(llm, account, "slow")
+    seen: list[StreamEvent] = []
+    async for event in events:
+        seen.append(event)
+        if sum(isinstance(e, TextDelta) for e in seen) >= 3:
+            break
+    await events.aclose()
+
+    assert await asyncio.to_thread(server.client_disconnected.wait, 5)
+    assert server.disconnects == 1
+    assert not any(isinstance(e, (Finished, Failed)) for e in seen)
+    assert text_of(seen).startswith("word0 ")
+
+
+@pytest.mark.asyncio
+async def test_an_invalid_json_schema_fails_before_any_request(
+    llm: LLMService, account: Account, server: FaultServer
+) -> None:
+    params = ChatParams(response_format=ResponseFormat.JSON_SCHEMA, json_schema='{"type": ')
+    events = await collect(stream(llm, account, "ok", params=params))
+
+    assert len(events) == 1 and isinstance(events[0], Failed)
+    assert isinstance(events[0].error, BadRequest)
+    assert "JSON schema" in events[0].error.message and events[0].error.action
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("api_key", [None, ""])
+@pytest.mark.asyncio
+async def test_a_provider_that_needs_a_key_fails_without_one_before_any_request(
+    llm: LLMService, server: FaultServer, api_key: str | None
+) -> None:
+    cloud = Account(provider_id="openai", label="Cloud", base_url=server.base_url)
+    events = await collect(stream(llm, cloud, "ok", api_key=api_key))
+
+    assert len(events) == 1 and isinstance(events[0], Failed)
+    assert isinstance(events[0].error, NoKey)
+    assert "Cloud" in events[0].error.message and events[0].error.action
+    assert server.requests == []
+
+
+# --- parameters a provider does not take -----------------------------------------------------------
+
+def test_anthropic_drops_seed_and_keeps_temperature(engine: LiteLLMEngine) -> None:
+    litellm = engine.wait_loaded(120)
+    model = "claude-sonnet-4-20250514"
+    # What LiteLLM itself says (checked against the installed version): Anthropic's Messages API
+    # has temperature, top_p, stop and max_tokens but no seed, so seed must be left out and named.
+    supported = litellm.get_supported_openai_params(model=model, custom_llm_provider="anthropic")
+    assert "temperature" in supported and "seed" not in supported
+
+    request = _Request(
+        account=Account(provider_id="anthropic", label="Claude"), api_key=None, model=model,
+        timeout_s=5.0, messages=[],
+        options=ChatParams(temperature=0.2, top_p=0.5, max_tokens=64, stop=["END"], seed=7).request_options(),
+    )
+    kept, dropped = _split_supported(litellm, request)
+    assert kept == {"temperature": 0.2, "top_p": 0.5, "max_tokens": 64, "stop": ["END"]}
+    assert dropped == ("seed",)
+
+
+def test_an_openai_compatible_server_keeps_every_parameter(engine: LiteLLMEngine) -> None:
+    litellm = engine.wait_loaded(120)
+    params = ChatParams(temperature=0.2, seed=7, response_format=ResponseFormat.JSON_OBJECT)
+    options = params.request_options()
+    request = _Request(
+        account=Account(provider_id="openai_compatible", label="Local"), api_key=None,
+        model="some-local-model", timeout_s=5.0, messages=[], options=options,
+    )
+    assert _split_supported(litellm, request) == (options, ())
