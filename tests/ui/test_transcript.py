@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from PySide6.QtCore import QUrl
-from PySide6.QtGui import QFont, QGuiApplication, QTextCursor
+from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication, QTextCursor
 
 from desktop_app.ui.chat.markdown import render_markdown, split_complete_blocks
 from desktop_app.ui.chat.transcript import TranscriptView
@@ -26,6 +28,10 @@ def _format_of(view: TranscriptView, text: str):
     cursor = view.document().find(text)
     assert not cursor.isNull(), f"{text!r} is not in the transcript"
     return cursor.charFormat()
+
+
+def _families(view: TranscriptView, text: str) -> list[str]:
+    return _format_of(view, text).fontFamilies() or []
 
 
 def _heading_texts(view: TranscriptView) -> list[str]:
@@ -62,7 +68,7 @@ def test_streaming_appends_exact_text_one_small_change_per_token(view):
     # Each token is one insertion of its own length at the end: nothing else is touched.
     assert len(changes) == len(tokens) - 1
     assert all(removed == 0 and added == len(token) for (_, removed, added), token in zip(changes, tokens[1:]))
-    assert all(pos + added == end for (pos, _, added), (end, _, _) in zip(changes, changes[1:]))
+    assert all(pos + added == end for (pos, _, added), (end, _, _) in itertools.pairwise(changes))
     assert changes[-1][0] + changes[-1][2] == view.character_count()
 
 
@@ -79,6 +85,20 @@ def test_completed_blocks_render_while_streaming_and_the_rest_on_finish(view, qt
     assert _format_of(view, "typing").fontWeight() == QFont.Weight.Bold
     assert _format_of(view, "step").fontWeight() == QFont.Weight.Bold
     assert _format_of(view, "done").fontWeight() != QFont.Weight.Bold
+
+
+def test_code_still_streaming_is_monospaced_and_highlighted_once_closed(view, qtbot):
+    mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+    view.begin_assistant_message()
+    view.append_text("Try this:\n```python\nimport os\n")
+    qtbot.waitUntil(lambda: mono in _families(view, "import os"))
+    view.append_text("print(os.sep)\n")
+    assert mono in _families(view, "print")  # later tokens too, at once
+    assert mono not in _families(view, "Try this")
+    view.append_text("```\n\nAfter.")
+    qtbot.waitUntil(lambda: _format_of(view, "import").foreground().color().name() == "#008000")
+    assert view.toPlainText().rstrip().endswith("print(os.sep)\nAfter.")
+    assert mono not in _families(view, "After")
 
 
 def test_finish_renders_markdown(view):

@@ -47,7 +47,7 @@ def _make_parser() -> MarkdownIt:
 
 def _render_fence(self, tokens, idx, options, env) -> str:
     token = tokens[idx]
-    code = token.content[:-1] if token.content.endswith("\n") else token.content
+    code = token.content.removesuffix("\n")
     language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
     try:
         lexer = get_lexer_by_name(language) if language else TextLexer()
@@ -102,6 +102,7 @@ class BlockSplitter:
         self._line_offset = 0  # where the current line starts
         self._fence: tuple[str, int] | None = None
         self.boundary = 0  # just after the last blank line outside a fence; 0 if none
+        self.open_fence_start: int | None = None  # where the fence still open began
 
     def feed(self, text: str) -> None:
         if "\n" not in text:
@@ -118,6 +119,8 @@ class BlockSplitter:
         """Forget the first `length` characters (they have been rendered)."""
         self._line_offset -= length
         self.boundary = max(0, self.boundary - length)
+        if self.open_fence_start is not None:
+            self.open_fence_start -= length
 
     def _scan_line(self, line: str) -> None:
         match = _FENCE_RE.match(line)
@@ -125,9 +128,10 @@ class BlockSplitter:
             marker, rest = (match.group(1), match.group(2)) if match else ("", "")
             fence_char, fence_length = self._fence
             if marker[:1] == fence_char and len(marker) >= fence_length and not rest.strip():
-                self._fence = None
+                self._fence = self.open_fence_start = None
         elif match and not (match.group(1)[0] == "`" and "`" in match.group(2)):
             self._fence = (match.group(1)[0], len(match.group(1)))
+            self.open_fence_start = self._line_offset - len(line) - 1
         elif not line.strip():
             self.boundary = self._line_offset
 

@@ -56,6 +56,7 @@ class _LiveMessage:
     tail_start: int  # end of the last rendered block: the plain tail follows from here
     reasoning_end: int | None = None
     tail_open: bool = False  # a block for plain text has been opened after tail_start
+    in_code: bool = False  # the plain tail ends inside an open code fence, shown monospaced
     answer_started: bool = False
     tail_parts: list[str] = field(default_factory=list)
     fed_parts: int = 0
@@ -164,7 +165,7 @@ class TranscriptView(QTextBrowser):
             return
         if not live.tail_open:
             self._open_tail(live)
-        self._cursor.insertText(text, self._text_format)
+        self._cursor.insertText(text, self._code_format if live.in_code else self._text_format)
         live.tail_parts.append(text)
         if not self._render_timer.isActive():
             self._render_timer.start()
@@ -214,6 +215,19 @@ class TranscriptView(QTextBrowser):
     def _on_render_timer_timeout(self) -> None:
         if self._live is not None:
             self._render_live_tail(self._live, everything=False)
+            self._show_open_fence_as_code(self._live)
+
+    def _show_open_fence_as_code(self, live: _LiveMessage) -> None:
+        """Give code still streaming a monospaced font, once per fence opened."""
+        start = live.splitter.open_fence_start
+        if (start is not None) == live.in_code:
+            return
+        live.in_code = start is not None
+        if live.in_code:
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(live.tail_start + 1 + start)  # + 1: the tail's opening separator
+            cursor.movePosition(_END, _KEEP)
+            cursor.mergeCharFormat(self._code_format)
 
     def _render_live_tail(self, live: _LiveMessage, *, everything: bool) -> None:
         if live.fed_parts < len(live.tail_parts):
@@ -236,7 +250,7 @@ class TranscriptView(QTextBrowser):
         cursor.endEditBlock()
         self._cursor.movePosition(_END)
         live.tail_start = self._cursor.position()
-        live.tail_open = False
+        live.tail_open = live.in_code = False
         if rest:
             self._open_tail(live)
             self._cursor.insertText(rest, self._text_format)
@@ -322,6 +336,9 @@ class TranscriptView(QTextBrowser):
         self._collapsed_block = QTextBlockFormat()
         self._collapsed_block.setLineHeight(0, QTextBlockFormat.LineHeightTypes.FixedHeight.value)
         self._text_format = QTextCharFormat()
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+        self._code_format = QTextCharFormat()
+        self._code_format.setFontFamilies([mono])
         self._header_format = QTextCharFormat()
         self._header_format.setFontWeight(QFont.Weight.Bold)
         self._header_block_format = QTextBlockFormat()
@@ -345,7 +362,6 @@ class TranscriptView(QTextBrowser):
         self._retry_format.setAnchorHref("retry:")
         self._retry_format.setFontUnderline(True)
         self._retry_format.setForeground(palette.color(QPalette.ColorRole.Link))
-        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
         self.document().setDefaultStyleSheet(
             f"pre, code {{ font-family: '{mono}'; }}"
             f" code {{ background-color: {_blend(base, text, 0.10).name()}; }}"
