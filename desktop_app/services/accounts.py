@@ -4,23 +4,57 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from desktop_app.domain.accounts import Account
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from desktop_app.domain.accounts import Account, new_account_id
+from desktop_app.domain.pools import Pool
+from desktop_app.domain.providers import PROVIDERS
 from desktop_app.domain.settings import Settings
-from desktop_app.services.catalog import CheckResult, ModelCatalog
+from desktop_app.services.account_state import AccountStates
+from desktop_app.services.catalog import CheckResult, CheckStatus, ModelCatalog
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings_store import SettingsStore
 
 Listener = Callable[[], None]
 
 
+@dataclass(frozen=True, slots=True)
+class EnvKey:
+    """A provider key found in the environment (the value is held only until it is imported)."""
+
+    provider_id: str
+    variable: str
+    secret: str
+
+    @property
+    def masked(self) -> str:
+        return f"{self.secret[:6]}…{self.secret[-4:]}" if len(self.secret) > 12 else "••••"
+
+
+def find_env_keys(environ: Mapping[str, str] | None = None) -> list[EnvKey]:
+    """Keys in the usual env vars (ANTHROPIC_API_KEY, OPENAI_API_KEY, ...), one per variable."""
+    environ = os.environ if environ is None else environ
+    found = []
+    for provider in PROVIDERS.values():
+        for variable in provider.env_vars:
+            value = environ.get(variable, "").strip()
+            if value:
+                found.append(EnvKey(provider.id, variable, value))
+    return found
+
+
 class AccountService:
     def __init__(
         self, *, settings: Settings, settings_store: SettingsStore, secrets: SecretStore, catalog: ModelCatalog,
+        states: AccountStates | None = None,
     ) -> None:
         self._settings = settings
         self._store = settings_store
         self._secrets = secrets
         self._catalog = catalog
+        self._states = states or AccountStates()
         self._listeners: list[Listener] = []
         self._models_listeners: list[Callable[[str], None]] = []
 
@@ -50,6 +84,10 @@ class AccountService:
     def secrets(self) -> SecretStore:
         return self._secrets
 
+    @property
+    def states(self) -> AccountStates:
+        return self._states
+
     def find(self, account_id: str) -> Account | None:
         return self._settings.account(account_id)
 
@@ -73,7 +111,71 @@ class AccountService:
                 await self._secrets.set(account.id, key)
             else:
                 await self._secrets.delete(account.id)
+            self._states.clear(account.id)  # a new key: no longer "broken", no stale cooldown
         await self.update_settings(self._settings.with_account(account))
+        self._announce()
+
+    async def duplicate_account(self, account_id: str) -> Account | None:
+        """A copy of the account (same provider, URL, headers; key copied too) placed after it."""
+        original = self.find(account_id)
+        if original is None:
+            return None
+        copy = original.model_copy(update={"id": new_account_id(), "label": f"{original.label} (copy)",
+                                           "organization_id": None})
+        key = await self._secrets.get(account_id)
+        if key:
+            await self._secrets.set(copy.id, key)
+        settings = self._settings.with_account(copy)
+        index = next(i for i, a in enumerate(settings.accounts) if a.id == account_id)
+        settings = settings.moved_account(copy.id, index + 1 - (len(settings.accounts) - 1))
+        await self.update_settings(settings)
+        self._announce()
+        return copy
+
+    async def move_account(self, account_id: str, delta: int) -> None:
+        await self.update_settings(self._settings.moved_account(account_id, delta))
+        self._announce()
+
+    async def set_enabled(self, account_id: str, enabled: bool) -> None:
+        account = self.find(account_id)
+        if account is not None and account.enabled != enabled:
+            await self.save_account(account.model_copy(update={"enabled": enabled}))
+
+    async def import_env_keys(self, keys: list[EnvKey]) -> list[Account]:
+        """Create one account per chosen env key, its key in the keyring. Only with consent."""
+        created = []
+        settings = self._settings
+        for found in keys:
+            provider = PROVIDERS[found.provider_id]
+            account = Account(provider_id=provider.id, label=f"{provider.name} ({found.variable})")
+            await self._secrets.set(account.id, found.secret)
+            settings = settings.with_account(account)
+            created.append(account)
+        await self.update_settings(settings.model_copy(update={"env_import_offered": True}))
+        self._announce()
+        return created
+
+    async def decline_env_import(self) -> None:
+        await self.update_settings(self._settings.model_copy(update={"env_import_offered": True}))
+
+    # --- pools --------------------------------------------------------------------------------
+
+    @property
+    def pools(self) -> list[Pool]:
+        return list(self._settings.pools)
+
+    async def save_pool(self, pool: Pool) -> None:
+        """Add or update a pool; every member must be an account of the pool's provider."""
+        for account_id in pool.account_ids:
+            account = self.find(account_id)
+            if account is None or account.provider_id != pool.provider_id:
+                raise ValueError(f"Every account in pool “{pool.label}” must be a "
+                                 f"{PROVIDERS[pool.provider_id].name} account.")
+        await self.update_settings(self._settings.with_pool(pool))
+        self._announce()
+
+    async def remove_pool(self, pool_id: str) -> None:
+        await self.update_settings(self._settings.without_pool(pool_id))
         self._announce()
 
     async def remove_account(self, account_id: str) -> None:
@@ -91,6 +193,12 @@ class AccountService:
         if key is None:
             key = await self._secrets.get(account.id)
         result = await self._catalog.check(account, key or None)
+        if result.status is CheckStatus.OK and self.find(account.id) is not None:
+            self._states.clear(account.id)
+            organization = getattr(result, "organization_id", None)
+            stored = self.find(account.id)
+            if organization and stored is not None and stored.organization_id != organization:
+                await self.save_account(stored.model_copy(update={"organization_id": organization}))
         if result.models and self.find(account.id) is not None:
             for listener in list(self._models_listeners):
                 listener(account.id)

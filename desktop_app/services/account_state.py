@@ -1,0 +1,76 @@
+"""Live state per account: cooling down after a rate limit, broken after a 401, latest rate limits.
+
+In memory for the session (a cooldown or a broken key outlives nothing but the app); the UI reads
+it through plain listeners.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from desktop_app.domain.ratelimits import RateLimitSnapshot, parse_rate_limit_headers
+
+DEFAULT_COOLDOWN_S = 30.0  # when a provider says "slow down" without saying for how long
+
+
+@dataclass(slots=True)
+class AccountHealth:
+    cooldown_until: float = 0.0  # time.monotonic()
+    broken: str = ""  # why, in one sentence; "" when fine
+    rate_limits: RateLimitSnapshot | None = None
+
+
+class AccountStates:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._health: dict[str, AccountHealth] = {}
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_changed(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def _changed(self, account_id: str) -> None:
+        for listener in list(self._listeners):
+            listener(account_id)
+
+    def health(self, account_id: str) -> AccountHealth:
+        return self._health.setdefault(account_id, AccountHealth())
+
+    def cooling_for(self, account_id: str) -> float:
+        """Seconds left of this account's cooldown (0 when it may be used)."""
+        return max(0.0, self.health(account_id).cooldown_until - self._clock())
+
+    def cool_down(self, account_id: str, seconds: float | None) -> None:
+        self.health(account_id).cooldown_until = self._clock() + (seconds or DEFAULT_COOLDOWN_S)
+        self._changed(account_id)
+
+    def mark_broken(self, account_id: str, reason: str) -> None:
+        self.health(account_id).broken = reason
+        self._changed(account_id)
+
+    def clear(self, account_id: str) -> None:
+        """A new key or a successful check: forget cooldown and breakage."""
+        health = self.health(account_id)
+        health.broken, health.cooldown_until = "", 0.0
+        self._changed(account_id)
+
+    def record_headers(self, account_id: str, headers: Mapping[str, str]) -> RateLimitSnapshot | None:
+        snapshot = parse_rate_limit_headers(headers)
+        if snapshot is not None:
+            self.health(account_id).rate_limits = snapshot
+            self._changed(account_id)
+        return snapshot
+
+    def status_text(self, account_id: str) -> str:
+        """One line for the Accounts pane: broken, cooling, or the latest rate limits."""
+        health = self.health(account_id)
+        if health.broken:
+            return health.broken
+        cooling = self.cooling_for(account_id)
+        if cooling > 0:
+            return f"Rate-limited: cooling down for {cooling:.0f} s more."
+        if health.rate_limits is not None:
+            return health.rate_limits.summary()
+        return ""
