@@ -1,0 +1,123 @@
+"""Daily usage totals as a table: one row per day, account and model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from desktop_app.domain.usage import DailyUsage
+from desktop_app.ui.usage.chart import REMOVED_LABEL
+
+SortRole = Qt.ItemDataRole.UserRole  # the raw value (str, int or float) to sort by
+AccountIdRole = Qt.ItemDataRole.UserRole + 1
+
+COLUMNS = ("Date", "Account", "Model", "Requests", "Prompt tokens", "Completion tokens", "Cost (USD)")
+DATE, ACCOUNT, MODEL, REQUESTS, PROMPT, COMPLETION, COST = range(len(COLUMNS))
+UNKNOWN = "—"
+
+_Index = QModelIndex | QPersistentModelIndex
+_NUMERIC = {REQUESTS, PROMPT, COMPLETION, COST}
+
+
+class UsageTableModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[DailyUsage] = []
+        self._labels: dict[str, str] = {}
+        self._colours: dict[str, QColor] = {}
+
+    def set_rows(
+        self, rows: Sequence[DailyUsage], *, labels: Mapping[str, str], colours: Mapping[str, QColor]
+    ) -> None:
+        """Show `rows`; `labels` and `colours` say how each account id is shown."""
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._labels = dict(labels)
+        self._colours = dict(colours)
+        self.endResetModel()
+
+    def row_at(self, row: int) -> DailyUsage | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not self.checkIndex(index, QAbstractTableModel.CheckIndexOption.IndexIsValid):
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == SortRole:
+            return self._raw(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.DecorationRole and column == ACCOUNT:
+            return self._colours.get(row.account_id)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == ACCOUNT:
+                return f"Account id {row.account_id}"
+            if column == COST and row.cost_usd is not None:
+                return f"${row.cost_usd:.8f}"
+            if column == COST:
+                return "The provider reported no price for these requests."
+        if role == AccountIdRole:
+            return row.account_id
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in _NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    def _label(self, account_id: str) -> str:
+        return self._labels.get(account_id) or REMOVED_LABEL
+
+    def _display(self, row: DailyUsage, column: int) -> str:
+        if column == DATE:
+            return row.day
+        if column == ACCOUNT:
+            return self._label(row.account_id)
+        if column == MODEL:
+            return row.model
+        if column == REQUESTS:
+            return f"{row.requests:,}"
+        if column == PROMPT:
+            return f"{row.prompt_tokens:,}"
+        if column == COMPLETION:
+            return f"{row.completion_tokens:,}"
+        return UNKNOWN if row.cost_usd is None else f"{row.cost_usd:,.4f}"
+
+    def _raw(self, row: DailyUsage, column: int) -> str | int | float:
+        if column == DATE:
+            return row.day
+        if column == ACCOUNT:
+            return self._label(row.account_id).casefold()
+        if column == MODEL:
+            return row.model.casefold()
+        if column == REQUESTS:
+            return row.requests
+        if column == PROMPT:
+            return row.prompt_tokens
+        if column == COMPLETION:
+            return row.completion_tokens
+        return -1.0 if row.cost_usd is None else row.cost_usd  # unknown sorts below free
