@@ -11,15 +11,19 @@ import logging
 
 import httpx
 
+from desktop_app.services.account_state import AccountStates
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import ModelCatalog
 from desktop_app.services.chat import ChatService
 from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.llm import LLMService
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings_store import SettingsStore, StateStore
+from desktop_app.services.usage import UsageStore
+from desktop_app.ui.common.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ class ModelDeskApp:
         from desktop_app.ui.accounts import AccountsPane
         from desktop_app.ui.chat.pane import ChatPane
         from desktop_app.ui.main_window import MainWindow
+        from desktop_app.ui.usage import UsagePane
 
         self.paths = paths.ensure()
         self.settings_store = SettingsStore(paths.settings_file)
@@ -44,15 +49,24 @@ class ModelDeskApp:
         self.engine = LiteLLMEngine()
         self.llm = LLMService(engine=self.engine)
         self.store = ConversationStore(paths.database_file)
+        self.usage = UsageStore(paths.data_dir / "usage.sqlite3")
+        self.states = AccountStates()
         self.accounts = AccountService(
-            settings=settings, settings_store=self.settings_store, secrets=self.secrets, catalog=self.catalog)
-        self.chat = ChatService(
-            llm=self.llm, store=self.store, secrets=self.secrets, find_account=self.accounts.find,
-            timeout_s=lambda: self.accounts.settings.request_timeout_s)
+            settings=settings, settings_store=self.settings_store, secrets=self.secrets, catalog=self.catalog,
+            states=self.states)
+        self.dispatcher = Dispatcher(
+            llm=self.llm, secrets=self.secrets, states=self.states, settings=lambda: self.accounts.settings,
+            usage=self.usage, timeout_s=lambda: self.accounts.settings.request_timeout_s)
+        self.chat = ChatService(dispatcher=self.dispatcher, store=self.store)
 
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
         self.accounts_pane = AccountsPane(accounts=self.accounts)
-        self.window = MainWindow(panes=[("Chat", self.chat_pane), ("Accounts", self.accounts_pane)])
+        self.usage_pane = UsagePane(usage=self.usage, accounts_provider=lambda: self.accounts.accounts)
+        self.window = MainWindow(panes=[("Chat", self.chat_pane), ("Accounts", self.accounts_pane),
+                                        ("Usage", self.usage_pane)])
+        self._tasks = TaskOwner("app")
+        # Panes talk only through signals connected here.
+        self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
         self._restore_window_state()
         self.started = asyncio.Event()
 
@@ -71,6 +85,8 @@ class ModelDeskApp:
         self.accounts_pane.refresh_keyring_notice()
         await self.store.open()
         self.window.add_notice(getattr(self.store, "notice", None) or "")
+        self.window.add_notice(await self.usage.open() or "")
+        await self.usage_pane.reload()
         await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)
         if not self.accounts.accounts:
             self.window.show_pane("Accounts")
@@ -82,11 +98,14 @@ class ModelDeskApp:
         self.state_store.save({"geometry": [geo.x(), geo.y(), geo.width(), geo.height()]})
         await self.chat_pane.aclose()
         await self.accounts_pane.aclose()
+        await self.usage_pane.aclose()
+        await self._tasks.aclose()
         current = self.chat_pane.current_conversation
         settings = self.accounts.settings
         if current is not None and settings.last_conversation_id != current.id:
             await self.accounts.update_settings(settings.model_copy(update={"last_conversation_id": current.id}))
         await self.store.close()
+        await self.usage.close()
         await self.secrets.close()
         await self.http.aclose()
         await asyncio.to_thread(self.engine.stop)

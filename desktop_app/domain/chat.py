@@ -93,6 +93,9 @@ class ReplyMetrics:
     completion_tokens: int | None = None
     cost_usd: float | None = None
     latency_s: float | None = None  # request sent -> stream ended
+    account_id: str = ""  # which account answered (matters for pools)
+    account_label: str = ""
+    retries: int = 0  # how many other accounts were tried first
 
     def summary(self) -> str:
         """The one-line metrics footer under a reply."""
@@ -107,6 +110,9 @@ class ReplyMetrics:
             parts.append(f"${self.cost_usd:.6f}" if self.cost_usd < 0.01 else f"${self.cost_usd:.4f}")
         if self.latency_s is not None:
             parts.append(f"{self.latency_s:.2f} s total")
+        if self.account_label and self.retries:
+            parts.append(f"via {self.account_label} after {self.retries} "
+                         f"{'retry' if self.retries == 1 else 'retries'}")
         return " · ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -115,7 +121,8 @@ class ReplyMetrics:
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ReplyMetrics:
         data = data or {}
-        return cls(**{k: data.get(k) for k in cls.__slots__})
+        defaults = cls()
+        return cls(**{k: data.get(k, getattr(defaults, k)) for k in cls.__slots__})
 
 
 # --- Stream events -------------------------------------------------------------------------------
@@ -143,6 +150,30 @@ class UsageReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseHeaders:
+    """The provider's response headers (rate limits, organisation), as soon as they are known."""
+
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    """A pool account could not answer before any text came; the request moves on."""
+
+    account_id: str
+    account_label: str
+    error: DomainError
+    metrics: ReplyMetrics = field(default_factory=ReplyMetrics)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should see next to the reply (a budget warning, a skipped account)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     finish_reason: str
     metrics: ReplyMetrics = field(default_factory=ReplyMetrics)
@@ -154,4 +185,5 @@ class Failed:
     metrics: ReplyMetrics = field(default_factory=ReplyMetrics)
 
 
-StreamEvent = Started | TextDelta | ReasoningDelta | UsageReport | Finished | Failed
+StreamEvent = (Started | TextDelta | ReasoningDelta | UsageReport | ResponseHeaders | AttemptFailed | Notice
+               | Finished | Failed)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-
-from desktop_app.domain.accounts import Account
+from collections.abc import AsyncIterator
 from desktop_app.domain.chat import (
     ChatMessage,
     Failed,
@@ -22,8 +20,7 @@ from desktop_app.domain.chat import (
 from desktop_app.domain.conversations import Conversation, MessageStatus, StoredMessage
 from desktop_app.domain.errors import DomainError, ModelNotFound
 from desktop_app.services.conversations import ConversationStore
-from desktop_app.services.llm import LLMService
-from desktop_app.services.secrets import SecretStore
+from desktop_app.services.dispatch import Dispatcher
 
 DEFAULT_TITLE = "New conversation"
 
@@ -32,25 +29,21 @@ class ChatService:
     def __init__(
         self,
         *,
-        llm: LLMService,
+        dispatcher: Dispatcher,
         store: ConversationStore,
-        secrets: SecretStore,
-        find_account: Callable[[str], Account | None],
-        timeout_s: Callable[[], float] = lambda: 60.0,
         save_interval_s: float = 0.5,
     ) -> None:
-        self._llm = llm
+        self._dispatcher = dispatcher
         self._store = store
-        self._secrets = secrets
-        self._find_account = find_account
-        self._timeout_s = timeout_s
         self._save_interval_s = save_interval_s
 
     @property
     def store(self) -> ConversationStore:
         return self._store
 
-    async def reply(self, conversation: Conversation, user_text: str) -> AsyncIterator[StreamEvent]:
+    async def reply(
+        self, conversation: Conversation, user_text: str, *, override_budget: bool = False,
+    ) -> AsyncIterator[StreamEvent]:
         """Add the user's message and stream the assistant's answer."""
         await self._store.add_message(conversation.id, role="user", content=user_text)
         if conversation.title == DEFAULT_TITLE and user_text.strip():
@@ -59,7 +52,7 @@ class ChatService:
             conversation.title = title
         # Closing this generator (Stop) must close the answer now, not whenever it is collected:
         # only then is the partial reply stored as STOPPED and the HTTP stream closed at once.
-        answer = self._answer(conversation)
+        answer = self._answer(conversation, override_budget)
         async with contextlib.aclosing(answer):
             async for event in answer:
                 yield event
@@ -73,11 +66,11 @@ class ChatService:
             return True
         return False
 
-    def answer(self, conversation: Conversation) -> AsyncIterator[StreamEvent]:
+    def answer(self, conversation: Conversation, *, override_budget: bool = False) -> AsyncIterator[StreamEvent]:
         """Stream an answer to the conversation as it stands (used by Retry)."""
-        return self._answer(conversation)
+        return self._answer(conversation, override_budget)
 
-    async def _answer(self, conversation: Conversation) -> AsyncIterator[StreamEvent]:
+    async def _answer(self, conversation: Conversation, override_budget: bool = False) -> AsyncIterator[StreamEvent]:
         history = [
             ChatMessage(m.role, m.content)  # type: ignore[arg-type]
             for m in await self._store.messages(conversation.id)
@@ -87,26 +80,20 @@ class ChatService:
             conversation.id, role="assistant", content="", status=MessageStatus.STREAMING,
             account_id=conversation.account_id, model=conversation.model,
         )
-        account = self._find_account(conversation.account_id)
-        if account is None or not conversation.model:
-            error = ModelNotFound("No model is selected for this conversation.",
-                                  "Pick a model in the model picker, then send again.")
-            await self._store.update_message(reply.id, status=MessageStatus.FAILED, error=_error_text(error))
-            yield Failed(error)
-            return
-
         text: list[str] = []
         reasoning: list[str] = []
         status = MessageStatus.STOPPED  # unless the stream says otherwise
         last_save = time.monotonic()
-        key = await self._secrets.get(account.id)
-        stream = self._llm.stream_chat(
-            account=account, api_key=key, model=conversation.model, messages=history,
-            params=conversation.params, timeout_s=self._timeout_s(),
-        )
+        if not conversation.account_id or not conversation.model:
+            events = _single(Failed(ModelNotFound("No model is selected for this conversation.",
+                                                  "Pick a model in the model picker, then send again.")))
+        else:
+            events = self._dispatcher.stream(
+                target_id=conversation.account_id, model=conversation.model, messages=history,
+                params=conversation.params, override_budget=override_budget)
         try:
-            async with contextlib.aclosing(stream):
-                async for event in stream:
+            async with contextlib.aclosing(events):
+                async for event in events:
                     if isinstance(event, TextDelta):
                         text.append(event.text)
                     elif isinstance(event, ReasoningDelta):
@@ -132,6 +119,10 @@ class ChatService:
                 # Stopped by the user (or the window closed): keep what arrived.
                 await self._store.update_message(
                     reply.id, content="".join(text), reasoning="".join(reasoning), status=status)
+
+
+async def _single(event: StreamEvent) -> AsyncIterator[StreamEvent]:
+    yield event
 
 
 def _counts_as_history(message: StoredMessage) -> bool:

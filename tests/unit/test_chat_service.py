@@ -13,6 +13,9 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatParams, Failed, Finished, Started, StreamEvent, TextDelta
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import ModelNotFound, ServerError
+from desktop_app.domain.settings import Settings
+from desktop_app.services.account_state import AccountStates
+from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.chat import DEFAULT_TITLE, ChatService
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.litellm_engine import LiteLLMEngine
@@ -63,11 +66,10 @@ async def secrets(account: Account) -> AsyncIterator[SecretStore]:
 
 def make_chat(engine: LiteLLMEngine, store: ConversationStore, secrets: SecretStore, account: Account,
               *, save_interval_s: float = 0.5) -> ChatService:
-    return ChatService(
-        llm=LLMService(engine=engine), store=store, secrets=secrets,
-        find_account=lambda account_id: account if account_id == account.id else None,
-        timeout_s=lambda: 30.0, save_interval_s=save_interval_s,
-    )
+    dispatcher = Dispatcher(
+        llm=LLMService(engine=engine), secrets=secrets, states=AccountStates(),
+        settings=lambda: Settings(accounts=[account]), timeout_s=lambda: 30.0)
+    return ChatService(dispatcher=dispatcher, store=store, save_interval_s=save_interval_s)
 
 
 @pytest.fixture

@@ -113,7 +113,15 @@ class ModelPickerModel(QAbstractListModel):
 
     def reload(self) -> None:
         entries = []
+        for pool in self._accounts.pools:
+            # A pool offers the models its members have in common (any member may answer).
+            lists = [set(self._accounts.cached_models(a)) for a in pool.account_ids]
+            common = set.intersection(*lists) if lists else set()
+            for model in sorted(common):
+                entries.append(PickerEntry(pool.id, f"{pool.label} (pool)", model))
         for account in self._accounts.accounts:
+            if not account.enabled:
+                continue
             for model in self._accounts.cached_models(account.id):
                 entries.append(PickerEntry(account.id, account.label, model))
         self.beginResetModel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 from collections.abc import AsyncIterator
 
@@ -23,9 +24,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.domain.chat import Failed, Finished, ReasoningDelta, Started, StreamEvent, TextDelta
+from desktop_app.domain.chat import (
+    AttemptFailed,
+    Failed,
+    Finished,
+    Notice,
+    ReasoningDelta,
+    Started,
+    StreamEvent,
+    TextDelta,
+)
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import DomainError
+from desktop_app.domain.usage import BudgetExceeded
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.chat import DEFAULT_TITLE, ChatService
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
@@ -78,6 +89,8 @@ class ChatPane(QWidget):
         self.transcript = TranscriptView()
         self.notice = QLabel()
         self.notice.setWordWrap(True)
+        self.notice.setTextFormat(Qt.TextFormat.RichText)
+        self.notice.linkActivated.connect(self._on_notice_link)
         self.notice.setVisible(False)
         self.notice.setObjectName("chatNotice")
         self.composer = QPlainTextEdit()
@@ -176,9 +189,23 @@ class ChatPane(QWidget):
             self.model_picker.setCurrentIndex(row)
         return row >= 0
 
-    def show_notice(self, text: str) -> None:
-        self.notice.setText(text)
+    def show_notice(self, text: str, *, link: tuple[str, str] | None = None) -> None:
+        """A line above the composer; `link` is (href, label) for one action, e.g. "Send anyway"."""
+        body = html.escape(text)
+        if link is not None:
+            body += f' <a href="{link[0]}">{html.escape(link[1])}</a>'
+        self.notice.setText(body)
         self.notice.setVisible(bool(text))
+
+    def _add_notice(self, text: str) -> None:
+        current = "" if self.notice.isHidden() else self.notice.text()
+        body = html.escape(text)
+        self.notice.setText(f"{current}<br>{body}" if current else body)
+        self.notice.setVisible(True)
+
+    def _on_notice_link(self, href: str) -> None:
+        if href == "override":
+            self._start_reply(self.retry(override_budget=True))
 
     # --- conversations ------------------------------------------------------------------------
 
@@ -283,14 +310,14 @@ class ChatPane(QWidget):
         await self._stream(self._chat.reply(conversation, text))
         self.conversations.upsert_front(conversation)
 
-    async def retry(self) -> None:
+    async def retry(self, *, override_budget: bool = False) -> None:
         if self._current is None:
             return
         await self._remember_settings()
         conversation = self._current
         await self._chat.discard_unfinished_answer(conversation)
         await self.open_conversation(conversation)
-        await self._stream(self._chat.answer(conversation))
+        await self._stream(self._chat.answer(conversation, override_budget=override_budget))
 
     async def _stream(self, events: AsyncIterator[StreamEvent]) -> None:
         self._set_streaming(True)
@@ -305,9 +332,14 @@ class ChatPane(QWidget):
                     elif isinstance(event, ReasoningDelta):
                         self.transcript.append_reasoning(event.text)
                     elif isinstance(event, Started) and event.dropped_params:
-                        self.show_notice(
+                        self._add_notice(
                             f"Left out {', '.join(event.dropped_params)}: {event.model} does not take "
                             f"{'it' if len(event.dropped_params) == 1 else 'them'}.")
+                    elif isinstance(event, AttemptFailed):
+                        self._add_notice(f"“{event.account_label}” could not answer ({event.error.message}) "
+                                         "Trying the next account in the pool.")
+                    elif isinstance(event, Notice):
+                        self._add_notice(event.text)
                     elif isinstance(event, Finished):
                         outcome = "complete"
                         self.transcript.finish_assistant_message(footer=event.metrics.summary())
@@ -329,6 +361,8 @@ class ChatPane(QWidget):
     def _show_failure(self, error: DomainError, footer: str) -> None:
         self.transcript.finish_assistant_message(footer=footer)
         self.transcript.show_error(error.message, action=error.action, retry=True)
+        if isinstance(error, BudgetExceeded):
+            self.show_notice(error.message, link=("override", "Send anyway"))
 
     def _set_streaming(self, streaming: bool) -> None:
         self.send_button.setEnabled(not streaming)

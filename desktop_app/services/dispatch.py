@@ -1,0 +1,243 @@
+"""Where a request goes: one account, or a pool of accounts with failover. Every attempt is recorded.
+
+Why not LiteLLM's Router for pools: the Router does have cooldowns and fallbacks, but (1) its
+streaming fallback restarts a stream that already produced text on another deployment
+(MidStreamFallbackError), which must never happen silently here; (2) a 401 should mark that one
+account broken until its key is fixed, not cool it down for a few seconds; (3) the user must see
+which account answered and every attempt must land in the usage log with its own account, tokens
+and error; and (4) budgets are per account. All of that is a short loop over LLMService, so the
+Router is used where it fits best instead: the exported LiteLLM Proxy config (services/proxy_export.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.chat import (
+    AttemptFailed,
+    ChatMessage,
+    ChatParams,
+    Failed,
+    Finished,
+    Notice,
+    ReasoningDelta,
+    ReplyMetrics,
+    ResponseHeaders,
+    StreamEvent,
+    TextDelta,
+)
+from desktop_app.domain.errors import (
+    AuthFailed,
+    DomainError,
+    ModelNotFound,
+    RateLimited,
+    ServerError,
+    TimedOut,
+    Unreachable,
+)
+from desktop_app.domain.pools import Pool, Strategy, is_pool_id
+from desktop_app.domain.settings import Settings
+from desktop_app.domain.usage import BudgetExceeded, BudgetLevel, UsageRecord, budget_level
+from desktop_app.services.account_state import AccountStates
+from desktop_app.services.llm import LLMService
+from desktop_app.services.secrets import SecretStore
+from desktop_app.services.usage import UsageStore
+
+log = logging.getLogger(__name__)
+
+# Errors after which a pool moves on to its next account (when no text has been shown yet).
+FAILOVER_ERRORS = (RateLimited, ServerError, TimedOut, Unreachable, AuthFailed)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        llm: LLMService,
+        secrets: SecretStore,
+        states: AccountStates,
+        settings: Callable[[], Settings],
+        usage: UsageStore | None = None,
+        timeout_s: Callable[[], float] = lambda: 60.0,
+    ) -> None:
+        self._llm = llm
+        self._secrets = secrets
+        self._states = states
+        self._settings = settings
+        self._usage = usage
+        self._timeout_s = timeout_s
+        self._next_start: dict[str, int] = {}  # round-robin position per pool
+
+    def target_label(self, target_id: str) -> str:
+        settings = self._settings()
+        if is_pool_id(target_id):
+            pool = settings.pool(target_id)
+            return pool.label if pool else ""
+        account = settings.account(target_id)
+        return account.label if account else ""
+
+    def _plan(self, target_id: str) -> tuple[list[Account], Pool | None, DomainError | None]:
+        settings = self._settings()
+        if is_pool_id(target_id):
+            pool = settings.pool(target_id)
+            if pool is None:
+                return [], None, ModelNotFound("The pool this conversation used no longer exists.",
+                                               "Pick another model or pool in the model picker.")
+            members = [a for a in (settings.account(i) for i in pool.account_ids) if a is not None and a.enabled]
+            if not members:
+                return [], pool, ModelNotFound(f"Pool “{pool.label}” has no enabled accounts.",
+                                               "Add accounts to the pool in Accounts.")
+            if pool.strategy is Strategy.ROUND_ROBIN:
+                start = self._next_start.get(pool.id, 0) % len(members)
+                self._next_start[pool.id] = start + 1
+                members = members[start:] + members[:start]
+            return members, pool, None
+        account = settings.account(target_id)
+        if account is None:
+            return [], None, ModelNotFound("No model is selected for this conversation.",
+                                           "Pick a model in the model picker, then send again.")
+        if not account.enabled:
+            return [], None, ModelNotFound(f"Account “{account.label}” is disabled.",
+                                           "Enable it in Accounts, or pick another model.")
+        return [account], None, None
+
+    async def stream(
+        self,
+        *,
+        target_id: str,
+        model: str,
+        messages: Sequence[ChatMessage],
+        params: ChatParams,
+        override_budget: bool = False,
+    ) -> AsyncIterator[StreamEvent]:
+        accounts, pool, problem = self._plan(target_id)
+        if problem is not None:
+            yield Failed(problem)
+            return
+        retries = 0
+        skipped: list[str] = []
+        for position, account in enumerate(accounts):
+            last = position == len(accounts) - 1
+            if pool is not None:
+                reason = self._unavailable(account)
+                if reason:
+                    skipped.append(reason)
+                    continue
+            level, budget_message = await self._budget(account)
+            if level is BudgetLevel.EXCEEDED and not override_budget:
+                error = BudgetExceeded(budget_message, "Raise the budget in Accounts, or send anyway.")
+                if pool is not None:
+                    skipped.append(budget_message)
+                    continue
+                await self._record(account, model, ReplyMetrics(), "refused", error, 0, "")
+                yield Failed(error)
+                return
+            if level is BudgetLevel.WARNING:
+                yield Notice(budget_message)
+            outcome = None
+            async for event in self._attempt(account, model, messages, params, pool, retries, last):
+                if isinstance(event, AttemptFailed):
+                    retries += 1
+                    outcome = "next"
+                elif isinstance(event, (Finished, Failed)):
+                    outcome = "done"
+                yield event
+            if outcome != "next":
+                return
+        soonest = min((self._states.cooling_for(a.id) for a in accounts), default=0.0)
+        why = " ".join(skipped)
+        assert pool is not None
+        yield Failed(RateLimited(
+            f"No account in pool “{pool.label}” can answer right now. {why}".strip(),
+            f"Try again in {soonest:.0f} s, or add another account to the pool." if soonest
+            else "Fix the accounts' keys or budgets in Accounts.",
+            retry_after=soonest or None))
+
+    def _unavailable(self, account: Account) -> str:
+        health = self._states.health(account.id)
+        if health.broken:
+            return f"“{account.label}” is skipped: {health.broken}"
+        cooling = self._states.cooling_for(account.id)
+        if cooling > 0:
+            return f"“{account.label}” is cooling down for {cooling:.0f} s more."
+        return ""
+
+    async def _attempt(
+        self, account: Account, model: str, messages: Sequence[ChatMessage], params: ChatParams,
+        pool: Pool | None, retries: int, last: bool,
+    ) -> AsyncIterator[StreamEvent]:
+        key = await self._secrets.get(account.id)
+        produced = False
+        done = False
+        started = time.monotonic()
+        pool_id = pool.id if pool else ""
+        events = self._llm.stream_chat(account=account, api_key=key, model=model, messages=messages,
+                                       params=params, timeout_s=self._timeout_s())
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, ResponseHeaders):
+                        self._states.record_headers(account.id, event.headers)
+                    elif isinstance(event, (TextDelta, ReasoningDelta)):
+                        produced = True
+                    elif isinstance(event, Finished):
+                        done = True
+                        self._states_ok(account)
+                        metrics = replace(event.metrics, account_id=account.id, account_label=account.label,
+                                          retries=retries)
+                        await self._record(account, model, metrics, "ok", None, retries, pool_id)
+                        yield Finished(event.finish_reason, metrics)
+                        return
+                    elif isinstance(event, Failed):
+                        done = True
+                        error = event.error
+                        self._note_failure(account, error)
+                        metrics = replace(event.metrics, account_id=account.id, account_label=account.label,
+                                          retries=retries)
+                        await self._record(account, model, metrics, "failed", error, retries, pool_id)
+                        if pool is not None and not produced and not last and isinstance(error, FAILOVER_ERRORS):
+                            yield AttemptFailed(account.id, account.label, error, metrics)
+                        else:
+                            yield Failed(error, metrics)
+                        return
+                    yield event
+        finally:
+            if not done:  # stopped by the user (or the window closed) mid-reply
+                metrics = ReplyMetrics(latency_s=time.monotonic() - started, account_id=account.id,
+                                       account_label=account.label, retries=retries)
+                await self._record(account, model, metrics, "stopped", None, retries, pool_id)
+
+    def _states_ok(self, account: Account) -> None:
+        if self._states.health(account.id).broken:
+            self._states.clear(account.id)
+
+    def _note_failure(self, account: Account, error: DomainError) -> None:
+        if isinstance(error, RateLimited):
+            self._states.cool_down(account.id, error.retry_after)
+        elif isinstance(error, AuthFailed):
+            self._states.mark_broken(account.id, "The provider rejected this account's key; fix it in Accounts.")
+
+    async def _budget(self, account: Account) -> tuple[BudgetLevel, str]:
+        if self._usage is None or (account.daily_budget_tokens is None and account.daily_budget_usd is None):
+            return BudgetLevel.OK, ""
+        tokens, cost = await self._usage.today(account.id)
+        return budget_level(tokens, cost, account)
+
+    async def _record(self, account: Account, model: str, metrics: ReplyMetrics, status: str,
+                      error: DomainError | None, retries: int, pool_id: str) -> None:
+        if self._usage is None:
+            return
+        record = UsageRecord(
+            at=time.time(), account_id=account.id, model=model, prompt_tokens=metrics.prompt_tokens,
+            completion_tokens=metrics.completion_tokens, cost_usd=metrics.cost_usd, latency_s=metrics.latency_s,
+            ttft_s=metrics.ttft_s, status=status, error_kind=error.kind if error else "", retries=retries,
+            pool_id=pool_id)
+        try:
+            await self._usage.record(record)
+        except Exception:  # the usage log must never break a chat
+            log.warning("could not record usage", exc_info=True)
