@@ -44,9 +44,9 @@ class ModelDeskApp:
         # One HTTP client for every list/check request; closed on quit.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False, trust_env=False)
         self.secrets = secrets or SecretStore()
-        self.catalog = ModelCatalog(http=self.http, cache_file=paths.model_cache_file)
-        self.catalog.load_cache()
         self.engine = LiteLLMEngine()
+        self.catalog = ModelCatalog(http=self.http, cache_file=paths.model_cache_file, litellm=self.engine.litellm)
+        self.catalog.load_cache()
         self.llm = LLMService(engine=self.engine)
         self.store = ConversationStore(paths.database_file)
         self.usage = UsageStore(paths.data_dir / "usage.sqlite3")

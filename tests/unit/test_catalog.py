@@ -17,8 +17,11 @@ import pytest
 import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.errors import AuthFailed, NoKey, TimedOut, Unreachable
 from desktop_app.services import catalog as catalog_module
 from desktop_app.services.catalog import CheckStatus, ModelCatalog
+from desktop_app.services.litellm_engine import LiteLLMEngine
+from tests.servers.anthropic_fault import AnthropicServer, organization_id
 from tests.servers.openai_fault import MODELS, FaultServer
 
 KEY = "sk-test"
@@ -240,7 +243,7 @@ class Seen:
     headers: dict[str, str]  # lower-case names
 
 
-Responder = Callable[[Seen], tuple[int, Any]]
+Responder = Callable[[Seen], tuple[Any, ...]]  # (status, payload[, headers])
 
 
 class Loopback:
@@ -254,11 +257,13 @@ class Loopback:
             def do_GET(self) -> None:
                 seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()})
                 outer.seen.append(seen)
-                status, payload = respond(seen)
+                status, payload, *extra = respond(seen)  # optionally a dict of response headers
                 body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -433,3 +438,276 @@ async def test_a_model_list_that_cannot_be_read_is_an_error(
     assert result.status is CheckStatus.ERROR
     assert one_sentence(result.message)
     assert "could not read" in result.message
+
+
+# --- three tiers: a fresh cache, the provider, LiteLLM's bundled map ---------------------------------
+
+class Clock:
+    """The catalog's clock, moved by hand: cache ages without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def engine() -> Iterator[LiteLLMEngine]:
+    """The real engine the app uses: LiteLLM imported on its own thread."""
+    started = LiteLLMEngine()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def tiered(http: httpx.AsyncClient, cache_file: Path, clock: Clock, engine: LiteLLMEngine) -> ModelCatalog:
+    return ModelCatalog(http=http, cache_file=cache_file, litellm=engine.litellm, clock=clock)
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    with socket.socket() as sock:  # bound, never listening: every connection is refused
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.asyncio
+async def test_a_fresh_cache_answers_without_a_request(
+    tiered: ModelCatalog, server: FaultServer, clock: Clock, http: httpx.AsyncClient, cache_file: Path
+) -> None:
+    account = compatible(server.base_url)
+    first = await tiered.models(account, KEY)
+    assert (first.source, first.error, first.fetched_at) == ("provider", None, clock.now)
+    assert first.models == tuple(sorted(MODELS))
+    assert len(server.requests) == 1
+
+    clock.now += catalog_module.CACHE_TTL_S - 1
+    again = await tiered.models(account, KEY)
+    assert (again.source, again.models, again.fetched_at) == ("cache", first.models, first.fetched_at)
+    assert again.notice is None
+
+    restarted = ModelCatalog(http=http, cache_file=cache_file, clock=clock)  # the next start of the app
+    restarted.load_cache()
+    assert (await restarted.models(account, KEY)).source == "cache"
+    assert len(server.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_stale_cache_is_fetched_again(tiered: ModelCatalog, server: FaultServer, clock: Clock) -> None:
+    account = compatible(server.base_url)
+    await tiered.models(account, KEY)
+    clock.now += catalog_module.CACHE_TTL_S
+
+    stale = await tiered.models(account, KEY)
+    assert (stale.source, stale.fetched_at) == ("provider", clock.now)
+    assert len(server.requests) == 2
+    assert (await tiered.models(account, KEY)).source == "cache"
+    assert len(server.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_refresh_and_a_changed_base_url_skip_the_cache(tiered: ModelCatalog, server: FaultServer) -> None:
+    account = compatible(server.base_url)
+    await tiered.models(account, KEY)
+
+    assert (await tiered.models(account, KEY, refresh=True)).source == "provider"
+    moved = account.model_copy(update={"base_url": server.base_url.replace("127.0.0.1", "localhost")})
+    assert (await tiered.models(moved, KEY)).source == "provider"  # another server, another list
+    assert len(server.requests) == 3
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_cloud_provider_falls_back_to_litellms_bundled_list(
+    tiered: ModelCatalog, engine: LiteLLMEngine, dead_port: int, cache_file: Path
+) -> None:
+    account = Account(provider_id="anthropic", label="Claude", base_url=f"http://127.0.0.1:{dead_port}")
+    result = await tiered.models(account, KEY)
+
+    litellm = await engine.litellm()
+    assert result.source == "bundled"
+    assert isinstance(result.error, Unreachable) and f"127.0.0.1:{dead_port}" in result.error.message
+    assert result.fetched_at is None
+    assert "claude-sonnet-4-5" in result.models
+    assert set(result.models) <= set(litellm.models_by_provider["anthropic"])
+    assert list(result.models) == sorted(result.models)
+    assert result.notice == "From LiteLLM's bundled list: the provider could not be reached."
+    assert not cache_file.exists()  # the bundled list is not the account's: never cached as such
+
+
+@pytest.mark.asyncio
+async def test_the_bundled_list_holds_only_chat_models_named_as_the_provider_names_them(
+    engine: LiteLLMEngine
+) -> None:
+    litellm = await engine.litellm()
+    openai = catalog_module.bundled_models(litellm, Account(provider_id="openai", label="o").provider)
+    assert "gpt-4o-mini" in openai
+    assert not [m for m in openai if "embedding" in m or "dall-e" in m or "tts" in m or "whisper" in m]
+    mistral = catalog_module.bundled_models(litellm, Account(provider_id="mistral", label="m").provider)
+    assert mistral and not [m for m in mistral if m.startswith("mistral/")]
+    local = Account(provider_id="llamacpp", label="local").provider
+    assert catalog_module.bundled_models(litellm, local) == ()
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_provider_offers_its_own_older_list_first(
+    tiered: ModelCatalog, server: FaultServer, clock: Clock, silent_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = Account(provider_id="openai", label="Cloud", base_url=server.base_url)
+    listed = await tiered.models(account, KEY)
+    clock.now += 3 * catalog_module.CACHE_TTL_S
+    server.stop()  # the same URL, nobody answering any more
+
+    older = await tiered.models(account, KEY)
+    assert (older.source, older.models, older.fetched_at) == ("cache", listed.models, listed.fetched_at)
+    assert isinstance(older.error, Unreachable)
+    assert older.notice == "From the list saved earlier: the provider could not be reached."
+
+    # A server that hangs is no different from one that is down.
+    monkeypatch.setattr(catalog_module, "CHECK_TIMEOUT_S", 0.3)
+    hanging = compatible(f"http://127.0.0.1:{silent_port}/v1")
+    result = await tiered.models(hanging, KEY)
+    assert (result.source, result.models) == ("provider", ())  # local: no bundled list to offer
+    assert isinstance(result.error, TimedOut)
+
+
+@pytest.mark.asyncio
+async def test_a_rejected_key_gets_no_fallback_list(tiered: ModelCatalog, server: FaultServer) -> None:
+    account = Account(provider_id="openai", label="Cloud", base_url=server.base_url)
+    result = await tiered.models(account, "sk-revoked")
+
+    assert (result.source, result.models) == ("provider", ())
+    assert isinstance(result.error, AuthFailed)
+    assert result.notice == result.error.message and one_sentence(result.notice)
+    assert "sk-revoked" not in result.error.message
+
+
+@pytest.mark.asyncio
+async def test_an_account_without_its_key_is_not_listed(tiered: ModelCatalog, server: FaultServer) -> None:
+    result = await tiered.models(Account(provider_id="openai", label="Cloud", base_url=server.base_url), None)
+
+    assert (result.source, result.models) == ("provider", ())
+    assert isinstance(result.error, NoKey) and one_sentence(result.error.message)
+    assert server.requests == []
+
+
+@pytest.mark.asyncio
+async def test_without_litellm_an_unreachable_provider_gives_just_the_error(
+    catalog: ModelCatalog, dead_port: int
+) -> None:
+    account = Account(provider_id="anthropic", label="Claude", base_url=f"http://127.0.0.1:{dead_port}")
+    result = await catalog.models(account, KEY)
+
+    assert (result.source, result.models) == ("provider", ())
+    assert isinstance(result.error, Unreachable)
+
+
+# --- extra headers, key-check endpoints, organisation ids --------------------------------------------
+
+@pytest.mark.asyncio
+async def test_the_accounts_extra_headers_are_sent(catalog: ModelCatalog, server: FaultServer) -> None:
+    account = compatible(server.base_url).model_copy(
+        update={"extra_headers": {"X-Team": "research", "OpenAI-Project": "proj_123"}})
+    result = await catalog.check(account, KEY)
+
+    assert result.status is CheckStatus.OK
+    (received,) = server.requests
+    assert (received.headers["x-team"], received.headers["openai-project"]) == ("research", "proj_123")
+    assert received.headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.asyncio
+async def test_extra_headers_never_replace_the_auth_header(catalog: ModelCatalog, server: FaultServer) -> None:
+    # The Account validator refuses such headers; model_construct skips it, as a hand-edited
+    # settings file read by some future code path might.
+    account = Account.model_construct(**{**compatible(server.base_url).model_dump(),
+                                         "extra_headers": {"Authorization": "Bearer sk-other"}})
+    result = await catalog.check(account, KEY)
+
+    assert result.status is CheckStatus.OK
+    (received,) = server.requests
+    assert received.headers["authorization"] == f"Bearer {KEY}"
+
+
+def openrouter_like(seen: Seen) -> tuple[int, Any]:
+    """OpenRouter: /models is public, /key needs a valid Bearer key."""
+    path = seen.path.split("?")[0]
+    if path == "/api/v1/models":
+        return 200, {"data": [{"id": "anthropic/claude-sonnet-4.5"}, {"id": "openai/gpt-4o-mini"}]}
+    if path == "/api/v1/key":
+        if seen.headers.get("authorization") != f"Bearer {KEY}":
+            return 401, {"error": {"message": "User not found.", "code": 401}}
+        return 200, {"data": {"label": "sk-or-v1-abc...xyz", "usage": 0.5, "limit": None, "is_free_tier": False}}
+    return 404, {"error": {"message": "Not Found", "code": 404}}
+
+
+@pytest.mark.asyncio
+async def test_a_public_model_list_is_not_taken_as_proof_of_the_key(
+    catalog: ModelCatalog, loopback: StartLoopback, sent: list[httpx.Request]
+) -> None:
+    server = loopback(openrouter_like)
+    account = Account(provider_id="openrouter", label="Router", base_url=f"{server.base_url}/api/v1")
+
+    good = await catalog.check(account, KEY)
+    assert good.status is CheckStatus.OK, good.message
+    assert good.models == ("anthropic/claude-sonnet-4.5", "openai/gpt-4o-mini")
+    assert [s.path.split("?")[0] for s in server.seen] == ["/api/v1/key", "/api/v1/models"]
+    assert_key_only_in_header(sent, "authorization", f"Bearer {KEY}")
+
+    server.seen.clear()
+    bad = await catalog.check(account, "sk-or-wrong")
+    assert bad.status is CheckStatus.INVALID_KEY
+    assert [s.path for s in server.seen] == ["/api/v1/key"]  # the public list proves nothing
+
+
+@pytest.mark.asyncio
+async def test_the_anthropic_organization_id_comes_back_from_a_check(catalog: ModelCatalog) -> None:
+    with AnthropicServer() as server:
+        account = Account(provider_id="anthropic", label="Claude work", base_url=server.base_url)
+        result = await catalog.check(account, "sk-ant-test-a")
+        other = await catalog.check(account, "sk-ant-test-b")
+
+    assert result.status is CheckStatus.OK, result.message
+    assert result.models == ("claude-haiku-4-5", "claude-opus-4-1", "claude-sonnet-4-5")
+    assert result.organization_id == organization_id("sk-ant-test-a")
+    assert other.organization_id == organization_id("sk-ant-test-b") != result.organization_id
+
+
+@pytest.mark.asyncio
+async def test_an_openai_organization_header_is_returned_and_none_without_one(
+    catalog: ModelCatalog, loopback: StartLoopback, server: FaultServer
+) -> None:
+    def with_org(_seen: Seen) -> tuple[Any, ...]:
+        return 200, {"object": "list", "data": [{"id": "gpt-4o-mini"}]}, {"openai-organization": "org-lab42"}
+
+    org_server = loopback(with_org)
+    result = await catalog.check(compatible(org_server.base_url), KEY)
+    assert (result.status, result.organization_id) == (CheckStatus.OK, "org-lab42")
+
+    plain = await catalog.check(compatible(server.base_url), KEY)
+    assert plain.organization_id is None
+
+
+def proxy_without_database(seen: Seen) -> tuple[int, Any]:
+    """A LiteLLM Proxy with no DB: only the master key is known; any other key is "No connected db."."""
+    if seen.headers.get("authorization") == f"Bearer {KEY}":
+        return 200, {"object": "list", "data": [{"id": "gemma", "object": "model", "owned_by": "openai"}]}
+    return 400, {"error": {"message": "No connected db.", "type": "no_db_connection", "param": None,
+                           "code": "400"}}
+
+
+@pytest.mark.asyncio
+async def test_a_litellm_proxy_is_checked_on_its_model_list(catalog: ModelCatalog, loopback: StartLoopback) -> None:
+    server = loopback(proxy_without_database)
+    account = Account(provider_id="litellm_proxy", label="Gateway", base_url=f"{server.base_url}/v1")
+
+    good = await catalog.check(account, KEY)
+    assert (good.status, good.models) == (CheckStatus.OK, ("gemma",))
+    assert server.seen[0].path == "/v1/models"
+    bad = await catalog.check(account, "sk-not-the-master-key")
+    assert bad.status is CheckStatus.INVALID_KEY, bad.message
