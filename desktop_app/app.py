@@ -67,6 +67,7 @@ class ModelDeskApp:
         self._tasks = TaskOwner("app")
         # Panes talk only through signals connected here.
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
+        self.window.export_proxy_requested.connect(lambda path: self._tasks.spawn(self.export_proxy_config(path)))
         self._restore_window_state()
         self.started = asyncio.Event()
 
@@ -92,6 +93,16 @@ class ModelDeskApp:
             self.window.show_pane("Accounts")
         self.engine.start()  # imports LiteLLM on its own thread
         self.started.set()
+
+    async def export_proxy_config(self, path: str) -> None:
+        try:
+            names = await self.accounts.export_proxy_config(path)
+        except OSError as exc:
+            self.window.statusBar().showMessage(f"Could not write {path}: {exc.strerror}.")
+            return
+        hint = ", ".join(sorted(set(names.values())))
+        self.window.statusBar().showMessage(
+            f"Wrote {path}. Set {hint} on the proxy host." if hint else f"Wrote {path}.")
 
     async def aclose(self) -> None:
         geo = self.window.geometry()

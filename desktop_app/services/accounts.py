@@ -186,6 +186,22 @@ class AccountService:
         for listener in list(self._models_listeners):
             listener(account_id)
 
+    # --- sharing -----------------------------------------------------------------------------
+
+    async def export_proxy_config(self, path) -> dict[str, str]:
+        """Write a LiteLLM Proxy config.yaml of these accounts and pools; keys only as env var names.
+
+        Returns {account label: env var name} for the accounts whose key the user must set.
+        """
+        from desktop_app.services.proxy_export import env_var_names, export_proxy_config, write_proxy_config
+
+        keyed = [a.id for a in self.accounts if await self._secrets.get(a.id)]
+        models = {a.id: self._catalog.cached_models(a.id) for a in self.accounts}
+        text = export_proxy_config(self._settings, models, keyed=keyed)
+        await write_proxy_config(path, text)
+        names = env_var_names(self._settings)
+        return {a.label: names[a.id] for a in self.accounts if a.id in keyed and a.id in names}
+
     # --- network ------------------------------------------------------------------------------
 
     async def check(self, account: Account, key: str | None = None) -> CheckResult:

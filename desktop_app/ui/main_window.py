@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -32,6 +34,7 @@ class _FirstPaintWatcher(QObject):
 class MainWindow(QMainWindow):
     first_painted = Signal()
     closing = Signal()
+    export_proxy_requested = Signal(str)  # a path chosen by the user
 
     def __init__(self, *, panes: list[tuple[str, QWidget]], parent=None) -> None:
         super().__init__(parent)
@@ -74,8 +77,22 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"ModelDesk {__version__}")
         self.nav.setCurrentRow(0)
 
+        file_menu = self.menuBar().addMenu("&File")
+        self.export_proxy_action = file_menu.addAction("Export as LiteLLM Proxy config…")
+        self.export_proxy_action.triggered.connect(self._on_export_proxy)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
         self._paint_watcher = _FirstPaintWatcher(self.first_painted.emit)
         central.installEventFilter(self._paint_watcher)
+
+    def _on_export_proxy(self) -> None:
+        dialog = QFileDialog(self, "Export LiteLLM Proxy config", "config.yaml", "YAML files (*.yaml *.yml)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.fileSelected.connect(self.export_proxy_requested)
+        dialog.open()
 
     def show_pane(self, title: str) -> None:
         items = self.nav.findItems(title, Qt.MatchFlag.MatchExactly)
