@@ -220,6 +220,19 @@ class AccountService:
                 listener(account.id)
         return result
 
+    async def model_info(self, target_id: str, model: str):
+        """What LiteLLM knows of `model` as offered by an account or pool (context, limits, price)."""
+        from desktop_app.domain.models import ModelInfo
+        from desktop_app.domain.pools import is_pool_id
+
+        if is_pool_id(target_id):
+            pool = self._settings.pool(target_id)
+            target_id = pool.account_ids[0] if pool and pool.account_ids else ""
+        account = self.find(target_id)
+        if account is None:
+            return ModelInfo(model)
+        return await self._catalog.model_info(account, model)
+
     async def refresh_models(self, account_id: str) -> tuple[str, ...]:
         """Fetch the account's model list; raises a DomainError when it cannot."""
         account = self.find(account_id)

@@ -218,3 +218,16 @@ def test_the_key_never_lands_in_our_files(qtbot, modeldesk, fault_server, isolat
     for path in files:
         assert secret.encode() not in path.read_bytes(), f"the key leaked into {path}"
     assert secret not in modeldesk.chat_pane.transcript.toPlainText()
+
+
+def test_picking_a_model_shows_what_litellm_knows_of_it(qtbot, modeldesk):
+    from desktop_app.domain.accounts import Account
+
+    account = Account(provider_id="anthropic", label="Claude, work")
+    run(qtbot, modeldesk.accounts.save_account(account, "sk-ant-not-used"))
+    modeldesk.catalog._remember(account.id, ("claude-sonnet-4-5",))
+    modeldesk.chat_pane._reload_picker()
+    assert modeldesk.chat_pane.select_model(account.id, "claude-sonnet-4-5")
+    label = modeldesk.chat_pane.model_info
+    qtbot.waitUntil(lambda: "context" in label.text(), timeout=20_000)
+    assert "200K context" in label.text() and "per M tokens" in label.text()

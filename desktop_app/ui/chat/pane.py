@@ -86,6 +86,9 @@ class ChatPane(QWidget):
         self.model_picker.setMinimumContentsLength(28)
         self.model_picker.setPlaceholderText("Add an account, then pick a model")
         self.refresh_button = QPushButton("Refresh models")
+        self.model_info = QLabel()
+        self.model_info.setObjectName("modelInfo")
+        self.model_info.setStyleSheet("QLabel#modelInfo { color: palette(placeholder-text); }")
         self.transcript = TranscriptView()
         self.notice = QLabel()
         self.notice.setWordWrap(True)
@@ -113,6 +116,7 @@ class ChatPane(QWidget):
         bottom.addLayout(buttons)
         centre = QVBoxLayout()
         centre.addLayout(top)
+        centre.addWidget(self.model_info)
         centre.addWidget(self.transcript, 1)
         centre.addWidget(self.notice)
         centre.addLayout(bottom)
@@ -146,6 +150,7 @@ class ChatPane(QWidget):
         self.delete_button.clicked.connect(self._on_delete_clicked)
         self.refresh_button.clicked.connect(lambda: self._tasks.spawn(self.refresh_models()))
         self.conversation_list.selectionModel().currentChanged.connect(self._on_conversation_selected)
+        self.model_picker.currentIndexChanged.connect(lambda _row: self._tasks.spawn(self.show_model_info()))
         self.transcript.retry_requested.connect(lambda: self._start_reply(self.retry()))
         accounts.on_models_changed(lambda _account_id: self._reload_picker())
         accounts.on_accounts_changed(self._reload_picker)
@@ -182,6 +187,16 @@ class ChatPane(QWidget):
     def selected_model(self) -> tuple[str, str] | None:
         entry = self.picker_model.entry_at(self.model_picker.currentIndex())
         return None if entry is None else (entry.account_id, entry.model)
+
+    async def show_model_info(self) -> None:
+        """The picked model's context, limits, capabilities and price, when LiteLLM knows them."""
+        selected = self.selected_model()
+        if selected is None:
+            self.model_info.setText("")
+            return
+        info = await self._accounts.model_info(*selected)
+        if self.selected_model() == selected:  # the pick may have changed meanwhile
+            self.model_info.setText(info.summary())
 
     def select_model(self, account_id: str, model: str) -> bool:
         row = self.picker_model.row_of(account_id, model)
