@@ -31,13 +31,16 @@ log = logging.getLogger(__name__)
 class ModelDeskApp:
     """Owns every service and the window; `start()` after the first paint, `aclose()` on quit."""
 
-    def __init__(self, *, paths: AppPaths, secrets: SecretStore | None = None) -> None:
+    def __init__(self, *, paths: AppPaths, secrets: SecretStore | None = None,
+                 offer_env_import: bool = True) -> None:
         from desktop_app.ui.accounts import AccountsPane
         from desktop_app.ui.chat.pane import ChatPane
         from desktop_app.ui.main_window import MainWindow
         from desktop_app.ui.usage import UsagePane
 
         self.paths = paths.ensure()
+        self.offer_env_import = offer_env_import
+        self.env_import_dialog = None
         self.settings_store = SettingsStore(paths.settings_file)
         settings, self._settings_notice = self.settings_store.load()
         self.state_store = StateStore(paths.state_file)
@@ -91,6 +94,10 @@ class ModelDeskApp:
         await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)
         if not self.accounts.accounts:
             self.window.show_pane("Accounts")
+        if self.offer_env_import:
+            from desktop_app.ui.accounts.env_import import maybe_offer_env_import
+
+            self.env_import_dialog = maybe_offer_env_import(self.window, self.accounts)
         self.engine.start()  # imports LiteLLM on its own thread
         self.started.set()
 

@@ -97,8 +97,14 @@ def provider(provider_id: str) -> Provider:
 def key_prefix_warning(provider_id: str, key: str) -> str | None:
     """A one-sentence warning when a key does not look like this provider's (never a block)."""
     entry = PROVIDERS.get(provider_id)
-    if entry is None or not entry.key_prefix or not key or key.startswith(entry.key_prefix):
+    if entry is None or not entry.key_prefix or not key:
         return None
-    if entry.id == "openai" and key.startswith("sk-ant-"):
-        return "This looks like an Anthropic key, not an OpenAI one; saved anyway."
+    # Anthropic keys also start with OpenAI's "sk-": look for the longer, more specific prefix first.
+    owner = max((p for p in PROVIDERS.values() if p.key_prefix and key.startswith(p.key_prefix)),
+                key=lambda p: len(p.key_prefix), default=None)
+    if owner is not None and owner.id != entry.id and len(owner.key_prefix) > len(entry.key_prefix):
+        return f"This looks like a{'n' if owner.name[0] in 'AEIOU' else ''} {owner.name} key, not " \
+               f"a{'n' if entry.name[0] in 'AEIOU' else ''} {entry.name} one; check the provider."
+    if key.startswith(entry.key_prefix):
+        return None
     return f"{entry.name} keys usually start with “{entry.key_prefix}”; check that this is the right key."

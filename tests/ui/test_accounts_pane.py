@@ -18,15 +18,30 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QMessageBox
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.pools import Pool
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.domain.settings import Settings
+from desktop_app.services.account_state import AccountStates
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import ModelCatalog
 from desktop_app.services.secrets import SERVICE, SecretStore
 from desktop_app.services.settings_store import SettingsStore
 from desktop_app.ui.accounts import AccountListModel, AccountsPane
-from desktop_app.ui.accounts.model import DetailRole, ProviderIdRole
-from desktop_app.ui.accounts.pane import EMPTY_HINT, ERROR_COLOUR, OK_COLOUR, STORED_KEY_PLACEHOLDER
+from desktop_app.ui.accounts.model import (
+    ColourRole,
+    DetailRole,
+    EnabledRole,
+    ProviderIdRole,
+    StatusKindRole,
+    StatusRole,
+)
+from desktop_app.ui.accounts.pane import (
+    EMPTY_HINT,
+    ERROR_COLOUR,
+    OK_COLOUR,
+    STORED_KEY_PLACEHOLDER,
+    WARNING_COLOUR,
+)
 from tests.servers.openai_fault import FaultServer
 
 WAIT_MS = 10_000
@@ -65,14 +80,16 @@ def settings_file(tmp_path: Path) -> Path:
 def make_service(qloop, qtbot, tmp_path: Path, settings_file: Path) -> Iterator[Callable[..., AccountService]]:
     opened: list[tuple[SecretStore, SettingsStore, httpx.AsyncClient]] = []
 
-    def make(secrets: SecretStore | None = None) -> AccountService:
+    def make(secrets: SecretStore | None = None, states: AccountStates | None = None,
+             settings: Settings | None = None) -> AccountService:
         secrets = secrets if secrets is not None else SecretStore()
         run(qtbot, secrets.start())
         store = SettingsStore(settings_file)
         http = httpx.AsyncClient()
         opened.append((secrets, store, http))
         catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json")
-        return AccountService(settings=Settings(), settings_store=store, secrets=secrets, catalog=catalog)
+        return AccountService(settings=settings or Settings(), settings_store=store, secrets=secrets, catalog=catalog,
+                              states=states)
 
     yield make
     for secrets, store, http in opened:
@@ -375,3 +392,282 @@ def test_banner_is_hidden_with_a_keyring_and_appears_when_it_fails(qtbot, make_s
     assert account is not None and not secrets.persistent
     assert pane.notice_banner.isVisibleTo(pane) and pane.notice_banner.text() == secrets.notice
     assert run(qtbot, secrets.get(account.id)) == "AIza-session-key"  # kept for the session
+
+
+# --- colour, headers, enabled, budgets ---------------------------------------------------------
+
+def saved_settings(settings_file: Path) -> Settings:
+    settings, notice = SettingsStore(settings_file).load()
+    assert notice is None
+    return settings
+
+
+def labels(pane: AccountsPane) -> list[str]:
+    return [pane.model.data(pane.model.index(r)) for r in range(pane.model.rowCount())]
+
+
+def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
+    qtbot, make_service, make_pane, settings_file,
+) -> None:
+    pane = make_pane(make_service())
+    fill(pane, "anthropic", "Claude, research", key="sk-ant-research-0001")
+    assert pane.colour_picker.colour() == "" and pane.enabled_check.isChecked()
+    assert pane.budget_tokens_spin.text() == "none" and pane.budget_usd_spin.text() == "none"
+    pane.colour_picker.swatch("#2563eb").click()
+    pane.headers_edit.setPlainText("anthropic-beta: prompt-caching-2024-07-31\n\n  X-Team :  research  \n")
+    pane.enabled_check.setChecked(False)
+    pane.budget_tokens_spin.setValue(250_000)
+    pane.budget_usd_spin.setValue(7.5)
+
+    account = run(qtbot, pane.save_current())
+
+    expected = {"colour": "#2563eb", "enabled": False, "daily_budget_tokens": 250_000, "daily_budget_usd": 7.5,
+                "extra_headers": {"anthropic-beta": "prompt-caching-2024-07-31", "X-Team": "research"}}
+    on_disk = saved_settings(settings_file).account(account.id)
+    for name, value in expected.items():
+        assert getattr(account, name) == value and getattr(on_disk, name) == value
+    row = pane.model.index(0)
+    assert pane.model.data(row, ColourRole) == "#2563eb" and pane.model.data(row, EnabledRole) is False
+
+    # A fresh start reads it all back into the form.
+    reopened = make_pane(make_service(settings=saved_settings(settings_file)))
+    assert reopened.editing_id == account.id
+    assert reopened.colour_picker.colour() == "#2563eb" and reopened.colour_picker.swatch("#2563eb").isChecked()
+    assert reopened.headers_edit.toPlainText() == "anthropic-beta: prompt-caching-2024-07-31\nX-Team: research"
+    assert not reopened.enabled_check.isChecked()
+    assert reopened.budget_tokens_spin.value() == 250_000 and reopened.budget_usd_spin.value() == 7.5
+
+    # Back to no colour and no limits.
+    reopened.colour_picker.swatch("").click()
+    reopened.budget_tokens_spin.setValue(0)
+    reopened.budget_usd_spin.setValue(0)
+    reopened.headers_edit.clear()
+    cleared = run(qtbot, reopened.save_current())
+    assert (cleared.colour, cleared.daily_budget_tokens, cleared.daily_budget_usd, cleared.extra_headers) == \
+        ("", None, None, {})
+
+
+def test_organisation_is_shown_read_only_when_known_and_kept_on_save(qtbot, pane, service) -> None:
+    account = Account(provider_id="anthropic", label="Claude", organization_id="org-5c1e")
+    run(qtbot, service.save_account(account, "sk-ant-org-key"))
+    pane.select_account(account.id)
+    assert pane.organisation_label.isVisibleTo(pane) and pane.organisation_label.text() == "Organisation: org-5c1e"
+
+    pane.name_edit.setText("Claude, team")
+    saved = run(qtbot, pane.save_current())
+
+    assert saved.organization_id == "org-5c1e"  # the form has no field for it, yet it is not lost
+    fill(pane, "anthropic", "Another")
+    assert not pane.organisation_label.isVisibleTo(pane)
+
+
+@pytest.mark.parametrize(
+    ("headers", "sentence"),
+    [
+        ("Authorization: Bearer sk-smuggled",
+         "Not saved: the Authorization header is set by ModelDesk (put keys in the key field)."),
+        ("x-api-key: sk-ant-smuggled",
+         "Not saved: the x-api-key header is set by ModelDesk (put keys in the key field)."),
+        ("anthropic-beta: tools\njust some words",
+         "Not saved: line 2 of the extra headers needs the form “Name: value”."),
+        ("Bad Name: value", "Not saved: “Bad Name” is not a valid header name."),
+    ],
+)
+def test_a_reserved_or_malformed_header_is_refused_with_one_sentence(
+    qtbot, pane, service, settings_file, memory_keyring, headers, sentence,
+) -> None:
+    fill(pane, "anthropic", "Claude", key="sk-ant-unsaved")
+    pane.headers_edit.setPlainText(headers)
+
+    assert run(qtbot, pane.save_current()) is None
+
+    assert pane.status_label.text() == sentence and ERROR_COLOUR in pane.status_label.styleSheet()
+    assert service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
+    assert pane.headers_edit.toPlainText() == headers  # left as typed, to be corrected
+
+
+@pytest.mark.parametrize(
+    ("provider_id", "key", "warning"),
+    [
+        ("anthropic", "sk-proj-openai-key", "Anthropic keys usually start with “sk-ant-”; check that this is the right key."),
+        ("openai", "AIzaSy-a-gemini-key", "This looks like a Google Gemini key, not an OpenAI one; check the provider."),
+        ("openai", "sk-ant-api03-abc", "This looks like an Anthropic key, not an OpenAI one; check the provider."),
+        ("openai", "gibberish-key", "OpenAI keys usually start with “sk-”; check that this is the right key."),
+    ],
+)
+def test_a_key_with_the_wrong_prefix_is_saved_with_an_amber_warning(
+    qtbot, pane, service, provider_id, key, warning,
+) -> None:
+    fill(pane, provider_id, "Pasted", key=f"  {key}\n")
+
+    account = run(qtbot, pane.save_current())
+
+    assert account is not None and service.find(account.id) is not None
+    assert stored_key(account.id) == key  # trimmed, and saved all the same
+    assert pane.key_warning_label.isVisibleTo(pane) and pane.key_warning_label.text() == warning
+    assert WARNING_COLOUR in pane.key_warning_label.styleSheet()
+    assert pane.status_label.text() == "Saved “Pasted”."
+    assert key not in pane.key_warning_label.text() and key not in pane.status_label.text()
+
+    pane.key_edit.setText("x")  # typing a new key: the warning was about the old one
+    assert not pane.key_warning_label.isVisibleTo(pane)
+
+
+def test_a_key_with_the_usual_prefix_saves_without_a_warning(qtbot, pane) -> None:
+    fill(pane, "anthropic", "Claude", key="sk-ant-api03-fine")
+    run(qtbot, pane.save_current())
+    assert not pane.key_warning_label.isVisibleTo(pane) and pane.key_warning_label.text() == ""
+
+
+# --- order, duplicate, enable ------------------------------------------------------------------
+
+def add_accounts(qtbot, service: AccountService, *labels_: str, provider_id: str = "anthropic") -> list[Account]:
+    created = []
+    for label in labels_:
+        account = Account(provider_id=provider_id, label=label)
+        run(qtbot, service.save_account(account, f"sk-ant-{label.lower()}-key"))
+        created.append(account)
+    return created
+
+
+def test_move_up_and_down_change_the_order_in_the_list_and_the_settings(
+    qtbot, pane, service, settings_file,
+) -> None:
+    one, two, three = add_accounts(qtbot, service, "One", "Two", "Three")
+    pane.select_account(three.id)
+    assert not pane.move_down_button.isEnabled() and pane.move_up_button.isEnabled()
+
+    with qtbot.waitSignal(pane.model.rowsMoved, timeout=WAIT_MS):
+        pane.move_up_button.click()
+    qtbot.waitUntil(lambda: labels(pane) == ["One", "Three", "Two"], timeout=WAIT_MS)
+    assert [a.id for a in service.accounts] == [one.id, three.id, two.id]
+    assert [a.id for a in saved_settings(settings_file).accounts] == [one.id, three.id, two.id]
+    assert pane.editing_id == three.id and pane.list_view.currentIndex().row() == 1  # still selected
+
+    run(qtbot, pane.move_selected(-1))
+    assert labels(pane) == ["Three", "One", "Two"]
+    assert not pane.move_up_button.isEnabled() and not pane.move_up_action.isEnabled()
+
+    pane.select_account(one.id)
+    pane.move_down_action.trigger()
+    qtbot.waitUntil(lambda: labels(pane) == ["Three", "Two", "One"], timeout=WAIT_MS)
+    assert [a.label for a in saved_settings(settings_file).accounts] == ["Three", "Two", "One"]
+    assert pane.editing_id == one.id and not pane.move_down_button.isEnabled()
+
+
+def test_duplicate_places_a_copy_with_the_key_below_and_selects_it(qtbot, pane, service, settings_file) -> None:
+    first, _second = add_accounts(qtbot, service, "Work", "Home")
+    run(qtbot, service.save_account(first.model_copy(update={"colour": "#16a34a",
+                                                              "extra_headers": {"X-Team": "a"}})))
+    pane.select_account(first.id)
+
+    with qtbot.waitSignal(pane.account_saved, timeout=WAIT_MS) as saved:
+        pane.duplicate_button.click()
+
+    copy = service.find(saved.args[0])
+    assert copy is not None and copy.id != first.id
+    assert labels(pane) == ["Work", "Work (copy)", "Home"]
+    assert (copy.provider_id, copy.colour, copy.extra_headers) == ("anthropic", "#16a34a", {"X-Team": "a"})
+    assert stored_key(copy.id) == stored_key(first.id) == "sk-ant-work-key"
+    assert pane.editing_id == copy.id and pane.name_edit.text() == "Work (copy)"
+    assert pane.list_view.currentIndex().row() == 1
+    assert [a.label for a in saved_settings(settings_file).accounts] == ["Work", "Work (copy)", "Home"]
+    assert pane.key_edit.text() == ""  # the copied key is stored, never shown
+
+
+def test_disable_marks_the_row_and_enable_unmarks_it(qtbot, pane, service) -> None:
+    (account,) = add_accounts(qtbot, service, "Claude")
+    pane.select_account(account.id)
+    assert pane.toggle_enabled_button.text() == "Disable"
+
+    with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS):
+        pane.toggle_enabled_button.click()
+    qtbot.waitUntil(lambda: not service.find(account.id).enabled, timeout=WAIT_MS)
+
+    assert pane.model.data(pane.model.index(0), EnabledRole) is False
+    assert pane.toggle_enabled_button.text() == "Enable" and not pane.enabled_check.isChecked()
+    assert not pane.list_view.grab().isNull()  # the delegate paints the "disabled" marker without trouble
+
+    run(qtbot, pane.toggle_selected_enabled())
+    assert service.find(account.id).enabled and pane.model.data(pane.model.index(0), EnabledRole) is True
+    assert pane.toggle_enabled_button.text() == "Disable" and pane.enabled_check.isChecked()
+    assert stored_key(account.id) == "sk-ant-claude-key"  # a toggle never touches the key
+
+
+def test_the_model_follows_moves_and_a_duplicate_in_the_middle(qtbot, qtmodeltester, service) -> None:
+    *_, three = add_accounts(qtbot, service, "One", "Two", "Three")
+    model = AccountListModel(accounts=service)
+    qtmodeltester.check(model)
+
+    with qtbot.waitSignal(model.rowsMoved) as moved:
+        run(qtbot, service.move_account(three.id, -2))
+    assert moved.args[1:3] == [2, 2] and moved.args[4] == 0
+    with qtbot.waitSignal(model.rowsInserted) as inserted:
+        run(qtbot, service.duplicate_account(three.id))
+    assert inserted.args[1:] == [1, 1]
+    assert [model.data(model.index(r)) for r in range(model.rowCount())] == ["Three", "Three (copy)", "One", "Two"]
+    qtmodeltester.check(model, force_py=True)
+
+
+# --- live status -------------------------------------------------------------------------------
+
+ANTHROPIC_LIMITS = {
+    "anthropic-ratelimit-requests-limit": "50",
+    "anthropic-ratelimit-requests-remaining": "49",
+    "anthropic-ratelimit-tokens-limit": "40000",
+    "anthropic-ratelimit-tokens-remaining": "39000",
+}
+
+
+def status(pane: AccountsPane, account: Account) -> tuple[str, str]:
+    index = pane.model.index(pane.model.row_of(account.id))
+    return pane.model.data(index, StatusRole), pane.model.data(index, StatusKindRole)
+
+
+def test_status_line_shows_cooldown_and_rate_limits(qtbot, pane, service) -> None:
+    cooling, limited = add_accounts(qtbot, service, "Cooling", "Limited")
+    assert status(pane, cooling) == ("", "") and status(pane, limited) == ("", "")
+
+    with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS) as changed:
+        service.states.cool_down(cooling.id, 30)
+    assert changed.args[0].row() == 0
+    text, kind = status(pane, cooling)
+    assert text.startswith("Rate-limited: cooling down for ") and text.endswith(" s more.") and kind == "cooling"
+
+    with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS) as changed:
+        service.states.record_headers(limited.id, ANTHROPIC_LIMITS)
+    assert changed.args[0].row() == 1
+    assert status(pane, limited) == ("requests 49/50 · tokens 39,000/40,000", "limits")
+
+    service.states.mark_broken(limited.id, "The key was refused (401); paste a new one.")
+    assert status(pane, limited) == ("The key was refused (401); paste a new one.", "broken")
+    assert not pane.list_view.grab().isNull()
+
+
+def test_a_cooldown_counts_down_and_clears_itself(qtbot, make_service, make_pane, monkeypatch) -> None:
+    monkeypatch.setattr(AccountListModel, "STATUS_TICK_MS", 20)  # the clock is fake; only the ticks are real
+    now = [1000.0]
+    service = make_service(states=AccountStates(clock=lambda: now[0]))
+    pane = make_pane(service)
+    (account,) = add_accounts(qtbot, service, "Claude")
+
+    service.states.cool_down(account.id, 30)
+    assert status(pane, account)[0] == "Rate-limited: cooling down for 30 s more."
+
+    now[0] += 12
+    qtbot.waitUntil(lambda: status(pane, account)[0] == "Rate-limited: cooling down for 18 s more.", timeout=WAIT_MS)
+    with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS):  # the next tick repaints the row
+        now[0] += 30
+    assert status(pane, account) == ("", "")
+    qtbot.waitUntil(lambda: not pane.model.ticking, timeout=WAIT_MS)  # nothing left to count down
+
+
+def test_the_pools_tab_sits_next_to_the_accounts_and_counts_them(qtbot, pane, service) -> None:
+    assert [pane.tabs.tabText(i) for i in range(pane.tabs.count())] == ["Accounts", "Pools"]
+    assert pane.tabs.widget(1) is pane.pools_editor
+
+    work, home = add_accounts(qtbot, service, "Work", "Home")
+    run(qtbot, service.save_pool(Pool(label="Claude", provider_id="anthropic", account_ids=(work.id, home.id))))
+    assert pane.tabs.tabText(1) == "Pools (1)"
+    run(qtbot, service.remove_pool(service.pools[0].id))
+    assert pane.tabs.tabText(1) == "Pools"

@@ -1,4 +1,5 @@
-"""The Accounts pane: the list of accounts on the left, the selected (or new) one's form on the right.
+"""The Accounts pane: the list of accounts on the left, the selected (or new) one's form on the right,
+and a second tab for pools.
 
 Keys only ever enter the key field by the user typing or pasting them: a stored key is never
 read back into a widget, so "Show" can only reveal what the user just typed.
@@ -8,67 +9,70 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import shiboken6
-from pydantic import ValidationError
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QFont, QPalette
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListView,
     QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.domain.accounts import Account, new_account_id
-from desktop_app.domain.providers import PROVIDERS, Provider
+from desktop_app.domain.providers import Provider, key_prefix_warning
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import CheckResult, CheckStatus
+from desktop_app.ui.accounts.form import (
+    ERROR_COLOUR,
+    OK_COLOUR,
+    STORED_KEY_PLACEHOLDER,
+    WARNING_COLOUR,
+    AccountForm,
+    FormProblem,
+    row,
+)
 from desktop_app.ui.accounts.model import AccountItemDelegate, AccountListModel
+from desktop_app.ui.accounts.pools import PoolsEditor
 from desktop_app.ui.common.tasks import TaskOwner
+
+__all__ = ["EMPTY_HINT", "ERROR_COLOUR", "OK_COLOUR", "STORED_KEY_PLACEHOLDER", "WARNING_COLOUR", "AccountsPane"]
 
 log = logging.getLogger(__name__)
 
-OK_COLOUR = "#1e7b34"
-ERROR_COLOUR = "#c0392b"
 EMPTY_HINT = "Add an account to chat with a cloud or local model."
-STORED_KEY_PLACEHOLDER = "•••• stored — leave empty to keep"
 _BANNER_STYLE = (
     "QLabel { background: #fff4ce; color: #4d3b00; border: 1px solid #e3c55a;"
     " border-radius: 4px; padding: 8px 10px; }"
 )
 
 
-def _row(*widgets: QWidget | None) -> QHBoxLayout:
-    """Widgets side by side; None is a stretch. The first widget takes the spare room if no stretch."""
-    row = QHBoxLayout()
-    row.setContentsMargins(0, 0, 0, 0)
-    for widget in widgets:
-        if widget is None:
-            row.addStretch(1)
-        else:
-            row.addWidget(widget)
-    if None not in widgets:
-        row.setStretch(0, 1)
-    return row
+def _action_button(action: QAction, object_name: str) -> QPushButton:
+    """A push button that mirrors `action` (text, tooltip, enabled) and triggers it."""
+    button = QPushButton(action.text(), objectName=object_name, toolTip=action.toolTip(),
+                         enabled=action.isEnabled())
 
+    def follow() -> None:
+        button.setText(action.text())
+        button.setEnabled(action.isEnabled())
 
-def _first_problem(error: ValidationError) -> str:
-    return str(error.errors()[0]["msg"]).removeprefix("Value error, ").rstrip(".")
+    action.changed.connect(follow)
+    button.clicked.connect(action.trigger)
+    return button
 
 
 class AccountsPane(QWidget):
-    account_saved = Signal(str)  # account id
+    account_saved = Signal(str)  # account id (a duplicate is announced this way too)
     account_removed = Signal(str)  # account id
     check_finished = Signal(str, str)  # CheckStatus value, one-sentence message
 
@@ -87,6 +91,7 @@ class AccountsPane(QWidget):
         self._connect()
         self.refresh_keyring_notice()
         self._update_empty_state()
+        self._update_pools_tab()
         first = self.model.account_at(0)
         if first is not None:
             self.select_account(first.id)
@@ -112,73 +117,99 @@ class AccountsPane(QWidget):
         self._list_stack = QStackedWidget()
         self._list_stack.addWidget(self.list_view)
         self._list_stack.addWidget(self.empty_hint)
+
+        self.move_up_action = QAction("Move up", self, shortcut=QKeySequence("Alt+Up"),
+                                      toolTip="Move the account up (Alt+Up)")
+        self.move_down_action = QAction("Move down", self, shortcut=QKeySequence("Alt+Down"),
+                                        toolTip="Move the account down (Alt+Down)")
+        self.duplicate_action = QAction("Duplicate", self,
+                                        toolTip="A copy of the account, its key included, placed below it")
+        self.toggle_enabled_action = QAction("Disable", self,
+                                             toolTip="A disabled account is kept, with its key, but offered nowhere")
+        for action in (self.move_up_action, self.move_down_action, self.duplicate_action,
+                       self.toggle_enabled_action):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            self.list_view.addAction(action)
+        self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+
         self.add_button = QPushButton("Add", objectName="addAccount")
         self.remove_button = QPushButton("Remove", objectName="removeAccount")
+        self.duplicate_button = _action_button(self.duplicate_action, "duplicateAccount")
+        self.move_up_button = _action_button(self.move_up_action, "moveAccountUp")
+        self.move_down_button = _action_button(self.move_down_action, "moveAccountDown")
+        self.toggle_enabled_button = _action_button(self.toggle_enabled_action, "toggleAccountEnabled")
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 6, 0)
         left_layout.addWidget(self._list_stack, 1)
-        left_layout.addLayout(_row(self.add_button, self.remove_button, None))
+        left_layout.addLayout(row(self.add_button, self.duplicate_button, self.remove_button, None))
+        left_layout.addLayout(row(self.move_up_button, self.move_down_button, None, self.toggle_enabled_button))
 
-        self.form_title = QLabel(objectName="formTitle")
-        title_font = QFont(self.form_title.font())
-        title_font.setBold(True)
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.25)
-        self.form_title.setFont(title_font)
-        self.provider_combo = QComboBox(objectName="provider")
-        for provider in PROVIDERS.values():
-            self.provider_combo.addItem(provider.name, provider.id)
-        self.name_edit = QLineEdit(objectName="name", placeholderText="Claude, work")
-        self.url_edit = QLineEdit(objectName="baseUrl")
-        self.key_edit = QLineEdit(objectName="apiKey", echoMode=QLineEdit.EchoMode.Password)
-        self.key_edit.setMinimumWidth(self.key_edit.fontMetrics().horizontalAdvance(STORED_KEY_PLACEHOLDER) + 24)
-        self.show_key_button = QPushButton("Show", objectName="showKey", checkable=True, enabled=False,
-                                           toolTip="Show the key you typed")
-        self.remove_key_button = QPushButton("Remove key", objectName="removeKey",
-                                             toolTip="Delete this account's stored key")
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("Provider", self.provider_combo)
-        form.addRow("Name", self.name_edit)
-        form.addRow("Base URL", self.url_edit)
-        form.addRow("API key", _row(self.key_edit, self.show_key_button, self.remove_key_button))
-        self.save_button = QPushButton("Save", objectName="save", default=True)
-        self.check_button = QPushButton("Check", objectName="check",
-                                        toolTip="List the provider's models with these settings; uses no tokens")
-        self.status_label = QLabel(objectName="status", wordWrap=True)
-        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
-        form_box = QWidget(maximumWidth=640)
-        form_layout = QVBoxLayout(form_box)
-        form_layout.setContentsMargins(12, 0, 0, 0)
-        form_layout.addWidget(self.form_title)
-        form_layout.addLayout(form)
-        form_layout.addLayout(_row(self.save_button, self.check_button, None))
-        form_layout.addWidget(self.status_label)
-        form_layout.addStretch(1)
+        self.form = AccountForm()
+        form = self.form
+        # The form's widgets, by the names the pane has always offered.
+        self.form_title = form.form_title
+        self.organisation_label = form.organisation_label
+        self.provider_combo = form.provider_combo
+        self.name_edit = form.name_edit
+        self.url_edit = form.url_edit
+        self.key_edit = form.key_edit
+        self.show_key_button = form.show_key_button
+        self.remove_key_button = form.remove_key_button
+        self.key_warning_label = form.key_warning_label
+        self.colour_picker = form.colour_picker
+        self.headers_edit = form.headers_edit
+        self.enabled_check = form.enabled_check
+        self.budget_tokens_spin = form.budget_tokens_spin
+        self.budget_usd_spin = form.budget_usd_spin
+        self.save_button = form.save_button
+        self.check_button = form.check_button
+        self.status_label = form.status_label
+        form.setMaximumWidth(660)
         right = QWidget()
         right_layout = QHBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(form_box, 1)
+        right_layout.addWidget(form, 1)
         right_layout.addStretch(0)  # takes only the room beyond the form's maximum width
 
         splitter = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([280, 720])
+        splitter.setSizes([340, 660])
+        accounts_page = QWidget()
+        page_layout = QVBoxLayout(accounts_page)
+        page_layout.setContentsMargins(6, 8, 6, 6)
+        page_layout.addWidget(splitter)
+
+        self.pools_editor = PoolsEditor(accounts=self._accounts)
+        self.pools_editor.layout().setContentsMargins(6, 8, 6, 6)
+        self.tabs = QTabWidget(objectName="accountTabs", documentMode=True)
+        self.tabs.addTab(accounts_page, "Accounts")
+        self.tabs.addTab(self.pools_editor, "Pools")
+
         layout = QVBoxLayout(self)
         layout.addWidget(self.notice_banner)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.tabs, 1)
 
     def _connect(self) -> None:
         self.list_view.selectionModel().currentChanged.connect(self._on_list_current_changed)
         for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
             signal.connect(self._update_empty_state)
+        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.rowsMoved,
+                       self.model.modelReset):
+            signal.connect(self._update_list_actions)
+        self.model.dataChanged.connect(self._on_model_data_changed)
+        pools = self.pools_editor.model
+        for signal in (pools.rowsInserted, pools.rowsRemoved, pools.modelReset):
+            signal.connect(self._update_pools_tab)
         self.add_button.clicked.connect(self.start_new_account)
         self.remove_button.clicked.connect(self._on_remove_clicked)
-        self.provider_combo.currentIndexChanged.connect(self._on_provider_changed)
-        self.show_key_button.toggled.connect(self._on_show_key_toggled)
-        self.key_edit.textChanged.connect(self._on_key_text_changed)
+        self.move_up_action.triggered.connect(self._on_move_up_triggered)
+        self.move_down_action.triggered.connect(self._on_move_down_triggered)
+        self.duplicate_action.triggered.connect(self._on_duplicate_triggered)
+        self.toggle_enabled_action.triggered.connect(self._on_toggle_enabled_triggered)
+        self.provider_combo.currentIndexChanged.connect(self._update_key_field)
         self.remove_key_button.clicked.connect(self._on_remove_key_clicked)
         self.save_button.clicked.connect(self._on_save_clicked)
         self.check_button.clicked.connect(self._on_check_clicked)
@@ -198,6 +229,18 @@ class AccountsPane(QWidget):
 
     def _on_remove_key_clicked(self) -> None:
         self._tasks.spawn(self.remove_key())
+
+    def _on_move_up_triggered(self) -> None:
+        self._tasks.spawn(self.move_selected(-1))
+
+    def _on_move_down_triggered(self) -> None:
+        self._tasks.spawn(self.move_selected(1))
+
+    def _on_duplicate_triggered(self) -> None:
+        self._tasks.spawn(self.duplicate_selected())
+
+    def _on_toggle_enabled_triggered(self) -> None:
+        self._tasks.spawn(self.toggle_selected_enabled())
 
     # --- public --------------------------------------------------------------------------------
 
@@ -220,9 +263,10 @@ class AccountsPane(QWidget):
         self._update_key_field()
 
     def select_account(self, account_id: str) -> None:
-        row = self.model.row_of(account_id)
-        if row >= 0:
-            self.list_view.setCurrentIndex(self.model.index(row))
+        row_ = self.model.row_of(account_id)
+        if row_ >= 0:
+            self.tabs.setCurrentIndex(0)
+            self.list_view.setCurrentIndex(self.model.index(row_))
 
     def start_new_account(self) -> None:
         """Empty the form for a new account (what "Add" does)."""
@@ -233,7 +277,10 @@ class AccountsPane(QWidget):
         self.name_edit.setFocus()
 
     async def save_current(self) -> Account | None:
-        """Save the form; an empty key field keeps the stored key. Returns None if nothing was saved."""
+        """Save the form; an empty key field keeps the stored key. Returns None if nothing was saved.
+
+        A key that does not look like the provider's is saved all the same, with an amber warning.
+        """
         account = self._account_from_form(verb="Not saved", for_check=False)
         if account is None:
             return None
@@ -242,8 +289,8 @@ class AccountsPane(QWidget):
         try:
             await self._accounts.save_account(account, typed or None)
         except OSError as exc:
-            self._show_status(f"Not saved: the settings file could not be written ({exc.strerror or exc}).",
-                              ERROR_COLOUR)
+            self.form.show_status(f"Not saved: the settings file could not be written ({exc.strerror or exc}).",
+                                  ERROR_COLOUR)
             return None
         finally:
             self.save_button.setEnabled(True)
@@ -255,7 +302,8 @@ class AccountsPane(QWidget):
             self._update_key_field()
         else:
             self.select_account(account.id)
-        self._show_status(f"Saved “{account.label}”.", None)
+        self.form.show_status(f"Saved “{account.label}”.", None)
+        self.form.show_key_warning(key_prefix_warning(account.provider_id, typed) if typed else None)
         self.account_saved.emit(account.id)
         return account
 
@@ -270,12 +318,12 @@ class AccountsPane(QWidget):
         generation = self._form_generation
         self._checks_running += 1
         self.check_button.setEnabled(False)
-        self._show_status("Checking…", None)
+        self.form.show_status("Checking…", None)
         try:
             result = await self._accounts.check(account, key)
         except asyncio.CancelledError:
             if shiboken6.isValid(self) and generation == self._form_generation:
-                self._show_status("", None)  # say nothing rather than "Checking…" forever
+                self.form.show_status("", None)  # say nothing rather than "Checking…" forever
             raise
         except Exception:
             log.warning("checking an account failed unexpectedly", exc_info=True)
@@ -285,51 +333,94 @@ class AccountsPane(QWidget):
             if shiboken6.isValid(self):
                 self.check_button.setEnabled(self._checks_running == 0)
         if generation == self._form_generation:
-            self._show_status(result.message, OK_COLOUR if result.status is CheckStatus.OK else ERROR_COLOUR)
+            self.form.show_status(result.message,
+                                  OK_COLOUR if result.status is CheckStatus.OK else ERROR_COLOUR)
         self.check_finished.emit(result.status.value, result.message)
         return result
 
     async def remove_selected(self, confirmed: bool = False) -> bool:
         """Remove the account in the form. Unconfirmed, this only asks; the answer removes it."""
-        account = self._accounts.find(self._editing_id) if self._editing_id else None
+        account = self._selected_account()
         if account is None:
             return False
         if not confirmed:
             self._ask_to_remove(account)
             return False
-        row = self.model.row_of(account.id)
+        row_ = self.model.row_of(account.id)
         await self._accounts.remove_account(account.id)
-        neighbour = self.model.account_at(min(row, self.model.rowCount() - 1))
+        neighbour = self.model.account_at(min(row_, self.model.rowCount() - 1))
         if neighbour is not None:
             self.select_account(neighbour.id)
         else:
             self.start_new_account()
-        self._show_status(f"Removed “{account.label}”.", None)
+        self.form.show_status(f"Removed “{account.label}”.", None)
         self.account_removed.emit(account.id)
         return True
 
     async def remove_key(self) -> None:
         """Delete the stored key of the account in the form (the account itself stays)."""
-        account = self._accounts.find(self._editing_id) if self._editing_id else None
+        account = self._selected_account()
         if account is None:
             return
         await self._accounts.save_account(account, "")
         if self._editing_id == account.id:
             self._key_stored = False
             self._update_key_field()
-            self._show_status("The key was removed; paste a new one to use this account again.", None)
+            self.form.show_status("The key was removed; paste a new one to use this account again.", None)
+
+    async def move_selected(self, delta: int) -> None:
+        """Move the account in the form `delta` places (negative: up); it stays selected."""
+        account = self._selected_account()
+        if account is not None:
+            await self._accounts.move_account(account.id, delta)
+            self._update_list_actions()
+
+    async def duplicate_selected(self) -> Account | None:
+        """Copy the account in the form (key included), place the copy below it and select the copy."""
+        account = self._selected_account()
+        if account is None:
+            return None
+        copy = await self._accounts.duplicate_account(account.id)
+        if copy is None:
+            return None
+        self.select_account(copy.id)
+        self.form.show_status(f"Duplicated “{account.label}” as “{copy.label}”.", None)
+        self.account_saved.emit(copy.id)
+        return copy
+
+    async def set_selected_enabled(self, enabled: bool) -> None:
+        """Enable or disable the account in the form (a disabled one is kept but offered nowhere)."""
+        account = self._selected_account()
+        if account is None:
+            return
+        await self._accounts.set_enabled(account.id, enabled)
+        if self._editing_id == account.id:
+            self.enabled_check.setChecked(enabled)
+            self.form.show_status(f"“{account.label}” is {'enabled' if enabled else 'disabled'}.", None)
+            self._update_list_actions()
+        self.account_saved.emit(account.id)
+
+    async def toggle_selected_enabled(self) -> None:
+        account = self._selected_account()
+        if account is not None:
+            await self.set_selected_enabled(not account.enabled)
 
     async def aclose(self) -> None:
         await self._tasks.aclose()
+        await self.pools_editor.aclose()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._tasks.cancel_all()
+        self.pools_editor.cancel_tasks()
         super().closeEvent(event)
 
     # --- the form ------------------------------------------------------------------------------
 
     def _current_provider(self) -> Provider:
-        return PROVIDERS[self.provider_combo.currentData()]
+        return self.form.current_provider()
+
+    def _selected_account(self) -> Account | None:
+        return self._accounts.find(self._editing_id) if self._editing_id else None
 
     def _load_account(self, account: Account | None) -> None:
         self._form_generation += 1
@@ -337,15 +428,10 @@ class AccountsPane(QWidget):
         if account is None:
             self._new_id = new_account_id()
         self._key_stored = False
-        provider_id = account.provider_id if account is not None else next(iter(PROVIDERS))
-        self.provider_combo.setCurrentIndex(self.provider_combo.findData(provider_id))
-        self.name_edit.setText(account.label if account is not None else "")
-        self.url_edit.setText((account.base_url or "") if account is not None else "")
-        self.key_edit.clear()  # unchecks "Show" too
-        self.form_title.setText(account.label if account is not None else "New account")
+        self.form.load(account)
         self.remove_button.setEnabled(account is not None)
-        self._show_status("", None)
-        self._on_provider_changed()
+        self._update_key_field()
+        self._update_list_actions()
         if account is not None:
             self._tasks.spawn(self._load_key_state(account.id, self._form_generation))
 
@@ -356,18 +442,11 @@ class AccountsPane(QWidget):
             self._update_key_field()
 
     def _account_from_form(self, *, verb: str, for_check: bool) -> Account | None:
-        label = self.name_edit.text()
-        if for_check and not label.strip():
-            label = self._current_provider().name  # a name is not needed to check
         try:
-            return Account(
-                id=self._editing_id or self._new_id,
-                provider_id=self.provider_combo.currentData(),
-                label=label,
-                base_url=self.url_edit.text().strip() or None,
-            )
-        except ValidationError as exc:
-            self._show_status(f"{verb}: {_first_problem(exc)}.", ERROR_COLOUR)
+            return self.form.account(account_id=self._editing_id or self._new_id,
+                                     stored=self._selected_account(), for_check=for_check)
+        except FormProblem as exc:
+            self.form.show_status(f"{verb}: {exc}.", ERROR_COLOUR)
             return None
 
     def _update_key_field(self) -> None:
@@ -380,12 +459,16 @@ class AccountsPane(QWidget):
                 else "stored in the system keyring"
             lead = "Paste the key" if self._current_provider().key_required else "Optional key"
             placeholder = f"{lead}: {where}"
-        self.key_edit.setPlaceholderText(placeholder)
-        self.remove_key_button.setEnabled(stored)
+        self.form.set_key_placeholder(placeholder, stored=stored)
 
-    def _show_status(self, text: str, colour: str | None) -> None:
-        self.status_label.setText(text)
-        self.status_label.setStyleSheet(f"color: {colour};" if colour else "")
+    def _update_list_actions(self) -> None:
+        account = self._selected_account()
+        row_ = self.model.row_of(account.id) if account is not None else -1
+        self.move_up_action.setEnabled(row_ > 0)
+        self.move_down_action.setEnabled(0 <= row_ < self.model.rowCount() - 1)
+        self.duplicate_action.setEnabled(account is not None)
+        self.toggle_enabled_action.setEnabled(account is not None)
+        self.toggle_enabled_action.setText("Enable" if account is not None and not account.enabled else "Disable")
 
     # --- reactions -----------------------------------------------------------------------------
 
@@ -393,22 +476,24 @@ class AccountsPane(QWidget):
         account = self.model.account_at(current.row()) if current.isValid() else None
         if account is not None:
             self.list_view.selectionModel().select(current, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            self._load_account(account)
+            if account.id != self._editing_id:  # a row that moved is still the account in the form
+                self._load_account(account)
         elif self._editing_id is not None:
             self._load_account(None)
 
-    def _on_provider_changed(self) -> None:
-        self.url_edit.setPlaceholderText(self._current_provider().default_base_url)
-        self._update_key_field()
+    def _on_model_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
+                               _roles: Sequence[int] = ()) -> None:
+        row_ = self.model.row_of(self._editing_id) if self._editing_id else -1
+        if top_left.row() <= row_ <= bottom_right.row():
+            account = self.model.account_at(row_)
+            if account is not None:
+                # Only what the user cannot edit here, so unsaved typing is never overwritten.
+                self.form.show_organisation(account.organization_id)
+            self._update_list_actions()
 
-    def _on_show_key_toggled(self, shown: bool) -> None:
-        self.key_edit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
-        self.show_key_button.setText("Hide" if shown else "Show")
-
-    def _on_key_text_changed(self, text: str) -> None:
-        if not text:
-            self.show_key_button.setChecked(False)
-        self.show_key_button.setEnabled(bool(text))
+    def _update_pools_tab(self) -> None:
+        count = self.pools_editor.model.rowCount()
+        self.tabs.setTabText(1, f"Pools ({count})" if count else "Pools")
 
     def _update_empty_state(self) -> None:
         self._list_stack.setCurrentWidget(self.list_view if self.model.rowCount() else self.empty_hint)

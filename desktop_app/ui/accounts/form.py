@@ -1,0 +1,326 @@
+"""The account form of the Accounts pane: the fields, how they load an account and how they read back.
+
+No service calls here: the pane owns the async work (saving, checking) and the key's stored state.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.domain.accounts import COLOURS, Account, parse_headers
+from desktop_app.domain.providers import PROVIDERS, Provider
+
+OK_COLOUR = "#1e7b34"
+ERROR_COLOUR = "#c0392b"
+WARNING_COLOUR = "#9a5b00"  # amber that still reads on a light background
+STORED_KEY_PLACEHOLDER = "•••• stored — leave empty to keep"
+NO_LIMIT = "none"
+HEADERS_PLACEHOLDER = "anthropic-beta: prompt-caching-2024-07-31\nOne “Name: value” per line"
+COLOUR_NAMES = {"": "No colour", "#d97706": "Amber", "#2563eb": "Blue", "#16a34a": "Green", "#db2777": "Pink",
+                "#7c3aed": "Violet", "#0891b2": "Cyan", "#dc2626": "Red"}
+
+
+def row(*widgets: QWidget | None) -> QHBoxLayout:
+    """Widgets side by side; None is a stretch. The first widget takes the spare room if no stretch."""
+    layout = QHBoxLayout()
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        if widget is None:
+            layout.addStretch(1)
+        else:
+            layout.addWidget(widget)
+    if None not in widgets:
+        layout.setStretch(0, 1)
+    return layout
+
+
+def first_problem(error: ValidationError) -> str:
+    return str(error.errors()[0]["msg"]).removeprefix("Value error, ").rstrip(".")
+
+
+def bold_title(label: QLabel) -> QLabel:
+    font = QFont(label.font())
+    font.setBold(True)
+    font.setPointSizeF(font.pointSizeF() * 1.25)
+    label.setFont(font)
+    return label
+
+
+class FormProblem(ValueError):
+    """What is wrong with the form, in one sentence without the final full stop."""
+
+
+# --- the colour tag ----------------------------------------------------------------------------
+
+class ColourSwatch(QAbstractButton):
+    """A round, checkable swatch; the empty colour is drawn as a struck-through ring."""
+
+    _SIZE = 22
+
+    def __init__(self, colour: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.colour = colour
+        self.setCheckable(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        name = COLOUR_NAMES.get(colour, colour)
+        self.setToolTip(name)
+        self.setAccessibleName(name)
+
+    def sizeHint(self) -> QSize:
+        return QSize(self._SIZE, self._SIZE)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = self.palette()
+        outer = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        if self.isChecked() or self.hasFocus():
+            ring = palette.color(QPalette.ColorRole.Highlight if self.hasFocus() else QPalette.ColorRole.Text)
+            painter.setPen(QPen(ring, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(outer)
+        inner = outer.adjusted(4, 4, -4, -4)
+        if self.colour:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(self.colour))
+            painter.drawEllipse(inner)
+        else:
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.PlaceholderText), 1.2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(inner)
+            painter.drawLine(QPointF(inner.left() + 2.5, inner.bottom() - 2.5),
+                             QPointF(inner.right() - 2.5, inner.top() + 2.5))
+        painter.end()
+
+
+class ColourPicker(QWidget):
+    """A row of swatches, one per tag colour ("" = none); exactly one is chosen."""
+
+    colour_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._group = QButtonGroup(self, exclusive=True)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(2)
+        self.swatches: list[ColourSwatch] = []
+        for colour in COLOURS:
+            self._add(colour)
+        self._layout.addStretch(1)
+        self._group.buttonToggled.connect(self._on_group_button_toggled)
+        self.swatches[0].setChecked(True)
+
+    def _add(self, colour: str) -> ColourSwatch:
+        swatch = ColourSwatch(colour, self)
+        self._group.addButton(swatch)
+        self._layout.insertWidget(len(self.swatches), swatch)
+        self.swatches.append(swatch)
+        return swatch
+
+    def colour(self) -> str:
+        checked = self._group.checkedButton()
+        return checked.colour if isinstance(checked, ColourSwatch) else ""
+
+    def set_colour(self, colour: str) -> None:
+        colour = colour.lower()
+        swatch = next((s for s in self.swatches if s.colour == colour), None)
+        if swatch is None:  # a colour set outside this picker: offer it too rather than lose it
+            swatch = self._add(colour)
+        swatch.setChecked(True)
+
+    def swatch(self, colour: str) -> ColourSwatch | None:
+        return next((s for s in self.swatches if s.colour == colour), None)
+
+    def _on_group_button_toggled(self, button: QAbstractButton, checked: bool) -> None:
+        if checked and isinstance(button, ColourSwatch):
+            self.colour_changed.emit(button.colour)
+
+
+# --- the form ----------------------------------------------------------------------------------
+
+class AccountForm(QWidget):
+    """Every field of one account, plus the Save/Check buttons and the status line."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.form_title = bold_title(QLabel(objectName="formTitle"))
+        self.organisation_label = QLabel(objectName="organisation", visible=False,
+                                         foregroundRole=QPalette.ColorRole.PlaceholderText)
+        self.organisation_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.provider_combo = QComboBox(objectName="provider")
+        for provider in PROVIDERS.values():
+            self.provider_combo.addItem(provider.name, provider.id)
+        self.name_edit = QLineEdit(objectName="name", placeholderText="Claude, work")
+        self.url_edit = QLineEdit(objectName="baseUrl")
+        self.key_edit = QLineEdit(objectName="apiKey", echoMode=QLineEdit.EchoMode.Password)
+        self.key_edit.setMinimumWidth(self.key_edit.fontMetrics().horizontalAdvance(STORED_KEY_PLACEHOLDER) + 24)
+        self.show_key_button = QPushButton("Show", objectName="showKey", checkable=True, enabled=False,
+                                           toolTip="Show the key you typed")
+        self.remove_key_button = QPushButton("Remove key", objectName="removeKey",
+                                             toolTip="Delete this account's stored key")
+        self.key_warning_label = QLabel(objectName="keyWarning", wordWrap=True,
+                                        styleSheet=f"color: {WARNING_COLOUR};")
+        self.key_warning_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.colour_picker = ColourPicker()
+        self.colour_picker.setObjectName("colour")
+        self.headers_edit = QPlainTextEdit(objectName="extraHeaders", placeholderText=HEADERS_PLACEHOLDER,
+                                           tabChangesFocus=True)
+        self.headers_edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        lines = self.headers_edit.fontMetrics().lineSpacing()
+        self.headers_edit.setFixedHeight(3 * lines + 2 * int(self.headers_edit.document().documentMargin()) + 6)
+        self.enabled_check = QCheckBox("Use this account", objectName="enabled", checked=True,
+                                       toolTip="A disabled account is kept, with its key, but offered nowhere")
+        self.budget_tokens_spin = QSpinBox(objectName="dailyBudgetTokens", minimum=0, maximum=1_000_000_000,
+                                           singleStep=10_000, suffix=" tokens", specialValueText=NO_LIMIT,
+                                           groupSeparatorShown=True,
+                                           toolTip="Tokens this account may use per day; “none” for no limit")
+        self.budget_usd_spin = QDoubleSpinBox(objectName="dailyBudgetUsd", minimum=0.0, maximum=100_000.0,
+                                              decimals=2, singleStep=1.0, suffix=" USD", specialValueText=NO_LIMIT,
+                                              groupSeparatorShown=True,
+                                              toolTip="What this account may spend per day; “none” for no limit")
+        for spin in (self.budget_tokens_spin, self.budget_usd_spin):
+            spin.setMinimumWidth(spin.fontMetrics().horizontalAdvance("1,000,000,000 tokens") + 40)
+
+        self.fields = QFormLayout()
+        fields = self.fields
+        fields.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        fields.addRow("Provider", self.provider_combo)
+        fields.addRow("Name", self.name_edit)
+        fields.addRow("Base URL", self.url_edit)
+        key_field = QVBoxLayout()
+        key_field.setContentsMargins(0, 0, 0, 0)
+        key_field.setSpacing(4)
+        key_field.addLayout(row(self.key_edit, self.show_key_button, self.remove_key_button))
+        key_field.addWidget(self.key_warning_label)  # right under the key it is about
+        fields.addRow("API key", key_field)
+        fields.addRow("Colour", self.colour_picker)
+        fields.addRow("Extra headers", self.headers_edit)
+        fields.addRow("", self.enabled_check)
+        fields.addRow("Daily budget", row(self.budget_tokens_spin, self.budget_usd_spin, None))
+        self.key_warning_label.setVisible(False)
+
+        self.save_button = QPushButton("Save", objectName="save", default=True)
+        self.check_button = QPushButton("Check", objectName="check",
+                                        toolTip="List the provider's models with these settings; uses no tokens")
+        self.status_label = QLabel(objectName="status", wordWrap=True)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 0, 0, 0)
+        layout.addWidget(self.form_title)
+        layout.addWidget(self.organisation_label)
+        layout.addSpacing(4)
+        layout.addLayout(fields)
+        layout.addLayout(row(self.save_button, self.check_button, None))
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+
+        self.provider_combo.currentIndexChanged.connect(self._on_provider_changed)
+        self.show_key_button.toggled.connect(self._on_show_key_toggled)
+        self.key_edit.textChanged.connect(self._on_key_text_changed)
+
+    # --- loading and reading -------------------------------------------------------------------
+
+    def current_provider(self) -> Provider:
+        return PROVIDERS[self.provider_combo.currentData()]
+
+    def load(self, account: Account | None) -> None:
+        """Show `account` (None: empty the form for a new one). The key field is always emptied."""
+        provider_id = account.provider_id if account is not None else next(iter(PROVIDERS))
+        self.provider_combo.setCurrentIndex(self.provider_combo.findData(provider_id))
+        self.name_edit.setText(account.label if account is not None else "")
+        self.url_edit.setText((account.base_url or "") if account is not None else "")
+        self.key_edit.clear()  # unchecks "Show" too
+        self.colour_picker.set_colour(account.colour if account is not None else "")
+        self.headers_edit.setPlainText(
+            "\n".join(f"{name}: {value}" for name, value in account.extra_headers.items())
+            if account is not None else "")
+        self.enabled_check.setChecked(account.enabled if account is not None else True)
+        self.budget_tokens_spin.setValue((account.daily_budget_tokens or 0) if account is not None else 0)
+        self.budget_usd_spin.setValue((account.daily_budget_usd or 0.0) if account is not None else 0.0)
+        self.form_title.setText(account.label if account is not None else "New account")
+        self.show_organisation(account.organization_id if account is not None else None)
+        self.show_key_warning(None)
+        self.show_status("", None)
+        self._on_provider_changed()
+
+    def account(self, *, account_id: str, stored: Account | None, for_check: bool) -> Account:
+        """The form as an Account (keeping what the form does not show from `stored`).
+
+        Raises FormProblem with one sentence when a field is not acceptable.
+        """
+        label = self.name_edit.text()
+        if for_check and not label.strip():
+            label = self.current_provider().name  # a name is not needed to check
+        try:
+            headers = parse_headers(self.headers_edit.toPlainText())
+        except ValueError as exc:
+            raise FormProblem(str(exc).rstrip(".")) from None
+        try:
+            return Account(
+                id=account_id,
+                provider_id=self.provider_combo.currentData(),
+                label=label,
+                base_url=self.url_edit.text().strip() or None,
+                colour=self.colour_picker.colour(),
+                extra_headers=headers,
+                enabled=self.enabled_check.isChecked(),
+                organization_id=stored.organization_id if stored is not None else None,
+                daily_budget_tokens=self.budget_tokens_spin.value() or None,
+                daily_budget_usd=round(self.budget_usd_spin.value(), 2) or None,
+            )
+        except ValidationError as exc:
+            raise FormProblem(first_problem(exc)) from None
+
+    # --- what the form says --------------------------------------------------------------------
+
+    def show_status(self, text: str, colour: str | None) -> None:
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet(f"color: {colour};" if colour else "")
+
+    def show_key_warning(self, text: str | None) -> None:
+        self.key_warning_label.setText(text or "")
+        self.key_warning_label.setVisible(bool(text))
+
+    def show_organisation(self, organization_id: str | None) -> None:
+        self.organisation_label.setText(f"Organisation: {organization_id}" if organization_id else "")
+        self.organisation_label.setVisible(bool(organization_id))
+
+    def set_key_placeholder(self, text: str, *, stored: bool) -> None:
+        self.key_edit.setPlaceholderText(text)
+        self.remove_key_button.setEnabled(stored)
+
+    # --- reactions -----------------------------------------------------------------------------
+
+    def _on_provider_changed(self) -> None:
+        self.url_edit.setPlaceholderText(self.current_provider().default_base_url)
+
+    def _on_show_key_toggled(self, shown: bool) -> None:
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
+        self.show_key_button.setText("Hide" if shown else "Show")
+
+    def _on_key_text_changed(self, text: str) -> None:
+        if not text:
+            self.show_key_button.setChecked(False)
+        self.show_key_button.setEnabled(bool(text))
+        if text.strip():
+            self.show_key_warning(None)  # a new key: the warning about the last one no longer applies
