@@ -22,7 +22,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from desktop_app.domain.chat import (
     Finished,
     ReasoningDelta,
     ReplyMetrics,
+    ResponseHeaders,
     Started,
     StreamEvent,
     TextDelta,
@@ -41,7 +42,7 @@ from desktop_app.domain.chat import (
 )
 from desktop_app.domain.errors import BadRequest, DomainError
 from desktop_app.services.errors import map_error
-from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.litellm_engine import LiteLLMEngine, YoungCollectionsOnly
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,21 @@ def litellm_model_name(account: Account, model: str) -> str:
     return f"{account.provider.litellm_prefix}/{model}"
 
 
+def _response_headers(source: Any) -> dict[str, str]:
+    """Provider response headers LiteLLM kept (on a stream wrapper, or on an exception)."""
+    headers = getattr(source, "litellm_response_headers", None)
+    if not headers:
+        hidden = getattr(source, "_hidden_params", None) or {}
+        headers = hidden.get("additional_headers") if isinstance(hidden, dict) else None
+    try:
+        return {str(k): str(v) for k, v in dict(headers or {}).items()}
+    except (TypeError, ValueError):
+        return {}
+
+
 def litellm_api_base(account: Account) -> str | None:
-    """The api_base LiteLLM needs: always for local/compatible servers, else only when overridden."""
-    if account.provider.is_local or account.base_url:
+    """The api_base LiteLLM needs: always for local/proxy servers, else only when overridden."""
+    if account.provider.sends_api_base or account.base_url:
         return account.effective_base_url
     return None
 
@@ -158,7 +171,8 @@ class LLMService:
             account=account, api_key=api_key, model=model, timeout_s=timeout_s,
             messages=_with_system_prompt(messages, params.system_prompt), options=options,
         )
-        future = self._engine.submit(_produce(litellm, request, mailbox))
+        future = self._engine.submit(
+            _produce(litellm, request, mailbox, self._engine.young_collections_only))
         try:
             while True:
                 batch = await mailbox.take()
@@ -240,7 +254,17 @@ def _cost(litellm: Any, request: _Request, tally: _Tally) -> float | None:
     return float(prompt_cost) + float(completion_cost)
 
 
-async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
+async def _produce(
+    litellm: Any, request: _Request, mailbox: _Mailbox, collections: YoungCollectionsOnly
+) -> None:
+    """Engine-thread side, with no full garbage collection while the chunks arrive."""
+    with collections:
+        await _run_request(litellm, request, mailbox, collections.collect)
+
+
+async def _run_request(
+    litellm: Any, request: _Request, mailbox: _Mailbox, collect_young: Callable[[], None]
+) -> None:
     """Engine-thread side: run the request, push events, always end with _END."""
     account = request.account
     options, dropped = _split_supported(litellm, request)
@@ -258,9 +282,14 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             timeout=request.timeout_s,
             max_retries=0,  # pools (and the user's Retry) decide about retries, not the SDK
             drop_params=True,
+            extra_headers=dict(account.extra_headers) or None,
             **options,
         )
+        headers = _response_headers(stream)
+        if headers:
+            mailbox.put(ResponseHeaders(headers))
         async for chunk in stream:
+            collect_young()
             choices = chunk.choices
             if choices:
                 choice = choices[0]
@@ -290,6 +319,9 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
     except DomainError as exc:
         mailbox.put(Failed(exc, tally.metrics(None)))
     except Exception as exc:
+        headers = _response_headers(exc)
+        if headers:
+            mailbox.put(ResponseHeaders(headers))
         error = map_error(exc, account_label=account.label, model=request.model,
                           base_url=account.effective_base_url)
         log.info("chat request failed: %s (%s)", error.kind, type(exc).__name__)

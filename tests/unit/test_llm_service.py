@@ -10,6 +10,7 @@ import pytest
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import (
+    ResponseHeaders,
     ChatMessage,
     ChatParams,
     Failed,
@@ -108,7 +109,9 @@ async def test_a_reply_is_started_streamed_counted_and_finished(
     assert events[0] == Started(model="ok", dropped_params=())
     assert isinstance(events[-1], Finished)
     assert events[-2] == UsageReport(prompt_tokens=HELLO_PROMPT_TOKENS, completion_tokens=40)
-    middle = events[1:-2]
+    assert isinstance(events[1], ResponseHeaders)  # the provider's headers, as soon as they are known
+    assert events[1].headers["llm_provider-x-request-id"]
+    middle = events[2:-2]
     assert middle and all(isinstance(e, TextDelta) for e in middle)
     assert text_of(events) == "".join(f"word{i} " for i in range(40))
 
