@@ -209,6 +209,8 @@ class AccountService:
         if key is None:
             key = await self._secrets.get(account.id)
         result = await self._catalog.check(account, key or None)
+        if result.status is CheckStatus.OK and account.provider.spend_path:
+            result = await self._with_spend(account, key or None, result)
         if result.status is CheckStatus.OK and self.find(account.id) is not None:
             self._states.clear(account.id)
             organization = getattr(result, "organization_id", None)
@@ -232,6 +234,19 @@ class AccountService:
         if account is None:
             return ModelInfo(model)
         return await self._catalog.model_info(account, model)
+
+    async def _with_spend(self, account: Account, key: str | None, result: CheckResult) -> CheckResult:
+        """A LiteLLM Proxy key: add what it has spent (and its budget) to the check's sentence."""
+        from dataclasses import replace
+
+        from desktop_app.domain.errors import DomainError
+
+        try:
+            spend = await self._catalog.key_spend(account, key)
+        except DomainError as exc:
+            return replace(result, message=f"{result.message} {exc.message}")
+        budget = f" of ${spend.max_budget:,.2f}" if spend.max_budget is not None else ""
+        return replace(result, message=f"{result.message} This key has spent ${spend.spend:,.2f}{budget}.")
 
     async def refresh_models(self, account_id: str) -> tuple[str, ...]:
         """Fetch the account's model list; raises a DomainError when it cannot."""

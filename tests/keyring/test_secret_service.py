@@ -146,3 +146,47 @@ async def test_a_restarted_app_sees_the_same_key(account_id: str) -> None:
         assert await again.get(account_id) is None
     finally:
         await again.close()
+
+
+@pytest.mark.asyncio
+async def test_accounts_keep_their_keys_in_the_secret_service_only(tmp_path) -> None:
+    """Three accounts through AccountService: keys in the real keyring, never in the settings file;
+    a restarted service reads them back; removing an account removes its key."""
+    import httpx
+
+    from desktop_app.domain.accounts import Account
+    from desktop_app.domain.settings import Settings
+    from desktop_app.services.accounts import AccountService
+    from desktop_app.services.catalog import ModelCatalog
+    from desktop_app.services.settings_store import SettingsStore
+
+    settings_file = tmp_path / "settings.json"
+    keys = {f"sk-ant-{uuid.uuid4().hex}": "anthropic", f"sk-{uuid.uuid4().hex}": "openai",
+            f"gsk_{uuid.uuid4().hex}": "groq"}
+    async with httpx.AsyncClient() as http:
+        secrets = SecretStore()
+        service = AccountService(settings=Settings(), settings_store=SettingsStore(settings_file),
+                                 secrets=secrets, catalog=ModelCatalog(http=http, cache_file=tmp_path / "m.json"))
+        accounts = {}
+        for key, provider_id in keys.items():
+            account = Account(provider_id=provider_id, label=f"{provider_id} test")
+            await service.save_account(account, key)
+            accounts[account.id] = key
+        assert secrets.persistent
+        await secrets.close()
+
+        text = settings_file.read_text()
+        assert all(key not in text for key in keys)
+        restarted = SecretStore()
+        try:
+            for account_id, key in accounts.items():
+                assert await restarted.get(account_id) == key
+                assert await _read_directly(account_id) == key
+            service2 = AccountService(settings=SettingsStore(settings_file).load()[0],
+                                      settings_store=SettingsStore(settings_file), secrets=restarted,
+                                      catalog=ModelCatalog(http=http, cache_file=tmp_path / "m.json"))
+            for account_id in accounts:
+                await service2.remove_account(account_id)
+                assert await _read_directly(account_id) is None
+        finally:
+            await restarted.close()

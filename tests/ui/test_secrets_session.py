@@ -1,0 +1,75 @@
+"""After a scripted session with DEBUG logging (three accounts, chats, a proxy config export), no
+key is in any file under the config, data, cache or log dirs, nor in the exported config."""
+
+from __future__ import annotations
+
+import logging
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.pools import Pool
+from desktop_app.services.logs import setup_logging
+from tests.servers.anthropic_fault import AnthropicServer
+from tests.ui.conftest import run
+
+ANTHROPIC_A = "sk-ant-test-a"
+ANTHROPIC_B = "sk-ant-test-b"
+OPENAI = "sk-live-51b0c3d9e7a24f68"
+
+
+def _send(qtbot, app, target_id: str, model: str, text: str, expect: str) -> None:
+    pane = app.chat_pane
+    assert pane.select_model(target_id, model), (target_id, model)
+    pane.composer.setPlainText(text)
+    with qtbot.waitSignal(pane.reply_finished, timeout=60_000) as finished:
+        pane.send_button.click()
+    assert finished.args == [expect]
+
+
+def test_no_key_lands_in_any_file_after_a_full_session(qtbot, modeldesk, fault_server, isolated_home, tmp_path):
+    app = modeldesk
+    fault_server.valid_keys.add(OPENAI)
+    setup_logging(app.paths.log_dir, level=logging.DEBUG)
+    logging.getLogger("LiteLLM").setLevel(logging.DEBUG)
+    logging.getLogger("httpx").setLevel(logging.DEBUG)
+    try:
+        with AnthropicServer() as anthropic:
+            work = Account(provider_id="anthropic", label="Claude, work", base_url=anthropic.base_url)
+            home = Account(provider_id="anthropic", label="Claude, home", base_url=anthropic.base_url)
+            lab = Account(provider_id="openai_compatible", label="Lab", base_url=fault_server.base_url)
+            for account, key in ((work, ANTHROPIC_A), (home, ANTHROPIC_B), (lab, OPENAI)):
+                run(qtbot, app.accounts.save_account(account, key))
+                assert run(qtbot, app.accounts.check(account)).status.value == "ok"
+            pool = Pool(label="Claude pool", provider_id="anthropic", account_ids=(work.id, home.id))
+            run(qtbot, app.accounts.save_pool(pool))
+            app.chat_pane._reload_picker()
+            _send(qtbot, app, lab.id, "ok", "hello lab", "complete")
+            _send(qtbot, app, lab.id, "fault-401", "a failure", "failed")
+            anthropic.behaviour[ANTHROPIC_A] = "429"
+            _send(qtbot, app, pool.id, "claude-sonnet-4-5", "hello pool", "complete")
+            anthropic.behaviour[ANTHROPIC_B] = "401"
+            run(qtbot, app.chat_pane.new_conversation())
+            _send(qtbot, app, home.id, "claude-sonnet-4-5", "and a bad key", "failed")
+            exported = app.paths.config_dir / "litellm-proxy.yaml"
+            run(qtbot, app.export_proxy_config(str(exported)))
+            assert "MODELDESK_CLAUDE_WORK_KEY" in exported.read_text()
+            run(qtbot, app.usage_pane.reload())
+            run(qtbot, app.store.close())
+            run(qtbot, app.usage.close())
+    finally:
+        for handler in list(logging.getLogger().handlers):
+            if getattr(handler, "baseFilename", "").startswith(str(isolated_home)):
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+        for name in ("LiteLLM", "httpx"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+    files = [p for p in isolated_home.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"settings.json", "models.json", "modeldesk.log", "litellm-proxy.yaml"} <= names
+    assert any(p.name.endswith(".sqlite3") for p in files)
+    for path in files:
+        data = path.read_bytes()
+        for key in (ANTHROPIC_A, ANTHROPIC_B, OPENAI):
+            assert key.encode() not in data, f"a key leaked into {path.relative_to(isolated_home)}"
+    for key in (ANTHROPIC_A, ANTHROPIC_B, OPENAI):
+        assert key not in app.chat_pane.transcript.toPlainText()
