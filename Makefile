@@ -33,6 +33,8 @@ test: $(VENV)/.installed-test servers
 # docs/screenshot.png: the real window under Xvfb with a seeded conversation.
 screenshot: $(VENV)/.installed-test
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py docs/screenshot.png
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Accounts docs/accounts.png
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Usage docs/usage.png
 
 bench: $(VENV)/.installed-test
 	for b in startup stream transcript; do $(BIN)/python benchmarks/$$b.py || exit 1; done

@@ -46,15 +46,23 @@ async def seed(home: Path) -> None:
     from desktop_app.services.settings_store import SettingsStore
 
     paths = AppPaths.from_environment().ensure()
-    local = Account(provider_id="llamacpp", label="Local gemma", base_url="http://127.0.0.1:8080/v1")
-    claude = Account(provider_id="anthropic", label="Claude, work")
-    SettingsStore(paths.settings_file).save(Settings(accounts=[local, claude]))
+    local = Account(provider_id="llamacpp", label="Local gemma", base_url="http://127.0.0.1:8080/v1",
+                    colour="#16a34a")
+    claude = Account(provider_id="anthropic", label="Claude, work", colour="#d97706",
+                     organization_id="org-7f3a9c21", daily_budget_usd=5.0)
+    personal = Account(provider_id="anthropic", label="Claude, personal", colour="#2563eb")
+    from desktop_app.domain.pools import Pool
+
+    pool = Pool(label="Claude pool", provider_id="anthropic", account_ids=(claude.id, personal.id))
+    SettingsStore(paths.settings_file).save(Settings(accounts=[claude, personal, local], pools=[pool],
+                                                     env_import_offered=True))
     import httpx
 
     async with httpx.AsyncClient() as http:
         catalog = ModelCatalog(http=http, cache_file=paths.model_cache_file)
         catalog._remember(local.id, ("gemma",))  # as a Refresh would have stored it
         catalog._remember(claude.id, ("claude-haiku-4-5", "claude-sonnet-4-5"))
+        catalog._remember(personal.id, ("claude-haiku-4-5", "claude-sonnet-4-5"))
     store = ConversationStore(paths.database_file)
     await store.open()
     await store.create_conversation(title="Ideas for the release notes", account_id=claude.id,
@@ -67,10 +75,38 @@ async def seed(home: Path) -> None:
     await store.update_message(reply.id, content=ANSWER, metrics=ReplyMetrics(
         ttft_s=0.071, tokens_per_s=63.4, prompt_tokens=41, completion_tokens=187, latency_s=3.02))
     await store.close()
+    await seed_usage(paths, {claude.id: 1.0, personal.id: 0.6, local.id: 2.5})
+
+
+async def seed_usage(paths, weights: dict[str, float]) -> None:
+    """Ten days of requests, as the dispatcher would have recorded them."""
+    import random
+    import time
+
+    from desktop_app.domain.usage import UsageRecord
+    from desktop_app.services.usage import UsageStore
+
+    usage = UsageStore(paths.data_dir / "usage.sqlite3")
+    await usage.open()
+    rng = random.Random(7)
+    now = time.time()
+    for day in range(10):
+        for account_id, weight in weights.items():
+            for _ in range(rng.randint(2, 6)):
+                prompt, completion = int(rng.randint(300, 2500) * weight), int(rng.randint(200, 1800) * weight)
+                local = weight > 2
+                await usage.record(UsageRecord(
+                    at=now - day * 86400 - rng.randint(0, 3600), account_id=account_id,
+                    model="gemma" if local else "claude-sonnet-4-5", prompt_tokens=prompt,
+                    completion_tokens=completion, cost_usd=None if local else (prompt * 3 + completion * 15) / 1e6,
+                    latency_s=2.0, ttft_s=0.3, status="ok", error_kind=""))
+    await usage.close()
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs" / "screenshot.png").resolve()
+    args = [a for a in sys.argv[1:] if not a.startswith("--pane=")]
+    pane = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--pane=")), "Chat")
+    out = Path(args[0] if args else REPO / "docs" / "screenshot.png").resolve()
     home = Path(tempfile.mkdtemp(prefix="modeldesk-shot-"))
     os.environ["MODELDESK_HOME"] = str(home)
     asyncio.run(seed(home))
@@ -90,7 +126,8 @@ def main() -> int:
     asyncio.set_event_loop(loop)
 
     async def shoot() -> None:
-        app = ModelDeskApp(paths=AppPaths.from_environment(), secrets=SecretStore(backend=NoKeyring()))
+        app = ModelDeskApp(paths=AppPaths.from_environment(), secrets=SecretStore(backend=NoKeyring()),
+                           offer_env_import=False)
         app.window.resize(1360, 820)
         app.window.show()
         await app.start()
@@ -99,7 +136,14 @@ def main() -> int:
             if app.chat_pane.current_conversation is not None and app.chat_pane.transcript.character_count():
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
+        if pane != "Chat":
+            accounts = app.accounts.accounts
+            app.states.record_headers(accounts[0].id, {
+                "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "47",
+                "anthropic-ratelimit-tokens-limit": "40000", "anthropic-ratelimit-tokens-remaining": "36200"})
+            app.states.cool_down(accounts[1].id, 42)
+            app.window.show_pane(pane)
+        await asyncio.sleep(0.5)
         out.parent.mkdir(parents=True, exist_ok=True)
         app.window.grab().save(str(out))
         await app.aclose()
