@@ -65,50 +65,11 @@ def _drop_pyside_import_hook() -> None:
         builtins.__import__ = original
 
 
-class YoungCollectionsOnly:
-    """While streams run, no full garbage collections; the young generations by `collect()`.
-
-    LiteLLM keeps every chunk of a stream until it ends (~15 objects each), so each automatic
-    full collection during a long stream scans more: on 20,000 chunks they grew from 40 to
-    225 ms, every ~1.2 s, each holding the GIL (the window frozen). Automatic collection is
-    switched off while at least one stream runs and `collect()`, called per chunk, does what it
-    would have done for generations 0 and 1; older garbage waits for the end of the stream.
-    Used on the engine thread only (all streams run on its loop), so no locking.
-    """
-
-    def __init__(self) -> None:
-        self._active = 0
-        self._disabled = False
-
-    def __enter__(self) -> YoungCollectionsOnly:
-        if self._active == 0 and gc.isenabled():
-            gc.disable()
-            self._disabled = True
-        self._active += 1
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._active -= 1
-        if self._active == 0 and self._disabled:
-            self._disabled = False
-            gc.enable()
-
-    @staticmethod
-    def collect() -> None:
-        count0, count1, _ = gc.get_count()
-        threshold0, threshold1, _ = gc.get_threshold()
-        if threshold0 and count1 >= threshold1:
-            gc.collect(1)
-        elif threshold0 and count0 >= threshold0:
-            gc.collect(0)
-
-
 class LiteLLMEngine:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready: concurrent.futures.Future[ModuleType] = concurrent.futures.Future()
-        self.young_collections_only = YoungCollectionsOnly()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -134,9 +95,10 @@ class LiteLLMEngine:
 
             _drop_pyside_import_hook()  # in case PySide6 put it back mid-way (another thread)
             # LiteLLM's import leaves ~300,000 long-lived objects that every full collection
-            # would traverse: ~200 ms holding the GIL (the window frozen), every few seconds
-            # while a stream allocates. Frozen, they are never scanned again. The import leaves
-            # no cyclic garbage to collect first (gc.collect() finds none).
+            # would traverse: ~200 ms holding the GIL (on the GUI thread, which runs the app's
+            # collections: the window frozen). Frozen, they are never scanned again; they are
+            # still freed by reference counting. The import leaves no cyclic garbage to collect
+            # first (gc.collect() finds none).
             gc.freeze()
 
             litellm.telemetry = False

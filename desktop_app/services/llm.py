@@ -22,7 +22,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ from desktop_app.domain.chat import (
 )
 from desktop_app.domain.errors import BadRequest, DomainError
 from desktop_app.services.errors import map_error
-from desktop_app.services.litellm_engine import LiteLLMEngine, YoungCollectionsOnly
+from desktop_app.services.litellm_engine import LiteLLMEngine
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,10 @@ _PLACEHOLDER_KEY = "no-key"
 _END = object()
 # Pacing of batches to the consumer: at most ~30 a second, and the consumer's thread spends at
 # most about 1/CONSUMER_CPU_SHARE_INVERSE of its time on them, leaving the GIL to the engine.
+# The CPU time is the consumer thread's while it handled the batch, which can include other work
+# on its loop (a garbage collection, say) if it awaited something: hence the ceiling.
 MIN_BATCH_INTERVAL_S = 1 / 30
+MAX_BATCH_INTERVAL_S = 0.5
 CONSUMER_CPU_SHARE_INVERSE = 20
 
 
@@ -171,8 +174,7 @@ class LLMService:
             account=account, api_key=api_key, model=model, timeout_s=timeout_s,
             messages=_with_system_prompt(messages, params.system_prompt), options=options,
         )
-        future = self._engine.submit(
-            _produce(litellm, request, mailbox, self._engine.young_collections_only))
+        future = self._engine.submit(_produce(litellm, request, mailbox))
         try:
             while True:
                 batch = await mailbox.take()
@@ -194,7 +196,8 @@ class LLMService:
 
 async def _pace(batch_started: float, consumer_cpu_s: float) -> None:
     """Always yield to the consumer's loop; wait until the next batch is due."""
-    interval = max(MIN_BATCH_INTERVAL_S, consumer_cpu_s * CONSUMER_CPU_SHARE_INVERSE)
+    wanted = consumer_cpu_s * CONSUMER_CPU_SHARE_INVERSE
+    interval = min(MAX_BATCH_INTERVAL_S, max(MIN_BATCH_INTERVAL_S, wanted))
     await asyncio.sleep(max(0.0, batch_started + interval - time.perf_counter()))
 
 
@@ -254,17 +257,7 @@ def _cost(litellm: Any, request: _Request, tally: _Tally) -> float | None:
     return float(prompt_cost) + float(completion_cost)
 
 
-async def _produce(
-    litellm: Any, request: _Request, mailbox: _Mailbox, collections: YoungCollectionsOnly
-) -> None:
-    """Engine-thread side, with no full garbage collection while the chunks arrive."""
-    with collections:
-        await _run_request(litellm, request, mailbox, collections.collect)
-
-
-async def _run_request(
-    litellm: Any, request: _Request, mailbox: _Mailbox, collect_young: Callable[[], None]
-) -> None:
+async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
     """Engine-thread side: run the request, push events, always end with _END."""
     account = request.account
     options, dropped = _split_supported(litellm, request)
@@ -289,7 +282,6 @@ async def _run_request(
         if headers:
             mailbox.put(ResponseHeaders(headers))
         async for chunk in stream:
-            collect_young()
             choices = chunk.choices
             if choices:
                 choice = choices[0]

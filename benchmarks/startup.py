@@ -1,0 +1,211 @@
+"""How long until the first paint, against a bare PySide6 window, and what LiteLLM costs after it.
+
+Run from the repository root: python benchmarks/startup.py [--runs N] [--warmup N] [--xcb]
+Prints `key: value` lines. first_paint_ratio = median app / median bare window; the promise is
+that ModelDesk paints within twice the time of the smallest possible PySide6 window (target
+<= 2.0), and that its memory once LiteLLM is loaded stays within 250 MB (rss_mb).
+
+Each run launches two fresh processes, in alternating order (app first, then bare first, ...) so
+that both see the same machine load and file-cache state:
+  app:  python -m desktop_app --startup-probe, with MODELDESK_HOME a fresh empty directory
+  bare: a QApplication with a QMainWindow holding a QLabel, which reports its first paint the
+        same way (an event filter on the central widget's Paint event) and exits.
+Times are wall-clock in this process, from just before Popen to the moment the child's
+`first_paint_s` line is read from its stdout (the child's own clock is not comparable). For the
+app, litellm_loaded_ms is measured the same way up to its `litellm_loaded_s` line, and rss_mb is
+the child's own figure (its RSS once LiteLLM is imported). Both run on the offscreen platform
+unless DISPLAY is set and --xcb is given. The untimed warm-up pairs (default 1) fill the file
+cache and the children's bytecode cache (see --bytecode), so that no measured launch compiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 120.0
+
+BARE_WINDOW = """\
+import os
+import sys
+import time
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+
+
+class FirstPaintWatcher(QObject):
+    def __init__(self, callback):
+        super().__init__()
+        self._callback = callback
+        self._seen = False
+
+    def eventFilter(self, watched, event):
+        if not self._seen and event.type() == QEvent.Type.Paint:
+            self._seen = True
+            self._callback()
+        return False
+
+
+def painted():
+    print(f"first_paint_s: {time.perf_counter():.4f}", flush=True)
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    print(f"rss_mb: {pages * os.sysconf('SC_PAGE_SIZE') / 2**20:.1f}", flush=True)
+    QTimer.singleShot(0, app.quit)
+
+
+app = QApplication(sys.argv[:1])
+window = QMainWindow()
+window.setWindowTitle("Bare")
+window.resize(1280, 800)
+label = QLabel("Hello")
+window.setCentralWidget(label)
+watcher = FirstPaintWatcher(painted)
+label.installEventFilter(watcher)
+window.show()
+sys.exit(app.exec())
+"""
+
+
+@dataclass
+class Launch:
+    first_paint_ms: float
+    litellm_loaded_ms: float | None = None
+    rss_mb: float | None = None
+
+
+def _pump(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put((time.perf_counter(), line))
+    lines.put((time.perf_counter(), None))
+
+
+def launch(argv: list[str], env: dict[str, str], wanted: tuple[str, ...]) -> Launch:
+    """Start `argv`, time the lines whose keys are in `wanted`; the child is always reaped."""
+    stderr = tempfile.TemporaryFile()
+    seen: dict[str, tuple[float, str]] = {}
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=stderr, text=True, bufsize=1)
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+    try:
+        reader.start()
+        deadline = start + TIMEOUT_S
+        while not all(key in seen for key in wanted):
+            try:
+                at, line = lines.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                raise RuntimeError(f"timed out after {TIMEOUT_S:.0f} s waiting for {wanted}") from None
+            if line is None:
+                break
+            key, sep, value = line.partition(":")
+            if sep and key.strip() in wanted and key.strip() not in seen:
+                seen[key.strip()] = (at - start, value.strip())
+        if not all(key in seen for key in wanted):
+            proc.wait(timeout=10)
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{argv[1:]} exited with {proc.returncode} before printing "
+                               f"{[k for k in wanted if k not in seen]}:\n{tail}")
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            print(f"warning: {argv[1:]} did not exit 30 s after its last figure; killed", file=sys.stderr)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # this child only, by its PID
+        proc.wait()
+        if reader.ident is not None:
+            reader.join(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        stderr.close()
+    result = Launch(first_paint_ms=seen["first_paint_s"][0] * 1e3)
+    if "litellm_loaded_s" in seen:
+        result.litellm_loaded_ms = seen["litellm_loaded_s"][0] * 1e3
+    if "rss_mb" in seen:
+        result.rss_mb = float(seen["rss_mb"][1])
+    return result
+
+
+def launch_app(env: dict[str, str]) -> Launch:
+    home = tempfile.mkdtemp(prefix="modeldesk-startup-")
+    try:
+        return launch([sys.executable, "-m", "desktop_app", "--startup-probe"],
+                      {**env, "MODELDESK_HOME": home}, ("first_paint_s", "litellm_loaded_s", "rss_mb"))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def launch_bare(env: dict[str, str], script: Path) -> Launch:
+    return launch([sys.executable, str(script)], env, ("first_paint_s", "rss_mb"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="measured launches of each (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed launches of each first (default 1)")
+    parser.add_argument("--xcb", action="store_true", help="use the X display in DISPLAY instead of offscreen")
+    parser.add_argument("--bytecode", choices=("cached", "as-is"), default="cached",
+                        help="cached (default): children compile into a private cache that the warm-up fills, "
+                             "as an installed app has .pyc files; as-is: this environment unchanged")
+    args = parser.parse_args()
+
+    env = dict(os.environ)
+    env["QT_QPA_PLATFORM"] = "xcb" if args.xcb and env.get("DISPLAY") else "offscreen"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.pop("MODELDESK_HOME", None)
+
+    with tempfile.TemporaryDirectory(prefix="modeldesk-bare-") as tmp:
+        if args.bytecode == "cached":
+            # With PYTHONDONTWRITEBYTECODE set (as on CI machines) the app's own modules would be
+            # compiled from source at every launch, which no installed copy does. A private cache
+            # directory keeps the repository untouched.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        script = Path(tmp) / "bare_window.py"
+        script.write_text(BARE_WINDOW)
+        for _ in range(args.warmup):
+            launch_app(env)
+            launch_bare(env, script)
+        apps: list[Launch] = []
+        bares: list[Launch] = []
+        for run in range(args.runs):
+            if run % 2 == 0:
+                apps.append(launch_app(env))
+                bares.append(launch_bare(env, script))
+            else:
+                bares.append(launch_bare(env, script))
+                apps.append(launch_app(env))
+
+    app_paint = statistics.median(a.first_paint_ms for a in apps)
+    bare_paint = statistics.median(b.first_paint_ms for b in bares)
+    print(f"platform: {env['QT_QPA_PLATFORM']}")
+    print(f"bytecode: {args.bytecode}")
+    print(f"app_first_paint_ms_each: {', '.join(f'{a.first_paint_ms:.0f}' for a in apps)}")
+    print(f"bare_first_paint_ms_each: {', '.join(f'{b.first_paint_ms:.0f}' for b in bares)}")
+    print(f"app_first_paint_ms: {app_paint:.0f}")
+    print(f"bare_first_paint_ms: {bare_paint:.0f}")
+    print(f"first_paint_ratio: {app_paint / bare_paint:.2f}")
+    print(f"litellm_loaded_ms: {statistics.median(a.litellm_loaded_ms for a in apps):.0f}")
+    print(f"bare_rss_mb: {statistics.median(b.rss_mb for b in bares):.1f}")
+    print(f"rss_mb: {statistics.median(a.rss_mb for a in apps):.1f}")
+    print(f"warmup_runs: {args.warmup}")
+    print(f"runs: {args.runs}")
+
+
+if __name__ == "__main__":
+    main()
