@@ -25,23 +25,31 @@ async def _run(args: argparse.Namespace) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from desktop_app.ui.main_window import MainWindow
+
+    # The window frame goes on screen first; the services and panes (pydantic, httpx, SQLite,
+    # keyring, markdown...) are imported and built after its first paint.
+    window = MainWindow()
+    qt_app = QApplication.instance()
+    quit_requested = asyncio.Event()
+    qt_app.aboutToQuit.connect(quit_requested.set)
+    window.closing.connect(quit_requested.set)
+    painted = asyncio.Event()
+    window.first_painted.connect(painted.set)
+    window.show()
+    await painted.wait()
+    if args.startup_probe:
+        _probe_line("first_paint_s", time.perf_counter())
+
     from desktop_app.app import ModelDeskApp
     from desktop_app.services.logs import setup_logging
     from desktop_app.services.paths import AppPaths
 
     paths = AppPaths.from_environment().ensure()
     setup_logging(paths.log_dir)
-    app = ModelDeskApp(paths=paths)
-    qt_app = QApplication.instance()
-    quit_requested = asyncio.Event()
-    qt_app.aboutToQuit.connect(quit_requested.set)
-    app.window.closing.connect(quit_requested.set)
-    painted = asyncio.Event()
-    app.window.first_painted.connect(painted.set)
-    app.window.show()
-    await painted.wait()
+    app = ModelDeskApp(paths=paths, window=window)
     if args.startup_probe:
-        _probe_line("first_paint_s", time.perf_counter())
+        _probe_line("panes_ready_s", time.perf_counter())
     start = asyncio.ensure_future(app.start())
     if args.startup_probe:
         await start
@@ -74,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
+    from desktop_app.services.litellm_engine import drop_pyside_import_hook
+
+    # Before the app's own imports: PySide6's import hook (for `from __feature__`, unused here)
+    # reads and keeps the source of every module imported after it.
+    drop_pyside_import_hook()
     qt_app.setApplicationName("ModelDesk")
     qt_app.setApplicationVersion(__version__)
     qt_app.setDesktopFileName("modeldesk")

@@ -24,6 +24,7 @@ from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings_store import SettingsStore, StateStore
 from desktop_app.services.usage import UsageStore
 from desktop_app.ui.common.tasks import TaskOwner
+from desktop_app.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,9 @@ class ModelDeskApp:
     """Owns every service and the window; `start()` after the first paint, `aclose()` on quit."""
 
     def __init__(self, *, paths: AppPaths, secrets: SecretStore | None = None,
-                 offer_env_import: bool = True) -> None:
+                 offer_env_import: bool = True, window: MainWindow | None = None) -> None:
         from desktop_app.ui.accounts import AccountsPane
         from desktop_app.ui.chat.pane import ChatPane
-        from desktop_app.ui.main_window import MainWindow
         from desktop_app.ui.usage import UsagePane
 
         self.paths = paths.ensure()
@@ -65,8 +65,10 @@ class ModelDeskApp:
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
         self.accounts_pane = AccountsPane(accounts=self.accounts)
         self.usage_pane = UsagePane(usage=self.usage, accounts_provider=lambda: self.accounts.accounts)
-        self.window = MainWindow(panes=[("Chat", self.chat_pane), ("Accounts", self.accounts_pane),
-                                        ("Usage", self.usage_pane)])
+        # The window may already be on screen (painted before any of this was imported).
+        self.window = window or MainWindow()
+        for title, pane in (("Chat", self.chat_pane), ("Accounts", self.accounts_pane), ("Usage", self.usage_pane)):
+            self.window.add_pane(title, pane)
         self._tasks = TaskOwner("app")
         # Panes talk only through signals connected here.
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))

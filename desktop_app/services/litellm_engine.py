@@ -48,7 +48,7 @@ def prepare_litellm_environment() -> None:
     os.environ.setdefault("LITELLM_DONT_SHOW_FEEDBACK_BOX", "True")
 
 
-def _drop_pyside_import_hook() -> None:
+def drop_pyside_import_hook() -> None:
     """Use Python's own `__import__` from now on, if PySide6's feature hook is the one installed.
 
     The hook serves `from __feature__ import ...`, which ModelDesk never uses. It calls into
@@ -90,10 +90,10 @@ class LiteLLMEngine:
         asyncio.set_event_loop(loop)
         try:
             prepare_litellm_environment()
-            _drop_pyside_import_hook()
+            drop_pyside_import_hook()
             import litellm  # noqa: PLC0415  (deliberately late: see the module docstring)
 
-            _drop_pyside_import_hook()  # in case PySide6 put it back mid-way (another thread)
+            drop_pyside_import_hook()  # in case PySide6 put it back mid-way (another thread)
             # LiteLLM's import leaves ~300,000 long-lived objects that every full collection
             # would traverse: ~200 ms holding the GIL (on the GUI thread, which runs the app's
             # collections: the window frozen). Frozen, they are never scanned again; they are

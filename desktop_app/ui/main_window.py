@@ -36,7 +36,7 @@ class MainWindow(QMainWindow):
     closing = Signal()
     export_proxy_requested = Signal(str)  # a path chosen by the user
 
-    def __init__(self, *, panes: list[tuple[str, QWidget]], parent=None) -> None:
+    def __init__(self, *, panes: list[tuple[str, QWidget]] = (), parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("ModelDesk")
         self.resize(1280, 800)
@@ -50,11 +50,9 @@ class MainWindow(QMainWindow):
             " color: palette(highlighted-text); }")
         self.stack = QStackedWidget()
         self._panes: dict[str, QWidget] = {}
-        for title, pane in panes:
-            self.nav.addItem(title)
-            self.stack.addWidget(pane)
-            self._panes[title] = pane
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        for title, pane in panes:
+            self.add_pane(title, pane)
 
         self.banner = QLabel()
         self.banner.setObjectName("startupBanner")
@@ -93,6 +91,14 @@ class MainWindow(QMainWindow):
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.fileSelected.connect(self.export_proxy_requested)
         dialog.open()
+
+    def add_pane(self, title: str, pane: QWidget) -> None:
+        """Panes are added once the window exists, so it can paint before they are built."""
+        self.nav.addItem(title)
+        self.stack.addWidget(pane)
+        self._panes[title] = pane
+        if self.nav.currentRow() < 0:
+            self.nav.setCurrentRow(0)
 
     def show_pane(self, title: str) -> None:
         items = self.nav.findItems(title, Qt.MatchFlag.MatchExactly)
