@@ -190,7 +190,8 @@ class AppBench:
         self.collector.start()
         self.loop = qasync.QEventLoop(self.qt_app)
         self.app = ModelDeskApp(paths=AppPaths.from_environment(),
-                                secrets=SecretStore(backend=MemoryKeyring()))
+                                secrets=SecretStore(backend=MemoryKeyring()), collector=self.collector,
+                                offer_env_import=False)
         self.ticks: list[float] = []
         self.heartbeat = QTimer()
         self.heartbeat.setTimerType(Qt.TimerType.PreciseTimer)

@@ -20,7 +20,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, collector) -> int:
     import asyncio
 
     from PySide6.QtWidgets import QApplication
@@ -47,7 +47,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     paths = AppPaths.from_environment().ensure()
     setup_logging(paths.log_dir)
-    app = ModelDeskApp(paths=paths, window=window)
+    app = ModelDeskApp(paths=paths, window=window, collector=collector)
     if args.startup_probe:
         _probe_line("panes_ready_s", time.perf_counter())
     start = asyncio.ensure_future(app.start())
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     try:
         with loop:
-            return loop.run_until_complete(_run(args))
+            return loop.run_until_complete(_run(args, collector))
     finally:
         collector.stop()
 

@@ -23,6 +23,7 @@ from desktop_app.services.paths import AppPaths
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings_store import SettingsStore, StateStore
 from desktop_app.services.usage import UsageStore
+from desktop_app.ui.common.gc import MainThreadCollector
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.main_window import MainWindow
 
@@ -33,7 +34,8 @@ class ModelDeskApp:
     """Owns every service and the window; `start()` after the first paint, `aclose()` on quit."""
 
     def __init__(self, *, paths: AppPaths, secrets: SecretStore | None = None,
-                 offer_env_import: bool = True, window: MainWindow | None = None) -> None:
+                 offer_env_import: bool = True, window: MainWindow | None = None,
+                 collector: MainThreadCollector | None = None) -> None:
         from desktop_app.ui.accounts import AccountsPane
         from desktop_app.ui.chat.pane import ChatPane
         from desktop_app.ui.usage import UsagePane
@@ -72,6 +74,9 @@ class ModelDeskApp:
         self._tasks = TaskOwner("app")
         # Panes talk only through signals connected here.
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
+        if collector is not None:
+            self.chat_pane.reply_started.connect(collector.hold_old_generations)
+            self.chat_pane.reply_finished.connect(lambda _outcome: collector.release_old_generations())
         self.window.export_proxy_requested.connect(lambda path: self._tasks.spawn(self.export_proxy_config(path)))
         self._restore_window_state()
         self.started = asyncio.Event()
