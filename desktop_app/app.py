@@ -18,6 +18,7 @@ from desktop_app.services.chat import ChatService
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.llamacpp import LlamaCppService
 from desktop_app.services.llm import LLMService
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.secrets import SecretStore
@@ -38,6 +39,7 @@ class ModelDeskApp:
                  collector: MainThreadCollector | None = None) -> None:
         from desktop_app.ui.accounts import AccountsPane
         from desktop_app.ui.chat.pane import ChatPane
+        from desktop_app.ui.llamacpp import LlamaCppPane
         from desktop_app.ui.usage import UsagePane
 
         self.paths = paths.ensure()
@@ -67,9 +69,13 @@ class ModelDeskApp:
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
         self.accounts_pane = AccountsPane(accounts=self.accounts)
         self.usage_pane = UsagePane(usage=self.usage, accounts_provider=lambda: self.accounts.accounts)
+        self.llamacpp = LlamaCppService(self.http)
+        self.llamacpp_pane = LlamaCppPane(llamacpp=self.llamacpp, gguf_files=self._gguf_files,
+                                          binary_setting=settings.llama_server_binary)
         # The window may already be on screen (painted before any of this was imported).
         self.window = window or MainWindow()
-        for title, pane in (("Chat", self.chat_pane), ("Accounts", self.accounts_pane), ("Usage", self.usage_pane)):
+        for title, pane in (("Chat", self.chat_pane), ("Accounts", self.accounts_pane), ("Usage", self.usage_pane),
+                            ("llama.cpp", self.llamacpp_pane)):
             self.window.add_pane(title, pane)
         self._tasks = TaskOwner("app")
         # Panes talk only through signals connected here.
@@ -77,9 +83,16 @@ class ModelDeskApp:
         if collector is not None:
             self.chat_pane.reply_started.connect(collector.hold_old_generations)
             self.chat_pane.reply_finished.connect(lambda _outcome: collector.release_old_generations())
+        self.llamacpp_pane.binary_setting_changed.connect(
+            lambda path: self._tasks.spawn(self.accounts.update_settings(
+                self.accounts.settings.model_copy(update={"llama_server_binary": path}))))
         self.window.export_proxy_requested.connect(lambda path: self._tasks.spawn(self.export_proxy_config(path)))
         self._restore_window_state()
         self.started = asyncio.Event()
+
+    def _gguf_files(self) -> list:
+        library = getattr(self, "gguf_library_files", None)
+        return list(library or ())
 
     def _restore_window_state(self) -> None:
         state = self.state_store.load()
@@ -124,6 +137,7 @@ class ModelDeskApp:
         await self.chat_pane.aclose()
         await self.accounts_pane.aclose()
         await self.usage_pane.aclose()
+        await self.llamacpp_pane.aclose()
         await self._tasks.aclose()
         current = self.chat_pane.current_conversation
         settings = self.accounts.settings

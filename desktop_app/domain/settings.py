@@ -26,6 +26,8 @@ class Settings(BaseModel):
     last_conversation_id: int | None = None
     theme: Theme = "system"
     request_timeout_s: float = Field(default=60.0, gt=0.0)  # read timeout for model servers
+    llama_server_binary: str = ""  # "" = look on PATH
+    gguf_folders: list[str] = []  # folders the user added to the GGUF library
 
     @field_validator("schema_version")
     @classmethod

@@ -1,0 +1,257 @@
+"""The llama.cpp pane against the real llama-server and the real Gemma 270M GGUF."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from desktop_app.domain.llamacpp import (
+    BINARY_NOT_FOUND,
+    ManagedServerSpec,
+    builtin_template_args,
+)
+from desktop_app.services.llamacpp import LlamaCppService, free_port
+from desktop_app.ui.llamacpp import LlamaCppPane
+from desktop_app.ui.llamacpp.models import RouterModelsModel, ServersModel, ServerSource
+from desktop_app.ui.llamacpp.pane import NO_GGUF_HINT, ROUTER_EMPTY, SERVERS_EMPTY
+from tests.servers.llama import LlamaServer, real_artifacts
+from tests.ui.conftest import run
+
+START_MS = 60_000
+GEMMA_ARGS = " ".join(builtin_template_args("gemma"))
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> tuple[Path, Path]:
+    return real_artifacts()
+
+
+@pytest.fixture(scope="module")
+def single() -> Iterator[LlamaServer]:
+    with LlamaServer() as server:
+        yield server
+
+
+@pytest.fixture
+def scratch_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "llama-home"
+    home.mkdir()
+    return {"HOME": str(home), "LLAMA_CACHE": str(home / "cache")}
+
+
+@pytest.fixture
+def make_pane(qtbot, qloop, scratch_env) -> Iterator[Callable[..., LlamaCppPane]]:
+    panes: list[LlamaCppPane] = []
+    http = httpx.AsyncClient()
+
+    def make(*, gguf_files: Sequence[Path] = (), binary: str = "") -> LlamaCppPane:
+        pane = LlamaCppPane(llamacpp=LlamaCppService(http), gguf_files=lambda: list(gguf_files),
+                            binary_setting=binary, child_env=scratch_env)
+        pane.resize(1200, 750)
+        panes.append(pane)
+        return pane
+
+    yield make
+    # Not qtbot.addWidget: pytest-qt would delete the pane before qtmodeltester lets go of its models.
+    for pane in panes:
+        run(qtbot, pane.aclose(), timeout=START_MS)
+        pane.close()
+        pane.deleteLater()
+    run(qtbot, http.aclose())
+
+
+def row_texts(model: ServersModel | RouterModelsModel, row: int) -> tuple[str, ...]:
+    return tuple(model.index(row, column).data() for column in range(model.columnCount()))
+
+
+def fill_form(pane: LlamaCppPane, ctx: int = 2048) -> None:
+    pane.ctx_spin.setValue(ctx)
+    pane.threads_spin.setValue(2)
+    pane.extra_args_edit.setText(GEMMA_ARGS)
+
+
+def managed_row(pane: LlamaCppPane) -> tuple[str, ...]:
+    managed = pane.managed
+    assert managed is not None
+    row = pane.servers_model.row_of(managed.url)
+    assert row >= 0
+    return row_texts(pane.servers_model, row)
+
+
+# --- without a server ----------------------------------------------------------------------------------
+
+def test_empty_states_say_what_to_do_next(qtbot, make_pane) -> None:
+    pane = make_pane()
+    assert pane.showing_servers_empty_state and pane.servers_empty.label.text() == SERVERS_EMPTY
+    assert pane.showing_router_empty_state and pane.router_empty.label.text() == ROUTER_EMPTY
+    assert pane.router_empty.button.text() == "Start router over folder…"
+    assert not pane.model_hint.isHidden() and pane.model_hint.text() == NO_GGUF_HINT
+    assert pane.log_view.placeholderText()
+    assert not pane.stop_button.isEnabled() and pane.crash_notice.isHidden()
+
+    qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)  # no GGUF chosen
+    assert pane.start_status.text().startswith("Pick a GGUF file first")
+
+
+def test_browse_opens_a_non_modal_dialog_and_offers_the_file(qtbot, make_pane, artifacts, tmp_path) -> None:
+    pane = make_pane()
+    other = tmp_path / "picked.gguf"
+    other.symlink_to(artifacts[1])
+    pane.model_browse.click()
+    dialog = pane.file_dialog
+    assert isinstance(dialog, QFileDialog) and dialog.isVisible()
+    assert dialog.windowModality() == Qt.WindowModality.WindowModal  # what open() sets
+    pane.model_browse.click()
+    assert pane.file_dialog is dialog  # a second click does not open a second dialog
+    with qtbot.waitSignal(dialog.finished):
+        dialog.selectFile(str(other))
+        dialog.accept()
+    assert pane.file_dialog is None
+    assert pane.model_combo.currentData() == str(other) and pane.model_hint.isHidden()
+
+
+def test_a_missing_binary_is_said_in_one_sentence(qtbot, make_pane, artifacts, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    pane = make_pane(gguf_files=[artifacts[1]])
+    fill_form(pane)
+    qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.start_status.text() == BINARY_NOT_FOUND)
+    assert pane.servers_model.rowCount() == 0 and pane.start_button.isEnabled()
+
+
+# --- a server somebody else started ---------------------------------------------------------------------
+
+def test_connect_shows_the_loaded_model_and_context(qtbot, make_pane, qtmodeltester, single) -> None:
+    pane = make_pane()
+    qtbot.keyClicks(pane.url_edit, f"127.0.0.1:{single.port}")
+    qtbot.mouseClick(pane.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.servers_model.rowCount() == 1 and
+                    pane.servers_model.index(0, ServersModel.STATUS).data() == "Ready", timeout=10_000)
+    assert row_texts(pane.servers_model, 0) == (f"127.0.0.1:{single.port}", "gemma", "4,096", "0 of 4 busy",
+                                                "Ready")
+    assert not pane.showing_servers_empty_state
+    assert pane.selected_server_url() == single.base_url and pane.remove_button.isEnabled()
+    assert pane.showing_router_empty_state  # one model, no router
+    qtmodeltester.check(pane.servers_model)
+    qtmodeltester.check(pane.servers_model, force_py=True)
+
+    port = free_port()
+    assert run(qtbot, pane.connect(f"http://127.0.0.1:{port}")) is None
+    assert pane.servers_status.text().startswith(f"Could not connect to llama-server at 127.0.0.1:{port}.")
+    assert pane.servers_model.rowCount() == 1
+
+    run(qtbot, pane.refresh())
+    assert pane.servers_model.index(0, ServersModel.SLOTS).data() == "0 of 4 busy"
+    qtbot.mouseClick(pane.remove_button, Qt.MouseButton.LeftButton)
+    assert pane.servers_model.rowCount() == 0 and pane.showing_servers_empty_state
+
+
+# --- a server of its own -------------------------------------------------------------------------------
+
+def test_start_from_the_form_see_the_log_switch_and_stop(qtbot, make_pane, artifacts, tmp_path) -> None:
+    binary, gguf = artifacts
+    other = tmp_path / "gemma-other.gguf"
+    other.symlink_to(gguf)
+    pane = make_pane(gguf_files=[gguf], binary=str(binary))
+    fill_form(pane)
+    with qtbot.waitSignal(pane.server_state_changed, timeout=START_MS,
+                          check_params_cb=lambda status: status == "running"):
+        qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)
+    managed = pane.managed
+    assert managed is not None and managed.pid is not None
+    first_pid = managed.pid
+    log = pane.log_view.toPlainText()
+    assert log.startswith("$ ") and "listening" in log
+    assert not pane.start_button.isEnabled() and pane.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: managed_row(pane)[2] == "2,048")
+    assert managed_row(pane)[4] == "Ready (started here)"
+    assert pane.servers_model.row_at(0).source is ServerSource.MANAGED
+
+    # Another file: the server restarts on it.
+    state = run(qtbot, pane.switch_managed_model(other), timeout=START_MS)
+    assert state is not None and state.status.value == "running"
+    assert pane.model_combo.currentData() == str(other)
+    row = pane.servers_model.row_of(managed.url)
+    assert pane.servers_model.index(row, ServersModel.MODEL).data(Qt.ItemDataRole.ToolTipRole) == str(other)
+    assert managed.pid != first_pid and not psutil.pid_exists(first_pid)
+
+    last_pid = managed.pid
+    with qtbot.waitSignal(pane.server_state_changed, timeout=START_MS,
+                          check_params_cb=lambda status: status == "stopped"):
+        qtbot.mouseClick(pane.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.servers_model.rowCount() == 0)
+    assert last_pid is not None and not psutil.pid_exists(last_pid)
+    assert pane.showing_servers_empty_state and pane.start_button.isEnabled()
+
+
+def test_a_crash_shows_a_notice_and_restart_brings_it_back(qtbot, make_pane, artifacts) -> None:
+    binary, gguf = artifacts
+    pane = make_pane(gguf_files=[gguf], binary=str(binary))
+    spec = ManagedServerSpec(model=gguf, binary=str(binary), ctx=2048, threads=2,
+                             extra_args=builtin_template_args("gemma"), env=pane.spec_from_form().env)
+    state = run(qtbot, pane.start_managed(spec), timeout=START_MS)
+    assert state is not None
+    pid = pane.managed.pid
+    with qtbot.waitSignal(pane.server_state_changed, timeout=15_000,
+                          check_params_cb=lambda status: status == "crashed"):
+        os.kill(pid, signal.SIGKILL)
+    assert pane.crash_notice.isVisibleTo(pane)
+    assert pane.crash_label.text().startswith("llama-server stopped unexpectedly (signal 9 (killed)).")
+    assert managed_row(pane)[4] == "Crashed (signal 9 (killed))"
+    assert pane.restart_button.isEnabled() and pane.start_button.isEnabled() and not pane.stop_button.isEnabled()
+
+    with qtbot.waitSignal(pane.server_state_changed, timeout=START_MS,
+                          check_params_cb=lambda status: status == "running"):
+        qtbot.mouseClick(pane.restart_button, Qt.MouseButton.LeftButton)
+    assert pane.crash_notice.isHidden()
+    assert pane.managed.pid != pid
+    qtbot.waitUntil(lambda: managed_row(pane)[4] == "Ready (started here)")
+
+
+def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodeltester, artifacts, tmp_path) -> None:
+    binary, gguf = artifacts
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("gemma-a.gguf", "gemma-b.gguf"):
+        (folder / name).symlink_to(gguf)
+    pane = make_pane(binary=str(binary))
+    fill_form(pane)  # the router passes these arguments on to every model it loads
+
+    pane.router_empty_button.click()
+    dialog = pane.file_dialog
+    assert isinstance(dialog, QFileDialog) and dialog.fileMode() == QFileDialog.FileMode.Directory
+    with qtbot.waitSignal(pane.router_models_changed, timeout=START_MS):
+        dialog.fileSelected.emit(str(folder))  # what choosing the folder and pressing Choose does
+        dialog.reject()
+    model = pane.router_model
+    assert [row_texts(model, r)[:2] for r in range(model.rowCount())] == [
+        ("gemma-a", "Not loaded"), ("gemma-b", "Not loaded")]
+    assert not pane.showing_router_empty_state and pane.router_url == pane.managed.url
+    assert not pane.load_button.isEnabled()  # nothing selected yet
+
+    pane.select_router_model("gemma-a")
+    assert pane.load_button.isEnabled() and not pane.unload_button.isEnabled()
+    qtbot.mouseClick(pane.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: model.index(0, RouterModelsModel.STATUS).data() == "Loaded", timeout=START_MS)
+    qtbot.waitUntil(lambda: managed_row(pane)[1] == "2 models (gemma-a)")
+    assert pane.unload_button.isEnabled() and not pane.load_button.isEnabled()
+    qtmodeltester.check(model)
+
+    qtbot.mouseClick(pane.unload_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: model.index(0, RouterModelsModel.STATUS).data() == "Not loaded", timeout=START_MS)
+    assert pane.load_button.isEnabled() and not pane.unload_button.isEnabled()
+
+    assert run(qtbot, pane.router_load("gemma-a"), timeout=START_MS)
+    pane.select_router_model("gemma-b")
+    qtbot.mouseClick(pane.switch_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: [model.index(r, RouterModelsModel.STATUS).data() for r in range(2)] ==
+                    ["Not loaded", "Loaded"], timeout=START_MS)
+    qtmodeltester.check(model, force_py=True)
