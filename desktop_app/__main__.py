@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     collector.start()
     loop = qasync.QEventLoop(qt_app)
     asyncio.set_event_loop(loop)
+    # qasync's run_forever does not install asyncio's async-generator hooks; without them an
+    # abandoned async generator (e.g. httpx's line reader after an error line) is finalised
+    # outside the loop and prints "no running event loop".
+    sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook)
     try:
         with loop:
             return loop.run_until_complete(_run(args, collector))

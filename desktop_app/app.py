@@ -20,6 +20,7 @@ from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.llamacpp import LlamaCppService
 from desktop_app.services.llm import LLMService
+from desktop_app.services.ollama import OllamaService
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings_store import SettingsStore, StateStore
@@ -31,6 +32,16 @@ from desktop_app.ui.main_window import MainWindow
 log = logging.getLogger(__name__)
 
 
+def _local_ollama_host():
+    """Ollama where it listens on this machine: OLLAMA_HOST as Ollama reads it, else the default."""
+    import os
+
+    from desktop_app.domain.ollama import OllamaHost, normalize_host_url
+
+    configured = os.environ.get("OLLAMA_HOST", "").strip()
+    return OllamaHost(url=normalize_host_url(configured)) if configured else OllamaHost()
+
+
 class ModelDeskApp:
     """Owns every service and the window; `start()` after the first paint, `aclose()` on quit."""
 
@@ -40,6 +51,7 @@ class ModelDeskApp:
         from desktop_app.ui.accounts import AccountsPane
         from desktop_app.ui.chat.pane import ChatPane
         from desktop_app.ui.llamacpp import LlamaCppPane
+        from desktop_app.ui.ollama import OllamaPane
         from desktop_app.ui.usage import UsagePane
 
         self.paths = paths.ensure()
@@ -69,13 +81,15 @@ class ModelDeskApp:
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
         self.accounts_pane = AccountsPane(accounts=self.accounts)
         self.usage_pane = UsagePane(usage=self.usage, accounts_provider=lambda: self.accounts.accounts)
+        self.ollama = OllamaService(_local_ollama_host(), state_file=paths.data_dir / "ollama-pulls.json")
+        self.ollama_pane = OllamaPane(ollama=self.ollama)
         self.llamacpp = LlamaCppService(self.http)
         self.llamacpp_pane = LlamaCppPane(llamacpp=self.llamacpp, gguf_files=self._gguf_files,
                                           binary_setting=settings.llama_server_binary)
         # The window may already be on screen (painted before any of this was imported).
         self.window = window or MainWindow()
         for title, pane in (("Chat", self.chat_pane), ("Accounts", self.accounts_pane), ("Usage", self.usage_pane),
-                            ("llama.cpp", self.llamacpp_pane)):
+                            ("Ollama", self.ollama_pane), ("llama.cpp", self.llamacpp_pane)):
             self.window.add_pane(title, pane)
         self._tasks = TaskOwner("app")
         # Panes talk only through signals connected here.
@@ -111,6 +125,7 @@ class ModelDeskApp:
         self.window.add_notice(getattr(self.store, "notice", None) or "")
         self.window.add_notice(await self.usage.open() or "")
         await self.usage_pane.reload()
+        self._tasks.spawn(self.ollama_pane.refresh())  # a local Ollama may be absent: the pane says so
         await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)
         if not self.accounts.accounts:
             self.window.show_pane("Accounts")
@@ -138,6 +153,8 @@ class ModelDeskApp:
         await self.accounts_pane.aclose()
         await self.usage_pane.aclose()
         await self.llamacpp_pane.aclose()
+        await self.ollama_pane.aclose()
+        await self.ollama.aclose()
         await self._tasks.aclose()
         current = self.chat_pane.current_conversation
         settings = self.accounts.settings

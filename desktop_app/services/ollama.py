@@ -1,0 +1,700 @@
+"""Ollama: what is installed and running, load/unload/delete/copy, and pulls that survive trouble.
+
+Everything goes through the official client, `ollama.AsyncClient`, whose timeout defaults to none
+at all; each client here gets explicit ones. Pulls are owned tasks (`PullJob`), several at once.
+Their ndjson progress (one line per layer tick, ~16 a second per pull on a real server and 2,000 in
+the benchmark) is folded into per-layer and overall figures as it arrives, and published to plain
+callbacks at most every `publish_interval` seconds per job, so the UI does bounded work however
+fast the server talks.
+
+Failures: a dropped connection, a 5xx or a timeout are retried with exponential backoff (1, 2,
+4, 8 s, then the pull fails and can be resumed by hand); an unknown model, an invalid name or a
+full disk are not. Ollama keeps the bytes of a blob it was fetching when the connection closes, so cancel is just
+closing the stream, and resume (or a retry) is the same pull again: progress continues from the
+bytes already on disk. Unfinished pulls are remembered in a small JSON file so the app can offer
+to resume them after a restart.
+
+Messages are composed here (one sentence and what to do next), never a server's text verbatim
+unless Ollama reported something this module does not recognise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+import ollama
+import pydantic
+
+from desktop_app.domain.errors import (
+    AuthFailed,
+    BadRequest,
+    DomainError,
+    MalformedResponse,
+    ModelNotFound,
+    ServerError,
+    TimedOut,
+    Unreachable,
+)
+from desktop_app.domain.ollama import (
+    DiskFull,
+    HostStatus,
+    InstalledModel,
+    ModelDetails,
+    OllamaHost,
+    PullProgress,
+    PullState,
+    RunningModel,
+    UnfinishedPull,
+    canonical_name,
+    context_length_of,
+    format_bytes,
+    normalize_host_url,
+    system_from_modelfile,
+)
+from desktop_app.services.paths import write_atomically
+
+log = logging.getLogger(__name__)
+
+PullListener = Callable[[PullProgress], None]
+DiskUsage = Callable[[str], Any]  # shutil.disk_usage's shape: .free in bytes
+RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
+MIN_FREE_BYTES = 1_000_000_000
+SPEED_WINDOW_S = 5.0
+SAMPLE_EVERY_S = 0.1
+YIELD_EVERY = 64  # progress lines handled before letting the event loop run other work
+LEDGER_VERSION = 1
+# Mid-stream errors Ollama reports when its own download from the registry broke off.
+_TRANSIENT_MARKERS = ("max retries exceeded", "connection reset", "unexpected eof", "timeout",
+                      "timed out", "connection refused", "tls handshake", "broken pipe",
+                      "service unavailable", "bad gateway", "temporarily")
+
+
+def default_models_dir() -> Path:
+    """Where a local Ollama keeps its blobs: $OLLAMA_MODELS or ~/.ollama/models."""
+    configured = os.environ.get("OLLAMA_MODELS", "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".ollama" / "models"
+
+
+class _Failure(Exception):
+    """A classified pull failure: the domain error and whether trying again may help."""
+
+    def __init__(self, error: DomainError, transient: bool) -> None:
+        super().__init__(error.message)
+        self.error, self.transient = error, transient
+
+
+class PullJob:
+    """One pull of one model: a task owned by the service, and its progress as it stands."""
+
+    def __init__(self, name: str, *, clock: Callable[[], float]) -> None:
+        self.name = name
+        self.events = 0  # progress lines received, every attempt included
+        self.published = 0  # snapshots handed to listeners
+        self.task: asyncio.Task[None] | None = None
+        self._clock = clock
+        self._layers: dict[str, tuple[int, int]] = {}
+        self._completed = 0
+        self._total = 0
+        self._transferred = 0  # bytes fetched by this job (not those already on disk)
+        self._samples: deque[tuple[float, int]] = deque()
+        self._status = "starting"
+        self._state = PullState.RUNNING
+        self._error: DomainError | None = None
+        self._attempt = 1
+        self._retry_in: float | None = None
+        self._finished = asyncio.Event()
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> PullState:
+        return self._state
+
+    @property
+    def completed(self) -> int:
+        return self._completed
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    def progress(self) -> PullProgress:
+        speed = self._speed()
+        remaining = max(0, self._total - self._completed)
+        eta = remaining / speed if speed > 0 and self._state is PullState.RUNNING else None
+        return PullProgress(
+            model=self.name, status=self._status, layers=MappingProxyType(dict(self._layers)),
+            completed=self._completed, total=self._total,
+            bytes_per_s=speed if self._state is PullState.RUNNING else 0.0, eta_s=eta,
+            done=self._state is PullState.DONE, error=self._error, state=self._state,
+            attempt=self._attempt, retry_in_s=self._retry_in)
+
+    async def wait(self) -> PullProgress:
+        """The final snapshot, once the pull succeeded, failed or was cancelled."""
+        await self._finished.wait()
+        return self.progress()
+
+    # --- folding progress lines ----------------------------------------------------------------
+
+    def _begin_attempt(self, attempt: int) -> None:
+        self._attempt, self._retry_in = attempt, None
+        self._state, self._status = PullState.RUNNING, "connecting"
+        self._samples.clear()
+
+    def _fold(self, status: str, digest: str | None, completed: int | None,
+              total: int | None) -> bool:
+        """Take one progress line; True when it named a layer not seen before."""
+        self.events += 1
+        self._status = status
+        if not digest:
+            return False
+        old = self._layers.get(digest)
+        total = total or (old[1] if old else 0)
+        completed = completed or 0
+        if old is None:
+            # Bytes a layer already has on disk (an earlier pull) were not fetched now: no speed.
+            self._layers[digest] = (completed, total)
+            self._completed += completed
+            self._total += total
+        else:
+            self._layers[digest] = (completed, total)
+            self._completed += completed - old[0]
+            self._total += total - old[1]
+            if completed > old[0]:
+                self._transferred += completed - old[0]
+        now = self._clock()
+        if not self._samples or now - self._samples[-1][0] >= SAMPLE_EVERY_S:
+            self._samples.append((now, self._transferred))
+            while len(self._samples) > 2 and now - self._samples[0][0] > SPEED_WINDOW_S:
+                self._samples.popleft()
+        return old is None
+
+    def _speed(self) -> float:
+        if not self._samples:
+            return 0.0
+        first_t, first_bytes = self._samples[0]
+        now = self._clock()
+        span = now - first_t
+        if span <= 0.05:
+            return 0.0
+        return max(0.0, (self._transferred - first_bytes) / span)
+
+    def _finish(self, state: PullState, error: DomainError | None = None) -> None:
+        self._state, self._error, self._retry_in = state, error, None
+        if state is PullState.DONE:
+            self._status = "success"
+            self._layers = {d: (t, t) for d, (_c, t) in self._layers.items()}
+            self._completed = self._total
+        elif state is PullState.CANCELLED:
+            self._status = "cancelled"
+        else:
+            self._status = "failed"
+        self._finished.set()
+
+
+class _Publisher:
+    """Hands a job's snapshots to listeners, at most one per interval; the newest one wins."""
+
+    def __init__(self, job: PullJob, listeners: list[PullListener], interval: float,
+                 clock: Callable[[], float]) -> None:
+        self._job, self._listeners, self._interval, self._clock = job, listeners, interval, clock
+        self._last = -1e9
+        self._handle: asyncio.TimerHandle | None = None
+
+    def changed(self) -> None:
+        if self._handle is not None:
+            return  # a publish is already due: it will carry this change too
+        wait = self._interval - (self._clock() - self._last)
+        if wait <= 0:
+            self.flush()
+        else:
+            self._handle = asyncio.get_running_loop().call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._last = self._clock()
+        snapshot = self._job.progress()
+        self._job.published += 1
+        for listener in list(self._listeners):
+            try:
+                listener(snapshot)
+            except Exception:  # a broken listener must not break the pull or the others
+                log.exception("pull listener failed")
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class _Ledger:
+    """The unfinished-pulls file: {"version": 1, "pulls": {"<url> <model>": {...}}}.
+
+    Read and written on its own worker thread, written atomically; one file for every host.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ollama-ledger")
+        self._entries: dict[str, dict[str, Any]] | None = None
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if self._entries is None:
+            self._entries = {}
+            if self._path is not None and self._path.is_file():
+                try:
+                    data = json.loads(self._path.read_text("utf-8"))
+                    if data.get("version") == LEDGER_VERSION and isinstance(data.get("pulls"), dict):
+                        self._entries = {k: v for k, v in data["pulls"].items() if isinstance(v, dict)}
+                except (OSError, ValueError, AttributeError):
+                    log.warning("ignoring unreadable pull ledger %s", self._path)
+        return self._entries
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        data = json.dumps({"version": LEDGER_VERSION, "pulls": self._load()}, indent=1).encode()
+        try:
+            write_atomically(self._path, data)
+        except OSError:
+            log.warning("could not write the pull ledger %s", self._path, exc_info=True)
+
+    async def _run(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def put(self, url: str, model: str, entry: dict[str, Any]) -> None:
+        def put() -> None:
+            self._load()[f"{url} {model}"] = {"host": url, "model": model, **entry}
+            self._save()
+        await self._run(put)
+
+    async def remove(self, url: str, model: str) -> None:
+        def remove() -> None:
+            if self._load().pop(f"{url} {model}", None) is not None:
+                self._save()
+        await self._run(remove)
+
+    async def entries(self, url: str) -> list[dict[str, Any]]:
+        return await self._run(lambda: [dict(e) for e in self._load().values() if e.get("host") == url])
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+class OllamaService:
+    def __init__(
+        self, host: OllamaHost, *, api_key: str | None = None, state_file: Path | None = None,
+        timeout: float = 30.0, connect_timeout: float = 5.0, status_timeout: float = 3.0,
+        pull_read_timeout: float = 300.0, retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        disk_usage: DiskUsage = shutil.disk_usage, models_dir: Path | None = None,
+        min_free_bytes: int = MIN_FREE_BYTES, publish_interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._host = host
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        # Control calls: a model load can take a while on a slow disk, nothing else should.
+        self._client = ollama.AsyncClient(
+            host=host.url, headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        # Pulls: Ollama is silent while it verifies a large blob's digest; allow for that.
+        self._pull_client = ollama.AsyncClient(
+            host=host.url, headers=headers,
+            timeout=httpx.Timeout(pull_read_timeout, connect=connect_timeout))
+        # The reachability probe answers fast or not at all; the client has no version call.
+        self._probe = httpx.AsyncClient(base_url=normalize_host_url(host.url), headers=headers,
+                                        timeout=httpx.Timeout(status_timeout))
+        self._retry_delays = tuple(retry_delays)
+        self._sleep = sleep
+        self._disk_usage = disk_usage
+        self._models_dir = models_dir or default_models_dir()
+        self._min_free = min_free_bytes
+        self._publish_interval = publish_interval
+        self._clock = clock
+        self._jobs: dict[str, PullJob] = {}
+        self._publishers: dict[str, _Publisher] = {}
+        self._listeners: list[PullListener] = []
+        self._ledger = _Ledger(state_file)
+        self._closed = False
+
+    @property
+    def host(self) -> OllamaHost:
+        return self._host
+
+    # --- the server -----------------------------------------------------------------------------
+
+    async def host_status(self) -> HostStatus:
+        """Reachable and which version, or the sentence saying what is wrong and what to do."""
+        url = self._host.url
+        try:
+            response = await self._probe.get("/api/version")
+        except (httpx.HTTPError, OSError) as exc:
+            return HostStatus(url, False, error=self._map(exc))
+        if response.status_code in (401, 403):
+            return HostStatus(url, False, error=self._auth_failed())
+        if response.status_code >= 500:
+            return HostStatus(url, False, error=ServerError(
+                f"Ollama at {self._host.address} answered with an error (HTTP {response.status_code}).",
+                "Try again in a moment; if it persists, check Ollama's log.",
+                status=response.status_code))
+        try:
+            response.raise_for_status()
+            version = response.json()["version"]
+        except (ValueError, KeyError, TypeError, httpx.HTTPStatusError):
+            return HostStatus(url, False, error=MalformedResponse(
+                f"{self._host.address} answered, but not as Ollama does.",
+                "Check the address: it should point at `ollama serve` (port 11434 by default)."))
+        return HostStatus(url, True, version=str(version))
+
+    async def installed(self) -> list[InstalledModel]:
+        reply = await self._call(self._client.list())
+        return [InstalledModel(
+            name=m.model or "", family=(m.details.family if m.details else None) or "",
+            parameter_size=(m.details.parameter_size if m.details else None) or "",
+            quantization=(m.details.quantization_level if m.details else None) or "",
+            size=int(m.size or 0), modified=m.modified_at, digest=m.digest or "")
+            for m in reply.models]
+
+    async def details(self, name: str) -> ModelDetails:
+        reply = await self._call(self._client.show(name), model=name)
+        modelfile = reply.modelfile or ""
+        # The client's ShowResponse has no `system` field; the Modelfile always carries it.
+        extra = reply.model_extra or {}
+        system = extra.get("system") if isinstance(extra.get("system"), str) else None
+        d = reply.details
+        return ModelDetails(
+            name=canonical_name(name), parameters=reply.parameters or "",
+            template=reply.template or "",
+            system=system if system is not None else system_from_modelfile(modelfile),
+            context_length=context_length_of(reply.modelinfo or {}),
+            capabilities=tuple(reply.capabilities or ()), license=reply.license or "",
+            modelfile=modelfile, family=(d.family if d else None) or "",
+            parameter_size=(d.parameter_size if d else None) or "",
+            quantization=(d.quantization_level if d else None) or "")
+
+    async def running(self) -> list[RunningModel]:
+        reply = await self._call(self._client.ps())
+        return [RunningModel(name=m.name or m.model or "", size=int(m.size or 0),
+                             size_vram=int(m.size_vram or 0), expires_at=m.expires_at,
+                             context_length=m.context_length)
+                for m in reply.models]
+
+    async def load(self, name: str) -> None:
+        """Load into memory (Ollama's default keep-alive applies)."""
+        await self._call(self._client.generate(model=name), model=name)
+
+    async def unload(self, name: str) -> None:
+        await self._call(self._client.generate(model=name, keep_alive=0), model=name)
+
+    async def delete(self, name: str) -> None:
+        await self._call(self._client.delete(name), model=name)
+
+    async def copy(self, source: str, destination: str) -> None:
+        if not destination.strip():
+            raise BadRequest("The copy needs a name.", "Type a name such as my-model:latest.")
+        await self._call(self._client.copy(source, destination.strip()), model=source)
+
+    # --- pulls ----------------------------------------------------------------------------------
+
+    def add_pull_listener(self, listener: PullListener) -> Callable[[], None]:
+        """Call `listener(snapshot)` on pull progress; returns the function that unsubscribes."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+        return remove
+
+    def pull_job(self, name: str) -> PullJob | None:
+        return self._jobs.get(canonical_name(name))
+
+    def pull_jobs(self) -> list[PullJob]:
+        return list(self._jobs.values())
+
+    def start_pull(self, name: str) -> PullJob:
+        """Start pulling `name` (or resume it: Ollama continues from the bytes it has)."""
+        if self._closed:
+            raise RuntimeError("the Ollama service is closed")
+        key = canonical_name(name)
+        if not key:
+            raise BadRequest("Type the name of a model to pull.",
+                             "For example llama3.2 or qwen2.5:0.5b (see ollama.com/library).")
+        current = self._jobs.get(key)
+        if current is not None and not current.state.finished:
+            return current
+        if key in self._publishers:
+            self._publishers.pop(key).close()
+        job = PullJob(key, clock=self._clock)
+        publisher = _Publisher(job, self._listeners, self._publish_interval, self._clock)
+        self._jobs[key], self._publishers[key] = job, publisher
+        job.task = asyncio.get_running_loop().create_task(self._run_pull(job, publisher),
+                                                          name=f"ollama-pull:{key}")
+        publisher.changed()
+        return job
+
+    resume_pull = start_pull
+
+    async def cancel_pull(self, name: str) -> PullProgress | None:
+        """Stop a pull (closing its stream); Ollama keeps the bytes fetched so far."""
+        job = self._jobs.get(canonical_name(name))
+        if job is None or job.task is None:
+            return None
+        if not job.task.done():
+            job.task.cancel()
+            await asyncio.gather(job.task, return_exceptions=True)
+        return job.progress()
+
+    async def forget_pull(self, name: str) -> None:
+        """Drop a finished, failed or cancelled pull from the list and from the remembered ones."""
+        key = canonical_name(name)
+        job = self._jobs.get(key)
+        if job is not None and not job.state.finished:
+            raise RuntimeError(f"{key} is still being pulled")
+        self._jobs.pop(key, None)
+        if (publisher := self._publishers.pop(key, None)) is not None:
+            publisher.close()
+        await self._ledger.remove(self._host.url, key)
+
+    async def unfinished_pulls(self) -> list[UnfinishedPull]:
+        """Pulls of this host that were cancelled, failed or cut off by quitting, oldest first."""
+        active = {k for k, j in self._jobs.items() if not j.state.finished}
+        found = []
+        for entry in await self._ledger.entries(self._host.url):
+            model = entry.get("model")
+            if not isinstance(model, str) or model in active:
+                continue
+            try:
+                state = PullState(entry.get("state", "cancelled"))
+            except ValueError:
+                state = PullState.CANCELLED
+            found.append(UnfinishedPull(
+                model=model, host_url=self._host.url, state=state,
+                completed=int(entry.get("completed") or 0), total=int(entry.get("total") or 0),
+                message=str(entry.get("message") or "")))
+        return found
+
+    async def aclose(self) -> None:
+        """Cancel every pull (each stays resumable) and close the HTTP clients."""
+        self._closed = True
+        tasks = [j.task for j in self._jobs.values() if j.task is not None and not j.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for publisher in self._publishers.values():
+            publisher.close()
+        await self._client.close()
+        await self._pull_client.close()
+        await self._probe.aclose()
+        await asyncio.get_running_loop().run_in_executor(None, self._ledger.close)
+
+    async def _run_pull(self, job: PullJob, publisher: _Publisher) -> None:
+        url = self._host.url
+        await self._remember(job, "running")
+        try:
+            await self._check_free_space(job, needed=self._min_free, before=True)
+            delays = iter(self._retry_delays)
+            attempt = 1
+            while True:
+                job._begin_attempt(attempt)
+                publisher.changed()
+                try:
+                    await self._pull_once(job, publisher)
+                    break
+                except _Failure as failure:
+                    if not failure.transient:
+                        raise
+                    delay = next(delays, None)
+                    if delay is None:
+                        raise _Failure(replace(failure.error, action=(
+                            "Resume the pull once Ollama is reachable again.")), False) from failure
+                    log.info("pull of %s: attempt %d failed (%s); retrying in %.0f s",
+                             job.name, attempt, failure.error.kind, delay)
+                    job._state, job._retry_in = PullState.RETRYING, delay
+                    job._status = f"connection lost, retrying in {delay:g} s"
+                    publisher.flush()
+                    await self._sleep(delay)
+                    attempt += 1
+        except asyncio.CancelledError:
+            job._finish(PullState.CANCELLED)
+            publisher.flush()
+            await self._remember(job, "cancelled")
+            raise
+        except _Failure as failure:
+            job._finish(PullState.FAILED, failure.error)
+            publisher.flush()
+            await self._remember(job, "failed", failure.error.message)
+        except Exception as exc:  # a bug here must still end the job visibly
+            log.exception("pull of %s failed unexpectedly", job.name)
+            job._finish(PullState.FAILED, ServerError(
+                f"Pulling {job.name} failed unexpectedly ({type(exc).__name__}).",
+                "Try again; if it keeps happening, copy the diagnostics and report it."))
+            publisher.flush()
+            await self._remember(job, "failed", "failed unexpectedly")
+        else:
+            job._finish(PullState.DONE)
+            publisher.flush()
+            await self._ledger.remove(url, job.name)
+
+    async def _pull_once(self, job: PullJob, publisher: _Publisher) -> None:
+        attempt = job._attempt
+        stream = None
+        try:
+            stream = await self._pull_client.pull(job.name, stream=True)
+            count = 0
+            success = False
+            async for part in stream:
+                new_layer = job._fold(part.status or "", part.digest, part.completed, part.total)
+                if new_layer and job.total:
+                    await self._check_free_space(job, needed=job.total - job.completed)
+                    await self._remember(job, "running")
+                if part.status == "success":
+                    success = True
+                publisher.changed()
+                count += 1
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            if not success:
+                raise _Failure(Unreachable(
+                    f"Ollama at {self._host.address} ended the pull of {job.name} before it finished.",
+                    "It is retried automatically; resume it if it stopped.", url=self._host.url), True)
+        except _Failure:
+            raise
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError, OSError,
+                pydantic.ValidationError, ValueError) as exc:
+            error = self._map(exc, model=job.name, pulling=True)
+            raise _Failure(error, self._transient(exc, error, attempt)) from exc
+        finally:
+            if stream is not None:
+                await stream.aclose()  # closes the HTTP response: that is how Ollama hears "cancel"
+
+    async def _check_free_space(self, job: PullJob, *, needed: int, before: bool = False) -> None:
+        if not self._host.is_local:
+            return  # the models live on another machine's disk
+        path = self._models_dir
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        try:
+            free = (await asyncio.to_thread(self._disk_usage, str(path))).free
+        except OSError:
+            return
+        if free >= needed:
+            return
+        if before:
+            message = (f"Only {format_bytes(free)} is free on the disk holding Ollama's models "
+                       f"({self._models_dir}); pulling needs at least {format_bytes(needed)}.")
+        else:
+            message = (f"{job.name} needs {format_bytes(needed)} more but only {format_bytes(free)} "
+                       f"is free on the disk holding Ollama's models ({self._models_dir}).")
+        raise _Failure(DiskFull(message, "Free some space or delete models you no longer use, "
+                                         "then resume the pull.", path=str(self._models_dir)), False)
+
+    async def _remember(self, job: PullJob, state: str, message: str = "") -> None:
+        await self._ledger.put(self._host.url, job.name, {
+            "state": state, "completed": job.completed, "total": job.total, "message": message,
+            "updated_at": time.time()})
+
+    # --- errors ---------------------------------------------------------------------------------
+
+    async def _call(self, awaitable: Awaitable[Any], *, model: str = "") -> Any:
+        try:
+            return await awaitable
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError, OSError,
+                pydantic.ValidationError, ValueError) as exc:
+            raise self._map(exc, model=model) from exc
+
+    def _auth_failed(self) -> AuthFailed:
+        return AuthFailed(f"Ollama at {self._host.address} refused the request: the key is "
+                          "missing or wrong.", "Check the key set for this Ollama host.")
+
+    def _unreachable(self) -> Unreachable:
+        return Unreachable(f"Could not reach Ollama at {self._host.address}.",
+                           "Start it with `ollama serve` or check the address.", url=self._host.url)
+
+    def _map(self, exc: BaseException, *, model: str = "", pulling: bool = False) -> DomainError:
+        """One domain error for anything the client or httpx raised."""
+        address = self._host.address
+        if isinstance(exc, httpx.TimeoutException):
+            if pulling:
+                return TimedOut(f"Ollama at {address} went quiet during the pull of {model}.",
+                                "It is retried automatically.")
+            return TimedOut(f"Ollama at {address} did not answer in time.",
+                            "Try again; a large model can take a while to load.")
+        if isinstance(exc, (httpx.ConnectError, ConnectionError)) and not isinstance(
+                exc, (ConnectionResetError, BrokenPipeError)):
+            return self._unreachable()
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+                            ConnectionResetError, BrokenPipeError)):
+            what = f"the pull of {model}" if pulling else "the request"
+            return Unreachable(f"The connection to Ollama at {address} was lost during {what}.",
+                               "It is retried automatically; check that Ollama is still running."
+                               if pulling else "Try again; check that Ollama is still running.",
+                               url=self._host.url)
+        if isinstance(exc, (pydantic.ValidationError, ValueError)) and not isinstance(
+                exc, ollama.ResponseError):
+            return MalformedResponse(f"Ollama at {address} sent a reply ModelDesk could not read.",
+                                     "Check that the address points at Ollama, then try again.")
+        if isinstance(exc, ollama.ResponseError):
+            return self._map_response(exc, model=model, pulling=pulling)
+        return ServerError(f"The request to Ollama at {address} failed ({type(exc).__name__}).",
+                           "Try again; if it keeps happening, copy the diagnostics and report it.")
+
+    def _map_response(self, exc: ollama.ResponseError, *, model: str, pulling: bool) -> DomainError:
+        address, text, status = self._host.address, str(exc.error or ""), exc.status_code
+        lowered = text.lower()
+        if "no space left on device" in lowered:
+            return DiskFull(f"The disk holding Ollama's models is full, so {model} could not be "
+                            "pulled.", "Free some space or delete models you no longer use, then "
+                            "resume the pull.")
+        if "invalid model name" in lowered or (status == 400 and pulling):
+            return BadRequest(f"“{model}” is not a valid model name.",
+                              "Names look like llama3.2, qwen2.5:0.5b or namespace/model:tag.")
+        if pulling and ("file does not exist" in lowered or "manifest" in lowered and "not found" in lowered):
+            return ModelNotFound(f"Ollama's library has no model named {model}.",
+                                 "Check the spelling and tag on ollama.com/library.")
+        if status in (401, 403) or "unauthorized" in lowered:
+            return self._auth_failed()
+        if status == 404:
+            return ModelNotFound(f"Ollama at {address} has no model named {model}.",
+                                 "Refresh the list of installed models, or pull it first.")
+        if status == 400:
+            return BadRequest(f"Ollama at {address} refused the request as invalid.",
+                              "Check the model name and try again.")
+        if status >= 500 or any(marker in lowered for marker in _TRANSIENT_MARKERS):
+            detail = f" (HTTP {status})" if status > 0 else ""
+            return ServerError(f"Ollama at {address} had a problem{detail} while "
+                               f"{'pulling ' + model if pulling else 'answering'}.",
+                               "It is retried automatically." if pulling else "Try again in a moment.",
+                               status=status if status > 0 else None)
+        shown = text if len(text) <= 200 else text[:199] + "…"
+        return ServerError(f"Ollama at {address} reported: {shown}",
+                           "Try again; if it keeps happening, check Ollama's log.",
+                           status=status if status > 0 else None)
+
+    @staticmethod
+    def _transient(exc: BaseException, error: DomainError, attempt: int) -> bool:
+        if isinstance(error, (DiskFull, ModelNotFound, BadRequest, AuthFailed, MalformedResponse)):
+            return False
+        if isinstance(exc, (httpx.ConnectError, ConnectionRefusedError)) or (
+                type(exc) is ConnectionError):
+            # Nothing listens: on the first try that is "Ollama is not running"; later, a restart.
+            return attempt > 1
+        if isinstance(exc, ollama.ResponseError):
+            status = exc.status_code
+            lowered = str(exc.error or "").lower()
+            return status >= 500 or (status == -1 and any(m in lowered for m in _TRANSIENT_MARKERS))
+        return isinstance(exc, (httpx.TransportError, OSError))

@@ -1,0 +1,876 @@
+"""The Local models pane for one Ollama host: what is installed, what runs, and pulls.
+
+Layout: the host line on top; the installed models (filter, sortable table, Load / Copy / Delete)
+beside the selected model's details; below, the running models (Unload) beside the pull box and
+the list of pulls. The service publishes pull progress at most ~20 times a second per pull; each
+snapshot replaces one row of `PullJobsModel`, which the delegate paints (bar, bytes, speed, time
+left, layers, and the row's Cancel / Resume / Retry / Remove buttons). Pulls belong to the
+service, not the pane: closing the pane leaves them running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import shiboken6
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QFont,
+    QFontDatabase,
+    QMouseEvent,
+    QPainter,
+    QPalette,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionButton,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.domain.errors import DomainError
+from desktop_app.domain.ollama import (
+    HostStatus,
+    ModelDetails,
+    PullProgress,
+    PullState,
+    UnfinishedPull,
+    canonical_name,
+)
+from desktop_app.services.ollama import OllamaService, PullJob
+from desktop_app.ui.common.tasks import TaskOwner
+from desktop_app.ui.ollama.models import (
+    InstalledModelsModel,
+    NameRole,
+    ProgressRole,
+    PullJobsModel,
+    RunningModelsModel,
+    SortRole,
+    job_detail,
+    job_headline,
+)
+
+log = logging.getLogger(__name__)
+
+SUGGESTED_MODEL = "llama3.2"
+NO_MODELS_HINT = f"No models are installed on this Ollama yet. Pull one to start, for example {SUGGESTED_MODEL}."
+NO_SELECTION_HINT = "Select a model to see its parameters, template, system prompt and license."
+NO_RUNNING_HINT = "No model is loaded. Select an installed model and press Load."
+NO_PULLS_HINT = "Pulls appear here with their progress."
+ERROR_COLOUR = "#c0392b"
+OK_COLOUR = "#2e7d32"
+RUNNING_POLL_MS = 15_000  # /api/ps again while shown: models unload by themselves when idle
+
+
+class PullJobDelegate(QStyledItemDelegate):
+    """Paints one pull: name and state, a progress bar, the figures, and its buttons."""
+
+    action_requested = Signal(str, str)  # model name, "cancel" | "resume" | "retry" | "remove"
+
+    MARGIN = 8
+    BUTTON_WIDTH = 78
+    BUTTON_HEIGHT = 26
+
+    @staticmethod
+    def actions_for(progress: PullProgress) -> tuple[str, ...]:
+        if progress.state in (PullState.RUNNING, PullState.RETRYING):
+            return ("cancel",)
+        if progress.state is PullState.DONE:
+            return ("remove",)
+        if progress.state is PullState.FAILED:
+            return ("retry", "remove")
+        return ("resume", "remove")
+
+    def button_rects(self, rect: QRect, progress: PullProgress) -> dict[str, QRect]:
+        rects: dict[str, QRect] = {}
+        right = rect.right() - self.MARGIN
+        top = rect.top() + (rect.height() - self.BUTTON_HEIGHT) // 2
+        for action in reversed(self.actions_for(progress)):
+            left = right - self.BUTTON_WIDTH + 1
+            rects[action] = QRect(left, top, self.BUTTON_WIDTH, self.BUTTON_HEIGHT)
+            right = left - 6
+        return rects
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        line = option.fontMetrics.height()
+        return QSize(360, self.MARGIN * 2 + line * 2 + 16 + 8)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        progress: PullProgress | None = index.data(ProgressRole)
+        if progress is None:
+            return
+        widget = option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        background = QStyleOptionViewItem(option)
+        self.initStyleOption(background, index)
+        background.text = ""
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, background, painter, widget)
+
+        buttons = self.button_rects(option.rect, progress)
+        left = option.rect.left() + self.MARGIN
+        content_right = min((r.left() for r in buttons.values()), default=option.rect.right()) - 12
+        width = max(40, content_right - left)
+        metrics = option.fontMetrics
+        line = metrics.height()
+        top = option.rect.top() + self.MARGIN
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.save()
+        bold = QFont(option.font)
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.setPen(option.palette.color(text_role))
+        headline = job_headline(progress)
+        headline_width = metrics.horizontalAdvance(headline) + 12
+        name_rect = QRect(left, top, max(20, width - headline_width), line)
+        painter.drawText(name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         painter.fontMetrics().elidedText(progress.model, Qt.TextElideMode.ElideMiddle,
+                                                          name_rect.width()))
+        painter.setFont(option.font)
+        if progress.state is PullState.FAILED:
+            painter.setPen(Qt.GlobalColor.red if selected else QColor(ERROR_COLOUR))
+        painter.drawText(QRect(left, top, width, line),
+                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, headline)
+        painter.restore()
+
+        bar = QStyleOptionProgressBar()
+        bar.rect = QRect(left, top + line + 4, width, 16)
+        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
+        bar.direction = option.direction
+        bar.palette = option.palette
+        bar.fontMetrics = metrics
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = round(progress.fraction * 1000)
+        bar.textVisible = False
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
+
+        painter.save()
+        detail_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText
+        painter.setPen(QColor(ERROR_COLOUR) if progress.state is PullState.FAILED and not selected
+                       else option.palette.color(detail_role))
+        detail_rect = QRect(left, top + line + 24, width, line)
+        painter.drawText(detail_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         metrics.elidedText(job_detail(progress), Qt.TextElideMode.ElideRight, width))
+        painter.restore()
+
+        labels = {"cancel": "Cancel", "resume": "Resume", "retry": "Retry", "remove": "Remove"}
+        for action, rect in buttons.items():
+            button = QStyleOptionButton()
+            button.rect = rect
+            button.text = labels[action]
+            button.palette = option.palette
+            button.fontMetrics = metrics
+            button.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Raised
+            style.drawControl(QStyle.ControlElement.CE_PushButton, button, painter, widget)
+
+    def editorEvent(self, event: QEvent, model, option: QStyleOptionViewItem,
+                    index: QModelIndex | QPersistentModelIndex) -> bool:
+        if event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent) \
+                and event.button() == Qt.MouseButton.LeftButton:
+            progress: PullProgress | None = index.data(ProgressRole)
+            if progress is not None:
+                for action, rect in self.button_rects(option.rect, progress).items():
+                    if rect.contains(event.position().toPoint()):
+                        self.action_requested.emit(progress.model, action)
+                        return True
+        return super().editorEvent(event, model, option, index)
+
+
+def _read_only_text(object_name: str) -> QPlainTextEdit:
+    text = QPlainTextEdit(objectName=object_name, readOnly=True)
+    text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    text.document().setDocumentMargin(6)
+    return text
+
+
+class OllamaPane(QWidget):
+    refreshed = Signal()
+    pull_finished = Signal(str, str)  # model name, outcome: "done" | "failed" | "cancelled"
+    details_shown = Signal(str)  # model name
+
+    def __init__(self, *, ollama: OllamaService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ollama = ollama
+        self._tasks = TaskOwner("OllamaPane")
+        self._status: HostStatus | None = None
+        self._generation = 0
+        self._details_generation = 0
+        self._details_name: str | None = None
+        self._delete_dialog: QMessageBox | None = None
+        self._copy_dialog: QInputDialog | None = None
+        self._refresh_error_shown = False  # the status line shows why the last refresh failed
+        self.installed_model = InstalledModelsModel(parent=self)
+        self.running_model = RunningModelsModel(parent=self)
+        self.jobs_model = PullJobsModel(parent=self)
+        self._build()
+        self._connect()
+        self._unsubscribe = ollama.add_pull_listener(self._on_pull_progress)
+        for job in ollama.pull_jobs():  # pulls started before this pane existed
+            self.jobs_model.update(job.progress())
+        self._poll = QTimer(self, interval=RUNNING_POLL_MS)
+        self._poll.timeout.connect(self._on_poll_timeout)
+        self._update_states()
+
+    # --- construction --------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.host_label = QLabel("Checking Ollama…", objectName="ollamaHost", wordWrap=True)
+        self.host_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.host_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.refresh_button = QPushButton("Refresh", objectName="refresh",
+                                          toolTip="Ask Ollama again what is installed and running")
+        top = QHBoxLayout()
+        top.addWidget(self.host_label, 1)
+        top.addWidget(self.refresh_button)
+
+        # Installed models, with the empty state in the same place.
+        self.filter_edit = QLineEdit(objectName="installedFilter", placeholderText="Filter models",
+                                     clearButtonEnabled=True)
+        self.installed_proxy = QSortFilterProxyModel(self)
+        self.installed_proxy.setSourceModel(self.installed_model)
+        self.installed_proxy.setSortRole(SortRole)
+        self.installed_proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.installed_proxy.setFilterKeyColumn(-1)
+        self.installed_view = self._table("installedModels", self.installed_proxy)
+        self.installed_view.sortByColumn(InstalledModelsModel.NAME, Qt.SortOrder.AscendingOrder)
+        self.load_button = QPushButton("Load", objectName="load",
+                                       toolTip="Load the selected model into memory")
+        self.copy_button = QPushButton("Copy…", objectName="copy",
+                                       toolTip="Copy the selected model under another name")
+        self.delete_button = QPushButton("Delete…", objectName="delete",
+                                         toolTip="Delete the selected model from Ollama")
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addWidget(self.load_button)
+        buttons.addWidget(self.copy_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.delete_button)
+        table_page = QWidget()
+        table_layout = QVBoxLayout(table_page)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.addWidget(self.filter_edit)
+        table_layout.addWidget(self.installed_view, 1)
+        table_layout.addLayout(buttons)
+
+        self.empty_label = QLabel(objectName="emptyHint", wordWrap=True,
+                                  alignment=Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.empty_button = QPushButton(objectName="emptyAction")
+        empty_page = QFrame(frameShape=QFrame.Shape.StyledPanel, autoFillBackground=True,
+                            backgroundRole=QPalette.ColorRole.Base)
+        empty_layout = QVBoxLayout(empty_page)
+        empty_layout.addStretch(1)
+        empty_layout.addWidget(self.empty_label)
+        empty_layout.addWidget(self.empty_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        empty_layout.addStretch(1)
+        self._installed_stack = QStackedWidget()
+        self._installed_stack.addWidget(table_page)
+        self._installed_stack.addWidget(empty_page)
+        self._table_page, self._empty_page = table_page, empty_page
+        installed_box = self._titled("Installed models", self._installed_stack)
+
+        # Details of the selected model.
+        self.details_title = QLabel(NO_SELECTION_HINT, objectName="detailsTitle", wordWrap=True)
+        self.details_title.setTextFormat(Qt.TextFormat.PlainText)
+        self.context_label = QLabel(objectName="contextLength")
+        self.capabilities_label = QLabel(objectName="capabilities", wordWrap=True)
+        self.architecture_label = QLabel(objectName="architecture", wordWrap=True)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Context length", self.context_label)
+        form.addRow("Capabilities", self.capabilities_label)
+        form.addRow("Architecture", self.architecture_label)
+        self.parameters_text = _read_only_text("parameters")
+        self.template_text = _read_only_text("template")
+        self.system_text = _read_only_text("systemPrompt")
+        self.license_text = _read_only_text("license")
+        self.modelfile_text = _read_only_text("modelfile")
+        self.details_tabs = QTabWidget(objectName="detailsTabs", documentMode=True)
+        for text, title in ((self.parameters_text, "Parameters"), (self.template_text, "Template"),
+                            (self.system_text, "System prompt"), (self.license_text, "License"),
+                            (self.modelfile_text, "Modelfile")):
+            self.details_tabs.addTab(text, title)
+        # Shown once a model's details are in; until then only the hint above it.
+        self._details_body = QWidget()
+        body_layout = QVBoxLayout(self._details_body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.addLayout(form)
+        body_layout.addWidget(self.details_tabs, 1)
+        self._details_body.hide()
+        details_widget = QWidget()
+        details_layout = QVBoxLayout(details_widget)
+        details_layout.setContentsMargins(0, 0, 0, 0)
+        details_layout.addWidget(self.details_title)
+        details_layout.addWidget(self._details_body, 1)
+        details_layout.addStretch()
+        details_box = self._titled("Details", details_widget)
+
+        # Running models.
+        self.running_view = self._table("runningModels", self.running_model, sortable=False)
+        self.running_hint = QLabel(NO_RUNNING_HINT, objectName="runningHint", wordWrap=True)
+        self.running_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.unload_button = QPushButton("Unload", objectName="unload",
+                                         toolTip="Free the memory the selected running model holds")
+        running_buttons = QHBoxLayout()
+        running_buttons.addWidget(self.running_hint, 1)
+        running_buttons.addStretch()  # keeps Unload at its size while the hint is hidden
+        running_buttons.addWidget(self.unload_button)
+        running_widget = QWidget()
+        running_layout = QVBoxLayout(running_widget)
+        running_layout.setContentsMargins(0, 0, 0, 0)
+        running_layout.addWidget(self.running_view, 1)
+        running_layout.addLayout(running_buttons)
+        running_box = self._titled("Running", running_widget)
+
+        # Pulls.
+        self.pull_edit = QLineEdit(objectName="pullName", placeholderText="Model to pull, e.g. qwen2.5:0.5b")
+        self.pull_button = QPushButton("Pull", objectName="pull", toolTip="Download the model into Ollama")
+        pull_row = QHBoxLayout()
+        pull_row.addWidget(self.pull_edit, 1)
+        pull_row.addWidget(self.pull_button)
+        self.jobs_view = QListView(objectName="pullJobs")
+        self.jobs_view.setModel(self.jobs_model)
+        self.jobs_delegate = PullJobDelegate(self.jobs_view)
+        self.jobs_view.setItemDelegate(self.jobs_delegate)
+        self.jobs_view.setUniformItemSizes(True)
+        self.jobs_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.jobs_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.jobs_view.setMouseTracking(True)
+        self.jobs_hint = QLabel(NO_PULLS_HINT, objectName="pullsHint", wordWrap=True)
+        self.jobs_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        pulls_widget = QWidget()
+        pulls_layout = QVBoxLayout(pulls_widget)
+        pulls_layout.setContentsMargins(0, 0, 0, 0)
+        pulls_layout.addLayout(pull_row)
+        pulls_layout.addWidget(self.jobs_view, 1)
+        pulls_layout.addWidget(self.jobs_hint)
+        pulls_box = self._titled("Pull a model", pulls_widget)
+
+        upper = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
+        upper.addWidget(installed_box)
+        upper.addWidget(details_box)
+        upper.setStretchFactor(0, 7)
+        upper.setStretchFactor(1, 5)
+        lower = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
+        lower.addWidget(running_box)
+        lower.addWidget(pulls_box)
+        lower.setStretchFactor(0, 1)
+        lower.setStretchFactor(1, 1)
+        content = QSplitter(Qt.Orientation.Vertical, childrenCollapsible=False)
+        content.addWidget(upper)
+        content.addWidget(lower)
+        content.setStretchFactor(0, 3)
+        content.setStretchFactor(1, 2)
+        # Initial shares (scaled to the real size): the details need room for their five tabs.
+        upper.setSizes([700, 500])
+        lower.setSizes([500, 500])
+        content.setSizes([450, 300])
+        self._splitters = (upper, lower, content)
+
+        self.status_label = QLabel(objectName="status", wordWrap=True)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label.hide()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(content, 1)
+        layout.addWidget(self.status_label)
+
+    def _table(self, object_name: str, model, *, sortable: bool = True) -> QTableView:
+        view = QTableView(objectName=object_name)
+        view.setModel(model)
+        view.setSortingEnabled(sortable)
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setAlternatingRowColors(True)
+        view.setWordWrap(False)
+        view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        view.verticalHeader().hide()
+        header = view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setHighlightSections(False)
+        return view
+
+    @staticmethod
+    def _titled(title: str, body: QWidget) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(4, 4, 4, 4)
+        label = QLabel(title)
+        font = label.font()
+        font.setBold(True)
+        label.setFont(font)
+        layout.addWidget(label)
+        layout.addWidget(body, 1)
+        return box
+
+    def _connect(self) -> None:
+        self.refresh_button.clicked.connect(self._on_refresh_clicked)
+        self.filter_edit.textChanged.connect(self.installed_proxy.setFilterFixedString)
+        self.installed_view.selectionModel().currentRowChanged.connect(self._on_installed_current_changed)
+        self.installed_model.modelReset.connect(self._update_states)
+        self.running_model.modelReset.connect(self._update_states)
+        self.running_view.selectionModel().selectionChanged.connect(self._update_states)
+        self.jobs_model.rowsInserted.connect(self._update_states)
+        self.jobs_model.rowsRemoved.connect(self._update_states)
+        self.load_button.clicked.connect(self._on_load_clicked)
+        self.copy_button.clicked.connect(self._on_copy_clicked)
+        self.delete_button.clicked.connect(self._on_delete_clicked)
+        self.unload_button.clicked.connect(self._on_unload_clicked)
+        self.pull_button.clicked.connect(self._on_pull_clicked)
+        self.pull_edit.returnPressed.connect(self._on_pull_clicked)
+        self.pull_edit.textChanged.connect(self._update_states)
+        self.empty_button.clicked.connect(self._on_empty_action_clicked)
+        self.jobs_delegate.action_requested.connect(self._on_job_action_requested)
+
+    # --- slots: one line each, the work is in the async methods below ---------------------------
+
+    def _on_refresh_clicked(self) -> None:
+        self._tasks.spawn(self.refresh())
+
+    def _on_poll_timeout(self) -> None:
+        self._tasks.spawn(self.refresh_running())
+
+    def _on_installed_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._update_states()
+        name = current.data(NameRole) if current.isValid() else None
+        if name is not None and name != self._details_name:
+            self._tasks.spawn(self.show_details(name))
+
+    def _on_load_clicked(self) -> None:
+        if (name := self.selected_installed()) is not None:
+            self._tasks.spawn(self.load(name))
+
+    def _on_unload_clicked(self) -> None:
+        if (name := self.selected_running()) is not None:
+            self._tasks.spawn(self.unload(name))
+
+    def _on_pull_clicked(self) -> None:
+        self._tasks.spawn(self.pull(self.pull_edit.text()))
+
+    def _on_delete_clicked(self) -> None:
+        if (name := self.selected_installed()) is not None:
+            self._open_delete_dialog(name)
+
+    def _on_copy_clicked(self) -> None:
+        if (name := self.selected_installed()) is not None:
+            self._open_copy_dialog(name)
+
+    def _on_empty_action_clicked(self) -> None:
+        if self._status is not None and not self._status.reachable:
+            self._tasks.spawn(self.refresh())
+        else:
+            self.pull_edit.setText(SUGGESTED_MODEL)
+            self._tasks.spawn(self.pull(SUGGESTED_MODEL))
+
+    def _on_job_action_requested(self, name: str, action: str) -> None:
+        if action == "cancel":
+            self._tasks.spawn(self.cancel(name))
+        elif action in ("resume", "retry"):
+            self._tasks.spawn(self.pull(name))
+        else:
+            self._tasks.spawn(self.forget(name))
+
+    def _on_pull_progress(self, progress: PullProgress) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self.jobs_model.update(progress)
+        if progress.state.finished:
+            self._tasks.spawn(self._after_pull(progress))
+
+    # --- public --------------------------------------------------------------------------------
+
+    @property
+    def host_status(self) -> HostStatus | None:
+        return self._status
+
+    @property
+    def delete_dialog(self) -> QMessageBox | None:
+        return self._delete_dialog
+
+    @property
+    def copy_dialog(self) -> QInputDialog | None:
+        return self._copy_dialog
+
+    @property
+    def showing_empty_state(self) -> bool:
+        return self._installed_stack.currentWidget() is self._empty_page
+
+    def selected_installed(self) -> str | None:
+        index = self.installed_view.currentIndex()
+        return index.data(NameRole) if index.isValid() else None
+
+    def selected_running(self) -> str | None:
+        rows = self.running_view.selectionModel().selectedRows()
+        return rows[0].data(NameRole) if rows else None
+
+    def select_installed(self, name: str) -> bool:
+        for row in range(self.installed_proxy.rowCount()):
+            index = self.installed_proxy.index(row, 0)
+            if index.data(NameRole) == name:
+                self.installed_view.selectionModel().setCurrentIndex(
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows)
+                return True
+        return False
+
+    def select_running(self, name: str) -> bool:
+        for row in range(self.running_model.rowCount()):
+            index = self.running_model.index(row, 0)
+            if index.data(NameRole) == name:
+                self.running_view.selectionModel().setCurrentIndex(
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows)
+                return True
+        return False
+
+    async def refresh(self) -> None:
+        """Ask the host whether it is up, then what is installed, running and left unfinished."""
+        self._generation += 1
+        generation = self._generation
+        self.refresh_button.setEnabled(False)
+        try:
+            status = await self._ollama.host_status()
+            installed = running = None
+            unfinished: list[UnfinishedPull] = []
+            error: DomainError | None = None
+            if status.reachable:
+                try:
+                    installed, running = await asyncio.gather(self._ollama.installed(),
+                                                              self._ollama.running())
+                except DomainError as exc:
+                    error = exc
+            unfinished = await self._ollama.unfinished_pulls()
+        finally:
+            if shiboken6.isValid(self):
+                self.refresh_button.setEnabled(True)
+        if generation != self._generation or not shiboken6.isValid(self):
+            return
+        self._status = status
+        self._show_host(status)
+        if installed is not None and running is not None:
+            self._set_installed(installed)
+            self.running_model.set_rows(running)
+            if self._refresh_error_shown:
+                self._show_status(None)
+        else:
+            self._set_installed([])
+            self.running_model.set_rows([])
+            if error is not None:
+                self._show_status(error)
+                self._refresh_error_shown = True
+        for pull in unfinished:
+            if self._ollama.pull_job(pull.model) is None:  # left over from an earlier run
+                # One cut off by quitting shows as paused: nothing runs it now.
+                state = PullState.FAILED if pull.state is PullState.FAILED else PullState.CANCELLED
+                error = DomainError(pull.message, "Resume it to try again.") if pull.message else None
+                self.jobs_model.update(PullProgress(model=pull.model, status=state.value,
+                                                    completed=pull.completed, total=pull.total,
+                                                    state=state, error=error))
+        self._update_states()
+        if self.isVisible() and status.reachable:
+            self._poll.start()
+        self.refreshed.emit()
+
+    async def refresh_running(self) -> None:
+        try:
+            running = await self._ollama.running()
+        except DomainError:
+            return  # the next full refresh says what is wrong
+        if shiboken6.isValid(self):
+            self._keep_selection(self.running_view, lambda: self.running_model.set_rows(running))
+
+    async def pull(self, name: str) -> PullJob | None:
+        """Start pulling `name` (or resume it); progress arrives through the service's listener."""
+        try:
+            job = self._ollama.start_pull(name)
+        except DomainError as exc:
+            self._show_status(exc)
+            return None
+        self.jobs_model.update(job.progress())
+        if shiboken6.isValid(self) and canonical_name(self.pull_edit.text()) == job.name:
+            self.pull_edit.clear()
+        return job
+
+    async def cancel(self, name: str) -> PullProgress | None:
+        return await self._ollama.cancel_pull(name)
+
+    async def forget(self, name: str) -> None:
+        job = self._ollama.pull_job(name)
+        if job is not None and not job.state.finished:
+            await self._ollama.cancel_pull(name)
+        await self._ollama.forget_pull(name)
+        if shiboken6.isValid(self):
+            self.jobs_model.remove(canonical_name(name))
+
+    async def delete(self, name: str, confirmed: bool) -> bool:
+        """Delete `name`; unconfirmed, this opens the confirmation (non-modal) and returns False."""
+        if not confirmed:
+            self._open_delete_dialog(name)
+            return False
+        try:
+            await self._ollama.delete(name)
+        except DomainError as exc:
+            self._show_status(exc)
+            return False
+        if self._details_name == name:
+            self._clear_details()
+        self._show_status(None, f"Deleted {name}.")
+        await self.refresh()
+        return True
+
+    async def copy(self, source: str, destination: str) -> bool:
+        try:
+            await self._ollama.copy(source, destination)
+        except DomainError as exc:
+            self._show_status(exc)
+            return False
+        self._show_status(None, f"Copied {source} to {canonical_name(destination)}.")
+        await self.refresh()
+        if shiboken6.isValid(self):
+            self.select_installed(canonical_name(destination))
+        return True
+
+    async def load(self, name: str) -> bool:
+        self.load_button.setEnabled(False)
+        self._show_status(None, f"Loading {name}…")
+        try:
+            await self._ollama.load(name)
+            running = await self._ollama.running()
+        except DomainError as exc:
+            self._show_status(exc)
+            return False
+        finally:
+            if shiboken6.isValid(self):
+                self._update_states()
+        self.running_model.set_rows(running)
+        self.select_running(name)
+        self._show_status(None, f"{name} is loaded.")
+        return True
+
+    async def unload(self, name: str) -> bool:
+        try:
+            await self._ollama.unload(name)
+            running = await self._ollama.running()
+        except DomainError as exc:
+            self._show_status(exc)
+            return False
+        self.running_model.set_rows(running)
+        self._show_status(None, f"{name} is unloaded.")
+        return True
+
+    async def show_details(self, name: str) -> ModelDetails | None:
+        self._details_generation += 1
+        generation = self._details_generation
+        self._details_name = name
+        try:
+            details = await self._ollama.details(name)
+        except DomainError as exc:
+            if generation == self._details_generation and shiboken6.isValid(self):
+                self._clear_details(f"{exc.message} {exc.action}".strip())
+            return None
+        if generation != self._details_generation or not shiboken6.isValid(self):
+            return None
+        self.details_title.setText(details.name)
+        font = self.details_title.font()
+        font.setBold(True)
+        self.details_title.setFont(font)
+        self.context_label.setText(f"{details.context_length:,} tokens" if details.context_length else "—")
+        self.capabilities_label.setText(", ".join(details.capabilities) or "—")
+        arch = " · ".join(p for p in (details.family, details.parameter_size, details.quantization) if p)
+        self.architecture_label.setText(arch or "—")
+        self.parameters_text.setPlainText(details.parameters or "(none)")
+        self.template_text.setPlainText(details.template or "(none)")
+        self.system_text.setPlainText(details.system or "(none: the template's default applies)")
+        self.license_text.setPlainText(details.license or "(none)")
+        self.modelfile_text.setPlainText(details.modelfile)
+        self._details_body.show()
+        self.details_shown.emit(name)
+        return details
+
+    async def aclose(self) -> None:
+        self._unsubscribe()
+        if shiboken6.isValid(self):  # closing the window may have deleted the pane already
+            self._poll.stop()
+            for dialog in (self._delete_dialog, self._copy_dialog):
+                if dialog is not None and shiboken6.isValid(dialog):
+                    dialog.reject()
+        await self._tasks.aclose()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._poll.stop()
+        self._tasks.cancel_all()
+        super().closeEvent(event)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._status is not None and self._status.reachable:
+            self._poll.start()
+
+    def hideEvent(self, event) -> None:
+        self._poll.stop()
+        super().hideEvent(event)
+
+    # --- showing -------------------------------------------------------------------------------
+
+    async def _after_pull(self, progress: PullProgress) -> None:
+        if progress.state is PullState.DONE:
+            self._show_status(None, f"Pulled {progress.model}.")
+            await self.refresh()
+        elif progress.state is PullState.FAILED and progress.error is not None:
+            self._show_status(progress.error)
+        if shiboken6.isValid(self):
+            self.pull_finished.emit(progress.model, progress.state.value)
+
+    def _set_installed(self, models) -> None:
+        self._keep_selection(self.installed_view, lambda: self.installed_model.set_rows(models))
+        if self._details_name is not None and self._details_name not in self.installed_model.names():
+            self._clear_details()
+
+    def _keep_selection(self, view: QTableView, change) -> None:
+        """Apply `change` (which may reset the model) and select the same model again."""
+        current = view.currentIndex()
+        name = current.data(NameRole) if current.isValid() else None
+        change()
+        if name is None:
+            return
+        model = view.model()
+        for row in range(model.rowCount()):
+            index = model.index(row, 0)
+            if index.data(NameRole) == name:
+                view.selectionModel().setCurrentIndex(
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows)
+                return
+
+    def _show_host(self, status: HostStatus) -> None:
+        if status.reachable:
+            self.host_label.setText(f"● {status.sentence}")
+            self.host_label.setStyleSheet(f"color: {OK_COLOUR};")
+        else:
+            self.host_label.setText(status.sentence)
+            self.host_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+
+    def _show_status(self, error: DomainError | None, text: str = "") -> None:
+        self._refresh_error_shown = False
+        if error is not None:
+            text = f"{error.message} {error.action}".strip()
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet(f"color: {ERROR_COLOUR};" if error is not None else "")
+        self.status_label.setVisible(bool(text))
+
+    def _clear_details(self, message: str = NO_SELECTION_HINT) -> None:
+        self._details_name = None
+        self.details_title.setText(message)
+        font = self.details_title.font()
+        font.setBold(False)
+        self.details_title.setFont(font)
+        self._details_body.hide()
+        for label in (self.context_label, self.capabilities_label, self.architecture_label):
+            label.clear()
+        for text in (self.parameters_text, self.template_text, self.system_text, self.license_text,
+                     self.modelfile_text):
+            text.clear()
+
+    def _update_states(self, *_args: object) -> None:
+        reachable = self._status is not None and self._status.reachable
+        has_models = self.installed_model.rowCount() > 0
+        if self._status is not None and not reachable:
+            self.empty_label.setText(self._status.sentence)
+            self.empty_button.setText("Try again")
+            self._installed_stack.setCurrentWidget(self._empty_page)
+        elif self._status is not None and not has_models:
+            self.empty_label.setText(NO_MODELS_HINT)
+            self.empty_button.setText(f"Pull {SUGGESTED_MODEL}")
+            self._installed_stack.setCurrentWidget(self._empty_page)
+        else:
+            self._installed_stack.setCurrentWidget(self._table_page)
+        selected = self.selected_installed() is not None
+        self.load_button.setEnabled(reachable and selected)
+        self.copy_button.setEnabled(reachable and selected)
+        self.delete_button.setEnabled(reachable and selected)
+        self.unload_button.setEnabled(reachable and self.selected_running() is not None)
+        self.running_hint.setVisible(self.running_model.rowCount() == 0)
+        self.pull_button.setEnabled(reachable and bool(self.pull_edit.text().strip()))
+        self.pull_edit.setEnabled(reachable)
+        self.jobs_hint.setVisible(self.jobs_model.rowCount() == 0)
+
+    # --- dialogs -------------------------------------------------------------------------------
+
+    def _open_delete_dialog(self, name: str) -> None:
+        if self._delete_dialog is not None:
+            self._delete_dialog.activateWindow()
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Delete model", f"Delete {name} from Ollama?",
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("deleteDialog")
+        box.setInformativeText("Its files are removed from the disk; pulling it again downloads it again.")
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: self._on_delete_dialog_finished(box.clickedButton() is delete, name))
+        self._delete_dialog = box
+        box.open()
+
+    def _on_delete_dialog_finished(self, confirmed: bool, name: str) -> None:
+        self._delete_dialog = None
+        if confirmed:
+            self._tasks.spawn(self.delete(name, confirmed=True))
+
+    def _open_copy_dialog(self, source: str) -> None:
+        if self._copy_dialog is not None:
+            self._copy_dialog.activateWindow()
+            return
+        dialog = QInputDialog(self)
+        dialog.setObjectName("copyDialog")
+        dialog.setWindowTitle("Copy model")
+        dialog.setLabelText(f"Name of the copy of {source}:")
+        base, _, tag = source.partition(":")
+        dialog.setTextValue(f"{base}-copy:{tag or 'latest'}")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(lambda text: self._tasks.spawn(self.copy(source, text)))
+        dialog.finished.connect(self._on_copy_dialog_finished)
+        self._copy_dialog = dialog
+        dialog.open()
+
+    def _on_copy_dialog_finished(self, _result: int) -> None:
+        self._copy_dialog = None

@@ -1,0 +1,341 @@
+"""The Ollama pane over the real OllamaService and the loopback Ollama server, on a qasync loop."""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QAbstractItemView, QMessageBox
+
+from desktop_app.domain.ollama import OllamaHost, PullProgress, PullState
+from desktop_app.services.ollama import OllamaService
+from desktop_app.ui.ollama import (
+    InstalledModelsModel,
+    OllamaPane,
+    PullJobsModel,
+    RunningModelsModel,
+)
+from desktop_app.ui.ollama.models import ProgressRole
+from desktop_app.ui.ollama.pane import NO_MODELS_HINT, SUGGESTED_MODEL
+from tests.servers.ollama_server import OllamaServer
+from tests.ui.conftest import run
+
+INSTALLED = ("llama3.2:1b", "gemma3:270m", "qwen2.5:0.5b", "mistral:latest", "nomic-embed-text:latest")
+TIMEOUT = 20_000
+
+
+def plenty_of_disk(_path: str) -> SimpleNamespace:
+    return SimpleNamespace(total=10**12, used=10**11, free=9 * 10**11)
+
+
+@pytest.fixture(autouse=True)
+def asyncgen_finalizer(qloop) -> Iterator[None]:
+    """Close abandoned async generators on the loop, as asyncio's own run_forever arranges.
+
+    qasync never installs these hooks. Without them an httpx stream that the ollama client
+    abandons (it raises on an {"error": ...} line while its line iterator is suspended) is
+    finalized synchronously, and httpcore's clean-up, which awaits, fails with "async generator
+    ignored GeneratorExit".
+    """
+    def finalize(agen) -> None:
+        if not qloop.is_closed():
+            qloop.create_task(agen.aclose())
+
+    previous = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(firstiter=None, finalizer=finalize)
+    yield
+    sys.set_asyncgen_hooks(*previous)
+
+
+@pytest.fixture
+def server() -> Iterator[OllamaServer]:
+    with OllamaServer(installed=INSTALLED, tick_s=0.002, bytes_per_tick=100_000) as srv:
+        yield srv
+
+
+@pytest.fixture
+def make_service(qtbot, qloop, tmp_path: Path) -> Iterator[Callable[[str], OllamaService]]:
+    services: list[OllamaService] = []
+
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    def make(url: str) -> OllamaService:
+        service = OllamaService(OllamaHost(url=url), state_file=tmp_path / "ollama-pulls.json",
+                                sleep=no_wait, disk_usage=plenty_of_disk, models_dir=tmp_path)
+        services.append(service)
+        return service
+
+    yield make
+    for service in services:
+        run(qtbot, service.aclose())
+
+
+@pytest.fixture
+def make_pane(qtbot, make_service) -> Iterator[Callable[[str], OllamaPane]]:
+    panes: list[OllamaPane] = []
+
+    def make(url: str) -> OllamaPane:
+        pane = OllamaPane(ollama=make_service(url))
+        qtbot.addWidget(pane)
+        pane.resize(1200, 750)
+        pane.show()
+        qtbot.waitExposed(pane)
+        panes.append(pane)
+        with qtbot.waitSignal(pane.refreshed, timeout=TIMEOUT):
+            run(qtbot, pane.refresh())
+        return pane
+
+    yield make
+    for pane in panes:
+        run(qtbot, pane.aclose())
+
+
+@pytest.fixture
+def pane(server: OllamaServer, make_pane) -> OllamaPane:
+    return make_pane(server.base_url)
+
+
+def column(view: QAbstractItemView, col: int = 0) -> list[str]:
+    model = view.model()
+    return [model.index(row, col).data() for row in range(model.rowCount())]
+
+
+def job_button(pane: OllamaPane, name: str, action: str) -> QPoint:
+    model = pane.jobs_model
+    row = model.names().index(name)
+    rect = pane.jobs_view.visualRect(model.index(row, 0))
+    progress = model.progress_of(name)
+    assert progress is not None
+    return pane.jobs_delegate.button_rects(rect, progress)[action].center()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the models ---------------------------------------------------------------------------------
+
+def test_the_models_pass_the_model_tester(qtbot, qtmodeltester, pane: OllamaPane) -> None:
+    run(qtbot, pane.load("gemma3:270m"))
+    with qtbot.waitSignal(pane.pull_finished, timeout=TIMEOUT):
+        run(qtbot, pane.pull("tiny"))
+    for model in (pane.installed_model, pane.installed_proxy, pane.running_model, pane.jobs_model):
+        assert model.rowCount() > 0
+        qtmodeltester.check(model)
+    for empty in (InstalledModelsModel(), RunningModelsModel(), PullJobsModel()):
+        qtmodeltester.check(empty)
+    # The Python tester too, on a model of our own: the pane's go with the pane, before the
+    # tester's clean-up.
+    standalone = InstalledModelsModel()
+    standalone.set_rows([pane.installed_model.row_at(r) for r in range(pane.installed_model.rowCount())])
+    qtmodeltester.check(standalone, force_py=True)
+
+
+def test_installed_models_are_listed_filtered_and_sorted(qtbot, server: OllamaServer,
+                                                        pane: OllamaPane) -> None:
+    assert pane.host_label.text() == f"● Ollama 0.12.6 at 127.0.0.1:{server.port}"
+    assert not pane.showing_empty_state
+    assert sorted(column(pane.installed_view)) == sorted(INSTALLED)
+    assert column(pane.installed_view) == sorted(INSTALLED)  # by name at first
+
+    pane.installed_view.sortByColumn(InstalledModelsModel.SIZE, Qt.SortOrder.DescendingOrder)
+    assert column(pane.installed_view)[:2] == ["mistral:latest", "llama3.2:1b"]
+    assert column(pane.installed_view, InstalledModelsModel.SIZE)[0] == "4.1 GB"
+    pane.installed_view.sortByColumn(InstalledModelsModel.PARAMETERS, Qt.SortOrder.AscendingOrder)
+    assert column(pane.installed_view)[0] == "nomic-embed-text:latest"  # 137M
+
+    qtbot.keyClicks(pane.filter_edit, "LLAMA")  # any column: mistral's family is llama
+    assert column(pane.installed_view) == ["llama3.2:1b", "mistral:latest"]
+    pane.filter_edit.clear()
+    qtbot.keyClicks(pane.filter_edit, "QWEN")
+    assert column(pane.installed_view) == ["qwen2.5:0.5b"]
+    pane.filter_edit.clear()
+    qtbot.keyClicks(pane.filter_edit, "gemma3")  # family matches too
+    assert column(pane.installed_view) == ["gemma3:270m"]
+    pane.filter_edit.clear()
+    assert len(column(pane.installed_view)) == len(INSTALLED)
+
+
+def test_selecting_a_model_shows_its_details(qtbot, pane: OllamaPane) -> None:
+    with qtbot.waitSignal(pane.details_shown, timeout=TIMEOUT) as shown:
+        assert pane.select_installed("gemma3:270m")
+    assert shown.args == ["gemma3:270m"]
+    assert pane.details_title.text() == "gemma3:270m"
+    assert pane.context_label.text() == "32,768 tokens"
+    assert pane.capabilities_label.text() == "completion"
+    assert pane.architecture_label.text() == "gemma3 · 268.10M · Q8_0"
+    assert pane.system_text.toPlainText() == "You are a helpful assistant."
+    assert "{{ .Prompt }}" in pane.template_text.toPlainText()
+    assert "temperature" in pane.parameters_text.toPlainText()
+    assert pane.license_text.toPlainText().startswith("MIT License")
+    assert pane.modelfile_text.isReadOnly()
+    assert pane.modelfile_text.toPlainText().startswith("# Modelfile generated by")
+
+
+def test_a_pull_reaches_100_percent_and_the_list_refreshes(qtbot, server: OllamaServer,
+                                                           pane: OllamaPane) -> None:
+    server.bytes_per_tick = 20_000
+    seen: list[PullProgress] = []
+    pane.jobs_model.dataChanged.connect(
+        lambda top, _bottom, _roles: seen.append(top.data(ProgressRole)))
+    qtbot.keyClicks(pane.pull_edit, "tiny")
+    with qtbot.waitSignal(pane.pull_finished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(pane.pull_button, Qt.MouseButton.LeftButton)
+    assert finished.args == ["tiny:latest", "done"]
+    assert pane.pull_edit.text() == ""
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and 0 < fractions[len(fractions) // 2] < 1
+    final = pane.jobs_model.progress_of("tiny:latest")
+    assert final is not None and final.fraction == 1.0 and final.state is PullState.DONE
+    assert "tiny:latest" in column(pane.installed_view)
+    assert pane.status_label.text() == "Pulled tiny:latest."
+    assert pane.jobs_view.grab().width() > 0  # paints the finished row without a warning
+
+
+def test_cancel_and_resume_from_the_job_row(qtbot, server: OllamaServer, pane: OllamaPane) -> None:
+    server.bytes_per_tick = 10_000
+    weights = server.layers_of("tiny")[0].digest
+    run(qtbot, pane.pull("tiny"))
+    qtbot.waitUntil(lambda: (pane.jobs_model.progress_of("tiny:latest").layers.get(weights, (0, 0))[0]
+                             >= 300_000), timeout=TIMEOUT)
+    with qtbot.waitSignal(pane.pull_finished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(pane.jobs_view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=job_button(pane, "tiny:latest", "cancel"))
+    assert finished.args == ["tiny:latest", "cancelled"]
+    paused = pane.jobs_model.progress_of("tiny:latest")
+    assert paused is not None and paused.state is PullState.CANCELLED
+    before = paused.layers[weights][0]
+    assert "Resume continues from there" in pane.jobs_model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+
+    server.bytes_per_tick = 200_000
+    resumed: list[int] = []
+    pane.jobs_model.dataChanged.connect(lambda top, _b, _r: resumed.append(
+        top.data(ProgressRole).layers.get(weights, (-1, 0))[0]))
+    with qtbot.waitSignal(pane.pull_finished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(pane.jobs_view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=job_button(pane, "tiny:latest", "resume"))
+    assert finished.args == ["tiny:latest", "done"]
+    first_with_bytes = next(value for value in resumed if value >= 0)
+    assert first_with_bytes >= before, "the resumed pull continued from the bytes already fetched"
+
+    qtbot.mouseClick(pane.jobs_view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=job_button(pane, "tiny:latest", "remove"))
+    qtbot.waitUntil(lambda: pane.jobs_model.rowCount() == 0, timeout=TIMEOUT)
+    assert pane.jobs_hint.isVisible()
+
+
+def test_a_failed_pull_says_why(qtbot, pane: OllamaPane) -> None:
+    with qtbot.waitSignal(pane.pull_finished, timeout=TIMEOUT) as finished:
+        run(qtbot, pane.pull("no-such-model"))
+    assert finished.args == ["no-such-model:latest", "failed"]
+    assert pane.status_label.text().startswith("Ollama's library has no model named no-such-model:latest.")
+    tooltip = pane.jobs_model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert tooltip.startswith("Ollama's library has no model named")
+
+
+def test_delete_asks_first_without_blocking(qtbot, server: OllamaServer, pane: OllamaPane) -> None:
+    assert pane.select_installed("qwen2.5:0.5b")
+    qtbot.mouseClick(pane.delete_button, Qt.MouseButton.LeftButton)
+    dialog = pane.delete_dialog
+    assert isinstance(dialog, QMessageBox) and dialog.isVisible()
+    assert dialog.text() == "Delete qwen2.5:0.5b from Ollama?"
+    cancel = dialog.button(QMessageBox.StandardButton.Cancel)
+    qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.delete_dialog is None)
+    assert "qwen2.5:0.5b" in server.installed_names()
+
+    qtbot.mouseClick(pane.delete_button, Qt.MouseButton.LeftButton)
+    dialog = pane.delete_dialog
+    assert dialog is not None
+    delete = next(b for b in dialog.buttons() if b.text() == "Delete")
+    with qtbot.waitSignal(pane.refreshed, timeout=TIMEOUT):
+        qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
+    assert "qwen2.5:0.5b" not in server.installed_names()
+    assert "qwen2.5:0.5b" not in column(pane.installed_view)
+    assert pane.status_label.text() == "Deleted qwen2.5:0.5b."
+
+
+def test_copy_through_the_name_dialog(qtbot, server: OllamaServer, pane: OllamaPane) -> None:
+    assert pane.select_installed("llama3.2:1b")
+    qtbot.mouseClick(pane.copy_button, Qt.MouseButton.LeftButton)
+    dialog = pane.copy_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.textValue() == "llama3.2-copy:1b"
+    dialog.setTextValue("my-llama")
+    with qtbot.waitSignal(pane.refreshed, timeout=TIMEOUT):
+        dialog.accept()
+    assert "my-llama:latest" in server.installed_names()
+    assert pane.selected_installed() == "my-llama:latest"
+
+
+def test_load_then_unload_from_the_running_table(qtbot, server: OllamaServer, pane: OllamaPane) -> None:
+    assert pane.running_hint.isVisible() and not pane.unload_button.isEnabled()
+    assert pane.select_installed("gemma3:270m")
+    qtbot.mouseClick(pane.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.running_model.rowCount() == 1, timeout=TIMEOUT)
+    assert column(pane.running_view) == ["gemma3:270m"]
+    assert column(pane.running_view, RunningModelsModel.PROCESSOR) == ["100% GPU"]
+    assert re.fullmatch(r"in [45] min", column(pane.running_view, RunningModelsModel.UNTIL)[0])
+    assert pane.selected_running() == "gemma3:270m" and pane.unload_button.isEnabled()
+
+    qtbot.mouseClick(pane.unload_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.running_model.rowCount() == 0, timeout=TIMEOUT)
+    assert server.running_names() == []
+    assert pane.status_label.text() == "gemma3:270m is unloaded."
+
+
+def test_a_host_that_is_down_is_said_in_one_sentence(qtbot, make_pane) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    pane = make_pane(url)
+    sentence = (f"Could not reach Ollama at {OllamaHost(url).address}. "
+                "Start it with `ollama serve` or check the address.")
+    assert pane.host_label.text() == sentence
+    assert pane.showing_empty_state and pane.empty_label.text() == sentence
+    assert pane.empty_button.text() == "Try again"
+    assert not pane.pull_button.isEnabled() and not pane.load_button.isEnabled()
+    with qtbot.waitSignal(pane.refreshed, timeout=TIMEOUT):
+        qtbot.mouseClick(pane.empty_button, Qt.MouseButton.LeftButton)
+
+
+def test_no_models_yet_offers_the_next_step(qtbot, make_pane) -> None:
+    with OllamaServer(tick_s=0.002, bytes_per_tick=500_000_000) as empty:
+        pane = make_pane(empty.base_url)
+        assert pane.showing_empty_state
+        assert pane.empty_label.text() == NO_MODELS_HINT
+        assert pane.empty_button.text() == f"Pull {SUGGESTED_MODEL}"
+        with qtbot.waitSignal(pane.pull_finished, timeout=TIMEOUT) as finished:
+            qtbot.mouseClick(pane.empty_button, Qt.MouseButton.LeftButton)
+        assert finished.args == ["llama3.2:latest", "done"]
+        qtbot.waitUntil(lambda: not pane.showing_empty_state, timeout=TIMEOUT)
+        assert column(pane.installed_view) == ["llama3.2:latest"]
+
+
+def test_unfinished_pulls_from_an_earlier_run_can_be_resumed(qtbot, server: OllamaServer,
+                                                             make_service, make_pane) -> None:
+    server.bytes_per_tick = 10_000
+    earlier = make_service(server.base_url)
+    job = run(qtbot, _start(earlier, "tiny"))
+    qtbot.waitUntil(lambda: job.completed > 100_000, timeout=TIMEOUT)
+    run(qtbot, earlier.aclose())  # the app quit mid-pull
+
+    pane = make_pane(server.base_url)
+    paused = pane.jobs_model.progress_of("tiny:latest")
+    assert paused is not None and paused.state is PullState.CANCELLED and paused.completed > 100_000
+    server.bytes_per_tick = 500_000
+    with qtbot.waitSignal(pane.pull_finished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(pane.jobs_view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=job_button(pane, "tiny:latest", "resume"))
+    assert finished.args == ["tiny:latest", "done"]
+
+
+async def _start(service: OllamaService, name: str):
+    return service.start_pull(name)
