@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import httpx
 
@@ -18,6 +19,7 @@ from desktop_app.services.chat import ChatService
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.gguf import GgufLibrary, default_folders
 from desktop_app.services.llamacpp import LlamaCppService
 from desktop_app.services.llm import LLMService
 from desktop_app.services.ollama import OllamaService
@@ -51,6 +53,7 @@ class ModelDeskApp:
         from desktop_app.ui.accounts import AccountsPane
         from desktop_app.ui.chat.pane import ChatPane
         from desktop_app.ui.llamacpp import LlamaCppPane
+        from desktop_app.ui.llamacpp.library import GgufLibraryView
         from desktop_app.ui.ollama import OllamaPane
         from desktop_app.ui.usage import UsagePane
 
@@ -83,13 +86,17 @@ class ModelDeskApp:
         self.usage_pane = UsagePane(usage=self.usage, accounts_provider=lambda: self.accounts.accounts)
         self.ollama = OllamaService(_local_ollama_host(), state_file=paths.data_dir / "ollama-pulls.json")
         self.ollama_pane = OllamaPane(ollama=self.ollama)
+        self.gguf = GgufLibrary(paths.cache_dir / "gguf.json",
+                                folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)])
+        self.gguf_view = GgufLibraryView(library=self.gguf, user_folders=settings.gguf_folders)
         self.llamacpp = LlamaCppService(self.http)
         self.llamacpp_pane = LlamaCppPane(llamacpp=self.llamacpp, gguf_files=self._gguf_files,
                                           binary_setting=settings.llama_server_binary)
         # The window may already be on screen (painted before any of this was imported).
         self.window = window or MainWindow()
         for title, pane in (("Chat", self.chat_pane), ("Accounts", self.accounts_pane), ("Usage", self.usage_pane),
-                            ("Ollama", self.ollama_pane), ("llama.cpp", self.llamacpp_pane)):
+                            ("Ollama", self.ollama_pane), ("llama.cpp", self.llamacpp_pane),
+                            ("GGUF files", self.gguf_view)):
             self.window.add_pane(title, pane)
         self._tasks = TaskOwner("app")
         # Panes talk only through signals connected here.
@@ -97,6 +104,10 @@ class ModelDeskApp:
         if collector is not None:
             self.chat_pane.reply_started.connect(collector.hold_old_generations)
             self.chat_pane.reply_finished.connect(lambda _outcome: collector.release_old_generations())
+        self.gguf_view.scanned.connect(self.llamacpp_pane.reload_gguf_files)
+        self.gguf_view.folders_changed.connect(
+            lambda folders: self._tasks.spawn(self.accounts.update_settings(
+                self.accounts.settings.model_copy(update={"gguf_folders": folders}))))
         self.llamacpp_pane.binary_setting_changed.connect(
             lambda path: self._tasks.spawn(self.accounts.update_settings(
                 self.accounts.settings.model_copy(update={"llama_server_binary": path}))))
@@ -105,8 +116,7 @@ class ModelDeskApp:
         self.started = asyncio.Event()
 
     def _gguf_files(self) -> list:
-        library = getattr(self, "gguf_library_files", None)
-        return list(library or ())
+        return self.gguf_view.files
 
     def _restore_window_state(self) -> None:
         state = self.state_store.load()
@@ -126,6 +136,7 @@ class ModelDeskApp:
         self.window.add_notice(await self.usage.open() or "")
         await self.usage_pane.reload()
         self._tasks.spawn(self.ollama_pane.refresh())  # a local Ollama may be absent: the pane says so
+        self._tasks.spawn(self.gguf_view.scan())  # on a worker thread; cached by path, size and mtime
         await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)
         if not self.accounts.accounts:
             self.window.show_pane("Accounts")
@@ -154,6 +165,7 @@ class ModelDeskApp:
         await self.usage_pane.aclose()
         await self.llamacpp_pane.aclose()
         await self.ollama_pane.aclose()
+        await self.gguf_view.aclose()
         await self.ollama.aclose()
         await self._tasks.aclose()
         current = self.chat_pane.current_conversation
