@@ -41,6 +41,7 @@ MODELS: dict[str, str] = {
     "fault-cut": "10 chunks, then the socket is closed mid-stream",
     "fault-malformed": "5 chunks, an invalid JSON event, then [DONE]",
     "fault-stall": "3 chunks, then silence until the client leaves",
+    "delay-2500": "delay-<ms>: headers at once, the first token <ms> later (a model loading)",
 }
 OWNER = "modeldesk-test"
 MAX_HEAD = 64 * 1024
@@ -603,10 +604,19 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
             obj["usage"] = None  # OpenAI sends an explicit null until the final usage chunk
         return obj
 
-    writer.write(_head(200, [("content-type", "text/event-stream; charset=utf-8"),
-                             ("transfer-encoding", "chunked"), ("cache-control", "no-cache"),
-                             ("x-request-id", rid), ("connection", "keep-alive")])
-                 + _sse(chunk({"role": "assistant", "content": ""})))
+    if model.startswith("delay-") and model[6:].isdigit():
+        # A server that is still loading the model: headers come at once, the first token late.
+        writer.write(_head(200, [("content-type", "text/event-stream; charset=utf-8"),
+                                 ("transfer-encoding", "chunked"), ("cache-control", "no-cache"),
+                                 ("x-request-id", rid), ("connection", "keep-alive")]))
+        await writer.drain()
+        await asyncio.sleep(int(model[6:]) / 1000)
+        writer.write(_sse(chunk({"role": "assistant", "content": ""})))
+    else:
+        writer.write(_head(200, [("content-type", "text/event-stream; charset=utf-8"),
+                                 ("transfer-encoding", "chunked"), ("cache-control", "no-cache"),
+                                 ("x-request-id", rid), ("connection", "keep-alive")])
+                     + _sse(chunk({"role": "assistant", "content": ""})))
     if fast:
         # Encode each distinct chunk once; a cycle of them is written in large batches.
         cycle = b"".join(_sse(chunk({"content": token})) for token in FAST_TOKENS)

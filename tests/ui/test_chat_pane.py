@@ -231,3 +231,14 @@ def test_picking_a_model_shows_what_litellm_knows_of_it(qtbot, modeldesk):
     label = modeldesk.chat_pane.model_info
     qtbot.waitUntil(lambda: "context" in label.text(), timeout=20_000)
     assert "200K context" in label.text() and "per M tokens" in label.text()
+
+
+def test_a_local_model_slow_to_start_shows_a_loading_line_until_text_arrives(qtbot, modeldesk, fault_account):
+    pane = modeldesk.chat_pane
+    _pick(qtbot, modeldesk, fault_account, "delay-2500")
+    pane.composer.setPlainText("are you loaded?")
+    with qtbot.waitSignal(pane.reply_finished, timeout=30_000) as finished:
+        pane.send_button.click()
+        qtbot.waitUntil(lambda: "Loading delay-2500 on Fault lab" in pane.notice.text(), timeout=10_000)
+    assert finished.args == ["complete"]
+    assert "Loading" not in pane.notice.text()

@@ -8,7 +8,7 @@ import html
 import logging
 from collections.abc import AsyncIterator
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -45,6 +45,7 @@ from desktop_app.ui.chat.transcript import TranscriptView
 from desktop_app.ui.common.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
+LOADING_NOTICE_AFTER_MS = 1200
 
 
 class ChatPane(QWidget):
@@ -339,13 +340,28 @@ class ChatPane(QWidget):
         self.show_notice("")
         self.transcript.begin_assistant_message()
         outcome = "stopped"
+        # A local server loads a model on first use (Ollama, llama-server's router): when the first
+        # token is slow to come, say so, and take the line away as soon as text arrives.
+        loading = QTimer(self, singleShot=True, interval=LOADING_NOTICE_AFTER_MS)
+        loading.timeout.connect(self._show_loading_notice)
+        got_text = False
         try:
             async with contextlib.aclosing(events):
                 async for event in events:
                     if isinstance(event, TextDelta):
+                        if not got_text:
+                            got_text = True
+                            loading.stop()
+                            self._clear_loading_notice()
                         self.transcript.append_text(event.text)
                     elif isinstance(event, ReasoningDelta):
                         self.transcript.append_reasoning(event.text)
+                    elif isinstance(event, Started) and self._selected_is_local():
+                        loading.start()
+                        if event.dropped_params:
+                            self._add_notice(
+                                f"Left out {', '.join(event.dropped_params)}: {event.model} does not take "
+                                f"{'it' if len(event.dropped_params) == 1 else 'them'}.")
                     elif isinstance(event, Started) and event.dropped_params:
                         self._add_notice(
                             f"Left out {', '.join(event.dropped_params)}: {event.model} does not take "
@@ -368,10 +384,35 @@ class ChatPane(QWidget):
             outcome = "failed"
             self._show_failure(exc, "")
         finally:
+            loading.stop()
+            loading.deleteLater()
+            self._clear_loading_notice()
             self._set_streaming(False)
             self.reply_finished.emit(outcome)
         if outcome == "stopped":
             self.transcript.finish_assistant_message(note="Stopped")
+
+    def _selected_is_local(self) -> bool:
+        conversation = self._current
+        account = self._accounts.find(conversation.account_id) if conversation else None
+        return account is not None and account.provider.is_local
+
+    def _show_loading_notice(self) -> None:
+        conversation = self._current
+        if conversation is None:
+            return
+        label = self._accounts.find(conversation.account_id)
+        where = f" on {label.label}" if label else ""
+        self._loading_text = f"Loading {conversation.model}{where}: a local server loads a model on first use…"
+        self._add_notice(self._loading_text)
+
+    def _clear_loading_notice(self) -> None:
+        text = getattr(self, "_loading_text", "")
+        if text and html.escape(text) in self.notice.text():
+            rest = [line for line in self.notice.text().split("<br>") if line != html.escape(text)]
+            self.notice.setText("<br>".join(rest))
+            self.notice.setVisible(bool(rest))
+        self._loading_text = ""
 
     def _show_failure(self, error: DomainError, footer: str) -> None:
         self.transcript.finish_assistant_message(footer=footer)
