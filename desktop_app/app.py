@@ -60,6 +60,7 @@ class ModelDeskApp:
         self.paths = paths.ensure()
         self.offer_env_import = offer_env_import
         self.env_import_dialog = None
+        self._ollama_checked = False
         self.settings_store = SettingsStore(paths.settings_file)
         settings, self._settings_notice = self.settings_store.load()
         self.state_store = StateStore(paths.state_file)
@@ -104,6 +105,9 @@ class ModelDeskApp:
         if collector is not None:
             self.chat_pane.reply_started.connect(collector.hold_old_generations)
             self.chat_pane.reply_finished.connect(lambda _outcome: collector.release_old_generations())
+        # The Ollama pane looks for its host when first opened, not at start-up: the app makes no
+        # connection the user did not ask for.
+        self.window.stack.currentChanged.connect(self._on_pane_shown)
         self.gguf_view.scanned.connect(self.llamacpp_pane.reload_gguf_files)
         self.gguf_view.folders_changed.connect(
             lambda folders: self._tasks.spawn(self.accounts.update_settings(
@@ -114,6 +118,11 @@ class ModelDeskApp:
         self.window.export_proxy_requested.connect(lambda path: self._tasks.spawn(self.export_proxy_config(path)))
         self._restore_window_state()
         self.started = asyncio.Event()
+
+    def _on_pane_shown(self, _index: int) -> None:
+        if self.window.stack.currentWidget() is self.ollama_pane and not self._ollama_checked:
+            self._ollama_checked = True
+            self._tasks.spawn(self.ollama_pane.refresh())
 
     def _gguf_files(self) -> list:
         return self.gguf_view.files
@@ -135,7 +144,6 @@ class ModelDeskApp:
         self.window.add_notice(getattr(self.store, "notice", None) or "")
         self.window.add_notice(await self.usage.open() or "")
         await self.usage_pane.reload()
-        self._tasks.spawn(self.ollama_pane.refresh())  # a local Ollama may be absent: the pane says so
         self._tasks.spawn(self.gguf_view.scan())  # on a worker thread; cached by path, size and mtime
         await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)
         if not self.accounts.accounts:

@@ -339,3 +339,20 @@ def test_unfinished_pulls_from_an_earlier_run_can_be_resumed(qtbot, server: Olla
 
 async def _start(service: OllamaService, name: str):
     return service.start_pull(name)
+
+
+def test_the_app_asks_its_ollama_host_only_once_the_pane_is_opened(qtbot, modeldesk, monkeypatch):
+    pane = modeldesk.ollama_pane
+    calls = []
+    original = pane.refresh
+
+    async def counting_refresh():
+        calls.append(1)
+        await original()
+
+    monkeypatch.setattr(pane, "refresh", counting_refresh)
+    modeldesk.window.show_pane("Chat")
+    modeldesk.window.show_pane("Accounts")
+    assert calls == []
+    modeldesk.window.show_pane("Ollama")
+    qtbot.waitUntil(lambda: calls == [1], timeout=5_000)
