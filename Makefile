@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SERVERS_ENV := .cache/test-servers.env
 
-.PHONY: run test servers screenshot bench clean
+.PHONY: run test servers screenshot bench clean package package-check icons
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,27 @@ screenshot: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	for b in startup stream transcript; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+
+# --- packaging (added with the PyInstaller bundle) ---------------------------------------------
+PYINSTALLER_VERSION := 6.22.3
+
+$(VENV)/.installed-package: $(VENV)/.installed-run
+	$(BIN)/pip install --quiet pyinstaller==$(PYINSTALLER_VERSION)
+	touch $@
+
+# dist/ModelDesk/ModelDesk: a one-folder bundle (Python, Qt, LiteLLM and its data included).
+package: $(VENV)/.installed-package
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN \
+	  --distpath dist --workpath build/pyinstaller packaging/modeldesk.spec
+
+# The bundle shows its window offscreen, opens its stores and loads LiteLLM's bundled data.
+package-check:
+	QT_QPA_PLATFORM=offscreen dist/ModelDesk/ModelDesk --self-test
+
+# resources/icons/hicolor/*: PNGs rendered from resources/modeldesk.svg (commit the result).
+icons: $(VENV)/.installed-run
+	$(BIN)/python packaging/render_icons.py
+# --- end of packaging ----------------------------------------------------------------------------
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info

@@ -16,6 +16,7 @@ from desktop_app import __version__  # noqa: E402
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="modeldesk", description="Manage local and cloud language models.")
     parser.add_argument("--version", action="version", version=f"ModelDesk {__version__}")
+    parser.add_argument("--self-test", action="store_true", help="check that this installation works, then exit")
     parser.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -76,6 +77,10 @@ def _probe_line(key: str, now: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    if args.self_test:
+        from desktop_app.selftest import run_self_test
+
+        return run_self_test()
     import asyncio
 
     import qasync
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     drop_pyside_import_hook()
     qt_app.setApplicationName("ModelDesk")
     qt_app.setApplicationVersion(__version__)
-    qt_app.setDesktopFileName("modeldesk")
+    qt_app.setDesktopFileName("io.github.modeldesk.ModelDesk")
     from desktop_app.ui.common.gc import MainThreadCollector
 
     collector = MainThreadCollector()

@@ -112,12 +112,41 @@ class ModelDeskApp:
         self.gguf_view.folders_changed.connect(
             lambda folders: self._tasks.spawn(self.accounts.update_settings(
                 self.accounts.settings.model_copy(update={"gguf_folders": folders}))))
+        from PySide6.QtWidgets import QApplication
+
+        from desktop_app.services.log_control import install as install_log_control
+        from desktop_app.ui.help import HelpMenu
+        from desktop_app.ui.theme import app_icon, apply_theme
+
+        self.recent_errors = install_log_control()  # keeps the last warnings/errors (scrubbed)
+        apply_theme(QApplication.instance(), settings.theme)
+        self.window.setWindowIcon(app_icon())
+        self.help_menu = HelpMenu(
+            self.window, paths=self.paths, diagnostics=self.diagnostics, show_pane=self.window.show_pane,
+            pane_titles=["Chat", "Accounts", "Usage", "Ollama", "llama.cpp", "GGUF files"],
+            new_chat=lambda: (self.window.show_pane("Chat"), self._tasks.spawn(self.chat_pane.new_conversation())))
+        self.welcome_dialog = None
         self.llamacpp_pane.binary_setting_changed.connect(
             lambda path: self._tasks.spawn(self.accounts.update_settings(
                 self.accounts.settings.model_copy(update={"llama_server_binary": path}))))
         self.window.export_proxy_requested.connect(lambda path: self._tasks.spawn(self.export_proxy_config(path)))
         self._restore_window_state()
         self.started = asyncio.Event()
+
+    async def _offer_first_run(self) -> None:
+        """A first run (no accounts yet): offer what is on this machine; nothing added without consent."""
+        from desktop_app.ui.accounts.env_import import maybe_offer_env_import
+        from desktop_app.ui.welcome import offer_welcome
+
+        self.welcome_dialog = await offer_welcome(self.window, self.accounts, http=self.http)
+        if self.welcome_dialog is None:
+            self.env_import_dialog = maybe_offer_env_import(self.window, self.accounts)
+
+    def diagnostics(self) -> str:
+        from desktop_app.services.diagnostics import collect_diagnostics
+
+        return collect_diagnostics(settings=self.accounts.settings, secrets=self.secrets, paths=self.paths,
+                                   recent_errors=self.recent_errors)
 
     def _on_pane_shown(self, _index: int) -> None:
         if self.window.stack.currentWidget() is self.ollama_pane and not self._ollama_checked:
@@ -149,9 +178,7 @@ class ModelDeskApp:
         if not self.accounts.accounts:
             self.window.show_pane("Accounts")
         if self.offer_env_import:
-            from desktop_app.ui.accounts.env_import import maybe_offer_env_import
-
-            self.env_import_dialog = maybe_offer_env_import(self.window, self.accounts)
+            self._tasks.spawn(self._offer_first_run())
         self.engine.start()  # imports LiteLLM on its own thread
         self.started.set()
 

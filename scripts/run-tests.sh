@@ -19,7 +19,7 @@ set -a
 # shellcheck disable=SC1091
 source .cache/test-servers.env
 set +a
-export MODELDESK_REQUIRE_SECRET_SERVICE=1 MODELDESK_REQUIRE_REAL_SERVERS=1
+export MODELDESK_REQUIRE_SECRET_SERVICE=1 MODELDESK_REQUIRE_REAL_SERVERS=1 MODELDESK_REQUIRE_VALIDATORS=1
 
 echo "== import contract"
 "$BIN/lint-imports"

@@ -11,7 +11,7 @@ from tests.ui.conftest import run
 
 
 def _start_app(qtbot) -> ModelDeskApp:
-    app = ModelDeskApp(paths=AppPaths.from_environment())
+    app = ModelDeskApp(paths=AppPaths.from_environment(), offer_env_import=False)
     app.window.show()
     qtbot.waitExposed(app.window)
     run(qtbot, app.start())

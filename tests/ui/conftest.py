@@ -28,7 +28,7 @@ def run(qtbot, coro, timeout: int = 20_000):
 @pytest.fixture
 def modeldesk(qtbot, qloop):
     """The real app (every service, the main window), started as after a first paint."""
-    app = ModelDeskApp(paths=AppPaths.from_environment())
+    app = ModelDeskApp(paths=AppPaths.from_environment(), offer_env_import=False)
     app.window.show()
     qtbot.waitExposed(app.window)
     run(qtbot, app.start())

@@ -1,0 +1,297 @@
+"""The first five minutes: one screen that lists what is already on this machine.
+
+A local Ollama, a running llama-server and provider keys in environment variables each get a
+checkbox, ticked; GGUF folders are listed for information. Nothing is added until "Add selected",
+which creates exactly the ticked accounts (keys go to the keyring, never to a file). "Skip", Escape
+and the close button add nothing. Either answer records that the first-run offer was made, so
+neither this screen nor the separate key-import offer comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.providers import PROVIDERS
+from desktop_app.services.accounts import AccountService, EnvKey
+from desktop_app.services.discovery import Discovery, FoundServer, discover
+from desktop_app.ui.accounts.env_import import env_key_text
+from desktop_app.ui.accounts.form import ERROR_COLOUR
+from desktop_app.ui.common.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+TITLE = "Welcome to ModelDesk"
+OLLAMA_LABEL = "Ollama (this computer)"
+LLAMA_SERVER_LABEL = "llama.cpp server (this computer)"
+
+
+@dataclass(frozen=True, slots=True)
+class _ServerChoice:
+    account: Account
+    box: QCheckBox
+
+
+def _home_relative(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
+def server_account(kind: str, server: FoundServer) -> Account:
+    """The account "Add selected" creates for a found server (default URL left implicit)."""
+    if kind == "ollama":
+        provider, label, url = PROVIDERS["ollama"], OLLAMA_LABEL, server.url
+    else:
+        provider, label, url = PROVIDERS["llamacpp"], LLAMA_SERVER_LABEL, f"{server.url}/v1"
+    base_url = None if url.rstrip("/") == provider.default_base_url else url
+    return Account(provider_id=provider.id, label=label, base_url=base_url)
+
+
+class WelcomeDialog(QDialog):
+    accounts_added = Signal(list)  # the ids of the accounts created, in order
+    skipped = Signal()
+
+    def __init__(self, discovery: Discovery, *, accounts: AccountService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._accounts = accounts
+        self._discovery = discovery
+        self._env_keys: list[EnvKey] = list(discovery.env_keys)
+        self._tasks = TaskOwner("WelcomeDialog")
+        self._busy = False
+        self.setWindowTitle(TITLE)
+        self.setObjectName("welcomeDialog")
+
+        self.title_label = QLabel(TITLE, objectName="welcomeTitle")
+        font = self.title_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.title_label.setFont(font)
+        self.intro_label = QLabel(
+            "ModelDesk looked around this computer. Tick what you want to use; nothing is added "
+            "until you press “Add selected”.", objectName="welcomeIntro", wordWrap=True)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(8)
+        layout.setContentsMargins(20, 18, 20, 14)
+        layout.addWidget(self.title_label)
+        layout.addWidget(self.intro_label)
+
+        existing = {(a.provider_id, a.effective_base_url) for a in accounts.accounts}
+        self.server_choices: list[_ServerChoice] = []
+        self._already_added: list[QCheckBox] = []
+        servers = [("ollama", discovery.ollama), ("llamacpp", discovery.llama_server)]
+        if any(server for _kind, server in servers):
+            layout.addWidget(self._section("Model servers running here"))
+        for kind, server in servers:
+            if server is None:
+                continue
+            account = server_account(kind, server)
+            if kind == "ollama":
+                text = f"Ollama {server.version} at {server.address}".replace("  ", " ")
+                detail = "Adds an account for it: its models appear in the chat's model picker."
+            else:
+                text = f"llama.cpp server at {server.address}"
+                detail = "Adds an account for it: chat with the model it has loaded."
+            box = QCheckBox(text, objectName=f"welcome_{kind}", checked=True)
+            added = (account.provider_id, account.effective_base_url) in existing
+            if added:
+                box.setChecked(False)
+                box.setEnabled(False)
+                box.setText(f"{text} (already added)")
+                self._already_added.append(box)
+            box.setToolTip(f"Adds the account “{account.label}” ({account.effective_base_url})")
+            self.server_choices.append(_ServerChoice(account, box))
+            layout.addWidget(box)
+            layout.addWidget(self._detail(detail))
+
+        self.key_boxes: list[QCheckBox] = []
+        if self._env_keys:
+            layout.addWidget(self._section("API keys in your environment"))
+            first_variable: dict[str, str] = {}  # the same key in two variables is ticked once
+            for key in self._env_keys:
+                box = QCheckBox(env_key_text(key), objectName=f"welcomeKey_{key.variable}")
+                box.setToolTip(f"Adds the account “{PROVIDERS[key.provider_id].name} ({key.variable})”")
+                same_as = first_variable.setdefault(key.secret, key.variable)
+                box.setChecked(same_as == key.variable)
+                if same_as != key.variable:
+                    box.setText(f"{box.text()} (the same key as {same_as})")
+                self.key_boxes.append(box)
+                layout.addWidget(box)
+            secrets = accounts.secrets
+            where = "kept for this session only (no system keyring was found)" \
+                if secrets.notice and not secrets.persistent else "stored in the system keyring"
+            layout.addWidget(self._detail(f"Each ticked key becomes an account, its key {where}. "
+                                          "The variables themselves are left as they are."))
+
+        self.gguf_label: QLabel | None = None
+        if discovery.gguf_folders:
+            layout.addWidget(self._section("Model files"))
+            folders = ", ".join(
+                f"{_home_relative(f.path)} ({f.count}{'+' if f.partial else ''})" for f in discovery.gguf_folders)
+            count = discovery.gguf_count
+            self.gguf_label = QLabel(
+                f"{count} GGUF model file{'s' if count != 1 else ''} in {folders}. "
+                "They are listed under “GGUF files”, ready for a llama.cpp server.", objectName="welcomeGguf",
+                wordWrap=True)
+            self.gguf_label.setTextFormat(Qt.TextFormat.PlainText)
+            layout.addWidget(self.gguf_label)
+
+        self.status_label = QLabel(objectName="welcomeStatus", wordWrap=True)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.status_label.setVisible(False)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+
+        self.buttons = QDialogButtonBox()
+        self.add_button = QPushButton("Add selected", objectName="addSelected", default=True)
+        self.skip_button = QPushButton("Skip", objectName="skip", autoDefault=False)
+        self.buttons.addButton(self.add_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(self.skip_button, QDialogButtonBox.ButtonRole.RejectRole)
+        layout.addSpacing(6)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(560)
+
+        for box in self.checkboxes:
+            box.toggled.connect(self._update_buttons)
+        self.add_button.clicked.connect(self._on_add_clicked)
+        self.skip_button.clicked.connect(self.reject)
+        self.finished.connect(self._on_finished)
+        self._update_buttons()
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @property
+    def checkboxes(self) -> list[QCheckBox]:
+        return [choice.box for choice in self.server_choices] + self.key_boxes
+
+    def selected_accounts(self) -> list[Account]:
+        return [c.account for c in self.server_choices
+                if c.box.isChecked() and not any(c.box is added for added in self._already_added)]
+
+    def selected_keys(self) -> list[EnvKey]:
+        if not self._env_keys:  # answered already
+            return []
+        return [key for key, box in zip(self._env_keys, self.key_boxes, strict=True) if box.isChecked()]
+
+    # --- slots -----------------------------------------------------------------------------------
+
+    def _on_add_clicked(self) -> None:
+        self._tasks.spawn(self.add_selected())
+
+    def reject(self) -> None:
+        """"Skip", Escape and the close button: add nothing, do not ask again."""
+        if not self._busy:
+            self._tasks.spawn(self.skip())
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    async def add_selected(self) -> list[str]:
+        """Create exactly the ticked accounts; returns their ids (also sent with `accounts_added`)."""
+        servers, keys = self.selected_accounts(), self.selected_keys()
+        if self._busy or not (servers or keys):
+            return []
+        self._set_busy(True)
+        created: list[str] = []
+        try:
+            for account in servers:
+                await self._accounts.save_account(account)
+                created.append(account.id)
+            if keys:
+                created += [a.id for a in await self._accounts.import_env_keys(keys)]
+            else:
+                await self._accounts.decline_env_import()
+        except OSError as exc:
+            self._show_problem(f"Not everything was added: the settings file could not be written "
+                               f"({exc.strerror or exc}).")
+            self._set_busy(False)
+            return created
+        self.accounts_added.emit(created)
+        super().accept()
+        return created
+
+    async def skip(self) -> None:
+        self._set_busy(True)
+        try:
+            await self._accounts.decline_env_import()
+        except OSError:
+            log.warning("could not record that the welcome screen was skipped", exc_info=True)
+        self.skipped.emit()
+        super().reject()
+
+    async def aclose(self) -> None:
+        await self._tasks.aclose()
+
+    # --- inside ----------------------------------------------------------------------------------
+
+    def _section(self, text: str) -> QLabel:
+        label = QLabel(text)
+        font = label.font()
+        font.setBold(True)
+        label.setFont(font)
+        label.setContentsMargins(0, 8, 0, 0)
+        return label
+
+    def _detail(self, text: str) -> QLabel:
+        label = QLabel(text, wordWrap=True, foregroundRole=QPalette.ColorRole.PlaceholderText)
+        # Lined up under the checkbox's text, not its box.
+        label.setContentsMargins(self.style().pixelMetric(self.style().PixelMetric.PM_IndicatorWidth) + 8, 0, 0, 2)
+        return label
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.skip_button.setEnabled(not busy)
+        for box in self.checkboxes:
+            box.setEnabled(not busy and not any(box is added for added in self._already_added))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.add_button.setEnabled(not self._busy and bool(self.selected_accounts() or self.selected_keys()))
+
+    def _show_problem(self, text: str) -> None:
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.status_label.setVisible(True)
+
+    def _on_finished(self, _result: int) -> None:
+        self._env_keys = []  # the secrets are not held a moment longer than needed
+
+
+def worth_showing(discovery: Discovery) -> bool:
+    """Only something that can be added earns a dialog; folders alone are not enough."""
+    return bool(discovery.ollama or discovery.llama_server or discovery.env_keys)
+
+
+async def offer_welcome(parent: QWidget | None, accounts: AccountService, *, http: httpx.AsyncClient | None = None,
+                        environ: Mapping[str, str] | None = None) -> WelcomeDialog | None:
+    """On a first run (no accounts, the offer never answered) look around and open the welcome.
+
+    Returns the open dialog (it deletes itself when answered), or None when it is not a first
+    run or nothing was found that could be added.
+    """
+    if accounts.accounts or accounts.settings.env_import_offered:
+        return None
+    discovery = await discover(http=http, environ=environ)
+    if not worth_showing(discovery) or accounts.accounts:
+        return None
+    dialog = WelcomeDialog(discovery, accounts=accounts, parent=parent)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
+    return dialog
