@@ -55,6 +55,8 @@ class AccountService:
         self._secrets = secrets
         self._catalog = catalog
         self._states = states or AccountStates()
+        self._bundled: dict[str, tuple[str, ...]] = {}  # LiteLLM's list, for accounts whose provider is unreachable
+        self._model_notices: dict[str, str] = {}
         self._listeners: list[Listener] = []
         self._models_listeners: list[Callable[[str], None]] = []
 
@@ -92,7 +94,7 @@ class AccountService:
         return self._settings.account(account_id)
 
     def cached_models(self, account_id: str) -> tuple[str, ...]:
-        return self._catalog.cached_models(account_id)
+        return self._catalog.cached_models(account_id) or self._bundled.get(account_id, ())
 
     async def has_key(self, account_id: str) -> bool:
         return bool(await self._secrets.get(account_id))
@@ -248,12 +250,24 @@ class AccountService:
         budget = f" of ${spend.max_budget:,.2f}" if spend.max_budget is not None else ""
         return replace(result, message=f"{result.message} This key has spent ${spend.spend:,.2f}{budget}.")
 
-    async def refresh_models(self, account_id: str) -> tuple[str, ...]:
-        """Fetch the account's model list; raises a DomainError when it cannot."""
+    async def refresh_models(self, account_id: str, *, refresh: bool = True) -> tuple[str, ...]:
+        """The account's models through the three tiers (fresh cache, the provider, LiteLLM's bundled
+        list). Raises a DomainError only when no list at all can be offered; `model_notice(id)` says
+        when the list is not the provider's current one."""
         account = self.find(account_id)
         if account is None:
             return ()
-        models = await self._catalog.fetch_models(account, await self._secrets.get(account_id))
+        result = await self._catalog.models(account, await self._secrets.get(account_id), refresh=refresh)
+        if result.source == "bundled":
+            self._bundled[account_id] = result.models
+        elif result.models:
+            self._bundled.pop(account_id, None)
+        self._model_notices[account_id] = result.notice or ""
         for listener in list(self._models_listeners):
             listener(account_id)
-        return models
+        if result.error is not None and not result.models:
+            raise result.error
+        return result.models
+
+    def model_notice(self, account_id: str) -> str:
+        return self._model_notices.get(account_id, "")

@@ -242,3 +242,19 @@ def test_a_local_model_slow_to_start_shows_a_loading_line_until_text_arrives(qtb
         qtbot.waitUntil(lambda: "Loading delay-2500 on Fault lab" in pane.notice.text(), timeout=10_000)
     assert finished.args == ["complete"]
     assert "Loading" not in pane.notice.text()
+
+
+def test_refresh_falls_back_to_litellms_list_when_a_cloud_provider_is_unreachable(qtbot, modeldesk):
+    from desktop_app.domain.accounts import Account
+    from tests.servers.llama import free_port
+
+    account = Account(provider_id="anthropic", label="Offline Claude", base_url=f"http://127.0.0.1:{free_port()}")
+    run(qtbot, modeldesk.accounts.save_account(account, "sk-ant-unused"))
+    pane = modeldesk.chat_pane
+    with qtbot.waitSignal(pane.models_refreshed, timeout=30_000):
+        pane.refresh_button.click()
+    import html
+
+    shown = html.unescape(pane.notice.text())  # the notice is rich text
+    assert "Offline Claude: From LiteLLM's bundled list: the provider could not be reached." in shown
+    assert pane.select_model(account.id, "claude-sonnet-4-5")

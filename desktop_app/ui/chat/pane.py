@@ -447,6 +447,9 @@ class ChatPane(QWidget):
                 await self._accounts.refresh_models(account.id)
             except DomainError as exc:
                 errors.append(f"{account.label}: {exc.message}")
+            else:
+                if notice := self._accounts.model_notice(account.id):
+                    errors.append(f"{account.label}: {notice}")
         self._reload_picker()
         self.show_notice(" ".join(errors))
         self.models_refreshed.emit()
