@@ -126,12 +126,39 @@ class ModelDeskApp:
             pane_titles=["Chat", "Accounts", "Usage", "Ollama", "llama.cpp", "GGUF files"],
             new_chat=lambda: (self.window.show_pane("Chat"), self._tasks.spawn(self.chat_pane.new_conversation())))
         self.welcome_dialog = None
+        self._build_theme_menu(settings.theme)
         self.llamacpp_pane.binary_setting_changed.connect(
             lambda path: self._tasks.spawn(self.accounts.update_settings(
                 self.accounts.settings.model_copy(update={"llama_server_binary": path}))))
         self.window.export_proxy_requested.connect(lambda path: self._tasks.spawn(self.export_proxy_config(path)))
         self._restore_window_state()
         self.started = asyncio.Event()
+
+    def _build_theme_menu(self, current: str) -> None:
+        from PySide6.QtGui import QActionGroup
+
+        menu = self.window.menuBar().addMenu("&View")
+        theme_menu = menu.addMenu("Theme")
+        group = QActionGroup(self.window)
+        self.theme_actions = {}
+        for mode, text in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+            action = theme_menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(mode == current)
+            group.addAction(action)
+            action.triggered.connect(lambda _checked=False, m=mode: self._tasks.spawn(self.set_theme(m)))
+            self.theme_actions[mode] = action
+        # Keep View next to File, before Help.
+        self.window.menuBar().insertMenu(self.window.menuBar().actions()[1], menu)
+
+    async def set_theme(self, mode: str) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        from desktop_app.ui.theme import apply_theme
+
+        apply_theme(QApplication.instance(), mode)
+        self.theme_actions[mode].setChecked(True)
+        await self.accounts.update_settings(self.accounts.settings.model_copy(update={"theme": mode}))
 
     async def _offer_first_run(self) -> None:
         """A first run (no accounts yet): offer what is on this machine; nothing added without consent."""

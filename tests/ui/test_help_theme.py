@@ -172,3 +172,21 @@ def test_the_help_menu_wires_shortcuts_about_debug_and_diagnostics(qtbot, paths)
         assert root.level == logging.INFO
     finally:
         root.setLevel(level)
+
+
+def test_the_view_menu_switches_the_theme_and_remembers_it(qtbot, modeldesk):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.services.settings_store import SettingsStore
+    from tests.ui.conftest import run
+
+    menus = [a.text() for a in modeldesk.window.menuBar().actions()]
+    assert menus[:2] == ["&File", "&View"] and "&Help" in menus
+    run(qtbot, modeldesk.set_theme("dark"))
+    window_colour = QApplication.instance().palette().color(QPalette.ColorRole.Window)
+    assert window_colour.lightness() < 100
+    assert SettingsStore(modeldesk.paths.settings_file).load()[0].theme == "dark"
+    run(qtbot, modeldesk.set_theme("light"))
+    assert QApplication.instance().palette().color(QPalette.ColorRole.Window).lightness() > 150
+    run(qtbot, modeldesk.set_theme("system"))
