@@ -8,24 +8,20 @@ and a crash of the app loses nothing that was written.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
 from desktop_app.domain.conversations import Conversation, MessageStatus, StoredMessage
-from desktop_app.services.paths import move_aside
+from desktop_app.services.sqlite_store import SqliteStore, StoreClosed
+
+__all__ = ["SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # StoreClosed: imported from here
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -65,49 +61,23 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 
-_SIDECARS = ("-wal", "-shm", "-journal")
-_UNREADABLE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-
 _CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at"
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model"
 )
 
 
-class StoreClosed(RuntimeError):
-    pass
+class ConversationStore(SqliteStore):
+    # A write once asked for happens even if its caller is cancelled (Stop, closing a pane):
+    # see `SqliteStore._write`.
+    NAME = "conversation"
+    DESCRIPTION = "conversation history"
+    SCHEMA_VERSION = SCHEMA_VERSION
+    MIGRATIONS = _MIGRATIONS
 
-
-class _NewerDatabase(Exception):
-    pass
-
-
-class ConversationStore:
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.notice: str | None = None  # set by open() when the old file had to be set aside
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conversation-store")
-        self._closed = False
-        # Touched only on the worker thread:
-        self._db: sqlite3.Connection | None = None
-        self._last_stamp = 0.0
-
-    # --- life cycle ------------------------------------------------------------------------------
-
-    async def open(self) -> str | None:
-        """Open (or create) the database; returns the notice when an unreadable file was set aside."""
-        self.notice = await self._write(self._open)
-        return self.notice
-
-    async def close(self) -> None:
-        """Finish the queued work, close the connection and let the worker go. Safe to repeat."""
-        if self._closed:
-            return
-        try:
-            await self._write(self._close)
-        finally:
-            self._closed = True
-            self._executor.shutdown(wait=False)
+        super().__init__(path)
+        self._last_stamp = 0.0  # touched only on the worker thread
 
     # --- conversations ---------------------------------------------------------------------------
 
@@ -196,100 +166,19 @@ class ConversationStore:
         """Delete the messages that follow `message_id` (for Retry); returns how many went."""
         return await self._write(self._delete_messages_after, conversation_id, message_id)
 
-    # --- running on the worker -------------------------------------------------------------------
-
-    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise StoreClosed("the conversation store is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
-
-    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise StoreClosed("the conversation store is closed")
-        future = asyncio.wrap_future(self._executor.submit(fn, *args))
-        # Once asked for, a write happens even if the caller is cancelled meanwhile (Stop, closing
-        # a pane): cancelling would drop it from the queue and lose it without a word.
-        return await asyncio.shield(future)
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StoreClosed("the conversation store is not open")
-        return self._db
+    # --- worker-side implementation --------------------------------------------------------------
 
     def _now(self) -> float:
         # Strictly increasing, so "most recently active" ordering holds even within one clock tick.
         self._last_stamp = max(time.time(), self._last_stamp + 1e-6)
         return self._last_stamp
 
-    # --- worker-side implementation --------------------------------------------------------------
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA foreign_keys=ON")
 
-    def _open(self) -> str | None:
-        if self._db is not None:
-            return self.notice
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            self._db = self._connect()
-            return None
-        except sqlite3.DatabaseError as exc:
-            if exc.sqlite_errorcode & 0xFF not in _UNREADABLE_CODES:
-                raise  # locked, read-only, disk full...: not the file's fault, so leave it be
-            reason = "the file is not a readable database"
-        except _NewerDatabase as exc:
-            reason = str(exc)
-        log.warning("conversation database %s is unusable: %s", self.path, reason)
-        moved = move_aside(self.path)
-        for suffix in _SIDECARS:
-            # Whatever the failed connection left beside the file goes with it, so no old log or
-            # journal can be replayed into the fresh database.
-            sidecar = self.path.with_name(self.path.name + suffix)
-            if sidecar.exists():
-                sidecar.replace(moved.with_name(moved.name + suffix))
-        self._db = self._connect()
-        return (
-            f"Your conversation history could not be read ({reason}), so it was moved to {moved} "
-            f"and ModelDesk started a new one."
-        )
-
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: autocommit, with explicit BEGIN where several statements go together.
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            # The version is read first: it is also what finds out the file is not a database, and
-            # a newer schema must be refused before anything is written to it.
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise _NewerDatabase(f"it was made by a newer version of ModelDesk (schema {version})")
-            conn.execute("PRAGMA journal_mode=WAL").fetchone()
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate(conn, version)
-            row = conn.execute("SELECT MAX(updated_at) FROM conversations").fetchone()
-        except BaseException:
-            conn.close()
-            raise
+    def _ready(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute("SELECT MAX(updated_at) FROM conversations").fetchone()
         self._last_stamp = row[0] or 0.0
-        return conn
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection, version: int) -> None:
-        while version < SCHEMA_VERSION:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _MIGRATIONS[version]:
-                    conn.execute(statement)
-                version += 1
-                conn.execute(f"PRAGMA user_version = {version}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
 
     def _execute_one(self, sql: str, args: tuple[Any, ...]) -> bool:
         return self._conn.execute(sql, args).rowcount > 0

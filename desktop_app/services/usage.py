@@ -1,8 +1,8 @@
 """One row per chat request in its own SQLite file, and the daily totals read back from it.
 
-Run exactly like the conversation store: one worker thread makes, uses and closes the
-connection; WAL with synchronous=NORMAL; a versioned schema; an unreadable file is moved aside
-and a new one started; a write once asked for is never dropped by a cancelled caller.
+Run like the conversation store (both are a `SqliteStore`): one worker thread makes, uses and
+closes the connection; WAL with synchronous=NORMAL; a versioned schema; an unreadable file is
+moved aside and a new one started; a write once asked for is never dropped by a cancelled caller.
 
 Days are local days: the day a request ended as the clock on the wall said then.
 """
@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import functools
 import io
 import logging
-import sqlite3
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.usage import BudgetLevel, DailyUsage, UsageRecord, budget_level
-from desktop_app.services.conversations import StoreClosed
-from desktop_app.services.paths import move_aside, write_atomically
+from desktop_app.services.paths import write_atomically
+from desktop_app.services.sqlite_store import SqliteStore
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 CSV_HEADER = (
@@ -60,19 +55,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 
-_SIDECARS = ("-wal", "-shm", "-journal")
-_UNREADABLE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-
 _RECORD_COLUMNS = (
     "at, account_id, model, prompt_tokens, completion_tokens, cost_usd, latency_s, ttft_s, status,"
     " error_kind, retries, pool_id"
 )
 # A refused request never reached the provider: it is kept, but it is not a request in the totals.
 _SENT = "status != 'refused'"
-
-
-class _NewerDatabase(Exception):
-    pass
 
 
 def local_midnight(day: date) -> float:
@@ -87,30 +75,13 @@ def _since(days: int | None) -> float:
     return local_midnight(date.today() - timedelta(days=max(days, 1) - 1))
 
 
-class UsageStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.notice: str | None = None  # set by open() when the old file had to be set aside
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-store")
-        self._closed = False
-        self._db: sqlite3.Connection | None = None  # touched only on the worker thread
-
-    # --- life cycle ------------------------------------------------------------------------------
-
-    async def open(self) -> str | None:
-        """Open (or create) the database; returns the notice when an unreadable file was set aside."""
-        self.notice = await self._write(self._open)
-        return self.notice
-
-    async def close(self) -> None:
-        """Finish the queued work, close the connection and let the worker go. Safe to repeat."""
-        if self._closed:
-            return
-        try:
-            await self._write(self._close)
-        finally:
-            self._closed = True
-            self._executor.shutdown(wait=False)
+class UsageStore(SqliteStore):
+    # A write once asked for happens even if its caller is cancelled (see `SqliteStore._write`):
+    # the request it records was made (and billed) all the same.
+    NAME = "usage"
+    DESCRIPTION = "usage history"
+    SCHEMA_VERSION = SCHEMA_VERSION
+    MIGRATIONS = _MIGRATIONS
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -163,89 +134,7 @@ class UsageStore:
         await asyncio.to_thread(write_atomically, Path(path), data, mode=0o644)  # a document, not app state
         return len(rows)
 
-    # --- running on the worker -------------------------------------------------------------------
-
-    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise StoreClosed("the usage store is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
-
-    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise StoreClosed("the usage store is closed")
-        future = asyncio.wrap_future(self._executor.submit(fn, *args))
-        # Once asked for, a write happens even if the caller is cancelled meanwhile: the request
-        # it records was made (and billed) all the same.
-        return await asyncio.shield(future)
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StoreClosed("the usage store is not open")
-        return self._db
-
     # --- worker-side implementation --------------------------------------------------------------
-
-    def _open(self) -> str | None:
-        if self._db is not None:
-            return self.notice
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            self._db = self._connect()
-            return None
-        except sqlite3.DatabaseError as exc:
-            if exc.sqlite_errorcode & 0xFF not in _UNREADABLE_CODES:
-                raise  # locked, read-only, disk full...: not the file's fault, so leave it be
-            reason = "the file is not a readable database"
-        except _NewerDatabase as exc:
-            reason = str(exc)
-        log.warning("usage database %s is unusable: %s", self.path, reason)
-        moved = move_aside(self.path)
-        for suffix in _SIDECARS:
-            # The failed connection's log and journal go with the file, never into the new one.
-            sidecar = self.path.with_name(self.path.name + suffix)
-            if sidecar.exists():
-                sidecar.replace(moved.with_name(moved.name + suffix))
-        self._db = self._connect()
-        return (
-            f"Your usage history could not be read ({reason}), so it was moved to {moved} "
-            f"and ModelDesk started a new one."
-        )
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            # Read first: it also finds out the file is not a database, before anything is written.
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise _NewerDatabase(f"it was made by a newer version of ModelDesk (schema {version})")
-            conn.execute("PRAGMA journal_mode=WAL").fetchone()
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate(conn, version)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection, version: int) -> None:
-        while version < SCHEMA_VERSION:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _MIGRATIONS[version]:
-                    conn.execute(statement)
-                version += 1
-                conn.execute(f"PRAGMA user_version = {version}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
 
     def _record(self, rec: UsageRecord) -> None:
         self._conn.execute(
