@@ -102,6 +102,7 @@ class ModelDeskApp:
         self._tasks = TaskOwner("app")
         # Panes talk only through signals connected here.
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
+        self.chat_pane.accounts_requested.connect(lambda: self.window.show_pane("Accounts"))
         if collector is not None:
             self.chat_pane.reply_started.connect(collector.hold_old_generations)
             self.chat_pane.reply_finished.connect(lambda _outcome: collector.release_old_generations())

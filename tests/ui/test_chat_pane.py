@@ -258,3 +258,16 @@ def test_refresh_falls_back_to_litellms_list_when_a_cloud_provider_is_unreachabl
     shown = html.unescape(pane.notice.text())  # the notice is rich text
     assert "Offline Claude: From LiteLLM's bundled list: the provider could not be reached." in shown
     assert pane.select_model(account.id, "claude-sonnet-4-5")
+
+
+def test_a_newcomer_sees_what_to_do_next_and_the_button_for_it(qtbot, modeldesk):
+    pane = modeldesk.chat_pane
+    modeldesk.window.show_pane("Chat")
+    assert pane.empty_state.isVisible()
+    assert pane.empty_label.text().startswith("No models to chat with yet")
+    pane.empty_button.click()
+    assert modeldesk.window.stack.currentWidget() is modeldesk.accounts_pane
+
+
+def test_the_empty_state_goes_once_there_are_models(qtbot, modeldesk, fault_account):
+    assert not modeldesk.chat_pane.empty_state.isVisibleTo(modeldesk.chat_pane)

@@ -53,6 +53,7 @@ class ChatPane(QWidget):
     reply_finished = Signal(str)  # "complete" | "stopped" | "failed"
     conversation_opened = Signal(int)
     models_refreshed = Signal()
+    accounts_requested = Signal()  # the empty state's button: go and add an account
 
     def __init__(self, *, chat: ChatService, accounts: AccountService, parent=None) -> None:
         super().__init__(parent)
@@ -115,7 +116,18 @@ class ChatPane(QWidget):
         bottom = QHBoxLayout()
         bottom.addWidget(self.composer, 1)
         bottom.addLayout(buttons)
+        self.empty_state = QWidget(objectName="chatEmptyState")
+        empty_layout = QHBoxLayout(self.empty_state)
+        empty_layout.setContentsMargins(0, 0, 0, 0)
+        self.empty_label = QLabel("No models to chat with yet: add an account for a cloud provider or a "
+                                  "local server.")
+        self.empty_label.setWordWrap(True)
+        self.empty_button = QPushButton("Add an account")
+        self.empty_button.clicked.connect(self.accounts_requested)
+        empty_layout.addWidget(self.empty_label, 1)
+        empty_layout.addWidget(self.empty_button)
         centre = QVBoxLayout()
+        centre.addWidget(self.empty_state)
         centre.addLayout(top)
         centre.addWidget(self.model_info)
         centre.addWidget(self.transcript, 1)
@@ -155,6 +167,7 @@ class ChatPane(QWidget):
         self.transcript.retry_requested.connect(lambda: self._start_reply(self.retry()))
         accounts.on_models_changed(lambda _account_id: self._reload_picker())
         accounts.on_accounts_changed(self._reload_picker)
+        self.empty_state.setVisible(self.picker_model.rowCount() == 0)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
         if watched is self.composer and event.type() == QEvent.Type.KeyPress:
@@ -180,6 +193,7 @@ class ChatPane(QWidget):
     def _reload_picker(self) -> None:
         selected = self.selected_model()
         self.picker_model.reload()
+        self.empty_state.setVisible(self.picker_model.rowCount() == 0)
         if selected is not None:
             self.select_model(*selected)
         elif self.model_picker.count() and self.model_picker.currentIndex() < 0:
