@@ -144,7 +144,9 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
             raise CheckFailed("the resources folder (icons) is missing.")
         if app_icon().pixmap(64, 64).isNull():
             raise CheckFailed("the application icon could not be drawn.")
-        if QIcon(str(root / "modeldesk.svg")).pixmap(64, 64).isNull():
+        svg = next((p for p in (root / "modeldesk.svg", root / "icons/hicolor/scalable/apps/modeldesk.svg")
+                    if p.is_file()), root / "modeldesk.svg")
+        if QIcon(str(svg)).pixmap(64, 64).isNull():
             raise CheckFailed("the SVG icon could not be drawn (Qt's SVG plugins are missing).")
         return f"drawn from {root}"
 

@@ -175,7 +175,9 @@ def resources_dir() -> Path | None:
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         candidates.insert(0, Path(bundle) / "resources")
-    return next((c for c in candidates if c.is_dir()), None)
+    # Installed from a wheel: pyproject's data-files put the icons under <prefix>/share.
+    candidates.append(Path(sys.prefix) / "share")
+    return next((c for c in candidates if (c / "icons" / "hicolor").is_dir()), None)
 
 
 def app_icon() -> QIcon:
@@ -187,9 +189,10 @@ def app_icon() -> QIcon:
             png = root / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "modeldesk.png"
             if png.is_file():
                 icon.addFile(str(png))
-        svg = root / "modeldesk.svg"
-        if svg.is_file():
-            icon.addFile(str(svg))
+        for svg in (root / "modeldesk.svg", root / "icons" / "hicolor" / "scalable" / "apps" / "modeldesk.svg"):
+            if svg.is_file():
+                icon.addFile(str(svg))
+                break
     if icon.isNull():
         icon = QIcon.fromTheme("modeldesk")
     return icon
