@@ -103,6 +103,7 @@ class ModelDeskApp:
         # Panes talk only through signals connected here.
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
         self.chat_pane.accounts_requested.connect(lambda: self.window.show_pane("Accounts"))
+        self.usage_pane.chat_requested.connect(lambda: self.window.show_pane("Chat"))
         if collector is not None:
             self.chat_pane.reply_started.connect(collector.hold_old_generations)
             self.chat_pane.reply_finished.connect(lambda _outcome: collector.release_old_generations())

@@ -394,3 +394,12 @@ def test_closing_the_pane_closes_its_export_dialog(qtbot, seeded, make_pane) -> 
     with qtbot.waitSignal(dialog.finished):
         run(qtbot, pane.aclose())
     assert pane.export_dialog is None
+
+
+def test_the_empty_usage_view_offers_to_start_a_chat(qtbot, modeldesk):
+    pane = modeldesk.usage_pane
+    modeldesk.window.show_pane("Usage")
+    assert pane.showing_empty_state
+    assert pane.empty_button.isVisible()
+    pane.empty_button.click()
+    assert modeldesk.window.stack.currentWidget() is modeldesk.chat_pane

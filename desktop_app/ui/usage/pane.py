@@ -64,6 +64,7 @@ def today_summary(rows: Sequence[DailyUsage], today: date) -> str:
 
 class UsagePane(QWidget):
     reloaded = Signal()
+    chat_requested = Signal()  # the empty state's button
     export_finished = Signal(str)  # the one-sentence outcome shown under the table
 
     def __init__(
@@ -152,9 +153,17 @@ class UsagePane(QWidget):
                                  alignment=Qt.AlignmentFlag.AlignCenter, frameShape=QFrame.Shape.StyledPanel,
                                  autoFillBackground=True, backgroundRole=QPalette.ColorRole.Base,
                                  foregroundRole=QPalette.ColorRole.PlaceholderText)
+        self.empty_button = QPushButton("Start a chat")
+        self.empty_button.clicked.connect(self.chat_requested)
+        empty_panel = QWidget()
+        empty_layout = QVBoxLayout(empty_panel)
+        empty_layout.setContentsMargins(0, 0, 0, 0)
+        empty_layout.addWidget(self.empty_hint, 1)
+        empty_layout.addWidget(self.empty_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        self._empty_panel = empty_panel
         self._stack = QStackedWidget()
         self._stack.addWidget(content)
-        self._stack.addWidget(self.empty_hint)
+        self._stack.addWidget(empty_panel)
         self._content = content
 
         self.status_label = QLabel(objectName="status", wordWrap=True)
@@ -211,7 +220,7 @@ class UsagePane(QWidget):
 
     @property
     def showing_empty_state(self) -> bool:
-        return self._stack.currentWidget() is self.empty_hint
+        return self._stack.currentWidget() is self._empty_panel
 
     def set_filters(self, *, account_id: str | None = None, model: str | None = None) -> None:
         """Choose the account and model shown (None: all); ids not offered are ignored."""
@@ -286,7 +295,7 @@ class UsagePane(QWidget):
         self.chart.set_data(merge_models(rows), series, days=self.days, empty_text=empty)
         self.summary_label.setText(today_summary(self._rows, date.today()))
         self._show_budgets(accounts)
-        self._stack.setCurrentWidget(self._content if self._has_history else self.empty_hint)
+        self._stack.setCurrentWidget(self._content if self._has_history else self._empty_panel)
         self.export_button.setEnabled(self._has_history)
 
     def _refresh_filters(self, accounts: Sequence[Account], series: Sequence[Series]) -> None:
