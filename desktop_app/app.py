@@ -104,6 +104,10 @@ class ModelDeskApp:
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
         self.chat_pane.accounts_requested.connect(lambda: self.window.show_pane("Accounts"))
         self.usage_pane.chat_requested.connect(lambda: self.window.show_pane("Chat"))
+        self.ollama_pane.use_in_chat_requested.connect(
+            lambda url: self._tasks.spawn(self.use_local_server_in_chat("ollama", url)))
+        self.llamacpp_pane.use_in_chat_requested.connect(
+            lambda url: self._tasks.spawn(self.use_local_server_in_chat("llamacpp", url.rstrip("/") + "/v1")))
         if collector is not None:
             self.chat_pane.reply_started.connect(collector.hold_old_generations)
             self.chat_pane.reply_finished.connect(lambda _outcome: collector.release_old_generations())
@@ -152,6 +156,30 @@ class ModelDeskApp:
             self.theme_actions[mode] = action
         # Keep View next to File, before Help.
         self.window.menuBar().insertMenu(self.window.menuBar().actions()[1], menu)
+
+    async def use_local_server_in_chat(self, provider_id: str, base_url: str):
+        """The user asked for a local server's models in the chat: reuse or add its account
+        (their click is the consent), list its models (all of a router's, loaded or not), go to Chat."""
+        from desktop_app.domain.accounts import Account
+        from desktop_app.domain.errors import DomainError
+
+        base_url = base_url.rstrip("/")
+        account = next((a for a in self.accounts.accounts
+                        if a.provider_id == provider_id and a.effective_base_url == base_url), None)
+        if account is None:
+            host = base_url.split("://", 1)[-1].removesuffix("/v1")
+            name = "Ollama" if provider_id == "ollama" else "llama.cpp"
+            account = Account(provider_id=provider_id, label=f"{name} at {host}", base_url=base_url)
+            await self.accounts.save_account(account, "")
+        try:
+            models = await self.accounts.refresh_models(account.id)
+        except DomainError as exc:
+            self.window.statusBar().showMessage(exc.message)
+            return account
+        self.window.statusBar().showMessage(
+            f"{len(models)} model{'s' if len(models) != 1 else ''} of {account.label} are in the chat's picker.")
+        self.window.show_pane("Chat")
+        return account
 
     async def set_theme(self, mode: str) -> None:
         from PySide6.QtWidgets import QApplication

@@ -129,6 +129,7 @@ def _status_label(object_name: str) -> QLabel:
 class LlamaCppPane(QWidget):
     server_state_changed = Signal(str)  # the pane's own server: ManagedStatus value
     router_models_changed = Signal()
+    use_in_chat_requested = Signal(str)  # a server's URL: add it as a chat account
     binary_setting_changed = Signal(str)  # the llama-server path typed or chosen here, to be saved
 
     def __init__(
@@ -174,6 +175,10 @@ class LlamaCppPane(QWidget):
         connect_row.addWidget(self.connect_button)
         connect_row.addWidget(self.refresh_button)
         connect_row.addWidget(self.remove_button)
+        self.use_in_chat_button = QPushButton("Use in chat", objectName="useInChat", enabled=False,
+                                              toolTip="Add the selected server as an account for the chat")
+        self.use_in_chat_button.clicked.connect(self._on_use_in_chat_clicked)
+        connect_row.addWidget(self.use_in_chat_button)
         self.servers_view = _table("serverList")
         self.servers_view.setModel(self.servers_model)
         # Addresses, sizes and slots as wide as they need; the model name takes the rest, and a long
@@ -779,6 +784,12 @@ class LlamaCppPane(QWidget):
         empty = self.servers_model.rowCount() == 0
         self._servers_stack.setCurrentWidget(self.servers_empty if empty else self.servers_view)
         self.remove_button.setEnabled(self._selected_row_source() is ServerSource.CONNECTED)
+        self.use_in_chat_button.setEnabled(self.selected_server_url() is not None)
+
+    def _on_use_in_chat_clicked(self) -> None:
+        url = self.selected_server_url()
+        if url:
+            self.use_in_chat_requested.emit(url)
 
     def _selected_row_source(self) -> ServerSource | None:
         url = self.selected_server_url()

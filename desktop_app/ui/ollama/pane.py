@@ -220,6 +220,7 @@ def _read_only_text(object_name: str) -> QPlainTextEdit:
 
 
 class OllamaPane(QWidget):
+    use_in_chat_requested = Signal(str)  # this host's URL: add it as a chat account
     refreshed = Signal()
     pull_finished = Signal(str, str)  # model name, outcome: "done" | "failed" | "cancelled"
     details_shown = Signal(str)  # model name
@@ -256,7 +257,11 @@ class OllamaPane(QWidget):
         self.refresh_button = QPushButton("Refresh", objectName="refresh",
                                           toolTip="Ask Ollama again what is installed and running")
         top = QHBoxLayout()
+        self.use_in_chat_button = QPushButton("Use in chat", objectName="useInChat",
+                                              toolTip="Add this Ollama as an account so its models are in the chat's picker")
+        self.use_in_chat_button.clicked.connect(lambda: self.use_in_chat_requested.emit(self._ollama.host.url))
         top.addWidget(self.host_label, 1)
+        top.addWidget(self.use_in_chat_button)
         top.addWidget(self.refresh_button)
 
         # Installed models, with the empty state in the same place.
