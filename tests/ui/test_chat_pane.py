@@ -271,3 +271,9 @@ def test_a_newcomer_sees_what_to_do_next_and_the_button_for_it(qtbot, modeldesk)
 
 def test_the_empty_state_goes_once_there_are_models(qtbot, modeldesk, fault_account):
     assert not modeldesk.chat_pane.empty_state.isVisibleTo(modeldesk.chat_pane)
+
+
+def test_a_fresh_panel_leaves_every_parameter_to_the_server(qtbot, modeldesk):
+    params = modeldesk.chat_pane.params
+    assert params.params() == params.params().__class__()  # all defaults: nothing is sent
+    assert params.temperature.text() == "default" and params.seed.text() == "random"

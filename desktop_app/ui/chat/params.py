@@ -74,6 +74,8 @@ class ParamsPanel(QWidget):
             spin.valueChanged.connect(self.changed)
         for edit in (self.system_prompt, self.stop, self.json_schema):
             edit.textChanged.connect(self.changed)
+        # Start at "default"/"random": a spin box starts at 0, which would send temperature 0, seed 0.
+        self.set_params(ChatParams())
 
     def _on_format_changed(self) -> None:
         self.json_schema.setVisible(self.response_format.currentData() == ResponseFormat.JSON_SCHEMA.value)
