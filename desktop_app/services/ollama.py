@@ -36,7 +36,17 @@ from types import MappingProxyType
 from typing import Any
 
 import httpx
-import ollama
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ollama
+
+
+def _ollama():
+    """The official client, imported on first use: it costs ~14 MB, paid only if Ollama is used."""
+    import ollama
+
+    return ollama
 import pydantic
 
 from desktop_app.domain.errors import (
@@ -309,13 +319,12 @@ class OllamaService:
     ) -> None:
         self._host = host
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self._headers = headers
         # Control calls: a model load can take a while on a slow disk, nothing else should.
-        self._client = ollama.AsyncClient(
-            host=host.url, headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._client_timeout = httpx.Timeout(timeout, connect=connect_timeout)
         # Pulls: Ollama is silent while it verifies a large blob's digest; allow for that.
-        self._pull_client = ollama.AsyncClient(
-            host=host.url, headers=headers,
-            timeout=httpx.Timeout(pull_read_timeout, connect=connect_timeout))
+        self._pull_timeout = httpx.Timeout(pull_read_timeout, connect=connect_timeout)
+        self._clients: dict[str, ollama.AsyncClient] = {}
         # The reachability probe answers fast or not at all; the client has no version call.
         self._probe = httpx.AsyncClient(base_url=normalize_host_url(host.url), headers=headers,
                                         timeout=httpx.Timeout(status_timeout))
@@ -331,6 +340,21 @@ class OllamaService:
         self._listeners: list[PullListener] = []
         self._ledger = _Ledger(state_file)
         self._closed = False
+
+    @property
+    def _client(self) -> ollama.AsyncClient:
+        return self._get_client("control", self._client_timeout)
+
+    @property
+    def _pull_client(self) -> ollama.AsyncClient:
+        return self._get_client("pull", self._pull_timeout)
+
+    def _get_client(self, kind: str, timeout: httpx.Timeout) -> ollama.AsyncClient:
+        client = self._clients.get(kind)
+        if client is None:
+            client = self._clients[kind] = _ollama().AsyncClient(
+                host=self._host.url, headers=self._headers, timeout=timeout)
+        return client
 
     @property
     def host(self) -> OllamaHost:
@@ -497,8 +521,9 @@ class OllamaService:
         await asyncio.gather(*tasks, return_exceptions=True)
         for publisher in self._publishers.values():
             publisher.close()
-        await self._client.close()
-        await self._pull_client.close()
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
         await self._probe.aclose()
         await asyncio.get_running_loop().run_in_executor(None, self._ledger.close)
 
@@ -574,7 +599,7 @@ class OllamaService:
                     "It is retried automatically; resume it if it stopped.", url=self._host.url), True)
         except _Failure:
             raise
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError, OSError,
+        except (_ollama().ResponseError, httpx.HTTPError, ConnectionError, OSError,
                 pydantic.ValidationError, ValueError) as exc:
             error = self._map(exc, model=job.name, pulling=True)
             raise _Failure(error, self._transient(exc, error, attempt)) from exc
@@ -613,7 +638,7 @@ class OllamaService:
     async def _call(self, awaitable: Awaitable[Any], *, model: str = "") -> Any:
         try:
             return await awaitable
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError, OSError,
+        except (_ollama().ResponseError, httpx.HTTPError, ConnectionError, OSError,
                 pydantic.ValidationError, ValueError) as exc:
             raise self._map(exc, model=model) from exc
 
@@ -645,10 +670,10 @@ class OllamaService:
                                if pulling else "Try again; check that Ollama is still running.",
                                url=self._host.url)
         if isinstance(exc, (pydantic.ValidationError, ValueError)) and not isinstance(
-                exc, ollama.ResponseError):
+                exc, _ollama().ResponseError):
             return MalformedResponse(f"Ollama at {address} sent a reply ModelDesk could not read.",
                                      "Check that the address points at Ollama, then try again.")
-        if isinstance(exc, ollama.ResponseError):
+        if isinstance(exc, _ollama().ResponseError):
             return self._map_response(exc, model=model, pulling=pulling)
         return ServerError(f"The request to Ollama at {address} failed ({type(exc).__name__}).",
                            "Try again; if it keeps happening, copy the diagnostics and report it.")
@@ -693,7 +718,7 @@ class OllamaService:
                 type(exc) is ConnectionError):
             # Nothing listens: on the first try that is "Ollama is not running"; later, a restart.
             return attempt > 1
-        if isinstance(exc, ollama.ResponseError):
+        if isinstance(exc, _ollama().ResponseError):
             status = exc.status_code
             lowered = str(exc.error or "").lower()
             return status >= 500 or (status == -1 and any(m in lowered for m in _TRANSIENT_MARKERS))

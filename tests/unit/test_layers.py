@@ -74,5 +74,7 @@ def test_the_composition_root_does_not_pay_for_litellm_at_import() -> None:
         "import desktop_app.services.litellm_engine\n"
         "assert 'litellm' not in sys.modules, 'litellm was imported'\n"
         "assert 'openai' not in sys.modules, 'openai was imported'\n"
+        "import desktop_app.services.ollama\n"
+        "assert 'ollama' not in sys.modules, 'the ollama client (~14 MB) was imported'\n"
     )
     assert result.returncode == 0, result.stderr
