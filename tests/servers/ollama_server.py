@@ -2,7 +2,7 @@
 
 No Ollama binary can be had on these machines, so the Ollama pane and service are tested against
 this server, written to follow the wire format of the real one (ollama/ollama server/routes.go,
-server/download.go, api/types.go; see /work/shared/reference/apis.md):
+server/download.go, api/types.go):
 
 * `GET /` "Ollama is running", `GET /api/version`, `GET /api/tags`, `POST /api/show`, `GET /api/ps`
   (HEAD too where Ollama answers it).
