@@ -95,9 +95,9 @@ class ModelDeskApp:
                                           binary_setting=settings.llama_server_binary)
         # The window may already be on screen (painted before any of this was imported).
         self.window = window or MainWindow()
-        for title, pane in (("Chat", self.chat_pane), ("Accounts", self.accounts_pane), ("Usage", self.usage_pane),
-                            ("Ollama", self.ollama_pane), ("llama.cpp", self.llamacpp_pane),
-                            ("GGUF files", self.gguf_view)):
+        panes = (("Chat", self.chat_pane), ("Accounts", self.accounts_pane), ("Usage", self.usage_pane),
+                 ("Ollama", self.ollama_pane), ("llama.cpp", self.llamacpp_pane), ("GGUF files", self.gguf_view))
+        for title, pane in panes:
             self.window.add_pane(title, pane)
         self._tasks = TaskOwner("app")
         # Panes talk only through signals connected here.
@@ -129,7 +129,7 @@ class ModelDeskApp:
         self.window.setWindowIcon(app_icon())
         self.help_menu = HelpMenu(
             self.window, paths=self.paths, diagnostics=self.diagnostics, show_pane=self.window.show_pane,
-            pane_titles=["Chat", "Accounts", "Usage", "Ollama", "llama.cpp", "GGUF files"],
+            pane_titles=[title for title, _pane in panes],
             new_chat=lambda: (self.window.show_pane("Chat"), self._tasks.spawn(self.chat_pane.new_conversation())))
         self.welcome_dialog = None
         self._build_theme_menu(settings.theme)
