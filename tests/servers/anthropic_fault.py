@@ -25,32 +25,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
-import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.servers._http import Exchange as _Exchange
+from tests.servers._http import LoopbackServer, run_main
 from tests.servers.openai_fault import (
-    MAX_HEAD,
     ApiError,
     RecordedRequest,
     _dumps,
-    _Exchange,
     _forever,
     _frame,
     _head,
-    _read_body,
-    _read_request,
+    _read_full,
     _Request,
-    _watch_client,
 )
 
 BEHAVIOURS: dict[str, str] = {
@@ -293,16 +288,20 @@ class _Account:
     output_tokens: int = 0
 
 
-class AnthropicServer:
+class AnthropicServer(LoopbackServer):
     """See the module docstring. ``requests``, ``counts`` and ``disconnects`` are snapshots.
 
     ``behaviour`` (key -> one of ``BEHAVIOURS``, default ``"ok"``), ``retry_after`` (seconds)
     and ``valid_keys`` may be changed from the test thread at any time.
     """
 
+    thread_name = "anthropic-fault-server"
+    start_error = "anthropic fault server failed to start"
+    bad_request = ApiError
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  valid_keys: set[str] | None = None) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.valid_keys: set[str] = valid_keys if valid_keys is not None else set(DEFAULT_KEYS)
         self.behaviour: dict[str, str] = _Behaviours()
         self.retry_after = 7
@@ -311,17 +310,8 @@ class AnthropicServer:
         self._requests: list[RecordedRequest] = []
         self._accounts: dict[str, _Account] = {}
         self._disconnects = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._conn_serial = 0
 
     # -- public, callable from any thread -------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -351,94 +341,17 @@ class AnthropicServer:
             self._disconnects = 0
         self.client_disconnected.clear()
 
-    def start(self) -> str:
-        ready = threading.Event()
-        failure: list[BaseException] = []
+    # -- event loop side: hooks of LoopbackServer ------------------------------------------
+    async def _read(self, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> _Request | None:
+        return await _read_full(reader, writer)
 
-        def run() -> None:
-            try:
-                asyncio.run(self.serve(on_ready=lambda _port: ready.set()))
-            except BaseException as exc:  # surfaced to start()'s caller
-                failure.append(exc)
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name="anthropic-fault-server", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            raise RuntimeError("anthropic fault server failed to start") from failure[0]
-        return self.base_url
-
-    def request_stop(self) -> None:
-        """Ask the serving loop to shut down, without waiting (safe from any thread)."""
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(stop.set)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.request_stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> AnthropicServer:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    # -- event loop side --------------------------------------------------------------------
-    async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:
-        """Serve on the running loop until ``stop()``; calls ``on_ready(port)`` once bound."""
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_HEAD)
-        self.port = server.sockets[0].getsockname()[1]
-        if on_ready is not None:
-            on_ready(self.port)
-        try:
-            await self._stop.wait()
-        finally:
-            server.close()
-            # Stalled streams never finish by themselves: cancel every open connection.
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._conn_serial += 1
-        conn = self._conn_serial
-        try:
-            while True:
-                try:
-                    req = await _read_request(reader)
-                    if req is None:
-                        break
-                    if req.headers.get("expect", "").lower() == "100-continue":
-                        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                    req.raw_body = await _read_body(req, reader)
-                except ApiError as exc:  # malformed HTTP: answered in Anthropic's shape
-                    rid = _request_id()
-                    error = AnthropicError(exc.status, "invalid_request_error", str(exc))
-                    writer.write(_json_answer(exc.status, error.body(rid),
-                                              [("request-id", rid)], True))
-                    await writer.drain()
-                    break
-                self._record(req, conn)
-                if not await self._exchange(req, reader, writer):
-                    break
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away between requests: nothing to report
-        except asyncio.CancelledError:
-            pass  # stop() cancels open connections; see openai_fault._handle
-        finally:
-            self._tasks.discard(task)
-            writer.close()
+    def _bad_request_answer(self, exc: Exception) -> bytes:
+        """Malformed HTTP, answered in Anthropic's shape."""
+        assert isinstance(exc, ApiError)
+        rid = _request_id()
+        error = AnthropicError(exc.status, "invalid_request_error", str(exc))
+        return _json_answer(exc.status, error.body(rid), [("request-id", rid)], True)
 
     def _record(self, req: _Request, conn: int) -> None:
         try:
@@ -450,31 +363,10 @@ class AnthropicServer:
             self._requests.append(RecordedRequest(req.method, path, dict(req.headers), body, conn))
             self._lock.notify_all()
 
-    async def _exchange(self, req: _Request, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> bool:
-        """Answer one request while watching for the client leaving; True keeps the connection."""
-        state = _Exchange()
-        watcher = asyncio.create_task(_watch_client(reader, state))
-        responder = asyncio.create_task(self._respond(req, writer, state))
-        try:
-            done, _ = await asyncio.wait({watcher, responder}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            responder.cancel()  # no-op when it already finished
-            await asyncio.gather(watcher, responder, return_exceptions=True)
-        if responder in done and not responder.cancelled():
-            exc = responder.exception()
-            if exc is None:
-                keep = responder.result() and req.headers.get("connection", "").lower() != "close"
-                return keep and not state.pipelined
-            if not isinstance(exc, OSError):
-                raise exc
-        # Either the watcher saw EOF/reset or a write failed: the client left.
-        if state.in_flight:
-            with self._lock:
-                self._disconnects += 1
-            self.client_disconnected.set()
-        return False
+    def _client_left(self) -> None:
+        with self._lock:
+            self._disconnects += 1
+        self.client_disconnected.set()
 
     def _account_headers(self, key: str, msg: _Message | None, planned_output: int, *,
                          limited: bool) -> list[tuple[str, str]]:
@@ -687,14 +579,7 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or behaviour not in BEHAVIOURS:
             parser.error(f"--behave expects KEY=BEHAVIOUR, got {item!r}")
         server.behaviour[key] = behaviour
-
-    def ready(port: int) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.request_stop)
-        print(f"PORT={port}", flush=True)
-
-    asyncio.run(server.serve(on_ready=ready))
+    run_main(server)
 
 
 if __name__ == "__main__":

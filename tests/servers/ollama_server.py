@@ -40,7 +40,6 @@ import contextlib
 import hashlib
 import json
 import re
-import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -49,9 +48,11 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 
+from tests.servers._http import Exchange as _Exchange
+from tests.servers._http import LoopbackServer, run_main
+
 VERSION = "0.12.6"
 MODELS_DIR = "/usr/share/ollama/.ollama/models"  # where the "disk full" error line says it wrote
-MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
 DEFAULT_KEEP_ALIVE_S = 300.0
 FOREVER = datetime(2318, 1, 1, tzinfo=UTC)  # what a negative keep_alive shows in /api/ps
@@ -340,20 +341,21 @@ class _Download:
     task: asyncio.Task[None] | None = None
 
 
-@dataclass
-class _Exchange:
-    in_flight: bool = False
-
-
-class OllamaServer:
+class OllamaServer(LoopbackServer):
     """See the module docstring. State is guarded by one lock, so tests may poke it from their thread."""
+
+    thread_name = "ollama-test-server"
+    start_error = "the Ollama test server failed to start"
+    bad_request = ApiError
+    abort_exceptions = (_Cut,)
+    close_on_pipelining = False
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  catalog: Iterable[CatalogModel] = DEFAULT_CATALOG,
                  installed: Iterable[str] = (), api_key: str | None = None,
                  tick_s: float = 0.06, bytes_per_tick: int = 1 << 20,
                  disk_free: int | None = None, version: str = VERSION) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.api_key = api_key
         self.version = version
         self.tick_s = tick_s
@@ -370,18 +372,10 @@ class OllamaServer:
         self._requests: list[RecordedRequest] = []
         self.pull_lines = 0  # progress lines written by all pulls so far
         self.client_disconnects = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         for name in installed:
             self.install(name)
 
     # -- test-side controls ---------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -423,87 +417,22 @@ class OllamaServer:
         with self._lock:
             self._drops.extend([after_lines] * times)
 
-    # -- life cycle -----------------------------------------------------------------------
-    def start(self) -> str:
-        ready = threading.Event()
-        failure: list[BaseException] = []
+    # -- connections: hooks of LoopbackServer ---------------------------------------------
+    def _background_tasks(self) -> list[asyncio.Task[None]]:
+        return [d.task for d in self._downloads.values() if d.task]
 
-        def run() -> None:
-            try:
-                asyncio.run(self.serve(on_ready=lambda _port: ready.set()))
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
+    async def _read(self, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> _Request | None:
+        req = await _read_request(reader)
+        if req is not None:
+            req.raw_body = await _read_body(req, reader)
+        return req
 
-        self._thread = threading.Thread(target=run, name="ollama-test-server", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            raise RuntimeError("the Ollama test server failed to start") from failure[0]
-        return self.base_url
+    def _bad_request_answer(self, exc: Exception) -> bytes:
+        assert isinstance(exc, ApiError)
+        return _response(exc.status, exc.message.encode(), "text/plain", close=True)
 
-    def request_stop(self) -> None:
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stop.set)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.request_stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> OllamaServer:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_HEAD)
-        self.port = server.sockets[0].getsockname()[1]
-        if on_ready is not None:
-            on_ready(self.port)
-        try:
-            await self._stop.wait()
-        finally:
-            server.close()
-            for task in [*self._tasks, *(d.task for d in self._downloads.values() if d.task)]:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await server.wait_closed()
-
-    # -- connections ----------------------------------------------------------------------
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            while True:
-                try:
-                    req = await _read_request(reader)
-                    if req is None:
-                        break
-                    req.raw_body = await _read_body(req, reader)
-                except ApiError as exc:
-                    writer.write(_response(exc.status, exc.message.encode(), "text/plain", close=True))
-                    await writer.drain()
-                    break
-                self._record(req)
-                if not await self._exchange(req, reader, writer):
-                    break
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        except asyncio.CancelledError:
-            pass  # stop(): end quietly (Python 3.11 logs a cancelled stream callback otherwise)
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-
-    def _record(self, req: _Request) -> None:
+    def _record(self, req: _Request, conn: int) -> None:
         try:
             body = json.loads(req.raw_body) if req.raw_body else None
         except ValueError:
@@ -512,31 +441,9 @@ class OllamaServer:
             self._requests.append(RecordedRequest(req.method, req.path.split("?", 1)[0],
                                                   dict(req.headers), body))
 
-    async def _exchange(self, req: _Request, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> bool:
-        """Answer one request while watching for the client leaving; True keeps the connection."""
-        state = _Exchange()
-        watcher = asyncio.create_task(_watch_client(reader))
-        responder = asyncio.create_task(self._respond(req, writer, state))
-        try:
-            done, _ = await asyncio.wait({watcher, responder}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            responder.cancel()
-            await asyncio.gather(watcher, responder, return_exceptions=True)
-        if responder in done and not responder.cancelled():
-            exc = responder.exception()
-            if exc is None:
-                return responder.result() and req.headers.get("connection", "").lower() != "close"
-            if isinstance(exc, _Cut):
-                writer.transport.abort()
-                return False
-            if not isinstance(exc, OSError):
-                raise exc
-        if state.in_flight:
-            with self._lock:
-                self.client_disconnects += 1
-        return False
+    def _client_left(self) -> None:
+        with self._lock:
+            self.client_disconnects += 1
 
     async def _respond(self, req: _Request, writer: asyncio.StreamWriter, state: _Exchange) -> bool:
         try:
@@ -923,15 +830,6 @@ class OllamaServer:
                     return
 
 
-async def _watch_client(reader: asyncio.StreamReader) -> None:
-    """Return once the client closes (EOF or reset)."""
-    try:
-        while await reader.read(65536):
-            pass
-    except OSError:
-        pass
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A loopback server speaking Ollama's /api/*")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -947,14 +845,7 @@ def main(argv: list[str] | None = None) -> None:
         server.add_to_catalog(catalog_model(name, int(size)))
     for name in args.installed:
         server.install(name)
-
-    def ready(port: int) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.request_stop)
-        print(f"PORT={port}", flush=True)
-
-    asyncio.run(server.serve(on_ready=ready))
+    run_main(server)
 
 
 if __name__ == "__main__":

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+
+from tests.servers._http import Exchange as _Exchange
+from tests.servers._http import LoopbackServer, run_main
 
 MODELS: dict[str, str] = {
     "ok": "40 word chunks, ~5 ms apart (also used for any unlisted model name)",
@@ -44,7 +44,6 @@ MODELS: dict[str, str] = {
     "delay-2500": "delay-<ms>: headers at once, the first token <ms> later (a model loading)",
 }
 OWNER = "modeldesk-test"
-MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
 # fast-N cycles through a few distinct tokens: LiteLLM cuts a stream whose chunks repeat one text
 # 100 times in a row (its guard against a looping model), and real text does not do that.
@@ -171,6 +170,17 @@ async def _read_body(req: _Request, reader: asyncio.StreamReader) -> bytes:
     if int(cl) > MAX_BODY:
         raise ApiError(413, "Request body too large.", close=True)
     return await reader.readexactly(int(cl))
+
+
+async def _read_full(reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> _Request | None:
+    """One request with its body (answering ``Expect: 100-continue``); None on a clean EOF."""
+    req = await _read_request(reader)
+    if req is not None:
+        if req.headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        req.raw_body = await _read_body(req, reader)
+    return req
 
 
 def _text_of(content: Any) -> str:
@@ -307,30 +317,21 @@ def _fault(model: str, key: str) -> ApiError | None:
     return None
 
 
-@dataclass
-class _Exchange:
-    """State of one request/response, shared with the task watching the client."""
-
-    in_flight: bool = False  # response started and not fully written
-    pipelined: bool = False  # the client sent bytes mid-response; we close afterwards
-
-
-class FaultServer:
+class FaultServer(LoopbackServer):
     """See the module docstring. ``requests`` and ``disconnects`` are thread-safe snapshots."""
+
+    thread_name = "openai-fault-server"
+    start_error = "fault server failed to start"
+    bad_request = ApiError
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  valid_keys: set[str] | None = None) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.valid_keys: set[str] = valid_keys if valid_keys is not None else {"sk-test"}
         self.client_disconnected = threading.Event()
         self._lock = threading.Condition()  # guards the two fields below; notified per request
         self._requests: list[RecordedRequest] = []
         self._disconnects = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._conn_serial = 0
 
     # -- public, callable from any thread -------------------------------------------------
     @property
@@ -358,93 +359,14 @@ class FaultServer:
             self._disconnects = 0
         self.client_disconnected.clear()
 
-    def start(self) -> str:
-        ready = threading.Event()
-        failure: list[BaseException] = []
+    # -- event loop side: hooks of LoopbackServer ------------------------------------------
+    async def _read(self, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> _Request | None:
+        return await _read_full(reader, writer)
 
-        def run() -> None:
-            try:
-                asyncio.run(self.serve(on_ready=lambda _port: ready.set()))
-            except BaseException as exc:  # surfaced to start()'s caller
-                failure.append(exc)
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name="openai-fault-server", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            raise RuntimeError("fault server failed to start") from failure[0]
-        return self.base_url
-
-    def request_stop(self) -> None:
-        """Ask the serving loop to shut down, without waiting (safe from any thread)."""
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(stop.set)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.request_stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> FaultServer:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    # -- event loop side --------------------------------------------------------------------
-    async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:
-        """Serve on the running loop until ``stop()``; calls ``on_ready(port)`` once bound."""
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_HEAD)
-        self.port = server.sockets[0].getsockname()[1]
-        if on_ready is not None:
-            on_ready(self.port)
-        try:
-            await self._stop.wait()
-        finally:
-            server.close()
-            # Stalled streams never finish by themselves: cancel every open connection.
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._conn_serial += 1
-        conn = self._conn_serial
-        try:
-            while True:
-                try:
-                    req = await _read_request(reader)
-                    if req is None:
-                        break
-                    if req.headers.get("expect", "").lower() == "100-continue":
-                        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                    req.raw_body = await _read_body(req, reader)
-                except ApiError as exc:
-                    writer.write(_json_response(exc.status, exc.payload, _request_id(), True))
-                    await writer.drain()
-                    break
-                self._record(req, conn)
-                if not await self._exchange(req, reader, writer):
-                    break
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away between requests: nothing to report
-        except asyncio.CancelledError:
-            # stop() cancels open connections. Ending quietly matters: Python 3.11's stream
-            # callback calls task.exception() on a cancelled task and logs a spurious traceback.
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
+    def _bad_request_answer(self, exc: Exception) -> bytes:
+        assert isinstance(exc, ApiError)
+        return _json_response(exc.status, exc.payload, _request_id(), True)
 
     def _record(self, req: _Request, conn: int) -> None:
         try:
@@ -456,31 +378,10 @@ class FaultServer:
             self._requests.append(RecordedRequest(req.method, path, dict(req.headers), body, conn))
             self._lock.notify_all()
 
-    async def _exchange(self, req: _Request, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> bool:
-        """Answer one request while watching for the client leaving; True keeps the connection."""
-        state = _Exchange()
-        watcher = asyncio.create_task(_watch_client(reader, state))
-        responder = asyncio.create_task(self._respond(req, writer, state))
-        try:
-            done, _ = await asyncio.wait({watcher, responder}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            responder.cancel()  # no-op when it already finished
-            await asyncio.gather(watcher, responder, return_exceptions=True)
-        if responder in done and not responder.cancelled():
-            exc = responder.exception()
-            if exc is None:
-                keep = responder.result() and req.headers.get("connection", "").lower() != "close"
-                return keep and not state.pipelined
-            if not isinstance(exc, OSError):
-                raise exc
-        # Either the watcher saw EOF/reset or a write failed: the client left.
-        if state.in_flight:
-            with self._lock:
-                self._disconnects += 1
-            self.client_disconnected.set()
-        return False
+    def _client_left(self) -> None:
+        with self._lock:
+            self._disconnects += 1
+        self.client_disconnected.set()
 
     async def _respond(self, req: _Request, writer: asyncio.StreamWriter,
                        state: _Exchange) -> bool:
@@ -537,15 +438,6 @@ def _request_id() -> str:
 
 def _model_obj(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 1700000000, "owned_by": OWNER}
-
-
-async def _watch_client(reader: asyncio.StreamReader, state: _Exchange) -> None:
-    """Return once the client closes (EOF or reset) during a response."""
-    try:
-        while await reader.read(65536):
-            state.pipelined = True  # pipelining is not supported: close after this response
-    except OSError:
-        pass
 
 
 async def _forever() -> None:
@@ -656,15 +548,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="OpenAI-compatible fault-injection server")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     args = parser.parse_args(argv)
-    server = FaultServer(port=args.port)
-
-    def ready(port: int) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.request_stop)
-        print(f"PORT={port}", flush=True)
-
-    asyncio.run(server.serve(on_ready=ready))
+    run_main(FaultServer(port=args.port))
 
 
 if __name__ == "__main__":
