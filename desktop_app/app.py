@@ -18,11 +18,11 @@ from desktop_app.services.catalog import ModelCatalog
 from desktop_app.services.chat import ChatService
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.dispatch import Dispatcher
-from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.gguf import GgufLibrary, default_folders
+from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.llamacpp import LlamaCppService
 from desktop_app.services.llm import LLMService
-from desktop_app.services.ollama import OllamaService
+from desktop_app.services.ollama_hosts import OllamaHosts
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings_store import SettingsStore, StateStore
@@ -85,8 +85,9 @@ class ModelDeskApp:
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
         self.accounts_pane = AccountsPane(accounts=self.accounts)
         self.usage_pane = UsagePane(usage=self.usage, accounts_provider=lambda: self.accounts.accounts)
-        self.ollama = OllamaService(_local_ollama_host(), state_file=paths.data_dir / "ollama-pulls.json")
-        self.ollama_pane = OllamaPane(ollama=self.ollama)
+        self.ollama_hosts = OllamaHosts(local=_local_ollama_host(), accounts=self.accounts,
+                                        state_file=paths.data_dir / "ollama-pulls.json")
+        self.ollama_pane = OllamaPane(ollama=self.ollama_hosts.first_service(), hosts=self.ollama_hosts)
         self.gguf = GgufLibrary(paths.cache_dir / "gguf.json",
                                 folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)])
         self.gguf_view = GgufLibraryView(library=self.gguf, user_folders=settings.gguf_folders)
@@ -104,8 +105,10 @@ class ModelDeskApp:
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
         self.chat_pane.accounts_requested.connect(lambda: self.window.show_pane("Accounts"))
         self.usage_pane.chat_requested.connect(lambda: self.window.show_pane("Chat"))
-        self.ollama_pane.use_in_chat_requested.connect(
-            lambda url: self._tasks.spawn(self.use_local_server_in_chat("ollama", url)))
+        self.ollama_pane.installed_listed.connect(
+            lambda host, names: self._tasks.spawn(self.sync_ollama_models(host, names)))
+        self.ollama_pane.chat_requested.connect(
+            lambda host, name: self._tasks.spawn(self.chat_with_ollama_model(host, name)))
         self.llamacpp_pane.use_in_chat_requested.connect(
             lambda url: self._tasks.spawn(self.use_local_server_in_chat("llamacpp", url.rstrip("/") + "/v1")))
         if collector is not None:
@@ -180,6 +183,35 @@ class ModelDeskApp:
             f"{len(models)} model{'s' if len(models) != 1 else ''} of {account.label} are in the chat's picker.")
         self.window.show_pane("Chat")
         return account
+
+    async def sync_ollama_models(self, host, names: list[str]):
+        """An Ollama host's installed models, as just listed by its pane, go into the chat's picker:
+        the host's account (made the first time the local Ollama answers) lists them again when
+        they differ from what the picker has."""
+        from desktop_app.domain.errors import DomainError
+
+        known = self.ollama_hosts.account_for(host.url) is not None
+        account = await self.ollama_hosts.ensure_account(host)
+        if set(names) == set(self.accounts.cached_models(account.id)):
+            return account
+        try:
+            models = await self.accounts.refresh_models(account.id)
+        except DomainError as exc:
+            self.window.statusBar().showMessage(exc.message)
+            return account
+        if not known:
+            self.window.statusBar().showMessage(
+                f"{account.label}: {len(models)} installed model{'s are' if len(models) != 1 else ' is'} "
+                "now in the chat's picker.")
+        return account
+
+    async def chat_with_ollama_model(self, host, name: str) -> bool:
+        """Go to the chat with an installed Ollama model picked."""
+        account = await self.ollama_hosts.ensure_account(host)
+        if name not in self.accounts.cached_models(account.id):
+            await self.sync_ollama_models(host, [name])
+        self.window.show_pane("Chat")
+        return self.chat_pane.select_model(account.id, name)
 
     async def set_theme(self, mode: str) -> None:
         from PySide6.QtWidgets import QApplication
@@ -258,7 +290,7 @@ class ModelDeskApp:
         await self.llamacpp_pane.aclose()
         await self.ollama_pane.aclose()
         await self.gguf_view.aclose()
-        await self.ollama.aclose()
+        await self.ollama_hosts.aclose()
         await self._tasks.aclose()
         current = self.chat_pane.current_conversation
         settings = self.accounts.settings

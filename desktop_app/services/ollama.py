@@ -253,7 +253,7 @@ class _Publisher:
             self._handle = None
 
 
-class _Ledger:
+class PullLedger:
     """The unfinished-pulls file: {"version": 1, "pulls": {"<url> <model>": {...}}}.
 
     Read and written on its own worker thread, written atomically; one file for every host.
@@ -310,6 +310,7 @@ class _Ledger:
 class OllamaService:
     def __init__(
         self, host: OllamaHost, *, api_key: str | None = None, state_file: Path | None = None,
+        ledger: PullLedger | None = None,
         timeout: float = 30.0, connect_timeout: float = 5.0, status_timeout: float = 3.0,
         pull_read_timeout: float = 300.0, retry_delays: Sequence[float] = RETRY_DELAYS_S,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -338,7 +339,10 @@ class OllamaService:
         self._jobs: dict[str, PullJob] = {}
         self._publishers: dict[str, _Publisher] = {}
         self._listeners: list[PullListener] = []
-        self._ledger = _Ledger(state_file)
+        # One ledger file for every host: several services share one `PullLedger` (owned by whoever
+        # made it); without one, this service has its own on `state_file`.
+        self._owns_ledger = ledger is None
+        self._ledger = ledger if ledger is not None else PullLedger(state_file)
         self._closed = False
 
     @property
@@ -525,7 +529,8 @@ class OllamaService:
             await client.close()
         self._clients.clear()
         await self._probe.aclose()
-        await asyncio.get_running_loop().run_in_executor(None, self._ledger.close)
+        if self._owns_ledger:
+            await asyncio.get_running_loop().run_in_executor(None, self._ledger.close)
 
     async def _run_pull(self, job: PullJob, publisher: _Publisher) -> None:
         url = self._host.url

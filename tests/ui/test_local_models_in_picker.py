@@ -1,6 +1,6 @@
-"""Local servers' models reach the chat's picker through "Use in chat": every installed Ollama
-model, and every model of a llama-server router, loaded or not; choosing an unloaded router model
-loads it (the chat shows a loading line) and the chat proceeds."""
+"""A llama-server's models reach the chat's picker through "Use in chat": every model of a router,
+loaded or not; choosing an unloaded router model loads it (the chat shows a loading line) and the
+chat proceeds. (Installed Ollama models reach the picker by themselves: tests/ui/test_ollama_hosts.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from PySide6.QtCore import Qt
 from desktop_app.app import ModelDeskApp
 from desktop_app.services.paths import AppPaths
 from tests.servers.llama import LlamaServer
-from tests.servers.ollama_server import OllamaServer
 from tests.ui.conftest import run
 
 
@@ -27,28 +26,6 @@ def _close(qtbot, app) -> None:
     run(qtbot, app.aclose())
     app.window.close()
     app.window.deleteLater()
-
-
-def test_every_installed_ollama_model_is_in_the_picker(qtbot, qloop, monkeypatch):
-    with OllamaServer() as ollama:
-        for name in ("gemma3:270m", "qwen2.5:0.5b", "llama3.2:1b"):
-            ollama.install(name)
-        monkeypatch.setenv("OLLAMA_HOST", ollama.base_url)
-        app = _app(qtbot)
-        try:
-            app.window.show_pane("Ollama")
-            qtbot.waitUntil(lambda: app.ollama_pane.use_in_chat_button.isEnabled(), timeout=5_000)
-            app.ollama_pane.use_in_chat_button.click()
-            qtbot.waitUntil(lambda: app.window.stack.currentWidget() is app.chat_pane, timeout=10_000)
-            account = next(a for a in app.accounts.accounts if a.provider_id == "ollama")
-            for name in ("gemma3:270m", "qwen2.5:0.5b", "llama3.2:1b"):
-                assert app.chat_pane.select_model(account.id, name), name
-            # A second click reuses the account.
-            app.ollama_pane.use_in_chat_button.click()
-            qtbot.waitUntil(lambda: "in the chat's picker" in app.window.statusBar().currentMessage(), timeout=10_000)
-            assert len([a for a in app.accounts.accounts if a.provider_id == "ollama"]) == 1
-        finally:
-            _close(qtbot, app)
 
 
 def test_a_router_model_not_loaded_is_pickable_and_loads_when_chosen(qtbot, qloop, tmp_path):

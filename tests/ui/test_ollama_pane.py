@@ -142,7 +142,7 @@ def test_the_models_pass_the_model_tester(qtbot, qtmodeltester, pane: OllamaPane
 
 def test_installed_models_are_listed_filtered_and_sorted(qtbot, server: OllamaServer,
                                                         pane: OllamaPane) -> None:
-    assert pane.host_label.text() == f"● Ollama 0.12.6 at 127.0.0.1:{server.port}"
+    assert pane.host_label.text() == f"Ollama 0.12.6 at 127.0.0.1:{server.port}"
     assert not pane.showing_empty_state
     assert sorted(column(pane.installed_view)) == sorted(INSTALLED)
     assert column(pane.installed_view) == sorted(INSTALLED)  # by name at first

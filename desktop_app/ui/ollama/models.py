@@ -303,6 +303,12 @@ class PullJobsModel(QAbstractListModel):
             self.dataChanged.emit(index, index)
         self.updates += 1
 
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._rows.clear()
+        self._row_of.clear()
+        self.endResetModel()
+
     def remove(self, name: str) -> None:
         row = self._row_of.get(name)
         if row is None:

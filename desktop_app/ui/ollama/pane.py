@@ -15,12 +15,8 @@ import logging
 
 import shiboken6
 from PySide6.QtCore import (
-    QEvent,
     QItemSelectionModel,
     QModelIndex,
-    QPersistentModelIndex,
-    QRect,
-    QSize,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -28,16 +24,11 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QCloseEvent,
-    QColor,
-    QFont,
     QFontDatabase,
-    QMouseEvent,
-    QPainter,
     QPalette,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -51,11 +42,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionButton,
-    QStyleOptionProgressBar,
-    QStyleOptionViewItem,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -66,22 +52,23 @@ from desktop_app.domain.errors import DomainError
 from desktop_app.domain.ollama import (
     HostStatus,
     ModelDetails,
+    OllamaHost,
     PullProgress,
     PullState,
     UnfinishedPull,
     canonical_name,
 )
 from desktop_app.services.ollama import OllamaService, PullJob
+from desktop_app.services.ollama_hosts import OllamaHosts, same_url
 from desktop_app.ui.common.tasks import TaskOwner
+from desktop_app.ui.ollama.delegate import ERROR_COLOUR, PullJobDelegate
+from desktop_app.ui.ollama.hosts import HostBar
 from desktop_app.ui.ollama.models import (
     InstalledModelsModel,
     NameRole,
-    ProgressRole,
     PullJobsModel,
     RunningModelsModel,
     SortRole,
-    job_detail,
-    job_headline,
 )
 
 log = logging.getLogger(__name__)
@@ -91,124 +78,8 @@ NO_MODELS_HINT = f"No models are installed on this Ollama yet. Pull one to start
 NO_SELECTION_HINT = "Select a model to see its parameters, template, system prompt and license."
 NO_RUNNING_HINT = "No model is loaded. Select an installed model and press Load."
 NO_PULLS_HINT = "Pulls appear here with their progress."
-ERROR_COLOUR = "#c0392b"
 OK_COLOUR = "#2e7d32"
 RUNNING_POLL_MS = 15_000  # /api/ps again while shown: models unload by themselves when idle
-
-
-class PullJobDelegate(QStyledItemDelegate):
-    """Paints one pull: name and state, a progress bar, the figures, and its buttons."""
-
-    action_requested = Signal(str, str)  # model name, "cancel" | "resume" | "retry" | "remove"
-
-    MARGIN = 8
-    BUTTON_WIDTH = 78
-    BUTTON_HEIGHT = 26
-
-    @staticmethod
-    def actions_for(progress: PullProgress) -> tuple[str, ...]:
-        if progress.state in (PullState.RUNNING, PullState.RETRYING):
-            return ("cancel",)
-        if progress.state is PullState.DONE:
-            return ("remove",)
-        if progress.state is PullState.FAILED:
-            return ("retry", "remove")
-        return ("resume", "remove")
-
-    def button_rects(self, rect: QRect, progress: PullProgress) -> dict[str, QRect]:
-        rects: dict[str, QRect] = {}
-        right = rect.right() - self.MARGIN
-        top = rect.top() + (rect.height() - self.BUTTON_HEIGHT) // 2
-        for action in reversed(self.actions_for(progress)):
-            left = right - self.BUTTON_WIDTH + 1
-            rects[action] = QRect(left, top, self.BUTTON_WIDTH, self.BUTTON_HEIGHT)
-            right = left - 6
-        return rects
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        line = option.fontMetrics.height()
-        return QSize(360, self.MARGIN * 2 + line * 2 + 16 + 8)
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
-              index: QModelIndex | QPersistentModelIndex) -> None:
-        progress: PullProgress | None = index.data(ProgressRole)
-        if progress is None:
-            return
-        widget = option.widget
-        style = widget.style() if widget is not None else QApplication.style()
-        background = QStyleOptionViewItem(option)
-        self.initStyleOption(background, index)
-        background.text = ""
-        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, background, painter, widget)
-
-        buttons = self.button_rects(option.rect, progress)
-        left = option.rect.left() + self.MARGIN
-        content_right = min((r.left() for r in buttons.values()), default=option.rect.right()) - 12
-        width = max(40, content_right - left)
-        metrics = option.fontMetrics
-        line = metrics.height()
-        top = option.rect.top() + self.MARGIN
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
-        painter.save()
-        bold = QFont(option.font)
-        bold.setBold(True)
-        painter.setFont(bold)
-        painter.setPen(option.palette.color(text_role))
-        headline = job_headline(progress)
-        headline_width = metrics.horizontalAdvance(headline) + 12
-        name_rect = QRect(left, top, max(20, width - headline_width), line)
-        painter.drawText(name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         painter.fontMetrics().elidedText(progress.model, Qt.TextElideMode.ElideMiddle,
-                                                          name_rect.width()))
-        painter.setFont(option.font)
-        if progress.state is PullState.FAILED:
-            painter.setPen(Qt.GlobalColor.red if selected else QColor(ERROR_COLOUR))
-        painter.drawText(QRect(left, top, width, line),
-                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, headline)
-        painter.restore()
-
-        bar = QStyleOptionProgressBar()
-        bar.rect = QRect(left, top + line + 4, width, 16)
-        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
-        bar.direction = option.direction
-        bar.palette = option.palette
-        bar.fontMetrics = metrics
-        bar.minimum, bar.maximum = 0, 1000
-        bar.progress = round(progress.fraction * 1000)
-        bar.textVisible = False
-        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
-
-        painter.save()
-        detail_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText
-        painter.setPen(QColor(ERROR_COLOUR) if progress.state is PullState.FAILED and not selected
-                       else option.palette.color(detail_role))
-        detail_rect = QRect(left, top + line + 24, width, line)
-        painter.drawText(detail_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         metrics.elidedText(job_detail(progress), Qt.TextElideMode.ElideRight, width))
-        painter.restore()
-
-        labels = {"cancel": "Cancel", "resume": "Resume", "retry": "Retry", "remove": "Remove"}
-        for action, rect in buttons.items():
-            button = QStyleOptionButton()
-            button.rect = rect
-            button.text = labels[action]
-            button.palette = option.palette
-            button.fontMetrics = metrics
-            button.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Raised
-            style.drawControl(QStyle.ControlElement.CE_PushButton, button, painter, widget)
-
-    def editorEvent(self, event: QEvent, model, option: QStyleOptionViewItem,
-                    index: QModelIndex | QPersistentModelIndex) -> bool:
-        if event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent) \
-                and event.button() == Qt.MouseButton.LeftButton:
-            progress: PullProgress | None = index.data(ProgressRole)
-            if progress is not None:
-                for action, rect in self.button_rects(option.rect, progress).items():
-                    if rect.contains(event.position().toPoint()):
-                        self.action_requested.emit(progress.model, action)
-                        return True
-        return super().editorEvent(event, model, option, index)
 
 
 def _read_only_text(object_name: str) -> QPlainTextEdit:
@@ -220,14 +91,17 @@ def _read_only_text(object_name: str) -> QPlainTextEdit:
 
 
 class OllamaPane(QWidget):
-    use_in_chat_requested = Signal(str)  # this host's URL: add it as a chat account
+    chat_requested = Signal(object, str)  # OllamaHost, model name: chat with it
+    installed_listed = Signal(object, list)  # OllamaHost, the names installed there
     refreshed = Signal()
     pull_finished = Signal(str, str)  # model name, outcome: "done" | "failed" | "cancelled"
     details_shown = Signal(str)  # model name
 
-    def __init__(self, *, ollama: OllamaService, parent: QWidget | None = None) -> None:
+    def __init__(self, *, ollama: OllamaService, hosts: OllamaHosts | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._ollama = ollama
+        self._hosts = hosts
         self._tasks = TaskOwner("OllamaPane")
         self._status: HostStatus | None = None
         self._generation = 0
@@ -251,17 +125,12 @@ class OllamaPane(QWidget):
     # --- construction --------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.host_label = QLabel("Checking Ollama…", objectName="ollamaHost", wordWrap=True)
-        self.host_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.host_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.host_bar = HostBar(current=self._ollama.host, hosts=self._hosts)
+        self.host_label = self.host_bar.status_label
         self.refresh_button = QPushButton("Refresh", objectName="refresh",
                                           toolTip="Ask Ollama again what is installed and running")
         top = QHBoxLayout()
-        self.use_in_chat_button = QPushButton("Use in chat", objectName="useInChat",
-                                              toolTip="Add this Ollama as an account so its models are in the chat's picker")
-        self.use_in_chat_button.clicked.connect(lambda: self.use_in_chat_requested.emit(self._ollama.host.url))
-        top.addWidget(self.host_label, 1)
-        top.addWidget(self.use_in_chat_button)
+        top.addWidget(self.host_bar, 1)
         top.addWidget(self.refresh_button)
 
         # Installed models, with the empty state in the same place.
@@ -276,6 +145,8 @@ class OllamaPane(QWidget):
         self.installed_view.sortByColumn(InstalledModelsModel.NAME, Qt.SortOrder.AscendingOrder)
         self.load_button = QPushButton("Load", objectName="load",
                                        toolTip="Load the selected model into memory")
+        self.chat_button = QPushButton("Chat with it", objectName="chatWith",
+                                       toolTip="Open the chat with the selected model picked")
         self.copy_button = QPushButton("Copy…", objectName="copy",
                                        toolTip="Copy the selected model under another name")
         self.delete_button = QPushButton("Delete…", objectName="delete",
@@ -283,6 +154,7 @@ class OllamaPane(QWidget):
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.load_button)
+        buttons.addWidget(self.chat_button)
         buttons.addWidget(self.copy_button)
         buttons.addStretch(1)
         buttons.addWidget(self.delete_button)
@@ -450,6 +322,9 @@ class OllamaPane(QWidget):
 
     def _connect(self) -> None:
         self.refresh_button.clicked.connect(self._on_refresh_clicked)
+        self.host_bar.host_chosen.connect(self._on_host_chosen)
+        self.host_bar.message.connect(self._on_host_message)
+        self.chat_button.clicked.connect(self._on_chat_clicked)
         self.filter_edit.textChanged.connect(self.installed_proxy.setFilterFixedString)
         self.installed_view.selectionModel().currentRowChanged.connect(self._on_installed_current_changed)
         self.installed_model.modelReset.connect(self._update_states)
@@ -471,6 +346,16 @@ class OllamaPane(QWidget):
 
     def _on_refresh_clicked(self) -> None:
         self._tasks.spawn(self.refresh())
+
+    def _on_host_chosen(self, host: OllamaHost) -> None:
+        self._tasks.spawn(self.show_host(host))
+
+    def _on_host_message(self, text: str, error: bool) -> None:
+        self._show_status(DomainError(text) if error else None, "" if error else text)
+
+    def _on_chat_clicked(self) -> None:
+        if (name := self.selected_installed()) is not None:
+            self.chat_requested.emit(self.host_bar.current, name)
 
     def _on_poll_timeout(self) -> None:
         self._tasks.spawn(self.refresh_running())
@@ -568,6 +453,34 @@ class OllamaPane(QWidget):
                 return True
         return False
 
+    @property
+    def service(self) -> OllamaService:
+        return self._ollama
+
+    async def show_host(self, host: OllamaHost) -> None:
+        """Show another host: its service (pulls there keep running when the user looks away)."""
+        if self._hosts is None:
+            return
+        service = await self._hosts.service(host)
+        if not shiboken6.isValid(self):
+            return
+        if service is not self._ollama:
+            self._unsubscribe()
+            self._ollama = service
+            self._unsubscribe = service.add_pull_listener(self._on_pull_progress)
+            self._generation += 1  # an answer from the previous host is no longer wanted
+            self._status = None
+            self._poll.stop()
+            self._set_installed([])
+            self.running_model.set_rows([])
+            self.jobs_model.clear()
+            for job in service.pull_jobs():
+                self.jobs_model.update(job.progress())
+            self._clear_details()
+            self._show_status(None)
+            self._update_states()
+        await self.refresh()
+
     async def refresh(self) -> None:
         """Ask the host whether it is up, then what is installed, running and left unfinished."""
         self._generation += 1
@@ -591,9 +504,10 @@ class OllamaPane(QWidget):
         if generation != self._generation or not shiboken6.isValid(self):
             return
         self._status = status
-        self._show_host(status)
+        self.host_bar.set_status(status)
         if installed is not None and running is not None:
             self._set_installed(installed)
+            self.installed_listed.emit(self.host_bar.current, [m.name for m in installed])
             self.running_model.set_rows(running)
             if self._refresh_error_shown:
                 self._show_status(None)
@@ -615,6 +529,17 @@ class OllamaPane(QWidget):
         if self.isVisible() and status.reachable:
             self._poll.start()
         self.refreshed.emit()
+        if self._hosts is not None:
+            self._tasks.spawn(self._check_other_hosts())
+
+    async def _check_other_hosts(self) -> None:
+        """Whether each other host answers, and its version, for the host picker."""
+        assert self._hosts is not None
+        others = [h for h in self._hosts.hosts() if not same_url(h.url, self._ollama.host.url)]
+        services = [await self._hosts.service(h) for h in others]
+        for status in await asyncio.gather(*(s.host_status() for s in services)):
+            if shiboken6.isValid(self):
+                self.host_bar.set_status(status)
 
     async def refresh_running(self) -> None:
         try:
@@ -734,6 +659,7 @@ class OllamaPane(QWidget):
 
     async def aclose(self) -> None:
         self._unsubscribe()
+        await self.host_bar.aclose()
         if shiboken6.isValid(self):  # closing the window may have deleted the pane already
             self._poll.stop()
             for dialog in (self._delete_dialog, self._copy_dialog):
@@ -787,14 +713,6 @@ class OllamaPane(QWidget):
                     | QItemSelectionModel.SelectionFlag.Rows)
                 return
 
-    def _show_host(self, status: HostStatus) -> None:
-        if status.reachable:
-            self.host_label.setText(f"● {status.sentence}")
-            self.host_label.setStyleSheet(f"color: {OK_COLOUR};")
-        else:
-            self.host_label.setText(status.sentence)
-            self.host_label.setStyleSheet(f"color: {ERROR_COLOUR};")
-
     def _show_status(self, error: DomainError | None, text: str = "") -> None:
         self._refresh_error_shown = False
         if error is not None:
@@ -831,6 +749,7 @@ class OllamaPane(QWidget):
             self._installed_stack.setCurrentWidget(self._table_page)
         selected = self.selected_installed() is not None
         self.load_button.setEnabled(reachable and selected)
+        self.chat_button.setEnabled(reachable and selected)
         self.copy_button.setEnabled(reachable and selected)
         self.delete_button.setEnabled(reachable and selected)
         self.unload_button.setEnabled(reachable and self.selected_running() is not None)

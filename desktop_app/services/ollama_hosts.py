@@ -1,0 +1,155 @@
+"""Every Ollama host the user works with, and one `OllamaService` per host.
+
+The hosts are the local default (OLLAMA_HOST, else 127.0.0.1:11434) plus every Ollama account:
+an Ollama host the user adds is saved as an account of provider "ollama", so its optional bearer
+key lives in the keyring like every other key, and its models are in the chat's picker like every
+other account's. The local default becomes an account the same way the first time the user
+reaches it (`ensure_account`), which is what puts its installed models in the picker.
+
+Services are made on first use and kept while the app runs, so a pull keeps going when the user
+looks at another host. All of them write one unfinished-pulls ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.errors import BadRequest
+from desktop_app.domain.ollama import OllamaHost, normalize_host_url
+from desktop_app.services.accounts import AccountService
+from desktop_app.services.ollama import OllamaService, PullLedger
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "ollama"
+LOCAL_LABEL = "Local Ollama"
+
+
+class ServiceFactory(Protocol):
+    def __call__(self, host: OllamaHost, *, api_key: str | None, ledger: PullLedger) -> OllamaService: ...
+
+
+def _make_service(host: OllamaHost, *, api_key: str | None, ledger: PullLedger) -> OllamaService:
+    return OllamaService(host, api_key=api_key, ledger=ledger)
+
+
+def same_url(a: str, b: str) -> bool:
+    return normalize_host_url(a).rstrip("/") == normalize_host_url(b).rstrip("/")
+
+
+class OllamaHosts:
+    def __init__(self, *, local: OllamaHost, accounts: AccountService, state_file: Path | None = None,
+                 make_service: ServiceFactory = _make_service) -> None:
+        self._local = local
+        self._accounts = accounts
+        self._ledger = PullLedger(state_file)
+        self._make_service = make_service
+        self._services: dict[str, tuple[OllamaService, str | None]] = {}  # url -> (service, its key)
+        self._lock = asyncio.Lock()
+
+    # --- which hosts ---------------------------------------------------------------------------
+
+    @property
+    def local(self) -> OllamaHost:
+        return self._local
+
+    def hosts(self) -> list[OllamaHost]:
+        """The local default first (as its account, once it has one), then the other Ollama accounts."""
+        accounts = [a for a in self._accounts.accounts if a.provider_id == PROVIDER]
+        hosts = [self._host_of(a) for a in accounts]
+        local = next((h for h in hosts if same_url(h.url, self._local.url)), None)
+        if local is not None:
+            hosts.remove(local)
+        return [local or self._local, *hosts]
+
+    def account_for(self, url: str) -> Account | None:
+        return next((a for a in self._accounts.accounts
+                     if a.provider_id == PROVIDER and same_url(a.effective_base_url, url)), None)
+
+    def on_hosts_changed(self, listener: Callable[[], None]) -> None:
+        self._accounts.on_accounts_changed(listener)
+
+    @staticmethod
+    def _host_of(account: Account) -> OllamaHost:
+        return OllamaHost(url=normalize_host_url(account.effective_base_url), key_ref=account.id,
+                          label=account.label)
+
+    # --- adding and removing -------------------------------------------------------------------
+
+    async def add(self, *, url: str, label: str = "", key: str = "") -> OllamaHost:
+        """Save a host as an Ollama account (its key, if any, in the keyring) and return it."""
+        url = normalize_host_url(url)
+        if not url.startswith(("http://", "https://")):
+            raise BadRequest("An Ollama address starts with http:// or https://.",
+                             "Type it like 10.0.0.5:11434 or https://ollama.example.com.")
+        if self.account_for(url) is not None:
+            raise BadRequest(f"{OllamaHost(url).address} is already in the list.", "Pick it in the host list.")
+        account = Account(provider_id=PROVIDER, label=label.strip() or f"Ollama at {OllamaHost(url).address}",
+                          base_url=url)
+        await self._accounts.save_account(account, key)
+        return self._host_of(account)
+
+    async def ensure_account(self, host: OllamaHost) -> Account:
+        """The host's account, saved now if it has none yet (the local default, the first time)."""
+        account = self.account_for(host.url)
+        if account is None:
+            label = LOCAL_LABEL if same_url(host.url, self._local.url) else host.label
+            account = Account(provider_id=PROVIDER, label=label, base_url=normalize_host_url(host.url))
+            await self._accounts.save_account(account, "")
+        return account
+
+    async def remove(self, host: OllamaHost) -> None:
+        """Forget a host the user added (its account and key). Its running pulls are cancelled."""
+        account = self.account_for(host.url)
+        if account is None:
+            raise BadRequest(f"{host.address} is this computer's Ollama; it cannot be removed.",
+                             "Pick another host to remove.")
+        async with self._lock:
+            entry = self._services.pop(normalize_host_url(host.url), None)
+        if entry is not None:
+            await entry[0].aclose()
+        await self._accounts.remove_account(account.id)
+
+    # --- services --------------------------------------------------------------------------------
+
+    async def service(self, host: OllamaHost) -> OllamaService:
+        """The service for `host`, made on first use; made again when its key was changed."""
+        url = normalize_host_url(host.url)
+        account = self.account_for(url)
+        key = (await self._accounts.secrets.get(account.id) or None) if account is not None else None
+        async with self._lock:
+            entry = self._services.get(url)
+            if entry is not None and (entry[1] == key or any(not j.state.finished for j in entry[0].pull_jobs())):
+                return entry[0]
+            stale = entry[0] if entry is not None else None
+            label = account.label if account is not None else self._local.label
+            service = self._make_service(OllamaHost(url=url, key_ref=account.id if account else None, label=label),
+                                         api_key=key, ledger=self._ledger)
+            self._services[url] = (service, key)
+        if stale is not None:
+            await stale.aclose()
+        return service
+
+    def first_service(self) -> OllamaService:
+        """The first host's service, made without waiting for the keyring (for the pane's first
+        paint); `service()` makes it again with the key if that host's account has one."""
+        host = self.hosts()[0]
+        url = normalize_host_url(host.url)
+        entry = self._services.get(url)
+        if entry is None:
+            entry = self._services[url] = (self._make_service(host, api_key=None, ledger=self._ledger), None)
+        return entry[0]
+
+    def services(self) -> list[OllamaService]:
+        return [service for service, _key in self._services.values()]
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            services, self._services = self.services(), {}
+        await asyncio.gather(*(s.aclose() for s in services), return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(None, self._ledger.close)
