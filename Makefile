@@ -30,14 +30,18 @@ servers: $(VENV)/.installed-test
 test: $(VENV)/.installed-test servers
 	bash scripts/run-tests.sh
 
-# docs/screenshot.png: the real window under Xvfb with a seeded conversation.
-screenshot: $(VENV)/.installed-test
+# docs/*.png: the real window under Xvfb with seeded data; the Ollama pane against loopback
+# Ollama servers, the llama.cpp pane running the real llama-server from `make servers`.
+screenshot: $(VENV)/.installed-test servers
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py docs/screenshot.png
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Accounts docs/accounts.png
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Usage docs/usage.png
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Ollama docs/ollama.png
+	set -a; . ./$(SERVERS_ENV); set +a; \
+	  xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=llama.cpp docs/llamacpp.png
 
 bench: $(VENV)/.installed-test
-	for b in startup stream transcript; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+	for b in startup stream transcript gguf_scan pull_progress; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 # --- packaging (added with the PyInstaller bundle) ---------------------------------------------
 PYINSTALLER_VERSION := 6.22.3

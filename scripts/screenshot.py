@@ -108,6 +108,13 @@ def main() -> int:
     pane = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--pane=")), "Chat")
     out = Path(args[0] if args else REPO / "docs" / "screenshot.png").resolve()
     home = Path(tempfile.mkdtemp(prefix="modeldesk-shot-"))
+    from contextlib import ExitStack
+
+    from scripts.screenshot_panes import stage_llamacpp, stage_ollama, start_ollama_servers
+
+    servers = ExitStack()
+    if pane == "Ollama":
+        start_ollama_servers(servers)
     os.environ["MODELDESK_HOME"] = str(home)
     asyncio.run(seed(home))
 
@@ -136,7 +143,11 @@ def main() -> int:
             if app.chat_pane.current_conversation is not None and app.chat_pane.transcript.character_count():
                 break
             await asyncio.sleep(0.05)
-        if pane != "Chat":
+        if pane == "Ollama":
+            await stage_ollama(app)
+        elif pane == "llama.cpp":
+            await stage_llamacpp(app)
+        elif pane != "Chat":
             accounts = app.accounts.accounts
             app.states.record_headers(accounts[0].id, {
                 "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "47",
@@ -148,7 +159,7 @@ def main() -> int:
         app.window.grab().save(str(out))
         await app.aclose()
 
-    with loop:
+    with servers, loop:
         loop.run_until_complete(shoot())
     print(out)
     return 0

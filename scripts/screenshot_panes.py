@@ -1,0 +1,75 @@
+"""Stage the Ollama and llama.cpp panes for scripts/screenshot.py, with real parts.
+
+Ollama: two strict loopback Ollama servers (tests/servers/ollama_server.py; no Ollama binary runs
+here), the local one with installed models, one loaded and a pull under way, and a remote one
+behind a key. llama.cpp: the real llama-server and Gemma GGUF from `make servers`, started by the
+pane as a router over a folder of two model files, one of them loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+
+def start_ollama_servers(stack: ExitStack) -> None:
+    """Start the loopback servers (stopped with `stack`) and point OLLAMA_HOST at the local one."""
+    from tests.servers.ollama_server import OllamaServer
+
+    local = stack.enter_context(OllamaServer(
+        installed=("gemma3:270m", "qwen2.5:0.5b", "llama3.2:1b", "nomic-embed-text:latest"),
+        tick_s=0.25, bytes_per_tick=40_000_000))
+    remote = stack.enter_context(OllamaServer(installed=("mistral:latest",), api_key="screenshot-key"))
+    os.environ["OLLAMA_HOST"] = local.base_url
+    os.environ["MODELDESK_SHOT_REMOTE_OLLAMA"] = f"localhost:{remote.port}"
+
+
+async def _until(condition, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError("the pane did not get there in time")
+        await asyncio.sleep(0.05)
+
+
+async def stage_ollama(app) -> None:
+    pane = app.ollama_pane
+    app.window.show_pane("Ollama")
+    await _until(lambda: pane.host_status is not None and pane.installed_model.rowCount() == 4)
+    # The remote host goes in the host list; the pane stays on the local one.
+    await app.ollama_hosts.add(url=os.environ["MODELDESK_SHOT_REMOTE_OLLAMA"], label="Workstation",
+                               key="screenshot-key")
+    await pane.refresh()
+    await pane.load("gemma3:270m")
+    pane.select_installed("qwen2.5:0.5b")
+    await _until(lambda: pane.details_title.text() == "qwen2.5:0.5b")
+    await pane.pull("llama3.2:latest")
+    job = pane.service.pull_job("llama3.2:latest")
+    await _until(lambda: job is not None and job.progress().fraction > 0.3)
+
+
+async def stage_llamacpp(app) -> None:
+    from desktop_app.domain.llamacpp import RouterModelStatus, builtin_template_args
+
+    binary = os.environ["MODELDESK_TEST_LLAMA_SERVER"]
+    gguf = Path(os.environ["MODELDESK_TEST_GGUF"])
+    folder = Path(tempfile.mkdtemp(prefix="modeldesk-shot-models-"))
+    for name in ("gemma3-270m-chat.gguf", "gemma3-270m-notes.gguf"):
+        (folder / name).symlink_to(gguf)
+    pane = app.llamacpp_pane
+    app.window.show_pane("llama.cpp")
+    pane.binary_edit.setText(binary)
+    pane.ctx_spin.setValue(2048)
+    pane.threads_spin.setValue(2)
+    pane.extra_args_edit.setText(" ".join(builtin_template_args("gemma")))
+    pane.choose_model_file(gguf)
+    await pane.start_managed(pane.spec_from_form(models_dir=folder))
+    await pane.router_load("gemma3-270m-chat")
+    await pane.refresh_router()
+    await _until(lambda: any(m.status is RouterModelStatus.LOADED for m in pane.router_model.models()))
+    pane.select_router_model("gemma3-270m-chat")
+    pane.servers_view.selectRow(0)
