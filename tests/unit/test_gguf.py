@@ -25,6 +25,7 @@ import pytest
 
 from desktop_app.domain.gguf import FILE_TYPE_NAMES, GgufInfo, quantisation_name
 from desktop_app.services import gguf as gguf_service
+from desktop_app.services import gguf_header
 from desktop_app.services.gguf import (
     BIG_ENDIAN,
     BROKEN_LINK,
@@ -275,8 +276,8 @@ def test_the_real_gemma_header_walked_exactly_agrees_with_the_fast_read() -> Non
     size = path.stat().st_size
     readers = []
     with open(path, "rb", buffering=0) as file:
-        for mode in (gguf_service.ESTIMATE, gguf_service.SEARCH, gguf_service.EXACT):
-            reader = gguf_service._HeaderReader(file, size, mode)
+        for mode in (gguf_header.ESTIMATE, gguf_header.SEARCH, gguf_header.EXACT):
+            reader = gguf_header._HeaderReader(file, size, mode)
             reader.read()
             readers.append(reader)
     assert [reader.guessed for reader in readers] == [True, True, False]
@@ -358,7 +359,7 @@ def test_a_large_vocabulary_is_skipped_without_walking_it(tmp_path: Path) -> Non
     kvs, tensors, _ = SYNTHETIC["gemma-like: 262,144 tokens, scores, types, then a chat template"]
     path = write_gguf(tmp_path / "gemma.gguf", kvs, tensors)
     with open(path, "rb", buffering=0) as file:
-        reader = gguf_service._HeaderReader(file, path.stat().st_size, gguf_service.ESTIMATE)
+        reader = gguf_header._HeaderReader(file, path.stat().st_size, gguf_header.ESTIMATE)
         reader.read()
     assert reader.guessed
     assert reader.has_chat_template  # the template comes after the skipped arrays
@@ -374,14 +375,14 @@ def test_an_estimate_that_overshoots_still_finds_the_end(
     kvs, tensors, _ = SYNTHETIC[case]
     path = write_gguf(tmp_path / "lopsided.gguf", kvs, tensors)
     passes: list[str] = []
-    real = gguf_service._HeaderReader
+    real = gguf_header._HeaderReader
 
     class Recording(real):  # type: ignore[misc, valid-type]
         def __init__(self, file: Any, size: int, mode: str) -> None:
             passes.append(mode)
             super().__init__(file, size, mode)
 
-    monkeypatch.setattr(gguf_service, "_HeaderReader", Recording)
+    monkeypatch.setattr(gguf_header, "_HeaderReader", Recording)
     assert fields(read_gguf_header(path)) == expected_fields(path)
     assert passes == expected_passes
 
@@ -390,16 +391,16 @@ def test_a_misleading_token_falls_back_to_the_exact_walk(tmp_path: Path, monkeyp
     kvs, tensors, _ = SYNTHETIC["a token that looks like the next key"]
     path = write_gguf(tmp_path / "tricky.gguf", kvs, tensors)
     passes: list[str] = []
-    real = gguf_service._HeaderReader
+    real = gguf_header._HeaderReader
 
     class Recording(real):  # type: ignore[misc, valid-type]
         def __init__(self, file: Any, size: int, mode: str) -> None:
             passes.append(mode)
             super().__init__(file, size, mode)
 
-    monkeypatch.setattr(gguf_service, "_HeaderReader", Recording)
+    monkeypatch.setattr(gguf_header, "_HeaderReader", Recording)
     assert fields(read_gguf_header(path)) == expected_fields(path)
-    assert passes[0] == gguf_service.ESTIMATE and passes[-1] == gguf_service.EXACT
+    assert passes[0] == gguf_header.ESTIMATE and passes[-1] == gguf_header.EXACT
 
 
 def test_the_anchor_search_finds_every_occurrence_in_sparse_and_dense_text() -> None:
@@ -410,7 +411,7 @@ def test_the_anchor_search_finds_every_occurrence_in_sparse_and_dense_text() -> 
                   for _ in range(20_000)]
         chunk = b"".join(pieces)
         naive = [i for i in range(len(chunk)) if chunk.startswith(anchor, i)]
-        assert list(gguf_service._occurrences(chunk, anchor)) == naive
+        assert list(gguf_header._occurrences(chunk, anchor)) == naive
 
 
 def test_quantisation_names() -> None:
@@ -429,7 +430,7 @@ def small_model(tmp_path: Path, name: str = "small.gguf") -> tuple[Path, bytes]:
 
 
 def test_a_file_truncated_anywhere_in_its_header_says_so(tmp_path: Path) -> None:
-    path, data = small_model(tmp_path)
+    _, data = small_model(tmp_path)
     header_end = len(gguf_bytes(model_kvs(vocab=1500), model_tensors(vocab=1500))[0])
     cut = tmp_path / "cut.gguf"
     offsets = sorted({1, 3, 4, 10, 23, 24, 30, 100, 1000, 5000, header_end // 3, header_end // 2,
@@ -466,19 +467,19 @@ def kv_bytes(key: str | bytes, value_type: int, value: Any) -> bytes:
     (header(version=99) + bytes(100), "GGUF version 99 is not supported (ModelDesk reads versions 2 and 3)."),
     (header(version=1) + bytes(100), "GGUF version 1 is not supported (ModelDesk reads versions 2 and 3)."),
     (b"GGUF" + struct.pack(">IQQ", 3, 0, 1) + bytes(100), BIG_ENDIAN),
-    (header(kvs=2**60) + bytes(100), "The header claims 1,152,921,504,606,846,976 metadata entries, more than a "
-                                     "{size}-byte file can hold."),
-    (header(tensors=2**60) + bytes(100), "The header claims 1,152,921,504,606,846,976 tensors, more than a "
-                                         "{size}-byte file can hold."),
+    (header(kvs=2**60) + bytes(100), ("The header claims 1,152,921,504,606,846,976 metadata entries, more than a "
+                                      "{size}-byte file can hold.")),
+    (header(tensors=2**60) + bytes(100), ("The header claims 1,152,921,504,606,846,976 tensors, more than a "
+                                          "{size}-byte file can hold.")),
     (header(kvs=1) + gguf_string("test.big") + struct.pack("<IIQ", ARR, U8, 2**60) + bytes(64),
      "The header claims 1,152,921,504,606,846,976 items in “test.big”, more than a {size}-byte file can hold."),
     (header(kvs=1) + gguf_string("tokenizer.ggml.tokens") + struct.pack("<IIQ", ARR, STR, 2**60) + bytes(64),
-     "The header claims 1,152,921,504,606,846,976 items in “tokenizer.ggml.tokens”, "
-     "more than a {size}-byte file can hold."),
+     ("The header claims 1,152,921,504,606,846,976 items in “tokenizer.ggml.tokens”, "
+      "more than a {size}-byte file can hold.")),
     (header(kvs=1) + gguf_string("general.name") + struct.pack("<IQ", STR, 10**6) + b"abc", TRUNCATED),
     (header(kvs=1) + gguf_string("general.name") + struct.pack("<IQ", STR, 2**62) + b"abc",
-     "The header claims 4,611,686,018,427,387,904 bytes in “general.name”, "
-     "more than a {size}-byte file can hold."),
+     ("The header claims 4,611,686,018,427,387,904 bytes in “general.name”, "
+      "more than a {size}-byte file can hold.")),
     (header(kvs=1) + struct.pack("<Q", 2**40) + bytes(64),
      "Metadata key #1 is 1,099,511,627,776 bytes long; the format allows 65,535."),
     (header(kvs=1) + gguf_string(b"general.\xff\xfe") + struct.pack("<IB", U8, 1),

@@ -6,46 +6,37 @@ Switch. Bottom left, the form that starts a llama-server on a GGUF file (or a ro
 folder); bottom right, that server's log and, when it stopped by itself, a notice with Restart.
 
 The pane runs at most one server of its own; starting another stops the first. Every slot is a
-one-line wrapper around an async method that tests await directly.
+one-line wrapper around an async method that tests await directly. The form is a `StartForm`
+(start_form.py) and the log a `ServerLog` (server_log.py); the pane keeps their widgets as
+attributes of its own, and does the work.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shlex
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFontDatabase, QHideEvent, QPalette, QShowEvent
+from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QAbstractSpinBox,
-    QComboBox,
     QFileDialog,
-    QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
-    QSizePolicy,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop_app.domain.errors import BadRequest, DomainError
+from desktop_app.domain.errors import DomainError
 from desktop_app.domain.llamacpp import (
-    DEFAULT_CTX,
     ManagedServerSpec,
     ManagedState,
     ManagedStatus,
@@ -62,68 +53,25 @@ from desktop_app.ui.llamacpp.models import (
     ServerSource,
     host_port,
 )
+from desktop_app.ui.llamacpp.server_log import ServerLog
+from desktop_app.ui.llamacpp.start_form import NO_GGUF_HINT, StartForm
+from desktop_app.ui.llamacpp.widgets import EmptyState, status_label, table
+
+__all__ = ["NO_GGUF_HINT", "ROUTER_EMPTY", "SERVERS_EMPTY", "LlamaCppPane"]
 
 SERVERS_EMPTY = ("No llama.cpp servers yet. Type the address of a running llama-server above and "
                  "press Connect, or start one on a GGUF file.")
 ROUTER_EMPTY = ("No router yet: start one over a folder of GGUF files, or connect to a llama-server "
                 "started with --models-dir; its models can then be loaded and unloaded here.")
-NO_GGUF_HINT = "No GGUF files found yet: choose one with Browse…"
-LOG_PLACEHOLDER = "Start a server to see its log here."
 URL_PLACEHOLDER = "http://127.0.0.1:8080"
-EXTRA_ARGS_PLACEHOLDER = "e.g. --no-jinja --chat-template gemma"
 ROUTER_BUTTON_TIP = ("Run llama-server in router mode over a folder of GGUF files, with the settings of "
                      "the form below")
 REFRESH_INTERVAL_MS = 5000
 ROUTER_POLL_S = 0.25
-LOG_BLOCKS = 2000
-
-_CRASH_STYLE = (
-    "QFrame#crashNotice { background: #fdecea; border: 1px solid #e6a19a; border-radius: 4px; }"
-    " QFrame#crashNotice QLabel { color: #5f1d16; }"
-)
 
 
 def _say(exc: DomainError) -> str:
     return f"{exc.message} {exc.action}".strip()
-
-
-class _EmptyState(QFrame):
-    """A sentence and the button for the next step, on the same framed panel as the list it stands for."""
-
-    def __init__(self, text: str, button: QPushButton, *, object_name: str) -> None:
-        super().__init__(objectName=object_name, frameShape=QFrame.Shape.StyledPanel, autoFillBackground=True,
-                         backgroundRole=QPalette.ColorRole.Base)
-        self.label = QLabel(text, wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter,
-                            foregroundRole=QPalette.ColorRole.PlaceholderText)
-        self.label.setTextFormat(Qt.TextFormat.PlainText)
-        self.button = button
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 16, 24, 16)
-        layout.addStretch(1)
-        layout.addWidget(self.label)
-        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addStretch(1)
-
-
-def _table(object_name: str) -> QTableView:
-    view = QTableView(objectName=object_name)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setWordWrap(False)
-    view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-    view.verticalHeader().hide()
-    view.horizontalHeader().setStretchLastSection(True)
-    view.horizontalHeader().setHighlightSections(False)
-    return view
-
-
-def _status_label(object_name: str) -> QLabel:
-    label = QLabel(objectName=object_name, wordWrap=True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.hide()
-    return label
 
 
 class LlamaCppPane(QWidget):
@@ -146,7 +94,6 @@ class LlamaCppPane(QWidget):
         self._last_status = ""
         self._router_url = ""
         self._refreshing: asyncio.Task[Any] | None = None
-        self._dialog: QFileDialog | None = None
         self.servers_model = ServersModel(self)
         self.router_model = RouterModelsModel(self)
         self._build(binary_setting)
@@ -179,7 +126,7 @@ class LlamaCppPane(QWidget):
                                               toolTip="Add the selected server as an account for the chat")
         self.use_in_chat_button.clicked.connect(self._on_use_in_chat_clicked)
         connect_row.addWidget(self.use_in_chat_button)
-        self.servers_view = _table("serverList")
+        self.servers_view = table("serverList")
         self.servers_view.setModel(self.servers_model)
         # Addresses, sizes and slots as wide as they need; the model name takes the rest, and a long
         # status (an error sentence) is cut, with the whole of it in the tooltip.
@@ -190,11 +137,11 @@ class LlamaCppPane(QWidget):
         header.setMaximumSectionSize(self.fontMetrics().averageCharWidth() * 36)
         self.start_here_button = QPushButton("Start a server", objectName="startHere",
                                              toolTip="Go to the form that starts llama-server on a GGUF file")
-        self.servers_empty = _EmptyState(SERVERS_EMPTY, self.start_here_button, object_name="serversEmpty")
+        self.servers_empty = EmptyState(SERVERS_EMPTY, self.start_here_button, object_name="serversEmpty")
         self._servers_stack = QStackedWidget()
         self._servers_stack.addWidget(self.servers_view)
         self._servers_stack.addWidget(self.servers_empty)
-        self.servers_status = _status_label("serversStatus")
+        self.servers_status = status_label("serversStatus")
         servers_box = QGroupBox("Servers", objectName="serversBox")
         servers_layout = QVBoxLayout(servers_box)
         servers_layout.addLayout(connect_row)
@@ -204,7 +151,7 @@ class LlamaCppPane(QWidget):
         # Router models, top right.
         self.router_title = QLabel(objectName="routerTitle", wordWrap=True)
         self.router_title.setTextFormat(Qt.TextFormat.PlainText)
-        self.router_view = _table("routerModels")
+        self.router_view = table("routerModels")
         self.router_view.setModel(self.router_model)
         router_header = self.router_view.horizontalHeader()
         router_header.setStretchLastSection(False)
@@ -227,11 +174,11 @@ class LlamaCppPane(QWidget):
         router_buttons.addStretch(1)
         router_buttons.addWidget(self.start_router_button)
         self.router_empty_button = QPushButton("Start router over folder…", objectName="startRouterEmpty")
-        self.router_empty = _EmptyState(ROUTER_EMPTY, self.router_empty_button, object_name="routerEmpty")
+        self.router_empty = EmptyState(ROUTER_EMPTY, self.router_empty_button, object_name="routerEmpty")
         self._router_stack = QStackedWidget()
         self._router_stack.addWidget(self.router_view)
         self._router_stack.addWidget(self.router_empty)
-        self.router_status = _status_label("routerStatus")
+        self.router_status = status_label("routerStatus")
         router_box = QGroupBox("Router models", objectName="routerBox")
         router_layout = QVBoxLayout(router_box)
         router_layout.addWidget(self.router_title)
@@ -239,90 +186,19 @@ class LlamaCppPane(QWidget):
         router_layout.addWidget(self._router_buttons)
         router_layout.addWidget(self.router_status)
 
-        # Start a server, bottom left.
-        self.binary_edit = QLineEdit(binary_setting, objectName="binaryPath", clearButtonEnabled=True,
-                                     placeholderText="llama-server on PATH")
-        self.binary_edit.setAccessibleName("llama-server executable")
-        self.binary_browse = QPushButton("Browse…", objectName="browseBinary",
-                                         toolTip="Choose the llama-server executable")
-        self.model_combo = QComboBox(objectName="ggufFile", accessibleName="GGUF file")
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(18)
-        self.model_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.model_browse = QPushButton("Browse…", objectName="browseModel", toolTip="Choose a GGUF file")
-        self.model_hint = QLabel(NO_GGUF_HINT, objectName="noGgufHint", wordWrap=True,
-                                 foregroundRole=QPalette.ColorRole.PlaceholderText)
-        self.ctx_spin = self._spin("contextSize", 0, 1 << 20, DEFAULT_CTX, "From the model", step=1024,
-                                   tip="Tokens of context per server (-c); 0 uses the model's own length")
-        self.threads_spin = self._spin("threads", 0, 512, 0, "Auto", tip="CPU threads (-t)")
-        self.gpu_spin = self._spin("gpuLayers", -1, 999, -1, "Auto",
-                                   tip="Layers to put on the GPU (-ngl); 0 keeps everything on the CPU")
-        self.port_spin = self._spin("port", 0, 65535, 0, "Auto (a free port)", tip="Port to listen on, on 127.0.0.1")
-        self.port_spin.setGroupSeparatorShown(False)
-        self.extra_args_edit = QLineEdit(objectName="extraArgs", placeholderText=EXTRA_ARGS_PLACEHOLDER,
-                                         clearButtonEnabled=True,
-                                         toolTip="More llama-server arguments, as on a command line")
-        self.start_button = QPushButton("Start", objectName="startServer", default=True,
-                                        toolTip="Start llama-server on the chosen GGUF file")
-        self.stop_button = QPushButton("Stop", objectName="stopServer", enabled=False,
-                                       toolTip="Stop the server started here")
-        self.start_status = _status_label("startStatus")
-
-        binary_row = QHBoxLayout()
-        binary_row.addWidget(self.binary_edit, 1)
-        binary_row.addWidget(self.binary_browse)
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.model_combo, 1)
-        model_row.addWidget(self.model_browse)
-        numbers = QHBoxLayout()
-        numbers.addWidget(self.ctx_spin, 1)
-        numbers.addWidget(QLabel("Threads"))
-        numbers.addWidget(self.threads_spin, 1)
-        tuning = QHBoxLayout()
-        tuning.addWidget(self.gpu_spin, 1)
-        tuning.addWidget(QLabel("Port"))
-        tuning.addWidget(self.port_spin, 1)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.stop_button)
-        buttons.addWidget(self.start_button)
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("llama-server", binary_row)
-        form.addRow("GGUF file", model_row)
-        form.addRow("", self.model_hint)
-        form.addRow("Context size", numbers)
-        form.addRow("GPU layers", tuning)
-        form.addRow("Extra arguments", self.extra_args_edit)
-        start_box = QGroupBox("Start a server", objectName="startBox")
-        start_layout = QVBoxLayout(start_box)
-        start_layout.addLayout(form)
-        start_layout.addLayout(buttons)
-        start_layout.addWidget(self.start_status)
-        start_layout.addStretch(1)
+        # Start a server, bottom left; its widgets are the pane's too, for tests and the app.
+        form = self.form = StartForm(binary_setting=binary_setting)
+        self.binary_edit, self.binary_browse = form.binary_edit, form.binary_browse
+        self.model_combo, self.model_browse, self.model_hint = form.model_combo, form.model_browse, form.model_hint
+        self.ctx_spin, self.threads_spin = form.ctx_spin, form.threads_spin
+        self.gpu_spin, self.port_spin = form.gpu_spin, form.port_spin
+        self.extra_args_edit = form.extra_args_edit
+        self.start_button, self.stop_button, self.start_status = form.start_button, form.stop_button, form.start_status
 
         # Its log, bottom right.
-        self.crash_label = QLabel(objectName="crashMessage", wordWrap=True)
-        self.crash_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.restart_button = QPushButton("Restart", objectName="restartServer",
-                                          toolTip="Start the server again with the same settings")
-        self.crash_notice = QFrame(objectName="crashNotice", styleSheet=_CRASH_STYLE)
-        crash_layout = QHBoxLayout(self.crash_notice)
-        crash_layout.setContentsMargins(10, 6, 6, 6)
-        crash_layout.addWidget(self.crash_label, 1)
-        crash_layout.addWidget(self.restart_button)
-        self.crash_notice.hide()
-        self.log_title = QLabel("No server started here", objectName="logTitle")
-        self.log_title.setTextFormat(Qt.TextFormat.PlainText)
-        self.log_view = QPlainTextEdit(objectName="serverLog", readOnly=True, placeholderText=LOG_PLACEHOLDER)
-        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.log_view.setMaximumBlockCount(LOG_BLOCKS)
-        self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        log_box = QGroupBox("Server log", objectName="logBox")
-        log_layout = QVBoxLayout(log_box)
-        log_layout.addWidget(self.log_title)
-        log_layout.addWidget(self.crash_notice)
-        log_layout.addWidget(self.log_view, 1)
+        log = self.server_log = ServerLog()
+        self.log_title, self.log_view, self.crash_notice = log.title, log.view, log.crash_notice
+        self.crash_label, self.restart_button = log.crash_label, log.restart_button
 
         top = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
         top.addWidget(servers_box)
@@ -330,8 +206,8 @@ class LlamaCppPane(QWidget):
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
         bottom = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
-        bottom.addWidget(start_box)
-        bottom.addWidget(log_box)
+        bottom.addWidget(self.form)
+        bottom.addWidget(self.server_log)
         bottom.setStretchFactor(0, 2)
         bottom.setStretchFactor(1, 3)
         rows = QSplitter(Qt.Orientation.Vertical, childrenCollapsible=False)
@@ -345,14 +221,6 @@ class LlamaCppPane(QWidget):
         rows.setSizes([1000, 1000])
         layout = QVBoxLayout(self)
         layout.addWidget(rows)
-
-    def _spin(self, name: str, low: int, high: int, value: int, special: str, *, tip: str,
-              step: int = 1) -> QSpinBox:
-        spin = QSpinBox(objectName=name, minimum=low, maximum=high, value=value, singleStep=step, toolTip=tip)
-        spin.setSpecialValueText(special)
-        spin.setGroupSeparatorShown(True)
-        spin.setStepType(QAbstractSpinBox.StepType.DefaultStepType)
-        return spin
 
     def _connect(self) -> None:
         self.connect_button.clicked.connect(self._on_connect_clicked)
@@ -371,9 +239,8 @@ class LlamaCppPane(QWidget):
         self.switch_button.clicked.connect(self._on_switch_clicked)
         self.start_router_button.clicked.connect(self._on_start_router_clicked)
         self.router_empty_button.clicked.connect(self._on_start_router_clicked)
-        self.binary_browse.clicked.connect(self._on_binary_browse_clicked)
-        self.binary_edit.editingFinished.connect(self._on_binary_edited)
-        self.model_browse.clicked.connect(self._on_model_browse_clicked)
+        self.form.binary_changed.connect(self.binary_setting_changed)
+        self.form.router_folder_chosen.connect(self._on_router_folder_chosen)
         self.start_button.clicked.connect(self._on_start_clicked)
         self.stop_button.clicked.connect(self._on_stop_clicked)
         self.restart_button.clicked.connect(self._on_restart_clicked)
@@ -394,7 +261,7 @@ class LlamaCppPane(QWidget):
         self.forget(self.selected_server_url())
 
     def _on_start_here_clicked(self) -> None:
-        (self.model_combo if self.model_combo.count() else self.model_browse).setFocus()
+        self.form.focus_model()
 
     def _on_servers_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._follow_selected_server()
@@ -426,17 +293,10 @@ class LlamaCppPane(QWidget):
     def _on_restart_clicked(self) -> None:
         self._tasks.spawn(self.restart_managed())
 
-    def _on_binary_edited(self) -> None:
-        self.binary_setting_changed.emit(self.binary_edit.text().strip())
+    def _on_start_router_clicked(self) -> None:
+        self.form.choose_router_folder()
 
-    def _on_model_file_selected(self, path: str) -> None:
-        self.choose_model_file(Path(path))
-
-    def _on_binary_file_selected(self, path: str) -> None:
-        self.binary_edit.setText(path)
-        self._on_binary_edited()
-
-    def _on_router_folder_selected(self, path: str) -> None:
+    def _on_router_folder_chosen(self, path: str) -> None:
         self._start_from_form(Path(path))
 
     def _on_managed_state(self, state: ManagedState) -> None:
@@ -462,7 +322,7 @@ class LlamaCppPane(QWidget):
     @property
     def file_dialog(self) -> QFileDialog | None:
         """The open Browse / folder dialog, if any."""
-        return self._dialog
+        return self.form.file_dialog
 
     @property
     def showing_servers_empty_state(self) -> bool:
@@ -489,47 +349,15 @@ class LlamaCppPane(QWidget):
 
     def reload_gguf_files(self) -> None:
         """Fill the GGUF combo from `gguf_files()` (cheap: the app scans elsewhere); keeps the choice."""
-        current = self.model_combo.currentData()
-        paths = [Path(p) for p in self._gguf_files()]
-        if current and Path(current) not in paths:
-            paths.append(Path(current))  # chosen with Browse: keep it offered
-        names = [p.name for p in paths]
-        self.model_combo.clear()
-        for path in paths:
-            label = path.name if names.count(path.name) == 1 else f"{path.name} ({path.parent.name})"
-            self.model_combo.addItem(label, str(path))
-            self.model_combo.setItemData(self.model_combo.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
-        if current:
-            self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(current)))
-        self.model_hint.setVisible(not paths)
+        self.form.set_gguf_files(self._gguf_files())
 
     def choose_model_file(self, path: Path) -> None:
         """Offer `path` in the GGUF combo (adding it if new) and pick it."""
-        index = self.model_combo.findData(str(path))
-        if index < 0:
-            self.model_combo.addItem(path.name, str(path))
-            index = self.model_combo.count() - 1
-            self.model_combo.setItemData(index, str(path), Qt.ItemDataRole.ToolTipRole)
-        self.model_combo.setCurrentIndex(index)
-        self.model_hint.hide()
+        self.form.choose_model_file(path)
 
     def spec_from_form(self, models_dir: Path | None = None) -> ManagedServerSpec:
         """The form as a spec: on the chosen GGUF file, or a router over `models_dir`."""
-        model = self.model_combo.currentData()
-        if models_dir is None and not model:
-            raise BadRequest("Pick a GGUF file first: choose one from the list or with Browse….")
-        try:
-            extra = tuple(shlex.split(self.extra_args_edit.text()))
-        except ValueError as exc:
-            raise BadRequest(f"The extra arguments could not be read ({exc}).",
-                             "Check the quotes in them.") from exc
-        return ManagedServerSpec(
-            model=None if models_dir is not None else Path(model), models_dir=models_dir,
-            binary=self.binary_edit.text().strip(), ctx=self.ctx_spin.value(),
-            threads=self.threads_spin.value() or None,
-            gpu_layers=None if self.gpu_spin.value() < 0 else self.gpu_spin.value(),
-            port=self.port_spin.value(), extra_args=extra, env=self._child_env,
-        )
+        return self.form.spec(models_dir, env=self._child_env)
 
     def forget(self, url: str) -> None:
         """Take a connected server off the list (a server started here goes with Stop)."""
@@ -684,8 +512,7 @@ class LlamaCppPane(QWidget):
     async def aclose(self) -> None:
         """Close dialogs, cancel what runs, and stop the server started here."""
         self._refresh_timer.stop()
-        if self._dialog is not None:
-            self._dialog.reject()
+        self.form.close_dialog()
         await self._tasks.aclose()
         managed = self._managed
         if managed is not None:
@@ -864,42 +691,6 @@ class LlamaCppPane(QWidget):
             await self.refresh_router()
             await self._refresh_row(url)
         return True
-
-    # --- file dialogs ------------------------------------------------------------------------------
-
-    def _on_model_browse_clicked(self) -> None:
-        current = self.model_combo.currentData()
-        self._open_dialog("Choose a GGUF model", str(Path(current).parent) if current else "",
-                          "GGUF models (*.gguf);;All files (*)", self._on_model_file_selected,
-                          mode=QFileDialog.FileMode.ExistingFile)
-
-    def _on_binary_browse_clicked(self) -> None:
-        current = self.binary_edit.text().strip()
-        self._open_dialog("Choose the llama-server executable", str(Path(current).parent) if current else "",
-                          "", self._on_binary_file_selected, mode=QFileDialog.FileMode.ExistingFile)
-
-    def _on_start_router_clicked(self) -> None:
-        self._open_dialog("Choose a folder of GGUF files for the router", "", "", self._on_router_folder_selected,
-                          mode=QFileDialog.FileMode.Directory)
-
-    def _open_dialog(self, title: str, directory: str, filters: str, on_selected: Callable[[str], None], *,
-                     mode: QFileDialog.FileMode) -> None:
-        if self._dialog is not None:
-            self._dialog.activateWindow()
-            return
-        dialog = QFileDialog(self, title, directory, filters)
-        dialog.setObjectName("llamacppFileDialog")
-        dialog.setFileMode(mode)
-        if mode is QFileDialog.FileMode.Directory:
-            dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(on_selected)
-        dialog.finished.connect(self._on_dialog_finished)
-        self._dialog = dialog
-        dialog.open()
-
-    def _on_dialog_finished(self, _result: int) -> None:
-        self._dialog = None
 
     # --- small helpers ------------------------------------------------------------------------------
 
