@@ -649,11 +649,13 @@ class OllamaService:
 
     def _auth_failed(self) -> AuthFailed:
         return AuthFailed(f"Ollama at {self._host.address} refused the request: the key is "
-                          "missing or wrong.", "Check the key set for this Ollama host.")
+                          "missing or wrong.", "Set the right key for this host in Accounts.")
 
     def _unreachable(self) -> Unreachable:
-        return Unreachable(f"Could not reach Ollama at {self._host.address}.",
-                           "Start it with `ollama serve` or check the address.", url=self._host.url)
+        action = ("Start it with `ollama serve` or check the address." if self._host.is_local
+                  else "Check that the machine is on, Ollama runs there and listens on the network "
+                       "(OLLAMA_HOST=0.0.0.0), and the address is right.")
+        return Unreachable(f"Could not reach Ollama at {self._host.address}.", action, url=self._host.url)
 
     def _map(self, exc: BaseException, *, model: str = "", pulling: bool = False) -> DomainError:
         """One domain error for anything the client or httpx raised."""
