@@ -33,6 +33,8 @@ from desktop_app.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
+MANAGED_LLAMACPP_LABEL = "llama.cpp (started here)"
+
 
 def _local_ollama_host():
     """Ollama where it listens on this machine: OLLAMA_HOST as Ollama reads it, else the default."""
@@ -101,6 +103,7 @@ class ModelDeskApp:
         for title, pane in panes:
             self.window.add_pane(title, pane)
         self._tasks = TaskOwner("app")
+        self._local_sync = asyncio.Lock()  # one local-server account sync at a time: no twin accounts
         # Panes talk only through signals connected here.
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
         self.chat_pane.accounts_requested.connect(lambda: self.window.show_pane("Accounts"))
@@ -109,6 +112,8 @@ class ModelDeskApp:
             lambda host, names: self._tasks.spawn(self.sync_ollama_models(host, names)))
         self.ollama_pane.chat_requested.connect(
             lambda host, name: self._tasks.spawn(self.chat_with_ollama_model(host, name)))
+        self.llamacpp_pane.server_listed.connect(
+            lambda url, models, managed: self._tasks.spawn(self.sync_llamacpp_models(url, models, managed)))
         self.llamacpp_pane.use_in_chat_requested.connect(
             lambda url: self._tasks.spawn(self.use_local_server_in_chat("llamacpp", url.rstrip("/") + "/v1")))
         if collector is not None:
@@ -167,13 +172,14 @@ class ModelDeskApp:
         from desktop_app.domain.errors import DomainError
 
         base_url = base_url.rstrip("/")
-        account = next((a for a in self.accounts.accounts
-                        if a.provider_id == provider_id and a.effective_base_url == base_url), None)
-        if account is None:
-            host = base_url.split("://", 1)[-1].removesuffix("/v1")
-            name = "Ollama" if provider_id == "ollama" else "llama.cpp"
-            account = Account(provider_id=provider_id, label=f"{name} at {host}", base_url=base_url)
-            await self.accounts.save_account(account, "")
+        async with self._local_sync:
+            account = next((a for a in self.accounts.accounts
+                            if a.provider_id == provider_id and a.effective_base_url == base_url), None)
+            if account is None:
+                host = base_url.split("://", 1)[-1].removesuffix("/v1")
+                name = "Ollama" if provider_id == "ollama" else "llama.cpp"
+                account = Account(provider_id=provider_id, label=f"{name} at {host}", base_url=base_url)
+                await self.accounts.save_account(account, "")
         try:
             models = await self.accounts.refresh_models(account.id)
         except DomainError as exc:
@@ -185,6 +191,10 @@ class ModelDeskApp:
         return account
 
     async def sync_ollama_models(self, host, names: list[str]):
+        async with self._local_sync:
+            return await self._sync_ollama_models(host, names)
+
+    async def _sync_ollama_models(self, host, names: list[str]):
         """An Ollama host's installed models, as just listed by its pane, go into the chat's picker:
         the host's account (made the first time the local Ollama answers) lists them again when
         they differ from what the picker has."""
@@ -203,6 +213,37 @@ class ModelDeskApp:
             self.window.statusBar().showMessage(
                 f"{account.label}: {len(models)} installed model{'s are' if len(models) != 1 else ' is'} "
                 "now in the chat's picker.")
+        return account
+
+    async def sync_llamacpp_models(self, url: str, models: list[str], started_here: bool):
+        async with self._local_sync:
+            return await self._sync_llamacpp_models(url, models, started_here)
+
+    async def _sync_llamacpp_models(self, url: str, models: list[str], started_here: bool):
+        """A llama-server listed in its pane (connected by the user, or started there) is an
+        account whose models are in the chat's picker. The server started here keeps one account,
+        "llama.cpp (started here)", whose address follows it to whatever free port it got."""
+        from desktop_app.domain.accounts import Account
+        from desktop_app.domain.errors import DomainError
+
+        base_url = url.rstrip("/") + "/v1"
+        accounts = [a for a in self.accounts.accounts if a.provider_id == "llamacpp"]
+        account = next((a for a in accounts if a.effective_base_url == base_url), None)
+        if account is None and started_here:
+            account = next((a for a in accounts if a.label == MANAGED_LLAMACPP_LABEL), None)
+            if account is not None:
+                account = account.model_copy(update={"base_url": base_url})
+                await self.accounts.save_account(account)
+        if account is None:
+            host = base_url.split("://", 1)[-1].removesuffix("/v1")
+            account = Account(provider_id="llamacpp", base_url=base_url,
+                              label=MANAGED_LLAMACPP_LABEL if started_here else f"llama.cpp at {host}")
+            await self.accounts.save_account(account, "")
+        if set(models) != set(self.accounts.cached_models(account.id)):
+            try:
+                await self.accounts.refresh_models(account.id)
+            except DomainError as exc:
+                self.window.statusBar().showMessage(exc.message)
         return account
 
     async def chat_with_ollama_model(self, host, name: str) -> bool:

@@ -61,3 +61,42 @@ def test_a_router_model_not_loaded_is_pickable_and_loads_when_chosen(qtbot, qloo
     finally:
         _close(qtbot, app)
         router.stop()
+
+
+def test_a_connected_server_and_one_started_here_are_in_the_picker_by_themselves(qtbot, qloop):
+    from desktop_app.app import MANAGED_LLAMACPP_LABEL
+    from desktop_app.domain.llamacpp import ManagedServerSpec, builtin_template_args
+
+    single = LlamaServer(alias="gemma-single").start()
+    app = _app(qtbot)
+    try:
+        pane = app.llamacpp_pane
+        app.window.show_pane("llama.cpp")
+        run(qtbot, pane.connect(single.base_url))
+        qtbot.waitUntil(lambda: any(a.label == f"llama.cpp at 127.0.0.1:{single.port}" for a in app.accounts.accounts),
+                        timeout=10_000)
+        connected = next(a for a in app.accounts.accounts if a.label == f"llama.cpp at 127.0.0.1:{single.port}")
+        qtbot.waitUntil(lambda: app.chat_pane.picker_model.row_of(connected.id, "gemma-single") >= 0, timeout=10_000)
+
+        # A server started here: one account that follows it to whichever port it gets.
+        spec = ManagedServerSpec(model=single.model, binary=str(single.binary), ctx=2048, threads=2,
+                                 alias="gemma-here", extra_args=builtin_template_args("gemma"))
+        ports = []
+        for _ in range(2):
+            state = run(qtbot, pane.start_managed(spec), timeout=60_000)
+            assert state is not None and state.status.value == "running"
+            url = pane.managed.url
+            ports.append(url)
+
+            def listed(url=url):
+                here = [a for a in app.accounts.accounts if a.label == MANAGED_LLAMACPP_LABEL]
+                return (len(here) == 1 and here[0].base_url == f"{url}/v1"
+                        and app.chat_pane.picker_model.row_of(here[0].id, "gemma-here") >= 0)
+
+            qtbot.waitUntil(listed, timeout=10_000)
+            run(qtbot, pane.stop_managed(), timeout=30_000)
+        assert ports[0] != ports[1]
+        assert len([a for a in app.accounts.accounts if a.provider_id == "llamacpp"]) == 2
+    finally:
+        _close(qtbot, app)
+        single.stop()

@@ -78,6 +78,9 @@ class LlamaCppPane(QWidget):
     server_state_changed = Signal(str)  # the pane's own server: ManagedStatus value
     router_models_changed = Signal()
     use_in_chat_requested = Signal(str)  # a server's URL: add it as a chat account
+    # A listed server answered: its URL, the models it serves (a router's, loaded or not), and
+    # whether it was started here. The app keeps its models in the chat's picker.
+    server_listed = Signal(str, list, bool)
     binary_setting_changed = Signal(str)  # the llama-server path typed or chosen here, to be saved
 
     def __init__(
@@ -606,6 +609,10 @@ class LlamaCppPane(QWidget):
             managed = existing.managed
         self.servers_model.upsert(ServerRow(url, existing.source, info=info, error=error, managed=managed,
                                             title=existing.title))
+        if info is not None and info.healthy:
+            models = ([m.id for m in info.models] if info.router_mode
+                      else [a for a in info.model_alias.split(",") if a])
+            self.server_listed.emit(url, models, existing.source is ServerSource.MANAGED)
 
     def _update_servers_state(self) -> None:
         empty = self.servers_model.rowCount() == 0
