@@ -13,8 +13,13 @@ server/download.go, api/types.go):
   the client leaves, so the next pull of that blob resumes from them; two pulls of one blob share
   one download, which stops when the last of them leaves.
 * `DELETE /api/delete` (JSON body), `POST /api/copy`, load and unload through `POST /api/generate`
-  with no prompt (done_reason "load" / "unload", keep_alive parsed like Ollama does),
-  `POST /api/chat` and prompted `/api/generate` answer a short canned reply.
+  with no prompt (done_reason "load" / "unload", keep_alive parsed like Ollama does).
+* `POST /api/chat` and prompted `/api/generate` answer a short canned reply, or, given
+  `chat_upstream` (a real llama-server's base URL), forward to its streaming
+  `/v1/chat/completions` and write its text back as Ollama's ndjson lines (or one JSON object for
+  `stream: false`) with done_reason and the token counts and durations; upstream failures become
+  Ollama's error status or mid-stream {"error": ...} line, and a client that leaves closes the
+  upstream request. The translation is in `tests.servers.ollama_chat`.
 * Strictness: 405 with Allow for a wrong method, 404 text/plain `404 page not found` for an unknown
   path, 400 for a missing body, an invalid name or a bad keep_alive, and an optional bearer key.
 
@@ -28,8 +33,9 @@ In-process::
         server.base_url                  # http://127.0.0.1:PORT
 
 As a subprocess: ``python -m tests.servers.ollama_server [--port N] [--tick-s S]
-[--bytes-per-tick B] [--model NAME=BYTES] [--installed NAME]`` prints ``PORT=<n>`` first and
-serves until SIGTERM/SIGINT. Only the standard library is imported.
+[--bytes-per-tick B] [--model NAME=BYTES] [--installed NAME] [--chat-upstream URL]`` prints
+``PORT=<n>`` first and serves until SIGTERM/SIGINT. Only the standard library is imported (and
+httpx, once a chat is forwarded).
 """
 
 from __future__ import annotations
@@ -41,15 +47,18 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 
+from tests.servers import ollama_chat
 from tests.servers._http import Exchange as _Exchange
 from tests.servers._http import LoopbackServer, run_main
+from tests.servers.ollama_chat import Delta, Finished, ReplyError
 
 VERSION = "0.12.6"
 MODELS_DIR = "/usr/share/ollama/.ollama/models"  # where the "disk full" error line says it wrote
@@ -354,9 +363,11 @@ class OllamaServer(LoopbackServer):
                  catalog: Iterable[CatalogModel] = DEFAULT_CATALOG,
                  installed: Iterable[str] = (), api_key: str | None = None,
                  tick_s: float = 0.06, bytes_per_tick: int = 1 << 20,
-                 disk_free: int | None = None, version: str = VERSION) -> None:
+                 disk_free: int | None = None, version: str = VERSION,
+                 chat_upstream: str | None = None) -> None:
         super().__init__(host, port)
         self.api_key = api_key
+        self.chat_upstream = chat_upstream  # a llama-server base URL; None: the canned reply
         self.version = version
         self.tick_s = tick_s
         self.bytes_per_tick = bytes_per_tick
@@ -370,6 +381,7 @@ class OllamaServer(LoopbackServer):
         self._downloads: dict[str, _Download] = {}
         self._drops: list[int] = []  # per future pull: progress lines before the connection is cut
         self._requests: list[RecordedRequest] = []
+        self._upstream_requests: list[dict[str, Any]] = []
         self.pull_lines = 0  # progress lines written by all pulls so far
         self.client_disconnects = 0
         for name in installed:
@@ -380,6 +392,12 @@ class OllamaServer(LoopbackServer):
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
+
+    @property
+    def upstream_requests(self) -> list[dict[str, Any]]:
+        """The OpenAI requests forwarded to `chat_upstream`, oldest first."""
+        with self._lock:
+            return list(self._upstream_requests)
 
     def add_to_catalog(self, model: CatalogModel) -> None:
         with self._lock:
@@ -495,10 +513,12 @@ class OllamaServer(LoopbackServer):
             return _response(200, b"", None)
         if path == "/api/generate":
             return await self._generate(_body(req, "GenerateRequest", {
-                "model": str, "prompt": str, "stream": bool, "keep_alive": object}), writer, state)
+                "model": str, "prompt": str, "system": str, "stream": bool, "keep_alive": object,
+                "options": dict, "format": object}), writer, state)
         if path == "/api/chat":
             return await self._chat(_body(req, "ChatRequest", {
-                "model": str, "messages": list, "stream": bool, "keep_alive": object}), writer, state)
+                "model": str, "messages": list, "stream": bool, "keep_alive": object,
+                "options": dict, "format": object}), writer, state)
         return await self._pull(_body(req, "PullRequest", {"model": str, "name": str, "stream": bool,
                                                             "insecure": bool}), writer, state)
 
@@ -584,6 +604,7 @@ class OllamaServer(LoopbackServer):
 
     async def _generate(self, body: dict[str, Any], writer: asyncio.StreamWriter,
                         state: _Exchange) -> bytes | bool:
+        arrived = time.monotonic_ns()
         name = body.get("model") or ""
         if not name:
             raise ApiError(400, "model is required")
@@ -606,11 +627,12 @@ class OllamaServer(LoopbackServer):
                                "response": "", "done": True,
                                "done_reason": "unload" if keep_alive == 0 else "load"})
         self._mark_used(installed.model.name, keep_alive)
-        return await self._reply(name, body.get("stream", True), writer, state,
-                                 lambda text: {"response": text})
+        return await self._reply("generate", name, body, body.get("system") or installed.model.system,
+                                 arrived, writer, state)
 
     async def _chat(self, body: dict[str, Any], writer: asyncio.StreamWriter,
                     state: _Exchange) -> bytes | bool:
+        arrived = time.monotonic_ns()
         name = body.get("model") or ""
         if not name:
             raise ApiError(400, "model is required")
@@ -622,8 +644,7 @@ class OllamaServer(LoopbackServer):
             except ValueError as exc:
                 raise ApiError(400, str(exc)) from None
         self._mark_used(installed.model.name, keep_alive)
-        return await self._reply(name, body.get("stream", True), writer, state,
-                                 lambda text: {"message": {"role": "assistant", "content": text}})
+        return await self._reply("chat", name, body, installed.model.system, arrived, writer, state)
 
     def _expiry(self, keep_alive: float) -> datetime:
         return FOREVER if keep_alive < 0 else _now() + timedelta(seconds=keep_alive)
@@ -635,26 +656,69 @@ class OllamaServer(LoopbackServer):
             else:
                 self._running[name] = Running(name, self._expiry(keep_alive))
 
-    async def _reply(self, name: str, stream: bool, writer: asyncio.StreamWriter, state: _Exchange,
-                     shape: Callable[[str], dict[str, Any]]) -> bytes | bool:
-        words = ["Hello", " from", " the", " test", " server."]
-        stats = {"done_reason": "stop", "total_duration": 5_000_000, "load_duration": 1_000_000,
-                 "prompt_eval_count": 5, "prompt_eval_duration": 1_000_000,
-                 "eval_count": len(words), "eval_duration": 3_000_000}
+    async def _reply(self, kind: str, name: str, body: dict[str, Any], system: str, arrived: int,
+                     writer: asyncio.StreamWriter, state: _Exchange) -> bytes | bool:
+        """A chat or prompted generate: the canned words, or llama-server's when forwarding."""
+        if self.chat_upstream is None:
+            pieces = ollama_chat.canned_reply()
+        else:
+            try:
+                if kind == "chat":
+                    messages = ollama_chat.chat_messages(body.get("messages") or [], system)
+                else:
+                    messages = ollama_chat.generate_messages(body["prompt"], system)
+                request = ollama_chat.upstream_request(name, messages, body.get("options"),
+                                                       body.get("format"))
+            except ReplyError as exc:
+                raise ApiError(exc.status, exc.message) from None
+            with self._lock:
+                self._upstream_requests.append(request)
+            pieces = ollama_chat.forwarded_reply(self.chat_upstream, request, arrived)
+        # Closing the pieces closes the upstream request, also when the client leaves mid-reply.
+        async with contextlib.aclosing(pieces):
+            try:
+                if body.get("stream") is False:  # absent or null: a stream, as in Ollama
+                    return await self._whole_reply(kind, name, pieces)
+                return await self._streamed_reply(kind, name, pieces, writer, state)
+            except ReplyError as exc:  # before the first line: a status and {"error": ...}
+                raise ApiError(exc.status, exc.message) from None
+
+    @staticmethod
+    async def _whole_reply(kind: str, name: str, pieces: AsyncIterator[Delta | Finished]) -> bytes:
+        content: list[str] = []
+        thinking: list[str] = []
+        finished = Finished("stop", {})
+        async for piece in pieces:
+            if isinstance(piece, Finished):
+                finished = piece
+            else:
+                content.append(piece.content)
+                thinking.append(piece.thinking)
+        whole = Delta("".join(content), "".join(thinking))
         created = _rfc3339(datetime.now(UTC))
-        if not stream:
-            return _json(200, {"model": name, "created_at": created, **shape("".join(words)),
-                               "done": True, **stats})
-        state.in_flight = True
-        writer.write(_head(200, [("Content-Type", "application/x-ndjson"),
-                                 ("Transfer-Encoding", "chunked")]))
-        for word in words:
-            writer.write(_frame(_dumps({"model": name, "created_at": created, **shape(word),
-                                        "done": False}) + b"\n"))
-            await writer.drain()
-            await asyncio.sleep(0.005)
-        writer.write(_frame(_dumps({"model": name, "created_at": created, **shape(""), "done": True,
-                                    **stats}) + b"\n") + b"0\r\n\r\n")
+        return _json(200, ollama_chat.reply_line(kind, name, created, whole, finished))
+
+    @staticmethod
+    async def _streamed_reply(kind: str, name: str, pieces: AsyncIterator[Delta | Finished],
+                              writer: asyncio.StreamWriter, state: _Exchange) -> bool:
+        started = False
+        try:
+            async for piece in pieces:
+                delta, finished = (Delta(""), piece) if isinstance(piece, Finished) else (piece, None)
+                line = ollama_chat.reply_line(kind, name, _rfc3339(datetime.now(UTC)), delta, finished)
+                data = _frame(_dumps(line) + b"\n")
+                if not started:
+                    started = state.in_flight = True
+                    data = _head(200, [("Content-Type", "application/x-ndjson"),
+                                       ("Transfer-Encoding", "chunked")]) + data
+                writer.write(data)
+                await writer.drain()
+        except ReplyError as exc:
+            if not started:
+                raise
+            # Ollama's streamResponse: once lines went out, the error is one more line.
+            writer.write(_frame(_dumps({"error": exc.message}) + b"\n"))
+        writer.write(b"0\r\n\r\n")
         state.in_flight = False
         await writer.drain()
         return True
@@ -838,8 +902,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=BYTES",
                         help="add a model of that size to the catalog")
     parser.add_argument("--installed", action="append", default=[], metavar="NAME")
+    parser.add_argument("--chat-upstream", metavar="URL",
+                        help="a llama-server base URL to forward /api/chat and /api/generate to")
     args = parser.parse_args(argv)
-    server = OllamaServer(port=args.port, tick_s=args.tick_s, bytes_per_tick=args.bytes_per_tick)
+    server = OllamaServer(port=args.port, tick_s=args.tick_s, bytes_per_tick=args.bytes_per_tick,
+                          chat_upstream=args.chat_upstream)
     for spec in args.model:
         name, _, size = spec.partition("=")
         server.add_to_catalog(catalog_model(name, int(size)))
