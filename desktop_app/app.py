@@ -79,9 +79,11 @@ class ModelDeskApp:
         self.accounts = AccountService(
             settings=settings, settings_store=self.settings_store, secrets=self.secrets, catalog=self.catalog,
             states=self.states)
+        self.llamacpp = LlamaCppService(self.http)
         self.dispatcher = Dispatcher(
             llm=self.llm, secrets=self.secrets, states=self.states, settings=lambda: self.accounts.settings,
-            usage=self.usage, timeout_s=lambda: self.accounts.settings.request_timeout_s)
+            usage=self.usage, timeout_s=lambda: self.accounts.settings.request_timeout_s,
+            local_servers=self.llamacpp)
         self.chat = ChatService(dispatcher=self.dispatcher, store=self.store)
 
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
@@ -93,7 +95,6 @@ class ModelDeskApp:
         self.gguf = GgufLibrary(paths.cache_dir / "gguf.json",
                                 folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)])
         self.gguf_view = GgufLibraryView(library=self.gguf, user_folders=settings.gguf_folders)
-        self.llamacpp = LlamaCppService(self.http)
         self.llamacpp_pane = LlamaCppPane(llamacpp=self.llamacpp, gguf_files=self._gguf_files,
                                           binary_setting=settings.llama_server_binary)
         # The window may already be on screen (painted before any of this was imported).

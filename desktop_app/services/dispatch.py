@@ -7,6 +7,11 @@ account broken until its key is fixed, not cool it down for a few seconds; (3) t
 which account answered and every attempt must land in the usage log with its own account, tokens
 and error; and (4) budgets are per account. All of that is a short loop over LLMService, so the
 Router is used where it fits best instead: the exported LiteLLM Proxy config (services/proxy_export.py).
+
+A llama-server that ModelDesk runs itself goes away for a moment while it restarts on another model.
+A request to it then waits (with a notice) instead of failing: before an attempt when the restart is
+already under way, and once more when a restart cut an attempt short before any text came. The
+superseded attempt is not recorded; only the real outcome is.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Protocol
+from urllib.parse import urlsplit
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import (
@@ -52,6 +59,36 @@ log = logging.getLogger(__name__)
 
 # Errors after which a pool moves on to its next account (when no text has been shown yet).
 FAILOVER_ERRORS = (RateLimited, ServerError, TimedOut, Unreachable, AuthFailed)
+# What a restarting llama-server does to a request: its port is closed, or the new process answers 503.
+RESTART_ERRORS = (Unreachable, ServerError)
+# How long a request waits for a llama-server of ours to come back from a restart.
+RESTART_WAIT_S = 60.0
+
+
+class LocalServers(Protocol):
+    """The llama-servers ModelDesk runs itself (services/llamacpp.py `LlamaCppService`), by base URL."""
+
+    def restarting(self, url: str) -> bool:
+        """A start, restart or model switch is under way at `url`."""
+        ...
+
+    def restarts(self, url: str) -> int:
+        """How many have begun at `url`: a change tells of one that came and went meanwhile."""
+        ...
+
+    async def wait_ready(self, url: str, timeout: float) -> bool:
+        """Wait for the restart under way; True when the server is running again."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Superseded:
+    """A restart of our own llama-server cut the attempt short; it is back, so the account is asked again."""
+
+
+def _restarting_notice(url: str) -> Notice:
+    host = urlsplit(url).netloc.rpartition("@")[2] or url
+    return Notice(f"llama-server at {host} is restarting with another model; the reply starts when it is ready.")
 
 
 class Dispatcher:
@@ -64,6 +101,7 @@ class Dispatcher:
         settings: Callable[[], Settings],
         usage: UsageStore | None = None,
         timeout_s: Callable[[], float] = lambda: 60.0,
+        local_servers: LocalServers | None = None,
     ) -> None:
         self._llm = llm
         self._secrets = secrets
@@ -71,6 +109,7 @@ class Dispatcher:
         self._settings = settings
         self._usage = usage
         self._timeout_s = timeout_s
+        self._local_servers = local_servers
         self._next_start: dict[str, int] = {}  # round-robin position per pool
 
     def target_label(self, target_id: str) -> str:
@@ -140,7 +179,7 @@ class Dispatcher:
             if level is BudgetLevel.WARNING:
                 yield Notice(budget_message)
             outcome = None
-            async for event in self._attempt(account, model, messages, params, pool, retries, last):
+            async for event in self._ask(account, model, messages, params, pool, retries, last):
                 if isinstance(event, AttemptFailed):
                     retries += 1
                     outcome = "next"
@@ -167,15 +206,38 @@ class Dispatcher:
             return f"“{account.label}” is cooling down for {cooling:.0f} s more."
         return ""
 
-    async def _attempt(
+    async def _ask(
         self, account: Account, model: str, messages: Sequence[ChatMessage], params: ChatParams,
         pool: Pool | None, retries: int, last: bool,
     ) -> AsyncIterator[StreamEvent]:
+        """`_attempt` on one account; made once more when a restart of our own llama-server cut it short."""
+        url = self._local_url(account)
+        if url and self._restarting(url):
+            yield _restarting_notice(url)
+            if not await self._wait_for_restart(url):
+                url = ""  # it did not come back: the attempt's own failure says why, without a second wait
+        for watched in (url, ""):
+            again = False
+            async for event in self._attempt(account, model, messages, params, pool, retries, last, watched):
+                if isinstance(event, _Superseded):
+                    again = True
+                else:
+                    yield event
+            if not again:
+                return
+
+    async def _attempt(
+        self, account: Account, model: str, messages: Sequence[ChatMessage], params: ChatParams,
+        pool: Pool | None, retries: int, last: bool, watched: str = "",
+    ) -> AsyncIterator[StreamEvent | _Superseded]:
+        """One request to `account`. `watched`: the URL of our own llama-server behind it; when a restart
+        of it makes the request fail before any text, the attempt waits for it and ends `_Superseded`."""
         key = await self._secrets.get(account.id)
         produced = False
         done = False
         started = time.monotonic()
         pool_id = pool.id if pool else ""
+        restarts = self._restarts(watched)
         events = self._llm.stream_chat(account=account, api_key=key, model=model, messages=messages,
                                        params=params, timeout_s=self._timeout_s())
         try:
@@ -194,8 +256,15 @@ class Dispatcher:
                         yield Finished(event.finish_reason, metrics)
                         return
                     elif isinstance(event, Failed):
-                        done = True
                         error = event.error
+                        if not produced and self._cut_by_restart(watched, restarts, error):
+                            if self._restarting(watched):
+                                yield _restarting_notice(watched)
+                            if await self._wait_for_restart(watched):
+                                done = True  # superseded by the next attempt: not recorded
+                                yield _Superseded()
+                                return
+                        done = True
                         self._note_failure(account, error)
                         metrics = replace(event.metrics, account_id=account.id, account_label=account.label,
                                           retries=retries)
@@ -211,6 +280,31 @@ class Dispatcher:
                 metrics = ReplyMetrics(latency_s=time.monotonic() - started, account_id=account.id,
                                        account_label=account.label, retries=retries)
                 await self._record(account, model, metrics, "stopped", None, retries, pool_id)
+
+    # --- our own llama-servers, restarting ---------------------------------------------------------
+
+    def _local_url(self, account: Account) -> str:
+        """The base URL of a llama-server account when ModelDesk may be running that server, else ""."""
+        if self._local_servers is None or account.provider_id != "llamacpp":
+            return ""
+        return account.effective_base_url
+
+    def _restarting(self, url: str) -> bool:
+        return self._local_servers is not None and bool(url) and self._local_servers.restarting(url)
+
+    def _restarts(self, url: str) -> int:
+        return self._local_servers.restarts(url) if self._local_servers is not None and url else 0
+
+    def _cut_by_restart(self, url: str, restarts_before: int, error: DomainError) -> bool:
+        """Did a restart (under way, or begun and ended since the attempt started) cause `error`?"""
+        return bool(url) and isinstance(error, RESTART_ERRORS) and (
+            self._restarting(url) or self._restarts(url) != restarts_before)
+
+    async def _wait_for_restart(self, url: str) -> bool:
+        """True once the server at `url` is back; at once when the restart has already ended."""
+        if self._local_servers is None or not self._local_servers.restarting(url):
+            return True
+        return await self._local_servers.wait_ready(url, RESTART_WAIT_S)
 
     def _states_ok(self, account: Account) -> None:
         if self._states.health(account.id).broken:

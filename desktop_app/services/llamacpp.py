@@ -5,6 +5,9 @@
 output goes into a bounded log, watched so that an exit nobody asked for is reported as a crash.
 Only the PID it started is ever signalled. Listeners are plain callables called on the loop; the
 UI adapts them to Qt signals.
+
+While a managed server starts, restarts or switches models its port is closed or answers 503, so
+the service tells callers (the chat's dispatcher) which URL is restarting and lets them wait for it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import os
 import shutil
 import socket
 import tempfile
+import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -147,6 +151,7 @@ class LlamaCppService:
     def __init__(self, http: httpx.AsyncClient, *, poll_interval: float = POLL_INTERVAL_S) -> None:
         self._http = http
         self._poll = poll_interval
+        self._servers: weakref.WeakSet[ManagedServer] = weakref.WeakSet()  # the ones `managed()` made
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -154,7 +159,35 @@ class LlamaCppService:
 
     def managed(self, spec: ManagedServerSpec, *, binary_setting: str = "") -> ManagedServer:
         """A server of our own for `spec` (not started yet)."""
-        return ManagedServer(spec, service=self, binary_setting=binary_setting)
+        server = ManagedServer(spec, service=self, binary_setting=binary_setting)
+        self._servers.add(server)
+        return server
+
+    # --- servers of our own that restart ---------------------------------------------------------
+
+    def _servers_at(self, url: str) -> list[ManagedServer]:
+        url = normalise_url(url)
+        return [server for server in self._servers if server.url == url]
+
+    def restarting(self, url: str) -> bool:
+        """A server of ours at `url` (an account's base URL will do) is starting, restarting or switching."""
+        return any(server.restarting for server in self._servers_at(url))
+
+    def restarts(self, url: str) -> int:
+        """How many starts, restarts and switches servers of ours at `url` have begun: a change between
+        two looks means one came (and maybe went) in between."""
+        return sum(server.transitions for server in self._servers_at(url))
+
+    async def wait_ready(self, url: str, timeout: float) -> bool:
+        """Wait for the restart under way at `url`; True when it left the server running, False when
+        it failed, took longer than `timeout`, or no restart was under way."""
+        server = next((s for s in self._servers_at(url) if s.restarting), None)
+        if server is None:
+            return False
+        try:
+            return await asyncio.wait_for(server.wait_settled(), timeout)
+        except TimeoutError:
+            return False
 
     # --- requests ------------------------------------------------------------------------------
 
@@ -370,6 +403,9 @@ class ManagedServer:
         self._scratch: Path | None = None  # holds the presets file while a router runs
         self._lock = asyncio.Lock()
         self._expected_exit = False  # set by stop(): that exit is no crash
+        # The start, restart or switch under way: resolves to whether it left the server running.
+        self._transition: asyncio.Future[bool] | None = None
+        self._transitions = 0
 
     # --- what it is ----------------------------------------------------------------------------
 
@@ -388,6 +424,26 @@ class ManagedServer:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    @property
+    def restarting(self) -> bool:
+        """A start, restart or model switch is under way: the port is closed or answers 503 meanwhile."""
+        return self._transition is not None and not self._transition.done()
+
+    @property
+    def transitions(self) -> int:
+        """How many starts, restarts and model switches have begun so far."""
+        return self._transitions
+
+    async def wait_settled(self) -> bool:
+        """Wait for the start, restart or switch under way; True when it left the server running.
+
+        False at once when none is under way. Cancelling the wait leaves the transition alone.
+        """
+        transition = self._transition
+        if transition is None or transition.done():
+            return False
+        return await asyncio.shield(transition)
 
     @property
     def log_lines(self) -> list[str]:
@@ -410,8 +466,7 @@ class ManagedServer:
 
     async def start(self) -> ManagedState:
         """Start the process and return once /health answers 200 (`ServerStartFailed` if it exits)."""
-        async with self._lock:
-            return await self._start()
+        return await self._in_transition(self._start)
 
     async def stop(self) -> ManagedState:
         """Terminate the process (kill it after a timeout) and wait for it; no-op when not running."""
@@ -419,21 +474,33 @@ class ManagedServer:
             return await self._stop()
 
     async def restart(self) -> ManagedState:
-        async with self._lock:
-            await self._stop()
-            return await self._start()
+        return await self._in_transition(self._restart)
 
     async def switch_model(self, model: Path) -> ManagedState:
         """Serve another GGUF: a restart with the new file (one-model servers have no other way)."""
         if self._spec.router:
             raise BadRequest("A router switches models itself.", "Use Switch in the router's model list.")
-        async with self._lock:
-            await self._stop()
-            self._spec = replace(self._spec, model=Path(model))
-            return await self._start()
+        return await self._in_transition(lambda: self._restart(Path(model)))
 
     async def aclose(self) -> None:
         await self.stop()
+
+    async def _in_transition(self, work: Callable[[], Awaitable[ManagedState]]) -> ManagedState:
+        """Run a start, restart or switch under the lock; `wait_settled` callers learn how it ended."""
+        async with self._lock:
+            transition: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._transition = transition
+            self._transitions += 1
+            try:
+                return await work()
+            finally:
+                transition.set_result(self._state.status is ManagedStatus.RUNNING)
+
+    async def _restart(self, model: Path | None = None) -> ManagedState:
+        await self._stop()
+        if model is not None:
+            self._spec = replace(self._spec, model=model)
+        return await self._start()
 
     async def _start(self) -> ManagedState:
         if self._process is not None and self._process.returncode is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog
 from desktop_app.domain.llamacpp import (
     BINARY_NOT_FOUND,
     ManagedServerSpec,
+    ManagedStatus,
     builtin_template_args,
 )
 from desktop_app.services.llamacpp import LlamaCppService, free_port
@@ -255,3 +258,59 @@ def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodelte
     qtbot.waitUntil(lambda: [model.index(r, RouterModelsModel.STATUS).data() for r in range(2)] ==
                     ["Not loaded", "Loaded"], timeout=START_MS)
     qtmodeltester.check(model, force_py=True)
+
+
+# --- the chat and a server of its own that switches models ----------------------------------------------
+
+def test_a_chat_sent_while_the_server_switches_models_waits_and_answers(
+        qtbot, modeldesk, artifacts, scratch_env, tmp_path) -> None:
+    binary, gguf = artifacts
+    other = tmp_path / "gemma-b.gguf"
+    os.symlink(gguf, other)
+    pane, chat = modeldesk.llamacpp_pane, modeldesk.chat_pane
+    modeldesk.window.show_pane("llama.cpp")
+    spec = ManagedServerSpec(model=gguf, binary=str(binary), ctx=2048, threads=2, alias="gemma",
+                             extra_args=builtin_template_args("gemma"), env=scratch_env)
+    assert run(qtbot, pane.start_managed(spec), timeout=START_MS) is not None
+    managed = pane.managed
+    pane.servers_view.selectRow(pane.servers_model.row_of(managed.url))
+    qtbot.waitUntil(pane.use_in_chat_button.isEnabled, timeout=5_000)
+    pane.use_in_chat_button.click()
+    qtbot.waitUntil(lambda: modeldesk.window.stack.currentWidget() is chat, timeout=20_000)
+    account = next(a for a in modeldesk.accounts.accounts if a.provider_id == "llamacpp")
+    assert chat.select_model(account.id, "gemma")
+    chat.params.max_tokens.setValue(8)
+    notice = (f"llama-server at {managed.url.removeprefix('http://')} is restarting with another model; "
+              "the reply starts when it is ready.")
+
+    # The old process is held (SIGSTOP: it cannot act on the SIGTERM yet), so the restart is surely
+    # still under way when the chat is sent; it is let go once the chat says that it waits.
+    old_pid = managed.pid
+    assert old_pid is not None
+    old = psutil.Process(old_pid)  # signals only this very process, even if its PID were reused
+    old.suspend()
+    held = True
+    try:
+        switch = asyncio.ensure_future(pane.switch_managed_model(other))
+        qtbot.waitUntil(lambda: modeldesk.llamacpp.restarting(account.effective_base_url), timeout=5_000)
+        qtbot.keyClicks(chat.composer, "Hello")
+        with qtbot.waitSignal(chat.reply_finished, timeout=START_MS) as finished:
+            qtbot.keyClick(chat.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+            qtbot.waitUntil(lambda: notice in chat.notice.text(), timeout=20_000)
+            assert chat.streaming and managed.restarting
+            old.resume()
+            held = False
+    finally:
+        if held:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                old.resume()
+
+    transcript = chat.transcript.toPlainText()
+    assert finished.args == ["complete"], transcript[-400:]
+    assert chat.transcript.plain_text_of_last_message().strip(), transcript[-400:]
+    assert "8 out tokens" in transcript
+    assert "Could not connect" not in transcript and "Retry" not in transcript
+    assert notice in chat.notice.text() and chat.notice.isVisibleTo(chat)
+    qtbot.waitUntil(switch.done, timeout=START_MS)
+    assert switch.result().status is ManagedStatus.RUNNING
+    assert managed.spec.model == other and managed.pid != old_pid and not psutil.pid_exists(old_pid)

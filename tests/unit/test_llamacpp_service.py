@@ -335,3 +335,59 @@ async def test_router_switch_then_chat_through_litellm(service: LlamaCppService,
     # The chat went to the loaded model: nothing else was loaded for it.
     assert {m.id: m.status for m in await service.router_models(router.url)} == {
         "gemma-a": RouterModelStatus.UNLOADED, "gemma-b": RouterModelStatus.LOADED}
+
+
+# --- restarting, as the chat sees it ---------------------------------------------------------------
+
+@module_loop
+async def test_a_switch_is_seen_as_restarting_and_can_be_waited_for(
+        service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str],
+        tmp_path: Path) -> None:
+    other = tmp_path / "gemma-b.gguf"
+    os.symlink(artifacts[1], other)
+    server = service.managed(model_spec(artifacts, scratch_env))
+    states = StateLog(server)
+    try:
+        await server.start()
+        account_url = f"{server.url}/v1"  # what a chat account holds
+        assert not server.restarting and not service.restarting(account_url)
+        assert await service.wait_ready(account_url, 5.0) is False  # nothing to wait for
+        before = service.restarts(account_url)
+
+        switch = asyncio.ensure_future(server.switch_model(other))
+        await states.wait_for(ManagedStatus.STOPPED)  # the old process is gone, the new one not up yet
+        assert server.restarting
+        assert service.restarting(account_url) and service.restarting(server.url + "/")
+        assert not service.restarting(f"http://127.0.0.1:{free_port()}/v1")
+        assert service.restarts(account_url) == before + 1
+        assert await service.wait_ready(account_url, 0.01) is False  # gave up; the switch goes on
+
+        assert await service.wait_ready(account_url, 60.0) is True
+        assert not server.restarting and not service.restarting(account_url)
+        assert (await switch).status is ManagedStatus.RUNNING
+        info = await service.inspect(account_url)
+        assert info.healthy and info.model_path == str(other)
+        assert await service.wait_ready(account_url, 5.0) is False  # over: nothing to wait for
+    finally:
+        await server.stop()
+
+
+@module_loop
+async def test_waiting_for_a_switch_that_fails_says_so(
+        service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str],
+        tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file")
+    server = service.managed(model_spec(artifacts, scratch_env))
+    states = StateLog(server)
+    try:
+        await server.start()
+        switch = asyncio.ensure_future(server.switch_model(broken))
+        await states.wait_for(ManagedStatus.STOPPED)
+        waiting = asyncio.ensure_future(service.wait_ready(server.url, 60.0))
+        with pytest.raises(ServerStartFailed):
+            await switch
+        assert await waiting is False
+        assert not service.restarting(server.url) and server.state.status is ManagedStatus.CRASHED
+    finally:
+        await server.stop()
