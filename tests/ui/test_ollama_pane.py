@@ -23,7 +23,7 @@ from desktop_app.ui.ollama import (
 )
 from desktop_app.ui.ollama.models import ProgressRole
 from desktop_app.ui.ollama.pane import NO_MODELS_HINT, SUGGESTED_MODEL
-from tests.servers.ollama_server import OllamaServer
+from tests.servers.ollama_server import OllamaServer, catalog_model
 from tests.ui.conftest import run
 
 INSTALLED = ("llama3.2:1b", "gemma3:270m", "qwen2.5:0.5b", "mistral:latest", "nomic-embed-text:latest")
@@ -199,6 +199,18 @@ def test_a_pull_reaches_100_percent_and_the_list_refreshes(qtbot, server: Ollama
     assert "tiny:latest" in column(pane.installed_view)
     assert pane.status_label.text() == "Pulled tiny:latest."
     assert pane.jobs_view.grab().width() > 0  # paints the finished row without a warning
+
+
+def test_a_hugging_face_model_is_pulled_by_its_hf_co_name(qtbot, server: OllamaServer,
+                                                          pane: OllamaPane) -> None:
+    name = "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M"
+    server.add_to_catalog(catalog_model(name, 2_000_000, parameter_size="1.2B"))
+    qtbot.keyClicks(pane.pull_edit, name)
+    with qtbot.waitSignal(pane.pull_finished, timeout=TIMEOUT) as finished:
+        pane.pull_edit.returnPressed.emit()
+    assert finished.args == [name, "done"]
+    assert name in column(pane.installed_view)
+    assert server.installed_names().count(name) == 1
 
 
 def test_cancel_and_resume_from_the_job_row(qtbot, server: OllamaServer, pane: OllamaPane) -> None:
