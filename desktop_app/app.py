@@ -96,7 +96,8 @@ class ModelDeskApp:
                                 folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)])
         self.gguf_view = GgufLibraryView(library=self.gguf, user_folders=settings.gguf_folders)
         self.llamacpp_pane = LlamaCppPane(llamacpp=self.llamacpp, gguf_files=self._gguf_files,
-                                          binary_setting=settings.llama_server_binary)
+                                          binary_setting=settings.llama_server_binary,
+                                          router_dir=paths.cache_dir / "GGUF library")
         # The window may already be on screen (painted before any of this was imported).
         self.window = window or MainWindow()
         panes = (("Chat", self.chat_pane), ("Accounts", self.accounts_pane), ("Usage", self.usage_pane),

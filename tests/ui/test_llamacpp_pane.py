@@ -24,7 +24,7 @@ from desktop_app.domain.llamacpp import (
 from desktop_app.services.llamacpp import LlamaCppService, free_port
 from desktop_app.ui.llamacpp import LlamaCppPane
 from desktop_app.ui.llamacpp.models import RouterModelsModel, ServersModel, ServerSource
-from desktop_app.ui.llamacpp.pane import NO_GGUF_HINT, ROUTER_EMPTY, SERVERS_EMPTY
+from desktop_app.ui.llamacpp.pane import NO_GGUF_HINT, NO_LIBRARY_MODELS, ROUTER_EMPTY, SERVERS_EMPTY
 from tests.servers.llama import LlamaServer, real_artifacts
 from tests.ui.conftest import run
 
@@ -55,9 +55,9 @@ def make_pane(qtbot, qloop, scratch_env) -> Iterator[Callable[..., LlamaCppPane]
     panes: list[LlamaCppPane] = []
     http = httpx.AsyncClient()
 
-    def make(*, gguf_files: Sequence[Path] = (), binary: str = "") -> LlamaCppPane:
+    def make(*, gguf_files: Sequence[Path] = (), binary: str = "", router_dir: Path | None = None) -> LlamaCppPane:
         pane = LlamaCppPane(llamacpp=LlamaCppService(http), gguf_files=lambda: list(gguf_files),
-                            binary_setting=binary, child_env=scratch_env)
+                            binary_setting=binary, child_env=scratch_env, router_dir=router_dir)
         pane.resize(1200, 750)
         panes.append(pane)
         return pane
@@ -99,6 +99,7 @@ def test_empty_states_say_what_to_do_next(qtbot, make_pane) -> None:
     assert not pane.model_hint.isHidden() and pane.model_hint.text() == NO_GGUF_HINT
     assert pane.log_view.placeholderText()
     assert not pane.stop_button.isEnabled() and pane.crash_notice.isHidden()
+    assert not pane.use_in_chat_button.isEnabled()  # no server to use yet
 
     qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)  # no GGUF chosen
     assert pane.start_status.text().startswith("Pick a GGUF file first")
@@ -314,3 +315,34 @@ def test_a_chat_sent_while_the_server_switches_models_waits_and_answers(
     qtbot.waitUntil(switch.done, timeout=START_MS)
     assert switch.result().status is ManagedStatus.RUNNING
     assert managed.spec.model == other and managed.pid != old_pid and not psutil.pid_exists(old_pid)
+
+
+def test_a_router_over_the_whole_gguf_library(qtbot, make_pane, artifacts, tmp_path) -> None:
+    binary, gguf = artifacts
+    first, second = tmp_path / "lmstudio", tmp_path / "hub"
+    first.mkdir()
+    second.mkdir()
+    (first / "gemma3.gguf").symlink_to(gguf)
+    (second / "gemma3.gguf").symlink_to(gguf)  # the same file name in another folder
+    (second / "mmproj-gemma3.gguf").symlink_to(gguf)  # a projector, not a chat model
+    files = [first / "gemma3.gguf", second / "gemma3.gguf", second / "mmproj-gemma3.gguf"]
+    pane = make_pane(gguf_files=files, binary=str(binary), router_dir=tmp_path / "GGUF library")
+    fill_form(pane)
+    assert pane.showing_router_empty_state and not pane.router_library_empty_button.isHidden()
+    with qtbot.waitSignal(pane.router_models_changed, timeout=START_MS):
+        pane.router_library_empty_button.click()
+    model = pane.router_model
+    assert sorted(row_texts(model, r)[:2] for r in range(model.rowCount())) == [
+        ("gemma3", "Not loaded"), ("hub-gemma3", "Not loaded")]
+    assert managed_row(pane)[4] == "Router (started here)"
+    assert run(qtbot, pane.router_load("hub-gemma3"), timeout=START_MS)
+    qtbot.waitUntil(lambda: model.index(model.row_of("hub-gemma3"), RouterModelsModel.STATUS).data() == "Loaded",
+                    timeout=START_MS)
+
+
+def test_a_router_over_an_empty_library_says_what_to_do(qtbot, make_pane, artifacts, tmp_path) -> None:
+    binary, _gguf = artifacts
+    pane = make_pane(binary=str(binary), router_dir=tmp_path / "GGUF library")
+    assert run(qtbot, pane.start_router_over_library()) is None
+    assert pane.start_status.text() == NO_LIBRARY_MODELS
+    assert pane.managed is None

@@ -391,3 +391,24 @@ async def test_waiting_for_a_switch_that_fails_says_so(
         assert not service.restarting(server.url) and server.state.status is ManagedStatus.CRASHED
     finally:
         await server.stop()
+
+
+def test_link_models_makes_one_folder_of_links_over_many(tmp_path: Path) -> None:
+    from desktop_app.services.llamacpp import link_models
+
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
+    for folder in (a, b):
+        folder.mkdir()
+    for path in (a / "x.gguf", b / "x.gguf", a / "big-00001-of-00002.gguf", a / "big-00002-of-00002.gguf",
+                 a / "mmproj-f16.gguf"):
+        path.write_bytes(b"GGUF")
+    made = link_models([a / "x.gguf", b / "x.gguf", a / "big-00001-of-00002.gguf", a / "mmproj-f16.gguf"], out)
+    assert [p.name for p in made] == ["x.gguf", "b-x.gguf", "big-00001-of-00002.gguf"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "b-x.gguf", "big-00001-of-00002.gguf", "big-00002-of-00002.gguf", "x.gguf"]
+    assert (out / "b-x.gguf").resolve() == (b / "x.gguf").resolve()
+    # Made again from fewer files: the old links go, anything else in the folder stays.
+    (out / "notes.txt").write_text("mine")
+    assert [p.name for p in link_models([b / "x.gguf"], out)] == ["x.gguf"]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "x.gguf"]
+    assert (out / "x.gguf").resolve() == (b / "x.gguf").resolve()

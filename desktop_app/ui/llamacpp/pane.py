@@ -43,7 +43,12 @@ from desktop_app.domain.llamacpp import (
     RouterModelStatus,
     ServerInfo,
 )
-from desktop_app.services.llamacpp import LlamaCppService, ManagedServer, normalise_url
+from desktop_app.services.llamacpp import (
+    LlamaCppService,
+    ManagedServer,
+    link_models,
+    normalise_url,
+)
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.llamacpp.models import (
     ERROR_COLOUR,
@@ -61,9 +66,13 @@ __all__ = ["NO_GGUF_HINT", "ROUTER_EMPTY", "SERVERS_EMPTY", "LlamaCppPane"]
 
 SERVERS_EMPTY = ("No llama.cpp servers yet. Type the address of a running llama-server above and "
                  "press Connect, or start one on a GGUF file.")
-ROUTER_EMPTY = ("No router yet: start one over a folder of GGUF files, or connect to a llama-server "
-                "started with --models-dir; its models can then be loaded and unloaded here.")
+ROUTER_EMPTY = ("No router yet: start one over a folder of GGUF files or over every model of the GGUF "
+                "library, or connect to a llama-server started with --models-dir; its models can then be "
+                "loaded and unloaded here.")
 URL_PLACEHOLDER = "http://127.0.0.1:8080"
+LIBRARY_ROUTER_TIP = ("Run llama-server in router mode over every model of the GGUF files pane, with the "
+                      "settings of the form below")
+NO_LIBRARY_MODELS = "The GGUF library has no models yet: add a folder in GGUF files, or start a router over a folder."
 ROUTER_BUTTON_TIP = ("Run llama-server in router mode over a folder of GGUF files, with the settings of "
                      "the form below")
 REFRESH_INTERVAL_MS = 5000
@@ -85,11 +94,13 @@ class LlamaCppPane(QWidget):
 
     def __init__(
         self, *, llamacpp: LlamaCppService, gguf_files: Callable[[], Sequence[Path]] = lambda: (),
-        binary_setting: str = "", child_env: Mapping[str, str] | None = None, parent: QWidget | None = None,
+        binary_setting: str = "", child_env: Mapping[str, str] | None = None, router_dir: Path | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._llamacpp = llamacpp
         self._gguf_files = gguf_files
+        self._router_dir = router_dir  # where a router over the GGUF library gets its folder of links
         self._child_env = dict(child_env or {})  # extra environment for servers started here (tests)
         self._tasks = TaskOwner("LlamaCppPane")
         self._managed: ManagedServer | None = None
@@ -176,8 +187,17 @@ class LlamaCppPane(QWidget):
         router_buttons.addWidget(self.switch_button)
         router_buttons.addStretch(1)
         router_buttons.addWidget(self.start_router_button)
+        self.start_library_router_button = QPushButton(
+            "Start router over the library", objectName="startLibraryRouter", toolTip=LIBRARY_ROUTER_TIP)
+        router_buttons.addWidget(self.start_library_router_button)
         self.router_empty_button = QPushButton("Start router over folder…", objectName="startRouterEmpty")
-        self.router_empty = EmptyState(ROUTER_EMPTY, self.router_empty_button, object_name="routerEmpty")
+        self.router_library_empty_button = QPushButton("Start router over the library",
+                                                       objectName="startLibraryRouterEmpty", toolTip=LIBRARY_ROUTER_TIP)
+        self.router_empty = EmptyState(ROUTER_EMPTY, self.router_empty_button, object_name="routerEmpty",
+                                       more=(self.router_library_empty_button,))
+        for button in (self.start_library_router_button, self.router_library_empty_button):
+            button.setVisible(self._router_dir is not None)
+            button.clicked.connect(self._on_library_router_clicked)
         self._router_stack = QStackedWidget()
         self._router_stack.addWidget(self.router_view)
         self._router_stack.addWidget(self.router_empty)
@@ -298,6 +318,9 @@ class LlamaCppPane(QWidget):
 
     def _on_start_router_clicked(self) -> None:
         self.form.choose_router_folder()
+
+    def _on_library_router_clicked(self) -> None:
+        self._tasks.spawn(self.start_router_over_library())
 
     def _on_router_folder_chosen(self, path: str) -> None:
         self._start_from_form(Path(path))
@@ -541,6 +564,27 @@ class LlamaCppPane(QWidget):
 
     # --- the server started here -----------------------------------------------------------------
 
+    async def start_router_over_library(self) -> ManagedState | None:
+        """A router over every model the GGUF library found, through a folder of links to them."""
+        files = list(self._gguf_files())
+        if self._router_dir is None or not files:
+            self._say(self.start_status, NO_LIBRARY_MODELS, ERROR_COLOUR)
+            return None
+        try:
+            spec = self.spec_from_form(self._router_dir)
+            linked = await asyncio.to_thread(link_models, files, self._router_dir)
+        except DomainError as exc:
+            self._say(self.start_status, _say(exc), ERROR_COLOUR)
+            return None
+        except OSError as exc:
+            self._say(self.start_status, f"The router's folder of links could not be made: {exc.strerror or exc}.",
+                      ERROR_COLOUR)
+            return None
+        if not linked:
+            self._say(self.start_status, NO_LIBRARY_MODELS, ERROR_COLOUR)
+            return None
+        return await self.start_managed(spec)
+
     def _start_from_form(self, models_dir: Path | None) -> None:
         try:
             spec = self.spec_from_form(models_dir)
@@ -618,7 +662,7 @@ class LlamaCppPane(QWidget):
         empty = self.servers_model.rowCount() == 0
         self._servers_stack.setCurrentWidget(self.servers_empty if empty else self.servers_view)
         self.remove_button.setEnabled(self._selected_row_source() is ServerSource.CONNECTED)
-        self.use_in_chat_button.setEnabled(self.selected_server_url() is not None)
+        self.use_in_chat_button.setEnabled(bool(self.selected_server_url()))
 
     def _on_use_in_chat_clicked(self) -> None:
         url = self.selected_server_url()

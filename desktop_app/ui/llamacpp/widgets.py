@@ -7,6 +7,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QTableView,
@@ -17,7 +18,8 @@ from PySide6.QtWidgets import (
 class EmptyState(QFrame):
     """A sentence and the button for the next step, on the same framed panel as the list it stands for."""
 
-    def __init__(self, text: str, button: QPushButton, *, object_name: str) -> None:
+    def __init__(self, text: str, button: QPushButton, *, object_name: str,
+                 more: tuple[QPushButton, ...] = ()) -> None:
         super().__init__(objectName=object_name, frameShape=QFrame.Shape.StyledPanel, autoFillBackground=True,
                          backgroundRole=QPalette.ColorRole.Base)
         self.label = QLabel(text, wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter,
@@ -28,7 +30,12 @@ class EmptyState(QFrame):
         layout.setContentsMargins(24, 16, 24, 16)
         layout.addStretch(1)
         layout.addWidget(self.label)
-        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for each in (button, *more):
+            buttons.addWidget(each)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
         layout.addStretch(1)
 
 
