@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from desktop_app.app import ModelDeskApp
 from desktop_app.domain.ollama import PullState
-from desktop_app.services.paths import AppPaths
 from tests.servers.ollama_server import OllamaServer
 from tests.ui.conftest import run
 
@@ -35,17 +34,14 @@ def remote() -> Iterator[OllamaServer]:
 
 
 @pytest.fixture
-def app(qtbot, qloop, monkeypatch, local: OllamaServer) -> Iterator[ModelDeskApp]:
+def local_ollama_env(monkeypatch, local: OllamaServer) -> None:
     monkeypatch.setenv("OLLAMA_HOST", local.base_url)
-    app = ModelDeskApp(paths=AppPaths.from_environment(), offer_env_import=False)
-    app.window.resize(1280, 800)
-    app.window.show()
-    qtbot.waitExposed(app.window)
-    run(qtbot, app.start())
-    yield app
-    run(qtbot, app.aclose())
-    app.window.close()
-    app.window.deleteLater()
+
+
+@pytest.fixture
+def app(local_ollama_env, modeldesk: ModelDeskApp) -> ModelDeskApp:
+    """The real app, built after OLLAMA_HOST points at the local loopback Ollama."""
+    return modeldesk
 
 
 def picker_has(app: ModelDeskApp, account_id: str, name: str) -> bool:

@@ -44,6 +44,7 @@ from desktop_app.ui.accounts.form import (
 )
 from desktop_app.ui.accounts.model import AccountItemDelegate, AccountListModel
 from desktop_app.ui.accounts.pools import PoolsEditor
+from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.tasks import TaskOwner
 
 __all__ = ["EMPTY_HINT", "ERROR_COLOUR", "OK_COLOUR", "STORED_KEY_PLACEHOLDER", "WARNING_COLOUR", "AccountsPane"]
@@ -501,16 +502,10 @@ class AccountsPane(QWidget):
     def _ask_to_remove(self, account: Account) -> None:
         if self._confirm_box is not None:
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Remove account", f"Remove the account “{account.label}”?",
-                          QMessageBox.StandardButton.NoButton, self)
-        box.setInformativeText("Its stored key is deleted too.")
-        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
-        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(
-            lambda _result: self._on_confirm_finished(box.clickedButton() is remove, account.id))
-        self._confirm_box = box
-        box.open()
+        self._confirm_box = ask_to_confirm(
+            self, title="Remove account", text=f"Remove the account “{account.label}”?",
+            informative="Its stored key is deleted too.", action="Remove",
+            on_answer=lambda confirmed: self._on_confirm_finished(confirmed, account.id))
 
     def _on_confirm_finished(self, confirmed: bool, account_id: str) -> None:
         self._confirm_box = None

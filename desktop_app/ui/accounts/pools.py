@@ -50,6 +50,7 @@ from desktop_app.ui.accounts.model import (
     follow_service,
     sync_rows,
 )
+from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.tasks import TaskOwner
 
 PoolIdRole = Qt.ItemDataRole.UserRole
@@ -492,15 +493,10 @@ class PoolsEditor(QWidget):
     def _ask_to_remove(self, pool: Pool) -> None:
         if self._confirm_box is not None:
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Remove pool", f"Remove the pool “{pool.label}”?",
-                          QMessageBox.StandardButton.NoButton, self)
-        box.setInformativeText("Its accounts and their keys stay.")
-        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
-        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _result: self._on_confirm_finished(box.clickedButton() is remove, pool.id))
-        self._confirm_box = box
-        box.open()
+        self._confirm_box = ask_to_confirm(
+            self, title="Remove pool", text=f"Remove the pool “{pool.label}”?",
+            informative="Its accounts and their keys stay.", action="Remove",
+            on_answer=lambda confirmed: self._on_confirm_finished(confirmed, pool.id))
 
     def _on_confirm_finished(self, confirmed: bool, pool_id: str) -> None:
         self._confirm_box = None

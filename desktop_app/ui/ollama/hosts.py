@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.ollama import HostStatus, OllamaHost, normalize_host_url
 from desktop_app.services.ollama_hosts import OllamaHosts, same_url
+from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.tasks import TaskOwner
 
 OK_COLOUR = "#2e7d32"
@@ -259,16 +260,10 @@ class HostBar(QWidget):
         if self._confirm is not None or self._hosts is None:
             return
         host = self._current
-        box = QMessageBox(QMessageBox.Icon.Question, "Remove host", f"Remove {host.label} ({host.address})?",
-                          QMessageBox.StandardButton.NoButton, self)
-        box.setObjectName("removeHostDialog")
-        box.setInformativeText("Its key is deleted from the keyring; models on that host are not touched.")
-        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
-        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _r: self._on_remove_finished(box.clickedButton() is remove, host))
-        self._confirm = box
-        box.open()
+        self._confirm = ask_to_confirm(
+            self, title="Remove host", text=f"Remove {host.label} ({host.address})?", object_name="removeHostDialog",
+            informative="Its key is deleted from the keyring; models on that host are not touched.",
+            action="Remove", on_answer=lambda confirmed: self._on_remove_finished(confirmed, host))
 
     def _on_remove_finished(self, confirmed: bool, host: OllamaHost) -> None:
         self._confirm = None

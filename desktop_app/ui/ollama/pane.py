@@ -60,6 +60,7 @@ from desktop_app.domain.ollama import (
 )
 from desktop_app.services.ollama import OllamaService, PullJob
 from desktop_app.services.ollama_hosts import OllamaHosts, same_url
+from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.ollama.delegate import ERROR_COLOUR, PullJobDelegate
 from desktop_app.ui.ollama.hosts import HostBar
@@ -764,16 +765,10 @@ class OllamaPane(QWidget):
         if self._delete_dialog is not None:
             self._delete_dialog.activateWindow()
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Delete model", f"Delete {name} from Ollama?",
-                          QMessageBox.StandardButton.NoButton, self)
-        box.setObjectName("deleteDialog")
-        box.setInformativeText("Its files are removed from the disk; pulling it again downloads it again.")
-        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
-        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _result: self._on_delete_dialog_finished(box.clickedButton() is delete, name))
-        self._delete_dialog = box
-        box.open()
+        self._delete_dialog = ask_to_confirm(
+            self, title="Delete model", text=f"Delete {name} from Ollama?", object_name="deleteDialog",
+            informative="Its files are removed from the disk; pulling it again downloads it again.",
+            action="Delete", on_answer=lambda confirmed: self._on_delete_dialog_finished(confirmed, name))
 
     def _on_delete_dialog_finished(self, confirmed: bool, name: str) -> None:
         self._delete_dialog = None
