@@ -11,7 +11,9 @@ server/download.go, api/types.go):
   "verifying sha256 digest", "writing manifest", {status: "success"}. Failures mid-stream are an
   {"error": ...} line inside the 200 response. Bytes fetched stay in the blob's partial file when
   the client leaves, so the next pull of that blob resumes from them; two pulls of one blob share
-  one download, which stops when the last of them leaves.
+  one download, which stops when the last of them leaves. The lines and the downloads are made by
+  `PullMixin` in `tests.servers.ollama_pull`, with the model names and the catalog (`CatalogModel`,
+  `catalog_model`, `DEFAULT_CATALOG`); this module frames them and keeps the installed models.
 * `DELETE /api/delete` (JSON body), `POST /api/copy`, load and unload through `POST /api/generate`
   with no prompt (done_reason "load" / "unload", keep_alive parsed like Ollama does).
 * `POST /api/chat` and prompted `/api/generate` answer a short canned reply, or, given
@@ -25,7 +27,9 @@ server/download.go, api/types.go):
 
 Switches for tests and benchmarks (safe to set from any thread): `tick_s` and `bytes_per_tick`
 (the download pace), `disk_free` (bytes the fake disk still takes; then "no space left on
-device"), `drop_pulls(after_lines, times)` (cut the connection mid-download).
+device"), `drop_pulls(after_lines, times)` (cut the connection mid-download). Reading back:
+`requests`, `installed_names()`, `running_names()`, `blob_bytes(digest)`, `layers_of(name)`,
+`pull_lines`, `client_disconnects`, `upstream_requests`.
 
 In-process::
 
@@ -43,13 +47,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from http import HTTPStatus
@@ -59,13 +62,22 @@ from tests.servers import ollama_chat
 from tests.servers._http import Exchange as _Exchange
 from tests.servers._http import LoopbackServer, run_main
 from tests.servers.ollama_chat import Delta, Finished, ReplyError
+from tests.servers.ollama_pull import (
+    DEFAULT_CATALOG,
+    MODELS_DIR,
+    CatalogModel,
+    ConnectionCut,
+    Download,
+    Layer,
+    PullMixin,
+    catalog_model,
+    short_name,
+)
 
 VERSION = "0.12.6"
-MODELS_DIR = "/usr/share/ollama/.ollama/models"  # where the "disk full" error line says it wrote
 MAX_BODY = 16 * 1024 * 1024
 DEFAULT_KEEP_ALIVE_S = 300.0
 FOREVER = datetime(2318, 1, 1, tzinfo=UTC)  # what a negative keep_alive shows in /api/ps
-MAX_CATCH_UP = 200  # progress ticks written in one go when the loop woke up late
 
 ROUTES: dict[str, tuple[str, ...]] = {
     "/": ("GET", "HEAD"),
@@ -80,31 +92,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "/api/chat": ("POST",),
 }
 
-_PART = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}"
-_NAME = re.compile(
-    rf"^(?:(?P<host>[A-Za-z0-9][A-Za-z0-9_.-]{{0,349}}(?::\d{{1,5}})?)/)??"
-    rf"(?:(?P<namespace>{_PART})/)?(?P<model>{_PART})(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{0,79}}))?$"
-)
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def short_name(name: str) -> str | None:
-    """Ollama's display form of a model name ("llama3.2" -> "llama3.2:latest"); None if invalid."""
-    match = _NAME.match(name.strip()) if name else None
-    if match is None:
-        return None
-    host, namespace = match["host"], match["namespace"]
-    tag = match["tag"] or "latest"
-    prefix = ""
-    if host and host != "registry.ollama.ai":
-        prefix = f"{host}/{namespace or 'library'}/"
-    elif namespace and namespace != "library":
-        prefix = f"{namespace}/"
-    return f"{prefix}{match['model']}:{tag}"
-
-
-def _sha(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _now() -> datetime:
@@ -120,7 +108,8 @@ def _rfc3339(moment: datetime) -> str:
 def parse_keep_alive(value: Any) -> float:
     """Seconds (negative: forever), as Ollama's api.Duration reads JSON; ValueError with its text."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError("json: cannot unmarshal keep_alive")
+        # ValueError, not TypeError: callers answer every bad keep_alive with Go's 400.
+        raise ValueError("json: cannot unmarshal keep_alive")  # noqa: TRY004
     if not isinstance(value, str):
         return float(value)
     text, total, sign = value, 0.0, 1.0
@@ -139,80 +128,6 @@ def parse_keep_alive(value: Any) -> float:
         total += float(match[1]) * _UNITS[match[2]]
         text = text[match.end():]
     return sign * total
-
-
-@dataclass(frozen=True)
-class Layer:
-    digest: str
-    size: int
-    media_type: str
-
-
-@dataclass(frozen=True)
-class CatalogModel:
-    """A model the fake registry offers: what a pull fetches and what show/tags report."""
-
-    name: str
-    size: int
-    family: str = "llama"
-    parameter_size: str = "1.2B"
-    quantization: str = "Q4_K_M"
-    context_length: int = 131072
-    capabilities: tuple[str, ...] = ("completion", "tools")
-    template: str = "{{ if .System }}<|system|>{{ .System }}{{ end }}<|user|>{{ .Prompt }}<|assistant|>"
-    system: str = ""
-    parameters: str = 'stop                           "<|user|>"\ntemperature                    0.7'
-    license: str = "MIT License\n\nPermission is hereby granted, free of charge, to any person..."
-
-    @property
-    def layers(self) -> tuple[Layer, ...]:
-        small = [
-            Layer(_sha(f"{self.name}/template"), len(self.template.encode()) or 1,
-                  "application/vnd.ollama.image.template"),
-            Layer(_sha(f"{self.name}/license"), len(self.license.encode()) or 1,
-                  "application/vnd.ollama.image.license"),
-            Layer(_sha(f"{self.name}/params"), len(self.parameters.encode()) or 1,
-                  "application/vnd.ollama.image.params"),
-        ]
-        if self.system:
-            small.append(Layer(_sha(f"{self.name}/system"), len(self.system.encode()),
-                               "application/vnd.ollama.image.system"))
-        weights = max(1, self.size - sum(layer.size for layer in small))
-        return (Layer(_sha(f"{self.name}/model"), weights, "application/vnd.ollama.image.model"),
-                *small)
-
-    @property
-    def digest(self) -> str:
-        return _sha(f"{self.name}/manifest")[7:]
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return {"parent_model": "", "format": "gguf", "family": self.family,
-                "families": [self.family], "parameter_size": self.parameter_size,
-                "quantization_level": self.quantization}
-
-
-def catalog_model(name: str, size: int, **details: Any) -> CatalogModel:
-    full = short_name(name)
-    if full is None:
-        raise ValueError(f"invalid model name {name!r}")
-    return CatalogModel(name=full, size=size, **details)
-
-
-DEFAULT_CATALOG: tuple[CatalogModel, ...] = (
-    catalog_model("llama3.2:1b", 1_321_098_329, parameter_size="1.2B"),
-    catalog_model("llama3.2:latest", 2_019_393_189, parameter_size="3.2B"),
-    catalog_model("qwen2.5:0.5b", 397_821_319, family="qwen2", parameter_size="494.03M",
-                  context_length=32768),
-    catalog_model("gemma3:270m", 291_554_930, family="gemma3", parameter_size="268.10M",
-                  quantization="Q8_0", context_length=32768, capabilities=("completion",),
-                  system="You are a helpful assistant."),
-    catalog_model("mistral:latest", 4_113_301_824, parameter_size="7.2B", context_length=32768),
-    catalog_model("nomic-embed-text:latest", 274_302_450, family="nomic-bert",
-                  parameter_size="137M", quantization="F16", context_length=2048,
-                  capabilities=("embedding",)),
-    catalog_model("tiny:latest", 3_000_000, parameter_size="15M", context_length=2048),
-)
 
 
 @dataclass
@@ -243,10 +158,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.text, self.headers, self.close = (
             status, message, text, headers, close)
-
-
-class _Cut(Exception):
-    """The drop switch fired: the connection is closed without finishing the response."""
 
 
 def _dumps(obj: Any) -> bytes:
@@ -341,22 +252,13 @@ def _body(req: _Request, request_type: str, fields: dict[str, type]) -> dict[str
     return body
 
 
-@dataclass
-class _Download:
-    """One blob being fetched; every pull that needs it reads progress from its own queue."""
-
-    layer: Layer
-    waiters: list[asyncio.Queue[int | str | None]] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-
-
-class OllamaServer(LoopbackServer):
+class OllamaServer(PullMixin, LoopbackServer):
     """See the module docstring. State is guarded by one lock, so tests may poke it from their thread."""
 
     thread_name = "ollama-test-server"
     start_error = "the Ollama test server failed to start"
     bad_request = ApiError
-    abort_exceptions = (_Cut,)
+    abort_exceptions = (ConnectionCut,)
     close_on_pipelining = False
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
@@ -378,7 +280,7 @@ class OllamaServer(LoopbackServer):
         self._installed: dict[str, Installed] = {}
         self._blobs: dict[str, int] = {}  # digest -> bytes on disk (== size: complete)
         self._running: dict[str, Running] = {}
-        self._downloads: dict[str, _Download] = {}
+        self._downloads: dict[str, Download] = {}
         self._drops: list[int] = []  # per future pull: progress lines before the connection is cut
         self._requests: list[RecordedRequest] = []
         self._upstream_requests: list[dict[str, Any]] = []
@@ -407,7 +309,7 @@ class OllamaServer(LoopbackServer):
         """Put a catalog model on the fake disk, as if it had been pulled."""
         full = short_name(name)
         with self._lock:
-            model = self._catalog[full] if full in self._catalog else None
+            model = self._catalog.get(full) if full else None
             if model is None:
                 raise KeyError(name)
             for layer in model.layers:
@@ -422,18 +324,9 @@ class OllamaServer(LoopbackServer):
         with self._lock:
             return sorted(self._running)
 
-    def blob_bytes(self, digest: str) -> int:
-        with self._lock:
-            return self._blobs.get(digest, 0)
-
     def layers_of(self, name: str) -> tuple[Layer, ...]:
         with self._lock:
             return self._catalog[short_name(name) or name].layers
-
-    def drop_pulls(self, after_lines: int = 5, times: int = 1) -> None:
-        """Cut the connection of the next `times` pulls after `after_lines` download progress lines."""
-        with self._lock:
-            self._drops.extend([after_lines] * times)
 
     # -- connections: hooks of LoopbackServer ---------------------------------------------
     def _background_tasks(self) -> list[asyncio.Task[None]]:
@@ -761,137 +654,9 @@ class OllamaServer(LoopbackServer):
         await writer.drain()
         return True
 
-    async def _pull_lines(self, name: str, send: Callable[[dict[str, Any]], None],
-                          flush: Callable[[], Any] | None, *, drop_after: int | None = None,
-                          writer: asyncio.StreamWriter | None = None) -> None:
-        async def out() -> None:
-            if flush is not None:
-                await flush()
-
-        send({"status": "pulling manifest"})
-        await out()
-        with self._lock:
-            model = self._catalog.get(name)
-        if model is None:
-            send({"error": "pull model manifest: file does not exist"})
-            return
-        lines_written = 0
-        for layer in model.layers:
-            status = f"pulling {layer.digest[7:19]}"
-
-            def line(done: int, layer: Layer = layer, status: str = status) -> dict[str, Any]:
-                # Go's omitempty: completed (and total) are left out while 0.
-                payload: dict[str, Any] = {"status": status, "digest": layer.digest, "total": layer.size}
-                if done:
-                    payload["completed"] = done
-                return payload
-
-            done = self.blob_bytes(layer.digest)
-            if done >= layer.size:
-                send(line(layer.size))
-                await out()
-                continue
-            send(line(done))
-            await out()
-            queue = self._join_download(layer)
-            try:
-                while True:
-                    item = await queue.get()
-                    batch = [item]
-                    while not queue.empty():
-                        batch.append(queue.get_nowait())
-                    finished = False
-                    for entry in batch:
-                        if entry is None:
-                            finished = True
-                            break
-                        if isinstance(entry, str):
-                            send({"error": entry})
-                            return
-                        send(line(entry))
-                        lines_written += 1
-                        with self._lock:
-                            self.pull_lines += 1
-                        if drop_after is not None and lines_written >= drop_after:
-                            await out()
-                            if writer is not None:
-                                writer.write(b"40\r\n{\"status\":\"pulling")  # half a chunk, then gone
-                                await writer.drain()
-                            raise _Cut
-                    await out()
-                    if finished:
-                        break
-            finally:
-                self._leave_download(layer, queue)
-        send({"status": "verifying sha256 digest"})
-        await out()
-        await asyncio.sleep(min(self.tick_s, 0.05))
-        send({"status": "writing manifest"})
+    def _pulled(self, model: CatalogModel) -> None:
         with self._lock:
             self._installed[model.name] = Installed(model, _now())
-        send({"status": "success"})
-
-    def _join_download(self, layer: Layer) -> asyncio.Queue[int | str | None]:
-        queue: asyncio.Queue[int | str | None] = asyncio.Queue()
-        download = self._downloads.get(layer.digest)
-        if download is None or download.task is None or download.task.done():
-            download = _Download(layer)
-            self._downloads[layer.digest] = download
-            download.task = asyncio.create_task(self._download(download))
-        download.waiters.append(queue)
-        return queue
-
-    def _leave_download(self, layer: Layer, queue: asyncio.Queue[int | str | None]) -> None:
-        download = self._downloads.get(layer.digest)
-        if download is None:
-            return
-        with contextlib.suppress(ValueError):
-            download.waiters.remove(queue)
-        if not download.waiters:
-            # Ollama stops a download nobody waits for; the bytes stay in the partial file.
-            if download.task is not None:
-                download.task.cancel()
-            del self._downloads[layer.digest]
-
-    async def _download(self, download: _Download) -> None:
-        loop = asyncio.get_running_loop()
-        layer = download.layer
-        due = loop.time() + self.tick_s
-
-        def publish(item: int | str | None) -> None:
-            for waiter in download.waiters:
-                waiter.put_nowait(item)
-
-        while True:
-            now = loop.time()
-            if now < due:
-                await asyncio.sleep(due - now)
-                now = loop.time()
-            tick = max(self.tick_s, 1e-6)
-            steps = min(MAX_CATCH_UP, 1 + int((now - due) / tick))
-            due = due + steps * tick if now - due < MAX_CATCH_UP * tick else now + tick
-            for _ in range(steps):
-                with self._lock:
-                    done = self._blobs.get(layer.digest, 0)
-                    step = min(self.bytes_per_tick, layer.size - done)
-                    if self.disk_free is not None and step > self.disk_free:
-                        self._blobs[layer.digest] = done + self.disk_free
-                        self.disk_free = 0
-                        full = True
-                    else:
-                        full = False
-                        self._blobs[layer.digest] = done + step
-                        if self.disk_free is not None:
-                            self.disk_free -= step
-                    done = self._blobs[layer.digest]
-                if full:
-                    publish(f"write {MODELS_DIR}/blobs/sha256-{layer.digest[7:]}-partial: "
-                            "no space left on device")
-                    return
-                publish(done)
-                if done >= layer.size:
-                    publish(None)
-                    return
 
 
 def main(argv: list[str] | None = None) -> None:
