@@ -335,6 +335,8 @@ def test_a_router_over_the_whole_gguf_library(qtbot, make_pane, artifacts, tmp_p
     assert sorted(row_texts(model, r)[:2] for r in range(model.rowCount())) == [
         ("gemma3", "Not loaded"), ("hub-gemma3", "Not loaded")]
     assert managed_row(pane)[4] == "Router (started here)"
+    # One server of our own at a time: neither way to start another router is offered now.
+    assert not pane.start_library_router_button.isEnabled() and not pane.start_router_button.isEnabled()
     assert run(qtbot, pane.router_load("hub-gemma3"), timeout=START_MS)
     qtbot.waitUntil(lambda: model.index(model.row_of("hub-gemma3"), RouterModelsModel.STATUS).data() == "Loaded",
                     timeout=START_MS)

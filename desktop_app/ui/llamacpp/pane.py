@@ -6,9 +6,9 @@ Switch. Bottom left, the form that starts a llama-server on a GGUF file (or a ro
 folder); bottom right, that server's log and, when it stopped by itself, a notice with Restart.
 
 The pane runs at most one server of its own; starting another stops the first. Every slot is a
-one-line wrapper around an async method that tests await directly. The form is a `StartForm`
-(start_form.py) and the log a `ServerLog` (server_log.py); the pane keeps their widgets as
-attributes of its own, and does the work.
+one-line wrapper around an async method that tests await directly. The router list is a
+`RouterBox` (router_box.py), the form a `StartForm` (start_form.py) and the log a `ServerLog`
+(server_log.py); the pane keeps their widgets as attributes of its own, and does the work.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from desktop_app.ui.llamacpp.models import (
     ServerSource,
     host_port,
 )
+from desktop_app.ui.llamacpp.router_box import ROUTER_EMPTY, RouterBox
 from desktop_app.ui.llamacpp.server_log import ServerLog
 from desktop_app.ui.llamacpp.start_form import NO_GGUF_HINT, StartForm
 from desktop_app.ui.llamacpp.widgets import EmptyState, status_label, table
@@ -66,15 +67,8 @@ __all__ = ["NO_GGUF_HINT", "ROUTER_EMPTY", "SERVERS_EMPTY", "LlamaCppPane"]
 
 SERVERS_EMPTY = ("No llama.cpp servers yet. Type the address of a running llama-server above and "
                  "press Connect, or start one on a GGUF file.")
-ROUTER_EMPTY = ("No router yet: start one over a folder of GGUF files or over every model of the GGUF "
-                "library, or connect to a llama-server started with --models-dir; its models can then be "
-                "loaded and unloaded here.")
 URL_PLACEHOLDER = "http://127.0.0.1:8080"
-LIBRARY_ROUTER_TIP = ("Run llama-server in router mode over every model of the GGUF files pane, with the "
-                      "settings of the form below")
 NO_LIBRARY_MODELS = "The GGUF library has no models yet: add a folder in GGUF files, or start a router over a folder."
-ROUTER_BUTTON_TIP = ("Run llama-server in router mode over a folder of GGUF files, with the settings of "
-                     "the form below")
 REFRESH_INTERVAL_MS = 5000
 ROUTER_POLL_S = 0.25
 
@@ -162,52 +156,15 @@ class LlamaCppPane(QWidget):
         servers_layout.addWidget(self._servers_stack, 1)
         servers_layout.addWidget(self.servers_status)
 
-        # Router models, top right.
-        self.router_title = QLabel(objectName="routerTitle", wordWrap=True)
-        self.router_title.setTextFormat(Qt.TextFormat.PlainText)
-        self.router_view = table("routerModels")
-        self.router_view.setModel(self.router_model)
-        router_header = self.router_view.horizontalHeader()
-        router_header.setStretchLastSection(False)
-        router_header.setSectionResizeMode(RouterModelsModel.MODEL, QHeaderView.ResizeMode.Stretch)
-        router_header.setSectionResizeMode(RouterModelsModel.STATUS, QHeaderView.ResizeMode.ResizeToContents)
-        self.load_button = QPushButton("Load", objectName="loadModel", enabled=False,
-                                       toolTip="Load the selected model next to those already loaded")
-        self.unload_button = QPushButton("Unload", objectName="unloadModel", enabled=False,
-                                         toolTip="Unload the selected model and free its memory")
-        self.switch_button = QPushButton("Switch to", objectName="switchModel", enabled=False,
-                                         toolTip="Unload every other model, then load the selected one")
-        self.start_router_button = QPushButton("Start router over folder…", objectName="startRouter",
-                                               toolTip=ROUTER_BUTTON_TIP)
-        self._router_buttons = QWidget(objectName="routerButtons")
-        router_buttons = QHBoxLayout(self._router_buttons)
-        router_buttons.setContentsMargins(0, 0, 0, 0)
-        router_buttons.addWidget(self.load_button)
-        router_buttons.addWidget(self.unload_button)
-        router_buttons.addWidget(self.switch_button)
-        router_buttons.addStretch(1)
-        router_buttons.addWidget(self.start_router_button)
-        self.start_library_router_button = QPushButton(
-            "Start router over the library", objectName="startLibraryRouter", toolTip=LIBRARY_ROUTER_TIP)
-        router_buttons.addWidget(self.start_library_router_button)
-        self.router_empty_button = QPushButton("Start router over folder…", objectName="startRouterEmpty")
-        self.router_library_empty_button = QPushButton("Start router over the library",
-                                                       objectName="startLibraryRouterEmpty", toolTip=LIBRARY_ROUTER_TIP)
-        self.router_empty = EmptyState(ROUTER_EMPTY, self.router_empty_button, object_name="routerEmpty",
-                                       more=(self.router_library_empty_button,))
-        for button in (self.start_library_router_button, self.router_library_empty_button):
-            button.setVisible(self._router_dir is not None)
-            button.clicked.connect(self._on_library_router_clicked)
-        self._router_stack = QStackedWidget()
-        self._router_stack.addWidget(self.router_view)
-        self._router_stack.addWidget(self.router_empty)
-        self.router_status = status_label("routerStatus")
-        router_box = QGroupBox("Router models", objectName="routerBox")
-        router_layout = QVBoxLayout(router_box)
-        router_layout.addWidget(self.router_title)
-        router_layout.addWidget(self._router_stack, 1)
-        router_layout.addWidget(self._router_buttons)
-        router_layout.addWidget(self.router_status)
+        # Router models, top right; its widgets are the pane's too, for tests and the app.
+        box = self.router_box = RouterBox(model=self.router_model, library=self._router_dir is not None)
+        self.router_title, self.router_view, self.router_status = box.title, box.view, box.status
+        self.load_button, self.unload_button = box.load_button, box.unload_button
+        self.switch_button = box.switch_button
+        self.start_router_button = box.start_router_button
+        self.start_library_router_button = box.start_library_router_button
+        self.router_empty, self.router_empty_button = box.empty, box.empty_button
+        self.router_library_empty_button = box.library_empty_button
 
         # Start a server, bottom left; its widgets are the pane's too, for tests and the app.
         form = self.form = StartForm(binary_setting=binary_setting)
@@ -225,7 +182,7 @@ class LlamaCppPane(QWidget):
 
         top = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
         top.addWidget(servers_box)
-        top.addWidget(router_box)
+        top.addWidget(self.router_box)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
         bottom = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
@@ -254,14 +211,13 @@ class LlamaCppPane(QWidget):
         self.servers_view.selectionModel().selectionChanged.connect(self._on_servers_selection_changed)
         self.servers_model.rowsInserted.connect(self._on_servers_rows_changed)
         self.servers_model.rowsRemoved.connect(self._on_servers_rows_changed)
-        self.router_view.selectionModel().selectionChanged.connect(self._on_router_selection_changed)
-        self.router_model.dataChanged.connect(self._on_router_models_changed)
-        self.router_model.modelReset.connect(self._on_router_models_changed)
         self.load_button.clicked.connect(self._on_load_clicked)
         self.unload_button.clicked.connect(self._on_unload_clicked)
         self.switch_button.clicked.connect(self._on_switch_clicked)
         self.start_router_button.clicked.connect(self._on_start_router_clicked)
         self.router_empty_button.clicked.connect(self._on_start_router_clicked)
+        self.start_library_router_button.clicked.connect(self._on_library_router_clicked)
+        self.router_library_empty_button.clicked.connect(self._on_library_router_clicked)
         self.form.binary_changed.connect(self.binary_setting_changed)
         self.form.router_folder_chosen.connect(self._on_router_folder_chosen)
         self.start_button.clicked.connect(self._on_start_clicked)
@@ -291,12 +247,6 @@ class LlamaCppPane(QWidget):
 
     def _on_servers_rows_changed(self, *_args: object) -> None:
         self._update_servers_state()
-
-    def _on_router_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
-        self._update_router_buttons()
-
-    def _on_router_models_changed(self, *_args: object) -> None:
-        self._update_router_buttons()
 
     def _on_load_clicked(self) -> None:
         self._tasks.spawn(self.router_load(self.selected_router_model()))
@@ -356,7 +306,7 @@ class LlamaCppPane(QWidget):
 
     @property
     def showing_router_empty_state(self) -> bool:
-        return self._router_stack.currentWidget() is self.router_empty
+        return self.router_box.showing_empty_state
 
     def selected_server_url(self) -> str:
         rows = self.servers_view.selectionModel().selectedRows()
@@ -364,14 +314,10 @@ class LlamaCppPane(QWidget):
         return row.url if row is not None else ""
 
     def selected_router_model(self) -> str:
-        rows = self.router_view.selectionModel().selectedRows()
-        model = self.router_model.model_at(rows[0].row()) if rows else None
-        return model.id if model is not None else ""
+        return self.router_box.selected_model()
 
     def select_router_model(self, model_id: str) -> None:
-        row = self.router_model.row_of(model_id)
-        if row >= 0:
-            self.router_view.selectRow(row)
+        self.router_box.select_model(model_id)
 
     def reload_gguf_files(self) -> None:
         """Fill the GGUF combo from `gguf_files()` (cheap: the app scans elsewhere); keeps the choice."""
@@ -625,10 +571,7 @@ class LlamaCppPane(QWidget):
     def _update_managed_buttons(self) -> None:
         state = self._managed.state if self._managed is not None else ManagedState()
         self.start_button.setEnabled(not state.alive)
-        for button in (self.start_router_button, self.router_empty_button):
-            button.setEnabled(not state.alive)
-            button.setToolTip("Stop the server started here first: the pane runs one at a time." if state.alive
-                              else ROUTER_BUTTON_TIP)
+        self.router_box.allow_start(not state.alive)
         self.stop_button.setEnabled(state.alive)
         self.restart_button.setEnabled(state.status is ManagedStatus.CRASHED)
 
@@ -695,19 +638,7 @@ class LlamaCppPane(QWidget):
             self.router_model.set_models([])
             self._say(self.router_status, "", None)
         self._router_url = url
-        self.router_title.setText(f"Models of the router at {host_port(url)}" if url else "")
-        self.router_title.setVisible(bool(url))
-        self._router_stack.setCurrentWidget(self.router_view if url else self.router_empty)
-        self._router_buttons.setVisible(bool(url))  # the empty state has its own button for the next step
-        self._update_router_buttons()
-
-    def _update_router_buttons(self) -> None:
-        selected = self.router_model.model_at(self.router_model.row_of(self.selected_router_model()))
-        active_others = any(m.active for m in self.router_model.models() if selected is None or m.id != selected.id)
-        self.load_button.setEnabled(selected is not None and selected.status is RouterModelStatus.UNLOADED)
-        self.unload_button.setEnabled(selected is not None and selected.active)
-        self.switch_button.setEnabled(selected is not None and (
-            selected.status is not RouterModelStatus.LOADED or active_others))
+        self.router_box.show_router(url)
 
     async def _load_and_wait(self, url: str, model: str) -> None:
         await self._llamacpp.load(url, model)
