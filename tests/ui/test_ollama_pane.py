@@ -296,6 +296,7 @@ def test_load_then_unload_from_the_running_table(qtbot, server: OllamaServer, pa
     qtbot.waitUntil(lambda: pane.running_model.rowCount() == 1, timeout=TIMEOUT)
     assert column(pane.running_view) == ["gemma3:270m"]
     assert column(pane.running_view, RunningModelsModel.PROCESSOR) == ["100% GPU"]
+    assert column(pane.running_view, RunningModelsModel.VRAM) == [column(pane.running_view, RunningModelsModel.SIZE)[0]]
     assert re.fullmatch(r"in [45] min", column(pane.running_view, RunningModelsModel.UNTIL)[0])
     assert pane.selected_running() == "gemma3:270m" and pane.unload_button.isEnabled()
 

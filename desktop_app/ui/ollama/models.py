@@ -205,15 +205,17 @@ def _parameter_count(text: str) -> float:
 
 
 class RunningModelsModel(_TableModel):
-    COLUMNS = ("Name", "Size", "Processor", "Until")
-    NAME, SIZE, PROCESSOR, UNTIL = range(4)
-    NUMERIC = frozenset({SIZE})
+    COLUMNS = ("Name", "Size", "VRAM", "Processor", "Until")
+    NAME, SIZE, VRAM, PROCESSOR, UNTIL = range(5)
+    NUMERIC = frozenset({SIZE, VRAM})
 
     def _display(self, row: RunningModel, column: int) -> str:
         if column == self.NAME:
             return row.name
         if column == self.SIZE:
             return format_bytes(row.size)
+        if column == self.VRAM:
+            return format_bytes(row.size_vram) if row.size_vram else "—"
         if column == self.PROCESSOR:
             return processor(row)
         return time_left(row.expires_at, self._now())
@@ -223,6 +225,8 @@ class RunningModelsModel(_TableModel):
             return row.name.casefold()
         if column == self.SIZE:
             return float(row.size)
+        if column == self.VRAM:
+            return float(row.size_vram)
         if column == self.PROCESSOR:
             return row.gpu_share
         return row.expires_at.timestamp() if row.expires_at else 0.0
