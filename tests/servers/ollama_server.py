@@ -27,7 +27,8 @@ server/download.go, api/types.go):
 
 Switches for tests and benchmarks (safe to set from any thread): `tick_s` and `bytes_per_tick`
 (the download pace), `disk_free` (bytes the fake disk still takes; then "no space left on
-device"), `drop_pulls(after_lines, times)` (cut the connection mid-download). Reading back:
+device"), `drop_pulls(after_lines, times)` (cut the connection mid-download), `load_s` (how long
+a model not in memory takes to load before a chat or a load is answered). Reading back:
 `requests`, `installed_names()`, `running_names()`, `blob_bytes(digest)`, `layers_of(name)`,
 `pull_lines`, `client_disconnects`, `upstream_requests`.
 
@@ -275,6 +276,7 @@ class OllamaServer(PullMixin, LoopbackServer):
         self.bytes_per_tick = bytes_per_tick
         self.disk_free = disk_free  # None: unlimited
         self.size_vram_fraction = 1.0  # share of a loaded model held in GPU memory
+        self.load_s = 0.0  # how long a model not in memory takes to load (Ollama answers after that)
         self._lock = threading.Lock()
         self._catalog: dict[str, CatalogModel] = {m.name: m for m in catalog}
         self._installed: dict[str, Installed] = {}
@@ -508,6 +510,8 @@ class OllamaServer(PullMixin, LoopbackServer):
             except ValueError as exc:
                 raise ApiError(400, str(exc)) from None
         installed = self._find(name, f"model '{name}' not found")
+        if keep_alive != 0:
+            await self._load(installed.model.name)
         if not body.get("prompt"):
             # Load / unload: one JSON object, even when a stream was asked for.
             with self._lock:
@@ -536,8 +540,16 @@ class OllamaServer(PullMixin, LoopbackServer):
                 keep_alive = parse_keep_alive(body["keep_alive"])
             except ValueError as exc:
                 raise ApiError(400, str(exc)) from None
+        await self._load(installed.model.name)
         self._mark_used(installed.model.name, keep_alive)
         return await self._reply("chat", name, body, installed.model.system, arrived, writer, state)
+
+    async def _load(self, name: str) -> None:
+        """A model not in memory is loaded first: nothing is written until it is (as Ollama does)."""
+        with self._lock:
+            loaded = name in self._running
+        if not loaded and self.load_s > 0:
+            await asyncio.sleep(self.load_s)
 
     def _expiry(self, keep_alive: float) -> datetime:
         return FOREVER if keep_alive < 0 else _now() + timedelta(seconds=keep_alive)

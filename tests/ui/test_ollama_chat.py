@@ -84,3 +84,20 @@ def test_stop_closes_the_chain_down_to_llama_server(qtbot, modeldesk, llama, oll
     assert ollama_server.client_disconnects == 1
     _, reply = run(qtbot, modeldesk.store.messages(chat.current_conversation.id))
     assert reply.status is MessageStatus.STOPPED and reply.content.strip()
+
+
+def test_a_model_not_in_memory_shows_loading_then_answers(qtbot, modeldesk, ollama_server, ollama_account):
+    """Choosing an installed model that is not loaded: the chat says it is loading, then proceeds."""
+    ollama_server.load_s = 2.5  # longer than the chat waits before it says "Loading"
+    assert ollama_server.running_names() == []
+    chat = modeldesk.chat_pane
+    chat.params.max_tokens.setValue(4)
+    loading: list[str] = []
+    with qtbot.waitSignal(chat.reply_finished, timeout=120_000) as finished:
+        _send(qtbot, chat, "Hi")
+        qtbot.waitUntil(lambda: "Loading gemma3:270m" in chat.notice.text(), timeout=30_000)
+        loading.append(chat.notice.text())
+    assert finished.args == ["complete"], chat.transcript.toPlainText()[-400:]
+    assert "a local server loads a model on first use" in loading[0]
+    assert "Loading" not in chat.notice.text()  # gone once the answer came
+    assert ollama_server.running_names() == [MODEL]  # loaded now, as Ollama's /api/ps would say
