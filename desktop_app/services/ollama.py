@@ -5,7 +5,7 @@ at all; each client here gets explicit ones. Pulls are owned tasks (`PullJob`), 
 Their ndjson progress (one line per layer tick, ~16 a second per pull on a real server and 2,000 in
 the benchmark) is folded into per-layer and overall figures as it arrives, and published to plain
 callbacks at most every `publish_interval` seconds per job, so the UI does bounded work however
-fast the server talks.
+fast the server talks (`PullJob`, `PullPublisher` and `PullLedger` live in ollama_pulls.py).
 
 Failures: a dropped connection, a 5xx or a timeout are retried with exponential backoff (1, 2,
 4, 8 s, then the pull fails and can be resumed by hand); an unknown model, an invalid name or a
@@ -22,31 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import shutil
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import ollama
-
-
-def _ollama():
-    """The official client, imported on first use: it costs ~14 MB, paid only if Ollama is used."""
-    import ollama
-
-    return ollama
 import pydantic
 
 from desktop_app.domain.errors import (
@@ -75,22 +60,37 @@ from desktop_app.domain.ollama import (
     normalize_host_url,
     system_from_modelfile,
 )
-from desktop_app.services.paths import write_atomically
+from desktop_app.services.ollama_pulls import (
+    PullJob,
+    PullLedger,
+    PullListener,
+    PullPublisher,
+)
+
+if TYPE_CHECKING:
+    import ollama
+
+# PullJob and PullLedger are imported from here (ollama_hosts.py, the Ollama pane).
+__all__ = ["MIN_FREE_BYTES", "RETRY_DELAYS_S", "OllamaService", "PullJob", "PullLedger", "PullListener",
+           "default_models_dir"]
 
 log = logging.getLogger(__name__)
 
-PullListener = Callable[[PullProgress], None]
 DiskUsage = Callable[[str], Any]  # shutil.disk_usage's shape: .free in bytes
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
 MIN_FREE_BYTES = 1_000_000_000
-SPEED_WINDOW_S = 5.0
-SAMPLE_EVERY_S = 0.1
 YIELD_EVERY = 64  # progress lines handled before letting the event loop run other work
-LEDGER_VERSION = 1
 # Mid-stream errors Ollama reports when its own download from the registry broke off.
 _TRANSIENT_MARKERS = ("max retries exceeded", "connection reset", "unexpected eof", "timeout",
                       "timed out", "connection refused", "tls handshake", "broken pipe",
                       "service unavailable", "bad gateway", "temporarily")
+
+
+def _ollama():
+    """The official client, imported on first use: it costs ~14 MB, paid only if Ollama is used."""
+    import ollama
+
+    return ollama
 
 
 def default_models_dir() -> Path:
@@ -105,206 +105,6 @@ class _Failure(Exception):
     def __init__(self, error: DomainError, transient: bool) -> None:
         super().__init__(error.message)
         self.error, self.transient = error, transient
-
-
-class PullJob:
-    """One pull of one model: a task owned by the service, and its progress as it stands."""
-
-    def __init__(self, name: str, *, clock: Callable[[], float]) -> None:
-        self.name = name
-        self.events = 0  # progress lines received, every attempt included
-        self.published = 0  # snapshots handed to listeners
-        self.task: asyncio.Task[None] | None = None
-        self._clock = clock
-        self._layers: dict[str, tuple[int, int]] = {}
-        self._completed = 0
-        self._total = 0
-        self._transferred = 0  # bytes fetched by this job (not those already on disk)
-        self._samples: deque[tuple[float, int]] = deque()
-        self._status = "starting"
-        self._state = PullState.RUNNING
-        self._error: DomainError | None = None
-        self._attempt = 1
-        self._retry_in: float | None = None
-        self._finished = asyncio.Event()
-
-    # --- reading ---------------------------------------------------------------------------------
-
-    @property
-    def state(self) -> PullState:
-        return self._state
-
-    @property
-    def completed(self) -> int:
-        return self._completed
-
-    @property
-    def total(self) -> int:
-        return self._total
-
-    def progress(self) -> PullProgress:
-        speed = self._speed()
-        remaining = max(0, self._total - self._completed)
-        eta = remaining / speed if speed > 0 and self._state is PullState.RUNNING else None
-        return PullProgress(
-            model=self.name, status=self._status, layers=MappingProxyType(dict(self._layers)),
-            completed=self._completed, total=self._total,
-            bytes_per_s=speed if self._state is PullState.RUNNING else 0.0, eta_s=eta,
-            done=self._state is PullState.DONE, error=self._error, state=self._state,
-            attempt=self._attempt, retry_in_s=self._retry_in)
-
-    async def wait(self) -> PullProgress:
-        """The final snapshot, once the pull succeeded, failed or was cancelled."""
-        await self._finished.wait()
-        return self.progress()
-
-    # --- folding progress lines ----------------------------------------------------------------
-
-    def _begin_attempt(self, attempt: int) -> None:
-        self._attempt, self._retry_in = attempt, None
-        self._state, self._status = PullState.RUNNING, "connecting"
-        self._samples.clear()
-
-    def _fold(self, status: str, digest: str | None, completed: int | None,
-              total: int | None) -> bool:
-        """Take one progress line; True when it named a layer not seen before."""
-        self.events += 1
-        self._status = status
-        if not digest:
-            return False
-        old = self._layers.get(digest)
-        total = total or (old[1] if old else 0)
-        completed = completed or 0
-        if old is None:
-            # Bytes a layer already has on disk (an earlier pull) were not fetched now: no speed.
-            self._layers[digest] = (completed, total)
-            self._completed += completed
-            self._total += total
-        else:
-            self._layers[digest] = (completed, total)
-            self._completed += completed - old[0]
-            self._total += total - old[1]
-            if completed > old[0]:
-                self._transferred += completed - old[0]
-        now = self._clock()
-        if not self._samples or now - self._samples[-1][0] >= SAMPLE_EVERY_S:
-            self._samples.append((now, self._transferred))
-            while len(self._samples) > 2 and now - self._samples[0][0] > SPEED_WINDOW_S:
-                self._samples.popleft()
-        return old is None
-
-    def _speed(self) -> float:
-        if not self._samples:
-            return 0.0
-        first_t, first_bytes = self._samples[0]
-        now = self._clock()
-        span = now - first_t
-        if span <= 0.05:
-            return 0.0
-        return max(0.0, (self._transferred - first_bytes) / span)
-
-    def _finish(self, state: PullState, error: DomainError | None = None) -> None:
-        self._state, self._error, self._retry_in = state, error, None
-        if state is PullState.DONE:
-            self._status = "success"
-            self._layers = {d: (t, t) for d, (_c, t) in self._layers.items()}
-            self._completed = self._total
-        elif state is PullState.CANCELLED:
-            self._status = "cancelled"
-        else:
-            self._status = "failed"
-        self._finished.set()
-
-
-class _Publisher:
-    """Hands a job's snapshots to listeners, at most one per interval; the newest one wins."""
-
-    def __init__(self, job: PullJob, listeners: list[PullListener], interval: float,
-                 clock: Callable[[], float]) -> None:
-        self._job, self._listeners, self._interval, self._clock = job, listeners, interval, clock
-        self._last = -1e9
-        self._handle: asyncio.TimerHandle | None = None
-
-    def changed(self) -> None:
-        if self._handle is not None:
-            return  # a publish is already due: it will carry this change too
-        wait = self._interval - (self._clock() - self._last)
-        if wait <= 0:
-            self.flush()
-        else:
-            self._handle = asyncio.get_running_loop().call_later(wait, self.flush)
-
-    def flush(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._last = self._clock()
-        snapshot = self._job.progress()
-        self._job.published += 1
-        for listener in list(self._listeners):
-            try:
-                listener(snapshot)
-            except Exception:  # a broken listener must not break the pull or the others
-                log.exception("pull listener failed")
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-
-class PullLedger:
-    """The unfinished-pulls file: {"version": 1, "pulls": {"<url> <model>": {...}}}.
-
-    Read and written on its own worker thread, written atomically; one file for every host.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ollama-ledger")
-        self._entries: dict[str, dict[str, Any]] | None = None
-
-    def _load(self) -> dict[str, dict[str, Any]]:
-        if self._entries is None:
-            self._entries = {}
-            if self._path is not None and self._path.is_file():
-                try:
-                    data = json.loads(self._path.read_text("utf-8"))
-                    if data.get("version") == LEDGER_VERSION and isinstance(data.get("pulls"), dict):
-                        self._entries = {k: v for k, v in data["pulls"].items() if isinstance(v, dict)}
-                except (OSError, ValueError, AttributeError):
-                    log.warning("ignoring unreadable pull ledger %s", self._path)
-        return self._entries
-
-    def _save(self) -> None:
-        if self._path is None:
-            return
-        data = json.dumps({"version": LEDGER_VERSION, "pulls": self._load()}, indent=1).encode()
-        try:
-            write_atomically(self._path, data)
-        except OSError:
-            log.warning("could not write the pull ledger %s", self._path, exc_info=True)
-
-    async def _run(self, fn: Callable[[], Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
-    async def put(self, url: str, model: str, entry: dict[str, Any]) -> None:
-        def put() -> None:
-            self._load()[f"{url} {model}"] = {"host": url, "model": model, **entry}
-            self._save()
-        await self._run(put)
-
-    async def remove(self, url: str, model: str) -> None:
-        def remove() -> None:
-            if self._load().pop(f"{url} {model}", None) is not None:
-                self._save()
-        await self._run(remove)
-
-    async def entries(self, url: str) -> list[dict[str, Any]]:
-        return await self._run(lambda: [dict(e) for e in self._load().values() if e.get("host") == url])
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
 
 
 class OllamaService:
@@ -337,7 +137,7 @@ class OllamaService:
         self._publish_interval = publish_interval
         self._clock = clock
         self._jobs: dict[str, PullJob] = {}
-        self._publishers: dict[str, _Publisher] = {}
+        self._publishers: dict[str, PullPublisher] = {}
         self._listeners: list[PullListener] = []
         # One ledger file for every host: several services share one `PullLedger` (owned by whoever
         # made it); without one, this service has its own on `state_file`.
@@ -468,7 +268,7 @@ class OllamaService:
         if key in self._publishers:
             self._publishers.pop(key).close()
         job = PullJob(key, clock=self._clock)
-        publisher = _Publisher(job, self._listeners, self._publish_interval, self._clock)
+        publisher = PullPublisher(job, self._listeners, self._publish_interval, self._clock)
         self._jobs[key], self._publishers[key] = job, publisher
         job.task = asyncio.get_running_loop().create_task(self._run_pull(job, publisher),
                                                           name=f"ollama-pull:{key}")
@@ -532,7 +332,7 @@ class OllamaService:
         if self._owns_ledger:
             await asyncio.get_running_loop().run_in_executor(None, self._ledger.close)
 
-    async def _run_pull(self, job: PullJob, publisher: _Publisher) -> None:
+    async def _run_pull(self, job: PullJob, publisher: PullPublisher) -> None:
         url = self._host.url
         await self._remember(job, "running")
         try:
@@ -540,7 +340,7 @@ class OllamaService:
             delays = iter(self._retry_delays)
             attempt = 1
             while True:
-                job._begin_attempt(attempt)
+                job.begin_attempt(attempt)
                 publisher.changed()
                 try:
                     await self._pull_once(job, publisher)
@@ -554,41 +354,40 @@ class OllamaService:
                             "Resume the pull once Ollama is reachable again.")), False) from failure
                     log.info("pull of %s: attempt %d failed (%s); retrying in %.0f s",
                              job.name, attempt, failure.error.kind, delay)
-                    job._state, job._retry_in = PullState.RETRYING, delay
-                    job._status = f"connection lost, retrying in {delay:g} s"
+                    job.retry_after(delay)
                     publisher.flush()
                     await self._sleep(delay)
                     attempt += 1
         except asyncio.CancelledError:
-            job._finish(PullState.CANCELLED)
+            job.finish(PullState.CANCELLED)
             publisher.flush()
             await self._remember(job, "cancelled")
             raise
         except _Failure as failure:
-            job._finish(PullState.FAILED, failure.error)
+            job.finish(PullState.FAILED, failure.error)
             publisher.flush()
             await self._remember(job, "failed", failure.error.message)
         except Exception as exc:  # a bug here must still end the job visibly
             log.exception("pull of %s failed unexpectedly", job.name)
-            job._finish(PullState.FAILED, ServerError(
+            job.finish(PullState.FAILED, ServerError(
                 f"Pulling {job.name} failed unexpectedly ({type(exc).__name__}).",
                 "Try again; if it keeps happening, copy the diagnostics and report it."))
             publisher.flush()
             await self._remember(job, "failed", "failed unexpectedly")
         else:
-            job._finish(PullState.DONE)
+            job.finish(PullState.DONE)
             publisher.flush()
             await self._ledger.remove(url, job.name)
 
-    async def _pull_once(self, job: PullJob, publisher: _Publisher) -> None:
-        attempt = job._attempt
+    async def _pull_once(self, job: PullJob, publisher: PullPublisher) -> None:
+        attempt = job.attempt
         stream = None
         try:
             stream = await self._pull_client.pull(job.name, stream=True)
             count = 0
             success = False
             async for part in stream:
-                new_layer = job._fold(part.status or "", part.digest, part.completed, part.total)
+                new_layer = job.fold(part.status or "", part.digest, part.completed, part.total)
                 if new_layer and job.total:
                     await self._check_free_space(job, needed=job.total - job.completed)
                     await self._remember(job, "running")

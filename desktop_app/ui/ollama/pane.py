@@ -5,13 +5,14 @@ beside the selected model's details; below, the running models (Unload) beside t
 the list of pulls. The service publishes pull progress at most ~20 times a second per pull; each
 snapshot replaces one row of `PullJobsModel`, which the delegate paints (bar, bytes, speed, time
 left, layers, and the row's Cancel / Resume / Retry / Remove buttons). Pulls belong to the
-service, not the pane: closing the pane leaves them running.
+service, not the pane: closing the pane leaves them running. The details box is a `DetailsView`
+(details.py), the pull box a `PullsBox` (pulls_box.py); the pane keeps the async work and every
+attribute it had.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import shiboken6
 from PySide6.QtCore import (
@@ -24,26 +25,19 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QCloseEvent,
-    QFontDatabase,
     QPalette,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
-    QListView,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QStackedWidget,
     QTableView,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -62,7 +56,8 @@ from desktop_app.services.ollama import OllamaService, PullJob
 from desktop_app.services.ollama_hosts import OllamaHosts, same_url
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.tasks import TaskOwner
-from desktop_app.ui.ollama.delegate import ERROR_COLOUR, PullJobDelegate
+from desktop_app.ui.ollama.delegate import ERROR_COLOUR
+from desktop_app.ui.ollama.details import NO_SELECTION_HINT, DetailsView
 from desktop_app.ui.ollama.hosts import HostBar
 from desktop_app.ui.ollama.models import (
     InstalledModelsModel,
@@ -71,24 +66,13 @@ from desktop_app.ui.ollama.models import (
     RunningModelsModel,
     SortRole,
 )
-
-log = logging.getLogger(__name__)
+from desktop_app.ui.ollama.pulls_box import PullsBox
+from desktop_app.ui.ollama.widgets import table, titled
 
 SUGGESTED_MODEL = "llama3.2"
 NO_MODELS_HINT = f"No models are installed on this Ollama yet. Pull one to start, for example {SUGGESTED_MODEL}."
-NO_SELECTION_HINT = "Select a model to see its parameters, template, system prompt and license."
 NO_RUNNING_HINT = "No model is loaded. Select an installed model and press Load."
-NO_PULLS_HINT = "Pulls appear here with their progress."
-OK_COLOUR = "#2e7d32"
 RUNNING_POLL_MS = 15_000  # /api/ps again while shown: models unload by themselves when idle
-
-
-def _read_only_text(object_name: str) -> QPlainTextEdit:
-    text = QPlainTextEdit(objectName=object_name, readOnly=True)
-    text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-    text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-    text.document().setDocumentMargin(6)
-    return text
 
 
 class OllamaPane(QWidget):
@@ -142,7 +126,7 @@ class OllamaPane(QWidget):
         self.installed_proxy.setSortRole(SortRole)
         self.installed_proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.installed_proxy.setFilterKeyColumn(-1)
-        self.installed_view = self._table("installedModels", self.installed_proxy)
+        self.installed_view = table("installedModels", self.installed_proxy)
         self.installed_view.sortByColumn(InstalledModelsModel.NAME, Qt.SortOrder.AscendingOrder)
         self.load_button = QPushButton("Load", objectName="load",
                                        toolTip="Load the selected model into memory")
@@ -181,46 +165,20 @@ class OllamaPane(QWidget):
         self._installed_stack.addWidget(table_page)
         self._installed_stack.addWidget(empty_page)
         self._table_page, self._empty_page = table_page, empty_page
-        installed_box = self._titled("Installed models", self._installed_stack)
+        installed_box = titled("Installed models", self._installed_stack)
 
         # Details of the selected model.
-        self.details_title = QLabel(NO_SELECTION_HINT, objectName="detailsTitle", wordWrap=True)
-        self.details_title.setTextFormat(Qt.TextFormat.PlainText)
-        self.context_label = QLabel(objectName="contextLength")
-        self.capabilities_label = QLabel(objectName="capabilities", wordWrap=True)
-        self.architecture_label = QLabel(objectName="architecture", wordWrap=True)
-        form = QFormLayout()
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Context length", self.context_label)
-        form.addRow("Capabilities", self.capabilities_label)
-        form.addRow("Architecture", self.architecture_label)
-        self.parameters_text = _read_only_text("parameters")
-        self.template_text = _read_only_text("template")
-        self.system_text = _read_only_text("systemPrompt")
-        self.license_text = _read_only_text("license")
-        self.modelfile_text = _read_only_text("modelfile")
-        self.details_tabs = QTabWidget(objectName="detailsTabs", documentMode=True)
-        for text, title in ((self.parameters_text, "Parameters"), (self.template_text, "Template"),
-                            (self.system_text, "System prompt"), (self.license_text, "License"),
-                            (self.modelfile_text, "Modelfile")):
-            self.details_tabs.addTab(text, title)
-        # Shown once a model's details are in; until then only the hint above it.
-        self._details_body = QWidget()
-        body_layout = QVBoxLayout(self._details_body)
-        body_layout.setContentsMargins(0, 0, 0, 0)
-        body_layout.addLayout(form)
-        body_layout.addWidget(self.details_tabs, 1)
-        self._details_body.hide()
-        details_widget = QWidget()
-        details_layout = QVBoxLayout(details_widget)
-        details_layout.setContentsMargins(0, 0, 0, 0)
-        details_layout.addWidget(self.details_title)
-        details_layout.addWidget(self._details_body, 1)
-        details_layout.addStretch()
-        details_box = self._titled("Details", details_widget)
+        details = self.details = DetailsView()
+        self.details_title, self.details_tabs = details.title, details.tabs
+        self.context_label, self.capabilities_label = details.context_label, details.capabilities_label
+        self.architecture_label = details.architecture_label
+        self.parameters_text, self.template_text = details.parameters_text, details.template_text
+        self.system_text, self.license_text = details.system_text, details.license_text
+        self.modelfile_text = details.modelfile_text
+        details_box = titled("Details", details)
 
         # Running models.
-        self.running_view = self._table("runningModels", self.running_model, sortable=False)
+        self.running_view = table("runningModels", self.running_model, sortable=False)
         self.running_hint = QLabel(NO_RUNNING_HINT, objectName="runningHint", wordWrap=True)
         self.running_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.unload_button = QPushButton("Unload", objectName="unload",
@@ -234,31 +192,13 @@ class OllamaPane(QWidget):
         running_layout.setContentsMargins(0, 0, 0, 0)
         running_layout.addWidget(self.running_view, 1)
         running_layout.addLayout(running_buttons)
-        running_box = self._titled("Running", running_widget)
+        running_box = titled("Running", running_widget)
 
         # Pulls.
-        self.pull_edit = QLineEdit(objectName="pullName", placeholderText="Model to pull, e.g. qwen2.5:0.5b")
-        self.pull_button = QPushButton("Pull", objectName="pull", toolTip="Download the model into Ollama")
-        pull_row = QHBoxLayout()
-        pull_row.addWidget(self.pull_edit, 1)
-        pull_row.addWidget(self.pull_button)
-        self.jobs_view = QListView(objectName="pullJobs")
-        self.jobs_view.setModel(self.jobs_model)
-        self.jobs_delegate = PullJobDelegate(self.jobs_view)
-        self.jobs_view.setItemDelegate(self.jobs_delegate)
-        self.jobs_view.setUniformItemSizes(True)
-        self.jobs_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.jobs_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.jobs_view.setMouseTracking(True)
-        self.jobs_hint = QLabel(NO_PULLS_HINT, objectName="pullsHint", wordWrap=True)
-        self.jobs_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        pulls_widget = QWidget()
-        pulls_layout = QVBoxLayout(pulls_widget)
-        pulls_layout.setContentsMargins(0, 0, 0, 0)
-        pulls_layout.addLayout(pull_row)
-        pulls_layout.addWidget(self.jobs_view, 1)
-        pulls_layout.addWidget(self.jobs_hint)
-        pulls_box = self._titled("Pull a model", pulls_widget)
+        pulls = self.pulls = PullsBox(model=self.jobs_model)
+        self.pull_edit, self.pull_button, self.jobs_hint = pulls.edit, pulls.button, pulls.hint
+        self.jobs_view, self.jobs_delegate = pulls.view, pulls.delegate
+        pulls_box = titled("Pull a model", pulls)
 
         upper = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
         upper.addWidget(installed_box)
@@ -290,36 +230,6 @@ class OllamaPane(QWidget):
         layout.addLayout(top)
         layout.addWidget(content, 1)
         layout.addWidget(self.status_label)
-
-    def _table(self, object_name: str, model, *, sortable: bool = True) -> QTableView:
-        view = QTableView(objectName=object_name)
-        view.setModel(model)
-        view.setSortingEnabled(sortable)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        view.setAlternatingRowColors(True)
-        view.setWordWrap(False)
-        view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        view.verticalHeader().hide()
-        header = view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setHighlightSections(False)
-        return view
-
-    @staticmethod
-    def _titled(title: str, body: QWidget) -> QWidget:
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(4, 4, 4, 4)
-        label = QLabel(title)
-        font = label.font()
-        font.setBold(True)
-        label.setFont(font)
-        layout.addWidget(label)
-        layout.addWidget(body, 1)
-        return box
 
     def _connect(self) -> None:
         self.refresh_button.clicked.connect(self._on_refresh_clicked)
@@ -641,20 +551,7 @@ class OllamaPane(QWidget):
             return None
         if generation != self._details_generation or not shiboken6.isValid(self):
             return None
-        self.details_title.setText(details.name)
-        font = self.details_title.font()
-        font.setBold(True)
-        self.details_title.setFont(font)
-        self.context_label.setText(f"{details.context_length:,} tokens" if details.context_length else "—")
-        self.capabilities_label.setText(", ".join(details.capabilities) or "—")
-        arch = " · ".join(p for p in (details.family, details.parameter_size, details.quantization) if p)
-        self.architecture_label.setText(arch or "—")
-        self.parameters_text.setPlainText(details.parameters or "(none)")
-        self.template_text.setPlainText(details.template or "(none)")
-        self.system_text.setPlainText(details.system or "(none: the template's default applies)")
-        self.license_text.setPlainText(details.license or "(none)")
-        self.modelfile_text.setPlainText(details.modelfile)
-        self._details_body.show()
+        self.details.show_model(details)
         self.details_shown.emit(name)
         return details
 
@@ -724,16 +621,7 @@ class OllamaPane(QWidget):
 
     def _clear_details(self, message: str = NO_SELECTION_HINT) -> None:
         self._details_name = None
-        self.details_title.setText(message)
-        font = self.details_title.font()
-        font.setBold(False)
-        self.details_title.setFont(font)
-        self._details_body.hide()
-        for label in (self.context_label, self.capabilities_label, self.architecture_label):
-            label.clear()
-        for text in (self.parameters_text, self.template_text, self.system_text, self.license_text,
-                     self.modelfile_text):
-            text.clear()
+        self.details.clear(message)
 
     def _update_states(self, *_args: object) -> None:
         reachable = self._status is not None and self._status.reachable
