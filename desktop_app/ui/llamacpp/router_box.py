@@ -55,7 +55,7 @@ class RouterBox(QGroupBox):
                                          toolTip="Unload the selected model and free its memory")
         self.switch_button = QPushButton("Switch to", objectName="switchModel", enabled=False,
                                          toolTip="Unload every other model, then load the selected one")
-        self.start_router_button = QPushButton("Start router over folder…", objectName="startRouter",
+        self.start_router_button = QPushButton("Router over folder…", objectName="startRouter",
                                                toolTip=ROUTER_BUTTON_TIP)
         self._buttons = QWidget(objectName="routerButtons")
         buttons = QHBoxLayout(self._buttons)
@@ -66,7 +66,7 @@ class RouterBox(QGroupBox):
         buttons.addStretch(1)
         buttons.addWidget(self.start_router_button)
         self.start_library_router_button = QPushButton(
-            "Start router over the library", objectName="startLibraryRouter", toolTip=LIBRARY_ROUTER_TIP)
+            "Router over library", objectName="startLibraryRouter", toolTip=LIBRARY_ROUTER_TIP)
         buttons.addWidget(self.start_library_router_button)
         self.empty_button = QPushButton("Start router over folder…", objectName="startRouterEmpty")
         self.library_empty_button = QPushButton("Start router over the library",
