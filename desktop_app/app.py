@@ -300,7 +300,7 @@ class ModelDeskApp:
         self.window.add_notice(self._settings_notice or "")
         await self.secrets.start()
         self.window.add_notice(self.secrets.notice or "")
-        self.accounts_pane.refresh_keyring_notice()
+        self.accounts_pane.refresh_keyring_notice(shown_elsewhere=self.secrets.notice or "")
         await self.store.open()
         self.window.add_notice(getattr(self.store, "notice", None) or "")
         self.window.add_notice(await self.usage.open() or "")

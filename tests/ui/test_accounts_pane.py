@@ -394,6 +394,27 @@ def test_banner_is_hidden_with_a_keyring_and_appears_when_it_fails(qtbot, make_s
     assert run(qtbot, secrets.get(account.id)) == "AIza-session-key"  # kept for the session
 
 
+def test_the_start_up_keyring_notice_is_said_once_in_the_window(qtbot, qloop) -> None:
+    from desktop_app.app import ModelDeskApp
+    from desktop_app.services.paths import AppPaths
+
+    app = ModelDeskApp(paths=AppPaths.from_environment(), secrets=SecretStore(backend=fail.Keyring()),
+                       offer_env_import=False)
+    app.window.show()
+    qtbot.waitExposed(app.window)
+    try:
+        run(qtbot, app.start())
+        notice = app.secrets.notice
+        assert notice and app.window.banner.text() == notice and app.window.banner.isVisible()
+        app.window.show_pane("Accounts")
+        assert not app.accounts_pane.notice_banner.isVisibleTo(app.accounts_pane)  # not twice
+        assert app.accounts_pane.key_edit.placeholderText() == "Paste the key: kept for this session only"
+    finally:
+        run(qtbot, app.aclose())
+        app.window.close()
+        app.window.deleteLater()
+
+
 # --- colour, headers, enabled, budgets ---------------------------------------------------------
 
 def saved_settings(settings_file: Path) -> Settings:

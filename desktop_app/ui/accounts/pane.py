@@ -255,10 +255,18 @@ class AccountsPane(QWidget):
         """The open "Remove account?" question, if any."""
         return self._confirm_box
 
-    def refresh_keyring_notice(self) -> None:
-        """Re-read whether keys are kept persistently; call it when the SecretStore degrades."""
+    def refresh_keyring_notice(self, *, shown_elsewhere: str | None = None) -> None:
+        """Re-read whether keys are kept persistently; call it when the SecretStore degrades.
+
+        `shown_elsewhere`: a notice the window already shows to every pane (the one from start-up),
+        so this pane does not say it a second time; a later, different one still shows here.
+        """
+        if shown_elsewhere is not None:
+            self._notice_shown_elsewhere = shown_elsewhere
         secrets = self._accounts.secrets
         notice = None if secrets.persistent else secrets.notice
+        if notice and notice == getattr(self, "_notice_shown_elsewhere", ""):
+            notice = None
         self.notice_banner.setText(notice or "")
         self.notice_banner.setVisible(bool(notice))
         self._update_key_field()
