@@ -63,6 +63,7 @@ class ModelDeskApp:
         self.offer_env_import = offer_env_import
         self.env_import_dialog = None
         self._ollama_checked = False
+        self._llamacpp_listed = False
         self.settings_store = SettingsStore(paths.settings_file)
         settings, self._settings_notice = self.settings_store.load()
         self.state_store = StateStore(paths.state_file)
@@ -116,6 +117,8 @@ class ModelDeskApp:
             lambda host, name: self._tasks.spawn(self.chat_with_ollama_model(host, name)))
         self.llamacpp_pane.server_listed.connect(
             lambda url, models, managed: self._tasks.spawn(self.sync_llamacpp_models(url, models, managed)))
+        self.llamacpp_pane.server_removed.connect(
+            lambda url: self._tasks.spawn(self.forget_llamacpp_server(url)))
         self.llamacpp_pane.use_in_chat_requested.connect(
             lambda url: self._tasks.spawn(self.use_local_server_in_chat("llamacpp", url.rstrip("/") + "/v1")))
         if collector is not None:
@@ -281,9 +284,29 @@ class ModelDeskApp:
                                    recent_errors=self.recent_errors)
 
     def _on_pane_shown(self, _index: int) -> None:
-        if self.window.stack.currentWidget() is self.ollama_pane and not self._ollama_checked:
+        shown = self.window.stack.currentWidget()
+        if shown is self.ollama_pane and not self._ollama_checked:
             self._ollama_checked = True
             self._tasks.spawn(self.ollama_pane.refresh())
+        elif shown is self.llamacpp_pane and not self._llamacpp_listed:
+            # The llama.cpp servers the user works with are the llama.cpp accounts (the one started
+            # here last time is gone with its port); asked about only once the pane is opened.
+            self._llamacpp_listed = True
+            urls = [a.effective_base_url for a in self.accounts.accounts
+                    if a.provider_id == "llamacpp" and a.label != MANAGED_LLAMACPP_LABEL]
+            if urls:
+                self._tasks.spawn(self.llamacpp_pane.list_servers(urls))
+
+    async def forget_llamacpp_server(self, url: str) -> None:
+        """The user took a connected llama-server off the pane's list: its account goes too."""
+        base_url = url.rstrip("/") + "/v1"
+        gone = [a for a in self.accounts.accounts
+                if a.provider_id == "llamacpp" and a.effective_base_url == base_url and a.label != MANAGED_LLAMACPP_LABEL]
+        for account in gone:
+            await self.accounts.remove_account(account.id)
+        if gone:
+            self.window.statusBar().showMessage(
+                f"Removed {', '.join(a.label for a in gone)}; its models are no longer in the chat's picker.")
 
     def _gguf_files(self) -> list:
         return self.gguf_view.files

@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop_app.domain.llamacpp import (
     BINARY_NOT_FOUND,
@@ -154,7 +154,14 @@ def test_connect_shows_the_loaded_model_and_context(qtbot, make_pane, qtmodeltes
 
     run(qtbot, pane.refresh())
     assert pane.servers_model.index(0, ServersModel.SLOTS).data() == "0 of 4 busy"
+    # Remove asks first; the answer takes the row off and tells the app (which drops its account).
     qtbot.mouseClick(pane.remove_button, Qt.MouseButton.LeftButton)
+    box = pane.remove_dialog
+    assert box is not None and box.isVisible() and pane.servers_model.rowCount() == 1
+    remove = next(b for b in box.buttons() if box.buttonRole(b) is QMessageBox.ButtonRole.DestructiveRole)
+    with qtbot.waitSignal(pane.server_removed, timeout=5_000) as removed:
+        remove.click()
+    assert removed.args == [single.base_url]
     assert pane.servers_model.rowCount() == 0 and pane.showing_servers_empty_state
 
 

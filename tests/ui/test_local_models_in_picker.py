@@ -100,3 +100,50 @@ def test_a_connected_server_and_one_started_here_are_in_the_picker_by_themselves
     finally:
         _close(qtbot, app)
         single.stop()
+
+
+def test_servers_connected_before_are_listed_again_and_remove_drops_their_account(qtbot, qloop):
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop_app.domain.accounts import Account
+    from desktop_app.services.llamacpp import free_port
+    from desktop_app.ui.llamacpp.models import ServersModel
+
+    single = LlamaServer(alias="gemma-kept").start()
+    try:
+        first = _app(qtbot)
+        try:
+            first.window.show_pane("llama.cpp")
+            run(qtbot, first.llamacpp_pane.connect(single.base_url))
+            qtbot.waitUntil(lambda: any(a.provider_id == "llamacpp" for a in first.accounts.accounts), timeout=10_000)
+            dead = f"http://127.0.0.1:{free_port()}"
+            run(qtbot, first.accounts.save_account(
+                Account(provider_id="llamacpp", label="Old box", base_url=f"{dead}/v1"), ""))
+        finally:
+            _close(qtbot, first)
+
+        app = _app(qtbot)  # the same settings: a restart
+        try:
+            pane = app.llamacpp_pane
+            assert pane.servers_model.rowCount() == 0  # nothing asked before the pane is opened
+            app.window.show_pane("llama.cpp")
+            model = pane.servers_model
+            qtbot.waitUntil(lambda: model.rowCount() == 2 and model.index(model.row_of(single.base_url),
+                                                                          ServersModel.STATUS).data() == "Ready",
+                            timeout=20_000)
+            status = model.index(model.row_of(dead), ServersModel.STATUS).data()
+            assert status and status != "Ready"  # listed, with why it does not answer
+
+            pane.servers_view.selectRow(model.row_of(single.base_url))
+            pane.remove_button.click()
+            box = pane.remove_dialog
+            remove = next(b for b in box.buttons() if box.buttonRole(b) is QMessageBox.ButtonRole.DestructiveRole)
+            remove.click()
+            qtbot.waitUntil(lambda: not any(a.label == f"llama.cpp at 127.0.0.1:{single.port}"
+                                            for a in app.accounts.accounts), timeout=10_000)
+            assert [a.label for a in app.accounts.accounts if a.provider_id == "llamacpp"] == ["Old box"]
+            assert model.rowCount() == 1
+        finally:
+            _close(qtbot, app)
+    finally:
+        single.stop()

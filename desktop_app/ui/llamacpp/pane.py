@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -49,6 +50,7 @@ from desktop_app.services.llamacpp import (
     link_models,
     normalise_url,
 )
+from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.llamacpp.models import (
     ERROR_COLOUR,
@@ -84,6 +86,7 @@ class LlamaCppPane(QWidget):
     # A listed server answered: its URL, the models it serves (a router's, loaded or not), and
     # whether it was started here. The app keeps its models in the chat's picker.
     server_listed = Signal(str, list, bool)
+    server_removed = Signal(str)  # a connected server the user took off the list (after confirming)
     binary_setting_changed = Signal(str)  # the llama-server path typed or chosen here, to be saved
 
     def __init__(
@@ -102,6 +105,7 @@ class LlamaCppPane(QWidget):
         self._last_status = ""
         self._router_url = ""
         self._refreshing: asyncio.Task[Any] | None = None
+        self._remove_dialog: QMessageBox | None = None
         self.servers_model = ServersModel(self)
         self.router_model = RouterModelsModel(self)
         self._build(binary_setting)
@@ -237,7 +241,19 @@ class LlamaCppPane(QWidget):
             self._refreshing = self._tasks.spawn(self.refresh())
 
     def _on_remove_clicked(self) -> None:
-        self.forget(self.selected_server_url())
+        url = self.selected_server_url()
+        if not url or self._remove_dialog is not None:
+            return
+        self._remove_dialog = ask_to_confirm(
+            self, title="Remove server", text=f"Remove {host_port(url)} from the list?",
+            object_name="removeServerDialog",
+            informative="Its account goes too, so its models leave the chat's picker. The server keeps running.",
+            action="Remove", on_answer=lambda confirmed: self._on_remove_answered(confirmed, url))
+
+    def _on_remove_answered(self, confirmed: bool, url: str) -> None:
+        self._remove_dialog = None
+        if confirmed and self.forget(url):
+            self.server_removed.emit(url)
 
     def _on_start_here_clicked(self) -> None:
         self.form.focus_model()
@@ -331,15 +347,20 @@ class LlamaCppPane(QWidget):
         """The form as a spec: on the chosen GGUF file, or a router over `models_dir`."""
         return self.form.spec(models_dir, env=self._child_env)
 
-    def forget(self, url: str) -> None:
+    @property
+    def remove_dialog(self) -> QMessageBox | None:
+        return self._remove_dialog
+
+    def forget(self, url: str) -> bool:
         """Take a connected server off the list (a server started here goes with Stop)."""
         index = self.servers_model.row_of(url)
         row = self.servers_model.row_at(index)
         if row is None or row.source is not ServerSource.CONNECTED:
-            return
+            return False
         self.servers_model.remove(url)
         if url == self._router_url:
             self._set_router(self._another_router(url))
+        return True
 
     async def connect(self, url: str) -> ServerInfo | None:
         """Add the llama-server at `url` to the list and show what it serves; None if unreachable."""
@@ -368,6 +389,18 @@ class LlamaCppPane(QWidget):
             self._set_router(url)
             await self.refresh_router()
         return info
+
+    async def list_servers(self, urls: Sequence[str]) -> None:
+        """List servers known from before (the app's llama.cpp accounts) and ask each how it is doing;
+        one that does not answer stays listed with the reason."""
+        for url in urls:
+            url = normalise_url(url)
+            if self.servers_model.row_of(url) < 0:
+                self.servers_model.upsert(ServerRow(url, ServerSource.CONNECTED))
+        await self.refresh()
+        if shiboken6.isValid(self) and not self._router_url and (router := self._another_router("")):
+            self._set_router(router)
+            await self.refresh_router()
 
     async def refresh(self) -> None:
         """Ask every listed server how it is doing, then the router for its models."""
@@ -485,6 +518,8 @@ class LlamaCppPane(QWidget):
         """Close dialogs, cancel what runs, and stop the server started here."""
         self._refresh_timer.stop()
         self.form.close_dialog()
+        if self._remove_dialog is not None and shiboken6.isValid(self._remove_dialog):
+            self._remove_dialog.reject()
         await self._tasks.aclose()
         managed = self._managed
         if managed is not None:
