@@ -1,14 +1,14 @@
 """The llama.cpp pane: servers connected by address, one server of our own, and router models.
 
-Top left, the servers ModelDesk knows (added by URL, or started here) with their model, context
+Top left, the servers ModelDesk knows (its llama.cpp accounts, added by URL, or started here) with their model, context
 size and busy slots. Top right, the models of the chosen router-mode server with Load / Unload /
 Switch. Bottom left, the form that starts a llama-server on a GGUF file (or a router over a
 folder); bottom right, that server's log and, when it stopped by itself, a notice with Restart.
 
-The pane runs at most one server of its own; starting another stops the first. Every slot is a
-one-line wrapper around an async method that tests await directly. The router list is a
-`RouterBox` (router_box.py), the form a `StartForm` (start_form.py) and the log a `ServerLog`
-(server_log.py); the pane keeps their widgets as attributes of its own, and does the work.
+The pane runs at most one server of its own; starting another stops the first. The work is in
+async methods that tests await directly; slots start them or ask first. The boxes are `ServersBox`,
+`RouterBox`, `StartForm` and `ServerLog` (servers_box.py, router_box.py, start_form.py,
+server_log.py); the pane keeps their widgets as attributes of its own, and does the work.
 """
 
 from __future__ import annotations
@@ -23,15 +23,9 @@ from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGroupBox,
-    QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
     QMessageBox,
-    QPushButton,
     QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -62,14 +56,11 @@ from desktop_app.ui.llamacpp.models import (
 )
 from desktop_app.ui.llamacpp.router_box import ROUTER_EMPTY, RouterBox
 from desktop_app.ui.llamacpp.server_log import ServerLog
+from desktop_app.ui.llamacpp.servers_box import NO_URL, SERVERS_EMPTY, ServersBox
 from desktop_app.ui.llamacpp.start_form import NO_GGUF_HINT, StartForm
-from desktop_app.ui.llamacpp.widgets import EmptyState, status_label, table
 
 __all__ = ["NO_GGUF_HINT", "ROUTER_EMPTY", "SERVERS_EMPTY", "LlamaCppPane"]
 
-SERVERS_EMPTY = ("No llama.cpp servers yet. Type the address of a running llama-server above and "
-                 "press Connect, or start one on a GGUF file.")
-URL_PLACEHOLDER = "http://127.0.0.1:8080"
 NO_LIBRARY_MODELS = "The GGUF library has no models yet: add a folder in GGUF files, or start a router over a folder."
 REFRESH_INTERVAL_MS = 5000
 ROUTER_POLL_S = 0.25
@@ -113,52 +104,19 @@ class LlamaCppPane(QWidget):
         self.reload_gguf_files()
         self._refresh_timer = QTimer(self, interval=REFRESH_INTERVAL_MS)
         self._refresh_timer.timeout.connect(self._on_refresh_timer)
-        self._update_servers_state()
         self._set_router("")
         self._update_managed_buttons()
 
     # --- construction --------------------------------------------------------------------------
 
     def _build(self, binary_setting: str) -> None:
-        # Servers, top left.
-        self.url_edit = QLineEdit(objectName="serverUrl", placeholderText=URL_PLACEHOLDER, clearButtonEnabled=True)
-        self.url_edit.setAccessibleName("Server address")
-        self.connect_button = QPushButton("Connect", objectName="connectServer",
-                                          toolTip="Add the llama-server at this address to the list")
-        self.refresh_button = QPushButton("Refresh", objectName="refreshServers",
-                                          toolTip="Ask every server in the list how it is doing")
-        self.remove_button = QPushButton("Remove", objectName="removeServer", enabled=False,
-                                         toolTip="Take the selected server off the list (it keeps running)")
-        connect_row = QHBoxLayout()
-        connect_row.addWidget(self.url_edit, 1)
-        connect_row.addWidget(self.connect_button)
-        connect_row.addWidget(self.refresh_button)
-        connect_row.addWidget(self.remove_button)
-        self.use_in_chat_button = QPushButton("Use in chat", objectName="useInChat", enabled=False,
-                                              toolTip="Add the selected server as an account for the chat")
-        self.use_in_chat_button.clicked.connect(self._on_use_in_chat_clicked)
-        connect_row.addWidget(self.use_in_chat_button)
-        self.servers_view = table("serverList")
-        self.servers_view.setModel(self.servers_model)
-        # Addresses, sizes and slots as wide as they need; the model name takes the rest, and a long
-        # status (an error sentence) is cut, with the whole of it in the tooltip.
-        header = self.servers_view.horizontalHeader()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(ServersModel.MODEL, QHeaderView.ResizeMode.Stretch)
-        header.setMaximumSectionSize(self.fontMetrics().averageCharWidth() * 36)
-        self.start_here_button = QPushButton("Start a server", objectName="startHere",
-                                             toolTip="Go to the form that starts llama-server on a GGUF file")
-        self.servers_empty = EmptyState(SERVERS_EMPTY, self.start_here_button, object_name="serversEmpty")
-        self._servers_stack = QStackedWidget()
-        self._servers_stack.addWidget(self.servers_view)
-        self._servers_stack.addWidget(self.servers_empty)
-        self.servers_status = status_label("serversStatus")
-        servers_box = QGroupBox("Servers", objectName="serversBox")
-        servers_layout = QVBoxLayout(servers_box)
-        servers_layout.addLayout(connect_row)
-        servers_layout.addWidget(self._servers_stack, 1)
-        servers_layout.addWidget(self.servers_status)
+        # Servers, top left; its widgets are the pane's too, for tests and the app.
+        servers = self.servers_box = ServersBox(model=self.servers_model)
+        self.url_edit, self.connect_button = servers.url_edit, servers.connect_button
+        self.refresh_button, self.remove_button = servers.refresh_button, servers.remove_button
+        self.use_in_chat_button = servers.use_in_chat_button
+        self.servers_view, self.servers_status = servers.view, servers.status
+        self.servers_empty, self.start_here_button = servers.empty, servers.start_here_button
 
         # Router models, top right; its widgets are the pane's too, for tests and the app.
         box = self.router_box = RouterBox(model=self.router_model, library=self._router_dir is not None)
@@ -185,7 +143,7 @@ class LlamaCppPane(QWidget):
         self.crash_label, self.restart_button = log.crash_label, log.restart_button
 
         top = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
-        top.addWidget(servers_box)
+        top.addWidget(self.servers_box)
         top.addWidget(self.router_box)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
@@ -211,10 +169,9 @@ class LlamaCppPane(QWidget):
         self.url_edit.returnPressed.connect(self._on_connect_clicked)
         self.refresh_button.clicked.connect(self._on_refresh_clicked)
         self.remove_button.clicked.connect(self._on_remove_clicked)
+        self.use_in_chat_button.clicked.connect(self._on_use_in_chat_clicked)
         self.start_here_button.clicked.connect(self._on_start_here_clicked)
         self.servers_view.selectionModel().selectionChanged.connect(self._on_servers_selection_changed)
-        self.servers_model.rowsInserted.connect(self._on_servers_rows_changed)
-        self.servers_model.rowsRemoved.connect(self._on_servers_rows_changed)
         self.load_button.clicked.connect(self._on_load_clicked)
         self.unload_button.clicked.connect(self._on_unload_clicked)
         self.switch_button.clicked.connect(self._on_switch_clicked)
@@ -259,10 +216,10 @@ class LlamaCppPane(QWidget):
         self.form.focus_model()
 
     def _on_servers_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
-        self._follow_selected_server()
-
-    def _on_servers_rows_changed(self, *_args: object) -> None:
-        self._update_servers_state()
+        row = self.servers_box.selected_row()
+        if row is not None and row.router_mode and row.url != self._router_url:
+            self._set_router(row.url)
+            self._tasks.spawn(self.refresh_router())
 
     def _on_load_clicked(self) -> None:
         self._tasks.spawn(self.router_load(self.selected_router_model()))
@@ -318,16 +275,14 @@ class LlamaCppPane(QWidget):
 
     @property
     def showing_servers_empty_state(self) -> bool:
-        return self._servers_stack.currentWidget() is self.servers_empty
+        return self.servers_box.showing_empty_state
 
     @property
     def showing_router_empty_state(self) -> bool:
         return self.router_box.showing_empty_state
 
     def selected_server_url(self) -> str:
-        rows = self.servers_view.selectionModel().selectedRows()
-        row = self.servers_model.row_at(rows[0].row()) if rows else None
-        return row.url if row is not None else ""
+        return self.servers_box.selected_url()
 
     def selected_router_model(self) -> str:
         return self.router_box.selected_model()
@@ -353,8 +308,7 @@ class LlamaCppPane(QWidget):
 
     def forget(self, url: str) -> bool:
         """Take a connected server off the list (a server started here goes with Stop)."""
-        index = self.servers_model.row_of(url)
-        row = self.servers_model.row_at(index)
+        row = self.servers_model.row_at(self.servers_model.row_of(url))
         if row is None or row.source is not ServerSource.CONNECTED:
             return False
         self.servers_model.remove(url)
@@ -365,8 +319,7 @@ class LlamaCppPane(QWidget):
     async def connect(self, url: str) -> ServerInfo | None:
         """Add the llama-server at `url` to the list and show what it serves; None if unreachable."""
         if not url.strip():
-            self._say(self.servers_status, "Type the address of a llama-server first, e.g. "
-                                           f"{URL_PLACEHOLDER}.", ERROR_COLOUR)
+            self._say(self.servers_status, NO_URL, ERROR_COLOUR)
             return None
         url = normalise_url(url)
         self._say(self.servers_status, f"Connecting to {host_port(url)}…", None)
@@ -636,35 +589,13 @@ class LlamaCppPane(QWidget):
                       else [a for a in info.model_alias.split(",") if a])
             self.server_listed.emit(url, models, existing.source is ServerSource.MANAGED)
 
-    def _update_servers_state(self) -> None:
-        empty = self.servers_model.rowCount() == 0
-        self._servers_stack.setCurrentWidget(self.servers_empty if empty else self.servers_view)
-        self.remove_button.setEnabled(self._selected_row_source() is ServerSource.CONNECTED)
-        self.use_in_chat_button.setEnabled(bool(self.selected_server_url()))
-
     def _on_use_in_chat_clicked(self) -> None:
         url = self.selected_server_url()
         if url:
             self.use_in_chat_requested.emit(url)
 
-    def _selected_row_source(self) -> ServerSource | None:
-        url = self.selected_server_url()
-        row = self.servers_model.row_at(self.servers_model.row_of(url)) if url else None
-        return row.source if row is not None else None
-
-    def _follow_selected_server(self) -> None:
-        self._update_servers_state()
-        url = self.selected_server_url()
-        row = self.servers_model.row_at(self.servers_model.row_of(url)) if url else None
-        if row is not None and row.router_mode and url != self._router_url:
-            self._set_router(url)
-            self._tasks.spawn(self.refresh_router())
-
     def _another_router(self, except_url: str) -> str:
-        for row in self.servers_model.rows():
-            if row.router_mode and row.url != except_url:
-                return row.url
-        return ""
+        return next((row.url for row in self.servers_model.rows() if row.router_mode and row.url != except_url), "")
 
     # --- router ----------------------------------------------------------------------------------
 
