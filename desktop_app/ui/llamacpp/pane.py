@@ -1,7 +1,7 @@
 """The llama.cpp pane: servers connected by address, one server of our own, and router models.
 
-Top left, the servers ModelDesk knows (its llama.cpp accounts, added by URL, or started here) with their model, context
-size and busy slots. Top right, the models of the chosen router-mode server with Load / Unload /
+Top left, the servers ModelDesk knows (its llama.cpp accounts, added by URL, or started here)
+with their model, context size and busy slots. Top right, the models of the chosen router-mode server with Load / Unload /
 Switch. Bottom left, the form that starts a llama-server on a GGUF file (or a router over a
 folder); bottom right, that server's log and, when it stopped by itself, a notice with Restart.
 
