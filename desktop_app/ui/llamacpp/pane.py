@@ -1,9 +1,10 @@
 """The llama.cpp pane: servers connected by address, one server of our own, and router models.
 
-Top left, the servers ModelDesk knows (its llama.cpp accounts, added by URL, or started here)
-with their model, context size and busy slots. Top right, the models of the chosen router-mode server with Load / Unload /
-Switch. Bottom left, the form that starts a llama-server on a GGUF file (or a router over a
-folder); bottom right, that server's log and, when it stopped by itself, a notice with Restart.
+Top left, the servers ModelDesk knows (its llama.cpp accounts, added by URL, or started here) with
+their model, context size and busy slots. Top right, the models of the chosen router-mode server
+with Load / Unload / Switch. Bottom left, the form that starts a llama-server on a GGUF file (or a
+router over a folder); bottom right, that server's log and, when it stopped by itself, a notice
+with Restart.
 
 The pane runs at most one server of its own; starting another stops the first. The work is in
 async methods that tests await directly; slots start them or ask first. The boxes are `ServersBox`,
