@@ -101,3 +101,23 @@ def qloop(qapp):
     del loop
     gc.collect()
     gc.enable()
+
+
+@pytest.fixture(scope="module")
+def llama():
+    """A real llama-server on the Gemma 270M GGUF for the module's tests; skips (or fails under
+    `make test`) when it is not provisioned."""
+    from tests.servers.llama import LlamaServer
+
+    with LlamaServer() as server:
+        yield server
+
+
+@pytest.fixture
+def ollama_server(llama):
+    """A loopback Ollama with gemma3:270m installed, forwarding its chats to that llama-server."""
+    from tests.servers.ollama_server import OllamaServer
+
+    with OllamaServer(chat_upstream=llama.base_url) as server:
+        server.install("gemma3:270m")
+        yield server

@@ -3,31 +3,15 @@ loopback Ollama server, which forwards the chat to a real llama-server running t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PySide6.QtCore import Qt
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.conversations import MessageStatus
-from tests.servers.llama import LlamaServer
 from tests.servers.ollama_server import OllamaServer
 from tests.ui.conftest import run
 
 MODEL = "gemma3:270m"
-
-
-@pytest.fixture(scope="module")
-def llama() -> Iterator[LlamaServer]:
-    with LlamaServer() as server:  # skips (or fails under `make test`) when not provisioned
-        yield server
-
-
-@pytest.fixture
-def ollama_server(llama: LlamaServer) -> Iterator[OllamaServer]:
-    with OllamaServer(chat_upstream=llama.base_url) as server:
-        server.install(MODEL)
-        yield server
 
 
 @pytest.fixture

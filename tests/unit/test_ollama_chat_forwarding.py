@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,17 +27,10 @@ LONG_TASK = [{"role": "user", "content": "Count from 1 to 1000, separated by com
 TIMEOUT_S = 120.0  # two shared cores: a reply of a few dozen tokens can take seconds
 
 
-@pytest.fixture(scope="module")
-def llama() -> Iterator[LlamaServer]:
-    with LlamaServer() as server:  # skips (or fails under `make test`) when not provisioned
-        yield server
-
-
 @pytest.fixture
-def server(llama: LlamaServer) -> Iterator[OllamaServer]:
-    with OllamaServer(chat_upstream=llama.base_url) as srv:
-        srv.install(MODEL)
-        yield srv
+def server(ollama_server: OllamaServer) -> OllamaServer:
+    """The loopback Ollama forwarding to the real llama-server (tests/conftest.py)."""
+    return ollama_server
 
 
 @pytest.fixture
