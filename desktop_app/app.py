@@ -287,7 +287,8 @@ class ModelDeskApp:
         shown = self.window.stack.currentWidget()
         if shown is self.ollama_pane and not self._ollama_checked:
             self._ollama_checked = True
-            self._tasks.spawn(self.ollama_pane.refresh())
+            # Through the host list: a host with a key gets its service made with that key first.
+            self._tasks.spawn(self.ollama_pane.show_host(self.ollama_pane.host_bar.current))
         elif shown is self.llamacpp_pane and not self._llamacpp_listed:
             # The llama.cpp servers the user works with are the llama.cpp accounts (the one started
             # here last time is gone with its port); asked about only once the pane is opened.

@@ -182,3 +182,27 @@ def test_a_pull_keeps_running_while_another_host_is_shown(qtbot, app: ModelDeskA
     assert pane.service is remote_service
     assert pane.jobs_model.names() == ["tiny:latest"]
     assert "tiny:latest" in pane.installed_model.names()
+
+
+def test_a_local_ollama_behind_a_key_is_asked_with_it(qtbot, qloop, monkeypatch, remote: OllamaServer) -> None:
+    """OLLAMA_HOST names a server that wants a key, and its account has one: the first look uses it."""
+    from desktop_app.domain.accounts import Account
+    from desktop_app.services.paths import AppPaths
+
+    monkeypatch.setenv("OLLAMA_HOST", remote.base_url)
+    app = ModelDeskApp(paths=AppPaths.from_environment(), offer_env_import=False)
+    app.window.show()
+    qtbot.waitExposed(app.window)
+    try:
+        run(qtbot, app.start())
+        run(qtbot, app.accounts.save_account(
+            Account(provider_id="ollama", label="This box", base_url=remote.base_url), REMOTE_KEY))
+        open_ollama(qtbot, app)
+        pane = app.ollama_pane
+        assert pane.host_bar.current.label == "This box"
+        assert pane.host_status is not None and pane.host_status.reachable, pane.host_label.text()
+        assert pane.installed_model.names() == ["llama3.2:1b"]
+    finally:
+        run(qtbot, app.aclose())
+        app.window.close()
+        app.window.deleteLater()
