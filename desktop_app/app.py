@@ -207,6 +207,8 @@ class ModelDeskApp:
 
         known = self.ollama_hosts.account_for(host.url) is not None
         account = await self.ollama_hosts.ensure_account(host)
+        if account is None:  # the user removed the local Ollama's account: not made again unasked
+            return None
         if set(names) == set(self.accounts.cached_models(account.id)):
             return account
         try:
@@ -253,7 +255,8 @@ class ModelDeskApp:
 
     async def chat_with_ollama_model(self, host, name: str) -> bool:
         """Go to the chat with an installed Ollama model picked."""
-        account = await self.ollama_hosts.ensure_account(host)
+        account = await self.ollama_hosts.ensure_account(host, asked=True)
+        assert account is not None
         if name not in self.accounts.cached_models(account.id):
             await self.sync_ollama_models(host, [name])
         self.window.show_pane("Chat")

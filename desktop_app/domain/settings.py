@@ -28,6 +28,9 @@ class Settings(BaseModel):
     request_timeout_s: float = Field(default=60.0, gt=0.0)  # read timeout for model servers
     llama_server_binary: str = ""  # "" = look on PATH
     gguf_folders: list[str] = []  # folders the user added to the GGUF library
+    # The local Ollama was made an account once (when its pane first reached it); after the user
+    # removed that account it is made again only when they ask ("Chat with it").
+    local_ollama_added: bool = False
 
     @field_validator("schema_version")
     @classmethod

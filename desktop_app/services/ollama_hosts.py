@@ -94,13 +94,21 @@ class OllamaHosts:
         await self._accounts.save_account(account, key)
         return self._host_of(account)
 
-    async def ensure_account(self, host: OllamaHost) -> Account:
-        """The host's account, saved now if it has none yet (the local default, the first time)."""
+    async def ensure_account(self, host: OllamaHost, *, asked: bool = False) -> Account | None:
+        """The host's account, saved now if it has none yet: the local default gets one the first
+        time; after the user removed that one, only when they `asked` (None otherwise)."""
         account = self.account_for(host.url)
-        if account is None:
-            label = LOCAL_LABEL if same_url(host.url, self._local.url) else host.label
-            account = Account(provider_id=PROVIDER, label=label, base_url=normalize_host_url(host.url))
-            await self._accounts.save_account(account, "")
+        if account is not None:
+            return account
+        local = same_url(host.url, self._local.url)
+        if local and not asked and self._accounts.settings.local_ollama_added:
+            return None
+        account = Account(provider_id=PROVIDER, label=LOCAL_LABEL if local else host.label,
+                          base_url=normalize_host_url(host.url))
+        await self._accounts.save_account(account, "")
+        if local and not self._accounts.settings.local_ollama_added:
+            await self._accounts.update_settings(
+                self._accounts.settings.model_copy(update={"local_ollama_added": True}))
         return account
 
     async def remove(self, host: OllamaHost) -> None:

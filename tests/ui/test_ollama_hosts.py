@@ -99,6 +99,20 @@ def test_the_local_ollamas_models_reach_the_picker_when_the_pane_opens(qtbot, ap
     qtbot.waitUntil(lambda: app.window.stack.currentWidget() is app.chat_pane, timeout=TIMEOUT)
     assert app.chat_pane.selected_model() == (account.id, "gemma3:270m")
 
+    # Once the user removed that account, looking at the pane again does not bring it back...
+    run(qtbot, app.accounts.remove_account(account.id))
+    app.window.show_pane("Ollama")
+    with qtbot.waitSignal(pane.refreshed, timeout=TIMEOUT):
+        pane.refresh_button.click()
+    qtbot.waitUntil(lambda: app._tasks.running == 0, timeout=TIMEOUT)  # the sync that follows a refresh ran
+    assert ollama_accounts(app) == []
+    # ...but "Chat with it" is asking for it.
+    assert pane.select_installed("gemma3:270m")
+    pane.chat_button.click()
+    qtbot.waitUntil(lambda: len(ollama_accounts(app)) == 1, timeout=TIMEOUT)
+    again = ollama_accounts(app)[0]
+    qtbot.waitUntil(lambda: app.chat_pane.selected_model() == (again.id, "gemma3:270m"), timeout=TIMEOUT)
+
 
 def test_a_remote_host_with_a_key_is_added_checked_and_removed(qtbot, app: ModelDeskApp, local: OllamaServer,
                                                                remote: OllamaServer, memory_keyring) -> None:

@@ -101,3 +101,13 @@ async def test_remove_forgets_a_host_and_its_key_but_not_the_local_one(
     assert [h.url for h in hosts.hosts()] == ["http://127.0.0.1:11434"]
     with pytest.raises(BadRequest, match="cannot be removed"):
         await hosts.remove(hosts.local)
+
+
+@pytest.mark.asyncio
+async def test_the_local_account_is_made_once_unless_asked_again(hosts: OllamaHosts, accounts: AccountService) -> None:
+    made = await hosts.ensure_account(hosts.local)
+    assert made is not None and accounts.settings.local_ollama_added
+    await accounts.remove_account(made.id)  # the user removed it
+    assert await hosts.ensure_account(hosts.local) is None  # not made again behind their back
+    again = await hosts.ensure_account(hosts.local, asked=True)  # "Chat with it"
+    assert again is not None and again.id != made.id and again.label == LOCAL_LABEL
