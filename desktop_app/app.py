@@ -21,6 +21,7 @@ from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.gguf import GgufLibrary, default_folders
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.llamacpp import LlamaCppService
+from desktop_app.services.llamacpp_accounts import LlamaCppAccounts
 from desktop_app.services.llm import LLMService
 from desktop_app.services.ollama_hosts import OllamaHosts
 from desktop_app.services.paths import AppPaths
@@ -32,8 +33,6 @@ from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
-
-MANAGED_LLAMACPP_LABEL = "llama.cpp (started here)"
 
 
 def _local_ollama_host():
@@ -81,6 +80,7 @@ class ModelDeskApp:
             settings=settings, settings_store=self.settings_store, secrets=self.secrets, catalog=self.catalog,
             states=self.states)
         self.llamacpp = LlamaCppService(self.http)
+        self.llamacpp_accounts = LlamaCppAccounts(self.accounts)
         self.dispatcher = Dispatcher(
             llm=self.llm, secrets=self.secrets, states=self.states, settings=lambda: self.accounts.settings,
             usage=self.usage, timeout_s=lambda: self.accounts.settings.request_timeout_s,
@@ -106,7 +106,6 @@ class ModelDeskApp:
         for title, pane in panes:
             self.window.add_pane(title, pane)
         self._tasks = TaskOwner("app")
-        self._local_sync = asyncio.Lock()  # one local-server account sync at a time: no twin accounts
         # Panes talk only through signals connected here.
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
         self.chat_pane.accounts_requested.connect(lambda: self.window.show_pane("Accounts"))
@@ -120,7 +119,7 @@ class ModelDeskApp:
         self.llamacpp_pane.server_removed.connect(
             lambda url: self._tasks.spawn(self.forget_llamacpp_server(url)))
         self.llamacpp_pane.use_in_chat_requested.connect(
-            lambda url: self._tasks.spawn(self.use_local_server_in_chat("llamacpp", url.rstrip("/") + "/v1")))
+            lambda url: self._tasks.spawn(self.chat_with_llamacpp_server(url)))
         if collector is not None:
             self.chat_pane.reply_started.connect(collector.hold_old_generations)
             self.chat_pane.reply_finished.connect(lambda _outcome: collector.release_old_generations())
@@ -170,21 +169,12 @@ class ModelDeskApp:
         # Keep View next to File, before Help.
         self.window.menuBar().insertMenu(self.window.menuBar().actions()[1], menu)
 
-    async def use_local_server_in_chat(self, provider_id: str, base_url: str):
-        """The user asked for a local server's models in the chat: reuse or add its account
-        (their click is the consent), list its models (all of a router's, loaded or not), go to Chat."""
-        from desktop_app.domain.accounts import Account
+    async def chat_with_llamacpp_server(self, url: str):
+        """"Use in chat": the server's account (made if need be), its models listed again (all of a
+        router's, loaded or not), then the chat."""
         from desktop_app.domain.errors import DomainError
 
-        base_url = base_url.rstrip("/")
-        async with self._local_sync:
-            account = next((a for a in self.accounts.accounts
-                            if a.provider_id == provider_id and a.effective_base_url == base_url), None)
-            if account is None:
-                host = base_url.split("://", 1)[-1].removesuffix("/v1")
-                name = "Ollama" if provider_id == "ollama" else "llama.cpp"
-                account = Account(provider_id=provider_id, label=f"{name} at {host}", base_url=base_url)
-                await self.accounts.save_account(account, "")
+        account = await self.llamacpp_accounts.ensure(url)
         try:
             models = await self.accounts.refresh_models(account.id)
         except DomainError as exc:
@@ -196,10 +186,6 @@ class ModelDeskApp:
         return account
 
     async def sync_ollama_models(self, host, names: list[str]):
-        async with self._local_sync:
-            return await self._sync_ollama_models(host, names)
-
-    async def _sync_ollama_models(self, host, names: list[str]):
         """An Ollama host's installed models, as just listed by its pane, go into the chat's picker:
         the host's account (made the first time the local Ollama answers) lists them again when
         they differ from what the picker has."""
@@ -223,42 +209,26 @@ class ModelDeskApp:
         return account
 
     async def sync_llamacpp_models(self, url: str, models: list[str], started_here: bool):
-        async with self._local_sync:
-            return await self._sync_llamacpp_models(url, models, started_here)
-
-    async def _sync_llamacpp_models(self, url: str, models: list[str], started_here: bool):
-        """A llama-server listed in its pane (connected by the user, or started there) is an
-        account whose models are in the chat's picker. The server started here keeps one account,
-        "llama.cpp (started here)", whose address follows it to whatever free port it got."""
-        from desktop_app.domain.accounts import Account
+        """A llama-server the pane listed: its account and its models in the chat's picker."""
         from desktop_app.domain.errors import DomainError
 
-        base_url = url.rstrip("/") + "/v1"
-        accounts = [a for a in self.accounts.accounts if a.provider_id == "llamacpp"]
-        account = next((a for a in accounts if a.effective_base_url == base_url), None)
-        if account is None and started_here:
-            account = next((a for a in accounts if a.label == MANAGED_LLAMACPP_LABEL), None)
-            if account is not None:
-                account = account.model_copy(update={"base_url": base_url})
-                await self.accounts.save_account(account)
-        if account is None:
-            host = base_url.split("://", 1)[-1].removesuffix("/v1")
-            account = Account(provider_id="llamacpp", base_url=base_url,
-                              label=MANAGED_LLAMACPP_LABEL if started_here else f"llama.cpp at {host}")
-            await self.accounts.save_account(account, "")
-        if set(models) != set(self.accounts.cached_models(account.id)):
+        try:
+            return await self.llamacpp_accounts.sync(url, models, started_here=started_here)
+        except DomainError as exc:
+            self.window.statusBar().showMessage(exc.message)
+            return None
+
+    async def chat_with_ollama_model(self, host, name: str) -> bool:
+        """Go to the chat with an installed Ollama model picked."""
+        from desktop_app.domain.errors import DomainError
+
+        account = await self.ollama_hosts.ensure_account(host, asked=True)
+        assert account is not None
+        if name not in self.accounts.cached_models(account.id):
             try:
                 await self.accounts.refresh_models(account.id)
             except DomainError as exc:
                 self.window.statusBar().showMessage(exc.message)
-        return account
-
-    async def chat_with_ollama_model(self, host, name: str) -> bool:
-        """Go to the chat with an installed Ollama model picked."""
-        account = await self.ollama_hosts.ensure_account(host, asked=True)
-        assert account is not None
-        if name not in self.accounts.cached_models(account.id):
-            await self.sync_ollama_models(host, [name])
         self.window.show_pane("Chat")
         return self.chat_pane.select_model(account.id, name)
 
@@ -296,18 +266,13 @@ class ModelDeskApp:
             # The llama.cpp servers the user works with are the llama.cpp accounts (the one started
             # here last time is gone with its port); asked about only once the pane is opened.
             self._llamacpp_listed = True
-            urls = [a.effective_base_url for a in self.accounts.accounts
-                    if a.provider_id == "llamacpp" and a.label != MANAGED_LLAMACPP_LABEL]
+            urls = self.llamacpp_accounts.server_urls()
             if urls:
                 self._tasks.spawn(self.llamacpp_pane.list_servers(urls))
 
     async def forget_llamacpp_server(self, url: str) -> None:
         """The user took a connected llama-server off the pane's list: its account goes too."""
-        base_url = url.rstrip("/") + "/v1"
-        gone = [a for a in self.accounts.accounts
-                if a.provider_id == "llamacpp" and a.effective_base_url == base_url and a.label != MANAGED_LLAMACPP_LABEL]
-        for account in gone:
-            await self.accounts.remove_account(account.id)
+        gone = await self.llamacpp_accounts.forget(url)
         if gone:
             self.window.statusBar().showMessage(
                 f"Removed {', '.join(a.label for a in gone)}; its models are no longer in the chat's picker.")

@@ -50,7 +50,8 @@ class OllamaHosts:
         self._ledger = PullLedger(state_file)
         self._make_service = make_service
         self._services: dict[str, tuple[OllamaService, str | None]] = {}  # url -> (service, its key)
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # guards the services
+        self._account_lock = asyncio.Lock()  # two looks at a new host make one account
 
     # --- which hosts ---------------------------------------------------------------------------
 
@@ -97,19 +98,20 @@ class OllamaHosts:
     async def ensure_account(self, host: OllamaHost, *, asked: bool = False) -> Account | None:
         """The host's account, saved now if it has none yet: the local default gets one the first
         time; after the user removed that one, only when they `asked` (None otherwise)."""
-        account = self.account_for(host.url)
-        if account is not None:
+        async with self._account_lock:
+            account = self.account_for(host.url)
+            if account is not None:
+                return account
+            local = same_url(host.url, self._local.url)
+            if local and not asked and self._accounts.settings.local_ollama_added:
+                return None
+            account = Account(provider_id=PROVIDER, label=LOCAL_LABEL if local else host.label,
+                              base_url=normalize_host_url(host.url))
+            await self._accounts.save_account(account, "")
+            if local and not self._accounts.settings.local_ollama_added:
+                await self._accounts.update_settings(
+                    self._accounts.settings.model_copy(update={"local_ollama_added": True}))
             return account
-        local = same_url(host.url, self._local.url)
-        if local and not asked and self._accounts.settings.local_ollama_added:
-            return None
-        account = Account(provider_id=PROVIDER, label=LOCAL_LABEL if local else host.label,
-                          base_url=normalize_host_url(host.url))
-        await self._accounts.save_account(account, "")
-        if local and not self._accounts.settings.local_ollama_added:
-            await self._accounts.update_settings(
-                self._accounts.settings.model_copy(update={"local_ollama_added": True}))
-        return account
 
     async def remove(self, host: OllamaHost) -> None:
         """Forget a host the user added (its account and key). Its running pulls are cancelled."""

@@ -1,0 +1,60 @@
+"""LlamaCppAccounts without Qt: one account per server, one that follows the server started here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from desktop_app.domain.settings import Settings
+from desktop_app.services.accounts import AccountService
+from desktop_app.services.catalog import ModelCatalog
+from desktop_app.services.llamacpp_accounts import MANAGED_LABEL, LlamaCppAccounts
+from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings_store import SettingsStore
+
+
+@pytest_asyncio.fixture
+async def accounts(tmp_path: Path) -> AsyncIterator[AccountService]:
+    secrets = SecretStore()
+    await secrets.start()
+    store = SettingsStore(tmp_path / "settings.json")
+    async with httpx.AsyncClient() as http:
+        yield AccountService(settings=Settings(), settings_store=store, secrets=secrets,
+                             catalog=ModelCatalog(http=http, cache_file=tmp_path / "models.json"))
+    await store.close()
+    await secrets.close()
+
+
+@pytest.mark.asyncio
+async def test_one_account_per_server_however_often_it_is_seen(accounts: AccountService) -> None:
+    servers = LlamaCppAccounts(accounts)
+    made = await asyncio.gather(*(servers.ensure("http://127.0.0.1:8080") for _ in range(3)))
+    assert len({a.id for a in made}) == 1
+    assert made[0].label == "llama.cpp at 127.0.0.1:8080" and made[0].base_url == "http://127.0.0.1:8080/v1"
+    assert (await servers.ensure("http://127.0.0.1:8080/v1/")).id == made[0].id  # the same server
+    assert servers.server_urls() == ["http://127.0.0.1:8080/v1"]
+
+
+@pytest.mark.asyncio
+async def test_the_server_started_here_keeps_one_account_across_ports(accounts: AccountService) -> None:
+    servers = LlamaCppAccounts(accounts)
+    first = await servers.ensure("http://127.0.0.1:41000", started_here=True)
+    second = await servers.ensure("http://127.0.0.1:42000", started_here=True)
+    assert first.id == second.id and second.label == MANAGED_LABEL
+    assert second.base_url == "http://127.0.0.1:42000/v1"
+    assert servers.server_urls() == []  # not listed again: its port goes with it
+    assert await servers.forget("http://127.0.0.1:42000") == []  # Stop, not Remove, ends it
+
+
+@pytest.mark.asyncio
+async def test_forget_removes_the_servers_account(accounts: AccountService) -> None:
+    servers = LlamaCppAccounts(accounts)
+    kept = await servers.ensure("http://10.0.0.5:8080")
+    gone = await servers.ensure("http://127.0.0.1:8081")
+    assert [a.id for a in await servers.forget("http://127.0.0.1:8081")] == [gone.id]
+    assert [a.id for a in accounts.accounts] == [kept.id]
