@@ -9,7 +9,6 @@ neither this screen nor the separate key-import offer comes back.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
-    QDialogButtonBox,
     QLabel,
     QPushButton,
     QVBoxLayout,
@@ -31,11 +28,7 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.services.accounts import AccountService, EnvKey
 from desktop_app.services.discovery import Discovery, FoundServer, discover
-from desktop_app.ui.accounts.env_import import env_key_text
-from desktop_app.ui.accounts.form import ERROR_COLOUR
-from desktop_app.ui.common.tasks import TaskOwner
-
-log = logging.getLogger(__name__)
+from desktop_app.ui.accounts.env_keys import EnvKeyList, KeyOfferDialog, key_destination
 
 TITLE = "Welcome to ModelDesk"
 OLLAMA_LABEL = "Ollama (this computer)"
@@ -65,17 +58,13 @@ def server_account(kind: str, server: FoundServer) -> Account:
     return Account(provider_id=provider.id, label=label, base_url=base_url)
 
 
-class WelcomeDialog(QDialog):
+class WelcomeDialog(KeyOfferDialog):
     accounts_added = Signal(list)  # the ids of the accounts created, in order
     skipped = Signal()
 
     def __init__(self, discovery: Discovery, *, accounts: AccountService, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._accounts = accounts
+        super().__init__(accounts=accounts, task_owner="WelcomeDialog", parent=parent)
         self._discovery = discovery
-        self._env_keys: list[EnvKey] = list(discovery.env_keys)
-        self._tasks = TaskOwner("WelcomeDialog")
-        self._busy = False
         self.setWindowTitle(TITLE)
         self.setObjectName("welcomeDialog")
 
@@ -122,24 +111,17 @@ class WelcomeDialog(QDialog):
             layout.addWidget(box)
             layout.addWidget(self._detail(detail))
 
-        self.key_boxes: list[QCheckBox] = []
-        if self._env_keys:
+        self.key_list = EnvKeyList(discovery.env_keys, object_prefix="welcomeKey", parent=self)
+        self.key_list.layout().setSpacing(layout.spacing())  # the boxes stand as if straight in this layout
+        self.key_boxes: list[QCheckBox] = self.key_list.checkboxes
+        if self.key_boxes:
             layout.addWidget(self._section("API keys in your environment"))
-            first_variable: dict[str, str] = {}  # the same key in two variables is ticked once
-            for key in self._env_keys:
-                box = QCheckBox(env_key_text(key), objectName=f"welcomeKey_{key.variable}")
-                box.setToolTip(f"Adds the account “{PROVIDERS[key.provider_id].name} ({key.variable})”")
-                same_as = first_variable.setdefault(key.secret, key.variable)
-                box.setChecked(same_as == key.variable)
-                if same_as != key.variable:
-                    box.setText(f"{box.text()} (the same key as {same_as})")
-                self.key_boxes.append(box)
-                layout.addWidget(box)
-            secrets = accounts.secrets
-            where = "kept for this session only (no system keyring was found)" \
-                if secrets.notice and not secrets.persistent else "stored in the system keyring"
-            layout.addWidget(self._detail(f"Each ticked key becomes an account, its key {where}. "
+            layout.addWidget(self.key_list)
+            layout.addWidget(self._detail(f"Each ticked key becomes an account, its key "
+                                          f"{key_destination(accounts.secrets)}. "
                                           "The variables themselves are left as they are."))
+        else:
+            self.key_list.hide()
 
         self.gguf_label: QLabel | None = None
         if discovery.gguf_folders:
@@ -154,17 +136,13 @@ class WelcomeDialog(QDialog):
             self.gguf_label.setTextFormat(Qt.TextFormat.PlainText)
             layout.addWidget(self.gguf_label)
 
-        self.status_label = QLabel(objectName="welcomeStatus", wordWrap=True)
-        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.status_label.setVisible(False)
+        self.status_label = self._status_line("welcomeStatus")
         layout.addWidget(self.status_label)
         layout.addStretch(1)
 
-        self.buttons = QDialogButtonBox()
         self.add_button = QPushButton("Add selected", objectName="addSelected", default=True)
         self.skip_button = QPushButton("Skip", objectName="skip", autoDefault=False)
-        self.buttons.addButton(self.add_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.addButton(self.skip_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.buttons = self._answer_buttons(self.add_button, self.skip_button)
         layout.addSpacing(6)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(560)
@@ -172,8 +150,6 @@ class WelcomeDialog(QDialog):
         for box in self.checkboxes:
             box.toggled.connect(self._update_buttons)
         self.add_button.clicked.connect(self._on_add_clicked)
-        self.skip_button.clicked.connect(self.reject)
-        self.finished.connect(self._on_finished)
         self._update_buttons()
 
     # --- reading ---------------------------------------------------------------------------------
@@ -187,19 +163,12 @@ class WelcomeDialog(QDialog):
                 if c.box.isChecked() and not any(c.box is added for added in self._already_added)]
 
     def selected_keys(self) -> list[EnvKey]:
-        if not self._env_keys:  # answered already
-            return []
-        return [key for key, box in zip(self._env_keys, self.key_boxes, strict=True) if box.isChecked()]
+        return self.key_list.selected()
 
     # --- slots -----------------------------------------------------------------------------------
 
     def _on_add_clicked(self) -> None:
         self._tasks.spawn(self.add_selected())
-
-    def reject(self) -> None:
-        """"Skip", Escape and the close button: add nothing, do not ask again."""
-        if not self._busy:
-            self._tasks.spawn(self.skip())
 
     # --- actions ---------------------------------------------------------------------------------
 
@@ -228,16 +197,10 @@ class WelcomeDialog(QDialog):
         return created
 
     async def skip(self) -> None:
-        self._set_busy(True)
-        try:
-            await self._accounts.decline_env_import()
-        except OSError:
-            log.warning("could not record that the welcome screen was skipped", exc_info=True)
-        self.skipped.emit()
-        super().reject()
+        """"Skip", Escape and the close button: add nothing, do not ask again."""
+        await self._record_declined(self.skipped, "the welcome screen was skipped")
 
-    async def aclose(self) -> None:
-        await self._tasks.aclose()
+    _decline = skip
 
     # --- inside ----------------------------------------------------------------------------------
 
@@ -264,14 +227,6 @@ class WelcomeDialog(QDialog):
 
     def _update_buttons(self) -> None:
         self.add_button.setEnabled(not self._busy and bool(self.selected_accounts() or self.selected_keys()))
-
-    def _show_problem(self, text: str) -> None:
-        self.status_label.setText(text)
-        self.status_label.setStyleSheet(f"color: {ERROR_COLOUR};")
-        self.status_label.setVisible(True)
-
-    def _on_finished(self, _result: int) -> None:
-        self._env_keys = []  # the secrets are not held a moment longer than needed
 
 
 def worth_showing(discovery: Discovery) -> bool:

@@ -1,11 +1,12 @@
-"""The accounts list as a Qt model, kept in step with AccountService by precise row updates."""
+"""The accounts list as a Qt model (on a base the pools list shares), kept in step with AccountService by
+precise row updates."""
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import shiboken6
 from PySide6.QtCore import (
@@ -118,24 +119,27 @@ def follow_service(model: Any, subscribe: Callable[[Callable[..., None]], None],
     subscribe(listener)
 
 
-# --- the model ---------------------------------------------------------------------------------
+# --- the models --------------------------------------------------------------------------------
 
-class AccountListModel(QAbstractListModel):
-    """One row per account, in the order the service keeps them, with each account's live status."""
+class ItemListModel(QAbstractListModel):
+    """One row per item of a service's list, in the service's order: its label shown, `detail(item)`
+    as the tooltip and second line, its id under `ID_ROLE`; a subclass adds its own roles in
+    `item_data`. Read-only: rows change only by `sync_rows` as the service's list does.
+    """
 
-    STATUS_TICK_MS = 1000  # a cooldown counts down, a rate-limit reset approaches
+    ID_ROLE: ClassVar[int]
+    ROLE_NAMES: ClassVar[dict[int, bytes]]
 
-    def __init__(self, *, accounts: AccountService, parent: Any = None) -> None:
+    def __init__(self, rows: list[Any], parent: Any = None) -> None:
         super().__init__(parent)
-        self._service = accounts
-        self._rows: list[Account] = accounts.accounts
-        self._ticker = QTimer(self, interval=self.STATUS_TICK_MS)
-        self._ticker.timeout.connect(self._on_ticker_timeout)
-        follow_service(self, accounts.on_accounts_changed, "_on_accounts_changed")
-        follow_service(self, accounts.states.on_changed, "_on_state_changed")
-        self._update_ticker()
+        self._rows = rows
 
-    # --- reading -------------------------------------------------------------------------------
+    def detail(self, item: Any) -> str:
+        raise NotImplementedError
+
+    def item_data(self, item: Any, role: int) -> Any:
+        """A role beyond the label, the detail and the id; None when the model has no such role."""
+        return None
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
@@ -143,26 +147,14 @@ class AccountListModel(QAbstractListModel):
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not self.checkIndex(index, QAbstractListModel.CheckIndexOption.IndexIsValid):
             return None
-        account = self._rows[index.row()]
+        item = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return account.label
+            return item.label
         if role in (Qt.ItemDataRole.ToolTipRole, DetailRole):
-            return account_detail(account)
-        if role == Qt.ItemDataRole.DecorationRole:
-            return QColor(account.colour) if account.colour else None
-        if role == AccountIdRole:
-            return account.id
-        if role == ProviderIdRole:
-            return account.provider_id
-        if role == ColourRole:
-            return account.colour
-        if role == EnabledRole:
-            return account.enabled
-        if role == StatusRole:
-            return self._service.states.status_text(account.id)
-        if role == StatusKindRole:
-            return self._status_kind(account.id)
-        return None
+            return self.detail(item)
+        if role == self.ID_ROLE:
+            return item.id
+        return self.item_data(item, role)
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
         if not index.isValid():
@@ -171,17 +163,59 @@ class AccountListModel(QAbstractListModel):
 
     def roleNames(self) -> dict[int, bytes]:
         names = dict(super().roleNames())
-        names.update({AccountIdRole: b"accountId", ProviderIdRole: b"providerId", DetailRole: b"detail",
-                      ColourRole: b"colour", EnabledRole: b"enabled", StatusRole: b"status",
-                      StatusKindRole: b"statusKind"})
+        names.update(self.ROLE_NAMES)
         return names
 
-    def account_at(self, row: int) -> Account | None:
+    def item_at(self, row: int) -> Any:
+        """The item in `row`, or None."""
         return self._rows[row] if 0 <= row < len(self._rows) else None
 
-    def row_of(self, account_id: str) -> int:
-        """The row of `account_id`, or -1."""
-        return next((row for row, a in enumerate(self._rows) if a.id == account_id), -1)
+    def row_of(self, item_id: str) -> int:
+        """The row of `item_id`, or -1."""
+        return next((row for row, item in enumerate(self._rows) if item.id == item_id), -1)
+
+
+class AccountListModel(ItemListModel):
+    """One row per account, in the order the service keeps them, with each account's live status."""
+
+    STATUS_TICK_MS = 1000  # a cooldown counts down, a rate-limit reset approaches
+    ID_ROLE = AccountIdRole
+    ROLE_NAMES: ClassVar[dict[int, bytes]] = {
+        AccountIdRole: b"accountId", ProviderIdRole: b"providerId", DetailRole: b"detail", ColourRole: b"colour",
+        EnabledRole: b"enabled", StatusRole: b"status", StatusKindRole: b"statusKind"}
+
+    def __init__(self, *, accounts: AccountService, parent: Any = None) -> None:
+        super().__init__(accounts.accounts, parent)
+        self._service = accounts
+        self._rows: list[Account]
+        self._ticker = QTimer(self, interval=self.STATUS_TICK_MS)
+        self._ticker.timeout.connect(self._on_ticker_timeout)
+        follow_service(self, accounts.on_accounts_changed, "_on_accounts_changed")
+        follow_service(self, accounts.states.on_changed, "_on_state_changed")
+        self._update_ticker()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def detail(self, item: Account) -> str:
+        return account_detail(item)
+
+    def item_data(self, item: Account, role: int) -> Any:
+        if role == Qt.ItemDataRole.DecorationRole:
+            return QColor(item.colour) if item.colour else None
+        if role == ProviderIdRole:
+            return item.provider_id
+        if role == ColourRole:
+            return item.colour
+        if role == EnabledRole:
+            return item.enabled
+        if role == StatusRole:
+            return self._service.states.status_text(item.id)
+        if role == StatusKindRole:
+            return self._status_kind(item.id)
+        return None
+
+    def account_at(self, row: int) -> Account | None:
+        return self.item_at(row)
 
     @property
     def ticking(self) -> bool:

@@ -12,18 +12,11 @@ import logging
 from collections.abc import Sequence
 
 import shiboken6
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPalette
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFrame,
-    QHBoxLayout,
     QLabel,
-    QListView,
-    QMessageBox,
     QPushButton,
-    QSplitter,
-    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -33,6 +26,7 @@ from desktop_app.domain.accounts import Account, new_account_id
 from desktop_app.domain.providers import Provider, key_prefix_warning
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import CheckResult, CheckStatus
+from desktop_app.ui.accounts.editor_base import ListEditor
 from desktop_app.ui.accounts.form import (
     ERROR_COLOUR,
     OK_COLOUR,
@@ -42,10 +36,8 @@ from desktop_app.ui.accounts.form import (
     FormProblem,
     row,
 )
-from desktop_app.ui.accounts.model import AccountItemDelegate, AccountListModel
+from desktop_app.ui.accounts.model import AccountListModel
 from desktop_app.ui.accounts.pools import PoolsEditor
-from desktop_app.ui.common.dialogs import ask_to_confirm
-from desktop_app.ui.common.tasks import TaskOwner
 
 __all__ = ["EMPTY_HINT", "ERROR_COLOUR", "OK_COLOUR", "STORED_KEY_PLACEHOLDER", "WARNING_COLOUR", "AccountsPane"]
 
@@ -72,32 +64,26 @@ def _action_button(action: QAction, object_name: str) -> QPushButton:
     return button
 
 
-class AccountsPane(QWidget):
+class AccountsPane(ListEditor):
     account_saved = Signal(str)  # account id (a duplicate is announced this way too)
     account_removed = Signal(str)  # account id
     check_finished = Signal(str, str)  # CheckStatus value, one-sentence message
 
+    NOUN = "account"
+    REMOVAL_NOTE = "Its stored key is deleted too."
+
     def __init__(self, *, accounts: AccountService, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(task_owner="AccountsPane", parent=parent)
         self._accounts = accounts
-        self._tasks = TaskOwner("AccountsPane")
-        self._editing_id: str | None = None  # None: the form holds a new, unsaved account
         self._new_id = new_account_id()  # the id a new account gets, so a check before saving caches under it
         self._key_stored = False
-        self._form_generation = 0  # bumped whenever the form is loaded, so stale results are dropped
         self._checks_running = 0
-        self._confirm_box: QMessageBox | None = None
         self.model = AccountListModel(accounts=accounts, parent=self)
         self._build()
         self._connect()
         self.refresh_keyring_notice()
-        self._update_empty_state()
         self._update_pools_tab()
-        first = self.model.account_at(0)
-        if first is not None:
-            self.select_account(first.id)
-        else:
-            self._load_account(None)
+        self._show_first()
 
     # --- construction --------------------------------------------------------------------------
 
@@ -105,19 +91,7 @@ class AccountsPane(QWidget):
         self.notice_banner = QLabel(objectName="keyringNotice", wordWrap=True, styleSheet=_BANNER_STYLE)
         self.notice_banner.setTextFormat(Qt.TextFormat.PlainText)
 
-        self.list_view = QListView(objectName="accountList", uniformItemSizes=True)
-        self.list_view.setModel(self.model)
-        self.list_view.setItemDelegate(AccountItemDelegate(self.list_view))
-        self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        # The hint sits on the same framed, base-coloured panel as the list, so the area keeps its shape.
-        self.empty_hint = QLabel(EMPTY_HINT, objectName="emptyHint", wordWrap=True, margin=24,
-                                 alignment=Qt.AlignmentFlag.AlignCenter, frameShape=QFrame.Shape.StyledPanel,
-                                 autoFillBackground=True, backgroundRole=QPalette.ColorRole.Base,
-                                 foregroundRole=QPalette.ColorRole.PlaceholderText)
-        self._list_stack = QStackedWidget()
-        self._list_stack.addWidget(self.list_view)
-        self._list_stack.addWidget(self.empty_hint)
+        self._build_list(object_name="accountList", hint=EMPTY_HINT, hint_name="emptyHint", status_line=True)
 
         self.move_up_action = QAction("Move up", self, shortcut=QKeySequence("Alt+Up"),
                                       toolTip="Move the account up (Alt+Up)")
@@ -139,12 +113,6 @@ class AccountsPane(QWidget):
         self.move_up_button = _action_button(self.move_up_action, "moveAccountUp")
         self.move_down_button = _action_button(self.move_down_action, "moveAccountDown")
         self.toggle_enabled_button = _action_button(self.toggle_enabled_action, "toggleAccountEnabled")
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 6, 0)
-        left_layout.addWidget(self._list_stack, 1)
-        left_layout.addLayout(row(self.add_button, self.duplicate_button, self.remove_button, None))
-        left_layout.addLayout(row(self.move_up_button, self.move_down_button, None, self.toggle_enabled_button))
 
         self.form = AccountForm()
         form = self.form
@@ -166,18 +134,8 @@ class AccountsPane(QWidget):
         self.save_button = form.save_button
         self.check_button = form.check_button
         self.status_label = form.status_label
-        form.setMaximumWidth(660)
-        right = QWidget()
-        right_layout = QHBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(form, 1)
-        right_layout.addStretch(0)  # takes only the room beyond the form's maximum width
-
-        splitter = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([340, 660])
+        splitter = self._split(form, row(self.add_button, self.duplicate_button, self.remove_button, None),
+                               row(self.move_up_button, self.move_down_button, None, self.toggle_enabled_button))
         accounts_page = QWidget()
         page_layout = QVBoxLayout(accounts_page)
         page_layout.setContentsMargins(6, 8, 6, 6)
@@ -194,9 +152,7 @@ class AccountsPane(QWidget):
         layout.addWidget(self.tabs, 1)
 
     def _connect(self) -> None:
-        self.list_view.selectionModel().currentChanged.connect(self._on_list_current_changed)
-        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
-            signal.connect(self._update_empty_state)
+        self._connect_list()
         for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.rowsMoved,
                        self.model.modelReset):
             signal.connect(self._update_list_actions)
@@ -245,16 +201,6 @@ class AccountsPane(QWidget):
 
     # --- public --------------------------------------------------------------------------------
 
-    @property
-    def editing_id(self) -> str | None:
-        """The id of the account in the form, or None for a new one."""
-        return self._editing_id
-
-    @property
-    def confirm_box(self) -> QMessageBox | None:
-        """The open "Remove account?" question, if any."""
-        return self._confirm_box
-
     def refresh_keyring_notice(self, *, shown_elsewhere: str | None = None) -> None:
         """Re-read whether keys are kept persistently; call it when the SecretStore degrades.
 
@@ -272,18 +218,11 @@ class AccountsPane(QWidget):
         self._update_key_field()
 
     def select_account(self, account_id: str) -> None:
-        row_ = self.model.row_of(account_id)
-        if row_ >= 0:
-            self.tabs.setCurrentIndex(0)
-            self.list_view.setCurrentIndex(self.model.index(row_))
+        self._select(account_id)
 
     def start_new_account(self) -> None:
         """Empty the form for a new account (what "Add" does)."""
-        generation = self._form_generation
-        self.list_view.selectionModel().clear()
-        if generation == self._form_generation:
-            self._load_account(None)
-        self.name_edit.setFocus()
+        self._start_new()
 
     async def save_current(self) -> Account | None:
         """Save the form; an empty key field keeps the stored key. Returns None if nothing was saved.
@@ -294,15 +233,8 @@ class AccountsPane(QWidget):
         if account is None:
             return None
         typed = self.key_edit.text().strip()
-        self.save_button.setEnabled(False)
-        try:
-            await self._accounts.save_account(account, typed or None)
-        except OSError as exc:
-            self.form.show_status(f"Not saved: the settings file could not be written ({exc.strerror or exc}).",
-                                  ERROR_COLOUR)
+        if not await self._write(self._accounts.save_account(account, typed or None)):
             return None
-        finally:
-            self.save_button.setEnabled(True)
         self.refresh_keyring_notice()  # writing the key may have found the keyring unusable
         self.key_edit.clear()  # unchecks "Show" too
         if self._editing_id == account.id:
@@ -349,22 +281,7 @@ class AccountsPane(QWidget):
 
     async def remove_selected(self, confirmed: bool = False) -> bool:
         """Remove the account in the form. Unconfirmed, this only asks; the answer removes it."""
-        account = self._selected_account()
-        if account is None:
-            return False
-        if not confirmed:
-            self._ask_to_remove(account)
-            return False
-        row_ = self.model.row_of(account.id)
-        await self._accounts.remove_account(account.id)
-        neighbour = self.model.account_at(min(row_, self.model.rowCount() - 1))
-        if neighbour is not None:
-            self.select_account(neighbour.id)
-        else:
-            self.start_new_account()
-        self.form.show_status(f"Removed “{account.label}”.", None)
-        self.account_removed.emit(account.id)
-        return True
+        return await self._remove_current(confirmed)
 
     async def remove_key(self) -> None:
         """Delete the stored key of the account in the form (the account itself stays)."""
@@ -415,7 +332,7 @@ class AccountsPane(QWidget):
             await self.set_selected_enabled(not account.enabled)
 
     async def aclose(self) -> None:
-        await self._tasks.aclose()
+        await super().aclose()
         await self.pools_editor.aclose()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -429,16 +346,21 @@ class AccountsPane(QWidget):
         return self.form.current_provider()
 
     def _selected_account(self) -> Account | None:
-        return self._accounts.find(self._editing_id) if self._editing_id else None
+        return self._current()
 
-    def _load_account(self, account: Account | None) -> None:
-        self._form_generation += 1
-        self._editing_id = account.id if account is not None else None
+    def _find(self, item_id: str) -> Account | None:
+        return self._accounts.find(item_id)
+
+    def _select(self, item_id: str) -> None:
+        if self.model.row_of(item_id) >= 0:
+            self.tabs.setCurrentIndex(0)
+        super()._select(item_id)
+
+    def _show_item(self, account: Account | None) -> None:
         if account is None:
             self._new_id = new_account_id()
         self._key_stored = False
         self.form.load(account)
-        self.remove_button.setEnabled(account is not None)
         self._update_key_field()
         self._update_list_actions()
         if account is not None:
@@ -457,6 +379,16 @@ class AccountsPane(QWidget):
         except FormProblem as exc:
             self.form.show_status(f"{verb}: {exc}.", ERROR_COLOUR)
             return None
+
+    def _show_status(self, text: str, colour: str | None) -> None:
+        self.form.show_status(text, colour)
+
+    async def _delete(self, account: Account) -> None:
+        await self._accounts.remove_account(account.id)
+
+    def _announce_removed(self, account: Account) -> None:
+        self.form.show_status(f"Removed “{account.label}”.", None)
+        self.account_removed.emit(account.id)
 
     def _update_key_field(self) -> None:
         stored = self._editing_id is not None and self._key_stored
@@ -481,15 +413,6 @@ class AccountsPane(QWidget):
 
     # --- reactions -----------------------------------------------------------------------------
 
-    def _on_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        account = self.model.account_at(current.row()) if current.isValid() else None
-        if account is not None:
-            self.list_view.selectionModel().select(current, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            if account.id != self._editing_id:  # a row that moved is still the account in the form
-                self._load_account(account)
-        elif self._editing_id is not None:
-            self._load_account(None)
-
     def _on_model_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
                                _roles: Sequence[int] = ()) -> None:
         row_ = self.model.row_of(self._editing_id) if self._editing_id else -1
@@ -503,19 +426,3 @@ class AccountsPane(QWidget):
     def _update_pools_tab(self) -> None:
         count = self.pools_editor.model.rowCount()
         self.tabs.setTabText(1, f"Pools ({count})" if count else "Pools")
-
-    def _update_empty_state(self) -> None:
-        self._list_stack.setCurrentWidget(self.list_view if self.model.rowCount() else self.empty_hint)
-
-    def _ask_to_remove(self, account: Account) -> None:
-        if self._confirm_box is not None:
-            return
-        self._confirm_box = ask_to_confirm(
-            self, title="Remove account", text=f"Remove the account “{account.label}”?",
-            informative="Its stored key is deleted too.", action="Remove",
-            on_answer=lambda confirmed: self._on_confirm_finished(confirmed, account.id))
-
-    def _on_confirm_finished(self, confirmed: bool, account_id: str) -> None:
-        self._confirm_box = None
-        if confirmed and self._editing_id == account_id:
-            self._tasks.spawn(self.remove_selected(True))

@@ -7,33 +7,21 @@ state (what the user is composing), so it is a plain list widget until Save.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
-from PySide6.QtCore import (
-    QAbstractListModel,
-    QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    Signal,
-)
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
-    QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -42,16 +30,15 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool, Strategy, new_pool_id
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.services.accounts import AccountService
+from desktop_app.ui.accounts.editor_base import ListEditor
 from desktop_app.ui.accounts.form import ERROR_COLOUR, bold_title, first_problem, row
 from desktop_app.ui.accounts.model import (
-    AccountItemDelegate,
     DetailRole,
+    ItemListModel,
     colour_icon,
     follow_service,
     sync_rows,
 )
-from desktop_app.ui.common.dialogs import ask_to_confirm
-from desktop_app.ui.common.tasks import TaskOwner
 
 PoolIdRole = Qt.ItemDataRole.UserRole
 MemberIdRole = Qt.ItemDataRole.UserRole
@@ -68,8 +55,6 @@ EMPTY_POOLS_HINT = ("No pools yet. A pool offers several accounts of one provide
 NO_ACCOUNTS_HINT = "A pool is made of accounts of one provider; add an account first."
 NO_MEMBERS = "tick at least one account for the pool"
 
-_Index = QModelIndex | QPersistentModelIndex
-
 
 def pool_detail(pool: Pool) -> str:
     count = len(pool.account_ids)
@@ -77,94 +62,51 @@ def pool_detail(pool: Pool) -> str:
             f"{count} account{'' if count == 1 else 's'}")
 
 
-class PoolListModel(QAbstractListModel):
+class PoolListModel(ItemListModel):
     """One row per pool, in the order the service keeps them."""
 
+    ID_ROLE = PoolIdRole
+    ROLE_NAMES: ClassVar[dict[int, bytes]] = {PoolIdRole: b"poolId", DetailRole: b"detail"}
+
     def __init__(self, *, accounts: AccountService, parent: Any = None) -> None:
-        super().__init__(parent)
+        super().__init__(accounts.pools, parent)
         self._service = accounts
-        self._rows: list[Pool] = accounts.pools
+        self._rows: list[Pool]
         follow_service(self, accounts.on_accounts_changed, "_on_accounts_changed")
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not self.checkIndex(index, QAbstractListModel.CheckIndexOption.IndexIsValid):
-            return None
-        pool = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return pool.label
-        if role in (Qt.ItemDataRole.ToolTipRole, DetailRole):
-            return pool_detail(pool)
-        if role == PoolIdRole:
-            return pool.id
-        return None
-
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-
-    def roleNames(self) -> dict[int, bytes]:
-        names = dict(super().roleNames())
-        names.update({PoolIdRole: b"poolId", DetailRole: b"detail"})
-        return names
+    def detail(self, item: Pool) -> str:
+        return pool_detail(item)
 
     def pool_at(self, row_: int) -> Pool | None:
-        return self._rows[row_] if 0 <= row_ < len(self._rows) else None
-
-    def row_of(self, pool_id: str) -> int:
-        """The row of `pool_id`, or -1."""
-        return next((r for r, p in enumerate(self._rows) if p.id == pool_id), -1)
+        return self.item_at(row_)
 
     def _on_accounts_changed(self) -> None:
         sync_rows(self, self._rows, self._service.pools)
 
 
-class PoolsEditor(QWidget):
+class PoolsEditor(ListEditor):
     pool_saved = Signal(str)  # pool id
     pool_removed = Signal(str)  # pool id
 
+    NOUN = "pool"
+    REMOVAL_NOTE = "Its accounts and their keys stay."
+
     def __init__(self, *, accounts: AccountService, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(task_owner="PoolsEditor", parent=parent)
         self._accounts = accounts
-        self._tasks = TaskOwner("PoolsEditor")
-        self._editing_id: str | None = None  # None: the form holds a new, unsaved pool
-        self._confirm_box: QMessageBox | None = None
         self.model = PoolListModel(accounts=accounts, parent=self)
         self._build()
         self._connect()
         follow_service(self, accounts.on_accounts_changed, "_on_accounts_changed")
-        self._update_empty_state()
-        first = self.model.pool_at(0)
-        if first is not None:
-            self.select_pool(first.id)
-        else:
-            self._load_pool(None)
+        self._show_first()
 
     # --- construction --------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.list_view = QListView(objectName="poolList", uniformItemSizes=True)
-        self.list_view.setModel(self.model)
-        self.list_view.setItemDelegate(AccountItemDelegate(self.list_view, status_line=False))
-        self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.empty_hint = QLabel(EMPTY_POOLS_HINT, objectName="emptyPoolsHint", wordWrap=True, margin=24,
-                                 alignment=Qt.AlignmentFlag.AlignCenter, frameShape=QFrame.Shape.StyledPanel,
-                                 autoFillBackground=True, backgroundRole=QPalette.ColorRole.Base,
-                                 foregroundRole=QPalette.ColorRole.PlaceholderText)
-        self._list_stack = QStackedWidget()
-        self._list_stack.addWidget(self.list_view)
-        self._list_stack.addWidget(self.empty_hint)
+        self._build_list(object_name="poolList", hint=EMPTY_POOLS_HINT, hint_name="emptyPoolsHint",
+                         status_line=False)
         self.new_button = QPushButton("New pool", objectName="newPool")
         self.remove_button = QPushButton("Remove", objectName="removePool")
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 6, 0)
-        left_layout.addWidget(self._list_stack, 1)
-        left_layout.addLayout(row(self.new_button, self.remove_button, None))
 
         self.form_title = bold_title(QLabel(objectName="poolTitle"))
         self.no_accounts_hint = QLabel(NO_ACCOUNTS_HINT, objectName="noAccountsHint", wordWrap=True,
@@ -213,7 +155,7 @@ class PoolsEditor(QWidget):
         self.save_button = QPushButton("Save", objectName="savePool", default=True)
         self.status_label = QLabel(objectName="poolStatus", wordWrap=True)
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
-        form_box = QWidget(maximumWidth=660)
+        form_box = QWidget()
         form_layout = QVBoxLayout(form_box)
         form_layout.setContentsMargins(12, 0, 0, 0)
         form_layout.addWidget(self.form_title)
@@ -223,25 +165,13 @@ class PoolsEditor(QWidget):
         form_layout.addLayout(row(self.save_button, None))
         form_layout.addWidget(self.status_label)
         form_layout.addStretch(1)
-        right = QWidget()
-        right_layout = QHBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(form_box, 1)
-        right_layout.addStretch(0)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([340, 660])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        layout.addWidget(self._split(form_box, row(self.new_button, self.remove_button, None)))
 
     def _connect(self) -> None:
-        self.list_view.selectionModel().currentChanged.connect(self._on_list_current_changed)
-        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
-            signal.connect(self._update_empty_state)
+        self._connect_list()
         self.new_button.clicked.connect(self.start_new_pool)
         self.remove_button.clicked.connect(self._on_remove_clicked)
         self.save_button.clicked.connect(self._on_save_clicked)
@@ -268,28 +198,12 @@ class PoolsEditor(QWidget):
 
     # --- public --------------------------------------------------------------------------------
 
-    @property
-    def editing_id(self) -> str | None:
-        """The id of the pool in the form, or None for a new one."""
-        return self._editing_id
-
-    @property
-    def confirm_box(self) -> QMessageBox | None:
-        """The open "Remove pool?" question, if any."""
-        return self._confirm_box
-
     def select_pool(self, pool_id: str) -> None:
-        row_ = self.model.row_of(pool_id)
-        if row_ >= 0:
-            self.list_view.setCurrentIndex(self.model.index(row_))
+        self._select(pool_id)
 
     def start_new_pool(self) -> None:
         """Empty the form for a new pool (what "New pool" does)."""
-        was_new = self._editing_id is None
-        self.list_view.selectionModel().clear()  # leaving a pool loads an empty form by itself
-        if was_new:
-            self._load_pool(None)
-        self.name_edit.setFocus()
+        self._start_new()
 
     def member_ids(self) -> list[str]:
         """The ticked accounts, in the order shown."""
@@ -325,19 +239,13 @@ class PoolsEditor(QWidget):
         if not members:
             self._show_status(f"Not saved: {NO_MEMBERS}.", ERROR_COLOUR)
             return None
-        self.save_button.setEnabled(False)
         try:
-            await self._accounts.save_pool(pool)
-        except OSError as exc:
-            self._show_status(f"Not saved: the settings file could not be written ({exc.strerror or exc}).",
-                              ERROR_COLOUR)
-            return None
-        except ValueError as exc:
+            if not await self._write(self._accounts.save_pool(pool)):
+                return None
+        except ValueError as exc:  # the service's own objection, e.g. a member of another provider
             message = str(exc).rstrip(".")
             self._show_status(f"Not saved: {message[:1].lower()}{message[1:]}.", ERROR_COLOUR)
             return None
-        finally:
-            self.save_button.setEnabled(True)
         if self._editing_id == pool.id:
             self.form_title.setText(pool.label)
         else:
@@ -348,36 +256,24 @@ class PoolsEditor(QWidget):
 
     async def remove_selected_pool(self, confirmed: bool = False) -> bool:
         """Remove the pool in the form. Unconfirmed, this only asks; the answer removes it."""
-        pool = self._accounts.settings.pool(self._editing_id) if self._editing_id else None
-        if pool is None:
-            return False
-        if not confirmed:
-            self._ask_to_remove(pool)
-            return False
-        row_ = self.model.row_of(pool.id)
-        await self._accounts.remove_pool(pool.id)
-        neighbour = self.model.pool_at(min(row_, self.model.rowCount() - 1))
-        if neighbour is not None:
-            self.select_pool(neighbour.id)
-        else:
-            self.start_new_pool()
-        self._show_status(f"Removed pool “{pool.label}”; its accounts stay.", None)
-        self.pool_removed.emit(pool.id)
-        return True
-
-    def cancel_tasks(self) -> None:
-        self._tasks.cancel_all()
-
-    async def aclose(self) -> None:
-        await self._tasks.aclose()
+        return await self._remove_current(confirmed)
 
     # --- the form ------------------------------------------------------------------------------
 
     def _accounts_of(self, provider_id: str | None) -> list[Account]:
         return [a for a in self._accounts.accounts if a.provider_id == provider_id]
 
-    def _load_pool(self, pool: Pool | None) -> None:
-        self._editing_id = pool.id if pool is not None else None
+    def _find(self, item_id: str) -> Pool | None:
+        return self._accounts.settings.pool(item_id)
+
+    async def _delete(self, pool: Pool) -> None:
+        await self._accounts.remove_pool(pool.id)
+
+    def _announce_removed(self, pool: Pool) -> None:
+        self._show_status(f"Removed pool “{pool.label}”; its accounts stay.", None)
+        self.pool_removed.emit(pool.id)
+
+    def _show_item(self, pool: Pool | None) -> None:
         self.name_edit.setText(pool.label if pool is not None else "")
         self._fill_providers(pool.provider_id if pool is not None else None)
         self.strategy_combo.setCurrentIndex(
@@ -387,7 +283,6 @@ class PoolsEditor(QWidget):
         else:
             self._fill_members(self._default_members())
         self.form_title.setText(pool.label if pool is not None else "New pool")
-        self.remove_button.setEnabled(pool is not None)
         self._on_strategy_changed()
         self._show_status("", None)
 
@@ -460,15 +355,6 @@ class PoolsEditor(QWidget):
 
     # --- reactions -----------------------------------------------------------------------------
 
-    def _on_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        pool = self.model.pool_at(current.row()) if current.isValid() else None
-        if pool is not None:
-            self.list_view.selectionModel().select(current, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            if pool.id != self._editing_id:
-                self._load_pool(pool)
-        elif self._editing_id is not None:
-            self._load_pool(None)
-
     def _on_accounts_changed(self) -> None:
         # Accounts were added, renamed or removed (or a pool saved): keep what the user is composing.
         state = self._member_state()
@@ -486,19 +372,3 @@ class PoolsEditor(QWidget):
         row_ = self.members_list.currentRow()
         self.member_up_button.setEnabled(row_ > 0)
         self.member_down_button.setEnabled(0 <= row_ < self.members_list.count() - 1)
-
-    def _update_empty_state(self) -> None:
-        self._list_stack.setCurrentWidget(self.list_view if self.model.rowCount() else self.empty_hint)
-
-    def _ask_to_remove(self, pool: Pool) -> None:
-        if self._confirm_box is not None:
-            return
-        self._confirm_box = ask_to_confirm(
-            self, title="Remove pool", text=f"Remove the pool “{pool.label}”?",
-            informative="Its accounts and their keys stay.", action="Remove",
-            on_answer=lambda confirmed: self._on_confirm_finished(confirmed, pool.id))
-
-    def _on_confirm_finished(self, confirmed: bool, pool_id: str) -> None:
-        self._confirm_box = None
-        if confirmed and self._editing_id == pool_id:
-            self._tasks.spawn(self.remove_selected_pool(True))
