@@ -30,60 +30,31 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import (
+    ROOT,
+    QtHeartbeat,
+    lag_figures,
+    print_figures,
+    start_server,
+    stop_server,
+)
+
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-HEARTBEAT_S = 0.010
-IDLE_WINDOW_S = 1.0
 MODEL = "bench:latest"
 BYTES_PER_TICK = 1_000_000
 TIMEOUT_S = 120.0
 
 
-def start_server(rate: float, seconds: float) -> tuple[subprocess.Popen, int]:
+def start_ollama(rate: float, seconds: float) -> tuple[subprocess.Popen, int]:
     size = int(rate * seconds) * BYTES_PER_TICK
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.servers.ollama_server", "--tick-s", str(1 / rate),
-         "--bytes-per-tick", str(BYTES_PER_TICK), "--model", f"{MODEL}={size}"],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline().strip()
-        if not line.startswith("PORT="):
-            raise RuntimeError(f"the Ollama test server said {line!r} instead of PORT=<n>")
-        return proc, int(line.removeprefix("PORT="))
-    except BaseException:
-        stop_server(proc)
-        raise
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()  # this child only, by its PID
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
-
-
-def lateness(ticks: list[float], start: float, end: float) -> list[float]:
-    return [max(0.0, b - a - HEARTBEAT_S) for a, b in zip(ticks, ticks[1:]) if b > start and a < end]
+    return start_server("tests.servers.ollama_server", "--tick-s", str(1 / rate),
+                        "--bytes-per-tick", str(BYTES_PER_TICK), "--model", f"{MODEL}={size}",
+                        name="the Ollama test server")
 
 
 async def measure(port: int, home: Path) -> dict[str, float]:
-    from PySide6.QtCore import Qt, QTimer
-
     from desktop_app.domain.ollama import OllamaHost, PullState
     from desktop_app.services.ollama import OllamaService
     from desktop_app.ui.ollama import OllamaPane
@@ -94,39 +65,27 @@ async def measure(port: int, home: Path) -> dict[str, float]:
     pane = OllamaPane(ollama=service)
     pane.resize(1200, 750)
     pane.show()
-    ticks: list[float] = []
-    heartbeat = QTimer()
-    heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
-    heartbeat.setInterval(int(HEARTBEAT_S * 1000))
-    heartbeat.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    heartbeat = QtHeartbeat()
     try:
         await pane.refresh()
         await asyncio.sleep(0.3)  # let the first paint settle
         # The imports above left ~80,000 young objects; in the app those collections happen at
         # start-up, not during a pull, so they are done before measuring.
         gc.collect()
-        heartbeat.start()
-        await asyncio.sleep(IDLE_WINDOW_S)
-        idle = lateness(ticks, 0.0, float("inf"))
-        ticks.clear()
-        await asyncio.sleep(HEARTBEAT_S * 3)
+        idle = await heartbeat.start()
         start, cpu_start = time.perf_counter(), time.process_time()
         job = await pane.pull(MODEL)
         final = await asyncio.wait_for(job.wait(), TIMEOUT_S)
         end, cpu_end = time.perf_counter(), time.process_time()
-        await asyncio.sleep(HEARTBEAT_S * 5)  # the tick after the last block is needed too
+        await heartbeat.last_tick()
         heartbeat.stop()
         if final.state is not PullState.DONE:
             raise RuntimeError(f"the pull ended {final.state.value}: {final.error}")
-        late = lateness(ticks, start, end)
         return {"events": job.events, "events_per_s": job.events / (end - start),
-                "pull_s": end - start, "lag_p99_ms": percentile(late, 99) * 1e3,
-                "lag_max_ms": max(late, default=0.0) * 1e3, "heartbeat_ticks": len(late),
+                "pull_s": end - start, **lag_figures(heartbeat.lateness(start, end)),
                 "ui_updates": pane.jobs_model.updates, "published": job.published,
                 "cpu_percent": (cpu_end - cpu_start) / (end - start) * 100,
-                "idle_ticks": len(idle),
-                "idle_lag_p99_ms": percentile(idle, 99) * 1e3,
-                "idle_lag_max_ms": max(idle, default=0.0) * 1e3}
+                **lag_figures(idle, "idle_")}
     finally:
         heartbeat.stop()
         await pane.aclose()
@@ -149,7 +108,7 @@ def main() -> None:
     collector = MainThreadCollector()  # as desktop_app/__main__.py: collection on the GUI thread
     collector.start()
     home = tempfile.TemporaryDirectory(prefix="modeldesk-pull-")
-    server, port = start_server(args.rate, args.seconds)
+    server, port = start_ollama(args.rate, args.seconds)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
@@ -160,19 +119,21 @@ def main() -> None:
         collector.stop()
         stop_server(server)
         home.cleanup()
-    print(f"events: {result['events']}")
-    print(f"events_per_s: {result['events_per_s']:.0f}")
-    print(f"pull_s: {result['pull_s']:.2f}")
-    print(f"lag_p99_ms: {result['lag_p99_ms']:.1f}")
-    print(f"lag_max_ms: {result['lag_max_ms']:.1f}")
-    print(f"heartbeat_ticks: {result['heartbeat_ticks']}")
-    print(f"ui_updates: {result['ui_updates']}")
-    print(f"snapshots_published: {result['published']}")
-    print(f"app_cpu_percent: {result['cpu_percent']:.0f}")
-    print(f"idle_ticks: {result['idle_ticks']}")
-    print(f"idle_lag_p99_ms: {result['idle_lag_p99_ms']:.1f}")
-    print(f"idle_lag_max_ms: {result['idle_lag_max_ms']:.1f}")
-    print(f"target_rate: {args.rate:.0f}")
+    print_figures({
+        "events": result["events"],
+        "events_per_s": f"{result['events_per_s']:.0f}",
+        "pull_s": f"{result['pull_s']:.2f}",
+        "lag_p99_ms": f"{result['lag_p99_ms']:.1f}",
+        "lag_max_ms": f"{result['lag_max_ms']:.1f}",
+        "heartbeat_ticks": result["ticks"],
+        "ui_updates": result["ui_updates"],
+        "snapshots_published": result["published"],
+        "app_cpu_percent": f"{result['cpu_percent']:.0f}",
+        "idle_ticks": result["idle_ticks"],
+        "idle_lag_p99_ms": f"{result['idle_lag_p99_ms']:.1f}",
+        "idle_lag_max_ms": f"{result['idle_lag_max_ms']:.1f}",
+        "target_rate": f"{args.rate:.0f}",
+    })
 
 
 if __name__ == "__main__":

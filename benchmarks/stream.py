@@ -45,71 +45,30 @@ import builtins
 import gc
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import (
+    HEARTBEAT_S,
+    ROOT,
+    QtHeartbeat,
+    drops_none_references,
+    lag_figures,
+    overlapping_lateness,
+    print_figures,
+    start_server,
+    stop_server,
+)
+
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from desktop_app.services.litellm_engine import prepare_litellm_environment  # noqa: E402
+from desktop_app.services.litellm_engine import prepare_litellm_environment
 
 MODEL = "fast-20000"
 CHUNKS = 20_000
-HEARTBEAT_S = 0.010
-IDLE_WINDOW_S = 1.0
 TIMEOUT_S = 120.0
-
-
-# --- the server --------------------------------------------------------------------------------
-
-def start_server() -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.servers.openai_fault"], cwd=ROOT,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline().strip()
-        if not line.startswith("PORT="):
-            raise RuntimeError(f"the fault server said {line!r} instead of PORT=<n>")
-        return proc, int(line.removeprefix("PORT="))
-    except BaseException:
-        stop_server(proc)
-        raise
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()  # this child only, by its PID
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-# --- figures -----------------------------------------------------------------------------------
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
-
-
-def overlapping_lateness(intervals, start: float, end: float) -> list[float]:
-    """How late each heartbeat interval that overlaps [start, end] was."""
-    return [max(0.0, b - a - HEARTBEAT_S) for a, b in intervals if b > start and a < end]
-
-
-def lag_figures(lateness_s: list[float]) -> dict[str, float]:
-    return {"lag_p99_ms": percentile(lateness_s, 99) * 1e3, "lag_max_ms": max(lateness_s, default=0.0) * 1e3,
-            "ticks": len(lateness_s)}
 
 
 # --- (a) the baseline: LiteLLM on a plain asyncio loop ------------------------------------------
@@ -157,7 +116,6 @@ class AppBench:
     def __init__(self, port: int) -> None:
         import keyring.backend
         import qasync
-        from PySide6.QtCore import Qt, QTimer
         from PySide6.QtWidgets import QApplication
 
         from desktop_app.app import ModelDeskApp
@@ -192,11 +150,7 @@ class AppBench:
         self.app = ModelDeskApp(paths=AppPaths.from_environment(),
                                 secrets=SecretStore(backend=MemoryKeyring()), collector=self.collector,
                                 offer_env_import=False)
-        self.ticks: list[float] = []
-        self.heartbeat = QTimer()
-        self.heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
-        self.heartbeat.setInterval(int(HEARTBEAT_S * 1000))
-        self.heartbeat.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+        self.heartbeat = QtHeartbeat()
         self.first_text: float | None = None
         transcript = self.app.chat_pane.transcript
         append_text = transcript.append_text
@@ -243,18 +197,12 @@ class AppBench:
             finished.append((time.perf_counter(), outcome))
 
         pane.reply_finished.connect(on_finished)
-        self.ticks.clear()
-        self.heartbeat.start()
-        # The same heartbeat with nothing streaming: the lateness this (shared) machine adds.
-        await asyncio.sleep(IDLE_WINDOW_S)
-        idle = [max(0.0, b - a - HEARTBEAT_S) for a, b in zip(self.ticks, self.ticks[1:])]
-        self.ticks.clear()
-        await asyncio.sleep(HEARTBEAT_S * 3)
+        idle = await self.heartbeat.start()  # nothing streaming yet: this machine's noise
         self.first_text = None
         start = time.perf_counter()
         try:
             await pane.send("go")
-            await asyncio.sleep(HEARTBEAT_S * 5)  # the tick after the last block is needed too
+            await self.heartbeat.last_tick()
         finally:
             self.heartbeat.stop()
             pane.reply_finished.disconnect(on_finished)
@@ -264,11 +212,8 @@ class AppBench:
         chunks = len(pane.transcript.plain_text_of_last_message().split())
         if chunks != CHUNKS:
             raise RuntimeError(f"the transcript shows {chunks} tokens, not {CHUNKS}")
-        lateness = overlapping_lateness(zip(self.ticks, self.ticks[1:]), start, end)
-        idle_figures = lag_figures(idle)
         return {"chunks_per_s": chunks / (end - start), "ttfb_ms": (self.first_text - start) * 1e3,
-                **lag_figures(lateness), "idle_lag_p99_ms": idle_figures["lag_p99_ms"],
-                "idle_lag_max_ms": idle_figures["lag_max_ms"]}
+                **lag_figures(self.heartbeat.lateness(start, end)), **lag_figures(idle, "idle_")}
 
     async def close(self) -> None:
         await self.app.aclose()
@@ -277,17 +222,6 @@ class AppBench:
 
 
 # --- the run -----------------------------------------------------------------------------------
-
-def drops_none_references() -> bool:
-    """PySide6 6.12.0 on Python 3.11 loses a reference to None on each call of a void method."""
-    from PySide6.QtCore import QTimer
-
-    timer = QTimer()
-    before = sys.getrefcount(None)
-    for _ in range(1000):
-        timer.setInterval(1)
-    return sys.getrefcount(None) < before - 500
-
 
 def median_of(results: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in results)
@@ -321,7 +255,7 @@ def main() -> None:
         keep_none_alive = (None,) * 20_000_000  # noqa: F841
         gc.collect(0)
 
-    server, port = start_server()
+    server, port = start_server("tests.servers.openai_fault", name="the fault server")
     base_loop = asyncio.new_event_loop()
     bench = None
     try:
@@ -368,25 +302,27 @@ def main() -> None:
 
     base_rate = median_of(base_results, "chunks_per_s")
     app_rate = median_of(app_results, "chunks_per_s")
-    print(f"baseline_chunks_per_s_each: {each(base_results, 'chunks_per_s')}")
-    print(f"app_chunks_per_s_each: {each(app_results, 'chunks_per_s')}")
-    print(f"baseline_chunks_per_s: {base_rate:.0f}")
-    print(f"app_chunks_per_s: {app_rate:.0f}")
-    print(f"throughput_ratio: {app_rate / base_rate:.2f}")
-    print(f"baseline_ttfb_ms: {median_of(base_results, 'ttfb_ms'):.0f}")
-    print(f"app_ttfb_ms: {median_of(app_results, 'ttfb_ms'):.0f}")
-    print(f"baseline_tail_ms: {median_of(base_results, 'tail_ms'):.0f}")
-    print(f"lag_p99_ms_each: {each(app_results, 'lag_p99_ms', 1)}")
-    print(f"lag_max_ms_each: {each(app_results, 'lag_max_ms', 1)}")
-    print(f"lag_p99_ms: {median_of(app_results, 'lag_p99_ms'):.1f}")
-    print(f"lag_max_ms: {median_of(app_results, 'lag_max_ms'):.1f}")
-    print(f"heartbeat_ticks: {median_of(app_results, 'ticks'):.0f}")
-    print(f"idle_lag_p99_ms: {median_of(app_results, 'idle_lag_p99_ms'):.1f}")
-    print(f"idle_lag_max_ms: {median_of(app_results, 'idle_lag_max_ms'):.1f}")
-    print(f"baseline_lag_p99_ms: {median_of(base_results, 'lag_p99_ms'):.1f}")
-    print(f"baseline_lag_max_ms: {median_of(base_results, 'lag_max_ms'):.1f}")
-    print(f"chunks: {CHUNKS}")
-    print(f"runs: {args.runs}")
+    print_figures({
+        "baseline_chunks_per_s_each": each(base_results, "chunks_per_s"),
+        "app_chunks_per_s_each": each(app_results, "chunks_per_s"),
+        "baseline_chunks_per_s": f"{base_rate:.0f}",
+        "app_chunks_per_s": f"{app_rate:.0f}",
+        "throughput_ratio": f"{app_rate / base_rate:.2f}",
+        "baseline_ttfb_ms": f"{median_of(base_results, 'ttfb_ms'):.0f}",
+        "app_ttfb_ms": f"{median_of(app_results, 'ttfb_ms'):.0f}",
+        "baseline_tail_ms": f"{median_of(base_results, 'tail_ms'):.0f}",
+        "lag_p99_ms_each": each(app_results, "lag_p99_ms", 1),
+        "lag_max_ms_each": each(app_results, "lag_max_ms", 1),
+        "lag_p99_ms": f"{median_of(app_results, 'lag_p99_ms'):.1f}",
+        "lag_max_ms": f"{median_of(app_results, 'lag_max_ms'):.1f}",
+        "heartbeat_ticks": f"{median_of(app_results, 'ticks'):.0f}",
+        "idle_lag_p99_ms": f"{median_of(app_results, 'idle_lag_p99_ms'):.1f}",
+        "idle_lag_max_ms": f"{median_of(app_results, 'idle_lag_max_ms'):.1f}",
+        "baseline_lag_p99_ms": f"{median_of(base_results, 'lag_p99_ms'):.1f}",
+        "baseline_lag_max_ms": f"{median_of(base_results, 'lag_max_ms'):.1f}",
+        "chunks": CHUNKS,
+        "runs": args.runs,
+    })
 
 
 if __name__ == "__main__":

@@ -21,14 +21,14 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Self
 
+from _common import ROOT, drops_none_references, print_figures
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(ROOT))
 
 import PySide6
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop_app.ui.chat.transcript import TranscriptView
@@ -175,15 +175,6 @@ def measure(app: QApplication, view: TranscriptView) -> list[dict[str, float]]:
             for runs_of_size in runs]
 
 
-def drops_none_references() -> bool:
-    """PySide6 6.12.0 on Python 3.11 loses a reference to None on each call of a void method."""
-    timer = QTimer()
-    before = sys.getrefcount(None)
-    for _ in range(1000):
-        timer.setInterval(1)
-    return sys.getrefcount(None) < before - 500
-
-
 def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv)
     leaks = drops_none_references()
@@ -219,8 +210,7 @@ def main() -> None:
         "finish_ms_at_2k": f"{small['finish_ms']:.2f}",
         "finish_ms_at_200k": f"{big['finish_ms']:.2f}",
     }
-    for key, value in figures.items():
-        print(f"{key}: {value}")
+    print_figures(figures)
     if leaks:
         sys.stdout.flush()
         os._exit(0)  # freeing the held references at shutdown would end in the same fatal error

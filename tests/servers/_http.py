@@ -2,9 +2,11 @@
 
 ``LoopbackServer`` owns the life cycle (a thread with its own event loop, or ``serve()`` on the
 caller's loop, as the ``python -m`` entry points do), the accept loop and the keep-alive loop of
-each connection, and the watch for a client leaving mid-response. A server supplies the wire
-format through hooks: ``_read`` (one request, body included), ``_bad_request_answer`` (the reply
-to a malformed one), ``_record``, ``_respond`` and ``_client_left``.
+each connection, the watch for a client leaving mid-response, and what tests read back: every
+request (``requests``, ``wait_for_requests``) and the clients that left mid-response
+(``disconnects``, ``client_disconnected``). A server supplies the wire format through hooks:
+``_read`` (one request, body included, usually ``read_request`` and ``read_body``),
+``_bad_request_answer`` (the reply to a malformed one), ``_respond`` and ``_client_left``.
 
 Only the standard library is imported, so the subprocess servers start fast.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -20,6 +23,97 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 MAX_HEAD = 64 * 1024
+MAX_BODY = 16 * 1024 * 1024
+
+
+class HttpError(Exception):
+    """A request that is not acceptable HTTP/1.1; the server answers ``status`` and closes."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names; repeated ones joined with ", "
+    raw_body: bytes = b""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # without the query
+    headers: dict[str, str]  # lower-case names
+    body: Any | None  # parsed JSON body, None when absent or unparsable
+    connection: int  # per-connection serial number, to check keep-alive reuse
+
+    def json(self) -> Any | None:
+        """The parsed body, spelled like ``httpx.Response.json()``."""
+        return self.body
+
+
+def parse_json(raw: bytes) -> Any | None:
+    """The JSON in ``raw``; None when it is empty or not JSON."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+async def read_request(reader: asyncio.StreamReader, *,
+                       any_http1: bool = False) -> Request | None:
+    """Parse one request head; None on a clean EOF between requests.
+
+    Only ``HTTP/1.1`` is accepted (505 otherwise), or with ``any_http1`` any ``HTTP/1.x`` (400
+    otherwise). The body is left to ``read_body``.
+    """
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial.strip():
+            raise HttpError(400, "Malformed HTTP request head.") from None
+        return None
+    except asyncio.LimitOverrunError:
+        raise HttpError(431, "Request header fields too large.") from None
+    lines = head.decode("latin-1").split("\r\n")[:-2]
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[0].isalpha():
+        raise HttpError(400, "Malformed request line.")
+    if parts[2] != "HTTP/1.1":
+        if not any_http1:
+            raise HttpError(505, "Only HTTP/1.1 is supported.")
+        if not parts[2].startswith("HTTP/1."):
+            raise HttpError(400, "Malformed request line.")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise HttpError(400, f"Malformed header line: {line!r}")
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    return Request(parts[0], parts[1], headers)
+
+
+async def read_body(req: Request, reader: asyncio.StreamReader) -> bytes:
+    """The body announced by Content-Length (none without one)."""
+    if "transfer-encoding" in req.headers:  # HTTP clients send JSON with a Content-Length
+        raise HttpError(501, "Chunked request bodies are not supported.")
+    length = req.headers.get("content-length")
+    if length is None:
+        return b""
+    if not length.isdigit():
+        raise HttpError(400, "Invalid Content-Length.")
+    if int(length) > MAX_BODY:
+        raise HttpError(413, "Request body too large.")
+    return await reader.readexactly(int(length))
+
+
+def frame(data: bytes) -> bytes:
+    """One chunk of a chunked (``Transfer-Encoding: chunked``) body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 @dataclass
@@ -39,6 +133,21 @@ async def watch_client(reader: asyncio.StreamReader, state: Exchange) -> None:
         pass
 
 
+async def send(writer: asyncio.StreamWriter, data: bytes, *, close: bool = False) -> bool:
+    """Write a whole answer; the result is ``_respond``'s: False when the connection closes."""
+    writer.write(data)
+    await writer.drain()
+    return not close
+
+
+async def end_chunked(writer: asyncio.StreamWriter, state: Exchange, tail: bytes = b"") -> bool:
+    """Write ``tail`` and the last (zero-length) chunk in one go: the answer is complete."""
+    writer.write(tail + b"0\r\n\r\n")
+    state.in_flight = False
+    await writer.drain()
+    return True
+
+
 class LoopbackServer:
     """Base class: subclasses set the class attributes below and implement the hooks."""
 
@@ -50,6 +159,11 @@ class LoopbackServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host, self.port = host, port
+        self.client_disconnected = threading.Event()
+        # Guards the fields below and a subclass's own state; notified per recorded request.
+        self._lock = threading.Condition()
+        self._requests: list[RecordedRequest] = []
+        self._disconnects = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -60,6 +174,30 @@ class LoopbackServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    # -- what tests read back, from any thread ----------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def disconnects(self) -> int:
+        """Clients that left while a response was in flight."""
+        with self._lock:
+            return self._disconnects
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until at least ``count`` requests were recorded."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._requests) >= count, timeout)
+
+    def reset(self) -> None:
+        """Forget the recorded requests and disconnects."""
+        with self._lock:
+            self._requests.clear()
+            self._disconnects = 0
+        self.client_disconnected.clear()
+
     # -- life cycle, callable from any thread ---------------------------------------------
     def start(self) -> str:
         ready = threading.Event()
@@ -68,7 +206,7 @@ class LoopbackServer:
         def run() -> None:
             try:
                 asyncio.run(self.serve(on_ready=lambda _port: ready.set()))
-            except BaseException as exc:  # surfaced to start()'s caller
+            except BaseException as exc:  # noqa: BLE001 - surfaced to start()'s caller
                 failure.append(exc)
                 ready.set()
 
@@ -186,8 +324,13 @@ class LoopbackServer:
         """The whole response to a malformed request (the connection closes after it)."""
         raise NotImplementedError
 
-    def _record(self, req: Any, conn: int) -> None:
+    def _record(self, req: Request, conn: int) -> None:
         """Note a request; ``conn`` is the per-connection serial number."""
+        recorded = RecordedRequest(req.method, req.path.split("?", 1)[0], dict(req.headers),
+                                   parse_json(req.raw_body), conn)
+        with self._lock:
+            self._requests.append(recorded)
+            self._lock.notify_all()
 
     async def _respond(self, req: Any, writer: asyncio.StreamWriter, state: Exchange) -> bool:
         """Write the answer; False closes the connection."""
@@ -195,6 +338,9 @@ class LoopbackServer:
 
     def _client_left(self) -> None:
         """The client went away while a response was in flight."""
+        with self._lock:
+            self._disconnects += 1
+        self.client_disconnected.set()
 
 
 def run_main(server: LoopbackServer) -> None:

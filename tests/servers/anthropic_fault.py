@@ -1,7 +1,8 @@
 """A strict loopback server speaking the Anthropic Messages API wire format, with per-key faults.
 
 HTTP/1.1 is written by hand on top of ``asyncio.start_server`` (the helpers are shared with
-``openai_fault``) so that tests control every byte: chunked SSE, abrupt cuts and stalled streams.
+``openai_fault``, in ``_http`` and ``_fault``) so that tests control every byte: chunked SSE,
+abrupt cuts and stalled streams.
 Each API key is one account: ``behaviour[key]`` picks what that account's ``POST /v1/messages``
 does (see ``BEHAVIOURS``), so two keys on one server can fail differently::
 
@@ -26,8 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,17 +34,25 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.servers._fault import (
+    FaultServerBase,
+    Headers,
+    dumps,
+    forever,
+    json_answer,
+    sse,
+    stream_head,
+    text_of,
+    write_whole,
+)
 from tests.servers._http import Exchange as _Exchange
-from tests.servers._http import LoopbackServer, run_main
-from tests.servers.openai_fault import (
-    ApiError,
-    RecordedRequest,
-    _dumps,
-    _forever,
-    _frame,
-    _head,
-    _read_full,
-    _Request,
+from tests.servers._http import (
+    HttpError,
+    Request,
+    end_chunked,
+    parse_json,
+    run_main,
+    send,
 )
 
 BEHAVIOURS: dict[str, str] = {
@@ -69,11 +76,11 @@ MODELS: tuple[tuple[str, str, str], ...] = (
     ("claude-opus-4-1", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
 )
 # Every top-level field of the Messages API (anthropic-sdk-python MessageCreateParams).
-MESSAGE_PARAMS = frozenset(
-    "model messages max_tokens system stream temperature top_p top_k stop_sequences metadata"
-    " tools tool_choice thinking service_tier container inference_geo output_config"
-    " cache_control".split()
-)
+MESSAGE_PARAMS = frozenset({
+    "model", "messages", "max_tokens", "system", "stream", "temperature", "top_p", "top_k",
+    "stop_sequences", "metadata", "tools", "tool_choice", "thinking", "service_tier", "container",
+    "inference_geo", "output_config", "cache_control"
+})
 ROLES = ("user", "assistant")
 REQUESTS_LIMIT = 50
 INPUT_TOKENS_LIMIT = 30_000
@@ -111,32 +118,15 @@ def _request_id() -> str:
     return "req_011" + uuid.uuid4().hex[:21]
 
 
-def _status_head(status: int, headers: list[tuple[str, str]]) -> bytes:
-    if status != 529:
-        return _head(status, headers)
+def _json_answer(status: int, payload: Any, headers: Headers, close: bool) -> bytes:
     # 529 is Anthropic's own status (not in http.HTTPStatus).
-    lines = ["HTTP/1.1 529 Overloaded", *(f"{name}: {value}" for name, value in headers)]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def _json_answer(status: int, payload: Any, headers: list[tuple[str, str]], close: bool) -> bytes:
-    body = _dumps(payload)
-    return _status_head(status, [("content-type", "application/json"),
-                                 ("content-length", str(len(body))), *headers,
-                                 ("connection", "close" if close else "keep-alive")]) + body
+    return json_answer(status, payload, headers, close=close,
+                       reason="Overloaded" if status == 529 else None)
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
     """One SSE event (``event:`` and ``data:`` lines) in one HTTP chunk."""
-    return _frame(b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n")
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
-    return ""
+    return sse(data, event=name)
 
 
 def _json_kind(value: Any) -> str:
@@ -209,10 +199,10 @@ def _validate_messages(body: Any) -> _Message:
                     raise _invalid(f"{where}.content.{j}.text: Field required")
         only_text = isinstance(content, str) or all(b["type"] == "text" for b in content)
         final_assistant = i == len(messages) - 1 and msg["role"] == "assistant"
-        if only_text and not _text_of(content).strip() and not final_assistant:
+        if only_text and not text_of(content).strip() and not final_assistant:
             raise _invalid(f"{where}: all messages must have non-empty content except for "
                            "the optional final assistant message")
-        words += len(_text_of(content).split()) + 3
+        words += len(text_of(content).split()) + 3
     system = body.get("system")
     if system is not None:
         expect("system", system, isinstance(system, str) or (
@@ -220,7 +210,7 @@ def _validate_messages(body: Any) -> _Message:
                                              and isinstance(b.get("text"), str)
                                              for b in system)),
                "a valid string or a list of text blocks")
-        words += len(_text_of(system).split())
+        words += len(text_of(system).split())
     stream = body.get("stream", False)
     expect("stream", stream, isinstance(stream, bool), "a valid boolean")
     for name, high in (("temperature", 1), ("top_p", 1)):
@@ -288,7 +278,7 @@ class _Account:
     output_tokens: int = 0
 
 
-class AnthropicServer(LoopbackServer):
+class AnthropicServer(FaultServerBase):
     """See the module docstring. ``requests``, ``counts`` and ``disconnects`` are snapshots.
 
     ``behaviour`` (key -> one of ``BEHAVIOURS``, default ``"ok"``), ``retry_after`` (seconds)
@@ -297,76 +287,35 @@ class AnthropicServer(LoopbackServer):
 
     thread_name = "anthropic-fault-server"
     start_error = "anthropic fault server failed to start"
-    bad_request = ApiError
+    default_keys = DEFAULT_KEYS
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  valid_keys: set[str] | None = None) -> None:
-        super().__init__(host, port)
-        self.valid_keys: set[str] = valid_keys if valid_keys is not None else set(DEFAULT_KEYS)
+        super().__init__(host, port, valid_keys)
         self.behaviour: dict[str, str] = _Behaviours()
         self.retry_after = 7
-        self.client_disconnected = threading.Event()
-        self._lock = threading.Condition()  # guards the fields below; notified per request
-        self._requests: list[RecordedRequest] = []
-        self._accounts: dict[str, _Account] = {}
-        self._disconnects = 0
+        self._accounts: dict[str, _Account] = {}  # guarded by _lock
 
     # -- public, callable from any thread -------------------------------------------------
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
     @property
     def counts(self) -> dict[str, int]:
         """Requests received per presented ``x-api-key`` (valid or not)."""
         with self._lock:
             return {key: account.requests for key, account in self._accounts.items()}
 
-    @property
-    def disconnects(self) -> int:
-        with self._lock:
-            return self._disconnects
-
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until at least ``count`` requests were recorded."""
-        with self._lock:
-            return self._lock.wait_for(lambda: len(self._requests) >= count, timeout)
-
     def reset(self) -> None:
         """Forget recorded requests, counts (rate-limit budgets refill) and disconnects."""
-        with self._lock:
-            self._requests.clear()
+        with self._lock:  # reentrant: the whole reset is one step for other threads
             self._accounts.clear()
-            self._disconnects = 0
-        self.client_disconnected.clear()
+            super().reset()
 
     # -- event loop side: hooks of LoopbackServer ------------------------------------------
-    async def _read(self, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> _Request | None:
-        return await _read_full(reader, writer)
-
     def _bad_request_answer(self, exc: Exception) -> bytes:
         """Malformed HTTP, answered in Anthropic's shape."""
-        assert isinstance(exc, ApiError)
+        assert isinstance(exc, HttpError)
         rid = _request_id()
         error = AnthropicError(exc.status, "invalid_request_error", str(exc))
         return _json_answer(exc.status, error.body(rid), [("request-id", rid)], True)
-
-    def _record(self, req: _Request, conn: int) -> None:
-        try:
-            body = json.loads(req.raw_body) if req.raw_body else None
-        except ValueError:
-            body = None
-        path = req.path.split("?", 1)[0]
-        with self._lock:
-            self._requests.append(RecordedRequest(req.method, path, dict(req.headers), body, conn))
-            self._lock.notify_all()
-
-    def _client_left(self) -> None:
-        with self._lock:
-            self._disconnects += 1
-        self.client_disconnected.set()
 
     def _account_headers(self, key: str, msg: _Message | None, planned_output: int, *,
                          limited: bool) -> list[tuple[str, str]]:
@@ -400,7 +349,7 @@ class AnthropicServer(LoopbackServer):
             ("anthropic-ratelimit-output-tokens-reset", tokens_reset),
         ]
 
-    async def _respond(self, req: _Request, writer: asyncio.StreamWriter,
+    async def _respond(self, req: Request, writer: asyncio.StreamWriter,
                        state: _Exchange) -> bool:
         rid = _request_id()
         key = req.headers.get("x-api-key", "")
@@ -428,15 +377,12 @@ class AnthropicServer(LoopbackServer):
                 self._route(req, "ok", authenticate=key)
                 raise AssertionError("an unknown key must be refused")  # pragma: no cover
         except AnthropicError as exc:
-            writer.write(_json_answer(exc.status, exc.body(rid), headers + list(exc.headers),
-                                      exc.close))
-            await writer.drain()
-            return not exc.close
-        writer.write(_json_answer(200, payload, headers, False))
-        await writer.drain()
-        return True
+            return await send(writer, _json_answer(exc.status, exc.body(rid),
+                                                   headers + list(exc.headers), exc.close),
+                              close=exc.close)
+        return await send(writer, _json_answer(200, payload, headers, False))
 
-    def _route(self, req: _Request, behaviour: str, authenticate: str | None = None) -> Any:
+    def _route(self, req: Request, behaviour: str, authenticate: str | None = None) -> Any:
         """Pick the answer; ``authenticate`` is the presented key when it is not a valid one."""
         path, _, query = req.path.partition("?")
         routes = {"/v1/models": "GET", "/v1/messages": "POST"}
@@ -462,11 +408,7 @@ class AnthropicServer(LoopbackServer):
                 if model[0] == name:
                     return _model_obj(*model)
             raise AnthropicError(404, "not_found_error", f"model: {name}")
-        try:
-            body = json.loads(req.raw_body)
-        except ValueError:
-            body = None
-        msg = _validate_messages(body)
+        msg = _validate_messages(parse_json(req.raw_body))
         if not any(msg.model == m[0] for m in MODELS) and not msg.model.startswith("claude-"):
             raise AnthropicError(404, "not_found_error", f"model: {msg.model}")
         if behaviour == "429":
@@ -512,31 +454,22 @@ async def _complete(msg: _Message, behaviour: str, pieces: list[str], stop_reaso
 
     if not msg.stream:
         if behaviour == "stall":
-            await _forever()
+            await forever()
         await asyncio.sleep(delay * len(pieces))
         text = "".join(pieces)
-        body = _dumps({"id": mid, "type": "message", "role": "assistant", "model": msg.model,
+        body = dumps({"id": mid, "type": "message", "role": "assistant", "model": msg.model,
                        "content": [{"type": "text", "text": text}] if text else [],
                        "stop_reason": stop_reason, "stop_sequence": stop_seq, "usage": usage})
-        # cut-after-text promises the whole body, delivers half of it and hangs up.
-        writer.write(_head(200, [("content-type", "application/json"),
-                                 ("content-length", str(len(body))), *headers,
-                                 ("connection", "keep-alive")])
-                     + (body[: len(body) // 2] if cut else body))
-        state.in_flight = False
-        await writer.drain()
-        return not cut
+        return await write_whole(writer, state, body, headers, cut=cut)
 
     start = {"id": mid, "type": "message", "role": "assistant", "model": msg.model,
              "content": [], "stop_reason": None, "stop_sequence": None,
              "usage": {**usage, "output_tokens": 1}}
-    writer.write(_head(200, [("content-type", "text/event-stream; charset=utf-8"),
-                             ("transfer-encoding", "chunked"), ("cache-control", "no-cache"),
-                             *headers, ("connection", "keep-alive")])
+    writer.write(stream_head(headers)
                  + _event("message_start", {"type": "message_start", "message": start}))
     await writer.drain()
     if behaviour == "stall":
-        await _forever()
+        await forever()
     writer.write(_event("content_block_start", {"type": "content_block_start", "index": 0,
                                                 "content_block": {"type": "text", "text": ""}})
                  + _event("ping", {"type": "ping"}))
@@ -551,17 +484,14 @@ async def _complete(msg: _Message, behaviour: str, pieces: list[str], stop_reaso
         state.in_flight = False  # the server hangs up: not a client disconnect
         return False
     # The tail and the zero-length terminating chunk go out in a single write.
-    writer.write(
+    return await end_chunked(
+        writer, state,
         _event("content_block_stop", {"type": "content_block_stop", "index": 0})
         + _event("message_delta", {"type": "message_delta",
                                    "delta": {"stop_reason": stop_reason,
                                              "stop_sequence": stop_seq},
                                    "usage": {"output_tokens": len(pieces)}})
-        + _event("message_stop", {"type": "message_stop"})
-        + b"0\r\n\r\n")
-    state.in_flight = False
-    await writer.drain()
-    return True
+        + _event("message_stop", {"type": "message_stop"}))
 
 
 def main(argv: list[str] | None = None) -> None:

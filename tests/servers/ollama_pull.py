@@ -152,7 +152,7 @@ class PullMixin:
     """`OllamaServer`'s pulls: progress lines, shared downloads, the drop switch."""
 
     # Made by OllamaServer.__init__; `_lock` guards them (the switches may be set from any thread).
-    _lock: threading.Lock
+    _lock: threading.Condition
     _catalog: dict[str, CatalogModel]
     _blobs: dict[str, int]  # digest -> bytes on disk (== size: complete)
     _downloads: dict[str, Download]

@@ -50,7 +50,6 @@ import asyncio
 import contextlib
 import json
 import re
-import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
@@ -61,7 +60,17 @@ from typing import Any
 
 from tests.servers import ollama_chat
 from tests.servers._http import Exchange as _Exchange
-from tests.servers._http import LoopbackServer, run_main
+from tests.servers._http import (
+    HttpError,
+    LoopbackServer,
+    Request,
+    end_chunked,
+    frame,
+    read_body,
+    read_request,
+    run_main,
+    send,
+)
 from tests.servers.ollama_chat import Delta, Finished, ReplyError
 from tests.servers.ollama_pull import (
     DEFAULT_CATALOG,
@@ -76,7 +85,6 @@ from tests.servers.ollama_pull import (
 )
 
 VERSION = "0.12.6"
-MAX_BODY = 16 * 1024 * 1024
 DEFAULT_KEEP_ALIVE_S = 300.0
 FOREVER = datetime(2318, 1, 1, tzinfo=UTC)  # what a negative keep_alive shows in /api/ps
 
@@ -94,6 +102,9 @@ ROUTES: dict[str, tuple[str, ...]] = {
 }
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's net/http answers a request it cannot read with the bare status line as plain text.
+_UNREADABLE = {400: "400 Bad Request", 413: "413 Request Entity Too Large",
+               431: "431 Request Header Fields Too Large", 501: "501 Not Implemented"}
 
 
 def _now() -> datetime:
@@ -131,6 +142,16 @@ def parse_keep_alive(value: Any) -> float:
     return sign * total
 
 
+def _keep_alive(body: dict[str, Any]) -> float:
+    """A request's keep_alive in seconds: the default when absent or null, 400 when invalid."""
+    if body.get("keep_alive") is None:
+        return DEFAULT_KEEP_ALIVE_S
+    try:
+        return parse_keep_alive(body["keep_alive"])
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
 @dataclass
 class Installed:
     model: CatalogModel
@@ -143,30 +164,17 @@ class Running:
     expires_at: datetime
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names
-    body: Any | None  # parsed JSON body, None when absent or unparsable
-
-
 class ApiError(Exception):
     """A non-2xx answer: {"error": message} as JSON, or plain text for the router's own 404/405."""
 
     def __init__(self, status: int, message: str, *, text: bool = False,
-                 headers: tuple[tuple[str, str], ...] = (), close: bool = False) -> None:
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
-        self.status, self.message, self.text, self.headers, self.close = (
-            status, message, text, headers, close)
+        self.status, self.message, self.text, self.headers = status, message, text, headers
 
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _frame(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
@@ -188,51 +196,7 @@ def _json(status: int, payload: Any, head_only: bool = False) -> bytes:
     return _response(status, _dumps(payload), "application/json; charset=utf-8", head_only=head_only)
 
 
-@dataclass
-class _Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    raw_body: bytes = b""
-
-
-async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
-            raise ApiError(400, "400 Bad Request", text=True, close=True) from None
-        return None
-    except asyncio.LimitOverrunError:
-        raise ApiError(431, "431 Request Header Fields Too Large", text=True, close=True) from None
-    lines = head.decode("latin-1").split("\r\n")[:-2]
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0].isalpha() or not parts[2].startswith("HTTP/1."):
-        raise ApiError(400, "400 Bad Request", text=True, close=True)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise ApiError(400, "400 Bad Request", text=True, close=True)
-        key = name.lower()
-        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-    return _Request(parts[0], parts[1], headers)
-
-
-async def _read_body(req: _Request, reader: asyncio.StreamReader) -> bytes:
-    if "transfer-encoding" in req.headers:
-        raise ApiError(501, "501 Not Implemented", text=True, close=True)
-    length = req.headers.get("content-length")
-    if length is None:
-        return b""
-    if not length.isdigit():
-        raise ApiError(400, "400 Bad Request", text=True, close=True)
-    if int(length) > MAX_BODY:
-        raise ApiError(413, "413 Request Entity Too Large", text=True, close=True)
-    return await reader.readexactly(int(length))
-
-
-def _body(req: _Request, request_type: str, fields: dict[str, type]) -> dict[str, Any]:
+def _body(req: Request, request_type: str, fields: dict[str, type]) -> dict[str, Any]:
     """The JSON body as Go's ShouldBindJSON sees it: missing, malformed or mistyped fields -> 400."""
     if not req.raw_body.strip():
         raise ApiError(400, "missing request body")
@@ -258,7 +222,7 @@ class OllamaServer(PullMixin, LoopbackServer):
 
     thread_name = "ollama-test-server"
     start_error = "the Ollama test server failed to start"
-    bad_request = ApiError
+    bad_request = HttpError
     abort_exceptions = (ConnectionCut,)
     close_on_pipelining = False
 
@@ -277,25 +241,22 @@ class OllamaServer(PullMixin, LoopbackServer):
         self.disk_free = disk_free  # None: unlimited
         self.size_vram_fraction = 1.0  # share of a loaded model held in GPU memory
         self.load_s = 0.0  # how long a model not in memory takes to load (Ollama answers after that)
-        self._lock = threading.Lock()
         self._catalog: dict[str, CatalogModel] = {m.name: m for m in catalog}
         self._installed: dict[str, Installed] = {}
         self._blobs: dict[str, int] = {}  # digest -> bytes on disk (== size: complete)
         self._running: dict[str, Running] = {}
         self._downloads: dict[str, Download] = {}
         self._drops: list[int] = []  # per future pull: progress lines before the connection is cut
-        self._requests: list[RecordedRequest] = []
         self._upstream_requests: list[dict[str, Any]] = []
         self.pull_lines = 0  # progress lines written by all pulls so far
-        self.client_disconnects = 0
         for name in installed:
             self.install(name)
 
     # -- test-side controls ---------------------------------------------------------------
     @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
+    def client_disconnects(self) -> int:
+        """``disconnects``: clients that left mid-response."""
+        return self.disconnects
 
     @property
     def upstream_requests(self) -> list[dict[str, Any]]:
@@ -335,48 +296,30 @@ class OllamaServer(PullMixin, LoopbackServer):
         return [d.task for d in self._downloads.values() if d.task]
 
     async def _read(self, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> _Request | None:
-        req = await _read_request(reader)
+                    writer: asyncio.StreamWriter) -> Request | None:
+        req = await read_request(reader, any_http1=True)
         if req is not None:
-            req.raw_body = await _read_body(req, reader)
+            req.raw_body = await read_body(req, reader)
         return req
 
     def _bad_request_answer(self, exc: Exception) -> bytes:
-        assert isinstance(exc, ApiError)
-        return _response(exc.status, exc.message.encode(), "text/plain", close=True)
+        assert isinstance(exc, HttpError)
+        return _response(exc.status, _UNREADABLE[exc.status].encode(), "text/plain", close=True)
 
-    def _record(self, req: _Request, conn: int) -> None:
-        try:
-            body = json.loads(req.raw_body) if req.raw_body else None
-        except ValueError:
-            body = None
-        with self._lock:
-            self._requests.append(RecordedRequest(req.method, req.path.split("?", 1)[0],
-                                                  dict(req.headers), body))
-
-    def _client_left(self) -> None:
-        with self._lock:
-            self.client_disconnects += 1
-
-    async def _respond(self, req: _Request, writer: asyncio.StreamWriter, state: _Exchange) -> bool:
+    async def _respond(self, req: Request, writer: asyncio.StreamWriter, state: _Exchange) -> bool:
         try:
             result = await self._route(req, writer, state)
         except ApiError as exc:
             if exc.text:
-                data = _response(exc.status, exc.message.encode(), "text/plain",
-                                 extra=exc.headers, close=exc.close)
+                data = _response(exc.status, exc.message.encode(), "text/plain", extra=exc.headers)
             else:
                 data = _json(exc.status, {"error": exc.message})
-            writer.write(data)
-            await writer.drain()
-            return not exc.close
+            return await send(writer, data)
         if isinstance(result, bytes):
-            writer.write(result)
-            await writer.drain()
-            return True
+            return await send(writer, result)
         return result
 
-    async def _route(self, req: _Request, writer: asyncio.StreamWriter, state: _Exchange) -> bytes | bool:
+    async def _route(self, req: Request, writer: asyncio.StreamWriter, state: _Exchange) -> bytes | bool:
         path = req.path.split("?", 1)[0]
         allowed = ROUTES.get(path)
         if allowed is None:
@@ -503,27 +446,16 @@ class OllamaServer(PullMixin, LoopbackServer):
         name = body.get("model") or ""
         if not name:
             raise ApiError(400, "model is required")
-        keep_alive = DEFAULT_KEEP_ALIVE_S
-        if "keep_alive" in body and body["keep_alive"] is not None:
-            try:
-                keep_alive = parse_keep_alive(body["keep_alive"])
-            except ValueError as exc:
-                raise ApiError(400, str(exc)) from None
+        keep_alive = _keep_alive(body)
         installed = self._find(name, f"model '{name}' not found")
         if keep_alive != 0:
             await self._load(installed.model.name)
+        self._mark_used(installed.model.name, keep_alive)
         if not body.get("prompt"):
             # Load / unload: one JSON object, even when a stream was asked for.
-            with self._lock:
-                if keep_alive == 0:
-                    self._running.pop(installed.model.name, None)
-                else:
-                    self._running[installed.model.name] = Running(installed.model.name,
-                                                                 self._expiry(keep_alive))
             return _json(200, {"model": name, "created_at": _rfc3339(datetime.now(UTC)),
                                "response": "", "done": True,
                                "done_reason": "unload" if keep_alive == 0 else "load"})
-        self._mark_used(installed.model.name, keep_alive)
         return await self._reply("generate", name, body, body.get("system") or installed.model.system,
                                  arrived, writer, state)
 
@@ -534,12 +466,7 @@ class OllamaServer(PullMixin, LoopbackServer):
         if not name:
             raise ApiError(400, "model is required")
         installed = self._find(name, f"model '{name}' not found")
-        keep_alive = DEFAULT_KEEP_ALIVE_S
-        if body.get("keep_alive") is not None:
-            try:
-                keep_alive = parse_keep_alive(body["keep_alive"])
-            except ValueError as exc:
-                raise ApiError(400, str(exc)) from None
+        keep_alive = _keep_alive(body)
         await self._load(installed.model.name)
         self._mark_used(installed.model.name, keep_alive)
         return await self._reply("chat", name, body, installed.model.system, arrived, writer, state)
@@ -611,7 +538,7 @@ class OllamaServer(PullMixin, LoopbackServer):
             async for piece in pieces:
                 delta, finished = (Delta(""), piece) if isinstance(piece, Finished) else (piece, None)
                 line = ollama_chat.reply_line(kind, name, _rfc3339(datetime.now(UTC)), delta, finished)
-                data = _frame(_dumps(line) + b"\n")
+                data = frame(_dumps(line) + b"\n")
                 if not started:
                     started = state.in_flight = True
                     data = _head(200, [("Content-Type", "application/x-ndjson"),
@@ -622,11 +549,8 @@ class OllamaServer(PullMixin, LoopbackServer):
             if not started:
                 raise
             # Ollama's streamResponse: once lines went out, the error is one more line.
-            writer.write(_frame(_dumps({"error": exc.message}) + b"\n"))
-        writer.write(b"0\r\n\r\n")
-        state.in_flight = False
-        await writer.drain()
-        return True
+            writer.write(frame(_dumps({"error": exc.message}) + b"\n"))
+        return await end_chunked(writer, state)
 
     # -- pull -----------------------------------------------------------------------------
     async def _pull(self, body: dict[str, Any], writer: asyncio.StreamWriter,
@@ -655,16 +579,13 @@ class OllamaServer(PullMixin, LoopbackServer):
 
         async def flush() -> None:
             if pending:
-                writer.write(_frame(b"".join(pending)))
+                writer.write(frame(b"".join(pending)))
                 pending.clear()
                 await writer.drain()
 
         await self._pull_lines(full, send, flush, drop_after=drop_after, writer=writer)
         await flush()
-        writer.write(b"0\r\n\r\n")
-        state.in_flight = False
-        await writer.drain()
-        return True
+        return await end_chunked(writer, state)
 
     def _pulled(self, model: CatalogModel) -> None:
         with self._lock:

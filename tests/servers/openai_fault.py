@@ -17,16 +17,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
+from tests.servers._fault import (
+    FaultServerBase,
+    dumps,
+    forever,
+    json_answer,
+    sse,
+    stream_head,
+    text_of,
+    write_whole,
+)
 from tests.servers._http import Exchange as _Exchange
-from tests.servers._http import LoopbackServer, run_main
+from tests.servers._http import (
+    HttpError,
+    Request,
+    end_chunked,
+    frame,
+    parse_json,
+    run_main,
+    send,
+)
 
 MODELS: dict[str, str] = {
     "ok": "40 word chunks, ~5 ms apart (also used for any unlisted model name)",
@@ -44,42 +59,29 @@ MODELS: dict[str, str] = {
     "delay-2500": "delay-<ms>: headers at once, the first token <ms> later (a model loading)",
 }
 OWNER = "modeldesk-test"
-MAX_BODY = 16 * 1024 * 1024
 # fast-N cycles through a few distinct tokens: LiteLLM cuts a stream whose chunks repeat one text
 # 100 times in a row (its guard against a looping model), and real text does not do that.
 FAST_TOKENS = tuple(f"t{i} " for i in range(8))
 # Every parameter the real endpoint accepts; anything else is rejected like OpenAI does.
-CHAT_PARAMS = frozenset(
-    "messages model audio frequency_penalty function_call functions logit_bias logprobs"
-    " max_completion_tokens max_tokens metadata modalities n parallel_tool_calls prediction"
-    " presence_penalty prompt_cache_key prompt_cache_retention reasoning_effort response_format"
-    " safety_identifier seed service_tier stop store stream stream_options temperature"
-    " tool_choice tools top_logprobs top_p user verbosity web_search_options".split()
-)
+CHAT_PARAMS = frozenset({
+    "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
+    "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities", "n",
+    "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+    "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier", "seed",
+    "service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice",
+    "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options"
+})
 ROLES = ("system", "user", "assistant", "tool", "function", "developer")
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names
-    body: Any | None  # parsed JSON body, None when absent or unparsable
-    connection: int  # per-connection serial number, to check keep-alive reuse
-
-    def json(self) -> Any | None:
-        """The parsed body, spelled like ``httpx.Response.json()``."""
-        return self.body
-
-
 class ApiError(Exception):
-    """An error response with OpenAI's body; ``close`` drops the connection afterwards."""
+    """An error response with OpenAI's body."""
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
                  param: str | None = None, code: str | None = None,
-                 headers: tuple[tuple[str, str], ...] = (), close: bool = False) -> None:
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
-        self.status, self.headers, self.close = status, headers, close
+        self.status, self.headers = status, headers
         self.payload = {"error": {"message": message, "type": type_, "param": param,
                                   "code": code}}
 
@@ -97,98 +99,9 @@ def _json_type(value: Any) -> str:
     return "null"
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def _frame(data: bytes) -> bytes:
-    """One HTTP/1.1 chunk."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def _sse(obj: Any) -> bytes:
-    return _frame(b"data: " + _dumps(obj) + b"\n\n")
-
-
-def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
-    lines += [f"{name}: {value}" for name, value in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def _json_response(status: int, payload: Any, request_id: str, close: bool,
+def _json_response(status: int, payload: Any, request_id: str, *, close: bool = False,
                    extra: tuple[tuple[str, str], ...] = ()) -> bytes:
-    body = _dumps(payload)
-    headers = [("content-type", "application/json"), ("content-length", str(len(body))),
-               ("x-request-id", request_id), *extra,
-               ("connection", "close" if close else "keep-alive")]
-    return _head(status, headers) + body
-
-
-@dataclass
-class _Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    raw_body: bytes
-
-
-async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
-    """Parse one request; None on a clean EOF between requests."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
-            raise ApiError(400, "Malformed HTTP request head.", close=True) from None
-        return None
-    except asyncio.LimitOverrunError:
-        raise ApiError(431, "Request header fields too large.", close=True) from None
-    lines = head.decode("latin-1").split("\r\n")[:-2]
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0].isalpha():
-        raise ApiError(400, "Malformed request line.", close=True)
-    if parts[2] != "HTTP/1.1":
-        raise ApiError(505, "Only HTTP/1.1 is supported.", close=True)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise ApiError(400, f"Malformed header line: {line!r}", close=True)
-        key = name.lower()
-        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-    return _Request(parts[0], parts[1], headers, b"")
-
-
-async def _read_body(req: _Request, reader: asyncio.StreamReader) -> bytes:
-    if "transfer-encoding" in req.headers:  # HTTP clients send JSON with a Content-Length
-        raise ApiError(501, "Chunked request bodies are not supported.", close=True)
-    cl = req.headers.get("content-length")
-    if cl is None:
-        return b""
-    if not cl.isdigit():
-        raise ApiError(400, "Invalid Content-Length.", close=True)
-    if int(cl) > MAX_BODY:
-        raise ApiError(413, "Request body too large.", close=True)
-    return await reader.readexactly(int(cl))
-
-
-async def _read_full(reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> _Request | None:
-    """One request with its body (answering ``Expect: 100-continue``); None on a clean EOF."""
-    req = await _read_request(reader)
-    if req is not None:
-        if req.headers.get("expect", "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        req.raw_body = await _read_body(req, reader)
-    return req
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
+    return json_answer(status, payload, [("x-request-id", request_id), *extra], close=close)
 
 
 @dataclass
@@ -263,7 +176,7 @@ def _validate_chat(body: Any) -> _Chat:
         if content is not None and not isinstance(content, (str, list)):
             raise bad_type(f"{where}.content", content,
                            "one of a string or array of objects")
-        words += len(_text_of(content).split()) + 4  # rough per-message overhead, like tiktoken
+        words += len(text_of(content).split()) + 4  # rough per-message overhead, like tiktoken
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise bad_type("stream", stream, "a boolean")
@@ -317,88 +230,36 @@ def _fault(model: str, key: str) -> ApiError | None:
     return None
 
 
-class FaultServer(LoopbackServer):
+class FaultServer(FaultServerBase):
     """See the module docstring. ``requests`` and ``disconnects`` are thread-safe snapshots."""
 
     thread_name = "openai-fault-server"
     start_error = "fault server failed to start"
-    bad_request = ApiError
+    default_keys = ("sk-test",)
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 valid_keys: set[str] | None = None) -> None:
-        super().__init__(host, port)
-        self.valid_keys: set[str] = valid_keys if valid_keys is not None else {"sk-test"}
-        self.client_disconnected = threading.Event()
-        self._lock = threading.Condition()  # guards the two fields below; notified per request
-        self._requests: list[RecordedRequest] = []
-        self._disconnects = 0
-
-    # -- public, callable from any thread -------------------------------------------------
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def disconnects(self) -> int:
-        with self._lock:
-            return self._disconnects
-
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until at least ``count`` requests were recorded."""
-        with self._lock:
-            return self._lock.wait_for(lambda: len(self._requests) >= count, timeout)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._requests.clear()
-            self._disconnects = 0
-        self.client_disconnected.clear()
-
     # -- event loop side: hooks of LoopbackServer ------------------------------------------
-    async def _read(self, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> _Request | None:
-        return await _read_full(reader, writer)
-
     def _bad_request_answer(self, exc: Exception) -> bytes:
-        assert isinstance(exc, ApiError)
-        return _json_response(exc.status, exc.payload, _request_id(), True)
+        assert isinstance(exc, HttpError)
+        payload = ApiError(exc.status, str(exc)).payload
+        return _json_response(exc.status, payload, _request_id(), close=True)
 
-    def _record(self, req: _Request, conn: int) -> None:
-        try:
-            body = json.loads(req.raw_body) if req.raw_body else None
-        except ValueError:
-            body = None
-        path = req.path.split("?", 1)[0]
-        with self._lock:
-            self._requests.append(RecordedRequest(req.method, path, dict(req.headers), body, conn))
-            self._lock.notify_all()
-
-    def _client_left(self) -> None:
-        with self._lock:
-            self._disconnects += 1
-        self.client_disconnected.set()
-
-    async def _respond(self, req: _Request, writer: asyncio.StreamWriter,
+    async def _respond(self, req: Request, writer: asyncio.StreamWriter,
                        state: _Exchange) -> bool:
         rid = _request_id()
         try:
             payload = self._route(req)
         except ApiError as exc:
-            writer.write(_json_response(exc.status, exc.payload, rid, exc.close, exc.headers))
-            await writer.drain()
-            return not exc.close
+            return await send(writer, _json_response(exc.status, exc.payload, rid,
+                                                     extra=exc.headers))
         if isinstance(payload, _Chat):
             return await _complete(payload, writer, state, rid)
-        writer.write(_json_response(200, payload, rid, False))
-        await writer.drain()
-        return True
+        return await send(writer, _json_response(200, payload, rid))
 
-    def _route(self, req: _Request) -> Any:
+    def _route(self, req: Request) -> Any:
         path = req.path.split("?", 1)[0]
         invalid_url = ApiError(404, f"Invalid URL ({req.method} {path})")
         if not path.startswith("/v1/"):
@@ -420,11 +281,7 @@ class FaultServer(LoopbackServer):
             raise ApiError(404, f"The model `{name}` does not exist or you do not have access "
                            "to it.", code="model_not_found")
         if req.method == "POST" and path == "/v1/chat/completions":
-            try:
-                body = json.loads(req.raw_body)
-            except ValueError:
-                body = None
-            chat = _validate_chat(body)
+            chat = _validate_chat(parse_json(req.raw_body))
             fault = _fault(chat.model, key)
             if fault is not None:
                 raise fault
@@ -438,11 +295,6 @@ def _request_id() -> str:
 
 def _model_obj(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 1700000000, "owned_by": OWNER}
-
-
-async def _forever() -> None:
-    """A stalled response: ended only by the client leaving (watcher) or stop() (cancel)."""
-    await asyncio.get_running_loop().create_future()
 
 
 async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
@@ -470,22 +322,16 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
 
     if not chat.stream:
         if model == "fault-stall":
-            await _forever()
+            await forever()
         await asyncio.sleep(delay * len(pieces))
         message = {"role": "assistant", "content": "".join(pieces), "refusal": None,
                    "annotations": []}
-        body = b'{"id": "broken", "choices": [' if model == "fault-malformed" else _dumps(
+        body = b'{"id": "broken", "choices": [' if model == "fault-malformed" else dumps(
             {"id": cid, "object": "chat.completion", "created": created, "model": model,
              "choices": [{"index": 0, "message": message, "logprobs": None,
                           "finish_reason": finish}],
              "usage": usage, "system_fingerprint": None})
-        headers = [("content-type", "application/json"), ("content-length", str(len(body))),
-                   ("x-request-id", rid), ("connection", "keep-alive")]
-        # fault-cut promises the whole body, delivers half of it and hangs up.
-        writer.write(_head(200, headers) + (body[: len(body) // 2] if cut else body))
-        state.in_flight = False
-        await writer.drain()
-        return not cut
+        return await write_whole(writer, state, body, [("x-request-id", rid)], cut=cut)
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         obj = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -498,50 +344,43 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
 
     if model.startswith("delay-") and model[6:].isdigit():
         # A server that is still loading the model: headers come at once, the first token late.
-        writer.write(_head(200, [("content-type", "text/event-stream; charset=utf-8"),
-                                 ("transfer-encoding", "chunked"), ("cache-control", "no-cache"),
-                                 ("x-request-id", rid), ("connection", "keep-alive")]))
+        writer.write(stream_head([("x-request-id", rid)]))
         await writer.drain()
         await asyncio.sleep(int(model[6:]) / 1000)
-        writer.write(_sse(chunk({"role": "assistant", "content": ""})))
+        writer.write(sse(chunk({"role": "assistant", "content": ""})))
     else:
-        writer.write(_head(200, [("content-type", "text/event-stream; charset=utf-8"),
-                                 ("transfer-encoding", "chunked"), ("cache-control", "no-cache"),
-                                 ("x-request-id", rid), ("connection", "keep-alive")])
-                     + _sse(chunk({"role": "assistant", "content": ""})))
+        writer.write(stream_head([("x-request-id", rid)])
+                     + sse(chunk({"role": "assistant", "content": ""})))
     if fast:
         # Encode each distinct chunk once; a cycle of them is written in large batches.
-        cycle = b"".join(_sse(chunk({"content": token})) for token in FAST_TOKENS)
+        cycle = b"".join(sse(chunk({"content": token})) for token in FAST_TOKENS)
         total, per_batch = len(pieces), 64  # cycles per write: 512 chunks
         full, rest = divmod(total, len(FAST_TOKENS))
         for start in range(0, full, per_batch):
             writer.write(cycle * min(per_batch, full - start))
             await writer.drain()
         if rest:
-            writer.write(b"".join(_sse(chunk({"content": t})) for t in FAST_TOKENS[:rest]))
+            writer.write(b"".join(sse(chunk({"content": t})) for t in FAST_TOKENS[:rest]))
     else:
         for piece in pieces:
             if delay:
                 await asyncio.sleep(delay)
-            writer.write(_sse(chunk({"content": piece})))
+            writer.write(sse(chunk({"content": piece})))
             await writer.drain()
     if cut:
         state.in_flight = False  # the server hangs up: not a client disconnect
         return False
     if model == "fault-stall":
-        await _forever()
-    tail = _sse(chunk({}, finish))
+        await forever()
+    tail = sse(chunk({}, finish))
     if model == "fault-malformed":
-        tail = _frame(b'data: {"id": "broken", "choices": [\n\n')
+        tail = frame(b'data: {"id": "broken", "choices": [\n\n')
     if chat.include_usage and model != "fault-malformed":
         final = chunk({})
         final["choices"], final["usage"] = [], usage
-        tail += _sse(final)
+        tail += sse(final)
     # [DONE] and the zero-length terminating chunk go out in a single write.
-    writer.write(tail + _frame(b"data: [DONE]\n\n") + b"0\r\n\r\n")
-    state.in_flight = False
-    await writer.drain()
-    return True
+    return await end_chunked(writer, state, tail + frame(b"data: [DONE]\n\n"))
 
 
 def main(argv: list[str] | None = None) -> None:
