@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
-import httpx
 import keyring
 import keyring.backend
 import pytest
@@ -20,12 +17,9 @@ from PySide6.QtWidgets import QLineEdit, QMessageBox
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.providers import PROVIDERS
-from desktop_app.domain.settings import Settings
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import ModelCatalog
 from desktop_app.services.secrets import SERVICE, SecretStore
-from desktop_app.services.settings_store import SettingsStore
 from desktop_app.ui.accounts import AccountListModel, AccountsPane
 from desktop_app.ui.accounts.model import (
     ColourRole,
@@ -42,18 +36,10 @@ from desktop_app.ui.accounts.pane import (
     STORED_KEY_PLACEHOLDER,
     WARNING_COLOUR,
 )
-from tests.servers.openai_fault import FaultServer
+from tests.ui.conftest import WAIT_MS, ask_to_remove, run, saved_settings
 
-WAIT_MS = 10_000
 # Shown windows make the offscreen platform say this; it is about the test platform, not the pane.
 offscreen_show = pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints\(\)")
-
-
-def run(qtbot: Any, coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run `coro` on the qasync loop while Qt keeps processing events; return its result."""
-    task = asyncio.ensure_future(coro)
-    qtbot.waitUntil(task.done, timeout=WAIT_MS)
-    return task.result()
 
 
 class KeyringThatFailsOnWrite(keyring.backend.KeyringBackend):
@@ -72,61 +58,13 @@ class KeyringThatFailsOnWrite(keyring.backend.KeyringBackend):
 
 
 @pytest.fixture
-def settings_file(tmp_path: Path) -> Path:
-    return tmp_path / "config" / "settings.json"
+def make_pane(add_widget) -> Callable[[AccountService], AccountsPane]:
+    return lambda accounts: add_widget(AccountsPane(accounts=accounts))
 
 
 @pytest.fixture
-def make_service(qloop, qtbot, tmp_path: Path, settings_file: Path) -> Iterator[Callable[..., AccountService]]:
-    opened: list[tuple[SecretStore, SettingsStore, httpx.AsyncClient]] = []
-
-    def make(secrets: SecretStore | None = None, states: AccountStates | None = None,
-             settings: Settings | None = None) -> AccountService:
-        secrets = secrets if secrets is not None else SecretStore()
-        run(qtbot, secrets.start())
-        store = SettingsStore(settings_file)
-        http = httpx.AsyncClient()
-        opened.append((secrets, store, http))
-        catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json")
-        return AccountService(settings=settings or Settings(), settings_store=store, secrets=secrets, catalog=catalog,
-                              states=states)
-
-    yield make
-    for secrets, store, http in opened:
-        run(qtbot, http.aclose())
-        run(qtbot, store.close())
-        run(qtbot, secrets.close())
-
-
-@pytest.fixture
-def service(make_service) -> AccountService:
-    return make_service()
-
-
-@pytest.fixture
-def make_pane(qloop, qtbot) -> Iterator[Callable[[AccountService], AccountsPane]]:
-    panes: list[AccountsPane] = []
-
-    def make(accounts: AccountService) -> AccountsPane:
-        pane = AccountsPane(accounts=accounts)
-        qtbot.addWidget(pane)
-        panes.append(pane)
-        return pane
-
-    yield make
-    for pane in panes:
-        run(qtbot, pane.aclose())
-
-
-@pytest.fixture
-def pane(make_pane, service) -> AccountsPane:
-    return make_pane(service)
-
-
-@pytest.fixture
-def fault_server() -> Iterator[FaultServer]:
-    with FaultServer() as server:  # accepts the key "sk-test" only
-        yield server
+def pane(make_pane, account_service) -> AccountsPane:
+    return make_pane(account_service)
 
 
 def fill(pane: AccountsPane, provider_id: str, name: str, *, url: str = "", key: str = "") -> None:
@@ -150,32 +88,32 @@ def closed_port() -> int:
 
 # --- the model ---------------------------------------------------------------------------------
 
-def test_account_list_model_passes_the_model_tester(qtbot, qtmodeltester, service) -> None:
+def test_account_list_model_passes_the_model_tester(qtbot, qtmodeltester, account_service) -> None:
     for label, provider_id in (("Work", "openai"), ("Claude", "anthropic"), ("Laptop", "ollama")):
-        run(qtbot, service.save_account(Account(provider_id=provider_id, label=label)))
-    model = AccountListModel(accounts=service)
+        run(qtbot, account_service.save_account(Account(provider_id=provider_id, label=label)))
+    model = AccountListModel(accounts=account_service)
 
     qtmodeltester.check(model)
 
     assert model.rowCount() == 3
     first = model.index(0)
-    work = service.accounts[0]
+    work = account_service.accounts[0]
     assert model.data(first) == "Work"
     assert model.data(first, Qt.ItemDataRole.UserRole) == work.id
     assert model.data(first, ProviderIdRole) == "openai"
     assert model.data(first, Qt.ItemDataRole.ToolTipRole) == "OpenAI · https://api.openai.com/v1"
     assert model.data(model.index(2), DetailRole) == "Ollama · http://127.0.0.1:11434"
-    assert model.account_at(1) == service.accounts[1] and model.account_at(3) is None
+    assert model.account_at(1) == account_service.accounts[1] and model.account_at(3) is None
     assert model.row_of(work.id) == 0 and model.row_of("nope") == -1
 
     # Changes arrive as precise row signals, still watched by the tester.
     with qtbot.waitSignal(model.rowsInserted):
-        run(qtbot, service.save_account(Account(provider_id="openai", label="Home")))
+        run(qtbot, account_service.save_account(Account(provider_id="openai", label="Home")))
     with qtbot.waitSignal(model.dataChanged) as changed:
-        run(qtbot, service.save_account(work.model_copy(update={"label": "Office"})))
+        run(qtbot, account_service.save_account(work.model_copy(update={"label": "Office"})))
     assert changed.args[0].row() == 0 and model.data(first) == "Office"
     with qtbot.waitSignal(model.rowsRemoved) as removed:
-        run(qtbot, service.remove_account(service.accounts[1].id))
+        run(qtbot, account_service.remove_account(account_service.accounts[1].id))
     assert removed.args[1:] == [1, 1]
     assert [model.data(model.index(r)) for r in range(model.rowCount())] == ["Office", "Laptop", "Home"]
     qtmodeltester.check(model, force_py=True)
@@ -184,7 +122,7 @@ def test_account_list_model_passes_the_model_tester(qtbot, qtmodeltester, servic
 # --- adding and editing ------------------------------------------------------------------------
 
 def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_settings_file(
-    qtbot, pane, service, settings_file, caplog,
+    qtbot, pane, account_service, settings_file, caplog,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     assert pane.empty_hint.isVisibleTo(pane) and pane.empty_hint.text() == EMPTY_HINT
@@ -197,8 +135,8 @@ def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_setting
     fill(pane, "openai", "OpenAI, home", key="sk-home-9876543210")
     home = run(qtbot, pane.save_current())
 
-    assert [(a.label, a.provider_id) for a in service.accounts] == [("OpenAI, work", "openai"),
-                                                                    ("OpenAI, home", "openai")]
+    assert [(a.label, a.provider_id) for a in account_service.accounts] == [("OpenAI, work", "openai"),
+                                                                            ("OpenAI, home", "openai")]
     assert stored_key(work_id) == "sk-work-0123456789"
     assert stored_key(home.id) == "sk-home-9876543210"
     assert pane.list_view.isVisibleTo(pane) and not pane.empty_hint.isVisibleTo(pane)
@@ -210,7 +148,7 @@ def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_setting
     assert "sk-work" not in caplog.text and "sk-home" not in caplog.text
 
 
-def test_editing_without_typing_a_key_keeps_the_stored_key(qtbot, pane, service) -> None:
+def test_editing_without_typing_a_key_keeps_the_stored_key(qtbot, pane, account_service) -> None:
     fill(pane, "anthropic", "Claude", key="sk-ant-original")
     account = run(qtbot, pane.save_current())
     qtbot.waitUntil(lambda: pane.key_edit.placeholderText() == STORED_KEY_PLACEHOLDER, timeout=WAIT_MS)
@@ -219,7 +157,7 @@ def test_editing_without_typing_a_key_keeps_the_stored_key(qtbot, pane, service)
 
     pane.name_edit.setText("Claude, work")
     run(qtbot, pane.save_current())
-    assert service.find(account.id).label == "Claude, work"
+    assert account_service.find(account.id).label == "Claude, work"
     assert pane.model.data(pane.model.index(0)) == "Claude, work"
     assert stored_key(account.id) == "sk-ant-original"
 
@@ -229,7 +167,7 @@ def test_editing_without_typing_a_key_keeps_the_stored_key(qtbot, pane, service)
 
     run(qtbot, pane.remove_key())
     assert stored_key(account.id) is None
-    assert service.find(account.id) is not None
+    assert account_service.find(account.id) is not None
     assert pane.key_edit.placeholderText() == "Paste the key: stored in the system keyring"
     assert not pane.remove_key_button.isEnabled()
 
@@ -258,7 +196,7 @@ def test_show_reveals_only_what_was_typed_and_hides_again_on_another_account(qtb
     ],
 )
 def test_invalid_form_says_why_and_saves_nothing(
-    qtbot, pane, service, settings_file, memory_keyring, name, url, sentence,
+    qtbot, pane, account_service, settings_file, memory_keyring, name, url, sentence,
 ) -> None:
     fill(pane, "openai", name, url=url, key="sk-unsaved")
 
@@ -266,7 +204,7 @@ def test_invalid_form_says_why_and_saves_nothing(
 
     assert pane.status_label.text() == sentence
     assert ERROR_COLOUR in pane.status_label.styleSheet()
-    assert service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
+    assert account_service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
     assert (pane.name_edit.text(), pane.url_edit.text(), pane.key_edit.text()) == (name, url, "sk-unsaved")
 
 
@@ -278,7 +216,7 @@ def check(qtbot, pane: AccountsPane) -> tuple[str, str]:
     return tuple(finished.args)
 
 
-def test_check_before_saving_reports_ok_and_invalid_key(qtbot, pane, service, fault_server) -> None:
+def test_check_before_saving_reports_ok_and_invalid_key(qtbot, pane, account_service, fault_server) -> None:
     fill(pane, "openai_compatible", "Test server", url=fault_server.base_url, key="sk-test")
 
     status, message = check(qtbot, pane)
@@ -286,7 +224,7 @@ def test_check_before_saving_reports_ok_and_invalid_key(qtbot, pane, service, fa
     assert status == "ok" and message.startswith("OK")
     assert pane.status_label.text() == message and OK_COLOUR in pane.status_label.styleSheet()
     assert pane.check_button.isEnabled()
-    assert service.accounts == []  # checking never saves
+    assert account_service.accounts == []  # checking never saves
     assert fault_server.requests[-1].path == "/v1/models"
 
     pane.key_edit.setText("sk-wrong")
@@ -337,11 +275,11 @@ def test_a_running_check_shows_checking_and_is_cancelled_when_the_pane_closes(qt
 # --- removing ----------------------------------------------------------------------------------
 
 @offscreen_show
-def test_remove_asks_first_and_removes_account_and_key(qtbot, pane, service) -> None:
+def test_remove_asks_first_and_removes_account_and_key(qtbot, pane, account_service) -> None:
     for name, key in (("First", "sk-first"), ("Second", "sk-second")):
         fill(pane, "deepseek", name, key=key)
         run(qtbot, pane.save_current())
-    first, second = service.accounts
+    first, second = account_service.accounts
     pane.select_account(first.id)
 
     run(qtbot, pane.remove_selected(False))
@@ -349,40 +287,37 @@ def test_remove_asks_first_and_removes_account_and_key(qtbot, pane, service) -> 
     assert box is not None and box.isVisible() and "First" in box.text()
     box.button(QMessageBox.StandardButton.Cancel).click()
     qtbot.waitUntil(lambda: pane.confirm_box is None, timeout=WAIT_MS)
-    assert len(service.accounts) == 2 and stored_key(first.id) == "sk-first"
+    assert len(account_service.accounts) == 2 and stored_key(first.id) == "sk-first"
 
-    pane.remove_button.click()
-    qtbot.waitUntil(lambda: pane.confirm_box is not None and pane.confirm_box.isVisible(), timeout=WAIT_MS)
-    box = pane.confirm_box
-    remove = next(b for b in box.buttons() if box.buttonRole(b) is QMessageBox.ButtonRole.DestructiveRole)
+    confirm = ask_to_remove(qtbot, pane)
     with qtbot.waitSignal(pane.account_removed, timeout=WAIT_MS) as removed:
-        remove.click()
+        confirm.click()
 
     assert removed.args == [first.id]
-    assert service.accounts == [second] and stored_key(first.id) is None
+    assert account_service.accounts == [second] and stored_key(first.id) is None
     assert stored_key(second.id) == "sk-second"
     assert pane.editing_id == second.id and pane.list_view.currentIndex().row() == 0
 
     assert run(qtbot, pane.remove_selected(True)) is True
-    assert service.accounts == [] and pane.editing_id is None
+    assert account_service.accounts == [] and pane.editing_id is None
     assert pane.empty_hint.isVisibleTo(pane) and pane.form_title.text() == "New account"
     assert not pane.remove_button.isEnabled()
 
 
 # --- the keyring notice ------------------------------------------------------------------------
 
-def test_banner_says_keys_are_not_persistent_without_a_keyring(make_service, make_pane) -> None:
+def test_banner_says_keys_are_not_persistent_without_a_keyring(make_account_service, make_pane) -> None:
     secrets = SecretStore(backend=fail.Keyring())
-    pane = make_pane(make_service(secrets))
+    pane = make_pane(make_account_service(secrets))
 
     assert not secrets.persistent and secrets.notice
     assert pane.notice_banner.isVisibleTo(pane) and pane.notice_banner.text() == secrets.notice
     assert pane.key_edit.placeholderText() == "Paste the key: kept for this session only"
 
 
-def test_banner_is_hidden_with_a_keyring_and_appears_when_it_fails(qtbot, make_service, make_pane) -> None:
+def test_banner_is_hidden_with_a_keyring_and_appears_when_it_fails(qtbot, make_account_service, make_pane) -> None:
     secrets = SecretStore(backend=KeyringThatFailsOnWrite())
-    pane = make_pane(make_service(secrets))
+    pane = make_pane(make_account_service(secrets))
     assert secrets.persistent and not pane.notice_banner.isVisibleTo(pane)
     assert pane.key_edit.placeholderText() == "Paste the key: stored in the system keyring"
 
@@ -417,20 +352,14 @@ def test_the_start_up_keyring_notice_is_said_once_in_the_window(qtbot, qloop) ->
 
 # --- colour, headers, enabled, budgets ---------------------------------------------------------
 
-def saved_settings(settings_file: Path) -> Settings:
-    settings, notice = SettingsStore(settings_file).load()
-    assert notice is None
-    return settings
-
-
 def labels(pane: AccountsPane) -> list[str]:
     return [pane.model.data(pane.model.index(r)) for r in range(pane.model.rowCount())]
 
 
 def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
-    qtbot, make_service, make_pane, settings_file,
+    qtbot, make_account_service, make_pane, settings_file,
 ) -> None:
-    pane = make_pane(make_service())
+    pane = make_pane(make_account_service())
     fill(pane, "anthropic", "Claude, research", key="sk-ant-research-0001")
     assert pane.colour_picker.colour() == "" and pane.enabled_check.isChecked()
     assert pane.budget_tokens_spin.text() == "none" and pane.budget_usd_spin.text() == "none"
@@ -451,7 +380,7 @@ def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
     assert pane.model.data(row, ColourRole) == "#2563eb" and pane.model.data(row, EnabledRole) is False
 
     # A fresh start reads it all back into the form.
-    reopened = make_pane(make_service(settings=saved_settings(settings_file)))
+    reopened = make_pane(make_account_service(settings=saved_settings(settings_file)))
     assert reopened.editing_id == account.id
     assert reopened.colour_picker.colour() == "#2563eb" and reopened.colour_picker.swatch("#2563eb").isChecked()
     assert reopened.headers_edit.toPlainText() == "anthropic-beta: prompt-caching-2024-07-31\nX-Team: research"
@@ -468,9 +397,9 @@ def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
         ("", None, None, {})
 
 
-def test_organisation_is_shown_read_only_when_known_and_kept_on_save(qtbot, pane, service) -> None:
+def test_organisation_is_shown_read_only_when_known_and_kept_on_save(qtbot, pane, account_service) -> None:
     account = Account(provider_id="anthropic", label="Claude", organization_id="org-5c1e")
-    run(qtbot, service.save_account(account, "sk-ant-org-key"))
+    run(qtbot, account_service.save_account(account, "sk-ant-org-key"))
     pane.select_account(account.id)
     assert pane.organisation_label.isVisibleTo(pane) and pane.organisation_label.text() == "Organisation: org-5c1e"
 
@@ -495,7 +424,7 @@ def test_organisation_is_shown_read_only_when_known_and_kept_on_save(qtbot, pane
     ],
 )
 def test_a_reserved_or_malformed_header_is_refused_with_one_sentence(
-    qtbot, pane, service, settings_file, memory_keyring, headers, sentence,
+    qtbot, pane, account_service, settings_file, memory_keyring, headers, sentence,
 ) -> None:
     fill(pane, "anthropic", "Claude", key="sk-ant-unsaved")
     pane.headers_edit.setPlainText(headers)
@@ -503,7 +432,7 @@ def test_a_reserved_or_malformed_header_is_refused_with_one_sentence(
     assert run(qtbot, pane.save_current()) is None
 
     assert pane.status_label.text() == sentence and ERROR_COLOUR in pane.status_label.styleSheet()
-    assert service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
+    assert account_service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
     assert pane.headers_edit.toPlainText() == headers  # left as typed, to be corrected
 
 
@@ -517,13 +446,13 @@ def test_a_reserved_or_malformed_header_is_refused_with_one_sentence(
     ],
 )
 def test_a_key_with_the_wrong_prefix_is_saved_with_an_amber_warning(
-    qtbot, pane, service, provider_id, key, warning,
+    qtbot, pane, account_service, provider_id, key, warning,
 ) -> None:
     fill(pane, provider_id, "Pasted", key=f"  {key}\n")
 
     account = run(qtbot, pane.save_current())
 
-    assert account is not None and service.find(account.id) is not None
+    assert account is not None and account_service.find(account.id) is not None
     assert stored_key(account.id) == key  # trimmed, and saved all the same
     assert pane.key_warning_label.isVisibleTo(pane) and pane.key_warning_label.text() == warning
     assert WARNING_COLOUR in pane.key_warning_label.styleSheet()
@@ -552,16 +481,16 @@ def add_accounts(qtbot, service: AccountService, *labels_: str, provider_id: str
 
 
 def test_move_up_and_down_change_the_order_in_the_list_and_the_settings(
-    qtbot, pane, service, settings_file,
+    qtbot, pane, account_service, settings_file,
 ) -> None:
-    one, two, three = add_accounts(qtbot, service, "One", "Two", "Three")
+    one, two, three = add_accounts(qtbot, account_service, "One", "Two", "Three")
     pane.select_account(three.id)
     assert not pane.move_down_button.isEnabled() and pane.move_up_button.isEnabled()
 
     with qtbot.waitSignal(pane.model.rowsMoved, timeout=WAIT_MS):
         pane.move_up_button.click()
     qtbot.waitUntil(lambda: labels(pane) == ["One", "Three", "Two"], timeout=WAIT_MS)
-    assert [a.id for a in service.accounts] == [one.id, three.id, two.id]
+    assert [a.id for a in account_service.accounts] == [one.id, three.id, two.id]
     assert [a.id for a in saved_settings(settings_file).accounts] == [one.id, three.id, two.id]
     assert pane.editing_id == three.id and pane.list_view.currentIndex().row() == 1  # still selected
 
@@ -576,16 +505,16 @@ def test_move_up_and_down_change_the_order_in_the_list_and_the_settings(
     assert pane.editing_id == one.id and not pane.move_down_button.isEnabled()
 
 
-def test_duplicate_places_a_copy_with_the_key_below_and_selects_it(qtbot, pane, service, settings_file) -> None:
-    first, _second = add_accounts(qtbot, service, "Work", "Home")
-    run(qtbot, service.save_account(first.model_copy(update={"colour": "#16a34a",
-                                                              "extra_headers": {"X-Team": "a"}})))
+def test_duplicate_places_a_copy_with_the_key_below_and_selects_it(qtbot, pane, account_service, settings_file) -> None:
+    first, _second = add_accounts(qtbot, account_service, "Work", "Home")
+    run(qtbot, account_service.save_account(first.model_copy(update={"colour": "#16a34a",
+                                                                      "extra_headers": {"X-Team": "a"}})))
     pane.select_account(first.id)
 
     with qtbot.waitSignal(pane.account_saved, timeout=WAIT_MS) as saved:
         pane.duplicate_button.click()
 
-    copy = service.find(saved.args[0])
+    copy = account_service.find(saved.args[0])
     assert copy is not None and copy.id != first.id
     assert labels(pane) == ["Work", "Work (copy)", "Home"]
     assert (copy.provider_id, copy.colour, copy.extra_headers) == ("anthropic", "#16a34a", {"X-Team": "a"})
@@ -596,35 +525,35 @@ def test_duplicate_places_a_copy_with_the_key_below_and_selects_it(qtbot, pane, 
     assert pane.key_edit.text() == ""  # the copied key is stored, never shown
 
 
-def test_disable_marks_the_row_and_enable_unmarks_it(qtbot, pane, service) -> None:
-    (account,) = add_accounts(qtbot, service, "Claude")
+def test_disable_marks_the_row_and_enable_unmarks_it(qtbot, pane, account_service) -> None:
+    (account,) = add_accounts(qtbot, account_service, "Claude")
     pane.select_account(account.id)
     assert pane.toggle_enabled_button.text() == "Disable"
 
     with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS):
         pane.toggle_enabled_button.click()
-    qtbot.waitUntil(lambda: not service.find(account.id).enabled, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not account_service.find(account.id).enabled, timeout=WAIT_MS)
 
     assert pane.model.data(pane.model.index(0), EnabledRole) is False
     assert pane.toggle_enabled_button.text() == "Enable" and not pane.enabled_check.isChecked()
     assert not pane.list_view.grab().isNull()  # the delegate paints the "disabled" marker without trouble
 
     run(qtbot, pane.toggle_selected_enabled())
-    assert service.find(account.id).enabled and pane.model.data(pane.model.index(0), EnabledRole) is True
+    assert account_service.find(account.id).enabled and pane.model.data(pane.model.index(0), EnabledRole) is True
     assert pane.toggle_enabled_button.text() == "Disable" and pane.enabled_check.isChecked()
     assert stored_key(account.id) == "sk-ant-claude-key"  # a toggle never touches the key
 
 
-def test_the_model_follows_moves_and_a_duplicate_in_the_middle(qtbot, qtmodeltester, service) -> None:
-    *_, three = add_accounts(qtbot, service, "One", "Two", "Three")
-    model = AccountListModel(accounts=service)
+def test_the_model_follows_moves_and_a_duplicate_in_the_middle(qtbot, qtmodeltester, account_service) -> None:
+    *_, three = add_accounts(qtbot, account_service, "One", "Two", "Three")
+    model = AccountListModel(accounts=account_service)
     qtmodeltester.check(model)
 
     with qtbot.waitSignal(model.rowsMoved) as moved:
-        run(qtbot, service.move_account(three.id, -2))
+        run(qtbot, account_service.move_account(three.id, -2))
     assert moved.args[1:3] == [2, 2] and moved.args[4] == 0
     with qtbot.waitSignal(model.rowsInserted) as inserted:
-        run(qtbot, service.duplicate_account(three.id))
+        run(qtbot, account_service.duplicate_account(three.id))
     assert inserted.args[1:] == [1, 1]
     assert [model.data(model.index(r)) for r in range(model.rowCount())] == ["Three", "Three (copy)", "One", "Two"]
     qtmodeltester.check(model, force_py=True)
@@ -645,34 +574,34 @@ def status(pane: AccountsPane, account: Account) -> tuple[str, str]:
     return pane.model.data(index, StatusRole), pane.model.data(index, StatusKindRole)
 
 
-def test_status_line_shows_cooldown_and_rate_limits(qtbot, pane, service) -> None:
-    cooling, limited = add_accounts(qtbot, service, "Cooling", "Limited")
+def test_status_line_shows_cooldown_and_rate_limits(qtbot, pane, account_service) -> None:
+    cooling, limited = add_accounts(qtbot, account_service, "Cooling", "Limited")
     assert status(pane, cooling) == ("", "") and status(pane, limited) == ("", "")
 
     with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS) as changed:
-        service.states.cool_down(cooling.id, 30)
+        account_service.states.cool_down(cooling.id, 30)
     assert changed.args[0].row() == 0
     text, kind = status(pane, cooling)
     assert text.startswith("Rate-limited: cooling down for ") and text.endswith(" s more.") and kind == "cooling"
 
     with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS) as changed:
-        service.states.record_headers(limited.id, ANTHROPIC_LIMITS)
+        account_service.states.record_headers(limited.id, ANTHROPIC_LIMITS)
     assert changed.args[0].row() == 1
     assert status(pane, limited) == ("requests 49/50 · tokens 39,000/40,000", "limits")
 
-    service.states.mark_broken(limited.id, "The key was refused (401); paste a new one.")
+    account_service.states.mark_broken(limited.id, "The key was refused (401); paste a new one.")
     assert status(pane, limited) == ("The key was refused (401); paste a new one.", "broken")
     assert not pane.list_view.grab().isNull()
 
 
-def test_a_cooldown_counts_down_and_clears_itself(qtbot, make_service, make_pane, monkeypatch) -> None:
+def test_a_cooldown_counts_down_and_clears_itself(qtbot, make_account_service, make_pane, monkeypatch) -> None:
     monkeypatch.setattr(AccountListModel, "STATUS_TICK_MS", 20)  # the clock is fake; only the ticks are real
     now = [1000.0]
-    service = make_service(states=AccountStates(clock=lambda: now[0]))
-    pane = make_pane(service)
-    (account,) = add_accounts(qtbot, service, "Claude")
+    account_service = make_account_service(states=AccountStates(clock=lambda: now[0]))
+    pane = make_pane(account_service)
+    (account,) = add_accounts(qtbot, account_service, "Claude")
 
-    service.states.cool_down(account.id, 30)
+    account_service.states.cool_down(account.id, 30)
     assert status(pane, account)[0] == "Rate-limited: cooling down for 30 s more."
 
     now[0] += 12
@@ -683,12 +612,12 @@ def test_a_cooldown_counts_down_and_clears_itself(qtbot, make_service, make_pane
     qtbot.waitUntil(lambda: not pane.model.ticking, timeout=WAIT_MS)  # nothing left to count down
 
 
-def test_the_pools_tab_sits_next_to_the_accounts_and_counts_them(qtbot, pane, service) -> None:
+def test_the_pools_tab_sits_next_to_the_accounts_and_counts_them(qtbot, pane, account_service) -> None:
     assert [pane.tabs.tabText(i) for i in range(pane.tabs.count())] == ["Accounts", "Pools"]
     assert pane.tabs.widget(1) is pane.pools_editor
 
-    work, home = add_accounts(qtbot, service, "Work", "Home")
-    run(qtbot, service.save_pool(Pool(label="Claude", provider_id="anthropic", account_ids=(work.id, home.id))))
+    work, home = add_accounts(qtbot, account_service, "Work", "Home")
+    run(qtbot, account_service.save_pool(Pool(label="Claude", provider_id="anthropic", account_ids=(work.id, home.id))))
     assert pane.tabs.tabText(1) == "Pools (1)"
-    run(qtbot, service.remove_pool(service.pools[0].id))
+    run(qtbot, account_service.remove_pool(account_service.pools[0].id))
     assert pane.tabs.tabText(1) == "Pools"

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import httpx
 import pytest
 from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 
-from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import AccountService, find_env_keys
-from desktop_app.services.catalog import ModelCatalog
-from desktop_app.services.secrets import SERVICE, SecretStore
-from desktop_app.services.settings_store import SettingsStore
+from desktop_app.services.secrets import SERVICE
 from desktop_app.ui.accounts.env_import import EnvImportDialog, maybe_offer_env_import
-from tests.ui.test_accounts_pane import WAIT_MS, run, saved_settings
+from tests.ui.conftest import WAIT_MS, saved_settings
 
 ANTHROPIC_KEY = "sk-ant-api03-Zq8RkT2mWc9LpX4vHn7YbJ3sDf6GaE1uabcd"
 OPENAI_KEY = "sk-proj-Mv3Nq7Wz2Kx9Rb4Tc8Lp1Hs6Jd5Fg0Ye"
@@ -25,44 +20,13 @@ pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support propagateS
 
 
 @pytest.fixture
-def settings_file(tmp_path: Path) -> Path:
-    return tmp_path / "config" / "settings.json"
-
-
-@pytest.fixture
-def service(qloop, qtbot, tmp_path: Path, settings_file: Path) -> Iterator[AccountService]:
-    secrets = SecretStore()
-    run(qtbot, secrets.start())
-    store = SettingsStore(settings_file)
-    http = httpx.AsyncClient()
-    catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json")
-    yield AccountService(settings=Settings(), settings_store=store, secrets=secrets, catalog=catalog)
-    run(qtbot, http.aclose())
-    run(qtbot, store.close())
-    run(qtbot, secrets.close())
-
-
-@pytest.fixture
-def make_dialog(qloop, qtbot, service) -> Iterator[Callable[..., EnvImportDialog]]:
-    dialogs: list[EnvImportDialog] = []
-
+def make_dialog(account_service, add_widget) -> Callable[..., EnvImportDialog]:
     def make(environ: dict[str, str] = ENVIRON) -> EnvImportDialog:
-        dialog = EnvImportDialog(find_env_keys(environ), accounts=service)
-        qtbot.addWidget(dialog)
-        dialogs.append(dialog)
+        dialog = add_widget(EnvImportDialog(find_env_keys(environ), accounts=account_service))
         dialog.open()
         return dialog
 
-    yield make
-    for dialog in dialogs:
-        run(qtbot, dialog.aclose())
-
-
-@pytest.fixture
-def parent(qtbot) -> QWidget:
-    widget = QWidget()
-    qtbot.addWidget(widget)
-    return widget
+    return make
 
 
 def every_text(dialog: QWidget) -> list[str]:
@@ -90,16 +54,16 @@ def test_both_keys_are_listed_masked_and_checked(make_dialog) -> None:
 
 
 def test_import_selected_creates_only_the_ticked_accounts_with_their_keys(
-    qtbot, make_dialog, service, settings_file, memory_keyring,
+    qtbot, make_dialog, account_service, settings_file, memory_keyring,
 ) -> None:
     dialog = make_dialog()
-    assert service.accounts == [] and memory_keyring.entries == {}  # nothing before the user says so
+    assert account_service.accounts == [] and memory_keyring.entries == {}  # nothing before the user says so
     dialog.checkboxes[1].setChecked(False)
 
     with qtbot.waitSignal(dialog.imported, timeout=WAIT_MS) as imported:
         dialog.import_button.click()
 
-    (account,) = service.accounts
+    (account,) = account_service.accounts
     assert imported.args == [[account.id]]
     assert (account.provider_id, account.label) == ("anthropic", "Anthropic (ANTHROPIC_API_KEY)")
     assert memory_keyring.entries == {(SERVICE, account.id): ANTHROPIC_KEY}
@@ -120,30 +84,31 @@ def test_import_is_disabled_with_nothing_ticked(make_dialog) -> None:
 
 
 def test_not_now_declines_and_the_offer_is_not_repeated(
-    qtbot, parent, service, settings_file, memory_keyring,
+    qtbot, parent, account_service, settings_file, memory_keyring,
 ) -> None:
-    dialog = maybe_offer_env_import(parent, service, environ=ENVIRON)
+    dialog = maybe_offer_env_import(parent, account_service, environ=ENVIRON)
     assert isinstance(dialog, EnvImportDialog) and dialog.isVisible() and len(dialog.checkboxes) == 2
 
     with qtbot.waitSignal(dialog.declined, timeout=WAIT_MS):
         dialog.not_now_button.click()
 
-    assert service.accounts == [] and memory_keyring.entries == {}
-    assert service.settings.env_import_offered and saved_settings(settings_file).env_import_offered
-    assert maybe_offer_env_import(parent, service, environ=ENVIRON) is None
+    assert account_service.accounts == [] and memory_keyring.entries == {}
+    assert account_service.settings.env_import_offered and saved_settings(settings_file).env_import_offered
+    assert maybe_offer_env_import(parent, account_service, environ=ENVIRON) is None
 
 
-def test_escape_declines_too(qtbot, make_dialog, service) -> None:
+def test_escape_declines_too(qtbot, make_dialog, account_service) -> None:
     dialog = make_dialog()
     with qtbot.waitSignal(dialog.declined, timeout=WAIT_MS):
         dialog.reject()
-    assert service.settings.env_import_offered and service.accounts == []
+    assert account_service.settings.env_import_offered and account_service.accounts == []
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT_MS)
 
 
-def test_nothing_is_offered_without_keys(parent, service: AccountService) -> None:
-    assert maybe_offer_env_import(parent, service, environ={"HOME": "/home/someone", "OPENAI_API_KEY": "  "}) is None
-    assert not service.settings.env_import_offered  # keys set later are still offered at a later start
+def test_nothing_is_offered_without_keys(parent, account_service: AccountService) -> None:
+    blank = {"HOME": "/home/someone", "OPENAI_API_KEY": "  "}
+    assert maybe_offer_env_import(parent, account_service, environ=blank) is None
+    assert not account_service.settings.env_import_offered  # keys set later are still offered at a later start
 
 
 def test_the_same_key_in_two_variables_is_ticked_once(make_dialog) -> None:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import httpx
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool, Strategy
-from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import ModelCatalog
-from desktop_app.services.secrets import SecretStore
-from desktop_app.services.settings_store import SettingsStore
 from desktop_app.ui.accounts.form import ERROR_COLOUR
 from desktop_app.ui.accounts.model import DetailRole
 from desktop_app.ui.accounts.pools import (
@@ -25,42 +19,14 @@ from desktop_app.ui.accounts.pools import (
     PoolListModel,
     PoolsEditor,
 )
-from tests.ui.test_accounts_pane import WAIT_MS, run, saved_settings
+from tests.ui.conftest import WAIT_MS, ask_to_remove, run, saved_settings
 
 offscreen_show = pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints\(\)")
 
 
 @pytest.fixture
-def settings_file(tmp_path: Path) -> Path:
-    return tmp_path / "config" / "settings.json"
-
-
-@pytest.fixture
-def service(qloop, qtbot, tmp_path: Path, settings_file: Path) -> Iterator[AccountService]:
-    secrets = SecretStore()
-    run(qtbot, secrets.start())
-    store = SettingsStore(settings_file)
-    http = httpx.AsyncClient()
-    catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json")
-    yield AccountService(settings=Settings(), settings_store=store, secrets=secrets, catalog=catalog)
-    run(qtbot, http.aclose())
-    run(qtbot, store.close())
-    run(qtbot, secrets.close())
-
-
-@pytest.fixture
-def make_editor(qloop, qtbot) -> Iterator[Callable[[AccountService], PoolsEditor]]:
-    editors: list[PoolsEditor] = []
-
-    def make(accounts: AccountService) -> PoolsEditor:
-        editor = PoolsEditor(accounts=accounts)
-        qtbot.addWidget(editor)
-        editors.append(editor)
-        return editor
-
-    yield make
-    for editor in editors:
-        run(qtbot, editor.aclose())
+def make_editor(add_widget) -> Callable[[AccountService], PoolsEditor]:
+    return lambda accounts: add_widget(PoolsEditor(accounts=accounts))
 
 
 def add(qtbot, service: AccountService, label: str, provider_id: str = "anthropic", **fields) -> Account:
@@ -74,17 +40,17 @@ def members(editor: PoolsEditor) -> list[tuple[str, bool]]:
     return [(item.text(), item.checkState() == Qt.CheckState.Checked) for item in items]
 
 
-def test_pool_list_model_passes_the_model_tester(qtbot, qtmodeltester, service) -> None:
-    work, home = add(qtbot, service, "Work"), add(qtbot, service, "Home")
-    local = add(qtbot, service, "Laptop", "llamacpp")
-    run(qtbot, service.save_pool(Pool(label="Claude", provider_id="anthropic", account_ids=(work.id, home.id))))
-    run(qtbot, service.save_pool(Pool(label="Local", provider_id="llamacpp", account_ids=(local.id,),
-                                      strategy=Strategy.ROUND_ROBIN)))
-    model = PoolListModel(accounts=service)
+def test_pool_list_model_passes_the_model_tester(qtbot, qtmodeltester, account_service) -> None:
+    work, home = add(qtbot, account_service, "Work"), add(qtbot, account_service, "Home")
+    local = add(qtbot, account_service, "Laptop", "llamacpp")
+    run(qtbot, account_service.save_pool(Pool(label="Claude", provider_id="anthropic", account_ids=(work.id, home.id))))
+    run(qtbot, account_service.save_pool(Pool(label="Local", provider_id="llamacpp", account_ids=(local.id,),
+                                              strategy=Strategy.ROUND_ROBIN)))
+    model = PoolListModel(accounts=account_service)
 
     qtmodeltester.check(model)
 
-    claude, local_pool = service.pools
+    claude, local_pool = account_service.pools
     assert model.rowCount() == 2 and model.data(model.index(0)) == "Claude"
     assert model.data(model.index(0), DetailRole) == "Anthropic · In order (failover) · 2 accounts"
     assert model.data(model.index(1), DetailRole) == "llama.cpp server · Round-robin · 1 account"
@@ -93,24 +59,24 @@ def test_pool_list_model_passes_the_model_tester(qtbot, qtmodeltester, service) 
     assert model.row_of(local_pool.id) == 1 and model.row_of("pool:nope") == -1
 
     with qtbot.waitSignal(model.dataChanged) as changed:
-        run(qtbot, service.save_pool(claude.model_copy(update={"label": "Claude, shared"})))
+        run(qtbot, account_service.save_pool(claude.model_copy(update={"label": "Claude, shared"})))
     assert changed.args[0].row() == 0 and model.data(model.index(0)) == "Claude, shared"
     with qtbot.waitSignal(model.dataChanged):  # removing a member account shrinks the pool in place
-        run(qtbot, service.remove_account(home.id))
+        run(qtbot, account_service.remove_account(home.id))
     assert model.data(model.index(0), DetailRole) == "Anthropic · In order (failover) · 1 account"
     with qtbot.waitSignal(model.rowsRemoved) as removed:
-        run(qtbot, service.remove_pool(local_pool.id))
+        run(qtbot, account_service.remove_pool(local_pool.id))
     assert removed.args[1:] == [1, 1]
     qtmodeltester.check(model, force_py=True)
 
 
 @offscreen_show
 def test_a_failover_pool_is_created_reordered_switched_to_round_robin_and_removed(
-    qtbot, make_editor, service, settings_file,
+    qtbot, make_editor, account_service, settings_file,
 ) -> None:
-    work, home = add(qtbot, service, "Work", colour="#d97706"), add(qtbot, service, "Home")
-    add(qtbot, service, "GPT", "openai")
-    editor = make_editor(service)
+    work, home = add(qtbot, account_service, "Work", colour="#d97706"), add(qtbot, account_service, "Home")
+    add(qtbot, account_service, "GPT", "openai")
+    editor = make_editor(account_service)
     assert editor.empty_hint.isVisibleTo(editor) and editor.form_title.text() == "New pool"
     providers = [editor.provider_combo.itemData(i) for i in range(editor.provider_combo.count())]
     assert providers == ["anthropic", "openai"]  # only providers that have an account
@@ -122,7 +88,7 @@ def test_a_failover_pool_is_created_reordered_switched_to_round_robin_and_remove
     with qtbot.waitSignal(editor.pool_saved, timeout=WAIT_MS) as saved:
         editor.save_button.click()
 
-    (pool,) = service.pools
+    (pool,) = account_service.pools
     assert saved.args == [pool.id] and editor.editing_id == pool.id
     assert (pool.label, pool.provider_id, pool.account_ids, pool.strategy) == \
         ("Claude, shared", "anthropic", (work.id, home.id), Strategy.FAILOVER)
@@ -138,7 +104,7 @@ def test_a_failover_pool_is_created_reordered_switched_to_round_robin_and_remove
     assert "take turns" in editor.strategy_hint.text()
     edited = run(qtbot, editor.save_current_pool())
 
-    assert edited.id == pool.id and service.pools == [edited]  # edited in place, not added
+    assert edited.id == pool.id and account_service.pools == [edited]  # edited in place, not added
     assert edited.account_ids == (home.id, work.id) and edited.strategy is Strategy.ROUND_ROBIN
     (on_disk,) = saved_settings(settings_file).pools
     assert on_disk == edited
@@ -149,32 +115,29 @@ def test_a_failover_pool_is_created_reordered_switched_to_round_robin_and_remove
     assert box is not None and box.isVisible() and "Claude, shared" in box.text()
     box.button(QMessageBox.StandardButton.Cancel).click()
     qtbot.waitUntil(lambda: editor.confirm_box is None, timeout=WAIT_MS)
-    assert len(service.pools) == 1
+    assert len(account_service.pools) == 1
 
-    editor.remove_button.click()
-    qtbot.waitUntil(lambda: editor.confirm_box is not None and editor.confirm_box.isVisible(), timeout=WAIT_MS)
-    box = editor.confirm_box
-    remove = next(b for b in box.buttons() if box.buttonRole(b) is QMessageBox.ButtonRole.DestructiveRole)
+    confirm = ask_to_remove(qtbot, editor)
     with qtbot.waitSignal(editor.pool_removed, timeout=WAIT_MS) as removed:
-        remove.click()
+        confirm.click()
     assert removed.args == [pool.id]
-    assert service.pools == [] and saved_settings(settings_file).pools == []
-    assert len(service.accounts) == 3
+    assert account_service.pools == [] and saved_settings(settings_file).pools == []
+    assert len(account_service.accounts) == 3
     assert editor.empty_hint.isVisibleTo(editor) and editor.editing_id is None
 
 
-def test_members_follow_the_provider_and_account_changes(qtbot, make_editor, service) -> None:
-    add(qtbot, service, "Work")
-    gpt = add(qtbot, service, "GPT", "openai")
-    editor = make_editor(service)
+def test_members_follow_the_provider_and_account_changes(qtbot, make_editor, account_service) -> None:
+    add(qtbot, account_service, "Work")
+    gpt = add(qtbot, account_service, "GPT", "openai")
+    editor = make_editor(account_service)
     editor.provider_combo.setCurrentIndex(editor.provider_combo.findData("openai"))
     assert members(editor) == [("GPT", True)]
 
     editor.member_item(gpt.id).setCheckState(Qt.CheckState.Unchecked)
-    add(qtbot, service, "GPT, home", "openai", enabled=False)
+    add(qtbot, account_service, "GPT, home", "openai", enabled=False)
     assert members(editor) == [("GPT", False), ("GPT, home (disabled)", False)]  # the user's ticks are kept
 
-    run(qtbot, service.remove_account(gpt.id))
+    run(qtbot, account_service.remove_account(gpt.id))
     assert members(editor) == [("GPT, home (disabled)", False)]
 
 
@@ -186,11 +149,11 @@ def test_members_follow_the_provider_and_account_changes(qtbot, make_editor, ser
     ],
 )
 def test_a_pool_without_members_or_name_is_refused(
-    qtbot, make_editor, service, settings_file, name, tick, sentence,
+    qtbot, make_editor, account_service, settings_file, name, tick, sentence,
 ) -> None:
-    work, home = add(qtbot, service, "Work"), add(qtbot, service, "Home")
+    work, home = add(qtbot, account_service, "Work"), add(qtbot, account_service, "Home")
     saved_before = settings_file.read_bytes()
-    editor = make_editor(service)
+    editor = make_editor(account_service)
     editor.name_edit.setText(name)
     for account in (work, home):
         editor.member_item(account.id).setCheckState(Qt.CheckState.Checked if tick else Qt.CheckState.Unchecked)
@@ -198,31 +161,31 @@ def test_a_pool_without_members_or_name_is_refused(
     assert run(qtbot, editor.save_current_pool()) is None
 
     assert editor.status_label.text() == sentence and ERROR_COLOUR in editor.status_label.styleSheet()
-    assert service.pools == [] and settings_file.read_bytes() == saved_before
+    assert account_service.pools == [] and settings_file.read_bytes() == saved_before
 
 
-def test_a_refusal_from_the_service_is_said_in_one_sentence(qtbot, make_editor, service, monkeypatch) -> None:
-    add(qtbot, service, "Work")
-    editor = make_editor(service)
+def test_a_refusal_from_the_service_is_said_in_one_sentence(qtbot, make_editor, account_service, monkeypatch) -> None:
+    add(qtbot, account_service, "Work")
+    editor = make_editor(account_service)
     editor.name_edit.setText("Claude")
 
     async def refuse(pool: Pool) -> None:
         raise ValueError(f"Every account in pool “{pool.label}” must be a Anthropic account.")
 
-    monkeypatch.setattr(service, "save_pool", refuse)
+    monkeypatch.setattr(account_service, "save_pool", refuse)
     assert run(qtbot, editor.save_current_pool()) is None
     assert editor.status_label.text() == "Not saved: every account in pool “Claude” must be a Anthropic account."
     assert editor.save_button.isEnabled()
 
 
-def test_without_accounts_the_form_says_to_add_one_first(qtbot, make_editor, service) -> None:
-    editor = make_editor(service)
+def test_without_accounts_the_form_says_to_add_one_first(qtbot, make_editor, account_service) -> None:
+    editor = make_editor(account_service)
 
     assert editor.no_accounts_hint.isVisibleTo(editor) and editor.no_accounts_hint.text() == NO_ACCOUNTS_HINT
     assert not editor.save_button.isEnabled() and editor.provider_combo.count() == 0
     assert run(qtbot, editor.save_current_pool()) is None
     assert editor.status_label.text() == "Not saved: a pool is made of accounts of one provider; add an account first."
 
-    add(qtbot, service, "Work")
+    add(qtbot, account_service, "Work")
     assert not editor.no_accounts_hint.isVisibleTo(editor) and editor.save_button.isEnabled()
     assert members(editor) == [("Work", True)]

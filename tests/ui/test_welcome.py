@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 
 from desktop_app.domain.accounts import Account
-from desktop_app.domain.settings import Settings
-from desktop_app.services.accounts import AccountService, find_env_keys
-from desktop_app.services.catalog import ModelCatalog
+from desktop_app.services.accounts import find_env_keys
 from desktop_app.services.discovery import Discovery, FoundServer, GgufFolder
-from desktop_app.services.secrets import SERVICE, SecretStore
-from desktop_app.services.settings_store import SettingsStore
+from desktop_app.services.secrets import SERVICE
 from desktop_app.ui.welcome import (
     LLAMA_SERVER_LABEL,
     OLLAMA_LABEL,
     WelcomeDialog,
     offer_welcome,
 )
-from tests.ui.test_accounts_pane import WAIT_MS, run, saved_settings
+from tests.ui.conftest import WAIT_MS, run, saved_settings
 from tests.unit.test_discovery import as_json, fake_server, touch
 
 ANTHROPIC_KEY = "sk-ant-api03-Zq8RkT2mWc9LpX4vHn7YbJ3sDf6GaE1uabcd"
@@ -30,24 +26,6 @@ OPENAI_KEY = "sk-proj-Mv3Nq7Wz2Kx9Rb4Tc8Lp1Hs6Jd5Fg0Ye"
 KEYS_ENV = {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "OPENAI_API_KEY": OPENAI_KEY}
 
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints\(\)")
-
-
-@pytest.fixture
-def settings_file(tmp_path: Path) -> Path:
-    return tmp_path / "config" / "settings.json"
-
-
-@pytest.fixture
-def service(qloop, qtbot, tmp_path: Path, settings_file: Path) -> Iterator[AccountService]:
-    secrets = SecretStore()
-    run(qtbot, secrets.start())
-    store = SettingsStore(settings_file)
-    http = httpx.AsyncClient()
-    catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json")
-    yield AccountService(settings=Settings(), settings_store=store, secrets=secrets, catalog=catalog)
-    run(qtbot, http.aclose())
-    run(qtbot, store.close())
-    run(qtbot, secrets.close())
 
 
 @pytest.fixture
@@ -61,26 +39,13 @@ def found(tmp_path: Path) -> Discovery:
 
 
 @pytest.fixture
-def make_dialog(qloop, qtbot, service) -> Iterator[Callable[[Discovery], WelcomeDialog]]:
-    dialogs: list[WelcomeDialog] = []
-
+def make_dialog(account_service, add_widget) -> Callable[[Discovery], WelcomeDialog]:
     def make(discovery: Discovery) -> WelcomeDialog:
-        dialog = WelcomeDialog(discovery, accounts=service)
-        qtbot.addWidget(dialog)
-        dialogs.append(dialog)
+        dialog = add_widget(WelcomeDialog(discovery, accounts=account_service))
         dialog.open()
         return dialog
 
-    yield make
-    for dialog in dialogs:
-        run(qtbot, dialog.aclose())
-
-
-@pytest.fixture
-def parent(qtbot) -> QWidget:
-    widget = QWidget()
-    qtbot.addWidget(widget)
-    return widget
+    return make
 
 
 def every_text(dialog: QWidget) -> str:
@@ -92,7 +57,7 @@ def every_text(dialog: QWidget) -> str:
     return "\n".join(texts)
 
 
-def test_everything_found_is_listed_and_ticked_but_nothing_is_added(make_dialog, found, service,
+def test_everything_found_is_listed_and_ticked_but_nothing_is_added(make_dialog, found, account_service,
                                                                      settings_file, memory_keyring) -> None:
     dialog = make_dialog(found)
 
@@ -107,13 +72,13 @@ def test_everything_found_is_listed_and_ticked_but_nothing_is_added(make_dialog,
     assert dialog.gguf_label is not None and "3 GGUF model files in" in dialog.gguf_label.text()
     assert dialog.add_button.isEnabled() and dialog.skip_button.isEnabled()
     # Ticked is not added.
-    assert service.accounts == [] and memory_keyring.entries == {} and not settings_file.exists()
+    assert account_service.accounts == [] and memory_keyring.entries == {} and not settings_file.exists()
     texts = every_text(dialog)
     for secret in (ANTHROPIC_KEY, OPENAI_KEY):
         assert secret not in texts and secret[6:-4] not in texts
 
 
-def test_add_selected_adds_exactly_the_ticked_items(qtbot, make_dialog, found, service, settings_file,
+def test_add_selected_adds_exactly_the_ticked_items(qtbot, make_dialog, found, account_service, settings_file,
                                                     memory_keyring) -> None:
     dialog = make_dialog(found)
     dialog.checkboxes[1].setChecked(False)  # not the llama.cpp server
@@ -122,7 +87,7 @@ def test_add_selected_adds_exactly_the_ticked_items(qtbot, make_dialog, found, s
     with qtbot.waitSignal(dialog.accounts_added, timeout=WAIT_MS) as added:
         dialog.add_button.click()
 
-    ollama, anthropic = service.accounts
+    ollama, anthropic = account_service.accounts
     assert added.args == [[ollama.id, anthropic.id]]
     assert (ollama.provider_id, ollama.label, ollama.base_url) == ("ollama", OLLAMA_LABEL, None)
     assert (anthropic.provider_id, anthropic.label) == ("anthropic", "Anthropic (ANTHROPIC_API_KEY)")
@@ -134,7 +99,7 @@ def test_add_selected_adds_exactly_the_ticked_items(qtbot, make_dialog, found, s
     assert dialog.selected_keys() == []  # the secrets are let go once answered
 
 
-def test_servers_only_still_records_the_answer(qtbot, make_dialog, found, service, memory_keyring) -> None:
+def test_servers_only_still_records_the_answer(qtbot, make_dialog, found, account_service, memory_keyring) -> None:
     dialog = make_dialog(found)
     for box in dialog.key_boxes:
         box.setChecked(False)
@@ -142,9 +107,9 @@ def test_servers_only_still_records_the_answer(qtbot, make_dialog, found, servic
     with qtbot.waitSignal(dialog.accounts_added, timeout=WAIT_MS):
         dialog.add_button.click()
 
-    assert [(a.provider_id, a.label) for a in service.accounts] == [
+    assert [(a.provider_id, a.label) for a in account_service.accounts] == [
         ("ollama", OLLAMA_LABEL), ("llamacpp", LLAMA_SERVER_LABEL)]
-    assert memory_keyring.entries == {} and service.settings.env_import_offered
+    assert memory_keyring.entries == {} and account_service.settings.env_import_offered
 
 
 def test_add_is_disabled_with_nothing_ticked(make_dialog, found) -> None:
@@ -156,19 +121,19 @@ def test_add_is_disabled_with_nothing_ticked(make_dialog, found) -> None:
     assert dialog.add_button.isEnabled()
 
 
-def test_skip_adds_nothing_and_is_not_asked_again(qtbot, make_dialog, parent, found, service,
+def test_skip_adds_nothing_and_is_not_asked_again(qtbot, make_dialog, parent, found, account_service,
                                                   memory_keyring) -> None:
     dialog = make_dialog(found)
     with qtbot.waitSignal(dialog.skipped, timeout=WAIT_MS):
         dialog.skip_button.click()
 
-    assert service.accounts == [] and memory_keyring.entries == {}
-    assert service.settings.env_import_offered
-    assert run(qtbot, offer_welcome(parent, service, environ=KEYS_ENV)) is None
+    assert account_service.accounts == [] and memory_keyring.entries == {}
+    assert account_service.settings.env_import_offered
+    assert run(qtbot, offer_welcome(parent, account_service, environ=KEYS_ENV)) is None
 
 
-def test_a_server_already_added_is_shown_but_not_offered(qtbot, make_dialog, found, service) -> None:
-    run(qtbot, service.save_account(Account(provider_id="ollama", label="Mine")))
+def test_a_server_already_added_is_shown_but_not_offered(qtbot, make_dialog, found, account_service) -> None:
+    run(qtbot, account_service.save_account(Account(provider_id="ollama", label="Mine")))
     dialog = make_dialog(found)
 
     ollama_box = dialog.checkboxes[0]
@@ -177,7 +142,7 @@ def test_a_server_already_added_is_shown_but_not_offered(qtbot, make_dialog, fou
     assert [a.provider_id for a in dialog.selected_accounts()] == ["llamacpp"]
 
 
-def test_first_run_discovers_real_loopback_servers_and_lists_them(qtbot, qloop, parent, service, tmp_path,
+def test_first_run_discovers_real_loopback_servers_and_lists_them(qtbot, qloop, parent, account_service, tmp_path,
                                                                   memory_keyring) -> None:
     home = tmp_path / "home"
     touch(home / ".cache" / "llama.cpp" / "gemma-3-270m-it-Q8_0.gguf")
@@ -186,7 +151,7 @@ def test_first_run_discovers_real_loopback_servers_and_lists_them(qtbot, qloop, 
         environ = KEYS_ENV | {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
                               "OLLAMA_HOST": ollama.removeprefix("http://"),
                               "LLAMA_ARG_PORT": llama.rsplit(":", 1)[1]}
-        dialog = run(qtbot, offer_welcome(parent, service, environ=environ))
+        dialog = run(qtbot, offer_welcome(parent, account_service, environ=environ))
 
     assert isinstance(dialog, WelcomeDialog) and dialog.isVisible()
     assert [box.text() for box in dialog.checkboxes] == [
@@ -196,23 +161,23 @@ def test_first_run_discovers_real_loopback_servers_and_lists_them(qtbot, qloop, 
         "OpenAI — OPENAI_API_KEY — sk-pro…g0Ye",
     ]
     assert dialog.gguf_label is not None and "1 GGUF model file in" in dialog.gguf_label.text()
-    assert service.accounts == [] and memory_keyring.entries == {}
+    assert account_service.accounts == [] and memory_keyring.entries == {}
 
     with qtbot.waitSignal(dialog.accounts_added, timeout=WAIT_MS):
         dialog.add_button.click()
-    ollama_account, llama_account, *_keys = service.accounts
+    ollama_account, llama_account, *_keys = account_service.accounts
     # Servers on other ports than the providers' defaults keep their address.
     assert ollama_account.base_url == ollama and llama_account.base_url == f"{llama}/v1"
-    assert len(service.accounts) == 4
+    assert len(account_service.accounts) == 4
     run(qtbot, dialog.aclose())
 
 
-def test_no_dialog_when_it_is_not_a_first_run_or_nothing_was_found(qtbot, parent, service, tmp_path) -> None:
+def test_no_dialog_when_it_is_not_a_first_run_or_nothing_was_found(qtbot, parent, account_service, tmp_path) -> None:
     with fake_server({}) as nothing:
         port = nothing.rsplit(":", 1)[1]
         quiet = {"HOME": str(tmp_path), "OLLAMA_HOST": f"127.0.0.1:{port}", "LLAMA_ARG_PORT": port}
-        assert run(qtbot, offer_welcome(parent, service, environ=quiet)) is None
-        assert not service.settings.env_import_offered  # a key set later is still offered
+        assert run(qtbot, offer_welcome(parent, account_service, environ=quiet)) is None
+        assert not account_service.settings.env_import_offered  # a key set later is still offered
 
-        run(qtbot, service.save_account(Account(provider_id="openai", label="Existing")))
-        assert run(qtbot, offer_welcome(parent, service, environ=quiet | KEYS_ENV)) is None
+        run(qtbot, account_service.save_account(Account(provider_id="openai", label="Existing")))
+        assert run(qtbot, offer_welcome(parent, account_service, environ=quiet | KEYS_ENV)) is None

@@ -1,69 +1,27 @@
-"""ModelCatalog: checking keys and listing models over loopback servers, and the on-disk cache."""
+"""ModelCatalog asks a provider: checking a key and listing its models, each provider's way, over
+loopback servers that check what they are sent."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
-from desktop_app.domain.errors import AuthFailed, NoKey, TimedOut, Unreachable
 from desktop_app.services import catalog as catalog_module
 from desktop_app.services.catalog import CheckStatus, ModelCatalog
-from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.anthropic_fault import AnthropicServer, organization_id
 from tests.servers.openai_fault import MODELS, FaultServer
+from tests.unit.conftest import compatible, one_sentence
 
 KEY = "sk-test"
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def cache_file(tmp_path: Path) -> Path:
-    return tmp_path / "cache" / "models.json"
-
-
-@pytest.fixture
-def sent() -> list[httpx.Request]:
-    """Every request the catalog's client sends, as httpx built it (URL with its query)."""
-    return []
-
-
-@pytest_asyncio.fixture
-async def http(sent: list[httpx.Request]) -> AsyncIterator[httpx.AsyncClient]:
-    async def record(request: httpx.Request) -> None:
-        sent.append(request)
-
-    async with httpx.AsyncClient(event_hooks={"request": [record]}, trust_env=False) as client:
-        yield client
-
-
-@pytest.fixture
-def catalog(http: httpx.AsyncClient, cache_file: Path) -> ModelCatalog:
-    return ModelCatalog(http=http, cache_file=cache_file)
-
-
-def compatible(base_url: str, label: str = "Fault lab") -> Account:
-    return Account(provider_id="openai_compatible", label=label, base_url=base_url)
-
-
-def one_sentence(text: str) -> bool:
-    return text.endswith(".") and "\n" not in text
 
 
 def assert_key_only_in_header(requests: list[httpx.Request], header: str, value: str) -> None:
@@ -152,31 +110,6 @@ async def test_a_wrong_base_url_is_an_error_with_the_status(
     assert "HTTP 404" in result.message and one_sentence(result.message)
 
 
-@pytest_asyncio.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A server that accepts connections and reads requests, but never answers a byte."""
-    handlers: set[asyncio.Task[Any]] = set()
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        handlers.add(task)
-        try:
-            await reader.read()  # until the client gives up and closes
-        except (asyncio.CancelledError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    for task in handlers:
-        task.cancel()
-    await asyncio.gather(*handlers, return_exceptions=True)
-    await server.wait_closed()
-
-
 @pytest.mark.asyncio
 async def test_a_server_that_never_answers_times_out(
     catalog: ModelCatalog, silent_port: int, monkeypatch: pytest.MonkeyPatch
@@ -187,52 +120,6 @@ async def test_a_server_that_never_answers_times_out(
     assert result.status is CheckStatus.TIMEOUT
     assert f"127.0.0.1:{silent_port}" in result.message and one_sentence(result.message)
 
-
-# --- the cache -------------------------------------------------------------------------------------
-
-@pytest.mark.asyncio
-async def test_the_list_is_cached_on_disk_and_read_back_by_a_new_catalog(
-    catalog: ModelCatalog, server: FaultServer, http: httpx.AsyncClient, cache_file: Path
-) -> None:
-    account = compatible(server.base_url)
-    models = await catalog.fetch_models(account, KEY)
-
-    assert catalog.cached_models(account.id) == models
-    assert KEY not in cache_file.read_text("utf-8")
-    assert json.loads(cache_file.read_text("utf-8"))[account.id]["models"] == list(models)
-    assert [p.name for p in cache_file.parent.iterdir()] == [cache_file.name]  # no temp file left
-
-    later = ModelCatalog(http=http, cache_file=cache_file)
-    assert later.cached_models(account.id) == ()
-    later.load_cache()
-    assert later.cached_models(account.id) == models
-
-    later.forget(account.id)
-    again = ModelCatalog(http=http, cache_file=cache_file)
-    again.load_cache()
-    assert again.cached_models(account.id) == ()
-
-
-@pytest.mark.parametrize(
-    "content",
-    ['{"half": ', "[1, 2, 3]", '{"acct": {"models": "not a list"}}', '{"acct": 7}', "\x00\xff"],
-)
-@pytest.mark.asyncio
-async def test_a_corrupt_cache_file_is_ignored(
-    http: httpx.AsyncClient, cache_file: Path, content: str
-) -> None:
-    cache_file.parent.mkdir(parents=True)
-    cache_file.write_text(content, "utf-8", errors="surrogateescape")
-    catalog = ModelCatalog(http=http, cache_file=cache_file)
-    catalog.load_cache()
-    assert catalog.cached_models("acct") == ()
-
-
-@pytest.mark.asyncio
-async def test_a_missing_cache_file_is_an_empty_cache(http: httpx.AsyncClient, cache_file: Path) -> None:
-    catalog = ModelCatalog(http=http, cache_file=cache_file)
-    catalog.load_cache()
-    assert catalog.cached_models("acct") == ()
 
 
 # --- other list styles, each against a loopback server that checks its headers ---------------------
@@ -368,57 +255,41 @@ async def test_ollama_tags_are_listed_without_any_key(catalog: ModelCatalog, loo
     assert "authorization" not in seen.headers
 
 
+@pytest.mark.parametrize(("provider_id", "respond", "key_header", "path", "own_headers", "models"), [
+    pytest.param("anthropic", anthropic_models, "x-api-key", "/v1/models", {"anthropic-version": "2023-06-01"},
+                 ("claude-3-5-haiku-20241022", "claude-sonnet-4-20250514"), id="anthropic"),
+    # Only the models that generate content: not the embedding and image models listed beside them.
+    pytest.param("gemini", gemini_models, "x-goog-api-key", "/v1beta/models", {},
+                 ("gemini-1.5-pro", "gemini-2.0-flash"), id="gemini"),
+])
 @pytest.mark.asyncio
-async def test_anthropic_models_are_listed_with_its_own_headers(
-    catalog: ModelCatalog, loopback: StartLoopback, sent: list[httpx.Request]
+async def test_a_cloud_provider_lists_its_models_with_its_own_headers(
+    catalog: ModelCatalog, loopback: StartLoopback, sent: list[httpx.Request], provider_id: str,
+    respond: Responder, key_header: str, path: str, own_headers: dict[str, str], models: tuple[str, ...],
 ) -> None:
-    server = loopback(anthropic_models)
-    account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
-    result = await catalog.check(account, KEY)
+    server = loopback(respond)
+    result = await catalog.check(Account(provider_id=provider_id, label="Cloud", base_url=server.base_url), KEY)
 
     assert result.status is CheckStatus.OK, result.message
-    assert result.models == ("claude-3-5-haiku-20241022", "claude-sonnet-4-20250514")
+    assert result.models == models
     (seen,) = server.seen
-    assert seen.path.split("?")[0] == "/v1/models"
-    assert seen.headers["anthropic-version"] == "2023-06-01"
+    assert seen.path.split("?")[0] == path
+    assert own_headers.items() <= seen.headers.items()
     assert "authorization" not in seen.headers
-    assert_key_only_in_header(sent, "x-api-key", KEY)
-
-
-@pytest.mark.asyncio
-async def test_anthropic_rejecting_the_key_is_an_invalid_key(
-    catalog: ModelCatalog, loopback: StartLoopback
-) -> None:
-    server = loopback(anthropic_models)
-    account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
-    result = await catalog.check(account, "sk-ant-wrong")
-
-    assert result.status is CheckStatus.INVALID_KEY
-
-
-@pytest.mark.asyncio
-async def test_gemini_lists_only_models_that_generate_content(
-    catalog: ModelCatalog, loopback: StartLoopback, sent: list[httpx.Request]
-) -> None:
-    server = loopback(gemini_models)
-    account = Account(provider_id="gemini", label="Gemini", base_url=server.base_url)
-    result = await catalog.check(account, KEY)
-
-    assert result.status is CheckStatus.OK, result.message
-    assert result.models == ("gemini-1.5-pro", "gemini-2.0-flash")
-    (seen,) = server.seen
-    assert seen.path.split("?")[0] == "/v1beta/models"
     assert "key=" not in seen.path  # never ?key=..., which ends up in proxy and server logs
-    assert_key_only_in_header(sent, "x-goog-api-key", KEY)
+    assert_key_only_in_header(sent, key_header, KEY)
 
 
+@pytest.mark.parametrize(("provider_id", "respond", "wrong_key"), [
+    pytest.param("anthropic", anthropic_models, "sk-ant-wrong", id="anthropic"),
+    pytest.param("gemini", gemini_models, "AIza-wrong", id="gemini"),
+])
 @pytest.mark.asyncio
-async def test_gemini_rejecting_the_key_is_an_invalid_key(
-    catalog: ModelCatalog, loopback: StartLoopback
+async def test_a_cloud_provider_rejecting_the_key_is_an_invalid_key(
+    catalog: ModelCatalog, loopback: StartLoopback, provider_id: str, respond: Responder, wrong_key: str
 ) -> None:
-    server = loopback(gemini_models)
-    account = Account(provider_id="gemini", label="Gemini", base_url=server.base_url)
-    result = await catalog.check(account, "AIza-wrong")
+    server = loopback(respond)
+    result = await catalog.check(Account(provider_id=provider_id, label="Cloud", base_url=server.base_url), wrong_key)
 
     assert result.status is CheckStatus.INVALID_KEY, result.message
 
@@ -438,173 +309,6 @@ async def test_a_model_list_that_cannot_be_read_is_an_error(
     assert result.status is CheckStatus.ERROR
     assert one_sentence(result.message)
     assert "could not read" in result.message
-
-
-# --- three tiers: a fresh cache, the provider, LiteLLM's bundled map ---------------------------------
-
-class Clock:
-    """The catalog's clock, moved by hand: cache ages without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine() -> Iterator[LiteLLMEngine]:
-    """The real engine the app uses: LiteLLM imported on its own thread."""
-    started = LiteLLMEngine()
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def tiered(http: httpx.AsyncClient, cache_file: Path, clock: Clock, engine: LiteLLMEngine) -> ModelCatalog:
-    return ModelCatalog(http=http, cache_file=cache_file, litellm=engine.litellm, clock=clock)
-
-
-@pytest.fixture
-def dead_port() -> Iterator[int]:
-    with socket.socket() as sock:  # bound, never listening: every connection is refused
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
-@pytest.mark.asyncio
-async def test_a_fresh_cache_answers_without_a_request(
-    tiered: ModelCatalog, server: FaultServer, clock: Clock, http: httpx.AsyncClient, cache_file: Path
-) -> None:
-    account = compatible(server.base_url)
-    first = await tiered.models(account, KEY)
-    assert (first.source, first.error, first.fetched_at) == ("provider", None, clock.now)
-    assert first.models == tuple(sorted(MODELS))
-    assert len(server.requests) == 1
-
-    clock.now += catalog_module.CACHE_TTL_S - 1
-    again = await tiered.models(account, KEY)
-    assert (again.source, again.models, again.fetched_at) == ("cache", first.models, first.fetched_at)
-    assert again.notice is None
-
-    restarted = ModelCatalog(http=http, cache_file=cache_file, clock=clock)  # the next start of the app
-    restarted.load_cache()
-    assert (await restarted.models(account, KEY)).source == "cache"
-    assert len(server.requests) == 1
-
-
-@pytest.mark.asyncio
-async def test_a_stale_cache_is_fetched_again(tiered: ModelCatalog, server: FaultServer, clock: Clock) -> None:
-    account = compatible(server.base_url)
-    await tiered.models(account, KEY)
-    clock.now += catalog_module.CACHE_TTL_S
-
-    stale = await tiered.models(account, KEY)
-    assert (stale.source, stale.fetched_at) == ("provider", clock.now)
-    assert len(server.requests) == 2
-    assert (await tiered.models(account, KEY)).source == "cache"
-    assert len(server.requests) == 2
-
-
-@pytest.mark.asyncio
-async def test_refresh_and_a_changed_base_url_skip_the_cache(tiered: ModelCatalog, server: FaultServer) -> None:
-    account = compatible(server.base_url)
-    await tiered.models(account, KEY)
-
-    assert (await tiered.models(account, KEY, refresh=True)).source == "provider"
-    moved = account.model_copy(update={"base_url": server.base_url.replace("127.0.0.1", "localhost")})
-    assert (await tiered.models(moved, KEY)).source == "provider"  # another server, another list
-    assert len(server.requests) == 3
-
-
-@pytest.mark.asyncio
-async def test_an_unreachable_cloud_provider_falls_back_to_litellms_bundled_list(
-    tiered: ModelCatalog, engine: LiteLLMEngine, dead_port: int, cache_file: Path
-) -> None:
-    account = Account(provider_id="anthropic", label="Claude", base_url=f"http://127.0.0.1:{dead_port}")
-    result = await tiered.models(account, KEY)
-
-    litellm = await engine.litellm()
-    assert result.source == "bundled"
-    assert isinstance(result.error, Unreachable) and f"127.0.0.1:{dead_port}" in result.error.message
-    assert result.fetched_at is None
-    assert "claude-sonnet-4-5" in result.models
-    assert set(result.models) <= set(litellm.models_by_provider["anthropic"])
-    assert list(result.models) == sorted(result.models)
-    assert result.notice == "From LiteLLM's bundled list: the provider could not be reached."
-    assert not cache_file.exists()  # the bundled list is not the account's: never cached as such
-
-
-@pytest.mark.asyncio
-async def test_the_bundled_list_holds_only_chat_models_named_as_the_provider_names_them(
-    engine: LiteLLMEngine
-) -> None:
-    litellm = await engine.litellm()
-    openai = catalog_module.bundled_models(litellm, Account(provider_id="openai", label="o").provider)
-    assert "gpt-4o-mini" in openai
-    assert not [m for m in openai if "embedding" in m or "dall-e" in m or "tts" in m or "whisper" in m]
-    mistral = catalog_module.bundled_models(litellm, Account(provider_id="mistral", label="m").provider)
-    assert mistral and not [m for m in mistral if m.startswith("mistral/")]
-    local = Account(provider_id="llamacpp", label="local").provider
-    assert catalog_module.bundled_models(litellm, local) == ()
-
-
-@pytest.mark.asyncio
-async def test_an_unreachable_provider_offers_its_own_older_list_first(
-    tiered: ModelCatalog, server: FaultServer, clock: Clock, silent_port: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    account = Account(provider_id="openai", label="Cloud", base_url=server.base_url)
-    listed = await tiered.models(account, KEY)
-    clock.now += 3 * catalog_module.CACHE_TTL_S
-    server.stop()  # the same URL, nobody answering any more
-
-    older = await tiered.models(account, KEY)
-    assert (older.source, older.models, older.fetched_at) == ("cache", listed.models, listed.fetched_at)
-    assert isinstance(older.error, Unreachable)
-    assert older.notice == "From the list saved earlier: the provider could not be reached."
-
-    # A server that hangs is no different from one that is down.
-    monkeypatch.setattr(catalog_module, "CHECK_TIMEOUT_S", 0.3)
-    hanging = compatible(f"http://127.0.0.1:{silent_port}/v1")
-    result = await tiered.models(hanging, KEY)
-    assert (result.source, result.models) == ("provider", ())  # local: no bundled list to offer
-    assert isinstance(result.error, TimedOut)
-
-
-@pytest.mark.asyncio
-async def test_a_rejected_key_gets_no_fallback_list(tiered: ModelCatalog, server: FaultServer) -> None:
-    account = Account(provider_id="openai", label="Cloud", base_url=server.base_url)
-    result = await tiered.models(account, "sk-revoked")
-
-    assert (result.source, result.models) == ("provider", ())
-    assert isinstance(result.error, AuthFailed)
-    assert result.notice == result.error.message and one_sentence(result.notice)
-    assert "sk-revoked" not in result.error.message
-
-
-@pytest.mark.asyncio
-async def test_an_account_without_its_key_is_not_listed(tiered: ModelCatalog, server: FaultServer) -> None:
-    result = await tiered.models(Account(provider_id="openai", label="Cloud", base_url=server.base_url), None)
-
-    assert (result.source, result.models) == ("provider", ())
-    assert isinstance(result.error, NoKey) and one_sentence(result.error.message)
-    assert server.requests == []
-
-
-@pytest.mark.asyncio
-async def test_without_litellm_an_unreachable_provider_gives_just_the_error(
-    catalog: ModelCatalog, dead_port: int
-) -> None:
-    account = Account(provider_id="anthropic", label="Claude", base_url=f"http://127.0.0.1:{dead_port}")
-    result = await catalog.models(account, KEY)
-
-    assert (result.source, result.models) == ("provider", ())
-    assert isinstance(result.error, Unreachable)
 
 
 # --- extra headers, key-check endpoints, organisation ids --------------------------------------------

@@ -3,56 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
-from desktop_app.domain.chat import ChatParams, Failed, Finished, Started, StreamEvent, TextDelta
+from desktop_app.domain.chat import (
+    ChatParams,
+    Failed,
+    Finished,
+    Started,
+    StreamEvent,
+    TextDelta,
+)
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import ModelNotFound, ServerError
 from desktop_app.domain.settings import Settings
 from desktop_app.services.account_state import AccountStates
-from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.chat import DEFAULT_TITLE, ChatService
 from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.llm import LLMService
 from desktop_app.services.secrets import SecretStore
 from tests.servers.openai_fault import FaultServer
+from tests.unit.sqlite_stores import store_fixtures
 
 KEY = "sk-test"
 OK_TEXT = "".join(f"word{i} " for i in range(40))
 SLOW_TEXT = "".join(f"word{i} " for i in range(500))
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[LiteLLMEngine]:
-    engine = LiteLLMEngine()
-    engine.start()
-    yield engine
-    engine.stop()
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def account(server: FaultServer) -> Account:
-    return Account(provider_id="openai_compatible", label="Fault lab", base_url=server.base_url)
-
-
-@pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[ConversationStore]:
-    store = ConversationStore(tmp_path / "conversations.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
+db_path, store = store_fixtures(ConversationStore, "conversations.sqlite3")
 
 
 @pytest_asyncio.fixture

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
 import textwrap
-import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics, ResponseFormat
 from desktop_app.domain.conversations import MessageStatus
 from desktop_app.services.conversations import ConversationStore, StoreClosed
+from tests.unit import sqlite_stores
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "conversations.sqlite3"
-
-
-@pytest_asyncio.fixture
-async def store(db_path: Path) -> AsyncIterator[ConversationStore]:
-    store = ConversationStore(db_path)
-    await store.open()
-    yield store
-    await store.close()
-
-
-def _raw(path: Path) -> sqlite3.Connection:
-    """A second, independent connection: what is on disk, not what the store believes."""
-    return sqlite3.connect(path)
+db_path, store = sqlite_stores.store_fixtures(ConversationStore, "conversations.sqlite3")
 
 
 # --- opening ---------------------------------------------------------------------------------------
@@ -45,9 +26,8 @@ async def test_a_new_database_is_in_wal_mode_with_a_versioned_schema(
     store: ConversationStore, db_path: Path
 ) -> None:
     assert store.notice is None
-    with _raw(db_path) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert sqlite_stores.journal_mode_and_version(db_path) == ("wal", 1)
+    with sqlite_stores.raw(db_path) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"conversations", "messages"} <= tables
 
@@ -160,7 +140,7 @@ async def test_deleting_a_conversation_deletes_its_messages(store: ConversationS
     assert await store.get_conversation(doomed.id) is None
     assert await store.messages(doomed.id) == []
     assert [m.content for m in await store.messages(kept.id)] == ["stays"]
-    with _raw(db_path) as conn:
+    with sqlite_stores.raw(db_path) as conn:
         orphans = conn.execute(
             "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (doomed.id,)
         ).fetchone()[0]
@@ -259,17 +239,8 @@ async def test_delete_messages_after_keeps_the_earlier_ones(store: ConversationS
 @pytest.mark.asyncio
 async def test_a_write_whose_caller_was_cancelled_still_happens(store: ConversationStore) -> None:
     conversation = await store.create_conversation(title="t")
-    release = threading.Event()
-    blocker = store._executor.submit(release.wait)  # holds the worker so the write has to queue
-    try:
-        task = asyncio.ensure_future(store.add_message(conversation.id, role="user", content="kept"))
-        await asyncio.sleep(0)  # let the task submit its write
-        task.cancel()
-    finally:
-        release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await asyncio.wrap_future(blocker)
+
+    await sqlite_stores.cancel_while_queued(store, store.add_message(conversation.id, role="user", content="kept"))
 
     assert [m.content for m in await store.messages(conversation.id)] == ["kept"]
 
@@ -376,14 +347,9 @@ async def test_a_reply_being_streamed_survives_a_crash_of_the_app(db_path: Path)
 
 @pytest.mark.asyncio
 async def test_a_file_that_is_not_a_database_is_moved_aside_and_a_new_one_started(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    garbage = b"these bytes are not a database " * 200
-    db_path.write_bytes(garbage)
+    garbage = sqlite_stores.write_garbage(db_path)
 
-    store = ConversationStore(db_path)
-    notice = await store.open()
-    try:
-        [moved] = db_path.parent.glob("conversations.sqlite3.corrupt-*")
+    async with sqlite_stores.open_set_aside(ConversationStore, db_path) as (store, notice, moved):
         assert moved.read_bytes() == garbage
         assert notice == store.notice
         assert notice == (
@@ -395,27 +361,15 @@ async def test_a_file_that_is_not_a_database_is_moved_aside_and_a_new_one_starte
         await store.add_message(conversation.id, role="user", content="works")
         assert [c.title for c in await store.list_conversations()] == ["Fresh start"]
         assert [m.content for m in await store.messages(conversation.id)] == ["works"]
-    finally:
-        await store.close()
-    with _raw(db_path) as conn:
+    with sqlite_stores.raw(db_path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
 
 
 @pytest.mark.asyncio
 async def test_a_database_from_a_newer_version_is_moved_aside_untouched(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    with _raw(db_path) as conn:
-        conn.execute("CREATE TABLE future (x)")
-        conn.execute("PRAGMA user_version = 99")
-    conn.close()
-    original = db_path.read_bytes()
+    original = sqlite_stores.write_newer_database(db_path)
 
-    store = ConversationStore(db_path)
-    notice = await store.open()
-    try:
-        [moved] = db_path.parent.glob("conversations.sqlite3.corrupt-*")
+    async with sqlite_stores.open_set_aside(ConversationStore, db_path) as (store, notice, moved):
         assert moved.read_bytes() == original
         assert notice is not None and "newer version of ModelDesk" in notice and str(moved) in notice
         assert await store.list_conversations() == []
-    finally:
-        await store.close()

@@ -46,17 +46,10 @@ from desktop_app.services.secrets import SecretStore
 from desktop_app.services.usage import UsageStore
 from tests.servers.anthropic_fault import AnthropicServer, organization_id
 from tests.servers.llama import real_artifacts
+from tests.unit.sqlite_stores import store_fixtures
 
 KEY_A, KEY_B = "sk-ant-test-a", "sk-ant-test-b"
 MODEL = "claude-sonnet-4-5"
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[LiteLLMEngine]:
-    engine = LiteLLMEngine()
-    engine.start()
-    yield engine
-    engine.stop()
 
 
 @pytest.fixture
@@ -83,12 +76,7 @@ class World:
             override_budget=override)]
 
 
-@pytest_asyncio.fixture
-async def usage(tmp_path: Path) -> AsyncIterator[UsageStore]:
-    store = UsageStore(tmp_path / "usage.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
+db_path, usage = store_fixtures(UsageStore, "usage.sqlite3", name="usage")
 
 
 async def _world(engine, server, usage, **kwargs) -> World:
@@ -140,7 +128,7 @@ async def test_401_marks_the_account_broken_until_its_key_is_fixed(engine, serve
     world = await _world(engine, server, usage)
     server.behaviour[KEY_A] = "401"
     events = await world.ask(world.pool.id)
-    assert isinstance([e for e in events if isinstance(e, AttemptFailed)][0].error, AuthFailed)
+    assert isinstance(next(e for e in events if isinstance(e, AttemptFailed)).error, AuthFailed)
     assert world.states.health(world.a.id).broken
     await world.ask(world.pool.id)
     assert server.counts[KEY_A] == 1  # skipped while broken

@@ -27,12 +27,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as srv:
-        yield srv
-
-
-@pytest.fixture
 def client(server: FaultServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, headers={"authorization": f"Bearer {KEY}"},
                       timeout=10) as c:
@@ -254,8 +248,8 @@ def test_invalid_json_is_rejected(client: httpx.Client) -> None:
     ("fault-500", 500, "server_error", None,
      "The server had an error while processing your request."),
     ("fault-context", 400, "invalid_request_error", "context_length_exceeded",
-     "This model's maximum context length is 4096 tokens. However, your messages resulted in "
-     "5000 tokens. Please reduce the length of the messages."),
+     ("This model's maximum context length is 4096 tokens. However, your messages resulted in "
+      "5000 tokens. Please reduce the length of the messages.")),
 ])
 def test_http_faults(client: httpx.Client, stream: bool, model: str, status: int, type_: str,
                      code: str | None, message: str) -> None:
@@ -273,12 +267,11 @@ def test_http_faults(client: httpx.Client, stream: bool, model: str, status: int
 
 def test_fault_cut_ends_without_done(client: httpx.Client, server: FaultServer) -> None:
     lines: list[str] = []
-    with pytest.raises(httpx.RemoteProtocolError):
-        with client.stream("POST", "/chat/completions",
-                           json=chat_body("fault-cut", stream=True)) as response:
-            assert response.status_code == 200
-            for line in response.iter_lines():
-                lines.append(line)
+    with pytest.raises(httpx.RemoteProtocolError), client.stream(
+        "POST", "/chat/completions", json=chat_body("fault-cut", stream=True)
+    ) as response:
+        assert response.status_code == 200
+        lines.extend(response.iter_lines())  # keeps the lines read before the cut
     payloads = [p for p in (line.removeprefix("data: ") for line in lines if line) if p]
     assert "[DONE]" not in payloads
     content = [json.loads(p)["choices"][0]["delta"]["content"] for p in payloads[1:]]
@@ -324,16 +317,16 @@ def test_fault_stall_goes_quiet_and_notices_the_client_leaving(server: FaultServ
 def test_stop_does_not_wait_for_a_stalled_stream() -> None:
     server = FaultServer()
     server.start()
-    with httpx.Client(base_url=server.base_url, headers={"authorization": f"Bearer {KEY}"},
-                      timeout=10) as client:
-        with client.stream("POST", "/chat/completions",
-                           json=chat_body("fault-stall", stream=True)) as response:
-            lines = response.iter_lines()
-            next(lines)  # the stream is open and stalled
-            server.stop(timeout=5)
-            assert server._thread is None  # joined
-            with pytest.raises(httpx.RemoteProtocolError):
-                list(lines)
+    with (
+        httpx.Client(base_url=server.base_url, headers={"authorization": f"Bearer {KEY}"}, timeout=10) as client,
+        client.stream("POST", "/chat/completions", json=chat_body("fault-stall", stream=True)) as response,
+    ):
+        lines = response.iter_lines()
+        next(lines)  # the stream is open and stalled
+        server.stop(timeout=5)
+        assert server._thread is None  # joined
+        with pytest.raises(httpx.RemoteProtocolError):
+            list(lines)
     assert server.disconnects == 0
 
 

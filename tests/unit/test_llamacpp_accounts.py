@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import httpx
 import pytest
-import pytest_asyncio
 
-from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import ModelCatalog
 from desktop_app.services.llamacpp_accounts import MANAGED_LABEL, LlamaCppAccounts
-from desktop_app.services.secrets import SecretStore
-from desktop_app.services.settings_store import SettingsStore
-
-
-@pytest_asyncio.fixture
-async def accounts(tmp_path: Path) -> AsyncIterator[AccountService]:
-    secrets = SecretStore()
-    await secrets.start()
-    store = SettingsStore(tmp_path / "settings.json")
-    async with httpx.AsyncClient() as http:
-        yield AccountService(settings=Settings(), settings_store=store, secrets=secrets,
-                             catalog=ModelCatalog(http=http, cache_file=tmp_path / "models.json"))
-    await store.close()
-    await secrets.close()
 
 
 @pytest.mark.asyncio

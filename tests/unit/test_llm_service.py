@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import (
-    ResponseHeaders,
     ChatMessage,
     ChatParams,
     Failed,
     Finished,
     ResponseFormat,
+    ResponseHeaders,
     Started,
     StreamEvent,
     TextDelta,
@@ -43,32 +43,6 @@ KEY = "sk-test"
 HELLO = [ChatMessage("user", "Say hello to the test suite")]
 # The fault server counts a prompt as its words + 4 per message + 3: 6 + 4 + 3.
 HELLO_PROMPT_TOKENS = 13
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[LiteLLMEngine]:
-    # One engine (one thread, one loop, one LiteLLM import) for the module; each test's own
-    # pytest-asyncio loop only receives events from it, exactly as the Qt loop does in the app.
-    engine = LiteLLMEngine()
-    engine.start()
-    yield engine
-    engine.stop()
-
-
-@pytest.fixture
-def llm(engine: LiteLLMEngine) -> LLMService:
-    return LLMService(engine=engine)
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def account(server: FaultServer) -> Account:
-    return Account(provider_id="openai_compatible", label="Fault lab", base_url=server.base_url)
 
 
 def stream(

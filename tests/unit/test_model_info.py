@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,13 +23,6 @@ FIELDS = ("context_window", "max_output", "vision", "tools", "json_schema", "inp
 
 def all_unknown(info: ModelInfo) -> bool:
     return all(getattr(info, name) is None for name in FIELDS) and not info.known
-
-
-@pytest.fixture
-def engine() -> Iterator[LiteLLMEngine]:
-    started = LiteLLMEngine()
-    yield started
-    started.stop()
 
 
 @pytest_asyncio.fixture

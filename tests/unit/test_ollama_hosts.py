@@ -5,19 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.ollama import OllamaHost
-from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import ModelCatalog
 from desktop_app.services.ollama_hosts import LOCAL_LABEL, OllamaHosts
-from desktop_app.services.secrets import SecretStore
-from desktop_app.services.settings_store import SettingsStore
 from tests.servers.ollama_server import OllamaServer
 
 KEY = "host-key-for-tests"
@@ -27,18 +22,6 @@ KEY = "host-key-for-tests"
 def remote() -> Iterator[OllamaServer]:
     with OllamaServer(installed=("tiny",), api_key=KEY) as server:
         yield server
-
-
-@pytest_asyncio.fixture
-async def accounts(tmp_path: Path) -> AsyncIterator[AccountService]:
-    secrets = SecretStore()
-    await secrets.start()
-    store = SettingsStore(tmp_path / "settings.json")
-    async with httpx.AsyncClient() as http:
-        yield AccountService(settings=Settings(), settings_store=store, secrets=secrets,
-                             catalog=ModelCatalog(http=http, cache_file=tmp_path / "models.json"))
-    await store.close()
-    await secrets.close()
 
 
 @pytest_asyncio.fixture

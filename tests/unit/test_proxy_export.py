@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import (
@@ -35,12 +33,6 @@ from tests.servers.openai_fault import FaultServer
 
 KEY = "sk-test"
 MESSAGES = [{"role": "user", "content": "Say hello."}]
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as srv:
-        yield srv
 
 
 @dataclass(frozen=True)
@@ -78,6 +70,19 @@ def router_for(config: dict[str, Any]) -> Any:
 
 def deployments(config: dict[str, Any], model_name: str) -> list[dict[str, Any]]:
     return [d for d in config["model_list"] if d["model_name"] == model_name]
+
+
+async def ask_exported_lab(
+    base_url: str, monkeypatch: pytest.MonkeyPatch, model: str, *, first_key: str = KEY
+) -> tuple[Lab, Any]:
+    """Export the lab (both keys stored), load it into LiteLLM's Router with the keys in the
+    environment, and ask `model` once; returns the lab and the Router's response."""
+    lab = make_lab(base_url)
+    config = load_like_the_proxy(export_proxy_config(lab.settings, lab.models, keyed={lab.first.id, lab.second.id}))
+    names = env_var_names(lab.settings)
+    monkeypatch.setenv(names[lab.first.id], first_key)
+    monkeypatch.setenv(names[lab.second.id], KEY)
+    return lab, await router_for(config).acompletion(model=model, messages=MESSAGES)
 
 
 # --- env var names ---------------------------------------------------------------------------------
@@ -171,13 +176,7 @@ def test_keys_base_urls_and_model_names_per_provider() -> None:
 async def test_the_pool_routes_a_real_request_with_the_key_from_the_environment(
     server: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lab = make_lab(server.base_url)
-    config = load_like_the_proxy(export_proxy_config(lab.settings, lab.models, keyed={lab.first.id, lab.second.id}))
-    for name in env_var_names(lab.settings).values():
-        monkeypatch.setenv(name, KEY)
-    router = router_for(config)
-
-    response = await router.acompletion(model="lab-pool/ok", messages=MESSAGES)
+    lab, response = await ask_exported_lab(server.base_url, monkeypatch, "lab-pool/ok")
 
     assert response.choices[0].message.content.startswith("word0 word1")
     assert response._hidden_params["model_id"] == f"pool-{lab.pool.id.removeprefix('pool:')}-{lab.first.id}-ok"
@@ -193,14 +192,7 @@ async def test_the_pool_routes_a_real_request_with_the_key_from_the_environment(
 async def test_a_failover_pool_moves_on_when_the_first_account_is_refused(
     server: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lab = make_lab(server.base_url)
-    config = load_like_the_proxy(export_proxy_config(lab.settings, lab.models, keyed={lab.first.id, lab.second.id}))
-    names = env_var_names(lab.settings)
-    monkeypatch.setenv(names[lab.first.id], "sk-revoked")
-    monkeypatch.setenv(names[lab.second.id], KEY)
-    router = router_for(config)
-
-    response = await router.acompletion(model="lab-pool/ok", messages=MESSAGES)
+    lab, response = await ask_exported_lab(server.base_url, monkeypatch, "lab-pool/ok", first_key="sk-revoked")
 
     assert response._hidden_params["model_id"].endswith(f"-{lab.second.id}-ok")
     keys = [r.headers["authorization"] for r in server.requests]
@@ -212,12 +204,7 @@ async def test_a_failover_pool_moves_on_when_the_first_account_is_refused(
 async def test_an_accounts_own_name_reaches_only_that_account(
     server: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lab = make_lab(server.base_url)
-    config = load_like_the_proxy(export_proxy_config(lab.settings, lab.models, keyed={lab.first.id, lab.second.id}))
-    for name in env_var_names(lab.settings).values():
-        monkeypatch.setenv(name, KEY)
-
-    response = await router_for(config).acompletion(model="lab-second/ok", messages=MESSAGES)
+    lab, response = await ask_exported_lab(server.base_url, monkeypatch, "lab-second/ok")
 
     assert response._hidden_params["model_id"] == f"{lab.second.id}-ok"
     assert "x-team" not in server.requests[0].headers
@@ -285,12 +272,6 @@ def key_info() -> Iterator[Callable[[Callable[[dict[str, str]], Answer]], KeyInf
     yield start
     for srv in started:
         srv.close()
-
-
-@pytest_asyncio.fixture
-async def catalog(tmp_path: Path) -> AsyncIterator[ModelCatalog]:
-    async with httpx.AsyncClient(trust_env=False) as http:
-        yield ModelCatalog(http=http, cache_file=tmp_path / "models.json")
 
 
 def proxy_account(root: str) -> Account:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sqlite3
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ReplyMetrics
@@ -29,6 +25,7 @@ from desktop_app.domain.usage import (
 from desktop_app.services import paths
 from desktop_app.services.conversations import StoreClosed
 from desktop_app.services.usage import UsageStore
+from tests.unit import sqlite_stores
 
 TODAY = date.today()
 
@@ -51,22 +48,7 @@ def rec(
                        status=status, error_kind=kwargs.pop("error_kind", ""), **kwargs)
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "usage.sqlite3"
-
-
-@pytest_asyncio.fixture
-async def store(db_path: Path) -> AsyncIterator[UsageStore]:
-    store = UsageStore(db_path)
-    await store.open()
-    yield store
-    await store.close()
-
-
-def _raw(path: Path) -> sqlite3.Connection:
-    """A second, independent connection: what is on disk, not what the store believes."""
-    return sqlite3.connect(path)
+db_path, store = sqlite_stores.store_fixtures(UsageStore, "usage.sqlite3")
 
 
 # --- opening and closing ---------------------------------------------------------------------------
@@ -76,9 +58,8 @@ async def test_a_new_database_is_in_wal_mode_with_a_versioned_schema_and_indexes
     store: UsageStore, db_path: Path
 ) -> None:
     assert store.notice is None
-    with _raw(db_path) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert sqlite_stores.journal_mode_and_version(db_path) == ("wal", 1)
+    with sqlite_stores.raw(db_path) as conn:
         indexes = {
             row[0]: [col[2] for col in conn.execute(f"PRAGMA index_info({row[0]})")]
             for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
@@ -118,17 +99,7 @@ async def test_records_survive_closing_and_reopening(db_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_a_record_is_written_even_when_its_caller_is_cancelled(store: UsageStore) -> None:
     # The request was made and billed: a Stop or a closing pane must not lose it.
-    release = threading.Event()
-    blocker = store._executor.submit(release.wait)  # holds the worker so the write has to queue
-    try:
-        task = asyncio.ensure_future(store.record(rec(at(0))))
-        await asyncio.sleep(0)  # one turn of the loop: the task hands its write to the worker
-        task.cancel()
-    finally:
-        release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await asyncio.wrap_future(blocker)
+    await sqlite_stores.cancel_while_queued(store, store.record(rec(at(0))))
 
     assert len(await store.records()) == 1
 
@@ -359,14 +330,9 @@ async def test_export_replaces_a_file_whole_or_not_at_all(
 
 @pytest.mark.asyncio
 async def test_a_file_that_is_not_a_database_is_moved_aside_with_a_notice(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    garbage = b"these bytes are not a database " * 200
-    db_path.write_bytes(garbage)
+    garbage = sqlite_stores.write_garbage(db_path)
 
-    store = UsageStore(db_path)
-    notice = await store.open()
-    try:
-        [moved] = db_path.parent.glob("usage.sqlite3.corrupt-*")
+    async with sqlite_stores.open_set_aside(UsageStore, db_path) as (store, notice, moved):
         assert moved.read_bytes() == garbage
         assert notice == store.notice == (
             "Your usage history could not be read (the file is not a readable database), "
@@ -374,33 +340,21 @@ async def test_a_file_that_is_not_a_database_is_moved_aside_with_a_notice(db_pat
         )
         await store.record(rec(at(0)))
         assert len(await store.records()) == 1
-    finally:
-        await store.close()
-    with _raw(db_path) as conn:
+    with sqlite_stores.raw(db_path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     conn.close()
 
 
 @pytest.mark.asyncio
 async def test_a_database_from_a_newer_version_is_moved_aside_untouched(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    with _raw(db_path) as conn:
-        conn.execute("CREATE TABLE future (x)")
-        conn.execute("PRAGMA user_version = 99")
-    conn.close()
-    original = db_path.read_bytes()
+    original = sqlite_stores.write_newer_database(db_path)
 
-    store = UsageStore(db_path)
-    notice = await store.open()
-    try:
-        [moved] = db_path.parent.glob("usage.sqlite3.corrupt-*")
+    async with sqlite_stores.open_set_aside(UsageStore, db_path) as (store, notice, moved):
         assert moved.read_bytes() == original
         assert notice is not None
         assert "newer version of ModelDesk" in notice
         assert str(moved) in notice
         assert await store.records() == []
-    finally:
-        await store.close()
 
 
 # --- budgets -------------------------------------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""What the tests of the SQLite stores share: a store open for one test, a second connection to its
+file, the files a store has to set aside, and a write whose caller gives up while it waits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import pytest_asyncio
+
+from desktop_app.services.sqlite_store import SqliteStore
+
+S = TypeVar("S", bound=SqliteStore)
+
+
+def store_fixtures(store_class: type[S], file_name: str, *, name: str = "store") -> tuple[Any, Any]:
+    """Two fixtures: `db_path`, the file `file_name` in the test's data folder, and one called `name`,
+    a `store_class` open on that file for the test.
+
+        db_path, store = store_fixtures(UsageStore, "usage.sqlite3")
+    """
+
+    @pytest.fixture(name="db_path")
+    def path(tmp_path: Path) -> Path:
+        return tmp_path / "data" / file_name
+
+    @pytest_asyncio.fixture(name=name)
+    async def opened(db_path: Path) -> AsyncIterator[S]:
+        store = store_class(db_path)
+        await store.open()
+        yield store
+        await store.close()
+
+    return path, opened
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A second, independent connection: what is on disk, not what the store believes."""
+    return sqlite3.connect(path)
+
+
+def journal_mode_and_version(path: Path) -> tuple[str, int]:
+    with raw(path) as conn:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.close()
+    return mode, version
+
+
+def write_garbage(path: Path) -> bytes:
+    path.parent.mkdir(parents=True)
+    garbage = b"these bytes are not a database " * 200
+    path.write_bytes(garbage)
+    return garbage
+
+
+def write_newer_database(path: Path) -> bytes:
+    """A database a newer ModelDesk wrote; returns its bytes."""
+    path.parent.mkdir(parents=True)
+    with raw(path) as conn:
+        conn.execute("CREATE TABLE future (x)")
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    return path.read_bytes()
+
+
+@contextlib.asynccontextmanager
+async def open_set_aside(store_class: type[S], path: Path) -> AsyncIterator[tuple[S, str | None, Path]]:
+    """Open a store on a file it has to set aside: the store, the notice open() gave, the moved file."""
+    store = store_class(path)
+    notice = await store.open()
+    try:
+        [moved] = path.parent.glob(f"{path.name}.corrupt-*")
+        yield store, notice, moved
+    finally:
+        await store.close()
+
+
+async def cancel_while_queued(store: SqliteStore, write: Coroutine[Any, Any, Any]) -> None:
+    """Run `write` while the store's worker is busy, and cancel it before the worker is free."""
+    release = threading.Event()
+    blocker = store._executor.submit(release.wait)  # holds the worker so the write has to queue
+    try:
+        task = asyncio.ensure_future(write)
+        await asyncio.sleep(0)  # one turn of the loop: the task hands its write to the worker
+        task.cancel()
+    finally:
+        release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wrap_future(blocker)
