@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.domain.llamacpp import (
@@ -23,6 +23,7 @@ from desktop_app.domain.llamacpp import (
     ServerInfo,
     describe_exit,
 )
+from desktop_app.ui.common.table_model import RowsTableModel
 
 UrlRole = Qt.ItemDataRole.UserRole  # ServersModel: the server's root URL
 ModelIdRole = Qt.ItemDataRole.UserRole  # RouterModelsModel: the model id
@@ -32,9 +33,6 @@ ERROR_COLOUR = "#c0392b"
 OK_COLOUR = "#1e7b34"
 BUSY_COLOUR = "#b45309"
 UNKNOWN = "—"
-
-_Index = QModelIndex | QPersistentModelIndex
-_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 class ServerSource(StrEnum):
@@ -98,15 +96,12 @@ def slots_text(info: ServerInfo | None) -> str:
     return f"{info.busy_slots} of {info.total_slots} busy"
 
 
-class ServersModel(QAbstractTableModel):
+class ServersModel(RowsTableModel[ServerRow]):
     """Servers connected by URL and the one this pane started, with what each last reported."""
 
     COLUMNS = ("Server", "Model", "Context", "Slots", "Status")
     SERVER, MODEL, CONTEXT, SLOTS, STATUS = range(5)
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[ServerRow] = []
+    NUMERIC = frozenset({CONTEXT, SLOTS})
 
     # --- changing --------------------------------------------------------------------------------
 
@@ -121,7 +116,7 @@ class ServersModel(QAbstractTableModel):
             return index
         if self._rows[index] != row:
             self._rows[index] = row
-            self.dataChanged.emit(self.index(index, 0), self.index(index, len(self.COLUMNS) - 1))
+            self._row_changed(index)
         return index
 
     def remove(self, url: str) -> None:
@@ -133,44 +128,21 @@ class ServersModel(QAbstractTableModel):
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def rows(self) -> list[ServerRow]:
-        return list(self._rows)
-
-    def row_at(self, row: int) -> ServerRow | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
     def row_of(self, url: str) -> int:
         for number, row in enumerate(self._rows):
             if row.url == url:
                 return number
         return -1
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not self.checkIndex(index, QAbstractTableModel.CheckIndexOption.IndexIsValid):
-            return None
-        row = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, column)
+    def _role_data(self, row: ServerRow, column: int, role: int) -> Any:
         if role == UrlRole:
             return row.url
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.CONTEXT, self.SLOTS):
-            return _RIGHT
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS:
             crashed = row.managed is not None and row.managed.status is ManagedStatus.CRASHED
             if crashed or row.error:
                 return QColor(ERROR_COLOUR)
             if row.info is not None and row.info.healthy:
                 return QColor(OK_COLOUR)
-            return None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, column)
         return None
 
     def _display(self, row: ServerRow, column: int) -> str:
@@ -197,21 +169,6 @@ class ServersModel(QAbstractTableModel):
             return row.error or None
         return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.COLUMNS):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        if role == Qt.ItemDataRole.TextAlignmentRole and section in (self.CONTEXT, self.SLOTS):
-            return _RIGHT
-        return None
-
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-
 
 _STATUS_TEXT = {
     RouterModelStatus.UNLOADED: "Not loaded",
@@ -227,62 +184,46 @@ def router_status_text(model: RouterModel) -> str:
     return _STATUS_TEXT[model.status]
 
 
-class RouterModelsModel(QAbstractTableModel):
+class RouterModelsModel(RowsTableModel[RouterModel]):
     """The models a router-mode llama-server offers, with their load status."""
 
     COLUMNS = ("Model", "Status")  # the file is in the model's tooltip: ids are mostly file names
     MODEL, STATUS = range(2)
 
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._models: list[RouterModel] = []
-
     def set_models(self, models: Sequence[RouterModel]) -> None:
         """Show `models`; the same ids in the same order update in place (selection is kept)."""
         models = list(models)
-        if [m.id for m in models] != [m.id for m in self._models]:
-            self.beginResetModel()
-            self._models = models
-            self.endResetModel()
+        if [m.id for m in models] != [m.id for m in self._rows]:
+            self._reset_rows(models)
             return
-        for number, (old, new) in enumerate(zip(self._models, models, strict=True)):
+        for number, (old, new) in enumerate(zip(self._rows, models, strict=True)):
             if old != new:
-                self._models[number] = new
-                self.dataChanged.emit(self.index(number, 0), self.index(number, len(self.COLUMNS) - 1))
+                self._rows[number] = new
+                self._row_changed(number)
 
     def models(self) -> list[RouterModel]:
-        return list(self._models)
+        return self.rows()
 
     def model_at(self, row: int) -> RouterModel | None:
-        return self._models[row] if 0 <= row < len(self._models) else None
+        return self.row_at(row)
 
     def row_of(self, model_id: str) -> int:
-        for number, model in enumerate(self._models):
+        for number, model in enumerate(self._rows):
             if model.id == model_id:
                 return number
         return -1
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._models)
+    def _display(self, model: RouterModel, column: int) -> str:
+        return model.id if column == self.MODEL else router_status_text(model)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
+    def _tooltip(self, model: RouterModel, column: int) -> str | None:
+        return model.path if column == self.MODEL and model.path else None
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not self.checkIndex(index, QAbstractTableModel.CheckIndexOption.IndexIsValid):
-            return None
-        model = self._models[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == self.MODEL:
-                return model.id
-            return router_status_text(model)
+    def _role_data(self, model: RouterModel, column: int, role: int) -> Any:
         if role == ModelIdRole:
             return model.id
         if role == StatusRole:
             return model.status.value
-        if role == Qt.ItemDataRole.ToolTipRole and column == self.MODEL and model.path:
-            return model.path
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS:
             if model.failed and model.status is RouterModelStatus.UNLOADED:
                 return QColor(ERROR_COLOUR)
@@ -291,15 +232,3 @@ class RouterModelsModel(QAbstractTableModel):
             if model.status is RouterModelStatus.LOADING:
                 return QColor(BUSY_COLOUR)
         return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole \
-                and 0 <= section < len(self.COLUMNS):
-            return self.COLUMNS[section]
-        return None
-
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren

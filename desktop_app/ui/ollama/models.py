@@ -9,15 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from PySide6.QtCore import (
-    QAbstractListModel,
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-)
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from desktop_app.domain.ollama import (
     InstalledModel,
@@ -28,6 +22,7 @@ from desktop_app.domain.ollama import (
     format_duration,
     format_rate,
 )
+from desktop_app.ui.common.table_model import RowsTableModel
 
 # The raw value to sort by. Byte counts go out as float: an int between 2**31 and 2**32 crosses
 # into Qt as an unsigned int, which QSortFilterProxyModel then orders wrongly against signed ones.
@@ -36,7 +31,6 @@ NameRole = Qt.ItemDataRole.UserRole + 1  # the model's name, whatever the column
 ProgressRole = Qt.ItemDataRole.UserRole + 2  # a pull's PullProgress
 
 _Index = QModelIndex | QPersistentModelIndex
-_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 UNKNOWN = "—"
 
 
@@ -83,77 +77,33 @@ def processor(model: RunningModel) -> str:
     return f"{100 - gpu}%/{gpu}% CPU/GPU"
 
 
-class _TableModel(QAbstractTableModel):
-    COLUMNS: tuple[str, ...] = ()
-    NUMERIC: frozenset[int] = frozenset()
+_Row = TypeVar("_Row", InstalledModel, RunningModel)
+
+
+class _TableModel(RowsTableModel[_Row]):
+    """One row per model, its name under `NameRole` in every column; ages and times left count
+    from `now`."""
+
+    SORT_ROLE = SortRole
 
     def __init__(self, parent: Any = None, *, now: Callable[[], datetime] = _now) -> None:
         super().__init__(parent)
-        self._rows: list[Any] = []
         self._now = now
 
-    def set_rows(self, rows: Sequence[Any]) -> None:
+    def set_rows(self, rows: Sequence[_Row]) -> None:
         rows = list(rows)
         if rows == self._rows:
             return  # a refresh that changed nothing keeps the selection and the scroll position
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
-
-    def row_at(self, row: int) -> Any:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        self._reset_rows(rows)
 
     def names(self) -> list[str]:
         return [row.name for row in self._rows]
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.COLUMNS):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        if role == Qt.ItemDataRole.TextAlignmentRole and section in self.NUMERIC:
-            return _RIGHT
-        return None
-
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not self.checkIndex(index, QAbstractTableModel.CheckIndexOption.IndexIsValid):
-            return None
-        row, column = self._rows[index.row()], index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, column)
-        if role == SortRole:
-            return self._raw(row, column)
-        if role == NameRole:
-            return row.name
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in self.NUMERIC:
-            return _RIGHT
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, column)
-        return None
-
-    def _display(self, row: Any, column: int) -> str:
-        raise NotImplementedError
-
-    def _raw(self, row: Any, column: int) -> str | int | float:
-        raise NotImplementedError
-
-    def _tooltip(self, row: Any, column: int) -> str | None:
-        return None
+    def _role_data(self, row: _Row, column: int, role: int) -> Any:
+        return row.name if role == NameRole else None
 
 
-class InstalledModelsModel(_TableModel):
+class InstalledModelsModel(_TableModel[InstalledModel]):
     COLUMNS = ("Name", "Family", "Parameters", "Quantization", "Size", "Modified")
     NAME, FAMILY, PARAMETERS, QUANTIZATION, SIZE, MODIFIED = range(6)
     NUMERIC = frozenset({SIZE})
@@ -204,7 +154,7 @@ def _parameter_count(text: str) -> float:
         return 0.0
 
 
-class RunningModelsModel(_TableModel):
+class RunningModelsModel(_TableModel[RunningModel]):
     COLUMNS = ("Name", "Size", "VRAM", "Processor", "Until")
     NAME, SIZE, VRAM, PROCESSOR, UNTIL = range(5)
     NUMERIC = frozenset({SIZE, VRAM})

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.domain.usage import DailyUsage
+from desktop_app.ui.common.table_model import RowsTableModel
 from desktop_app.ui.usage.chart import REMOVED_LABEL
 
 SortRole = Qt.ItemDataRole.UserRole  # the raw value (str, int or float) to sort by
@@ -18,14 +19,14 @@ COLUMNS = ("Date", "Account", "Model", "Requests", "Prompt tokens", "Completion 
 DATE, ACCOUNT, MODEL, REQUESTS, PROMPT, COMPLETION, COST = range(len(COLUMNS))
 UNKNOWN = "—"
 
-_Index = QModelIndex | QPersistentModelIndex
-_NUMERIC = {REQUESTS, PROMPT, COMPLETION, COST}
 
+class UsageTableModel(RowsTableModel[DailyUsage]):
+    COLUMNS = COLUMNS
+    NUMERIC = frozenset({REQUESTS, PROMPT, COMPLETION, COST})
+    SORT_ROLE = SortRole
 
-class UsageTableModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._rows: list[DailyUsage] = []
         self._labels: dict[str, str] = {}
         self._colours: dict[str, QColor] = {}
 
@@ -33,61 +34,27 @@ class UsageTableModel(QAbstractTableModel):
         self, rows: Sequence[DailyUsage], *, labels: Mapping[str, str], colours: Mapping[str, QColor]
     ) -> None:
         """Show `rows`; `labels` and `colours` say how each account id is shown."""
-        self.beginResetModel()
-        self._rows = list(rows)
         self._labels = dict(labels)
         self._colours = dict(colours)
-        self.endResetModel()
-
-    def row_at(self, row: int) -> DailyUsage | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        self._reset_rows(rows)
 
     # --- reading -------------------------------------------------------------------------------
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not self.checkIndex(index, QAbstractTableModel.CheckIndexOption.IndexIsValid):
-            return None
-        row = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, column)
-        if role == SortRole:
-            return self._raw(row, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    def _role_data(self, row: DailyUsage, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DecorationRole and column == ACCOUNT:
             return self._colours.get(row.account_id)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column == ACCOUNT:
-                return f"Account id {row.account_id}"
-            if column == COST and row.cost_usd is not None:
-                return f"${row.cost_usd:.8f}"
-            if column == COST:
-                return "The provider reported no price for these requests."
         if role == AccountIdRole:
             return row.account_id
         return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if role == Qt.ItemDataRole.TextAlignmentRole and section in _NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    def _tooltip(self, row: DailyUsage, column: int) -> str | None:
+        if column == ACCOUNT:
+            return f"Account id {row.account_id}"
+        if column == COST and row.cost_usd is not None:
+            return f"${row.cost_usd:.8f}"
+        if column == COST:
+            return "The provider reported no price for these requests."
         return None
-
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
     def _label(self, account_id: str) -> str:
         return self._labels.get(account_id) or REMOVED_LABEL
