@@ -19,6 +19,7 @@ from desktop_app.services.chat import ChatService
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.gguf import GgufLibrary, default_folders
+from desktop_app.services.http_client import http_client
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.llamacpp import LlamaCppService
 from desktop_app.services.llamacpp_accounts import LlamaCppAccounts
@@ -66,8 +67,8 @@ class ModelDeskApp:
         self.settings_store = SettingsStore(paths.settings_file)
         settings, self._settings_notice = self.settings_store.load()
         self.state_store = StateStore(paths.state_file)
-        # One HTTP client for every list/check request; closed on quit.
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False, trust_env=False)
+        # One HTTP client for every list/check request, with the user's proxy settings; closed on quit.
+        self.http = http_client(timeout=httpx.Timeout(10.0), follow_redirects=False)
         self.secrets = secrets or SecretStore()
         self.engine = LiteLLMEngine()
         self.catalog = ModelCatalog(http=self.http, cache_file=paths.model_cache_file, litellm=self.engine.litellm)

@@ -21,6 +21,7 @@ import httpx
 from desktop_app.domain.ollama import normalize_host_url
 from desktop_app.services.accounts import EnvKey, find_env_keys
 from desktop_app.services.gguf import default_folders
+from desktop_app.services.http_client import http_client
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,8 @@ async def discover(
     """Look around once. Arguments override where to look (tests point them at loopback fakes)."""
     env = dict(os.environ if environ is None else environ)
     own_client = http is None
-    # trust_env=False: a proxy from the environment must not see (or answer for) loopback probes.
-    client = http or httpx.AsyncClient(trust_env=False, follow_redirects=False)
+    # Loopback probes never go to a proxy; a server elsewhere (OLLAMA_HOST) follows the proxy settings.
+    client = http or http_client(follow_redirects=False)
     try:
         folders = default_folders(env) if gguf_folders is None else gguf_folders
         ollama_found, llama_found, ggufs = await asyncio.gather(
