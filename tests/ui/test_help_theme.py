@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QListWidget, QMainWindow
 
@@ -77,7 +78,10 @@ def test_about_shows_the_version_the_licences_and_the_folders(qtbot, paths) -> N
     for folder in (paths.config_dir, paths.data_dir, paths.cache_dir, paths.log_dir):
         assert str(folder) in texts  # shown (HTML-escaped where needed) and linked
     assert "file://" in dialog.folder_labels["logs"].text()
-    assert dialog.findChild(QLabel, "aboutIcon").pixmap() is not None
+    # QLabel.pixmap() is never None in Qt 6; an unset one is a null pixmap.
+    shown = dialog.findChild(QLabel, "aboutIcon").pixmap()
+    assert not shown.isNull() and shown.size() == QSize(64, 64)
+    assert shown.toImage() == app_icon().pixmap(64, 64).toImage()  # ModelDesk's own icon
 
 
 def test_dark_changes_the_palette_and_light_and_system_switch_back(theme) -> None:
