@@ -6,7 +6,7 @@
 # The keyring daemon keeps its files in a throwaway directory that is removed afterwards; only the
 # daemon sees that directory as HOME, so the command keeps the caller's HOME, caches and config.
 # Nothing touches the caller's own keyring or session bus. Exits with the command's status.
-# Needs: apt-get install -y gnome-keyring dbus dbus-x11
+# Needs gnome-keyring and dbus: `bash scripts/system-deps.sh test` installs them.
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -15,7 +15,7 @@ if [ "$#" -eq 0 ]; then
 fi
 for tool in dbus-run-session gnome-keyring-daemon; do
     if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "$0: $tool not found; apt-get install -y gnome-keyring dbus dbus-x11" >&2
+        echo "$0: $tool not found; bash scripts/system-deps.sh test installs it" >&2
         exit 127
     fi
 done
