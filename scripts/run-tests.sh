@@ -1,19 +1,13 @@
 #!/usr/bin/env bash
-# The whole suite: layer contract, unit + UI + keyring tests (offscreen Qt, a real Secret Service),
-# then the end-to-end tests (the whole app in a real X window under Xvfb, a real llama-server).
+# The whole suite: layer contract, lint and format (ruff), types of the Qt-free core (mypy), unit +
+# UI + keyring tests (offscreen Qt, a real Secret Service), then the end-to-end tests (the whole app
+# in a real X window under Xvfb, a real llama-server). A failing step does not stop the later ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
-missing=()
-for tool in xvfb-run dbus-run-session gnome-keyring-daemon; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "Missing system tools: ${missing[*]}. Install them with:" >&2
-  echo "  sudo apt-get install -y xvfb xauth gnome-keyring dbus libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0" >&2
-  exit 2
-fi
+# `make test` installed them already; run directly, say what is missing and how to get it.
+bash scripts/system-deps.sh --check test
 
 set -a
 # shellcheck disable=SC1091
@@ -27,6 +21,13 @@ echo "== import contract"
 reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
 status=0
+
+echo "== lint, import order and format (ruff)"
+"$BIN/ruff" check --no-cache . || status=1
+"$BIN/ruff" format --no-cache --check . || status=1
+
+echo "== types of domain/ and services/ (mypy)"
+"$BIN/mypy" || status=1
 
 echo "== unit, UI and keyring tests"
 bash scripts/with-secret-service.sh env QT_QPA_PLATFORM=offscreen \
