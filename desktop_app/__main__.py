@@ -10,7 +10,7 @@ import time
 # Before anything can import LiteLLM: never download a price list at import.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-from desktop_app.services.http_client import direct_to_loopback  # noqa: E402
+from desktop_app.services.http_client import direct_to_loopback
 
 # Before any HTTP client exists: with a proxy set, every client (LiteLLM's too) reaches local
 # servers directly.

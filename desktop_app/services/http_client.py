@@ -45,7 +45,8 @@ def http_client(**kwargs: Any) -> httpx.AsyncClient:
     # A mount of None means "no proxy" for that pattern; it outranks the proxies from the
     # environment because a host pattern is more specific than a scheme pattern.
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-        f"all://{'[' + host + ']' if ':' in host else host}": None for host in LOOPBACK_HOSTS}
+        f"all://{'[' + host + ']' if ':' in host else host}": None for host in LOOPBACK_HOSTS
+    }
     mounts.update(kwargs.pop("mounts", None) or {})
     # trust_env: the proxy variables (and SSL_CERT_FILE/SSL_CERT_DIR for a proxy that re-signs
     # TLS). httpx itself never reads .netrc; auth stays whatever the caller passes.

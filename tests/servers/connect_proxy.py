@@ -45,8 +45,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
                 writer.write_eof()
 
 
-async def _splice(a: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-                  b: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+async def _splice(
+    a: tuple[asyncio.StreamReader, asyncio.StreamWriter], b: tuple[asyncio.StreamReader, asyncio.StreamWriter]
+) -> None:
     try:
         await asyncio.gather(_pipe(a[0], b[1]), _pipe(b[0], a[1]))
     finally:
@@ -150,8 +151,9 @@ class ConnectProxy(_ThreadServer):
         if method != "CONNECT" or version != "HTTP/1.1":
             with self._lock:
                 self.other_requests.append(head[0])
-            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nAllow: CONNECT\r\n"
-                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 405 Method Not Allowed\r\nAllow: CONNECT\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
             await writer.drain()
             return
         with self._lock:

@@ -23,8 +23,18 @@ from tests.unit.conftest import compatible
 
 # A name that no resolver knows (RFC 6761 .test): only the proxy can reach it.
 API_HOST = "models.example.test"
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
-              "all_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR")
+PROXY_VARS = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
 
 
 def _self_signed(path: Path, host: str) -> Path:
@@ -34,25 +44,36 @@ def _self_signed(path: Path, host: str) -> Path:
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),
-                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.NoEncryption())
-        + cert.public_bytes(serialization.Encoding.PEM))
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
     return path
 
 
@@ -64,8 +85,12 @@ def proxy_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     netrc = home / ".netrc"
-    netrc.write_text("".join(f"machine {host} login netrc-user password netrc-secret\n"
-                             for host in (API_HOST, "127.0.0.1", "127.0.0.2", "localhost")))
+    netrc.write_text(
+        "".join(
+            f"machine {host} login netrc-user password netrc-secret\n"
+            for host in (API_HOST, "127.0.0.1", "127.0.0.2", "localhost")
+        )
+    )
     netrc.chmod(0o600)
     monkeypatch.setenv("HOME", str(home))
     return tmp_path
@@ -87,8 +112,8 @@ async def _list(base_url: str, cache: Path) -> tuple[str, ...]:
 
 @pytest.mark.asyncio
 async def test_listing_goes_through_the_https_proxy_without_netrc_credentials(
-        tls_api: tuple[FaultServer, TlsFront, Path], proxy_env: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tls_api: tuple[FaultServer, TlsFront, Path], proxy_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server, front, cert = tls_api
     with ConnectProxy({f"{API_HOST}:443": front.port}) as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
@@ -117,8 +142,7 @@ async def test_no_proxy_sends_a_host_direct(proxy_env: Path, monkeypatch: pytest
 
 
 @pytest.mark.asyncio
-async def test_a_host_not_in_no_proxy_goes_to_the_proxy(
-        proxy_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_host_not_in_no_proxy_goes_to_the_proxy(proxy_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with FaultServer(host="127.0.0.2") as server, ConnectProxy({}) as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("NO_PROXY", "example.org")
@@ -132,7 +156,8 @@ async def test_a_host_not_in_no_proxy_goes_to_the_proxy(
 
 @pytest.mark.asyncio
 async def test_loopback_goes_direct_whatever_the_proxy_settings(
-        proxy_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with FaultServer() as server, ConnectProxy({}) as proxy:
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
             monkeypatch.setenv(name, proxy.url)

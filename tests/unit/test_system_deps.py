@@ -20,8 +20,14 @@ def _run(*args: str, path: str | None = None, **env: str) -> subprocess.Complete
     environ.update(env)
     if path is not None:
         environ["PATH"] = path
-    return subprocess.run([shutil.which("bash") or "/bin/bash", str(SCRIPT), *args], env=environ,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(SCRIPT), *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _bin(tmp_path: Path, *tools: str) -> str:
@@ -54,13 +60,17 @@ def test_a_dry_run_lists_what_is_missing_and_the_one_install_command(tmp_path: P
     assert result.returncode == 0, result.stderr
     said = result.stderr
     assert "ModelDesk (test) needs" in said
-    for package, why in (("xvfb", "virtual X display"), ("gnome-keyring", "Secret Service"),
-                         ("cmake", "llama-server"), ("python3-venv", "venv")):
+    for package, why in (
+        ("xvfb", "virtual X display"),
+        ("gnome-keyring", "Secret Service"),
+        ("cmake", "llama-server"),
+        ("python3-venv", "venv"),
+    ):
         assert any(line.split()[0] == package and why in line for line in said.splitlines()), package
     commands = [line.strip() for line in result.stdout.splitlines() if "apt-get" in line]
     assert len(commands) == 2 and commands[0].endswith("apt-get update -qq")
     install = commands[1].split()
-    assert install[install.index("install"):][:5] == ["install", "-y", "-qq", "--no-install-recommends", "python3"]
+    assert install[install.index("install") :][:5] == ["install", "-y", "-qq", "--no-install-recommends", "python3"]
     assert install.count("dbus") == 1  # two probes, one package
     assert ("sudo" in install) == (os.geteuid() != 0)
 
@@ -86,8 +96,10 @@ def test_without_a_package_manager_it_prints_the_exact_list_and_stops(tmp_path: 
 
     assert result.returncode == 2
     assert "neither apt-get nor dnf" in result.stderr
-    assert any("cmd:xvfb-run" in line and "xvfb" in line and "xorg-x11-server-Xvfb" in line
-               for line in result.stderr.splitlines())
+    assert any(
+        "cmd:xvfb-run" in line and "xvfb" in line and "xorg-x11-server-Xvfb" in line
+        for line in result.stderr.splitlines()
+    )
 
 
 def test_a_wrong_argument_is_refused() -> None:
