@@ -133,6 +133,8 @@ elif command -v dnf >/dev/null 2>&1; then
     manager=dnf
 fi
 
+lib_suffix=""
+case "$(uname -m)" in *64) lib_suffix="(64bit)" ;; esac
 declare -A seen_probe=() seen_pkg=()
 missing=()   # "probe|deb|rpm|why", one entry a probe
 packages=()  # the package names for this machine's manager, once each
@@ -144,7 +146,16 @@ for line in "${wanted[@]}"; do
     checked=$((checked + 1))
     present "$probe" && continue
     missing+=("$probe|$deb|$rpm|$why")
-    case "$manager" in apt) pkg=$deb ;; dnf) pkg=$rpm ;; *) pkg=$deb ;; esac
+    case "$manager" in
+        apt) pkg=$deb ;;
+        # dnf installs by what a package provides, so a renamed Fedora package is still found.
+        dnf) case "$probe" in
+                cmd:*) pkg="/usr/bin/${probe#cmd:}" ;;
+                lib:*) pkg="${probe#lib:}()$lib_suffix" ;;
+                *) pkg=$rpm ;;
+            esac ;;
+        *) pkg=$deb ;;
+    esac
     if [ -z "${seen_pkg[$pkg]:-}" ]; then
         seen_pkg[$pkg]=1
         packages+=("$pkg")
@@ -169,18 +180,16 @@ describe() {
     done
 }
 
-sudo_cmd=""
-if [ "$(id -u)" -ne 0 ]; then
-    sudo_cmd="sudo "
-fi
+sudo=()
+[ "$(id -u)" -ne 0 ] && sudo=(sudo)
+update=()
 case "$manager" in
     apt)
-        update_cmd="${sudo_cmd}apt-get update -qq"
-        install_cmd="${sudo_cmd}env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages[*]}"
+        update=(apt-get update -qq)
+        install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}")
         ;;
     dnf)
-        update_cmd=""
-        install_cmd="${sudo_cmd}dnf install -y ${packages[*]}"
+        install=(dnf install -y "${packages[@]}")
         ;;
     *)
         echo "ModelDesk needs these system tools and libraries, and this machine has neither apt-get nor dnf" >&2
@@ -190,30 +199,43 @@ case "$manager" in
         ;;
 esac
 
+# A command as the user would type it (dnf's "lib.so.0()(64bit)" needs quotes in a shell).
+shown() {
+    local word out=""
+    for word in "$@"; do
+        case "$word" in *[\(\)]*) word="'$word'" ;; esac
+        out+="$word "
+    done
+    echo "${out% }"
+}
+say_commands() {
+    [ ${#update[@]} -eq 0 ] || echo "  $(shown "${sudo[@]}" "${update[@]}")"
+    echo "  $(shown "${sudo[@]}" "${install[@]}")"
+}
+
 echo "ModelDesk (${label// /, }) needs ${#packages[@]} system package(s) that this machine lacks:" >&2
 describe >&2
 if [ "$mode" = check ]; then
     echo "Install them with:" >&2
-    [ -n "$update_cmd" ] && echo "  $update_cmd" >&2
-    echo "  $install_cmd" >&2
+    say_commands >&2
     echo "(or: bash scripts/system-deps.sh ${label})" >&2
     exit 2
 fi
 if [ "$mode" = dry-run ]; then
     echo "An install would run:"
-    [ -n "$update_cmd" ] && echo "  $update_cmd"
-    echo "  $install_cmd"
+    say_commands
     exit 0
 fi
-if [ -n "$sudo_cmd" ] && ! command -v sudo >/dev/null 2>&1; then
+if [ ${#sudo[@]} -gt 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    sudo=()
     echo "sudo is not available: as root, run" >&2
-    [ -n "$update_cmd" ] && echo "  ${update_cmd#sudo }" >&2
-    echo "  ${install_cmd#sudo }" >&2
+    say_commands >&2
     exit 2
 fi
-echo "Installing them now: $install_cmd" >&2
-[ -n "$update_cmd" ] && $update_cmd
-$install_cmd
+echo "Installing them now:" >&2
+say_commands >&2
+[ ${#update[@]} -eq 0 ] || "${sudo[@]}" "${update[@]}"
+"${sudo[@]}" "${install[@]}"
 
 # What the install did not bring (a renamed package, a probe no package satisfies) is said here,
 # before any long build starts.

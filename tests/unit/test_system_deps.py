@@ -12,7 +12,7 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "system-deps.sh"
 # What the script itself runs; everything else is missing from the reduced PATH.
-BASICS = ("bash", "basename", "awk", "find", "id", "env", "cat")
+BASICS = ("bash", "basename", "awk", "find", "id", "env", "cat", "uname")
 
 
 def _run(*args: str, path: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
@@ -87,6 +87,21 @@ def test_check_says_the_command_and_stops(tmp_path: Path) -> None:
     # The same as an install refused by the environment: make never installs then.
     result = _run("test", path=path, MODELDESK_SYSTEM_DEPS="check")
     assert result.returncode == 2 and "Install them with:" in result.stderr
+
+
+def test_on_fedora_dnf_installs_what_provides_each_missing_command(tmp_path: Path) -> None:
+    path = _bin(tmp_path, *BASICS)
+    # A dry run only looks dnf up; it never runs it.
+    (Path(path) / "dnf").symlink_to(shutil.which("true") or "/bin/true")
+
+    result = _run("--dry-run", "test", path=path)
+
+    assert result.returncode == 0, result.stderr
+    assert "xorg-x11-server-Xvfb" in result.stderr and "gcc-c++" in result.stderr
+    install = next(line for line in result.stdout.splitlines() if "dnf install" in line).split()
+    assert install[install.index("install") :][:2] == ["install", "-y"]
+    assert "/usr/bin/xvfb-run" in install and "/usr/bin/gnome-keyring-daemon" in install
+    assert "apt-get" not in result.stdout
 
 
 def test_without_a_package_manager_it_prints_the_exact_list_and_stops(tmp_path: Path) -> None:
