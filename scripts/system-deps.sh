@@ -13,7 +13,7 @@
 #   --dry-run  print what is missing and the commands an install would run; run nothing
 # MODELDESK_SYSTEM_DEPS=check turns an install into --check (for machines where make may not sudo).
 # A probe looks for the command, library or module itself, so a tool installed some other way
-# counts as present. Without apt-get or dnf it prints the exact list and stops.
+# counts as present. Without apt-get or dnf it prints the exact list and stops. Linux only.
 set -euo pipefail
 
 mode=install
@@ -31,6 +31,10 @@ for arg in "$@"; do
 done
 [ ${#profiles[@]} -gt 0 ] || profiles=(test)
 [ "$mode" = install ] && [ "${MODELDESK_SYSTEM_DEPS:-}" = check ] && mode=check
+
+if [ "$(uname -s)" != Linux ]; then
+    exit 0 # macOS and Windows ship what Qt needs; the suite's system tools are Linux ones
+fi
 
 python=${PYTHON:-python3}
 py_name=$(basename "$python")
@@ -120,12 +124,6 @@ present() {
     esac
 }
 
-if [ -r /etc/os-release ]; then
-    # shellcheck disable=SC1091
-    os_ids=$(. /etc/os-release && echo "${ID:-} ${ID_LIKE:-}")
-else
-    os_ids=""
-fi
 manager=none
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
     manager=apt
