@@ -40,7 +40,7 @@ from desktop_app.domain.chat import (
     TextDelta,
     UsageReport,
 )
-from desktop_app.domain.errors import BadRequest, DomainError
+from desktop_app.domain.errors import BadRequest, DomainError, ServerError
 from desktop_app.services.errors import map_error
 from desktop_app.services.litellm_engine import LiteLLMEngine
 
@@ -314,8 +314,13 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
         headers = _response_headers(exc)
         if headers:
             mailbox.put(ResponseHeaders(headers))
-        error = map_error(exc, account_label=account.label, model=request.model,
-                          base_url=account.effective_base_url)
+        try:
+            error = map_error(exc, account_label=account.label, model=request.model,
+                              base_url=account.effective_base_url)
+        except Exception:  # a failure must never end silently, even if describing it fails
+            log.exception("describing a failed chat request failed")
+            error = ServerError("The request failed in a way ModelDesk could not describe.",
+                                "Copy the diagnostics and report it.")
         log.info("chat request failed: %s (%s)", error.kind, type(exc).__name__)
         mailbox.put(Failed(error, tally.metrics(None)))
     finally:
