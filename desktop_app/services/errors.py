@@ -27,6 +27,8 @@ from desktop_app.domain.errors import (
     TimedOut,
     Unreachable,
 )
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.http_fields import check_base_url, check_header_bytes, check_key
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -81,33 +83,50 @@ def _reasons(chain: list[BaseException]) -> set[str]:
     return reasons
 
 
-def _not_built(chain: list[BaseException], account_label: str) -> DomainError | None:
+def unsendable(account: Account, api_key: str | None) -> BadRequest | None:
+    """What Save refuses, found in an account stored before it did: said before anything is sent."""
+    try:
+        check_base_url(account.effective_base_url)
+        for name, value in account.request_headers.items():
+            check_header_bytes(name, value)
+        if api_key:
+            check_key(api_key)
+    except ValueError as exc:
+        return BadRequest(f"Nothing was sent to account “{account.label}”: {exc}.",
+                          "Open Accounts, correct it and save the account again.")
+    return None
+
+
+def request_not_built(exc: BaseException, account_label: str, base_url: str = "") -> DomainError | None:
     """The request could not even be built from the account's settings, so nothing was sent.
 
     LiteLLM reports these as 500s or connection errors; the stdlib and httpx name the truth.
     """
-    for candidate in chain:
+    for candidate in _chain(exc):
         text = str(candidate)
         if isinstance(candidate, (httpx.InvalidURL, httpx.UnsupportedProtocol)) or (
-                type(candidate) is ValueError and ("URL" in text or text.startswith("Port "))):
-            if "IPv6" in text:
-                why = "an IPv6 address needs both brackets, as in http://[::1]:8080"
-            elif "Port" in text or "port" in text:
-                why = "the port must be a number from 1 to 65535"
+                type(candidate) is ValueError and ("URL" in text or text.startswith("Port "))) or (
+                isinstance(candidate, OverflowError) and "port" in text):  # httpx lets port 99999 through
+            try:
+                check_base_url(base_url)  # the check Save makes says it best, when it can tell
+            except ValueError as refusal:
+                why = str(refusal)
             else:
-                why = "it cannot be read as an address"
-            return BadRequest(f"The base URL of account “{account_label}” is not a valid address ({why}), "
-                              f"so nothing was sent.", "Open Accounts and correct the base URL.")
+                why = ("an IPv6 address in the base URL needs both brackets" if "IPv6" in text
+                       else "the port of the base URL must be a number from 1 to 65535" if "port" in text.lower()
+                       else "the base URL cannot be read as an address")
+            return BadRequest(f"Nothing was sent to account “{account_label}”: {why}.",
+                              "Open Accounts and correct the base URL.")
         if isinstance(candidate, httpx.LocalProtocolError) or (
                 type(candidate) is ValueError and ("control character" in text or "Illegal header" in text)):
-            return BadRequest(f"The key or an extra header of account “{account_label}” contains a line "
-                              f"break or another control character, so nothing was sent.",
+            return BadRequest(f"Nothing was sent to account “{account_label}”: the key or an extra header "
+                              f"contains a line break or another control character.",
                               "Open Accounts, paste the key again and check the extra headers.")
         if isinstance(candidate, UnicodeEncodeError):
             name = text.partition("(header '")[2].partition("'")[0]
-            what = f"The extra header {name}" if name else "The key or an extra header"
-            return BadRequest(f"{what} of account “{account_label}” contains characters other than ASCII, "
-                              f"which HTTP headers cannot carry, so nothing was sent.",
+            what = f"the extra header {name}" if name else "the key or an extra header"
+            return BadRequest(f"Nothing was sent to account “{account_label}”: {what} contains characters "
+                              f"other than ASCII, which HTTP headers cannot carry.",
                               "Open Accounts and use plain ASCII there (percent-encode other characters).")
     return None
 
@@ -150,7 +169,7 @@ def map_error(exc: BaseException, *, account_label: str, model: str, base_url: s
     host = _host(base_url)
     names = {type(c).__name__ for c in _chain(exc)}
     chain = list(_chain(exc))
-    not_built = _not_built(chain, account_label)
+    not_built = request_not_built(exc, account_label, base_url)
     if not_built is not None:
         return not_built
     reasons = _reasons(chain)

@@ -41,7 +41,7 @@ from desktop_app.domain.chat import (
     UsageReport,
 )
 from desktop_app.domain.errors import BadRequest, DomainError, ServerError
-from desktop_app.services.errors import map_error
+from desktop_app.services.errors import map_error, unsendable
 from desktop_app.services.litellm_engine import LiteLLMEngine
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,11 @@ class LLMService:
 
             yield Failed(NoKey(f"Account “{account.label}” has no key.", "Open Accounts and add the key."))
             return
+        refusal = unsendable(account, api_key)
+        if refusal is not None:
+            log.info("chat request not sent: %s", refusal.kind)
+            yield Failed(refusal)
+            return
         litellm = await self._engine.litellm()
         loop = asyncio.get_running_loop()
         mailbox = _Mailbox(loop)
@@ -275,7 +280,7 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             timeout=request.timeout_s,
             max_retries=0,  # pools (and the user's Retry) decide about retries, not the SDK
             drop_params=True,
-            extra_headers=dict(account.extra_headers) or None,
+            extra_headers=account.request_headers or None,
             **options,
         )
         headers = _response_headers(stream)

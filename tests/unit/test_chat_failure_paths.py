@@ -14,6 +14,7 @@ import pytest
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatMessage, ChatParams, Failed, Finished, StreamEvent, TextDelta
 from desktop_app.domain.errors import AuthFailed, BadRequest
+from desktop_app.services.errors import map_error
 from desktop_app.services.llm import LLMService
 from tests.servers.anthropic_fault import AnthropicServer
 from tests.servers.litellm_proxy import MASTER_KEY, ProxyWithoutDatabase
@@ -41,18 +42,17 @@ async def failure(llm: LLMService, account: Account, key: str, model: str) -> tu
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("base_url", "why"), [
-    ("http://[::1", "an IPv6 address needs both brackets"),
-    ("http://127.0.0.1:99999/v1", "the port must be a number from 1 to 65535"),
+    ("http://[::1", "an IPv6 address in the base URL needs both brackets, as in http://[::1]:8080."),
+    ("http://127.0.0.1:99999/v1", "the port of the base URL must be a number from 1 to 65535."),
 ])
 @pytest.mark.parametrize("provider_id", ["openai_compatible", "anthropic"])
 async def test_a_base_url_that_is_no_address_says_so_and_nothing_was_sent(llm, caplog, provider_id, base_url, why):
     caplog.set_level(logging.INFO, logger="desktop_app")
     _events, failed = await failure(llm, unchecked(provider_id, base_url), "sk-test", "ok")
     assert isinstance(failed.error, BadRequest)
-    assert failed.error.message.startswith(f"The base URL of account “Lab” is not a valid address ({why}")
-    assert failed.error.message.endswith("so nothing was sent.")
+    assert failed.error.message == f"Nothing was sent to account “Lab”: {why}"
     assert "HTTP 500" not in failed.error.message
-    assert any("chat request failed: BadRequest" in r.getMessage() for r in caplog.records)
+    assert any("chat request not sent: BadRequest" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.asyncio
@@ -62,8 +62,8 @@ async def test_a_key_with_a_line_break_is_not_called_a_connection_failure(llm):
                                         "claude-sonnet-4-5")
         assert server.requests == []  # nothing reached the server
     assert isinstance(failed.error, BadRequest)
-    assert failed.error.message == ("The key or an extra header of account “Lab” contains a line break or "
-                                    "another control character, so nothing was sent.")
+    assert failed.error.message == ("Nothing was sent to account “Lab”: the key must be one line without spaces; "
+                                    "paste it again.")
 
 
 @pytest.mark.asyncio
@@ -71,8 +71,9 @@ async def test_a_non_ascii_header_value_is_named(llm, server):
     account = unchecked("openai_compatible", server.base_url, {"X-Title": "Café"})
     _events, failed = await failure(llm, account, "sk-test", "ok")
     assert isinstance(failed.error, BadRequest)
-    assert failed.error.message.startswith("The extra header X-Title of account “Lab” contains characters "
-                                           "other than ASCII")
+    assert failed.error.message == ("Nothing was sent to account “Lab”: the value of X-Title must be plain ASCII: "
+                                    "HTTP sends header values as bytes, so percent-encode other characters (Café "
+                                    "as Caf%C3%A9).")
 
 
 @pytest.mark.asyncio
@@ -100,3 +101,20 @@ async def test_a_litellm_proxy_refusing_a_key_says_so_in_chat_as_check_does(llm,
     assert failed.error.message == (f"{proxy.host}:{proxy.port} accepts only its master key (this LiteLLM "
                                     "Proxy has no database), so it rejected the key of account “Gateway”.")
     assert isinstance(answered[-1], Finished)
+
+
+@pytest.mark.parametrize(("cause", "sentence"), [
+    (ValueError("Invalid IPv6 URL"),
+     "Nothing was sent to account “Lab”: an IPv6 address in the base URL needs both brackets, as in "
+     "http://[::1]:8080."),
+    (ValueError("Forbidden control character detected in headers. Potential header injection attack."),
+     "Nothing was sent to account “Lab”: the key or an extra header contains a line break or another control "
+     "character."),
+])
+def test_the_error_mapping_never_raises_on_a_broken_base_url(cause, sentence):
+    # What LiteLLM raised for http://[::1 (an APIConnectionError around the stdlib's ValueError): the
+    # mapping itself used to raise on that URL, so the chat ended as "Stopped" with nothing said.
+    wrapper = RuntimeError("APIConnectionError: OpenAIException")
+    wrapper.__cause__ = cause
+    error = map_error(wrapper, account_label="Lab", model="ok", base_url="http://[::1")
+    assert isinstance(error, BadRequest) and error.message == sentence
