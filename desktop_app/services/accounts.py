@@ -134,6 +134,16 @@ class AccountService:
         if wanted != stored:
             await header_secrets.write(self._secrets, account.id, wanted)
 
+    async def adopt_header_secrets(self, found: dict[str, dict[str, str]]) -> None:
+        """Move credential headers read from an older settings file into the keyring, then write
+        the file again without them."""
+        if not found:
+            return
+        for account_id, values in found.items():
+            stored = await header_secrets.read(self._secrets, account_id)
+            await header_secrets.write(self._secrets, account_id, {**values, **stored})
+        await self.update_settings(self._settings)
+
     async def resolved(self, account: Account, typed: dict[str, str] | None = None) -> Account:
         """`account` with its credential headers' values (typed ones first, then the stored ones)."""
         if not account.secret_headers:
