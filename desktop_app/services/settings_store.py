@@ -173,7 +173,8 @@ def _take_header_secrets(entry: Any) -> tuple[Any, dict[str, str]]:
     headers = entry.get("extra_headers") if isinstance(entry, dict) else None
     if not (isinstance(headers, dict) and isinstance(entry.get("id"), str)):
         return entry, {}
-    secrets = {n: v for n, v in headers.items() if isinstance(n, str) and is_credential_header(n) and isinstance(v, str)}
+    secrets = {n: v for n, v in headers.items()
+               if isinstance(n, str) and isinstance(v, str) and is_credential_header(n)}
     if not secrets:
         return entry, {}
     names = [n for n in entry.get("secret_headers") or [] if isinstance(n, str)]

@@ -18,7 +18,6 @@ from desktop_app.services.errors import map_error
 from desktop_app.services.llm import LLMService
 from tests.servers.anthropic_fault import AnthropicServer
 from tests.servers.litellm_proxy import MASTER_KEY, ProxyWithoutDatabase
-from tests.servers.openai_fault import FaultServer
 
 HELLO = [ChatMessage("user", "Say hello to the test suite")]
 
