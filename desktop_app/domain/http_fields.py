@@ -19,7 +19,7 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?")
 # request; a second Transfer-Encoding beside Content-Length makes a request servers must refuse.
 FRAMING_HEADERS = frozenset({
     "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection",
-    "te", "trailer", "upgrade", "expect", "content-type", "content-encoding",
+    "te", "trailer", "upgrade",
 })
 # Where ModelDesk puts the account's key itself: typed here, it would clash with the key field.
 KEY_HEADERS = frozenset({"authorization", "x-api-key"})

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from desktop_app.domain.accounts import Account
-from desktop_app.domain.http_fields import is_credential_header
+from desktop_app.domain.http_fields import check_header, is_credential_header
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.settings import SCHEMA_VERSION, Settings
 from desktop_app.services.paths import move_aside, write_atomically
@@ -152,7 +152,15 @@ def _split_entries(data: dict[str, Any]) -> tuple[dict[str, Any], _Kept, dict[st
         for number, entry in enumerate(entries, start=1):
             converted, secrets = _take_header_secrets(entry) if model is Account else (entry, {})
             try:
-                model.model_validate(converted)
+                try:
+                    model.model_validate(converted)
+                except ValidationError as exc:
+                    converted, dropped = _without_unsendable_headers(converted, exc)
+                    if not dropped:
+                        raise
+                    model.model_validate(converted)
+                    kept.notices.append(f"Account “{converted['label']}” was loaded without {dropped}; "
+                                        f"type {'them' if ';' in dropped else 'it'} again if needed.")
             except ValidationError as exc:
                 kept.entries[name].append(entry)  # as it was, credential headers and all
                 label = entry.get("label") if isinstance(entry, dict) else None
@@ -165,6 +173,23 @@ def _split_entries(data: dict[str, Any]) -> tuple[dict[str, Any], _Kept, dict[st
                     found[converted["id"]] = secrets
         data[name] = good
     return data, kept, found
+
+
+def _without_unsendable_headers(entry: Any, error: ValidationError) -> tuple[Any, str]:
+    """An account whose only fault is extra headers that Save refuses now (framing headers,
+    non-ASCII values): the entry without them, and them described for the notice ("" if none)."""
+    headers = entry.get("extra_headers") if isinstance(entry, dict) else None
+    if not isinstance(headers, dict) or any(e["loc"][:1] != ("extra_headers",) for e in error.errors()):
+        return entry, ""
+    good, bad = {}, []
+    for name, value in headers.items():
+        try:
+            check_header(str(name), str(value))
+        except ValueError as exc:
+            bad.append(f"its header “{name}: {value}” ({exc})")
+        else:
+            good[name] = value
+    return {**entry, "extra_headers": good}, "; ".join(bad)
 
 
 def _take_header_secrets(entry: Any) -> tuple[Any, dict[str, str]]:

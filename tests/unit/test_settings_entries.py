@@ -99,3 +99,19 @@ def test_a_pool_may_name_an_account_that_was_skipped(tmp_path: Path) -> None:
     settings, _ = SettingsStore(path).load()
     assert settings.pools == [Pool(id="pool:mixed", label="Mixed", provider_id="anthropic",
                                    account_ids=("a1", "future1"))]
+
+
+def test_headers_save_now_refuses_cost_only_themselves_and_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"schema_version": 1, "accounts": [
+        {"id": "h1", "provider_id": "openai_compatible", "label": "Gateway",
+         "extra_headers": {"X-Title": "Café", "Transfer-Encoding": "chunked", "X-Team": "blue"}}]}))
+
+    settings, notice = SettingsStore(path).load()
+
+    (account,) = settings.accounts
+    assert account.extra_headers == {"X-Team": "blue"}
+    assert notice is not None and notice.startswith("Account “Gateway” was loaded without its header “X-Title: Café” "
+                                                    "(the value of X-Title must be plain ASCII")
+    assert "its header “Transfer-Encoding: chunked” (the Transfer-Encoding header is set by the HTTP client" in notice
+    assert notice.endswith("type them again if needed.")
