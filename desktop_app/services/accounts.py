@@ -249,9 +249,10 @@ class AccountService:
         stored). Never spends tokens."""
         if key is None:
             key = await self._secrets.get(account.id)
-        result = await self._catalog.check(await self.resolved(account, secret_values), key or None)
+        sent_as = await self.resolved(account, secret_values)
+        result = await self._catalog.check(sent_as, key or None)
         if result.status is CheckStatus.OK and account.provider.spend_path:
-            result = await self._with_spend(await self.resolved(account, secret_values), key or None, result)
+            result = await self._with_spend(sent_as, key or None, result)
         if result.status is CheckStatus.OK and self.find(account.id) is not None:
             self._states.clear(account.id)
             organization = getattr(result, "organization_id", None)

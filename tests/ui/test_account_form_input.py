@@ -39,6 +39,11 @@ def fill(pane: AccountsPane, *, url: str = "", key: str = "sk-test", headers: st
     ("extra_headers", "", "sk-test", "Transfer-Encoding: chunked",
      "The Transfer-Encoding header is set by the HTTP client for each request; remove it."),
     ("key", "", "sk-te st", "", "The key must be one line without spaces; paste it again."),
+    ("extra_headers", "", "sk-test", "Cookie: séssion=1",
+     "The value of Cookie must be plain ASCII: HTTP sends header values as bytes, so percent-encode other "
+     "characters (Café as Caf%C3%A9)."),
+    ("extra_headers", "", "sk-test", "Authorization: Bearer sk-other",
+     "The Authorization header is set by ModelDesk (put keys in the key field)."),
 ])
 def test_save_refuses_what_cannot_be_sent_beside_the_field(qtbot, pane, settings_file, field, url, key, headers,
                                                            sentence):

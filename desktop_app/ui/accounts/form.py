@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.domain.accounts import COLOURS, Account, parse_headers
-from desktop_app.domain.http_fields import check_key, is_credential_header
+from desktop_app.domain.http_fields import check_header, check_key, is_credential_header
 from desktop_app.domain.providers import PROVIDERS, Provider
 
 OK_COLOUR = "#1e7b34"
@@ -302,6 +302,11 @@ class AccountForm(QWidget):
         except ValueError as exc:
             raise self._problem(str(exc), "key") from None
         plain = {name: value for name, value in headers.items() if not is_credential_header(name)}
+        for name, value in self.secret_values().items():
+            try:
+                check_header(name, value)
+            except ValueError as exc:
+                raise self._problem(str(exc), "extra_headers") from None
         try:
             return Account(
                 id=account_id,
@@ -331,6 +336,7 @@ class AccountForm(QWidget):
 
     def _problem(self, text: str, field: str) -> FormProblem:
         text = text.rstrip(".")
+        field = "extra_headers" if field == "secret_headers" else field
         if field in self.problem_labels:
             self.show_problem(field, text[:1].upper() + text[1:] + ".")
         return FormProblem(text, field)
