@@ -292,6 +292,7 @@ class ModelDeskApp:
         """The slow part of start-up; runs after the window has painted once."""
         self.window.add_notice(self._settings_notice or "")
         await self.secrets.start()
+        await self.accounts.adopt_header_secrets(self.settings_store.found_header_secrets)
         self.window.add_notice(self.secrets.notice or "")
         self.accounts_pane.refresh_keyring_notice(shown_elsewhere=self.secrets.notice or "")
         await self.store.open()

@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from desktop_app.domain.http_fields import check_base_url, check_header, is_credential_header
 from desktop_app.domain.providers import PROVIDERS, Provider, provider
 
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-# Headers that carry credentials or framing: set by ModelDesk itself, never by the user.
-_RESERVED_HEADERS = {"authorization", "x-api-key", "x-goog-api-key", "content-length", "host"}
 COLOURS = ("", "#d97706", "#2563eb", "#16a34a", "#db2777", "#7c3aed", "#0891b2", "#dc2626")
 
 
@@ -27,7 +25,9 @@ class Account(BaseModel):
     label: str
     base_url: str | None = None  # None: the provider's default
     colour: str = ""  # a tag colour ("#rrggbb") to tell accounts apart at a glance
-    extra_headers: dict[str, str] = Field(default_factory=dict)
+    extra_headers: dict[str, str] = Field(default_factory=dict)  # never a credential (see secret_headers)
+    # Names of credential headers (Cookie, api-key...) whose values live in the keyring, like the key.
+    secret_headers: tuple[str, ...] = ()
     enabled: bool = True
     organization_id: str | None = None  # as reported by the provider (anthropic-organization-id)
     daily_budget_tokens: int | None = Field(default=None, ge=1)
@@ -56,9 +56,7 @@ class Account(BaseModel):
         value = value.strip().rstrip("/")
         if not value:
             return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("the base URL must start with http:// or https://")
-        return value
+        return check_base_url(value)
 
     @field_validator("colour")
     @classmethod
@@ -73,15 +71,40 @@ class Account(BaseModel):
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
         clean: dict[str, str] = {}
         for name, header_value in value.items():
-            name = name.strip()
-            if not _HEADER_NAME.match(name):
-                raise ValueError(f"“{name}” is not a valid header name")
-            if name.lower() in _RESERVED_HEADERS:
-                raise ValueError(f"the {name} header is set by ModelDesk (put keys in the key field)")
-            if "\n" in header_value or "\r" in header_value:
-                raise ValueError(f"the value of {name} must be on one line")
-            clean[name] = header_value.strip()
+            name, header_value = check_header(name, header_value)
+            if is_credential_header(name):
+                raise ValueError(f"the {name} header carries a credential, so it is kept in the keyring")
+            clean[name] = header_value
         return clean
+
+    @field_validator("secret_headers")
+    @classmethod
+    def _secret_headers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            check_header(name, "")
+        return tuple(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _key_header_not_doubled(self) -> Account:
+        if self.provider_id == "gemini" and "x-goog-api-key" in {n.lower() for n in self.secret_headers}:
+            raise ValueError("the X-Goog-Api-Key header is set by ModelDesk (put keys in the key field)")
+        return self
+
+    _secret_values: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def with_secret_values(self, values: dict[str, str]) -> Account:
+        """A copy that sends `values` (this account's credential headers, read from the keyring).
+
+        The values are private to the object: never dumped, so they cannot reach settings.json.
+        """
+        copy = self.model_copy()
+        copy._secret_values = {name: values[name] for name in self.secret_headers if values.get(name)}
+        return copy
+
+    @property
+    def request_headers(self) -> dict[str, str]:
+        """What is sent with every request: the extra headers and the credential headers' values."""
+        return {**self.extra_headers, **self._secret_values}
 
     @property
     def provider(self) -> Provider:

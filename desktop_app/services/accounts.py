@@ -12,6 +12,7 @@ from desktop_app.domain.accounts import Account, new_account_id
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.domain.settings import Settings
+from desktop_app.services import header_secrets
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.catalog import CheckResult, CheckStatus, ModelCatalog
 from desktop_app.services.secrets import SecretStore
@@ -105,8 +106,14 @@ class AccountService:
         self._settings = settings
         await self._store.save_async(settings)
 
-    async def save_account(self, account: Account, key: str | None = None) -> None:
-        """Add or update `account`. key None leaves the stored key alone; "" removes it."""
+    async def save_account(self, account: Account, key: str | None = None,
+                           secret_values: dict[str, str] | None = None) -> None:
+        """Add or update `account`. key None leaves the stored key alone; "" removes it.
+
+        `secret_values`: new values of its credential headers (the others keep theirs; headers
+        no longer named in `account.secret_headers` are forgotten).
+        """
+        await self._store_secret_headers(account, secret_values or {})
         if key is not None:
             key = key.strip()
             if key:
@@ -116,6 +123,33 @@ class AccountService:
             self._states.clear(account.id)  # a new key: no longer "broken", no stale cooldown
         await self.update_settings(self._settings.with_account(account))
         self._announce()
+
+    async def _store_secret_headers(self, account: Account, typed: dict[str, str]) -> None:
+        previous = self.find(account.id)
+        if not account.secret_headers and not (previous is not None and previous.secret_headers):
+            return  # the common case: no keyring round trip
+        stored = await header_secrets.read(self._secrets, account.id)
+        wanted = {name: typed.get(name) or stored.get(name, "") for name in account.secret_headers}
+        wanted = {name: value for name, value in wanted.items() if value}
+        if wanted != stored:
+            await header_secrets.write(self._secrets, account.id, wanted)
+
+    async def adopt_header_secrets(self, found: dict[str, dict[str, str]]) -> None:
+        """Move credential headers read from an older settings file into the keyring, then write
+        the file again without them."""
+        if not found:
+            return
+        for account_id, values in found.items():
+            stored = await header_secrets.read(self._secrets, account_id)
+            await header_secrets.write(self._secrets, account_id, {**values, **stored})
+        await self.update_settings(self._settings)
+
+    async def resolved(self, account: Account, typed: dict[str, str] | None = None) -> Account:
+        """`account` with its credential headers' values (typed ones first, then the stored ones)."""
+        if not account.secret_headers:
+            return account
+        stored = await header_secrets.read(self._secrets, account.id)
+        return account.with_secret_values({**stored, **(typed or {})})
 
     async def duplicate_account(self, account_id: str) -> Account | None:
         """A copy of the account (same provider, URL, headers; key copied too) placed after it."""
@@ -127,6 +161,8 @@ class AccountService:
         key = await self._secrets.get(account_id)
         if key:
             await self._secrets.set(copy.id, key)
+        if original.secret_headers:
+            await header_secrets.write(self._secrets, copy.id, await header_secrets.read(self._secrets, account_id))
         settings = self._settings.with_account(copy)
         index = next(i for i, a in enumerate(settings.accounts) if a.id == account_id)
         settings = settings.moved_account(copy.id, index + 1 - (len(settings.accounts) - 1))
@@ -182,6 +218,7 @@ class AccountService:
 
     async def remove_account(self, account_id: str) -> None:
         await self._secrets.delete(account_id)
+        await header_secrets.write(self._secrets, account_id, {})
         self._catalog.forget(account_id)
         await self.update_settings(self._settings.without_account(account_id))
         self._announce()
@@ -206,13 +243,16 @@ class AccountService:
 
     # --- network ------------------------------------------------------------------------------
 
-    async def check(self, account: Account, key: str | None = None) -> CheckResult:
-        """Check `account` with `key` (or its stored key). Never spends tokens."""
+    async def check(self, account: Account, key: str | None = None,
+                    secret_values: dict[str, str] | None = None) -> CheckResult:
+        """Check `account` with `key` (or its stored key) and its credential headers (typed, else
+        stored). Never spends tokens."""
         if key is None:
             key = await self._secrets.get(account.id)
-        result = await self._catalog.check(account, key or None)
+        sent_as = await self.resolved(account, secret_values)
+        result = await self._catalog.check(sent_as, key or None)
         if result.status is CheckStatus.OK and account.provider.spend_path:
-            result = await self._with_spend(account, key or None, result)
+            result = await self._with_spend(sent_as, key or None, result)
         if result.status is CheckStatus.OK and self.find(account.id) is not None:
             self._states.clear(account.id)
             organization = getattr(result, "organization_id", None)
@@ -257,7 +297,8 @@ class AccountService:
         account = self.find(account_id)
         if account is None:
             return ()
-        result = await self._catalog.models(account, await self._secrets.get(account_id), refresh=refresh)
+        result = await self._catalog.models(await self.resolved(account), await self._secrets.get(account_id),
+                                            refresh=refresh)
         if result.source == "bundled":
             self._bundled[account_id] = result.models
         elif result.models:

@@ -42,6 +42,7 @@ from desktop_app.domain.errors import (
 )
 from desktop_app.domain.models import ModelInfo
 from desktop_app.domain.providers import ModelListStyle, Provider
+from desktop_app.services.errors import request_not_built, unsendable
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class _Listing:
 
 def _base_headers(account: Account) -> httpx.Headers:
     """The account's extra headers; every caller sets its auth headers on top (case-insensitively)."""
-    headers = httpx.Headers(account.extra_headers)
+    headers = httpx.Headers(account.request_headers)
     headers["accept"] = "application/json"
     return headers
 
@@ -349,11 +350,30 @@ class ModelCatalog:
 
     # --- network ----------------------------------------------------------------------------
 
+    async def _send(self, account: Account, api_key: str | None,
+                    build: Callable[[], tuple[str, httpx.Headers]]) -> httpx.Response:
+        """Build and send one GET for `account`. A request that cannot be built (a base URL that
+        is no address, a header httpx refuses) is the account's sentence, not an exception that
+        stops every account's refresh."""
+        refusal = unsendable(account, api_key)
+        if refusal is not None:
+            raise refusal
+        try:
+            url, headers = build()
+            return await self._get(url, headers)
+        except (ValueError, OverflowError, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
+            error = request_not_built(exc, account.label, account.effective_base_url)
+            if error is None:
+                raise
+            raise error from None
+
     async def _get(self, url: str, headers: httpx.Headers) -> httpx.Response:
         """GET with the catalog's timeout; transport failures become TimedOut / Unreachable."""
         host = httpx.URL(url).netloc.decode()
         try:
             return await self._http.get(url, headers=headers, timeout=CHECK_TIMEOUT_S)
+        except httpx.LocalProtocolError:
+            raise  # nothing was sent (a header the client refused): see _sendable
         except httpx.TimeoutException:
             raise TimedOut(f"{host} did not answer within {CHECK_TIMEOUT_S:.0f} s.",
                            "Check that the server is up, then try again.") from None
@@ -379,8 +399,7 @@ class ModelCatalog:
                               "Check the base URL, or try again later.", status=status)
 
     async def _list(self, account: Account, api_key: str | None) -> _Listing:
-        url, headers = _request_for(account, api_key)
-        response = await self._get(url, headers)
+        response = await self._send(account, api_key, lambda: _request_for(account, api_key))
         self._raise_for_status(response, account, "the model list")
         try:
             models = _parse_models(account.provider.list_style, response.json())
@@ -436,8 +455,8 @@ class ModelCatalog:
         """For providers whose model list is public: prove the key on the key-check endpoint."""
         path = account.provider.key_check_path
         assert path is not None
-        url, headers = _bearer_request(account, f"{account.effective_base_url}{path}", api_key)
-        response = await self._get(url, headers)
+        response = await self._send(
+            account, api_key, lambda: _bearer_request(account, f"{account.effective_base_url}{path}", api_key))
         self._raise_for_status(response, account, "the key check")
         return _organization(response)
 
@@ -492,8 +511,8 @@ class ModelCatalog:
         if not api_key:
             raise NoKey(f"Account “{account.label}” has no key yet.", "Open Accounts and paste its key.")
         # The key goes in the header; /key/info?key=... would put it in the proxy's access log.
-        url, headers = _bearer_request(account, f"{_server_root(account)}{path}", api_key)
-        response = await self._get(url, headers)
+        response = await self._send(
+            account, api_key, lambda: _bearer_request(account, f"{_server_root(account)}{path}", api_key))
         if response.status_code >= 400 and _no_database(response):
             raise ServerError(NO_SPEND_RECORDS, "Connect a database to the proxy to track spend per key.",
                               status=response.status_code)

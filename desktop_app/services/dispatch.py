@@ -50,6 +50,7 @@ from desktop_app.domain.errors import (
 from desktop_app.domain.pools import Pool, Strategy, is_pool_id
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import BudgetExceeded, BudgetLevel, UsageRecord, budget_level
+from desktop_app.services import header_secrets
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.llm import LLMService
 from desktop_app.services.secrets import SecretStore
@@ -233,12 +234,13 @@ class Dispatcher:
         """One request to `account`. `watched`: the URL of our own llama-server behind it; when a restart
         of it makes the request fail before any text, the attempt waits for it and ends `_Superseded`."""
         key = await self._secrets.get(account.id)
+        sent_as = await header_secrets.resolved(self._secrets, account)
         produced = False
         done = False
         started = time.monotonic()
         pool_id = pool.id if pool else ""
         restarts = self._restarts(watched)
-        events = self._llm.stream_chat(account=account, api_key=key, model=model, messages=messages,
+        events = self._llm.stream_chat(account=sent_as, api_key=key, model=model, messages=messages,
                                        params=params, timeout_s=self._timeout_s())
         try:
             async with contextlib.aclosing(events):

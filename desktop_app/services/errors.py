@@ -27,6 +27,8 @@ from desktop_app.domain.errors import (
     TimedOut,
     Unreachable,
 )
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.http_fields import check_base_url, check_header_bytes, check_key
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -43,8 +45,90 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def _host(url: str) -> str:
     """host[:port] for messages; user info (a password in the URL) never goes into a sentence."""
-    parts = urlsplit(url)
-    return parts.netloc.rpartition("@")[2] or "the server"
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:  # "http://[::1": the mapping of an error must never raise one itself
+        return "the server"
+    return netloc.rpartition("@")[2] or "the server"
+
+
+# Provider error bodies name their reason ("type" / "code"); a status alone can mislead: a LiteLLM
+# Proxy without a database refuses any key but its master key with 400, and a gateway that checks
+# the key late reports it inside a 200 stream, which LiteLLM then calls a 500.
+_AUTH_REASONS = frozenset({"invalid_api_key", "authentication_error", "auth_error", "expired_key",
+                           "invalid_key", "unauthenticated", "api_key_invalid", "401"})
+_PERMISSION_REASONS = frozenset({"permission_denied", "permission_error", "403"})
+_RATE_REASONS = frozenset({"rate_limit_exceeded", "rate_limit_error", "429"})
+_NO_DATABASE = "no_db_connection"  # a LiteLLM Proxy without a database: only its master key works
+
+
+def _reasons(chain: list[BaseException]) -> set[str]:
+    """The reason words of the provider's error body, lower-cased, wherever in the chain it is."""
+    reasons: set[str] = set()
+    for candidate in chain:
+        body = getattr(candidate, "body", None)
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            body = body["error"]
+        if not isinstance(body, dict):
+            continue
+        for field in ("type", "code", "status"):
+            value = body.get(field)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                reasons.add(str(value).lower())
+        details = body.get("details")
+        if isinstance(details, list):
+            reasons.update(str(d.get("reason")).lower() for d in details if isinstance(d, dict) and d.get("reason"))
+    if any("API_KEY_INVALID" in str(c) for c in chain):  # Google's wrong key: 400 INVALID_ARGUMENT
+        reasons.add("api_key_invalid")
+    return reasons
+
+
+def unsendable(account: Account, api_key: str | None) -> BadRequest | None:
+    """What Save refuses, found in an account stored before it did: said before anything is sent."""
+    try:
+        check_base_url(account.effective_base_url)
+        for name, value in account.request_headers.items():
+            check_header_bytes(name, value)
+        if api_key:
+            check_key(api_key)
+    except ValueError as exc:
+        return BadRequest(f"Nothing was sent to account “{account.label}”: {exc}.",
+                          "Open Accounts, correct it and save the account again.")
+    return None
+
+
+def request_not_built(exc: BaseException, account_label: str, base_url: str = "") -> DomainError | None:
+    """The request could not even be built from the account's settings, so nothing was sent.
+
+    LiteLLM reports these as 500s or connection errors; the stdlib and httpx name the truth.
+    """
+    for candidate in _chain(exc):
+        text = str(candidate)
+        if isinstance(candidate, (httpx.InvalidURL, httpx.UnsupportedProtocol)) or (
+                type(candidate) is ValueError and ("URL" in text or text.startswith("Port "))) or (
+                isinstance(candidate, OverflowError) and "port" in text):  # httpx lets port 99999 through
+            try:
+                check_base_url(base_url)  # the check Save makes says it best, when it can tell
+            except ValueError as refusal:
+                why = str(refusal)
+            else:
+                why = ("an IPv6 address in the base URL needs both brackets" if "IPv6" in text
+                       else "the port of the base URL must be a number from 1 to 65535" if "port" in text.lower()
+                       else "the base URL cannot be read as an address")
+            return BadRequest(f"Nothing was sent to account “{account_label}”: {why}.",
+                              "Open Accounts and correct the base URL.")
+        if isinstance(candidate, httpx.LocalProtocolError) or (
+                type(candidate) is ValueError and ("control character" in text or "Illegal header" in text)):
+            return BadRequest(f"Nothing was sent to account “{account_label}”: the key or an extra header "
+                              f"contains a line break or another control character.",
+                              "Open Accounts, paste the key again and check the extra headers.")
+        if isinstance(candidate, UnicodeEncodeError):
+            name = text.partition("(header '")[2].partition("'")[0]
+            what = f"the extra header {name}" if name else "the key or an extra header"
+            return BadRequest(f"Nothing was sent to account “{account_label}”: {what} contains characters "
+                              f"other than ASCII, which HTTP headers cannot carry.",
+                              "Open Accounts and use plain ASCII there (percent-encode other characters).")
+    return None
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -85,6 +169,26 @@ def map_error(exc: BaseException, *, account_label: str, model: str, base_url: s
     host = _host(base_url)
     names = {type(c).__name__ for c in _chain(exc)}
     chain = list(_chain(exc))
+    not_built = request_not_built(exc, account_label, base_url)
+    if not_built is not None:
+        return not_built
+    reasons = _reasons(chain)
+    if _NO_DATABASE in reasons:
+        return AuthFailed(
+            f"{host} accepts only its master key (this LiteLLM Proxy has no database), so it rejected "
+            f"the key of account “{account_label}”.",
+            "Use the proxy's master key in Accounts, or connect a database to the proxy.",
+        )
+    if reasons & _AUTH_REASONS:
+        return AuthFailed(
+            f"The provider rejected the key of account “{account_label}”.",
+            "Open Accounts, paste a valid key and press Check.",
+        )
+    if reasons & _PERMISSION_REASONS:
+        return PermissionDenied(
+            f"Account “{account_label}” is not allowed to use {model}.",
+            "Pick another model, or check the account's plan and permissions.",
+        )
 
     if "ContextWindowExceededError" in names:
         return ContextTooLong(
@@ -122,7 +226,7 @@ def map_error(exc: BaseException, *, account_label: str, model: str, base_url: s
             "Retry; the partial reply is kept.",
             url=base_url,
         )
-    if "RateLimitError" in names or status == 429:
+    if "RateLimitError" in names or status == 429 or reasons & _RATE_REASONS:
         retry_after = _retry_after(exc)
         wait = f" Try again in {retry_after:.0f} s." if retry_after else ""
         return RateLimited(

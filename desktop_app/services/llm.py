@@ -40,8 +40,8 @@ from desktop_app.domain.chat import (
     TextDelta,
     UsageReport,
 )
-from desktop_app.domain.errors import BadRequest, DomainError
-from desktop_app.services.errors import map_error
+from desktop_app.domain.errors import BadRequest, DomainError, ServerError
+from desktop_app.services.errors import map_error, unsendable
 from desktop_app.services.litellm_engine import LiteLLMEngine
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,11 @@ class LLMService:
 
             yield Failed(NoKey(f"Account “{account.label}” has no key.", "Open Accounts and add the key."))
             return
+        refusal = unsendable(account, api_key)
+        if refusal is not None:
+            log.info("chat request not sent: %s", refusal.kind)
+            yield Failed(refusal)
+            return
         litellm = await self._engine.litellm()
         loop = asyncio.get_running_loop()
         mailbox = _Mailbox(loop)
@@ -275,7 +280,7 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             timeout=request.timeout_s,
             max_retries=0,  # pools (and the user's Retry) decide about retries, not the SDK
             drop_params=True,
-            extra_headers=dict(account.extra_headers) or None,
+            extra_headers=account.request_headers or None,
             **options,
         )
         headers = _response_headers(stream)
@@ -314,8 +319,13 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
         headers = _response_headers(exc)
         if headers:
             mailbox.put(ResponseHeaders(headers))
-        error = map_error(exc, account_label=account.label, model=request.model,
-                          base_url=account.effective_base_url)
+        try:
+            error = map_error(exc, account_label=account.label, model=request.model,
+                              base_url=account.effective_base_url)
+        except Exception:  # a failure must never end silently, even if describing it fails
+            log.exception("describing a failed chat request failed")
+            error = ServerError("The request failed in a way ModelDesk could not describe.",
+                                "Copy the diagnostics and report it.")
         log.info("chat request failed: %s (%s)", error.kind, type(exc).__name__)
         mailbox.put(Failed(error, tally.metrics(None)))
     finally:

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import BadRequest
+from desktop_app.domain.http_fields import check_base_url
 from desktop_app.domain.ollama import OllamaHost, normalize_host_url
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.ollama import OllamaService, PullLedger
@@ -84,10 +85,17 @@ class OllamaHosts:
 
     async def add(self, *, url: str, label: str = "", key: str = "") -> OllamaHost:
         """Save a host as an Ollama account (its key, if any, in the keyring) and return it."""
-        url = normalize_host_url(url)
-        if not url.startswith(("http://", "https://")):
-            raise BadRequest("An Ollama address starts with http:// or https://.",
-                             "Type it like 10.0.0.5:11434 or https://ollama.example.com.")
+        typed = url.strip()
+        try:
+            url = normalize_host_url(typed)
+        except ValueError:  # the stdlib's words ("Invalid IPv6 URL"): check_base_url says it better
+            url = typed if "://" in typed else f"http://{typed}"
+        try:
+            url = check_base_url(url)
+        except ValueError as exc:
+            refusal = str(exc).replace("the base URL", "the address")
+            raise BadRequest(f"“{typed}” cannot be used: {refusal}.",
+                             "Type it like 10.0.0.5:11434 or https://ollama.example.com.") from None
         if self.account_for(url) is not None:
             raise BadRequest(f"{OllamaHost(url).address} is already in the list.", "Pick it in the host list.")
         account = Account(provider_id=PROVIDER, label=label.strip() or f"Ollama at {OllamaHost(url).address}",

@@ -8,11 +8,15 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.http_fields import check_header, is_credential_header
+from desktop_app.domain.pools import Pool
 from desktop_app.domain.settings import SCHEMA_VERSION, Settings
 from desktop_app.services.paths import move_aside, write_atomically
 
@@ -61,13 +65,24 @@ class _JsonFile:
 
 
 class SettingsStore(_JsonFile):
+    """settings.json. An account or pool this version cannot read (a provider from a newer version,
+    say) is skipped, not the whole file: it is written back untouched on every save, as are
+    top-level keys this version does not know."""
+
     _thread_name = "settings-store"
 
-    def load(self) -> tuple[Settings, str | None]:
-        """The settings, and a one-sentence notice for the user when the file had to be set aside.
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._kept: _Kept = _Kept()
+        # Credential headers found in an account's extra_headers (written before they went to the
+        # keyring): {account id: {name: value}}, for the caller to move into the keyring.
+        self.found_header_secrets: dict[str, dict[str, str]] = {}
 
-        A missing file gives the defaults. A file that cannot be used is never overwritten or
-        deleted: it is renamed to `settings.json.corrupt-<timestamp>` and the defaults are used.
+    def load(self) -> tuple[Settings, str | None]:
+        """The settings, and a notice for the user when entries were skipped or the file set aside.
+
+        A missing file gives the defaults. A file that cannot be used at all is never overwritten
+        or deleted: it is renamed to `settings.json.corrupt-<timestamp>` and the defaults are used.
         """
         try:
             raw = self.path.read_bytes()
@@ -76,15 +91,16 @@ class SettingsStore(_JsonFile):
         except OSError as exc:
             return Settings(), self._set_aside(f"it could not be opened: {exc.strerror or exc}")
         try:
-            return _parse(raw), None
+            settings, self._kept, self.found_header_secrets = _parse(raw)
         except _UnreadableSettings as exc:
             return Settings(), self._set_aside(str(exc))
+        return settings, " ".join(self._kept.notices) or None
 
     def save(self, settings: Settings) -> None:
-        self._write(_encode(settings.model_dump(mode="json")))
+        self._write(_encode(self._kept.merged(settings.model_dump(mode="json"))))
 
     async def save_async(self, settings: Settings) -> None:
-        await self._write_async(_encode(settings.model_dump(mode="json")))
+        await self._write_async(_encode(self._kept.merged(settings.model_dump(mode="json"))))
 
     def _set_aside(self, reason: str) -> str:
         log.warning("settings file %s is unusable: %s", self.path, reason)
@@ -102,7 +118,96 @@ class SettingsStore(_JsonFile):
         )
 
 
-def _parse(raw: bytes) -> Settings:
+@dataclass
+class _Kept:
+    """What was read but not understood, to be written back as it was."""
+
+    entries: dict[str, list[Any]] = field(default_factory=lambda: {"accounts": [], "pools": []})
+    unknown_keys: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+    def merged(self, data: dict[str, Any]) -> dict[str, Any]:
+        out = {**self.unknown_keys, **data}
+        for name, kept in self.entries.items():
+            if kept:
+                out[name] = [*out.get(name, []), *kept]
+        return out
+
+
+_ENTRY_MODELS: dict[str, tuple[type[Account] | type[Pool], str]] = {"accounts": (Account, "Account"),
+                                                                     "pools": (Pool, "Pool")}
+
+
+def _split_entries(data: dict[str, Any]) -> tuple[dict[str, Any], _Kept, dict[str, dict[str, str]]]:
+    """Set aside each account or pool that does not validate, saying which one and why; also move
+    credential headers out of accounts' extra_headers (see `_take_header_secrets`)."""
+    kept = _Kept(unknown_keys={k: v for k, v in data.items() if k not in Settings.model_fields})
+    data = {k: v for k, v in data.items() if k in Settings.model_fields}
+    found: dict[str, dict[str, str]] = {}
+    for name, (model, noun) in _ENTRY_MODELS.items():
+        entries = data.get(name)
+        if not isinstance(entries, list):
+            continue  # the whole-file check says what is wrong with it
+        good = []
+        for number, entry in enumerate(entries, start=1):
+            converted, secrets = _take_header_secrets(entry) if model is Account else (entry, {})
+            try:
+                try:
+                    model.model_validate(converted)
+                except ValidationError as exc:
+                    converted, dropped = _without_unsendable_headers(converted, exc)
+                    if not dropped:
+                        raise
+                    model.model_validate(converted)
+                    kept.notices.append(f"Account “{converted['label']}” was loaded without {dropped}; "
+                                        f"type {'them' if ';' in dropped else 'it'} again if needed.")
+            except ValidationError as exc:
+                kept.entries[name].append(entry)  # as it was, credential headers and all
+                label = entry.get("label") if isinstance(entry, dict) else None
+                which = f"{noun} “{label}”" if isinstance(label, str) and label.strip() else f"{noun} number {number}"
+                kept.notices.append(f"{which} in your settings file was not loaded ({_describe(exc)}); it is kept "
+                                    f"in the file unchanged.")
+            else:
+                good.append(converted)
+                if secrets:
+                    found[converted["id"]] = secrets
+        data[name] = good
+    return data, kept, found
+
+
+def _without_unsendable_headers(entry: Any, error: ValidationError) -> tuple[Any, str]:
+    """An account whose only fault is extra headers that Save refuses now (framing headers,
+    non-ASCII values): the entry without them, and them described for the notice ("" if none)."""
+    headers = entry.get("extra_headers") if isinstance(entry, dict) else None
+    if not isinstance(headers, dict) or any(e["loc"][:1] != ("extra_headers",) for e in error.errors()):
+        return entry, ""
+    good, bad = {}, []
+    for name, value in headers.items():
+        try:
+            check_header(str(name), str(value))
+        except ValueError as exc:
+            bad.append(f"its header “{name}: {value}” ({exc})")
+        else:
+            good[name] = value
+    return {**entry, "extra_headers": good}, "; ".join(bad)
+
+
+def _take_header_secrets(entry: Any) -> tuple[Any, dict[str, str]]:
+    """An account entry from before credential headers went to the keyring: those headers taken out
+    of extra_headers (their names go to secret_headers), and their values."""
+    headers = entry.get("extra_headers") if isinstance(entry, dict) else None
+    if not (isinstance(headers, dict) and isinstance(entry.get("id"), str)):
+        return entry, {}
+    secrets = {n: v for n, v in headers.items()
+               if isinstance(n, str) and isinstance(v, str) and is_credential_header(n)}
+    if not secrets:
+        return entry, {}
+    names = [n for n in entry.get("secret_headers") or [] if isinstance(n, str)]
+    return {**entry, "extra_headers": {n: v for n, v in headers.items() if n not in secrets},
+            "secret_headers": [*names, *(n for n in secrets if n not in names)]}, secrets
+
+
+def _parse(raw: bytes) -> tuple[Settings, _Kept, dict[str, dict[str, str]]]:
     try:
         data = json.loads(raw)
     except UnicodeDecodeError:
@@ -118,10 +223,12 @@ def _parse(raw: bytes) -> Settings:
         data = _migrate(data)
     except ValueError as exc:
         raise _UnreadableSettings(str(exc)) from None
+    data, kept, found = _split_entries(data)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise _UnreadableSettings(_describe(exc)) from None
+    return settings, kept, found
 
 
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:

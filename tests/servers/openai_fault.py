@@ -56,6 +56,7 @@ MODELS: dict[str, str] = {
     "fault-cut": "10 chunks, then the socket is closed mid-stream",
     "fault-malformed": "5 chunks, an invalid JSON event, then [DONE]",
     "fault-stall": "3 chunks, then silence until the client leaves",
+    "fault-stream-401": "2 chunks, then an error event (invalid_api_key) inside the 200 stream",
     "delay-2500": "delay-<ms>: headers at once, the first token <ms> later (a model loading)",
 }
 OWNER = "modeldesk-test"
@@ -306,9 +307,9 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
     if fast:
         n = int(model[5:])
         pieces, delay = [FAST_TOKENS[i % len(FAST_TOKENS)] for i in range(n)], 0.0
-    elif model in ("fault-cut", "fault-malformed", "fault-stall"):
+    elif model in ("fault-cut", "fault-malformed", "fault-stall", "fault-stream-401"):
         prefix, n = {"fault-cut": ("part", 10), "fault-malformed": ("good", 5),
-                     "fault-stall": ("stall", 3)}[model]
+                     "fault-stall": ("stall", 3), "fault-stream-401": ("auth", 2)}[model]
         pieces, delay = [f"{prefix}{i} " for i in range(n)], 0.0
     else:
         count, delay = (500, 0.02) if model == "slow" else (40, 0.005)
@@ -372,6 +373,11 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
         return False
     if model == "fault-stall":
         await forever()
+    if model == "fault-stream-401":
+        # Gateways that check the key late report it in the stream: OpenAI's SDK raises any
+        # event carrying "error" as an APIError with that body and no status.
+        error = ApiError(401, "This API key has been revoked.", code="invalid_api_key").payload
+        return await end_chunked(writer, state, sse(error) + frame(b"data: [DONE]\n\n"))
     tail = sse(chunk({}, finish))
     if model == "fault-malformed":
         tail = frame(b'data: {"id": "broken", "choices": [\n\n')

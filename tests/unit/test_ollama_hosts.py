@@ -68,8 +68,13 @@ async def test_add_keeps_the_key_in_the_keyring_and_the_service_sends_it(
 
     with pytest.raises(BadRequest, match="already in the list"):
         await hosts.add(url=f"http://localhost:{remote.port}")
-    with pytest.raises(BadRequest, match="starts with http"):
+    with pytest.raises(BadRequest, match="the address must start with http:// or https://"):
         await hosts.add(url="ftp://box:11434")
+    # Refused where it is typed, in one sentence, not saved to fail every refresh later.
+    with pytest.raises(BadRequest, match=r"“\[::1” cannot be used: an IPv6 address in the address needs both"):
+        await hosts.add(url="[::1")
+    with pytest.raises(BadRequest, match="the port of the address must be a number from 1 to 65535"):
+        await hosts.add(url="10.0.0.5:99999")
 
 
 @pytest.mark.asyncio

@@ -164,11 +164,6 @@ def test_a_write_that_fails_midway_keeps_the_old_file(tmp_path: Path, monkeypatc
         pytest.param(b"\x80\x81 garbage", "not UTF-8", id="binary"),
         pytest.param(b'["a", "list"]', "does not hold a settings object", id="not-an-object"),
         pytest.param(b'{"schema_version": 1, "theme": "purple"}', "theme", id="bad-value"),
-        pytest.param(
-            b'{"schema_version": 1, "accounts": [{"provider_id": "nowhere", "label": "X"}]}',
-            "unknown provider",
-            id="bad-account",
-        ),
         pytest.param(b'{"schema_version": 2, "theme": "dark"}', "newer version of ModelDesk", id="newer"),
         pytest.param(b'{"schema_version": 0}', "schema version 0", id="version-zero"),
     ],

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.domain.accounts import COLOURS, Account, parse_headers
+from desktop_app.domain.http_fields import check_header, check_key, is_credential_header
 from desktop_app.domain.providers import PROVIDERS, Provider
 
 OK_COLOUR = "#1e7b34"
@@ -34,6 +35,8 @@ WARNING_COLOUR = "#9a5b00"  # amber that still reads on a light background
 STORED_KEY_PLACEHOLDER = "•••• stored — leave empty to keep"
 NO_LIMIT = "none"
 HEADERS_PLACEHOLDER = "anthropic-beta: prompt-caching-2024-07-31\nOne “Name: value” per line"
+# Shown for a credential header's stored value; left as it is, the stored value is kept.
+SECRET_MASK = "•••• stored"
 COLOUR_NAMES = {"": "No colour", "#d97706": "Amber", "#2563eb": "Blue", "#16a34a": "Green", "#db2777": "Pink",
                 "#7c3aed": "Violet", "#0891b2": "Cyan", "#dc2626": "Red"}
 
@@ -65,7 +68,12 @@ def bold_title(label: QLabel) -> QLabel:
 
 
 class FormProblem(ValueError):
-    """What is wrong with the form, in one sentence without the final full stop."""
+    """What is wrong with the form, in one sentence without the final full stop; `field` names the
+    field it is about ("base_url", "extra_headers", "key"...) when there is one."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # --- the colour tag ----------------------------------------------------------------------------
@@ -181,6 +189,12 @@ class AccountForm(QWidget):
         self.key_warning_label = QLabel(objectName="keyWarning", wordWrap=True,
                                         styleSheet=f"color: {WARNING_COLOUR};")
         self.key_warning_label.setTextFormat(Qt.TextFormat.PlainText)
+        # One sentence beside each field that Save can refuse, in the field's own words.
+        self.problem_labels = {field: QLabel(objectName=f"{field}Problem", wordWrap=True, visible=False,
+                                             styleSheet=f"color: {ERROR_COLOUR};")
+                               for field in ("label", "base_url", "key", "extra_headers")}
+        for label in self.problem_labels.values():
+            label.setTextFormat(Qt.TextFormat.PlainText)
         self.colour_picker = ColourPicker()
         self.colour_picker.setObjectName("colour")
         self.headers_edit = QPlainTextEdit(objectName="extraHeaders", placeholderText=HEADERS_PLACEHOLDER,
@@ -205,16 +219,17 @@ class AccountForm(QWidget):
         fields = self.fields
         fields.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         fields.addRow("Provider", self.provider_combo)
-        fields.addRow("Name", self.name_edit)
-        fields.addRow("Base URL", self.url_edit)
+        fields.addRow("Name", _with_note(self.name_edit, self.problem_labels["label"]))
+        fields.addRow("Base URL", _with_note(self.url_edit, self.problem_labels["base_url"]))
         key_field = QVBoxLayout()
         key_field.setContentsMargins(0, 0, 0, 0)
         key_field.setSpacing(4)
         key_field.addLayout(row(self.key_edit, self.show_key_button, self.remove_key_button))
         key_field.addWidget(self.key_warning_label)  # right under the key it is about
+        key_field.addWidget(self.problem_labels["key"])
         fields.addRow("API key", key_field)
         fields.addRow("Colour", self.colour_picker)
-        fields.addRow("Extra headers", self.headers_edit)
+        fields.addRow("Extra headers", _with_note(self.headers_edit, self.problem_labels["extra_headers"]))
         fields.addRow("", self.enabled_check)
         fields.addRow("Daily budget", row(self.budget_tokens_spin, self.budget_usd_spin, None))
         self.key_warning_label.setVisible(False)
@@ -237,6 +252,9 @@ class AccountForm(QWidget):
         self.provider_combo.currentIndexChanged.connect(self._on_provider_changed)
         self.show_key_button.toggled.connect(self._on_show_key_toggled)
         self.key_edit.textChanged.connect(self._on_key_text_changed)
+        self.name_edit.textChanged.connect(lambda: self.show_problem("label", None))
+        self.url_edit.textChanged.connect(lambda: self.show_problem("base_url", None))
+        self.headers_edit.textChanged.connect(lambda: self.show_problem("extra_headers", None))
 
     # --- loading and reading -------------------------------------------------------------------
 
@@ -251,15 +269,17 @@ class AccountForm(QWidget):
         self.url_edit.setText((account.base_url or "") if account is not None else "")
         self.key_edit.clear()  # unchecks "Show" too
         self.colour_picker.set_colour(account.colour if account is not None else "")
-        self.headers_edit.setPlainText(
-            "\n".join(f"{name}: {value}" for name, value in account.extra_headers.items())
-            if account is not None else "")
+        lines = [f"{name}: {value}" for name, value in account.extra_headers.items()] if account else []
+        lines += [f"{name}: {SECRET_MASK}" for name in account.secret_headers] if account else []
+        self.headers_edit.setPlainText("\n".join(lines))
         self.enabled_check.setChecked(account.enabled if account is not None else True)
         self.budget_tokens_spin.setValue((account.daily_budget_tokens or 0) if account is not None else 0)
         self.budget_usd_spin.setValue((account.daily_budget_usd or 0.0) if account is not None else 0.0)
         self.form_title.setText(account.label if account is not None else "New account")
         self.show_organisation(account.organization_id if account is not None else None)
         self.show_key_warning(None)
+        for field in self.problem_labels:
+            self.show_problem(field, None)
         self.show_status("", None)
         self._on_provider_changed()
 
@@ -271,10 +291,22 @@ class AccountForm(QWidget):
         label = self.name_edit.text()
         if for_check and not label.strip():
             label = self.current_provider().name  # a name is not needed to check
+        for field in self.problem_labels:
+            self.show_problem(field, None)
         try:
             headers = parse_headers(self.headers_edit.toPlainText())
         except ValueError as exc:
-            raise FormProblem(str(exc).rstrip(".")) from None
+            raise self._problem(str(exc), "extra_headers") from None
+        try:
+            check_key(self.key_edit.text())
+        except ValueError as exc:
+            raise self._problem(str(exc), "key") from None
+        plain = {name: value for name, value in headers.items() if not is_credential_header(name)}
+        for name, value in self.secret_values().items():
+            try:
+                check_header(name, value)
+            except ValueError as exc:
+                raise self._problem(str(exc), "extra_headers") from None
         try:
             return Account(
                 id=account_id,
@@ -282,20 +314,43 @@ class AccountForm(QWidget):
                 label=label,
                 base_url=self.url_edit.text().strip() or None,
                 colour=self.colour_picker.colour(),
-                extra_headers=headers,
+                extra_headers=plain,
+                secret_headers=tuple(name for name in headers if is_credential_header(name)),
                 enabled=self.enabled_check.isChecked(),
                 organization_id=stored.organization_id if stored is not None else None,
                 daily_budget_tokens=self.budget_tokens_spin.value() or None,
                 daily_budget_usd=round(self.budget_usd_spin.value(), 2) or None,
             )
         except ValidationError as exc:
-            raise FormProblem(first_problem(exc)) from None
+            location = exc.errors()[0]["loc"]
+            raise self._problem(first_problem(exc), str(location[0]) if location else "") from None
+
+    def secret_values(self) -> dict[str, str]:
+        """The credential headers' values as typed; one still showing the mask is left out (kept)."""
+        try:
+            headers = parse_headers(self.headers_edit.toPlainText())
+        except ValueError:
+            return {}
+        return {name: value for name, value in headers.items()
+                if is_credential_header(name) and value and value != SECRET_MASK}
+
+    def _problem(self, text: str, field: str) -> FormProblem:
+        text = text.rstrip(".")
+        field = "extra_headers" if field == "secret_headers" else field
+        if field in self.problem_labels:
+            self.show_problem(field, text[:1].upper() + text[1:] + ".")
+        return FormProblem(text, field)
 
     # --- what the form says --------------------------------------------------------------------
 
     def show_status(self, text: str, colour: str | None) -> None:
         self.status_label.setText(text)
         self.status_label.setStyleSheet(f"color: {colour};" if colour else "")
+
+    def show_problem(self, field: str, text: str | None) -> None:
+        label = self.problem_labels[field]
+        label.setText(text or "")
+        label.setVisible(bool(text))
 
     def show_key_warning(self, text: str | None) -> None:
         self.key_warning_label.setText(text or "")
@@ -324,3 +379,14 @@ class AccountForm(QWidget):
         self.show_key_button.setEnabled(bool(text))
         if text.strip():
             self.show_key_warning(None)  # a new key: the warning about the last one no longer applies
+        self.show_problem("key", None)
+
+
+def _with_note(field: QWidget, note: QLabel) -> QVBoxLayout:
+    """A field with a line under it for what Save says about it."""
+    layout = QVBoxLayout()
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(4)
+    layout.addWidget(field)
+    layout.addWidget(note)
+    return layout

@@ -233,7 +233,8 @@ class AccountsPane(ListEditor):
         if account is None:
             return None
         typed = self.key_edit.text().strip()
-        if not await self._write(self._accounts.save_account(account, typed or None)):
+        if not await self._write(self._accounts.save_account(account, typed or None,
+                                                             self.form.secret_values())):
             return None
         self.refresh_keyring_notice()  # writing the key may have found the keyring unusable
         self.key_edit.clear()  # unchecks "Show" too
@@ -261,7 +262,7 @@ class AccountsPane(ListEditor):
         self.check_button.setEnabled(False)
         self.form.show_status("Checking…", None)
         try:
-            result = await self._accounts.check(account, key)
+            result = await self._accounts.check(account, key, self.form.secret_values())
         except asyncio.CancelledError:
             if shiboken6.isValid(self) and generation == self._form_generation:
                 self.form.show_status("", None)  # say nothing rather than "Checking…" forever

@@ -461,6 +461,9 @@ class ChatPane(QWidget):
                 await self._accounts.refresh_models(account.id)
             except DomainError as exc:
                 errors.append(f"{account.label}: {exc.message}")
+            except Exception:  # one account's failure is its own sentence, never the others' silence
+                log.exception("listing the models of account %s failed", account.id)
+                errors.append(f"{account.label}: its models could not be listed (the log has the details).")
             else:
                 if notice := self._accounts.model_notice(account.id):
                     errors.append(f"{account.label}: {notice}")
