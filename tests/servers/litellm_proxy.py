@@ -8,6 +8,7 @@ Ready when `GET /health/liveliness` answers 200 (`/health` would send a completi
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -85,6 +86,7 @@ class LiteLLMProxy:
                 self.process.kill()
                 self.process.wait(10)
         self._log.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> LiteLLMProxy:
         return self.start()
