@@ -39,7 +39,7 @@ $(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 run: system-deps-run $(VENV)/.installed-run
 	$(BIN)/modeldesk
 
-# llama-server (built from source) and the tiny GGUF model: cached, rebuilt when absent.
+# llama-server (built from source), the tiny GGUF model and a LiteLLM Proxy venv: cached, rebuilt when absent.
 servers: $(VENV)/.installed-test
 	$(BIN)/python scripts/provision_test_servers.py --env-file $(SERVERS_ENV)
 

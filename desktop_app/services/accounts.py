@@ -227,19 +227,18 @@ class AccountService:
 
     # --- sharing -----------------------------------------------------------------------------
 
-    async def export_proxy_config(self, path) -> dict[str, str]:
+    async def export_proxy_config(self, path) -> list[str]:
         """Write a LiteLLM Proxy config.yaml of these accounts and pools; keys only as env var names.
 
-        Returns {account label: env var name} for the accounts whose key the user must set.
+        Returns every environment variable the proxy needs set: its master key, then account keys.
         """
-        from desktop_app.services.proxy_export import env_var_names, export_proxy_config, write_proxy_config
+        from desktop_app.services.proxy_export import config_text, env_vars_to_set, proxy_config, write_proxy_config
 
         keyed = [a.id for a in self.accounts if await self._secrets.get(a.id)]
         models = {a.id: self._catalog.cached_models(a.id) for a in self.accounts}
-        text = export_proxy_config(self._settings, models, keyed=keyed)
-        await write_proxy_config(path, text)
-        names = env_var_names(self._settings)
-        return {a.label: names[a.id] for a in self.accounts if a.id in keyed and a.id in names}
+        config = proxy_config(self._settings, models, keyed=keyed)
+        await write_proxy_config(path, config_text(self._settings, config))
+        return list(env_vars_to_set(self._settings, config))
 
     # --- network ------------------------------------------------------------------------------
 

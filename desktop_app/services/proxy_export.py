@@ -1,8 +1,9 @@
 """Export the accounts and pools as a LiteLLM Proxy `config.yaml`, so other tools can use them too.
 
 The file never holds a key: each deployment reads its key from an environment variable named
-after the account (`api_key: os.environ/MODELDESK_CLAUDE_WORK_KEY`), which the proxy resolves at
-start-up; `env_var_names` tells the user which variables to set.
+after the account (`api_key: os.environ/MODELDESK_CLAUDE_WORK_KEY`), and the proxy's own master
+key (which LiteLLM 1.106+ demands before it starts) from LITELLM_MASTER_KEY; the proxy resolves
+them at start-up, and `env_vars_to_set` lists the ones the user must set.
 
 Names clients call (`model_name`):
 * an account's model is exported under the model's own name ("claude-sonnet-4-5"). When two
@@ -41,6 +42,10 @@ from desktop_app.domain.settings import Settings
 
 ENV_PREFIX = "MODELDESK_"
 ENV_SUFFIX = "_KEY"
+# The variable LiteLLM's own docs and start-up refusal name; no account's variable can clash with
+# it (those all start with ENV_PREFIX).
+MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+ENV_REFERENCE = "os.environ/"
 # The OpenAI client LiteLLM uses for "openai/..." refuses to start without some key, even for a
 # local server that ignores it (hosted_vllm, lm_studio and ollama_chat need none).
 KEYLESS_PLACEHOLDER = "no-key"
@@ -87,7 +92,7 @@ def _litellm_params(account: Account, model: str, env_name: str, has_key: bool) 
     provider = account.provider
     params: dict[str, Any] = {"model": f"{provider.litellm_prefix}/{model}"}
     if has_key:
-        params["api_key"] = f"os.environ/{env_name}"
+        params["api_key"] = f"{ENV_REFERENCE}{env_name}"
     elif provider.is_local and provider.litellm_prefix == "openai":
         params["api_key"] = KEYLESS_PLACEHOLDER
     if provider.sends_api_base or account.base_url:
@@ -156,7 +161,40 @@ def proxy_config(settings: Settings, models: Mapping[str, Sequence[str]], *,
         config["router_settings"] = dict(ROUTER_SETTINGS)
     # ModelDesk itself drops parameters a provider does not take; the proxy should do the same.
     config["litellm_settings"] = {"drop_params": True}
+    # LiteLLM Proxy 1.106+ refuses to start without a master key (the key its clients send).
+    config["general_settings"] = {"master_key": f"{ENV_REFERENCE}{MASTER_KEY_ENV}"}
     return config
+
+
+def env_vars_to_set(settings: Settings, config: Mapping[str, Any]) -> dict[str, str]:
+    """Each environment variable `config` reads at start-up -> what the user puts in it.
+
+    The master key first, then the account keys in account order.
+    """
+    wanted: dict[str, str] = {}
+    master_key = str(config.get("general_settings", {}).get("master_key", ""))
+    if master_key.startswith(ENV_REFERENCE):
+        wanted[master_key.removeprefix(ENV_REFERENCE)] = (
+            "the proxy's master key, a secret you choose that its clients send")
+    api_keys = (str(d["litellm_params"].get("api_key", "")) for d in config["model_list"])
+    referenced = {key.removeprefix(ENV_REFERENCE) for key in api_keys if key.startswith(ENV_REFERENCE)}
+    env_names = env_var_names(settings)
+    for account in settings.accounts:
+        if env_names[account.id] in referenced:
+            label = " ".join(account.label.split())
+            wanted[env_names[account.id]] = f"the key of account “{label}”"
+    return wanted
+
+
+def config_text(settings: Settings, config: Mapping[str, Any]) -> str:
+    """`config` as config.yaml text, headed by the environment variables to set."""
+    import yaml  # only needed when exporting; PyYAML comes with LiteLLM
+
+    header = ["# LiteLLM Proxy config written by ModelDesk. It holds no keys: set these environment",
+              "# variables before starting the proxy (litellm --config this-file):"]
+    header += [f"#   {name}  ({what})" for name, what in env_vars_to_set(settings, config).items()]
+    body = yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return "\n".join(header) + "\n" + body
 
 
 def export_proxy_config(settings: Settings, models: Mapping[str, Sequence[str]], *,
@@ -167,23 +205,7 @@ def export_proxy_config(settings: Settings, models: Mapping[str, Sequence[str]],
     keyed: ids of the accounts that have a key (so get `api_key: os.environ/<NAME>`); by default the
     accounts whose provider requires one. Accounts without a key get no api_key.
     """
-    import yaml  # only needed when exporting; PyYAML comes with LiteLLM
-
-    config = proxy_config(settings, models, keyed=keyed)
-    env_names = env_var_names(settings)
-    api_keys = (str(d["litellm_params"].get("api_key", "")) for d in config["model_list"])
-    wanted = {key.removeprefix("os.environ/") for key in api_keys if key.startswith("os.environ/")}
-    header = ["# LiteLLM Proxy config written by ModelDesk. It holds no keys: set these environment",
-              "# variables before starting the proxy (litellm --config this-file):"]
-    for account in settings.accounts:
-        name = env_names[account.id]
-        if name in wanted:
-            label = " ".join(account.label.split())
-            header.append(f"#   {name}  (the key of account “{label}”)")
-    if len(header) == 2:
-        header.append("#   (none)")
-    body = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    return "\n".join(header) + "\n" + body
+    return config_text(settings, proxy_config(settings, models, keyed=keyed))
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -17,7 +17,7 @@ from desktop_app.domain.errors import AuthFailed, BadRequest
 from desktop_app.services.errors import map_error
 from desktop_app.services.llm import LLMService
 from tests.servers.anthropic_fault import AnthropicServer
-from tests.servers.litellm_proxy import MASTER_KEY, ProxyWithoutDatabase
+from tests.servers.litellm_proxy_nodb import MASTER_KEY, ProxyWithoutDatabase
 
 HELLO = [ChatMessage("user", "Say hello to the test suite")]
 

@@ -1,7 +1,9 @@
-"""The LiteLLM Proxy export, loaded back the way the proxy loads it, and a proxy key's spend."""
+"""The LiteLLM Proxy export: loaded into LiteLLM's Router, started by the real LiteLLM Proxy, and a
+proxy key's spend."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -10,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from desktop_app.domain.accounts import Account
@@ -22,6 +25,7 @@ from desktop_app.domain.errors import (
 )
 from desktop_app.domain.pools import Pool, Strategy
 from desktop_app.domain.settings import Settings
+from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import NO_SPEND_RECORDS, KeySpend, ModelCatalog
 from desktop_app.services.proxy_export import (
     KEYLESS_PLACEHOLDER,
@@ -29,9 +33,12 @@ from desktop_app.services.proxy_export import (
     export_proxy_config,
     write_proxy_config,
 )
+from tests.servers.litellm_proxy import LiteLLMProxy
+from tests.servers.llama import LlamaServer
 from tests.servers.openai_fault import FaultServer
 
 KEY = "sk-test"
+MASTER_KEY_ENV = "LITELLM_MASTER_KEY"  # the name LiteLLM's own docs give users
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 
 
@@ -128,6 +135,9 @@ def test_the_export_names_env_vars_and_never_holds_a_key(server: FaultServer) ->
     assert [d["model_info"]["id"] for d in deployments(config, "lab-second/ok")] == [f"{lab.second.id}-ok"]
     ids = [d["model_info"]["id"] for d in config["model_list"]]
     assert len(ids) == len(set(ids)) == 4
+    # LiteLLM Proxy 1.106+ will not start without a master key; it too comes from the environment.
+    assert config["general_settings"] == {"master_key": f"os.environ/{MASTER_KEY_ENV}"}
+    assert text.splitlines()[2].startswith(f"#   {MASTER_KEY_ENV}  (the proxy's master key")
     assert config["router_settings"] == {"routing_strategy": "simple-shuffle", "num_retries": 2,
                                          "allowed_fails": 1, "cooldown_time": 60}
 
@@ -208,6 +218,54 @@ async def test_an_accounts_own_name_reaches_only_that_account(
 
     assert response._hidden_params["model_id"] == f"{lab.second.id}-ok"
     assert "x-team" not in server.requests[0].headers
+
+
+# --- started by the real LiteLLM Proxy, a real request to the real llama-server ----------------------
+
+LLAMA_KEY = "sk-llama-test"
+MASTER_KEY = "sk-modeldesk-proxy-test"
+
+
+@pytest.fixture
+def keyed_llama() -> Iterator[LlamaServer]:
+    """The real llama-server, refusing every request without LLAMA_KEY."""
+    with LlamaServer(extra_args=("--api-key", LLAMA_KEY)) as server:
+        yield server
+
+
+@pytest.mark.asyncio
+async def test_the_exported_file_starts_a_real_litellm_proxy_that_routes_to_llama_server(
+    accounts: AccountService, keyed_llama: LlamaServer, tmp_path: Path
+) -> None:
+    first = Account(provider_id="openai_compatible", label="Lab first", base_url=f"{keyed_llama.base_url}/v1")
+    second = Account(provider_id="openai_compatible", label="Lab second", base_url=f"{keyed_llama.base_url}/v1")
+    pool = Pool(label="Lab pool", provider_id="openai_compatible", account_ids=(first.id, second.id))
+    for account in (first, second):
+        await accounts.save_account(account, LLAMA_KEY)
+        assert await accounts.refresh_models(account.id) == ("gemma",)
+    await accounts.save_pool(pool)
+    exported = tmp_path / "proxy" / "config.yaml"
+
+    to_set = await accounts.export_proxy_config(exported)
+
+    assert to_set == [MASTER_KEY_ENV, "MODELDESK_LAB_FIRST_KEY", "MODELDESK_LAB_SECOND_KEY"]
+    assert LLAMA_KEY not in exported.read_text("utf-8")
+    # The proxy gets exactly the variables the user is told to set, and nothing else of ours.
+    env = {name: MASTER_KEY if name == MASTER_KEY_ENV else LLAMA_KEY for name in to_set}
+    proxy = await asyncio.to_thread(LiteLLMProxy(exported, env).start)
+    try:
+        async with httpx.AsyncClient(base_url=proxy.base_url, trust_env=False, timeout=60) as client:
+            ask = {"model": "lab-pool/gemma", "messages": MESSAGES, "max_tokens": 4}
+            refused = await client.post("/v1/chat/completions", json=ask)
+            answered = await client.post("/v1/chat/completions", json=ask,
+                                         headers={"Authorization": f"Bearer {MASTER_KEY}"})
+    finally:
+        await asyncio.to_thread(proxy.stop)
+
+    assert refused.status_code == 401, refused.text
+    assert answered.status_code == 200, answered.text
+    assert answered.headers["x-litellm-model-id"] == f"pool-{pool.id.removeprefix('pool:')}-{first.id}-gemma"
+    assert answered.json()["usage"]["completion_tokens"] > 0  # llama-server generated, with the key
 
 
 # --- writing the file ------------------------------------------------------------------------------
