@@ -7,11 +7,13 @@ store opened, conversations listed, and LiteLLM imported on its engine thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
 import httpx
 
+from desktop_app.domain.errors import StorageFailed
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import ModelCatalog
@@ -293,7 +295,8 @@ class ModelDeskApp:
         await self.secrets.start()
         self.window.add_notice(self.secrets.notice or "")
         self.accounts_pane.refresh_keyring_notice(shown_elsewhere=self.secrets.notice or "")
-        await self.store.open()
+        with contextlib.suppress(StorageFailed):  # the chat pane says why, and offers a Retry
+            await self.store.open()
         self.window.add_notice(getattr(self.store, "notice", None) or "")
         self.window.add_notice(await self.usage.open() or "")
         await self.usage_pane.reload()
