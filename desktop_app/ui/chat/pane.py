@@ -68,6 +68,8 @@ class ChatPane(QWidget):
         self._reply_task: asyncio.Task | None = None
         self._current: Conversation | None = None
         self._retry_kind = "answer"  # what the transcript's Retry redoes: "answer", "send" or "save"
+        self._settings_unsaved = False
+        self._storage_fault_shown = False  # the transcript shows a storage fault's sentence
 
         # Left: conversations.
         self.conversations = ConversationListModel(self)
@@ -283,6 +285,7 @@ class ChatPane(QWidget):
     async def _show_stored(self, conversation: Conversation) -> None:
         """The transcript as stored, with any reply the store has not taken yet as it is held."""
         self.transcript.clear_transcript()
+        self._storage_fault_shown = False
         try:
             messages = await self._chat.store.messages(conversation.id)
         except StorageFailed as exc:
@@ -344,11 +347,18 @@ class ChatPane(QWidget):
         selected = self.selected_model()
         account_id, model = selected if selected else (self._current.account_id, self._current.model)
         params = self.params.params()
-        if (account_id, model, params) == (self._current.account_id, self._current.model, self._current.params):
+        if (account_id, model, params) == (self._current.account_id, self._current.model, self._current.params) \
+                and not self._settings_unsaved:
             return
         self._current.account_id, self._current.model, self._current.params = account_id, model, params
-        await self._chat.store.update_conversation_settings(
-            self._current.id, account_id=account_id, model=model, params=params)
+        try:
+            await self._chat.store.update_conversation_settings(
+                self._current.id, account_id=account_id, model=model, params=params)
+        except StorageFailed as exc:  # kept in memory, written by the next call
+            self._settings_unsaved = True
+            log.warning("conversation settings not saved yet: %s", exc.message)
+        else:
+            self._settings_unsaved = False
 
     # --- sending, streaming, stopping ---------------------------------------------------------
 
@@ -373,7 +383,6 @@ class ChatPane(QWidget):
         if not store.is_open and store.problem is not None:
             self._on_storage_failed(store.problem.kept("your message is kept"), retry="send")
             return
-        after_failure = self._retry_kind != "answer"
         try:
             if self._current is None:
                 await self.new_conversation()
@@ -387,8 +396,8 @@ class ChatPane(QWidget):
         self._retry_kind = "answer"
         if self.composer.toPlainText() == text:
             self.composer.clear()
-        if after_failure:
-            await self._show_stored(conversation)  # the failure's sentence goes, the message shows
+        if self._storage_fault_shown:
+            await self._show_stored(conversation)  # the fault's sentence goes, the message shows
         else:
             self.transcript.add_user_message(text)
         await self._stream(self._chat.answer(conversation))
@@ -426,11 +435,21 @@ class ChatPane(QWidget):
         """Say what the store refused and remember what Retry must redo; a damaged file that was
         set aside empties the list (its conversations are in the copy, offered for recovery)."""
         self._retry_kind = retry
+        self._storage_fault_shown = True
         self.transcript.show_error(error.message, action=error.action, retry=True)
         if self._chat.store.damaged_copy is not None and error.cause == "damaged":
             self._current = None
             self.conversations.set_conversations([])
         self._show_store_state()
+
+    async def _saying_storage_faults(self, coro) -> None:
+        """Run a conversation action (new, rename, delete); a storage fault is said, not just logged."""
+        try:
+            await coro
+        except StorageFailed as exc:
+            self.transcript.show_error(exc.message, action=exc.action.replace(", then Retry", ", then try again"),
+                                       retry=False)
+            self._show_store_state()
 
     def _show_store_state(self) -> None:
         store = self._chat.store
@@ -608,7 +627,7 @@ class ChatPane(QWidget):
     # --- dialogs (non-modal: open() + signals) ------------------------------------------------
 
     def _on_new_clicked(self) -> None:
-        self._tasks.spawn(self.new_conversation())
+        self._tasks.spawn(self._saying_storage_faults(self.new_conversation()))
 
     def _on_rename_clicked(self) -> None:
         if self._current is None:
@@ -617,7 +636,7 @@ class ChatPane(QWidget):
         dialog.setWindowTitle("Rename conversation")
         dialog.setLabelText("Name")
         dialog.setTextValue(self._current.title)
-        dialog.textValueSelected.connect(lambda text: self._tasks.spawn(self.rename_current(text)))
+        dialog.textValueSelected.connect(lambda text: self._tasks.spawn(self._saying_storage_faults(self.rename_current(text))))
         dialog.open()
 
     def _on_delete_clicked(self) -> None:
@@ -626,7 +645,7 @@ class ChatPane(QWidget):
         box = QMessageBox(QMessageBox.Icon.Question, "Delete conversation",
                           f"Delete “{self._current.title}” and all its messages?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
-        box.accepted.connect(lambda: self._tasks.spawn(self.delete_current()))
+        box.accepted.connect(lambda: self._tasks.spawn(self._saying_storage_faults(self.delete_current())))
         box.open()
 
     async def aclose(self) -> None:
