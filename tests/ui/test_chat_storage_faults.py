@@ -198,3 +198,30 @@ async def _history_of(path: Path, *, messages: int) -> None:
         await store.add_message(conversation.id, role=("user", "assistant")[i % 2],
                                 content=f"message {i:03d} " + "lorem ipsum " * 25)
     await store.close()
+
+
+def test_a_page_damaged_while_chatting_is_set_aside_the_message_kept_and_sent_into_the_new_file(
+    qtbot, start_app, paths
+) -> None:
+    paths.ensure()
+    run(qtbot, _history_of(paths.database_file, messages=400))
+    app = start_app()
+    pane = app.chat_pane
+    qtbot.waitUntil(lambda: "message 399" in shown(app), timeout=WAIT_MS)
+    sqlite_stores.damage_page_holding(paths.database_file, b"message 200 ")
+    with sqlite_stores.raw(paths.database_file) as other:  # another program's write: the app reads afresh
+        other.execute("UPDATE conversations SET title = 'Touched'")
+    other.close()
+    assert pane.select_model(app.fault_account.id, "ok")
+    click_send(qtbot, app, "written after the damage")
+    qtbot.waitUntil(lambda: "your message is kept" in shown(app), timeout=WAIT_MS)
+    assert "(a part of the file is damaged), so it was moved to" in shown(app)
+    assert pane.composer.toPlainText() == "written after the damage"
+    assert "Recover what can still be read" in pane.store_banner.text()
+    retry_and_wait(qtbot, app)
+    user, reply = stored(qtbot, app)  # a new conversation in the new file
+    assert user.content == "written after the damage" and reply.status is MessageStatus.COMPLETE
+    pane.store_banner.linkActivated.emit("recover")
+    qtbot.waitUntil(lambda: pane.conversations.rowCount() == 2, timeout=WAIT_MS)
+    titles = {c.title for c in run(qtbot, app.store.list_conversations())}
+    assert titles == {"Touched", "written after the damage"}

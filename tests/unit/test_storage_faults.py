@@ -114,6 +114,22 @@ async def test_a_full_disk_says_so_with_the_folder_and_the_write_works_once_ther
             await store.close()
 
 
+# --- the system refuses the write -----------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_a_disk_io_error_is_said_with_the_folder_and_the_write_works_once_it_passes(
+    store: ConversationStore, db_path: Path
+) -> None:
+    conversation = await store.create_conversation(title="I/O")
+    with sqlite_stores.file_size_limit(256 * 1024), pytest.raises(StorageFailed) as caught:
+        await store.add_message(conversation.id, role="user", content="x" * 400_000)
+    assert caught.value.cause == "io"
+    assert caught.value.message == (f"The conversation history database could not be read or written: the disk "
+                                    f"reported an error ({db_path.parent}).")
+    await store.add_message(conversation.id, role="user", content="x" * 400_000)
+    assert len(await store.messages(conversation.id)) == 1
+
+
 # --- a damaged page ------------------------------------------------------------------------------
 
 @pytest.mark.asyncio

@@ -70,6 +70,7 @@ class ChatPane(QWidget):
         self._retry_kind = "answer"  # what the transcript's Retry redoes: "answer", "send" or "save"
         self._settings_unsaved = False
         self._storage_fault_shown = False  # the transcript shows a storage fault's sentence
+        self._sending = ""  # the message whose answer is streaming, while send() streams it
 
         # Left: conversations.
         self.conversations = ConversationListModel(self)
@@ -400,8 +401,13 @@ class ChatPane(QWidget):
             await self._show_stored(conversation)  # the fault's sentence goes, the message shows
         else:
             self.transcript.add_user_message(text)
-        await self._stream(self._chat.answer(conversation))
-        self.conversations.upsert_front(conversation)
+        self._sending = text
+        try:
+            await self._stream(self._chat.answer(conversation))
+        finally:
+            self._sending = ""
+        if self._current is conversation:
+            self.conversations.upsert_front(conversation)
 
     async def retry(self, *, override_budget: bool = False) -> None:
         kind, self._retry_kind = self._retry_kind, "answer"
@@ -542,10 +548,16 @@ class ChatPane(QWidget):
         except asyncio.CancelledError:
             self.transcript.finish_assistant_message(note="Stopped")
             raise
-        except StorageFailed as exc:  # the reply could not even be started: the question is stored
+        except StorageFailed as exc:  # the reply could not even be started
             outcome = "failed"
             self.transcript.finish_assistant_message()
-            self._on_storage_failed(exc, retry="answer")
+            if exc.cause == "damaged" and self._sending and self._chat.store.damaged_copy is not None:
+                # The question went into the file just set aside: it is sent again into the new one.
+                if not self.composer.toPlainText():
+                    self.composer.setPlainText(self._sending)
+                self._on_storage_failed(exc.kept("your message is kept"), retry="send")
+            else:
+                self._on_storage_failed(exc, retry="answer")
         except DomainError as exc:
             outcome = "failed"
             self._show_failure(exc, "")
