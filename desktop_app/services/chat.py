@@ -144,6 +144,13 @@ class ChatService:
                         last_save = now
                         await self._save(reply.id, content="".join(text), reasoning="".join(reasoning))
                     yield event
+        except StorageFailed as exc:
+            # A store the request itself needs failed (the usage log, for a budget): the turn says
+            # so, rather than looking stopped or cut short by a closing app.
+            status = MessageStatus.FAILED
+            await self._save(reply.id, content="".join(text), reasoning="".join(reasoning), status=status,
+                             error=_error_text(exc))
+            raise
         finally:
             if status is MessageStatus.STOPPED:
                 # Stopped by the user (or the window closed): keep what arrived.

@@ -128,3 +128,41 @@ async def test_a_reply_held_in_memory_is_written_by_the_next_turn(
     assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
                                                       ("assistant", MessageStatus.COMPLETE)] * 2
     assert messages[1].content == OK_TEXT and chat.unsaved_problem is None
+
+
+@pytest.mark.asyncio
+async def test_a_turn_cut_by_a_store_it_needs_is_recorded_as_that_failure(
+    engine: LiteLLMEngine, store: ConversationStore, tmp_path: Path, server: FaultServer
+) -> None:
+    from desktop_app.services.usage import UsageStore
+
+    account = Account(provider_id="openai_compatible", label="Budgeted", base_url=server.base_url,
+                      daily_budget_tokens=1000)
+    usage = UsageStore(tmp_path / "data" / "usage.sqlite3")
+    usage.busy_timeout_s = 0.2
+    await usage.open()
+    await usage.close()
+    usage = UsageStore(usage.path)  # opened while another program holds the file: it cannot be read
+    usage.busy_timeout_s = 0.2
+    lock = contextlib.ExitStack()
+    lock.enter_context(sqlite_stores.exclusive_mode_held(usage.path))
+    with pytest.raises(StorageFailed):
+        await usage.open()
+    secrets = SecretStore()
+    await secrets.set(account.id, "sk-test")
+    dispatcher = Dispatcher(
+        llm=LLMService(engine=engine), secrets=secrets, states=AccountStates(),
+        settings=lambda: Settings(accounts=[account]), timeout_s=lambda: 30.0, usage=usage)
+    chat = ChatService(dispatcher=dispatcher, store=store)
+    conversation = await conversation_on(store, account, "ok")
+    try:
+        with lock, pytest.raises(StorageFailed) as caught:
+            await collect(chat.reply(conversation, "within budget?"))
+    finally:
+        await usage.close()
+        await secrets.close()
+    user, reply = await store.messages(conversation.id)
+    assert user.content == "within budget?"
+    assert reply.status is MessageStatus.FAILED  # not "stopped", not "ModelDesk closed"
+    assert reply.error.startswith("The usage history database is locked by another program")
+    assert caught.value.cause == "locked"
