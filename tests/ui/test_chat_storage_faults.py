@@ -164,6 +164,7 @@ def test_a_store_locked_at_start_says_why_refuses_to_send_and_opens_on_retry(
     pane.store_banner.linkActivated.emit("reopen")
     qtbot.waitUntil(lambda: pane.conversations.rowCount() == 1, timeout=WAIT_MS)
     assert pane.store_banner.isHidden()
+    qtbot.waitUntil(lambda: "message 003" in shown(app), timeout=WAIT_MS)  # the history is back
     retry_and_wait(qtbot, app)
     assert [m.content for m in stored(qtbot, app)][-2] == "typed while locked"
     assert len(stored(qtbot, app)) == 6

@@ -107,6 +107,9 @@ class ChatPane(QWidget):
         self.store_banner.setTextFormat(Qt.TextFormat.RichText)
         self.store_banner.linkActivated.connect(self._on_store_banner_link)
         self.store_banner.setVisible(False)
+        self.store_banner.setStyleSheet(
+            "QLabel#storeBanner { background: palette(alternate-base); border: 1px solid palette(mid);"
+            " border-radius: 4px; padding: 6px; }")
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setTextFormat(Qt.TextFormat.RichText)
