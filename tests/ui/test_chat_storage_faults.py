@@ -161,13 +161,25 @@ def test_a_store_locked_at_start_says_why_refuses_to_send_and_opens_on_retry(
         qtbot.waitUntil(lambda: LOCKED in shown(app), timeout=WAIT_MS)
         assert "your message is kept" in shown(app)
         assert pane.composer.toPlainText() == "typed while locked"
+        assert not run(qtbot, pane.reopen_store())  # still locked: still said
+        assert not pane.store_banner.isHidden()
+    retry_and_wait(qtbot, app)  # the transcript's Retry opens the store and sends
+    assert pane.store_banner.isHidden() and pane.composer.toPlainText() == ""
+    assert [m.content for m in stored(qtbot, app)][0] == "typed while locked"
+    assert pane.conversations.rowCount() == 2  # a new conversation beside the old one
+    run(qtbot, pane.open_conversation(pane.conversations.conversation_at(1)))
+    assert "message 003" in shown(app)
+
+
+def test_the_banners_retry_opens_the_store_and_shows_the_history(qtbot, start_app, paths) -> None:
+    paths.ensure()
+    run(qtbot, _history_of(paths.database_file, messages=4))
+    with sqlite_stores.exclusive_mode_held(paths.database_file):
+        app = start_app()
+    pane = app.chat_pane
     pane.store_banner.linkActivated.emit("reopen")
-    qtbot.waitUntil(lambda: pane.conversations.rowCount() == 1, timeout=WAIT_MS)
-    assert pane.store_banner.isHidden()
-    qtbot.waitUntil(lambda: "message 003" in shown(app), timeout=WAIT_MS)  # the history is back
-    retry_and_wait(qtbot, app)
-    assert [m.content for m in stored(qtbot, app)][-2] == "typed while locked"
-    assert len(stored(qtbot, app)) == 6
+    qtbot.waitUntil(lambda: "message 003" in shown(app), timeout=WAIT_MS)
+    assert pane.store_banner.isHidden() and pane.conversations.rowCount() == 1
 
 
 def test_a_damaged_page_is_found_at_start_set_aside_with_a_banner_and_recovered(qtbot, start_app, paths) -> None:

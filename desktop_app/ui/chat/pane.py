@@ -258,7 +258,7 @@ class ChatPane(QWidget):
 
     # --- conversations ------------------------------------------------------------------------
 
-    async def load_conversations(self, select_id: int | None = None) -> None:
+    async def load_conversations(self, select_id: int | None = None, *, select: bool = True) -> None:
         try:
             items = await self._chat.store.list_conversations()
         except StorageFailed:
@@ -266,7 +266,7 @@ class ChatPane(QWidget):
         finally:
             self._show_store_state()
         self.conversations.set_conversations(items)
-        if not items:
+        if not items or not select:
             return
         row = self.conversations.row_of(select_id) if select_id is not None else 0
         self.conversation_list.setCurrentIndex(self.conversations.index(max(row, 0)))
@@ -415,7 +415,9 @@ class ChatPane(QWidget):
     async def retry(self, *, override_budget: bool = False) -> None:
         kind, self._retry_kind = self._retry_kind, "answer"
         if kind == "send":
-            if not self._chat.store.is_open and not await self.reopen_store():
+            # Reopened here without opening a conversation (that would stop this very task): the
+            # message was typed with none open, so it starts a new one.
+            if not self._chat.store.is_open and not await self.reopen_store(select=False):
                 self._retry_kind = "send"
                 return
             text = self.composer.toPlainText()
@@ -480,14 +482,14 @@ class ChatPane(QWidget):
         elif href == "recover":
             self._tasks.spawn(self.recover_history())
 
-    async def reopen_store(self) -> bool:
+    async def reopen_store(self, *, select: bool = True) -> bool:
         """Try again to open the conversation history (it was locked...); True once it is open."""
         try:
             await self._chat.store.open()
         except StorageFailed:
             self._show_store_state()
             return False
-        await self.load_conversations()
+        await self.load_conversations(select=select)
         return True
 
     async def recover_history(self) -> tuple[int, int]:
@@ -651,7 +653,8 @@ class ChatPane(QWidget):
         dialog.setWindowTitle("Rename conversation")
         dialog.setLabelText("Name")
         dialog.setTextValue(self._current.title)
-        dialog.textValueSelected.connect(lambda text: self._tasks.spawn(self._saying_storage_faults(self.rename_current(text))))
+        dialog.textValueSelected.connect(
+            lambda text: self._tasks.spawn(self._saying_storage_faults(self.rename_current(text))))
         dialog.open()
 
     def _on_delete_clicked(self) -> None:
