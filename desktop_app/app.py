@@ -298,7 +298,10 @@ class ModelDeskApp:
         with contextlib.suppress(StorageFailed):  # the chat pane says why, and offers a Retry
             await self.store.open()
         self.window.add_notice(getattr(self.store, "notice", None) or "")
-        self.window.add_notice(await self.usage.open() or "")
+        try:
+            self.window.add_notice(await self.usage.open() or "")
+        except StorageFailed as exc:  # chats go on; only the usage log and budgets wait for it
+            self.window.add_notice(f"{exc.message} Usage is not recorded until ModelDesk is restarted.")
         await self.usage_pane.reload()
         self._tasks.spawn(self.gguf_view.scan())  # on a worker thread; cached by path, size and mtime
         await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)

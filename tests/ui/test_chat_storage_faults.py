@@ -36,7 +36,7 @@ def start_app(qtbot, qloop, fault_server) -> Iterator[Callable[[], ModelDeskApp]
 
     def start() -> ModelDeskApp:
         app = ModelDeskApp(paths=AppPaths.from_environment(), offer_env_import=False)
-        app.store.busy_timeout_s = 0.2
+        app.store.busy_timeout_s = app.usage.busy_timeout_s = 0.2
         apps.append(app)
         app.window.show()
         qtbot.waitExposed(app.window)
@@ -201,6 +201,24 @@ def test_a_damaged_page_is_found_at_start_set_aside_with_a_banner_and_recovered(
     qtbot.waitUntil(lambda: pane.current_conversation is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "message 399" in shown(app), timeout=WAIT_MS)
     assert len(stored(qtbot, app)) > 350
+
+
+def test_a_usage_log_locked_at_start_is_said_and_chat_still_works(qtbot, start_app, paths) -> None:
+    from desktop_app.services.usage import UsageStore
+
+    paths.ensure()
+    usage_file = paths.data_dir / "usage.sqlite3"
+    usage = UsageStore(usage_file)
+    run(qtbot, usage.open())  # made, then left to another program
+    run(qtbot, usage.close())
+    with sqlite_stores.exclusive_mode_held(usage_file):
+        app = start_app()
+        assert f"The usage history database is locked by another program ({usage_file})." \
+            in app.window.banner.text()
+        with qtbot.waitSignal(app.chat_pane.reply_finished, timeout=30_000) as finished:
+            click_send(qtbot, app, "still chatting")
+        assert finished.args == ["complete"]
+    assert stored(qtbot, app)[-1].status is MessageStatus.COMPLETE
 
 
 async def _history_of(path: Path, *, messages: int) -> None:
