@@ -7,11 +7,13 @@ store opened, conversations listed, and LiteLLM imported on its engine thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
 import httpx
 
+from desktop_app.domain.errors import StorageFailed
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import ModelCatalog
@@ -295,9 +297,13 @@ class ModelDeskApp:
         await self.accounts.adopt_header_secrets(self.settings_store.found_header_secrets)
         self.window.add_notice(self.secrets.notice or "")
         self.accounts_pane.refresh_keyring_notice(shown_elsewhere=self.secrets.notice or "")
-        await self.store.open()
+        with contextlib.suppress(StorageFailed):  # the chat pane says why, and offers a Retry
+            await self.store.open()
         self.window.add_notice(getattr(self.store, "notice", None) or "")
-        self.window.add_notice(await self.usage.open() or "")
+        try:
+            self.window.add_notice(await self.usage.open() or "")
+        except StorageFailed as exc:  # chats go on; only the usage log and budgets wait for it
+            self.window.add_notice(f"{exc.message} Usage is not recorded until ModelDesk is restarted.")
         await self.usage_pane.reload()
         self._tasks.spawn(self.gguf_view.scan())  # on a worker thread; cached by path, size and mtime
         await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)

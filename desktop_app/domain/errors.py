@@ -79,10 +79,25 @@ class NoKey(DomainError):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class StorageFailed(DomainError):
+    """One of our own SQLite files could not be read or written; `cause` says why.
+
+    `cause` is "locked", "full", "io", "damaged", "readonly" or "unavailable"; `problem` is the
+    sentence without its full stop, so a caller can add what it kept (`kept("your message is kept")`).
+    """
+
+    cause: str = ""
+    problem: str = ""
+
+    def kept(self, what: str) -> StorageFailed:
+        return StorageFailed(f"{self.problem}; {what}.", self.action, self.cause, self.problem)
+
+
 ERROR_KINDS: dict[str, type[DomainError]] = {
     cls.__name__: cls
     for cls in (
         DomainError, AuthFailed, PermissionDenied, ModelNotFound, RateLimited, ContextTooLong,
-        Unreachable, TimedOut, ServerError, MalformedResponse, BadRequest, NoKey,
+        Unreachable, TimedOut, ServerError, MalformedResponse, BadRequest, NoKey, StorageFailed,
     )
 }

@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,39 @@ _CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at"
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model"
 )
+
+
+_RECOVER_CONVERSATION_COLUMNS = "id, title, account_id, model, params, created_at, updated_at"
+_RECOVER_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, reasoning, status, metrics, error, account_id, model, created_at"
+)
+_RECOVER_CHUNK = 64
+
+
+def _readable_rows(conn: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
+    """Every row of `table` (by id) that SQLite can still read; a damaged chunk is read row by row."""
+    last = 0
+    for query in (f"SELECT MAX(id) FROM {table}", "SELECT seq FROM sqlite_sequence WHERE name = ?"):
+        try:
+            row = conn.execute(query, (table,) if "?" in query else ()).fetchone()
+        except sqlite3.DatabaseError:
+            continue
+        last = max(last, (row or (0,))[0] or 0)
+    select = f"SELECT {columns} FROM {table}"
+    for start in range(0, last, _RECOVER_CHUNK):
+        try:
+            yield from conn.execute(f"{select} WHERE id > ? AND id <= ? ORDER BY id",
+                                    (start, start + _RECOVER_CHUNK)).fetchall()
+            continue
+        except sqlite3.DatabaseError:
+            pass
+        for id_ in range(start + 1, start + _RECOVER_CHUNK + 1):
+            try:
+                row = conn.execute(f"{select} WHERE id = ?", (id_,)).fetchone()
+            except sqlite3.DatabaseError:
+                continue
+            if row is not None:
+                yield row
 
 
 class ConversationStore(SqliteStore):
@@ -166,7 +200,60 @@ class ConversationStore(SqliteStore):
         """Delete the messages that follow `message_id` (for Retry); returns how many went."""
         return await self._write(self._delete_messages_after, conversation_id, message_id)
 
+    async def recover(self) -> tuple[int, int]:
+        """Copy what can still be read from the damaged file set aside at open into this database.
+
+        Returns (conversations, messages) recovered. A conversation keeps its id when that id is
+        free here; messages whose conversation is unreadable go into a conversation of their own.
+        """
+        source = self.damaged_copy
+        if source is None:
+            return 0, 0
+        counts = await self._write(self._recover, source)
+        self.damaged_copy = None
+        return counts
+
     # --- worker-side implementation --------------------------------------------------------------
+
+    def _recover(self, source: Path) -> tuple[int, int]:
+        damaged = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)
+        try:
+            conversations = list(_readable_rows(damaged, "conversations", _RECOVER_CONVERSATION_COLUMNS))
+            messages = list(_readable_rows(damaged, "messages", _RECOVER_MESSAGE_COLUMNS))
+        finally:
+            damaged.close()
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            new_ids: dict[int, int] = {}
+            for old_id, *rest in conversations:
+                new_ids[old_id] = self._insert_keeping_id(conn, "conversations", _RECOVER_CONVERSATION_COLUMNS,
+                                                          old_id, rest)
+            for old_id, conversation_id, *rest in messages:
+                if conversation_id not in new_ids:
+                    now = self._now()
+                    new_ids[conversation_id] = self._insert_keeping_id(
+                        conn, "conversations", _RECOVER_CONVERSATION_COLUMNS, conversation_id,
+                        [f"Recovered conversation {conversation_id}", "", "", "{}", now, now])
+                self._insert_keeping_id(conn, "messages", _RECOVER_MESSAGE_COLUMNS, old_id,
+                                        [new_ids[conversation_id], *rest])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._ready(conn)
+        log.warning("recovered %d conversations and %d messages from %s", len(conversations), len(messages), source)
+        return len(conversations), len(messages)
+
+    @staticmethod
+    def _insert_keeping_id(conn: sqlite3.Connection, table: str, columns: str, old_id: int,
+                           values: list[Any]) -> int:
+        taken = conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (old_id,)).fetchone()
+        places = ", ".join("?" * len(columns.split(",")))
+        cursor = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({places})",
+                              (None if taken else old_id, *values))
+        return cursor.lastrowid
 
     def _now(self) -> float:
         # Strictly increasing, so "most recently active" ordering holds even within one clock tick.

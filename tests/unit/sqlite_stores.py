@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import sqlite3
+import subprocess
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,3 +98,89 @@ async def cancel_while_queued(store: SqliteStore, write: Coroutine[Any, Any, Any
     with pytest.raises(asyncio.CancelledError):
         await task
     await asyncio.wrap_future(blocker)
+
+
+# --- faults put into the real file ---------------------------------------------------------------
+
+@contextlib.contextmanager
+def write_lock_held(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another program's connection holding `BEGIN EXCLUSIVE` on the file until the block ends."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        yield other
+    finally:
+        other.execute("COMMIT")
+        other.close()
+
+
+@contextlib.contextmanager
+def exclusive_mode_held(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another program with the file open in `locking_mode=EXCLUSIVE`: nobody else may even read it."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("COMMIT")  # the lock stays until the connection closes
+    try:
+        yield other
+    finally:
+        other.close()
+
+
+def damage_page_holding(path: Path, marker: bytes) -> int:
+    """Overwrite the page that holds `marker` with junk, as a bad sector would; returns its number.
+
+    The file is checkpointed first (by a second connection) so the page is read from the file itself.
+    """
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    offset = data.find(marker)
+    assert offset > 0, f"{marker!r} is not in {path}"
+    page = offset // page_size
+    data[page * page_size:(page + 1) * page_size] = b"\xde\xad\xbe\xef" * (page_size // 4)
+    path.write_bytes(bytes(data))
+    return page + 1
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size_kib: int = 512) -> Iterator[Path]:
+    """A real tmpfs of `size_kib` mounted on `folder` (needs root; skipped otherwise)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=0700", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Fill the file system of `folder` to the last byte; returns the filler file (delete it to free)."""
+    filler = folder / "filler.bin"
+    with filler.open("wb", buffering=0) as file:
+        try:
+            while True:
+                file.write(b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    return filler
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """Writes past `limit` bytes of any file fail with EFBIG for this process (RLIMIT_FSIZE): the
+    disk I/O error SQLite reports for a write the system refuses."""
+    import resource
+    import signal
+
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the process is killed
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, previous)

@@ -1,4 +1,9 @@
-"""The chat playground: conversations, model picker, parameters, transcript and composer."""
+"""The chat playground: conversations, model picker, parameters, transcript and composer.
+
+A storage fault never eats what was typed: the composer keeps a message the store refused, a reply
+it refused is held by the chat service, and the transcript says why with a Retry that redoes
+exactly what failed (the send, the save, or the answer).
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from desktop_app.domain.chat import (
     TextDelta,
 )
 from desktop_app.domain.conversations import Conversation, MessageStatus
-from desktop_app.domain.errors import DomainError
+from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.usage import BudgetExceeded
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.chat import DEFAULT_TITLE, ChatService
@@ -62,6 +67,10 @@ class ChatPane(QWidget):
         self._tasks = TaskOwner("chat")
         self._reply_task: asyncio.Task | None = None
         self._current: Conversation | None = None
+        self._retry_kind = "answer"  # what the transcript's Retry redoes: "answer", "send" or "save"
+        self._settings_unsaved = False
+        self._storage_fault_shown = False  # the transcript shows a storage fault's sentence
+        self._sending = ""  # the message whose answer is streaming, while send() streams it
 
         # Left: conversations.
         self.conversations = ConversationListModel(self)
@@ -92,6 +101,15 @@ class ChatPane(QWidget):
         self.model_info.setObjectName("modelInfo")
         self.model_info.setStyleSheet("QLabel#modelInfo { color: palette(placeholder-text); }")
         self.transcript = TranscriptView()
+        # Why the conversation history cannot be used (or was set aside), with what to do about it.
+        self.store_banner = QLabel(objectName="storeBanner")
+        self.store_banner.setWordWrap(True)
+        self.store_banner.setTextFormat(Qt.TextFormat.RichText)
+        self.store_banner.linkActivated.connect(self._on_store_banner_link)
+        self.store_banner.setVisible(False)
+        self.store_banner.setStyleSheet(
+            "QLabel#storeBanner { background: palette(alternate-base); border: 1px solid palette(mid);"
+            " border-radius: 4px; padding: 6px; }")
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setTextFormat(Qt.TextFormat.RichText)
@@ -130,6 +148,7 @@ class ChatPane(QWidget):
         centre.addWidget(self.empty_state)
         centre.addLayout(top)
         centre.addWidget(self.model_info)
+        centre.addWidget(self.store_banner)
         centre.addWidget(self.transcript, 1)
         centre.addWidget(self.notice)
         centre.addLayout(bottom)
@@ -239,10 +258,15 @@ class ChatPane(QWidget):
 
     # --- conversations ------------------------------------------------------------------------
 
-    async def load_conversations(self, select_id: int | None = None) -> None:
-        items = await self._chat.store.list_conversations()
+    async def load_conversations(self, select_id: int | None = None, *, select: bool = True) -> None:
+        try:
+            items = await self._chat.store.list_conversations()
+        except StorageFailed:
+            return  # the banner says why, with what to do
+        finally:
+            self._show_store_state()
         self.conversations.set_conversations(items)
-        if not items:
+        if not items or not select:
             return
         row = self.conversations.row_of(select_id) if select_id is not None else 0
         self.conversation_list.setCurrentIndex(self.conversations.index(max(row, 0)))
@@ -259,18 +283,36 @@ class ChatPane(QWidget):
         self.params.set_params(conversation.params)
         if conversation.account_id:
             self.select_model(conversation.account_id, conversation.model)
+        await self._show_stored(conversation)
+        self.conversation_opened.emit(conversation.id)
+
+    async def _show_stored(self, conversation: Conversation) -> None:
+        """The transcript as stored, with any reply the store has not taken yet as it is held."""
         self.transcript.clear_transcript()
-        for message in await self._chat.store.messages(conversation.id):
+        self._storage_fault_shown = False
+        try:
+            messages = await self._chat.store.messages(conversation.id)
+        except StorageFailed as exc:
+            self._on_storage_failed(exc, retry="answer")
+            return
+        for message in messages:
             if message.role == "user":
                 self.transcript.add_user_message(message.content)
                 continue
+            held = self._chat.unsaved(message.id)
+            content, status, error = message.content, message.status, message.error
+            if held is not None:
+                content, status = held.get("content", content), held.get("status", status)
+                error = held.get("error", error)
             note = {
                 MessageStatus.STOPPED: "Stopped",
                 MessageStatus.STREAMING: "Interrupted: ModelDesk closed while this reply was arriving",
-                MessageStatus.FAILED: message.error,
-            }.get(message.status, "")
-            self.transcript.add_assistant_message(message.content, footer=message.metrics.summary(), note=note)
-        self.conversation_opened.emit(conversation.id)
+                MessageStatus.FAILED: error,
+            }.get(status, "")
+            if held is not None and self._chat.unsaved_problem is not None:
+                note = " ".join(filter(None, [note if status is not MessageStatus.STREAMING else "",
+                                              f"Not saved yet: {self._chat.unsaved_problem.message}"]))
+            self.transcript.add_assistant_message(content, footer=message.metrics.summary(), note=note)
 
     async def new_conversation(self) -> Conversation:
         await self.stop_and_wait()
@@ -309,11 +351,18 @@ class ChatPane(QWidget):
         selected = self.selected_model()
         account_id, model = selected if selected else (self._current.account_id, self._current.model)
         params = self.params.params()
-        if (account_id, model, params) == (self._current.account_id, self._current.model, self._current.params):
+        if (account_id, model, params) == (self._current.account_id, self._current.model, self._current.params) \
+                and not self._settings_unsaved:
             return
         self._current.account_id, self._current.model, self._current.params = account_id, model, params
-        await self._chat.store.update_conversation_settings(
-            self._current.id, account_id=account_id, model=model, params=params)
+        try:
+            await self._chat.store.update_conversation_settings(
+                self._current.id, account_id=account_id, model=model, params=params)
+        except StorageFailed as exc:  # kept in memory, written by the next call
+            self._settings_unsaved = True
+            log.warning("conversation settings not saved yet: %s", exc.message)
+        else:
+            self._settings_unsaved = False
 
     # --- sending, streaming, stopping ---------------------------------------------------------
 
@@ -329,25 +378,135 @@ class ChatPane(QWidget):
         self._reply_task = self._tasks.spawn(coro, name="chat:reply")
 
     async def send(self, text: str) -> None:
-        """Send `text` in the current conversation (a new one if none) and stream the answer."""
-        if self._current is None:
-            await self.new_conversation()
-        await self._remember_settings()
-        assert self._current is not None
-        conversation = self._current
-        self.composer.clear()
-        self.transcript.add_user_message(text)
-        await self._stream(self._chat.reply(conversation, text))
-        self.conversations.upsert_front(conversation)
+        """Send `text` in the current conversation (a new one if none) and stream the answer.
+
+        The composer is cleared only once the store has the message: on a storage fault the text
+        stays there and the transcript says why, with a Retry that sends it again.
+        """
+        store = self._chat.store
+        if not store.is_open and store.problem is not None:
+            self._on_storage_failed(store.problem.kept("your message is kept"), retry="send")
+            return
+        try:
+            if self._current is None:
+                await self.new_conversation()
+            await self._remember_settings()
+            assert self._current is not None
+            conversation = self._current
+            await self._chat.add_user_message(conversation, text)
+        except StorageFailed as exc:
+            self._on_storage_failed(exc.kept("your message is kept"), retry="send")
+            return
+        self._retry_kind = "answer"
+        if self.composer.toPlainText() == text:
+            self.composer.clear()
+        if self._storage_fault_shown:
+            await self._show_stored(conversation)  # the fault's sentence goes, the message shows
+        else:
+            self.transcript.add_user_message(text)
+        self._sending = text
+        try:
+            await self._stream(self._chat.answer(conversation))
+        finally:
+            self._sending = ""
+        if self._current is conversation:
+            self.conversations.upsert_front(conversation)
 
     async def retry(self, *, override_budget: bool = False) -> None:
+        kind, self._retry_kind = self._retry_kind, "answer"
+        if kind == "send":
+            # Reopened here without opening a conversation (that would stop this very task): the
+            # message was typed with none open, so it starts a new one.
+            if not self._chat.store.is_open and not await self.reopen_store(select=False):
+                self._retry_kind = "send"
+                return
+            text = self.composer.toPlainText()
+            if text.strip():
+                await self.send(text)
+            return
         if self._current is None:
             return
-        await self._remember_settings()
         conversation = self._current
-        await self._chat.discard_unfinished_answer(conversation)
+        try:
+            if kind == "save":
+                await self._chat.flush_unsaved()
+                await self._show_stored(conversation)
+                return
+            await self._remember_settings()
+            await self._chat.discard_unfinished_answer(conversation)
+        except StorageFailed as exc:
+            self._on_storage_failed(exc, retry=kind)
+            return
         await self.open_conversation(conversation)
         await self._stream(self._chat.answer(conversation, override_budget=override_budget))
+
+    # --- storage faults ------------------------------------------------------------------------
+
+    def _on_storage_failed(self, error: StorageFailed, *, retry: str) -> None:
+        """Say what the store refused and remember what Retry must redo; a damaged file that was
+        set aside empties the list (its conversations are in the copy, offered for recovery)."""
+        self._retry_kind = retry
+        self._storage_fault_shown = True
+        self.transcript.show_error(error.message, action=error.action, retry=True)
+        if self._chat.store.damaged_copy is not None and error.cause == "damaged":
+            self._current = None
+            self.conversations.set_conversations([])
+        self._show_store_state()
+
+    async def _saying_storage_faults(self, coro) -> None:
+        """Run a conversation action (new, rename, delete); a storage fault is said, not just logged."""
+        try:
+            await coro
+        except StorageFailed as exc:
+            self.transcript.show_error(exc.message, action=exc.action.replace(", then Retry", ", then try again"),
+                                       retry=False)
+            self._show_store_state()
+
+    def _show_store_state(self) -> None:
+        store = self._chat.store
+        if not store.is_open and store.problem is not None:
+            body = (f"{html.escape(store.problem.message)} Your conversations show here once it opens. "
+                    f"{html.escape(store.problem.action)} <a href=\"reopen\">Retry</a>")
+        elif store.damaged_copy is not None:
+            body = (f"{html.escape(store.notice or '')} "
+                    "<a href=\"recover\">Recover what can still be read</a>")
+        else:
+            body = ""
+        if body or not self.store_banner.text().startswith("Recovered"):
+            self.store_banner.setText(body)
+            self.store_banner.setVisible(bool(body))
+
+    def _on_store_banner_link(self, href: str) -> None:
+        if href == "reopen":
+            self._tasks.spawn(self.reopen_store())
+        elif href == "recover":
+            self._tasks.spawn(self.recover_history())
+
+    async def reopen_store(self, *, select: bool = True) -> bool:
+        """Try again to open the conversation history (it was locked...); True once it is open."""
+        try:
+            await self._chat.store.open()
+        except StorageFailed:
+            self._show_store_state()
+            return False
+        await self.load_conversations(select=select)
+        return True
+
+    async def recover_history(self) -> tuple[int, int]:
+        """Copy what the damaged file set aside still holds into the new one, and list it."""
+        store = self._chat.store
+        source = store.damaged_copy
+        try:
+            conversations, messages = await store.recover()
+        except StorageFailed as exc:
+            self.store_banner.setText(html.escape(f"{exc.message} {exc.action}"))
+            return 0, 0
+        self.store_banner.setText(html.escape(
+            f"Recovered {conversations} conversation{'s' if conversations != 1 else ''} and {messages} "
+            f"message{'s' if messages != 1 else ''} from {source}."))
+        self.store_banner.setVisible(True)
+        await self.load_conversations(self._current.id if self._current else None)
+        return conversations, messages
 
     async def _stream(self, events: AsyncIterator[StreamEvent]) -> None:
         self._set_streaming(True)
@@ -394,6 +553,16 @@ class ChatPane(QWidget):
         except asyncio.CancelledError:
             self.transcript.finish_assistant_message(note="Stopped")
             raise
+        except StorageFailed as exc:  # the reply could not even be started
+            outcome = "failed"
+            self.transcript.finish_assistant_message()
+            if exc.cause == "damaged" and self._sending and self._chat.store.damaged_copy is not None:
+                # The question went into the file just set aside: it is sent again into the new one.
+                if not self.composer.toPlainText():
+                    self.composer.setPlainText(self._sending)
+                self._on_storage_failed(exc.kept("your message is kept"), retry="send")
+            else:
+                self._on_storage_failed(exc, retry="answer")
         except DomainError as exc:
             outcome = "failed"
             self._show_failure(exc, "")
@@ -401,6 +570,10 @@ class ChatPane(QWidget):
             loading.stop()
             loading.deleteLater()
             self._clear_loading_notice()
+            if (problem := self._chat.unsaved_problem) is not None and outcome != "failed":
+                self.transcript.finish_assistant_message(note="Stopped" if outcome == "stopped" else "")
+                self._on_storage_failed(problem.kept("this reply is kept and is saved once it can be"),
+                                        retry="save")
             self._set_streaming(False)
             self.reply_finished.emit(outcome)
         if outcome == "stopped":
@@ -474,7 +647,7 @@ class ChatPane(QWidget):
     # --- dialogs (non-modal: open() + signals) ------------------------------------------------
 
     def _on_new_clicked(self) -> None:
-        self._tasks.spawn(self.new_conversation())
+        self._tasks.spawn(self._saying_storage_faults(self.new_conversation()))
 
     def _on_rename_clicked(self) -> None:
         if self._current is None:
@@ -483,7 +656,8 @@ class ChatPane(QWidget):
         dialog.setWindowTitle("Rename conversation")
         dialog.setLabelText("Name")
         dialog.setTextValue(self._current.title)
-        dialog.textValueSelected.connect(lambda text: self._tasks.spawn(self.rename_current(text)))
+        dialog.textValueSelected.connect(
+            lambda text: self._tasks.spawn(self._saying_storage_faults(self.rename_current(text))))
         dialog.open()
 
     def _on_delete_clicked(self) -> None:
@@ -492,10 +666,14 @@ class ChatPane(QWidget):
         box = QMessageBox(QMessageBox.Icon.Question, "Delete conversation",
                           f"Delete “{self._current.title}” and all its messages?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
-        box.accepted.connect(lambda: self._tasks.spawn(self.delete_current()))
+        box.accepted.connect(lambda: self._tasks.spawn(self._saying_storage_faults(self.delete_current())))
         box.open()
 
     async def aclose(self) -> None:
         await self.stop_and_wait()
-        await self._remember_settings()
+        try:
+            await self._remember_settings()
+            await self._chat.flush_unsaved()
+        except StorageFailed as exc:
+            log.warning("closing with unsaved changes to the conversation history: %s", exc.message)
         await self._tasks.aclose()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.errors import StorageFailed
 from desktop_app.domain.usage import BudgetLevel, DailyUsage, budget_level, merge_models
 from desktop_app.services.conversations import StoreClosed
 from desktop_app.services.usage import UsageStore
@@ -237,8 +238,8 @@ class UsagePane(QWidget):
         try:
             rows = await self._usage.daily(days=days)
             has_history = bool(rows) or bool(await self._usage.records(limit=1))
-        except StoreClosed:
-            return  # quitting: the pane is about to go too
+        except (StoreClosed, StorageFailed):
+            return  # quitting (the pane is about to go too), or the window's banner says why
         if generation != self._generation or not shiboken6.isValid(self):
             return
         self._rows = rows

@@ -1,0 +1,168 @@
+"""ChatService when the conversation store refuses a write: another program's lock on the real file,
+taken before the turn or while the reply streams from the loopback fault server."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.chat import ChatParams, Finished, StreamEvent, TextDelta
+from desktop_app.domain.conversations import Conversation, MessageStatus
+from desktop_app.domain.errors import StorageFailed
+from desktop_app.domain.settings import Settings
+from desktop_app.services.account_state import AccountStates
+from desktop_app.services.chat import DEFAULT_TITLE, ChatService
+from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.dispatch import Dispatcher
+from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.llm import LLMService
+from desktop_app.services.secrets import SecretStore
+from tests.servers.openai_fault import FaultServer
+from tests.unit import sqlite_stores
+
+OK_TEXT = "".join(f"word{i} " for i in range(40))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "conversations.sqlite3"
+
+
+@pytest_asyncio.fixture
+async def store(db_path: Path) -> AsyncIterator[ConversationStore]:
+    store = ConversationStore(db_path)
+    store.busy_timeout_s = 0.2
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest_asyncio.fixture
+async def chat(engine: LiteLLMEngine, store: ConversationStore, account: Account) -> AsyncIterator[ChatService]:
+    secrets = SecretStore()
+    await secrets.set(account.id, "sk-test")
+    dispatcher = Dispatcher(
+        llm=LLMService(engine=engine), secrets=secrets, states=AccountStates(),
+        settings=lambda: Settings(accounts=[account]), timeout_s=lambda: 30.0)
+    yield ChatService(dispatcher=dispatcher, store=store, save_interval_s=0.05)
+    await secrets.close()
+
+
+async def conversation_on(store: ConversationStore, account: Account, model: str) -> Conversation:
+    return await store.create_conversation(title=DEFAULT_TITLE, account_id=account.id, model=model,
+                                           params=ChatParams())
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    return [event async for event in events]
+
+
+@pytest.mark.asyncio
+async def test_a_message_the_store_refuses_is_said_and_nothing_is_asked_of_the_model(
+    chat: ChatService, store: ConversationStore, db_path: Path, account: Account, server: FaultServer
+) -> None:
+    conversation = await conversation_on(store, account, "ok")
+    with sqlite_stores.write_lock_held(db_path), pytest.raises(StorageFailed) as caught:
+        await collect(chat.reply(conversation, "do not lose me"))
+    assert caught.value.cause == "locked"
+    assert await store.messages(conversation.id) == []
+    assert not [r for r in server.requests if r.path.endswith("/chat/completions")]
+    # Once the lock has gone, the same turn goes through.
+    events = await collect(chat.reply(conversation, "do not lose me"))
+    assert isinstance(events[-1], Finished)
+    user, reply = await store.messages(conversation.id)
+    assert user.content == "do not lose me" and reply.status is MessageStatus.COMPLETE
+
+
+async def stream_with_lock_taken_after_the_first_text(
+    chat: ChatService, conversation: Conversation, text: str, db_path: Path, lock: contextlib.ExitStack
+) -> list[StreamEvent]:
+    """Stream a turn; once its first text has arrived another program takes the lock (kept by `lock`)."""
+    events: list[StreamEvent] = []
+    async for event in chat.reply(conversation, text):
+        events.append(event)
+        if isinstance(event, TextDelta) and len(lock._exit_callbacks) == 0:  # noqa: SLF001
+            lock.enter_context(sqlite_stores.write_lock_held(db_path))
+    return events
+
+
+@pytest.mark.asyncio
+async def test_a_lock_taken_while_the_reply_streams_does_not_cut_it_and_the_reply_is_saved_after(
+    chat: ChatService, store: ConversationStore, db_path: Path, account: Account
+) -> None:
+    conversation = await conversation_on(store, account, "ok")
+    with contextlib.ExitStack() as lock:
+        events = await stream_with_lock_taken_after_the_first_text(chat, conversation, "through it", db_path, lock)
+        problem = chat.unsaved_problem
+        assert problem is not None and problem.cause == "locked"
+        _, stored = await store.messages(conversation.id)
+        assert stored.status is MessageStatus.STREAMING  # the store could not be told yet...
+        assert chat.unsaved(stored.id)["content"] == OK_TEXT  # ...but nothing is lost
+        with pytest.raises(StorageFailed):
+            await chat.flush_unsaved()
+    assert isinstance(events[-1], Finished)  # the stream was not cut
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == OK_TEXT
+    await chat.flush_unsaved()
+    _, reply = await store.messages(conversation.id)
+    assert (reply.status, reply.content) == (MessageStatus.COMPLETE, OK_TEXT)
+    assert reply.metrics.completion_tokens == 40
+    assert chat.unsaved_problem is None and chat.unsaved(reply.id) is None
+
+
+@pytest.mark.asyncio
+async def test_a_reply_held_in_memory_is_written_by_the_next_turn(
+    chat: ChatService, store: ConversationStore, db_path: Path, account: Account
+) -> None:
+    conversation = await conversation_on(store, account, "ok")
+    with contextlib.ExitStack() as lock:
+        await stream_with_lock_taken_after_the_first_text(chat, conversation, "first", db_path, lock)
+    assert chat.unsaved_problem is not None
+    events = await collect(chat.reply(conversation, "second"))
+    assert isinstance(events[-1], Finished)
+    messages = await store.messages(conversation.id)
+    assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
+                                                      ("assistant", MessageStatus.COMPLETE)] * 2
+    assert messages[1].content == OK_TEXT and chat.unsaved_problem is None
+
+
+@pytest.mark.asyncio
+async def test_a_turn_cut_by_a_store_it_needs_is_recorded_as_that_failure(
+    engine: LiteLLMEngine, store: ConversationStore, tmp_path: Path, server: FaultServer
+) -> None:
+    from desktop_app.services.usage import UsageStore
+
+    account = Account(provider_id="openai_compatible", label="Budgeted", base_url=server.base_url,
+                      daily_budget_tokens=1000)
+    usage = UsageStore(tmp_path / "data" / "usage.sqlite3")
+    usage.busy_timeout_s = 0.2
+    await usage.open()
+    await usage.close()
+    usage = UsageStore(usage.path)  # opened while another program holds the file: it cannot be read
+    usage.busy_timeout_s = 0.2
+    lock = contextlib.ExitStack()
+    lock.enter_context(sqlite_stores.exclusive_mode_held(usage.path))
+    with pytest.raises(StorageFailed):
+        await usage.open()
+    secrets = SecretStore()
+    await secrets.set(account.id, "sk-test")
+    dispatcher = Dispatcher(
+        llm=LLMService(engine=engine), secrets=secrets, states=AccountStates(),
+        settings=lambda: Settings(accounts=[account]), timeout_s=lambda: 30.0, usage=usage)
+    chat = ChatService(dispatcher=dispatcher, store=store)
+    conversation = await conversation_on(store, account, "ok")
+    try:
+        with lock, pytest.raises(StorageFailed) as caught:
+            await collect(chat.reply(conversation, "within budget?"))
+    finally:
+        await usage.close()
+        await secrets.close()
+    user, reply = await store.messages(conversation.id)
+    assert user.content == "within budget?"
+    assert reply.status is MessageStatus.FAILED  # not "stopped", not "ModelDesk closed"
+    assert reply.error.startswith("The usage history database is locked by another program")
+    assert caught.value.cause == "locked"
