@@ -7,6 +7,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from desktop_app.domain.organizations import is_organization_id
 from desktop_app.domain.providers import PROVIDERS, Provider, provider
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
@@ -47,6 +48,12 @@ class Account(BaseModel):
         if not value:
             raise ValueError("an account needs a name")
         return value
+
+    @field_validator("organization_id")
+    @classmethod
+    def _organization_shape(cls, value: str | None) -> str | None:
+        # Anything else (a key an older version stored from a hostile header) is dropped, not shown.
+        return value if value and is_organization_id(value) else None
 
     @field_validator("base_url")
     @classmethod
