@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from desktop_app.domain.organizations import is_organization_id
 from desktop_app.domain.providers import PROVIDERS, Provider, provider
+from desktop_app.domain.text import without_bidi_controls
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 # Headers that carry credentials or framing: set by ModelDesk itself, never by the user.
@@ -44,7 +45,7 @@ class Account(BaseModel):
     @field_validator("label")
     @classmethod
     def _label_not_blank(cls, value: str) -> str:
-        value = value.strip()
+        value = without_bidi_controls(value).strip()
         if not value:
             raise ValueError("an account needs a name")
         return value

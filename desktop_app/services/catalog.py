@@ -43,6 +43,7 @@ from desktop_app.domain.errors import (
 from desktop_app.domain.models import ModelInfo
 from desktop_app.domain.organizations import organization_from_headers
 from desktop_app.domain.providers import ModelListStyle, Provider
+from desktop_app.domain.text import without_bidi_controls
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
             if "generateContent" not in entry.get("supportedGenerationMethods", ["generateContent"]):
                 continue
             name = name.removeprefix("models/")
-        names.append(str(name))
+        names.append(without_bidi_controls(str(name)))
     return tuple(sorted(set(names)))
 
 

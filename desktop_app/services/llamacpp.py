@@ -52,6 +52,7 @@ from desktop_app.domain.llamacpp import (
     describe_exit,
     why_it_stopped,
 )
+from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.gguf_header import SPLIT_NAME
 
 log = logging.getLogger(__name__)
@@ -146,11 +147,11 @@ def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:200]
+        return without_bidi_controls(response.text.strip()[:200])
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
-        return str(error.get("message") or "")
-    return str(error or "")
+        return without_bidi_controls(str(error.get("message") or ""))
+    return without_bidi_controls(str(error or ""))
 
 
 def _parse_router_model(entry: dict[str, Any]) -> RouterModel:
@@ -169,7 +170,8 @@ def _parse_router_model(entry: dict[str, Any]) -> RouterModel:
                 break
     exit_code = status.get("exit_code")
     return RouterModel(
-        id=str(entry.get("id", "")), path=str(path), status=value, failed=bool(status.get("failed")),
+        id=without_bidi_controls(str(entry.get("id", ""))), path=without_bidi_controls(str(path)),
+        status=value, failed=bool(status.get("failed")),
         exit_code=exit_code if isinstance(exit_code, int) else None,
     )
 
@@ -267,7 +269,7 @@ class LlamaCppService:
         props_r, models_r = await asyncio.gather(self._get(url, "/props"), self._get(url, "/models"))
         props = self._json(props_r) or {}
         listing = self._json(models_r)
-        build = str(props.get("build_info") or "")
+        build = without_bidi_controls(str(props.get("build_info") or ""))
         if props.get("role") == "router" or _is_router_listing(listing):
             return await self._inspect_router(url, listing, build)
 
@@ -280,8 +282,9 @@ class LlamaCppService:
         n_ctx = meta.get("n_ctx") or settings.get("n_ctx")
         total, busy = await self._slots(url, props)
         return ServerInfo(
-            url=url, healthy=True, model_alias=str(first.get("id") or props.get("model_alias") or ""),
-            model_path=str(props.get("model_path") or ""), n_ctx=int(n_ctx) if n_ctx else None,
+            url=url, healthy=True,
+            model_alias=without_bidi_controls(str(first.get("id") or props.get("model_alias") or "")),
+            model_path=without_bidi_controls(str(props.get("model_path") or "")), n_ctx=int(n_ctx) if n_ctx else None,
             total_slots=total, busy_slots=busy, build=build,
         )
 
@@ -305,7 +308,7 @@ class LlamaCppService:
         props = self._json(await self._get(url, "/props", model=loaded[0].id)) or {}
         total, busy = await self._slots(url, props, model=loaded[0].id)
         n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
-        return replace(info, model_path=str(props.get("model_path") or loaded[0].path),
+        return replace(info, model_path=without_bidi_controls(str(props.get("model_path") or loaded[0].path)),
                        n_ctx=int(n_ctx) if n_ctx else None, total_slots=total, busy_slots=busy)
 
     async def wait_healthy(self, url: str, timeout: float = START_TIMEOUT_S,

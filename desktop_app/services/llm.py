@@ -42,6 +42,7 @@ from desktop_app.domain.chat import (
     UsageReport,
 )
 from desktop_app.domain.errors import BadRequest, DomainError
+from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.errors import map_error
 from desktop_app.services.litellm_engine import LiteLLMEngine
 
@@ -302,8 +303,9 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             if choices:
                 choice = choices[0]
                 delta = choice.delta
-                reasoning = getattr(delta, "reasoning_content", None)
-                content = delta.content
+                # What the server sent, minus the controls that would reorder it on screen.
+                reasoning = without_bidi_controls(getattr(delta, "reasoning_content", None) or "")
+                content = without_bidi_controls(delta.content or "")
                 if reasoning:
                     if tally.first_token is None:
                         tally.first_token = time.perf_counter()

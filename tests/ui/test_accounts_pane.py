@@ -149,6 +149,15 @@ def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_setting
     assert "sk-work" not in caplog.text and "sk-home" not in caplog.text
 
 
+def test_a_bidi_override_typed_into_a_name_is_taken_out(qtbot, pane, account_service, settings_file) -> None:
+    fill(pane, "openai", "Invoice \u202efdp.exe")  # shown as is, it reads "Invoice exe.pdf"
+    account = run(qtbot, pane.save_current())
+
+    assert account.label == "Invoice fdp.exe"
+    assert pane.list_view.model().index(0, 0).data(Qt.ItemDataRole.DisplayRole) == "Invoice fdp.exe"
+    assert "\u202e" not in pane.name_edit.text() and "\u202e" not in settings_file.read_text("utf-8")
+
+
 def test_editing_without_typing_a_key_keeps_the_stored_key(qtbot, pane, account_service) -> None:
     fill(pane, "anthropic", "Claude", key="sk-ant-original")
     account = run(qtbot, pane.save_current())

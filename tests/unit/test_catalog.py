@@ -399,6 +399,16 @@ async def test_an_openai_organization_header_is_returned_and_none_without_one(
     assert plain.organization_id is None
 
 
+@pytest.mark.asyncio
+async def test_model_names_lose_their_bidi_overrides(catalog: ModelCatalog, loopback: StartLoopback) -> None:
+    def listing(_seen: Seen) -> tuple[Any, ...]:
+        return 200, {"object": "list", "data": [{"id": "gpt-4o"}, {"id": "free-\u202egpj.exe"},
+                                                {"id": "\u2067mini\u2069"}]}
+
+    result = await catalog.check(compatible(loopback(listing).base_url), KEY)
+    assert result.models == ("free-gpj.exe", "gpt-4o", "mini")
+
+
 ALNUM_KEY = "q8xk2mp4vr7ty1wz"  # a proxy's key: no prefix, lower case, so it fits a slug's shape
 UUID_KEY = "0d0e7a3b-52f1-4c7e-9a51-3f6f2f7c1b9e"  # some gateways hand out UUIDs as keys
 

@@ -162,6 +162,14 @@ async def test_more_stop_sequences_than_can_be_sent_are_cut_and_the_user_is_told
 
 
 @pytest.mark.asyncio
+async def test_a_reply_with_a_bidi_override_arrives_without_it(llm: LLMService, account: Account) -> None:
+    events = await collect(stream(llm, account, "fault-bidi"))
+
+    assert isinstance(events[-1], Finished)
+    assert text_of(events) == "Open gpj.exe now"  # not shown as "Open won exe.jpg"
+
+
+@pytest.mark.asyncio
 async def test_the_system_prompt_is_sent_first_and_stale_system_messages_are_not(
     llm: LLMService, account: Account, server: FaultServer
 ) -> None:
