@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.ratelimits import parse_rate_limit_headers
 from desktop_app.services import catalog as catalog_module
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import CheckStatus, ModelCatalog
@@ -460,6 +461,14 @@ async def test_an_organisation_in_its_documented_shape_is_kept(
     await accounts.save_account(account, KEY)
     assert (await accounts.check(account)).organization_id == value
     assert accounts.find(account.id).organization_id == value
+
+
+def test_rate_limit_headers_of_a_chat_never_give_the_key_as_the_organisation() -> None:
+    headers = {"llm_provider-anthropic-ratelimit-requests-remaining": "49",
+               "llm_provider-anthropic-organization-id": UUID_KEY}
+    snapshot = parse_rate_limit_headers(headers, secret=UUID_KEY)
+    assert snapshot is not None and snapshot.organization_id is None
+    assert parse_rate_limit_headers(headers, secret="sk-other").organization_id == UUID_KEY
 
 
 @pytest.mark.parametrize("value", ["sk-ant-api03-abcdefghijklmnop", "Organisation of Ann", "org-a b", "x" * 70])
