@@ -170,8 +170,7 @@ def _parse_router_model(entry: dict[str, Any]) -> RouterModel:
                 break
     exit_code = status.get("exit_code")
     return RouterModel(
-        id=without_bidi_controls(str(entry.get("id", ""))), path=without_bidi_controls(str(path)),
-        status=value, failed=bool(status.get("failed")),
+        id=str(entry.get("id", "")), path=str(path), status=value, failed=bool(status.get("failed")),
         exit_code=exit_code if isinstance(exit_code, int) else None,
     )
 
@@ -282,9 +281,8 @@ class LlamaCppService:
         n_ctx = meta.get("n_ctx") or settings.get("n_ctx")
         total, busy = await self._slots(url, props)
         return ServerInfo(
-            url=url, healthy=True,
-            model_alias=without_bidi_controls(str(first.get("id") or props.get("model_alias") or "")),
-            model_path=without_bidi_controls(str(props.get("model_path") or "")), n_ctx=int(n_ctx) if n_ctx else None,
+            url=url, healthy=True, model_alias=str(first.get("id") or props.get("model_alias") or ""),
+            model_path=str(props.get("model_path") or ""), n_ctx=int(n_ctx) if n_ctx else None,
             total_slots=total, busy_slots=busy, build=build,
         )
 
@@ -308,7 +306,7 @@ class LlamaCppService:
         props = self._json(await self._get(url, "/props", model=loaded[0].id)) or {}
         total, busy = await self._slots(url, props, model=loaded[0].id)
         n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
-        return replace(info, model_path=without_bidi_controls(str(props.get("model_path") or loaded[0].path)),
+        return replace(info, model_path=str(props.get("model_path") or loaded[0].path),
                        n_ctx=int(n_ctx) if n_ctx else None, total_slots=total, busy_slots=busy)
 
     async def wait_healthy(self, url: str, timeout: float = START_TIMEOUT_S,
@@ -661,6 +659,7 @@ class ManagedServer:
             self._append_line(pending.decode("utf-8", "replace"))
 
     def _append_line(self, line: str) -> None:
+        line = without_bidi_controls(line)  # it names files, and models by what their files say
         self._log.append(line)
         for listener in list(self._log_listeners):
             try:
