@@ -8,7 +8,7 @@ a lower-case slug). A value that carries the key itself is never taken, whatever
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 _UUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _OPENAI = r"(?:org|user)-[A-Za-z0-9]{1,64}|(?!sk-)[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
@@ -16,7 +16,6 @@ SHAPES: dict[str, re.Pattern[str]] = {
     "anthropic-organization-id": re.compile(_UUID),
     "openai-organization": re.compile(_OPENAI),
 }
-ORGANIZATION_HEADERS = tuple(SHAPES)
 _ANY_SHAPE = re.compile(f"{_UUID}|{_OPENAI}")
 
 
@@ -25,13 +24,10 @@ def is_organization_id(value: str) -> bool:
     return _ANY_SHAPE.fullmatch(value) is not None
 
 
-def carries_secret(value: str, secrets: Iterable[str | None]) -> bool:
-    """Whether `value` holds one of `secrets`, or a long piece of one."""
-    for secret in secrets:
-        secret = (secret or "").strip()
-        if secret and (secret in value or len(value) >= 8 and value in secret):
-            return True
-    return False
+def carries_secret(value: str, secret: str | None) -> bool:
+    """Whether `value` holds `secret`, or a long piece of it."""
+    secret = (secret or "").strip()
+    return bool(secret) and (secret in value or len(value) >= 8 and value in secret)
 
 
 def organization_from_headers(headers: Mapping[str, str], secret: str | None = None) -> str | None:
@@ -40,6 +36,6 @@ def organization_from_headers(headers: Mapping[str, str], secret: str | None = N
     clean = {k.lower().removeprefix("llm_provider-"): v for k, v in headers.items()}
     for name, shape in SHAPES.items():
         value = str(clean.get(name) or "").strip()
-        if value and shape.fullmatch(value) and not carries_secret(value, [secret]):
+        if value and shape.fullmatch(value) and not carries_secret(value, secret):
             return value
     return None

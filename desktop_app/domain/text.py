@@ -1,8 +1,8 @@
 """Text typed by the user or sent by a server, made safe to show.
 
 Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) are removed: a
-right-to-left override (U+202E) before "exe.txt" shows it as "txt.exe". The marks (LRM, RLM, ALM) stay: they
-cannot reverse letters, and right-to-left writing needs them.
+right-to-left override (U+202E) before "exe.txt" shows it as "txt.exe". The marks (LRM, RLM,
+ALM) stay: they cannot reverse letters, and right-to-left writing needs them.
 """
 
 from __future__ import annotations

@@ -209,10 +209,6 @@ def _no_database(response: httpx.Response) -> bool:
     return response.status_code == 500 and "Database not connected" in str(error.get("message", ""))
 
 
-def _organization(response: httpx.Response, api_key: str | None) -> str | None:
-    return organization_from_headers(response.headers, api_key)
-
-
 def _is_fresh(entry: dict[str, Any], account: Account, now: float) -> bool:
     fetched_at = entry.get("fetched_at")
     if not isinstance(fetched_at, (int, float)) or entry.get("base_url") != account.effective_base_url:
@@ -386,7 +382,7 @@ class ModelCatalog:
                                     "Check that the base URL points at the right kind of server.") from None
         fetched_at = self._clock()
         self._remember(account.id, models, account.effective_base_url, fetched_at)
-        return _Listing(models, _organization(response, api_key), fetched_at)
+        return _Listing(models, organization_from_headers(response.headers, api_key), fetched_at)
 
     async def fetch_models(self, account: Account, api_key: str | None) -> tuple[str, ...]:
         """The account's models from its list endpoint; raises a DomainError on failure."""
@@ -435,7 +431,7 @@ class ModelCatalog:
         url, headers = _bearer_request(account, f"{account.effective_base_url}{path}", api_key)
         response = await self._get(url, headers)
         self._raise_for_status(response, account, "the key check")
-        return _organization(response, api_key)
+        return organization_from_headers(response.headers, api_key)
 
     async def check(self, account: Account, api_key: str | None) -> CheckResult:
         """Verify an account by listing its models: ok / invalid key / unreachable / timeout."""
