@@ -8,7 +8,9 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from desktop_app.domain.http_fields import check_base_url, check_header, is_credential_header
+from desktop_app.domain.organizations import is_organization_id
 from desktop_app.domain.providers import PROVIDERS, Provider, provider
+from desktop_app.domain.text import without_bidi_controls
 
 COLOURS = ("", "#d97706", "#2563eb", "#16a34a", "#db2777", "#7c3aed", "#0891b2", "#dc2626")
 
@@ -43,10 +45,16 @@ class Account(BaseModel):
     @field_validator("label")
     @classmethod
     def _label_not_blank(cls, value: str) -> str:
-        value = value.strip()
+        value = without_bidi_controls(value).strip()
         if not value:
             raise ValueError("an account needs a name")
         return value
+
+    @field_validator("organization_id")
+    @classmethod
+    def _organization_shape(cls, value: str | None) -> str | None:
+        # Anything else (a key an older version stored from a hostile header) is dropped, not shown.
+        return value if value and is_organization_id(value) else None
 
     @field_validator("base_url")
     @classmethod

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from desktop_app.domain.text import without_bidi_controls
+
 POOL_PREFIX = "pool:"  # pool ids live in the same namespace as account ids in the picker
 
 
@@ -42,7 +44,7 @@ class Pool(BaseModel):
     @field_validator("label")
     @classmethod
     def _label(cls, value: str) -> str:
-        value = value.strip()
+        value = without_bidi_controls(value).strip()
         if not value:
             raise ValueError("a pool needs a name")
         return value

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from desktop_app.domain.organizations import organization_from_headers
+
 _PREFIX = "llm_provider-"
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
 
@@ -72,8 +74,10 @@ def _reset(value: str | None, now: datetime) -> datetime | None:
         return None
 
 
-def parse_rate_limit_headers(headers: Mapping[str, str], now: datetime | None = None) -> RateLimitSnapshot | None:
-    """A snapshot from response headers, or None when they carry no rate-limit information."""
+def parse_rate_limit_headers(headers: Mapping[str, str], now: datetime | None = None,
+                             secret: str | None = None) -> RateLimitSnapshot | None:
+    """A snapshot from response headers, or None when they carry no rate-limit information.
+    `secret`: the key the request was sent with, never taken for the organisation."""
     now = now or datetime.now(timezone.utc)
     clean = {k.lower().removeprefix(_PREFIX): v for k, v in headers.items()}
     fields: dict[str, dict[str, str]] = {}
@@ -92,7 +96,7 @@ def parse_rate_limit_headers(headers: Mapping[str, str], now: datetime | None = 
         name: Limit(_int(parts.get("limit")), _int(parts.get("remaining")), _reset(parts.get("reset"), now))
         for name, parts in fields.items()
     }
-    organization = clean.get("anthropic-organization-id") or clean.get("openai-organization")
+    organization = organization_from_headers(clean, secret)
     if not limits and not organization:
         return None
     return RateLimitSnapshot(limits=limits, organization_id=organization, seen_at=now)

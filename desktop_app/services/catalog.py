@@ -41,15 +41,15 @@ from desktop_app.domain.errors import (
     Unreachable,
 )
 from desktop_app.domain.models import ModelInfo
+from desktop_app.domain.organizations import organization_from_headers
 from desktop_app.domain.providers import ModelListStyle, Provider
+from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.errors import request_not_built, unsendable
 
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 10.0
 CACHE_TTL_S = 15 * 60.0
-# Response headers that name the organisation a key belongs to.
-ORGANIZATION_HEADERS = ("anthropic-organization-id", "openai-organization")
 # Modes of LiteLLM's model map that `acompletion` can chat with ("responses" models are bridged).
 CHAT_MODES = frozenset({"chat", "responses"})
 NO_SPEND_RECORDS = "This LiteLLM Proxy keeps no spend records (it has no database)."
@@ -180,7 +180,7 @@ def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
             if "generateContent" not in entry.get("supportedGenerationMethods", ["generateContent"]):
                 continue
             name = name.removeprefix("models/")
-        names.append(str(name))
+        names.append(without_bidi_controls(str(name)))
     return tuple(sorted(set(names)))
 
 
@@ -208,14 +208,6 @@ def _no_database(response: httpx.Response) -> bool:
     if error.get("type") == "no_db_connection":
         return True
     return response.status_code == 500 and "Database not connected" in str(error.get("message", ""))
-
-
-def _organization(response: httpx.Response) -> str | None:
-    for name in ORGANIZATION_HEADERS:
-        value = response.headers.get(name, "").strip()
-        if value:
-            return value
-    return None
 
 
 def _is_fresh(entry: dict[str, Any], account: Account, now: float) -> bool:
@@ -409,7 +401,7 @@ class ModelCatalog:
                                     "Check that the base URL points at the right kind of server.") from None
         fetched_at = self._clock()
         self._remember(account.id, models, account.effective_base_url, fetched_at)
-        return _Listing(models, _organization(response), fetched_at)
+        return _Listing(models, organization_from_headers(response.headers, api_key), fetched_at)
 
     async def fetch_models(self, account: Account, api_key: str | None) -> tuple[str, ...]:
         """The account's models from its list endpoint; raises a DomainError on failure."""
@@ -458,7 +450,7 @@ class ModelCatalog:
         response = await self._send(
             account, api_key, lambda: _bearer_request(account, f"{account.effective_base_url}{path}", api_key))
         self._raise_for_status(response, account, "the key check")
-        return _organization(response)
+        return organization_from_headers(response.headers, api_key)
 
     async def check(self, account: Account, api_key: str | None) -> CheckResult:
         """Verify an account by listing its models: ok / invalid key / unreachable / timeout."""

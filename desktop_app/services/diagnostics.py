@@ -56,7 +56,13 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"[A-Za-z0-9]{20,}(?![A-Za-z0-9])"), REDACTED),
 )
 
-_CREDENTIAL_NAME = re.compile(r"(?i)(key|token|secret|passw|pwd|auth|credential)")
+# A word of the name (MY_SERVICE_TOKEN, DB_PASSWD, APIKEY), not any substring (TOKENIZERS_PARALLELISM).
+_CREDENTIAL_NAME = re.compile(
+    r"(?i)(?:^|_)[A-Z0-9]*(?:key|token|secret|passw(?:or)?d|passphrase|pwd|pass|auth|credentials?)(?:_|$)")
+# Values that are never credentials, whatever the variable is called (PWD, XAUTHORITY, SSH_AUTH_SOCK,
+# TOKENIZERS_PARALLELISM...): paths and lists of them, socket addresses, numbers and switches.
+_PATH = re.compile(r"(?:/|~/|\.{1,2}/|[A-Za-z]:[\\/])")
+_PLAIN_VALUE = re.compile(r"(?i)[+-]?\d+(?:\.\d+)?|true|false|yes|no|on|off|none|null|unix:\w+=/\S*")
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -69,10 +75,19 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def env_secrets(environ: Mapping[str, str]) -> list[str]:
-    """The values of provider key variables and of any variable named like a credential."""
+    """The values of provider key variables, and of variables named like a credential whose value
+    could be one (a path, a number or a switch is not: blanking it would blank it all over the report)."""
     provider_vars = {name for p in PROVIDERS.values() for name in p.env_vars}
     return [value.strip() for name, value in environ.items()
-            if value.strip() and (name in provider_vars or _CREDENTIAL_NAME.search(name))]
+            if value.strip() and (name in provider_vars
+                                  or _CREDENTIAL_NAME.search(name) and _could_be_secret(value.strip()))]
+
+
+def _could_be_secret(value: str) -> bool:
+    if _PLAIN_VALUE.fullmatch(value):
+        return False
+    paths = [part for part in value.split(os.pathsep) if part]
+    return not (paths and all(_PATH.match(part) for part in paths))
 
 
 def safe_url(url: str) -> str:

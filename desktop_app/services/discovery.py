@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from desktop_app.domain.ollama import normalize_host_url
+from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.accounts import EnvKey, find_env_keys
 from desktop_app.services.gguf import default_folders
 from desktop_app.services.http_client import http_client
@@ -96,7 +97,7 @@ async def probe_ollama(http: httpx.AsyncClient, url: str, *, timeout_s: float = 
     """GET /api/version; an Ollama server answers {"version": "0.6.2"}."""
     body = await _get_json(http, f"{url}/api/version", timeout_s)
     if isinstance(body, dict) and isinstance(body.get("version"), str):
-        return FoundServer(url, body["version"])
+        return FoundServer(url, without_bidi_controls(body["version"]))
     return None
 
 

@@ -246,7 +246,7 @@ class Dispatcher:
             async with contextlib.aclosing(events):
                 async for event in events:
                     if isinstance(event, ResponseHeaders):
-                        self._states.record_headers(account.id, event.headers)
+                        self._states.record_headers(account.id, event.headers, secret=key)
                     elif isinstance(event, (TextDelta, ReasoningDelta)):
                         produced = True
                     elif isinstance(event, Finished):

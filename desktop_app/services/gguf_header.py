@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from desktop_app.domain.gguf import UNKNOWN, GgufInfo, quantisation_name
+from desktop_app.domain.text import without_bidi_controls
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ class _HeaderReader:
             return
         take = min(length, _NAME_BYTES)
         index = self._at(pos, take)
-        text = self._buf[index:index + take].decode("utf-8", errors="replace").strip()
+        text = without_bidi_controls(self._buf[index:index + take].decode("utf-8", errors="replace")).strip()
         if key == "general.architecture":
             self.architecture = text or None
         elif key == "general.name":

@@ -52,6 +52,7 @@ from desktop_app.domain.llamacpp import (
     describe_exit,
     why_it_stopped,
 )
+from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.gguf_header import SPLIT_NAME
 
 log = logging.getLogger(__name__)
@@ -146,11 +147,11 @@ def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:200]
+        return without_bidi_controls(response.text.strip()[:200])
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
-        return str(error.get("message") or "")
-    return str(error or "")
+        return without_bidi_controls(str(error.get("message") or ""))
+    return without_bidi_controls(str(error or ""))
 
 
 def _parse_router_model(entry: dict[str, Any]) -> RouterModel:
@@ -267,7 +268,7 @@ class LlamaCppService:
         props_r, models_r = await asyncio.gather(self._get(url, "/props"), self._get(url, "/models"))
         props = self._json(props_r) or {}
         listing = self._json(models_r)
-        build = str(props.get("build_info") or "")
+        build = without_bidi_controls(str(props.get("build_info") or ""))
         if props.get("role") == "router" or _is_router_listing(listing):
             return await self._inspect_router(url, listing, build)
 
@@ -658,6 +659,7 @@ class ManagedServer:
             self._append_line(pending.decode("utf-8", "replace"))
 
     def _append_line(self, line: str) -> None:
+        line = without_bidi_controls(line)  # it names files, and models by what their files say
         self._log.append(line)
         for listener in list(self._log_listeners):
             try:

@@ -32,6 +32,7 @@ from desktop_app.domain.chat import (
     ChatParams,
     Failed,
     Finished,
+    Notice,
     ReasoningDelta,
     ReplyMetrics,
     ResponseHeaders,
@@ -41,6 +42,7 @@ from desktop_app.domain.chat import (
     UsageReport,
 )
 from desktop_app.domain.errors import BadRequest, DomainError, ServerError
+from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.errors import map_error, unsendable
 from desktop_app.services.litellm_engine import LiteLLMEngine
 
@@ -56,6 +58,8 @@ _END = object()
 MIN_BATCH_INTERVAL_S = 1 / 30
 MAX_BATCH_INTERVAL_S = 0.5
 CONSUMER_CPU_SHARE_INVERSE = 20
+# LiteLLM cuts `stop` to OpenAI's limit for every provider, without a word; we cut it and say so.
+MAX_STOP_SEQUENCES = 4
 
 
 def litellm_model_name(account: Account, model: str) -> str:
@@ -156,7 +160,8 @@ class LLMService:
         params: ChatParams,
         timeout_s: float = 60.0,
     ) -> AsyncIterator[StreamEvent]:
-        """Yield Started, Text/Reasoning deltas (coalesced), UsageReport, then Finished or Failed."""
+        """Yield Started (then a Notice if stop sequences were cut), Text/Reasoning deltas (coalesced),
+        UsageReport, then Finished or Failed."""
         try:
             options = params.request_options()
         except ValueError as exc:
@@ -247,6 +252,15 @@ def _split_supported(litellm: Any, request: _Request) -> tuple[dict[str, Any], t
     return kept, dropped
 
 
+def _limit_stop_sequences(options: dict[str, Any]) -> tuple[dict[str, Any], Notice | None]:
+    stops = options.get("stop")
+    if not isinstance(stops, list) or len(stops) <= MAX_STOP_SEQUENCES:
+        return options, None
+    notice = Notice(f"Sent only the first {MAX_STOP_SEQUENCES} of the {len(stops):,} stop sequences: "
+                    f"no more than {MAX_STOP_SEQUENCES} can be sent.")
+    return {**options, "stop": stops[:MAX_STOP_SEQUENCES]}, notice
+
+
 def _cost(litellm: Any, request: _Request, tally: _Tally) -> float | None:
     if request.account.provider.is_local or tally.prompt_tokens is None:
         return None
@@ -266,10 +280,13 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
     """Engine-thread side: run the request, push events, always end with _END."""
     account = request.account
     options, dropped = _split_supported(litellm, request)
+    options, stops_cut = _limit_stop_sequences(options)
     tally = _Tally()
     stream = None
     try:
         mailbox.put(Started(model=request.model, dropped_params=dropped))
+        if stops_cut is not None:
+            mailbox.put(stops_cut)
         stream = await litellm.acompletion(
             model=litellm_model_name(account, request.model),
             messages=request.messages,
@@ -291,8 +308,9 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             if choices:
                 choice = choices[0]
                 delta = choice.delta
-                reasoning = getattr(delta, "reasoning_content", None)
-                content = delta.content
+                # What the server sent, minus the controls that would reorder it on screen.
+                reasoning = without_bidi_controls(getattr(delta, "reasoning_content", None) or "")
+                content = without_bidi_controls(delta.content or "")
                 if reasoning:
                     if tally.first_token is None:
                         tally.first_token = time.perf_counter()

@@ -60,6 +60,7 @@ from desktop_app.domain.ollama import (
     normalize_host_url,
     system_from_modelfile,
 )
+from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.ollama_pulls import (
     PullJob,
     PullLedger,
@@ -187,14 +188,15 @@ class OllamaService:
             return HostStatus(url, False, error=MalformedResponse(
                 f"{self._host.address} answered, but not as Ollama does.",
                 "Check the address: it should point at `ollama serve` (port 11434 by default)."))
-        return HostStatus(url, True, version=str(version))
+        return HostStatus(url, True, version=without_bidi_controls(str(version)))
 
     async def installed(self) -> list[InstalledModel]:
         reply = await self._call(self._client.list())
+        shown = without_bidi_controls
         return [InstalledModel(
-            name=m.model or "", family=(m.details.family if m.details else None) or "",
-            parameter_size=(m.details.parameter_size if m.details else None) or "",
-            quantization=(m.details.quantization_level if m.details else None) or "",
+            name=shown(m.model or ""), family=shown((m.details.family if m.details else None) or ""),
+            parameter_size=shown((m.details.parameter_size if m.details else None) or ""),
+            quantization=shown((m.details.quantization_level if m.details else None) or ""),
             size=int(m.size or 0), modified=m.modified_at, digest=m.digest or "")
             for m in reply.models]
 
@@ -205,19 +207,20 @@ class OllamaService:
         extra = reply.model_extra or {}
         system = extra.get("system") if isinstance(extra.get("system"), str) else None
         d = reply.details
+        shown = without_bidi_controls
         return ModelDetails(
-            name=canonical_name(name), parameters=reply.parameters or "",
-            template=reply.template or "",
-            system=system if system is not None else system_from_modelfile(modelfile),
+            name=canonical_name(name), parameters=shown(reply.parameters or ""),
+            template=shown(reply.template or ""),
+            system=shown(system if system is not None else system_from_modelfile(modelfile)),
             context_length=context_length_of(reply.modelinfo or {}),
-            capabilities=tuple(reply.capabilities or ()), license=reply.license or "",
-            modelfile=modelfile, family=(d.family if d else None) or "",
-            parameter_size=(d.parameter_size if d else None) or "",
-            quantization=(d.quantization_level if d else None) or "")
+            capabilities=tuple(shown(str(c)) for c in reply.capabilities or ()), license=shown(reply.license or ""),
+            modelfile=shown(modelfile), family=shown((d.family if d else None) or ""),
+            parameter_size=shown((d.parameter_size if d else None) or ""),
+            quantization=shown((d.quantization_level if d else None) or ""))
 
     async def running(self) -> list[RunningModel]:
         reply = await self._call(self._client.ps())
-        return [RunningModel(name=m.name or m.model or "", size=int(m.size or 0),
+        return [RunningModel(name=without_bidi_controls(m.name or m.model or ""), size=int(m.size or 0),
                              size_vram=int(m.size_vram or 0), expires_at=m.expires_at,
                              context_length=m.context_length)
                 for m in reply.models]
@@ -387,7 +390,8 @@ class OllamaService:
             count = 0
             success = False
             async for part in stream:
-                new_layer = job.fold(part.status or "", part.digest, part.completed, part.total)
+                new_layer = job.fold(without_bidi_controls(part.status or ""), part.digest, part.completed,
+                                     part.total)
                 if new_layer and job.total:
                     await self._check_free_space(job, needed=job.total - job.completed)
                     await self._remember(job, "running")
@@ -485,7 +489,7 @@ class OllamaService:
                            "Try again; if it keeps happening, copy the diagnostics and report it.")
 
     def _map_response(self, exc: ollama.ResponseError, *, model: str, pulling: bool) -> DomainError:
-        address, text, status = self._host.address, str(exc.error or ""), exc.status_code
+        address, text, status = self._host.address, without_bidi_controls(str(exc.error or "")), exc.status_code
         lowered = text.lower()
         if "no space left on device" in lowered:
             return DiskFull(f"The disk holding Ollama's models is full, so {model} could not be "

@@ -89,8 +89,8 @@ WINDOW = 60  # seconds until an unused bucket is full again
 
 
 def organization_id(key: str) -> str:
-    """The ``anthropic-organization-id`` every answer to ``key`` carries."""
-    return "org-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    """The ``anthropic-organization-id`` every answer to ``key`` carries: a UUID, as Anthropic sends."""
+    return str(uuid.UUID(hashlib.sha256(key.encode()).hexdigest()[:32]))
 
 
 class AnthropicError(Exception):

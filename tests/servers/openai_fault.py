@@ -58,7 +58,9 @@ MODELS: dict[str, str] = {
     "fault-stall": "3 chunks, then silence until the client leaves",
     "fault-stream-401": "2 chunks, then an error event (invalid_api_key) inside the 200 stream",
     "delay-2500": "delay-<ms>: headers at once, the first token <ms> later (a model loading)",
+    "fault-bidi": "text with a right-to-left override: shown as is, “gpj.exe” reads “exe.jpg”",
 }
+BIDI_PIECES = ("Open ", "\u202egpj.exe", "\u202c", " now")
 OWNER = "modeldesk-test"
 # fast-N cycles through a few distinct tokens: LiteLLM cuts a stream whose chunks repeat one text
 # 100 times in a row (its guard against a looping model), and real text does not do that.
@@ -307,6 +309,8 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
     if fast:
         n = int(model[5:])
         pieces, delay = [FAST_TOKENS[i % len(FAST_TOKENS)] for i in range(n)], 0.0
+    elif model == "fault-bidi":
+        pieces, delay = list(BIDI_PIECES), 0.0
     elif model in ("fault-cut", "fault-malformed", "fault-stall", "fault-stream-401"):
         prefix, n = {"fault-cut": ("part", 10), "fault-malformed": ("good", 5),
                      "fault-stall": ("stall", 3), "fault-stream-401": ("auth", 2)}[model]

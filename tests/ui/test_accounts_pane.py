@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from collections.abc import Callable
@@ -146,6 +147,15 @@ def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_setting
     assert b"OpenAI, home" in raw
     assert b"sk-work" not in raw and b"sk-home" not in raw
     assert "sk-work" not in caplog.text and "sk-home" not in caplog.text
+
+
+def test_a_bidi_override_typed_into_a_name_is_taken_out(qtbot, pane, account_service, settings_file) -> None:
+    fill(pane, "openai", "Invoice \u202efdp.exe")  # shown as is, it reads "Invoice exe.pdf"
+    account = run(qtbot, pane.save_current())
+
+    assert account.label == "Invoice fdp.exe"
+    assert pane.list_view.model().index(0, 0).data(Qt.ItemDataRole.DisplayRole) == "Invoice fdp.exe"
+    assert "\u202e" not in pane.name_edit.text() and "\u202e" not in settings_file.read_text("utf-8")
 
 
 def test_editing_without_typing_a_key_keeps_the_stored_key(qtbot, pane, account_service) -> None:
@@ -409,6 +419,21 @@ def test_organisation_is_shown_read_only_when_known_and_kept_on_save(qtbot, pane
     assert saved.organization_id == "org-5c1e"  # the form has no field for it, yet it is not lost
     fill(pane, "anthropic", "Another")
     assert not pane.organisation_label.isVisibleTo(pane)
+
+
+def test_a_key_an_older_version_kept_as_the_organisation_is_neither_shown_nor_written_back(
+    qtbot, make_pane, make_account_service, settings_file
+) -> None:
+    key = "sk-ant-api03-" + "Qx7" * 20
+    settings_file.parent.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(json.dumps({"schema_version": 1, "accounts": [
+        {"id": "a1", "provider_id": "anthropic", "label": "Claude", "organization_id": key}]}), "utf-8")
+    pane = make_pane(make_account_service(settings=saved_settings(settings_file)))
+    pane.select_account("a1")
+
+    assert not pane.organisation_label.isVisibleTo(pane) and key not in pane.organisation_label.text()
+    run(qtbot, pane.save_current())
+    assert key not in settings_file.read_text("utf-8")
 
 
 @pytest.mark.parametrize(

@@ -168,6 +168,18 @@ def test_parameters_reach_the_server(qtbot, modeldesk, fault_account, fault_serv
     assert body["response_format"] == {"type": "json_object"}
 
 
+def test_a_thousand_stop_sequences_are_cut_to_four_and_the_pane_says_so(qtbot, modeldesk, fault_account,
+                                                                         fault_server):
+    pane = modeldesk.chat_pane
+    _pick(qtbot, modeldesk, fault_account, "ok")
+    pane.params.stop.setPlainText("\n".join(f"STOP{i}" for i in range(1000)))
+    _send(qtbot, modeldesk, "stop here", "complete")
+
+    assert "Sent only the first 4 of the 1,000 stop sequences" in pane.notice.text()
+    body = [r for r in fault_server.requests if r.path.endswith("/chat/completions")][-1].json()
+    assert body["stop"] == ["STOP0", "STOP1", "STOP2", "STOP3"]
+
+
 def test_conversations_new_rename_delete(qtbot, modeldesk, fault_account):
     pane = modeldesk.chat_pane
     _pick(qtbot, modeldesk, fault_account, "ok")

@@ -19,11 +19,12 @@ from desktop_app.domain.llamacpp import (
     BINARY_NOT_FOUND,
     ManagedServerSpec,
     ManagedStatus,
+    RouterModel,
     builtin_template_args,
 )
 from desktop_app.services.llamacpp import LlamaCppService, free_port
 from desktop_app.ui.llamacpp import LlamaCppPane
-from desktop_app.ui.llamacpp.models import RouterModelsModel, ServersModel, ServerSource
+from desktop_app.ui.llamacpp.models import ModelIdRole, RouterModelsModel, ServersModel, ServerSource
 from desktop_app.ui.llamacpp.pane import NO_GGUF_HINT, NO_LIBRARY_MODELS, ROUTER_EMPTY, SERVERS_EMPTY
 from tests.servers.llama import LlamaServer, real_artifacts
 from tests.ui.conftest import run
@@ -266,6 +267,36 @@ def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodelte
     qtbot.waitUntil(lambda: [model.index(r, RouterModelsModel.STATUS).data() for r in range(2)] ==
                     ["Not loaded", "Loaded"], timeout=START_MS)
     qtmodeltester.check(model, force_py=True)
+
+
+def test_router_models_are_shown_without_bidi_overrides_and_keep_their_real_id() -> None:
+    model = RouterModelsModel()
+    model.set_models([RouterModel(id="trick-\u202egpj", path="/models/trick-\u202egpj.gguf")])
+    index = model.index(0, RouterModelsModel.MODEL)
+    assert index.data() == "trick-gpj"  # U+202E would show it as "trick-jpg"
+    assert index.data(Qt.ItemDataRole.ToolTipRole) == "/models/trick-gpj.gguf"
+    assert index.data(ModelIdRole) == "trick-\u202egpj"  # what loading it must send
+
+
+def test_a_file_named_with_a_bidi_override_is_listed_without_it_and_still_loads(
+        qtbot, make_pane, artifacts, tmp_path) -> None:
+    binary, gguf = artifacts
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "trick-\u202egpj.gguf").symlink_to(gguf)
+    pane = make_pane(binary=str(binary))
+    fill_form(pane)
+    pane.router_empty_button.click()
+    with qtbot.waitSignal(pane.router_models_changed, timeout=START_MS):
+        pane.file_dialog.fileSelected.emit(str(folder))
+        pane.file_dialog.reject()
+
+    model = pane.router_model
+    assert row_texts(model, 0)[:2] == ("trick-gpj", "Not loaded")
+    pane.select_router_model("trick-\u202egpj")
+    qtbot.mouseClick(pane.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: model.index(0, RouterModelsModel.STATUS).data() == "Loaded", timeout=START_MS)
+    assert "trick-gpj" in pane.log_view.toPlainText() and "\u202e" not in pane.log_view.toPlainText()
 
 
 # --- the chat and a server of its own that switches models ----------------------------------------------

@@ -9,13 +9,16 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.ratelimits import parse_rate_limit_headers
 from desktop_app.services import catalog as catalog_module
+from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import CheckStatus, ModelCatalog
 from tests.servers.anthropic_fault import AnthropicServer, organization_id
 from tests.servers.openai_fault import MODELS, FaultServer
@@ -395,6 +398,83 @@ async def test_an_openai_organization_header_is_returned_and_none_without_one(
 
     plain = await catalog.check(compatible(server.base_url), KEY)
     assert plain.organization_id is None
+
+
+@pytest.mark.asyncio
+async def test_model_names_lose_their_bidi_overrides(catalog: ModelCatalog, loopback: StartLoopback) -> None:
+    def listing(_seen: Seen) -> tuple[Any, ...]:
+        return 200, {"object": "list", "data": [{"id": "gpt-4o"}, {"id": "free-\u202egpj.exe"},
+                                                {"id": "\u2067mini\u2069"}]}
+
+    result = await catalog.check(compatible(loopback(listing).base_url), KEY)
+    assert result.models == ("free-gpj.exe", "gpt-4o", "mini")
+
+
+ALNUM_KEY = "q8xk2mp4vr7ty1wz"  # a proxy's key: no prefix, lower case, so it fits a slug's shape
+UUID_KEY = "0d0e7a3b-52f1-4c7e-9a51-3f6f2f7c1b9e"  # some gateways hand out UUIDs as keys
+
+
+@pytest.mark.parametrize(
+    ("key", "header", "value"),
+    [
+        (KEY, "openai-organization", KEY),
+        (ALNUM_KEY, "openai-organization", ALNUM_KEY),  # the shape of an organisation name
+        (ALNUM_KEY, "openai-organization", f"org-{ALNUM_KEY}"),  # the shape of an organisation id
+        (ALNUM_KEY, "openai-organization", f"{ALNUM_KEY[:10]}"),  # a piece of it
+        (KEY, "anthropic-organization-id", KEY),
+        (KEY, "anthropic-organization-id", f"Bearer {KEY}"),
+        (UUID_KEY, "anthropic-organization-id", UUID_KEY),  # the shape of an Anthropic organisation
+    ],
+)
+@pytest.mark.asyncio
+async def test_an_organisation_header_that_carries_the_key_is_never_kept_or_shown(
+    accounts: AccountService, loopback: StartLoopback, tmp_path: Path, key: str, header: str, value: str
+) -> None:
+    def echo(_seen: Seen) -> tuple[Any, ...]:
+        return 200, {"object": "list", "data": [{"id": "gpt-4o-mini"}]}, {header: value}
+
+    server = loopback(echo)
+    account = compatible(server.base_url)
+    await accounts.save_account(account, key)
+    result = await accounts.check(account)
+
+    assert (result.status, result.organization_id) == (CheckStatus.OK, None)
+    assert accounts.find(account.id).organization_id is None
+    await accounts.update_settings(accounts.settings)  # the write is queued: wait for it
+    assert value not in (tmp_path / "settings.json").read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("openai-organization", "user-rl1mp5qrsyuposyh8rltuwfv"), ("openai-organization", "org-9PKnn7txwxhPDT"),
+     ("openai-organization", "acme-research"),
+     ("anthropic-organization-id", "0d0e7a3b-52f1-4c7e-9a51-3f6f2f7c1b9e")],
+)
+@pytest.mark.asyncio
+async def test_an_organisation_in_its_documented_shape_is_kept(
+    accounts: AccountService, loopback: StartLoopback, header: str, value: str
+) -> None:
+    def answer(_seen: Seen) -> tuple[Any, ...]:
+        return 200, {"object": "list", "data": [{"id": "gpt-4o-mini"}]}, {header: value}
+
+    account = compatible(loopback(answer).base_url)
+    await accounts.save_account(account, KEY)
+    assert (await accounts.check(account)).organization_id == value
+    assert accounts.find(account.id).organization_id == value
+
+
+def test_rate_limit_headers_of_a_chat_never_give_the_key_as_the_organisation() -> None:
+    headers = {"llm_provider-anthropic-ratelimit-requests-remaining": "49",
+               "llm_provider-anthropic-organization-id": UUID_KEY}
+    snapshot = parse_rate_limit_headers(headers, secret=UUID_KEY)
+    assert snapshot is not None and snapshot.organization_id is None
+    assert parse_rate_limit_headers(headers, secret="sk-other").organization_id == UUID_KEY
+
+
+@pytest.mark.parametrize("value", ["sk-ant-api03-abcdefghijklmnop", "Organisation of Ann", "org-a b", "x" * 70])
+def test_an_organisation_of_another_shape_is_dropped_when_settings_are_read(value: str) -> None:
+    account = Account.model_validate({"provider_id": "anthropic", "label": "Claude", "organization_id": value})
+    assert account.organization_id is None
 
 
 def proxy_without_database(seen: Seen) -> tuple[int, Any]:

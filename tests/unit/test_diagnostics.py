@@ -201,6 +201,26 @@ def test_safe_url_keeps_only_where_a_server_is() -> None:
     assert safe_url("http://[::1]:11434") == "http://[::1]:11434"
 
 
+def test_ordinary_variables_named_like_credentials_do_not_blank_the_report(paths, secrets) -> None:
+    # PWD, OLDPWD, XAUTHORITY, SSH_AUTH_SOCK, TOKENIZERS_PARALLELISM, KEYTIMEOUT: names that
+    # contain "pwd", "auth", "token" or "key", values that are paths, switches and numbers.
+    home = str(paths.config_dir.parent)
+    environ = {"PWD": home, "OLDPWD": str(paths.data_dir), "XAUTHORITY": f"{home}/.Xauthority",
+               "SSH_AUTH_SOCK": "/run/user/1000/keyring/ssh", "TOKENIZERS_PARALLELISM": "false",
+               "KEYTIMEOUT": "1", "GIT_ASKPASS": "/usr/lib/git-core/git-gui--askpass",
+               "XDG_SESSION_TYPE": "wayland", "MY_SERVICE_TOKEN": "x7!q#p%r2v"}
+    account = Account(provider_id="ollama", label="Local Ollama", enabled=False)
+    text = report(Settings(accounts=[account]), secrets, paths,
+                  errors=["task failed: the model name must be false or true, stopped after 1 s",
+                          "retrying with x7!q#p%r2v"], environ=environ)
+
+    for folder in (paths.config_dir, paths.data_dir, paths.cache_dir, paths.log_dir):
+        assert f"{folder}\n" in text
+    assert "Ollama “Local Ollama”, http://127.0.0.1:11434, disabled" in text
+    assert "must be false or true, stopped after 1 s" in text
+    assert "x7!q#p%r2v" not in text  # a credential variable's value is still blanked everywhere
+
+
 # --- log controls ----------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -111,6 +111,14 @@ async def test_a_port_that_answers_like_something_else_is_not_ollama(
 
 
 @pytest.mark.asyncio
+async def test_a_version_with_a_bidi_override_is_shown_without_it(tmp_path: Path, dead_url: str) -> None:
+    with fake_server({"/api/version": as_json(200, {"version": "0.6.2 \u202etsetal"})}) as ollama:
+        found = await discover(environ={"HOME": str(tmp_path)}, ollama=ollama, llama_server=dead_url,
+                               gguf_folders=[])
+    assert found.ollama is not None and found.ollama.version == "0.6.2 tsetal"
+
+
+@pytest.mark.asyncio
 async def test_nothing_listening_or_a_silent_server_is_nothing_found(
         tmp_path: Path, dead_url: str, silent_url: str) -> None:
     found = await discover(environ={"HOME": str(tmp_path)}, ollama=dead_url, llama_server=silent_url,

@@ -260,6 +260,12 @@ def test_synthetic_files_read_as_the_reference_parser_reads_them(tmp_path: Path,
     assert info.size == path.stat().st_size and info.path == path
 
 
+def test_a_bidi_override_in_the_models_name_is_taken_out(tmp_path: Path) -> None:
+    # A downloaded file names itself; U+202E would show "gpj.exe" as "exe.jpg" in the library.
+    path = write_gguf(tmp_path / "model.gguf", model_kvs(name="Llama \u202egpj.exe"), model_tensors())
+    assert read_gguf_header(path).name == "Llama gpj.exe"
+
+
 def test_a_large_vocabulary_is_skipped_without_walking_it(tmp_path: Path) -> None:
     kvs, tensors, _ = SYNTHETIC["gemma-like: 262,144 tokens, scores, types, then a chat template"]
     path = write_gguf(tmp_path / "gemma.gguf", kvs, tensors)

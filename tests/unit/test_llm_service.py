@@ -14,6 +14,7 @@ from desktop_app.domain.chat import (
     ChatParams,
     Failed,
     Finished,
+    Notice,
     ResponseFormat,
     ResponseHeaders,
     Started,
@@ -141,6 +142,31 @@ async def test_the_parameters_reach_the_server_and_a_length_stop_is_reported(
         "json_schema": {"name": "response",
                         "schema": {"type": "object", "properties": {"a": {"type": "string"}}}},
     }
+
+
+@pytest.mark.asyncio
+async def test_more_stop_sequences_than_can_be_sent_are_cut_and_the_user_is_told(
+    llm: LLMService, account: Account, server: FaultServer
+) -> None:
+    stops = [f"STOP{i}" for i in range(1000)]
+    events = await collect(stream(llm, account, "ok", params=ChatParams(stop=stops)))
+
+    assert events[0] == Started(model="ok", dropped_params=())
+    assert events[1] == Notice("Sent only the first 4 of the 1,000 stop sequences: no more than 4 can be sent.")
+    assert isinstance(events[-1], Finished)
+    assert server.requests[-1].json()["stop"] == stops[:4]
+
+    few = await collect(stream(llm, account, "ok", params=ChatParams(stop=stops[:4])))
+    assert not any(isinstance(e, Notice) for e in few)
+    assert server.requests[-1].json()["stop"] == stops[:4]
+
+
+@pytest.mark.asyncio
+async def test_a_reply_with_a_bidi_override_arrives_without_it(llm: LLMService, account: Account) -> None:
+    events = await collect(stream(llm, account, "fault-bidi"))
+
+    assert isinstance(events[-1], Finished)
+    assert text_of(events) == "Open gpj.exe now"  # not shown as "Open won exe.jpg"
 
 
 @pytest.mark.asyncio

@@ -148,6 +148,22 @@ async def test_details(service: OllamaService) -> None:
 
 
 @pytest.mark.asyncio
+async def test_bidi_overrides_a_model_author_wrote_are_not_passed_on(
+    server: OllamaServer, service: OllamaService
+) -> None:
+    # U+202E would show "gpj.exe" as "exe.jpg"; names cannot hold it, the rest of a model can.
+    server.add_to_catalog(catalog_model("trick:latest", 1_000_000, family="\u202eamall", parameter_size="\u20661B",
+                                        system="Save as \u202egpj.exe\u202c please."))
+    server.install("trick:latest")
+
+    models = {m.name: m for m in await service.installed()}
+    assert (models["trick:latest"].family, models["trick:latest"].parameter_size) == ("amall", "1B")
+    details = await service.details("trick:latest")
+    assert details.system == "Save as gpj.exe please." and details.family == "amall"
+    assert "\u202e" not in details.modelfile
+
+
+@pytest.mark.asyncio
 async def test_details_of_an_unknown_model(service: OllamaService) -> None:
     with pytest.raises(ModelNotFound) as caught:
         await service.details("nope")

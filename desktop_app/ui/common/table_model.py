@@ -2,7 +2,8 @@
 
 A subclass names its columns and says what a row shows in each (`_display`), and optionally the
 value to sort by (`_raw` under `SORT_ROLE`), a tooltip and any other role; the base answers Qt's
-questions about shape, headers, flags and alignment. How rows change (a reset, or in place) stays
+questions about shape, headers, flags and alignment; what it shows and its tooltips lose
+bidirectional controls (they come from servers and files). How rows change (a reset, or in place) stays
 with the subclass, which calls `_reset_rows` or `_row_changed`.
 """
 
@@ -12,6 +13,8 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from desktop_app.domain.text import without_bidi_controls
 
 RowT = TypeVar("RowT")
 
@@ -73,13 +76,14 @@ class RowsTableModel(QAbstractTableModel, Generic[RowT]):
             return None
         row, column = self._rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, column)
+            return without_bidi_controls(self._display(row, column))
         if role == self.SORT_ROLE:
             return self._raw(row, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in self.NUMERIC:
             return _RIGHT
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, column)
+            tooltip = self._tooltip(row, column)
+            return None if tooltip is None else without_bidi_controls(tooltip)
         return self._role_data(row, column, role)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
