@@ -108,8 +108,8 @@ def _capabilities(entry: Any) -> tuple[str, ...]:
 # How Go words the ways a download from the registry can fail (net, crypto/tls, x509), by kind.
 _DNS_MARKERS = ("no such host", "server misbehaving", "temporary failure in name resolution")
 _OFFLINE_MARKERS = ("network is unreachable", "no route to host", "dial tcp", "connection refused",
-                    "i/o timeout")
-_TLS_MARKERS = ("x509:", "tls:", "certificate")
+                    "i/o timeout", "handshake timeout")
+_TLS_MARKERS = ("x509:", "certificate", "tls: failed", "tls: bad")  # a refused certificate, not a timeout
 _REGISTRY_HOST = re.compile(r"(?:lookup |https?://)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
