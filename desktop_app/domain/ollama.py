@@ -75,6 +75,8 @@ class HostStatus:
 
 @dataclass(frozen=True, slots=True)
 class InstalledModel:
+    """One model of `/api/tags`; `capabilities` is empty when the Ollama is too old to list them."""
+
     name: str
     family: str
     parameter_size: str
@@ -82,6 +84,12 @@ class InstalledModel:
     size: int
     modified: datetime | None
     digest: str = ""
+    capabilities: tuple[str, ...] = ()
+
+    @property
+    def can_chat(self) -> bool:
+        """False for a model Ollama says cannot complete text (an embedding model); unknown counts as True."""
+        return not self.capabilities or "completion" in self.capabilities
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +148,7 @@ class PullProgress:
     state: PullState = PullState.RUNNING
     attempt: int = 1
     retry_in_s: float | None = None
+    detail: str = ""  # a failure as Ollama worded it, for the details; the headline is `error`
 
     @property
     def fraction(self) -> float:

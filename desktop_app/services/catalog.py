@@ -180,6 +180,8 @@ def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
             if "generateContent" not in entry.get("supportedGenerationMethods", ["generateContent"]):
                 continue
             name = name.removeprefix("models/")
+        if style is ModelListStyle.OLLAMA and "completion" not in (entry.get("capabilities") or ["completion"]):
+            continue  # an embedding model cannot chat (older Ollamas list no capabilities)
         names.append(without_bidi_controls(str(name)))
     return tuple(sorted(set(names)))
 

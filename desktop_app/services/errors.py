@@ -9,6 +9,7 @@ server, so nothing the request carried (a key) can leak into what the user or a 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -151,6 +152,19 @@ def _retry_after(exc: BaseException) -> float | None:
     return None
 
 
+# Ollama refusing a model for a job it cannot do: {"error":"\"nomic-embed-text:latest\" does not support chat"}
+_CANNOT = re.compile(r'\\?"([^"\\]{1,200})\\?" does not support ([a-z]{1,20})')
+
+
+def _capability_refusal(chain: list[BaseException]) -> tuple[str, str] | None:
+    """(model, what) when the server said the model cannot do what was asked (Ollama's 400)."""
+    for candidate in chain:
+        found = _CANNOT.search(str(candidate))
+        if found:
+            return found.group(1), found.group(2)
+    return None
+
+
 def _status(exc: BaseException) -> int | None:
     for candidate in _chain(exc):
         if type(candidate).__name__ == "APIConnectionError":
@@ -248,6 +262,14 @@ def map_error(exc: BaseException, *, account_label: str, model: str, base_url: s
         return ModelNotFound(
             f"Model {model} was not found on account “{account_label}”.",
             "Refresh the model list and pick a model the account offers.",
+        )
+    if (refusal := _capability_refusal(chain)) is not None and status in (400, None):
+        # The provider's own reason beats "invalid request": an embedding model cannot chat.
+        name, what = refusal
+        return BadRequest(
+            f"{host} says {name} does not support {what}.",
+            "Pick a chat model; an embedding model only turns text into vectors." if what == "chat"
+            else "Pick a model that can do this.",
         )
     if "BadRequestError" in names or status in (400, 422):
         return BadRequest(

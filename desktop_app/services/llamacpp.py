@@ -8,6 +8,9 @@ UI adapts them to Qt signals.
 
 While a managed server starts, restarts or switches models its port is closed or answers 503, so
 the service tells callers (the chat's dispatcher) which URL is restarting and lets them wait for it.
+
+A router loads any model a request names (`GET /props?model=X` too): status requests name only a
+model its list shows loaded and not being unloaded from here, with `autoload=false`.
 """
 
 from __future__ import annotations
@@ -188,6 +191,8 @@ class LlamaCppService:
         self._http = http
         self._poll = poll_interval
         self._servers: weakref.WeakSet[ManagedServer] = weakref.WeakSet()  # the ones `managed()` made
+        # Per router URL, the models asked to unload here, until its list shows them unloaded.
+        self._unloading: dict[str, set[str]] = {}
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -296,15 +301,18 @@ class LlamaCppService:
     async def _inspect_router(self, url: str, listing: Any, build: str) -> ServerInfo:
         if not _is_router_listing(listing):
             listing = {"data": []}
-        models = tuple(_parse_router_model(e) for e in listing["data"] if isinstance(e, dict))
+        models = self._note_listing(url, [_parse_router_model(e) for e in listing["data"] if isinstance(e, dict)])
         loaded = [m for m in models if m.status is RouterModelStatus.LOADED]
-        info = ServerInfo(url=url, healthy=True, router_mode=True, build=build, models=models,
+        info = ServerInfo(url=url, healthy=True, router_mode=True, build=build, models=tuple(models),
                           model_alias=", ".join(m.id for m in loaded))
-        if len(loaded) != 1:
+        if len(loaded) != 1 or self.unloading(url, loaded[0].id):
             return info
         # One model loaded: its own figures, through the router (GET routes by ?model=).
-        props = self._json(await self._get(url, "/props", model=loaded[0].id)) or {}
-        total, busy = await self._slots(url, props, model=loaded[0].id)
+        ask = {"model": loaded[0].id, "autoload": "false"}
+        props = self._json(await self._get(url, "/props", **ask)) or {}
+        if self.unloading(url, loaded[0].id):  # an unload began while /props was asked
+            return info
+        total, busy = await self._slots(url, props, **ask)
         n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
         return replace(info, model_path=str(props.get("model_path") or loaded[0].path),
                        n_ctx=int(n_ctx) if n_ctx else None, total_slots=total, busy_slots=busy)
@@ -329,6 +337,18 @@ class LlamaCppService:
 
     # --- router mode ---------------------------------------------------------------------------
 
+    def unloading(self, url: str, model: str) -> bool:
+        """This service asked the router at `url` to unload `model`, and its list still shows it active."""
+        return model in self._unloading.get(normalise_url(url), ())
+
+    def _note_listing(self, url: str, models: list[RouterModel]) -> list[RouterModel]:
+        """The router's own list is the state: a model it shows unloaded is no longer unloading."""
+        pending = self._unloading.get(url)
+        if pending:
+            pending.difference_update(m.id for m in models if not m.active)
+            pending.intersection_update(m.id for m in models)
+        return models
+
     async def router_models(self, url: str) -> list[RouterModel]:
         url = normalise_url(url)
         response = await self._get(url, "/models")
@@ -341,11 +361,12 @@ class LlamaCppService:
                 return []
             raise BadRequest(f"llama-server at {_host(url)} serves one model, not a router over a folder.",
                              "Start it without -m, with --models-dir, to load and unload models.")
-        return [_parse_router_model(e) for e in body["data"] if isinstance(e, dict)]
+        return self._note_listing(url, [_parse_router_model(e) for e in body["data"] if isinstance(e, dict)])
 
     async def load(self, url: str, model: str) -> None:
         """Ask the router to load `model`; returns at once (see `wait_model`). Loaded already is fine."""
         url = normalise_url(url)
+        self._unloading.get(url, set()).discard(model)
         response = await self._post(url, "/models/load", {"model": model})
         if response.status_code == 200:
             return
@@ -357,9 +378,16 @@ class LlamaCppService:
     async def unload(self, url: str, model: str) -> None:
         """Ask the router to unload `model`; returns at once. Not running is fine."""
         url = normalise_url(url)
-        response = await self._post(url, "/models/unload", {"model": model})
+        pending = self._unloading.setdefault(url, set())
+        pending.add(model)  # from now on no status request names it
+        try:
+            response = await self._post(url, "/models/unload", {"model": model})
+        except DomainError:
+            pending.discard(model)
+            raise
         if response.status_code == 200:
             return
+        pending.discard(model)
         text = _error_text(response)
         if response.status_code == 400 and "not running" in text:
             return

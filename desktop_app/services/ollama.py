@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -100,12 +101,25 @@ def default_models_dir() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".ollama" / "models"
 
 
-class _Failure(Exception):
-    """A classified pull failure: the domain error and whether trying again may help."""
+def _capabilities(entry: Any) -> tuple[str, ...]:
+    caps = entry.get("capabilities") if isinstance(entry, dict) else None
+    return tuple(str(c) for c in caps) if isinstance(caps, list) else ()
 
-    def __init__(self, error: DomainError, transient: bool) -> None:
+
+# How Go words the ways a download from the registry can fail (net, crypto/tls, x509), by kind.
+_DNS_MARKERS = ("no such host", "server misbehaving", "temporary failure in name resolution")
+_OFFLINE_MARKERS = ("network is unreachable", "no route to host", "dial tcp", "connection refused",
+                    "i/o timeout", "handshake timeout")
+_TLS_MARKERS = ("x509:", "certificate", "tls: failed", "tls: bad")  # a refused certificate, not a timeout
+_REGISTRY_HOST = re.compile(r"(?:lookup |https?://)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+
+class _Failure(Exception):
+    """A classified pull failure: the domain error, whether trying again may help, Ollama's words."""
+
+    def __init__(self, error: DomainError, transient: bool, detail: str = "") -> None:
         super().__init__(error.message)
-        self.error, self.transient = error, transient
+        self.error, self.transient, self.detail = error, transient, detail
 
 
 class OllamaService:
@@ -191,13 +205,21 @@ class OllamaService:
         return HostStatus(url, True, version=without_bidi_controls(str(version)))
 
     async def installed(self) -> list[InstalledModel]:
-        reply = await self._call(self._client.list())
+        """`/api/tags`, read raw: the client's model drops `capabilities`, which says what can chat."""
+        response = await self._call(self._client._request_raw("GET", "/api/tags"))
+        try:
+            body = response.json()
+            reply = _ollama().ListResponse.model_validate(body)
+        except ValueError as exc:  # pydantic's ValidationError is one too
+            raise self._map(exc) from exc
+        raw = {e.get("model") or e.get("name"): e for e in body.get("models") or () if isinstance(e, dict)}
         shown = without_bidi_controls
         return [InstalledModel(
             name=shown(m.model or ""), family=shown((m.details.family if m.details else None) or ""),
             parameter_size=shown((m.details.parameter_size if m.details else None) or ""),
             quantization=shown((m.details.quantization_level if m.details else None) or ""),
-            size=int(m.size or 0), modified=m.modified_at, digest=m.digest or "")
+            size=int(m.size or 0), modified=m.modified_at, digest=m.digest or "",
+            capabilities=_capabilities(raw.get(m.model)))
             for m in reply.models]
 
     async def details(self, name: str) -> ModelDetails:
@@ -353,8 +375,10 @@ class OllamaService:
                         raise
                     delay = next(delays, None)
                     if delay is None:
-                        raise _Failure(replace(failure.error, action=(
-                            "Resume the pull once Ollama is reachable again.")), False) from failure
+                        error = failure.error
+                        if not (isinstance(error, Unreachable) and error.url != url):  # the registry's
+                            error = replace(error, action="Resume the pull once Ollama is reachable again.")
+                        raise _Failure(error, False, failure.detail) from failure
                     log.info("pull of %s: attempt %d failed (%s); retrying in %.0f s",
                              job.name, attempt, failure.error.kind, delay)
                     job.retry_after(delay)
@@ -367,7 +391,9 @@ class OllamaService:
             await self._remember(job, "cancelled")
             raise
         except _Failure as failure:
-            job.finish(PullState.FAILED, failure.error)
+            if isinstance(failure.error, DiskFull):
+                job.drop_unfinished_layers()  # Ollama may have rolled its partial files back
+            job.finish(PullState.FAILED, failure.error, failure.detail)
             publisher.flush()
             await self._remember(job, "failed", failure.error.message)
         except Exception as exc:  # a bug here must still end the job visibly
@@ -410,7 +436,8 @@ class OllamaService:
         except (_ollama().ResponseError, httpx.HTTPError, ConnectionError, OSError,
                 pydantic.ValidationError, ValueError) as exc:
             error = self._map(exc, model=job.name, pulling=True)
-            raise _Failure(error, self._transient(exc, error, attempt)) from exc
+            said = str(exc.error or "") if isinstance(exc, _ollama().ResponseError) else ""
+            raise _Failure(error, self._transient(exc, error, attempt), said) from exc
         finally:
             if stream is not None:
                 await stream.aclose()  # closes the HTTP response: that is how Ollama hears "cancel"
@@ -495,6 +522,14 @@ class OllamaService:
             return DiskFull(f"The disk holding Ollama's models is full, so {model} could not be "
                             "pulled.", "Free some space or delete models you no longer use, then "
                             "resume the pull.")
+        if "does not support" in lowered and status == 400:
+            # Ollama's own reason ("\"x\" does not support chat") is the best sentence there is.
+            return BadRequest(f"Ollama at {address} says {text.strip().rstrip('.')}.",
+                              "Pick a model that can do this; an embedding model only turns text "
+                              "into vectors." if "embed" in lowered or "support chat" in lowered
+                              or "support generate" in lowered else "Pick a model that can do this.")
+        if pulling and (registry := self._registry_failure(lowered, model)) is not None:
+            return registry
         if "invalid model name" in lowered or (status == 400 and pulling):
             return BadRequest(f"“{model}” is not a valid model name.",
                               "Names look like llama3.2, qwen2.5:0.5b or namespace/model:tag.")
@@ -519,6 +554,31 @@ class OllamaService:
         return ServerError(f"Ollama at {address} reported: {shown}",
                            "Try again; if it keeps happening, check Ollama's log.",
                            status=status if status > 0 else None)
+
+    def _registry_failure(self, lowered: str, model: str) -> DomainError | None:
+        """Ollama's own download from its registry failed: offline, DNS, TLS, or a damaged blob."""
+        address = self._host.address
+        found = _REGISTRY_HOST.search(lowered)
+        host = found.group(1) if found else ""  # the url of these errors: the registry's, never Ollama's
+        registry = host or "its registry"
+        then = "then resume the pull."
+        if "digest mismatch" in lowered:
+            return ServerError(f"Part of {model} arrived damaged (its sha256 digest did not match), so "
+                               f"Ollama at {address} threw that part away.",
+                               "Retry the pull: that part is downloaded again.")
+        if any(marker in lowered for marker in _DNS_MARKERS):
+            return Unreachable(f"Ollama at {address} could not look up {registry}: the machine it runs "
+                               "on seems to be offline.", f"Check that machine's network and DNS, {then}",
+                               url=registry)
+        if any(marker in lowered for marker in _TLS_MARKERS):
+            return Unreachable(f"Ollama at {address} could not make a secure connection to {registry} "
+                               "(the certificate was not accepted).",
+                               "Check the clock of the machine Ollama runs on and any proxy that "
+                               f"inspects HTTPS, {then}", url=host)
+        if any(marker in lowered for marker in _OFFLINE_MARKERS):
+            return Unreachable(f"Ollama at {address} could not reach {registry}.",
+                               f"Check the network of the machine Ollama runs on, {then}", url=host)
+        return None
 
     @staticmethod
     def _transient(exc: BaseException, error: DomainError, attempt: int) -> bool:

@@ -48,6 +48,7 @@ class PullJob:
         self._status = "starting"
         self._state = PullState.RUNNING
         self._error: DomainError | None = None
+        self._detail = ""
         self._attempt = 1
         self._retry_in: float | None = None
         self._finished = asyncio.Event()
@@ -79,7 +80,7 @@ class PullJob:
             completed=self._completed, total=self._total,
             bytes_per_s=speed if self._state is PullState.RUNNING else 0.0, eta_s=eta,
             done=self._state is PullState.DONE, error=self._error, state=self._state,
-            attempt=self._attempt, retry_in_s=self._retry_in)
+            attempt=self._attempt, retry_in_s=self._retry_in, detail=self._detail)
 
     async def wait(self) -> PullProgress:
         """The final snapshot, once the pull succeeded, failed or was cancelled."""
@@ -126,8 +127,15 @@ class PullJob:
         self._state, self._retry_in = PullState.RETRYING, delay
         self._status = f"connection lost, retrying in {delay:g} s"
 
-    def finish(self, state: PullState, error: DomainError | None = None) -> None:
-        self._state, self._error, self._retry_in = state, error, None
+    def drop_unfinished_layers(self) -> None:
+        """Count no bytes of the layers not finished: Ollama may have taken them back (a full disk)."""
+        for digest, (completed, total) in self._layers.items():
+            if not total or completed < total:
+                self._completed -= completed
+                self._layers[digest] = (0, total)
+
+    def finish(self, state: PullState, error: DomainError | None = None, detail: str = "") -> None:
+        self._state, self._error, self._detail, self._retry_in = state, error, detail, None
         if state is PullState.DONE:
             self._status = "success"
             self._layers = {d: (t, t) for d, (_c, t) in self._layers.items()}

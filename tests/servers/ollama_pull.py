@@ -16,6 +16,10 @@ types/model/name.go, server/download.go, server/images.go):
   from a queue of its own, and when the last of them leaves the download stops with its bytes
   kept, so the next pull resumes from them. `drop_pulls` arms the cut: after that many progress
   lines half a chunk goes out and `ConnectionCut` makes the server reset the connection.
+  `registry_error` (an error line right after "pulling manifest", as when Ollama cannot reach its
+  registry), `digest_mismatch` (the weights fail "verifying sha256 digest" and are deleted, as
+  server/images.go does) and `disk_full_rollback` (a full disk also removes the blob's partial
+  file, as x/transfer/download.go does for blobs under 64 MB) are the registry's faults.
 
 The server owns the state the mixin works on (see `PullMixin`'s annotations) and records a
 finished pull through the `_pulled` hook. Only the standard library is imported.
@@ -161,6 +165,9 @@ class PullMixin:
     bytes_per_tick: int
     disk_free: int | None
     pull_lines: int
+    registry_error: str | None
+    digest_mismatch: bool
+    disk_full_rollback: bool
 
     def blob_bytes(self, digest: str) -> int:
         with self._lock:
@@ -188,6 +195,10 @@ class PullMixin:
         await out()
         with self._lock:
             model = self._catalog.get(name)
+            registry_error = self.registry_error
+        if registry_error is not None:
+            send({"error": registry_error})
+            return
         if model is None:
             send({"error": "pull model manifest: file does not exist"})
             return
@@ -242,6 +253,13 @@ class PullMixin:
         send({"status": "verifying sha256 digest"})
         await out()
         await asyncio.sleep(min(self.tick_s, 0.05))
+        if self.digest_mismatch:
+            weights = model.layers[0]
+            with self._lock:
+                self._blobs.pop(weights.digest, None)
+            send({"error": f"digest mismatch, file must be downloaded again: want {weights.digest}, "
+                           f"got {_sha('damaged')}"})
+            return
         send({"status": "writing manifest"})
         self._pulled(model)
         send({"status": "success"})
@@ -293,12 +311,14 @@ class PullMixin:
                         self._blobs[layer.digest] = done + self.disk_free
                         self.disk_free = 0
                         full = True
+                        if self.disk_full_rollback:  # the partial file goes, and its bytes with it
+                            self.disk_free = self._blobs.pop(layer.digest)
                     else:
                         full = False
                         self._blobs[layer.digest] = done + step
                         if self.disk_free is not None:
                             self.disk_free -= step
-                    done = self._blobs[layer.digest]
+                    done = self._blobs.get(layer.digest, 0)
                 if full:
                     publish(f"write {MODELS_DIR}/blobs/sha256-{layer.digest[7:]}-partial: "
                             "no space left on device")

@@ -28,7 +28,10 @@ server/download.go, api/types.go):
 Switches for tests and benchmarks (safe to set from any thread): `tick_s` and `bytes_per_tick`
 (the download pace), `disk_free` (bytes the fake disk still takes; then "no space left on
 device"), `drop_pulls(after_lines, times)` (cut the connection mid-download), `load_s` (how long
-a model not in memory takes to load before a chat or a load is answered). Reading back:
+a model not in memory takes to load before a chat or a load is answered), `tags_error` ((status,
+message): `/api/tags` fails as Ollama's ListHandler does), and the registry faults of `PullMixin`
+(`registry_error`, `digest_mismatch`, `disk_full_rollback`). A model without the "completion"
+capability (an embedding model) is refused chat and generate with Ollama's 400. Reading back:
 `requests`, `installed_names()`, `running_names()`, `blob_bytes(digest)`, `layers_of(name)`,
 `pull_lines`, `client_disconnects`, `upstream_requests`.
 
@@ -241,6 +244,10 @@ class OllamaServer(PullMixin, LoopbackServer):
         self.disk_free = disk_free  # None: unlimited
         self.size_vram_fraction = 1.0  # share of a loaded model held in GPU memory
         self.load_s = 0.0  # how long a model not in memory takes to load (Ollama answers after that)
+        self.tags_error: tuple[int, str] | None = None  # /api/tags answers this status and error
+        self.registry_error: str | None = None  # a pull fails after "pulling manifest" with this
+        self.digest_mismatch = False  # a pull's downloaded weights fail the sha256 check
+        self.disk_full_rollback = False  # a full disk removes the blob's partial file (x/transfer)
         self._catalog: dict[str, CatalogModel] = {m.name: m for m in catalog}
         self._installed: dict[str, Installed] = {}
         self._blobs: dict[str, int] = {}  # digest -> bytes on disk (== size: complete)
@@ -337,6 +344,8 @@ class OllamaServer(PullMixin, LoopbackServer):
         if path == "/api/version":
             return _json(200, {"version": self.version}, head)
         if path == "/api/tags":
+            if self.tags_error is not None:
+                raise ApiError(*self.tags_error)
             return _json(200, {"models": self._tags()}, head)
         if path == "/api/ps":
             return _json(200, {"models": self._ps()})
@@ -365,7 +374,8 @@ class OllamaServer(PullMixin, LoopbackServer):
         with self._lock:
             entries = sorted(self._installed.values(), key=lambda i: i.modified_at, reverse=True)
         return [{"name": i.model.name, "model": i.model.name, "modified_at": _rfc3339(i.modified_at),
-                 "size": i.model.size, "digest": i.model.digest, "details": i.model.details}
+                 "size": i.model.size, "digest": i.model.digest, "details": i.model.details,
+                 "capabilities": list(i.model.capabilities)}
                 for i in entries]
 
     def _ps(self) -> list[dict[str, Any]]:
@@ -448,6 +458,8 @@ class OllamaServer(PullMixin, LoopbackServer):
             raise ApiError(400, "model is required")
         keep_alive = _keep_alive(body)
         installed = self._find(name, f"model '{name}' not found")
+        if keep_alive != 0 or body.get("prompt"):  # an unload comes before the capability check
+            self._require_completion(installed, name, "generate")
         if keep_alive != 0:
             await self._load(installed.model.name)
         self._mark_used(installed.model.name, keep_alive)
@@ -467,9 +479,16 @@ class OllamaServer(PullMixin, LoopbackServer):
             raise ApiError(400, "model is required")
         installed = self._find(name, f"model '{name}' not found")
         keep_alive = _keep_alive(body)
+        self._require_completion(installed, name, "chat")
         await self._load(installed.model.name)
         self._mark_used(installed.model.name, keep_alive)
         return await self._reply("chat", name, body, installed.model.system, arrived, writer, state)
+
+    @staticmethod
+    def _require_completion(installed: Installed, name: str, what: str) -> None:
+        """Ollama's scheduleRunner refuses an embedding model for chat and generate (Go's %q)."""
+        if "completion" not in installed.model.capabilities:
+            raise ApiError(400, f"{json.dumps(name)} does not support {what}")
 
     async def _load(self, name: str) -> None:
         """A model not in memory is loaded first: nothing is written until it is (as Ollama does)."""

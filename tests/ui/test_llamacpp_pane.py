@@ -21,6 +21,7 @@ from desktop_app.domain.llamacpp import (
     ManagedStatus,
     RouterModel,
     builtin_template_args,
+    presets_ini,
 )
 from desktop_app.services.llamacpp import LlamaCppService, free_port
 from desktop_app.ui.llamacpp import LlamaCppPane
@@ -386,3 +387,40 @@ def test_a_router_over_an_empty_library_says_what_to_do(qtbot, make_pane, artifa
     assert run(qtbot, pane.start_router_over_library()) is None
     assert pane.start_status.text() == NO_LIBRARY_MODELS
     assert pane.managed is None
+
+
+def test_a_router_that_stops_answering_is_shown_gone_until_it_answers_again(
+        qtbot, make_pane, artifacts, tmp_path, scratch_env) -> None:
+    binary, gguf = artifacts
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "gemma-a.gguf").symlink_to(gguf)
+    http = httpx.AsyncClient()
+    # A router started elsewhere (by this test, which alone signals it), connected to by address.
+    elsewhere = LlamaCppService(http).managed(ManagedServerSpec(
+        models_dir=folder, binary=str(binary), ctx=2048, threads=2, env=scratch_env,
+        presets=presets_ini({"*": {"jinja": False, "chat-template": "gemma"}})))
+    try:
+        run(qtbot, elsewhere.start(), timeout=START_MS)
+        pane = make_pane(binary=str(binary))
+        run(qtbot, pane.connect(elsewhere.url), timeout=START_MS)
+        assert run(qtbot, pane.router_load("gemma-a"), timeout=START_MS)
+        pane.select_router_model("gemma-a")
+        assert pane.unload_button.isEnabled()
+
+        run(qtbot, elsewhere.stop(), timeout=START_MS)
+        run(qtbot, pane.refresh(), timeout=START_MS)  # what the pane's timer does every few seconds
+        assert pane.router_model.rowCount() == 0, "no model is shown as loaded on a router that is gone"
+        assert not any(b.isEnabled() for b in (pane.load_button, pane.unload_button, pane.switch_button))
+        assert pane.router_status.text() == (f"Could not connect to llama-server at {elsewhere.url[7:]}. "
+                                             "Check that it is running and that the address and port are right.")
+
+        run(qtbot, elsewhere.start(), timeout=START_MS)  # same port
+        run(qtbot, pane.refresh(), timeout=START_MS)
+        assert [row_texts(pane.router_model, 0)[:2]] == [("gemma-a", "Not loaded")]
+        assert pane.router_status.text() == "" and pane.router_status.isHidden()
+        pane.select_router_model("gemma-a")
+        assert pane.load_button.isEnabled()
+    finally:
+        run(qtbot, elsewhere.stop(), timeout=START_MS)
+        run(qtbot, http.aclose())

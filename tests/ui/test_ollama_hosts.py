@@ -220,3 +220,14 @@ def test_a_local_ollama_behind_a_key_is_asked_with_it(qtbot, qloop, monkeypatch,
         run(qtbot, app.aclose())
         app.window.close()
         app.window.deleteLater()
+
+
+def test_an_embedding_model_stays_out_of_the_picker(qtbot, app: ModelDeskApp, local: OllamaServer) -> None:
+    local.install("nomic-embed-text")
+    open_ollama(qtbot, app)
+    qtbot.waitUntil(lambda: len(ollama_accounts(app)) == 1, timeout=TIMEOUT)
+    account = ollama_accounts(app)[0]
+    qtbot.waitUntil(lambda: picker_has(app, account.id, "gemma3:270m"), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: app._tasks.running == 0, timeout=TIMEOUT)
+    assert not picker_has(app, account.id, "nomic-embed-text:latest")
+    assert "nomic-embed-text:latest" in app.ollama_pane.installed_model.names()  # listed, marked, not offered

@@ -369,3 +369,56 @@ def test_the_app_asks_its_ollama_host_only_once_the_pane_is_opened(qtbot, modeld
     assert calls == []
     modeldesk.window.show_pane("Ollama")
     qtbot.waitUntil(lambda: calls == [1], timeout=5_000)
+
+
+# --- what Ollama said, truthfully -----------------------------------------------------------------
+
+def test_a_failed_listing_is_not_an_empty_list(qtbot, server: OllamaServer, make_pane) -> None:
+    server.tags_error = (500, "model list cache unavailable")
+    pane = make_pane(server.base_url)
+    assert pane.showing_empty_state
+    sentence = (f"Ollama at 127.0.0.1:{server.port} had a problem (HTTP 500) while answering. "
+                "Try again in a moment.")
+    assert pane.empty_label.text() == sentence and NO_MODELS_HINT not in pane.empty_label.text()
+    assert pane.empty_button.text() == "Try again"
+    server.tags_error = None
+    with qtbot.waitSignal(pane.refreshed, timeout=TIMEOUT):
+        qtbot.mouseClick(pane.empty_button, Qt.MouseButton.LeftButton)
+    assert not pane.showing_empty_state
+    assert sorted(column(pane.installed_view)) == sorted(INSTALLED)
+    assert all(not r.path.startswith("/api/pull") for r in server.requests)  # Try again pulled nothing
+
+
+def test_an_embedding_model_is_marked_and_kept_out_of_the_chat(qtbot, server: OllamaServer,
+                                                              make_service) -> None:
+    pane = OllamaPane(ollama=make_service(server.base_url))
+    qtbot.addWidget(pane)
+    with qtbot.waitSignal(pane.installed_listed, timeout=TIMEOUT) as listed:
+        run(qtbot, pane.refresh())
+    assert "nomic-embed-text:latest" not in listed.args[1]
+    assert sorted(listed.args[1]) == sorted(set(INSTALLED) - {"nomic-embed-text:latest"})
+    uses = dict(zip(column(pane.installed_view), column(pane.installed_view, InstalledModelsModel.USE),
+                    strict=True))
+    assert uses["nomic-embed-text:latest"] == "Embeddings only" and uses["gemma3:270m"] == "Chat"
+
+    assert pane.select_installed("nomic-embed-text:latest")
+    assert not pane.chat_button.isEnabled() and not pane.load_button.isEnabled()
+    assert "cannot chat" in pane.chat_button.toolTip()
+    assert pane.select_installed("gemma3:270m")
+    assert pane.chat_button.isEnabled() and pane.load_button.isEnabled()
+    run(qtbot, pane.aclose())
+
+
+def test_a_pull_ollama_cannot_fetch_keeps_its_words_out_of_the_headline(qtbot, server: OllamaServer,
+                                                                         pane: OllamaPane) -> None:
+    raw = ('pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
+           "dial tcp: lookup registry.ollama.ai: no such host")
+    server.registry_error = raw
+    with qtbot.waitSignal(pane.pull_finished, timeout=TIMEOUT):
+        run(qtbot, pane.pull("tiny"))
+    headline = pane.status_label.text()
+    assert headline == (f"Ollama at 127.0.0.1:{server.port} could not look up registry.ollama.ai: the "
+                        "machine it runs on seems to be offline. Check that machine's network and DNS, "
+                        "then resume the pull.")
+    tooltip = pane.jobs_model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert tooltip == f"{headline}\nOllama said: {raw}"

@@ -337,6 +337,47 @@ async def test_router_switch_then_chat_through_litellm(service: LlamaCppService,
         "gemma-a": RouterModelStatus.UNLOADED, "gemma-b": RouterModelStatus.LOADED}
 
 
+@module_loop
+async def test_a_status_refresh_landing_during_a_switch_never_loads_the_old_model_again(
+        service: LlamaCppService, router: ManagedServer) -> None:
+    """The pane's periodic refresh asks while Switch unloads the old model (reproduced 3 of 3 before)."""
+    await service.switch(router.url, "gemma-a")
+    named: list[httpx.URL] = []  # status requests that named a model
+    unload_answered, go_on = asyncio.Event(), asyncio.Event()
+
+    async def on_request(request: httpx.Request) -> None:
+        if request.method == "GET" and "model" in request.url.params:
+            named.append(request.url)
+
+    async def on_response(response: httpx.Response) -> None:
+        if response.request.url.path == "/models/unload":
+            unload_answered.set()
+            await go_on.wait()  # Switch waits here: the router is unloading gemma-a meanwhile
+
+    async with httpx.AsyncClient(event_hooks={"request": [on_request], "response": [on_response]}) as http:
+        racing = LlamaCppService(http)
+        switch = asyncio.ensure_future(racing.switch(router.url, "gemma-b", timeout=60))
+        try:
+            await asyncio.wait_for(unload_answered.wait(), 30)
+            info = await racing.inspect(router.url)  # the refresh, landing mid-unload
+            assert info.router_mode and racing.unloading(router.url, "gemma-a")
+            assert [url for url in named if url.params["model"] == "gemma-a"] == []
+        except BaseException:
+            switch.cancel()
+            await asyncio.gather(switch, return_exceptions=True)
+            raise
+        finally:
+            go_on.set()
+        loaded = await switch
+        assert loaded.id == "gemma-b" and not racing.unloading(router.url, "gemma-a")
+        assert {m.id: m.status for m in await racing.router_models(router.url)} == {
+            "gemma-a": RouterModelStatus.UNLOADED, "gemma-b": RouterModelStatus.LOADED}
+        info = await racing.inspect(router.url)  # one model loaded: its own figures again
+        assert info.model_alias == "gemma-b" and info.n_ctx == 2048
+    # Each status request that names a model tells the router not to load it.
+    assert named and all(url.params["autoload"] == "false" for url in named)
+
+
 # --- restarting, as the chat sees it ---------------------------------------------------------------
 
 @module_loop

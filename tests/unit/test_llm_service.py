@@ -330,3 +330,18 @@ def test_an_openai_compatible_server_keeps_every_parameter(engine: LiteLLMEngine
         model="some-local-model", timeout_s=5.0, messages=[], options=options,
     )
     assert _split_supported(litellm, request) == (options, ())
+
+
+@pytest.mark.asyncio
+async def test_chat_with_an_embedding_model_gives_ollamas_reason(llm: LLMService) -> None:
+    from tests.servers.ollama_server import OllamaServer
+
+    with OllamaServer(installed=["nomic-embed-text"]) as ollama:
+        account = Account(provider_id="ollama", label="Local Ollama", base_url=ollama.base_url)
+        events = await collect(stream(llm, account, "nomic-embed-text:latest", api_key=None))
+
+    assert isinstance(events[-1], Failed)
+    error = events[-1].error
+    assert isinstance(error, BadRequest)
+    assert error.message == f'127.0.0.1:{ollama.port} says nomic-embed-text:latest does not support chat.'
+    assert error.action == "Pick a chat model; an embedding model only turns text into vectors."

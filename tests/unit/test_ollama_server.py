@@ -60,7 +60,8 @@ def test_tags_lists_installed_models_newest_first(client: httpx.Client) -> None:
     models = client.get("/api/tags").json()["models"]
     assert [m["name"] for m in models] == ["gemma3:270m", "llama3.2:1b"]
     entry = models[1]
-    assert set(entry) == {"name", "model", "modified_at", "size", "digest", "details"}
+    assert set(entry) == {"name", "model", "modified_at", "size", "digest", "details", "capabilities"}
+    assert entry["capabilities"] == ["completion", "tools"]
     assert entry["model"] == entry["name"]
     assert RFC3339_NANO.match(entry["modified_at"])
     assert re.fullmatch(r"[0-9a-f]{64}", entry["digest"])
@@ -282,3 +283,38 @@ def test_runs_as_a_subprocess_printing_its_port() -> None:
         assert proc.wait(timeout=10) == 0
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_the_fault_switches_fail_as_ollama_does(server: OllamaServer, client: httpx.Client) -> None:
+    server.install("nomic-embed-text")
+    for path in ("/api/chat", "/api/generate"):
+        refused = client.post(path, json={"model": "nomic-embed-text", "messages": [], "prompt": "hi"})
+        verb = "chat" if path == "/api/chat" else "generate"
+        assert (refused.status_code, refused.json()) == (400, {"error": f'"nomic-embed-text" does not support {verb}'})
+    unload = client.post("/api/generate", json={"model": "nomic-embed-text", "keep_alive": 0})
+    assert unload.json()["done_reason"] == "unload"  # Ollama unloads before it checks capabilities
+
+    server.tags_error = (500, "model list cache unavailable")
+    failed = client.get("/api/tags")
+    assert (failed.status_code, failed.json()) == (500, {"error": "model list cache unavailable"})
+    server.tags_error = None
+
+    server.registry_error = "pull model manifest: dial tcp: lookup registry.ollama.ai: no such host"
+    assert pull_lines(client, {"model": "tiny"})[1] == [
+        {"status": "pulling manifest"}, {"error": server.registry_error}]
+    server.registry_error = None
+
+    server.digest_mismatch = True
+    weights = server.layers_of("tiny")[0]
+    lines = pull_lines(client, {"model": "tiny"})[1]
+    assert lines[-2] == {"status": "verifying sha256 digest"}
+    assert lines[-1]["error"].startswith(f"digest mismatch, file must be downloaded again: want {weights.digest}")
+    assert server.blob_bytes(weights.digest) == 0 and "tiny:latest" not in server.installed_names()
+
+
+def test_a_full_disk_can_take_the_partial_file_back(server: OllamaServer, client: httpx.Client) -> None:
+    server.disk_free, server.disk_full_rollback = 1_000_000, True
+    weights = server.layers_of("tiny")[0]
+    lines = pull_lines(client, {"model": "tiny"})[1]
+    assert lines[-1]["error"].endswith("no space left on device")
+    assert server.blob_bytes(weights.digest) == 0 and server.disk_free == 1_000_000

@@ -445,3 +445,86 @@ async def test_transient_and_permanent_server_errors() -> None:
         assert not service._transient(odd, odd_error, 1)
     finally:
         await service.aclose()
+
+
+# --- saying what went wrong, as Ollama knows it --------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_installed_models_say_which_cannot_chat(server: OllamaServer, service: OllamaService) -> None:
+    server.install("nomic-embed-text")
+    models = {m.name: m for m in await service.installed()}
+    embed = models["nomic-embed-text:latest"]
+    assert embed.capabilities == ("embedding",) and not embed.can_chat
+    assert models["gemma3:270m"].capabilities == ("completion",) and models["gemma3:270m"].can_chat
+
+
+@pytest.mark.asyncio
+async def test_loading_an_embedding_model_gives_ollamas_reason(server: OllamaServer,
+                                                               service: OllamaService) -> None:
+    server.install("nomic-embed-text")
+    with pytest.raises(BadRequest) as info:
+        await service.load("nomic-embed-text:latest")
+    assert info.value.message == (f'Ollama at {service.host.address} says "nomic-embed-text:latest" '
+                                  "does not support generate.")
+    assert "embedding model" in info.value.action
+
+
+DNS = ('pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
+       "dial tcp: lookup registry.ollama.ai: no such host")
+OFFLINE = ('pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
+           "dial tcp 104.21.75.227:443: connect: network is unreachable")
+TLS = ('pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
+       "tls: failed to verify certificate: x509: certificate signed by unknown authority")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("raw", "message", "action"), [
+    (DNS, "could not look up registry.ollama.ai: the machine it runs on seems to be offline.",
+     "Check that machine's network and DNS, then resume the pull."),
+    (OFFLINE, "could not reach registry.ollama.ai.",
+     "Check the network of the machine Ollama runs on, then resume the pull."),
+    (TLS, "could not make a secure connection to registry.ollama.ai (the certificate was not accepted).",
+     "Check the clock of the machine Ollama runs on and any proxy that inspects HTTPS, then resume "
+     "the pull."),
+], ids=["dns", "offline", "tls"])
+async def test_a_registry_ollama_cannot_reach_is_a_sentence_with_the_raw_text_in_the_details(
+        server: OllamaServer, service: OllamaService, raw: str, message: str, action: str) -> None:
+    server.registry_error = raw
+    final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
+    assert final.state is PullState.FAILED and isinstance(final.error, Unreachable)
+    assert final.error.message == f"Ollama at {service.host.address} {message}"
+    assert final.error.action == action
+    assert "dial tcp" not in final.error.message and "x509" not in final.error.message
+    assert final.detail == raw
+
+
+@pytest.mark.asyncio
+async def test_a_damaged_download_says_so_and_keeps_ollamas_words(server: OllamaServer,
+                                                                   service: OllamaService) -> None:
+    server.digest_mismatch = True
+    final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
+    assert isinstance(final.error, ServerError)
+    assert final.error.message == (f"Part of tiny:latest arrived damaged (its sha256 digest did not match), "
+                                   f"so Ollama at {service.host.address} threw that part away.")
+    assert final.error.action == "Retry the pull: that part is downloaded again."
+    assert final.detail.startswith("digest mismatch, file must be downloaded again: want sha256:")
+
+    server.digest_mismatch = False
+    again = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
+    assert again.state is PullState.DONE
+
+
+@pytest.mark.asyncio
+async def test_a_full_disk_that_took_the_partial_back_leaves_no_bytes_claimed(
+        server: OllamaServer, service: OllamaService) -> None:
+    server.disk_free, server.disk_full_rollback = 1_000_000, True
+    weights = server.layers_of("tiny")[0]
+    final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
+    assert isinstance(final.error, DiskFull)
+    assert server.pull_lines >= 5  # the weights' progress was reported before the disk filled
+    assert server.blob_bytes(weights.digest) == 0  # Ollama took the partial file back
+    assert final.layers[weights.digest] == (0, weights.size)
+    assert final.completed == 0 and final.fraction == 0.0
+    assert final.detail.endswith("no space left on device")
+    [unfinished] = await service.unfinished_pulls()
+    assert unfinished.completed == 0

@@ -96,6 +96,7 @@ class LlamaCppPane(QWidget):
         self._unsubscribe: list[Callable[[], None]] = []
         self._last_status = ""
         self._router_url = ""
+        self._router_gone = False  # the router did not answer the last time it was asked
         self._refreshing: asyncio.Task[Any] | None = None
         self._remove_dialog: QMessageBox | None = None
         self.servers_model = ServersModel(self)
@@ -371,10 +372,17 @@ class LlamaCppPane(QWidget):
             models = await self._llamacpp.router_models(url)
         except DomainError as exc:
             if shiboken6.isValid(self) and url == self._router_url:
+                # What it said before no longer holds: no models, so no actions, until it answers.
                 self._say(self.router_status, _say(exc), ERROR_COLOUR)
+                self._router_gone = True
+                self.router_model.set_models([])
+                self.router_models_changed.emit()
             return
         if not shiboken6.isValid(self) or url != self._router_url:
             return
+        if self._router_gone:  # it answers again
+            self._router_gone = False
+            self._say(self.router_status, "", None)
         self.router_model.set_models(models)
         self.router_models_changed.emit()
 
@@ -602,6 +610,7 @@ class LlamaCppPane(QWidget):
 
     def _set_router(self, url: str) -> None:
         if url != self._router_url:
+            self._router_gone = False
             self.router_model.set_models([])
             self._say(self.router_status, "", None)
         self._router_url = url

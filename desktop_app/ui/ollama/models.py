@@ -103,14 +103,29 @@ class _TableModel(RowsTableModel[_Row]):
         return row.name if role == NameRole else None
 
 
+EMBEDDINGS_ONLY = "Embeddings only"
+EMBEDDINGS_TIP = "An embedding model turns text into vectors for search; it cannot chat."
+
+
+def model_use(model: InstalledModel) -> str:
+    """What the model is for, from Ollama's capabilities: "Chat", "Embeddings only", or unknown."""
+    if not model.capabilities:
+        return UNKNOWN
+    if model.can_chat:
+        return "Chat"
+    return EMBEDDINGS_ONLY if "embedding" in model.capabilities else ", ".join(model.capabilities)
+
+
 class InstalledModelsModel(_TableModel[InstalledModel]):
-    COLUMNS = ("Name", "Family", "Parameters", "Quantization", "Size", "Modified")
-    NAME, FAMILY, PARAMETERS, QUANTIZATION, SIZE, MODIFIED = range(6)
+    COLUMNS = ("Name", "Family", "Parameters", "Quantization", "Size", "Modified", "Use")
+    NAME, FAMILY, PARAMETERS, QUANTIZATION, SIZE, MODIFIED, USE = range(7)
     NUMERIC = frozenset({SIZE})
 
     def _display(self, row: InstalledModel, column: int) -> str:
         if column == self.NAME:
             return row.name
+        if column == self.USE:
+            return model_use(row)
         if column == self.FAMILY:
             return row.family or UNKNOWN
         if column == self.PARAMETERS:
@@ -132,9 +147,13 @@ class InstalledModelsModel(_TableModel[InstalledModel]):
             return row.quantization.casefold()
         if column == self.SIZE:
             return float(row.size)
+        if column == self.USE:
+            return model_use(row).casefold()
         return row.modified.timestamp() if row.modified else 0.0
 
     def _tooltip(self, row: InstalledModel, column: int) -> str | None:
+        if not row.can_chat and column in (self.NAME, self.USE):
+            return EMBEDDINGS_TIP if "embedding" in row.capabilities else "Ollama says this model cannot chat."
         if column == self.SIZE:
             return f"{row.size:,} bytes"
         if column == self.MODIFIED and row.modified is not None:
@@ -294,7 +313,8 @@ class PullJobsModel(QAbstractListModel):
             return f"{progress.model}: {job_headline(progress)}. {job_detail(progress)}"
         if role == Qt.ItemDataRole.ToolTipRole:
             if progress.error is not None:
-                return f"{progress.error.message} {progress.error.action}".strip()
+                said = f"\nOllama said: {progress.detail}" if progress.detail else ""
+                return f"{progress.error.message} {progress.error.action}".strip() + said
             return job_detail(progress)
         return None
 

@@ -60,6 +60,7 @@ from desktop_app.ui.ollama.delegate import ERROR_COLOUR
 from desktop_app.ui.ollama.details import NO_SELECTION_HINT, DetailsView
 from desktop_app.ui.ollama.hosts import HostBar
 from desktop_app.ui.ollama.models import (
+    EMBEDDINGS_TIP,
     InstalledModelsModel,
     NameRole,
     PullJobsModel,
@@ -95,6 +96,7 @@ class OllamaPane(QWidget):
         self._delete_dialog: QMessageBox | None = None
         self._copy_dialog: QInputDialog | None = None
         self._refresh_error_shown = False  # the status line shows why the last refresh failed
+        self._listing_error: DomainError | None = None  # Ollama answered, but not with its models
         self.installed_model = InstalledModelsModel(parent=self)
         self.running_model = RunningModelsModel(parent=self)
         self.jobs_model = PullJobsModel(parent=self)
@@ -297,7 +299,7 @@ class OllamaPane(QWidget):
             self._open_copy_dialog(name)
 
     def _on_empty_action_clicked(self) -> None:
-        if self._status is not None and not self._status.reachable:
+        if self._status is not None and not self._status.reachable or self._listing_error is not None:
             self._tasks.spawn(self.refresh())
         else:
             self.pull_edit.setText(SUGGESTED_MODEL)
@@ -415,10 +417,11 @@ class OllamaPane(QWidget):
         if generation != self._generation or not shiboken6.isValid(self):
             return
         self._status = status
+        self._listing_error = error
         self.host_bar.set_status(status)
         if installed is not None and running is not None:
             self._set_installed(installed)
-            self.installed_listed.emit(self.host_bar.current, [m.name for m in installed])
+            self.installed_listed.emit(self.host_bar.current, [m.name for m in installed if m.can_chat])
             self.running_model.set_rows(running)
             if self._refresh_error_shown:
                 self._show_status(None)
@@ -626,8 +629,11 @@ class OllamaPane(QWidget):
     def _update_states(self, *_args: object) -> None:
         reachable = self._status is not None and self._status.reachable
         has_models = self.installed_model.rowCount() > 0
-        if self._status is not None and not reachable:
-            self.empty_label.setText(self._status.sentence)
+        if self._status is not None and (not reachable or self._listing_error is not None):
+            # A listing that failed is no empty list: say why, and offer to ask again.
+            error = self._listing_error
+            self.empty_label.setText(f"{error.message} {error.action}".strip() if reachable and error
+                                     else self._status.sentence)
             self.empty_button.setText("Try again")
             self._installed_stack.setCurrentWidget(self._empty_page)
         elif self._status is not None and not has_models:
@@ -637,8 +643,11 @@ class OllamaPane(QWidget):
         else:
             self._installed_stack.setCurrentWidget(self._table_page)
         selected = self.selected_installed() is not None
-        self.load_button.setEnabled(reachable and selected)
-        self.chat_button.setEnabled(reachable and selected)
+        chat = selected and self._selected_row_can_chat()
+        self.load_button.setEnabled(reachable and selected and chat)
+        self.chat_button.setEnabled(reachable and chat)
+        self.chat_button.setToolTip("Open the chat with the selected model picked" if chat or not selected
+                                    else EMBEDDINGS_TIP)
         self.copy_button.setEnabled(reachable and selected)
         self.delete_button.setEnabled(reachable and selected)
         self.unload_button.setEnabled(reachable and self.selected_running() is not None)
@@ -646,6 +655,11 @@ class OllamaPane(QWidget):
         self.pull_button.setEnabled(reachable and bool(self.pull_edit.text().strip()))
         self.pull_edit.setEnabled(reachable)
         self.jobs_hint.setVisible(self.jobs_model.rowCount() == 0)
+
+    def _selected_row_can_chat(self) -> bool:
+        index = self.installed_proxy.mapToSource(self.installed_view.currentIndex())
+        row = self.installed_model.row_at(index.row()) if index.isValid() else None
+        return row is None or row.can_chat
 
     # --- dialogs -------------------------------------------------------------------------------
 
