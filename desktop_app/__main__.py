@@ -61,7 +61,7 @@ async def _run(args: argparse.Namespace, collector) -> int:
     await quit_requested.wait()
     if not start.done():
         start.cancel()
-    await app.aclose()
+    await app.aclose()  # bounded: what it had to abandon is named in the log
     return 0
 
 
@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
+    # Closing the window must not stop the loop under the quit's own work (saving the reply being
+    # written, recording pulls as paused): `_run` ends when that work is done, and only then the loop.
+    qt_app.setQuitOnLastWindowClosed(False)
     from desktop_app.services.litellm_engine import drop_pyside_import_hook
 
     # Before the app's own imports: PySide6's import hook (for `from __feature__`, unused here)
@@ -107,7 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook)
     try:
         with loop:
-            return loop.run_until_complete(_run(args, collector))
+            run = loop.create_task(_run(args, collector))
+            for _attempt in range(3):
+                try:
+                    return loop.run_until_complete(run)
+                except RuntimeError:
+                    if run.done():
+                        raise
+                    # Qt's own loop ended under us (QApplication.quit(), the session ending):
+                    # aboutToQuit asked `_run` to finish its work, so run the loop until it has.
+            return 1
     finally:
         collector.stop()
 
