@@ -33,6 +33,7 @@ from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
+QUIT_TIMEOUT_S = 5.0  # how long quitting waits for the work in hand before abandoning it
 
 
 def _local_ollama_host():
@@ -316,23 +317,49 @@ class ModelDeskApp:
         self.window.statusBar().showMessage(
             f"Wrote {path}. Set {hint} on the proxy host." if hint else f"Wrote {path}.")
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, timeout_s: float = QUIT_TIMEOUT_S) -> list[str]:
+        """Quit: finish the work in hand (the reply being written is saved as stopped, pulls are
+        recorded as paused with their progress), then close every store and client.
+
+        Bounded by `timeout_s`: a step still running then is abandoned, and it and the steps not
+        run are named in the log. Returns their names ([] when everything finished).
+        """
+        steps = [
+            ("window state", self._save_window_state),
+            ("chat", self.chat_pane.aclose),
+            ("accounts pane", self.accounts_pane.aclose),
+            ("usage pane", self.usage_pane.aclose),
+            ("llama.cpp pane", self.llamacpp_pane.aclose),
+            ("Ollama pane", self.ollama_pane.aclose),
+            ("GGUF files", self.gguf_view.aclose),
+            ("Ollama pulls", self.ollama_hosts.aclose),
+            ("background tasks", self._tasks.aclose),
+            ("last conversation", self._remember_last_conversation),
+            ("conversation store", self.store.close),
+            ("usage store", self.usage.close),
+            ("keyring", self.secrets.close),
+            ("HTTP client", self.http.aclose),
+            ("LiteLLM engine", lambda: asyncio.to_thread(self.engine.stop)),
+        ]
+        done = 0
+        try:
+            async with asyncio.timeout(timeout_s):
+                for _name, step in steps:
+                    await step()
+                    done += 1
+        except TimeoutError:
+            abandoned = [name for name, _step in steps[done:]]
+            log.warning("quitting: gave up after %.0f s waiting for %s; abandoned: %s",
+                        timeout_s, abandoned[0], ", ".join(abandoned))
+            return abandoned
+        return []
+
+    async def _save_window_state(self) -> None:
         geo = self.window.geometry()
         self.state_store.save({"geometry": [geo.x(), geo.y(), geo.width(), geo.height()]})
-        await self.chat_pane.aclose()
-        await self.accounts_pane.aclose()
-        await self.usage_pane.aclose()
-        await self.llamacpp_pane.aclose()
-        await self.ollama_pane.aclose()
-        await self.gguf_view.aclose()
-        await self.ollama_hosts.aclose()
-        await self._tasks.aclose()
+
+    async def _remember_last_conversation(self) -> None:
         current = self.chat_pane.current_conversation
         settings = self.accounts.settings
         if current is not None and settings.last_conversation_id != current.id:
             await self.accounts.update_settings(settings.model_copy(update={"last_conversation_id": current.id}))
-        await self.store.close()
-        await self.usage.close()
-        await self.secrets.close()
-        await self.http.aclose()
-        await asyncio.to_thread(self.engine.stop)
