@@ -15,7 +15,7 @@ import httpx
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import ModelCatalog
-from desktop_app.services.chat import ChatService
+from desktop_app.services.chat import ChatService, recover_interrupted
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.gguf import GgufLibrary, default_folders
@@ -297,6 +297,7 @@ class ModelDeskApp:
         await self.store.open()
         self.window.add_notice(getattr(self.store, "notice", None) or "")
         self.window.add_notice(await self.usage.open() or "")
+        await recover_interrupted(self.store, self.usage, self.accounts.settings)
         await self.usage_pane.reload()
         self._tasks.spawn(self.gguf_view.scan())  # on a worker thread; cached by path, size and mtime
         await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)

@@ -46,6 +46,9 @@ from desktop_app.ui.common.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 LOADING_NOTICE_AFTER_MS = 1200
+INTERRUPTED_NOTE = "Interrupted: ModelDesk closed while this reply was arriving"
+# Whether it is sent is decided in domain.conversations.SENT_AS_CONTEXT; this says so on the turn.
+INTERRUPTED_CONTEXT_NOTE = "; the text above goes with your next message as context"
 
 
 class ChatPane(QWidget):
@@ -260,16 +263,23 @@ class ChatPane(QWidget):
         if conversation.account_id:
             self.select_model(conversation.account_id, conversation.model)
         self.transcript.clear_transcript()
-        for message in await self._chat.store.messages(conversation.id):
+        messages = await self._chat.store.messages(conversation.id)
+        for message in messages:
             if message.role == "user":
                 self.transcript.add_user_message(message.content)
                 continue
             note = {
                 MessageStatus.STOPPED: "Stopped",
-                MessageStatus.STREAMING: "Interrupted: ModelDesk closed while this reply was arriving",
+                MessageStatus.STREAMING: INTERRUPTED_NOTE,
+                MessageStatus.INTERRUPTED: INTERRUPTED_NOTE,
                 MessageStatus.FAILED: message.error,
             }.get(message.status, "")
+            if message.status is MessageStatus.INTERRUPTED and message.content:
+                note += INTERRUPTED_CONTEXT_NOTE
             self.transcript.add_assistant_message(message.content, footer=message.metrics.summary(), note=note)
+        if messages and messages[-1].status is MessageStatus.INTERRUPTED:
+            # Retry answers the last question again; an earlier interrupted reply stays as it is.
+            self.transcript.show_error("This reply was cut off.", retry=True)
         self.conversation_opened.emit(conversation.id)
 
     async def new_conversation(self) -> Conversation:
