@@ -1,0 +1,119 @@
+"""Quitting the real `python -m desktop_app` process through its window: exit status 0, and the
+work in hand recorded (the reply being written saved as stopped, the pull paused with its bytes,
+the last conversation remembered)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.chat import ChatParams
+from desktop_app.domain.conversations import MessageStatus
+from desktop_app.domain.settings import Settings
+from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.paths import AppPaths
+from desktop_app.services.settings_store import SettingsStore
+from desktop_app.services.usage import UsageStore
+from tests.servers.ollama_server import OllamaServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PULL_MODEL = "llama3.2:1b"  # 1.3 GB at 16 MB/s from the loopback Ollama: far from done at quit
+
+
+def _seed(paths: AppPaths, accounts: list[Account]) -> int:
+    """Settings with `accounts` (first run already over) and one conversation; returns its id."""
+    SettingsStore(paths.settings_file).save(Settings(accounts=accounts, env_import_offered=True))
+
+    async def seed() -> int:
+        store = ConversationStore(paths.database_file)
+        await store.open()
+        try:
+            account_id = accounts[0].id if accounts else ""
+            conversation = await store.create_conversation(
+                title="Seeded", account_id=account_id, model="gemma" if accounts else "", params=ChatParams())
+            return conversation.id
+        finally:
+            await store.close()
+    return asyncio.run(seed())
+
+
+def _run_app(paths: AppPaths, scenario: str, how: str, *, ollama_url: str = "") -> tuple[dict, str]:
+    """Start the app in a process of its own, let the driver act and quit; (what it showed, stderr)."""
+    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+               PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    env["MODELDESK_HOME"] = os.environ["MODELDESK_HOME"]
+    if ollama_url:
+        env["OLLAMA_HOST"] = ollama_url
+    args = [sys.executable, "-m", "tests.e2e.quit_driver", scenario, how, PULL_MODEL]
+    result = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240,
+                            check=False)
+    assert "Event loop stopped before Future completed" not in result.stderr
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    shown = json.loads(result.stdout.strip().splitlines()[-1])
+    # Only LiteLLM's import, if it was still running on its (daemon) thread, may be left behind.
+    log = (paths.log_dir / "modeldesk.log").read_text("utf-8")
+    abandoned = [line.split("abandoned: ", 1)[1] for line in log.splitlines() if "quitting: gave up" in line]
+    assert abandoned in ([], ["LiteLLM engine"]), abandoned
+    return shown, result.stderr
+
+
+def test_closing_the_idle_window_exits_0_and_remembers_the_conversation():
+    paths = AppPaths.from_environment().ensure()
+    seeded = _seed(paths, [])
+
+    _run_app(paths, "idle", "close")
+
+    settings, notice = SettingsStore(paths.settings_file).load()
+    assert notice is None and settings.last_conversation_id == seeded
+
+
+@pytest.fixture
+def ollama():
+    with OllamaServer() as server:
+        yield server
+
+
+def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(llama_server, ollama):
+    paths = AppPaths.from_environment().ensure()
+    account = Account(provider_id="llamacpp", label="Local gemma", base_url=f"{llama_server.base_url}/v1")
+    _seed(paths, [account])
+
+    shown, _stderr = _run_app(paths, "busy", "ctrl-q", ollama_url=ollama.base_url)
+
+    assert shown["streaming"] and shown["pull_completed"] > 0
+    # The reply being written: saved with its text, stopped (not left `streaming`), usage recorded.
+    settings, _notice = SettingsStore(paths.settings_file).load()
+    assert settings.last_conversation_id == shown["conversation"]
+
+    async def records():
+        store, usage = ConversationStore(paths.database_file), UsageStore(paths.data_dir / "usage.sqlite3")
+        await store.open()
+        await usage.open()
+        try:
+            return await store.messages(shown["conversation"]), await usage.records()
+        finally:
+            await store.close()
+            await usage.close()
+    messages, usage = asyncio.run(records())
+    assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
+                                                       ("assistant", MessageStatus.STOPPED)]
+    assert messages[0].content == "Count from one to one thousand."
+    assert messages[1].content.strip() and messages[1].content.startswith(shown["shown"].strip()[:40])
+    assert [(r.account_id, r.status) for r in usage] == [(account.id, "stopped")]
+    assert not llama_server.busy()
+
+    # The pull: paused with the bytes it had, which the loopback Ollama kept on its disk.
+    ledger = json.loads((paths.data_dir / "ollama-pulls.json").read_text("utf-8"))
+    [entry] = ledger["pulls"].values()
+    assert (entry["model"], entry["state"]) == (PULL_MODEL, "cancelled")
+    assert shown["pull_completed"] <= entry["completed"] < entry["total"]
+    kept = sum(ollama.blob_bytes(layer.digest) for layer in ollama.layers_of(PULL_MODEL))
+    assert entry["completed"] <= kept
