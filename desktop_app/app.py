@@ -340,19 +340,23 @@ class ModelDeskApp:
             ("usage store", self.usage.close),
             ("keyring", self.secrets.close),
             ("HTTP client", self.http.aclose),
-            ("LiteLLM engine", lambda: asyncio.to_thread(self.engine.stop)),
+            # Still importing LiteLLM is no work of the user's: its daemon thread is left after 1 s.
+            ("LiteLLM engine", lambda: asyncio.to_thread(self.engine.stop, 1.0)),
         ]
-        done = 0
-        try:
-            async with asyncio.timeout(timeout_s):
-                for _name, step in steps:
-                    await step()
-                    done += 1
-        except TimeoutError:
-            abandoned = [name for name, _step in steps[done:]]
-            log.warning("quitting: gave up after %.0f s waiting for %s; abandoned: %s",
-                        timeout_s, abandoned[0], ", ".join(abandoned))
-            return abandoned
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        for index, (name, step) in enumerate(steps):
+            task = asyncio.ensure_future(step())
+            done, _pending = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
+            if not done:
+                # Not awaited after the cancel: a step deaf to it would hold the quit forever.
+                task.cancel()
+                abandoned = [name for name, _step in steps[index:]]
+                log.warning("quitting: gave up after %g s waiting for %s; abandoned: %s",
+                            timeout_s, name, ", ".join(abandoned))
+                return abandoned
+            if not task.cancelled() and task.exception() is not None:
+                log.error("quitting: %s failed", name, exc_info=task.exception())
         return []
 
     async def _save_window_state(self) -> None:

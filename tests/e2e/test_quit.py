@@ -58,10 +58,8 @@ def _run_app(paths: AppPaths, scenario: str, how: str, *, ollama_url: str = "") 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     shown = json.loads(result.stdout.strip().splitlines()[-1])
-    # Only LiteLLM's import, if it was still running on its (daemon) thread, may be left behind.
     log = (paths.log_dir / "modeldesk.log").read_text("utf-8")
-    abandoned = [line.split("abandoned: ", 1)[1] for line in log.splitlines() if "quitting: gave up" in line]
-    assert abandoned in ([], ["LiteLLM engine"]), abandoned
+    assert "quitting: " not in log, log[-2000:]  # nothing abandoned, no step failed
     return shown, result.stderr
 
 
