@@ -63,11 +63,12 @@ def _run_app(paths: AppPaths, scenario: str, how: str, *, ollama_url: str = "") 
     return shown, result.stderr
 
 
-def test_closing_the_idle_window_exits_0_and_remembers_the_conversation():
+@pytest.mark.parametrize("how", ["close", "app-quit"])
+def test_closing_the_idle_window_exits_0_and_remembers_the_conversation(how):
     paths = AppPaths.from_environment().ensure()
     seeded = _seed(paths, [])
 
-    _run_app(paths, "idle", "close")
+    _run_app(paths, "idle", how)
 
     settings, notice = SettingsStore(paths.settings_file).load()
     assert notice is None and settings.last_conversation_id == seeded
