@@ -80,6 +80,8 @@ async def drive(scenario: str, how: str, pull_model: str, chat_model: str) -> No
                  "shown": chat.transcript.plain_text_of_last_message(), "pull_completed": job.completed}
     print(json.dumps(state), flush=True)
     if how == "ctrl-q":
+        window.activateWindow()  # a window shortcut needs its window active, as under the user's hands
+        await until("active window", window.isActiveWindow, timeout=10)
         QTest.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     elif how == "close":
         window.close()
