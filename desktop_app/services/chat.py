@@ -182,7 +182,9 @@ def _counts_as_history(message: StoredMessage) -> bool:
     return message.role == "assistant" and message.status in SENT_AS_CONTEXT and bool(message.content)
 
 
-async def recover_interrupted(store: ConversationStore, usage: UsageStore, settings: Settings) -> list[InterruptedReply]:
+async def recover_interrupted(
+    store: ConversationStore, usage: UsageStore, settings: Settings,
+) -> list[InterruptedReply]:
     """At start-up: replies a crash cut off become `interrupted`, and each gets the usage record its
     request never wrote (status "interrupted", tokens and cost unknown)."""
     found = await store.recover_interrupted()

@@ -1,12 +1,12 @@
 """Runs `python -m desktop_app` (its `main()`, unchanged) and plays the user on its own loop.
 
-    python -m tests.e2e.quit_driver idle|busy ctrl-q|close|app-quit [PULL_MODEL [CHAT_MODEL]]
+    python -m tests.e2e.quit_driver idle|busy ctrl-q|close|app-quit [PULL [CHAT]]
 
 `idle`: wait for the start-up to finish. `busy`: refresh the models, start a new chat, send a
-message to CHAT_MODEL (default gemma) and wait for the reply to stream, then pull PULL_MODEL in the Ollama pane (OLLAMA_HOST)
-and wait for its first bytes. Then print one JSON line of what the window shows and quit through
-the window: Ctrl+Q, or closing it (or QApplication.quit(), as the session ending does). The process
-exits with the app's own status.
+message to the model CHAT (default gemma) and wait for the reply to stream, then pull PULL in
+the Ollama pane (OLLAMA_HOST) and wait for its first bytes. Then print one JSON line of what the
+window shows and quit through the window: Ctrl+Q, or closing it (or QApplication.quit(), as the
+session ending does). The process exits with the app's own status.
 """
 
 from __future__ import annotations
