@@ -12,23 +12,28 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
+from desktop_app.app import ModelDeskApp
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatParams
 from desktop_app.domain.conversations import MessageStatus
+from desktop_app.domain.ollama import format_bytes
 from desktop_app.domain.settings import Settings
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.settings_store import SettingsStore
 from desktop_app.services.usage import UsageStore
 from tests.servers.ollama_server import OllamaServer
+from tests.ui.conftest import run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PULL_MODEL = "llama3.2:1b"  # 1.3 GB at 16 MB/s from the loopback Ollama: far from done at quit
 
 
-def _seed(paths: AppPaths, accounts: list[Account]) -> int:
-    """Settings with `accounts` (first run already over) and one conversation; returns its id."""
+def _seed(paths: AppPaths, accounts: list[Account], runner=asyncio.run) -> int:
+    """Settings with `accounts` (first run already over) and one conversation; returns its id.
+    `runner` runs a coroutine to its end (the qasync loop's when a test has one)."""
     SettingsStore(paths.settings_file).save(Settings(accounts=accounts, env_import_offered=True))
 
     async def seed() -> int:
@@ -41,7 +46,7 @@ def _seed(paths: AppPaths, accounts: list[Account]) -> int:
             return conversation.id
         finally:
             await store.close()
-    return asyncio.run(seed())
+    return runner(seed())
 
 
 def _run_app(paths: AppPaths, scenario: str, how: str, *, ollama_url: str = "") -> tuple[dict, str]:
@@ -80,10 +85,11 @@ def ollama():
         yield server
 
 
-def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(qtbot, llama_server, ollama):
+def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(
+        qtbot, qloop, monkeypatch, llama_server, ollama):
     paths = AppPaths.from_environment().ensure()
     account = Account(provider_id="llamacpp", label="Local gemma", base_url=f"{llama_server.base_url}/v1")
-    _seed(paths, [account])
+    _seed(paths, [account], lambda coro: run(qtbot, coro))
 
     shown, _stderr = _run_app(paths, "busy", "ctrl-q", ollama_url=ollama.base_url)
 
@@ -101,7 +107,7 @@ def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(qtbot
         finally:
             await store.close()
             await usage.close()
-    messages, usage = asyncio.run(records())
+    messages, usage = run(qtbot, records())
     assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
                                                        ("assistant", MessageStatus.STOPPED)]
     assert messages[0].content == "Count from one to one thousand."
@@ -116,3 +122,24 @@ def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(qtbot
     assert shown["pull_completed"] <= entry["completed"] < entry["total"]
     kept = sum(ollama.blob_bytes(layer.digest) for layer in ollama.layers_of(PULL_MODEL))
     assert entry["completed"] <= kept
+
+    # Started again, the app shows both as they were left.
+    monkeypatch.setenv("OLLAMA_HOST", ollama.base_url)
+    app = ModelDeskApp(paths=paths, offer_env_import=False)
+    app.window.show()
+    qtbot.waitExposed(app.window)
+    run(qtbot, app.start())
+    try:
+        chat = app.chat_pane
+        qtbot.waitUntil(lambda: chat.current_conversation is not None
+                        and chat.current_conversation.id == shown["conversation"], timeout=10_000)
+        qtbot.waitUntil(lambda: "Stopped" in chat.transcript.toPlainText(), timeout=10_000)
+        app.window.show_pane("Ollama")
+        jobs = app.ollama_pane.jobs_model
+        qtbot.waitUntil(lambda: jobs.progress_of(PULL_MODEL) is not None, timeout=10_000)
+        detail = jobs.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+        assert detail.startswith(f"{format_bytes(entry['completed'])} of {format_bytes(entry['total'])} kept on disk")
+    finally:
+        run(qtbot, app.aclose())
+        app.window.close()
+        app.window.deleteLater()
