@@ -1,12 +1,13 @@
 """Runs `python -m desktop_app` (its `main()`, unchanged) and plays the user on its own loop.
 
-    python -m tests.e2e.quit_driver idle|busy ctrl-q|close|app-quit [PULL [CHAT]]
+    python -m tests.e2e.quit_driver idle|chat|busy ctrl-q|close|app-quit|stay [PULL [CHAT]]
 
-`idle`: wait for the start-up to finish. `busy`: refresh the models, start a new chat, send a
-message to the model CHAT (default gemma) and wait for the reply to stream, then pull PULL in
-the Ollama pane (OLLAMA_HOST) and wait for its first bytes. Then print one JSON line of what the
-window shows and quit through the window: Ctrl+Q, or closing it (or QApplication.quit(), as the
-session ending does). The process exits with the app's own status.
+`idle`: wait for the start-up to finish. `chat`: refresh the models, start a new chat, send a
+message to the model CHAT (default gemma) and wait for the reply to stream. `busy`: that, then
+pull PULL in the Ollama pane (OLLAMA_HOST) and wait for its first bytes. Then print one JSON line
+of what the window shows and quit through the window: Ctrl+Q, or closing it (or
+QApplication.quit(), as the session ending does), or `stay` until killed. The process exits with
+the app's own status.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ async def drive(scenario: str, how: str, pull_model: str, chat_model: str) -> No
     # The seeded conversation is open: the slow part of the start-up is done.
     await until("open conversation", lambda: chat.current_conversation is not None)
     state: dict[str, Any] = {}
-    if scenario == "busy":
+    if scenario in ("chat", "busy"):
         refreshed = _next_emit(chat.models_refreshed)
         QTest.mouseClick(chat.refresh_button, Qt.MouseButton.LeftButton)
         await asyncio.wait_for(refreshed, 60)
@@ -68,7 +69,9 @@ async def drive(scenario: str, how: str, pull_model: str, chat_model: str) -> No
         QTest.keyClicks(chat.composer, "Count from one to one thousand.")
         QTest.keyClick(chat.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
         await until("streamed text", lambda: len(chat.transcript.plain_text_of_last_message()) > 40)
-
+        state = {"conversation": chat.current_conversation.id, "streaming": chat.streaming,
+                 "shown": chat.transcript.plain_text_of_last_message()}
+    if scenario == "busy":
         window.show_pane("Ollama")
         ollama = await until("Ollama pane", lambda: _find(OllamaPane))
         await until("reachable Ollama", lambda: ollama.pull_edit.isEnabled(), timeout=30)
@@ -76,8 +79,8 @@ async def drive(scenario: str, how: str, pull_model: str, chat_model: str) -> No
         QTest.keyClick(ollama.pull_edit, Qt.Key.Key_Return)
         job = await until("pull job", lambda: ollama.service.pull_job(pull_model))
         await until("pulled bytes", lambda: job.completed > 0)
-        state = {"conversation": chat.current_conversation.id, "streaming": chat.streaming,
-                 "shown": chat.transcript.plain_text_of_last_message(), "pull_completed": job.completed}
+        state.update(streaming=chat.streaming, shown=chat.transcript.plain_text_of_last_message(),
+                     pull_completed=job.completed)
     print(json.dumps(state), flush=True)
     if how == "ctrl-q":
         window.activateWindow()  # a window shortcut needs its window active, as under the user's hands
@@ -85,8 +88,9 @@ async def drive(scenario: str, how: str, pull_model: str, chat_model: str) -> No
         QTest.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     elif how == "close":
         window.close()
-    else:  # "app-quit": as when the desktop session ends, Qt's loop is told to quit
+    elif how == "app-quit":  # as when the desktop session ends, Qt's loop is told to quit
         QApplication.instance().quit()
+    # "stay": the app goes on (the reply keeps streaming) until the test kills it.
 
 
 def _next_emit(signal) -> asyncio.Future[None]:

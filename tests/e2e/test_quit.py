@@ -1,18 +1,21 @@
 """Quitting the real `python -m desktop_app` process through its window: exit status 0, and the
 work in hand recorded (the reply being written saved as stopped, the pull paused with its bytes,
-the last conversation remembered)."""
+the last conversation remembered). And killing it mid-reply: the text on screen was on disk, and
+the next start shows the reply interrupted, with Retry and its usage record."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 
 from desktop_app.app import ModelDeskApp
 from desktop_app.domain.accounts import Account
@@ -139,6 +142,63 @@ def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(
         qtbot.waitUntil(lambda: jobs.progress_of(PULL_MODEL) is not None, timeout=10_000)
         detail = jobs.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
         assert detail.startswith(f"{format_bytes(entry['completed'])} of {format_bytes(entry['total'])} kept on disk")
+    finally:
+        run(qtbot, app.aclose())
+        app.window.close()
+        app.window.deleteLater()
+
+
+def test_killed_mid_reply_the_reply_comes_back_interrupted_with_its_text_and_retry(qtbot, qloop, llama_server):
+    paths = AppPaths.from_environment().ensure()
+    account = Account(provider_id="llamacpp", label="Local gemma", base_url=f"{llama_server.base_url}/v1")
+    _seed(paths, [account], lambda coro: run(qtbot, coro))
+    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+               PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([sys.executable, "-m", "tests.e2e.quit_driver", "chat", "stay"], cwd=REPO_ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        shown = json.loads(process.stdout.readline())
+        assert shown["streaming"]
+
+        def saved() -> str:
+            with contextlib.closing(sqlite3.connect(paths.database_file)) as conn:
+                row = conn.execute("SELECT content FROM messages WHERE conversation_id = ? AND role = 'assistant'",
+                                   (shown["conversation"],)).fetchone()
+            return row[0] if row else ""
+
+        # What was on screen reaches the disk while the reply goes on; then the app dies at once.
+        qtbot.waitUntil(lambda: len(saved().strip()) >= len(shown["shown"].strip()), timeout=5_000)
+    finally:
+        process.kill()  # SIGKILL: no quit, no finally, nothing saved after this
+        process.wait()
+        process.stdout.close()
+    cut = saved()
+    assert shown["shown"].strip()[:20] in cut
+
+    app = ModelDeskApp(paths=paths, offer_env_import=False)
+    app.window.show()
+    qtbot.waitExposed(app.window)
+    run(qtbot, app.start())
+    try:
+        chat = app.chat_pane
+        qtbot.waitUntil(lambda: chat.current_conversation is not None
+                        and chat.current_conversation.id == shown["conversation"], timeout=10_000)
+        qtbot.waitUntil(lambda: "This reply was cut off.  Retry" in chat.transcript.toPlainText(), timeout=10_000)
+        assert "Interrupted: ModelDesk closed while this reply was arriving" in chat.transcript.toPlainText()
+        messages = run(qtbot, app.store.messages(shown["conversation"]))
+        assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
+                                                           ("assistant", MessageStatus.INTERRUPTED)]
+        assert messages[1].content == cut
+        assert [(r.account_id, r.model, r.status) for r in run(qtbot, app.usage.records())] == [
+            (account.id, "gemma", "interrupted")]
+
+        chat.params.max_tokens.setValue(16)  # the server runs to the context limit otherwise
+        with qtbot.waitSignal(chat.reply_finished, timeout=60_000) as finished:
+            chat.transcript.anchorClicked.emit(QUrl("retry:"))
+        assert finished.args == ["complete"]
+        messages = run(qtbot, app.store.messages(shown["conversation"]))
+        assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
+                                                           ("assistant", MessageStatus.COMPLETE)]
     finally:
         run(qtbot, app.aclose())
         app.window.close()
