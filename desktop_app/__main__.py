@@ -27,19 +27,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _run(args: argparse.Namespace, collector) -> int:
+async def _run(args: argparse.Namespace, collector, quit_requested) -> int:
     import asyncio
-
-    from PySide6.QtWidgets import QApplication
 
     from desktop_app.ui.main_window import MainWindow
 
     # The window frame goes on screen first; the services and panes (pydantic, httpx, SQLite,
     # keyring, markdown...) are imported and built after its first paint.
     window = MainWindow()
-    qt_app = QApplication.instance()
-    quit_requested = asyncio.Event()
-    qt_app.aboutToQuit.connect(quit_requested.set)
     window.closing.connect(quit_requested.set)
     painted = asyncio.Event()
     window.first_painted.connect(painted.set)
@@ -65,9 +60,14 @@ async def _run(args: argparse.Namespace, collector) -> int:
         print(f"rss_mb: {_rss_mb():.1f}", flush=True)
         quit_requested.set()
     await quit_requested.wait()
+    loop = asyncio.get_event_loop()
+    while not loop.is_running():
+        # Resumed by qasync's last pass after Qt's loop ended (QApplication.quit()): wait for
+        # `main` to run the loop again rather than quit outside it.
+        await asyncio.sleep(0)
     if not start.done():
         start.cancel()
-    await app.aclose()
+    await app.aclose()  # bounded: what it had to abandon is named in the log
     return 0
 
 
@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
+    # Closing the window must not stop the loop under the quit's own work (saving the reply being
+    # written, recording pulls as paused): `_run` ends when that work is done, and only then the loop.
+    qt_app.setQuitOnLastWindowClosed(False)
     from desktop_app.services.litellm_engine import drop_pyside_import_hook
 
     # Before the app's own imports: PySide6's import hook (for `from __feature__`, unused here)
@@ -113,7 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook)
     try:
         with loop:
-            return loop.run_until_complete(_run(args, collector))
+            quit_requested = asyncio.Event()
+            run = loop.create_task(_run(args, collector, quit_requested))
+            for _attempt in range(3):
+                try:
+                    return loop.run_until_complete(run)
+                except RuntimeError:
+                    if run.done():
+                        raise
+                    # Qt's own loop ended under us (QApplication.quit(), the session ending): ask
+                    # `_run` to quit, and run the loop again until its work is done.
+                    quit_requested.set()
+            return 1
     finally:
         collector.stop()
 

@@ -17,7 +17,7 @@ from desktop_app.domain.errors import StorageFailed
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import ModelCatalog
-from desktop_app.services.chat import ChatService
+from desktop_app.services.chat import ChatService, recover_interrupted
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.gguf import GgufLibrary, default_folders
@@ -36,6 +36,7 @@ from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
+QUIT_TIMEOUT_S = 5.0  # how long quitting waits for the work in hand before abandoning it
 
 
 def _local_ollama_host():
@@ -304,6 +305,8 @@ class ModelDeskApp:
             self.window.add_notice(await self.usage.open() or "")
         except StorageFailed as exc:  # chats go on; only the usage log and budgets wait for it
             self.window.add_notice(f"{exc.message} Usage is not recorded until ModelDesk is restarted.")
+        with contextlib.suppress(StorageFailed):  # a store that cannot be written keeps them for later
+            await recover_interrupted(self.store, self.usage, self.accounts.settings)
         await self.usage_pane.reload()
         self._tasks.spawn(self.gguf_view.scan())  # on a worker thread; cached by path, size and mtime
         await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)
@@ -322,23 +325,53 @@ class ModelDeskApp:
             return
         self.window.statusBar().showMessage(f"Wrote {path}. Set {', '.join(names)} on the proxy host.")
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, timeout_s: float = QUIT_TIMEOUT_S) -> list[str]:
+        """Quit: finish the work in hand (the reply being written is saved as stopped, pulls are
+        recorded as paused with their progress), then close every store and client.
+
+        Bounded by `timeout_s`: a step still running then is abandoned, and it and the steps not
+        run are named in the log. Returns their names ([] when everything finished).
+        """
+        steps = [
+            ("window state", self._save_window_state),
+            ("chat", self.chat_pane.aclose),
+            ("accounts pane", self.accounts_pane.aclose),
+            ("usage pane", self.usage_pane.aclose),
+            ("llama.cpp pane", self.llamacpp_pane.aclose),
+            ("Ollama pane", self.ollama_pane.aclose),
+            ("GGUF files", self.gguf_view.aclose),
+            ("Ollama pulls", self.ollama_hosts.aclose),
+            ("background tasks", self._tasks.aclose),
+            ("last conversation", self._remember_last_conversation),
+            ("conversation store", self.store.close),
+            ("usage store", self.usage.close),
+            ("keyring", self.secrets.close),
+            ("HTTP client", self.http.aclose),
+            # Still importing LiteLLM is no work of the user's: its daemon thread is left after 1 s.
+            ("LiteLLM engine", lambda: asyncio.to_thread(self.engine.stop, 1.0)),
+        ]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        for index, (name, step) in enumerate(steps):
+            task = asyncio.ensure_future(step())
+            done, _pending = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
+            if not done:
+                # Not awaited after the cancel: a step deaf to it would hold the quit forever.
+                task.cancel()
+                abandoned = [name for name, _step in steps[index:]]
+                log.warning("quitting: gave up after %g s waiting for %s; abandoned: %s",
+                            timeout_s, name, ", ".join(abandoned))
+                return abandoned
+            if not task.cancelled() and task.exception() is not None:
+                log.error("quitting: %s failed", name, exc_info=task.exception())
+        return []
+
+    async def _save_window_state(self) -> None:
         geo = self.window.geometry()
         self.state_store.save({"geometry": [geo.x(), geo.y(), geo.width(), geo.height()]})
-        await self.chat_pane.aclose()
-        await self.accounts_pane.aclose()
-        await self.usage_pane.aclose()
-        await self.llamacpp_pane.aclose()
-        await self.ollama_pane.aclose()
-        await self.gguf_view.aclose()
-        await self.ollama_hosts.aclose()
-        await self._tasks.aclose()
+
+    async def _remember_last_conversation(self) -> None:
         current = self.chat_pane.current_conversation
         settings = self.accounts.settings
         if current is not None and settings.last_conversation_id != current.id:
             await self.accounts.update_settings(settings.model_copy(update={"last_conversation_id": current.id}))
-        await self.store.close()
-        await self.usage.close()
-        await self.secrets.close()
-        await self.http.aclose()
-        await asyncio.to_thread(self.engine.stop)

@@ -223,9 +223,11 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
         await report.check("keyring", keyring_backend)
     finally:
         async def shut_down() -> str:
-            await app.aclose()
+            abandoned = await app.aclose()
             app.window.close()
             app.window.deleteLater()
+            if abandoned:
+                raise CheckFailed(f"quitting gave up waiting for {abandoned[0]}.")
             return "closed the stores, the HTTP client and the LiteLLM engine"
 
         await report.check("shutdown", shut_down)

@@ -13,6 +13,13 @@ class MessageStatus(StrEnum):
     STREAMING = "streaming"  # still arriving; found at start-up it means the app died mid-reply
     STOPPED = "stopped"
     FAILED = "failed"
+    # Cut off by a crash: a STREAMING reply found when the store is next opened becomes this.
+    INTERRUPTED = "interrupted"
+
+
+# A reply cut short (stopped, or interrupted by a crash) is sent with the next message as context,
+# like a finished one: the user saw that text and may be answering it. One place decides it.
+SENT_AS_CONTEXT = frozenset({MessageStatus.COMPLETE, MessageStatus.STOPPED, MessageStatus.INTERRUPTED})
 
 
 @dataclass(slots=True)
@@ -27,6 +34,17 @@ class StoredMessage:
     error: str = ""
     account_id: str = ""
     model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptedReply:
+    """A reply that was still arriving when the app died, as found at the next start."""
+
+    message_id: int
+    conversation_id: int
+    account_id: str
+    model: str
+    started_at: float  # unix time the reply was begun
 
 
 @dataclass(slots=True)

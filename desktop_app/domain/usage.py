@@ -12,7 +12,8 @@ from desktop_app.domain.chat import ReplyMetrics
 from desktop_app.domain.errors import DomainError
 
 WARNING_SHARE = 0.8  # of a daily budget: from here on the user is warned
-STATUSES = ("ok", "failed", "stopped", "refused")  # "refused": stopped by a budget before it was sent
+# "refused": stopped by a budget before it was sent; "interrupted": the app died while it streamed.
+STATUSES = ("ok", "failed", "stopped", "refused", "interrupted")
 
 
 @dataclass(frozen=True, slots=True)

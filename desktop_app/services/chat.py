@@ -1,17 +1,19 @@
 """A conversation turn: persist the user's message, stream the reply, keep the partial text safe.
 
-The partial reply is written to SQLite at least every `save_interval_s` while it streams, so a
-crash loses at most that much; Stop, failure and success each leave the message with its status.
+Text that arrived is written to SQLite at most `save_interval_s` after it arrived, by a timer of
+its own (a stream that pauses does not hold it back), so a crash loses at most that much; Stop,
+failure and success each leave the message with its status.
 A save the store refuses (locked, disk full...) never cuts the stream: the reply is held in memory
 (`unsaved_problem` says why) and written by the next operation or `flush_unsaved()`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from desktop_app.domain.chat import (
@@ -22,10 +24,19 @@ from desktop_app.domain.chat import (
     StreamEvent,
     TextDelta,
 )
-from desktop_app.domain.conversations import Conversation, MessageStatus, StoredMessage
+from desktop_app.domain.conversations import (
+    SENT_AS_CONTEXT,
+    Conversation,
+    InterruptedReply,
+    MessageStatus,
+    StoredMessage,
+)
 from desktop_app.domain.errors import DomainError, ModelNotFound, StorageFailed
+from desktop_app.domain.settings import Settings
+from desktop_app.domain.usage import UsageRecord
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.dispatch import Dispatcher
+from desktop_app.services.usage import UsageStore
 
 DEFAULT_TITLE = "New conversation"
 log = logging.getLogger(__name__)
@@ -114,7 +125,7 @@ class ChatService:
         text: list[str] = []
         reasoning: list[str] = []
         status = MessageStatus.STOPPED  # unless the stream says otherwise
-        last_save = time.monotonic()
+        saver = _PartialSaver(self._save, reply.id, text, reasoning, self._save_interval_s)
         if not conversation.account_id or not conversation.model:
             events = _single(Failed(ModelNotFound("No model is selected for this conversation.",
                                                   "Pick a model in the model picker, then send again.")))
@@ -122,39 +133,41 @@ class ChatService:
             events = self._dispatcher.stream(
                 target_id=conversation.account_id, model=conversation.model, messages=history,
                 params=conversation.params, override_budget=override_budget)
-        try:
-            async with contextlib.aclosing(events):
+        async with contextlib.aclosing(events):
+            try:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         text.append(event.text)
+                        saver.changed()
                     elif isinstance(event, ReasoningDelta):
                         reasoning.append(event.text)
+                        saver.changed()
                     elif isinstance(event, Finished):
                         status = MessageStatus.COMPLETE
+                        await saver.stop()
                         await self._save(
                             reply.id, content="".join(text), reasoning="".join(reasoning),
                             status=status, metrics=event.metrics)
                     elif isinstance(event, Failed):
                         status = MessageStatus.FAILED
+                        await saver.stop()
                         await self._save(
                             reply.id, content="".join(text), reasoning="".join(reasoning),
                             status=status, metrics=event.metrics, error=_error_text(event.error))
-                    now = time.monotonic()
-                    if status is MessageStatus.STOPPED and now - last_save >= self._save_interval_s:
-                        last_save = now
-                        await self._save(reply.id, content="".join(text), reasoning="".join(reasoning))
                     yield event
-        except StorageFailed as exc:
-            # A store the request itself needs failed (the usage log, for a budget): the turn says
-            # so, rather than looking stopped or cut short by a closing app.
-            status = MessageStatus.FAILED
-            await self._save(reply.id, content="".join(text), reasoning="".join(reasoning), status=status,
-                             error=_error_text(exc))
-            raise
-        finally:
-            if status is MessageStatus.STOPPED:
-                # Stopped by the user (or the window closed): keep what arrived.
-                await self._save(reply.id, content="".join(text), reasoning="".join(reasoning), status=status)
+            except StorageFailed as exc:
+                # A store the request itself needs failed (the usage log, for a budget): the turn says
+                # so, rather than looking stopped or cut short by a closing app.
+                status = MessageStatus.FAILED
+                await saver.stop()
+                await self._save(reply.id, content="".join(text), reasoning="".join(reasoning), status=status,
+                                 error=_error_text(exc))
+                raise
+            finally:
+                await saver.stop()
+                if status is MessageStatus.STOPPED:
+                    # Stopped by the user (or the app quitting): keep what arrived.
+                    await self._save(reply.id, content="".join(text), reasoning="".join(reasoning), status=status)
 
     async def _save(self, message_id: int, **changes: Any) -> StorageFailed | None:
         """Write the reply's changes (with any held before); on a storage fault hold them instead."""
@@ -171,6 +184,45 @@ class ChatService:
         return None
 
 
+class _PartialSaver:
+    """Writes the partial reply `interval` seconds after the first text not yet written arrived."""
+
+    def __init__(self, save: Callable[..., Awaitable[StorageFailed | None]], message_id: int,
+                 text: list[str], reasoning: list[str], interval: float) -> None:
+        self._save, self._id, self._text, self._reasoning = save, message_id, text, reasoning
+        self._interval = interval
+        self._unsaved_since: float | None = None
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def changed(self) -> None:
+        if self._unsaved_since is None:
+            self._unsaved_since = time.monotonic()
+        self._dirty.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"chat:save:{self._id}")
+
+    async def _run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            assert self._unsaved_since is not None
+            delay = self._unsaved_since + self._interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._dirty.clear()
+            self._unsaved_since = None
+            # A store that refuses holds the text in memory (ChatService._save); the stream goes on.
+            await self._save(self._id, content="".join(self._text), reasoning="".join(self._reasoning))
+
+    async def stop(self) -> None:
+        """No more timed writes; one already asked for still happens (the store shields it)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._unsaved_since = None
+
+
 async def _single(event: StreamEvent) -> AsyncIterator[StreamEvent]:
     yield event
 
@@ -178,8 +230,22 @@ async def _single(event: StreamEvent) -> AsyncIterator[StreamEvent]:
 def _counts_as_history(message: StoredMessage) -> bool:
     if message.role == "user":
         return True
-    return message.role == "assistant" and message.status in (MessageStatus.COMPLETE, MessageStatus.STOPPED) \
-        and bool(message.content)
+    return message.role == "assistant" and message.status in SENT_AS_CONTEXT and bool(message.content)
+
+
+async def recover_interrupted(
+    store: ConversationStore, usage: UsageStore, settings: Settings,
+) -> list[InterruptedReply]:
+    """At start-up: replies a crash cut off become `interrupted`, and each gets the usage record its
+    request never wrote (status "interrupted", tokens and cost unknown)."""
+    found = await store.recover_interrupted()
+    for reply in found:
+        pool = settings.pool(reply.account_id)
+        await usage.record(UsageRecord(
+            at=reply.started_at, account_id=reply.account_id, model=reply.model,
+            prompt_tokens=None, completion_tokens=None, cost_usd=None, latency_s=None, ttft_s=None,
+            status="interrupted", error_kind="", pool_id=pool.id if pool else ""))
+    return found
 
 
 def _error_text(error: DomainError) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
-from desktop_app.domain.conversations import Conversation, MessageStatus, StoredMessage
+from desktop_app.domain.conversations import Conversation, InterruptedReply, MessageStatus, StoredMessage
 from desktop_app.services.sqlite_store import SqliteStore, StoreClosed
 
 __all__ = ["SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # StoreClosed: imported from here
@@ -213,6 +213,11 @@ class ConversationStore(SqliteStore):
         self.damaged_copy = None
         return counts
 
+    async def recover_interrupted(self) -> list[InterruptedReply]:
+        """At start-up, before any reply streams: replies left `streaming` by a crash become
+        `interrupted` (their saved text kept); returns them, oldest first. Running it again finds none."""
+        return await self._write(self._recover_interrupted)
+
     # --- worker-side implementation --------------------------------------------------------------
 
     def _recover(self, source: Path) -> tuple[int, int]:
@@ -359,6 +364,15 @@ class ConversationStore(SqliteStore):
             (conversation_id,),
         )
         return [_message(row) for row in rows]
+
+    def _recover_interrupted(self) -> list[InterruptedReply]:
+        # Not activity: the conversations keep their place in the list.
+        rows = self._conn.execute(
+            "UPDATE messages SET status = ? WHERE status = ?"
+            " RETURNING id, conversation_id, account_id, model, created_at",
+            (MessageStatus.INTERRUPTED.value, MessageStatus.STREAMING.value),
+        ).fetchall()
+        return sorted((InterruptedReply(*row) for row in rows), key=lambda r: r.message_id)
 
     def _delete_messages_after(self, conversation_id: int, message_id: int) -> int:
         conn = self._conn

@@ -51,6 +51,9 @@ from desktop_app.ui.common.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 LOADING_NOTICE_AFTER_MS = 1200
+INTERRUPTED_NOTE = "Interrupted: ModelDesk closed while this reply was arriving"
+# Whether it is sent is decided in domain.conversations.SENT_AS_CONTEXT; this says so on the turn.
+INTERRUPTED_CONTEXT_NOTE = "; the text above goes with your next message as context"
 
 
 class ChatPane(QWidget):
@@ -306,13 +309,19 @@ class ChatPane(QWidget):
                 error = held.get("error", error)
             note = {
                 MessageStatus.STOPPED: "Stopped",
-                MessageStatus.STREAMING: "Interrupted: ModelDesk closed while this reply was arriving",
+                MessageStatus.STREAMING: INTERRUPTED_NOTE,
+                MessageStatus.INTERRUPTED: INTERRUPTED_NOTE,
                 MessageStatus.FAILED: error,
             }.get(status, "")
+            if status is MessageStatus.INTERRUPTED and content:
+                note += INTERRUPTED_CONTEXT_NOTE
             if held is not None and self._chat.unsaved_problem is not None:
                 note = " ".join(filter(None, [note if status is not MessageStatus.STREAMING else "",
                                               f"Not saved yet: {self._chat.unsaved_problem.message}"]))
             self.transcript.add_assistant_message(content, footer=message.metrics.summary(), note=note)
+        if messages and messages[-1].status is MessageStatus.INTERRUPTED:
+            # Retry answers the last question again; an earlier interrupted reply stays as it is.
+            self.transcript.show_error("This reply was cut off.", retry=True)
 
     async def new_conversation(self) -> Conversation:
         await self.stop_and_wait()
