@@ -31,6 +31,9 @@ class Settings(BaseModel):
     # The local Ollama was made an account once (when its pane first reached it); after the user
     # removed that account it is made again only when they ask ("Chat with it").
     local_ollama_added: bool = False
+    # The account of the llama-server started here (it follows that server from port to port);
+    # None in files written before it was kept: that account is then the one with its first name.
+    llamacpp_started_here_account: str | None = None
 
     @field_validator("schema_version")
     @classmethod

@@ -38,3 +38,39 @@ async def test_forget_removes_the_servers_account(accounts: AccountService) -> N
     gone = await servers.ensure("http://127.0.0.1:8081")
     assert [a.id for a in await servers.forget("http://127.0.0.1:8081")] == [gone.id]
     assert [a.id for a in accounts.accounts] == [kept.id]
+
+
+@pytest.mark.asyncio
+async def test_the_started_here_account_keeps_its_link_when_renamed(accounts: AccountService, tmp_path) -> None:
+    servers = LlamaCppAccounts(accounts)
+    first = await servers.ensure("http://127.0.0.1:41000", started_here=True)
+    await accounts.save_account(first.model_copy(update={"label": "My GPU box"}))  # renamed in Accounts
+    second = await servers.ensure("http://127.0.0.1:42000", started_here=True)
+    assert second.id == first.id and second.label == "My GPU box"
+    assert second.base_url == "http://127.0.0.1:42000/v1"
+    assert [a.id for a in accounts.accounts] == [first.id]
+    assert servers.server_urls() == []  # still not listed again
+    assert await servers.forget("http://127.0.0.1:42000") == []
+    assert f'"llamacpp_started_here_account": "{first.id}"' in (tmp_path / "settings.json").read_text()
+
+
+@pytest.mark.asyncio
+async def test_settings_from_before_the_id_find_the_account_by_its_first_name_once(accounts: AccountService) -> None:
+    from desktop_app.domain.accounts import Account
+
+    old = Account(provider_id="llamacpp", label=MANAGED_LABEL, base_url="http://127.0.0.1:41000/v1")
+    await accounts.save_account(old, "")
+    servers = LlamaCppAccounts(accounts)
+    assert servers.server_urls() == []
+    here = await servers.ensure("http://127.0.0.1:43000", started_here=True)
+    assert here.id == old.id and accounts.settings.llamacpp_started_here_account == old.id
+    await accounts.save_account(here.model_copy(update={"label": "Renamed"}))
+    assert servers.started_here() is not None and servers.started_here().id == old.id
+
+
+@pytest.mark.asyncio
+async def test_a_connected_server_on_the_started_here_port_is_not_taken_for_it(accounts: AccountService) -> None:
+    servers = LlamaCppAccounts(accounts)
+    connected = await servers.ensure("http://127.0.0.1:8080")
+    assert (await servers.ensure("http://127.0.0.1:8080", started_here=True)).id == connected.id
+    assert servers.started_here() is None and servers.server_urls() == ["http://127.0.0.1:8080/v1"]
