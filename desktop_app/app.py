@@ -24,9 +24,8 @@ from desktop_app.services.gguf import GgufLibrary, default_folders
 from desktop_app.services.http_client import http_client
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.llamacpp import LlamaCppService
-from desktop_app.services.llamacpp_accounts import LlamaCppAccounts
 from desktop_app.services.llm import LLMService
-from desktop_app.services.ollama_hosts import OllamaHosts
+from desktop_app.services.local_servers import LocalServers
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings_store import SettingsStore, StateStore
@@ -65,8 +64,6 @@ class ModelDeskApp:
         self.paths = paths.ensure()
         self.offer_env_import = offer_env_import
         self.env_import_dialog = None
-        self._ollama_checked = False
-        self._llamacpp_listed = False
         self.settings_store = SettingsStore(paths.settings_file)
         settings, self._settings_notice = self.settings_store.load()
         self.state_store = StateStore(paths.state_file)
@@ -84,7 +81,8 @@ class ModelDeskApp:
             settings=settings, settings_store=self.settings_store, secrets=self.secrets, catalog=self.catalog,
             states=self.states)
         self.llamacpp = LlamaCppService(self.http)
-        self.llamacpp_accounts = LlamaCppAccounts(self.accounts)
+        self.local = LocalServers(accounts=self.accounts, llamacpp=self.llamacpp, local_ollama=_local_ollama_host(),
+                                  pulls_file=paths.data_dir / "ollama-pulls.json")
         self.dispatcher = Dispatcher(
             llm=self.llm, secrets=self.secrets, states=self.states, settings=lambda: self.accounts.settings,
             usage=self.usage, timeout_s=lambda: self.accounts.settings.request_timeout_s,
@@ -94,13 +92,13 @@ class ModelDeskApp:
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
         self.accounts_pane = AccountsPane(accounts=self.accounts)
         self.usage_pane = UsagePane(usage=self.usage, accounts_provider=lambda: self.accounts.accounts)
-        self.ollama_hosts = OllamaHosts(local=_local_ollama_host(), accounts=self.accounts,
-                                        state_file=paths.data_dir / "ollama-pulls.json")
-        self.ollama_pane = OllamaPane(ollama=self.ollama_hosts.first_service(), hosts=self.ollama_hosts)
+        self.ollama_pane = OllamaPane(ollama=self.local.ollama.first_service(), hosts=self.local.ollama,
+                                      local=self.local)
         self.gguf = GgufLibrary(paths.cache_dir / "gguf.json",
                                 folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)])
         self.gguf_view = GgufLibraryView(library=self.gguf, user_folders=settings.gguf_folders)
-        self.llamacpp_pane = LlamaCppPane(llamacpp=self.llamacpp, gguf_files=self._gguf_files,
+        self.llamacpp_pane = LlamaCppPane(llamacpp=self.llamacpp, here=self.local.here, local=self.local,
+                                          gguf_files=self._gguf_files,
                                           binary_setting=settings.llama_server_binary,
                                           router_dir=paths.cache_dir / "GGUF library")
         # The window may already be on screen (painted before any of this was imported).
@@ -114,21 +112,15 @@ class ModelDeskApp:
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
         self.chat_pane.accounts_requested.connect(lambda: self.window.show_pane("Accounts"))
         self.usage_pane.chat_requested.connect(lambda: self.window.show_pane("Chat"))
-        self.ollama_pane.installed_listed.connect(
-            lambda host, names: self._tasks.spawn(self.sync_ollama_models(host, names)))
+        for local_pane in (self.ollama_pane, self.llamacpp_pane):
+            local_pane.status_message.connect(self.window.statusBar().showMessage)
         self.ollama_pane.chat_requested.connect(
-            lambda host, name: self._tasks.spawn(self.chat_with_ollama_model(host, name)))
-        self.llamacpp_pane.server_listed.connect(
-            lambda url, models, managed: self._tasks.spawn(self.sync_llamacpp_models(url, models, managed)))
-        self.llamacpp_pane.server_removed.connect(
-            lambda url: self._tasks.spawn(self.forget_llamacpp_server(url)))
-        self.llamacpp_pane.use_in_chat_requested.connect(
-            lambda url: self._tasks.spawn(self.chat_with_llamacpp_server(url)))
+            lambda account_id, name: (self.window.show_pane("Chat"), self.chat_pane.select_model(account_id, name)))
+        self.llamacpp_pane.chat_requested.connect(lambda: self.window.show_pane("Chat"))
         if collector is not None:
             self.chat_pane.reply_started.connect(collector.hold_old_generations)
             self.chat_pane.reply_finished.connect(lambda _outcome: collector.release_old_generations())
-        # The Ollama pane looks for its host when first opened, not at start-up: the app makes no
-        # connection the user did not ask for.
+        # The local-server panes ask their servers when first opened, not at start-up.
         self.window.stack.currentChanged.connect(self._on_pane_shown)
         self.gguf_view.scanned.connect(self.llamacpp_pane.reload_gguf_files)
         self.gguf_view.folders_changed.connect(
@@ -173,69 +165,6 @@ class ModelDeskApp:
         # Keep View next to File, before Help.
         self.window.menuBar().insertMenu(self.window.menuBar().actions()[1], menu)
 
-    async def chat_with_llamacpp_server(self, url: str):
-        """"Use in chat": the server's account (made if need be), its models listed again (all of a
-        router's, loaded or not), then the chat."""
-        from desktop_app.domain.errors import DomainError
-
-        account = await self.llamacpp_accounts.ensure(url)
-        try:
-            models = await self.accounts.refresh_models(account.id)
-        except DomainError as exc:
-            self.window.statusBar().showMessage(exc.message)
-            return account
-        self.window.statusBar().showMessage(
-            f"{len(models)} model{'s' if len(models) != 1 else ''} of {account.label} are in the chat's picker.")
-        self.window.show_pane("Chat")
-        return account
-
-    async def sync_ollama_models(self, host, names: list[str]):
-        """An Ollama host's installed models, as just listed by its pane, go into the chat's picker:
-        the host's account (made the first time the local Ollama answers) lists them again when
-        they differ from what the picker has."""
-        from desktop_app.domain.errors import DomainError
-
-        known = self.ollama_hosts.account_for(host.url) is not None
-        account = await self.ollama_hosts.ensure_account(host)
-        if account is None:  # the user removed the local Ollama's account: not made again unasked
-            return None
-        if set(names) == set(self.accounts.cached_models(account.id)):
-            return account
-        try:
-            models = await self.accounts.refresh_models(account.id)
-        except DomainError as exc:
-            self.window.statusBar().showMessage(exc.message)
-            return account
-        if not known:
-            self.window.statusBar().showMessage(
-                f"{account.label}: {len(models)} installed model{'s are' if len(models) != 1 else ' is'} "
-                "now in the chat's picker.")
-        return account
-
-    async def sync_llamacpp_models(self, url: str, models: list[str], started_here: bool):
-        """A llama-server the pane listed: its account and its models in the chat's picker."""
-        from desktop_app.domain.errors import DomainError
-
-        try:
-            return await self.llamacpp_accounts.sync(url, models, started_here=started_here)
-        except DomainError as exc:
-            self.window.statusBar().showMessage(exc.message)
-            return None
-
-    async def chat_with_ollama_model(self, host, name: str) -> bool:
-        """Go to the chat with an installed Ollama model picked."""
-        from desktop_app.domain.errors import DomainError
-
-        account = await self.ollama_hosts.ensure_account(host, asked=True)
-        assert account is not None
-        if name not in self.accounts.cached_models(account.id):
-            try:
-                await self.accounts.refresh_models(account.id)
-            except DomainError as exc:
-                self.window.statusBar().showMessage(exc.message)
-        self.window.show_pane("Chat")
-        return self.chat_pane.select_model(account.id, name)
-
     async def set_theme(self, mode: str) -> None:
         from PySide6.QtWidgets import QApplication
 
@@ -262,24 +191,8 @@ class ModelDeskApp:
 
     def _on_pane_shown(self, _index: int) -> None:
         shown = self.window.stack.currentWidget()
-        if shown is self.ollama_pane and not self._ollama_checked:
-            self._ollama_checked = True
-            # Through the host list: a host with a key gets its service made with that key first.
-            self._tasks.spawn(self.ollama_pane.show_host(self.ollama_pane.host_bar.current))
-        elif shown is self.llamacpp_pane and not self._llamacpp_listed:
-            # The llama.cpp servers the user works with are the llama.cpp accounts (the one started
-            # here last time is gone with its port); asked about only once the pane is opened.
-            self._llamacpp_listed = True
-            urls = self.llamacpp_accounts.server_urls()
-            if urls:
-                self._tasks.spawn(self.llamacpp_pane.list_servers(urls))
-
-    async def forget_llamacpp_server(self, url: str) -> None:
-        """The user took a connected llama-server off the pane's list: its account goes too."""
-        gone = await self.llamacpp_accounts.forget(url)
-        if gone:
-            self.window.statusBar().showMessage(
-                f"Removed {', '.join(a.label for a in gone)}; its models are no longer in the chat's picker.")
+        if shown is self.ollama_pane or shown is self.llamacpp_pane:
+            shown.opened()
 
     def _gguf_files(self) -> list:
         return self.gguf_view.files
@@ -340,7 +253,7 @@ class ModelDeskApp:
             ("llama.cpp pane", self.llamacpp_pane.aclose),
             ("Ollama pane", self.ollama_pane.aclose),
             ("GGUF files", self.gguf_view.aclose),
-            ("Ollama pulls", self.ollama_hosts.aclose),
+            ("local servers", self.local.aclose),  # stops the llama-server started here; pulls paused
             ("background tasks", self._tasks.aclose),
             ("last conversation", self._remember_last_conversation),
             ("conversation store", self.store.close),

@@ -41,7 +41,7 @@ async def stage_ollama(app) -> None:
     app.window.show_pane("Ollama")
     await _until(lambda: pane.host_status is not None and pane.installed_model.rowCount() == 4)
     # The remote host goes in the host list; the pane stays on the local one.
-    await app.ollama_hosts.add(url=os.environ["MODELDESK_SHOT_REMOTE_OLLAMA"], label="Workstation",
+    await app.local.ollama.add(url=os.environ["MODELDESK_SHOT_REMOTE_OLLAMA"], label="Workstation",
                                key="screenshot-key")
     await pane.refresh()
     await pane.load("gemma3:270m")

@@ -24,6 +24,7 @@ from desktop_app.domain.llamacpp import (
     presets_ini,
 )
 from desktop_app.services.llamacpp import LlamaCppService, free_port
+from desktop_app.services.local_servers import ServerHere
 from desktop_app.ui.llamacpp import LlamaCppPane
 from desktop_app.ui.llamacpp.models import ModelIdRole, RouterModelsModel, ServersModel, ServerSource
 from desktop_app.ui.llamacpp.pane import NO_GGUF_HINT, NO_LIBRARY_MODELS, ROUTER_EMPTY, SERVERS_EMPTY
@@ -54,20 +55,23 @@ def scratch_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def make_pane(qtbot, qloop, scratch_env) -> Iterator[Callable[..., LlamaCppPane]]:
-    panes: list[LlamaCppPane] = []
+    panes: list[tuple[LlamaCppPane, ServerHere]] = []
     http = httpx.AsyncClient()
 
     def make(*, gguf_files: Sequence[Path] = (), binary: str = "", router_dir: Path | None = None) -> LlamaCppPane:
-        pane = LlamaCppPane(llamacpp=LlamaCppService(http), gguf_files=lambda: list(gguf_files),
+        service = LlamaCppService(http)
+        here = ServerHere(service)  # owns the server the pane starts, as LocalServers does in the app
+        pane = LlamaCppPane(llamacpp=service, here=here, gguf_files=lambda: list(gguf_files),
                             binary_setting=binary, child_env=scratch_env, router_dir=router_dir)
         pane.resize(1200, 750)
-        panes.append(pane)
+        panes.append((pane, here))
         return pane
 
     yield make
     # Not qtbot.addWidget: pytest-qt would delete the pane before qtmodeltester lets go of its models.
-    for pane in panes:
+    for pane, here in panes:
         run(qtbot, pane.aclose(), timeout=START_MS)
+        run(qtbot, here.aclose(), timeout=START_MS)
         pane.close()
         pane.deleteLater()
     run(qtbot, http.aclose())

@@ -104,7 +104,7 @@ def test_the_local_ollamas_models_reach_the_picker_when_the_pane_opens(qtbot, ap
     app.window.show_pane("Ollama")
     with qtbot.waitSignal(pane.refreshed, timeout=TIMEOUT):
         pane.refresh_button.click()
-    qtbot.waitUntil(lambda: app._tasks.running == 0, timeout=TIMEOUT)  # the sync that follows a refresh ran
+    qtbot.waitUntil(lambda: app.ollama_pane._tasks.running == 0, timeout=TIMEOUT)  # the sync that follows a refresh ran
     assert ollama_accounts(app) == []
     # ...but "Chat with it" is asking for it.
     assert pane.select_installed("gemma3:270m")
@@ -228,6 +228,6 @@ def test_an_embedding_model_stays_out_of_the_picker(qtbot, app: ModelDeskApp, lo
     qtbot.waitUntil(lambda: len(ollama_accounts(app)) == 1, timeout=TIMEOUT)
     account = ollama_accounts(app)[0]
     qtbot.waitUntil(lambda: picker_has(app, account.id, "gemma3:270m"), timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: app._tasks.running == 0, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: app.ollama_pane._tasks.running == 0, timeout=TIMEOUT)
     assert not picker_has(app, account.id, "nomic-embed-text:latest")
     assert "nomic-embed-text:latest" in app.ollama_pane.installed_model.names()  # listed, marked, not offered

@@ -6,8 +6,9 @@ with Load / Unload / Switch. Bottom left, the form that starts a llama-server on
 router over a folder); bottom right, that server's log and, when it stopped by itself, a notice
 with Restart.
 
-The pane runs at most one server of its own; starting another stops the first. The work is in
-async methods that tests await directly; slots start them or ask first. The boxes are `ServersBox`,
+The pane shows at most one server of its own, whose process `ServerHere` owns; starting another
+stops the first. With `LocalServers`, every server that answers is an account (its models in the
+chat's picker); the pane says what came of it. The work is in async methods that tests await directly; slots start them or ask first. The boxes are `ServersBox`,
 `RouterBox`, `StartForm` and `ServerLog` (servers_box.py, router_box.py, start_form.py,
 server_log.py); the pane keeps their widgets as attributes of its own, and does the work.
 """
@@ -45,6 +46,7 @@ from desktop_app.services.llamacpp import (
     link_models,
     normalise_url,
 )
+from desktop_app.services.local_servers import InPicker, LocalServers, ServerHere
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.llamacpp.models import (
@@ -74,25 +76,25 @@ def _say(exc: DomainError) -> str:
 class LlamaCppPane(QWidget):
     server_state_changed = Signal(str)  # the pane's own server: ManagedStatus value
     router_models_changed = Signal()
-    use_in_chat_requested = Signal(str)  # a server's URL: add it as a chat account
-    # A listed server answered: its URL, the models it serves (a router's, loaded or not), and
-    # whether it was started here. The app keeps its models in the chat's picker.
-    server_listed = Signal(str, list, bool)
+    chat_requested = Signal()  # "Use in chat": the server's models are in the chat's picker
+    status_message = Signal(str)  # a sentence for the window's status bar
     server_removed = Signal(str)  # a connected server the user took off the list (after confirming)
     binary_setting_changed = Signal(str)  # the llama-server path typed or chosen here, to be saved
 
     def __init__(
-        self, *, llamacpp: LlamaCppService, gguf_files: Callable[[], Sequence[Path]] = lambda: (),
-        binary_setting: str = "", child_env: Mapping[str, str] | None = None, router_dir: Path | None = None,
-        parent: QWidget | None = None,
+        self, *, llamacpp: LlamaCppService, here: ServerHere, local: LocalServers | None = None,
+        gguf_files: Callable[[], Sequence[Path]] = lambda: (), binary_setting: str = "",
+        child_env: Mapping[str, str] | None = None, router_dir: Path | None = None, parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._llamacpp = llamacpp
+        self._here = here
+        self._local = local
+        self._opened = False
         self._gguf_files = gguf_files
         self._router_dir = router_dir  # where a router over the GGUF library gets its folder of links
         self._child_env = dict(child_env or {})  # extra environment for servers started here (tests)
         self._tasks = TaskOwner("LlamaCppPane")
-        self._managed: ManagedServer | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._last_status = ""
         self._router_url = ""
@@ -213,6 +215,8 @@ class LlamaCppPane(QWidget):
         self._remove_dialog = None
         if confirmed and self.forget(url):
             self.server_removed.emit(url)
+            if self._local is not None:
+                self._tasks.spawn(self.forget_account(url))
 
     def _on_start_here_clicked(self) -> None:
         self.form.focus_model()
@@ -262,8 +266,8 @@ class LlamaCppPane(QWidget):
 
     @property
     def managed(self) -> ManagedServer | None:
-        """The server this pane started (running, stopped or crashed), if any."""
-        return self._managed
+        """The server started here (running, stopped or crashed), if any."""
+        return self._here.server
 
     @property
     def router_url(self) -> str:
@@ -400,9 +404,9 @@ class LlamaCppPane(QWidget):
 
     async def start_managed(self, spec: ManagedServerSpec) -> ManagedState | None:
         """Start a llama-server of our own (stopping the previous one); its state, None if it failed."""
-        if self._managed is not None:
+        if self._here.server is not None:
             await self.stop_managed()
-        managed = self._llamacpp.managed(spec, binary_setting=self.binary_edit.text().strip())
+        managed = await self._here.replace(spec, binary_setting=self.binary_edit.text().strip())
         self._attach(managed)
         self.log_view.clear()
         self.log_title.setText(f"{'Router over' if spec.router else 'Serving'} {spec.title}")
@@ -426,7 +430,7 @@ class LlamaCppPane(QWidget):
 
     async def stop_managed(self) -> None:
         """Stop the server started here (only that process) and take it off the list."""
-        managed = self._managed
+        managed = self._here.server
         if managed is None:
             return
         await managed.stop()
@@ -440,7 +444,7 @@ class LlamaCppPane(QWidget):
 
     async def restart_managed(self) -> ManagedState | None:
         """Start the server started here again (after a crash, or to apply nothing new)."""
-        managed = self._managed
+        managed = self._here.server
         if managed is None:
             return None
         self._say(self.start_status, "", None)
@@ -460,7 +464,7 @@ class LlamaCppPane(QWidget):
 
     async def switch_managed_model(self, path: Path) -> ManagedState | None:
         """Serve another GGUF file on the server started here: a restart with that file."""
-        managed = self._managed
+        managed = self._here.server
         if managed is None:
             return None
         self.choose_model_file(Path(path))
@@ -477,15 +481,12 @@ class LlamaCppPane(QWidget):
         return state
 
     async def aclose(self) -> None:
-        """Close dialogs, cancel what runs, and stop the server started here."""
+        """Close dialogs and cancel what runs (the server started here is stopped by `ServerHere`)."""
         self._refresh_timer.stop()
         self.form.close_dialog()
         if self._remove_dialog is not None and shiboken6.isValid(self._remove_dialog):
             self._remove_dialog.reject()
         await self._tasks.aclose()
-        managed = self._managed
-        if managed is not None:
-            await managed.stop()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -539,13 +540,12 @@ class LlamaCppPane(QWidget):
     def _attach(self, managed: ManagedServer) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        self._managed = managed
         self._last_status = ""
         self._unsubscribe = [managed.add_state_listener(self._on_managed_state),
                              managed.add_log_listener(self._on_managed_log)]
 
     def _show_managed_state(self, state: ManagedState) -> None:
-        managed = self._managed
+        managed = self._here.server
         if managed is None:
             return
         if state.url and state.status is not ManagedStatus.STOPPED:
@@ -566,7 +566,7 @@ class LlamaCppPane(QWidget):
             self.server_state_changed.emit(state.status.value)
 
     def _update_managed_buttons(self) -> None:
-        state = self._managed.state if self._managed is not None else ManagedState()
+        state = self._here.server.state if self._here.server is not None else ManagedState()
         self.start_button.setEnabled(not state.alive)
         self.router_box.allow_start(not state.alive)
         self.stop_button.setEnabled(state.alive)
@@ -585,23 +585,62 @@ class LlamaCppPane(QWidget):
         existing = self.servers_model.row_at(self.servers_model.row_of(url))
         if existing is None:
             return  # removed meanwhile
-        if existing.managed is not None and self._managed is not None and self._managed.url == url:
-            managed: ManagedState | None = self._managed.state
+        here = self._here.server
+        if existing.managed is not None and here is not None and here.url == url:
+            managed: ManagedState | None = here.state
             if not managed.alive:
                 return  # it stopped while we asked; its state row says so
         else:
             managed = existing.managed
         self.servers_model.upsert(ServerRow(url, existing.source, info=info, error=error, managed=managed,
                                             title=existing.title))
-        if info is not None and info.healthy:
+        if info is not None and info.healthy and self._local is not None:
             models = ([m.id for m in info.models] if info.router_mode
                       else [a for a in info.model_alias.split(",") if a])
-            self.server_listed.emit(url, models, existing.source is ServerSource.MANAGED)
+            self._tasks.spawn(self._put_in_picker(url, models, existing.source is ServerSource.MANAGED))
 
     def _on_use_in_chat_clicked(self) -> None:
         url = self.selected_server_url()
-        if url:
-            self.use_in_chat_requested.emit(url)
+        if url and self._local is not None:
+            self._tasks.spawn(self.use_in_chat(url))
+
+    # --- the servers as accounts -----------------------------------------------------------------
+
+    def opened(self) -> None:
+        """The pane is shown for the first time: list again the servers known from before (the
+        llama.cpp accounts; the one started here last time is gone with its port)."""
+        if self._opened or self._local is None:
+            return
+        self._opened = True
+        if urls := self._local.llamacpp_urls():
+            self._tasks.spawn(self.list_servers(urls))
+
+    async def use_in_chat(self, url: str) -> InPicker | None:
+        """"Use in chat": the server's account (made if need be) and its models in the chat's picker,
+        then on to the chat."""
+        assert self._local is not None
+        result = await self._local.llamacpp_for_chat(url)
+        if result.error is not None:
+            self.status_message.emit(result.error.message)
+            return result
+        count = len(result.models)
+        self.status_message.emit(
+            f"{count} model{'s' if count != 1 else ''} of {result.account.label} are in the chat's picker.")
+        self.chat_requested.emit()
+        return result
+
+    async def forget_account(self, url: str) -> None:
+        """A connected server taken off the list: its account goes too."""
+        assert self._local is not None
+        if gone := await self._local.forget_llamacpp(url):
+            self.status_message.emit(
+                f"Removed {', '.join(a.label for a in gone)}; its models are no longer in the chat's picker.")
+
+    async def _put_in_picker(self, url: str, models: list[str], started_here: bool) -> None:
+        assert self._local is not None
+        result = await self._local.llamacpp_listed(url, models, started_here=started_here)
+        if result.error is not None:
+            self.status_message.emit(result.error.message)
 
     def _another_router(self, except_url: str) -> str:
         return next((row.url for row in self.servers_model.rows() if row.router_mode and row.url != except_url), "")

@@ -5,7 +5,8 @@ beside the selected model's details; below, the running models (Unload) beside t
 the list of pulls. The service publishes pull progress at most ~20 times a second per pull; each
 snapshot replaces one row of `PullJobsModel`, which the delegate paints (bar, bytes, speed, time
 left, layers, and the row's Cancel / Resume / Retry / Remove buttons). Pulls belong to the
-service, not the pane: closing the pane leaves them running. The details box is a `DetailsView`
+service, not the pane: closing the pane leaves them running. With `LocalServers`, installed
+models go into the chat's picker (in_picker.py). The details box is a `DetailsView`
 (details.py), the pull box a `PullsBox` (pulls_box.py); the pane keeps the async work and every
 attribute it had.
 """
@@ -52,6 +53,7 @@ from desktop_app.domain.ollama import (
     UnfinishedPull,
     canonical_name,
 )
+from desktop_app.services.local_servers import LocalServers
 from desktop_app.services.ollama import OllamaService, PullJob
 from desktop_app.services.ollama_hosts import OllamaHosts, same_url
 from desktop_app.ui.common.dialogs import ask_to_confirm
@@ -59,6 +61,7 @@ from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.ollama.delegate import ERROR_COLOUR
 from desktop_app.ui.ollama.details import NO_SELECTION_HINT, DetailsView
 from desktop_app.ui.ollama.hosts import HostBar
+from desktop_app.ui.ollama.in_picker import HostsInPicker
 from desktop_app.ui.ollama.models import (
     EMBEDDINGS_TIP,
     InstalledModelsModel,
@@ -77,17 +80,20 @@ RUNNING_POLL_MS = 15_000  # /api/ps again while shown: models unload by themselv
 
 
 class OllamaPane(QWidget):
-    chat_requested = Signal(object, str)  # OllamaHost, model name: chat with it
+    chat_requested = Signal(str, str)  # account id, model name: chat with it (it is in the picker)
+    status_message = Signal(str)  # a sentence for the window's status bar
     installed_listed = Signal(object, list)  # OllamaHost, the names installed there
     refreshed = Signal()
     pull_finished = Signal(str, str)  # model name, outcome: "done" | "failed" | "cancelled"
     details_shown = Signal(str)  # model name
 
     def __init__(self, *, ollama: OllamaService, hosts: OllamaHosts | None = None,
-                 parent: QWidget | None = None) -> None:
+                 local: LocalServers | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._ollama = ollama
         self._hosts = hosts
+        self._in_picker = HostsInPicker(local, say=self.status_message.emit) if local is not None else None
+        self._opened = False
         self._tasks = TaskOwner("OllamaPane")
         self._status: HostStatus | None = None
         self._generation = 0
@@ -267,8 +273,8 @@ class OllamaPane(QWidget):
         self._show_status(DomainError(text) if error else None, "" if error else text)
 
     def _on_chat_clicked(self) -> None:
-        if (name := self.selected_installed()) is not None:
-            self.chat_requested.emit(self.host_bar.current, name)
+        if (name := self.selected_installed()) is not None and self._in_picker is not None:
+            self._tasks.spawn(self.chat_with(name))
 
     def _on_poll_timeout(self) -> None:
         self._tasks.spawn(self.refresh_running())
@@ -421,7 +427,10 @@ class OllamaPane(QWidget):
         self.host_bar.set_status(status)
         if installed is not None and running is not None:
             self._set_installed(installed)
-            self.installed_listed.emit(self.host_bar.current, [m.name for m in installed if m.can_chat])
+            names = [m.name for m in installed if m.can_chat]
+            self.installed_listed.emit(self.host_bar.current, names)
+            if self._in_picker is not None:
+                self._tasks.spawn(self._in_picker.listed(self.host_bar.current, names))
             self.running_model.set_rows(running)
             if self._refresh_error_shown:
                 self._show_status(None)
@@ -557,6 +566,16 @@ class OllamaPane(QWidget):
         self.details.show_model(details)
         self.details_shown.emit(name)
         return details
+
+    def opened(self) -> None:
+        """First shown: look for the host now, not at start-up (no connection the user did not ask for)."""
+        if not self._opened:
+            self._opened = True
+            self._tasks.spawn(self.show_host(self.host_bar.current))
+
+    async def chat_with(self, name: str) -> None:
+        assert self._in_picker is not None
+        self.chat_requested.emit((await self._in_picker.chat_with(self.host_bar.current, name)).account.id, name)
 
     async def aclose(self) -> None:
         self._unsubscribe()
