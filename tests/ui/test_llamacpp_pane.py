@@ -428,3 +428,33 @@ def test_a_router_that_stops_answering_is_shown_gone_until_it_answers_again(
     finally:
         run(qtbot, elsewhere.stop(), timeout=START_MS)
         run(qtbot, http.aclose())
+
+
+def test_the_server_started_here_belongs_to_the_app_not_the_pane(qtbot, qloop, artifacts, scratch_env) -> None:
+    from desktop_app.app import ModelDeskApp
+    from desktop_app.services.paths import AppPaths
+
+    binary, gguf = artifacts
+    app = ModelDeskApp(paths=AppPaths.from_environment(), offer_env_import=False)
+    app.window.show()
+    qtbot.waitExposed(app.window)
+    closed = False
+    try:
+        run(qtbot, app.start())
+        pane = app.llamacpp_pane
+        spec = ManagedServerSpec(model=gguf, binary=str(binary), ctx=2048, threads=2, alias="gemma",
+                                 extra_args=builtin_template_args("gemma"), env=scratch_env)
+        assert run(qtbot, pane.start_managed(spec), timeout=START_MS) is not None
+        managed = pane.managed
+        assert managed is app.local.here.server and managed.pid is not None
+        pid = managed.pid
+        run(qtbot, pane.aclose())  # the pane lets go of it...
+        assert managed.state.status is ManagedStatus.RUNNING and psutil.pid_exists(pid)
+        closed = True
+        assert run(qtbot, app.aclose(), timeout=START_MS) == []  # ...quitting stops it
+        assert managed.state.status is ManagedStatus.STOPPED and not psutil.pid_exists(pid)
+    finally:
+        if not closed:
+            run(qtbot, app.aclose(), timeout=START_MS)
+        app.window.close()
+        app.window.deleteLater()
