@@ -38,16 +38,6 @@ log = logging.getLogger(__name__)
 QUIT_TIMEOUT_S = 5.0  # how long quitting waits for the work in hand before abandoning it
 
 
-def _local_ollama_host():
-    """Ollama where it listens on this machine: OLLAMA_HOST as Ollama reads it, else the default."""
-    import os
-
-    from desktop_app.domain.ollama import OllamaHost, normalize_host_url
-
-    configured = os.environ.get("OLLAMA_HOST", "").strip()
-    return OllamaHost(url=normalize_host_url(configured)) if configured else OllamaHost()
-
-
 class ModelDeskApp:
     """Owns every service and the window; `start()` after the first paint, `aclose()` on quit."""
 
@@ -81,7 +71,7 @@ class ModelDeskApp:
             settings=settings, settings_store=self.settings_store, secrets=self.secrets, catalog=self.catalog,
             states=self.states)
         self.llamacpp = LlamaCppService(self.http)
-        self.local = LocalServers(accounts=self.accounts, llamacpp=self.llamacpp, local_ollama=_local_ollama_host(),
+        self.local = LocalServers(accounts=self.accounts, llamacpp=self.llamacpp,
                                   pulls_file=paths.data_dir / "ollama-pulls.json")
         self.dispatcher = Dispatcher(
             llm=self.llm, secrets=self.secrets, states=self.states, settings=lambda: self.accounts.settings,

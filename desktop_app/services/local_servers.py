@@ -9,17 +9,25 @@ pane that shows it). Methods return what happened (`InPicker`); the panes put it
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.llamacpp import ManagedServerSpec
-from desktop_app.domain.ollama import OllamaHost
+from desktop_app.domain.ollama import OllamaHost, normalize_host_url
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.llamacpp import LlamaCppService, ManagedServer
 from desktop_app.services.llamacpp_accounts import LlamaCppAccounts
 from desktop_app.services.ollama_hosts import OllamaHosts, ServiceFactory
+
+
+def local_ollama_host(environ: Mapping[str, str] | None = None) -> OllamaHost:
+    """Ollama where it listens on this machine: OLLAMA_HOST as Ollama reads it, else the default."""
+    configured = (os.environ if environ is None else environ).get("OLLAMA_HOST", "").strip()
+    return OllamaHost(url=normalize_host_url(configured)) if configured else OllamaHost()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +68,10 @@ class ServerHere:
 
 
 class LocalServers:
-    def __init__(self, *, accounts: AccountService, llamacpp: LlamaCppService, local_ollama: OllamaHost,
+    def __init__(self, *, accounts: AccountService, llamacpp: LlamaCppService, local_ollama: OllamaHost | None = None,
                  pulls_file: Path | None = None, make_ollama_service: ServiceFactory | None = None) -> None:
         self._accounts = accounts
-        self.ollama = OllamaHosts(local=local_ollama, accounts=accounts, state_file=pulls_file,
+        self.ollama = OllamaHosts(local=local_ollama or local_ollama_host(), accounts=accounts, state_file=pulls_file,
                                   **({"make_service": make_ollama_service} if make_ollama_service else {}))
         self.llamacpp = LlamaCppAccounts(accounts)
         self.here = ServerHere(llamacpp)

@@ -112,3 +112,11 @@ async def test_the_server_started_here_is_owned_by_the_service(local: LocalServe
     await local.aclose()  # quitting stops it
     assert second.state.status is ManagedStatus.STOPPED and second_pid is not None
     assert not psutil.pid_exists(second_pid)
+
+
+def test_the_local_ollama_is_where_ollama_host_says() -> None:
+    from desktop_app.domain.ollama import normalize_host_url
+    from desktop_app.services.local_servers import local_ollama_host
+
+    assert local_ollama_host({}) == OllamaHost()
+    assert local_ollama_host({"OLLAMA_HOST": " 10.0.0.5:11500 "}).url == normalize_host_url("10.0.0.5:11500")
