@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.urls import same_server, server_root
 from desktop_app.services.accounts import AccountService
 
 PROVIDER = "llamacpp"
@@ -18,7 +19,7 @@ MANAGED_LABEL = "llama.cpp (started here)"
 
 def _base_url(url: str) -> str:
     """A server's root ("http://127.0.0.1:8080") as an account's base URL (".../v1")."""
-    return url.rstrip("/").removesuffix("/v1") + "/v1"
+    return server_root(url) + "/v1"
 
 
 class LlamaCppAccounts:
@@ -39,7 +40,7 @@ class LlamaCppAccounts:
         base_url = _base_url(url)
         async with self._lock:
             accounts = self._of_provider()
-            account = next((a for a in accounts if a.effective_base_url == base_url), None)
+            account = next((a for a in accounts if same_server(a.effective_base_url, base_url)), None)
             if account is None and started_here:
                 account = next((a for a in accounts if a.label == MANAGED_LABEL), None)
                 if account is not None:  # the server started here, now on another port
@@ -64,7 +65,7 @@ class LlamaCppAccounts:
         """The user took a connected server off the list: its accounts go too (not the started-here one)."""
         base_url = _base_url(url)
         async with self._lock:
-            gone = [a for a in self._of_provider() if a.effective_base_url == base_url and a.label != MANAGED_LABEL]
+            gone = [a for a in self._of_provider() if same_server(a.effective_base_url, base_url) and a.label != MANAGED_LABEL]
             for account in gone:
                 await self._accounts.remove_account(account.id)
         return gone
