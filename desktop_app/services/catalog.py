@@ -45,7 +45,13 @@ from desktop_app.domain.organizations import organization_from_headers
 from desktop_app.domain.providers import ModelListStyle, Provider
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.urls import server_root
-from desktop_app.services.errors import TransportWording, request_not_built, transport_error, unsendable
+from desktop_app.services.errors import (
+    TransportWording,
+    error_reply,
+    request_not_built,
+    transport_error,
+    unsendable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -188,11 +194,7 @@ def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
 
 
 def _error_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return {}
-    return error if isinstance(error, dict) else {}
+    return error_reply(response)[0]
 
 
 def _rejects_key(response: httpx.Response) -> bool:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,6 +33,7 @@ from desktop_app.domain.errors import (
 )
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.http_fields import check_base_url, check_header_bytes, check_key
+from desktop_app.domain.text import without_bidi_controls
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -98,6 +100,19 @@ def transport_error(exc: BaseException, wording: TransportWording, *, url: str,
     said = {Transport.NOT_CONNECTED: wording.not_connected, Transport.CUT: wording.cut or wording.not_connected,
             Transport.OTHER: wording.other}[kind]
     return None if said is None else Unreachable(*said, url=url)
+
+
+def error_reply(response: httpx.Response) -> tuple[dict[str, Any], str]:
+    """A server's error answer: its `error` object ({} when there is none) and its message, bidi
+    controls removed; the start of the body when it is no JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}, without_bidi_controls(response.text.strip()[:200])
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return error, without_bidi_controls(str(error.get("message") or ""))
+    return {}, without_bidi_controls(str(error or ""))
 
 
 def _host(url: str) -> str:

@@ -57,7 +57,7 @@ from desktop_app.domain.llamacpp import (
 )
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.urls import same_server, server_root
-from desktop_app.services.errors import TransportWording, transport_error
+from desktop_app.services.errors import TransportWording, error_reply, transport_error
 from desktop_app.services.gguf_header import SPLIT_NAME
 
 log = logging.getLogger(__name__)
@@ -144,14 +144,7 @@ def _unreachable(url: str) -> Unreachable:
 
 
 def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return without_bidi_controls(response.text.strip()[:200])
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return without_bidi_controls(str(error.get("message") or ""))
-    return without_bidi_controls(str(error or ""))
+    return error_reply(response)[1]
 
 
 def _parse_router_model(entry: dict[str, Any]) -> RouterModel:
