@@ -20,7 +20,7 @@ def with_scheme(url: str) -> str:
 
 
 def server_root(url: str) -> str:
-    """"localhost:8080/v1/" -> "http://localhost:8080": the root every endpoint of the server hangs off."""
+    """The root every endpoint of a server hangs off: "localhost:8080/v1/" -> "http://localhost:8080"."""
     return with_scheme(url).rstrip("/").removesuffix("/v1").rstrip("/")
 
 

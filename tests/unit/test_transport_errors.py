@@ -17,8 +17,7 @@ import pytest
 from desktop_app.domain.errors import TimedOut, Unreachable
 from desktop_app.services.errors import Transport, TransportWording, transport_error, transport_failure
 
-WORDING = TransportWording(timed_out=("slow", "wait"), not_connected=("down", "start it"),
-                           cut=("cut", "retry"))
+WORDING = TransportWording(timed_out=("slow", "wait"), not_connected=("down", "start it"), cut=("cut", "retry"))
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 

@@ -10,42 +10,51 @@ from desktop_app.services.llamacpp_accounts import _base_url
 from desktop_app.services.ollama_hosts import same_url
 
 
-@pytest.mark.parametrize(("typed", "root"), [
-    ("localhost:8080/v1/", "http://localhost:8080"),
-    ("  http://127.0.0.1:8080/  ", "http://127.0.0.1:8080"),
-    ("https://box.example/llama/v1", "https://box.example/llama"),
-    ("http://[::1]:8080//", "http://[::1]:8080"),
-])
+@pytest.mark.parametrize(
+    ("typed", "root"),
+    [
+        ("localhost:8080/v1/", "http://localhost:8080"),
+        ("  http://127.0.0.1:8080/  ", "http://127.0.0.1:8080"),
+        ("https://box.example/llama/v1", "https://box.example/llama"),
+        ("http://[::1]:8080//", "http://[::1]:8080"),
+    ],
+)
 def test_server_root_is_the_address_every_endpoint_hangs_off(typed, root):
     assert server_root(typed) == root
     assert normalise_url(typed) == root  # llama.cpp's name for the same normaliser
     assert _base_url(typed) == f"{root}/v1"
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("http://localhost:8080", "http://127.0.0.1:8080"),
-    ("http://0.0.0.0:8080", "http://127.0.0.1:8080/v1"),  # a server bound to every interface
-    ("http://[::1]:8080/", "http://localhost:8080"),
-    ("http://[::]:8080", "http://127.0.0.1:8080"),
-    ("HTTP://LocalHost:8080/v1/", "http://127.0.0.1:8080"),
-    ("http://example.com", "http://example.com:80/"),
-    ("https://example.com/", "https://example.com:443"),
-    ("localhost:8080", "http://127.0.0.1:8080"),
-    ("https://box.example/ollama/", "https://box.example/ollama"),
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("http://localhost:8080", "http://127.0.0.1:8080"),
+        ("http://0.0.0.0:8080", "http://127.0.0.1:8080/v1"),  # a server bound to every interface
+        ("http://[::1]:8080/", "http://localhost:8080"),
+        ("http://[::]:8080", "http://127.0.0.1:8080"),
+        ("HTTP://LocalHost:8080/v1/", "http://127.0.0.1:8080"),
+        ("http://example.com", "http://example.com:80/"),
+        ("https://example.com/", "https://example.com:443"),
+        ("localhost:8080", "http://127.0.0.1:8080"),
+        ("https://box.example/ollama/", "https://box.example/ollama"),
+    ],
+)
 def test_one_server_under_two_addresses(a, b):
     assert same_server(a, b)
     assert same_server(b, a)
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("http://127.0.0.1:8080", "http://127.0.0.1:8081"),
-    ("http://127.0.0.1:8080", "https://127.0.0.1:8080"),
-    ("http://10.0.0.5:8080", "http://127.0.0.1:8080"),  # another machine is no loopback
-    ("http://0.0.0.0:8080", "http://10.0.0.5:8080"),
-    ("https://box.example/ollama", "https://box.example/other"),  # two servers behind one proxy
-    ("http://example.com", "http://example.com:8080"),
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8081"),
+        ("http://127.0.0.1:8080", "https://127.0.0.1:8080"),
+        ("http://10.0.0.5:8080", "http://127.0.0.1:8080"),  # another machine is no loopback
+        ("http://0.0.0.0:8080", "http://10.0.0.5:8080"),
+        ("https://box.example/ollama", "https://box.example/other"),  # two servers behind one proxy
+        ("http://example.com", "http://example.com:8080"),
+    ],
+)
 def test_two_servers(a, b):
     assert not same_server(a, b)
 
