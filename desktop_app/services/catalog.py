@@ -44,7 +44,14 @@ from desktop_app.domain.models import ModelInfo
 from desktop_app.domain.organizations import organization_from_headers
 from desktop_app.domain.providers import ModelListStyle, Provider
 from desktop_app.domain.text import without_bidi_controls
-from desktop_app.services.errors import request_not_built, unsendable
+from desktop_app.domain.urls import server_root
+from desktop_app.services.errors import (
+    TransportWording,
+    error_reply,
+    request_not_built,
+    transport_error,
+    unsendable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +170,7 @@ def _bearer_request(account: Account, url: str, api_key: str) -> tuple[str, http
 
 def _server_root(account: Account) -> str:
     """A LiteLLM Proxy's root: its management routes (/key/info) live beside /v1, not under it."""
-    return account.effective_base_url.removesuffix("/v1")
+    return server_root(account.effective_base_url)
 
 
 def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
@@ -187,11 +194,7 @@ def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
 
 
 def _error_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return {}
-    return error if isinstance(error, dict) else {}
+    return error_reply(response)[0]
 
 
 def _rejects_key(response: httpx.Response) -> bool:
@@ -368,12 +371,14 @@ class ModelCatalog:
             return await self._http.get(url, headers=headers, timeout=CHECK_TIMEOUT_S)
         except httpx.LocalProtocolError:
             raise  # nothing was sent (a header the client refused): see _sendable
-        except httpx.TimeoutException:
-            raise TimedOut(f"{host} did not answer within {CHECK_TIMEOUT_S:.0f} s.",
-                           "Check that the server is up, then try again.") from None
-        except httpx.HTTPError:
-            raise Unreachable(f"Could not connect to {host}.",
-                              "Check that the server is running and the base URL is right.", url=url) from None
+        except httpx.HTTPError as exc:
+            unreachable = (f"Could not connect to {host}.", "Check that the server is running and the base URL is right.")
+            error = transport_error(exc, TransportWording(
+                timed_out=(f"{host} did not answer within {CHECK_TIMEOUT_S:.0f} s.",
+                           "Check that the server is up, then try again."),
+                not_connected=unreachable, other=unreachable), url=url)
+            assert error is not None  # every httpx failure has its sentence here
+            raise error from None
 
     @staticmethod
     def _raise_for_status(response: httpx.Response, account: Account, what: str) -> None:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,6 +33,7 @@ from desktop_app.domain.errors import (
 )
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.http_fields import check_base_url, check_header_bytes, check_key
+from desktop_app.domain.text import without_bidi_controls
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -42,6 +46,73 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         todo.extend([getattr(current, "original_exception", None), current.__cause__, current.__context__])
+
+
+class Transport(Enum):
+    """How a request failed before any HTTP answer (DNS and TLS failures are NOT_CONNECTED in httpx)."""
+
+    TIMED_OUT = "timed out"
+    NOT_CONNECTED = "not connected"
+    CUT = "cut"  # connected, then the connection broke
+    OTHER = "other"  # any other httpx failure
+
+
+_CUT_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, ConnectionResetError, BrokenPipeError)
+
+
+def transport_failure(exc: BaseException, *, chain: bool = False) -> Transport | None:
+    """What kind of transport failure `exc` is (its cause chain too, with `chain`); None if none."""
+    candidates = list(_chain(exc)) if chain else [exc]
+    names = {type(c).__name__ for c in candidates}
+    if any(isinstance(c, httpx.TimeoutException) for c in candidates) or names & {"Timeout", "APITimeoutError"}:
+        return Transport.TIMED_OUT
+    if any(isinstance(c, httpx.ConnectError) or (isinstance(c, ConnectionError) and not isinstance(
+            c, (ConnectionResetError, BrokenPipeError))) for c in candidates):
+        return Transport.NOT_CONNECTED
+    if any(isinstance(c, _CUT_ERRORS) for c in candidates):
+        return Transport.CUT
+    if any(isinstance(c, httpx.HTTPError) for c in candidates):
+        return Transport.OTHER
+    return None
+
+
+Said = tuple[str, str]  # (what happened, what to do)
+
+
+@dataclass(frozen=True, slots=True)
+class TransportWording:
+    """The sentences for each transport failure at one server and for one action."""
+
+    timed_out: Said
+    not_connected: Said
+    cut: Said | None = None  # None: said as not_connected
+    other: Said | None = None  # None: not a transport failure for this caller, mapped on by it
+
+
+def transport_error(exc: BaseException, wording: TransportWording, *, url: str,
+                    chain: bool = False) -> DomainError | None:
+    """TimedOut or Unreachable(url) for a transport failure, in `wording`; None for anything else."""
+    kind = transport_failure(exc, chain=chain)
+    if kind is None:
+        return None
+    if kind is Transport.TIMED_OUT:
+        return TimedOut(*wording.timed_out)
+    said = {Transport.NOT_CONNECTED: wording.not_connected, Transport.CUT: wording.cut or wording.not_connected,
+            Transport.OTHER: wording.other}[kind]
+    return None if said is None else Unreachable(*said, url=url)
+
+
+def error_reply(response: httpx.Response) -> tuple[dict[str, Any], str]:
+    """A server's error answer: its `error` object ({} when there is none) and its message, bidi
+    controls removed; the start of the body when it is no JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}, without_bidi_controls(response.text.strip()[:200])
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return error, without_bidi_controls(str(error.get("message") or ""))
+    return {}, without_bidi_controls(str(error or ""))
 
 
 def _host(url: str) -> str:
@@ -221,25 +292,18 @@ def map_error(exc: BaseException, *, account_label: str, model: str, base_url: s
             "Retry, or lower the temperature / set a max tokens limit.",
         )
     status = _status(exc)
-    if "Timeout" in names or "APITimeoutError" in names or any(isinstance(c, httpx.TimeoutException) for c in chain):
-        return TimedOut(
-            f"{host} did not answer in time.",
-            "Retry, or raise the request timeout in Settings if the model is slow to start.",
-        )
-    if any(isinstance(c, httpx.ConnectError) for c in chain) or (
-        status is None and any(isinstance(c, ConnectionRefusedError) for c in chain)
-    ):
-        return Unreachable(
-            f"Could not connect to {host}.",
-            "Check that the server is running and the account's base URL is right.",
-            url=base_url,
-        )
-    if any(isinstance(c, (httpx.RemoteProtocolError, httpx.ReadError)) for c in chain):
-        return Unreachable(
-            f"The connection to {host} was cut before the reply finished.",
-            "Retry; the partial reply is kept.",
-            url=base_url,
-        )
+    kind = transport_failure(exc, chain=True)
+    # A server's answer (a status) beats a refused connection further down the chain; httpx's own doesn't.
+    if kind is not Transport.NOT_CONNECTED or status is None or any(isinstance(c, httpx.ConnectError) for c in chain):
+        transport = transport_error(exc, TransportWording(
+            timed_out=(f"{host} did not answer in time.",
+                       "Retry, or raise the request timeout in Settings if the model is slow to start."),
+            not_connected=(f"Could not connect to {host}.",
+                           "Check that the server is running and the account's base URL is right."),
+            cut=(f"The connection to {host} was cut before the reply finished.", "Retry; the partial reply is kept."),
+        ), url=base_url, chain=True)
+        if transport is not None:
+            return transport
     if "RateLimitError" in names or status == 429 or reasons & _RATE_REASONS:
         retry_after = _retry_after(exc)
         wait = f" Try again in {retry_after:.0f} s." if retry_after else ""

@@ -56,6 +56,8 @@ from desktop_app.domain.llamacpp import (
     why_it_stopped,
 )
 from desktop_app.domain.text import without_bidi_controls
+from desktop_app.domain.urls import same_server, server_root
+from desktop_app.services.errors import TransportWording, error_reply, transport_error
 from desktop_app.services.gguf_header import SPLIT_NAME
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,7 @@ TAIL_LINES = 20
 _REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
-def normalise_url(url: str) -> str:
-    """"localhost:8080/v1/" -> "http://localhost:8080": the server root every endpoint hangs off."""
-    url = url.strip()
-    if "://" not in url:
-        url = f"http://{url}"
-    return url.rstrip("/").removesuffix("/v1")
+normalise_url = server_root  # the name the llama.cpp pane knows it by
 
 
 def _host(url: str) -> str:
@@ -147,14 +144,7 @@ def _unreachable(url: str) -> Unreachable:
 
 
 def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return without_bidi_controls(response.text.strip()[:200])
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return without_bidi_controls(str(error.get("message") or ""))
-    return without_bidi_controls(str(error or ""))
+    return error_reply(response)[1]
 
 
 def _parse_router_model(entry: dict[str, Any]) -> RouterModel:
@@ -207,8 +197,7 @@ class LlamaCppService:
     # --- servers of our own that restart ---------------------------------------------------------
 
     def _servers_at(self, url: str) -> list[ManagedServer]:
-        url = normalise_url(url)
-        return [server for server in self._servers if server.url == url]
+        return [server for server in self._servers if server.url and same_server(server.url, url)]
 
     def restarting(self, url: str) -> bool:
         """A server of ours at `url` (an account's base URL will do) is starting, restarting or switching."""
@@ -233,22 +222,23 @@ class LlamaCppService:
     # --- requests ------------------------------------------------------------------------------
 
     async def _get(self, url: str, path: str, **params: str) -> httpx.Response:
-        try:
-            return await self._http.get(f"{url}{path}", params=params or None, timeout=_REQUEST_TIMEOUT)
-        except httpx.TimeoutException as exc:
-            raise TimedOut(f"llama-server at {_host(url)} did not answer in time.",
-                           "It may be busy; try again.") from exc
-        except httpx.HTTPError as exc:
-            raise _unreachable(url) from exc
+        return await self._send(url, self._http.get(f"{url}{path}", params=params or None, timeout=_REQUEST_TIMEOUT))
 
     async def _post(self, url: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self._send(url, self._http.post(f"{url}{path}", json=body, timeout=_REQUEST_TIMEOUT))
+
+    @staticmethod
+    async def _send(url: str, request: Awaitable[httpx.Response]) -> httpx.Response:
+        """Await `request`; every httpx failure becomes TimedOut or Unreachable."""
         try:
-            return await self._http.post(f"{url}{path}", json=body, timeout=_REQUEST_TIMEOUT)
-        except httpx.TimeoutException as exc:
-            raise TimedOut(f"llama-server at {_host(url)} did not answer in time.",
-                           "It may be busy; try again.") from exc
+            return await request
         except httpx.HTTPError as exc:
-            raise _unreachable(url) from exc
+            unreachable = _unreachable(url)
+            said = (unreachable.message, unreachable.action)
+            error = transport_error(exc, TransportWording(
+                timed_out=(f"llama-server at {_host(url)} did not answer in time.", "It may be busy; try again."),
+                not_connected=said, other=said), url=url)
+            raise (error or unreachable) from exc
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:

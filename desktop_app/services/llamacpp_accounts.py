@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.urls import same_server, server_root
 from desktop_app.services.accounts import AccountService
 
 PROVIDER = "llamacpp"
@@ -19,7 +20,7 @@ MANAGED_LABEL = "llama.cpp (started here)"  # the first name of the started-here
 
 def _base_url(url: str) -> str:
     """A server's root ("http://127.0.0.1:8080") as an account's base URL (".../v1")."""
-    return url.rstrip("/").removesuffix("/v1") + "/v1"
+    return server_root(url) + "/v1"
 
 
 class LlamaCppAccounts:
@@ -51,7 +52,7 @@ class LlamaCppAccounts:
         """The server's account, made now if it has none."""
         base_url = _base_url(url)
         async with self._lock:
-            account = next((a for a in self._of_provider() if a.effective_base_url == base_url), None)
+            account = next((a for a in self._of_provider() if same_server(a.effective_base_url, base_url)), None)
             if account is not None or not started_here:
                 if account is None:
                     host = base_url.split("://", 1)[-1].removesuffix("/v1")
@@ -74,7 +75,7 @@ class LlamaCppAccounts:
         """The user took a connected server off the list: its accounts go too (not the started-here one)."""
         base_url = _base_url(url)
         async with self._lock:
-            gone = [a for a in self._not_started_here() if a.effective_base_url == base_url]
+            gone = [a for a in self._not_started_here() if same_server(a.effective_base_url, base_url)]
             for account in gone:
                 await self._accounts.remove_account(account.id)
         return gone

@@ -42,7 +42,6 @@ from desktop_app.domain.errors import (
     MalformedResponse,
     ModelNotFound,
     ServerError,
-    TimedOut,
     Unreachable,
 )
 from desktop_app.domain.ollama import (
@@ -62,6 +61,7 @@ from desktop_app.domain.ollama import (
     system_from_modelfile,
 )
 from desktop_app.domain.text import without_bidi_controls
+from desktop_app.services.errors import TransportWording, transport_error
 from desktop_app.services.ollama_pulls import (
     PullJob,
     PullLedger,
@@ -490,22 +490,19 @@ class OllamaService:
     def _map(self, exc: BaseException, *, model: str = "", pulling: bool = False) -> DomainError:
         """One domain error for anything the client or httpx raised."""
         address = self._host.address
-        if isinstance(exc, httpx.TimeoutException):
-            if pulling:
-                return TimedOut(f"Ollama at {address} went quiet during the pull of {model}.",
-                                "It is retried automatically.")
-            return TimedOut(f"Ollama at {address} did not answer in time.",
-                            "Try again; a large model can take a while to load.")
-        if isinstance(exc, (httpx.ConnectError, ConnectionError)) and not isinstance(
-                exc, (ConnectionResetError, BrokenPipeError)):
-            return self._unreachable()
-        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
-                            ConnectionResetError, BrokenPipeError)):
-            what = f"the pull of {model}" if pulling else "the request"
-            return Unreachable(f"The connection to Ollama at {address} was lost during {what}.",
-                               "It is retried automatically; check that Ollama is still running."
-                               if pulling else "Try again; check that Ollama is still running.",
-                               url=self._host.url)
+        unreachable = self._unreachable()
+        transport = transport_error(exc, TransportWording(
+            timed_out=(f"Ollama at {address} went quiet during the pull of {model}.", "It is retried automatically.")
+            if pulling else (f"Ollama at {address} did not answer in time.",
+                             "Try again; a large model can take a while to load."),
+            not_connected=(unreachable.message, unreachable.action),
+            cut=(f"The connection to Ollama at {address} was lost during "
+                 f"{f'the pull of {model}' if pulling else 'the request'}.",
+                 "It is retried automatically; check that Ollama is still running." if pulling
+                 else "Try again; check that Ollama is still running."),
+        ), url=self._host.url)
+        if transport is not None:
+            return transport
         if isinstance(exc, (pydantic.ValidationError, ValueError)) and not isinstance(
                 exc, _ollama().ResponseError):
             return MalformedResponse(f"Ollama at {address} sent a reply ModelDesk could not read.",

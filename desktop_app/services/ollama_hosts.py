@@ -22,6 +22,7 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.http_fields import check_base_url
 from desktop_app.domain.ollama import OllamaHost, normalize_host_url
+from desktop_app.domain.urls import same_server
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.ollama import OllamaService, PullLedger
 
@@ -40,7 +41,8 @@ def _make_service(host: OllamaHost, *, api_key: str | None, ledger: PullLedger) 
 
 
 def same_url(a: str, b: str) -> bool:
-    return normalize_host_url(a).rstrip("/") == normalize_host_url(b).rstrip("/")
+    """`same_server` for addresses as typed for Ollama (no port: Ollama's 11434)."""
+    return same_server(normalize_host_url(a), normalize_host_url(b))
 
 
 class OllamaHosts:

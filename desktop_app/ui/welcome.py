@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.providers import PROVIDERS
+from desktop_app.domain.urls import same_server
 from desktop_app.services.accounts import AccountService, EnvKey
 from desktop_app.services.discovery import Discovery, FoundServer, discover
 from desktop_app.ui.accounts.env_keys import EnvKeyList, KeyOfferDialog, key_destination
@@ -54,7 +55,7 @@ def server_account(kind: str, server: FoundServer) -> Account:
         provider, label, url = PROVIDERS["ollama"], OLLAMA_LABEL, server.url
     else:
         provider, label, url = PROVIDERS["llamacpp"], LLAMA_SERVER_LABEL, f"{server.url}/v1"
-    base_url = None if url.rstrip("/") == provider.default_base_url else url
+    base_url = None if same_server(url, provider.default_base_url) else url
     return Account(provider_id=provider.id, label=label, base_url=base_url)
 
 

@@ -171,6 +171,14 @@ def test_connect_shows_the_loaded_model_and_context(qtbot, make_pane, qtmodeltes
     assert pane.servers_model.rowCount() == 0 and pane.showing_servers_empty_state
 
 
+def test_one_server_connected_under_two_loopback_names_is_one_row(qtbot, make_pane, single) -> None:
+    pane = make_pane()
+    assert run(qtbot, pane.connect(f"127.0.0.1:{single.port}")) is not None
+    assert run(qtbot, pane.connect(f"localhost:{single.port}/v1")) is not None
+    assert pane.servers_model.rowCount() == 1
+    assert pane.servers_model.row_of(f"http://0.0.0.0:{single.port}") == 0
+
+
 # --- a server of its own -------------------------------------------------------------------------------
 
 def test_start_from_the_form_see_the_log_switch_and_stop(qtbot, make_pane, artifacts, tmp_path) -> None:

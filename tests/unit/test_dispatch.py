@@ -218,8 +218,8 @@ class LocalGemma:
         return self.server.url.removeprefix("http://")
 
 
-@pytest_asyncio.fixture
-async def gemma(tmp_path: Path) -> AsyncIterator[LocalGemma]:
+@contextlib.asynccontextmanager
+async def local_gemma(tmp_path: Path, **spec_fields: Any) -> AsyncIterator[LocalGemma]:
     binary, gguf = real_artifacts()
     other = tmp_path / "gemma-b.gguf"
     os.symlink(gguf, other)
@@ -227,7 +227,7 @@ async def gemma(tmp_path: Path) -> AsyncIterator[LocalGemma]:
     home.mkdir()
     spec = ManagedServerSpec(model=gguf, binary=str(binary), ctx=2048, threads=2, alias="gemma",
                              extra_args=builtin_template_args("gemma"),
-                             env={"HOME": str(home), "LLAMA_CACHE": str(home / "cache")})
+                             env={"HOME": str(home), "LLAMA_CACHE": str(home / "cache")}, **spec_fields)
     async with httpx.AsyncClient() as http:
         service = LlamaCppService(http)
         server = service.managed(spec)
@@ -236,6 +236,12 @@ async def gemma(tmp_path: Path) -> AsyncIterator[LocalGemma]:
             yield LocalGemma(service, server, other)
         finally:
             await server.stop()
+
+
+@pytest_asyncio.fixture
+async def gemma(tmp_path: Path) -> AsyncIterator[LocalGemma]:
+    async with local_gemma(tmp_path) as local:
+        yield local
 
 
 async def begin_switch(server: ManagedServer, model: Path,
@@ -281,8 +287,9 @@ class ChatDuringRestart(LLMService):
 
 
 class LocalWorld:
-    def __init__(self, llm: LLMService, gemma: LocalGemma, usage: UsageStore) -> None:
-        self.account = Account(provider_id="llamacpp", label="llama.cpp here", base_url=f"{gemma.server.url}/v1")
+    def __init__(self, llm: LLMService, gemma: LocalGemma, usage: UsageStore, base_url: str = "") -> None:
+        self.account = Account(provider_id="llamacpp", label="llama.cpp here",
+                               base_url=base_url or f"{gemma.server.url}/v1")
         self.settings = Settings(accounts=[self.account])
         self.dispatcher = Dispatcher(llm=llm, secrets=SecretStore(), states=AccountStates(),
                                      settings=lambda: self.settings, usage=usage, timeout_s=lambda: 30.0,
@@ -314,6 +321,23 @@ async def test_a_chat_sent_while_our_llama_server_switches_models_waits_for_it(e
     assert not any(isinstance(e, (Failed, AttemptFailed)) for e in events)
     assert (await switch).status is ManagedStatus.RUNNING and gemma.server.spec.model == gemma.other
     assert await _statuses(usage) == ["ok"]
+
+
+@pytest.mark.asyncio
+async def test_a_server_of_ours_bound_to_every_interface_is_waited_for_at_its_loopback_address(
+        engine, tmp_path, usage):
+    async with local_gemma(tmp_path, host="0.0.0.0") as gemma:
+        port = httpx.URL(gemma.server.url).port
+        world = LocalWorld(LLMService(engine=engine), gemma, usage, base_url=f"http://127.0.0.1:{port}/v1")
+        switch = await begin_switch(gemma.server, gemma.other)
+        assert gemma.service.restarting(world.account.effective_base_url)
+        events = await world.ask()
+        assert events[0] == Notice(f"llama-server at 127.0.0.1:{port} is restarting with another model; "
+                                   "the reply starts when it is ready.")
+        assert _finished(events).metrics.completion_tokens == 8
+        assert not any(isinstance(e, (Failed, AttemptFailed)) for e in events)
+        assert (await switch).status is ManagedStatus.RUNNING
+        assert await _statuses(usage) == ["ok"]
 
 
 @pytest.mark.asyncio

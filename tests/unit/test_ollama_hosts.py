@@ -44,7 +44,8 @@ async def test_the_local_host_comes_first_and_once(hosts: OllamaHosts, accounts:
                                                   ("Box", "http://10.0.0.5:11434")]
     assert listed[0].key_ref == local.id  # the local host is its account now
     # Addresses as typed find the same host.
-    assert hosts.account_for("localhost:11434") is None  # another name is another host
+    assert hosts.account_for("localhost:11434") == local  # another loopback name, the same server
+    assert hosts.account_for("127.0.0.1:11435") is None  # another port is another host
     assert hosts.account_for("10.0.0.5") is not None
 
 

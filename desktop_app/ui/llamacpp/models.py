@@ -23,6 +23,7 @@ from desktop_app.domain.llamacpp import (
     ServerInfo,
     describe_exit,
 )
+from desktop_app.domain.urls import same_server
 from desktop_app.ui.common.table_model import RowsTableModel
 
 UrlRole = Qt.ItemDataRole.UserRole  # ServersModel: the server's root URL
@@ -130,7 +131,7 @@ class ServersModel(RowsTableModel[ServerRow]):
 
     def row_of(self, url: str) -> int:
         for number, row in enumerate(self._rows):
-            if row.url == url:
+            if same_server(row.url, url):
                 return number
         return -1
 

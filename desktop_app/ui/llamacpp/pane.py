@@ -40,6 +40,7 @@ from desktop_app.domain.llamacpp import (
     RouterModelStatus,
     ServerInfo,
 )
+from desktop_app.domain.urls import same_server
 from desktop_app.services.llamacpp import (
     LlamaCppService,
     ManagedServer,
@@ -318,7 +319,7 @@ class LlamaCppPane(QWidget):
         if row is None or row.source is not ServerSource.CONNECTED:
             return False
         self.servers_model.remove(url)
-        if url == self._router_url:
+        if same_server(url, self._router_url):
             self._set_router(self._another_router(url))
         return True
 
@@ -437,7 +438,7 @@ class LlamaCppPane(QWidget):
         if not shiboken6.isValid(self):
             return
         self.servers_model.remove(managed.url)
-        if self._router_url == managed.url:
+        if self._router_url and same_server(self._router_url, managed.url):
             self._set_router(self._another_router(managed.url))
         self.crash_notice.hide()
         self._update_managed_buttons()
@@ -556,7 +557,7 @@ class LlamaCppPane(QWidget):
         crashed = state.status is ManagedStatus.CRASHED
         if crashed:
             self.crash_label.setText(f"{state.message} Its last lines are in the log below.")
-            if self._router_url == state.url:
+            if self._router_url and same_server(self._router_url, state.url):
                 self.router_model.set_models([])
                 self.router_models_changed.emit()
         self.crash_notice.setVisible(crashed)
@@ -586,7 +587,7 @@ class LlamaCppPane(QWidget):
         if existing is None:
             return  # removed meanwhile
         here = self._here.server
-        if existing.managed is not None and here is not None and here.url == url:
+        if existing.managed is not None and here is not None and same_server(here.url, url):
             managed: ManagedState | None = here.state
             if not managed.alive:
                 return  # it stopped while we asked; its state row says so
