@@ -241,7 +241,7 @@ async def offer_welcome(parent: QWidget | None, accounts: AccountService, *, htt
     Returns the open dialog (it deletes itself when answered), or None when it is not a first
     run or nothing was found that could be added.
     """
-    if accounts.accounts or accounts.settings.env_import_offered:
+    if accounts.accounts or accounts.env_import_offered:
         return None
     discovery = await discover(http=http, environ=environ)
     if not worth_showing(discovery) or accounts.accounts:

@@ -13,6 +13,7 @@ from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.ollama import OllamaHost
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.ollama_hosts import LOCAL_LABEL, OllamaHosts
+from desktop_app.services.settings import SettingsService
 from tests.servers.ollama_server import OllamaServer
 
 KEY = "host-key-for-tests"
@@ -25,8 +26,8 @@ def remote() -> Iterator[OllamaServer]:
 
 
 @pytest_asyncio.fixture
-async def hosts(accounts: AccountService, tmp_path: Path) -> AsyncIterator[OllamaHosts]:
-    hosts = OllamaHosts(local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts,
+async def hosts(accounts: AccountService, settings: SettingsService, tmp_path: Path) -> AsyncIterator[OllamaHosts]:
+    hosts = OllamaHosts(local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts, settings=settings,
                         state_file=tmp_path / "pulls.json")
     yield hosts
     await hosts.aclose()
@@ -92,9 +93,11 @@ async def test_remove_forgets_a_host_and_its_key_but_not_the_local_one(
 
 
 @pytest.mark.asyncio
-async def test_the_local_account_is_made_once_unless_asked_again(hosts: OllamaHosts, accounts: AccountService) -> None:
+async def test_the_local_account_is_made_once_unless_asked_again(
+    hosts: OllamaHosts, accounts: AccountService, settings: SettingsService
+) -> None:
     made = await hosts.ensure_account(hosts.local)
-    assert made is not None and accounts.settings.local_ollama_added
+    assert made is not None and settings.current.local_ollama_added
     await accounts.remove_account(made.id)  # the user removed it
     assert await hosts.ensure_account(hosts.local) is None  # not made again behind their back
     again = await hosts.ensure_account(hosts.local, asked=True)  # "Chat with it"

@@ -126,7 +126,7 @@ def maybe_offer_env_import(parent: QWidget | None, accounts: AccountService,
     The dialog deletes itself when answered. Without a parent the caller must keep a reference
     to it while it is open.
     """
-    if accounts.settings.env_import_offered:
+    if accounts.env_import_offered:
         return None
     keys = find_env_keys(environ)
     if not keys:
