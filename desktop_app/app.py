@@ -96,6 +96,7 @@ class ModelDeskApp:
         self.accounts_pane = AccountsPane(accounts=self.accounts)
         self.usage_pane = UsagePane(usage=self.usage, accounts_provider=lambda: self.accounts.accounts)
         self.ollama_hosts = OllamaHosts(local=_local_ollama_host(), accounts=self.accounts, settings=self.settings,
+                                        secrets=self.secrets,
                                         state_file=paths.data_dir / "ollama-pulls.json")
         self.ollama_pane = OllamaPane(ollama=self.ollama_hosts.first_service(), hosts=self.ollama_hosts)
         self.gguf = GgufLibrary(paths.cache_dir / "gguf.json",

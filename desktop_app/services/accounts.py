@@ -82,6 +82,11 @@ class AccountService:
         return self._secrets
 
     @property
+    def keys_kept_for_session(self) -> str:
+        """Why keys are kept in memory for this session only ("" while they go to the OS keyring)."""
+        return "" if self._secrets.persistent else self._secrets.notice or ""
+
+    @property
     def states(self) -> AccountStates:
         return self._states
 

@@ -118,7 +118,7 @@ class WelcomeDialog(KeyOfferDialog):
             layout.addWidget(self._section("API keys in your environment"))
             layout.addWidget(self.key_list)
             layout.addWidget(self._detail(f"Each ticked key becomes an account, its key "
-                                          f"{key_destination(accounts.secrets)}. "
+                                          f"{key_destination(accounts)}. "
                                           "The variables themselves are left as they are."))
         else:
             self.key_list.hide()

@@ -28,7 +28,7 @@ def remote() -> Iterator[OllamaServer]:
 @pytest_asyncio.fixture
 async def hosts(accounts: AccountService, settings: SettingsService, tmp_path: Path) -> AsyncIterator[OllamaHosts]:
     hosts = OllamaHosts(local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts, settings=settings,
-                        state_file=tmp_path / "pulls.json")
+                        secrets=accounts.secrets, state_file=tmp_path / "pulls.json")
     yield hosts
     await hosts.aclose()
 

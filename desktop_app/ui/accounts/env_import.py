@@ -39,7 +39,7 @@ class EnvImportDialog(KeyOfferDialog):
 
         self.title_label = bold_title(QLabel(TITLE, objectName="envImportTitle"))
         self.intro_label = QLabel(
-            "ModelDesk can add an account for each key you tick, its key " + key_destination(accounts.secrets)
+            "ModelDesk can add an account for each key you tick, its key " + key_destination(accounts)
             + ". Nothing is imported until you press “Import selected”.",
             objectName="envImportIntro", wordWrap=True)
         self.key_list = EnvKeyList(keys, object_prefix="envKey")
