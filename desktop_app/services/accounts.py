@@ -78,10 +78,6 @@ class AccountService:
         return list(self._settings.current.accounts)
 
     @property
-    def secrets(self) -> SecretStore:
-        return self._secrets
-
-    @property
     def keys_kept_for_session(self) -> str:
         """Why keys are kept in memory for this session only ("" while they go to the OS keyring)."""
         return "" if self._secrets.persistent else self._secrets.notice or ""

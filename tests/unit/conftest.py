@@ -100,12 +100,18 @@ async def settings(tmp_path: Path) -> AsyncIterator[SettingsService]:
 
 
 @pytest_asyncio.fixture
-async def accounts(catalog: ModelCatalog, settings: SettingsService) -> AsyncIterator[AccountService]:
-    """The account service on the `settings` service and the (in-memory) keyring."""
+async def secrets() -> AsyncIterator[SecretStore]:
+    """The SecretStore on the (in-memory) keyring."""
     secrets = SecretStore()
     await secrets.start()
-    yield AccountService(settings=settings, secrets=secrets, catalog=catalog)
+    yield secrets
     await secrets.close()
+
+
+@pytest.fixture
+def accounts(catalog: ModelCatalog, settings: SettingsService, secrets: SecretStore) -> AccountService:
+    """The account service on the `settings` service and the `secrets` store."""
+    return AccountService(settings=settings, secrets=secrets, catalog=catalog)
 
 
 @pytest_asyncio.fixture

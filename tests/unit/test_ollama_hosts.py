@@ -13,6 +13,7 @@ from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.ollama import OllamaHost
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.ollama_hosts import LOCAL_LABEL, OllamaHosts
+from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
 from tests.servers.ollama_server import OllamaServer
 
@@ -26,9 +27,10 @@ def remote() -> Iterator[OllamaServer]:
 
 
 @pytest_asyncio.fixture
-async def hosts(accounts: AccountService, settings: SettingsService, tmp_path: Path) -> AsyncIterator[OllamaHosts]:
+async def hosts(accounts: AccountService, settings: SettingsService, secrets: SecretStore,
+                tmp_path: Path) -> AsyncIterator[OllamaHosts]:
     hosts = OllamaHosts(local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts, settings=settings,
-                        secrets=accounts.secrets, state_file=tmp_path / "pulls.json")
+                        secrets=secrets, state_file=tmp_path / "pulls.json")
     yield hosts
     await hosts.aclose()
 
@@ -51,11 +53,11 @@ async def test_the_local_host_comes_first_and_once(hosts: OllamaHosts, accounts:
 
 @pytest.mark.asyncio
 async def test_add_keeps_the_key_in_the_keyring_and_the_service_sends_it(
-        hosts: OllamaHosts, accounts: AccountService, remote: OllamaServer, tmp_path: Path) -> None:
+        hosts: OllamaHosts, accounts: AccountService, secrets: SecretStore, remote: OllamaServer, tmp_path: Path) -> None:
     host = await hosts.add(url=f"localhost:{remote.port}", label="Workstation", key=KEY)
     account = hosts.account_for(host.url)
     assert account is not None and account.label == "Workstation" and host.key_ref == account.id
-    assert await accounts.secrets.get(account.id) == KEY
+    assert await secrets.get(account.id) == KEY
     assert KEY not in (tmp_path / "settings.json").read_text()
     service = await hosts.service(host)
     assert (await service.host_status()).reachable
@@ -80,13 +82,13 @@ async def test_add_keeps_the_key_in_the_keyring_and_the_service_sends_it(
 
 @pytest.mark.asyncio
 async def test_remove_forgets_a_host_and_its_key_but_not_the_local_one(
-        hosts: OllamaHosts, accounts: AccountService) -> None:
+        hosts: OllamaHosts, secrets: SecretStore) -> None:
     host = await hosts.add(url="10.0.0.9:11434", label="Old", key=KEY)
     account_id = host.key_ref
     assert account_id is not None
     await hosts.service(host)
     await hosts.remove(host)
-    assert hosts.account_for(host.url) is None and await accounts.secrets.get(account_id) is None
+    assert hosts.account_for(host.url) is None and await secrets.get(account_id) is None
     assert [h.url for h in hosts.hosts()] == ["http://127.0.0.1:11434"]
     with pytest.raises(BadRequest, match="cannot be removed"):
         await hosts.remove(hosts.local)
