@@ -28,7 +28,8 @@ class SettingsService:
         return self._current
 
     def on_changed(self, listener: SettingsListener) -> Callable[[], None]:
-        """Call `listener` after each change is written; returns the function that stops it."""
+        """Call `listener` after each change (once its write is done); returns the function that
+        stops it."""
         self._listeners.append(listener)
 
         def unsubscribe() -> None:
@@ -50,11 +51,14 @@ class SettingsService:
         is there (an account added to the list, say)."""
         before = self._current
         self._current = after = change(before)
-        # save_async encodes and queues the write before its first await: writes keep this order.
-        await self._store.save_async(after)
-        changed = frozenset(name for name in Settings.model_fields if getattr(before, name) != getattr(after, name))
-        for listener in list(self._listeners):
-            listener(self._current, changed)
+        try:
+            # save_async encodes and queues the write before its first await: writes keep this order.
+            await self._store.save_async(after)
+        finally:
+            # Told even when the write failed or its caller was cancelled: `current` has changed.
+            changed = frozenset(n for n in Settings.model_fields if getattr(before, n) != getattr(after, n))
+            for listener in list(self._listeners):
+                listener(self._current, changed)
         return after
 
     async def save(self) -> None:

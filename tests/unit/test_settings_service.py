@@ -87,3 +87,20 @@ async def test_a_refused_change_changes_nothing(settings: SettingsService, tmp_p
         await settings.update(request_timeout_s=0, theme="light")
 
     assert settings.current.theme == "dark" == on_disk(tmp_path).theme
+
+
+@pytest.mark.asyncio
+async def test_a_write_that_fails_keeps_the_change_and_still_tells_listeners(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.mkdir()  # a real fault: the file cannot be replaced
+    store = SettingsStore(path)
+    settings = SettingsService(store=store)
+    told: list[frozenset[str]] = []
+    settings.on_changed(lambda _s, changed: told.append(changed))
+    try:
+        with pytest.raises(OSError):  # noqa: PT011 (which OSError depends on the platform)
+            await settings.update(theme="dark")
+    finally:
+        await store.close()
+
+    assert settings.current.theme == "dark" and told == [frozenset({"theme"})]
