@@ -28,6 +28,7 @@ from desktop_app.services.llm import LLMService
 from desktop_app.services.local_servers import LocalServers
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore, StateStore
 from desktop_app.services.usage import UsageStore
 from desktop_app.ui.common.gc import MainThreadCollector
@@ -56,6 +57,7 @@ class ModelDeskApp:
         self.env_import_dialog = None
         self.settings_store = SettingsStore(paths.settings_file)
         settings, self._settings_notice = self.settings_store.load()
+        self.settings = SettingsService(store=self.settings_store, settings=settings)
         self.state_store = StateStore(paths.state_file)
         # One HTTP client for every list/check request, with the user's proxy settings; closed on quit.
         self.http = http_client(timeout=httpx.Timeout(10.0), follow_redirects=False)
@@ -68,14 +70,14 @@ class ModelDeskApp:
         self.usage = UsageStore(paths.data_dir / "usage.sqlite3")
         self.states = AccountStates()
         self.accounts = AccountService(
-            settings=settings, settings_store=self.settings_store, secrets=self.secrets, catalog=self.catalog,
-            states=self.states)
+            settings=self.settings, secrets=self.secrets, catalog=self.catalog, states=self.states)
         self.llamacpp = LlamaCppService(self.http)
-        self.local = LocalServers(accounts=self.accounts, llamacpp=self.llamacpp,
+        self.local = LocalServers(accounts=self.accounts, settings=self.settings, secrets=self.secrets,
+                                  llamacpp=self.llamacpp,
                                   pulls_file=paths.data_dir / "ollama-pulls.json")
         self.dispatcher = Dispatcher(
-            llm=self.llm, secrets=self.secrets, states=self.states, settings=lambda: self.accounts.settings,
-            usage=self.usage, timeout_s=lambda: self.accounts.settings.request_timeout_s,
+            llm=self.llm, secrets=self.secrets, states=self.states, settings=lambda: self.settings.current,
+            usage=self.usage, timeout_s=lambda: self.settings.current.request_timeout_s,
             local_servers=self.llamacpp)
         self.chat = ChatService(dispatcher=self.dispatcher, store=self.store)
 
@@ -114,8 +116,7 @@ class ModelDeskApp:
         self.window.stack.currentChanged.connect(self._on_pane_shown)
         self.gguf_view.scanned.connect(self.llamacpp_pane.reload_gguf_files)
         self.gguf_view.folders_changed.connect(
-            lambda folders: self._tasks.spawn(self.accounts.update_settings(
-                self.accounts.settings.model_copy(update={"gguf_folders": folders}))))
+            lambda folders: self._tasks.spawn(self.settings.update(gguf_folders=folders)))
         from PySide6.QtWidgets import QApplication
 
         from desktop_app.services.log_control import install as install_log_control
@@ -132,8 +133,7 @@ class ModelDeskApp:
         self.welcome_dialog = None
         self._build_theme_menu(settings.theme)
         self.llamacpp_pane.binary_setting_changed.connect(
-            lambda path: self._tasks.spawn(self.accounts.update_settings(
-                self.accounts.settings.model_copy(update={"llama_server_binary": path}))))
+            lambda path: self._tasks.spawn(self.settings.update(llama_server_binary=path)))
         self.window.export_proxy_requested.connect(lambda path: self._tasks.spawn(self.export_proxy_config(path)))
         self._restore_window_state()
         self.started = asyncio.Event()
@@ -162,7 +162,7 @@ class ModelDeskApp:
 
         apply_theme(QApplication.instance(), mode)
         self.theme_actions[mode].setChecked(True)
-        await self.accounts.update_settings(self.accounts.settings.model_copy(update={"theme": mode}))
+        await self.settings.update(theme=mode)
 
     async def _offer_first_run(self) -> None:
         """A first run (no accounts yet): offer what is on this machine; nothing added without consent."""
@@ -176,7 +176,7 @@ class ModelDeskApp:
     def diagnostics(self) -> str:
         from desktop_app.services.diagnostics import collect_diagnostics
 
-        return collect_diagnostics(settings=self.accounts.settings, secrets=self.secrets, paths=self.paths,
+        return collect_diagnostics(settings=self.settings.current, secrets=self.secrets, paths=self.paths,
                                    recent_errors=self.recent_errors)
 
     def _on_pane_shown(self, _index: int) -> None:
@@ -209,10 +209,10 @@ class ModelDeskApp:
         except StorageFailed as exc:  # chats go on; only the usage log and budgets wait for it
             self.window.add_notice(f"{exc.message} Usage is not recorded until ModelDesk is restarted.")
         with contextlib.suppress(StorageFailed):  # a store that cannot be written keeps them for later
-            await recover_interrupted(self.store, self.usage, self.accounts.settings)
+            await recover_interrupted(self.store, self.usage, self.settings.current)
         await self.usage_pane.reload()
         self._tasks.spawn(self.gguf_view.scan())  # on a worker thread; cached by path, size and mtime
-        await self.chat_pane.load_conversations(self.accounts.settings.last_conversation_id)
+        await self.chat_pane.load_conversations(self.settings.current.last_conversation_id)
         if not self.accounts.accounts:
             self.window.show_pane("Accounts")
         if self.offer_env_import:
@@ -275,6 +275,5 @@ class ModelDeskApp:
 
     async def _remember_last_conversation(self) -> None:
         current = self.chat_pane.current_conversation
-        settings = self.accounts.settings
-        if current is not None and settings.last_conversation_id != current.id:
-            await self.accounts.update_settings(settings.model_copy(update={"last_conversation_id": current.id}))
+        if current is not None and self.settings.current.last_conversation_id != current.id:
+            await self.settings.update(last_conversation_id=current.id)

@@ -1,11 +1,10 @@
-"""Accounts as the user manages them: the list lives in settings, the keys in the SecretStore."""
+"""Accounts as the user manages them: the list lives in the settings (changed through the
+SettingsService), the keys in the SecretStore."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from desktop_app.domain.accounts import Account, new_account_id
@@ -16,7 +15,7 @@ from desktop_app.services import header_secrets
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.catalog import CheckResult, CheckStatus, ModelCatalog
 from desktop_app.services.secrets import SecretStore
-from desktop_app.services.settings_store import SettingsStore
+from desktop_app.services.settings import SettingsService
 
 Listener = Callable[[], None]
 
@@ -48,11 +47,10 @@ def find_env_keys(environ: Mapping[str, str] | None = None) -> list[EnvKey]:
 
 class AccountService:
     def __init__(
-        self, *, settings: Settings, settings_store: SettingsStore, secrets: SecretStore, catalog: ModelCatalog,
+        self, *, settings: SettingsService, secrets: SecretStore, catalog: ModelCatalog,
         states: AccountStates | None = None,
     ) -> None:
         self._settings = settings
-        self._store = settings_store
         self._secrets = secrets
         self._catalog = catalog
         self._states = states or AccountStates()
@@ -76,23 +74,20 @@ class AccountService:
     # --- reading ------------------------------------------------------------------------------
 
     @property
-    def settings(self) -> Settings:
-        return self._settings
-
-    @property
     def accounts(self) -> list[Account]:
-        return list(self._settings.accounts)
+        return list(self._settings.current.accounts)
 
     @property
-    def secrets(self) -> SecretStore:
-        return self._secrets
+    def keys_kept_for_session(self) -> str:
+        """Why keys are kept in memory for this session only ("" while they go to the OS keyring)."""
+        return "" if self._secrets.persistent else self._secrets.notice or ""
 
     @property
     def states(self) -> AccountStates:
         return self._states
 
     def find(self, account_id: str) -> Account | None:
-        return self._settings.account(account_id)
+        return self._settings.current.account(account_id)
 
     def cached_models(self, account_id: str) -> tuple[str, ...]:
         return self._catalog.cached_models(account_id) or self._bundled.get(account_id, ())
@@ -101,10 +96,6 @@ class AccountService:
         return bool(await self._secrets.get(account_id))
 
     # --- changing -----------------------------------------------------------------------------
-
-    async def update_settings(self, settings: Settings) -> None:
-        self._settings = settings
-        await self._store.save_async(settings)
 
     async def save_account(self, account: Account, key: str | None = None,
                            secret_values: dict[str, str] | None = None) -> None:
@@ -121,7 +112,7 @@ class AccountService:
             else:
                 await self._secrets.delete(account.id)
             self._states.clear(account.id)  # a new key: no longer "broken", no stale cooldown
-        await self.update_settings(self._settings.with_account(account))
+        await self._settings.update_with(lambda s: s.with_account(account))
         self._announce()
 
     async def _store_secret_headers(self, account: Account, typed: dict[str, str]) -> None:
@@ -142,7 +133,7 @@ class AccountService:
         for account_id, values in found.items():
             stored = await header_secrets.read(self._secrets, account_id)
             await header_secrets.write(self._secrets, account_id, {**values, **stored})
-        await self.update_settings(self._settings)
+        await self._settings.save()
 
     async def resolved(self, account: Account, typed: dict[str, str] | None = None) -> Account:
         """`account` with its credential headers' values (typed ones first, then the stored ones)."""
@@ -163,15 +154,20 @@ class AccountService:
             await self._secrets.set(copy.id, key)
         if original.secret_headers:
             await header_secrets.write(self._secrets, copy.id, await header_secrets.read(self._secrets, account_id))
-        settings = self._settings.with_account(copy)
-        index = next(i for i, a in enumerate(settings.accounts) if a.id == account_id)
-        settings = settings.moved_account(copy.id, index + 1 - (len(settings.accounts) - 1))
-        await self.update_settings(settings)
+
+        def placed_after_original(settings: Settings) -> Settings:
+            settings = settings.with_account(copy)
+            index = next((i for i, a in enumerate(settings.accounts) if a.id == account_id), None)
+            if index is None:  # the original was removed meanwhile: the copy stays last
+                return settings
+            return settings.moved_account(copy.id, index + 1 - (len(settings.accounts) - 1))
+
+        await self._settings.update_with(placed_after_original)
         self._announce()
         return copy
 
     async def move_account(self, account_id: str, delta: int) -> None:
-        await self.update_settings(self._settings.moved_account(account_id, delta))
+        await self._settings.update_with(lambda s: s.moved_account(account_id, delta))
         self._announce()
 
     async def set_enabled(self, account_id: str, enabled: bool) -> None:
@@ -182,25 +178,37 @@ class AccountService:
     async def import_env_keys(self, keys: list[EnvKey]) -> list[Account]:
         """Create one account per chosen env key, its key in the keyring. Only with consent."""
         created = []
-        settings = self._settings
         for found in keys:
             provider = PROVIDERS[found.provider_id]
             account = Account(provider_id=provider.id, label=f"{provider.name} ({found.variable})")
             await self._secrets.set(account.id, found.secret)
-            settings = settings.with_account(account)
             created.append(account)
-        await self.update_settings(settings.model_copy(update={"env_import_offered": True}))
+
+        def with_created(settings: Settings) -> Settings:
+            for account in created:
+                settings = settings.with_account(account)
+            return settings.model_copy(update={"env_import_offered": True})
+
+        await self._settings.update_with(with_created)
         self._announce()
         return created
 
+    @property
+    def env_import_offered(self) -> bool:
+        """The first-run offer to import keys from env vars was made (taken or declined)."""
+        return self._settings.current.env_import_offered
+
     async def decline_env_import(self) -> None:
-        await self.update_settings(self._settings.model_copy(update={"env_import_offered": True}))
+        await self._settings.update(env_import_offered=True)
 
     # --- pools --------------------------------------------------------------------------------
 
     @property
     def pools(self) -> list[Pool]:
-        return list(self._settings.pools)
+        return list(self._settings.current.pools)
+
+    def pool(self, pool_id: str) -> Pool | None:
+        return self._settings.current.pool(pool_id)
 
     async def save_pool(self, pool: Pool) -> None:
         """Add or update a pool; every member must be an account of the pool's provider."""
@@ -209,18 +217,18 @@ class AccountService:
             if account is None or account.provider_id != pool.provider_id:
                 raise ValueError(f"Every account in pool “{pool.label}” must be a "
                                  f"{PROVIDERS[pool.provider_id].name} account.")
-        await self.update_settings(self._settings.with_pool(pool))
+        await self._settings.update_with(lambda s: s.with_pool(pool))
         self._announce()
 
     async def remove_pool(self, pool_id: str) -> None:
-        await self.update_settings(self._settings.without_pool(pool_id))
+        await self._settings.update_with(lambda s: s.without_pool(pool_id))
         self._announce()
 
     async def remove_account(self, account_id: str) -> None:
         await self._secrets.delete(account_id)
         await header_secrets.write(self._secrets, account_id, {})
         self._catalog.forget(account_id)
-        await self.update_settings(self._settings.without_account(account_id))
+        await self._settings.update_with(lambda s: s.without_account(account_id))
         self._announce()
         for listener in list(self._models_listeners):
             listener(account_id)
@@ -236,9 +244,10 @@ class AccountService:
 
         keyed = [a.id for a in self.accounts if await self._secrets.get(a.id)]
         models = {a.id: self._catalog.cached_models(a.id) for a in self.accounts}
-        config = proxy_config(self._settings, models, keyed=keyed)
-        await write_proxy_config(path, config_text(self._settings, config))
-        return list(env_vars_to_set(self._settings, config))
+        settings = self._settings.current
+        config = proxy_config(settings, models, keyed=keyed)
+        await write_proxy_config(path, config_text(settings, config))
+        return list(env_vars_to_set(settings, config))
 
     # --- network ------------------------------------------------------------------------------
 
@@ -269,7 +278,7 @@ class AccountService:
         from desktop_app.domain.pools import is_pool_id
 
         if is_pool_id(target_id):
-            pool = self._settings.pool(target_id)
+            pool = self.pool(target_id)
             target_id = pool.account_ids[0] if pool and pool.account_ids else ""
         account = self.find(target_id)
         if account is None:

@@ -13,6 +13,7 @@ import asyncio
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.urls import same_server, server_root
 from desktop_app.services.accounts import AccountService
+from desktop_app.services.settings import SettingsService
 
 PROVIDER = "llamacpp"
 MANAGED_LABEL = "llama.cpp (started here)"  # the first name of the started-here account
@@ -24,8 +25,9 @@ def _base_url(url: str) -> str:
 
 
 class LlamaCppAccounts:
-    def __init__(self, accounts: AccountService) -> None:
+    def __init__(self, accounts: AccountService, settings: SettingsService) -> None:
         self._accounts = accounts
+        self._settings = settings
         self._lock = asyncio.Lock()  # one change at a time: two looks at a new server make one account
 
     def _of_provider(self) -> list[Account]:
@@ -33,7 +35,7 @@ class LlamaCppAccounts:
 
     def started_here(self) -> Account | None:
         """The account of the server started here, if it has one."""
-        settings = self._accounts.settings
+        settings = self._settings.current
         if settings.llamacpp_started_here_account is None:  # settings from before the id was kept
             return next((a for a in self._of_provider() if a.label == MANAGED_LABEL), None)
         account = settings.account(settings.llamacpp_started_here_account)
@@ -66,9 +68,8 @@ class LlamaCppAccounts:
             else:
                 account = Account(provider_id=PROVIDER, base_url=base_url, label=MANAGED_LABEL)
                 await self._accounts.save_account(account, "")
-            if self._accounts.settings.llamacpp_started_here_account != account.id:
-                await self._accounts.update_settings(
-                    self._accounts.settings.model_copy(update={"llamacpp_started_here_account": account.id}))
+            if self._settings.current.llamacpp_started_here_account != account.id:
+                await self._settings.update(llamacpp_started_here_account=account.id)
             return account
 
     async def forget(self, url: str) -> list[Account]:

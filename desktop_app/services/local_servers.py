@@ -22,6 +22,8 @@ from desktop_app.services.accounts import AccountService
 from desktop_app.services.llamacpp import LlamaCppService, ManagedServer
 from desktop_app.services.llamacpp_accounts import LlamaCppAccounts
 from desktop_app.services.ollama_hosts import OllamaHosts, ServiceFactory
+from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings import SettingsService
 
 
 def local_ollama_host(environ: Mapping[str, str] | None = None) -> OllamaHost:
@@ -68,12 +70,14 @@ class ServerHere:
 
 
 class LocalServers:
-    def __init__(self, *, accounts: AccountService, llamacpp: LlamaCppService, local_ollama: OllamaHost | None = None,
-                 pulls_file: Path | None = None, make_ollama_service: ServiceFactory | None = None) -> None:
+    def __init__(self, *, accounts: AccountService, settings: SettingsService, secrets: SecretStore,
+                 llamacpp: LlamaCppService, local_ollama: OllamaHost | None = None, pulls_file: Path | None = None,
+                 make_ollama_service: ServiceFactory | None = None) -> None:
         self._accounts = accounts
-        self.ollama = OllamaHosts(local=local_ollama or local_ollama_host(), accounts=accounts, state_file=pulls_file,
+        self.ollama = OllamaHosts(local=local_ollama or local_ollama_host(), accounts=accounts, settings=settings,
+                                  secrets=secrets, state_file=pulls_file,
                                   **({"make_service": make_ollama_service} if make_ollama_service else {}))
-        self.llamacpp = LlamaCppAccounts(accounts)
+        self.llamacpp = LlamaCppAccounts(accounts, settings)
         self.here = ServerHere(llamacpp)
 
     async def _listed(self, account: Account, *, new: bool = False) -> InPicker:

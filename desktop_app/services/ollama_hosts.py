@@ -25,6 +25,8 @@ from desktop_app.domain.ollama import OllamaHost, normalize_host_url
 from desktop_app.domain.urls import same_server
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.ollama import OllamaService, PullLedger
+from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings import SettingsService
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,13 @@ def same_url(a: str, b: str) -> bool:
 
 
 class OllamaHosts:
-    def __init__(self, *, local: OllamaHost, accounts: AccountService, state_file: Path | None = None,
+    def __init__(self, *, local: OllamaHost, accounts: AccountService, settings: SettingsService,
+                 secrets: SecretStore, state_file: Path | None = None,
                  make_service: ServiceFactory = _make_service) -> None:
         self._local = local
         self._accounts = accounts
+        self._settings = settings
+        self._secrets = secrets
         self._ledger = PullLedger(state_file)
         self._make_service = make_service
         self._services: dict[str, tuple[OllamaService, str | None]] = {}  # url -> (service, its key)
@@ -113,14 +118,13 @@ class OllamaHosts:
             if account is not None:
                 return account
             local = same_url(host.url, self._local.url)
-            if local and not asked and self._accounts.settings.local_ollama_added:
+            if local and not asked and self._settings.current.local_ollama_added:
                 return None
             account = Account(provider_id=PROVIDER, label=LOCAL_LABEL if local else host.label,
                               base_url=normalize_host_url(host.url))
             await self._accounts.save_account(account, "")
-            if local and not self._accounts.settings.local_ollama_added:
-                await self._accounts.update_settings(
-                    self._accounts.settings.model_copy(update={"local_ollama_added": True}))
+            if local and not self._settings.current.local_ollama_added:
+                await self._settings.update(local_ollama_added=True)
             return account
 
     async def remove(self, host: OllamaHost) -> None:
@@ -141,7 +145,7 @@ class OllamaHosts:
         """The service for `host`, made on first use; made again when its key was changed."""
         url = normalize_host_url(host.url)
         account = self.account_for(url)
-        key = (await self._accounts.secrets.get(account.id) or None) if account is not None else None
+        key = (await self._secrets.get(account.id) or None) if account is not None else None
         async with self._lock:
             entry = self._services.get(url)
             if entry is not None and (entry[1] == key or any(not j.state.finished for j in entry[0].pull_jobs())):

@@ -119,7 +119,7 @@ class WelcomeDialog(KeyOfferDialog):
             layout.addWidget(self._section("API keys in your environment"))
             layout.addWidget(self.key_list)
             layout.addWidget(self._detail(f"Each ticked key becomes an account, its key "
-                                          f"{key_destination(accounts.secrets)}. "
+                                          f"{key_destination(accounts)}. "
                                           "The variables themselves are left as they are."))
         else:
             self.key_list.hide()
@@ -242,7 +242,7 @@ async def offer_welcome(parent: QWidget | None, accounts: AccountService, *, htt
     Returns the open dialog (it deletes itself when answered), or None when it is not a first
     run or nothing was found that could be added.
     """
-    if accounts.accounts or accounts.settings.env_import_offered:
+    if accounts.accounts or accounts.env_import_offered:
         return None
     discovery = await discover(http=http, environ=environ)
     if not worth_showing(discovery) or accounts.accounts:

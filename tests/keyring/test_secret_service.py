@@ -158,6 +158,7 @@ async def test_accounts_keep_their_keys_in_the_secret_service_only(tmp_path) -> 
     from desktop_app.domain.settings import Settings
     from desktop_app.services.accounts import AccountService
     from desktop_app.services.catalog import ModelCatalog
+    from desktop_app.services.settings import SettingsService
     from desktop_app.services.settings_store import SettingsStore
 
     settings_file = tmp_path / "settings.json"
@@ -165,7 +166,7 @@ async def test_accounts_keep_their_keys_in_the_secret_service_only(tmp_path) -> 
             f"gsk_{uuid.uuid4().hex}": "groq"}
     async with httpx.AsyncClient() as http:
         secrets = SecretStore()
-        service = AccountService(settings=Settings(), settings_store=SettingsStore(settings_file),
+        service = AccountService(settings=SettingsService(store=SettingsStore(settings_file), settings=Settings()),
                                  secrets=secrets, catalog=ModelCatalog(http=http, cache_file=tmp_path / "m.json"))
         accounts = {}
         for key, provider_id in keys.items():
@@ -182,8 +183,9 @@ async def test_accounts_keep_their_keys_in_the_secret_service_only(tmp_path) -> 
             for account_id, key in accounts.items():
                 assert await restarted.get(account_id) == key
                 assert await _read_directly(account_id) == key
-            service2 = AccountService(settings=SettingsStore(settings_file).load()[0],
-                                      settings_store=SettingsStore(settings_file), secrets=restarted,
+            service2 = AccountService(settings=SettingsService(store=SettingsStore(settings_file),
+                                                               settings=SettingsStore(settings_file).load()[0]),
+                                      secrets=restarted,
                                       catalog=ModelCatalog(http=http, cache_file=tmp_path / "m.json"))
             for account_id in accounts:
                 await service2.remove_account(account_id)

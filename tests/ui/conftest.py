@@ -20,6 +20,7 @@ from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import ModelCatalog
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 from tests.servers.openai_fault import FaultServer
 
@@ -89,8 +90,8 @@ def make_account_service(qloop, qtbot, tmp_path: Path, settings_file: Path) -> I
         http = httpx.AsyncClient()
         opened.append((secrets, store, http))
         catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json")
-        return AccountService(settings=settings or Settings(), settings_store=store, secrets=secrets, catalog=catalog,
-                              states=states)
+        return AccountService(settings=SettingsService(store=store, settings=settings or Settings()), secrets=secrets,
+                              catalog=catalog, states=states)
 
     yield make
     for secrets, store, http in opened:

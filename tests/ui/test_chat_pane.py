@@ -70,8 +70,7 @@ def test_each_fault_says_one_sentence_and_loses_nothing(qtbot, modeldesk, fault_
 
 
 def test_stalled_stream_times_out_with_partial_text_kept(qtbot, modeldesk, fault_account):
-    run(qtbot, modeldesk.accounts.update_settings(
-        modeldesk.accounts.settings.model_copy(update={"request_timeout_s": 1.0})))
+    run(qtbot, modeldesk.settings.update(request_timeout_s=1.0))
     _pick(qtbot, modeldesk, fault_account, "fault-stall")
     _send(qtbot, modeldesk, "stall please", "failed")
     assert "did not answer in time." in modeldesk.chat_pane.transcript.toPlainText()

@@ -93,7 +93,7 @@ def test_not_now_declines_and_the_offer_is_not_repeated(
         dialog.not_now_button.click()
 
     assert account_service.accounts == [] and memory_keyring.entries == {}
-    assert account_service.settings.env_import_offered and saved_settings(settings_file).env_import_offered
+    assert account_service.env_import_offered and saved_settings(settings_file).env_import_offered
     assert maybe_offer_env_import(parent, account_service, environ=ENVIRON) is None
 
 
@@ -101,14 +101,14 @@ def test_escape_declines_too(qtbot, make_dialog, account_service) -> None:
     dialog = make_dialog()
     with qtbot.waitSignal(dialog.declined, timeout=WAIT_MS):
         dialog.reject()
-    assert account_service.settings.env_import_offered and account_service.accounts == []
+    assert account_service.env_import_offered and account_service.accounts == []
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT_MS)
 
 
 def test_nothing_is_offered_without_keys(parent, account_service: AccountService) -> None:
     blank = {"HOME": "/home/someone", "OPENAI_API_KEY": "  "}
     assert maybe_offer_env_import(parent, account_service, environ=blank) is None
-    assert not account_service.settings.env_import_offered  # keys set later are still offered at a later start
+    assert not account_service.env_import_offered  # keys set later are still offered at a later start
 
 
 def test_the_same_key_in_two_variables_is_ticked_once(make_dialog) -> None:

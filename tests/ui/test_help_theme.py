@@ -194,3 +194,18 @@ def test_the_view_menu_switches_the_theme_and_remembers_it(qtbot, modeldesk):
     run(qtbot, modeldesk.set_theme("light"))
     assert QApplication.instance().palette().color(QPalette.ColorRole.Window).lightness() > 150
     run(qtbot, modeldesk.set_theme("system"))
+
+
+def test_a_theme_and_a_library_folder_changed_together_are_both_remembered(qtbot, modeldesk, tmp_path):
+    from desktop_app.services.settings_store import SettingsStore
+
+    def saved():
+        return SettingsStore(modeldesk.paths.settings_file).load()[0]
+
+    # Both changes are queued before either is applied, as two signals in one pass of the loop are.
+    modeldesk.theme_actions["dark"].trigger()
+    modeldesk.gguf_view.folders_changed.emit([str(tmp_path)])
+    qtbot.waitUntil(lambda: modeldesk.settings.current.gguf_folders == [str(tmp_path)]
+                    and saved().gguf_folders == [str(tmp_path)], timeout=10_000)
+
+    assert modeldesk.settings.current.theme == "dark" == saved().theme

@@ -19,9 +19,7 @@ def unchecked(label: str, base_url: str, headers: dict[str, str] | None = None) 
 def test_one_bad_account_never_stops_the_others_refresh(qtbot, modeldesk, fault_account, fault_server, caplog):
     bad = [unchecked("Bracket", "http://[::1"), unchecked("Port", "http://127.0.0.1:99999/v1"),
            unchecked("Accent", fault_server.base_url, {"X-Title": "Café"})]
-    settings = modeldesk.accounts.settings
-    run(qtbot, modeldesk.accounts.update_settings(
-        settings.model_copy(update={"accounts": [*bad, *settings.accounts]})))
+    run(qtbot, modeldesk.settings.update(accounts=[*bad, *modeldesk.settings.current.accounts]))
     modeldesk.catalog.forget(fault_account.id)
     pane = modeldesk.chat_pane
     pane._reload_picker()

@@ -109,7 +109,7 @@ def test_servers_only_still_records_the_answer(qtbot, make_dialog, found, accoun
 
     assert [(a.provider_id, a.label) for a in account_service.accounts] == [
         ("ollama", OLLAMA_LABEL), ("llamacpp", LLAMA_SERVER_LABEL)]
-    assert memory_keyring.entries == {} and account_service.settings.env_import_offered
+    assert memory_keyring.entries == {} and account_service.env_import_offered
 
 
 def test_add_is_disabled_with_nothing_ticked(make_dialog, found) -> None:
@@ -128,7 +128,7 @@ def test_skip_adds_nothing_and_is_not_asked_again(qtbot, make_dialog, parent, fo
         dialog.skip_button.click()
 
     assert account_service.accounts == [] and memory_keyring.entries == {}
-    assert account_service.settings.env_import_offered
+    assert account_service.env_import_offered
     assert run(qtbot, offer_welcome(parent, account_service, environ=KEYS_ENV)) is None
 
 
@@ -177,7 +177,7 @@ def test_no_dialog_when_it_is_not_a_first_run_or_nothing_was_found(qtbot, parent
         port = nothing.rsplit(":", 1)[1]
         quiet = {"HOME": str(tmp_path), "OLLAMA_HOST": f"127.0.0.1:{port}", "LLAMA_ARG_PORT": port}
         assert run(qtbot, offer_welcome(parent, account_service, environ=quiet)) is None
-        assert not account_service.settings.env_import_offered  # a key set later is still offered
+        assert not account_service.env_import_offered  # a key set later is still offered
 
         run(qtbot, account_service.save_account(Account(provider_id="openai", label="Existing")))
         assert run(qtbot, offer_welcome(parent, account_service, environ=quiet | KEYS_ENV)) is None

@@ -23,6 +23,7 @@ from desktop_app.services.catalog import ModelCatalog
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.llm import LLMService
 from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 from tests.servers.openai_fault import FaultServer
 
@@ -91,14 +92,26 @@ def catalog(http: httpx.AsyncClient, cache_file: Path) -> ModelCatalog:
 
 
 @pytest_asyncio.fixture
-async def accounts(catalog: ModelCatalog, tmp_path: Path) -> AsyncIterator[AccountService]:
-    """The account service on a settings file of its own and the (in-memory) keyring."""
+async def settings(tmp_path: Path) -> AsyncIterator[SettingsService]:
+    """The settings service on a settings file of its own (tmp_path / "settings.json")."""
+    store = SettingsStore(tmp_path / "settings.json")
+    yield SettingsService(store=store, settings=Settings())
+    await store.close()
+
+
+@pytest_asyncio.fixture
+async def secrets() -> AsyncIterator[SecretStore]:
+    """The SecretStore on the (in-memory) keyring."""
     secrets = SecretStore()
     await secrets.start()
-    store = SettingsStore(tmp_path / "settings.json")
-    yield AccountService(settings=Settings(), settings_store=store, secrets=secrets, catalog=catalog)
-    await store.close()
+    yield secrets
     await secrets.close()
+
+
+@pytest.fixture
+def accounts(catalog: ModelCatalog, settings: SettingsService, secrets: SecretStore) -> AccountService:
+    """The account service on the `settings` service and the `secrets` store."""
+    return AccountService(settings=settings, secrets=secrets, catalog=catalog)
 
 
 @pytest_asyncio.fixture

@@ -87,7 +87,7 @@ def test_a_gemini_account_cannot_send_its_key_header_twice():
 
 
 @pytest.mark.asyncio
-async def test_credential_header_values_go_to_the_keyring_never_to_the_settings_file(accounts, tmp_path):
+async def test_credential_header_values_go_to_the_keyring_never_to_the_settings_file(accounts, secrets, tmp_path):
     account = Account(provider_id="openai_compatible", label="Gateway", base_url="http://127.0.0.1:9/v1",
                       extra_headers={"X-Title": "ModelDesk"}, secret_headers=("Cookie", "api-key"))
     await accounts.save_account(account, "sk-test", {"Cookie": "session=s3cret-cookie", "api-key": "az-s3cret"})
@@ -106,6 +106,6 @@ async def test_credential_header_values_go_to_the_keyring_never_to_the_settings_
     assert (await accounts.resolved(account)).request_headers["Cookie"] == "session=s3cret-cookie"
     # A header taken out of the list is forgotten; removing the account forgets the rest.
     await accounts.save_account(account.model_copy(update={"secret_headers": ("api-key",)}))
-    assert await header_secrets.read(accounts.secrets, account.id) == {"api-key": "az-s3cret"}
+    assert await header_secrets.read(secrets, account.id) == {"api-key": "az-s3cret"}
     await accounts.remove_account(account.id)
-    assert await header_secrets.read(accounts.secrets, account.id) == {}
+    assert await header_secrets.read(secrets, account.id) == {}

@@ -20,6 +20,7 @@ from desktop_app.domain.ratelimits import parse_rate_limit_headers
 from desktop_app.services import catalog as catalog_module
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import CheckStatus, ModelCatalog
+from desktop_app.services.settings import SettingsService
 from tests.servers.anthropic_fault import AnthropicServer, organization_id
 from tests.servers.openai_fault import MODELS, FaultServer
 from tests.unit.conftest import compatible, one_sentence
@@ -428,7 +429,8 @@ UUID_KEY = "0d0e7a3b-52f1-4c7e-9a51-3f6f2f7c1b9e"  # some gateways hand out UUID
 )
 @pytest.mark.asyncio
 async def test_an_organisation_header_that_carries_the_key_is_never_kept_or_shown(
-    accounts: AccountService, loopback: StartLoopback, tmp_path: Path, key: str, header: str, value: str
+    accounts: AccountService, settings: SettingsService, loopback: StartLoopback, tmp_path: Path, key: str,
+    header: str, value: str,
 ) -> None:
     def echo(_seen: Seen) -> tuple[Any, ...]:
         return 200, {"object": "list", "data": [{"id": "gpt-4o-mini"}]}, {header: value}
@@ -440,7 +442,7 @@ async def test_an_organisation_header_that_carries_the_key_is_never_kept_or_show
 
     assert (result.status, result.organization_id) == (CheckStatus.OK, None)
     assert accounts.find(account.id).organization_id is None
-    await accounts.update_settings(accounts.settings)  # the write is queued: wait for it
+    await settings.save()  # the write is queued: wait for it
     assert value not in (tmp_path / "settings.json").read_text("utf-8")
 
 

@@ -8,11 +8,12 @@ import pytest
 
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.llamacpp_accounts import MANAGED_LABEL, LlamaCppAccounts
+from desktop_app.services.settings import SettingsService
 
 
 @pytest.mark.asyncio
-async def test_one_account_per_server_however_often_it_is_seen(accounts: AccountService) -> None:
-    servers = LlamaCppAccounts(accounts)
+async def test_one_account_per_server_however_often_it_is_seen(accounts: AccountService, settings: SettingsService) -> None:
+    servers = LlamaCppAccounts(accounts, settings)
     made = await asyncio.gather(*(servers.ensure("http://127.0.0.1:8080") for _ in range(3)))
     assert len({a.id for a in made}) == 1
     assert made[0].label == "llama.cpp at 127.0.0.1:8080" and made[0].base_url == "http://127.0.0.1:8080/v1"
@@ -21,8 +22,8 @@ async def test_one_account_per_server_however_often_it_is_seen(accounts: Account
 
 
 @pytest.mark.asyncio
-async def test_the_server_started_here_keeps_one_account_across_ports(accounts: AccountService) -> None:
-    servers = LlamaCppAccounts(accounts)
+async def test_the_server_started_here_keeps_one_account_across_ports(accounts: AccountService, settings: SettingsService) -> None:
+    servers = LlamaCppAccounts(accounts, settings)
     first = await servers.ensure("http://127.0.0.1:41000", started_here=True)
     second = await servers.ensure("http://127.0.0.1:42000", started_here=True)
     assert first.id == second.id and second.label == MANAGED_LABEL
@@ -32,8 +33,8 @@ async def test_the_server_started_here_keeps_one_account_across_ports(accounts: 
 
 
 @pytest.mark.asyncio
-async def test_forget_removes_the_servers_account(accounts: AccountService) -> None:
-    servers = LlamaCppAccounts(accounts)
+async def test_forget_removes_the_servers_account(accounts: AccountService, settings: SettingsService) -> None:
+    servers = LlamaCppAccounts(accounts, settings)
     kept = await servers.ensure("http://10.0.0.5:8080")
     gone = await servers.ensure("http://127.0.0.1:8081")
     assert [a.id for a in await servers.forget("http://127.0.0.1:8081")] == [gone.id]
@@ -41,8 +42,8 @@ async def test_forget_removes_the_servers_account(accounts: AccountService) -> N
 
 
 @pytest.mark.asyncio
-async def test_the_started_here_account_keeps_its_link_when_renamed(accounts: AccountService, tmp_path) -> None:
-    servers = LlamaCppAccounts(accounts)
+async def test_the_started_here_account_keeps_its_link_when_renamed(accounts: AccountService, settings: SettingsService, tmp_path) -> None:
+    servers = LlamaCppAccounts(accounts, settings)
     first = await servers.ensure("http://127.0.0.1:41000", started_here=True)
     await accounts.save_account(first.model_copy(update={"label": "My GPU box"}))  # renamed in Accounts
     second = await servers.ensure("http://127.0.0.1:42000", started_here=True)
@@ -55,22 +56,22 @@ async def test_the_started_here_account_keeps_its_link_when_renamed(accounts: Ac
 
 
 @pytest.mark.asyncio
-async def test_settings_from_before_the_id_find_the_account_by_its_first_name_once(accounts: AccountService) -> None:
+async def test_settings_from_before_the_id_find_the_account_by_its_first_name_once(accounts: AccountService, settings: SettingsService) -> None:
     from desktop_app.domain.accounts import Account
 
     old = Account(provider_id="llamacpp", label=MANAGED_LABEL, base_url="http://127.0.0.1:41000/v1")
     await accounts.save_account(old, "")
-    servers = LlamaCppAccounts(accounts)
+    servers = LlamaCppAccounts(accounts, settings)
     assert servers.server_urls() == []
     here = await servers.ensure("http://127.0.0.1:43000", started_here=True)
-    assert here.id == old.id and accounts.settings.llamacpp_started_here_account == old.id
+    assert here.id == old.id and settings.current.llamacpp_started_here_account == old.id
     await accounts.save_account(here.model_copy(update={"label": "Renamed"}))
     assert servers.started_here() is not None and servers.started_here().id == old.id
 
 
 @pytest.mark.asyncio
-async def test_a_connected_server_on_the_started_here_port_is_not_taken_for_it(accounts: AccountService) -> None:
-    servers = LlamaCppAccounts(accounts)
+async def test_a_connected_server_on_the_started_here_port_is_not_taken_for_it(accounts: AccountService, settings: SettingsService) -> None:
+    servers = LlamaCppAccounts(accounts, settings)
     connected = await servers.ensure("http://127.0.0.1:8080")
     assert (await servers.ensure("http://127.0.0.1:8080", started_here=True)).id == connected.id
     assert servers.started_here() is None and servers.server_urls() == ["http://127.0.0.1:8080/v1"]

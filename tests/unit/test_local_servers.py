@@ -16,6 +16,8 @@ from desktop_app.domain.ollama import OllamaHost
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.llamacpp import LlamaCppService, free_port
 from desktop_app.services.local_servers import LocalServers
+from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings import SettingsService
 from tests.servers.llama import LlamaServer, real_artifacts
 from tests.servers.ollama_server import OllamaServer
 
@@ -33,9 +35,10 @@ def single() -> Iterator[LlamaServer]:
 
 
 @pytest_asyncio.fixture
-async def local(accounts: AccountService, ollama: OllamaServer, tmp_path: Path) -> AsyncIterator[LocalServers]:
+async def local(accounts: AccountService, settings: SettingsService, secrets: SecretStore, ollama: OllamaServer,
+                tmp_path: Path) -> AsyncIterator[LocalServers]:
     http = httpx.AsyncClient()
-    servers = LocalServers(accounts=accounts, llamacpp=LlamaCppService(http),
+    servers = LocalServers(accounts=accounts, settings=settings, secrets=secrets, llamacpp=LlamaCppService(http),
                            local_ollama=OllamaHost(url=ollama.base_url), pulls_file=tmp_path / "pulls.json")
     yield servers
     await servers.aclose()

@@ -13,6 +13,8 @@ from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.ollama import OllamaHost
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.ollama_hosts import LOCAL_LABEL, OllamaHosts
+from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings import SettingsService
 from tests.servers.ollama_server import OllamaServer
 
 KEY = "host-key-for-tests"
@@ -25,9 +27,10 @@ def remote() -> Iterator[OllamaServer]:
 
 
 @pytest_asyncio.fixture
-async def hosts(accounts: AccountService, tmp_path: Path) -> AsyncIterator[OllamaHosts]:
-    hosts = OllamaHosts(local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts,
-                        state_file=tmp_path / "pulls.json")
+async def hosts(accounts: AccountService, settings: SettingsService, secrets: SecretStore,
+                tmp_path: Path) -> AsyncIterator[OllamaHosts]:
+    hosts = OllamaHosts(local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts, settings=settings,
+                        secrets=secrets, state_file=tmp_path / "pulls.json")
     yield hosts
     await hosts.aclose()
 
@@ -51,11 +54,11 @@ async def test_the_local_host_comes_first_and_once(hosts: OllamaHosts, accounts:
 
 @pytest.mark.asyncio
 async def test_add_keeps_the_key_in_the_keyring_and_the_service_sends_it(
-        hosts: OllamaHosts, accounts: AccountService, remote: OllamaServer, tmp_path: Path) -> None:
+        hosts: OllamaHosts, accounts: AccountService, secrets: SecretStore, remote: OllamaServer, tmp_path: Path) -> None:
     host = await hosts.add(url=f"localhost:{remote.port}", label="Workstation", key=KEY)
     account = hosts.account_for(host.url)
     assert account is not None and account.label == "Workstation" and host.key_ref == account.id
-    assert await accounts.secrets.get(account.id) == KEY
+    assert await secrets.get(account.id) == KEY
     assert KEY not in (tmp_path / "settings.json").read_text()
     service = await hosts.service(host)
     assert (await service.host_status()).reachable
@@ -80,22 +83,24 @@ async def test_add_keeps_the_key_in_the_keyring_and_the_service_sends_it(
 
 @pytest.mark.asyncio
 async def test_remove_forgets_a_host_and_its_key_but_not_the_local_one(
-        hosts: OllamaHosts, accounts: AccountService) -> None:
+        hosts: OllamaHosts, secrets: SecretStore) -> None:
     host = await hosts.add(url="10.0.0.9:11434", label="Old", key=KEY)
     account_id = host.key_ref
     assert account_id is not None
     await hosts.service(host)
     await hosts.remove(host)
-    assert hosts.account_for(host.url) is None and await accounts.secrets.get(account_id) is None
+    assert hosts.account_for(host.url) is None and await secrets.get(account_id) is None
     assert [h.url for h in hosts.hosts()] == ["http://127.0.0.1:11434"]
     with pytest.raises(BadRequest, match="cannot be removed"):
         await hosts.remove(hosts.local)
 
 
 @pytest.mark.asyncio
-async def test_the_local_account_is_made_once_unless_asked_again(hosts: OllamaHosts, accounts: AccountService) -> None:
+async def test_the_local_account_is_made_once_unless_asked_again(
+    hosts: OllamaHosts, accounts: AccountService, settings: SettingsService
+) -> None:
     made = await hosts.ensure_account(hosts.local)
-    assert made is not None and accounts.settings.local_ollama_added
+    assert made is not None and settings.current.local_ollama_added
     await accounts.remove_account(made.id)  # the user removed it
     assert await hosts.ensure_account(hosts.local) is None  # not made again behind their back
     again = await hosts.ensure_account(hosts.local, asked=True)  # "Chat with it"

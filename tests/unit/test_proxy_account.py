@@ -14,6 +14,7 @@ from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import CheckStatus, ModelCatalog
 from desktop_app.services.secrets import SecretStore
+from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 
 KEY = "sk-virtual-1234"
@@ -69,8 +70,9 @@ async def test_check_lists_the_proxys_models_and_its_spend(tmp_path, database, s
         async with httpx.AsyncClient(trust_env=False) as http:
             secrets = SecretStore()
             catalog = ModelCatalog(http=http, cache_file=tmp_path / "models.json")
-            service = AccountService(settings=Settings(), settings_store=SettingsStore(tmp_path / "s.json"),
-                                     secrets=secrets, catalog=catalog)
+            service = AccountService(
+                settings=SettingsService(store=SettingsStore(tmp_path / "s.json"), settings=Settings()),
+                secrets=secrets, catalog=catalog)
             account = Account(provider_id="litellm_proxy", label="Team gateway", base_url=proxy.base_url)
             await service.save_account(account, KEY)
             result = await service.check(account)

@@ -11,6 +11,8 @@ import pytest
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
 from desktop_app.services import header_secrets
+from desktop_app.services.accounts import AccountService
+from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 
 FROM_A_NEWER_VERSION = {"id": "future1", "provider_id": "quantum_llm", "label": "Tomorrow",
@@ -72,7 +74,7 @@ def test_skipped_entries_and_unknown_keys_are_written_back_untouched(tmp_path: P
 
 
 @pytest.mark.asyncio
-async def test_credential_headers_in_an_older_file_move_to_the_keyring(tmp_path: Path, accounts) -> None:
+async def test_credential_headers_in_an_older_file_move_to_the_keyring(tmp_path: Path, secrets, catalog) -> None:
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"schema_version": 1, "accounts": [
         {"id": "g1", "provider_id": "openai_compatible", "label": "Gateway", "base_url": "http://127.0.0.1:9/v1",
@@ -83,12 +85,12 @@ async def test_credential_headers_in_an_older_file_move_to_the_keyring(tmp_path:
     (account,) = settings.accounts
     assert account.extra_headers == {"X-Title": "ModelDesk"} and account.secret_headers == ("Cookie",)
 
-    service = type(accounts)(settings=settings, settings_store=store, secrets=accounts.secrets,
-                             catalog=accounts._catalog)
+    service = AccountService(settings=SettingsService(store=store, settings=settings), secrets=secrets,
+                             catalog=catalog)
     await service.adopt_header_secrets(store.found_header_secrets)
 
     assert "s3cret" not in path.read_text("utf-8")
-    assert await header_secrets.read(accounts.secrets, "g1") == {"Cookie": "session=s3cret"}
+    assert await header_secrets.read(secrets, "g1") == {"Cookie": "session=s3cret"}
     assert (await service.resolved(account)).request_headers["Cookie"] == "session=s3cret"
 
 

@@ -39,7 +39,7 @@ class EnvImportDialog(KeyOfferDialog):
 
         self.title_label = bold_title(QLabel(TITLE, objectName="envImportTitle"))
         self.intro_label = QLabel(
-            "ModelDesk can add an account for each key you tick, its key " + key_destination(accounts.secrets)
+            "ModelDesk can add an account for each key you tick, its key " + key_destination(accounts)
             + ". Nothing is imported until you press “Import selected”.",
             objectName="envImportIntro", wordWrap=True)
         self.key_list = EnvKeyList(keys, object_prefix="envKey")
@@ -126,7 +126,7 @@ def maybe_offer_env_import(parent: QWidget | None, accounts: AccountService,
     The dialog deletes itself when answered. Without a parent the caller must keep a reference
     to it while it is open.
     """
-    if accounts.settings.env_import_offered:
+    if accounts.env_import_offered:
         return None
     keys = find_env_keys(environ)
     if not keys:

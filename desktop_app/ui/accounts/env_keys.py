@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.services.accounts import AccountService, EnvKey
-from desktop_app.services.secrets import SecretStore
 from desktop_app.ui.accounts.form import ERROR_COLOUR
 from desktop_app.ui.common.tasks import TaskOwner
 
@@ -35,9 +34,9 @@ def env_key_text(key: EnvKey) -> str:
     return f"{PROVIDERS[key.provider_id].name} — {key.variable} — {key.masked}"
 
 
-def key_destination(secrets: SecretStore) -> str:
+def key_destination(accounts: AccountService) -> str:
     """Where an imported key goes, as the offers say it."""
-    if secrets.notice and not secrets.persistent:
+    if accounts.keys_kept_for_session:
         return "kept for this session only (no system keyring was found)"
     return "stored in the system keyring"
 

@@ -209,8 +209,7 @@ class AccountsPane(ListEditor):
         """
         if shown_elsewhere is not None:
             self._notice_shown_elsewhere = shown_elsewhere
-        secrets = self._accounts.secrets
-        notice = None if secrets.persistent else secrets.notice
+        notice = self._accounts.keys_kept_for_session
         if notice and notice == getattr(self, "_notice_shown_elsewhere", ""):
             notice = None
         self.notice_banner.setText(notice or "")
@@ -396,8 +395,7 @@ class AccountsPane(ListEditor):
         if stored:
             placeholder = STORED_KEY_PLACEHOLDER
         else:
-            secrets = self._accounts.secrets
-            where = "kept for this session only" if secrets.notice and not secrets.persistent \
+            where = "kept for this session only" if self._accounts.keys_kept_for_session \
                 else "stored in the system keyring"
             lead = "Paste the key" if self._current_provider().key_required else "Optional key"
             placeholder = f"{lead}: {where}"

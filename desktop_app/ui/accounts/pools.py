@@ -264,7 +264,7 @@ class PoolsEditor(ListEditor):
         return [a for a in self._accounts.accounts if a.provider_id == provider_id]
 
     def _find(self, item_id: str) -> Pool | None:
-        return self._accounts.settings.pool(item_id)
+        return self._accounts.pool(item_id)
 
     async def _delete(self, pool: Pool) -> None:
         await self._accounts.remove_pool(pool.id)
