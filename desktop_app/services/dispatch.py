@@ -64,6 +64,9 @@ FAILOVER_ERRORS = (RateLimited, ServerError, TimedOut, Unreachable, AuthFailed)
 RESTART_ERRORS = (Unreachable, ServerError)
 # How long a request waits for a llama-server of ours to come back from a restart.
 RESTART_WAIT_S = 60.0
+# A key read from the keyring to check a request (at Send) is used to send it when that follows
+# within this long: one keyring call per request, not one per check.
+KEY_FRESH_S = 10.0
 
 
 class LocalServers(Protocol):
@@ -124,7 +127,7 @@ class Dispatcher:
     async def refusal(self, *, target_id: str, model: str, params: ChatParams) -> DomainError | None:
         """Why a request to `target_id` cannot be sent at all, or None. Nothing is planned, sent or
         recorded for it; a pool is refused only when none of its accounts could be sent it."""
-        problem = preflight.no_model(target_id, model)
+        problem: DomainError | None = preflight.no_model(target_id, model)
         if problem is None:
             accounts, pool, problem = self._targets(target_id)
         if problem is None:
@@ -133,7 +136,7 @@ class Dispatcher:
             return problem
         refusals = []
         for account in accounts:
-            refusal = preflight.account_refusal(account, await self._secrets.get(account.id))
+            refusal = preflight.account_refusal(account, await self._secrets.get(account.id, max_age_s=KEY_FRESH_S))
             if refusal is None:
                 return None
             refusals.append(refusal)
@@ -199,7 +202,7 @@ class Dispatcher:
                 if reason:
                     skipped.append(reason)
                     continue
-            key = await self._secrets.get(account.id)
+            key = await self._secrets.get(account.id, max_age_s=KEY_FRESH_S)
             refusal = preflight.account_refusal(account, key)
             if refusal is not None:
                 if pool is not None:

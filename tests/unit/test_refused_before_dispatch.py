@@ -26,6 +26,7 @@ from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.llm import LLMService
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.usage import UsageStore
+from tests.conftest import MemoryKeyring
 from tests.servers.openai_fault import FaultServer
 from tests.unit.sqlite_stores import store_fixtures
 
@@ -61,9 +62,9 @@ class World:
         self.settings = self.settings.model_copy(update={"accounts": [
             a.model_copy(update={"enabled": False}) if a.id == account.id else a for a in self.settings.accounts]})
 
-    async def conversation(self, account_id: str, model: str, params: ChatParams = ChatParams()) -> Conversation:
+    async def conversation(self, account_id: str, model: str, params: ChatParams | None = None) -> Conversation:
         return await self.store.create_conversation(title=DEFAULT_TITLE, account_id=account_id, model=model,
-                                                    params=params)
+                                                    params=params or ChatParams())
 
 
 @pytest_asyncio.fixture
@@ -78,8 +79,7 @@ async def world(engine, server, store, usage) -> AsyncIterator[World]:
 async def refused(world: World, conversation: Conversation, text: str) -> DomainError:
     """Send `text` through ChatService.reply; the refusal it raises before anything happens."""
     with pytest.raises(DomainError) as raised:
-        async for event in world.chat.reply(conversation, text):
-            pytest.fail(f"a request that cannot be sent produced {event}")
+        await anext(world.chat.reply(conversation, text))  # not even a first event
     return raised.value
 
 
@@ -158,8 +158,7 @@ async def test_an_account_disabled_after_send_was_allowed_stores_no_reply_and_re
     world.disable(world.lab)
 
     with pytest.raises(ModelNotFound, match="is disabled"):
-        async for _event in world.chat.answer(conversation):
-            pass
+        await anext(world.chat.answer(conversation))
 
     (user,) = await world.store.messages(conversation.id)  # no assistant message beside it
     assert user.content == "Hi"
@@ -167,9 +166,9 @@ async def test_an_account_disabled_after_send_was_allowed_stores_no_reply_and_re
     assert server.requests == []
 
 
-async def dispatched(world: World, target_id: str, params: ChatParams = ChatParams()) -> list[StreamEvent]:
+async def dispatched(world: World, target_id: str, params: ChatParams | None = None) -> list[StreamEvent]:
     return [event async for event in world.dispatcher.stream(
-        target_id=target_id, model="ok", messages=[ChatMessage("user", "hi")], params=params)]
+        target_id=target_id, model="ok", messages=[ChatMessage("user", "hi")], params=params or ChatParams())]
 
 
 @pytest.mark.parametrize("case", ["no key", "invalid schema"])
@@ -218,3 +217,39 @@ async def test_a_pool_none_of_whose_members_can_be_sent_to_is_refused(world: Wor
                              "Account “Cloud two” has no key.")
     assert error.action == "Open Accounts and add the key."
     await assert_nothing_happened(world, server, conversation)
+
+
+class CountingKeyring(MemoryKeyring):
+    """The in-memory keyring, counting reads: each stands for a D-Bus round trip in the real one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.reads += 1
+        return super().get_password(service, username)
+
+
+@pytest.mark.asyncio
+async def test_checking_at_send_costs_no_extra_keyring_read(
+    engine: LiteLLMEngine, server: FaultServer, store: ConversationStore, usage: UsageStore
+) -> None:
+    keyring = CountingKeyring()
+    secrets = SecretStore(backend=keyring)
+    world = World(engine, server, secrets, store, usage)
+    await secrets.set(world.lab.id, KEY)
+    conversation = await world.conversation(world.lab.id, "ok")
+    before = keyring.reads  # the keyring's probe at start-up reads too
+
+    # The pane's check at Send, then the reply (which checks again before it stores anything).
+    assert await world.chat.refusal(target_id=world.lab.id, model="ok", params=ChatParams(), text="Hi") is None
+    events = [event async for event in world.chat.reply(conversation, "Hi")]
+
+    assert isinstance(events[-1], Finished)
+    assert keyring.reads - before == 1  # read once, for the check; the request used what it read
+    # A key changed in the app is never sent stale: the next request reads the keyring again.
+    await secrets.set(world.lab.id, "sk-wrong")
+    events = [event async for event in world.chat.reply(conversation, "Again")]
+    assert isinstance(events[-1], Failed) and keyring.reads - before == 2
+    await secrets.close()
