@@ -18,6 +18,7 @@ from typing import Any
 
 from desktop_app.domain.chat import (
     ChatMessage,
+    ChatParams,
     Failed,
     Finished,
     ReasoningDelta,
@@ -31,9 +32,10 @@ from desktop_app.domain.conversations import (
     MessageStatus,
     StoredMessage,
 )
-from desktop_app.domain.errors import DomainError, ModelNotFound, StorageFailed
+from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import UsageRecord
+from desktop_app.services import preflight
 from desktop_app.services.conversations import ConversationStore
 from desktop_app.services.dispatch import Dispatcher
 from desktop_app.services.usage import UsageStore
@@ -72,9 +74,20 @@ class ChatService:
                 raise problem
         self.unsaved_problem = None
 
+    async def refusal(
+        self, *, target_id: str, model: str, params: ChatParams, text: str | None = None,
+    ) -> DomainError | None:
+        """Why this message (or, without `text`, an answer) cannot be sent at all, or None: asked at
+        Send, before anything is stored, planned or recorded."""
+        if text is not None and (problem := preflight.empty_message(text)) is not None:
+            return problem
+        return await self._dispatcher.refusal(target_id=target_id, model=model, params=params)
+
     async def add_user_message(self, conversation: Conversation, user_text: str) -> None:
         """Store the user's message (a new conversation is named after it); StorageFailed if it
-        could not be stored, and then nothing was."""
+        could not be stored, and then nothing was. An empty message is refused (raised), not stored."""
+        if (problem := preflight.empty_message(user_text)) is not None:
+            raise problem
         await self.flush_unsaved()
         await self._store.add_message(conversation.id, role="user", content=user_text)
         if conversation.title == DEFAULT_TITLE and user_text.strip():
@@ -88,7 +101,12 @@ class ChatService:
     async def reply(
         self, conversation: Conversation, user_text: str, *, override_budget: bool = False,
     ) -> AsyncIterator[StreamEvent]:
-        """Add the user's message and stream the assistant's answer."""
+        """Add the user's message and stream the assistant's answer. A request that cannot be sent
+        raises its DomainError before anything is stored (see `refusal`)."""
+        problem = await self.refusal(target_id=conversation.account_id, model=conversation.model,
+                                     params=conversation.params, text=user_text)
+        if problem is not None:
+            raise problem
         await self.add_user_message(conversation, user_text)
         # Closing this generator (Stop) must close the answer now, not whenever it is collected:
         # only then is the partial reply stored as STOPPED and the HTTP stream closed at once.
@@ -108,10 +126,17 @@ class ChatService:
         return False
 
     def answer(self, conversation: Conversation, *, override_budget: bool = False) -> AsyncIterator[StreamEvent]:
-        """Stream an answer to the conversation as it stands (used by Retry)."""
+        """Stream an answer to the conversation as it stands (used by Retry); raises, as `reply` does,
+        when it cannot be sent."""
         return self._answer(conversation, override_budget)
 
     async def _answer(self, conversation: Conversation, override_budget: bool = False) -> AsyncIterator[StreamEvent]:
+        # Asked again here, just before the reply is stored: the pane asked at Send, but the account
+        # or its key may have gone since.
+        problem = await self.refusal(target_id=conversation.account_id, model=conversation.model,
+                                     params=conversation.params)
+        if problem is not None:
+            raise problem
         await self.flush_unsaved()
         history = [
             ChatMessage(m.role, m.content)  # type: ignore[arg-type]
@@ -126,13 +151,9 @@ class ChatService:
         reasoning: list[str] = []
         status = MessageStatus.STOPPED  # unless the stream says otherwise
         saver = _PartialSaver(self._save, reply.id, text, reasoning, self._save_interval_s)
-        if not conversation.account_id or not conversation.model:
-            events = _single(Failed(ModelNotFound("No model is selected for this conversation.",
-                                                  "Pick a model in the model picker, then send again.")))
-        else:
-            events = self._dispatcher.stream(
-                target_id=conversation.account_id, model=conversation.model, messages=history,
-                params=conversation.params, override_budget=override_budget)
+        events = self._dispatcher.stream(
+            target_id=conversation.account_id, model=conversation.model, messages=history,
+            params=conversation.params, override_budget=override_budget)
         async with contextlib.aclosing(events):
             try:
                 async for event in events:
@@ -221,10 +242,6 @@ class _PartialSaver:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self._unsaved_since = None
-
-
-async def _single(event: StreamEvent) -> AsyncIterator[StreamEvent]:
-    yield event
 
 
 def _counts_as_history(message: StoredMessage) -> bool:

@@ -50,7 +50,7 @@ from desktop_app.domain.errors import (
 from desktop_app.domain.pools import Pool, Strategy, is_pool_id
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import BudgetExceeded, BudgetLevel, UsageRecord, budget_level
-from desktop_app.services import header_secrets
+from desktop_app.services import header_secrets, preflight
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.llm import LLMService
 from desktop_app.services.secrets import SecretStore
@@ -64,6 +64,9 @@ FAILOVER_ERRORS = (RateLimited, ServerError, TimedOut, Unreachable, AuthFailed)
 RESTART_ERRORS = (Unreachable, ServerError)
 # How long a request waits for a llama-server of ours to come back from a restart.
 RESTART_WAIT_S = 60.0
+# A key read from the keyring to check a request (at Send) is used to send it when that follows
+# within this long: one keyring call per request, not one per check.
+KEY_FRESH_S = 10.0
 
 
 class LocalServers(Protocol):
@@ -121,7 +124,38 @@ class Dispatcher:
         account = settings.account(target_id)
         return account.label if account else ""
 
+    async def refusal(self, *, target_id: str, model: str, params: ChatParams) -> DomainError | None:
+        """Why a request to `target_id` cannot be sent at all, or None. Nothing is planned, sent or
+        recorded for it; a pool is refused only when none of its accounts could be sent it."""
+        problem: DomainError | None = preflight.no_model(target_id, model)
+        if problem is None:
+            accounts, pool, problem = self._targets(target_id)
+        if problem is None:
+            problem = preflight.params_refusal(params)
+        if problem is not None:
+            return problem
+        refusals = []
+        for account in accounts:
+            refusal = preflight.account_refusal(account, await self._secrets.get(account.id, max_age_s=KEY_FRESH_S))
+            if refusal is None:
+                return None
+            refusals.append(refusal)
+        if pool is None:
+            return refusals[0]
+        return type(refusals[0])(
+            f"No account in pool “{pool.label}” can be sent this request: {' '.join(r.message for r in refusals)}",
+            refusals[0].action)
+
     def _plan(self, target_id: str) -> tuple[list[Account], Pool | None, DomainError | None]:
+        members, pool, problem = self._targets(target_id)
+        if pool is not None and members and pool.strategy is Strategy.ROUND_ROBIN:
+            start = self._next_start.get(pool.id, 0) % len(members)
+            self._next_start[pool.id] = start + 1
+            members = members[start:] + members[:start]
+        return members, pool, problem
+
+    def _targets(self, target_id: str) -> tuple[list[Account], Pool | None, DomainError | None]:
+        """The enabled accounts behind `target_id` in the pool's order, or why there are none."""
         settings = self._settings()
         if is_pool_id(target_id):
             pool = settings.pool(target_id)
@@ -132,10 +166,6 @@ class Dispatcher:
             if not members:
                 return [], pool, ModelNotFound(f"Pool “{pool.label}” has no enabled accounts.",
                                                "Add accounts to the pool in Accounts.")
-            if pool.strategy is Strategy.ROUND_ROBIN:
-                start = self._next_start.get(pool.id, 0) % len(members)
-                self._next_start[pool.id] = start + 1
-                members = members[start:] + members[:start]
             return members, pool, None
         account = settings.account(target_id)
         if account is None:
@@ -155,7 +185,11 @@ class Dispatcher:
         params: ChatParams,
         override_budget: bool = False,
     ) -> AsyncIterator[StreamEvent]:
+        # What cannot be sent is refused here too (the settings may have changed since the caller
+        # asked `refusal`), and never recorded: no account was contacted.
         accounts, pool, problem = self._plan(target_id)
+        if problem is None:
+            problem = preflight.params_refusal(params)
         if problem is not None:
             yield Failed(problem)
             return
@@ -168,6 +202,14 @@ class Dispatcher:
                 if reason:
                     skipped.append(reason)
                     continue
+            key = await self._secrets.get(account.id, max_age_s=KEY_FRESH_S)
+            refusal = preflight.account_refusal(account, key)
+            if refusal is not None:
+                if pool is not None:
+                    skipped.append(f"“{account.label}” is skipped: {refusal.message}")
+                    continue
+                yield Failed(refusal)
+                return
             level, budget_message = await self._budget(account)
             if level is BudgetLevel.EXCEEDED and not override_budget:
                 error = BudgetExceeded(budget_message, "Raise the budget in Accounts, or send anyway.")
@@ -180,7 +222,7 @@ class Dispatcher:
             if level is BudgetLevel.WARNING:
                 yield Notice(budget_message)
             outcome = None
-            async for event in self._ask(account, model, messages, params, pool, retries, last):
+            async for event in self._ask(account, key, model, messages, params, pool, retries, last):
                 if isinstance(event, AttemptFailed):
                     retries += 1
                     outcome = "next"
@@ -208,7 +250,7 @@ class Dispatcher:
         return ""
 
     async def _ask(
-        self, account: Account, model: str, messages: Sequence[ChatMessage], params: ChatParams,
+        self, account: Account, key: str | None, model: str, messages: Sequence[ChatMessage], params: ChatParams,
         pool: Pool | None, retries: int, last: bool,
     ) -> AsyncIterator[StreamEvent]:
         """`_attempt` on one account; made once more when a restart of our own llama-server cut it short."""
@@ -219,7 +261,8 @@ class Dispatcher:
                 url = ""  # it did not come back: the attempt's own failure says why, without a second wait
         for watched in (url, ""):
             again = False
-            async for event in self._attempt(account, model, messages, params, pool, retries, last, watched):
+            async for event in self._attempt(account, key, model, messages, params, pool, retries, last,
+                                             watched):
                 if isinstance(event, _Superseded):
                     again = True
                 else:
@@ -228,12 +271,11 @@ class Dispatcher:
                 return
 
     async def _attempt(
-        self, account: Account, model: str, messages: Sequence[ChatMessage], params: ChatParams,
+        self, account: Account, key: str | None, model: str, messages: Sequence[ChatMessage], params: ChatParams,
         pool: Pool | None, retries: int, last: bool, watched: str = "",
     ) -> AsyncIterator[StreamEvent | _Superseded]:
         """One request to `account`. `watched`: the URL of our own llama-server behind it; when a restart
         of it makes the request fail before any text, the attempt waits for it and ends `_Superseded`."""
-        key = await self._secrets.get(account.id)
         sent_as = await header_secrets.resolved(self._secrets, account)
         produced = False
         done = False

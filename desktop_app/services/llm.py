@@ -41,10 +41,11 @@ from desktop_app.domain.chat import (
     TextDelta,
     UsageReport,
 )
-from desktop_app.domain.errors import BadRequest, DomainError, ServerError
+from desktop_app.domain.errors import DomainError, ServerError
 from desktop_app.domain.text import without_bidi_controls
-from desktop_app.services.errors import map_error, unsendable
+from desktop_app.services.errors import map_error
 from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.preflight import account_refusal, params_refusal
 
 log = logging.getLogger(__name__)
 
@@ -162,21 +163,12 @@ class LLMService:
     ) -> AsyncIterator[StreamEvent]:
         """Yield Started (then a Notice if stop sequences were cut), Text/Reasoning deltas (coalesced),
         UsageReport, then Finished or Failed."""
-        try:
-            options = params.request_options()
-        except ValueError as exc:
-            yield Failed(BadRequest(str(exc), "Fix the JSON schema in the parameters panel."))
-            return
-        if account.provider.key_required and not api_key:
-            from desktop_app.domain.errors import NoKey
-
-            yield Failed(NoKey(f"Account “{account.label}” has no key.", "Open Accounts and add the key."))
-            return
-        refusal = unsendable(account, api_key)
+        refusal = params_refusal(params) or account_refusal(account, api_key)
         if refusal is not None:
             log.info("chat request not sent: %s", refusal.kind)
             yield Failed(refusal)
             return
+        options = params.request_options()
         litellm = await self._engine.litellm()
         loop = asyncio.get_running_loop()
         mailbox = _Mailbox(loop)

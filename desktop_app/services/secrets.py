@@ -15,6 +15,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -187,6 +188,7 @@ class SecretStore:
         self._backend_name = "none"
         self._notice: str | None = None
         self._memory: dict[str, str] = {}
+        self._read_at: dict[str, float] = {}  # account id -> when `get` last read it from the keyring
         self._worker: _Worker | None = _Worker("secrets")
         self._started = False
         self._closed = False
@@ -243,13 +245,19 @@ class SecretStore:
         self._abandon_worker()
         self._backend = None
         self._memory.clear()
+        self._read_at.clear()
 
     # -- keys ----------------------------------------------------------------------------------
 
-    async def get(self, account_id: str) -> str | None:
+    async def get(self, account_id: str, *, max_age_s: float = 0.0) -> str | None:
+        """The account's key, or None. With `max_age_s`, a value read from the keyring less than that
+        long ago is given again without a second keyring call (a Send checks the key, then sends with it)."""
         _check_account_id(account_id)
         await self._ensure_started()
         backend = self._backend
+        read_at = self._read_at.get(account_id)
+        if backend is not None and read_at is not None and time.monotonic() - read_at < max_age_s:
+            return self._memory.get(account_id)
         if backend is not None:
             try:
                 value = await self._run(backend.get_password, SERVICE, account_id)
@@ -260,6 +268,7 @@ class SecretStore:
                     self._memory.pop(account_id, None)
                 else:
                     self._memory[account_id] = value
+                self._read_at[account_id] = time.monotonic()
                 return value
         return self._memory.get(account_id)
 
@@ -272,6 +281,7 @@ class SecretStore:
         await self._ensure_started()
         # Kept before the keyring call so a failure or timeout loses nothing.
         self._memory[account_id] = secret
+        self._read_at.pop(account_id, None)
         backend = self._backend
         if backend is not None:
             try:
@@ -284,6 +294,7 @@ class SecretStore:
         _check_account_id(account_id)
         await self._ensure_started()
         self._memory.pop(account_id, None)
+        self._read_at.pop(account_id, None)
         backend = self._backend
         if backend is not None:
             try:

@@ -272,19 +272,17 @@ async def test_a_conversation_with_a_title_keeps_it(
 
 @pytest.mark.parametrize("which", ["no model", "unknown account"])
 @pytest.mark.asyncio
-async def test_without_a_model_the_failure_is_stored_and_nothing_is_sent(
+async def test_without_a_model_the_message_is_refused_and_nothing_is_stored_or_sent(
     chat: ChatService, store: ConversationStore, account: Account, server: FaultServer, which: str
 ) -> None:
+    # Refused before dispatch (see test_refused_before_dispatch.py): no failed reply is stored.
     if which == "no model":
         conversation = await new_conversation(store, account, "")
     else:
         conversation = await store.create_conversation(title=DEFAULT_TITLE, account_id="gone", model="ok")
-    events = await collect(chat.reply(conversation, "Anyone there?"))
+    with pytest.raises(ModelNotFound) as refused:
+        await collect(chat.reply(conversation, "Anyone there?"))
 
-    assert len(events) == 1 and isinstance(events[0], Failed)
-    assert isinstance(events[0].error, ModelNotFound)
-    user, reply = await store.messages(conversation.id)
-    assert user.content == "Anyone there?"
-    assert reply.status is MessageStatus.FAILED
-    assert reply.error == f"{events[0].error.message} {events[0].error.action}"
+    assert refused.value.message == "No model is selected for this conversation."
+    assert await store.messages(conversation.id) == []
     assert server.requests == []

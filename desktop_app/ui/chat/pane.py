@@ -376,9 +376,8 @@ class ChatPane(QWidget):
     # --- sending, streaming, stopping ---------------------------------------------------------
 
     def _on_send_clicked(self) -> None:
-        text = self.composer.toPlainText()
-        if text.strip() and not self.streaming:
-            self._start_reply(self.send(text))
+        if not self.streaming:
+            self._start_reply(self.send(self.composer.toPlainText()))
 
     def _start_reply(self, coro) -> None:
         if self.streaming:
@@ -390,8 +389,12 @@ class ChatPane(QWidget):
         """Send `text` in the current conversation (a new one if none) and stream the answer.
 
         The composer is cleared only once the store has the message: on a storage fault the text
-        stays there and the transcript says why, with a Retry that sends it again.
+        stays there and the transcript says why, with a Retry that sends it again. A message that
+        cannot be sent (empty, no model, no key...) is refused first: nothing is stored or sent.
         """
+        if (problem := await self._refusal(text)) is not None:
+            self._show_refusal(problem)
+            return
         store = self._chat.store
         if not store.is_open and store.problem is not None:
             self._on_storage_failed(store.problem.kept("your message is kept"), retry="send")
@@ -442,12 +445,30 @@ class ChatPane(QWidget):
                 await self._show_stored(conversation)
                 return
             await self._remember_settings()
+            if (problem := await self._refusal(None)) is not None:
+                self._retry_kind = kind
+                self._show_refusal(problem)
+                return
             await self._chat.discard_unfinished_answer(conversation)
         except StorageFailed as exc:
             self._on_storage_failed(exc, retry=kind)
             return
         await self.open_conversation(conversation)
         await self._stream(self._chat.answer(conversation, override_budget=override_budget))
+
+    async def _refusal(self, text: str | None) -> DomainError | None:
+        """Why what is in the picker, the parameters and (with `text`) the composer cannot be sent."""
+        target = self.selected_model()
+        if target is None and self._current is not None:
+            target = (self._current.account_id, self._current.model)
+        account_id, model = target or ("", "")
+        return await self._chat.refusal(target_id=account_id, model=model, params=self.params.params(), text=text)
+
+    def _show_refusal(self, problem: DomainError) -> None:
+        """Say above the composer why nothing was sent (what was typed stays); a schema the parameters
+        panel cannot read is also named beside its field."""
+        self.params.check_schema()
+        self.show_notice(" ".join(part for part in (problem.message, problem.action) if part))
 
     # --- storage faults ------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -14,7 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.domain.chat import ChatParams, ResponseFormat
+from desktop_app.domain.chat import ChatParams, ResponseFormat, parse_json_schema
+
+ERROR_COLOUR = "#c0392b"
 
 
 class ParamsPanel(QWidget):
@@ -52,6 +54,10 @@ class ParamsPanel(QWidget):
         self.json_schema.setPlaceholderText('{"type": "object", "properties": {...}}')
         self.json_schema.setFixedHeight(90)
         self.json_schema.setVisible(False)
+        # Why the schema cannot be sent, beside it; shown when Send is refused, gone once it is edited.
+        self.schema_problem = QLabel(objectName="schemaProblem", wordWrap=True, visible=False,
+                                     styleSheet=f"color: {ERROR_COLOUR};")
+        self.schema_problem.setTextFormat(Qt.TextFormat.PlainText)
 
         form = QFormLayout()
         form.addRow("Temperature", self.temperature)
@@ -61,6 +67,7 @@ class ParamsPanel(QWidget):
         form.addRow("Stop", self.stop)
         form.addRow("Response", self.response_format)
         form.addRow(self.json_schema)
+        form.addRow(self.schema_problem)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -74,12 +81,29 @@ class ParamsPanel(QWidget):
             spin.valueChanged.connect(self.changed)
         for edit in (self.system_prompt, self.stop, self.json_schema):
             edit.textChanged.connect(self.changed)
+        self.json_schema.textChanged.connect(lambda: self._show_schema_problem(""))
         # Start at "default"/"random": a spin box starts at 0, which would send temperature 0, seed 0.
         self.set_params(ChatParams())
 
     def _on_format_changed(self) -> None:
         self.json_schema.setVisible(self.response_format.currentData() == ResponseFormat.JSON_SCHEMA.value)
+        self._show_schema_problem("")
         self.changed.emit()
+
+    def check_schema(self) -> str:
+        """Say beside the schema field why it cannot be sent ("" when it can, or is not used)."""
+        problem = ""
+        if self.response_format.currentData() == ResponseFormat.JSON_SCHEMA.value:
+            try:
+                parse_json_schema(self.json_schema.toPlainText())
+            except ValueError as exc:
+                problem = str(exc)
+        self._show_schema_problem(problem)
+        return problem
+
+    def _show_schema_problem(self, text: str) -> None:
+        self.schema_problem.setText(text)
+        self.schema_problem.setVisible(bool(text))
 
     def params(self) -> ChatParams:
         return ChatParams(
@@ -106,3 +130,4 @@ class ParamsPanel(QWidget):
             self.json_schema.setPlainText(params.json_schema)
         finally:
             self.blockSignals(False)
+        self._show_schema_problem("")
