@@ -517,7 +517,7 @@ class ModelCatalog:
             budget = info.get("max_budget")
             models = info.get("models") or []
             if (isinstance(spend, bool) or not isinstance(spend, (int, float))
-                    or not (budget is None or isinstance(budget, (int, float)) and not isinstance(budget, bool))
+                    or not (budget is None or (isinstance(budget, (int, float)) and not isinstance(budget, bool)))
                     or not isinstance(models, list)):
                 raise TypeError("unexpected field types")
             alias, reset = info.get("key_alias"), info.get("budget_reset_at")

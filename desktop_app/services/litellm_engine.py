@@ -91,7 +91,7 @@ class LiteLLMEngine:
         try:
             prepare_litellm_environment()
             drop_pyside_import_hook()
-            import litellm  # noqa: PLC0415  (deliberately late: see the module docstring)
+            import litellm  # deliberately late: see the module docstring
 
             drop_pyside_import_hook()  # in case PySide6 put it back mid-way (another thread)
             # LiteLLM's import leaves ~300,000 long-lived objects that every full collection

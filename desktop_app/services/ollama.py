@@ -533,7 +533,7 @@ class OllamaService:
         if "invalid model name" in lowered or (status == 400 and pulling):
             return BadRequest(f"“{model}” is not a valid model name.",
                               "Names look like llama3.2, qwen2.5:0.5b or namespace/model:tag.")
-        if pulling and ("file does not exist" in lowered or "manifest" in lowered and "not found" in lowered):
+        if pulling and ("file does not exist" in lowered or ("manifest" in lowered and "not found" in lowered)):
             return ModelNotFound(f"Ollama's library has no model named {model}.",
                                  "Check the spelling and tag on ollama.com/library.")
         if status in (401, 403) or "unauthorized" in lowered:

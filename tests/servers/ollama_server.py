@@ -124,7 +124,7 @@ def parse_keep_alive(value: Any) -> float:
     """Seconds (negative: forever), as Ollama's api.Duration reads JSON; ValueError with its text."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         # ValueError, not TypeError: callers answer every bad keep_alive with Go's 400.
-        raise ValueError("json: cannot unmarshal keep_alive")  # noqa: TRY004
+        raise ValueError("json: cannot unmarshal keep_alive")
     if not isinstance(value, str):
         return float(value)
     text, total, sign = value, 0.0, 1.0

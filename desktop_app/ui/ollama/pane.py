@@ -299,7 +299,7 @@ class OllamaPane(QWidget):
             self._open_copy_dialog(name)
 
     def _on_empty_action_clicked(self) -> None:
-        if self._status is not None and not self._status.reachable or self._listing_error is not None:
+        if (self._status is not None and not self._status.reachable) or self._listing_error is not None:
             self._tasks.spawn(self.refresh())
         else:
             self.pull_edit.setText(SUGGESTED_MODEL)
