@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import sys
@@ -90,10 +91,8 @@ def qloop(qapp):
         qapp.processEvents()
     loop._QEventLoop__is_running = False  # what stop() does, minus QApplication.exit()
     asyncio.events._set_running_loop(None)
-    try:
+    with contextlib.suppress(RuntimeError, TypeError):
         qapp.aboutToQuit.disconnect(loop._after_run_forever)
-    except (RuntimeError, TypeError):
-        pass
     loop.close()
     asyncio.set_event_loop(None)
     for qobject in [value for value in vars(loop).values() if isinstance(value, QObject)]:

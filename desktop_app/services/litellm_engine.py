@@ -105,7 +105,7 @@ class LiteLLMEngine:
             litellm.suppress_debug_info = True
             litellm.set_verbose = False
             self._ready.set_result(litellm)
-        except BaseException as exc:  # a broken install must surface, not hang the app
+        except BaseException as exc:  # noqa: BLE001 (a broken install must surface, not hang the app)
             self._ready.set_exception(exc)
             loop.close()
             return

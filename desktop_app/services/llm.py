@@ -243,7 +243,7 @@ def _split_supported(litellm: Any, request: _Request) -> tuple[dict[str, Any], t
     prefix = request.account.provider.litellm_prefix
     try:
         supported = litellm.get_supported_openai_params(model=request.model, custom_llm_provider=prefix)
-    except Exception:  # an unknown model: LiteLLM cannot tell, so send everything
+    except Exception:  # noqa: BLE001 (an unknown model: LiteLLM cannot tell, so send everything)
         supported = None
     if not supported:
         return dict(request.options), ()
@@ -271,7 +271,7 @@ def _cost(litellm: Any, request: _Request, tally: _Tally) -> float | None:
             prompt_tokens=tally.prompt_tokens or 0,
             completion_tokens=tally.completion_tokens or 0,
         )
-    except Exception:  # LiteLLM does not know this model's price
+    except Exception:  # noqa: BLE001 (LiteLLM does not know this model's price)
         return None
     return float(prompt_cost) + float(completion_cost)
 
@@ -333,7 +333,7 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
         raise
     except DomainError as exc:
         mailbox.put(Failed(exc, tally.metrics(None)))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (map_error turns any failure into a domain error)
         headers = _response_headers(exc)
         if headers:
             mailbox.put(ResponseHeaders(headers))

@@ -434,7 +434,7 @@ class OllamaServer(PullMixin, LoopbackServer):
             found = self._installed.pop(full, None) if full else None
             if found is not None:
                 self._running.pop(found.model.name, None)
-                still_used = {l.digest for i in self._installed.values() for l in i.model.layers}
+                still_used = {used.digest for i in self._installed.values() for used in i.model.layers}
                 for layer in found.model.layers:
                     if layer.digest not in still_used:
                         self._blobs.pop(layer.digest, None)

@@ -377,11 +377,10 @@ def test_cut_after_text_closes_the_socket_mid_stream(client: httpx.Client,
                                                      server: AnthropicServer) -> None:
     server.behaviour[KEY_A] = "cut-after-text"
     lines: list[str] = []
-    with (pytest.raises(httpx.RemoteProtocolError),
-          client.stream("POST", "/v1/messages", json=message_body(stream=True)) as response):
+    with client.stream("POST", "/v1/messages", json=message_body(stream=True)) as response:
         assert response.status_code == 200
-        for line in response.iter_lines():  # keeps the lines read before the cut
-            lines.append(line)
+        with pytest.raises(httpx.RemoteProtocolError):
+            lines.extend(response.iter_lines())  # keeps the lines read before the cut
     events = sse_events(lines)
     assert [name for name, _ in events] == (["message_start", "content_block_start", "ping"]
                                             + ["content_block_delta"] * 3)
@@ -474,6 +473,13 @@ async def _litellm(server: AnthropicServer, key: str, **kwargs: Any) -> Any:
 
     return await litellm.acompletion(model=f"anthropic/{MODEL}", api_base=server.base_url,
                                      api_key=key, messages=MESSAGES, max_retries=0, **kwargs)
+
+
+async def _collect_text(stream: Any, text: list[str]) -> None:
+    """Append each chunk's text to `text` until the stream ends (or raises)."""
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            text.append(chunk.choices[0].delta.content)
 
 
 @pytest.mark.asyncio
@@ -577,9 +583,7 @@ async def test_litellm_cut_mid_stream_keeps_the_text_so_far(server: AnthropicSer
     stream = await _litellm(server, KEY_A, stream=True)
     text: list[str] = []
     with pytest.raises(MidStreamFallbackError) as caught:  # litellm.<name> does not exist
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                text.append(chunk.choices[0].delta.content)
+        await _collect_text(stream, text)
     assert "".join(text) == "".join(CUT_PIECES)
     assert isinstance(caught.value, litellm.ServiceUnavailableError)
     assert caught.value.generated_content == "".join(CUT_PIECES)
