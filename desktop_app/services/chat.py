@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from desktop_app.domain.chat import (
@@ -87,7 +87,7 @@ class ChatService:
 
     async def reply(
         self, conversation: Conversation, user_text: str, *, override_budget: bool = False,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Add the user's message and stream the assistant's answer."""
         await self.add_user_message(conversation, user_text)
         # Closing this generator (Stop) must close the answer now, not whenever it is collected:
@@ -107,11 +107,13 @@ class ChatService:
             return True
         return False
 
-    def answer(self, conversation: Conversation, *, override_budget: bool = False) -> AsyncIterator[StreamEvent]:
+    def answer(self, conversation: Conversation, *, override_budget: bool = False) -> AsyncGenerator[StreamEvent, None]:
         """Stream an answer to the conversation as it stands (used by Retry)."""
         return self._answer(conversation, override_budget)
 
-    async def _answer(self, conversation: Conversation, override_budget: bool = False) -> AsyncIterator[StreamEvent]:
+    async def _answer(
+        self, conversation: Conversation, override_budget: bool = False
+    ) -> AsyncGenerator[StreamEvent, None]:
         await self.flush_unsaved()
         history = [
             ChatMessage(m.role, m.content)  # type: ignore[arg-type]
@@ -223,7 +225,7 @@ class _PartialSaver:
         self._unsaved_since = None
 
 
-async def _single(event: StreamEvent) -> AsyncIterator[StreamEvent]:
+async def _single(event: StreamEvent) -> AsyncGenerator[StreamEvent, None]:
     yield event
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -154,7 +154,7 @@ class Dispatcher:
         messages: Sequence[ChatMessage],
         params: ChatParams,
         override_budget: bool = False,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         accounts, pool, problem = self._plan(target_id)
         if problem is not None:
             yield Failed(problem)
@@ -210,7 +210,7 @@ class Dispatcher:
     async def _ask(
         self, account: Account, model: str, messages: Sequence[ChatMessage], params: ChatParams,
         pool: Pool | None, retries: int, last: bool,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """`_attempt` on one account; made once more when a restart of our own llama-server cut it short."""
         url = self._local_url(account)
         if url and self._restarting(url):
@@ -230,7 +230,7 @@ class Dispatcher:
     async def _attempt(
         self, account: Account, model: str, messages: Sequence[ChatMessage], params: ChatParams,
         pool: Pool | None, retries: int, last: bool, watched: str = "",
-    ) -> AsyncIterator[StreamEvent | _Superseded]:
+    ) -> AsyncGenerator[StreamEvent | _Superseded, None]:
         """One request to `account`. `watched`: the URL of our own llama-server behind it; when a restart
         of it makes the request fail before any text, the attempt waits for it and ends `_Superseded`."""
         key = await self._secrets.get(account.id)

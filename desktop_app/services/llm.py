@@ -22,7 +22,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +159,7 @@ class LLMService:
         messages: Sequence[ChatMessage],
         params: ChatParams,
         timeout_s: float = 60.0,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Yield Started (then a Notice if stop sequences were cut), Text/Reasoning deltas (coalesced),
         UsageReport, then Finished or Failed."""
         try:

@@ -27,10 +27,10 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import pydantic
@@ -410,9 +410,11 @@ class OllamaService:
 
     async def _pull_once(self, job: PullJob, publisher: PullPublisher) -> None:
         attempt = job.attempt
-        stream = None
+        stream: AsyncGenerator[ollama.ProgressResponse, None] | None = None
         try:
-            stream = await self._pull_client.pull(job.name, stream=True)
+            # Typed an AsyncIterator by ollama; it is an async generator, so it has aclose().
+            stream = cast("AsyncGenerator[ollama.ProgressResponse, None]",
+                          await self._pull_client.pull(job.name, stream=True))
             count = 0
             success = False
             async for part in stream:
