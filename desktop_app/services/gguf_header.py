@@ -592,3 +592,4 @@ def read_gguf_header(path: Path | str) -> GgufInfo:
         raise GgufError(f"The file could not be read ({exc.strerror or exc}).", transient=True) from None
     except (struct.error, ValueError, IndexError, OverflowError, MemoryError):
         log.warning("unexpected failure reading %s", path, exc_info=True)
+        raise GgufError(DAMAGED) from None
