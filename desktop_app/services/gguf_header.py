@@ -325,6 +325,8 @@ class _HeaderReader:
         """Step over `count` strings one length at a time: exact, and ~100 ns a string."""
         limit = self._limit
         unpack = _U64.unpack_from
+        if pos < self._base:  # a search for the array's end moved the window past its start
+            self._at(pos, 8)
         buf, base = self._buf, self._base
         end = base + len(buf)
         for _ in range(count):
