@@ -490,8 +490,7 @@ class ModelCatalog:
         except Exception:
             log.warning("LiteLLM could not be loaded for model details", exc_info=True)
             return ModelInfo(model)
-        # A worker thread: LiteLLM's first lookup in a process takes ~95 ms (later ones 0.1-6 ms),
-        # too long for the GUI loop.
+        # A worker thread: LiteLLM's first lookup in a process is too slow for the GUI loop.
         return await asyncio.to_thread(model_info_from, litellm, account.provider, model)
 
     # --- LiteLLM Proxy spend ----------------------------------------------------------------

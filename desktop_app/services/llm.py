@@ -10,9 +10,8 @@ Batches are also paced (see `_pace`): after each one the consumer's loop always 
 (paint, timers, input) before the next is handed over, and the next comes no sooner than
 `MIN_BATCH_INTERVAL_S`, or later if the consumer's thread spent more CPU on the last batch.
 Without this a consumer slower than the engine never yields: `take()` finds the next batch
-already waiting, so the loop is starved exactly as by LiteLLM itself (measured on a 20,000-chunk
-burst: heartbeat lag p99 344 ms, max 1 s), and each batch it digests holds the GIL the engine
-thread needs (app throughput half of plain LiteLLM's).
+already waiting, so the loop is starved exactly as by LiteLLM itself, and each batch it digests
+holds the GIL the engine thread needs.
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 
 Everything goes through the official client, `ollama.AsyncClient`, whose timeout defaults to none
 at all; each client here gets explicit ones. Pulls are owned tasks (`PullJob`), several at once.
-Their ndjson progress (one line per layer tick, ~16 a second per pull on a real server and 2,000 in
-the benchmark) is folded into per-layer and overall figures as it arrives, and published to plain
-callbacks at most every `publish_interval` seconds per job, so the UI does bounded work however
-fast the server talks (`PullJob`, `PullPublisher` and `PullLedger` live in ollama_pulls.py).
+Their ndjson progress (one line per layer tick) is folded into per-layer and overall figures as
+it arrives, and published to plain callbacks at most every `publish_interval` seconds per job, so
+the UI does bounded work however fast the server talks (`PullJob`, `PullPublisher` and `PullLedger` live in ollama_pulls.py).
 
 Failures: a dropped connection, a 5xx or a timeout are retried with exponential backoff (1, 2,
 4, 8 s, then the pull fails and can be resumed by hand); an unknown model, an invalid name or a
@@ -89,7 +88,7 @@ _TRANSIENT_MARKERS = ("max retries exceeded", "connection reset", "unexpected eo
 
 
 def _ollama():
-    """The official client, imported on first use: it costs ~14 MB, paid only if Ollama is used."""
+    """The official client, imported on first use: its memory is paid only if Ollama is used."""
     import ollama
 
     return ollama

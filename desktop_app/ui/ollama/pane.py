@@ -6,8 +6,7 @@ the list of pulls. The service publishes pull progress at most ~20 times a secon
 snapshot replaces one row of `PullJobsModel`, which the delegate paints (bar, bytes, speed, time
 left, layers, and the row's Cancel / Resume / Retry / Remove buttons). Pulls belong to the
 service, not the pane: closing the pane leaves them running. The details box is a `DetailsView`
-(details.py), the pull box a `PullsBox` (pulls_box.py); the pane keeps the async work and every
-attribute it had.
+(details.py), the pull box a `PullsBox` (pulls_box.py); the pane keeps the async work.
 """
 
 from __future__ import annotations
