@@ -366,8 +366,8 @@ class SecretStore:
 
 
 def _delete_quietly(backend: keyring.backend.KeyringBackend, account_id: str) -> None:
-    # PasswordDeleteError means "no such entry" to the Secret Service, macOS and Windows backends alike;
-    # whatever else it means, a later get() still reads the keyring.
+    # PasswordDeleteError is "no such entry" to the Secret Service, macOS and Windows backends
+    # alike; whatever else it means, a later get() still reads the keyring.
     with contextlib.suppress(keyring.errors.PasswordDeleteError):
         backend.delete_password(SERVICE, account_id)
 
