@@ -136,7 +136,7 @@ def tensors(embedding: int, feed_forward: int) -> list[tuple[str, tuple[int, ...
                   (f"blk.{block}.ffn_gate.weight", (embedding, feed_forward), 12),
                   (f"blk.{block}.ffn_up.weight", (embedding, feed_forward), 12),
                   (f"blk.{block}.ffn_down.weight", (feed_forward, embedding), 14)]
-    return found + [("output_norm.weight", (embedding,), 0), ("rope_freqs.weight", (embedding // 32,), 0)]
+    return [*found, ("output_norm.weight", (embedding,), 0), ("rope_freqs.weight", (embedding // 32,), 0)]
 
 
 def model_file(path: Path, number: int, tokenizer: bytes) -> None:

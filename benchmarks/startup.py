@@ -95,7 +95,7 @@ def _pump(stream, lines: queue.Queue) -> None:
 
 def launch(argv: list[str], env: dict[str, str], wanted: tuple[str, ...]) -> Launch:
     """Start `argv`, time the lines whose keys are in `wanted`; the child is always reaped."""
-    stderr = tempfile.TemporaryFile()
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     seen: dict[str, tuple[float, str]] = {}
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import print_figures  # noqa: E402
-from desktop_app.services.conversations import ConversationStore  # noqa: E402
+from benchmarks._common import print_figures
+from desktop_app.services.conversations import ConversationStore
 
 
 def build(path: Path, messages: int) -> None:

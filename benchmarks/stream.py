@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import builtins
+import contextlib
 import gc
 import os
 import statistics
@@ -100,10 +101,8 @@ async def baseline_once(litellm, api_base: str) -> dict[str, float]:
     end = time.perf_counter()
     await asyncio.sleep(HEARTBEAT_S * 5)  # the tick after the last block is needed too
     beat.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await beat
-    except asyncio.CancelledError:
-        pass
     if chunks != CHUNKS:
         raise RuntimeError(f"baseline received {chunks} content chunks, not {CHUNKS}")
     return {"chunks_per_s": chunks / (end - start), "ttfb_ms": (first - start) * 1e3,

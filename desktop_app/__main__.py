@@ -61,7 +61,7 @@ async def _run(args: argparse.Namespace, collector, quit_requested) -> int:
         quit_requested.set()
     await quit_requested.wait()
     loop = asyncio.get_event_loop()
-    while not loop.is_running():
+    while not loop.is_running():  # noqa: ASYNC110 (no event says "the loop runs again")
         # Resumed by qasync's last pass after Qt's loop ended (QApplication.quit()): wait for
         # `main` to run the loop again rather than quit outside it.
         await asyncio.sleep(0)

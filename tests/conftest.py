@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import sys
@@ -10,9 +11,9 @@ import sys
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-import keyring  # noqa: E402
-import keyring.backend  # noqa: E402
-import pytest  # noqa: E402
+import keyring
+import keyring.backend
+import pytest
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -88,12 +89,10 @@ def qloop(qapp):
         if all(t.done() for t in pending):
             break
         qapp.processEvents()
-    loop._QEventLoop__is_running = False  # noqa: SLF001 (what stop() does, minus QApplication.exit())
+    loop._QEventLoop__is_running = False  # what stop() does, minus QApplication.exit()
     asyncio.events._set_running_loop(None)
-    try:
+    with contextlib.suppress(RuntimeError, TypeError):
         qapp.aboutToQuit.disconnect(loop._after_run_forever)
-    except (RuntimeError, TypeError):
-        pass
     loop.close()
     asyncio.set_event_loop(None)
     for qobject in [value for value in vars(loop).values() if isinstance(value, QObject)]:

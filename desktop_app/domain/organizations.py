@@ -27,7 +27,7 @@ def is_organization_id(value: str) -> bool:
 def carries_secret(value: str, secret: str | None) -> bool:
     """Whether `value` holds `secret`, or a long piece of it."""
     secret = (secret or "").strip()
-    return bool(secret) and (secret in value or len(value) >= 8 and value in secret)
+    return bool(secret) and (secret in value or (len(value) >= 8 and value in secret))
 
 
 def organization_from_headers(headers: Mapping[str, str], secret: str | None = None) -> str | None:

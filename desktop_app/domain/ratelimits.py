@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from desktop_app.domain.organizations import organization_from_headers
 
@@ -34,7 +34,7 @@ class RateLimitSnapshot:
 
     def summary(self, now: datetime | None = None) -> str:
         """e.g. "requests 49/50 (resets in 12 s) · tokens 39,000/40,000"."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         parts = []
         for name in ("requests", "tokens", "input-tokens", "output-tokens"):
             item = self.limits.get(name)
@@ -61,7 +61,7 @@ def _reset(value: str | None, now: datetime) -> datetime | None:
     value = value.strip()
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         pass
     match = _DURATION.match(value)
@@ -78,7 +78,7 @@ def parse_rate_limit_headers(headers: Mapping[str, str], now: datetime | None = 
                              secret: str | None = None) -> RateLimitSnapshot | None:
     """A snapshot from response headers, or None when they carry no rate-limit information.
     `secret`: the key the request was sent with, never taken for the organisation."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     clean = {k.lower().removeprefix(_PREFIX): v for k, v in headers.items()}
     fields: dict[str, dict[str, str]] = {}
     for key, value in clean.items():

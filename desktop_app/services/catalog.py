@@ -495,8 +495,7 @@ class ModelCatalog:
         except Exception:
             log.warning("LiteLLM could not be loaded for model details", exc_info=True)
             return ModelInfo(model)
-        # A worker thread: LiteLLM's first lookup in a process takes ~95 ms (later ones 0.1-6 ms),
-        # too long for the GUI loop.
+        # A worker thread: LiteLLM's first lookup in a process is too slow for the GUI loop.
         return await asyncio.to_thread(model_info_from, litellm, account.provider, model)
 
     # --- LiteLLM Proxy spend ----------------------------------------------------------------
@@ -522,7 +521,7 @@ class ModelCatalog:
             budget = info.get("max_budget")
             models = info.get("models") or []
             if (isinstance(spend, bool) or not isinstance(spend, (int, float))
-                    or not (budget is None or isinstance(budget, (int, float)) and not isinstance(budget, bool))
+                    or not (budget is None or (isinstance(budget, (int, float)) and not isinstance(budget, bool)))
                     or not isinstance(models, list)):
                 raise TypeError("unexpected field types")
             alias, reset = info.get("key_alias"), info.get("budget_reset_at")

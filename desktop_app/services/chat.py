@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from desktop_app.domain.chat import (
@@ -100,7 +100,7 @@ class ChatService:
 
     async def reply(
         self, conversation: Conversation, user_text: str, *, override_budget: bool = False,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Add the user's message and stream the assistant's answer. A request that cannot be sent
         raises its DomainError before anything is stored (see `refusal`)."""
         problem = await self.refusal(target_id=conversation.account_id, model=conversation.model,
@@ -125,12 +125,14 @@ class ChatService:
             return True
         return False
 
-    def answer(self, conversation: Conversation, *, override_budget: bool = False) -> AsyncIterator[StreamEvent]:
+    def answer(self, conversation: Conversation, *, override_budget: bool = False) -> AsyncGenerator[StreamEvent, None]:
         """Stream an answer to the conversation as it stands (used by Retry); raises, as `reply` does,
         when it cannot be sent."""
         return self._answer(conversation, override_budget)
 
-    async def _answer(self, conversation: Conversation, override_budget: bool = False) -> AsyncIterator[StreamEvent]:
+    async def _answer(
+        self, conversation: Conversation, override_budget: bool = False
+    ) -> AsyncGenerator[StreamEvent, None]:
         # Asked again here, just before the reply is stored: the pane asked at Send, but the account
         # or its key may have gone since.
         problem = await self.refusal(target_id=conversation.account_id, model=conversation.model,

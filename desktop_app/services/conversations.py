@@ -258,7 +258,7 @@ class ConversationStore(SqliteStore):
         places = ", ".join("?" * len(columns.split(",")))
         cursor = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({places})",
                               (None if taken else old_id, *values))
-        return cursor.lastrowid
+        return _new_id(cursor)
 
     def _now(self) -> float:
         # Strictly increasing, so "most recently active" ordering holds even within one clock tick.
@@ -285,7 +285,7 @@ class ConversationStore(SqliteStore):
             (title, account_id, model, params.model_dump_json(), now, now),
         )
         return Conversation(
-            id=cursor.lastrowid, title=title, account_id=account_id, model=model, params=params,
+            id=_new_id(cursor), title=title, account_id=account_id, model=model, params=params,
             updated_at=now,
         )
 
@@ -323,7 +323,7 @@ class ConversationStore(SqliteStore):
             conn.execute("ROLLBACK")
             raise
         return StoredMessage(
-            id=cursor.lastrowid, conversation_id=conversation_id, role=role, content=content,
+            id=_new_id(cursor), conversation_id=conversation_id, role=role, content=content,
             status=MessageStatus(status), account_id=account_id, model=model,
         )
 
@@ -390,6 +390,14 @@ class ConversationStore(SqliteStore):
             conn.execute("ROLLBACK")
             raise
         return deleted
+
+
+def _new_id(cursor: sqlite3.Cursor) -> int:
+    """The id the INSERT just run on `cursor` gave its row (typeshed allows None: no INSERT yet)."""
+    row_id = cursor.lastrowid
+    if row_id is None:
+        raise sqlite3.InterfaceError("the INSERT reported no row id")
+    return row_id
 
 
 def _conversation(row: tuple[Any, ...]) -> Conversation:

@@ -80,7 +80,7 @@ def env_secrets(environ: Mapping[str, str]) -> list[str]:
     provider_vars = {name for p in PROVIDERS.values() for name in p.env_vars}
     return [value.strip() for name, value in environ.items()
             if value.strip() and (name in provider_vars
-                                  or _CREDENTIAL_NAME.search(name) and _could_be_secret(value.strip()))]
+                                  or (_CREDENTIAL_NAME.search(name) and _could_be_secret(value.strip())))]
 
 
 def _could_be_secret(value: str) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -184,7 +184,7 @@ class Dispatcher:
         messages: Sequence[ChatMessage],
         params: ChatParams,
         override_budget: bool = False,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         # What cannot be sent is refused here too (the settings may have changed since the caller
         # asked `refusal`), and never recorded: no account was contacted.
         accounts, pool, problem = self._plan(target_id)
@@ -252,7 +252,7 @@ class Dispatcher:
     async def _ask(
         self, account: Account, key: str | None, model: str, messages: Sequence[ChatMessage], params: ChatParams,
         pool: Pool | None, retries: int, last: bool,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """`_attempt` on one account; made once more when a restart of our own llama-server cut it short."""
         url = self._local_url(account)
         if url and self._restarting(url):
@@ -273,7 +273,7 @@ class Dispatcher:
     async def _attempt(
         self, account: Account, key: str | None, model: str, messages: Sequence[ChatMessage], params: ChatParams,
         pool: Pool | None, retries: int, last: bool, watched: str = "",
-    ) -> AsyncIterator[StreamEvent | _Superseded]:
+    ) -> AsyncGenerator[StreamEvent | _Superseded, None]:
         """One request to `account`. `watched`: the URL of our own llama-server behind it; when a restart
         of it makes the request fail before any text, the attempt waits for it and ends `_Superseded`."""
         sent_as = await header_secrets.resolved(self._secrets, account)

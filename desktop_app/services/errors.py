@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import (
     AuthFailed,
     BadRequest,
@@ -31,7 +32,6 @@ from desktop_app.domain.errors import (
     TimedOut,
     Unreachable,
 )
-from desktop_app.domain.accounts import Account
 from desktop_app.domain.http_fields import check_base_url, check_header_bytes, check_key
 from desktop_app.domain.text import without_bidi_controls
 
@@ -340,7 +340,7 @@ def map_error(exc: BaseException, *, account_label: str, model: str, base_url: s
             f"{host} refused the request as invalid.",
             "Check the parameters (response format, stop sequences, max tokens) and retry.",
         )
-    if status is not None and status >= 500 or names & {"InternalServerError", "ServiceUnavailableError",
+    if (status is not None and status >= 500) or names & {"InternalServerError", "ServiceUnavailableError",
                                                          "BadGatewayError"}:
         return ServerError(
             f"{host} had an internal error{f' (HTTP {status})' if status else ''}.",

@@ -6,16 +6,16 @@ tensor data. Everything is little-endian; strings are a u64 byte length and UTF-
 is a u32 item type, a u64 item count and the items. `read_gguf_header` reads the metadata and the
 tensor list and never the tensor data.
 
-Why it is fast. A real header is mostly tokenizer: Gemma 3 stores 262,144 token strings (4.4 MB),
-262,144 scores and 262,144 token types. Arrays of numbers are skipped by arithmetic. An array of
-strings cannot be: each length says where the next one starts, and walking 262,144 lengths in
-Python costs ~30 ms a file, ten times the budget for a library of a thousand models. Instead the
-reader searches, at C speed, for the key that follows the array: a u64 length, then a key in the
-same namespace ("tokenizer." after "tokenizer.ggml.tokens"), then a valid value type. Where the
-search starts decides what it costs, so it is made in up to three passes over the file:
+Why it is fast. A real header is mostly tokenizer: Gemma 3 stores 262,144 token strings, as many
+scores and as many token types. Arrays of numbers are skipped by arithmetic. An array of strings
+cannot be: each length says where the next one starts, and walking them all in Python is far too
+slow for a library of a thousand models (benchmarks/README.md). Instead the reader searches, at C
+speed, for the key that follows the array: a u64 length, then a key in the same namespace
+("tokenizer." after "tokenizer.ggml.tokens"), then a valid value type. Where the search starts
+decides what it costs, so it is made in up to three passes over the file:
 
   ESTIMATE  from where the array should end, less a quarter: a few hundred strings sampled inside
-            the array give their mean length (~0.6 ms for Gemma's whole header);
+            the array give their mean length;
   SEARCH    from where the array would end if every string were empty (8 bytes each), the
             earliest place it can end;
   EXACT     walking every string, no guess at all.
@@ -322,9 +322,11 @@ class _HeaderReader:
         raise GgufError(f"Metadata key “{_shown(key)}” holds an array of an unknown value type ({item_type}).")
 
     def _walk_strings(self, pos: int, count: int) -> int:
-        """Step over `count` strings one length at a time: exact, and ~100 ns a string."""
+        """Step over `count` strings one length at a time: exact, and the slowest way."""
         limit = self._limit
         unpack = _U64.unpack_from
+        if pos < self._base:  # a search for the array's end moved the window past its start
+            self._at(pos, 8)
         buf, base = self._buf, self._base
         end = base + len(buf)
         for _ in range(count):
@@ -489,8 +491,8 @@ def _occurrences(chunk: bytes, anchor: bytes) -> Iterator[int]:
     """Where `anchor` starts in `chunk`, in order.
 
     Token text is full of the letters of "tokenizer." and of zero bytes, which defeats the skip
-    heuristics of `bytes.find` (~2 GB/s). The anchor's last byte, ".", is rare in most of it, and
-    a one-byte `find` is a `memchr` (~10 GB/s), so the search jumps from "." to "." and compares
+    heuristics of `bytes.find`. The anchor's last byte, ".", is rare in most of it, and a one-byte
+    `find` is a `memchr`, several times faster, so the search jumps from "." to "." and compares
     there. Each "." that is not the anchor costs a trip through Python, though, so where they come
     more often than one per _BYTES_PER_MISS bytes (code-heavy vocabularies, merges) the rest of
     the chunk goes to the plain substring search.
@@ -592,3 +594,4 @@ def read_gguf_header(path: Path | str) -> GgufInfo:
         raise GgufError(f"The file could not be read ({exc.strerror or exc}).", transient=True) from None
     except (struct.error, ValueError, IndexError, OverflowError, MemoryError):
         log.warning("unexpected failure reading %s", path, exc_info=True)
+        raise GgufError(DAMAGED) from None

@@ -1,17 +1,11 @@
 """LiteLLM on a thread of its own, with its own asyncio loop.
 
-Two measured facts drive this (see the reference notes): `import litellm` costs 2-3 s and ~175 MB,
-and LiteLLM's stream wrapper spends 250-470 us of CPU per chunk without yielding to the loop while
-chunks are buffered, which froze a qasync window for 1.6 s on a fast stream. Running every LiteLLM
-call on one dedicated loop keeps the Qt loop free: the GUI thread only receives batched events.
-One long-lived loop (not one per request) also keeps LiteLLM's per-loop client caches valid.
+`import litellm` is slow and large, and LiteLLM's stream wrapper works through buffered chunks
+without yielding to the loop, which freezes a window whose loop runs it. So every LiteLLM call runs
+on one dedicated, long-lived loop (which also keeps LiteLLM's per-loop client caches valid), and
+the GUI thread only receives batched events. Figures: benchmarks/README.md, "Design measurements".
 
-LiteLLM is imported, and runs, with Python's own `__import__` (see `_drop_pyside_import_hook`):
-PySide6 replaces the built-in with a hook that reads the source of every newly imported module to
-look for `from __feature__ import`, and `linecache` keeps every line it read. For LiteLLM's ~2,200
-modules that cost ~60 MB of RSS for the life of the process (measured: 260 -> 199 MB after
-`import litellm` with a QApplication, PySide6 6.12) and seconds of import time. ModelDesk never
-uses `__feature__`.
+LiteLLM is imported, and runs, with Python's own `__import__` (see `drop_pyside_import_hook`).
 """
 
 from __future__ import annotations
@@ -34,9 +28,8 @@ T = TypeVar("T")
 # How long a thread waiting for the GIL waits before the holder is asked to let go (Python's
 # default is 5 ms). The GUI thread needs the GIL for every call into Python (slots, event filters,
 # overridden virtuals of Python subclasses, qasync's callbacks), hundreds of times a second, and
-# while LiteLLM's thread is busy each one waits. Measured on a 20,000-chunk burst (10 ms heartbeat
-# on the Qt loop, 2 busy cores): 5 ms -> lag p99 110-370 ms; 1 ms -> 80-160 ms; 0.5 ms -> 40-140 ms;
-# 0.2 ms -> 9-20 ms, with stream throughput within the run-to-run noise.
+# while LiteLLM's thread is busy each one waits. A short interval keeps the window responsive at
+# no cost in stream throughput.
 SWITCH_INTERVAL_S = 0.0002
 
 
@@ -53,11 +46,11 @@ def drop_pyside_import_hook() -> None:
 
     The hook serves `from __feature__ import ...`, which ModelDesk never uses. It calls into
     Python twice on every import statement and reads the source of every module imported for the
-    first time, which linecache then keeps. LiteLLM pays both: its import (~2,200 modules) kept
-    ~60 MB of source in memory, and it runs imports inside functions called for every chunk (e.g.
-    openai's `field_get_default`), which cost ~8% of stream throughput. The hook is process-wide,
-    so it is dropped for good; PySide6's own fallback (`__orig_import__`) stays. If something else
-    has replaced the import (or PySide6 has swapped its hook out for a moment), nothing is touched.
+    first time, which linecache then keeps. LiteLLM pays both: in memory for its thousands of
+    modules, and in stream throughput for the imports it runs inside per-chunk functions (e.g.
+    openai's `field_get_default`). The hook is process-wide, so it is dropped for good; PySide6's
+    own fallback (`__orig_import__`) stays. If something else has replaced the import (or PySide6
+    has swapped its hook out for a moment), nothing is touched.
     """
     hook = getattr(builtins, "__feature_import__", None)
     original = getattr(builtins, "__orig_import__", None)
@@ -91,21 +84,20 @@ class LiteLLMEngine:
         try:
             prepare_litellm_environment()
             drop_pyside_import_hook()
-            import litellm  # noqa: PLC0415  (deliberately late: see the module docstring)
+            import litellm  # deliberately late: see the module docstring
 
             drop_pyside_import_hook()  # in case PySide6 put it back mid-way (another thread)
-            # LiteLLM's import leaves ~300,000 long-lived objects that every full collection
-            # would traverse: ~200 ms holding the GIL (on the GUI thread, which runs the app's
+            # LiteLLM's import leaves hundreds of thousands of long-lived objects that every full
+            # collection would traverse, holding the GIL (on the GUI thread, which runs the app's
             # collections: the window frozen). Frozen, they are never scanned again; they are
-            # still freed by reference counting. The import leaves no cyclic garbage to collect
-            # first (gc.collect() finds none).
+            # still freed by reference counting. The import leaves no cyclic garbage to collect first.
             gc.freeze()
 
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             litellm.set_verbose = False
             self._ready.set_result(litellm)
-        except BaseException as exc:  # a broken install must surface, not hang the app
+        except BaseException as exc:  # noqa: BLE001 (a broken install must surface, not hang the app)
             self._ready.set_exception(exc)
             loop.close()
             return

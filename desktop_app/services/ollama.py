@@ -2,10 +2,9 @@
 
 Everything goes through the official client, `ollama.AsyncClient`, whose timeout defaults to none
 at all; each client here gets explicit ones. Pulls are owned tasks (`PullJob`), several at once.
-Their ndjson progress (one line per layer tick, ~16 a second per pull on a real server and 2,000 in
-the benchmark) is folded into per-layer and overall figures as it arrives, and published to plain
-callbacks at most every `publish_interval` seconds per job, so the UI does bounded work however
-fast the server talks (`PullJob`, `PullPublisher` and `PullLedger` live in ollama_pulls.py).
+Their ndjson progress (one line per layer tick) is folded into per-layer and overall figures as
+it arrives, and published to plain callbacks at most every `publish_interval` seconds per job, so
+the UI does bounded work however fast the server talks (`PullJob`, `PullPublisher` and `PullLedger` live in ollama_pulls.py).
 
 Failures: a dropped connection, a 5xx or a timeout are retried with exponential backoff (1, 2,
 4, 8 s, then the pull fails and can be resumed by hand); an unknown model, an invalid name or a
@@ -27,10 +26,10 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import pydantic
@@ -89,7 +88,7 @@ _TRANSIENT_MARKERS = ("max retries exceeded", "connection reset", "unexpected eo
 
 
 def _ollama():
-    """The official client, imported on first use: it costs ~14 MB, paid only if Ollama is used."""
+    """The official client, imported on first use: its memory is paid only if Ollama is used."""
     import ollama
 
     return ollama
@@ -410,9 +409,11 @@ class OllamaService:
 
     async def _pull_once(self, job: PullJob, publisher: PullPublisher) -> None:
         attempt = job.attempt
-        stream = None
+        stream: AsyncGenerator[ollama.ProgressResponse, None] | None = None
         try:
-            stream = await self._pull_client.pull(job.name, stream=True)
+            # Typed an AsyncIterator by ollama; it is an async generator, so it has aclose().
+            stream = cast("AsyncGenerator[ollama.ProgressResponse, None]",
+                          await self._pull_client.pull(job.name, stream=True))
             count = 0
             success = False
             async for part in stream:
@@ -530,7 +531,7 @@ class OllamaService:
         if "invalid model name" in lowered or (status == 400 and pulling):
             return BadRequest(f"“{model}” is not a valid model name.",
                               "Names look like llama3.2, qwen2.5:0.5b or namespace/model:tag.")
-        if pulling and ("file does not exist" in lowered or "manifest" in lowered and "not found" in lowered):
+        if pulling and ("file does not exist" in lowered or ("manifest" in lowered and "not found" in lowered)):
             return ModelNotFound(f"Ollama's library has no model named {model}.",
                                  "Check the spelling and tag on ollama.com/library.")
         if status in (401, 403) or "unauthorized" in lowered:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -89,7 +90,7 @@ class _Worker(concurrent.futures.Executor):
                 continue
             try:
                 result = call()
-            except BaseException as exc:  # handed to the awaiting coroutine, which decides
+            except BaseException as exc:  # noqa: BLE001 (handed to the awaiting coroutine, which decides)
                 future.set_exception(exc)
             else:
                 future.set_result(result)
@@ -130,7 +131,7 @@ def _file_backend(backend: keyring.backend.KeyringBackend) -> bool:
 def _describe(backend: keyring.backend.KeyringBackend) -> str:
     try:
         return str(backend.name)
-    except Exception:  # a third-party classproperty; the name is only for display
+    except Exception:  # noqa: BLE001 (a third-party classproperty; the name is only for display)
         return type(backend).__qualname__
 
 
@@ -341,7 +342,7 @@ class SecretStore:
             raise _BackendFailed(NOTICE_HUNG, "an earlier call hung", hung=True) from None
         except keyring.errors.KeyringLocked as exc:
             raise _BackendFailed(NOTICE_LOCKED, _exception_detail(exc)) from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (any backend's failure degrades to memory)
             raise _BackendFailed(NOTICE_FAILED, _exception_detail(exc)) from None
 
     def _degrade(self, failure: _BackendFailed, *, during: str, redact: str | None = None) -> None:
@@ -376,12 +377,10 @@ class SecretStore:
 
 
 def _delete_quietly(backend: keyring.backend.KeyringBackend, account_id: str) -> None:
-    try:
+    # PasswordDeleteError is "no such entry" to the Secret Service, macOS and Windows backends
+    # alike; whatever else it means, a later get() still reads the keyring.
+    with contextlib.suppress(keyring.errors.PasswordDeleteError):
         backend.delete_password(SERVICE, account_id)
-    except keyring.errors.PasswordDeleteError:
-        # Raised for "no such entry" by the Secret Service, macOS and Windows backends alike;
-        # whatever else it means, a later get() still reads the keyring.
-        pass
 
 
 def _check_account_id(account_id: str) -> None:

@@ -24,7 +24,7 @@ class _FirstPaintWatcher(QObject):
         self._callback = callback
         self._seen = False
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+    def eventFilter(self, watched, event) -> bool:
         if not self._seen and event.type() == QEvent.Type.Paint:
             self._seen = True
             self._callback()
@@ -113,6 +113,6 @@ class MainWindow(QMainWindow):
         self.banner.setText(f"{existing}\n{text}" if existing else text)
         self.banner.setVisible(True)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def closeEvent(self, event) -> None:
         self.closing.emit()
         super().closeEvent(event)

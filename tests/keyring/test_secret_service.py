@@ -8,6 +8,7 @@ broken keyring setup cannot pass as skipped).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import uuid
@@ -37,7 +38,7 @@ def _secret_service_problem() -> str | None:
     def check() -> None:
         try:
             SecretService.Keyring.priority  # noqa: B018 - raises unless the service answers
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (whatever it raises, the service is not usable)
             outcome["problem"] = f"{type(exc).__name__}: {exc}"
 
     # A daemon thread: a hung D-Bus must neither hang this check nor the interpreter's exit.
@@ -78,10 +79,8 @@ def account_id() -> Iterator[str]:
     """A fresh account id whose keyring entry is removed afterwards, whatever the test did."""
     account = f"modeldesk-test-{uuid.uuid4().hex[:12]}"
     yield account
-    try:
+    with contextlib.suppress(keyring.errors.PasswordDeleteError):
         SecretService.Keyring().delete_password(SERVICE, account)
-    except keyring.errors.PasswordDeleteError:
-        pass
 
 
 async def _read_directly(account: str) -> str | None:

@@ -47,7 +47,8 @@ class LiteLLMProxy:
         self._scratch = tempfile.mkdtemp(prefix="litellm-proxy-home-")
         self._env = {"PATH": os.environ.get("PATH", ""), "HOME": self._scratch,
                      "LITELLM_LOCAL_MODEL_COST_MAP": "True", **env}
-        self._log = tempfile.NamedTemporaryFile(prefix="litellm-proxy-", suffix=".log", delete=False)
+        # Open for the proxy's lifetime; stop() closes it.
+        self._log = tempfile.NamedTemporaryFile(prefix="litellm-proxy-", suffix=".log", delete=False)  # noqa: SIM115
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

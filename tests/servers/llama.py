@@ -62,7 +62,8 @@ class LlamaServer:
             "-c", str(ctx), "-t", "2", "--alias", alias, "--no-jinja", "--chat-template", "gemma",
             *extra_args,
         ]
-        self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
+        # Open for the server's lifetime; stop() closes it.
+        self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)  # noqa: SIM115
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -124,7 +124,7 @@ def parse_keep_alive(value: Any) -> float:
     """Seconds (negative: forever), as Ollama's api.Duration reads JSON; ValueError with its text."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         # ValueError, not TypeError: callers answer every bad keep_alive with Go's 400.
-        raise ValueError("json: cannot unmarshal keep_alive")  # noqa: TRY004
+        raise ValueError("json: cannot unmarshal keep_alive")
     if not isinstance(value, str):
         return float(value)
     text, total, sign = value, 0.0, 1.0
@@ -434,7 +434,7 @@ class OllamaServer(PullMixin, LoopbackServer):
             found = self._installed.pop(full, None) if full else None
             if found is not None:
                 self._running.pop(found.model.name, None)
-                still_used = {l.digest for i in self._installed.values() for l in i.model.layers}
+                still_used = {used.digest for i in self._installed.values() for used in i.model.layers}
                 for layer in found.model.layers:
                     if layer.digest not in still_used:
                         self._blobs.pop(layer.digest, None)

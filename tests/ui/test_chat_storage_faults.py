@@ -165,7 +165,7 @@ def test_a_store_locked_at_start_says_why_refuses_to_send_and_opens_on_retry(
         assert not pane.store_banner.isHidden()
     retry_and_wait(qtbot, app)  # the transcript's Retry opens the store and sends
     assert pane.store_banner.isHidden() and pane.composer.toPlainText() == ""
-    assert [m.content for m in stored(qtbot, app)][0] == "typed while locked"
+    assert stored(qtbot, app)[0].content == "typed while locked"
     assert pane.conversations.rowCount() == 2  # a new conversation beside the old one
     run(qtbot, pane.open_conversation(pane.conversations.conversation_at(1)))
     assert "message 003" in shown(app)

@@ -25,9 +25,9 @@ def test_the_self_test_passes_and_leaves_the_users_files_alone(tmp_path: Path) -
     lines = result.stdout.splitlines()
     assert lines[0].startswith("ModelDesk ") and lines[0].endswith(" self-test")
     checks = {line.split(":", 1)[0].split(maxsplit=1)[1]: line.split(maxsplit=1)[0] for line in lines[1:-1]}
-    assert checks == {name: "ok" for name in (
+    assert checks == dict.fromkeys((
         "Qt", "icon", "main window", "stores", "LiteLLM", "price map", "tokenizer", "chat", "keyring",
-        "shutdown", "Qt warnings")}
+        "shutdown", "Qt warnings"), "ok")
     assert lines[-1] == "Self-test passed."
     assert not home.exists()  # its own throw-away home, never the one it was given
 

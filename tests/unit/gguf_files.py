@@ -121,4 +121,4 @@ def model_tensors(blocks: int = 2, embedding: int = 64, vocab: int = 4000) -> li
         tensors += [Tensor(f"blk.{block}.attn_norm.weight", (embedding,), F32_TENSOR),
                     Tensor(f"blk.{block}.attn_q.weight", (embedding, embedding)),
                     Tensor(f"blk.{block}.ffn_up.weight", (embedding, 4 * embedding))]
-    return tensors + [Tensor("output_norm.weight", (embedding,), F32_TENSOR)]
+    return [*tensors, Tensor("output_norm.weight", (embedding,), F32_TENSOR)]

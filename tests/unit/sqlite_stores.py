@@ -12,7 +12,7 @@ import subprocess
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -160,13 +160,15 @@ def small_disk(folder: Path, size_kib: int = 512) -> Iterator[Path]:
 def fill_disk(folder: Path) -> Path:
     """Fill the file system of `folder` to the last byte; returns the filler file (delete it to free)."""
     filler = folder / "filler.bin"
-    with filler.open("wb", buffering=0) as file:
-        try:
-            while True:
-                file.write(b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
+    with filler.open("wb", buffering=0) as file, pytest.raises(OSError, match="No space left") as full:
+        _write_forever(file)
+    assert full.value.errno == errno.ENOSPC
     return filler
+
+
+def _write_forever(file: BinaryIO) -> None:
+    while True:
+        file.write(b"\0" * 4096)
 
 
 @contextlib.contextmanager

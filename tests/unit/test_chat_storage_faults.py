@@ -86,7 +86,7 @@ async def stream_with_lock_taken_after_the_first_text(
     events: list[StreamEvent] = []
     async for event in chat.reply(conversation, text):
         events.append(event)
-        if isinstance(event, TextDelta) and len(lock._exit_callbacks) == 0:  # noqa: SLF001
+        if isinstance(event, TextDelta) and len(lock._exit_callbacks) == 0:
             lock.enter_context(sqlite_stores.write_lock_held(db_path))
     return events
 

@@ -38,11 +38,15 @@ def response(status: int, headers: dict[str, str] | None = None) -> httpx.Respon
 
 def raised(outer: Exception, cause: Exception) -> Exception:
     """`outer` as Python leaves it after `raise outer from cause` inside `except cause`."""
-    with pytest.raises(type(outer)) as info:
+
+    def chain() -> None:
         try:
             raise cause
         except type(cause) as inner:
             raise outer from inner
+
+    with pytest.raises(type(outer)) as info:
+        chain()
     return info.value
 
 

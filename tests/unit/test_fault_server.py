@@ -267,11 +267,10 @@ def test_http_faults(client: httpx.Client, stream: bool, model: str, status: int
 
 def test_fault_cut_ends_without_done(client: httpx.Client, server: FaultServer) -> None:
     lines: list[str] = []
-    with pytest.raises(httpx.RemoteProtocolError), client.stream(
-        "POST", "/chat/completions", json=chat_body("fault-cut", stream=True)
-    ) as response:
+    with client.stream("POST", "/chat/completions", json=chat_body("fault-cut", stream=True)) as response:
         assert response.status_code == 200
-        lines.extend(response.iter_lines())  # keeps the lines read before the cut
+        with pytest.raises(httpx.RemoteProtocolError):
+            lines.extend(response.iter_lines())  # keeps the lines read before the cut
     payloads = [p for p in (line.removeprefix("data: ") for line in lines if line) if p]
     assert "[DONE]" not in payloads
     content = [json.loads(p)["choices"][0]["delta"]["content"] for p in payloads[1:]]

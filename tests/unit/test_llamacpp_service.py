@@ -145,7 +145,7 @@ def test_the_command_line_says_what_the_spec_says(tmp_path: Path) -> None:
         "llama-server", "--models-dir", str(tmp_path), "--models-max", "3", "--models-preset",
         str(tmp_path / "p.ini")]
     assert GEMMA_PRESETS == "[*]\njinja = false\nchat-template = gemma\n"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exactly one of a model file or a models folder"):
         ManagedServerSpec()
 
 

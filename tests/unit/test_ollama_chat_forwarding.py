@@ -38,6 +38,12 @@ def client(server: OllamaServer) -> ollama.Client:
     return ollama.Client(host=server.base_url, timeout=TIMEOUT_S)
 
 
+def _chat_to_the_end(client: ollama.Client, *, stream: bool) -> None:
+    result = client.chat(model=MODEL, messages=[{"role": "user", "content": "Hi"}], stream=stream)
+    if stream:
+        list(result)
+
+
 def decoded(llama: LlamaServer) -> int | None:
     """Tokens generated so far by llama-server's busy slot; None once no slot is processing."""
     for slot in llama.slots():
@@ -184,10 +190,7 @@ def test_llama_server_down_is_ollamas_runner_error() -> None:
         client = ollama.Client(host=srv.base_url, timeout=TIMEOUT_S)
         for stream in (False, True):
             with pytest.raises(ollama.ResponseError) as raised:
-                result = client.chat(model=MODEL, messages=[{"role": "user", "content": "Hi"}],
-                                     stream=stream)
-                if stream:
-                    list(result)
+                _chat_to_the_end(client, stream=stream)
             assert (raised.value.status_code, raised.value.error) == (500, RUNNER_STOPPED)
 
 

@@ -115,7 +115,7 @@ def test_pull_streams_ndjson_progress_per_layer(server: OllamaServer, client: ht
                           {"status": "success"}]
     layers = server.layers_of("tiny")
     progress = lines[1:-3]
-    assert [d for d in dict.fromkeys(p["digest"] for p in progress)] == [l.digest for l in layers]
+    assert list(dict.fromkeys(p["digest"] for p in progress)) == [layer.digest for layer in layers]
     for layer in layers:
         mine = [p for p in progress if p["digest"] == layer.digest]
         assert all(HEX12.match(p["status"]) and p["status"] == f"pulling {layer.digest[7:19]}"

@@ -192,7 +192,7 @@ async def test_delete_and_copy(server: OllamaServer, service: OllamaService) -> 
         await service.delete("my-llama")
     with pytest.raises(ModelNotFound):
         await service.copy("nope", "other")
-    delete = [r for r in server.requests if r.path == "/api/delete"][0]
+    delete = next(r for r in server.requests if r.path == "/api/delete")
     assert delete.method == "DELETE" and delete.body == {"model": "my-llama"}
 
 

@@ -149,7 +149,7 @@ def test_a_write_that_fails_midway_keeps_the_old_file(tmp_path: Path, monkeypatc
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         store.save(Settings(theme="light"))
     monkeypatch.undo()
 
@@ -237,9 +237,9 @@ def test_a_file_without_a_version_counts_as_the_first_schema(tmp_path: Path) -> 
 
 def test_migrate_stamps_the_current_version_and_refuses_unknown_ones() -> None:
     assert _migrate({"theme": "dark"}) == {"theme": "dark", "schema_version": SCHEMA_VERSION}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not a number"):
         _migrate({"schema_version": "one"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not exist"):
         _migrate({"schema_version": -3})
 
 

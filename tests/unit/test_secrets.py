@@ -90,7 +90,7 @@ class FakeChainer(chainer.ChainerBackend):
     """A chainer over a fixed list instead of every installed backend."""
 
     priority = -1
-    backends: list[keyring.backend.KeyringBackend] = []
+    backends: list[keyring.backend.KeyringBackend] = []  # noqa: RUF012 (hides the parent's class property)
 
     def __init__(self, members: list[keyring.backend.KeyringBackend]) -> None:
         super().__init__()
@@ -358,9 +358,9 @@ async def test_repr_and_logs_never_show_a_key(make_store, caplog) -> None:
 async def test_bad_arguments_are_refused_without_echoing_them(make_store) -> None:
     store = make_store(InMemoryKeyring())
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a key must not be empty"):
         await store.set("acct1", "")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="an account id must not be empty"):
         await store.set("", SECRET)
     with pytest.raises(TypeError) as excinfo:
         await store.set("acct1", SECRET.encode())  # type: ignore[arg-type]

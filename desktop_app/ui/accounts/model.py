@@ -141,7 +141,7 @@ class ItemListModel(QAbstractListModel):
         """A role beyond the label, the detail and the id; None when the model has no such role."""
         return None
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -18,7 +18,7 @@ class ConversationListModel(QAbstractListModel):
         super().__init__(parent)
         self._items: list[Conversation] = []
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802 (Qt override)
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._items)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
@@ -96,7 +96,7 @@ class ModelPickerModel(QAbstractListModel):
         self._entries: list[PickerEntry] = []
         self.reload()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802 (Qt override)
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._entries)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):

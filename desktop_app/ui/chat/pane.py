@@ -191,7 +191,7 @@ class ChatPane(QWidget):
         accounts.on_accounts_changed(self._reload_picker)
         self.empty_state.setVisible(self.picker_model.rowCount() == 0)
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+    def eventFilter(self, watched, event) -> bool:
         if watched is self.composer and event.type() == QEvent.Type.KeyPress:
             key, mods = event.key(), event.modifiers()
             if key == Qt.Key.Key_Escape and self.streaming:

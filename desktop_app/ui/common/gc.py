@@ -7,8 +7,8 @@ and a GUI-thread timer runs the generation the thresholds ask for, as CPython it
 
 The timer checks often (every 50 ms) so each collection stays small. While a reply streams,
 LiteLLM keeps every chunk alive until the end, so an older-generation collection would rescan all
-of them (~100 ms with the GIL held, measured on a 20,000-chunk stream): during a stream only the
-youngest generation is collected, and the rest waits until the stream is over.
+of them with the GIL held: during a stream only the youngest generation is collected, and the rest
+waits until the stream is over.
 """
 
 from __future__ import annotations

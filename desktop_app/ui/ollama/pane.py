@@ -7,8 +7,7 @@ snapshot replaces one row of `PullJobsModel`, which the delegate paints (bar, by
 left, layers, and the row's Cancel / Resume / Retry / Remove buttons). Pulls belong to the
 service, not the pane: closing the pane leaves them running. With `LocalServers`, installed
 models go into the chat's picker (in_picker.py). The details box is a `DetailsView`
-(details.py), the pull box a `PullsBox` (pulls_box.py); the pane keeps the async work and every
-attribute it had.
+(details.py), the pull box a `PullsBox` (pulls_box.py); the pane keeps the async work.
 """
 
 from __future__ import annotations
@@ -305,7 +304,7 @@ class OllamaPane(QWidget):
             self._open_copy_dialog(name)
 
     def _on_empty_action_clicked(self) -> None:
-        if self._status is not None and not self._status.reachable or self._listing_error is not None:
+        if (self._status is not None and not self._status.reachable) or self._listing_error is not None:
             self._tasks.spawn(self.refresh())
         else:
             self.pull_edit.setText(SUGGESTED_MODEL)
