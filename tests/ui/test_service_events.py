@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.ollama import OllamaHost
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.events import Listeners
+from desktop_app.services.ollama import OllamaService
 from desktop_app.ui.accounts.pools import PoolsEditor
 from desktop_app.ui.common.events import ServiceEvent, follow
+from desktop_app.ui.ollama.pane import OllamaPane
 from tests.ui.conftest import run
 
 
@@ -100,3 +105,28 @@ def test_a_deleted_pools_editor_hears_no_more_of_the_accounts(qtbot, qloop, acco
         run(qtbot, account_service.save_account(account, "sk-lab"))
     assert account_service.find(account.id) is not None
     assert "failed" not in caplog.text
+
+
+def test_closing_a_pane_cancels_its_work_before_it_is_deleted(qtbot, qloop, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """No pane checks whether it still exists: its tasks are its own, and closing it cancels them."""
+    with socket.socket() as silent:  # takes the connection, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        service = OllamaService(OllamaHost(url=f"http://127.0.0.1:{silent.getsockname()[1]}"),
+                                state_file=tmp_path / "pulls.json", models_dir=tmp_path, status_timeout=60)
+        pane = OllamaPane(ollama=service)
+        pulls = service._listeners  # the count is what this test is about
+        assert len(pulls) == 1
+        with caplog.at_level(logging.ERROR):
+            pane.refresh_button.click()
+            qtbot.waitUntil(lambda: not pane.refresh_button.isEnabled())  # asking a host that never answers
+            pane.close()
+            qtbot.waitUntil(lambda: pane.refresh_button.isEnabled())  # cancelled while the pane is there
+            gone: list[bool] = []
+            pane.destroyed.connect(lambda: gone.append(True))
+            pane.deleteLater()
+            qtbot.waitUntil(lambda: bool(gone))
+        assert len(pulls) == 0
+        assert "failed" not in caplog.text
+        run(qtbot, service.aclose())
