@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from desktop_app.domain.ratelimits import RateLimitSnapshot, parse_rate_limit_headers
+from desktop_app.services.events import Listeners, Unsubscribe
 
 DEFAULT_COOLDOWN_S = 30.0  # when a provider says "slow down" without saying for how long
 
@@ -26,14 +27,14 @@ class AccountStates:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._health: dict[str, AccountHealth] = {}
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: Listeners[[str]] = Listeners("account state changed")
 
-    def on_changed(self, listener: Callable[[str], None]) -> None:
-        self._listeners.append(listener)
+    def on_changed(self, listener: Callable[[str], None]) -> Unsubscribe:
+        """`listener(account_id)` when that account's health or rate limits change."""
+        return self._listeners.subscribe(listener)
 
     def _changed(self, account_id: str) -> None:
-        for listener in list(self._listeners):
-            listener(account_id)
+        self._listeners.emit(account_id)
 
     def health(self, account_id: str) -> AccountHealth:
         return self._health.setdefault(account_id, AccountHealth())

@@ -14,6 +14,7 @@ from desktop_app.domain.settings import Settings
 from desktop_app.services import header_secrets
 from desktop_app.services.account_state import AccountStates
 from desktop_app.services.catalog import CheckResult, CheckStatus, ModelCatalog
+from desktop_app.services.events import Listeners, Unsubscribe
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
 
@@ -56,20 +57,20 @@ class AccountService:
         self._states = states or AccountStates()
         self._bundled: dict[str, tuple[str, ...]] = {}  # LiteLLM's list, for accounts whose provider is unreachable
         self._model_notices: dict[str, str] = {}
-        self._listeners: list[Listener] = []
-        self._models_listeners: list[Callable[[str], None]] = []
+        self._accounts_changed: Listeners[[]] = Listeners("accounts changed")
+        self._models_changed: Listeners[[str]] = Listeners("models changed")
 
     # --- observation (plain callbacks; the UI adapts them to signals) ---------------------------
 
-    def on_accounts_changed(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def on_accounts_changed(self, listener: Listener) -> Unsubscribe:
+        return self._accounts_changed.subscribe(listener)
 
-    def on_models_changed(self, listener: Callable[[str], None]) -> None:
-        self._models_listeners.append(listener)
+    def on_models_changed(self, listener: Callable[[str], None]) -> Unsubscribe:
+        """`listener(account_id)` when an account's list of models may have changed."""
+        return self._models_changed.subscribe(listener)
 
     def _announce(self) -> None:
-        for listener in list(self._listeners):
-            listener()
+        self._accounts_changed.emit()
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -230,8 +231,7 @@ class AccountService:
         self._catalog.forget(account_id)
         await self._settings.update_with(lambda s: s.without_account(account_id))
         self._announce()
-        for listener in list(self._models_listeners):
-            listener(account_id)
+        self._models_changed.emit(account_id)
 
     # --- sharing -----------------------------------------------------------------------------
 
@@ -268,8 +268,7 @@ class AccountService:
             if organization and stored is not None and stored.organization_id != organization:
                 await self.save_account(stored.model_copy(update={"organization_id": organization}))
         if result.models and self.find(account.id) is not None:
-            for listener in list(self._models_listeners):
-                listener(account.id)
+            self._models_changed.emit(account.id)
         return result
 
     async def model_info(self, target_id: str, model: str):
@@ -312,8 +311,7 @@ class AccountService:
         elif result.models:
             self._bundled.pop(account_id, None)
         self._model_notices[account_id] = result.notice or ""
-        for listener in list(self._models_listeners):
-            listener(account_id)
+        self._models_changed.emit(account_id)
         if result.error is not None and not result.models:
             raise result.error
         return result.models

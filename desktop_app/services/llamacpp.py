@@ -58,6 +58,7 @@ from desktop_app.domain.llamacpp import (
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.urls import same_server, server_root
 from desktop_app.services.errors import TransportWording, error_reply, transport_error
+from desktop_app.services.events import Listeners, Unsubscribe
 from desktop_app.services.gguf_header import SPLIT_NAME
 
 log = logging.getLogger(__name__)
@@ -448,8 +449,8 @@ class ManagedServer:
         self._start_timeout = start_timeout
         self._log: deque[str] = deque(maxlen=log_lines)
         self._state = ManagedState()
-        self._state_listeners: list[Callable[[ManagedState], None]] = []
-        self._log_listeners: list[Callable[[str], None]] = []
+        self._state_listeners: Listeners[[ManagedState]] = Listeners("llama-server state")
+        self._log_listeners: Listeners[[str]] = Listeners("llama-server log")
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -506,15 +507,13 @@ class ManagedServer:
     def log_tail(self, lines: int = TAIL_LINES) -> tuple[str, ...]:
         return tuple(list(self._log)[-lines:])
 
-    def add_state_listener(self, listener: Callable[[ManagedState], None]) -> Callable[[], None]:
+    def add_state_listener(self, listener: Callable[[ManagedState], None]) -> Unsubscribe:
         """Call `listener(state)` on every change; returns a function that removes it."""
-        self._state_listeners.append(listener)
-        return lambda: self._state_listeners.remove(listener) if listener in self._state_listeners else None
+        return self._state_listeners.subscribe(listener)
 
-    def add_log_listener(self, listener: Callable[[str], None]) -> Callable[[], None]:
+    def add_log_listener(self, listener: Callable[[str], None]) -> Unsubscribe:
         """Call `listener(line)` for every line the server prints; returns a function that removes it."""
-        self._log_listeners.append(listener)
-        return lambda: self._log_listeners.remove(listener) if listener in self._log_listeners else None
+        return self._log_listeners.subscribe(listener)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -679,21 +678,13 @@ class ManagedServer:
     def _append_line(self, line: str) -> None:
         line = without_bidi_controls(line)  # it names files, and models by what their files say
         self._log.append(line)
-        for listener in list(self._log_listeners):
-            try:
-                listener(line)
-            except Exception:  # a listener's bug must not stop the log
-                log.exception("llama-server log listener failed")
+        self._log_listeners.emit(line)  # a listener's bug is logged; the log goes on
 
     def _set_state(self, state: ManagedState, *, announce: bool = True) -> None:
         self._state = state
         if not announce:
             return
-        for listener in list(self._state_listeners):
-            try:
-                listener(state)
-            except Exception:
-                log.exception("llama-server state listener failed")
+        self._state_listeners.emit(state)
 
     def _write_presets(self) -> Path:
         self._remove_scratch()

@@ -20,7 +20,6 @@ unless Ollama reported something this module does not recognise.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -61,6 +60,7 @@ from desktop_app.domain.ollama import (
 )
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.errors import TransportWording, transport_error
+from desktop_app.services.events import Listeners, Unsubscribe
 from desktop_app.services.ollama_pulls import (
     PullJob,
     PullLedger,
@@ -152,7 +152,7 @@ class OllamaService:
         self._clock = clock
         self._jobs: dict[str, PullJob] = {}
         self._publishers: dict[str, PullPublisher] = {}
-        self._listeners: list[PullListener] = []
+        self._listeners: Listeners[[PullProgress]] = Listeners("pull progress")
         # One ledger file for every host: several services share one `PullLedger` (owned by whoever
         # made it); without one, this service has its own on `state_file`.
         self._owns_ledger = ledger is None
@@ -263,14 +263,9 @@ class OllamaService:
 
     # --- pulls ----------------------------------------------------------------------------------
 
-    def add_pull_listener(self, listener: PullListener) -> Callable[[], None]:
+    def add_pull_listener(self, listener: PullListener) -> Unsubscribe:
         """Call `listener(snapshot)` on pull progress; returns the function that unsubscribes."""
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-        return remove
+        return self._listeners.subscribe(listener)
 
     def pull_job(self, name: str) -> PullJob | None:
         return self._jobs.get(canonical_name(name))

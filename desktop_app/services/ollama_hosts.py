@@ -24,6 +24,7 @@ from desktop_app.domain.http_fields import check_base_url
 from desktop_app.domain.ollama import OllamaHost, normalize_host_url
 from desktop_app.domain.urls import same_server
 from desktop_app.services.accounts import AccountService
+from desktop_app.services.events import Unsubscribe
 from desktop_app.services.ollama import OllamaService, PullLedger
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
@@ -80,8 +81,8 @@ class OllamaHosts:
         return next((a for a in self._accounts.accounts
                      if a.provider_id == PROVIDER and same_url(a.effective_base_url, url)), None)
 
-    def on_hosts_changed(self, listener: Callable[[], None]) -> None:
-        self._accounts.on_accounts_changed(listener)
+    def on_hosts_changed(self, listener: Callable[[], None]) -> Unsubscribe:
+        return self._accounts.on_accounts_changed(listener)
 
     @staticmethod
     def _host_of(account: Account) -> OllamaHost:

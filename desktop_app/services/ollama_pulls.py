@@ -21,6 +21,7 @@ from typing import Any
 
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.ollama import PullProgress, PullState
+from desktop_app.services.events import Listeners
 from desktop_app.services.paths import write_atomically
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ class PullJob:
 class PullPublisher:
     """Hands a job's snapshots to listeners, at most one per interval; the newest one wins."""
 
-    def __init__(self, job: PullJob, listeners: list[PullListener], interval: float,
+    def __init__(self, job: PullJob, listeners: Listeners[[PullProgress]], interval: float,
                  clock: Callable[[], float]) -> None:
         self._job, self._listeners, self._interval, self._clock = job, listeners, interval, clock
         self._last = -1e9
@@ -182,11 +183,7 @@ class PullPublisher:
         self._last = self._clock()
         snapshot = self._job.progress()
         self._job.published += 1
-        for listener in list(self._listeners):
-            try:
-                listener(snapshot)
-            except Exception:  # a broken listener must not break the pull or the others
-                log.exception("pull listener failed")
+        self._listeners.emit(snapshot)  # a broken listener is logged; the pull and the others go on
 
     def close(self) -> None:
         if self._handle is not None:

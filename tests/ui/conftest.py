@@ -105,19 +105,22 @@ def account_service(make_account_service) -> AccountService:
     return make_account_service()
 
 
+def close_after(qtbot) -> Callable[[Any], None]:
+    """For qtbot.addWidget's `before_close_func`: the widget's `aclose()` is awaited before pytest-qt
+    closes and deletes it, as the app closes its panes before the window goes."""
+    return lambda widget: run(qtbot, widget.aclose())
+
+
 @pytest.fixture
-def add_widget(qloop, qtbot) -> Iterator[Callable[[W], W]]:
-    """`add_widget(widget)`: qtbot's addWidget, and the widget's `aclose()` awaited after the test."""
-    widgets: list[Any] = []
+def add_widget(qloop, qtbot) -> Callable[[W], W]:
+    """`add_widget(widget)`: qtbot's addWidget, with the widget's `aclose()` awaited after the test,
+    before the widget is deleted."""
 
     def add(widget: W) -> W:
-        qtbot.addWidget(widget)
-        widgets.append(widget)
+        qtbot.addWidget(widget, before_close_func=close_after(qtbot))
         return widget
 
-    yield add
-    for widget in widgets:
-        run(qtbot, widget.aclose())
+    return add
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from desktop_app.ui.ollama import (
 from desktop_app.ui.ollama.models import ProgressRole
 from desktop_app.ui.ollama.pane import NO_MODELS_HINT, SUGGESTED_MODEL
 from tests.servers.ollama_server import OllamaServer, catalog_model
-from tests.ui.conftest import run
+from tests.ui.conftest import close_after, run
 
 INSTALLED = ("llama3.2:1b", "gemma3:270m", "qwen2.5:0.5b", "mistral:latest", "nomic-embed-text:latest")
 TIMEOUT = 20_000
@@ -78,23 +78,18 @@ def make_service(qtbot, qloop, tmp_path: Path) -> Iterator[Callable[[str], Ollam
 
 
 @pytest.fixture
-def make_pane(qtbot, make_service) -> Iterator[Callable[[str], OllamaPane]]:
-    panes: list[OllamaPane] = []
-
+def make_pane(qtbot, make_service) -> Callable[[str], OllamaPane]:
     def make(url: str) -> OllamaPane:
         pane = OllamaPane(ollama=make_service(url))
-        qtbot.addWidget(pane)
+        qtbot.addWidget(pane, before_close_func=close_after(qtbot))
         pane.resize(1200, 750)
         pane.show()
         qtbot.waitExposed(pane)
-        panes.append(pane)
         with qtbot.waitSignal(pane.refreshed, timeout=TIMEOUT):
             run(qtbot, pane.refresh())
         return pane
 
-    yield make
-    for pane in panes:
-        run(qtbot, pane.aclose())
+    return make
 
 
 @pytest.fixture

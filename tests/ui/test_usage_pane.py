@@ -20,7 +20,7 @@ from desktop_app.ui.usage import DailyChart, UsagePane, UsageTableModel
 from desktop_app.ui.usage.chart import ChartMetric, account_series, nice_ticks
 from desktop_app.ui.usage.model import COST, SortRole
 from desktop_app.ui.usage.pane import ALL_ACCOUNTS, ALL_MODELS, EMPTY_HINT
-from tests.ui.conftest import run
+from tests.ui.conftest import close_after, run
 
 TODAY = date.today()
 WORK = Account(id="work", provider_id="openai_compatible", label="Work", colour="#2563eb")
@@ -75,21 +75,16 @@ def accounts() -> list[Account]:
 
 
 @pytest.fixture
-def make_pane(qtbot, accounts: list[Account]) -> Iterator[Callable[[UsageStore], UsagePane]]:
-    panes: list[UsagePane] = []
-
+def make_pane(qtbot, accounts: list[Account]) -> Callable[[UsageStore], UsagePane]:
     def make(usage: UsageStore) -> UsagePane:
         pane = UsagePane(usage=usage, accounts_provider=lambda: list(accounts))
-        qtbot.addWidget(pane)
+        qtbot.addWidget(pane, before_close_func=close_after(qtbot))
         pane.resize(900, 640)
-        panes.append(pane)
         with qtbot.waitSignal(pane.reloaded):
             run(qtbot, pane.reload())
         return pane
 
-    yield make
-    for pane in panes:
-        run(qtbot, pane.aclose())
+    return make
 
 
 def table_rows(pane: UsagePane) -> list[tuple[str, ...]]:

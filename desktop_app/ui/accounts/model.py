@@ -3,12 +3,10 @@ precise row updates."""
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
-import shiboken6
 from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
@@ -25,6 +23,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 from desktop_app.domain.accounts import Account
 from desktop_app.services.accounts import AccountService
+from desktop_app.ui.common.events import follow
 
 AccountIdRole = Qt.ItemDataRole.UserRole
 ProviderIdRole = Qt.ItemDataRole.UserRole + 1
@@ -104,21 +103,6 @@ def sync_rows(model: QAbstractListModel, rows: list[Item], new: Sequence[Item]) 
             model.dataChanged.emit(index, index)
 
 
-def follow_service(model: Any, subscribe: Callable[[Callable[..., None]], None], method: str) -> None:
-    """Subscribe `model.<method>` to a service event without the service keeping the model alive.
-
-    The services have no way to unsubscribe, so they hold only a weak reference to the model.
-    """
-    ref = weakref.ref(model)
-
-    def listener(*args: Any) -> None:
-        target = ref()
-        if target is not None and shiboken6.isValid(target):
-            getattr(target, method)(*args)
-
-    subscribe(listener)
-
-
 # --- the models --------------------------------------------------------------------------------
 
 class ItemListModel(QAbstractListModel):
@@ -190,8 +174,8 @@ class AccountListModel(ItemListModel):
         self._rows: list[Account]
         self._ticker = QTimer(self, interval=self.STATUS_TICK_MS)
         self._ticker.timeout.connect(self._on_ticker_timeout)
-        follow_service(self, accounts.on_accounts_changed, "_on_accounts_changed")
-        follow_service(self, accounts.states.on_changed, "_on_state_changed")
+        follow(self, accounts.on_accounts_changed, self._on_accounts_changed)
+        follow(self, accounts.states.on_changed, self._on_state_changed)
         self._update_ticker()
 
     # --- reading -------------------------------------------------------------------------------

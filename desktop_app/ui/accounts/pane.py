@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-import shiboken6
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -263,7 +262,7 @@ class AccountsPane(ListEditor):
         try:
             result = await self._accounts.check(account, key, self.form.secret_values())
         except asyncio.CancelledError:
-            if shiboken6.isValid(self) and generation == self._form_generation:
+            if generation == self._form_generation:
                 self.form.show_status("", None)  # say nothing rather than "Checking…" forever
             raise
         except Exception:
@@ -271,8 +270,7 @@ class AccountsPane(ListEditor):
             result = CheckResult(CheckStatus.ERROR, "The check failed unexpectedly; the log has the details.")
         finally:
             self._checks_running -= 1
-            if shiboken6.isValid(self):
-                self.check_button.setEnabled(self._checks_running == 0)
+            self.check_button.setEnabled(self._checks_running == 0)
         if generation == self._form_generation:
             self.form.show_status(result.message,
                                   OK_COLOUR if result.status is CheckStatus.OK else ERROR_COLOUR)

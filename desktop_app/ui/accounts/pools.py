@@ -36,9 +36,9 @@ from desktop_app.ui.accounts.model import (
     DetailRole,
     ItemListModel,
     colour_icon,
-    follow_service,
     sync_rows,
 )
+from desktop_app.ui.common.events import follow
 
 PoolIdRole = Qt.ItemDataRole.UserRole
 MemberIdRole = Qt.ItemDataRole.UserRole
@@ -72,7 +72,7 @@ class PoolListModel(ItemListModel):
         super().__init__(accounts.pools, parent)
         self._service = accounts
         self._rows: list[Pool]
-        follow_service(self, accounts.on_accounts_changed, "_on_accounts_changed")
+        follow(self, accounts.on_accounts_changed, self._on_accounts_changed)
 
     def detail(self, item: Pool) -> str:
         return pool_detail(item)
@@ -97,7 +97,7 @@ class PoolsEditor(ListEditor):
         self.model = PoolListModel(accounts=accounts, parent=self)
         self._build()
         self._connect()
-        follow_service(self, accounts.on_accounts_changed, "_on_accounts_changed")
+        follow(self, accounts.on_accounts_changed, self._on_accounts_changed)
         self._show_first()
 
     # --- construction --------------------------------------------------------------------------

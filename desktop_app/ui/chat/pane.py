@@ -47,6 +47,7 @@ from desktop_app.services.chat import DEFAULT_TITLE, ChatService
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel
 from desktop_app.ui.chat.transcript import TranscriptView
+from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -187,8 +188,8 @@ class ChatPane(QWidget):
         self.conversation_list.selectionModel().currentChanged.connect(self._on_conversation_selected)
         self.model_picker.currentIndexChanged.connect(lambda _row: self._tasks.spawn(self.show_model_info()))
         self.transcript.retry_requested.connect(lambda: self._start_reply(self.retry()))
-        accounts.on_models_changed(lambda _account_id: self._reload_picker())
-        accounts.on_accounts_changed(self._reload_picker)
+        follow(self, accounts.on_models_changed, self._reload_picker)
+        follow(self, accounts.on_accounts_changed, self._reload_picker)
         self.empty_state.setVisible(self.picker_model.rowCount() == 0)
 
     def eventFilter(self, watched, event) -> bool:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
@@ -49,6 +48,7 @@ from desktop_app.services.llamacpp import (
 )
 from desktop_app.services.local_servers import InPicker, LocalServers, ServerHere
 from desktop_app.ui.common.dialogs import ask_to_confirm
+from desktop_app.ui.common.events import ServiceEvent, follow
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.llamacpp.models import (
     ERROR_COLOUR,
@@ -96,7 +96,7 @@ class LlamaCppPane(QWidget):
         self._router_dir = router_dir  # where a router over the GGUF library gets its folder of links
         self._child_env = dict(child_env or {})  # extra environment for servers started here (tests)
         self._tasks = TaskOwner("LlamaCppPane")
-        self._unsubscribe: list[Callable[[], None]] = []
+        self._managed_followed: list[ServiceEvent] = []  # the state and log of the server started here
         self._last_status = ""
         self._router_url = ""
         self._router_gone = False  # the router did not answer the last time it was asked
@@ -256,12 +256,10 @@ class LlamaCppPane(QWidget):
         self._start_from_form(Path(path))
 
     def _on_managed_state(self, state: ManagedState) -> None:
-        if shiboken6.isValid(self):
-            self._show_managed_state(state)
+        self._show_managed_state(state)
 
     def _on_managed_log(self, line: str) -> None:
-        if shiboken6.isValid(self):
-            self.log_view.appendPlainText(line)
+        self.log_view.appendPlainText(line)
 
     # --- public: what tests and the app use ------------------------------------------------------
 
@@ -333,11 +331,8 @@ class LlamaCppPane(QWidget):
         try:
             info = await self._llamacpp.inspect(url)
         except DomainError as exc:
-            if shiboken6.isValid(self):
-                self._say(self.servers_status, _say(exc), ERROR_COLOUR)
+            self._say(self.servers_status, _say(exc), ERROR_COLOUR)
             return None
-        if not shiboken6.isValid(self):
-            return info
         self._say(self.servers_status, "", None)
         existing = self.servers_model.row_at(self.servers_model.row_of(url))
         source = existing.source if existing is not None else ServerSource.CONNECTED
@@ -358,7 +353,7 @@ class LlamaCppPane(QWidget):
             if self.servers_model.row_of(url) < 0:
                 self.servers_model.upsert(ServerRow(url, ServerSource.CONNECTED))
         await self.refresh()
-        if shiboken6.isValid(self) and not self._router_url and (router := self._another_router("")):
+        if not self._router_url and (router := self._another_router("")):
             self._set_router(router)
             await self.refresh_router()
 
@@ -366,7 +361,7 @@ class LlamaCppPane(QWidget):
         """Ask every listed server how it is doing, then the router for its models."""
         rows = [row for row in self.servers_model.rows() if row.managed is None or row.managed.alive]
         await asyncio.gather(*(self._refresh_row(row.url) for row in rows))
-        if self._router_url and shiboken6.isValid(self):
+        if self._router_url:
             await self.refresh_router()
 
     async def refresh_router(self) -> None:
@@ -376,14 +371,14 @@ class LlamaCppPane(QWidget):
         try:
             models = await self._llamacpp.router_models(url)
         except DomainError as exc:
-            if shiboken6.isValid(self) and url == self._router_url:
+            if url == self._router_url:
                 # What it said before no longer holds: no models, so no actions, until it answers.
                 self._say(self.router_status, _say(exc), ERROR_COLOUR)
                 self._router_gone = True
                 self.router_model.set_models([])
                 self.router_models_changed.emit()
             return
-        if not shiboken6.isValid(self) or url != self._router_url:
+        if url != self._router_url:
             return
         if self._router_gone:  # it answers again
             self._router_gone = False
@@ -415,14 +410,11 @@ class LlamaCppPane(QWidget):
         try:
             state = await managed.start()
         except DomainError as exc:
-            if shiboken6.isValid(self):
-                self._say(self.start_status, _say(exc), ERROR_COLOUR)
-                if managed.state.status is not ManagedStatus.CRASHED and managed.url:
-                    self.servers_model.remove(managed.url)
-                self._update_managed_buttons()
+            self._say(self.start_status, _say(exc), ERROR_COLOUR)
+            if managed.state.status is not ManagedStatus.CRASHED and managed.url:
+                self.servers_model.remove(managed.url)
+            self._update_managed_buttons()
             return None
-        if not shiboken6.isValid(self):
-            return state
         await self._refresh_row(managed.url)
         if spec.router:
             self._set_router(managed.url)
@@ -435,8 +427,6 @@ class LlamaCppPane(QWidget):
         if managed is None:
             return
         await managed.stop()
-        if not shiboken6.isValid(self):
-            return
         self.servers_model.remove(managed.url)
         if self._router_url and same_server(self._router_url, managed.url):
             self._set_router(self._another_router(managed.url))
@@ -453,14 +443,12 @@ class LlamaCppPane(QWidget):
         try:
             state = await managed.restart()
         except DomainError as exc:
-            if shiboken6.isValid(self):
-                self._say(self.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.start_status, _say(exc), ERROR_COLOUR)
             return None
-        if shiboken6.isValid(self):
-            await self._refresh_row(managed.url)
-            if managed.spec.router:
-                self._set_router(managed.url)
-                await self.refresh_router()
+        await self._refresh_row(managed.url)
+        if managed.spec.router:
+            self._set_router(managed.url)
+            await self.refresh_router()
         return state
 
     async def switch_managed_model(self, path: Path) -> ManagedState | None:
@@ -473,24 +461,22 @@ class LlamaCppPane(QWidget):
         try:
             state = await managed.switch_model(Path(path))
         except DomainError as exc:
-            if shiboken6.isValid(self):
-                self._say(self.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.start_status, _say(exc), ERROR_COLOUR)
             return None
-        if shiboken6.isValid(self):
-            self.log_title.setText(f"Serving {managed.spec.title}")
-            await self._refresh_row(managed.url)
+        self.log_title.setText(f"Serving {managed.spec.title}")
+        await self._refresh_row(managed.url)
         return state
 
     async def aclose(self) -> None:
         """Close dialogs and cancel what runs (the server started here is stopped by `ServerHere`)."""
         self._refresh_timer.stop()
         self.form.close_dialog()
-        if self._remove_dialog is not None and shiboken6.isValid(self._remove_dialog):
+        if self._remove_dialog is not None:  # it forgets itself when it finishes, then deletes itself
             self._remove_dialog.reject()
         await self._tasks.aclose()
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
+        for event in self._managed_followed:
+            event.close()
+        self._managed_followed.clear()
 
     # --- Qt overrides --------------------------------------------------------------------------
 
@@ -539,11 +525,11 @@ class LlamaCppPane(QWidget):
         self._tasks.spawn(self.start_managed(spec))
 
     def _attach(self, managed: ManagedServer) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
+        for event in self._managed_followed:
+            event.close()
         self._last_status = ""
-        self._unsubscribe = [managed.add_state_listener(self._on_managed_state),
-                             managed.add_log_listener(self._on_managed_log)]
+        self._managed_followed = [follow(self, managed.add_state_listener, self._on_managed_state),
+                                  follow(self, managed.add_log_listener, self._on_managed_log)]
 
     def _show_managed_state(self, state: ManagedState) -> None:
         managed = self._here.server
@@ -581,8 +567,6 @@ class LlamaCppPane(QWidget):
             error = ""
         except DomainError as exc:
             info, error = None, exc.message
-        if not shiboken6.isValid(self):
-            return
         existing = self.servers_model.row_at(self.servers_model.row_of(url))
         if existing is None:
             return  # removed meanwhile
@@ -678,16 +662,14 @@ class LlamaCppPane(QWidget):
                 await self.refresh_router()
             work.result()
         except DomainError as exc:
-            if shiboken6.isValid(self):
-                self._say(self.router_status, _say(exc), ERROR_COLOUR)
+            self._say(self.router_status, _say(exc), ERROR_COLOUR)
             return False
         finally:
             if not work.done():  # cancelled: the router finishes on its own; we stop waiting
                 work.cancel()
-        if shiboken6.isValid(self):
-            self._say(self.router_status, "", None)
-            await self.refresh_router()
-            await self._refresh_row(url)
+        self._say(self.router_status, "", None)
+        await self.refresh_router()
+        await self._refresh_row(url)
         return True
 
     # --- small helpers ------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ removing a remote host (with an optional bearer key for one behind an authentica
 
 from __future__ import annotations
 
-import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
@@ -24,6 +23,7 @@ from desktop_app.domain.errors import DomainError
 from desktop_app.domain.ollama import HostStatus, OllamaHost, normalize_host_url
 from desktop_app.services.ollama_hosts import OllamaHosts, same_url
 from desktop_app.ui.common.dialogs import ask_to_confirm
+from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner
 
 OK_COLOUR = "#2e7d32"
@@ -121,7 +121,7 @@ class HostBar(QWidget):
         self.remove_button.clicked.connect(self._open_remove_dialog)
         self.combo.activated.connect(self._on_activated)
         if hosts is not None:
-            hosts.on_hosts_changed(self.reload)
+            follow(self, hosts.on_hosts_changed, self.reload)
         self.reload()
 
     # --- public --------------------------------------------------------------------------------
@@ -143,8 +143,6 @@ class HostBar(QWidget):
 
     def reload(self) -> None:
         """List the hosts again (accounts changed), keeping the chosen one when it is still there."""
-        if not shiboken6.isValid(self):
-            return
         hosts = self._hosts.hosts() if self._hosts is not None else [self._current]
         chosen = next((h for h in hosts if same_url(h.url, self._current.url)), None)
         self.combo.blockSignals(True)
@@ -200,9 +198,8 @@ class HostBar(QWidget):
         except DomainError as exc:
             self.message.emit(f"{exc.message} {exc.action}".strip(), True)
             return None
-        if shiboken6.isValid(self):
-            self.choose(host.url)
-            self.message.emit(f"Added {host.label}.", False)
+        self.choose(host.url)
+        self.message.emit(f"Added {host.label}.", False)
         return host
 
     async def remove_host(self, host: OllamaHost) -> bool:
@@ -218,7 +215,7 @@ class HostBar(QWidget):
 
     async def aclose(self) -> None:
         for dialog in (self._dialog, self._confirm):
-            if dialog is not None and shiboken6.isValid(dialog):
+            if dialog is not None:  # the question forgets itself when it finishes, then deletes itself
                 dialog.reject()
         await self._tasks.aclose()
 

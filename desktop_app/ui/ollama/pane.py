@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 
-import shiboken6
 from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
@@ -56,6 +55,7 @@ from desktop_app.services.local_servers import LocalServers
 from desktop_app.services.ollama import OllamaService, PullJob
 from desktop_app.services.ollama_hosts import OllamaHosts, same_url
 from desktop_app.ui.common.dialogs import ask_to_confirm
+from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.ollama.delegate import ERROR_COLOUR
 from desktop_app.ui.ollama.details import NO_SELECTION_HINT, DetailsView
@@ -107,7 +107,7 @@ class OllamaPane(QWidget):
         self.jobs_model = PullJobsModel(parent=self)
         self._build()
         self._connect()
-        self._unsubscribe = ollama.add_pull_listener(self._on_pull_progress)
+        self._pulls_followed = follow(self, ollama.add_pull_listener, self._on_pull_progress)
         for job in ollama.pull_jobs():  # pulls started before this pane existed
             self.jobs_model.update(job.progress())
         self._poll = QTimer(self, interval=RUNNING_POLL_MS)
@@ -319,8 +319,6 @@ class OllamaPane(QWidget):
             self._tasks.spawn(self.forget(name))
 
     def _on_pull_progress(self, progress: PullProgress) -> None:
-        if not shiboken6.isValid(self):
-            return
         self.jobs_model.update(progress)
         if progress.state.finished:
             self._tasks.spawn(self._after_pull(progress))
@@ -380,12 +378,10 @@ class OllamaPane(QWidget):
         if self._hosts is None:
             return
         service = await self._hosts.service(host)
-        if not shiboken6.isValid(self):
-            return
         if service is not self._ollama:
-            self._unsubscribe()
+            self._pulls_followed.close()
             self._ollama = service
-            self._unsubscribe = service.add_pull_listener(self._on_pull_progress)
+            self._pulls_followed = follow(self, service.add_pull_listener, self._on_pull_progress)
             self._generation += 1  # an answer from the previous host is no longer wanted
             self._status = None
             self._poll.stop()
@@ -417,9 +413,8 @@ class OllamaPane(QWidget):
                     error = exc
             unfinished = await self._ollama.unfinished_pulls()
         finally:
-            if shiboken6.isValid(self):
-                self.refresh_button.setEnabled(True)
-        if generation != self._generation or not shiboken6.isValid(self):
+            self.refresh_button.setEnabled(True)
+        if generation != self._generation:
             return
         self._status = status
         self._listing_error = error
@@ -460,16 +455,14 @@ class OllamaPane(QWidget):
         others = [h for h in self._hosts.hosts() if not same_url(h.url, self._ollama.host.url)]
         services = [await self._hosts.service(h) for h in others]
         for status in await asyncio.gather(*(s.host_status() for s in services)):
-            if shiboken6.isValid(self):
-                self.host_bar.set_status(status)
+            self.host_bar.set_status(status)
 
     async def refresh_running(self) -> None:
         try:
             running = await self._ollama.running()
         except DomainError:
             return  # the next full refresh says what is wrong
-        if shiboken6.isValid(self):
-            self._keep_selection(self.running_view, lambda: self.running_model.set_rows(running))
+        self._keep_selection(self.running_view, lambda: self.running_model.set_rows(running))
 
     async def pull(self, name: str) -> PullJob | None:
         """Start pulling `name` (or resume it); progress arrives through the service's listener."""
@@ -479,7 +472,7 @@ class OllamaPane(QWidget):
             self._show_status(exc)
             return None
         self.jobs_model.update(job.progress())
-        if shiboken6.isValid(self) and canonical_name(self.pull_edit.text()) == job.name:
+        if canonical_name(self.pull_edit.text()) == job.name:
             self.pull_edit.clear()
         return job
 
@@ -491,8 +484,7 @@ class OllamaPane(QWidget):
         if job is not None and not job.state.finished:
             await self._ollama.cancel_pull(name)
         await self._ollama.forget_pull(name)
-        if shiboken6.isValid(self):
-            self.jobs_model.remove(canonical_name(name))
+        self.jobs_model.remove(canonical_name(name))
 
     async def delete(self, name: str, confirmed: bool) -> bool:
         """Delete `name`; unconfirmed, this opens the confirmation (non-modal) and returns False."""
@@ -518,8 +510,7 @@ class OllamaPane(QWidget):
             return False
         self._show_status(None, f"Copied {source} to {canonical_name(destination)}.")
         await self.refresh()
-        if shiboken6.isValid(self):
-            self.select_installed(canonical_name(destination))
+        self.select_installed(canonical_name(destination))
         return True
 
     async def load(self, name: str) -> bool:
@@ -532,8 +523,7 @@ class OllamaPane(QWidget):
             self._show_status(exc)
             return False
         finally:
-            if shiboken6.isValid(self):
-                self._update_states()
+            self._update_states()
         self.running_model.set_rows(running)
         self.select_running(name)
         self._show_status(None, f"{name} is loaded.")
@@ -557,10 +547,10 @@ class OllamaPane(QWidget):
         try:
             details = await self._ollama.details(name)
         except DomainError as exc:
-            if generation == self._details_generation and shiboken6.isValid(self):
+            if generation == self._details_generation:
                 self._clear_details(f"{exc.message} {exc.action}".strip())
             return None
-        if generation != self._details_generation or not shiboken6.isValid(self):
+        if generation != self._details_generation:
             return None
         self.details.show_model(details)
         self.details_shown.emit(name)
@@ -577,13 +567,13 @@ class OllamaPane(QWidget):
         self.chat_requested.emit((await self._in_picker.chat_with(self.host_bar.current, name)).account.id, name)
 
     async def aclose(self) -> None:
-        self._unsubscribe()
+        """Stop following pulls, close the dialogs and cancel what runs; before the pane is deleted."""
+        self._pulls_followed.close()
         await self.host_bar.aclose()
-        if shiboken6.isValid(self):  # closing the window may have deleted the pane already
-            self._poll.stop()
-            for dialog in (self._delete_dialog, self._copy_dialog):
-                if dialog is not None and shiboken6.isValid(dialog):
-                    dialog.reject()
+        self._poll.stop()
+        for dialog in (self._delete_dialog, self._copy_dialog):
+            if dialog is not None:  # each forgets itself when it finishes, then deletes itself
+                dialog.reject()
         await self._tasks.aclose()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -608,8 +598,7 @@ class OllamaPane(QWidget):
             await self.refresh()
         elif progress.state is PullState.FAILED and progress.error is not None:
             self._show_status(progress.error)
-        if shiboken6.isValid(self):
-            self.pull_finished.emit(progress.model, progress.state.value)
+        self.pull_finished.emit(progress.model, progress.state.value)
 
     def _set_installed(self, models) -> None:
         self._keep_selection(self.installed_view, lambda: self.installed_model.set_rows(models))

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-import shiboken6
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QPalette
 from PySide6.QtWidgets import (
@@ -240,7 +239,7 @@ class UsagePane(QWidget):
             has_history = bool(rows) or bool(await self._usage.records(limit=1))
         except (StoreClosed, StorageFailed):
             return  # quitting (the pane is about to go too), or the window's banner says why
-        if generation != self._generation or not shiboken6.isValid(self):
+        if generation != self._generation:
             return
         self._rows = rows
         self._has_history = has_history
@@ -260,8 +259,7 @@ class UsagePane(QWidget):
                               ERROR_COLOUR)
             return None
         finally:
-            if shiboken6.isValid(self):
-                self.export_button.setEnabled(True)
+            self.export_button.setEnabled(True)
         self._show_status(f"Exported {count:,} row{'s' if count != 1 else ''} to {path}.", None)
         return count
 
