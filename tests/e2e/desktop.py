@@ -32,8 +32,8 @@ SPOTS = {
 }
 
 
-def xdotool(*args: str) -> str:
-    result = subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=30, check=False)
+def xdotool(*args: str, timeout: float = 30.0) -> str:
+    result = subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=timeout, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"xdotool {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout.strip()
@@ -60,8 +60,9 @@ class AppProcess:
 
     def find_window(self) -> str:
         """The main window's X id, once it is mapped (xdotool waits for it)."""
-        self.window = xdotool("search", "--sync", "--onlyvisible", "--pid", str(self.pid), "--name", f"^{TITLE}$")
-        self.window = self.window.split()[-1]
+        found = xdotool("search", "--sync", "--onlyvisible", "--pid", str(self.pid), "--name", f"^{TITLE}$",
+                        timeout=120)
+        self.window = found.split()[-1]
         return self.window
 
     def visible_windows(self) -> list[str]:
