@@ -69,12 +69,23 @@ def _app(qtbot, paths: AppPaths, *, ollama_url: str = ""):
     try:
         app.find_window()
         app.focus()
-        qtbot.waitUntil(lambda: "start-up finished" in _log(paths) or app.process.poll() is not None,
-                        timeout=60_000)
+        _wait(qtbot, app, "finished start-up",
+              lambda: "start-up finished" in _log(paths) or app.process.poll() is not None)
         assert app.process.poll() is None, app.stderr()[-3000:]
         yield app
     finally:
         app.close()
+
+
+def _wait(qtbot, app: AppProcess, what: str, condition, timeout_s: float = 60.0) -> None:
+    """Wait for `condition`; on time-out, fail with what the app wrote to stderr and its log."""
+    try:
+        qtbot.waitUntil(condition, timeout=int(timeout_s * 1000))
+    except TimeoutError:
+        home = Path(os.environ["MODELDESK_HOME"])
+        log = home / "log" / "modeldesk.log"
+        pytest.fail(f"no {what} after {timeout_s:.0f} s; app stderr:\n{app.stderr()[-2000:]}\nlog:\n"
+                    f"{log.read_text('utf-8')[-2000:] if log.is_file() else ''}")
 
 
 def _quit(qtbot, app: AppProcess, paths: AppPaths, how: str) -> None:
@@ -84,7 +95,7 @@ def _quit(qtbot, app: AppProcess, paths: AppPaths, how: str) -> None:
     elif how == "file-menu":
         before = app.visible_windows()
         app.key("alt+f")
-        qtbot.waitUntil(lambda: len(app.visible_windows()) > len(before), timeout=10_000)  # the menu is open
+        _wait(qtbot, app, "open File menu", lambda: len(app.visible_windows()) > len(before))
         app.key("q")
     elif how == "close-button":
         app.close_window()
@@ -102,16 +113,16 @@ def _send(qtbot, app: AppProcess, paths: AppPaths) -> int:
     as it goes; returns the new conversation's id."""
     app.click("refresh models")
     models = paths.model_cache_file
-    qtbot.waitUntil(lambda: models.is_file() and "gemma" in models.read_text("utf-8"), timeout=60_000)
+    _wait(qtbot, app, "model list", lambda: models.is_file() and "gemma" in models.read_text("utf-8"))
     [(seeded,)] = _query(paths, "SELECT max(id) FROM conversations")
     app.key("ctrl+n")
-    qtbot.waitUntil(lambda: _query(paths, "SELECT max(id) FROM conversations")[0][0] != seeded, timeout=10_000)
+    _wait(qtbot, app, "new chat", lambda: _query(paths, "SELECT max(id) FROM conversations")[0][0] != seeded)
     [(conversation, model)] = _query(paths, "SELECT id, model FROM conversations ORDER BY id DESC LIMIT 1")
     assert model == "gemma"  # the new chat took the model the refresh listed
     app.click("composer")
     app.type(PROMPT)
     app.key("ctrl+Return")
-    qtbot.waitUntil(lambda: len(_reply(paths, conversation)[1].strip()) > 40, timeout=60_000)
+    _wait(qtbot, app, "streamed reply", lambda: len(_reply(paths, conversation)[1].strip()) > 40)
     return conversation
 
 
@@ -151,13 +162,18 @@ def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(
     _seed(paths, [account], lambda coro: run(qtbot, coro))
 
     with _app(qtbot, paths, ollama_url=ollama.base_url) as app:
+        # A first look at the Ollama pane: it asks the host what it has, and enables "Pull a model"
+        # once it has the answers (the chat below gives it the time to take them in).
+        app.key("ctrl+4")
+        _wait(qtbot, app, "the Ollama pane's first questions", lambda: {"/api/tags", "/api/ps"} <= {
+            r.path for r in ollama.requests})
+        app.key("ctrl+1")
         conversation = _send(qtbot, app, paths)
-        app.key("ctrl+4")  # the Ollama pane
-        qtbot.waitUntil(lambda: any(r.path == "/api/tags" for r in ollama.requests), timeout=30_000)
+        app.key("ctrl+4")
         app.click("pull name")
         app.type(PULL_MODEL)
         app.key("Return")
-        qtbot.waitUntil(lambda: _pulled_bytes(ollama) > 0, timeout=30_000)
+        _wait(qtbot, app, "pulled bytes", lambda: _pulled_bytes(ollama) > 0)
         status, early = _reply(paths, conversation)
         assert status == MessageStatus.STREAMING  # still being written when the user quits
         _quit(qtbot, app, paths, "ctrl-q")
@@ -220,7 +236,7 @@ def test_killed_mid_reply_the_reply_comes_back_interrupted_with_its_text_and_ret
         conversation = _send(qtbot, app, paths)
         _status, early = _reply(paths, conversation)
         # The reply goes on reaching the disk as it streams; then the app dies at once.
-        qtbot.waitUntil(lambda: len(_reply(paths, conversation)[1]) > len(early), timeout=10_000)
+        _wait(qtbot, app, "further saved text", lambda: len(_reply(paths, conversation)[1]) > len(early))
         app.kill()  # SIGKILL: no quit, no finally, nothing saved after this
     status, cut = _reply(paths, conversation)
     assert status == MessageStatus.STREAMING and cut.startswith(early)
