@@ -8,7 +8,8 @@ sending WM_DELETE_WINDOW (ICCCM 4.2.8.1). `xdotool windowclose` would destroy th
 the app instead, which no user can do.
 
 The window's layout is fixed (1280x800 at the top left, no frame), so a widget without a key is
-reached by a click at its place in `SPOTS`; each click is checked by its effect on disk.
+reached by a click at its place in `SPOTS`; each click is checked by its effect (on disk, or
+on the loopback server).
 """
 
 from __future__ import annotations
