@@ -219,6 +219,7 @@ class ModelDeskApp:
             self._tasks.spawn(self._offer_first_run())
         self.engine.start()  # imports LiteLLM on its own thread
         self.started.set()
+        log.info("start-up finished")  # the e2e tests wait for this line before using the window
 
     async def export_proxy_config(self, path: str) -> None:
         try:

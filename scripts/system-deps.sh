@@ -7,8 +7,8 @@
 #   scripts/system-deps.sh [--check | --dry-run] PROFILE...
 #
 # Profiles: run (a venv, the libraries Qt's X11 platform plugin loads, a font), build (run plus the
-# llama-server compiler tool chain), test (build plus Xvfb, a Secret Service, the desktop-file
-# validators), package (run plus binutils for PyInstaller).
+# llama-server compiler tool chain), test (build plus Xvfb and xdotool, a Secret Service, the
+# desktop-file validators), package (run plus binutils for PyInstaller).
 #   --check    print what is missing and the command that installs it; exit 2 if anything is
 #   --dry-run  print what is missing and the commands an install would run; run nothing
 # MODELDESK_SYSTEM_DEPS=check turns an install into --check (for machines where make may not sudo).
@@ -78,6 +78,7 @@ req_build=(
 req_test=(
     "cmd:xvfb-run            xvfb                 xorg-x11-server-Xvfb    the end-to-end tests' virtual X display"
     "cmd:xauth               xauth                xorg-x11-xauth          the end-to-end tests' virtual X display"
+    "cmd:xdotool             xdotool              xdotool                 the end-to-end tests' keyboard and mouse"
     "cmd:dbus-run-session    dbus                 dbus-daemon             a private D-Bus session for the keyring tests"
     "cmd:dbus-send           dbus                 dbus-tools              a private D-Bus session for the keyring tests"
     "cmd:gnome-keyring-daemon gnome-keyring       gnome-keyring           a real Secret Service for the keyring tests"
