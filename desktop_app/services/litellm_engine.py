@@ -48,6 +48,26 @@ def prepare_litellm_environment() -> None:
     os.environ.setdefault("LITELLM_DONT_SHOW_FEEDBACK_BOX", "True")
 
 
+def release_duplicate_tables() -> None:
+    """Drop the second in-memory copy LiteLLM keeps of its tokenizer tables; counts stay the same.
+
+    `litellm.utils` parses the bundled Anthropic tokenizer JSON at import and keeps both the parsed
+    tree (`json_data`, read by nothing) and the text it tokenizes from (`claude_json_str`): the
+    tree is ~5 MB. tiktoken's `Encoding` keeps its BPE ranks as a Python dict next to the copy its
+    Rust core counts with; the dict only serves pickling (~8 MB for cl100k_base, which LiteLLM
+    loads on the first request to price it). Idempotent and cheap: run on the engine thread after
+    the import and after each request.
+    """
+    utils = sys.modules.get("litellm.utils")
+    if utils is not None and isinstance(getattr(utils, "claude_json_str", None), str) \
+            and getattr(utils, "json_data", None) is not None:
+        utils.json_data = None
+    registry = sys.modules.get("tiktoken.registry")
+    for encoding in list(getattr(registry, "ENCODINGS", {}).values()):
+        if getattr(encoding, "_core_bpe", None) is not None and getattr(encoding, "_mergeable_ranks", None):
+            encoding._mergeable_ranks = None
+
+
 def drop_pyside_import_hook() -> None:
     """Use Python's own `__import__` from now on, if PySide6's feature hook is the one installed.
 
@@ -94,6 +114,7 @@ class LiteLLMEngine:
             import litellm  # noqa: PLC0415  (deliberately late: see the module docstring)
 
             drop_pyside_import_hook()  # in case PySide6 put it back mid-way (another thread)
+            release_duplicate_tables()
             # LiteLLM's import leaves ~300,000 long-lived objects that every full collection
             # would traverse: ~200 ms holding the GIL (on the GUI thread, which runs the app's
             # collections: the window frozen). Frozen, they are never scanned again; they are

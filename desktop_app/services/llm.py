@@ -42,7 +42,7 @@ from desktop_app.domain.chat import (
 )
 from desktop_app.domain.errors import BadRequest, DomainError
 from desktop_app.services.errors import map_error
-from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.litellm_engine import LiteLLMEngine, release_duplicate_tables
 
 log = logging.getLogger(__name__)
 
@@ -323,3 +323,4 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             with contextlib.suppress(Exception):
                 await stream.aclose()
         mailbox.put(_END)
+        release_duplicate_tables()  # a first request loads a tokenizer to price itself

@@ -304,3 +304,33 @@ def test_an_openai_compatible_server_keeps_every_parameter(engine: LiteLLMEngine
         model="some-local-model", timeout_s=5.0, messages=[], options=options,
     )
     assert _split_supported(litellm, request) == (options, ())
+
+
+@pytest.mark.asyncio
+async def test_after_a_reply_the_tokenizers_keep_one_copy_and_count_as_before(
+    llm: LLMService, account: Account, server: FaultServer
+) -> None:
+    # LiteLLM loads tiktoken's cl100k_base on the first request (to price it) and parses the
+    # Anthropic tokenizer at import; the copies only pickling or nothing read are let go.
+    events = await collect(stream(llm, account, "ok"))
+    assert isinstance(events[-1], Finished)
+    litellm = await llm.engine.litellm()
+
+    def inspect() -> tuple:
+        import litellm.utils
+        import tiktoken.registry
+
+        encoding = tiktoken.registry.ENCODINGS["cl100k_base"]
+        return (litellm.utils.json_data, encoding._mergeable_ranks, encoding.n_vocab,
+                litellm.token_counter(model="gpt-4o-mini", text="Hello from ModelDesk"),
+                litellm.token_counter(model="claude-3-haiku-20240307", text="Hello from ModelDesk"))
+
+    async def on_engine() -> tuple:
+        return inspect()
+
+    parsed_tree, python_ranks, vocabulary, openai_count, anthropic_count = \
+        await asyncio.wrap_future(llm.engine.submit(on_engine()))
+    assert parsed_tree is None and python_ranks is None
+    assert vocabulary == 100277
+    assert openai_count == 4 and anthropic_count > 0  # "Hello", " from", " Model", "Desk"
+    assert litellm.utils.claude_json_str  # what the Anthropic tokenizer is built from stays
