@@ -49,14 +49,11 @@ def prepare_litellm_environment() -> None:
 
 
 def release_duplicate_tables() -> None:
-    """Drop the second in-memory copy LiteLLM keeps of its tokenizer tables; counts stay the same.
+    """Let go of the copies of tokenizer tables that nothing counts with; counts stay the same.
 
-    `litellm.utils` parses the bundled Anthropic tokenizer JSON at import and keeps both the parsed
-    tree (`json_data`, read by nothing) and the text it tokenizes from (`claude_json_str`): the
-    tree is ~5 MB. tiktoken's `Encoding` keeps its BPE ranks as a Python dict next to the copy its
-    Rust core counts with; the dict only serves pickling (~8 MB for cl100k_base, which LiteLLM
-    loads on the first request to price it). Idempotent and cheap: run on the engine thread after
-    the import and after each request.
+    LiteLLM keeps the Anthropic tokenizer both as JSON text (used) and as a parsed tree (unused);
+    tiktoken keeps each encoding's ranks in its Rust core (used) and as a dict (pickling only).
+    Cheap and idempotent: run on the engine thread after the import and after each request.
     """
     utils = sys.modules.get("litellm.utils")
     if utils is not None and isinstance(getattr(utils, "claude_json_str", None), str) \
