@@ -58,7 +58,7 @@ def release_duplicate_tables() -> None:
     utils = sys.modules.get("litellm.utils")
     if utils is not None and isinstance(getattr(utils, "claude_json_str", None), str) \
             and getattr(utils, "json_data", None) is not None:
-        utils.json_data = None
+        setattr(utils, "json_data", None)  # noqa: B010  (a module attribute mypy cannot see)
     registry = sys.modules.get("tiktoken.registry")
     for encoding in list(getattr(registry, "ENCODINGS", {}).values()):
         if getattr(encoding, "_core_bpe", None) is not None and getattr(encoding, "_mergeable_ranks", None):
