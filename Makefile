@@ -56,8 +56,9 @@ screenshot: $(VENV)/.installed-test servers
 	set -a; . ./$(SERVERS_ENV); set +a; \
 	  xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=llama.cpp docs/llamacpp.png
 
-bench: $(VENV)/.installed-test
-	for b in startup stream transcript gguf_scan pull_progress; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+bench: $(VENV)/.installed-test servers
+	set -a; . ./$(SERVERS_ENV); set +a; \
+	  for b in startup ttft stream transcript gguf_scan pull_progress; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 # --- packaging (added with the PyInstaller bundle) ---------------------------------------------
 PYINSTALLER_VERSION := 6.22.3

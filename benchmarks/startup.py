@@ -3,7 +3,11 @@
 Run from the repository root: python benchmarks/startup.py [--runs N] [--warmup N] [--xcb]
 Prints `key: value` lines. first_paint_ratio = median app / median bare window; the promise is
 that ModelDesk paints within twice the time of the smallest possible PySide6 window (target
-<= 2.0), and that its memory once LiteLLM is loaded stays within 250 MB (rss_mb).
+<= 2.0), that its memory once LiteLLM is loaded stays within 230 MB (rss_mb), and within 280 MB
+after one streamed reply (rss_after_reply_mb: the chat pane's Send, as a user does, answered by
+the loopback server tests/servers/openai_fault.py in a process of its own).
+litellm_import_mb is what `import litellm` alone adds to a bare interpreter (same environment
+as the engine's), so it can be told apart from what ModelDesk itself holds.
 
 Each run launches two fresh processes, in alternating order (app first, then bare first, ...) so
 that both see the same machine load and file-cache state:
@@ -33,8 +37,28 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import start_server, stop_server
+
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 120.0
+
+LITELLM_ALONE = """\
+import os
+
+from desktop_app.services.litellm_engine import prepare_litellm_environment
+
+
+def rss_mb():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+prepare_litellm_environment()
+before = rss_mb()
+import litellm  # noqa: E402
+
+print(f"rss_mb: {rss_mb() - before:.1f}", flush=True)
+"""
 
 BARE_WINDOW = """\
 import os
@@ -81,10 +105,11 @@ sys.exit(app.exec())
 
 @dataclass
 class Launch:
-    first_paint_ms: float
+    first_paint_ms: float | None = None
     panes_ready_ms: float | None = None  # the app: every pane built and in the window
     litellm_loaded_ms: float | None = None
     rss_mb: float | None = None
+    rss_after_reply_mb: float | None = None
 
 
 def _pump(stream, lines: queue.Queue) -> None:
@@ -134,21 +159,29 @@ def launch(argv: list[str], env: dict[str, str], wanted: tuple[str, ...]) -> Lau
         if proc.stdout is not None:
             proc.stdout.close()
         stderr.close()
-    result = Launch(first_paint_ms=seen["first_paint_s"][0] * 1e3)
+    result = Launch()
+    if "first_paint_s" in seen:
+        result.first_paint_ms = seen["first_paint_s"][0] * 1e3
     if "panes_ready_s" in seen:
         result.panes_ready_ms = seen["panes_ready_s"][0] * 1e3
     if "litellm_loaded_s" in seen:
         result.litellm_loaded_ms = seen["litellm_loaded_s"][0] * 1e3
     if "rss_mb" in seen:
         result.rss_mb = float(seen["rss_mb"][1])
+    if "rss_after_reply_mb" in seen:
+        result.rss_after_reply_mb = float(seen["rss_after_reply_mb"][1])
     return result
 
 
-def launch_app(env: dict[str, str]) -> Launch:
+def launch_app(env: dict[str, str], reply_from: str | None = None) -> Launch:
     home = tempfile.mkdtemp(prefix="modeldesk-startup-")
+    argv = [sys.executable, "-m", "desktop_app", "--startup-probe"]
+    wanted = ("first_paint_s", "panes_ready_s", "litellm_loaded_s", "rss_mb")
+    if reply_from:
+        argv += ["--probe-reply-from", reply_from]
+        wanted += ("rss_after_reply_mb",)
     try:
-        return launch([sys.executable, "-m", "desktop_app", "--startup-probe"],
-                      {**env, "MODELDESK_HOME": home}, ("first_paint_s", "panes_ready_s", "litellm_loaded_s", "rss_mb"))
+        return launch(argv, {**env, "MODELDESK_HOME": home}, wanted)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -161,6 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="measured launches of each (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed launches of each first (default 1)")
+    parser.add_argument("--reply-runs", type=int, default=3, help="launches that answer one message (default 3)")
     parser.add_argument("--xcb", action="store_true", help="use the X display in DISPLAY instead of offscreen")
     parser.add_argument("--bytecode", choices=("cached", "as-is"), default="cached",
                         help="cached (default): children compile into a private cache that the warm-up fills, "
@@ -181,6 +215,8 @@ def main() -> None:
             env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         script = Path(tmp) / "bare_window.py"
         script.write_text(BARE_WINDOW)
+        alone = Path(tmp) / "litellm_alone.py"
+        alone.write_text(LITELLM_ALONE)
         for _ in range(args.warmup):
             launch_app(env)
             launch_bare(env, script)
@@ -193,6 +229,15 @@ def main() -> None:
             else:
                 bares.append(launch_bare(env, script))
                 apps.append(launch_app(env))
+        # Memory only (no timing): the same launches, each answering one chat message, and
+        # LiteLLM's own import in a bare interpreter.
+        server, port = start_server("tests.servers.openai_fault", name="the fault server")
+        try:
+            replies = [launch_app(env, f"http://127.0.0.1:{port}/v1") for _ in range(args.reply_runs)]
+        finally:
+            stop_server(server)
+        litellm_alone = [launch([sys.executable, str(alone)], env, ("rss_mb",)).rss_mb
+                         for _ in range(args.reply_runs)]
 
     app_paint = statistics.median(a.first_paint_ms for a in apps)
     bare_paint = statistics.median(b.first_paint_ms for b in bares)
@@ -207,7 +252,11 @@ def main() -> None:
     print(f"app_panes_ready_ms: {statistics.median(a.panes_ready_ms for a in apps):.0f}")
     print(f"litellm_loaded_ms: {statistics.median(a.litellm_loaded_ms for a in apps):.0f}")
     print(f"bare_rss_mb: {statistics.median(b.rss_mb for b in bares):.1f}")
+    print(f"rss_mb_each: {', '.join(f'{a.rss_mb:.1f}' for a in apps)}")
     print(f"rss_mb: {statistics.median(a.rss_mb for a in apps):.1f}")
+    print(f"rss_after_reply_mb_each: {', '.join(f'{r.rss_after_reply_mb:.1f}' for r in replies)}")
+    print(f"rss_after_reply_mb: {statistics.median(r.rss_after_reply_mb for r in replies):.1f}")
+    print(f"litellm_import_mb: {statistics.median(litellm_alone):.1f}")
     print(f"warmup_runs: {args.warmup}")
     print(f"runs: {args.runs}")
 

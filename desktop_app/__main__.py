@@ -24,6 +24,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--version", action="version", version=f"ModelDesk {__version__}")
     parser.add_argument("--self-test", action="store_true", help="check that this installation works, then exit")
     parser.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
+    # With --startup-probe: then one streamed reply from this OpenAI-compatible server (/v1 URL).
+    parser.add_argument("--probe-reply-from", metavar="URL", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -58,6 +60,9 @@ async def _run(args: argparse.Namespace, collector, quit_requested) -> int:
         await app.engine.litellm()
         _probe_line("litellm_loaded_s", time.perf_counter())
         print(f"rss_mb: {_rss_mb():.1f}", flush=True)
+        if args.probe_reply_from:
+            await _probe_reply(app, args.probe_reply_from)
+            print(f"rss_after_reply_mb: {_rss_mb():.1f}", flush=True)
         quit_requested.set()
     await quit_requested.wait()
     loop = asyncio.get_event_loop()
@@ -69,6 +74,24 @@ async def _run(args: argparse.Namespace, collector, quit_requested) -> int:
         start.cancel()
     await app.aclose()  # bounded: what it had to abandon is named in the log
     return 0
+
+
+async def _probe_reply(app, base_url: str) -> None:
+    """One reply streamed through the chat pane, as Send does, from the first model `base_url` lists."""
+    import asyncio
+
+    from desktop_app.domain.accounts import Account
+
+    account = Account(provider_id="openai_compatible", label="probe", base_url=base_url)
+    await app.accounts.save_account(account, "sk-test")  # the key tests/servers take
+    models = await app.accounts.refresh_models(account.id)
+    app.window.show_pane("Chat")
+    if not models or not app.chat_pane.select_model(account.id, models[0]):
+        raise RuntimeError(f"no model to pick at {base_url}")
+    finished = asyncio.Event()
+    app.chat_pane.reply_finished.connect(lambda _outcome: finished.set())
+    await app.chat_pane.send("Say hello.")
+    await finished.wait()
 
 
 def _rss_mb() -> float:

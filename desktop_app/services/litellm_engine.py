@@ -41,6 +41,23 @@ def prepare_litellm_environment() -> None:
     os.environ.setdefault("LITELLM_DONT_SHOW_FEEDBACK_BOX", "True")
 
 
+def release_duplicate_tables() -> None:
+    """Let go of the copies of tokenizer tables that nothing counts with; counts stay the same.
+
+    LiteLLM keeps the Anthropic tokenizer both as JSON text (used) and as a parsed tree (unused);
+    tiktoken keeps each encoding's ranks in its Rust core (used) and as a dict (pickling only).
+    Cheap and idempotent: run on the engine thread after the import and after each request.
+    """
+    utils = sys.modules.get("litellm.utils")
+    if utils is not None and isinstance(getattr(utils, "claude_json_str", None), str) \
+            and getattr(utils, "json_data", None) is not None:
+        setattr(utils, "json_data", None)  # noqa: B010  (a module attribute mypy cannot see)
+    registry = sys.modules.get("tiktoken.registry")
+    for encoding in list(getattr(registry, "ENCODINGS", {}).values()):
+        if getattr(encoding, "_core_bpe", None) is not None and getattr(encoding, "_mergeable_ranks", None):
+            encoding._mergeable_ranks = None
+
+
 def drop_pyside_import_hook() -> None:
     """Use Python's own `__import__` from now on, if PySide6's feature hook is the one installed.
 
@@ -87,6 +104,7 @@ class LiteLLMEngine:
             import litellm  # deliberately late: see the module docstring
 
             drop_pyside_import_hook()  # in case PySide6 put it back mid-way (another thread)
+            release_duplicate_tables()
             # LiteLLM's import leaves hundreds of thousands of long-lived objects that every full
             # collection would traverse, holding the GIL (on the GUI thread, which runs the app's
             # collections: the window frozen). Frozen, they are never scanned again; they are

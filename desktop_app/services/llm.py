@@ -43,7 +43,7 @@ from desktop_app.domain.chat import (
 from desktop_app.domain.errors import DomainError, ServerError
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.errors import map_error
-from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.litellm_engine import LiteLLMEngine, release_duplicate_tables
 from desktop_app.services.preflight import account_refusal, params_refusal
 
 log = logging.getLogger(__name__)
@@ -342,3 +342,4 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             with contextlib.suppress(Exception):
                 await stream.aclose()
         mailbox.put(_END)
+        release_duplicate_tables()  # a first request loads a tokenizer to price itself

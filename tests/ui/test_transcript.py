@@ -9,7 +9,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication, QTextCursor
 
 from desktop_app.ui.chat.markdown import render_markdown, split_complete_blocks
-from desktop_app.ui.chat.transcript import TranscriptView
+from desktop_app.ui.chat.transcript import PLAIN_BLOCK_CHARS, TranscriptView
 
 CODE = 'def greet(name: str) -> str:\n    return f"Hello, {name}"'
 
@@ -99,6 +99,36 @@ def test_code_still_streaming_is_monospaced_and_highlighted_once_closed(view, qt
     qtbot.waitUntil(lambda: _format_of(view, "import").foreground().color().name() == "#008000")
     assert view.toPlainText().rstrip().endswith("print(os.sep)\nAfter.")
     assert mono not in _families(view, "After")
+
+
+def _blocks_after(view: TranscriptView, text: str) -> list[str]:
+    block = view.document().find(text).block()
+    blocks = []
+    while block.isValid():
+        blocks.append(block.text())
+        block = block.next()
+    return blocks
+
+
+@pytest.mark.parametrize("token", [" word", "word "], ids=["leading-space", "trailing-space"])
+def test_a_long_line_streams_in_short_blocks_and_finishes_as_one_paragraph(view, qtbot, token):
+    # Qt lays out the block an insertion lands in again whole: one 12,000-character block would
+    # make each late append ~25 times dearer than an early one.
+    mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+    tokens = ["Start"] + [f"{token}{i}" if token[0] == " " else f"w{i} " for i in range(2000)]
+    tokens += ["\n```\ncode line\n"]
+    view.begin_assistant_message()
+    for piece in tokens:
+        view.append_text(piece)
+    blocks = _blocks_after(view, "Start")
+    line = blocks[:blocks.index("```")]
+    assert len(line) > 5 and max(len(b) for b in line) <= PLAIN_BLOCK_CHARS + len(tokens[-2])
+    assert " ".join(line).split() == "".join(tokens[:-1]).split()  # cut at spaces only
+    qtbot.waitUntil(lambda: mono in _families(view, "code line"))  # the fence still found after the cuts
+    assert mono not in _families(view, "Start")
+    view.finish_assistant_message()
+    paragraph = view.document().find("Start").block().text()
+    assert paragraph == "".join(tokens[:-1]).strip()
 
 
 def test_finish_renders_markdown(view):

@@ -345,3 +345,33 @@ async def test_chat_with_an_embedding_model_gives_ollamas_reason(llm: LLMService
     assert isinstance(error, BadRequest)
     assert error.message == f'127.0.0.1:{ollama.port} says nomic-embed-text:latest does not support chat.'
     assert error.action == "Pick a chat model; an embedding model only turns text into vectors."
+
+
+@pytest.mark.asyncio
+async def test_after_a_reply_the_tokenizers_keep_one_copy_and_count_as_before(
+    llm: LLMService, account: Account, server: FaultServer
+) -> None:
+    # LiteLLM loads tiktoken's cl100k_base on the first request (to price it) and parses the
+    # Anthropic tokenizer at import; the copies only pickling or nothing read are let go.
+    events = await collect(stream(llm, account, "ok"))
+    assert isinstance(events[-1], Finished)
+    litellm = await llm.engine.litellm()
+
+    def inspect() -> tuple:
+        import litellm.utils
+        import tiktoken.registry
+
+        encoding = tiktoken.registry.ENCODINGS["cl100k_base"]
+        return (litellm.utils.json_data, encoding._mergeable_ranks, encoding.n_vocab,
+                litellm.token_counter(model="gpt-4o-mini", text="Hello from ModelDesk"),
+                litellm.token_counter(model="claude-3-haiku-20240307", text="Hello from ModelDesk"))
+
+    async def on_engine() -> tuple:
+        return inspect()
+
+    parsed_tree, python_ranks, vocabulary, openai_count, anthropic_count = \
+        await asyncio.wrap_future(llm.engine.submit(on_engine()))
+    assert parsed_tree is None and python_ranks is None
+    assert vocabulary == 100277
+    assert openai_count == 4 and anthropic_count > 0  # "Hello", " from", " Model", "Desk"
+    assert litellm.utils.claude_json_str  # what the Anthropic tokenizer is built from stays

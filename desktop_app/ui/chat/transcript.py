@@ -33,6 +33,10 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from desktop_app.ui.chat.markdown import BlockSplitter, render_markdown
 
 RENDER_INTERVAL_MS = 150
+# Qt lays a block out again whole on each insertion into it: a streamed line longer than this
+# continues in a new block (at a space) until it is rendered, so an append costs the same at
+# the end of a 100,000-character line as at its start.
+PLAIN_BLOCK_CHARS = 2000
 MESSAGE_SPACING = 14
 
 # Inserted HTML merges its first block into the block at the cursor and loses that block's
@@ -60,6 +64,8 @@ class _LiveMessage:
     answer_started: bool = False
     tail_parts: list[str] = field(default_factory=list)
     fed_parts: int = 0
+    tail_chars: int = 0  # characters of tail_parts
+    tail_breaks: list[int] = field(default_factory=list)  # where (in tail_parts' text) a long line was cut
     splitter: BlockSplitter = field(default_factory=BlockSplitter)
 
 
@@ -165,8 +171,18 @@ class TranscriptView(QTextBrowser):
             return
         if not live.tail_open:
             self._open_tail(live)
-        self._cursor.insertText(text, self._code_format if live.in_code else self._text_format)
+        cut = self._long_line_cut(live, text)
+        if cut is None:
+            self._cursor.insertText(text, self._code_format if live.in_code else self._text_format)
+        else:
+            if cut:
+                self._cursor.insertText(text[:cut], self._text_format)
+            self._cursor.insertBlock(self._cursor.blockFormat(), self._text_format)
+            live.tail_breaks.append(live.tail_chars + cut)
+            if text[cut:]:
+                self._cursor.insertText(text[cut:], self._text_format)
         live.tail_parts.append(text)
+        live.tail_chars += len(text)
         if not self._render_timer.isActive():
             self._render_timer.start()
 
@@ -203,6 +219,16 @@ class TranscriptView(QTextBrowser):
 
     # -- streaming --------------------------------------------------------------------------
 
+    def _long_line_cut(self, live: _LiveMessage, text: str) -> int | None:
+        """Where in `text` to continue a too long plain line in a new block, if here at a space."""
+        if live.in_code or self._cursor.block().length() <= PLAIN_BLOCK_CHARS:
+            return None
+        if text[0] in " \t":
+            return 1
+        if live.tail_parts and live.tail_parts[-1][-1:] in (" ", "\t") and text[0] != "\n":
+            return 0
+        return None
+
     def _begin_implicitly(self) -> _LiveMessage:
         self.begin_assistant_message()
         return self._live
@@ -225,7 +251,8 @@ class TranscriptView(QTextBrowser):
         live.in_code = start is not None
         if live.in_code:
             cursor = QTextCursor(self.document())
-            cursor.setPosition(live.tail_start + 1 + start)  # + 1: the tail's opening separator
+            breaks = sum(1 for at in live.tail_breaks if at <= start)  # each cut added a separator
+            cursor.setPosition(live.tail_start + 1 + breaks + start)  # + 1: the tail's opening separator
             cursor.movePosition(_END, _KEEP)
             cursor.mergeCharFormat(self._code_format)
 
@@ -241,6 +268,7 @@ class TranscriptView(QTextBrowser):
         live.splitter.drop_prefix(cut)
         live.tail_parts = [rest] if rest else []
         live.fed_parts = len(live.tail_parts)
+        live.tail_chars, live.tail_breaks = len(rest), []
         cursor = QTextCursor(self.document())
         cursor.beginEditBlock()
         cursor.setPosition(live.tail_start)
