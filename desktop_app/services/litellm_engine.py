@@ -34,8 +34,10 @@ SWITCH_INTERVAL_S = 0.0002
 
 
 def prepare_litellm_environment() -> None:
-    """Must run before `import litellm`: no price-list download, no telemetry, quiet logs."""
+    """Must run before `import litellm`: no price-list download, no telemetry, quiet logs, and no
+    `.env` file read into our environment (LiteLLM's default DEV mode loads the first one it finds)."""
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    os.environ["LITELLM_MODE"] = "PRODUCTION"
     os.environ.setdefault("LITELLM_LOG", "ERROR")
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
     os.environ.setdefault("LITELLM_DONT_SHOW_FEEDBACK_BOX", "True")
