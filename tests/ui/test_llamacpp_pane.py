@@ -99,8 +99,8 @@ def managed_row(pane: LlamaCppPane) -> tuple[str, ...]:
 
 def test_empty_states_say_what_to_do_next(qtbot, make_pane) -> None:
     pane = make_pane()
-    assert pane.showing_servers_empty_state and pane.servers_box.empty.label.text() == SERVERS_EMPTY
-    assert pane.showing_router_empty_state and pane.router_box.empty.label.text() == ROUTER_EMPTY
+    assert pane.servers_box.showing_empty_state and pane.servers_box.empty.label.text() == SERVERS_EMPTY
+    assert pane.router_box.showing_empty_state and pane.router_box.empty.label.text() == ROUTER_EMPTY
     assert pane.router_box.empty.button.text() == "Start router over folder…"
     assert not pane.form.model_hint.isHidden() and pane.form.model_hint.text() == NO_GGUF_HINT
     assert pane.server_log.view.placeholderText()
@@ -116,15 +116,15 @@ def test_browse_opens_a_non_modal_dialog_and_offers_the_file(qtbot, make_pane, a
     other = tmp_path / "picked.gguf"
     other.symlink_to(artifacts[1])
     pane.form.model_browse.click()
-    dialog = pane.file_dialog
+    dialog = pane.form.file_dialog
     assert isinstance(dialog, QFileDialog) and dialog.isVisible()
     assert dialog.windowModality() == Qt.WindowModality.WindowModal  # what open() sets
     pane.form.model_browse.click()
-    assert pane.file_dialog is dialog  # a second click does not open a second dialog
+    assert pane.form.file_dialog is dialog  # a second click does not open a second dialog
     with qtbot.waitSignal(dialog.finished):
         dialog.selectFile(str(other))
         dialog.accept()
-    assert pane.file_dialog is None
+    assert pane.form.file_dialog is None
     assert pane.form.model_combo.currentData() == str(other) and pane.form.model_hint.isHidden()
 
 
@@ -147,9 +147,9 @@ def test_connect_shows_the_loaded_model_and_context(qtbot, make_pane, qtmodeltes
                     pane.servers_model.index(0, ServersModel.STATUS).data() == "Ready", timeout=10_000)
     assert row_texts(pane.servers_model, 0) == (f"127.0.0.1:{single.port}", "gemma", "4,096", "0 of 4 busy",
                                                 "Ready")
-    assert not pane.showing_servers_empty_state
-    assert pane.selected_server_url() == single.base_url and pane.servers_box.remove_button.isEnabled()
-    assert pane.showing_router_empty_state  # one model, no router
+    assert not pane.servers_box.showing_empty_state
+    assert pane.servers_box.selected_url() == single.base_url and pane.servers_box.remove_button.isEnabled()
+    assert pane.router_box.showing_empty_state  # one model, no router
     qtmodeltester.check(pane.servers_model)
     qtmodeltester.check(pane.servers_model, force_py=True)
 
@@ -168,7 +168,7 @@ def test_connect_shows_the_loaded_model_and_context(qtbot, make_pane, qtmodeltes
     with qtbot.waitSignal(pane.server_removed, timeout=5_000) as removed:
         remove.click()
     assert removed.args == [single.base_url]
-    assert pane.servers_model.rowCount() == 0 and pane.showing_servers_empty_state
+    assert pane.servers_model.rowCount() == 0 and pane.servers_box.showing_empty_state
 
 
 def test_one_server_connected_under_two_loopback_names_is_one_row(qtbot, make_pane, single) -> None:
@@ -214,7 +214,7 @@ def test_start_from_the_form_see_the_log_switch_and_stop(qtbot, make_pane, artif
         qtbot.mouseClick(pane.form.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: pane.servers_model.rowCount() == 0)
     assert last_pid is not None and not psutil.pid_exists(last_pid)
-    assert pane.showing_servers_empty_state and pane.form.start_button.isEnabled()
+    assert pane.servers_box.showing_empty_state and pane.form.start_button.isEnabled()
 
 
 def test_a_crash_shows_a_notice_and_restart_brings_it_back(qtbot, make_pane, artifacts) -> None:
@@ -251,7 +251,7 @@ def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodelte
     fill_form(pane)  # the router passes these arguments on to every model it loads
 
     pane.router_box.empty_button.click()
-    dialog = pane.file_dialog
+    dialog = pane.form.file_dialog
     assert isinstance(dialog, QFileDialog) and dialog.fileMode() == QFileDialog.FileMode.Directory
     with qtbot.waitSignal(pane.router_models_changed, timeout=START_MS):
         dialog.fileSelected.emit(str(folder))  # what choosing the folder and pressing Choose does
@@ -259,10 +259,10 @@ def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodelte
     model = pane.router_model
     assert [row_texts(model, r)[:2] for r in range(model.rowCount())] == [
         ("gemma-a", "Not loaded"), ("gemma-b", "Not loaded")]
-    assert not pane.showing_router_empty_state and pane.router_url == pane.managed.url
+    assert not pane.router_box.showing_empty_state and pane.router_url == pane.managed.url
     assert not pane.router_box.load_button.isEnabled()  # nothing selected yet
 
-    pane.select_router_model("gemma-a")
+    pane.router_box.select_model("gemma-a")
     assert pane.router_box.load_button.isEnabled() and not pane.router_box.unload_button.isEnabled()
     qtbot.mouseClick(pane.router_box.load_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: model.index(0, RouterModelsModel.STATUS).data() == "Loaded", timeout=START_MS)
@@ -275,7 +275,7 @@ def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodelte
     assert pane.router_box.load_button.isEnabled() and not pane.router_box.unload_button.isEnabled()
 
     assert run(qtbot, pane.router_load("gemma-a"), timeout=START_MS)
-    pane.select_router_model("gemma-b")
+    pane.router_box.select_model("gemma-b")
     qtbot.mouseClick(pane.router_box.switch_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: [model.index(r, RouterModelsModel.STATUS).data() for r in range(2)] ==
                     ["Not loaded", "Loaded"], timeout=START_MS)
@@ -301,12 +301,12 @@ def test_a_file_named_with_a_bidi_override_is_listed_without_it_and_still_loads(
     fill_form(pane)
     pane.router_box.empty_button.click()
     with qtbot.waitSignal(pane.router_models_changed, timeout=START_MS):
-        pane.file_dialog.fileSelected.emit(str(folder))
-        pane.file_dialog.reject()
+        pane.form.file_dialog.fileSelected.emit(str(folder))
+        pane.form.file_dialog.reject()
 
     model = pane.router_model
     assert row_texts(model, 0)[:2] == ("trick-gpj", "Not loaded")
-    pane.select_router_model("trick-\u202egpj")
+    pane.router_box.select_model("trick-\u202egpj")
     qtbot.mouseClick(pane.router_box.load_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: model.index(0, RouterModelsModel.STATUS).data() == "Loaded", timeout=START_MS)
     assert "trick-gpj" in pane.server_log.view.toPlainText() and "\u202e" not in pane.server_log.view.toPlainText()
@@ -379,7 +379,7 @@ def test_a_router_over_the_whole_gguf_library(qtbot, make_pane, artifacts, tmp_p
     files = [first / "gemma3.gguf", second / "gemma3.gguf", second / "mmproj-gemma3.gguf"]
     pane = make_pane(gguf_files=files, binary=str(binary), router_dir=tmp_path / "GGUF library")
     fill_form(pane)
-    assert pane.showing_router_empty_state and not pane.router_box.library_empty_button.isHidden()
+    assert pane.router_box.showing_empty_state and not pane.router_box.library_empty_button.isHidden()
     with qtbot.waitSignal(pane.router_models_changed, timeout=START_MS):
         pane.router_box.library_empty_button.click()
     model = pane.router_model
@@ -417,7 +417,7 @@ def test_a_router_that_stops_answering_is_shown_gone_until_it_answers_again(
         pane = make_pane(binary=str(binary))
         run(qtbot, pane.connect(elsewhere.url), timeout=START_MS)
         assert run(qtbot, pane.router_load("gemma-a"), timeout=START_MS)
-        pane.select_router_model("gemma-a")
+        pane.router_box.select_model("gemma-a")
         assert pane.router_box.unload_button.isEnabled()
 
         run(qtbot, elsewhere.stop(), timeout=START_MS)
@@ -431,7 +431,7 @@ def test_a_router_that_stops_answering_is_shown_gone_until_it_answers_again(
         run(qtbot, pane.refresh(), timeout=START_MS)
         assert [row_texts(pane.router_model, 0)[:2]] == [("gemma-a", "Not loaded")]
         assert pane.router_box.status.text() == "" and pane.router_box.status.isHidden()
-        pane.select_router_model("gemma-a")
+        pane.router_box.select_model("gemma-a")
         assert pane.router_box.load_button.isEnabled()
     finally:
         run(qtbot, elsewhere.stop(), timeout=START_MS)

@@ -23,7 +23,6 @@ from typing import Any
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMessageBox,
     QSplitter,
@@ -75,6 +74,8 @@ def _say(exc: DomainError) -> str:
 
 
 class LlamaCppPane(QWidget):
+    """Over 30 methods on purpose: each action is a one-line slot over an async method tests await."""
+
     server_state_changed = Signal(str)  # the pane's own server: ManagedStatus value
     router_models_changed = Signal()
     chat_requested = Signal()  # "Use in chat": the server's models are in the chat's picker
@@ -177,7 +178,7 @@ class LlamaCppPane(QWidget):
             self._refreshing = self._tasks.spawn(self.refresh())
 
     def _on_remove_clicked(self) -> None:
-        url = self.selected_server_url()
+        url = self.servers_box.selected_url()
         if not url or self._remove_dialog is not None:
             return
         self._remove_dialog = ask_to_confirm(
@@ -203,13 +204,13 @@ class LlamaCppPane(QWidget):
             self._tasks.spawn(self.refresh_router())
 
     def _on_load_clicked(self) -> None:
-        self._tasks.spawn(self.router_load(self.selected_router_model()))
+        self._tasks.spawn(self.router_load(self.router_box.selected_model()))
 
     def _on_unload_clicked(self) -> None:
-        self._tasks.spawn(self.router_unload(self.selected_router_model()))
+        self._tasks.spawn(self.router_unload(self.router_box.selected_model()))
 
     def _on_switch_clicked(self) -> None:
-        self._tasks.spawn(self.router_switch(self.selected_router_model()))
+        self._tasks.spawn(self.router_switch(self.router_box.selected_model()))
 
     def _on_start_clicked(self) -> None:
         self._start_from_form(None)
@@ -247,35 +248,9 @@ class LlamaCppPane(QWidget):
         """The router whose models the router list shows ("" when none)."""
         return self._router_url
 
-    @property
-    def file_dialog(self) -> QFileDialog | None:
-        """The open Browse / folder dialog, if any."""
-        return self.form.file_dialog
-
-    @property
-    def showing_servers_empty_state(self) -> bool:
-        return self.servers_box.showing_empty_state
-
-    @property
-    def showing_router_empty_state(self) -> bool:
-        return self.router_box.showing_empty_state
-
-    def selected_server_url(self) -> str:
-        return self.servers_box.selected_url()
-
-    def selected_router_model(self) -> str:
-        return self.router_box.selected_model()
-
-    def select_router_model(self, model_id: str) -> None:
-        self.router_box.select_model(model_id)
-
     def reload_gguf_files(self) -> None:
         """Fill the GGUF combo from `gguf_files()` (cheap: the app scans elsewhere); keeps the choice."""
         self.form.set_gguf_files(self._gguf_files())
-
-    def choose_model_file(self, path: Path) -> None:
-        """Offer `path` in the GGUF combo (adding it if new) and pick it."""
-        self.form.choose_model_file(path)
 
     def spec_from_form(self, models_dir: Path | None = None) -> ManagedServerSpec:
         """The form as a spec: on the chosen GGUF file, or a router over `models_dir`."""
@@ -430,7 +405,7 @@ class LlamaCppPane(QWidget):
         managed = self._here.server
         if managed is None:
             return None
-        self.choose_model_file(Path(path))
+        self.form.choose_model_file(Path(path))
         self.server_log.view.appendPlainText("")
         try:
             state = await managed.switch_model(Path(path))
@@ -559,7 +534,7 @@ class LlamaCppPane(QWidget):
             self._tasks.spawn(self._put_in_picker(url, models, existing.source is ServerSource.MANAGED))
 
     def _on_use_in_chat_clicked(self) -> None:
-        url = self.selected_server_url()
+        url = self.servers_box.selected_url()
         if url and self._local is not None:
             self._tasks.spawn(self.use_in_chat(url))
 
