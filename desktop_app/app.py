@@ -30,6 +30,7 @@ from desktop_app.services.paths import AppPaths
 from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore, StateStore
+from desktop_app.services.shutdown import close_in_order
 from desktop_app.services.usage import UsageStore
 from desktop_app.ui.common.gc import MainThreadCollector
 from desktop_app.ui.common.tasks import TaskOwner
@@ -54,7 +55,7 @@ class ModelDeskApp:
 
         self.paths = paths.ensure()
         self.offer_env_import = offer_env_import
-        self.env_import_dialog = None
+        self.first_run_dialog = None
         self.settings_store = SettingsStore(paths.settings_file)
         settings, self._settings_notice = self.settings_store.load()
         self.settings = SettingsService(store=self.settings_store, settings=settings)
@@ -90,7 +91,7 @@ class ModelDeskApp:
                                 folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)])
         self.gguf_view = GgufLibraryView(library=self.gguf, user_folders=settings.gguf_folders)
         self.llamacpp_pane = LlamaCppPane(llamacpp=self.llamacpp, here=self.local.here, local=self.local,
-                                          gguf_files=self._gguf_files,
+                                          gguf_files=lambda: self.gguf_view.files,
                                           binary_setting=settings.llama_server_binary,
                                           router_dir=paths.cache_dir / "GGUF library")
         # The window may already be on screen (painted before any of this was imported).
@@ -119,80 +120,39 @@ class ModelDeskApp:
             lambda folders: self._tasks.spawn(self.settings.update(gguf_folders=folders)))
         from PySide6.QtWidgets import QApplication
 
+        from desktop_app.services.diagnostics import collect_diagnostics
         from desktop_app.services.log_control import install as install_log_control
         from desktop_app.ui.help import HelpMenu
         from desktop_app.ui.theme import app_icon, apply_theme
+        from desktop_app.ui.window_menus import ThemeMenu, export_proxy_config, restore_window_state
 
         self.recent_errors = install_log_control()  # keeps the last warnings/errors (scrubbed)
         apply_theme(QApplication.instance(), settings.theme)
         self.window.setWindowIcon(app_icon())
         self.help_menu = HelpMenu(
-            self.window, paths=self.paths, diagnostics=self.diagnostics, show_pane=self.window.show_pane,
+            self.window, paths=self.paths, show_pane=self.window.show_pane,
+            diagnostics=lambda: collect_diagnostics(settings=self.settings.current, secrets=self.secrets,
+                                                    paths=self.paths, recent_errors=self.recent_errors),
             pane_titles=[title for title, _pane in panes],
             new_chat=lambda: (self.window.show_pane("Chat"), self._tasks.spawn(self.chat_pane.new_conversation())))
-        self.welcome_dialog = None
-        self._build_theme_menu(settings.theme)
+        self.theme_menu = ThemeMenu(self.window, settings=self.settings, current=settings.theme,
+                                    spawn=self._tasks.spawn)
         self.llamacpp_pane.binary_setting_changed.connect(
             lambda path: self._tasks.spawn(self.settings.update(llama_server_binary=path)))
-        self.window.export_proxy_requested.connect(lambda path: self._tasks.spawn(self.export_proxy_config(path)))
-        self._restore_window_state()
+        self.window.export_proxy_requested.connect(
+            lambda path: self._tasks.spawn(export_proxy_config(self.window, self.accounts, path)))
+        restore_window_state(self.window, self.state_store)
         self.started = asyncio.Event()
 
-    def _build_theme_menu(self, current: str) -> None:
-        from PySide6.QtGui import QActionGroup
-
-        menu = self.window.menuBar().addMenu("&View")
-        theme_menu = menu.addMenu("Theme")
-        group = QActionGroup(self.window)
-        self.theme_actions = {}
-        for mode, text in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
-            action = theme_menu.addAction(text)
-            action.setCheckable(True)
-            action.setChecked(mode == current)
-            group.addAction(action)
-            action.triggered.connect(lambda _checked=False, m=mode: self._tasks.spawn(self.set_theme(m)))
-            self.theme_actions[mode] = action
-        # Keep View next to File, before Help.
-        self.window.menuBar().insertMenu(self.window.menuBar().actions()[1], menu)
-
-    async def set_theme(self, mode: str) -> None:
-        from PySide6.QtWidgets import QApplication
-
-        from desktop_app.ui.theme import apply_theme
-
-        apply_theme(QApplication.instance(), mode)
-        self.theme_actions[mode].setChecked(True)
-        await self.settings.update(theme=mode)
-
     async def _offer_first_run(self) -> None:
-        """A first run (no accounts yet): offer what is on this machine; nothing added without consent."""
-        from desktop_app.ui.accounts.env_import import maybe_offer_env_import
-        from desktop_app.ui.welcome import offer_welcome
+        from desktop_app.ui.welcome import offer_first_run
 
-        self.welcome_dialog = await offer_welcome(self.window, self.accounts, http=self.http)
-        if self.welcome_dialog is None:
-            self.env_import_dialog = maybe_offer_env_import(self.window, self.accounts)
-
-    def diagnostics(self) -> str:
-        from desktop_app.services.diagnostics import collect_diagnostics
-
-        return collect_diagnostics(settings=self.settings.current, secrets=self.secrets, paths=self.paths,
-                                   recent_errors=self.recent_errors)
+        self.first_run_dialog = await offer_first_run(self.window, self.accounts, http=self.http)
 
     def _on_pane_shown(self, _index: int) -> None:
         shown = self.window.stack.currentWidget()
         if shown is self.ollama_pane or shown is self.llamacpp_pane:
             shown.opened()
-
-    def _gguf_files(self) -> list:
-        return self.gguf_view.files
-
-    def _restore_window_state(self) -> None:
-        state = self.state_store.load()
-        geometry = state.get("geometry")
-        if isinstance(geometry, list) and len(geometry) == 4 and all(isinstance(v, int) for v in geometry):
-            x, y, w, h = geometry
-            self.window.setGeometry(x, y, max(w, 640), max(h, 480))
 
     async def start(self) -> None:
         """The slow part of start-up; runs after the window has painted once."""
@@ -221,14 +181,6 @@ class ModelDeskApp:
         self.started.set()
         log.info("start-up finished")  # the e2e tests wait for this line before using the window
 
-    async def export_proxy_config(self, path: str) -> None:
-        try:
-            names = await self.accounts.export_proxy_config(path)
-        except OSError as exc:
-            self.window.statusBar().showMessage(f"Could not write {path}: {exc.strerror}.")
-            return
-        self.window.statusBar().showMessage(f"Wrote {path}. Set {', '.join(names)} on the proxy host.")
-
     async def aclose(self, *, timeout_s: float = QUIT_TIMEOUT_S) -> list[str]:
         """Quit: finish the work in hand (the reply being written is saved as stopped, pulls are
         recorded as paused with their progress), then close every store and client.
@@ -236,8 +188,10 @@ class ModelDeskApp:
         Bounded by `timeout_s`: a step still running then is abandoned, and it and the steps not
         run are named in the log. Returns their names ([] when everything finished).
         """
+        from desktop_app.ui.window_menus import save_window_state
+
         steps = [
-            ("window state", self._save_window_state),
+            ("window state", lambda: save_window_state(self.window, self.state_store)),
             ("chat", self.chat_pane.aclose),
             ("accounts pane", self.accounts_pane.aclose),
             ("usage pane", self.usage_pane.aclose),
@@ -254,25 +208,7 @@ class ModelDeskApp:
             # Still importing LiteLLM is no work of the user's: its daemon thread is left after 1 s.
             ("LiteLLM engine", lambda: asyncio.to_thread(self.engine.stop, 1.0)),
         ]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        for index, (name, step) in enumerate(steps):
-            task = asyncio.ensure_future(step())
-            done, _pending = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
-            if not done:
-                # Not awaited after the cancel: a step deaf to it would hold the quit forever.
-                task.cancel()
-                abandoned = [name for name, _step in steps[index:]]
-                log.warning("quitting: gave up after %g s waiting for %s; abandoned: %s",
-                            timeout_s, name, ", ".join(abandoned))
-                return abandoned
-            if not task.cancelled() and task.exception() is not None:
-                log.error("quitting: %s failed", name, exc_info=task.exception())
-        return []
-
-    async def _save_window_state(self) -> None:
-        geo = self.window.geometry()
-        self.state_store.save({"geometry": [geo.x(), geo.y(), geo.width(), geo.height()]})
+        return await close_in_order(steps, timeout_s=timeout_s, log=log)
 
     async def _remember_last_conversation(self) -> None:
         current = self.chat_pane.current_conversation

@@ -47,6 +47,8 @@ def find_env_keys(environ: Mapping[str, str] | None = None) -> list[EnvKey]:
 
 
 class AccountService:
+    """Over 30 methods on purpose: the one writer of accounts, pools and keys, so each change is announced once."""
+
     def __init__(
         self, *, settings: SettingsService, secrets: SecretStore, catalog: ModelCatalog,
         states: AccountStates | None = None,

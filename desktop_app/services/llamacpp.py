@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
 import logging
 import os
 import shutil
@@ -25,7 +24,7 @@ import socket
 import tempfile
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,6 @@ from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.urls import same_server, server_root
 from desktop_app.services.errors import TransportWording, error_reply, transport_error
 from desktop_app.services.events import Listeners, Unsubscribe
-from desktop_app.services.gguf_header import SPLIT_NAME
 
 log = logging.getLogger(__name__)
 
@@ -77,39 +75,6 @@ normalise_url = server_root  # the name the llama.cpp pane knows it by
 
 def _host(url: str) -> str:
     return urlsplit(url).netloc.rpartition("@")[2] or url
-
-
-def link_models(files: Sequence[Path], folder: Path) -> list[Path]:
-    """Make `folder` hold a link to each GGUF model in `files` (and to every part of a split one),
-    so one router's `--models-dir` serves models kept in many folders. Links left from an earlier
-    call go first; nothing else in `folder` is touched. Two models with one file name get the
-    parent folder's name in front. Multimodal projectors (mmproj-*) are no chat models: left out.
-    Blocking: call it on a worker thread. Returns the links made for the models (first parts)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for entry in folder.iterdir():
-        if entry.is_symlink():
-            entry.unlink()
-    made: list[Path] = []
-    taken: set[str] = set()
-    for file in files:
-        file = Path(file)
-        if file.name.lower().startswith("mmproj"):
-            continue
-        split = SPLIT_NAME.match(file.name)
-        parts = (sorted(file.parent.glob(f"{glob.escape(split['prefix'])}-*-of-{split['count']}.gguf"))
-                 if split else [file])
-        prefix = ""
-        if any(part.name.lower() in taken for part in parts):
-            prefix = f"{file.parent.name}-"
-        for part in parts:
-            link = folder / f"{prefix}{part.name}"
-            if link.name.lower() in taken or link.exists():
-                break
-            link.symlink_to(part.resolve())
-            taken.add(link.name.lower())
-            if part == parts[0]:
-                made.append(link)
-    return made
 
 
 def free_port(host: str = "127.0.0.1") -> int:

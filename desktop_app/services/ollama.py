@@ -122,6 +122,8 @@ class _Failure(Exception):
 
 
 class OllamaService:
+    """Over 30 methods on purpose: one per Ollama API call, plus the pulls it owns and one error mapping."""
+
     def __init__(
         self, host: OllamaHost, *, api_key: str | None = None, state_file: Path | None = None,
         ledger: PullLedger | None = None,

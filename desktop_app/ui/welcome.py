@@ -251,3 +251,15 @@ async def offer_welcome(parent: QWidget | None, accounts: AccountService, *, htt
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
     return dialog
+
+
+async def offer_first_run(parent: QWidget | None, accounts: AccountService, *,
+                          http: httpx.AsyncClient | None = None) -> QWidget | None:
+    """A first run (no accounts yet): offer what is on this machine; nothing added without consent.
+
+    The welcome when it found something; else the offer of the API keys in the environment.
+    """
+    from desktop_app.ui.accounts.env_import import maybe_offer_env_import
+
+    dialog = await offer_welcome(parent, accounts, http=http)
+    return dialog if dialog is not None else maybe_offer_env_import(parent, accounts)

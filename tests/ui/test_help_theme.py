@@ -187,13 +187,13 @@ def test_the_view_menu_switches_the_theme_and_remembers_it(qtbot, modeldesk):
 
     menus = [a.text() for a in modeldesk.window.menuBar().actions()]
     assert menus[:2] == ["&File", "&View"] and "&Help" in menus
-    run(qtbot, modeldesk.set_theme("dark"))
+    run(qtbot, modeldesk.theme_menu.set_theme("dark"))
     window_colour = QApplication.instance().palette().color(QPalette.ColorRole.Window)
     assert window_colour.lightness() < 100
     assert SettingsStore(modeldesk.paths.settings_file).load()[0].theme == "dark"
-    run(qtbot, modeldesk.set_theme("light"))
+    run(qtbot, modeldesk.theme_menu.set_theme("light"))
     assert QApplication.instance().palette().color(QPalette.ColorRole.Window).lightness() > 150
-    run(qtbot, modeldesk.set_theme("system"))
+    run(qtbot, modeldesk.theme_menu.set_theme("system"))
 
 
 def test_a_theme_and_a_library_folder_changed_together_are_both_remembered(qtbot, modeldesk, tmp_path):
@@ -203,7 +203,7 @@ def test_a_theme_and_a_library_folder_changed_together_are_both_remembered(qtbot
         return SettingsStore(modeldesk.paths.settings_file).load()[0]
 
     # Both changes are queued before either is applied, as two signals in one pass of the loop are.
-    modeldesk.theme_actions["dark"].trigger()
+    modeldesk.theme_menu.actions["dark"].trigger()
     modeldesk.gguf_view.folders_changed.emit([str(tmp_path)])
     qtbot.waitUntil(lambda: modeldesk.settings.current.gguf_folders == [str(tmp_path)]
                     and saved().gguf_folders == [str(tmp_path)], timeout=10_000)

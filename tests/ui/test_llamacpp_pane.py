@@ -82,9 +82,9 @@ def row_texts(model: ServersModel | RouterModelsModel, row: int) -> tuple[str, .
 
 
 def fill_form(pane: LlamaCppPane, ctx: int = 2048) -> None:
-    pane.ctx_spin.setValue(ctx)
-    pane.threads_spin.setValue(2)
-    pane.extra_args_edit.setText(GEMMA_ARGS)
+    pane.form.ctx_spin.setValue(ctx)
+    pane.form.threads_spin.setValue(2)
+    pane.form.extra_args_edit.setText(GEMMA_ARGS)
 
 
 def managed_row(pane: LlamaCppPane) -> tuple[str, ...]:
@@ -99,76 +99,76 @@ def managed_row(pane: LlamaCppPane) -> tuple[str, ...]:
 
 def test_empty_states_say_what_to_do_next(qtbot, make_pane) -> None:
     pane = make_pane()
-    assert pane.showing_servers_empty_state and pane.servers_empty.label.text() == SERVERS_EMPTY
-    assert pane.showing_router_empty_state and pane.router_empty.label.text() == ROUTER_EMPTY
-    assert pane.router_empty.button.text() == "Start router over folder…"
-    assert not pane.model_hint.isHidden() and pane.model_hint.text() == NO_GGUF_HINT
-    assert pane.log_view.placeholderText()
-    assert not pane.stop_button.isEnabled() and pane.crash_notice.isHidden()
-    assert not pane.use_in_chat_button.isEnabled()  # no server to use yet
+    assert pane.servers_box.showing_empty_state and pane.servers_box.empty.label.text() == SERVERS_EMPTY
+    assert pane.router_box.showing_empty_state and pane.router_box.empty.label.text() == ROUTER_EMPTY
+    assert pane.router_box.empty.button.text() == "Start router over folder…"
+    assert not pane.form.model_hint.isHidden() and pane.form.model_hint.text() == NO_GGUF_HINT
+    assert pane.server_log.view.placeholderText()
+    assert not pane.form.stop_button.isEnabled() and pane.server_log.crash_notice.isHidden()
+    assert not pane.servers_box.use_in_chat_button.isEnabled()  # no server to use yet
 
-    qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)  # no GGUF chosen
-    assert pane.start_status.text().startswith("Pick a GGUF file first")
+    qtbot.mouseClick(pane.form.start_button, Qt.MouseButton.LeftButton)  # no GGUF chosen
+    assert pane.form.start_status.text().startswith("Pick a GGUF file first")
 
 
 def test_browse_opens_a_non_modal_dialog_and_offers_the_file(qtbot, make_pane, artifacts, tmp_path) -> None:
     pane = make_pane()
     other = tmp_path / "picked.gguf"
     other.symlink_to(artifacts[1])
-    pane.model_browse.click()
-    dialog = pane.file_dialog
+    pane.form.model_browse.click()
+    dialog = pane.form.file_dialog
     assert isinstance(dialog, QFileDialog) and dialog.isVisible()
     assert dialog.windowModality() == Qt.WindowModality.WindowModal  # what open() sets
-    pane.model_browse.click()
-    assert pane.file_dialog is dialog  # a second click does not open a second dialog
+    pane.form.model_browse.click()
+    assert pane.form.file_dialog is dialog  # a second click does not open a second dialog
     with qtbot.waitSignal(dialog.finished):
         dialog.selectFile(str(other))
         dialog.accept()
-    assert pane.file_dialog is None
-    assert pane.model_combo.currentData() == str(other) and pane.model_hint.isHidden()
+    assert pane.form.file_dialog is None
+    assert pane.form.model_combo.currentData() == str(other) and pane.form.model_hint.isHidden()
 
 
 def test_a_missing_binary_is_said_in_one_sentence(qtbot, make_pane, artifacts, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     pane = make_pane(gguf_files=[artifacts[1]])
     fill_form(pane)
-    qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: pane.start_status.text() == BINARY_NOT_FOUND)
-    assert pane.servers_model.rowCount() == 0 and pane.start_button.isEnabled()
+    qtbot.mouseClick(pane.form.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.form.start_status.text() == BINARY_NOT_FOUND)
+    assert pane.servers_model.rowCount() == 0 and pane.form.start_button.isEnabled()
 
 
 # --- a server somebody else started ---------------------------------------------------------------------
 
 def test_connect_shows_the_loaded_model_and_context(qtbot, make_pane, qtmodeltester, single) -> None:
     pane = make_pane()
-    qtbot.keyClicks(pane.url_edit, f"127.0.0.1:{single.port}")
-    qtbot.mouseClick(pane.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(pane.servers_box.url_edit, f"127.0.0.1:{single.port}")
+    qtbot.mouseClick(pane.servers_box.connect_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: pane.servers_model.rowCount() == 1 and
                     pane.servers_model.index(0, ServersModel.STATUS).data() == "Ready", timeout=10_000)
     assert row_texts(pane.servers_model, 0) == (f"127.0.0.1:{single.port}", "gemma", "4,096", "0 of 4 busy",
                                                 "Ready")
-    assert not pane.showing_servers_empty_state
-    assert pane.selected_server_url() == single.base_url and pane.remove_button.isEnabled()
-    assert pane.showing_router_empty_state  # one model, no router
+    assert not pane.servers_box.showing_empty_state
+    assert pane.servers_box.selected_url() == single.base_url and pane.servers_box.remove_button.isEnabled()
+    assert pane.router_box.showing_empty_state  # one model, no router
     qtmodeltester.check(pane.servers_model)
     qtmodeltester.check(pane.servers_model, force_py=True)
 
     port = free_port()
     assert run(qtbot, pane.connect(f"http://127.0.0.1:{port}")) is None
-    assert pane.servers_status.text().startswith(f"Could not connect to llama-server at 127.0.0.1:{port}.")
+    assert pane.servers_box.status.text().startswith(f"Could not connect to llama-server at 127.0.0.1:{port}.")
     assert pane.servers_model.rowCount() == 1
 
     run(qtbot, pane.refresh())
     assert pane.servers_model.index(0, ServersModel.SLOTS).data() == "0 of 4 busy"
     # Remove asks first; the answer takes the row off and tells the app (which drops its account).
-    qtbot.mouseClick(pane.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(pane.servers_box.remove_button, Qt.MouseButton.LeftButton)
     box = pane.remove_dialog
     assert box is not None and box.isVisible() and pane.servers_model.rowCount() == 1
     remove = next(b for b in box.buttons() if box.buttonRole(b) is QMessageBox.ButtonRole.DestructiveRole)
     with qtbot.waitSignal(pane.server_removed, timeout=5_000) as removed:
         remove.click()
     assert removed.args == [single.base_url]
-    assert pane.servers_model.rowCount() == 0 and pane.showing_servers_empty_state
+    assert pane.servers_model.rowCount() == 0 and pane.servers_box.showing_empty_state
 
 
 def test_one_server_connected_under_two_loopback_names_is_one_row(qtbot, make_pane, single) -> None:
@@ -189,13 +189,13 @@ def test_start_from_the_form_see_the_log_switch_and_stop(qtbot, make_pane, artif
     fill_form(pane)
     with qtbot.waitSignal(pane.server_state_changed, timeout=START_MS,
                           check_params_cb=lambda status: status == "running"):
-        qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(pane.form.start_button, Qt.MouseButton.LeftButton)
     managed = pane.managed
     assert managed is not None and managed.pid is not None
     first_pid = managed.pid
-    log = pane.log_view.toPlainText()
+    log = pane.server_log.view.toPlainText()
     assert log.startswith("$ ") and "listening" in log
-    assert not pane.start_button.isEnabled() and pane.stop_button.isEnabled()
+    assert not pane.form.start_button.isEnabled() and pane.form.stop_button.isEnabled()
     qtbot.waitUntil(lambda: managed_row(pane)[2] == "2,048")
     assert managed_row(pane)[4] == "Ready (started here)"
     assert pane.servers_model.row_at(0).source is ServerSource.MANAGED
@@ -203,7 +203,7 @@ def test_start_from_the_form_see_the_log_switch_and_stop(qtbot, make_pane, artif
     # Another file: the server restarts on it.
     state = run(qtbot, pane.switch_managed_model(other), timeout=START_MS)
     assert state is not None and state.status.value == "running"
-    assert pane.model_combo.currentData() == str(other)
+    assert pane.form.model_combo.currentData() == str(other)
     row = pane.servers_model.row_of(managed.url)
     assert pane.servers_model.index(row, ServersModel.MODEL).data(Qt.ItemDataRole.ToolTipRole) == str(other)
     assert managed.pid != first_pid and not psutil.pid_exists(first_pid)
@@ -211,10 +211,10 @@ def test_start_from_the_form_see_the_log_switch_and_stop(qtbot, make_pane, artif
     last_pid = managed.pid
     with qtbot.waitSignal(pane.server_state_changed, timeout=START_MS,
                           check_params_cb=lambda status: status == "stopped"):
-        qtbot.mouseClick(pane.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(pane.form.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: pane.servers_model.rowCount() == 0)
     assert last_pid is not None and not psutil.pid_exists(last_pid)
-    assert pane.showing_servers_empty_state and pane.start_button.isEnabled()
+    assert pane.servers_box.showing_empty_state and pane.form.start_button.isEnabled()
 
 
 def test_a_crash_shows_a_notice_and_restart_brings_it_back(qtbot, make_pane, artifacts) -> None:
@@ -228,15 +228,15 @@ def test_a_crash_shows_a_notice_and_restart_brings_it_back(qtbot, make_pane, art
     with qtbot.waitSignal(pane.server_state_changed, timeout=15_000,
                           check_params_cb=lambda status: status == "crashed"):
         os.kill(pid, signal.SIGKILL)
-    assert pane.crash_notice.isVisibleTo(pane)
-    assert pane.crash_label.text().startswith("llama-server stopped unexpectedly (signal 9 (killed)).")
+    assert pane.server_log.crash_notice.isVisibleTo(pane)
+    assert pane.server_log.crash_label.text().startswith("llama-server stopped unexpectedly (signal 9 (killed)).")
     assert managed_row(pane)[4] == "Crashed (signal 9 (killed))"
-    assert pane.restart_button.isEnabled() and pane.start_button.isEnabled() and not pane.stop_button.isEnabled()
+    assert pane.server_log.restart_button.isEnabled() and pane.form.start_button.isEnabled() and not pane.form.stop_button.isEnabled()
 
     with qtbot.waitSignal(pane.server_state_changed, timeout=START_MS,
                           check_params_cb=lambda status: status == "running"):
-        qtbot.mouseClick(pane.restart_button, Qt.MouseButton.LeftButton)
-    assert pane.crash_notice.isHidden()
+        qtbot.mouseClick(pane.server_log.restart_button, Qt.MouseButton.LeftButton)
+    assert pane.server_log.crash_notice.isHidden()
     assert pane.managed.pid != pid
     qtbot.waitUntil(lambda: managed_row(pane)[4] == "Ready (started here)")
 
@@ -250,8 +250,8 @@ def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodelte
     pane = make_pane(binary=str(binary))
     fill_form(pane)  # the router passes these arguments on to every model it loads
 
-    pane.router_empty_button.click()
-    dialog = pane.file_dialog
+    pane.router_box.empty_button.click()
+    dialog = pane.form.file_dialog
     assert isinstance(dialog, QFileDialog) and dialog.fileMode() == QFileDialog.FileMode.Directory
     with qtbot.waitSignal(pane.router_models_changed, timeout=START_MS):
         dialog.fileSelected.emit(str(folder))  # what choosing the folder and pressing Choose does
@@ -259,24 +259,24 @@ def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodelte
     model = pane.router_model
     assert [row_texts(model, r)[:2] for r in range(model.rowCount())] == [
         ("gemma-a", "Not loaded"), ("gemma-b", "Not loaded")]
-    assert not pane.showing_router_empty_state and pane.router_url == pane.managed.url
-    assert not pane.load_button.isEnabled()  # nothing selected yet
+    assert not pane.router_box.showing_empty_state and pane.router_url == pane.managed.url
+    assert not pane.router_box.load_button.isEnabled()  # nothing selected yet
 
-    pane.select_router_model("gemma-a")
-    assert pane.load_button.isEnabled() and not pane.unload_button.isEnabled()
-    qtbot.mouseClick(pane.load_button, Qt.MouseButton.LeftButton)
+    pane.router_box.select_model("gemma-a")
+    assert pane.router_box.load_button.isEnabled() and not pane.router_box.unload_button.isEnabled()
+    qtbot.mouseClick(pane.router_box.load_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: model.index(0, RouterModelsModel.STATUS).data() == "Loaded", timeout=START_MS)
     qtbot.waitUntil(lambda: managed_row(pane)[1] == "2 models (gemma-a)")
-    assert pane.unload_button.isEnabled() and not pane.load_button.isEnabled()
+    assert pane.router_box.unload_button.isEnabled() and not pane.router_box.load_button.isEnabled()
     qtmodeltester.check(model)
 
-    qtbot.mouseClick(pane.unload_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(pane.router_box.unload_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: model.index(0, RouterModelsModel.STATUS).data() == "Not loaded", timeout=START_MS)
-    assert pane.load_button.isEnabled() and not pane.unload_button.isEnabled()
+    assert pane.router_box.load_button.isEnabled() and not pane.router_box.unload_button.isEnabled()
 
     assert run(qtbot, pane.router_load("gemma-a"), timeout=START_MS)
-    pane.select_router_model("gemma-b")
-    qtbot.mouseClick(pane.switch_button, Qt.MouseButton.LeftButton)
+    pane.router_box.select_model("gemma-b")
+    qtbot.mouseClick(pane.router_box.switch_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: [model.index(r, RouterModelsModel.STATUS).data() for r in range(2)] ==
                     ["Not loaded", "Loaded"], timeout=START_MS)
     qtmodeltester.check(model, force_py=True)
@@ -299,17 +299,17 @@ def test_a_file_named_with_a_bidi_override_is_listed_without_it_and_still_loads(
     (folder / "trick-\u202egpj.gguf").symlink_to(gguf)
     pane = make_pane(binary=str(binary))
     fill_form(pane)
-    pane.router_empty_button.click()
+    pane.router_box.empty_button.click()
     with qtbot.waitSignal(pane.router_models_changed, timeout=START_MS):
-        pane.file_dialog.fileSelected.emit(str(folder))
-        pane.file_dialog.reject()
+        pane.form.file_dialog.fileSelected.emit(str(folder))
+        pane.form.file_dialog.reject()
 
     model = pane.router_model
     assert row_texts(model, 0)[:2] == ("trick-gpj", "Not loaded")
-    pane.select_router_model("trick-\u202egpj")
-    qtbot.mouseClick(pane.load_button, Qt.MouseButton.LeftButton)
+    pane.router_box.select_model("trick-\u202egpj")
+    qtbot.mouseClick(pane.router_box.load_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: model.index(0, RouterModelsModel.STATUS).data() == "Loaded", timeout=START_MS)
-    assert "trick-gpj" in pane.log_view.toPlainText() and "\u202e" not in pane.log_view.toPlainText()
+    assert "trick-gpj" in pane.server_log.view.toPlainText() and "\u202e" not in pane.server_log.view.toPlainText()
 
 
 # --- the chat and a server of its own that switches models ----------------------------------------------
@@ -325,9 +325,9 @@ def test_a_chat_sent_while_the_server_switches_models_waits_and_answers(
                              extra_args=builtin_template_args("gemma"), env=scratch_env)
     assert run(qtbot, pane.start_managed(spec), timeout=START_MS) is not None
     managed = pane.managed
-    pane.servers_view.selectRow(pane.servers_model.row_of(managed.url))
-    qtbot.waitUntil(pane.use_in_chat_button.isEnabled, timeout=5_000)
-    pane.use_in_chat_button.click()
+    pane.servers_box.view.selectRow(pane.servers_model.row_of(managed.url))
+    qtbot.waitUntil(pane.servers_box.use_in_chat_button.isEnabled, timeout=5_000)
+    pane.servers_box.use_in_chat_button.click()
     qtbot.waitUntil(lambda: modeldesk.window.stack.currentWidget() is chat, timeout=20_000)
     account = next(a for a in modeldesk.accounts.accounts if a.provider_id == "llamacpp")
     assert chat.select_model(account.id, "gemma")
@@ -379,15 +379,15 @@ def test_a_router_over_the_whole_gguf_library(qtbot, make_pane, artifacts, tmp_p
     files = [first / "gemma3.gguf", second / "gemma3.gguf", second / "mmproj-gemma3.gguf"]
     pane = make_pane(gguf_files=files, binary=str(binary), router_dir=tmp_path / "GGUF library")
     fill_form(pane)
-    assert pane.showing_router_empty_state and not pane.router_library_empty_button.isHidden()
+    assert pane.router_box.showing_empty_state and not pane.router_box.library_empty_button.isHidden()
     with qtbot.waitSignal(pane.router_models_changed, timeout=START_MS):
-        pane.router_library_empty_button.click()
+        pane.router_box.library_empty_button.click()
     model = pane.router_model
     assert sorted(row_texts(model, r)[:2] for r in range(model.rowCount())) == [
         ("gemma3", "Not loaded"), ("hub-gemma3", "Not loaded")]
     assert managed_row(pane)[4] == "Router (started here)"
     # One server of our own at a time: neither way to start another router is offered now.
-    assert not pane.start_library_router_button.isEnabled() and not pane.start_router_button.isEnabled()
+    assert not pane.router_box.start_library_router_button.isEnabled() and not pane.router_box.start_router_button.isEnabled()
     assert run(qtbot, pane.router_load("hub-gemma3"), timeout=START_MS)
     qtbot.waitUntil(lambda: model.index(model.row_of("hub-gemma3"), RouterModelsModel.STATUS).data() == "Loaded",
                     timeout=START_MS)
@@ -397,7 +397,7 @@ def test_a_router_over_an_empty_library_says_what_to_do(qtbot, make_pane, artifa
     binary, _gguf = artifacts
     pane = make_pane(binary=str(binary), router_dir=tmp_path / "GGUF library")
     assert run(qtbot, pane.start_router_over_library()) is None
-    assert pane.start_status.text() == NO_LIBRARY_MODELS
+    assert pane.form.start_status.text() == NO_LIBRARY_MODELS
     assert pane.managed is None
 
 
@@ -417,22 +417,22 @@ def test_a_router_that_stops_answering_is_shown_gone_until_it_answers_again(
         pane = make_pane(binary=str(binary))
         run(qtbot, pane.connect(elsewhere.url), timeout=START_MS)
         assert run(qtbot, pane.router_load("gemma-a"), timeout=START_MS)
-        pane.select_router_model("gemma-a")
-        assert pane.unload_button.isEnabled()
+        pane.router_box.select_model("gemma-a")
+        assert pane.router_box.unload_button.isEnabled()
 
         run(qtbot, elsewhere.stop(), timeout=START_MS)
         run(qtbot, pane.refresh(), timeout=START_MS)  # what the pane's timer does every few seconds
         assert pane.router_model.rowCount() == 0, "no model is shown as loaded on a router that is gone"
-        assert not any(b.isEnabled() for b in (pane.load_button, pane.unload_button, pane.switch_button))
-        assert pane.router_status.text() == (f"Could not connect to llama-server at {elsewhere.url[7:]}. "
+        assert not any(b.isEnabled() for b in (pane.router_box.load_button, pane.router_box.unload_button, pane.router_box.switch_button))
+        assert pane.router_box.status.text() == (f"Could not connect to llama-server at {elsewhere.url[7:]}. "
                                              "Check that it is running and that the address and port are right.")
 
         run(qtbot, elsewhere.start(), timeout=START_MS)  # same port
         run(qtbot, pane.refresh(), timeout=START_MS)
         assert [row_texts(pane.router_model, 0)[:2]] == [("gemma-a", "Not loaded")]
-        assert pane.router_status.text() == "" and pane.router_status.isHidden()
-        pane.select_router_model("gemma-a")
-        assert pane.load_button.isEnabled()
+        assert pane.router_box.status.text() == "" and pane.router_box.status.isHidden()
+        pane.router_box.select_model("gemma-a")
+        assert pane.router_box.load_button.isEnabled()
     finally:
         run(qtbot, elsewhere.stop(), timeout=START_MS)
         run(qtbot, http.aclose())

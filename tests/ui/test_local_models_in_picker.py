@@ -45,9 +45,9 @@ def test_a_router_model_not_loaded_is_pickable_and_loads_when_chosen(qtbot, qloo
     try:
         app.window.show_pane("llama.cpp")
         run(qtbot, app.llamacpp_pane.connect(router.base_url))
-        app.llamacpp_pane.servers_view.selectRow(0)
-        qtbot.waitUntil(app.llamacpp_pane.use_in_chat_button.isEnabled, timeout=5_000)
-        app.llamacpp_pane.use_in_chat_button.click()
+        app.llamacpp_pane.servers_box.view.selectRow(0)
+        qtbot.waitUntil(app.llamacpp_pane.servers_box.use_in_chat_button.isEnabled, timeout=5_000)
+        app.llamacpp_pane.servers_box.use_in_chat_button.click()
         qtbot.waitUntil(lambda: app.window.stack.currentWidget() is app.chat_pane, timeout=20_000)
         account = next(a for a in app.accounts.accounts if a.provider_id == "llamacpp")
         assert app.chat_pane.select_model(account.id, "gemma-a") and app.chat_pane.select_model(account.id, "gemma-b")
@@ -134,8 +134,8 @@ def test_servers_connected_before_are_listed_again_and_remove_drops_their_accoun
             status = model.index(model.row_of(dead), ServersModel.STATUS).data()
             assert status and status != "Ready"  # listed, with why it does not answer
 
-            pane.servers_view.selectRow(model.row_of(single.base_url))
-            pane.remove_button.click()
+            pane.servers_box.view.selectRow(model.row_of(single.base_url))
+            pane.servers_box.remove_button.click()
             box = pane.remove_dialog
             remove = next(b for b in box.buttons() if box.buttonRole(b) is QMessageBox.ButtonRole.DestructiveRole)
             remove.click()

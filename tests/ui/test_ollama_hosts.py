@@ -123,7 +123,7 @@ def test_a_remote_host_with_a_key_is_added_checked_and_removed(qtbot, app: Model
 
     # The new host is shown: its version, its models, its key in the keyring and nowhere else.
     assert bar.combo.count() == 2 and bar.current.label == "Workstation"
-    assert pane.host_label.text() == f"Ollama 0.13.0 at localhost:{remote.port}"
+    assert pane.host_bar.status_label.text() == f"Ollama 0.13.0 at localhost:{remote.port}"
     assert pane.installed_model.names() == ["llama3.2:1b"]
     account = next(a for a in ollama_accounts(app) if a.label == "Workstation")
     assert account.base_url == f"http://localhost:{remote.port}"
@@ -162,7 +162,7 @@ def test_a_wrong_key_and_a_host_that_is_down_are_said_in_one_sentence(qtbot, app
     pane = app.ollama_pane
     add_remote(qtbot, app, remote, key="not-the-key")
     assert pane.host_status is not None and not pane.host_status.reachable
-    sentence = pane.host_label.text()
+    sentence = pane.host_bar.status_label.text()
     assert "key" in sentence.lower() and "not-the-key" not in sentence
     assert pane.showing_empty_state
     # Adding the same address twice is refused, in one sentence.
@@ -173,7 +173,7 @@ def test_a_wrong_key_and_a_host_that_is_down_are_said_in_one_sentence(qtbot, app
     remote.stop()
     with qtbot.waitSignal(pane.refreshed, timeout=TIMEOUT):
         pane.refresh_button.click()
-    assert f"localhost:{port}" in pane.host_label.text() and not pane.host_status.reachable
+    assert f"localhost:{port}" in pane.host_bar.status_label.text() and not pane.host_status.reachable
 
 
 def test_a_pull_keeps_running_while_another_host_is_shown(qtbot, app: ModelDeskApp, local: OllamaServer,
@@ -214,7 +214,7 @@ def test_a_local_ollama_behind_a_key_is_asked_with_it(qtbot, qloop, monkeypatch,
         open_ollama(qtbot, app)
         pane = app.ollama_pane
         assert pane.host_bar.current.label == "This box"
-        assert pane.host_status is not None and pane.host_status.reachable, pane.host_label.text()
+        assert pane.host_status is not None and pane.host_status.reachable, pane.host_bar.status_label.text()
         assert pane.installed_model.names() == ["llama3.2:1b"]
     finally:
         run(qtbot, app.aclose())

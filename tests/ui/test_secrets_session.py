@@ -8,6 +8,7 @@ import logging
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
 from desktop_app.services.logs import setup_logging
+from desktop_app.ui.window_menus import export_proxy_config
 from tests.servers.anthropic_fault import AnthropicServer
 from tests.ui.conftest import run
 
@@ -50,7 +51,7 @@ def test_no_key_lands_in_any_file_after_a_full_session(qtbot, modeldesk, fault_s
             run(qtbot, app.chat_pane.new_conversation())
             _send(qtbot, app, home.id, "claude-sonnet-4-5", "and a bad key", "failed")
             exported = app.paths.config_dir / "litellm-proxy.yaml"
-            run(qtbot, app.export_proxy_config(str(exported)))
+            run(qtbot, export_proxy_config(app.window, app.accounts, str(exported)))
             assert "MODELDESK_CLAUDE_WORK_KEY" in exported.read_text()
             run(qtbot, app.usage_pane.reload())
             run(qtbot, app.store.close())

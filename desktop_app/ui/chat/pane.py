@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QListView,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
@@ -44,6 +43,7 @@ from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.usage import BudgetExceeded
 from desktop_app.services.accounts import AccountService
 from desktop_app.services.chat import DEFAULT_TITLE, ChatService
+from desktop_app.ui.chat.conversations_box import ConversationsBox
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel
 from desktop_app.ui.chat.transcript import TranscriptView
@@ -58,6 +58,8 @@ INTERRUPTED_CONTEXT_NOTE = "; the text above goes with your next message as cont
 
 
 class ChatPane(QWidget):
+    """Over 30 methods on purpose: send, retry, stream and the storage faults share one reply's state."""
+
     reply_started = Signal()
     reply_finished = Signal(str)  # "complete" | "stopped" | "failed"
     conversation_opened = Signal(int)
@@ -78,21 +80,7 @@ class ChatPane(QWidget):
 
         # Left: conversations.
         self.conversations = ConversationListModel(self)
-        self.conversation_list = QListView()
-        self.conversation_list.setModel(self.conversations)
-        self.conversation_list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
-        self.new_button = QPushButton("New chat")
-        self.rename_button = QPushButton("Rename")
-        self.delete_button = QPushButton("Delete")
-        left = QVBoxLayout()
-        left.addWidget(self.new_button)
-        left.addWidget(self.conversation_list, 1)
-        row = QHBoxLayout()
-        row.addWidget(self.rename_button)
-        row.addWidget(self.delete_button)
-        left.addLayout(row)
-        left_widget = QWidget()
-        left_widget.setLayout(left)
+        self.conversations_box = ConversationsBox(model=self.conversations)
 
         # Centre: model picker, transcript, notice, composer.
         self.picker_model = ModelPickerModel(accounts=accounts, parent=self)
@@ -164,7 +152,7 @@ class ChatPane(QWidget):
         self.params.setMinimumWidth(240)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left_widget)
+        splitter.addWidget(self.conversations_box)
         splitter.addWidget(centre_widget)
         splitter.addWidget(self.params)
         splitter.setStretchFactor(1, 1)
@@ -181,11 +169,11 @@ class ChatPane(QWidget):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         # The composer handles its own keys too, so they work even before the window is active.
         self.composer.installEventFilter(self)
-        self.new_button.clicked.connect(self._on_new_clicked)
-        self.rename_button.clicked.connect(self._on_rename_clicked)
-        self.delete_button.clicked.connect(self._on_delete_clicked)
+        self.conversations_box.new_button.clicked.connect(self._on_new_clicked)
+        self.conversations_box.rename_button.clicked.connect(self._on_rename_clicked)
+        self.conversations_box.delete_button.clicked.connect(self._on_delete_clicked)
         self.refresh_button.clicked.connect(lambda: self._tasks.spawn(self.refresh_models()))
-        self.conversation_list.selectionModel().currentChanged.connect(self._on_conversation_selected)
+        self.conversations_box.view.selectionModel().currentChanged.connect(self._on_conversation_selected)
         self.model_picker.currentIndexChanged.connect(lambda _row: self._tasks.spawn(self.show_model_info()))
         self.transcript.retry_requested.connect(lambda: self._start_reply(self.retry()))
         follow(self, accounts.on_models_changed, self._reload_picker)
@@ -273,7 +261,7 @@ class ChatPane(QWidget):
         if not items or not select:
             return
         row = self.conversations.row_of(select_id) if select_id is not None else 0
-        self.conversation_list.setCurrentIndex(self.conversations.index(max(row, 0)))
+        self.conversations_box.view.setCurrentIndex(self.conversations.index(max(row, 0)))
 
     def _on_conversation_selected(self, current, _previous) -> None:
         conversation = self.conversations.conversation_at(current.row()) if current.isValid() else None
@@ -332,7 +320,7 @@ class ChatPane(QWidget):
             title=DEFAULT_TITLE, account_id=selected[0], model=selected[1], params=self.params.params())
         self._current = conversation
         self.conversations.upsert_front(conversation)
-        self.conversation_list.setCurrentIndex(self.conversations.index(0))
+        self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
         self.transcript.clear_transcript()
         return conversation
 
@@ -352,7 +340,7 @@ class ChatPane(QWidget):
         self.conversations.remove(doomed.id)
         self.transcript.clear_transcript()
         if self.conversations.rowCount():
-            self.conversation_list.setCurrentIndex(self.conversations.index(0))
+            self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
 
     async def _remember_settings(self) -> None:
         """Store the picker and panel values into the conversation being left or sent."""

@@ -23,7 +23,6 @@ from typing import Any
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMessageBox,
     QSplitter,
@@ -40,12 +39,8 @@ from desktop_app.domain.llamacpp import (
     ServerInfo,
 )
 from desktop_app.domain.urls import same_server
-from desktop_app.services.llamacpp import (
-    LlamaCppService,
-    ManagedServer,
-    link_models,
-    normalise_url,
-)
+from desktop_app.services.gguf_links import link_models
+from desktop_app.services.llamacpp import LlamaCppService, ManagedServer, normalise_url
 from desktop_app.services.local_servers import InPicker, LocalServers, ServerHere
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import ServiceEvent, follow
@@ -75,6 +70,8 @@ def _say(exc: DomainError) -> str:
 
 
 class LlamaCppPane(QWidget):
+    """Over 30 methods on purpose: each action is a one-line slot over an async method tests await."""
+
     server_state_changed = Signal(str)  # the pane's own server: ManagedStatus value
     router_models_changed = Signal()
     chat_requested = Signal()  # "Use in chat": the server's models are in the chat's picker
@@ -115,37 +112,11 @@ class LlamaCppPane(QWidget):
     # --- construction --------------------------------------------------------------------------
 
     def _build(self, binary_setting: str) -> None:
-        # Servers, top left; its widgets are the pane's too, for tests and the app.
-        servers = self.servers_box = ServersBox(model=self.servers_model)
-        self.url_edit, self.connect_button = servers.url_edit, servers.connect_button
-        self.refresh_button, self.remove_button = servers.refresh_button, servers.remove_button
-        self.use_in_chat_button = servers.use_in_chat_button
-        self.servers_view, self.servers_status = servers.view, servers.status
-        self.servers_empty, self.start_here_button = servers.empty, servers.start_here_button
-
-        # Router models, top right; its widgets are the pane's too, for tests and the app.
-        box = self.router_box = RouterBox(model=self.router_model, library=self._router_dir is not None)
-        self.router_title, self.router_view, self.router_status = box.title, box.view, box.status
-        self.load_button, self.unload_button = box.load_button, box.unload_button
-        self.switch_button = box.switch_button
-        self.start_router_button = box.start_router_button
-        self.start_library_router_button = box.start_library_router_button
-        self.router_empty, self.router_empty_button = box.empty, box.empty_button
-        self.router_library_empty_button = box.library_empty_button
-
-        # Start a server, bottom left; its widgets are the pane's too, for tests and the app.
-        form = self.form = StartForm(binary_setting=binary_setting)
-        self.binary_edit, self.binary_browse = form.binary_edit, form.binary_browse
-        self.model_combo, self.model_browse, self.model_hint = form.model_combo, form.model_browse, form.model_hint
-        self.ctx_spin, self.threads_spin = form.ctx_spin, form.threads_spin
-        self.gpu_spin, self.port_spin = form.gpu_spin, form.port_spin
-        self.extra_args_edit = form.extra_args_edit
-        self.start_button, self.stop_button, self.start_status = form.start_button, form.stop_button, form.start_status
-
-        # Its log, bottom right.
-        log = self.server_log = ServerLog()
-        self.log_title, self.log_view, self.crash_notice = log.title, log.view, log.crash_notice
-        self.crash_label, self.restart_button = log.crash_label, log.restart_button
+        # Servers top left, router models top right; the start form bottom left, its log bottom right.
+        self.servers_box = ServersBox(model=self.servers_model)
+        self.router_box = RouterBox(model=self.router_model, library=self._router_dir is not None)
+        self.form = StartForm(binary_setting=binary_setting)
+        self.server_log = ServerLog()
 
         top = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
         top.addWidget(self.servers_box)
@@ -170,30 +141,30 @@ class LlamaCppPane(QWidget):
         layout.addWidget(rows)
 
     def _connect(self) -> None:
-        self.connect_button.clicked.connect(self._on_connect_clicked)
-        self.url_edit.returnPressed.connect(self._on_connect_clicked)
-        self.refresh_button.clicked.connect(self._on_refresh_clicked)
-        self.remove_button.clicked.connect(self._on_remove_clicked)
-        self.use_in_chat_button.clicked.connect(self._on_use_in_chat_clicked)
-        self.start_here_button.clicked.connect(self._on_start_here_clicked)
-        self.servers_view.selectionModel().selectionChanged.connect(self._on_servers_selection_changed)
-        self.load_button.clicked.connect(self._on_load_clicked)
-        self.unload_button.clicked.connect(self._on_unload_clicked)
-        self.switch_button.clicked.connect(self._on_switch_clicked)
-        self.start_router_button.clicked.connect(self._on_start_router_clicked)
-        self.router_empty_button.clicked.connect(self._on_start_router_clicked)
-        self.start_library_router_button.clicked.connect(self._on_library_router_clicked)
-        self.router_library_empty_button.clicked.connect(self._on_library_router_clicked)
+        self.servers_box.connect_button.clicked.connect(self._on_connect_clicked)
+        self.servers_box.url_edit.returnPressed.connect(self._on_connect_clicked)
+        self.servers_box.refresh_button.clicked.connect(self._on_refresh_clicked)
+        self.servers_box.remove_button.clicked.connect(self._on_remove_clicked)
+        self.servers_box.use_in_chat_button.clicked.connect(self._on_use_in_chat_clicked)
+        self.servers_box.start_here_button.clicked.connect(self._on_start_here_clicked)
+        self.servers_box.view.selectionModel().selectionChanged.connect(self._on_servers_selection_changed)
+        self.router_box.load_button.clicked.connect(self._on_load_clicked)
+        self.router_box.unload_button.clicked.connect(self._on_unload_clicked)
+        self.router_box.switch_button.clicked.connect(self._on_switch_clicked)
+        self.router_box.start_router_button.clicked.connect(self._on_start_router_clicked)
+        self.router_box.empty_button.clicked.connect(self._on_start_router_clicked)
+        self.router_box.start_library_router_button.clicked.connect(self._on_library_router_clicked)
+        self.router_box.library_empty_button.clicked.connect(self._on_library_router_clicked)
         self.form.binary_changed.connect(self.binary_setting_changed)
         self.form.router_folder_chosen.connect(self._on_router_folder_chosen)
-        self.start_button.clicked.connect(self._on_start_clicked)
-        self.stop_button.clicked.connect(self._on_stop_clicked)
-        self.restart_button.clicked.connect(self._on_restart_clicked)
+        self.form.start_button.clicked.connect(self._on_start_clicked)
+        self.form.stop_button.clicked.connect(self._on_stop_clicked)
+        self.server_log.restart_button.clicked.connect(self._on_restart_clicked)
 
     # --- slots: one line each, the work is in the async methods below ---------------------------
 
     def _on_connect_clicked(self) -> None:
-        self._tasks.spawn(self.connect(self.url_edit.text()))
+        self._tasks.spawn(self.connect(self.servers_box.url_edit.text()))
 
     def _on_refresh_clicked(self) -> None:
         self._tasks.spawn(self.refresh())
@@ -203,7 +174,7 @@ class LlamaCppPane(QWidget):
             self._refreshing = self._tasks.spawn(self.refresh())
 
     def _on_remove_clicked(self) -> None:
-        url = self.selected_server_url()
+        url = self.servers_box.selected_url()
         if not url or self._remove_dialog is not None:
             return
         self._remove_dialog = ask_to_confirm(
@@ -229,13 +200,13 @@ class LlamaCppPane(QWidget):
             self._tasks.spawn(self.refresh_router())
 
     def _on_load_clicked(self) -> None:
-        self._tasks.spawn(self.router_load(self.selected_router_model()))
+        self._tasks.spawn(self.router_load(self.router_box.selected_model()))
 
     def _on_unload_clicked(self) -> None:
-        self._tasks.spawn(self.router_unload(self.selected_router_model()))
+        self._tasks.spawn(self.router_unload(self.router_box.selected_model()))
 
     def _on_switch_clicked(self) -> None:
-        self._tasks.spawn(self.router_switch(self.selected_router_model()))
+        self._tasks.spawn(self.router_switch(self.router_box.selected_model()))
 
     def _on_start_clicked(self) -> None:
         self._start_from_form(None)
@@ -259,7 +230,7 @@ class LlamaCppPane(QWidget):
         self._show_managed_state(state)
 
     def _on_managed_log(self, line: str) -> None:
-        self.log_view.appendPlainText(line)
+        self.server_log.view.appendPlainText(line)
 
     # --- public: what tests and the app use ------------------------------------------------------
 
@@ -273,35 +244,9 @@ class LlamaCppPane(QWidget):
         """The router whose models the router list shows ("" when none)."""
         return self._router_url
 
-    @property
-    def file_dialog(self) -> QFileDialog | None:
-        """The open Browse / folder dialog, if any."""
-        return self.form.file_dialog
-
-    @property
-    def showing_servers_empty_state(self) -> bool:
-        return self.servers_box.showing_empty_state
-
-    @property
-    def showing_router_empty_state(self) -> bool:
-        return self.router_box.showing_empty_state
-
-    def selected_server_url(self) -> str:
-        return self.servers_box.selected_url()
-
-    def selected_router_model(self) -> str:
-        return self.router_box.selected_model()
-
-    def select_router_model(self, model_id: str) -> None:
-        self.router_box.select_model(model_id)
-
     def reload_gguf_files(self) -> None:
         """Fill the GGUF combo from `gguf_files()` (cheap: the app scans elsewhere); keeps the choice."""
         self.form.set_gguf_files(self._gguf_files())
-
-    def choose_model_file(self, path: Path) -> None:
-        """Offer `path` in the GGUF combo (adding it if new) and pick it."""
-        self.form.choose_model_file(path)
 
     def spec_from_form(self, models_dir: Path | None = None) -> ManagedServerSpec:
         """The form as a spec: on the chosen GGUF file, or a router over `models_dir`."""
@@ -324,22 +269,22 @@ class LlamaCppPane(QWidget):
     async def connect(self, url: str) -> ServerInfo | None:
         """Add the llama-server at `url` to the list and show what it serves; None if unreachable."""
         if not url.strip():
-            self._say(self.servers_status, NO_URL, ERROR_COLOUR)
+            self._say(self.servers_box.status, NO_URL, ERROR_COLOUR)
             return None
         url = normalise_url(url)
-        self._say(self.servers_status, f"Connecting to {host_port(url)}…", None)
+        self._say(self.servers_box.status, f"Connecting to {host_port(url)}…", None)
         try:
             info = await self._llamacpp.inspect(url)
         except DomainError as exc:
-            self._say(self.servers_status, _say(exc), ERROR_COLOUR)
+            self._say(self.servers_box.status, _say(exc), ERROR_COLOUR)
             return None
-        self._say(self.servers_status, "", None)
+        self._say(self.servers_box.status, "", None)
         existing = self.servers_model.row_at(self.servers_model.row_of(url))
         source = existing.source if existing is not None else ServerSource.CONNECTED
         managed = existing.managed if existing is not None else None
         title = existing.title if existing is not None else ""
         row = self.servers_model.upsert(ServerRow(url, source, info=info, managed=managed, title=title))
-        self.servers_view.selectRow(row)
+        self.servers_box.view.selectRow(row)
         if info.router_mode:
             self._set_router(url)
             await self.refresh_router()
@@ -373,7 +318,7 @@ class LlamaCppPane(QWidget):
         except DomainError as exc:
             if url == self._router_url:
                 # What it said before no longer holds: no models, so no actions, until it answers.
-                self._say(self.router_status, _say(exc), ERROR_COLOUR)
+                self._say(self.router_box.status, _say(exc), ERROR_COLOUR)
                 self._router_gone = True
                 self.router_model.set_models([])
                 self.router_models_changed.emit()
@@ -382,7 +327,7 @@ class LlamaCppPane(QWidget):
             return
         if self._router_gone:  # it answers again
             self._router_gone = False
-            self._say(self.router_status, "", None)
+            self._say(self.router_box.status, "", None)
         self.router_model.set_models(models)
         self.router_models_changed.emit()
 
@@ -402,15 +347,15 @@ class LlamaCppPane(QWidget):
         """Start a llama-server of our own (stopping the previous one); its state, None if it failed."""
         if self._here.server is not None:
             await self.stop_managed()
-        managed = await self._here.replace(spec, binary_setting=self.binary_edit.text().strip())
+        managed = await self._here.replace(spec, binary_setting=self.form.binary_edit.text().strip())
         self._attach(managed)
-        self.log_view.clear()
-        self.log_title.setText(f"{'Router over' if spec.router else 'Serving'} {spec.title}")
-        self._say(self.start_status, "", None)
+        self.server_log.view.clear()
+        self.server_log.title.setText(f"{'Router over' if spec.router else 'Serving'} {spec.title}")
+        self._say(self.form.start_status, "", None)
         try:
             state = await managed.start()
         except DomainError as exc:
-            self._say(self.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
             if managed.state.status is not ManagedStatus.CRASHED and managed.url:
                 self.servers_model.remove(managed.url)
             self._update_managed_buttons()
@@ -430,7 +375,7 @@ class LlamaCppPane(QWidget):
         self.servers_model.remove(managed.url)
         if self._router_url and same_server(self._router_url, managed.url):
             self._set_router(self._another_router(managed.url))
-        self.crash_notice.hide()
+        self.server_log.crash_notice.hide()
         self._update_managed_buttons()
 
     async def restart_managed(self) -> ManagedState | None:
@@ -438,12 +383,12 @@ class LlamaCppPane(QWidget):
         managed = self._here.server
         if managed is None:
             return None
-        self._say(self.start_status, "", None)
-        self.log_view.appendPlainText("")
+        self._say(self.form.start_status, "", None)
+        self.server_log.view.appendPlainText("")
         try:
             state = await managed.restart()
         except DomainError as exc:
-            self._say(self.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
             return None
         await self._refresh_row(managed.url)
         if managed.spec.router:
@@ -456,14 +401,14 @@ class LlamaCppPane(QWidget):
         managed = self._here.server
         if managed is None:
             return None
-        self.choose_model_file(Path(path))
-        self.log_view.appendPlainText("")
+        self.form.choose_model_file(Path(path))
+        self.server_log.view.appendPlainText("")
         try:
             state = await managed.switch_model(Path(path))
         except DomainError as exc:
-            self._say(self.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
             return None
-        self.log_title.setText(f"Serving {managed.spec.title}")
+        self.server_log.title.setText(f"Serving {managed.spec.title}")
         await self._refresh_row(managed.url)
         return state
 
@@ -499,20 +444,20 @@ class LlamaCppPane(QWidget):
         """A router over every model the GGUF library found, through a folder of links to them."""
         files = list(self._gguf_files())
         if self._router_dir is None or not files:
-            self._say(self.start_status, NO_LIBRARY_MODELS, ERROR_COLOUR)
+            self._say(self.form.start_status, NO_LIBRARY_MODELS, ERROR_COLOUR)
             return None
         try:
             spec = self.spec_from_form(self._router_dir)
             linked = await asyncio.to_thread(link_models, files, self._router_dir)
         except DomainError as exc:
-            self._say(self.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
             return None
         except OSError as exc:
-            self._say(self.start_status, f"The router's folder of links could not be made: {exc.strerror or exc}.",
+            self._say(self.form.start_status, f"The router's folder of links could not be made: {exc.strerror or exc}.",
                       ERROR_COLOUR)
             return None
         if not linked:
-            self._say(self.start_status, NO_LIBRARY_MODELS, ERROR_COLOUR)
+            self._say(self.form.start_status, NO_LIBRARY_MODELS, ERROR_COLOUR)
             return None
         return await self.start_managed(spec)
 
@@ -520,7 +465,7 @@ class LlamaCppPane(QWidget):
         try:
             spec = self.spec_from_form(models_dir)
         except DomainError as exc:
-            self._say(self.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
             return
         self._tasks.spawn(self.start_managed(spec))
 
@@ -542,11 +487,11 @@ class LlamaCppPane(QWidget):
                                                 title=managed.spec.title))
         crashed = state.status is ManagedStatus.CRASHED
         if crashed:
-            self.crash_label.setText(f"{state.message} Its last lines are in the log below.")
+            self.server_log.crash_label.setText(f"{state.message} Its last lines are in the log below.")
             if self._router_url and same_server(self._router_url, state.url):
                 self.router_model.set_models([])
                 self.router_models_changed.emit()
-        self.crash_notice.setVisible(crashed)
+        self.server_log.crash_notice.setVisible(crashed)
         self._update_managed_buttons()
         if state.status.value != self._last_status:
             self._last_status = state.status.value
@@ -554,10 +499,10 @@ class LlamaCppPane(QWidget):
 
     def _update_managed_buttons(self) -> None:
         state = self._here.server.state if self._here.server is not None else ManagedState()
-        self.start_button.setEnabled(not state.alive)
+        self.form.start_button.setEnabled(not state.alive)
         self.router_box.allow_start(not state.alive)
-        self.stop_button.setEnabled(state.alive)
-        self.restart_button.setEnabled(state.status is ManagedStatus.CRASHED)
+        self.form.stop_button.setEnabled(state.alive)
+        self.server_log.restart_button.setEnabled(state.status is ManagedStatus.CRASHED)
 
     # --- the server list -------------------------------------------------------------------------
 
@@ -585,7 +530,7 @@ class LlamaCppPane(QWidget):
             self._tasks.spawn(self._put_in_picker(url, models, existing.source is ServerSource.MANAGED))
 
     def _on_use_in_chat_clicked(self) -> None:
-        url = self.selected_server_url()
+        url = self.servers_box.selected_url()
         if url and self._local is not None:
             self._tasks.spawn(self.use_in_chat(url))
 
@@ -636,7 +581,7 @@ class LlamaCppPane(QWidget):
         if url != self._router_url:
             self._router_gone = False
             self.router_model.set_models([])
-            self._say(self.router_status, "", None)
+            self._say(self.router_box.status, "", None)
         self._router_url = url
         self.router_box.show_router(url)
 
@@ -653,7 +598,7 @@ class LlamaCppPane(QWidget):
         url = self._router_url
         if not url or not model:
             return False
-        self._say(self.router_status, f"{verb} {model}…", None)
+        self._say(self.router_box.status, f"{verb} {model}…", None)
         work = asyncio.ensure_future(operation(url, model))
         try:
             # The list follows the router while it works (loading… loaded).
@@ -662,12 +607,12 @@ class LlamaCppPane(QWidget):
                 await self.refresh_router()
             work.result()
         except DomainError as exc:
-            self._say(self.router_status, _say(exc), ERROR_COLOUR)
+            self._say(self.router_box.status, _say(exc), ERROR_COLOUR)
             return False
         finally:
             if not work.done():  # cancelled: the router finishes on its own; we stop waiting
                 work.cancel()
-        self._say(self.router_status, "", None)
+        self._say(self.router_box.status, "", None)
         await self.refresh_router()
         await self._refresh_row(url)
         return True

@@ -79,6 +79,8 @@ RUNNING_POLL_MS = 15_000  # /api/ps again while shown: models unload by themselv
 
 
 class OllamaPane(QWidget):
+    """Over 30 methods on purpose: each action is a one-line slot over an async method tests await."""
+
     chat_requested = Signal(str, str)  # account id, model name: chat with it (it is in the picker)
     status_message = Signal(str)  # a sentence for the window's status bar
     installed_listed = Signal(object, list)  # OllamaHost, the names installed there
@@ -118,7 +120,6 @@ class OllamaPane(QWidget):
 
     def _build(self) -> None:
         self.host_bar = HostBar(current=self._ollama.host, hosts=self._hosts)
-        self.host_label = self.host_bar.status_label
         self.refresh_button = QPushButton("Refresh", objectName="refresh",
                                           toolTip="Ask Ollama again what is installed and running")
         top = QHBoxLayout()
@@ -176,12 +177,6 @@ class OllamaPane(QWidget):
 
         # Details of the selected model.
         details = self.details = DetailsView()
-        self.details_title, self.details_tabs = details.title, details.tabs
-        self.context_label, self.capabilities_label = details.context_label, details.capabilities_label
-        self.architecture_label = details.architecture_label
-        self.parameters_text, self.template_text = details.parameters_text, details.template_text
-        self.system_text, self.license_text = details.system_text, details.license_text
-        self.modelfile_text = details.modelfile_text
         details_box = titled("Details", details)
 
         # Running models.
@@ -203,8 +198,6 @@ class OllamaPane(QWidget):
 
         # Pulls.
         pulls = self.pulls = PullsBox(model=self.jobs_model)
-        self.pull_edit, self.pull_button, self.jobs_hint = pulls.edit, pulls.button, pulls.hint
-        self.jobs_view, self.jobs_delegate = pulls.view, pulls.delegate
         pulls_box = titled("Pull a model", pulls)
 
         upper = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
@@ -254,11 +247,11 @@ class OllamaPane(QWidget):
         self.copy_button.clicked.connect(self._on_copy_clicked)
         self.delete_button.clicked.connect(self._on_delete_clicked)
         self.unload_button.clicked.connect(self._on_unload_clicked)
-        self.pull_button.clicked.connect(self._on_pull_clicked)
-        self.pull_edit.returnPressed.connect(self._on_pull_clicked)
-        self.pull_edit.textChanged.connect(self._update_states)
+        self.pulls.button.clicked.connect(self._on_pull_clicked)
+        self.pulls.edit.returnPressed.connect(self._on_pull_clicked)
+        self.pulls.edit.textChanged.connect(self._update_states)
         self.empty_button.clicked.connect(self._on_empty_action_clicked)
-        self.jobs_delegate.action_requested.connect(self._on_job_action_requested)
+        self.pulls.delegate.action_requested.connect(self._on_job_action_requested)
 
     # --- slots: one line each, the work is in the async methods below ---------------------------
 
@@ -293,7 +286,7 @@ class OllamaPane(QWidget):
             self._tasks.spawn(self.unload(name))
 
     def _on_pull_clicked(self) -> None:
-        self._tasks.spawn(self.pull(self.pull_edit.text()))
+        self._tasks.spawn(self.pull(self.pulls.edit.text()))
 
     def _on_delete_clicked(self) -> None:
         if (name := self.selected_installed()) is not None:
@@ -307,7 +300,7 @@ class OllamaPane(QWidget):
         if (self._status is not None and not self._status.reachable) or self._listing_error is not None:
             self._tasks.spawn(self.refresh())
         else:
-            self.pull_edit.setText(SUGGESTED_MODEL)
+            self.pulls.edit.setText(SUGGESTED_MODEL)
             self._tasks.spawn(self.pull(SUGGESTED_MODEL))
 
     def _on_job_action_requested(self, name: str, action: str) -> None:
@@ -472,8 +465,8 @@ class OllamaPane(QWidget):
             self._show_status(exc)
             return None
         self.jobs_model.update(job.progress())
-        if canonical_name(self.pull_edit.text()) == job.name:
-            self.pull_edit.clear()
+        if canonical_name(self.pulls.edit.text()) == job.name:
+            self.pulls.edit.clear()
         return job
 
     async def cancel(self, name: str) -> PullProgress | None:
@@ -659,9 +652,9 @@ class OllamaPane(QWidget):
         self.delete_button.setEnabled(reachable and selected)
         self.unload_button.setEnabled(reachable and self.selected_running() is not None)
         self.running_hint.setVisible(self.running_model.rowCount() == 0)
-        self.pull_button.setEnabled(reachable and bool(self.pull_edit.text().strip()))
-        self.pull_edit.setEnabled(reachable)
-        self.jobs_hint.setVisible(self.jobs_model.rowCount() == 0)
+        self.pulls.button.setEnabled(reachable and bool(self.pulls.edit.text().strip()))
+        self.pulls.edit.setEnabled(reachable)
+        self.pulls.hint.setVisible(self.jobs_model.rowCount() == 0)
 
     def _selected_row_can_chat(self) -> bool:
         index = self.installed_proxy.mapToSource(self.installed_view.currentIndex())

@@ -1,0 +1,67 @@
+"""What the window's menus do beyond showing a pane: the View > Theme menu, the File-menu proxy
+export, and the window geometry kept between runs (in the state file, apart from the settings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from PySide6.QtGui import QActionGroup
+from PySide6.QtWidgets import QApplication, QMainWindow
+
+from desktop_app.services.accounts import AccountService
+from desktop_app.services.settings import SettingsService
+from desktop_app.services.settings_store import StateStore
+from desktop_app.ui.theme import apply_theme
+
+THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))
+
+
+class ThemeMenu:
+    """View > Theme: the chosen theme applies at once and is remembered in the settings."""
+
+    def __init__(self, window: QMainWindow, *, settings: SettingsService, current: str,
+                 spawn: Callable[[Coroutine[Any, Any, None]], object]) -> None:
+        self._settings = settings
+        menu = window.menuBar().addMenu("&View")
+        theme_menu = menu.addMenu("Theme")
+        group = QActionGroup(window)
+        self.actions = {}
+        for mode, text in THEMES:
+            action = theme_menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(mode == current)
+            group.addAction(action)
+            action.triggered.connect(lambda _checked=False, m=mode: spawn(self.set_theme(m)))
+            self.actions[mode] = action
+        # Keep View next to File, before Help.
+        window.menuBar().insertMenu(window.menuBar().actions()[1], menu)
+
+    async def set_theme(self, mode: str) -> None:
+        apply_theme(QApplication.instance(), mode)
+        self.actions[mode].setChecked(True)
+        await self._settings.update(theme=mode)
+
+
+async def export_proxy_config(window: QMainWindow, accounts: AccountService, path: str) -> None:
+    """File > Export as LiteLLM Proxy config: the outcome is said in the status bar."""
+    try:
+        names = await accounts.export_proxy_config(path)
+    except OSError as exc:
+        window.statusBar().showMessage(f"Could not write {path}: {exc.strerror}.")
+        return
+    window.statusBar().showMessage(f"Wrote {path}. Set {', '.join(names)} on the proxy host.")
+
+
+def restore_window_state(window: QMainWindow, store: StateStore) -> None:
+    state = store.load()
+    geometry = state.get("geometry")
+    if isinstance(geometry, list) and len(geometry) == 4 and all(isinstance(v, int) for v in geometry):
+        x, y, w, h = geometry
+        window.setGeometry(x, y, max(w, 640), max(h, 480))
+
+
+async def save_window_state(window: QMainWindow, store: StateStore) -> None:
+    geo = window.geometry()
+    store.save({"geometry": [geo.x(), geo.y(), geo.width(), geo.height()]})
