@@ -119,6 +119,7 @@ class Colours:
     dot_unknown: str
     user_block: str  # background of the user's messages in the transcript (text: palette Text)
     code_background: str  # inline code in the transcript
+    code_block_text: str  # unhighlighted text in a code block, on the highlighting style's background
     table_border: str
 
 
@@ -127,14 +128,14 @@ LIGHT_COLOURS = Colours(
     notice_background="#fff4ce", notice_text="#4d3b00", notice_border="#e3c55a",
     alert_background="#fdecea", alert_text="#5f1d16", alert_border="#e6a19a",
     dot_up="#2e7d32", dot_down="#c0392b", dot_unknown="#6e7781",
-    user_block="#e9effd", code_background="#e9eaeb", table_border="#8c959f",
+    user_block="#e9effd", code_background="#e9eaeb", code_block_text="#1f2328", table_border="#8c959f",
 )
 DARK_COLOURS = Colours(
     error="#ff7b72", ok="#56d364", warning="#e3b341", busy="#f0883e", muted="#9ba3ad", link="#6cb6ff",
     notice_background="#3b2e0a", notice_text="#f2dc9b", notice_border="#7a6420",
     alert_background="#3d1c1a", alert_text="#ffc9c2", alert_border="#8e3b33",
     dot_up="#3fb950", dot_down="#f85149", dot_unknown="#8b929c",
-    user_block="#1f2b3f", code_background="#2b3038", table_border="#5c636c",
+    user_block="#1f2b3f", code_background="#2b3038", code_block_text="#f8f8f2", table_border="#5c636c",
 )
 TONES = tuple(f.name for f in fields(Colours))
 _SHEET_PROPERTY = "modeldeskThemedSheet"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette, QTextCharFormat
 from PySide6.QtWidgets import QApplication, QLabel
 
 from desktop_app.ui.chat.transcript import TranscriptView
@@ -84,6 +85,12 @@ def _foreground(view: TranscriptView, text: str) -> QColor:
     return cursor.charFormat().foreground().color()
 
 
+def _shown_colour(view: TranscriptView, char: QTextCharFormat) -> QColor:
+    """The colour text is drawn in: its own, else the view's text colour."""
+    brush = char.foreground()
+    return brush.color() if brush.style() != Qt.BrushStyle.NoBrush else view.palette().color(Role.Text)
+
+
 def _link_colours(view: TranscriptView) -> set[str]:
     found, block = set(), view.document().begin()
     while block.isValid():
@@ -104,7 +111,7 @@ def test_switching_theme_recolours_what_the_transcript_already_shows(qtbot, them
     view.show()
     qtbot.waitExposed(view)
     view.add_user_message("Is the sky blue?")
-    view.add_assistant_message("See [the sky](https://example.org/sky).\n\n```python\nprint(1)\n```")
+    view.add_assistant_message("See [the sky](https://example.org/sky).\n\n```python\nprint(shade)\n```")
     view.show_error("The server could not be reached.", action="Start it, then retry.")
     light, dark = light_palette(), dark_palette()
     text = view.palette().color(Role.Text)
@@ -120,6 +127,8 @@ def test_switching_theme_recolours_what_the_transcript_already_shows(qtbot, them
     assert _link_colours(view) == {dark.color(Role.Link).name()}
     assert contrast(_foreground(view, "could not be reached"), dark.color(Role.Base)) >= 4.5
     assert _foreground(view, "could not be reached") != light_error
+    code = view.document().find("shade")  # unhighlighted code keeps reading on its block's background
+    assert contrast(_shown_colour(view, code.charFormat()), code.blockFormat().background().color()) >= 4.5
     html = view.document().toHtml()
     assert light.color(Role.Link).name() not in html and dark.color(Role.Link).name() in html
 

@@ -62,7 +62,8 @@ def _render_fence(self, tokens, idx, options, env) -> str:
     return (
         '<p align="right" style="margin-top: 8px; margin-bottom: 0px; font-size: small;">'
         f'<a href="copy:{index}">Copy</a></p>\n'
-        f'<pre style="background-color: {style.background_color}; margin-top: 2px;">'
+        # The block's own text colour: unstyled tokens stay readable on its background in either theme.
+        f'<pre style="background-color: {style.background_color}; color: {env["code_text"]}; margin-top: 2px;">'
         f"{body.rstrip(chr(10))}</pre>\n"
     )
 
@@ -89,6 +90,7 @@ def render_markdown(
         "code_index_start": code_index_start,
         "code_style": DARK_CODE_STYLE if dark else LIGHT_CODE_STYLE,
         "table_border": (DARK_COLOURS if dark else LIGHT_COLOURS).table_border,
+        "code_text": (DARK_COLOURS if dark else LIGHT_COLOURS).code_block_text,
     }
     rendered = _PARSER.render(source, env)
     return RenderedMarkdown(html=rendered, code_blocks=env["code_blocks"])
