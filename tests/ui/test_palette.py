@@ -9,7 +9,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette, QTextCharFormat
 from PySide6.QtWidgets import QApplication, QLabel
 
+from desktop_app.domain.ollama import HostStatus, OllamaHost
 from desktop_app.ui.chat.transcript import TranscriptView
+from desktop_app.ui.ollama.hosts import HostBar
 from desktop_app.ui.theme import apply_theme, colours, dark_palette, light_palette, set_tone
 
 Role = QPalette.ColorRole
@@ -19,11 +21,14 @@ DOTS = ("dot_up", "dot_down", "dot_unknown")
 
 def contrast(a: str | QColor, b: str | QColor) -> float:
     """The WCAG 2 contrast ratio of two colours (1 to 21)."""
+
     def luminance(colour: QColor) -> float:
         def channel(value: float) -> float:
             return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
         r, g, b_, _ = QColor(colour).getRgbF()
         return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b_)
+
     high, low = sorted((luminance(QColor(a)), luminance(QColor(b))), reverse=True)
     return (high + 0.05) / (low + 0.05)
 
@@ -141,3 +146,21 @@ def test_switching_theme_recolours_what_the_transcript_already_shows(qtbot, them
     assert _user_frame_background(view).lightness() >= 128
     assert _link_colours(view) == {light.color(Role.Link).name()}
     assert _foreground(view, "could not be reached") == light_error
+
+
+def test_the_ollama_host_dots_are_redrawn_in_the_new_theme(qtbot, theme) -> None:
+    apply_theme(theme, "light")
+    bar = HostBar(current=OllamaHost())
+    qtbot.addWidget(bar)
+    bar.show()
+    qtbot.waitExposed(bar)
+    bar.set_status(HostStatus(url=OllamaHost().url, reachable=True, version="0.12.6"))
+
+    def dot() -> str:
+        return bar.combo.itemIcon(0).pixmap(12, 12).toImage().pixelColor(6, 6).name()
+
+    assert dot() == colours(light_palette()).dot_up
+    assert colours(light_palette()).ok in bar.status_label.styleSheet()
+    apply_theme(theme, "dark")
+    qtbot.waitUntil(lambda: dot() == colours(dark_palette()).dot_up)
+    assert colours(dark_palette()).ok in bar.status_label.styleSheet()

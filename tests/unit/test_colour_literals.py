@@ -19,7 +19,8 @@ LITERALS = re.compile(
 def test_no_colour_literal_outside_the_palette_module() -> None:
     found = [
         f"{path.relative_to(UI)}:{number}: {line.strip()}"
-        for path in sorted(UI.rglob("*.py")) if path != PALETTE_MODULE
+        for path in sorted(UI.rglob("*.py"))
+        if path != PALETTE_MODULE
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if LITERALS.search(line)
     ]
@@ -27,7 +28,11 @@ def test_no_colour_literal_outside_the_palette_module() -> None:
 
 
 def test_the_check_sees_each_kind_of_literal() -> None:
-    for line in ('ERROR = "#c0392b"', 'QColor("red")', '"QLabel { color: white; }"',
-                 "painter.setPen(Qt.GlobalColor.red)"):
+    for line in (
+        'ERROR = "#c0392b"',
+        'QColor("red")',
+        '"QLabel { color: white; }"',
+        "painter.setPen(Qt.GlobalColor.red)",
+    ):
         assert LITERALS.search(line), line
     assert not LITERALS.search("pixmap.fill(Qt.GlobalColor.transparent)")
