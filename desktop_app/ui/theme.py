@@ -1,10 +1,12 @@
 """Light and dark palettes, "follow the system", and the application icon.
 
-`apply_theme(app, "system" | "light" | "dark")`. `colours()` gives the semantic colours (error
-text, notice banners, status dots...) of the active theme: the one place panes take colours from. In "system" mode the platform's own palette is
+`apply_theme(app, "system" | "light" | "dark")`. In "system" mode the platform's own palette is
 used (so a desktop with its own colours keeps them) and followed when the desktop switches between
 light and dark (`QStyleHints.colorSchemeChanged`); if the platform reports a dark scheme but only
 offers a light palette (Fusion on a bare X11 session, for one), ModelDesk's dark palette stands in.
+
+`colours()` gives the semantic colours (error text, banners, status dots...) of the active theme:
+the one place panes take colours from.
 """
 
 from __future__ import annotations
