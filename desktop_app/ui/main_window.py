@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app import __version__
+from desktop_app.ui.theme import banner_style, set_themed_style_sheet
 
 
 class _FirstPaintWatcher(QObject):
@@ -58,9 +59,7 @@ class MainWindow(QMainWindow):
         self.banner.setObjectName("startupBanner")
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
-        self.banner.setStyleSheet(
-            "QLabel#startupBanner { background: #fff4ce; color: #4a3b00; border: 1px solid #e0c96b;"
-            " border-radius: 4px; padding: 6px; }")
+        set_themed_style_sheet(self.banner, banner_style("QLabel#startupBanner", padding="6px"))
 
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)

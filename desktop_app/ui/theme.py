@@ -4,17 +4,21 @@
 used (so a desktop with its own colours keeps them) and followed when the desktop switches between
 light and dark (`QStyleHints.colorSchemeChanged`); if the platform reports a dark scheme but only
 offers a light palette (Fusion on a bare X11 session, for one), ModelDesk's dark palette stands in.
+
+`colours()` gives the semantic colours (error text, banners, status dots...) of the active theme:
+the one place panes take colours from.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,81 @@ def is_dark(palette: QPalette) -> bool:
     return palette.color(_Role.Window).lightness() < 128
 
 
+# --- semantic colours ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Colours:
+    """What a colour means, with one value per theme. Text roles read on the window and base colours."""
+
+    error: str  # error text
+    ok: str  # success text
+    warning: str  # warning text
+    busy: str  # something under way (loading, cooling down)
+    muted: str  # secondary text: reasoning, footers
+    link: str
+    notice_background: str  # an informative banner ("the store is read-only")
+    notice_text: str
+    notice_border: str
+    alert_background: str  # a failure banner (a server crashed)
+    alert_text: str
+    alert_border: str
+    dot_up: str  # status dots: answers / down / not checked yet
+    dot_down: str
+    dot_unknown: str
+    user_block: str  # background of the user's messages in the transcript (text: palette Text)
+    code_background: str  # inline code in the transcript
+    code_block_text: str  # unhighlighted text in a code block, on the highlighting style's background
+    table_border: str
+
+
+LIGHT_COLOURS = Colours(
+    error="#c0392b", ok="#1e7b34", warning="#9a5b00", busy="#b45309", muted="#656d76", link="#0b5cd5",
+    notice_background="#fff4ce", notice_text="#4d3b00", notice_border="#e3c55a",
+    alert_background="#fdecea", alert_text="#5f1d16", alert_border="#e6a19a",
+    dot_up="#2e7d32", dot_down="#c0392b", dot_unknown="#6e7781",
+    user_block="#e9effd", code_background="#e9eaeb", code_block_text="#1f2328", table_border="#8c959f",
+)
+DARK_COLOURS = Colours(
+    error="#ff7b72", ok="#56d364", warning="#e3b341", busy="#f0883e", muted="#9ba3ad", link="#6cb6ff",
+    notice_background="#3b2e0a", notice_text="#f2dc9b", notice_border="#7a6420",
+    alert_background="#3d1c1a", alert_text="#ffc9c2", alert_border="#8e3b33",
+    dot_up="#3fb950", dot_down="#f85149", dot_unknown="#8b929c",
+    user_block="#1f2b3f", code_background="#2b3038", code_block_text="#f8f8f2", table_border="#5c636c",
+)
+TONES = tuple(f.name for f in fields(Colours))
+_SHEET_PROPERTY = "modeldeskThemedSheet"
+
+
+def colours(palette: QPalette | None = None) -> Colours:
+    """The semantic colours for `palette` (by default the application's): dark or light."""
+    if palette is None:
+        palette = QGuiApplication.palette()
+    return DARK_COLOURS if is_dark(palette) else LIGHT_COLOURS
+
+
+def set_themed_style_sheet(widget: QWidget, template: str) -> None:
+    """Give `widget` a style sheet whose `{role}` fields are filled from `colours()`.
+
+    The template is kept on the widget and filled again whenever the theme changes.
+    """
+    widget.setProperty(_SHEET_PROPERTY, template)
+    widget.setStyleSheet(template.format_map(vars(colours())) if template else "")
+
+
+def set_tone(widget: QWidget, tone: str | None) -> None:
+    """Colour a label's text by what it says ("error", "ok", "warning", "busy"); None for plain."""
+    if tone is not None and tone not in TONES:
+        raise ValueError(f"unknown tone {tone!r}")
+    set_themed_style_sheet(widget, f"color: {{{tone}}};" if tone else "")
+
+
+def banner_style(selector: str, kind: str = "notice", padding: str = "8px 10px") -> str:
+    """A style sheet template for a notice ("notice") or failure ("alert") banner."""
+    # Doubled braces are the style sheet's own; single ones are roles filled by the theme.
+    return (selector + " {{ background: {" + kind + "_background}; color: {" + kind + "_text};"
+            " border: 1px solid {" + kind + "_border}; border-radius: 4px; padding: " + padding + "; }}")
+
+
 class _ThemeController(QObject):
     """Holds the chosen mode and, in "system" mode, follows the desktop's colour scheme."""
 
@@ -138,7 +217,8 @@ class _ThemeController(QObject):
 
 
 def _refresh_style_sheets(app: QGuiApplication) -> None:
-    """Re-read style sheets that use palette(...) colours: Qt resolves those only when polishing.
+    """Re-read style sheets that use palette(...) colours (Qt resolves those only when polishing)
+    and refill those set with `set_themed_style_sheet`.
 
     The new palette reaches widgets through posted events; they are delivered first, so the
     sheets are re-read against it.
@@ -149,6 +229,10 @@ def _refresh_style_sheets(app: QGuiApplication) -> None:
     if "palette(" in app.styleSheet():
         app.setStyleSheet(app.styleSheet())
     for widget in app.allWidgets():
+        template = widget.property(_SHEET_PROPERTY)
+        if template is not None:
+            set_themed_style_sheet(widget, template)
+            continue
         sheet = widget.styleSheet()
         if "palette(" in sheet:
             widget.setStyleSheet(sheet)

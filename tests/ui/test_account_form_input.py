@@ -10,7 +10,8 @@ import pytest
 
 from desktop_app.services.secrets import SERVICE
 from desktop_app.ui.accounts import AccountsPane
-from desktop_app.ui.accounts.form import ERROR_COLOUR, SECRET_MASK
+from desktop_app.ui.accounts.form import SECRET_MASK
+from desktop_app.ui.theme import colours
 from tests.ui.conftest import run
 
 
@@ -51,7 +52,7 @@ def test_save_refuses_what_cannot_be_sent_beside_the_field(qtbot, pane, settings
     assert run(qtbot, pane.save_current()) is None
     note = pane.form.problem_labels[field]
     assert note.isVisibleTo(pane) and note.text() == sentence
-    assert ERROR_COLOUR in note.styleSheet()
+    assert colours().error in note.styleSheet()
     assert pane.status_label.text().startswith("Not saved: ")
     assert not settings_file.exists()  # nothing was saved
     assert [label for label in pane.form.problem_labels.values() if label.isVisibleTo(pane)] == [note]

@@ -32,11 +32,9 @@ from desktop_app.ui.accounts.model import (
 )
 from desktop_app.ui.accounts.pane import (
     EMPTY_HINT,
-    ERROR_COLOUR,
-    OK_COLOUR,
     STORED_KEY_PLACEHOLDER,
-    WARNING_COLOUR,
 )
+from desktop_app.ui.theme import colours
 from tests.ui.conftest import WAIT_MS, ask_to_remove, run, saved_settings
 
 # Shown windows make the offscreen platform say this; it is about the test platform, not the pane.
@@ -213,7 +211,7 @@ def test_invalid_form_says_why_and_saves_nothing(
     assert run(qtbot, pane.save_current()) is None
 
     assert pane.status_label.text() == sentence
-    assert ERROR_COLOUR in pane.status_label.styleSheet()
+    assert colours().error in pane.status_label.styleSheet()
     assert account_service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
     assert (pane.name_edit.text(), pane.url_edit.text(), pane.key_edit.text()) == (name, url, "sk-unsaved")
 
@@ -232,7 +230,7 @@ def test_check_before_saving_reports_ok_and_invalid_key(qtbot, pane, account_ser
     status, message = check(qtbot, pane)
 
     assert status == "ok" and message.startswith("OK")
-    assert pane.status_label.text() == message and OK_COLOUR in pane.status_label.styleSheet()
+    assert pane.status_label.text() == message and colours().ok in pane.status_label.styleSheet()
     assert pane.check_button.isEnabled()
     assert account_service.accounts == []  # checking never saves
     assert fault_server.requests[-1].path == "/v1/models"
@@ -240,7 +238,7 @@ def test_check_before_saving_reports_ok_and_invalid_key(qtbot, pane, account_ser
     pane.key_edit.setText("sk-wrong")
     status, message = check(qtbot, pane)
     assert status == "invalid key"
-    assert pane.status_label.text() == message and ERROR_COLOUR in pane.status_label.styleSheet()
+    assert pane.status_label.text() == message and colours().error in pane.status_label.styleSheet()
 
 
 def test_check_of_a_saved_account_uses_its_stored_key(qtbot, pane, fault_server) -> None:
@@ -258,7 +256,7 @@ def test_check_of_a_closed_port_reports_unreachable(qtbot, pane) -> None:
     status, message = check(qtbot, pane)
 
     assert status == "unreachable" and message.startswith("Unreachable")
-    assert ERROR_COLOUR in pane.status_label.styleSheet()
+    assert colours().error in pane.status_label.styleSheet()
 
 
 @offscreen_show
@@ -456,7 +454,7 @@ def test_a_reserved_or_malformed_header_is_refused_with_one_sentence(
 
     assert run(qtbot, pane.save_current()) is None
 
-    assert pane.status_label.text() == sentence and ERROR_COLOUR in pane.status_label.styleSheet()
+    assert pane.status_label.text() == sentence and colours().error in pane.status_label.styleSheet()
     assert account_service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
     assert pane.headers_edit.toPlainText() == headers  # left as typed, to be corrected
 
@@ -480,7 +478,7 @@ def test_a_key_with_the_wrong_prefix_is_saved_with_an_amber_warning(
     assert account is not None and account_service.find(account.id) is not None
     assert stored_key(account.id) == key  # trimmed, and saved all the same
     assert pane.key_warning_label.isVisibleTo(pane) and pane.key_warning_label.text() == warning
-    assert WARNING_COLOUR in pane.key_warning_label.styleSheet()
+    assert colours().warning in pane.key_warning_label.styleSheet()
     assert pane.status_label.text() == "Saved “Pasted”."
     assert key not in pane.key_warning_label.text() and key not in pane.status_label.text()
 

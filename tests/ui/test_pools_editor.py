@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QMessageBox
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool, Strategy
 from desktop_app.services.accounts import AccountService
-from desktop_app.ui.accounts.form import ERROR_COLOUR
 from desktop_app.ui.accounts.model import DetailRole
 from desktop_app.ui.accounts.pools import (
     NO_ACCOUNTS_HINT,
@@ -19,6 +18,7 @@ from desktop_app.ui.accounts.pools import (
     PoolListModel,
     PoolsEditor,
 )
+from desktop_app.ui.theme import colours
 from tests.ui.conftest import WAIT_MS, ask_to_remove, run, saved_settings
 
 offscreen_show = pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints\(\)")
@@ -160,7 +160,7 @@ def test_a_pool_without_members_or_name_is_refused(
 
     assert run(qtbot, editor.save_current_pool()) is None
 
-    assert editor.status_label.text() == sentence and ERROR_COLOUR in editor.status_label.styleSheet()
+    assert editor.status_label.text() == sentence and colours().error in editor.status_label.styleSheet()
     assert account_service.pools == [] and settings_file.read_bytes() == saved_before
 
 

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.ui.accounts.form import ERROR_COLOUR
 from desktop_app.ui.accounts.model import AccountItemDelegate, ItemListModel
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.tasks import TaskOwner
@@ -183,7 +182,7 @@ class ListEditor(QWidget):
             await save
         except OSError as exc:
             self._show_status(f"Not saved: the settings file could not be written ({exc.strerror or exc}).",
-                              ERROR_COLOUR)
+                              "error")
             return False
         finally:
             self.save_button.setEnabled(True)

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.services.accounts import AccountService, EnvKey
-from desktop_app.ui.accounts.form import ERROR_COLOUR
 from desktop_app.ui.common.tasks import TaskOwner
+from desktop_app.ui.theme import set_tone
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class KeyOfferDialog(QDialog):
 
     def _show_problem(self, text: str) -> None:
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        set_tone(self.status_label, "error")
         self.status_label.setVisible(True)
 
     def _on_finished(self, _result: int) -> None:

@@ -28,17 +28,15 @@ from PySide6.QtWidgets import (
 from desktop_app.domain.accounts import COLOURS, Account, parse_headers
 from desktop_app.domain.http_fields import check_header, check_key, is_credential_header
 from desktop_app.domain.providers import PROVIDERS, Provider
+from desktop_app.ui.theme import set_tone
 
-OK_COLOUR = "#1e7b34"
-ERROR_COLOUR = "#c0392b"
-WARNING_COLOUR = "#9a5b00"  # amber that still reads on a light background
 STORED_KEY_PLACEHOLDER = "•••• stored — leave empty to keep"
 NO_LIMIT = "none"
 HEADERS_PLACEHOLDER = "anthropic-beta: prompt-caching-2024-07-31\nOne “Name: value” per line"
 # Shown for a credential header's stored value; left as it is, the stored value is kept.
 SECRET_MASK = "•••• stored"
-COLOUR_NAMES = {"": "No colour", "#d97706": "Amber", "#2563eb": "Blue", "#16a34a": "Green", "#db2777": "Pink",
-                "#7c3aed": "Violet", "#0891b2": "Cyan", "#dc2626": "Red"}
+# The account tags are user data, not theme colours: named in the order of domain.accounts.COLOURS.
+COLOUR_NAMES = dict(zip(COLOURS, ("No colour", "Amber", "Blue", "Green", "Pink", "Violet", "Cyan", "Red"), strict=True))
 
 
 def row(*widgets: QWidget | None) -> QHBoxLayout:
@@ -186,14 +184,14 @@ class AccountForm(QWidget):
                                            toolTip="Show the key you typed")
         self.remove_key_button = QPushButton("Remove key", objectName="removeKey",
                                              toolTip="Delete this account's stored key")
-        self.key_warning_label = QLabel(objectName="keyWarning", wordWrap=True,
-                                        styleSheet=f"color: {WARNING_COLOUR};")
+        self.key_warning_label = QLabel(objectName="keyWarning", wordWrap=True)
+        set_tone(self.key_warning_label, "warning")
         self.key_warning_label.setTextFormat(Qt.TextFormat.PlainText)
         # One sentence beside each field that Save can refuse, in the field's own words.
-        self.problem_labels = {field: QLabel(objectName=f"{field}Problem", wordWrap=True, visible=False,
-                                             styleSheet=f"color: {ERROR_COLOUR};")
+        self.problem_labels = {field: QLabel(objectName=f"{field}Problem", wordWrap=True, visible=False)
                                for field in ("label", "base_url", "key", "extra_headers")}
         for label in self.problem_labels.values():
+            set_tone(label, "error")
             label.setTextFormat(Qt.TextFormat.PlainText)
         self.colour_picker = ColourPicker()
         self.colour_picker.setObjectName("colour")
@@ -343,9 +341,9 @@ class AccountForm(QWidget):
 
     # --- what the form says --------------------------------------------------------------------
 
-    def show_status(self, text: str, colour: str | None) -> None:
+    def show_status(self, text: str, tone: str | None) -> None:
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(f"color: {colour};" if colour else "")
+        set_tone(self.status_label, tone)
 
     def show_problem(self, field: str, text: str | None) -> None:
         label = self.problem_labels[field]

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 from desktop_app.domain.accounts import Account
 from desktop_app.services.accounts import AccountService
 from desktop_app.ui.common.events import follow
+from desktop_app.ui.theme import colours
 
 AccountIdRole = Qt.ItemDataRole.UserRole
 ProviderIdRole = Qt.ItemDataRole.UserRole + 1
@@ -33,8 +34,6 @@ EnabledRole = Qt.ItemDataRole.UserRole + 4
 StatusRole = Qt.ItemDataRole.UserRole + 5  # AccountStates.status_text: broken, cooling down, rate limits
 StatusKindRole = Qt.ItemDataRole.UserRole + 6  # "broken", "cooling", "limits" or ""
 
-BROKEN_COLOUR = "#c0392b"
-COOLING_COLOUR = "#b45309"  # amber, dark enough to read on a light base
 DISABLED_MARKER = "disabled"
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -338,9 +337,9 @@ class AccountItemDelegate(QStyledItemDelegate):
             if selected:
                 painter.setPen(main)
             elif kind == "broken":
-                painter.setPen(QColor(BROKEN_COLOUR))
+                painter.setPen(QColor(colours(opt.palette).error))
             elif kind == "cooling":
-                painter.setPen(QColor(COOLING_COLOUR))
+                painter.setPen(QColor(colours(opt.palette).busy))
             third = QRect(text_left, rect.top() + 2 * (line + self._PAD), width, line)
             painter.drawText(third, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                              option.fontMetrics.elidedText(status, Qt.TextElideMode.ElideRight, width))

@@ -27,26 +27,20 @@ from desktop_app.services.accounts import AccountService
 from desktop_app.services.catalog import CheckResult, CheckStatus
 from desktop_app.ui.accounts.editor_base import ListEditor
 from desktop_app.ui.accounts.form import (
-    ERROR_COLOUR,
-    OK_COLOUR,
     STORED_KEY_PLACEHOLDER,
-    WARNING_COLOUR,
     AccountForm,
     FormProblem,
     row,
 )
 from desktop_app.ui.accounts.model import AccountListModel
 from desktop_app.ui.accounts.pools import PoolsEditor
+from desktop_app.ui.theme import banner_style, set_themed_style_sheet
 
-__all__ = ["EMPTY_HINT", "ERROR_COLOUR", "OK_COLOUR", "STORED_KEY_PLACEHOLDER", "WARNING_COLOUR", "AccountsPane"]
+__all__ = ["EMPTY_HINT", "STORED_KEY_PLACEHOLDER", "AccountsPane"]
 
 log = logging.getLogger(__name__)
 
 EMPTY_HINT = "Add an account to chat with a cloud or local model."
-_BANNER_STYLE = (
-    "QLabel { background: #fff4ce; color: #4d3b00; border: 1px solid #e3c55a;"
-    " border-radius: 4px; padding: 8px 10px; }"
-)
 
 
 def _action_button(action: QAction, object_name: str) -> QPushButton:
@@ -89,7 +83,8 @@ class AccountsPane(ListEditor):
     # --- construction --------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.notice_banner = QLabel(objectName="keyringNotice", wordWrap=True, styleSheet=_BANNER_STYLE)
+        self.notice_banner = QLabel(objectName="keyringNotice", wordWrap=True)
+        set_themed_style_sheet(self.notice_banner, banner_style("QLabel"))
         self.notice_banner.setTextFormat(Qt.TextFormat.PlainText)
 
         self._build_list(object_name="accountList", hint=EMPTY_HINT, hint_name="emptyHint", status_line=True)
@@ -275,7 +270,7 @@ class AccountsPane(ListEditor):
             self.check_button.setEnabled(self._checks_running == 0)
         if generation == self._form_generation:
             self.form.show_status(result.message,
-                                  OK_COLOUR if result.status is CheckStatus.OK else ERROR_COLOUR)
+                                  "ok" if result.status is CheckStatus.OK else "error")
         self.check_finished.emit(result.status.value, result.message)
         return result
 
@@ -377,11 +372,11 @@ class AccountsPane(ListEditor):
             return self.form.account(account_id=self._editing_id or self._new_id,
                                      stored=self._selected_account(), for_check=for_check)
         except FormProblem as exc:
-            self.form.show_status(f"{verb}: {exc}.", ERROR_COLOUR)
+            self.form.show_status(f"{verb}: {exc}.", "error")
             return None
 
-    def _show_status(self, text: str, colour: str | None) -> None:
-        self.form.show_status(text, colour)
+    def _show_status(self, text: str, tone: str | None) -> None:
+        self.form.show_status(text, tone)
 
     async def _delete(self, account: Account) -> None:
         await self._accounts.remove_account(account.id)

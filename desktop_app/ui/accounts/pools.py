@@ -31,7 +31,7 @@ from desktop_app.domain.pools import Pool, Strategy, new_pool_id
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.services.accounts import AccountService
 from desktop_app.ui.accounts.editor_base import ListEditor
-from desktop_app.ui.accounts.form import ERROR_COLOUR, bold_title, first_problem, row
+from desktop_app.ui.accounts.form import bold_title, first_problem, row
 from desktop_app.ui.accounts.model import (
     DetailRole,
     ItemListModel,
@@ -39,6 +39,7 @@ from desktop_app.ui.accounts.model import (
     sync_rows,
 )
 from desktop_app.ui.common.events import follow
+from desktop_app.ui.theme import set_tone
 
 PoolIdRole = Qt.ItemDataRole.UserRole
 MemberIdRole = Qt.ItemDataRole.UserRole
@@ -227,24 +228,24 @@ class PoolsEditor(ListEditor):
         """Save the form as a pool; None (and one sentence in the status line) when it is not acceptable."""
         provider_id = self.provider_combo.currentData()
         if provider_id is None:
-            self._show_status(f"Not saved: {NO_ACCOUNTS_HINT[0].lower()}{NO_ACCOUNTS_HINT[1:]}", ERROR_COLOUR)
+            self._show_status(f"Not saved: {NO_ACCOUNTS_HINT[0].lower()}{NO_ACCOUNTS_HINT[1:]}", "error")
             return None
         members = self.member_ids()
         try:
             pool = Pool(id=self._editing_id or new_pool_id(), label=self.name_edit.text(), provider_id=provider_id,
                         account_ids=tuple(members), strategy=Strategy(self.strategy_combo.currentData()))
         except ValidationError as exc:
-            self._show_status(f"Not saved: {first_problem(exc)}.", ERROR_COLOUR)
+            self._show_status(f"Not saved: {first_problem(exc)}.", "error")
             return None
         if not members:
-            self._show_status(f"Not saved: {NO_MEMBERS}.", ERROR_COLOUR)
+            self._show_status(f"Not saved: {NO_MEMBERS}.", "error")
             return None
         try:
             if not await self._write(self._accounts.save_pool(pool)):
                 return None
         except ValueError as exc:  # the service's own objection, e.g. a member of another provider
             message = str(exc).rstrip(".")
-            self._show_status(f"Not saved: {message[:1].lower()}{message[1:]}.", ERROR_COLOUR)
+            self._show_status(f"Not saved: {message[:1].lower()}{message[1:]}.", "error")
             return None
         if self._editing_id == pool.id:
             self.form_title.setText(pool.label)
@@ -349,9 +350,9 @@ class PoolsEditor(ListEditor):
         return [(item.data(MemberIdRole), item.checkState() == Qt.CheckState.Checked)
                 for item in self._member_items()]
 
-    def _show_status(self, text: str, colour: str | None) -> None:
+    def _show_status(self, text: str, tone: str | None) -> None:
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(f"color: {colour};" if colour else "")
+        set_tone(self.status_label, tone)
 
     # --- reactions -----------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.styles import get_style_by_name
 from pygments.util import ClassNotFound
 
+from desktop_app.ui.theme import DARK_COLOURS, LIGHT_COLOURS
+
 __all__ = ["BlockSplitter", "RenderedMarkdown", "render_markdown", "split_complete_blocks"]
 
 LIGHT_CODE_STYLE = "default"
@@ -41,7 +43,7 @@ def _make_parser() -> MarkdownIt:
     md.add_render_rule("image", _render_image)
     md.add_render_rule("table_open", lambda self, tokens, idx, options, env: (
         '<table border="1" cellspacing="0" cellpadding="4"'
-        ' style="border-color: #888888; border-style: solid; margin-top: 10px;">\n'))
+        f' style="border-color: {env["table_border"]}; border-style: solid; margin-top: 10px;">\n'))
     return md
 
 
@@ -60,7 +62,8 @@ def _render_fence(self, tokens, idx, options, env) -> str:
     return (
         '<p align="right" style="margin-top: 8px; margin-bottom: 0px; font-size: small;">'
         f'<a href="copy:{index}">Copy</a></p>\n'
-        f'<pre style="background-color: {style.background_color}; margin-top: 2px;">'
+        # The block's own text colour: unstyled tokens stay readable on its background in either theme.
+        f'<pre style="background-color: {style.background_color}; color: {env["code_text"]}; margin-top: 2px;">'
         f"{body.rstrip(chr(10))}</pre>\n"
     )
 
@@ -86,6 +89,8 @@ def render_markdown(
         "code_blocks": [],
         "code_index_start": code_index_start,
         "code_style": DARK_CODE_STYLE if dark else LIGHT_CODE_STYLE,
+        "table_border": (DARK_COLOURS if dark else LIGHT_COLOURS).table_border,
+        "code_text": (DARK_COLOURS if dark else LIGHT_COLOURS).code_block_text,
     }
     rendered = _PARSER.render(source, env)
     return RenderedMarkdown(html=rendered, code_blocks=env["code_blocks"])

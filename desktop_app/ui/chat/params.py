@@ -15,8 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.domain.chat import ChatParams, ResponseFormat, parse_json_schema
-
-ERROR_COLOUR = "#c0392b"
+from desktop_app.ui.theme import set_tone
 
 
 class ParamsPanel(QWidget):
@@ -55,8 +54,8 @@ class ParamsPanel(QWidget):
         self.json_schema.setFixedHeight(90)
         self.json_schema.setVisible(False)
         # Why the schema cannot be sent, beside it; shown when Send is refused, gone once it is edited.
-        self.schema_problem = QLabel(objectName="schemaProblem", wordWrap=True, visible=False,
-                                     styleSheet=f"color: {ERROR_COLOUR};")
+        self.schema_problem = QLabel(objectName="schemaProblem", wordWrap=True, visible=False)
+        set_tone(self.schema_problem, "error")
         self.schema_problem.setTextFormat(Qt.TextFormat.PlainText)
 
         form = QFormLayout()

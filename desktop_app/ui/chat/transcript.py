@@ -26,11 +26,14 @@ from PySide6.QtGui import (
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
+    QTextFormat,
     QTextFrameFormat,
+    QTextTable,
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop_app.ui.chat.markdown import BlockSplitter, render_markdown
+from desktop_app.ui.theme import Colours, colours
 
 RENDER_INTERVAL_MS = 150
 # Qt lays a block out again whole on each insertion into it: a streamed line longer than this
@@ -45,10 +48,6 @@ MESSAGE_SPACING = 14
 _OPEN_NEW_BLOCK = "<table></table>"
 _END = QTextCursor.MoveOperation.End
 _KEEP = QTextCursor.MoveMode.KeepAnchor
-
-
-def _blend(a: QColor, b: QColor, amount: float) -> QColor:
-    return QColor.fromRgbF(*(x + (y - x) * amount for x, y in zip(a.getRgbF()[:3], b.getRgbF()[:3])))
 
 
 @dataclass
@@ -96,6 +95,7 @@ class TranscriptView(QTextBrowser):
         bar = self.verticalScrollBar()
         bar.rangeChanged.connect(self._on_scroll_range_changed)
         bar.valueChanged.connect(self._on_scroll_value_changed)
+        self._colours: Colours | None = None
         self._apply_palette()
         self._reset_document()
 
@@ -355,12 +355,11 @@ class TranscriptView(QTextBrowser):
 
     def _apply_palette(self) -> None:
         palette = self.palette()
-        text = palette.color(QPalette.ColorRole.Text)
         base = palette.color(QPalette.ColorRole.Base)
         self._dark = base.lightnessF() < 0.5
-        muted = _blend(text, base, 0.45)
-        self._user_background = _blend(base, palette.color(QPalette.ColorRole.Highlight),
-                                       0.22 if self._dark else 0.10)
+        self._colours = role = colours(palette)
+        muted = QColor(role.muted)
+        self._user_background = QColor(role.user_block)
         self._collapsed_block = QTextBlockFormat()
         self._collapsed_block.setLineHeight(0, QTextBlockFormat.LineHeightTypes.FixedHeight.value)
         self._text_format = QTextCharFormat()
@@ -384,15 +383,15 @@ class TranscriptView(QTextBrowser):
         self._error_block_format = QTextBlockFormat()
         self._error_block_format.setTopMargin(8)
         self._error_format = QTextCharFormat()
-        self._error_format.setForeground(QColor("#ff6b6b") if self._dark else QColor("#c0262d"))
+        self._error_format.setForeground(QColor(role.error))
         self._retry_format = QTextCharFormat()
         self._retry_format.setAnchor(True)
         self._retry_format.setAnchorHref("retry:")
         self._retry_format.setFontUnderline(True)
-        self._retry_format.setForeground(palette.color(QPalette.ColorRole.Link))
+        self._retry_format.setForeground(QColor(role.link))
         self.document().setDefaultStyleSheet(
             f"pre, code {{ font-family: '{mono}'; }}"
-            f" code {{ background-color: {_blend(base, text, 0.10).name()}; }}"
+            f" code {{ background-color: {role.code_background}; }}"
             " h1 { font-size: x-large; } h2 { font-size: large; } h3 { font-size: medium; }"
             " a { text-decoration: none; }"
         )
@@ -400,7 +399,61 @@ class TranscriptView(QTextBrowser):
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
+            old = self._colours
             self._apply_palette()  # applies to what is added from now on
+            if old is not None and old != self._colours:
+                self._recolour_document(old, self._colours)
+
+    def _recolour_document(self, old: Colours, new: Colours) -> None:
+        """Give what is already shown the new theme's colours: user blocks, links, errors, notes.
+
+        Code blocks keep the highlighting style they were drawn with (its own background too).
+        """
+        document = self.document()
+        swap = {QColor(getattr(old, name)).rgb(): QColor(getattr(new, name))
+                for name in ("error", "muted", "code_background")}
+        frames = [document.rootFrame()]
+        while frames:
+            frame = frames.pop()
+            frames.extend(frame.childFrames())
+            if isinstance(frame, QTextTable):
+                table = frame.format()
+                if table.borderBrush().color() == QColor(old.table_border):
+                    table.setBorderBrush(QColor(new.table_border))
+                    frame.setFormat(table)
+            elif frame.frameFormat().background().color() == QColor(old.user_block):
+                frame_format = frame.frameFormat()
+                frame_format.setBackground(QColor(new.user_block))
+                frame.setFrameFormat(frame_format)
+        changes: list[tuple[int, int, QTextCharFormat]] = []
+        block = document.begin()
+        while block.isValid():
+            fragments = block.begin()
+            while not fragments.atEnd():
+                fragment = fragments.fragment()
+                current = fragment.charFormat()
+                change = QTextCharFormat()
+                if current.isAnchor() and current.anchorHref():
+                    change.setForeground(QColor(new.link))
+                elif current.hasProperty(QTextFormat.Property.ForegroundBrush):
+                    colour = swap.get(current.foreground().color().rgb())
+                    if colour is not None:
+                        change.setForeground(colour)
+                if current.hasProperty(QTextFormat.Property.BackgroundBrush):
+                    colour = swap.get(current.background().color().rgb())
+                    if colour is not None:
+                        change.setBackground(colour)
+                if change.propertyCount():
+                    changes.append((fragment.position(), fragment.position() + fragment.length(), change))
+                fragments += 1
+            block = block.next()
+        cursor = QTextCursor(document)
+        cursor.beginEditBlock()
+        for start, end, change in changes:
+            cursor.setPosition(start)
+            cursor.setPosition(end, _KEEP)
+            cursor.mergeCharFormat(change)
+        cursor.endEditBlock()
 
     # -- reactions --------------------------------------------------------------------------
 

@@ -25,14 +25,12 @@ from desktop_app.domain.llamacpp import (
 )
 from desktop_app.domain.urls import same_server
 from desktop_app.ui.common.table_model import RowsTableModel
+from desktop_app.ui.theme import colours
 
 UrlRole = Qt.ItemDataRole.UserRole  # ServersModel: the server's root URL
 ModelIdRole = Qt.ItemDataRole.UserRole  # RouterModelsModel: the model id
 StatusRole = Qt.ItemDataRole.UserRole + 1  # RouterModelsModel: the RouterModelStatus value
 
-ERROR_COLOUR = "#c0392b"
-OK_COLOUR = "#1e7b34"
-BUSY_COLOUR = "#b45309"
 UNKNOWN = "—"
 
 
@@ -141,9 +139,9 @@ class ServersModel(RowsTableModel[ServerRow]):
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS:
             crashed = row.managed is not None and row.managed.status is ManagedStatus.CRASHED
             if crashed or row.error:
-                return QColor(ERROR_COLOUR)
+                return QColor(colours().error)
             if row.info is not None and row.info.healthy:
-                return QColor(OK_COLOUR)
+                return QColor(colours().ok)
         return None
 
     def _display(self, row: ServerRow, column: int) -> str:
@@ -227,9 +225,9 @@ class RouterModelsModel(RowsTableModel[RouterModel]):
             return model.status.value
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS:
             if model.failed and model.status is RouterModelStatus.UNLOADED:
-                return QColor(ERROR_COLOUR)
+                return QColor(colours().error)
             if model.status is RouterModelStatus.LOADED:
-                return QColor(OK_COLOUR)
+                return QColor(colours().ok)
             if model.status is RouterModelStatus.LOADING:
-                return QColor(BUSY_COLOUR)
+                return QColor(colours().busy)
         return None

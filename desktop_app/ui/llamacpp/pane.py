@@ -46,7 +46,6 @@ from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import ServiceEvent, follow
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.llamacpp.models import (
-    ERROR_COLOUR,
     RouterModelsModel,
     ServerRow,
     ServersModel,
@@ -57,6 +56,7 @@ from desktop_app.ui.llamacpp.router_box import ROUTER_EMPTY, RouterBox
 from desktop_app.ui.llamacpp.server_log import ServerLog
 from desktop_app.ui.llamacpp.servers_box import NO_URL, SERVERS_EMPTY, ServersBox
 from desktop_app.ui.llamacpp.start_form import NO_GGUF_HINT, StartForm
+from desktop_app.ui.theme import set_tone
 
 __all__ = ["NO_GGUF_HINT", "ROUTER_EMPTY", "SERVERS_EMPTY", "LlamaCppPane"]
 
@@ -269,14 +269,14 @@ class LlamaCppPane(QWidget):
     async def connect(self, url: str) -> ServerInfo | None:
         """Add the llama-server at `url` to the list and show what it serves; None if unreachable."""
         if not url.strip():
-            self._say(self.servers_box.status, NO_URL, ERROR_COLOUR)
+            self._say(self.servers_box.status, NO_URL, "error")
             return None
         url = normalise_url(url)
         self._say(self.servers_box.status, f"Connecting to {host_port(url)}…", None)
         try:
             info = await self._llamacpp.inspect(url)
         except DomainError as exc:
-            self._say(self.servers_box.status, _say(exc), ERROR_COLOUR)
+            self._say(self.servers_box.status, _say(exc), "error")
             return None
         self._say(self.servers_box.status, "", None)
         existing = self.servers_model.row_at(self.servers_model.row_of(url))
@@ -318,7 +318,7 @@ class LlamaCppPane(QWidget):
         except DomainError as exc:
             if url == self._router_url:
                 # What it said before no longer holds: no models, so no actions, until it answers.
-                self._say(self.router_box.status, _say(exc), ERROR_COLOUR)
+                self._say(self.router_box.status, _say(exc), "error")
                 self._router_gone = True
                 self.router_model.set_models([])
                 self.router_models_changed.emit()
@@ -355,7 +355,7 @@ class LlamaCppPane(QWidget):
         try:
             state = await managed.start()
         except DomainError as exc:
-            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), "error")
             if managed.state.status is not ManagedStatus.CRASHED and managed.url:
                 self.servers_model.remove(managed.url)
             self._update_managed_buttons()
@@ -388,7 +388,7 @@ class LlamaCppPane(QWidget):
         try:
             state = await managed.restart()
         except DomainError as exc:
-            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), "error")
             return None
         await self._refresh_row(managed.url)
         if managed.spec.router:
@@ -406,7 +406,7 @@ class LlamaCppPane(QWidget):
         try:
             state = await managed.switch_model(Path(path))
         except DomainError as exc:
-            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), "error")
             return None
         self.server_log.title.setText(f"Serving {managed.spec.title}")
         await self._refresh_row(managed.url)
@@ -444,20 +444,20 @@ class LlamaCppPane(QWidget):
         """A router over every model the GGUF library found, through a folder of links to them."""
         files = list(self._gguf_files())
         if self._router_dir is None or not files:
-            self._say(self.form.start_status, NO_LIBRARY_MODELS, ERROR_COLOUR)
+            self._say(self.form.start_status, NO_LIBRARY_MODELS, "error")
             return None
         try:
             spec = self.spec_from_form(self._router_dir)
             linked = await asyncio.to_thread(link_models, files, self._router_dir)
         except DomainError as exc:
-            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), "error")
             return None
         except OSError as exc:
             self._say(self.form.start_status, f"The router's folder of links could not be made: {exc.strerror or exc}.",
-                      ERROR_COLOUR)
+                      "error")
             return None
         if not linked:
-            self._say(self.form.start_status, NO_LIBRARY_MODELS, ERROR_COLOUR)
+            self._say(self.form.start_status, NO_LIBRARY_MODELS, "error")
             return None
         return await self.start_managed(spec)
 
@@ -465,7 +465,7 @@ class LlamaCppPane(QWidget):
         try:
             spec = self.spec_from_form(models_dir)
         except DomainError as exc:
-            self._say(self.form.start_status, _say(exc), ERROR_COLOUR)
+            self._say(self.form.start_status, _say(exc), "error")
             return
         self._tasks.spawn(self.start_managed(spec))
 
@@ -607,7 +607,7 @@ class LlamaCppPane(QWidget):
                 await self.refresh_router()
             work.result()
         except DomainError as exc:
-            self._say(self.router_box.status, _say(exc), ERROR_COLOUR)
+            self._say(self.router_box.status, _say(exc), "error")
             return False
         finally:
             if not work.done():  # cancelled: the router finishes on its own; we stop waiting
@@ -619,7 +619,7 @@ class LlamaCppPane(QWidget):
 
     # --- small helpers ------------------------------------------------------------------------------
 
-    def _say(self, label: QLabel, text: str, colour: str | None) -> None:
+    def _say(self, label: QLabel, text: str, tone: str | None) -> None:
         label.setText(text)
-        label.setStyleSheet(f"color: {colour};" if colour else "")
+        set_tone(label, tone)
         label.setVisible(bool(text))

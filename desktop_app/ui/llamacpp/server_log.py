@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.ui.theme import set_themed_style_sheet
+
 LOG_PLACEHOLDER = "Start a server to see its log here."
 LOG_BLOCKS = 2000
 
 _CRASH_STYLE = (
-    "QFrame#crashNotice { background: #fdecea; border: 1px solid #e6a19a; border-radius: 4px; }"
-    " QFrame#crashNotice QLabel { color: #5f1d16; }"
+    "QFrame#crashNotice {{ background: {alert_background}; border: 1px solid {alert_border}; border-radius: 4px; }}"
+    " QFrame#crashNotice QLabel {{ color: {alert_text}; }}"
 )
 
 
@@ -37,7 +39,8 @@ class ServerLog(QGroupBox):
         self.crash_label.setTextFormat(Qt.TextFormat.PlainText)
         self.restart_button = QPushButton("Restart", objectName="restartServer",
                                           toolTip="Start the server again with the same settings")
-        self.crash_notice = QFrame(objectName="crashNotice", styleSheet=_CRASH_STYLE)
+        self.crash_notice = QFrame(objectName="crashNotice")
+        set_themed_style_sheet(self.crash_notice, _CRASH_STYLE)
         crash_layout = QHBoxLayout(self.crash_notice)
         crash_layout.setContentsMargins(10, 6, 6, 6)
         crash_layout.addWidget(self.crash_label, 1)

@@ -25,8 +25,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.ollama import PullProgress, PullState
 from desktop_app.ui.ollama.models import ProgressRole, job_detail, job_headline
-
-ERROR_COLOUR = "#c0392b"
+from desktop_app.ui.theme import colours
 
 
 class PullJobDelegate(QStyledItemDelegate):
@@ -96,7 +95,8 @@ class PullJobDelegate(QStyledItemDelegate):
                                                           name_rect.width()))
         painter.setFont(option.font)
         if progress.state is PullState.FAILED:
-            painter.setPen(Qt.GlobalColor.red if selected else QColor(ERROR_COLOUR))
+            painter.setPen(option.palette.color(QPalette.ColorRole.HighlightedText) if selected
+                           else QColor(colours(option.palette).error))
         painter.drawText(QRect(left, top, width, line),
                          Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, headline)
         painter.restore()
@@ -114,7 +114,7 @@ class PullJobDelegate(QStyledItemDelegate):
 
         painter.save()
         detail_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText
-        painter.setPen(QColor(ERROR_COLOUR) if progress.state is PullState.FAILED and not selected
+        painter.setPen(QColor(colours(option.palette).error) if progress.state is PullState.FAILED and not selected
                        else option.palette.color(detail_role))
         detail_rect = QRect(left, top + line + 24, width, line)
         painter.drawText(detail_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,

@@ -3,7 +3,7 @@ removing a remote host (with an optional bearer key for one behind an authentica
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -25,10 +25,8 @@ from desktop_app.services.ollama_hosts import OllamaHosts, same_url
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner
+from desktop_app.ui.theme import colours, set_tone
 
-OK_COLOUR = "#2e7d32"
-ERROR_COLOUR = "#c0392b"
-UNKNOWN_COLOUR = "#9e9e9e"
 HostRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -176,7 +174,7 @@ class HostBar(QWidget):
                 self._decorate(index)
         if same_url(status.url, self._current.url):
             self.status_label.setText(status.sentence)
-            self.status_label.setStyleSheet(f"color: {OK_COLOUR if status.reachable else ERROR_COLOUR};")
+            set_tone(self.status_label, "ok" if status.reachable else "error")
 
     def status_of(self, url: str) -> HostStatus | None:
         return self._statuses.get(normalize_host_url(url))
@@ -233,7 +231,7 @@ class HostBar(QWidget):
             self.set_status(status)
         else:
             self.status_label.setText(f"Checking {host.address}…")
-            self.status_label.setStyleSheet("")
+            set_tone(self.status_label, None)
         if changed:
             self.host_chosen.emit(host)
 
@@ -241,13 +239,19 @@ class HostBar(QWidget):
         host: OllamaHost = self.combo.itemData(index, HostRole)
         status = self.status_of(host.url)
         if status is None:
-            colour, tip = UNKNOWN_COLOUR, f"{host.address}: not checked yet"
+            colour, tip = colours().dot_unknown, f"{host.address}: not checked yet"
         elif status.reachable:
-            colour, tip = OK_COLOUR, status.sentence
+            colour, tip = colours().dot_up, status.sentence
         else:
-            colour, tip = ERROR_COLOUR, status.sentence
+            colour, tip = colours().dot_down, status.sentence
         self.combo.setItemIcon(index, _dot(colour))
         self.combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the dots are drawn in the theme's colours
+            for index in range(self.combo.count()):
+                self._decorate(index)
 
     def _update_remove(self) -> None:
         removable = self._hosts is not None and not same_url(self._current.url, self._hosts.local.url)

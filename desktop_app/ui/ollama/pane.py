@@ -57,7 +57,6 @@ from desktop_app.services.ollama_hosts import OllamaHosts, same_url
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner
-from desktop_app.ui.ollama.delegate import ERROR_COLOUR
 from desktop_app.ui.ollama.details import NO_SELECTION_HINT, DetailsView
 from desktop_app.ui.ollama.hosts import HostBar
 from desktop_app.ui.ollama.in_picker import HostsInPicker
@@ -71,6 +70,7 @@ from desktop_app.ui.ollama.models import (
 )
 from desktop_app.ui.ollama.pulls_box import PullsBox
 from desktop_app.ui.ollama.widgets import table, titled
+from desktop_app.ui.theme import set_tone
 
 SUGGESTED_MODEL = "llama3.2"
 NO_MODELS_HINT = f"No models are installed on this Ollama yet. Pull one to start, for example {SUGGESTED_MODEL}."
@@ -619,7 +619,7 @@ class OllamaPane(QWidget):
         if error is not None:
             text = f"{error.message} {error.action}".strip()
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(f"color: {ERROR_COLOUR};" if error is not None else "")
+        set_tone(self.status_label, "error" if error is not None else None)
         self.status_label.setVisible(bool(text))
 
     def _clear_details(self, message: str = NO_SELECTION_HINT) -> None:

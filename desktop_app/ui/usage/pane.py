@@ -34,6 +34,7 @@ from desktop_app.domain.usage import BudgetLevel, DailyUsage, budget_level, merg
 from desktop_app.services.conversations import StoreClosed
 from desktop_app.services.usage import UsageStore
 from desktop_app.ui.common.tasks import TaskOwner
+from desktop_app.ui.theme import banner_style, set_themed_style_sheet, set_tone
 from desktop_app.ui.usage.chart import REMOVED_LABEL, ChartMetric, DailyChart, Series, account_series
 from desktop_app.ui.usage.model import DATE, SortRole, UsageTableModel
 
@@ -42,11 +43,6 @@ ALL_ACCOUNTS = "All accounts"
 ALL_MODELS = "All models"
 RANGES = ((7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"))
 DEFAULT_DAYS = 30
-ERROR_COLOUR = "#c0392b"
-_BANNER_STYLE = (
-    "QLabel { background: #fff4ce; color: #4d3b00; border: 1px solid #e3c55a;"
-    " border-radius: 4px; padding: 8px 10px; }"
-)
 
 
 def today_summary(rows: Sequence[DailyUsage], today: date) -> str:
@@ -118,7 +114,8 @@ class UsagePane(QWidget):
 
         self.summary_label = QLabel(objectName="todaySummary")
         self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.budget_label = QLabel(objectName="budgetNotice", wordWrap=True, styleSheet=_BANNER_STYLE)
+        self.budget_label = QLabel(objectName="budgetNotice", wordWrap=True)
+        set_themed_style_sheet(self.budget_label, banner_style("QLabel"))
         self.budget_label.setTextFormat(Qt.TextFormat.PlainText)
         self.budget_label.hide()
 
@@ -256,7 +253,7 @@ class UsagePane(QWidget):
                 days=self.days)
         except OSError as exc:
             self._show_status(f"Not exported: {path} could not be written ({exc.strerror or exc}).",
-                              ERROR_COLOUR)
+                              "error")
             return None
         finally:
             self.export_button.setEnabled(True)
@@ -336,9 +333,9 @@ class UsagePane(QWidget):
         self.budget_label.setText("\n".join(messages))
         self.budget_label.setVisible(bool(messages))
 
-    def _show_status(self, text: str, colour: str | None) -> None:
+    def _show_status(self, text: str, tone: str | None) -> None:
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(f"color: {colour};" if colour else "")
+        set_tone(self.status_label, tone)
         self.export_finished.emit(text)
 
     # --- export dialog -------------------------------------------------------------------------
