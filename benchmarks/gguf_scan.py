@@ -53,7 +53,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from desktop_app.services.gguf import GgufLibrary  # noqa: E402
+from desktop_app.services.local.gguf import GgufLibrary  # noqa: E402
 
 VOCAB = 262_144
 MERGES = 65_536

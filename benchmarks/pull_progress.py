@@ -56,7 +56,7 @@ def start_ollama(rate: float, seconds: float) -> tuple[subprocess.Popen, int]:
 
 async def measure(port: int, home: Path) -> dict[str, float]:
     from desktop_app.domain.ollama import OllamaHost, PullState
-    from desktop_app.services.ollama import OllamaService
+    from desktop_app.services.local.ollama import OllamaService
     from desktop_app.ui.ollama import OllamaPane
 
     service = OllamaService(OllamaHost(url=f"http://127.0.0.1:{port}"),

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import print_figures
-from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.chat.conversations import ConversationStore
 
 
 def build(path: Path, messages: int) -> None:

@@ -88,8 +88,8 @@ class AppSide:
         from PySide6.QtWidgets import QApplication
 
         from desktop_app.app import ModelDeskApp
+        from desktop_app.services.accounts.secrets import SecretStore
         from desktop_app.services.paths import AppPaths
-        from desktop_app.services.secrets import SecretStore
         from desktop_app.ui.common.gc import MainThreadCollector
 
         class MemoryKeyring(keyring.backend.KeyringBackend):

@@ -14,24 +14,24 @@ from pathlib import Path
 import httpx
 
 from desktop_app.domain.errors import StorageFailed
-from desktop_app.services.account_state import AccountStates
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import ModelCatalog
-from desktop_app.services.chat import ChatService, recover_interrupted
-from desktop_app.services.conversations import ConversationStore
-from desktop_app.services.dispatch import Dispatcher
-from desktop_app.services.gguf import GgufLibrary, default_folders
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.catalog import ModelCatalog
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.state import AccountStates
+from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat.conversations import ConversationStore
+from desktop_app.services.chat.dispatch import Dispatcher
+from desktop_app.services.chat.llm import LLMService
+from desktop_app.services.chat.service import ChatService, recover_interrupted
 from desktop_app.services.http_client import http_client
 from desktop_app.services.litellm_engine import LiteLLMEngine
-from desktop_app.services.llamacpp import LlamaCppService
-from desktop_app.services.llm import LLMService
-from desktop_app.services.local_servers import LocalServers
+from desktop_app.services.local.gguf import GgufLibrary, default_folders
+from desktop_app.services.local.llamacpp import LlamaCppService
+from desktop_app.services.local.servers import LocalServers
 from desktop_app.services.paths import AppPaths
-from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore, StateStore
 from desktop_app.services.shutdown import close_in_order
-from desktop_app.services.usage import UsageStore
 from desktop_app.ui.common.gc import MainThreadCollector
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.main_window import MainWindow

@@ -125,8 +125,8 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
     from PySide6.QtCore import QLibraryInfo, qVersion
     from PySide6.QtGui import QGuiApplication, QIcon
 
+    from desktop_app.services.accounts.secrets import SecretStore
     from desktop_app.services.paths import AppPaths
-    from desktop_app.services.secrets import SecretStore
     from desktop_app.ui.theme import app_icon, resources_dir
 
     async def qt_platform() -> str:

@@ -40,8 +40,8 @@ async def seed(home: Path) -> None:
     from desktop_app.domain.accounts import Account
     from desktop_app.domain.chat import ChatParams, ReplyMetrics
     from desktop_app.domain.settings import Settings
-    from desktop_app.services.catalog import ModelCatalog
-    from desktop_app.services.conversations import ConversationStore
+    from desktop_app.services.accounts.catalog import ModelCatalog
+    from desktop_app.services.chat.conversations import ConversationStore
     from desktop_app.services.paths import AppPaths
     from desktop_app.services.settings_store import SettingsStore
 
@@ -84,7 +84,7 @@ async def seed_usage(paths, weights: dict[str, float]) -> None:
     import time
 
     from desktop_app.domain.usage import UsageRecord
-    from desktop_app.services.usage import UsageStore
+    from desktop_app.services.accounts.usage import UsageStore
 
     usage = UsageStore(paths.data_dir / "usage.sqlite3")
     await usage.open()
@@ -124,8 +124,8 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from desktop_app.app import ModelDeskApp
+    from desktop_app.services.accounts.secrets import SecretStore
     from desktop_app.services.paths import AppPaths
-    from desktop_app.services.secrets import SecretStore
 
     keyring.set_keyring(NoKeyring())  # never touch the real keyring for a screenshot
     qt_app = QApplication(sys.argv[:1])

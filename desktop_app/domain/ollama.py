@@ -1,6 +1,6 @@
 """What ModelDesk knows about an Ollama server: its models, what runs, and pulls in progress.
 
-Plain values and pure functions; the wire format is read in services/ollama.py.
+Plain values and pure functions; the wire format is read in services/local/ollama.py.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.domain.urls import same_server
-from desktop_app.services.accounts import AccountService, EnvKey
-from desktop_app.services.discovery import Discovery, FoundServer, discover
+from desktop_app.services.accounts.accounts import AccountService, EnvKey
+from desktop_app.services.local.discovery import Discovery, FoundServer, discover
 from desktop_app.ui.accounts.env_keys import EnvKeyList, KeyOfferDialog, key_destination
 
 TITLE = "Welcome to ModelDesk"

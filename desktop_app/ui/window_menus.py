@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-from desktop_app.services.accounts import AccountService
+from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import StateStore
 from desktop_app.ui.theme import apply_theme

@@ -22,10 +22,10 @@ from desktop_app.domain.chat import ChatParams
 from desktop_app.domain.conversations import MessageStatus
 from desktop_app.domain.ollama import format_bytes
 from desktop_app.domain.settings import Settings
-from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.settings_store import SettingsStore
-from desktop_app.services.usage import UsageStore
 from tests.e2e.desktop import AppProcess
 from tests.servers.ollama_server import OllamaServer
 from tests.ui.conftest import run

@@ -20,7 +20,7 @@ import keyring.errors
 import pytest
 from keyring.backends import SecretService, chainer
 
-from desktop_app.services.secrets import SERVICE, SecretStore
+from desktop_app.services.accounts.secrets import SERVICE, SecretStore
 
 pytestmark = pytest.mark.keyring
 
@@ -155,8 +155,8 @@ async def test_accounts_keep_their_keys_in_the_secret_service_only(tmp_path) -> 
 
     from desktop_app.domain.accounts import Account
     from desktop_app.domain.settings import Settings
-    from desktop_app.services.accounts import AccountService
-    from desktop_app.services.catalog import ModelCatalog
+    from desktop_app.services.accounts.accounts import AccountService
+    from desktop_app.services.accounts.catalog import ModelCatalog
     from desktop_app.services.settings import SettingsService
     from desktop_app.services.settings_store import SettingsStore
 

@@ -15,11 +15,11 @@ from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 from desktop_app.app import ModelDeskApp
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.settings import Settings
-from desktop_app.services.account_state import AccountStates
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import ModelCatalog
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.catalog import ModelCatalog
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.state import AccountStates
 from desktop_app.services.paths import AppPaths
-from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 from tests.servers.openai_fault import FaultServer

@@ -8,7 +8,7 @@ import json
 import keyring
 import pytest
 
-from desktop_app.services.secrets import SERVICE
+from desktop_app.services.accounts.secrets import SERVICE
 from desktop_app.ui.accounts import AccountsPane
 from desktop_app.ui.accounts.form import SECRET_MASK
 from desktop_app.ui.theme import colours

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import QLineEdit, QMessageBox
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.providers import PROVIDERS
-from desktop_app.services.account_state import AccountStates
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.secrets import SERVICE, SecretStore
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.secrets import SERVICE, SecretStore
+from desktop_app.services.accounts.state import AccountStates
 from desktop_app.ui.accounts import AccountListModel, AccountsPane
 from desktop_app.ui.accounts.model import (
     ColourRole,

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from desktop_app.app import ModelDeskApp
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.conversations import MessageStatus
-from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.paths import AppPaths
 from tests.ui.conftest import WAIT_MS, run
 from tests.unit import sqlite_stores
@@ -204,7 +204,7 @@ def test_a_damaged_page_is_found_at_start_set_aside_with_a_banner_and_recovered(
 
 
 def test_a_usage_log_locked_at_start_is_said_and_chat_still_works(qtbot, start_app, paths) -> None:
-    from desktop_app.services.usage import UsageStore
+    from desktop_app.services.accounts.usage import UsageStore
 
     paths.ensure()
     usage_file = paths.data_dir / "usage.sqlite3"

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 
-from desktop_app.services.accounts import AccountService, find_env_keys
-from desktop_app.services.secrets import SERVICE
+from desktop_app.services.accounts.accounts import AccountService, find_env_keys
+from desktop_app.services.accounts.secrets import SERVICE
 from desktop_app.ui.accounts.env_import import EnvImportDialog, maybe_offer_env_import
 from tests.ui.conftest import WAIT_MS, saved_settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from desktop_app.services.gguf import GgufLibrary
+from desktop_app.services.local.gguf import GgufLibrary
 from desktop_app.ui.llamacpp.library import GgufLibraryView
 from tests.servers.llama import real_artifacts
 from tests.ui.conftest import run

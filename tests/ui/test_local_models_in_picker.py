@@ -65,7 +65,7 @@ def test_a_router_model_not_loaded_is_pickable_and_loads_when_chosen(qtbot, qloo
 
 def test_a_connected_server_and_one_started_here_are_in_the_picker_by_themselves(qtbot, qloop):
     from desktop_app.domain.llamacpp import ManagedServerSpec, builtin_template_args
-    from desktop_app.services.llamacpp_accounts import MANAGED_LABEL as MANAGED_LLAMACPP_LABEL
+    from desktop_app.services.local.llamacpp_accounts import MANAGED_LABEL as MANAGED_LLAMACPP_LABEL
 
     single = LlamaServer(alias="gemma-single").start()
     app = _app(qtbot)
@@ -106,7 +106,7 @@ def test_servers_connected_before_are_listed_again_and_remove_drops_their_accoun
     from PySide6.QtWidgets import QMessageBox
 
     from desktop_app.domain.accounts import Account
-    from desktop_app.services.llamacpp import free_port
+    from desktop_app.services.local.llamacpp import free_port
     from desktop_app.ui.llamacpp.models import ServersModel
 
     single = LlamaServer(alias="gemma-kept").start()

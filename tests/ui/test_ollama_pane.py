@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView, QMessageBox
 
 from desktop_app.domain.ollama import OllamaHost, PullProgress, PullState
-from desktop_app.services.ollama import OllamaService
+from desktop_app.services.local.ollama import OllamaService
 from desktop_app.ui.ollama import (
     InstalledModelsModel,
     OllamaPane,

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool, Strategy
-from desktop_app.services.accounts import AccountService
+from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.ui.accounts.model import DetailRole
 from desktop_app.ui.accounts.pools import (
     NO_ACCOUNTS_HINT,

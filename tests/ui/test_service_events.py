@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QWidget
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.ollama import OllamaHost
-from desktop_app.services.accounts import AccountService
+from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.events import Listeners
-from desktop_app.services.ollama import OllamaService
+from desktop_app.services.local.ollama import OllamaService
 from desktop_app.ui.accounts.pools import PoolsEditor
 from desktop_app.ui.common.events import ServiceEvent, follow
 from desktop_app.ui.ollama.pane import OllamaPane

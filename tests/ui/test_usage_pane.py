@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QToolTip
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.usage import DailyUsage, UsageRecord
-from desktop_app.services.usage import UsageStore
+from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.ui.usage import DailyChart, UsagePane, UsageTableModel
 from desktop_app.ui.usage.chart import ChartMetric, account_series, nice_ticks
 from desktop_app.ui.usage.model import COST, SortRole

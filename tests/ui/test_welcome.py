@@ -9,9 +9,9 @@ import pytest
 from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 
 from desktop_app.domain.accounts import Account
-from desktop_app.services.accounts import find_env_keys
-from desktop_app.services.discovery import Discovery, FoundServer, GgufFolder
-from desktop_app.services.secrets import SERVICE
+from desktop_app.services.accounts.accounts import find_env_keys
+from desktop_app.services.accounts.secrets import SERVICE
+from desktop_app.services.local.discovery import Discovery, FoundServer, GgufFolder
 from desktop_app.ui.welcome import (
     LLAMA_SERVER_LABEL,
     OLLAMA_LABEL,

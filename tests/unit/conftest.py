@@ -18,11 +18,11 @@ import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.settings import Settings
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import ModelCatalog
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.catalog import ModelCatalog
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.litellm_engine import LiteLLMEngine
-from desktop_app.services.llm import LLMService
-from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 from tests.servers.openai_fault import FaultServer

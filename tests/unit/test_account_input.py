@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.http_fields import check_base_url, check_header, check_key, is_credential_header
 from desktop_app.domain.settings import Settings
-from desktop_app.services import header_secrets
+from desktop_app.services.accounts import header_secrets
 
 
 def refusal(**fields) -> str:

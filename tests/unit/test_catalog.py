@@ -17,9 +17,9 @@ import pytest
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.ratelimits import parse_rate_limit_headers
-from desktop_app.services import catalog as catalog_module
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import CheckStatus, ModelCatalog
+from desktop_app.services.accounts import catalog as catalog_module
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.catalog import CheckStatus, ModelCatalog
 from desktop_app.services.settings import SettingsService
 from tests.servers.anthropic_fault import AnthropicServer, organization_id
 from tests.servers.openai_fault import MODELS, FaultServer

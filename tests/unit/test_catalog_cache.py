@@ -13,8 +13,8 @@ import pytest
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import AuthFailed, NoKey, TimedOut, Unreachable
-from desktop_app.services import catalog as catalog_module
-from desktop_app.services.catalog import ModelCatalog
+from desktop_app.services.accounts import catalog as catalog_module
+from desktop_app.services.accounts.catalog import ModelCatalog
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.openai_fault import MODELS, FaultServer
 from tests.unit.conftest import compatible, one_sentence

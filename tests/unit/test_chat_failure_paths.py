@@ -14,8 +14,8 @@ import pytest
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatMessage, ChatParams, Failed, Finished, StreamEvent, TextDelta
 from desktop_app.domain.errors import AuthFailed, BadRequest
+from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.errors import map_error
-from desktop_app.services.llm import LLMService
 from tests.servers.anthropic_fault import AnthropicServer
 from tests.servers.litellm_proxy_nodb import MASTER_KEY, ProxyWithoutDatabase
 

@@ -20,13 +20,13 @@ from desktop_app.domain.chat import (
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import ModelNotFound, ServerError
 from desktop_app.domain.settings import Settings
-from desktop_app.services.account_state import AccountStates
-from desktop_app.services.chat import DEFAULT_TITLE, ChatService
-from desktop_app.services.conversations import ConversationStore
-from desktop_app.services.dispatch import Dispatcher
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.state import AccountStates
+from desktop_app.services.chat.conversations import ConversationStore
+from desktop_app.services.chat.dispatch import Dispatcher
+from desktop_app.services.chat.llm import LLMService
+from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.services.litellm_engine import LiteLLMEngine
-from desktop_app.services.llm import LLMService
-from desktop_app.services.secrets import SecretStore
 from tests.servers.openai_fault import FaultServer
 from tests.unit.sqlite_stores import store_fixtures
 

@@ -15,13 +15,13 @@ from desktop_app.domain.chat import ChatParams, Finished, StreamEvent, TextDelta
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import StorageFailed
 from desktop_app.domain.settings import Settings
-from desktop_app.services.account_state import AccountStates
-from desktop_app.services.chat import DEFAULT_TITLE, ChatService
-from desktop_app.services.conversations import ConversationStore
-from desktop_app.services.dispatch import Dispatcher
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.state import AccountStates
+from desktop_app.services.chat.conversations import ConversationStore
+from desktop_app.services.chat.dispatch import Dispatcher
+from desktop_app.services.chat.llm import LLMService
+from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.services.litellm_engine import LiteLLMEngine
-from desktop_app.services.llm import LLMService
-from desktop_app.services.secrets import SecretStore
 from tests.servers.openai_fault import FaultServer
 from tests.unit import sqlite_stores
 
@@ -134,7 +134,7 @@ async def test_a_reply_held_in_memory_is_written_by_the_next_turn(
 async def test_a_turn_cut_by_a_store_it_needs_is_recorded_as_that_failure(
     engine: LiteLLMEngine, store: ConversationStore, tmp_path: Path, server: FaultServer
 ) -> None:
-    from desktop_app.services.usage import UsageStore
+    from desktop_app.services.accounts.usage import UsageStore
 
     account = Account(provider_id="openai_compatible", label="Budgeted", base_url=server.base_url,
                       daily_budget_tokens=1000)

@@ -11,7 +11,7 @@ import pytest
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics, ResponseFormat
 from desktop_app.domain.conversations import MessageStatus
-from desktop_app.services.conversations import ConversationStore, StoreClosed
+from desktop_app.services.chat.conversations import ConversationStore, StoreClosed
 from tests.unit import sqlite_stores
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -301,7 +301,7 @@ _CRASHING_WRITER = textwrap.dedent(
     from pathlib import Path
 
     from desktop_app.domain.conversations import MessageStatus
-    from desktop_app.services.conversations import ConversationStore
+    from desktop_app.services.chat.conversations import ConversationStore
 
     async def main():
         store = ConversationStore(Path(sys.argv[1]))

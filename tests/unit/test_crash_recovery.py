@@ -20,11 +20,11 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatParams, Finished
 from desktop_app.domain.conversations import InterruptedReply, MessageStatus
 from desktop_app.domain.settings import Settings
-from desktop_app.services.chat import DEFAULT_TITLE, recover_interrupted
-from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat.conversations import ConversationStore
+from desktop_app.services.chat.service import DEFAULT_TITLE, recover_interrupted
 from desktop_app.services.litellm_engine import LiteLLMEngine
-from desktop_app.services.secrets import SecretStore
-from desktop_app.services.usage import UsageStore
 from tests.servers.openai_fault import FaultServer
 from tests.unit.sqlite_stores import store_fixtures
 from tests.unit.test_chat_service import KEY, make_chat
@@ -68,9 +68,9 @@ _STREAMING_APP = textwrap.dedent(
 
     from desktop_app.domain.accounts import Account
     from desktop_app.domain.chat import ChatParams, TextDelta
-    from desktop_app.services.conversations import ConversationStore
+    from desktop_app.services.chat.conversations import ConversationStore
     from desktop_app.services.litellm_engine import LiteLLMEngine
-    from desktop_app.services.secrets import SecretStore
+    from desktop_app.services.accounts.secrets import SecretStore
     from tests.unit.test_chat_service import KEY, make_chat
 
     async def main():

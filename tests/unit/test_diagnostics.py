@@ -14,6 +14,7 @@ from desktop_app import __version__
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.settings import Settings
+from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.diagnostics import collect_diagnostics, safe_url, scrub
 from desktop_app.services.log_control import (
     RecentErrors,
@@ -22,7 +23,6 @@ from desktop_app.services.log_control import (
     set_debug,
 )
 from desktop_app.services.paths import AppPaths
-from desktop_app.services.secrets import SecretStore
 
 ALNUM = string.ascii_letters + string.digits
 URLSAFE = ALNUM + "-_"

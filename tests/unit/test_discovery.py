@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.services.discovery import (
+from desktop_app.services.local.discovery import (
     LLAMA_SERVER_URL,
     Discovery,
     count_gguf,

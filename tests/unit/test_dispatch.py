@@ -37,13 +37,13 @@ from desktop_app.domain.llamacpp import (
 from desktop_app.domain.pools import Pool, Strategy
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import BudgetExceeded, UsageRecord
-from desktop_app.services.account_state import AccountStates
-from desktop_app.services.dispatch import Dispatcher
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.state import AccountStates
+from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat.dispatch import Dispatcher
+from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.litellm_engine import LiteLLMEngine
-from desktop_app.services.llamacpp import LlamaCppService, ManagedServer
-from desktop_app.services.llm import LLMService
-from desktop_app.services.secrets import SecretStore
-from desktop_app.services.usage import UsageStore
+from desktop_app.services.local.llamacpp import LlamaCppService, ManagedServer
 from tests.servers.anthropic_fault import AnthropicServer, organization_id
 from tests.servers.llama import real_artifacts
 from tests.unit.sqlite_stores import store_fixtures

@@ -10,10 +10,10 @@ import pytest
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.ollama import OllamaHost
-from desktop_app.services.account_state import AccountStates
-from desktop_app.services.accounts import AccountService
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.state import AccountStates
 from desktop_app.services.events import Listeners
-from desktop_app.services.ollama_hosts import OllamaHosts
+from desktop_app.services.local.ollama_hosts import OllamaHosts
 
 
 def test_an_unsubscribed_listener_hears_nothing_more() -> None:

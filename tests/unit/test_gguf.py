@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from desktop_app.domain.gguf import GgufInfo
-from desktop_app.services import gguf as gguf_service
-from desktop_app.services.gguf import (
+from desktop_app.services.local import gguf as gguf_service
+from desktop_app.services.local.gguf import (
     BROKEN_LINK,
     TRUNCATED,
     WRONG_MAGIC,

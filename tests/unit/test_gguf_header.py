@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from desktop_app.domain.gguf import FILE_TYPE_NAMES, GgufInfo, quantisation_name
-from desktop_app.services import gguf_header
-from desktop_app.services.gguf_header import (
+from desktop_app.services.local import gguf_header
+from desktop_app.services.local.gguf_header import (
     BIG_ENDIAN,
     DATA_MISSING,
     EMPTY,

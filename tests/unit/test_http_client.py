@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from desktop_app.domain.errors import DomainError
-from desktop_app.services.catalog import ModelCatalog
+from desktop_app.services.accounts.catalog import ModelCatalog
 from desktop_app.services.http_client import direct_to_loopback, http_client
 from tests.servers.connect_proxy import ConnectProxy, TlsFront
 from tests.servers.openai_fault import FaultServer

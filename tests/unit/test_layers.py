@@ -53,7 +53,7 @@ for package in (desktop_app.domain, desktop_app.services):
     for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
         importlib.import_module(info.name)
         names.append(info.name)
-assert "desktop_app.services.llm" in names and "desktop_app.services.chat" in names, names
+assert "desktop_app.services.chat.llm" in names and "desktop_app.services.chat.service" in names, names
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"PySide6", "shiboken6", "qasync", "litellm"})
 print(len(names), loaded)
 """
@@ -70,11 +70,11 @@ def test_the_core_imports_neither_qt_nor_litellm() -> None:
 def test_the_composition_root_does_not_pay_for_litellm_at_import() -> None:
     result = python(
         "import sys\n"
-        "import desktop_app.app, desktop_app.services.llm, desktop_app.services.chat\n"
+        "import desktop_app.app, desktop_app.services.chat.llm, desktop_app.services.chat.service\n"
         "import desktop_app.services.litellm_engine\n"
         "assert 'litellm' not in sys.modules, 'litellm was imported'\n"
         "assert 'openai' not in sys.modules, 'openai was imported'\n"
-        "import desktop_app.services.ollama\n"
+        "import desktop_app.services.local.ollama\n"
         "assert 'ollama' not in sys.modules, 'the ollama client (~14 MB) was imported'\n"
     )
     assert result.returncode == 0, result.stderr

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.llamacpp_accounts import MANAGED_LABEL, LlamaCppAccounts
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.local.llamacpp_accounts import MANAGED_LABEL, LlamaCppAccounts
 from desktop_app.services.settings import SettingsService
 
 

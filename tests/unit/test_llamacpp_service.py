@@ -25,7 +25,7 @@ from desktop_app.domain.llamacpp import (
     builtin_template_args,
     presets_ini,
 )
-from desktop_app.services.llamacpp import (
+from desktop_app.services.local.llamacpp import (
     LlamaCppService,
     ManagedServer,
     find_binary,
@@ -435,7 +435,7 @@ async def test_waiting_for_a_switch_that_fails_says_so(
 
 
 def test_link_models_makes_one_folder_of_links_over_many(tmp_path: Path) -> None:
-    from desktop_app.services.gguf_links import link_models
+    from desktop_app.services.local.gguf_links import link_models
 
     a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
     for folder in (a, b):

@@ -36,8 +36,8 @@ from desktop_app.domain.errors import (
     TimedOut,
     Unreachable,
 )
+from desktop_app.services.chat.llm import LLMService, _Request, _split_supported
 from desktop_app.services.litellm_engine import LiteLLMEngine
-from desktop_app.services.llm import LLMService, _Request, _split_supported
 from tests.servers.openai_fault import FAST_TOKENS, FaultServer
 
 KEY = "sk-test"

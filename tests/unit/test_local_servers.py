@@ -13,10 +13,10 @@ import pytest_asyncio
 
 from desktop_app.domain.llamacpp import ManagedServerSpec, ManagedStatus, builtin_template_args
 from desktop_app.domain.ollama import OllamaHost
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.llamacpp import LlamaCppService, free_port
-from desktop_app.services.local_servers import LocalServers
-from desktop_app.services.secrets import SecretStore
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.local.llamacpp import LlamaCppService, free_port
+from desktop_app.services.local.servers import LocalServers
 from desktop_app.services.settings import SettingsService
 from tests.servers.llama import LlamaServer, real_artifacts
 from tests.servers.ollama_server import OllamaServer
@@ -119,7 +119,7 @@ async def test_the_server_started_here_is_owned_by_the_service(local: LocalServe
 
 def test_the_local_ollama_is_where_ollama_host_says() -> None:
     from desktop_app.domain.ollama import normalize_host_url
-    from desktop_app.services.local_servers import local_ollama_host
+    from desktop_app.services.local.servers import local_ollama_host
 
     assert local_ollama_host({}) == OllamaHost()
     assert local_ollama_host({"OLLAMA_HOST": " 10.0.0.5:11500 "}).url == normalize_host_url("10.0.0.5:11500")

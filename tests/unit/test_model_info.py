@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.models import ModelInfo
-from desktop_app.services.catalog import ModelCatalog, model_info_from
+from desktop_app.services.accounts.catalog import ModelCatalog, model_info_from
 from desktop_app.services.litellm_engine import LiteLLMEngine
 
 FIELDS = ("context_window", "max_output", "vision", "tools", "json_schema", "input_usd_per_mtok",

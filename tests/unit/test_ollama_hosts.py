@@ -11,9 +11,9 @@ import pytest_asyncio
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.ollama import OllamaHost
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.ollama_hosts import LOCAL_LABEL, OllamaHosts
-from desktop_app.services.secrets import SecretStore
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.local.ollama_hosts import LOCAL_LABEL, OllamaHosts
 from desktop_app.services.settings import SettingsService
 from tests.servers.ollama_server import OllamaServer
 

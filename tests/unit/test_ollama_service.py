@@ -22,7 +22,7 @@ from desktop_app.domain.errors import (
     Unreachable,
 )
 from desktop_app.domain.ollama import DiskFull, OllamaHost, PullProgress, PullState
-from desktop_app.services.ollama import OllamaService
+from desktop_app.services.local.ollama import OllamaService
 from tests.servers.ollama_server import OllamaServer, catalog_model
 
 GB = 1_000_000_000

@@ -11,9 +11,9 @@ import pytest
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.settings import Settings
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import CheckStatus, ModelCatalog
-from desktop_app.services.secrets import SecretStore
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.catalog import CheckStatus, ModelCatalog
+from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 

@@ -25,9 +25,9 @@ from desktop_app.domain.errors import (
 )
 from desktop_app.domain.pools import Pool, Strategy
 from desktop_app.domain.settings import Settings
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import NO_SPEND_RECORDS, KeySpend, ModelCatalog
-from desktop_app.services.proxy_export import (
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.catalog import NO_SPEND_RECORDS, KeySpend, ModelCatalog
+from desktop_app.services.accounts.proxy_export import (
     KEYLESS_PLACEHOLDER,
     env_var_names,
     export_proxy_config,

@@ -13,8 +13,8 @@ import pytest
 import pytest_asyncio
 from keyring.backends import chainer, fail
 
-from desktop_app.services import secrets
-from desktop_app.services.secrets import SecretStore
+from desktop_app.services.accounts import secrets
+from desktop_app.services.accounts.secrets import SecretStore
 
 SECRET = "sk-test-0123456789abcdefSECRET"
 OTHER_SECRET = "sk-test-fedcba9876543210OTHER"

@@ -10,8 +10,8 @@ import pytest
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
-from desktop_app.services import header_secrets
-from desktop_app.services.accounts import AccountService
+from desktop_app.services.accounts import header_secrets
+from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app.domain.accounts import Account
-from desktop_app.services.accounts import AccountService, EnvKey
+from desktop_app.services.accounts.accounts import AccountService, EnvKey
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 

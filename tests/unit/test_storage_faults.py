@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from desktop_app.domain.conversations import MessageStatus
 from desktop_app.domain.errors import StorageFailed
-from desktop_app.services.conversations import ConversationStore
+from desktop_app.services.chat.conversations import ConversationStore
 from tests.unit import sqlite_stores
 
 BUSY_TIMEOUT_S = 0.2  # how long the store waits for another program's lock in these tests

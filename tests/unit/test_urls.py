@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from desktop_app.domain.urls import same_server, server_root
-from desktop_app.services.llamacpp import normalise_url
-from desktop_app.services.llamacpp_accounts import _base_url
-from desktop_app.services.ollama_hosts import same_url
+from desktop_app.services.local.llamacpp import normalise_url
+from desktop_app.services.local.llamacpp_accounts import _base_url
+from desktop_app.services.local.ollama_hosts import same_url
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,8 @@ from desktop_app.domain.usage import (
     merge_models,
 )
 from desktop_app.services import paths
-from desktop_app.services.conversations import StoreClosed
-from desktop_app.services.usage import UsageStore
+from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat.conversations import StoreClosed
 from tests.unit import sqlite_stores
 
 TODAY = date.today()

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desktop_app.services.accounts import AccountService, EnvKey, find_env_keys
+from desktop_app.services.accounts.accounts import AccountService, EnvKey, find_env_keys
 from desktop_app.ui.accounts.env_keys import (
     EnvKeyList,
     KeyOfferDialog,

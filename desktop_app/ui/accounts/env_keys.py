@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.domain.providers import PROVIDERS
-from desktop_app.services.accounts import AccountService, EnvKey
+from desktop_app.services.accounts.accounts import AccountService, EnvKey
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.theme import set_tone
 

@@ -22,7 +22,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from desktop_app.domain.accounts import Account
-from desktop_app.services.accounts import AccountService
+from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.ui.common.events import follow
 from desktop_app.ui.theme import colours
 

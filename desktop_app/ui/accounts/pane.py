@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.accounts import Account, new_account_id
 from desktop_app.domain.providers import Provider, key_prefix_warning
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.catalog import CheckResult, CheckStatus
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.catalog import CheckResult, CheckStatus
 from desktop_app.ui.accounts.editor_base import ListEditor
 from desktop_app.ui.accounts.form import (
     STORED_KEY_PLACEHOLDER,

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool, Strategy, new_pool_id
 from desktop_app.domain.providers import PROVIDERS
-from desktop_app.services.accounts import AccountService
+from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.ui.accounts.editor_base import ListEditor
 from desktop_app.ui.accounts.form import bold_title, first_problem, row
 from desktop_app.ui.accounts.model import (

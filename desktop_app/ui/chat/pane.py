@@ -41,8 +41,8 @@ from desktop_app.domain.chat import (
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.usage import BudgetExceeded
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.chat import DEFAULT_TITLE, ChatService
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.ui.chat.conversations_box import ConversationsBox
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.domain.gguf import GgufInfo, ScanResult
-from desktop_app.services.gguf import GgufLibrary
+from desktop_app.services.local.gguf import GgufLibrary
 from desktop_app.ui.common.tasks import TaskOwner
 
 _Index = QModelIndex | QPersistentModelIndex

@@ -39,9 +39,9 @@ from desktop_app.domain.llamacpp import (
     ServerInfo,
 )
 from desktop_app.domain.urls import same_server
-from desktop_app.services.gguf_links import link_models
-from desktop_app.services.llamacpp import LlamaCppService, ManagedServer, normalise_url
-from desktop_app.services.local_servers import InPicker, LocalServers, ServerHere
+from desktop_app.services.local.gguf_links import link_models
+from desktop_app.services.local.llamacpp import LlamaCppService, ManagedServer, normalise_url
+from desktop_app.services.local.servers import InPicker, LocalServers, ServerHere
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import ServiceEvent, follow
 from desktop_app.ui.common.tasks import TaskOwner

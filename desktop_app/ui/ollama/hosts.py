@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.ollama import HostStatus, OllamaHost, normalize_host_url
-from desktop_app.services.ollama_hosts import OllamaHosts, same_url
+from desktop_app.services.local.ollama_hosts import OllamaHosts, same_url
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner

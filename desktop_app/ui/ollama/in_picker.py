@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from desktop_app.domain.ollama import OllamaHost
-from desktop_app.services.local_servers import InPicker, LocalServers
+from desktop_app.services.local.servers import InPicker, LocalServers
 
 
 class HostsInPicker:

@@ -51,9 +51,9 @@ from desktop_app.domain.ollama import (
     UnfinishedPull,
     canonical_name,
 )
-from desktop_app.services.local_servers import LocalServers
-from desktop_app.services.ollama import OllamaService, PullJob
-from desktop_app.services.ollama_hosts import OllamaHosts, same_url
+from desktop_app.services.local.ollama import OllamaService, PullJob
+from desktop_app.services.local.ollama_hosts import OllamaHosts, same_url
+from desktop_app.services.local.servers import LocalServers
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner

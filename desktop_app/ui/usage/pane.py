@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import StorageFailed
 from desktop_app.domain.usage import BudgetLevel, DailyUsage, budget_level, merge_models
-from desktop_app.services.conversations import StoreClosed
-from desktop_app.services.usage import UsageStore
+from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat.conversations import StoreClosed
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.theme import banner_style, set_themed_style_sheet, set_tone
 from desktop_app.ui.usage.chart import REMOVED_LABEL, ChartMetric, DailyChart, Series, account_series

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 
 from desktop_app.domain.accounts import Account
-from desktop_app.services.secrets import SecretStore
+from desktop_app.services.accounts.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 

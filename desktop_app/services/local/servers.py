@@ -18,11 +18,11 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.llamacpp import ManagedServerSpec
 from desktop_app.domain.ollama import OllamaHost, normalize_host_url
-from desktop_app.services.accounts import AccountService
-from desktop_app.services.llamacpp import LlamaCppService, ManagedServer
-from desktop_app.services.llamacpp_accounts import LlamaCppAccounts
-from desktop_app.services.ollama_hosts import OllamaHosts, ServiceFactory
-from desktop_app.services.secrets import SecretStore
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.local.llamacpp import LlamaCppService, ManagedServer
+from desktop_app.services.local.llamacpp_accounts import LlamaCppAccounts
+from desktop_app.services.local.ollama_hosts import OllamaHosts, ServiceFactory
 from desktop_app.services.settings import SettingsService
 
 

@@ -23,10 +23,10 @@ from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.http_fields import check_base_url
 from desktop_app.domain.ollama import OllamaHost, normalize_host_url
 from desktop_app.domain.urls import same_server
-from desktop_app.services.accounts import AccountService
+from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.events import Unsubscribe
-from desktop_app.services.ollama import OllamaService, PullLedger
-from desktop_app.services.secrets import SecretStore
+from desktop_app.services.local.ollama import OllamaService, PullLedger
 from desktop_app.services.settings import SettingsService
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.urls import same_server, server_root
-from desktop_app.services.accounts import AccountService
+from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.settings import SettingsService
 
 PROVIDER = "llamacpp"

@@ -6,7 +6,7 @@ streaming fallback restarts a stream that already produced text on another deplo
 account broken until its key is fixed, not cool it down for a few seconds; (3) the user must see
 which account answered and every attempt must land in the usage log with its own account, tokens
 and error; and (4) budgets are per account. All of that is a short loop over LLMService, so the
-Router is used where it fits best instead: the exported LiteLLM Proxy config (services/proxy_export.py).
+Router is used where it fits best instead: the exported LiteLLM Proxy config (services/accounts/proxy_export.py).
 
 A llama-server that ModelDesk runs itself goes away for a moment while it restarts on another model.
 A request to it then waits (with a notice) instead of failing: before an attempt when the restart is
@@ -50,11 +50,12 @@ from desktop_app.domain.errors import (
 from desktop_app.domain.pools import Pool, Strategy, is_pool_id
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import BudgetExceeded, BudgetLevel, UsageRecord, budget_level
-from desktop_app.services import header_secrets, preflight
-from desktop_app.services.account_state import AccountStates
-from desktop_app.services.llm import LLMService
-from desktop_app.services.secrets import SecretStore
-from desktop_app.services.usage import UsageStore
+from desktop_app.services.accounts import header_secrets
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.state import AccountStates
+from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat import preflight
+from desktop_app.services.chat.llm import LLMService
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ KEY_FRESH_S = 10.0
 
 
 class LocalServers(Protocol):
-    """The llama-servers ModelDesk runs itself (services/llamacpp.py `LlamaCppService`), by base URL."""
+    """The llama-servers ModelDesk runs itself (services/local/llamacpp.py `LlamaCppService`), by base URL."""
 
     def restarting(self, url: str) -> bool:
         """A start, restart or model switch is under way at `url`."""

@@ -26,7 +26,7 @@ new, every tensor entry sane (a name, 1-4 dimensions, an aligned offset) and the
 the file. Otherwise the next pass runs, and only a pass that guessed nothing may call the file
 broken.
 
-`read_gguf_header` blocks: `desktop_app.services.gguf` (the library) calls it on a worker thread.
+`read_gguf_header` blocks: `desktop_app.services.local.gguf` (the library) calls it on a worker thread.
 """
 
 from __future__ import annotations

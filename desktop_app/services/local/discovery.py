@@ -20,9 +20,9 @@ import httpx
 
 from desktop_app.domain.ollama import normalize_host_url
 from desktop_app.domain.text import without_bidi_controls
-from desktop_app.services.accounts import EnvKey, find_env_keys
-from desktop_app.services.gguf import default_folders
+from desktop_app.services.accounts.accounts import EnvKey, find_env_keys
 from desktop_app.services.http_client import http_client
+from desktop_app.services.local.gguf import default_folders
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import glob
 from collections.abc import Sequence
 from pathlib import Path
 
-from desktop_app.services.gguf_header import SPLIT_NAME
+from desktop_app.services.local.gguf_header import SPLIT_NAME
 
 
 def link_models(files: Sequence[Path], folder: Path) -> list[Path]:

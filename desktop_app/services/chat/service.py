@@ -35,10 +35,10 @@ from desktop_app.domain.conversations import (
 from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import UsageRecord
-from desktop_app.services import preflight
-from desktop_app.services.conversations import ConversationStore
-from desktop_app.services.dispatch import Dispatcher
-from desktop_app.services.usage import UsageStore
+from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat import preflight
+from desktop_app.services.chat.conversations import ConversationStore
+from desktop_app.services.chat.dispatch import Dispatcher
 
 DEFAULT_TITLE = "New conversation"
 log = logging.getLogger(__name__)

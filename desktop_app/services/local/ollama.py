@@ -61,7 +61,7 @@ from desktop_app.domain.ollama import (
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.errors import TransportWording, transport_error
 from desktop_app.services.events import Listeners, Unsubscribe
-from desktop_app.services.ollama_pulls import (
+from desktop_app.services.local.ollama_pulls import (
     PullJob,
     PullLedger,
     PullListener,

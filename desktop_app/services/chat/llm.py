@@ -42,9 +42,9 @@ from desktop_app.domain.chat import (
 )
 from desktop_app.domain.errors import DomainError, ServerError
 from desktop_app.domain.text import without_bidi_controls
+from desktop_app.services.chat.preflight import account_refusal, params_refusal
 from desktop_app.services.errors import map_error
 from desktop_app.services.litellm_engine import LiteLLMEngine, release_duplicate_tables
-from desktop_app.services.preflight import account_refusal, params_refusal
 
 log = logging.getLogger(__name__)
 

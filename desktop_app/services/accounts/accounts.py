@@ -11,11 +11,11 @@ from desktop_app.domain.accounts import Account, new_account_id
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.domain.settings import Settings
-from desktop_app.services import header_secrets
-from desktop_app.services.account_state import AccountStates
-from desktop_app.services.catalog import CheckResult, CheckStatus, ModelCatalog
+from desktop_app.services.accounts import header_secrets
+from desktop_app.services.accounts.catalog import CheckResult, CheckStatus, ModelCatalog
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.state import AccountStates
 from desktop_app.services.events import Listeners, Unsubscribe
-from desktop_app.services.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
 
 Listener = Callable[[], None]
@@ -242,7 +242,12 @@ class AccountService:
 
         Returns every environment variable the proxy needs set: its master key, then account keys.
         """
-        from desktop_app.services.proxy_export import config_text, env_vars_to_set, proxy_config, write_proxy_config
+        from desktop_app.services.accounts.proxy_export import (
+            config_text,
+            env_vars_to_set,
+            proxy_config,
+            write_proxy_config,
+        )
 
         keyed = [a.id for a in self.accounts if await self._secrets.get(a.id)]
         models = {a.id: self._catalog.cached_models(a.id) for a in self.accounts}

@@ -5,7 +5,7 @@ path, size and mtime, so a second scan opens no file that has not changed. Files
 (`name-00001-of-00003.gguf`) are listed as one model. `default_folders` says where llama.cpp, the
 Hugging Face hub and LM Studio keep their files.
 
-Each header is read by `desktop_app.services.gguf_header`, whose public names are re-exported here.
+Each header is read by `desktop_app.services.local.gguf_header`, whose public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.domain.gguf import GgufInfo, GgufProblem, ScanResult
-from desktop_app.services.gguf_header import (
+from desktop_app.services.local.gguf_header import (
     BIG_ENDIAN,
     BROKEN_LINK,
     DAMAGED,

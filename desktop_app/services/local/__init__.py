@@ -1,0 +1,1 @@
+"""Local models: Ollama hosts and pulls, llama-server processes and routers, GGUF files."""
