@@ -23,10 +23,12 @@ IDLE_WINDOW_S = 1.0
 
 # --- a loopback test server (tests/servers) in its own process, so not under this GIL ---------
 
+
 def start_server(module: str, *args: str, name: str) -> tuple[subprocess.Popen, int]:
     """Start ``python -m module *args`` in the repository root; ``name`` is for the error."""
-    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    )
     try:
         line = proc.stdout.readline().strip()
         if not line.startswith("PORT="):
@@ -51,6 +53,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 # --- figures -----------------------------------------------------------------------------------
 
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile; 0 for no values."""
     if not values:
@@ -60,16 +63,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def overlapping_lateness(intervals: Iterable[tuple[float, float]], start: float = -float("inf"),
-                         end: float = float("inf")) -> list[float]:
+def overlapping_lateness(
+    intervals: Iterable[tuple[float, float]], start: float = -float("inf"), end: float = float("inf")
+) -> list[float]:
     """How late each heartbeat interval that overlaps [start, end] was."""
     return [max(0.0, b - a - HEARTBEAT_S) for a, b in intervals if b > start and a < end]
 
 
 def lag_figures(lateness_s: list[float], prefix: str = "") -> dict[str, float]:
-    return {f"{prefix}lag_p99_ms": percentile(lateness_s, 99) * 1e3,
-            f"{prefix}lag_max_ms": max(lateness_s, default=0.0) * 1e3,
-            f"{prefix}ticks": len(lateness_s)}
+    return {
+        f"{prefix}lag_p99_ms": percentile(lateness_s, 99) * 1e3,
+        f"{prefix}lag_max_ms": max(lateness_s, default=0.0) * 1e3,
+        f"{prefix}ticks": len(lateness_s),
+    }
 
 
 def print_figures(figures: dict[str, Any]) -> None:
@@ -79,6 +85,7 @@ def print_figures(figures: dict[str, Any]) -> None:
 
 
 # --- Qt ----------------------------------------------------------------------------------------
+
 
 class QtHeartbeat:
     """The heartbeat timer on the Qt loop; ``ticks`` are the moments it fired."""

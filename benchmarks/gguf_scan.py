@@ -63,8 +63,19 @@ TARGET_WARM_S = 0.2
 SAMPLE = 20
 
 U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
-_FORMATS = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32: "<f", BOOL: "<?",
-            U64: "<Q", I64: "<q", F64: "<d"}
+_FORMATS = {
+    U8: "<B",
+    I8: "<b",
+    U16: "<H",
+    I16: "<h",
+    U32: "<I",
+    I32: "<i",
+    F32: "<f",
+    BOOL: "<?",
+    U64: "<Q",
+    I64: "<q",
+    F64: "<d",
+}
 ARCHITECTURES = ("llama", "gemma3", "qwen2", "mistral3", "phi3")
 FILE_TYPES = (15, 17, 18, 7, 2, 1)  # Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_0, F16
 CHAT_TEMPLATE = (
@@ -76,6 +87,7 @@ CHAT_TEMPLATE = (
 
 
 # --- writing the files ----------------------------------------------------------------------------
+
 
 def string(value: str | bytes) -> bytes:
     raw = value.encode() if isinstance(value, str) else value
@@ -116,26 +128,30 @@ def tokenizer_block() -> tuple[bytes, float]:
     scores = struct.pack(f"<{VOCAB}f", *(-float(i) for i in range(VOCAB)))
     types = struct.pack(f"<{VOCAB}i", *(3 if i < 360 else 1 for i in range(VOCAB)))
     merges = [pieces[rng.randrange(360, 20_000)] + b" " + pieces[rng.randrange(360, 20_000)] for _ in range(MERGES)]
-    return b"".join((
-        string_array("tokenizer.ggml.tokens", pieces),
-        number_array("tokenizer.ggml.scores", F32, scores, VOCAB),
-        number_array("tokenizer.ggml.token_type", I32, types, VOCAB),
-        string_array("tokenizer.ggml.merges", merges),
-    )), sum(map(len, pieces)) / len(pieces)
+    return b"".join(
+        (
+            string_array("tokenizer.ggml.tokens", pieces),
+            number_array("tokenizer.ggml.scores", F32, scores, VOCAB),
+            number_array("tokenizer.ggml.token_type", I32, types, VOCAB),
+            string_array("tokenizer.ggml.merges", merges),
+        )
+    ), sum(map(len, pieces)) / len(pieces)
 
 
 def tensors(embedding: int, feed_forward: int) -> list[tuple[str, tuple[int, ...], int]]:
     found = [("token_embd.weight", (embedding, VOCAB), 14)]
     for block in range(BLOCKS):
-        found += [(f"blk.{block}.attn_norm.weight", (embedding,), 0),
-                  (f"blk.{block}.attn_q.weight", (embedding, embedding), 12),
-                  (f"blk.{block}.attn_k.weight", (embedding, embedding // 4), 12),
-                  (f"blk.{block}.attn_v.weight", (embedding, embedding // 4), 14),
-                  (f"blk.{block}.attn_output.weight", (embedding, embedding), 12),
-                  (f"blk.{block}.ffn_norm.weight", (embedding,), 0),
-                  (f"blk.{block}.ffn_gate.weight", (embedding, feed_forward), 12),
-                  (f"blk.{block}.ffn_up.weight", (embedding, feed_forward), 12),
-                  (f"blk.{block}.ffn_down.weight", (feed_forward, embedding), 14)]
+        found += [
+            (f"blk.{block}.attn_norm.weight", (embedding,), 0),
+            (f"blk.{block}.attn_q.weight", (embedding, embedding), 12),
+            (f"blk.{block}.attn_k.weight", (embedding, embedding // 4), 12),
+            (f"blk.{block}.attn_v.weight", (embedding, embedding // 4), 14),
+            (f"blk.{block}.attn_output.weight", (embedding, embedding), 12),
+            (f"blk.{block}.ffn_norm.weight", (embedding,), 0),
+            (f"blk.{block}.ffn_gate.weight", (embedding, feed_forward), 12),
+            (f"blk.{block}.ffn_up.weight", (embedding, feed_forward), 12),
+            (f"blk.{block}.ffn_down.weight", (feed_forward, embedding), 14),
+        ]
     return [*found, ("output_norm.weight", (embedding,), 0), ("rope_freqs.weight", (embedding // 32,), 0)]
 
 
@@ -143,21 +159,31 @@ def model_file(path: Path, number: int, tokenizer: bytes) -> None:
     arch = ARCHITECTURES[number % len(ARCHITECTURES)]
     embedding, feed_forward = (1024, 4096) if number % 2 else (1536, 6144)
     head = [
-        kv("general.architecture", STR, arch), kv("general.type", STR, "model"),
-        kv("general.name", STR, f"Bench Model {number:04d}"), kv("general.basename", STR, "bench"),
-        kv("general.size_label", STR, "1B"), kv("general.license", STR, "apache-2.0"),
+        kv("general.architecture", STR, arch),
+        kv("general.type", STR, "model"),
+        kv("general.name", STR, f"Bench Model {number:04d}"),
+        kv("general.basename", STR, "bench"),
+        kv("general.size_label", STR, "1B"),
+        kv("general.license", STR, "apache-2.0"),
         string("general.tags") + struct.pack("<IIQ", ARR, STR, 2) + string("text-generation") + string("bench"),
         kv(f"{arch}.context_length", U32, (8192, 32768, 131072)[number % 3]),
-        kv(f"{arch}.embedding_length", U32, embedding), kv(f"{arch}.block_count", U32, BLOCKS),
-        kv(f"{arch}.feed_forward_length", U32, feed_forward), kv(f"{arch}.attention.head_count", U32, 16),
-        kv(f"{arch}.attention.head_count_kv", U32, 4), kv(f"{arch}.rope.freq_base", F32, 1e6),
+        kv(f"{arch}.embedding_length", U32, embedding),
+        kv(f"{arch}.block_count", U32, BLOCKS),
+        kv(f"{arch}.feed_forward_length", U32, feed_forward),
+        kv(f"{arch}.attention.head_count", U32, 16),
+        kv(f"{arch}.attention.head_count_kv", U32, 4),
+        kv(f"{arch}.rope.freq_base", F32, 1e6),
         kv(f"{arch}.attention.layer_norm_rms_epsilon", F32, 1e-6),
-        kv("tokenizer.ggml.model", STR, "llama"), kv("tokenizer.ggml.pre", STR, "default"),
+        kv("tokenizer.ggml.model", STR, "llama"),
+        kv("tokenizer.ggml.pre", STR, "default"),
     ]
     tail = [
-        kv("tokenizer.ggml.bos_token_id", U32, 2), kv("tokenizer.ggml.eos_token_id", U32, 1),
-        kv("tokenizer.ggml.padding_token_id", U32, 0), kv("tokenizer.ggml.add_bos_token", BOOL, True),
-        kv("tokenizer.ggml.add_eos_token", BOOL, False), kv("tokenizer.chat_template", STR, CHAT_TEMPLATE),
+        kv("tokenizer.ggml.bos_token_id", U32, 2),
+        kv("tokenizer.ggml.eos_token_id", U32, 1),
+        kv("tokenizer.ggml.padding_token_id", U32, 0),
+        kv("tokenizer.ggml.add_bos_token", BOOL, True),
+        kv("tokenizer.ggml.add_eos_token", BOOL, False),
+        kv("tokenizer.chat_template", STR, CHAT_TEMPLATE),
         kv("general.quantization_version", U32, 2),
         kv("general.file_type", U32, FILE_TYPES[number % len(FILE_TYPES)]),
     ]
@@ -197,6 +223,7 @@ def disk_read_mb() -> float:
 
 # --- a naive reader, for comparison ---------------------------------------------------------------
 
+
 def naive_read(path: Path) -> dict[str, Any]:
     """Read the header at once, then unpack every value and decode every string in order."""
     with open(path, "rb") as file:
@@ -213,7 +240,7 @@ def naive_read(path: Path) -> dict[str, Any]:
         nonlocal pos
         length = take("<Q")
         pos += length
-        return data[pos - length:pos].decode("utf-8", errors="replace")
+        return data[pos - length : pos].decode("utf-8", errors="replace")
 
     def value(value_type: int) -> Any:
         if value_type == STR:
@@ -235,11 +262,16 @@ def naive_read(path: Path) -> dict[str, Any]:
         take("<I")
         take("<Q")
         parameters += prod(shape)
-    return {"architecture": keys["general.architecture"], "name": keys["general.name"],
-            "parameter_count": parameters, "has_chat_template": bool(keys.get("tokenizer.chat_template"))}
+    return {
+        "architecture": keys["general.architecture"],
+        "name": keys["general.name"],
+        "parameter_count": parameters,
+        "has_chat_template": bool(keys.get("tokenizer.chat_template")),
+    }
 
 
 # --- measuring ------------------------------------------------------------------------------------
+
 
 def timed_scan(library: GgufLibrary) -> tuple[float, float, Any]:
     """Wall seconds, CPU seconds (this process), and the result of one scan."""
@@ -306,9 +338,15 @@ def main() -> None:
         naive = [naive_read(path) for path in sample]
         naive_ms = (time.perf_counter() - started) / len(sample) * 1000
         agree = all(
-            (by_path[path].architecture, by_path[path].name, by_path[path].parameter_count,
-             by_path[path].has_chat_template) == tuple(expected.values())
-            for path, expected in zip(sample, naive, strict=True))
+            (
+                by_path[path].architecture,
+                by_path[path].name,
+                by_path[path].parameter_count,
+                by_path[path].has_chat_template,
+            )
+            == tuple(expected.values())
+            for path, expected in zip(sample, naive, strict=True)
+        )
         print(f"naive_per_file_ms: {naive_ms:.1f}")
         print(f"naive_ratio: {naive_ms / (cold_s / len(paths) * 1000):.1f}")
         print(f"agrees_with_naive: {'yes' if agree else 'NO'}")

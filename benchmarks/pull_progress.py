@@ -49,9 +49,16 @@ TIMEOUT_S = 120.0
 
 def start_ollama(rate: float, seconds: float) -> tuple[subprocess.Popen, int]:
     size = int(rate * seconds) * BYTES_PER_TICK
-    return start_server("tests.servers.ollama_server", "--tick-s", str(1 / rate),
-                        "--bytes-per-tick", str(BYTES_PER_TICK), "--model", f"{MODEL}={size}",
-                        name="the Ollama test server")
+    return start_server(
+        "tests.servers.ollama_server",
+        "--tick-s",
+        str(1 / rate),
+        "--bytes-per-tick",
+        str(BYTES_PER_TICK),
+        "--model",
+        f"{MODEL}={size}",
+        name="the Ollama test server",
+    )
 
 
 async def measure(port: int, home: Path) -> dict[str, float]:
@@ -59,9 +66,12 @@ async def measure(port: int, home: Path) -> dict[str, float]:
     from desktop_app.services.local.ollama import OllamaService
     from desktop_app.ui.ollama import OllamaPane
 
-    service = OllamaService(OllamaHost(url=f"http://127.0.0.1:{port}"),
-                            state_file=home / "ollama-pulls.json", models_dir=home,
-                            disk_usage=lambda _path: SimpleNamespace(free=10**15))
+    service = OllamaService(
+        OllamaHost(url=f"http://127.0.0.1:{port}"),
+        state_file=home / "ollama-pulls.json",
+        models_dir=home,
+        disk_usage=lambda _path: SimpleNamespace(free=10**15),
+    )
     pane = OllamaPane(ollama=service)
     pane.resize(1200, 750)
     pane.show()
@@ -81,11 +91,16 @@ async def measure(port: int, home: Path) -> dict[str, float]:
         heartbeat.stop()
         if final.state is not PullState.DONE:
             raise RuntimeError(f"the pull ended {final.state.value}: {final.error}")
-        return {"events": job.events, "events_per_s": job.events / (end - start),
-                "pull_s": end - start, **lag_figures(heartbeat.lateness(start, end)),
-                "ui_updates": pane.jobs_model.updates, "published": job.published,
-                "cpu_percent": (cpu_end - cpu_start) / (end - start) * 100,
-                **lag_figures(idle, "idle_")}
+        return {
+            "events": job.events,
+            "events_per_s": job.events / (end - start),
+            "pull_s": end - start,
+            **lag_figures(heartbeat.lateness(start, end)),
+            "ui_updates": pane.jobs_model.updates,
+            "published": job.published,
+            "cpu_percent": (cpu_end - cpu_start) / (end - start) * 100,
+            **lag_figures(idle, "idle_"),
+        }
     finally:
         heartbeat.stop()
         await pane.aclose()
@@ -119,21 +134,23 @@ def main() -> None:
         collector.stop()
         stop_server(server)
         home.cleanup()
-    print_figures({
-        "events": result["events"],
-        "events_per_s": f"{result['events_per_s']:.0f}",
-        "pull_s": f"{result['pull_s']:.2f}",
-        "lag_p99_ms": f"{result['lag_p99_ms']:.1f}",
-        "lag_max_ms": f"{result['lag_max_ms']:.1f}",
-        "heartbeat_ticks": result["ticks"],
-        "ui_updates": result["ui_updates"],
-        "snapshots_published": result["published"],
-        "app_cpu_percent": f"{result['cpu_percent']:.0f}",
-        "idle_ticks": result["idle_ticks"],
-        "idle_lag_p99_ms": f"{result['idle_lag_p99_ms']:.1f}",
-        "idle_lag_max_ms": f"{result['idle_lag_max_ms']:.1f}",
-        "target_rate": f"{args.rate:.0f}",
-    })
+    print_figures(
+        {
+            "events": result["events"],
+            "events_per_s": f"{result['events_per_s']:.0f}",
+            "pull_s": f"{result['pull_s']:.2f}",
+            "lag_p99_ms": f"{result['lag_p99_ms']:.1f}",
+            "lag_max_ms": f"{result['lag_max_ms']:.1f}",
+            "heartbeat_ticks": result["ticks"],
+            "ui_updates": result["ui_updates"],
+            "snapshots_published": result["published"],
+            "app_cpu_percent": f"{result['cpu_percent']:.0f}",
+            "idle_ticks": result["idle_ticks"],
+            "idle_lag_p99_ms": f"{result['idle_lag_p99_ms']:.1f}",
+            "idle_lag_max_ms": f"{result['idle_lag_max_ms']:.1f}",
+            "target_rate": f"{args.rate:.0f}",
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -123,8 +123,9 @@ def launch(argv: list[str], env: dict[str, str], wanted: tuple[str, ...]) -> Lau
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     seen: dict[str, tuple[float, str]] = {}
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=stderr, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1
+    )
     lines: queue.Queue = queue.Queue()
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     try:
@@ -144,8 +145,10 @@ def launch(argv: list[str], env: dict[str, str], wanted: tuple[str, ...]) -> Lau
             proc.wait(timeout=10)
             stderr.seek(0)
             tail = stderr.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"{argv[1:]} exited with {proc.returncode} before printing "
-                               f"{[k for k in wanted if k not in seen]}:\n{tail}")
+            raise RuntimeError(
+                f"{argv[1:]} exited with {proc.returncode} before printing "
+                f"{[k for k in wanted if k not in seen]}:\n{tail}"
+            )
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -196,9 +199,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed launches of each first (default 1)")
     parser.add_argument("--reply-runs", type=int, default=3, help="launches that answer one message (default 3)")
     parser.add_argument("--xcb", action="store_true", help="use the X display in DISPLAY instead of offscreen")
-    parser.add_argument("--bytecode", choices=("cached", "as-is"), default="cached",
-                        help="cached (default): children compile into a private cache that the warm-up fills, "
-                             "as an installed app has .pyc files; as-is: this environment unchanged")
+    parser.add_argument(
+        "--bytecode",
+        choices=("cached", "as-is"),
+        default="cached",
+        help="cached (default): children compile into a private cache that the warm-up fills, "
+        "as an installed app has .pyc files; as-is: this environment unchanged",
+    )
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -236,8 +243,7 @@ def main() -> None:
             replies = [launch_app(env, f"http://127.0.0.1:{port}/v1") for _ in range(args.reply_runs)]
         finally:
             stop_server(server)
-        litellm_alone = [launch([sys.executable, str(alone)], env, ("rss_mb",)).rss_mb
-                         for _ in range(args.reply_runs)]
+        litellm_alone = [launch([sys.executable, str(alone)], env, ("rss_mb",)).rss_mb for _ in range(args.reply_runs)]
 
     app_paint = statistics.median(a.first_paint_ms for a in apps)
     bare_paint = statistics.median(b.first_paint_ms for b in bares)

@@ -31,6 +31,7 @@ from desktop_app.services.chat.conversations import ConversationStore
 
 def build(path: Path, messages: int) -> None:
     """The file written directly (a store would take minutes to add this many one by one)."""
+
     async def schema() -> None:
         store = ConversationStore(path)
         await store.open()
@@ -42,11 +43,15 @@ def build(path: Path, messages: int) -> None:
         for start in range(0, messages, 200):
             cursor = conn.execute(
                 "INSERT INTO conversations (title, created_at, updated_at) VALUES (?, ?, ?)",
-                (f"Conversation {start // 200}", time.time(), time.time()))
+                (f"Conversation {start // 200}", time.time(), time.time()),
+            )
             conn.executemany(
                 "INSERT INTO messages (conversation_id, role, content, created_at) VALUES (?, ?, ?, ?)",
-                ((cursor.lastrowid, ("user", "assistant")[i % 2], f"{i} {body}", time.time())
-                 for i in range(min(200, messages - start))))
+                (
+                    (cursor.lastrowid, ("user", "assistant")[i % 2], f"{i} {body}", time.time())
+                    for i in range(min(200, messages - start))
+                ),
+            )
     conn.close()
 
 
@@ -76,13 +81,15 @@ def main() -> None:
         path = Path(folder) / "conversations.sqlite3"
         build(path, args.messages)
         runs = [asyncio.run(measure(path)) for _ in range(args.runs)]
-        print_figures({
-            "messages": args.messages,
-            "db_mb": round(path.stat().st_size / 1e6, 1),
-            "open_s": round(statistics.median(r[0] for r in runs), 3),
-            "quick_check_s": round(statistics.median(r[1] for r in runs), 3),
-            "first_list_s": round(statistics.median(r[2] for r in runs), 3),
-        })
+        print_figures(
+            {
+                "messages": args.messages,
+                "db_mb": round(path.stat().st_size / 1e6, 1),
+                "open_s": round(statistics.median(r[0] for r in runs), 3),
+                "quick_check_s": round(statistics.median(r[1] for r in runs), 3),
+                "first_list_s": round(statistics.median(r[2] for r in runs), 3),
+            }
+        )
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ TIMEOUT_S = 120.0
 
 # --- (a) the baseline: LiteLLM on a plain asyncio loop ------------------------------------------
 
+
 async def baseline_once(litellm, api_base: str) -> dict[str, float]:
     intervals: list[tuple[float, float]] = []
 
@@ -89,9 +90,14 @@ async def baseline_once(litellm, api_base: str) -> dict[str, float]:
     first = None
     start = time.perf_counter()
     stream = await litellm.acompletion(
-        model=f"openai/{MODEL}", api_base=api_base, api_key="sk-test",
+        model=f"openai/{MODEL}",
+        api_base=api_base,
+        api_key="sk-test",
         messages=[{"role": "user", "content": "go"}],
-        stream=True, stream_options={"include_usage": True}, max_retries=0)
+        stream=True,
+        stream_options={"include_usage": True},
+        max_retries=0,
+    )
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             chunks += 1
@@ -105,11 +111,16 @@ async def baseline_once(litellm, api_base: str) -> dict[str, float]:
         await beat
     if chunks != CHUNKS:
         raise RuntimeError(f"baseline received {chunks} content chunks, not {CHUNKS}")
-    return {"chunks_per_s": chunks / (end - start), "ttfb_ms": (first - start) * 1e3,
-            "tail_ms": (end - last) * 1e3, **lag_figures(overlapping_lateness(intervals, start, end))}
+    return {
+        "chunks_per_s": chunks / (end - start),
+        "ttfb_ms": (first - start) * 1e3,
+        "tail_ms": (end - last) * 1e3,
+        **lag_figures(overlapping_lateness(intervals, start, end)),
+    }
 
 
 # --- (b) the app: ModelDeskApp on a qasync loop -------------------------------------------------
+
 
 class AppBench:
     def __init__(self, port: int) -> None:
@@ -146,9 +157,12 @@ class AppBench:
         self.collector = MainThreadCollector()
         self.collector.start()
         self.loop = qasync.QEventLoop(self.qt_app)
-        self.app = ModelDeskApp(paths=AppPaths.from_environment(),
-                                secrets=SecretStore(backend=MemoryKeyring()), collector=self.collector,
-                                offer_env_import=False)
+        self.app = ModelDeskApp(
+            paths=AppPaths.from_environment(),
+            secrets=SecretStore(backend=MemoryKeyring()),
+            collector=self.collector,
+            offer_env_import=False,
+        )
         self.heartbeat = QtHeartbeat()
         self.first_text: float | None = None
         transcript = self.app.chat_pane.transcript
@@ -178,8 +192,7 @@ class AppBench:
         await painted.wait()
         await app.start()
         await app.engine.litellm()
-        account = Account(provider_id="openai_compatible", label="bench",
-                          base_url=f"http://127.0.0.1:{self.port}/v1")
+        account = Account(provider_id="openai_compatible", label="bench", base_url=f"http://127.0.0.1:{self.port}/v1")
         await app.accounts.save_account(account, "sk-test")
         await app.accounts.refresh_models(account.id)
         app.window.show_pane("Chat")
@@ -211,8 +224,12 @@ class AppBench:
         chunks = len(pane.transcript.plain_text_of_last_message().split())
         if chunks != CHUNKS:
             raise RuntimeError(f"the transcript shows {chunks} tokens, not {CHUNKS}")
-        return {"chunks_per_s": chunks / (end - start), "ttfb_ms": (self.first_text - start) * 1e3,
-                **lag_figures(self.heartbeat.lateness(start, end)), **lag_figures(idle, "idle_")}
+        return {
+            "chunks_per_s": chunks / (end - start),
+            "ttfb_ms": (self.first_text - start) * 1e3,
+            **lag_figures(self.heartbeat.lateness(start, end)),
+            **lag_figures(idle, "idle_"),
+        }
 
     async def close(self) -> None:
         await self.app.aclose()
@@ -221,6 +238,7 @@ class AppBench:
 
 
 # --- the run -----------------------------------------------------------------------------------
+
 
 def median_of(results: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in results)
@@ -301,27 +319,29 @@ def main() -> None:
 
     base_rate = median_of(base_results, "chunks_per_s")
     app_rate = median_of(app_results, "chunks_per_s")
-    print_figures({
-        "baseline_chunks_per_s_each": each(base_results, "chunks_per_s"),
-        "app_chunks_per_s_each": each(app_results, "chunks_per_s"),
-        "baseline_chunks_per_s": f"{base_rate:.0f}",
-        "app_chunks_per_s": f"{app_rate:.0f}",
-        "throughput_ratio": f"{app_rate / base_rate:.2f}",
-        "baseline_ttfb_ms": f"{median_of(base_results, 'ttfb_ms'):.0f}",
-        "app_ttfb_ms": f"{median_of(app_results, 'ttfb_ms'):.0f}",
-        "baseline_tail_ms": f"{median_of(base_results, 'tail_ms'):.0f}",
-        "lag_p99_ms_each": each(app_results, "lag_p99_ms", 1),
-        "lag_max_ms_each": each(app_results, "lag_max_ms", 1),
-        "lag_p99_ms": f"{median_of(app_results, 'lag_p99_ms'):.1f}",
-        "lag_max_ms": f"{median_of(app_results, 'lag_max_ms'):.1f}",
-        "heartbeat_ticks": f"{median_of(app_results, 'ticks'):.0f}",
-        "idle_lag_p99_ms": f"{median_of(app_results, 'idle_lag_p99_ms'):.1f}",
-        "idle_lag_max_ms": f"{median_of(app_results, 'idle_lag_max_ms'):.1f}",
-        "baseline_lag_p99_ms": f"{median_of(base_results, 'lag_p99_ms'):.1f}",
-        "baseline_lag_max_ms": f"{median_of(base_results, 'lag_max_ms'):.1f}",
-        "chunks": CHUNKS,
-        "runs": args.runs,
-    })
+    print_figures(
+        {
+            "baseline_chunks_per_s_each": each(base_results, "chunks_per_s"),
+            "app_chunks_per_s_each": each(app_results, "chunks_per_s"),
+            "baseline_chunks_per_s": f"{base_rate:.0f}",
+            "app_chunks_per_s": f"{app_rate:.0f}",
+            "throughput_ratio": f"{app_rate / base_rate:.2f}",
+            "baseline_ttfb_ms": f"{median_of(base_results, 'ttfb_ms'):.0f}",
+            "app_ttfb_ms": f"{median_of(app_results, 'ttfb_ms'):.0f}",
+            "baseline_tail_ms": f"{median_of(base_results, 'tail_ms'):.0f}",
+            "lag_p99_ms_each": each(app_results, "lag_p99_ms", 1),
+            "lag_max_ms_each": each(app_results, "lag_max_ms", 1),
+            "lag_p99_ms": f"{median_of(app_results, 'lag_p99_ms'):.1f}",
+            "lag_max_ms": f"{median_of(app_results, 'lag_max_ms'):.1f}",
+            "heartbeat_ticks": f"{median_of(app_results, 'ticks'):.0f}",
+            "idle_lag_p99_ms": f"{median_of(app_results, 'idle_lag_p99_ms'):.1f}",
+            "idle_lag_max_ms": f"{median_of(app_results, 'idle_lag_max_ms'):.1f}",
+            "baseline_lag_p99_ms": f"{median_of(base_results, 'lag_p99_ms'):.1f}",
+            "baseline_lag_max_ms": f"{median_of(base_results, 'lag_max_ms'):.1f}",
+            "chunks": CHUNKS,
+            "runs": args.runs,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -100,8 +100,7 @@ def build(app: QApplication, view: TranscriptView, target_chars: int) -> None:
     while view.character_count() < target_chars - live_chars - 500:
         n += 1
         view.add_user_message(f"Question number {n}: how does step {n} work?")
-        view.add_assistant_message(FINISHED_ANSWER.format(n=n) * 4,
-                                   footer="812 tokens · 41.2 tok/s · 19.7 s")
+        view.add_assistant_message(FINISHED_ANSWER.format(n=n) * 4, footer="812 tokens · 41.2 tok/s · 19.7 s")
     view.add_user_message("Now the long one, please.")
     view.begin_assistant_message()
     tokens = token_stream()
@@ -171,8 +170,9 @@ def measure(app: QApplication, view: TranscriptView) -> list[dict[str, float]]:
     for _ in range(REPETITIONS):
         for runs_of_size, size in zip(runs, SIZES):
             runs_of_size.append(measure_once(app, view, size))
-    return [{key: statistics.median(run[key] for run in runs_of_size) for key in runs_of_size[0]}
-            for runs_of_size in runs]
+    return [
+        {key: statistics.median(run[key] for run in runs_of_size) for key in runs_of_size[0]} for runs_of_size in runs
+    ]
 
 
 def main() -> None:
@@ -190,8 +190,7 @@ def main() -> None:
     small, big = measure(app, view)
     figures = {
         "pyside6": PySide6.__version__,
-        "pyside6_drops_none_references":
-            "yes (unsafe on Python 3.11; pin PySide6 < 6.12)" if leaks else "no",
+        "pyside6_drops_none_references": "yes (unsafe on Python 3.11; pin PySide6 < 6.12)" if leaks else "no",
         "appends_per_run": APPENDS,
         "repetitions": REPETITIONS,
         "transcript_chars_small": f"{small['chars']:.0f}",

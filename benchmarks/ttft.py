@@ -61,12 +61,18 @@ async def plain_once(client, base_url: str) -> float:
 
 
 async def _plain_request(client, base_url: str) -> float:
-    body = {"model": "gemma", "messages": [{"role": "user", "content": PROMPT}], "stream": True,
-            "stream_options": {"include_usage": True}, "max_tokens": MAX_TOKENS}
+    body = {
+        "model": "gemma",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": MAX_TOKENS,
+    }
     first = None
     start = time.perf_counter()
-    async with client.stream("POST", f"{base_url}/v1/chat/completions", json=body,
-                             headers={"Authorization": "Bearer no-key"}) as response:
+    async with client.stream(
+        "POST", f"{base_url}/v1/chat/completions", json=body, headers={"Authorization": "Bearer no-key"}
+    ) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
             if first is not None or not line.startswith("data: ") or line == "data: [DONE]":
@@ -115,9 +121,12 @@ class AppSide:
         self.collector = MainThreadCollector()  # as desktop_app/__main__.py
         self.collector.start()
         self.loop = qasync.QEventLoop(self.qt_app)
-        self.app = ModelDeskApp(paths=AppPaths.from_environment(),
-                                secrets=SecretStore(backend=MemoryKeyring()), collector=self.collector,
-                                offer_env_import=False)
+        self.app = ModelDeskApp(
+            paths=AppPaths.from_environment(),
+            secrets=SecretStore(backend=MemoryKeyring()),
+            collector=self.collector,
+            offer_env_import=False,
+        )
         self.first_text: float | None = None
         transcript = self.app.chat_pane.transcript
         append_text = transcript.append_text
@@ -191,6 +200,7 @@ def main() -> None:
     client = httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT_S), trust_env=False)
     side = None
     try:
+
         def plain() -> float:
             asyncio.set_event_loop(plain_loop)
             try:
@@ -224,18 +234,20 @@ def main() -> None:
 
     ms = [p * 1e3 for p in plains]
     app_ms = [a * 1e3 for a in apps]
-    print_figures({
-        "plain_ttft_ms_each": ", ".join(f"{v:.0f}" for v in ms),
-        "app_ttft_ms_each": ", ".join(f"{v:.0f}" for v in app_ms),
-        "plain_ttft_ms_p50": f"{percentile(ms, 50):.1f}",
-        "app_ttft_ms_p50": f"{percentile(app_ms, 50):.1f}",
-        "plain_ttft_ms_p95": f"{percentile(ms, 95):.1f}",
-        "app_ttft_ms_p95": f"{percentile(app_ms, 95):.1f}",
-        "ttft_overhead_ms_p50": f"{percentile(app_ms, 50) - percentile(ms, 50):.1f}",
-        "ttft_overhead_ms_p95": f"{percentile(app_ms, 95) - percentile(ms, 95):.1f}",
-        "paired_overhead_ms_median": f"{statistics.median(a - p for a, p in zip(app_ms, ms)):.1f}",
-        "runs": args.runs,
-    })
+    print_figures(
+        {
+            "plain_ttft_ms_each": ", ".join(f"{v:.0f}" for v in ms),
+            "app_ttft_ms_each": ", ".join(f"{v:.0f}" for v in app_ms),
+            "plain_ttft_ms_p50": f"{percentile(ms, 50):.1f}",
+            "app_ttft_ms_p50": f"{percentile(app_ms, 50):.1f}",
+            "plain_ttft_ms_p95": f"{percentile(ms, 95):.1f}",
+            "app_ttft_ms_p95": f"{percentile(app_ms, 95):.1f}",
+            "ttft_overhead_ms_p50": f"{percentile(app_ms, 50) - percentile(ms, 50):.1f}",
+            "ttft_overhead_ms_p95": f"{percentile(app_ms, 95) - percentile(ms, 95):.1f}",
+            "paired_overhead_ms_median": f"{statistics.median(a - p for a, p in zip(app_ms, ms)):.1f}",
+            "runs": args.runs,
+        }
+    )
 
 
 if __name__ == "__main__":

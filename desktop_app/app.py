@@ -43,9 +43,15 @@ QUIT_TIMEOUT_S = 5.0  # how long quitting waits for the work in hand before aban
 class ModelDeskApp:
     """Owns every service and the window; `start()` after the first paint, `aclose()` on quit."""
 
-    def __init__(self, *, paths: AppPaths, secrets: SecretStore | None = None,
-                 offer_env_import: bool = True, window: MainWindow | None = None,
-                 collector: MainThreadCollector | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        paths: AppPaths,
+        secrets: SecretStore | None = None,
+        offer_env_import: bool = True,
+        window: MainWindow | None = None,
+        collector: MainThreadCollector | None = None,
+    ) -> None:
         from desktop_app.ui.accounts import AccountsPane
         from desktop_app.ui.chat.pane import ChatPane
         from desktop_app.ui.llamacpp import LlamaCppPane
@@ -71,33 +77,55 @@ class ModelDeskApp:
         self.usage = UsageStore(paths.data_dir / "usage.sqlite3")
         self.states = AccountStates()
         self.accounts = AccountService(
-            settings=self.settings, secrets=self.secrets, catalog=self.catalog, states=self.states)
+            settings=self.settings, secrets=self.secrets, catalog=self.catalog, states=self.states
+        )
         self.llamacpp = LlamaCppService(self.http)
-        self.local = LocalServers(accounts=self.accounts, settings=self.settings, secrets=self.secrets,
-                                  llamacpp=self.llamacpp,
-                                  pulls_file=paths.data_dir / "ollama-pulls.json")
+        self.local = LocalServers(
+            accounts=self.accounts,
+            settings=self.settings,
+            secrets=self.secrets,
+            llamacpp=self.llamacpp,
+            pulls_file=paths.data_dir / "ollama-pulls.json",
+        )
         self.dispatcher = Dispatcher(
-            llm=self.llm, secrets=self.secrets, states=self.states, settings=lambda: self.settings.current,
-            usage=self.usage, timeout_s=lambda: self.settings.current.request_timeout_s,
-            local_servers=self.llamacpp)
+            llm=self.llm,
+            secrets=self.secrets,
+            states=self.states,
+            settings=lambda: self.settings.current,
+            usage=self.usage,
+            timeout_s=lambda: self.settings.current.request_timeout_s,
+            local_servers=self.llamacpp,
+        )
         self.chat = ChatService(dispatcher=self.dispatcher, store=self.store)
 
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
         self.accounts_pane = AccountsPane(accounts=self.accounts)
         self.usage_pane = UsagePane(usage=self.usage, accounts_provider=lambda: self.accounts.accounts)
-        self.ollama_pane = OllamaPane(ollama=self.local.ollama.first_service(), hosts=self.local.ollama,
-                                      local=self.local)
-        self.gguf = GgufLibrary(paths.cache_dir / "gguf.json",
-                                folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)])
+        self.ollama_pane = OllamaPane(
+            ollama=self.local.ollama.first_service(), hosts=self.local.ollama, local=self.local
+        )
+        self.gguf = GgufLibrary(
+            paths.cache_dir / "gguf.json", folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)]
+        )
         self.gguf_view = GgufLibraryView(library=self.gguf, user_folders=settings.gguf_folders)
-        self.llamacpp_pane = LlamaCppPane(llamacpp=self.llamacpp, here=self.local.here, local=self.local,
-                                          gguf_files=lambda: self.gguf_view.files,
-                                          binary_setting=settings.llama_server_binary,
-                                          router_dir=paths.cache_dir / "GGUF library")
+        self.llamacpp_pane = LlamaCppPane(
+            llamacpp=self.llamacpp,
+            here=self.local.here,
+            local=self.local,
+            gguf_files=lambda: self.gguf_view.files,
+            binary_setting=settings.llama_server_binary,
+            router_dir=paths.cache_dir / "GGUF library",
+        )
         # The window may already be on screen (painted before any of this was imported).
         self.window = window or MainWindow()
-        panes = (("Chat", self.chat_pane), ("Accounts", self.accounts_pane), ("Usage", self.usage_pane),
-                 ("Ollama", self.ollama_pane), ("llama.cpp", self.llamacpp_pane), ("GGUF files", self.gguf_view))
+        panes = (
+            ("Chat", self.chat_pane),
+            ("Accounts", self.accounts_pane),
+            ("Usage", self.usage_pane),
+            ("Ollama", self.ollama_pane),
+            ("llama.cpp", self.llamacpp_pane),
+            ("GGUF files", self.gguf_view),
+        )
         for title, pane in panes:
             self.window.add_pane(title, pane)
         self._tasks = TaskOwner("app")
@@ -108,7 +136,8 @@ class ModelDeskApp:
         for local_pane in (self.ollama_pane, self.llamacpp_pane):
             local_pane.status_message.connect(self.window.statusBar().showMessage)
         self.ollama_pane.chat_requested.connect(
-            lambda account_id, name: (self.window.show_pane("Chat"), self.chat_pane.select_model(account_id, name)))
+            lambda account_id, name: (self.window.show_pane("Chat"), self.chat_pane.select_model(account_id, name))
+        )
         self.llamacpp_pane.chat_requested.connect(lambda: self.window.show_pane("Chat"))
         if collector is not None:
             self.chat_pane.reply_started.connect(collector.hold_old_generations)
@@ -117,7 +146,8 @@ class ModelDeskApp:
         self.window.stack.currentChanged.connect(self._on_pane_shown)
         self.gguf_view.scanned.connect(self.llamacpp_pane.reload_gguf_files)
         self.gguf_view.folders_changed.connect(
-            lambda folders: self._tasks.spawn(self.settings.update(gguf_folders=folders)))
+            lambda folders: self._tasks.spawn(self.settings.update(gguf_folders=folders))
+        )
         from PySide6.QtWidgets import QApplication
 
         from desktop_app.services.diagnostics import collect_diagnostics
@@ -130,17 +160,24 @@ class ModelDeskApp:
         apply_theme(QApplication.instance(), settings.theme)
         self.window.setWindowIcon(app_icon())
         self.help_menu = HelpMenu(
-            self.window, paths=self.paths, show_pane=self.window.show_pane,
-            diagnostics=lambda: collect_diagnostics(settings=self.settings.current, secrets=self.secrets,
-                                                    paths=self.paths, recent_errors=self.recent_errors),
+            self.window,
+            paths=self.paths,
+            show_pane=self.window.show_pane,
+            diagnostics=lambda: collect_diagnostics(
+                settings=self.settings.current, secrets=self.secrets, paths=self.paths, recent_errors=self.recent_errors
+            ),
             pane_titles=[title for title, _pane in panes],
-            new_chat=lambda: (self.window.show_pane("Chat"), self._tasks.spawn(self.chat_pane.new_conversation())))
-        self.theme_menu = ThemeMenu(self.window, settings=self.settings, current=settings.theme,
-                                    spawn=self._tasks.spawn)
+            new_chat=lambda: (self.window.show_pane("Chat"), self._tasks.spawn(self.chat_pane.new_conversation())),
+        )
+        self.theme_menu = ThemeMenu(
+            self.window, settings=self.settings, current=settings.theme, spawn=self._tasks.spawn
+        )
         self.llamacpp_pane.binary_setting_changed.connect(
-            lambda path: self._tasks.spawn(self.settings.update(llama_server_binary=path)))
+            lambda path: self._tasks.spawn(self.settings.update(llama_server_binary=path))
+        )
         self.window.export_proxy_requested.connect(
-            lambda path: self._tasks.spawn(export_proxy_config(self.window, self.accounts, path)))
+            lambda path: self._tasks.spawn(export_proxy_config(self.window, self.accounts, path))
+        )
         restore_window_state(self.window, self.state_store)
         self.started = asyncio.Event()
 

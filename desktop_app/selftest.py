@@ -89,8 +89,11 @@ def _run_in_qt(report: _Report) -> None:
     qt_messages: list[str] = []
 
     def on_qt_message(kind, _context, message: str) -> None:
-        if kind != QtMsgType.QtDebugMsg and kind != QtMsgType.QtInfoMsg and not message.startswith(
-                _IGNORED_QT_MESSAGES):
+        if (
+            kind != QtMsgType.QtDebugMsg
+            and kind != QtMsgType.QtInfoMsg
+            and not message.startswith(_IGNORED_QT_MESSAGES)
+        ):
             qt_messages.append(message)
 
     previous_handler = qInstallMessageHandler(on_qt_message)
@@ -144,8 +147,10 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
             raise CheckFailed("the resources folder (icons) is missing.")
         if app_icon().pixmap(64, 64).isNull():
             raise CheckFailed("the application icon could not be drawn.")
-        svg = next((p for p in (root / "modeldesk.svg", root / "icons/hicolor/scalable/apps/modeldesk.svg")
-                    if p.is_file()), root / "modeldesk.svg")
+        svg = next(
+            (p for p in (root / "modeldesk.svg", root / "icons/hicolor/scalable/apps/modeldesk.svg") if p.is_file()),
+            root / "modeldesk.svg",
+        )
         if QIcon(str(svg)).pixmap(64, 64).isNull():
             raise CheckFailed("the SVG icon could not be drawn (Qt's SVG plugins are missing).")
         return f"drawn from {root}"
@@ -159,8 +164,12 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
     holder: dict[str, ModelDeskApp] = {}
 
     async def main_window() -> str:
-        app = ModelDeskApp(paths=paths, secrets=SecretStore(backend=keyring.backends.null.Keyring()),
-                           offer_env_import=False, collector=collector)
+        app = ModelDeskApp(
+            paths=paths,
+            secrets=SecretStore(backend=keyring.backends.null.Keyring()),
+            offer_env_import=False,
+            collector=collector,
+        )
         holder["app"] = app
         painted = asyncio.Event()
         app.window.first_painted.connect(painted.set)
@@ -172,6 +181,7 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
         return
     app = holder["app"]
     try:
+
         async def stores() -> str:
             await app.start()  # opens the conversation and usage stores, starts LiteLLM's import
             conversations = await app.store.list_conversations()
@@ -203,8 +213,10 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
 
             async def tokenizer() -> str:
                 # tiktoken reads its encodings from LiteLLM's bundled copies; nothing is downloaded.
-                counts = {model: litellm.token_counter(model=model, text="Hello from ModelDesk")
-                          for model in ("gpt-3.5-turbo", "gpt-4o")}
+                counts = {
+                    model: litellm.token_counter(model=model, text="Hello from ModelDesk")
+                    for model in ("gpt-3.5-turbo", "gpt-4o")
+                }
                 if not all(isinstance(n, int) and n > 0 for n in counts.values()):
                     raise CheckFailed(f"token counting failed ({counts}).")
                 return ", ".join(f"{model}: {n} tokens" for model, n in counts.items())
@@ -222,6 +234,7 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
 
         await report.check("keyring", keyring_backend)
     finally:
+
         async def shut_down() -> str:
             abandoned = await app.aclose()
             app.window.close()
@@ -251,12 +264,26 @@ class _LoopbackChatServer:
         import json
         import threading
 
-        chunks = [{"id": "selftest", "object": "chat.completion.chunk", "created": 0, "model": "selftest",
-                   "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
-                  for text in SELF_TEST_REPLY]
-        chunks.append({"id": "selftest", "object": "chat.completion.chunk", "created": 0, "model": "selftest",
-                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}})
+        chunks = [
+            {
+                "id": "selftest",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "selftest",
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+            }
+            for text in SELF_TEST_REPLY
+        ]
+        chunks.append(
+            {
+                "id": "selftest",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "selftest",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
+            }
+        )
         body = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -294,9 +321,14 @@ async def _loopback_chat(app) -> str:
     try:
         account = Account(provider_id="openai_compatible", label="Self-test", base_url=server.base_url)
         text = []
-        async for event in app.llm.stream_chat(account=account, api_key="self-test", model="selftest",
-                                               messages=[ChatMessage("user", "ping")], params=ChatParams(),
-                                               timeout_s=20.0):
+        async for event in app.llm.stream_chat(
+            account=account,
+            api_key="self-test",
+            model="selftest",
+            messages=[ChatMessage("user", "ping")],
+            params=ChatParams(),
+            timeout_s=20.0,
+        ):
             if isinstance(event, Failed):
                 raise CheckFailed(f"{event.error.message} {event.error.action}".strip())
             if isinstance(event, TextDelta):

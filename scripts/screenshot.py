@@ -46,16 +46,21 @@ async def seed(home: Path) -> None:
     from desktop_app.services.settings_store import SettingsStore
 
     paths = AppPaths.from_environment().ensure()
-    local = Account(provider_id="llamacpp", label="Local gemma", base_url="http://127.0.0.1:8080/v1",
-                    colour="#16a34a")
-    claude = Account(provider_id="anthropic", label="Claude, work", colour="#d97706",
-                     organization_id="org-7f3a9c21", daily_budget_usd=5.0)
+    local = Account(provider_id="llamacpp", label="Local gemma", base_url="http://127.0.0.1:8080/v1", colour="#16a34a")
+    claude = Account(
+        provider_id="anthropic",
+        label="Claude, work",
+        colour="#d97706",
+        organization_id="org-7f3a9c21",
+        daily_budget_usd=5.0,
+    )
     personal = Account(provider_id="anthropic", label="Claude, personal", colour="#2563eb")
     from desktop_app.domain.pools import Pool
 
     pool = Pool(label="Claude pool", provider_id="anthropic", account_ids=(claude.id, personal.id))
-    SettingsStore(paths.settings_file).save(Settings(accounts=[claude, personal, local], pools=[pool],
-                                                     env_import_offered=True))
+    SettingsStore(paths.settings_file).save(
+        Settings(accounts=[claude, personal, local], pools=[pool], env_import_offered=True)
+    )
     import httpx
 
     async with httpx.AsyncClient() as http:
@@ -65,15 +70,20 @@ async def seed(home: Path) -> None:
         catalog._remember(personal.id, ("claude-haiku-4-5", "claude-sonnet-4-5"))
     store = ConversationStore(paths.database_file)
     await store.open()
-    await store.create_conversation(title="Ideas for the release notes", account_id=claude.id,
-                                    model="claude-sonnet-4-5")
+    await store.create_conversation(
+        title="Ideas for the release notes", account_id=claude.id, model="claude-sonnet-4-5"
+    )
     params = ChatParams(system_prompt="You are a concise Python expert.", temperature=0.3, max_tokens=512)
-    conv = await store.create_conversation(title="Reading GGUF metadata", account_id=local.id,
-                                           model="gemma", params=params)
+    conv = await store.create_conversation(
+        title="Reading GGUF metadata", account_id=local.id, model="gemma", params=params
+    )
     await store.add_message(conv.id, role="user", content=QUESTION)
     reply = await store.add_message(conv.id, role="assistant", content="", account_id=local.id, model="gemma")
-    await store.update_message(reply.id, content=ANSWER, metrics=ReplyMetrics(
-        ttft_s=0.071, tokens_per_s=63.4, prompt_tokens=41, completion_tokens=187, latency_s=3.02))
+    await store.update_message(
+        reply.id,
+        content=ANSWER,
+        metrics=ReplyMetrics(ttft_s=0.071, tokens_per_s=63.4, prompt_tokens=41, completion_tokens=187, latency_s=3.02),
+    )
     await store.close()
     await seed_usage(paths, {claude.id: 1.0, personal.id: 0.6, local.id: 2.5})
 
@@ -95,11 +105,20 @@ async def seed_usage(paths, weights: dict[str, float]) -> None:
             for _ in range(rng.randint(2, 6)):
                 prompt, completion = int(rng.randint(300, 2500) * weight), int(rng.randint(200, 1800) * weight)
                 local = weight > 2
-                await usage.record(UsageRecord(
-                    at=now - day * 86400 - rng.randint(0, 3600), account_id=account_id,
-                    model="gemma" if local else "claude-sonnet-4-5", prompt_tokens=prompt,
-                    completion_tokens=completion, cost_usd=None if local else (prompt * 3 + completion * 15) / 1e6,
-                    latency_s=2.0, ttft_s=0.3, status="ok", error_kind=""))
+                await usage.record(
+                    UsageRecord(
+                        at=now - day * 86400 - rng.randint(0, 3600),
+                        account_id=account_id,
+                        model="gemma" if local else "claude-sonnet-4-5",
+                        prompt_tokens=prompt,
+                        completion_tokens=completion,
+                        cost_usd=None if local else (prompt * 3 + completion * 15) / 1e6,
+                        latency_s=2.0,
+                        ttft_s=0.3,
+                        status="ok",
+                        error_kind="",
+                    )
+                )
     await usage.close()
 
 
@@ -133,8 +152,9 @@ def main() -> int:
     asyncio.set_event_loop(loop)
 
     async def shoot() -> None:
-        app = ModelDeskApp(paths=AppPaths.from_environment(), secrets=SecretStore(backend=NoKeyring()),
-                           offer_env_import=False)
+        app = ModelDeskApp(
+            paths=AppPaths.from_environment(), secrets=SecretStore(backend=NoKeyring()), offer_env_import=False
+        )
         app.window.resize(1360, 820)
         app.window.show()
         await app.start()
@@ -149,9 +169,15 @@ def main() -> int:
             await stage_llamacpp(app)
         elif pane != "Chat":
             accounts = app.accounts.accounts
-            app.states.record_headers(accounts[0].id, {
-                "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "47",
-                "anthropic-ratelimit-tokens-limit": "40000", "anthropic-ratelimit-tokens-remaining": "36200"})
+            app.states.record_headers(
+                accounts[0].id,
+                {
+                    "anthropic-ratelimit-requests-limit": "50",
+                    "anthropic-ratelimit-requests-remaining": "47",
+                    "anthropic-ratelimit-tokens-limit": "40000",
+                    "anthropic-ratelimit-tokens-remaining": "36200",
+                },
+            )
             app.states.cool_down(accounts[1].id, 42)
             app.window.show_pane(pane)
         await asyncio.sleep(0.5)

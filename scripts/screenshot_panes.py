@@ -19,9 +19,13 @@ def start_ollama_servers(stack: ExitStack) -> None:
     """Start the loopback servers (stopped with `stack`) and point OLLAMA_HOST at the local one."""
     from tests.servers.ollama_server import OllamaServer
 
-    local = stack.enter_context(OllamaServer(
-        installed=("gemma3:270m", "qwen2.5:0.5b", "llama3.2:1b", "nomic-embed-text:latest"),
-        tick_s=0.25, bytes_per_tick=40_000_000))
+    local = stack.enter_context(
+        OllamaServer(
+            installed=("gemma3:270m", "qwen2.5:0.5b", "llama3.2:1b", "nomic-embed-text:latest"),
+            tick_s=0.25,
+            bytes_per_tick=40_000_000,
+        )
+    )
     remote = stack.enter_context(OllamaServer(installed=("mistral:latest",), api_key="screenshot-key"))
     os.environ["OLLAMA_HOST"] = local.base_url
     os.environ["MODELDESK_SHOT_REMOTE_OLLAMA"] = f"localhost:{remote.port}"
@@ -41,8 +45,9 @@ async def stage_ollama(app) -> None:
     app.window.show_pane("Ollama")
     await _until(lambda: pane.host_status is not None and pane.installed_model.rowCount() == 4)
     # The remote host goes in the host list; the pane stays on the local one.
-    await app.local.ollama.add(url=os.environ["MODELDESK_SHOT_REMOTE_OLLAMA"], label="Workstation",
-                               key="screenshot-key")
+    await app.local.ollama.add(
+        url=os.environ["MODELDESK_SHOT_REMOTE_OLLAMA"], label="Workstation", key="screenshot-key"
+    )
     await pane.refresh()
     await pane.load("gemma3:270m")
     pane.select_installed("qwen2.5:0.5b")

@@ -111,8 +111,7 @@ class ReplyMetrics:
         if self.latency_s is not None:
             parts.append(f"{self.latency_s:.2f} s total")
         if self.account_label and self.retries:
-            parts.append(f"via {self.account_label} after {self.retries} "
-                         f"{'retry' if self.retries == 1 else 'retries'}")
+            parts.append(f"via {self.account_label} after {self.retries} {'retry' if self.retries == 1 else 'retries'}")
         return " · ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -126,6 +125,7 @@ class ReplyMetrics:
 
 
 # --- Stream events -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Started:
@@ -185,5 +185,6 @@ class Failed:
     metrics: ReplyMetrics = field(default_factory=ReplyMetrics)
 
 
-StreamEvent = (Started | TextDelta | ReasoningDelta | UsageReport | ResponseHeaders | AttemptFailed | Notice
-               | Finished | Failed)
+StreamEvent = (
+    Started | TextDelta | ReasoningDelta | UsageReport | ResponseHeaders | AttemptFailed | Notice | Finished | Failed
+)

@@ -97,7 +97,18 @@ class StorageFailed(DomainError):
 ERROR_KINDS: dict[str, type[DomainError]] = {
     cls.__name__: cls
     for cls in (
-        DomainError, AuthFailed, PermissionDenied, ModelNotFound, RateLimited, ContextTooLong,
-        Unreachable, TimedOut, ServerError, MalformedResponse, BadRequest, NoKey, StorageFailed,
+        DomainError,
+        AuthFailed,
+        PermissionDenied,
+        ModelNotFound,
+        RateLimited,
+        ContextTooLong,
+        Unreachable,
+        TimedOut,
+        ServerError,
+        MalformedResponse,
+        BadRequest,
+        NoKey,
+        StorageFailed,
     )
 }

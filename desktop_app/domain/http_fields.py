@@ -17,17 +17,47 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?")
 
 # Framing and hop-by-hop headers (RFC 9110 7.6.1, RFC 9112 6): the HTTP client sets them for each
 # request; a second Transfer-Encoding beside Content-Length makes a request servers must refuse.
-FRAMING_HEADERS = frozenset({
-    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection",
-    "te", "trailer", "upgrade",
-})
+FRAMING_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
 # Where ModelDesk puts the account's key itself: typed here, it would clash with the key field.
 KEY_HEADERS = frozenset({"authorization", "x-api-key"})
 # Headers that carry credentials: their values are secrets, kept in the keyring like keys.
-_CREDENTIAL_NAMES = frozenset({"api-key", "proxy-authorization", "cookie", "x-goog-api-key", "x-litellm-api-key",
-                               "ocp-apim-subscription-key", "x-auth-token", "x-access-token", "x-csrf-token"})
-_CREDENTIAL_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "cookie", "session", "credential",
-                     "signature")
+_CREDENTIAL_NAMES = frozenset(
+    {
+        "api-key",
+        "proxy-authorization",
+        "cookie",
+        "x-goog-api-key",
+        "x-litellm-api-key",
+        "ocp-apim-subscription-key",
+        "x-auth-token",
+        "x-access-token",
+        "x-csrf-token",
+    }
+)
+_CREDENTIAL_WORDS = (
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "auth",
+    "cookie",
+    "session",
+    "credential",
+    "signature",
+)
 
 
 def is_credential_header(name: str) -> bool:
@@ -94,8 +124,10 @@ def check_header_bytes(name: str, value: str) -> tuple[str, str]:
     if any(ch in value for ch in "\r\n\0"):
         raise ValueError(f"the value of {name} must be on one line")
     if not _is_ascii(value):
-        raise ValueError(f"the value of {name} must be plain ASCII: HTTP sends header values as bytes, so "
-                         f"percent-encode other characters (Café as Caf%C3%A9)")
+        raise ValueError(
+            f"the value of {name} must be plain ASCII: HTTP sends header values as bytes, so "
+            f"percent-encode other characters (Café as Caf%C3%A9)"
+        )
     if not _VALUE.fullmatch(value):
         raise ValueError(f"the value of {name} must not contain control characters")
     return name, value

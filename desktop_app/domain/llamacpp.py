@@ -183,7 +183,7 @@ class ManagedState:
 
 
 def describe_exit(code: int | None) -> str:
-    """"exit code 1" or "signal 9 (killed)" for an asyncio subprocess return code."""
+    """ "exit code 1" or "signal 9 (killed)" for an asyncio subprocess return code."""
     if code is None:
         return "an unknown status"
     if code < 0:
@@ -205,7 +205,7 @@ def why_it_stopped(lines: Sequence[str]) -> str:
     cleaned: list[tuple[str, str]] = []
     for line in lines:
         match = _LOG_PREFIX.match(line)
-        text = line[match.end():].strip() if match else line.strip()
+        text = line[match.end() :].strip() if match else line.strip()
         if text and not text.startswith("$ "):
             cleaned.append((match.group("level") if match else "", text))
     for level, text in cleaned:

@@ -49,9 +49,18 @@ class ModelInfo:
     @property
     def known(self) -> bool:
         """Whether anything at all is known about the model."""
-        return any(value is not None for value in (
-            self.context_window, self.max_output, self.vision, self.tools, self.json_schema,
-            self.input_usd_per_mtok, self.output_usd_per_mtok))
+        return any(
+            value is not None
+            for value in (
+                self.context_window,
+                self.max_output,
+                self.vision,
+                self.tools,
+                self.json_schema,
+                self.input_usd_per_mtok,
+                self.output_usd_per_mtok,
+            )
+        )
 
     def summary(self) -> str:
         """One line, e.g. "200K context · 64K out · vision · tools · JSON schema · $3.00 / $15.00 per
@@ -61,8 +70,11 @@ class ModelInfo:
             parts.append(f"{_tokens(self.context_window)} context")
         if self.max_output:
             parts.append(f"{_tokens(self.max_output)} out")
-        parts += [name for flag, name in ((self.vision, "vision"), (self.tools, "tools"),
-                                          (self.json_schema, "JSON schema")) if flag]
+        parts += [
+            name
+            for flag, name in ((self.vision, "vision"), (self.tools, "tools"), (self.json_schema, "JSON schema"))
+            if flag
+        ]
         price_in, price_out = self.input_usd_per_mtok, self.output_usd_per_mtok
         if price_in is not None and price_out is not None:
             if price_in == 0 and price_out == 0:

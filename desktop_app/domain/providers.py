@@ -50,39 +50,139 @@ class Provider:
 PROVIDERS: dict[str, Provider] = {
     p.id: p
     for p in (
-        Provider("anthropic", "Anthropic", "anthropic", "https://api.anthropic.com", True,
-                 ModelListStyle.ANTHROPIC, key_prefix="sk-ant-", env_vars=("ANTHROPIC_API_KEY",),
-                 model_map_name="anthropic"),
-        Provider("openai", "OpenAI", "openai", "https://api.openai.com/v1", True, ModelListStyle.OPENAI,
-                 key_prefix="sk-", env_vars=("OPENAI_API_KEY",), model_map_name="openai"),
-        Provider("gemini", "Google Gemini", "gemini", "https://generativelanguage.googleapis.com", True,
-                 ModelListStyle.GEMINI, key_prefix="AIza", env_vars=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-                 model_map_name="gemini"),
-        Provider("mistral", "Mistral", "mistral", "https://api.mistral.ai/v1", True, ModelListStyle.OPENAI,
-                 env_vars=("MISTRAL_API_KEY",), model_map_name="mistral"),
-        Provider("deepseek", "DeepSeek", "deepseek", "https://api.deepseek.com/v1", True,
-                 ModelListStyle.OPENAI, key_prefix="sk-", env_vars=("DEEPSEEK_API_KEY",),
-                 model_map_name="deepseek"),
-        Provider("openrouter", "OpenRouter", "openrouter", "https://openrouter.ai/api/v1", True,
-                 ModelListStyle.OPENAI, key_prefix="sk-or-", env_vars=("OPENROUTER_API_KEY",),
-                 key_check_path="/key", model_map_name="openrouter"),
-        Provider("groq", "Groq", "groq", "https://api.groq.com/openai/v1", True, ModelListStyle.OPENAI,
-                 key_prefix="gsk_", env_vars=("GROQ_API_KEY",), model_map_name="groq"),
-        Provider("xai", "xAI", "xai", "https://api.x.ai/v1", True, ModelListStyle.OPENAI,
-                 key_prefix="xai-", env_vars=("XAI_API_KEY",), model_map_name="xai"),
-        Provider("ollama", "Ollama", "ollama_chat", "http://127.0.0.1:11434", False, ModelListStyle.OLLAMA,
-                 is_local=True),
-        Provider("llamacpp", "llama.cpp server", "openai", "http://127.0.0.1:8080/v1", False,
-                 ModelListStyle.OPENAI, is_local=True),
-        Provider("lmstudio", "LM Studio", "lm_studio", "http://127.0.0.1:1234/v1", False,
-                 ModelListStyle.OPENAI, is_local=True),
-        Provider("vllm", "vLLM", "hosted_vllm", "http://127.0.0.1:8000/v1", False, ModelListStyle.OPENAI,
-                 is_local=True),
-        Provider("openai_compatible", "OpenAI-compatible server", "openai", "http://127.0.0.1:8000/v1", False,
-                 ModelListStyle.OPENAI, is_local=True),
-        Provider("litellm_proxy", "LiteLLM Proxy", "litellm_proxy", "http://127.0.0.1:4000/v1", True,
-                 ModelListStyle.OPENAI, key_prefix="sk-", env_vars=("LITELLM_API_KEY",),
-                 spend_path="/key/info", needs_api_base=True),
+        Provider(
+            "anthropic",
+            "Anthropic",
+            "anthropic",
+            "https://api.anthropic.com",
+            True,
+            ModelListStyle.ANTHROPIC,
+            key_prefix="sk-ant-",
+            env_vars=("ANTHROPIC_API_KEY",),
+            model_map_name="anthropic",
+        ),
+        Provider(
+            "openai",
+            "OpenAI",
+            "openai",
+            "https://api.openai.com/v1",
+            True,
+            ModelListStyle.OPENAI,
+            key_prefix="sk-",
+            env_vars=("OPENAI_API_KEY",),
+            model_map_name="openai",
+        ),
+        Provider(
+            "gemini",
+            "Google Gemini",
+            "gemini",
+            "https://generativelanguage.googleapis.com",
+            True,
+            ModelListStyle.GEMINI,
+            key_prefix="AIza",
+            env_vars=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+            model_map_name="gemini",
+        ),
+        Provider(
+            "mistral",
+            "Mistral",
+            "mistral",
+            "https://api.mistral.ai/v1",
+            True,
+            ModelListStyle.OPENAI,
+            env_vars=("MISTRAL_API_KEY",),
+            model_map_name="mistral",
+        ),
+        Provider(
+            "deepseek",
+            "DeepSeek",
+            "deepseek",
+            "https://api.deepseek.com/v1",
+            True,
+            ModelListStyle.OPENAI,
+            key_prefix="sk-",
+            env_vars=("DEEPSEEK_API_KEY",),
+            model_map_name="deepseek",
+        ),
+        Provider(
+            "openrouter",
+            "OpenRouter",
+            "openrouter",
+            "https://openrouter.ai/api/v1",
+            True,
+            ModelListStyle.OPENAI,
+            key_prefix="sk-or-",
+            env_vars=("OPENROUTER_API_KEY",),
+            key_check_path="/key",
+            model_map_name="openrouter",
+        ),
+        Provider(
+            "groq",
+            "Groq",
+            "groq",
+            "https://api.groq.com/openai/v1",
+            True,
+            ModelListStyle.OPENAI,
+            key_prefix="gsk_",
+            env_vars=("GROQ_API_KEY",),
+            model_map_name="groq",
+        ),
+        Provider(
+            "xai",
+            "xAI",
+            "xai",
+            "https://api.x.ai/v1",
+            True,
+            ModelListStyle.OPENAI,
+            key_prefix="xai-",
+            env_vars=("XAI_API_KEY",),
+            model_map_name="xai",
+        ),
+        Provider(
+            "ollama", "Ollama", "ollama_chat", "http://127.0.0.1:11434", False, ModelListStyle.OLLAMA, is_local=True
+        ),
+        Provider(
+            "llamacpp",
+            "llama.cpp server",
+            "openai",
+            "http://127.0.0.1:8080/v1",
+            False,
+            ModelListStyle.OPENAI,
+            is_local=True,
+        ),
+        Provider(
+            "lmstudio",
+            "LM Studio",
+            "lm_studio",
+            "http://127.0.0.1:1234/v1",
+            False,
+            ModelListStyle.OPENAI,
+            is_local=True,
+        ),
+        Provider(
+            "vllm", "vLLM", "hosted_vllm", "http://127.0.0.1:8000/v1", False, ModelListStyle.OPENAI, is_local=True
+        ),
+        Provider(
+            "openai_compatible",
+            "OpenAI-compatible server",
+            "openai",
+            "http://127.0.0.1:8000/v1",
+            False,
+            ModelListStyle.OPENAI,
+            is_local=True,
+        ),
+        Provider(
+            "litellm_proxy",
+            "LiteLLM Proxy",
+            "litellm_proxy",
+            "http://127.0.0.1:4000/v1",
+            True,
+            ModelListStyle.OPENAI,
+            key_prefix="sk-",
+            env_vars=("LITELLM_API_KEY",),
+            spend_path="/key/info",
+            needs_api_base=True,
+        ),
     )
 }
 
@@ -100,11 +200,16 @@ def key_prefix_warning(provider_id: str, key: str) -> str | None:
     if entry is None or not entry.key_prefix or not key:
         return None
     # Anthropic keys also start with OpenAI's "sk-": look for the longer, more specific prefix first.
-    owner = max((p for p in PROVIDERS.values() if p.key_prefix and key.startswith(p.key_prefix)),
-                key=lambda p: len(p.key_prefix), default=None)
+    owner = max(
+        (p for p in PROVIDERS.values() if p.key_prefix and key.startswith(p.key_prefix)),
+        key=lambda p: len(p.key_prefix),
+        default=None,
+    )
     if owner is not None and owner.id != entry.id and len(owner.key_prefix) > len(entry.key_prefix):
-        return f"This looks like a{'n' if owner.name[0] in 'AEIOU' else ''} {owner.name} key, not " \
-               f"a{'n' if entry.name[0] in 'AEIOU' else ''} {entry.name} one; check the provider."
+        return (
+            f"This looks like a{'n' if owner.name[0] in 'AEIOU' else ''} {owner.name} key, not "
+            f"a{'n' if entry.name[0] in 'AEIOU' else ''} {entry.name} one; check the provider."
+        )
     if key.startswith(entry.key_prefix):
         return None
     return f"{entry.name} keys usually start with “{entry.key_prefix}”; check that this is the right key."

@@ -74,8 +74,9 @@ def _reset(value: str | None, now: datetime) -> datetime | None:
         return None
 
 
-def parse_rate_limit_headers(headers: Mapping[str, str], now: datetime | None = None,
-                             secret: str | None = None) -> RateLimitSnapshot | None:
+def parse_rate_limit_headers(
+    headers: Mapping[str, str], now: datetime | None = None, secret: str | None = None
+) -> RateLimitSnapshot | None:
     """A snapshot from response headers, or None when they carry no rate-limit information.
     `secret`: the key the request was sent with, never taken for the organisation."""
     now = now or datetime.now(UTC)

@@ -60,10 +60,10 @@ class Settings(BaseModel):
 
     def without_account(self, account_id: str) -> Settings:
         """A copy without the account; pools that had it keep their other members."""
-        pools = [p.model_copy(update={"account_ids": tuple(a for a in p.account_ids if a != account_id)})
-                 for p in self.pools]
-        return self.model_copy(update={"accounts": [a for a in self.accounts if a.id != account_id],
-                                       "pools": pools})
+        pools = [
+            p.model_copy(update={"account_ids": tuple(a for a in p.account_ids if a != account_id)}) for p in self.pools
+        ]
+        return self.model_copy(update={"accounts": [a for a in self.accounts if a.id != account_id], "pools": pools})
 
     def moved_account(self, account_id: str, delta: int) -> Settings:
         """A copy with the account moved `delta` places up (negative) or down (positive)."""

@@ -35,14 +35,30 @@ class UsageRecord:
 
     @classmethod
     def from_metrics(
-        cls, metrics: ReplyMetrics, *, at: float, account_id: str, model: str, status: str,
-        error_kind: str = "", retries: int = 0, pool_id: str = "",
+        cls,
+        metrics: ReplyMetrics,
+        *,
+        at: float,
+        account_id: str,
+        model: str,
+        status: str,
+        error_kind: str = "",
+        retries: int = 0,
+        pool_id: str = "",
     ) -> UsageRecord:
         return cls(
-            at=at, account_id=account_id, model=model, prompt_tokens=metrics.prompt_tokens,
-            completion_tokens=metrics.completion_tokens, cost_usd=metrics.cost_usd,
-            latency_s=metrics.latency_s, ttft_s=metrics.ttft_s, status=status, error_kind=error_kind,
-            retries=retries, pool_id=pool_id,
+            at=at,
+            account_id=account_id,
+            model=model,
+            prompt_tokens=metrics.prompt_tokens,
+            completion_tokens=metrics.completion_tokens,
+            cost_usd=metrics.cost_usd,
+            latency_s=metrics.latency_s,
+            ttft_s=metrics.ttft_s,
+            status=status,
+            error_kind=error_kind,
+            retries=retries,
+            pool_id=pool_id,
         )
 
 
@@ -70,8 +86,9 @@ def merge_models(rows: Iterable[DailyUsage]) -> list[DailyUsage]:
         key = (row.day, row.account_id)
         total = merged.get(key)
         if total is None:
-            merged[key] = DailyUsage(row.day, row.account_id, "", row.requests, row.prompt_tokens,
-                                     row.completion_tokens, row.cost_usd)
+            merged[key] = DailyUsage(
+                row.day, row.account_id, "", row.requests, row.prompt_tokens, row.completion_tokens, row.cost_usd
+            )
             continue
         total.requests += row.requests
         total.prompt_tokens += row.prompt_tokens
@@ -82,6 +99,7 @@ def merge_models(rows: Iterable[DailyUsage]) -> list[DailyUsage]:
 
 
 # --- budgets --------------------------------------------------------------------------------------
+
 
 class BudgetLevel(StrEnum):
     OK = "ok"
@@ -111,8 +129,10 @@ def budget_level(used_tokens: int, used_usd: float, account: Account) -> tuple[B
         candidates.append((_level(share), share, detail))
     if account.daily_budget_usd:
         share = used_usd / account.daily_budget_usd
-        detail = f"cost budget ({_usd(used_usd, account.daily_budget_usd)} of " \
-                 f"{_usd(account.daily_budget_usd, account.daily_budget_usd)})"
+        detail = (
+            f"cost budget ({_usd(used_usd, account.daily_budget_usd)} of "
+            f"{_usd(account.daily_budget_usd, account.daily_budget_usd)})"
+        )
         candidates.append((_level(share), share, detail))
     if not candidates:
         return BudgetLevel.OK, ""

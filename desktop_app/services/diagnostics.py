@@ -38,27 +38,37 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bBasic\s+[A-Za-z0-9+/=]{8,}"), f"Basic {REDACTED}"),
     # Provider key shapes (OpenAI, Anthropic, OpenRouter, DeepSeek, LiteLLM: sk-; Groq gsk_; xAI xai-;
     # Hugging Face hf_; GitHub; Replicate r8_; Perplexity pplx-; NVIDIA nvapi-; AWS access keys).
-    (re.compile(rf"\b(sk-|gsk_|xai-|hf_|ghp_|gho_|ghs_|github_pat_|r8_|pplx-|nvapi-|AKIA|ASIA){_RUN}{{6,}}"),
-     rf"\1{REDACTED}"),
+    (
+        re.compile(rf"\b(sk-|gsk_|xai-|hf_|ghp_|gho_|ghs_|github_pat_|r8_|pplx-|nvapi-|AKIA|ASIA){_RUN}{{6,}}"),
+        rf"\1{REDACTED}",
+    ),
     (re.compile(rf"\bAIza{_RUN}{{10,}}"), f"AIza{REDACTED}"),
     # JSON Web Tokens
     (re.compile(rf"\beyJ{_RUN}{{4,}}\.{_RUN}{{4,}}(?:\.{_RUN}*)?"), REDACTED),
     # api_key=..., "token": "...", x-api-key: ..., password=... (also in query strings and JSON)
-    (re.compile(r"""(?ix)
+    (
+        re.compile(r"""(?ix)
         (\b[\w\-]*(?:api[_\-]?key|apikey|access[_\-]?key|secret|token|passw(?:or)?d|pwd|credentials?
                    |authorization|auth|x-api-key|x-goog-api-key|key)
          ["']?\s*[:=]\s*["']?)
         (?!\[redacted\](?:[\s"'&,;}\]]|$)|Bearer\b|Basic\b)(?:\[redacted\]|[^\s"'&,;}\[\]])+"""),
-     rf"\1{REDACTED}"),
+        rf"\1{REDACTED}",
+    ),
     # Any other long run of letters and digits that mixes both (Mistral-style keys have no prefix).
     # Hex digests and words are left alone: they lack capitals or digits.
-    (re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])"
-                r"[A-Za-z0-9]{20,}(?![A-Za-z0-9])"), REDACTED),
+    (
+        re.compile(
+            r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])"
+            r"[A-Za-z0-9]{20,}(?![A-Za-z0-9])"
+        ),
+        REDACTED,
+    ),
 )
 
 # A word of the name (MY_SERVICE_TOKEN, DB_PASSWD, APIKEY), not any substring (TOKENIZERS_PARALLELISM).
 _CREDENTIAL_NAME = re.compile(
-    r"(?i)(?:^|_)[A-Z0-9]*(?:key|token|secret|passw(?:or)?d|passphrase|pwd|pass|auth|credentials?)(?:_|$)")
+    r"(?i)(?:^|_)[A-Z0-9]*(?:key|token|secret|passw(?:or)?d|passphrase|pwd|pass|auth|credentials?)(?:_|$)"
+)
 # Values that are never credentials, whatever the variable is called (PWD, XAUTHORITY, SSH_AUTH_SOCK,
 # TOKENIZERS_PARALLELISM...): paths and lists of them, socket addresses, numbers and switches.
 _PATH = re.compile(r"(?:/|~/|\.{1,2}/|[A-Za-z]:[\\/])")
@@ -78,9 +88,12 @@ def env_secrets(environ: Mapping[str, str]) -> list[str]:
     """The values of provider key variables, and of variables named like a credential whose value
     could be one (a path, a number or a switch is not: blanking it would blank it all over the report)."""
     provider_vars = {name for p in PROVIDERS.values() for name in p.env_vars}
-    return [value.strip() for name, value in environ.items()
-            if value.strip() and (name in provider_vars
-                                  or (_CREDENTIAL_NAME.search(name) and _could_be_secret(value.strip())))]
+    return [
+        value.strip()
+        for name, value in environ.items()
+        if value.strip()
+        and (name in provider_vars or (_CREDENTIAL_NAME.search(name) and _could_be_secret(value.strip())))
+    ]
 
 
 def _could_be_secret(value: str) -> bool:
@@ -113,45 +126,66 @@ class _SecretsInfo(Protocol):
 
 
 def collect_diagnostics(
-    *, settings: Settings, secrets: _SecretsInfo, paths: AppPaths, recent_errors: Iterable[str],
-    environ: Mapping[str, str] | None = None, now: datetime | None = None,
+    *,
+    settings: Settings,
+    secrets: _SecretsInfo,
+    paths: AppPaths,
+    recent_errors: Iterable[str],
+    environ: Mapping[str, str] | None = None,
+    now: datetime | None = None,
 ) -> str:
     """The report, ready to copy. Reads nothing from the keyring and never blocks."""
     env = os.environ if environ is None else environ
     lines = [f"ModelDesk diagnostics, {(now or datetime.now(UTC)).strftime('%Y-%m-%d %H:%M UTC')}", ""]
 
-    lines += ["Versions",
-              f"  ModelDesk {__version__}",
-              (f"  Python {platform.python_version()} ({platform.python_implementation()}), "
-               f"{'frozen bundle' if getattr(sys, 'frozen', False) else 'from source'}"),
-              f"  Platform {platform.platform()}",
-              f"  Qt {_qt_version()}, PySide6 {_dist_version('PySide6-Essentials', 'PySide6')}",
-              f"  LiteLLM {_litellm_version()}",
-              ""]
+    lines += [
+        "Versions",
+        f"  ModelDesk {__version__}",
+        (
+            f"  Python {platform.python_version()} ({platform.python_implementation()}), "
+            f"{'frozen bundle' if getattr(sys, 'frozen', False) else 'from source'}"
+        ),
+        f"  Platform {platform.platform()}",
+        f"  Qt {_qt_version()}, PySide6 {_dist_version('PySide6-Essentials', 'PySide6')}",
+        f"  LiteLLM {_litellm_version()}",
+        "",
+    ]
 
-    lines += ["Keyring",
-              (f"  backend: {secrets.backend_name}, "
-               f"{'keys persist' if secrets.persistent else 'keys kept in memory for this session'}")]
+    lines += [
+        "Keyring",
+        (
+            f"  backend: {secrets.backend_name}, "
+            f"{'keys persist' if secrets.persistent else 'keys kept in memory for this session'}"
+        ),
+    ]
     if secrets.notice:
         lines.append(f"  notice: {secrets.notice}")
     lines.append("")
 
-    lines += ["Files",
-              f"  config: {paths.config_dir}",
-              f"  data:   {paths.data_dir}",
-              f"  cache:  {paths.cache_dir}",
-              f"  logs:   {paths.log_dir}",
-              ""]
+    lines += [
+        "Files",
+        f"  config: {paths.config_dir}",
+        f"  data:   {paths.data_dir}",
+        f"  cache:  {paths.cache_dir}",
+        f"  logs:   {paths.log_dir}",
+        "",
+    ]
 
-    lines += ["Settings",
-              (f"  theme {settings.theme}, request timeout {settings.request_timeout_s:g} s, "
-               f"{len(settings.accounts)} account(s), {len(settings.pools)} pool(s)")]
+    lines += [
+        "Settings",
+        (
+            f"  theme {settings.theme}, request timeout {settings.request_timeout_s:g} s, "
+            f"{len(settings.accounts)} account(s), {len(settings.pools)} pool(s)"
+        ),
+    ]
     for account in settings.accounts:
         lines.append("  - " + _account_line(account))
     for pool in settings.pools:
         provider = PROVIDERS.get(pool.provider_id)
-        lines.append(f"  - pool “{pool.label}”: {provider.name if provider else pool.provider_id}, "
-                     f"{pool.strategy.value}, {len(pool.account_ids)} account(s)")
+        lines.append(
+            f"  - pool “{pool.label}”: {provider.name if provider else pool.provider_id}, "
+            f"{pool.strategy.value}, {len(pool.account_ids)} account(s)"
+        )
     lines.append("")
 
     lines += ["Environment", "  " + _environment_line(env), ""]
@@ -165,9 +199,11 @@ def collect_diagnostics(
 
 def _account_line(account) -> str:
     provider = PROVIDERS.get(account.provider_id)
-    parts = [f"{provider.name if provider else account.provider_id} “{account.label}”",
-             safe_url(account.effective_base_url),
-             "enabled" if account.enabled else "disabled"]
+    parts = [
+        f"{provider.name if provider else account.provider_id} “{account.label}”",
+        safe_url(account.effective_base_url),
+        "enabled" if account.enabled else "disabled",
+    ]
     if account.extra_headers:
         parts.append("extra headers " + ", ".join(sorted(account.extra_headers)) + " (values not shown)")
     if account.daily_budget_tokens:

@@ -66,8 +66,11 @@ def transport_failure(exc: BaseException, *, chain: bool = False) -> Transport |
     names = {type(c).__name__ for c in candidates}
     if any(isinstance(c, httpx.TimeoutException) for c in candidates) or names & {"Timeout", "APITimeoutError"}:
         return Transport.TIMED_OUT
-    if any(isinstance(c, httpx.ConnectError) or (isinstance(c, ConnectionError) and not isinstance(
-            c, (ConnectionResetError, BrokenPipeError))) for c in candidates):
+    if any(
+        isinstance(c, httpx.ConnectError)
+        or (isinstance(c, ConnectionError) and not isinstance(c, (ConnectionResetError, BrokenPipeError)))
+        for c in candidates
+    ):
         return Transport.NOT_CONNECTED
     if any(isinstance(c, _CUT_ERRORS) for c in candidates):
         return Transport.CUT
@@ -89,16 +92,20 @@ class TransportWording:
     other: Said | None = None  # None: not a transport failure for this caller, mapped on by it
 
 
-def transport_error(exc: BaseException, wording: TransportWording, *, url: str,
-                    chain: bool = False) -> DomainError | None:
+def transport_error(
+    exc: BaseException, wording: TransportWording, *, url: str, chain: bool = False
+) -> DomainError | None:
     """TimedOut or Unreachable(url) for a transport failure, in `wording`; None for anything else."""
     kind = transport_failure(exc, chain=chain)
     if kind is None:
         return None
     if kind is Transport.TIMED_OUT:
         return TimedOut(*wording.timed_out)
-    said = {Transport.NOT_CONNECTED: wording.not_connected, Transport.CUT: wording.cut or wording.not_connected,
-            Transport.OTHER: wording.other}[kind]
+    said = {
+        Transport.NOT_CONNECTED: wording.not_connected,
+        Transport.CUT: wording.cut or wording.not_connected,
+        Transport.OTHER: wording.other,
+    }[kind]
     return None if said is None else Unreachable(*said, url=url)
 
 
@@ -127,8 +134,18 @@ def _host(url: str) -> str:
 # Provider error bodies name their reason ("type" / "code"); a status alone can mislead: a LiteLLM
 # Proxy without a database refuses any key but its master key with 400, and a gateway that checks
 # the key late reports it inside a 200 stream, which LiteLLM then calls a 500.
-_AUTH_REASONS = frozenset({"invalid_api_key", "authentication_error", "auth_error", "expired_key",
-                           "invalid_key", "unauthenticated", "api_key_invalid", "401"})
+_AUTH_REASONS = frozenset(
+    {
+        "invalid_api_key",
+        "authentication_error",
+        "auth_error",
+        "expired_key",
+        "invalid_key",
+        "unauthenticated",
+        "api_key_invalid",
+        "401",
+    }
+)
 _PERMISSION_REASONS = frozenset({"permission_denied", "permission_error", "403"})
 _RATE_REASONS = frozenset({"rate_limit_exceeded", "rate_limit_error", "429"})
 _NO_DATABASE = "no_db_connection"  # a LiteLLM Proxy without a database: only its master key works
@@ -164,8 +181,10 @@ def unsendable(account: Account, api_key: str | None) -> BadRequest | None:
         if api_key:
             check_key(api_key)
     except ValueError as exc:
-        return BadRequest(f"Nothing was sent to account “{account.label}”: {exc}.",
-                          "Open Accounts, correct it and save the account again.")
+        return BadRequest(
+            f"Nothing was sent to account “{account.label}”: {exc}.",
+            "Open Accounts, correct it and save the account again.",
+        )
     return None
 
 
@@ -176,30 +195,42 @@ def request_not_built(exc: BaseException, account_label: str, base_url: str = ""
     """
     for candidate in _chain(exc):
         text = str(candidate)
-        if isinstance(candidate, (httpx.InvalidURL, httpx.UnsupportedProtocol)) or (
-                type(candidate) is ValueError and ("URL" in text or text.startswith("Port "))) or (
-                isinstance(candidate, OverflowError) and "port" in text):  # httpx lets port 99999 through
+        if (
+            isinstance(candidate, (httpx.InvalidURL, httpx.UnsupportedProtocol))
+            or (type(candidate) is ValueError and ("URL" in text or text.startswith("Port ")))
+            or (isinstance(candidate, OverflowError) and "port" in text)
+        ):  # httpx lets port 99999 through
             try:
                 check_base_url(base_url)  # the check Save makes says it best, when it can tell
             except ValueError as refusal:
                 why = str(refusal)
             else:
-                why = ("an IPv6 address in the base URL needs both brackets" if "IPv6" in text
-                       else "the port of the base URL must be a number from 1 to 65535" if "port" in text.lower()
-                       else "the base URL cannot be read as an address")
-            return BadRequest(f"Nothing was sent to account “{account_label}”: {why}.",
-                              "Open Accounts and correct the base URL.")
+                why = (
+                    "an IPv6 address in the base URL needs both brackets"
+                    if "IPv6" in text
+                    else "the port of the base URL must be a number from 1 to 65535"
+                    if "port" in text.lower()
+                    else "the base URL cannot be read as an address"
+                )
+            return BadRequest(
+                f"Nothing was sent to account “{account_label}”: {why}.", "Open Accounts and correct the base URL."
+            )
         if isinstance(candidate, httpx.LocalProtocolError) or (
-                type(candidate) is ValueError and ("control character" in text or "Illegal header" in text)):
-            return BadRequest(f"Nothing was sent to account “{account_label}”: the key or an extra header "
-                              f"contains a line break or another control character.",
-                              "Open Accounts, paste the key again and check the extra headers.")
+            type(candidate) is ValueError and ("control character" in text or "Illegal header" in text)
+        ):
+            return BadRequest(
+                f"Nothing was sent to account “{account_label}”: the key or an extra header "
+                f"contains a line break or another control character.",
+                "Open Accounts, paste the key again and check the extra headers.",
+            )
         if isinstance(candidate, UnicodeEncodeError):
             name = text.partition("(header '")[2].partition("'")[0]
             what = f"the extra header {name}" if name else "the key or an extra header"
-            return BadRequest(f"Nothing was sent to account “{account_label}”: {what} contains characters "
-                              f"other than ASCII, which HTTP headers cannot carry.",
-                              "Open Accounts and use plain ASCII there (percent-encode other characters).")
+            return BadRequest(
+                f"Nothing was sent to account “{account_label}”: {what} contains characters "
+                f"other than ASCII, which HTTP headers cannot carry.",
+                "Open Accounts and use plain ASCII there (percent-encode other characters).",
+            )
     return None
 
 
@@ -295,13 +326,25 @@ def map_error(exc: BaseException, *, account_label: str, model: str, base_url: s
     kind = transport_failure(exc, chain=True)
     # A server's answer (a status) beats a refused connection further down the chain; httpx's own doesn't.
     if kind is not Transport.NOT_CONNECTED or status is None or any(isinstance(c, httpx.ConnectError) for c in chain):
-        transport = transport_error(exc, TransportWording(
-            timed_out=(f"{host} did not answer in time.",
-                       "Retry, or raise the request timeout in Settings if the model is slow to start."),
-            not_connected=(f"Could not connect to {host}.",
-                           "Check that the server is running and the account's base URL is right."),
-            cut=(f"The connection to {host} was cut before the reply finished.", "Retry; the partial reply is kept."),
-        ), url=base_url, chain=True)
+        transport = transport_error(
+            exc,
+            TransportWording(
+                timed_out=(
+                    f"{host} did not answer in time.",
+                    "Retry, or raise the request timeout in Settings if the model is slow to start.",
+                ),
+                not_connected=(
+                    f"Could not connect to {host}.",
+                    "Check that the server is running and the account's base URL is right.",
+                ),
+                cut=(
+                    f"The connection to {host} was cut before the reply finished.",
+                    "Retry; the partial reply is kept.",
+                ),
+            ),
+            url=base_url,
+            chain=True,
+        )
         if transport is not None:
             return transport
     if "RateLimitError" in names or status == 429 or reasons & _RATE_REASONS:
@@ -332,7 +375,8 @@ def map_error(exc: BaseException, *, account_label: str, model: str, base_url: s
         name, what = refusal
         return BadRequest(
             f"{host} says {name} does not support {what}.",
-            "Pick a chat model; an embedding model only turns text into vectors." if what == "chat"
+            "Pick a chat model; an embedding model only turns text into vectors."
+            if what == "chat"
             else "Pick a model that can do this.",
         )
     if "BadRequestError" in names or status in (400, 422):
@@ -340,8 +384,11 @@ def map_error(exc: BaseException, *, account_label: str, model: str, base_url: s
             f"{host} refused the request as invalid.",
             "Check the parameters (response format, stop sequences, max tokens) and retry.",
         )
-    if (status is not None and status >= 500) or names & {"InternalServerError", "ServiceUnavailableError",
-                                                         "BadGatewayError"}:
+    if (status is not None and status >= 500) or names & {
+        "InternalServerError",
+        "ServiceUnavailableError",
+        "BadGatewayError",
+    }:
         return ServerError(
             f"{host} had an internal error{f' (HTTP {status})' if status else ''}.",
             "Retry in a moment; if it persists, check the server's logs or status page.",

@@ -51,8 +51,11 @@ def release_duplicate_tables() -> None:
     Cheap and idempotent: run on the engine thread after the import and after each request.
     """
     utils = sys.modules.get("litellm.utils")
-    if utils is not None and isinstance(getattr(utils, "claude_json_str", None), str) \
-            and getattr(utils, "json_data", None) is not None:
+    if (
+        utils is not None
+        and isinstance(getattr(utils, "claude_json_str", None), str)
+        and getattr(utils, "json_data", None) is not None
+    ):
         setattr(utils, "json_data", None)  # noqa: B010  (a module attribute mypy cannot see)
     registry = sys.modules.get("tiktoken.registry")
     for encoding in list(getattr(registry, "ENCODINGS", {}).values()):

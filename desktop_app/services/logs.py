@@ -10,7 +10,8 @@ from pathlib import Path
 def setup_logging(log_dir: Path, level: int = logging.INFO) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(
-        log_dir / "modeldesk.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        log_dir / "modeldesk.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.setLevel(level)

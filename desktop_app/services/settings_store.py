@@ -134,8 +134,10 @@ class _Kept:
         return out
 
 
-_ENTRY_MODELS: dict[str, tuple[type[Account] | type[Pool], str]] = {"accounts": (Account, "Account"),
-                                                                     "pools": (Pool, "Pool")}
+_ENTRY_MODELS: dict[str, tuple[type[Account] | type[Pool], str]] = {
+    "accounts": (Account, "Account"),
+    "pools": (Pool, "Pool"),
+}
 
 
 def _split_entries(data: dict[str, Any]) -> tuple[dict[str, Any], _Kept, dict[str, dict[str, str]]]:
@@ -159,14 +161,18 @@ def _split_entries(data: dict[str, Any]) -> tuple[dict[str, Any], _Kept, dict[st
                     if not dropped:
                         raise
                     model.model_validate(converted)
-                    kept.notices.append(f"Account “{converted['label']}” was loaded without {dropped}; "
-                                        f"type {'them' if ';' in dropped else 'it'} again if needed.")
+                    kept.notices.append(
+                        f"Account “{converted['label']}” was loaded without {dropped}; "
+                        f"type {'them' if ';' in dropped else 'it'} again if needed."
+                    )
             except ValidationError as exc:
                 kept.entries[name].append(entry)  # as it was, credential headers and all
                 label = entry.get("label") if isinstance(entry, dict) else None
                 which = f"{noun} “{label}”" if isinstance(label, str) and label.strip() else f"{noun} number {number}"
-                kept.notices.append(f"{which} in your settings file was not loaded ({_describe(exc)}); it is kept "
-                                    f"in the file unchanged.")
+                kept.notices.append(
+                    f"{which} in your settings file was not loaded ({_describe(exc)}); it is kept "
+                    f"in the file unchanged."
+                )
             else:
                 good.append(converted)
                 if secrets:
@@ -198,13 +204,17 @@ def _take_header_secrets(entry: Any) -> tuple[Any, dict[str, str]]:
     headers = entry.get("extra_headers") if isinstance(entry, dict) else None
     if not (isinstance(headers, dict) and isinstance(entry.get("id"), str)):
         return entry, {}
-    secrets = {n: v for n, v in headers.items()
-               if isinstance(n, str) and isinstance(v, str) and is_credential_header(n)}
+    secrets = {
+        n: v for n, v in headers.items() if isinstance(n, str) and isinstance(v, str) and is_credential_header(n)
+    }
     if not secrets:
         return entry, {}
     names = [n for n in entry.get("secret_headers") or [] if isinstance(n, str)]
-    return {**entry, "extra_headers": {n: v for n, v in headers.items() if n not in secrets},
-            "secret_headers": [*names, *(n for n in secrets if n not in names)]}, secrets
+    return {
+        **entry,
+        "extra_headers": {n: v for n, v in headers.items() if n not in secrets},
+        "secret_headers": [*names, *(n for n in secrets if n not in names)],
+    }, secrets
 
 
 def _parse(raw: bytes) -> tuple[Settings, _Kept, dict[str, dict[str, str]]]:

@@ -7,8 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 
-async def close_in_order(steps: Sequence[tuple[str, Callable[[], Awaitable[object]]]], *, timeout_s: float,
-                         log: logging.Logger) -> list[str]:
+async def close_in_order(
+    steps: Sequence[tuple[str, Callable[[], Awaitable[object]]]], *, timeout_s: float, log: logging.Logger
+) -> list[str]:
     """Run `steps` in order; a step failing is logged and the next one runs.
 
     A step still running at `timeout_s` is cancelled and abandoned with the steps after it; their
@@ -23,8 +24,9 @@ async def close_in_order(steps: Sequence[tuple[str, Callable[[], Awaitable[objec
             # Not awaited after the cancel: a step deaf to it would hold the quit forever.
             task.cancel()
             abandoned = [name for name, _step in steps[index:]]
-            log.warning("quitting: gave up after %g s waiting for %s; abandoned: %s",
-                        timeout_s, name, ", ".join(abandoned))
+            log.warning(
+                "quitting: gave up after %g s waiting for %s; abandoned: %s", timeout_s, name, ", ".join(abandoned)
+            )
             return abandoned
         if not task.cancelled() and task.exception() is not None:
             log.error("quitting: %s failed", name, exc_info=task.exception())

@@ -31,9 +31,14 @@ T = TypeVar("T")
 _SIDECARS = ("-wal", "-shm", "-journal")
 _UNREADABLE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _CAUSES = {
-    sqlite3.SQLITE_BUSY: "locked", sqlite3.SQLITE_LOCKED: "locked", sqlite3.SQLITE_FULL: "full",
-    sqlite3.SQLITE_IOERR: "io", sqlite3.SQLITE_CORRUPT: "damaged", sqlite3.SQLITE_NOTADB: "damaged",
-    sqlite3.SQLITE_READONLY: "readonly", sqlite3.SQLITE_PERM: "readonly",
+    sqlite3.SQLITE_BUSY: "locked",
+    sqlite3.SQLITE_LOCKED: "locked",
+    sqlite3.SQLITE_FULL: "full",
+    sqlite3.SQLITE_IOERR: "io",
+    sqlite3.SQLITE_CORRUPT: "damaged",
+    sqlite3.SQLITE_NOTADB: "damaged",
+    sqlite3.SQLITE_READONLY: "readonly",
+    sqlite3.SQLITE_PERM: "readonly",
 }
 
 
@@ -150,17 +155,26 @@ class SqliteStore:
             current = current.__context__
         what, folder = f"The {self.DESCRIPTION} database", self.path.parent
         problem, action = {
-            "locked": (f"{what} is locked by another program ({self.path})",
-                       "Close the other program (or the other ModelDesk), then Retry."),
-            "full": (f"The disk holding the {self.DESCRIPTION} is full ({folder})",
-                     "Free some space there, then Retry."),
-            "io": (f"{what} could not be read or written: the disk reported an error ({folder})",
-                   "Check that the disk is connected and healthy, then Retry."),
-            "damaged": (f"{what} is damaged ({self.path})",
-                        "Restart ModelDesk: it sets the damaged file aside and offers to recover what "
-                        "can still be read."),
-            "readonly": (f"{what} cannot be written ({self.path} is read-only)",
-                         "Make the file and its folder writable, then Retry."),
+            "locked": (
+                f"{what} is locked by another program ({self.path})",
+                "Close the other program (or the other ModelDesk), then Retry.",
+            ),
+            "full": (
+                f"The disk holding the {self.DESCRIPTION} is full ({folder})",
+                "Free some space there, then Retry.",
+            ),
+            "io": (
+                f"{what} could not be read or written: the disk reported an error ({folder})",
+                "Check that the disk is connected and healthy, then Retry.",
+            ),
+            "damaged": (
+                f"{what} is damaged ({self.path})",
+                "Restart ModelDesk: it sets the damaged file aside and offers to recover what can still be read.",
+            ),
+            "readonly": (
+                f"{what} cannot be written ({self.path} is read-only)",
+                "Make the file and its folder writable, then Retry.",
+            ),
         }.get(cause, (f"{what} cannot be used ({detail})", "Retry; if it keeps failing, restart ModelDesk."))
         logging.getLogger(type(self).__module__).warning("%s store: %s", self.NAME, detail)
         return StorageFailed(f"{problem}.", action, cause, problem)
@@ -208,9 +222,7 @@ class SqliteStore:
 
     def _start_afresh(self, reason: str, *, damaged: bool = False) -> str:
         # Logged under the store's own module, as if it had done this itself.
-        logging.getLogger(type(self).__module__).warning(
-            "%s database %s is unusable: %s", self.NAME, self.path, reason
-        )
+        logging.getLogger(type(self).__module__).warning("%s database %s is unusable: %s", self.NAME, self.path, reason)
         moved = move_aside(self.path)
         for suffix in _SIDECARS:
             # Whatever the failed connection left beside the file goes with it, so no old log or
@@ -237,14 +249,14 @@ class SqliteStore:
             reason = str(exc) if isinstance(exc, _Damaged) else "a part of the file is damaged"
         self._close()
         notice = self._start_afresh(reason, damaged=True)
-        return StorageFailed(notice, "Recover what can still be read, then Retry.", "damaged",
-                             notice.removesuffix("."))
+        return StorageFailed(notice, "Recover what can still be read, then Retry.", "damaged", notice.removesuffix("."))
 
     def _quick_check(self, conn: sqlite3.Connection) -> None:
         rows = conn.execute("PRAGMA quick_check").fetchall()
         if rows != [("ok",)]:
             logging.getLogger(type(self).__module__).warning(
-                "%s database %s failed its quick check: %s", self.NAME, self.path, rows[:5])
+                "%s database %s failed its quick check: %s", self.NAME, self.path, rows[:5]
+            )
             raise _Damaged("a part of the file is damaged")
 
     def _connect(self) -> sqlite3.Connection:

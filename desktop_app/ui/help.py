@@ -63,7 +63,7 @@ def pane_shortcut(pane_titles: Sequence[str]) -> Shortcut:
 
 
 def shortcut_text(keys: Sequence[str]) -> str:
-    """"Ctrl+Enter", or "⌘↩" on macOS: each sequence in the platform's notation."""
+    """ "Ctrl+Enter", or "⌘↩" on macOS: each sequence in the platform's notation."""
     texts = []
     for key in keys:
         text = QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
@@ -118,11 +118,13 @@ class ShortcutsDialog(QDialog):
         self.setMinimumWidth(520)
 
     def texts(self) -> list[str]:
-        return [self.table.item(r, c).text() for r in range(self.table.rowCount())
-                for c in range(self.table.columnCount())]
+        return [
+            self.table.item(r, c).text() for r in range(self.table.rowCount()) for c in range(self.table.columnCount())
+        ]
 
 
 # --- About -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Component:
@@ -172,8 +174,9 @@ def component_info(component: Component) -> ComponentInfo:
         except metadata.PackageNotFoundError:
             continue
         licence = _licence_from_metadata(dist)
-        return ComponentInfo(component.name, dist.version or "?", licence or component.expected_licence,
-                             from_metadata=bool(licence))
+        return ComponentInfo(
+            component.name, dist.version or "?", licence or component.expected_licence, from_metadata=bool(licence)
+        )
     return ComponentInfo(component.name, "not installed", component.expected_licence, from_metadata=False)
 
 
@@ -195,8 +198,11 @@ def _licence_from_metadata(dist: metadata.Distribution) -> str:
             if text and text.strip():
                 first = text.strip().splitlines()[0].strip()
                 if "licen" in first.lower() and len(first) <= 60:
-                    return first.removesuffix(" License").removesuffix(" license") if first.startswith(
-                        ("MIT", "BSD", "Apache")) else first
+                    return (
+                        first.removesuffix(" License").removesuffix(" license")
+                        if first.startswith(("MIT", "BSD", "Apache"))
+                        else first
+                    )
     return ""
 
 
@@ -225,12 +231,16 @@ class AboutDialog(QDialog):
         font.setBold(True)
         self.title_label.setFont(font)
         self.versions_label = QLabel(
-            f"Python {platform.python_version()} · Qt {qVersion()} · "
-            f"PySide6 {component_info(COMPONENTS[0]).version}", objectName="aboutVersions")
+            f"Python {platform.python_version()} · Qt {qVersion()} · PySide6 {component_info(COMPONENTS[0]).version}",
+            objectName="aboutVersions",
+        )
         self.summary_label = QLabel(
             "Manage local and cloud language models from one desktop window. "
             f'MIT licence. <a href="{PROJECT_URL}">{PROJECT_URL.removeprefix("https://")}</a>',
-            objectName="aboutSummary", wordWrap=True, openExternalLinks=True)
+            objectName="aboutSummary",
+            wordWrap=True,
+            openExternalLinks=True,
+        )
         heading = QVBoxLayout()
         heading.setSpacing(2)
         heading.addWidget(self.title_label)
@@ -242,23 +252,32 @@ class AboutDialog(QDialog):
         top.addLayout(heading, 1)
 
         self.components = [component_info(c) for c in COMPONENTS]
-        rows = [(c.name, c.version, c.licence if c.from_metadata else f"{c.licence} (not in metadata)")
-                for c in self.components]
-        self.components_table = _read_only_table(("Component", "Version", "Licence"), rows,
-                                                 object_name="componentsTable")
+        rows = [
+            (c.name, c.version, c.licence if c.from_metadata else f"{c.licence} (not in metadata)")
+            for c in self.components
+        ]
+        self.components_table = _read_only_table(
+            ("Component", "Version", "Licence"), rows, object_name="componentsTable"
+        )
         self.lgpl_label = QLabel(
             "Qt and PySide6 are used under the GNU LGPL v3 and can be replaced with your own build; their "
             'source is at <a href="https://code.qt.io">code.qt.io</a>. Each component keeps its own '
             "licence, as do the libraries they use.",
-            objectName="aboutLgpl", wordWrap=True, openExternalLinks=True)
+            objectName="aboutLgpl",
+            wordWrap=True,
+            openExternalLinks=True,
+        )
 
         self.paths = paths
         folders = QFormLayout()
         folders.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.folder_labels: dict[str, QLabel] = {}
-        for key, title, path in (("config", "Settings", paths.config_dir), ("data", "Conversations and usage",
-                                                                           paths.data_dir),
-                                 ("cache", "Cache", paths.cache_dir), ("logs", "Logs", paths.log_dir)):
+        for key, title, path in (
+            ("config", "Settings", paths.config_dir),
+            ("data", "Conversations and usage", paths.data_dir),
+            ("cache", "Cache", paths.cache_dir),
+            ("logs", "Logs", paths.log_dir),
+        ):
             label = QLabel(_folder_link(path), objectName=f"aboutPath_{key}", openExternalLinks=True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
             label.setToolTip(f"Open {path}")
@@ -279,8 +298,11 @@ class AboutDialog(QDialog):
 
     def texts(self) -> list[str]:
         texts = [label.text() for label in self.findChildren(QLabel)]
-        texts += [self.components_table.item(r, c).text() for r in range(self.components_table.rowCount())
-                  for c in range(self.components_table.columnCount())]
+        texts += [
+            self.components_table.item(r, c).text()
+            for r in range(self.components_table.rowCount())
+            for c in range(self.components_table.columnCount())
+        ]
         return texts
 
 
@@ -303,6 +325,7 @@ def _section(text: str) -> QLabel:
 
 # --- the Help menu ------------------------------------------------------------------------------
 
+
 class HelpMenu(QObject):
     """Adds Help (shortcuts, debug logging, copy diagnostics, about) and the window-wide shortcuts.
 
@@ -312,9 +335,16 @@ class HelpMenu(QObject):
 
     diagnostics_copied = Signal()
 
-    def __init__(self, window: QMainWindow, *, paths: AppPaths, diagnostics: Callable[[], str],
-                 show_pane: Callable[[str], None], pane_titles: Sequence[str],
-                 new_chat: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        window: QMainWindow,
+        *,
+        paths: AppPaths,
+        diagnostics: Callable[[], str],
+        show_pane: Callable[[str], None],
+        pane_titles: Sequence[str],
+        new_chat: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(window)
         self._window = window
         self._paths = paths

@@ -48,7 +48,8 @@ class MainWindow(QMainWindow):
             "QListWidget#navigation { border: none; background: palette(window); font-size: 11pt; }"
             "QListWidget#navigation::item { padding: 10px 12px; border-radius: 6px; margin: 2px 4px; }"
             "QListWidget#navigation::item:selected { background: palette(highlight);"
-            " color: palette(highlighted-text); }")
+            " color: palette(highlighted-text); }"
+        )
         self.stack = QStackedWidget()
         self._panes: dict[str, QWidget] = {}
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)

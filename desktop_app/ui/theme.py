@@ -100,6 +100,7 @@ def is_dark(palette: QPalette) -> bool:
 
 # --- semantic colours ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Colours:
     """What a colour means, with one value per theme. Text roles read on the window and base colours."""
@@ -126,18 +127,46 @@ class Colours:
 
 
 LIGHT_COLOURS = Colours(
-    error="#c0392b", ok="#1e7b34", warning="#9a5b00", busy="#b45309", muted="#656d76", link="#0b5cd5",
-    notice_background="#fff4ce", notice_text="#4d3b00", notice_border="#e3c55a",
-    alert_background="#fdecea", alert_text="#5f1d16", alert_border="#e6a19a",
-    dot_up="#2e7d32", dot_down="#c0392b", dot_unknown="#6e7781",
-    user_block="#e9effd", code_background="#e9eaeb", code_block_text="#1f2328", table_border="#8c959f",
+    error="#c0392b",
+    ok="#1e7b34",
+    warning="#9a5b00",
+    busy="#b45309",
+    muted="#656d76",
+    link="#0b5cd5",
+    notice_background="#fff4ce",
+    notice_text="#4d3b00",
+    notice_border="#e3c55a",
+    alert_background="#fdecea",
+    alert_text="#5f1d16",
+    alert_border="#e6a19a",
+    dot_up="#2e7d32",
+    dot_down="#c0392b",
+    dot_unknown="#6e7781",
+    user_block="#e9effd",
+    code_background="#e9eaeb",
+    code_block_text="#1f2328",
+    table_border="#8c959f",
 )
 DARK_COLOURS = Colours(
-    error="#ff7b72", ok="#56d364", warning="#e3b341", busy="#f0883e", muted="#9ba3ad", link="#6cb6ff",
-    notice_background="#3b2e0a", notice_text="#f2dc9b", notice_border="#7a6420",
-    alert_background="#3d1c1a", alert_text="#ffc9c2", alert_border="#8e3b33",
-    dot_up="#3fb950", dot_down="#f85149", dot_unknown="#8b929c",
-    user_block="#1f2b3f", code_background="#2b3038", code_block_text="#f8f8f2", table_border="#5c636c",
+    error="#ff7b72",
+    ok="#56d364",
+    warning="#e3b341",
+    busy="#f0883e",
+    muted="#9ba3ad",
+    link="#6cb6ff",
+    notice_background="#3b2e0a",
+    notice_text="#f2dc9b",
+    notice_border="#7a6420",
+    alert_background="#3d1c1a",
+    alert_text="#ffc9c2",
+    alert_border="#8e3b33",
+    dot_up="#3fb950",
+    dot_down="#f85149",
+    dot_unknown="#8b929c",
+    user_block="#1f2b3f",
+    code_background="#2b3038",
+    code_block_text="#f8f8f2",
+    table_border="#5c636c",
 )
 TONES = tuple(f.name for f in fields(Colours))
 _SHEET_PROPERTY = "modeldeskThemedSheet"
@@ -169,8 +198,10 @@ def set_tone(widget: QWidget, tone: str | None) -> None:
 def banner_style(selector: str, kind: str = "notice", padding: str = "8px 10px") -> str:
     """A style sheet template for a notice ("notice") or failure ("alert") banner."""
     # Doubled braces are the style sheet's own; single ones are roles filled by the theme.
-    return (selector + " {{ background: {" + kind + "_background}; color: {" + kind + "_text};"
-            " border: 1px solid {" + kind + "_border}; border-radius: 4px; padding: " + padding + "; }}")
+    return (
+        selector + " {{ background: {" + kind + "_background}; color: {" + kind + "_text};"
+        " border: 1px solid {" + kind + "_border}; border-radius: 4px; padding: " + padding + "; }}"
+    )
 
 
 class _ThemeController(QObject):
@@ -252,6 +283,7 @@ def current_theme(app: QGuiApplication) -> str:
 
 
 # --- the icon ------------------------------------------------------------------------------------
+
 
 def resources_dir() -> Path | None:
     """The `resources/` folder: next to the package in a checkout, inside the bundle when frozen."""

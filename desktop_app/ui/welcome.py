@@ -76,7 +76,10 @@ class WelcomeDialog(KeyOfferDialog):
         self.title_label.setFont(font)
         self.intro_label = QLabel(
             "ModelDesk looked around this computer. Tick what you want to use; nothing is added "
-            "until you press “Add selected”.", objectName="welcomeIntro", wordWrap=True)
+            "until you press “Add selected”.",
+            objectName="welcomeIntro",
+            wordWrap=True,
+        )
 
         layout = QVBoxLayout(self)
         layout.setSpacing(8)
@@ -118,9 +121,13 @@ class WelcomeDialog(KeyOfferDialog):
         if self.key_boxes:
             layout.addWidget(self._section("API keys in your environment"))
             layout.addWidget(self.key_list)
-            layout.addWidget(self._detail(f"Each ticked key becomes an account, its key "
-                                          f"{key_destination(accounts)}. "
-                                          "The variables themselves are left as they are."))
+            layout.addWidget(
+                self._detail(
+                    f"Each ticked key becomes an account, its key "
+                    f"{key_destination(accounts)}. "
+                    "The variables themselves are left as they are."
+                )
+            )
         else:
             self.key_list.hide()
 
@@ -128,12 +135,15 @@ class WelcomeDialog(KeyOfferDialog):
         if discovery.gguf_folders:
             layout.addWidget(self._section("Model files"))
             folders = ", ".join(
-                f"{_home_relative(f.path)} ({f.count}{'+' if f.partial else ''})" for f in discovery.gguf_folders)
+                f"{_home_relative(f.path)} ({f.count}{'+' if f.partial else ''})" for f in discovery.gguf_folders
+            )
             count = discovery.gguf_count
             self.gguf_label = QLabel(
                 f"{count} GGUF model file{'s' if count != 1 else ''} in {folders}. "
-                "They are listed under “GGUF files”, ready for a llama.cpp server.", objectName="welcomeGguf",
-                wordWrap=True)
+                "They are listed under “GGUF files”, ready for a llama.cpp server.",
+                objectName="welcomeGguf",
+                wordWrap=True,
+            )
             self.gguf_label.setTextFormat(Qt.TextFormat.PlainText)
             layout.addWidget(self.gguf_label)
 
@@ -160,8 +170,11 @@ class WelcomeDialog(KeyOfferDialog):
         return [choice.box for choice in self.server_choices] + self.key_boxes
 
     def selected_accounts(self) -> list[Account]:
-        return [c.account for c in self.server_choices
-                if c.box.isChecked() and not any(c.box is added for added in self._already_added)]
+        return [
+            c.account
+            for c in self.server_choices
+            if c.box.isChecked() and not any(c.box is added for added in self._already_added)
+        ]
 
     def selected_keys(self) -> list[EnvKey]:
         return self.key_list.selected()
@@ -189,8 +202,9 @@ class WelcomeDialog(KeyOfferDialog):
             else:
                 await self._accounts.decline_env_import()
         except OSError as exc:
-            self._show_problem(f"Not everything was added: the settings file could not be written "
-                               f"({exc.strerror or exc}).")
+            self._show_problem(
+                f"Not everything was added: the settings file could not be written ({exc.strerror or exc})."
+            )
             self._set_busy(False)
             return created
         self.accounts_added.emit(created)
@@ -198,7 +212,7 @@ class WelcomeDialog(KeyOfferDialog):
         return created
 
     async def skip(self) -> None:
-        """"Skip", Escape and the close button: add nothing, do not ask again."""
+        """ "Skip", Escape and the close button: add nothing, do not ask again."""
         await self._record_declined(self.skipped, "the welcome screen was skipped")
 
     _decline = skip
@@ -235,8 +249,13 @@ def worth_showing(discovery: Discovery) -> bool:
     return bool(discovery.ollama or discovery.llama_server or discovery.env_keys)
 
 
-async def offer_welcome(parent: QWidget | None, accounts: AccountService, *, http: httpx.AsyncClient | None = None,
-                        environ: Mapping[str, str] | None = None) -> WelcomeDialog | None:
+async def offer_welcome(
+    parent: QWidget | None,
+    accounts: AccountService,
+    *,
+    http: httpx.AsyncClient | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> WelcomeDialog | None:
     """On a first run (no accounts, the offer never answered) look around and open the welcome.
 
     Returns the open dialog (it deletes itself when answered), or None when it is not a first
@@ -253,8 +272,9 @@ async def offer_welcome(parent: QWidget | None, accounts: AccountService, *, htt
     return dialog
 
 
-async def offer_first_run(parent: QWidget | None, accounts: AccountService, *,
-                          http: httpx.AsyncClient | None = None) -> QWidget | None:
+async def offer_first_run(
+    parent: QWidget | None, accounts: AccountService, *, http: httpx.AsyncClient | None = None
+) -> QWidget | None:
     """A first run (no accounts yet): offer what is on this machine; nothing added without consent.
 
     The welcome when it found something; else the offer of the API keys in the environment.

@@ -21,8 +21,14 @@ THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))
 class ThemeMenu:
     """View > Theme: the chosen theme applies at once and is remembered in the settings."""
 
-    def __init__(self, window: QMainWindow, *, settings: SettingsService, current: str,
-                 spawn: Callable[[Coroutine[Any, Any, None]], object]) -> None:
+    def __init__(
+        self,
+        window: QMainWindow,
+        *,
+        settings: SettingsService,
+        current: str,
+        spawn: Callable[[Coroutine[Any, Any, None]], object],
+    ) -> None:
         self._settings = settings
         menu = window.menuBar().addMenu("&View")
         theme_menu = menu.addMenu("Theme")

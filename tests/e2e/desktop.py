@@ -45,14 +45,19 @@ class AppProcess:
 
     def __init__(self, home: Path, *, ollama_url: str = "") -> None:
         self.home = home
-        env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring", MODELDESK_HOME=str(home),
-                   PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+        env = dict(
+            os.environ,
+            PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+            MODELDESK_HOME=str(home),
+            PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        )
         if ollama_url:
             env["OLLAMA_HOST"] = ollama_url
         self._out = (home.parent / "app-stdout.txt").open("w+")
         self._err = (home.parent / "app-stderr.txt").open("w+")
-        self.process = subprocess.Popen([sys.executable, "-m", "desktop_app"], cwd=REPO_ROOT, env=env,
-                                        stdout=self._out, stderr=self._err, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "desktop_app"], cwd=REPO_ROOT, env=env, stdout=self._out, stderr=self._err, text=True
+        )
         self.window = ""
 
     @property
@@ -61,15 +66,21 @@ class AppProcess:
 
     def find_window(self) -> str:
         """The main window's X id, once it is mapped (xdotool waits for it)."""
-        found = xdotool("search", "--sync", "--onlyvisible", "--pid", str(self.pid), "--name", f"^{TITLE}$",
-                        timeout=120)
+        found = xdotool(
+            "search", "--sync", "--onlyvisible", "--pid", str(self.pid), "--name", f"^{TITLE}$", timeout=120
+        )
         self.window = found.split()[-1]
         return self.window
 
     def visible_windows(self) -> list[str]:
         """The app's mapped top-level X windows (the main window, an open menu...)."""
-        result = subprocess.run(["xdotool", "search", "--onlyvisible", "--pid", str(self.pid), "--name", ""],
-                                capture_output=True, text=True, timeout=30, check=False)
+        result = subprocess.run(
+            ["xdotool", "search", "--onlyvisible", "--pid", str(self.pid), "--name", ""],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         return result.stdout.split()
 
     def focus(self) -> None:
@@ -108,9 +119,16 @@ class AppProcess:
 
 
 class _XClientMessageEvent(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
-                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
-                ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("serial", ctypes.c_ulong),
+        ("send_event", ctypes.c_int),
+        ("display", ctypes.c_void_p),
+        ("window", ctypes.c_ulong),
+        ("message_type", ctypes.c_ulong),
+        ("format", ctypes.c_int),
+        ("data", ctypes.c_long * 5),
+    ]
 
 
 class _XEvent(ctypes.Union):
@@ -124,8 +142,7 @@ def send_wm_delete_window(window: int) -> None:
     xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
     xlib.XInternAtom.restype = ctypes.c_ulong
     xlib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-    xlib.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
-                                ctypes.POINTER(_XEvent)]
+    xlib.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(_XEvent)]
     xlib.XFlush.argtypes = [ctypes.c_void_p]
     xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
     display = xlib.XOpenDisplay(None)

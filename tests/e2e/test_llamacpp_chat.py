@@ -84,8 +84,11 @@ def test_add_account_chat_stop_and_find_it_after_restart(qtbot, qloop, llama_ser
         assert again.chat_pane.current_conversation.id == conversation_id
         messages = run(qtbot, again.store.messages(conversation_id))
         assert [(m.role, m.status) for m in messages] == [
-            ("user", MessageStatus.COMPLETE), ("assistant", MessageStatus.COMPLETE),
-            ("user", MessageStatus.COMPLETE), ("assistant", MessageStatus.STOPPED)]
+            ("user", MessageStatus.COMPLETE),
+            ("assistant", MessageStatus.COMPLETE),
+            ("user", MessageStatus.COMPLETE),
+            ("assistant", MessageStatus.STOPPED),
+        ]
         assert messages[3].content.strip() and partial.strip()[:20] in messages[3].content
         shown = again.chat_pane.transcript.toPlainText()
         assert "Count from one to one thousand." in shown and "Stopped" in shown

@@ -45,10 +45,12 @@ def _seed(paths: AppPaths, accounts: list[Account], runner=asyncio.run) -> int:
         try:
             account_id = accounts[0].id if accounts else ""
             conversation = await store.create_conversation(
-                title="Seeded", account_id=account_id, model="gemma" if accounts else "", params=ChatParams())
+                title="Seeded", account_id=account_id, model="gemma" if accounts else "", params=ChatParams()
+            )
             return conversation.id
         finally:
             await store.close()
+
     return runner(seed())
 
 
@@ -69,8 +71,12 @@ def _app(qtbot, paths: AppPaths, *, ollama_url: str = ""):
     try:
         app.find_window()
         app.focus()
-        _wait(qtbot, app, "finished start-up",
-              lambda: "start-up finished" in _log(paths) or app.process.poll() is not None)
+        _wait(
+            qtbot,
+            app,
+            "finished start-up",
+            lambda: "start-up finished" in _log(paths) or app.process.poll() is not None,
+        )
         assert app.process.poll() is None, app.stderr()[-3000:]
         yield app
     finally:
@@ -84,8 +90,10 @@ def _wait(qtbot, app: AppProcess, what: str, condition, timeout_s: float = 60.0)
     except TimeoutError:
         home = Path(os.environ["MODELDESK_HOME"])
         log = home / "log" / "modeldesk.log"
-        pytest.fail(f"no {what} after {timeout_s:.0f} s; app stderr:\n{app.stderr()[-2000:]}\nlog:\n"
-                    f"{log.read_text('utf-8')[-2000:] if log.is_file() else ''}")
+        pytest.fail(
+            f"no {what} after {timeout_s:.0f} s; app stderr:\n{app.stderr()[-2000:]}\nlog:\n"
+            f"{log.read_text('utf-8')[-2000:] if log.is_file() else ''}"
+        )
 
 
 def _quit(qtbot, app: AppProcess, paths: AppPaths, how: str) -> None:
@@ -128,8 +136,9 @@ def _send(qtbot, app: AppProcess, paths: AppPaths) -> int:
 
 def _reply(paths: AppPaths, conversation: int) -> tuple[str, str]:
     """(status, content) of the conversation's assistant message as saved so far."""
-    rows = _query(paths, "SELECT status, content FROM messages WHERE conversation_id = ? AND role = 'assistant'",
-                  conversation)
+    rows = _query(
+        paths, "SELECT status, content FROM messages WHERE conversation_id = ? AND role = 'assistant'", conversation
+    )
     return rows[0] if rows else ("", "")
 
 
@@ -156,7 +165,8 @@ def _pulled_bytes(ollama: OllamaServer) -> int:
 
 
 def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(
-        qtbot, qloop, monkeypatch, llama_server, ollama):
+    qtbot, qloop, monkeypatch, llama_server, ollama
+):
     paths = AppPaths.from_environment().ensure()
     account = Account(provider_id="llamacpp", label="Local gemma", base_url=f"{llama_server.base_url}/v1")
     _seed(paths, [account], lambda coro: run(qtbot, coro))
@@ -165,8 +175,12 @@ def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(
         # A first look at the Ollama pane: it asks the host what it has, and enables "Pull a model"
         # once it has the answers (the chat below gives it the time to take them in).
         app.key("ctrl+4")
-        _wait(qtbot, app, "the Ollama pane's first questions", lambda: {"/api/tags", "/api/ps"} <= {
-            r.path for r in ollama.requests})
+        _wait(
+            qtbot,
+            app,
+            "the Ollama pane's first questions",
+            lambda: {"/api/tags", "/api/ps"} <= {r.path for r in ollama.requests},
+        )
         app.key("ctrl+1")
         conversation = _send(qtbot, app, paths)
         app.key("ctrl+4")
@@ -191,9 +205,12 @@ def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(
         finally:
             await store.close()
             await usage.close()
+
     messages, usage = run(qtbot, records())
-    assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
-                                                       ("assistant", MessageStatus.STOPPED)]
+    assert [(m.role, m.status) for m in messages] == [
+        ("user", MessageStatus.COMPLETE),
+        ("assistant", MessageStatus.STOPPED),
+    ]
     assert messages[0].content == PROMPT
     assert messages[1].content.startswith(early) and len(messages[1].content) >= len(early)
     assert [(r.account_id, r.status) for r in usage] == [(account.id, "stopped")]
@@ -213,8 +230,10 @@ def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(
     run(qtbot, restarted.start())
     try:
         chat = restarted.chat_pane
-        qtbot.waitUntil(lambda: chat.current_conversation is not None
-                        and chat.current_conversation.id == conversation, timeout=10_000)
+        qtbot.waitUntil(
+            lambda: chat.current_conversation is not None and chat.current_conversation.id == conversation,
+            timeout=10_000,
+        )
         qtbot.waitUntil(lambda: "Stopped" in chat.transcript.toPlainText(), timeout=10_000)
         restarted.window.show_pane("Ollama")
         jobs = restarted.ollama_pane.jobs_model
@@ -247,24 +266,31 @@ def test_killed_mid_reply_the_reply_comes_back_interrupted_with_its_text_and_ret
     run(qtbot, restarted.start())
     try:
         chat = restarted.chat_pane
-        qtbot.waitUntil(lambda: chat.current_conversation is not None
-                        and chat.current_conversation.id == conversation, timeout=10_000)
+        qtbot.waitUntil(
+            lambda: chat.current_conversation is not None and chat.current_conversation.id == conversation,
+            timeout=10_000,
+        )
         qtbot.waitUntil(lambda: "This reply was cut off.  Retry" in chat.transcript.toPlainText(), timeout=10_000)
         assert "Interrupted: ModelDesk closed while this reply was arriving" in chat.transcript.toPlainText()
         messages = run(qtbot, restarted.store.messages(conversation))
-        assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
-                                                           ("assistant", MessageStatus.INTERRUPTED)]
+        assert [(m.role, m.status) for m in messages] == [
+            ("user", MessageStatus.COMPLETE),
+            ("assistant", MessageStatus.INTERRUPTED),
+        ]
         assert messages[1].content == cut
         assert [(r.account_id, r.model, r.status) for r in run(qtbot, restarted.usage.records())] == [
-            (account.id, "gemma", "interrupted")]
+            (account.id, "gemma", "interrupted")
+        ]
 
         chat.params.max_tokens.setValue(16)  # the server runs to the context limit otherwise
         with qtbot.waitSignal(chat.reply_finished, timeout=60_000) as finished:
             chat.transcript.anchorClicked.emit(QUrl("retry:"))
         assert finished.args == ["complete"]
         messages = run(qtbot, restarted.store.messages(conversation))
-        assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
-                                                           ("assistant", MessageStatus.COMPLETE)]
+        assert [(m.role, m.status) for m in messages] == [
+            ("user", MessageStatus.COMPLETE),
+            ("assistant", MessageStatus.COMPLETE),
+        ]
     finally:
         run(qtbot, restarted.aclose())
         restarted.window.close()

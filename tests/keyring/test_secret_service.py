@@ -55,10 +55,7 @@ def secret_service() -> None:
     problem = _secret_service_problem()
     if problem is None:
         return
-    message = (
-        f"No reachable Secret Service: {problem}. "
-        "Run under: bash scripts/with-secret-service.sh <command>"
-    )
+    message = f"No reachable Secret Service: {problem}. Run under: bash scripts/with-secret-service.sh <command>"
     if os.environ.get(REQUIRE_ENV) == "1":
         pytest.fail(f"{message} ({REQUIRE_ENV}=1)", pytrace=False)
     pytest.skip(message)
@@ -161,12 +158,18 @@ async def test_accounts_keep_their_keys_in_the_secret_service_only(tmp_path) -> 
     from desktop_app.services.settings_store import SettingsStore
 
     settings_file = tmp_path / "settings.json"
-    keys = {f"sk-ant-{uuid.uuid4().hex}": "anthropic", f"sk-{uuid.uuid4().hex}": "openai",
-            f"gsk_{uuid.uuid4().hex}": "groq"}
+    keys = {
+        f"sk-ant-{uuid.uuid4().hex}": "anthropic",
+        f"sk-{uuid.uuid4().hex}": "openai",
+        f"gsk_{uuid.uuid4().hex}": "groq",
+    }
     async with httpx.AsyncClient() as http:
         secrets = SecretStore()
-        service = AccountService(settings=SettingsService(store=SettingsStore(settings_file), settings=Settings()),
-                                 secrets=secrets, catalog=ModelCatalog(http=http, cache_file=tmp_path / "m.json"))
+        service = AccountService(
+            settings=SettingsService(store=SettingsStore(settings_file), settings=Settings()),
+            secrets=secrets,
+            catalog=ModelCatalog(http=http, cache_file=tmp_path / "m.json"),
+        )
         accounts = {}
         for key, provider_id in keys.items():
             account = Account(provider_id=provider_id, label=f"{provider_id} test")
@@ -182,10 +185,13 @@ async def test_accounts_keep_their_keys_in_the_secret_service_only(tmp_path) -> 
             for account_id, key in accounts.items():
                 assert await restarted.get(account_id) == key
                 assert await _read_directly(account_id) == key
-            service2 = AccountService(settings=SettingsService(store=SettingsStore(settings_file),
-                                                               settings=SettingsStore(settings_file).load()[0]),
-                                      secrets=restarted,
-                                      catalog=ModelCatalog(http=http, cache_file=tmp_path / "m.json"))
+            service2 = AccountService(
+                settings=SettingsService(
+                    store=SettingsStore(settings_file), settings=SettingsStore(settings_file).load()[0]
+                ),
+                secrets=restarted,
+                catalog=ModelCatalog(http=http, cache_file=tmp_path / "m.json"),
+            )
             for account_id in accounts:
                 await service2.remove_account(account_id)
                 assert await _read_directly(account_id) is None

@@ -40,24 +40,39 @@ def head(status: int, headers: Headers, reason: str | None = None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def json_head(status: int, length: int, headers: Headers, *, close: bool = False,
-              reason: str | None = None) -> bytes:
+def json_head(status: int, length: int, headers: Headers, *, close: bool = False, reason: str | None = None) -> bytes:
     """The head of a JSON body of ``length`` bytes; ``headers`` go before Connection."""
-    return head(status, [("content-type", "application/json"), ("content-length", str(length)),
-                         *headers, ("connection", "close" if close else "keep-alive")], reason)
+    return head(
+        status,
+        [
+            ("content-type", "application/json"),
+            ("content-length", str(length)),
+            *headers,
+            ("connection", "close" if close else "keep-alive"),
+        ],
+        reason,
+    )
 
 
-def json_answer(status: int, payload: Any, headers: Headers, *, close: bool = False,
-                reason: str | None = None) -> bytes:
+def json_answer(
+    status: int, payload: Any, headers: Headers, *, close: bool = False, reason: str | None = None
+) -> bytes:
     body = dumps(payload)
     return json_head(status, len(body), headers, close=close, reason=reason) + body
 
 
 def stream_head(headers: Headers) -> bytes:
     """The head of a 200 server-sent event stream; ``headers`` go before Connection."""
-    return head(200, [("content-type", "text/event-stream; charset=utf-8"),
-                      ("transfer-encoding", "chunked"), ("cache-control", "no-cache"),
-                      *headers, ("connection", "keep-alive")])
+    return head(
+        200,
+        [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("transfer-encoding", "chunked"),
+            ("cache-control", "no-cache"),
+            *headers,
+            ("connection", "keep-alive"),
+        ],
+    )
 
 
 def sse(data: Any, event: str | None = None) -> bytes:
@@ -80,8 +95,9 @@ async def forever() -> None:
     await asyncio.get_running_loop().create_future()
 
 
-async def write_whole(writer: asyncio.StreamWriter, state: Exchange, body: bytes,
-                      headers: Headers, *, cut: bool) -> bool:
+async def write_whole(
+    writer: asyncio.StreamWriter, state: Exchange, body: bytes, headers: Headers, *, cut: bool
+) -> bool:
     """A 200 JSON answer; ``cut`` promises the whole body, delivers half of it and hangs up."""
     writer.write(json_head(200, len(body), headers) + (body[: len(body) // 2] if cut else body))
     state.in_flight = False
@@ -95,14 +111,11 @@ class FaultServerBase(LoopbackServer):
     bad_request = HttpError
     default_keys: tuple[str, ...] = ()  # valid_keys when none are given
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 valid_keys: set[str] | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, valid_keys: set[str] | None = None) -> None:
         super().__init__(host, port)
-        self.valid_keys: set[str] = (valid_keys if valid_keys is not None
-                                     else set(self.default_keys))
+        self.valid_keys: set[str] = valid_keys if valid_keys is not None else set(self.default_keys)
 
-    async def _read(self, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> Request | None:
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Request | None:
         """One request with its body (answering ``Expect: 100-continue``); None on a clean EOF."""
         req = await read_request(reader)
         if req is not None:

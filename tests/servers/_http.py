@@ -63,8 +63,7 @@ def parse_json(raw: bytes) -> Any | None:
         return None
 
 
-async def read_request(reader: asyncio.StreamReader, *,
-                       any_http1: bool = False) -> Request | None:
+async def read_request(reader: asyncio.StreamReader, *, any_http1: bool = False) -> Request | None:
     """Parse one request head; None on a clean EOF between requests.
 
     Only ``HTTP/1.1`` is accepted (505 otherwise), or with ``any_http1`` any ``HTTP/1.x`` (400
@@ -284,8 +283,7 @@ class LoopbackServer:
             self._tasks.discard(task)
             writer.close()
 
-    async def _exchange(self, req: Any, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> bool:
+    async def _exchange(self, req: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Answer one request while watching for the client leaving; True keeps the connection."""
         state = Exchange()
         watcher = asyncio.create_task(watch_client(reader, state))
@@ -326,8 +324,9 @@ class LoopbackServer:
 
     def _record(self, req: Request, conn: int) -> None:
         """Note a request; ``conn`` is the per-connection serial number."""
-        recorded = RecordedRequest(req.method, req.path.split("?", 1)[0], dict(req.headers),
-                                   parse_json(req.raw_body), conn)
+        recorded = RecordedRequest(
+            req.method, req.path.split("?", 1)[0], dict(req.headers), parse_json(req.raw_body), conn
+        )
         with self._lock:
             self._requests.append(recorded)
             self._lock.notify_all()

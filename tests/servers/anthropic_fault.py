@@ -76,11 +76,28 @@ MODELS: tuple[tuple[str, str, str], ...] = (
     ("claude-opus-4-1", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
 )
 # Every top-level field of the Messages API (anthropic-sdk-python MessageCreateParams).
-MESSAGE_PARAMS = frozenset({
-    "model", "messages", "max_tokens", "system", "stream", "temperature", "top_p", "top_k",
-    "stop_sequences", "metadata", "tools", "tool_choice", "thinking", "service_tier", "container",
-    "inference_geo", "output_config", "cache_control"
-})
+MESSAGE_PARAMS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "stream",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "metadata",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "service_tier",
+        "container",
+        "inference_geo",
+        "output_config",
+        "cache_control",
+    }
+)
 ROLES = ("user", "assistant")
 REQUESTS_LIMIT = 50
 INPUT_TOKENS_LIMIT = 30_000
@@ -96,14 +113,14 @@ def organization_id(key: str) -> str:
 class AnthropicError(Exception):
     """An error answer with Anthropic's body; ``close`` drops the connection afterwards."""
 
-    def __init__(self, status: int, type_: str, message: str,
-                 headers: tuple[tuple[str, str], ...] = (), close: bool = False) -> None:
+    def __init__(
+        self, status: int, type_: str, message: str, headers: tuple[tuple[str, str], ...] = (), close: bool = False
+    ) -> None:
         super().__init__(message)
         self.status, self.type, self.headers, self.close = status, type_, headers, close
 
     def body(self, request_id: str) -> dict[str, Any]:
-        return {"type": "error", "error": {"type": self.type, "message": str(self)},
-                "request_id": request_id}
+        return {"type": "error", "error": {"type": self.type, "message": str(self)}, "request_id": request_id}
 
 
 def _invalid(message: str) -> AnthropicError:
@@ -120,8 +137,7 @@ def _request_id() -> str:
 
 def _json_answer(status: int, payload: Any, headers: Headers, close: bool) -> bytes:
     # 529 is Anthropic's own status (not in http.HTTPStatus).
-    return json_answer(status, payload, headers, close=close,
-                       reason="Overloaded" if status == 529 else None)
+    return json_answer(status, payload, headers, close=close, reason="Overloaded" if status == 529 else None)
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
@@ -130,9 +146,14 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
 
 
 def _json_kind(value: Any) -> str:
-    for kind, name in ((bool, "a valid boolean"), (int, "a valid integer"),
-                       (float, "a valid number"), (str, "a valid string"),
-                       (list, "a valid list"), (dict, "a valid dictionary")):
+    for kind, name in (
+        (bool, "a valid boolean"),
+        (int, "a valid integer"),
+        (float, "a valid number"),
+        (str, "a valid string"),
+        (list, "a valid list"),
+        (dict, "a valid dictionary"),
+    ):
         if isinstance(value, kind):
             return name
     return "null"
@@ -188,28 +209,38 @@ def _validate_messages(body: Any) -> _Message:
         if msg["role"] not in ROLES:
             raise _invalid(f"{where}.role: Input should be 'user' or 'assistant'")
         content = msg["content"]
-        expect(f"{where}.content", content, isinstance(content, (str, list)),
-               "a valid string or a valid list")
+        expect(f"{where}.content", content, isinstance(content, (str, list)), "a valid string or a valid list")
         if isinstance(content, list):
             for j, block in enumerate(content):
-                expect(f"{where}.content.{j}", block,
-                       isinstance(block, dict) and isinstance(block.get("type"), str),
-                       "a content block object with a 'type'")
+                expect(
+                    f"{where}.content.{j}",
+                    block,
+                    isinstance(block, dict) and isinstance(block.get("type"), str),
+                    "a content block object with a 'type'",
+                )
                 if block["type"] == "text" and not isinstance(block.get("text"), str):
                     raise _invalid(f"{where}.content.{j}.text: Field required")
         only_text = isinstance(content, str) or all(b["type"] == "text" for b in content)
         final_assistant = i == len(messages) - 1 and msg["role"] == "assistant"
         if only_text and not text_of(content).strip() and not final_assistant:
-            raise _invalid(f"{where}: all messages must have non-empty content except for "
-                           "the optional final assistant message")
+            raise _invalid(
+                f"{where}: all messages must have non-empty content except for the optional final assistant message"
+            )
         words += len(text_of(content).split()) + 3
     system = body.get("system")
     if system is not None:
-        expect("system", system, isinstance(system, str) or (
-            isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text"
-                                             and isinstance(b.get("text"), str)
-                                             for b in system)),
-               "a valid string or a list of text blocks")
+        expect(
+            "system",
+            system,
+            isinstance(system, str)
+            or (
+                isinstance(system, list)
+                and all(
+                    isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in system
+                )
+            ),
+            "a valid string or a list of text blocks",
+        )
         words += len(text_of(system).split())
     stream = body.get("stream", False)
     expect("stream", stream, isinstance(stream, bool), "a valid boolean")
@@ -222,19 +253,25 @@ def _validate_messages(body: Any) -> _Message:
             if value > high:
                 raise _invalid(f"{name}: Input should be less than or equal to {high}")
     if "top_k" in body:
-        expect("top_k", body["top_k"], is_int(body["top_k"]) and body["top_k"] >= 0,
-               "a valid integer greater than or equal to 0")
+        expect(
+            "top_k",
+            body["top_k"],
+            is_int(body["top_k"]) and body["top_k"] >= 0,
+            "a valid integer greater than or equal to 0",
+        )
     stops = body.get("stop_sequences", [])
-    expect("stop_sequences", stops,
-           isinstance(stops, list) and all(isinstance(s, str) for s in stops),
-           "a valid list of strings")
+    expect(
+        "stop_sequences",
+        stops,
+        isinstance(stops, list) and all(isinstance(s, str) for s in stops),
+        "a valid list of strings",
+    )
     metadata = body.get("metadata", {})
     expect("metadata", metadata, isinstance(metadata, dict), "a valid dictionary")
     if unknown := sorted(set(metadata) - {"user_id"}):
         raise _invalid(f"metadata.{unknown[0]}: Extra inputs are not permitted")
     if metadata.get("user_id") is not None:
-        expect("metadata.user_id", metadata["user_id"], isinstance(metadata["user_id"], str),
-               "a valid string")
+        expect("metadata.user_id", metadata["user_id"], isinstance(metadata["user_id"], str), "a valid string")
     return _Message(body["model"], stream, max_tokens, tuple(s for s in stops if s), words + 4)
 
 
@@ -248,7 +285,7 @@ def _plan(pieces: tuple[str, ...], msg: _Message) -> tuple[list[str], str, str |
         for seq in msg.stop_sequences:
             at = (text + piece).find(seq)
             if at != -1:
-                kept = (text + piece)[len(text):max(at, len(text))]
+                kept = (text + piece)[len(text) : max(at, len(text))]
                 return out + ([kept] if kept else []), "stop_sequence", seq
         out.append(piece)
         text += piece
@@ -256,8 +293,7 @@ def _plan(pieces: tuple[str, ...], msg: _Message) -> tuple[list[str], str, str |
 
 
 def _model_obj(model_id: str, display_name: str, created_at: str) -> dict[str, Any]:
-    return {"type": "model", "id": model_id, "display_name": display_name,
-            "created_at": created_at}
+    return {"type": "model", "id": model_id, "display_name": display_name, "created_at": created_at}
 
 
 class _Behaviours(dict[str, str]):
@@ -289,8 +325,7 @@ class AnthropicServer(FaultServerBase):
     start_error = "anthropic fault server failed to start"
     default_keys = DEFAULT_KEYS
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 valid_keys: set[str] | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, valid_keys: set[str] | None = None) -> None:
         super().__init__(host, port, valid_keys)
         self.behaviour: dict[str, str] = _Behaviours()
         self.retry_after = 7
@@ -317,8 +352,9 @@ class AnthropicServer(FaultServerBase):
         error = AnthropicError(exc.status, "invalid_request_error", str(exc))
         return _json_answer(exc.status, error.body(rid), [("request-id", rid)], True)
 
-    def _account_headers(self, key: str, msg: _Message | None, planned_output: int, *,
-                         limited: bool) -> list[tuple[str, str]]:
+    def _account_headers(
+        self, key: str, msg: _Message | None, planned_output: int, *, limited: bool
+    ) -> list[tuple[str, str]]:
         """Charge ``msg``'s tokens to ``key``; its organization and rate-limit headers."""
         now = time.time()
         with self._lock:
@@ -349,8 +385,7 @@ class AnthropicServer(FaultServerBase):
             ("anthropic-ratelimit-output-tokens-reset", tokens_reset),
         ]
 
-    async def _respond(self, req: Request, writer: asyncio.StreamWriter,
-                       state: _Exchange) -> bool:
+    async def _respond(self, req: Request, writer: asyncio.StreamWriter, state: _Exchange) -> bool:
         rid = _request_id()
         key = req.headers.get("x-api-key", "")
         if key:
@@ -366,20 +401,18 @@ class AnthropicServer(FaultServerBase):
                     headers += self._account_headers(key, None, 0, limited=exc.status == 429)
                     raise
                 if isinstance(payload, _Message):
-                    pieces = {"slow": SLOW_PIECES, "cut-after-text": CUT_PIECES}.get(
-                        behaviour, OK_PIECES)
+                    pieces = {"slow": SLOW_PIECES, "cut-after-text": CUT_PIECES}.get(behaviour, OK_PIECES)
                     planned, stop_reason, stop_seq = _plan(pieces, payload)
                     headers += self._account_headers(key, payload, len(planned), limited=False)
-                    return await _complete(payload, behaviour, planned, stop_reason, stop_seq,
-                                           headers, writer, state)
+                    return await _complete(payload, behaviour, planned, stop_reason, stop_seq, headers, writer, state)
                 headers += self._account_headers(key, None, 0, limited=False)
             else:
                 self._route(req, "ok", authenticate=key)
                 raise AssertionError("an unknown key must be refused")  # pragma: no cover
         except AnthropicError as exc:
-            return await send(writer, _json_answer(exc.status, exc.body(rid),
-                                                   headers + list(exc.headers), exc.close),
-                              close=exc.close)
+            return await send(
+                writer, _json_answer(exc.status, exc.body(rid), headers + list(exc.headers), exc.close), close=exc.close
+            )
         return await send(writer, _json_answer(200, payload, headers, False))
 
     def _route(self, req: Request, behaviour: str, authenticate: str | None = None) -> Any:
@@ -412,10 +445,14 @@ class AnthropicServer(FaultServerBase):
         if not any(msg.model == m[0] for m in MODELS) and not msg.model.startswith("claude-"):
             raise AnthropicError(404, "not_found_error", f"model: {msg.model}")
         if behaviour == "429":
-            raise AnthropicError(429, "rate_limit_error", "This request would exceed the rate "
-                                 f"limit for your organization of {REQUESTS_LIMIT} requests "
-                                 "per minute. Please try again later.",
-                                 headers=(("retry-after", str(self.retry_after)),))
+            raise AnthropicError(
+                429,
+                "rate_limit_error",
+                "This request would exceed the rate "
+                f"limit for your organization of {REQUESTS_LIMIT} requests "
+                "per minute. Please try again later.",
+                headers=(("retry-after", str(self.retry_after)),),
+            )
         if behaviour == "529":
             raise AnthropicError(529, "overloaded_error", "Overloaded")
         if behaviour == "500":
@@ -436,20 +473,34 @@ def _list_models(query: dict[str, list[str]]) -> dict[str, Any]:
         start = max(start, end - int(limit_raw))
     page = [_model_obj(*m) for m in MODELS[start:end]][: int(limit_raw)]
     more = start + len(page) < end if not before else start > 0
-    return {"data": page, "has_more": more,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None}
+    return {
+        "data": page,
+        "has_more": more,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    }
 
 
-async def _complete(msg: _Message, behaviour: str, pieces: list[str], stop_reason: str,
-                    stop_seq: str | None, headers: list[tuple[str, str]],
-                    writer: asyncio.StreamWriter, state: _Exchange) -> bool:
+async def _complete(
+    msg: _Message,
+    behaviour: str,
+    pieces: list[str],
+    stop_reason: str,
+    stop_seq: str | None,
+    headers: list[tuple[str, str]],
+    writer: asyncio.StreamWriter,
+    state: _Exchange,
+) -> bool:
     """Produce the message; returns False when the connection must close."""
     mid = "msg_01" + uuid.uuid4().hex[:22]
     delay = {"slow": 0.02, "ok": 0.002}.get(behaviour, 0.0)
     cut = behaviour == "cut-after-text"
-    usage = {"input_tokens": msg.input_tokens, "cache_creation_input_tokens": 0,
-             "cache_read_input_tokens": 0, "output_tokens": len(pieces)}
+    usage = {
+        "input_tokens": msg.input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": len(pieces),
+    }
     state.in_flight = True
 
     if not msg.stream:
@@ -457,53 +508,89 @@ async def _complete(msg: _Message, behaviour: str, pieces: list[str], stop_reaso
             await forever()
         await asyncio.sleep(delay * len(pieces))
         text = "".join(pieces)
-        body = dumps({"id": mid, "type": "message", "role": "assistant", "model": msg.model,
-                       "content": [{"type": "text", "text": text}] if text else [],
-                       "stop_reason": stop_reason, "stop_sequence": stop_seq, "usage": usage})
+        body = dumps(
+            {
+                "id": mid,
+                "type": "message",
+                "role": "assistant",
+                "model": msg.model,
+                "content": [{"type": "text", "text": text}] if text else [],
+                "stop_reason": stop_reason,
+                "stop_sequence": stop_seq,
+                "usage": usage,
+            }
+        )
         return await write_whole(writer, state, body, headers, cut=cut)
 
-    start = {"id": mid, "type": "message", "role": "assistant", "model": msg.model,
-             "content": [], "stop_reason": None, "stop_sequence": None,
-             "usage": {**usage, "output_tokens": 1}}
-    writer.write(stream_head(headers)
-                 + _event("message_start", {"type": "message_start", "message": start}))
+    start = {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "model": msg.model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {**usage, "output_tokens": 1},
+    }
+    writer.write(stream_head(headers) + _event("message_start", {"type": "message_start", "message": start}))
     await writer.drain()
     if behaviour == "stall":
         await forever()
-    writer.write(_event("content_block_start", {"type": "content_block_start", "index": 0,
-                                                "content_block": {"type": "text", "text": ""}})
-                 + _event("ping", {"type": "ping"}))
+    writer.write(
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
+        + _event("ping", {"type": "ping"})
+    )
     for piece in pieces:
         if delay:
             await asyncio.sleep(delay)
-        writer.write(_event("content_block_delta", {
-            "type": "content_block_delta", "index": 0,
-            "delta": {"type": "text_delta", "text": piece}}))
+        writer.write(
+            _event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+            )
+        )
         await writer.drain()
     if cut:
         state.in_flight = False  # the server hangs up: not a client disconnect
         return False
     # The tail and the zero-length terminating chunk go out in a single write.
     return await end_chunked(
-        writer, state,
+        writer,
+        state,
         _event("content_block_stop", {"type": "content_block_stop", "index": 0})
-        + _event("message_delta", {"type": "message_delta",
-                                   "delta": {"stop_reason": stop_reason,
-                                             "stop_sequence": stop_seq},
-                                   "usage": {"output_tokens": len(pieces)}})
-        + _event("message_stop", {"type": "message_stop"}))
+        + _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": stop_seq},
+                "usage": {"output_tokens": len(pieces)},
+            },
+        )
+        + _event("message_stop", {"type": "message_stop"}),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Anthropic Messages API fault-injection server")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--key", action="append", default=None,
-                        help=f"a valid x-api-key (repeatable; default {', '.join(DEFAULT_KEYS)})")
-    parser.add_argument("--behave", action="append", default=[], metavar="KEY=BEHAVIOUR",
-                        help=f"one of: {', '.join(BEHAVIOURS)} (repeatable)")
+    parser.add_argument(
+        "--key",
+        action="append",
+        default=None,
+        help=f"a valid x-api-key (repeatable; default {', '.join(DEFAULT_KEYS)})",
+    )
+    parser.add_argument(
+        "--behave",
+        action="append",
+        default=[],
+        metavar="KEY=BEHAVIOUR",
+        help=f"one of: {', '.join(BEHAVIOURS)} (repeatable)",
+    )
     args = parser.parse_args(argv)
-    server = AnthropicServer(port=args.port,
-                             valid_keys=set(args.key) if args.key else None)
+    server = AnthropicServer(port=args.port, valid_keys=set(args.key) if args.key else None)
     for item in args.behave:
         key, sep, behaviour = item.partition("=")
         if not sep or behaviour not in BEHAVIOURS:

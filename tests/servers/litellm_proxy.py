@@ -45,8 +45,12 @@ class LiteLLMProxy:
         # A scratch HOME and working dir: the proxy reads `.env` from its working dir and must not
         # see the user's files; offline, the price list must come from LiteLLM's own copy.
         self._scratch = tempfile.mkdtemp(prefix="litellm-proxy-home-")
-        self._env = {"PATH": os.environ.get("PATH", ""), "HOME": self._scratch,
-                     "LITELLM_LOCAL_MODEL_COST_MAP": "True", **env}
+        self._env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": self._scratch,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            **env,
+        }
         # Open for the proxy's lifetime; stop() closes it.
         self._log = tempfile.NamedTemporaryFile(prefix="litellm-proxy-", suffix=".log", delete=False)  # noqa: SIM115
         self.process: subprocess.Popen[bytes] | None = None
@@ -57,8 +61,9 @@ class LiteLLMProxy:
 
     def start(self, timeout_s: float = 180.0) -> LiteLLMProxy:
         args = [str(self.binary), "--config", str(self._config), "--host", "127.0.0.1", "--port", str(self.port)]
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=self._env,
-                                        cwd=self._scratch)
+        self.process = subprocess.Popen(
+            args, stdout=self._log, stderr=subprocess.STDOUT, env=self._env, cwd=self._scratch
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -58,8 +58,22 @@ class LlamaServer:
         self.port = free_port()
         self.alias = alias
         self._args = [
-            str(self.binary), "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
-            "-c", str(ctx), "-t", "2", "--alias", alias, "--no-jinja", "--chat-template", "gemma",
+            str(self.binary),
+            "-m",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "-c",
+            str(ctx),
+            "-t",
+            "2",
+            "--alias",
+            alias,
+            "--no-jinja",
+            "--chat-template",
+            "gemma",
             *extra_args,
         ]
         # Open for the server's lifetime; stop() closes it.

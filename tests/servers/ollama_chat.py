@@ -36,21 +36,37 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-RUNNER_STOPPED = ("model runner has unexpectedly stopped, this may be due to resource limitations "
-                  "or an internal error, check ollama server logs for details")
+RUNNER_STOPPED = (
+    "model runner has unexpectedly stopped, this may be due to resource limitations "
+    "or an internal error, check ollama server logs for details"
+)
 RUNNER_FAILED = "an error was encountered while running the model: "
 UPSTREAM_READ_TIMEOUT_S = 300.0  # a long prompt on a slow CPU; the test's own timeouts are shorter
 
 CANNED_WORDS = ("Hello", " from", " the", " test", " server.")
-CANNED_METRICS = {"total_duration": 5_000_000, "load_duration": 1_000_000, "prompt_eval_count": 5,
-                  "prompt_eval_duration": 1_000_000, "eval_count": len(CANNED_WORDS),
-                  "eval_duration": 3_000_000}
+CANNED_METRICS = {
+    "total_duration": 5_000_000,
+    "load_duration": 1_000_000,
+    "prompt_eval_count": 5,
+    "prompt_eval_duration": 1_000_000,
+    "eval_count": len(CANNED_WORDS),
+    "eval_duration": 3_000_000,
+}
 
 # api.Options fields, by the JSON type FromMap demands, and llama-server's name for each.
-INT_OPTIONS = {"seed": "seed", "top_k": "top_k", "repeat_last_n": "repeat_last_n",
-               "num_predict": "max_tokens"}
-FLOAT_OPTIONS = {name: name for name in ("temperature", "top_p", "min_p", "typical_p",
-                                         "repeat_penalty", "presence_penalty", "frequency_penalty")}
+INT_OPTIONS = {"seed": "seed", "top_k": "top_k", "repeat_last_n": "repeat_last_n", "num_predict": "max_tokens"}
+FLOAT_OPTIONS = {
+    name: name
+    for name in (
+        "temperature",
+        "top_p",
+        "min_p",
+        "typical_p",
+        "repeat_penalty",
+        "presence_penalty",
+        "frequency_penalty",
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +91,9 @@ class ReplyError(Exception):
         self.message, self.status = message, status
 
 
-def reply_line(kind: str, model: str, created_at: str, delta: Delta,
-               finished: Finished | None = None) -> dict[str, Any]:
+def reply_line(
+    kind: str, model: str, created_at: str, delta: Delta, finished: Finished | None = None
+) -> dict[str, Any]:
     """One ChatResponse ("chat") or GenerateResponse ("generate"), fields in Go's order."""
     line: dict[str, Any] = {"model": model, "created_at": created_at}
     if kind == "chat":
@@ -112,12 +129,14 @@ def chat_messages(messages: list[Any], system: str) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for message in messages:
         if not isinstance(message, dict):
-            raise ReplyError(f"json: cannot unmarshal {type(message).__name__} into Go struct field "
-                             "ChatRequest.messages of type api.Message", 400)
+            raise ReplyError(
+                f"json: cannot unmarshal {type(message).__name__} into Go struct field "
+                "ChatRequest.messages of type api.Message",
+                400,
+            )
         role, content = message.get("role") or "", message.get("content") or ""
         if not isinstance(role, str) or not isinstance(content, str):
-            raise ReplyError("json: cannot unmarshal into Go struct field Message.messages.content "
-                             "of type string", 400)
+            raise ReplyError("json: cannot unmarshal into Go struct field Message.messages.content of type string", 400)
         out.append({"role": role, "content": content})
     if system and (not out or out[0]["role"] != "system"):
         out.insert(0, {"role": "system", "content": system})
@@ -129,11 +148,14 @@ def generate_messages(prompt: str, system: str) -> list[dict[str, str]]:
     return [*messages, {"role": "user", "content": prompt}]
 
 
-def upstream_request(model: str, messages: list[dict[str, str]], options: Any,
-                     output_format: Any) -> dict[str, Any]:
+def upstream_request(model: str, messages: list[dict[str, str]], options: Any, output_format: Any) -> dict[str, Any]:
     """The streaming OpenAI request for an Ollama one; ReplyError worded as Ollama words it."""
-    request: dict[str, Any] = {"model": model, "messages": messages, "stream": True,
-                               "stream_options": {"include_usage": True}}
+    request: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     for key, value in (options or {}).items():
         if value is None:
             continue
@@ -157,12 +179,12 @@ def upstream_request(model: str, messages: list[dict[str, str]], options: Any,
     elif output_format == "json":
         request["response_format"] = {"type": "json_object"}
     elif isinstance(output_format, dict):
-        request["response_format"] = {"type": "json_schema",
-                                      "json_schema": {"name": "format", "schema": output_format}}
+        request["response_format"] = {"type": "json_schema", "json_schema": {"name": "format", "schema": output_format}}
     else:
         raw = json.dumps(output_format, ensure_ascii=False)
-        raise ReplyError(f'invalid format: {json.dumps(raw, ensure_ascii=False)}; expected "json" or '
-                         "a valid JSON Schema object")
+        raise ReplyError(
+            f'invalid format: {json.dumps(raw, ensure_ascii=False)}; expected "json" or a valid JSON Schema object'
+        )
     return request
 
 
@@ -193,8 +215,7 @@ class _Clock:
         return time.monotonic_ns()
 
 
-def _metrics(clock: _Clock, usage: dict[str, Any], timings: dict[str, Any],
-             deltas: int) -> dict[str, int]:
+def _metrics(clock: _Clock, usage: dict[str, Any], timings: dict[str, Any], deltas: int) -> dict[str, int]:
     first = clock.first_token or clock.done
 
     def ms(key: str) -> int:
@@ -255,8 +276,7 @@ def _choices(chunk: dict[str, Any]) -> Iterable[dict[str, Any]]:
     return [choice for choice in chunk.get("choices") or () if isinstance(choice, dict)]
 
 
-async def forwarded_reply(upstream: str, request: dict[str, Any],
-                          arrived_ns: int) -> AsyncIterator[Delta | Finished]:
+async def forwarded_reply(upstream: str, request: dict[str, Any], arrived_ns: int) -> AsyncIterator[Delta | Finished]:
     """Stream `request` to llama-server at `upstream`; the pieces of Ollama's reply."""
     import httpx  # only when forwarding: see the module docstring
 
@@ -266,8 +286,7 @@ async def forwarded_reply(upstream: str, request: dict[str, Any],
     async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
         clock.sent = _Clock.now()
         try:
-            async with client.stream("POST", f"{upstream.rstrip('/')}/v1/chat/completions",
-                                     json=request) as response:
+            async with client.stream("POST", f"{upstream.rstrip('/')}/v1/chat/completions", json=request) as response:
                 if response.status_code >= 400:
                     raise ReplyError(_error_text(await response.aread()), response.status_code)
                 async for piece in _translate(response.aiter_lines(), clock):

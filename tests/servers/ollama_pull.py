@@ -91,19 +91,22 @@ class CatalogModel:
     @property
     def layers(self) -> tuple[Layer, ...]:
         small = [
-            Layer(_sha(f"{self.name}/template"), len(self.template.encode()) or 1,
-                  "application/vnd.ollama.image.template"),
-            Layer(_sha(f"{self.name}/license"), len(self.license.encode()) or 1,
-                  "application/vnd.ollama.image.license"),
-            Layer(_sha(f"{self.name}/params"), len(self.parameters.encode()) or 1,
-                  "application/vnd.ollama.image.params"),
+            Layer(
+                _sha(f"{self.name}/template"), len(self.template.encode()) or 1, "application/vnd.ollama.image.template"
+            ),
+            Layer(
+                _sha(f"{self.name}/license"), len(self.license.encode()) or 1, "application/vnd.ollama.image.license"
+            ),
+            Layer(
+                _sha(f"{self.name}/params"), len(self.parameters.encode()) or 1, "application/vnd.ollama.image.params"
+            ),
         ]
         if self.system:
-            small.append(Layer(_sha(f"{self.name}/system"), len(self.system.encode()),
-                               "application/vnd.ollama.image.system"))
+            small.append(
+                Layer(_sha(f"{self.name}/system"), len(self.system.encode()), "application/vnd.ollama.image.system")
+            )
         weights = max(1, self.size - sum(layer.size for layer in small))
-        return (Layer(_sha(f"{self.name}/model"), weights, "application/vnd.ollama.image.model"),
-                *small)
+        return (Layer(_sha(f"{self.name}/model"), weights, "application/vnd.ollama.image.model"), *small)
 
     @property
     def digest(self) -> str:
@@ -111,9 +114,14 @@ class CatalogModel:
 
     @property
     def details(self) -> dict[str, Any]:
-        return {"parent_model": "", "format": "gguf", "family": self.family,
-                "families": [self.family], "parameter_size": self.parameter_size,
-                "quantization_level": self.quantization}
+        return {
+            "parent_model": "",
+            "format": "gguf",
+            "family": self.family,
+            "families": [self.family],
+            "parameter_size": self.parameter_size,
+            "quantization_level": self.quantization,
+        }
 
 
 def catalog_model(name: str, size: int, **details: Any) -> CatalogModel:
@@ -126,15 +134,27 @@ def catalog_model(name: str, size: int, **details: Any) -> CatalogModel:
 DEFAULT_CATALOG: tuple[CatalogModel, ...] = (
     catalog_model("llama3.2:1b", 1_321_098_329, parameter_size="1.2B"),
     catalog_model("llama3.2:latest", 2_019_393_189, parameter_size="3.2B"),
-    catalog_model("qwen2.5:0.5b", 397_821_319, family="qwen2", parameter_size="494.03M",
-                  context_length=32768),
-    catalog_model("gemma3:270m", 291_554_930, family="gemma3", parameter_size="268.10M",
-                  quantization="Q8_0", context_length=32768, capabilities=("completion",),
-                  system="You are a helpful assistant."),
+    catalog_model("qwen2.5:0.5b", 397_821_319, family="qwen2", parameter_size="494.03M", context_length=32768),
+    catalog_model(
+        "gemma3:270m",
+        291_554_930,
+        family="gemma3",
+        parameter_size="268.10M",
+        quantization="Q8_0",
+        context_length=32768,
+        capabilities=("completion",),
+        system="You are a helpful assistant.",
+    ),
     catalog_model("mistral:latest", 4_113_301_824, parameter_size="7.2B", context_length=32768),
-    catalog_model("nomic-embed-text:latest", 274_302_450, family="nomic-bert",
-                  parameter_size="137M", quantization="F16", context_length=2048,
-                  capabilities=("embedding",)),
+    catalog_model(
+        "nomic-embed-text:latest",
+        274_302_450,
+        family="nomic-bert",
+        parameter_size="137M",
+        quantization="F16",
+        context_length=2048,
+        capabilities=("embedding",),
+    ),
     catalog_model("tiny:latest", 3_000_000, parameter_size="15M", context_length=2048),
 )
 
@@ -182,9 +202,15 @@ class PullMixin:
         """Hook: the pull wrote `model`'s manifest; record it as installed."""
         raise NotImplementedError
 
-    async def _pull_lines(self, name: str, send: Callable[[dict[str, Any]], None],
-                          flush: Callable[[], Any] | None, *, drop_after: int | None = None,
-                          writer: asyncio.StreamWriter | None = None) -> None:
+    async def _pull_lines(
+        self,
+        name: str,
+        send: Callable[[dict[str, Any]], None],
+        flush: Callable[[], Any] | None,
+        *,
+        drop_after: int | None = None,
+        writer: asyncio.StreamWriter | None = None,
+    ) -> None:
         """Send the lines of one pull of `name` (a short name); `flush` (if any) after each step."""
 
         async def out() -> None:
@@ -242,7 +268,7 @@ class PullMixin:
                         if drop_after is not None and lines_written >= drop_after:
                             await out()
                             if writer is not None:
-                                writer.write(b"40\r\n{\"status\":\"pulling")  # half a chunk, then gone
+                                writer.write(b'40\r\n{"status":"pulling')  # half a chunk, then gone
                                 await writer.drain()
                             raise ConnectionCut
                     await out()
@@ -257,8 +283,12 @@ class PullMixin:
             weights = model.layers[0]
             with self._lock:
                 self._blobs.pop(weights.digest, None)
-            send({"error": f"digest mismatch, file must be downloaded again: want {weights.digest}, "
-                           f"got {_sha('damaged')}"})
+            send(
+                {
+                    "error": f"digest mismatch, file must be downloaded again: want {weights.digest}, "
+                    f"got {_sha('damaged')}"
+                }
+            )
             return
         send({"status": "writing manifest"})
         self._pulled(model)
@@ -320,8 +350,7 @@ class PullMixin:
                             self.disk_free -= step
                     done = self._blobs.get(layer.digest, 0)
                 if full:
-                    publish(f"write {MODELS_DIR}/blobs/sha256-{layer.digest[7:]}-partial: "
-                            "no space left on device")
+                    publish(f"write {MODELS_DIR}/blobs/sha256-{layer.digest[7:]}-partial: no space left on device")
                     return
                 publish(done)
                 if done >= layer.size:

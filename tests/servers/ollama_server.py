@@ -106,8 +106,12 @@ ROUTES: dict[str, tuple[str, ...]] = {
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Go's net/http answers a request it cannot read with the bare status line as plain text.
-_UNREADABLE = {400: "400 Bad Request", 413: "413 Request Entity Too Large",
-               431: "431 Request Header Fields Too Large", 501: "501 Not Implemented"}
+_UNREADABLE = {
+    400: "400 Bad Request",
+    413: "413 Request Entity Too Large",
+    431: "431 Request Header Fields Too Large",
+    501: "501 Not Implemented",
+}
 
 
 def _now() -> datetime:
@@ -141,7 +145,7 @@ def parse_keep_alive(value: Any) -> float:
         if match[2] is None:
             raise ValueError(f'time: missing unit in duration "{value}"')
         total += float(match[1]) * _UNITS[match[2]]
-        text = text[match.end():]
+        text = text[match.end() :]
     return sign * total
 
 
@@ -170,8 +174,9 @@ class Running:
 class ApiError(Exception):
     """A non-2xx answer: {"error": message} as JSON, or plain text for the router's own 404/405."""
 
-    def __init__(self, status: int, message: str, *, text: bool = False,
-                 headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self, status: int, message: str, *, text: bool = False, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.text, self.headers = status, message, text, headers
 
@@ -186,8 +191,15 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _response(status: int, body: bytes, content_type: str | None, *, head_only: bool = False,
-              extra: tuple[tuple[str, str], ...] = (), close: bool = False) -> bytes:
+def _response(
+    status: int,
+    body: bytes,
+    content_type: str | None,
+    *,
+    head_only: bool = False,
+    extra: tuple[tuple[str, str], ...] = (),
+    close: bool = False,
+) -> bytes:
     headers = [("Content-Type", content_type)] if content_type else []
     headers += [*extra, ("Content-Length", str(len(body)))]
     if close:
@@ -208,15 +220,17 @@ def _body(req: Request, request_type: str, fields: dict[str, type]) -> dict[str,
     except ValueError:
         raise ApiError(400, "invalid character looking for beginning of value") from None
     if not isinstance(body, dict):
-        raise ApiError(400, f"json: cannot unmarshal {type(body).__name__} into Go value of type "
-                            f"api.{request_type}")
+        raise ApiError(400, f"json: cannot unmarshal {type(body).__name__} into Go value of type api.{request_type}")
     for name, kind in fields.items():
         value = body.get(name)
         if value is None or kind is object:
             continue
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise ApiError(400, f"json: cannot unmarshal {type(value).__name__} into Go struct "
-                                f"field {request_type}.{name} of type {kind.__name__}")
+            raise ApiError(
+                400,
+                f"json: cannot unmarshal {type(value).__name__} into Go struct "
+                f"field {request_type}.{name} of type {kind.__name__}",
+            )
     return body
 
 
@@ -229,12 +243,20 @@ class OllamaServer(PullMixin, LoopbackServer):
     abort_exceptions = (ConnectionCut,)
     close_on_pipelining = False
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 catalog: Iterable[CatalogModel] = DEFAULT_CATALOG,
-                 installed: Iterable[str] = (), api_key: str | None = None,
-                 tick_s: float = 0.06, bytes_per_tick: int = 1 << 20,
-                 disk_free: int | None = None, version: str = VERSION,
-                 chat_upstream: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        catalog: Iterable[CatalogModel] = DEFAULT_CATALOG,
+        installed: Iterable[str] = (),
+        api_key: str | None = None,
+        tick_s: float = 0.06,
+        bytes_per_tick: int = 1 << 20,
+        disk_free: int | None = None,
+        version: str = VERSION,
+        chat_upstream: str | None = None,
+    ) -> None:
         super().__init__(host, port)
         self.api_key = api_key
         self.chat_upstream = chat_upstream  # a llama-server base URL; None: the canned reply
@@ -302,8 +324,7 @@ class OllamaServer(PullMixin, LoopbackServer):
     def _background_tasks(self) -> list[asyncio.Task[None]]:
         return [d.task for d in self._downloads.values() if d.task]
 
-    async def _read(self, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> Request | None:
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Request | None:
         req = await read_request(reader, any_http1=True)
         if req is not None:
             req.raw_body = await read_body(req, reader)
@@ -332,8 +353,7 @@ class OllamaServer(PullMixin, LoopbackServer):
         if allowed is None:
             raise ApiError(404, "404 page not found", text=True)
         if req.method not in allowed:
-            raise ApiError(405, "405 method not allowed", text=True,
-                           headers=(("Allow", ", ".join(allowed)),))
+            raise ApiError(405, "405 method not allowed", text=True, headers=(("Allow", ", ".join(allowed)),))
         if self.api_key is not None:
             auth = req.headers.get("authorization", "")
             if not auth.startswith("Bearer ") or auth[7:].strip() != self.api_key:
@@ -350,8 +370,7 @@ class OllamaServer(PullMixin, LoopbackServer):
         if path == "/api/ps":
             return _json(200, {"models": self._ps()})
         if path == "/api/show":
-            return _json(200, self._show(_body(req, "ShowRequest", {"model": str, "name": str,
-                                                                    "verbose": bool})))
+            return _json(200, self._show(_body(req, "ShowRequest", {"model": str, "name": str, "verbose": bool})))
         if path == "/api/delete":
             self._delete(_body(req, "DeleteRequest", {"model": str, "name": str}))
             return _response(200, b"", None)
@@ -359,36 +378,80 @@ class OllamaServer(PullMixin, LoopbackServer):
             self._copy(_body(req, "CopyRequest", {"source": str, "destination": str}))
             return _response(200, b"", None)
         if path == "/api/generate":
-            return await self._generate(_body(req, "GenerateRequest", {
-                "model": str, "prompt": str, "system": str, "stream": bool, "keep_alive": object,
-                "options": dict, "format": object}), writer, state)
+            return await self._generate(
+                _body(
+                    req,
+                    "GenerateRequest",
+                    {
+                        "model": str,
+                        "prompt": str,
+                        "system": str,
+                        "stream": bool,
+                        "keep_alive": object,
+                        "options": dict,
+                        "format": object,
+                    },
+                ),
+                writer,
+                state,
+            )
         if path == "/api/chat":
-            return await self._chat(_body(req, "ChatRequest", {
-                "model": str, "messages": list, "stream": bool, "keep_alive": object,
-                "options": dict, "format": object}), writer, state)
-        return await self._pull(_body(req, "PullRequest", {"model": str, "name": str, "stream": bool,
-                                                            "insecure": bool}), writer, state)
+            return await self._chat(
+                _body(
+                    req,
+                    "ChatRequest",
+                    {
+                        "model": str,
+                        "messages": list,
+                        "stream": bool,
+                        "keep_alive": object,
+                        "options": dict,
+                        "format": object,
+                    },
+                ),
+                writer,
+                state,
+            )
+        return await self._pull(
+            _body(req, "PullRequest", {"model": str, "name": str, "stream": bool, "insecure": bool}), writer, state
+        )
 
     # -- simple endpoints -----------------------------------------------------------------
     def _tags(self) -> list[dict[str, Any]]:
         with self._lock:
             entries = sorted(self._installed.values(), key=lambda i: i.modified_at, reverse=True)
-        return [{"name": i.model.name, "model": i.model.name, "modified_at": _rfc3339(i.modified_at),
-                 "size": i.model.size, "digest": i.model.digest, "details": i.model.details,
-                 "capabilities": list(i.model.capabilities)}
-                for i in entries]
+        return [
+            {
+                "name": i.model.name,
+                "model": i.model.name,
+                "modified_at": _rfc3339(i.modified_at),
+                "size": i.model.size,
+                "digest": i.model.digest,
+                "details": i.model.details,
+                "capabilities": list(i.model.capabilities),
+            }
+            for i in entries
+        ]
 
     def _ps(self) -> list[dict[str, Any]]:
         now = _now()
         with self._lock:
             for name in [n for n, r in self._running.items() if r.expires_at <= now]:
                 del self._running[name]
-            running = [(r, self._installed[r.name].model) for r in self._running.values()
-                       if r.name in self._installed]
-        return [{"name": m.name, "model": m.name, "size": m.size, "digest": m.digest,
-                 "details": m.details, "expires_at": _rfc3339(r.expires_at),
-                 "size_vram": int(m.size * self.size_vram_fraction),
-                 "context_length": min(4096, m.context_length)} for r, m in running]
+            running = [(r, self._installed[r.name].model) for r in self._running.values() if r.name in self._installed]
+        return [
+            {
+                "name": m.name,
+                "model": m.name,
+                "size": m.size,
+                "digest": m.digest,
+                "details": m.details,
+                "expires_at": _rfc3339(r.expires_at),
+                "size_vram": int(m.size * self.size_vram_fraction),
+                "context_length": min(4096, m.context_length),
+            }
+            for r, m in running
+        ]
 
     def _find(self, name: str, message: str) -> Installed:
         full = short_name(name)
@@ -404,22 +467,28 @@ class OllamaServer(PullMixin, LoopbackServer):
             raise ApiError(400, "model is required")
         installed = self._find(name, f"model '{short_name(name) or name}' not found")
         model = installed.model
-        modelfile = (f"# Modelfile generated by \"ollama show\"\n# To build a new Modelfile based on "
-                     f"this, replace FROM with:\n# FROM {model.name}\n\n"
-                     f"FROM {MODELS_DIR}/blobs/sha256-{model.layers[0].digest[7:]}\n"
-                     f'TEMPLATE """{model.template}"""\n')
+        modelfile = (
+            f'# Modelfile generated by "ollama show"\n# To build a new Modelfile based on '
+            f"this, replace FROM with:\n# FROM {model.name}\n\n"
+            f"FROM {MODELS_DIR}/blobs/sha256-{model.layers[0].digest[7:]}\n"
+            f'TEMPLATE """{model.template}"""\n'
+        )
         if model.system:
             modelfile += f'SYSTEM """{model.system}"""\n'
-        modelfile += "".join(f"PARAMETER {' '.join(line.split(None, 1))}\n"
-                             for line in model.parameters.splitlines())
+        modelfile += "".join(f"PARAMETER {' '.join(line.split(None, 1))}\n" for line in model.parameters.splitlines())
         modelfile += f'LICENSE """{model.license}"""\n'
         reply: dict[str, Any] = {
-            "license": model.license, "modelfile": modelfile, "parameters": model.parameters,
-            "template": model.template, "details": model.details,
-            "model_info": {"general.architecture": model.family,
-                           "general.parameter_count": 1_235_814_432,
-                           f"{model.family}.context_length": model.context_length,
-                           f"{model.family}.embedding_length": 2048},
+            "license": model.license,
+            "modelfile": modelfile,
+            "parameters": model.parameters,
+            "template": model.template,
+            "details": model.details,
+            "model_info": {
+                "general.architecture": model.family,
+                "general.parameter_count": 1_235_814_432,
+                f"{model.family}.context_length": model.context_length,
+                f"{model.family}.embedding_length": 2048,
+            },
             "capabilities": list(model.capabilities),
             "modified_at": _rfc3339(installed.modified_at),
         }
@@ -445,13 +514,12 @@ class OllamaServer(PullMixin, LoopbackServer):
         source, destination = body.get("source") or "", body.get("destination") or ""
         target = short_name(destination)
         if target is None:
-            raise ApiError(400, f"destination \"{destination}\" is invalid")
+            raise ApiError(400, f'destination "{destination}" is invalid')
         src = self._find(source, f'model "{source}" not found')
         with self._lock:
             self._installed[target] = Installed(replace(src.model, name=target), _now())
 
-    async def _generate(self, body: dict[str, Any], writer: asyncio.StreamWriter,
-                        state: _Exchange) -> bytes | bool:
+    async def _generate(self, body: dict[str, Any], writer: asyncio.StreamWriter, state: _Exchange) -> bytes | bool:
         arrived = time.monotonic_ns()
         name = body.get("model") or ""
         if not name:
@@ -465,14 +533,21 @@ class OllamaServer(PullMixin, LoopbackServer):
         self._mark_used(installed.model.name, keep_alive)
         if not body.get("prompt"):
             # Load / unload: one JSON object, even when a stream was asked for.
-            return _json(200, {"model": name, "created_at": _rfc3339(datetime.now(UTC)),
-                               "response": "", "done": True,
-                               "done_reason": "unload" if keep_alive == 0 else "load"})
-        return await self._reply("generate", name, body, body.get("system") or installed.model.system,
-                                 arrived, writer, state)
+            return _json(
+                200,
+                {
+                    "model": name,
+                    "created_at": _rfc3339(datetime.now(UTC)),
+                    "response": "",
+                    "done": True,
+                    "done_reason": "unload" if keep_alive == 0 else "load",
+                },
+            )
+        return await self._reply(
+            "generate", name, body, body.get("system") or installed.model.system, arrived, writer, state
+        )
 
-    async def _chat(self, body: dict[str, Any], writer: asyncio.StreamWriter,
-                    state: _Exchange) -> bytes | bool:
+    async def _chat(self, body: dict[str, Any], writer: asyncio.StreamWriter, state: _Exchange) -> bytes | bool:
         arrived = time.monotonic_ns()
         name = body.get("model") or ""
         if not name:
@@ -507,8 +582,16 @@ class OllamaServer(PullMixin, LoopbackServer):
             else:
                 self._running[name] = Running(name, self._expiry(keep_alive))
 
-    async def _reply(self, kind: str, name: str, body: dict[str, Any], system: str, arrived: int,
-                     writer: asyncio.StreamWriter, state: _Exchange) -> bytes | bool:
+    async def _reply(
+        self,
+        kind: str,
+        name: str,
+        body: dict[str, Any],
+        system: str,
+        arrived: int,
+        writer: asyncio.StreamWriter,
+        state: _Exchange,
+    ) -> bytes | bool:
         """A chat or prompted generate: the canned words, or llama-server's when forwarding."""
         if self.chat_upstream is None:
             pieces = ollama_chat.canned_reply()
@@ -518,8 +601,7 @@ class OllamaServer(PullMixin, LoopbackServer):
                     messages = ollama_chat.chat_messages(body.get("messages") or [], system)
                 else:
                     messages = ollama_chat.generate_messages(body["prompt"], system)
-                request = ollama_chat.upstream_request(name, messages, body.get("options"),
-                                                       body.get("format"))
+                request = ollama_chat.upstream_request(name, messages, body.get("options"), body.get("format"))
             except ReplyError as exc:
                 raise ApiError(exc.status, exc.message) from None
             with self._lock:
@@ -550,8 +632,9 @@ class OllamaServer(PullMixin, LoopbackServer):
         return _json(200, ollama_chat.reply_line(kind, name, created, whole, finished))
 
     @staticmethod
-    async def _streamed_reply(kind: str, name: str, pieces: AsyncIterator[Delta | Finished],
-                              writer: asyncio.StreamWriter, state: _Exchange) -> bool:
+    async def _streamed_reply(
+        kind: str, name: str, pieces: AsyncIterator[Delta | Finished], writer: asyncio.StreamWriter, state: _Exchange
+    ) -> bool:
         started = False
         try:
             async for piece in pieces:
@@ -560,8 +643,9 @@ class OllamaServer(PullMixin, LoopbackServer):
                 data = frame(_dumps(line) + b"\n")
                 if not started:
                     started = state.in_flight = True
-                    data = _head(200, [("Content-Type", "application/x-ndjson"),
-                                       ("Transfer-Encoding", "chunked")]) + data
+                    data = (
+                        _head(200, [("Content-Type", "application/x-ndjson"), ("Transfer-Encoding", "chunked")]) + data
+                    )
                 writer.write(data)
                 await writer.drain()
         except ReplyError as exc:
@@ -572,8 +656,7 @@ class OllamaServer(PullMixin, LoopbackServer):
         return await end_chunked(writer, state)
 
     # -- pull -----------------------------------------------------------------------------
-    async def _pull(self, body: dict[str, Any], writer: asyncio.StreamWriter,
-                    state: _Exchange) -> bytes | bool:
+    async def _pull(self, body: dict[str, Any], writer: asyncio.StreamWriter, state: _Exchange) -> bytes | bool:
         name = body.get("model") or body.get("name") or ""
         full = short_name(name)
         if full is None:
@@ -589,8 +672,7 @@ class OllamaServer(PullMixin, LoopbackServer):
             return _json(200, last)
 
         state.in_flight = True
-        writer.write(_head(200, [("Content-Type", "application/x-ndjson"),
-                                 ("Transfer-Encoding", "chunked")]))
+        writer.write(_head(200, [("Content-Type", "application/x-ndjson"), ("Transfer-Encoding", "chunked")]))
         pending: list[bytes] = []
 
         def send(line: dict[str, Any]) -> None:
@@ -616,14 +698,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--tick-s", type=float, default=0.06, help="seconds between progress lines")
     parser.add_argument("--bytes-per-tick", type=int, default=1 << 20)
-    parser.add_argument("--model", action="append", default=[], metavar="NAME=BYTES",
-                        help="add a model of that size to the catalog")
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="NAME=BYTES", help="add a model of that size to the catalog"
+    )
     parser.add_argument("--installed", action="append", default=[], metavar="NAME")
-    parser.add_argument("--chat-upstream", metavar="URL",
-                        help="a llama-server base URL to forward /api/chat and /api/generate to")
+    parser.add_argument(
+        "--chat-upstream", metavar="URL", help="a llama-server base URL to forward /api/chat and /api/generate to"
+    )
     args = parser.parse_args(argv)
-    server = OllamaServer(port=args.port, tick_s=args.tick_s, bytes_per_tick=args.bytes_per_tick,
-                          chat_upstream=args.chat_upstream)
+    server = OllamaServer(
+        port=args.port, tick_s=args.tick_s, bytes_per_tick=args.bytes_per_tick, chat_upstream=args.chat_upstream
+    )
     for spec in args.model:
         name, _, size = spec.partition("=")
         server.add_to_catalog(catalog_model(name, int(size)))

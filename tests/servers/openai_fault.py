@@ -66,27 +66,63 @@ OWNER = "modeldesk-test"
 # 100 times in a row (its guard against a looping model), and real text does not do that.
 FAST_TOKENS = tuple(f"t{i} " for i in range(8))
 # Every parameter the real endpoint accepts; anything else is rejected like OpenAI does.
-CHAT_PARAMS = frozenset({
-    "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
-    "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities", "n",
-    "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
-    "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier", "seed",
-    "service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice",
-    "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options"
-})
+CHAT_PARAMS = frozenset(
+    {
+        "messages",
+        "model",
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    }
+)
 ROLES = ("system", "user", "assistant", "tool", "function", "developer")
 
 
 class ApiError(Exception):
     """An error response with OpenAI's body."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None,
-                 headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(message)
         self.status, self.headers = status, headers
-        self.payload = {"error": {"message": message, "type": type_, "param": param,
-                                  "code": code}}
+        self.payload = {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 def _mask_key(key: str) -> str:
@@ -95,15 +131,22 @@ def _mask_key(key: str) -> str:
 
 
 def _json_type(value: Any) -> str:
-    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a decimal"),
-                       (str, "a string"), (list, "an array"), (dict, "an object")):
+    for kind, name in (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a decimal"),
+        (str, "a string"),
+        (list, "an array"),
+        (dict, "an object"),
+    ):
         if isinstance(value, kind):
             return name
     return "null"
 
 
-def _json_response(status: int, payload: Any, request_id: str, *, close: bool = False,
-                   extra: tuple[tuple[str, str], ...] = ()) -> bytes:
+def _json_response(
+    status: int, payload: Any, request_id: str, *, close: bool = False, extra: tuple[tuple[str, str], ...] = ()
+) -> bytes:
     return json_answer(status, payload, [("x-request-id", request_id), *extra], close=close)
 
 
@@ -119,18 +162,24 @@ class _Chat:
 def _validate_chat(body: Any) -> _Chat:
     """Reject what OpenAI rejects, with its messages, params and codes."""
     if not isinstance(body, dict):
-        raise ApiError(400, "We could not parse the JSON body of your request. The OpenAI API "
-                       "expects a JSON payload, but what was sent was not valid JSON.")
+        raise ApiError(
+            400,
+            "We could not parse the JSON body of your request. The OpenAI API "
+            "expects a JSON payload, but what was sent was not valid JSON.",
+        )
     if unknown := sorted(set(body) - CHAT_PARAMS):
         raise ApiError(400, f"Unrecognized request argument supplied: {', '.join(unknown)}")
 
     def missing(name: str) -> ApiError:
-        return ApiError(400, f"Missing required parameter: '{name}'.", param=name,
-                        code="missing_required_parameter")
+        return ApiError(400, f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
 
     def bad_type(name: str, value: Any, expected: str) -> ApiError:
-        return ApiError(400, f"Invalid type for '{name}': expected {expected}, but got "
-                        f"{_json_type(value)} instead.", param=name, code="invalid_type")
+        return ApiError(
+            400,
+            f"Invalid type for '{name}': expected {expected}, but got {_json_type(value)} instead.",
+            param=name,
+            code="invalid_type",
+        )
 
     def number(name: str, kind: str, low: float, high: float | None = None) -> Any:
         value = body.get(name)
@@ -140,13 +189,20 @@ def _validate_chat(body: Any) -> _Chat:
         if isinstance(value, bool) or not isinstance(value, types):
             raise bad_type(name, value, f"an {kind}" if kind == "integer" else f"a {kind}")
         if high is None and value < low:
-            raise ApiError(400, f"Invalid '{name}': integer below minimum value. Expected a value"
-                           f" >= {low}, but got {value} instead.", param=name,
-                           code="integer_below_min_value")
+            raise ApiError(
+                400,
+                f"Invalid '{name}': integer below minimum value. Expected a value >= {low}, but got {value} instead.",
+                param=name,
+                code="integer_below_min_value",
+            )
         if high is not None and not low <= value <= high:
-            raise ApiError(400, f"Invalid '{name}': decimal out of range. Expected a value "
-                           f"between {low} and {high}, but got {value} instead.", param=name,
-                           code="decimal_out_of_range")
+            raise ApiError(
+                400,
+                f"Invalid '{name}': decimal out of range. Expected a value "
+                f"between {low} and {high}, but got {value} instead.",
+                param=name,
+                code="decimal_out_of_range",
+            )
         return value
 
     if "model" not in body:
@@ -159,9 +215,12 @@ def _validate_chat(body: Any) -> _Chat:
     if not isinstance(messages, list):
         raise bad_type("messages", messages, "an array")
     if not messages:
-        raise ApiError(400, "Invalid 'messages': empty array. Expected an array with minimum "
-                       "length 1, but got an empty array instead.", param="messages",
-                       code="empty_array")
+        raise ApiError(
+            400,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            param="messages",
+            code="empty_array",
+        )
     words = 0
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
@@ -170,40 +229,54 @@ def _validate_chat(body: Any) -> _Chat:
         if "role" not in msg:
             raise missing(f"{where}.role")
         if msg["role"] not in ROLES:
-            raise ApiError(400, f"Invalid value: {msg['role']!r}. Supported values are: "
-                           + ", ".join(f"'{r}'" for r in ROLES) + ".", param=f"{where}.role",
-                           code="invalid_value")
+            raise ApiError(
+                400,
+                f"Invalid value: {msg['role']!r}. Supported values are: " + ", ".join(f"'{r}'" for r in ROLES) + ".",
+                param=f"{where}.role",
+                code="invalid_value",
+            )
         content = msg.get("content")
         if content is None and msg["role"] != "assistant":  # assistant may carry tool_calls only
             raise missing(f"{where}.content")
         if content is not None and not isinstance(content, (str, list)):
-            raise bad_type(f"{where}.content", content,
-                           "one of a string or array of objects")
+            raise bad_type(f"{where}.content", content, "one of a string or array of objects")
         words += len(text_of(content).split()) + 4  # rough per-message overhead, like tiktoken
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise bad_type("stream", stream, "a boolean")
     options = body.get("stream_options")
     if options is not None and not stream:
-        raise ApiError(400, "The 'stream_options' parameter is only allowed when 'stream' is "
-                       "enabled.", param="stream_options")
+        raise ApiError(
+            400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
+        )
     if options is not None and not isinstance(options, dict):
         raise bad_type("stream_options", options, "an object")
-    limits = [v for v in (number("max_tokens", "integer", 1),
-                          number("max_completion_tokens", "integer", 1)) if v is not None]
+    limits = [
+        v for v in (number("max_tokens", "integer", 1), number("max_completion_tokens", "integer", 1)) if v is not None
+    ]
     number("temperature", "decimal", 0, 2)
     number("top_p", "decimal", 0, 1)
     stop = body.get("stop")
-    if not (stop is None or isinstance(stop, str)
-            or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))):
+    if not (
+        stop is None or isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+    ):
         raise bad_type("stop", stop, "one of a string or array of strings")
-    return _Chat(body["model"], bool(stream), bool(options and options.get("include_usage")),
-                 min(limits, default=None), words + 3)
+    return _Chat(
+        body["model"],
+        bool(stream),
+        bool(options and options.get("include_usage")),
+        min(limits, default=None),
+        words + 3,
+    )
 
 
 def _wrong_key(key: str) -> ApiError:
-    return ApiError(401, f"Incorrect API key provided: {_mask_key(key)}. You can find your API "
-                    "key at https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+    return ApiError(
+        401,
+        f"Incorrect API key provided: {_mask_key(key)}. You can find your API "
+        "key at https://platform.openai.com/account/api-keys.",
+        code="invalid_api_key",
+    )
 
 
 def _fault(model: str, key: str) -> ApiError | None:
@@ -212,24 +285,39 @@ def _fault(model: str, key: str) -> ApiError | None:
     if model == "fault-403":
         return ApiError(403, "You are not allowed to use this model.", code="permission_denied")
     if model == "fault-404":
-        return ApiError(404, f"The model `{model}` does not exist or you do not have access "
-                        "to it.", code="model_not_found")
+        return ApiError(
+            404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"
+        )
     if model == "fault-429":
-        limits = (("retry-after", "7"), ("x-ratelimit-limit-requests", "60"),
-                  ("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "7s"),
-                  ("x-ratelimit-limit-tokens", "150000"),
-                  ("x-ratelimit-remaining-tokens", "149000"), ("x-ratelimit-reset-tokens", "400ms"))
-        return ApiError(429, f"Rate limit reached for {model} in organization org-test on "
-                        "requests per min (RPM): Limit 60, Used 60, Requested 1. Please try "
-                        "again in 7s.", type_="requests", code="rate_limit_exceeded",
-                        headers=limits)
+        limits = (
+            ("retry-after", "7"),
+            ("x-ratelimit-limit-requests", "60"),
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "7s"),
+            ("x-ratelimit-limit-tokens", "150000"),
+            ("x-ratelimit-remaining-tokens", "149000"),
+            ("x-ratelimit-reset-tokens", "400ms"),
+        )
+        return ApiError(
+            429,
+            f"Rate limit reached for {model} in organization org-test on "
+            "requests per min (RPM): Limit 60, Used 60, Requested 1. Please try "
+            "again in 7s.",
+            type_="requests",
+            code="rate_limit_exceeded",
+            headers=limits,
+        )
     if model == "fault-500":
-        return ApiError(500, "The server had an error while processing your request.",
-                        type_="server_error")
+        return ApiError(500, "The server had an error while processing your request.", type_="server_error")
     if model == "fault-context":
-        return ApiError(400, "This model's maximum context length is 4096 tokens. However, "
-                        "your messages resulted in 5000 tokens. Please reduce the length of "
-                        "the messages.", param="messages", code="context_length_exceeded")
+        return ApiError(
+            400,
+            "This model's maximum context length is 4096 tokens. However, "
+            "your messages resulted in 5000 tokens. Please reduce the length of "
+            "the messages.",
+            param="messages",
+            code="context_length_exceeded",
+        )
     return None
 
 
@@ -250,14 +338,12 @@ class FaultServer(FaultServerBase):
         payload = ApiError(exc.status, str(exc)).payload
         return _json_response(exc.status, payload, _request_id(), close=True)
 
-    async def _respond(self, req: Request, writer: asyncio.StreamWriter,
-                       state: _Exchange) -> bool:
+    async def _respond(self, req: Request, writer: asyncio.StreamWriter, state: _Exchange) -> bool:
         rid = _request_id()
         try:
             payload = self._route(req)
         except ApiError as exc:
-            return await send(writer, _json_response(exc.status, exc.payload, rid,
-                                                     extra=exc.headers))
+            return await send(writer, _json_response(exc.status, exc.payload, rid, extra=exc.headers))
         if isinstance(payload, _Chat):
             return await _complete(payload, writer, state, rid)
         return await send(writer, _json_response(200, payload, rid))
@@ -270,9 +356,12 @@ class FaultServer(FaultServerBase):
         auth = req.headers.get("authorization", "")
         key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         if not key:
-            raise ApiError(401, "You didn't provide an API key. You need to provide your API "
-                           "key in an Authorization header using Bearer auth (i.e. "
-                           "Authorization: Bearer YOUR_KEY).")
+            raise ApiError(
+                401,
+                "You didn't provide an API key. You need to provide your API "
+                "key in an Authorization header using Bearer auth (i.e. "
+                "Authorization: Bearer YOUR_KEY).",
+            )
         if key not in self.valid_keys:
             raise _wrong_key(key)
         if req.method == "GET" and path == "/v1/models":
@@ -281,8 +370,9 @@ class FaultServer(FaultServerBase):
             name = path.removeprefix("/v1/models/")
             if name in MODELS or not name.startswith("fault-"):
                 return _model_obj(name)
-            raise ApiError(404, f"The model `{name}` does not exist or you do not have access "
-                           "to it.", code="model_not_found")
+            raise ApiError(
+                404, f"The model `{name}` does not exist or you do not have access to it.", code="model_not_found"
+            )
         if req.method == "POST" and path == "/v1/chat/completions":
             chat = _validate_chat(parse_json(req.raw_body))
             fault = _fault(chat.model, key)
@@ -300,8 +390,7 @@ def _model_obj(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 1700000000, "owned_by": OWNER}
 
 
-async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
-                    rid: str) -> bool:
+async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange, rid: str) -> bool:
     """Produce the completion for ``chat.model``; returns False when the connection must close."""
     model, cid, created = chat.model, f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     fast = model.startswith("fast-") and model[5:].isdigit()
@@ -312,8 +401,12 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
     elif model == "fault-bidi":
         pieces, delay = list(BIDI_PIECES), 0.0
     elif model in ("fault-cut", "fault-malformed", "fault-stall", "fault-stream-401"):
-        prefix, n = {"fault-cut": ("part", 10), "fault-malformed": ("good", 5),
-                     "fault-stall": ("stall", 3), "fault-stream-401": ("auth", 2)}[model]
+        prefix, n = {
+            "fault-cut": ("part", 10),
+            "fault-malformed": ("good", 5),
+            "fault-stall": ("stall", 3),
+            "fault-stream-401": ("auth", 2),
+        }[model]
         pieces, delay = [f"{prefix}{i} " for i in range(n)], 0.0
     else:
         count, delay = (500, 0.02) if model == "slow" else (40, 0.005)
@@ -321,28 +414,44 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
     finish = "stop"
     if chat.max_tokens is not None and not fast and len(pieces) > chat.max_tokens:
         pieces, finish = pieces[: chat.max_tokens], "length"
-    usage = {"prompt_tokens": chat.prompt_tokens, "completion_tokens": len(pieces),
-             "total_tokens": chat.prompt_tokens + len(pieces)}
+    usage = {
+        "prompt_tokens": chat.prompt_tokens,
+        "completion_tokens": len(pieces),
+        "total_tokens": chat.prompt_tokens + len(pieces),
+    }
     state.in_flight = True
 
     if not chat.stream:
         if model == "fault-stall":
             await forever()
         await asyncio.sleep(delay * len(pieces))
-        message = {"role": "assistant", "content": "".join(pieces), "refusal": None,
-                   "annotations": []}
-        body = b'{"id": "broken", "choices": [' if model == "fault-malformed" else dumps(
-            {"id": cid, "object": "chat.completion", "created": created, "model": model,
-             "choices": [{"index": 0, "message": message, "logprobs": None,
-                          "finish_reason": finish}],
-             "usage": usage, "system_fingerprint": None})
+        message = {"role": "assistant", "content": "".join(pieces), "refusal": None, "annotations": []}
+        body = (
+            b'{"id": "broken", "choices": ['
+            if model == "fault-malformed"
+            else dumps(
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                    "usage": usage,
+                    "system_fingerprint": None,
+                }
+            )
+        )
         return await write_whole(writer, state, body, [("x-request-id", rid)], cut=cut)
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        obj = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-               "system_fingerprint": None, "choices": [{"index": 0, "delta": delta,
-                                                        "logprobs": None,
-                                                        "finish_reason": finish_reason}]}
+        obj = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        }
         if chat.include_usage:
             obj["usage"] = None  # OpenAI sends an explicit null until the final usage chunk
         return obj
@@ -354,8 +463,7 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
         await asyncio.sleep(int(model[6:]) / 1000)
         writer.write(sse(chunk({"role": "assistant", "content": ""})))
     else:
-        writer.write(stream_head([("x-request-id", rid)])
-                     + sse(chunk({"role": "assistant", "content": ""})))
+        writer.write(stream_head([("x-request-id", rid)]) + sse(chunk({"role": "assistant", "content": ""})))
     if fast:
         # Encode each distinct chunk once; a cycle of them is written in large batches.
         cycle = b"".join(sse(chunk({"content": token})) for token in FAST_TOKENS)

@@ -65,6 +65,7 @@ def fault_account(qtbot, modeldesk, fault_server) -> Account:
 
 # --- accounts on real stores (settings file, in-memory keyring, a catalog) -------------------------
 
+
 @pytest.fixture
 def settings_file(tmp_path: Path) -> Path:
     return tmp_path / "config" / "settings.json"
@@ -82,16 +83,21 @@ def make_account_service(qloop, qtbot, tmp_path: Path, settings_file: Path) -> I
     """Makes AccountServices that share the settings file; closes their stores and clients after the test."""
     opened: list[tuple[SecretStore, SettingsStore, httpx.AsyncClient]] = []
 
-    def make(secrets: SecretStore | None = None, states: AccountStates | None = None,
-             settings: Settings | None = None) -> AccountService:
+    def make(
+        secrets: SecretStore | None = None, states: AccountStates | None = None, settings: Settings | None = None
+    ) -> AccountService:
         secrets = secrets if secrets is not None else SecretStore()
         run(qtbot, secrets.start())
         store = SettingsStore(settings_file)
         http = httpx.AsyncClient()
         opened.append((secrets, store, http))
         catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json")
-        return AccountService(settings=SettingsService(store=store, settings=settings or Settings()), secrets=secrets,
-                              catalog=catalog, states=states)
+        return AccountService(
+            settings=SettingsService(store=store, settings=settings or Settings()),
+            secrets=secrets,
+            catalog=catalog,
+            states=states,
+        )
 
     yield make
     for secrets, store, http in opened:

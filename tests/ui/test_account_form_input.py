@@ -29,25 +29,59 @@ def fill(pane: AccountsPane, *, url: str = "", key: str = "sk-test", headers: st
     pane.headers_edit.setPlainText(headers)
 
 
-@pytest.mark.parametrize(("field", "url", "key", "headers", "sentence"), [
-    ("base_url", "http://[::1", "sk-test", "",
-     "An IPv6 address in the base URL needs both brackets, as in http://[::1]:8080."),
-    ("base_url", "http://127.0.0.1:99999", "sk-test", "",
-     "The port of the base URL must be a number from 1 to 65535."),
-    ("extra_headers", "", "sk-test", "X-Title: Café",
-     "The value of X-Title must be plain ASCII: HTTP sends header values as bytes, so percent-encode other "
-     "characters (Café as Caf%C3%A9)."),
-    ("extra_headers", "", "sk-test", "Transfer-Encoding: chunked",
-     "The Transfer-Encoding header is set by the HTTP client for each request; remove it."),
-    ("key", "", "sk-te st", "", "The key must be one line without spaces; paste it again."),
-    ("extra_headers", "", "sk-test", "Cookie: séssion=1",
-     "The value of Cookie must be plain ASCII: HTTP sends header values as bytes, so percent-encode other "
-     "characters (Café as Caf%C3%A9)."),
-    ("extra_headers", "", "sk-test", "Authorization: Bearer sk-other",
-     "The Authorization header is set by ModelDesk (put keys in the key field)."),
-])
-def test_save_refuses_what_cannot_be_sent_beside_the_field(qtbot, pane, settings_file, field, url, key, headers,
-                                                           sentence):
+@pytest.mark.parametrize(
+    ("field", "url", "key", "headers", "sentence"),
+    [
+        (
+            "base_url",
+            "http://[::1",
+            "sk-test",
+            "",
+            "An IPv6 address in the base URL needs both brackets, as in http://[::1]:8080.",
+        ),
+        (
+            "base_url",
+            "http://127.0.0.1:99999",
+            "sk-test",
+            "",
+            "The port of the base URL must be a number from 1 to 65535.",
+        ),
+        (
+            "extra_headers",
+            "",
+            "sk-test",
+            "X-Title: Café",
+            "The value of X-Title must be plain ASCII: HTTP sends header values as bytes, so percent-encode other "
+            "characters (Café as Caf%C3%A9).",
+        ),
+        (
+            "extra_headers",
+            "",
+            "sk-test",
+            "Transfer-Encoding: chunked",
+            "The Transfer-Encoding header is set by the HTTP client for each request; remove it.",
+        ),
+        ("key", "", "sk-te st", "", "The key must be one line without spaces; paste it again."),
+        (
+            "extra_headers",
+            "",
+            "sk-test",
+            "Cookie: séssion=1",
+            "The value of Cookie must be plain ASCII: HTTP sends header values as bytes, so percent-encode other "
+            "characters (Café as Caf%C3%A9).",
+        ),
+        (
+            "extra_headers",
+            "",
+            "sk-test",
+            "Authorization: Bearer sk-other",
+            "The Authorization header is set by ModelDesk (put keys in the key field).",
+        ),
+    ],
+)
+def test_save_refuses_what_cannot_be_sent_beside_the_field(
+    qtbot, pane, settings_file, field, url, key, headers, sentence
+):
     fill(pane, url=url, key=key, headers=headers)
     assert run(qtbot, pane.save_current()) is None
     note = pane.form.problem_labels[field]
@@ -73,12 +107,16 @@ def test_credential_headers_are_masked_and_kept_in_the_keyring(qtbot, pane, acco
     assert stored == {"Cookie": "session=s3cret", "Proxy-Authorization": "Basic czNjcmV0"}
 
     pane.select_account(account.id)
-    assert pane.headers_edit.toPlainText() == (f"X-Title: ModelDesk\nCookie: {SECRET_MASK}\n"
-                                               f"Proxy-Authorization: {SECRET_MASK}")
+    assert pane.headers_edit.toPlainText() == (
+        f"X-Title: ModelDesk\nCookie: {SECRET_MASK}\nProxy-Authorization: {SECRET_MASK}"
+    )
     # Saved again as shown: the values stay; a new value replaces the stored one.
     pane.headers_edit.setPlainText(f"X-Title: ModelDesk\nCookie: session=new\nProxy-Authorization: {SECRET_MASK}")
     pane.key_edit.clear()
     assert run(qtbot, pane.save_current()) is not None
     sent = run(qtbot, account_service.resolved(account_service.find(account.id)))
-    assert sent.request_headers == {"X-Title": "ModelDesk", "Cookie": "session=new",
-                                    "Proxy-Authorization": "Basic czNjcmV0"}
+    assert sent.request_headers == {
+        "X-Title": "ModelDesk",
+        "Cookie": "session=new",
+        "Proxy-Authorization": "Basic czNjcmV0",
+    }

@@ -87,6 +87,7 @@ def closed_port() -> int:
 
 # --- the model ---------------------------------------------------------------------------------
 
+
 def test_account_list_model_passes_the_model_tester(qtbot, qtmodeltester, account_service) -> None:
     for label, provider_id in (("Work", "openai"), ("Claude", "anthropic"), ("Laptop", "ollama")):
         run(qtbot, account_service.save_account(Account(provider_id=provider_id, label=label)))
@@ -120,8 +121,13 @@ def test_account_list_model_passes_the_model_tester(qtbot, qtmodeltester, accoun
 
 # --- adding and editing ------------------------------------------------------------------------
 
+
 def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_settings_file(
-    qtbot, pane, account_service, settings_file, caplog,
+    qtbot,
+    pane,
+    account_service,
+    settings_file,
+    caplog,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     assert pane.empty_hint.isVisibleTo(pane) and pane.empty_hint.text() == EMPTY_HINT
@@ -134,8 +140,10 @@ def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_setting
     fill(pane, "openai", "OpenAI, home", key="sk-home-9876543210")
     home = run(qtbot, pane.save_current())
 
-    assert [(a.label, a.provider_id) for a in account_service.accounts] == [("OpenAI, work", "openai"),
-                                                                            ("OpenAI, home", "openai")]
+    assert [(a.label, a.provider_id) for a in account_service.accounts] == [
+        ("OpenAI, work", "openai"),
+        ("OpenAI, home", "openai"),
+    ]
     assert stored_key(work_id) == "sk-work-0123456789"
     assert stored_key(home.id) == "sk-home-9876543210"
     assert pane.list_view.isVisibleTo(pane) and not pane.empty_hint.isVisibleTo(pane)
@@ -204,7 +212,14 @@ def test_show_reveals_only_what_was_typed_and_hides_again_on_another_account(qtb
     ],
 )
 def test_invalid_form_says_why_and_saves_nothing(
-    qtbot, pane, account_service, settings_file, memory_keyring, name, url, sentence,
+    qtbot,
+    pane,
+    account_service,
+    settings_file,
+    memory_keyring,
+    name,
+    url,
+    sentence,
 ) -> None:
     fill(pane, "openai", name, url=url, key="sk-unsaved")
 
@@ -217,6 +232,7 @@ def test_invalid_form_says_why_and_saves_nothing(
 
 
 # --- checking ----------------------------------------------------------------------------------
+
 
 def check(qtbot, pane: AccountsPane) -> tuple[str, str]:
     with qtbot.waitSignal(pane.check_finished, timeout=WAIT_MS) as finished:
@@ -282,6 +298,7 @@ def test_a_running_check_shows_checking_and_is_cancelled_when_the_pane_closes(qt
 
 # --- removing ----------------------------------------------------------------------------------
 
+
 @offscreen_show
 def test_remove_asks_first_and_removes_account_and_key(qtbot, pane, account_service) -> None:
     for name, key in (("First", "sk-first"), ("Second", "sk-second")):
@@ -314,6 +331,7 @@ def test_remove_asks_first_and_removes_account_and_key(qtbot, pane, account_serv
 
 # --- the keyring notice ------------------------------------------------------------------------
 
+
 def test_banner_says_keys_are_not_persistent_without_a_keyring(make_account_service, make_pane) -> None:
     secrets = SecretStore(backend=fail.Keyring())
     pane = make_pane(make_account_service(secrets))
@@ -341,8 +359,9 @@ def test_the_start_up_keyring_notice_is_said_once_in_the_window(qtbot, qloop) ->
     from desktop_app.app import ModelDeskApp
     from desktop_app.services.paths import AppPaths
 
-    app = ModelDeskApp(paths=AppPaths.from_environment(), secrets=SecretStore(backend=fail.Keyring()),
-                       offer_env_import=False)
+    app = ModelDeskApp(
+        paths=AppPaths.from_environment(), secrets=SecretStore(backend=fail.Keyring()), offer_env_import=False
+    )
     app.window.show()
     qtbot.waitExposed(app.window)
     try:
@@ -360,12 +379,16 @@ def test_the_start_up_keyring_notice_is_said_once_in_the_window(qtbot, qloop) ->
 
 # --- colour, headers, enabled, budgets ---------------------------------------------------------
 
+
 def labels(pane: AccountsPane) -> list[str]:
     return [pane.model.data(pane.model.index(r)) for r in range(pane.model.rowCount())]
 
 
 def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
-    qtbot, make_account_service, make_pane, settings_file,
+    qtbot,
+    make_account_service,
+    make_pane,
+    settings_file,
 ) -> None:
     pane = make_pane(make_account_service())
     fill(pane, "anthropic", "Claude, research", key="sk-ant-research-0001")
@@ -379,8 +402,13 @@ def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
 
     account = run(qtbot, pane.save_current())
 
-    expected = {"colour": "#2563eb", "enabled": False, "daily_budget_tokens": 250_000, "daily_budget_usd": 7.5,
-                "extra_headers": {"anthropic-beta": "prompt-caching-2024-07-31", "X-Team": "research"}}
+    expected = {
+        "colour": "#2563eb",
+        "enabled": False,
+        "daily_budget_tokens": 250_000,
+        "daily_budget_usd": 7.5,
+        "extra_headers": {"anthropic-beta": "prompt-caching-2024-07-31", "X-Team": "research"},
+    }
     on_disk = saved_settings(settings_file).account(account.id)
     for name, value in expected.items():
         assert getattr(account, name) == value and getattr(on_disk, name) == value
@@ -401,8 +429,12 @@ def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
     reopened.budget_usd_spin.setValue(0)
     reopened.headers_edit.clear()
     cleared = run(qtbot, reopened.save_current())
-    assert (cleared.colour, cleared.daily_budget_tokens, cleared.daily_budget_usd, cleared.extra_headers) == \
-        ("", None, None, {})
+    assert (cleared.colour, cleared.daily_budget_tokens, cleared.daily_budget_usd, cleared.extra_headers) == (
+        "",
+        None,
+        None,
+        {},
+    )
 
 
 def test_organisation_is_shown_read_only_when_known_and_kept_on_save(qtbot, pane, account_service) -> None:
@@ -424,8 +456,15 @@ def test_a_key_an_older_version_kept_as_the_organisation_is_neither_shown_nor_wr
 ) -> None:
     key = "sk-ant-api03-" + "Qx7" * 20
     settings_file.parent.mkdir(parents=True, exist_ok=True)
-    settings_file.write_text(json.dumps({"schema_version": 1, "accounts": [
-        {"id": "a1", "provider_id": "anthropic", "label": "Claude", "organization_id": key}]}), "utf-8")
+    settings_file.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "accounts": [{"id": "a1", "provider_id": "anthropic", "label": "Claude", "organization_id": key}],
+            }
+        ),
+        "utf-8",
+    )
     pane = make_pane(make_account_service(settings=saved_settings(settings_file)))
     pane.select_account("a1")
 
@@ -437,17 +476,29 @@ def test_a_key_an_older_version_kept_as_the_organisation_is_neither_shown_nor_wr
 @pytest.mark.parametrize(
     ("headers", "sentence"),
     [
-        ("Authorization: Bearer sk-smuggled",
-         "Not saved: the Authorization header is set by ModelDesk (put keys in the key field)."),
-        ("x-api-key: sk-ant-smuggled",
-         "Not saved: the x-api-key header is set by ModelDesk (put keys in the key field)."),
-        ("anthropic-beta: tools\njust some words",
-         "Not saved: line 2 of the extra headers needs the form “Name: value”."),
+        (
+            "Authorization: Bearer sk-smuggled",
+            "Not saved: the Authorization header is set by ModelDesk (put keys in the key field).",
+        ),
+        (
+            "x-api-key: sk-ant-smuggled",
+            "Not saved: the x-api-key header is set by ModelDesk (put keys in the key field).",
+        ),
+        (
+            "anthropic-beta: tools\njust some words",
+            "Not saved: line 2 of the extra headers needs the form “Name: value”.",
+        ),
         ("Bad Name: value", "Not saved: “Bad Name” is not a valid header name."),
     ],
 )
 def test_a_reserved_or_malformed_header_is_refused_with_one_sentence(
-    qtbot, pane, account_service, settings_file, memory_keyring, headers, sentence,
+    qtbot,
+    pane,
+    account_service,
+    settings_file,
+    memory_keyring,
+    headers,
+    sentence,
 ) -> None:
     fill(pane, "anthropic", "Claude", key="sk-ant-unsaved")
     pane.headers_edit.setPlainText(headers)
@@ -462,14 +513,27 @@ def test_a_reserved_or_malformed_header_is_refused_with_one_sentence(
 @pytest.mark.parametrize(
     ("provider_id", "key", "warning"),
     [
-        ("anthropic", "sk-proj-openai-key", "Anthropic keys usually start with “sk-ant-”; check that this is the right key."),
-        ("openai", "AIzaSy-a-gemini-key", "This looks like a Google Gemini key, not an OpenAI one; check the provider."),
+        (
+            "anthropic",
+            "sk-proj-openai-key",
+            "Anthropic keys usually start with “sk-ant-”; check that this is the right key.",
+        ),
+        (
+            "openai",
+            "AIzaSy-a-gemini-key",
+            "This looks like a Google Gemini key, not an OpenAI one; check the provider.",
+        ),
         ("openai", "sk-ant-api03-abc", "This looks like an Anthropic key, not an OpenAI one; check the provider."),
         ("openai", "gibberish-key", "OpenAI keys usually start with “sk-”; check that this is the right key."),
     ],
 )
 def test_a_key_with_the_wrong_prefix_is_saved_with_an_amber_warning(
-    qtbot, pane, account_service, provider_id, key, warning,
+    qtbot,
+    pane,
+    account_service,
+    provider_id,
+    key,
+    warning,
 ) -> None:
     fill(pane, provider_id, "Pasted", key=f"  {key}\n")
 
@@ -494,6 +558,7 @@ def test_a_key_with_the_usual_prefix_saves_without_a_warning(qtbot, pane) -> Non
 
 # --- order, duplicate, enable ------------------------------------------------------------------
 
+
 def add_accounts(qtbot, service: AccountService, *labels_: str, provider_id: str = "anthropic") -> list[Account]:
     created = []
     for label in labels_:
@@ -504,7 +569,10 @@ def add_accounts(qtbot, service: AccountService, *labels_: str, provider_id: str
 
 
 def test_move_up_and_down_change_the_order_in_the_list_and_the_settings(
-    qtbot, pane, account_service, settings_file,
+    qtbot,
+    pane,
+    account_service,
+    settings_file,
 ) -> None:
     one, two, three = add_accounts(qtbot, account_service, "One", "Two", "Three")
     pane.select_account(three.id)
@@ -530,8 +598,10 @@ def test_move_up_and_down_change_the_order_in_the_list_and_the_settings(
 
 def test_duplicate_places_a_copy_with_the_key_below_and_selects_it(qtbot, pane, account_service, settings_file) -> None:
     first, _second = add_accounts(qtbot, account_service, "Work", "Home")
-    run(qtbot, account_service.save_account(first.model_copy(update={"colour": "#16a34a",
-                                                                      "extra_headers": {"X-Team": "a"}})))
+    run(
+        qtbot,
+        account_service.save_account(first.model_copy(update={"colour": "#16a34a", "extra_headers": {"X-Team": "a"}})),
+    )
     pane.select_account(first.id)
 
     with qtbot.waitSignal(pane.account_saved, timeout=WAIT_MS) as saved:

@@ -100,8 +100,10 @@ def test_retry_after_a_failure_answers_with_the_same_question(qtbot, modeldesk, 
         pane.transcript.retry_requested.emit()
     assert blocker.args == ["complete"]
     messages = _stored(qtbot, modeldesk)
-    assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
-                                                       ("assistant", MessageStatus.COMPLETE)]
+    assert [(m.role, m.status) for m in messages] == [
+        ("user", MessageStatus.COMPLETE),
+        ("assistant", MessageStatus.COMPLETE),
+    ]
     assert messages[0].content == "question once"
 
 
@@ -167,8 +169,7 @@ def test_parameters_reach_the_server(qtbot, modeldesk, fault_account, fault_serv
     assert body["response_format"] == {"type": "json_object"}
 
 
-def test_a_thousand_stop_sequences_are_cut_to_four_and_the_pane_says_so(qtbot, modeldesk, fault_account,
-                                                                         fault_server):
+def test_a_thousand_stop_sequences_are_cut_to_four_and_the_pane_says_so(qtbot, modeldesk, fault_account, fault_server):
     pane = modeldesk.chat_pane
     _pick(qtbot, modeldesk, fault_account, "ok")
     pane.params.stop.setPlainText("\n".join(f"STOP{i}" for i in range(1000)))

@@ -91,8 +91,9 @@ def test_an_invalid_json_schema_is_refused_and_named_beside_its_field(qtbot, mod
     assert params.schema_problem.isHidden()  # nothing is said while it is being typed
 
     sentence = send_refused(qtbot, modeldesk, "Answer in JSON")
-    assert sentence == ("The JSON schema is not valid JSON (Expecting value at line 1). "
-                        "Fix the JSON schema in the parameters panel.")
+    assert sentence == (
+        "The JSON schema is not valid JSON (Expecting value at line 1). Fix the JSON schema in the parameters panel."
+    )
     assert not params.schema_problem.isHidden()
     assert params.schema_problem.text() == "The JSON schema is not valid JSON (Expecting value at line 1)."
     assert pane.composer.toPlainText() == "Answer in JSON"

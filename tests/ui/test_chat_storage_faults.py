@@ -74,9 +74,7 @@ def retry_and_wait(qtbot, app: ModelDeskApp, outcome: str = "complete") -> None:
     assert finished.args == [outcome]
 
 
-def test_a_message_the_locked_store_refuses_stays_in_the_composer_and_retry_sends_it(
-    qtbot, start_app, paths
-) -> None:
+def test_a_message_the_locked_store_refuses_stays_in_the_composer_and_retry_sends_it(qtbot, start_app, paths) -> None:
     app = start_app()
     pane = app.chat_pane
     run(qtbot, pane.new_conversation())
@@ -96,9 +94,7 @@ def test_a_message_the_locked_store_refuses_stays_in_the_composer_and_retry_send
     assert user.content == "do not lose me" and reply.status is MessageStatus.COMPLETE
 
 
-def test_a_full_disk_says_so_with_the_folder_and_retry_sends_once_there_is_room(
-    qtbot, start_app, paths
-) -> None:
+def test_a_full_disk_says_so_with_the_folder_and_retry_sends_once_there_is_room(qtbot, start_app, paths) -> None:
     with sqlite_stores.small_disk(paths.data_dir, size_kib=1024) as folder:
         app = start_app()
         run(qtbot, app.chat_pane.new_conversation())
@@ -146,9 +142,7 @@ def test_a_lock_taken_while_the_reply_streams_keeps_the_reply_says_so_and_retry_
     qtbot.waitUntil(lambda: "Not saved yet" not in shown(app), timeout=WAIT_MS)
 
 
-def test_a_store_locked_at_start_says_why_refuses_to_send_and_opens_on_retry(
-    qtbot, start_app, paths
-) -> None:
+def test_a_store_locked_at_start_says_why_refuses_to_send_and_opens_on_retry(qtbot, start_app, paths) -> None:
     paths.ensure()
     run(qtbot, _history_of(paths.database_file, messages=4))
     with sqlite_stores.exclusive_mode_held(paths.database_file):
@@ -189,8 +183,10 @@ def test_a_damaged_page_is_found_at_start_set_aside_with_a_banner_and_recovered(
     app = start_app()
     pane = app.chat_pane
     [moved] = paths.data_dir.glob("conversations.sqlite3.corrupt-*")
-    notice = (f"Your conversation history could not be read (a part of the file is damaged), so it was moved "
-              f"to {moved} and ModelDesk started a new one.")
+    notice = (
+        f"Your conversation history could not be read (a part of the file is damaged), so it was moved "
+        f"to {moved} and ModelDesk started a new one."
+    )
     assert notice in app.window.banner.text()  # the same banner as a file that is not a database
     assert notice in html.unescape(pane.store_banner.text()) and not pane.store_banner.isHidden()
     assert "Recover what can still be read" in pane.store_banner.text()
@@ -213,8 +209,7 @@ def test_a_usage_log_locked_at_start_is_said_and_chat_still_works(qtbot, start_a
     run(qtbot, usage.close())
     with sqlite_stores.exclusive_mode_held(usage_file):
         app = start_app()
-        assert f"The usage history database is locked by another program ({usage_file})." \
-            in app.window.banner.text()
+        assert f"The usage history database is locked by another program ({usage_file})." in app.window.banner.text()
         with qtbot.waitSignal(app.chat_pane.reply_finished, timeout=30_000) as finished:
             click_send(qtbot, app, "still chatting")
         assert finished.args == ["complete"]
@@ -226,8 +221,9 @@ async def _history_of(path: Path, *, messages: int) -> None:
     await store.open()
     conversation = await store.create_conversation(title="History")
     for i in range(messages):
-        await store.add_message(conversation.id, role=("user", "assistant")[i % 2],
-                                content=f"message {i:03d} " + "lorem ipsum " * 25)
+        await store.add_message(
+            conversation.id, role=("user", "assistant")[i % 2], content=f"message {i:03d} " + "lorem ipsum " * 25
+        )
     await store.close()
 
 

@@ -54,7 +54,11 @@ def test_both_keys_are_listed_masked_and_checked(make_dialog) -> None:
 
 
 def test_import_selected_creates_only_the_ticked_accounts_with_their_keys(
-    qtbot, make_dialog, account_service, settings_file, memory_keyring,
+    qtbot,
+    make_dialog,
+    account_service,
+    settings_file,
+    memory_keyring,
 ) -> None:
     dialog = make_dialog()
     assert account_service.accounts == [] and memory_keyring.entries == {}  # nothing before the user says so
@@ -84,7 +88,11 @@ def test_import_is_disabled_with_nothing_ticked(make_dialog) -> None:
 
 
 def test_not_now_declines_and_the_offer_is_not_repeated(
-    qtbot, parent, account_service, settings_file, memory_keyring,
+    qtbot,
+    parent,
+    account_service,
+    settings_file,
+    memory_keyring,
 ) -> None:
     dialog = maybe_offer_env_import(parent, account_service, environ=ENVIRON)
     assert isinstance(dialog, EnvImportDialog) and dialog.isVisible() and len(dialog.checkboxes) == 2

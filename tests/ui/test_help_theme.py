@@ -143,9 +143,14 @@ def test_the_help_menu_wires_shortcuts_about_debug_and_diagnostics(qtbot, paths)
     qtbot.addWidget(window)
     shown: list[str] = []
     new_chats: list[bool] = []
-    menu = HelpMenu(window, paths=paths, diagnostics=lambda: "ModelDesk diagnostics\nno keys here\n",
-                    show_pane=shown.append, pane_titles=["Chat", "Accounts", "Usage"],
-                    new_chat=lambda: new_chats.append(True))
+    menu = HelpMenu(
+        window,
+        paths=paths,
+        diagnostics=lambda: "ModelDesk diagnostics\nno keys here\n",
+        show_pane=shown.append,
+        pane_titles=["Chat", "Accounts", "Usage"],
+        new_chat=lambda: new_chats.append(True),
+    )
     assert [a.shortcut().toString() for a in menu.pane_actions] == ["Ctrl+1", "Ctrl+2", "Ctrl+3"]
     assert menu.shortcuts_action.shortcut().toString() == "F1"
     assert menu.new_chat_action is not None and menu.new_chat_action.shortcut().toString() == "Ctrl+N"
@@ -205,7 +210,9 @@ def test_a_theme_and_a_library_folder_changed_together_are_both_remembered(qtbot
     # Both changes are queued before either is applied, as two signals in one pass of the loop are.
     modeldesk.theme_menu.actions["dark"].trigger()
     modeldesk.gguf_view.folders_changed.emit([str(tmp_path)])
-    qtbot.waitUntil(lambda: modeldesk.settings.current.gguf_folders == [str(tmp_path)]
-                    and saved().gguf_folders == [str(tmp_path)], timeout=10_000)
+    qtbot.waitUntil(
+        lambda: modeldesk.settings.current.gguf_folders == [str(tmp_path)] and saved().gguf_folders == [str(tmp_path)],
+        timeout=10_000,
+    )
 
     assert modeldesk.settings.current.theme == "dark" == saved().theme

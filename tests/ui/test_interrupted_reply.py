@@ -36,8 +36,17 @@ def test_a_reply_cut_off_by_a_crash_comes_back_interrupted_with_retry(qtbot, qlo
         store = first.store
         conversation = run(qtbot, store.create_conversation(title="Story", account_id=account.id, model="ok"))
         run(qtbot, store.add_message(conversation.id, role="user", content="Tell me a story"))
-        cut = run(qtbot, store.add_message(conversation.id, role="assistant", content="", account_id=account.id,
-                                           model="ok", status=MessageStatus.STREAMING))
+        cut = run(
+            qtbot,
+            store.add_message(
+                conversation.id,
+                role="assistant",
+                content="",
+                account_id=account.id,
+                model="ok",
+                status=MessageStatus.STREAMING,
+            ),
+        )
         run(qtbot, store.update_message(cut.id, content="Once upon a"))
     finally:
         _close(qtbot, first)
@@ -47,8 +56,10 @@ def test_a_reply_cut_off_by_a_crash_comes_back_interrupted_with_retry(qtbot, qlo
         pane = again.chat_pane
         qtbot.waitUntil(lambda: "Once upon a" in pane.transcript.toPlainText(), timeout=10_000)
         shown = pane.transcript.toPlainText()
-        assert ("Interrupted: ModelDesk closed while this reply was arriving; the text above goes with "
-                "your next message as context") in shown
+        assert (
+            "Interrupted: ModelDesk closed while this reply was arriving; the text above goes with "
+            "your next message as context"
+        ) in shown
         assert "This reply was cut off.  Retry" in shown
         assert run(qtbot, again.store.get_message(cut.id)).status is MessageStatus.INTERRUPTED
         [record] = run(qtbot, again.usage.records())
@@ -59,8 +70,10 @@ def test_a_reply_cut_off_by_a_crash_comes_back_interrupted_with_retry(qtbot, qlo
             pane.transcript.anchorClicked.emit(QUrl("retry:"))
         assert blocker.args == ["complete"]
         messages = run(qtbot, again.store.messages(conversation.id))
-        assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
-                                                           ("assistant", MessageStatus.COMPLETE)]
+        assert [(m.role, m.status) for m in messages] == [
+            ("user", MessageStatus.COMPLETE),
+            ("assistant", MessageStatus.COMPLETE),
+        ]
         assert fault_server.requests[-1].json()["messages"] == [{"role": "user", "content": "Tell me a story"}]
     finally:
         _close(qtbot, again)

@@ -61,8 +61,14 @@ def make_pane(qtbot, qloop, scratch_env) -> Iterator[Callable[..., LlamaCppPane]
     def make(*, gguf_files: Sequence[Path] = (), binary: str = "", router_dir: Path | None = None) -> LlamaCppPane:
         service = LlamaCppService(http)
         here = ServerHere(service)  # owns the server the pane starts, as LocalServers does in the app
-        pane = LlamaCppPane(llamacpp=service, here=here, gguf_files=lambda: list(gguf_files),
-                            binary_setting=binary, child_env=scratch_env, router_dir=router_dir)
+        pane = LlamaCppPane(
+            llamacpp=service,
+            here=here,
+            gguf_files=lambda: list(gguf_files),
+            binary_setting=binary,
+            child_env=scratch_env,
+            router_dir=router_dir,
+        )
         pane.resize(1200, 750)
         panes.append((pane, here))
         return pane
@@ -96,6 +102,7 @@ def managed_row(pane: LlamaCppPane) -> tuple[str, ...]:
 
 
 # --- without a server ----------------------------------------------------------------------------------
+
 
 def test_empty_states_say_what_to_do_next(qtbot, make_pane) -> None:
     pane = make_pane()
@@ -139,14 +146,18 @@ def test_a_missing_binary_is_said_in_one_sentence(qtbot, make_pane, artifacts, t
 
 # --- a server somebody else started ---------------------------------------------------------------------
 
+
 def test_connect_shows_the_loaded_model_and_context(qtbot, make_pane, qtmodeltester, single) -> None:
     pane = make_pane()
     qtbot.keyClicks(pane.servers_box.url_edit, f"127.0.0.1:{single.port}")
     qtbot.mouseClick(pane.servers_box.connect_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: pane.servers_model.rowCount() == 1 and
-                    pane.servers_model.index(0, ServersModel.STATUS).data() == "Ready", timeout=10_000)
-    assert row_texts(pane.servers_model, 0) == (f"127.0.0.1:{single.port}", "gemma", "4,096", "0 of 4 busy",
-                                                "Ready")
+    qtbot.waitUntil(
+        lambda: (
+            pane.servers_model.rowCount() == 1 and pane.servers_model.index(0, ServersModel.STATUS).data() == "Ready"
+        ),
+        timeout=10_000,
+    )
+    assert row_texts(pane.servers_model, 0) == (f"127.0.0.1:{single.port}", "gemma", "4,096", "0 of 4 busy", "Ready")
     assert not pane.servers_box.showing_empty_state
     assert pane.servers_box.selected_url() == single.base_url and pane.servers_box.remove_button.isEnabled()
     assert pane.router_box.showing_empty_state  # one model, no router
@@ -181,14 +192,16 @@ def test_one_server_connected_under_two_loopback_names_is_one_row(qtbot, make_pa
 
 # --- a server of its own -------------------------------------------------------------------------------
 
+
 def test_start_from_the_form_see_the_log_switch_and_stop(qtbot, make_pane, artifacts, tmp_path) -> None:
     binary, gguf = artifacts
     other = tmp_path / "gemma-other.gguf"
     other.symlink_to(gguf)
     pane = make_pane(gguf_files=[gguf], binary=str(binary))
     fill_form(pane)
-    with qtbot.waitSignal(pane.server_state_changed, timeout=START_MS,
-                          check_params_cb=lambda status: status == "running"):
+    with qtbot.waitSignal(
+        pane.server_state_changed, timeout=START_MS, check_params_cb=lambda status: status == "running"
+    ):
         qtbot.mouseClick(pane.form.start_button, Qt.MouseButton.LeftButton)
     managed = pane.managed
     assert managed is not None and managed.pid is not None
@@ -209,8 +222,9 @@ def test_start_from_the_form_see_the_log_switch_and_stop(qtbot, make_pane, artif
     assert managed.pid != first_pid and not psutil.pid_exists(first_pid)
 
     last_pid = managed.pid
-    with qtbot.waitSignal(pane.server_state_changed, timeout=START_MS,
-                          check_params_cb=lambda status: status == "stopped"):
+    with qtbot.waitSignal(
+        pane.server_state_changed, timeout=START_MS, check_params_cb=lambda status: status == "stopped"
+    ):
         qtbot.mouseClick(pane.form.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: pane.servers_model.rowCount() == 0)
     assert last_pid is not None and not psutil.pid_exists(last_pid)
@@ -220,21 +234,33 @@ def test_start_from_the_form_see_the_log_switch_and_stop(qtbot, make_pane, artif
 def test_a_crash_shows_a_notice_and_restart_brings_it_back(qtbot, make_pane, artifacts) -> None:
     binary, gguf = artifacts
     pane = make_pane(gguf_files=[gguf], binary=str(binary))
-    spec = ManagedServerSpec(model=gguf, binary=str(binary), ctx=2048, threads=2,
-                             extra_args=builtin_template_args("gemma"), env=pane.spec_from_form().env)
+    spec = ManagedServerSpec(
+        model=gguf,
+        binary=str(binary),
+        ctx=2048,
+        threads=2,
+        extra_args=builtin_template_args("gemma"),
+        env=pane.spec_from_form().env,
+    )
     state = run(qtbot, pane.start_managed(spec), timeout=START_MS)
     assert state is not None
     pid = pane.managed.pid
-    with qtbot.waitSignal(pane.server_state_changed, timeout=15_000,
-                          check_params_cb=lambda status: status == "crashed"):
+    with qtbot.waitSignal(
+        pane.server_state_changed, timeout=15_000, check_params_cb=lambda status: status == "crashed"
+    ):
         os.kill(pid, signal.SIGKILL)
     assert pane.server_log.crash_notice.isVisibleTo(pane)
     assert pane.server_log.crash_label.text().startswith("llama-server stopped unexpectedly (signal 9 (killed)).")
     assert managed_row(pane)[4] == "Crashed (signal 9 (killed))"
-    assert pane.server_log.restart_button.isEnabled() and pane.form.start_button.isEnabled() and not pane.form.stop_button.isEnabled()
+    assert (
+        pane.server_log.restart_button.isEnabled()
+        and pane.form.start_button.isEnabled()
+        and not pane.form.stop_button.isEnabled()
+    )
 
-    with qtbot.waitSignal(pane.server_state_changed, timeout=START_MS,
-                          check_params_cb=lambda status: status == "running"):
+    with qtbot.waitSignal(
+        pane.server_state_changed, timeout=START_MS, check_params_cb=lambda status: status == "running"
+    ):
         qtbot.mouseClick(pane.server_log.restart_button, Qt.MouseButton.LeftButton)
     assert pane.server_log.crash_notice.isHidden()
     assert pane.managed.pid != pid
@@ -258,7 +284,9 @@ def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodelte
         dialog.reject()
     model = pane.router_model
     assert [row_texts(model, r)[:2] for r in range(model.rowCount())] == [
-        ("gemma-a", "Not loaded"), ("gemma-b", "Not loaded")]
+        ("gemma-a", "Not loaded"),
+        ("gemma-b", "Not loaded"),
+    ]
     assert not pane.router_box.showing_empty_state and pane.router_url == pane.managed.url
     assert not pane.router_box.load_button.isEnabled()  # nothing selected yet
 
@@ -277,8 +305,10 @@ def test_router_over_a_folder_load_unload_and_switch(qtbot, make_pane, qtmodelte
     assert run(qtbot, pane.router_load("gemma-a"), timeout=START_MS)
     pane.router_box.select_model("gemma-b")
     qtbot.mouseClick(pane.router_box.switch_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: [model.index(r, RouterModelsModel.STATUS).data() for r in range(2)] ==
-                    ["Not loaded", "Loaded"], timeout=START_MS)
+    qtbot.waitUntil(
+        lambda: [model.index(r, RouterModelsModel.STATUS).data() for r in range(2)] == ["Not loaded", "Loaded"],
+        timeout=START_MS,
+    )
     qtmodeltester.check(model, force_py=True)
 
 
@@ -292,7 +322,8 @@ def test_router_models_are_shown_without_bidi_overrides_and_keep_their_real_id()
 
 
 def test_a_file_named_with_a_bidi_override_is_listed_without_it_and_still_loads(
-        qtbot, make_pane, artifacts, tmp_path) -> None:
+    qtbot, make_pane, artifacts, tmp_path
+) -> None:
     binary, gguf = artifacts
     folder = tmp_path / "models"
     folder.mkdir()
@@ -314,15 +345,24 @@ def test_a_file_named_with_a_bidi_override_is_listed_without_it_and_still_loads(
 
 # --- the chat and a server of its own that switches models ----------------------------------------------
 
+
 def test_a_chat_sent_while_the_server_switches_models_waits_and_answers(
-        qtbot, modeldesk, artifacts, scratch_env, tmp_path) -> None:
+    qtbot, modeldesk, artifacts, scratch_env, tmp_path
+) -> None:
     binary, gguf = artifacts
     other = tmp_path / "gemma-b.gguf"
     os.symlink(gguf, other)
     pane, chat = modeldesk.llamacpp_pane, modeldesk.chat_pane
     modeldesk.window.show_pane("llama.cpp")
-    spec = ManagedServerSpec(model=gguf, binary=str(binary), ctx=2048, threads=2, alias="gemma",
-                             extra_args=builtin_template_args("gemma"), env=scratch_env)
+    spec = ManagedServerSpec(
+        model=gguf,
+        binary=str(binary),
+        ctx=2048,
+        threads=2,
+        alias="gemma",
+        extra_args=builtin_template_args("gemma"),
+        env=scratch_env,
+    )
     assert run(qtbot, pane.start_managed(spec), timeout=START_MS) is not None
     managed = pane.managed
     pane.servers_box.view.selectRow(pane.servers_model.row_of(managed.url))
@@ -332,8 +372,10 @@ def test_a_chat_sent_while_the_server_switches_models_waits_and_answers(
     account = next(a for a in modeldesk.accounts.accounts if a.provider_id == "llamacpp")
     assert chat.select_model(account.id, "gemma")
     chat.params.max_tokens.setValue(8)
-    notice = (f"llama-server at {managed.url.removeprefix('http://')} is restarting with another model; "
-              "the reply starts when it is ready.")
+    notice = (
+        f"llama-server at {managed.url.removeprefix('http://')} is restarting with another model; "
+        "the reply starts when it is ready."
+    )
 
     # The old process is held (SIGSTOP: it cannot act on the SIGTERM yet), so the restart is surely
     # still under way when the chat is sent; it is let go once the chat says that it waits.
@@ -384,13 +426,19 @@ def test_a_router_over_the_whole_gguf_library(qtbot, make_pane, artifacts, tmp_p
         pane.router_box.library_empty_button.click()
     model = pane.router_model
     assert sorted(row_texts(model, r)[:2] for r in range(model.rowCount())) == [
-        ("gemma3", "Not loaded"), ("hub-gemma3", "Not loaded")]
+        ("gemma3", "Not loaded"),
+        ("hub-gemma3", "Not loaded"),
+    ]
     assert managed_row(pane)[4] == "Router (started here)"
     # One server of our own at a time: neither way to start another router is offered now.
-    assert not pane.router_box.start_library_router_button.isEnabled() and not pane.router_box.start_router_button.isEnabled()
+    assert (
+        not pane.router_box.start_library_router_button.isEnabled()
+        and not pane.router_box.start_router_button.isEnabled()
+    )
     assert run(qtbot, pane.router_load("hub-gemma3"), timeout=START_MS)
-    qtbot.waitUntil(lambda: model.index(model.row_of("hub-gemma3"), RouterModelsModel.STATUS).data() == "Loaded",
-                    timeout=START_MS)
+    qtbot.waitUntil(
+        lambda: model.index(model.row_of("hub-gemma3"), RouterModelsModel.STATUS).data() == "Loaded", timeout=START_MS
+    )
 
 
 def test_a_router_over_an_empty_library_says_what_to_do(qtbot, make_pane, artifacts, tmp_path) -> None:
@@ -402,16 +450,24 @@ def test_a_router_over_an_empty_library_says_what_to_do(qtbot, make_pane, artifa
 
 
 def test_a_router_that_stops_answering_is_shown_gone_until_it_answers_again(
-        qtbot, make_pane, artifacts, tmp_path, scratch_env) -> None:
+    qtbot, make_pane, artifacts, tmp_path, scratch_env
+) -> None:
     binary, gguf = artifacts
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "gemma-a.gguf").symlink_to(gguf)
     http = httpx.AsyncClient()
     # A router started elsewhere (by this test, which alone signals it), connected to by address.
-    elsewhere = LlamaCppService(http).managed(ManagedServerSpec(
-        models_dir=folder, binary=str(binary), ctx=2048, threads=2, env=scratch_env,
-        presets=presets_ini({"*": {"jinja": False, "chat-template": "gemma"}})))
+    elsewhere = LlamaCppService(http).managed(
+        ManagedServerSpec(
+            models_dir=folder,
+            binary=str(binary),
+            ctx=2048,
+            threads=2,
+            env=scratch_env,
+            presets=presets_ini({"*": {"jinja": False, "chat-template": "gemma"}}),
+        )
+    )
     try:
         run(qtbot, elsewhere.start(), timeout=START_MS)
         pane = make_pane(binary=str(binary))
@@ -423,9 +479,14 @@ def test_a_router_that_stops_answering_is_shown_gone_until_it_answers_again(
         run(qtbot, elsewhere.stop(), timeout=START_MS)
         run(qtbot, pane.refresh(), timeout=START_MS)  # what the pane's timer does every few seconds
         assert pane.router_model.rowCount() == 0, "no model is shown as loaded on a router that is gone"
-        assert not any(b.isEnabled() for b in (pane.router_box.load_button, pane.router_box.unload_button, pane.router_box.switch_button))
-        assert pane.router_box.status.text() == (f"Could not connect to llama-server at {elsewhere.url[7:]}. "
-                                             "Check that it is running and that the address and port are right.")
+        assert not any(
+            b.isEnabled()
+            for b in (pane.router_box.load_button, pane.router_box.unload_button, pane.router_box.switch_button)
+        )
+        assert pane.router_box.status.text() == (
+            f"Could not connect to llama-server at {elsewhere.url[7:]}. "
+            "Check that it is running and that the address and port are right."
+        )
 
         run(qtbot, elsewhere.start(), timeout=START_MS)  # same port
         run(qtbot, pane.refresh(), timeout=START_MS)
@@ -450,8 +511,15 @@ def test_the_server_started_here_belongs_to_the_app_not_the_pane(qtbot, qloop, a
     try:
         run(qtbot, app.start())
         pane = app.llamacpp_pane
-        spec = ManagedServerSpec(model=gguf, binary=str(binary), ctx=2048, threads=2, alias="gemma",
-                                 extra_args=builtin_template_args("gemma"), env=scratch_env)
+        spec = ManagedServerSpec(
+            model=gguf,
+            binary=str(binary),
+            ctx=2048,
+            threads=2,
+            alias="gemma",
+            extra_args=builtin_template_args("gemma"),
+            env=scratch_env,
+        )
         assert run(qtbot, pane.start_managed(spec), timeout=START_MS) is not None
         managed = pane.managed
         assert managed is app.local.here.server and managed.pid is not None

@@ -36,10 +36,14 @@ def test_a_router_model_not_loaded_is_pickable_and_loads_when_chosen(qtbot, qloo
     os.symlink(probe.model, models / "gemma-b.gguf")
     presets = tmp_path / "presets.ini"
     presets.write_text("[*]\njinja = false\nchat-template = gemma\n")
-    router = LlamaServer(extra_args=("--models-dir", str(models), "--models-preset", str(presets),
-                                     "--models-max", "1"), alias="router")
-    router._args = [a for a in router._args if a not in ("-m", str(probe.model), "--alias", "router",
-                                                          "--no-jinja", "--chat-template", "gemma")]
+    router = LlamaServer(
+        extra_args=("--models-dir", str(models), "--models-preset", str(presets), "--models-max", "1"), alias="router"
+    )
+    router._args = [
+        a
+        for a in router._args
+        if a not in ("-m", str(probe.model), "--alias", "router", "--no-jinja", "--chat-template", "gemma")
+    ]
     router.start()
     app = _app(qtbot)
     try:
@@ -73,14 +77,22 @@ def test_a_connected_server_and_one_started_here_are_in_the_picker_by_themselves
         pane = app.llamacpp_pane
         app.window.show_pane("llama.cpp")
         run(qtbot, pane.connect(single.base_url))
-        qtbot.waitUntil(lambda: any(a.label == f"llama.cpp at 127.0.0.1:{single.port}" for a in app.accounts.accounts),
-                        timeout=10_000)
+        qtbot.waitUntil(
+            lambda: any(a.label == f"llama.cpp at 127.0.0.1:{single.port}" for a in app.accounts.accounts),
+            timeout=10_000,
+        )
         connected = next(a for a in app.accounts.accounts if a.label == f"llama.cpp at 127.0.0.1:{single.port}")
         qtbot.waitUntil(lambda: app.chat_pane.picker_model.row_of(connected.id, "gemma-single") >= 0, timeout=10_000)
 
         # A server started here: one account that follows it to whichever port it gets.
-        spec = ManagedServerSpec(model=single.model, binary=str(single.binary), ctx=2048, threads=2,
-                                 alias="gemma-here", extra_args=builtin_template_args("gemma"))
+        spec = ManagedServerSpec(
+            model=single.model,
+            binary=str(single.binary),
+            ctx=2048,
+            threads=2,
+            alias="gemma-here",
+            extra_args=builtin_template_args("gemma"),
+        )
         ports = []
         for _ in range(2):
             state = run(qtbot, pane.start_managed(spec), timeout=60_000)
@@ -90,8 +102,11 @@ def test_a_connected_server_and_one_started_here_are_in_the_picker_by_themselves
 
             def listed(url=url):
                 here = [a for a in app.accounts.accounts if a.label == MANAGED_LLAMACPP_LABEL]
-                return (len(here) == 1 and here[0].base_url == f"{url}/v1"
-                        and app.chat_pane.picker_model.row_of(here[0].id, "gemma-here") >= 0)
+                return (
+                    len(here) == 1
+                    and here[0].base_url == f"{url}/v1"
+                    and app.chat_pane.picker_model.row_of(here[0].id, "gemma-here") >= 0
+                )
 
             qtbot.waitUntil(listed, timeout=10_000)
             run(qtbot, pane.stop_managed(), timeout=30_000)
@@ -117,8 +132,12 @@ def test_servers_connected_before_are_listed_again_and_remove_drops_their_accoun
             run(qtbot, first.llamacpp_pane.connect(single.base_url))
             qtbot.waitUntil(lambda: any(a.provider_id == "llamacpp" for a in first.accounts.accounts), timeout=10_000)
             dead = f"http://127.0.0.1:{free_port()}"
-            run(qtbot, first.accounts.save_account(
-                Account(provider_id="llamacpp", label="Old box", base_url=f"{dead}/v1"), ""))
+            run(
+                qtbot,
+                first.accounts.save_account(
+                    Account(provider_id="llamacpp", label="Old box", base_url=f"{dead}/v1"), ""
+                ),
+            )
         finally:
             _close(qtbot, first)
 
@@ -128,9 +147,13 @@ def test_servers_connected_before_are_listed_again_and_remove_drops_their_accoun
             assert pane.servers_model.rowCount() == 0  # nothing asked before the pane is opened
             app.window.show_pane("llama.cpp")
             model = pane.servers_model
-            qtbot.waitUntil(lambda: model.rowCount() == 2 and model.index(model.row_of(single.base_url),
-                                                                          ServersModel.STATUS).data() == "Ready",
-                            timeout=20_000)
+            qtbot.waitUntil(
+                lambda: (
+                    model.rowCount() == 2
+                    and model.index(model.row_of(single.base_url), ServersModel.STATUS).data() == "Ready"
+                ),
+                timeout=20_000,
+            )
             status = model.index(model.row_of(dead), ServersModel.STATUS).data()
             assert status and status != "Ready"  # listed, with why it does not answer
 
@@ -139,8 +162,10 @@ def test_servers_connected_before_are_listed_again_and_remove_drops_their_accoun
             box = pane.remove_dialog
             remove = next(b for b in box.buttons() if box.buttonRole(b) is QMessageBox.ButtonRole.DestructiveRole)
             remove.click()
-            qtbot.waitUntil(lambda: not any(a.label == f"llama.cpp at 127.0.0.1:{single.port}"
-                                            for a in app.accounts.accounts), timeout=10_000)
+            qtbot.waitUntil(
+                lambda: not any(a.label == f"llama.cpp at 127.0.0.1:{single.port}" for a in app.accounts.accounts),
+                timeout=10_000,
+            )
             assert [a.label for a in app.accounts.accounts if a.provider_id == "llamacpp"] == ["Old box"]
             assert model.rowCount() == 1
         finally:

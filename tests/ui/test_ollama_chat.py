@@ -28,8 +28,7 @@ def _send(qtbot, chat, text: str) -> None:
     qtbot.keyClick(chat.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
 
 
-def test_a_chat_through_ollama_is_answered_by_llama_server(qtbot, modeldesk, ollama_server,
-                                                           ollama_account):
+def test_a_chat_through_ollama_is_answered_by_llama_server(qtbot, modeldesk, ollama_server, ollama_account):
     chat = modeldesk.chat_pane
     chat.params.max_tokens.setValue(8)
     with qtbot.waitSignal(chat.reply_finished, timeout=120_000) as finished:
@@ -50,12 +49,10 @@ def test_a_chat_through_ollama_is_answered_by_llama_server(qtbot, modeldesk, oll
     assert (last["role"], last["content"]) == ("user", "Write a long story about a dragon.")
     forwarded = ollama_server.upstream_requests
     assert len(forwarded) == 1 and forwarded[0]["max_tokens"] == 8
-    assert forwarded[0]["messages"][-1] == {"role": "user",
-                                            "content": "Write a long story about a dragon."}
+    assert forwarded[0]["messages"][-1] == {"role": "user", "content": "Write a long story about a dragon."}
 
 
-def test_stop_closes_the_chain_down_to_llama_server(qtbot, modeldesk, llama, ollama_server,
-                                                    ollama_account):
+def test_stop_closes_the_chain_down_to_llama_server(qtbot, modeldesk, llama, ollama_server, ollama_account):
     chat = modeldesk.chat_pane
     chat.params.temperature.setValue(0.0)  # greedy counting runs for a minute or more
     _send(qtbot, chat, "Count from 1 to 1000, separated by commas.")

@@ -70,16 +70,19 @@ def add_remote(qtbot, app: ModelDeskApp, remote: OllamaServer, key: str = REMOTE
         dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
 
 
-def test_the_local_ollamas_models_reach_the_picker_when_the_pane_opens(qtbot, app: ModelDeskApp,
-                                                                       local: OllamaServer) -> None:
+def test_the_local_ollamas_models_reach_the_picker_when_the_pane_opens(
+    qtbot, app: ModelDeskApp, local: OllamaServer
+) -> None:
     assert ollama_accounts(app) == []  # nothing is asked of Ollama before the pane is opened
     assert local.requests == []
     open_ollama(qtbot, app)
     qtbot.waitUntil(lambda: len(ollama_accounts(app)) == 1, timeout=TIMEOUT)
     account = ollama_accounts(app)[0]
     assert account.label == "Local Ollama"
-    qtbot.waitUntil(lambda: picker_has(app, account.id, "gemma3:270m") and picker_has(app, account.id, "qwen2.5:0.5b"),
-                    timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: picker_has(app, account.id, "gemma3:270m") and picker_has(app, account.id, "qwen2.5:0.5b"),
+        timeout=TIMEOUT,
+    )
     qtbot.waitUntil(lambda: "now in the chat's picker" in app.window.statusBar().currentMessage(), timeout=TIMEOUT)
 
     pane = app.ollama_pane
@@ -114,8 +117,9 @@ def test_the_local_ollamas_models_reach_the_picker_when_the_pane_opens(qtbot, ap
     qtbot.waitUntil(lambda: app.chat_pane.selected_model() == (again.id, "gemma3:270m"), timeout=TIMEOUT)
 
 
-def test_a_remote_host_with_a_key_is_added_checked_and_removed(qtbot, app: ModelDeskApp, local: OllamaServer,
-                                                               remote: OllamaServer, memory_keyring) -> None:
+def test_a_remote_host_with_a_key_is_added_checked_and_removed(
+    qtbot, app: ModelDeskApp, local: OllamaServer, remote: OllamaServer, memory_keyring
+) -> None:
     open_ollama(qtbot, app)
     pane, bar = app.ollama_pane, app.ollama_pane.host_bar
     assert bar.combo.count() == 1 and not bar.remove_button.isEnabled()  # the local host stays
@@ -156,8 +160,9 @@ def test_a_remote_host_with_a_key_is_added_checked_and_removed(qtbot, app: Model
     assert sorted(pane.installed_model.names()) == ["gemma3:270m", "qwen2.5:0.5b"]
 
 
-def test_a_wrong_key_and_a_host_that_is_down_are_said_in_one_sentence(qtbot, app: ModelDeskApp,
-                                                                        remote: OllamaServer) -> None:
+def test_a_wrong_key_and_a_host_that_is_down_are_said_in_one_sentence(
+    qtbot, app: ModelDeskApp, remote: OllamaServer
+) -> None:
     open_ollama(qtbot, app)
     pane = app.ollama_pane
     add_remote(qtbot, app, remote, key="not-the-key")
@@ -176,8 +181,9 @@ def test_a_wrong_key_and_a_host_that_is_down_are_said_in_one_sentence(qtbot, app
     assert f"localhost:{port}" in pane.host_bar.status_label.text() and not pane.host_status.reachable
 
 
-def test_a_pull_keeps_running_while_another_host_is_shown(qtbot, app: ModelDeskApp, local: OllamaServer,
-                                                          remote: OllamaServer) -> None:
+def test_a_pull_keeps_running_while_another_host_is_shown(
+    qtbot, app: ModelDeskApp, local: OllamaServer, remote: OllamaServer
+) -> None:
     remote.tick_s = 0.02
     remote.bytes_per_tick = 200_000  # "tiny" (3 MB) takes ~15 ticks
     open_ollama(qtbot, app)
@@ -209,8 +215,12 @@ def test_a_local_ollama_behind_a_key_is_asked_with_it(qtbot, qloop, monkeypatch,
     qtbot.waitExposed(app.window)
     try:
         run(qtbot, app.start())
-        run(qtbot, app.accounts.save_account(
-            Account(provider_id="ollama", label="This box", base_url=remote.base_url), REMOTE_KEY))
+        run(
+            qtbot,
+            app.accounts.save_account(
+                Account(provider_id="ollama", label="This box", base_url=remote.base_url), REMOTE_KEY
+            ),
+        )
         open_ollama(qtbot, app)
         pane = app.ollama_pane
         assert pane.host_bar.current.label == "This box"

@@ -44,8 +44,12 @@ def test_pool_list_model_passes_the_model_tester(qtbot, qtmodeltester, account_s
     work, home = add(qtbot, account_service, "Work"), add(qtbot, account_service, "Home")
     local = add(qtbot, account_service, "Laptop", "llamacpp")
     run(qtbot, account_service.save_pool(Pool(label="Claude", provider_id="anthropic", account_ids=(work.id, home.id))))
-    run(qtbot, account_service.save_pool(Pool(label="Local", provider_id="llamacpp", account_ids=(local.id,),
-                                              strategy=Strategy.ROUND_ROBIN)))
+    run(
+        qtbot,
+        account_service.save_pool(
+            Pool(label="Local", provider_id="llamacpp", account_ids=(local.id,), strategy=Strategy.ROUND_ROBIN)
+        ),
+    )
     model = PoolListModel(accounts=account_service)
 
     qtmodeltester.check(model)
@@ -72,7 +76,10 @@ def test_pool_list_model_passes_the_model_tester(qtbot, qtmodeltester, account_s
 
 @offscreen_show
 def test_a_failover_pool_is_created_reordered_switched_to_round_robin_and_removed(
-    qtbot, make_editor, account_service, settings_file,
+    qtbot,
+    make_editor,
+    account_service,
+    settings_file,
 ) -> None:
     work, home = add(qtbot, account_service, "Work", colour="#d97706"), add(qtbot, account_service, "Home")
     add(qtbot, account_service, "GPT", "openai")
@@ -90,8 +97,12 @@ def test_a_failover_pool_is_created_reordered_switched_to_round_robin_and_remove
 
     (pool,) = account_service.pools
     assert saved.args == [pool.id] and editor.editing_id == pool.id
-    assert (pool.label, pool.provider_id, pool.account_ids, pool.strategy) == \
-        ("Claude, shared", "anthropic", (work.id, home.id), Strategy.FAILOVER)
+    assert (pool.label, pool.provider_id, pool.account_ids, pool.strategy) == (
+        "Claude, shared",
+        "anthropic",
+        (work.id, home.id),
+        Strategy.FAILOVER,
+    )
     assert editor.list_view.isVisibleTo(editor) and editor.list_view.currentIndex().row() == 0
     assert editor.status_label.text() == "Saved pool “Claude, shared”."
 
@@ -149,7 +160,13 @@ def test_members_follow_the_provider_and_account_changes(qtbot, make_editor, acc
     ],
 )
 def test_a_pool_without_members_or_name_is_refused(
-    qtbot, make_editor, account_service, settings_file, name, tick, sentence,
+    qtbot,
+    make_editor,
+    account_service,
+    settings_file,
+    name,
+    tick,
+    sentence,
 ) -> None:
     work, home = add(qtbot, account_service, "Work"), add(qtbot, account_service, "Home")
     saved_before = settings_file.read_bytes()

@@ -33,8 +33,9 @@ def test_a_step_that_hangs_is_abandoned_and_named_and_the_rest_listed(qtbot, qlo
         assert abandoned[:3] == ["background tasks", "last conversation", "conversation store"]
         assert abandoned[-1] == "LiteLLM engine"
         [line] = [r.getMessage() for r in caplog.records if r.name == "desktop_app.app"]
-        assert line == ("quitting: gave up after 0.5 s waiting for background tasks; abandoned: "
-                        + ", ".join(abandoned))
+        assert line == (
+            "quitting: gave up after 0.5 s waiting for background tasks; abandoned: " + ", ".join(abandoned)
+        )
     finally:
         release.set()
         assert run(qtbot, app.aclose()) == []  # what was left behind can still be closed

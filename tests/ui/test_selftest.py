@@ -13,8 +13,9 @@ RUN = "from desktop_app.selftest import run_self_test; raise SystemExit(run_self
 
 def self_test(code: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", MODELDESK_HOME=str(home))
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=240, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
 
 
 def test_the_self_test_passes_and_leaves_the_users_files_alone(tmp_path: Path) -> None:
@@ -25,9 +26,22 @@ def test_the_self_test_passes_and_leaves_the_users_files_alone(tmp_path: Path) -
     lines = result.stdout.splitlines()
     assert lines[0].startswith("ModelDesk ") and lines[0].endswith(" self-test")
     checks = {line.split(":", 1)[0].split(maxsplit=1)[1]: line.split(maxsplit=1)[0] for line in lines[1:-1]}
-    assert checks == dict.fromkeys((
-        "Qt", "icon", "main window", "stores", "LiteLLM", "price map", "tokenizer", "chat", "keyring",
-        "shutdown", "Qt warnings"), "ok")
+    assert checks == dict.fromkeys(
+        (
+            "Qt",
+            "icon",
+            "main window",
+            "stores",
+            "LiteLLM",
+            "price map",
+            "tokenizer",
+            "chat",
+            "keyring",
+            "shutdown",
+            "Qt warnings",
+        ),
+        "ok",
+    )
     assert lines[-1] == "Self-test passed."
     assert not home.exists()  # its own throw-away home, never the one it was given
 

@@ -87,8 +87,9 @@ def test_close_unsubscribes_at_once_and_twice_is_harmless(qtbot) -> None:
     assert heard == []
 
 
-def test_a_deleted_pools_editor_hears_no_more_of_the_accounts(qtbot, qloop, account_service: AccountService,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_a_deleted_pools_editor_hears_no_more_of_the_accounts(
+    qtbot, qloop, account_service: AccountService, caplog: pytest.LogCaptureFixture
+) -> None:
     listeners = account_service._accounts_changed  # the count is what this test is about
     before = len(listeners)
     editor = PoolsEditor(accounts=account_service)
@@ -107,14 +108,19 @@ def test_a_deleted_pools_editor_hears_no_more_of_the_accounts(qtbot, qloop, acco
     assert "failed" not in caplog.text
 
 
-def test_closing_a_pane_cancels_its_work_before_it_is_deleted(qtbot, qloop, tmp_path: Path,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_closing_a_pane_cancels_its_work_before_it_is_deleted(
+    qtbot, qloop, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """No pane checks whether it still exists: its tasks are its own, and closing it cancels them."""
     with socket.socket() as silent:  # takes the connection, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        service = OllamaService(OllamaHost(url=f"http://127.0.0.1:{silent.getsockname()[1]}"),
-                                state_file=tmp_path / "pulls.json", models_dir=tmp_path, status_timeout=60)
+        service = OllamaService(
+            OllamaHost(url=f"http://127.0.0.1:{silent.getsockname()[1]}"),
+            state_file=tmp_path / "pulls.json",
+            models_dir=tmp_path,
+            status_timeout=60,
+        )
         pane = OllamaPane(ollama=service)
         pulls = service._listeners  # the count is what this test is about
         assert len(pulls) == 1

@@ -48,8 +48,14 @@ def test_user_and_assistant_messages_appear(view):
     assert view.plain_text_of_last_message() == "Is <b>this</b> bold?"  # plain text, not HTML
     view.add_assistant_message("No, it is **escaped**.", footer="12 tokens · 40.0 tok/s", note="Stopped")
     shown = view.toPlainText()
-    for expected in ("You", "Is <b>this</b> bold?", "Assistant", "No, it is escaped.", "Stopped",
-                     "12 tokens · 40.0 tok/s"):
+    for expected in (
+        "You",
+        "Is <b>this</b> bold?",
+        "Assistant",
+        "No, it is escaped.",
+        "Stopped",
+        "12 tokens · 40.0 tok/s",
+    ):
         assert expected in shown
     assert shown.index("You") < shown.index("Assistant") < shown.index("Stopped") < shown.index("12 tokens")
     assert view.plain_text_of_last_message() == "No, it is escaped."
@@ -121,7 +127,7 @@ def test_a_long_line_streams_in_short_blocks_and_finishes_as_one_paragraph(view,
     for piece in tokens:
         view.append_text(piece)
     blocks = _blocks_after(view, "Start")
-    line = blocks[:blocks.index("```")]
+    line = blocks[: blocks.index("```")]
     assert len(line) > 5 and max(len(b) for b in line) <= PLAIN_BLOCK_CHARS + len(tokens[-2])
     assert " ".join(line).split() == "".join(tokens[:-1]).split()  # cut at spaces only
     qtbot.waitUntil(lambda: mono in _families(view, "code line"))  # the fence still found after the cuts

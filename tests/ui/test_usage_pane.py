@@ -24,8 +24,7 @@ from tests.ui.conftest import close_after, run
 
 TODAY = date.today()
 WORK = Account(id="work", provider_id="openai_compatible", label="Work", colour="#2563eb")
-HOME = Account(id="home", provider_id="openai_compatible", label="Home", colour="#d97706",
-               daily_budget_tokens=1000)
+HOME = Account(id="home", provider_id="openai_compatible", label="Home", colour="#d97706", daily_budget_tokens=1000)
 LAB = Account(id="lab", provider_id="openai_compatible", label="Lab")  # no colour tag
 
 
@@ -37,11 +36,19 @@ def day(days_ago: int) -> str:
     return (TODAY - timedelta(days=days_ago)).isoformat()
 
 
-def rec(when: float, account_id: str, model: str, prompt: int, completion: int,
-        cost: float | None) -> UsageRecord:
-    return UsageRecord(at=when, account_id=account_id, model=model, prompt_tokens=prompt,
-                       completion_tokens=completion, cost_usd=cost, latency_s=1.0, ttft_s=0.1,
-                       status="ok", error_kind="")
+def rec(when: float, account_id: str, model: str, prompt: int, completion: int, cost: float | None) -> UsageRecord:
+    return UsageRecord(
+        at=when,
+        account_id=account_id,
+        model=model,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost,
+        latency_s=1.0,
+        ttft_s=0.1,
+        status="ok",
+        error_kind="",
+    )
 
 
 SEED = (
@@ -95,12 +102,12 @@ def table_rows(pane: UsagePane) -> list[tuple[str, ...]]:
 def count_pixels(image: QImage, colour: str) -> int:
     wanted = QColor(colour).rgb()
     return sum(
-        1 for y in range(0, image.height(), 2) for x in range(0, image.width(), 2)
-        if image.pixel(x, y) == wanted
+        1 for y in range(0, image.height(), 2) for x in range(0, image.width(), 2) if image.pixel(x, y) == wanted
     )
 
 
 # --- the table model ---------------------------------------------------------------------------------
+
 
 def test_the_table_model_passes_the_model_tester(qtmodeltester) -> None:
     model = UsageTableModel()
@@ -114,9 +121,15 @@ def test_the_table_model_passes_the_model_tester(qtmodeltester) -> None:
     qtmodeltester.check(model, force_py=True)
 
     assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())] == [
-        "Date", "Account", "Model", "Requests", "Prompt tokens", "Completion tokens", "Cost (USD)"]
-    assert [model.index(0, c).data() for c in range(7)] == [
-        day(0), "Work", "qwen2.5-7b", "3", "1,200", "300", "0.0123"]
+        "Date",
+        "Account",
+        "Model",
+        "Requests",
+        "Prompt tokens",
+        "Completion tokens",
+        "Cost (USD)",
+    ]
+    assert [model.index(0, c).data() for c in range(7)] == [day(0), "Work", "qwen2.5-7b", "3", "1,200", "300", "0.0123"]
     assert [model.index(1, c).data() for c in (1, 6)] == ["Removed account", "—"]
     assert model.index(2, 4).data() == "12,345"
     assert model.index(0, 1).data(Qt.ItemDataRole.DecorationRole) == QColor("#2563eb")
@@ -128,6 +141,7 @@ def test_the_table_model_passes_the_model_tester(qtmodeltester) -> None:
 
 
 # --- the pane ----------------------------------------------------------------------------------------
+
 
 def test_the_pane_shows_the_periods_rows_newest_first_with_labels(qtbot, seeded, make_pane) -> None:
     pane = make_pane(seeded)
@@ -143,10 +157,20 @@ def test_the_pane_shows_the_periods_rows_newest_first_with_labels(qtbot, seeded,
     ]
     combo = pane.account_combo
     assert [combo.itemText(i) for i in range(combo.count())] == [
-        ALL_ACCOUNTS, "Work", "Home", "Lab", "Removed account gone"]
+        ALL_ACCOUNTS,
+        "Work",
+        "Home",
+        "Lab",
+        "Removed account gone",
+    ]
     combo = pane.model_combo
     assert [combo.itemText(i) for i in range(combo.count())] == [
-        ALL_MODELS, "llama3", "mixtral", "qwen2.5-0.5b", "qwen2.5-7b"]
+        ALL_MODELS,
+        "llama3",
+        "mixtral",
+        "qwen2.5-0.5b",
+        "qwen2.5-7b",
+    ]
 
 
 def test_filters_change_the_rows_and_the_chart(qtbot, seeded, make_pane) -> None:
@@ -166,8 +190,11 @@ def test_filters_change_the_rows_and_the_chart(qtbot, seeded, make_pane) -> None
     assert not pane.showing_empty_state  # there is history, just none that matches
 
     pane.set_filters(account_id=None, model="mixtral")
-    assert table_rows(pane) == [(day(0), "Home", "mixtral"), (day(3), "Removed account", "mixtral"),
-                                (day(3), "Home", "mixtral")]
+    assert table_rows(pane) == [
+        (day(0), "Home", "mixtral"),
+        (day(3), "Removed account", "mixtral"),
+        (day(3), "Home", "mixtral"),
+    ]
     pane.set_filters()
     assert len(table_rows(pane)) == len(SEED)
 
@@ -296,14 +323,16 @@ def test_hovering_a_day_shows_its_totals_per_account(qtbot) -> None:
     qtbot.addWidget(chart)
     chart.resize(600, 260)
     series = account_series([WORK, HOME], [])
-    chart.set_data([DailyUsage(day(0), "work", "", 2, 1000, 200, 0.01),
-                    DailyUsage(day(0), "home", "", 1, 40, 2, None)], series, days=7)
+    chart.set_data(
+        [DailyUsage(day(0), "work", "", 2, 1000, 200, 0.01), DailyUsage(day(0), "home", "", 1, 40, 2, None)],
+        series,
+        days=7,
+    )
     chart.show()
     qtbot.waitExposed(chart)
     chart.grab()
 
-    for x, expected in ((chart.width() - 20, ["Work: 1,200 tokens", "Home: 42 tokens"]),
-                        (70, ["Nothing used."])):
+    for x, expected in ((chart.width() - 20, ["Work: 1,200 tokens", "Home: 42 tokens"]), (70, ["Nothing used."])):
         point = QPoint(x, chart.height() // 2)
         QCoreApplication.sendEvent(chart, QHelpEvent(QEvent.Type.ToolTip, point, chart.mapToGlobal(point)))
         assert QToolTip.text().splitlines()[1:] == expected
@@ -318,18 +347,22 @@ def test_untagged_accounts_take_palette_colours_no_tagged_account_uses() -> None
     assert series[3].label == "Removed account"
 
 
-@pytest.mark.parametrize(("maximum", "integer", "expected"), [
-    (1200, True, [0, 500, 1000, 1500]),
-    (7, True, [0, 5, 10]),
-    (25_000, True, [0, 10_000, 20_000, 30_000]),
-    (0.0123, False, [0, 0.005, 0.01, 0.015]),
-    (0, True, [0, 1]),
-])
+@pytest.mark.parametrize(
+    ("maximum", "integer", "expected"),
+    [
+        (1200, True, [0, 500, 1000, 1500]),
+        (7, True, [0, 5, 10]),
+        (25_000, True, [0, 10_000, 20_000, 30_000]),
+        (0.0123, False, [0, 0.005, 0.01, 0.015]),
+        (0, True, [0, 1]),
+    ],
+)
 def test_axis_ticks_are_round_numbers(maximum: float, integer: bool, expected: list[float]) -> None:
     assert nice_ticks(maximum, 3, integer=integer) == pytest.approx(expected)
 
 
 # --- export ------------------------------------------------------------------------------------------
+
 
 def test_export_to_writes_what_the_filters_show(qtbot, seeded, make_pane, tmp_path: Path) -> None:
     pane = make_pane(seeded)

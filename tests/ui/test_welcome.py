@@ -57,8 +57,9 @@ def every_text(dialog: QWidget) -> str:
     return "\n".join(texts)
 
 
-def test_everything_found_is_listed_and_ticked_but_nothing_is_added(make_dialog, found, account_service,
-                                                                     settings_file, memory_keyring) -> None:
+def test_everything_found_is_listed_and_ticked_but_nothing_is_added(
+    make_dialog, found, account_service, settings_file, memory_keyring
+) -> None:
     dialog = make_dialog(found)
 
     assert dialog.isVisible() and dialog.windowTitle() == "Welcome to ModelDesk"
@@ -78,8 +79,9 @@ def test_everything_found_is_listed_and_ticked_but_nothing_is_added(make_dialog,
         assert secret not in texts and secret[6:-4] not in texts
 
 
-def test_add_selected_adds_exactly_the_ticked_items(qtbot, make_dialog, found, account_service, settings_file,
-                                                    memory_keyring) -> None:
+def test_add_selected_adds_exactly_the_ticked_items(
+    qtbot, make_dialog, found, account_service, settings_file, memory_keyring
+) -> None:
     dialog = make_dialog(found)
     dialog.checkboxes[1].setChecked(False)  # not the llama.cpp server
     dialog.checkboxes[3].setChecked(False)  # not the OpenAI key
@@ -108,7 +110,9 @@ def test_servers_only_still_records_the_answer(qtbot, make_dialog, found, accoun
         dialog.add_button.click()
 
     assert [(a.provider_id, a.label) for a in account_service.accounts] == [
-        ("ollama", OLLAMA_LABEL), ("llamacpp", LLAMA_SERVER_LABEL)]
+        ("ollama", OLLAMA_LABEL),
+        ("llamacpp", LLAMA_SERVER_LABEL),
+    ]
     assert memory_keyring.entries == {} and account_service.env_import_offered
 
 
@@ -121,8 +125,9 @@ def test_add_is_disabled_with_nothing_ticked(make_dialog, found) -> None:
     assert dialog.add_button.isEnabled()
 
 
-def test_skip_adds_nothing_and_is_not_asked_again(qtbot, make_dialog, parent, found, account_service,
-                                                  memory_keyring) -> None:
+def test_skip_adds_nothing_and_is_not_asked_again(
+    qtbot, make_dialog, parent, found, account_service, memory_keyring
+) -> None:
     dialog = make_dialog(found)
     with qtbot.waitSignal(dialog.skipped, timeout=WAIT_MS):
         dialog.skip_button.click()
@@ -142,15 +147,21 @@ def test_a_server_already_added_is_shown_but_not_offered(qtbot, make_dialog, fou
     assert [a.provider_id for a in dialog.selected_accounts()] == ["llamacpp"]
 
 
-def test_first_run_discovers_real_loopback_servers_and_lists_them(qtbot, qloop, parent, account_service, tmp_path,
-                                                                  memory_keyring) -> None:
+def test_first_run_discovers_real_loopback_servers_and_lists_them(
+    qtbot, qloop, parent, account_service, tmp_path, memory_keyring
+) -> None:
     home = tmp_path / "home"
     touch(home / ".cache" / "llama.cpp" / "gemma-3-270m-it-Q8_0.gguf")
-    with fake_server({"/api/version": as_json(200, {"version": "0.6.2"})}) as ollama, \
-            fake_server({"/health": as_json(200, {"status": "ok"})}) as llama:
-        environ = KEYS_ENV | {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
-                              "OLLAMA_HOST": ollama.removeprefix("http://"),
-                              "LLAMA_ARG_PORT": llama.rsplit(":", 1)[1]}
+    with (
+        fake_server({"/api/version": as_json(200, {"version": "0.6.2"})}) as ollama,
+        fake_server({"/health": as_json(200, {"status": "ok"})}) as llama,
+    ):
+        environ = KEYS_ENV | {
+            "HOME": str(home),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "OLLAMA_HOST": ollama.removeprefix("http://"),
+            "LLAMA_ARG_PORT": llama.rsplit(":", 1)[1],
+        }
         dialog = run(qtbot, offer_welcome(parent, account_service, environ=environ))
 
     assert isinstance(dialog, WelcomeDialog) and dialog.isVisible()

@@ -57,6 +57,7 @@ def account(server: FaultServer) -> Account:
 
 # --- the model catalog -----------------------------------------------------------------------------
 
+
 def compatible(base_url: str, label: str = "Fault lab") -> Account:
     return Account(provider_id="openai_compatible", label=label, base_url=base_url)
 

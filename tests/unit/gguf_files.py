@@ -14,8 +14,19 @@ from typing import Any
 
 # value types
 U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
-SCALAR_FORMATS = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32: "<f", BOOL: "<?",
-                  U64: "<Q", I64: "<q", F64: "<d"}
+SCALAR_FORMATS = {
+    U8: "<B",
+    I8: "<b",
+    U16: "<H",
+    I16: "<h",
+    U32: "<I",
+    I32: "<i",
+    F32: "<f",
+    BOOL: "<?",
+    U64: "<Q",
+    I64: "<q",
+    F64: "<d",
+}
 # tensor types
 Q4_K, Q6_K, F32_TENSOR = 12, 14, 0
 
@@ -46,16 +57,21 @@ class Tensor:
 KV = tuple[str | bytes, int, Any]
 
 
-def gguf_bytes(kvs: Sequence[KV], tensors: Sequence[Tensor] = (), *, version: int = 3,
-               alignment: int = 32) -> tuple[bytes, int]:
+def gguf_bytes(
+    kvs: Sequence[KV], tensors: Sequence[Tensor] = (), *, version: int = 3, alignment: int = 32
+) -> tuple[bytes, int]:
     """The header bytes and the size the whole file should have (its tensor data left sparse)."""
     parts = [b"GGUF", struct.pack("<IQQ", version, len(tensors), len(kvs))]
     for key, value_type, value in kvs:
         parts += [gguf_string(key), struct.pack("<I", value_type), gguf_value(value_type, value)]
     offset = 0
     for tensor in tensors:
-        parts += [gguf_string(tensor.name), struct.pack("<I", len(tensor.shape)),
-                  struct.pack(f"<{len(tensor.shape)}Q", *tensor.shape), struct.pack("<IQ", tensor.ggml_type, offset)]
+        parts += [
+            gguf_string(tensor.name),
+            struct.pack("<I", len(tensor.shape)),
+            struct.pack(f"<{len(tensor.shape)}Q", *tensor.shape),
+            struct.pack("<IQ", tensor.ggml_type, offset),
+        ]
         offset += -(-prod(tensor.shape) // 2 // alignment) * alignment  # ~half a byte a weight
     header = b"".join(parts)
     data_start = len(header) + (-len(header) % alignment)
@@ -85,9 +101,17 @@ def tokens(count: int, seed: int = 1) -> list[bytes]:
     return (specials + byte_tokens + words)[:count]
 
 
-def model_kvs(*, arch: str = "llama", name: str | None = "Test Model", vocab: int = 4000,
-              merges: int = 0, chat_template: str | None = "{% for m in messages %}{{ m.content }}{% endfor %}",
-              file_type: int | None = 15, context: int = 8192, extra: Sequence[KV] = ()) -> list[KV]:
+def model_kvs(
+    *,
+    arch: str = "llama",
+    name: str | None = "Test Model",
+    vocab: int = 4000,
+    merges: int = 0,
+    chat_template: str | None = "{% for m in messages %}{{ m.content }}{% endfor %}",
+    file_type: int | None = 15,
+    context: int = 8192,
+    extra: Sequence[KV] = (),
+) -> list[KV]:
     vocabulary = tokens(vocab)
     kvs: list[KV] = [("general.architecture", STR, arch)]
     if name is not None:
@@ -118,7 +142,9 @@ def model_kvs(*, arch: str = "llama", name: str | None = "Test Model", vocab: in
 def model_tensors(blocks: int = 2, embedding: int = 64, vocab: int = 4000) -> list[Tensor]:
     tensors = [Tensor("token_embd.weight", (embedding, vocab), Q6_K)]
     for block in range(blocks):
-        tensors += [Tensor(f"blk.{block}.attn_norm.weight", (embedding,), F32_TENSOR),
-                    Tensor(f"blk.{block}.attn_q.weight", (embedding, embedding)),
-                    Tensor(f"blk.{block}.ffn_up.weight", (embedding, 4 * embedding))]
+        tensors += [
+            Tensor(f"blk.{block}.attn_norm.weight", (embedding,), F32_TENSOR),
+            Tensor(f"blk.{block}.attn_q.weight", (embedding, embedding)),
+            Tensor(f"blk.{block}.ffn_up.weight", (embedding, 4 * embedding)),
+        ]
     return [*tensors, Tensor("output_norm.weight", (embedding,), F32_TENSOR)]

@@ -102,6 +102,7 @@ async def cancel_while_queued(store: SqliteStore, write: Coroutine[Any, Any, Any
 
 # --- faults put into the real file ---------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def write_lock_held(path: Path) -> Iterator[sqlite3.Connection]:
     """Another program's connection holding `BEGIN EXCLUSIVE` on the file until the block ends."""
@@ -139,7 +140,7 @@ def damage_page_holding(path: Path, marker: bytes) -> int:
     offset = data.find(marker)
     assert offset > 0, f"{marker!r} is not in {path}"
     page = offset // page_size
-    data[page * page_size:(page + 1) * page_size] = b"\xde\xad\xbe\xef" * (page_size // 4)
+    data[page * page_size : (page + 1) * page_size] = b"\xde\xad\xbe\xef" * (page_size // 4)
     path.write_bytes(bytes(data))
     return page + 1
 

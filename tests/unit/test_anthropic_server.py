@@ -34,13 +34,17 @@ VERSION = "2023-06-01"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_HEADERS = {
     "anthropic-organization-id",
-    *(f"anthropic-ratelimit-{kind}-{field}"
-      for kind in ("requests", "tokens", "input-tokens", "output-tokens")
-      for field in ("limit", "remaining", "reset")),
+    *(
+        f"anthropic-ratelimit-{kind}-{field}"
+        for kind in ("requests", "tokens", "input-tokens", "output-tokens")
+        for field in ("limit", "remaining", "reset")
+    ),
 }
-STREAM_EVENTS = (["message_start", "content_block_start", "ping"]
-                 + ["content_block_delta"] * len(OK_PIECES)
-                 + ["content_block_stop", "message_delta", "message_stop"])
+STREAM_EVENTS = (
+    ["message_start", "content_block_start", "ping"]
+    + ["content_block_delta"] * len(OK_PIECES)
+    + ["content_block_stop", "message_delta", "message_stop"]
+)
 
 
 @pytest.fixture
@@ -73,17 +77,17 @@ def sse_events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
     events = []
     assert len(lines) % 3 == 0, lines
     for i in range(0, len(lines), 3):
-        name, data, blank = lines[i: i + 3]
-        assert name.startswith("event: ") and data.startswith("data: ") and blank == "", (
-            name, data, blank)
+        name, data, blank = lines[i : i + 3]
+        assert name.startswith("event: ") and data.startswith("data: ") and blank == "", (name, data, blank)
         payload = json.loads(data.removeprefix("data: "))
         assert payload["type"] == name.removeprefix("event: ")
         events.append((payload["type"], payload))
     return events
 
 
-def stream_events(client: httpx.Client, body: dict[str, Any],
-                  **kwargs: Any) -> tuple[httpx.Response, list[tuple[str, dict[str, Any]]]]:
+def stream_events(
+    client: httpx.Client, body: dict[str, Any], **kwargs: Any
+) -> tuple[httpx.Response, list[tuple[str, dict[str, Any]]]]:
     with client.stream("POST", "/v1/messages", json=body, **kwargs) as response:
         assert response.status_code == 200, response.read()
         return response, sse_events(list(response.iter_lines()))
@@ -93,8 +97,7 @@ def text_of(events: list[tuple[str, dict[str, Any]]]) -> str:
     return "".join(e["delta"]["text"] for name, e in events if name == "content_block_delta")
 
 
-def assert_anthropic_error(response: httpx.Response, status: int, type_: str,
-                           message: str | None = None) -> str:
+def assert_anthropic_error(response: httpx.Response, status: int, type_: str, message: str | None = None) -> str:
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     body = response.json()
@@ -118,6 +121,7 @@ def rfc3339(value: str) -> datetime:
 
 # --- auth, headers and /v1/models -----------------------------------------------------------
 
+
 def test_models_require_a_known_key_and_a_version(server: AnthropicServer) -> None:
     url = f"{server.base_url}/v1/models"
     missing = httpx.get(url, headers=headers_for(key=None))
@@ -128,8 +132,7 @@ def test_models_require_a_known_key_and_a_version(server: AnthropicServer) -> No
     # An unknown key belongs to no organization: no account headers.
     assert not ACCOUNT_HEADERS & set(wrong.headers)
     no_version = httpx.get(url, headers=headers_for(version=None))
-    assert_anthropic_error(no_version, 400, "invalid_request_error",
-                           "anthropic-version: header is required")
+    assert_anthropic_error(no_version, 400, "invalid_request_error", "anthropic-version: header is required")
     assert no_version.headers["anthropic-organization-id"] == organization_id(KEY_A)
 
 
@@ -152,8 +155,7 @@ def test_models_list_shape_and_paging(client: httpx.Client) -> None:
     assert page["has_more"] is True
     one = client.get(f"/v1/models/{MODEL}")
     assert one.json()["display_name"] == "Claude Sonnet 4.5"
-    assert_anthropic_error(client.get("/v1/models/gpt-4o"), 404, "not_found_error",
-                           "model: gpt-4o")
+    assert_anthropic_error(client.get("/v1/models/gpt-4o"), 404, "not_found_error", "model: gpt-4o")
 
 
 def test_unknown_paths_and_methods(client: httpx.Client) -> None:
@@ -161,8 +163,7 @@ def test_unknown_paths_and_methods(client: httpx.Client) -> None:
     assert_anthropic_error(client.get("/v1/messages"), 405, "invalid_request_error")
 
 
-def test_rate_limit_headers_are_per_key_and_count_down(client: httpx.Client,
-                                                       server: AnthropicServer) -> None:
+def test_rate_limit_headers_are_per_key_and_count_down(client: httpx.Client, server: AnthropicServer) -> None:
     first = client.post("/v1/messages", json=message_body())
     second = client.post("/v1/messages", json=message_body())
     other = client.post("/v1/messages", json=message_body(), headers={"x-api-key": KEY_B})
@@ -173,8 +174,7 @@ def test_rate_limit_headers_are_per_key_and_count_down(client: httpx.Client,
         for name, value in response.headers.items():
             if name.endswith("-reset"):
                 rfc3339(value)
-    remaining = [int(r.headers["anthropic-ratelimit-requests-remaining"])
-                 for r in (first, second, other)]
+    remaining = [int(r.headers["anthropic-ratelimit-requests-remaining"]) for r in (first, second, other)]
     limit = int(first.headers["anthropic-ratelimit-requests-limit"])
     assert remaining == [limit - 1, limit - 2, limit - 1]
     for kind in ("tokens", "input-tokens", "output-tokens"):
@@ -190,8 +190,8 @@ def test_rate_limit_headers_are_per_key_and_count_down(client: httpx.Client,
 
 # --- /v1/messages: format ---------------------------------------------------------------------
 
-def test_stream_events_are_in_the_documented_order(client: httpx.Client,
-                                                   server: AnthropicServer) -> None:
+
+def test_stream_events_are_in_the_documented_order(client: httpx.Client, server: AnthropicServer) -> None:
     response, events = stream_events(client, message_body(stream=True, system="Be brief."))
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert set(response.headers) >= ACCOUNT_HEADERS
@@ -201,8 +201,7 @@ def test_stream_events_are_in_the_documented_order(client: httpx.Client,
     assert start["id"].startswith("msg_") and start["model"] == MODEL
     assert start["content"] == [] and start["stop_reason"] is None
     assert start["usage"]["input_tokens"] > 0
-    assert events[1][1] == {"type": "content_block_start", "index": 0,
-                            "content_block": {"type": "text", "text": ""}}
+    assert events[1][1] == {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
     deltas = [e for name, e in events if name == "content_block_delta"]
     assert all(d["index"] == 0 and d["delta"]["type"] == "text_delta" for d in deltas)
     assert text_of(events) == "".join(OK_PIECES)
@@ -217,12 +216,13 @@ def test_stream_events_are_in_the_documented_order(client: httpx.Client,
     assert recorded.json()["system"] == "Be brief."
 
 
-def test_stream_uses_chunked_framing_and_ends_with_the_zero_chunk(
-        server: AnthropicServer) -> None:
+def test_stream_uses_chunked_framing_and_ends_with_the_zero_chunk(server: AnthropicServer) -> None:
     body = json.dumps(message_body(stream=True)).encode()
-    request = (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {KEY_A}\r\n"
-               f"anthropic-version: {VERSION}\r\nContent-Length: {len(body)}\r\n"
-               "Connection: close\r\n\r\n").encode() + body
+    request = (
+        f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {KEY_A}\r\n"
+        f"anthropic-version: {VERSION}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request)
         raw = b""
@@ -231,8 +231,7 @@ def test_stream_uses_chunked_framing_and_ends_with_the_zero_chunk(
     head, _, chunked = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"\r\ntransfer-encoding: chunked" in head
-    assert chunked.endswith(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
-                            b"\r\n0\r\n\r\n")
+    assert chunked.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n\r\n0\r\n\r\n')
 
 
 def test_non_stream_message(client: httpx.Client) -> None:
@@ -240,8 +239,7 @@ def test_non_stream_message(client: httpx.Client) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     message = response.json()
-    assert set(message) == {"id", "type", "role", "model", "content", "stop_reason",
-                            "stop_sequence", "usage"}
+    assert set(message) == {"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}
     assert message["content"] == [{"type": "text", "text": "".join(OK_PIECES)}]
     assert (message["stop_reason"], message["stop_sequence"]) == ("end_turn", None)
     assert message["usage"]["input_tokens"] > 0
@@ -249,8 +247,7 @@ def test_non_stream_message(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_max_tokens_and_stop_sequences_end_the_message(client: httpx.Client,
-                                                       stream: bool) -> None:
+def test_max_tokens_and_stop_sequences_end_the_message(client: httpx.Client, stream: bool) -> None:
     def run(**extra: Any) -> tuple[str, str, str | None, int]:
         body = message_body(stream=stream, **extra)
         if not stream:
@@ -259,15 +256,18 @@ def test_max_tokens_and_stop_sequences_end_the_message(client: httpx.Client,
             return text, m["stop_reason"], m["stop_sequence"], m["usage"]["output_tokens"]
         _, events = stream_events(client, body)
         delta = events[-2][1]
-        return (text_of(events), delta["delta"]["stop_reason"], delta["delta"]["stop_sequence"],
-                delta["usage"]["output_tokens"])
+        return (
+            text_of(events),
+            delta["delta"]["stop_reason"],
+            delta["delta"]["stop_sequence"],
+            delta["usage"]["output_tokens"],
+        )
 
     assert run(max_tokens=3) == ("w0 w1 w2 ", "max_tokens", None, 3)
     assert run(stop_sequences=["w5"]) == ("w0 w1 w2 w3 w4 ", "stop_sequence", "w5", 5)
 
 
-def test_keep_alive_reuses_the_connection(client: httpx.Client,
-                                          server: AnthropicServer) -> None:
+def test_keep_alive_reuses_the_connection(client: httpx.Client, server: AnthropicServer) -> None:
     client.get("/v1/models")
     stream_events(client, message_body(stream=True, max_tokens=2))
     server.behaviour[KEY_A] = "529"
@@ -279,66 +279,82 @@ def test_keep_alive_reuses_the_connection(client: httpx.Client,
 
 # --- /v1/messages: validation -----------------------------------------------------------------
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"model": MODEL, "messages": MESSAGES}, "max_tokens: Field required"),
-    ({"max_tokens": 5, "messages": MESSAGES}, "model: Field required"),
-    ({"model": MODEL, "max_tokens": 5}, "messages: Field required"),
-    (message_body(messages=[]), "messages: at least one message is required"),
-    (message_body(messages=[{"role": "system", "content": "x"}]),
-     "messages.0.role: Input should be 'user' or 'assistant'"),
-    (message_body(messages=[{"content": "hi"}]), "messages.0.role: Field required"),
-    (message_body(messages=[{"role": "user", "content": 5}]),
-     "messages.0.content: Input should be a valid string or a valid list"),
-    (message_body(messages=[{"role": "user", "content": ""}]),
-     ("messages.0: all messages must have non-empty content except for the optional final "
-      "assistant message")),
-    (message_body(max_tokens="10"), "max_tokens: Input should be a valid integer"),
-    (message_body(stream="yes"), "stream: Input should be a valid boolean"),
-    (message_body(temperature=1.5), "temperature: Input should be less than or equal to 1"),
-    (message_body(top_p=-0.1), "top_p: Input should be greater than or equal to 0"),
-    (message_body(stop_sequences="END"), "stop_sequences: Input should be a valid list of strings"),
-    (message_body(metadata={"user_id": "u1", "team": "x"}),
-     "metadata.team: Extra inputs are not permitted"),
-    (message_body(stream_options={"include_usage": True}),
-     "stream_options: Extra inputs are not permitted"),
-    (message_body(n=2), "n: Extra inputs are not permitted"),
-])
-def test_invalid_requests_are_rejected_like_anthropic(client: httpx.Client,
-                                                      server: AnthropicServer,
-                                                      body: dict[str, Any], message: str) -> None:
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"model": MODEL, "messages": MESSAGES}, "max_tokens: Field required"),
+        ({"max_tokens": 5, "messages": MESSAGES}, "model: Field required"),
+        ({"model": MODEL, "max_tokens": 5}, "messages: Field required"),
+        (message_body(messages=[]), "messages: at least one message is required"),
+        (
+            message_body(messages=[{"role": "system", "content": "x"}]),
+            "messages.0.role: Input should be 'user' or 'assistant'",
+        ),
+        (message_body(messages=[{"content": "hi"}]), "messages.0.role: Field required"),
+        (
+            message_body(messages=[{"role": "user", "content": 5}]),
+            "messages.0.content: Input should be a valid string or a valid list",
+        ),
+        (
+            message_body(messages=[{"role": "user", "content": ""}]),
+            ("messages.0: all messages must have non-empty content except for the optional final assistant message"),
+        ),
+        (message_body(max_tokens="10"), "max_tokens: Input should be a valid integer"),
+        (message_body(stream="yes"), "stream: Input should be a valid boolean"),
+        (message_body(temperature=1.5), "temperature: Input should be less than or equal to 1"),
+        (message_body(top_p=-0.1), "top_p: Input should be greater than or equal to 0"),
+        (message_body(stop_sequences="END"), "stop_sequences: Input should be a valid list of strings"),
+        (message_body(metadata={"user_id": "u1", "team": "x"}), "metadata.team: Extra inputs are not permitted"),
+        (message_body(stream_options={"include_usage": True}), "stream_options: Extra inputs are not permitted"),
+        (message_body(n=2), "n: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_requests_are_rejected_like_anthropic(
+    client: httpx.Client, server: AnthropicServer, body: dict[str, Any], message: str
+) -> None:
     response = client.post("/v1/messages", json=body)
     assert_anthropic_error(response, 400, "invalid_request_error", message)
     assert set(response.headers) >= ACCOUNT_HEADERS
 
 
 def test_accepted_optional_fields(client: httpx.Client) -> None:
-    body = message_body(system=[{"type": "text", "text": "Be brief."}], temperature=0.2,
-                        top_p=0.9, top_k=5, stop_sequences=["never"],
-                        metadata={"user_id": "u1"},
-                        messages=[*MESSAGES, {"role": "assistant", "content": "Sure:"}])
+    body = message_body(
+        system=[{"type": "text", "text": "Be brief."}],
+        temperature=0.2,
+        top_p=0.9,
+        top_k=5,
+        stop_sequences=["never"],
+        metadata={"user_id": "u1"},
+        messages=[*MESSAGES, {"role": "assistant", "content": "Sure:"}],
+    )
     assert client.post("/v1/messages", json=body).status_code == 200
 
 
 def test_invalid_json_and_unknown_model(client: httpx.Client) -> None:
-    response = client.post("/v1/messages", content=b"{not json",
-                           headers={"content-type": "application/json"})
+    response = client.post("/v1/messages", content=b"{not json", headers={"content-type": "application/json"})
     assert_anthropic_error(response, 400, "invalid_request_error")
-    assert_anthropic_error(client.post("/v1/messages", json=message_body(model="gpt-4o")),
-                           404, "not_found_error", "model: gpt-4o")
+    assert_anthropic_error(
+        client.post("/v1/messages", json=message_body(model="gpt-4o")), 404, "not_found_error", "model: gpt-4o"
+    )
 
 
 # --- per-key behaviours -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize(("behaviour", "status", "type_"), [
-    ("401", 401, "authentication_error"),
-    ("429", 429, "rate_limit_error"),
-    ("500", 500, "api_error"),
-    ("529", 529, "overloaded_error"),
-])
-def test_error_behaviours_hit_only_their_key(client: httpx.Client, server: AnthropicServer,
-                                             stream: bool, behaviour: str, status: int,
-                                             type_: str) -> None:
+@pytest.mark.parametrize(
+    ("behaviour", "status", "type_"),
+    [
+        ("401", 401, "authentication_error"),
+        ("429", 429, "rate_limit_error"),
+        ("500", 500, "api_error"),
+        ("529", 529, "overloaded_error"),
+    ],
+)
+def test_error_behaviours_hit_only_their_key(
+    client: httpx.Client, server: AnthropicServer, stream: bool, behaviour: str, status: int, type_: str
+) -> None:
     server.behaviour[KEY_B] = behaviour
     server.retry_after = 3
     body = message_body(stream=stream)
@@ -363,8 +379,7 @@ def test_error_behaviours_hit_only_their_key(client: httpx.Client, server: Anthr
 
 def test_revoked_key_fails_every_endpoint(client: httpx.Client, server: AnthropicServer) -> None:
     server.behaviour[KEY_A] = "401"
-    assert_anthropic_error(client.get("/v1/models"), 401, "authentication_error",
-                           "invalid x-api-key")
+    assert_anthropic_error(client.get("/v1/models"), 401, "authentication_error", "invalid x-api-key")
 
 
 def test_a_misspelt_behaviour_fails_where_it_is_set(server: AnthropicServer) -> None:
@@ -373,8 +388,7 @@ def test_a_misspelt_behaviour_fails_where_it_is_set(server: AnthropicServer) -> 
     assert server.behaviour.get(KEY_A, "ok") == "ok"
 
 
-def test_cut_after_text_closes_the_socket_mid_stream(client: httpx.Client,
-                                                     server: AnthropicServer) -> None:
+def test_cut_after_text_closes_the_socket_mid_stream(client: httpx.Client, server: AnthropicServer) -> None:
     server.behaviour[KEY_A] = "cut-after-text"
     lines: list[str] = []
     with client.stream("POST", "/v1/messages", json=message_body(stream=True)) as response:
@@ -382,8 +396,9 @@ def test_cut_after_text_closes_the_socket_mid_stream(client: httpx.Client,
         with pytest.raises(httpx.RemoteProtocolError):
             lines.extend(response.iter_lines())  # keeps the lines read before the cut
     events = sse_events(lines)
-    assert [name for name, _ in events] == (["message_start", "content_block_start", "ping"]
-                                            + ["content_block_delta"] * 3)
+    assert [name for name, _ in events] == (
+        ["message_start", "content_block_start", "ping"] + ["content_block_delta"] * 3
+    )
     assert text_of(events) == "".join(CUT_PIECES)
     assert server.disconnects == 0  # the server hung up, not the client
 
@@ -393,13 +408,13 @@ def test_cut_after_text_closes_the_socket_mid_stream(client: httpx.Client,
 
 def _raw_stream_request(key: str) -> bytes:
     body = json.dumps(message_body(stream=True)).encode()
-    return (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {key}\r\n"
-            f"anthropic-version: {VERSION}\r\nContent-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
+    return (
+        f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {key}\r\n"
+        f"anthropic-version: {VERSION}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
-def test_stall_goes_quiet_after_message_start_and_notices_the_client_leaving(
-        server: AnthropicServer) -> None:
+def test_stall_goes_quiet_after_message_start_and_notices_the_client_leaving(server: AnthropicServer) -> None:
     server.behaviour[KEY_A] = "stall"
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(_raw_stream_request(KEY_A))
@@ -416,8 +431,7 @@ def test_stall_goes_quiet_after_message_start_and_notices_the_client_leaving(
     assert server.disconnects == 1
 
 
-def test_slow_stream_and_a_client_leaving_it(client: httpx.Client,
-                                             server: AnthropicServer) -> None:
+def test_slow_stream_and_a_client_leaving_it(client: httpx.Client, server: AnthropicServer) -> None:
     server.behaviour[KEY_A] = "slow"
     texts: list[str] = []
     with client.stream("POST", "/v1/messages", json=message_body(stream=True)) as response:
@@ -435,8 +449,10 @@ def test_stop_does_not_wait_for_a_stalled_stream() -> None:
     server = AnthropicServer()
     server.start()
     server.behaviour[KEY_A] = "stall"
-    with (httpx.Client(base_url=server.base_url, headers=headers_for(), timeout=10) as client,
-          client.stream("POST", "/v1/messages", json=message_body(stream=True)) as response):
+    with (
+        httpx.Client(base_url=server.base_url, headers=headers_for(), timeout=10) as client,
+        client.stream("POST", "/v1/messages", json=message_body(stream=True)) as response,
+    ):
         lines = response.iter_lines()
         assert next(lines) == "event: message_start"
         server.stop(timeout=5)
@@ -447,8 +463,7 @@ def test_stop_does_not_wait_for_a_stalled_stream() -> None:
 
 
 def test_runs_as_a_subprocess_and_exits_on_sigterm() -> None:
-    command = [sys.executable, "-m", "tests.servers.anthropic_fault", "--port", "0",
-               "--behave", f"{KEY_B}=429"]
+    command = [sys.executable, "-m", "tests.servers.anthropic_fault", "--port", "0", "--behave", f"{KEY_B}=429"]
     with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) as proc:
         try:
             assert proc.stdout is not None
@@ -456,8 +471,7 @@ def test_runs_as_a_subprocess_and_exits_on_sigterm() -> None:
             assert first.startswith("PORT=")
             base = f"http://127.0.0.1:{int(first[5:])}"
             assert httpx.get(f"{base}/v1/models", headers=headers_for()).status_code == 200
-            limited = httpx.post(f"{base}/v1/messages", json=message_body(),
-                                 headers=headers_for(KEY_B))
+            limited = httpx.post(f"{base}/v1/messages", json=message_body(), headers=headers_for(KEY_B))
             assert limited.status_code == 429 and limited.headers["retry-after"] == "7"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=10) == 0
@@ -468,11 +482,13 @@ def test_runs_as_a_subprocess_and_exits_on_sigterm() -> None:
 
 # --- real LiteLLM against the server --------------------------------------------------------
 
+
 async def _litellm(server: AnthropicServer, key: str, **kwargs: Any) -> Any:
     import litellm
 
-    return await litellm.acompletion(model=f"anthropic/{MODEL}", api_base=server.base_url,
-                                     api_key=key, messages=MESSAGES, max_retries=0, **kwargs)
+    return await litellm.acompletion(
+        model=f"anthropic/{MODEL}", api_base=server.base_url, api_key=key, messages=MESSAGES, max_retries=0, **kwargs
+    )
 
 
 async def _collect_text(stream: Any, text: list[str]) -> None:
@@ -501,8 +517,8 @@ async def test_litellm_streams_text_usage_and_account_headers(server: AnthropicS
     assert headers["llm_provider-anthropic-organization-id"] == organization_id(KEY_A)
     assert headers["x-ratelimit-remaining-requests"] == str(limit - 1)  # OpenAI-style alias
     assert chunk_headers and all(
-        h["llm_provider-anthropic-organization-id"] == organization_id(KEY_A)
-        for h in chunk_headers)
+        h["llm_provider-anthropic-organization-id"] == organization_id(KEY_A) for h in chunk_headers
+    )
 
     (recorded,) = server.requests
     assert (recorded.method, recorded.path) == ("POST", "/v1/messages")
@@ -548,21 +564,24 @@ async def test_litellm_maps_429_with_retry_after(server: AnthropicServer, stream
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize(("behaviour", "exc_name", "status"), [
-    ("529", "InternalServerError", 500),
-    ("500", "InternalServerError", 500),
-    ("401", "AuthenticationError", 401),
-])
-async def test_litellm_exception_classes(server: AnthropicServer, stream: bool, behaviour: str,
-                                         exc_name: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("behaviour", "exc_name", "status"),
+    [
+        ("529", "InternalServerError", 500),
+        ("500", "InternalServerError", 500),
+        ("401", "AuthenticationError", 401),
+    ],
+)
+async def test_litellm_exception_classes(
+    server: AnthropicServer, stream: bool, behaviour: str, exc_name: str, status: int
+) -> None:
     import litellm
 
     server.behaviour[KEY_A] = behaviour
     with pytest.raises(getattr(litellm, exc_name)) as caught:
         await _litellm(server, KEY_A, stream=stream)
     assert caught.value.status_code == status
-    assert caught.value.litellm_response_headers["anthropic-organization-id"] == (
-        organization_id(KEY_A))
+    assert caught.value.litellm_response_headers["anthropic-organization-id"] == (organization_id(KEY_A))
     assert server.counts == {KEY_A: 1}
 
 

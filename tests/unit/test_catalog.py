@@ -38,6 +38,7 @@ def assert_key_only_in_header(requests: list[httpx.Request], header: str, value:
 
 # --- OpenAI-style list against the fault server ----------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_a_good_key_lists_the_models(catalog: ModelCatalog, server: FaultServer) -> None:
     result = await catalog.check(compatible(server.base_url), KEY)
@@ -72,9 +73,7 @@ async def test_a_wrong_key_is_an_invalid_key(catalog: ModelCatalog, server: Faul
 
 
 @pytest.mark.asyncio
-async def test_a_compatible_server_that_wants_a_key_sees_none_sent(
-    catalog: ModelCatalog, server: FaultServer
-) -> None:
+async def test_a_compatible_server_that_wants_a_key_sees_none_sent(catalog: ModelCatalog, server: FaultServer) -> None:
     result = await catalog.check(compatible(server.base_url), None)
 
     assert result.status is CheckStatus.INVALID_KEY
@@ -82,9 +81,7 @@ async def test_a_compatible_server_that_wants_a_key_sees_none_sent(
 
 
 @pytest.mark.asyncio
-async def test_a_provider_that_needs_a_key_is_not_asked_without_one(
-    catalog: ModelCatalog, server: FaultServer
-) -> None:
+async def test_a_provider_that_needs_a_key_is_not_asked_without_one(catalog: ModelCatalog, server: FaultServer) -> None:
     result = await catalog.check(Account(provider_id="openai", label="Cloud", base_url=server.base_url), None)
 
     assert result.status is CheckStatus.INVALID_KEY
@@ -104,9 +101,7 @@ async def test_a_port_nobody_listens_on_is_unreachable(catalog: ModelCatalog) ->
 
 
 @pytest.mark.asyncio
-async def test_a_wrong_base_url_is_an_error_with_the_status(
-    catalog: ModelCatalog, server: FaultServer
-) -> None:
+async def test_a_wrong_base_url_is_an_error_with_the_status(catalog: ModelCatalog, server: FaultServer) -> None:
     # Without /v1 the fault server answers 404 "Invalid URL", as OpenAI does.
     result = await catalog.check(compatible(server.base_url.removesuffix("/v1")), KEY)
 
@@ -125,8 +120,8 @@ async def test_a_server_that_never_answers_times_out(
     assert f"127.0.0.1:{silent_port}" in result.message and one_sentence(result.message)
 
 
-
 # --- other list styles, each against a loopback server that checks its headers ---------------------
+
 
 @dataclass(frozen=True)
 class Seen:
@@ -192,58 +187,113 @@ def ollama_tags(seen: Seen) -> tuple[int, Any]:
     if seen.path != "/api/tags":
         return 404, b"404 page not found"
     details = {"format": "gguf", "family": "llama", "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
-    return 200, {"models": [
-        {"name": "qwen2.5:0.5b", "model": "qwen2.5:0.5b", "modified_at": "2025-01-01T10:00:00Z",
-         "size": 397821319, "digest": "a8b0c5157701", "details": details},
-        {"name": "llama3.2:latest", "model": "llama3.2:latest", "modified_at": "2025-01-02T10:00:00Z",
-         "size": 2019393189, "digest": "a80c4f17acd5", "details": details},
-    ]}
+    return 200, {
+        "models": [
+            {
+                "name": "qwen2.5:0.5b",
+                "model": "qwen2.5:0.5b",
+                "modified_at": "2025-01-01T10:00:00Z",
+                "size": 397821319,
+                "digest": "a8b0c5157701",
+                "details": details,
+            },
+            {
+                "name": "llama3.2:latest",
+                "model": "llama3.2:latest",
+                "modified_at": "2025-01-02T10:00:00Z",
+                "size": 2019393189,
+                "digest": "a80c4f17acd5",
+                "details": details,
+            },
+        ]
+    }
 
 
 def anthropic_models(seen: Seen) -> tuple[int, Any]:
     if seen.headers.get("x-api-key") != KEY:
-        return 401, {"type": "error",
-                     "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
+        return 401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
     if seen.headers.get("anthropic-version") != "2023-06-01":
-        return 400, {"type": "error", "error": {"type": "invalid_request_error",
-                                                "message": "anthropic-version: header is required"}}
+        return 400, {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "message": "anthropic-version: header is required"},
+        }
     if not seen.path.startswith("/v1/models"):
         return 404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
     data = [
-        {"type": "model", "id": "claude-sonnet-4-20250514", "display_name": "Claude Sonnet 4",
-         "created_at": "2025-05-22T00:00:00Z"},
-        {"type": "model", "id": "claude-3-5-haiku-20241022", "display_name": "Claude Haiku 3.5",
-         "created_at": "2024-10-22T00:00:00Z"},
+        {
+            "type": "model",
+            "id": "claude-sonnet-4-20250514",
+            "display_name": "Claude Sonnet 4",
+            "created_at": "2025-05-22T00:00:00Z",
+        },
+        {
+            "type": "model",
+            "id": "claude-3-5-haiku-20241022",
+            "display_name": "Claude Haiku 3.5",
+            "created_at": "2024-10-22T00:00:00Z",
+        },
     ]
     return 200, {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
 
 
 def gemini_models(seen: Seen) -> tuple[int, Any]:
     if "x-goog-api-key" not in seen.headers:
-        return 403, {"error": {"code": 403, "message": "Method doesn't allow unregistered callers.",
-                               "status": "PERMISSION_DENIED"}}
+        return 403, {
+            "error": {
+                "code": 403,
+                "message": "Method doesn't allow unregistered callers.",
+                "status": "PERMISSION_DENIED",
+            }
+        }
     if seen.headers["x-goog-api-key"] != KEY:
         # What Google really answers for a wrong key: 400, not 401.
-        return 400, {"error": {
-            "code": 400, "message": "API key not valid. Please pass a valid API key.",
-            "status": "INVALID_ARGUMENT",
-            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                         "domain": "googleapis.com",
-                         "metadata": {"service": "generativelanguage.googleapis.com"}}],
-        }}
+        return 400, {
+            "error": {
+                "code": 400,
+                "message": "API key not valid. Please pass a valid API key.",
+                "status": "INVALID_ARGUMENT",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"},
+                    }
+                ],
+            }
+        }
     if not seen.path.startswith("/v1beta/models"):
         return 404, {"error": {"code": 404, "message": "Not found", "status": "NOT_FOUND"}}
-    return 200, {"models": [
-        {"name": "models/gemini-2.0-flash", "version": "2.0", "displayName": "Gemini 2.0 Flash",
-         "inputTokenLimit": 1048576, "outputTokenLimit": 8192,
-         "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent"]},
-        {"name": "models/text-embedding-004", "version": "004", "displayName": "Text Embedding 004",
-         "supportedGenerationMethods": ["embedContent"]},
-        {"name": "models/gemini-1.5-pro", "version": "001", "displayName": "Gemini 1.5 Pro",
-         "supportedGenerationMethods": ["generateContent", "countTokens"]},
-        {"name": "models/imagen-3.0-generate-002", "version": "002", "displayName": "Imagen 3",
-         "supportedGenerationMethods": ["predict"]},
-    ]}
+    return 200, {
+        "models": [
+            {
+                "name": "models/gemini-2.0-flash",
+                "version": "2.0",
+                "displayName": "Gemini 2.0 Flash",
+                "inputTokenLimit": 1048576,
+                "outputTokenLimit": 8192,
+                "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent"],
+            },
+            {
+                "name": "models/text-embedding-004",
+                "version": "004",
+                "displayName": "Text Embedding 004",
+                "supportedGenerationMethods": ["embedContent"],
+            },
+            {
+                "name": "models/gemini-1.5-pro",
+                "version": "001",
+                "displayName": "Gemini 1.5 Pro",
+                "supportedGenerationMethods": ["generateContent", "countTokens"],
+            },
+            {
+                "name": "models/imagen-3.0-generate-002",
+                "version": "002",
+                "displayName": "Imagen 3",
+                "supportedGenerationMethods": ["predict"],
+            },
+        ]
+    }
 
 
 @pytest.mark.asyncio
@@ -259,17 +309,41 @@ async def test_ollama_tags_are_listed_without_any_key(catalog: ModelCatalog, loo
     assert "authorization" not in seen.headers
 
 
-@pytest.mark.parametrize(("provider_id", "respond", "key_header", "path", "own_headers", "models"), [
-    pytest.param("anthropic", anthropic_models, "x-api-key", "/v1/models", {"anthropic-version": "2023-06-01"},
-                 ("claude-3-5-haiku-20241022", "claude-sonnet-4-20250514"), id="anthropic"),
-    # Only the models that generate content: not the embedding and image models listed beside them.
-    pytest.param("gemini", gemini_models, "x-goog-api-key", "/v1beta/models", {},
-                 ("gemini-1.5-pro", "gemini-2.0-flash"), id="gemini"),
-])
+@pytest.mark.parametrize(
+    ("provider_id", "respond", "key_header", "path", "own_headers", "models"),
+    [
+        pytest.param(
+            "anthropic",
+            anthropic_models,
+            "x-api-key",
+            "/v1/models",
+            {"anthropic-version": "2023-06-01"},
+            ("claude-3-5-haiku-20241022", "claude-sonnet-4-20250514"),
+            id="anthropic",
+        ),
+        # Only the models that generate content: not the embedding and image models listed beside them.
+        pytest.param(
+            "gemini",
+            gemini_models,
+            "x-goog-api-key",
+            "/v1beta/models",
+            {},
+            ("gemini-1.5-pro", "gemini-2.0-flash"),
+            id="gemini",
+        ),
+    ],
+)
 @pytest.mark.asyncio
 async def test_a_cloud_provider_lists_its_models_with_its_own_headers(
-    catalog: ModelCatalog, loopback: StartLoopback, sent: list[httpx.Request], provider_id: str,
-    respond: Responder, key_header: str, path: str, own_headers: dict[str, str], models: tuple[str, ...],
+    catalog: ModelCatalog,
+    loopback: StartLoopback,
+    sent: list[httpx.Request],
+    provider_id: str,
+    respond: Responder,
+    key_header: str,
+    path: str,
+    own_headers: dict[str, str],
+    models: tuple[str, ...],
 ) -> None:
     server = loopback(respond)
     result = await catalog.check(Account(provider_id=provider_id, label="Cloud", base_url=server.base_url), KEY)
@@ -284,10 +358,13 @@ async def test_a_cloud_provider_lists_its_models_with_its_own_headers(
     assert_key_only_in_header(sent, key_header, KEY)
 
 
-@pytest.mark.parametrize(("provider_id", "respond", "wrong_key"), [
-    pytest.param("anthropic", anthropic_models, "sk-ant-wrong", id="anthropic"),
-    pytest.param("gemini", gemini_models, "AIza-wrong", id="gemini"),
-])
+@pytest.mark.parametrize(
+    ("provider_id", "respond", "wrong_key"),
+    [
+        pytest.param("anthropic", anthropic_models, "sk-ant-wrong", id="anthropic"),
+        pytest.param("gemini", gemini_models, "AIza-wrong", id="gemini"),
+    ],
+)
 @pytest.mark.asyncio
 async def test_a_cloud_provider_rejecting_the_key_is_an_invalid_key(
     catalog: ModelCatalog, loopback: StartLoopback, provider_id: str, respond: Responder, wrong_key: str
@@ -300,8 +377,12 @@ async def test_a_cloud_provider_rejecting_the_key_is_an_invalid_key(
 
 @pytest.mark.parametrize(
     "payload",
-    [b"<html>an nginx welcome page</html>", b'{"object": "list", "data": [{"name": "no id"}]}',
-     b'{"object": "list", "data": 3}', b"[]"],
+    [
+        b"<html>an nginx welcome page</html>",
+        b'{"object": "list", "data": [{"name": "no id"}]}',
+        b'{"object": "list", "data": 3}',
+        b"[]",
+    ],
 )
 @pytest.mark.asyncio
 async def test_a_model_list_that_cannot_be_read_is_an_error(
@@ -317,10 +398,12 @@ async def test_a_model_list_that_cannot_be_read_is_an_error(
 
 # --- extra headers, key-check endpoints, organisation ids --------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_the_accounts_extra_headers_are_sent(catalog: ModelCatalog, server: FaultServer) -> None:
     account = compatible(server.base_url).model_copy(
-        update={"extra_headers": {"X-Team": "research", "OpenAI-Project": "proj_123"}})
+        update={"extra_headers": {"X-Team": "research", "OpenAI-Project": "proj_123"}}
+    )
     result = await catalog.check(account, KEY)
 
     assert result.status is CheckStatus.OK
@@ -333,8 +416,9 @@ async def test_the_accounts_extra_headers_are_sent(catalog: ModelCatalog, server
 async def test_extra_headers_never_replace_the_auth_header(catalog: ModelCatalog, server: FaultServer) -> None:
     # The Account validator refuses such headers; model_construct skips it, as a hand-edited
     # settings file read by some future code path might.
-    account = Account.model_construct(**{**compatible(server.base_url).model_dump(),
-                                         "extra_headers": {"Authorization": "Bearer sk-other"}})
+    account = Account.model_construct(
+        **{**compatible(server.base_url).model_dump(), "extra_headers": {"Authorization": "Bearer sk-other"}}
+    )
     result = await catalog.check(account, KEY)
 
     assert result.status is CheckStatus.OK
@@ -404,8 +488,10 @@ async def test_an_openai_organization_header_is_returned_and_none_without_one(
 @pytest.mark.asyncio
 async def test_model_names_lose_their_bidi_overrides(catalog: ModelCatalog, loopback: StartLoopback) -> None:
     def listing(_seen: Seen) -> tuple[Any, ...]:
-        return 200, {"object": "list", "data": [{"id": "gpt-4o"}, {"id": "free-\u202egpj.exe"},
-                                                {"id": "\u2067mini\u2069"}]}
+        return 200, {
+            "object": "list",
+            "data": [{"id": "gpt-4o"}, {"id": "free-\u202egpj.exe"}, {"id": "\u2067mini\u2069"}],
+        }
 
     result = await catalog.check(compatible(loopback(listing).base_url), KEY)
     assert result.models == ("free-gpj.exe", "gpt-4o", "mini")
@@ -429,8 +515,13 @@ UUID_KEY = "0d0e7a3b-52f1-4c7e-9a51-3f6f2f7c1b9e"  # some gateways hand out UUID
 )
 @pytest.mark.asyncio
 async def test_an_organisation_header_that_carries_the_key_is_never_kept_or_shown(
-    accounts: AccountService, settings: SettingsService, loopback: StartLoopback, tmp_path: Path, key: str,
-    header: str, value: str,
+    accounts: AccountService,
+    settings: SettingsService,
+    loopback: StartLoopback,
+    tmp_path: Path,
+    key: str,
+    header: str,
+    value: str,
 ) -> None:
     def echo(_seen: Seen) -> tuple[Any, ...]:
         return 200, {"object": "list", "data": [{"id": "gpt-4o-mini"}]}, {header: value}
@@ -448,9 +539,12 @@ async def test_an_organisation_header_that_carries_the_key_is_never_kept_or_show
 
 @pytest.mark.parametrize(
     ("header", "value"),
-    [("openai-organization", "user-rl1mp5qrsyuposyh8rltuwfv"), ("openai-organization", "org-9PKnn7txwxhPDT"),
-     ("openai-organization", "acme-research"),
-     ("anthropic-organization-id", "0d0e7a3b-52f1-4c7e-9a51-3f6f2f7c1b9e")],
+    [
+        ("openai-organization", "user-rl1mp5qrsyuposyh8rltuwfv"),
+        ("openai-organization", "org-9PKnn7txwxhPDT"),
+        ("openai-organization", "acme-research"),
+        ("anthropic-organization-id", "0d0e7a3b-52f1-4c7e-9a51-3f6f2f7c1b9e"),
+    ],
 )
 @pytest.mark.asyncio
 async def test_an_organisation_in_its_documented_shape_is_kept(
@@ -466,8 +560,10 @@ async def test_an_organisation_in_its_documented_shape_is_kept(
 
 
 def test_rate_limit_headers_of_a_chat_never_give_the_key_as_the_organisation() -> None:
-    headers = {"llm_provider-anthropic-ratelimit-requests-remaining": "49",
-               "llm_provider-anthropic-organization-id": UUID_KEY}
+    headers = {
+        "llm_provider-anthropic-ratelimit-requests-remaining": "49",
+        "llm_provider-anthropic-organization-id": UUID_KEY,
+    }
     snapshot = parse_rate_limit_headers(headers, secret=UUID_KEY)
     assert snapshot is not None and snapshot.organization_id is None
     assert parse_rate_limit_headers(headers, secret="sk-other").organization_id == UUID_KEY
@@ -483,8 +579,7 @@ def proxy_without_database(seen: Seen) -> tuple[int, Any]:
     """A LiteLLM Proxy with no DB: only the master key is known; any other key is "No connected db."."""
     if seen.headers.get("authorization") == f"Bearer {KEY}":
         return 200, {"object": "list", "data": [{"id": "gemma", "object": "model", "owned_by": "openai"}]}
-    return 400, {"error": {"message": "No connected db.", "type": "no_db_connection", "param": None,
-                           "code": "400"}}
+    return 400, {"error": {"message": "No connected db.", "type": "no_db_connection", "param": None, "code": "400"}}
 
 
 @pytest.mark.asyncio

@@ -24,6 +24,7 @@ KEY = "sk-test"
 
 # --- the cache -------------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_the_list_is_cached_on_disk_and_read_back_by_a_new_catalog(
     catalog: ModelCatalog, server: FaultServer, http: httpx.AsyncClient, cache_file: Path
@@ -52,9 +53,7 @@ async def test_the_list_is_cached_on_disk_and_read_back_by_a_new_catalog(
     ['{"half": ', "[1, 2, 3]", '{"acct": {"models": "not a list"}}', '{"acct": 7}', "\x00\xff"],
 )
 @pytest.mark.asyncio
-async def test_a_corrupt_cache_file_is_ignored(
-    http: httpx.AsyncClient, cache_file: Path, content: str
-) -> None:
+async def test_a_corrupt_cache_file_is_ignored(http: httpx.AsyncClient, cache_file: Path, content: str) -> None:
     cache_file.parent.mkdir(parents=True)
     cache_file.write_text(content, "utf-8", errors="surrogateescape")
     catalog = ModelCatalog(http=http, cache_file=cache_file)
@@ -70,6 +69,7 @@ async def test_a_missing_cache_file_is_an_empty_cache(http: httpx.AsyncClient, c
 
 
 # --- three tiers: a fresh cache, the provider, LiteLLM's bundled map ---------------------------------
+
 
 class Clock:
     """The catalog's clock, moved by hand: cache ages without waiting."""
@@ -162,9 +162,7 @@ async def test_an_unreachable_cloud_provider_falls_back_to_litellms_bundled_list
 
 
 @pytest.mark.asyncio
-async def test_the_bundled_list_holds_only_chat_models_named_as_the_provider_names_them(
-    engine: LiteLLMEngine
-) -> None:
+async def test_the_bundled_list_holds_only_chat_models_named_as_the_provider_names_them(engine: LiteLLMEngine) -> None:
     litellm = await engine.litellm()
     openai = catalog_module.bundled_models(litellm, Account(provider_id="openai", label="o").provider)
     assert "gpt-4o-mini" in openai

@@ -47,24 +47,31 @@ async def secrets(account: Account) -> AsyncIterator[SecretStore]:
     await secrets.close()
 
 
-def make_chat(engine: LiteLLMEngine, store: ConversationStore, secrets: SecretStore, account: Account,
-              *, save_interval_s: float = 0.5) -> ChatService:
+def make_chat(
+    engine: LiteLLMEngine,
+    store: ConversationStore,
+    secrets: SecretStore,
+    account: Account,
+    *,
+    save_interval_s: float = 0.5,
+) -> ChatService:
     dispatcher = Dispatcher(
-        llm=LLMService(engine=engine), secrets=secrets, states=AccountStates(),
-        settings=lambda: Settings(accounts=[account]), timeout_s=lambda: 30.0)
+        llm=LLMService(engine=engine),
+        secrets=secrets,
+        states=AccountStates(),
+        settings=lambda: Settings(accounts=[account]),
+        timeout_s=lambda: 30.0,
+    )
     return ChatService(dispatcher=dispatcher, store=store, save_interval_s=save_interval_s)
 
 
 @pytest.fixture
-def chat(
-    engine: LiteLLMEngine, store: ConversationStore, secrets: SecretStore, account: Account
-) -> ChatService:
+def chat(engine: LiteLLMEngine, store: ConversationStore, secrets: SecretStore, account: Account) -> ChatService:
     return make_chat(engine, store, secrets, account)
 
 
 async def new_conversation(store: ConversationStore, account: Account, model: str) -> Conversation:
-    return await store.create_conversation(title=DEFAULT_TITLE, account_id=account.id, model=model,
-                                           params=ChatParams())
+    return await store.create_conversation(title=DEFAULT_TITLE, account_id=account.id, model=model, params=ChatParams())
 
 
 async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
@@ -207,16 +214,19 @@ async def test_retry_replaces_the_failed_reply(
 
     # The server is fine again (another model stands in for it); the user presses Retry.
     conversation.model = "ok"
-    await store.update_conversation_settings(conversation.id, account_id=account.id, model="ok",
-                                             params=conversation.params)
+    await store.update_conversation_settings(
+        conversation.id, account_id=account.id, model="ok", params=conversation.params
+    )
     assert await chat.discard_unfinished_answer(conversation)
     assert [m.id for m in await store.messages(conversation.id)] == [user.id]
     events = await collect(chat.answer(conversation))
 
     assert isinstance(events[-1], Finished)
     messages = await store.messages(conversation.id)
-    assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
-                                                       ("assistant", MessageStatus.COMPLETE)]
+    assert [(m.role, m.status) for m in messages] == [
+        ("user", MessageStatus.COMPLETE),
+        ("assistant", MessageStatus.COMPLETE),
+    ]
     assert messages[0].id == user.id and messages[1].id != failed.id
     assert messages[1].content == OK_TEXT
     # Retry asked the question once, without the failed partial answer.
@@ -236,11 +246,15 @@ async def test_a_stopped_reply_is_history_for_the_next_turn_and_a_failed_one_is_
     await collect(chat.reply(conversation, "Second"))
 
     assert server.requests[-1].json()["messages"] == [
-        {"role": "user", "content": "First"}, {"role": "user", "content": "Second"}]
+        {"role": "user", "content": "First"},
+        {"role": "user", "content": "Second"},
+    ]
     await collect(chat.reply(conversation, "Third"))
     assert server.requests[-1].json()["messages"][-3:] == [
-        {"role": "user", "content": "Second"}, {"role": "assistant", "content": OK_TEXT},
-        {"role": "user", "content": "Third"}]
+        {"role": "user", "content": "Second"},
+        {"role": "assistant", "content": OK_TEXT},
+        {"role": "user", "content": "Third"},
+    ]
 
 
 @pytest.mark.asyncio

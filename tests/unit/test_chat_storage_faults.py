@@ -47,15 +47,18 @@ async def chat(engine: LiteLLMEngine, store: ConversationStore, account: Account
     secrets = SecretStore()
     await secrets.set(account.id, "sk-test")
     dispatcher = Dispatcher(
-        llm=LLMService(engine=engine), secrets=secrets, states=AccountStates(),
-        settings=lambda: Settings(accounts=[account]), timeout_s=lambda: 30.0)
+        llm=LLMService(engine=engine),
+        secrets=secrets,
+        states=AccountStates(),
+        settings=lambda: Settings(accounts=[account]),
+        timeout_s=lambda: 30.0,
+    )
     yield ChatService(dispatcher=dispatcher, store=store, save_interval_s=0.05)
     await secrets.close()
 
 
 async def conversation_on(store: ConversationStore, account: Account, model: str) -> Conversation:
-    return await store.create_conversation(title=DEFAULT_TITLE, account_id=account.id, model=model,
-                                           params=ChatParams())
+    return await store.create_conversation(title=DEFAULT_TITLE, account_id=account.id, model=model, params=ChatParams())
 
 
 async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
@@ -125,8 +128,10 @@ async def test_a_reply_held_in_memory_is_written_by_the_next_turn(
     events = await collect(chat.reply(conversation, "second"))
     assert isinstance(events[-1], Finished)
     messages = await store.messages(conversation.id)
-    assert [(m.role, m.status) for m in messages] == [("user", MessageStatus.COMPLETE),
-                                                      ("assistant", MessageStatus.COMPLETE)] * 2
+    assert [(m.role, m.status) for m in messages] == [
+        ("user", MessageStatus.COMPLETE),
+        ("assistant", MessageStatus.COMPLETE),
+    ] * 2
     assert messages[1].content == OK_TEXT and chat.unsaved_problem is None
 
 
@@ -136,8 +141,9 @@ async def test_a_turn_cut_by_a_store_it_needs_is_recorded_as_that_failure(
 ) -> None:
     from desktop_app.services.accounts.usage import UsageStore
 
-    account = Account(provider_id="openai_compatible", label="Budgeted", base_url=server.base_url,
-                      daily_budget_tokens=1000)
+    account = Account(
+        provider_id="openai_compatible", label="Budgeted", base_url=server.base_url, daily_budget_tokens=1000
+    )
     usage = UsageStore(tmp_path / "data" / "usage.sqlite3")
     usage.busy_timeout_s = 0.2
     await usage.open()
@@ -151,8 +157,13 @@ async def test_a_turn_cut_by_a_store_it_needs_is_recorded_as_that_failure(
     secrets = SecretStore()
     await secrets.set(account.id, "sk-test")
     dispatcher = Dispatcher(
-        llm=LLMService(engine=engine), secrets=secrets, states=AccountStates(),
-        settings=lambda: Settings(accounts=[account]), timeout_s=lambda: 30.0, usage=usage)
+        llm=LLMService(engine=engine),
+        secrets=secrets,
+        states=AccountStates(),
+        settings=lambda: Settings(accounts=[account]),
+        timeout_s=lambda: 30.0,
+        usage=usage,
+    )
     chat = ChatService(dispatcher=dispatcher, store=store)
     conversation = await conversation_on(store, account, "ok")
     try:

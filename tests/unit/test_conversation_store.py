@@ -21,10 +21,9 @@ db_path, store = sqlite_stores.store_fixtures(ConversationStore, "conversations.
 
 # --- opening ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
-async def test_a_new_database_is_in_wal_mode_with_a_versioned_schema(
-    store: ConversationStore, db_path: Path
-) -> None:
+async def test_a_new_database_is_in_wal_mode_with_a_versioned_schema(store: ConversationStore, db_path: Path) -> None:
     assert store.notice is None
     assert sqlite_stores.journal_mode_and_version(db_path) == ("wal", 1)
     with sqlite_stores.raw(db_path) as conn:
@@ -57,16 +56,19 @@ async def test_calls_before_open_say_so(db_path: Path) -> None:
 
 # --- conversations ---------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_create_and_get_a_conversation(store: ConversationStore) -> None:
     params = ChatParams(
-        system_prompt="Be brief.", temperature=0.3, stop=("END",), seed=7,
-        response_format=ResponseFormat.JSON_SCHEMA, json_schema='{"type": "object"}',
+        system_prompt="Be brief.",
+        temperature=0.3,
+        stop=("END",),
+        seed=7,
+        response_format=ResponseFormat.JSON_SCHEMA,
+        json_schema='{"type": "object"}',
     )
 
-    created = await store.create_conversation(
-        title="Trip plans", account_id="acc1", model="gpt-4o-mini", params=params
-    )
+    created = await store.create_conversation(title="Trip plans", account_id="acc1", model="gpt-4o-mini", params=params)
     fetched = await store.get_conversation(created.id)
 
     assert fetched == created
@@ -113,18 +115,20 @@ async def test_rename_and_update_settings(store: ConversationStore) -> None:
     params = ChatParams(temperature=1.5, max_tokens=256)
 
     assert await store.rename_conversation(conversation.id, "New") is True
-    assert await store.update_conversation_settings(
-        conversation.id, account_id="a2", model="llama3.2:3b", params=params
-    ) is True
+    assert (
+        await store.update_conversation_settings(conversation.id, account_id="a2", model="llama3.2:3b", params=params)
+        is True
+    )
 
     fetched = await store.get_conversation(conversation.id)
     assert (fetched.title, fetched.account_id, fetched.model, fetched.params) == (
-        "New", "a2", "llama3.2:3b", params,
+        "New",
+        "a2",
+        "llama3.2:3b",
+        params,
     )
     assert await store.rename_conversation(9999, "Nobody") is False
-    assert await store.update_conversation_settings(
-        9999, account_id="", model="", params=ChatParams()
-    ) is False
+    assert await store.update_conversation_settings(9999, account_id="", model="", params=ChatParams()) is False
 
 
 @pytest.mark.asyncio
@@ -141,14 +145,13 @@ async def test_deleting_a_conversation_deletes_its_messages(store: ConversationS
     assert await store.messages(doomed.id) == []
     assert [m.content for m in await store.messages(kept.id)] == ["stays"]
     with sqlite_stores.raw(db_path) as conn:
-        orphans = conn.execute(
-            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (doomed.id,)
-        ).fetchone()[0]
+        orphans = conn.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (doomed.id,)).fetchone()[0]
     assert orphans == 0
     assert await store.delete_conversation(doomed.id) is False
 
 
 # --- messages --------------------------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_messages_come_back_in_order_with_their_fields(store: ConversationStore) -> None:
@@ -157,8 +160,12 @@ async def test_messages_come_back_in_order_with_their_fields(store: Conversation
     first = await store.add_message(conversation.id, role="system", content="You are terse.")
     second = await store.add_message(conversation.id, role="user", content="Hi")
     third = await store.add_message(
-        conversation.id, role="assistant", content="", status=MessageStatus.STREAMING,
-        account_id="acc", model="qwen2.5:0.5b",
+        conversation.id,
+        role="assistant",
+        content="",
+        status=MessageStatus.STREAMING,
+        account_id="acc",
+        model="qwen2.5:0.5b",
     )
 
     stored = await store.messages(conversation.id)
@@ -183,14 +190,14 @@ async def test_update_message_changes_only_the_fields_given(store: ConversationS
     message = await store.add_message(
         conversation.id, role="assistant", content="", status=MessageStatus.STREAMING, model="m"
     )
-    metrics = ReplyMetrics(ttft_s=0.2, tokens_per_s=41.5, prompt_tokens=12, completion_tokens=30,
-                           cost_usd=0.00012, latency_s=1.1)
+    metrics = ReplyMetrics(
+        ttft_s=0.2, tokens_per_s=41.5, prompt_tokens=12, completion_tokens=30, cost_usd=0.00012, latency_s=1.1
+    )
 
     await store.update_message(message.id, content="Partial")
     after_content = await store.get_message(message.id)
     await store.update_message(message.id, reasoning="Thinking...")
-    await store.update_message(message.id, content="Partial and done", status=MessageStatus.COMPLETE,
-                               metrics=metrics)
+    await store.update_message(message.id, content="Partial and done", status=MessageStatus.COMPLETE, metrics=metrics)
     done = await store.get_message(message.id)
 
     assert (after_content.content, after_content.status) == ("Partial", MessageStatus.STREAMING)
@@ -203,7 +210,10 @@ async def test_update_message_changes_only_the_fields_given(store: ConversationS
     await store.update_message(message.id, status=MessageStatus.FAILED, error="The server went away.")
     failed = await store.get_message(message.id)
     assert (failed.status, failed.error, failed.content, failed.metrics) == (
-        MessageStatus.FAILED, "The server went away.", "Partial and done", metrics,
+        MessageStatus.FAILED,
+        "The server went away.",
+        "Partial and done",
+        metrics,
     )
 
 
@@ -247,14 +257,16 @@ async def test_a_write_whose_caller_was_cancelled_still_happens(store: Conversat
 
 # --- durability ------------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_a_store_reopened_after_close_sees_everything(db_path: Path) -> None:
     first = ConversationStore(db_path)
     await first.open()
     conversation = await first.create_conversation(title="Kept", model="m", params=ChatParams(seed=3))
     message = await first.add_message(conversation.id, role="assistant", content="", status=MessageStatus.STREAMING)
-    await first.update_message(message.id, content="Answer", status=MessageStatus.COMPLETE,
-                               metrics=ReplyMetrics(completion_tokens=5))
+    await first.update_message(
+        message.id, content="Answer", status=MessageStatus.COMPLETE, metrics=ReplyMetrics(completion_tokens=5)
+    )
     await first.close()
 
     second = ConversationStore(db_path)
@@ -264,7 +276,9 @@ async def test_a_store_reopened_after_close_sees_everything(db_path: Path) -> No
         assert (await second.get_conversation(conversation.id)).params == ChatParams(seed=3)
         [reloaded] = await second.messages(conversation.id)
         assert (reloaded.content, reloaded.status, reloaded.metrics.completion_tokens) == (
-            "Answer", MessageStatus.COMPLETE, 5,
+            "Answer",
+            MessageStatus.COMPLETE,
+            5,
         )
         later = await second.create_conversation(title="Later")
         assert [c.title for c in await second.list_conversations()] == ["Later", "Kept"]
@@ -282,8 +296,9 @@ async def test_a_streaming_reply_is_visible_to_a_second_store_while_the_first_is
     reader = ConversationStore(db_path)
     try:
         conversation = await writer.create_conversation(title="t")
-        message = await writer.add_message(conversation.id, role="assistant", content="",
-                                           status=MessageStatus.STREAMING)
+        message = await writer.add_message(
+            conversation.id, role="assistant", content="", status=MessageStatus.STREAMING
+        )
         await writer.update_message(message.id, content="Half an ans")
 
         await reader.open()
@@ -322,8 +337,13 @@ _CRASHING_WRITER = textwrap.dedent(
 @pytest.mark.asyncio
 async def test_a_reply_being_streamed_survives_a_crash_of_the_app(db_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _CRASHING_WRITER, str(db_path),
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-c",
+        _CRASHING_WRITER,
+        str(db_path),
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await process.communicate()
     assert process.returncode == 1, stderr.decode()
@@ -344,6 +364,7 @@ async def test_a_reply_being_streamed_survives_a_crash_of_the_app(db_path: Path)
 
 
 # --- recovery from a broken file -------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_a_file_that_is_not_a_database_is_moved_aside_and_a_new_one_started(db_path: Path) -> None:

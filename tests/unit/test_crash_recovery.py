@@ -103,11 +103,23 @@ async def test_text_of_a_stream_that_pauses_is_saved_and_survives_a_hard_kill(
 ) -> None:
     # "fault-stall": a burst of three chunks, then silence. Before, text was written only when the
     # next chunk came, so all three were lost however long the pause.
-    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
-               PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _STREAMING_APP, str(db_path), server.base_url, "fault-stall",
-        cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-c",
+        _STREAMING_APP,
+        str(db_path),
+        server.base_url,
+        "fault-stall",
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         shown = ""
         while shown != "stall0 stall1 stall2 ":
@@ -118,6 +130,7 @@ async def test_text_of_a_stream_that_pauses_is_saved_and_survives_a_hard_kill(
         reader = ConversationStore(db_path)
         await reader.open()
         try:
+
             async def saved() -> bool:
                 return (await reader.messages(conversation_id))[-1].content == shown
 
@@ -151,19 +164,22 @@ async def test_interrupted_replies_are_marked_once_with_a_usage_record_each(
     first = await store.create_conversation(title="First", account_id=account.id, model="m1")
     second = await store.create_conversation(title="Second", account_id=account.id, model="m2")
     await store.add_message(first.id, role="user", content="q1")
-    cut = await store.add_message(first.id, role="assistant", content="", status=MessageStatus.STREAMING,
-                                  account_id=account.id, model="m1")
+    cut = await store.add_message(
+        first.id, role="assistant", content="", status=MessageStatus.STREAMING, account_id=account.id, model="m1"
+    )
     await store.update_message(cut.id, content="Half an ans")
     await store.add_message(second.id, role="user", content="q2")
-    done = await store.add_message(second.id, role="assistant", content="Whole answer",
-                                   account_id=account.id, model="m2")
+    done = await store.add_message(
+        second.id, role="assistant", content="Whole answer", account_id=account.id, model="m2"
+    )
     order = [c.id for c in await store.list_conversations()]
     before = time.time()
 
     found = await recover_interrupted(store, usage, Settings(accounts=[account]))
 
     assert [(r.message_id, r.conversation_id, r.account_id, r.model) for r in found] == [
-        (cut.id, first.id, account.id, "m1")]
+        (cut.id, first.id, account.id, "m1")
+    ]
     assert isinstance(found[0], InterruptedReply) and found[0].started_at <= before
     reply = await store.get_message(cut.id)
     assert (reply.content, reply.status) == ("Half an ans", MessageStatus.INTERRUPTED)
@@ -179,14 +195,20 @@ async def test_interrupted_replies_are_marked_once_with_a_usage_record_each(
 
 @pytest.mark.asyncio
 async def test_an_interrupted_partial_reply_goes_with_the_next_message_as_context(
-    engine: LiteLLMEngine, store: ConversationStore, secrets: SecretStore, account: Account,
-    server: FaultServer, usage: UsageStore
+    engine: LiteLLMEngine,
+    store: ConversationStore,
+    secrets: SecretStore,
+    account: Account,
+    server: FaultServer,
+    usage: UsageStore,
 ) -> None:
-    conversation = await store.create_conversation(title=DEFAULT_TITLE, account_id=account.id, model="ok",
-                                                   params=ChatParams())
+    conversation = await store.create_conversation(
+        title=DEFAULT_TITLE, account_id=account.id, model="ok", params=ChatParams()
+    )
     await store.add_message(conversation.id, role="user", content="Tell me a story")
-    cut = await store.add_message(conversation.id, role="assistant", content="", account_id=account.id,
-                                  model="ok", status=MessageStatus.STREAMING)
+    cut = await store.add_message(
+        conversation.id, role="assistant", content="", account_id=account.id, model="ok", status=MessageStatus.STREAMING
+    )
     await store.update_message(cut.id, content="Once upon a")
     await recover_interrupted(store, usage, Settings(accounts=[account]))
 

@@ -37,15 +37,21 @@ def validator(name: str) -> str:
 
 
 def test_desktop_file_passes_desktop_file_validate() -> None:
-    result = subprocess.run([validator("desktop-file-validate"), str(DESKTOP_FILE)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [validator("desktop-file-validate"), str(DESKTOP_FILE)], capture_output=True, text=True, timeout=60, check=False
+    )
     problems = [line for line in result.stdout.splitlines() if ": error: " in line or ": warning: " in line]
     assert result.returncode == 0 and problems == [], result.stdout + result.stderr
 
 
 def test_metainfo_passes_appstreamcli_validate() -> None:
-    result = subprocess.run([validator("appstreamcli"), "validate", "--no-net", str(METAINFO_FILE)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [validator("appstreamcli"), "validate", "--no-net", str(METAINFO_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -50,6 +50,7 @@ def _prefixed(prefix: str, alphabet: str, lengths: tuple[int, int]) -> KeyMaker:
     def make(rng: random.Random) -> tuple[str, str]:
         body = _random(rng, alphabet, rng.randint(*lengths))
         return prefix + body, body
+
     return make
 
 
@@ -105,7 +106,7 @@ def assert_no_trace(text: str, key: str, secret: str) -> None:
     assert key not in text
     assert secret not in text
     for start in range(len(secret) - 7):  # not even eight characters in a row of the secret part
-        assert secret[start:start + 8] not in text, (secret, text)
+        assert secret[start : start + 8] not in text, (secret, text)
 
 
 @pytest.fixture
@@ -119,8 +120,9 @@ def secrets() -> SecretStore:
 
 
 def report(settings: Settings, secrets: SecretStore, paths: AppPaths, errors=(), environ=None) -> str:
-    return collect_diagnostics(settings=settings, secrets=secrets, paths=paths, recent_errors=list(errors),
-                               environ=environ or {})
+    return collect_diagnostics(
+        settings=settings, secrets=secrets, paths=paths, recent_errors=list(errors), environ=environ or {}
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -136,12 +138,17 @@ def test_keys_in_error_text_never_reach_the_report(seed: int, paths, secrets) ->
 def test_keys_in_settings_never_reach_the_report(seed: int, paths, secrets) -> None:
     for _name, key, secret, rng in _cases(40, seed):
         accounts = [
-            Account(provider_id="openai_compatible", label="Gateway",
-                    base_url=f"https://user:{key}@gateway.example.com/v1"),
+            Account(
+                provider_id="openai_compatible", label="Gateway", base_url=f"https://user:{key}@gateway.example.com/v1"
+            ),
             Account(provider_id="openai_compatible", label="Query", base_url=f"https://q.example.com/v1?key={key}"),
             # Credential headers are refused in extra_headers now; a file from before may still hold one.
-            Account.model_construct(**{**Account(provider_id="anthropic", label="Work").model_dump(),
-                                       "extra_headers": {"X-Custom-Auth": key, "X-Team": _random(rng, ALNUM, 40)}}),
+            Account.model_construct(
+                **{
+                    **Account(provider_id="anthropic", label="Work").model_dump(),
+                    "extra_headers": {"X-Custom-Auth": key, "X-Team": _random(rng, ALNUM, 40)},
+                }
+            ),
             Account(provider_id="mistral", label=f"pasted into the name {key}"),
         ]
         pool = Pool(label=f"pool {key}", provider_id="anthropic", account_ids=(accounts[2].id,))
@@ -157,22 +164,33 @@ def test_keys_in_the_environment_never_reach_the_report(seed: int, paths, secret
         # Whatever its shape, the exact value of a credential variable is known and blanked;
         # this one is not shaped like any key at all.
         odd = _random(rng, string.ascii_lowercase + "!#%", 24)
-        environ = {"OPENAI_API_KEY": key, "MY_SERVICE_TOKEN": odd,
-                   "OLLAMA_HOST": f"http://admin:{key}@gpu-box:11434",
-                   "HTTPS_PROXY": f"http://proxyuser:{key}@proxy.corp:3128", "HOME": "/home/someone"}
-        text = report(Settings(), secrets, paths, errors=[f"the service said {odd}", f"retrying with {key}"],
-                      environ=environ)
+        environ = {
+            "OPENAI_API_KEY": key,
+            "MY_SERVICE_TOKEN": odd,
+            "OLLAMA_HOST": f"http://admin:{key}@gpu-box:11434",
+            "HTTPS_PROXY": f"http://proxyuser:{key}@proxy.corp:3128",
+            "HOME": "/home/someone",
+        }
+        text = report(
+            Settings(), secrets, paths, errors=[f"the service said {odd}", f"retrying with {key}"], environ=environ
+        )
         assert_no_trace(text, key, secret)
         assert_no_trace(text, odd, odd)
         assert "OPENAI_API_KEY" in text and "gpu-box:11434" in text and "proxy.corp:3128" in text
 
 
 def test_the_report_says_what_a_bug_report_needs(paths, secrets) -> None:
-    account = Account(provider_id="ollama", label="Local Ollama", base_url="http://127.0.0.1:11500",
-                      daily_budget_tokens=100_000)
+    account = Account(
+        provider_id="ollama", label="Local Ollama", base_url="http://127.0.0.1:11500", daily_budget_tokens=100_000
+    )
     settings = Settings(accounts=[account], theme="dark")
-    text = report(settings, secrets, paths, errors=["2026-11-22 10:00:00 ERROR desktop_app.chat: boom"],
-                  environ={"ANTHROPIC_API_KEY": "sk-ant-api03-" + "x" * 40, "XDG_SESSION_TYPE": "wayland"})
+    text = report(
+        settings,
+        secrets,
+        paths,
+        errors=["2026-11-22 10:00:00 ERROR desktop_app.chat: boom"],
+        environ={"ANTHROPIC_API_KEY": "sk-ant-api03-" + "x" * 40, "XDG_SESSION_TYPE": "wayland"},
+    )
 
     assert f"ModelDesk {__version__}" in text
     assert "Python 3." in text and "PySide6" in text and "LiteLLM" in text and "Platform" in text
@@ -190,9 +208,11 @@ def test_no_errors_says_none(paths, secrets) -> None:
 
 
 def test_ordinary_text_survives_the_scrub() -> None:
-    ordinary = ("sha256:0123456789abcdef0123456789abcdef0123456789abcdef; models--unsloth--gemma-3-270m-it-GGUF; "
-                "keyring backend: SecretService; task-manager; Linux-6.1.0-28-amd64-x86_64-with-glibc2.36; "
-                "request timeout 60 s; 12 GGUF files")
+    ordinary = (
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef; models--unsloth--gemma-3-270m-it-GGUF; "
+        "keyring backend: SecretService; task-manager; Linux-6.1.0-28-amd64-x86_64-with-glibc2.36; "
+        "request timeout 60 s; 12 GGUF files"
+    )
     assert scrub(ordinary) == ordinary
 
 
@@ -205,14 +225,25 @@ def test_ordinary_variables_named_like_credentials_do_not_blank_the_report(paths
     # PWD, OLDPWD, XAUTHORITY, SSH_AUTH_SOCK, TOKENIZERS_PARALLELISM, KEYTIMEOUT: names that
     # contain "pwd", "auth", "token" or "key", values that are paths, switches and numbers.
     home = str(paths.config_dir.parent)
-    environ = {"PWD": home, "OLDPWD": str(paths.data_dir), "XAUTHORITY": f"{home}/.Xauthority",
-               "SSH_AUTH_SOCK": "/run/user/1000/keyring/ssh", "TOKENIZERS_PARALLELISM": "false",
-               "KEYTIMEOUT": "1", "GIT_ASKPASS": "/usr/lib/git-core/git-gui--askpass",
-               "XDG_SESSION_TYPE": "wayland", "MY_SERVICE_TOKEN": "x7!q#p%r2v"}
+    environ = {
+        "PWD": home,
+        "OLDPWD": str(paths.data_dir),
+        "XAUTHORITY": f"{home}/.Xauthority",
+        "SSH_AUTH_SOCK": "/run/user/1000/keyring/ssh",
+        "TOKENIZERS_PARALLELISM": "false",
+        "KEYTIMEOUT": "1",
+        "GIT_ASKPASS": "/usr/lib/git-core/git-gui--askpass",
+        "XDG_SESSION_TYPE": "wayland",
+        "MY_SERVICE_TOKEN": "x7!q#p%r2v",
+    }
     account = Account(provider_id="ollama", label="Local Ollama", enabled=False)
-    text = report(Settings(accounts=[account]), secrets, paths,
-                  errors=["task failed: the model name must be false or true, stopped after 1 s",
-                          "retrying with x7!q#p%r2v"], environ=environ)
+    text = report(
+        Settings(accounts=[account]),
+        secrets,
+        paths,
+        errors=["task failed: the model name must be false or true, stopped after 1 s", "retrying with x7!q#p%r2v"],
+        environ=environ,
+    )
 
     for folder in (paths.config_dir, paths.data_dir, paths.cache_dir, paths.log_dir):
         assert f"{folder}\n" in text
@@ -222,6 +253,7 @@ def test_ordinary_variables_named_like_credentials_do_not_blank_the_report(paths
 
 
 # --- log controls ----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def logger() -> logging.Logger:

@@ -77,10 +77,15 @@ def silent_url() -> Iterator[str]:
 
 @pytest.mark.asyncio
 async def test_finds_ollama_from_ollama_host_and_a_llama_server(tmp_path: Path) -> None:
-    with fake_server({"/api/version": as_json(200, {"version": "0.6.2"})}) as ollama, \
-            fake_server({"/health": as_json(200, {"status": "ok"})}) as llama:
-        found = await discover(environ={"HOME": str(tmp_path), "OLLAMA_HOST": ollama.removeprefix("http://")},
-                               llama_server=llama, gguf_folders=[])
+    with (
+        fake_server({"/api/version": as_json(200, {"version": "0.6.2"})}) as ollama,
+        fake_server({"/health": as_json(200, {"status": "ok"})}) as llama,
+    ):
+        found = await discover(
+            environ={"HOME": str(tmp_path), "OLLAMA_HOST": ollama.removeprefix("http://")},
+            llama_server=llama,
+            gguf_folders=[],
+        )
 
     assert found.ollama is not None and (found.ollama.url, found.ollama.version) == (ollama, "0.6.2")
     assert found.llama_server is not None and found.llama_server.url == llama
@@ -90,49 +95,53 @@ async def test_finds_ollama_from_ollama_host_and_a_llama_server(tmp_path: Path) 
 @pytest.mark.asyncio
 async def test_a_llama_server_still_loading_its_model_counts(tmp_path: Path, dead_url: str) -> None:
     with fake_server({"/health": as_json(503, {"error": {"code": 503, "message": "Loading model"}})}) as llama:
-        found = await discover(environ={"HOME": str(tmp_path)}, ollama=dead_url, llama_server=llama,
-                               gguf_folders=[])
+        found = await discover(environ={"HOME": str(tmp_path)}, ollama=dead_url, llama_server=llama, gguf_folders=[])
     assert found.llama_server is not None and found.ollama is None
 
 
-@pytest.mark.parametrize("routes", [
-    {"/api/version": (200, b"<html>a web app</html>", "text/html")},  # something else on the port
-    {"/api/version": as_json(200, {"name": "not ollama"})},
-    {"/api/version": as_json(500, {"version": "0.6.2"})},
-    {},  # 404
-])
+@pytest.mark.parametrize(
+    "routes",
+    [
+        {"/api/version": (200, b"<html>a web app</html>", "text/html")},  # something else on the port
+        {"/api/version": as_json(200, {"name": "not ollama"})},
+        {"/api/version": as_json(500, {"version": "0.6.2"})},
+        {},  # 404
+    ],
+)
 @pytest.mark.asyncio
-async def test_a_port_that_answers_like_something_else_is_not_ollama(
-        tmp_path: Path, dead_url: str, routes) -> None:
+async def test_a_port_that_answers_like_something_else_is_not_ollama(tmp_path: Path, dead_url: str, routes) -> None:
     with fake_server(routes | {"/health": (200, b"OK", "text/plain")}) as other:
-        found = await discover(environ={"HOME": str(tmp_path)}, ollama=other, llama_server=other,
-                               gguf_folders=[])
+        found = await discover(environ={"HOME": str(tmp_path)}, ollama=other, llama_server=other, gguf_folders=[])
     assert found.ollama is None and found.llama_server is None and not found.anything
 
 
 @pytest.mark.asyncio
 async def test_a_version_with_a_bidi_override_is_shown_without_it(tmp_path: Path, dead_url: str) -> None:
     with fake_server({"/api/version": as_json(200, {"version": "0.6.2 \u202etsetal"})}) as ollama:
-        found = await discover(environ={"HOME": str(tmp_path)}, ollama=ollama, llama_server=dead_url,
-                               gguf_folders=[])
+        found = await discover(environ={"HOME": str(tmp_path)}, ollama=ollama, llama_server=dead_url, gguf_folders=[])
     assert found.ollama is not None and found.ollama.version == "0.6.2 tsetal"
 
 
 @pytest.mark.asyncio
 async def test_nothing_listening_or_a_silent_server_is_nothing_found(
-        tmp_path: Path, dead_url: str, silent_url: str) -> None:
-    found = await discover(environ={"HOME": str(tmp_path)}, ollama=dead_url, llama_server=silent_url,
-                           gguf_folders=[], timeout_s=0.2)
+    tmp_path: Path, dead_url: str, silent_url: str
+) -> None:
+    found = await discover(
+        environ={"HOME": str(tmp_path)}, ollama=dead_url, llama_server=silent_url, gguf_folders=[], timeout_s=0.2
+    )
     assert found == Discovery()
 
 
-@pytest.mark.parametrize(("value", "url"), [
-    ("", "http://127.0.0.1:11434"),
-    ("0.0.0.0", "http://127.0.0.1:11434"),
-    ("0.0.0.0:11500", "http://127.0.0.1:11500"),
-    ("localhost:11434", "http://localhost:11434"),
-    ("http://gpu-box:8000", "http://gpu-box:8000"),
-])
+@pytest.mark.parametrize(
+    ("value", "url"),
+    [
+        ("", "http://127.0.0.1:11434"),
+        ("0.0.0.0", "http://127.0.0.1:11434"),
+        ("0.0.0.0:11500", "http://127.0.0.1:11500"),
+        ("localhost:11434", "http://localhost:11434"),
+        ("http://gpu-box:8000", "http://gpu-box:8000"),
+    ],
+)
 def test_ollama_host_is_read_like_ollama_reads_it(value: str, url: str) -> None:
     assert ollama_url({"OLLAMA_HOST": value}) == url
 
@@ -146,12 +155,13 @@ def test_llama_server_address_follows_its_env_settings() -> None:
 
 @pytest.mark.asyncio
 async def test_env_keys_are_found_and_never_in_the_repr(tmp_path: Path, dead_url: str) -> None:
-    environ = {"HOME": str(tmp_path), "OPENAI_API_KEY": OPENAI_KEY, "GROQ_API_KEY": GROQ_KEY,
-               "MISTRAL_API_KEY": "   "}
+    environ = {"HOME": str(tmp_path), "OPENAI_API_KEY": OPENAI_KEY, "GROQ_API_KEY": GROQ_KEY, "MISTRAL_API_KEY": "   "}
     found = await discover(environ=environ, ollama=dead_url, llama_server=dead_url, gguf_folders=[])
 
     assert [(k.provider_id, k.variable) for k in found.env_keys] == [
-        ("openai", "OPENAI_API_KEY"), ("groq", "GROQ_API_KEY")]
+        ("openai", "OPENAI_API_KEY"),
+        ("groq", "GROQ_API_KEY"),
+    ]
     assert found.anything
     for secret in (OPENAI_KEY, GROQ_KEY):
         assert secret not in repr(found) and secret not in str(found)

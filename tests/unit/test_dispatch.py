@@ -62,18 +62,32 @@ class World:
     def __init__(self, engine, server, secrets, usage, strategy=Strategy.FAILOVER, **budgets):
         self.a = Account(provider_id="anthropic", label="Claude, work", base_url=server.base_url, **budgets)
         self.b = Account(provider_id="anthropic", label="Claude, personal", base_url=server.base_url)
-        self.pool = Pool(label="Claude pool", provider_id="anthropic", account_ids=(self.a.id, self.b.id),
-                         strategy=strategy)
+        self.pool = Pool(
+            label="Claude pool", provider_id="anthropic", account_ids=(self.a.id, self.b.id), strategy=strategy
+        )
         self.settings = Settings(accounts=[self.a, self.b], pools=[self.pool])
         self.states = AccountStates()
         self.usage = usage
-        self.dispatcher = Dispatcher(llm=LLMService(engine=engine), secrets=secrets, states=self.states,
-                                     settings=lambda: self.settings, usage=usage, timeout_s=lambda: 10.0)
+        self.dispatcher = Dispatcher(
+            llm=LLMService(engine=engine),
+            secrets=secrets,
+            states=self.states,
+            settings=lambda: self.settings,
+            usage=usage,
+            timeout_s=lambda: 10.0,
+        )
 
     async def ask(self, target_id: str, override: bool = False) -> list:
-        return [event async for event in self.dispatcher.stream(
-            target_id=target_id, model=MODEL, messages=[ChatMessage("user", "hi")], params=ChatParams(),
-            override_budget=override)]
+        return [
+            event
+            async for event in self.dispatcher.stream(
+                target_id=target_id,
+                model=MODEL,
+                messages=[ChatMessage("user", "hi")],
+                params=ChatParams(),
+                override_budget=override,
+            )
+        ]
 
 
 db_path, usage = store_fixtures(UsageStore, "usage.sqlite3", name="usage")
@@ -175,9 +189,18 @@ async def test_budget_warns_at_80_percent_and_refuses_at_100_unless_overridden(e
     import time
 
     def spent(tokens: int) -> UsageRecord:
-        return UsageRecord(at=time.time(), account_id=world.a.id, model=MODEL, prompt_tokens=tokens,
-                           completion_tokens=0, cost_usd=None, latency_s=1.0, ttft_s=0.1, status="ok",
-                           error_kind="")
+        return UsageRecord(
+            at=time.time(),
+            account_id=world.a.id,
+            model=MODEL,
+            prompt_tokens=tokens,
+            completion_tokens=0,
+            cost_usd=None,
+            latency_s=1.0,
+            ttft_s=0.1,
+            status="ok",
+            error_kind="",
+        )
 
     await usage.record(spent(85))
     events = await world.ask(world.a.id)
@@ -206,6 +229,7 @@ async def test_rate_limit_headers_and_organisation_are_kept_per_account(engine, 
 
 # --- a llama-server of our own that restarts on another model ---------------------------------------
 
+
 class LocalGemma:
     """A real llama-server run through LlamaCppService as the llama.cpp pane runs it, plus a second
     name for its GGUF to switch to."""
@@ -225,9 +249,16 @@ async def local_gemma(tmp_path: Path, **spec_fields: Any) -> AsyncIterator[Local
     os.symlink(gguf, other)
     home = tmp_path / "llama-home"  # the server must neither read nor write the user's caches
     home.mkdir()
-    spec = ManagedServerSpec(model=gguf, binary=str(binary), ctx=2048, threads=2, alias="gemma",
-                             extra_args=builtin_template_args("gemma"),
-                             env={"HOME": str(home), "LLAMA_CACHE": str(home / "cache")}, **spec_fields)
+    spec = ManagedServerSpec(
+        model=gguf,
+        binary=str(binary),
+        ctx=2048,
+        threads=2,
+        alias="gemma",
+        extra_args=builtin_template_args("gemma"),
+        env={"HOME": str(home), "LLAMA_CACHE": str(home / "cache")},
+        **spec_fields,
+    )
     async with httpx.AsyncClient() as http:
         service = LlamaCppService(http)
         server = service.managed(spec)
@@ -244,8 +275,9 @@ async def gemma(tmp_path: Path) -> AsyncIterator[LocalGemma]:
         yield local
 
 
-async def begin_switch(server: ManagedServer, model: Path,
-                       until: ManagedStatus = ManagedStatus.STOPPED) -> asyncio.Task[ManagedState]:
+async def begin_switch(
+    server: ManagedServer, model: Path, until: ManagedStatus = ManagedStatus.STOPPED
+) -> asyncio.Task[ManagedState]:
     """Begin switching `server` to `model`; return once it announces `until` (the restart is under way)."""
     reached = asyncio.Event()
     remove = server.add_state_listener(lambda state: state.status is until and reached.set())
@@ -263,8 +295,15 @@ class ChatDuringRestart(LLMService):
     or the new process answers 503. `after_text`: begin it once the first text has come instead.
     `hold_failure`: hand the request's failure over only once the restart is over."""
 
-    def __init__(self, engine: LiteLLMEngine, gemma: LocalGemma, *, to: Path | None = None,
-                 after_text: bool = False, hold_failure: bool = False) -> None:
+    def __init__(
+        self,
+        engine: LiteLLMEngine,
+        gemma: LocalGemma,
+        *,
+        to: Path | None = None,
+        after_text: bool = False,
+        hold_failure: bool = False,
+    ) -> None:
         super().__init__(engine=engine)
         self.gemma, self.to = gemma, to or gemma.other
         self.after_text, self.hold_failure = after_text, hold_failure
@@ -288,22 +327,34 @@ class ChatDuringRestart(LLMService):
 
 class LocalWorld:
     def __init__(self, llm: LLMService, gemma: LocalGemma, usage: UsageStore, base_url: str = "") -> None:
-        self.account = Account(provider_id="llamacpp", label="llama.cpp here",
-                               base_url=base_url or f"{gemma.server.url}/v1")
+        self.account = Account(
+            provider_id="llamacpp", label="llama.cpp here", base_url=base_url or f"{gemma.server.url}/v1"
+        )
         self.settings = Settings(accounts=[self.account])
-        self.dispatcher = Dispatcher(llm=llm, secrets=SecretStore(), states=AccountStates(),
-                                     settings=lambda: self.settings, usage=usage, timeout_s=lambda: 30.0,
-                                     local_servers=gemma.service)
+        self.dispatcher = Dispatcher(
+            llm=llm,
+            secrets=SecretStore(),
+            states=AccountStates(),
+            settings=lambda: self.settings,
+            usage=usage,
+            timeout_s=lambda: 30.0,
+            local_servers=gemma.service,
+        )
 
     async def ask(self, prompt: str = "Say hello.", max_tokens: int = 8) -> list:
-        return [event async for event in self.dispatcher.stream(
-            target_id=self.account.id, model="gemma", messages=[ChatMessage("user", prompt)],
-            params=ChatParams(max_tokens=max_tokens, temperature=0))]
+        return [
+            event
+            async for event in self.dispatcher.stream(
+                target_id=self.account.id,
+                model="gemma",
+                messages=[ChatMessage("user", prompt)],
+                params=ChatParams(max_tokens=max_tokens, temperature=0),
+            )
+        ]
 
 
 def _restarting(gemma: LocalGemma) -> Notice:
-    return Notice(f"llama-server at {gemma.host} is restarting with another model; "
-                  "the reply starts when it is ready.")
+    return Notice(f"llama-server at {gemma.host} is restarting with another model; the reply starts when it is ready.")
 
 
 async def _statuses(usage: UsageStore) -> list[str]:
@@ -324,16 +375,16 @@ async def test_a_chat_sent_while_our_llama_server_switches_models_waits_for_it(e
 
 
 @pytest.mark.asyncio
-async def test_a_server_of_ours_bound_to_every_interface_is_waited_for_at_its_loopback_address(
-        engine, tmp_path, usage):
+async def test_a_server_of_ours_bound_to_every_interface_is_waited_for_at_its_loopback_address(engine, tmp_path, usage):
     async with local_gemma(tmp_path, host="0.0.0.0") as gemma:
         port = httpx.URL(gemma.server.url).port
         world = LocalWorld(LLMService(engine=engine), gemma, usage, base_url=f"http://127.0.0.1:{port}/v1")
         switch = await begin_switch(gemma.server, gemma.other)
         assert gemma.service.restarting(world.account.effective_base_url)
         events = await world.ask()
-        assert events[0] == Notice(f"llama-server at 127.0.0.1:{port} is restarting with another model; "
-                                   "the reply starts when it is ready.")
+        assert events[0] == Notice(
+            f"llama-server at 127.0.0.1:{port} is restarting with another model; the reply starts when it is ready."
+        )
         assert _finished(events).metrics.completion_tokens == 8
         assert not any(isinstance(e, (Failed, AttemptFailed)) for e in events)
         assert (await switch).status is ManagedStatus.RUNNING

@@ -32,8 +32,9 @@ CHAT_URL = f"{BASE_URL}/chat/completions"
 
 
 def response(status: int, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, headers=headers, json={"error": {"message": f"key {KEY}"}},
-                          request=httpx.Request("POST", CHAT_URL))
+    return httpx.Response(
+        status, headers=headers, json={"error": {"message": f"key {KEY}"}}, request=httpx.Request("POST", CHAT_URL)
+    )
 
 
 def raised(outer: Exception, cause: Exception) -> Exception:
@@ -63,8 +64,9 @@ def mapped(exc: BaseException) -> DomainError:
 
 
 def test_authentication_error_is_auth_failed() -> None:
-    exc = litellm.AuthenticationError(message=f"Incorrect API key provided: {KEY}", llm_provider="openai",
-                                      model=MODEL, response=response(401))
+    exc = litellm.AuthenticationError(
+        message=f"Incorrect API key provided: {KEY}", llm_provider="openai", model=MODEL, response=response(401)
+    )
     assert KEY in str(exc)  # the precondition that makes the next line mean something
     error = mapped(exc)
     assert type(error) is AuthFailed
@@ -72,8 +74,12 @@ def test_authentication_error_is_auth_failed() -> None:
 
 
 def test_rate_limit_with_retry_after_says_when_to_try_again() -> None:
-    exc = litellm.RateLimitError(message=f"Rate limit reached for key {KEY}", llm_provider="openai",
-                                 model=MODEL, response=response(429, {"retry-after": "7"}))
+    exc = litellm.RateLimitError(
+        message=f"Rate limit reached for key {KEY}",
+        llm_provider="openai",
+        model=MODEL,
+        response=response(429, {"retry-after": "7"}),
+    )
     error = mapped(exc)
     assert type(error) is RateLimited
     assert error.retry_after == 7
@@ -81,8 +87,12 @@ def test_rate_limit_with_retry_after_says_when_to_try_again() -> None:
 
 
 def test_rate_limit_with_an_http_date_retry_after_gives_no_number() -> None:
-    exc = litellm.RateLimitError(message="slow down", llm_provider="openai", model=MODEL,
-                                 response=response(429, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}))
+    exc = litellm.RateLimitError(
+        message="slow down",
+        llm_provider="openai",
+        model=MODEL,
+        response=response(429, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+    )
     error = mapped(exc)
     assert type(error) is RateLimited
     assert error.retry_after is None
@@ -91,8 +101,11 @@ def test_rate_limit_with_an_http_date_retry_after_gives_no_number() -> None:
 
 def test_context_window_exceeded_is_context_too_long() -> None:
     exc = litellm.ContextWindowExceededError(
-        message=f"This model's maximum context length is 4096 tokens ({KEY})", model=MODEL,
-        llm_provider="openai", response=response(400))
+        message=f"This model's maximum context length is 4096 tokens ({KEY})",
+        model=MODEL,
+        llm_provider="openai",
+        response=response(400),
+    )
     error = mapped(exc)
     assert type(error) is ContextTooLong
     assert MODEL in error.message
@@ -107,8 +120,9 @@ def test_timeout_is_timed_out() -> None:
 
 def test_a_refused_connection_is_unreachable_with_the_url() -> None:
     connect = httpx.ConnectError("All connection attempts failed", request=httpx.Request("POST", CHAT_URL))
-    exc = raised(litellm.APIConnectionError(message=f"Connection error. {KEY}", llm_provider="openai",
-                                            model=MODEL), connect)
+    exc = raised(
+        litellm.APIConnectionError(message=f"Connection error. {KEY}", llm_provider="openai", model=MODEL), connect
+    )
     error = mapped(exc)
     assert type(error) is Unreachable
     assert error.url == BASE_URL
@@ -134,8 +148,9 @@ def test_a_cut_stream_is_unreachable_and_keeps_the_partial_text() -> None:
 
 
 def test_internal_server_error_is_server_error_with_status() -> None:
-    exc = litellm.InternalServerError(message=f"The server had an error ({KEY})", llm_provider="openai",
-                                      model=MODEL, response=response(500))
+    exc = litellm.InternalServerError(
+        message=f"The server had an error ({KEY})", llm_provider="openai", model=MODEL, response=response(500)
+    )
     error = mapped(exc)
     assert type(error) is ServerError
     assert error.status == 500
@@ -154,8 +169,10 @@ def test_a_json_decode_error_in_the_chain_is_malformed_response() -> None:
         json.loads('{"id": "broken", "choices": [')
     except json.JSONDecodeError as decode:
         cause = decode
-    exc = raised(litellm.APIError(status_code=500, message=f"Error parsing chunk ({KEY})",
-                                  llm_provider="openai", model=MODEL), cause)
+    exc = raised(
+        litellm.APIError(status_code=500, message=f"Error parsing chunk ({KEY})", llm_provider="openai", model=MODEL),
+        cause,
+    )
     error = mapped(exc)
     assert type(error) is MalformedResponse
     assert HOST in error.message
@@ -163,30 +180,37 @@ def test_a_json_decode_error_in_the_chain_is_malformed_response() -> None:
 
 def test_litellm_repeated_chunk_guard_is_malformed_response() -> None:
     # The exact exception LiteLLM's stream wrapper raises (raise_on_model_repetition).
-    exc = litellm.InternalServerError(message="The model is repeating the same chunk = t0 t0 t0.",
-                                      model="", llm_provider="")
+    exc = litellm.InternalServerError(
+        message="The model is repeating the same chunk = t0 t0 t0.", model="", llm_provider=""
+    )
     error = mapped(exc)
     assert type(error) is MalformedResponse
     assert MODEL in error.message
 
 
 def test_not_found_is_model_not_found() -> None:
-    exc = litellm.NotFoundError(message=f"The model `{MODEL}` does not exist", model=MODEL,
-                                llm_provider="openai", response=response(404))
+    exc = litellm.NotFoundError(
+        message=f"The model `{MODEL}` does not exist", model=MODEL, llm_provider="openai", response=response(404)
+    )
     error = mapped(exc)
     assert type(error) is ModelNotFound
     assert MODEL in error.message and LABEL in error.message
 
 
 def test_permission_denied_is_permission_denied() -> None:
-    exc = litellm.PermissionDeniedError(message=f"not allowed for {KEY}", llm_provider="openai", model=MODEL,
-                                        response=response(403))
+    exc = litellm.PermissionDeniedError(
+        message=f"not allowed for {KEY}", llm_provider="openai", model=MODEL, response=response(403)
+    )
     assert type(mapped(exc)) is PermissionDenied
 
 
 def test_bad_request_is_bad_request() -> None:
-    exc = litellm.BadRequestError(message=f"Unrecognized request argument supplied: foo ({KEY})", model=MODEL,
-                                  llm_provider="openai", response=response(400))
+    exc = litellm.BadRequestError(
+        message=f"Unrecognized request argument supplied: foo ({KEY})",
+        model=MODEL,
+        llm_provider="openai",
+        response=response(400),
+    )
     error = mapped(exc)
     assert type(error) is BadRequest
     assert HOST in error.message
@@ -210,8 +234,14 @@ def test_a_bare_status_is_enough_to_classify(status: int) -> None:
         status_code = status
 
     error = mapped(UpstreamError(f"HTTP {status} for {KEY}"))
-    expected = {401: AuthFailed, 403: PermissionDenied, 404: ModelNotFound, 429: RateLimited,
-                500: ServerError, 502: ServerError}[status]
+    expected = {
+        401: AuthFailed,
+        403: PermissionDenied,
+        404: ModelNotFound,
+        429: RateLimited,
+        500: ServerError,
+        502: ServerError,
+    }[status]
     assert type(error) is expected
 
 

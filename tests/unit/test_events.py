@@ -85,8 +85,9 @@ async def test_account_service_events_stop_after_unsubscribe(accounts: AccountSe
     changed: list[str] = []
     models: list[str] = []
     hosts: list[str] = []
-    ollama_hosts = OllamaHosts(local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts,
-                               state_file=tmp_path / "pulls.json")
+    ollama_hosts = OllamaHosts(
+        local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts, state_file=tmp_path / "pulls.json"
+    )
     stop_changed = accounts.on_accounts_changed(lambda: changed.append("accounts"))
     stop_models = accounts.on_models_changed(models.append)
     stop_hosts = ollama_hosts.on_hosts_changed(lambda: hosts.append("hosts"))

@@ -28,8 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def client(server: FaultServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, headers={"authorization": f"Bearer {KEY}"},
-                      timeout=10) as c:
+    with httpx.Client(base_url=server.base_url, headers={"authorization": f"Bearer {KEY}"}, timeout=10) as c:
         yield c
 
 
@@ -54,8 +53,7 @@ def stream_lines(client: httpx.Client, body: dict[str, Any]) -> tuple[httpx.Resp
         return response, list(response.iter_lines())
 
 
-def assert_openai_error(response: httpx.Response, status: int, type_: str,
-                        code: str | None) -> dict[str, Any]:
+def assert_openai_error(response: httpx.Response, status: int, type_: str, code: str | None) -> dict[str, Any]:
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-request-id"]
@@ -66,6 +64,7 @@ def assert_openai_error(response: httpx.Response, status: int, type_: str,
 
 
 # --- /v1/models and auth --------------------------------------------------------------------
+
 
 def test_models_requires_a_known_key(server: FaultServer) -> None:
     url = f"{server.base_url}/models"
@@ -99,9 +98,9 @@ def test_unknown_path_is_an_openai_404(client: httpx.Client) -> None:
 
 # --- chat completions: the happy path -------------------------------------------------------
 
+
 def test_stream_format_line_by_line(client: httpx.Client, server: FaultServer) -> None:
-    response, lines = stream_lines(
-        client, chat_body("ok", stream=True, stream_options={"include_usage": True}))
+    response, lines = stream_lines(client, chat_body("ok", stream=True, stream_options={"include_usage": True}))
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert response.headers["transfer-encoding"] == "chunked"
@@ -117,14 +116,13 @@ def test_stream_format_line_by_line(client: httpx.Client, server: FaultServer) -
         assert chunk["id"].startswith("chatcmpl-") and chunk["id"] == chunks[0]["id"]
         assert chunk["model"] == "ok" and chunk["system_fingerprint"] is None
     first, *content, finish, usage = chunks
-    assert first["choices"] == [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                 "logprobs": None, "finish_reason": None}]
+    assert first["choices"] == [
+        {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+    ]
     assert len(content) == 40
-    assert "".join(c["choices"][0]["delta"]["content"] for c in content).split() == [
-        f"word{i}" for i in range(40)]
+    assert "".join(c["choices"][0]["delta"]["content"] for c in content).split() == [f"word{i}" for i in range(40)]
     assert all(c["choices"][0]["finish_reason"] is None and c["usage"] is None for c in content)
-    assert finish["choices"] == [{"index": 0, "delta": {}, "logprobs": None,
-                                  "finish_reason": "stop"}]
+    assert finish["choices"] == [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]
     assert usage["choices"] == []
     numbers = usage["usage"]
     assert numbers["completion_tokens"] == 40 and numbers["prompt_tokens"] > 0
@@ -147,8 +145,7 @@ def test_stream_without_include_usage_has_no_usage_chunk(client: httpx.Client) -
 
 
 def test_max_tokens_caps_the_stream(client: httpx.Client) -> None:
-    _, lines = stream_lines(client, chat_body("ok", stream=True, max_tokens=3,
-                                              stream_options={"include_usage": True}))
+    _, lines = stream_lines(client, chat_body("ok", stream=True, max_tokens=3, stream_options={"include_usage": True}))
     chunks = [json.loads(p) for p in sse_payloads(lines)[:-1]]
     content = [c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]
     assert len(content) == 3
@@ -158,9 +155,11 @@ def test_max_tokens_caps_the_stream(client: httpx.Client) -> None:
 
 def test_raw_bytes_use_chunked_framing_and_end_with_the_zero_chunk(server: FaultServer) -> None:
     body = json.dumps(chat_body("ok", stream=True, max_tokens=2)).encode()
-    request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request)
         raw = b"".join(iter(lambda: sock.recv(65536), b""))  # server closes: Connection: close
@@ -175,8 +174,8 @@ def test_raw_bytes_use_chunked_framing_and_end_with_the_zero_chunk(server: Fault
             assert rest == b"\r\n"
             break
         events.append(rest[:size])
-        assert rest[size:size + 2] == b"\r\n"
-        rest = rest[size + 2:]
+        assert rest[size : size + 2] == b"\r\n"
+        rest = rest[size + 2 :]
     assert all(e.startswith(b"data: ") and e.endswith(b"\n\n") for e in events)
     assert events[-1] == b"data: [DONE]\n\n"
 
@@ -203,56 +202,69 @@ def test_keep_alive_reuses_the_connection(client: httpx.Client, server: FaultSer
     assert len({r.connection for r in server.requests}) == 1
 
 
-@pytest.mark.parametrize(("body", "param", "code"), [
-    ({"messages": MESSAGES}, None, None),
-    ({"model": 3, "messages": MESSAGES}, "model", "invalid_type"),
-    ({"model": "ok"}, "messages", "missing_required_parameter"),
-    ({"model": "ok", "messages": []}, "messages", "empty_array"),
-    ({"model": "ok", "messages": [{"content": "hi"}]}, "messages[0].role",
-     "missing_required_parameter"),
-    ({"model": "ok", "messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role",
-     "invalid_value"),
-    ({"model": "ok", "messages": [{"role": "user", "content": 5}]}, "messages[0].content",
-     "invalid_type"),
-    (chat_body("ok", stream="yes"), "stream", "invalid_type"),
-    (chat_body("ok", stream_options={"include_usage": True}), "stream_options", None),
-    (chat_body("ok", max_tokens=0), "max_tokens", "integer_below_min_value"),
-    (chat_body("ok", temperature=3), "temperature", "decimal_out_of_range"),
-    (chat_body("ok", api_base="http://x"), None, None),
-])
-def test_invalid_requests_are_rejected_like_openai(client: httpx.Client, body: dict[str, Any],
-                                                   param: str | None, code: str | None) -> None:
-    error = assert_openai_error(client.post("/chat/completions", json=body), 400,
-                                "invalid_request_error", code)
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({"messages": MESSAGES}, None, None),
+        ({"model": 3, "messages": MESSAGES}, "model", "invalid_type"),
+        ({"model": "ok"}, "messages", "missing_required_parameter"),
+        ({"model": "ok", "messages": []}, "messages", "empty_array"),
+        ({"model": "ok", "messages": [{"content": "hi"}]}, "messages[0].role", "missing_required_parameter"),
+        ({"model": "ok", "messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role", "invalid_value"),
+        ({"model": "ok", "messages": [{"role": "user", "content": 5}]}, "messages[0].content", "invalid_type"),
+        (chat_body("ok", stream="yes"), "stream", "invalid_type"),
+        (chat_body("ok", stream_options={"include_usage": True}), "stream_options", None),
+        (chat_body("ok", max_tokens=0), "max_tokens", "integer_below_min_value"),
+        (chat_body("ok", temperature=3), "temperature", "decimal_out_of_range"),
+        (chat_body("ok", api_base="http://x"), None, None),
+    ],
+)
+def test_invalid_requests_are_rejected_like_openai(
+    client: httpx.Client, body: dict[str, Any], param: str | None, code: str | None
+) -> None:
+    error = assert_openai_error(client.post("/chat/completions", json=body), 400, "invalid_request_error", code)
     assert error["param"] == param
 
 
 def test_invalid_json_is_rejected(client: httpx.Client) -> None:
-    response = client.post("/chat/completions", content=b"{not json",
-                           headers={"content-type": "application/json"})
+    response = client.post("/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
     error = assert_openai_error(response, 400, "invalid_request_error", None)
     assert "could not parse the JSON body" in error["message"]
 
 
 # --- faults ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize(("model", "status", "type_", "code", "message"), [
-    ("fault-401", 401, "invalid_request_error", "invalid_api_key",
-     "Incorrect API key provided: sk***."),
-    ("fault-403", 403, "invalid_request_error", "permission_denied",
-     "You are not allowed to use this model."),
-    ("fault-404", 404, "invalid_request_error", "model_not_found",
-     "The model `fault-404` does not exist or you do not have access to it."),
-    ("fault-429", 429, "requests", "rate_limit_exceeded", "Rate limit reached for fault-429"),
-    ("fault-500", 500, "server_error", None,
-     "The server had an error while processing your request."),
-    ("fault-context", 400, "invalid_request_error", "context_length_exceeded",
-     ("This model's maximum context length is 4096 tokens. However, your messages resulted in "
-      "5000 tokens. Please reduce the length of the messages.")),
-])
-def test_http_faults(client: httpx.Client, stream: bool, model: str, status: int, type_: str,
-                     code: str | None, message: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "status", "type_", "code", "message"),
+    [
+        ("fault-401", 401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided: sk***."),
+        ("fault-403", 403, "invalid_request_error", "permission_denied", "You are not allowed to use this model."),
+        (
+            "fault-404",
+            404,
+            "invalid_request_error",
+            "model_not_found",
+            "The model `fault-404` does not exist or you do not have access to it.",
+        ),
+        ("fault-429", 429, "requests", "rate_limit_exceeded", "Rate limit reached for fault-429"),
+        ("fault-500", 500, "server_error", None, "The server had an error while processing your request."),
+        (
+            "fault-context",
+            400,
+            "invalid_request_error",
+            "context_length_exceeded",
+            (
+                "This model's maximum context length is 4096 tokens. However, your messages resulted in "
+                "5000 tokens. Please reduce the length of the messages."
+            ),
+        ),
+    ],
+)
+def test_http_faults(
+    client: httpx.Client, stream: bool, model: str, status: int, type_: str, code: str | None, message: str
+) -> None:
     response = client.post("/chat/completions", json=chat_body(model, stream=stream))
     error = assert_openai_error(response, status, type_, code)
     assert error["message"].startswith(message)
@@ -260,9 +272,13 @@ def test_http_faults(client: httpx.Client, stream: bool, model: str, status: int
     if model == "fault-429":
         assert response.headers["retry-after"] == "7"
         assert response.headers["x-ratelimit-remaining-requests"] == "0"
-        assert {"x-ratelimit-limit-requests", "x-ratelimit-reset-requests",
-                "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
-                "x-ratelimit-reset-tokens"} <= set(response.headers)
+        assert {
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-reset-requests",
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+        } <= set(response.headers)
 
 
 def test_fault_cut_ends_without_done(client: httpx.Client, server: FaultServer) -> None:
@@ -286,15 +302,15 @@ def test_fault_malformed_sends_invalid_json_then_done(client: httpx.Client) -> N
     with pytest.raises(json.JSONDecodeError):
         json.loads(payloads[-2])
     good = [json.loads(p) for p in payloads[:-2]]
-    assert [g["choices"][0]["delta"]["content"] for g in good[1:]] == [
-        f"good{i} " for i in range(5)]
+    assert [g["choices"][0]["delta"]["content"] for g in good[1:]] == [f"good{i} " for i in range(5)]
 
 
 def test_fault_stall_goes_quiet_and_notices_the_client_leaving(server: FaultServer) -> None:
     body = json.dumps(chat_body("fault-stall", stream=True)).encode()
-    request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Authorization: Bearer {KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
-               ).encode() + body
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request)
         received = b""
@@ -305,10 +321,8 @@ def test_fault_stall_goes_quiet_and_notices_the_client_leaving(server: FaultServ
         sock.settimeout(0.3)  # now prove silence: nothing more arrives
         with pytest.raises(TimeoutError):
             sock.recv(65536)
-    events = [json.loads(line[6:]) for line in received.decode().split("\r\n")
-              if line.startswith("data: ")]
-    assert [e["choices"][0]["delta"]["content"] for e in events] == [
-        "", "stall0 ", "stall1 ", "stall2 "]
+    events = [json.loads(line[6:]) for line in received.decode().split("\r\n") if line.startswith("data: ")]
+    assert [e["choices"][0]["delta"]["content"] for e in events] == ["", "stall0 ", "stall1 ", "stall2 "]
     assert server.client_disconnected.wait(5)
     assert server.disconnects == 1
 
@@ -330,8 +344,7 @@ def test_stop_does_not_wait_for_a_stalled_stream() -> None:
 
 
 def test_fast_stream_yields_exactly_n_content_chunks(client: httpx.Client) -> None:
-    _, lines = stream_lines(client, chat_body("fast-20000", stream=True,
-                                              stream_options={"include_usage": True}))
+    _, lines = stream_lines(client, chat_body("fast-20000", stream=True, stream_options={"include_usage": True}))
     payloads = sse_payloads(lines)
     assert payloads[-1] == "[DONE]"
     chunks = [json.loads(p) for p in payloads[:-1]]
@@ -340,8 +353,7 @@ def test_fast_stream_yields_exactly_n_content_chunks(client: httpx.Client) -> No
     assert chunks[-1]["usage"]["completion_tokens"] == 20000
 
 
-def test_client_closing_a_slow_stream_sets_client_disconnected(client: httpx.Client,
-                                                               server: FaultServer) -> None:
+def test_client_closing_a_slow_stream_sets_client_disconnected(client: httpx.Client, server: FaultServer) -> None:
     received = 0
     with client.stream("POST", "/chat/completions", json=chat_body("slow", stream=True)) as r:
         for line in r.iter_lines():
@@ -354,14 +366,19 @@ def test_client_closing_a_slow_stream_sets_client_disconnected(client: httpx.Cli
 
 
 def test_runs_as_a_subprocess_and_exits_on_sigterm() -> None:
-    with subprocess.Popen([sys.executable, "-m", "tests.servers.openai_fault", "--port", "0"],
-                          cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.servers.openai_fault", "--port", "0"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
         try:
             assert proc.stdout is not None
             first = proc.stdout.readline().strip()
             assert first.startswith("PORT=")
-            response = httpx.get(f"http://127.0.0.1:{int(first[5:])}/v1/models",
-                                 headers={"authorization": f"Bearer {KEY}"})
+            response = httpx.get(
+                f"http://127.0.0.1:{int(first[5:])}/v1/models", headers={"authorization": f"Bearer {KEY}"}
+            )
             assert response.status_code == 200
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=10) == 0
@@ -372,13 +389,19 @@ def test_runs_as_a_subprocess_and_exits_on_sigterm() -> None:
 
 # --- real LiteLLM against the server --------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_litellm_streams_text_and_usage_and_maps_429(server: FaultServer) -> None:
     import litellm
 
     stream = await litellm.acompletion(
-        model="openai/ok", api_base=server.base_url, api_key=KEY, messages=MESSAGES,
-        stream=True, stream_options={"include_usage": True})
+        model="openai/ok",
+        api_base=server.base_url,
+        api_key=KEY,
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     text, usage = [], None
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -390,6 +413,7 @@ async def test_litellm_streams_text_and_usage_and_maps_429(server: FaultServer) 
     before = len(server.requests)
     with pytest.raises(litellm.RateLimitError):
         # The OpenAI SDK would otherwise retry twice, honouring retry-after: 7.
-        await litellm.acompletion(model="openai/fault-429", api_base=server.base_url,
-                                  api_key=KEY, messages=MESSAGES, max_retries=0)
+        await litellm.acompletion(
+            model="openai/fault-429", api_base=server.base_url, api_key=KEY, messages=MESSAGES, max_retries=0
+        )
     assert len(server.requests) == before + 1

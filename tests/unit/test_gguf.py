@@ -124,7 +124,8 @@ async def test_cache_hits_do_not_open_files_and_changes_are_read_again(
     assert [path for path, _ in reads] == [first]
     assert third.infos[0].name == "One, rewritten"
     assert [p.reason for p in third.problems] == [
-        "GGUF version 99 is not supported (ModelDesk reads versions 2 and 3)."]
+        "GGUF version 99 is not supported (ModelDesk reads versions 2 and 3)."
+    ]
 
 
 @pytest.mark.asyncio
@@ -132,9 +133,14 @@ async def test_a_corrupt_cache_is_ignored_and_replaced(tmp_path: Path, reads: li
     root = tmp_path / "models"
     quick_model(root / "one.gguf")
     cache = tmp_path / "gguf.json"
-    for garbage in (b"\x00not json", b"[]", b'{"version": 1, "files": {"/x": {"size": "big"}}}',
-                    json.dumps({"version": 1, "files": {str(root / "one.gguf"): {"size": 1, "mtime_ns": 2,
-                                                                                   "info": {"name": 3}}}}).encode()):
+    for garbage in (
+        b"\x00not json",
+        b"[]",
+        b'{"version": 1, "files": {"/x": {"size": "big"}}}',
+        json.dumps(
+            {"version": 1, "files": {str(root / "one.gguf"): {"size": 1, "mtime_ns": 2, "info": {"name": 3}}}}
+        ).encode(),
+    ):
         cache.write_bytes(garbage)
         reads.clear()
         result = await GgufLibrary(cache, folders=[root]).scan()
@@ -165,8 +171,13 @@ async def test_split_models_are_one_model(tmp_path: Path) -> None:
         if number == 0:
             parts.append(quick_model(root / "big-00001-of-00003.gguf", name="Big", extra=kvs))
         else:
-            parts.append(write_gguf(root / f"big-0000{number + 1}-of-00003.gguf", kvs,
-                                    [Tensor(f"blk.{number}.ffn_up.weight", (64, 256))]))
+            parts.append(
+                write_gguf(
+                    root / f"big-0000{number + 1}-of-00003.gguf",
+                    kvs,
+                    [Tensor(f"blk.{number}.ffn_up.weight", (64, 256))],
+                )
+            )
     quick_model(root / "half-00001-of-00002.gguf")
     result = await GgufLibrary(tmp_path / "cache.json", folders=[root]).scan()
     [big] = result.infos
@@ -175,9 +186,9 @@ async def test_split_models_are_one_model(tmp_path: Path) -> None:
     assert big.size == sum(part.stat().st_size for part in parts)
     first_params = read_gguf_header(parts[0]).parameter_count
     assert first_params is not None and big.parameter_count == first_params + 2 * 64 * 256
-    assert [(p.path.name, p.reason) for p in result.problems] == [(
-        "half-00001-of-00002.gguf",
-        "The model cannot load: 1 of its 2 parts is missing (half-00002-of-00002.gguf).")]
+    assert [(p.path.name, p.reason) for p in result.problems] == [
+        ("half-00001-of-00002.gguf", "The model cannot load: 1 of its 2 parts is missing (half-00002-of-00002.gguf).")
+    ]
 
 
 @pytest.mark.asyncio
@@ -212,7 +223,6 @@ async def test_a_transient_failure_is_not_cached(tmp_path: Path, monkeypatch: py
     assert calls == [path, path]
 
 
-
 def test_a_stop_request_ends_the_scan_before_reading(tmp_path: Path, reads: list[tuple[Path, str]]) -> None:
     quick_model(tmp_path / "models" / "one.gguf")
     stop = threading.Event()
@@ -242,12 +252,20 @@ def test_folders_can_be_added_and_removed(tmp_path: Path) -> None:
 def test_default_folders_follow_the_environment(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert default_folders({"HOME": str(home)})[-4:] == [
-        home / ".cache" / "llama.cpp", home / ".cache" / "huggingface" / "hub",
-        home / ".lmstudio" / "models", home / ".cache" / "lm-studio" / "models"]
-    custom = default_folders({"HOME": str(home), "LLAMA_CACHE": str(tmp_path / "llama"),
-                              "HF_HOME": str(tmp_path / "hf"), "XDG_CACHE_HOME": str(tmp_path / "xdg")})
+        home / ".cache" / "llama.cpp",
+        home / ".cache" / "huggingface" / "hub",
+        home / ".lmstudio" / "models",
+        home / ".cache" / "lm-studio" / "models",
+    ]
+    custom = default_folders(
+        {
+            "HOME": str(home),
+            "LLAMA_CACHE": str(tmp_path / "llama"),
+            "HF_HOME": str(tmp_path / "hf"),
+            "XDG_CACHE_HOME": str(tmp_path / "xdg"),
+        }
+    )
     assert custom[0] == tmp_path / "llama"
     assert tmp_path / "xdg" / "llama.cpp" in custom and tmp_path / "hf" / "hub" in custom
-    hub = default_folders({"HOME": str(home), "HF_HUB_CACHE": str(tmp_path / "hub"),
-                           "HF_HOME": str(tmp_path / "hf")})
+    hub = default_folders({"HOME": str(home), "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HOME": str(tmp_path / "hf")})
     assert tmp_path / "hub" in hub and tmp_path / "hf" / "hub" not in hub

@@ -64,6 +64,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # --- the reference parser -------------------------------------------------------------------------
 
+
 @dataclass
 class Reference:
     kv: dict[str, Any]
@@ -85,7 +86,7 @@ def reference_parse(path: Path) -> Reference:
     def string() -> bytes:
         nonlocal pos
         length = take("<Q")
-        raw = data[pos:pos + length]
+        raw = data[pos : pos + length]
         pos += length
         return raw
 
@@ -133,9 +134,19 @@ def expected_fields(path: Path) -> dict[str, Any]:
 
 
 def fields(info: GgufInfo) -> dict[str, Any]:
-    return {name: getattr(info, name) for name in (
-        "architecture", "name", "quantisation", "parameter_count", "context_length", "has_chat_template",
-        "split_index", "split_count")}
+    return {
+        name: getattr(info, name)
+        for name in (
+            "architecture",
+            "name",
+            "quantisation",
+            "parameter_count",
+            "context_length",
+            "has_chat_template",
+            "split_index",
+            "split_count",
+        )
+    }
 
 
 def reason_of(path: Path) -> str:
@@ -145,6 +156,7 @@ def reason_of(path: Path) -> str:
 
 
 # --- the real model -------------------------------------------------------------------------------
+
 
 def _real_gguf() -> Path:
     value = os.environ.get("MODELDESK_TEST_GGUF")
@@ -192,6 +204,7 @@ def test_the_real_gemma_header_walked_exactly_agrees_with_the_fast_read() -> Non
 
 # --- synthetic files against the reference --------------------------------------------------------
 
+
 def _synthetic_cases() -> dict[str, tuple[list[KV], list[Tensor], dict[str, Any]]]:
     dotted = [b"." * (1 + i % 7) for i in range(6000)]  # defeats the memchr shortcut
     # Long pieces where the length is sampled, one-byte pieces after: the estimate overshoots.
@@ -204,52 +217,116 @@ def _synthetic_cases() -> dict[str, tuple[list[KV], list[Tensor], dict[str, Any]
     half_alike[-3] = b"tokenizer.not a key"
     return {
         "gemma-like: 262,144 tokens, scores, types, then a chat template": (
-            model_kvs(arch="gemma3", vocab=262_144, context=32768), model_tensors(vocab=262_144), {}),
+            model_kvs(arch="gemma3", vocab=262_144, context=32768),
+            model_tensors(vocab=262_144),
+            {},
+        ),
         "bpe-like: tokens, types and merges": (
-            model_kvs(arch="qwen2", vocab=20_000, merges=15_000, file_type=7), model_tensors(vocab=20_000), {}),
+            model_kvs(arch="qwen2", vocab=20_000, merges=15_000, file_type=7),
+            model_tensors(vocab=20_000),
+            {},
+        ),
         "no chat template, no name, no file type": (
-            model_kvs(name=None, chat_template=None, file_type=None), model_tensors(), {}),
+            model_kvs(name=None, chat_template=None, file_type=None),
+            model_tensors(),
+            {},
+        ),
         "tokens are the last key": (
-            [("general.architecture", STR, "llama"), ("llama.context_length", U64, 4096),
-             ("tokenizer.ggml.tokens", ARR, (STR, tokens(3000)))], model_tensors(vocab=3000), {}),
+            [
+                ("general.architecture", STR, "llama"),
+                ("llama.context_length", U64, 4096),
+                ("tokenizer.ggml.tokens", ARR, (STR, tokens(3000))),
+            ],
+            model_tensors(vocab=3000),
+            {},
+        ),
         "tokens followed by a key of another namespace": (
-            [("general.architecture", STR, "llama"), ("tokenizer.ggml.tokens", ARR, (STR, tokens(3000))),
-             ("general.file_type", U32, 18), ("tokenizer.chat_template", STR, "x"),
-             ("general.name", STR, "Other")], model_tensors(vocab=3000), {}),
+            [
+                ("general.architecture", STR, "llama"),
+                ("tokenizer.ggml.tokens", ARR, (STR, tokens(3000))),
+                ("general.file_type", U32, 18),
+                ("tokenizer.chat_template", STR, "x"),
+                ("general.name", STR, "Other"),
+            ],
+            model_tensors(vocab=3000),
+            {},
+        ),
         "a token that starts like a key, and the next key in another namespace": (
-            [("general.architecture", STR, "llama"), ("tokenizer.ggml.tokens", ARR, (STR, half_alike)),
-             ("general.name", STR, "Odd vocabulary")], model_tensors(vocab=6000), {}),
+            [
+                ("general.architecture", STR, "llama"),
+                ("tokenizer.ggml.tokens", ARR, (STR, half_alike)),
+                ("general.name", STR, "Odd vocabulary"),
+            ],
+            model_tensors(vocab=6000),
+            {},
+        ),
         "a token that looks like the next key": (
-            [("general.architecture", STR, "llama"), ("tokenizer.ggml.tokens", ARR, (STR, look_alike)),
-             ("tokenizer.ggml.scores", ARR, (F32, [0.0] * 5000)), ("tokenizer.chat_template", STR, "t"),
-             ("general.file_type", U32, 2)], model_tensors(vocab=5000), {}),
+            [
+                ("general.architecture", STR, "llama"),
+                ("tokenizer.ggml.tokens", ARR, (STR, look_alike)),
+                ("tokenizer.ggml.scores", ARR, (F32, [0.0] * 5000)),
+                ("tokenizer.chat_template", STR, "t"),
+                ("general.file_type", U32, 2),
+            ],
+            model_tensors(vocab=5000),
+            {},
+        ),
         "an estimate that overshoots every later key": (
-            [("general.architecture", STR, "llama"), ("tokenizer.ggml.tokens", ARR, (STR, lopsided)),
-             ("tokenizer.ggml.scores", ARR, (F32, [0.5] * 20000)),
-             ("tokenizer.ggml.token_type", ARR, (I32, [1] * 20000)),
-             ("tokenizer.chat_template", STR, "t"), ("general.file_type", U32, 2)], model_tensors(vocab=20000), {}),
+            [
+                ("general.architecture", STR, "llama"),
+                ("tokenizer.ggml.tokens", ARR, (STR, lopsided)),
+                ("tokenizer.ggml.scores", ARR, (F32, [0.5] * 20000)),
+                ("tokenizer.ggml.token_type", ARR, (I32, [1] * 20000)),
+                ("tokenizer.chat_template", STR, "t"),
+                ("general.file_type", U32, 2),
+            ],
+            model_tensors(vocab=20000),
+            {},
+        ),
         "an estimate that overshoots into a later key": (
-            [("general.architecture", STR, "llama"), ("tokenizer.ggml.tokens", ARR, (STR, lopsided)),
-             ("tokenizer.ggml.scores", ARR, (F32, [0.5] * 20000)),
-             ("tokenizer.ggml.precompiled_charsmap", ARR, (U8, [7] * 600_000)),
-             ("tokenizer.ggml.token_type", ARR, (I32, [1] * 20000)),
-             ("tokenizer.chat_template", STR, "t"), ("general.file_type", U32, 2)], model_tensors(vocab=20000), {}),
+            [
+                ("general.architecture", STR, "llama"),
+                ("tokenizer.ggml.tokens", ARR, (STR, lopsided)),
+                ("tokenizer.ggml.scores", ARR, (F32, [0.5] * 20000)),
+                ("tokenizer.ggml.precompiled_charsmap", ARR, (U8, [7] * 600_000)),
+                ("tokenizer.ggml.token_type", ARR, (I32, [1] * 20000)),
+                ("tokenizer.chat_template", STR, "t"),
+                ("general.file_type", U32, 2),
+            ],
+            model_tensors(vocab=20000),
+            {},
+        ),
         "tokens made of dots": (
-            [("general.architecture", STR, "phi3"), ("tokenizer.ggml.tokens", ARR, (STR, dotted)),
-             ("tokenizer.ggml.token_type", ARR, (I32, [1] * 6000)), ("phi3.context_length", U32, 4096)],
-            model_tensors(vocab=6000), {}),
+            [
+                ("general.architecture", STR, "phi3"),
+                ("tokenizer.ggml.tokens", ARR, (STR, dotted)),
+                ("tokenizer.ggml.token_type", ARR, (I32, [1] * 6000)),
+                ("phi3.context_length", U32, 4096),
+            ],
+            model_tensors(vocab=6000),
+            {},
+        ),
         "every value type, nested arrays, version 2, alignment 64": (
             [("general.architecture", STR, "mamba"), ("general.alignment", U32, 64)]
             + [(f"test.scalar_{t}", t, 1) for t in (U8, I8, U16, I16, U32, I32, U64, I64)]
-            + [("test.float", F32, 0.5), ("test.double", F64, 0.25), ("test.flag", BOOL, False),
-               ("test.nested", ARR, (ARR, [(STR, [b"a", b"bc"]), (U16, [1, 2, 3]), (ARR, [(U8, [9])])])),
-               ("test.empty_strings", ARR, (STR, [b""] * 2000)), ("test.after", STR, "end"),
-               ("mamba.context_length", U64, 1_048_576)],
-            model_tensors(), {"version": 2, "alignment": 64}),
+            + [
+                ("test.float", F32, 0.5),
+                ("test.double", F64, 0.25),
+                ("test.flag", BOOL, False),
+                ("test.nested", ARR, (ARR, [(STR, [b"a", b"bc"]), (U16, [1, 2, 3]), (ARR, [(U8, [9])])])),
+                ("test.empty_strings", ARR, (STR, [b""] * 2000)),
+                ("test.after", STR, "end"),
+                ("mamba.context_length", U64, 1_048_576),
+            ],
+            model_tensors(),
+            {"version": 2, "alignment": 64},
+        ),
         "a vocabulary-only file (no tensors)": (model_kvs(vocab=5000), [], {}),
         "the first part of a split model": (
             model_kvs(extra=[("split.no", U16, 0), ("split.count", U16, 3), ("split.tensors.count", I32, 9)]),
-            model_tensors(), {}),
+            model_tensors(),
+            {},
+        ),
         "file type guessed: the tensors decide": (model_kvs(file_type=1024), model_tensors(), {}),
     }
 
@@ -297,10 +374,13 @@ def reader_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return passes
 
 
-@pytest.mark.parametrize(("case", "expected_passes"), [
-    ("an estimate that overshoots every later key", ["estimate"]),  # searched again from the start
-    ("an estimate that overshoots into a later key", ["estimate", "search"]),  # a key was skipped
-])
+@pytest.mark.parametrize(
+    ("case", "expected_passes"),
+    [
+        ("an estimate that overshoots every later key", ["estimate"]),  # searched again from the start
+        ("an estimate that overshoots into a later key", ["estimate", "search"]),  # a key was skipped
+    ],
+)
 def test_an_estimate_that_overshoots_still_finds_the_end(
     tmp_path: Path, reader_passes: list[str], case: str, expected_passes: list[str]
 ) -> None:
@@ -321,8 +401,9 @@ def test_the_anchor_search_finds_every_occurrence_in_sparse_and_dense_text() -> 
     rng = random.Random(3)
     anchor = b"tokenizer."
     for dots in (0.001, 0.3, 0.9):  # dense text switches from memchr to a substring search
-        pieces = [anchor if rng.random() < 0.01 else (b"." if rng.random() < dots else b"ab\x00")
-                  for _ in range(20_000)]
+        pieces = [
+            anchor if rng.random() < 0.01 else (b"." if rng.random() < dots else b"ab\x00") for _ in range(20_000)
+        ]
         chunk = b"".join(pieces)
         naive = [i for i in range(len(chunk)) if chunk.startswith(anchor, i)]
         assert list(gguf_header._occurrences(chunk, anchor)) == naive
@@ -344,6 +425,7 @@ def test_a_split_part_without_a_name_is_named_after_the_model(tmp_path: Path) ->
 
 # --- broken files ---------------------------------------------------------------------------------
 
+
 def small_model(tmp_path: Path, name: str = "small.gguf") -> tuple[Path, bytes]:
     path = write_gguf(tmp_path / name, model_kvs(vocab=1500), model_tensors(vocab=1500))
     return path, path.read_bytes()
@@ -353,12 +435,14 @@ def test_a_file_truncated_anywhere_in_its_header_says_so(tmp_path: Path) -> None
     _, data = small_model(tmp_path)
     header_end = len(gguf_bytes(model_kvs(vocab=1500), model_tensors(vocab=1500))[0])
     cut = tmp_path / "cut.gguf"
-    offsets = sorted({1, 3, 4, 10, 23, 24, 30, 100, 1000, 5000, header_end // 3, header_end // 2,
-                      header_end - 200, header_end - 1} | set(range(24, header_end, 997)))
+    offsets = sorted(
+        {1, 3, 4, 10, 23, 24, 30, 100, 1000, 5000, header_end // 3, header_end // 2, header_end - 200, header_end - 1}
+        | set(range(24, header_end, 997))
+    )
     for offset in offsets:
         cut.write_bytes(data[:offset])
         assert reason_of(cut) == TRUNCATED, offset
-    cut.write_bytes(data[:header_end + 40])  # the header is whole, the tensor data is not
+    cut.write_bytes(data[: header_end + 40])  # the header is whole, the tensor data is not
     assert reason_of(cut) == DATA_MISSING
 
 
@@ -367,7 +451,7 @@ def test_a_large_vocabulary_cut_short_says_truncated(tmp_path: Path) -> None:
     header, _ = gguf_bytes(kvs, tensors)
     for fraction in (0.2, 0.5, 0.9):
         path = tmp_path / f"cut-{fraction}.gguf"
-        path.write_bytes(header[:int(len(header) * fraction)])
+        path.write_bytes(header[: int(len(header) * fraction)])
         assert reason_of(path) == TRUNCATED
 
 
@@ -379,46 +463,82 @@ def kv_bytes(key: str | bytes, value_type: int, value: Any) -> bytes:
     return gguf_string(key) + struct.pack("<I", value_type) + gguf_value(value_type, value)
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (b"", EMPTY),
-    (b"GG", TRUNCATED),
-    (b"PK\x03\x04" + bytes(100), WRONG_MAGIC),
-    (b"GGML" + bytes(100), WRONG_MAGIC),
-    (header(version=99) + bytes(100), "GGUF version 99 is not supported (ModelDesk reads versions 2 and 3)."),
-    (header(version=1) + bytes(100), "GGUF version 1 is not supported (ModelDesk reads versions 2 and 3)."),
-    (b"GGUF" + struct.pack(">IQQ", 3, 0, 1) + bytes(100), BIG_ENDIAN),
-    (header(kvs=2**60) + bytes(100), ("The header claims 1,152,921,504,606,846,976 metadata entries, more than a "
-                                      "{size}-byte file can hold.")),
-    (header(tensors=2**60) + bytes(100), ("The header claims 1,152,921,504,606,846,976 tensors, more than a "
-                                          "{size}-byte file can hold.")),
-    (header(kvs=1) + gguf_string("test.big") + struct.pack("<IIQ", ARR, U8, 2**60) + bytes(64),
-     "The header claims 1,152,921,504,606,846,976 items in “test.big”, more than a {size}-byte file can hold."),
-    (header(kvs=1) + gguf_string("tokenizer.ggml.tokens") + struct.pack("<IIQ", ARR, STR, 2**60) + bytes(64),
-     ("The header claims 1,152,921,504,606,846,976 items in “tokenizer.ggml.tokens”, "
-      "more than a {size}-byte file can hold.")),
-    (header(kvs=1) + gguf_string("general.name") + struct.pack("<IQ", STR, 10**6) + b"abc", TRUNCATED),
-    (header(kvs=1) + gguf_string("general.name") + struct.pack("<IQ", STR, 2**62) + b"abc",
-     ("The header claims 4,611,686,018,427,387,904 bytes in “general.name”, "
-      "more than a {size}-byte file can hold.")),
-    (header(kvs=1) + struct.pack("<Q", 2**40) + bytes(64),
-     "Metadata key #1 is 1,099,511,627,776 bytes long; the format allows 65,535."),
-    (header(kvs=1) + gguf_string(b"general.\xff\xfe") + struct.pack("<IB", U8, 1),
-     "Metadata key #1 is not valid UTF-8."),
-    (header(kvs=1) + gguf_string("general.odd") + struct.pack("<I", 13) + bytes(8),
-     "Metadata key “general.odd” has an unknown value type (13)."),
-    (header(kvs=1) + gguf_string("general.odd") + struct.pack("<IIQ", ARR, 77, 1) + bytes(8),
-     "Metadata key “general.odd” holds an array of an unknown value type (77)."),
-    (header(kvs=1) + gguf_string("general.deep") + struct.pack("<IIQ", ARR, ARR, 1)
-     + struct.pack("<IQ", ARR, 1) * 10 + bytes(64),
-     "The metadata “general.deep” nests arrays more than 8 deep."),
-    (header(kvs=1) + kv_bytes("general.alignment", U32, 48),
-     "The header asks for an alignment of 48, which is not a power of two."),
-    (header(tensors=1) + gguf_string("x.weight") + struct.pack("<I5QIQ", 5, 1, 1, 1, 1, 1, 0, 0) + bytes(64),
-     "Tensor #1 claims 5 dimensions, so the tensor list is damaged."),
-    (header(tensors=1) + gguf_string("x.weight") + struct.pack("<IQIQ", 1, 8, 0, 7) + bytes(64),
-     "Tensor #1 is not aligned to 32 bytes, so the tensor list is damaged."),
-    (header(tensors=1) + gguf_string("x.weight") + struct.pack("<IQIQ", 1, 8, 0, 4096) + bytes(64), DATA_MISSING),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", EMPTY),
+        (b"GG", TRUNCATED),
+        (b"PK\x03\x04" + bytes(100), WRONG_MAGIC),
+        (b"GGML" + bytes(100), WRONG_MAGIC),
+        (header(version=99) + bytes(100), "GGUF version 99 is not supported (ModelDesk reads versions 2 and 3)."),
+        (header(version=1) + bytes(100), "GGUF version 1 is not supported (ModelDesk reads versions 2 and 3)."),
+        (b"GGUF" + struct.pack(">IQQ", 3, 0, 1) + bytes(100), BIG_ENDIAN),
+        (
+            header(kvs=2**60) + bytes(100),
+            ("The header claims 1,152,921,504,606,846,976 metadata entries, more than a {size}-byte file can hold."),
+        ),
+        (
+            header(tensors=2**60) + bytes(100),
+            ("The header claims 1,152,921,504,606,846,976 tensors, more than a {size}-byte file can hold."),
+        ),
+        (
+            header(kvs=1) + gguf_string("test.big") + struct.pack("<IIQ", ARR, U8, 2**60) + bytes(64),
+            "The header claims 1,152,921,504,606,846,976 items in “test.big”, more than a {size}-byte file can hold.",
+        ),
+        (
+            header(kvs=1) + gguf_string("tokenizer.ggml.tokens") + struct.pack("<IIQ", ARR, STR, 2**60) + bytes(64),
+            (
+                "The header claims 1,152,921,504,606,846,976 items in “tokenizer.ggml.tokens”, "
+                "more than a {size}-byte file can hold."
+            ),
+        ),
+        (header(kvs=1) + gguf_string("general.name") + struct.pack("<IQ", STR, 10**6) + b"abc", TRUNCATED),
+        (
+            header(kvs=1) + gguf_string("general.name") + struct.pack("<IQ", STR, 2**62) + b"abc",
+            (
+                "The header claims 4,611,686,018,427,387,904 bytes in “general.name”, "
+                "more than a {size}-byte file can hold."
+            ),
+        ),
+        (
+            header(kvs=1) + struct.pack("<Q", 2**40) + bytes(64),
+            "Metadata key #1 is 1,099,511,627,776 bytes long; the format allows 65,535.",
+        ),
+        (
+            header(kvs=1) + gguf_string(b"general.\xff\xfe") + struct.pack("<IB", U8, 1),
+            "Metadata key #1 is not valid UTF-8.",
+        ),
+        (
+            header(kvs=1) + gguf_string("general.odd") + struct.pack("<I", 13) + bytes(8),
+            "Metadata key “general.odd” has an unknown value type (13).",
+        ),
+        (
+            header(kvs=1) + gguf_string("general.odd") + struct.pack("<IIQ", ARR, 77, 1) + bytes(8),
+            "Metadata key “general.odd” holds an array of an unknown value type (77).",
+        ),
+        (
+            header(kvs=1)
+            + gguf_string("general.deep")
+            + struct.pack("<IIQ", ARR, ARR, 1)
+            + struct.pack("<IQ", ARR, 1) * 10
+            + bytes(64),
+            "The metadata “general.deep” nests arrays more than 8 deep.",
+        ),
+        (
+            header(kvs=1) + kv_bytes("general.alignment", U32, 48),
+            "The header asks for an alignment of 48, which is not a power of two.",
+        ),
+        (
+            header(tensors=1) + gguf_string("x.weight") + struct.pack("<I5QIQ", 5, 1, 1, 1, 1, 1, 0, 0) + bytes(64),
+            "Tensor #1 claims 5 dimensions, so the tensor list is damaged.",
+        ),
+        (
+            header(tensors=1) + gguf_string("x.weight") + struct.pack("<IQIQ", 1, 8, 0, 7) + bytes(64),
+            "Tensor #1 is not aligned to 32 bytes, so the tensor list is damaged.",
+        ),
+        (header(tensors=1) + gguf_string("x.weight") + struct.pack("<IQIQ", 1, 8, 0, 4096) + bytes(64), DATA_MISSING),
+    ],
+)
 def test_a_broken_file_gets_its_sentence(tmp_path: Path, content: bytes, expected: str) -> None:
     path = tmp_path / "broken.gguf"
     path.write_bytes(content)

@@ -16,14 +16,19 @@ def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
     # --no-cache: nothing is written into the working tree.
     return subprocess.run(
         [str(LINT_IMPORTS), "--config", str(PYPROJECT), "--no-cache", "--no-logo"],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def python(code: str) -> subprocess.CompletedProcess[str]:
     """Run `code` in a fresh interpreter: nothing this test session imported is loaded there."""
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_the_import_contracts_are_kept() -> None:
@@ -34,8 +39,7 @@ def test_the_import_contracts_are_kept() -> None:
 
 def test_the_contracts_catch_qt_in_the_core(tmp_path: Path) -> None:
     # The same contracts over a copy whose services import Qt: they must fail, or they prove nothing.
-    shutil.copytree(REPO_ROOT / "desktop_app", tmp_path / "desktop_app",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "desktop_app", tmp_path / "desktop_app", ignore=shutil.ignore_patterns("__pycache__"))
     logs = tmp_path / "desktop_app" / "services" / "logs.py"
     logs.write_text(logs.read_text("utf-8") + "\nfrom PySide6 import QtCore  # noqa\n", "utf-8")
 

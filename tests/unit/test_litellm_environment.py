@@ -19,8 +19,15 @@ def test_importing_litellm_reads_no_dotenv_file(tmp_path) -> None:
         import litellm  # noqa: F401
         print("load_dotenv calls:", len(calls))
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
-                         cwd=tmp_path, env=_inherited(), check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+        env=_inherited(),
+        check=True,
+    ).stdout
     assert "load_dotenv calls: 0" in out
 
 

@@ -12,7 +12,9 @@ from desktop_app.services.settings import SettingsService
 
 
 @pytest.mark.asyncio
-async def test_one_account_per_server_however_often_it_is_seen(accounts: AccountService, settings: SettingsService) -> None:
+async def test_one_account_per_server_however_often_it_is_seen(
+    accounts: AccountService, settings: SettingsService
+) -> None:
     servers = LlamaCppAccounts(accounts, settings)
     made = await asyncio.gather(*(servers.ensure("http://127.0.0.1:8080") for _ in range(3)))
     assert len({a.id for a in made}) == 1
@@ -22,7 +24,9 @@ async def test_one_account_per_server_however_often_it_is_seen(accounts: Account
 
 
 @pytest.mark.asyncio
-async def test_the_server_started_here_keeps_one_account_across_ports(accounts: AccountService, settings: SettingsService) -> None:
+async def test_the_server_started_here_keeps_one_account_across_ports(
+    accounts: AccountService, settings: SettingsService
+) -> None:
     servers = LlamaCppAccounts(accounts, settings)
     first = await servers.ensure("http://127.0.0.1:41000", started_here=True)
     second = await servers.ensure("http://127.0.0.1:42000", started_here=True)
@@ -42,7 +46,9 @@ async def test_forget_removes_the_servers_account(accounts: AccountService, sett
 
 
 @pytest.mark.asyncio
-async def test_the_started_here_account_keeps_its_link_when_renamed(accounts: AccountService, settings: SettingsService, tmp_path) -> None:
+async def test_the_started_here_account_keeps_its_link_when_renamed(
+    accounts: AccountService, settings: SettingsService, tmp_path
+) -> None:
     servers = LlamaCppAccounts(accounts, settings)
     first = await servers.ensure("http://127.0.0.1:41000", started_here=True)
     await accounts.save_account(first.model_copy(update={"label": "My GPU box"}))  # renamed in Accounts
@@ -56,7 +62,9 @@ async def test_the_started_here_account_keeps_its_link_when_renamed(accounts: Ac
 
 
 @pytest.mark.asyncio
-async def test_settings_from_before_the_id_find_the_account_by_its_first_name_once(accounts: AccountService, settings: SettingsService) -> None:
+async def test_settings_from_before_the_id_find_the_account_by_its_first_name_once(
+    accounts: AccountService, settings: SettingsService
+) -> None:
     from desktop_app.domain.accounts import Account
 
     old = Account(provider_id="llamacpp", label=MANAGED_LABEL, base_url="http://127.0.0.1:41000/v1")
@@ -70,7 +78,9 @@ async def test_settings_from_before_the_id_find_the_account_by_its_first_name_on
 
 
 @pytest.mark.asyncio
-async def test_a_connected_server_on_the_started_here_port_is_not_taken_for_it(accounts: AccountService, settings: SettingsService) -> None:
+async def test_a_connected_server_on_the_started_here_port_is_not_taken_for_it(
+    accounts: AccountService, settings: SettingsService
+) -> None:
     servers = LlamaCppAccounts(accounts, settings)
     connected = await servers.ensure("http://127.0.0.1:8080")
     assert (await servers.ensure("http://127.0.0.1:8080", started_here=True)).id == connected.id

@@ -65,8 +65,15 @@ async def service() -> AsyncIterator[LlamaCppService]:
 
 def model_spec(artifacts: tuple[Path, Path], env: dict[str, str], model: Path | None = None) -> ManagedServerSpec:
     binary, gguf = artifacts
-    return ManagedServerSpec(model=model or gguf, binary=str(binary), ctx=2048, threads=2, alias="gemma",
-                             extra_args=builtin_template_args("gemma"), env=env)
+    return ManagedServerSpec(
+        model=model or gguf,
+        binary=str(binary),
+        ctx=2048,
+        threads=2,
+        alias="gemma",
+        extra_args=builtin_template_args("gemma"),
+        env=env,
+    )
 
 
 class StateLog:
@@ -91,6 +98,7 @@ class StateLog:
                 self._changed.clear()
                 await self._changed.wait()
             return self.states[-1]
+
         return await asyncio.wait_for(until(), timeout)
 
 
@@ -100,12 +108,15 @@ def gone(pid: int) -> bool:
 
 # --- finding the binary ------------------------------------------------------------------------------
 
+
 def test_a_missing_binary_is_one_sentence_with_the_fix(tmp_path: Path) -> None:
     with pytest.raises(BinaryNotFound) as raised:
         find_binary("", path=str(tmp_path))
     assert str(raised.value) == BINARY_NOT_FOUND
-    assert BINARY_NOT_FOUND == ("llama-server was not found: set its path in the llama.cpp pane or put it on PATH "
-                                "(build it from llama.cpp's tools/server).")
+    assert BINARY_NOT_FOUND == (
+        "llama-server was not found: set its path in the llama.cpp pane or put it on PATH "
+        "(build it from llama.cpp's tools/server)."
+    )
     with pytest.raises(BinaryNotFound):
         find_binary(str(tmp_path / "no-such-llama-server"), path=str(tmp_path))
 
@@ -120,8 +131,12 @@ def test_the_binary_comes_from_the_setting_then_path(tmp_path: Path, artifacts: 
 
 @module_loop
 async def test_starting_without_a_binary_says_so_and_starts_nothing(
-        service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str],
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service: LlamaCppService,
+    artifacts: tuple[Path, Path],
+    scratch_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     spec = ManagedServerSpec(model=artifacts[1], env=scratch_env)
     server = service.managed(spec)
@@ -134,16 +149,35 @@ def test_the_command_line_says_what_the_spec_says(tmp_path: Path) -> None:
     model = tmp_path / "tiny-model.Q4_K_M.gguf"
     spec = ManagedServerSpec(model=model, ctx=8192, extra_args=builtin_template_args("gemma"))
     assert spec.command("/bin/llama-server", 9001) == [
-        "/bin/llama-server", "-m", str(model), "--alias", "tiny-model.Q4_K_M", "--host", "127.0.0.1",
-        "--port", "9001", "-c", "8192", "--no-jinja", "--chat-template", "gemma"]
+        "/bin/llama-server",
+        "-m",
+        str(model),
+        "--alias",
+        "tiny-model.Q4_K_M",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9001",
+        "-c",
+        "8192",
+        "--no-jinja",
+        "--chat-template",
+        "gemma",
+    ]
     tuned = ManagedServerSpec(model=model, alias="tiny", threads=4, gpu_layers=0)
     assert tuned.command("llama-server", 1)[3:5] == ["--alias", "tiny"]
     assert tuned.command("llama-server", 1)[-4:] == ["-t", "4", "-ngl", "0"]
     router = ManagedServerSpec(models_dir=tmp_path, models_max=3)
     assert router.router and router.title == tmp_path.name
     assert router.command("llama-server", 2, tmp_path / "p.ini")[:7] == [
-        "llama-server", "--models-dir", str(tmp_path), "--models-max", "3", "--models-preset",
-        str(tmp_path / "p.ini")]
+        "llama-server",
+        "--models-dir",
+        str(tmp_path),
+        "--models-max",
+        "3",
+        "--models-preset",
+        str(tmp_path / "p.ini"),
+    ]
     assert GEMMA_PRESETS == "[*]\njinja = false\nchat-template = gemma\n"
     with pytest.raises(ValueError, match="exactly one of a model file or a models folder"):
         ManagedServerSpec()
@@ -151,21 +185,24 @@ def test_the_command_line_says_what_the_spec_says(tmp_path: Path) -> None:
 
 @module_loop
 async def test_a_server_that_cannot_start_says_why(
-        service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str],
-        tmp_path: Path) -> None:
+    service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str], tmp_path: Path
+) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"not a gguf file")
     server = service.managed(model_spec(artifacts, scratch_env, model=broken))
     with pytest.raises(ServerStartFailed) as raised:
         await server.start()
     assert raised.value.exit_code == 1
-    assert raised.value.message == ("llama-server stopped while starting (exit code 1): "
-                                    "gguf_init_from_reader: invalid magic characters: 'not ', expected 'GGUF'")
+    assert raised.value.message == (
+        "llama-server stopped while starting (exit code 1): "
+        "gguf_init_from_reader: invalid magic characters: 'not ', expected 'GGUF'"
+    )
     assert server.state.status is ManagedStatus.CRASHED and server.state.log_tail
     assert server.pid is None
 
 
 # --- inspecting ----------------------------------------------------------------------------------------
+
 
 @module_loop
 async def test_inspect_a_single_model_server(service: LlamaCppService, single: LlamaServer) -> None:
@@ -191,16 +228,19 @@ async def test_an_unreachable_server_is_one_sentence(service: LlamaCppService) -
 
 @module_loop
 async def test_router_calls_on_a_single_model_server_say_it_is_not_a_router(
-        service: LlamaCppService, single: LlamaServer) -> None:
+    service: LlamaCppService, single: LlamaServer
+) -> None:
     with pytest.raises(BadRequest, match="serves one model"):
         await service.router_models(single.base_url)
 
 
 # --- a server of our own ------------------------------------------------------------------------------
 
+
 @module_loop
-async def test_managed_start_and_stop(service: LlamaCppService, artifacts: tuple[Path, Path],
-                                      scratch_env: dict[str, str]) -> None:
+async def test_managed_start_and_stop(
+    service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str]
+) -> None:
     server = service.managed(model_spec(artifacts, scratch_env))
     states = StateLog(server)
     lines: list[str] = []
@@ -226,7 +266,8 @@ async def test_managed_start_and_stop(service: LlamaCppService, artifacts: tuple
 
 @module_loop
 async def test_a_crash_is_reported_and_restart_brings_the_server_back(
-        service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str]) -> None:
+    service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str]
+) -> None:
     server = service.managed(model_spec(artifacts, scratch_env))
     states = StateLog(server)
     try:
@@ -252,8 +293,8 @@ async def test_a_crash_is_reported_and_restart_brings_the_server_back(
 
 @module_loop
 async def test_switch_model_restarts_on_the_other_file(
-        service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str],
-        tmp_path: Path) -> None:
+    service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str], tmp_path: Path
+) -> None:
     other = tmp_path / "gemma-copy.gguf"
     other.symlink_to(artifacts[1])
     server = service.managed(model_spec(artifacts, scratch_env))
@@ -274,15 +315,21 @@ async def test_switch_model_restarts_on_the_other_file(
 
 # --- router mode ------------------------------------------------------------------------------------
 
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def router(service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str],
-                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ManagedServer]:
+async def router(
+    service: LlamaCppService,
+    artifacts: tuple[Path, Path],
+    scratch_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[ManagedServer]:
     binary, gguf = artifacts
     folder = tmp_path_factory.mktemp("gguf-folder")
     for name in ("gemma-a.gguf", "gemma-b.gguf"):  # one model under two names
         (folder / name).symlink_to(gguf)
-    spec = ManagedServerSpec(models_dir=folder, binary=str(binary), ctx=2048, threads=2, models_max=2,
-                             presets=GEMMA_PRESETS, env=scratch_env)
+    spec = ManagedServerSpec(
+        models_dir=folder, binary=str(binary), ctx=2048, threads=2, models_max=2, presets=GEMMA_PRESETS, env=scratch_env
+    )
     server = service.managed(spec)
     try:
         await server.start()
@@ -296,7 +343,9 @@ async def test_router_lists_loads_and_unloads(service: LlamaCppService, router: 
     info = await service.inspect(router.url)
     assert info.router_mode and info.healthy
     assert [(m.id, m.status) for m in info.models] == [
-        ("gemma-a", RouterModelStatus.UNLOADED), ("gemma-b", RouterModelStatus.UNLOADED)]
+        ("gemma-a", RouterModelStatus.UNLOADED),
+        ("gemma-b", RouterModelStatus.UNLOADED),
+    ]
     assert info.models[0].path.endswith("gemma-a.gguf")
 
     await service.load(router.url, "gemma-a")
@@ -309,7 +358,9 @@ async def test_router_lists_loads_and_unloads(service: LlamaCppService, router: 
     await service.unload(router.url, "gemma-a")
     await service.wait_model(router.url, "gemma-a", RouterModelStatus.UNLOADED)
     assert {m.id: m.status for m in await service.router_models(router.url)} == {
-        "gemma-a": RouterModelStatus.UNLOADED, "gemma-b": RouterModelStatus.UNLOADED}
+        "gemma-a": RouterModelStatus.UNLOADED,
+        "gemma-b": RouterModelStatus.UNLOADED,
+    }
     await service.unload(router.url, "gemma-a")  # not running: fine
 
     with pytest.raises(ModelNotFound):
@@ -325,21 +376,31 @@ async def test_router_switch_then_chat_through_litellm(service: LlamaCppService,
     second = await service.switch(router.url, "gemma-b")
     assert second.id == "gemma-b" and second.status is RouterModelStatus.LOADED
     assert {m.id: m.status for m in await service.router_models(router.url)} == {
-        "gemma-a": RouterModelStatus.UNLOADED, "gemma-b": RouterModelStatus.LOADED}
+        "gemma-a": RouterModelStatus.UNLOADED,
+        "gemma-b": RouterModelStatus.LOADED,
+    }
 
     response = await litellm.acompletion(
-        model="openai/gemma-b", api_base=f"{router.url}/v1", api_key="none",
-        messages=[{"role": "user", "content": "Say hello."}], max_tokens=8, temperature=0)
+        model="openai/gemma-b",
+        api_base=f"{router.url}/v1",
+        api_key="none",
+        messages=[{"role": "user", "content": "Say hello."}],
+        max_tokens=8,
+        temperature=0,
+    )
     assert isinstance(response.choices[0].message.content, str)
     assert response.usage.completion_tokens > 0
     # The chat went to the loaded model: nothing else was loaded for it.
     assert {m.id: m.status for m in await service.router_models(router.url)} == {
-        "gemma-a": RouterModelStatus.UNLOADED, "gemma-b": RouterModelStatus.LOADED}
+        "gemma-a": RouterModelStatus.UNLOADED,
+        "gemma-b": RouterModelStatus.LOADED,
+    }
 
 
 @module_loop
 async def test_a_status_refresh_landing_during_a_switch_never_loads_the_old_model_again(
-        service: LlamaCppService, router: ManagedServer) -> None:
+    service: LlamaCppService, router: ManagedServer
+) -> None:
     """The pane's periodic refresh asks while Switch unloads the old model (reproduced 3 of 3 before)."""
     await service.switch(router.url, "gemma-a")
     named: list[httpx.URL] = []  # status requests that named a model
@@ -371,7 +432,9 @@ async def test_a_status_refresh_landing_during_a_switch_never_loads_the_old_mode
         loaded = await switch
         assert loaded.id == "gemma-b" and not racing.unloading(router.url, "gemma-a")
         assert {m.id: m.status for m in await racing.router_models(router.url)} == {
-            "gemma-a": RouterModelStatus.UNLOADED, "gemma-b": RouterModelStatus.LOADED}
+            "gemma-a": RouterModelStatus.UNLOADED,
+            "gemma-b": RouterModelStatus.LOADED,
+        }
         info = await racing.inspect(router.url)  # one model loaded: its own figures again
         assert info.model_alias == "gemma-b" and info.n_ctx == 2048
     # Each status request that names a model tells the router not to load it.
@@ -380,10 +443,11 @@ async def test_a_status_refresh_landing_during_a_switch_never_loads_the_old_mode
 
 # --- restarting, as the chat sees it ---------------------------------------------------------------
 
+
 @module_loop
 async def test_a_switch_is_seen_as_restarting_and_can_be_waited_for(
-        service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str],
-        tmp_path: Path) -> None:
+    service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str], tmp_path: Path
+) -> None:
     other = tmp_path / "gemma-b.gguf"
     os.symlink(artifacts[1], other)
     server = service.managed(model_spec(artifacts, scratch_env))
@@ -415,8 +479,8 @@ async def test_a_switch_is_seen_as_restarting_and_can_be_waited_for(
 
 @module_loop
 async def test_waiting_for_a_switch_that_fails_says_so(
-        service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str],
-        tmp_path: Path) -> None:
+    service: LlamaCppService, artifacts: tuple[Path, Path], scratch_env: dict[str, str], tmp_path: Path
+) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"not a gguf file")
     server = service.managed(model_spec(artifacts, scratch_env))
@@ -440,13 +504,22 @@ def test_link_models_makes_one_folder_of_links_over_many(tmp_path: Path) -> None
     a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
     for folder in (a, b):
         folder.mkdir()
-    for path in (a / "x.gguf", b / "x.gguf", a / "big-00001-of-00002.gguf", a / "big-00002-of-00002.gguf",
-                 a / "mmproj-f16.gguf"):
+    for path in (
+        a / "x.gguf",
+        b / "x.gguf",
+        a / "big-00001-of-00002.gguf",
+        a / "big-00002-of-00002.gguf",
+        a / "mmproj-f16.gguf",
+    ):
         path.write_bytes(b"GGUF")
     made = link_models([a / "x.gguf", b / "x.gguf", a / "big-00001-of-00002.gguf", a / "mmproj-f16.gguf"], out)
     assert [p.name for p in made] == ["x.gguf", "b-x.gguf", "big-00001-of-00002.gguf"]
     assert sorted(p.name for p in out.iterdir()) == [
-        "b-x.gguf", "big-00001-of-00002.gguf", "big-00002-of-00002.gguf", "x.gguf"]
+        "b-x.gguf",
+        "big-00001-of-00002.gguf",
+        "big-00002-of-00002.gguf",
+        "x.gguf",
+    ]
     assert (out / "b-x.gguf").resolve() == (b / "x.gguf").resolve()
     # Made again from fewer files: the old links go, anything else in the folder stays.
     (out / "notes.txt").write_text("mine")

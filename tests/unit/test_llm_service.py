@@ -56,8 +56,14 @@ def stream(
     api_key: str | None = KEY,
     timeout_s: float = 30.0,
 ) -> AsyncIterator[StreamEvent]:
-    return llm.stream_chat(account=account, api_key=api_key, model=model, messages=messages,
-                           params=params or ChatParams(), timeout_s=timeout_s)
+    return llm.stream_chat(
+        account=account,
+        api_key=api_key,
+        model=model,
+        messages=messages,
+        params=params or ChatParams(),
+        timeout_s=timeout_s,
+    )
 
 
 async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
@@ -74,6 +80,7 @@ def assert_keyless(error: DomainError) -> None:
 
 
 # --- a good reply ----------------------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_a_reply_is_started_streamed_counted_and_finished(
@@ -126,9 +133,15 @@ async def test_a_fast_burst_is_coalesced_into_fewer_events_with_the_exact_text(
 async def test_the_parameters_reach_the_server_and_a_length_stop_is_reported(
     llm: LLMService, account: Account, server: FaultServer
 ) -> None:
-    params = ChatParams(temperature=0.4, top_p=0.9, max_tokens=5, stop=["zzz"], seed=11,
-                        response_format=ResponseFormat.JSON_SCHEMA,
-                        json_schema='{"type": "object", "properties": {"a": {"type": "string"}}}')
+    params = ChatParams(
+        temperature=0.4,
+        top_p=0.9,
+        max_tokens=5,
+        stop=["zzz"],
+        seed=11,
+        response_format=ResponseFormat.JSON_SCHEMA,
+        json_schema='{"type": "object", "properties": {"a": {"type": "string"}}}',
+    )
     events = await collect(stream(llm, account, "ok", params=params))
 
     assert events[0] == Started(model="ok", dropped_params=())
@@ -139,8 +152,7 @@ async def test_the_parameters_reach_the_server_and_a_length_stop_is_reported(
     assert body["stop"] == ["zzz"]
     assert body["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "response",
-                        "schema": {"type": "object", "properties": {"a": {"type": "string"}}}},
+        "json_schema": {"name": "response", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}},
     }
 
 
@@ -179,18 +191,21 @@ async def test_the_system_prompt_is_sent_first_and_stale_system_messages_are_not
         ChatMessage("assistant", "Hello."),
         ChatMessage("user", "Again"),
     ]
-    await collect(stream(llm, account, "ok", messages=history,
-                         params=ChatParams(system_prompt="Answer in one word.")))
+    await collect(stream(llm, account, "ok", messages=history, params=ChatParams(system_prompt="Answer in one word.")))
     await collect(stream(llm, account, "ok", messages=history, params=ChatParams(system_prompt="  ")))
 
     with_prompt, blank_prompt = (r.json()["messages"] for r in server.requests)
-    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
-                    {"role": "user", "content": "Again"}]
+    conversation = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Again"},
+    ]
     assert with_prompt == [{"role": "system", "content": "Answer in one word."}, *conversation]
     assert blank_prompt == conversation
 
 
 # --- failures --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("model", "error_class"),
@@ -243,8 +258,7 @@ async def test_a_port_nobody_listens_on_is_unreachable(llm: LLMService) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        account = Account(provider_id="openai_compatible", label="Nobody",
-                          base_url=f"http://127.0.0.1:{port}/v1")
+        account = Account(provider_id="openai_compatible", label="Nobody", base_url=f"http://127.0.0.1:{port}/v1")
         events = await collect(stream(llm, account, "ok"))
 
     assert isinstance(events[-1], Failed)
@@ -303,6 +317,7 @@ async def test_a_provider_that_needs_a_key_fails_without_one_before_any_request(
 
 # --- parameters a provider does not take -----------------------------------------------------------
 
+
 def test_anthropic_drops_seed_and_keeps_temperature(engine: LiteLLMEngine) -> None:
     litellm = engine.wait_loaded(120)
     model = "claude-sonnet-4-20250514"
@@ -312,8 +327,11 @@ def test_anthropic_drops_seed_and_keeps_temperature(engine: LiteLLMEngine) -> No
     assert "temperature" in supported and "seed" not in supported
 
     request = _Request(
-        account=Account(provider_id="anthropic", label="Claude"), api_key=None, model=model,
-        timeout_s=5.0, messages=[],
+        account=Account(provider_id="anthropic", label="Claude"),
+        api_key=None,
+        model=model,
+        timeout_s=5.0,
+        messages=[],
         options=ChatParams(temperature=0.2, top_p=0.5, max_tokens=64, stop=["END"], seed=7).request_options(),
     )
     kept, dropped = _split_supported(litellm, request)
@@ -326,8 +344,12 @@ def test_an_openai_compatible_server_keeps_every_parameter(engine: LiteLLMEngine
     params = ChatParams(temperature=0.2, seed=7, response_format=ResponseFormat.JSON_OBJECT)
     options = params.request_options()
     request = _Request(
-        account=Account(provider_id="openai_compatible", label="Local"), api_key=None,
-        model="some-local-model", timeout_s=5.0, messages=[], options=options,
+        account=Account(provider_id="openai_compatible", label="Local"),
+        api_key=None,
+        model="some-local-model",
+        timeout_s=5.0,
+        messages=[],
+        options=options,
     )
     assert _split_supported(litellm, request) == (options, ())
 
@@ -343,7 +365,7 @@ async def test_chat_with_an_embedding_model_gives_ollamas_reason(llm: LLMService
     assert isinstance(events[-1], Failed)
     error = events[-1].error
     assert isinstance(error, BadRequest)
-    assert error.message == f'127.0.0.1:{ollama.port} says nomic-embed-text:latest does not support chat.'
+    assert error.message == f"127.0.0.1:{ollama.port} says nomic-embed-text:latest does not support chat."
     assert error.action == "Pick a chat model; an embedding model only turns text into vectors."
 
 
@@ -362,15 +384,20 @@ async def test_after_a_reply_the_tokenizers_keep_one_copy_and_count_as_before(
         import tiktoken.registry
 
         encoding = tiktoken.registry.ENCODINGS["cl100k_base"]
-        return (litellm.utils.json_data, encoding._mergeable_ranks, encoding.n_vocab,
-                litellm.token_counter(model="gpt-4o-mini", text="Hello from ModelDesk"),
-                litellm.token_counter(model="claude-3-haiku-20240307", text="Hello from ModelDesk"))
+        return (
+            litellm.utils.json_data,
+            encoding._mergeable_ranks,
+            encoding.n_vocab,
+            litellm.token_counter(model="gpt-4o-mini", text="Hello from ModelDesk"),
+            litellm.token_counter(model="claude-3-haiku-20240307", text="Hello from ModelDesk"),
+        )
 
     async def on_engine() -> tuple:
         return inspect()
 
-    parsed_tree, python_ranks, vocabulary, openai_count, anthropic_count = \
-        await asyncio.wrap_future(llm.engine.submit(on_engine()))
+    parsed_tree, python_ranks, vocabulary, openai_count, anthropic_count = await asyncio.wrap_future(
+        llm.engine.submit(on_engine())
+    )
     assert parsed_tree is None and python_ranks is None
     assert vocabulary == 100277
     assert openai_count == 4 and anthropic_count > 0  # "Hello", " from", " Model", "Desk"

@@ -35,11 +35,18 @@ def single() -> Iterator[LlamaServer]:
 
 
 @pytest_asyncio.fixture
-async def local(accounts: AccountService, settings: SettingsService, secrets: SecretStore, ollama: OllamaServer,
-                tmp_path: Path) -> AsyncIterator[LocalServers]:
+async def local(
+    accounts: AccountService, settings: SettingsService, secrets: SecretStore, ollama: OllamaServer, tmp_path: Path
+) -> AsyncIterator[LocalServers]:
     http = httpx.AsyncClient()
-    servers = LocalServers(accounts=accounts, settings=settings, secrets=secrets, llamacpp=LlamaCppService(http),
-                           local_ollama=OllamaHost(url=ollama.base_url), pulls_file=tmp_path / "pulls.json")
+    servers = LocalServers(
+        accounts=accounts,
+        settings=settings,
+        secrets=secrets,
+        llamacpp=LlamaCppService(http),
+        local_ollama=OllamaHost(url=ollama.base_url),
+        pulls_file=tmp_path / "pulls.json",
+    )
     yield servers
     await servers.aclose()
     await http.aclose()
@@ -47,7 +54,8 @@ async def local(accounts: AccountService, settings: SettingsService, secrets: Se
 
 @pytest.mark.asyncio
 async def test_the_local_ollamas_models_reach_the_picker_once_and_not_again_after_removal(
-        local: LocalServers, accounts: AccountService) -> None:
+    local: LocalServers, accounts: AccountService
+) -> None:
     host = local.ollama.local
     first = await local.ollama_listed(host, ["gemma3:270m", "qwen2.5:0.5b"])
     assert first is not None and first.new and first.error is None
@@ -64,7 +72,8 @@ async def test_the_local_ollamas_models_reach_the_picker_once_and_not_again_afte
 
 @pytest.mark.asyncio
 async def test_renaming_the_local_ollamas_account_keeps_it_the_local_host(
-        local: LocalServers, accounts: AccountService) -> None:
+    local: LocalServers, accounts: AccountService
+) -> None:
     made = await local.ollama_listed(local.ollama.local, ["gemma3:270m", "qwen2.5:0.5b"])
     assert made is not None
     await accounts.save_account(made.account.model_copy(update={"label": "This computer"}))
@@ -76,7 +85,8 @@ async def test_renaming_the_local_ollamas_account_keeps_it_the_local_host(
 
 @pytest.mark.asyncio
 async def test_a_llama_server_listed_or_used_in_chat_is_one_account_and_forget_removes_it(
-        local: LocalServers, accounts: AccountService, single: LlamaServer) -> None:
+    local: LocalServers, accounts: AccountService, single: LlamaServer
+) -> None:
     listed = await local.llamacpp_listed(single.base_url, ["gemma-single"], started_here=False)
     assert listed.error is None and listed.models == ("gemma-single",)
     used = await local.llamacpp_for_chat(single.base_url)
@@ -95,9 +105,15 @@ async def test_the_server_started_here_is_owned_by_the_service(local: LocalServe
     binary, gguf = real_artifacts()
     home = tmp_path / "llama-home"
     home.mkdir()
-    spec = ManagedServerSpec(model=gguf, binary=str(binary), ctx=2048, threads=2, alias="gemma-here",
-                             extra_args=builtin_template_args("gemma"),
-                             env={"HOME": str(home), "LLAMA_CACHE": str(home / "cache")})
+    spec = ManagedServerSpec(
+        model=gguf,
+        binary=str(binary),
+        ctx=2048,
+        threads=2,
+        alias="gemma-here",
+        extra_args=builtin_template_args("gemma"),
+        env={"HOME": str(home), "LLAMA_CACHE": str(home / "cache")},
+    )
     first = await local.here.replace(spec)
     assert local.here.server is first
     await first.start()
@@ -109,8 +125,7 @@ async def test_the_server_started_here_is_owned_by_the_service(local: LocalServe
     second = await local.here.replace(spec)  # one at a time: the first is stopped
     assert first.state.status is ManagedStatus.STOPPED and not psutil.pid_exists(pid)
     await second.start()
-    assert (await local.llamacpp_listed(second.url, ["gemma-here"], started_here=True)).account.id == \
-        listed.account.id
+    assert (await local.llamacpp_listed(second.url, ["gemma-here"], started_here=True)).account.id == listed.account.id
     second_pid = second.pid
     await local.aclose()  # quitting stops it
     assert second.state.status is ManagedStatus.STOPPED and second_pid is not None

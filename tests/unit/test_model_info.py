@@ -17,8 +17,7 @@ from desktop_app.domain.models import ModelInfo
 from desktop_app.services.accounts.catalog import ModelCatalog, model_info_from
 from desktop_app.services.litellm_engine import LiteLLMEngine
 
-FIELDS = ("context_window", "max_output", "vision", "tools", "json_schema", "input_usd_per_mtok",
-          "output_usd_per_mtok")
+FIELDS = ("context_window", "max_output", "vision", "tools", "json_schema", "input_usd_per_mtok", "output_usd_per_mtok")
 
 
 def all_unknown(info: ModelInfo) -> bool:
@@ -42,11 +41,15 @@ def account(provider_id: str) -> Account:
 
 # --- what the bundled map says ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("provider_id", "model", "map_key"), [
-    ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5"),
-    ("openai", "gpt-4o-mini", "gpt-4o-mini"),
-    ("gemini", "gemini-2.5-flash", "gemini/gemini-2.5-flash"),  # the map prefixes some providers
-])
+
+@pytest.mark.parametrize(
+    ("provider_id", "model", "map_key"),
+    [
+        ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5"),
+        ("openai", "gpt-4o-mini", "gpt-4o-mini"),
+        ("gemini", "gemini-2.5-flash", "gemini/gemini-2.5-flash"),  # the map prefixes some providers
+    ],
+)
 @pytest.mark.asyncio
 async def test_a_known_model_has_what_litellms_map_says(
     catalog: ModelCatalog, engine: LiteLLMEngine, provider_id: str, model: str, map_key: str
@@ -61,7 +64,10 @@ async def test_a_known_model_has_what_litellms_map_says(
     assert info.output_usd_per_mtok == pytest.approx(entry["output_cost_per_token"] * 1_000_000)
     assert info.input_usd_per_mtok > 0 and info.output_usd_per_mtok > 0
     assert (info.vision, info.tools, info.json_schema) == (
-        entry.get("supports_vision"), entry.get("supports_function_calling"), entry.get("supports_response_schema"))
+        entry.get("supports_vision"),
+        entry.get("supports_function_calling"),
+        entry.get("supports_response_schema"),
+    )
 
 
 @pytest.mark.asyncio
@@ -71,9 +77,14 @@ async def test_claude_sonnet_4_5_in_one_line(catalog: ModelCatalog) -> None:
     assert info.summary() == "200K context · 64K out · vision · tools · JSON schema · $3.00 / $15.00 per M tokens"
 
 
-@pytest.mark.parametrize(("provider_id", "model"), [
-    ("anthropic", "claude-does-not-exist"), ("openai", "gpt-nonexistent-9"), ("mistral", ""),
-])
+@pytest.mark.parametrize(
+    ("provider_id", "model"),
+    [
+        ("anthropic", "claude-does-not-exist"),
+        ("openai", "gpt-nonexistent-9"),
+        ("mistral", ""),
+    ],
+)
 @pytest.mark.asyncio
 async def test_an_unknown_model_is_all_none(catalog: ModelCatalog, provider_id: str, model: str) -> None:
     info = await catalog.model_info(account(provider_id), model)
@@ -99,6 +110,7 @@ async def test_a_guessed_entry_gets_no_prices(catalog: ModelCatalog, engine: Lit
 
 # --- when LiteLLM is not asked at all --------------------------------------------------------------
 
+
 async def must_not_load() -> ModuleType:
     raise AssertionError("LiteLLM must not be loaded for this")
 
@@ -107,8 +119,12 @@ async def must_not_load() -> ModuleType:
 async def test_local_and_proxy_models_are_not_looked_up(http: httpx.AsyncClient, tmp_path: Path) -> None:
     # A local server's "gpt-4o" is not OpenAI's, and LiteLLM's Ollama lookup would POST to a server.
     catalog = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=must_not_load)
-    for provider_id, model in (("openai_compatible", "gpt-4o"), ("ollama", "llama3.2:latest"),
-                               ("litellm_proxy", "claude-sonnet-4-5"), ("llamacpp", "gemma")):
+    for provider_id, model in (
+        ("openai_compatible", "gpt-4o"),
+        ("ollama", "llama3.2:latest"),
+        ("litellm_proxy", "claude-sonnet-4-5"),
+        ("llamacpp", "gemma"),
+    ):
         assert all_unknown(await catalog.model_info(account(provider_id), model))
 
 
@@ -154,7 +170,11 @@ async def test_the_lookup_runs_off_the_callers_thread_and_any_failure_is_unknown
 def test_the_pure_lookup_never_raises_on_odd_values() -> None:
     fake = ModuleType("fake_litellm")
     fake.get_model_info = lambda model, custom_llm_provider=None: {  # type: ignore[attr-defined]
-        "key": model, "max_input_tokens": "lots", "max_output_tokens": True, "supports_vision": "yes"}
+        "key": model,
+        "max_input_tokens": "lots",
+        "max_output_tokens": True,
+        "supports_vision": "yes",
+    }
     fake.model_cost = {"odd": {"input_cost_per_token": "cheap", "output_cost_per_token": None}}  # type: ignore[attr-defined]
 
     assert all_unknown(model_info_from(fake, account("openai").provider, "odd"))
@@ -162,21 +182,31 @@ def test_the_pure_lookup_never_raises_on_odd_values() -> None:
 
 # --- the summary -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("info", "text"), [
-    (ModelInfo("claude-sonnet-4-5", 200_000, 64_000, True, True, True, 3.0, 15.0),
-     "200K context · 64K out · vision · tools · JSON schema · $3.00 / $15.00 per M tokens"),
-    (ModelInfo("gpt-4o-mini", 128_000, 16_384, True, True, True, 0.15, 0.6),
-     "128K context · 16K out · vision · tools · JSON schema · $0.15 / $0.60 per M tokens"),
-    (ModelInfo("gemini", 1_048_576, 65_535, True, None, False, 0.075, 0.3),
-     "1M context · 64K out · vision · $0.075 / $0.30 per M tokens"),
-    (ModelInfo("deepseek-chat", 131_072, 8_192), "128K context · 8K out"),
-    (ModelInfo("big", 2_000_000, 100_000, tools=True), "2M context · 100K out · tools"),
-    (ModelInfo("odd", 1_500_000, 4_000), "1.5M context · 4K out"),
-    (ModelInfo("tiny", 512), "512 context"),
-    (ModelInfo("free", input_usd_per_mtok=0.0, output_usd_per_mtok=0.0), "free"),
-    (ModelInfo("half-priced", 8_000, input_usd_per_mtok=1.0), "8K context"),  # both prices or none
-    (ModelInfo("no-such-model"), ""),
-])
+
+@pytest.mark.parametrize(
+    ("info", "text"),
+    [
+        (
+            ModelInfo("claude-sonnet-4-5", 200_000, 64_000, True, True, True, 3.0, 15.0),
+            "200K context · 64K out · vision · tools · JSON schema · $3.00 / $15.00 per M tokens",
+        ),
+        (
+            ModelInfo("gpt-4o-mini", 128_000, 16_384, True, True, True, 0.15, 0.6),
+            "128K context · 16K out · vision · tools · JSON schema · $0.15 / $0.60 per M tokens",
+        ),
+        (
+            ModelInfo("gemini", 1_048_576, 65_535, True, None, False, 0.075, 0.3),
+            "1M context · 64K out · vision · $0.075 / $0.30 per M tokens",
+        ),
+        (ModelInfo("deepseek-chat", 131_072, 8_192), "128K context · 8K out"),
+        (ModelInfo("big", 2_000_000, 100_000, tools=True), "2M context · 100K out · tools"),
+        (ModelInfo("odd", 1_500_000, 4_000), "1.5M context · 4K out"),
+        (ModelInfo("tiny", 512), "512 context"),
+        (ModelInfo("free", input_usd_per_mtok=0.0, output_usd_per_mtok=0.0), "free"),
+        (ModelInfo("half-priced", 8_000, input_usd_per_mtok=1.0), "8K context"),  # both prices or none
+        (ModelInfo("no-such-model"), ""),
+    ],
+)
 def test_the_summary_names_only_what_is_known(info: ModelInfo, text: str) -> None:
     assert info.summary() == text
     assert "\n" not in info.summary()

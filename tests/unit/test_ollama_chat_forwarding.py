@@ -21,8 +21,14 @@ from tests.servers.ollama_server import OllamaServer
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL = "gemma3:270m"
 RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d)$")
-METRICS = {"total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
-           "eval_count", "eval_duration"}
+METRICS = {
+    "total_duration",
+    "load_duration",
+    "prompt_eval_count",
+    "prompt_eval_duration",
+    "eval_count",
+    "eval_duration",
+}
 LONG_TASK = [{"role": "user", "content": "Count from 1 to 1000, separated by commas."}]
 TIMEOUT_S = 120.0  # two shared cores: a reply of a few dozen tokens can take seconds
 
@@ -52,12 +58,15 @@ def decoded(llama: LlamaServer) -> int | None:
     return None
 
 
-def test_a_streamed_chat_is_llama_servers_text_in_ollamas_lines(server: OllamaServer,
-                                                                client: ollama.Client) -> None:
-    parts = list(client.chat(model=MODEL, stream=True,
-                             messages=[{"role": "user", "content": "Name three colours."}],
-                             options={"num_predict": 24, "temperature": 0, "seed": 7, "top_k": 20,
-                                      "stop": ["\n\n\n"], "num_ctx": 8192}))
+def test_a_streamed_chat_is_llama_servers_text_in_ollamas_lines(server: OllamaServer, client: ollama.Client) -> None:
+    parts = list(
+        client.chat(
+            model=MODEL,
+            stream=True,
+            messages=[{"role": "user", "content": "Name three colours."}],
+            options={"num_predict": 24, "temperature": 0, "seed": 7, "top_k": 20, "stop": ["\n\n\n"], "num_ctx": 8192},
+        )
+    )
     *pieces, last = parts
     assert len(pieces) >= 3, "the reply comes in several chunks"
     assert all(not p.done and p.message.role == "assistant" and p.message.content for p in pieces)
@@ -69,16 +78,23 @@ def test_a_streamed_chat_is_llama_servers_text_in_ollamas_lines(server: OllamaSe
     assert last.load_duration > 0
     # The OpenAI request llama-server got: the model's SYSTEM first, the options mapped.
     request = server.upstream_requests[-1]
-    assert request["messages"] == [{"role": "system", "content": "You are a helpful assistant."},
-                                   {"role": "user", "content": "Name three colours."}]
+    assert request["messages"] == [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Name three colours."},
+    ]
     assert {k: request[k] for k in ("max_tokens", "temperature", "seed", "top_k", "stop", "stream")} == {
-        "max_tokens": 24, "temperature": 0, "seed": 7, "top_k": 20, "stop": ["\n\n\n"], "stream": True}
+        "max_tokens": 24,
+        "temperature": 0,
+        "seed": 7,
+        "top_k": 20,
+        "stop": ["\n\n\n"],
+        "stream": True,
+    }
     assert "num_ctx" not in request  # fixed when llama-server started, as for an Ollama runner
 
 
 def test_the_raw_lines_are_exactly_ollamas(server: OllamaServer) -> None:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}],
-            "options": {"num_predict": 6}}
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "options": {"num_predict": 6}}
     with httpx.stream("POST", f"{server.base_url}/api/chat", json=body, timeout=TIMEOUT_S) as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/x-ndjson"
@@ -96,55 +112,88 @@ def test_the_raw_lines_are_exactly_ollamas(server: OllamaServer) -> None:
     assert all(isinstance(final[k], int) and final[k] > 0 for k in METRICS)
 
 
-def test_without_streaming_the_reply_is_one_object(server: OllamaServer,
-                                                   client: ollama.Client) -> None:
-    reply = client.chat(model=MODEL, stream=False, options={"num_predict": 8},
-                        messages=[{"role": "system", "content": "Answer briefly."},
-                                  {"role": "user", "content": "What is the sky's colour?"}])
+def test_without_streaming_the_reply_is_one_object(server: OllamaServer, client: ollama.Client) -> None:
+    reply = client.chat(
+        model=MODEL,
+        stream=False,
+        options={"num_predict": 8},
+        messages=[
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": "What is the sky's colour?"},
+        ],
+    )
     assert reply.done and reply.message.content.strip()
     assert reply.done_reason in ("stop", "length") and 0 < reply.eval_count <= 8
     # The chat has its own system message: the model's is not added.
     assert [m["role"] for m in server.upstream_requests[-1]["messages"]] == ["system", "user"]
-    raw = httpx.post(f"{server.base_url}/api/chat", timeout=TIMEOUT_S, json={
-        "model": MODEL, "stream": False, "options": {"num_predict": 2},
-        "messages": [{"role": "user", "content": "Hi"}]})
+    raw = httpx.post(
+        f"{server.base_url}/api/chat",
+        timeout=TIMEOUT_S,
+        json={
+            "model": MODEL,
+            "stream": False,
+            "options": {"num_predict": 2},
+            "messages": [{"role": "user", "content": "Hi"}],
+        },
+    )
     assert raw.headers["content-type"] == "application/json; charset=utf-8"
     assert raw.json()["done"] is True and raw.json()["eval_count"] <= 2
 
 
 def test_num_predict_cuts_the_reply_with_done_reason_length(client: ollama.Client) -> None:
-    parts = list(client.chat(model=MODEL, stream=True, options={"num_predict": 4},
-                             messages=[{"role": "user", "content": "Write a long story about a dragon."}]))
+    parts = list(
+        client.chat(
+            model=MODEL,
+            stream=True,
+            options={"num_predict": 4},
+            messages=[{"role": "user", "content": "Write a long story about a dragon."}],
+        )
+    )
     assert parts[-1].done_reason == "length" and parts[-1].eval_count == 4
 
 
 def test_prompted_generate_is_forwarded_too(server: OllamaServer, client: ollama.Client) -> None:
-    parts = list(client.generate(model=MODEL, prompt="Say hello.", system="You are terse.",
-                                 stream=True, options={"num_predict": 6}))
+    parts = list(
+        client.generate(
+            model=MODEL, prompt="Say hello.", system="You are terse.", stream=True, options={"num_predict": 6}
+        )
+    )
     assert all(not p.done for p in parts[:-1]) and "".join(p.response for p in parts).strip()
     assert parts[-1].done and parts[-1].done_reason in ("stop", "length")
     assert parts[-1].eval_count and parts[-1].eval_count <= 6
     assert server.upstream_requests[-1]["messages"] == [
-        {"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}]
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hello."},
+    ]
     whole = client.generate(model=MODEL, prompt="Say hello.", stream=False, options={"num_predict": 3})
     assert whole.done and whole.response.strip() and whole.eval_count <= 3
 
 
-def test_a_json_schema_format_constrains_llama_servers_output(server: OllamaServer,
-                                                              client: ollama.Client) -> None:
+def test_a_json_schema_format_constrains_llama_servers_output(server: OllamaServer, client: ollama.Client) -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
-    reply = client.chat(model=MODEL, stream=False, format=schema, options={"num_predict": 60},
-                        messages=[{"role": "user", "content": "Is water wet? Answer in JSON."}])
+    reply = client.chat(
+        model=MODEL,
+        stream=False,
+        format=schema,
+        options={"num_predict": 60},
+        messages=[{"role": "user", "content": "Is water wet? Answer in JSON."}],
+    )
     assert isinstance(json.loads(reply.message.content)["ok"], bool)
     assert server.upstream_requests[-1]["response_format"] == {
-        "type": "json_schema", "json_schema": {"name": "format", "schema": schema}}
-    client.chat(model=MODEL, stream=False, format="json", options={"num_predict": 2},
-                messages=[{"role": "user", "content": "Hi"}])
+        "type": "json_schema",
+        "json_schema": {"name": "format", "schema": schema},
+    }
+    client.chat(
+        model=MODEL,
+        stream=False,
+        format="json",
+        options={"num_predict": 2},
+        messages=[{"role": "user", "content": "Hi"}],
+    )
     assert server.upstream_requests[-1]["response_format"] == {"type": "json_object"}
 
 
-def test_an_unknown_model_is_404_without_touching_llama_server(server: OllamaServer,
-                                                              client: ollama.Client) -> None:
+def test_an_unknown_model_is_404_without_touching_llama_server(server: OllamaServer, client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as raised:
         client.chat(model="nope", messages=[{"role": "user", "content": "Hi"}])
     assert (raised.value.status_code, raised.value.error) == (404, "model 'nope' not found")
@@ -153,8 +202,11 @@ def test_an_unknown_model_is_404_without_touching_llama_server(server: OllamaSer
 
 def test_bad_options_and_formats_are_refused_like_ollama(server: OllamaServer) -> None:
     def chat(**extra: object) -> httpx.Response:
-        return httpx.post(f"{server.base_url}/api/chat", timeout=TIMEOUT_S, json={
-            "model": MODEL, "messages": [{"role": "user", "content": "Hi"}], **extra})
+        return httpx.post(
+            f"{server.base_url}/api/chat",
+            timeout=TIMEOUT_S,
+            json={"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], **extra},
+        )
 
     assert chat(options={"seed": "x"}).json() == {"error": 'option "seed" must be of type integer'}
     assert chat(options={"stop": [1]}).json() == {"error": 'option "stop" must be of an array of strings'}
@@ -166,11 +218,11 @@ def test_bad_options_and_formats_are_refused_like_ollama(server: OllamaServer) -
     assert too_long.status_code == 400 and "exceeds the available context size" in too_long.json()["error"]
 
 
-def test_leaving_mid_stream_frees_llama_servers_slot(llama: LlamaServer, server: OllamaServer,
-                                                     client: ollama.Client) -> None:
+def test_leaving_mid_stream_frees_llama_servers_slot(
+    llama: LlamaServer, server: OllamaServer, client: ollama.Client
+) -> None:
     # Greedy counting to 1000 runs for a minute or more; only the closed request can stop it.
-    stream = client.chat(model=MODEL, messages=LONG_TASK, stream=True,
-                         options={"num_predict": 3000, "temperature": 0})
+    stream = client.chat(model=MODEL, messages=LONG_TASK, stream=True, options={"num_predict": 3000, "temperature": 0})
     received = [part for _, part in zip(range(5), stream, strict=False)]
     assert len(received) == 5 and not received[-1].done
     at_close = decoded(llama)
@@ -195,8 +247,7 @@ def test_llama_server_down_is_ollamas_runner_error() -> None:
 
 
 def test_llama_server_dying_mid_stream_ends_it_with_an_error_line() -> None:
-    with LlamaServer() as doomed, OllamaServer(chat_upstream=doomed.base_url,
-                                               installed=[MODEL]) as srv:
+    with LlamaServer() as doomed, OllamaServer(chat_upstream=doomed.base_url, installed=[MODEL]) as srv:
         body = {"model": MODEL, "messages": LONG_TASK, "options": {"num_predict": 3000}}
         with httpx.stream("POST", f"{srv.base_url}/api/chat", json=body, timeout=TIMEOUT_S) as response:
             assert response.status_code == 200
@@ -210,15 +261,17 @@ def test_llama_server_dying_mid_stream_ends_it_with_an_error_line() -> None:
 
 
 def test_the_subprocess_forwards_with_chat_upstream(llama: LlamaServer) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.servers.ollama_server", "--installed", MODEL,
-                             "--chat-upstream", llama.base_url], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.servers.ollama_server", "--installed", MODEL, "--chat-upstream", llama.base_url],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         port = proc.stdout.readline().strip().removeprefix("PORT=")
         client = ollama.Client(host=f"http://127.0.0.1:{port}", timeout=TIMEOUT_S)
-        reply = client.chat(model=MODEL, messages=[{"role": "user", "content": "Hi"}],
-                            options={"num_predict": 3})
+        reply = client.chat(model=MODEL, messages=[{"role": "user", "content": "Hi"}], options={"num_predict": 3})
         assert reply.done and reply.eval_count and reply.message.content
         with pytest.raises(ollama.ResponseError) as raised:
             client.chat(model=MODEL, messages=[{"role": "user", "content": "Hi"}], options={"top_p": "x"})

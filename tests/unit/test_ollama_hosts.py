@@ -27,10 +27,16 @@ def remote() -> Iterator[OllamaServer]:
 
 
 @pytest_asyncio.fixture
-async def hosts(accounts: AccountService, settings: SettingsService, secrets: SecretStore,
-                tmp_path: Path) -> AsyncIterator[OllamaHosts]:
-    hosts = OllamaHosts(local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts, settings=settings,
-                        secrets=secrets, state_file=tmp_path / "pulls.json")
+async def hosts(
+    accounts: AccountService, settings: SettingsService, secrets: SecretStore, tmp_path: Path
+) -> AsyncIterator[OllamaHosts]:
+    hosts = OllamaHosts(
+        local=OllamaHost(url="http://127.0.0.1:11434"),
+        accounts=accounts,
+        settings=settings,
+        secrets=secrets,
+        state_file=tmp_path / "pulls.json",
+    )
     yield hosts
     await hosts.aclose()
 
@@ -43,8 +49,10 @@ async def test_the_local_host_comes_first_and_once(hosts: OllamaHosts, accounts:
     local = await hosts.ensure_account(hosts.local)
     assert local.label == LOCAL_LABEL and await hosts.ensure_account(hosts.local) == local  # made once
     listed = hosts.hosts()
-    assert [(h.label, h.url) for h in listed] == [(LOCAL_LABEL, "http://127.0.0.1:11434"),
-                                                  ("Box", "http://10.0.0.5:11434")]
+    assert [(h.label, h.url) for h in listed] == [
+        (LOCAL_LABEL, "http://127.0.0.1:11434"),
+        ("Box", "http://10.0.0.5:11434"),
+    ]
     assert listed[0].key_ref == local.id  # the local host is its account now
     # Addresses as typed find the same host.
     assert hosts.account_for("localhost:11434") == local  # another loopback name, the same server
@@ -54,7 +62,8 @@ async def test_the_local_host_comes_first_and_once(hosts: OllamaHosts, accounts:
 
 @pytest.mark.asyncio
 async def test_add_keeps_the_key_in_the_keyring_and_the_service_sends_it(
-        hosts: OllamaHosts, accounts: AccountService, secrets: SecretStore, remote: OllamaServer, tmp_path: Path) -> None:
+    hosts: OllamaHosts, accounts: AccountService, secrets: SecretStore, remote: OllamaServer, tmp_path: Path
+) -> None:
     host = await hosts.add(url=f"localhost:{remote.port}", label="Workstation", key=KEY)
     account = hosts.account_for(host.url)
     assert account is not None and account.label == "Workstation" and host.key_ref == account.id
@@ -83,7 +92,8 @@ async def test_add_keeps_the_key_in_the_keyring_and_the_service_sends_it(
 
 @pytest.mark.asyncio
 async def test_remove_forgets_a_host_and_its_key_but_not_the_local_one(
-        hosts: OllamaHosts, secrets: SecretStore) -> None:
+    hosts: OllamaHosts, secrets: SecretStore
+) -> None:
     host = await hosts.add(url="10.0.0.9:11434", label="Old", key=KEY)
     account_id = host.key_ref
     assert account_id is not None

@@ -27,8 +27,7 @@ HEX12 = re.compile(r"^pulling [0-9a-f]{12}$")
 
 @pytest.fixture
 def server() -> Iterator[OllamaServer]:
-    with OllamaServer(installed=["llama3.2:1b", "gemma3:270m"], tick_s=0.002,
-                      bytes_per_tick=250_000) as srv:
+    with OllamaServer(installed=["llama3.2:1b", "gemma3:270m"], tick_s=0.002, bytes_per_tick=250_000) as srv:
         yield srv
 
 
@@ -65,17 +64,31 @@ def test_tags_lists_installed_models_newest_first(client: httpx.Client) -> None:
     assert entry["model"] == entry["name"]
     assert RFC3339_NANO.match(entry["modified_at"])
     assert re.fullmatch(r"[0-9a-f]{64}", entry["digest"])
-    assert entry["details"] == {"parent_model": "", "format": "gguf", "family": "llama",
-                                "families": ["llama"], "parameter_size": "1.2B",
-                                "quantization_level": "Q4_K_M"}
+    assert entry["details"] == {
+        "parent_model": "",
+        "format": "gguf",
+        "family": "llama",
+        "families": ["llama"],
+        "parameter_size": "1.2B",
+        "quantization_level": "Q4_K_M",
+    }
 
 
 def test_show(client: httpx.Client) -> None:
     reply = client.post("/api/show", json={"model": "gemma3:270m"})
     assert reply.status_code == 200
     body = reply.json()
-    assert {"license", "modelfile", "parameters", "template", "details", "model_info",
-            "capabilities", "modified_at", "system"} <= set(body)
+    assert {
+        "license",
+        "modelfile",
+        "parameters",
+        "template",
+        "details",
+        "model_info",
+        "capabilities",
+        "modified_at",
+        "system",
+    } <= set(body)
     assert body["model_info"]["general.architecture"] == "gemma3"
     assert body["model_info"]["gemma3.context_length"] == 32768
     assert 'SYSTEM """You are a helpful assistant."""' in body["modelfile"]
@@ -111,15 +124,13 @@ def test_pull_streams_ndjson_progress_per_layer(server: OllamaServer, client: ht
     assert response.headers["content-type"] == "application/x-ndjson"
     assert response.headers["transfer-encoding"] == "chunked"
     assert lines[0] == {"status": "pulling manifest"}
-    assert lines[-3:] == [{"status": "verifying sha256 digest"}, {"status": "writing manifest"},
-                          {"status": "success"}]
+    assert lines[-3:] == [{"status": "verifying sha256 digest"}, {"status": "writing manifest"}, {"status": "success"}]
     layers = server.layers_of("tiny")
     progress = lines[1:-3]
     assert list(dict.fromkeys(p["digest"] for p in progress)) == [layer.digest for layer in layers]
     for layer in layers:
         mine = [p for p in progress if p["digest"] == layer.digest]
-        assert all(HEX12.match(p["status"]) and p["status"] == f"pulling {layer.digest[7:19]}"
-                   for p in mine)
+        assert all(HEX12.match(p["status"]) and p["status"] == f"pulling {layer.digest[7:19]}" for p in mine)
         assert all(p["total"] == layer.size for p in mine)
         done = [p.get("completed", 0) for p in mine]
         assert done == sorted(done) and done[-1] == layer.size
@@ -130,8 +141,9 @@ def test_pull_streams_ndjson_progress_per_layer(server: OllamaServer, client: ht
     assert "tiny:latest" in server.installed_names()
 
 
-def test_pull_of_an_installed_model_reports_each_layer_once_complete(client: httpx.Client,
-                                                                     server: OllamaServer) -> None:
+def test_pull_of_an_installed_model_reports_each_layer_once_complete(
+    client: httpx.Client, server: OllamaServer
+) -> None:
     _, lines = pull_lines(client, {"model": "llama3.2:1b"})
     progress = [line for line in lines if "digest" in line]
     assert len(progress) == len(server.layers_of("llama3.2:1b"))
@@ -141,16 +153,14 @@ def test_pull_of_an_installed_model_reports_each_layer_once_complete(client: htt
 def test_pull_of_an_unknown_model_fails_mid_stream_with_status_200(client: httpx.Client) -> None:
     response, lines = pull_lines(client, {"model": "no-such-model"})
     assert response.status_code == 200
-    assert lines == [{"status": "pulling manifest"},
-                     {"error": "pull model manifest: file does not exist"}]
+    assert lines == [{"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}]
 
 
 def test_pull_without_streaming(client: httpx.Client) -> None:
     ok = client.post("/api/pull", json={"model": "tiny", "stream": False})
     assert (ok.status_code, ok.json()) == (200, {"status": "success"})
     unknown = client.post("/api/pull", json={"model": "no-such-model", "stream": False})
-    assert (unknown.status_code, unknown.json()) == (
-        500, {"error": "pull model manifest: file does not exist"})
+    assert (unknown.status_code, unknown.json()) == (500, {"error": "pull model manifest: file does not exist"})
 
 
 @pytest.mark.parametrize("name", ["bad name", "Ünïcode", "a:b:c", "-leading", ""])
@@ -159,8 +169,7 @@ def test_pull_rejects_invalid_names(client: httpx.Client, name: str) -> None:
     assert (reply.status_code, reply.json()) == (400, {"error": "invalid model name"})
 
 
-def test_a_cancelled_pull_keeps_its_bytes_and_the_next_one_resumes(server: OllamaServer,
-                                                                   client: httpx.Client) -> None:
+def test_a_cancelled_pull_keeps_its_bytes_and_the_next_one_resumes(server: OllamaServer, client: httpx.Client) -> None:
     weights = server.layers_of("tiny")[0]
     server.bytes_per_tick = 50_000
     seen = 0
@@ -182,8 +191,9 @@ def test_disk_full_fails_mid_download(server: OllamaServer, client: httpx.Client
     weights = server.layers_of("tiny")[0]
     response, lines = pull_lines(client, {"model": "tiny"})
     assert response.status_code == 200
-    assert lines[-1] == {"error": f"write {MODELS_DIR}/blobs/sha256-{weights.digest[7:]}-partial: "
-                                  "no space left on device"}
+    assert lines[-1] == {
+        "error": f"write {MODELS_DIR}/blobs/sha256-{weights.digest[7:]}-partial: no space left on device"
+    }
     assert lines[-2]["completed"] <= 1_000_000
     assert server.blob_bytes(weights.digest) == 1_000_000  # what did fit stays on disk
     assert "tiny:latest" not in server.installed_names()
@@ -220,8 +230,9 @@ def test_load_and_unload_through_generate(server: OllamaServer, client: httpx.Cl
     assert loaded.json()["done_reason"] == "load" and loaded.json()["done"] is True
     running = client.get("/api/ps").json()["models"]
     assert [m["name"] for m in running] == ["llama3.2:1b"]
-    assert {"name", "model", "size", "digest", "details", "expires_at", "size_vram",
-            "context_length"} <= set(running[0])
+    assert {"name", "model", "size", "digest", "details", "expires_at", "size_vram", "context_length"} <= set(
+        running[0]
+    )
     assert RFC3339_NANO.match(running[0]["expires_at"])
     assert running[0]["size_vram"] == running[0]["size"]
     unloaded = client.post("/api/generate", json={"model": "llama3.2:1b", "keep_alive": 0})
@@ -233,8 +244,7 @@ def test_generate_errors(client: httpx.Client) -> None:
     missing = client.post("/api/generate", json={"model": "nope"})
     assert (missing.status_code, missing.json()) == (404, {"error": "model 'nope' not found"})
     no_unit = client.post("/api/generate", json={"model": "llama3.2:1b", "keep_alive": "300"})
-    assert (no_unit.status_code, no_unit.json()) == (
-        400, {"error": 'time: missing unit in duration "300"'})
+    assert (no_unit.status_code, no_unit.json()) == (400, {"error": 'time: missing unit in duration "300"'})
     no_model = client.post("/api/chat", json={"messages": []})
     assert (no_model.status_code, no_model.json()) == (400, {"error": "model is required"})
 
@@ -251,10 +261,10 @@ def test_chat_streams_a_canned_reply(client: httpx.Client) -> None:
 def test_bearer_key_check() -> None:
     with OllamaServer(api_key="k-123") as srv:
         assert httpx.get(f"{srv.base_url}/api/tags").status_code == 401
-        assert httpx.get(f"{srv.base_url}/api/tags",
-                         headers={"authorization": "Bearer wrong"}).json() == {"error": "unauthorized"}
-        assert httpx.get(f"{srv.base_url}/api/tags",
-                         headers={"authorization": "Bearer k-123"}).status_code == 200
+        assert httpx.get(f"{srv.base_url}/api/tags", headers={"authorization": "Bearer wrong"}).json() == {
+            "error": "unauthorized"
+        }
+        assert httpx.get(f"{srv.base_url}/api/tags", headers={"authorization": "Bearer k-123"}).status_code == 200
 
 
 def test_names_and_keep_alive_like_ollama() -> None:
@@ -270,8 +280,12 @@ def test_names_and_keep_alive_like_ollama() -> None:
 
 
 def test_runs_as_a_subprocess_printing_its_port() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.servers.ollama_server", "--installed", "tiny"],
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.servers.ollama_server", "--installed", "tiny"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
@@ -301,7 +315,9 @@ def test_the_fault_switches_fail_as_ollama_does(server: OllamaServer, client: ht
 
     server.registry_error = "pull model manifest: dial tcp: lookup registry.ollama.ai: no such host"
     assert pull_lines(client, {"model": "tiny"})[1] == [
-        {"status": "pulling manifest"}, {"error": server.registry_error}]
+        {"status": "pulling manifest"},
+        {"error": server.registry_error},
+    ]
     server.registry_error = None
 
     server.digest_mismatch = True

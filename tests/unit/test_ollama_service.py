@@ -35,8 +35,9 @@ def plenty_of_disk(_path: str) -> SimpleNamespace:
 
 @pytest.fixture
 def server() -> Iterator[OllamaServer]:
-    with OllamaServer(installed=["llama3.2:1b", "gemma3:270m", "qwen2.5:0.5b"], tick_s=0.002,
-                      bytes_per_tick=100_000) as srv:
+    with OllamaServer(
+        installed=["llama3.2:1b", "gemma3:270m", "qwen2.5:0.5b"], tick_s=0.002, bytes_per_tick=100_000
+    ) as srv:
         yield srv
 
 
@@ -72,8 +73,12 @@ async def make_service(tmp_path: Path, delays: list[float]) -> AsyncIterator[Cal
         delays.append(seconds)
 
     def make(url: str, **overrides: object) -> OllamaService:
-        options: dict[str, object] = {"state_file": tmp_path / "ollama-pulls.json", "sleep": fake_sleep,
-                                      "disk_usage": plenty_of_disk, "models_dir": tmp_path / "models"}
+        options: dict[str, object] = {
+            "state_file": tmp_path / "ollama-pulls.json",
+            "sleep": fake_sleep,
+            "disk_usage": plenty_of_disk,
+            "models_dir": tmp_path / "models",
+        }
         options.update(overrides)
         service = OllamaService(OllamaHost(url=url), **options)  # type: ignore[arg-type]
         services.append(service)
@@ -108,6 +113,7 @@ def pulls(server: OllamaServer) -> int:
 
 # --- the server and its models -------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_host_status_reports_the_version(service: OllamaService) -> None:
     status = await service.host_status()
@@ -120,8 +126,9 @@ async def test_a_host_that_is_down_is_unreachable_in_one_sentence(make_service) 
     service = make_service(f"http://127.0.0.1:{free_port()}")
     status = await service.host_status()
     assert not status.reachable and isinstance(status.error, Unreachable)
-    assert status.sentence == (f"Could not reach Ollama at {service.host.address}. "
-                               "Start it with `ollama serve` or check the address.")
+    assert status.sentence == (
+        f"Could not reach Ollama at {service.host.address}. Start it with `ollama serve` or check the address."
+    )
     with pytest.raises(Unreachable, match="Could not reach Ollama"):
         await service.installed()
 
@@ -152,8 +159,15 @@ async def test_bidi_overrides_a_model_author_wrote_are_not_passed_on(
     server: OllamaServer, service: OllamaService
 ) -> None:
     # U+202E would show "gpj.exe" as "exe.jpg"; names cannot hold it, the rest of a model can.
-    server.add_to_catalog(catalog_model("trick:latest", 1_000_000, family="\u202eamall", parameter_size="\u20661B",
-                                        system="Save as \u202egpj.exe\u202c please."))
+    server.add_to_catalog(
+        catalog_model(
+            "trick:latest",
+            1_000_000,
+            family="\u202eamall",
+            parameter_size="\u20661B",
+            system="Save as \u202egpj.exe\u202c please.",
+        )
+    )
     server.install("trick:latest")
 
     models = {m.name: m for m in await service.installed()}
@@ -212,9 +226,9 @@ async def test_the_key_goes_in_a_header_never_in_the_url(make_service) -> None:
 
 # --- pulls ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
-async def test_pull_to_completion(server: OllamaServer, service: OllamaService,
-                                  recorder: Recorder) -> None:
+async def test_pull_to_completion(server: OllamaServer, service: OllamaService, recorder: Recorder) -> None:
     server.bytes_per_tick = 20_000  # ~0.3 s: long enough for a speed and an ETA
     job = service.start_pull("tiny")
     final = await asyncio.wait_for(job.wait(), TIMEOUT)
@@ -248,8 +262,7 @@ async def test_progress_is_coalesced(server: OllamaServer, make_service) -> None
     job = service.start_pull("tiny")
     final = await asyncio.wait_for(job.wait(), TIMEOUT)
     assert job.events > 30
-    assert job.published == 2 and [s.state for s in recorder.snapshots] == [PullState.RUNNING,
-                                                                            PullState.DONE]
+    assert job.published == 2 and [s.state for s in recorder.snapshots] == [PullState.RUNNING, PullState.DONE]
     assert recorder.snapshots[-1] == final and final.completed == final.total
 
 
@@ -265,7 +278,8 @@ async def test_several_pulls_at_once(server: OllamaServer, service: OllamaServic
 
 @pytest.mark.asyncio
 async def test_cancel_then_resume_continues_from_the_bytes_done(
-        server: OllamaServer, service: OllamaService, recorder: Recorder) -> None:
+    server: OllamaServer, service: OllamaService, recorder: Recorder
+) -> None:
     server.bytes_per_tick = 20_000
     weights = server.layers_of("tiny")[0].digest
     service.start_pull("tiny")
@@ -291,7 +305,8 @@ async def test_cancel_then_resume_continues_from_the_bytes_done(
 
 @pytest.mark.asyncio
 async def test_a_dropped_connection_is_retried_and_the_pull_completes(
-        server: OllamaServer, service: OllamaService, recorder: Recorder, delays: list[float]) -> None:
+    server: OllamaServer, service: OllamaService, recorder: Recorder, delays: list[float]
+) -> None:
     server.drop_pulls(after_lines=5)
     job = service.start_pull("tiny")
     final = await asyncio.wait_for(job.wait(), TIMEOUT)
@@ -306,15 +321,17 @@ async def test_a_dropped_connection_is_retried_and_the_pull_completes(
 
 @pytest.mark.asyncio
 async def test_retries_back_off_exponentially_then_give_up(
-        server: OllamaServer, service: OllamaService, delays: list[float]) -> None:
+    server: OllamaServer, service: OllamaService, delays: list[float]
+) -> None:
     server.drop_pulls(after_lines=2, times=10)
     final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
     assert final.state is PullState.FAILED
     assert delays == [1.0, 2.0, 4.0, 8.0]
     assert pulls(server) == 5
     assert isinstance(final.error, Unreachable)
-    assert final.error.message == (f"The connection to Ollama at {service.host.address} was lost "
-                                   "during the pull of tiny:latest.")
+    assert final.error.message == (
+        f"The connection to Ollama at {service.host.address} was lost during the pull of tiny:latest."
+    )
     assert final.error.action == "Resume the pull once Ollama is reachable again."
     [unfinished] = await service.unfinished_pulls()
     assert unfinished.state is PullState.FAILED
@@ -322,18 +339,19 @@ async def test_retries_back_off_exponentially_then_give_up(
 
 @pytest.mark.asyncio
 async def test_a_full_disk_fails_in_one_sentence_without_retrying(
-        server: OllamaServer, service: OllamaService, delays: list[float]) -> None:
+    server: OllamaServer, service: OllamaService, delays: list[float]
+) -> None:
     server.disk_free = 1_000_000
     final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
     assert final.state is PullState.FAILED and isinstance(final.error, DiskFull)
-    assert final.error.message == ("The disk holding Ollama's models is full, so tiny:latest could "
-                                   "not be pulled.")
+    assert final.error.message == ("The disk holding Ollama's models is full, so tiny:latest could not be pulled.")
     assert delays == [] and pulls(server) == 1
 
 
 @pytest.mark.asyncio
-async def test_an_unknown_model_fails_in_one_sentence(server: OllamaServer, service: OllamaService,
-                                                      delays: list[float]) -> None:
+async def test_an_unknown_model_fails_in_one_sentence(
+    server: OllamaServer, service: OllamaService, delays: list[float]
+) -> None:
     final = await asyncio.wait_for(service.start_pull("no-such-model").wait(), TIMEOUT)
     assert isinstance(final.error, ModelNotFound)
     assert final.error.message == "Ollama's library has no model named no-such-model:latest."
@@ -341,8 +359,9 @@ async def test_an_unknown_model_fails_in_one_sentence(server: OllamaServer, serv
 
 
 @pytest.mark.asyncio
-async def test_an_invalid_name_fails_without_retrying(server: OllamaServer, service: OllamaService,
-                                                      delays: list[float]) -> None:
+async def test_an_invalid_name_fails_without_retrying(
+    server: OllamaServer, service: OllamaService, delays: list[float]
+) -> None:
     final = await asyncio.wait_for(service.start_pull("bad name!").wait(), TIMEOUT)
     assert isinstance(final.error, BadRequest)
     assert final.error.message == "“bad name!:latest” is not a valid model name."
@@ -361,8 +380,7 @@ async def test_pulling_from_a_host_that_is_down(make_service, delays: list[float
 
 
 @pytest.mark.asyncio
-async def test_the_free_disk_check_refuses_before_pulling(server: OllamaServer, make_service,
-                                                          tmp_path: Path) -> None:
+async def test_the_free_disk_check_refuses_before_pulling(server: OllamaServer, make_service, tmp_path: Path) -> None:
     asked: list[str] = []
 
     def small_disk(path: str) -> SimpleNamespace:
@@ -373,15 +391,15 @@ async def test_the_free_disk_check_refuses_before_pulling(server: OllamaServer, 
     service = make_service(server.base_url, disk_usage=small_disk, models_dir=models)
     final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
     assert isinstance(final.error, DiskFull)
-    assert final.error.message == (f"Only 500 MB is free on the disk holding Ollama's models "
-                                   f"({models}); pulling needs at least 1.0 GB.")
+    assert final.error.message == (
+        f"Only 500 MB is free on the disk holding Ollama's models ({models}); pulling needs at least 1.0 GB."
+    )
     assert asked == [str(tmp_path)]
     assert pulls(server) == 0
 
 
 @pytest.mark.asyncio
-async def test_the_free_disk_check_uses_the_size_once_known(server: OllamaServer,
-                                                            make_service) -> None:
+async def test_the_free_disk_check_uses_the_size_once_known(server: OllamaServer, make_service) -> None:
     def disk(_path: str) -> SimpleNamespace:
         return SimpleNamespace(total=10 * GB, used=8 * GB, free=2 * GB)
 
@@ -393,21 +411,18 @@ async def test_the_free_disk_check_uses_the_size_once_known(server: OllamaServer
 
 
 @pytest.mark.asyncio
-async def test_a_remote_host_is_not_checked_for_disk_space(server: OllamaServer,
-                                                          make_service) -> None:
+async def test_a_remote_host_is_not_checked_for_disk_space(server: OllamaServer, make_service) -> None:
     def never(_path: str) -> SimpleNamespace:
         raise AssertionError("the models are on another machine")
 
-    service = make_service(server.base_url.replace("127.0.0.1", "ollama-box.invalid"),
-                           disk_usage=never)
+    service = make_service(server.base_url.replace("127.0.0.1", "ollama-box.invalid"), disk_usage=never)
     assert not service.host.is_local
     final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
     assert isinstance(final.error, Unreachable)  # the made-up host does not exist: no disk check ran
 
 
 @pytest.mark.asyncio
-async def test_unfinished_pulls_survive_a_restart(server: OllamaServer, make_service,
-                                                  tmp_path: Path) -> None:
+async def test_unfinished_pulls_survive_a_restart(server: OllamaServer, make_service, tmp_path: Path) -> None:
     server.bytes_per_tick = 10_000
     first = make_service(server.base_url)
     recorder = Recorder()
@@ -449,6 +464,7 @@ async def test_transient_and_permanent_server_errors() -> None:
 
 # --- saying what went wrong, as Ollama knows it --------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_installed_models_say_which_cannot_chat(server: OllamaServer, service: OllamaService) -> None:
     server.install("nomic-embed-text")
@@ -459,36 +475,55 @@ async def test_installed_models_say_which_cannot_chat(server: OllamaServer, serv
 
 
 @pytest.mark.asyncio
-async def test_loading_an_embedding_model_gives_ollamas_reason(server: OllamaServer,
-                                                               service: OllamaService) -> None:
+async def test_loading_an_embedding_model_gives_ollamas_reason(server: OllamaServer, service: OllamaService) -> None:
     server.install("nomic-embed-text")
     with pytest.raises(BadRequest) as info:
         await service.load("nomic-embed-text:latest")
-    assert info.value.message == (f'Ollama at {service.host.address} says "nomic-embed-text:latest" '
-                                  "does not support generate.")
+    assert info.value.message == (
+        f'Ollama at {service.host.address} says "nomic-embed-text:latest" does not support generate.'
+    )
     assert "embedding model" in info.value.action
 
 
-DNS = ('pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
-       "dial tcp: lookup registry.ollama.ai: no such host")
-OFFLINE = ('pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
-           "dial tcp 104.21.75.227:443: connect: network is unreachable")
-TLS = ('pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
-       "tls: failed to verify certificate: x509: certificate signed by unknown authority")
+DNS = (
+    'pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
+    "dial tcp: lookup registry.ollama.ai: no such host"
+)
+OFFLINE = (
+    'pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
+    "dial tcp 104.21.75.227:443: connect: network is unreachable"
+)
+TLS = (
+    'pull model manifest: Get "https://registry.ollama.ai/v2/library/tiny/manifests/latest": '
+    "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+)
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("raw", "message", "action"), [
-    (DNS, "could not look up registry.ollama.ai: the machine it runs on seems to be offline.",
-     "Check that machine's network and DNS, then resume the pull."),
-    (OFFLINE, "could not reach registry.ollama.ai.",
-     "Check the network of the machine Ollama runs on, then resume the pull."),
-    (TLS, "could not make a secure connection to registry.ollama.ai (the certificate was not accepted).",
-     "Check the clock of the machine Ollama runs on and any proxy that inspects HTTPS, then resume "
-     "the pull."),
-], ids=["dns", "offline", "tls"])
+@pytest.mark.parametrize(
+    ("raw", "message", "action"),
+    [
+        (
+            DNS,
+            "could not look up registry.ollama.ai: the machine it runs on seems to be offline.",
+            "Check that machine's network and DNS, then resume the pull.",
+        ),
+        (
+            OFFLINE,
+            "could not reach registry.ollama.ai.",
+            "Check the network of the machine Ollama runs on, then resume the pull.",
+        ),
+        (
+            TLS,
+            "could not make a secure connection to registry.ollama.ai (the certificate was not accepted).",
+            "Check the clock of the machine Ollama runs on and any proxy that inspects HTTPS, then resume the pull.",
+        ),
+    ],
+    ids=["dns", "offline", "tls"],
+)
 async def test_a_registry_ollama_cannot_reach_is_a_sentence_with_the_raw_text_in_the_details(
-        server: OllamaServer, service: OllamaService, raw: str, message: str, action: str) -> None:
+    server: OllamaServer, service: OllamaService, raw: str, message: str, action: str
+) -> None:
     server.registry_error = raw
     final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
     assert final.state is PullState.FAILED and isinstance(final.error, Unreachable)
@@ -499,13 +534,14 @@ async def test_a_registry_ollama_cannot_reach_is_a_sentence_with_the_raw_text_in
 
 
 @pytest.mark.asyncio
-async def test_a_damaged_download_says_so_and_keeps_ollamas_words(server: OllamaServer,
-                                                                   service: OllamaService) -> None:
+async def test_a_damaged_download_says_so_and_keeps_ollamas_words(server: OllamaServer, service: OllamaService) -> None:
     server.digest_mismatch = True
     final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)
     assert isinstance(final.error, ServerError)
-    assert final.error.message == (f"Part of tiny:latest arrived damaged (its sha256 digest did not match), "
-                                   f"so Ollama at {service.host.address} threw that part away.")
+    assert final.error.message == (
+        f"Part of tiny:latest arrived damaged (its sha256 digest did not match), "
+        f"so Ollama at {service.host.address} threw that part away."
+    )
     assert final.error.action == "Retry the pull: that part is downloaded again."
     assert final.detail.startswith("digest mismatch, file must be downloaded again: want sha256:")
 
@@ -516,7 +552,8 @@ async def test_a_damaged_download_says_so_and_keeps_ollamas_words(server: Ollama
 
 @pytest.mark.asyncio
 async def test_a_full_disk_that_took_the_partial_back_leaves_no_bytes_claimed(
-        server: OllamaServer, service: OllamaService) -> None:
+    server: OllamaServer, service: OllamaService
+) -> None:
     server.disk_free, server.disk_full_rollback = 1_000_000, True
     weights = server.layers_of("tiny")[0]
     final = await asyncio.wait_for(service.start_pull("tiny").wait(), TIMEOUT)

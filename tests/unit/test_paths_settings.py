@@ -23,6 +23,7 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissio
 
 # --- AppPaths ------------------------------------------------------------------------------------
 
+
 def test_modeldesk_home_relocates_every_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MODELDESK_HOME", str(tmp_path / "home"))
 
@@ -30,7 +31,10 @@ def test_modeldesk_home_relocates_every_directory(monkeypatch: pytest.MonkeyPatc
 
     home = tmp_path / "home"
     assert (paths.config_dir, paths.data_dir, paths.cache_dir, paths.log_dir) == (
-        home / "config", home / "data", home / "cache", home / "log",
+        home / "config",
+        home / "data",
+        home / "cache",
+        home / "log",
     )
     assert paths.settings_file == home / "config" / "settings.json"
     assert paths.state_file == home / "config" / "window-state.json"
@@ -63,6 +67,7 @@ def test_ensure_creates_the_directories(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 # --- Settings (domain) ---------------------------------------------------------------------------
+
 
 def _account(label: str = "Work", provider_id: str = "openai", **kwargs: object) -> Account:
     return Account(provider_id=provider_id, label=label, **kwargs)
@@ -102,6 +107,7 @@ def test_without_account_removes_only_that_account() -> None:
 
 
 # --- SettingsStore -------------------------------------------------------------------------------
+
 
 def test_a_missing_file_gives_the_defaults_without_a_notice(tmp_path: Path) -> None:
     settings, notice = SettingsStore(tmp_path / "settings.json").load()
@@ -266,6 +272,7 @@ async def test_close_waits_for_a_queued_save(tmp_path: Path) -> None:
 
 
 # --- StateStore ----------------------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_window_state_round_trips(tmp_path: Path) -> None:

@@ -29,12 +29,24 @@ class Proxy:
                 if self.headers.get("authorization") != f"Bearer {KEY}":
                     status, payload = 401, {"error": {"message": "Authentication Error", "code": "401"}}
                 elif self.path == "/v1/models":
-                    status, payload = 200, {"object": "list", "data": [
-                        {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "openai"},
-                        {"id": "claude-pool", "object": "model", "created": 0, "owned_by": "openai"}]}
+                    status, payload = (
+                        200,
+                        {
+                            "object": "list",
+                            "data": [
+                                {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "openai"},
+                                {"id": "claude-pool", "object": "model", "created": 0, "owned_by": "openai"},
+                            ],
+                        },
+                    )
                 elif self.path.startswith("/key/info") and database:
-                    status, payload = 200, {"key": "hashed", "info": {"spend": 1.25, "max_budget": 10.0,
-                                                                      "models": [], "key_alias": "team"}}
+                    status, payload = (
+                        200,
+                        {
+                            "key": "hashed",
+                            "info": {"spend": 1.25, "max_budget": 10.0, "models": [], "key_alias": "team"},
+                        },
+                    )
                 elif self.path.startswith("/key/info"):
                     status, payload = 500, {"error": {"message": "Database not connected", "code": "500"}}
                 else:
@@ -60,10 +72,13 @@ class Proxy:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("database", "sentence"), [
-    (True, "This key has spent $1.25 of $10.00."),
-    (False, "This LiteLLM Proxy keeps no spend records (it has no database)."),
-])
+@pytest.mark.parametrize(
+    ("database", "sentence"),
+    [
+        (True, "This key has spent $1.25 of $10.00."),
+        (False, "This LiteLLM Proxy keeps no spend records (it has no database)."),
+    ],
+)
 async def test_check_lists_the_proxys_models_and_its_spend(tmp_path, database, sentence):
     proxy = Proxy(database=database)
     try:
@@ -72,7 +87,9 @@ async def test_check_lists_the_proxys_models_and_its_spend(tmp_path, database, s
             catalog = ModelCatalog(http=http, cache_file=tmp_path / "models.json")
             service = AccountService(
                 settings=SettingsService(store=SettingsStore(tmp_path / "s.json"), settings=Settings()),
-                secrets=secrets, catalog=catalog)
+                secrets=secrets,
+                catalog=catalog,
+            )
             account = Account(provider_id="litellm_proxy", label="Team gateway", base_url=proxy.base_url)
             await service.save_account(account, KEY)
             result = await service.check(account)

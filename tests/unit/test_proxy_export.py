@@ -52,13 +52,14 @@ class Lab:
 
 
 def make_lab(base_url: str, strategy: Strategy = Strategy.FAILOVER) -> Lab:
-    first = Account(provider_id="openai_compatible", label="Lab (first)", base_url=base_url,
-                    extra_headers={"X-Team": "first"})
+    first = Account(
+        provider_id="openai_compatible", label="Lab (first)", base_url=base_url, extra_headers={"X-Team": "first"}
+    )
     second = Account(provider_id="openai_compatible", label="Lab second", base_url=base_url)
-    pool = Pool(label="Lab pool", provider_id="openai_compatible", account_ids=(first.id, second.id),
-                strategy=strategy)
-    return Lab(first, second, pool, Settings(accounts=[first, second], pools=[pool]),
-               {first.id: ["ok"], second.id: ["ok"]})
+    pool = Pool(label="Lab pool", provider_id="openai_compatible", account_ids=(first.id, second.id), strategy=strategy)
+    return Lab(
+        first, second, pool, Settings(accounts=[first, second], pools=[pool]), {first.id: ["ok"], second.id: ["ok"]}
+    )
 
 
 def load_like_the_proxy(text: str) -> dict[str, Any]:
@@ -94,20 +95,27 @@ async def ask_exported_lab(
 
 # --- env var names ---------------------------------------------------------------------------------
 
+
 def test_env_var_names_are_upper_snake_unique_and_stable() -> None:
     labels = ["Claude (work)", "claude work", "Claude-work", "Ünïcode Lab", "!!!", "Local 2"]
     accounts = [Account(provider_id="anthropic", label=label) for label in labels]
     names = env_var_names(Settings(accounts=accounts))
 
     assert [names[a.id] for a in accounts] == [
-        "MODELDESK_CLAUDE_WORK_KEY", "MODELDESK_CLAUDE_WORK_2_KEY", "MODELDESK_CLAUDE_WORK_3_KEY",
-        "MODELDESK_UNICODE_LAB_KEY", "MODELDESK_ACCOUNT_KEY", "MODELDESK_LOCAL_2_KEY"]
+        "MODELDESK_CLAUDE_WORK_KEY",
+        "MODELDESK_CLAUDE_WORK_2_KEY",
+        "MODELDESK_CLAUDE_WORK_3_KEY",
+        "MODELDESK_UNICODE_LAB_KEY",
+        "MODELDESK_ACCOUNT_KEY",
+        "MODELDESK_LOCAL_2_KEY",
+    ]
     # Disabling an account renames nobody.
     disabled = Settings(accounts=[accounts[0].model_copy(update={"enabled": False}), *accounts[1:]])
     assert env_var_names(disabled) == names
 
 
 # --- the config's shape ----------------------------------------------------------------------------
+
 
 def test_the_export_names_env_vars_and_never_holds_a_key(server: FaultServer) -> None:
     lab = make_lab(server.base_url)
@@ -125,7 +133,9 @@ def test_the_export_names_env_vars_and_never_holds_a_key(server: FaultServer) ->
     pooled = deployments(config, "lab-pool/ok")
     assert [d["litellm_params"]["order"] for d in pooled] == [1, 2]  # failover: pool order
     assert [d["litellm_params"]["api_key"] for d in pooled] == [
-        "os.environ/MODELDESK_LAB_FIRST_KEY", "os.environ/MODELDESK_LAB_SECOND_KEY"]
+        "os.environ/MODELDESK_LAB_FIRST_KEY",
+        "os.environ/MODELDESK_LAB_SECOND_KEY",
+    ]
     assert {d["litellm_params"]["model"] for d in pooled} == {"openai/ok"}
     assert {d["litellm_params"]["api_base"] for d in pooled} == {server.base_url}
     assert pooled[0]["litellm_params"]["extra_headers"] == {"X-Team": "first"}
@@ -138,15 +148,20 @@ def test_the_export_names_env_vars_and_never_holds_a_key(server: FaultServer) ->
     # LiteLLM Proxy 1.106+ will not start without a master key; it too comes from the environment.
     assert config["general_settings"] == {"master_key": f"os.environ/{MASTER_KEY_ENV}"}
     assert text.splitlines()[2].startswith(f"#   {MASTER_KEY_ENV}  (the proxy's master key")
-    assert config["router_settings"] == {"routing_strategy": "simple-shuffle", "num_retries": 2,
-                                         "allowed_fails": 1, "cooldown_time": 60}
+    assert config["router_settings"] == {
+        "routing_strategy": "simple-shuffle",
+        "num_retries": 2,
+        "allowed_fails": 1,
+        "cooldown_time": 60,
+    }
 
 
 def test_round_robin_pools_have_no_order_and_disabled_accounts_are_left_out(server: FaultServer) -> None:
     lab = make_lab(server.base_url, Strategy.ROUND_ROBIN)
     third = Account(provider_id="openai_compatible", label="Off", base_url=server.base_url, enabled=False)
     settings = lab.settings.with_account(third).with_pool(
-        lab.pool.model_copy(update={"account_ids": (*lab.pool.account_ids, third.id)}))
+        lab.pool.model_copy(update={"account_ids": (*lab.pool.account_ids, third.id)})
+    )
     config = load_like_the_proxy(export_proxy_config(settings, {**lab.models, third.id: ["ok"]}))
 
     pooled = deployments(config, "lab-pool/ok")
@@ -160,19 +175,27 @@ def test_keys_base_urls_and_model_names_per_provider() -> None:
     local = Account(provider_id="llamacpp", label="Local")
     ollama = Account(provider_id="ollama", label="Ollama")
     settings = Settings(accounts=[claude, relay, local, ollama])
-    models = {claude.id: ["claude-sonnet-4-5", "claude-haiku-4-5"], relay.id: ["claude-opus-4-1"],
-              local.id: ["gemma"], ollama.id: ["llama3.2:latest"]}
+    models = {
+        claude.id: ["claude-sonnet-4-5", "claude-haiku-4-5"],
+        relay.id: ["claude-opus-4-1"],
+        local.id: ["gemma"],
+        ollama.id: ["llama3.2:latest"],
+    }
     config = load_like_the_proxy(export_proxy_config(settings, models))  # default: key_required ones
 
     by_name = {d["model_name"]: d["litellm_params"] for d in config["model_list"]}
     assert set(by_name) == {"claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "gemma", "llama3.2:latest"}
-    assert by_name["claude-sonnet-4-5"] == {"model": "anthropic/claude-sonnet-4-5",
-                                            "api_key": "os.environ/MODELDESK_CLAUDE_KEY"}
+    assert by_name["claude-sonnet-4-5"] == {
+        "model": "anthropic/claude-sonnet-4-5",
+        "api_key": "os.environ/MODELDESK_CLAUDE_KEY",
+    }
     assert by_name["claude-opus-4-1"]["api_base"] == "https://relay.example/anthropic"
-    assert by_name["gemma"] == {"model": "openai/gemma", "api_key": KEYLESS_PLACEHOLDER,
-                                "api_base": "http://127.0.0.1:8080/v1"}
-    assert by_name["llama3.2:latest"] == {"model": "ollama_chat/llama3.2:latest",
-                                          "api_base": "http://127.0.0.1:11434"}
+    assert by_name["gemma"] == {
+        "model": "openai/gemma",
+        "api_key": KEYLESS_PLACEHOLDER,
+        "api_base": "http://127.0.0.1:8080/v1",
+    }
+    assert by_name["llama3.2:latest"] == {"model": "ollama_chat/llama3.2:latest", "api_base": "http://127.0.0.1:11434"}
     assert "router_settings" not in config  # no pools
 
     # An account with no key stored gets no api_key at all.
@@ -181,6 +204,7 @@ def test_keys_base_urls_and_model_names_per_provider() -> None:
 
 
 # --- loaded into LiteLLM's Router, a real request to the loopback server -------------------------------
+
 
 @pytest.mark.asyncio
 async def test_the_pool_routes_a_real_request_with_the_key_from_the_environment(
@@ -257,8 +281,9 @@ async def test_the_exported_file_starts_a_real_litellm_proxy_that_routes_to_llam
         async with httpx.AsyncClient(base_url=proxy.base_url, trust_env=False, timeout=60) as client:
             ask = {"model": "lab-pool/gemma", "messages": MESSAGES, "max_tokens": 4}
             refused = await client.post("/v1/chat/completions", json=ask)
-            answered = await client.post("/v1/chat/completions", json=ask,
-                                         headers={"Authorization": f"Bearer {MASTER_KEY}"})
+            answered = await client.post(
+                "/v1/chat/completions", json=ask, headers={"Authorization": f"Bearer {MASTER_KEY}"}
+            )
     finally:
         await asyncio.to_thread(proxy.stop)
 
@@ -269,6 +294,7 @@ async def test_the_exported_file_starts_a_real_litellm_proxy_that_routes_to_llam
 
 
 # --- writing the file ------------------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_the_config_is_written_atomically(tmp_path: Path) -> None:
@@ -296,8 +322,9 @@ class KeyInfoServer:
             def do_GET(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 outer.seen.append((self.path, headers))
-                status, payload = answer(headers) if self.path.split("?")[0] == "/key/info" else (
-                    404, {"detail": "Not Found"})
+                status, payload = (
+                    answer(headers) if self.path.split("?")[0] == "/key/info" else (404, {"detail": "Not Found"})
+                )
                 body = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -338,19 +365,42 @@ def proxy_account(root: str) -> Account:
 
 def with_database(headers: dict[str, str]) -> Answer:
     if headers.get("authorization") != f"Bearer {KEY}":
-        return 401, {"error": {"message": "Authentication Error, Invalid proxy server token passed.",
-                               "type": "auth_error", "param": "None", "code": "401"}}
-    return 200, {"key": KEY, "info": {
-        "key_name": "sk-...test", "key_alias": "modeldesk", "spend": 1.25, "max_budget": 10.0,
-        "models": ["gemma", "claude-sonnet-4-5"], "budget_duration": "30d",
-        "budget_reset_at": "2026-12-01T00:00:00Z", "tpm_limit": None, "rpm_limit": None, "status": "active"}}
+        return 401, {
+            "error": {
+                "message": "Authentication Error, Invalid proxy server token passed.",
+                "type": "auth_error",
+                "param": "None",
+                "code": "401",
+            }
+        }
+    return 200, {
+        "key": KEY,
+        "info": {
+            "key_name": "sk-...test",
+            "key_alias": "modeldesk",
+            "spend": 1.25,
+            "max_budget": 10.0,
+            "models": ["gemma", "claude-sonnet-4-5"],
+            "budget_duration": "30d",
+            "budget_reset_at": "2026-12-01T00:00:00Z",
+            "tpm_limit": None,
+            "rpm_limit": None,
+            "status": "active",
+        },
+    }
 
 
 def without_database(headers: dict[str, str]) -> Answer:
     # What a proxy with no DB answers for its master key (see reference/real-servers.md).
-    return 500, {"error": {"message": "Database not connected. Connect a database to your proxy - "
-                           "https://docs.litellm.ai/docs/simple_proxy#managing-auth---virtual-keys",
-                           "type": "internal_server_error", "param": "None", "code": "500"}}
+    return 500, {
+        "error": {
+            "message": "Database not connected. Connect a database to your proxy - "
+            "https://docs.litellm.ai/docs/simple_proxy#managing-auth---virtual-keys",
+            "type": "internal_server_error",
+            "param": "None",
+            "code": "500",
+        }
+    }
 
 
 @pytest.mark.asyncio
@@ -358,8 +408,13 @@ async def test_a_proxy_keys_spend_is_read_with_the_key_in_the_header(catalog: Mo
     server = key_info(with_database)
     spend = await catalog.key_spend(proxy_account(server.root), KEY)
 
-    assert spend == KeySpend(spend=1.25, max_budget=10.0, models=("gemma", "claude-sonnet-4-5"),
-                             key_alias="modeldesk", budget_reset_at="2026-12-01T00:00:00Z")
+    assert spend == KeySpend(
+        spend=1.25,
+        max_budget=10.0,
+        models=("gemma", "claude-sonnet-4-5"),
+        key_alias="modeldesk",
+        budget_reset_at="2026-12-01T00:00:00Z",
+    )
     assert spend.remaining == pytest.approx(8.75)
     assert KEY not in repr(spend)  # the proxy echoes the key back; it is not kept
     ((path, headers),) = server.seen
@@ -381,8 +436,12 @@ async def test_a_proxy_without_a_database_keeps_no_spend_records(catalog: ModelC
 async def test_a_non_master_key_on_a_proxy_without_a_database_says_the_same(
     catalog: ModelCatalog, key_info: Any
 ) -> None:
-    server = key_info(lambda _h: (400, {"error": {"message": "No connected db.", "type": "no_db_connection",
-                                                  "param": None, "code": "400"}}))
+    server = key_info(
+        lambda _h: (
+            400,
+            {"error": {"message": "No connected db.", "type": "no_db_connection", "param": None, "code": "400"}},
+        )
+    )
     with pytest.raises(ServerError, match="keeps no spend records"):
         await catalog.key_spend(proxy_account(server.root), "sk-virtual")
 

@@ -48,23 +48,41 @@ class World:
     """Accounts on the fault server: "Fault lab" (no key needed, has one) and "Cloud" (an OpenAI
     account, which needs a key, without one), and settings a test may change under the services."""
 
-    def __init__(self, engine: LiteLLMEngine, server: FaultServer, secrets: SecretStore,
-                 store: ConversationStore, usage: UsageStore) -> None:
+    def __init__(
+        self,
+        engine: LiteLLMEngine,
+        server: FaultServer,
+        secrets: SecretStore,
+        store: ConversationStore,
+        usage: UsageStore,
+    ) -> None:
         self.lab = Account(provider_id="openai_compatible", label="Fault lab", base_url=server.base_url)
         self.cloud = Account(provider_id="openai", label="Cloud", base_url=server.base_url)
         self.settings = Settings(accounts=[self.lab, self.cloud])
         self.secrets, self.store, self.usage = secrets, store, usage
-        self.dispatcher = Dispatcher(llm=LLMService(engine=engine), secrets=secrets, states=AccountStates(),
-                                     settings=lambda: self.settings, usage=usage, timeout_s=lambda: 30.0)
+        self.dispatcher = Dispatcher(
+            llm=LLMService(engine=engine),
+            secrets=secrets,
+            states=AccountStates(),
+            settings=lambda: self.settings,
+            usage=usage,
+            timeout_s=lambda: 30.0,
+        )
         self.chat = ChatService(dispatcher=self.dispatcher, store=store)
 
     def disable(self, account: Account) -> None:
-        self.settings = self.settings.model_copy(update={"accounts": [
-            a.model_copy(update={"enabled": False}) if a.id == account.id else a for a in self.settings.accounts]})
+        self.settings = self.settings.model_copy(
+            update={
+                "accounts": [
+                    a.model_copy(update={"enabled": False}) if a.id == account.id else a for a in self.settings.accounts
+                ]
+            }
+        )
 
     async def conversation(self, account_id: str, model: str, params: ChatParams | None = None) -> Conversation:
-        return await self.store.create_conversation(title=DEFAULT_TITLE, account_id=account_id, model=model,
-                                                    params=params or ChatParams())
+        return await self.store.create_conversation(
+            title=DEFAULT_TITLE, account_id=account_id, model=model, params=params or ChatParams()
+        )
 
 
 @pytest_asyncio.fixture
@@ -91,21 +109,41 @@ async def assert_nothing_happened(world: World, server: FaultServer, conversatio
     assert stored is not None and stored.title == DEFAULT_TITLE  # not named after a message never sent
 
 
-@pytest.mark.parametrize(("case", "kind", "sentence"), [
-    ("empty message", BadRequest, "There is nothing to send: the message is empty. Type a message, then send."),
-    ("no model", ModelNotFound, "No model is selected for this conversation. "
-                                "Pick a model in the model picker, then send again."),
-    ("unknown account", ModelNotFound, "No model is selected for this conversation. "
-                                       "Pick a model in the model picker, then send again."),
-    ("disabled account", ModelNotFound, "Account “Fault lab” is disabled. Enable it in Accounts, or pick another "
-                                        "model."),
-    ("invalid schema", BadRequest, "The JSON schema is not valid JSON (Expecting value at line 1). "
-                                   "Fix the JSON schema in the parameters panel."),
-    ("no key", NoKey, "Account “Cloud” has no key. Open Accounts and add the key."),
-    ("key with a line break", BadRequest, "Nothing was sent to account “Fault lab”: the key must be one line "
-                                          "without spaces; paste it again. Open Accounts, correct it and save the "
-                                          "account again."),
-])
+@pytest.mark.parametrize(
+    ("case", "kind", "sentence"),
+    [
+        ("empty message", BadRequest, "There is nothing to send: the message is empty. Type a message, then send."),
+        (
+            "no model",
+            ModelNotFound,
+            "No model is selected for this conversation. Pick a model in the model picker, then send again.",
+        ),
+        (
+            "unknown account",
+            ModelNotFound,
+            "No model is selected for this conversation. Pick a model in the model picker, then send again.",
+        ),
+        (
+            "disabled account",
+            ModelNotFound,
+            "Account “Fault lab” is disabled. Enable it in Accounts, or pick another model.",
+        ),
+        (
+            "invalid schema",
+            BadRequest,
+            "The JSON schema is not valid JSON (Expecting value at line 1). "
+            "Fix the JSON schema in the parameters panel.",
+        ),
+        ("no key", NoKey, "Account “Cloud” has no key. Open Accounts and add the key."),
+        (
+            "key with a line break",
+            BadRequest,
+            "Nothing was sent to account “Fault lab”: the key must be one line "
+            "without spaces; paste it again. Open Accounts, correct it and save the "
+            "account again.",
+        ),
+    ],
+)
 @pytest.mark.asyncio
 async def test_a_request_that_cannot_be_sent_is_refused_with_its_sentence_and_nothing_happens(
     world: World, server: FaultServer, case: str, kind: type[DomainError], sentence: str
@@ -167,8 +205,12 @@ async def test_an_account_disabled_after_send_was_allowed_stores_no_reply_and_re
 
 
 async def dispatched(world: World, target_id: str, params: ChatParams | None = None) -> list[StreamEvent]:
-    return [event async for event in world.dispatcher.stream(
-        target_id=target_id, model="ok", messages=[ChatMessage("user", "hi")], params=params or ChatParams())]
+    return [
+        event
+        async for event in world.dispatcher.stream(
+            target_id=target_id, model="ok", messages=[ChatMessage("user", "hi")], params=params or ChatParams()
+        )
+    ]
 
 
 @pytest.mark.parametrize("case", ["no key", "invalid schema"])
@@ -206,15 +248,16 @@ async def test_a_pool_skips_a_member_without_a_key_and_records_only_the_one_that
 async def test_a_pool_none_of_whose_members_can_be_sent_to_is_refused(world: World, server: FaultServer) -> None:
     other = Account(provider_id="openai", label="Cloud two", base_url=server.base_url)
     pool = Pool(label="Keyless", provider_id="openai", account_ids=(world.cloud.id, other.id))
-    world.settings = world.settings.model_copy(update={"accounts": [*world.settings.accounts, other],
-                                                       "pools": [pool]})
+    world.settings = world.settings.model_copy(update={"accounts": [*world.settings.accounts, other], "pools": [pool]})
     conversation = await world.conversation(pool.id, "ok")
 
     error = await refused(world, conversation, "hi")
 
     assert isinstance(error, NoKey)
-    assert error.message == ("No account in pool “Keyless” can be sent this request: Account “Cloud” has no key. "
-                             "Account “Cloud two” has no key.")
+    assert error.message == (
+        "No account in pool “Keyless” can be sent this request: Account “Cloud” has no key. "
+        "Account “Cloud two” has no key."
+    )
     assert error.action == "Open Accounts and add the key."
     await assert_nothing_happened(world, server, conversation)
 

@@ -301,9 +301,7 @@ async def test_hang_at_runtime_degrades_and_keeps_queued_values(make_store, degr
     backend.hang.set()
 
     # get("acct1") hangs on the worker; set("acct2") queues behind it.
-    got, _ = await asyncio.wait_for(
-        asyncio.gather(store.get("acct1"), store.set("acct2", OTHER_SECRET)), GUARD_S
-    )
+    got, _ = await asyncio.wait_for(asyncio.gather(store.get("acct1"), store.set("acct2", OTHER_SECRET)), GUARD_S)
 
     assert got == SECRET  # known from this session's set()
     assert not store.persistent
@@ -316,9 +314,7 @@ async def test_hang_at_runtime_degrades_and_keeps_queued_values(make_store, degr
 
 
 @pytest.mark.asyncio
-async def test_failing_set_keeps_the_value_and_never_leaks_it(
-    make_store, degraded, caplog
-) -> None:
+async def test_failing_set_keeps_the_value_and_never_leaks_it(make_store, degraded, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     store = make_store(FailingSetKeyring())
     await store.start()

@@ -15,8 +15,13 @@ from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
 
-FROM_A_NEWER_VERSION = {"id": "future1", "provider_id": "quantum_llm", "label": "Tomorrow",
-                        "base_url": "https://q.example/v1", "teleport": {"enabled": True}}
+FROM_A_NEWER_VERSION = {
+    "id": "future1",
+    "provider_id": "quantum_llm",
+    "label": "Tomorrow",
+    "base_url": "https://q.example/v1",
+    "teleport": {"enabled": True},
+}
 BROKEN_POOL = {"id": "pool:broken", "label": "  ", "provider_id": "anthropic", "account_ids": ["a1"]}
 
 
@@ -29,8 +34,7 @@ def write(path: Path, **extra) -> dict:
             FROM_A_NEWER_VERSION,
             {"id": "a2", "provider_id": "openai", "label": "Personal"},
         ],
-        "pools": [{"id": "pool:ok", "label": "Claude", "provider_id": "anthropic", "account_ids": ["a1"]},
-                  BROKEN_POOL],
+        "pools": [{"id": "pool:ok", "label": "Claude", "provider_id": "anthropic", "account_ids": ["a1"]}, BROKEN_POOL],
         "added_later": {"x": 1},
         **extra,
     }
@@ -50,7 +54,8 @@ def test_an_account_from_a_newer_version_costs_only_itself(tmp_path: Path) -> No
     assert notice == (
         "Account “Tomorrow” in your settings file was not loaded (provider_id: unknown provider 'quantum_llm'); "
         "it is kept in the file unchanged. Pool number 2 in your settings file was not "
-        "loaded (label: a pool needs a name); it is kept in the file unchanged.")
+        "loaded (label: a pool needs a name); it is kept in the file unchanged."
+    )
     assert path.exists() and not list(tmp_path.glob("settings.json.corrupt-*"))  # nothing set aside
 
 
@@ -76,17 +81,29 @@ def test_skipped_entries_and_unknown_keys_are_written_back_untouched(tmp_path: P
 @pytest.mark.asyncio
 async def test_credential_headers_in_an_older_file_move_to_the_keyring(tmp_path: Path, secrets, catalog) -> None:
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({"schema_version": 1, "accounts": [
-        {"id": "g1", "provider_id": "openai_compatible", "label": "Gateway", "base_url": "http://127.0.0.1:9/v1",
-         "extra_headers": {"X-Title": "ModelDesk", "Cookie": "session=s3cret"}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "accounts": [
+                    {
+                        "id": "g1",
+                        "provider_id": "openai_compatible",
+                        "label": "Gateway",
+                        "base_url": "http://127.0.0.1:9/v1",
+                        "extra_headers": {"X-Title": "ModelDesk", "Cookie": "session=s3cret"},
+                    }
+                ],
+            }
+        )
+    )
     store = SettingsStore(path)
     settings, notice = store.load()
     assert notice is None
     (account,) = settings.accounts
     assert account.extra_headers == {"X-Title": "ModelDesk"} and account.secret_headers == ("Cookie",)
 
-    service = AccountService(settings=SettingsService(store=store, settings=settings), secrets=secrets,
-                             catalog=catalog)
+    service = AccountService(settings=SettingsService(store=store, settings=settings), secrets=secrets, catalog=catalog)
     await service.adopt_header_secrets(store.found_header_secrets)
 
     assert "s3cret" not in path.read_text("utf-8")
@@ -96,24 +113,40 @@ async def test_credential_headers_in_an_older_file_move_to_the_keyring(tmp_path:
 
 def test_a_pool_may_name_an_account_that_was_skipped(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
-    write(path, pools=[{"id": "pool:mixed", "label": "Mixed", "provider_id": "anthropic",
-                        "account_ids": ["a1", "future1"]}])
+    write(
+        path,
+        pools=[{"id": "pool:mixed", "label": "Mixed", "provider_id": "anthropic", "account_ids": ["a1", "future1"]}],
+    )
     settings, _ = SettingsStore(path).load()
-    assert settings.pools == [Pool(id="pool:mixed", label="Mixed", provider_id="anthropic",
-                                   account_ids=("a1", "future1"))]
+    assert settings.pools == [
+        Pool(id="pool:mixed", label="Mixed", provider_id="anthropic", account_ids=("a1", "future1"))
+    ]
 
 
 def test_headers_save_now_refuses_cost_only_themselves_and_are_named(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({"schema_version": 1, "accounts": [
-        {"id": "h1", "provider_id": "openai_compatible", "label": "Gateway",
-         "extra_headers": {"X-Title": "Café", "Transfer-Encoding": "chunked", "X-Team": "blue"}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "accounts": [
+                    {
+                        "id": "h1",
+                        "provider_id": "openai_compatible",
+                        "label": "Gateway",
+                        "extra_headers": {"X-Title": "Café", "Transfer-Encoding": "chunked", "X-Team": "blue"},
+                    }
+                ],
+            }
+        )
+    )
 
     settings, notice = SettingsStore(path).load()
 
     (account,) = settings.accounts
     assert account.extra_headers == {"X-Team": "blue"}
-    assert notice is not None and notice.startswith("Account “Gateway” was loaded without its header “X-Title: Café” "
-                                                    "(the value of X-Title must be plain ASCII")
+    assert notice is not None and notice.startswith(
+        "Account “Gateway” was loaded without its header “X-Title: Café” (the value of X-Title must be plain ASCII"
+    )
     assert "its header “Transfer-Encoding: chunked” (the Transfer-Encoding header is set by the HTTP client" in notice
     assert notice.endswith("type them again if needed.")

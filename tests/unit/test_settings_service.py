@@ -22,8 +22,9 @@ def on_disk(tmp_path: Path):
 
 @pytest.mark.asyncio
 async def test_two_updates_queued_together_both_land(settings: SettingsService, tmp_path: Path) -> None:
-    await asyncio.gather(settings.update(theme="dark"), settings.update(gguf_folders=["/models"]),
-                         settings.update(request_timeout_s=5.0))
+    await asyncio.gather(
+        settings.update(theme="dark"), settings.update(gguf_folders=["/models"]), settings.update(request_timeout_s=5.0)
+    )
 
     for seen in (settings.current, on_disk(tmp_path)):
         assert (seen.theme, seen.gguf_folders, seen.request_timeout_s) == ("dark", ["/models"], 5.0)
@@ -42,8 +43,10 @@ async def test_an_update_made_while_accounts_wait_on_the_keyring_is_kept(
 ) -> None:
     # The import waits on the keyring (a worker thread) between deciding on the accounts and
     # writing them; the theme is changed in that gap. Neither change may undo the other.
-    keys = [EnvKey("openai", "OPENAI_API_KEY", "sk-one-1234567890"),
-            EnvKey("anthropic", "ANTHROPIC_API_KEY", "sk-ant-two-1234567890")]
+    keys = [
+        EnvKey("openai", "OPENAI_API_KEY", "sk-one-1234567890"),
+        EnvKey("anthropic", "ANTHROPIC_API_KEY", "sk-ant-two-1234567890"),
+    ]
     created, _ = await asyncio.gather(accounts.import_env_keys(keys), settings.update(theme="dark"))
 
     for seen in (settings.current, on_disk(tmp_path)):
@@ -53,11 +56,14 @@ async def test_an_update_made_while_accounts_wait_on_the_keyring_is_kept(
 
 
 @pytest.mark.asyncio
-async def test_accounts_saved_together_are_all_kept(accounts: AccountService, settings: SettingsService,
-                                                    tmp_path: Path) -> None:
+async def test_accounts_saved_together_are_all_kept(
+    accounts: AccountService, settings: SettingsService, tmp_path: Path
+) -> None:
     made = [Account(provider_id="openai", label=f"Key {n}") for n in range(5)]
-    await asyncio.gather(*(accounts.save_account(a, f"sk-{n}-abcdefghijkl") for n, a in enumerate(made)),
-                         settings.update(local_ollama_added=True))
+    await asyncio.gather(
+        *(accounts.save_account(a, f"sk-{n}-abcdefghijkl") for n, a in enumerate(made)),
+        settings.update(local_ollama_added=True),
+    )
 
     for seen in (settings.current, on_disk(tmp_path)):
         assert {a.id for a in seen.accounts} == {a.id for a in made}

@@ -45,13 +45,15 @@ async def big_conversation(path: Path, messages: int = 400) -> int:
     await store.open()
     conversation = await store.create_conversation(title="Four hundred")
     for i in range(messages):
-        await store.add_message(conversation.id, role=("user", "assistant")[i % 2],
-                                content=f"message {i:03d} " + "lorem ipsum " * 25)
+        await store.add_message(
+            conversation.id, role=("user", "assistant")[i % 2], content=f"message {i:03d} " + "lorem ipsum " * 25
+        )
     await store.close()
     return conversation.id
 
 
 # --- another program holds the lock ----------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_a_write_refused_by_another_programs_lock_says_so_and_works_once_it_goes(
@@ -95,6 +97,7 @@ async def test_a_store_locked_at_open_says_why_refuses_writes_and_opens_once_the
 
 # --- the disk is full ------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_a_full_disk_says_so_with_the_folder_and_the_write_works_once_there_is_room(tmp_path: Path) -> None:
     with sqlite_stores.small_disk(tmp_path / "data") as folder:
@@ -116,6 +119,7 @@ async def test_a_full_disk_says_so_with_the_folder_and_the_write_works_once_ther
 
 # --- the system refuses the write -----------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_a_disk_io_error_is_said_with_the_folder_and_the_write_works_once_it_passes(
     store: ConversationStore, db_path: Path
@@ -124,13 +128,16 @@ async def test_a_disk_io_error_is_said_with_the_folder_and_the_write_works_once_
     with sqlite_stores.file_size_limit(256 * 1024), pytest.raises(StorageFailed) as caught:
         await store.add_message(conversation.id, role="user", content="x" * 400_000)
     assert caught.value.cause == "io"
-    assert caught.value.message == (f"The conversation history database could not be read or written: the disk "
-                                    f"reported an error ({db_path.parent}).")
+    assert caught.value.message == (
+        f"The conversation history database could not be read or written: the disk "
+        f"reported an error ({db_path.parent})."
+    )
     await store.add_message(conversation.id, role="user", content="x" * 400_000)
     assert len(await store.messages(conversation.id)) == 1
 
 
 # --- a damaged page ------------------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_a_damaged_page_is_found_at_open_the_file_set_aside_and_what_is_readable_recovered(
@@ -142,8 +149,10 @@ async def test_a_damaged_page_is_found_at_open_the_file_set_aside_and_what_is_re
     try:
         notice = await store.open()
         [moved] = db_path.parent.glob("conversations.sqlite3.corrupt-*")
-        assert notice == (f"Your conversation history could not be read (a part of the file is damaged), so it "
-                          f"was moved to {moved} and ModelDesk started a new one.")
+        assert notice == (
+            f"Your conversation history could not be read (a part of the file is damaged), so it "
+            f"was moved to {moved} and ModelDesk started a new one."
+        )
         assert store.damaged_copy == moved
         assert await store.list_conversations() == []  # new writes go to a new file
         conversations, messages = await store.recover()

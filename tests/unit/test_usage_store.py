@@ -40,18 +40,35 @@ def day(days_ago: int) -> str:
 
 
 def rec(
-    when: float, account_id: str = "work", model: str = "qwen2.5-7b", prompt: int | None = 100,
-    completion: int | None = 20, cost: float | None = 0.01, status: str = "ok", **kwargs,
+    when: float,
+    account_id: str = "work",
+    model: str = "qwen2.5-7b",
+    prompt: int | None = 100,
+    completion: int | None = 20,
+    cost: float | None = 0.01,
+    status: str = "ok",
+    **kwargs,
 ) -> UsageRecord:
-    return UsageRecord(at=when, account_id=account_id, model=model, prompt_tokens=prompt,
-                       completion_tokens=completion, cost_usd=cost, latency_s=1.5, ttft_s=0.25,
-                       status=status, error_kind=kwargs.pop("error_kind", ""), **kwargs)
+    return UsageRecord(
+        at=when,
+        account_id=account_id,
+        model=model,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost,
+        latency_s=1.5,
+        ttft_s=0.25,
+        status=status,
+        error_kind=kwargs.pop("error_kind", ""),
+        **kwargs,
+    )
 
 
 db_path, store = sqlite_stores.store_fixtures(UsageStore, "usage.sqlite3")
 
 
 # --- opening and closing ---------------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_a_new_database_is_in_wal_mode_with_a_versioned_schema_and_indexes(
@@ -106,12 +123,24 @@ async def test_a_record_is_written_even_when_its_caller_is_cancelled(store: Usag
 
 # --- recording and reading back --------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_records_round_trip_with_every_field_newest_first(store: UsageStore) -> None:
     older = rec(at(2), prompt=None, completion=None, cost=None, status="refused", error_kind="BudgetExceeded")
-    newer = UsageRecord(at=at(0), account_id="home", model="llama3", prompt_tokens=5, completion_tokens=7,
-                        cost_usd=None, latency_s=None, ttft_s=None, status="stopped", error_kind="",
-                        retries=1, pool_id="pool:p1")
+    newer = UsageRecord(
+        at=at(0),
+        account_id="home",
+        model="llama3",
+        prompt_tokens=5,
+        completion_tokens=7,
+        cost_usd=None,
+        latency_s=None,
+        ttft_s=None,
+        status="stopped",
+        error_kind="",
+        retries=1,
+        pool_id="pool:p1",
+    )
     await store.record(older)
     await store.record(newer)
 
@@ -153,8 +182,9 @@ async def test_a_known_cost_is_summed_with_unknown_ones_as_if_they_were_free(sto
 async def test_refused_requests_are_kept_but_not_counted_as_requests(store: UsageStore) -> None:
     await store.record(rec(at(0), status="ok"))
     await store.record(rec(at(0), status="failed", prompt=100, completion=None, cost=None))
-    await store.record(rec(at(0), status="refused", prompt=None, completion=None, cost=None,
-                           error_kind="BudgetExceeded"))
+    await store.record(
+        rec(at(0), status="refused", prompt=None, completion=None, cost=None, error_kind="BudgetExceeded")
+    )
     await store.record(rec(at(1), status="refused", prompt=None, completion=None, cost=None))
 
     assert await store.daily() == [DailyUsage(day(0), "work", "qwen2.5-7b", 2, 200, 20, pytest.approx(0.01))]
@@ -170,10 +200,14 @@ async def test_daily_filters_by_account_model_and_period(store: UsageStore) -> N
     await store.record(rec(at(30, 23, 59, 59), "work", "qwen2.5-7b"))  # just before it
 
     assert [(r.day, r.account_id, r.model) for r in await store.daily(account_id="work")] == [
-        (day(0), "work", "qwen2.5-7b"), (day(5), "work", "mixtral"), (day(29), "work", "qwen2.5-7b"),
+        (day(0), "work", "qwen2.5-7b"),
+        (day(5), "work", "mixtral"),
+        (day(29), "work", "qwen2.5-7b"),
     ]
     assert [(r.day, r.account_id) for r in await store.daily(model="qwen2.5-7b")] == [
-        (day(0), "home"), (day(0), "work"), (day(29), "work"),
+        (day(0), "home"),
+        (day(0), "work"),
+        (day(29), "work"),
     ]
     assert [r.day for r in await store.daily(account_id="work", model="qwen2.5-7b", days=7)] == [day(0)]
     assert [r.day for r in await store.daily(days=1)] == [day(0), day(0)]
@@ -211,11 +245,15 @@ async def test_budget_compares_todays_use_with_the_accounts_budget(store: UsageS
     account = Account(id="work", provider_id="openai_compatible", label="Work", daily_budget_tokens=1000)
     await store.record(rec(at(1), "work", prompt=5000, completion=0))  # yesterday's use does not count
     assert await store.budget(account) == (
-        BudgetLevel.OK, "Account “Work” has used 0% of its daily token budget (0 of 1,000).")
+        BudgetLevel.OK,
+        "Account “Work” has used 0% of its daily token budget (0 of 1,000).",
+    )
 
     await store.record(rec(at(0), "work", prompt=800, completion=100))
     assert await store.budget(account) == (
-        BudgetLevel.WARNING, "Account “Work” has used 90% of its daily token budget (900 of 1,000).")
+        BudgetLevel.WARNING,
+        "Account “Work” has used 90% of its daily token budget (900 of 1,000).",
+    )
 
 
 @pytest.fixture
@@ -239,11 +277,13 @@ async def test_days_are_local_days_not_utc_days(store: UsageStore, los_angeles_t
     await store.record(rec(early))
 
     assert [(r.day, r.requests) for r in await store.daily(days=None)] == [
-        ("2024-03-02", 1), ("2024-03-01", 1),
+        ("2024-03-02", 1),
+        ("2024-03-01", 1),
     ]
 
 
 # --- merging models ----------------------------------------------------------------------------------
+
 
 def test_merge_models_sums_each_day_and_account_over_models() -> None:
     rows = [
@@ -262,6 +302,7 @@ def test_merge_models_sums_each_day_and_account_over_models() -> None:
 
 
 # --- CSV export ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_export_writes_the_daily_totals_with_labels(store: UsageStore, tmp_path: Path) -> None:
@@ -292,15 +333,15 @@ async def test_export_applies_the_filters_and_writes_a_header_when_nothing_match
     await store.record(rec(at(50), "work", "qwen2.5-7b"))
     target = tmp_path / "usage.csv"
 
-    assert await store.export_csv(target, labels={"work": "Work"}, account_id="work", model="qwen2.5-7b",
-                                  days=30) == 1
+    assert await store.export_csv(target, labels={"work": "Work"}, account_id="work", model="qwen2.5-7b", days=30) == 1
     assert target.read_text("utf-8").splitlines() == [
         "date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd",
         f"{day(0)},work,Work,qwen2.5-7b,1,100,20,0.01000000",
     ]
     assert await store.export_csv(target, model="nothing") == 0
     assert target.read_bytes() == (
-        b"date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd\r\n")
+        b"date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd\r\n"
+    )
 
 
 @pytest.mark.asyncio
@@ -328,15 +369,20 @@ async def test_export_replaces_a_file_whole_or_not_at_all(
 
 # --- recovery from a broken file -------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_a_file_that_is_not_a_database_is_moved_aside_with_a_notice(db_path: Path) -> None:
     garbage = sqlite_stores.write_garbage(db_path)
 
     async with sqlite_stores.open_set_aside(UsageStore, db_path) as (store, notice, moved):
         assert moved.read_bytes() == garbage
-        assert notice == store.notice == (
-            "Your usage history could not be read (the file is not a readable database), "
-            f"so it was moved to {moved} and ModelDesk started a new one."
+        assert (
+            notice
+            == store.notice
+            == (
+                "Your usage history could not be read (the file is not a readable database), "
+                f"so it was moved to {moved} and ModelDesk started a new one."
+            )
         )
         await store.record(rec(at(0)))
         assert len(await store.records()) == 1
@@ -359,47 +405,59 @@ async def test_a_database_from_a_newer_version_is_moved_aside_untouched(db_path:
 
 # --- budgets -------------------------------------------------------------------------------------------
 
+
 def _account(tokens: int | None = None, usd: float | None = None) -> Account:
     return Account(provider_id="openai_compatible", label="X", daily_budget_tokens=tokens, daily_budget_usd=usd)
 
 
-@pytest.mark.parametrize(("used", "level", "message"), [
-    (0, BudgetLevel.OK, "Account “X” has used 0% of its daily token budget (0 of 10,000)."),
-    (7999, BudgetLevel.OK, "Account “X” has used 79% of its daily token budget (7,999 of 10,000)."),
-    (8000, BudgetLevel.WARNING, "Account “X” has used 80% of its daily token budget (8,000 of 10,000)."),
-    (8300, BudgetLevel.WARNING, "Account “X” has used 83% of its daily token budget (8,300 of 10,000)."),
-    # Rounded down: never "100%" while there is budget left.
-    (9999, BudgetLevel.WARNING, "Account “X” has used 99% of its daily token budget (9,999 of 10,000)."),
-    (10000, BudgetLevel.EXCEEDED, "Account “X” has used 100% of its daily token budget (10,000 of 10,000)."),
-    (25000, BudgetLevel.EXCEEDED, "Account “X” has used 250% of its daily token budget (25,000 of 10,000)."),
-])
+@pytest.mark.parametrize(
+    ("used", "level", "message"),
+    [
+        (0, BudgetLevel.OK, "Account “X” has used 0% of its daily token budget (0 of 10,000)."),
+        (7999, BudgetLevel.OK, "Account “X” has used 79% of its daily token budget (7,999 of 10,000)."),
+        (8000, BudgetLevel.WARNING, "Account “X” has used 80% of its daily token budget (8,000 of 10,000)."),
+        (8300, BudgetLevel.WARNING, "Account “X” has used 83% of its daily token budget (8,300 of 10,000)."),
+        # Rounded down: never "100%" while there is budget left.
+        (9999, BudgetLevel.WARNING, "Account “X” has used 99% of its daily token budget (9,999 of 10,000)."),
+        (10000, BudgetLevel.EXCEEDED, "Account “X” has used 100% of its daily token budget (10,000 of 10,000)."),
+        (25000, BudgetLevel.EXCEEDED, "Account “X” has used 250% of its daily token budget (25,000 of 10,000)."),
+    ],
+)
 def test_token_budget_thresholds(used: int, level: BudgetLevel, message: str) -> None:
     assert budget_level(used, 123.0, _account(tokens=10_000)) == (level, message)
 
 
-@pytest.mark.parametrize(("used", "level", "message"), [
-    (0.79, BudgetLevel.OK, "Account “X” has used 79% of its daily cost budget ($0.79 of $1.00)."),
-    (0.80, BudgetLevel.WARNING, "Account “X” has used 80% of its daily cost budget ($0.80 of $1.00)."),
-    (1.00, BudgetLevel.EXCEEDED, "Account “X” has used 100% of its daily cost budget ($1.00 of $1.00)."),
-])
+@pytest.mark.parametrize(
+    ("used", "level", "message"),
+    [
+        (0.79, BudgetLevel.OK, "Account “X” has used 79% of its daily cost budget ($0.79 of $1.00)."),
+        (0.80, BudgetLevel.WARNING, "Account “X” has used 80% of its daily cost budget ($0.80 of $1.00)."),
+        (1.00, BudgetLevel.EXCEEDED, "Account “X” has used 100% of its daily cost budget ($1.00 of $1.00)."),
+    ],
+)
 def test_cost_budget_thresholds(used: float, level: BudgetLevel, message: str) -> None:
     assert budget_level(10**9, used, _account(usd=1.0)) == (level, message)
 
 
 def test_a_small_cost_budget_is_shown_with_enough_places() -> None:
     assert budget_level(0, 0.0425, _account(usd=0.05)) == (
-        BudgetLevel.WARNING, "Account “X” has used 85% of its daily cost budget ($0.0425 of $0.0500).")
+        BudgetLevel.WARNING,
+        "Account “X” has used 85% of its daily cost budget ($0.0425 of $0.0500).",
+    )
 
 
 def test_the_worse_of_tokens_and_cost_wins() -> None:
     both = _account(tokens=1000, usd=1.0)
     assert budget_level(500, 0.9, both) == (
-        BudgetLevel.WARNING, "Account “X” has used 90% of its daily cost budget ($0.90 of $1.00).")
+        BudgetLevel.WARNING,
+        "Account “X” has used 90% of its daily cost budget ($0.90 of $1.00).",
+    )
     assert budget_level(1200, 0.9, both) == (
-        BudgetLevel.EXCEEDED, "Account “X” has used 120% of its daily token budget (1,200 of 1,000).")
+        BudgetLevel.EXCEEDED,
+        "Account “X” has used 120% of its daily token budget (1,200 of 1,000).",
+    )
     # Both warning: the larger share is the one to mention.
-    assert budget_level(850, 0.95, both)[1] == \
-        "Account “X” has used 95% of its daily cost budget ($0.95 of $1.00)."
+    assert budget_level(850, 0.95, both)[1] == "Account “X” has used 95% of its daily cost budget ($0.95 of $1.00)."
     assert budget_level(100, 0.1, both)[0] is BudgetLevel.OK
 
 
@@ -408,8 +466,7 @@ def test_no_budget_is_always_ok_and_silent() -> None:
 
 
 def test_budget_exceeded_is_a_domain_error_that_says_what_to_do() -> None:
-    error = BudgetExceeded("Account “X” has used 100% of its daily token budget (1,000 of 1,000).",
-                           account_id="abc")
+    error = BudgetExceeded("Account “X” has used 100% of its daily token budget (1,000 of 1,000).", account_id="abc")
     assert isinstance(error, DomainError)
     assert error.kind == "BudgetExceeded"
     assert str(error) == error.message
@@ -420,10 +477,22 @@ def test_budget_exceeded_is_a_domain_error_that_says_what_to_do() -> None:
 
 
 def test_a_record_is_made_from_reply_metrics() -> None:
-    metrics = ReplyMetrics(ttft_s=0.2, tokens_per_s=50.0, prompt_tokens=10, completion_tokens=5,
-                           cost_usd=0.001, latency_s=1.1)
-    assert UsageRecord.from_metrics(metrics, at=1.0, account_id="a", model="m", status="ok", retries=1,
-                                    pool_id="pool:p") == UsageRecord(
-        at=1.0, account_id="a", model="m", prompt_tokens=10, completion_tokens=5, cost_usd=0.001,
-        latency_s=1.1, ttft_s=0.2, status="ok", error_kind="", retries=1, pool_id="pool:p")
-
+    metrics = ReplyMetrics(
+        ttft_s=0.2, tokens_per_s=50.0, prompt_tokens=10, completion_tokens=5, cost_usd=0.001, latency_s=1.1
+    )
+    assert UsageRecord.from_metrics(
+        metrics, at=1.0, account_id="a", model="m", status="ok", retries=1, pool_id="pool:p"
+    ) == UsageRecord(
+        at=1.0,
+        account_id="a",
+        model="m",
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost_usd=0.001,
+        latency_s=1.1,
+        ttft_s=0.2,
+        status="ok",
+        error_kind="",
+        retries=1,
+        pool_id="pool:p",
+    )

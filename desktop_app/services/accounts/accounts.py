@@ -50,7 +50,11 @@ class AccountService:
     """Over 30 methods on purpose: the one writer of accounts, pools and keys, so each change is announced once."""
 
     def __init__(
-        self, *, settings: SettingsService, secrets: SecretStore, catalog: ModelCatalog,
+        self,
+        *,
+        settings: SettingsService,
+        secrets: SecretStore,
+        catalog: ModelCatalog,
         states: AccountStates | None = None,
     ) -> None:
         self._settings = settings
@@ -100,8 +104,9 @@ class AccountService:
 
     # --- changing -----------------------------------------------------------------------------
 
-    async def save_account(self, account: Account, key: str | None = None,
-                           secret_values: dict[str, str] | None = None) -> None:
+    async def save_account(
+        self, account: Account, key: str | None = None, secret_values: dict[str, str] | None = None
+    ) -> None:
         """Add or update `account`. key None leaves the stored key alone; "" removes it.
 
         `secret_values`: new values of its credential headers (the others keep theirs; headers
@@ -150,8 +155,9 @@ class AccountService:
         original = self.find(account_id)
         if original is None:
             return None
-        copy = original.model_copy(update={"id": new_account_id(), "label": f"{original.label} (copy)",
-                                           "organization_id": None})
+        copy = original.model_copy(
+            update={"id": new_account_id(), "label": f"{original.label} (copy)", "organization_id": None}
+        )
         key = await self._secrets.get(account_id)
         if key:
             await self._secrets.set(copy.id, key)
@@ -218,8 +224,9 @@ class AccountService:
         for account_id in pool.account_ids:
             account = self.find(account_id)
             if account is None or account.provider_id != pool.provider_id:
-                raise ValueError(f"Every account in pool “{pool.label}” must be a "
-                                 f"{PROVIDERS[pool.provider_id].name} account.")
+                raise ValueError(
+                    f"Every account in pool “{pool.label}” must be a {PROVIDERS[pool.provider_id].name} account."
+                )
         await self._settings.update_with(lambda s: s.with_pool(pool))
         self._announce()
 
@@ -258,8 +265,9 @@ class AccountService:
 
     # --- network ------------------------------------------------------------------------------
 
-    async def check(self, account: Account, key: str | None = None,
-                    secret_values: dict[str, str] | None = None) -> CheckResult:
+    async def check(
+        self, account: Account, key: str | None = None, secret_values: dict[str, str] | None = None
+    ) -> CheckResult:
         """Check `account` with `key` (or its stored key) and its credential headers (typed, else
         stored). Never spends tokens."""
         if key is None:
@@ -311,8 +319,9 @@ class AccountService:
         account = self.find(account_id)
         if account is None:
             return ()
-        result = await self._catalog.models(await self.resolved(account), await self._secrets.get(account_id),
-                                            refresh=refresh)
+        result = await self._catalog.models(
+            await self.resolved(account), await self._secrets.get(account_id), refresh=refresh
+        )
         if result.source == "bundled":
             self._bundled[account_id] = result.models
         elif result.models:

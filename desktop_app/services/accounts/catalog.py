@@ -131,6 +131,7 @@ class _Listing:
 
 # --- requests ------------------------------------------------------------------------------------
 
+
 def _base_headers(account: Account) -> httpx.Headers:
     """The account's extra headers; every caller sets its auth headers on top (case-insensitively)."""
     headers = httpx.Headers(account.request_headers)
@@ -203,7 +204,8 @@ def _rejects_key(response: httpx.Response) -> bool:
         return False
     details = _error_body(response).get("details")
     return isinstance(details, list) and any(
-        isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details)
+        isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details
+    )
 
 
 def _no_database(response: httpx.Response) -> bool:
@@ -231,6 +233,7 @@ def _cannot_reach(error: DomainError) -> bool:
 
 # --- what LiteLLM's bundled map knows --------------------------------------------------------------
 
+
 def bundled_models(litellm: ModuleType, provider: Provider) -> tuple[str, ...]:
     """The chat models LiteLLM's bundled map lists for `provider`, named as the provider names them."""
     if provider.model_map_name is None:
@@ -238,8 +241,11 @@ def bundled_models(litellm: ModuleType, provider: Provider) -> tuple[str, ...]:
     names = getattr(litellm, "models_by_provider", {}).get(provider.model_map_name) or ()
     cost = getattr(litellm, "model_cost", {})
     prefix = f"{provider.model_map_name}/"
-    chat = {name.removeprefix(prefix) for name in names
-            if isinstance(cost.get(name), dict) and cost[name].get("mode", "chat") in CHAT_MODES}
+    chat = {
+        name.removeprefix(prefix)
+        for name in names
+        if isinstance(cost.get(name), dict) and cost[name].get("mode", "chat") in CHAT_MODES
+    }
     return tuple(sorted(chat))
 
 
@@ -275,8 +281,11 @@ def model_info_from(litellm: ModuleType, provider: Provider, model: str) -> Mode
     if not isinstance(info, dict):
         return unknown
     entry = litellm.model_cost.get(info.get("key") or "")
-    priced = isinstance(entry, dict) and entry.get("input_cost_per_token") is not None \
+    priced = (
+        isinstance(entry, dict)
+        and entry.get("input_cost_per_token") is not None
         and entry.get("output_cost_per_token") is not None
+    )
     return ModelInfo(
         model=model,
         context_window=_int(info.get("max_input_tokens")),
@@ -290,6 +299,7 @@ def model_info_from(litellm: ModuleType, provider: Provider, model: str) -> Mode
 
 
 # --- the catalog ---------------------------------------------------------------------------------
+
 
 class ModelCatalog:
     """Lists models per account through one shared httpx client, with an on-disk cache."""
@@ -325,12 +335,15 @@ class ModelCatalog:
         if self._cache.pop(account_id, None) is not None:
             self._write_cache()
 
-    def _remember(self, account_id: str, models: tuple[str, ...], base_url: str | None = None,
-                  fetched_at: float | None = None) -> None:
+    def _remember(
+        self, account_id: str, models: tuple[str, ...], base_url: str | None = None, fetched_at: float | None = None
+    ) -> None:
         # base_url: a list fetched from another server (the URL was edited since) is never fresh.
-        self._cache[account_id] = {"models": list(models),
-                                   "fetched_at": self._clock() if fetched_at is None else fetched_at,
-                                   "base_url": base_url}
+        self._cache[account_id] = {
+            "models": list(models),
+            "fetched_at": self._clock() if fetched_at is None else fetched_at,
+            "base_url": base_url,
+        }
         self._write_cache()
 
     def _write_cache(self) -> None:
@@ -347,8 +360,9 @@ class ModelCatalog:
 
     # --- network ----------------------------------------------------------------------------
 
-    async def _send(self, account: Account, api_key: str | None,
-                    build: Callable[[], tuple[str, httpx.Headers]]) -> httpx.Response:
+    async def _send(
+        self, account: Account, api_key: str | None, build: Callable[[], tuple[str, httpx.Headers]]
+    ) -> httpx.Response:
         """Build and send one GET for `account`. A request that cannot be built (a base URL that
         is no address, a header httpx refuses) is the account's sentence, not an exception that
         stops every account's refresh."""
@@ -372,11 +386,22 @@ class ModelCatalog:
         except httpx.LocalProtocolError:
             raise  # nothing was sent (a header the client refused): see _sendable
         except httpx.HTTPError as exc:
-            unreachable = (f"Could not connect to {host}.", "Check that the server is running and the base URL is right.")
-            error = transport_error(exc, TransportWording(
-                timed_out=(f"{host} did not answer within {CHECK_TIMEOUT_S:.0f} s.",
-                           "Check that the server is up, then try again."),
-                not_connected=unreachable, other=unreachable), url=url)
+            unreachable = (
+                f"Could not connect to {host}.",
+                "Check that the server is running and the base URL is right.",
+            )
+            error = transport_error(
+                exc,
+                TransportWording(
+                    timed_out=(
+                        f"{host} did not answer within {CHECK_TIMEOUT_S:.0f} s.",
+                        "Check that the server is up, then try again.",
+                    ),
+                    not_connected=unreachable,
+                    other=unreachable,
+                ),
+                url=url,
+            )
             assert error is not None  # every httpx failure has its sentence here
             raise error from None
 
@@ -385,17 +410,23 @@ class ModelCatalog:
         host = response.url.netloc.decode()
         status = response.status_code
         if status == 401 or _rejects_key(response):
-            raise AuthFailed(f"{host} rejected the key of account “{account.label}”.",
-                             "Paste a valid key and check again.")
+            raise AuthFailed(
+                f"{host} rejected the key of account “{account.label}”.", "Paste a valid key and check again."
+            )
         if status == 403:
-            raise PermissionDenied(f"{host} refused access for account “{account.label}”.",
-                                   "Check the key's permissions with the provider.")
+            raise PermissionDenied(
+                f"{host} refused access for account “{account.label}”.",
+                "Check the key's permissions with the provider.",
+            )
         if status == 400 and _no_database(response):
-            raise AuthFailed(f"{host} accepts only its master key (this LiteLLM Proxy has no database).",
-                             "Use the proxy's master key, or connect a database to the proxy.")
+            raise AuthFailed(
+                f"{host} accepts only its master key (this LiteLLM Proxy has no database).",
+                "Use the proxy's master key, or connect a database to the proxy.",
+            )
         if status >= 400:
-            raise ServerError(f"{host} answered {what} with HTTP {status}.",
-                              "Check the base URL, or try again later.", status=status)
+            raise ServerError(
+                f"{host} answered {what} with HTTP {status}.", "Check the base URL, or try again later.", status=status
+            )
 
     async def _list(self, account: Account, api_key: str | None) -> _Listing:
         response = await self._send(account, api_key, lambda: _request_for(account, api_key))
@@ -404,8 +435,10 @@ class ModelCatalog:
             models = _parse_models(account.provider.list_style, response.json())
         except (ValueError, KeyError, TypeError):
             host = response.url.netloc.decode()
-            raise MalformedResponse(f"{host} sent a model list ModelDesk could not read.",
-                                    "Check that the base URL points at the right kind of server.") from None
+            raise MalformedResponse(
+                f"{host} sent a model list ModelDesk could not read.",
+                "Check that the base URL points at the right kind of server.",
+            ) from None
         fetched_at = self._clock()
         self._remember(account.id, models, account.effective_base_url, fetched_at)
         return _Listing(models, organization_from_headers(response.headers, api_key), fetched_at)
@@ -421,8 +454,9 @@ class ModelCatalog:
         if not refresh and entry is not None and _is_fresh(entry, account, self._clock()):
             return ModelList(tuple(entry["models"]), "cache", None, entry["fetched_at"])
         if account.provider.key_required and not api_key:
-            return ModelList((), "provider", NoKey(f"Account “{account.label}” has no key yet.",
-                                                   "Open Accounts and paste its key."))
+            return ModelList(
+                (), "provider", NoKey(f"Account “{account.label}” has no key yet.", "Open Accounts and paste its key.")
+            )
         try:
             listing = await self._list(account, api_key)
         except DomainError as exc:
@@ -455,7 +489,8 @@ class ModelCatalog:
         path = account.provider.key_check_path
         assert path is not None
         response = await self._send(
-            account, api_key, lambda: _bearer_request(account, f"{account.effective_base_url}{path}", api_key))
+            account, api_key, lambda: _bearer_request(account, f"{account.effective_base_url}{path}", api_key)
+        )
         self._raise_for_status(response, account, "the key check")
         return organization_from_headers(response.headers, api_key)
 
@@ -478,8 +513,12 @@ class ModelCatalog:
             return CheckResult(CheckStatus.ERROR, exc.message)
         count = len(listing.models)
         noun = "model is" if count == 1 else "models are"
-        return CheckResult(CheckStatus.OK, f"OK: the key works and {count} {noun} available.", listing.models,
-                           listing.organization_id or organization)
+        return CheckResult(
+            CheckStatus.OK,
+            f"OK: the key works and {count} {noun} available.",
+            listing.models,
+            listing.organization_id or organization,
+        )
 
     # --- model details ----------------------------------------------------------------------
 
@@ -504,32 +543,44 @@ class ModelCatalog:
         """What the account's LiteLLM Proxy key has spent; raises a DomainError when it cannot tell."""
         path = account.provider.spend_path
         if path is None:
-            raise BadRequest(f"{account.provider.name} does not report spend per key.",
-                             "Spend can be read for LiteLLM Proxy accounts only.")
+            raise BadRequest(
+                f"{account.provider.name} does not report spend per key.",
+                "Spend can be read for LiteLLM Proxy accounts only.",
+            )
         if not api_key:
             raise NoKey(f"Account “{account.label}” has no key yet.", "Open Accounts and paste its key.")
         # The key goes in the header; /key/info?key=... would put it in the proxy's access log.
         response = await self._send(
-            account, api_key, lambda: _bearer_request(account, f"{_server_root(account)}{path}", api_key))
+            account, api_key, lambda: _bearer_request(account, f"{_server_root(account)}{path}", api_key)
+        )
         if response.status_code >= 400 and _no_database(response):
-            raise ServerError(NO_SPEND_RECORDS, "Connect a database to the proxy to track spend per key.",
-                              status=response.status_code)
+            raise ServerError(
+                NO_SPEND_RECORDS, "Connect a database to the proxy to track spend per key.", status=response.status_code
+            )
         self._raise_for_status(response, account, "the spend request")
         try:
             info = response.json()["info"]
             spend = info.get("spend") or 0.0
             budget = info.get("max_budget")
             models = info.get("models") or []
-            if (isinstance(spend, bool) or not isinstance(spend, (int, float))
-                    or not (budget is None or (isinstance(budget, (int, float)) and not isinstance(budget, bool)))
-                    or not isinstance(models, list)):
+            if (
+                isinstance(spend, bool)
+                or not isinstance(spend, (int, float))
+                or not (budget is None or (isinstance(budget, (int, float)) and not isinstance(budget, bool)))
+                or not isinstance(models, list)
+            ):
                 raise TypeError("unexpected field types")
             alias, reset = info.get("key_alias"), info.get("budget_reset_at")
-            return KeySpend(spend=float(spend), max_budget=None if budget is None else float(budget),
-                            models=tuple(str(m) for m in models),
-                            key_alias=alias if isinstance(alias, str) else None,
-                            budget_reset_at=reset if isinstance(reset, str) else None)
+            return KeySpend(
+                spend=float(spend),
+                max_budget=None if budget is None else float(budget),
+                models=tuple(str(m) for m in models),
+                key_alias=alias if isinstance(alias, str) else None,
+                budget_reset_at=reset if isinstance(reset, str) else None,
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             host = response.url.netloc.decode()
-            raise MalformedResponse(f"{host} sent key information ModelDesk could not read.",
-                                    "Check that the account points at a LiteLLM Proxy.") from None
+            raise MalformedResponse(
+                f"{host} sent key information ModelDesk could not read.",
+                "Check that the account points at a LiteLLM Proxy.",
+            ) from None

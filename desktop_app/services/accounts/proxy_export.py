@@ -102,8 +102,9 @@ def _litellm_params(account: Account, model: str, env_name: str, has_key: bool) 
     return params
 
 
-def _pool_models(pool: Pool, members: Sequence[Account],
-                 models: Mapping[str, Sequence[str]]) -> list[tuple[str, list[Account]]]:
+def _pool_models(
+    pool: Pool, members: Sequence[Account], models: Mapping[str, Sequence[str]]
+) -> list[tuple[str, list[Account]]]:
     """(model, the members that serve it) for each model the pool exports.
 
     `models[pool.id]`, when given, names the pool's models and every enabled member serves them;
@@ -115,8 +116,9 @@ def _pool_models(pool: Pool, members: Sequence[Account],
     return [(model, [a for a in members if model in models.get(a.id, ())]) for model in offered]
 
 
-def proxy_config(settings: Settings, models: Mapping[str, Sequence[str]], *,
-                 keyed: Collection[str] | None = None) -> dict[str, Any]:
+def proxy_config(
+    settings: Settings, models: Mapping[str, Sequence[str]], *, keyed: Collection[str] | None = None
+) -> dict[str, Any]:
     """The config as a dict; see `export_proxy_config`."""
     env_names = env_var_names(settings)
     enabled = {a.id: a for a in settings.accounts if a.enabled}
@@ -143,8 +145,13 @@ def proxy_config(settings: Settings, models: Mapping[str, Sequence[str]], *,
                 deployment_params = params(account, model)
                 if pool.strategy is Strategy.FAILOVER:
                     deployment_params["order"] = order
-                model_list.append({"model_name": name, "litellm_params": deployment_params,
-                                   "model_info": {"id": f"pool-{pool_key}-{account.id}-{model}"}})
+                model_list.append(
+                    {
+                        "model_name": name,
+                        "litellm_params": deployment_params,
+                        "model_info": {"id": f"pool-{pool_key}-{account.id}-{model}"},
+                    }
+                )
 
     exported = [(a, m) for a in enabled.values() for m in dict.fromkeys(models.get(a.id, ()))]
     offered_by = Counter(m for _, m in exported)
@@ -153,8 +160,13 @@ def proxy_config(settings: Settings, models: Mapping[str, Sequence[str]], *,
         if name in used:
             name = f"{account.id}/{model}"
         used.add(name)
-        model_list.append({"model_name": name, "litellm_params": params(account, model),
-                           "model_info": {"id": f"{account.id}-{model}"}})
+        model_list.append(
+            {
+                "model_name": name,
+                "litellm_params": params(account, model),
+                "model_info": {"id": f"{account.id}-{model}"},
+            }
+        )
 
     config: dict[str, Any] = {"model_list": model_list}
     if settings.pools:
@@ -175,7 +187,8 @@ def env_vars_to_set(settings: Settings, config: Mapping[str, Any]) -> dict[str, 
     master_key = str(config.get("general_settings", {}).get("master_key", ""))
     if master_key.startswith(ENV_REFERENCE):
         wanted[master_key.removeprefix(ENV_REFERENCE)] = (
-            "the proxy's master key, a secret you choose that its clients send")
+            "the proxy's master key, a secret you choose that its clients send"
+        )
     api_keys = (str(d["litellm_params"].get("api_key", "")) for d in config["model_list"])
     referenced = {key.removeprefix(ENV_REFERENCE) for key in api_keys if key.startswith(ENV_REFERENCE)}
     env_names = env_var_names(settings)
@@ -190,15 +203,18 @@ def config_text(settings: Settings, config: Mapping[str, Any]) -> str:
     """`config` as config.yaml text, headed by the environment variables to set."""
     import yaml  # only needed when exporting; PyYAML comes with LiteLLM
 
-    header = ["# LiteLLM Proxy config written by ModelDesk. It holds no keys: set these environment",
-              "# variables before starting the proxy (litellm --config this-file):"]
+    header = [
+        "# LiteLLM Proxy config written by ModelDesk. It holds no keys: set these environment",
+        "# variables before starting the proxy (litellm --config this-file):",
+    ]
     header += [f"#   {name}  ({what})" for name, what in env_vars_to_set(settings, config).items()]
     body = yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True, default_flow_style=False)
     return "\n".join(header) + "\n" + body
 
 
-def export_proxy_config(settings: Settings, models: Mapping[str, Sequence[str]], *,
-                        keyed: Collection[str] | None = None) -> str:
+def export_proxy_config(
+    settings: Settings, models: Mapping[str, Sequence[str]], *, keyed: Collection[str] | None = None
+) -> str:
     """The LiteLLM Proxy config.yaml text for the enabled accounts and their pools.
 
     models: account id (or pool id) -> the models to export for it.

@@ -36,13 +36,9 @@ _PROBE_USERNAME = "modeldesk-probe"
 # so they are refused by module name, never trusted.
 _FILE_BACKEND_MODULES = ("keyrings.alt", "keyrings.cryptfile")
 
-_MEMORY_ONLY = (
-    "keys are kept in memory for this session only and will be asked for again next time."
-)
+_MEMORY_ONLY = "keys are kept in memory for this session only and will be asked for again next time."
 NOTICE_NO_KEYRING = f"No usable system keyring was found, so {_MEMORY_ONLY}"
-NOTICE_FILE_KEYRING = (
-    f"The only keyring available would write keys to a file, so {_MEMORY_ONLY}"
-)
+NOTICE_FILE_KEYRING = f"The only keyring available would write keys to a file, so {_MEMORY_ONLY}"
 NOTICE_LOCKED = f"The system keyring is locked, so {_MEMORY_ONLY}"
 NOTICE_HUNG = f"The system keyring did not answer in time, so {_MEMORY_ONLY}"
 NOTICE_FAILED = f"The system keyring reported an error, so {_MEMORY_ONLY}"
@@ -70,9 +66,7 @@ class _Worker(concurrent.futures.Executor):
         self._lock = threading.Lock()
         self._shut_down = False
 
-    def submit(
-        self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any
-    ) -> concurrent.futures.Future[_T]:
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[_T]:
         with self._lock:
             if self._shut_down:
                 raise RuntimeError("the secrets worker has been shut down")

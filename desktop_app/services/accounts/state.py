@@ -57,8 +57,9 @@ class AccountStates:
         health.broken, health.cooldown_until = "", 0.0
         self._changed(account_id)
 
-    def record_headers(self, account_id: str, headers: Mapping[str, str],
-                       secret: str | None = None) -> RateLimitSnapshot | None:
+    def record_headers(
+        self, account_id: str, headers: Mapping[str, str], secret: str | None = None
+    ) -> RateLimitSnapshot | None:
         snapshot = parse_rate_limit_headers(headers, secret=secret)
         if snapshot is not None:
             self.health(account_id).rate_limits = snapshot

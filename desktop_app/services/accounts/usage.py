@@ -27,7 +27,14 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 CSV_HEADER = (
-    "date", "account_id", "account", "model", "requests", "prompt_tokens", "completion_tokens", "cost_usd",
+    "date",
+    "account_id",
+    "account",
+    "model",
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
 )
 
 # _MIGRATIONS[n] takes a database at user_version n to n + 1.
@@ -121,8 +128,13 @@ class UsageStore(SqliteStore):
         return await self._read(self._records, limit)
 
     async def export_csv(
-        self, path: Path, *, labels: Mapping[str, str] | None = None, account_id: str | None = None,
-        model: str | None = None, days: int | None = None,
+        self,
+        path: Path,
+        *,
+        labels: Mapping[str, str] | None = None,
+        account_id: str | None = None,
+        model: str | None = None,
+        days: int | None = None,
     ) -> int:
         """Write the daily totals as CSV, atomically; returns the number of rows (header excluded).
 
@@ -139,8 +151,20 @@ class UsageStore(SqliteStore):
     def _record(self, rec: UsageRecord) -> None:
         self._conn.execute(
             f"INSERT INTO requests ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.at, rec.account_id, rec.model, rec.prompt_tokens, rec.completion_tokens, rec.cost_usd,
-             rec.latency_s, rec.ttft_s, rec.status, rec.error_kind, rec.retries, rec.pool_id),
+            (
+                rec.at,
+                rec.account_id,
+                rec.model,
+                rec.prompt_tokens,
+                rec.completion_tokens,
+                rec.cost_usd,
+                rec.latency_s,
+                rec.ttft_s,
+                rec.status,
+                rec.error_kind,
+                rec.retries,
+                rec.pool_id,
+            ),
         )
 
     def _today(self, account_id: str, since: float) -> tuple[int, float]:
@@ -174,15 +198,11 @@ class UsageStore(SqliteStore):
 
     def _distinct(self, column: str, since: float) -> list[str]:
         # `column` is one of two fixed names, never user input.
-        rows = self._conn.execute(
-            f"SELECT DISTINCT {column} FROM requests WHERE at >= ? ORDER BY {column}", (since,)
-        )
+        rows = self._conn.execute(f"SELECT DISTINCT {column} FROM requests WHERE at >= ? ORDER BY {column}", (since,))
         return [row[0] for row in rows]
 
     def _records(self, limit: int) -> list[UsageRecord]:
-        rows = self._conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM requests ORDER BY at DESC, id DESC LIMIT ?", (limit,)
-        )
+        rows = self._conn.execute(f"SELECT {_RECORD_COLUMNS} FROM requests ORDER BY at DESC, id DESC LIMIT ?", (limit,))
         return [UsageRecord(*row) for row in rows]
 
 
@@ -191,8 +211,16 @@ def _csv_bytes(rows: list[DailyUsage], labels: Mapping[str, str]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
     writer.writerow(CSV_HEADER)
     for row in rows:
-        writer.writerow((
-            row.day, row.account_id, labels.get(row.account_id, ""), row.model, row.requests,
-            row.prompt_tokens, row.completion_tokens, "" if row.cost_usd is None else f"{row.cost_usd:.8f}",
-        ))
+        writer.writerow(
+            (
+                row.day,
+                row.account_id,
+                labels.get(row.account_id, ""),
+                row.model,
+                row.requests,
+                row.prompt_tokens,
+                row.completion_tokens,
+                "" if row.cost_usd is None else f"{row.cost_usd:.8f}",
+            )
+        )
     return buffer.getvalue().encode("utf-8")

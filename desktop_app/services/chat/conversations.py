@@ -63,9 +63,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 _CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at"
-_MESSAGE_COLUMNS = (
-    "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model"
-)
+_MESSAGE_COLUMNS = "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model"
 
 
 _RECOVER_CONVERSATION_COLUMNS = "id, title, account_id, model, params, created_at, updated_at"
@@ -87,8 +85,9 @@ def _readable_rows(conn: sqlite3.Connection, table: str, columns: str) -> Iterat
     select = f"SELECT {columns} FROM {table}"
     for start in range(0, last, _RECOVER_CHUNK):
         try:
-            yield from conn.execute(f"{select} WHERE id > ? AND id <= ? ORDER BY id",
-                                    (start, start + _RECOVER_CHUNK)).fetchall()
+            yield from conn.execute(
+                f"{select} WHERE id > ? AND id <= ? ORDER BY id", (start, start + _RECOVER_CHUNK)
+            ).fetchall()
             continue
         except sqlite3.DatabaseError:
             pass
@@ -135,9 +134,7 @@ class ConversationStore(SqliteStore):
 
     async def delete_conversation(self, conversation_id: int) -> bool:
         """Delete the conversation and all its messages."""
-        return await self._write(
-            self._execute_one, "DELETE FROM conversations WHERE id = ?", (conversation_id,)
-        )
+        return await self._write(self._execute_one, "DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
     async def update_conversation_settings(
         self, conversation_id: int, *, account_id: str, model: str, params: ChatParams
@@ -161,9 +158,7 @@ class ConversationStore(SqliteStore):
         model: str = "",
     ) -> StoredMessage:
         """Append a message; KeyError if the conversation does not exist (any more)."""
-        return await self._write(
-            self._add_message, conversation_id, role, content, status, account_id, model
-        )
+        return await self._write(self._add_message, conversation_id, role, content, status, account_id, model)
 
     async def update_message(
         self,
@@ -232,16 +227,22 @@ class ConversationStore(SqliteStore):
         try:
             new_ids: dict[int, int] = {}
             for old_id, *rest in conversations:
-                new_ids[old_id] = self._insert_keeping_id(conn, "conversations", _RECOVER_CONVERSATION_COLUMNS,
-                                                          old_id, rest)
+                new_ids[old_id] = self._insert_keeping_id(
+                    conn, "conversations", _RECOVER_CONVERSATION_COLUMNS, old_id, rest
+                )
             for old_id, conversation_id, *rest in messages:
                 if conversation_id not in new_ids:
                     now = self._now()
                     new_ids[conversation_id] = self._insert_keeping_id(
-                        conn, "conversations", _RECOVER_CONVERSATION_COLUMNS, conversation_id,
-                        [f"Recovered conversation {conversation_id}", "", "", "{}", now, now])
-                self._insert_keeping_id(conn, "messages", _RECOVER_MESSAGE_COLUMNS, old_id,
-                                        [new_ids[conversation_id], *rest])
+                        conn,
+                        "conversations",
+                        _RECOVER_CONVERSATION_COLUMNS,
+                        conversation_id,
+                        [f"Recovered conversation {conversation_id}", "", "", "{}", now, now],
+                    )
+                self._insert_keeping_id(
+                    conn, "messages", _RECOVER_MESSAGE_COLUMNS, old_id, [new_ids[conversation_id], *rest]
+                )
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -252,12 +253,12 @@ class ConversationStore(SqliteStore):
         return len(conversations), len(messages)
 
     @staticmethod
-    def _insert_keeping_id(conn: sqlite3.Connection, table: str, columns: str, old_id: int,
-                           values: list[Any]) -> int:
+    def _insert_keeping_id(conn: sqlite3.Connection, table: str, columns: str, old_id: int, values: list[Any]) -> int:
         taken = conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (old_id,)).fetchone()
         places = ", ".join("?" * len(columns.split(",")))
-        cursor = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({places})",
-                              (None if taken else old_id, *values))
+        cursor = conn.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({places})", (None if taken else old_id, *values)
+        )
         return _new_id(cursor)
 
     def _now(self) -> float:
@@ -275,9 +276,7 @@ class ConversationStore(SqliteStore):
     def _execute_one(self, sql: str, args: tuple[Any, ...]) -> bool:
         return self._conn.execute(sql, args).rowcount > 0
 
-    def _create_conversation(
-        self, title: str, account_id: str, model: str, params: ChatParams
-    ) -> Conversation:
+    def _create_conversation(self, title: str, account_id: str, model: str, params: ChatParams) -> Conversation:
         now = self._now()
         cursor = self._conn.execute(
             "INSERT INTO conversations (title, account_id, model, params, created_at, updated_at)"
@@ -285,7 +284,11 @@ class ConversationStore(SqliteStore):
             (title, account_id, model, params.model_dump_json(), now, now),
         )
         return Conversation(
-            id=_new_id(cursor), title=title, account_id=account_id, model=model, params=params,
+            id=_new_id(cursor),
+            title=title,
+            account_id=account_id,
+            model=model,
+            params=params,
             updated_at=now,
         )
 
@@ -302,8 +305,13 @@ class ConversationStore(SqliteStore):
         return _conversation(row) if row else None
 
     def _add_message(
-        self, conversation_id: int, role: str, content: str, status: MessageStatus,
-        account_id: str, model: str,
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        status: MessageStatus,
+        account_id: str,
+        model: str,
     ) -> StoredMessage:
         conn = self._conn
         now = self._now()
@@ -323,8 +331,13 @@ class ConversationStore(SqliteStore):
             conn.execute("ROLLBACK")
             raise
         return StoredMessage(
-            id=_new_id(cursor), conversation_id=conversation_id, role=role, content=content,
-            status=MessageStatus(status), account_id=account_id, model=model,
+            id=_new_id(cursor),
+            conversation_id=conversation_id,
+            role=role,
+            content=content,
+            status=MessageStatus(status),
+            account_id=account_id,
+            model=model,
         )
 
     def _update_message(self, message_id: int, changes: dict[str, Any]) -> bool:
@@ -333,13 +346,14 @@ class ConversationStore(SqliteStore):
         try:
             if changes:
                 assignments = ", ".join(f"{column} = ?" for column in changes)  # fixed column names
-                found = conn.execute(
-                    f"UPDATE messages SET {assignments} WHERE id = ?", (*changes.values(), message_id)
-                ).rowcount > 0
+                found = (
+                    conn.execute(
+                        f"UPDATE messages SET {assignments} WHERE id = ?", (*changes.values(), message_id)
+                    ).rowcount
+                    > 0
+                )
             else:
-                found = conn.execute(
-                    "SELECT 1 FROM messages WHERE id = ?", (message_id,)
-                ).fetchone() is not None
+                found = conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is not None
             if found:
                 conn.execute(
                     "UPDATE conversations SET updated_at = ?"
@@ -353,9 +367,7 @@ class ConversationStore(SqliteStore):
         return found
 
     def _get_message(self, message_id: int) -> StoredMessage | None:
-        row = self._conn.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
-        ).fetchone()
+        row = self._conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
         return _message(row) if row else None
 
     def _messages(self, conversation_id: int) -> list[StoredMessage]:
@@ -382,9 +394,7 @@ class ConversationStore(SqliteStore):
                 "DELETE FROM messages WHERE conversation_id = ? AND id > ?", (conversation_id, message_id)
             ).rowcount
             if deleted:
-                conn.execute(
-                    "UPDATE conversations SET updated_at = ? WHERE id = ?", (self._now(), conversation_id)
-                )
+                conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (self._now(), conversation_id))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -403,8 +413,12 @@ def _new_id(cursor: sqlite3.Cursor) -> int:
 def _conversation(row: tuple[Any, ...]) -> Conversation:
     id_, title, account_id, model, params, updated_at = row
     return Conversation(
-        id=id_, title=title, account_id=account_id, model=model,
-        params=_params(params, id_), updated_at=updated_at,
+        id=id_,
+        title=title,
+        account_id=account_id,
+        model=model,
+        params=_params(params, id_),
+        updated_at=updated_at,
     )
 
 
@@ -428,6 +442,14 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
     except (ValueError, TypeError):
         reply_metrics = ReplyMetrics()
     return StoredMessage(
-        id=id_, conversation_id=conversation_id, role=role, content=content, status=status,
-        reasoning=reasoning, metrics=reply_metrics, error=error, account_id=account_id, model=model,
+        id=id_,
+        conversation_id=conversation_id,
+        role=role,
+        content=content,
+        status=status,
+        reasoning=reasoning,
+        metrics=reply_metrics,
+        error=error,
+        account_id=account_id,
+        model=model,
     )

@@ -145,7 +145,8 @@ class Dispatcher:
             return refusals[0]
         return type(refusals[0])(
             f"No account in pool “{pool.label}” can be sent this request: {' '.join(r.message for r in refusals)}",
-            refusals[0].action)
+            refusals[0].action,
+        )
 
     def _plan(self, target_id: str) -> tuple[list[Account], Pool | None, DomainError | None]:
         members, pool, problem = self._targets(target_id)
@@ -161,20 +162,41 @@ class Dispatcher:
         if is_pool_id(target_id):
             pool = settings.pool(target_id)
             if pool is None:
-                return [], None, ModelNotFound("The pool this conversation used no longer exists.",
-                                               "Pick another model or pool in the model picker.")
+                return (
+                    [],
+                    None,
+                    ModelNotFound(
+                        "The pool this conversation used no longer exists.",
+                        "Pick another model or pool in the model picker.",
+                    ),
+                )
             members = [a for a in (settings.account(i) for i in pool.account_ids) if a is not None and a.enabled]
             if not members:
-                return [], pool, ModelNotFound(f"Pool “{pool.label}” has no enabled accounts.",
-                                               "Add accounts to the pool in Accounts.")
+                return (
+                    [],
+                    pool,
+                    ModelNotFound(
+                        f"Pool “{pool.label}” has no enabled accounts.", "Add accounts to the pool in Accounts."
+                    ),
+                )
             return members, pool, None
         account = settings.account(target_id)
         if account is None:
-            return [], None, ModelNotFound("No model is selected for this conversation.",
-                                           "Pick a model in the model picker, then send again.")
+            return (
+                [],
+                None,
+                ModelNotFound(
+                    "No model is selected for this conversation.", "Pick a model in the model picker, then send again."
+                ),
+            )
         if not account.enabled:
-            return [], None, ModelNotFound(f"Account “{account.label}” is disabled.",
-                                           "Enable it in Accounts, or pick another model.")
+            return (
+                [],
+                None,
+                ModelNotFound(
+                    f"Account “{account.label}” is disabled.", "Enable it in Accounts, or pick another model."
+                ),
+            )
         return [account], None, None
 
     async def stream(
@@ -235,11 +257,15 @@ class Dispatcher:
         soonest = min((self._states.cooling_for(a.id) for a in accounts), default=0.0)
         why = " ".join(skipped)
         assert pool is not None
-        yield Failed(RateLimited(
-            f"No account in pool “{pool.label}” can answer right now. {why}".strip(),
-            f"Try again in {soonest:.0f} s, or add another account to the pool." if soonest
-            else "Fix the accounts' keys or budgets in Accounts.",
-            retry_after=soonest or None))
+        yield Failed(
+            RateLimited(
+                f"No account in pool “{pool.label}” can answer right now. {why}".strip(),
+                f"Try again in {soonest:.0f} s, or add another account to the pool."
+                if soonest
+                else "Fix the accounts' keys or budgets in Accounts.",
+                retry_after=soonest or None,
+            )
+        )
 
     def _unavailable(self, account: Account) -> str:
         health = self._states.health(account.id)
@@ -251,8 +277,15 @@ class Dispatcher:
         return ""
 
     async def _ask(
-        self, account: Account, key: str | None, model: str, messages: Sequence[ChatMessage], params: ChatParams,
-        pool: Pool | None, retries: int, last: bool,
+        self,
+        account: Account,
+        key: str | None,
+        model: str,
+        messages: Sequence[ChatMessage],
+        params: ChatParams,
+        pool: Pool | None,
+        retries: int,
+        last: bool,
     ) -> AsyncGenerator[StreamEvent, None]:
         """`_attempt` on one account; made once more when a restart of our own llama-server cut it short."""
         url = self._local_url(account)
@@ -262,8 +295,7 @@ class Dispatcher:
                 url = ""  # it did not come back: the attempt's own failure says why, without a second wait
         for watched in (url, ""):
             again = False
-            async for event in self._attempt(account, key, model, messages, params, pool, retries, last,
-                                             watched):
+            async for event in self._attempt(account, key, model, messages, params, pool, retries, last, watched):
                 if isinstance(event, _Superseded):
                     again = True
                 else:
@@ -272,8 +304,16 @@ class Dispatcher:
                 return
 
     async def _attempt(
-        self, account: Account, key: str | None, model: str, messages: Sequence[ChatMessage], params: ChatParams,
-        pool: Pool | None, retries: int, last: bool, watched: str = "",
+        self,
+        account: Account,
+        key: str | None,
+        model: str,
+        messages: Sequence[ChatMessage],
+        params: ChatParams,
+        pool: Pool | None,
+        retries: int,
+        last: bool,
+        watched: str = "",
     ) -> AsyncGenerator[StreamEvent | _Superseded, None]:
         """One request to `account`. `watched`: the URL of our own llama-server behind it; when a restart
         of it makes the request fail before any text, the attempt waits for it and ends `_Superseded`."""
@@ -283,8 +323,9 @@ class Dispatcher:
         started = time.monotonic()
         pool_id = pool.id if pool else ""
         restarts = self._restarts(watched)
-        events = self._llm.stream_chat(account=sent_as, api_key=key, model=model, messages=messages,
-                                       params=params, timeout_s=self._timeout_s())
+        events = self._llm.stream_chat(
+            account=sent_as, api_key=key, model=model, messages=messages, params=params, timeout_s=self._timeout_s()
+        )
         try:
             async with contextlib.aclosing(events):
                 async for event in events:
@@ -295,8 +336,9 @@ class Dispatcher:
                     elif isinstance(event, Finished):
                         done = True
                         self._states_ok(account)
-                        metrics = replace(event.metrics, account_id=account.id, account_label=account.label,
-                                          retries=retries)
+                        metrics = replace(
+                            event.metrics, account_id=account.id, account_label=account.label, retries=retries
+                        )
                         await self._record(account, model, metrics, "ok", None, retries, pool_id)
                         yield Finished(event.finish_reason, metrics)
                         return
@@ -311,8 +353,9 @@ class Dispatcher:
                                 return
                         done = True
                         self._note_failure(account, error)
-                        metrics = replace(event.metrics, account_id=account.id, account_label=account.label,
-                                          retries=retries)
+                        metrics = replace(
+                            event.metrics, account_id=account.id, account_label=account.label, retries=retries
+                        )
                         await self._record(account, model, metrics, "failed", error, retries, pool_id)
                         if pool is not None and not produced and not last and isinstance(error, FAILOVER_ERRORS):
                             yield AttemptFailed(account.id, account.label, error, metrics)
@@ -322,8 +365,12 @@ class Dispatcher:
                     yield event
         finally:
             if not done:  # stopped by the user (or the window closed) mid-reply
-                metrics = ReplyMetrics(latency_s=time.monotonic() - started, account_id=account.id,
-                                       account_label=account.label, retries=retries)
+                metrics = ReplyMetrics(
+                    latency_s=time.monotonic() - started,
+                    account_id=account.id,
+                    account_label=account.label,
+                    retries=retries,
+                )
                 await self._record(account, model, metrics, "stopped", None, retries, pool_id)
 
     # --- our own llama-servers, restarting ---------------------------------------------------------
@@ -342,8 +389,11 @@ class Dispatcher:
 
     def _cut_by_restart(self, url: str, restarts_before: int, error: DomainError) -> bool:
         """Did a restart (under way, or begun and ended since the attempt started) cause `error`?"""
-        return bool(url) and isinstance(error, RESTART_ERRORS) and (
-            self._restarting(url) or self._restarts(url) != restarts_before)
+        return (
+            bool(url)
+            and isinstance(error, RESTART_ERRORS)
+            and (self._restarting(url) or self._restarts(url) != restarts_before)
+        )
 
     async def _wait_for_restart(self, url: str) -> bool:
         """True once the server at `url` is back; at once when the restart has already ended."""
@@ -367,15 +417,32 @@ class Dispatcher:
         tokens, cost = await self._usage.today(account.id)
         return budget_level(tokens, cost, account)
 
-    async def _record(self, account: Account, model: str, metrics: ReplyMetrics, status: str,
-                      error: DomainError | None, retries: int, pool_id: str) -> None:
+    async def _record(
+        self,
+        account: Account,
+        model: str,
+        metrics: ReplyMetrics,
+        status: str,
+        error: DomainError | None,
+        retries: int,
+        pool_id: str,
+    ) -> None:
         if self._usage is None:
             return
         record = UsageRecord(
-            at=time.time(), account_id=account.id, model=model, prompt_tokens=metrics.prompt_tokens,
-            completion_tokens=metrics.completion_tokens, cost_usd=metrics.cost_usd, latency_s=metrics.latency_s,
-            ttft_s=metrics.ttft_s, status=status, error_kind=error.kind if error else "", retries=retries,
-            pool_id=pool_id)
+            at=time.time(),
+            account_id=account.id,
+            model=model,
+            prompt_tokens=metrics.prompt_tokens,
+            completion_tokens=metrics.completion_tokens,
+            cost_usd=metrics.cost_usd,
+            latency_s=metrics.latency_s,
+            ttft_s=metrics.ttft_s,
+            status=status,
+            error_kind=error.kind if error else "",
+            retries=retries,
+            pool_id=pool_id,
+        )
         try:
             await self._usage.record(record)
         except Exception:  # the usage log must never break a chat

@@ -125,8 +125,7 @@ class _Tally:
 
     def metrics(self, cost: float | None) -> ReplyMetrics:
         end = time.perf_counter()
-        completion = self.completion_tokens if self.completion_tokens is not None else (
-            self.content_chunks or None)
+        completion = self.completion_tokens if self.completion_tokens is not None else (self.content_chunks or None)
         tps = None
         if self.first_token is not None and completion:
             span = end - self.first_token
@@ -172,8 +171,12 @@ class LLMService:
         loop = asyncio.get_running_loop()
         mailbox = _Mailbox(loop)
         request = _Request(
-            account=account, api_key=api_key, model=model, timeout_s=timeout_s,
-            messages=_with_system_prompt(messages, params.system_prompt), options=options,
+            account=account,
+            api_key=api_key,
+            model=model,
+            timeout_s=timeout_s,
+            messages=_with_system_prompt(messages, params.system_prompt),
+            options=options,
         )
         future = self._engine.submit(_produce(litellm, request, mailbox))
         try:
@@ -247,8 +250,10 @@ def _limit_stop_sequences(options: dict[str, Any]) -> tuple[dict[str, Any], Noti
     stops = options.get("stop")
     if not isinstance(stops, list) or len(stops) <= MAX_STOP_SEQUENCES:
         return options, None
-    notice = Notice(f"Sent only the first {MAX_STOP_SEQUENCES} of the {len(stops):,} stop sequences: "
-                    f"no more than {MAX_STOP_SEQUENCES} can be sent.")
+    notice = Notice(
+        f"Sent only the first {MAX_STOP_SEQUENCES} of the {len(stops):,} stop sequences: "
+        f"no more than {MAX_STOP_SEQUENCES} can be sent."
+    )
     return {**options, "stop": stops[:MAX_STOP_SEQUENCES]}, notice
 
 
@@ -329,12 +334,14 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
         if headers:
             mailbox.put(ResponseHeaders(headers))
         try:
-            error = map_error(exc, account_label=account.label, model=request.model,
-                              base_url=account.effective_base_url)
+            error = map_error(
+                exc, account_label=account.label, model=request.model, base_url=account.effective_base_url
+            )
         except Exception:  # a failure must never end silently, even if describing it fails
             log.exception("describing a failed chat request failed")
-            error = ServerError("The request failed in a way ModelDesk could not describe.",
-                                "Copy the diagnostics and report it.")
+            error = ServerError(
+                "The request failed in a way ModelDesk could not describe.", "Copy the diagnostics and report it."
+            )
         log.info("chat request failed: %s (%s)", error.kind, type(exc).__name__)
         mailbox.put(Failed(error, tally.metrics(None)))
     finally:

@@ -22,8 +22,9 @@ def empty_message(text: str) -> BadRequest | None:
 def no_model(target_id: str, model: str) -> ModelNotFound | None:
     if target_id and model:
         return None
-    return ModelNotFound("No model is selected for this conversation.",
-                         "Pick a model in the model picker, then send again.")
+    return ModelNotFound(
+        "No model is selected for this conversation.", "Pick a model in the model picker, then send again."
+    )
 
 
 def params_refusal(params: ChatParams) -> BadRequest | None:

@@ -75,7 +75,12 @@ class ChatService:
         self.unsaved_problem = None
 
     async def refusal(
-        self, *, target_id: str, model: str, params: ChatParams, text: str | None = None,
+        self,
+        *,
+        target_id: str,
+        model: str,
+        params: ChatParams,
+        text: str | None = None,
     ) -> DomainError | None:
         """Why this message (or, without `text`, an answer) cannot be sent at all, or None: asked at
         Send, before anything is stored, planned or recorded."""
@@ -99,12 +104,17 @@ class ChatService:
             conversation.title = title
 
     async def reply(
-        self, conversation: Conversation, user_text: str, *, override_budget: bool = False,
+        self,
+        conversation: Conversation,
+        user_text: str,
+        *,
+        override_budget: bool = False,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Add the user's message and stream the assistant's answer. A request that cannot be sent
         raises its DomainError before anything is stored (see `refusal`)."""
-        problem = await self.refusal(target_id=conversation.account_id, model=conversation.model,
-                                     params=conversation.params, text=user_text)
+        problem = await self.refusal(
+            target_id=conversation.account_id, model=conversation.model, params=conversation.params, text=user_text
+        )
         if problem is not None:
             raise problem
         await self.add_user_message(conversation, user_text)
@@ -119,8 +129,11 @@ class ChatService:
         """Before a Retry: drop the last answer if it failed or was cut short. True if one was."""
         await self.flush_unsaved()
         messages = await self._store.messages(conversation.id)
-        if len(messages) >= 2 and messages[-1].role == "assistant" \
-                and messages[-1].status is not MessageStatus.COMPLETE:
+        if (
+            len(messages) >= 2
+            and messages[-1].role == "assistant"
+            and messages[-1].status is not MessageStatus.COMPLETE
+        ):
             await self._store.delete_messages_after(conversation.id, messages[-2].id)
             return True
         return False
@@ -135,8 +148,9 @@ class ChatService:
     ) -> AsyncGenerator[StreamEvent, None]:
         # Asked again here, just before the reply is stored: the pane asked at Send, but the account
         # or its key may have gone since.
-        problem = await self.refusal(target_id=conversation.account_id, model=conversation.model,
-                                     params=conversation.params)
+        problem = await self.refusal(
+            target_id=conversation.account_id, model=conversation.model, params=conversation.params
+        )
         if problem is not None:
             raise problem
         await self.flush_unsaved()
@@ -146,16 +160,24 @@ class ChatService:
             if _counts_as_history(m)
         ]
         reply = await self._store.add_message(
-            conversation.id, role="assistant", content="", status=MessageStatus.STREAMING,
-            account_id=conversation.account_id, model=conversation.model,
+            conversation.id,
+            role="assistant",
+            content="",
+            status=MessageStatus.STREAMING,
+            account_id=conversation.account_id,
+            model=conversation.model,
         )
         text: list[str] = []
         reasoning: list[str] = []
         status = MessageStatus.STOPPED  # unless the stream says otherwise
         saver = _PartialSaver(self._save, reply.id, text, reasoning, self._save_interval_s)
         events = self._dispatcher.stream(
-            target_id=conversation.account_id, model=conversation.model, messages=history,
-            params=conversation.params, override_budget=override_budget)
+            target_id=conversation.account_id,
+            model=conversation.model,
+            messages=history,
+            params=conversation.params,
+            override_budget=override_budget,
+        )
         async with contextlib.aclosing(events):
             try:
                 async for event in events:
@@ -169,22 +191,32 @@ class ChatService:
                         status = MessageStatus.COMPLETE
                         await saver.stop()
                         await self._save(
-                            reply.id, content="".join(text), reasoning="".join(reasoning),
-                            status=status, metrics=event.metrics)
+                            reply.id,
+                            content="".join(text),
+                            reasoning="".join(reasoning),
+                            status=status,
+                            metrics=event.metrics,
+                        )
                     elif isinstance(event, Failed):
                         status = MessageStatus.FAILED
                         await saver.stop()
                         await self._save(
-                            reply.id, content="".join(text), reasoning="".join(reasoning),
-                            status=status, metrics=event.metrics, error=_error_text(event.error))
+                            reply.id,
+                            content="".join(text),
+                            reasoning="".join(reasoning),
+                            status=status,
+                            metrics=event.metrics,
+                            error=_error_text(event.error),
+                        )
                     yield event
             except StorageFailed as exc:
                 # A store the request itself needs failed (the usage log, for a budget): the turn says
                 # so, rather than looking stopped or cut short by a closing app.
                 status = MessageStatus.FAILED
                 await saver.stop()
-                await self._save(reply.id, content="".join(text), reasoning="".join(reasoning), status=status,
-                                 error=_error_text(exc))
+                await self._save(
+                    reply.id, content="".join(text), reasoning="".join(reasoning), status=status, error=_error_text(exc)
+                )
                 raise
             finally:
                 await saver.stop()
@@ -210,8 +242,14 @@ class ChatService:
 class _PartialSaver:
     """Writes the partial reply `interval` seconds after the first text not yet written arrived."""
 
-    def __init__(self, save: Callable[..., Awaitable[StorageFailed | None]], message_id: int,
-                 text: list[str], reasoning: list[str], interval: float) -> None:
+    def __init__(
+        self,
+        save: Callable[..., Awaitable[StorageFailed | None]],
+        message_id: int,
+        text: list[str],
+        reasoning: list[str],
+        interval: float,
+    ) -> None:
         self._save, self._id, self._text, self._reasoning = save, message_id, text, reasoning
         self._interval = interval
         self._unsaved_since: float | None = None
@@ -253,17 +291,30 @@ def _counts_as_history(message: StoredMessage) -> bool:
 
 
 async def recover_interrupted(
-    store: ConversationStore, usage: UsageStore, settings: Settings,
+    store: ConversationStore,
+    usage: UsageStore,
+    settings: Settings,
 ) -> list[InterruptedReply]:
     """At start-up: replies a crash cut off become `interrupted`, and each gets the usage record its
     request never wrote (status "interrupted", tokens and cost unknown)."""
     found = await store.recover_interrupted()
     for reply in found:
         pool = settings.pool(reply.account_id)
-        await usage.record(UsageRecord(
-            at=reply.started_at, account_id=reply.account_id, model=reply.model,
-            prompt_tokens=None, completion_tokens=None, cost_usd=None, latency_s=None, ttft_s=None,
-            status="interrupted", error_kind="", pool_id=pool.id if pool else ""))
+        await usage.record(
+            UsageRecord(
+                at=reply.started_at,
+                account_id=reply.account_id,
+                model=reply.model,
+                prompt_tokens=None,
+                completion_tokens=None,
+                cost_usd=None,
+                latency_s=None,
+                ttft_s=None,
+                status="interrupted",
+                error_kind="",
+                pool_id=pool.id if pool else "",
+            )
+        )
     return found
 
 

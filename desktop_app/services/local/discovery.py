@@ -101,8 +101,9 @@ async def probe_ollama(http: httpx.AsyncClient, url: str, *, timeout_s: float = 
     return None
 
 
-async def probe_llama_server(http: httpx.AsyncClient, url: str, *,
-                             timeout_s: float = PROBE_TIMEOUT_S) -> FoundServer | None:
+async def probe_llama_server(
+    http: httpx.AsyncClient, url: str, *, timeout_s: float = PROBE_TIMEOUT_S
+) -> FoundServer | None:
     """GET /health; llama-server answers {"status": "ok"} (or 503 {"status": ...} while loading)."""
     body = await _get_json(http, f"{url}/health", timeout_s, also_ok=(503,))
     if isinstance(body, dict) and ("status" in body or "error" in body):
@@ -168,8 +169,12 @@ def find_gguf_folders(folders: list[Path]) -> tuple[GgufFolder, ...]:
 
 
 async def discover(
-    *, http: httpx.AsyncClient | None = None, environ: Mapping[str, str] | None = None,
-    ollama: str | None = None, llama_server: str | None = None, gguf_folders: list[Path] | None = None,
+    *,
+    http: httpx.AsyncClient | None = None,
+    environ: Mapping[str, str] | None = None,
+    ollama: str | None = None,
+    llama_server: str | None = None,
+    gguf_folders: list[Path] | None = None,
     timeout_s: float = PROBE_TIMEOUT_S,
 ) -> Discovery:
     """Look around once. Arguments override where to look (tests point them at loopback fakes)."""
@@ -188,6 +193,11 @@ async def discover(
         if own_client:
             await client.aclose()
     keys = tuple(find_env_keys(env))
-    log.info("first-run discovery: ollama=%s llama-server=%s gguf=%d env keys=%d",
-             bool(ollama_found), bool(llama_found), sum(f.count for f in ggufs), len(keys))
+    log.info(
+        "first-run discovery: ollama=%s llama-server=%s gguf=%d env keys=%d",
+        bool(ollama_found),
+        bool(llama_found),
+        sum(f.count for f in ggufs),
+        len(keys),
+    )
     return Discovery(ollama=ollama_found, llama_server=llama_found, gguf_folders=ggufs, env_keys=keys)

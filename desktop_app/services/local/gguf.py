@@ -42,15 +42,30 @@ from desktop_app.services.local.gguf_header import (
 from desktop_app.services.paths import write_atomically
 
 __all__ = [
-    "BIG_ENDIAN", "BROKEN_LINK", "CACHE_VERSION", "DAMAGED", "DATA_MISSING", "DENIED", "EMPTY", "NOT_A_FILE",
-    "NOT_REGULAR", "TOO_LARGE", "TRUNCATED", "VANISHED", "WRONG_MAGIC", "GgufError", "GgufLibrary",
-    "default_folders", "read_gguf_header",
+    "BIG_ENDIAN",
+    "BROKEN_LINK",
+    "CACHE_VERSION",
+    "DAMAGED",
+    "DATA_MISSING",
+    "DENIED",
+    "EMPTY",
+    "NOT_A_FILE",
+    "NOT_REGULAR",
+    "TOO_LARGE",
+    "TRUNCATED",
+    "VANISHED",
+    "WRONG_MAGIC",
+    "GgufError",
+    "GgufLibrary",
+    "default_folders",
+    "read_gguf_header",
 ]
 
 log = logging.getLogger(__name__)
 
 
 # --- where models live ---------------------------------------------------------------------------
+
 
 def default_folders(environ: Mapping[str, str] | None = None) -> list[Path]:
     """Where llama.cpp, the Hugging Face hub and LM Studio keep GGUF files on this machine.
@@ -219,8 +234,7 @@ class GgufLibrary:
         return cache
 
     def _save_cache(self, cache: Mapping[str, _Entry]) -> None:
-        document = {"version": CACHE_VERSION,
-                    "files": {key: _entry_to_json(entry) for key, entry in cache.items()}}
+        document = {"version": CACHE_VERSION, "files": {key: _entry_to_json(entry) for key, entry in cache.items()}}
         try:
             write_atomically(self._cache_file, json.dumps(document, separators=(",", ":")).encode())
         except OSError:
@@ -247,10 +261,16 @@ def _entry_to_json(entry: _Entry) -> dict[str, Any]:
         return record
     info = entry.info
     record["info"] = {
-        "size": info.size, "mtime": info.mtime, "architecture": info.architecture, "name": info.name,
-        "quantisation": info.quantisation, "parameter_count": info.parameter_count,
-        "context_length": info.context_length, "has_chat_template": info.has_chat_template,
-        "split_index": info.split_index, "split_count": info.split_count,
+        "size": info.size,
+        "mtime": info.mtime,
+        "architecture": info.architecture,
+        "name": info.name,
+        "quantisation": info.quantisation,
+        "parameter_count": info.parameter_count,
+        "context_length": info.context_length,
+        "has_chat_template": info.has_chat_template,
+        "split_index": info.split_index,
+        "split_count": info.split_count,
     }
     return record
 
@@ -275,18 +295,24 @@ def _entry_from_json(path: Path, record: Any) -> _Entry:
         raise TypeError(f"{name} has the wrong type")
 
     info = GgufInfo(
-        path=path, size=typed("size", int), mtime=float(typed("mtime", (int, float))),
-        architecture=typed("architecture", str), name=typed("name", str),
+        path=path,
+        size=typed("size", int),
+        mtime=float(typed("mtime", (int, float))),
+        architecture=typed("architecture", str),
+        name=typed("name", str),
         quantisation=typed("quantisation", str),
         parameter_count=typed("parameter_count", int, optional=True),
         context_length=typed("context_length", int, optional=True),
         has_chat_template=typed("has_chat_template", bool),
-        split_index=typed("split_index", int), split_count=typed("split_count", int), parts=(path,),
+        split_index=typed("split_index", int),
+        split_count=typed("split_count", int),
+        parts=(path,),
     )
     return _Entry(size, mtime_ns, info=info)
 
 
 # --- finding files -------------------------------------------------------------------------------
+
 
 def _find_files(folders: Sequence[Path]) -> list[_Found]:
     """Every *.gguf under the folders, following links (the HF hub links snapshots to blobs).
@@ -358,20 +384,26 @@ def _group_splits(infos: Sequence[GgufInfo], broken: set[Path]) -> tuple[list[Gg
             listed = ", ".join(names[number] for number in missing[:3])
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
             verb = "is" if len(missing) == 1 else "are"
-            problems.append(GgufProblem(parts[min(parts)].path, f"The model cannot load: {len(missing)} of its "
-                                                                f"{count} parts {verb} missing ({listed}{more})."))
+            problems.append(
+                GgufProblem(
+                    parts[min(parts)].path,
+                    f"The model cannot load: {len(missing)} of its {count} parts {verb} missing ({listed}{more}).",
+                )
+            )
         if absent:
             continue
         ordered = [parts[number] for number in names]
         counts = [part.parameter_count for part in ordered if part.parameter_count is not None]
-        singles.append(replace(
-            ordered[0],
-            size=sum(part.size for part in ordered),
-            mtime=max(part.mtime for part in ordered),
-            parameter_count=sum(counts) if counts else None,
-            split_index=0,
-            split_count=count,
-            parts=tuple(part.path for part in ordered),
-        ))
+        singles.append(
+            replace(
+                ordered[0],
+                size=sum(part.size for part in ordered),
+                mtime=max(part.mtime for part in ordered),
+                parameter_count=sum(counts) if counts else None,
+                split_index=0,
+                split_count=count,
+                parts=tuple(part.path for part in ordered),
+            )
+        )
     singles.sort(key=lambda info: str(info.path))
     return singles, problems

@@ -84,10 +84,17 @@ _HEAD = struct.Struct("<4sIQQ")  # magic, version, tensor count, metadata count
 _STRING, _ARRAY = 8, 9
 # value type -> (size, format) of the fixed-size types
 _SCALARS: dict[int, tuple[int, struct.Struct]] = {
-    0: (1, struct.Struct("<B")), 1: (1, struct.Struct("<b")), 2: (2, struct.Struct("<H")),
-    3: (2, struct.Struct("<h")), 4: (4, struct.Struct("<I")), 5: (4, struct.Struct("<i")),
-    6: (4, struct.Struct("<f")), 7: (1, struct.Struct("<?")), 10: (8, struct.Struct("<Q")),
-    11: (8, struct.Struct("<q")), 12: (8, struct.Struct("<d")),
+    0: (1, struct.Struct("<B")),
+    1: (1, struct.Struct("<b")),
+    2: (2, struct.Struct("<H")),
+    3: (2, struct.Struct("<h")),
+    4: (4, struct.Struct("<I")),
+    5: (4, struct.Struct("<i")),
+    6: (4, struct.Struct("<f")),
+    7: (1, struct.Struct("<?")),
+    10: (8, struct.Struct("<Q")),
+    11: (8, struct.Struct("<q")),
+    12: (8, struct.Struct("<d")),
 }
 _INTEGER_TYPES = frozenset({0, 1, 2, 3, 4, 5, 10, 11})
 _SCALAR_SIZES = {vtype: size for vtype, (size, _) in _SCALARS.items()}
@@ -191,8 +198,7 @@ class _HeaderReader:
             return
         if end > self._size:
             if end - start > MAX_HEADER_BYTES:
-                raise GgufError(f"The header claims {count:,} {what}, more than a "
-                                f"{self._size:,}-byte file can hold.")
+                raise GgufError(f"The header claims {count:,} {what}, more than a {self._size:,}-byte file can hold.")
             raise GgufError(TRUNCATED)
         raise GgufError(TOO_LARGE)
 
@@ -204,7 +210,7 @@ class _HeaderReader:
             raise GgufError(EMPTY)
         self._at(0, min(size, _HEAD.size))
         magic = self._buf[:4]
-        if magic != MAGIC[:len(magic)]:
+        if magic != MAGIC[: len(magic)]:
             raise GgufError(WRONG_MAGIC)
         if size >= 8:
             version = _U32.unpack_from(self._buf, 4)[0]
@@ -233,7 +239,7 @@ class _HeaderReader:
         index = self._at(pos + 8, key_length + 4)
         buf = self._buf
         try:
-            key = buf[index:index + key_length].decode("utf-8")
+            key = buf[index : index + key_length].decode("utf-8")
         except UnicodeDecodeError:
             raise GgufError(f"Metadata key #{number} is not valid UTF-8.") from None
         if self.guessed and (not _PLAUSIBLE_KEY.match(buf, index, index + key_length) or key in self._keys):
@@ -278,7 +284,7 @@ class _HeaderReader:
         elif key == "split.count":
             self.split_count = max(1, value)
         elif key.endswith(".context_length") and key.count(".") == 1 and value > 0:
-            self.context_lengths[key[:-len(".context_length")]] = value
+            self.context_lengths[key[: -len(".context_length")]] = value
 
     def _string(self, key: str, length: int, pos: int) -> None:
         if key == "tokenizer.chat_template":
@@ -286,7 +292,7 @@ class _HeaderReader:
             return
         take = min(length, _NAME_BYTES)
         index = self._at(pos, take)
-        text = without_bidi_controls(self._buf[index:index + take].decode("utf-8", errors="replace")).strip()
+        text = without_bidi_controls(self._buf[index : index + take].decode("utf-8", errors="replace")).strip()
         if key == "general.architecture":
             self.architecture = text or None
         elif key == "general.name":
@@ -294,8 +300,7 @@ class _HeaderReader:
 
     # --- arrays ------------------------------------------------------------------------------
 
-    def _skip_array(self, key: str, item_type: int, count: int, pos: int, remaining: int,
-                    *, depth: int) -> int:
+    def _skip_array(self, key: str, item_type: int, count: int, pos: int, remaining: int, *, depth: int) -> int:
         """The offset just past an array's items, which start at `pos`."""
         size = _SCALAR_SIZES.get(item_type)
         if size is not None:
@@ -446,8 +451,9 @@ class _HeaderReader:
                 buf, base = self._buf, self._base
             name_length = unpack_u64(buf, pos - base)[0]
             if name_length > MAX_TENSOR_NAME_BYTES:
-                raise GgufError(f"Tensor #{number} has a name {name_length:,} bytes long, "
-                                "so the tensor list is damaged.")
+                raise GgufError(
+                    f"Tensor #{number} has a name {name_length:,} bytes long, so the tensor list is damaged."
+                )
             longest = 8 + name_length + 4 + tails[MAX_DIMENSIONS].size
             if pos + longest > base + len(buf):
                 self._at(pos, min(longest, size - pos))
@@ -469,8 +475,7 @@ class _HeaderReader:
             pos += 12 + name_length + tail.size
             offset = fields[-1]
             if offset % alignment:
-                raise GgufError(f"Tensor #{number} is not aligned to {alignment} bytes, "
-                                "so the tensor list is damaged.")
+                raise GgufError(f"Tensor #{number} is not aligned to {alignment} bytes, so the tensor list is damaged.")
             count = prod(fields[:dims])
             parameters += count
             elements[fields[-2]] = elements.get(fields[-2], 0) + count

@@ -26,8 +26,9 @@ def link_models(files: Sequence[Path], folder: Path) -> list[Path]:
         if file.name.lower().startswith("mmproj"):
             continue
         split = SPLIT_NAME.match(file.name)
-        parts = (sorted(file.parent.glob(f"{glob.escape(split['prefix'])}-*-of-{split['count']}.gguf"))
-                 if split else [file])
+        parts = (
+            sorted(file.parent.glob(f"{glob.escape(split['prefix'])}-*-of-{split['count']}.gguf")) if split else [file]
+        )
         prefix = ""
         if any(part.name.lower() in taken for part in parts):
             prefix = f"{file.parent.name}-"

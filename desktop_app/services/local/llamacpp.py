@@ -129,7 +129,10 @@ def _parse_router_model(entry: dict[str, Any]) -> RouterModel:
                 break
     exit_code = status.get("exit_code")
     return RouterModel(
-        id=str(entry.get("id", "")), path=str(path), status=value, failed=bool(status.get("failed")),
+        id=str(entry.get("id", "")),
+        path=str(path),
+        status=value,
+        failed=bool(status.get("failed")),
         exit_code=exit_code if isinstance(exit_code, int) else None,
     )
 
@@ -201,9 +204,15 @@ class LlamaCppService:
         except httpx.HTTPError as exc:
             unreachable = _unreachable(url)
             said = (unreachable.message, unreachable.action)
-            error = transport_error(exc, TransportWording(
-                timed_out=(f"llama-server at {_host(url)} did not answer in time.", "It may be busy; try again."),
-                not_connected=said, other=said), url=url)
+            error = transport_error(
+                exc,
+                TransportWording(
+                    timed_out=(f"llama-server at {_host(url)} did not answer in time.", "It may be busy; try again."),
+                    not_connected=said,
+                    other=said,
+                ),
+                url=url,
+            )
             raise (error or unreachable) from exc
 
     @staticmethod
@@ -224,8 +233,11 @@ class LlamaCppService:
         if health.status_code == 503:
             return ServerInfo(url=url, loading=True)
         if health.status_code != 200:
-            raise ServerError(f"llama-server at {_host(url)} answered /health with HTTP {health.status_code}.",
-                              "Check that this address is a llama-server.", status=health.status_code)
+            raise ServerError(
+                f"llama-server at {_host(url)} answered /health with HTTP {health.status_code}.",
+                "Check that this address is a llama-server.",
+                status=health.status_code,
+            )
         props_r, models_r = await asyncio.gather(self._get(url, "/props"), self._get(url, "/models"))
         props = self._json(props_r) or {}
         listing = self._json(models_r)
@@ -242,9 +254,14 @@ class LlamaCppService:
         n_ctx = meta.get("n_ctx") or settings.get("n_ctx")
         total, busy = await self._slots(url, props)
         return ServerInfo(
-            url=url, healthy=True, model_alias=str(first.get("id") or props.get("model_alias") or ""),
-            model_path=str(props.get("model_path") or ""), n_ctx=int(n_ctx) if n_ctx else None,
-            total_slots=total, busy_slots=busy, build=build,
+            url=url,
+            healthy=True,
+            model_alias=str(first.get("id") or props.get("model_alias") or ""),
+            model_path=str(props.get("model_path") or ""),
+            n_ctx=int(n_ctx) if n_ctx else None,
+            total_slots=total,
+            busy_slots=busy,
+            build=build,
         )
 
     async def _slots(self, url: str, props: dict[str, Any], **params: str) -> tuple[int | None, int | None]:
@@ -259,8 +276,14 @@ class LlamaCppService:
             listing = {"data": []}
         models = self._note_listing(url, [_parse_router_model(e) for e in listing["data"] if isinstance(e, dict)])
         loaded = [m for m in models if m.status is RouterModelStatus.LOADED]
-        info = ServerInfo(url=url, healthy=True, router_mode=True, build=build, models=tuple(models),
-                          model_alias=", ".join(m.id for m in loaded))
+        info = ServerInfo(
+            url=url,
+            healthy=True,
+            router_mode=True,
+            build=build,
+            models=tuple(models),
+            model_alias=", ".join(m.id for m in loaded),
+        )
         if len(loaded) != 1 or self.unloading(url, loaded[0].id):
             return info
         # One model loaded: its own figures, through the router (GET routes by ?model=).
@@ -270,11 +293,17 @@ class LlamaCppService:
             return info
         total, busy = await self._slots(url, props, **ask)
         n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
-        return replace(info, model_path=str(props.get("model_path") or loaded[0].path),
-                       n_ctx=int(n_ctx) if n_ctx else None, total_slots=total, busy_slots=busy)
+        return replace(
+            info,
+            model_path=str(props.get("model_path") or loaded[0].path),
+            n_ctx=int(n_ctx) if n_ctx else None,
+            total_slots=total,
+            busy_slots=busy,
+        )
 
-    async def wait_healthy(self, url: str, timeout: float = START_TIMEOUT_S,
-                           alive: Callable[[], bool] | None = None) -> None:
+    async def wait_healthy(
+        self, url: str, timeout: float = START_TIMEOUT_S, alive: Callable[[], bool] | None = None
+    ) -> None:
         """Return once /health says 200; `TimedOut` after `timeout`; stop early when `alive()` is False."""
         url = normalise_url(url)
         loop = asyncio.get_running_loop()
@@ -287,8 +316,10 @@ class LlamaCppService:
                 if response.status_code == 200:
                     return
             if loop.time() >= deadline:
-                raise TimedOut(f"llama-server at {_host(url)} was not ready after {timeout:.0f} s.",
-                               "Check its log; a large model may need longer to load.")
+                raise TimedOut(
+                    f"llama-server at {_host(url)} was not ready after {timeout:.0f} s.",
+                    "Check its log; a large model may need longer to load.",
+                )
             await asyncio.sleep(self._poll)
 
     # --- router mode ---------------------------------------------------------------------------
@@ -310,13 +341,17 @@ class LlamaCppService:
         response = await self._get(url, "/models")
         body = self._json(response)
         if body is None:
-            raise ServerError(f"llama-server at {_host(url)} did not list its models (HTTP {response.status_code}).",
-                              status=response.status_code)
+            raise ServerError(
+                f"llama-server at {_host(url)} did not list its models (HTTP {response.status_code}).",
+                status=response.status_code,
+            )
         if not _is_router_listing(body):
             if not body.get("data"):
                 return []
-            raise BadRequest(f"llama-server at {_host(url)} serves one model, not a router over a folder.",
-                             "Start it without -m, with --models-dir, to load and unload models.")
+            raise BadRequest(
+                f"llama-server at {_host(url)} serves one model, not a router over a folder.",
+                "Start it without -m, with --models-dir, to load and unload models.",
+            )
         return self._note_listing(url, [_parse_router_model(e) for e in body["data"] if isinstance(e, dict)])
 
     async def load(self, url: str, model: str) -> None:
@@ -352,13 +387,17 @@ class LlamaCppService:
     @staticmethod
     def _model_error(url: str, model: str, status: int, text: str, verb: str) -> DomainError:
         if status == 404 or "not found" in text:
-            return ModelNotFound(f"llama-server at {_host(url)} has no model {model}.",
-                                 "Refresh the list; the router only sees the files in its folder.")
-        return ServerError(f"llama-server at {_host(url)} could not {verb} {model} (HTTP {status}: {text}).",
-                           status=status)
+            return ModelNotFound(
+                f"llama-server at {_host(url)} has no model {model}.",
+                "Refresh the list; the router only sees the files in its folder.",
+            )
+        return ServerError(
+            f"llama-server at {_host(url)} could not {verb} {model} (HTTP {status}: {text}).", status=status
+        )
 
-    async def wait_model(self, url: str, model: str, status: RouterModelStatus,
-                         timeout: float = LOAD_TIMEOUT_S) -> RouterModel:
+    async def wait_model(
+        self, url: str, model: str, status: RouterModelStatus, timeout: float = LOAD_TIMEOUT_S
+    ) -> RouterModel:
         """Poll GET /models until `model` has `status`; a failed load raises `ServerError`."""
         url = normalise_url(url)
         loop = asyncio.get_running_loop()
@@ -367,19 +406,24 @@ class LlamaCppService:
         while True:
             found = {m.id: m for m in await self.router_models(url)}.get(model)
             if found is None:
-                raise ModelNotFound(f"llama-server at {_host(url)} has no model {model}.",
-                                    "Refresh the list; the router only sees the files in its folder.")
+                raise ModelNotFound(
+                    f"llama-server at {_host(url)} has no model {model}.",
+                    "Refresh the list; the router only sees the files in its folder.",
+                )
             if found.status is status:
                 return found
             seen_loading = seen_loading or found.status is RouterModelStatus.LOADING
-            if (status is RouterModelStatus.LOADED and seen_loading
-                    and found.status is RouterModelStatus.UNLOADED):
+            if status is RouterModelStatus.LOADED and seen_loading and found.status is RouterModelStatus.UNLOADED:
                 why = f" ({describe_exit(found.exit_code)})" if found.failed else ""
-                raise ServerError(f"{model} could not be loaded{why}.",
-                                  "Check the router's log; the file may be damaged or too large for memory.")
+                raise ServerError(
+                    f"{model} could not be loaded{why}.",
+                    "Check the router's log; the file may be damaged or too large for memory.",
+                )
             if loop.time() >= deadline:
-                raise TimedOut(f"{model} was not {status.value} after {timeout:.0f} s.",
-                               "A large model may need longer; check the router's log.")
+                raise TimedOut(
+                    f"{model} was not {status.value} after {timeout:.0f} s.",
+                    "A large model may need longer; check the router's log.",
+                )
             await asyncio.sleep(self._poll)
 
     async def switch(self, url: str, model: str, timeout: float = LOAD_TIMEOUT_S) -> RouterModel:
@@ -387,8 +431,10 @@ class LlamaCppService:
         url = normalise_url(url)
         models = await self.router_models(url)
         if model not in {m.id for m in models}:
-            raise ModelNotFound(f"llama-server at {_host(url)} has no model {model}.",
-                                "Refresh the list; the router only sees the files in its folder.")
+            raise ModelNotFound(
+                f"llama-server at {_host(url)} has no model {model}.",
+                "Refresh the list; the router only sees the files in its folder.",
+            )
         others = [m.id for m in models if m.id != model and m.active]
         for other in others:
             await self.unload(url, other)
@@ -404,9 +450,16 @@ class ManagedServer:
     State changes and log lines are announced to listeners (plain callables, called on the loop).
     """
 
-    def __init__(self, spec: ManagedServerSpec, *, service: LlamaCppService, binary_setting: str = "",
-                 log_lines: int = LOG_LINES, stop_timeout: float = STOP_TIMEOUT_S,
-                 start_timeout: float = START_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        spec: ManagedServerSpec,
+        *,
+        service: LlamaCppService,
+        binary_setting: str = "",
+        log_lines: int = LOG_LINES,
+        stop_timeout: float = STOP_TIMEOUT_S,
+        start_timeout: float = START_TIMEOUT_S,
+    ) -> None:
         self._spec = spec
         self._service = service
         self._binary_setting = binary_setting
@@ -541,22 +594,26 @@ class ManagedServer:
         self._set_state(ManagedState(ManagedStatus.STARTING, url=self.url))
         try:
             process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=env,
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
             )
         except OSError as exc:
             await asyncio.to_thread(self._remove_scratch)
             self._set_state(ManagedState(ManagedStatus.STOPPED, url=self.url, message=str(exc)))
-            raise ServerStartFailed(f"llama-server could not be started: {exc.strerror or exc}.",
-                                    "Check that the configured path is a llama-server executable.") from exc
+            raise ServerStartFailed(
+                f"llama-server could not be started: {exc.strerror or exc}.",
+                "Check that the configured path is a llama-server executable.",
+            ) from exc
         self._process = process
         assert process.stdout is not None
         self._reader = asyncio.ensure_future(self._read(process.stdout))
         self._watcher = asyncio.ensure_future(self._watch(process))
         self._set_state(ManagedState(ManagedStatus.STARTING, url=self.url, pid=process.pid))
         try:
-            await self._service.wait_healthy(self.url, self._start_timeout,
-                                             alive=lambda: process.returncode is None)
+            await self._service.wait_healthy(self.url, self._start_timeout, alive=lambda: process.returncode is None)
         except TimedOut:
             await self._stop()
             raise
@@ -587,8 +644,7 @@ class ManagedServer:
             try:
                 await asyncio.wait_for(process.wait(), self._stop_timeout)
             except TimeoutError:
-                log.warning("llama-server %s ignored SIGTERM for %.0f s; killing it", process.pid,
-                            self._stop_timeout)
+                log.warning("llama-server %s ignored SIGTERM for %.0f s; killing it", process.pid, self._stop_timeout)
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
@@ -598,8 +654,11 @@ class ManagedServer:
         self._expected_exit = False
         await asyncio.to_thread(self._remove_scratch)
         if self._state.status is not ManagedStatus.CRASHED:
-            self._set_state(ManagedState(ManagedStatus.STOPPED, url=self.url, exit_code=process.returncode,
-                                         log_tail=self.log_tail()))
+            self._set_state(
+                ManagedState(
+                    ManagedStatus.STOPPED, url=self.url, exit_code=process.returncode, log_tail=self.log_tail()
+                )
+            )
         return self._state
 
     async def _finish_tasks(self) -> None:
@@ -622,10 +681,16 @@ class ManagedServer:
                 await asyncio.wait_for(asyncio.shield(self._reader), 2.0)
         # The log tail travels with the state; the sentence itself stays short (after a kill the
         # last line is just whatever the server happened to print before).
-        self._set_state(ManagedState(
-            ManagedStatus.CRASHED, url=self.url, pid=process.pid, exit_code=code, log_tail=self.log_tail(),
-            message=f"llama-server stopped unexpectedly ({describe_exit(code)}).",
-        ))
+        self._set_state(
+            ManagedState(
+                ManagedStatus.CRASHED,
+                url=self.url,
+                pid=process.pid,
+                exit_code=code,
+                log_tail=self.log_tail(),
+                message=f"llama-server stopped unexpectedly ({describe_exit(code)}).",
+            )
+        )
 
     async def _read(self, stream: asyncio.StreamReader) -> None:
         pending = b""
@@ -662,4 +727,3 @@ class ManagedServer:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
-

@@ -72,8 +72,15 @@ if TYPE_CHECKING:
     import ollama
 
 # PullJob and PullLedger are imported from here (ollama_hosts.py, the Ollama pane).
-__all__ = ["MIN_FREE_BYTES", "RETRY_DELAYS_S", "OllamaService", "PullJob", "PullLedger", "PullListener",
-           "default_models_dir"]
+__all__ = [
+    "MIN_FREE_BYTES",
+    "RETRY_DELAYS_S",
+    "OllamaService",
+    "PullJob",
+    "PullLedger",
+    "PullListener",
+    "default_models_dir",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +89,19 @@ RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
 MIN_FREE_BYTES = 1_000_000_000
 YIELD_EVERY = 64  # progress lines handled before letting the event loop run other work
 # Mid-stream errors Ollama reports when its own download from the registry broke off.
-_TRANSIENT_MARKERS = ("max retries exceeded", "connection reset", "unexpected eof", "timeout",
-                      "timed out", "connection refused", "tls handshake", "broken pipe",
-                      "service unavailable", "bad gateway", "temporarily")
+_TRANSIENT_MARKERS = (
+    "max retries exceeded",
+    "connection reset",
+    "unexpected eof",
+    "timeout",
+    "timed out",
+    "connection refused",
+    "tls handshake",
+    "broken pipe",
+    "service unavailable",
+    "bad gateway",
+    "temporarily",
+)
 
 
 def _ollama():
@@ -107,8 +124,14 @@ def _capabilities(entry: Any) -> tuple[str, ...]:
 
 # How Go words the ways a download from the registry can fail (net, crypto/tls, x509), by kind.
 _DNS_MARKERS = ("no such host", "server misbehaving", "temporary failure in name resolution")
-_OFFLINE_MARKERS = ("network is unreachable", "no route to host", "dial tcp", "connection refused",
-                    "i/o timeout", "handshake timeout")
+_OFFLINE_MARKERS = (
+    "network is unreachable",
+    "no route to host",
+    "dial tcp",
+    "connection refused",
+    "i/o timeout",
+    "handshake timeout",
+)
 _TLS_MARKERS = ("x509:", "certificate", "tls: failed", "tls: bad")  # a refused certificate, not a timeout
 _REGISTRY_HOST = re.compile(r"(?:lookup |https?://)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
@@ -125,13 +148,22 @@ class OllamaService:
     """Over 30 methods on purpose: one per Ollama API call, plus the pulls it owns and one error mapping."""
 
     def __init__(
-        self, host: OllamaHost, *, api_key: str | None = None, state_file: Path | None = None,
+        self,
+        host: OllamaHost,
+        *,
+        api_key: str | None = None,
+        state_file: Path | None = None,
         ledger: PullLedger | None = None,
-        timeout: float = 30.0, connect_timeout: float = 5.0, status_timeout: float = 3.0,
-        pull_read_timeout: float = 300.0, retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        status_timeout: float = 3.0,
+        pull_read_timeout: float = 300.0,
+        retry_delays: Sequence[float] = RETRY_DELAYS_S,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        disk_usage: DiskUsage = shutil.disk_usage, models_dir: Path | None = None,
-        min_free_bytes: int = MIN_FREE_BYTES, publish_interval: float = 0.05,
+        disk_usage: DiskUsage = shutil.disk_usage,
+        models_dir: Path | None = None,
+        min_free_bytes: int = MIN_FREE_BYTES,
+        publish_interval: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._host = host
@@ -143,8 +175,9 @@ class OllamaService:
         self._pull_timeout = httpx.Timeout(pull_read_timeout, connect=connect_timeout)
         self._clients: dict[str, ollama.AsyncClient] = {}
         # The reachability probe answers fast or not at all; the client has no version call.
-        self._probe = httpx.AsyncClient(base_url=normalize_host_url(host.url), headers=headers,
-                                        timeout=httpx.Timeout(status_timeout))
+        self._probe = httpx.AsyncClient(
+            base_url=normalize_host_url(host.url), headers=headers, timeout=httpx.Timeout(status_timeout)
+        )
         self._retry_delays = tuple(retry_delays)
         self._sleep = sleep
         self._disk_usage = disk_usage
@@ -173,7 +206,8 @@ class OllamaService:
         client = self._clients.get(kind)
         if client is None:
             client = self._clients[kind] = _ollama().AsyncClient(
-                host=self._host.url, headers=self._headers, timeout=timeout)
+                host=self._host.url, headers=self._headers, timeout=timeout
+            )
         return client
 
     @property
@@ -192,17 +226,27 @@ class OllamaService:
         if response.status_code in (401, 403):
             return HostStatus(url, False, error=self._auth_failed())
         if response.status_code >= 500:
-            return HostStatus(url, False, error=ServerError(
-                f"Ollama at {self._host.address} answered with an error (HTTP {response.status_code}).",
-                "Try again in a moment; if it persists, check Ollama's log.",
-                status=response.status_code))
+            return HostStatus(
+                url,
+                False,
+                error=ServerError(
+                    f"Ollama at {self._host.address} answered with an error (HTTP {response.status_code}).",
+                    "Try again in a moment; if it persists, check Ollama's log.",
+                    status=response.status_code,
+                ),
+            )
         try:
             response.raise_for_status()
             version = response.json()["version"]
         except (ValueError, KeyError, TypeError, httpx.HTTPStatusError):
-            return HostStatus(url, False, error=MalformedResponse(
-                f"{self._host.address} answered, but not as Ollama does.",
-                "Check the address: it should point at `ollama serve` (port 11434 by default)."))
+            return HostStatus(
+                url,
+                False,
+                error=MalformedResponse(
+                    f"{self._host.address} answered, but not as Ollama does.",
+                    "Check the address: it should point at `ollama serve` (port 11434 by default).",
+                ),
+            )
         return HostStatus(url, True, version=without_bidi_controls(str(version)))
 
     async def installed(self) -> list[InstalledModel]:
@@ -215,13 +259,19 @@ class OllamaService:
             raise self._map(exc) from exc
         raw = {e.get("model") or e.get("name"): e for e in body.get("models") or () if isinstance(e, dict)}
         shown = without_bidi_controls
-        return [InstalledModel(
-            name=shown(m.model or ""), family=shown((m.details.family if m.details else None) or ""),
-            parameter_size=shown((m.details.parameter_size if m.details else None) or ""),
-            quantization=shown((m.details.quantization_level if m.details else None) or ""),
-            size=int(m.size or 0), modified=m.modified_at, digest=m.digest or "",
-            capabilities=_capabilities(raw.get(m.model)))
-            for m in reply.models]
+        return [
+            InstalledModel(
+                name=shown(m.model or ""),
+                family=shown((m.details.family if m.details else None) or ""),
+                parameter_size=shown((m.details.parameter_size if m.details else None) or ""),
+                quantization=shown((m.details.quantization_level if m.details else None) or ""),
+                size=int(m.size or 0),
+                modified=m.modified_at,
+                digest=m.digest or "",
+                capabilities=_capabilities(raw.get(m.model)),
+            )
+            for m in reply.models
+        ]
 
     async def details(self, name: str) -> ModelDetails:
         reply = await self._call(self._client.show(name), model=name)
@@ -232,21 +282,31 @@ class OllamaService:
         d = reply.details
         shown = without_bidi_controls
         return ModelDetails(
-            name=canonical_name(name), parameters=shown(reply.parameters or ""),
+            name=canonical_name(name),
+            parameters=shown(reply.parameters or ""),
             template=shown(reply.template or ""),
             system=shown(system if system is not None else system_from_modelfile(modelfile)),
             context_length=context_length_of(reply.modelinfo or {}),
-            capabilities=tuple(shown(str(c)) for c in reply.capabilities or ()), license=shown(reply.license or ""),
-            modelfile=shown(modelfile), family=shown((d.family if d else None) or ""),
+            capabilities=tuple(shown(str(c)) for c in reply.capabilities or ()),
+            license=shown(reply.license or ""),
+            modelfile=shown(modelfile),
+            family=shown((d.family if d else None) or ""),
             parameter_size=shown((d.parameter_size if d else None) or ""),
-            quantization=shown((d.quantization_level if d else None) or ""))
+            quantization=shown((d.quantization_level if d else None) or ""),
+        )
 
     async def running(self) -> list[RunningModel]:
         reply = await self._call(self._client.ps())
-        return [RunningModel(name=without_bidi_controls(m.name or m.model or ""), size=int(m.size or 0),
-                             size_vram=int(m.size_vram or 0), expires_at=m.expires_at,
-                             context_length=m.context_length)
-                for m in reply.models]
+        return [
+            RunningModel(
+                name=without_bidi_controls(m.name or m.model or ""),
+                size=int(m.size or 0),
+                size_vram=int(m.size_vram or 0),
+                expires_at=m.expires_at,
+                context_length=m.context_length,
+            )
+            for m in reply.models
+        ]
 
     async def load(self, name: str) -> None:
         """Load into memory (Ollama's default keep-alive applies)."""
@@ -281,8 +341,9 @@ class OllamaService:
             raise RuntimeError("the Ollama service is closed")
         key = canonical_name(name)
         if not key:
-            raise BadRequest("Type the name of a model to pull.",
-                             "For example llama3.2 or qwen2.5:0.5b (see ollama.com/library).")
+            raise BadRequest(
+                "Type the name of a model to pull.", "For example llama3.2 or qwen2.5:0.5b (see ollama.com/library)."
+            )
         current = self._jobs.get(key)
         if current is not None and not current.state.finished:
             return current
@@ -291,8 +352,7 @@ class OllamaService:
         job = PullJob(key, clock=self._clock)
         publisher = PullPublisher(job, self._listeners, self._publish_interval, self._clock)
         self._jobs[key], self._publishers[key] = job, publisher
-        job.task = asyncio.get_running_loop().create_task(self._run_pull(job, publisher),
-                                                          name=f"ollama-pull:{key}")
+        job.task = asyncio.get_running_loop().create_task(self._run_pull(job, publisher), name=f"ollama-pull:{key}")
         publisher.changed()
         return job
 
@@ -331,10 +391,16 @@ class OllamaService:
                 state = PullState(entry.get("state", "cancelled"))
             except ValueError:
                 state = PullState.CANCELLED
-            found.append(UnfinishedPull(
-                model=model, host_url=self._host.url, state=state,
-                completed=int(entry.get("completed") or 0), total=int(entry.get("total") or 0),
-                message=str(entry.get("message") or "")))
+            found.append(
+                UnfinishedPull(
+                    model=model,
+                    host_url=self._host.url,
+                    state=state,
+                    completed=int(entry.get("completed") or 0),
+                    total=int(entry.get("total") or 0),
+                    message=str(entry.get("message") or ""),
+                )
+            )
         return found
 
     async def aclose(self) -> None:
@@ -375,8 +441,13 @@ class OllamaService:
                         if not (isinstance(error, Unreachable) and error.url != url):  # the registry's
                             error = replace(error, action="Resume the pull once Ollama is reachable again.")
                         raise _Failure(error, False, failure.detail) from failure
-                    log.info("pull of %s: attempt %d failed (%s); retrying in %.0f s",
-                             job.name, attempt, failure.error.kind, delay)
+                    log.info(
+                        "pull of %s: attempt %d failed (%s); retrying in %.0f s",
+                        job.name,
+                        attempt,
+                        failure.error.kind,
+                        delay,
+                    )
                     job.retry_after(delay)
                     publisher.flush()
                     await self._sleep(delay)
@@ -394,9 +465,13 @@ class OllamaService:
             await self._remember(job, "failed", failure.error.message)
         except Exception as exc:  # a bug here must still end the job visibly
             log.exception("pull of %s failed unexpectedly", job.name)
-            job.finish(PullState.FAILED, ServerError(
-                f"Pulling {job.name} failed unexpectedly ({type(exc).__name__}).",
-                "Try again; if it keeps happening, copy the diagnostics and report it."))
+            job.finish(
+                PullState.FAILED,
+                ServerError(
+                    f"Pulling {job.name} failed unexpectedly ({type(exc).__name__}).",
+                    "Try again; if it keeps happening, copy the diagnostics and report it.",
+                ),
+            )
             publisher.flush()
             await self._remember(job, "failed", "failed unexpectedly")
         else:
@@ -409,13 +484,13 @@ class OllamaService:
         stream: AsyncGenerator[ollama.ProgressResponse, None] | None = None
         try:
             # Typed an AsyncIterator by ollama; it is an async generator, so it has aclose().
-            stream = cast("AsyncGenerator[ollama.ProgressResponse, None]",
-                          await self._pull_client.pull(job.name, stream=True))
+            stream = cast(
+                "AsyncGenerator[ollama.ProgressResponse, None]", await self._pull_client.pull(job.name, stream=True)
+            )
             count = 0
             success = False
             async for part in stream:
-                new_layer = job.fold(without_bidi_controls(part.status or ""), part.digest, part.completed,
-                                     part.total)
+                new_layer = job.fold(without_bidi_controls(part.status or ""), part.digest, part.completed, part.total)
                 if new_layer and job.total:
                     await self._check_free_space(job, needed=job.total - job.completed)
                     await self._remember(job, "running")
@@ -426,13 +501,24 @@ class OllamaService:
                 if count % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             if not success:
-                raise _Failure(Unreachable(
-                    f"Ollama at {self._host.address} ended the pull of {job.name} before it finished.",
-                    "It is retried automatically; resume it if it stopped.", url=self._host.url), True)
+                raise _Failure(
+                    Unreachable(
+                        f"Ollama at {self._host.address} ended the pull of {job.name} before it finished.",
+                        "It is retried automatically; resume it if it stopped.",
+                        url=self._host.url,
+                    ),
+                    True,
+                )
         except _Failure:
             raise
-        except (_ollama().ResponseError, httpx.HTTPError, ConnectionError, OSError,
-                pydantic.ValidationError, ValueError) as exc:
+        except (
+            _ollama().ResponseError,
+            httpx.HTTPError,
+            ConnectionError,
+            OSError,
+            pydantic.ValidationError,
+            ValueError,
+        ) as exc:
             error = self._map(exc, model=job.name, pulling=True)
             said = str(exc.error or "") if isinstance(exc, _ollama().ResponseError) else ""
             raise _Failure(error, self._transient(exc, error, attempt), said) from exc
@@ -453,102 +539,159 @@ class OllamaService:
         if free >= needed:
             return
         if before:
-            message = (f"Only {format_bytes(free)} is free on the disk holding Ollama's models "
-                       f"({self._models_dir}); pulling needs at least {format_bytes(needed)}.")
+            message = (
+                f"Only {format_bytes(free)} is free on the disk holding Ollama's models "
+                f"({self._models_dir}); pulling needs at least {format_bytes(needed)}."
+            )
         else:
-            message = (f"{job.name} needs {format_bytes(needed)} more but only {format_bytes(free)} "
-                       f"is free on the disk holding Ollama's models ({self._models_dir}).")
-        raise _Failure(DiskFull(message, "Free some space or delete models you no longer use, "
-                                         "then resume the pull.", path=str(self._models_dir)), False)
+            message = (
+                f"{job.name} needs {format_bytes(needed)} more but only {format_bytes(free)} "
+                f"is free on the disk holding Ollama's models ({self._models_dir})."
+            )
+        raise _Failure(
+            DiskFull(
+                message,
+                "Free some space or delete models you no longer use, then resume the pull.",
+                path=str(self._models_dir),
+            ),
+            False,
+        )
 
     async def _remember(self, job: PullJob, state: str, message: str = "") -> None:
-        await self._ledger.put(self._host.url, job.name, {
-            "state": state, "completed": job.completed, "total": job.total, "message": message,
-            "updated_at": time.time()})
+        await self._ledger.put(
+            self._host.url,
+            job.name,
+            {
+                "state": state,
+                "completed": job.completed,
+                "total": job.total,
+                "message": message,
+                "updated_at": time.time(),
+            },
+        )
 
     # --- errors ---------------------------------------------------------------------------------
 
     async def _call(self, awaitable: Awaitable[Any], *, model: str = "") -> Any:
         try:
             return await awaitable
-        except (_ollama().ResponseError, httpx.HTTPError, ConnectionError, OSError,
-                pydantic.ValidationError, ValueError) as exc:
+        except (
+            _ollama().ResponseError,
+            httpx.HTTPError,
+            ConnectionError,
+            OSError,
+            pydantic.ValidationError,
+            ValueError,
+        ) as exc:
             raise self._map(exc, model=model) from exc
 
     def _auth_failed(self) -> AuthFailed:
-        return AuthFailed(f"Ollama at {self._host.address} refused the request: the key is "
-                          "missing or wrong.", "Set the right key for this host in Accounts.")
+        return AuthFailed(
+            f"Ollama at {self._host.address} refused the request: the key is missing or wrong.",
+            "Set the right key for this host in Accounts.",
+        )
 
     def _unreachable(self) -> Unreachable:
-        action = ("Start it with `ollama serve` or check the address." if self._host.is_local
-                  else "Check that the machine is on, Ollama runs there and listens on the network "
-                       "(OLLAMA_HOST=0.0.0.0), and the address is right.")
+        action = (
+            "Start it with `ollama serve` or check the address."
+            if self._host.is_local
+            else "Check that the machine is on, Ollama runs there and listens on the network "
+            "(OLLAMA_HOST=0.0.0.0), and the address is right."
+        )
         return Unreachable(f"Could not reach Ollama at {self._host.address}.", action, url=self._host.url)
 
     def _map(self, exc: BaseException, *, model: str = "", pulling: bool = False) -> DomainError:
         """One domain error for anything the client or httpx raised."""
         address = self._host.address
         unreachable = self._unreachable()
-        transport = transport_error(exc, TransportWording(
-            timed_out=(f"Ollama at {address} went quiet during the pull of {model}.", "It is retried automatically.")
-            if pulling else (f"Ollama at {address} did not answer in time.",
-                             "Try again; a large model can take a while to load."),
-            not_connected=(unreachable.message, unreachable.action),
-            cut=(f"The connection to Ollama at {address} was lost during "
-                 f"{f'the pull of {model}' if pulling else 'the request'}.",
-                 "It is retried automatically; check that Ollama is still running." if pulling
-                 else "Try again; check that Ollama is still running."),
-        ), url=self._host.url)
+        transport = transport_error(
+            exc,
+            TransportWording(
+                timed_out=(
+                    f"Ollama at {address} went quiet during the pull of {model}.",
+                    "It is retried automatically.",
+                )
+                if pulling
+                else (
+                    f"Ollama at {address} did not answer in time.",
+                    "Try again; a large model can take a while to load.",
+                ),
+                not_connected=(unreachable.message, unreachable.action),
+                cut=(
+                    f"The connection to Ollama at {address} was lost during "
+                    f"{f'the pull of {model}' if pulling else 'the request'}.",
+                    "It is retried automatically; check that Ollama is still running."
+                    if pulling
+                    else "Try again; check that Ollama is still running.",
+                ),
+            ),
+            url=self._host.url,
+        )
         if transport is not None:
             return transport
-        if isinstance(exc, (pydantic.ValidationError, ValueError)) and not isinstance(
-                exc, _ollama().ResponseError):
-            return MalformedResponse(f"Ollama at {address} sent a reply ModelDesk could not read.",
-                                     "Check that the address points at Ollama, then try again.")
+        if isinstance(exc, (pydantic.ValidationError, ValueError)) and not isinstance(exc, _ollama().ResponseError):
+            return MalformedResponse(
+                f"Ollama at {address} sent a reply ModelDesk could not read.",
+                "Check that the address points at Ollama, then try again.",
+            )
         if isinstance(exc, _ollama().ResponseError):
             return self._map_response(exc, model=model, pulling=pulling)
-        return ServerError(f"The request to Ollama at {address} failed ({type(exc).__name__}).",
-                           "Try again; if it keeps happening, copy the diagnostics and report it.")
+        return ServerError(
+            f"The request to Ollama at {address} failed ({type(exc).__name__}).",
+            "Try again; if it keeps happening, copy the diagnostics and report it.",
+        )
 
     def _map_response(self, exc: ollama.ResponseError, *, model: str, pulling: bool) -> DomainError:
         address, text, status = self._host.address, without_bidi_controls(str(exc.error or "")), exc.status_code
         lowered = text.lower()
         if "no space left on device" in lowered:
-            return DiskFull(f"The disk holding Ollama's models is full, so {model} could not be "
-                            "pulled.", "Free some space or delete models you no longer use, then "
-                            "resume the pull.")
+            return DiskFull(
+                f"The disk holding Ollama's models is full, so {model} could not be pulled.",
+                "Free some space or delete models you no longer use, then resume the pull.",
+            )
         if "does not support" in lowered and status == 400:
             # Ollama's own reason ("\"x\" does not support chat") is the best sentence there is.
-            return BadRequest(f"Ollama at {address} says {text.strip().rstrip('.')}.",
-                              "Pick a model that can do this; an embedding model only turns text "
-                              "into vectors." if "embed" in lowered or "support chat" in lowered
-                              or "support generate" in lowered else "Pick a model that can do this.")
+            return BadRequest(
+                f"Ollama at {address} says {text.strip().rstrip('.')}.",
+                "Pick a model that can do this; an embedding model only turns text into vectors."
+                if "embed" in lowered or "support chat" in lowered or "support generate" in lowered
+                else "Pick a model that can do this.",
+            )
         if pulling and (registry := self._registry_failure(lowered, model)) is not None:
             return registry
         if "invalid model name" in lowered or (status == 400 and pulling):
-            return BadRequest(f"“{model}” is not a valid model name.",
-                              "Names look like llama3.2, qwen2.5:0.5b or namespace/model:tag.")
+            return BadRequest(
+                f"“{model}” is not a valid model name.",
+                "Names look like llama3.2, qwen2.5:0.5b or namespace/model:tag.",
+            )
         if pulling and ("file does not exist" in lowered or ("manifest" in lowered and "not found" in lowered)):
-            return ModelNotFound(f"Ollama's library has no model named {model}.",
-                                 "Check the spelling and tag on ollama.com/library.")
+            return ModelNotFound(
+                f"Ollama's library has no model named {model}.", "Check the spelling and tag on ollama.com/library."
+            )
         if status in (401, 403) or "unauthorized" in lowered:
             return self._auth_failed()
         if status == 404:
-            return ModelNotFound(f"Ollama at {address} has no model named {model}.",
-                                 "Refresh the list of installed models, or pull it first.")
+            return ModelNotFound(
+                f"Ollama at {address} has no model named {model}.",
+                "Refresh the list of installed models, or pull it first.",
+            )
         if status == 400:
-            return BadRequest(f"Ollama at {address} refused the request as invalid.",
-                              "Check the model name and try again.")
+            return BadRequest(
+                f"Ollama at {address} refused the request as invalid.", "Check the model name and try again."
+            )
         if status >= 500 or any(marker in lowered for marker in _TRANSIENT_MARKERS):
             detail = f" (HTTP {status})" if status > 0 else ""
-            return ServerError(f"Ollama at {address} had a problem{detail} while "
-                               f"{'pulling ' + model if pulling else 'answering'}.",
-                               "It is retried automatically." if pulling else "Try again in a moment.",
-                               status=status if status > 0 else None)
+            return ServerError(
+                f"Ollama at {address} had a problem{detail} while {'pulling ' + model if pulling else 'answering'}.",
+                "It is retried automatically." if pulling else "Try again in a moment.",
+                status=status if status > 0 else None,
+            )
         shown = text if len(text) <= 200 else text[:199] + "…"
-        return ServerError(f"Ollama at {address} reported: {shown}",
-                           "Try again; if it keeps happening, check Ollama's log.",
-                           status=status if status > 0 else None)
+        return ServerError(
+            f"Ollama at {address} reported: {shown}",
+            "Try again; if it keeps happening, check Ollama's log.",
+            status=status if status > 0 else None,
+        )
 
     def _registry_failure(self, lowered: str, model: str) -> DomainError | None:
         """Ollama's own download from its registry failed: offline, DNS, TLS, or a damaged blob."""
@@ -558,29 +701,37 @@ class OllamaService:
         registry = host or "its registry"
         then = "then resume the pull."
         if "digest mismatch" in lowered:
-            return ServerError(f"Part of {model} arrived damaged (its sha256 digest did not match), so "
-                               f"Ollama at {address} threw that part away.",
-                               "Retry the pull: that part is downloaded again.")
+            return ServerError(
+                f"Part of {model} arrived damaged (its sha256 digest did not match), so "
+                f"Ollama at {address} threw that part away.",
+                "Retry the pull: that part is downloaded again.",
+            )
         if any(marker in lowered for marker in _DNS_MARKERS):
-            return Unreachable(f"Ollama at {address} could not look up {registry}: the machine it runs "
-                               "on seems to be offline.", f"Check that machine's network and DNS, {then}",
-                               url=registry)
+            return Unreachable(
+                f"Ollama at {address} could not look up {registry}: the machine it runs on seems to be offline.",
+                f"Check that machine's network and DNS, {then}",
+                url=registry,
+            )
         if any(marker in lowered for marker in _TLS_MARKERS):
-            return Unreachable(f"Ollama at {address} could not make a secure connection to {registry} "
-                               "(the certificate was not accepted).",
-                               "Check the clock of the machine Ollama runs on and any proxy that "
-                               f"inspects HTTPS, {then}", url=host)
+            return Unreachable(
+                f"Ollama at {address} could not make a secure connection to {registry} "
+                "(the certificate was not accepted).",
+                f"Check the clock of the machine Ollama runs on and any proxy that inspects HTTPS, {then}",
+                url=host,
+            )
         if any(marker in lowered for marker in _OFFLINE_MARKERS):
-            return Unreachable(f"Ollama at {address} could not reach {registry}.",
-                               f"Check the network of the machine Ollama runs on, {then}", url=host)
+            return Unreachable(
+                f"Ollama at {address} could not reach {registry}.",
+                f"Check the network of the machine Ollama runs on, {then}",
+                url=host,
+            )
         return None
 
     @staticmethod
     def _transient(exc: BaseException, error: DomainError, attempt: int) -> bool:
         if isinstance(error, (DiskFull, ModelNotFound, BadRequest, AuthFailed, MalformedResponse)):
             return False
-        if isinstance(exc, (httpx.ConnectError, ConnectionRefusedError)) or (
-                type(exc) is ConnectionError):
+        if isinstance(exc, (httpx.ConnectError, ConnectionRefusedError)) or (type(exc) is ConnectionError):
             # Nothing listens: on the first try that is "Ollama is not running"; later, a restart.
             return attempt > 1
         if isinstance(exc, _ollama().ResponseError):

@@ -49,9 +49,16 @@ def same_url(a: str, b: str) -> bool:
 
 
 class OllamaHosts:
-    def __init__(self, *, local: OllamaHost, accounts: AccountService, settings: SettingsService,
-                 secrets: SecretStore, state_file: Path | None = None,
-                 make_service: ServiceFactory = _make_service) -> None:
+    def __init__(
+        self,
+        *,
+        local: OllamaHost,
+        accounts: AccountService,
+        settings: SettingsService,
+        secrets: SecretStore,
+        state_file: Path | None = None,
+        make_service: ServiceFactory = _make_service,
+    ) -> None:
         self._local = local
         self._accounts = accounts
         self._settings = settings
@@ -78,16 +85,17 @@ class OllamaHosts:
         return [local or self._local, *hosts]
 
     def account_for(self, url: str) -> Account | None:
-        return next((a for a in self._accounts.accounts
-                     if a.provider_id == PROVIDER and same_url(a.effective_base_url, url)), None)
+        return next(
+            (a for a in self._accounts.accounts if a.provider_id == PROVIDER and same_url(a.effective_base_url, url)),
+            None,
+        )
 
     def on_hosts_changed(self, listener: Callable[[], None]) -> Unsubscribe:
         return self._accounts.on_accounts_changed(listener)
 
     @staticmethod
     def _host_of(account: Account) -> OllamaHost:
-        return OllamaHost(url=normalize_host_url(account.effective_base_url), key_ref=account.id,
-                          label=account.label)
+        return OllamaHost(url=normalize_host_url(account.effective_base_url), key_ref=account.id, label=account.label)
 
     # --- adding and removing -------------------------------------------------------------------
 
@@ -102,12 +110,14 @@ class OllamaHosts:
             url = check_base_url(url)
         except ValueError as exc:
             refusal = str(exc).replace("the base URL", "the address")
-            raise BadRequest(f"“{typed}” cannot be used: {refusal}.",
-                             "Type it like 10.0.0.5:11434 or https://ollama.example.com.") from None
+            raise BadRequest(
+                f"“{typed}” cannot be used: {refusal}.", "Type it like 10.0.0.5:11434 or https://ollama.example.com."
+            ) from None
         if self.account_for(url) is not None:
             raise BadRequest(f"{OllamaHost(url).address} is already in the list.", "Pick it in the host list.")
-        account = Account(provider_id=PROVIDER, label=label.strip() or f"Ollama at {OllamaHost(url).address}",
-                          base_url=url)
+        account = Account(
+            provider_id=PROVIDER, label=label.strip() or f"Ollama at {OllamaHost(url).address}", base_url=url
+        )
         await self._accounts.save_account(account, key)
         return self._host_of(account)
 
@@ -121,8 +131,9 @@ class OllamaHosts:
             local = same_url(host.url, self._local.url)
             if local and not asked and self._settings.current.local_ollama_added:
                 return None
-            account = Account(provider_id=PROVIDER, label=LOCAL_LABEL if local else host.label,
-                              base_url=normalize_host_url(host.url))
+            account = Account(
+                provider_id=PROVIDER, label=LOCAL_LABEL if local else host.label, base_url=normalize_host_url(host.url)
+            )
             await self._accounts.save_account(account, "")
             if local and not self._settings.current.local_ollama_added:
                 await self._settings.update(local_ollama_added=True)
@@ -132,8 +143,9 @@ class OllamaHosts:
         """Forget a host the user added (its account and key). Its running pulls are cancelled."""
         account = self.account_for(host.url)
         if account is None:
-            raise BadRequest(f"{host.address} is this computer's Ollama; it cannot be removed.",
-                             "Pick another host to remove.")
+            raise BadRequest(
+                f"{host.address} is this computer's Ollama; it cannot be removed.", "Pick another host to remove."
+            )
         async with self._lock:
             entry = self._services.pop(normalize_host_url(host.url), None)
         if entry is not None:
@@ -153,8 +165,11 @@ class OllamaHosts:
                 return entry[0]
             stale = entry[0] if entry is not None else None
             label = account.label if account is not None else self._local.label
-            service = self._make_service(OllamaHost(url=url, key_ref=account.id if account else None, label=label),
-                                         api_key=key, ledger=self._ledger)
+            service = self._make_service(
+                OllamaHost(url=url, key_ref=account.id if account else None, label=label),
+                api_key=key,
+                ledger=self._ledger,
+            )
             self._services[url] = (service, key)
         if stale is not None:
             await stale.aclose()

@@ -77,11 +77,20 @@ class PullJob:
         remaining = max(0, self._total - self._completed)
         eta = remaining / speed if speed > 0 and self._state is PullState.RUNNING else None
         return PullProgress(
-            model=self.name, status=self._status, layers=MappingProxyType(dict(self._layers)),
-            completed=self._completed, total=self._total,
-            bytes_per_s=speed if self._state is PullState.RUNNING else 0.0, eta_s=eta,
-            done=self._state is PullState.DONE, error=self._error, state=self._state,
-            attempt=self._attempt, retry_in_s=self._retry_in, detail=self._detail)
+            model=self.name,
+            status=self._status,
+            layers=MappingProxyType(dict(self._layers)),
+            completed=self._completed,
+            total=self._total,
+            bytes_per_s=speed if self._state is PullState.RUNNING else 0.0,
+            eta_s=eta,
+            done=self._state is PullState.DONE,
+            error=self._error,
+            state=self._state,
+            attempt=self._attempt,
+            retry_in_s=self._retry_in,
+            detail=self._detail,
+        )
 
     async def wait(self) -> PullProgress:
         """The final snapshot, once the pull succeeded, failed or was cancelled."""
@@ -95,8 +104,7 @@ class PullJob:
         self._state, self._status = PullState.RUNNING, "connecting"
         self._samples.clear()
 
-    def fold(self, status: str, digest: str | None, completed: int | None,
-             total: int | None) -> bool:
+    def fold(self, status: str, digest: str | None, completed: int | None, total: int | None) -> bool:
         """Take one progress line; True when it named a layer not seen before."""
         self.events += 1
         self._status = status
@@ -161,8 +169,9 @@ class PullJob:
 class PullPublisher:
     """Hands a job's snapshots to listeners, at most one per interval; the newest one wins."""
 
-    def __init__(self, job: PullJob, listeners: Listeners[[PullProgress]], interval: float,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, job: PullJob, listeners: Listeners[[PullProgress]], interval: float, clock: Callable[[], float]
+    ) -> None:
         self._job, self._listeners, self._interval, self._clock = job, listeners, interval, clock
         self._last = -1e9
         self._handle: asyncio.TimerHandle | None = None
@@ -230,12 +239,14 @@ class PullLedger:
         def put() -> None:
             self._load()[f"{url} {model}"] = {"host": url, "model": model, **entry}
             self._save()
+
         await self._run(put)
 
     async def remove(self, url: str, model: str) -> None:
         def remove() -> None:
             if self._load().pop(f"{url} {model}", None) is not None:
                 self._save()
+
         await self._run(remove)
 
     async def entries(self, url: str) -> list[dict[str, Any]]:

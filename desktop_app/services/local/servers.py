@@ -70,13 +70,26 @@ class ServerHere:
 
 
 class LocalServers:
-    def __init__(self, *, accounts: AccountService, settings: SettingsService, secrets: SecretStore,
-                 llamacpp: LlamaCppService, local_ollama: OllamaHost | None = None, pulls_file: Path | None = None,
-                 make_ollama_service: ServiceFactory | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        accounts: AccountService,
+        settings: SettingsService,
+        secrets: SecretStore,
+        llamacpp: LlamaCppService,
+        local_ollama: OllamaHost | None = None,
+        pulls_file: Path | None = None,
+        make_ollama_service: ServiceFactory | None = None,
+    ) -> None:
         self._accounts = accounts
-        self.ollama = OllamaHosts(local=local_ollama or local_ollama_host(), accounts=accounts, settings=settings,
-                                  secrets=secrets, state_file=pulls_file,
-                                  **({"make_service": make_ollama_service} if make_ollama_service else {}))
+        self.ollama = OllamaHosts(
+            local=local_ollama or local_ollama_host(),
+            accounts=accounts,
+            settings=settings,
+            secrets=secrets,
+            state_file=pulls_file,
+            **({"make_service": make_ollama_service} if make_ollama_service else {}),
+        )
         self.llamacpp = LlamaCppAccounts(accounts, settings)
         self.here = ServerHere(llamacpp)
 
@@ -103,7 +116,7 @@ class LocalServers:
         return await self._listed(account, new=not known)
 
     async def ollama_for_chat(self, host: OllamaHost, name: str) -> InPicker:
-        """"Chat with it": the host's account (made again if the user removed it) with `name` listed."""
+        """ "Chat with it": the host's account (made again if the user removed it) with `name` listed."""
         account = await self.ollama.ensure_account(host, asked=True)
         assert account is not None
         cached = self._accounts.cached_models(account.id)
@@ -123,7 +136,7 @@ class LocalServers:
         return InPicker(account, cached) if set(models) == set(cached) else await self._listed(account)
 
     async def llamacpp_for_chat(self, url: str) -> InPicker:
-        """"Use in chat": the server's account (made if need be), its models listed again (all of a
+        """ "Use in chat": the server's account (made if need be), its models listed again (all of a
         router's, loaded or not)."""
         return await self._listed(await self.llamacpp.ensure(url))
 

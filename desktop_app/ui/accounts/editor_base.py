@@ -88,10 +88,17 @@ class ListEditor(QWidget):
         self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         # The hint sits on the same framed, base-coloured panel as the list, so the area keeps its shape.
-        self.empty_hint = QLabel(hint, objectName=hint_name, wordWrap=True, margin=24,
-                                 alignment=Qt.AlignmentFlag.AlignCenter, frameShape=QFrame.Shape.StyledPanel,
-                                 autoFillBackground=True, backgroundRole=QPalette.ColorRole.Base,
-                                 foregroundRole=QPalette.ColorRole.PlaceholderText)
+        self.empty_hint = QLabel(
+            hint,
+            objectName=hint_name,
+            wordWrap=True,
+            margin=24,
+            alignment=Qt.AlignmentFlag.AlignCenter,
+            frameShape=QFrame.Shape.StyledPanel,
+            autoFillBackground=True,
+            backgroundRole=QPalette.ColorRole.Base,
+            foregroundRole=QPalette.ColorRole.PlaceholderText,
+        )
         self._list_stack = QStackedWidget()
         self._list_stack.addWidget(self.list_view)
         self._list_stack.addWidget(self.empty_hint)
@@ -181,8 +188,7 @@ class ListEditor(QWidget):
         try:
             await save
         except OSError as exc:
-            self._show_status(f"Not saved: the settings file could not be written ({exc.strerror or exc}).",
-                              "error")
+            self._show_status(f"Not saved: the settings file could not be written ({exc.strerror or exc}).", "error")
             return False
         finally:
             self.save_button.setEnabled(True)
@@ -210,9 +216,13 @@ class ListEditor(QWidget):
         if self._confirm_box is not None:
             return
         self._confirm_box = ask_to_confirm(
-            self, title=f"Remove {self.NOUN}", text=f"Remove the {self.NOUN} “{item.label}”?",
-            informative=self.REMOVAL_NOTE, action="Remove",
-            on_answer=lambda confirmed: self._on_confirm_finished(confirmed, item.id))
+            self,
+            title=f"Remove {self.NOUN}",
+            text=f"Remove the {self.NOUN} “{item.label}”?",
+            informative=self.REMOVAL_NOTE,
+            action="Remove",
+            on_answer=lambda confirmed: self._on_confirm_finished(confirmed, item.id),
+        )
 
     # --- reactions -----------------------------------------------------------------------------
 

@@ -39,17 +39,24 @@ class EnvImportDialog(KeyOfferDialog):
 
         self.title_label = bold_title(QLabel(TITLE, objectName="envImportTitle"))
         self.intro_label = QLabel(
-            "ModelDesk can add an account for each key you tick, its key " + key_destination(accounts)
+            "ModelDesk can add an account for each key you tick, its key "
+            + key_destination(accounts)
             + ". Nothing is imported until you press “Import selected”.",
-            objectName="envImportIntro", wordWrap=True)
+            objectName="envImportIntro",
+            wordWrap=True,
+        )
         self.key_list = EnvKeyList(keys, object_prefix="envKey")
         self.key_list.layout().setContentsMargins(8, 4, 0, 4)
         self.key_list.layout().setSpacing(6)
         self.checkboxes: list[QCheckBox] = self.key_list.checkboxes
         for box in self.checkboxes:
             box.toggled.connect(self._update_buttons)
-        self.note_label = QLabel("The variables themselves are left as they are.", objectName="envImportNote",
-                                 wordWrap=True, foregroundRole=QPalette.ColorRole.PlaceholderText)
+        self.note_label = QLabel(
+            "The variables themselves are left as they are.",
+            objectName="envImportNote",
+            wordWrap=True,
+            foregroundRole=QPalette.ColorRole.PlaceholderText,
+        )
         self.status_label = self._status_line("envImportStatus")
         self.import_button = QPushButton("Import selected", objectName="importSelected", default=True)
         self.not_now_button = QPushButton("Not now", objectName="notNow", autoDefault=False)
@@ -119,8 +126,9 @@ class EnvImportDialog(KeyOfferDialog):
         self.import_button.setEnabled(not self._busy and any(box.isChecked() for box in self.checkboxes))
 
 
-def maybe_offer_env_import(parent: QWidget | None, accounts: AccountService,
-                           environ: Mapping[str, str] | None = None) -> EnvImportDialog | None:
+def maybe_offer_env_import(
+    parent: QWidget | None, accounts: AccountService, environ: Mapping[str, str] | None = None
+) -> EnvImportDialog | None:
     """Open the import offer if it was never made and keys are found; None otherwise.
 
     The dialog deletes itself when answered. Without a parent the caller must keep a reference

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def env_key_text(key: EnvKey) -> str:
-    """"Anthropic — ANTHROPIC_API_KEY — sk-ant…abcd": the key only ever in its masked form."""
+    """ "Anthropic — ANTHROPIC_API_KEY — sk-ant…abcd": the key only ever in its masked form."""
     return f"{PROVIDERS[key.provider_id].name} — {key.variable} — {key.masked}"
 
 

@@ -76,6 +76,7 @@ class FormProblem(ValueError):
 
 # --- the colour tag ----------------------------------------------------------------------------
 
+
 class ColourSwatch(QAbstractButton):
     """A round, checkable swatch; the empty colour is drawn as a struck-through ring."""
 
@@ -113,8 +114,9 @@ class ColourSwatch(QAbstractButton):
             painter.setPen(QPen(palette.color(QPalette.ColorRole.PlaceholderText), 1.2))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawEllipse(inner)
-            painter.drawLine(QPointF(inner.left() + 2.5, inner.bottom() - 2.5),
-                             QPointF(inner.right() - 2.5, inner.top() + 2.5))
+            painter.drawLine(
+                QPointF(inner.left() + 2.5, inner.bottom() - 2.5), QPointF(inner.right() - 2.5, inner.top() + 2.5)
+            )
         painter.end()
 
 
@@ -164,14 +166,16 @@ class ColourPicker(QWidget):
 
 # --- the form ----------------------------------------------------------------------------------
 
+
 class AccountForm(QWidget):
     """Every field of one account, plus the Save/Check buttons and the status line."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.form_title = bold_title(QLabel(objectName="formTitle"))
-        self.organisation_label = QLabel(objectName="organisation", visible=False,
-                                         foregroundRole=QPalette.ColorRole.PlaceholderText)
+        self.organisation_label = QLabel(
+            objectName="organisation", visible=False, foregroundRole=QPalette.ColorRole.PlaceholderText
+        )
         self.organisation_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.provider_combo = QComboBox(objectName="provider")
         for provider in PROVIDERS.values():
@@ -180,36 +184,58 @@ class AccountForm(QWidget):
         self.url_edit = QLineEdit(objectName="baseUrl")
         self.key_edit = QLineEdit(objectName="apiKey", echoMode=QLineEdit.EchoMode.Password)
         self.key_edit.setMinimumWidth(self.key_edit.fontMetrics().horizontalAdvance(STORED_KEY_PLACEHOLDER) + 24)
-        self.show_key_button = QPushButton("Show", objectName="showKey", checkable=True, enabled=False,
-                                           toolTip="Show the key you typed")
-        self.remove_key_button = QPushButton("Remove key", objectName="removeKey",
-                                             toolTip="Delete this account's stored key")
+        self.show_key_button = QPushButton(
+            "Show", objectName="showKey", checkable=True, enabled=False, toolTip="Show the key you typed"
+        )
+        self.remove_key_button = QPushButton(
+            "Remove key", objectName="removeKey", toolTip="Delete this account's stored key"
+        )
         self.key_warning_label = QLabel(objectName="keyWarning", wordWrap=True)
         set_tone(self.key_warning_label, "warning")
         self.key_warning_label.setTextFormat(Qt.TextFormat.PlainText)
         # One sentence beside each field that Save can refuse, in the field's own words.
-        self.problem_labels = {field: QLabel(objectName=f"{field}Problem", wordWrap=True, visible=False)
-                               for field in ("label", "base_url", "key", "extra_headers")}
+        self.problem_labels = {
+            field: QLabel(objectName=f"{field}Problem", wordWrap=True, visible=False)
+            for field in ("label", "base_url", "key", "extra_headers")
+        }
         for label in self.problem_labels.values():
             set_tone(label, "error")
             label.setTextFormat(Qt.TextFormat.PlainText)
         self.colour_picker = ColourPicker()
         self.colour_picker.setObjectName("colour")
-        self.headers_edit = QPlainTextEdit(objectName="extraHeaders", placeholderText=HEADERS_PLACEHOLDER,
-                                           tabChangesFocus=True)
+        self.headers_edit = QPlainTextEdit(
+            objectName="extraHeaders", placeholderText=HEADERS_PLACEHOLDER, tabChangesFocus=True
+        )
         self.headers_edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         lines = self.headers_edit.fontMetrics().lineSpacing()
         self.headers_edit.setFixedHeight(3 * lines + 2 * int(self.headers_edit.document().documentMargin()) + 6)
-        self.enabled_check = QCheckBox("Use this account", objectName="enabled", checked=True,
-                                       toolTip="A disabled account is kept, with its key, but offered nowhere")
-        self.budget_tokens_spin = QSpinBox(objectName="dailyBudgetTokens", minimum=0, maximum=1_000_000_000,
-                                           singleStep=10_000, suffix=" tokens", specialValueText=NO_LIMIT,
-                                           groupSeparatorShown=True,
-                                           toolTip="Tokens this account may use per day; “none” for no limit")
-        self.budget_usd_spin = QDoubleSpinBox(objectName="dailyBudgetUsd", minimum=0.0, maximum=100_000.0,
-                                              decimals=2, singleStep=1.0, suffix=" USD", specialValueText=NO_LIMIT,
-                                              groupSeparatorShown=True,
-                                              toolTip="What this account may spend per day; “none” for no limit")
+        self.enabled_check = QCheckBox(
+            "Use this account",
+            objectName="enabled",
+            checked=True,
+            toolTip="A disabled account is kept, with its key, but offered nowhere",
+        )
+        self.budget_tokens_spin = QSpinBox(
+            objectName="dailyBudgetTokens",
+            minimum=0,
+            maximum=1_000_000_000,
+            singleStep=10_000,
+            suffix=" tokens",
+            specialValueText=NO_LIMIT,
+            groupSeparatorShown=True,
+            toolTip="Tokens this account may use per day; “none” for no limit",
+        )
+        self.budget_usd_spin = QDoubleSpinBox(
+            objectName="dailyBudgetUsd",
+            minimum=0.0,
+            maximum=100_000.0,
+            decimals=2,
+            singleStep=1.0,
+            suffix=" USD",
+            specialValueText=NO_LIMIT,
+            groupSeparatorShown=True,
+            toolTip="What this account may spend per day; “none” for no limit",
+        )
         for spin in (self.budget_tokens_spin, self.budget_usd_spin):
             spin.setMinimumWidth(spin.fontMetrics().horizontalAdvance("1,000,000,000 tokens") + 40)
 
@@ -233,8 +259,9 @@ class AccountForm(QWidget):
         self.key_warning_label.setVisible(False)
 
         self.save_button = QPushButton("Save", objectName="save", default=True)
-        self.check_button = QPushButton("Check", objectName="check",
-                                        toolTip="List the provider's models with these settings; uses no tokens")
+        self.check_button = QPushButton(
+            "Check", objectName="check", toolTip="List the provider's models with these settings; uses no tokens"
+        )
         self.status_label = QLabel(objectName="status", wordWrap=True)
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         layout = QVBoxLayout(self)
@@ -329,8 +356,11 @@ class AccountForm(QWidget):
             headers = parse_headers(self.headers_edit.toPlainText())
         except ValueError:
             return {}
-        return {name: value for name, value in headers.items()
-                if is_credential_header(name) and value and value != SECRET_MASK}
+        return {
+            name: value
+            for name, value in headers.items()
+            if is_credential_header(name) and value and value != SECRET_MASK
+        }
 
     def _problem(self, text: str, field: str) -> FormProblem:
         text = text.rstrip(".")

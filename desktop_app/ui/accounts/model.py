@@ -60,6 +60,7 @@ def colour_icon(colour: str, size: int = 12) -> QIcon:
 
 # --- keeping a list model's rows in step with a service's list ---------------------------------
 
+
 class _Identified(Protocol):
     @property
     def id(self) -> str: ...
@@ -103,6 +104,7 @@ def sync_rows(model: QAbstractListModel, rows: list[Item], new: Sequence[Item]) 
 
 
 # --- the models --------------------------------------------------------------------------------
+
 
 class ItemListModel(QAbstractListModel):
     """One row per item of a service's list, in the service's order: its label shown, `detail(item)`
@@ -164,8 +166,14 @@ class AccountListModel(ItemListModel):
     STATUS_TICK_MS = 1000  # a cooldown counts down, a rate-limit reset approaches
     ID_ROLE = AccountIdRole
     ROLE_NAMES: ClassVar[dict[int, bytes]] = {
-        AccountIdRole: b"accountId", ProviderIdRole: b"providerId", DetailRole: b"detail", ColourRole: b"colour",
-        EnabledRole: b"enabled", StatusRole: b"status", StatusKindRole: b"statusKind"}
+        AccountIdRole: b"accountId",
+        ProviderIdRole: b"providerId",
+        DetailRole: b"detail",
+        ColourRole: b"colour",
+        EnabledRole: b"enabled",
+        StatusRole: b"status",
+        StatusKindRole: b"statusKind",
+    }
 
     def __init__(self, *, accounts: AccountService, parent: Any = None) -> None:
         super().__init__(accounts.accounts, parent)
@@ -322,15 +330,19 @@ class AccountItemDelegate(QStyledItemDelegate):
         painter.setFont(bold)
         painter.setPen(main if enabled else quiet)
         first = QRect(text_left, rect.top(), width - marker_width, line)
-        painter.drawText(first, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         painter.fontMetrics().elidedText(str(index.data() or ""), Qt.TextElideMode.ElideRight,
-                                                          first.width()))
+        painter.drawText(
+            first,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            painter.fontMetrics().elidedText(str(index.data() or ""), Qt.TextElideMode.ElideRight, first.width()),
+        )
         painter.setFont(option.font)
         painter.setPen(quiet)
         second = QRect(text_left, rect.top() + line + self._PAD, width, line)
-        painter.drawText(second, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         option.fontMetrics.elidedText(str(index.data(DetailRole) or ""),
-                                                       Qt.TextElideMode.ElideRight, width))
+        painter.drawText(
+            second,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            option.fontMetrics.elidedText(str(index.data(DetailRole) or ""), Qt.TextElideMode.ElideRight, width),
+        )
         status = str(index.data(StatusRole) or "") if self._lines == 3 else ""
         if status:
             kind = index.data(StatusKindRole)
@@ -341,6 +353,9 @@ class AccountItemDelegate(QStyledItemDelegate):
             elif kind == "cooling":
                 painter.setPen(QColor(colours(opt.palette).busy))
             third = QRect(text_left, rect.top() + 2 * (line + self._PAD), width, line)
-            painter.drawText(third, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                             option.fontMetrics.elidedText(status, Qt.TextElideMode.ElideRight, width))
+            painter.drawText(
+                third,
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                option.fontMetrics.elidedText(status, Qt.TextElideMode.ElideRight, width),
+            )
         painter.restore()

@@ -45,8 +45,7 @@ EMPTY_HINT = "Add an account to chat with a cloud or local model."
 
 def _action_button(action: QAction, object_name: str) -> QPushButton:
     """A push button that mirrors `action` (text, tooltip, enabled) and triggers it."""
-    button = QPushButton(action.text(), objectName=object_name, toolTip=action.toolTip(),
-                         enabled=action.isEnabled())
+    button = QPushButton(action.text(), objectName=object_name, toolTip=action.toolTip(), enabled=action.isEnabled())
 
     def follow() -> None:
         button.setText(action.text())
@@ -89,16 +88,19 @@ class AccountsPane(ListEditor):
 
         self._build_list(object_name="accountList", hint=EMPTY_HINT, hint_name="emptyHint", status_line=True)
 
-        self.move_up_action = QAction("Move up", self, shortcut=QKeySequence("Alt+Up"),
-                                      toolTip="Move the account up (Alt+Up)")
-        self.move_down_action = QAction("Move down", self, shortcut=QKeySequence("Alt+Down"),
-                                        toolTip="Move the account down (Alt+Down)")
-        self.duplicate_action = QAction("Duplicate", self,
-                                        toolTip="A copy of the account, its key included, placed below it")
-        self.toggle_enabled_action = QAction("Disable", self,
-                                             toolTip="A disabled account is kept, with its key, but offered nowhere")
-        for action in (self.move_up_action, self.move_down_action, self.duplicate_action,
-                       self.toggle_enabled_action):
+        self.move_up_action = QAction(
+            "Move up", self, shortcut=QKeySequence("Alt+Up"), toolTip="Move the account up (Alt+Up)"
+        )
+        self.move_down_action = QAction(
+            "Move down", self, shortcut=QKeySequence("Alt+Down"), toolTip="Move the account down (Alt+Down)"
+        )
+        self.duplicate_action = QAction(
+            "Duplicate", self, toolTip="A copy of the account, its key included, placed below it"
+        )
+        self.toggle_enabled_action = QAction(
+            "Disable", self, toolTip="A disabled account is kept, with its key, but offered nowhere"
+        )
+        for action in (self.move_up_action, self.move_down_action, self.duplicate_action, self.toggle_enabled_action):
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
             self.list_view.addAction(action)
         self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -130,8 +132,11 @@ class AccountsPane(ListEditor):
         self.save_button = form.save_button
         self.check_button = form.check_button
         self.status_label = form.status_label
-        splitter = self._split(form, row(self.add_button, self.duplicate_button, self.remove_button, None),
-                               row(self.move_up_button, self.move_down_button, None, self.toggle_enabled_button))
+        splitter = self._split(
+            form,
+            row(self.add_button, self.duplicate_button, self.remove_button, None),
+            row(self.move_up_button, self.move_down_button, None, self.toggle_enabled_button),
+        )
         accounts_page = QWidget()
         page_layout = QVBoxLayout(accounts_page)
         page_layout.setContentsMargins(6, 8, 6, 6)
@@ -149,8 +154,7 @@ class AccountsPane(ListEditor):
 
     def _connect(self) -> None:
         self._connect_list()
-        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.rowsMoved,
-                       self.model.modelReset):
+        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.rowsMoved, self.model.modelReset):
             signal.connect(self._update_list_actions)
         self.model.dataChanged.connect(self._on_model_data_changed)
         pools = self.pools_editor.model
@@ -228,8 +232,7 @@ class AccountsPane(ListEditor):
         if account is None:
             return None
         typed = self.key_edit.text().strip()
-        if not await self._write(self._accounts.save_account(account, typed or None,
-                                                             self.form.secret_values())):
+        if not await self._write(self._accounts.save_account(account, typed or None, self.form.secret_values())):
             return None
         self.refresh_keyring_notice()  # writing the key may have found the keyring unusable
         self.key_edit.clear()  # unchecks "Show" too
@@ -269,8 +272,7 @@ class AccountsPane(ListEditor):
             self._checks_running -= 1
             self.check_button.setEnabled(self._checks_running == 0)
         if generation == self._form_generation:
-            self.form.show_status(result.message,
-                                  "ok" if result.status is CheckStatus.OK else "error")
+            self.form.show_status(result.message, "ok" if result.status is CheckStatus.OK else "error")
         self.check_finished.emit(result.status.value, result.message)
         return result
 
@@ -369,8 +371,9 @@ class AccountsPane(ListEditor):
 
     def _account_from_form(self, *, verb: str, for_check: bool) -> Account | None:
         try:
-            return self.form.account(account_id=self._editing_id or self._new_id,
-                                     stored=self._selected_account(), for_check=for_check)
+            return self.form.account(
+                account_id=self._editing_id or self._new_id, stored=self._selected_account(), for_check=for_check
+            )
         except FormProblem as exc:
             self.form.show_status(f"{verb}: {exc}.", "error")
             return None
@@ -390,8 +393,9 @@ class AccountsPane(ListEditor):
         if stored:
             placeholder = STORED_KEY_PLACEHOLDER
         else:
-            where = "kept for this session only" if self._accounts.keys_kept_for_session \
-                else "stored in the system keyring"
+            where = (
+                "kept for this session only" if self._accounts.keys_kept_for_session else "stored in the system keyring"
+            )
             lead = "Paste the key" if self._current_provider().key_required else "Optional key"
             placeholder = f"{lead}: {where}"
         self.form.set_key_placeholder(placeholder, stored=stored)
@@ -407,8 +411,9 @@ class AccountsPane(ListEditor):
 
     # --- reactions -----------------------------------------------------------------------------
 
-    def _on_model_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
-                               _roles: Sequence[int] = ()) -> None:
+    def _on_model_data_changed(
+        self, top_left: QModelIndex, bottom_right: QModelIndex, _roles: Sequence[int] = ()
+    ) -> None:
         row_ = self.model.row_of(self._editing_id) if self._editing_id else -1
         if top_left.row() <= row_ <= bottom_right.row():
             account = self.model.account_at(row_)

@@ -47,20 +47,23 @@ MemberIdRole = Qt.ItemDataRole.UserRole
 STRATEGY_NAMES = {Strategy.FAILOVER: "In order (failover)", Strategy.ROUND_ROBIN: "Round-robin"}
 STRATEGY_HINTS = {
     Strategy.FAILOVER: "Every request goes to the first ticked account; the next one answers when it is "
-                       "rate-limited, failing or disabled.",
+    "rate-limited, failing or disabled.",
     Strategy.ROUND_ROBIN: "Requests take turns over the ticked accounts, spreading the load; the others "
-                          "stand in when one cannot answer.",
+    "stand in when one cannot answer.",
 }
-EMPTY_POOLS_HINT = ("No pools yet. A pool offers several accounts of one provider as one: when one is "
-                    "rate-limited, the next answers.")
+EMPTY_POOLS_HINT = (
+    "No pools yet. A pool offers several accounts of one provider as one: when one is rate-limited, the next answers."
+)
 NO_ACCOUNTS_HINT = "A pool is made of accounts of one provider; add an account first."
 NO_MEMBERS = "tick at least one account for the pool"
 
 
 def pool_detail(pool: Pool) -> str:
     count = len(pool.account_ids)
-    return (f"{PROVIDERS[pool.provider_id].name} · {STRATEGY_NAMES[pool.strategy]} · "
-            f"{count} account{'' if count == 1 else 's'}")
+    return (
+        f"{PROVIDERS[pool.provider_id].name} · {STRATEGY_NAMES[pool.strategy]} · "
+        f"{count} account{'' if count == 1 else 's'}"
+    )
 
 
 class PoolListModel(ItemListModel):
@@ -104,35 +107,43 @@ class PoolsEditor(ListEditor):
     # --- construction --------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self._build_list(object_name="poolList", hint=EMPTY_POOLS_HINT, hint_name="emptyPoolsHint",
-                         status_line=False)
+        self._build_list(object_name="poolList", hint=EMPTY_POOLS_HINT, hint_name="emptyPoolsHint", status_line=False)
         self.new_button = QPushButton("New pool", objectName="newPool")
         self.remove_button = QPushButton("Remove", objectName="removePool")
 
         self.form_title = bold_title(QLabel(objectName="poolTitle"))
-        self.no_accounts_hint = QLabel(NO_ACCOUNTS_HINT, objectName="noAccountsHint", wordWrap=True,
-                                       foregroundRole=QPalette.ColorRole.PlaceholderText)
+        self.no_accounts_hint = QLabel(
+            NO_ACCOUNTS_HINT,
+            objectName="noAccountsHint",
+            wordWrap=True,
+            foregroundRole=QPalette.ColorRole.PlaceholderText,
+        )
         self.name_edit = QLineEdit(objectName="poolName", placeholderText="Claude, shared")
         self.provider_combo = QComboBox(objectName="poolProvider")
         self.strategy_combo = QComboBox(objectName="poolStrategy")
         for strategy, name in STRATEGY_NAMES.items():
             self.strategy_combo.addItem(name, strategy.value)  # Qt keeps it as a plain str
-        self.strategy_hint = QLabel(objectName="strategyHint", wordWrap=True,
-                                    foregroundRole=QPalette.ColorRole.PlaceholderText)
+        self.strategy_hint = QLabel(
+            objectName="strategyHint", wordWrap=True, foregroundRole=QPalette.ColorRole.PlaceholderText
+        )
         self.members_list = QListWidget(objectName="poolMembers")
         self.members_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.members_list.setSpacing(2)
-        self.member_up_button = QPushButton("Move up", objectName="memberUp",
-                                            toolTip="Tried earlier (in order) or sooner in the rotation")
+        self.member_up_button = QPushButton(
+            "Move up", objectName="memberUp", toolTip="Tried earlier (in order) or sooner in the rotation"
+        )
         self.member_down_button = QPushButton("Move down", objectName="memberDown")
         member_buttons = QVBoxLayout()
         member_buttons.setContentsMargins(0, 0, 0, 0)
         member_buttons.addWidget(self.member_up_button)
         member_buttons.addWidget(self.member_down_button)
         member_buttons.addStretch(1)
-        self.members_hint = QLabel("Ticked accounts belong to the pool, in the order shown.",
-                                   objectName="membersHint", wordWrap=True,
-                                   foregroundRole=QPalette.ColorRole.PlaceholderText)
+        self.members_hint = QLabel(
+            "Ticked accounts belong to the pool, in the order shown.",
+            objectName="membersHint",
+            wordWrap=True,
+            foregroundRole=QPalette.ColorRole.PlaceholderText,
+        )
         member_list_row = QHBoxLayout()
         member_list_row.setContentsMargins(0, 0, 0, 0)
         member_list_row.addWidget(self.members_list, 1)
@@ -208,8 +219,7 @@ class PoolsEditor(ListEditor):
 
     def member_ids(self) -> list[str]:
         """The ticked accounts, in the order shown."""
-        return [item.data(MemberIdRole) for item in self._member_items()
-                if item.checkState() == Qt.CheckState.Checked]
+        return [item.data(MemberIdRole) for item in self._member_items() if item.checkState() == Qt.CheckState.Checked]
 
     def member_item(self, account_id: str) -> QListWidgetItem | None:
         return next((item for item in self._member_items() if item.data(MemberIdRole) == account_id), None)
@@ -232,8 +242,13 @@ class PoolsEditor(ListEditor):
             return None
         members = self.member_ids()
         try:
-            pool = Pool(id=self._editing_id or new_pool_id(), label=self.name_edit.text(), provider_id=provider_id,
-                        account_ids=tuple(members), strategy=Strategy(self.strategy_combo.currentData()))
+            pool = Pool(
+                id=self._editing_id or new_pool_id(),
+                label=self.name_edit.text(),
+                provider_id=provider_id,
+                account_ids=tuple(members),
+                strategy=Strategy(self.strategy_combo.currentData()),
+            )
         except ValidationError as exc:
             self._show_status(f"Not saved: {first_problem(exc)}.", "error")
             return None
@@ -278,7 +293,8 @@ class PoolsEditor(ListEditor):
         self.name_edit.setText(pool.label if pool is not None else "")
         self._fill_providers(pool.provider_id if pool is not None else None)
         self.strategy_combo.setCurrentIndex(
-            self.strategy_combo.findData((pool.strategy if pool is not None else Strategy.FAILOVER).value))
+            self.strategy_combo.findData((pool.strategy if pool is not None else Strategy.FAILOVER).value)
+        )
         if pool is not None:
             self._fill_members([(account_id, True) for account_id in pool.account_ids])
         else:
@@ -301,8 +317,7 @@ class PoolsEditor(ListEditor):
         self.provider_combo.blockSignals(False)
         usable = self.provider_combo.count() > 0
         self.no_accounts_hint.setVisible(not usable)
-        for widget in (self.name_edit, self.provider_combo, self.strategy_combo, self.members_list,
-                       self.save_button):
+        for widget in (self.name_edit, self.provider_combo, self.strategy_combo, self.members_list, self.save_button):
             widget.setEnabled(usable)
 
     def _default_members(self) -> list[tuple[str, bool]]:
@@ -321,12 +336,17 @@ class PoolsEditor(ListEditor):
         self.members_list.clear()
         for account_id, ticked in listed:
             account = accounts[account_id]
-            item = QListWidgetItem(colour_icon(account.colour),
-                                   account.label if account.enabled else f"{account.label} (disabled)")
+            item = QListWidgetItem(
+                colour_icon(account.colour), account.label if account.enabled else f"{account.label} (disabled)"
+            )
             item.setData(MemberIdRole, account_id)
             item.setToolTip(f"{account.provider.name} · {account.effective_base_url}")
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                          | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemNeverHasChildren)
+            item.setFlags(
+                Qt.ItemFlag.ItemIsEnabled
+                | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemIsUserCheckable
+                | Qt.ItemFlag.ItemNeverHasChildren
+            )
             item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
             self.members_list.addItem(item)
             if account_id == current_id:
@@ -347,8 +367,7 @@ class PoolsEditor(ListEditor):
         return [self.members_list.item(r) for r in range(self.members_list.count())]
 
     def _member_state(self) -> list[tuple[str, bool]]:
-        return [(item.data(MemberIdRole), item.checkState() == Qt.CheckState.Checked)
-                for item in self._member_items()]
+        return [(item.data(MemberIdRole), item.checkState() == Qt.CheckState.Checked) for item in self._member_items()]
 
     def _show_status(self, text: str, tone: str | None) -> None:
         self.status_label.setText(text)

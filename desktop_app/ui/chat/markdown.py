@@ -41,9 +41,13 @@ def _make_parser() -> MarkdownIt:
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("code_block", _render_fence)
     md.add_render_rule("image", _render_image)
-    md.add_render_rule("table_open", lambda self, tokens, idx, options, env: (
-        '<table border="1" cellspacing="0" cellpadding="4"'
-        f' style="border-color: {env["table_border"]}; border-style: solid; margin-top: 10px;">\n'))
+    md.add_render_rule(
+        "table_open",
+        lambda self, tokens, idx, options, env: (
+            '<table border="1" cellspacing="0" cellpadding="4"'
+            f' style="border-color: {env["table_border"]}; border-style: solid; margin-top: 10px;">\n'
+        ),
+    )
     return md
 
 
@@ -81,9 +85,7 @@ def _render_image(self, tokens, idx, options, env) -> str:
 _PARSER = _make_parser()
 
 
-def render_markdown(
-    source: str, *, code_index_start: int = 0, dark: bool = False
-) -> RenderedMarkdown:
+def render_markdown(source: str, *, code_index_start: int = 0, dark: bool = False) -> RenderedMarkdown:
     """Render model output; raw HTML is escaped and code blocks numbered from code_index_start."""
     env = {
         "code_blocks": [],

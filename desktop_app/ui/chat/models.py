@@ -132,5 +132,4 @@ class ModelPickerModel(QAbstractListModel):
         return self._entries[row] if 0 <= row < len(self._entries) else None
 
     def row_of(self, account_id: str, model: str) -> int:
-        return next((i for i, e in enumerate(self._entries)
-                     if e.account_id == account_id and e.model == model), -1)
+        return next((i for i, e in enumerate(self._entries) if e.account_id == account_id and e.model == model), -1)

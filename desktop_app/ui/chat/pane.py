@@ -101,7 +101,8 @@ class ChatPane(QWidget):
         self.store_banner.setVisible(False)
         self.store_banner.setStyleSheet(
             "QLabel#storeBanner { background: palette(alternate-base); border: 1px solid palette(mid);"
-            " border-radius: 4px; padding: 6px; }")
+            " border-radius: 4px; padding: 6px; }"
+        )
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setTextFormat(Qt.TextFormat.RichText)
@@ -129,8 +130,7 @@ class ChatPane(QWidget):
         self.empty_state = QWidget(objectName="chatEmptyState")
         empty_layout = QHBoxLayout(self.empty_state)
         empty_layout.setContentsMargins(0, 0, 0, 0)
-        self.empty_label = QLabel("No models to chat with yet: add an account for a cloud provider or a "
-                                  "local server.")
+        self.empty_label = QLabel("No models to chat with yet: add an account for a cloud provider or a local server.")
         self.empty_label.setWordWrap(True)
         self.empty_button = QPushButton("Add an account")
         self.empty_button.clicked.connect(self.accounts_requested)
@@ -163,8 +163,11 @@ class ChatPane(QWidget):
 
         self.send_button.clicked.connect(self._on_send_clicked)
         self.stop_button.clicked.connect(self.stop)
-        for keys, slot in (("Ctrl+Return", self._on_send_clicked), ("Ctrl+Enter", self._on_send_clicked),
-                           ("Esc", self.stop)):
+        for keys, slot in (
+            ("Ctrl+Return", self._on_send_clicked),
+            ("Ctrl+Enter", self._on_send_clicked),
+            ("Esc", self.stop),
+        ):
             shortcut = QShortcut(QKeySequence(keys), self, activated=slot)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         # The composer handles its own keys too, so they work even before the window is active.
@@ -305,8 +308,15 @@ class ChatPane(QWidget):
             if status is MessageStatus.INTERRUPTED and content:
                 note += INTERRUPTED_CONTEXT_NOTE
             if held is not None and self._chat.unsaved_problem is not None:
-                note = " ".join(filter(None, [note if status is not MessageStatus.STREAMING else "",
-                                              f"Not saved yet: {self._chat.unsaved_problem.message}"]))
+                note = " ".join(
+                    filter(
+                        None,
+                        [
+                            note if status is not MessageStatus.STREAMING else "",
+                            f"Not saved yet: {self._chat.unsaved_problem.message}",
+                        ],
+                    )
+                )
             self.transcript.add_assistant_message(content, footer=message.metrics.summary(), note=note)
         if messages and messages[-1].status is MessageStatus.INTERRUPTED:
             # Retry answers the last question again; an earlier interrupted reply stays as it is.
@@ -317,7 +327,8 @@ class ChatPane(QWidget):
         await self._remember_settings()
         selected = self.selected_model() or ("", "")
         conversation = await self._chat.store.create_conversation(
-            title=DEFAULT_TITLE, account_id=selected[0], model=selected[1], params=self.params.params())
+            title=DEFAULT_TITLE, account_id=selected[0], model=selected[1], params=self.params.params()
+        )
         self._current = conversation
         self.conversations.upsert_front(conversation)
         self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
@@ -349,13 +360,17 @@ class ChatPane(QWidget):
         selected = self.selected_model()
         account_id, model = selected if selected else (self._current.account_id, self._current.model)
         params = self.params.params()
-        if (account_id, model, params) == (self._current.account_id, self._current.model, self._current.params) \
-                and not self._settings_unsaved:
+        if (account_id, model, params) == (
+            self._current.account_id,
+            self._current.model,
+            self._current.params,
+        ) and not self._settings_unsaved:
             return
         self._current.account_id, self._current.model, self._current.params = account_id, model, params
         try:
             await self._chat.store.update_conversation_settings(
-                self._current.id, account_id=account_id, model=model, params=params)
+                self._current.id, account_id=account_id, model=model, params=params
+            )
         except StorageFailed as exc:  # kept in memory, written by the next call
             self._settings_unsaved = True
             log.warning("conversation settings not saved yet: %s", exc.message)
@@ -477,18 +492,20 @@ class ChatPane(QWidget):
         try:
             await coro
         except StorageFailed as exc:
-            self.transcript.show_error(exc.message, action=exc.action.replace(", then Retry", ", then try again"),
-                                       retry=False)
+            self.transcript.show_error(
+                exc.message, action=exc.action.replace(", then Retry", ", then try again"), retry=False
+            )
             self._show_store_state()
 
     def _show_store_state(self) -> None:
         store = self._chat.store
         if not store.is_open and store.problem is not None:
-            body = (f"{html.escape(store.problem.message)} Your conversations show here once it opens. "
-                    f"{html.escape(store.problem.action)} <a href=\"reopen\">Retry</a>")
+            body = (
+                f"{html.escape(store.problem.message)} Your conversations show here once it opens. "
+                f'{html.escape(store.problem.action)} <a href="reopen">Retry</a>'
+            )
         elif store.damaged_copy is not None:
-            body = (f"{html.escape(store.notice or '')} "
-                    "<a href=\"recover\">Recover what can still be read</a>")
+            body = f'{html.escape(store.notice or "")} <a href="recover">Recover what can still be read</a>'
         else:
             body = ""
         if body or not self.store_banner.text().startswith("Recovered"):
@@ -520,9 +537,12 @@ class ChatPane(QWidget):
         except StorageFailed as exc:
             self.store_banner.setText(html.escape(f"{exc.message} {exc.action}"))
             return 0, 0
-        self.store_banner.setText(html.escape(
-            f"Recovered {conversations} conversation{'s' if conversations != 1 else ''} and {messages} "
-            f"message{'s' if messages != 1 else ''} from {source}."))
+        self.store_banner.setText(
+            html.escape(
+                f"Recovered {conversations} conversation{'s' if conversations != 1 else ''} and {messages} "
+                f"message{'s' if messages != 1 else ''} from {source}."
+            )
+        )
         self.store_banner.setVisible(True)
         await self.load_conversations(self._current.id if self._current else None)
         return conversations, messages
@@ -553,14 +573,18 @@ class ChatPane(QWidget):
                         if event.dropped_params:
                             self._add_notice(
                                 f"Left out {', '.join(event.dropped_params)}: {event.model} does not take "
-                                f"{'it' if len(event.dropped_params) == 1 else 'them'}.")
+                                f"{'it' if len(event.dropped_params) == 1 else 'them'}."
+                            )
                     elif isinstance(event, Started) and event.dropped_params:
                         self._add_notice(
                             f"Left out {', '.join(event.dropped_params)}: {event.model} does not take "
-                            f"{'it' if len(event.dropped_params) == 1 else 'them'}.")
+                            f"{'it' if len(event.dropped_params) == 1 else 'them'}."
+                        )
                     elif isinstance(event, AttemptFailed):
-                        self._add_notice(f"“{event.account_label}” could not answer ({event.error.message}) "
-                                         "Trying the next account in the pool.")
+                        self._add_notice(
+                            f"“{event.account_label}” could not answer ({event.error.message}) "
+                            "Trying the next account in the pool."
+                        )
                     elif isinstance(event, Notice):
                         self._add_notice(event.text)
                     elif isinstance(event, Finished):
@@ -591,8 +615,7 @@ class ChatPane(QWidget):
             self._clear_loading_notice()
             if (problem := self._chat.unsaved_problem) is not None and outcome != "failed":
                 self.transcript.finish_assistant_message(note="Stopped" if outcome == "stopped" else "")
-                self._on_storage_failed(problem.kept("this reply is kept and is saved once it can be"),
-                                        retry="save")
+                self._on_storage_failed(problem.kept("this reply is kept and is saved once it can be"), retry="save")
             self._set_streaming(False)
             self.reply_finished.emit(outcome)
         if outcome == "stopped":
@@ -676,15 +699,20 @@ class ChatPane(QWidget):
         dialog.setLabelText("Name")
         dialog.setTextValue(self._current.title)
         dialog.textValueSelected.connect(
-            lambda text: self._tasks.spawn(self._saying_storage_faults(self.rename_current(text))))
+            lambda text: self._tasks.spawn(self._saying_storage_faults(self.rename_current(text)))
+        )
         dialog.open()
 
     def _on_delete_clicked(self) -> None:
         if self._current is None:
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Delete conversation",
-                          f"Delete “{self._current.title}” and all its messages?",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Delete conversation",
+            f"Delete “{self._current.title}” and all its messages?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
         box.accepted.connect(lambda: self._tasks.spawn(self._saying_storage_faults(self.delete_current())))
         box.open()
 

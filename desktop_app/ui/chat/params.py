@@ -46,8 +46,11 @@ class ParamsPanel(QWidget):
         self.stop.setPlaceholderText("Stop sequences, one per line")
         self.stop.setFixedHeight(52)
         self.response_format = QComboBox()
-        for fmt, text in ((ResponseFormat.TEXT, "Text"), (ResponseFormat.JSON_OBJECT, "JSON object"),
-                          (ResponseFormat.JSON_SCHEMA, "JSON schema")):
+        for fmt, text in (
+            (ResponseFormat.TEXT, "Text"),
+            (ResponseFormat.JSON_OBJECT, "JSON object"),
+            (ResponseFormat.JSON_SCHEMA, "JSON schema"),
+        ):
             self.response_format.addItem(text, fmt.value)
         self.json_schema = QPlainTextEdit()
         self.json_schema.setPlaceholderText('{"type": "object", "properties": {...}}')

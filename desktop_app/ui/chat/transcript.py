@@ -258,7 +258,7 @@ class TranscriptView(QTextBrowser):
 
     def _render_live_tail(self, live: _LiveMessage, *, everything: bool) -> None:
         if live.fed_parts < len(live.tail_parts):
-            live.splitter.feed("".join(live.tail_parts[live.fed_parts:]))
+            live.splitter.feed("".join(live.tail_parts[live.fed_parts :]))
             live.fed_parts = len(live.tail_parts)
         tail = "".join(live.tail_parts) if everything or live.splitter.boundary else ""
         cut = len(tail) if everything else live.splitter.boundary
@@ -410,8 +410,10 @@ class TranscriptView(QTextBrowser):
         Code blocks keep the highlighting style they were drawn with (its own background too).
         """
         document = self.document()
-        swap = {QColor(getattr(old, name)).rgb(): QColor(getattr(new, name))
-                for name in ("error", "muted", "code_background")}
+        swap = {
+            QColor(getattr(old, name)).rgb(): QColor(getattr(new, name))
+            for name in ("error", "muted", "code_background")
+        }
         frames = [document.rootFrame()]
         while frames:
             frame = frames.pop()

@@ -8,8 +8,16 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 
-def ask_to_confirm(parent: QWidget, *, title: str, text: str, informative: str, action: str,
-                   on_answer: Callable[[bool], None], object_name: str = "") -> QMessageBox:
+def ask_to_confirm(
+    parent: QWidget,
+    *,
+    title: str,
+    text: str,
+    informative: str,
+    action: str,
+    on_answer: Callable[[bool], None],
+    object_name: str = "",
+) -> QMessageBox:
     """Ask with `action` ("Delete", "Remove") or Cancel, Cancel the default; `on_answer(confirmed)`
     once it closes. Opened with open(), so no event loop of its own runs inside a coroutine."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)

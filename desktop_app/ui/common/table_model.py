@@ -86,8 +86,7 @@ class RowsTableModel(QAbstractTableModel, Generic[RowT]):
             return None if tooltip is None else without_bidi_controls(tooltip)
         return self._role_data(row, column, role)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.COLUMNS):
             return None
         if role == Qt.ItemDataRole.DisplayRole:

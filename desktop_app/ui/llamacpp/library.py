@@ -53,8 +53,11 @@ class GgufTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole \
-                and 0 <= section < len(COLUMNS):
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(COLUMNS)
+        ):
             return COLUMNS[section]
         return None
 
@@ -63,12 +66,27 @@ class GgufTableModel(QAbstractTableModel):
             return None
         info, column = self._infos[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (info.name, info.architecture, _params(info.parameter_count), info.quantisation,
-                    f"{info.context_length:,}" if info.context_length else "—",
-                    "yes" if info.has_chat_template else "no", _size(info.size), str(info.path))[column]
+            return (
+                info.name,
+                info.architecture,
+                _params(info.parameter_count),
+                info.quantisation,
+                f"{info.context_length:,}" if info.context_length else "—",
+                "yes" if info.has_chat_template else "no",
+                _size(info.size),
+                str(info.path),
+            )[column]
         if role == SORT_ROLE:
-            return (info.name.lower(), info.architecture, info.parameter_count or 0, info.quantisation,
-                    info.context_length or 0, info.has_chat_template, float(info.size), str(info.path))[column]
+            return (
+                info.name.lower(),
+                info.architecture,
+                info.parameter_count or 0,
+                info.quantisation,
+                info.context_length or 0,
+                info.has_chat_template,
+                float(info.size),
+                str(info.path),
+            )[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             return str(info.path) + (f"\n{info.split_count} parts" if info.is_split else "")
         return None
@@ -145,8 +163,10 @@ class GgufLibraryView(QWidget):
         self.problems.setVisible(bool(problems))
         self.problems_label.setVisible(bool(problems))
         if infos or problems:
-            self.summary.setText(f"{len(infos)} model file{'s' if len(infos) != 1 else ''} found"
-                                 + (f", {len(problems)} unreadable." if problems else "."))
+            self.summary.setText(
+                f"{len(infos)} model file{'s' if len(infos) != 1 else ''} found"
+                + (f", {len(problems)} unreadable." if problems else ".")
+            )
         else:
             self.summary.setText("No GGUF files found yet: add a folder that holds .gguf models.")
 

@@ -80,9 +80,16 @@ class LlamaCppPane(QWidget):
     binary_setting_changed = Signal(str)  # the llama-server path typed or chosen here, to be saved
 
     def __init__(
-        self, *, llamacpp: LlamaCppService, here: ServerHere, local: LocalServers | None = None,
-        gguf_files: Callable[[], Sequence[Path]] = lambda: (), binary_setting: str = "",
-        child_env: Mapping[str, str] | None = None, router_dir: Path | None = None, parent: QWidget | None = None,
+        self,
+        *,
+        llamacpp: LlamaCppService,
+        here: ServerHere,
+        local: LocalServers | None = None,
+        gguf_files: Callable[[], Sequence[Path]] = lambda: (),
+        binary_setting: str = "",
+        child_env: Mapping[str, str] | None = None,
+        router_dir: Path | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._llamacpp = llamacpp
@@ -178,10 +185,14 @@ class LlamaCppPane(QWidget):
         if not url or self._remove_dialog is not None:
             return
         self._remove_dialog = ask_to_confirm(
-            self, title="Remove server", text=f"Remove {host_port(url)} from the list?",
+            self,
+            title="Remove server",
+            text=f"Remove {host_port(url)} from the list?",
             object_name="removeServerDialog",
             informative="Its account goes too, so its models leave the chat's picker. The server keeps running.",
-            action="Remove", on_answer=lambda confirmed: self._on_remove_answered(confirmed, url))
+            action="Remove",
+            on_answer=lambda confirmed: self._on_remove_answered(confirmed, url),
+        )
 
     def _on_remove_answered(self, confirmed: bool, url: str) -> None:
         self._remove_dialog = None
@@ -453,8 +464,11 @@ class LlamaCppPane(QWidget):
             self._say(self.form.start_status, _say(exc), "error")
             return None
         except OSError as exc:
-            self._say(self.form.start_status, f"The router's folder of links could not be made: {exc.strerror or exc}.",
-                      "error")
+            self._say(
+                self.form.start_status,
+                f"The router's folder of links could not be made: {exc.strerror or exc}.",
+                "error",
+            )
             return None
         if not linked:
             self._say(self.form.start_status, NO_LIBRARY_MODELS, "error")
@@ -473,8 +487,10 @@ class LlamaCppPane(QWidget):
         for event in self._managed_followed:
             event.close()
         self._last_status = ""
-        self._managed_followed = [follow(self, managed.add_state_listener, self._on_managed_state),
-                                  follow(self, managed.add_log_listener, self._on_managed_log)]
+        self._managed_followed = [
+            follow(self, managed.add_state_listener, self._on_managed_state),
+            follow(self, managed.add_log_listener, self._on_managed_log),
+        ]
 
     def _show_managed_state(self, state: ManagedState) -> None:
         managed = self._here.server
@@ -483,8 +499,9 @@ class LlamaCppPane(QWidget):
         if state.url and state.status is not ManagedStatus.STOPPED:
             existing = self.servers_model.row_at(self.servers_model.row_of(state.url))
             info = existing.info if existing is not None and state.status is ManagedStatus.RUNNING else None
-            self.servers_model.upsert(ServerRow(state.url, ServerSource.MANAGED, info=info, managed=state,
-                                                title=managed.spec.title))
+            self.servers_model.upsert(
+                ServerRow(state.url, ServerSource.MANAGED, info=info, managed=state, title=managed.spec.title)
+            )
         crashed = state.status is ManagedStatus.CRASHED
         if crashed:
             self.server_log.crash_label.setText(f"{state.message} Its last lines are in the log below.")
@@ -522,11 +539,11 @@ class LlamaCppPane(QWidget):
                 return  # it stopped while we asked; its state row says so
         else:
             managed = existing.managed
-        self.servers_model.upsert(ServerRow(url, existing.source, info=info, error=error, managed=managed,
-                                            title=existing.title))
+        self.servers_model.upsert(
+            ServerRow(url, existing.source, info=info, error=error, managed=managed, title=existing.title)
+        )
         if info is not None and info.healthy and self._local is not None:
-            models = ([m.id for m in info.models] if info.router_mode
-                      else [a for a in info.model_alias.split(",") if a])
+            models = [m.id for m in info.models] if info.router_mode else [a for a in info.model_alias.split(",") if a]
             self._tasks.spawn(self._put_in_picker(url, models, existing.source is ServerSource.MANAGED))
 
     def _on_use_in_chat_clicked(self) -> None:
@@ -546,7 +563,7 @@ class LlamaCppPane(QWidget):
             self._tasks.spawn(self.list_servers(urls))
 
     async def use_in_chat(self, url: str) -> InPicker | None:
-        """"Use in chat": the server's account (made if need be) and its models in the chat's picker,
+        """ "Use in chat": the server's account (made if need be) and its models in the chat's picker,
         then on to the chat."""
         assert self._local is not None
         result = await self._local.llamacpp_for_chat(url)
@@ -555,7 +572,8 @@ class LlamaCppPane(QWidget):
             return result
         count = len(result.models)
         self.status_message.emit(
-            f"{count} model{'s' if count != 1 else ''} of {result.account.label} are in the chat's picker.")
+            f"{count} model{'s' if count != 1 else ''} of {result.account.label} are in the chat's picker."
+        )
         self.chat_requested.emit()
         return result
 
@@ -564,7 +582,8 @@ class LlamaCppPane(QWidget):
         assert self._local is not None
         if gone := await self._local.forget_llamacpp(url):
             self.status_message.emit(
-                f"Removed {', '.join(a.label for a in gone)}; its models are no longer in the chat's picker.")
+                f"Removed {', '.join(a.label for a in gone)}; its models are no longer in the chat's picker."
+            )
 
     async def _put_in_picker(self, url: str, models: list[str], started_here: bool) -> None:
         assert self._local is not None
@@ -593,8 +612,9 @@ class LlamaCppPane(QWidget):
         await self._llamacpp.unload(url, model)
         await self._llamacpp.wait_model(url, model, RouterModelStatus.UNLOADED)
 
-    async def _router_op(self, model: str, verb: str,
-                         operation: Callable[[str, str], Coroutine[Any, Any, Any]]) -> bool:
+    async def _router_op(
+        self, model: str, verb: str, operation: Callable[[str, str], Coroutine[Any, Any, Any]]
+    ) -> bool:
         url = self._router_url
         if not url or not model:
             return False

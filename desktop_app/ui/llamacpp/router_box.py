@@ -25,13 +25,15 @@ from desktop_app.domain.llamacpp import RouterModelStatus
 from desktop_app.ui.llamacpp.models import RouterModelsModel, host_port
 from desktop_app.ui.llamacpp.widgets import EmptyState, status_label, table
 
-ROUTER_EMPTY = ("No router yet: start one over a folder of GGUF files or over every model of the GGUF "
-                "library, or connect to a llama-server started with --models-dir; its models can then be "
-                "loaded and unloaded here.")
-LIBRARY_ROUTER_TIP = ("Run llama-server in router mode over every model of the GGUF files pane, with the "
-                      "settings of the form below")
-ROUTER_BUTTON_TIP = ("Run llama-server in router mode over a folder of GGUF files, with the settings of "
-                     "the form below")
+ROUTER_EMPTY = (
+    "No router yet: start one over a folder of GGUF files or over every model of the GGUF "
+    "library, or connect to a llama-server started with --models-dir; its models can then be "
+    "loaded and unloaded here."
+)
+LIBRARY_ROUTER_TIP = (
+    "Run llama-server in router mode over every model of the GGUF files pane, with the settings of the form below"
+)
+ROUTER_BUTTON_TIP = "Run llama-server in router mode over a folder of GGUF files, with the settings of the form below"
 ONE_AT_A_TIME_TIP = "Stop the server started here first: the pane runs one at a time."
 
 
@@ -49,14 +51,24 @@ class RouterBox(QGroupBox):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(RouterModelsModel.MODEL, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(RouterModelsModel.STATUS, QHeaderView.ResizeMode.ResizeToContents)
-        self.load_button = QPushButton("Load", objectName="loadModel", enabled=False,
-                                       toolTip="Load the selected model next to those already loaded")
-        self.unload_button = QPushButton("Unload", objectName="unloadModel", enabled=False,
-                                         toolTip="Unload the selected model and free its memory")
-        self.switch_button = QPushButton("Switch to", objectName="switchModel", enabled=False,
-                                         toolTip="Unload every other model, then load the selected one")
-        self.start_router_button = QPushButton("Router over folder…", objectName="startRouter",
-                                               toolTip=ROUTER_BUTTON_TIP)
+        self.load_button = QPushButton(
+            "Load",
+            objectName="loadModel",
+            enabled=False,
+            toolTip="Load the selected model next to those already loaded",
+        )
+        self.unload_button = QPushButton(
+            "Unload", objectName="unloadModel", enabled=False, toolTip="Unload the selected model and free its memory"
+        )
+        self.switch_button = QPushButton(
+            "Switch to",
+            objectName="switchModel",
+            enabled=False,
+            toolTip="Unload every other model, then load the selected one",
+        )
+        self.start_router_button = QPushButton(
+            "Router over folder…", objectName="startRouter", toolTip=ROUTER_BUTTON_TIP
+        )
         self._buttons = QWidget(objectName="routerButtons")
         buttons = QHBoxLayout(self._buttons)
         buttons.setContentsMargins(0, 0, 0, 0)
@@ -66,13 +78,16 @@ class RouterBox(QGroupBox):
         buttons.addStretch(1)
         buttons.addWidget(self.start_router_button)
         self.start_library_router_button = QPushButton(
-            "Router over library", objectName="startLibraryRouter", toolTip=LIBRARY_ROUTER_TIP)
+            "Router over library", objectName="startLibraryRouter", toolTip=LIBRARY_ROUTER_TIP
+        )
         buttons.addWidget(self.start_library_router_button)
         self.empty_button = QPushButton("Start router over folder…", objectName="startRouterEmpty")
-        self.library_empty_button = QPushButton("Start router over the library",
-                                                objectName="startLibraryRouterEmpty", toolTip=LIBRARY_ROUTER_TIP)
-        self.empty = EmptyState(ROUTER_EMPTY, self.empty_button, object_name="routerEmpty",
-                                more=(self.library_empty_button,))
+        self.library_empty_button = QPushButton(
+            "Start router over the library", objectName="startLibraryRouterEmpty", toolTip=LIBRARY_ROUTER_TIP
+        )
+        self.empty = EmptyState(
+            ROUTER_EMPTY, self.empty_button, object_name="routerEmpty", more=(self.library_empty_button,)
+        )
         # Only once they have parents: a parentless widget made visible would be a window of its own.
         for button in (self.start_library_router_button, self.library_empty_button):
             button.setVisible(library)
@@ -103,9 +118,12 @@ class RouterBox(QGroupBox):
 
     def allow_start(self, allowed: bool) -> None:
         """Enable the start-router buttons; the pane disallows them while its own server is alive."""
-        for button, tip in ((self.start_router_button, ROUTER_BUTTON_TIP), (self.empty_button, ROUTER_BUTTON_TIP),
-                            (self.start_library_router_button, LIBRARY_ROUTER_TIP),
-                            (self.library_empty_button, LIBRARY_ROUTER_TIP)):
+        for button, tip in (
+            (self.start_router_button, ROUTER_BUTTON_TIP),
+            (self.empty_button, ROUTER_BUTTON_TIP),
+            (self.start_library_router_button, LIBRARY_ROUTER_TIP),
+            (self.library_empty_button, LIBRARY_ROUTER_TIP),
+        ):
             button.setEnabled(allowed)
             button.setToolTip(tip if allowed else ONE_AT_A_TIME_TIP)
 
@@ -124,8 +142,9 @@ class RouterBox(QGroupBox):
         active_others = any(m.active for m in self._model.models() if selected is None or m.id != selected.id)
         self.load_button.setEnabled(selected is not None and selected.status is RouterModelStatus.UNLOADED)
         self.unload_button.setEnabled(selected is not None and selected.active)
-        self.switch_button.setEnabled(selected is not None and (
-            selected.status is not RouterModelStatus.LOADED or active_others))
+        self.switch_button.setEnabled(
+            selected is not None and (selected.status is not RouterModelStatus.LOADED or active_others)
+        )
 
     def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self.update_buttons()

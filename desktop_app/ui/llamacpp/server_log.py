@@ -37,8 +37,9 @@ class ServerLog(QGroupBox):
         super().__init__("Server log", parent, objectName="logBox")
         self.crash_label = QLabel(objectName="crashMessage", wordWrap=True)
         self.crash_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.restart_button = QPushButton("Restart", objectName="restartServer",
-                                          toolTip="Start the server again with the same settings")
+        self.restart_button = QPushButton(
+            "Restart", objectName="restartServer", toolTip="Start the server again with the same settings"
+        )
         self.crash_notice = QFrame(objectName="crashNotice")
         set_themed_style_sheet(self.crash_notice, _CRASH_STYLE)
         crash_layout = QHBoxLayout(self.crash_notice)

@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
 from desktop_app.ui.llamacpp.models import ServerRow, ServersModel, ServerSource
 from desktop_app.ui.llamacpp.widgets import EmptyState, status_label, table
 
-SERVERS_EMPTY = ("No llama.cpp servers yet. Type the address of a running llama-server above and "
-                 "press Connect, or start one on a GGUF file.")
+SERVERS_EMPTY = (
+    "No llama.cpp servers yet. Type the address of a running llama-server above and "
+    "press Connect, or start one on a GGUF file."
+)
 URL_PLACEHOLDER = "http://127.0.0.1:8080"
 NO_URL = f"Type the address of a llama-server first, e.g. {URL_PLACEHOLDER}."
 
@@ -38,14 +40,24 @@ class ServersBox(QGroupBox):
         self._model = model
         self.url_edit = QLineEdit(objectName="serverUrl", placeholderText=URL_PLACEHOLDER, clearButtonEnabled=True)
         self.url_edit.setAccessibleName("Server address")
-        self.connect_button = QPushButton("Connect", objectName="connectServer",
-                                          toolTip="Add the llama-server at this address to the list")
-        self.refresh_button = QPushButton("Refresh", objectName="refreshServers",
-                                          toolTip="Ask every server in the list how it is doing")
-        self.remove_button = QPushButton("Remove", objectName="removeServer", enabled=False,
-                                         toolTip="Take the selected server off the list (it keeps running)")
-        self.use_in_chat_button = QPushButton("Use in chat", objectName="useInChat", enabled=False,
-                                              toolTip="Add the selected server as an account for the chat")
+        self.connect_button = QPushButton(
+            "Connect", objectName="connectServer", toolTip="Add the llama-server at this address to the list"
+        )
+        self.refresh_button = QPushButton(
+            "Refresh", objectName="refreshServers", toolTip="Ask every server in the list how it is doing"
+        )
+        self.remove_button = QPushButton(
+            "Remove",
+            objectName="removeServer",
+            enabled=False,
+            toolTip="Take the selected server off the list (it keeps running)",
+        )
+        self.use_in_chat_button = QPushButton(
+            "Use in chat",
+            objectName="useInChat",
+            enabled=False,
+            toolTip="Add the selected server as an account for the chat",
+        )
         connect_row = QHBoxLayout()
         connect_row.addWidget(self.url_edit, 1)
         for button in (self.connect_button, self.refresh_button, self.remove_button, self.use_in_chat_button):
@@ -59,8 +71,9 @@ class ServersBox(QGroupBox):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(ServersModel.MODEL, QHeaderView.ResizeMode.Stretch)
         header.setMaximumSectionSize(self.fontMetrics().averageCharWidth() * 36)
-        self.start_here_button = QPushButton("Start a server", objectName="startHere",
-                                             toolTip="Go to the form that starts llama-server on a GGUF file")
+        self.start_here_button = QPushButton(
+            "Start a server", objectName="startHere", toolTip="Go to the form that starts llama-server on a GGUF file"
+        )
         self.empty = EmptyState(SERVERS_EMPTY, self.start_here_button, object_name="serversEmpty")
         self._stack = QStackedWidget()
         self._stack.addWidget(self.view)

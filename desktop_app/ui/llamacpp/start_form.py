@@ -54,32 +54,48 @@ class StartForm(QGroupBox):
     def __init__(self, *, binary_setting: str = "", parent: QWidget | None = None) -> None:
         super().__init__("Start a server", parent, objectName="startBox")
         self._dialog: QFileDialog | None = None
-        self.binary_edit = QLineEdit(binary_setting, objectName="binaryPath", clearButtonEnabled=True,
-                                     placeholderText="llama-server on PATH")
+        self.binary_edit = QLineEdit(
+            binary_setting, objectName="binaryPath", clearButtonEnabled=True, placeholderText="llama-server on PATH"
+        )
         self.binary_edit.setAccessibleName("llama-server executable")
-        self.binary_browse = QPushButton("Browse…", objectName="browseBinary",
-                                         toolTip="Choose the llama-server executable")
+        self.binary_browse = QPushButton(
+            "Browse…", objectName="browseBinary", toolTip="Choose the llama-server executable"
+        )
         self.model_combo = QComboBox(objectName="ggufFile", accessibleName="GGUF file")
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(18)
         self.model_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.model_browse = QPushButton("Browse…", objectName="browseModel", toolTip="Choose a GGUF file")
-        self.model_hint = QLabel(NO_GGUF_HINT, objectName="noGgufHint", wordWrap=True,
-                                 foregroundRole=QPalette.ColorRole.PlaceholderText)
-        self.ctx_spin = _spin("contextSize", 0, 1 << 20, DEFAULT_CTX, "From the model", step=1024,
-                              tip="Tokens of context per server (-c); 0 uses the model's own length")
+        self.model_hint = QLabel(
+            NO_GGUF_HINT, objectName="noGgufHint", wordWrap=True, foregroundRole=QPalette.ColorRole.PlaceholderText
+        )
+        self.ctx_spin = _spin(
+            "contextSize",
+            0,
+            1 << 20,
+            DEFAULT_CTX,
+            "From the model",
+            step=1024,
+            tip="Tokens of context per server (-c); 0 uses the model's own length",
+        )
         self.threads_spin = _spin("threads", 0, 512, 0, "Auto", tip="CPU threads (-t)")
-        self.gpu_spin = _spin("gpuLayers", -1, 999, -1, "Auto",
-                              tip="Layers to put on the GPU (-ngl); 0 keeps everything on the CPU")
+        self.gpu_spin = _spin(
+            "gpuLayers", -1, 999, -1, "Auto", tip="Layers to put on the GPU (-ngl); 0 keeps everything on the CPU"
+        )
         self.port_spin = _spin("port", 0, 65535, 0, "Auto (a free port)", tip="Port to listen on, on 127.0.0.1")
         self.port_spin.setGroupSeparatorShown(False)
-        self.extra_args_edit = QLineEdit(objectName="extraArgs", placeholderText=EXTRA_ARGS_PLACEHOLDER,
-                                         clearButtonEnabled=True,
-                                         toolTip="More llama-server arguments, as on a command line")
-        self.start_button = QPushButton("Start", objectName="startServer", default=True,
-                                        toolTip="Start llama-server on the chosen GGUF file")
-        self.stop_button = QPushButton("Stop", objectName="stopServer", enabled=False,
-                                       toolTip="Stop the server started here")
+        self.extra_args_edit = QLineEdit(
+            objectName="extraArgs",
+            placeholderText=EXTRA_ARGS_PLACEHOLDER,
+            clearButtonEnabled=True,
+            toolTip="More llama-server arguments, as on a command line",
+        )
+        self.start_button = QPushButton(
+            "Start", objectName="startServer", default=True, toolTip="Start llama-server on the chosen GGUF file"
+        )
+        self.stop_button = QPushButton(
+            "Stop", objectName="stopServer", enabled=False, toolTip="Stop the server started here"
+        )
         self.start_status = status_label("startStatus")
         self._lay_out()
         self.binary_browse.clicked.connect(self._on_binary_browse_clicked)
@@ -159,14 +175,17 @@ class StartForm(QGroupBox):
         try:
             extra = tuple(shlex.split(self.extra_args_edit.text()))
         except ValueError as exc:
-            raise BadRequest(f"The extra arguments could not be read ({exc}).",
-                             "Check the quotes in them.") from exc
+            raise BadRequest(f"The extra arguments could not be read ({exc}).", "Check the quotes in them.") from exc
         return ManagedServerSpec(
-            model=None if models_dir is not None else Path(model), models_dir=models_dir,
-            binary=self.binary_edit.text().strip(), ctx=self.ctx_spin.value(),
+            model=None if models_dir is not None else Path(model),
+            models_dir=models_dir,
+            binary=self.binary_edit.text().strip(),
+            ctx=self.ctx_spin.value(),
             threads=self.threads_spin.value() or None,
             gpu_layers=None if self.gpu_spin.value() < 0 else self.gpu_spin.value(),
-            port=self.port_spin.value(), extra_args=extra, env=env,
+            port=self.port_spin.value(),
+            extra_args=extra,
+            env=env,
         )
 
     def _on_binary_edited(self) -> None:
@@ -181,8 +200,13 @@ class StartForm(QGroupBox):
 
     def choose_router_folder(self) -> None:
         """Ask for a folder of GGUF files; `router_folder_chosen` says which."""
-        self._open_dialog("Choose a folder of GGUF files for the router", "", "", self.router_folder_chosen.emit,
-                          mode=QFileDialog.FileMode.Directory)
+        self._open_dialog(
+            "Choose a folder of GGUF files for the router",
+            "",
+            "",
+            self.router_folder_chosen.emit,
+            mode=QFileDialog.FileMode.Directory,
+        )
 
     def close_dialog(self) -> None:
         if self._dialog is not None:
@@ -190,14 +214,23 @@ class StartForm(QGroupBox):
 
     def _on_model_browse_clicked(self) -> None:
         current = self.model_combo.currentData()
-        self._open_dialog("Choose a GGUF model", str(Path(current).parent) if current else "",
-                          "GGUF models (*.gguf);;All files (*)", self._on_model_file_selected,
-                          mode=QFileDialog.FileMode.ExistingFile)
+        self._open_dialog(
+            "Choose a GGUF model",
+            str(Path(current).parent) if current else "",
+            "GGUF models (*.gguf);;All files (*)",
+            self._on_model_file_selected,
+            mode=QFileDialog.FileMode.ExistingFile,
+        )
 
     def _on_binary_browse_clicked(self) -> None:
         current = self.binary_edit.text().strip()
-        self._open_dialog("Choose the llama-server executable", str(Path(current).parent) if current else "",
-                          "", self._on_binary_file_selected, mode=QFileDialog.FileMode.ExistingFile)
+        self._open_dialog(
+            "Choose the llama-server executable",
+            str(Path(current).parent) if current else "",
+            "",
+            self._on_binary_file_selected,
+            mode=QFileDialog.FileMode.ExistingFile,
+        )
 
     def _on_model_file_selected(self, path: str) -> None:
         self.choose_model_file(Path(path))
@@ -206,8 +239,15 @@ class StartForm(QGroupBox):
         self.binary_edit.setText(path)
         self._on_binary_edited()
 
-    def _open_dialog(self, title: str, directory: str, filters: str, on_selected: Callable[[str], None], *,
-                     mode: QFileDialog.FileMode) -> None:
+    def _open_dialog(
+        self,
+        title: str,
+        directory: str,
+        filters: str,
+        on_selected: Callable[[str], None],
+        *,
+        mode: QFileDialog.FileMode,
+    ) -> None:
         if self._dialog is not None:
             self._dialog.activateWindow()
             return

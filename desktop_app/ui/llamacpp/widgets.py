@@ -18,12 +18,19 @@ from PySide6.QtWidgets import (
 class EmptyState(QFrame):
     """A sentence and the button for the next step, on the same framed panel as the list it stands for."""
 
-    def __init__(self, text: str, button: QPushButton, *, object_name: str,
-                 more: tuple[QPushButton, ...] = ()) -> None:
-        super().__init__(objectName=object_name, frameShape=QFrame.Shape.StyledPanel, autoFillBackground=True,
-                         backgroundRole=QPalette.ColorRole.Base)
-        self.label = QLabel(text, wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter,
-                            foregroundRole=QPalette.ColorRole.PlaceholderText)
+    def __init__(self, text: str, button: QPushButton, *, object_name: str, more: tuple[QPushButton, ...] = ()) -> None:
+        super().__init__(
+            objectName=object_name,
+            frameShape=QFrame.Shape.StyledPanel,
+            autoFillBackground=True,
+            backgroundRole=QPalette.ColorRole.Base,
+        )
+        self.label = QLabel(
+            text,
+            wordWrap=True,
+            alignment=Qt.AlignmentFlag.AlignCenter,
+            foregroundRole=QPalette.ColorRole.PlaceholderText,
+        )
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.button = button
         layout = QVBoxLayout(self)

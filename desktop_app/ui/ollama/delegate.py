@@ -61,8 +61,9 @@ class PullJobDelegate(QStyledItemDelegate):
         line = option.fontMetrics.height()
         return QSize(360, self.MARGIN * 2 + line * 2 + 16 + 8)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
-              index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         progress: PullProgress | None = index.data(ProgressRole)
         if progress is None:
             return
@@ -90,15 +91,21 @@ class PullJobDelegate(QStyledItemDelegate):
         headline = job_headline(progress)
         headline_width = metrics.horizontalAdvance(headline) + 12
         name_rect = QRect(left, top, max(20, width - headline_width), line)
-        painter.drawText(name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         painter.fontMetrics().elidedText(progress.model, Qt.TextElideMode.ElideMiddle,
-                                                          name_rect.width()))
+        painter.drawText(
+            name_rect,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            painter.fontMetrics().elidedText(progress.model, Qt.TextElideMode.ElideMiddle, name_rect.width()),
+        )
         painter.setFont(option.font)
         if progress.state is PullState.FAILED:
-            painter.setPen(option.palette.color(QPalette.ColorRole.HighlightedText) if selected
-                           else QColor(colours(option.palette).error))
-        painter.drawText(QRect(left, top, width, line),
-                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, headline)
+            painter.setPen(
+                option.palette.color(QPalette.ColorRole.HighlightedText)
+                if selected
+                else QColor(colours(option.palette).error)
+            )
+        painter.drawText(
+            QRect(left, top, width, line), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, headline
+        )
         painter.restore()
 
         bar = QStyleOptionProgressBar()
@@ -114,11 +121,17 @@ class PullJobDelegate(QStyledItemDelegate):
 
         painter.save()
         detail_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText
-        painter.setPen(QColor(colours(option.palette).error) if progress.state is PullState.FAILED and not selected
-                       else option.palette.color(detail_role))
+        painter.setPen(
+            QColor(colours(option.palette).error)
+            if progress.state is PullState.FAILED and not selected
+            else option.palette.color(detail_role)
+        )
         detail_rect = QRect(left, top + line + 24, width, line)
-        painter.drawText(detail_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         metrics.elidedText(job_detail(progress), Qt.TextElideMode.ElideRight, width))
+        painter.drawText(
+            detail_rect,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            metrics.elidedText(job_detail(progress), Qt.TextElideMode.ElideRight, width),
+        )
         painter.restore()
 
         labels = {"cancel": "Cancel", "resume": "Resume", "retry": "Retry", "remove": "Remove"}
@@ -131,10 +144,14 @@ class PullJobDelegate(QStyledItemDelegate):
             button.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Raised
             style.drawControl(QStyle.ControlElement.CE_PushButton, button, painter, widget)
 
-    def editorEvent(self, event: QEvent, model, option: QStyleOptionViewItem,
-                    index: QModelIndex | QPersistentModelIndex) -> bool:
-        if event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent) \
-                and event.button() == Qt.MouseButton.LeftButton:
+    def editorEvent(
+        self, event: QEvent, model, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> bool:
+        if (
+            event.type() == QEvent.Type.MouseButtonRelease
+            and isinstance(event, QMouseEvent)
+            and event.button() == Qt.MouseButton.LeftButton
+        ):
             progress: PullProgress | None = index.data(ProgressRole)
             if progress is not None:
                 for action, rect in self.button_rects(option.rect, progress).items():

@@ -52,9 +52,13 @@ class DetailsView(QWidget):
         self.license_text = _read_only_text("license")
         self.modelfile_text = _read_only_text("modelfile")
         self.tabs = QTabWidget(objectName="detailsTabs", documentMode=True)
-        for text, title in ((self.parameters_text, "Parameters"), (self.template_text, "Template"),
-                            (self.system_text, "System prompt"), (self.license_text, "License"),
-                            (self.modelfile_text, "Modelfile")):
+        for text, title in (
+            (self.parameters_text, "Parameters"),
+            (self.template_text, "Template"),
+            (self.system_text, "System prompt"),
+            (self.license_text, "License"),
+            (self.modelfile_text, "Modelfile"),
+        ):
             self.tabs.addTab(text, title)
         # Shown once a model's details are in; until then only the sentence above it.
         self._body = QWidget()
@@ -89,8 +93,13 @@ class DetailsView(QWidget):
         self._body.hide()
         for label in (self.context_label, self.capabilities_label, self.architecture_label):
             label.clear()
-        for text in (self.parameters_text, self.template_text, self.system_text, self.license_text,
-                     self.modelfile_text):
+        for text in (
+            self.parameters_text,
+            self.template_text,
+            self.system_text,
+            self.license_text,
+            self.modelfile_text,
+        ):
             text.clear()
 
     def _set_title(self, text: str, *, bold: bool) -> None:

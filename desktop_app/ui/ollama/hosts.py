@@ -51,8 +51,11 @@ class AddHostDialog(QDialog):
         super().__init__(parent, objectName="addHostDialog", windowTitle="Add an Ollama host")
         self.url_edit = QLineEdit(objectName="hostUrl", placeholderText="10.0.0.5:11434 or https://ollama.example.com")
         self.label_edit = QLineEdit(objectName="hostLabel", placeholderText="Workstation")
-        self.key_edit = QLineEdit(objectName="hostKey", placeholderText="Only for a host behind an auth proxy",
-                                  echoMode=QLineEdit.EchoMode.Password)
+        self.key_edit = QLineEdit(
+            objectName="hostKey",
+            placeholderText="Only for a host behind an auth proxy",
+            echoMode=QLineEdit.EchoMode.Password,
+        )
         hint = QLabel("The key is kept in the system keyring and sent as a bearer token.", wordWrap=True)
         hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         form = QFormLayout()
@@ -89,8 +92,7 @@ class HostBar(QWidget):
     host_chosen = Signal(object)  # OllamaHost
     message = Signal(str, bool)  # a sentence for the pane's status line, is it an error
 
-    def __init__(self, *, current: OllamaHost, hosts: OllamaHosts | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, *, current: OllamaHost, hosts: OllamaHosts | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._hosts = hosts
         self._current = current
@@ -103,10 +105,12 @@ class HostBar(QWidget):
         self.status_label = QLabel("Checking Ollama…", objectName="ollamaHost", wordWrap=True)
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.add_button = QPushButton("Add host…", objectName="addHost",
-                                      toolTip="Add a remote Ollama, optionally with a key")
-        self.remove_button = QPushButton("Remove host…", objectName="removeHost",
-                                         toolTip="Forget the chosen remote host and its key")
+        self.add_button = QPushButton(
+            "Add host…", objectName="addHost", toolTip="Add a remote Ollama, optionally with a key"
+        )
+        self.remove_button = QPushButton(
+            "Remove host…", objectName="removeHost", toolTip="Forget the chosen remote host and its key"
+        )
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.combo)
@@ -182,8 +186,7 @@ class HostBar(QWidget):
     def open_add_dialog(self) -> AddHostDialog:
         if self._dialog is None:
             self._dialog = AddHostDialog(self)
-            self._dialog.host_entered.connect(
-                lambda url, label, key: self._tasks.spawn(self.add_host(url, label, key)))
+            self._dialog.host_entered.connect(lambda url, label, key: self._tasks.spawn(self.add_host(url, label, key)))
         self._dialog.url_edit.clear()
         self._dialog.label_edit.clear()
         self._dialog.open()
@@ -262,9 +265,14 @@ class HostBar(QWidget):
             return
         host = self._current
         self._confirm = ask_to_confirm(
-            self, title="Remove host", text=f"Remove {host.label} ({host.address})?", object_name="removeHostDialog",
+            self,
+            title="Remove host",
+            text=f"Remove {host.label} ({host.address})?",
+            object_name="removeHostDialog",
             informative="Its key is deleted from the keyring; models on that host are not touched.",
-            action="Remove", on_answer=lambda confirmed: self._on_remove_finished(confirmed, host))
+            action="Remove",
+            on_answer=lambda confirmed: self._on_remove_finished(confirmed, host),
+        )
 
     def _on_remove_finished(self, confirmed: bool, host: OllamaHost) -> None:
         self._confirm = None

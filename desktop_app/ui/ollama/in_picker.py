@@ -22,12 +22,14 @@ class HostsInPicker:
             self._say(result.error.message)
         elif result is not None and result.new:
             count = len(result.models)
-            self._say(f"{result.account.label}: {count} installed model{'s are' if count != 1 else ' is'} "
-                      "now in the chat's picker.")
+            self._say(
+                f"{result.account.label}: {count} installed model{'s are' if count != 1 else ' is'} "
+                "now in the chat's picker."
+            )
         return result
 
     async def chat_with(self, host: OllamaHost, name: str) -> InPicker:
-        """"Chat with it": the host's account (made again if the user removed it) with `name` listed."""
+        """ "Chat with it": the host's account (made again if the user removed it) with `name` listed."""
         result = await self._local.ollama_for_chat(host, name)
         if result.error is not None:
             self._say(result.error.message)

@@ -45,8 +45,14 @@ def relative_age(moment: datetime | None, now: datetime) -> str:
     seconds = (now - moment).total_seconds()
     if seconds < 60:
         return "just now"
-    for unit, size in (("year", 365 * 86400), ("month", 30 * 86400), ("week", 7 * 86400),
-                       ("day", 86400), ("hour", 3600), ("minute", 60)):
+    for unit, size in (
+        ("year", 365 * 86400),
+        ("month", 30 * 86400),
+        ("week", 7 * 86400),
+        ("day", 86400),
+        ("hour", 3600),
+        ("minute", 60),
+    ):
         if seconds >= size:
             count = int(seconds // size)
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
@@ -235,8 +241,11 @@ def job_detail(progress: PullProgress) -> str:
     """Bytes, speed, time left and layers; or what went wrong, in one sentence."""
     if progress.state is PullState.FAILED and progress.error is not None:
         return progress.error.message
-    sizes = (f"{format_bytes(progress.completed)} of {format_bytes(progress.total)}"
-             if progress.total else "size not known yet")
+    sizes = (
+        f"{format_bytes(progress.completed)} of {format_bytes(progress.total)}"
+        if progress.total
+        else "size not known yet"
+    )
     if progress.state is PullState.DONE:
         return f"{format_bytes(progress.total)} pulled, {len(progress.layers)} layers"
     if progress.state is PullState.CANCELLED:

@@ -88,8 +88,14 @@ class OllamaPane(QWidget):
     pull_finished = Signal(str, str)  # model name, outcome: "done" | "failed" | "cancelled"
     details_shown = Signal(str)  # model name
 
-    def __init__(self, *, ollama: OllamaService, hosts: OllamaHosts | None = None,
-                 local: LocalServers | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ollama: OllamaService,
+        hosts: OllamaHosts | None = None,
+        local: LocalServers | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._ollama = ollama
         self._hosts = hosts
@@ -120,15 +126,17 @@ class OllamaPane(QWidget):
 
     def _build(self) -> None:
         self.host_bar = HostBar(current=self._ollama.host, hosts=self._hosts)
-        self.refresh_button = QPushButton("Refresh", objectName="refresh",
-                                          toolTip="Ask Ollama again what is installed and running")
+        self.refresh_button = QPushButton(
+            "Refresh", objectName="refresh", toolTip="Ask Ollama again what is installed and running"
+        )
         top = QHBoxLayout()
         top.addWidget(self.host_bar, 1)
         top.addWidget(self.refresh_button)
 
         # Installed models, with the empty state in the same place.
-        self.filter_edit = QLineEdit(objectName="installedFilter", placeholderText="Filter models",
-                                     clearButtonEnabled=True)
+        self.filter_edit = QLineEdit(
+            objectName="installedFilter", placeholderText="Filter models", clearButtonEnabled=True
+        )
         self.installed_proxy = QSortFilterProxyModel(self)
         self.installed_proxy.setSourceModel(self.installed_model)
         self.installed_proxy.setSortRole(SortRole)
@@ -136,14 +144,14 @@ class OllamaPane(QWidget):
         self.installed_proxy.setFilterKeyColumn(-1)
         self.installed_view = table("installedModels", self.installed_proxy)
         self.installed_view.sortByColumn(InstalledModelsModel.NAME, Qt.SortOrder.AscendingOrder)
-        self.load_button = QPushButton("Load", objectName="load",
-                                       toolTip="Load the selected model into memory")
-        self.chat_button = QPushButton("Chat with it", objectName="chatWith",
-                                       toolTip="Open the chat with the selected model picked")
-        self.copy_button = QPushButton("Copy…", objectName="copy",
-                                       toolTip="Copy the selected model under another name")
-        self.delete_button = QPushButton("Delete…", objectName="delete",
-                                         toolTip="Delete the selected model from Ollama")
+        self.load_button = QPushButton("Load", objectName="load", toolTip="Load the selected model into memory")
+        self.chat_button = QPushButton(
+            "Chat with it", objectName="chatWith", toolTip="Open the chat with the selected model picked"
+        )
+        self.copy_button = QPushButton("Copy…", objectName="copy", toolTip="Copy the selected model under another name")
+        self.delete_button = QPushButton(
+            "Delete…", objectName="delete", toolTip="Delete the selected model from Ollama"
+        )
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.load_button)
@@ -158,12 +166,12 @@ class OllamaPane(QWidget):
         table_layout.addWidget(self.installed_view, 1)
         table_layout.addLayout(buttons)
 
-        self.empty_label = QLabel(objectName="emptyHint", wordWrap=True,
-                                  alignment=Qt.AlignmentFlag.AlignCenter)
+        self.empty_label = QLabel(objectName="emptyHint", wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setTextFormat(Qt.TextFormat.PlainText)
         self.empty_button = QPushButton(objectName="emptyAction")
-        empty_page = QFrame(frameShape=QFrame.Shape.StyledPanel, autoFillBackground=True,
-                            backgroundRole=QPalette.ColorRole.Base)
+        empty_page = QFrame(
+            frameShape=QFrame.Shape.StyledPanel, autoFillBackground=True, backgroundRole=QPalette.ColorRole.Base
+        )
         empty_layout = QVBoxLayout(empty_page)
         empty_layout.addStretch(1)
         empty_layout.addWidget(self.empty_label)
@@ -183,8 +191,9 @@ class OllamaPane(QWidget):
         self.running_view = table("runningModels", self.running_model, sortable=False)
         self.running_hint = QLabel(NO_RUNNING_HINT, objectName="runningHint", wordWrap=True)
         self.running_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.unload_button = QPushButton("Unload", objectName="unload",
-                                         toolTip="Free the memory the selected running model holds")
+        self.unload_button = QPushButton(
+            "Unload", objectName="unload", toolTip="Free the memory the selected running model holds"
+        )
         running_buttons = QHBoxLayout()
         running_buttons.addWidget(self.running_hint, 1)
         running_buttons.addStretch()  # keeps Unload at its size while the hint is hidden
@@ -347,8 +356,8 @@ class OllamaPane(QWidget):
             index = self.installed_proxy.index(row, 0)
             if index.data(NameRole) == name:
                 self.installed_view.selectionModel().setCurrentIndex(
-                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
-                    | QItemSelectionModel.SelectionFlag.Rows)
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+                )
                 return True
         return False
 
@@ -357,8 +366,8 @@ class OllamaPane(QWidget):
             index = self.running_model.index(row, 0)
             if index.data(NameRole) == name:
                 self.running_view.selectionModel().setCurrentIndex(
-                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
-                    | QItemSelectionModel.SelectionFlag.Rows)
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+                )
                 return True
         return False
 
@@ -400,8 +409,7 @@ class OllamaPane(QWidget):
             error: DomainError | None = None
             if status.reachable:
                 try:
-                    installed, running = await asyncio.gather(self._ollama.installed(),
-                                                              self._ollama.running())
+                    installed, running = await asyncio.gather(self._ollama.installed(), self._ollama.running())
                 except DomainError as exc:
                     error = exc
             unfinished = await self._ollama.unfinished_pulls()
@@ -432,9 +440,16 @@ class OllamaPane(QWidget):
                 # One cut off by quitting shows as paused: nothing runs it now.
                 state = PullState.FAILED if pull.state is PullState.FAILED else PullState.CANCELLED
                 error = DomainError(pull.message, "Resume it to try again.") if pull.message else None
-                self.jobs_model.update(PullProgress(model=pull.model, status=state.value,
-                                                    completed=pull.completed, total=pull.total,
-                                                    state=state, error=error))
+                self.jobs_model.update(
+                    PullProgress(
+                        model=pull.model,
+                        status=state.value,
+                        completed=pull.completed,
+                        total=pull.total,
+                        state=state,
+                        error=error,
+                    )
+                )
         self._update_states()
         if self.isVisible() and status.reachable:
             self._poll.start()
@@ -610,8 +625,8 @@ class OllamaPane(QWidget):
             index = model.index(row, 0)
             if index.data(NameRole) == name:
                 view.selectionModel().setCurrentIndex(
-                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
-                    | QItemSelectionModel.SelectionFlag.Rows)
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+                )
                 return
 
     def _show_status(self, error: DomainError | None, text: str = "") -> None:
@@ -632,8 +647,9 @@ class OllamaPane(QWidget):
         if self._status is not None and (not reachable or self._listing_error is not None):
             # A listing that failed is no empty list: say why, and offer to ask again.
             error = self._listing_error
-            self.empty_label.setText(f"{error.message} {error.action}".strip() if reachable and error
-                                     else self._status.sentence)
+            self.empty_label.setText(
+                f"{error.message} {error.action}".strip() if reachable and error else self._status.sentence
+            )
             self.empty_button.setText("Try again")
             self._installed_stack.setCurrentWidget(self._empty_page)
         elif self._status is not None and not has_models:
@@ -646,8 +662,9 @@ class OllamaPane(QWidget):
         chat = selected and self._selected_row_can_chat()
         self.load_button.setEnabled(reachable and selected and chat)
         self.chat_button.setEnabled(reachable and chat)
-        self.chat_button.setToolTip("Open the chat with the selected model picked" if chat or not selected
-                                    else EMBEDDINGS_TIP)
+        self.chat_button.setToolTip(
+            "Open the chat with the selected model picked" if chat or not selected else EMBEDDINGS_TIP
+        )
         self.copy_button.setEnabled(reachable and selected)
         self.delete_button.setEnabled(reachable and selected)
         self.unload_button.setEnabled(reachable and self.selected_running() is not None)
@@ -668,9 +685,14 @@ class OllamaPane(QWidget):
             self._delete_dialog.activateWindow()
             return
         self._delete_dialog = ask_to_confirm(
-            self, title="Delete model", text=f"Delete {name} from Ollama?", object_name="deleteDialog",
+            self,
+            title="Delete model",
+            text=f"Delete {name} from Ollama?",
+            object_name="deleteDialog",
             informative="Its files are removed from the disk; pulling it again downloads it again.",
-            action="Delete", on_answer=lambda confirmed: self._on_delete_dialog_finished(confirmed, name))
+            action="Delete",
+            on_answer=lambda confirmed: self._on_delete_dialog_finished(confirmed, name),
+        )
 
     def _on_delete_dialog_finished(self, confirmed: bool, name: str) -> None:
         self._delete_dialog = None

@@ -60,8 +60,7 @@ def account_series(accounts: Sequence[Account], extra_ids: Iterable[str] = ()) -
     known = set()
     for account in accounts:
         known.add(account.id)
-        series.append(Series(account.id, account.label,
-                             QColor(account.colour) if account.colour else fallback()))
+        series.append(Series(account.id, account.label, QColor(account.colour) if account.colour else fallback()))
     for account_id in sorted(set(extra_ids) - known):
         series.append(Series(account_id, REMOVED_LABEL, fallback()))
     return series
@@ -118,7 +117,12 @@ class DailyChart(QWidget):
     # --- public --------------------------------------------------------------------------------
 
     def set_data(
-        self, rows: Iterable[DailyUsage], series: Sequence[Series], *, days: int, end: date | None = None,
+        self,
+        rows: Iterable[DailyUsage],
+        series: Sequence[Series],
+        *,
+        days: int,
+        end: date | None = None,
         empty_text: str = "No usage in this period.",
     ) -> None:
         """Show the last `days` days up to `end` (today); rows outside them are left out.
@@ -219,8 +223,9 @@ class DailyChart(QWidget):
         step = ticks[1] - ticks[0]
         labels = [format_tokens(t) if integer else format_cost(t, step) for t in ticks]
         y_label_width = max(fm.horizontalAdvance(label) for label in labels)
-        plot = QRectF(area.left() + y_label_width + 8, plot_top,
-                      area.width() - y_label_width - 8, x_label_top - 6 - plot_top)
+        plot = QRectF(
+            area.left() + y_label_width + 8, plot_top, area.width() - y_label_width - 8, x_label_top - 6 - plot_top
+        )
         if plot.height() < line or plot.width() < len(self._days):
             return  # too small to say anything; the table below still does
         self._plot = plot
@@ -232,8 +237,11 @@ class DailyChart(QWidget):
             painter.setPen(grid)
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             painter.setPen(quiet)
-            painter.drawText(QRectF(area.left(), y - line / 2, y_label_width, line),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.drawText(
+                QRectF(area.left(), y - line / 2, y_label_width, line),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
 
         slot = plot.width() / len(self._days)
         bar_width = max(1.0, min(slot * 0.7, 3 * line))
@@ -271,8 +279,11 @@ class DailyChart(QWidget):
         painter.setPen(text)
         caption = "Tokens per day" if self._metric is ChartMetric.TOKENS else "Cost per day (USD)"
         caption_width = painter.fontMetrics().horizontalAdvance(caption)
-        painter.drawText(QRectF(area.left(), area.top(), caption_width + 1, line),
-                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, caption)
+        painter.drawText(
+            QRectF(area.left(), area.top(), caption_width + 1, line),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            caption,
+        )
         painter.setFont(self.font())
         swatch = max(8.0, round(line * 0.7))
         x = area.left() + caption_width + _LEGEND_GAP * 1.5
@@ -281,8 +292,11 @@ class DailyChart(QWidget):
         for series in self._series:
             if not any(values[series.account_id]):
                 continue
-            label = fm.elidedText(series.label, Qt.TextElideMode.ElideRight,
-                                  int(min(_LEGEND_LABEL_MAX, area.width() - swatch - _SWATCH_GAP)))
+            label = fm.elidedText(
+                series.label,
+                Qt.TextElideMode.ElideRight,
+                int(min(_LEGEND_LABEL_MAX, area.width() - swatch - _SWATCH_GAP)),
+            )
             width = swatch + _SWATCH_GAP + fm.horizontalAdvance(label)
             if x + width > area.right() and x > area.left():
                 x = area.left()
@@ -291,13 +305,15 @@ class DailyChart(QWidget):
             painter.setBrush(series.colour)
             painter.drawRoundedRect(QRectF(x, y + (line - swatch) / 2, swatch, swatch), 2, 2)
             painter.setPen(text)
-            painter.drawText(QRectF(x + swatch + _SWATCH_GAP, y, width - swatch - _SWATCH_GAP + 1, line),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.drawText(
+                QRectF(x + swatch + _SWATCH_GAP, y, width - swatch - _SWATCH_GAP + 1, line),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
             x += width + _LEGEND_GAP
         return y + line
 
-    def _paint_day_labels(self, painter: QPainter, area: QRectF, plot: QRectF, top: float,
-                          colour: QColor) -> None:
+    def _paint_day_labels(self, painter: QPainter, area: QRectF, plot: QRectF, top: float, colour: QColor) -> None:
         fm = self.fontMetrics()
         labels = [self._day_label(day) for day in self._days]
         widest = max(fm.horizontalAdvance(label) for label in labels)
@@ -313,8 +329,11 @@ class DailyChart(QWidget):
             left = min(max(centre - width / 2, area.left()), area.right() - width)
             if left + width > free_until:
                 continue  # pushed into its neighbour by the edge of the chart
-            painter.drawText(QRectF(left, top, width + 1, fm.height()),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.drawText(
+                QRectF(left, top, width + 1, fm.height()),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
             free_until = left - 12
 
     # --- reactions -----------------------------------------------------------------------------
@@ -353,7 +372,8 @@ class DailyChart(QWidget):
         values = self._values()
         parts = [
             f"{series.label}: {self._value_text(values[series.account_id][i])}"
-            for series in self._series if values[series.account_id][i] > 0
+            for series in self._series
+            if values[series.account_id][i] > 0
         ]
         day = self.locale().toString(_qdate(self._days[i]), QLocale.FormatType.LongFormat)
         return "\n".join([day, *parts] if parts else [day, "Nothing used."])

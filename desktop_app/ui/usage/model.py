@@ -30,9 +30,7 @@ class UsageTableModel(RowsTableModel[DailyUsage]):
         self._labels: dict[str, str] = {}
         self._colours: dict[str, QColor] = {}
 
-    def set_rows(
-        self, rows: Sequence[DailyUsage], *, labels: Mapping[str, str], colours: Mapping[str, QColor]
-    ) -> None:
+    def set_rows(self, rows: Sequence[DailyUsage], *, labels: Mapping[str, str], colours: Mapping[str, QColor]) -> None:
         """Show `rows`; `labels` and `colours` say how each account id is shown."""
         self._labels = dict(labels)
         self._colours = dict(colours)

@@ -64,7 +64,10 @@ class UsagePane(QWidget):
     export_finished = Signal(str)  # the one-sentence outcome shown under the table
 
     def __init__(
-        self, *, usage: UsageStore, accounts_provider: Callable[[], list[Account]],
+        self,
+        *,
+        usage: UsageStore,
+        accounts_provider: Callable[[], list[Account]],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -99,8 +102,9 @@ class UsagePane(QWidget):
         self.metric_combo = QComboBox(objectName="metric", toolTip="What the bars measure")
         self.metric_combo.addItem("Tokens", ChartMetric.TOKENS.value)
         self.metric_combo.addItem("Cost", ChartMetric.COST.value)
-        self.export_button = QPushButton("Export CSV…", objectName="exportCsv",
-                                         toolTip="Save the daily totals shown below as a CSV file")
+        self.export_button = QPushButton(
+            "Export CSV…", objectName="exportCsv", toolTip="Save the daily totals shown below as a CSV file"
+        )
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
         # No "Account:"/"Model:" labels: "All accounts" and "All models" say what each filter is,
@@ -146,10 +150,17 @@ class UsagePane(QWidget):
         content.setStretchFactor(1, 2)
 
         # The hint sits on the same framed, base-coloured panel as the chart, so the area keeps its shape.
-        self.empty_hint = QLabel(EMPTY_HINT, objectName="emptyHint", wordWrap=True, margin=24,
-                                 alignment=Qt.AlignmentFlag.AlignCenter, frameShape=QFrame.Shape.StyledPanel,
-                                 autoFillBackground=True, backgroundRole=QPalette.ColorRole.Base,
-                                 foregroundRole=QPalette.ColorRole.PlaceholderText)
+        self.empty_hint = QLabel(
+            EMPTY_HINT,
+            objectName="emptyHint",
+            wordWrap=True,
+            margin=24,
+            alignment=Qt.AlignmentFlag.AlignCenter,
+            frameShape=QFrame.Shape.StyledPanel,
+            autoFillBackground=True,
+            backgroundRole=QPalette.ColorRole.Base,
+            foregroundRole=QPalette.ColorRole.PlaceholderText,
+        )
         self.empty_button = QPushButton("Start a chat")
         self.empty_button.clicked.connect(self.chat_requested)
         empty_panel = QWidget()
@@ -249,11 +260,10 @@ class UsagePane(QWidget):
         self.export_button.setEnabled(False)
         try:
             count = await self._usage.export_csv(
-                Path(path), labels=labels, account_id=self.account_filter, model=self.model_filter,
-                days=self.days)
+                Path(path), labels=labels, account_id=self.account_filter, model=self.model_filter, days=self.days
+            )
         except OSError as exc:
-            self._show_status(f"Not exported: {path} could not be written ({exc.strerror or exc}).",
-                              "error")
+            self._show_status(f"Not exported: {path} could not be written ({exc.strerror or exc}).", "error")
             return None
         finally:
             self.export_button.setEnabled(True)
@@ -278,7 +288,8 @@ class UsagePane(QWidget):
         self._refresh_filters(accounts, series)
         account_id, model = self.account_filter, self.model_filter
         rows = [
-            row for row in self._rows
+            row
+            for row in self._rows
             if (account_id is None or row.account_id == account_id) and (model is None or row.model == model)
         ]
         known = {account.id for account in accounts}
@@ -286,8 +297,7 @@ class UsagePane(QWidget):
         self.model.set_rows(rows, labels=labels, colours={s.account_id: s.colour for s in series})
         period = self.range_combo.currentText().lower()
         filtered = account_id is not None or model is not None
-        empty = f"No requests match these filters in the {period}." if filtered else \
-            f"No requests in the {period}."
+        empty = f"No requests match these filters in the {period}." if filtered else f"No requests in the {period}."
         self.chart.set_data(merge_models(rows), series, days=self.days, empty_text=empty)
         self.summary_label.setText(today_summary(self._rows, date.today()))
         self._show_budgets(accounts)
@@ -298,8 +308,7 @@ class UsagePane(QWidget):
         known = {account.id for account in accounts}
         account_items: list[tuple[str, str | None]] = [(ALL_ACCOUNTS, None)]
         account_items += [
-            (s.label if s.account_id in known else f"{REMOVED_LABEL} {s.account_id}", s.account_id)
-            for s in series
+            (s.label if s.account_id in known else f"{REMOVED_LABEL} {s.account_id}", s.account_id) for s in series
         ]
         models = sorted({row.model for row in self._rows})
         current_model = self.model_filter
@@ -326,8 +335,9 @@ class UsagePane(QWidget):
             if not (account.daily_budget_tokens or account.daily_budget_usd):
                 continue
             todays = [row for row in self._rows if row.day == day and row.account_id == account.id]
-            level, message = budget_level(sum(row.total_tokens for row in todays),
-                                          sum(row.cost_usd or 0.0 for row in todays), account)
+            level, message = budget_level(
+                sum(row.total_tokens for row in todays), sum(row.cost_usd or 0.0 for row in todays), account
+            )
             if level is not BudgetLevel.OK:
                 messages.append(message)
         self.budget_label.setText("\n".join(messages))
