@@ -28,11 +28,14 @@ def test_a_step_that_hangs_is_abandoned_and_named_and_the_rest_listed(qtbot, qlo
     app._tasks.spawn(_deaf_to_cancel(release), name="stuck")
     try:
         with caplog.at_level(logging.WARNING, logger="desktop_app.app"):
+            caplog.clear()
             abandoned = run(qtbot, app.aclose(timeout_s=0.5))
 
         assert abandoned[:3] == ["background tasks", "last conversation", "conversation store"]
         assert abandoned[-1] == "LiteLLM engine"
-        [line] = [r.getMessage() for r in caplog.records if r.name == "desktop_app.app"]
+        [line] = [
+            r.getMessage() for r in caplog.records if r.name == "desktop_app.app" and r.levelno >= logging.WARNING
+        ]
         assert line == (
             "quitting: gave up after 0.5 s waiting for background tasks; abandoned: " + ", ".join(abandoned)
         )

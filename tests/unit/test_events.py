@@ -11,9 +11,11 @@ import pytest
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.ollama import OllamaHost
 from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.state import AccountStates
 from desktop_app.services.events import Listeners
 from desktop_app.services.local.ollama_hosts import OllamaHosts
+from desktop_app.services.settings import SettingsService
 
 
 def test_an_unsubscribed_listener_hears_nothing_more() -> None:
@@ -81,12 +83,18 @@ def test_account_states_stop_announcing_after_unsubscribe() -> None:
 
 
 @pytest.mark.asyncio
-async def test_account_service_events_stop_after_unsubscribe(accounts: AccountService, tmp_path: Path) -> None:
+async def test_account_service_events_stop_after_unsubscribe(
+    accounts: AccountService, settings: SettingsService, secrets: SecretStore, tmp_path: Path
+) -> None:
     changed: list[str] = []
     models: list[str] = []
     hosts: list[str] = []
     ollama_hosts = OllamaHosts(
-        local=OllamaHost(url="http://127.0.0.1:11434"), accounts=accounts, state_file=tmp_path / "pulls.json"
+        local=OllamaHost(url="http://127.0.0.1:11434"),
+        accounts=accounts,
+        settings=settings,
+        secrets=secrets,
+        state_file=tmp_path / "pulls.json",
     )
     stop_changed = accounts.on_accounts_changed(lambda: changed.append("accounts"))
     stop_models = accounts.on_models_changed(models.append)

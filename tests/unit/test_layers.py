@@ -54,7 +54,7 @@ import importlib, pkgutil, sys
 import desktop_app.domain, desktop_app.services
 names = []
 for package in (desktop_app.domain, desktop_app.services):
-    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         importlib.import_module(info.name)
         names.append(info.name)
 assert "desktop_app.services.chat.llm" in names and "desktop_app.services.chat.service" in names, names
