@@ -52,7 +52,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
@@ -86,6 +85,7 @@ from tests.servers.ollama_pull import (
     catalog_model,
     short_name,
 )
+from tests.servers.ollama_time import parse_keep_alive, rfc3339
 
 VERSION = "0.12.6"
 DEFAULT_KEEP_ALIVE_S = 300.0
@@ -104,7 +104,6 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "/api/chat": ("POST",),
 }
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Go's net/http answers a request it cannot read with the bare status line as plain text.
 _UNREADABLE = {
     400: "400 Bad Request",
@@ -116,37 +115,6 @@ _UNREADABLE = {
 
 def _now() -> datetime:
     return datetime.now().astimezone()
-
-
-def _rfc3339(moment: datetime) -> str:
-    """Go's RFC3339Nano: nanosecond digits (the last three are zero here) and the zone offset."""
-    text = moment.isoformat(timespec="microseconds")
-    return text[:26] + "000" + text[26:] if moment.utcoffset() else text[:26] + "000Z"
-
-
-def parse_keep_alive(value: Any) -> float:
-    """Seconds (negative: forever), as Ollama's api.Duration reads JSON; ValueError with its text."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        # ValueError, not TypeError: callers answer every bad keep_alive with Go's 400.
-        raise ValueError("json: cannot unmarshal keep_alive")
-    if not isinstance(value, str):
-        return float(value)
-    text, total, sign = value, 0.0, 1.0
-    if text in ("0", "+0", "-0"):
-        return 0.0
-    if text[:1] in "+-" and text:
-        sign, text = (-1.0 if text[0] == "-" else 1.0), text[1:]
-    if not text:
-        raise ValueError(f'time: invalid duration "{value}"')
-    while text:
-        match = re.match(r"^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)?", text)
-        if match is None:
-            raise ValueError(f'time: invalid duration "{value}"')
-        if match[2] is None:
-            raise ValueError(f'time: missing unit in duration "{value}"')
-        total += float(match[1]) * _UNITS[match[2]]
-        text = text[match.end() :]
-    return sign * total
 
 
 def _keep_alive(body: dict[str, Any]) -> float:
@@ -424,7 +392,7 @@ class OllamaServer(PullMixin, LoopbackServer):
             {
                 "name": i.model.name,
                 "model": i.model.name,
-                "modified_at": _rfc3339(i.modified_at),
+                "modified_at": rfc3339(i.modified_at),
                 "size": i.model.size,
                 "digest": i.model.digest,
                 "details": i.model.details,
@@ -446,7 +414,7 @@ class OllamaServer(PullMixin, LoopbackServer):
                 "size": m.size,
                 "digest": m.digest,
                 "details": m.details,
-                "expires_at": _rfc3339(r.expires_at),
+                "expires_at": rfc3339(r.expires_at),
                 "size_vram": int(m.size * self.size_vram_fraction),
                 "context_length": min(4096, m.context_length),
             }
@@ -490,7 +458,7 @@ class OllamaServer(PullMixin, LoopbackServer):
                 f"{model.family}.embedding_length": 2048,
             },
             "capabilities": list(model.capabilities),
-            "modified_at": _rfc3339(installed.modified_at),
+            "modified_at": rfc3339(installed.modified_at),
         }
         if model.system:
             reply["system"] = model.system
@@ -537,7 +505,7 @@ class OllamaServer(PullMixin, LoopbackServer):
                 200,
                 {
                     "model": name,
-                    "created_at": _rfc3339(datetime.now(UTC)),
+                    "created_at": rfc3339(datetime.now(UTC)),
                     "response": "",
                     "done": True,
                     "done_reason": "unload" if keep_alive == 0 else "load",
@@ -628,7 +596,7 @@ class OllamaServer(PullMixin, LoopbackServer):
                 content.append(piece.content)
                 thinking.append(piece.thinking)
         whole = Delta("".join(content), "".join(thinking))
-        created = _rfc3339(datetime.now(UTC))
+        created = rfc3339(datetime.now(UTC))
         return _json(200, ollama_chat.reply_line(kind, name, created, whole, finished))
 
     @staticmethod
@@ -639,7 +607,7 @@ class OllamaServer(PullMixin, LoopbackServer):
         try:
             async for piece in pieces:
                 delta, finished = (Delta(""), piece) if isinstance(piece, Finished) else (piece, None)
-                line = ollama_chat.reply_line(kind, name, _rfc3339(datetime.now(UTC)), delta, finished)
+                line = ollama_chat.reply_line(kind, name, rfc3339(datetime.now(UTC)), delta, finished)
                 data = frame(_dumps(line) + b"\n")
                 if not started:
                     started = state.in_flight = True

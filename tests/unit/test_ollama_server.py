@@ -16,9 +16,9 @@ import pytest
 from tests.servers.ollama_server import (
     MODELS_DIR,
     OllamaServer,
-    parse_keep_alive,
     short_name,
 )
+from tests.servers.ollama_time import parse_keep_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d)$")
