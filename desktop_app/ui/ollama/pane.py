@@ -7,7 +7,8 @@ snapshot replaces one row of `PullJobsModel`, which the delegate paints (bar, by
 left, layers, and the row's Cancel / Resume / Retry / Remove buttons). Pulls belong to the
 service, not the pane: closing the pane leaves them running. With `LocalServers`, installed
 models go into the chat's picker (in_picker.py). The details box is a `DetailsView`
-(details.py), the pull box a `PullsBox` (pulls_box.py); the pane keeps the async work.
+(details.py), the pull box a `PullsBox` (pulls_box.py), the Delete and Copy dialogs in
+model_dialogs.py; the pane keeps the async work.
 """
 
 from __future__ import annotations
@@ -54,12 +55,12 @@ from desktop_app.domain.ollama import (
 from desktop_app.services.local.ollama import OllamaService, PullJob
 from desktop_app.services.local.ollama_hosts import OllamaHosts, same_url
 from desktop_app.services.local.servers import LocalServers
-from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.ollama.details import NO_SELECTION_HINT, DetailsView
 from desktop_app.ui.ollama.hosts import HostBar
 from desktop_app.ui.ollama.in_picker import HostsInPicker
+from desktop_app.ui.ollama.model_dialogs import ModelDialogsMixin
 from desktop_app.ui.ollama.models import (
     EMBEDDINGS_TIP,
     InstalledModelsModel,
@@ -78,7 +79,7 @@ NO_RUNNING_HINT = "No model is loaded. Select an installed model and press Load.
 RUNNING_POLL_MS = 15_000  # /api/ps again while shown: models unload by themselves when idle
 
 
-class OllamaPane(QWidget):
+class OllamaPane(ModelDialogsMixin, QWidget):
     """Over 30 methods on purpose: each action is a one-line slot over an async method tests await."""
 
     chat_requested = Signal(str, str)  # account id, model name: chat with it (it is in the picker)
@@ -330,14 +331,6 @@ class OllamaPane(QWidget):
     @property
     def host_status(self) -> HostStatus | None:
         return self._status
-
-    @property
-    def delete_dialog(self) -> QMessageBox | None:
-        return self._delete_dialog
-
-    @property
-    def copy_dialog(self) -> QInputDialog | None:
-        return self._copy_dialog
 
     @property
     def showing_empty_state(self) -> bool:
@@ -677,43 +670,3 @@ class OllamaPane(QWidget):
         index = self.installed_proxy.mapToSource(self.installed_view.currentIndex())
         row = self.installed_model.row_at(index.row()) if index.isValid() else None
         return row is None or row.can_chat
-
-    # --- dialogs -------------------------------------------------------------------------------
-
-    def _open_delete_dialog(self, name: str) -> None:
-        if self._delete_dialog is not None:
-            self._delete_dialog.activateWindow()
-            return
-        self._delete_dialog = ask_to_confirm(
-            self,
-            title="Delete model",
-            text=f"Delete {name} from Ollama?",
-            object_name="deleteDialog",
-            informative="Its files are removed from the disk; pulling it again downloads it again.",
-            action="Delete",
-            on_answer=lambda confirmed: self._on_delete_dialog_finished(confirmed, name),
-        )
-
-    def _on_delete_dialog_finished(self, confirmed: bool, name: str) -> None:
-        self._delete_dialog = None
-        if confirmed:
-            self._tasks.spawn(self.delete(name, confirmed=True))
-
-    def _open_copy_dialog(self, source: str) -> None:
-        if self._copy_dialog is not None:
-            self._copy_dialog.activateWindow()
-            return
-        dialog = QInputDialog(self)
-        dialog.setObjectName("copyDialog")
-        dialog.setWindowTitle("Copy model")
-        dialog.setLabelText(f"Name of the copy of {source}:")
-        base, _, tag = source.partition(":")
-        dialog.setTextValue(f"{base}-copy:{tag or 'latest'}")
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.textValueSelected.connect(lambda text: self._tasks.spawn(self.copy(source, text)))
-        dialog.finished.connect(self._on_copy_dialog_finished)
-        self._copy_dialog = dialog
-        dialog.open()
-
-    def _on_copy_dialog_finished(self, _result: int) -> None:
-        self._copy_dialog = None
