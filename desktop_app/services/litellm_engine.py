@@ -119,11 +119,13 @@ class LiteLLMEngine:
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             litellm.set_verbose = False
-            self._ready.set_result(litellm)
         except BaseException as exc:  # noqa: BLE001 (a broken install must surface, not hang the app)
-            self._ready.set_exception(exc)
+            if not self._ready.done():  # a waiter may have given up (cancelled) meanwhile
+                self._ready.set_exception(exc)
             loop.close()
             return
+        if not self._ready.done():
+            self._ready.set_result(litellm)
         try:
             if not self._stopping.is_set():  # quit while LiteLLM was still importing
                 loop.run_forever()
@@ -149,7 +151,8 @@ class LiteLLMEngine:
     async def litellm(self) -> ModuleType:
         """The litellm module, once imported (starts the engine if needed)."""
         self.start()
-        return await asyncio.wrap_future(self._ready)
+        # Shielded: a caller that gives up (cancelled) must not cancel the one shared import.
+        return await asyncio.shield(asyncio.wrap_future(self._ready))
 
     def wait_loaded(self, timeout: float | None = None) -> ModuleType:
         self.start()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 
 def test_importing_litellm_reads_no_dotenv_file(tmp_path) -> None:
@@ -35,3 +39,20 @@ def _inherited() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "LITELLM_MODE"}
+
+
+@pytest.mark.asyncio
+async def test_a_caller_that_gives_up_waiting_does_not_cancel_the_import() -> None:
+    from desktop_app.services.litellm_engine import LiteLLMEngine
+
+    engine = LiteLLMEngine()
+    waiter = asyncio.ensure_future(engine.litellm())
+    await asyncio.sleep(0)  # the waiter is waiting on the import now
+    waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
+    try:
+        module = await engine.litellm()  # the import went on and is there for the next caller
+        assert module.__name__ == "litellm" and engine.loaded
+    finally:
+        engine.stop()
