@@ -23,7 +23,8 @@ from desktop_app.domain.llamacpp import (
     builtin_template_args,
     presets_ini,
 )
-from desktop_app.services.local.llamacpp import LlamaCppService, free_port
+from desktop_app.services.local.llamacpp import LlamaCppService
+from desktop_app.services.local.llamacpp_managed import free_port
 from desktop_app.services.local.servers import ServerHere
 from desktop_app.ui.llamacpp import LlamaCppPane
 from desktop_app.ui.llamacpp.models import ModelIdRole, RouterModelsModel, ServersModel, ServerSource

@@ -121,7 +121,7 @@ def test_servers_connected_before_are_listed_again_and_remove_drops_their_accoun
     from PySide6.QtWidgets import QMessageBox
 
     from desktop_app.domain.accounts import Account
-    from desktop_app.services.local.llamacpp import free_port
+    from desktop_app.services.local.llamacpp_managed import free_port
     from desktop_app.ui.llamacpp.models import ServersModel
 
     single = LlamaServer(alias="gemma-kept").start()

@@ -43,7 +43,8 @@ from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.litellm_engine import LiteLLMEngine
-from desktop_app.services.local.llamacpp import LlamaCppService, ManagedServer
+from desktop_app.services.local.llamacpp import LlamaCppService
+from desktop_app.services.local.llamacpp_managed import ManagedServer
 from tests.servers.anthropic_fault import AnthropicServer, organization_id
 from tests.servers.llama import real_artifacts
 from tests.unit.sqlite_stores import store_fixtures

@@ -25,12 +25,8 @@ from desktop_app.domain.llamacpp import (
     builtin_template_args,
     presets_ini,
 )
-from desktop_app.services.local.llamacpp import (
-    LlamaCppService,
-    ManagedServer,
-    find_binary,
-    free_port,
-)
+from desktop_app.services.local.llamacpp import LlamaCppService
+from desktop_app.services.local.llamacpp_managed import ManagedServer, find_binary, free_port
 from tests.servers.llama import LlamaServer, real_artifacts
 
 # Servers started in this module live across tests, so the tests share the module's loop.

@@ -15,7 +15,8 @@ from desktop_app.domain.llamacpp import ManagedServerSpec, ManagedStatus, builti
 from desktop_app.domain.ollama import OllamaHost
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.accounts.secrets import SecretStore
-from desktop_app.services.local.llamacpp import LlamaCppService, free_port
+from desktop_app.services.local.llamacpp import LlamaCppService
+from desktop_app.services.local.llamacpp_managed import free_port
 from desktop_app.services.local.servers import LocalServers
 from desktop_app.services.settings import SettingsService
 from tests.servers.llama import LlamaServer, real_artifacts

@@ -20,8 +20,9 @@ from desktop_app.domain.llamacpp import ManagedServerSpec
 from desktop_app.domain.ollama import OllamaHost, normalize_host_url
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.accounts.secrets import SecretStore
-from desktop_app.services.local.llamacpp import LlamaCppService, ManagedServer
+from desktop_app.services.local.llamacpp import LlamaCppService
 from desktop_app.services.local.llamacpp_accounts import LlamaCppAccounts
+from desktop_app.services.local.llamacpp_managed import ManagedServer
 from desktop_app.services.local.ollama_hosts import OllamaHosts, ServiceFactory
 from desktop_app.services.settings import SettingsService
 

@@ -40,7 +40,8 @@ from desktop_app.domain.llamacpp import (
 )
 from desktop_app.domain.urls import same_server
 from desktop_app.services.local.gguf_links import link_models
-from desktop_app.services.local.llamacpp import LlamaCppService, ManagedServer, normalise_url
+from desktop_app.services.local.llamacpp import LlamaCppService, normalise_url
+from desktop_app.services.local.llamacpp_managed import ManagedServer
 from desktop_app.services.local.servers import InPicker, LocalServers, ServerHere
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import ServiceEvent, follow
