@@ -22,18 +22,23 @@ from desktop_app.ui.usage.model import COST, SortRole
 from desktop_app.ui.usage.pane import ALL_ACCOUNTS, ALL_MODELS, EMPTY_HINT
 from tests.ui.conftest import close_after, run
 
-TODAY = date.today()
+
+def today() -> date:
+    """Asked at use, not at import: a run that crosses midnight must not compare two days."""
+    return date.today()
+
+
 WORK = Account(id="work", provider_id="openai_compatible", label="Work", colour="#2563eb")
 HOME = Account(id="home", provider_id="openai_compatible", label="Home", colour="#d97706", daily_budget_tokens=1000)
 LAB = Account(id="lab", provider_id="openai_compatible", label="Lab")  # no colour tag
 
 
 def at(days_ago: int, hour: int = 12) -> float:
-    return datetime.combine(TODAY - timedelta(days=days_ago), clock(hour)).timestamp()
+    return datetime.combine(today() - timedelta(days=days_ago), clock(hour)).timestamp()
 
 
 def day(days_ago: int) -> str:
-    return (TODAY - timedelta(days=days_ago)).isoformat()
+    return (today() - timedelta(days=days_ago)).isoformat()
 
 
 def rec(when: float, account_id: str, model: str, prompt: int, completion: int, cost: float | None) -> UsageRecord:
@@ -218,7 +223,7 @@ def test_the_period_choice_reloads_with_fewer_days(qtbot, seeded, make_pane) -> 
         pane.range_combo.setCurrentIndex(pane.range_combo.findData(7))
     assert pane.days == 7
     assert len(pane.chart.days) == 7
-    assert pane.chart.days[-1] == TODAY
+    assert pane.chart.days[-1] == today()
 
     run(qtbot, seeded.record(rec(at(20), "work", "qwen2.5-7b", 1, 1, None)))
     with qtbot.waitSignal(pane.reloaded):

@@ -27,16 +27,19 @@ from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat.conversations import StoreClosed
 from tests.unit import sqlite_stores
 
-TODAY = date.today()
+
+def today() -> date:
+    """Asked at use, not at import: a run that crosses midnight must not compare two days."""
+    return date.today()
 
 
 def at(days_ago: int, hour: int = 12, minute: int = 0, second: int = 0) -> float:
     """A unix time on the local day `days_ago` days before today."""
-    return datetime.combine(TODAY - timedelta(days=days_ago), clock(hour, minute, second)).timestamp()
+    return datetime.combine(today() - timedelta(days=days_ago), clock(hour, minute, second)).timestamp()
 
 
 def day(days_ago: int) -> str:
-    return (TODAY - timedelta(days=days_ago)).isoformat()
+    return (today() - timedelta(days=days_ago)).isoformat()
 
 
 def rec(
