@@ -129,6 +129,7 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
     from PySide6.QtGui import QGuiApplication, QIcon
 
     from desktop_app.services.accounts.secrets import SecretStore
+    from desktop_app.services.litellm_engine import estimate_tokens
     from desktop_app.services.paths import AppPaths
     from desktop_app.ui.theme import app_icon, resources_dir
 
@@ -214,7 +215,7 @@ async def _checks(report: _Report, qt_messages: list[str], collector) -> None:
             async def tokenizer() -> str:
                 # tiktoken reads its encodings from LiteLLM's bundled copies; nothing is downloaded.
                 counts = {
-                    model: litellm.token_counter(model=model, text="Hello from ModelDesk")
+                    model: estimate_tokens(litellm, model, text="Hello from ModelDesk")
                     for model in ("gpt-3.5-turbo", "gpt-4o")
                 }
                 if not all(isinstance(n, int) and n > 0 for n in counts.values()):

@@ -80,6 +80,30 @@ def drop_pyside_import_hook() -> None:
         builtins.__import__ = original
 
 
+_COUNTING = threading.Lock()
+
+
+def estimate_tokens(
+    litellm: Any, model: str, *, messages: list[dict[str, Any]] | None = None, text: str | None = None
+) -> int:
+    """LiteLLM's token estimate for `messages` (a prompt) or `text` (a reply), counted on request.
+
+    The engine keeps LiteLLM's own counter off (`disable_token_counter`). Left on, it tokenizes the
+    whole prompt when every stream starts, to price the stream wrapper (a figure nothing reads),
+    and so loads tiktoken's cl100k_base table, about 30 MB held for good, even when the server
+    reports its usage, as every server ModelDesk talks to can. The switch is turned on only
+    around this count; a LiteLLM thread reading it meanwhile at worst counts once more.
+    """
+    with _COUNTING:
+        litellm.disable_token_counter = False
+        try:
+            if messages is not None:
+                return int(litellm.token_counter(model=model, messages=messages))
+            return int(litellm.token_counter(model=model, text=text or "", count_response_tokens=True))
+        finally:
+            litellm.disable_token_counter = True
+
+
 class LiteLLMEngine:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -119,6 +143,8 @@ class LiteLLMEngine:
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             litellm.set_verbose = False
+            # See `estimate_tokens`: ModelDesk counts tokens only when a server reports none.
+            litellm.disable_token_counter = True
         except BaseException as exc:  # noqa: BLE001 (a broken install must surface, not hang the app)
             if not self._ready.done():  # a waiter may have given up (cancelled) meanwhile
                 self._ready.set_exception(exc)

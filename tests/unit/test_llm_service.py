@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -37,7 +38,7 @@ from desktop_app.domain.errors import (
     Unreachable,
 )
 from desktop_app.services.chat.llm import LLMService, _Request, _split_supported
-from desktop_app.services.litellm_engine import LiteLLMEngine
+from desktop_app.services.litellm_engine import LiteLLMEngine, estimate_tokens
 from tests.servers.openai_fault import FAST_TOKENS, FaultServer
 
 KEY = "sk-test"
@@ -114,6 +115,67 @@ async def test_a_reply_is_started_streamed_counted_and_finished(
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
     assert body["messages"] == [{"role": "user", "content": "Say hello to the test suite"}]
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_ignores_include_usage_gets_litellms_token_estimate(
+    llm: LLMService, account: Account, server: FaultServer
+) -> None:
+    import tiktoken
+
+    events = await collect(stream(llm, account, "no-usage"))
+
+    (request,) = server.requests
+    assert request.json()["stream_options"] == {"include_usage": True}  # asked, and not answered
+    usage = next(e for e in events if isinstance(e, UsageReport))
+    # cl100k_base, counted here independently: the reply exactly, the prompt plus the per-message
+    # overhead OpenAI documents for chat formatting (a few tokens).
+    encoding = tiktoken.get_encoding("cl100k_base")
+    assert usage.completion_tokens == len(encoding.encode(text_of(events)))
+    prompt_text = len(encoding.encode("user")) + len(encoding.encode(HELLO[0].content))
+    assert prompt_text < usage.prompt_tokens <= prompt_text + 8
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert (finished.metrics.prompt_tokens, finished.metrics.completion_tokens) == (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+    )
+
+
+def test_a_reply_whose_server_reports_usage_loads_no_tokenizer(tmp_path) -> None:
+    """tiktoken's table costs ~30 MB for good: only a server without usage makes it load."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from desktop_app.domain.accounts import Account
+        from desktop_app.domain.chat import ChatMessage, ChatParams, UsageReport
+        from desktop_app.services.chat.llm import LLMService
+        from desktop_app.services.litellm_engine import LiteLLMEngine
+        from tests.servers.openai_fault import FaultServer
+
+        async def main():
+            engine = LiteLLMEngine()
+            with FaultServer() as server:
+                account = Account(provider_id="openai_compatible", label="lab", base_url=server.base_url)
+                events = [e async for e in LLMService(engine=engine).stream_chat(
+                    account=account, api_key="sk-test", model="ok",
+                    messages=[ChatMessage("user", "Say hello")], params=ChatParams())]
+            engine.stop()
+            registry = sys.modules.get("tiktoken.registry")
+            print(any(isinstance(e, UsageReport) for e in events), sorted(getattr(registry, "ENCODINGS", {})))
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2]
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "True []"
 
 
 @pytest.mark.asyncio
@@ -373,9 +435,9 @@ async def test_chat_with_an_embedding_model_gives_ollamas_reason(llm: LLMService
 async def test_after_a_reply_the_tokenizers_keep_one_copy_and_count_as_before(
     llm: LLMService, account: Account, server: FaultServer
 ) -> None:
-    # LiteLLM loads tiktoken's cl100k_base on the first request (to price it) and parses the
-    # Anthropic tokenizer at import; the copies only pickling or nothing read are let go.
-    events = await collect(stream(llm, account, "ok"))
+    # A server that reports no usage makes ModelDesk count (tiktoken's cl100k_base); LiteLLM parses
+    # the Anthropic tokenizer at import. The copies only pickling or nothing read are let go.
+    events = await collect(stream(llm, account, "no-usage"))
     assert isinstance(events[-1], Finished)
     litellm = await llm.engine.litellm()
 
@@ -388,8 +450,8 @@ async def test_after_a_reply_the_tokenizers_keep_one_copy_and_count_as_before(
             litellm.utils.json_data,
             encoding._mergeable_ranks,
             encoding.n_vocab,
-            litellm.token_counter(model="gpt-4o-mini", text="Hello from ModelDesk"),
-            litellm.token_counter(model="claude-3-haiku-20240307", text="Hello from ModelDesk"),
+            estimate_tokens(litellm, "gpt-4o-mini", text="Hello from ModelDesk"),
+            estimate_tokens(litellm, "claude-3-haiku-20240307", text="Hello from ModelDesk"),
         )
 
     async def on_engine() -> tuple:

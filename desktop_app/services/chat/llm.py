@@ -44,7 +44,7 @@ from desktop_app.domain.errors import DomainError, ServerError
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.chat.preflight import account_refusal, params_refusal
 from desktop_app.services.errors import map_error
-from desktop_app.services.litellm_engine import LiteLLMEngine, release_duplicate_tables
+from desktop_app.services.litellm_engine import LiteLLMEngine, estimate_tokens, release_duplicate_tables
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ class _Tally:
     started: float = field(default_factory=time.perf_counter)
     first_token: float | None = None
     content_chunks: int = 0
+    text: list[str] = field(default_factory=list)  # the reply, for a server that reports no usage
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str = "stop"
@@ -272,6 +273,17 @@ def _cost(litellm: Any, request: _Request, tally: _Tally) -> float | None:
     return float(prompt_cost) + float(completion_cost)
 
 
+def _estimate_usage(litellm: Any, request: _Request, tally: _Tally) -> None:
+    """A server that ignored `include_usage`: LiteLLM's estimate, as it used to add it itself."""
+    model = litellm_model_name(request.account, request.model)
+    try:
+        tally.prompt_tokens = estimate_tokens(litellm, model, messages=request.messages)
+        tally.completion_tokens = estimate_tokens(litellm, model, text="".join(tally.text))
+    except Exception:  # an estimate must never fail the reply
+        log.info("no token estimate for %s", request.model, exc_info=True)
+        tally.prompt_tokens = tally.completion_tokens = None
+
+
 async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
     """Engine-thread side: run the request, push events, always end with _END."""
     account = request.account
@@ -310,11 +322,13 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
                 if reasoning:
                     if tally.first_token is None:
                         tally.first_token = time.perf_counter()
+                    tally.text.append(reasoning)
                     mailbox.put(ReasoningDelta(reasoning))
                 if content:
                     if tally.first_token is None:
                         tally.first_token = time.perf_counter()
                     tally.content_chunks += 1
+                    tally.text.append(content)
                     mailbox.put(TextDelta(content))
                 if choice.finish_reason:
                     tally.finish_reason = choice.finish_reason
@@ -322,6 +336,8 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
                 tally.prompt_tokens = usage.prompt_tokens
                 tally.completion_tokens = usage.completion_tokens
+        if tally.prompt_tokens is None and tally.completion_tokens is None:
+            _estimate_usage(litellm, request, tally)
         if tally.prompt_tokens is not None or tally.completion_tokens is not None:
             mailbox.put(UsageReport(tally.prompt_tokens, tally.completion_tokens))
         mailbox.put(Finished(tally.finish_reason, tally.metrics(_cost(litellm, request, tally))))
