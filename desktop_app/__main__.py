@@ -18,6 +18,8 @@ direct_to_loopback()
 
 from desktop_app import __version__  # noqa: E402
 
+PROBE_SETTLE_S = 2.0  # --startup-probe: idle time after start-up before its memory is read
+
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="modeldesk", description="Manage local and cloud language models.")
@@ -57,9 +59,11 @@ async def _run(args: argparse.Namespace, collector, quit_requested) -> int:
     start = asyncio.ensure_future(app.start())
     if args.startup_probe:
         await start
+        await asyncio.sleep(PROBE_SETTLE_S)  # what start-up left running in the background ends
+        print(f"rss_mb: {_rss_mb():.1f}", flush=True)  # started; LiteLLM waits until first needed
         await app.engine.litellm()
         _probe_line("litellm_loaded_s", time.perf_counter())
-        print(f"rss_mb: {_rss_mb():.1f}", flush=True)
+        print(f"rss_litellm_mb: {_rss_mb():.1f}", flush=True)
         if args.probe_reply_from:
             await _probe_reply(app, args.probe_reply_from)
             print(f"rss_after_reply_mb: {_rss_mb():.1f}", flush=True)

@@ -1,7 +1,8 @@
 """The composition root: settings, stores and services first, then the window that shows them.
 
 Nothing slow happens before the first paint. After it: the keyring is probed, the conversation
-store opened, conversations listed, and LiteLLM imported on its engine thread.
+store opened and conversations listed. LiteLLM is imported on its engine thread when first needed
+(a request, a model's details and price) or when the user starts typing a message.
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ class ModelDeskApp:
         # Panes talk only through signals connected here.
         self.chat_pane.reply_finished.connect(lambda _outcome: self._tasks.spawn(self.usage_pane.reload()))
         self.chat_pane.accounts_requested.connect(lambda: self.window.show_pane("Accounts"))
+        # LiteLLM (~160 MB) loads when first needed; typing a message is the first sign of a request.
+        self.chat_pane.typing_started.connect(self.engine.start)
         self.usage_pane.chat_requested.connect(lambda: self.window.show_pane("Chat"))
         for local_pane in (self.ollama_pane, self.llamacpp_pane):
             local_pane.status_message.connect(self.window.statusBar().showMessage)
@@ -214,7 +217,6 @@ class ModelDeskApp:
             self.window.show_pane("Accounts")
         if self.offer_env_import:
             self._tasks.spawn(self._offer_first_run())
-        self.engine.start()  # imports LiteLLM on its own thread
         self.started.set()
         log.info("start-up finished")  # the e2e tests wait for this line before using the window
 

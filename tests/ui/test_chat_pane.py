@@ -289,3 +289,13 @@ def test_a_fresh_panel_leaves_every_parameter_to_the_server(qtbot, modeldesk):
     params = modeldesk.chat_pane.params
     assert params.params() == params.params().__class__()  # all defaults: nothing is sent
     assert params.temperature.text() == "default" and params.seed.text() == "random"
+
+
+def test_litellm_waits_until_the_first_keystroke_in_the_composer(qtbot, modeldesk):
+    """LiteLLM (~160 MB) is not imported at start-up; typing a message is the sign to load it."""
+    assert not modeldesk.engine.started
+    modeldesk.window.show_pane("Chat")
+    qtbot.keyClicks(modeldesk.chat_pane.composer, "H")
+    assert modeldesk.engine.started
+    run(qtbot, modeldesk.engine.litellm(), timeout=120_000)
+    assert modeldesk.engine.loaded

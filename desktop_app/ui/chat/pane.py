@@ -66,6 +66,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
     conversation_opened = Signal(int)
     models_refreshed = Signal()
     accounts_requested = Signal()  # the empty state's button: go and add an account
+    typing_started = Signal()  # once, at the first keystroke: what a request needs can start loading
 
     def __init__(self, *, chat: ChatService, accounts: AccountService, parent=None) -> None:
         super().__init__(parent)
@@ -173,6 +174,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         # The composer handles its own keys too, so they work even before the window is active.
         self.composer.installEventFilter(self)
+        self.composer.textChanged.connect(self._on_first_typing)
         self.conversations_box.new_button.clicked.connect(self._on_new_clicked)
         self.conversations_box.rename_button.clicked.connect(self._on_rename_clicked)
         self.conversations_box.delete_button.clicked.connect(self._on_delete_clicked)
@@ -183,6 +185,10 @@ class ChatPane(StoreFaultsMixin, QWidget):
         follow(self, accounts.on_models_changed, self._reload_picker)
         follow(self, accounts.on_accounts_changed, self._reload_picker)
         self.empty_state.setVisible(self.picker_model.rowCount() == 0)
+
+    def _on_first_typing(self) -> None:
+        self.composer.textChanged.disconnect(self._on_first_typing)
+        self.typing_started.emit()
 
     def eventFilter(self, watched, event) -> bool:
         if watched is self.composer and event.type() == QEvent.Type.KeyPress:
