@@ -9,6 +9,10 @@ import time
 
 # Before anything can import LiteLLM: never download a price list at import.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+# httpx imports its command-line tool, and with it rich and click (~4 MB), whenever they are
+# installed (a development environment has them); ModelDesk never runs it, and without it httpx
+# defines a stub in its place.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
 
 from desktop_app.services.http_client import direct_to_loopback
 
