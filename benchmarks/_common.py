@@ -203,7 +203,12 @@ class BenchApp:
         await app.start()
         await app.engine.litellm()
 
-    async def close(self) -> None:
+    def shut_down(self) -> None:
+        """Close the app, then its loop (which ends the loop's worker QThreads before Qt goes)."""
+        self.run(self._close())
+        self.loop.close()
+
+    async def _close(self) -> None:
         await self.app.aclose()
         self.app.window.close()
         self.collector.stop()

@@ -238,8 +238,7 @@ def main() -> None:
     finally:
         try:
             if bench is not None:
-                bench.run(bench.close())
-                bench.loop.close()  # shuts its executor's QThreads down before Qt is torn down
+                bench.shut_down()
         finally:
             base_loop.close()
             stop_server(server)

@@ -151,8 +151,7 @@ def main() -> None:
     finally:
         try:
             if side is not None:
-                side.run(side.close())
-                side.loop.close()
+                side.shut_down()
         finally:
             plain_loop.run_until_complete(client.aclose())
             plain_loop.close()
