@@ -1,4 +1,5 @@
-"""What the benchmarks share: a test server as a subprocess, the Qt loop's heartbeat, figures.
+"""What the benchmarks share: a test server as a subprocess, the whole app on a qasync loop, the Qt
+loop's heartbeat, figures.
 
 The heartbeat is a 10 ms PreciseTimer on the Qt loop that notes when each tick fires; how late a
 tick is (its interval minus 10 ms) is how long the loop could not run. PySide6 is imported only
@@ -12,13 +13,15 @@ import itertools
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 HEARTBEAT_S = 0.010
 IDLE_WINDOW_S = 1.0
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 # --- a loopback test server (tests/servers) in its own process, so not under this GIL ---------
@@ -52,6 +55,23 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 # --- figures -----------------------------------------------------------------------------------
+
+
+def side_by_side(runs: int, first: Callable[[], A], second: Callable[[], B]) -> tuple[list[A], list[B]]:
+    """Each side once as a warm-up (not kept), then `runs` measurements of each, taking turns at
+    going first (`first` on even runs), so both see the same load."""
+    first()
+    second()
+    firsts: list[A] = []
+    seconds: list[B] = []
+    for run in range(runs):
+        if run % 2 == 0:
+            firsts.append(first())
+            seconds.append(second())
+        else:
+            seconds.append(second())
+            firsts.append(first())
+    return firsts, seconds
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -124,6 +144,74 @@ class QtHeartbeat:
     def lateness(self, start: float = -float("inf"), end: float = float("inf")) -> list[float]:
         """How late each tick that overlaps [start, end] was."""
         return overlapping_lateness(itertools.pairwise(self.ticks), start, end)
+
+
+class BenchApp:
+    """The real ModelDeskApp (every service, the main window) on a qasync loop, keys kept in memory.
+
+    Set up as desktop_app/__main__.py does (garbage collected on the GUI thread only). `first_text`
+    is when the first text of the latest reply reached the transcript; clear it before each send.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        import qasync
+        from PySide6.QtWidgets import QApplication
+
+        from desktop_app.app import ModelDeskApp
+        from desktop_app.services.accounts.secrets import SecretStore
+        from desktop_app.services.paths import AppPaths
+        from desktop_app.ui.common.gc import MainThreadCollector
+        from tests.memory_keyring import MemoryKeyring
+
+        self.timeout_s = timeout_s
+        self.qt_app = QApplication.instance() or QApplication(sys.argv[:1])
+        self.collector = MainThreadCollector()
+        self.collector.start()
+        self.loop = qasync.QEventLoop(self.qt_app)
+        self.app = ModelDeskApp(
+            paths=AppPaths.from_environment(),
+            secrets=SecretStore(backend=MemoryKeyring()),
+            collector=self.collector,
+            offer_env_import=False,
+        )
+        self.first_text: float | None = None
+        transcript = self.app.chat_pane.transcript
+        append_text = transcript.append_text
+
+        def timed_append_text(text: str) -> None:
+            if self.first_text is None:
+                self.first_text = time.perf_counter()
+            append_text(text)
+
+        transcript.append_text = timed_append_text
+
+    def run(self, coro):
+        """Run `coro` to its end on the app's loop, within the time-out."""
+        asyncio.set_event_loop(self.loop)
+        try:
+            return self.loop.run_until_complete(asyncio.wait_for(coro, self.timeout_s))
+        finally:
+            asyncio.set_event_loop(None)
+
+    async def start(self) -> None:
+        """Show the window, wait for its first paint, start the app and load LiteLLM."""
+        app = self.app
+        painted = asyncio.Event()
+        app.window.first_painted.connect(painted.set)
+        app.window.show()
+        await painted.wait()
+        await app.start()
+        await app.engine.litellm()
+
+    def shut_down(self) -> None:
+        """Close the app, then its loop (which ends the loop's worker QThreads before Qt goes)."""
+        self.run(self._close())
+        self.loop.close()
+
+    async def _close(self) -> None:
+        await self.app.aclose()
+        self.app.window.close()
+        self.collector.stop()
 
 
 def drops_none_references() -> bool:

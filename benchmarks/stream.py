@@ -53,11 +53,13 @@ import time
 from _common import (
     HEARTBEAT_S,
     ROOT,
+    BenchApp,
     QtHeartbeat,
     drops_none_references,
     lag_figures,
     overlapping_lateness,
     print_figures,
+    side_by_side,
     start_server,
     stop_server,
 )
@@ -122,76 +124,17 @@ async def baseline_once(litellm, api_base: str) -> dict[str, float]:
 # --- (b) the app: ModelDeskApp on a qasync loop -------------------------------------------------
 
 
-class AppBench:
+class AppBench(BenchApp):
     def __init__(self, port: int) -> None:
-        import keyring.backend
-        import qasync
-        from PySide6.QtWidgets import QApplication
-
-        from desktop_app.app import ModelDeskApp
-        from desktop_app.services.accounts.secrets import SecretStore
-        from desktop_app.services.paths import AppPaths
-        from desktop_app.ui.common.gc import MainThreadCollector
-
-        class MemoryKeyring(keyring.backend.KeyringBackend):
-            """Keys in a dict: the benchmark never touches the user's keyring."""
-
-            priority = -1  # type: ignore[assignment]
-
-            def __init__(self) -> None:
-                super().__init__()
-                self.entries: dict[tuple[str, str], str] = {}
-
-            def get_password(self, service: str, username: str) -> str | None:
-                return self.entries.get((service, username))
-
-            def set_password(self, service: str, username: str, password: str) -> None:
-                self.entries[(service, username)] = password
-
-            def delete_password(self, service: str, username: str) -> None:
-                self.entries.pop((service, username), None)
-
+        super().__init__(TIMEOUT_S)
         self.port = port
-        self.qt_app = QApplication.instance() or QApplication(sys.argv[:1])
-        # As desktop_app/__main__.py: garbage is collected on the GUI thread only.
-        self.collector = MainThreadCollector()
-        self.collector.start()
-        self.loop = qasync.QEventLoop(self.qt_app)
-        self.app = ModelDeskApp(
-            paths=AppPaths.from_environment(),
-            secrets=SecretStore(backend=MemoryKeyring()),
-            collector=self.collector,
-            offer_env_import=False,
-        )
         self.heartbeat = QtHeartbeat()
-        self.first_text: float | None = None
-        transcript = self.app.chat_pane.transcript
-        append_text = transcript.append_text
-
-        def timed_append_text(text: str) -> None:  # notes when the first text reaches the widget
-            if self.first_text is None:
-                self.first_text = time.perf_counter()
-            append_text(text)
-
-        transcript.append_text = timed_append_text
-
-    def run(self, coro):
-        asyncio.set_event_loop(self.loop)
-        try:
-            return self.loop.run_until_complete(asyncio.wait_for(coro, TIMEOUT_S))
-        finally:
-            asyncio.set_event_loop(None)
 
     async def setup(self) -> None:
         from desktop_app.domain.accounts import Account
 
         app = self.app
-        painted = asyncio.Event()
-        app.window.first_painted.connect(painted.set)
-        app.window.show()
-        await painted.wait()
-        await app.start()
-        await app.engine.litellm()
+        await self.start()
         account = Account(provider_id="openai_compatible", label="bench", base_url=f"http://127.0.0.1:{self.port}/v1")
         await app.accounts.save_account(account, "sk-test")
         await app.accounts.refresh_models(account.id)
@@ -230,11 +173,6 @@ class AppBench:
             **lag_figures(self.heartbeat.lateness(start, end)),
             **lag_figures(idle, "idle_"),
         }
-
-    async def close(self) -> None:
-        await self.app.aclose()
-        self.app.window.close()
-        self.collector.stop()
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -296,22 +234,11 @@ def main() -> None:
 
         bench = AppBench(port)
         bench.run(bench.setup())
-        baseline()  # warm-ups, not measured
-        bench.run(bench.once())
-        base_results: list[dict[str, float]] = []
-        app_results: list[dict[str, float]] = []
-        for run in range(args.runs):
-            if run % 2 == 0:
-                base_results.append(baseline())
-                app_results.append(bench.run(bench.once()))
-            else:
-                app_results.append(bench.run(bench.once()))
-                base_results.append(baseline())
+        base_results, app_results = side_by_side(args.runs, baseline, lambda: bench.run(bench.once()))
     finally:
         try:
             if bench is not None:
-                bench.run(bench.close())
-                bench.loop.close()  # shuts its executor's QThreads down before Qt is torn down
+                bench.shut_down()
         finally:
             base_loop.close()
             stop_server(server)

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 
-from _common import ROOT, percentile, print_figures
+from _common import ROOT, BenchApp, percentile, print_figures, side_by_side
 
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -85,76 +85,18 @@ async def _plain_request(client, base_url: str) -> float:
     return first - start
 
 
-class AppSide:
+class AppSide(BenchApp):
     """The real app on a qasync loop, with the first text reaching the transcript timed."""
 
     def __init__(self, base_url: str) -> None:
-        import keyring.backend
-        import qasync
-        from PySide6.QtWidgets import QApplication
-
-        from desktop_app.app import ModelDeskApp
-        from desktop_app.services.accounts.secrets import SecretStore
-        from desktop_app.services.paths import AppPaths
-        from desktop_app.ui.common.gc import MainThreadCollector
-
-        class MemoryKeyring(keyring.backend.KeyringBackend):
-            """Keys in a dict: the benchmark never touches the user's keyring."""
-
-            priority = -1  # type: ignore[assignment]
-
-            def __init__(self) -> None:
-                super().__init__()
-                self.entries: dict[tuple[str, str], str] = {}
-
-            def get_password(self, service: str, username: str) -> str | None:
-                return self.entries.get((service, username))
-
-            def set_password(self, service: str, username: str, password: str) -> None:
-                self.entries[(service, username)] = password
-
-            def delete_password(self, service: str, username: str) -> None:
-                self.entries.pop((service, username), None)
-
+        super().__init__(TIMEOUT_S)
         self.base_url = base_url
-        self.qt_app = QApplication.instance() or QApplication(sys.argv[:1])
-        self.collector = MainThreadCollector()  # as desktop_app/__main__.py
-        self.collector.start()
-        self.loop = qasync.QEventLoop(self.qt_app)
-        self.app = ModelDeskApp(
-            paths=AppPaths.from_environment(),
-            secrets=SecretStore(backend=MemoryKeyring()),
-            collector=self.collector,
-            offer_env_import=False,
-        )
-        self.first_text: float | None = None
-        transcript = self.app.chat_pane.transcript
-        append_text = transcript.append_text
-
-        def timed_append_text(text: str) -> None:
-            if self.first_text is None:
-                self.first_text = time.perf_counter()
-            append_text(text)
-
-        transcript.append_text = timed_append_text
-
-    def run(self, coro):
-        asyncio.set_event_loop(self.loop)
-        try:
-            return self.loop.run_until_complete(asyncio.wait_for(coro, TIMEOUT_S))
-        finally:
-            asyncio.set_event_loop(None)
 
     async def setup(self) -> None:
         from desktop_app.domain.accounts import Account
 
         app = self.app
-        painted = asyncio.Event()
-        app.window.first_painted.connect(painted.set)
-        app.window.show()
-        await painted.wait()
-        await app.start()
-        await app.engine.litellm()
+        await self.start()
         account = Account(provider_id="llamacpp", label="bench", base_url=f"{self.base_url}/v1")
         await app.accounts.save_account(account)
         models = await app.accounts.refresh_models(account.id)
@@ -177,11 +119,6 @@ class AppSide:
         if finished != ["complete"] or self.first_text is None:
             raise RuntimeError(f"the reply ended {finished} with first text at {self.first_text}")
         return self.first_text - start
-
-    async def close(self) -> None:
-        await self.app.aclose()
-        self.app.window.close()
-        self.collector.stop()
 
 
 def main() -> None:
@@ -210,22 +147,11 @@ def main() -> None:
 
         side = AppSide(server.base_url)
         side.run(side.setup())
-        plain()  # warm-ups, not measured
-        side.run(side.once())
-        plains: list[float] = []
-        apps: list[float] = []
-        for run in range(args.runs):
-            if run % 2 == 0:
-                plains.append(plain())
-                apps.append(side.run(side.once()))
-            else:
-                apps.append(side.run(side.once()))
-                plains.append(plain())
+        plains, apps = side_by_side(args.runs, plain, lambda: side.run(side.once()))
     finally:
         try:
             if side is not None:
-                side.run(side.close())
-                side.loop.close()
+                side.shut_down()
         finally:
             plain_loop.run_until_complete(client.aclose())
             plain_loop.close()

@@ -12,27 +12,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 import keyring
-import keyring.backend
 import pytest
 
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A real KeyringBackend kept in a dict: the code under test still goes through `keyring`."""
-
-    priority = -1  # type: ignore[assignment]  (never chosen by keyring on its own)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.entries.pop((service, username), None)
+from tests.memory_keyring import MemoryKeyring
 
 
 @pytest.fixture(autouse=True)

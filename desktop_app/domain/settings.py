@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -12,6 +12,18 @@ from desktop_app.domain.pools import Pool
 SCHEMA_VERSION = 1
 
 Theme = Literal["system", "light", "dark"]
+_Item = TypeVar("_Item", Account, Pool)
+
+
+def _put(items: list[_Item], item: _Item) -> list[_Item]:
+    """A copy of `items` with `item` in the place of the one with its id, or at the end."""
+    copy = list(items)
+    for index, existing in enumerate(copy):
+        if existing.id == item.id:
+            copy[index] = item
+            return copy
+    copy.append(item)
+    return copy
 
 
 class Settings(BaseModel):
@@ -49,14 +61,7 @@ class Settings(BaseModel):
 
     def with_account(self, account: Account) -> Settings:
         """A copy with `account` added, or put in the place of the account with the same id."""
-        accounts = list(self.accounts)
-        for index, existing in enumerate(accounts):
-            if existing.id == account.id:
-                accounts[index] = account
-                break
-        else:
-            accounts.append(account)
-        return self.model_copy(update={"accounts": accounts})
+        return self.model_copy(update={"accounts": _put(self.accounts, account)})
 
     def without_account(self, account_id: str) -> Settings:
         """A copy without the account; pools that had it keep their other members."""
@@ -79,14 +84,7 @@ class Settings(BaseModel):
         return next((p for p in self.pools if p.id == pool_id), None)
 
     def with_pool(self, pool: Pool) -> Settings:
-        pools = list(self.pools)
-        for index, existing in enumerate(pools):
-            if existing.id == pool.id:
-                pools[index] = pool
-                break
-        else:
-            pools.append(pool)
-        return self.model_copy(update={"pools": pools})
+        return self.model_copy(update={"pools": _put(self.pools, pool)})
 
     def without_pool(self, pool_id: str) -> Settings:
         return self.model_copy(update={"pools": [p for p in self.pools if p.id != pool_id]})

@@ -54,6 +54,14 @@ def _seed(paths: AppPaths, accounts: list[Account], runner=asyncio.run) -> int:
     return runner(seed())
 
 
+def _seed_llama_server(qtbot, llama_server) -> tuple[AppPaths, Account]:
+    """This test's paths, seeded (on the qasync loop) with an account for `llama_server`."""
+    paths = AppPaths.from_environment().ensure()
+    account = Account(provider_id="llamacpp", label="Local gemma", base_url=f"{llama_server.base_url}/v1")
+    _seed(paths, [account], lambda coro: run(qtbot, coro))
+    return paths, account
+
+
 def _query(paths: AppPaths, sql: str, *args) -> list[tuple]:
     with contextlib.closing(sqlite3.connect(paths.database_file)) as conn:
         return conn.execute(sql, args).fetchall()
@@ -81,6 +89,26 @@ def _app(qtbot, paths: AppPaths, *, ollama_url: str = ""):
         yield app
     finally:
         app.close()
+
+
+@contextlib.contextmanager
+def _restarted(qtbot, paths: AppPaths, conversation: int):
+    """The app started again, in this process, once its chat shows `conversation`; closed after."""
+    app = ModelDeskApp(paths=paths, offer_env_import=False)
+    app.window.show()
+    qtbot.waitExposed(app.window)
+    run(qtbot, app.start())
+    try:
+        chat = app.chat_pane
+        qtbot.waitUntil(
+            lambda: chat.current_conversation is not None and chat.current_conversation.id == conversation,
+            timeout=10_000,
+        )
+        yield app
+    finally:
+        run(qtbot, app.aclose())
+        app.window.close()
+        app.window.deleteLater()
 
 
 def _wait(qtbot, app: AppProcess, what: str, condition, timeout_s: float = 60.0) -> None:
@@ -167,9 +195,7 @@ def _pulled_bytes(ollama: OllamaServer) -> int:
 def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(
     qtbot, qloop, monkeypatch, llama_server, ollama
 ):
-    paths = AppPaths.from_environment().ensure()
-    account = Account(provider_id="llamacpp", label="Local gemma", base_url=f"{llama_server.base_url}/v1")
-    _seed(paths, [account], lambda coro: run(qtbot, coro))
+    paths, account = _seed_llama_server(qtbot, llama_server)
 
     with _app(qtbot, paths, ollama_url=ollama.base_url) as app:
         # A first look at the Ollama pane: it asks the host what it has, and enables "Pull a model"
@@ -224,32 +250,18 @@ def test_ctrl_q_mid_reply_and_mid_pull_saves_the_reply_and_pauses_the_pull(
 
     # Started again, the app shows both as they were left.
     monkeypatch.setenv("OLLAMA_HOST", ollama.base_url)
-    restarted = ModelDeskApp(paths=paths, offer_env_import=False)
-    restarted.window.show()
-    qtbot.waitExposed(restarted.window)
-    run(qtbot, restarted.start())
-    try:
+    with _restarted(qtbot, paths, conversation) as restarted:
         chat = restarted.chat_pane
-        qtbot.waitUntil(
-            lambda: chat.current_conversation is not None and chat.current_conversation.id == conversation,
-            timeout=10_000,
-        )
         qtbot.waitUntil(lambda: "Stopped" in chat.transcript.toPlainText(), timeout=10_000)
         restarted.window.show_pane("Ollama")
         jobs = restarted.ollama_pane.jobs_model
         qtbot.waitUntil(lambda: jobs.progress_of(PULL_MODEL) is not None, timeout=10_000)
         detail = jobs.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
         assert detail.startswith(f"{format_bytes(entry['completed'])} of {format_bytes(entry['total'])} kept on disk")
-    finally:
-        run(qtbot, restarted.aclose())
-        restarted.window.close()
-        restarted.window.deleteLater()
 
 
 def test_killed_mid_reply_the_reply_comes_back_interrupted_with_its_text_and_retry(qtbot, qloop, llama_server):
-    paths = AppPaths.from_environment().ensure()
-    account = Account(provider_id="llamacpp", label="Local gemma", base_url=f"{llama_server.base_url}/v1")
-    _seed(paths, [account], lambda coro: run(qtbot, coro))
+    paths, account = _seed_llama_server(qtbot, llama_server)
 
     with _app(qtbot, paths) as app:
         conversation = _send(qtbot, app, paths)
@@ -260,16 +272,8 @@ def test_killed_mid_reply_the_reply_comes_back_interrupted_with_its_text_and_ret
     status, cut = _reply(paths, conversation)
     assert status == MessageStatus.STREAMING and cut.startswith(early)
 
-    restarted = ModelDeskApp(paths=paths, offer_env_import=False)
-    restarted.window.show()
-    qtbot.waitExposed(restarted.window)
-    run(qtbot, restarted.start())
-    try:
+    with _restarted(qtbot, paths, conversation) as restarted:
         chat = restarted.chat_pane
-        qtbot.waitUntil(
-            lambda: chat.current_conversation is not None and chat.current_conversation.id == conversation,
-            timeout=10_000,
-        )
         qtbot.waitUntil(lambda: "This reply was cut off.  Retry" in chat.transcript.toPlainText(), timeout=10_000)
         assert "Interrupted: ModelDesk closed while this reply was arriving" in chat.transcript.toPlainText()
         messages = run(qtbot, restarted.store.messages(conversation))
@@ -291,7 +295,3 @@ def test_killed_mid_reply_the_reply_comes_back_interrupted_with_its_text_and_ret
             ("user", MessageStatus.COMPLETE),
             ("assistant", MessageStatus.COMPLETE),
         ]
-    finally:
-        run(qtbot, restarted.aclose())
-        restarted.window.close()
-        restarted.window.deleteLater()

@@ -80,7 +80,7 @@ def test_stalled_stream_times_out_with_partial_text_kept(qtbot, modeldesk, fault
 
 def test_unreachable_server_is_said_plainly(qtbot, modeldesk):
     from desktop_app.domain.accounts import Account
-    from tests.servers.llama import free_port
+    from tests.servers.process import free_port
 
     account = Account(provider_id="llamacpp", label="Gone", base_url=f"http://127.0.0.1:{free_port()}/v1")
     run(qtbot, modeldesk.accounts.save_account(account, ""))
@@ -258,7 +258,7 @@ def test_a_local_model_slow_to_start_shows_a_loading_line_until_text_arrives(qtb
 
 def test_refresh_falls_back_to_litellms_list_when_a_cloud_provider_is_unreachable(qtbot, modeldesk):
     from desktop_app.domain.accounts import Account
-    from tests.servers.llama import free_port
+    from tests.servers.process import free_port
 
     account = Account(provider_id="anthropic", label="Offline Claude", base_url=f"http://127.0.0.1:{free_port()}")
     run(qtbot, modeldesk.accounts.save_account(account, "sk-ant-unused"))

@@ -14,9 +14,10 @@ import httpx
 import ollama
 import pytest
 
-from tests.servers.llama import LlamaServer, free_port
+from tests.servers.llama import LlamaServer
 from tests.servers.ollama_chat import RUNNER_FAILED, RUNNER_STOPPED
 from tests.servers.ollama_server import OllamaServer
+from tests.servers.process import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL = "gemma3:270m"

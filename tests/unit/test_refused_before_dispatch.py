@@ -26,7 +26,7 @@ from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.services.litellm_engine import LiteLLMEngine
-from tests.conftest import MemoryKeyring
+from tests.memory_keyring import MemoryKeyring
 from tests.servers.openai_fault import FaultServer
 from tests.unit.sqlite_stores import store_fixtures
 

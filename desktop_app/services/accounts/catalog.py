@@ -471,18 +471,25 @@ class ModelCatalog:
         # fine-tunes and leaves out models the key cannot use; for local servers it is all there is.
         if entry is not None and entry.get("models") and entry.get("base_url") == account.effective_base_url:
             return ModelList(tuple(entry["models"]), "cache", error, entry.get("fetched_at"))
-        if self._litellm is not None and account.provider.model_map_name is not None:
-            try:
-                litellm = await self._litellm()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("LiteLLM could not be loaded for the bundled model list", exc_info=True)
-            else:
-                bundled = bundled_models(litellm, account.provider)
-                if bundled:
-                    return ModelList(bundled, "bundled", error)
+        litellm = await self._litellm_with_map(account, "the bundled model list")
+        if litellm is not None:
+            bundled = bundled_models(litellm, account.provider)
+            if bundled:
+                return ModelList(bundled, "bundled", error)
         return ModelList((), "provider", error)
+
+    async def _litellm_with_map(self, account: Account, wanted_for: str) -> ModuleType | None:
+        """LiteLLM, for its bundled map of `account`'s provider; None when there is no such map or
+        LiteLLM could not be loaded (logged, never raised; cancellation aside)."""
+        if self._litellm is None or account.provider.model_map_name is None:
+            return None
+        try:
+            return await self._litellm()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("LiteLLM could not be loaded for %s", wanted_for, exc_info=True)
+            return None
 
     async def _check_key(self, account: Account, api_key: str) -> str | None:
         """For providers whose model list is public: prove the key on the key-check endpoint."""
@@ -525,14 +532,8 @@ class ModelCatalog:
     async def model_info(self, account: Account, model: str) -> ModelInfo:
         """What LiteLLM's bundled map knows about `model` on `account`; all None when it knows
         nothing or LiteLLM is unavailable. Never raises (cancellation aside)."""
-        if self._litellm is None or account.provider.model_map_name is None:
-            return ModelInfo(model)
-        try:
-            litellm = await self._litellm()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("LiteLLM could not be loaded for model details", exc_info=True)
+        litellm = await self._litellm_with_map(account, "model details")
+        if litellm is None:
             return ModelInfo(model)
         # A worker thread: LiteLLM's first lookup in a process is too slow for the GUI loop.
         return await asyncio.to_thread(model_info_from, litellm, account.provider, model)

@@ -87,6 +87,28 @@ class LocalServers(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class _Request:
+    """One account asked for the reply: what an attempt sends, and what its usage record says."""
+
+    account: Account
+    key: str | None
+    model: str
+    messages: Sequence[ChatMessage]
+    params: ChatParams
+    pool: Pool | None
+    retries: int  # accounts of the pool that failed before this one
+    last: bool  # no account of the pool comes after this one
+
+    @property
+    def pool_id(self) -> str:
+        return self.pool.id if self.pool else ""
+
+    def metrics(self, metrics: ReplyMetrics) -> ReplyMetrics:
+        """`metrics` with the account that answered and the retries before it."""
+        return replace(metrics, account_id=self.account.id, account_label=self.account.label, retries=self.retries)
+
+
+@dataclass(frozen=True, slots=True)
 class _Superseded:
     """A restart of our own llama-server cut the attempt short; it is back, so the account is asked again."""
 
@@ -233,19 +255,20 @@ class Dispatcher:
                     continue
                 yield Failed(refusal)
                 return
+            request = _Request(account, key, model, messages, params, pool, retries, last)
             level, budget_message = await self._budget(account)
             if level is BudgetLevel.EXCEEDED and not override_budget:
                 error = BudgetExceeded(budget_message, "Raise the budget in Accounts, or send anyway.")
                 if pool is not None:
                     skipped.append(budget_message)
                     continue
-                await self._record(account, model, ReplyMetrics(), "refused", error, 0, "")
+                await self._record(request, ReplyMetrics(), "refused", error)
                 yield Failed(error)
                 return
             if level is BudgetLevel.WARNING:
                 yield Notice(budget_message)
             outcome = None
-            async for event in self._ask(account, key, model, messages, params, pool, retries, last):
+            async for event in self._ask(request):
                 if isinstance(event, AttemptFailed):
                     retries += 1
                     outcome = "next"
@@ -276,26 +299,16 @@ class Dispatcher:
             return f"“{account.label}” is cooling down for {cooling:.0f} s more."
         return ""
 
-    async def _ask(
-        self,
-        account: Account,
-        key: str | None,
-        model: str,
-        messages: Sequence[ChatMessage],
-        params: ChatParams,
-        pool: Pool | None,
-        retries: int,
-        last: bool,
-    ) -> AsyncGenerator[StreamEvent, None]:
+    async def _ask(self, request: _Request) -> AsyncGenerator[StreamEvent, None]:
         """`_attempt` on one account; made once more when a restart of our own llama-server cut it short."""
-        url = self._local_url(account)
+        url = self._local_url(request.account)
         if url and self._restarting(url):
             yield _restarting_notice(url)
             if not await self._wait_for_restart(url):
                 url = ""  # it did not come back: the attempt's own failure says why, without a second wait
         for watched in (url, ""):
             again = False
-            async for event in self._attempt(account, key, model, messages, params, pool, retries, last, watched):
+            async for event in self._attempt(request, watched):
                 if isinstance(event, _Superseded):
                     again = True
                 else:
@@ -303,43 +316,35 @@ class Dispatcher:
             if not again:
                 return
 
-    async def _attempt(
-        self,
-        account: Account,
-        key: str | None,
-        model: str,
-        messages: Sequence[ChatMessage],
-        params: ChatParams,
-        pool: Pool | None,
-        retries: int,
-        last: bool,
-        watched: str = "",
-    ) -> AsyncGenerator[StreamEvent | _Superseded, None]:
-        """One request to `account`. `watched`: the URL of our own llama-server behind it; when a restart
-        of it makes the request fail before any text, the attempt waits for it and ends `_Superseded`."""
+    async def _attempt(self, request: _Request, watched: str = "") -> AsyncGenerator[StreamEvent | _Superseded, None]:
+        """One request to `request.account`. `watched`: the URL of our own llama-server behind it; when a
+        restart of it makes the request fail before any text, the attempt waits for it and ends `_Superseded`."""
+        account = request.account
         sent_as = await header_secrets.resolved(self._secrets, account)
         produced = False
         done = False
         started = time.monotonic()
-        pool_id = pool.id if pool else ""
         restarts = self._restarts(watched)
         events = self._llm.stream_chat(
-            account=sent_as, api_key=key, model=model, messages=messages, params=params, timeout_s=self._timeout_s()
+            account=sent_as,
+            api_key=request.key,
+            model=request.model,
+            messages=request.messages,
+            params=request.params,
+            timeout_s=self._timeout_s(),
         )
         try:
             async with contextlib.aclosing(events):
                 async for event in events:
                     if isinstance(event, ResponseHeaders):
-                        self._states.record_headers(account.id, event.headers, secret=key)
+                        self._states.record_headers(account.id, event.headers, secret=request.key)
                     elif isinstance(event, (TextDelta, ReasoningDelta)):
                         produced = True
                     elif isinstance(event, Finished):
                         done = True
                         self._states_ok(account)
-                        metrics = replace(
-                            event.metrics, account_id=account.id, account_label=account.label, retries=retries
-                        )
-                        await self._record(account, model, metrics, "ok", None, retries, pool_id)
+                        metrics = request.metrics(event.metrics)
+                        await self._record(request, metrics, "ok")
                         yield Finished(event.finish_reason, metrics)
                         return
                     elif isinstance(event, Failed):
@@ -353,11 +358,14 @@ class Dispatcher:
                                 return
                         done = True
                         self._note_failure(account, error)
-                        metrics = replace(
-                            event.metrics, account_id=account.id, account_label=account.label, retries=retries
-                        )
-                        await self._record(account, model, metrics, "failed", error, retries, pool_id)
-                        if pool is not None and not produced and not last and isinstance(error, FAILOVER_ERRORS):
+                        metrics = request.metrics(event.metrics)
+                        await self._record(request, metrics, "failed", error)
+                        if (
+                            request.pool is not None
+                            and not produced
+                            and not request.last
+                            and isinstance(error, FAILOVER_ERRORS)
+                        ):
                             yield AttemptFailed(account.id, account.label, error, metrics)
                         else:
                             yield Failed(error, metrics)
@@ -365,13 +373,8 @@ class Dispatcher:
                     yield event
         finally:
             if not done:  # stopped by the user (or the window closed) mid-reply
-                metrics = ReplyMetrics(
-                    latency_s=time.monotonic() - started,
-                    account_id=account.id,
-                    account_label=account.label,
-                    retries=retries,
-                )
-                await self._record(account, model, metrics, "stopped", None, retries, pool_id)
+                metrics = request.metrics(ReplyMetrics(latency_s=time.monotonic() - started))
+                await self._record(request, metrics, "stopped")
 
     # --- our own llama-servers, restarting ---------------------------------------------------------
 
@@ -418,30 +421,19 @@ class Dispatcher:
         return budget_level(tokens, cost, account)
 
     async def _record(
-        self,
-        account: Account,
-        model: str,
-        metrics: ReplyMetrics,
-        status: str,
-        error: DomainError | None,
-        retries: int,
-        pool_id: str,
+        self, request: _Request, metrics: ReplyMetrics, status: str, error: DomainError | None = None
     ) -> None:
         if self._usage is None:
             return
-        record = UsageRecord(
+        record = UsageRecord.from_metrics(
+            metrics,
             at=time.time(),
-            account_id=account.id,
-            model=model,
-            prompt_tokens=metrics.prompt_tokens,
-            completion_tokens=metrics.completion_tokens,
-            cost_usd=metrics.cost_usd,
-            latency_s=metrics.latency_s,
-            ttft_s=metrics.ttft_s,
+            account_id=request.account.id,
+            model=request.model,
             status=status,
             error_kind=error.kind if error else "",
-            retries=retries,
-            pool_id=pool_id,
+            retries=request.retries,
+            pool_id=request.pool_id,
         )
         try:
             await self._usage.record(record)

@@ -22,6 +22,7 @@ from desktop_app.domain.chat import (
     Failed,
     Finished,
     ReasoningDelta,
+    ReplyMetrics,
     StreamEvent,
     TextDelta,
 )
@@ -189,40 +190,23 @@ class ChatService:
                         saver.changed()
                     elif isinstance(event, Finished):
                         status = MessageStatus.COMPLETE
-                        await saver.stop()
-                        await self._save(
-                            reply.id,
-                            content="".join(text),
-                            reasoning="".join(reasoning),
-                            status=status,
-                            metrics=event.metrics,
-                        )
+                        await saver.finish(status, metrics=event.metrics)
                     elif isinstance(event, Failed):
                         status = MessageStatus.FAILED
-                        await saver.stop()
-                        await self._save(
-                            reply.id,
-                            content="".join(text),
-                            reasoning="".join(reasoning),
-                            status=status,
-                            metrics=event.metrics,
-                            error=_error_text(event.error),
-                        )
+                        await saver.finish(status, metrics=event.metrics, error=_error_text(event.error))
                     yield event
             except StorageFailed as exc:
                 # A store the request itself needs failed (the usage log, for a budget): the turn says
                 # so, rather than looking stopped or cut short by a closing app.
                 status = MessageStatus.FAILED
-                await saver.stop()
-                await self._save(
-                    reply.id, content="".join(text), reasoning="".join(reasoning), status=status, error=_error_text(exc)
-                )
+                await saver.finish(status, error=_error_text(exc))
                 raise
             finally:
-                await saver.stop()
                 if status is MessageStatus.STOPPED:
                     # Stopped by the user (or the app quitting): keep what arrived.
-                    await self._save(reply.id, content="".join(text), reasoning="".join(reasoning), status=status)
+                    await saver.finish(status)
+                else:
+                    await saver.stop()
 
     async def _save(self, message_id: int, **changes: Any) -> StorageFailed | None:
         """Write the reply's changes (with any held before); on a storage fault hold them instead."""
@@ -283,6 +267,13 @@ class _PartialSaver:
             await asyncio.gather(task, return_exceptions=True)
         self._unsaved_since = None
 
+    async def finish(self, status: MessageStatus, **changes: Any) -> None:
+        """The reply's last write: timed writes stop, then all its text is saved with `status`."""
+        await self.stop()
+        await self._save(
+            self._id, content="".join(self._text), reasoning="".join(self._reasoning), status=status, **changes
+        )
+
 
 def _counts_as_history(message: StoredMessage) -> bool:
     if message.role == "user":
@@ -301,17 +292,12 @@ async def recover_interrupted(
     for reply in found:
         pool = settings.pool(reply.account_id)
         await usage.record(
-            UsageRecord(
+            UsageRecord.from_metrics(
+                ReplyMetrics(),  # nothing measured
                 at=reply.started_at,
                 account_id=reply.account_id,
                 model=reply.model,
-                prompt_tokens=None,
-                completion_tokens=None,
-                cost_usd=None,
-                latency_s=None,
-                ttft_s=None,
                 status="interrupted",
-                error_kind="",
                 pool_id=pool.id if pool else "",
             )
         )

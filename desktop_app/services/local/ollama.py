@@ -94,6 +94,11 @@ def _ollama():
     return ollama
 
 
+def _call_errors() -> tuple[type[Exception], ...]:
+    """What a call to Ollama raises when it fails: each is said as a domain error by `map_error`."""
+    return (_ollama().ResponseError, httpx.HTTPError, ConnectionError, OSError, pydantic.ValidationError, ValueError)
+
+
 def default_models_dir() -> Path:
     """Where a local Ollama keeps its blobs: $OLLAMA_MODELS or ~/.ollama/models."""
     configured = os.environ.get("OLLAMA_MODELS", "").strip()
@@ -480,14 +485,7 @@ class OllamaService:
                 )
         except _Failure:
             raise
-        except (
-            _ollama().ResponseError,
-            httpx.HTTPError,
-            ConnectionError,
-            OSError,
-            pydantic.ValidationError,
-            ValueError,
-        ) as exc:
+        except _call_errors() as exc:
             error = self._map(exc, model=job.name, pulling=True)
             said = str(exc.error or "") if isinstance(exc, _ollama().ResponseError) else ""
             raise _Failure(error, self._transient(exc, error, attempt), said) from exc
@@ -544,14 +542,7 @@ class OllamaService:
     async def _call(self, awaitable: Awaitable[Any], *, model: str = "") -> Any:
         try:
             return await awaitable
-        except (
-            _ollama().ResponseError,
-            httpx.HTTPError,
-            ConnectionError,
-            OSError,
-            pydantic.ValidationError,
-            ValueError,
-        ) as exc:
+        except _call_errors() as exc:
             raise self._map(exc, model=model) from exc
 
     def _map(self, exc: BaseException, *, model: str = "", pulling: bool = False) -> DomainError:
