@@ -14,7 +14,7 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 # defines a stub in its place.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
 
-from desktop_app.services.http_client import direct_to_loopback
+from desktop_app.services.http_client import direct_to_loopback  # noqa: E402
 
 # Before any HTTP client exists: with a proxy set, every client (LiteLLM's too) reaches local
 # servers directly.
