@@ -97,7 +97,7 @@ class ModelDeskApp:
             timeout_s=lambda: self.settings.current.request_timeout_s,
             local_servers=self.llamacpp,
         )
-        self.chat = ChatService(dispatcher=self.dispatcher, store=self.store)
+        self.chat = ChatService(dispatcher=self.dispatcher, store=self.store, spill_file=paths.unsaved_replies_file)
 
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
         self.accounts_pane = AccountsPane(accounts=self.accounts)
@@ -209,6 +209,7 @@ class ModelDeskApp:
         except StorageFailed as exc:  # chats go on; only the usage log and budgets wait for it
             self.window.add_notice(f"{exc.message} Usage is not recorded until ModelDesk is restarted.")
         with contextlib.suppress(StorageFailed):  # a store that cannot be written keeps them for later
+            await self.chat.restore_spilled()  # before: a reply kept at quit is not "interrupted"
             await recover_interrupted(self.store, self.usage, self.settings.current)
         await self.usage_pane.reload()
         self._tasks.spawn(self.gguf_view.scan())  # on a worker thread; cached by path, size and mtime

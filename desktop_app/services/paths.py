@@ -66,6 +66,11 @@ class AppPaths:
         return self.data_dir / "conversations.sqlite3"
 
     @property
+    def unsaved_replies_file(self) -> Path:
+        # Replies the history database still refused at quit; written to it at the next start.
+        return self.data_dir / "unsaved-replies.json"
+
+    @property
     def model_cache_file(self) -> Path:
         return self.cache_dir / "models.json"
 

@@ -656,5 +656,13 @@ class ChatPane(StoreFaultsMixin, QWidget):
             await self._remember_settings()
             await self._chat.flush_unsaved()
         except StorageFailed as exc:
-            log.warning("closing with unsaved changes to the conversation history: %s", exc.message)
+            try:
+                spilled = await self._chat.spill_unsaved()
+            except OSError as error:
+                log.error("quitting: a reply the history database refused (%s) is lost: %s", exc.message, error)
+            else:
+                if spilled is not None:
+                    log.warning("quitting: %s The reply is kept in %s until the next start.", exc.message, spilled)
+                else:
+                    log.warning("closing with unsaved changes to the conversation history: %s", exc.message)
         await self._tasks.aclose()
