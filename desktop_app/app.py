@@ -97,7 +97,12 @@ class ModelDeskApp:
             timeout_s=lambda: self.settings.current.request_timeout_s,
             local_servers=self.llamacpp,
         )
-        self.chat = ChatService(dispatcher=self.dispatcher, store=self.store, spill_file=paths.unsaved_replies_file)
+        self.chat = ChatService(
+            dispatcher=self.dispatcher,
+            store=self.store,
+            spill_file=paths.unsaved_replies_file,
+            draft_file=paths.composer_draft_file,
+        )
 
         self.chat_pane = ChatPane(chat=self.chat, accounts=self.accounts)
         self.accounts_pane = AccountsPane(accounts=self.accounts)
@@ -214,6 +219,7 @@ class ModelDeskApp:
         await self.usage_pane.reload()
         self._tasks.spawn(self.gguf_view.scan())  # on a worker thread; cached by path, size and mtime
         await self.chat_pane.load_conversations(self.settings.current.last_conversation_id)
+        await self.chat_pane.restore_draft()
         if not self.accounts.accounts:
             self.window.show_pane("Accounts")
         if self.offer_env_import:

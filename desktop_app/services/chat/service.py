@@ -58,12 +58,14 @@ class ChatService:
         store: ConversationStore,
         save_interval_s: float = 0.5,
         spill_file: Path | None = None,
+        draft_file: Path | None = None,
     ) -> None:
         self._dispatcher = dispatcher
         self._store = store
         self._save_interval_s = save_interval_s
         self._spill_file = spill_file  # replies still held at quit, for the next start
         self._spill_pending = False  # its replies are held here and not written yet
+        self._draft_file = draft_file  # the composer's unsent text, kept across a quit
         self._unsaved: dict[int, dict[str, Any]] = {}  # message id -> the changes the store refused
         self.unsaved_problem: StorageFailed | None = None  # why they are held
 
@@ -117,6 +119,34 @@ class ChatService:
         await self.flush_unsaved()  # deletes the file once everything is written
         log.info("wrote %d repl%s kept at the last quit", len(spilled), "y" if len(spilled) == 1 else "ies")
         return len(spilled)
+
+    async def save_draft(self, text: str) -> None:
+        """At quit: keep what the composer holds (nothing kept when it is blank). OSError if it
+        cannot be written."""
+        if self._draft_file is None:
+            return
+        if not text.strip():
+            await asyncio.to_thread(self._draft_file.unlink, missing_ok=True)
+            return
+        data = json.dumps({"version": 1, "text": text}, ensure_ascii=False).encode()
+        await asyncio.to_thread(write_atomically, self._draft_file, data)
+
+    async def take_draft(self) -> str:
+        """At start: the text kept at the last quit ("" if none), and its file goes. A file that
+        cannot be read is set aside and named in the log."""
+        path = self._draft_file
+        if path is None or not path.exists():
+            return ""
+        try:
+            text = json.loads(await asyncio.to_thread(path.read_bytes))["text"]
+            if not isinstance(text, str):
+                raise TypeError("the draft is not text")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            kept = await asyncio.to_thread(move_aside, path)
+            log.error("the message kept at the last quit could not be read (%s); the file is now %s", exc, kept)
+            return ""
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        return text
 
     async def refusal(
         self,

@@ -650,8 +650,18 @@ class ChatPane(StoreFaultsMixin, QWidget):
         box.accepted.connect(lambda: self._tasks.spawn(self._saying_storage_faults(self.delete_current())))
         box.open()
 
+    async def restore_draft(self) -> None:
+        """At start: what was typed and not sent when ModelDesk last quit goes back in the composer."""
+        draft = await self._chat.take_draft()
+        if draft and not self.composer.toPlainText():
+            self.composer.setPlainText(draft)
+
     async def aclose(self) -> None:
         await self.stop_and_wait()
+        try:
+            await self._chat.save_draft(self.composer.toPlainText())
+        except OSError as exc:
+            log.error("quitting: the message in the composer could not be kept: %s", exc)
         try:
             await self._remember_settings()
             await self._chat.flush_unsaved()
