@@ -1,7 +1,8 @@
 """The composition root: settings, stores and services first, then the window that shows them.
 
-Nothing slow happens before the first paint. After it: the keyring is probed, the conversation
-store opened, conversations listed, and LiteLLM imported on its engine thread.
+Nothing slow happens before the first paint. After it (`start()`): the keyring is probed, the
+stores opened, conversations listed (`lifecycle.py`), and LiteLLM imported on its engine thread.
+The panes not on screen are built when first shown (`ui/panes.py`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class ModelDeskApp:
         window: MainWindow | None = None,
         collector: MainThreadCollector | None = None,
     ) -> None:
-        from desktop_app.ui.panes import PANE_TITLES, Panes
+        from desktop_app.ui.panes import Panes
 
         self.paths = paths.ensure()
         self.offer_env_import = offer_env_import
@@ -113,32 +114,23 @@ class ModelDeskApp:
             collector=collector,
         )
         self.chat_pane, self.gguf_view = self.panes.chat, self.panes.gguf_view
-        from PySide6.QtWidgets import QApplication
-
         from desktop_app.services.diagnostics import collect_diagnostics
         from desktop_app.services.log_control import install as install_log_control
-        from desktop_app.ui.help import HelpMenu
-        from desktop_app.ui.theme import app_icon, apply_theme
-        from desktop_app.ui.window_menus import ThemeMenu, export_proxy_config, restore_window_state
+        from desktop_app.ui.window_menus import add_menus
 
         self.recent_errors = install_log_control()  # keeps the last warnings/errors (scrubbed)
-        apply_theme(QApplication.instance(), settings.theme)
-        self.window.setWindowIcon(app_icon())
-        self.help_menu = HelpMenu(
+        self.help_menu, self.theme_menu = add_menus(
             self.window,
             paths=self.paths,
-            show_pane=self.window.show_pane,
+            settings=self.settings,
+            state_store=self.state_store,
+            accounts=self.accounts,
             diagnostics=lambda: collect_diagnostics(
                 settings=self.settings.current, secrets=self.secrets, paths=self.paths, recent_errors=self.recent_errors
             ),
-            pane_titles=list(PANE_TITLES),
             new_chat=lambda: (self.window.show_pane("Chat"), self.spawn(self.chat_pane.new_conversation())),
+            spawn=self.spawn,
         )
-        self.theme_menu = ThemeMenu(self.window, settings=self.settings, current=settings.theme, spawn=self.spawn)
-        self.window.export_proxy_requested.connect(
-            lambda path: self.spawn(export_proxy_config(self.window, self.accounts, path))
-        )
-        restore_window_state(self.window, self.state_store)
         self.started = asyncio.Event()
 
     # Built when first shown or asked for (Chat and GGUF files are built at once).
