@@ -113,10 +113,10 @@ class MainWindow(QMainWindow):
     def pane(self, title: str) -> QWidget:
         """The pane called `title`, built now if it has not been shown yet."""
         if title in self._builders:
-            build = self._builders.pop(title)
             row = self.nav.row(self.nav.findItems(title, Qt.MatchFlag.MatchExactly)[0])
             placeholder = self.stack.widget(row)
-            self._panes[title] = built = build()
+            self._panes[title] = built = self._builders[title]()
+            del self._builders[title]
             self.stack.insertWidget(row, built)
             self.stack.removeWidget(placeholder)
             placeholder.deleteLater()

@@ -6,6 +6,7 @@ and their modules, when first shown or asked for (`window.pane(title)`), each wi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from desktop_app.ui.main_window import MainWindow
 
 PANE_TITLES = ("Chat", "Accounts", "Usage", "Ollama", "llama.cpp", "GGUF files")
-Spawn = Callable[[Coroutine[Any, Any, Any]], object]
+Spawn = Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]
 
 
 class Panes:
@@ -108,7 +109,10 @@ class Panes:
 
         pane = UsagePane(usage=self._usage, accounts_provider=lambda: self._accounts.accounts)
         pane.chat_requested.connect(lambda: self._window.show_pane("Chat"))
-        self._spawn(pane.reload())  # before the store is open it finds nothing; start-up reloads it then
+        # Not painted until its first reload is in, so its "no usage yet" state does not flash by
+        # (before the store is open the reload finds nothing; start-up reloads it then).
+        pane.setUpdatesEnabled(False)
+        self._spawn(pane.reload()).add_done_callback(lambda _task: pane.setUpdatesEnabled(True))
         return pane
 
     def _build_ollama(self) -> QWidget:

@@ -11,14 +11,18 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QWidget
 
 from desktop_app.app import ModelDeskApp
+from desktop_app.domain.usage import UsageRecord
 from tests.servers.ollama_server import OllamaServer
+from tests.ui.conftest import run
 
 TITLES = ["Chat", "Accounts", "Usage", "Ollama", "llama.cpp", "GGUF files"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +50,44 @@ def test_the_keyboard_builds_the_pane_it_moves_to_and_the_pane_is_wired(qtbot, m
     # The help menu's pane list goes through the same path.
     window.show_pane("llama.cpp")
     assert window.stack.currentWidget() is window.built_pane("llama.cpp") is modeldesk.llamacpp_pane
+
+
+class PaintLog(QObject):
+    """Notes `name` in `log` each time `widget` is painted."""
+
+    def __init__(self, log: list[str], name: str, widget: QWidget) -> None:
+        super().__init__(widget)
+        self._log, self._name = log, name
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self._log.append(self._name)
+        return False
+
+
+def test_the_usage_pane_first_shown_paints_its_rows_not_its_empty_state(qtbot, modeldesk: ModelDeskApp):
+    record = UsageRecord(
+        at=time.time(),
+        account_id="acc",
+        model="gemma",
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost_usd=None,
+        latency_s=1.0,
+        ttft_s=0.1,
+        status="ok",
+        error_kind="",
+    )
+    run(qtbot, modeldesk.usage.record(record))
+    painted: list[str] = []
+    modeldesk.window.show_pane("Usage")  # built now; its rows are read on a worker thread
+    pane = modeldesk.usage_pane
+    PaintLog(painted, "empty state", pane.empty_hint)
+    PaintLog(painted, "chart", pane.chart)
+    qtbot.waitUntil(lambda: "chart" in painted, timeout=TIMEOUT)
+    assert "empty state" not in painted
+    assert not pane.showing_empty_state
 
 
 @pytest.fixture
