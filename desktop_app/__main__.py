@@ -9,6 +9,7 @@ import time
 
 # Before anything can import LiteLLM: never download a price list at import.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+os.environ["LITELLM_OFFLINE_MODE"] = "True"  # nor any other table of its own (see litellm_engine.py)
 from desktop_app.services.http_client import direct_to_loopback
 
 # Before any HTTP client exists: with a proxy set, every client (LiteLLM's too) reaches local
