@@ -328,7 +328,8 @@ def test_a_cloud_model_picked_last_time_shows_its_details_at_the_next_start_with
             run(qtbot, first.accounts.refresh_models(account.id))
             run(qtbot, first.chat_pane.new_conversation())
             assert first.chat_pane.select_model(account.id, "claude-sonnet-4-5")
-            qtbot.waitUntil(lambda: "200K context" in first.chat_pane.model_info.text(), timeout=60_000)
+            # Sonnet's price, not the first model the picker showed (Haiku, also 200K).
+            qtbot.waitUntil(lambda: "$3.00 / $15.00" in first.chat_pane.model_info.text(), timeout=60_000)
             details = first.chat_pane.model_info.text()
             assert first.engine.started  # the first time, LiteLLM's map was asked
         finally:

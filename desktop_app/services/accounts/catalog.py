@@ -328,9 +328,9 @@ def _read_model_info(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return kept
 
 
-def _write_model_info(path: Path, info: dict[str, dict[str, dict[str, Any]]]) -> None:
+def _write_model_info(path: Path, data: bytes) -> None:
     try:
-        write_atomically(path, json.dumps({"litellm": _litellm_version(), "providers": info}).encode(), mode=0o644)
+        write_atomically(path, data, mode=0o644)
     except OSError:
         log.warning("could not keep the model details", exc_info=True)
 
@@ -579,7 +579,9 @@ class ModelCatalog:
         if self._litellm is None or account.provider.model_map_name is None:
             return ModelInfo(model)
         if self._info is None:
-            self._info = await asyncio.to_thread(_read_model_info, self._info_file)
+            kept = await asyncio.to_thread(_read_model_info, self._info_file)
+            if self._info is None:  # another call may have read it meanwhile
+                self._info = kept
         known = self._info.get(account.provider.id, {}).get(model)
         if known is not None:
             return ModelInfo(model=model, **known)
@@ -590,7 +592,9 @@ class ModelCatalog:
         info = await asyncio.to_thread(model_info_from, litellm, account.provider, model)
         fields = {name: getattr(info, name) for name in _INFO_FIELDS}
         self._info.setdefault(account.provider.id, {})[model] = fields
-        await asyncio.to_thread(_write_model_info, self._info_file, self._info)
+        # Serialised here, so that a later call's details cannot change it while it is written.
+        data = json.dumps({"litellm": _litellm_version(), "providers": self._info}).encode()
+        await asyncio.to_thread(_write_model_info, self._info_file, data)
         return info
 
     # --- LiteLLM Proxy spend ----------------------------------------------------------------
