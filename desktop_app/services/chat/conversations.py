@@ -18,13 +18,14 @@ from typing import Any
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
 from desktop_app.domain.conversations import Conversation, InterruptedReply, MessageStatus, StoredMessage
+from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.services.sqlite_store import SqliteStore, StoreClosed
 
 __all__ = ["SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # StoreClosed: imported from here
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # _MIGRATIONS[n] takes a database at user_version n to n + 1.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -60,10 +61,14 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
         "CREATE INDEX messages_by_conversation ON messages (conversation_id, id)",
     ),
+    # The request that produced a reply (JSON of a SentRequest; '' for replies from before).
+    1: ("ALTER TABLE messages ADD COLUMN request TEXT NOT NULL DEFAULT ''",),
 }
 
 _CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at"
-_MESSAGE_COLUMNS = "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model"
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request"
+)
 
 
 _RECOVER_CONVERSATION_COLUMNS = "id, title, account_id, model, params, created_at, updated_at"
@@ -71,6 +76,15 @@ _RECOVER_MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, reasoning, status, metrics, error, account_id, model, created_at"
 )
 _RECOVER_CHUNK = 64
+
+
+def _recover_message_columns(conn: sqlite3.Connection) -> str:
+    """The message columns to copy from a damaged file, which may predate the `request` column."""
+    try:
+        conn.execute("SELECT request FROM messages LIMIT 0")
+    except sqlite3.DatabaseError:
+        return _RECOVER_MESSAGE_COLUMNS
+    return f"{_RECOVER_MESSAGE_COLUMNS}, request"
 
 
 def _readable_rows(conn: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
@@ -169,6 +183,7 @@ class ConversationStore(SqliteStore):
         status: MessageStatus | None = None,
         metrics: ReplyMetrics | None = None,
         error: str | None = None,
+        request: SentRequest | None = None,
     ) -> bool:
         """Change only the fields given; False when the message no longer exists."""
         changes: dict[str, Any] = {}
@@ -182,6 +197,8 @@ class ConversationStore(SqliteStore):
             changes["metrics"] = json.dumps(metrics.to_json())
         if error is not None:
             changes["error"] = error
+        if request is not None:
+            changes["request"] = json.dumps(request.to_json(), ensure_ascii=False)
         return await self._write(self._update_message, message_id, changes)
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
@@ -219,7 +236,8 @@ class ConversationStore(SqliteStore):
         damaged = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)
         try:
             conversations = list(_readable_rows(damaged, "conversations", _RECOVER_CONVERSATION_COLUMNS))
-            messages = list(_readable_rows(damaged, "messages", _RECOVER_MESSAGE_COLUMNS))
+            message_columns = _recover_message_columns(damaged)
+            messages = list(_readable_rows(damaged, "messages", message_columns))
         finally:
             damaged.close()
         conn = self._conn
@@ -241,7 +259,7 @@ class ConversationStore(SqliteStore):
                         [f"Recovered conversation {conversation_id}", "", "", "{}", now, now],
                     )
                 self._insert_keeping_id(
-                    conn, "messages", _RECOVER_MESSAGE_COLUMNS, old_id, [new_ids[conversation_id], *rest]
+                    conn, "messages", message_columns, old_id, [new_ids[conversation_id], *rest]
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -432,7 +450,7 @@ def _params(text: str, conversation_id: int) -> ChatParams:
 
 
 def _message(row: tuple[Any, ...]) -> StoredMessage:
-    id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model = row
+    id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request = row
     try:
         status = MessageStatus(status)
     except ValueError:
@@ -441,6 +459,10 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
         reply_metrics = ReplyMetrics.from_json(json.loads(metrics))
     except (ValueError, TypeError):
         reply_metrics = ReplyMetrics()
+    try:
+        sent = SentRequest.from_json(json.loads(request)) if request else None
+    except ValueError:
+        sent = None
     return StoredMessage(
         id=id_,
         conversation_id=conversation_id,
@@ -452,4 +474,5 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
         error=error,
         account_id=account_id,
         model=model,
+        request=sent,
     )

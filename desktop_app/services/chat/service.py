@@ -23,6 +23,7 @@ from desktop_app.domain.chat import (
     Finished,
     ReasoningDelta,
     ReplyMetrics,
+    Started,
     StreamEvent,
     TextDelta,
 )
@@ -188,6 +189,9 @@ class ChatService:
                     elif isinstance(event, ReasoningDelta):
                         reasoning.append(event.text)
                         saver.changed()
+                    elif isinstance(event, Started) and event.request is not None:
+                        # Kept with the reply now, so it survives a crash; a pool's later attempt replaces it.
+                        await self._save(reply.id, request=event.request)
                     elif isinstance(event, Finished):
                         status = MessageStatus.COMPLETE
                         await saver.finish(status, metrics=event.metrics)

@@ -1,0 +1,185 @@
+"""The "View as code" snippets for real: a reply goes through the app's stack to a loopback server, its stored
+request is turned into snippets, and each snippet is run (LiteLLM and SDK Python in a subprocess,
+curl in bash) against the same server, which must receive the same body and headers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.chat import ChatParams, Finished
+from desktop_app.domain.request_code import header_env_var, key_env_var, request_snippets, wire_body
+from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.settings import Settings
+from desktop_app.services.accounts import header_secrets
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.state import AccountStates
+from desktop_app.services.chat.conversations import ConversationStore
+from desktop_app.services.chat.dispatch import Dispatcher
+from desktop_app.services.chat.llm import LLMService
+from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
+from desktop_app.services.litellm_engine import LiteLLMEngine
+from tests.servers.anthropic_fault import AnthropicServer
+from tests.servers.openai_fault import FaultServer
+
+# Text that has to survive Python and shell quoting on its way into the snippets.
+TRICKY = 'It\'s "quoted", $HOME and `date`; a \\ backslash,\nnew line, tab\t, café, 日本, \u202eevil\u202c 🙂'
+SESSION_TOKEN = "tok-'\"$(rm -rf ~)`x`"  # a credential header's value: only its variable may show
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _runs_python_with(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+async def _send(server: Any, account: Account, key: str, model: str, params: ChatParams, tmp_path: Path) -> Any:
+    """A turn with history through the real ChatService; the reply's request as read after a restart."""
+    secrets = SecretStore()
+    await secrets.set(account.id, key)
+    await header_secrets.write(secrets, account.id, {"X-Session-Token": SESSION_TOKEN})
+    engine = LiteLLMEngine()
+    engine.start()
+    path = tmp_path / "conversations.sqlite3"
+    store = ConversationStore(path)
+    await store.open()
+    try:
+        dispatcher = Dispatcher(
+            llm=LLMService(engine=engine),
+            secrets=secrets,
+            states=AccountStates(),
+            settings=lambda: Settings(accounts=[account]),
+            timeout_s=lambda: 30.0,
+        )
+        chat = ChatService(dispatcher=dispatcher, store=store)
+        conversation = await store.create_conversation(
+            title=DEFAULT_TITLE, account_id=account.id, model=model, params=params
+        )
+        for text in ("First question", TRICKY):
+            events = [e async for e in chat.reply(conversation, text)]
+            assert isinstance(events[-1], Finished), events[-1]
+    finally:
+        await store.close()
+        engine.stop()
+        await secrets.close()
+    reopened = ConversationStore(path)  # as after a restart
+    await reopened.open()
+    try:
+        reply = (await reopened.messages(conversation.id))[-1]
+    finally:
+        await reopened.close()
+    assert reply.role == "assistant" and reply.request is not None
+    return reply.request
+
+
+def _run(snippet_language: str, text: str, env_var: str, key: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        env_var: key,
+        header_env_var("X-Session-Token"): SESSION_TOKEN,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    if snippet_language == "python":
+        command = [sys.executable, "-c", text]
+    else:
+        command = ["bash", "-c", text]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    assert done.returncode == 0, f"{snippet_language} snippet failed:\n{done.stderr}\n---\n{text}"
+    return done
+
+
+def _check_snippets(server: Any, request: SentRequest, key: str, sent_headers: set[str]) -> None:
+    """Run each snippet; the server must get the body (and the headers named) the app sent."""
+    app_request = server.requests[-1]
+    app_body = app_request.json()
+    assert wire_body(request) == app_body  # the stored record says exactly what went out
+    snippets = request_snippets(request)
+    for snippet in snippets:
+        assert key not in snippet.text and SESSION_TOKEN not in snippet.text
+        if snippet.title == "Anthropic SDK" and not _runs_python_with("anthropic"):
+            continue  # checked below: the test says it skipped this one
+        before = len(server.requests)
+        _run(snippet.language, snippet.text, key_env_var(request.provider_id), key)
+        assert len(server.requests) == before + 1, snippet.title
+        received = server.requests[-1]
+        assert received.path == app_request.path, snippet.title
+        assert received.json() == app_body, snippet.title
+        for name in sent_headers:
+            assert received.headers.get(name) == app_request.headers.get(name), (snippet.title, name)
+    if any(s.title == "Anthropic SDK" for s in snippets) and not _runs_python_with("anthropic"):
+        pytest.skip("the anthropic package is not installed: its snippet was built but not run")
+
+
+@pytest_asyncio.fixture
+async def openai_server() -> AsyncIterator[FaultServer]:
+    with FaultServer() as server:
+        yield server
+
+
+@pytest.mark.asyncio
+async def test_the_snippets_of_an_openai_compatible_reply_send_what_the_app_sent(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    account = Account(
+        provider_id="openai_compatible",
+        label="Lab",
+        base_url=openai_server.base_url,
+        extra_headers={"X-Team": "it's $team"},
+        secret_headers=("X-Session-Token",),
+    )
+    params = ChatParams(
+        system_prompt=TRICKY,
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=50,
+        stop=("END", "$HOME", "`x`"),
+        seed=7,
+        response_format="json_object",
+    )
+    request = await _send(openai_server, account, "sk-test", "ok", params, tmp_path)
+
+    assert request.params == {
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "max_tokens": 50,
+        "stop": ["END", "$HOME", "`x`"],
+        "seed": 7,
+        "response_format": {"type": "json_object"},
+    }
+    assert request.messages[0] == {"role": "system", "content": TRICKY}
+    assert [s.title for s in request_snippets(request)] == ["LiteLLM", "OpenAI SDK", "curl"]
+    _check_snippets(openai_server, request, "sk-test", {"authorization", "x-team", "x-session-token"})
+
+
+@pytest.mark.asyncio
+async def test_the_snippets_of_an_anthropic_reply_send_what_the_app_sent(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with AnthropicServer() as server:
+        account = Account(
+            provider_id="anthropic",
+            label="Claude",
+            base_url=server.base_url,
+            extra_headers={"X-Team": "it's $team"},
+            secret_headers=("X-Session-Token",),
+        )
+        params = ChatParams(system_prompt=TRICKY, temperature=0.3, top_p=0.9, stop=("END", "$HOME"))
+        key = "sk-ant-test-a"
+        request = await _send(server, account, key, "claude-sonnet-4-5", params, tmp_path)
+
+        # Anthropic requires max_tokens: LiteLLM's default for the model is sent, and recorded.
+        assert set(request.params) == {"temperature", "top_p", "stop", "max_tokens"}
+        assert [s.title for s in request_snippets(request)] == ["LiteLLM", "Anthropic SDK", "curl"]
+        _check_snippets(server, request, key, {"x-api-key", "x-team", "x-session-token", "anthropic-version"})
