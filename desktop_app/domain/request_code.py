@@ -139,7 +139,9 @@ def _anthropic_body(request: SentRequest) -> dict[str, Any]:
 
 def _ollama_body(request: SentRequest) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    body: dict[str, Any] = {"model": request.model, "messages": [dict(m) for m in request.messages]}
+    # LiteLLM gives every message an (empty) list of images.
+    messages = [{**m, "images": []} for m in request.messages]
+    body: dict[str, Any] = {"model": request.model, "messages": messages}
     for name, value in request.params.items():
         if name == "response_format":
             if value.get("type") == "json_object":
@@ -295,7 +297,9 @@ def _py_inline(value: Any) -> str:
     if isinstance(value, _Code):
         return str(value)
     if isinstance(value, str):
-        return repr(value)  # escapes quotes, backslashes, newlines and invisible characters
+        text = repr(value)  # escapes quotes, backslashes, newlines and invisible characters
+        # repr quotes with ' unless the text holds one; " is the house style when it is free.
+        return f'"{text[1:-1]}"' if text[0] == "'" and '"' not in value else text
     if value is None or isinstance(value, (bool, int, float)):
         return repr(value)
     if isinstance(value, dict):
@@ -317,7 +321,7 @@ def curl_snippet(request: SentRequest) -> str:
         parts.append(_sh_header("anthropic-version", ANTHROPIC_VERSION))
     elif request.key_sent:
         parts.append(_sh_header_var("Authorization", key, prefix="Bearer "))
-    elif wire == "openai":
+    else:
         parts.append(_sh_header("Authorization", f"Bearer {PLACEHOLDER_KEY}"))
     parts += [_sh_header(name, value) for name, value in request.headers.items()]
     parts += [_sh_header_var(name, header_env_var(name)) for name in request.secret_headers]
