@@ -18,6 +18,13 @@ from desktop_app.domain.sent_requests import SentRequest
 # What LiteLLM sends as the key to a server that needs none (see services/chat/llm.py).
 PLACEHOLDER_KEY = "no-key"
 ANTHROPIC_VERSION = "2023-06-01"
+GEMINI_API_VERSION = "v1beta"
+# OpenAI-style parameters by their name in Gemini's generationConfig.
+_GEMINI_CONFIG = {
+    "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens",
+    "stop": "stop_sequences",
+}
 _INDENT = "    "
 _INLINE_WIDTH = 100
 _SHELL_PLAIN = re.compile(r"[A-Za-z0-9 _:./=-]*")
@@ -84,8 +91,7 @@ def request_snippets(request: SentRequest) -> list[Snippet]:
         snippets.append(Snippet("Anthropic SDK", "python", anthropic_snippet(request)))
     elif wire in ("openai", "ollama"):
         snippets.append(Snippet("OpenAI SDK", "python", openai_snippet(request)))
-    if wire != "gemini":
-        snippets.append(Snippet("curl", "shell", curl_snippet(request)))
+    snippets.append(Snippet("curl", "shell", curl_snippet(request)))
     return snippets
 
 
@@ -99,6 +105,10 @@ def wire_url(request: SentRequest) -> str:
         return f"{base}/v1/messages"
     if wire == "ollama":
         return f"{base}/api/chat"
+    if wire == "gemini":
+        # LiteLLM puts the API version after the default host, not after a base URL of the account's.
+        root = request.api_base.rstrip("/") if request.api_base else f"{base}/{GEMINI_API_VERSION}"
+        return f"{root}/models/{request.model}:streamGenerateContent?alt=sse"
     return f"{base}/chat/completions"
 
 
@@ -109,6 +119,8 @@ def wire_body(request: SentRequest) -> dict[str, Any]:
         return _anthropic_body(request)
     if wire == "ollama":
         return _ollama_body(request)
+    if wire == "gemini":
+        return _gemini_body(request)
     body: dict[str, Any] = {"model": request.model, "messages": [dict(m) for m in request.messages]}
     body.update(request.params)
     body["stream"] = True
@@ -134,6 +146,36 @@ def _anthropic_body(request: SentRequest) -> dict[str, Any]:
     if system:
         body["system"] = system
     body["stream"] = True
+    return body
+
+
+def _gemini_body(request: SentRequest) -> dict[str, Any]:
+    contents: list[dict[str, Any]] = []
+    system: list[dict[str, str]] = []
+    for m in request.messages:
+        part = {"text": m["content"]}
+        if m["role"] == "system":
+            system.append(part)
+            continue
+        role = "model" if m["role"] == "assistant" else "user"
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].append(part)  # turns alternate, as in Anthropic's API
+        else:
+            contents.append({"role": role, "parts": [part]})
+    config: dict[str, Any] = {}
+    for name, value in request.params.items():
+        if name == "response_format":
+            if value.get("type") in ("json_object", "json_schema"):
+                config["response_mime_type"] = "application/json"
+            if value.get("type") == "json_schema":
+                config["response_json_schema"] = value["json_schema"]["schema"]
+        else:
+            config[_GEMINI_CONFIG.get(name, name)] = value
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["system_instruction"] = {"parts": system}
+    if config:
+        body["generationConfig"] = config
     return body
 
 
@@ -319,6 +361,8 @@ def curl_snippet(request: SentRequest) -> str:
     if wire == "anthropic":
         parts.append(_sh_header_var("x-api-key", key) if request.key_sent else _sh_header("x-api-key", PLACEHOLDER_KEY))
         parts.append(_sh_header("anthropic-version", ANTHROPIC_VERSION))
+    elif wire == "gemini":
+        parts.append(_sh_header_var("x-goog-api-key", key))  # never ?key= in the URL
     elif request.key_sent:
         parts.append(_sh_header_var("Authorization", key, prefix="Bearer "))
     else:

@@ -199,8 +199,33 @@ def test_ollama_is_asked_on_its_own_endpoint_with_its_options() -> None:
     assert literal(client["base_url"]) == "http://127.0.0.1:11434/v1"
 
 
-def test_gemini_is_offered_as_litellm_code_only() -> None:
-    assert [s.title for s in request_snippets(make("gemini"))] == ["LiteLLM"]
+def test_gemini_is_asked_on_its_own_endpoint_with_the_key_in_a_header() -> None:
+    request = make("gemini", base_url="https://generativelanguage.googleapis.com", secret_headers=(), headers={})
+    assert [s.title for s in request_snippets(request)] == ["LiteLLM", "curl"]  # no SDK of its own here
+    url = "https://generativelanguage.googleapis.com/v1beta/models/model-x:streamGenerateContent?alt=sse"
+    assert wire_url(request) == url
+    assert wire_url(make("gemini", api_base="http://127.0.0.1:9")) == (
+        "http://127.0.0.1:9/models/model-x:streamGenerateContent?alt=sse"
+    )
+    assert wire_body(request) == {
+        "contents": [
+            {"role": "user", "parts": [{"text": TRICKY}]},
+            {"role": "model", "parts": [{"text": "ok"}]},
+            {"role": "user", "parts": [{"text": "again"}]},
+        ],
+        "system_instruction": {"parts": [{"text": TRICKY}]},
+        "generationConfig": {
+            "temperature": 0.7,
+            "top_p": 0.5,
+            "max_output_tokens": 33,
+            "stop_sequences": PARAMS["stop"],
+            "seed": -3,
+            "response_mime_type": "application/json",
+            "response_json_schema": {"title": TRICKY},
+        },
+    }
+    argv = curl_argv(snippet(request, "curl"), {"GEMINI_API_KEY": "AIza-x"})
+    assert argv[argv.index("-N") + 1] == url and "x-goog-api-key: AIza-x" in argv
 
 
 def test_a_record_round_trips_through_json_and_a_foreign_one_is_refused() -> None:

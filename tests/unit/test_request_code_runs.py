@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
-from desktop_app.domain.chat import ChatParams, Finished
+from desktop_app.domain.chat import ChatParams, Failed, Finished
 from desktop_app.domain.request_code import header_env_var, key_env_var, request_snippets, wire_body
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.settings import Settings
@@ -43,8 +43,11 @@ def _runs_python_with(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-async def _send(server: Any, account: Account, key: str, model: str, params: ChatParams, tmp_path: Path) -> Any:
-    """A turn with history through the real ChatService; the reply's request as read after a restart."""
+async def _send(
+    server: Any, account: Account, key: str, model: str, params: ChatParams, tmp_path: Path, *, fails: bool = False
+) -> Any:
+    """A turn with history through the real ChatService; the reply's request as read after a restart.
+    `fails`: the server cannot answer; one message is sent and its failed reply still keeps its request."""
     secrets = SecretStore()
     if key:
         await secrets.set(account.id, key)
@@ -66,9 +69,9 @@ async def _send(server: Any, account: Account, key: str, model: str, params: Cha
         conversation = await store.create_conversation(
             title=DEFAULT_TITLE, account_id=account.id, model=model, params=params
         )
-        for text in ("First question", TRICKY):
+        for text in ("First question", TRICKY)[int(fails) :]:
             events = [e async for e in chat.reply(conversation, text)]
-            assert isinstance(events[-1], Finished), events[-1]
+            assert isinstance(events[-1], Failed if fails else Finished), events[-1]
     finally:
         await store.close()
         engine.stop()
@@ -83,7 +86,7 @@ async def _send(server: Any, account: Account, key: str, model: str, params: Cha
     return reply.request
 
 
-def _run(snippet_language: str, text: str, env_var: str, key: str) -> subprocess.CompletedProcess[str]:
+def _run(snippet_language: str, text: str, env_var: str, key: str, *, answered: bool = True) -> None:
     env = {
         **os.environ,
         env_var: key,
@@ -96,12 +99,18 @@ def _run(snippet_language: str, text: str, env_var: str, key: str) -> subprocess
     else:
         command = ["bash", "-c", text]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
-    assert done.returncode == 0, f"{snippet_language} snippet failed:\n{done.stderr}\n---\n{text}"
-    return done
+    if answered:
+        assert done.returncode == 0, f"{snippet_language} snippet failed:\n{done.stderr}\n---\n{text}"
 
 
 def _check_snippets(
-    server: Any, request: SentRequest, key: str, sent_headers: set[str], *, not_run: tuple[str, ...] = ()
+    server: Any,
+    request: SentRequest,
+    key: str,
+    sent_headers: set[str],
+    *,
+    not_run: tuple[str, ...] = (),
+    answered: bool = True,
 ) -> None:
     """Run each snippet but those `not_run`; the server must get the body (and the headers named) the app sent."""
     app_request = server.requests[-1]
@@ -113,7 +122,7 @@ def _check_snippets(
         if snippet.title in not_run or (snippet.title == "Anthropic SDK" and not _runs_python_with("anthropic")):
             continue  # checked below: the test says it skipped this one
         before = len(server.requests)
-        _run(snippet.language, snippet.text, key_env_var(request.provider_id), key)
+        _run(snippet.language, snippet.text, key_env_var(request.provider_id), key, answered=answered)
         # One request to the endpoint the app asked (LiteLLM may look the model up first, as it did for the app).
         [received] = [r for r in server.requests[before:] if r.path == app_request.path]
         assert received.json() == app_body, snippet.title
@@ -207,3 +216,28 @@ async def test_the_snippets_of_an_ollama_reply_send_what_the_app_sent(tmp_path: 
         assert [s.title for s in request_snippets(request)] == ["LiteLLM", "OpenAI SDK", "curl"]
         # The OpenAI SDK snippet asks Ollama's /v1 endpoint, which this loopback server does not serve.
         _check_snippets(server, request, "", {"authorization", "x-team", "x-session-token"}, not_run=("OpenAI SDK",))
+
+
+@pytest.mark.asyncio
+async def test_the_curl_snippet_of_a_gemini_request_sends_what_the_app_sent(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    """No loopback Gemini here: the OpenAI one records the request (and answers it 404, so the reply
+    fails), which is enough to compare what the app and the snippets sent."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    account = Account(
+        provider_id="gemini",
+        label="Gemini",
+        base_url=openai_server.base_url.removesuffix("/v1"),
+        extra_headers={"X-Team": "it's $team"},
+        secret_headers=("X-Session-Token",),
+    )
+    params = ChatParams(system_prompt=TRICKY, temperature=0.3, top_p=0.9, max_tokens=50, stop=("END",), seed=7)
+    request = await _send(openai_server, account, "AIza-test", "gemini-2.5-flash", params, tmp_path, fails=True)
+
+    assert openai_server.requests[-1].path == "/models/gemini-2.5-flash:streamGenerateContent"
+    assert [s.title for s in request_snippets(request)] == ["LiteLLM", "curl"]
+    _check_snippets(
+        openai_server, request, "AIza-test", {"x-goog-api-key", "x-team", "x-session-token"}, answered=False
+    )
