@@ -67,5 +67,5 @@ def test_a_stored_reply_offers_the_request_it_was_sent_with(qtbot, modeldesk, fa
     assert pane.transcript.toPlainText().count("View as code") == 1
 
     dialog = _open_by_keyboard(qtbot, modeldesk)
-    assert "'First'" in dialog.current_text()
-    assert "model='openai/ok'" in dialog.current_text().replace('"', "'")
+    assert '{"role": "user", "content": "First"}' in dialog.current_text()
+    assert 'model="openai/ok"' in dialog.current_text()

@@ -306,9 +306,10 @@ class ChatPane(StoreFaultsMixin, QWidget):
                 continue
             held = self._chat.unsaved(message.id)
             content, status, error = message.content, message.status, message.error
+            request = message.request
             if held is not None:
                 content, status = held.get("content", content), held.get("status", status)
-                error = held.get("error", error)
+                error, request = held.get("error", error), held.get("request", request)
             note = {
                 MessageStatus.STOPPED: "Stopped",
                 MessageStatus.STREAMING: INTERRUPTED_NOTE,
@@ -328,7 +329,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
                     )
                 )
             self.transcript.add_assistant_message(
-                content, footer=message.metrics.summary(), note=note, request=message.request
+                content, footer=message.metrics.summary(), note=note, request=request
             )
         if messages and messages[-1].status is MessageStatus.INTERRUPTED:
             # Retry answers the last question again; an earlier interrupted reply stays as it is.
