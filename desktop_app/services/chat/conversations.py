@@ -66,9 +66,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 _CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at"
-_MESSAGE_COLUMNS = (
-    "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request"
-)
+_MESSAGE_COLUMNS = "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request"
 
 
 _RECOVER_CONVERSATION_COLUMNS = "id, title, account_id, model, params, created_at, updated_at"
@@ -258,9 +256,7 @@ class ConversationStore(SqliteStore):
                         conversation_id,
                         [f"Recovered conversation {conversation_id}", "", "", "{}", now, now],
                     )
-                self._insert_keeping_id(
-                    conn, "messages", message_columns, old_id, [new_ids[conversation_id], *rest]
-                )
+                self._insert_keeping_id(conn, "messages", message_columns, old_id, [new_ids[conversation_id], *rest])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

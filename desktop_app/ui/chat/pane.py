@@ -328,9 +328,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
                         ],
                     )
                 )
-            self.transcript.add_assistant_message(
-                content, footer=message.metrics.summary(), note=note, request=request
-            )
+            self.transcript.add_assistant_message(content, footer=message.metrics.summary(), note=note, request=request)
         if messages and messages[-1].status is MessageStatus.INTERRUPTED:
             # Retry answers the last question again; an earlier interrupted reply stays as it is.
             self.transcript.show_error("This reply was cut off.", retry=True)
