@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,11 +143,23 @@ def _anthropic_body(request: SentRequest) -> dict[str, Any]:
             messages.append({"role": m["role"], "content": [block]})
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     for name, value in request.params.items():
-        body["stop_sequences" if name == "stop" else name] = value
+        if name != "response_format":  # see untranslated()
+            body["stop_sequences" if name == "stop" else name] = value
     if system:
         body["system"] = system
     body["stream"] = True
     return body
+
+
+def untranslated(request: SentRequest) -> str:
+    """What the SDK and curl snippets leave out because LiteLLM rewrites it in its own way, or ""."""
+    fmt = request.params.get("response_format")
+    if wire_format(request.provider_id) == "anthropic" and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        return (
+            "LiteLLM turns response_format (a JSON schema) into Anthropic's structured output, adapting"
+            " the schema; that part is left out here, the LiteLLM tab sends it as the app did."
+        )
+    return ""
 
 
 def _gemini_body(request: SentRequest) -> dict[str, Any]:
@@ -286,6 +299,7 @@ def anthropic_snippet(request: SentRequest) -> str:
         kwargs["extra_body"] = extra
     return "\n".join(
         [
+            *_comment(untranslated(request)),
             "import os",
             "",
             "import anthropic",
@@ -370,7 +384,12 @@ def curl_snippet(request: SentRequest) -> str:
     parts += [_sh_header(name, value) for name, value in request.headers.items()]
     parts += [_sh_header_var(name, header_env_var(name)) for name in request.secret_headers]
     parts.append(f"--data-raw {_sh(_json(wire_body(request)))}")
-    return " \\\n  ".join(parts) + "\n"
+    return "\n".join([*_comment(untranslated(request)), " \\\n  ".join(parts)]) + "\n"
+
+
+def _comment(text: str) -> list[str]:
+    """`text` as comment lines (the same in Python and in the shell); none for no text."""
+    return [f"# {line}" for line in textwrap.wrap(text, 96)]
 
 
 def _json(body: dict[str, Any]) -> str:

@@ -234,3 +234,19 @@ def test_a_record_round_trips_through_json_and_a_foreign_one_is_refused() -> Non
     assert SentRequest.from_json({"version": 99}) is None
     assert SentRequest.from_json({"version": 1, "messages": "no"}) is None
     assert SentRequest.from_json(None) is None
+
+
+def test_an_anthropic_response_format_is_sent_as_litellm_sends_it_or_said_to_be_left_out() -> None:
+    # A JSON object: LiteLLM drops it for Anthropic, so the SDK and curl bodies do too, silently.
+    plain = make("anthropic", params={"max_tokens": 10, "response_format": {"type": "json_object"}})
+    assert "response_format" not in wire_body(plain)
+    assert all(not s.text.startswith("#") for s in request_snippets(plain))
+    # A JSON schema: LiteLLM rewrites it its own way; the SDK and curl snippets say they leave it out.
+    schema = make("anthropic", params={"max_tokens": 10, "response_format": PARAMS["response_format"]})
+    assert "response_format" not in wire_body(schema) and "output_format" not in wire_body(schema)
+    litellm, sdk, curl = request_snippets(schema)
+    assert "response_format" in call_kwargs(litellm.text, "litellm.completion")
+    for item in (sdk, curl):
+        assert item.text.startswith("# LiteLLM turns response_format (a JSON schema) into Anthropic's")
+    compile(sdk.text, "sdk", "exec")
+    assert json.loads(curl_argv(curl.text, {})[-1]) == wire_body(schema)

@@ -191,12 +191,15 @@ async def test_the_snippets_of_an_anthropic_reply_send_what_the_app_sent(tmp_pat
             extra_headers={"X-Team": "it's $team"},
             secret_headers=("X-Session-Token",),
         )
-        params = ChatParams(system_prompt=TRICKY, temperature=0.3, top_p=0.9, stop=("END", "$HOME"))
+        # LiteLLM sends no JSON-object format to Anthropic: the snippets must not either.
+        params = ChatParams(
+            system_prompt=TRICKY, temperature=0.3, top_p=0.9, stop=("END", "$HOME"), response_format="json_object"
+        )
         key = "sk-ant-test-a"
         request = await _send(server, account, key, "claude-sonnet-4-5", params, tmp_path)
 
         # Anthropic requires max_tokens: LiteLLM's default for the model is sent, and recorded.
-        assert set(request.params) == {"temperature", "top_p", "stop", "max_tokens"}
+        assert set(request.params) == {"temperature", "top_p", "stop", "max_tokens", "response_format"}
         assert [s.title for s in request_snippets(request)] == ["LiteLLM", "Anthropic SDK", "curl"]
         not_run = ("LiteLLM", "curl") if run == "Anthropic SDK" else ("Anthropic SDK",)
         headers = {"x-api-key", "x-team", "x-session-token", "anthropic-version"}
