@@ -20,6 +20,7 @@ from desktop_app.domain.sent_requests import SentRequest
 PLACEHOLDER_KEY = "no-key"
 ANTHROPIC_VERSION = "2023-06-01"
 GEMINI_API_VERSION = "v1beta"
+URL_PASSWORD_VAR = "BASE_URL_PASSWORD"  # the password of the base URL's user info, when it has one
 # OpenAI-style parameters by their name in Gemini's generationConfig.
 _GEMINI_CONFIG = {
     "max_tokens": "max_output_tokens",
@@ -220,7 +221,7 @@ def _ollama_body(request: SentRequest) -> dict[str, Any]:
 def litellm_snippet(request: SentRequest) -> str:
     kwargs: dict[str, Any] = {"model": request.litellm_model, "messages": list(request.messages)}
     if request.api_base is not None:
-        kwargs["api_base"] = request.api_base
+        kwargs["api_base"] = _url_py(request.api_base, request)
     kwargs["api_key"] = _key_code(request)
     if headers := _headers_code(request):
         kwargs["extra_headers"] = headers
@@ -254,7 +255,7 @@ def openai_snippet(request: SentRequest) -> str:
     if wire_format(request.provider_id) == "ollama":
         base = f"{base}/v1"
         lines.append("# Ollama's OpenAI-compatible endpoint; the app itself asked /api/chat (see the curl tab).")
-    client = {"base_url": base, "api_key": _key_code(request)}
+    client = {"base_url": _url_py(base, request), "api_key": _key_code(request)}
     kwargs: dict[str, Any] = {"model": request.model, "messages": list(request.messages)}
     extra = {k: v for k, v in request.params.items() if k not in _OPENAI_KWARGS}
     kwargs.update({k: v for k, v in request.params.items() if k in _OPENAI_KWARGS})
@@ -281,7 +282,7 @@ def anthropic_snippet(request: SentRequest) -> str:
     body = _anthropic_body(request)
     # As LiteLLM sends it: the key in x-api-key, at this API version (SDKs differ on both).
     client = {
-        "base_url": request.base_url.rstrip("/"),
+        "base_url": _url_py(request.base_url.rstrip("/"), request),
         "api_key": _Code("key"),
         "default_headers": {"x-api-key": _Code("key"), "anthropic-version": ANTHROPIC_VERSION},
     }
@@ -314,6 +315,32 @@ def anthropic_snippet(request: SentRequest) -> str:
             "",
         ]
     )
+
+
+def _url_parts(url: str, request: SentRequest) -> tuple[str, str] | None:
+    """(up to the user name, from the "@" on) when the password goes between them, else None."""
+    if not request.url_password:
+        return None
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    user, at, host = netloc.rpartition("@")
+    if not (sep and at):
+        return None
+    return f"{scheme}://{user}:", f"@{host}{slash}{path}"
+
+
+def _url_py(url: str, request: SentRequest) -> Any:
+    parts = _url_parts(url, request)
+    if parts is None:
+        return url
+    return _Code(f'{_py_inline(parts[0])} + os.environ["{URL_PASSWORD_VAR}"] + {_py_inline(parts[1])}')
+
+
+def _url_sh(url: str, request: SentRequest) -> str:
+    parts = _url_parts(url, request)
+    if parts is None:
+        return _sh(url)
+    return f'{_sh(parts[0])}"${{{URL_PASSWORD_VAR}}}"{_sh(parts[1])}'
 
 
 def _key_code(request: SentRequest) -> Any:
@@ -370,7 +397,7 @@ def _py_inline(value: Any) -> str:
 
 def curl_snippet(request: SentRequest) -> str:
     wire = wire_format(request.provider_id)
-    parts = [f"curl -sS -N {_sh(wire_url(request))}", _sh_header("Content-Type", "application/json")]
+    parts = [f"curl -sS -N {_url_sh(wire_url(request), request)}", _sh_header("Content-Type", "application/json")]
     key = key_env_var(request.provider_id)
     if wire == "anthropic":
         parts.append(_sh_header_var("x-api-key", key) if request.key_sent else _sh_header("x-api-key", PLACEHOLDER_KEY))

@@ -1,15 +1,25 @@
 """The request that produced a reply, as sent: stored with the reply so it can be shown as code.
 
-It holds what was handed to LiteLLM after unsupported parameters were dropped, never the key and
-never the value of a credential header (only its name).
+It holds what was handed to LiteLLM after unsupported parameters were dropped, never the key, the
+value of a credential header (only its name) or the password of a URL's user info.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 FORMAT_VERSION = 1
+
+
+def without_url_password(url: str) -> tuple[str, bool]:
+    """`url` without the password of its user info (a credential), and whether it had one."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, False
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}@{host}")), True
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +36,7 @@ class SentRequest:
     secret_headers: tuple[str, ...] = ()  # names of credential headers sent (values never kept)
     key_sent: bool = True  # False: a placeholder went instead of a key (a local server without one)
     stream_options: dict[str, Any] = field(default_factory=dict)
+    url_password: bool = False  # the URLs had a password after their user name, left out here
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +53,7 @@ class SentRequest:
             "secret_headers": list(self.secret_headers),
             "key_sent": self.key_sent,
             "stream_options": dict(self.stream_options),
+            "url_password": self.url_password,
         }
 
     @classmethod
@@ -65,6 +77,7 @@ class SentRequest:
                 secret_headers=tuple(str(n) for n in data.get("secret_headers") or ()),
                 key_sent=bool(data.get("key_sent", True)),
                 stream_options=dict(data.get("stream_options") or {}),
+                url_password=bool(data.get("url_password", False)),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None

@@ -13,13 +13,14 @@ import pytest
 
 from desktop_app.domain.request_code import (
     PLACEHOLDER_KEY,
+    URL_PASSWORD_VAR,
     header_env_var,
     key_env_var,
     request_snippets,
     wire_body,
     wire_url,
 )
-from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.sent_requests import SentRequest, without_url_password
 
 TRICKY = (
     "It's \"quoted\" 'twice', $HOME ${PATH} $(whoami) `date` \\ \\n !! #x\nline two\r\ttab\x00nul\x7f"
@@ -250,3 +251,20 @@ def test_an_anthropic_response_format_is_sent_as_litellm_sends_it_or_said_to_be_
         assert item.text.startswith("# LiteLLM turns response_format (a JSON schema) into Anthropic's")
     compile(sdk.text, "sdk", "exec")
     assert json.loads(curl_argv(curl.text, {})[-1]) == wire_body(schema)
+
+
+def test_the_password_of_a_url_is_neither_kept_nor_shown_but_read_from_the_environment() -> None:
+    assert without_url_password("http://bob:pa%40ss@127.0.0.1:9/v1") == ("http://bob@127.0.0.1:9/v1", True)
+    assert without_url_password("http://bob@127.0.0.1:9/v1") == ("http://bob@127.0.0.1:9/v1", False)
+    assert without_url_password("https://api.example.test/v1") == ("https://api.example.test/v1", False)
+    base = "http://bob@127.0.0.1:9/v1"
+    request = make(base_url=base, api_base=base, url_password=True)
+    kwargs = call_kwargs(snippet(request, "LiteLLM"), "litellm.completion")
+    assert ast.unparse(kwargs["api_base"]) == "'http://bob:' + os.environ['BASE_URL_PASSWORD'] + '@127.0.0.1:9/v1'"
+    client = call_kwargs(snippet(request, "OpenAI SDK"), "OpenAI")
+    assert ast.unparse(client["base_url"]) == ast.unparse(kwargs["api_base"])
+    argv = curl_argv(snippet(request, "curl"), {URL_PASSWORD_VAR: "pa%40ss"})
+    assert argv[argv.index("-N") + 1] == "http://bob:pa%40ss@127.0.0.1:9/v1/chat/completions"
+    anthropic = make("anthropic", base_url="https://bob@api.example.test", url_password=True)
+    client = call_kwargs(snippet(anthropic, "Anthropic SDK"), "anthropic.Anthropic")
+    assert "os.environ['BASE_URL_PASSWORD']" in ast.unparse(client["base_url"])

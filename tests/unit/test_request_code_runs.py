@@ -18,7 +18,13 @@ import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatParams, Failed, Finished
-from desktop_app.domain.request_code import header_env_var, key_env_var, request_snippets, wire_body
+from desktop_app.domain.request_code import (
+    URL_PASSWORD_VAR,
+    header_env_var,
+    key_env_var,
+    request_snippets,
+    wire_body,
+)
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import header_secrets
@@ -36,6 +42,7 @@ from tests.servers.openai_fault import FaultServer
 # Text that has to survive Python and shell quoting on its way into the snippets.
 TRICKY = 'It\'s "quoted", $HOME and `date`; a \\ backslash,\nnew line, tab\t, café, 日本, \u202eevil\u202c 🙂'
 SESSION_TOKEN = "tok-'\"$(rm -rf ~)`x`"  # a credential header's value: only its variable may show
+URL_PASSWORD = "s3cret-pw"  # the password of a base URL's user info
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -78,7 +85,8 @@ async def _send(
         await secrets.close()
     for file in path.parent.glob("conversations.sqlite3*"):  # the database, its WAL...: no credential
         data = file.read_bytes()
-        assert SESSION_TOKEN.encode() not in data and (not key or key.encode() not in data), file
+        assert SESSION_TOKEN.encode() not in data and URL_PASSWORD.encode() not in data, file
+        assert not key or key.encode() not in data, file
     reopened = ConversationStore(path)  # as after a restart
     await reopened.open()
     try:
@@ -94,6 +102,7 @@ def _run(snippet_language: str, text: str, env_var: str, key: str, *, answered: 
         **os.environ,
         env_var: key,
         header_env_var("X-Session-Token"): SESSION_TOKEN,
+        URL_PASSWORD_VAR: URL_PASSWORD,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "NO_PROXY": "127.0.0.1,localhost",
     }
@@ -121,7 +130,8 @@ def _check_snippets(
     assert wire_body(request) == app_body  # the stored record says exactly what went out
     snippets = request_snippets(request)
     for snippet in snippets:
-        assert SESSION_TOKEN not in snippet.text and (not key or key not in snippet.text)
+        assert SESSION_TOKEN not in snippet.text and URL_PASSWORD not in snippet.text
+        assert not key or key not in snippet.text
         if snippet.title in not_run:
             continue
         before = len(server.requests)
@@ -247,6 +257,19 @@ async def test_the_curl_snippet_of_a_gemini_request_sends_what_the_app_sent(
 
     assert openai_server.requests[-1].path == "/models/gemini-2.5-flash:streamGenerateContent"
     assert [s.title for s in request_snippets(request)] == ["LiteLLM", "curl"]
-    _check_snippets(
-        openai_server, request, "AIza-test", {"x-goog-api-key", "x-team", "x-session-token"}, answered=False
-    )
+    headers = {"x-goog-api-key", "x-team", "x-session-token"}
+    _check_snippets(openai_server, request, "AIza-test", headers, answered=False)
+
+
+@pytest.mark.asyncio
+async def test_the_password_of_a_base_url_is_not_stored_with_the_request(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    # LiteLLM's transport refuses a URL with credentials beside a key, so this reply fails unsent;
+    # what matters here is what was stored (_send also reads the database files for the password).
+    base_url = openai_server.base_url.replace("://", f"://bob:{URL_PASSWORD}@")
+    account = Account(provider_id="openai_compatible", label="Lab", base_url=base_url)
+    request = await _send(openai_server, account, "sk-test", "ok", ChatParams(), tmp_path, fails=True)
+
+    assert request.url_password and request.base_url == base_url.replace(f":{URL_PASSWORD}@", "@")
+    assert all(URL_PASSWORD not in s.text and URL_PASSWORD_VAR in s.text for s in request_snippets(request))

@@ -41,7 +41,7 @@ from desktop_app.domain.chat import (
     UsageReport,
 )
 from desktop_app.domain.errors import DomainError, ServerError
-from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.sent_requests import SentRequest, without_url_password
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.chat.preflight import account_refusal, params_refusal
 from desktop_app.services.errors import map_error
@@ -274,11 +274,13 @@ def _with_implied_params(litellm: Any, request: _Request, options: dict[str, Any
 
 def _sent_request(request: _Request, options: dict[str, Any]) -> SentRequest:
     account = request.account
+    base_url, url_password = without_url_password(account.effective_base_url)
+    api_base = litellm_api_base(account)
     return SentRequest(
         account_id=account.id,
         provider_id=account.provider_id,
-        base_url=account.effective_base_url,
-        api_base=litellm_api_base(account),
+        base_url=base_url,
+        api_base=None if api_base is None else without_url_password(api_base)[0],
         litellm_model=litellm_model_name(account, request.model),
         model=request.model,
         messages=tuple(dict(m) for m in request.messages),
@@ -287,6 +289,7 @@ def _sent_request(request: _Request, options: dict[str, Any]) -> SentRequest:
         secret_headers=tuple(n for n in account.secret_headers if n in account.request_headers),
         key_sent=bool(request.api_key),
         stream_options=dict(_STREAM_OPTIONS),
+        url_password=url_password,
     )
 
 

@@ -14,13 +14,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.domain.request_code import header_env_var, key_env_var, request_snippets
+from desktop_app.domain.request_code import URL_PASSWORD_VAR, header_env_var, key_env_var, request_snippets
 from desktop_app.domain.sent_requests import SentRequest
 
 
 def _variables_note(request: SentRequest) -> str:
     names = [key_env_var(request.provider_id)] if request.key_sent else []
     names += [header_env_var(n) for n in request.secret_headers]
+    names += [URL_PASSWORD_VAR] if request.url_password else []
     if not names:
         return "The request as it was sent. It needs no key."
     listed = ", ".join(names)
