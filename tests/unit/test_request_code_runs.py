@@ -36,6 +36,7 @@ from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.anthropic_fault import AnthropicServer
+from tests.servers.llama import LlamaServer
 from tests.servers.ollama_server import OllamaServer
 from tests.servers.openai_fault import FaultServer
 
@@ -273,3 +274,30 @@ async def test_the_password_of_a_base_url_is_not_stored_with_the_request(
 
     assert request.url_password and request.base_url == base_url.replace(f":{URL_PASSWORD}@", "@")
     assert all(URL_PASSWORD not in s.text and URL_PASSWORD_VAR in s.text for s in request_snippets(request))
+
+
+def _last_task(server: LlamaServer) -> dict[str, Any]:
+    """The slot that ran the latest request: its sampling parameters and prompt length, as parsed."""
+    slot = max((s for s in server.slots() if "id_task" in s), key=lambda s: s["id_task"])
+    return {"params": slot["params"], "n_prompt_tokens": slot["n_prompt_tokens"], "id_task": slot["id_task"]}
+
+
+@pytest.mark.asyncio
+async def test_the_snippets_of_a_llama_server_reply_are_read_by_it_as_the_apps_request(tmp_path: Path) -> None:
+    """A real llama-server: what it parsed from each snippet's request (every sampling parameter, the
+    prompt's length) is what it parsed from the app's."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with LlamaServer() as server:
+        account = Account(provider_id="llamacpp", label="Gemma", base_url=f"{server.base_url}/v1")
+        params = ChatParams(system_prompt=TRICKY, temperature=0.3, top_p=0.9, max_tokens=8, stop=("END",), seed=7)
+        request = await _send(server, account, "", "gemma", params, tmp_path)
+        sent = _last_task(server)
+        assert (sent["params"]["seed"], sent["params"]["n_predict"]) == (7, 8)
+        for snippet in request_snippets(request):
+            _run(snippet.language, snippet.text, key_env_var(request.provider_id), "")
+            seen = _last_task(server)
+            assert seen["id_task"] > sent["id_task"], snippet.title
+            assert {k: seen[k] for k in ("params", "n_prompt_tokens")} == {
+                k: sent[k] for k in ("params", "n_prompt_tokens")
+            }, snippet.title
