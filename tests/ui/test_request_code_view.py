@@ -6,8 +6,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
+from desktop_app.services.paths import AppPaths
 from desktop_app.ui.chat.request_code import RequestCodeDialog
 from tests.ui.conftest import WAIT_MS, run
+from tests.unit import sqlite_stores
 
 
 def _send(qtbot, app, text: str) -> None:
@@ -69,3 +71,26 @@ def test_a_stored_reply_offers_the_request_it_was_sent_with(qtbot, modeldesk, fa
     dialog = _open_by_keyboard(qtbot, modeldesk)
     assert '{"role": "user", "content": "First"}' in dialog.current_text()
     assert 'model="openai/ok"' in dialog.current_text()
+
+
+def test_a_request_whose_messages_left_the_history_says_it_cannot_be_shown_in_full(qtbot, modeldesk, fault_account):
+    pane = modeldesk.chat_pane
+    assert pane.select_model(fault_account.id, "ok")
+    _send(qtbot, modeldesk, "First")
+    _send(qtbot, modeldesk, "Second")
+    conversation = pane.current_conversation
+    first = run(qtbot, modeldesk.chat.store.messages(conversation.id))[0]
+    # The first question leaves the file behind the store's back (a damaged page lost in a recovery).
+    with sqlite_stores.raw(AppPaths.from_environment().database_file) as conn:
+        conn.execute("DELETE FROM messages WHERE id = ?", (first.id,))
+    conn.close()
+    run(qtbot, pane.open_conversation(conversation))
+
+    dialog = _open_by_keyboard(qtbot, modeldesk)
+    assert dialog.note.text().startswith(
+        "This request can no longer be shown in full: 3 of its messages were deleted from the history or"
+        " changed since. The code below leaves them out."
+    )
+    assert "First" not in dialog.current_text() and '"Second"' not in dialog.current_text()
+    dialog.reject()
+    qtbot.waitUntil(lambda: modeldesk.chat_pane.findChild(RequestCodeDialog) is None, timeout=WAIT_MS)

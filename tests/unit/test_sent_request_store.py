@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
-from desktop_app.domain.conversations import MessageStatus
+from desktop_app.domain.conversations import MessageStatus, StoredMessage
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.services.chat import conversations
 from desktop_app.services.chat.conversations import SCHEMA_VERSION, ConversationStore
@@ -98,6 +99,7 @@ async def test_a_reply_keeps_its_request_after_a_restart(tmp_path: Path) -> None
     await store.open()
     try:
         conversation = await store.create_conversation(title="Now", params=ChatParams(temperature=0.2))
+        await store.add_message(conversation.id, role="user", content="Hi\n$HOME")  # referred to, not copied
         reply = await store.add_message(conversation.id, role="assistant", content="", status=MessageStatus.STREAMING)
         await store.update_message(reply.id, request=REQUEST)
         # The user changes the conversation's parameters and prompt afterwards: the record stays.
@@ -109,8 +111,9 @@ async def test_a_reply_keeps_its_request_after_a_restart(tmp_path: Path) -> None
     reopened = ConversationStore(path)
     await reopened.open()
     try:
-        [stored] = await reopened.messages(conversation.id)
+        _, stored = await reopened.messages(conversation.id)
         assert stored.request == REQUEST
+        assert (await reopened.get_message(stored.id)).request == REQUEST
     finally:
         await reopened.close()
 
@@ -157,3 +160,120 @@ async def test_recovery_copies_requests_from_a_file_of_either_schema(tmp_path: P
         assert reply.request == (REQUEST if schema == 2 else None)
     finally:
         await store.close()
+
+
+async def _turn(store: ConversationStore, conversation_id: int, question: str, answer: str) -> StoredMessage:
+    """One turn as ChatService stores it: the question, then the reply with the request sent for it
+    (the system prompt, then every earlier message and the question)."""
+    await store.add_message(conversation_id, role="user", content=question)
+    history = [{"role": m.role, "content": m.content} for m in await store.messages(conversation_id)]
+    reply = await store.add_message(conversation_id, role="assistant", content="", status=MessageStatus.STREAMING)
+    request = replace(REQUEST, messages=({"role": "system", "content": "Be brief"}, *history))
+    await store.update_message(reply.id, request=request)
+    await store.update_message(reply.id, content=answer, status=MessageStatus.COMPLETE)
+    return reply
+
+
+def _request_bytes(path: Path) -> int:
+    with sqlite_stores.raw(path) as conn:
+        total = conn.execute("SELECT SUM(LENGTH(CAST(request AS BLOB))) FROM messages").fetchone()[0]
+    conn.close()
+    return total
+
+
+@pytest.mark.asyncio
+async def test_a_long_conversation_stores_its_requests_in_space_linear_in_its_length(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    store = ConversationStore(path)
+    await store.open()
+    try:
+        conversation = await store.create_conversation(title="Long")
+        text_bytes = 0
+        for turn in range(200):
+            question, answer = f"Question {turn} " + "q" * 200, f"Answer {turn} " + "a" * 2_000
+            await _turn(store, conversation.id, question, answer)
+            text_bytes += len(question) + len(answer)
+        stored = await store.messages(conversation.id)
+    finally:
+        await store.close()
+    # Each request refers to the messages before it: a few dozen bytes each (~40 kB in all for
+    # 200 turns), not a copy of them (the whole history 200 times over would be ~220 MB).
+    request_bytes = _request_bytes(path)
+    assert request_bytes < text_bytes
+    last = stored[-1].request
+    assert last is not None and last.missing == 0
+    assert last.messages[1:] == tuple({"role": m.role, "content": m.content} for m in stored[:-1])
+
+
+async def _three_turns(path: Path) -> tuple[int, list[StoredMessage]]:
+    store = ConversationStore(path)
+    await store.open()
+    try:
+        conversation = await store.create_conversation(title="Three")
+        for turn in range(3):
+            await _turn(store, conversation.id, f"Question {turn}", f"Answer {turn}")
+        return conversation.id, await store.messages(conversation.id)
+    finally:
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_request_whose_message_was_deleted_since_says_how_many_are_missing(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    conversation_id, before = await _three_turns(path)
+    with sqlite_stores.raw(path) as conn:  # gone (a damaged page left out by recovery, say)
+        conn.execute("DELETE FROM messages WHERE id = ?", (before[2].id,))  # question 1
+    conn.close()
+    store = ConversationStore(path)
+    await store.open()
+    try:
+        after = await store.messages(conversation_id)
+        assert [m.id for m in after] == [m.id for m in before if m.content != "Question 1"]
+        first, second, last = after[1].request, after[2].request, after[-1].request
+        assert first == before[1].request and first.missing == 0  # it did not include it
+        # The run of stored messages it was in is left out, and counted; the system prompt (kept
+        # inline) is still shown.
+        assert (second.missing, second.messages) == (3, before[3].request.messages[:1])
+        assert (last.missing, last.messages) == (5, before[5].request.messages[:1])
+        assert (await store.get_message(before[-1].id)).request == last
+    finally:
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_request_whose_message_changed_since_does_not_show_the_new_text(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    conversation_id, before = await _three_turns(path)
+    with sqlite_stores.raw(path) as conn:  # another message under the same id (ids reused by a recovery, say)
+        conn.execute("UPDATE messages SET content = 'Something else' WHERE id = ?", (before[0].id,))
+    conn.close()
+    store = ConversationStore(path)
+    await store.open()
+    try:
+        after = await store.messages(conversation_id)
+        # Each reply's run started with that first question: all of it is left out, and counted.
+        assert [reply.request.missing for reply in after[1::2]] == [1, 3, 5]
+        for reply in after[1::2]:
+            assert reply.request.messages == ({"role": "system", "content": "Be brief"},)
+    finally:
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_retry_leaves_every_remaining_request_whole(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    conversation_id, before = await _three_turns(path)
+    store = ConversationStore(path)
+    await store.open()
+    try:
+        # Retry of the second turn deletes what follows its question; a new answer takes its place.
+        assert await store.delete_messages_after(conversation_id, before[2].id) == 3
+        retried = await store.add_message(conversation_id, role="assistant", content="", status=MessageStatus.STREAMING)
+        request = replace(REQUEST, messages=tuple({"role": m.role, "content": m.content} for m in before[:3]))
+        await store.update_message(retried.id, request=request)
+        after = await store.messages(conversation_id)
+        assert [m.request.missing for m in after if m.role == "assistant"] == [0, 0]
+        assert after[1].request == before[1].request and after[-1].request == request
+    finally:
+        await store.close()
+    assert _request_bytes(path) < 2 * len(json.dumps(REQUEST.to_json()))  # the messages are referred to

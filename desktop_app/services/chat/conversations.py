@@ -18,7 +18,7 @@ from typing import Any
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
 from desktop_app.domain.conversations import Conversation, InterruptedReply, MessageStatus, StoredMessage
-from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.sent_requests import SentRequest, StoredMessages
 from desktop_app.services.sqlite_store import SqliteStore, StoreClosed
 
 __all__ = ["SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # StoreClosed: imported from here
@@ -61,7 +61,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
         "CREATE INDEX messages_by_conversation ON messages (conversation_id, id)",
     ),
-    # The request that produced a reply (JSON of a SentRequest; '' for replies from before).
+    # The request that produced a reply (JSON of a SentRequest, its stored messages referred to by id;
+    # '' for replies from before).
     1: ("ALTER TABLE messages ADD COLUMN request TEXT NOT NULL DEFAULT ''",),
 }
 
@@ -196,7 +197,7 @@ class ConversationStore(SqliteStore):
         if error is not None:
             changes["error"] = error
         if request is not None:
-            changes["request"] = json.dumps(request.to_json(), ensure_ascii=False)
+            changes["request"] = request  # encoded on the worker, against the messages stored before it
         return await self._write(self._update_message, message_id, changes)
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
@@ -358,6 +359,8 @@ class ConversationStore(SqliteStore):
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if isinstance(request := changes.get("request"), SentRequest):
+                changes = {**changes, "request": self._encode_request(message_id, request)}
             if changes:
                 assignments = ", ".join(f"{column} = ?" for column in changes)  # fixed column names
                 found = (
@@ -380,16 +383,32 @@ class ConversationStore(SqliteStore):
             raise
         return found
 
+    def _encode_request(self, message_id: int, request: SentRequest) -> str:
+        """The request's record: the messages stored before this one in its conversation are kept
+        as runs of their ids, the rest (the system prompt, text sent other than stored) inline."""
+        stored = self._conn.execute(
+            "SELECT id, role, content FROM messages"
+            " WHERE conversation_id = (SELECT conversation_id FROM messages WHERE id = ?) AND id < ? ORDER BY id",
+            (message_id, message_id),
+        ).fetchall()
+        return json.dumps(request.to_json(stored), ensure_ascii=False)
+
     def _get_message(self, message_id: int) -> StoredMessage | None:
         row = self._conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
-        return _message(row) if row else None
+        if not row:
+            return None
+        earlier = self._conn.execute(
+            "SELECT id, role, content FROM messages WHERE conversation_id = ? AND id < ?", (row[1], message_id)
+        )
+        return _message(row, StoredMessages(earlier) if row[-1] else None)
 
     def _messages(self, conversation_id: int) -> list[StoredMessage]:
         rows = self._conn.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
-        )
-        return [_message(row) for row in rows]
+        ).fetchall()
+        stored = StoredMessages((row[0], row[2], row[3]) for row in rows)
+        return [_message(row, stored) for row in rows]
 
     def _recover_interrupted(self) -> list[InterruptedReply]:
         # Not activity: the conversations keep their place in the list.
@@ -445,7 +464,7 @@ def _params(text: str, conversation_id: int) -> ChatParams:
         return ChatParams()
 
 
-def _message(row: tuple[Any, ...]) -> StoredMessage:
+def _message(row: tuple[Any, ...], stored: StoredMessages | None = None) -> StoredMessage:
     id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request = row
     try:
         status = MessageStatus(status)
@@ -456,7 +475,7 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
     except (ValueError, TypeError):
         reply_metrics = ReplyMetrics()
     try:
-        sent = SentRequest.from_json(json.loads(request)) if request else None
+        sent = SentRequest.from_json(json.loads(request), stored) if request else None
     except ValueError:
         sent = None
     return StoredMessage(

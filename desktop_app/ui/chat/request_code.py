@@ -22,10 +22,22 @@ def _variables_note(request: SentRequest) -> str:
     names = [key_env_var(request.provider_id)] if request.key_sent else []
     names += [header_env_var(n) for n in request.secret_headers]
     names += [URL_PASSWORD_VAR] if request.url_password else []
+    if request.missing:
+        gone, were, them = (
+            ("1 of its messages", "was", "it")
+            if request.missing == 1
+            else (f"{request.missing} of its messages", "were", "them")
+        )
+        opening = (
+            f"This request can no longer be shown in full: {gone} {were} deleted from the history or"
+            f" changed since. The code below leaves {them} out."
+        )
+    else:
+        opening = "The request as it was sent."
     if not names:
-        return "The request as it was sent. It needs no key."
+        return f"{opening} It needs no key."
     listed = ", ".join(names)
-    return f"The request as it was sent. Keys are read from the environment: set {listed} first."
+    return f"{opening} Keys are read from the environment: set {listed} first."
 
 
 class RequestCodeDialog(QDialog):
