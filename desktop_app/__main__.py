@@ -9,12 +9,8 @@ import time
 
 # Before anything can import LiteLLM: never download a price list at import.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-# httpx imports its command-line tool, and with it rich and click (~4 MB), whenever they are
-# installed (a development environment has them); ModelDesk never runs it, and without it httpx
-# defines a stub in its place.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
-
-from desktop_app.services.http_client import direct_to_loopback  # noqa: E402
+os.environ["LITELLM_OFFLINE_MODE"] = "True"  # nor any other table of its own (see litellm_engine.py)
+from desktop_app.services.http_client import direct_to_loopback
 
 # Before any HTTP client exists: with a proxy set, every client (LiteLLM's too) reaches local
 # servers directly.

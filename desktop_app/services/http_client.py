@@ -9,11 +9,16 @@ goes direct: a proxy on another machine cannot reach this machine's local server
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
+
+# `import httpx` also imports its command-line tool when click and rich are installed (about 6 MB
+# with pygments' lexers); the app never runs it, and httpx goes on without it when it is absent.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy")

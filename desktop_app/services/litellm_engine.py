@@ -34,9 +34,12 @@ SWITCH_INTERVAL_S = 0.0002
 
 
 def prepare_litellm_environment() -> None:
-    """Must run before `import litellm`: no price-list download, no telemetry, quiet logs, and no
+    """Must run before `import litellm`: no download of its own, no telemetry, quiet logs, and no
     `.env` file read into our environment (LiteLLM's default DEV mode loads the first one it finds)."""
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    # Every table LiteLLM would fetch for itself (Anthropic's beta headers, tokenizers, the blog
+    # feed) comes from its bundled copy: ModelDesk talks only to the servers the user set up.
+    os.environ["LITELLM_OFFLINE_MODE"] = "True"
     os.environ["LITELLM_MODE"] = "PRODUCTION"
     os.environ.setdefault("LITELLM_LOG", "ERROR")
     os.environ.setdefault("LITELLM_TELEMETRY", "False")

@@ -66,6 +66,16 @@ class AppPaths:
         return self.data_dir / "conversations.sqlite3"
 
     @property
+    def unsaved_replies_file(self) -> Path:
+        # Replies the history database still refused at quit; written to it at the next start.
+        return self.data_dir / "unsaved-replies.json"
+
+    @property
+    def composer_draft_file(self) -> Path:
+        # What was typed and not sent when ModelDesk quit; back in the composer at the next start.
+        return self.data_dir / "composer-draft.json"
+
+    @property
     def model_cache_file(self) -> Path:
         return self.cache_dir / "models.json"
 

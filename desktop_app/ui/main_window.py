@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
@@ -52,7 +54,8 @@ class MainWindow(QMainWindow):
         )
         self.stack = QStackedWidget()
         self._panes: dict[str, QWidget] = {}
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self._builders: dict[str, Callable[[], QWidget]] = {}  # panes not built yet, by title
+        self.nav.currentRowChanged.connect(self._on_nav_row_changed)
         for title, pane in panes:
             self.add_pane(title, pane)
 
@@ -92,13 +95,41 @@ class MainWindow(QMainWindow):
         dialog.fileSelected.connect(self.export_proxy_requested)
         dialog.open()
 
-    def add_pane(self, title: str, pane: QWidget) -> None:
-        """Panes are added once the window exists, so it can paint before they are built."""
+    def add_pane(self, title: str, pane: QWidget | Callable[[], QWidget]) -> None:
+        """Panes are added once the window exists, so it can paint before they are built.
+
+        A callable is the pane's builder: it runs when the pane is first shown or asked for (`pane()`).
+        """
         self.nav.addItem(title)
+        if isinstance(pane, QWidget):
+            self._panes[title] = pane
+        else:
+            self._builders[title] = pane
+            pane = QWidget()  # holds the pane's place in the stack until it is built
         self.stack.addWidget(pane)
-        self._panes[title] = pane
         if self.nav.currentRow() < 0:
             self.nav.setCurrentRow(0)
+
+    def pane(self, title: str) -> QWidget:
+        """The pane called `title`, built now if it has not been shown yet."""
+        if title in self._builders:
+            row = self.nav.row(self.nav.findItems(title, Qt.MatchFlag.MatchExactly)[0])
+            placeholder = self.stack.widget(row)
+            self._panes[title] = built = self._builders[title]()
+            del self._builders[title]
+            self.stack.insertWidget(row, built)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+        return self._panes[title]
+
+    def built_pane(self, title: str) -> QWidget | None:
+        """The pane called `title` if it has been built, without building it."""
+        return self._panes.get(title)
+
+    def _on_nav_row_changed(self, row: int) -> None:
+        if row >= 0:
+            self.pane(self.nav.item(row).text())  # built before it is shown, so it is shown as itself
+        self.stack.setCurrentIndex(row)
 
     def show_pane(self, title: str) -> None:
         items = self.nav.findItems(title, Qt.MatchFlag.MatchExactly)

@@ -1,11 +1,12 @@
 """What the window's menus do beyond showing a pane: the View > Theme menu, the File-menu proxy
 export, and the window geometry kept between runs (in the state file, apart from the settings).
+`add_menus` puts them, the Help menu and the theme on the window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QApplication, QMainWindow
@@ -13,7 +14,12 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import StateStore
-from desktop_app.ui.theme import apply_theme
+from desktop_app.ui.theme import app_icon, apply_theme
+
+if TYPE_CHECKING:
+    from desktop_app.services.paths import AppPaths
+    from desktop_app.ui.help import HelpMenu
+    from desktop_app.ui.main_window import MainWindow
 
 THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))
 
@@ -71,3 +77,34 @@ def restore_window_state(window: QMainWindow, store: StateStore) -> None:
 async def save_window_state(window: QMainWindow, store: StateStore) -> None:
     geo = window.geometry()
     store.save({"geometry": [geo.x(), geo.y(), geo.width(), geo.height()]})
+
+
+def add_menus(
+    window: MainWindow,
+    *,
+    paths: AppPaths,
+    settings: SettingsService,
+    state_store: StateStore,
+    accounts: AccountService,
+    diagnostics: Callable[[], str],
+    new_chat: Callable[[], object],
+    spawn: Callable[[Coroutine[Any, Any, None]], object],
+) -> tuple[HelpMenu, ThemeMenu]:
+    """The theme and icon, Help and View > Theme, File > Export, and the geometry of the last run."""
+    from desktop_app.ui.help import HelpMenu
+    from desktop_app.ui.panes import PANE_TITLES
+
+    apply_theme(QApplication.instance(), settings.current.theme)
+    window.setWindowIcon(app_icon())
+    help_menu = HelpMenu(
+        window,
+        paths=paths,
+        show_pane=window.show_pane,
+        diagnostics=diagnostics,
+        pane_titles=PANE_TITLES,
+        new_chat=new_chat,
+    )
+    theme_menu = ThemeMenu(window, settings=settings, current=settings.current.theme, spawn=spawn)
+    window.export_proxy_requested.connect(lambda path: spawn(export_proxy_config(window, accounts, path)))
+    restore_window_state(window, state_store)
+    return help_menu, theme_menu

@@ -31,14 +31,14 @@ def test_add_account_chat_stop_and_find_it_after_restart(qtbot, qloop, llama_ser
     accounts = app.accounts_pane
     app.window.show_pane("Accounts")
     qtbot.mouseClick(accounts.add_button, Qt.MouseButton.LeftButton)
-    accounts.provider_combo.setCurrentIndex(accounts.provider_combo.findData("llamacpp"))
-    qtbot.keyClicks(accounts.name_edit, "Local gemma")
-    qtbot.keyClicks(accounts.url_edit, f"{llama_server.base_url}/v1")
+    accounts.form.provider_combo.setCurrentIndex(accounts.form.provider_combo.findData("llamacpp"))
+    qtbot.keyClicks(accounts.form.name_edit, "Local gemma")
+    qtbot.keyClicks(accounts.form.url_edit, f"{llama_server.base_url}/v1")
     with qtbot.waitSignal(accounts.account_saved, timeout=10_000) as saved:
-        qtbot.mouseClick(accounts.save_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(accounts.form.save_button, Qt.MouseButton.LeftButton)
     account_id = saved.args[0]
     with qtbot.waitSignal(accounts.check_finished, timeout=20_000) as checked:
-        qtbot.mouseClick(accounts.check_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(accounts.form.check_button, Qt.MouseButton.LeftButton)
     assert checked.args[0] == "ok", checked.args
 
     # Chat: pick gemma, send, watch it stream, see the metrics.

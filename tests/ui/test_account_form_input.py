@@ -22,11 +22,11 @@ def pane(add_widget, account_service) -> AccountsPane:
 
 def fill(pane: AccountsPane, *, url: str = "", key: str = "sk-test", headers: str = "") -> None:
     pane.add_button.click()
-    pane.provider_combo.setCurrentIndex(pane.provider_combo.findData("openai_compatible"))
-    pane.name_edit.setText("Gateway")
-    pane.url_edit.setText(url)
-    pane.key_edit.setText(key)
-    pane.headers_edit.setPlainText(headers)
+    pane.form.provider_combo.setCurrentIndex(pane.form.provider_combo.findData("openai_compatible"))
+    pane.form.name_edit.setText("Gateway")
+    pane.form.url_edit.setText(url)
+    pane.form.key_edit.setText(key)
+    pane.form.headers_edit.setPlainText(headers)
 
 
 @pytest.mark.parametrize(
@@ -87,13 +87,13 @@ def test_save_refuses_what_cannot_be_sent_beside_the_field(
     note = pane.form.problem_labels[field]
     assert note.isVisibleTo(pane) and note.text() == sentence
     assert colours().error in note.styleSheet()
-    assert pane.status_label.text().startswith("Not saved: ")
+    assert pane.form.status_label.text().startswith("Not saved: ")
     assert not settings_file.exists()  # nothing was saved
     assert [label for label in pane.form.problem_labels.values() if label.isVisibleTo(pane)] == [note]
     # Correcting the field takes the sentence away.
-    {"base_url": pane.url_edit, "key": pane.key_edit}.get(field, pane.url_edit).setText("")
+    {"base_url": pane.form.url_edit, "key": pane.form.key_edit}.get(field, pane.form.url_edit).setText("")
     if field == "extra_headers":
-        pane.headers_edit.setPlainText("")
+        pane.form.headers_edit.setPlainText("")
     assert not note.isVisibleTo(pane)
     assert run(qtbot, pane.save_current()) is not None
 
@@ -107,12 +107,12 @@ def test_credential_headers_are_masked_and_kept_in_the_keyring(qtbot, pane, acco
     assert stored == {"Cookie": "session=s3cret", "Proxy-Authorization": "Basic czNjcmV0"}
 
     pane.select_account(account.id)
-    assert pane.headers_edit.toPlainText() == (
+    assert pane.form.headers_edit.toPlainText() == (
         f"X-Title: ModelDesk\nCookie: {SECRET_MASK}\nProxy-Authorization: {SECRET_MASK}"
     )
     # Saved again as shown: the values stay; a new value replaces the stored one.
-    pane.headers_edit.setPlainText(f"X-Title: ModelDesk\nCookie: session=new\nProxy-Authorization: {SECRET_MASK}")
-    pane.key_edit.clear()
+    pane.form.headers_edit.setPlainText(f"X-Title: ModelDesk\nCookie: session=new\nProxy-Authorization: {SECRET_MASK}")
+    pane.form.key_edit.clear()
     assert run(qtbot, pane.save_current()) is not None
     sent = run(qtbot, account_service.resolved(account_service.find(account.id)))
     assert sent.request_headers == {

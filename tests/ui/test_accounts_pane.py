@@ -16,19 +16,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QMessageBox
 
 from desktop_app.domain.accounts import Account
-from desktop_app.domain.pools import Pool
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.accounts.secrets import SERVICE, SecretStore
-from desktop_app.services.accounts.state import AccountStates
 from desktop_app.ui.accounts import AccountListModel, AccountsPane
 from desktop_app.ui.accounts.model import (
     ColourRole,
     DetailRole,
     EnabledRole,
     ProviderIdRole,
-    StatusKindRole,
-    StatusRole,
 )
 from desktop_app.ui.accounts.pane import (
     EMPTY_HINT,
@@ -69,10 +65,10 @@ def pane(make_pane, account_service) -> AccountsPane:
 def fill(pane: AccountsPane, provider_id: str, name: str, *, url: str = "", key: str = "") -> None:
     """What a user does after pressing "Add"."""
     pane.add_button.click()
-    pane.provider_combo.setCurrentIndex(pane.provider_combo.findData(provider_id))
-    pane.name_edit.setText(name)
-    pane.url_edit.setText(url)
-    pane.key_edit.setText(key)
+    pane.form.provider_combo.setCurrentIndex(pane.form.provider_combo.findData(provider_id))
+    pane.form.name_edit.setText(name)
+    pane.form.url_edit.setText(url)
+    pane.form.key_edit.setText(key)
 
 
 def stored_key(account_id: str) -> str | None:
@@ -135,7 +131,7 @@ def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_setting
 
     fill(pane, "openai", "OpenAI, work", key="  sk-work-0123456789\n")  # pasted with stray whitespace
     with qtbot.waitSignal(pane.account_saved, timeout=WAIT_MS) as saved:
-        pane.save_button.click()
+        pane.form.save_button.click()
     work_id = saved.args[0]
     fill(pane, "openai", "OpenAI, home", key="sk-home-9876543210")
     home = run(qtbot, pane.save_current())
@@ -148,7 +144,7 @@ def test_two_accounts_of_one_provider_are_added_and_keys_stay_out_of_the_setting
     assert stored_key(home.id) == "sk-home-9876543210"
     assert pane.list_view.isVisibleTo(pane) and not pane.empty_hint.isVisibleTo(pane)
     assert pane.list_view.currentIndex().row() == 1 and pane.editing_id == home.id
-    assert pane.key_edit.text() == "" and pane.key_edit.echoMode() is QLineEdit.EchoMode.Password
+    assert pane.form.key_edit.text() == "" and pane.form.key_edit.echoMode() is QLineEdit.EchoMode.Password
     raw = settings_file.read_bytes()
     assert b"OpenAI, home" in raw
     assert b"sk-work" not in raw and b"sk-home" not in raw
@@ -161,47 +157,47 @@ def test_a_bidi_override_typed_into_a_name_is_taken_out(qtbot, pane, account_ser
 
     assert account.label == "Invoice fdp.exe"
     assert pane.list_view.model().index(0, 0).data(Qt.ItemDataRole.DisplayRole) == "Invoice fdp.exe"
-    assert "\u202e" not in pane.name_edit.text() and "\u202e" not in settings_file.read_text("utf-8")
+    assert "\u202e" not in pane.form.name_edit.text() and "\u202e" not in settings_file.read_text("utf-8")
 
 
 def test_editing_without_typing_a_key_keeps_the_stored_key(qtbot, pane, account_service) -> None:
     fill(pane, "anthropic", "Claude", key="sk-ant-original")
     account = run(qtbot, pane.save_current())
-    qtbot.waitUntil(lambda: pane.key_edit.placeholderText() == STORED_KEY_PLACEHOLDER, timeout=WAIT_MS)
-    assert pane.key_edit.text() == ""  # a stored key is never put back into the field
-    assert pane.remove_key_button.isEnabled()
+    qtbot.waitUntil(lambda: pane.form.key_edit.placeholderText() == STORED_KEY_PLACEHOLDER, timeout=WAIT_MS)
+    assert pane.form.key_edit.text() == ""  # a stored key is never put back into the field
+    assert pane.form.remove_key_button.isEnabled()
 
-    pane.name_edit.setText("Claude, work")
+    pane.form.name_edit.setText("Claude, work")
     run(qtbot, pane.save_current())
     assert account_service.find(account.id).label == "Claude, work"
     assert pane.model.data(pane.model.index(0)) == "Claude, work"
     assert stored_key(account.id) == "sk-ant-original"
 
-    pane.key_edit.setText(" sk-ant-replaced ")
+    pane.form.key_edit.setText(" sk-ant-replaced ")
     run(qtbot, pane.save_current())
     assert stored_key(account.id) == "sk-ant-replaced"
 
     run(qtbot, pane.remove_key())
     assert stored_key(account.id) is None
     assert account_service.find(account.id) is not None
-    assert pane.key_edit.placeholderText() == "Paste the key: stored in the system keyring"
-    assert not pane.remove_key_button.isEnabled()
+    assert pane.form.key_edit.placeholderText() == "Paste the key: stored in the system keyring"
+    assert not pane.form.remove_key_button.isEnabled()
 
 
 def test_show_reveals_only_what_was_typed_and_hides_again_on_another_account(qtbot, pane) -> None:
     fill(pane, "openai", "One", key="sk-one")
     run(qtbot, pane.save_current())
     fill(pane, "mistral", "Two", key="typed-secret")
-    assert pane.key_edit.echoMode() is QLineEdit.EchoMode.Password
+    assert pane.form.key_edit.echoMode() is QLineEdit.EchoMode.Password
 
-    pane.show_key_button.click()
-    assert pane.key_edit.echoMode() is QLineEdit.EchoMode.Normal and pane.show_key_button.text() == "Hide"
+    pane.form.show_key_button.click()
+    assert pane.form.key_edit.echoMode() is QLineEdit.EchoMode.Normal and pane.form.show_key_button.text() == "Hide"
 
     pane.select_account(pane.model.account_at(0).id)
-    assert pane.key_edit.text() == "" and pane.key_edit.echoMode() is QLineEdit.EchoMode.Password
-    assert not pane.show_key_button.isEnabled()  # nothing typed, nothing to show
-    assert pane.provider_combo.currentData() == "openai" and pane.name_edit.text() == "One"
-    assert pane.url_edit.placeholderText() == PROVIDERS["openai"].default_base_url
+    assert pane.form.key_edit.text() == "" and pane.form.key_edit.echoMode() is QLineEdit.EchoMode.Password
+    assert not pane.form.show_key_button.isEnabled()  # nothing typed, nothing to show
+    assert pane.form.provider_combo.currentData() == "openai" and pane.form.name_edit.text() == "One"
+    assert pane.form.url_edit.placeholderText() == PROVIDERS["openai"].default_base_url
 
 
 @pytest.mark.parametrize(
@@ -225,10 +221,14 @@ def test_invalid_form_says_why_and_saves_nothing(
 
     assert run(qtbot, pane.save_current()) is None
 
-    assert pane.status_label.text() == sentence
-    assert colours().error in pane.status_label.styleSheet()
+    assert pane.form.status_label.text() == sentence
+    assert colours().error in pane.form.status_label.styleSheet()
     assert account_service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
-    assert (pane.name_edit.text(), pane.url_edit.text(), pane.key_edit.text()) == (name, url, "sk-unsaved")
+    assert (pane.form.name_edit.text(), pane.form.url_edit.text(), pane.form.key_edit.text()) == (
+        name,
+        url,
+        "sk-unsaved",
+    )
 
 
 # --- checking ----------------------------------------------------------------------------------
@@ -246,21 +246,21 @@ def test_check_before_saving_reports_ok_and_invalid_key(qtbot, pane, account_ser
     status, message = check(qtbot, pane)
 
     assert status == "ok" and message.startswith("OK")
-    assert pane.status_label.text() == message and colours().ok in pane.status_label.styleSheet()
-    assert pane.check_button.isEnabled()
+    assert pane.form.status_label.text() == message and colours().ok in pane.form.status_label.styleSheet()
+    assert pane.form.check_button.isEnabled()
     assert account_service.accounts == []  # checking never saves
     assert fault_server.requests[-1].path == "/v1/models"
 
-    pane.key_edit.setText("sk-wrong")
+    pane.form.key_edit.setText("sk-wrong")
     status, message = check(qtbot, pane)
     assert status == "invalid key"
-    assert pane.status_label.text() == message and colours().error in pane.status_label.styleSheet()
+    assert pane.form.status_label.text() == message and colours().error in pane.form.status_label.styleSheet()
 
 
 def test_check_of_a_saved_account_uses_its_stored_key(qtbot, pane, fault_server) -> None:
     fill(pane, "openai_compatible", "Test server", url=fault_server.base_url, key="sk-test")
     run(qtbot, pane.save_current())
-    assert pane.key_edit.text() == ""
+    assert pane.form.key_edit.text() == ""
 
     assert check(qtbot, pane)[0] == "ok"
     assert fault_server.requests[-1].headers["authorization"] == "Bearer sk-test"
@@ -272,7 +272,7 @@ def test_check_of_a_closed_port_reports_unreachable(qtbot, pane) -> None:
     status, message = check(qtbot, pane)
 
     assert status == "unreachable" and message.startswith("Unreachable")
-    assert colours().error in pane.status_label.styleSheet()
+    assert colours().error in pane.form.status_label.styleSheet()
 
 
 @offscreen_show
@@ -283,9 +283,9 @@ def test_a_running_check_shows_checking_and_is_cancelled_when_the_pane_closes(qt
         fill(pane, "llamacpp", "Silent", url=f"http://127.0.0.1:{silent.getsockname()[1]}/v1")
         pane.show()
 
-        qtbot.mouseClick(pane.check_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: pane.status_label.text() == "Checking…", timeout=WAIT_MS)
-        assert not pane.check_button.isEnabled()
+        qtbot.mouseClick(pane.form.check_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: pane.form.status_label.text() == "Checking…", timeout=WAIT_MS)
+        assert not pane.form.check_button.isEnabled()
         checks = [t for t in asyncio.all_tasks(qloop) if t.get_name().endswith("check_current")]
         assert len(checks) == 1
 
@@ -293,7 +293,7 @@ def test_a_running_check_shows_checking_and_is_cancelled_when_the_pane_closes(qt
         qtbot.waitUntil(checks[0].done, timeout=WAIT_MS)
 
     assert checks[0].cancelled()
-    assert pane.check_button.isEnabled() and pane.status_label.text() == ""
+    assert pane.form.check_button.isEnabled() and pane.form.status_label.text() == ""
 
 
 # --- removing ----------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ def test_remove_asks_first_and_removes_account_and_key(qtbot, pane, account_serv
 
     assert run(qtbot, pane.remove_selected(True)) is True
     assert account_service.accounts == [] and pane.editing_id is None
-    assert pane.empty_hint.isVisibleTo(pane) and pane.form_title.text() == "New account"
+    assert pane.empty_hint.isVisibleTo(pane) and pane.form.form_title.text() == "New account"
     assert not pane.remove_button.isEnabled()
 
 
@@ -338,14 +338,14 @@ def test_banner_says_keys_are_not_persistent_without_a_keyring(make_account_serv
 
     assert not secrets.persistent and secrets.notice
     assert pane.notice_banner.isVisibleTo(pane) and pane.notice_banner.text() == secrets.notice
-    assert pane.key_edit.placeholderText() == "Paste the key: kept for this session only"
+    assert pane.form.key_edit.placeholderText() == "Paste the key: kept for this session only"
 
 
 def test_banner_is_hidden_with_a_keyring_and_appears_when_it_fails(qtbot, make_account_service, make_pane) -> None:
     secrets = SecretStore(backend=KeyringThatFailsOnWrite())
     pane = make_pane(make_account_service(secrets))
     assert secrets.persistent and not pane.notice_banner.isVisibleTo(pane)
-    assert pane.key_edit.placeholderText() == "Paste the key: stored in the system keyring"
+    assert pane.form.key_edit.placeholderText() == "Paste the key: stored in the system keyring"
 
     fill(pane, "gemini", "Gemini", key="AIza-session-key")
     account = run(qtbot, pane.save_current())
@@ -370,7 +370,7 @@ def test_the_start_up_keyring_notice_is_said_once_in_the_window(qtbot, qloop) ->
         assert notice and app.window.banner.text() == notice and app.window.banner.isVisible()
         app.window.show_pane("Accounts")
         assert not app.accounts_pane.notice_banner.isVisibleTo(app.accounts_pane)  # not twice
-        assert app.accounts_pane.key_edit.placeholderText() == "Paste the key: kept for this session only"
+        assert app.accounts_pane.form.key_edit.placeholderText() == "Paste the key: kept for this session only"
     finally:
         run(qtbot, app.aclose())
         app.window.close()
@@ -378,10 +378,6 @@ def test_the_start_up_keyring_notice_is_said_once_in_the_window(qtbot, qloop) ->
 
 
 # --- colour, headers, enabled, budgets ---------------------------------------------------------
-
-
-def labels(pane: AccountsPane) -> list[str]:
-    return [pane.model.data(pane.model.index(r)) for r in range(pane.model.rowCount())]
 
 
 def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
@@ -392,13 +388,13 @@ def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
 ) -> None:
     pane = make_pane(make_account_service())
     fill(pane, "anthropic", "Claude, research", key="sk-ant-research-0001")
-    assert pane.colour_picker.colour() == "" and pane.enabled_check.isChecked()
-    assert pane.budget_tokens_spin.text() == "none" and pane.budget_usd_spin.text() == "none"
-    pane.colour_picker.swatch("#2563eb").click()
-    pane.headers_edit.setPlainText("anthropic-beta: prompt-caching-2024-07-31\n\n  X-Team :  research  \n")
-    pane.enabled_check.setChecked(False)
-    pane.budget_tokens_spin.setValue(250_000)
-    pane.budget_usd_spin.setValue(7.5)
+    assert pane.form.colour_picker.colour() == "" and pane.form.enabled_check.isChecked()
+    assert pane.form.budget_tokens_spin.text() == "none" and pane.form.budget_usd_spin.text() == "none"
+    pane.form.colour_picker.swatch("#2563eb").click()
+    pane.form.headers_edit.setPlainText("anthropic-beta: prompt-caching-2024-07-31\n\n  X-Team :  research  \n")
+    pane.form.enabled_check.setChecked(False)
+    pane.form.budget_tokens_spin.setValue(250_000)
+    pane.form.budget_usd_spin.setValue(7.5)
 
     account = run(qtbot, pane.save_current())
 
@@ -418,16 +414,18 @@ def test_colour_headers_enabled_and_budgets_are_saved_and_reloaded(
     # A fresh start reads it all back into the form.
     reopened = make_pane(make_account_service(settings=saved_settings(settings_file)))
     assert reopened.editing_id == account.id
-    assert reopened.colour_picker.colour() == "#2563eb" and reopened.colour_picker.swatch("#2563eb").isChecked()
-    assert reopened.headers_edit.toPlainText() == "anthropic-beta: prompt-caching-2024-07-31\nX-Team: research"
-    assert not reopened.enabled_check.isChecked()
-    assert reopened.budget_tokens_spin.value() == 250_000 and reopened.budget_usd_spin.value() == 7.5
+    assert (
+        reopened.form.colour_picker.colour() == "#2563eb" and reopened.form.colour_picker.swatch("#2563eb").isChecked()
+    )
+    assert reopened.form.headers_edit.toPlainText() == "anthropic-beta: prompt-caching-2024-07-31\nX-Team: research"
+    assert not reopened.form.enabled_check.isChecked()
+    assert reopened.form.budget_tokens_spin.value() == 250_000 and reopened.form.budget_usd_spin.value() == 7.5
 
     # Back to no colour and no limits.
-    reopened.colour_picker.swatch("").click()
-    reopened.budget_tokens_spin.setValue(0)
-    reopened.budget_usd_spin.setValue(0)
-    reopened.headers_edit.clear()
+    reopened.form.colour_picker.swatch("").click()
+    reopened.form.budget_tokens_spin.setValue(0)
+    reopened.form.budget_usd_spin.setValue(0)
+    reopened.form.headers_edit.clear()
     cleared = run(qtbot, reopened.save_current())
     assert (cleared.colour, cleared.daily_budget_tokens, cleared.daily_budget_usd, cleared.extra_headers) == (
         "",
@@ -441,14 +439,17 @@ def test_organisation_is_shown_read_only_when_known_and_kept_on_save(qtbot, pane
     account = Account(provider_id="anthropic", label="Claude", organization_id="org-5c1e")
     run(qtbot, account_service.save_account(account, "sk-ant-org-key"))
     pane.select_account(account.id)
-    assert pane.organisation_label.isVisibleTo(pane) and pane.organisation_label.text() == "Organisation: org-5c1e"
+    assert (
+        pane.form.organisation_label.isVisibleTo(pane)
+        and pane.form.organisation_label.text() == "Organisation: org-5c1e"
+    )
 
-    pane.name_edit.setText("Claude, team")
+    pane.form.name_edit.setText("Claude, team")
     saved = run(qtbot, pane.save_current())
 
     assert saved.organization_id == "org-5c1e"  # the form has no field for it, yet it is not lost
     fill(pane, "anthropic", "Another")
-    assert not pane.organisation_label.isVisibleTo(pane)
+    assert not pane.form.organisation_label.isVisibleTo(pane)
 
 
 def test_a_key_an_older_version_kept_as_the_organisation_is_neither_shown_nor_written_back(
@@ -468,7 +469,7 @@ def test_a_key_an_older_version_kept_as_the_organisation_is_neither_shown_nor_wr
     pane = make_pane(make_account_service(settings=saved_settings(settings_file)))
     pane.select_account("a1")
 
-    assert not pane.organisation_label.isVisibleTo(pane) and key not in pane.organisation_label.text()
+    assert not pane.form.organisation_label.isVisibleTo(pane) and key not in pane.form.organisation_label.text()
     run(qtbot, pane.save_current())
     assert key not in settings_file.read_text("utf-8")
 
@@ -501,13 +502,13 @@ def test_a_reserved_or_malformed_header_is_refused_with_one_sentence(
     sentence,
 ) -> None:
     fill(pane, "anthropic", "Claude", key="sk-ant-unsaved")
-    pane.headers_edit.setPlainText(headers)
+    pane.form.headers_edit.setPlainText(headers)
 
     assert run(qtbot, pane.save_current()) is None
 
-    assert pane.status_label.text() == sentence and colours().error in pane.status_label.styleSheet()
+    assert pane.form.status_label.text() == sentence and colours().error in pane.form.status_label.styleSheet()
     assert account_service.accounts == [] and not settings_file.exists() and memory_keyring.entries == {}
-    assert pane.headers_edit.toPlainText() == headers  # left as typed, to be corrected
+    assert pane.form.headers_edit.toPlainText() == headers  # left as typed, to be corrected
 
 
 @pytest.mark.parametrize(
@@ -541,176 +542,16 @@ def test_a_key_with_the_wrong_prefix_is_saved_with_an_amber_warning(
 
     assert account is not None and account_service.find(account.id) is not None
     assert stored_key(account.id) == key  # trimmed, and saved all the same
-    assert pane.key_warning_label.isVisibleTo(pane) and pane.key_warning_label.text() == warning
-    assert colours().warning in pane.key_warning_label.styleSheet()
-    assert pane.status_label.text() == "Saved “Pasted”."
-    assert key not in pane.key_warning_label.text() and key not in pane.status_label.text()
+    assert pane.form.key_warning_label.isVisibleTo(pane) and pane.form.key_warning_label.text() == warning
+    assert colours().warning in pane.form.key_warning_label.styleSheet()
+    assert pane.form.status_label.text() == "Saved “Pasted”."
+    assert key not in pane.form.key_warning_label.text() and key not in pane.form.status_label.text()
 
-    pane.key_edit.setText("x")  # typing a new key: the warning was about the old one
-    assert not pane.key_warning_label.isVisibleTo(pane)
+    pane.form.key_edit.setText("x")  # typing a new key: the warning was about the old one
+    assert not pane.form.key_warning_label.isVisibleTo(pane)
 
 
 def test_a_key_with_the_usual_prefix_saves_without_a_warning(qtbot, pane) -> None:
     fill(pane, "anthropic", "Claude", key="sk-ant-api03-fine")
     run(qtbot, pane.save_current())
-    assert not pane.key_warning_label.isVisibleTo(pane) and pane.key_warning_label.text() == ""
-
-
-# --- order, duplicate, enable ------------------------------------------------------------------
-
-
-def add_accounts(qtbot, service: AccountService, *labels_: str, provider_id: str = "anthropic") -> list[Account]:
-    created = []
-    for label in labels_:
-        account = Account(provider_id=provider_id, label=label)
-        run(qtbot, service.save_account(account, f"sk-ant-{label.lower()}-key"))
-        created.append(account)
-    return created
-
-
-def test_move_up_and_down_change_the_order_in_the_list_and_the_settings(
-    qtbot,
-    pane,
-    account_service,
-    settings_file,
-) -> None:
-    one, two, three = add_accounts(qtbot, account_service, "One", "Two", "Three")
-    pane.select_account(three.id)
-    assert not pane.move_down_button.isEnabled() and pane.move_up_button.isEnabled()
-
-    with qtbot.waitSignal(pane.model.rowsMoved, timeout=WAIT_MS):
-        pane.move_up_button.click()
-    qtbot.waitUntil(lambda: labels(pane) == ["One", "Three", "Two"], timeout=WAIT_MS)
-    assert [a.id for a in account_service.accounts] == [one.id, three.id, two.id]
-    assert [a.id for a in saved_settings(settings_file).accounts] == [one.id, three.id, two.id]
-    assert pane.editing_id == three.id and pane.list_view.currentIndex().row() == 1  # still selected
-
-    run(qtbot, pane.move_selected(-1))
-    assert labels(pane) == ["Three", "One", "Two"]
-    assert not pane.move_up_button.isEnabled() and not pane.move_up_action.isEnabled()
-
-    pane.select_account(one.id)
-    pane.move_down_action.trigger()
-    qtbot.waitUntil(lambda: labels(pane) == ["Three", "Two", "One"], timeout=WAIT_MS)
-    assert [a.label for a in saved_settings(settings_file).accounts] == ["Three", "Two", "One"]
-    assert pane.editing_id == one.id and not pane.move_down_button.isEnabled()
-
-
-def test_duplicate_places_a_copy_with_the_key_below_and_selects_it(qtbot, pane, account_service, settings_file) -> None:
-    first, _second = add_accounts(qtbot, account_service, "Work", "Home")
-    run(
-        qtbot,
-        account_service.save_account(first.model_copy(update={"colour": "#16a34a", "extra_headers": {"X-Team": "a"}})),
-    )
-    pane.select_account(first.id)
-
-    with qtbot.waitSignal(pane.account_saved, timeout=WAIT_MS) as saved:
-        pane.duplicate_button.click()
-
-    copy = account_service.find(saved.args[0])
-    assert copy is not None and copy.id != first.id
-    assert labels(pane) == ["Work", "Work (copy)", "Home"]
-    assert (copy.provider_id, copy.colour, copy.extra_headers) == ("anthropic", "#16a34a", {"X-Team": "a"})
-    assert stored_key(copy.id) == stored_key(first.id) == "sk-ant-work-key"
-    assert pane.editing_id == copy.id and pane.name_edit.text() == "Work (copy)"
-    assert pane.list_view.currentIndex().row() == 1
-    assert [a.label for a in saved_settings(settings_file).accounts] == ["Work", "Work (copy)", "Home"]
-    assert pane.key_edit.text() == ""  # the copied key is stored, never shown
-
-
-def test_disable_marks_the_row_and_enable_unmarks_it(qtbot, pane, account_service) -> None:
-    (account,) = add_accounts(qtbot, account_service, "Claude")
-    pane.select_account(account.id)
-    assert pane.toggle_enabled_button.text() == "Disable"
-
-    with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS):
-        pane.toggle_enabled_button.click()
-    qtbot.waitUntil(lambda: not account_service.find(account.id).enabled, timeout=WAIT_MS)
-
-    assert pane.model.data(pane.model.index(0), EnabledRole) is False
-    assert pane.toggle_enabled_button.text() == "Enable" and not pane.enabled_check.isChecked()
-    assert not pane.list_view.grab().isNull()  # the delegate paints the "disabled" marker without trouble
-
-    run(qtbot, pane.toggle_selected_enabled())
-    assert account_service.find(account.id).enabled and pane.model.data(pane.model.index(0), EnabledRole) is True
-    assert pane.toggle_enabled_button.text() == "Disable" and pane.enabled_check.isChecked()
-    assert stored_key(account.id) == "sk-ant-claude-key"  # a toggle never touches the key
-
-
-def test_the_model_follows_moves_and_a_duplicate_in_the_middle(qtbot, qtmodeltester, account_service) -> None:
-    *_, three = add_accounts(qtbot, account_service, "One", "Two", "Three")
-    model = AccountListModel(accounts=account_service)
-    qtmodeltester.check(model)
-
-    with qtbot.waitSignal(model.rowsMoved) as moved:
-        run(qtbot, account_service.move_account(three.id, -2))
-    assert moved.args[1:3] == [2, 2] and moved.args[4] == 0
-    with qtbot.waitSignal(model.rowsInserted) as inserted:
-        run(qtbot, account_service.duplicate_account(three.id))
-    assert inserted.args[1:] == [1, 1]
-    assert [model.data(model.index(r)) for r in range(model.rowCount())] == ["Three", "Three (copy)", "One", "Two"]
-    qtmodeltester.check(model, force_py=True)
-
-
-# --- live status -------------------------------------------------------------------------------
-
-ANTHROPIC_LIMITS = {
-    "anthropic-ratelimit-requests-limit": "50",
-    "anthropic-ratelimit-requests-remaining": "49",
-    "anthropic-ratelimit-tokens-limit": "40000",
-    "anthropic-ratelimit-tokens-remaining": "39000",
-}
-
-
-def status(pane: AccountsPane, account: Account) -> tuple[str, str]:
-    index = pane.model.index(pane.model.row_of(account.id))
-    return pane.model.data(index, StatusRole), pane.model.data(index, StatusKindRole)
-
-
-def test_status_line_shows_cooldown_and_rate_limits(qtbot, pane, account_service) -> None:
-    cooling, limited = add_accounts(qtbot, account_service, "Cooling", "Limited")
-    assert status(pane, cooling) == ("", "") and status(pane, limited) == ("", "")
-
-    with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS) as changed:
-        account_service.states.cool_down(cooling.id, 30)
-    assert changed.args[0].row() == 0
-    text, kind = status(pane, cooling)
-    assert text.startswith("Rate-limited: cooling down for ") and text.endswith(" s more.") and kind == "cooling"
-
-    with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS) as changed:
-        account_service.states.record_headers(limited.id, ANTHROPIC_LIMITS)
-    assert changed.args[0].row() == 1
-    assert status(pane, limited) == ("requests 49/50 · tokens 39,000/40,000", "limits")
-
-    account_service.states.mark_broken(limited.id, "The key was refused (401); paste a new one.")
-    assert status(pane, limited) == ("The key was refused (401); paste a new one.", "broken")
-    assert not pane.list_view.grab().isNull()
-
-
-def test_a_cooldown_counts_down_and_clears_itself(qtbot, make_account_service, make_pane, monkeypatch) -> None:
-    monkeypatch.setattr(AccountListModel, "STATUS_TICK_MS", 20)  # the clock is fake; only the ticks are real
-    now = [1000.0]
-    account_service = make_account_service(states=AccountStates(clock=lambda: now[0]))
-    pane = make_pane(account_service)
-    (account,) = add_accounts(qtbot, account_service, "Claude")
-
-    account_service.states.cool_down(account.id, 30)
-    assert status(pane, account)[0] == "Rate-limited: cooling down for 30 s more."
-
-    now[0] += 12
-    qtbot.waitUntil(lambda: status(pane, account)[0] == "Rate-limited: cooling down for 18 s more.", timeout=WAIT_MS)
-    with qtbot.waitSignal(pane.model.dataChanged, timeout=WAIT_MS):  # the next tick repaints the row
-        now[0] += 30
-    assert status(pane, account) == ("", "")
-    qtbot.waitUntil(lambda: not pane.model.ticking, timeout=WAIT_MS)  # nothing left to count down
-
-
-def test_the_pools_tab_sits_next_to_the_accounts_and_counts_them(qtbot, pane, account_service) -> None:
-    assert [pane.tabs.tabText(i) for i in range(pane.tabs.count())] == ["Accounts", "Pools"]
-    assert pane.tabs.widget(1) is pane.pools_editor
-
-    work, home = add_accounts(qtbot, account_service, "Work", "Home")
-    run(qtbot, account_service.save_pool(Pool(label="Claude", provider_id="anthropic", account_ids=(work.id, home.id))))
-    assert pane.tabs.tabText(1) == "Pools (1)"
-    run(qtbot, account_service.remove_pool(account_service.pools[0].id))
-    assert pane.tabs.tabText(1) == "Pools"
+    assert not pane.form.key_warning_label.isVisibleTo(pane) and pane.form.key_warning_label.text() == ""

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from desktop_app.domain.conversations import MessageStatus
-from tests.ui.conftest import run
+from tests.ui.conftest import WAIT_MS, run
 
 
 def _pick(qtbot, app, account, model: str) -> None:
@@ -299,3 +299,45 @@ def test_litellm_waits_until_the_first_keystroke_in_the_composer(qtbot, modeldes
     assert modeldesk.engine.started
     run(qtbot, modeldesk.engine.litellm(), timeout=120_000)
     assert modeldesk.engine.loaded
+
+
+def test_a_cloud_model_picked_last_time_shows_its_details_at_the_next_start_without_litellm(qtbot, qloop):
+    """A Claude user's start-up: the picked model's details were kept, so LiteLLM waits for a request."""
+    from desktop_app.app import ModelDeskApp
+    from desktop_app.domain.accounts import Account
+    from desktop_app.services.paths import AppPaths
+    from tests.servers.anthropic_fault import AnthropicServer
+
+    def start() -> ModelDeskApp:
+        app = ModelDeskApp(paths=AppPaths.from_environment(), offer_env_import=False)
+        app.window.show()
+        qtbot.waitExposed(app.window)
+        run(qtbot, app.start())
+        return app
+
+    def close(app: ModelDeskApp) -> None:
+        run(qtbot, app.aclose())
+        app.window.close()
+        app.window.deleteLater()
+
+    with AnthropicServer() as server:
+        first = start()
+        try:
+            account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
+            run(qtbot, first.accounts.save_account(account, "sk-ant-test-a"))
+            run(qtbot, first.accounts.refresh_models(account.id))
+            run(qtbot, first.chat_pane.new_conversation())
+            assert first.chat_pane.select_model(account.id, "claude-sonnet-4-5")
+            qtbot.waitUntil(lambda: "200K context" in first.chat_pane.model_info.text(), timeout=60_000)
+            details = first.chat_pane.model_info.text()
+            assert first.engine.started  # the first time, LiteLLM's map was asked
+        finally:
+            close(first)
+
+        again = start()
+        try:
+            assert again.chat_pane.selected_model() == (account.id, "claude-sonnet-4-5")
+            qtbot.waitUntil(lambda: again.chat_pane.model_info.text() == details, timeout=WAIT_MS)
+            assert not again.engine.started
+        finally:
+            close(again)

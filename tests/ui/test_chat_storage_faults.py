@@ -142,6 +142,60 @@ def test_a_lock_taken_while_the_reply_streams_keeps_the_reply_says_so_and_retry_
     qtbot.waitUntil(lambda: "Not saved yet" not in shown(app), timeout=WAIT_MS)
 
 
+def test_a_reply_the_store_still_refuses_at_quit_is_shown_complete_after_the_next_start(
+    qtbot, start_app, paths, caplog
+) -> None:
+    app = start_app()
+    pane = app.chat_pane
+    lock = contextlib.ExitStack()
+    with lock:
+        with qtbot.waitSignal(pane.reply_finished, timeout=30_000) as finished:
+            click_send(qtbot, app, "keep this across a quit")
+            qtbot.waitUntil(lambda: "word1 " in pane.transcript.plain_text_of_last_message(), timeout=WAIT_MS)
+            lock.enter_context(sqlite_stores.write_lock_held(paths.database_file))
+        assert finished.args == ["complete"]
+        conversation = pane.current_conversation
+        assert run(qtbot, app.aclose()) == []  # quitting while the other program holds the lock
+    assert "The reply is kept in" in caplog.text and paths.unsaved_replies_file.exists()
+
+    again = start_app()  # the lock has gone
+    assert not paths.unsaved_replies_file.exists()
+    run(qtbot, again.chat_pane.open_conversation(conversation))
+    _, reply = stored(qtbot, again)
+    assert (reply.status, reply.content.strip()) == (
+        MessageStatus.COMPLETE,
+        "".join(f"word{i} " for i in range(40)).strip(),
+    )
+    assert "ModelDesk closed" not in shown(again) and "word39" in shown(again)
+
+
+def test_what_was_typed_and_not_sent_is_back_in_the_composer_after_a_quit(qtbot, start_app, paths) -> None:
+    app = start_app()
+    with sqlite_stores.write_lock_held(paths.database_file):  # refused, so it stays in the composer
+        click_send(qtbot, app, "half a thought, « with » quotes\nand a second line")
+        qtbot.waitUntil(lambda: LOCKED in shown(app), timeout=WAIT_MS)
+        run(qtbot, app.aclose())
+    assert paths.composer_draft_file.stat().st_mode & 0o077 == 0
+
+    again = start_app()
+    assert again.chat_pane.composer.toPlainText() == "half a thought, « with » quotes\nand a second line"
+    assert not paths.composer_draft_file.exists()
+    again.chat_pane.composer.clear()
+    run(qtbot, again.aclose())
+    assert not paths.composer_draft_file.exists()  # a blank composer keeps nothing
+    assert start_app().chat_pane.composer.toPlainText() == ""
+
+
+def test_a_damaged_kept_message_is_set_aside_and_the_app_starts(qtbot, start_app, paths, caplog) -> None:
+    paths.composer_draft_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.composer_draft_file.write_bytes(b'{"version": 1, "text": ')
+    app = start_app()
+    assert app.chat_pane.composer.toPlainText() == ""
+    [kept] = paths.composer_draft_file.parent.glob("composer-draft.json.corrupt-*")
+    assert kept.read_bytes() == b'{"version": 1, "text": '
+    assert "could not be read" in caplog.text
+
+
 def test_a_store_locked_at_start_says_why_refuses_to_send_and_opens_on_retry(qtbot, start_app, paths) -> None:
     paths.ensure()
     run(qtbot, _history_of(paths.database_file, messages=4))

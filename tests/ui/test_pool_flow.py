@@ -21,14 +21,14 @@ def anthropic():
 
 def _add_account(qtbot, pane, label: str, base_url: str, key: str) -> str:
     qtbot.mouseClick(pane.add_button, Qt.MouseButton.LeftButton)
-    pane.provider_combo.setCurrentIndex(pane.provider_combo.findData("anthropic"))
-    qtbot.keyClicks(pane.name_edit, label)
-    qtbot.keyClicks(pane.url_edit, base_url)
-    qtbot.keyClicks(pane.key_edit, key)
+    pane.form.provider_combo.setCurrentIndex(pane.form.provider_combo.findData("anthropic"))
+    qtbot.keyClicks(pane.form.name_edit, label)
+    qtbot.keyClicks(pane.form.url_edit, base_url)
+    qtbot.keyClicks(pane.form.key_edit, key)
     with qtbot.waitSignal(pane.account_saved, timeout=10_000) as saved:
-        qtbot.mouseClick(pane.save_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(pane.form.save_button, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(pane.check_finished, timeout=20_000) as checked:
-        qtbot.mouseClick(pane.check_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(pane.form.check_button, Qt.MouseButton.LeftButton)
     assert checked.args[0] == "ok", checked.args
     return saved.args[0]
 

@@ -25,7 +25,7 @@ def test_a_step_that_hangs_is_abandoned_and_named_and_the_rest_listed(qtbot, qlo
     qtbot.waitExposed(app.window)
     run(qtbot, app.start())
     release = asyncio.Event()
-    app._tasks.spawn(_deaf_to_cancel(release), name="stuck")
+    app.tasks.spawn(_deaf_to_cancel(release), name="stuck")
     try:
         with caplog.at_level(logging.WARNING, logger="desktop_app.app"):
             caplog.clear()

@@ -42,8 +42,15 @@ async def store(db_path: Path) -> AsyncIterator[ConversationStore]:
     await store.close()
 
 
+@pytest.fixture
+def spill_file(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "unsaved-replies.json"
+
+
 @pytest_asyncio.fixture
-async def chat(engine: LiteLLMEngine, store: ConversationStore, account: Account) -> AsyncIterator[ChatService]:
+async def chat(
+    engine: LiteLLMEngine, store: ConversationStore, account: Account, spill_file: Path
+) -> AsyncIterator[ChatService]:
     secrets = SecretStore()
     await secrets.set(account.id, "sk-test")
     dispatcher = Dispatcher(
@@ -53,7 +60,7 @@ async def chat(engine: LiteLLMEngine, store: ConversationStore, account: Account
         settings=lambda: Settings(accounts=[account]),
         timeout_s=lambda: 30.0,
     )
-    yield ChatService(dispatcher=dispatcher, store=store, save_interval_s=0.05)
+    yield ChatService(dispatcher=dispatcher, store=store, save_interval_s=0.05, spill_file=spill_file)
     await secrets.close()
 
 
@@ -133,6 +140,81 @@ async def test_a_reply_held_in_memory_is_written_by_the_next_turn(
         ("assistant", MessageStatus.COMPLETE),
     ] * 2
     assert messages[1].content == OK_TEXT and chat.unsaved_problem is None
+
+
+async def restarted(chat: ChatService, db_path: Path, spill_file: Path) -> tuple[ChatService, ConversationStore]:
+    """A new session's store and chat service on the same files (the dispatcher is the same)."""
+    store = ConversationStore(db_path)
+    store.busy_timeout_s = 0.2
+    await store.open()
+    return ChatService(dispatcher=chat._dispatcher, store=store, spill_file=spill_file), store
+
+
+@pytest.mark.asyncio
+async def test_a_reply_still_held_at_quit_is_kept_in_a_file_and_written_at_the_next_start(
+    chat: ChatService, store: ConversationStore, db_path: Path, account: Account, spill_file: Path
+) -> None:
+    conversation = await conversation_on(store, account, "ok")
+    with contextlib.ExitStack() as lock:
+        await stream_with_lock_taken_after_the_first_text(chat, conversation, "keep me", db_path, lock)
+        with pytest.raises(StorageFailed):
+            await chat.flush_unsaved()  # quitting, and the other program still holds the lock
+        assert await chat.spill_unsaved() == spill_file
+    assert spill_file.stat().st_mode & 0o077 == 0  # the reply's text is for this user only
+
+    again, store_again = await restarted(chat, db_path, spill_file)
+    try:
+        assert await again.restore_spilled() == 1
+        _, reply = await store_again.messages(conversation.id)
+        assert (reply.status, reply.content) == (MessageStatus.COMPLETE, OK_TEXT)
+        assert reply.metrics.completion_tokens == 40
+        assert not spill_file.exists()
+        assert await again.restore_spilled() == 0  # written once
+    finally:
+        await store_again.close()
+
+
+@pytest.mark.asyncio
+async def test_kept_replies_wait_for_a_store_still_locked_at_start_and_are_written_once_it_frees(
+    chat: ChatService, store: ConversationStore, db_path: Path, account: Account, spill_file: Path
+) -> None:
+    conversation = await conversation_on(store, account, "ok")
+    with contextlib.ExitStack() as lock:
+        await stream_with_lock_taken_after_the_first_text(chat, conversation, "keep me", db_path, lock)
+        await chat.spill_unsaved()
+        again, store_again = await restarted(chat, db_path, spill_file)
+        try:
+            with pytest.raises(StorageFailed):
+                await again.restore_spilled()
+            assert spill_file.exists()  # still the only copy on disk
+        except BaseException:
+            await store_again.close()
+            raise
+    try:
+        await again.flush_unsaved()  # the next turn, or Retry, writes them
+        _, reply = await store_again.messages(conversation.id)
+        assert (reply.status, reply.content) == (MessageStatus.COMPLETE, OK_TEXT)
+        assert not spill_file.exists()
+    finally:
+        await store_again.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b'{"version": 1, "replies": {"1": {"content": 7}}}', b'{"version": 1, "replies": {"x": {}}}'],
+    ids=["not-json", "wrong-type", "bad-id"],
+)
+async def test_a_damaged_file_of_kept_replies_is_set_aside_and_never_read_again(
+    chat: ChatService, spill_file: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    spill_file.parent.mkdir(parents=True, exist_ok=True)
+    spill_file.write_bytes(content)
+    assert await chat.restore_spilled() == 0
+    assert not spill_file.exists()
+    [kept] = spill_file.parent.glob("unsaved-replies.json.corrupt-*")
+    assert kept.read_bytes() == content
+    assert "could not be read" in caplog.text
 
 
 @pytest.mark.asyncio

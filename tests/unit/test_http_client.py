@@ -194,3 +194,19 @@ def test_direct_to_loopback_keeps_a_wildcard_and_adds_nothing_twice() -> None:
     direct_to_loopback(env)
     direct_to_loopback(env)
     assert env["NO_PROXY"] == "localhost,::1,127.0.0.1"
+
+
+def test_httpx_comes_without_its_command_line_tool_and_still_works() -> None:
+    """httpx imports click, rich and pygments' lexers for its CLI when they are installed; not here."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import desktop_app.services.http_client\n"
+        "import httpx\n"
+        "assert httpx.AsyncClient and httpx.Timeout(1.0)\n"
+        "print(sorted(name for name in ('click', 'rich', 'pygments', 'httpx._main') if sys.modules.get(name)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,60 @@ async def test_a_caller_that_gives_up_waiting_does_not_cancel_the_import() -> No
         assert module.__name__ == "litellm" and engine.loaded
     finally:
         engine.stop()
+
+
+def test_chatting_through_the_engine_reaches_no_host_but_the_servers_asked(tmp_path) -> None:
+    """No phone home: every name looked up and every connection made while LiteLLM is imported and
+    streams from the loopback OpenAI and Anthropic servers is the loopback one (an audit hook sees
+    them all, whichever library makes them)."""
+    script = textwrap.dedent("""
+        import asyncio, sys
+        seen = set()
+
+        def audit(event, args):
+            if event == "socket.getaddrinfo":
+                seen.add(str(args[0]))
+            elif event == "socket.connect" and isinstance(args[1], tuple):
+                seen.add(str(args[1][0]))
+
+        sys.addaudithook(audit)
+        from desktop_app.domain.accounts import Account
+        from desktop_app.domain.chat import ChatMessage, ChatParams, Finished
+        from desktop_app.services.chat.llm import LLMService
+        from desktop_app.services.litellm_engine import LiteLLMEngine
+        from tests.servers.anthropic_fault import AnthropicServer
+        from tests.servers.openai_fault import FaultServer
+
+        async def ask(llm, account, key, model, params=ChatParams()):
+            events = [e async for e in llm.stream_chat(account=account, api_key=key, model=model,
+                      messages=[ChatMessage("user", "Hello")], params=params)]
+            assert isinstance(events[-1], Finished), events[-1]
+
+        async def main():
+            engine = LiteLLMEngine()
+            llm = LLMService(engine=engine)
+            with FaultServer() as openai, AnthropicServer() as anthropic:
+                await ask(llm, Account(provider_id="openai_compatible", label="o", base_url=openai.base_url),
+                          "sk-test", "ok")
+                claude = Account(provider_id="anthropic", label="a", base_url=anthropic.base_url)
+                await ask(llm, claude, "sk-ant-test-a", "claude-sonnet-4-5")
+                # A beta header (the user's, on the account) makes LiteLLM filter it by its table.
+                beta = Account(provider_id="anthropic", label="b", base_url=anthropic.base_url,
+                               extra_headers={"anthropic-beta": "context-1m-2025-08-07"})
+                await ask(llm, beta, "sk-ant-test-a", "claude-sonnet-4-5")
+            engine.stop()
+
+        asyncio.run(main())
+        print("hosts:", ",".join(sorted(seen)))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).parents[2],
+        env=_inherited(),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    hosts = done.stdout.strip().splitlines()[-1].removeprefix("hosts: ").split(",")
+    assert set(hosts) <= {"127.0.0.1", "localhost", "::1"}, hosts

@@ -215,3 +215,57 @@ def test_the_summary_names_only_what_is_known(info: ModelInfo, text: str) -> Non
 def test_known_means_anything_at_all() -> None:
     assert not ModelInfo("x").known
     assert ModelInfo("x", vision=False).known
+
+
+# --- kept on disk ------------------------------------------------------------------------------------
+
+
+class CountingLoader:
+    """The engine's loader, counting how often the catalog asked for LiteLLM."""
+
+    def __init__(self, engine: LiteLLMEngine) -> None:
+        self.engine = engine
+        self.calls = 0
+
+    async def __call__(self) -> ModuleType:
+        self.calls += 1
+        return await self.engine.litellm()
+
+
+@pytest.mark.asyncio
+async def test_details_asked_again_after_a_restart_come_from_disk_without_litellm(
+    http: httpx.AsyncClient, tmp_path: Path, engine: LiteLLMEngine
+) -> None:
+    first_loader = CountingLoader(engine)
+    first = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=first_loader)
+    shown = await first.model_info(account("anthropic"), "claude-sonnet-4-5")
+    assert first_loader.calls == 1 and shown.known
+
+    again_loader = CountingLoader(engine)  # the next start: a new catalog on the same files
+    again = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=again_loader)
+    assert await again.model_info(account("anthropic"), "claude-sonnet-4-5") == shown
+    assert again_loader.calls == 0
+    assert await again.model_info(account("openai"), "gpt-4o-mini") != ModelInfo("gpt-4o-mini")
+    assert again_loader.calls == 1  # a model not asked before still comes from LiteLLM
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "kept",
+    [
+        '{"litellm": "0.0.1", "providers": {"anthropic": {"claude-sonnet-4-5": {"context_window": 1}}}}',
+        "{broken",
+        '{"litellm": "%s", "providers": {"anthropic": {"claude-sonnet-4-5": {"context_window": 1}}}}',
+    ],
+    ids=["another-litellm-version", "not-json", "missing-fields"],
+)
+async def test_details_kept_by_another_litellm_or_damaged_are_asked_of_litellm_again(
+    http: httpx.AsyncClient, tmp_path: Path, engine: LiteLLMEngine, kept: str
+) -> None:
+    from importlib.metadata import version
+
+    (tmp_path / "model-info.json").write_text(kept.replace("%s", version("litellm")) if "%s" in kept else kept)
+    loader = CountingLoader(engine)
+    catalog = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=loader)
+    info = await catalog.model_info(account("anthropic"), "claude-sonnet-4-5")
+    assert loader.calls == 1 and info.context_window is not None and info.context_window > 1

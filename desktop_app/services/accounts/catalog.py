@@ -14,6 +14,7 @@ engine thread has imported it (see litellm_engine.py).
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import logging
 import os
@@ -52,6 +53,7 @@ from desktop_app.services.errors import (
     transport_error,
     unsendable,
 )
+from desktop_app.services.paths import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +300,41 @@ def model_info_from(litellm: ModuleType, provider: Provider, model: str) -> Mode
     )
 
 
+_INFO_FIELDS = tuple(name for name in ModelInfo.__dataclass_fields__ if name != "model")
+
+
+def _litellm_version() -> str:
+    try:
+        return importlib.metadata.version("litellm")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def _read_model_info(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """The kept details, if LiteLLM's version is still the one that gave them ({} otherwise)."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("litellm") != _litellm_version() or not _litellm_version():
+        return {}
+    kept: dict[str, dict[str, dict[str, Any]]] = {}
+    for provider_id, models in (data.get("providers") or {}).items():
+        if not isinstance(models, dict):
+            continue
+        for model, fields in models.items():
+            if isinstance(fields, dict) and set(fields) == set(_INFO_FIELDS):
+                kept.setdefault(provider_id, {})[model] = fields
+    return kept
+
+
+def _write_model_info(path: Path, info: dict[str, dict[str, dict[str, Any]]]) -> None:
+    try:
+        write_atomically(path, json.dumps({"litellm": _litellm_version(), "providers": info}).encode(), mode=0o644)
+    except OSError:
+        log.warning("could not keep the model details", exc_info=True)
+
+
 # --- the catalog ---------------------------------------------------------------------------------
 
 
@@ -317,6 +354,10 @@ class ModelCatalog:
         self._cache: dict[str, dict[str, Any]] = {}
         self._litellm = litellm
         self._clock = clock
+        # What LiteLLM's map said of each model shown, kept for the LiteLLM version that said it,
+        # so that showing a model's details at start-up does not need LiteLLM (~150 MB) loaded.
+        self._info_file = cache_file.with_name("model-info.json")
+        self._info: dict[str, dict[str, dict[str, Any]]] | None = None  # provider id -> model -> fields
 
     # --- cache ------------------------------------------------------------------------------
 
@@ -531,12 +572,26 @@ class ModelCatalog:
 
     async def model_info(self, account: Account, model: str) -> ModelInfo:
         """What LiteLLM's bundled map knows about `model` on `account`; all None when it knows
-        nothing or LiteLLM is unavailable. Never raises (cancellation aside)."""
+        nothing or LiteLLM is unavailable. Never raises (cancellation aside).
+
+        Kept on disk per provider and model for the installed LiteLLM version: asked again (at the
+        next start, say), the answer comes from there and LiteLLM is not loaded for it."""
+        if self._litellm is None or account.provider.model_map_name is None:
+            return ModelInfo(model)
+        if self._info is None:
+            self._info = await asyncio.to_thread(_read_model_info, self._info_file)
+        known = self._info.get(account.provider.id, {}).get(model)
+        if known is not None:
+            return ModelInfo(model=model, **known)
         litellm = await self._litellm_with_map(account, "model details")
         if litellm is None:
             return ModelInfo(model)
         # A worker thread: LiteLLM's first lookup in a process is too slow for the GUI loop.
-        return await asyncio.to_thread(model_info_from, litellm, account.provider, model)
+        info = await asyncio.to_thread(model_info_from, litellm, account.provider, model)
+        fields = {name: getattr(info, name) for name in _INFO_FIELDS}
+        self._info.setdefault(account.provider.id, {})[model] = fields
+        await asyncio.to_thread(_write_model_info, self._info_file, self._info)
+        return info
 
     # --- LiteLLM Proxy spend ----------------------------------------------------------------
 

@@ -4,16 +4,20 @@ Text that arrived is written to SQLite at most `save_interval_s` after it arrive
 its own (a stream that pauses does not hold it back), so a crash loses at most that much; Stop,
 failure and success each leave the message with its status.
 A save the store refuses (locked, disk full...) never cuts the stream: the reply is held in memory
-(`unsaved_problem` says why) and written by the next operation or `flush_unsaved()`.
+(`unsaved_problem` says why) and written by the next operation or `flush_unsaved()`. Still held
+at quit, it goes to a file of its own (`spill_unsaved`), written to the store at the next start
+(`restore_spilled`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from desktop_app.domain.chat import (
@@ -41,6 +45,7 @@ from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat import preflight
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
+from desktop_app.services.paths import move_aside, write_atomically
 
 DEFAULT_TITLE = "New conversation"
 log = logging.getLogger(__name__)
@@ -53,10 +58,15 @@ class ChatService:
         dispatcher: Dispatcher,
         store: ConversationStore,
         save_interval_s: float = 0.5,
+        spill_file: Path | None = None,
+        draft_file: Path | None = None,
     ) -> None:
         self._dispatcher = dispatcher
         self._store = store
         self._save_interval_s = save_interval_s
+        self._spill_file = spill_file  # replies still held at quit, for the next start
+        self._spill_pending = False  # its replies are held here and not written yet
+        self._draft_file = draft_file  # the composer's unsent text, kept across a quit
         self._unsaved: dict[int, dict[str, Any]] = {}  # message id -> the changes the store refused
         self.unsaved_problem: StorageFailed | None = None  # why they are held
 
@@ -75,6 +85,69 @@ class ChatService:
             if problem is not None:
                 raise problem
         self.unsaved_problem = None
+        if self._spill_pending and self._spill_file is not None:
+            await asyncio.to_thread(self._spill_file.unlink, missing_ok=True)
+            self._spill_pending = False
+
+    async def spill_unsaved(self) -> Path | None:
+        """At quit, with the store still refusing: write the replies held in memory to the spill
+        file (atomically, off the event loop), for `restore_spilled` at the next start. Returns the
+        file, or None when nothing was held. OSError if even that file cannot be written."""
+        if not self._unsaved or self._spill_file is None:
+            return None
+        held = {str(message_id): _changes_to_json(changes) for message_id, changes in self._unsaved.items()}
+        data = json.dumps({"version": 1, "replies": held}, ensure_ascii=False).encode()
+        await asyncio.to_thread(write_atomically, self._spill_file, data)
+        return self._spill_file
+
+    async def restore_spilled(self) -> int:
+        """At start, once the store is open: write the replies the last session could not, then
+        delete their file. Returns how many; StorageFailed (the file stays) if the store refuses.
+        A file that cannot be read is set aside, named in the log, and never read again."""
+        path = self._spill_file
+        if path is None or not path.exists():
+            return 0
+        try:
+            raw = json.loads(await asyncio.to_thread(path.read_bytes))
+            spilled = {int(key): _changes_from_json(value) for key, value in raw["replies"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            kept = await asyncio.to_thread(move_aside, path)
+            log.error("replies kept at the last quit could not be read (%s); the file is now %s", exc, kept)
+            return 0
+        for message_id, changes in spilled.items():
+            self._unsaved[message_id] = {**changes, **self._unsaved.get(message_id, {})}
+        self._spill_pending = True
+        await self.flush_unsaved()  # deletes the file once everything is written
+        log.info("wrote %d repl%s kept at the last quit", len(spilled), "y" if len(spilled) == 1 else "ies")
+        return len(spilled)
+
+    async def save_draft(self, text: str) -> None:
+        """At quit: keep what the composer holds (nothing kept when it is blank). OSError if it
+        cannot be written."""
+        if self._draft_file is None:
+            return
+        if not text.strip():
+            await asyncio.to_thread(self._draft_file.unlink, missing_ok=True)
+            return
+        data = json.dumps({"version": 1, "text": text}, ensure_ascii=False).encode()
+        await asyncio.to_thread(write_atomically, self._draft_file, data)
+
+    async def take_draft(self) -> str:
+        """At start: the text kept at the last quit ("" if none), and its file goes. A file that
+        cannot be read is set aside and named in the log."""
+        path = self._draft_file
+        if path is None or not path.exists():
+            return ""
+        try:
+            text = json.loads(await asyncio.to_thread(path.read_bytes))["text"]
+            if not isinstance(text, str):
+                raise TypeError("the draft is not text")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            kept = await asyncio.to_thread(move_aside, path)
+            log.error("the message kept at the last quit could not be read (%s); the file is now %s", exc, kept)
+            return ""
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        return text
 
     async def refusal(
         self,
@@ -306,6 +379,31 @@ async def recover_interrupted(
             )
         )
     return found
+
+
+def _changes_to_json(changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(changes)
+    if "status" in out:
+        out["status"] = MessageStatus(out["status"]).value
+    if isinstance(out.get("metrics"), ReplyMetrics):
+        out["metrics"] = out["metrics"].to_json()
+    return out
+
+
+def _changes_from_json(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields `ConversationStore.update_message` takes, checked: anything else is refused."""
+    allowed = {"content", "reasoning", "status", "metrics", "error"}
+    if not isinstance(data, dict) or not set(data) <= allowed:
+        raise ValueError(f"unexpected fields {sorted(set(data) - allowed) if isinstance(data, dict) else data!r}")
+    changes = dict(data)
+    if "status" in changes:
+        changes["status"] = MessageStatus(changes["status"])
+    if "metrics" in changes:
+        changes["metrics"] = ReplyMetrics.from_json(changes["metrics"])
+    for key in ("content", "reasoning", "error"):
+        if key in changes and not isinstance(changes[key], str):
+            raise ValueError(f"{key} is not text")
+    return changes
 
 
 def _error_text(error: DomainError) -> str:

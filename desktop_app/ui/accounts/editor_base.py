@@ -38,8 +38,8 @@ FORM_MAX_WIDTH = 660
 class ListEditor(QWidget):
     """A list of a service's items beside the form of one of them.
 
-    A subclass sets `model` before calling `_build_list`, builds `name_edit`, `save_button`,
-    `remove_button` and its form, puts them together with `_split`, calls `_connect_list` and
+    A subclass sets `model` before calling `_build_list`, builds its form and `remove_button`, names
+    the form's name field and Save button as `_name_field` and `_save_field`, puts them together with `_split`, calls `_connect_list` and
     `_show_first`, and fills in the hooks: `_find`, `_show_item`, `_delete`, `_announce_removed`,
     `_show_status`.
     """
@@ -48,8 +48,8 @@ class ListEditor(QWidget):
     REMOVAL_NOTE: ClassVar[str]  # what removing takes with it, or leaves
 
     model: ItemListModel
-    name_edit: QLineEdit
-    save_button: QPushButton
+    _name_field: QLineEdit
+    _save_field: QPushButton
     remove_button: QPushButton
 
     def __init__(self, *, task_owner: str, parent: QWidget | None = None) -> None:
@@ -173,7 +173,7 @@ class ListEditor(QWidget):
         self.list_view.selectionModel().clear()  # leaving an item loads an empty form by itself
         if generation == self._form_generation:
             self._load(None)
-        self.name_edit.setFocus()
+        self._name_field.setFocus()
 
     def _load(self, item: Any) -> None:
         self._form_generation += 1
@@ -184,14 +184,14 @@ class ListEditor(QWidget):
     async def _write(self, save: Awaitable[Any]) -> bool:
         """Await `save` with Save disabled; False, said in the status line, when the settings file
         could not be written."""
-        self.save_button.setEnabled(False)
+        self._save_field.setEnabled(False)
         try:
             await save
         except OSError as exc:
             self._show_status(f"Not saved: the settings file could not be written ({exc.strerror or exc}).", "error")
             return False
         finally:
-            self.save_button.setEnabled(True)
+            self._save_field.setEnabled(True)
         return True
 
     async def _remove_current(self, confirmed: bool) -> bool:

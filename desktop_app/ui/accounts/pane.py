@@ -114,24 +114,7 @@ class AccountsPane(ListEditor):
 
         self.form = AccountForm()
         form = self.form
-        # The form's widgets, by the names the pane has always offered.
-        self.form_title = form.form_title
-        self.organisation_label = form.organisation_label
-        self.provider_combo = form.provider_combo
-        self.name_edit = form.name_edit
-        self.url_edit = form.url_edit
-        self.key_edit = form.key_edit
-        self.show_key_button = form.show_key_button
-        self.remove_key_button = form.remove_key_button
-        self.key_warning_label = form.key_warning_label
-        self.colour_picker = form.colour_picker
-        self.headers_edit = form.headers_edit
-        self.enabled_check = form.enabled_check
-        self.budget_tokens_spin = form.budget_tokens_spin
-        self.budget_usd_spin = form.budget_usd_spin
-        self.save_button = form.save_button
-        self.check_button = form.check_button
-        self.status_label = form.status_label
+        self._name_field, self._save_field = form.name_edit, form.save_button
         splitter = self._split(
             form,
             row(self.add_button, self.duplicate_button, self.remove_button, None),
@@ -166,11 +149,11 @@ class AccountsPane(ListEditor):
         self.move_down_action.triggered.connect(self._on_move_down_triggered)
         self.duplicate_action.triggered.connect(self._on_duplicate_triggered)
         self.toggle_enabled_action.triggered.connect(self._on_toggle_enabled_triggered)
-        self.provider_combo.currentIndexChanged.connect(self._update_key_field)
-        self.remove_key_button.clicked.connect(self._on_remove_key_clicked)
-        self.save_button.clicked.connect(self._on_save_clicked)
-        self.check_button.clicked.connect(self._on_check_clicked)
-        for edit in (self.name_edit, self.url_edit, self.key_edit):
+        self.form.provider_combo.currentIndexChanged.connect(self._update_key_field)
+        self.form.remove_key_button.clicked.connect(self._on_remove_key_clicked)
+        self.form.save_button.clicked.connect(self._on_save_clicked)
+        self.form.check_button.clicked.connect(self._on_check_clicked)
+        for edit in (self.form.name_edit, self.form.url_edit, self.form.key_edit):
             edit.returnPressed.connect(self._on_save_clicked)
 
     # --- slots: one line each, the work is in the async methods below ---------------------------
@@ -231,14 +214,14 @@ class AccountsPane(ListEditor):
         account = self._account_from_form(verb="Not saved", for_check=False)
         if account is None:
             return None
-        typed = self.key_edit.text().strip()
+        typed = self.form.key_edit.text().strip()
         if not await self._write(self._accounts.save_account(account, typed or None, self.form.secret_values())):
             return None
         self.refresh_keyring_notice()  # writing the key may have found the keyring unusable
-        self.key_edit.clear()  # unchecks "Show" too
+        self.form.key_edit.clear()  # unchecks "Show" too
         if self._editing_id == account.id:
             self._key_stored = self._key_stored or bool(typed)
-            self.form_title.setText(account.label)
+            self.form.form_title.setText(account.label)
             self._update_key_field()
         else:
             self.select_account(account.id)
@@ -252,12 +235,12 @@ class AccountsPane(ListEditor):
         account = self._account_from_form(verb="Cannot check", for_check=True)
         if account is None:
             return None
-        typed = self.key_edit.text().strip()
+        typed = self.form.key_edit.text().strip()
         # No typed key: an existing account is checked with its stored key, a new one with none.
         key = typed or (None if self._editing_id is not None else "")
         generation = self._form_generation
         self._checks_running += 1
-        self.check_button.setEnabled(False)
+        self.form.check_button.setEnabled(False)
         self.form.show_status("Checking…", None)
         try:
             result = await self._accounts.check(account, key, self.form.secret_values())
@@ -270,7 +253,7 @@ class AccountsPane(ListEditor):
             result = CheckResult(CheckStatus.ERROR, "The check failed unexpectedly; the log has the details.")
         finally:
             self._checks_running -= 1
-            self.check_button.setEnabled(self._checks_running == 0)
+            self.form.check_button.setEnabled(self._checks_running == 0)
         if generation == self._form_generation:
             self.form.show_status(result.message, "ok" if result.status is CheckStatus.OK else "error")
         self.check_finished.emit(result.status.value, result.message)
@@ -318,7 +301,7 @@ class AccountsPane(ListEditor):
             return
         await self._accounts.set_enabled(account.id, enabled)
         if self._editing_id == account.id:
-            self.enabled_check.setChecked(enabled)
+            self.form.enabled_check.setChecked(enabled)
             self.form.show_status(f"“{account.label}” is {'enabled' if enabled else 'disabled'}.", None)
             self._update_list_actions()
         self.account_saved.emit(account.id)

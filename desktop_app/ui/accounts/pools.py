@@ -165,6 +165,7 @@ class PoolsEditor(ListEditor):
         self.fields.addRow("Strategy", strategy)
         self.fields.addRow("Accounts", members)
         self.save_button = QPushButton("Save", objectName="savePool", default=True)
+        self._name_field, self._save_field = self.name_edit, self.save_button
         self.status_label = QLabel(objectName="poolStatus", wordWrap=True)
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         form_box = QWidget()

@@ -661,11 +661,29 @@ class ChatPane(StoreFaultsMixin, QWidget):
         box.accepted.connect(lambda: self._tasks.spawn(self._saying_storage_faults(self.delete_current())))
         box.open()
 
+    async def restore_draft(self) -> None:
+        """At start: what was typed and not sent when ModelDesk last quit goes back in the composer."""
+        draft = await self._chat.take_draft()
+        if draft and not self.composer.toPlainText():
+            self.composer.setPlainText(draft)
+
     async def aclose(self) -> None:
         await self.stop_and_wait()
+        try:
+            await self._chat.save_draft(self.composer.toPlainText())
+        except OSError as exc:
+            log.error("quitting: the message in the composer could not be kept: %s", exc)
         try:
             await self._remember_settings()
             await self._chat.flush_unsaved()
         except StorageFailed as exc:
-            log.warning("closing with unsaved changes to the conversation history: %s", exc.message)
+            try:
+                spilled = await self._chat.spill_unsaved()
+            except OSError as error:
+                log.error("quitting: a reply the history database refused (%s) is lost: %s", exc.message, error)
+            else:
+                if spilled is not None:
+                    log.warning("quitting: %s The reply is kept in %s until the next start.", exc.message, spilled)
+                else:
+                    log.warning("closing with unsaved changes to the conversation history: %s", exc.message)
         await self._tasks.aclose()
