@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from desktop_app.domain.errors import DomainError
+from desktop_app.domain.sent_requests import SentRequest
 
 
 class ResponseFormat(StrEnum):
@@ -131,6 +132,7 @@ class ReplyMetrics:
 class Started:
     model: str
     dropped_params: tuple[str, ...] = ()  # parameters the provider does not take, left out
+    request: SentRequest | None = None  # what is being sent, to be stored with the reply
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
+from desktop_app.domain.sent_requests import SentRequest
 
 
 class MessageStatus(StrEnum):
@@ -34,6 +35,7 @@ class StoredMessage:
     error: str = ""
     account_id: str = ""
     model: str = ""
+    request: SentRequest | None = None  # what was sent for this reply, when it was recorded
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -28,6 +30,7 @@ from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.openai_fault import FaultServer
+from tests.unit import sqlite_stores
 from tests.unit.sqlite_stores import store_fixtures
 
 KEY = "sk-test"
@@ -300,3 +303,26 @@ async def test_without_a_model_the_message_is_refused_and_nothing_is_stored_or_s
     assert refused.value.message == "No model is selected for this conversation."
     assert await store.messages(conversation.id) == []
     assert server.requests == []
+
+
+@pytest.mark.asyncio
+async def test_each_reply_stores_its_request_as_sent_referring_to_the_stored_messages(
+    chat: ChatService, store: ConversationStore, db_path: Path, account: Account, server: FaultServer
+) -> None:
+    conversation = await store.create_conversation(
+        title=DEFAULT_TITLE, account_id=account.id, model="ok", params=ChatParams(system_prompt="Be brief")
+    )
+    for question in ("First", "Second", "Third"):
+        await collect(chat.reply(conversation, question))
+
+    replies = [m for m in await store.messages(conversation.id) if m.role == "assistant"]
+    for reply, sent in zip(replies, server.requests, strict=True):
+        assert reply.request is not None and reply.request.missing == 0
+        assert list(reply.request.messages) == sent.json()["messages"]
+    # On disk: the system prompt inline, the history as one run of the stored messages' ids.
+    with sqlite_stores.raw(db_path) as conn:
+        record = json.loads(conn.execute("SELECT request FROM messages WHERE id = ?", (replies[-1].id,)).fetchone()[0])
+    conn.close()
+    system, run = record["messages"]
+    assert system == {"role": "system", "content": "Be brief"}
+    assert (run["run"], run["count"]) == ([replies[0].id - 1, replies[-1].id - 1], 5)

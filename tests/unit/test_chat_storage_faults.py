@@ -14,6 +14,7 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatParams, Finished, StreamEvent, TextDelta
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import StorageFailed
+from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.state import AccountStates
@@ -259,3 +260,35 @@ async def test_a_turn_cut_by_a_store_it_needs_is_recorded_as_that_failure(
     assert reply.status is MessageStatus.FAILED  # not "stopped", not "ModelDesk closed"
     assert reply.error.startswith("The usage history database is locked by another program")
     assert caught.value.cause == "locked"
+
+
+@pytest.mark.asyncio
+async def test_a_request_still_held_at_quit_is_kept_with_its_reply_and_written_at_the_next_start(
+    chat: ChatService, store: ConversationStore, db_path: Path, account: Account, spill_file: Path
+) -> None:
+    conversation = await conversation_on(store, account, "ok")
+    await store.add_message(conversation.id, role="user", content="Keep the request")
+    reply = await store.add_message(conversation.id, role="assistant", content="", status=MessageStatus.STREAMING)
+    request = SentRequest(
+        account_id=account.id,
+        provider_id=account.provider_id,
+        base_url=account.effective_base_url,
+        api_base=account.effective_base_url,
+        litellm_model="openai/ok",
+        model="ok",
+        messages=({"role": "system", "content": "Be brief"}, {"role": "user", "content": "Keep the request"}),
+        params={"temperature": 0.3},
+    )
+    with sqlite_stores.write_lock_held(db_path):
+        # The reply's request (Started) and its end arrive while another program holds the lock.
+        assert await chat._save(reply.id, request=request) is not None
+        assert await chat._save(reply.id, content="Done", status=MessageStatus.COMPLETE) is not None
+        assert await chat.spill_unsaved() == spill_file
+
+    again, store_again = await restarted(chat, db_path, spill_file)
+    try:
+        assert await again.restore_spilled() == 1
+        _, stored = await store_again.messages(conversation.id)
+        assert (stored.status, stored.content, stored.request) == (MessageStatus.COMPLETE, "Done", request)
+    finally:
+        await store_again.close()

@@ -11,7 +11,7 @@ import pytest
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics, ResponseFormat
 from desktop_app.domain.conversations import MessageStatus
-from desktop_app.services.chat.conversations import ConversationStore, StoreClosed
+from desktop_app.services.chat.conversations import SCHEMA_VERSION, ConversationStore, StoreClosed
 from tests.unit import sqlite_stores
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ db_path, store = sqlite_stores.store_fixtures(ConversationStore, "conversations.
 @pytest.mark.asyncio
 async def test_a_new_database_is_in_wal_mode_with_a_versioned_schema(store: ConversationStore, db_path: Path) -> None:
     assert store.notice is None
-    assert sqlite_stores.journal_mode_and_version(db_path) == ("wal", 1)
+    assert sqlite_stores.journal_mode_and_version(db_path) == ("wal", SCHEMA_VERSION)
     with sqlite_stores.raw(db_path) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"conversations", "messages"} <= tables
@@ -383,7 +383,7 @@ async def test_a_file_that_is_not_a_database_is_moved_aside_and_a_new_one_starte
         assert [c.title for c in await store.list_conversations()] == ["Fresh start"]
         assert [m.content for m in await store.messages(conversation.id)] == ["works"]
     with sqlite_stores.raw(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 @pytest.mark.asyncio

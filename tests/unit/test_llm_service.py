@@ -89,7 +89,8 @@ async def test_a_reply_is_started_streamed_counted_and_finished(
 ) -> None:
     events = await collect(stream(llm, account, "ok"))
 
-    assert events[0] == Started(model="ok", dropped_params=())
+    assert isinstance(events[0], Started)
+    assert (events[0].model, events[0].dropped_params) == ("ok", ())
     assert isinstance(events[-1], Finished)
     assert events[-2] == UsageReport(prompt_tokens=HELLO_PROMPT_TOKENS, completion_tokens=40)
     assert isinstance(events[1], ResponseHeaders)  # the provider's headers, as soon as they are known
@@ -206,7 +207,8 @@ async def test_the_parameters_reach_the_server_and_a_length_stop_is_reported(
     )
     events = await collect(stream(llm, account, "ok", params=params))
 
-    assert events[0] == Started(model="ok", dropped_params=())
+    assert isinstance(events[0], Started)
+    assert (events[0].model, events[0].dropped_params) == ("ok", ())
     assert isinstance(events[-1], Finished) and events[-1].finish_reason == "length"
     assert text_of(events) == "word0 word1 word2 word3 word4 "
     body = server.requests[-1].json()
@@ -216,6 +218,10 @@ async def test_the_parameters_reach_the_server_and_a_length_stop_is_reported(
         "type": "json_schema",
         "json_schema": {"name": "response", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}},
     }
+    # What is recorded with the reply ("View as code") is what went out.
+    sent = events[0].request
+    assert sent is not None and {k: body[k] for k in sent.params} == sent.params
+    assert set(body) - set(sent.params) == {"model", "messages", "stream", "stream_options"}
 
 
 @pytest.mark.asyncio
@@ -225,10 +231,12 @@ async def test_more_stop_sequences_than_can_be_sent_are_cut_and_the_user_is_told
     stops = [f"STOP{i}" for i in range(1000)]
     events = await collect(stream(llm, account, "ok", params=ChatParams(stop=stops)))
 
-    assert events[0] == Started(model="ok", dropped_params=())
+    assert isinstance(events[0], Started)
+    assert (events[0].model, events[0].dropped_params) == ("ok", ())
     assert events[1] == Notice("Sent only the first 4 of the 1,000 stop sequences: no more than 4 can be sent.")
     assert isinstance(events[-1], Finished)
     assert server.requests[-1].json()["stop"] == stops[:4]
+    assert events[0].request is not None and events[0].request.params["stop"] == stops[:4]
 
     few = await collect(stream(llm, account, "ok", params=ChatParams(stop=stops[:4])))
     assert not any(isinstance(e, Notice) for e in few)

@@ -18,13 +18,14 @@ from typing import Any
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
 from desktop_app.domain.conversations import Conversation, InterruptedReply, MessageStatus, StoredMessage
+from desktop_app.domain.sent_requests import SentRequest, StoredMessages
 from desktop_app.services.sqlite_store import SqliteStore, StoreClosed
 
 __all__ = ["SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # StoreClosed: imported from here
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # _MIGRATIONS[n] takes a database at user_version n to n + 1.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -60,10 +61,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
         "CREATE INDEX messages_by_conversation ON messages (conversation_id, id)",
     ),
+    # The request that produced a reply (JSON of a SentRequest, its stored messages referred to by id;
+    # '' for replies from before).
+    1: ("ALTER TABLE messages ADD COLUMN request TEXT NOT NULL DEFAULT ''",),
 }
 
 _CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at"
-_MESSAGE_COLUMNS = "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model"
+_MESSAGE_COLUMNS = "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request"
 
 
 _RECOVER_CONVERSATION_COLUMNS = "id, title, account_id, model, params, created_at, updated_at"
@@ -71,6 +75,15 @@ _RECOVER_MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, reasoning, status, metrics, error, account_id, model, created_at"
 )
 _RECOVER_CHUNK = 64
+
+
+def _recover_message_columns(conn: sqlite3.Connection) -> str:
+    """The message columns to copy from a damaged file, which may predate the `request` column."""
+    try:
+        conn.execute("SELECT request FROM messages LIMIT 0")
+    except sqlite3.DatabaseError:
+        return _RECOVER_MESSAGE_COLUMNS
+    return f"{_RECOVER_MESSAGE_COLUMNS}, request"
 
 
 def _readable_rows(conn: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
@@ -169,6 +182,7 @@ class ConversationStore(SqliteStore):
         status: MessageStatus | None = None,
         metrics: ReplyMetrics | None = None,
         error: str | None = None,
+        request: SentRequest | None = None,
     ) -> bool:
         """Change only the fields given; False when the message no longer exists."""
         changes: dict[str, Any] = {}
@@ -182,6 +196,8 @@ class ConversationStore(SqliteStore):
             changes["metrics"] = json.dumps(metrics.to_json())
         if error is not None:
             changes["error"] = error
+        if request is not None:
+            changes["request"] = request  # encoded on the worker, against the messages stored before it
         return await self._write(self._update_message, message_id, changes)
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
@@ -219,7 +235,8 @@ class ConversationStore(SqliteStore):
         damaged = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)
         try:
             conversations = list(_readable_rows(damaged, "conversations", _RECOVER_CONVERSATION_COLUMNS))
-            messages = list(_readable_rows(damaged, "messages", _RECOVER_MESSAGE_COLUMNS))
+            message_columns = _recover_message_columns(damaged)
+            messages = list(_readable_rows(damaged, "messages", message_columns))
         finally:
             damaged.close()
         conn = self._conn
@@ -240,9 +257,7 @@ class ConversationStore(SqliteStore):
                         conversation_id,
                         [f"Recovered conversation {conversation_id}", "", "", "{}", now, now],
                     )
-                self._insert_keeping_id(
-                    conn, "messages", _RECOVER_MESSAGE_COLUMNS, old_id, [new_ids[conversation_id], *rest]
-                )
+                self._insert_keeping_id(conn, "messages", message_columns, old_id, [new_ids[conversation_id], *rest])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -344,6 +359,8 @@ class ConversationStore(SqliteStore):
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if isinstance(request := changes.get("request"), SentRequest):
+                changes = {**changes, "request": self._encode_request(message_id, request)}
             if changes:
                 assignments = ", ".join(f"{column} = ?" for column in changes)  # fixed column names
                 found = (
@@ -366,16 +383,32 @@ class ConversationStore(SqliteStore):
             raise
         return found
 
+    def _encode_request(self, message_id: int, request: SentRequest) -> str:
+        """The request's record: the messages stored before this one in its conversation are kept
+        as runs of their ids, the rest (the system prompt, text sent other than stored) inline."""
+        stored = self._conn.execute(
+            "SELECT id, role, content FROM messages"
+            " WHERE conversation_id = (SELECT conversation_id FROM messages WHERE id = ?) AND id < ? ORDER BY id",
+            (message_id, message_id),
+        ).fetchall()
+        return json.dumps(request.to_json(stored), ensure_ascii=False)
+
     def _get_message(self, message_id: int) -> StoredMessage | None:
         row = self._conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
-        return _message(row) if row else None
+        if not row:
+            return None
+        earlier = self._conn.execute(
+            "SELECT id, role, content FROM messages WHERE conversation_id = ? AND id < ?", (row[1], message_id)
+        )
+        return _message(row, StoredMessages(earlier) if row[-1] else None)
 
     def _messages(self, conversation_id: int) -> list[StoredMessage]:
         rows = self._conn.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
-        )
-        return [_message(row) for row in rows]
+        ).fetchall()
+        stored = StoredMessages((row[0], row[2], row[3]) for row in rows)
+        return [_message(row, stored) for row in rows]
 
     def _recover_interrupted(self) -> list[InterruptedReply]:
         # Not activity: the conversations keep their place in the list.
@@ -431,8 +464,8 @@ def _params(text: str, conversation_id: int) -> ChatParams:
         return ChatParams()
 
 
-def _message(row: tuple[Any, ...]) -> StoredMessage:
-    id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model = row
+def _message(row: tuple[Any, ...], stored: StoredMessages | None = None) -> StoredMessage:
+    id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request = row
     try:
         status = MessageStatus(status)
     except ValueError:
@@ -441,6 +474,10 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
         reply_metrics = ReplyMetrics.from_json(json.loads(metrics))
     except (ValueError, TypeError):
         reply_metrics = ReplyMetrics()
+    try:
+        sent = SentRequest.from_json(json.loads(request), stored) if request else None
+    except ValueError:
+        sent = None
     return StoredMessage(
         id=id_,
         conversation_id=conversation_id,
@@ -452,4 +489,5 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
         error=error,
         account_id=account_id,
         model=model,
+        request=sent,
     )

@@ -41,6 +41,7 @@ from desktop_app.domain.chat import (
     UsageReport,
 )
 from desktop_app.domain.errors import DomainError, ServerError
+from desktop_app.domain.sent_requests import SentRequest, without_url_password
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.chat.preflight import account_refusal, params_refusal
 from desktop_app.services.errors import map_error
@@ -60,6 +61,7 @@ MAX_BATCH_INTERVAL_S = 0.5
 CONSUMER_CPU_SHARE_INVERSE = 20
 # LiteLLM cuts `stop` to OpenAI's limit for every provider, without a word; we cut it and say so.
 MAX_STOP_SEQUENCES = 4
+_STREAM_OPTIONS = {"include_usage": True}
 
 
 def litellm_model_name(account: Account, model: str) -> str:
@@ -258,6 +260,39 @@ def _limit_stop_sequences(options: dict[str, Any]) -> tuple[dict[str, Any], Noti
     return {**options, "stop": stops[:MAX_STOP_SEQUENCES]}, notice
 
 
+def _with_implied_params(litellm: Any, request: _Request, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` plus what LiteLLM would fill in unasked (Anthropic's required max_tokens), sent
+    explicitly so that the stored request says everything that went out."""
+    if request.account.provider_id != "anthropic" or "max_tokens" in options:
+        return options
+    try:
+        default = int(litellm.AnthropicConfig.get_max_tokens_for_model(request.model))
+    except Exception:  # noqa: BLE001 (LiteLLM then picks its default itself, as before)
+        return options
+    return {**options, "max_tokens": default}
+
+
+def _sent_request(request: _Request, options: dict[str, Any]) -> SentRequest:
+    account = request.account
+    base_url, url_password = without_url_password(account.effective_base_url)
+    api_base = litellm_api_base(account)
+    return SentRequest(
+        account_id=account.id,
+        provider_id=account.provider_id,
+        base_url=base_url,
+        api_base=None if api_base is None else without_url_password(api_base)[0],
+        litellm_model=litellm_model_name(account, request.model),
+        model=request.model,
+        messages=tuple(dict(m) for m in request.messages),
+        params=dict(options),
+        headers=dict(account.extra_headers),
+        secret_headers=tuple(n for n in account.secret_headers if n in account.request_headers),
+        key_sent=bool(request.api_key),
+        stream_options=dict(_STREAM_OPTIONS),
+        url_password=url_password,
+    )
+
+
 def _cost(litellm: Any, request: _Request, tally: _Tally) -> float | None:
     if request.account.provider.is_local or tally.prompt_tokens is None:
         return None
@@ -289,10 +324,11 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
     account = request.account
     options, dropped = _split_supported(litellm, request)
     options, stops_cut = _limit_stop_sequences(options)
+    options = _with_implied_params(litellm, request, options)
     tally = _Tally()
     stream = None
     try:
-        mailbox.put(Started(model=request.model, dropped_params=dropped))
+        mailbox.put(Started(model=request.model, dropped_params=dropped, request=_sent_request(request, options)))
         if stops_cut is not None:
             mailbox.put(stops_cut)
         stream = await litellm.acompletion(
@@ -301,7 +337,7 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             api_base=litellm_api_base(account),
             api_key=request.api_key or _PLACEHOLDER_KEY,
             stream=True,
-            stream_options={"include_usage": True},
+            stream_options=dict(_STREAM_OPTIONS),
             timeout=request.timeout_s,
             max_retries=0,  # pools (and the user's Retry) decide about retries, not the SDK
             drop_params=True,

@@ -27,6 +27,7 @@ from desktop_app.domain.chat import (
     Finished,
     ReasoningDelta,
     ReplyMetrics,
+    Started,
     StreamEvent,
     TextDelta,
 )
@@ -38,6 +39,7 @@ from desktop_app.domain.conversations import (
     StoredMessage,
 )
 from desktop_app.domain.errors import DomainError, StorageFailed
+from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import UsageRecord
 from desktop_app.services.accounts.usage import UsageStore
@@ -261,6 +263,9 @@ class ChatService:
                     elif isinstance(event, ReasoningDelta):
                         reasoning.append(event.text)
                         saver.changed()
+                    elif isinstance(event, Started) and event.request is not None:
+                        # Kept with the reply now, so it survives a crash; a pool's later attempt replaces it.
+                        await self._save(reply.id, request=event.request)
                     elif isinstance(event, Finished):
                         status = MessageStatus.COMPLETE
                         await saver.finish(status, metrics=event.metrics)
@@ -383,12 +388,14 @@ def _changes_to_json(changes: dict[str, Any]) -> dict[str, Any]:
         out["status"] = MessageStatus(out["status"]).value
     if isinstance(out.get("metrics"), ReplyMetrics):
         out["metrics"] = out["metrics"].to_json()
+    if isinstance(out.get("request"), SentRequest):
+        out["request"] = out["request"].to_json()  # every message inline: the file is for the next start only
     return out
 
 
 def _changes_from_json(data: dict[str, Any]) -> dict[str, Any]:
     """The fields `ConversationStore.update_message` takes, checked: anything else is refused."""
-    allowed = {"content", "reasoning", "status", "metrics", "error"}
+    allowed = {"content", "reasoning", "status", "metrics", "error", "request"}
     if not isinstance(data, dict) or not set(data) <= allowed:
         raise ValueError(f"unexpected fields {sorted(set(data) - allowed) if isinstance(data, dict) else data!r}")
     changes = dict(data)
@@ -396,6 +403,8 @@ def _changes_from_json(data: dict[str, Any]) -> dict[str, Any]:
         changes["status"] = MessageStatus(changes["status"])
     if "metrics" in changes:
         changes["metrics"] = ReplyMetrics.from_json(changes["metrics"])
+    if "request" in changes and (request := SentRequest.from_json(changes.pop("request"))) is not None:
+        changes["request"] = request  # one this build cannot read only loses its "View as code"
     for key in ("content", "reasoning", "error"):
         if key in changes and not isinstance(changes[key], str):
             raise ValueError(f"{key} is not text")

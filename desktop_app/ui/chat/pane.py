@@ -40,12 +40,14 @@ from desktop_app.domain.chat import (
 )
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import DomainError, StorageFailed
+from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.usage import BudgetExceeded
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.ui.chat.conversations_box import ConversationsBox
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel
+from desktop_app.ui.chat.request_code import RequestCodeDialog
 from desktop_app.ui.chat.store_faults import StoreFaultsMixin
 from desktop_app.ui.chat.transcript import TranscriptView
 from desktop_app.ui.common.events import follow
@@ -182,6 +184,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
         self.conversations_box.view.selectionModel().currentChanged.connect(self._on_conversation_selected)
         self.model_picker.currentIndexChanged.connect(lambda _row: self._tasks.spawn(self.show_model_info()))
         self.transcript.retry_requested.connect(lambda: self._start_reply(self.retry()))
+        self.transcript.code_view_requested.connect(self._on_transcript_code_view_requested)
         follow(self, accounts.on_models_changed, self._reload_picker)
         follow(self, accounts.on_accounts_changed, self._reload_picker)
         self.empty_state.setVisible(self.picker_model.rowCount() == 0)
@@ -303,9 +306,10 @@ class ChatPane(StoreFaultsMixin, QWidget):
                 continue
             held = self._chat.unsaved(message.id)
             content, status, error = message.content, message.status, message.error
+            request = message.request
             if held is not None:
                 content, status = held.get("content", content), held.get("status", status)
-                error = held.get("error", error)
+                error, request = held.get("error", error), held.get("request", request)
             note = {
                 MessageStatus.STOPPED: "Stopped",
                 MessageStatus.STREAMING: INTERRUPTED_NOTE,
@@ -324,7 +328,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
                         ],
                     )
                 )
-            self.transcript.add_assistant_message(content, footer=message.metrics.summary(), note=note)
+            self.transcript.add_assistant_message(content, footer=message.metrics.summary(), note=note, request=request)
         if messages and messages[-1].status is MessageStatus.INTERRUPTED:
             # Retry answers the last question again; an earlier interrupted reply stays as it is.
             self.transcript.show_error("This reply was cut off.", retry=True)
@@ -494,6 +498,8 @@ class ChatPane(StoreFaultsMixin, QWidget):
         try:
             async with contextlib.aclosing(events):
                 async for event in events:
+                    if isinstance(event, Started):
+                        self.transcript.set_live_request(event.request)
                     if isinstance(event, TextDelta):
                         if not got_text:
                             got_text = True
@@ -554,6 +560,11 @@ class ChatPane(StoreFaultsMixin, QWidget):
             self.reply_finished.emit(outcome)
         if outcome == "stopped":
             self.transcript.finish_assistant_message(note="Stopped")
+
+    def _on_transcript_code_view_requested(self, request: SentRequest) -> None:
+        dialog = RequestCodeDialog(request, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     def _selected_is_local(self) -> bool:
         conversation = self._current

@@ -32,6 +32,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.ui.chat.markdown import BlockSplitter, render_markdown
 from desktop_app.ui.theme import Colours, colours
 
@@ -71,6 +72,7 @@ class _LiveMessage:
 class TranscriptView(QTextBrowser):
     retry_requested = Signal()
     code_copied = Signal(str)
+    code_view_requested = Signal(object)  # the SentRequest behind a reply ("View as code")
 
     def __init__(self, parent: QWidget | None = None, *, render_interval_ms: int = RENDER_INTERVAL_MS) -> None:
         super().__init__(parent)
@@ -84,6 +86,8 @@ class TranscriptView(QTextBrowser):
         font.setPointSizeF(max(font.pointSizeF(), 10.0) + 1)
         document.setDefaultFont(font)
         self._code_blocks: list[str] = []
+        self._requests: list[SentRequest] = []  # by the index in their "request:" links
+        self._live_request: SentRequest | None = None
         self._live: _LiveMessage | None = None
         self._last_body: list[int | None] | None = None  # [start, end]; end None while live
         self._follow_bottom = True
@@ -106,6 +110,8 @@ class TranscriptView(QTextBrowser):
         self._live = None
         self._last_body = None
         self._code_blocks.clear()
+        self._requests.clear()
+        self._live_request = None
         self._follow_bottom = True
         self._reset_document()
 
@@ -126,16 +132,24 @@ class TranscriptView(QTextBrowser):
         cursor.insertText(text.replace("\r", ""), self._text_format)
         self._last_body = [start, cursor.position()]
 
-    def add_assistant_message(self, markdown: str, *, footer: str = "", note: str = "") -> None:
+    def add_assistant_message(
+        self, markdown: str, *, footer: str = "", note: str = "", request: SentRequest | None = None
+    ) -> None:
+        """A finished reply; with `request`, its footer offers "View as code"."""
         self._end_live_message()
         cursor = self._history.lastCursorPosition()
         header_end = self._insert_header(cursor)
         self._insert_markdown(header_end, markdown)
         self._last_body = [header_end + 1, self._history.lastPosition()]
-        self._insert_footer(footer=footer, note=note)
+        self._insert_footer(footer=footer, note=note, request=request)
+
+    def set_live_request(self, request: SentRequest | None) -> None:
+        """The request behind the reply being streamed, offered as code once it ends."""
+        self._live_request = request
 
     def begin_assistant_message(self) -> None:
         self._end_live_message()
+        self._live_request = None
         self._cursor.movePosition(_END)
         start = self._cursor.block().position()
         header_end = self._insert_header(self._cursor)
@@ -190,7 +204,8 @@ class TranscriptView(QTextBrowser):
         if self._live is None:
             return
         self._end_live_message()
-        self._insert_footer(footer=footer, note=note)
+        request, self._live_request = self._live_request, None
+        self._insert_footer(footer=footer, note=note, request=request)
 
     def show_error(self, message: str, *, action: str = "", retry: bool = True) -> None:
         self._end_live_message()
@@ -344,12 +359,25 @@ class TranscriptView(QTextBrowser):
         # A trailing newline would become a space at the end of the last block.
         cursor.insertHtml(_OPEN_NEW_BLOCK + rendered.html.rstrip())
 
-    def _insert_footer(self, *, footer: str, note: str) -> None:
+    def _insert_footer(self, *, footer: str, note: str, request: SentRequest | None = None) -> None:
         for text, char in ((note, self._note_format), (footer, self._footer_format)):
             if text:
                 cursor = self._history.lastCursorPosition()
                 self._start_block(cursor, QTextBlockFormat(), char)
                 cursor.insertText(text, char)
+        if request is None:
+            return
+        cursor = self._history.lastCursorPosition()
+        if footer:
+            cursor.insertText("  ·  ", self._footer_format)
+        else:
+            self._start_block(cursor, QTextBlockFormat(), self._footer_format)
+        link = QTextCharFormat(self._footer_format)
+        link.setAnchor(True)
+        link.setAnchorHref(f"request:{len(self._requests)}")
+        link.setForeground(self._retry_format.foreground())
+        self._requests.append(request)
+        cursor.insertText("View as code", link)
 
     # -- look -------------------------------------------------------------------------------
 
@@ -470,6 +498,12 @@ class TranscriptView(QTextBrowser):
             self.code_copied.emit(code)
         elif scheme == "retry":
             self.retry_requested.emit()
+        elif scheme == "request":
+            try:
+                request = self._requests[int(url.path())]
+            except (ValueError, IndexError):
+                return
+            self.code_view_requested.emit(request)
         elif scheme in ("http", "https", "mailto"):
             QDesktopServices.openUrl(url)
 

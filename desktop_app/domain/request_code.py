@@ -1,0 +1,454 @@
+"""A stored request as code to run elsewhere: Python with LiteLLM, with the provider's SDK, and curl.
+
+Each snippet sends the body the app sent (streaming, as the app did). Keys and credential headers
+appear only as environment-variable references: `os.environ["OPENAI_API_KEY"]` in Python,
+`$OPENAI_API_KEY` in the shell.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from desktop_app.domain.providers import PROVIDERS
+from desktop_app.domain.sent_requests import SentRequest
+
+# What LiteLLM sends as the key to a server that needs none (see services/chat/llm.py).
+PLACEHOLDER_KEY = "no-key"
+ANTHROPIC_VERSION = "2023-06-01"
+GEMINI_API_VERSION = "v1beta"
+URL_PASSWORD_VAR = "BASE_URL_PASSWORD"  # the password of the base URL's user info, when it has one
+# OpenAI-style parameters by their name in Gemini's generationConfig.
+_GEMINI_CONFIG = {
+    "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens",
+    "stop": "stop_sequences",
+}
+_INDENT = "    "
+_INLINE_WIDTH = 100
+_SHELL_PLAIN = re.compile(r"[A-Za-z0-9 _:./=-]*")
+# Keyword arguments of the SDKs' create(); anything else goes in extra_body.
+_OPENAI_KWARGS = frozenset(
+    {
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "n",
+        "presence_penalty",
+        "reasoning_effort",
+        "response_format",
+        "seed",
+        "stop",
+        "temperature",
+        "top_logprobs",
+        "top_p",
+        "user",
+    }
+)
+# temperature, top_p and top_k are not keyword arguments of every anthropic SDK version: they go in extra_body.
+_ANTHROPIC_KWARGS = frozenset({"max_tokens", "stop_sequences", "metadata"})
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    title: str  # the tab's name
+    language: str  # "python" or "shell"
+    text: str
+
+
+class _Code(str):
+    """Python source put into a snippet as it is (an environment lookup), not as a string literal."""
+
+    __slots__ = ()
+
+
+def key_env_var(provider_id: str) -> str:
+    """Where the snippet reads the key: the provider's usual variable, else one named after it."""
+    entry = PROVIDERS.get(provider_id)
+    if entry is not None and entry.env_vars:
+        return entry.env_vars[0]
+    return f"{_env_name(provider_id)}_API_KEY"
+
+
+def header_env_var(name: str) -> str:
+    """Where the snippet reads a credential header's value."""
+    return f"HEADER_{_env_name(name)}"
+
+
+def wire_format(provider_id: str) -> str:
+    """The wire format LiteLLM speaks to this provider: "openai", "anthropic", "ollama" or "gemini"."""
+    return provider_id if provider_id in ("anthropic", "ollama", "gemini") else "openai"
+
+
+def request_snippets(request: SentRequest) -> list[Snippet]:
+    """The snippets for `request`, in tab order: LiteLLM, the provider's SDK where one applies, curl."""
+    snippets = [Snippet("LiteLLM", "python", litellm_snippet(request))]
+    wire = wire_format(request.provider_id)
+    if wire == "anthropic":
+        snippets.append(Snippet("Anthropic SDK", "python", anthropic_snippet(request)))
+    elif wire in ("openai", "ollama"):
+        snippets.append(Snippet("OpenAI SDK", "python", openai_snippet(request)))
+    snippets.append(Snippet("curl", "shell", curl_snippet(request)))
+    return snippets
+
+
+# --- what goes on the wire -------------------------------------------------------------------------
+
+
+def wire_url(request: SentRequest) -> str:
+    base = request.base_url.rstrip("/")
+    wire = wire_format(request.provider_id)
+    if wire == "anthropic":
+        return f"{base}/v1/messages"
+    if wire == "ollama":
+        return f"{base}/api/chat"
+    if wire == "gemini":
+        # LiteLLM puts the API version after the default host, not after a base URL of the account's.
+        root = request.api_base.rstrip("/") if request.api_base else f"{base}/{GEMINI_API_VERSION}"
+        return f"{root}/models/{request.model}:streamGenerateContent?alt=sse"
+    return f"{base}/chat/completions"
+
+
+def wire_body(request: SentRequest) -> dict[str, Any]:
+    """The JSON body the provider is sent for `request` (as LiteLLM writes it)."""
+    wire = wire_format(request.provider_id)
+    if wire == "anthropic":
+        return _anthropic_body(request)
+    if wire == "ollama":
+        return _ollama_body(request)
+    if wire == "gemini":
+        return _gemini_body(request)
+    body: dict[str, Any] = {"model": request.model, "messages": [dict(m) for m in request.messages]}
+    body.update(request.params)
+    body["stream"] = True
+    if request.stream_options:
+        body["stream_options"] = dict(request.stream_options)
+    return body
+
+
+def _anthropic_body(request: SentRequest) -> dict[str, Any]:
+    system = [{"type": "text", "text": m["content"]} for m in request.messages if m["role"] == "system"]
+    messages: list[dict[str, Any]] = []
+    for m in request.messages:
+        if m["role"] == "system":
+            continue
+        block = {"type": "text", "text": m["content"]}
+        if messages and messages[-1]["role"] == m["role"]:
+            messages[-1]["content"].append(block)  # the API wants turns to alternate
+        else:
+            messages.append({"role": m["role"], "content": [block]})
+    body: dict[str, Any] = {"model": request.model, "messages": messages}
+    for name, value in request.params.items():
+        if name != "response_format":  # see untranslated()
+            body["stop_sequences" if name == "stop" else name] = value
+    if system:
+        body["system"] = system
+    body["stream"] = True
+    return body
+
+
+def untranslated(request: SentRequest) -> str:
+    """What the SDK and curl snippets leave out because LiteLLM rewrites it in its own way, or ""."""
+    fmt = request.params.get("response_format")
+    if wire_format(request.provider_id) == "anthropic" and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        return (
+            "LiteLLM turns response_format (a JSON schema) into Anthropic's structured output, adapting"
+            " the schema; that part is left out here, the LiteLLM tab sends it as the app did."
+        )
+    return ""
+
+
+def _gemini_body(request: SentRequest) -> dict[str, Any]:
+    contents: list[dict[str, Any]] = []
+    system: list[dict[str, str]] = []
+    for m in request.messages:
+        part = {"text": m["content"]}
+        if m["role"] == "system":
+            system.append(part)
+            continue
+        role = "model" if m["role"] == "assistant" else "user"
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].append(part)  # turns alternate, as in Anthropic's API
+        else:
+            contents.append({"role": role, "parts": [part]})
+    config: dict[str, Any] = {}
+    for name, value in request.params.items():
+        if name == "response_format":
+            if value.get("type") in ("json_object", "json_schema"):
+                config["response_mime_type"] = "application/json"
+            if value.get("type") == "json_schema":
+                config["response_json_schema"] = value["json_schema"]["schema"]
+        else:
+            config[_GEMINI_CONFIG.get(name, name)] = value
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["system_instruction"] = {"parts": system}
+    if config:
+        body["generationConfig"] = config
+    return body
+
+
+def _ollama_body(request: SentRequest) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    # LiteLLM gives every message an (empty) list of images.
+    messages = [{**m, "images": []} for m in request.messages]
+    body: dict[str, Any] = {"model": request.model, "messages": messages}
+    for name, value in request.params.items():
+        if name == "response_format":
+            if value.get("type") == "json_object":
+                body["format"] = "json"
+            elif value.get("type") == "json_schema":
+                body["format"] = value["json_schema"]["schema"]
+        elif name in ("max_tokens", "max_completion_tokens"):
+            options["num_predict"] = value
+        elif name == "frequency_penalty":
+            options["repeat_penalty"] = value
+        else:
+            options[name] = value
+    body["options"] = options
+    body["stream"] = True
+    return body
+
+
+# --- Python --------------------------------------------------------------------------------------
+
+
+def litellm_snippet(request: SentRequest) -> str:
+    kwargs: dict[str, Any] = {"model": request.litellm_model, "messages": list(request.messages)}
+    if request.api_base is not None:
+        kwargs["api_base"] = _url_py(request.api_base, request)
+    kwargs["api_key"] = _key_code(request)
+    if headers := _headers_code(request):
+        kwargs["extra_headers"] = headers
+    kwargs["drop_params"] = True
+    kwargs.update(request.params)
+    kwargs["stream"] = True
+    if request.stream_options:
+        kwargs["stream_options"] = request.stream_options
+    return "\n".join(
+        [
+            "import os",
+            "",
+            "# Without this, importing LiteLLM downloads its price list.",
+            'os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")',
+            "",
+            "import litellm  # noqa: E402",
+            "",
+            f"response = {_call('litellm.completion', kwargs)}",
+            "for chunk in response:",
+            "    if chunk.choices and chunk.choices[0].delta.content:",
+            '        print(chunk.choices[0].delta.content, end="", flush=True)',
+            "print()",
+            "",
+        ]
+    )
+
+
+def openai_snippet(request: SentRequest) -> str:
+    base = request.base_url.rstrip("/")
+    lines = ["import os", "", "from openai import OpenAI", ""]
+    if wire_format(request.provider_id) == "ollama":
+        base = f"{base}/v1"
+        lines.append("# Ollama's OpenAI-compatible endpoint; the app itself asked /api/chat (see the curl tab).")
+    client = {"base_url": _url_py(base, request), "api_key": _key_code(request)}
+    kwargs: dict[str, Any] = {"model": request.model, "messages": list(request.messages)}
+    extra = {k: v for k, v in request.params.items() if k not in _OPENAI_KWARGS}
+    kwargs.update({k: v for k, v in request.params.items() if k in _OPENAI_KWARGS})
+    kwargs["stream"] = True
+    if request.stream_options:
+        kwargs["stream_options"] = request.stream_options
+    if headers := _headers_code(request):
+        kwargs["extra_headers"] = headers
+    if extra:
+        kwargs["extra_body"] = extra
+    lines += [
+        f"client = {_call('OpenAI', client)}",
+        f"stream = {_call('client.chat.completions.create', kwargs)}",
+        "for chunk in stream:",
+        "    if chunk.choices and chunk.choices[0].delta.content:",
+        '        print(chunk.choices[0].delta.content, end="", flush=True)',
+        "print()",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def anthropic_snippet(request: SentRequest) -> str:
+    body = _anthropic_body(request)
+    # As LiteLLM sends it: the key in x-api-key, at this API version (SDKs differ on both).
+    client = {
+        "base_url": _url_py(request.base_url.rstrip("/"), request),
+        "api_key": _Code("key"),
+        "default_headers": {"x-api-key": _Code("key"), "anthropic-version": ANTHROPIC_VERSION},
+    }
+    kwargs: dict[str, Any] = {"model": body.pop("model")}
+    if "system" in body:
+        kwargs["system"] = body.pop("system")
+    kwargs["messages"] = body.pop("messages")
+    body.pop("stream")
+    extra = {k: v for k, v in body.items() if k not in _ANTHROPIC_KWARGS}
+    kwargs.update({k: v for k, v in body.items() if k in _ANTHROPIC_KWARGS})
+    kwargs["stream"] = True
+    if headers := _headers_code(request):
+        kwargs["extra_headers"] = headers
+    if extra:
+        kwargs["extra_body"] = extra
+    return "\n".join(
+        [
+            *_comment(untranslated(request)),
+            "import os",
+            "",
+            "import anthropic",
+            "",
+            f"key = {_py(_key_code(request))}",
+            f"client = {_call('anthropic.Anthropic', client)}",
+            f"stream = {_call('client.messages.create', kwargs)}",
+            "for event in stream:",
+            '    if event.type == "content_block_delta" and event.delta.type == "text_delta":',
+            '        print(event.delta.text, end="", flush=True)',
+            "print()",
+            "",
+        ]
+    )
+
+
+def _url_parts(url: str, request: SentRequest) -> tuple[str, str] | None:
+    """(up to the user name, from the "@" on) when the password goes between them, else None."""
+    if not request.url_password:
+        return None
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    user, at, host = netloc.rpartition("@")
+    if not (sep and at):
+        return None
+    return f"{scheme}://{user}:", f"@{host}{slash}{path}"
+
+
+def _url_py(url: str, request: SentRequest) -> Any:
+    parts = _url_parts(url, request)
+    if parts is None:
+        return url
+    return _Code(f'{_py_inline(parts[0])} + os.environ["{URL_PASSWORD_VAR}"] + {_py_inline(parts[1])}')
+
+
+def _url_sh(url: str, request: SentRequest) -> str:
+    parts = _url_parts(url, request)
+    if parts is None:
+        return _sh(url)
+    return f'{_sh(parts[0])}"${{{URL_PASSWORD_VAR}}}"{_sh(parts[1])}'
+
+
+def _key_code(request: SentRequest) -> Any:
+    return _Code(f'os.environ["{key_env_var(request.provider_id)}"]') if request.key_sent else PLACEHOLDER_KEY
+
+
+def _headers_code(request: SentRequest) -> dict[str, Any]:
+    headers: dict[str, Any] = dict(request.headers)
+    for name in request.secret_headers:
+        headers[name] = _Code(f'os.environ["{header_env_var(name)}"]')
+    return headers
+
+
+def _call(function: str, kwargs: dict[str, Any]) -> str:
+    lines = [f"{function}("]
+    lines += [f"{_INDENT}{name}={_py(value, 1)}," for name, value in kwargs.items()]
+    lines.append(")")
+    return "\n".join(lines)
+
+
+def _py(value: Any, depth: int = 0) -> str:
+    """`value` as a Python expression, on one line when it fits."""
+    inline = _py_inline(value)
+    if "\n" not in inline and len(inline) + len(_INDENT) * depth <= _INLINE_WIDTH:
+        return inline
+    pad, end = _INDENT * (depth + 1), _INDENT * depth
+    if isinstance(value, dict) and value:
+        items = [f"{pad}{_py_inline(str(k))}: {_py(v, depth + 1)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + f"\n{end}}}"
+    if isinstance(value, (list, tuple)) and value:
+        items = [f"{pad}{_py(v, depth + 1)}," for v in value]
+        return "[\n" + "\n".join(items) + f"\n{end}]"
+    return inline
+
+
+def _py_inline(value: Any) -> str:
+    if isinstance(value, _Code):
+        return str(value)
+    if isinstance(value, str):
+        text = repr(value)  # escapes quotes, backslashes, newlines and invisible characters
+        # repr quotes with ' unless the text holds one; " is the house style when it is free.
+        return f'"{text[1:-1]}"' if text[0] == "'" and '"' not in value else text
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_py_inline(str(k))}: {_py_inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_py_inline(v) for v in value) + "]"
+    raise TypeError(f"cannot write a {type(value).__name__} as Python")
+
+
+# --- curl ----------------------------------------------------------------------------------------
+
+
+def curl_snippet(request: SentRequest) -> str:
+    wire = wire_format(request.provider_id)
+    parts = [f"curl -sS -N {_url_sh(wire_url(request), request)}", _sh_header("Content-Type", "application/json")]
+    key = key_env_var(request.provider_id)
+    if wire == "anthropic":
+        parts.append(_sh_header_var("x-api-key", key) if request.key_sent else _sh_header("x-api-key", PLACEHOLDER_KEY))
+        parts.append(_sh_header("anthropic-version", ANTHROPIC_VERSION))
+    elif wire == "gemini":
+        parts.append(_sh_header_var("x-goog-api-key", key))  # never ?key= in the URL
+    elif request.key_sent:
+        parts.append(_sh_header_var("Authorization", key, prefix="Bearer "))
+    else:
+        parts.append(_sh_header("Authorization", f"Bearer {PLACEHOLDER_KEY}"))
+    parts += [_sh_header(name, value) for name, value in request.headers.items()]
+    parts += [_sh_header_var(name, header_env_var(name)) for name in request.secret_headers]
+    parts.append(f"--data-raw {_sh(_json(wire_body(request)))}")
+    return "\n".join([*_comment(untranslated(request)), " \\\n  ".join(parts)]) + "\n"
+
+
+def _comment(text: str) -> list[str]:
+    """`text` as comment lines (the same in Python and in the shell); none for no text."""
+    return [f"# {line}" for line in textwrap.wrap(text, 96)]
+
+
+def _json(body: dict[str, Any]) -> str:
+    text = json.dumps(body, ensure_ascii=False, indent=2)
+    # Characters that are invisible or reorder text on screen are written as escapes.
+    return "".join(c if c.isprintable() or c == "\n" else _json_escape(c) for c in text)
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def _sh(text: str) -> str:
+    """`text` as one shell word: single-quoted, so nothing in it is expanded."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _sh_header(name: str, value: str) -> str:
+    return f"-H {_sh(f'{name}: {value}')}"
+
+
+def _sh_header_var(name: str, var: str, *, prefix: str = "") -> str:
+    """A header whose value is read from the environment variable `var` when the command runs."""
+    literal = f"{name}: {prefix}"
+    if _SHELL_PLAIN.fullmatch(literal):
+        return f'-H "{literal}${{{var}}}"'
+    return f'-H {_sh(literal)}"${{{var}}}"'
+
+
+def _env_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper() or "MODELDESK"

@@ -1,0 +1,303 @@
+"""The "View as code" snippets for real: a reply goes through the app's stack to a loopback server,
+its stored request is turned into snippets, and each snippet is run (LiteLLM and SDK Python in a
+subprocess, curl in bash) against the same server, which must receive the same body and headers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from desktop_app.domain.accounts import Account
+from desktop_app.domain.chat import ChatParams, Failed, Finished
+from desktop_app.domain.request_code import (
+    URL_PASSWORD_VAR,
+    header_env_var,
+    key_env_var,
+    request_snippets,
+    wire_body,
+)
+from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.settings import Settings
+from desktop_app.services.accounts import header_secrets
+from desktop_app.services.accounts.secrets import SecretStore
+from desktop_app.services.accounts.state import AccountStates
+from desktop_app.services.chat.conversations import ConversationStore
+from desktop_app.services.chat.dispatch import Dispatcher
+from desktop_app.services.chat.llm import LLMService
+from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
+from desktop_app.services.litellm_engine import LiteLLMEngine
+from tests.servers.anthropic_fault import AnthropicServer
+from tests.servers.llama import LlamaServer
+from tests.servers.ollama_server import OllamaServer
+from tests.servers.openai_fault import FaultServer
+
+# Text that has to survive Python and shell quoting on its way into the snippets.
+TRICKY = 'It\'s "quoted", $HOME and `date`; a \\ backslash,\nnew line, tab\t, café, 日本, \u202eevil\u202c 🙂'
+SESSION_TOKEN = "tok-'\"$(rm -rf ~)`x`"  # a credential header's value: only its variable may show
+URL_PASSWORD = "s3cret-pw"  # the password of a base URL's user info
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _runs_python_with(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+async def _send(
+    server: Any, account: Account, key: str, model: str, params: ChatParams, tmp_path: Path, *, fails: bool = False
+) -> Any:
+    """A turn with history through the real ChatService; the reply's request as read after a restart.
+    `fails`: the server cannot answer; one message is sent and its failed reply still keeps its request."""
+    secrets = SecretStore()
+    if key:
+        await secrets.set(account.id, key)
+    await header_secrets.write(secrets, account.id, {"X-Session-Token": SESSION_TOKEN})
+    engine = LiteLLMEngine()
+    engine.start()
+    path = tmp_path / "conversations.sqlite3"
+    store = ConversationStore(path)
+    await store.open()
+    try:
+        dispatcher = Dispatcher(
+            llm=LLMService(engine=engine),
+            secrets=secrets,
+            states=AccountStates(),
+            settings=lambda: Settings(accounts=[account]),
+            timeout_s=lambda: 30.0,
+        )
+        chat = ChatService(dispatcher=dispatcher, store=store)
+        conversation = await store.create_conversation(
+            title=DEFAULT_TITLE, account_id=account.id, model=model, params=params
+        )
+        for text in ("First question", TRICKY)[int(fails) :]:
+            events = [e async for e in chat.reply(conversation, text)]
+            assert isinstance(events[-1], Failed if fails else Finished), events[-1]
+    finally:
+        await store.close()
+        engine.stop()
+        await secrets.close()
+    for file in path.parent.glob("conversations.sqlite3*"):  # the database, its WAL...: no credential
+        data = file.read_bytes()
+        assert SESSION_TOKEN.encode() not in data and URL_PASSWORD.encode() not in data, file
+        assert not key or key.encode() not in data, file
+    reopened = ConversationStore(path)  # as after a restart
+    await reopened.open()
+    try:
+        reply = (await reopened.messages(conversation.id))[-1]
+    finally:
+        await reopened.close()
+    assert reply.role == "assistant" and reply.request is not None
+    return reply.request
+
+
+def _run(snippet_language: str, text: str, env_var: str, key: str, *, answered: bool = True) -> None:
+    env = {
+        **os.environ,
+        env_var: key,
+        header_env_var("X-Session-Token"): SESSION_TOKEN,
+        URL_PASSWORD_VAR: URL_PASSWORD,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    if snippet_language == "python":
+        command = [sys.executable, "-c", text]
+    else:
+        command = ["bash", "-c", text]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    if answered:
+        assert done.returncode == 0, f"{snippet_language} snippet failed:\n{done.stderr}\n---\n{text}"
+
+
+def _check_snippets(
+    server: Any,
+    request: SentRequest,
+    key: str,
+    sent_headers: set[str],
+    *,
+    not_run: tuple[str, ...] = (),
+    answered: bool = True,
+) -> None:
+    """Run each snippet but those `not_run`; the server must get the body (and the headers named) the app sent."""
+    app_request = server.requests[-1]
+    app_body = app_request.json()
+    assert wire_body(request) == app_body  # the stored record says exactly what went out
+    snippets = request_snippets(request)
+    for snippet in snippets:
+        assert SESSION_TOKEN not in snippet.text and URL_PASSWORD not in snippet.text
+        assert not key or key not in snippet.text
+        if snippet.title in not_run:
+            continue
+        before = len(server.requests)
+        _run(snippet.language, snippet.text, key_env_var(request.provider_id), key, answered=answered)
+        # One request to the endpoint the app asked (LiteLLM may look the model up first, as it did for the app).
+        [received] = [r for r in server.requests[before:] if r.path == app_request.path]
+        assert received.json() == app_body, snippet.title
+        for name in sent_headers:
+            assert received.headers.get(name) == app_request.headers.get(name), (snippet.title, name)
+
+
+@pytest_asyncio.fixture
+async def openai_server() -> AsyncIterator[FaultServer]:
+    with FaultServer() as server:
+        yield server
+
+
+@pytest.mark.asyncio
+async def test_the_snippets_of_an_openai_compatible_reply_send_what_the_app_sent(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    account = Account(
+        provider_id="openai_compatible",
+        label="Lab",
+        base_url=openai_server.base_url,
+        extra_headers={"X-Team": "it's $team"},
+        secret_headers=("X-Session-Token",),
+    )
+    params = ChatParams(
+        system_prompt=TRICKY,
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=50,
+        stop=("END", "$HOME", "`x`"),
+        seed=7,
+        response_format="json_object",
+    )
+    request = await _send(openai_server, account, "sk-test", "ok", params, tmp_path)
+
+    assert request.params == {
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "max_tokens": 50,
+        "stop": ["END", "$HOME", "`x`"],
+        "seed": 7,
+        "response_format": {"type": "json_object"},
+    }
+    assert request.messages[0] == {"role": "system", "content": TRICKY}
+    assert [s.title for s in request_snippets(request)] == ["LiteLLM", "OpenAI SDK", "curl"]
+    _check_snippets(openai_server, request, "sk-test", {"authorization", "x-team", "x-session-token"})
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("run", ["LiteLLM and curl", "Anthropic SDK"])
+async def test_the_snippets_of_an_anthropic_reply_send_what_the_app_sent(tmp_path: Path, run: str) -> None:
+    if run == "Anthropic SDK" and not _runs_python_with("anthropic"):
+        pytest.skip("the anthropic package is not installed, so its snippet cannot be run")
+    if run != "Anthropic SDK" and shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with AnthropicServer() as server:
+        account = Account(
+            provider_id="anthropic",
+            label="Claude",
+            base_url=server.base_url,
+            extra_headers={"X-Team": "it's $team"},
+            secret_headers=("X-Session-Token",),
+        )
+        # LiteLLM sends no JSON-object format to Anthropic: the snippets must not either.
+        params = ChatParams(
+            system_prompt=TRICKY, temperature=0.3, top_p=0.9, stop=("END", "$HOME"), response_format="json_object"
+        )
+        key = "sk-ant-test-a"
+        request = await _send(server, account, key, "claude-sonnet-4-5", params, tmp_path)
+
+        # Anthropic requires max_tokens: LiteLLM's default for the model is sent, and recorded.
+        assert set(request.params) == {"temperature", "top_p", "stop", "max_tokens", "response_format"}
+        assert [s.title for s in request_snippets(request)] == ["LiteLLM", "Anthropic SDK", "curl"]
+        not_run = ("LiteLLM", "curl") if run == "Anthropic SDK" else ("Anthropic SDK",)
+        headers = {"x-api-key", "x-team", "x-session-token", "anthropic-version"}
+        _check_snippets(server, request, key, headers, not_run=not_run)
+
+
+@pytest.mark.asyncio
+async def test_the_snippets_of_an_ollama_reply_send_what_the_app_sent(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with OllamaServer(installed=("gemma3:270m",)) as server:
+        account = Account(
+            provider_id="ollama",
+            label="Ollama",
+            base_url=server.base_url,
+            extra_headers={"X-Team": "it's $team"},
+            secret_headers=("X-Session-Token",),
+        )
+        params = ChatParams(system_prompt=TRICKY, temperature=0.3, top_p=0.9, max_tokens=50, stop=("END",), seed=7)
+        request = await _send(server, account, "", "gemma3:270m", params, tmp_path)
+
+        assert request.key_sent is False
+        assert [s.title for s in request_snippets(request)] == ["LiteLLM", "OpenAI SDK", "curl"]
+        # The OpenAI SDK snippet asks Ollama's /v1 endpoint, which this loopback server does not serve.
+        _check_snippets(server, request, "", {"authorization", "x-team", "x-session-token"}, not_run=("OpenAI SDK",))
+
+
+@pytest.mark.asyncio
+async def test_the_curl_snippet_of_a_gemini_request_sends_what_the_app_sent(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    """No loopback Gemini here: the OpenAI one records the request (and answers it 404, so the reply
+    fails), which is enough to compare what the app and the snippets sent."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    account = Account(
+        provider_id="gemini",
+        label="Gemini",
+        base_url=openai_server.base_url.removesuffix("/v1"),
+        extra_headers={"X-Team": "it's $team"},
+        secret_headers=("X-Session-Token",),
+    )
+    params = ChatParams(system_prompt=TRICKY, temperature=0.3, top_p=0.9, max_tokens=50, stop=("END",), seed=7)
+    request = await _send(openai_server, account, "AIza-test", "gemini-2.5-flash", params, tmp_path, fails=True)
+
+    assert openai_server.requests[-1].path == "/models/gemini-2.5-flash:streamGenerateContent"
+    assert [s.title for s in request_snippets(request)] == ["LiteLLM", "curl"]
+    headers = {"x-goog-api-key", "x-team", "x-session-token"}
+    _check_snippets(openai_server, request, "AIza-test", headers, answered=False)
+
+
+@pytest.mark.asyncio
+async def test_the_password_of_a_base_url_is_not_stored_with_the_request(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    # LiteLLM's transport refuses a URL with credentials beside a key, so this reply fails unsent;
+    # what matters here is what was stored (_send also reads the database files for the password).
+    base_url = openai_server.base_url.replace("://", f"://bob:{URL_PASSWORD}@")
+    account = Account(provider_id="openai_compatible", label="Lab", base_url=base_url)
+    request = await _send(openai_server, account, "sk-test", "ok", ChatParams(), tmp_path, fails=True)
+
+    assert request.url_password and request.base_url == base_url.replace(f":{URL_PASSWORD}@", "@")
+    assert all(URL_PASSWORD not in s.text and URL_PASSWORD_VAR in s.text for s in request_snippets(request))
+
+
+def _last_task(server: LlamaServer) -> dict[str, Any]:
+    """The slot that ran the latest request: its sampling parameters and prompt length, as parsed."""
+    slot = max((s for s in server.slots() if "id_task" in s), key=lambda s: s["id_task"])
+    return {"params": slot["params"], "n_prompt_tokens": slot["n_prompt_tokens"], "id_task": slot["id_task"]}
+
+
+@pytest.mark.asyncio
+async def test_the_snippets_of_a_llama_server_reply_are_read_by_it_as_the_apps_request(tmp_path: Path) -> None:
+    """A real llama-server: what it parsed from each snippet's request (every sampling parameter, the
+    prompt's length) is what it parsed from the app's."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with LlamaServer() as server:
+        account = Account(provider_id="llamacpp", label="Gemma", base_url=f"{server.base_url}/v1")
+        params = ChatParams(system_prompt=TRICKY, temperature=0.3, top_p=0.9, max_tokens=8, stop=("END",), seed=7)
+        request = await _send(server, account, "", "gemma", params, tmp_path)
+        sent = _last_task(server)
+        assert (sent["params"]["seed"], sent["params"]["n_predict"]) == (7, 8)
+        for snippet in request_snippets(request):
+            _run(snippet.language, snippet.text, key_env_var(request.provider_id), "")
+            seen = _last_task(server)
+            assert seen["id_task"] > sent["id_task"], snippet.title
+            assert {k: seen[k] for k in ("params", "n_prompt_tokens")} == {
+                k: sent[k] for k in ("params", "n_prompt_tokens")
+            }, snippet.title
