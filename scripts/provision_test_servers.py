@@ -52,6 +52,34 @@ def _run(cmd: list[str], **kwargs) -> None:
     subprocess.run(cmd, check=True, **kwargs)
 
 
+def extract_archive(archive: Path, dest: Path) -> None:
+    """Unpack a tar archive into ``dest``, refusing any member that would land outside it.
+
+    tarfile's ``filter="data"`` checks this only from Python 3.11.4 on (Debian 12 has 3.11.2), so
+    the check is done here for every Python the project supports.
+    """
+    dest = dest.resolve()
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        links = {Path(member.name) for member in members if member.issym()}
+        for member in members:
+            if any(parent in links for parent in Path(member.name).parents):
+                raise ValueError(f"{archive.name}: {member.name} lies beyond a link in the archive")
+            target = (dest / member.name).resolve()
+            if member.issym():
+                target = (target.parent / member.linkname).resolve()
+            elif member.islnk():
+                target = (dest / member.linkname).resolve()
+            elif not (member.isfile() or member.isdir()):
+                raise ValueError(f"{archive.name}: {member.name} is not a file, folder or link")
+            if not target.is_relative_to(dest):
+                raise ValueError(f"{archive.name}: {member.name} points outside the folder it unpacks to")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, members=members, filter="data")
+        else:
+            tar.extractall(dest, members=members)
+
+
 def ensure_llama_server(root: Path) -> Path:
     target_dir = root / f"llama-server-{LLAMA_CPP_PYTHON_VERSION}"
     binary = target_dir / "bin" / "llama-server"
@@ -73,9 +101,7 @@ def ensure_llama_server(root: Path) -> Path:
                 str(tmp_path),
             ]
         )
-        sdist = next(tmp_path.glob("llama_cpp_python-*.tar.gz"))
-        with tarfile.open(sdist) as tar:
-            tar.extractall(tmp_path, filter="data")
+        extract_archive(next(tmp_path.glob("llama_cpp_python-*.tar.gz")), tmp_path)
         src = next(tmp_path.glob("llama_cpp_python-*/vendor/llama.cpp"))
         build = tmp_path / "build"
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
