@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import keyring
@@ -22,24 +21,6 @@ from desktop_app.ui.accounts.model import (
 )
 from tests.ui.conftest import WAIT_MS, run, saved_settings
 
-# Shown windows make the offscreen platform say this; it is about the test platform, not the pane.
-offscreen_show = pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints\(\)")
-
-
-class KeyringThatFailsOnWrite(keyring.backend.KeyringBackend):
-    """Reads work, writes raise: the store must fall back to memory mid-session."""
-
-    priority = -1  # never picked by keyring.get_keyring() elsewhere in the session
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return None
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        raise keyring.errors.PasswordSetError("the keyring refused the write")
-
-    def delete_password(self, service: str, username: str) -> None:
-        pass
-
 
 @pytest.fixture
 def make_pane(add_widget) -> Callable[[AccountService], AccountsPane]:
@@ -51,23 +32,8 @@ def pane(make_pane, account_service) -> AccountsPane:
     return make_pane(account_service)
 
 
-def fill(pane: AccountsPane, provider_id: str, name: str, *, url: str = "", key: str = "") -> None:
-    """What a user does after pressing "Add"."""
-    pane.add_button.click()
-    pane.form.provider_combo.setCurrentIndex(pane.form.provider_combo.findData(provider_id))
-    pane.form.name_edit.setText(name)
-    pane.form.url_edit.setText(url)
-    pane.form.key_edit.setText(key)
-
-
 def stored_key(account_id: str) -> str | None:
     return keyring.get_password(SERVICE, account_id)
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def labels(pane: AccountsPane) -> list[str]:
