@@ -81,6 +81,11 @@ def check_base_url(value: str) -> str:
         inside = url.partition("[")[2].partition("]")[0]
         raise ValueError(f"“{inside}” in brackets is not an IPv6 address") from None
     netloc = parts.netloc
+    if "@" in netloc:  # user:password@ would put a secret in the settings file, and in logs
+        raise ValueError(
+            "the base URL must not hold a user name or password: put the key in the key field "
+            "(or a credential header), which ModelDesk keeps in the keyring"
+        )
     host = parts.hostname or ""
     if not host:
         raise ValueError("the base URL needs a host name, as in http://127.0.0.1:8080")

@@ -33,6 +33,14 @@ def refusal(**fields) -> str:
         ("http://exa mple.com", "the base URL must not contain spaces or control characters"),
         ("http://café.example", "the host name must be in ASCII (write an international name in its xn-- form)"),
         ("ftp://example.com", "the base URL must start with http:// or https://"),
+        *(
+            (
+                url,
+                "the base URL must not hold a user name or password: put the key in the key field "
+                "(or a credential header), which ModelDesk keeps in the keyring",
+            )
+            for url in ("http://user:s3cret@127.0.0.1:11434", "https://token@api.example.com/v1", "http://@host:1")
+        ),
     ],
 )
 def test_a_base_url_that_cannot_be_sent_to_is_refused_with_one_sentence(url, sentence):

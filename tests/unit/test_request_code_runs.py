@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatParams, Failed, Finished
+from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.request_code import (
     URL_PASSWORD_VAR,
     header_env_var,
@@ -263,17 +264,21 @@ async def test_the_curl_snippet_of_a_gemini_request_sends_what_the_app_sent(
 
 
 @pytest.mark.asyncio
-async def test_the_password_of_a_base_url_is_not_stored_with_the_request(
+async def test_a_base_url_holding_a_password_is_refused_before_anything_is_sent_or_stored(
     openai_server: FaultServer, tmp_path: Path
 ) -> None:
-    # LiteLLM's transport refuses a URL with credentials beside a key, so this reply fails unsent;
-    # what matters here is what was stored (_send also reads the database files for the password).
+    # The account form and the settings file refuse such a URL (check_base_url). An account that
+    # skipped them is refused again before dispatch, so the password never reaches a request, a
+    # snippet or the store (`without_url_password` guards the record too: test_request_code.py).
     base_url = openai_server.base_url.replace("://", f"://bob:{URL_PASSWORD}@")
-    account = Account(provider_id="openai_compatible", label="Lab", base_url=base_url)
-    request = await _send(openai_server, account, "sk-test", "ok", ChatParams(), tmp_path, fails=True)
-
-    assert request.url_password and request.base_url == base_url.replace(f":{URL_PASSWORD}@", "@")
-    assert all(URL_PASSWORD not in s.text and URL_PASSWORD_VAR in s.text for s in request_snippets(request))
+    account = Account.model_construct(
+        **{**Account(provider_id="openai_compatible", label="Lab").model_dump(), "base_url": base_url}
+    )
+    with pytest.raises(BadRequest, match="must not hold a user name or password"):
+        await _send(openai_server, account, "sk-test", "ok", ChatParams(), tmp_path, fails=True)
+    assert not [r for r in openai_server.requests if r.path.endswith("/chat/completions")]
+    for file in tmp_path.glob("conversations.sqlite3*"):
+        assert URL_PASSWORD.encode() not in file.read_bytes(), file
 
 
 def _last_task(server: LlamaServer) -> dict[str, Any]:
