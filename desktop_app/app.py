@@ -20,6 +20,7 @@ from desktop_app.services.accounts.catalog import ModelCatalog
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.state import AccountStates
 from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat.attachments import AttachmentStore
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.chat.llm import LLMService
@@ -97,6 +98,7 @@ class ModelDeskApp:
             store=self.store,
             spill_file=paths.unsaved_replies_file,
             draft_file=paths.composer_draft_file,
+            attachments=AttachmentStore(paths.attachments_dir),
         )
         self.gguf = GgufLibrary(
             paths.cache_dir / "gguf.json", folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)]

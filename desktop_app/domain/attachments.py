@@ -8,6 +8,7 @@ digest, so history, branches and compare columns share one copy.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -99,6 +100,15 @@ class Attachment:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AttachedFile:
+    """An attachment with its bytes, read for a request; `text` is a PDF's text where it has one."""
+
+    attachment: Attachment
+    data: bytes
+    text: str = ""
+
+
 def fenced(name: str, text: str) -> str:
     """A text file as the model sees it: its name, then its text in a fence no line of it closes."""
     longest = run = 0
@@ -109,20 +119,15 @@ def fenced(name: str, text: str) -> str:
     return f"{name}:\n{fence}\n{text}\n{fence}"
 
 
-def content_parts(
-    text: str,
-    attachments: list[tuple[Attachment, bytes]],
-    *,
-    documents: bool,
-    pdf_text: dict[str, str] | None = None,
-) -> str | list[dict[str, Any]]:
+def content_parts(text: str, files: Sequence[AttachedFile], *, documents: bool) -> str | list[dict[str, Any]]:
     """The message's content as sent: plain text when nothing is attached, else OpenAI-style parts,
     the user's text first, then each file in the order attached. `documents`: the provider takes a
-    PDF as a document; otherwise `pdf_text` (digest -> extracted text) goes inline instead."""
-    if not attachments:
+    PDF as a document; otherwise its text goes inline instead."""
+    if not files:
         return text
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    for attachment, data in attachments:
+    for file in files:
+        attachment, data = file.attachment, file.data
         if attachment.kind is AttachmentKind.IMAGE:
             url = f"data:{attachment.media_type};base64,{base64.b64encode(data).decode()}"
             parts.append({"type": "image_url", "image_url": {"url": url}})
@@ -132,6 +137,9 @@ def content_parts(
             url = f"data:application/pdf;base64,{base64.b64encode(data).decode()}"
             parts.append({"type": "file", "file": {"filename": attachment.name, "file_data": url}})
         else:
-            extracted = (pdf_text or {}).get(attachment.digest, "")
-            parts.append({"type": "text", "text": fenced(f"{attachment.name} (its text)", extracted)})
+            parts.append({"type": "text", "text": fenced(f"{attachment.name} (its text)", file.text)})
     return parts
+
+
+# Providers whose API takes a PDF as a document (LiteLLM turns the `file` part into theirs).
+DOCUMENT_PROVIDERS = frozenset({"anthropic", "openai", "gemini"})

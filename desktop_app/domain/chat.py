@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from desktop_app.domain.attachments import AttachedFile, content_parts
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.sent_requests import SentRequest
 
@@ -81,9 +82,12 @@ Role = Literal["system", "user", "assistant"]
 class ChatMessage:
     role: Role
     content: str
+    files: tuple[AttachedFile, ...] = ()  # attached files, with their bytes
 
-    def as_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def as_dict(self, *, documents: bool = True) -> dict[str, Any]:
+        """The message as sent; with files, its content is OpenAI-style parts (`documents`: the
+        provider takes PDFs as documents)."""
+        return {"role": self.role, "content": content_parts(self.content, self.files, documents=documents)}
 
 
 @dataclass(slots=True)

@@ -76,6 +76,11 @@ class AppPaths:
         return self.data_dir / "composer-draft.json"
 
     @property
+    def attachments_dir(self) -> Path:
+        # Attached files, one per SHA-256 of what was sent; messages refer to them by that digest.
+        return self.data_dir / "attachments"
+
+    @property
     def model_cache_file(self) -> Path:
         return self.cache_dir / "models.json"
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.attachments import DOCUMENT_PROVIDERS
 from desktop_app.domain.chat import (
     ChatMessage,
     ChatParams,
@@ -173,12 +174,17 @@ class LLMService:
         litellm = await self._engine.litellm()
         loop = asyncio.get_running_loop()
         mailbox = _Mailbox(loop)
+        documents = account.provider_id in DOCUMENT_PROVIDERS
+        if any(m.files for m in messages):  # base64 of every attached file: off the event loop
+            sent = await asyncio.to_thread(_with_system_prompt, messages, params.system_prompt, documents)
+        else:
+            sent = _with_system_prompt(messages, params.system_prompt, documents)
         request = _Request(
             account=account,
             api_key=api_key,
             model=model,
             timeout_s=timeout_s,
-            messages=_with_system_prompt(messages, params.system_prompt),
+            messages=sent,
             options=options,
         )
         future = self._engine.submit(_produce(litellm, request, mailbox))
@@ -214,12 +220,14 @@ class _Request:
     api_key: str | None
     model: str
     timeout_s: float
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     options: dict[str, Any]
 
 
-def _with_system_prompt(messages: Sequence[ChatMessage], system_prompt: str) -> list[dict[str, str]]:
-    out = [m.as_dict() for m in messages if m.role != "system"]
+def _with_system_prompt(
+    messages: Sequence[ChatMessage], system_prompt: str, documents: bool = True
+) -> list[dict[str, Any]]:
+    out = [m.as_dict(documents=documents) for m in messages if m.role != "system"]
     if system_prompt.strip():
         out.insert(0, {"role": "system", "content": system_prompt})
     return out

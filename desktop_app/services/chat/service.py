@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from desktop_app.domain.attachments import AttachedFile, Attachment, AttachmentKind, AttachmentRefused
 from desktop_app.domain.chat import (
     ChatMessage,
     ChatParams,
@@ -44,6 +45,7 @@ from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import UsageRecord
 from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat import preflight
+from desktop_app.services.chat.attachments import AttachmentStore, pdf_text
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.paths import move_aside, write_atomically
@@ -61,8 +63,11 @@ class ChatService:
         save_interval_s: float = 0.5,
         spill_file: Path | None = None,
         draft_file: Path | None = None,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         self._dispatcher = dispatcher
+        self._attachments = attachments  # where attached files are kept (None: nothing can be attached)
+        self._pdf_texts: dict[str, str] = {}  # digest -> the text of a PDF, read once a session
         self._store = store
         self._save_interval_s = save_interval_s
         self._spill_file = spill_file  # replies still held at quit, for the next start
@@ -157,20 +162,23 @@ class ChatService:
         model: str,
         params: ChatParams,
         text: str | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> DomainError | None:
         """Why this message (or, without `text`, an answer) cannot be sent at all, or None: asked at
         Send, before anything is stored, planned or recorded."""
-        if text is not None and (problem := preflight.empty_message(text)) is not None:
+        if text is not None and not attachments and (problem := preflight.empty_message(text)) is not None:
             return problem
         return await self._dispatcher.refusal(target_id=target_id, model=model, params=params)
 
-    async def add_user_message(self, conversation: Conversation, user_text: str) -> None:
+    async def add_user_message(
+        self, conversation: Conversation, user_text: str, attachments: tuple[Attachment, ...] = ()
+    ) -> None:
         """Store the user's message (a new conversation is named after it); StorageFailed if it
         could not be stored, and then nothing was. An empty message is refused (raised), not stored."""
-        if (problem := preflight.empty_message(user_text)) is not None:
+        if not attachments and (problem := preflight.empty_message(user_text)) is not None:
             raise problem
         await self.flush_unsaved()
-        await self._store.add_message(conversation.id, role="user", content=user_text)
+        await self._store.add_message(conversation.id, role="user", content=user_text, attachments=attachments)
         if conversation.title == DEFAULT_TITLE and user_text.strip():
             title = " ".join(user_text.split())[:48]
             try:
@@ -185,15 +193,20 @@ class ChatService:
         user_text: str,
         *,
         override_budget: bool = False,
+        attachments: tuple[Attachment, ...] = (),
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Add the user's message and stream the assistant's answer. A request that cannot be sent
-        raises its DomainError before anything is stored (see `refusal`)."""
+        """Add the user's message (with the files attached) and stream the assistant's answer. A
+        request that cannot be sent raises its DomainError before anything is stored (see `refusal`)."""
         problem = await self.refusal(
-            target_id=conversation.account_id, model=conversation.model, params=conversation.params, text=user_text
+            target_id=conversation.account_id,
+            model=conversation.model,
+            params=conversation.params,
+            text=user_text,
+            attachments=attachments,
         )
         if problem is not None:
             raise problem
-        await self.add_user_message(conversation, user_text)
+        await self.add_user_message(conversation, user_text, attachments)
         # Closing this generator (Stop) must close the answer now, not whenever it is collected:
         # only then is the partial reply stored as STOPPED and the HTTP stream closed at once.
         answer = self._answer(conversation, override_budget)
@@ -231,7 +244,7 @@ class ChatService:
             raise problem
         await self.flush_unsaved()
         history = [
-            ChatMessage(m.role, m.content)  # type: ignore[arg-type]
+            ChatMessage(m.role, m.content, await self._files(m))  # type: ignore[arg-type]
             for m in await self._store.messages(conversation.id)
             if _counts_as_history(m)
         ]
@@ -285,6 +298,24 @@ class ChatService:
                     await saver.finish(status)
                 else:
                     await saver.stop()
+
+    async def _files(self, message: StoredMessage) -> tuple[AttachedFile, ...]:
+        """The message's attached files with their bytes (and a PDF's text); AttachmentRefused when
+        one is no longer on disk as it was attached."""
+        if not message.attachments:
+            return ()
+        if self._attachments is None:
+            raise AttachmentRefused("This message has attached files, and this session cannot read them.")
+        files = []
+        for attachment in message.attachments:
+            data = await self._attachments.read(attachment)
+            text = ""
+            if attachment.kind is AttachmentKind.PDF:
+                if attachment.digest not in self._pdf_texts:
+                    self._pdf_texts[attachment.digest] = await asyncio.to_thread(pdf_text, data)
+                text = self._pdf_texts[attachment.digest]
+            files.append(AttachedFile(attachment, data, text))
+        return tuple(files)
 
     async def _save(self, message_id: int, **changes: Any) -> StorageFailed | None:
         """Write the reply's changes (with any held before); on a storage fault hold them instead."""
