@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from desktop_app.domain.attachments import AttachedFile, content_parts
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.structured_output import schema_problem
 
 
 class ResponseFormat(StrEnum):
@@ -65,13 +66,16 @@ class ChatParams(BaseModel):
 
 
 def parse_json_schema(text: str) -> dict[str, Any]:
-    """The schema the user typed, as a dict; a clear ValueError when it is not a JSON object."""
+    """The schema the user typed, as a dict; a clear ValueError when it is not a JSON object or
+    not a valid JSON Schema."""
     try:
         schema = json.loads(text or "{}")
     except json.JSONDecodeError as exc:
         raise ValueError(f"The JSON schema is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
     if not isinstance(schema, dict):
         raise ValueError("The JSON schema must be a JSON object.")
+    if (problem := schema_problem(schema)) is not None:
+        raise ValueError(problem)
     return schema
 
 
