@@ -9,10 +9,22 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import Finished
 from desktop_app.domain.conversations import MessageStatus
 from desktop_app.domain.errors import BadRequest
+from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.service import ChatService
+from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.openai_fault import FaultServer
-from tests.unit.test_chat_service import chat, collect, db_path, new_conversation, secrets, store  # noqa: F401
+from tests.unit import test_chat_service as base
+from tests.unit.sqlite_stores import store_fixtures
+from tests.unit.test_chat_service import collect, new_conversation
+
+db_path, store = store_fixtures(ConversationStore, "conversations.sqlite3")
+secrets = base.secrets
+
+
+@pytest.fixture
+def chat(engine: LiteLLMEngine, store: ConversationStore, secrets: SecretStore, account: Account) -> ChatService:
+    return base.make_chat(engine, store, secrets, account)
 
 
 def shown(messages) -> list[tuple[str, str, int, int]]:
