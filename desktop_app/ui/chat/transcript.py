@@ -385,11 +385,13 @@ class TranscriptView(QTextBrowser):
         version, count = versions
         cursor.insertText("    ", self._footer_format)
         if count > 1:
-            for label, action, enabled in (("‹", "previous", version > 1), (None, "", False), ("›", "next", version < count)):
-                if label is None:
-                    cursor.insertText(f" {version}/{count} ", self._footer_format)
-                else:
-                    cursor.insertText(label, self._action_link(action, place) if enabled else self._footer_format)
+            # At the text's size, not the links' smaller one: the place among versions is read at a glance.
+            plain = QTextCharFormat(self._footer_format)
+            plain.setFontPointSize(self.document().defaultFont().pointSizeF())
+            previous, following = version > 1, version < count
+            cursor.insertText("‹", self._action_link("previous", place, plain) if previous else plain)
+            cursor.insertText(f" {version}/{count} ", plain)
+            cursor.insertText("›", self._action_link("next", place, plain) if following else plain)
             cursor.insertText("    ", self._footer_format)
         actions = [("Regenerate", "regenerate")] if role == "assistant" else [("Edit", "edit")]
         actions += [("Delete", "delete"), ("Branch", "branch")]
@@ -398,8 +400,8 @@ class TranscriptView(QTextBrowser):
                 cursor.insertText("  ·  ", self._footer_format)
             cursor.insertText(label, self._action_link(action, place))
 
-    def _action_link(self, action: str, place: int) -> QTextCharFormat:
-        link = QTextCharFormat(self._footer_format)
+    def _action_link(self, action: str, place: int, base: QTextCharFormat | None = None) -> QTextCharFormat:
+        link = QTextCharFormat(base or self._footer_format)
         link.setAnchor(True)
         link.setAnchorHref(f"turn:{action}:{place}")
         link.setForeground(self._retry_format.foreground())
