@@ -253,3 +253,23 @@ def test_an_edit_the_locked_store_refuses_stays_in_the_box(qtbot, modeldesk, pan
     assert blocker.args == ["complete"]
     assert stored(qtbot, modeldesk)[0].content == "first, edited while locked"
     assert box.isHidden()
+
+
+def test_retry_after_a_regenerated_reply_failed_answers_the_same_question(qtbot, modeldesk, pane, fault_account):
+    send(qtbot, pane, "first")
+    send(qtbot, pane, "second")
+    assert pane.select_model(fault_account.id, "fault-500")
+    with qtbot.waitSignal(pane.reply_finished, timeout=30_000) as blocker:
+        click(pane, "turn:regenerate:1")
+    assert blocker.args == ["failed"]
+    assert "Retry" in pane.transcript.toPlainText()
+    assert pane.select_model(fault_account.id, "ok")
+    with qtbot.waitSignal(pane.reply_finished, timeout=30_000) as blocker:
+        pane.transcript.retry_requested.emit()
+    assert blocker.args == ["complete"]
+    # The failed version went; the new answer is the reply's second version, not a turn after "second".
+    messages = stored(qtbot, modeldesk)
+    assert [(m.role, m.version, m.versions, m.status) for m in messages] == [
+        ("user", 1, 1, MessageStatus.COMPLETE),
+        ("assistant", 2, 2, MessageStatus.COMPLETE),
+    ]

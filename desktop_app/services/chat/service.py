@@ -211,6 +211,8 @@ class ChatService:
             and messages[-1].status is not MessageStatus.COMPLETE
         ):
             await self._store.delete_message(messages[-1].id)
+            # Answer the same question again, even where other versions of the reply follow it.
+            await self._store.set_leaf(conversation.id, messages[-1].parent_id)
             return True
         return False
 
