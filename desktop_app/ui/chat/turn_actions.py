@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.conversations import StoredMessage
 from desktop_app.domain.errors import DomainError, StorageFailed
+from desktop_app.ui.theme import set_tone
 
 if TYPE_CHECKING:
     from desktop_app.ui.chat.pane import ChatPane
@@ -46,6 +47,7 @@ class EditBox(QFrame):
         self.title = QLabel("Editing your message: it is sent as a new version, the old one stays.")
         self.problem = QLabel(objectName="editProblem", wordWrap=True)
         self.problem.setVisible(False)
+        set_tone(self.problem, "error")
         self.editor = QPlainTextEdit()
         self.editor.setPlaceholderText("Message — Ctrl+Enter sends the edit, Esc cancels")
         self.editor.setFixedHeight(96)
