@@ -273,3 +273,21 @@ def test_retry_after_a_regenerated_reply_failed_answers_the_same_question(qtbot,
         ("user", 1, 1, MessageStatus.COMPLETE),
         ("assistant", 2, 2, MessageStatus.COMPLETE),
     ]
+
+
+def test_a_locked_store_refusing_a_regenerate_or_a_delete_is_said_and_nothing_changes(qtbot, modeldesk, pane):
+    send(qtbot, pane, "first")
+    send(qtbot, pane, "second")
+    before = [m.id for m in stored(qtbot, modeldesk)]
+    modeldesk.store.busy_timeout_s = 0.2
+    with sqlite_stores.write_lock_held(modeldesk.paths.database_file):
+        click(pane, "turn:regenerate:1")
+        qtbot.waitUntil(lambda: LOCKED in pane.transcript.toPlainText(), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: not pane.streaming, timeout=WAIT_MS)
+        click(pane, "turn:delete:1")
+        qtbot.waitUntil(lambda: pane.turns.confirm_box is not None, timeout=WAIT_MS)
+        box = pane.turns.confirm_box
+        next(b for b in box.buttons() if box.buttonRole(b) is QMessageBox.ButtonRole.DestructiveRole).click()
+        qtbot.waitUntil(lambda: pane.transcript.toPlainText().count(LOCKED) == 2, timeout=WAIT_MS)
+    assert [m.id for m in stored(qtbot, modeldesk)] == before  # the branch shown and every message stay
+    assert "then try again" in pane.transcript.toPlainText()
