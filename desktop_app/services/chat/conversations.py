@@ -231,6 +231,14 @@ class ConversationStore(SqliteStore):
         """Show the branch that ends exactly at `message_id` (None: an empty branch, before any message)."""
         return await self._write(self._set_leaf, conversation_id, message_id)
 
+    async def versions(self, message_id: int) -> list[int]:
+        """The ids of the message's versions (itself among them), oldest first; [] if it is gone."""
+        return await self._read(self._versions, message_id)
+
+    async def subtree_size(self, message_id: int) -> int:
+        """How many messages `delete_message` would delete: it and all that follow it, on every branch."""
+        return await self._read(self._subtree_size, message_id)
+
     async def delete_message(self, message_id: int) -> int:
         """Delete the message and everything that follows it (its whole subtree); returns how many
         went. The branch shown then ends at the newest end of what remains under its parent."""
@@ -554,6 +562,27 @@ class ConversationStore(SqliteStore):
             "UPDATE conversations SET leaf_id = ? WHERE id = ?",
             (0 if message_id is None else message_id, conversation_id),
         )
+
+    def _versions(self, message_id: int) -> list[int]:
+        row = self._conn.execute(
+            "SELECT conversation_id, parent_id, role, lane FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        if row is None:
+            return []
+        rows = self._conn.execute(
+            "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS ? AND role = ? AND lane = ?"
+            " ORDER BY id",
+            row,
+        )
+        return [r[0] for r in rows]
+
+    def _subtree_size(self, message_id: int) -> int:
+        [(count,)] = self._conn.execute(
+            "WITH RECURSIVE sub(id) AS (SELECT id FROM messages WHERE id = ? UNION ALL SELECT m.id FROM messages"
+            " AS m JOIN sub ON m.parent_id = sub.id) SELECT COUNT(*) FROM sub",
+            (message_id,),
+        ).fetchall()
+        return int(count)
 
     def _delete_message(self, message_id: int) -> int:
         def run(conn: sqlite3.Connection) -> int:

@@ -224,6 +224,8 @@ class ChatService:
             and messages[-1].status is not MessageStatus.COMPLETE
         ):
             await self._store.delete_message(messages[-1].id)
+            # Answer the same question again, even where other versions of the reply follow it.
+            await self._store.set_leaf(conversation.id, messages[-1].parent_id)
             return True
         return False
 
@@ -231,6 +233,68 @@ class ChatService:
         """Stream an answer to the conversation as it stands (used by Retry); raises, as `reply` does,
         when it cannot be sent."""
         return self._answer(conversation, override_budget)
+
+    # --- iterating on a turn: versions, deletion, branches -----------------------------------------
+
+    async def regenerate(
+        self, conversation: Conversation, reply_id: int, *, override_budget: bool = False
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Show the branch up to the reply's question and return the stream of a new answer to it: a new
+        version of the reply (the old ones stay). Raises the refusal, as `reply` does, before anything
+        changes; KeyError if the reply is gone; StorageFailed if the store refused (nothing changed)."""
+        reply = await self._store.get_message(reply_id)
+        if reply is None or reply.role != "assistant" or reply.conversation_id != conversation.id:
+            raise KeyError(f"there is no reply {reply_id} in conversation {conversation.id}")
+        problem = await self.refusal(
+            target_id=conversation.account_id, model=conversation.model, params=conversation.params
+        )
+        if problem is not None:
+            raise problem
+        await self.flush_unsaved()
+        await self._store.set_leaf(conversation.id, reply.parent_id)
+        return self._answer(conversation, override_budget)
+
+    async def edit(
+        self, conversation: Conversation, message_id: int, text: str
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Store `text` as a new version of the user's message `message_id` (the conversation goes on
+        from it) and return the stream of its answer. Refused (raised) before anything is stored, as
+        `reply` is; KeyError if the message is gone; StorageFailed if the store refused it."""
+        original = await self._store.get_message(message_id)
+        if original is None or original.role != "user" or original.conversation_id != conversation.id:
+            raise KeyError(f"there is no message {message_id} of yours in conversation {conversation.id}")
+        problem = await self.refusal(
+            target_id=conversation.account_id, model=conversation.model, params=conversation.params, text=text
+        )
+        if problem is not None:
+            raise problem
+        await self.flush_unsaved()
+        await self._store.add_message(conversation.id, role="user", content=text, parent_id=original.parent_id)
+        return self._answer(conversation)
+
+    async def delete_turn(self, message_id: int) -> int:
+        """Delete the message and all that follows it, on every branch; returns how many went."""
+        await self.flush_unsaved()
+        return await self._store.delete_message(message_id)
+
+    async def branch(self, message_id: int) -> Conversation:
+        """A new conversation holding copies of the branch up to `message_id` (held replies written first)."""
+        await self.flush_unsaved()
+        return await self._store.branch(message_id)
+
+    async def show_version(self, message_id: int, step: int = 0) -> int | None:
+        """Show the branch through the version `step` places from `message_id` (0: itself, -1: the one
+        before); returns the id of the version shown, None if there is none there."""
+        versions = await self._store.versions(message_id)
+        if message_id not in versions:
+            return None
+        place = versions.index(message_id) + step
+        if not 0 <= place < len(versions):
+            return None
+        await self.flush_unsaved()
+        if await self._store.show_version(versions[place]) is None:
+            return None
+        return versions[place]
 
     async def _answer(
         self, conversation: Conversation, override_budget: bool = False

@@ -50,6 +50,7 @@ from desktop_app.ui.chat.params import ParamsPanel
 from desktop_app.ui.chat.request_code import RequestCodeDialog
 from desktop_app.ui.chat.store_faults import StoreFaultsMixin
 from desktop_app.ui.chat.transcript import TranscriptView
+from desktop_app.ui.chat.turn_actions import TurnActions
 from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner
 
@@ -97,6 +98,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
         self.model_info.setObjectName("modelInfo")
         self.model_info.setStyleSheet("QLabel#modelInfo { color: palette(placeholder-text); }")
         self.transcript = TranscriptView()
+        self.turns = TurnActions(self)  # regenerate, edit, delete, branch, versions
         # Why the conversation history cannot be used (or was set aside), with what to do about it.
         self.store_banner = QLabel(objectName="storeBanner")
         self.store_banner.setWordWrap(True)
@@ -146,6 +148,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
         centre.addWidget(self.model_info)
         centre.addWidget(self.store_banner)
         centre.addWidget(self.transcript, 1)
+        centre.addWidget(self.turns.edit_box)
         centre.addWidget(self.notice)
         centre.addLayout(bottom)
         centre_widget = QWidget()
@@ -302,7 +305,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
             return
         for message in messages:
             if message.role == "user":
-                self.transcript.add_user_message(message.content)
+                self.transcript.add_user_message(message.content, versions=(message.version, message.versions))
                 continue
             held = self._chat.unsaved(message.id)
             content, status, error = message.content, message.status, message.error
@@ -328,7 +331,9 @@ class ChatPane(StoreFaultsMixin, QWidget):
                         ],
                     )
                 )
-            self.transcript.add_assistant_message(content, footer=message.metrics.summary(), note=note, request=request)
+            self.transcript.add_assistant_message(
+                content, footer=message.metrics.summary(), note=note, request=request, versions=(message.version, message.versions)
+            )
         if messages and messages[-1].status is MessageStatus.INTERRUPTED:
             # Retry answers the last question again; an earlier interrupted reply stays as it is.
             self.transcript.show_error("This reply was cut off.", retry=True)
