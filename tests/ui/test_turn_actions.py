@@ -145,6 +145,20 @@ def test_escape_cancels_an_edit_and_nothing_is_stored(qtbot, modeldesk, pane):
     assert run(qtbot, modeldesk.store.versions(stored(qtbot, modeldesk)[0].id)) == [stored(qtbot, modeldesk)[0].id]
 
 
+def test_an_edit_under_way_is_kept_with_its_conversation_while_another_is_open(qtbot, modeldesk, pane):
+    send(qtbot, pane, "first")
+    editing = pane.current_conversation
+    click(pane, "turn:edit:0")
+    box = pane.turns.edit_box
+    qtbot.waitUntil(lambda: not box.isHidden(), timeout=WAIT_MS)
+    box.editor.setPlainText("first, said better")
+    other = run(qtbot, pane.new_conversation())
+    assert box.isHidden() and pane.turns.editing is None and pane.current_conversation is other
+    run(qtbot, pane.open_conversation(editing))
+    assert not box.isHidden() and box.editor.toPlainText() == "first, said better"
+    assert pane.turns.editing is not None and pane.turns.editing.content == "first"
+
+
 def test_an_empty_edit_is_refused_in_the_box(qtbot, modeldesk, pane):
     send(qtbot, pane, "first")
     click(pane, "turn:edit:0")

@@ -66,7 +66,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
 
     reply_started = Signal()
     reply_finished = Signal(str)  # "complete" | "stopped" | "failed"
-    conversation_opened = Signal(int)
+    conversation_opened = Signal(int)  # opened, or new
     models_refreshed = Signal()
     accounts_requested = Signal()  # the empty state's button: go and add an account
     typing_started = Signal()  # once, at the first keystroke: what a request needs can start loading
@@ -332,7 +332,11 @@ class ChatPane(StoreFaultsMixin, QWidget):
                     )
                 )
             self.transcript.add_assistant_message(
-                content, footer=message.metrics.summary(), note=note, request=request, versions=(message.version, message.versions)
+                content,
+                footer=message.metrics.summary(),
+                note=note,
+                request=request,
+                versions=(message.version, message.versions),
             )
         if messages and messages[-1].status is MessageStatus.INTERRUPTED:
             # Retry answers the last question again; an earlier interrupted reply stays as it is.
@@ -349,6 +353,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
         self.conversations.upsert_front(conversation)
         self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
         self.transcript.clear_transcript()
+        self.conversation_opened.emit(conversation.id)
         return conversation
 
     async def rename_current(self, title: str) -> None:

@@ -113,6 +113,7 @@ class TurnActions(QObject):
         self.edit_box = EditBox()
         self.confirm_box: QMessageBox | None = None  # the open "Delete?" question
         self._editing: StoredMessage | None = None
+        self._put_aside: dict[int, tuple[StoredMessage, str]] = {}  # conversation -> (message, edited text)
         pane.transcript.set_turn_actions(True)
         pane.transcript.turn_action_requested.connect(self._on_transcript_turn_action_requested)
         pane.conversation_opened.connect(self._on_pane_conversation_opened)
@@ -140,8 +141,14 @@ class TurnActions(QObject):
         self._pane._start_reply(self.send_edit(text))
 
     def _on_pane_conversation_opened(self, conversation_id: int) -> None:
+        # An edit under way is put aside with its conversation, not lost, and back when it reopens.
         if self._editing is not None and self._editing.conversation_id != conversation_id:
-            self.cancel_edit()
+            self._put_aside[self._editing.conversation_id] = (self._editing, self.edit_box.editor.toPlainText())
+            self._editing = None
+            self.edit_box.finish()
+        if self._editing is None and (held := self._put_aside.pop(conversation_id, None)) is not None:
+            self._editing = held[0]
+            self.edit_box.start(held[1])
 
     async def _message_at(self, place: int, role: str | None = None) -> StoredMessage | None:
         """The stored message shown at `place`; None (and the transcript shown afresh) if the
