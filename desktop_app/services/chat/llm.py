@@ -41,6 +41,7 @@ from desktop_app.domain.chat import (
     UsageReport,
 )
 from desktop_app.domain.errors import DomainError, ServerError
+from desktop_app.domain.param_support import taken_params
 from desktop_app.domain.sent_requests import SentRequest, without_url_password
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.chat.preflight import account_refusal, params_refusal
@@ -244,6 +245,7 @@ def _split_supported(litellm: Any, request: _Request) -> tuple[dict[str, Any], t
         supported = None
     if not supported:
         return dict(request.options), ()
+    supported = taken_params(request.account.provider_id, supported)
     kept = {k: v for k, v in request.options.items() if k in supported}
     dropped = tuple(sorted(k for k in request.options if k not in supported))
     return kept, dropped
@@ -263,7 +265,7 @@ def _limit_stop_sequences(options: dict[str, Any]) -> tuple[dict[str, Any], Noti
 def _with_implied_params(litellm: Any, request: _Request, options: dict[str, Any]) -> dict[str, Any]:
     """`options` plus what LiteLLM would fill in unasked (Anthropic's required max_tokens), sent
     explicitly so that the stored request says everything that went out."""
-    if request.account.provider_id != "anthropic" or "max_tokens" in options:
+    if request.account.provider_id != "anthropic" or "max_tokens" in options or "max_completion_tokens" in options:
         return options
     try:
         default = int(litellm.AnthropicConfig.get_max_tokens_for_model(request.model))

@@ -28,11 +28,26 @@ def no_model(target_id: str, model: str) -> ModelNotFound | None:
 
 
 def params_refusal(params: ChatParams) -> BadRequest | None:
-    """The parameters cannot be turned into a request (a JSON schema that does not parse)."""
+    """The parameters cannot be turned into a request (a JSON schema that does not parse), or ask
+    for what Anthropic's extended thinking refuses (see its documentation)."""
     try:
         params.request_options()
     except ValueError as exc:
         return BadRequest(str(exc), "Fix the JSON schema in the parameters panel.")
+    budget = params.thinking_budget
+    if budget is None:
+        return None
+    limit = params.max_completion_tokens or params.max_tokens
+    if limit is not None and budget >= limit:
+        return BadRequest(
+            f"The thinking budget ({budget:,} tokens) must be less than max tokens ({limit:,}).",
+            "Raise max tokens or lower the thinking budget in the parameters panel.",
+        )
+    if (params.temperature is not None and params.temperature != 1) or params.top_k is not None:
+        return BadRequest(
+            "With a thinking budget, the model takes no top k and no temperature other than 1.",
+            "Set temperature and top k to default, or turn thinking off, in the parameters panel.",
+        )
     return None
 
 

@@ -219,6 +219,14 @@ class ChatService:
         when it cannot be sent."""
         return self._answer(conversation, override_budget)
 
+    async def history(self, conversation_id: int) -> list[ChatMessage]:
+        """The stored messages that go with the next request as context."""
+        return [
+            ChatMessage(m.role, m.content)  # type: ignore[arg-type]
+            for m in await self._store.messages(conversation_id)
+            if _counts_as_history(m)
+        ]
+
     async def _answer(
         self, conversation: Conversation, override_budget: bool = False
     ) -> AsyncGenerator[StreamEvent, None]:
