@@ -52,6 +52,7 @@ class ContextGauge(QLabel):
         self._conversation = conversation
         self._spawn = spawn
         self._task: asyncio.Task[Any] | None = None
+        self._stopped = False
         self.tokens: int | None = None  # the last count, None before one
         self.context_window: int | None = None  # the model's, None when not known
         self.confirm_box: QMessageBox | None = None  # the open "send anyway?" question
@@ -73,7 +74,13 @@ class ContextGauge(QLabel):
 
     def schedule(self, *_args: object) -> None:
         """Count again once typing pauses."""
-        self._timer.start()
+        if not self._stopped:
+            self._timer.start()
+
+    def stop(self) -> None:
+        """No more counts (the pane is closing; its task owner cancels one under way)."""
+        self._stopped = True
+        self._timer.stop()
 
     def _on_timer_timeout(self) -> None:
         if self._task is not None and not self._task.done():

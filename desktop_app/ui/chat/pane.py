@@ -687,6 +687,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
             self.composer.setPlainText(draft)
 
     async def aclose(self) -> None:
+        self.context_gauge.stop()
         await self.stop_and_wait()
         try:
             await self._chat.save_draft(self.composer.toPlainText())
