@@ -121,3 +121,18 @@ def test_presets_are_there_at_the_next_start(qtbot, qloop, tmp_path):
         assert box.apply("Warm") and again.chat_pane.params.params().temperature == 0.7
     finally:
         close(again)
+
+
+def test_a_preset_keeps_the_values_of_rows_the_picked_model_hides(qtbot, modeldesk):
+    """Saved while a model that takes no seed is picked, the preset still has the seed for one that does."""
+    pane = modeldesk.chat_pane
+    panel = pane.params
+    panel.seed.setValue(42)
+    panel.temperature.setValue(0.3)
+    panel.set_shown(("temperature",))  # what the pane does for a model that takes only temperature
+    assert panel.params().seed is None  # not sent...
+    run(qtbot, pane.presets_box.save_current("Seeded"))
+    assert modeldesk.presets.find("Seeded").params.seed == 42  # ...but kept
+    panel.set_shown(None)
+    panel.set_params(ChatParams())
+    assert pane.presets_box.apply("Seeded") and panel.params().seed == 42

@@ -194,6 +194,13 @@ class ParamsPanel(QWidget):
 
     def params(self) -> ChatParams:
         """What the shown rows say; a hidden row's parameter is left to the server."""
+        return self._values(shown_only=True)
+
+    def all_params(self) -> ChatParams:
+        """Every row's value, shown or not: what a preset keeps."""
+        return self._values(shown_only=False)
+
+    def _values(self, *, shown_only: bool) -> ChatParams:
         effort = self.reasoning_effort.currentData()
         values = {
             "temperature": None if self.temperature.value() < 0 else round(self.temperature.value(), 2),
@@ -210,8 +217,12 @@ class ParamsPanel(QWidget):
             "seed": None if self.seed.value() < 0 else self.seed.value(),
             "stop": tuple(line for line in self.stop.toPlainText().splitlines() if line),
         }
-        shown = {name: value for name, value in values.items() if self.shows(_ROW_OF.get(name, name))}
-        json_format = self.shows("response_format")
+
+        def sent(name: str) -> bool:
+            return not shown_only or self.shows(_ROW_OF.get(name, name))
+
+        shown = {name: value for name, value in values.items() if sent(name)}
+        json_format = sent("response_format")
         return ChatParams(
             system_prompt=self.system_prompt.toPlainText(),
             response_format=ResponseFormat(self.response_format.currentData() if json_format else ResponseFormat.TEXT),

@@ -119,7 +119,7 @@ class PresetsBox(QWidget):
     async def save_current(self, name: str) -> None:
         """Keep what the panel holds as preset `name` (one of that name is replaced)."""
         try:
-            preset = await self._presets.save(name, self._panel.params())
+            preset = await self._presets.save(name, self._panel.all_params())  # hidden rows too
         except ValueError as exc:
             self._say(str(exc))
             return
