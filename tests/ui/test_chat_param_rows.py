@@ -69,6 +69,13 @@ def test_a_claude_model_shows_the_rows_it_takes_and_its_thinking_reaches_the_ser
         assert "seed" not in body
         assert "".join(THINKING_PIECES).strip() in pane.transcript.toPlainText()  # the thinking is shown
 
+        # Thinking off, top k on (Anthropic refuses the two together).
+        panel.thinking_budget.setValue(panel.thinking_budget.minimum())
+        panel.top_k.setValue(5)
+        _send(qtbot, pane, "no thinking now")
+        body = server.requests[-1].json()
+        assert body["top_k"] == 5 and "thinking" not in body
+
         # Back to a server LiteLLM cannot describe: every row again, the seed as it was.
         assert pane.select_model(fault_account.id, "ok")
         qtbot.waitUntil(lambda: _row_shown(panel, "seed"), timeout=WAIT_MS)
