@@ -80,7 +80,11 @@ class PresetStore:
         except FileNotFoundError:
             return []
         except (OSError, ValueError) as exc:
-            kept = move_aside(self._path) if self._path.exists() else None
+            try:
+                kept = move_aside(self._path)
+            except OSError as error:
+                log.error("the presets file could not be read (%s) nor set aside (%s)", exc, error)
+                return []
             log.error("the presets file could not be read (%s); the file is now %s", exc, kept)
             return []
         presets: list[Preset] = []
