@@ -124,4 +124,3 @@ async def test_a_save_the_disk_refuses_leaves_the_list_as_it_was(path: Path) -> 
         await store.save("Creative", ChatParams(temperature=1.2))
     assert [p.name for p in store.presets] == ["Terse"]
     assert not list(path.parent.glob(".presets.json.*"))  # no temporary file left behind
-
