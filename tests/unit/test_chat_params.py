@@ -9,12 +9,13 @@ import httpx
 import pytest
 
 from desktop_app.domain.accounts import Account
-from desktop_app.domain.chat import ChatParams, ReasoningEffort, Started
+from desktop_app.domain.chat import ChatParams, Finished, Notice, ReasoningEffort, Started
 from desktop_app.domain.param_support import PANEL_PARAMS, shown_params, taken_params
 from desktop_app.services.accounts.catalog import ModelCatalog
 from desktop_app.services.chat.llm import LLMService, _Request, _split_supported
 from desktop_app.services.chat.preflight import params_refusal
 from desktop_app.services.litellm_engine import LiteLLMEngine
+from tests.servers.anthropic_fault import AnthropicServer
 from tests.servers.openai_fault import FaultServer
 from tests.unit.test_llm_service import KEY, collect, stream
 from tests.unit.test_model_info import must_not_load
@@ -75,8 +76,6 @@ def test_parameters_stored_by_an_older_build_still_open_and_the_new_ones_round_t
     [
         (ChatParams(thinking_budget=2048, max_tokens=2048), "must be less than max tokens (2,048)"),
         (ChatParams(thinking_budget=4096, max_completion_tokens=1024), "must be less than max tokens (1,024)"),
-        (ChatParams(thinking_budget=2048, temperature=0.5), "no temperature other than 1"),
-        (ChatParams(thinking_budget=2048, top_k=5), "no top k"),
     ],
 )
 def test_what_extended_thinking_refuses_is_refused_before_sending(params: ChatParams, sentence: str) -> None:
@@ -84,8 +83,46 @@ def test_what_extended_thinking_refuses_is_refused_before_sending(params: ChatPa
     assert problem is not None and sentence in problem.message and problem.action
 
 
-def test_a_thinking_budget_the_provider_takes_is_not_refused() -> None:
-    assert params_refusal(ChatParams(thinking_budget=2048, max_tokens=4096, temperature=1, top_p=0.95)) is None
+def test_a_thinking_budget_below_max_tokens_is_not_refused() -> None:
+    assert params_refusal(ChatParams(thinking_budget=2048, max_tokens=4096, temperature=0.5)) is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        ChatParams(thinking_budget=2048, temperature=0.5, top_k=5, top_p=0.9),
+        ChatParams(reasoning_effort="low", temperature=0.5, top_k=5, top_p=0.9),  # LiteLLM makes it a budget
+    ],
+    ids=["budget", "effort"],
+)
+@pytest.mark.asyncio
+async def test_what_claude_refuses_while_it_thinks_is_left_out_and_said(llm: LLMService, params: ChatParams) -> None:
+    with AnthropicServer() as server:
+        account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
+        events = await collect(stream(llm, account, "claude-sonnet-4-5", params=params, api_key="sk-ant-test-a"))
+        body = server.requests[-1].json()
+
+    assert isinstance(events[-1], Finished), events[-1]
+    assert "thinking" in body and not {"temperature", "top_k", "top_p"} & body.keys()
+    [notice] = [e for e in events if isinstance(e, Notice)]
+    assert notice.text == (
+        "Left out temperature, top_k, top_p: claude-sonnet-4-5 takes no top_k, no temperature but 1 and no top_p"
+        " under 0.95 while it thinks."
+    )
+    # The stored request says what went out.
+    started = next(e for e in events if isinstance(e, Started))
+    assert started.request is not None and not {"temperature", "top_k", "top_p"} & started.request.params.keys()
+
+
+@pytest.mark.asyncio
+async def test_what_claude_takes_while_it_thinks_is_sent(llm: LLMService) -> None:
+    with AnthropicServer() as server:
+        account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
+        params = ChatParams(thinking_budget=2048, temperature=1, top_p=0.95)
+        events = await collect(stream(llm, account, "claude-sonnet-4-5", params=params, api_key="sk-ant-test-a"))
+        body = server.requests[-1].json()
+    assert isinstance(events[-1], Finished) and not any(isinstance(e, Notice) for e in events)
+    assert (body["temperature"], body["top_p"]) == (1, 0.95)
 
 
 # --- which models take what (LiteLLM's lists, plus top_k where documented) ---------------------------

@@ -28,8 +28,8 @@ def no_model(target_id: str, model: str) -> ModelNotFound | None:
 
 
 def params_refusal(params: ChatParams) -> BadRequest | None:
-    """The parameters cannot be turned into a request (a JSON schema that does not parse), or ask
-    for what Anthropic's extended thinking refuses (see its documentation)."""
+    """The parameters cannot be turned into a request (a JSON schema that does not parse), or give
+    a thinking budget no model can use (one that leaves nothing of max tokens for the answer)."""
     try:
         params.request_options()
     except ValueError as exc:
@@ -42,11 +42,6 @@ def params_refusal(params: ChatParams) -> BadRequest | None:
         return BadRequest(
             f"The thinking budget ({budget:,} tokens) must be less than max tokens ({limit:,}).",
             "Raise max tokens or lower the thinking budget in the parameters panel.",
-        )
-    if (params.temperature is not None and params.temperature != 1) or params.top_k is not None:
-        return BadRequest(
-            "With a thinking budget, the model takes no top k and no temperature other than 1.",
-            "Set temperature and top k to default, or turn thinking off, in the parameters panel.",
         )
     return None
 
