@@ -21,19 +21,40 @@ class ResponseFormat(StrEnum):
     JSON_SCHEMA = "json_schema"
 
 
+class ReasoningEffort(StrEnum):
+    MINIMAL = "minimal"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+# Anthropic's floor for an extended-thinking budget (its API refuses less).
+MIN_THINKING_BUDGET = 1024
+
+
 class ChatParams(BaseModel):
-    """What the user set in the parameters panel. None means "the server's default"."""
+    """What the user set in the parameters panel. None means "the server's default".
+
+    `preset` names the preset the conversation started from ("" for none): a record, never sent.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     system_prompt: str = ""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    reasoning_effort: ReasoningEffort | None = None
+    thinking_budget: int | None = Field(default=None, ge=MIN_THINKING_BUDGET)  # Anthropic's extended thinking
     stop: tuple[str, ...] = ()
     seed: int | None = None
     response_format: ResponseFormat = ResponseFormat.TEXT
     json_schema: str = ""  # the schema text, used with JSON_SCHEMA
+    preset: str = ""
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -49,8 +70,21 @@ class ChatParams(BaseModel):
             options["temperature"] = self.temperature
         if self.top_p is not None:
             options["top_p"] = self.top_p
+        if self.top_k is not None:
+            options["top_k"] = self.top_k
         if self.max_tokens is not None:
             options["max_tokens"] = self.max_tokens
+        if self.max_completion_tokens is not None:
+            options["max_completion_tokens"] = self.max_completion_tokens
+        if self.presence_penalty is not None:
+            options["presence_penalty"] = self.presence_penalty
+        if self.frequency_penalty is not None:
+            options["frequency_penalty"] = self.frequency_penalty
+        if self.thinking_budget is not None:
+            # An explicit budget is what LiteLLM sends when both are given: the effort is left out.
+            options["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
+        elif self.reasoning_effort is not None:
+            options["reasoning_effort"] = self.reasoning_effort.value
         if self.stop:
             options["stop"] = list(self.stop)
         if self.seed is not None:

@@ -50,6 +50,10 @@ _OPENAI_KWARGS = frozenset(
         "user",
     }
 )
+# OpenAI-style parameters by their name in Anthropic's Messages API.
+_ANTHROPIC_NAMES = {"stop": "stop_sequences", "max_completion_tokens": "max_tokens"}
+# The reasoning efforts LiteLLM sends to Ollama as think: true (other models than gpt-oss).
+_OLLAMA_THINKING_EFFORTS = frozenset({"low", "medium", "high"})
 # temperature, top_p and top_k are not keyword arguments of every anthropic SDK version: they go in extra_body.
 _ANTHROPIC_KWARGS = frozenset({"max_tokens", "stop_sequences", "metadata"})
 
@@ -144,8 +148,8 @@ def _anthropic_body(request: SentRequest) -> dict[str, Any]:
             messages.append({"role": m["role"], "content": [block]})
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     for name, value in request.params.items():
-        if name != "response_format":  # see untranslated()
-            body["stop_sequences" if name == "stop" else name] = value
+        if name not in ("response_format", "reasoning_effort"):  # see untranslated()
+            body[_ANTHROPIC_NAMES.get(name, name)] = value
     if system:
         body["system"] = system
     body["stream"] = True
@@ -155,12 +159,20 @@ def _anthropic_body(request: SentRequest) -> dict[str, Any]:
 def untranslated(request: SentRequest) -> str:
     """What the SDK and curl snippets leave out because LiteLLM rewrites it in its own way, or ""."""
     fmt = request.params.get("response_format")
-    if wire_format(request.provider_id) == "anthropic" and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        return (
+    wire = wire_format(request.provider_id)
+    notes = []
+    if wire == "anthropic" and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        notes.append(
             "LiteLLM turns response_format (a JSON schema) into Anthropic's structured output, adapting"
             " the schema; that part is left out here, the LiteLLM tab sends it as the app did."
         )
-    return ""
+    if wire in ("anthropic", "gemini") and "reasoning_effort" in request.params:
+        notes.append(
+            f"LiteLLM turns reasoning_effort into a thinking budget of its choosing for this model; that"
+            f" part is left out here, the LiteLLM tab sends it as the app did ({wire.title()}'s own"
+            " thinking parameter gives the budget explicitly)."
+        )
+    return " ".join(notes)
 
 
 def _gemini_body(request: SentRequest) -> dict[str, Any]:
@@ -178,6 +190,8 @@ def _gemini_body(request: SentRequest) -> dict[str, Any]:
             contents.append({"role": role, "parts": [part]})
     config: dict[str, Any] = {}
     for name, value in request.params.items():
+        if name == "reasoning_effort":
+            continue  # see untranslated()
         if name == "response_format":
             if value.get("type") in ("json_object", "json_schema"):
                 config["response_mime_type"] = "application/json"
@@ -208,6 +222,9 @@ def _ollama_body(request: SentRequest) -> dict[str, Any]:
             options["num_predict"] = value
         elif name == "frequency_penalty":
             options["repeat_penalty"] = value
+        elif name == "reasoning_effort":
+            # As LiteLLM sends it: gpt-oss takes the level, other models thinking on or off.
+            body["think"] = value if request.model.startswith("gpt-oss") else value in _OLLAMA_THINKING_EFFORTS
         else:
             options[name] = value
     body["options"] = options

@@ -62,6 +62,11 @@ class AppPaths:
         return self.config_dir / "window-state.json"
 
     @property
+    def presets_file(self) -> Path:
+        # Named sets of chat parameters (system prompt, sampling, response format).
+        return self.config_dir / "presets.json"
+
+    @property
     def database_file(self) -> Path:
         return self.data_dir / "conversations.sqlite3"
 

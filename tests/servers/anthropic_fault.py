@@ -69,6 +69,11 @@ DEFAULT_KEYS = ("sk-ant-test-a", "sk-ant-test-b")
 OK_PIECES = tuple(f"w{i} " for i in range(20))
 SLOW_PIECES = tuple(f"s{i} " for i in range(200))
 CUT_PIECES = tuple(f"cut{i} " for i in range(3))
+# With extended thinking on, a thinking block (its deltas, then its signature) comes before the text.
+THINKING_PIECES = tuple(f"think{i} " for i in range(3))
+THINKING_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+MIN_THINKING_BUDGET = 1024
+THINKING_DOCS = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
 # Newest first, as the Models API lists them.
 MODELS: tuple[tuple[str, str, str], ...] = (
     ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-15T00:00:00Z"),
@@ -166,6 +171,7 @@ class _Message:
     max_tokens: int
     stop_sequences: tuple[str, ...]
     input_tokens: int
+    thinking: bool = False
 
 
 def _validate_messages(body: Any) -> _Message:
@@ -272,7 +278,49 @@ def _validate_messages(body: Any) -> _Message:
         raise _invalid(f"metadata.{unknown[0]}: Extra inputs are not permitted")
     if metadata.get("user_id") is not None:
         expect("metadata.user_id", metadata["user_id"], isinstance(metadata["user_id"], str), "a valid string")
-    return _Message(body["model"], stream, max_tokens, tuple(s for s in stops if s), words + 4)
+    thinking = _validate_thinking(body, max_tokens)
+    return _Message(body["model"], stream, max_tokens, tuple(s for s in stops if s), words + 4, thinking)
+
+
+def _validate_thinking(body: dict[str, Any], max_tokens: int) -> bool:
+    """Whether extended thinking is on; what its documentation says it refuses is refused."""
+    thinking = body.get("thinking")
+    if thinking is None:
+        return False
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+        raise _invalid(
+            "thinking: Input tag found using 'type' does not match any of the expected tags: 'enabled', 'disabled'"
+        )
+    if thinking["type"] == "disabled":
+        if unknown := sorted(set(thinking) - {"type"}):
+            raise _invalid(f"thinking.disabled.{unknown[0]}: Extra inputs are not permitted")
+        return False
+    if unknown := sorted(set(thinking) - {"type", "budget_tokens"}):
+        raise _invalid(f"thinking.enabled.{unknown[0]}: Extra inputs are not permitted")
+    budget = thinking.get("budget_tokens")
+    if budget is None:
+        raise _invalid("thinking.enabled.budget_tokens: Field required")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise _invalid("thinking.enabled.budget_tokens: Input should be a valid integer")
+    if budget < MIN_THINKING_BUDGET:
+        raise _invalid(
+            f"thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_THINKING_BUDGET}"
+        )
+    if max_tokens <= budget:
+        raise _invalid(
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
+            f"{THINKING_DOCS}#max-tokens-and-context-window-size"
+        )
+    compatibility = f"Please consult our documentation at {THINKING_DOCS}#feature-compatibility"
+    if "temperature" in body and body["temperature"] != 1:
+        raise _invalid(f"`temperature` may only be set to 1 when thinking is enabled. {compatibility}")
+    if "top_k" in body:
+        raise _invalid(f"`top_k` may not be set when thinking is enabled. {compatibility}")
+    if "top_p" in body and body["top_p"] < 0.95:
+        raise _invalid(
+            f"`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. {compatibility}"
+        )
+    return True
 
 
 def _plan(pieces: tuple[str, ...], msg: _Message) -> tuple[list[str], str, str | None]:
@@ -495,11 +543,12 @@ async def _complete(
     mid = "msg_01" + uuid.uuid4().hex[:22]
     delay = {"slow": 0.02, "ok": 0.002}.get(behaviour, 0.0)
     cut = behaviour == "cut-after-text"
+    output_tokens = len(pieces) + (len(THINKING_PIECES) if msg.thinking else 0)  # thinking is output too
     usage = {
         "input_tokens": msg.input_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
-        "output_tokens": len(pieces),
+        "output_tokens": output_tokens,
     }
     state.in_flight = True
 
@@ -508,13 +557,18 @@ async def _complete(
             await forever()
         await asyncio.sleep(delay * len(pieces))
         text = "".join(pieces)
+        thought = (
+            [{"type": "thinking", "thinking": "".join(THINKING_PIECES), "signature": THINKING_SIGNATURE}]
+            if msg.thinking
+            else []
+        )
         body = dumps(
             {
                 "id": mid,
                 "type": "message",
                 "role": "assistant",
                 "model": msg.model,
-                "content": [{"type": "text", "text": text}] if text else [],
+                "content": thought + ([{"type": "text", "text": text}] if text else []),
                 "stop_reason": stop_reason,
                 "stop_sequence": stop_seq,
                 "usage": usage,
@@ -536,10 +590,14 @@ async def _complete(
     await writer.drain()
     if behaviour == "stall":
         await forever()
+    text_index = 0
+    if msg.thinking:
+        writer.write(_thinking_block())
+        text_index = 1
     writer.write(
         _event(
             "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {"type": "content_block_start", "index": text_index, "content_block": {"type": "text", "text": ""}},
         )
         + _event("ping", {"type": "ping"})
     )
@@ -549,7 +607,7 @@ async def _complete(
         writer.write(
             _event(
                 "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                {"type": "content_block_delta", "index": text_index, "delta": {"type": "text_delta", "text": piece}},
             )
         )
         await writer.drain()
@@ -560,16 +618,32 @@ async def _complete(
     return await end_chunked(
         writer,
         state,
-        _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        _event("content_block_stop", {"type": "content_block_stop", "index": text_index})
         + _event(
             "message_delta",
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": stop_reason, "stop_sequence": stop_seq},
-                "usage": {"output_tokens": len(pieces)},
+                "usage": {"output_tokens": output_tokens},
             },
         )
         + _event("message_stop", {"type": "message_stop"}),
+    )
+
+
+def _thinking_block() -> bytes:
+    """Block 0 of a reply with extended thinking: the thinking, then its signature, as streamed."""
+    start = {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}
+    deltas = [
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": piece}}
+        for piece in THINKING_PIECES
+    ]
+    signature = {"type": "signature_delta", "signature": THINKING_SIGNATURE}
+    deltas.append({"type": "content_block_delta", "index": 0, "delta": signature})
+    return (
+        _event("content_block_start", start)
+        + b"".join(_event("content_block_delta", d) for d in deltas)
+        + _event("content_block_stop", {"type": "content_block_stop", "index": 0})
     )
 
 

@@ -306,3 +306,62 @@ async def test_the_snippets_of_a_llama_server_reply_are_read_by_it_as_the_apps_r
             assert {k: seen[k] for k in ("params", "n_prompt_tokens")} == {
                 k: sent[k] for k in ("params", "n_prompt_tokens")
             }, snippet.title
+
+
+@pytest.mark.asyncio
+async def test_the_newer_parameters_go_out_in_the_snippets_as_the_app_sent_them(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    account = Account(provider_id="openai_compatible", label="Lab", base_url=openai_server.base_url)
+    params = ChatParams(
+        max_completion_tokens=30,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        reasoning_effort="low",
+        top_k=40,  # OpenAI's API has no top_k: left out (and said so), as for a strict OpenAI-compatible server
+    )
+    request = await _send(openai_server, account, "sk-test", "ok", params, tmp_path)
+
+    assert request.params == {
+        "max_completion_tokens": 30,
+        "presence_penalty": 0.5,
+        "frequency_penalty": -0.5,
+        "reasoning_effort": "low",
+    }
+    _check_snippets(openai_server, request, "sk-test", {"authorization"})
+
+
+@pytest.mark.asyncio
+async def test_the_snippets_of_a_reply_with_anthropics_thinking_budget_send_what_the_app_sent(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with AnthropicServer() as server:
+        account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
+        params = ChatParams(thinking_budget=2048, max_completion_tokens=4096, top_p=0.95)
+        request = await _send(server, account, "sk-ant-test-a", "claude-sonnet-4-5", params, tmp_path)
+
+        body = server.requests[-1].json()
+        assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048} and body["max_tokens"] == 4096
+        not_run = () if _runs_python_with("anthropic") else ("Anthropic SDK",)
+        _check_snippets(server, request, "sk-ant-test-a", {"x-api-key"}, not_run=not_run)
+
+
+@pytest.mark.asyncio
+async def test_llama_server_reads_top_k_and_the_penalties_from_the_app_and_from_the_snippets(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with LlamaServer() as server:
+        account = Account(provider_id="llamacpp", label="Gemma", base_url=f"{server.base_url}/v1")
+        params = ChatParams(top_k=7, presence_penalty=0.4, frequency_penalty=0.3, max_completion_tokens=6, seed=3)
+        request = await _send(server, account, "", "gemma", params, tmp_path)
+        sent = _last_task(server)
+        parsed = sent["params"]
+        assert (parsed["top_k"], parsed["n_predict"]) == (7, 6)
+        assert (parsed["presence_penalty"], parsed["frequency_penalty"]) == pytest.approx((0.4, 0.3))
+        for snippet in request_snippets(request):
+            _run(snippet.language, snippet.text, key_env_var(request.provider_id), "")
+            seen = _last_task(server)
+            assert seen["id_task"] > sent["id_task"], snippet.title
+            assert seen["params"] == sent["params"], snippet.title

@@ -42,6 +42,7 @@ from desktop_app.domain.chat import (
     UsageReport,
 )
 from desktop_app.domain.errors import DomainError, ServerError
+from desktop_app.domain.param_support import taken_params
 from desktop_app.domain.sent_requests import SentRequest, without_url_password
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.chat.preflight import account_refusal, params_refusal
@@ -252,6 +253,7 @@ def _split_supported(litellm: Any, request: _Request) -> tuple[dict[str, Any], t
         supported = None
     if not supported:
         return dict(request.options), ()
+    supported = taken_params(request.account.provider_id, supported)
     kept = {k: v for k, v in request.options.items() if k in supported}
     dropped = tuple(sorted(k for k in request.options if k not in supported))
     return kept, dropped
@@ -268,10 +270,26 @@ def _limit_stop_sequences(options: dict[str, Any]) -> tuple[dict[str, Any], Noti
     return {**options, "stop": stops[:MAX_STOP_SEQUENCES]}, notice
 
 
+def _without_thinking_clashes(request: _Request, options: dict[str, Any]) -> tuple[dict[str, Any], Notice | None]:
+    """While Claude thinks (a budget, or an effort LiteLLM turns into one) its API refuses a temperature
+    other than 1, any top_k and a top_p under 0.95 (Anthropic's documentation): those are left out, and said."""
+    if request.account.provider_id != "anthropic" or not {"thinking", "reasoning_effort"} & options.keys():
+        return options, None
+    fits = {"temperature": lambda v: v == 1, "top_k": lambda _v: False, "top_p": lambda v: v >= 0.95}
+    clashing = [name for name, ok in fits.items() if name in options and not ok(options[name])]
+    if not clashing:
+        return options, None
+    notice = Notice(
+        f"Left out {', '.join(clashing)}: {request.model} takes no top_k, no temperature but 1 and no top_p"
+        " under 0.95 while it thinks."
+    )
+    return {k: v for k, v in options.items() if k not in clashing}, notice
+
+
 def _with_implied_params(litellm: Any, request: _Request, options: dict[str, Any]) -> dict[str, Any]:
     """`options` plus what LiteLLM would fill in unasked (Anthropic's required max_tokens), sent
     explicitly so that the stored request says everything that went out."""
-    if request.account.provider_id != "anthropic" or "max_tokens" in options:
+    if request.account.provider_id != "anthropic" or "max_tokens" in options or "max_completion_tokens" in options:
         return options
     try:
         default = int(litellm.AnthropicConfig.get_max_tokens_for_model(request.model))
@@ -332,13 +350,15 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
     account = request.account
     options, dropped = _split_supported(litellm, request)
     options, stops_cut = _limit_stop_sequences(options)
+    options, thinking_clash = _without_thinking_clashes(request, options)
     options = _with_implied_params(litellm, request, options)
     tally = _Tally()
     stream = None
     try:
         mailbox.put(Started(model=request.model, dropped_params=dropped, request=_sent_request(request, options)))
-        if stops_cut is not None:
-            mailbox.put(stops_cut)
+        for notice in (stops_cut, thinking_clash):
+            if notice is not None:
+                mailbox.put(notice)
         stream = await litellm.acompletion(
             model=litellm_model_name(account, request.model),
             messages=request.messages,

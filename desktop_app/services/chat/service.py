@@ -254,9 +254,7 @@ class ChatService:
         await self._store.set_leaf(conversation.id, reply.parent_id)
         return self._answer(conversation, override_budget)
 
-    async def edit(
-        self, conversation: Conversation, message_id: int, text: str
-    ) -> AsyncGenerator[StreamEvent, None]:
+    async def edit(self, conversation: Conversation, message_id: int, text: str) -> AsyncGenerator[StreamEvent, None]:
         """Store `text` as a new version of the user's message `message_id` (the conversation goes on
         from it) and return the stream of its answer. Refused (raised) before anything is stored, as
         `reply` is; KeyError if the message is gone; StorageFailed if the store refused it."""
@@ -295,6 +293,14 @@ class ChatService:
         if await self._store.show_version(versions[place]) is None:
             return None
         return versions[place]
+
+    async def history(self, conversation_id: int) -> list[ChatMessage]:
+        """The stored messages that go with the next request as context."""
+        return [
+            ChatMessage(m.role, m.content)  # type: ignore[arg-type]
+            for m in await self._store.messages(conversation_id)
+            if _counts_as_history(m)
+        ]
 
     async def _answer(
         self, conversation: Conversation, override_budget: bool = False

@@ -43,10 +43,14 @@ from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.usage import BudgetExceeded
 from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.chat.context import ContextCounter
+from desktop_app.services.chat.presets import PresetStore
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
+from desktop_app.ui.chat.context_gauge import ContextGauge
 from desktop_app.ui.chat.conversations_box import ConversationsBox
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel
+from desktop_app.ui.chat.presets import PresetsBox, params_column
 from desktop_app.ui.chat.request_code import RequestCodeDialog
 from desktop_app.ui.chat.store_faults import StoreFaultsMixin
 from desktop_app.ui.chat.transcript import TranscriptView
@@ -71,7 +75,9 @@ class ChatPane(StoreFaultsMixin, QWidget):
     accounts_requested = Signal()  # the empty state's button: go and add an account
     typing_started = Signal()  # once, at the first keystroke: what a request needs can start loading
 
-    def __init__(self, *, chat: ChatService, accounts: AccountService, parent=None) -> None:
+    def __init__(
+        self, *, chat: ChatService, accounts: AccountService, presets: PresetStore, context: ContextCounter, parent=None
+    ) -> None:
         super().__init__(parent)
         self._chat = chat
         self._accounts = accounts
@@ -157,11 +163,23 @@ class ChatPane(StoreFaultsMixin, QWidget):
         # Right: parameters.
         self.params = ParamsPanel()
         self.params.setMinimumWidth(240)
+        self.presets_box = PresetsBox(presets=presets, panel=self.params, spawn=self._tasks.spawn)
+        self.context_gauge = ContextGauge(
+            counter=context,
+            accounts=accounts,
+            composer=self.composer,
+            panel=self.params,
+            target=self.selected_model,
+            conversation=lambda: self._current,
+            spawn=self._tasks.spawn,
+            refresh_on=(self.model_picker.currentIndexChanged, self.conversation_opened, self.reply_finished),
+        )
+        centre.addWidget(self.context_gauge)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.conversations_box)
         splitter.addWidget(centre_widget)
-        splitter.addWidget(self.params)
+        splitter.addWidget(params_column(self.presets_box, self.params))
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([200, 640, 260])
         layout = QHBoxLayout(self)
@@ -239,6 +257,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
         info = await self._accounts.model_info(*selected)
         if self.selected_model() == selected:  # the pick may have changed meanwhile
             self.model_info.setText(info.summary())
+            self.params.set_shown(info.params)
 
     def select_model(self, account_id: str, model: str) -> bool:
         row = self.picker_model.row_of(account_id, model)
@@ -402,7 +421,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
 
     def _on_send_clicked(self) -> None:
         if not self.streaming:
-            self._start_reply(self.send(self.composer.toPlainText()))
+            self.context_gauge.confirm_then(lambda: self._start_reply(self.send(self.composer.toPlainText())))
 
     def _start_reply(self, coro) -> None:
         if self.streaming:
@@ -678,6 +697,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
             self.composer.setPlainText(draft)
 
     async def aclose(self) -> None:
+        self.context_gauge.stop()
         await self.stop_and_wait()
         try:
             await self._chat.save_draft(self.composer.toPlainText())
