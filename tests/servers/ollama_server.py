@@ -520,6 +520,10 @@ class OllamaServer(PullMixin, LoopbackServer):
         name = body.get("model") or ""
         if not name:
             raise ApiError(400, "model is required")
+        try:
+            ollama_chat.check_images(body.get("messages") or [])
+        except ReplyError as exc:
+            raise ApiError(exc.status, exc.message) from None
         installed = self._find(name, f"model '{name}' not found")
         keep_alive = _keep_alive(body)
         self._require_completion(installed, name, "chat")
