@@ -99,6 +99,7 @@ class ModelDeskApp:
             spill_file=paths.unsaved_replies_file,
             draft_file=paths.composer_draft_file,
             attachments=AttachmentStore(paths.attachments_dir),
+            model_info=self.accounts.model_info,
         )
         self.gguf = GgufLibrary(
             paths.cache_dir / "gguf.json", folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)]

@@ -119,12 +119,22 @@ def fenced(name: str, text: str) -> str:
     return f"{name}:\n{fence}\n{text}\n{fence}"
 
 
-def content_parts(text: str, files: Sequence[AttachedFile], *, documents: bool) -> str | list[dict[str, Any]]:
+def content_parts(
+    text: str, files: Sequence[AttachedFile], *, documents: bool, one_text: bool = False
+) -> str | list[dict[str, Any]]:
     """The message's content as sent: plain text when nothing is attached, else OpenAI-style parts,
     the user's text first, then each file in the order attached. `documents`: the provider takes a
-    PDF as a document; otherwise its text goes inline instead."""
+    PDF as a document; otherwise its text goes inline instead. `one_text`: the provider takes one
+    text per message (LiteLLM glues an Ollama message's text parts together with nothing between
+    them), so the texts go first as one part, a blank line apart, and the images after it."""
     if not files:
         return text
+    if one_text:
+        parts = content_parts(text, files, documents=documents)
+        assert isinstance(parts, list)
+        texts = [p for p in parts if p["type"] == "text"]
+        joined = [{"type": "text", "text": "\n\n".join(p["text"] for p in texts)}] if texts else []
+        return joined + [p for p in parts if p["type"] != "text"]
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for file in files:
         attachment, data = file.attachment, file.data
@@ -143,3 +153,5 @@ def content_parts(text: str, files: Sequence[AttachedFile], *, documents: bool) 
 
 # Providers whose API takes a PDF as a document (LiteLLM turns the `file` part into theirs).
 DOCUMENT_PROVIDERS = frozenset({"anthropic", "openai", "gemini"})
+# Providers whose API takes one text per message, images apart (see `content_parts`).
+ONE_TEXT_PROVIDERS = frozenset({"ollama"})

@@ -181,7 +181,7 @@ def check_images(messages: list[Any]) -> None:
                 try:
                     base64.b64decode(image, validate=True)
                 except (binascii.Error, ValueError):
-                    bad = len(image) - len(image) % 4 if len(image) % 4 else max(0, image.find("=") or 0)
+                    bad = len(image) - len(image) % 4  # the quantum that is cut short or padded wrong
             if bad is not None:
                 raise ReplyError(f"illegal base64 data at input byte {bad}", 400)
 
