@@ -222,6 +222,7 @@ class ChatService:
         )
         if problem is not None:
             raise problem
+        await self._check_files(conversation, attachments)
         await self.add_user_message(conversation, user_text, attachments)
         # Closing this generator (Stop) must close the answer now, not whenever it is collected:
         # only then is the partial reply stored as STOPPED and the HTTP stream closed at once.
@@ -318,6 +319,18 @@ class ChatService:
                     await saver.finish(status)
                 else:
                     await saver.stop()
+
+    async def _check_files(self, conversation: Conversation, attachments: tuple[Attachment, ...]) -> None:
+        """AttachmentRefused, before the message is stored, when a file it or the history would send
+        is gone from disk."""
+        earlier = [
+            a for m in await self._store.messages(conversation.id) if _counts_as_history(m) for a in m.attachments
+        ]
+        if not earlier and not attachments:
+            return
+        if self._attachments is None:
+            raise AttachmentRefused("This message has attached files, and this session cannot read them.")
+        await self._attachments.check([*earlier, *attachments])
 
     async def _files(self, message: StoredMessage) -> tuple[AttachedFile, ...]:
         """The message's attached files with their bytes (and a PDF's text); AttachmentRefused when
