@@ -130,11 +130,11 @@ def content_parts(
     if not files:
         return text
     if one_text:
-        parts = content_parts(text, files, documents=documents)
-        assert isinstance(parts, list)
-        texts = [p for p in parts if p["type"] == "text"]
-        joined = [{"type": "text", "text": "\n\n".join(p["text"] for p in texts)}] if texts else []
-        return joined + [p for p in parts if p["type"] != "text"]
+        separate = content_parts(text, files, documents=documents)
+        assert isinstance(separate, list)
+        texts = [p["text"] for p in separate if p["type"] == "text"]
+        joined = [{"type": "text", "text": "\n\n".join(texts)}] if texts else []
+        return joined + [p for p in separate if p["type"] != "text"]
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for file in files:
         attachment, data = file.attachment, file.data

@@ -170,9 +170,9 @@ class ChatService:
     ) -> DomainError | None:
         """Why this message (or, without `text`, an answer) cannot be sent at all, or None: asked at
         Send, before anything is stored, planned or recorded."""
-        if text is not None and not attachments and (problem := preflight.empty_message(text)) is not None:
-            return problem
-        problem = await self._dispatcher.refusal(target_id=target_id, model=model, params=params)
+        if text is not None and not attachments and (empty := preflight.empty_message(text)) is not None:
+            return empty
+        problem: DomainError | None = await self._dispatcher.refusal(target_id=target_id, model=model, params=params)
         if problem is None and any(a.kind is AttachmentKind.IMAGE for a in attachments):
             problem = await self._blind_model(target_id, model)
         return problem
