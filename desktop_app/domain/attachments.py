@@ -54,6 +54,18 @@ def image_limits(provider_id: str) -> ImageLimits:
     return _LIMITS.get(provider_id, DEFAULT_IMAGE_LIMITS)
 
 
+def suffix_of(media_type: str) -> str:
+    """The suffix of a stored file of this type (the attachments folder names files `<digest><suffix>`)."""
+    return {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}.get(
+        media_type, ".txt"
+    )
+
+
+def stored_name(digest: str, media_type: str) -> str:
+    """Where a stored file is, relative to the attachments folder: `ab/abcdef….jpg`."""
+    return f"{digest[:2]}/{digest}{suffix_of(media_type)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     digest: str  # SHA-256 of the stored bytes, hex
@@ -67,9 +79,7 @@ class Attachment:
 
     @property
     def suffix(self) -> str:
-        return {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}.get(
-            self.media_type, ".txt"
-        )
+        return suffix_of(self.media_type)
 
     def to_json(self) -> dict[str, Any]:
         return {
