@@ -371,3 +371,28 @@ async def test_the_snippets_of_a_reply_with_attached_files_send_the_files_the_ap
         # The OpenAI SDK snippet asks Ollama's /v1 endpoint, which this loopback server does not serve.
         not_run = ("OpenAI SDK",) if provider == "ollama" else ()
         _check_snippets(server, request, key, headers, not_run=not_run, attachments_dir=attachments_dir)
+
+
+@pytest.mark.asyncio
+async def test_the_curl_snippet_of_a_gemini_request_with_files_sends_what_the_app_sent(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    """Gemini's inline data, recorded by the OpenAI loopback server (which answers 404, see above)."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    account = Account(provider_id="gemini", label="Gemini", base_url=openai_server.base_url.removesuffix("/v1"))
+    attachments_dir = tmp_path / "attachments"
+    request = await _send(
+        openai_server,
+        account,
+        "AIza-test",
+        "gemini-2.5-flash",
+        ChatParams(),
+        tmp_path,
+        fails=True,
+        attachments_dir=attachments_dir,
+    )
+    assert reads_attachments(request)
+    _check_snippets(
+        openai_server, request, "AIza-test", {"x-goog-api-key"}, answered=False, attachments_dir=attachments_dir
+    )
