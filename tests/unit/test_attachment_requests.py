@@ -369,3 +369,38 @@ async def test_a_model_litellm_says_cannot_see_is_refused_images_in_one_sentence
             assert await stack.chat.refusal(target_id=account.id, model=model, params=ChatParams(), text="x") is None
             assert len(stack.bodies()) == 1
             assert [len(m.attachments) for m in await store.messages(conversation.id)] == [2, 0]
+
+
+@pytest.mark.asyncio
+async def test_a_conversation_switched_to_a_model_that_cannot_see_is_refused_before_anything_is_stored(
+    engine: LiteLLMEngine, parts: tuple[SecretStore, ConversationStore], tmp_path: Path
+) -> None:
+    """Its earlier images go with every request: a text-only follow-up, and a regenerated reply, are
+    refused too."""
+    secrets, store = parts
+    provider = PROVIDERS["openai"]
+    async with httpx.AsyncClient(trust_env=False) as http:
+        with FaultServer() as server:
+            catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json", litellm=engine.litellm)
+
+            async def model_info(target_id: str, name: str) -> ModelInfo:
+                return await catalog.model_info(stack.account, name)
+
+            stack = build_stack(engine, server, provider, secrets, store, tmp_path, model_info)
+            await secrets.set(stack.account.id, provider.key)
+            attached, _ = await stack.attach()
+            conversation = await stack.conversation()
+            await finished(stack.chat.reply(conversation, TEXT, attachments=attached))
+
+            await store.update_conversation_settings(
+                conversation.id, account_id=stack.account.id, model="o3-mini", params=ChatParams()
+            )
+            conversation.model = "o3-mini"
+            sentence = "o3-mini on OpenAI does not take images; pick a vision model or remove the image."
+            with pytest.raises(AttachmentRefused) as follow_up:
+                await finished(stack.chat.reply(conversation, "And now?"))
+            with pytest.raises(AttachmentRefused) as regenerated:
+                await finished(stack.chat.answer(conversation))
+            assert follow_up.value.message == regenerated.value.message == sentence
+            assert len(stack.bodies()) == 1
+            assert [m.role for m in await store.messages(conversation.id)] == ["user", "assistant"]

@@ -322,7 +322,7 @@ class ChatService:
 
     async def _check_files(self, conversation: Conversation, attachments: tuple[Attachment, ...]) -> None:
         """AttachmentRefused, before the message is stored, when a file it or the history would send
-        is gone from disk."""
+        is gone from disk, or is an image the model cannot see."""
         earlier = [
             a for m in await self._store.messages(conversation.id) if _counts_as_history(m) for a in m.attachments
         ]
@@ -331,6 +331,10 @@ class ChatService:
         if self._attachments is None:
             raise AttachmentRefused("This message has attached files, and this session cannot read them.")
         await self._attachments.check([*earlier, *attachments])
+        if any(a.kind is AttachmentKind.IMAGE for a in earlier) and (
+            problem := await self._blind_model(conversation.account_id, conversation.model)
+        ):
+            raise problem
 
     async def _files(self, message: StoredMessage) -> tuple[AttachedFile, ...]:
         """The message's attached files with their bytes (and a PDF's text); AttachmentRefused when
