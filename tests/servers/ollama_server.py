@@ -24,6 +24,7 @@ server/download.go, api/types.go):
   upstream request. The translation is in `tests.servers.ollama_chat`.
 * Strictness: 405 with Allow for a wrong method, 404 text/plain `404 page not found` for an unknown
   path, 400 for a missing body, an invalid name or a bad keep_alive, and an optional bearer key.
+  A chat's `messages[].images` must be base64 strings (`ollama_chat.check_images`), as Go decodes them.
 
 Switches for tests and benchmarks (safe to set from any thread): `tick_s` and `bytes_per_tick`
 (the download pace), `disk_free` (bytes the fake disk still takes; then "no space left on
