@@ -101,6 +101,7 @@ class ModelDeskApp:
             spill_file=paths.unsaved_replies_file,
             draft_file=paths.composer_draft_file,
             attachments=AttachmentStore(paths.attachments_dir),
+            model_info=self.accounts.model_info,
         )
         self.presets = PresetStore(paths.presets_file)
         self.context = ContextCounter(engine=self.engine, history=self.chat.history)

@@ -54,6 +54,18 @@ def image_limits(provider_id: str) -> ImageLimits:
     return _LIMITS.get(provider_id, DEFAULT_IMAGE_LIMITS)
 
 
+def suffix_of(media_type: str) -> str:
+    """The suffix of a stored file of this type (the attachments folder names files `<digest><suffix>`)."""
+    return {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}.get(
+        media_type, ".txt"
+    )
+
+
+def stored_name(digest: str, media_type: str) -> str:
+    """Where a stored file is, relative to the attachments folder: `ab/abcdef….jpg`."""
+    return f"{digest[:2]}/{digest}{suffix_of(media_type)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     digest: str  # SHA-256 of the stored bytes, hex
@@ -67,9 +79,7 @@ class Attachment:
 
     @property
     def suffix(self) -> str:
-        return {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}.get(
-            self.media_type, ".txt"
-        )
+        return suffix_of(self.media_type)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,12 +129,22 @@ def fenced(name: str, text: str) -> str:
     return f"{name}:\n{fence}\n{text}\n{fence}"
 
 
-def content_parts(text: str, files: Sequence[AttachedFile], *, documents: bool) -> str | list[dict[str, Any]]:
+def content_parts(
+    text: str, files: Sequence[AttachedFile], *, documents: bool, one_text: bool = False
+) -> str | list[dict[str, Any]]:
     """The message's content as sent: plain text when nothing is attached, else OpenAI-style parts,
     the user's text first, then each file in the order attached. `documents`: the provider takes a
-    PDF as a document; otherwise its text goes inline instead."""
+    PDF as a document; otherwise its text goes inline instead. `one_text`: the provider takes one
+    text per message (LiteLLM glues an Ollama message's text parts together with nothing between
+    them), so the texts go first as one part, a blank line apart, and the images after it."""
     if not files:
         return text
+    if one_text:
+        separate = content_parts(text, files, documents=documents)
+        assert isinstance(separate, list)
+        texts = [p["text"] for p in separate if p["type"] == "text"]
+        joined = [{"type": "text", "text": "\n\n".join(texts)}] if texts else []
+        return joined + [p for p in separate if p["type"] != "text"]
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for file in files:
         attachment, data = file.attachment, file.data
@@ -143,3 +163,5 @@ def content_parts(text: str, files: Sequence[AttachedFile], *, documents: bool) 
 
 # Providers whose API takes a PDF as a document (LiteLLM turns the `file` part into theirs).
 DOCUMENT_PROVIDERS = frozenset({"anthropic", "openai", "gemini"})
+# Providers whose API takes one text per message, images apart (see `content_parts`).
+ONE_TEXT_PROVIDERS = frozenset({"ollama"})

@@ -122,10 +122,11 @@ class ChatMessage:
     content: str
     files: tuple[AttachedFile, ...] = ()  # attached files, with their bytes
 
-    def as_dict(self, *, documents: bool = True) -> dict[str, Any]:
+    def as_dict(self, *, documents: bool = True, one_text: bool = False) -> dict[str, Any]:
         """The message as sent; with files, its content is OpenAI-style parts (`documents`: the
-        provider takes PDFs as documents)."""
-        return {"role": self.role, "content": content_parts(self.content, self.files, documents=documents)}
+        provider takes PDFs as documents; `one_text`: it takes one text per message)."""
+        content = content_parts(self.content, self.files, documents=documents, one_text=one_text)
+        return {"role": self.role, "content": content}
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop_app.domain.accounts import Account
-from desktop_app.domain.attachments import DOCUMENT_PROVIDERS
+from desktop_app.domain.attachments import DOCUMENT_PROVIDERS, ONE_TEXT_PROVIDERS
 from desktop_app.domain.chat import (
     ChatMessage,
     ChatParams,
@@ -176,10 +176,11 @@ class LLMService:
         loop = asyncio.get_running_loop()
         mailbox = _Mailbox(loop)
         documents = account.provider_id in DOCUMENT_PROVIDERS
+        one_text = account.provider_id in ONE_TEXT_PROVIDERS
         if any(m.files for m in messages):  # base64 of every attached file: off the event loop
-            sent = await asyncio.to_thread(_with_system_prompt, messages, params.system_prompt, documents)
+            sent = await asyncio.to_thread(_with_system_prompt, messages, params.system_prompt, documents, one_text)
         else:
-            sent = _with_system_prompt(messages, params.system_prompt, documents)
+            sent = _with_system_prompt(messages, params.system_prompt, documents, one_text)
         request = _Request(
             account=account,
             api_key=api_key,
@@ -226,9 +227,9 @@ class _Request:
 
 
 def _with_system_prompt(
-    messages: Sequence[ChatMessage], system_prompt: str, documents: bool = True
+    messages: Sequence[ChatMessage], system_prompt: str, documents: bool = True, one_text: bool = False
 ) -> list[dict[str, Any]]:
-    out = [m.as_dict(documents=documents) for m in messages if m.role != "system"]
+    out = [m.as_dict(documents=documents, one_text=one_text) for m in messages if m.role != "system"]
     if system_prompt.strip():
         out.insert(0, {"role": "system", "content": system_prompt})
     return out

@@ -40,6 +40,7 @@ from desktop_app.domain.conversations import (
     StoredMessage,
 )
 from desktop_app.domain.errors import DomainError, StorageFailed
+from desktop_app.domain.models import ModelInfo
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import UsageRecord
@@ -64,8 +65,11 @@ class ChatService:
         spill_file: Path | None = None,
         draft_file: Path | None = None,
         attachments: AttachmentStore | None = None,
+        model_info: Callable[[str, str], Awaitable[ModelInfo]] | None = None,
     ) -> None:
         self._dispatcher = dispatcher
+        # What LiteLLM knows of a model of an account or pool: a model it says cannot see is refused images.
+        self._model_info = model_info
         self._attachments = attachments  # where attached files are kept (None: nothing can be attached)
         self._pdf_texts: dict[str, str] = {}  # digest -> the text of a PDF, read once a session
         self._store = store
@@ -166,9 +170,21 @@ class ChatService:
     ) -> DomainError | None:
         """Why this message (or, without `text`, an answer) cannot be sent at all, or None: asked at
         Send, before anything is stored, planned or recorded."""
-        if text is not None and not attachments and (problem := preflight.empty_message(text)) is not None:
-            return problem
-        return await self._dispatcher.refusal(target_id=target_id, model=model, params=params)
+        if text is not None and not attachments and (empty := preflight.empty_message(text)) is not None:
+            return empty
+        problem: DomainError | None = await self._dispatcher.refusal(target_id=target_id, model=model, params=params)
+        if problem is None and any(a.kind is AttachmentKind.IMAGE for a in attachments):
+            problem = await self._blind_model(target_id, model)
+        return problem
+
+    async def _blind_model(self, target_id: str, model: str) -> AttachmentRefused | None:
+        """The model cannot take images, as LiteLLM knows it (not knowing is no refusal)."""
+        if self._model_info is None or (await self._model_info(target_id, model)).vision is not False:
+            return None
+        where = self._dispatcher.target_label(target_id)
+        return AttachmentRefused(
+            f"{model}{f' on {where}' if where else ''} does not take images; pick a vision model or remove the image."
+        )
 
     async def add_user_message(
         self, conversation: Conversation, user_text: str, attachments: tuple[Attachment, ...] = ()
@@ -206,6 +222,7 @@ class ChatService:
         )
         if problem is not None:
             raise problem
+        await self._check_files(conversation, attachments)
         await self.add_user_message(conversation, user_text, attachments)
         # Closing this generator (Stop) must close the answer now, not whenever it is collected:
         # only then is the partial reply stored as STOPPED and the HTTP stream closed at once.
@@ -318,6 +335,10 @@ class ChatService:
             for m in await self._store.messages(conversation.id)
             if _counts_as_history(m)
         ]
+        # The conversation's images go again with every request: a model switched to since must see them.
+        images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)
+        if images and (problem := await self._blind_model(conversation.account_id, conversation.model)) is not None:
+            raise problem
         reply = await self._store.add_message(
             conversation.id,
             role="assistant",
@@ -368,6 +389,22 @@ class ChatService:
                     await saver.finish(status)
                 else:
                     await saver.stop()
+
+    async def _check_files(self, conversation: Conversation, attachments: tuple[Attachment, ...]) -> None:
+        """AttachmentRefused, before the message is stored, when a file it or the history would send
+        is gone from disk, or is an image the model cannot see."""
+        earlier = [
+            a for m in await self._store.messages(conversation.id) if _counts_as_history(m) for a in m.attachments
+        ]
+        if not earlier and not attachments:
+            return
+        if self._attachments is None:
+            raise AttachmentRefused("This message has attached files, and this session cannot read them.")
+        await self._attachments.check([*earlier, *attachments])
+        if any(a.kind is AttachmentKind.IMAGE for a in earlier) and (
+            problem := await self._blind_model(conversation.account_id, conversation.model)
+        ):
+            raise problem
 
     async def _files(self, message: StoredMessage) -> tuple[AttachedFile, ...]:
         """The message's attached files with their bytes (and a PDF's text); AttachmentRefused when
