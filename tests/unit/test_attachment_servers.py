@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers.anthropic_fault import MAX_IMAGE_BASE64, AnthropicServer
+from tests.servers.anthropic_blocks import MAX_IMAGE_BASE64
+from tests.servers.anthropic_fault import AnthropicServer
 from tests.servers.ollama_server import OllamaServer
 from tests.servers.openai_fault import FaultServer
 from tests.unit.test_attachments import minimal_pdf, png
