@@ -1,7 +1,7 @@
 """Anthropic's content blocks (image, document, text...), as the Messages API documents them.
 
-Sources: (docs.anthropic.com/en/api/messages,
-/en/docs/build-with-claude/vision and /pdf-support): `image` with a `source` of type `base64`
+Sources: docs.anthropic.com/en/api/messages, /en/docs/build-with-claude/vision and /pdf-support.
+Checked: `image` with a `source` of type `base64`
 ({media_type: image/jpeg|png|gif|webp, data}) or `url` ({url}); `document` with a `base64`
 source of media_type application/pdf, a `text` source (media_type text/plain, data), or `url`.
 The base64 must decode, the bytes must be what the media type says (Anthropic reads the magic
