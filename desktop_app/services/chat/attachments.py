@@ -171,6 +171,10 @@ class AttachmentStore:
     def __init__(self, root: Path) -> None:
         self._root = root
 
+    @property
+    def root(self) -> Path:
+        return self._root
+
     def path_of(self, attachment: Attachment) -> Path:
         return self._root / attachment.digest[:2] / f"{attachment.digest}{attachment.suffix}"
 

@@ -84,6 +84,11 @@ class ChatService:
     def store(self) -> ConversationStore:
         return self._store
 
+    @property
+    def attachments_dir(self) -> str | None:
+        """Where attached files are kept (View as code reads them from there)."""
+        return None if self._attachments is None else str(self._attachments.root)
+
     def unsaved(self, message_id: int) -> dict[str, Any] | None:
         """What is held in memory for a reply the store could not take yet, if anything."""
         return self._unsaved.get(message_id)

@@ -591,7 +591,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
             self.transcript.finish_assistant_message(note="Stopped")
 
     def _on_transcript_code_view_requested(self, request: SentRequest) -> None:
-        dialog = RequestCodeDialog(request, self)
+        dialog = RequestCodeDialog(request, self, attachments_dir=self._chat.attachments_dir)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 

@@ -14,11 +14,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.domain.request_code import URL_PASSWORD_VAR, header_env_var, key_env_var, request_snippets
+from desktop_app.domain.request_code import (
+    ATTACHMENTS_VAR,
+    URL_PASSWORD_VAR,
+    header_env_var,
+    key_env_var,
+    reads_attachments,
+    request_snippets,
+)
 from desktop_app.domain.sent_requests import SentRequest
 
 
-def _variables_note(request: SentRequest) -> str:
+def _variables_note(request: SentRequest, attachments_dir: str | None = None) -> str:
     names = [key_env_var(request.provider_id)] if request.key_sent else []
     names += [header_env_var(n) for n in request.secret_headers]
     names += [URL_PASSWORD_VAR] if request.url_password else []
@@ -34,6 +41,13 @@ def _variables_note(request: SentRequest) -> str:
         )
     else:
         opening = "The request as it was sent."
+    if reads_attachments(request):
+        where = (
+            f"from {attachments_dir} (or the folder in {ATTACHMENTS_VAR})"
+            if attachments_dir
+            else f"from the folder in {ATTACHMENTS_VAR}"
+        )
+        opening += f" The attached files are read {where}."
     if not names:
         return f"{opening} It needs no key."
     listed = ", ".join(names)
@@ -45,16 +59,18 @@ class RequestCodeDialog(QDialog):
 
     copied = Signal(str)
 
-    def __init__(self, request: SentRequest, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, request: SentRequest, parent: QWidget | None = None, *, attachments_dir: str | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("requestCodeDialog")
         self.setWindowTitle(f"View as code: {request.model}")
         self.resize(760, 560)
-        self.note = note = QLabel(_variables_note(request), wordWrap=True)
+        self.note = note = QLabel(_variables_note(request, attachments_dir), wordWrap=True)
         note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.tabs = QTabWidget()
         font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        for snippet in request_snippets(request):
+        for snippet in request_snippets(request, attachments_dir):
             view = QPlainTextEdit(snippet.text)
             view.setObjectName(f"snippet-{snippet.language}")
             view.setReadOnly(True)
