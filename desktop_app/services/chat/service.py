@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from desktop_app.domain.attachments import AttachedFile, Attachment, AttachmentKind, AttachmentRefused
+from desktop_app.domain.attachments import AttachedFile, Attachment, AttachmentKind, AttachmentRefused, image_limits
 from desktop_app.domain.chat import (
     ChatMessage,
     ChatParams,
@@ -83,6 +83,24 @@ class ChatService:
     @property
     def store(self) -> ConversationStore:
         return self._store
+
+    async def attach(
+        self, *, path: Path | None = None, data: bytes | None = None, name: str = "", provider_id: str = ""
+    ) -> Attachment:
+        """Prepare a file (at `path`, or pasted `data` called `name`) for a message to `provider_id`
+        and keep it; AttachmentRefused (one sentence) for what cannot be attached."""
+        if self._attachments is None:
+            raise AttachmentRefused("Files cannot be attached in this session: it keeps no attachments folder.")
+        limits = image_limits(provider_id)
+        if path is not None:
+            return await self._attachments.add_file(path, limits)
+        return await self._attachments.add_bytes(data or b"", name, limits)
+
+    def attachment_path(self, attachment: Attachment) -> Path:
+        """Where the attached file is kept."""
+        if self._attachments is None:
+            raise AttachmentRefused("This session keeps no attachments folder.")
+        return self._attachments.path_of(attachment)
 
     @property
     def attachments_dir(self) -> str | None:

@@ -17,9 +17,11 @@ the stored branch in order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from PySide6.QtCore import QEvent, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QSize, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QDesktopServices,
@@ -30,13 +32,17 @@ from PySide6.QtGui import (
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
+    QTextDocument,
     QTextFormat,
     QTextFrameFormat,
+    QTextImageFormat,
     QTextTable,
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from desktop_app.domain.attachments import Attachment, AttachmentKind
 from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.ui.chat.attachment_tray import thumbnail
 from desktop_app.ui.chat.markdown import BlockSplitter, render_markdown
 from desktop_app.ui.theme import Colours, colours
 
@@ -74,11 +80,15 @@ class _LiveMessage:
     splitter: BlockSplitter = field(default_factory=BlockSplitter)
 
 
+THUMBNAIL_SIZE = QSize(160, 120)
+
+
 class TranscriptView(QTextBrowser):
     retry_requested = Signal()
     code_copied = Signal(str)
     code_view_requested = Signal(object)  # the SentRequest behind a reply ("View as code")
     turn_action_requested = Signal(str, int)  # (action, the message's place from 0): see TURN_ACTIONS
+    attachment_open_requested = Signal(object)  # the Attachment whose thumbnail or name was clicked
 
     def __init__(self, parent: QWidget | None = None, *, render_interval_ms: int = RENDER_INTERVAL_MS) -> None:
         super().__init__(parent)
@@ -97,6 +107,8 @@ class TranscriptView(QTextBrowser):
         self._live: _LiveMessage | None = None
         self._turn_actions = False
         self._turns = 0  # messages shown so far: the next one's place
+        self._attachments: dict[str, Attachment] = {}  # digest -> the attachment shown, for its link
+        self._attachment_path: Callable[[Attachment], Path] | None = None
         self.live_versions = (1, 1)  # (version, versions) the next streamed reply's header shows
         self._last_body: list[int | None] | None = None  # [start, end]; end None while live
         self._follow_bottom = True
@@ -123,13 +135,20 @@ class TranscriptView(QTextBrowser):
         self._live_request = None
         self._follow_bottom = True
         self._turns = 0
+        self._attachments.clear()
         self._reset_document()
 
     def set_turn_actions(self, enabled: bool) -> None:
         """Offer the per-message actions on the messages added from now on."""
         self._turn_actions = enabled
 
-    def add_user_message(self, text: str, *, versions: tuple[int, int] = (1, 1)) -> None:
+    def set_attachment_files(self, path_of: Callable[[Attachment], Path]) -> None:
+        """Where attached files are kept, for the thumbnails under a message."""
+        self._attachment_path = path_of
+
+    def add_user_message(
+        self, text: str, *, versions: tuple[int, int] = (1, 1), attachments: tuple[Attachment, ...] = ()
+    ) -> None:
         self._end_live_message()
         cursor = self._history.lastCursorPosition()
         if cursor.block().length() == 1:
@@ -146,6 +165,8 @@ class TranscriptView(QTextBrowser):
         start = cursor.position()
         cursor.insertText(text.replace("\r", ""), self._text_format)
         self._last_body = [start, cursor.position()]
+        if attachments:
+            self._insert_attachments(cursor, attachments)
 
     def add_assistant_message(
         self,
@@ -400,6 +421,33 @@ class TranscriptView(QTextBrowser):
                 cursor.insertText("  ·  ", self._footer_format)
             cursor.insertText(label, self._action_link(action, place))
 
+    def _insert_attachments(self, cursor: QTextCursor, attachments: tuple[Attachment, ...]) -> None:
+        """A line under the message: each image as a thumbnail, each other file by its name; a
+        click on either opens it (`attachment_open_requested`)."""
+        cursor.insertBlock(QTextBlockFormat(), self._text_format)
+        for i, attachment in enumerate(attachments):
+            self._attachments[attachment.digest] = attachment
+            href = f"attachment:{attachment.digest}"
+            if i:
+                cursor.insertText("   ", self._text_format)
+            if attachment.kind is AttachmentKind.IMAGE and self._attachment_path is not None:
+                name = f"thumbnail:{attachment.digest}"
+                if self.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(name)) is None:
+                    image = thumbnail(self._attachment_path(attachment), THUMBNAIL_SIZE).toImage()
+                    self.document().addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), image)
+                picture = QTextImageFormat()
+                picture.setName(name)
+                picture.setAnchor(True)
+                picture.setAnchorHref(href)
+                picture.setToolTip(f"{attachment.name} — click to open")
+                cursor.insertImage(picture)
+            else:
+                link = QTextCharFormat(self._text_format)
+                link.setAnchor(True)
+                link.setAnchorHref(href)
+                link.setForeground(self._retry_format.foreground())
+                cursor.insertText(f"📎 {attachment.name}", link)
+
     def _action_link(self, action: str, place: int, base: QTextCharFormat | None = None) -> QTextCharFormat:
         link = QTextCharFormat(base or self._footer_format)
         link.setAnchor(True)
@@ -557,6 +605,9 @@ class TranscriptView(QTextBrowser):
             self.code_copied.emit(code)
         elif scheme == "retry":
             self.retry_requested.emit()
+        elif scheme == "attachment":
+            if (attachment := self._attachments.get(url.path())) is not None:
+                self.attachment_open_requested.emit(attachment)
         elif scheme == "turn":
             action, _, place = url.path().partition(":")
             if action in TURN_ACTIONS and place.isdigit():
