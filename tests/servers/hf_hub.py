@@ -39,8 +39,17 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from tests.servers._http import Exchange, HttpError, LoopbackServer, Request, read_body, read_request, run_main
 
-_REASONS = {200: "OK", 206: "Partial Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized",
-            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 416: "Range Not Satisfiable"}
+_REASONS = {
+    200: "OK",
+    206: "Partial Content",
+    302: "Found",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    416: "Range Not Satisfiable",
+}
 SEND_CHUNK = 1024 * 1024
 
 
@@ -152,8 +161,11 @@ class HfHubTwin(LoopbackServer):
             else:
                 raise HubError(404, "", "Not Found")
         except HubError as exc:
-            answer = _json(exc.status, {"error": exc.message}, {"x-error-code": exc.code, "x-error-message": exc.message}
-                           if exc.code else None)
+            answer = _json(
+                exc.status,
+                {"error": exc.message},
+                {"x-error-code": exc.code, "x-error-message": exc.message} if exc.code else None,
+            )
         writer.write(answer if req.method == "GET" else answer.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
         await writer.drain()
         return True
@@ -176,8 +188,11 @@ class HfHubTwin(LoopbackServer):
         for repo in hits[:limit]:
             full = self._details(repo)
             entry = {"_id": full["_id"], "id": repo.id, "modelId": repo.id}
-            entry.update({name: full[name] for name in expand if name in full} if expand else
-                         {name: full[name] for name in ("likes", "downloads", "tags", "private", "createdAt")})
+            entry.update(
+                {name: full[name] for name in expand if name in full}
+                if expand
+                else {name: full[name] for name in ("likes", "downloads", "tags", "private", "createdAt")}
+            )
             results.append(entry)
         return _json(200, results)
 
@@ -209,10 +224,18 @@ class HfHubTwin(LoopbackServer):
             raise HubError(401, "RepoNotFound", f"Repository Not Found for url: {repo_id}.")
         if content and repo.gated and token not in repo.granted:
             if not token:
-                raise HubError(401, "GatedRepo", f"Access to model {repo_id} is restricted. You must have access "
-                               "to it and be authenticated to access it. Please log in.")
-            raise HubError(403, "GatedRepo", f"Access to model {repo_id} is restricted and you are not in the "
-                           f"authorized list. Visit https://huggingface.co/{repo_id} to ask for access.")
+                raise HubError(
+                    401,
+                    "GatedRepo",
+                    f"Access to model {repo_id} is restricted. You must have access "
+                    "to it and be authenticated to access it. Please log in.",
+                )
+            raise HubError(
+                403,
+                "GatedRepo",
+                f"Access to model {repo_id} is restricted and you are not in the "
+                f"authorized list. Visit https://huggingface.co/{repo_id} to ask for access.",
+            )
         return repo
 
     def _model_api(self, req: Request, rest: str, query: dict[str, list[str]]) -> bytes:
@@ -223,15 +246,22 @@ class HfHubTwin(LoopbackServer):
             return _json(200, self._details(repo))
         if len(tail) >= 2 and tail[0] == "tree" and tail[1] in ("main", repo.sha):
             entries = [
-                {"type": "file", "oid": hashlib.sha1(f.sha256.encode()).hexdigest(), "size": f.size, "path": f.path,
-                 "lfs": {"oid": f.sha256, "size": f.size, "pointerSize": 134}}
+                {
+                    "type": "file",
+                    "oid": hashlib.sha1(f.sha256.encode()).hexdigest(),
+                    "size": f.size,
+                    "path": f.path,
+                    "lfs": {"oid": f.sha256, "size": f.size, "pointerSize": 134},
+                }
                 for f in sorted(repo.files.values(), key=lambda f: f.path)
             ]
             start = int(query.get("cursor", ["0"])[0])
             page = entries[start : start + self.page_size]
             headers = {}
             if start + self.page_size < len(entries):
-                headers["link"] = f'<{self.base_url}/api/models/{repo.id}/tree/{tail[1]}?recursive=true&cursor={start + self.page_size}>; rel="next"'
+                headers["link"] = (
+                    f'<{self.base_url}/api/models/{repo.id}/tree/{tail[1]}?recursive=true&cursor={start + self.page_size}>; rel="next"'
+                )
             return _json(200, page, headers)
         raise HubError(404, "RevisionNotFound", f"Invalid rev id: {'/'.join(tail)}")
 
@@ -243,18 +273,22 @@ class HfHubTwin(LoopbackServer):
             raise HubError(404, "RevisionNotFound", f"Invalid rev id: {revision}")
         file = repo.files.get(file_path)
         if file is None:
-            raise HubError(404, "EntryNotFound", f"{file_path} does not exist on \"{revision}\"")
+            raise HubError(404, "EntryNotFound", f'{file_path} does not exist on "{revision}"')
         location = f"/cdn/{file.sha256}?repo={quote(repo_id)}&path={quote(file_path)}"
-        return _answer(302, b"", {
-            "location": location,
-            "x-repo-commit": repo.sha,
-            "x-linked-etag": f'"{file.sha256}"',
-            "x-linked-size": str(file.size),
-            "etag": f'"{hashlib.sha1(file.sha256.encode()).hexdigest()}"',
-        })
+        return _answer(
+            302,
+            b"",
+            {
+                "location": location,
+                "x-repo-commit": repo.sha,
+                "x-linked-etag": f'"{file.sha256}"',
+                "x-linked-size": str(file.size),
+                "etag": f'"{hashlib.sha1(file.sha256.encode()).hexdigest()}"',
+            },
+        )
 
     async def _cdn(self, req: Request, target: str, writer: asyncio.StreamWriter, state: Exchange) -> bool:
-        sha, _, query = target.partition("?")
+        sha = target.partition("?")[0]
         with self._lock:
             file = next((f for r in self.repos.values() for f in r.files.values() if f.sha256 == sha), None)
         if file is None:
@@ -292,7 +326,7 @@ class HfHubTwin(LoopbackServer):
             corrupt = file.path in self.corrupt
         to_send = length if cut is None else min(length, cut)
         loop = asyncio.get_running_loop()
-        with open(file.source, "rb") as source:
+        with open(file.source, "rb") as source:  # noqa: ASYNC230 - a test server; sendfile needs the file
             if not corrupt:
                 await writer.drain()
                 sent = await loop.sendfile(writer.transport, source, start, to_send)

@@ -7,22 +7,10 @@ import pytest
 
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.hub import GatedRepo, HubNotFound, HubSort
-from tests.unit.hub_twin import (  # noqa: F401 - fixtures
-    GATED,
-    GEMMA,
-    GEMMA_FILE,
-    SMALL,
-    SPLIT_PARTS,
-    TOKEN,
-    client,
-    gemma,
-    gemma_sha,
-    hub_with,
-    model_files,
-    twin,
-)
+from tests.unit.hub_twin import GATED, GEMMA, GEMMA_FILE, SMALL, SPLIT_PARTS, TOKEN, hub_with
 
 pytestmark = pytest.mark.asyncio
+pytest_plugins = ("tests.unit.hub_twin",)  # the twin, its files and the HTTP client
 
 
 def one_sentence(error: DomainError) -> None:
@@ -40,7 +28,7 @@ async def test_search_sorts_by_downloads_likes_and_recent(twin, client):
     assert recent[0].id == SMALL
     gated = await hub.search("gated")
     assert [repo.id for repo in gated] == [GATED] and gated[0].is_gated
-    request = [r for r in twin.requests if r.path == "/api/models"][0]
+    request = next(r for r in twin.requests if r.path == "/api/models")
     assert "authorization" not in request.headers  # no token, none sent
 
 

@@ -156,7 +156,7 @@ def _windows_memory() -> tuple[int, int]:
     import ctypes
 
     class MemoryStatus(ctypes.Structure):
-        _fields_ = [  # noqa: RUF012 - ctypes wants a plain list
+        _fields_ = [
             ("length", ctypes.c_ulong),
             ("load", ctypes.c_ulong),
             ("total_phys", ctypes.c_ulonglong),
@@ -190,7 +190,10 @@ async def detect_hardware(environ: Mapping[str, str] | None = None) -> HardwareI
     (ram_total, ram_available), cpu_name = await asyncio.to_thread(lambda: (_memory(), _cpu_name()))
     gpus: list[GpuInfo] = []
     notes: list[str] = []
-    for query, parse, tool in ((NVIDIA_QUERY, parse_nvidia_smi, "nvidia-smi"), (ROCM_QUERY, parse_rocm_smi, "rocm-smi")):
+    for query, parse, tool in (
+        (NVIDIA_QUERY, parse_nvidia_smi, "nvidia-smi"),
+        (ROCM_QUERY, parse_rocm_smi, "rocm-smi"),
+    ):
         try:
             output = await _run(query, environ)
         except (OSError, TimeoutError) as exc:

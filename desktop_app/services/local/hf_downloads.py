@@ -104,8 +104,13 @@ class DownloadRequest:
         parts = tuple(HubFile(str(p), int(s), str(h)) for p, s, h in data["parts"])
         quant = QuantFile(str(data["name"]), str(data.get("quantisation") or ""), parts)
         folder = data.get("folder")
-        return cls(str(data["repo_id"]), quant, str(data["commit"]), str(data.get("revision") or "main"),
-                   Path(folder) if folder else None)
+        return cls(
+            str(data["repo_id"]),
+            quant,
+            str(data["commit"]),
+            str(data.get("revision") or "main"),
+            Path(folder) if folder else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +132,9 @@ def places(request: DownloadRequest, cache_dir: Path) -> list[_Place]:
             continue
         repo = cache_dir / repo_folder_name(request.repo_id)
         blob = repo / "blobs" / (part.sha256 or hashlib.sha256(f"{request.commit}/{part.path}".encode()).hexdigest())
-        found.append(_Place(blob.with_name(blob.name + INCOMPLETE), blob, repo / "snapshots" / request.commit / part.path))
+        found.append(
+            _Place(blob.with_name(blob.name + INCOMPLETE), blob, repo / "snapshots" / request.commit / part.path)
+        )
     return found
 
 
@@ -147,11 +154,11 @@ class _Sink:
         self._file, self._hasher, self._executor = file, hasher, executor
         self._pending: asyncio.Future[None] | None = None
 
-    def _write(self, chunk: bytes) -> None:
+    def _write(self, chunk: bytes | bytearray) -> None:
         self._file.write(chunk)
         self._hasher.update(chunk)
 
-    async def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes | bytearray) -> None:
         await self.drain()
         self._pending = asyncio.get_running_loop().run_in_executor(self._executor, self._write, chunk)
 
@@ -315,8 +322,10 @@ class HubDownloads:
             log.exception("download of %s failed unexpectedly", request.key)
             job.finish(
                 PullState.FAILED,
-                ServerError(f"Downloading “{request.quant.name}” failed unexpectedly ({type(exc).__name__}).",
-                            "Try again; if it keeps happening, copy the diagnostics and report it."),
+                ServerError(
+                    f"Downloading “{request.quant.name}” failed unexpectedly ({type(exc).__name__}).",
+                    "Try again; if it keeps happening, copy the diagnostics and report it.",
+                ),
             )
             publisher.flush()
         else:
@@ -393,6 +402,9 @@ class HubDownloads:
         url = self._hub.file_url(request.repo_id, part.path, request.commit)
         sink = _Sink(file, hasher, executor)
         done = have
+        # Batched here rather than by aiter_raw(chunk_size): on a cut, httpx drops what its chunker
+        # holds, and those bytes would be fetched again.
+        batch = bytearray()
         try:
             async with self._client.stream("GET", url, headers=headers, follow_redirects=True) as response:
                 refused = hub_status_error(response, request.repo_id, part.path, has_token="authorization" in headers)
@@ -400,27 +412,31 @@ class HubDownloads:
                     raise _Failure(refused, False)
                 if have and response.status_code != 206:
                     raise _Failure(HubError(f"The server would not resume “{part.path}”.", "Try again."), True)
-                async for chunk in response.aiter_raw(CHUNK_BYTES):
-                    self.fetched_bytes += len(chunk)
-                    if done + len(chunk) > part.size:
-                        raise _Failure(HubError(f"“{part.path}” is longer than Hugging Face said.", "Try again."), False)
-                    await sink.write(chunk)
-                    done += len(chunk)
-                    job.fold("downloading", part.path, done, part.size)
-                    publisher.changed()
+                async for piece in response.aiter_raw():
+                    self.fetched_bytes += len(piece)
+                    if done + len(batch) + len(piece) > part.size:
+                        raise _Failure(
+                            HubError(f"“{part.path}” is longer than Hugging Face said.", "Try again."), False
+                        )
+                    batch += piece
+                    if len(batch) >= CHUNK_BYTES:
+                        chunk, batch = batch, bytearray()
+                        await sink.write(chunk)
+                        done += len(chunk)
+                        job.fold("downloading", part.path, done, part.size)
+                        publisher.changed()
+            await sink.write(batch)
+            done += len(batch)
             await sink.drain()
         except OSError as exc:
             raise _Failure(_disk_error(exc, request, file_folder(file)), False) from None
         except httpx.HTTPError as exc:
-            await _drain_quietly(sink)
+            await _keep_quietly(sink, batch)
             kind = transport_failure(exc)
             transient = kind in (Transport.CUT, Transport.NOT_CONNECTED, Transport.TIMED_OUT)
             raise _Failure(self._hub.transport_error(exc), transient) from None
-        except DomainError as error:
-            await _drain_quietly(sink)
-            raise _Failure(error, False) from None
         except BaseException:
-            await _drain_quietly(sink)
+            await _keep_quietly(sink, batch)
             raise
         if done < part.size:
             raise _Failure(HubError(f"The download of “{part.path}” stopped early.", "Try again."), True)
@@ -438,9 +454,10 @@ def file_folder(file: BinaryIO) -> Path:
     return Path(getattr(file, "name", ".")).parent
 
 
-async def _drain_quietly(sink: _Sink) -> None:
-    """Write what arrived before a failure (it is not fetched again); a disk error here is the error."""
+async def _keep_quietly(sink: _Sink, batch: bytearray) -> None:
+    """Write what arrived before a failure, so it is not fetched again (a disk error is logged)."""
     try:
+        await sink.write(batch)
         await sink.drain()
     except OSError:
         log.info("the last write before a failure failed too", exc_info=True)
@@ -490,4 +507,3 @@ def _put_in_place(request: DownloadRequest, targets: list[_Place], cache_dir: Pa
         ref = cache_dir / repo_folder_name(request.repo_id) / "refs" / request.revision
         ref.parent.mkdir(parents=True, exist_ok=True)
         ref.write_text(request.commit)
-

@@ -101,7 +101,9 @@ class HubClient:
 
     # --- what the UI calls ----------------------------------------------------------------------
 
-    async def search(self, query: str, *, sort: HubSort = HubSort.DOWNLOADS, limit: int = SEARCH_LIMIT) -> list[HubRepo]:
+    async def search(
+        self, query: str, *, sort: HubSort = HubSort.DOWNLOADS, limit: int = SEARCH_LIMIT
+    ) -> list[HubRepo]:
         """GGUF repos matching `query`, most downloaded (liked, recent) first."""
         params: list[tuple[str, str | int]] = [
             ("search", query.strip()),
@@ -119,7 +121,9 @@ class HubClient:
 
     async def repo(self, repo_id: str, revision: str = "main") -> HubRepo:
         """The repo's details: licence, gating, and the commit `revision` is at."""
-        path = f"/api/models/{_quoted(repo_id)}" + (f"/revision/{quote(revision, safe='')}" if revision != "main" else "")
+        path = f"/api/models/{_quoted(repo_id)}" + (
+            f"/revision/{quote(revision, safe='')}" if revision != "main" else ""
+        )
         response = await self._get(self.endpoint + path, f"the model “{repo_id}”", repo_id=repo_id)
         payload = self._json(response, f"the model “{repo_id}”")
         if not isinstance(payload, dict):
@@ -147,7 +151,9 @@ class HubClient:
         """The repo's GGUF models, split parts grouped, smallest first."""
         return group_quant_files(await self.files(repo_id, revision))
 
-    async def read_header(self, repo_id: str, quant: QuantFile, revision: str = "main") -> tuple[GgufInfo, ModelShape | None]:
+    async def read_header(
+        self, repo_id: str, quant: QuantFile, revision: str = "main"
+    ) -> tuple[GgufInfo, ModelShape | None]:
         """The first part's GGUF header, fetched by HTTP range (a few MB, never the weights)."""
         part = quant.parts[0]
         wanted = min(part.size, HEADER_FIRST_BYTES) if part.size else HEADER_FIRST_BYTES
@@ -211,7 +217,9 @@ class HubClient:
         try:
             return response.json()
         except ValueError:
-            raise HubError(f"Hugging Face sent {what} in a form ModelDesk could not read.", "Try again later.") from None
+            raise HubError(
+                f"Hugging Face sent {what} in a form ModelDesk could not read.", "Try again later."
+            ) from None
 
     def transport_error(self, exc: BaseException) -> DomainError:
         host = httpx.URL(self.endpoint).host
