@@ -15,7 +15,7 @@ from desktop_app.domain.hub import DigestMismatch, GatedRepo, HubNotFound, NotEn
 from desktop_app.domain.ollama import PullProgress, PullState
 from desktop_app.services.local.gguf import GgufLibrary
 from desktop_app.services.local.hf_downloads import DownloadRequest, HubDownloads, hub_cache_dir
-from tests.unit.hub_twin import GATED, GEMMA, GEMMA_FILE, SMALL, SPLIT_PARTS, TOKEN, hub_with
+from tests.unit.hub_models import GATED, GEMMA, GEMMA_FILE, SMALL, SPLIT_PARTS, TOKEN, hub_with
 from tests.unit.sqlite_stores import file_size_limit, small_disk
 
 pytestmark = pytest.mark.asyncio

@@ -7,7 +7,7 @@ import pytest
 
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.hub import GatedRepo, HubNotFound, HubSort
-from tests.unit.hub_twin import GATED, GEMMA, GEMMA_FILE, SMALL, SPLIT_PARTS, TOKEN, hub_with
+from tests.unit.hub_models import GATED, GEMMA, GEMMA_FILE, SMALL, SPLIT_PARTS, TOKEN, hub_with
 
 pytestmark = pytest.mark.asyncio
 pytest_plugins = ("tests.unit.hub_twin",)  # the twin, its files and the HTTP client
