@@ -10,6 +10,7 @@ What ModelDesk (and `huggingface_hub`, given `HF_ENDPOINT`) asks of it:
 * `GET /api/models/{owner}/{name}/tree/{rev}?recursive=true`: [{"type": "file", "oid", "size",
   "path", "lfs": {"oid": <sha256>, "size", "pointerSize"}}], `page_size` entries a page, the next
   page in a `Link: <...>; rel="next"` header (cursor-based, as the Hub does).
+* `GET /api/whoami-v2`: who a token belongs to (401 for one no repo grants).
 * `GET|HEAD /{owner}/{name}/resolve/{rev}/{path}`: a 302 to `/cdn/<sha256>` with `X-Repo-Commit`,
   `X-Linked-Etag`, `X-Linked-Size` and `ETag`; the CDN path honours `Range` (206 with
   `Content-Range`, 416 past the end). Refusals as the Hub words them: 401 `X-Error-Code:
@@ -152,7 +153,9 @@ class HfHubTwin(LoopbackServer):
         try:
             if path.startswith("/cdn/"):
                 return await self._cdn(req, path.removeprefix("/cdn/"), writer, state)
-            if path == "/api/models":
+            if path == "/api/whoami-v2":
+                answer = self._whoami(req)
+            elif path == "/api/models":
                 answer = self._search(query)
             elif path.startswith("/api/models/"):
                 answer = self._model_api(req, path.removeprefix("/api/models/"), query)
@@ -171,6 +174,14 @@ class HfHubTwin(LoopbackServer):
         return True
 
     # -- the API ----------------------------------------------------------------------------
+    def _whoami(self, req: Request) -> bytes:
+        token = req.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        with self._lock:
+            known = any(token in repo.granted for repo in self.repos.values())
+        if not known:
+            return _json(401, {"error": "Invalid credentials in Authorization header"})
+        return _json(200, {"type": "user", "name": "tester", "auth": {"type": "access_token"}})
+
     def _search(self, query: dict[str, list[str]]) -> bytes:
         words = query.get("search", [""])[0].lower()
         sort = query.get("sort", ["downloads"])[0]

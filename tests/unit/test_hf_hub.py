@@ -110,3 +110,20 @@ async def test_an_unreachable_hub_is_one_sentence(client, monkeypatch):
     with pytest.raises(DomainError) as caught:
         await hub_with(client).search("gguf")
     one_sentence(caught.value)
+
+
+async def test_the_token_is_a_hugging_face_account_in_the_keyring(twin, client, accounts, secrets):
+    from desktop_app.domain.accounts import Account
+    from desktop_app.services.local.hf_hub import HubClient, token_from_accounts
+
+    account = Account(provider_id="huggingface", label="My HF", base_url=twin.base_url)
+    await accounts.save_account(account, TOKEN)
+    check = await accounts.check(account)
+    assert check.message == "OK: the token works." and check.models == ()
+    hub = HubClient(client, token=token_from_accounts(lambda: accounts.accounts, secrets))
+    quant = (await hub.quant_files(GATED))[0]
+    info, _shape = await hub.read_header(GATED, quant)
+    assert info.architecture == "llama"
+    await accounts.set_enabled(account.id, False)  # a disabled account lends no token
+    with pytest.raises(GatedRepo):
+        await hub.read_header(GATED, quant)

@@ -17,12 +17,13 @@ Authorization header, and httpx drops it when a redirect leaves the Hub's host.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import AuthFailed, DomainError, TimedOut, Unreachable
 from desktop_app.domain.gguf import GgufInfo
 from desktop_app.domain.hub import (
@@ -37,6 +38,7 @@ from desktop_app.domain.hub import (
     group_quant_files,
     shape_from_metadata,
 )
+from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.local.gguf_header import GgufError, HeaderCut, read_gguf_prefix
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -47,6 +49,21 @@ MAX_TREE_PAGES = 50
 _SEARCH_FIELDS = ("downloads", "likes", "lastModified", "gated", "private", "tags")
 
 TokenSource = Callable[[], Awaitable[str | None]]
+HF_PROVIDER = "huggingface"
+
+
+def token_from_accounts(accounts: Callable[[], Sequence[Account]], secrets: SecretStore) -> TokenSource:
+    """The token of the first enabled Hugging Face account, read from the keyring on each request
+    (so a token added or changed in Accounts is used at once); None when there is none."""
+
+    async def token() -> str | None:
+        for account in accounts():
+            if account.provider_id == HF_PROVIDER and account.enabled:
+                if secret := await secrets.get(account.id):
+                    return secret
+        return None
+
+    return token
 
 
 def hub_endpoint(environ: Mapping[str, str] | None = None) -> str:
