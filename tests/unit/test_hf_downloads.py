@@ -195,7 +195,8 @@ async def test_a_gated_repo_without_a_token_fails_clearly_and_leaves_nothing(twi
     final = await downloads.start(request).wait()
     assert isinstance(final.error, GatedRepo)
     one_sentence(final.error)
-    assert left_behind(cache_dir) == [] and listed(library) == []
+    assert not [path for path in cache_dir.rglob("*") if path.is_file()] and listed(library) == []
+    assert await downloads.unfinished() == []  # nothing to resume from
     with_token, _library, _seen = service(client, cache_dir, tmp_path, token=TOKEN)
     assert (await with_token.start(request).wait()).state is PullState.DONE
     assert all(TOKEN not in r.path for r in twin.requests)
@@ -208,9 +209,34 @@ async def test_a_file_gone_from_the_repo_fails_clearly(twin, client, cache_dir, 
     final = await downloads.start(request).wait()
     assert isinstance(final.error, HubNotFound)
     one_sentence(final.error)
-    assert listed(library) == []
+    assert not [path for path in cache_dir.rglob("*") if path.is_file()] and listed(library) == []
 
 
 def one_sentence(error: DomainError) -> None:
     assert error.message.endswith(".") and ". " not in error.message, error.message
     assert error.action
+
+
+async def test_a_blob_already_in_the_cache_is_linked_not_fetched(twin, client, cache_dir, tmp_path):
+    downloads, _library, _seen = service(client, cache_dir, tmp_path)
+    request = await request_for(client, SMALL, "small-Q8_0.gguf")
+    assert (await downloads.start(request).wait()).state is PullState.DONE
+    twin.repos[SMALL].sha = "f" * 40  # a new commit with the same file
+    again = await request_for(client, SMALL, "small-Q8_0.gguf")
+    twin.reset()
+    assert (await downloads.start(again).wait()).state is PullState.DONE
+    assert not [r for r in twin.requests if r.path.startswith("/cdn/")]
+    snapshot = cache_dir / f"models--{SMALL.replace('/', '--')}" / "snapshots" / ("f" * 40) / "small-Q8_0.gguf"
+    assert snapshot.resolve().name == request.quant.parts[0].sha256
+
+
+async def test_a_different_file_of_the_same_name_in_the_folder_is_not_overwritten(twin, client, cache_dir, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "small-Q8_0.gguf").write_bytes(b"my own file")
+    downloads, _library, _seen = service(client, cache_dir, tmp_path)
+    request = await request_for(client, SMALL, "small-Q8_0.gguf", folder=folder)
+    final = await downloads.start(request).wait()
+    assert final.state is PullState.FAILED and "already" in final.error.message
+    one_sentence(final.error)
+    assert (folder / "small-Q8_0.gguf").read_bytes() == b"my own file"

@@ -315,9 +315,11 @@ class HubDownloads:
         except _Failure as failure:
             job.finish(PullState.FAILED, failure.error)
             publisher.flush()
+            await self._after_failure(request)
         except DomainError as error:
             job.finish(PullState.FAILED, error)
             publisher.flush()
+            await self._after_failure(request)
         except Exception as exc:  # a bug here must still end the job visibly
             log.exception("download of %s failed unexpectedly", request.key)
             job.finish(
@@ -334,6 +336,12 @@ class HubDownloads:
             await self._ledger.remove(self._hub.endpoint, request.key)
         finally:
             executor.shutdown(wait=False)
+
+    async def _after_failure(self, request: DownloadRequest) -> None:
+        """Keep what can be resumed; a download that kept no byte leaves nothing, not even its entry."""
+        targets = places(request, self.cache_dir)
+        if not await asyncio.to_thread(_drop_empty, targets):
+            await self._ledger.remove(self._hub.endpoint, request.key)
 
     async def _check_space(self, request: DownloadRequest, targets: list[_Place]) -> None:
         def needed_and_free() -> tuple[int, int, Path]:
@@ -363,9 +371,18 @@ class HubDownloads:
         executor: ThreadPoolExecutor,
     ) -> None:
         loop = asyncio.get_running_loop()
-        if await asyncio.to_thread(place.final.exists):
+        present = await asyncio.to_thread(_present_size, place)
+        if present == part.size:  # fetched before (this model, or the same blob in another snapshot)
             job.fold("present", part.path, part.size, part.size)
             return
+        if present is not None:
+            raise _Failure(
+                HubError(
+                    f"A different file named “{place.final.name}” is already in {place.final.parent}.",
+                    "Move it away, or download into another folder.",
+                ),
+                False,
+            )
         file, hasher, have = await loop.run_in_executor(executor, _open_incomplete, place.incomplete, part.size)
         job.fold("downloading", part.path, have, part.size)
         publisher.changed()
@@ -490,12 +507,37 @@ def _open_incomplete(path: Path, size: int) -> tuple[BinaryIO, Any, int]:
         raise
 
 
+def _present_size(place: _Place) -> int | None:
+    """The size of the part already in place (its blob, in the cache layout); None if absent."""
+    for path in (place.final, place.blob):
+        try:
+            return path.stat().st_size
+        except OSError:
+            continue
+    return None
+
+
+def _drop_empty(targets: list[_Place]) -> bool:
+    """Delete empty .incomplete files; True if any part still has bytes to resume from."""
+    kept = False
+    for place in targets:
+        try:
+            if place.incomplete.stat().st_size == 0:
+                place.incomplete.unlink()
+            else:
+                kept = True
+        except OSError:
+            continue
+    return kept
+
+
 def _put_in_place(request: DownloadRequest, targets: list[_Place], cache_dir: Path) -> None:
     """Every part is complete and checked: rename the blobs, link the snapshot, record the ref."""
     for place in targets:
         if place.final.exists():
             continue
-        os.replace(place.incomplete, place.blob)
+        if not place.blob.exists():
+            os.replace(place.incomplete, place.blob)
         if place.final == place.blob:
             continue
         place.final.parent.mkdir(parents=True, exist_ok=True)
