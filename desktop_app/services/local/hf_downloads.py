@@ -313,13 +313,13 @@ class HubDownloads:
             publisher.flush()
             raise
         except _Failure as failure:
+            await self._after_failure(request)
             job.finish(PullState.FAILED, failure.error)
             publisher.flush()
-            await self._after_failure(request)
         except DomainError as error:
+            await self._after_failure(request)
             job.finish(PullState.FAILED, error)
             publisher.flush()
-            await self._after_failure(request)
         except Exception as exc:  # a bug here must still end the job visibly
             log.exception("download of %s failed unexpectedly", request.key)
             job.finish(
@@ -331,9 +331,9 @@ class HubDownloads:
             )
             publisher.flush()
         else:
+            await self._ledger.remove(self._hub.endpoint, request.key)
             job.finish(PullState.DONE)
             publisher.flush()
-            await self._ledger.remove(self._hub.endpoint, request.key)
         finally:
             executor.shutdown(wait=False)
 
