@@ -12,6 +12,16 @@ be cancelled when the user types on), and it has its own HTTP session outside th
 and loopback rules. The cache layout, where that library sets the standard, is followed to the
 letter (see `hf_downloads`). The token (an account of provider "huggingface") goes only in the
 Authorization header, and httpx drops it when a redirect leaves the Hub's host.
+
+The Discover view, end to end (every call raises a DomainError in one sentence)::
+
+    hub = HubClient(http, token=token_from_accounts(lambda: accounts.accounts, secrets))
+    repos = await hub.search("gemma", sort=HubSort.LIKES)     # licence, gated, downloads, likes
+    repo = await hub.repo(repos[0].id)                       # the commit to pin (repo.sha)
+    quants = await hub.quant_files(repo.id, repo.sha)        # sizes; split parts grouped
+    _info, shape = await hub.read_header(repo.id, quants[0], repo.sha)  # a few MB by range
+    verdicts = fit_all(quants, shape, await detect_hardware(), context=8192)  # domain.hub
+    job = downloads.start(DownloadRequest(repo.id, quants[0], repo.sha))     # hf_downloads
 """
 
 from __future__ import annotations
