@@ -51,6 +51,8 @@ RETRY_DELAYS_S = (1.0, 5.0, 15.0)
 RESERVE_BYTES = 256 * 1024 * 1024  # what a download leaves free on the disk
 PUBLISH_INTERVAL_S = 0.05
 INCOMPLETE = ".incomplete"
+_WRITEV = hasattr(os, "writev")  # not on Windows: the pieces are joined there
+_IOV_MAX = 512  # pieces per writev (POSIX guarantees 16, Linux and macOS take 1,024)
 
 
 def hub_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -147,20 +149,30 @@ class _Failure(Exception):
 class _Sink:
     """One part's .incomplete file, written and hashed on the job's own thread.
 
-    One write is in flight while the next chunk arrives, so the network, the disk and sha256 overlap.
+    One write is in flight while the next MiB arrives, so the network, the disk and sha256 overlap.
+    The pieces httpx received go to the file as they are, with one `writev` (no copy into a
+    buffer first); the file is unbuffered and opened to append.
     """
 
     def __init__(self, file: BinaryIO, hasher: Any, executor: ThreadPoolExecutor) -> None:
         self._file, self._hasher, self._executor = file, hasher, executor
         self._pending: asyncio.Future[None] | None = None
 
-    def _write(self, chunk: bytes | bytearray) -> None:
-        self._file.write(chunk)
-        self._hasher.update(chunk)
+    def _write(self, pieces: list[bytes]) -> None:
+        fd = self._file.fileno()
+        for start in range(0, len(pieces), _IOV_MAX):
+            group = pieces[start : start + _IOV_MAX]
+            written = os.writev(fd, group) if _WRITEV else 0
+            rest = memoryview(b"".join(group))[written:] if written < sum(map(len, group)) else b""
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+        for piece in pieces:
+            self._hasher.update(piece)
 
-    async def write(self, chunk: bytes | bytearray) -> None:
+    async def write(self, pieces: list[bytes]) -> None:
         await self.drain()
-        self._pending = asyncio.get_running_loop().run_in_executor(self._executor, self._write, chunk)
+        if pieces:
+            self._pending = asyncio.get_running_loop().run_in_executor(self._executor, self._write, pieces)
 
     async def drain(self) -> None:
         pending, self._pending = self._pending, None
@@ -306,7 +318,10 @@ class HubDownloads:
                     publisher.flush()
                     await asyncio.sleep(delay)
                     attempt += 1
-            await asyncio.to_thread(_put_in_place, request, targets, self.cache_dir)
+            try:
+                await asyncio.to_thread(_put_in_place, request, targets, self.cache_dir)
+            except OSError as exc:
+                raise _Failure(_disk_error(exc, request, targets[0].final.parent), False) from None
             await self._list_in_library(request, targets)
         except asyncio.CancelledError:
             job.finish(PullState.CANCELLED)
@@ -421,7 +436,8 @@ class HubDownloads:
         done = have
         # Batched here rather than by aiter_raw(chunk_size): on a cut, httpx drops what its chunker
         # holds, and those bytes would be fetched again.
-        batch = bytearray()
+        batch: list[bytes] = []
+        batched = 0
         try:
             async with self._client.stream("GET", url, headers=headers, follow_redirects=True) as response:
                 refused = hub_status_error(response, request.repo_id, part.path, has_token="authorization" in headers)
@@ -431,19 +447,20 @@ class HubDownloads:
                     raise _Failure(HubError(f"The server would not resume “{part.path}”.", "Try again."), True)
                 async for piece in response.aiter_raw():
                     self.fetched_bytes += len(piece)
-                    if done + len(batch) + len(piece) > part.size:
+                    if done + batched + len(piece) > part.size:
                         raise _Failure(
                             HubError(f"“{part.path}” is longer than Hugging Face said.", "Try again."), False
                         )
-                    batch += piece
-                    if len(batch) >= CHUNK_BYTES:
-                        chunk, batch = batch, bytearray()
+                    batch.append(piece)
+                    batched += len(piece)
+                    if batched >= CHUNK_BYTES or len(batch) >= _IOV_MAX:
+                        chunk, batch = batch, []
                         await sink.write(chunk)
-                        done += len(chunk)
+                        done, batched = done + batched, 0
                         job.fold("downloading", part.path, done, part.size)
                         publisher.changed()
             await sink.write(batch)
-            done += len(batch)
+            done += batched
             await sink.drain()
         except OSError as exc:
             raise _Failure(_disk_error(exc, request, file_folder(file)), False) from None
@@ -471,7 +488,7 @@ def file_folder(file: BinaryIO) -> Path:
     return Path(getattr(file, "name", ".")).parent
 
 
-async def _keep_quietly(sink: _Sink, batch: bytearray) -> None:
+async def _keep_quietly(sink: _Sink, batch: list[bytes]) -> None:
     """Write what arrived before a failure, so it is not fetched again (a disk error is logged)."""
     try:
         await sink.write(batch)
@@ -491,7 +508,7 @@ def _is_within(path: Path, folder: Path) -> bool:
 def _open_incomplete(path: Path, size: int) -> tuple[BinaryIO, Any, int]:
     """The .incomplete file opened to append, the sha256 of what it holds, and its length."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    file = open(path, "a+b")  # noqa: SIM115 - closed by the caller, on the same thread
+    file = open(path, "a+b", buffering=0)  # noqa: SIM115 - closed by the caller, on the same thread
     try:
         have = file.seek(0, os.SEEK_END)
         if have > size:  # not this file's bytes: start over

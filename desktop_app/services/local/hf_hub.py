@@ -68,9 +68,8 @@ def token_from_accounts(accounts: Callable[[], Sequence[Account]], secrets: Secr
 
     async def token() -> str | None:
         for account in accounts():
-            if account.provider_id == HF_PROVIDER and account.enabled:
-                if secret := await secrets.get(account.id):
-                    return secret
+            if account.provider_id == HF_PROVIDER and account.enabled and (secret := await secrets.get(account.id)):
+                return secret
         return None
 
     return token
