@@ -15,6 +15,7 @@ from desktop_app.services.local.hardware import (
     parse_meminfo,
     parse_nvidia_smi,
     parse_rocm_smi,
+    parse_vulkaninfo,
 )
 
 MIB, GIB = 1024**2, 1024**3
@@ -34,6 +35,63 @@ ROCM_JSON = (
     '"card1": {"Card Series": "Radeon RX 7900 XTX", "VRAM Total Memory (B)": "25753026560", '
     '"VRAM Total Used Memory (B)": "1000000000"}}'
 )
+# vulkaninfo (the full report), trimmed to the parts read: a discrete GPU and the llvmpipe
+# software renderer Mesa installs next to it
+VULKANINFO = """\
+==========
+VULKANINFO
+==========
+
+Vulkan Instance Version: 1.3.275
+
+Device Properties and Extensions:
+=================================
+GPU0:
+VkPhysicalDeviceProperties:
+---------------------------
+\tapiVersion        = 1.3.242 (4206834)
+\tdriverVersion     = 535.54.3.0 (2246819840)
+\tvendorID          = 0x10de
+\tdeviceID          = 0x2484
+\tdeviceType        = PHYSICAL_DEVICE_TYPE_DISCRETE_GPU
+\tdeviceName        = NVIDIA GeForce RTX 3070
+
+VkPhysicalDeviceMemoryProperties:
+=================================
+memoryHeaps: count = 2
+\tmemoryHeaps[0]:
+\t\tsize   = 8589934592 (0x200000000) (8.00 GiB)
+\t\tbudget = 7656505344 (0x1c85a0000) (7.13 GiB)
+\t\tusage  = 0 (0x00000000) (0.00 B)
+\t\tflags: count = 1
+\t\t\tMEMORY_HEAP_DEVICE_LOCAL_BIT
+\tmemoryHeaps[1]:
+\t\tsize   = 16739172352 (0x3e5c0f000) (15.59 GiB)
+\t\tbudget = 16739172352 (0x3e5c0f000) (15.59 GiB)
+\t\tusage  = 0 (0x00000000) (0.00 B)
+\t\tflags:
+\t\t\tNone
+memoryTypes: count = 5
+\tmemoryTypes[0]:
+\t\theapIndex     = 1
+\t\tpropertyFlags = 0x0000:
+\t\t\tNone
+
+GPU1:
+VkPhysicalDeviceProperties:
+---------------------------
+\tapiVersion        = 1.3.255 (4206847)
+\tdeviceType        = PHYSICAL_DEVICE_TYPE_CPU
+\tdeviceName        = llvmpipe (LLVM 15.0.7, 256 bits)
+
+VkPhysicalDeviceMemoryProperties:
+=================================
+memoryHeaps: count = 1
+\tmemoryHeaps[0]:
+\t\tsize   = 33474347008 (0x7cb334000) (31.18 GiB)
+\t\tflags: count = 1
+\t\t\tMEMORY_HEAP_DEVICE_LOCAL_BIT
+"""
 MEMINFO = "MemTotal:       32617364 kB\nMemFree:         1234567 kB\nMemAvailable:   20123456 kB\n"
 
 
@@ -57,6 +115,11 @@ def test_rocm_smi_json():
     assert parse_rocm_smi("WARNING: No AMD GPUs specified") == []
 
 
+def test_vulkaninfo_device_local_heaps_without_software_renderers():
+    assert parse_vulkaninfo(VULKANINFO) == [GpuInfo("NVIDIA GeForce RTX 3070", 8589934592, 7656505344, "vulkan")]
+    assert parse_vulkaninfo("") == []
+
+
 def test_meminfo_and_cpuinfo():
     assert parse_meminfo(MEMINFO) == (32617364 * 1024, 20123456 * 1024)
     assert parse_cpuinfo("processor\t: 0\nmodel name\t: AMD Ryzen 7 5800X 8-Core Processor\n") == (
@@ -66,7 +129,7 @@ def test_meminfo_and_cpuinfo():
 
 @pytest.mark.asyncio
 async def test_this_machine_without_gpu_tools(monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi, no rocm-smi
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi, no rocm-smi, no vulkaninfo
     hardware = await detect_hardware()
     assert hardware.ram_total > 0 and 0 < hardware.ram_available <= hardware.ram_total
     assert hardware.cpu_cores >= 1 and hardware.cpu_name
@@ -121,3 +184,13 @@ def test_verdicts_say_where_it_runs_with_the_numbers():
         16 * GIB, 12 * GIB, "Apple M2", 8, (GpuInfo("Apple GPU", 16 * GIB, None, "apple", unified=True),)
     )
     assert fit_verdict(medium, apple, 8192).text.endswith("unified memory free at 8,192 tokens.")
+
+
+@pytest.mark.asyncio
+async def test_vulkan_counts_when_the_vendors_tools_are_absent(monkeypatch, tmp_path):
+    recorded = tmp_path / "vulkaninfo.txt"
+    recorded.write_text(VULKANINFO)
+    tool(tmp_path, "vulkaninfo", f"cat '{recorded}'\n")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}/usr/bin:/bin")
+    hardware = await detect_hardware()
+    assert [(gpu.name, gpu.vendor) for gpu in hardware.gpus] == [("NVIDIA GeForce RTX 3070", "vulkan")]

@@ -1,7 +1,8 @@
 """This machine's RAM, CPU and GPUs, for the Hardware box and the "will it fit" verdicts.
 
 GPUs come from the vendors' tools where they are installed: `nvidia-smi` (NVIDIA), `rocm-smi`
-(AMD); on a Mac with Apple silicon the GPU shares the RAM ("unified memory"). A tool that is
+(AMD), else `vulkaninfo` (any GPU with a Vulkan driver: its largest device-local memory heap); on
+a Mac with Apple silicon the GPU shares the RAM ("unified memory"). A tool that is
 absent is skipped; one that fails or hangs adds a note and never an error: detection always
 returns at least the RAM and the CPU. The parsers are pure functions, tested on the tools'
 documented output.
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 TOOL_TIMEOUT_S = 5.0
 NVIDIA_QUERY = ("nvidia-smi", "--query-gpu=name,memory.total,memory.free", "--format=csv")
 ROCM_QUERY = ("rocm-smi", "--showproductname", "--showmeminfo", "vram", "--json")
+VULKAN_QUERY = ("vulkaninfo",)
 _MIB = 1024**2
 _UNIT = {"kib": 1024, "mib": _MIB, "gib": 1024**3, "b": 1, "kb": 1000, "mb": 10**6, "gb": 10**9}
 
@@ -80,6 +82,38 @@ def parse_rocm_smi(output: str) -> list[GpuInfo]:
         used = _amount(lowered.get("vram total used memory (b)", ""), 1)
         name = lowered.get("card series") or lowered.get("card model") or card
         gpus.append(GpuInfo(name.strip(), total, total - used if used is not None else None, vendor="amd"))
+    return gpus
+
+
+_VULKAN_GPU = re.compile(r"^GPU(\d+):\s*$", re.MULTILINE)
+_VULKAN_HEAP = re.compile(r"memoryHeaps\[\d+\]:(?P<body>.*?)(?=memoryHeaps\[|memoryTypes|\Z)", re.DOTALL)
+
+
+def parse_vulkaninfo(output: str) -> list[GpuInfo]:
+    """`vulkaninfo` (its full report): per "GPU<n>:" section the device name and type and the
+    largest heap flagged MEMORY_HEAP_DEVICE_LOCAL_BIT (its `budget` as the free part). Software
+    renderers (deviceType CPU, llvmpipe) are left out; an integrated GPU shares the RAM."""
+    gpus: list[GpuInfo] = []
+    starts = list(_VULKAN_GPU.finditer(output))
+    for number, start in enumerate(starts):
+        section = output[start.end() : starts[number + 1].start() if number + 1 < len(starts) else len(output)]
+        name = re.search(r"deviceName\s*=\s*(.+)", section)
+        kind = re.search(r"deviceType\s*=\s*(\S+)", section)
+        if name is None or (kind is not None and kind[1].endswith("_CPU")):
+            continue
+        heaps = []
+        for heap in _VULKAN_HEAP.finditer(section):
+            body = heap["body"]
+            size = re.search(r"size\s*=\s*(\d+)", body)
+            if size is None or "MEMORY_HEAP_DEVICE_LOCAL_BIT" not in body:
+                continue
+            budget = re.search(r"budget\s*=\s*(\d+)", body)
+            heaps.append((int(size[1]), int(budget[1]) if budget else None))
+        if not heaps:
+            continue
+        total, free = max(heaps)
+        integrated = kind is not None and kind[1].endswith("INTEGRATED_GPU")
+        gpus.append(GpuInfo(name[1].strip(), total, free, vendor="vulkan", unified=integrated))
     return gpus
 
 
@@ -202,6 +236,14 @@ async def detect_hardware(environ: Mapping[str, str] | None = None) -> HardwareI
             continue
         if output is not None:
             gpus.extend(parse(output))
+    if not gpus and sys.platform != "darwin":  # the vendors' tools count better (a Mac: see below)
+        try:
+            output = await _run(VULKAN_QUERY, environ)
+        except (OSError, TimeoutError) as exc:
+            log.info("vulkaninfo failed: %s", exc)
+            output = None
+        if output is not None:
+            gpus.extend(parse_vulkaninfo(output))
     if sys.platform == "darwin" and platform.machine() == "arm64":
         gpus.append(GpuInfo("Apple GPU", ram_total, None, vendor="apple", unified=True))
     return HardwareInfo(ram_total, ram_available, cpu_name, os.cpu_count() or 1, tuple(gpus), tuple(notes))
