@@ -127,3 +127,13 @@ async def test_the_token_is_a_hugging_face_account_in_the_keyring(twin, client, 
     await accounts.set_enabled(account.id, False)  # a disabled account lends no token
     with pytest.raises(GatedRepo):
         await hub.read_header(GATED, quant)
+
+
+async def test_a_private_repo_needs_a_granted_token(twin, client):
+    twin.repo("tester/private-GGUF", private=True, granted={TOKEN})
+    with pytest.raises(HubNotFound) as caught:
+        await hub_with(client).repo("tester/private-GGUF")
+    one_sentence(caught.value)
+    assert "private" in caught.value.message
+    assert (await hub_with(client, TOKEN).repo("tester/private-GGUF")).private
+    assert "tester/private-GGUF" not in [repo.id for repo in await hub_with(client).search("private")]
