@@ -63,6 +63,7 @@ def gemma(gemma_sha) -> tuple[Path, str]:
 
 
 @pytest_asyncio.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def hub_http() -> AsyncIterator[httpx.AsyncClient]:
+    """The app's shared HTTP client (proxy rules and all), as the Hub services get it."""
     async with http_client(timeout=httpx.Timeout(30.0)) as shared:
         yield shared

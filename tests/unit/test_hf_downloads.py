@@ -19,7 +19,7 @@ from tests.unit.hub_models import GATED, GEMMA, GEMMA_FILE, SMALL, SPLIT_PARTS, 
 from tests.unit.sqlite_stores import file_size_limit, small_disk
 
 pytestmark = pytest.mark.asyncio
-pytest_plugins = ("tests.unit.hub_twin",)  # the twin, its files and the HTTP client
+pytest_plugins = ("tests.unit.hub_twin",)  # the twin, its files and the HTTP hub_http
 
 
 @pytest.fixture
@@ -28,11 +28,13 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
     return hub_cache_dir()
 
 
-def service(client, cache_dir, tmp_path, token=None, **options) -> tuple[HubDownloads, GgufLibrary, list[PullProgress]]:
+def service(
+    hub_http, cache_dir, tmp_path, token=None, **options
+) -> tuple[HubDownloads, GgufLibrary, list[PullProgress]]:
     library = GgufLibrary(tmp_path / "gguf-cache.json", folders=[cache_dir])
     downloads = HubDownloads(
-        hub_with(client, token),
-        client,
+        hub_with(hub_http, token),
+        hub_http,
         ledger_file=tmp_path / "downloads.json",
         library=library,
         cache_dir=cache_dir,
@@ -46,8 +48,8 @@ def service(client, cache_dir, tmp_path, token=None, **options) -> tuple[HubDown
     return downloads, library, seen
 
 
-async def request_for(client, repo_id: str, name: str, token=None, folder=None) -> DownloadRequest:
-    hub = hub_with(client, token)
+async def request_for(hub_http, repo_id: str, name: str, token=None, folder=None) -> DownloadRequest:
+    hub = hub_with(hub_http, token)
     repo = await hub.repo(repo_id)
     quant = next(q for q in await hub.quant_files(repo_id, repo.sha) if q.name == name)
     return DownloadRequest(repo_id, quant, repo.sha, folder=folder)
@@ -62,9 +64,9 @@ def left_behind(root: Path) -> list[Path]:
     return sorted(path for path in root.rglob("*") if path.is_file() and not path.name.endswith(".incomplete"))
 
 
-async def test_a_download_lands_in_the_hf_cache_and_the_library_lists_it(twin, client, cache_dir, tmp_path, gemma):
-    downloads, library, seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, GEMMA, GEMMA_FILE)
+async def test_a_download_lands_in_the_hf_cache_and_the_library_lists_it(twin, hub_http, cache_dir, tmp_path, gemma):
+    downloads, library, seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, GEMMA, GEMMA_FILE)
     final = await downloads.start(request).wait()
     assert final.state is PullState.DONE, final.error
     commit = twin.repos[GEMMA].sha
@@ -84,10 +86,10 @@ async def test_a_download_lands_in_the_hf_cache_and_the_library_lists_it(twin, c
     assert not list(cache_dir.rglob("*.incomplete"))
 
 
-async def test_a_split_model_into_a_folder_of_the_users(twin, client, cache_dir, tmp_path, model_files):
+async def test_a_split_model_into_a_folder_of_the_users(twin, hub_http, cache_dir, tmp_path, model_files):
     folder = tmp_path / "my models"
-    downloads, library, _seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, SMALL, SPLIT_PARTS[0], folder=folder)
+    downloads, library, _seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, SMALL, SPLIT_PARTS[0], folder=folder)
     assert request.quant.is_split
     final = await downloads.start(request).wait()
     assert final.state is PullState.DONE, final.error
@@ -98,18 +100,18 @@ async def test_a_split_model_into_a_folder_of_the_users(twin, client, cache_dir,
     assert [info.parts for info in infos if info.path.parent == folder] == [tuple(folder / n for n in SPLIT_PARTS)]
 
 
-async def test_several_downloads_at_once(twin, client, cache_dir, tmp_path):
-    downloads, _library, _seen = service(client, cache_dir, tmp_path)
-    requests = [await request_for(client, SMALL, name) for name in ("small-Q8_0.gguf", "small-Q4_K_M.gguf")]
+async def test_several_downloads_at_once(twin, hub_http, cache_dir, tmp_path):
+    downloads, _library, _seen = service(hub_http, cache_dir, tmp_path)
+    requests = [await request_for(hub_http, SMALL, name) for name in ("small-Q8_0.gguf", "small-Q4_K_M.gguf")]
     jobs = [downloads.start(request) for request in requests]
     assert downloads.start(requests[0]) is jobs[0]  # the same download, not a second one
     finals = await asyncio.gather(*(job.wait() for job in jobs))
     assert [final.state for final in finals] == [PullState.DONE, PullState.DONE]
 
 
-async def test_a_cut_download_resumes_where_it_stopped(twin, client, cache_dir, tmp_path, model_files):
-    downloads, _library, seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, SMALL, "small-Q8_0.gguf")
+async def test_a_cut_download_resumes_where_it_stopped(twin, hub_http, cache_dir, tmp_path, model_files):
+    downloads, _library, seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
     size = request.quant.size
     twin.cut_after = size // 2
     final = await downloads.start(request).wait()
@@ -122,15 +124,15 @@ async def test_a_cut_download_resumes_where_it_stopped(twin, client, cache_dir, 
     assert blob.read_bytes() == model_files["small-Q8_0.gguf"].read_bytes()
 
 
-async def test_a_download_resumes_after_a_restart(twin, client, cache_dir, tmp_path, model_files):
-    first, library, _seen = service(client, cache_dir, tmp_path, retry_delays=())
-    request = await request_for(client, SMALL, "small-Q8_0.gguf")
+async def test_a_download_resumes_after_a_restart(twin, hub_http, cache_dir, tmp_path, model_files):
+    first, library, _seen = service(hub_http, cache_dir, tmp_path, retry_delays=())
+    request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
     twin.cut_after = 1_000_000
     failed = await first.start(request).wait()
     assert failed.state is PullState.FAILED and failed.error is not None
     assert listed(library) == []  # the partial file is not a model
     await first.aclose()
-    again, library, _seen = service(client, cache_dir, tmp_path)  # as after quitting
+    again, library, _seen = service(hub_http, cache_dir, tmp_path)  # as after quitting
     assert await again.unfinished() == [request]
     final = await again.start(request).wait()
     assert final.state is PullState.DONE, final.error
@@ -139,9 +141,9 @@ async def test_a_download_resumes_after_a_restart(twin, client, cache_dir, tmp_p
     await again.aclose()
 
 
-async def test_cancel_stops_and_leaves_nothing(twin, client, cache_dir, tmp_path):
-    downloads, library, _seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, SMALL, "small-Q8_0.gguf")
+async def test_cancel_stops_and_leaves_nothing(twin, hub_http, cache_dir, tmp_path):
+    downloads, library, _seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
     started = asyncio.Event()
     downloads.add_listener(lambda p: started.set() if p.completed > 0 else None)
     twin.cut_after = None
@@ -154,9 +156,9 @@ async def test_cancel_stops_and_leaves_nothing(twin, client, cache_dir, tmp_path
     assert job.task is not None and job.task.done()
 
 
-async def test_a_damaged_download_is_deleted_and_said(twin, client, cache_dir, tmp_path):
-    downloads, library, _seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, SMALL, "small-Q8_0.gguf")
+async def test_a_damaged_download_is_deleted_and_said(twin, hub_http, cache_dir, tmp_path):
+    downloads, library, _seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
     twin.corrupt.add("small-Q8_0.gguf")
     final = await downloads.start(request).wait()
     assert final.state is PullState.FAILED and isinstance(final.error, DigestMismatch)
@@ -165,10 +167,10 @@ async def test_a_damaged_download_is_deleted_and_said(twin, client, cache_dir, t
     assert listed(library) == []
 
 
-async def test_not_enough_space_is_said_before_anything_is_fetched(twin, client, tmp_path, cache_dir):
+async def test_not_enough_space_is_said_before_anything_is_fetched(twin, hub_http, tmp_path, cache_dir):
     with small_disk(cache_dir, size_kib=1024):
-        downloads, library, _seen = service(client, cache_dir, tmp_path)
-        request = await request_for(client, SMALL, "small-Q8_0.gguf")
+        downloads, library, _seen = service(hub_http, cache_dir, tmp_path)
+        request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
         final = await downloads.start(request).wait()
         assert isinstance(final.error, NotEnoughSpace) and "needs" in final.error.message
         one_sentence(final.error)
@@ -176,9 +178,9 @@ async def test_not_enough_space_is_said_before_anything_is_fetched(twin, client,
         assert listed(library) == []
 
 
-async def test_a_disk_that_fills_up_mid_download_is_said_and_resumable(twin, client, cache_dir, tmp_path):
-    downloads, library, _seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, SMALL, "small-Q8_0.gguf")
+async def test_a_disk_that_fills_up_mid_download_is_said_and_resumable(twin, hub_http, cache_dir, tmp_path):
+    downloads, library, _seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
     with file_size_limit(2_000_000):  # writes past 2 MB fail, as on a full disk
         final = await downloads.start(request).wait()
     assert final.state is PullState.FAILED and isinstance(final.error, NotEnoughSpace)
@@ -189,22 +191,22 @@ async def test_a_disk_that_fills_up_mid_download_is_said_and_resumable(twin, cli
     assert again.state is PullState.DONE, again.error
 
 
-async def test_a_gated_repo_without_a_token_fails_clearly_and_leaves_nothing(twin, client, cache_dir, tmp_path):
-    downloads, library, _seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, GATED, "small-Q8_0.gguf")
+async def test_a_gated_repo_without_a_token_fails_clearly_and_leaves_nothing(twin, hub_http, cache_dir, tmp_path):
+    downloads, library, _seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, GATED, "small-Q8_0.gguf")
     final = await downloads.start(request).wait()
     assert isinstance(final.error, GatedRepo)
     one_sentence(final.error)
     assert not [path for path in cache_dir.rglob("*") if path.is_file()] and listed(library) == []
     assert await downloads.unfinished() == []  # nothing to resume from
-    with_token, _library, _seen = service(client, cache_dir, tmp_path, token=TOKEN)
+    with_token, _library, _seen = service(hub_http, cache_dir, tmp_path, token=TOKEN)
     assert (await with_token.start(request).wait()).state is PullState.DONE
     assert all(TOKEN not in r.path for r in twin.requests)
 
 
-async def test_a_file_gone_from_the_repo_fails_clearly(twin, client, cache_dir, tmp_path):
-    downloads, library, _seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, SMALL, "small-Q8_0.gguf")
+async def test_a_file_gone_from_the_repo_fails_clearly(twin, hub_http, cache_dir, tmp_path):
+    downloads, library, _seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
     twin.repos[SMALL].files.pop("small-Q8_0.gguf")
     final = await downloads.start(request).wait()
     assert isinstance(final.error, HubNotFound)
@@ -217,12 +219,12 @@ def one_sentence(error: DomainError) -> None:
     assert error.action
 
 
-async def test_a_blob_already_in_the_cache_is_linked_not_fetched(twin, client, cache_dir, tmp_path):
-    downloads, _library, _seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, SMALL, "small-Q8_0.gguf")
+async def test_a_blob_already_in_the_cache_is_linked_not_fetched(twin, hub_http, cache_dir, tmp_path):
+    downloads, _library, _seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
     assert (await downloads.start(request).wait()).state is PullState.DONE
     twin.repos[SMALL].sha = "f" * 40  # a new commit with the same file
-    again = await request_for(client, SMALL, "small-Q8_0.gguf")
+    again = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
     twin.reset()
     assert (await downloads.start(again).wait()).state is PullState.DONE
     assert not [r for r in twin.requests if r.path.startswith("/cdn/")]
@@ -230,12 +232,12 @@ async def test_a_blob_already_in_the_cache_is_linked_not_fetched(twin, client, c
     assert snapshot.resolve().name == request.quant.parts[0].sha256
 
 
-async def test_a_different_file_of_the_same_name_in_the_folder_is_not_overwritten(twin, client, cache_dir, tmp_path):
+async def test_a_different_file_of_the_same_name_in_the_folder_is_not_overwritten(twin, hub_http, cache_dir, tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "small-Q8_0.gguf").write_bytes(b"my own file")
-    downloads, _library, _seen = service(client, cache_dir, tmp_path)
-    request = await request_for(client, SMALL, "small-Q8_0.gguf", folder=folder)
+    downloads, _library, _seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, SMALL, "small-Q8_0.gguf", folder=folder)
     final = await downloads.start(request).wait()
     assert final.state is PullState.FAILED and "already" in final.error.message
     one_sentence(final.error)
