@@ -6,6 +6,7 @@ nothing half-downloaded is where the library would list it."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,7 @@ async def test_a_download_lands_in_the_hf_cache_and_the_library_lists_it(twin, h
     # progress: bytes grew, total known, and the last snapshot says done
     assert seen[-1].done and seen[-1].completed == seen[-1].total == request.quant.size
     assert any(0 < p.completed < p.total for p in seen)
+    assert any(p.bytes_per_s > 0 and p.eta_s is not None for p in seen)  # speed and time left shown
     assert not list(cache_dir.rglob("*.incomplete"))
 
 
@@ -242,3 +244,16 @@ async def test_a_different_file_of_the_same_name_in_the_folder_is_not_overwritte
     assert final.state is PullState.FAILED and "already" in final.error.message
     one_sentence(final.error)
     assert (folder / "small-Q8_0.gguf").read_bytes() == b"my own file"
+
+
+async def test_a_name_that_would_leave_the_cache_is_refused(twin, hub_http, cache_dir, tmp_path):
+    downloads, _library, _seen = service(hub_http, cache_dir, tmp_path)
+    request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
+    escaping = replace(
+        request, quant=replace(request.quant, parts=(replace(request.quant.parts[0], path="../../x.gguf"),))
+    )
+    for bad in (escaping, replace(request, commit="../../../tmp")):
+        final = await downloads.start(bad).wait()
+        assert final.state is PullState.FAILED and "will not write" in final.error.message
+        one_sentence(final.error)
+    assert not list(tmp_path.rglob("x.gguf")) and not [r for r in twin.requests if r.path.startswith("/cdn/")]

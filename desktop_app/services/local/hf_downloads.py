@@ -128,8 +128,21 @@ class _Place:
     final: Path  # what the library lists
 
 
+def _safe(name: str) -> bool:
+    """A relative path that stays inside the folder it is joined to (a mirror could send anything)."""
+    parts = name.replace("\\", "/").split("/")
+    return bool(name) and not name.startswith("/") and ":" not in name and all(p not in ("", ".", "..") for p in parts)
+
+
 def places(request: DownloadRequest, cache_dir: Path) -> list[_Place]:
-    """Where each part of `request` goes (see the module docstring)."""
+    """Where each part of `request` goes (see the module docstring); HubError for a name that
+    would land outside the cache or the folder."""
+    unsafe = [part.path for part in request.quant.parts if not _safe(part.path)]
+    if unsafe or not _safe(request.commit) or "/" in request.commit or not _safe(request.revision):
+        raise HubError(
+            f"“{request.repo_id}” names a file or commit ModelDesk will not write ({(unsafe or [request.commit])[0]!r}).",
+            "Check HF_ENDPOINT: a real Hugging Face Hub never sends such names.",
+        )
     found = []
     for part in request.quant.parts:
         if request.folder is not None:
@@ -142,6 +155,13 @@ def places(request: DownloadRequest, cache_dir: Path) -> list[_Place]:
             _Place(blob.with_name(blob.name + INCOMPLETE), blob, repo / "snapshots" / request.commit / part.path)
         )
     return found
+
+
+def _places_or_none(request: DownloadRequest, cache_dir: Path) -> list[_Place]:
+    try:
+        return places(request, cache_dir)
+    except HubError:  # nothing was written for it
+        return []
 
 
 class _Failure(Exception):
@@ -269,7 +289,7 @@ class HubDownloads:
 
     async def discard(self, request: DownloadRequest) -> None:
         """Delete what an unfinished download left (.incomplete files) and forget it."""
-        for place in places(request, self.cache_dir):
+        for place in _places_or_none(request, self.cache_dir):
             await asyncio.to_thread(place.incomplete.unlink, missing_ok=True)
         await self._ledger.remove(self._hub.endpoint, request.key)
 
@@ -358,7 +378,7 @@ class HubDownloads:
 
     async def _after_failure(self, request: DownloadRequest) -> None:
         """Keep what can be resumed; a download that kept no byte leaves nothing, not even its entry."""
-        targets = places(request, self.cache_dir)
+        targets = _places_or_none(request, self.cache_dir)
         if not await asyncio.to_thread(_drop_empty, targets):
             await self._ledger.remove(self._hub.endpoint, request.key)
 
