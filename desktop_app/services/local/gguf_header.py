@@ -636,8 +636,8 @@ def read_gguf_prefix(data: bytes, size: int, name: str) -> tuple[GgufInfo, dict[
     prefix = _Prefix(data, size)
     try:
         reader = _read(prefix, size)  # type: ignore[arg-type]  # seek and read are all it uses
-    except GgufError:
-        if prefix.cut:
+    except GgufError as exc:
+        if prefix.cut and exc.reason == TRUNCATED:  # ended where the prefix did, not the file
             raise HeaderCut(min(size, max(2 * len(data), 1 << 20))) from None
         raise
     except (struct.error, ValueError, IndexError, OverflowError, MemoryError):
