@@ -257,3 +257,14 @@ async def test_a_name_that_would_leave_the_cache_is_refused(twin, hub_http, cach
         assert final.state is PullState.FAILED and "will not write" in final.error.message
         one_sentence(final.error)
     assert not list(tmp_path.rglob("x.gguf")) and not [r for r in twin.requests if r.path.startswith("/cdn/")]
+
+
+async def test_a_blob_already_there_needs_no_free_space(twin, hub_http, tmp_path, cache_dir):
+    with small_disk(cache_dir, size_kib=4096):  # room for the 3 MB file once, not twice
+        downloads, _library, _seen = service(hub_http, cache_dir, tmp_path)
+        request = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
+        assert (await downloads.start(request).wait()).state is PullState.DONE
+        twin.repos[SMALL].sha = "e" * 40
+        again = await request_for(hub_http, SMALL, "small-Q8_0.gguf")
+        final = await downloads.start(again).wait()
+        assert final.state is PullState.DONE, final.error

@@ -384,7 +384,10 @@ class HubDownloads:
 
     async def _check_space(self, request: DownloadRequest, targets: list[_Place]) -> None:
         def needed_and_free() -> tuple[int, int, Path]:
-            have = sum(p.incomplete.stat().st_size for p in targets if p.incomplete.exists())
+            have = 0
+            for place in targets:  # parts in place already, then bytes to resume from
+                present = _present_size(place)
+                have += present if present is not None else _size_or_zero(place.incomplete)
             folder = targets[0].incomplete.parent
             folder.mkdir(parents=True, exist_ok=True)
             return request.quant.size - have, shutil.disk_usage(folder).free, folder
@@ -556,6 +559,13 @@ def _present_size(place: _Place) -> int | None:
         except OSError:
             continue
     return None
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _drop_empty(targets: list[_Place]) -> bool:
