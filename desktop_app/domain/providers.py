@@ -16,6 +16,7 @@ class ModelListStyle(StrEnum):
     ANTHROPIC = "anthropic"  # GET {base}/v1/models, x-api-key + anthropic-version
     GEMINI = "gemini"  # GET {base}/v1beta/models, x-goog-api-key (never ?key= in the URL)
     OLLAMA = "ollama"  # GET {base}/api/tags
+    NONE = "none"  # no models to chat with (a Hugging Face token): only the key check runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class Provider:
     model_map_name: str | None = None
     # LiteLLM has no default endpoint for it, so the base URL is always passed (local servers too).
     needs_api_base: bool = False
+    # False for an account that only holds a token for something else (Hugging Face downloads).
+    chat: bool = True
 
     @property
     def sends_api_base(self) -> bool:
@@ -170,6 +173,18 @@ PROVIDERS: dict[str, Provider] = {
             False,
             ModelListStyle.OPENAI,
             is_local=True,
+        ),
+        Provider(
+            "huggingface",
+            "Hugging Face",
+            "huggingface",
+            "https://huggingface.co",
+            True,
+            ModelListStyle.NONE,
+            key_prefix="hf_",
+            env_vars=("HF_TOKEN",),
+            key_check_path="/api/whoami-v2",  # the token is for gated and private model downloads
+            chat=False,
         ),
         Provider(
             "litellm_proxy",

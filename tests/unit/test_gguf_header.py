@@ -594,3 +594,30 @@ def test_random_damage_never_escapes_as_anything_but_a_reason(tmp_path: Path) ->
             assert isinstance(info, GgufInfo)  # never None, whatever the bytes
             continue
         assert reason.endswith(".") and "\n" not in reason
+
+
+# --- a header from the first bytes of a file elsewhere (an HTTP range) --------------------------
+
+
+def test_a_prefix_long_enough_reads_like_the_file_and_a_short_one_asks_for_more(tmp_path: Path) -> None:
+    path, data = small_model(tmp_path)
+    header_end = len(gguf_bytes(model_kvs(vocab=1500), model_tensors(vocab=1500))[0])
+    whole = read_gguf_header(path)
+    info, numbers = gguf_header.read_gguf_prefix(data[: header_end + 64], len(data), "small.gguf")
+    assert (info.architecture, info.quantisation, info.parameter_count) == (
+        whole.architecture,
+        whole.quantisation,
+        whole.parameter_count,
+    )
+    assert info.size == len(data)  # the whole file's, not the prefix's
+    assert numbers.get(f"{whole.architecture}.context_length") == whole.context_length
+    for cut in (10, 1000, header_end // 2, header_end - 1):
+        with pytest.raises(gguf_header.HeaderCut) as more:
+            gguf_header.read_gguf_prefix(data[:cut], len(data), "small.gguf")
+        assert more.value.wanted > cut
+
+
+def test_a_prefix_of_a_file_that_is_not_gguf_is_said_not_asked_again() -> None:
+    with pytest.raises(GgufError) as caught:
+        gguf_header.read_gguf_prefix(b"<html>Not a model</html>" * 100, 10**9, "page.gguf")
+    assert not isinstance(caught.value, gguf_header.HeaderCut) and caught.value.reason.startswith("This is not a GGUF")

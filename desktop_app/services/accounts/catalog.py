@@ -492,6 +492,8 @@ class ModelCatalog:
             )
 
     async def _list(self, account: Account, api_key: str | None) -> _Listing:
+        if account.provider.list_style is ModelListStyle.NONE:
+            return _Listing((), None, self._clock())
         response = await self._send(account, api_key, lambda: _request_for(account, api_key))
         self._raise_for_status(response, account, "the model list")
         try:
@@ -581,6 +583,8 @@ class ModelCatalog:
             return CheckResult(CheckStatus.UNREACHABLE, f"Unreachable: {exc.message}")
         except DomainError as exc:
             return CheckResult(CheckStatus.ERROR, exc.message)
+        if account.provider.list_style is ModelListStyle.NONE:
+            return CheckResult(CheckStatus.OK, "OK: the token works.", (), organization)
         count = len(listing.models)
         noun = "model is" if count == 1 else "models are"
         return CheckResult(

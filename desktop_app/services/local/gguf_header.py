@@ -168,6 +168,7 @@ class _HeaderReader:
         self.tensor_count = 0
         self.parameter_count = 0
         self.tensor_elements: dict[int, int] = {}
+        self.shape_numbers: dict[str, int] = {}  # <arch>.block_count and the attention sizes
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -250,7 +251,7 @@ class _HeaderReader:
         scalar = _SCALARS.get(value_type)
         if scalar is not None:
             size, fmt = scalar
-            if key in _WANTED_NUMBERS or key.endswith(".context_length"):
+            if key in _WANTED_NUMBERS or key.endswith(_NUMBER_SUFFIXES):
                 self._number(key, value_type, fmt.unpack_from(self._buf, self._at(pos, size))[0])
             return pos + size
         if value_type == _STRING:
@@ -285,6 +286,9 @@ class _HeaderReader:
             self.split_count = max(1, value)
         elif key.endswith(".context_length") and key.count(".") == 1 and value > 0:
             self.context_lengths[key[: -len(".context_length")]] = value
+            self.shape_numbers[key] = value
+        elif key.endswith(_SHAPE_KEYS) and value > 0:
+            self.shape_numbers[key] = value
 
     def _string(self, key: str, length: int, pos: int) -> None:
         if key == "tokenizer.chat_template":
@@ -489,6 +493,16 @@ class _HeaderReader:
 
 
 _WANTED_NUMBERS = frozenset({"general.file_type", "general.alignment", "split.no", "split.count"})
+# what the KV cache's size depends on (domain.hub.shape_from_metadata), after "<arch>."
+_SHAPE_KEYS = (
+    ".block_count",
+    ".embedding_length",
+    ".attention.head_count",
+    ".attention.head_count_kv",
+    ".attention.key_length",
+    ".attention.value_length",
+)
+_NUMBER_SUFFIXES = (".context_length", *_SHAPE_KEYS)
 _WANTED_STRINGS = frozenset({"general.architecture", "general.name", "tokenizer.chat_template"})
 
 
@@ -549,20 +563,26 @@ def _stem(path: Path) -> str:
     return path.name[:-5] if path.name.lower().endswith(".gguf") else path.name
 
 
-def _parse(file: BinaryIO, path: Path, st: os.stat_result) -> GgufInfo:
-    for mode in (ESTIMATE, SEARCH, EXACT):
-        reader = _HeaderReader(file, st.st_size, mode)
+def _read(file: BinaryIO, size: int) -> _HeaderReader:
+    for mode in (ESTIMATE, SEARCH):
+        reader = _HeaderReader(file, size, mode)
         try:
             reader.read()
-            break
+            return reader
         except GgufError:
             if not reader.guessed:  # nothing was guessed, so the error is the file's
                 raise
+    reader = _HeaderReader(file, size, EXACT)
+    reader.read()
+    return reader
+
+
+def _info(reader: _HeaderReader, path: Path, size: int, mtime: float) -> GgufInfo:
     architecture = reader.architecture or UNKNOWN
     return GgufInfo(
         path=path,
-        size=st.st_size,
-        mtime=st.st_mtime,
+        size=size,
+        mtime=mtime,
         architecture=architecture,
         name=reader.name or _stem(path),
         quantisation=quantisation_name(reader.file_type, reader.tensor_elements),
@@ -573,6 +593,56 @@ def _parse(file: BinaryIO, path: Path, st: os.stat_result) -> GgufInfo:
         split_count=reader.split_count,
         parts=(path,),
     )
+
+
+def _parse(file: BinaryIO, path: Path, st: os.stat_result) -> GgufInfo:
+    return _info(_read(file, st.st_size), path, st.st_size, st.st_mtime)
+
+
+class HeaderCut(Exception):
+    """The bytes given end before the header does: fetch more (`wanted` is a size that may do)."""
+
+    def __init__(self, wanted: int) -> None:
+        super().__init__(f"the header needs more than the first {wanted // 2:,} bytes")
+        self.wanted = wanted
+
+
+class _Prefix:
+    """The first bytes of a bigger file, read like the file; notes a read the prefix cut short."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self._data, self._pos = data, 0
+        self._whole = len(data) >= size
+        self.cut = False
+
+    def seek(self, pos: int) -> int:
+        self._pos = pos
+        return pos
+
+    def read(self, length: int) -> bytes:
+        chunk = self._data[self._pos : self._pos + length]
+        if len(chunk) < length and not self._whole:
+            self.cut = True
+        self._pos += len(chunk)
+        return chunk
+
+
+def read_gguf_prefix(data: bytes, size: int, name: str) -> tuple[GgufInfo, dict[str, int]]:
+    """What a GGUF header says, from the first bytes of a `size`-byte file (an HTTP range, say).
+
+    Also returns the header's shape numbers (see `domain.hub.shape_from_metadata`). Raises
+    `HeaderCut` when `data` ends inside the header, GgufError when the file cannot be used.
+    """
+    prefix = _Prefix(data, size)
+    try:
+        reader = _read(prefix, size)  # type: ignore[arg-type]  # seek and read are all it uses
+    except GgufError as exc:
+        if prefix.cut and exc.reason == TRUNCATED:  # ended where the prefix did, not the file
+            raise HeaderCut(min(size, max(2 * len(data), 1 << 20))) from None
+        raise
+    except (struct.error, ValueError, IndexError, OverflowError, MemoryError):
+        raise GgufError(DAMAGED) from None
+    return _info(reader, Path(name), size, 0.0), dict(reader.shape_numbers)
 
 
 def read_gguf_header(path: Path | str) -> GgufInfo:
