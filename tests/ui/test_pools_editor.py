@@ -206,3 +206,11 @@ def test_without_accounts_the_form_says_to_add_one_first(qtbot, make_editor, acc
     add(qtbot, account_service, "Work")
     assert not editor.no_accounts_hint.isVisibleTo(editor) and editor.save_button.isEnabled()
     assert members(editor) == [("Work", True)]
+
+
+def test_a_hugging_face_token_is_not_offered_for_a_pool(qtbot, make_editor, account_service) -> None:
+    add(qtbot, account_service, "Work")
+    add(qtbot, account_service, "Downloads", "huggingface")
+    editor = make_editor(account_service)
+    offered = [editor.provider_combo.itemData(i) for i in range(editor.provider_combo.count())]
+    assert offered == ["anthropic"]  # a token for model downloads answers no chat

@@ -306,7 +306,7 @@ class PoolsEditor(ListEditor):
 
     def _fill_providers(self, keep: str | None) -> None:
         """The providers that have an account (plus `keep`, a loaded pool's, even if it has none now)."""
-        have = {a.provider_id for a in self._accounts.accounts}
+        have = {a.provider_id for a in self._accounts.accounts if a.provider.chat}  # a token for downloads is no pool
         current = keep or self.provider_combo.currentData()
         self.provider_combo.blockSignals(True)
         self.provider_combo.clear()
