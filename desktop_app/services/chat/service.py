@@ -31,6 +31,7 @@ from desktop_app.domain.chat import (
     StreamEvent,
     TextDelta,
 )
+from desktop_app.domain.compare import CompareColumn
 from desktop_app.domain.conversations import (
     SENT_AS_CONTEXT,
     Conversation,
@@ -282,6 +283,72 @@ class ChatService:
             finally:
                 if status is MessageStatus.STOPPED:
                     # Stopped by the user (or the app quitting): keep what arrived.
+                    await saver.finish(status)
+                else:
+                    await saver.stop()
+
+    async def answer_lane(
+        self, conversation: Conversation, lane: int, column: CompareColumn
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream compare column `lane`'s answer (its target, model and parameters) to that lane's
+        history, stored as that lane's reply and saved as `_answer` saves; raises as `reply` does."""
+        params = column.params(conversation.params)
+        problem = await self.refusal(target_id=column.account_id, model=column.model, params=params)
+        if problem is not None:
+            raise problem
+        await self.flush_unsaved()
+        history = [
+            ChatMessage(m.role, m.content)  # type: ignore[arg-type]
+            for m in await self._store.messages(conversation.id, lane=lane)
+            if _counts_as_history(m)
+        ]
+        reply = await self._store.add_message(
+            conversation.id,
+            role="assistant",
+            content="",
+            status=MessageStatus.STREAMING,
+            account_id=column.account_id,
+            model=column.model,
+            lane=lane,
+        )
+        events = self._stream_reply(reply.id, column.account_id, column.model, history, params)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
+
+    async def _stream_reply(
+        self, reply_id: int, target_id: str, model: str, history: list[ChatMessage], params: ChatParams
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream into the stored reply `reply_id`: partial text saved on a timer, then its status."""
+        text: list[str] = []
+        reasoning: list[str] = []
+        status = MessageStatus.STOPPED  # unless the stream says otherwise
+        saver = _PartialSaver(self._save, reply_id, text, reasoning, self._save_interval_s)
+        events = self._dispatcher.stream(target_id=target_id, model=model, messages=history, params=params)
+        async with contextlib.aclosing(events):
+            try:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        text.append(event.text)
+                        saver.changed()
+                    elif isinstance(event, ReasoningDelta):
+                        reasoning.append(event.text)
+                        saver.changed()
+                    elif isinstance(event, Started) and event.request is not None:
+                        await self._save(reply_id, request=event.request)
+                    elif isinstance(event, Finished):
+                        status = MessageStatus.COMPLETE
+                        await saver.finish(status, metrics=event.metrics)
+                    elif isinstance(event, Failed):
+                        status = MessageStatus.FAILED
+                        await saver.finish(status, metrics=event.metrics, error=_error_text(event.error))
+                    yield event
+            except StorageFailed as exc:
+                status = MessageStatus.FAILED
+                await saver.finish(status, error=_error_text(exc))
+                raise
+            finally:
+                if status is MessageStatus.STOPPED:
                     await saver.finish(status)
                 else:
                     await saver.stop()

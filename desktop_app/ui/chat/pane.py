@@ -44,6 +44,7 @@ from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.usage import BudgetExceeded
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
+from desktop_app.ui.chat.compare_mode import CompareModeMixin
 from desktop_app.ui.chat.conversations_box import ConversationsBox
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel
@@ -60,7 +61,7 @@ INTERRUPTED_NOTE = "Interrupted: ModelDesk closed while this reply was arriving"
 INTERRUPTED_CONTEXT_NOTE = "; the text above goes with your next message as context"
 
 
-class ChatPane(StoreFaultsMixin, QWidget):
+class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
     """Over 30 methods on purpose: send, retry, stream and the storage faults share one reply's state."""
 
     reply_started = Signal()
@@ -157,7 +158,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.conversations_box)
-        splitter.addWidget(centre_widget)
+        splitter.addWidget(self._with_compare_mode(centre_widget))  # or the compare view
         splitter.addWidget(self.params)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([200, 640, 260])
@@ -288,7 +289,8 @@ class ChatPane(StoreFaultsMixin, QWidget):
         self.params.set_params(conversation.params)
         if conversation.account_id:
             self.select_model(conversation.account_id, conversation.model)
-        await self._show_stored(conversation)
+        if not await self._show_compare(conversation):
+            await self._show_stored(conversation)
         self.conversation_opened.emit(conversation.id)
 
     async def _show_stored(self, conversation: Conversation) -> None:
@@ -344,6 +346,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
         self.conversations.upsert_front(conversation)
         self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
         self.transcript.clear_transcript()
+        await self._show_compare(conversation)  # an ordinary one: the transcript comes back
         return conversation
 
     async def rename_current(self, title: str) -> None:
@@ -606,6 +609,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
             self._reply_task.cancel()
 
     async def stop_and_wait(self) -> None:
+        await self.compare.stop_and_wait()
         task = self._reply_task
         if task is not None and not task.done():
             task.cancel()
@@ -686,4 +690,5 @@ class ChatPane(StoreFaultsMixin, QWidget):
                     log.warning("quitting: %s The reply is kept in %s until the next start.", exc.message, spilled)
                 else:
                     log.warning("closing with unsaved changes to the conversation history: %s", exc.message)
+        await self.compare.aclose()
         await self._tasks.aclose()

@@ -1,0 +1,65 @@
+"""The chat pane's compare mode: a "New comparison" button beside "New chat", and the compare
+view in place of the transcript and composer while a comparison is open."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QPushButton, QStackedWidget, QWidget
+
+from desktop_app.domain.conversations import Conversation
+from desktop_app.ui.chat.compare import CompareView
+
+
+class CompareModeMixin:
+    """For ChatPane: `_with_compare_mode(centre)` builds the view and the stack that holds both."""
+
+    def _with_compare_mode(self, centre: QWidget) -> QStackedWidget:
+        self.compare = CompareView(chat=self._chat, picker_model=self.picker_model, shared_params=self.params.params)
+        self.compare_button = QPushButton("New comparison")
+        self.compare_button.setToolTip("Send the same turn to 2–4 models or settings side by side")
+        box = self.conversations_box.layout()
+        box.insertWidget(1, self.compare_button)
+        box.addWidget(self.compare.wins_label)
+        self._mode_stack = QStackedWidget()
+        self._mode_stack.addWidget(centre)
+        self._mode_stack.addWidget(self.compare)
+        self.compare_button.clicked.connect(lambda: self._tasks.spawn(self.new_comparison()))
+        self.compare.conversation_created.connect(self._on_comparison_created)
+        self.compare.comparison_ended.connect(self._on_comparison_ended)
+        # The wins are read with the list: at start, once the store is open, and after a reopen.
+        self.conversations.modelReset.connect(lambda: self._tasks.spawn(self.compare.show_wins()))
+        return self._mode_stack
+
+    @property
+    def comparing(self) -> bool:
+        return self._mode_stack.currentWidget() is self.compare
+
+    async def new_comparison(self) -> None:
+        """An empty comparison: two columns, both on the model picked now (change either)."""
+        await self.stop_and_wait()
+        await self._remember_settings()
+        self._current = None
+        self.conversations_box.view.clearSelection()
+        self.conversations_box.view.setCurrentIndex(self.conversations.index(-1))
+        selected = self.selected_model() or ("", "")
+        self.compare.reset([selected, selected])
+        self._mode_stack.setCurrentWidget(self.compare)
+        self.compare.composer.setFocus()
+
+    async def _show_compare(self, conversation: Conversation) -> bool:
+        """Open `conversation` in the view its kind needs; True if it is a comparison."""
+        if conversation.compare is None:
+            self._mode_stack.setCurrentIndex(0)
+            return False
+        self._mode_stack.setCurrentWidget(self.compare)
+        await self.compare.open(conversation)
+        return True
+
+    def _on_comparison_created(self, conversation: Conversation) -> None:
+        self._current = conversation
+        self.conversations.upsert_front(conversation)
+        self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
+
+    def _on_comparison_ended(self, conversation: Conversation) -> None:
+        # The picker first: opening stores what it shows into the conversation being left (this one).
+        self.select_model(conversation.account_id, conversation.model)
+        self._tasks.spawn(self.open_conversation(conversation))
