@@ -45,6 +45,7 @@ _NOTES = {MessageStatus.STOPPED: "Stopped", MessageStatus.INTERRUPTED: "Interrup
 
 class CompareView(QWidget):
     turn_finished = Signal(list)  # each column's outcome: "complete" | "stopped" | "failed"
+    column_started = Signal(int)  # lane
     column_finished = Signal(int, str)  # lane, outcome
     conversation_created = Signal(object)  # the Conversation a first Send created
     comparison_ended = Signal(object)  # the Conversation, now an ordinary one
@@ -398,6 +399,7 @@ class CompareView(QWidget):
         self.summary.summary.set_result(lane - 1, ColumnResult())
         outcome = "stopped"
         events: AsyncIterator[StreamEvent] = self._chat.answer_lane(conversation, lane, column)
+        self.column_started.emit(lane)
         try:
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:

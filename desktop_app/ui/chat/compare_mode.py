@@ -25,6 +25,10 @@ class CompareModeMixin:
         self.compare_button.clicked.connect(lambda: self._tasks.spawn(self.new_comparison()))
         self.compare.conversation_created.connect(self._on_comparison_created)
         self.compare.comparison_ended.connect(self._on_comparison_ended)
+        # Each column's reply is a reply like the pane's own for whoever follows them (the garbage
+        # collector holds its old generations while one streams; the Usage pane reloads after).
+        self.compare.column_started.connect(lambda _lane: self.reply_started.emit())
+        self.compare.column_finished.connect(lambda _lane, outcome: self.reply_finished.emit(outcome))
         # The wins are read with the list: at start, once the store is open, and after a reopen.
         self.conversations.modelReset.connect(lambda: self._tasks.spawn(self.compare.show_wins()))
         return self._mode_stack
