@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
+from desktop_app.domain.compare import CompareSetup
 from desktop_app.domain.sent_requests import SentRequest
 
 
@@ -36,6 +37,11 @@ class StoredMessage:
     account_id: str = ""
     model: str = ""
     request: SentRequest | None = None  # what was sent for this reply, when it was recorded
+    parent_id: int | None = None  # the message this one follows (None: the conversation's first)
+    lane: int = 0  # 0: an ordinary or shared message; k: compare column k's
+    vote: int = 0  # 1: the reply the user picked among a compare turn's
+    version: int = 1  # its place among its versions (same parent, role and lane), from 1
+    versions: int = 1  # how many versions that turn has (regenerated replies, edited messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +63,4 @@ class Conversation:
     model: str = ""
     params: ChatParams = field(default_factory=ChatParams)
     updated_at: float = 0.0
+    compare: CompareSetup | None = None  # set while it is a comparison

@@ -230,15 +230,15 @@ async def test_updating_a_message_touches_its_conversation(store: ConversationSt
 
 
 @pytest.mark.asyncio
-async def test_delete_messages_after_keeps_the_earlier_ones(store: ConversationStore) -> None:
+async def test_deleting_a_message_deletes_what_follows_it_and_keeps_the_earlier_ones(store: ConversationStore) -> None:
     conversation = await store.create_conversation(title="t")
     other = await store.create_conversation(title="other")
-    question = await store.add_message(conversation.id, role="user", content="Q")
-    await store.add_message(conversation.id, role="assistant", content="A1")
+    await store.add_message(conversation.id, role="user", content="Q")
+    answer = await store.add_message(conversation.id, role="assistant", content="A1")
     await store.add_message(conversation.id, role="user", content="Q2")
     unrelated = await store.add_message(other.id, role="user", content="elsewhere")
 
-    assert await store.delete_messages_after(conversation.id, question.id) == 2
+    assert await store.delete_message(answer.id) == 2
 
     assert [m.content for m in await store.messages(conversation.id)] == ["Q"]
     assert await store.messages(other.id) == [unrelated]

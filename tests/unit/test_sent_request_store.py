@@ -89,7 +89,7 @@ async def test_a_schema_1_database_opens_migrated_with_every_message_kept(tmp_pa
     finally:
         await store.close()
     with sqlite_stores.raw(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 @pytest.mark.asyncio
@@ -223,6 +223,8 @@ async def test_a_request_whose_message_was_deleted_since_says_how_many_are_missi
     conversation_id, before = await _three_turns(path)
     with sqlite_stores.raw(path) as conn:  # gone (a damaged page left out by recovery, say)
         conn.execute("DELETE FROM messages WHERE id = ?", (before[2].id,))  # question 1
+        # Recovery has what follows it follow the message before it.
+        conn.execute("UPDATE messages SET parent_id = ? WHERE id = ?", (before[1].id, before[3].id))
     conn.close()
     store = ConversationStore(path)
     await store.open()
@@ -266,8 +268,8 @@ async def test_retry_leaves_every_remaining_request_whole(tmp_path: Path) -> Non
     store = ConversationStore(path)
     await store.open()
     try:
-        # Retry of the second turn deletes what follows its question; a new answer takes its place.
-        assert await store.delete_messages_after(conversation_id, before[2].id) == 3
+        # Deleting the second answer deletes what follows it too; a new answer takes its place.
+        assert await store.delete_message(before[3].id) == 3
         retried = await store.add_message(conversation_id, role="assistant", content="", status=MessageStatus.STREAMING)
         request = replace(REQUEST, messages=tuple({"role": m.role, "content": m.content} for m in before[:3]))
         await store.update_message(retried.id, request=request)

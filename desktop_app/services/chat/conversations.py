@@ -12,20 +12,21 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
+from desktop_app.domain.compare import CompareSetup
 from desktop_app.domain.conversations import Conversation, InterruptedReply, MessageStatus, StoredMessage
 from desktop_app.domain.sent_requests import SentRequest, StoredMessages
+from desktop_app.services.chat.conversation_recovery import copy_readable
 from desktop_app.services.sqlite_store import SqliteStore, StoreClosed
 
-__all__ = ["SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # StoreClosed: imported from here
+__all__ = ["AT_LEAF", "SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # StoreClosed: imported from here
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # _MIGRATIONS[n] takes a database at user_version n to n + 1.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -64,53 +65,32 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # The request that produced a reply (JSON of a SentRequest, its stored messages referred to by id;
     # '' for replies from before).
     1: ("ALTER TABLE messages ADD COLUMN request TEXT NOT NULL DEFAULT ''",),
+    # Messages form a tree: regenerated replies and edited messages are versions (siblings) of a
+    # turn, and a comparison's columns are lanes. The conversation shows the path to `leaf_id`.
+    2: (
+        "ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages (id) ON DELETE CASCADE",
+        "ALTER TABLE messages ADD COLUMN lane INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN vote INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE conversations ADD COLUMN leaf_id INTEGER",
+        "ALTER TABLE conversations ADD COLUMN compare TEXT NOT NULL DEFAULT ''",
+        # Until now a conversation was one line: each message follows the one before it.
+        "UPDATE messages SET parent_id = (SELECT MAX(p.id) FROM messages AS p"
+        " WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id)",
+        "CREATE INDEX messages_by_parent ON messages (parent_id, id)",
+    ),
 }
 
-_CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at"
-_MESSAGE_COLUMNS = "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request"
-
-
-_RECOVER_CONVERSATION_COLUMNS = "id, title, account_id, model, params, created_at, updated_at"
-_RECOVER_MESSAGE_COLUMNS = (
-    "id, conversation_id, role, content, reasoning, status, metrics, error, account_id, model, created_at"
+_CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at, compare"
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request,"
+    " parent_id, lane, vote"
 )
-_RECOVER_CHUNK = 64
-
-
-def _recover_message_columns(conn: sqlite3.Connection) -> str:
-    """The message columns to copy from a damaged file, which may predate the `request` column."""
-    try:
-        conn.execute("SELECT request FROM messages LIMIT 0")
-    except sqlite3.DatabaseError:
-        return _RECOVER_MESSAGE_COLUMNS
-    return f"{_RECOVER_MESSAGE_COLUMNS}, request"
-
-
-def _readable_rows(conn: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
-    """Every row of `table` (by id) that SQLite can still read; a damaged chunk is read row by row."""
-    last = 0
-    for query in (f"SELECT MAX(id) FROM {table}", "SELECT seq FROM sqlite_sequence WHERE name = ?"):
-        try:
-            row = conn.execute(query, (table,) if "?" in query else ()).fetchone()
-        except sqlite3.DatabaseError:
-            continue
-        last = max(last, (row or (0,))[0] or 0)
-    select = f"SELECT {columns} FROM {table}"
-    for start in range(0, last, _RECOVER_CHUNK):
-        try:
-            yield from conn.execute(
-                f"{select} WHERE id > ? AND id <= ? ORDER BY id", (start, start + _RECOVER_CHUNK)
-            ).fetchall()
-            continue
-        except sqlite3.DatabaseError:
-            pass
-        for id_ in range(start + 1, start + _RECOVER_CHUNK + 1):
-            try:
-                row = conn.execute(f"{select} WHERE id = ?", (id_,)).fetchone()
-            except sqlite3.DatabaseError:
-                continue
-            if row is not None:
-                yield row
+# The path from a message up to its conversation's first: `path(id, parent)`, seeded with `?`.
+_PATH = (
+    "WITH RECURSIVE path(id, parent) AS (SELECT id, parent_id FROM messages WHERE id = ?"
+    " UNION ALL SELECT m.id, m.parent_id FROM messages AS m JOIN path ON m.id = path.parent)"
+)
+AT_LEAF = -1  # add_message's default parent: the last message of the branch shown (or of the lane)
 
 
 class ConversationStore(SqliteStore):
@@ -128,9 +108,15 @@ class ConversationStore(SqliteStore):
     # --- conversations ---------------------------------------------------------------------------
 
     async def create_conversation(
-        self, *, title: str, account_id: str = "", model: str = "", params: ChatParams = ChatParams()
+        self,
+        *,
+        title: str,
+        account_id: str = "",
+        model: str = "",
+        params: ChatParams = ChatParams(),
+        compare: CompareSetup | None = None,
     ) -> Conversation:
-        return await self._write(self._create_conversation, title, account_id, model, params)
+        return await self._write(self._create_conversation, title, account_id, model, params, compare)
 
     async def list_conversations(self) -> list[Conversation]:
         """All conversations, the most recently active first."""
@@ -158,6 +144,17 @@ class ConversationStore(SqliteStore):
             (account_id, model, params.model_dump_json(), conversation_id),
         )
 
+    async def set_compare(self, conversation_id: int, setup: CompareSetup | None, *, keep: int | None = None) -> bool:
+        """Make the conversation a comparison with `setup`, or (None) an ordinary one again: then every
+        column's messages join lane 0, so the other columns' replies become versions of their turns,
+        and the branch shown ends under `keep` (the reply the user chose)."""
+        return await self._write(self._set_compare, conversation_id, setup, keep)
+
+    async def branch(self, message_id: int) -> Conversation:
+        """A new conversation holding copies of the path up to `message_id` (its settings too);
+        KeyError if the message does not exist."""
+        return await self._write(self._branch, message_id)
+
     # --- messages --------------------------------------------------------------------------------
 
     async def add_message(
@@ -169,9 +166,15 @@ class ConversationStore(SqliteStore):
         status: MessageStatus = MessageStatus.COMPLETE,
         account_id: str = "",
         model: str = "",
+        parent_id: int | None = AT_LEAF,
+        lane: int = 0,
     ) -> StoredMessage:
-        """Append a message; KeyError if the conversation does not exist (any more)."""
-        return await self._write(self._add_message, conversation_id, role, content, status, account_id, model)
+        """Add a message after `parent_id` (None: as a first message; by default after the last of
+        the branch shown, or of `lane`); a lane-0 message becomes the end of the branch shown.
+        KeyError if the conversation (or the parent, in it) does not exist (any more)."""
+        return await self._write(
+            self._add_message, conversation_id, role, content, status, account_id, model, parent_id, lane
+        )
 
     async def update_message(
         self,
@@ -200,16 +203,34 @@ class ConversationStore(SqliteStore):
             changes["request"] = request  # encoded on the worker, against the messages stored before it
         return await self._write(self._update_message, message_id, changes)
 
+    async def set_vote(self, message_id: int, vote: int) -> bool:
+        """Record the user's pick among a compare turn's replies (1) or take it back (0)."""
+        return await self._write(self._execute_one, "UPDATE messages SET vote = ? WHERE id = ?", (vote, message_id))
+
+    async def win_counts(self) -> dict[tuple[str, str], int]:
+        """How often each (account, model)'s reply was the one picked."""
+        return await self._read(self._win_counts)
+
     async def get_message(self, message_id: int) -> StoredMessage | None:
         return await self._read(self._get_message, message_id)
 
-    async def messages(self, conversation_id: int) -> list[StoredMessage]:
-        """The conversation's messages in the order they were added."""
-        return await self._read(self._messages, conversation_id)
+    async def messages(self, conversation_id: int, *, lane: int = 0) -> list[StoredMessage]:
+        """The branch shown, from the first message to its last (lane k: compare column k's, which
+        is the path to the newest message of lane 0 or k)."""
+        return await self._read(self._messages, conversation_id, lane)
 
-    async def delete_messages_after(self, conversation_id: int, message_id: int) -> int:
-        """Delete the messages that follow `message_id` (for Retry); returns how many went."""
-        return await self._write(self._delete_messages_after, conversation_id, message_id)
+    async def show_version(self, message_id: int) -> int | None:
+        """Show the branch through `message_id` (to its newest end); that end's id, None if gone."""
+        return await self._write(self._show_version, message_id)
+
+    async def set_leaf(self, conversation_id: int, message_id: int | None) -> bool:
+        """Show the branch that ends exactly at `message_id` (None: an empty branch, before any message)."""
+        return await self._write(self._set_leaf, conversation_id, message_id)
+
+    async def delete_message(self, message_id: int) -> int:
+        """Delete the message and everything that follows it (its whole subtree); returns how many
+        went. The branch shown then ends at the newest end of what remains under its parent."""
+        return await self._write(self._delete_message, message_id)
 
     async def recover(self) -> tuple[int, int]:
         """Copy what can still be read from the damaged file set aside at open into this database.
@@ -231,50 +252,23 @@ class ConversationStore(SqliteStore):
 
     # --- worker-side implementation --------------------------------------------------------------
 
-    def _recover(self, source: Path) -> tuple[int, int]:
-        damaged = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)
-        try:
-            conversations = list(_readable_rows(damaged, "conversations", _RECOVER_CONVERSATION_COLUMNS))
-            message_columns = _recover_message_columns(damaged)
-            messages = list(_readable_rows(damaged, "messages", message_columns))
-        finally:
-            damaged.close()
+    def _transaction(self, fn: Any, *args: Any) -> Any:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            new_ids: dict[int, int] = {}
-            for old_id, *rest in conversations:
-                new_ids[old_id] = self._insert_keeping_id(
-                    conn, "conversations", _RECOVER_CONVERSATION_COLUMNS, old_id, rest
-                )
-            for old_id, conversation_id, *rest in messages:
-                if conversation_id not in new_ids:
-                    now = self._now()
-                    new_ids[conversation_id] = self._insert_keeping_id(
-                        conn,
-                        "conversations",
-                        _RECOVER_CONVERSATION_COLUMNS,
-                        conversation_id,
-                        [f"Recovered conversation {conversation_id}", "", "", "{}", now, now],
-                    )
-                self._insert_keeping_id(conn, "messages", message_columns, old_id, [new_ids[conversation_id], *rest])
+            result = fn(conn, *args)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._ready(conn)
-        log.warning("recovered %d conversations and %d messages from %s", len(conversations), len(messages), source)
-        return len(conversations), len(messages)
+        return result
 
-    @staticmethod
-    def _insert_keeping_id(conn: sqlite3.Connection, table: str, columns: str, old_id: int, values: list[Any]) -> int:
-        taken = conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (old_id,)).fetchone()
-        places = ", ".join("?" * len(columns.split(",")))
-        cursor = conn.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({places})", (None if taken else old_id, *values)
-        )
-        return _new_id(cursor)
+    def _recover(self, source: Path) -> tuple[int, int]:
+        counts = self._transaction(copy_readable, source, self._now)
+        self._ready(self._conn)
+        log.warning("recovered %d conversations and %d messages from %s", *counts, source)
+        return counts
 
     def _now(self) -> float:
         # Strictly increasing, so "most recently active" ordering holds even within one clock tick.
@@ -291,12 +285,14 @@ class ConversationStore(SqliteStore):
     def _execute_one(self, sql: str, args: tuple[Any, ...]) -> bool:
         return self._conn.execute(sql, args).rowcount > 0
 
-    def _create_conversation(self, title: str, account_id: str, model: str, params: ChatParams) -> Conversation:
+    def _create_conversation(
+        self, title: str, account_id: str, model: str, params: ChatParams, compare: CompareSetup | None
+    ) -> Conversation:
         now = self._now()
         cursor = self._conn.execute(
-            "INSERT INTO conversations (title, account_id, model, params, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (title, account_id, model, params.model_dump_json(), now, now),
+            "INSERT INTO conversations (title, account_id, model, params, created_at, updated_at, compare)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (title, account_id, model, params.model_dump_json(), now, now, _compare_json(compare)),
         )
         return Conversation(
             id=_new_id(cursor),
@@ -305,6 +301,7 @@ class ConversationStore(SqliteStore):
             model=model,
             params=params,
             updated_at=now,
+            compare=compare,
         )
 
     def _list_conversations(self) -> list[Conversation]:
@@ -319,6 +316,85 @@ class ConversationStore(SqliteStore):
         ).fetchone()
         return _conversation(row) if row else None
 
+    def _set_compare(self, conversation_id: int, setup: CompareSetup | None, keep: int | None) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            found = (
+                conn.execute(
+                    "UPDATE conversations SET compare = ? WHERE id = ?", (_compare_json(setup), conversation_id)
+                ).rowcount
+                > 0
+            )
+            if found and setup is None:
+                conn.execute("UPDATE messages SET lane = 0 WHERE conversation_id = ? AND lane != 0", (conversation_id,))
+                leaf = self._newest_end(conn, keep) if keep is not None else None
+                conn.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (leaf, conversation_id))
+            return found
+
+        return self._transaction(run)
+
+    def _branch(self, message_id: int) -> Conversation:
+        def run(conn: sqlite3.Connection) -> Conversation:
+            row = conn.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"there is no message {message_id}")
+            source = self._get_conversation(row[0])
+            assert source is not None  # the message's conversation (a foreign key)
+            now = self._now()
+            conversation = self._create_conversation(
+                f"{source.title} (branch)", source.account_id, source.model, source.params, None
+            )
+            path = conn.execute(
+                f"{_PATH} SELECT {_MESSAGE_COLUMNS}, created_at FROM messages WHERE id IN (SELECT id FROM path)"
+                " ORDER BY id",
+                (message_id,),
+            ).fetchall()
+            old_stored = StoredMessages((r[0], r[2], r[3]) for r in path)
+            new_stored: list[tuple[int, str, str]] = []
+            parent: int | None = None
+            for r in path:
+                sent = SentRequest.from_json(json.loads(r[10]), old_stored) if r[10] else None
+                request = json.dumps(sent.to_json(new_stored), ensure_ascii=False) if sent else ""
+                cursor = conn.execute(
+                    "INSERT INTO messages (conversation_id, role, content, status, reasoning, metrics, error,"
+                    " account_id, model, request, parent_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (conversation.id, *r[2:10], request, parent, r[-1]),
+                )
+                parent = _new_id(cursor)
+                new_stored.append((parent, r[2], r[3]))
+            conn.execute(
+                "UPDATE conversations SET leaf_id = ?, updated_at = ? WHERE id = ?", (parent, now, conversation.id)
+            )
+            return conversation
+
+        return self._transaction(run)
+
+    def _leaf(self, conn: sqlite3.Connection, conversation_id: int, lane: int) -> int | None:
+        """The last message of the branch shown (lane 0), or of compare column `lane`'s."""
+        if lane:
+            row = conn.execute(
+                "SELECT MAX(id) FROM messages WHERE conversation_id = ? AND lane IN (0, ?)", (conversation_id, lane)
+            ).fetchone()
+            return row[0]
+        row = conn.execute(
+            "SELECT c.leaf_id, m.id FROM conversations AS c LEFT JOIN messages AS m"
+            " ON m.id = c.leaf_id AND m.conversation_id = c.id WHERE c.id = ?",
+            (conversation_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        if row[0] is not None and row[1] is not None:
+            return int(row[1])
+        if row[0] is not None and row[0] == 0:
+            return None  # an empty branch was chosen (editing the first message)
+        newest = conn.execute("SELECT MAX(id) FROM messages WHERE conversation_id = ?", (conversation_id,)).fetchone()
+        return newest[0]
+
+    def _newest_end(self, conn: sqlite3.Connection, message_id: int) -> int:
+        """The end of the newest branch under `message_id` (itself if nothing follows it)."""
+        while (row := conn.execute("SELECT MAX(id) FROM messages WHERE parent_id = ?", (message_id,)).fetchone())[0]:
+            message_id = row[0]
+        return message_id
+
     def _add_message(
         self,
         conversation_id: int,
@@ -327,38 +403,50 @@ class ConversationStore(SqliteStore):
         status: MessageStatus,
         account_id: str,
         model: str,
+        parent_id: int | None,
+        lane: int,
     ) -> StoredMessage:
-        conn = self._conn
-        now = self._now()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            cursor = conn.execute(
-                "INSERT INTO messages (conversation_id, role, content, status, account_id, model,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, MessageStatus(status).value, account_id, model, now),
+        def run(conn: sqlite3.Connection) -> StoredMessage:
+            now = self._now()
+            parent = self._leaf(conn, conversation_id, lane) if parent_id == AT_LEAF else parent_id
+            if (
+                parent is not None
+                and not conn.execute(
+                    "SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?", (parent, conversation_id)
+                ).fetchone()
+            ):
+                raise KeyError(f"there is no message {parent} in conversation {conversation_id}")
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO messages (conversation_id, role, content, status, account_id, model,"
+                    " created_at, parent_id, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (conversation_id, role, content, MessageStatus(status).value, account_id, model, now, parent, lane),
+                )
+            except sqlite3.IntegrityError:
+                raise KeyError(f"there is no conversation {conversation_id}") from None
+            new_id = _new_id(cursor)
+            conn.execute(
+                "UPDATE conversations SET updated_at = ?, leaf_id = CASE WHEN ? = 0 THEN ? ELSE leaf_id END"
+                " WHERE id = ?",
+                (now, lane, new_id, conversation_id),
             )
-            conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
-            conn.execute("COMMIT")
-        except sqlite3.IntegrityError:
-            conn.execute("ROLLBACK")
-            raise KeyError(f"there is no conversation {conversation_id}") from None
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return StoredMessage(
-            id=_new_id(cursor),
-            conversation_id=conversation_id,
-            role=role,
-            content=content,
-            status=MessageStatus(status),
-            account_id=account_id,
-            model=model,
-        )
+            return StoredMessage(
+                id=new_id,
+                conversation_id=conversation_id,
+                role=role,
+                content=content,
+                status=MessageStatus(status),
+                account_id=account_id,
+                model=model,
+                parent_id=parent,
+                lane=lane,
+            )
+
+        return self._transaction(run)
 
     def _update_message(self, message_id: int, changes: dict[str, Any]) -> bool:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        def run(conn: sqlite3.Connection) -> bool:
+            nonlocal changes
             if isinstance(request := changes.get("request"), SentRequest):
                 changes = {**changes, "request": self._encode_request(message_id, request)}
             if changes:
@@ -377,38 +465,108 @@ class ConversationStore(SqliteStore):
                     " WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)",
                     (self._now(), message_id),
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return found
+            return found
+
+        return self._transaction(run)
+
+    def _ancestors(self, message_id: int) -> list[tuple[int, str, str]]:
+        """(id, role, content) of the messages before `message_id` on its path, first to last."""
+        return self._conn.execute(
+            f"{_PATH} SELECT id, role, content FROM messages WHERE id IN (SELECT parent FROM path) ORDER BY id",
+            (message_id,),
+        ).fetchall()
 
     def _encode_request(self, message_id: int, request: SentRequest) -> str:
-        """The request's record: the messages stored before this one in its conversation are kept
-        as runs of their ids, the rest (the system prompt, text sent other than stored) inline."""
-        stored = self._conn.execute(
-            "SELECT id, role, content FROM messages"
-            " WHERE conversation_id = (SELECT conversation_id FROM messages WHERE id = ?) AND id < ? ORDER BY id",
-            (message_id, message_id),
-        ).fetchall()
-        return json.dumps(request.to_json(stored), ensure_ascii=False)
+        """The request's record: the messages on the path before this one are kept as runs of their
+        ids, the rest (the system prompt, text sent other than stored) inline."""
+        return json.dumps(request.to_json(self._ancestors(message_id)), ensure_ascii=False)
 
     def _get_message(self, message_id: int) -> StoredMessage | None:
         row = self._conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
         if not row:
             return None
-        earlier = self._conn.execute(
-            "SELECT id, role, content FROM messages WHERE conversation_id = ? AND id < ?", (row[1], message_id)
-        )
-        return _message(row, StoredMessages(earlier) if row[-1] else None)
+        [message] = self._with_versions([row], StoredMessages(self._ancestors(message_id)) if row[10] else None)
+        return message
 
-    def _messages(self, conversation_id: int) -> list[StoredMessage]:
+    def _messages(self, conversation_id: int, lane: int) -> list[StoredMessage]:
+        leaf = self._leaf(self._conn, conversation_id, lane)
+        if leaf is None:
+            return []
         rows = self._conn.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
-            (conversation_id,),
+            f"{_PATH} SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT id FROM path) ORDER BY id", (leaf,)
         ).fetchall()
-        stored = StoredMessages((row[0], row[2], row[3]) for row in rows)
-        return [_message(row, stored) for row in rows]
+        return self._with_versions(rows, StoredMessages((row[0], row[2], row[3]) for row in rows))
+
+    def _with_versions(self, rows: list[tuple[Any, ...]], stored: StoredMessages | None) -> list[StoredMessage]:
+        """The rows as messages, each with its place among its versions (same parent, role and lane)."""
+        if not rows:
+            return []
+        parents = sorted({row[11] for row in rows if row[11] is not None})
+        places = ", ".join("?" * len(parents))
+        siblings = self._conn.execute(
+            "SELECT id, parent_id, role, lane FROM messages WHERE conversation_id = ?"
+            f" AND (parent_id IS NULL OR parent_id IN ({places})) ORDER BY id",
+            (rows[0][1], *parents),
+        ).fetchall()
+        versions: dict[tuple[Any, ...], list[int]] = {}
+        for id_, parent, role, lane in siblings:
+            versions.setdefault((parent, role, lane), []).append(id_)
+        messages = []
+        for row in rows:
+            ids = versions.get((row[11], row[2], row[12]), [row[0]])
+            message = _message(row, stored)
+            message.version, message.versions = (ids.index(row[0]) + 1 if row[0] in ids else 1), len(ids)
+            messages.append(message)
+        return messages
+
+    def _show_version(self, message_id: int) -> int | None:
+        def run(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                return None
+            leaf = self._newest_end(conn, message_id)
+            conn.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (leaf, row[0]))
+            return leaf
+
+        return self._transaction(run)
+
+    def _set_leaf(self, conversation_id: int, message_id: int | None) -> bool:
+        # 0 stands for "an empty branch" (no message has id 0); NULL for "the newest message".
+        return self._execute_one(
+            "UPDATE conversations SET leaf_id = ? WHERE id = ?",
+            (0 if message_id is None else message_id, conversation_id),
+        )
+
+    def _delete_message(self, message_id: int) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT conversation_id, parent_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                return 0
+            conversation_id, parent = row
+            [(count,)] = conn.execute(
+                "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT m.id FROM messages AS m JOIN sub"
+                " ON m.parent_id = sub.id) SELECT COUNT(*) FROM sub",
+                (message_id,),
+            ).fetchall()
+            conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))  # its subtree: ON DELETE CASCADE
+            shown = conn.execute(
+                "SELECT 1 FROM conversations AS c JOIN messages AS m ON m.id = c.leaf_id WHERE c.id = ?",
+                (conversation_id,),
+            ).fetchone()
+            if shown is None:  # the branch shown went with it: show what remains under its parent
+                leaf = self._newest_end(conn, parent) if parent is not None else None
+                conn.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (leaf, conversation_id))
+            conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (self._now(), conversation_id))
+            return int(count)
+
+        return self._transaction(run)
+
+    def _win_counts(self) -> dict[tuple[str, str], int]:
+        rows = self._conn.execute(
+            "SELECT account_id, model, COUNT(*) FROM messages WHERE role = 'assistant' AND vote = 1"
+            " GROUP BY account_id, model"
+        )
+        return {(account_id, model): count for account_id, model, count in rows}
 
     def _recover_interrupted(self) -> list[InterruptedReply]:
         # Not activity: the conversations keep their place in the list.
@@ -419,21 +577,6 @@ class ConversationStore(SqliteStore):
         ).fetchall()
         return sorted((InterruptedReply(*row) for row in rows), key=lambda r: r.message_id)
 
-    def _delete_messages_after(self, conversation_id: int, message_id: int) -> int:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            deleted = conn.execute(
-                "DELETE FROM messages WHERE conversation_id = ? AND id > ?", (conversation_id, message_id)
-            ).rowcount
-            if deleted:
-                conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (self._now(), conversation_id))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return deleted
-
 
 def _new_id(cursor: sqlite3.Cursor) -> int:
     """The id the INSERT just run on `cursor` gave its row (typeshed allows None: no INSERT yet)."""
@@ -443,8 +586,12 @@ def _new_id(cursor: sqlite3.Cursor) -> int:
     return row_id
 
 
+def _compare_json(setup: CompareSetup | None) -> str:
+    return "" if setup is None else setup.model_dump_json()
+
+
 def _conversation(row: tuple[Any, ...]) -> Conversation:
-    id_, title, account_id, model, params, updated_at = row
+    id_, title, account_id, model, params, updated_at, compare = row
     return Conversation(
         id=id_,
         title=title,
@@ -452,6 +599,7 @@ def _conversation(row: tuple[Any, ...]) -> Conversation:
         model=model,
         params=_params(params, id_),
         updated_at=updated_at,
+        compare=_compare(compare, id_),
     )
 
 
@@ -464,8 +612,20 @@ def _params(text: str, conversation_id: int) -> ChatParams:
         return ChatParams()
 
 
+def _compare(text: str, conversation_id: int) -> CompareSetup | None:
+    if not text:
+        return None
+    try:
+        return CompareSetup.model_validate_json(text)
+    except ValueError:
+        # Its messages stay; it opens as an ordinary conversation showing its newest reply.
+        log.warning("conversation %s has an unreadable comparison set-up; opening it as a chat", conversation_id)
+        return None
+
+
 def _message(row: tuple[Any, ...], stored: StoredMessages | None = None) -> StoredMessage:
-    id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request = row
+    id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request, *tree = row
+    parent_id, lane, vote = tree
     try:
         status = MessageStatus(status)
     except ValueError:
@@ -490,4 +650,7 @@ def _message(row: tuple[Any, ...], stored: StoredMessages | None = None) -> Stor
         account_id=account_id,
         model=model,
         request=sent,
+        parent_id=parent_id,
+        lane=lane,
+        vote=vote,
     )

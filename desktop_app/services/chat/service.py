@@ -211,7 +211,7 @@ class ChatService:
             and messages[-1].role == "assistant"
             and messages[-1].status is not MessageStatus.COMPLETE
         ):
-            await self._store.delete_messages_after(conversation.id, messages[-2].id)
+            await self._store.delete_message(messages[-1].id)
             return True
         return False
 
