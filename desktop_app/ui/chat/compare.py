@@ -74,13 +74,16 @@ class CompareView(QWidget):
         self.add_button = QPushButton("Add column")
         self.blind_check = QCheckBox("Blind")
         self.blind_check.setToolTip("Columns are A, B, C… until you keep a reply; your picks are counted")
-        self.wins_label = QLabel(objectName="compareWins", wordWrap=True)
+        self.wins_label = QLabel(wordWrap=True)
+        self.wins_label.setObjectName("compareWins")
         self.wins_label.setTextFormat(Qt.TextFormat.PlainText)
         self.wins_label.setStyleSheet("QLabel#compareWins { color: palette(placeholder-text); }")
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         self.summary = CompareSummary()
-        self.notice = QLabel(objectName="compareNotice", wordWrap=True, visible=False)
+        self.notice = QLabel(wordWrap=True)
+        self.notice.setObjectName("compareNotice")
+        self.notice.setVisible(False)
         self.notice.setTextFormat(Qt.TextFormat.PlainText)
         self.composer = QPlainTextEdit()
         self.composer.setPlaceholderText("Message for every column — Ctrl+Enter sends, Esc stops all")
@@ -114,9 +117,7 @@ class CompareView(QWidget):
         self.send_button.clicked.connect(self._on_send_clicked)
         self.stop_button.clicked.connect(self.stop)
         for keys, slot in (("Ctrl+Return", self._on_send_clicked), ("Ctrl+Enter", self._on_send_clicked)):
-            QShortcut(QKeySequence(keys), self, activated=slot).setContext(
-                Qt.ShortcutContext.WidgetWithChildrenShortcut
-            )
+            QShortcut(QKeySequence(keys), self, slot, Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.composer.installEventFilter(self)
         self.reset([("", ""), ("", "")])
 

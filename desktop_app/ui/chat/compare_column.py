@@ -77,7 +77,8 @@ class CompareColumnView(QFrame):
         self._picker_model = picker_model
         self._target: tuple[str, str] | None = None
         self._blind = False
-        self.title = QLabel(objectName="compareColumnTitle")
+        self.title = QLabel()
+        self.title.setObjectName("compareColumnTitle")
         self.title.setStyleSheet("QLabel#compareColumnTitle { font-weight: bold; }")
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.picker = QComboBox()

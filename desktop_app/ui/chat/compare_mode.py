@@ -3,34 +3,49 @@ view in place of the transcript and composer while a comparison is open."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QPushButton, QStackedWidget, QWidget
+from typing import TYPE_CHECKING, cast
+
+from PySide6.QtWidgets import QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop_app.domain.conversations import Conversation
 from desktop_app.ui.chat.compare import CompareView
+
+if TYPE_CHECKING:
+    from desktop_app.ui.chat.pane import ChatPane
 
 
 class CompareModeMixin:
     """For ChatPane: `_with_compare_mode(centre)` builds the view and the stack that holds both."""
 
+    compare: CompareView
+    compare_button: QPushButton
+    _mode_stack: QStackedWidget
+
+    @property
+    def _pane(self) -> ChatPane:
+        return cast("ChatPane", self)
+
     def _with_compare_mode(self, centre: QWidget) -> QStackedWidget:
-        self.compare = CompareView(chat=self._chat, picker_model=self.picker_model, shared_params=self.params.params)
+        pane = self._pane
+        self.compare = CompareView(chat=pane._chat, picker_model=pane.picker_model, shared_params=pane.params.params)
         self.compare_button = QPushButton("New comparison")
         self.compare_button.setToolTip("Send the same turn to 2–4 models or settings side by side")
-        box = self.conversations_box.layout()
-        box.insertWidget(1, self.compare_button)
+        box = pane.conversations_box.layout()
+        assert box is not None
+        cast(QVBoxLayout, box).insertWidget(1, self.compare_button)
         box.addWidget(self.compare.wins_label)
         self._mode_stack = QStackedWidget()
         self._mode_stack.addWidget(centre)
         self._mode_stack.addWidget(self.compare)
-        self.compare_button.clicked.connect(lambda: self._tasks.spawn(self.new_comparison()))
+        self.compare_button.clicked.connect(lambda: pane._tasks.spawn(self.new_comparison()))
         self.compare.conversation_created.connect(self._on_comparison_created)
         self.compare.comparison_ended.connect(self._on_comparison_ended)
         # Each column's reply is a reply like the pane's own for whoever follows them (the garbage
         # collector holds its old generations while one streams; the Usage pane reloads after).
-        self.compare.column_started.connect(lambda _lane: self.reply_started.emit())
-        self.compare.column_finished.connect(lambda _lane, outcome: self.reply_finished.emit(outcome))
+        self.compare.column_started.connect(lambda _lane: pane.reply_started.emit())
+        self.compare.column_finished.connect(lambda _lane, outcome: pane.reply_finished.emit(outcome))
         # The wins are read with the list: at start, once the store is open, and after a reopen.
-        self.conversations.modelReset.connect(lambda: self._tasks.spawn(self.compare.show_wins()))
+        pane.conversations.modelReset.connect(lambda: pane._tasks.spawn(self.compare.show_wins()))
         return self._mode_stack
 
     @property
@@ -39,12 +54,13 @@ class CompareModeMixin:
 
     async def new_comparison(self) -> None:
         """An empty comparison: two columns, both on the model picked now (change either)."""
-        await self.stop_and_wait()
-        await self._remember_settings()
-        self._current = None
-        self.conversations_box.view.clearSelection()
-        self.conversations_box.view.setCurrentIndex(self.conversations.index(-1))
-        selected = self.selected_model() or ("", "")
+        pane = self._pane
+        await pane.stop_and_wait()
+        await pane._remember_settings()
+        pane._current = None
+        pane.conversations_box.view.clearSelection()
+        pane.conversations_box.view.setCurrentIndex(pane.conversations.index(-1))
+        selected = pane.selected_model() or ("", "")
         self.compare.reset([selected, selected])
         self._mode_stack.setCurrentWidget(self.compare)
         self.compare.composer.setFocus()
@@ -59,11 +75,13 @@ class CompareModeMixin:
         return True
 
     def _on_comparison_created(self, conversation: Conversation) -> None:
-        self._current = conversation
-        self.conversations.upsert_front(conversation)
-        self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
+        pane = self._pane
+        pane._current = conversation
+        pane.conversations.upsert_front(conversation)
+        pane.conversations_box.view.setCurrentIndex(pane.conversations.index(0))
 
     def _on_comparison_ended(self, conversation: Conversation) -> None:
         # The picker first: opening stores what it shows into the conversation being left (this one).
-        self.select_model(conversation.account_id, conversation.model)
-        self._tasks.spawn(self.open_conversation(conversation))
+        pane = self._pane
+        pane.select_model(conversation.account_id, conversation.model)
+        pane._tasks.spawn(pane.open_conversation(conversation))
