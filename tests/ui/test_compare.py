@@ -57,7 +57,9 @@ def test_every_column_streams_its_own_reply_with_a_summary(qtbot, modeldesk, fau
         assert (user.role, user.content, user.lane) == ("user", "Compare me", 0)  # one shared first turn
         assert reply.lane == lane and reply.status is MessageStatus.COMPLETE and reply.content.startswith("word0")
     assert sorted(b["model"] for b in _chat_bodies(fault_server)) == ["no-usage", "ok", "ok"]
-    assert modeldesk.chat_pane.conversations.row_of(view.conversation.id) == 0  # listed like a conversation
+    conversations = modeldesk.chat_pane.conversations
+    assert conversations.row_of(view.conversation.id) == 0  # listed like a conversation...
+    assert conversations.conversation_at(0).title == "Compare me"  # ...named after its first message
 
 
 def test_a_column_can_unlink_a_parameter(qtbot, modeldesk, fault_account, fault_server):

@@ -64,7 +64,9 @@ async def test_columns_stream_at_once_each_into_its_lane(
         user, reply = await store.messages(conversation.id, lane=lane)
         assert (user.lane, user.content) == (0, "Both of you")
         assert reply.lane == lane and reply.parent_id == user.id and reply.status is MessageStatus.COMPLETE
-    assert conversation.title == "Both of you"
+    assert await turns.name_after(conversation, "Both of you")
+    assert (await store.get_conversation(conversation.id)).title == conversation.title == "Both of you"
+    assert not await turns.name_after(conversation, "a later message")  # named once
 
 
 @pytest.mark.asyncio

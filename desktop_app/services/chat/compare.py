@@ -8,6 +8,8 @@ column goes on from it). Otherwise each column gets its own copy of the message 
 
 from __future__ import annotations
 
+import asyncio
+
 from desktop_app.domain.compare import CompareSetup
 from desktop_app.domain.conversations import Conversation, MessageStatus, StoredMessage
 from desktop_app.services.chat import preflight
@@ -21,20 +23,21 @@ class CompareTurns:
     async def lanes(self, conversation: Conversation, columns: int) -> list[list[StoredMessage]]:
         """Each column's history (path from the first message), column 1 first."""
         store = self._chat.store
-        return [await store.messages(conversation.id, lane=lane) for lane in range(1, columns + 1)]
+        return list(await asyncio.gather(*(store.messages(conversation.id, lane=k) for k in range(1, columns + 1))))
 
     async def set_setup(self, conversation: Conversation, setup: CompareSetup) -> None:
         await self._chat.store.set_compare(conversation.id, setup)
         conversation.compare = setup
 
-    async def add_user_turn(self, conversation: Conversation, text: str, columns: int) -> None:
+    async def add_user_turn(self, conversation: Conversation, text: str, columns: int, *, first: bool = False) -> None:
         """Store the user's message for every column (see the module docstring); StorageFailed if it
-        could not be, and an empty message is refused."""
+        could not be, and an empty message is refused. `first`: the comparison has no message yet."""
         if (problem := preflight.empty_message(text)) is not None:
             raise problem
         await self._chat.flush_unsaved()
         store = self._chat.store
-        lasts = [path[-1] if path else None for path in await self.lanes(conversation, columns)]
+        lanes = [] if first else await self.lanes(conversation, columns)
+        lasts = [path[-1] if path else None for path in lanes] or [None]
         picked = next((m for m in lasts if m is not None and m.role == "assistant" and m.vote == 1), None)
         if picked is not None:
             await store.add_message(conversation.id, role="user", content=text, lane=0, parent_id=picked.id)
@@ -43,10 +46,16 @@ class CompareTurns:
         else:
             for lane in range(1, columns + 1):
                 await store.add_message(conversation.id, role="user", content=text, lane=lane)
-        if conversation.title == DEFAULT_TITLE and text.strip():
-            title = " ".join(text.split())[:48]
-            await store.rename_conversation(conversation.id, title)
-            conversation.title = title
+
+    async def name_after(self, conversation: Conversation, text: str) -> bool:
+        """A new comparison is named after its first message (asked once the streams are going, so
+        that it does not hold them up). True if it was named now."""
+        if conversation.title != DEFAULT_TITLE or not text.strip():
+            return False
+        title = " ".join(text.split())[:48]
+        await self._chat.store.rename_conversation(conversation.id, title)
+        conversation.title = title
+        return True
 
     async def discard_unfinished(self, conversation: Conversation, lane: int) -> bool:
         """Before a column's Retry: drop its last reply if it failed or was cut short. True if one was."""

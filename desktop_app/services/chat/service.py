@@ -302,29 +302,40 @@ class ChatService:
             for m in await self._store.messages(conversation.id, lane=lane)
             if _counts_as_history(m)
         ]
-        reply = await self._store.add_message(
-            conversation.id,
-            role="assistant",
-            content="",
-            status=MessageStatus.STREAMING,
-            account_id=column.account_id,
-            model=column.model,
-            lane=lane,
+        requested = self._dispatcher.stream(
+            target_id=column.account_id, model=column.model, messages=history, params=params
         )
-        events = self._stream_reply(reply.id, column.account_id, column.model, history, params)
+        # The request goes out while the reply's row is written: the columns share one store, and
+        # their first tokens need not wait in its queue.
+        first = asyncio.ensure_future(anext(requested, None))
+        try:
+            reply = await self._store.add_message(
+                conversation.id,
+                role="assistant",
+                content="",
+                status=MessageStatus.STREAMING,
+                account_id=column.account_id,
+                model=column.model,
+                lane=lane,
+            )
+        except BaseException:
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
+            await requested.aclose()
+            raise
+        events = self._stream_reply(reply.id, _resumed(first, requested))
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event
 
     async def _stream_reply(
-        self, reply_id: int, target_id: str, model: str, history: list[ChatMessage], params: ChatParams
+        self, reply_id: int, events: AsyncGenerator[StreamEvent, None]
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Stream into the stored reply `reply_id`: partial text saved on a timer, then its status."""
+        """Stream `events` into the stored reply `reply_id`: partial text saved on a timer, then its status."""
         text: list[str] = []
         reasoning: list[str] = []
         status = MessageStatus.STOPPED  # unless the stream says otherwise
         saver = _PartialSaver(self._save, reply_id, text, reasoning, self._save_interval_s)
-        events = self._dispatcher.stream(target_id=target_id, model=model, messages=history, params=params)
         async with contextlib.aclosing(events):
             try:
                 async for event in events:
@@ -418,6 +429,24 @@ class _PartialSaver:
         await self._save(
             self._id, content="".join(self._text), reasoning="".join(self._reasoning), status=status, **changes
         )
+
+
+async def _resumed(
+    first: asyncio.Future[StreamEvent | None], rest: AsyncGenerator[StreamEvent, None]
+) -> AsyncGenerator[StreamEvent, None]:
+    """The stream whose first event `first` is already fetching, then the rest of it."""
+    try:
+        event = await first
+        if event is None:
+            return
+        yield event
+        async for event in rest:
+            yield event
+    finally:
+        if not first.done():
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
+        await rest.aclose()
 
 
 def _counts_as_history(message: StoredMessage) -> bool:

@@ -48,6 +48,7 @@ class CompareView(QWidget):
     column_started = Signal(int)  # lane
     column_finished = Signal(int, str)  # lane, outcome
     conversation_created = Signal(object)  # the Conversation a first Send created
+    conversation_renamed = Signal(object)  # ... named after its first message
     comparison_ended = Signal(object)  # the Conversation, now an ordinary one
     wins_changed = Signal()
 
@@ -315,8 +316,9 @@ class CompareView(QWidget):
                 self.show_notice(f"{view.label()}: " + " ".join(p for p in (problem.message, problem.action) if p))
                 return
         try:
+            first = self._conversation is None
             conversation = await self._ensure_conversation(shared)
-            await self._turns.add_user_turn(conversation, text, len(self.columns))
+            await self._turns.add_user_turn(conversation, text, len(self.columns), first=first)
         except StorageFailed as exc:
             self.show_notice(f"{exc.message} Your message is kept. {exc.action}".strip())
             return
@@ -329,7 +331,14 @@ class CompareView(QWidget):
         for view in self.columns:
             view.transcript.add_user_message(text)
             view.set_can_keep(False)
-        await self._run_lanes([view.lane for view in self.columns])
+        results = await self._run_lanes([view.lane for view in self.columns], announce=False)
+        # Named after the turn, not before it: the columns' requests do not wait for this write.
+        await self._saying_faults(self._name_after(conversation, text))
+        self.turn_finished.emit(results)
+
+    async def _name_after(self, conversation: Conversation, text: str) -> None:
+        if await self._turns.name_after(conversation, text):
+            self.conversation_renamed.emit(conversation)
 
     async def _ensure_conversation(self, shared: ChatParams) -> Conversation:
         """The stored comparison, created at the first Send (columns shuffled when blind)."""
@@ -362,7 +371,7 @@ class CompareView(QWidget):
         if self._conversation is not None:
             await self._turns.set_setup(self._conversation, self.setup())
 
-    async def _run_lanes(self, lanes: list[int]) -> list[str]:
+    async def _run_lanes(self, lanes: list[int], *, announce: bool = True) -> list[str]:
         self.send_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         tasks = [self._start_lane(lane) for lane in lanes]
@@ -381,7 +390,8 @@ class CompareView(QWidget):
             o if isinstance(o, str) else "stopped" if isinstance(o, asyncio.CancelledError) else "failed"
             for o in outcomes
         ]
-        self.turn_finished.emit(results)
+        if announce:
+            self.turn_finished.emit(results)
         return results
 
     def _start_lane(self, lane: int) -> asyncio.Task:

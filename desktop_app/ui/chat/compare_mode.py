@@ -40,6 +40,7 @@ class CompareModeMixin:
         self.compare_button.clicked.connect(lambda: pane._tasks.spawn(self.new_comparison()))
         self.compare.conversation_created.connect(self._on_comparison_created)
         self.compare.comparison_ended.connect(self._on_comparison_ended)
+        self.compare.conversation_renamed.connect(lambda c: pane.conversations.refresh_title(c.id, c.title))
         # Each column's reply is a reply like the pane's own for whoever follows them (the garbage
         # collector holds its old generations while one streams; the Usage pane reloads after).
         self.compare.column_started.connect(lambda _lane: pane.reply_started.emit())
