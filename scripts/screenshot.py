@@ -1,4 +1,5 @@
-"""Render docs/screenshot.png: the real main window with a seeded conversation.
+"""Render docs/screenshot.png: the real main window with a seeded conversation (--pane=Compare: a
+stored 3-column comparison; --theme=light/dark).
 
 Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
 stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
@@ -36,7 +37,7 @@ for name, field in reader.fields.items():
 The header holds the architecture, the context length and the quantisation type."""
 
 
-async def seed(home: Path) -> None:
+async def seed(home: Path, *, comparison: bool = False, theme: str = "system") -> None:
     from desktop_app.domain.accounts import Account
     from desktop_app.domain.chat import ChatParams, ReplyMetrics
     from desktop_app.domain.settings import Settings
@@ -59,7 +60,7 @@ async def seed(home: Path) -> None:
 
     pool = Pool(label="Claude pool", provider_id="anthropic", account_ids=(claude.id, personal.id))
     SettingsStore(paths.settings_file).save(
-        Settings(accounts=[claude, personal, local], pools=[pool], env_import_offered=True)
+        Settings(accounts=[claude, personal, local], pools=[pool], env_import_offered=True, theme=theme)
     )
     import httpx
 
@@ -84,6 +85,10 @@ async def seed(home: Path) -> None:
         content=ANSWER,
         metrics=ReplyMetrics(ttft_s=0.071, tokens_per_s=63.4, prompt_tokens=41, completion_tokens=187, latency_s=3.02),
     )
+    if comparison:
+        from scripts.screenshot_panes import seed_comparison
+
+        await seed_comparison(store, claude.id, personal.id, local.id)
     await store.close()
     await seed_usage(paths, {claude.id: 1.0, personal.id: 0.6, local.id: 2.5})
 
@@ -123,19 +128,20 @@ async def seed_usage(paths, weights: dict[str, float]) -> None:
 
 
 def main() -> int:
-    args = [a for a in sys.argv[1:] if not a.startswith("--pane=")]
+    args = [a for a in sys.argv[1:] if not a.startswith(("--pane=", "--theme="))]
+    theme = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--theme=")), "system")
     pane = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--pane=")), "Chat")
     out = Path(args[0] if args else REPO / "docs" / "screenshot.png").resolve()
     home = Path(tempfile.mkdtemp(prefix="modeldesk-shot-"))
     from contextlib import ExitStack
 
-    from scripts.screenshot_panes import stage_llamacpp, stage_ollama, start_ollama_servers
+    from scripts.screenshot_panes import stage_compare, stage_llamacpp, stage_ollama, start_ollama_servers
 
     servers = ExitStack()
     if pane == "Ollama":
         start_ollama_servers(servers)
     os.environ["MODELDESK_HOME"] = str(home)
-    asyncio.run(seed(home))
+    asyncio.run(seed(home, comparison=pane == "Compare", theme=theme))
 
     import keyring
     import qasync
@@ -167,6 +173,8 @@ def main() -> int:
             await stage_ollama(app)
         elif pane == "llama.cpp":
             await stage_llamacpp(app)
+        elif pane == "Compare":
+            await stage_compare(app)
         elif pane != "Chat":
             accounts = app.accounts.accounts
             app.states.record_headers(

@@ -23,8 +23,8 @@ class _Figure:
 FIGURES = (
     _Figure("TTFT", True),
     _Figure("Tokens/s", False),
-    _Figure("Prompt tokens", None),
-    _Figure("Completion tokens", None),
+    _Figure("Prompt", None),
+    _Figure("Completion", None),
     _Figure("Cost", True),
     _Figure("Total time", True),
     _Figure("Finish", None),
@@ -149,13 +149,17 @@ class CompareSummary(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAlternatingRowColors(True)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setWordWrap(False)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.summary.modelReset.connect(self._fit_height)
         self._fit_height()
 
     def _fit_height(self) -> None:
-        rows = self.summary.rowCount()
-        height = self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth() + 2
-        height += sum(self.verticalHeader().sectionSizeHint(r) for r in range(rows)) if rows else 0
-        self.setFixedHeight(max(height, 40))
+        """Every row shows (at most four): the table never scrolls."""
+        header = self.horizontalHeader().sizeHint().height()
+        rows = self.verticalHeader().defaultSectionSize() * self.summary.rowCount()
+        self.setFixedHeight(header + rows + 2 * self.frameWidth())
