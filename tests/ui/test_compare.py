@@ -163,6 +163,7 @@ def test_a_comparison_reopens_as_it_was(qtbot, modeldesk, fault_account):
     _send(qtbot, view, "Remember me")
     compared = view.conversation
     pane = modeldesk.chat_pane
+    assert pane.select_model(fault_account.id, "ok")
     run(qtbot, pane.new_conversation())
     assert not pane.comparing
     run(qtbot, pane.open_conversation(run(qtbot, modeldesk.store.get_conversation(compared.id))))
@@ -226,3 +227,23 @@ def test_summary_model(qtmodeltester):
     model.set_result(1, ColumnResult(ReplyMetrics(ttft_s=0.2, tokens_per_s=80, latency_s=1.0), "length"))
     qtmodeltester.check(model)
     assert model.best(0) == 0 and model.best(1) == 1 and model.best(5) is None  # a tie marks nothing
+
+
+def test_the_keys_send_and_stop_the_comparison_not_the_hidden_chat(qtbot, modeldesk, fault_account, fault_server):
+    pane = modeldesk.chat_pane
+    pane.composer.setPlainText("meant for the ordinary chat")
+    view = _compare(qtbot, modeldesk, fault_account, "slow", "slow")
+    view.columns[0].transcript.setFocus()  # Ctrl+Enter from anywhere in the comparison sends to all
+    view.composer.setPlainText("To both")
+    qtbot.keyClick(view.columns[0].transcript, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: all("word1" in c.transcript.toPlainText() for c in view.columns), timeout=30_000)
+    with qtbot.waitSignal(view.turn_finished, timeout=WAIT_MS) as blocker:
+        qtbot.keyClick(view.columns[0].transcript, Qt.Key.Key_Escape)
+    assert blocker.args == [["stopped", "stopped"]]
+    assert [b["messages"][-1]["content"] for b in _chat_bodies(fault_server)] == ["To both", "To both"]
+    assert pane.composer.toPlainText() == "meant for the ordinary chat"
+    assert pane.select_model(fault_account.id, "ok")
+    run(qtbot, pane.new_conversation())
+    assert not pane.comparing
+    with qtbot.waitSignal(pane.reply_finished, timeout=WAIT_MS):
+        qtbot.keyClick(pane.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # the chat's own again

@@ -117,16 +117,16 @@ class CompareView(QWidget):
         self.blind_check.toggled.connect(self._on_blind_toggled)
         self.send_button.clicked.connect(self._on_send_clicked)
         self.stop_button.clicked.connect(self.stop)
-        for keys, slot in (("Ctrl+Return", self._on_send_clicked), ("Ctrl+Enter", self._on_send_clicked)):
+        for keys, slot in (
+            ("Ctrl+Return", self._on_send_clicked),
+            ("Ctrl+Enter", self._on_send_clicked),
+            ("Esc", self.stop),
+        ):
             QShortcut(QKeySequence(keys), self, slot, Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.composer.installEventFilter(self)
         self.reset([("", ""), ("", "")])
 
     def eventFilter(self, watched, event) -> bool:
-        override = watched is self.composer and event.type() == QEvent.Type.ShortcutOverride
-        if override and event.key() == Qt.Key.Key_Escape:  # the chat pane's own Esc must not take it
-            event.accept()
-            return True
         if watched is self.composer and event.type() == QEvent.Type.KeyPress:
             if event.key() == Qt.Key.Key_Escape and self.streaming:
                 self.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from PySide6.QtGui import QShortcut
 from PySide6.QtWidgets import QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop_app.domain.conversations import Conversation
@@ -63,17 +64,24 @@ class CompareModeMixin:
         pane.conversations_box.view.setCurrentIndex(pane.conversations.index(-1))
         selected = pane.selected_model() or ("", "")
         self.compare.reset([selected, selected])
-        self._mode_stack.setCurrentWidget(self.compare)
+        self._show_mode(compare=True)
         self.compare.composer.setFocus()
 
     async def _show_compare(self, conversation: Conversation) -> bool:
         """Open `conversation` in the view its kind needs; True if it is a comparison."""
+        self._show_mode(compare=conversation.compare is not None)
         if conversation.compare is None:
-            self._mode_stack.setCurrentIndex(0)
             return False
-        self._mode_stack.setCurrentWidget(self.compare)
         await self.compare.open(conversation)
         return True
+
+    def _show_mode(self, *, compare: bool) -> None:
+        """The compare view or the transcript; the pane's own Send/Stop keys only with the latter."""
+        pane = self._pane
+        self._mode_stack.setCurrentIndex(1 if compare else 0)
+        for shortcut in pane.findChildren(QShortcut):
+            if shortcut.parent() is pane:
+                shortcut.setEnabled(not compare)
 
     def _on_comparison_created(self, conversation: Conversation) -> None:
         pane = self._pane
