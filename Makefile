@@ -59,7 +59,7 @@ screenshot: $(VENV)/.installed-test servers
 
 bench: $(VENV)/.installed-test servers
 	set -a; . ./$(SERVERS_ENV); set +a; \
-	  for b in startup ttft stream transcript gguf_scan pull_progress; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+	  for b in startup ttft stream transcript gguf_scan pull_progress compare; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 # --- packaging (added with the PyInstaller bundle) ---------------------------------------------
 PYINSTALLER_VERSION := 6.22.3
