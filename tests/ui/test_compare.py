@@ -247,3 +247,14 @@ def test_the_keys_send_and_stop_the_comparison_not_the_hidden_chat(qtbot, modeld
     assert not pane.comparing
     with qtbot.waitSignal(pane.reply_finished, timeout=WAIT_MS):
         qtbot.keyClick(pane.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # the chat's own again
+
+
+def test_deleting_the_comparison_shown_leaves_an_empty_one(qtbot, modeldesk, fault_account):
+    view = _compare(qtbot, modeldesk, fault_account, "ok", "no-usage")
+    _send(qtbot, view, "Soon gone")
+    deleted = view.conversation.id
+    run(qtbot, modeldesk.chat_pane.delete_current())
+    assert view.conversation is None and run(qtbot, modeldesk.store.get_conversation(deleted)) is None
+    assert [c.target()[1] for c in view.columns] == ["ok", "no-usage"] and view.add_button.isEnabled()
+    assert _send(qtbot, view, "A new one") == ["complete", "complete"]  # stored as a new comparison
+    assert view.conversation.id != deleted

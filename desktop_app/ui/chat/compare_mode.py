@@ -46,6 +46,7 @@ class CompareModeMixin:
         # collector holds its old generations while one streams; the Usage pane reloads after).
         self.compare.column_started.connect(lambda _lane: pane.reply_started.emit())
         self.compare.column_finished.connect(lambda _lane, outcome: pane.reply_finished.emit(outcome))
+        pane.conversations.rowsRemoved.connect(self._on_conversation_removed)
         # The wins are read with the list: at start, once the store is open, and after a reopen.
         pane.conversations.modelReset.connect(lambda: pane._tasks.spawn(self.compare.show_wins()))
         return self._mode_stack
@@ -82,6 +83,12 @@ class CompareModeMixin:
         for shortcut in pane.findChildren(QShortcut):
             if shortcut.parent() is pane:
                 shortcut.setEnabled(not compare)
+
+    def _on_conversation_removed(self) -> None:
+        """The comparison shown was deleted (and nothing else opened): an empty one takes its place."""
+        shown = self.compare.conversation
+        if shown is not None and self._pane.conversations.row_of(shown.id) < 0:
+            self.compare.reset([c.target() or ("", "") for c in self.compare.columns])
 
     def _on_comparison_created(self, conversation: Conversation) -> None:
         pane = self._pane
