@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 from collections.abc import AsyncIterator, Callable
 
@@ -34,12 +33,12 @@ from desktop_app.domain.conversations import Conversation, MessageStatus, Stored
 from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.services.chat.compare import CompareTurns
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
+from desktop_app.services.sqlite_store import StoreClosed
 from desktop_app.ui.chat.compare_column import ColumnParamsDialog, CompareColumnView
 from desktop_app.ui.chat.compare_summary import ColumnResult, CompareSummary
 from desktop_app.ui.chat.models import ModelPickerModel
 from desktop_app.ui.common.tasks import TaskOwner
 
-log = logging.getLogger(__name__)
 _NOTES = {MessageStatus.STOPPED: "Stopped", MessageStatus.INTERRUPTED: "Interrupted: ModelDesk closed meanwhile"}
 
 
@@ -50,7 +49,6 @@ class CompareView(QWidget):
     conversation_created = Signal(object)  # the Conversation a first Send created
     conversation_renamed = Signal(object)  # ... named after its first message
     comparison_ended = Signal(object)  # the Conversation, now an ordinary one
-    wins_changed = Signal()
 
     def __init__(
         self,
@@ -289,11 +287,10 @@ class CompareView(QWidget):
         """Each model's wins (replies the user kept) across every comparison, in `wins_label`."""
         try:
             counts = await self._chat.store.win_counts()
-        except StorageFailed:
-            return
+        except (StorageFailed, StoreClosed):
+            return  # the history's own banner says why
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0][1]))
         self.wins_label.setText("Wins: " + ", ".join(f"{model} {n}" for (_a, model), n in ranked) if ranked else "")
-        self.wins_changed.emit()
 
     # --- sending and streaming -----------------------------------------------------------------
 
