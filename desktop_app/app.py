@@ -20,9 +20,12 @@ from desktop_app.services.accounts.catalog import ModelCatalog
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.state import AccountStates
 from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.chat.attachments import AttachmentStore
+from desktop_app.services.chat.context import ContextCounter
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.chat.llm import LLMService
+from desktop_app.services.chat.presets import PresetStore
 from desktop_app.services.chat.service import ChatService
 from desktop_app.services.http_client import http_client
 from desktop_app.services.litellm_engine import LiteLLMEngine
@@ -97,7 +100,11 @@ class ModelDeskApp:
             store=self.store,
             spill_file=paths.unsaved_replies_file,
             draft_file=paths.composer_draft_file,
+            attachments=AttachmentStore(paths.attachments_dir),
+            model_info=self.accounts.model_info,
         )
+        self.presets = PresetStore(paths.presets_file)
+        self.context = ContextCounter(engine=self.engine, history=self.chat.history)
         self.gguf = GgufLibrary(
             paths.cache_dir / "gguf.json", folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)]
         )
@@ -108,6 +115,8 @@ class ModelDeskApp:
         self.panes = Panes(
             self.window,
             chat=self.chat,
+            presets=self.presets,
+            context=self.context,
             accounts=self.accounts,
             secrets=self.secrets,
             usage=self.usage,

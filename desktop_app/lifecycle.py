@@ -36,6 +36,7 @@ async def open_after_first_paint(app: ModelDeskApp) -> None:
     if (usage_pane := panes.built("Usage")) is not None:  # one built later reloads when it is
         await usage_pane.reload()
     app.spawn(panes.gguf_view.scan())  # on a worker thread; cached by path, size and mtime
+    await app.presets.load()
     await panes.chat.load_conversations(app.settings.current.last_conversation_id)
     await panes.chat.restore_draft()
     if not app.accounts.accounts:

@@ -37,7 +37,7 @@ for name, field in reader.fields.items():
 The header holds the architecture, the context length and the quantisation type."""
 
 
-async def seed(home: Path, *, comparison: bool = False, theme: str = "system") -> None:
+async def seed(home: Path, pane: str = "Chat", theme: str = "system") -> None:
     from desktop_app.domain.accounts import Account
     from desktop_app.domain.chat import ChatParams, ReplyMetrics
     from desktop_app.domain.settings import Settings
@@ -85,12 +85,48 @@ async def seed(home: Path, *, comparison: bool = False, theme: str = "system") -
         content=ANSWER,
         metrics=ReplyMetrics(ttft_s=0.071, tokens_per_s=63.4, prompt_tokens=41, completion_tokens=187, latency_s=3.02),
     )
-    if comparison:
+    if pane == "Branches":
+        await seed_branches(store, local.id)
+    if pane == "Compare":
         from scripts.screenshot_panes import seed_comparison
 
         await seed_comparison(store, claude.id, personal.id, local.id)
     await store.close()
     await seed_usage(paths, {claude.id: 1.0, personal.id: 0.6, local.id: 2.5})
+
+
+async def seed_branches(store, account_id: str) -> None:
+    """A conversation whose reply was regenerated twice (the second version shown) and whose next
+    question was edited once: the turns show "‹ 2/3 ›" and "‹ 2/2 ›"."""
+    from desktop_app.domain.chat import ReplyMetrics
+
+    conv = await store.create_conversation(title="Naming a command-line flag", account_id=account_id, model="gemma")
+    question = await store.add_message(
+        conv.id, role="user", content="Suggest a name for a flag that makes the tool ignore its cache."
+    )
+    metrics = ReplyMetrics(ttft_s=0.064, tokens_per_s=71.2, prompt_tokens=28, completion_tokens=46, latency_s=0.71)
+
+    async def reply(parent: int, text: str) -> int:
+        message = await store.add_message(
+            conv.id, role="assistant", content=text, account_id=account_id, model="gemma", parent_id=parent
+        )
+        await store.update_message(message.id, metrics=metrics)
+        return message.id
+
+    await reply(question.id, "`--no-cache`: it says what it does, and matches `pip` and `docker build`.")
+    shown = await reply(
+        question.id,
+        "`--fresh`: short and friendly. If the tool already has `--no-*` flags, prefer `--no-cache`"
+        " so the family stays consistent.",
+    )
+    await reply(question.id, "`--skip-cache`, or `--refresh` if the cache should be rebuilt as well.")
+    await store.show_version(shown)
+    first = await store.add_message(conv.id, role="user", content="And a short form?")
+    await reply(first.id, "`-f` is usually taken by `--force`; `-F` is a safer choice.")
+    edited = await store.add_message(
+        conv.id, role="user", content="And a one-letter short form that is rarely taken?", parent_id=shown
+    )
+    await reply(edited.id, "`-N` (for *no cache*) is rarely used by other flags, and easy to remember.")
 
 
 async def seed_usage(paths, weights: dict[str, float]) -> None:
@@ -129,8 +165,8 @@ async def seed_usage(paths, weights: dict[str, float]) -> None:
 
 def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith(("--pane=", "--theme="))]
-    theme = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--theme=")), "system")
     pane = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--pane=")), "Chat")
+    theme = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--theme=")), "system")
     out = Path(args[0] if args else REPO / "docs" / "screenshot.png").resolve()
     home = Path(tempfile.mkdtemp(prefix="modeldesk-shot-"))
     from contextlib import ExitStack
@@ -141,7 +177,7 @@ def main() -> int:
     if pane == "Ollama":
         start_ollama_servers(servers)
     os.environ["MODELDESK_HOME"] = str(home)
-    asyncio.run(seed(home, comparison=pane == "Compare", theme=theme))
+    asyncio.run(seed(home, pane, theme))
 
     import keyring
     import qasync
@@ -175,7 +211,7 @@ def main() -> int:
             await stage_llamacpp(app)
         elif pane == "Compare":
             await stage_compare(app)
-        elif pane != "Chat":
+        elif pane not in ("Chat", "Branches"):
             accounts = app.accounts.accounts
             app.states.record_headers(
                 accounts[0].id,

@@ -8,6 +8,7 @@ digest, so history, branches and compare columns share one copy.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -53,6 +54,18 @@ def image_limits(provider_id: str) -> ImageLimits:
     return _LIMITS.get(provider_id, DEFAULT_IMAGE_LIMITS)
 
 
+def suffix_of(media_type: str) -> str:
+    """The suffix of a stored file of this type (the attachments folder names files `<digest><suffix>`)."""
+    return {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}.get(
+        media_type, ".txt"
+    )
+
+
+def stored_name(digest: str, media_type: str) -> str:
+    """Where a stored file is, relative to the attachments folder: `ab/abcdef….jpg`."""
+    return f"{digest[:2]}/{digest}{suffix_of(media_type)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     digest: str  # SHA-256 of the stored bytes, hex
@@ -66,9 +79,7 @@ class Attachment:
 
     @property
     def suffix(self) -> str:
-        return {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}.get(
-            self.media_type, ".txt"
-        )
+        return suffix_of(self.media_type)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +110,15 @@ class Attachment:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AttachedFile:
+    """An attachment with its bytes, read for a request; `text` is a PDF's text where it has one."""
+
+    attachment: Attachment
+    data: bytes
+    text: str = ""
+
+
 def fenced(name: str, text: str) -> str:
     """A text file as the model sees it: its name, then its text in a fence no line of it closes."""
     longest = run = 0
@@ -110,19 +130,24 @@ def fenced(name: str, text: str) -> str:
 
 
 def content_parts(
-    text: str,
-    attachments: list[tuple[Attachment, bytes]],
-    *,
-    documents: bool,
-    pdf_text: dict[str, str] | None = None,
+    text: str, files: Sequence[AttachedFile], *, documents: bool, one_text: bool = False
 ) -> str | list[dict[str, Any]]:
     """The message's content as sent: plain text when nothing is attached, else OpenAI-style parts,
     the user's text first, then each file in the order attached. `documents`: the provider takes a
-    PDF as a document; otherwise `pdf_text` (digest -> extracted text) goes inline instead."""
-    if not attachments:
+    PDF as a document; otherwise its text goes inline instead. `one_text`: the provider takes one
+    text per message (LiteLLM glues an Ollama message's text parts together with nothing between
+    them), so the texts go first as one part, a blank line apart, and the images after it."""
+    if not files:
         return text
+    if one_text:
+        separate = content_parts(text, files, documents=documents)
+        assert isinstance(separate, list)
+        texts = [p["text"] for p in separate if p["type"] == "text"]
+        joined = [{"type": "text", "text": "\n\n".join(texts)}] if texts else []
+        return joined + [p for p in separate if p["type"] != "text"]
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    for attachment, data in attachments:
+    for file in files:
+        attachment, data = file.attachment, file.data
         if attachment.kind is AttachmentKind.IMAGE:
             url = f"data:{attachment.media_type};base64,{base64.b64encode(data).decode()}"
             parts.append({"type": "image_url", "image_url": {"url": url}})
@@ -132,6 +157,11 @@ def content_parts(
             url = f"data:application/pdf;base64,{base64.b64encode(data).decode()}"
             parts.append({"type": "file", "file": {"filename": attachment.name, "file_data": url}})
         else:
-            extracted = (pdf_text or {}).get(attachment.digest, "")
-            parts.append({"type": "text", "text": fenced(f"{attachment.name} (its text)", extracted)})
+            parts.append({"type": "text", "text": fenced(f"{attachment.name} (its text)", file.text)})
     return parts
+
+
+# Providers whose API takes a PDF as a document (LiteLLM turns the `file` part into theirs).
+DOCUMENT_PROVIDERS = frozenset({"anthropic", "openai", "gemini"})
+# Providers whose API takes one text per message, images apart (see `content_parts`).
+ONE_TEXT_PROVIDERS = frozenset({"ollama"})

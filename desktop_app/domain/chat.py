@@ -9,8 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from desktop_app.domain.attachments import AttachedFile, content_parts
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.structured_output import schema_problem
 
 
 class ResponseFormat(StrEnum):
@@ -19,19 +21,40 @@ class ResponseFormat(StrEnum):
     JSON_SCHEMA = "json_schema"
 
 
+class ReasoningEffort(StrEnum):
+    MINIMAL = "minimal"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+# Anthropic's floor for an extended-thinking budget (its API refuses less).
+MIN_THINKING_BUDGET = 1024
+
+
 class ChatParams(BaseModel):
-    """What the user set in the parameters panel. None means "the server's default"."""
+    """What the user set in the parameters panel. None means "the server's default".
+
+    `preset` names the preset the conversation started from ("" for none): a record, never sent.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     system_prompt: str = ""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    reasoning_effort: ReasoningEffort | None = None
+    thinking_budget: int | None = Field(default=None, ge=MIN_THINKING_BUDGET)  # Anthropic's extended thinking
     stop: tuple[str, ...] = ()
     seed: int | None = None
     response_format: ResponseFormat = ResponseFormat.TEXT
     json_schema: str = ""  # the schema text, used with JSON_SCHEMA
+    preset: str = ""
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -47,8 +70,21 @@ class ChatParams(BaseModel):
             options["temperature"] = self.temperature
         if self.top_p is not None:
             options["top_p"] = self.top_p
+        if self.top_k is not None:
+            options["top_k"] = self.top_k
         if self.max_tokens is not None:
             options["max_tokens"] = self.max_tokens
+        if self.max_completion_tokens is not None:
+            options["max_completion_tokens"] = self.max_completion_tokens
+        if self.presence_penalty is not None:
+            options["presence_penalty"] = self.presence_penalty
+        if self.frequency_penalty is not None:
+            options["frequency_penalty"] = self.frequency_penalty
+        if self.thinking_budget is not None:
+            # An explicit budget is what LiteLLM sends when both are given: the effort is left out.
+            options["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
+        elif self.reasoning_effort is not None:
+            options["reasoning_effort"] = self.reasoning_effort.value
         if self.stop:
             options["stop"] = list(self.stop)
         if self.seed is not None:
@@ -64,13 +100,16 @@ class ChatParams(BaseModel):
 
 
 def parse_json_schema(text: str) -> dict[str, Any]:
-    """The schema the user typed, as a dict; a clear ValueError when it is not a JSON object."""
+    """The schema the user typed, as a dict; a clear ValueError when it is not a JSON object or
+    not a valid JSON Schema."""
     try:
         schema = json.loads(text or "{}")
     except json.JSONDecodeError as exc:
         raise ValueError(f"The JSON schema is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
     if not isinstance(schema, dict):
         raise ValueError("The JSON schema must be a JSON object.")
+    if (problem := schema_problem(schema)) is not None:
+        raise ValueError(problem)
     return schema
 
 
@@ -81,9 +120,13 @@ Role = Literal["system", "user", "assistant"]
 class ChatMessage:
     role: Role
     content: str
+    files: tuple[AttachedFile, ...] = ()  # attached files, with their bytes
 
-    def as_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def as_dict(self, *, documents: bool = True, one_text: bool = False) -> dict[str, Any]:
+        """The message as sent; with files, its content is OpenAI-style parts (`documents`: the
+        provider takes PDFs as documents; `one_text`: it takes one text per message)."""
+        content = content_parts(self.content, self.files, documents=documents, one_text=one_text)
+        return {"role": self.role, "content": content}
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from desktop_app.domain.attachments import Attachment
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
 from desktop_app.domain.compare import CompareSetup
 from desktop_app.domain.sent_requests import SentRequest
@@ -42,6 +43,7 @@ class StoredMessage:
     vote: int = 0  # 1: the reply the user picked among a compare turn's
     version: int = 1  # its place among its versions (same parent, role and lane), from 1
     versions: int = 1  # how many versions that turn has (regenerated replies, edited messages)
+    attachments: tuple[Attachment, ...] = ()  # files sent with it, in the order attached
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ class ModelInfo:
     json_schema: bool | None = None  # structured output with a JSON schema
     input_usd_per_mtok: float | None = None
     output_usd_per_mtok: float | None = None
+    # The parameters panel's parameters the model takes (see domain.param_support); None: unknown.
+    params: tuple[str, ...] | None = None
 
     @property
     def known(self) -> bool:

@@ -2,17 +2,24 @@
 
 Each snippet sends the body the app sent (streaming, as the app did). Keys and credential headers
 appear only as environment-variable references: `os.environ["OPENAI_API_KEY"]` in Python,
-`$OPENAI_API_KEY` in the shell.
+`$OPENAI_API_KEY` in the shell. Attached files are kept in a request by their SHA-256
+(`data:image/png;sha256,<hex>`); the snippets read each from the attachments folder
+(`MODELDESK_ATTACHMENTS`, else the folder given) and send it base64-encoded, in the provider's
+own blocks where the snippet speaks its wire format (Anthropic's image and document blocks,
+Ollama's `images`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from desktop_app.domain.attachments import stored_name
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.domain.sent_requests import SentRequest
 
@@ -21,6 +28,10 @@ PLACEHOLDER_KEY = "no-key"
 ANTHROPIC_VERSION = "2023-06-01"
 GEMINI_API_VERSION = "v1beta"
 URL_PASSWORD_VAR = "BASE_URL_PASSWORD"  # the password of the base URL's user info, when it has one
+ATTACHMENTS_VAR = "MODELDESK_ATTACHMENTS"  # the attachments folder, read by snippets that send files
+_MARKER = re.compile(r"data:([\w.+-]+/[\w.+-]+);sha256,([0-9a-f]{64})")
+# An attached file in the JSON text of a body: "\ufffe" is a noncharacter, so no text holds one.
+_FILE_IN_JSON = re.compile(r"\\ufffeattachment:([^:\\]+):([^\\]*)\\ufffe")
 # OpenAI-style parameters by their name in Gemini's generationConfig.
 _GEMINI_CONFIG = {
     "max_tokens": "max_output_tokens",
@@ -50,6 +61,10 @@ _OPENAI_KWARGS = frozenset(
         "user",
     }
 )
+# OpenAI-style parameters by their name in Anthropic's Messages API.
+_ANTHROPIC_NAMES = {"stop": "stop_sequences", "max_completion_tokens": "max_tokens"}
+# The reasoning efforts LiteLLM sends to Ollama as think: true (other models than gpt-oss).
+_OLLAMA_THINKING_EFFORTS = frozenset({"low", "medium", "high"})
 # temperature, top_p and top_k are not keyword arguments of every anthropic SDK version: they go in extra_body.
 _ANTHROPIC_KWARGS = frozenset({"max_tokens", "stop_sequences", "metadata"})
 
@@ -65,6 +80,93 @@ class _Code(str):
     """Python source put into a snippet as it is (an environment lookup), not as a string literal."""
 
     __slots__ = ()
+
+
+class _File(str):
+    """An attached file's data in a body: `prefix` (a data URL's head, or nothing), then the base64 of
+    the stored file `name` (relative to the attachments folder). As text, a token that curl's JSON is
+    cut at."""
+
+    name: str
+    prefix: str
+    media_type: str
+
+    def __new__(cls, name: str, prefix: str, media_type: str) -> _File:
+        token = super().__new__(cls, f"\ufffeattachment:{name}:{prefix}\ufffe")
+        token.name, token.prefix, token.media_type = name, prefix, media_type
+        return token
+
+    def bare(self) -> _File:
+        """The base64 alone, without the data URL's head."""
+        return _File(self.name, "", self.media_type)
+
+
+def _file_of(url: str) -> Any:
+    """A stored data URL (`data:<type>;sha256,<hex>`) as the file it stands for; anything else as is."""
+    found = _MARKER.fullmatch(url)
+    if found is None:
+        return url
+    return _File(stored_name(found[2], found[1]), f"data:{found[1]};base64,", found[1])
+
+
+def _with_files(messages: Any) -> list[dict[str, Any]]:
+    """The messages with each stored file's data URL as a `_File` (content parts copied)."""
+    out = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, list):
+            content = [_part_with_file(part) for part in content]
+        out.append({**message, "content": content})
+    return out
+
+
+def _part_with_file(part: dict[str, Any]) -> dict[str, Any]:
+    for key, field_name in (("image_url", "url"), ("file", "file_data")):
+        inner = part.get(key)
+        if isinstance(inner, dict) and isinstance(inner.get(field_name), str):
+            return {**part, key: {**inner, field_name: _file_of(inner[field_name])}}
+    return dict(part)
+
+
+def _has_files(value: Any) -> bool:
+    if isinstance(value, _File):
+        return True
+    if isinstance(value, dict):
+        return any(_has_files(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_files(v) for v in value)
+    return False
+
+
+def reads_attachments(request: SentRequest) -> bool:
+    """The snippets of `request` read attached files from the attachments folder (`ATTACHMENTS_VAR`)."""
+    return _has_files(_with_files(request.messages))
+
+
+def resolve_files(value: Any, read: Callable[[str], bytes]) -> Any:
+    """`value` (a body from `wire_body`) with each attached file's data filled in from `read(name)`,
+    as the snippets send it."""
+    if isinstance(value, _File):
+        return value.prefix + base64.b64encode(read(value.name)).decode()
+    if isinstance(value, dict):
+        return {k: resolve_files(v, read) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_files(v, read) for v in value]
+    return value
+
+
+def _data_source(url: Any) -> tuple[str, Any] | None:
+    """(media type, base64 data) of an attached file or an inline data URL; None for a web URL."""
+    if isinstance(url, _File):
+        return url.media_type, url.bare()
+    head, sep, data = str(url).partition(";base64,")
+    if sep and head.startswith("data:"):
+        return head[5:], data
+    return None
+
+
+def _file_url(part: dict[str, Any]) -> Any:
+    return part["image_url"]["url"] if part.get("type") == "image_url" else part["file"]["file_data"]
 
 
 def key_env_var(provider_id: str) -> str:
@@ -85,15 +187,16 @@ def wire_format(provider_id: str) -> str:
     return provider_id if provider_id in ("anthropic", "ollama", "gemini") else "openai"
 
 
-def request_snippets(request: SentRequest) -> list[Snippet]:
-    """The snippets for `request`, in tab order: LiteLLM, the provider's SDK where one applies, curl."""
-    snippets = [Snippet("LiteLLM", "python", litellm_snippet(request))]
+def request_snippets(request: SentRequest, attachments_dir: str | None = None) -> list[Snippet]:
+    """The snippets for `request`, in tab order: LiteLLM, the provider's SDK where one applies, curl.
+    `attachments_dir`: where attached files are kept (else the snippets need `ATTACHMENTS_VAR` set)."""
+    snippets = [Snippet("LiteLLM", "python", litellm_snippet(request, attachments_dir))]
     wire = wire_format(request.provider_id)
     if wire == "anthropic":
-        snippets.append(Snippet("Anthropic SDK", "python", anthropic_snippet(request)))
+        snippets.append(Snippet("Anthropic SDK", "python", anthropic_snippet(request, attachments_dir)))
     elif wire in ("openai", "ollama"):
-        snippets.append(Snippet("OpenAI SDK", "python", openai_snippet(request)))
-    snippets.append(Snippet("curl", "shell", curl_snippet(request)))
+        snippets.append(Snippet("OpenAI SDK", "python", openai_snippet(request, attachments_dir)))
+    snippets.append(Snippet("curl", "shell", curl_snippet(request, attachments_dir)))
     return snippets
 
 
@@ -123,7 +226,7 @@ def wire_body(request: SentRequest) -> dict[str, Any]:
         return _ollama_body(request)
     if wire == "gemini":
         return _gemini_body(request)
-    body: dict[str, Any] = {"model": request.model, "messages": [dict(m) for m in request.messages]}
+    body: dict[str, Any] = {"model": request.model, "messages": _with_files(request.messages)}
     body.update(request.params)
     body["stream"] = True
     if request.stream_options:
@@ -134,50 +237,79 @@ def wire_body(request: SentRequest) -> dict[str, Any]:
 def _anthropic_body(request: SentRequest) -> dict[str, Any]:
     system = [{"type": "text", "text": m["content"]} for m in request.messages if m["role"] == "system"]
     messages: list[dict[str, Any]] = []
-    for m in request.messages:
+    for m in _with_files(request.messages):
         if m["role"] == "system":
             continue
-        block = {"type": "text", "text": m["content"]}
+        blocks = _anthropic_blocks(m["content"])
         if messages and messages[-1]["role"] == m["role"]:
-            messages[-1]["content"].append(block)  # the API wants turns to alternate
+            messages[-1]["content"].extend(blocks)  # the API wants turns to alternate
         else:
-            messages.append({"role": m["role"], "content": [block]})
+            messages.append({"role": m["role"], "content": blocks})
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     for name, value in request.params.items():
-        if name != "response_format":  # see untranslated()
-            body["stop_sequences" if name == "stop" else name] = value
+        if name not in ("response_format", "reasoning_effort"):  # see untranslated()
+            body[_ANTHROPIC_NAMES.get(name, name)] = value
     if system:
         body["system"] = system
     body["stream"] = True
     return body
 
 
+def _anthropic_blocks(content: Any) -> list[dict[str, Any]]:
+    """A message's content as Anthropic blocks, as LiteLLM writes them: an image, a PDF a document."""
+    if not isinstance(content, list):
+        return [{"type": "text", "text": content}]
+    blocks = []
+    for part in content:
+        kind = part.get("type")
+        if kind not in ("image_url", "file"):
+            blocks.append(dict(part))
+            continue
+        url = _file_url(part)
+        data = _data_source(url)
+        source = (
+            {"type": "url", "url": url} if data is None else {"type": "base64", "media_type": data[0], "data": data[1]}
+        )
+        blocks.append({"type": "image" if kind == "image_url" else "document", "source": source})
+    return blocks
+
+
 def untranslated(request: SentRequest) -> str:
     """What the SDK and curl snippets leave out because LiteLLM rewrites it in its own way, or ""."""
     fmt = request.params.get("response_format")
-    if wire_format(request.provider_id) == "anthropic" and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        return (
+    wire = wire_format(request.provider_id)
+    notes = []
+    if wire == "anthropic" and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        notes.append(
             "LiteLLM turns response_format (a JSON schema) into Anthropic's structured output, adapting"
             " the schema; that part is left out here, the LiteLLM tab sends it as the app did."
         )
-    return ""
+    if wire in ("anthropic", "gemini") and "reasoning_effort" in request.params:
+        notes.append(
+            f"LiteLLM turns reasoning_effort into a thinking budget of its choosing for this model; that"
+            f" part is left out here, the LiteLLM tab sends it as the app did ({wire.title()}'s own"
+            " thinking parameter gives the budget explicitly)."
+        )
+    return " ".join(notes)
 
 
 def _gemini_body(request: SentRequest) -> dict[str, Any]:
     contents: list[dict[str, Any]] = []
-    system: list[dict[str, str]] = []
-    for m in request.messages:
-        part = {"text": m["content"]}
+    system: list[dict[str, Any]] = []
+    for m in _with_files(request.messages):
+        parts = _gemini_parts(m["content"])
         if m["role"] == "system":
-            system.append(part)
+            system.extend(parts)
             continue
         role = "model" if m["role"] == "assistant" else "user"
         if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].append(part)  # turns alternate, as in Anthropic's API
+            contents[-1]["parts"].extend(parts)  # turns alternate, as in Anthropic's API
         else:
-            contents.append({"role": role, "parts": [part]})
+            contents.append({"role": role, "parts": parts})
     config: dict[str, Any] = {}
     for name, value in request.params.items():
+        if name == "reasoning_effort":
+            continue  # see untranslated()
         if name == "response_format":
             if value.get("type") in ("json_object", "json_schema"):
                 config["response_mime_type"] = "application/json"
@@ -193,10 +325,35 @@ def _gemini_body(request: SentRequest) -> dict[str, Any]:
     return body
 
 
+def _gemini_parts(content: Any) -> list[dict[str, Any]]:
+    if not isinstance(content, list):
+        return [{"text": content}]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        data = _data_source(_file_url(part)) if part.get("type") in ("image_url", "file") else None
+        if data is not None:
+            parts.append({"inline_data": {"mime_type": data[0], "data": data[1]}})
+        elif part.get("type") == "text":
+            parts.append({"text": part["text"]})
+    return parts
+
+
 def _ollama_body(request: SentRequest) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    # LiteLLM gives every message an (empty) list of images.
-    messages = [{**m, "images": []} for m in request.messages]
+    # LiteLLM gives every message a list of images (empty without any), its texts run together.
+    messages = []
+    for m in _with_files(request.messages):
+        content = m["content"]
+        if not isinstance(content, list):
+            messages.append({**m, "images": []})
+            continue
+        text = "".join(p["text"] for p in content if p.get("type") == "text")
+        images = [
+            data[1] if (data := _data_source(_file_url(p))) is not None else _file_url(p)
+            for p in content
+            if p.get("type") == "image_url"
+        ]
+        messages.append({**m, "content": text, "images": images})
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     for name, value in request.params.items():
         if name == "response_format":
@@ -208,6 +365,9 @@ def _ollama_body(request: SentRequest) -> dict[str, Any]:
             options["num_predict"] = value
         elif name == "frequency_penalty":
             options["repeat_penalty"] = value
+        elif name == "reasoning_effort":
+            # As LiteLLM sends it: gpt-oss takes the level, other models thinking on or off.
+            body["think"] = value if request.model.startswith("gpt-oss") else value in _OLLAMA_THINKING_EFFORTS
         else:
             options[name] = value
     body["options"] = options
@@ -218,8 +378,35 @@ def _ollama_body(request: SentRequest) -> dict[str, Any]:
 # --- Python --------------------------------------------------------------------------------------
 
 
-def litellm_snippet(request: SentRequest) -> str:
-    kwargs: dict[str, Any] = {"model": request.litellm_model, "messages": list(request.messages)}
+def _python_head(request: SentRequest) -> list[str]:
+    """The first imports; base64 and Path too when attached files are read."""
+    if reads_attachments(request):
+        return ["import base64", "import os", "from pathlib import Path"]
+    return ["import os"]
+
+
+def _attached_helper(request: SentRequest, attachments_dir: str | None) -> list[str]:
+    if not reads_attachments(request):
+        return []
+    if attachments_dir:
+        where = f"os.environ.get({_py_inline(ATTACHMENTS_VAR)}, {_py_inline(attachments_dir)})"
+    else:
+        where = f"os.environ[{_py_inline(ATTACHMENTS_VAR)}]"
+    return [
+        "# The files attached to the conversation, where ModelDesk keeps them (<folder>/<ab>/<SHA-256>.<ext>).",
+        f"ATTACHMENTS = Path({where})",
+        "",
+        "",
+        "def attached(name: str) -> str:",
+        '    """An attached file, base64-encoded."""',
+        "    return base64.b64encode((ATTACHMENTS / name).read_bytes()).decode()",
+        "",
+        "",
+    ]
+
+
+def litellm_snippet(request: SentRequest, attachments_dir: str | None = None) -> str:
+    kwargs: dict[str, Any] = {"model": request.litellm_model, "messages": _with_files(request.messages)}
     if request.api_base is not None:
         kwargs["api_base"] = _url_py(request.api_base, request)
     kwargs["api_key"] = _key_code(request)
@@ -232,13 +419,14 @@ def litellm_snippet(request: SentRequest) -> str:
         kwargs["stream_options"] = request.stream_options
     return "\n".join(
         [
-            "import os",
+            *_python_head(request),
             "",
             "# Without this, importing LiteLLM downloads its price list.",
             'os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")',
             "",
             "import litellm  # noqa: E402",
             "",
+            *_attached_helper(request, attachments_dir),
             f"response = {_call('litellm.completion', kwargs)}",
             "for chunk in response:",
             "    if chunk.choices and chunk.choices[0].delta.content:",
@@ -249,14 +437,15 @@ def litellm_snippet(request: SentRequest) -> str:
     )
 
 
-def openai_snippet(request: SentRequest) -> str:
+def openai_snippet(request: SentRequest, attachments_dir: str | None = None) -> str:
     base = request.base_url.rstrip("/")
-    lines = ["import os", "", "from openai import OpenAI", ""]
+    lines = [*_python_head(request), "", "from openai import OpenAI", ""]
+    lines += _attached_helper(request, attachments_dir)
     if wire_format(request.provider_id) == "ollama":
         base = f"{base}/v1"
         lines.append("# Ollama's OpenAI-compatible endpoint; the app itself asked /api/chat (see the curl tab).")
     client = {"base_url": _url_py(base, request), "api_key": _key_code(request)}
-    kwargs: dict[str, Any] = {"model": request.model, "messages": list(request.messages)}
+    kwargs: dict[str, Any] = {"model": request.model, "messages": _with_files(request.messages)}
     extra = {k: v for k, v in request.params.items() if k not in _OPENAI_KWARGS}
     kwargs.update({k: v for k, v in request.params.items() if k in _OPENAI_KWARGS})
     kwargs["stream"] = True
@@ -278,7 +467,7 @@ def openai_snippet(request: SentRequest) -> str:
     return "\n".join(lines)
 
 
-def anthropic_snippet(request: SentRequest) -> str:
+def anthropic_snippet(request: SentRequest, attachments_dir: str | None = None) -> str:
     body = _anthropic_body(request)
     # As LiteLLM sends it: the key in x-api-key, at this API version (SDKs differ on both).
     client = {
@@ -301,10 +490,11 @@ def anthropic_snippet(request: SentRequest) -> str:
     return "\n".join(
         [
             *_comment(untranslated(request)),
-            "import os",
+            *_python_head(request),
             "",
             "import anthropic",
             "",
+            *_attached_helper(request, attachments_dir),
             f"key = {_py(_key_code(request))}",
             f"client = {_call('anthropic.Anthropic', client)}",
             f"stream = {_call('client.messages.create', kwargs)}",
@@ -379,6 +569,9 @@ def _py(value: Any, depth: int = 0) -> str:
 def _py_inline(value: Any) -> str:
     if isinstance(value, _Code):
         return str(value)
+    if isinstance(value, _File):
+        read = f"attached({_py_inline(value.name)})"
+        return f"{_py_inline(value.prefix)} + {read}" if value.prefix else read
     if isinstance(value, str):
         text = repr(value)  # escapes quotes, backslashes, newlines and invisible characters
         # repr quotes with ' unless the text holds one; " is the house style when it is free.
@@ -395,7 +588,7 @@ def _py_inline(value: Any) -> str:
 # --- curl ----------------------------------------------------------------------------------------
 
 
-def curl_snippet(request: SentRequest) -> str:
+def curl_snippet(request: SentRequest, attachments_dir: str | None = None) -> str:
     wire = wire_format(request.provider_id)
     parts = [f"curl -sS -N {_url_sh(wire_url(request), request)}", _sh_header("Content-Type", "application/json")]
     key = key_env_var(request.provider_id)
@@ -410,8 +603,34 @@ def curl_snippet(request: SentRequest) -> str:
         parts.append(_sh_header("Authorization", f"Bearer {PLACEHOLDER_KEY}"))
     parts += [_sh_header(name, value) for name, value in request.headers.items()]
     parts += [_sh_header_var(name, header_env_var(name)) for name in request.secret_headers]
-    parts.append(f"--data-raw {_sh(_json(wire_body(request)))}")
-    return "\n".join([*_comment(untranslated(request)), " \\\n  ".join(parts)]) + "\n"
+    body = _json(wire_body(request))
+    pieces = _FILE_IN_JSON.split(body)  # text, then (name, prefix, text) per attached file
+    if len(pieces) == 1:
+        parts.append(f"--data-raw {_sh(body)}")
+        return "\n".join([*_comment(untranslated(request)), " \\\n  ".join(parts)]) + "\n"
+    # The body is written to curl's stdin, each file base64-encoded into it: a command line could
+    # not hold a photo (Linux takes 128 KiB per argument).
+    parts.append("--data-binary @-")
+    if attachments_dir:
+        folder = f"${{{ATTACHMENTS_VAR}:-{_sh(attachments_dir)}}}"
+    else:
+        folder = f'${{{ATTACHMENTS_VAR}:?"set {ATTACHMENTS_VAR} to the folder of ModelDesk\'s attachments"}}'
+    lines = [
+        *_comment(untranslated(request)),
+        "# The files attached to the conversation, where ModelDesk keeps them (<folder>/<ab>/<SHA-256>.<ext>).",
+        f"ATTACHMENTS={folder}",
+        "attached() { base64 < \"$ATTACHMENTS/$1\" | tr -d '\\n'; }",
+        "{",
+    ]
+    text = pieces[0]
+    for at in range(1, len(pieces), 3):
+        name, prefix, following = pieces[at : at + 3]
+        lines.append(f"  printf '%s' {_sh(text + prefix)}")
+        lines.append(f"  attached {_sh(name)}")
+        text = following
+    lines.append(f"  printf '%s' {_sh(text)}")
+    lines.append("} | " + " \\\n  ".join(parts))
+    return "\n".join(lines) + "\n"
 
 
 def _comment(text: str) -> list[str]:

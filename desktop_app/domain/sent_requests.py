@@ -8,6 +8,8 @@ their count and a checksum), so a conversation's records grow with its length, n
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,7 +38,7 @@ class SentRequest:
     api_base: str | None  # what LiteLLM was given: None lets it use the provider's default
     litellm_model: str  # "<litellm prefix>/<model>"
     model: str
-    messages: tuple[dict[str, str], ...]  # as sent, the system prompt first
+    messages: tuple[dict[str, Any], ...]  # as sent, the system prompt first (content: text, or parts)
     params: dict[str, Any] = field(default_factory=dict)  # every parameter sent, after dropping
     headers: dict[str, str] = field(default_factory=dict)  # the account's extra headers (no credentials)
     secret_headers: tuple[str, ...] = ()  # names of credential headers sent (values never kept)
@@ -76,7 +78,10 @@ class SentRequest:
             missing = 0
             for m in data.get("messages", ()):
                 if "run" not in m:
-                    messages.append({"role": str(m["role"]), "content": str(m["content"])})
+                    content = m["content"]
+                    if not isinstance(content, list):
+                        content = str(content)
+                    messages.append({"role": str(m["role"]), "content": content})
                     continue
                 first, last = m["run"]
                 count = int(m["count"])
@@ -121,6 +126,10 @@ def _compact(messages: Sequence[Mapping[str, str]], stored: Sequence[tuple[int, 
     following = 0  # the position in `stored` that would extend the open run
     for message in messages:
         role, content = message["role"], message["content"]
+        if not isinstance(content, str):  # parts: attached files, each kept as its digest
+            run = None
+            out.append({"role": role, "content": _parts_by_digest(content)})
+            continue
         at = positions.get((role, content), [])
         found = at[bisect_left(at, following)] if at and at[-1] >= following else None
         if found is None:
@@ -134,6 +143,22 @@ def _compact(messages: Sequence[Mapping[str, str]], stored: Sequence[tuple[int, 
         run["count"] += 1
         run["check"] = (run["check"] + message_check(role, content)) % _CHECK_MOD
         following = found + 1
+    return out
+
+
+def _parts_by_digest(parts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Content parts with each file's base64 data replaced by its SHA-256 (`data:<type>;sha256,<hex>`):
+    the file is kept once among the attachments, not in every request that sent it."""
+    out = []
+    for part in parts:
+        part = dict(part)
+        for key, field_name in (("image_url", "url"), ("file", "file_data")):
+            inner = part.get(key)
+            if isinstance(inner, Mapping) and isinstance(url := inner.get(field_name), str) and ";base64," in url:
+                head, _, data = url.partition(";base64,")
+                digest = hashlib.sha256(base64.b64decode(data)).hexdigest()
+                part[key] = {**inner, field_name: f"{head};sha256,{digest}"}
+        out.append(part)
     return out
 
 

@@ -62,6 +62,11 @@ class AppPaths:
         return self.config_dir / "window-state.json"
 
     @property
+    def presets_file(self) -> Path:
+        # Named sets of chat parameters (system prompt, sampling, response format).
+        return self.config_dir / "presets.json"
+
+    @property
     def database_file(self) -> Path:
         return self.data_dir / "conversations.sqlite3"
 
@@ -74,6 +79,11 @@ class AppPaths:
     def composer_draft_file(self) -> Path:
         # What was typed and not sent when ModelDesk quit; back in the composer at the next start.
         return self.data_dir / "composer-draft.json"
+
+    @property
+    def attachments_dir(self) -> Path:
+        # Attached files, one per SHA-256 of what was sent; messages refer to them by that digest.
+        return self.data_dir / "attachments"
 
     @property
     def model_cache_file(self) -> Path:

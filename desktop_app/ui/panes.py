@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from desktop_app.services.accounts.accounts import AccountService
     from desktop_app.services.accounts.secrets import SecretStore
     from desktop_app.services.accounts.usage import UsageStore
+    from desktop_app.services.chat.context import ContextCounter
+    from desktop_app.services.chat.presets import PresetStore
     from desktop_app.services.chat.service import ChatService
     from desktop_app.services.local.gguf import GgufLibrary
     from desktop_app.services.local.llamacpp import LlamaCppService
@@ -40,6 +42,8 @@ class Panes:
         window: MainWindow,
         *,
         chat: ChatService,
+        presets: PresetStore,
+        context: ContextCounter,
         accounts: AccountService,
         secrets: SecretStore,
         usage: UsageStore,
@@ -60,7 +64,7 @@ class Panes:
         self._settings = settings
         self._router_dir = router_dir
         self._spawn = spawn
-        self.chat = ChatPane(chat=chat, accounts=accounts)
+        self.chat = ChatPane(chat=chat, accounts=accounts, presets=presets, context=context)
         self.gguf_view = GgufLibraryView(library=gguf, user_folders=settings.current.gguf_folders)
         builders: dict[str, QWidget | Callable[[], QWidget]] = {
             "Chat": self.chat,

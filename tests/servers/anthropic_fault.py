@@ -20,12 +20,23 @@ with only ``request-id``, since it belongs to no organization.
 Also runnable as a subprocess: ``python -m tests.servers.anthropic_fault [--port N]
 [--key KEY ...] [--behave KEY=BEHAVIOUR ...]`` prints ``PORT=<n>`` as its first stdout line and
 serves until SIGTERM/SIGINT. Only the standard library is imported.
+
+Content blocks are checked as the Messages API documents them (docs.anthropic.com/en/api/messages,
+/en/docs/build-with-claude/vision and /pdf-support): `image` with a `source` of type `base64`
+({media_type: image/jpeg|png|gif|webp, data}) or `url` ({url}); `document` with a `base64`
+source of media_type application/pdf, a `text` source (media_type text/plain, data), or `url`.
+The base64 must decode, the bytes must be what the media type says (Anthropic reads the magic
+number: "Image does not match the provided media type image/png"), and an image's base64 may not
+pass 5 MB ("image exceeds 5 MB maximum: N bytes > 5242880 bytes"). The wording of these answers
+is Anthropic's, as seen in its 400 invalid_request_error bodies.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import hashlib
 import time
 import uuid
@@ -69,6 +80,11 @@ DEFAULT_KEYS = ("sk-ant-test-a", "sk-ant-test-b")
 OK_PIECES = tuple(f"w{i} " for i in range(20))
 SLOW_PIECES = tuple(f"s{i} " for i in range(200))
 CUT_PIECES = tuple(f"cut{i} " for i in range(3))
+# With extended thinking on, a thinking block (its deltas, then its signature) comes before the text.
+THINKING_PIECES = tuple(f"think{i} " for i in range(3))
+THINKING_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+MIN_THINKING_BUDGET = 1024
+THINKING_DOCS = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
 # Newest first, as the Models API lists them.
 MODELS: tuple[tuple[str, str, str], ...] = (
     ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-15T00:00:00Z"),
@@ -99,6 +115,24 @@ MESSAGE_PARAMS = frozenset(
     }
 )
 ROLES = ("user", "assistant")
+BLOCK_TYPES = (
+    "text",
+    "image",
+    "document",
+    "search_result",
+    "thinking",
+    "redacted_thinking",
+    "tool_use",
+    "tool_result",
+    "server_tool_use",
+    "web_search_tool_result",
+)
+IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+MAX_IMAGE_BASE64 = 5 * 1024 * 1024  # bytes of base64 text per image
+_BLOCK_FIELDS = {
+    "image": {"source", "cache_control"},
+    "document": {"source", "cache_control", "citations", "context", "title"},
+}
 REQUESTS_LIMIT = 50
 INPUT_TOKENS_LIMIT = 30_000
 OUTPUT_TOKENS_LIMIT = 8_000
@@ -166,6 +200,7 @@ class _Message:
     max_tokens: int
     stop_sequences: tuple[str, ...]
     input_tokens: int
+    thinking: bool = False
 
 
 def _validate_messages(body: Any) -> _Message:
@@ -218,8 +253,7 @@ def _validate_messages(body: Any) -> _Message:
                     isinstance(block, dict) and isinstance(block.get("type"), str),
                     "a content block object with a 'type'",
                 )
-                if block["type"] == "text" and not isinstance(block.get("text"), str):
-                    raise _invalid(f"{where}.content.{j}.text: Field required")
+                _check_block(block, f"{where}.content.{j}")
         only_text = isinstance(content, str) or all(b["type"] == "text" for b in content)
         final_assistant = i == len(messages) - 1 and msg["role"] == "assistant"
         if only_text and not text_of(content).strip() and not final_assistant:
@@ -272,7 +306,121 @@ def _validate_messages(body: Any) -> _Message:
         raise _invalid(f"metadata.{unknown[0]}: Extra inputs are not permitted")
     if metadata.get("user_id") is not None:
         expect("metadata.user_id", metadata["user_id"], isinstance(metadata["user_id"], str), "a valid string")
-    return _Message(body["model"], stream, max_tokens, tuple(s for s in stops if s), words + 4)
+    thinking = _validate_thinking(body, max_tokens)
+    return _Message(body["model"], stream, max_tokens, tuple(s for s in stops if s), words + 4, thinking)
+
+
+def _validate_thinking(body: dict[str, Any], max_tokens: int) -> bool:
+    """Whether extended thinking is on; what its documentation says it refuses is refused."""
+    thinking = body.get("thinking")
+    if thinking is None:
+        return False
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+        raise _invalid(
+            "thinking: Input tag found using 'type' does not match any of the expected tags: 'enabled', 'disabled'"
+        )
+    if thinking["type"] == "disabled":
+        if unknown := sorted(set(thinking) - {"type"}):
+            raise _invalid(f"thinking.disabled.{unknown[0]}: Extra inputs are not permitted")
+        return False
+    if unknown := sorted(set(thinking) - {"type", "budget_tokens"}):
+        raise _invalid(f"thinking.enabled.{unknown[0]}: Extra inputs are not permitted")
+    budget = thinking.get("budget_tokens")
+    if budget is None:
+        raise _invalid("thinking.enabled.budget_tokens: Field required")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise _invalid("thinking.enabled.budget_tokens: Input should be a valid integer")
+    if budget < MIN_THINKING_BUDGET:
+        raise _invalid(
+            f"thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_THINKING_BUDGET}"
+        )
+    if max_tokens <= budget:
+        raise _invalid(
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
+            f"{THINKING_DOCS}#max-tokens-and-context-window-size"
+        )
+    compatibility = f"Please consult our documentation at {THINKING_DOCS}#feature-compatibility"
+    if "temperature" in body and body["temperature"] != 1:
+        raise _invalid(f"`temperature` may only be set to 1 when thinking is enabled. {compatibility}")
+    if "top_k" in body:
+        raise _invalid(f"`top_k` may not be set when thinking is enabled. {compatibility}")
+    if "top_p" in body and body["top_p"] < 0.95:
+        raise _invalid(
+            f"`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. {compatibility}"
+        )
+    return True
+
+
+def _image_type(data: bytes) -> str | None:
+    """The media type the bytes' magic number says, or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _check_block(block: dict[str, Any], at: str) -> None:
+    """One content block (see the module docstring); text, image and document are checked in full."""
+    kind = block["type"]
+    if kind not in BLOCK_TYPES:
+        tags = ", ".join(f"'{t}'" for t in BLOCK_TYPES)
+        raise _invalid(f"{at}: Input tag '{kind}' found using 'type' does not match any of the expected tags: {tags}")
+    if kind == "text" and not isinstance(block.get("text"), str):
+        raise _invalid(f"{at}.text: Field required")
+    if kind not in ("image", "document"):
+        return
+    at = f"{at}.{kind}"
+    if unknown := sorted(set(block) - {"type"} - _BLOCK_FIELDS[kind]):
+        raise _invalid(f"{at}.{unknown[0]}: Extra inputs are not permitted")
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise _invalid(f"{at}.source: Field required")
+    sources = ("base64", "url") if kind == "image" else ("base64", "text", "url", "content")
+    source_type = source.get("type")
+    if source_type not in sources:
+        tags = ", ".join(f"'{t}'" for t in sources)
+        raise _invalid(
+            f"{at}.source: Input tag '{source_type}' found using 'type' does not match any of the expected tags: {tags}"
+        )
+    at = f"{at}.source.{source_type}"
+    fields = {"base64": {"media_type", "data"}, "text": {"media_type", "data"}, "url": {"url"}}.get(source_type, set())
+    for name in sorted(fields):
+        if not isinstance(source.get(name), str):
+            raise _invalid(
+                f"{at}.{name}: Field required" if name not in source else f"{at}.{name}: Input should be a valid string"
+            )
+    if unknown := sorted(set(source) - {"type"} - fields):
+        raise _invalid(f"{at}.{unknown[0]}: Extra inputs are not permitted")
+    if source_type == "url":
+        if not source["url"].startswith(("http://", "https://")):
+            raise _invalid(f"{at}.url: Input should be a valid URL")
+        return
+    if source_type == "text":
+        if source["media_type"] != "text/plain":
+            raise _invalid(f"{at}.media_type: Input should be 'text/plain'")
+        return
+    media_type = source["media_type"]
+    allowed = IMAGE_MEDIA_TYPES if kind == "image" else ("application/pdf",)
+    if media_type not in allowed:
+        listed = ", ".join(f"'{t}'" for t in allowed[:-1])
+        listed = f"{listed} or '{allowed[-1]}'" if listed else f"'{allowed[-1]}'"
+        raise _invalid(f"{at}.media_type: Input should be {listed}")
+    text = source["data"]
+    if kind == "image" and len(text) > MAX_IMAGE_BASE64:
+        raise _invalid(f"{at}: image exceeds 5 MB maximum: {len(text)} bytes > {MAX_IMAGE_BASE64} bytes")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid(f"{at}.data: Invalid base64 data") from None
+    if kind == "image" and _image_type(data) != media_type:
+        raise _invalid(f"{at}.data: Image does not match the provided media type {media_type}")
+    if kind == "document" and not data.startswith(b"%PDF-"):
+        raise _invalid(f"{at}.data: The PDF specified was not valid.")
 
 
 def _plan(pieces: tuple[str, ...], msg: _Message) -> tuple[list[str], str, str | None]:
@@ -495,11 +643,12 @@ async def _complete(
     mid = "msg_01" + uuid.uuid4().hex[:22]
     delay = {"slow": 0.02, "ok": 0.002}.get(behaviour, 0.0)
     cut = behaviour == "cut-after-text"
+    output_tokens = len(pieces) + (len(THINKING_PIECES) if msg.thinking else 0)  # thinking is output too
     usage = {
         "input_tokens": msg.input_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
-        "output_tokens": len(pieces),
+        "output_tokens": output_tokens,
     }
     state.in_flight = True
 
@@ -508,13 +657,18 @@ async def _complete(
             await forever()
         await asyncio.sleep(delay * len(pieces))
         text = "".join(pieces)
+        thought = (
+            [{"type": "thinking", "thinking": "".join(THINKING_PIECES), "signature": THINKING_SIGNATURE}]
+            if msg.thinking
+            else []
+        )
         body = dumps(
             {
                 "id": mid,
                 "type": "message",
                 "role": "assistant",
                 "model": msg.model,
-                "content": [{"type": "text", "text": text}] if text else [],
+                "content": thought + ([{"type": "text", "text": text}] if text else []),
                 "stop_reason": stop_reason,
                 "stop_sequence": stop_seq,
                 "usage": usage,
@@ -536,10 +690,14 @@ async def _complete(
     await writer.drain()
     if behaviour == "stall":
         await forever()
+    text_index = 0
+    if msg.thinking:
+        writer.write(_thinking_block())
+        text_index = 1
     writer.write(
         _event(
             "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {"type": "content_block_start", "index": text_index, "content_block": {"type": "text", "text": ""}},
         )
         + _event("ping", {"type": "ping"})
     )
@@ -549,7 +707,7 @@ async def _complete(
         writer.write(
             _event(
                 "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                {"type": "content_block_delta", "index": text_index, "delta": {"type": "text_delta", "text": piece}},
             )
         )
         await writer.drain()
@@ -560,16 +718,32 @@ async def _complete(
     return await end_chunked(
         writer,
         state,
-        _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        _event("content_block_stop", {"type": "content_block_stop", "index": text_index})
         + _event(
             "message_delta",
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": stop_reason, "stop_sequence": stop_seq},
-                "usage": {"output_tokens": len(pieces)},
+                "usage": {"output_tokens": output_tokens},
             },
         )
         + _event("message_stop", {"type": "message_stop"}),
+    )
+
+
+def _thinking_block() -> bytes:
+    """Block 0 of a reply with extended thinking: the thinking, then its signature, as streamed."""
+    start = {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}
+    deltas = [
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": piece}}
+        for piece in THINKING_PIECES
+    ]
+    signature = {"type": "signature_delta", "signature": THINKING_SIGNATURE}
+    deltas.append({"type": "content_block_delta", "index": 0, "delta": signature})
+    return (
+        _event("content_block_start", start)
+        + b"".join(_event("content_block_delta", d) for d in deltas)
+        + _event("content_block_stop", {"type": "content_block_stop", "index": 0})
     )
 
 

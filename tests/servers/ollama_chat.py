@@ -22,6 +22,12 @@ llm/server.go Completion, api/types.go ChatResponse, GenerateResponse and Metric
   finish reason -> "an error was encountered while running the model: ...". The server sends
   the status when nothing was written yet, else an {"error": ...} line.
 
+Images (docs.ollama.com/api/chat, ollama/ollama docs/api.md "Chat request (with images)",
+api/types.go Message.Images []ImageData): `messages[].images` is a list of base64 strings, without
+a `data:` prefix, which Go's encoding/json decodes into bytes when the request is read; anything
+else is the 400 that binding gives ("illegal base64 data at input byte N"). `check_images`
+checks every message, also when no upstream is set.
+
 The upstream request lives inside the generator, so closing it (the server does when its client
 leaves) closes the connection and llama-server stops generating. httpx is imported only when a
 request is forwarded: the canned server keeps to the standard library and starts fast.
@@ -30,7 +36,9 @@ request is forwarded: the canned server keeps to the standard library and starts
 from __future__ import annotations
 
 import asyncio
+import binascii
 import json
+import string
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -141,6 +149,48 @@ def chat_messages(messages: list[Any], system: str) -> list[dict[str, str]]:
     if system and (not out or out[0]["role"] != "system"):
         out.insert(0, {"role": "system", "content": system})
     return out
+
+
+_BASE64_ALPHABET = frozenset(string.ascii_letters + string.digits + "+/=")
+
+
+def check_images(messages: list[Any]) -> None:
+    """Each message's `images` as Go decodes them (a list of standard base64 strings); ReplyError 400
+    worded as Ollama answers a body that does not bind."""
+    import base64
+
+    for message in messages:
+        if not isinstance(message, dict) or message.get("images") is None:
+            continue
+        images = message["images"]
+        if not isinstance(images, list):
+            kind = _go_kind(images)
+            raise ReplyError(
+                f"json: cannot unmarshal {kind} into Go struct field Message.messages.images of type []api.ImageData",
+                400,
+            )
+        for image in images:
+            if not isinstance(image, str):
+                kind = _go_kind(image)
+                raise ReplyError(
+                    f"json: cannot unmarshal {kind} into Go struct field Message.messages.images of type api.ImageData",
+                    400,
+                )
+            bad = next((i for i, char in enumerate(image) if char not in _BASE64_ALPHABET), None)
+            if bad is None:
+                try:
+                    base64.b64decode(image, validate=True)
+                except (binascii.Error, ValueError):
+                    bad = len(image) - len(image) % 4  # the quantum that is cut short or padded wrong
+            if bad is not None:
+                raise ReplyError(f"illegal base64 data at input byte {bad}", 400)
+
+
+def _go_kind(value: Any) -> str:
+    for kind, name in ((bool, "bool"), ((int, float), "number"), (str, "string"), (list, "array"), (dict, "object")):
+        if isinstance(value, kind):
+            return name
+    return "null"
 
 
 def generate_messages(prompt: str, system: str) -> list[dict[str, str]]:

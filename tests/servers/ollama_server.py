@@ -24,6 +24,7 @@ server/download.go, api/types.go):
   upstream request. The translation is in `tests.servers.ollama_chat`.
 * Strictness: 405 with Allow for a wrong method, 404 text/plain `404 page not found` for an unknown
   path, 400 for a missing body, an invalid name or a bad keep_alive, and an optional bearer key.
+  A chat's `messages[].images` must be base64 strings (`ollama_chat.check_images`), as Go decodes them.
 
 Switches for tests and benchmarks (safe to set from any thread): `tick_s` and `bytes_per_tick`
 (the download pace), `disk_free` (bytes the fake disk still takes; then "no space left on
@@ -520,6 +521,10 @@ class OllamaServer(PullMixin, LoopbackServer):
         name = body.get("model") or ""
         if not name:
             raise ApiError(400, "model is required")
+        try:
+            ollama_chat.check_images(body.get("messages") or [])
+        except ReplyError as exc:
+            raise ApiError(exc.status, exc.message) from None
         installed = self._find(name, f"model '{name}' not found")
         keep_alive = _keep_alive(body)
         self._require_completion(installed, name, "chat")

@@ -20,6 +20,8 @@ from tests.servers.anthropic_fault import (
     CUT_PIECES,
     MODELS,
     OK_PIECES,
+    THINKING_PIECES,
+    THINKING_SIGNATURE,
     AnthropicServer,
     organization_id,
 )
@@ -331,6 +333,63 @@ def test_accepted_optional_fields(client: httpx.Client) -> None:
     assert client.post("/v1/messages", json=body).status_code == 200
 
 
+# --- extended thinking (as its documentation says: a budget of 1,024 or more, below max_tokens, and
+# no temperature but 1, no top_k, no top_p under 0.95 while it is on) ----------------------------------
+
+THINKING = {"type": "enabled", "budget_tokens": 1024}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (message_body(thinking={"type": "on"}), "does not match any of the expected tags"),
+        (message_body(thinking={"type": "enabled"}), "thinking.enabled.budget_tokens: Field required"),
+        (
+            message_body(thinking={"type": "enabled", "budget_tokens": 1023}, max_tokens=4096),
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+        ),
+        (
+            message_body(thinking={"type": "enabled", "budget_tokens": "2048"}, max_tokens=4096),
+            "thinking.enabled.budget_tokens: Input should be a valid integer",
+        ),
+        (
+            message_body(thinking={**THINKING, "effort": "high"}, max_tokens=4096),
+            "thinking.enabled.effort: Extra inputs are not permitted",
+        ),
+        (
+            message_body(thinking=THINKING, max_tokens=1024),
+            "`max_tokens` must be greater than `thinking.budget_tokens`",
+        ),
+        (message_body(thinking=THINKING, max_tokens=4096, temperature=0.5), "`temperature` may only be set to 1"),
+        (message_body(thinking=THINKING, max_tokens=4096, top_k=5), "`top_k` may not be set when thinking"),
+        (message_body(thinking=THINKING, max_tokens=4096, top_p=0.9), "`top_p` must be greater than or equal to 0.95"),
+    ],
+)
+def test_thinking_is_refused_where_anthropic_refuses_it(
+    client: httpx.Client, body: dict[str, Any], message: str
+) -> None:
+    response = client.post("/v1/messages", json=body)
+    assert message in assert_anthropic_error(response, 400, "invalid_request_error")
+
+
+def test_thinking_comes_first_as_a_signed_block(client: httpx.Client) -> None:
+    _, events = stream_events(client, message_body(stream=True, thinking=THINKING, max_tokens=4096, temperature=1))
+    starts = [e["content_block"]["type"] for name, e in events if name == "content_block_start"]
+    assert starts == ["thinking", "text"]
+    deltas = [e["delta"] for name, e in events if name == "content_block_delta"]
+    assert "".join(d.get("thinking", "") for d in deltas) == "".join(THINKING_PIECES)
+    assert [d["signature"] for d in deltas if d["type"] == "signature_delta"] == [THINKING_SIGNATURE]
+    assert "".join(d.get("text", "") for d in deltas) == "".join(OK_PIECES)
+    usage = next(e["usage"] for name, e in events if name == "message_delta")
+    assert usage["output_tokens"] == len(OK_PIECES) + len(THINKING_PIECES)
+
+    whole = client.post("/v1/messages", json=message_body(thinking=THINKING, max_tokens=4096)).json()
+    assert [b["type"] for b in whole["content"]] == ["thinking", "text"]
+    assert whole["content"][0]["signature"] == THINKING_SIGNATURE
+    off = client.post("/v1/messages", json=message_body(thinking={"type": "disabled"}, temperature=0.5)).json()
+    assert [b["type"] for b in off["content"]] == ["text"]
+
+
 def test_invalid_json_and_unknown_model(client: httpx.Client) -> None:
     response = client.post("/v1/messages", content=b"{not json", headers={"content-type": "application/json"})
     assert_anthropic_error(response, 400, "invalid_request_error")
@@ -607,3 +666,18 @@ async def test_litellm_cut_mid_stream_keeps_the_text_so_far(server: AnthropicSer
     assert isinstance(caught.value, litellm.ServiceUnavailableError)
     assert caught.value.generated_content == "".join(CUT_PIECES)
     assert isinstance(caught.value.original_exception, litellm.APIConnectionError)
+
+
+@pytest.mark.asyncio
+async def test_litellm_streams_the_thinking_as_reasoning(server: AnthropicServer) -> None:
+    stream = await _litellm(
+        server, KEY_A, stream=True, thinking={"type": "enabled", "budget_tokens": 2048}, max_tokens=4096
+    )
+    reasoning, text = [], []
+    async for chunk in stream:
+        if chunk.choices:
+            reasoning.append(getattr(chunk.choices[0].delta, "reasoning_content", None) or "")
+            text.append(chunk.choices[0].delta.content or "")
+    assert "".join(reasoning) == "".join(THINKING_PIECES)
+    assert "".join(text) == "".join(OK_PIECES)
+    assert server.requests[-1].json()["thinking"] == {"type": "enabled", "budget_tokens": 2048}

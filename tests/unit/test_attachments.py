@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from desktop_app.domain.attachments import (
+    AttachedFile,
     Attachment,
     AttachmentKind,
     AttachmentRefused,
@@ -196,7 +197,7 @@ def test_content_parts_put_the_text_first_then_each_file_in_order() -> None:
     image = prepare(png(10, 10, alpha=False), "dot.png", ANTHROPIC)
     text = prepare(b"print('```')\n", "code.py", ANTHROPIC)
     pdf = prepare(minimal_pdf("Hi"), "doc.pdf", ANTHROPIC)
-    files = [(image.attachment, image.data), (text.attachment, text.data), (pdf.attachment, pdf.data)]
+    files = [AttachedFile(p.attachment, p.data) for p in (image, text)] + [AttachedFile(pdf.attachment, pdf.data, "Hi")]
     assert content_parts("Look", [], documents=True) == "Look"
     parts = content_parts("Look", files, documents=True)
     assert parts == [
@@ -211,7 +212,7 @@ def test_content_parts_put_the_text_first_then_each_file_in_order() -> None:
             },
         },
     ]
-    without_documents = content_parts("", files[2:], documents=False, pdf_text={pdf.attachment.digest: "Hi"})
+    without_documents = content_parts("", files[2:], documents=False)
     assert without_documents == [{"type": "text", "text": fenced("doc.pdf (its text)", "Hi")}]
 
 

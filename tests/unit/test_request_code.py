@@ -269,3 +269,58 @@ def test_the_password_of_a_url_is_neither_kept_nor_shown_but_read_from_the_envir
     anthropic = make("anthropic", base_url="https://bob@api.example.test", url_password=True)
     client = call_kwargs(snippet(anthropic, "Anthropic SDK"), "anthropic.Anthropic")
     assert "os.environ['BASE_URL_PASSWORD']" in ast.unparse(client["base_url"])
+
+
+NEW_PARAMS = {
+    "top_k": 40,
+    "max_completion_tokens": 300,
+    "presence_penalty": 0.5,
+    "frequency_penalty": -0.25,
+    "reasoning_effort": "low",
+}
+
+
+def test_the_newer_parameters_are_in_every_openai_snippet() -> None:
+    request = make(params={**PARAMS, **NEW_PARAMS})
+    litellm = call_kwargs(snippet(request, "LiteLLM"), "litellm.completion")
+    assert {name: literal(litellm[name]) for name in NEW_PARAMS} == NEW_PARAMS
+    sdk = call_kwargs(snippet(request, "OpenAI SDK"), "client.chat.completions.create")
+    openai_kwargs = {k: v for k, v in NEW_PARAMS.items() if k != "top_k"}
+    assert {name: literal(sdk[name]) for name in openai_kwargs} == openai_kwargs
+    assert literal(sdk["extra_body"]) == {"top_k": 40}  # not a keyword of the SDK: sent in the body
+    argv = curl_argv(snippet(request, "curl"), {"OPENAI_API_KEY": "sk-live", "HEADER_COOKIE": "c"})
+    body = json.loads(argv[argv.index("--data-raw") + 1])
+    assert {name: body[name] for name in NEW_PARAMS} == NEW_PARAMS
+
+
+def test_anthropics_thinking_budget_and_completion_limit_are_sent_by_their_names() -> None:
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    request = make("anthropic", params={"max_completion_tokens": 4096, "thinking": thinking, "top_p": 0.95})
+    body = wire_body(request)
+    assert (body["max_tokens"], body["thinking"], body["top_p"]) == (4096, thinking, 0.95)
+    assert "max_completion_tokens" not in body
+    kwargs = call_kwargs(snippet(request, "Anthropic SDK"), "client.messages.create")
+    assert literal(kwargs["max_tokens"]) == 4096
+    assert literal(kwargs["extra_body"]) == {"thinking": thinking, "top_p": 0.95}
+    litellm = call_kwargs(snippet(request, "LiteLLM"), "litellm.completion")
+    assert literal(litellm["thinking"]) == thinking and literal(litellm["max_completion_tokens"]) == 4096
+
+
+def test_a_reasoning_effort_litellm_turns_into_a_budget_is_said_to_be_left_out() -> None:
+    request = make("anthropic", params={"max_tokens": 64000, "reasoning_effort": "medium"})
+    assert "reasoning_effort" not in wire_body(request) and "thinking" not in wire_body(request)
+    litellm, sdk, curl = request_snippets(request)
+    assert literal(call_kwargs(litellm.text, "litellm.completion")["reasoning_effort"]) == "medium"
+    for item in (sdk, curl):
+        assert item.text.startswith("# LiteLLM turns reasoning_effort into a thinking budget")
+    compile(sdk.text, "sdk", "exec")
+
+
+def test_ollama_gets_top_k_in_its_options_and_thinking_as_litellm_sends_it() -> None:
+    params = {"top_k": 40, "max_completion_tokens": 64, "frequency_penalty": 1.1, "reasoning_effort": "high"}
+    body = wire_body(make("ollama", base_url="http://127.0.0.1:11434", params=params))
+    assert body["options"] == {"top_k": 40, "num_predict": 64, "repeat_penalty": 1.1}
+    assert body["think"] is True
+    gpt_oss = wire_body(make("ollama", model="gpt-oss:20b", params={"reasoning_effort": "high"}))
+    assert gpt_oss["think"] == "high"
+    assert wire_body(make("ollama", params={"reasoning_effort": "minimal"}))["think"] is False

@@ -17,13 +17,16 @@ import pytest
 import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.attachments import image_limits
 from desktop_app.domain.chat import ChatParams, Failed, Finished
 from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.request_code import (
     URL_PASSWORD_VAR,
     header_env_var,
     key_env_var,
+    reads_attachments,
     request_snippets,
+    resolve_files,
     wire_body,
 )
 from desktop_app.domain.sent_requests import SentRequest
@@ -31,6 +34,7 @@ from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import header_secrets
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.state import AccountStates
+from desktop_app.services.chat.attachments import AttachmentStore
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.chat.llm import LLMService
@@ -40,6 +44,7 @@ from tests.servers.anthropic_fault import AnthropicServer
 from tests.servers.llama import LlamaServer
 from tests.servers.ollama_server import OllamaServer
 from tests.servers.openai_fault import FaultServer
+from tests.unit.test_attachments import minimal_pdf, png
 
 # Text that has to survive Python and shell quoting on its way into the snippets.
 TRICKY = 'It\'s "quoted", $HOME and `date`; a \\ backslash,\nnew line, tab\t, café, 日本, \u202eevil\u202c 🙂'
@@ -53,10 +58,19 @@ def _runs_python_with(module: str) -> bool:
 
 
 async def _send(
-    server: Any, account: Account, key: str, model: str, params: ChatParams, tmp_path: Path, *, fails: bool = False
+    server: Any,
+    account: Account,
+    key: str,
+    model: str,
+    params: ChatParams,
+    tmp_path: Path,
+    *,
+    fails: bool = False,
+    attachments_dir: Path | None = None,
 ) -> Any:
     """A turn with history through the real ChatService; the reply's request as read after a restart.
-    `fails`: the server cannot answer; one message is sent and its failed reply still keeps its request."""
+    `fails`: the server cannot answer; one message is sent and its failed reply still keeps its request.
+    `attachments_dir`: the first message carries an image, a text file and a PDF, kept there."""
     secrets = SecretStore()
     if key:
         await secrets.set(account.id, key)
@@ -74,12 +88,22 @@ async def _send(
             settings=lambda: Settings(accounts=[account]),
             timeout_s=lambda: 30.0,
         )
-        chat = ChatService(dispatcher=dispatcher, store=store)
+        files = AttachmentStore(attachments_dir) if attachments_dir is not None else None
+        chat = ChatService(dispatcher=dispatcher, store=store, attachments=files)
         conversation = await store.create_conversation(
             title=DEFAULT_TITLE, account_id=account.id, model=model, params=params
         )
+        attached = ()
+        if files is not None:
+            limits = image_limits(account.provider_id)
+            attached = (
+                await files.add_bytes(png(24, 16, alpha=True), 'it\'s a "dot".png', limits),
+                await files.add_bytes(TRICKY.encode(), "notes $HOME.md", limits),
+                await files.add_bytes(minimal_pdf("Quarterly figures"), "report.pdf", limits),
+            )
         for text in ("First question", TRICKY)[int(fails) :]:
-            events = [e async for e in chat.reply(conversation, text)]
+            events = [e async for e in chat.reply(conversation, text, attachments=attached)]
+            attached = ()
             assert isinstance(events[-1], Failed if fails else Finished), events[-1]
     finally:
         await store.close()
@@ -125,12 +149,18 @@ def _check_snippets(
     *,
     not_run: tuple[str, ...] = (),
     answered: bool = True,
+    attachments_dir: Path | None = None,
 ) -> None:
-    """Run each snippet but those `not_run`; the server must get the body (and the headers named) the app sent."""
+    """Run each snippet but those `not_run`; the server must get the body (and the headers named) the app sent.
+    `attachments_dir`: where the snippets read attached files (given to them, not in the environment)."""
     app_request = server.requests[-1]
     app_body = app_request.json()
-    assert wire_body(request) == app_body  # the stored record says exactly what went out
-    snippets = request_snippets(request)
+    # The stored record says exactly what went out (attached files kept by digest, read back here).
+    body = resolve_files(
+        wire_body(request), lambda name: (attachments_dir or Path("/nowhere")).joinpath(name).read_bytes()
+    )
+    assert body == app_body
+    snippets = request_snippets(request, None if attachments_dir is None else str(attachments_dir))
     for snippet in snippets:
         assert SESSION_TOKEN not in snippet.text and URL_PASSWORD not in snippet.text
         assert not key or key not in snippet.text
@@ -306,3 +336,122 @@ async def test_the_snippets_of_a_llama_server_reply_are_read_by_it_as_the_apps_r
             assert {k: seen[k] for k in ("params", "n_prompt_tokens")} == {
                 k: sent[k] for k in ("params", "n_prompt_tokens")
             }, snippet.title
+
+
+@pytest.mark.asyncio
+async def test_the_newer_parameters_go_out_in_the_snippets_as_the_app_sent_them(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    account = Account(provider_id="openai_compatible", label="Lab", base_url=openai_server.base_url)
+    params = ChatParams(
+        max_completion_tokens=30,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        reasoning_effort="low",
+        top_k=40,  # OpenAI's API has no top_k: left out (and said so), as for a strict OpenAI-compatible server
+    )
+    request = await _send(openai_server, account, "sk-test", "ok", params, tmp_path)
+
+    assert request.params == {
+        "max_completion_tokens": 30,
+        "presence_penalty": 0.5,
+        "frequency_penalty": -0.5,
+        "reasoning_effort": "low",
+    }
+    _check_snippets(openai_server, request, "sk-test", {"authorization"})
+
+
+@pytest.mark.asyncio
+async def test_the_snippets_of_a_reply_with_anthropics_thinking_budget_send_what_the_app_sent(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with AnthropicServer() as server:
+        account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
+        params = ChatParams(thinking_budget=2048, max_completion_tokens=4096, top_p=0.95)
+        request = await _send(server, account, "sk-ant-test-a", "claude-sonnet-4-5", params, tmp_path)
+
+        body = server.requests[-1].json()
+        assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048} and body["max_tokens"] == 4096
+        not_run = () if _runs_python_with("anthropic") else ("Anthropic SDK",)
+        _check_snippets(server, request, "sk-ant-test-a", {"x-api-key"}, not_run=not_run)
+
+
+@pytest.mark.asyncio
+async def test_llama_server_reads_top_k_and_the_penalties_from_the_app_and_from_the_snippets(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with LlamaServer() as server:
+        account = Account(provider_id="llamacpp", label="Gemma", base_url=f"{server.base_url}/v1")
+        params = ChatParams(top_k=7, presence_penalty=0.4, frequency_penalty=0.3, max_completion_tokens=6, seed=3)
+        request = await _send(server, account, "", "gemma", params, tmp_path)
+        sent = _last_task(server)
+        parsed = sent["params"]
+        assert (parsed["top_k"], parsed["n_predict"]) == (7, 6)
+        assert (parsed["presence_penalty"], parsed["frequency_penalty"]) == pytest.approx((0.4, 0.3))
+        for snippet in request_snippets(request):
+            _run(snippet.language, snippet.text, key_env_var(request.provider_id), "")
+            seen = _last_task(server)
+            assert seen["id_task"] > sent["id_task"], snippet.title
+            assert seen["params"] == sent["params"], snippet.title
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama"])
+async def test_the_snippets_of_a_reply_with_attached_files_send_the_files_the_app_sent(
+    tmp_path: Path, provider: str
+) -> None:
+    """An image, a text file and a PDF (a document for OpenAI and Anthropic, its text for Ollama): each
+    snippet reads the stored files from the attachments folder and sends the app's body byte for byte."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    attachments_dir = tmp_path / "attach'ments $HOME"  # quoting again, in the folder's name
+    if provider == "anthropic":
+        if not _runs_python_with("anthropic"):
+            pytest.skip("the anthropic package is not installed, so its snippet cannot be run")
+        server: Any = AnthropicServer()
+        model, key, headers = "claude-sonnet-4-5", "sk-ant-test-a", {"x-api-key", "anthropic-version"}
+    elif provider == "ollama":
+        server = OllamaServer(installed=("gemma3:270m",))
+        model, key, headers = "gemma3:270m", "", set()
+    else:
+        server = FaultServer()
+        model, key, headers = "gpt-4o", "sk-test", {"authorization"}
+    with server:
+        account = Account(provider_id=provider, label="Files", base_url=server.base_url)
+        request = await _send(server, account, key, model, ChatParams(), tmp_path, attachments_dir=attachments_dir)
+
+        assert reads_attachments(request)
+        sent = server.requests[-1].json()
+        # The second turn sends the first one's files again: 1 image, and for OpenAI and Anthropic 1 PDF.
+        assert str(sent).count("iVBORw0KGgo") == 1
+        assert str(sent).count("JVBERi0") == (0 if provider == "ollama" else 1)
+        # The OpenAI SDK snippet asks Ollama's /v1 endpoint, which this loopback server does not serve.
+        not_run = ("OpenAI SDK",) if provider == "ollama" else ()
+        _check_snippets(server, request, key, headers, not_run=not_run, attachments_dir=attachments_dir)
+
+
+@pytest.mark.asyncio
+async def test_the_curl_snippet_of_a_gemini_request_with_files_sends_what_the_app_sent(
+    openai_server: FaultServer, tmp_path: Path
+) -> None:
+    """Gemini's inline data, recorded by the OpenAI loopback server (which answers 404, see above)."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    account = Account(provider_id="gemini", label="Gemini", base_url=openai_server.base_url.removesuffix("/v1"))
+    attachments_dir = tmp_path / "attachments"
+    request = await _send(
+        openai_server,
+        account,
+        "AIza-test",
+        "gemini-2.5-flash",
+        ChatParams(),
+        tmp_path,
+        fails=True,
+        attachments_dir=attachments_dir,
+    )
+    assert reads_attachments(request)
+    _check_snippets(
+        openai_server, request, "AIza-test", {"x-goog-api-key"}, answered=False, attachments_dir=attachments_dir
+    )

@@ -43,6 +43,7 @@ from desktop_app.domain.errors import (
 )
 from desktop_app.domain.models import ModelInfo
 from desktop_app.domain.organizations import organization_from_headers
+from desktop_app.domain.param_support import shown_params
 from desktop_app.domain.providers import ModelListStyle, Provider
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.urls import server_root
@@ -290,6 +291,7 @@ def model_info_from(litellm: ModuleType, provider: Provider, model: str) -> Mode
     )
     return ModelInfo(
         model=model,
+        params=_shown_params(litellm, provider, model, _bool(info.get("supports_reasoning"))),
         context_window=_int(info.get("max_input_tokens")),
         max_output=_int(info.get("max_output_tokens")),
         vision=_bool(info.get("supports_vision")),
@@ -298,6 +300,21 @@ def model_info_from(litellm: ModuleType, provider: Provider, model: str) -> Mode
         input_usd_per_mtok=_per_mtok(entry["input_cost_per_token"]) if priced else None,
         output_usd_per_mtok=_per_mtok(entry["output_cost_per_token"]) if priced else None,
     )
+
+
+def _shown_params(
+    litellm: ModuleType, provider: Provider, model: str, reasoning: bool | None
+) -> tuple[str, ...] | None:
+    try:
+        listed = litellm.get_supported_openai_params(model=model, custom_llm_provider=provider.litellm_prefix)
+    except Exception:  # noqa: BLE001  (LiteLLM cannot tell: every row stays)
+        return None
+    return shown_params(provider.id, listed, reasoning) if listed else None
+
+
+def _kept_info(model: str, fields: dict[str, Any]) -> ModelInfo:
+    params = fields.get("params")
+    return ModelInfo(model=model, **{**fields, "params": None if params is None else tuple(params)})
 
 
 _INFO_FIELDS = tuple(name for name in ModelInfo.__dataclass_fields__ if name != "model")
@@ -323,7 +340,12 @@ def _read_model_info(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
         if not isinstance(models, dict):
             continue
         for model, fields in models.items():
-            if isinstance(fields, dict) and set(fields) == set(_INFO_FIELDS):
+            params = fields.get("params") if isinstance(fields, dict) else None
+            if (
+                isinstance(fields, dict)
+                and set(fields) == set(_INFO_FIELDS)
+                and (params is None or (isinstance(params, list) and all(isinstance(p, str) for p in params)))
+            ):
                 kept.setdefault(provider_id, {})[model] = fields
     return kept
 
@@ -584,7 +606,7 @@ class ModelCatalog:
                 self._info = kept
         known = self._info.get(account.provider.id, {}).get(model)
         if known is not None:
-            return ModelInfo(model=model, **known)
+            return _kept_info(model, known)
         litellm = await self._litellm_with_map(account, "model details")
         if litellm is None:
             return ModelInfo(model)

@@ -186,6 +186,11 @@ class AttachmentStore:
         """The stored bytes; AttachmentRefused when the file is gone or changed since."""
         return await asyncio.to_thread(self._read, attachment)
 
+    async def check(self, attachments: Iterable[Attachment]) -> None:
+        """AttachmentRefused for the first file no longer on disk at its size (a cheap look before a
+        message is stored; `read` checks the bytes themselves when they are sent)."""
+        await asyncio.to_thread(self._check, tuple(attachments))
+
     async def remove_unused(self, used: Iterable[str]) -> int:
         """Delete the stored files whose digest is not in `used`; how many went."""
         keep = set(used)
@@ -225,6 +230,16 @@ class AttachmentStore:
         if hashlib.sha256(data).hexdigest() != attachment.digest:
             raise AttachmentRefused(f"The attached file {attachment.name} was changed on disk ({path}).")
         return data
+
+    def _check(self, attachments: tuple[Attachment, ...]) -> None:
+        for attachment in attachments:
+            path = self.path_of(attachment)
+            try:
+                size = path.stat().st_size
+            except OSError:
+                raise AttachmentRefused(f"The attached file {attachment.name} is no longer in {path.parent}.") from None
+            if size != attachment.size:
+                raise AttachmentRefused(f"The attached file {attachment.name} was changed on disk ({path}).")
 
     def _remove_unused(self, keep: set[str]) -> int:
         removed = 0

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from desktop_app.domain.attachments import Attachment
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
 from desktop_app.domain.compare import CompareSetup
 from desktop_app.domain.conversations import Conversation, InterruptedReply, MessageStatus, StoredMessage
@@ -73,6 +74,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE messages ADD COLUMN vote INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE conversations ADD COLUMN leaf_id INTEGER",
         "ALTER TABLE conversations ADD COLUMN compare TEXT NOT NULL DEFAULT ''",
+        # The files attached to a message: a JSON list of Attachment records ('' for none).
+        "ALTER TABLE messages ADD COLUMN attachments TEXT NOT NULL DEFAULT ''",
         # Until now a conversation was one line: each message follows the one before it.
         "UPDATE messages SET parent_id = (SELECT MAX(p.id) FROM messages AS p"
         " WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id)",
@@ -83,7 +86,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 _CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at, compare"
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request,"
-    " parent_id, lane, vote"
+    " parent_id, lane, vote, attachments"
 )
 # The path from a message up to its conversation's first: `path(id, parent)`, seeded with `?`.
 _PATH = (
@@ -168,12 +171,13 @@ class ConversationStore(SqliteStore):
         model: str = "",
         parent_id: int | None = AT_LEAF,
         lane: int = 0,
+        attachments: tuple[Attachment, ...] = (),
     ) -> StoredMessage:
         """Add a message after `parent_id` (None: as a first message; by default after the last of
         the branch shown, or of `lane`); a lane-0 message becomes the end of the branch shown.
         KeyError if the conversation (or the parent, in it) does not exist (any more)."""
         return await self._write(
-            self._add_message, conversation_id, role, content, status, account_id, model, parent_id, lane
+            self._add_message, conversation_id, role, content, status, account_id, model, parent_id, lane, attachments
         )
 
     async def update_message(
@@ -226,6 +230,14 @@ class ConversationStore(SqliteStore):
     async def set_leaf(self, conversation_id: int, message_id: int | None) -> bool:
         """Show the branch that ends exactly at `message_id` (None: an empty branch, before any message)."""
         return await self._write(self._set_leaf, conversation_id, message_id)
+
+    async def versions(self, message_id: int) -> list[int]:
+        """The ids of the message's versions (itself among them), oldest first; [] if it is gone."""
+        return await self._read(self._versions, message_id)
+
+    async def subtree_size(self, message_id: int) -> int:
+        """How many messages `delete_message` would delete: it and all that follow it, on every branch."""
+        return await self._read(self._subtree_size, message_id)
 
     async def delete_message(self, message_id: int) -> int:
         """Delete the message and everything that follows it (its whole subtree); returns how many
@@ -356,8 +368,9 @@ class ConversationStore(SqliteStore):
                 request = json.dumps(sent.to_json(new_stored), ensure_ascii=False) if sent else ""
                 cursor = conn.execute(
                     "INSERT INTO messages (conversation_id, role, content, status, reasoning, metrics, error,"
-                    " account_id, model, request, parent_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (conversation.id, *r[2:10], request, parent, r[-1]),
+                    " account_id, model, request, parent_id, attachments, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (conversation.id, *r[2:10], request, parent, r[14], r[-1]),
                 )
                 parent = _new_id(cursor)
                 new_stored.append((parent, r[2], r[3]))
@@ -405,6 +418,7 @@ class ConversationStore(SqliteStore):
         model: str,
         parent_id: int | None,
         lane: int,
+        attachments: tuple[Attachment, ...],
     ) -> StoredMessage:
         def run(conn: sqlite3.Connection) -> StoredMessage:
             now = self._now()
@@ -419,8 +433,19 @@ class ConversationStore(SqliteStore):
             try:
                 cursor = conn.execute(
                     "INSERT INTO messages (conversation_id, role, content, status, account_id, model,"
-                    " created_at, parent_id, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (conversation_id, role, content, MessageStatus(status).value, account_id, model, now, parent, lane),
+                    " created_at, parent_id, lane, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        conversation_id,
+                        role,
+                        content,
+                        MessageStatus(status).value,
+                        account_id,
+                        model,
+                        now,
+                        parent,
+                        lane,
+                        _attachments_json(attachments),
+                    ),
                 )
             except sqlite3.IntegrityError:
                 raise KeyError(f"there is no conversation {conversation_id}") from None
@@ -440,6 +465,7 @@ class ConversationStore(SqliteStore):
                 model=model,
                 parent_id=parent,
                 lane=lane,
+                attachments=attachments,
             )
 
         return self._transaction(run)
@@ -537,6 +563,27 @@ class ConversationStore(SqliteStore):
             (0 if message_id is None else message_id, conversation_id),
         )
 
+    def _versions(self, message_id: int) -> list[int]:
+        row = self._conn.execute(
+            "SELECT conversation_id, parent_id, role, lane FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        if row is None:
+            return []
+        rows = self._conn.execute(
+            "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS ? AND role = ? AND lane = ?"
+            " ORDER BY id",
+            row,
+        )
+        return [r[0] for r in rows]
+
+    def _subtree_size(self, message_id: int) -> int:
+        [(count,)] = self._conn.execute(
+            "WITH RECURSIVE sub(id) AS (SELECT id FROM messages WHERE id = ? UNION ALL SELECT m.id FROM messages"
+            " AS m JOIN sub ON m.parent_id = sub.id) SELECT COUNT(*) FROM sub",
+            (message_id,),
+        ).fetchall()
+        return int(count)
+
     def _delete_message(self, message_id: int) -> int:
         def run(conn: sqlite3.Connection) -> int:
             row = conn.execute("SELECT conversation_id, parent_id FROM messages WHERE id = ?", (message_id,)).fetchone()
@@ -586,6 +633,20 @@ def _new_id(cursor: sqlite3.Cursor) -> int:
     return row_id
 
 
+def _attachments_json(attachments: tuple[Attachment, ...]) -> str:
+    return json.dumps([a.to_json() for a in attachments], ensure_ascii=False) if attachments else ""
+
+
+def _attachments(text: str, message_id: int) -> tuple[Attachment, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(Attachment.from_json(item) for item in json.loads(text))
+    except (ValueError, TypeError, KeyError):
+        log.warning("message %s has unreadable attachment records; it is shown without them", message_id)
+        return ()
+
+
 def _compare_json(setup: CompareSetup | None) -> str:
     return "" if setup is None else setup.model_dump_json()
 
@@ -625,7 +686,7 @@ def _compare(text: str, conversation_id: int) -> CompareSetup | None:
 
 def _message(row: tuple[Any, ...], stored: StoredMessages | None = None) -> StoredMessage:
     id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request, *tree = row
-    parent_id, lane, vote = tree
+    parent_id, lane, vote, attachments = tree
     try:
         status = MessageStatus(status)
     except ValueError:
@@ -653,4 +714,5 @@ def _message(row: tuple[Any, ...], stored: StoredMessages | None = None) -> Stor
         parent_id=parent_id,
         lane=lane,
         vote=vote,
+        attachments=_attachments(attachments, id_),
     )

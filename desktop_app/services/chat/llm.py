@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.attachments import DOCUMENT_PROVIDERS, ONE_TEXT_PROVIDERS
 from desktop_app.domain.chat import (
     ChatMessage,
     ChatParams,
@@ -41,6 +42,7 @@ from desktop_app.domain.chat import (
     UsageReport,
 )
 from desktop_app.domain.errors import DomainError, ServerError
+from desktop_app.domain.param_support import taken_params
 from desktop_app.domain.sent_requests import SentRequest, without_url_password
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.services.chat.preflight import account_refusal, params_refusal
@@ -173,12 +175,18 @@ class LLMService:
         litellm = await self._engine.litellm()
         loop = asyncio.get_running_loop()
         mailbox = _Mailbox(loop)
+        documents = account.provider_id in DOCUMENT_PROVIDERS
+        one_text = account.provider_id in ONE_TEXT_PROVIDERS
+        if any(m.files for m in messages):  # base64 of every attached file: off the event loop
+            sent = await asyncio.to_thread(_with_system_prompt, messages, params.system_prompt, documents, one_text)
+        else:
+            sent = _with_system_prompt(messages, params.system_prompt, documents, one_text)
         request = _Request(
             account=account,
             api_key=api_key,
             model=model,
             timeout_s=timeout_s,
-            messages=_with_system_prompt(messages, params.system_prompt),
+            messages=sent,
             options=options,
         )
         future = self._engine.submit(_produce(litellm, request, mailbox))
@@ -214,12 +222,14 @@ class _Request:
     api_key: str | None
     model: str
     timeout_s: float
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     options: dict[str, Any]
 
 
-def _with_system_prompt(messages: Sequence[ChatMessage], system_prompt: str) -> list[dict[str, str]]:
-    out = [m.as_dict() for m in messages if m.role != "system"]
+def _with_system_prompt(
+    messages: Sequence[ChatMessage], system_prompt: str, documents: bool = True, one_text: bool = False
+) -> list[dict[str, Any]]:
+    out = [m.as_dict(documents=documents, one_text=one_text) for m in messages if m.role != "system"]
     if system_prompt.strip():
         out.insert(0, {"role": "system", "content": system_prompt})
     return out
@@ -244,6 +254,7 @@ def _split_supported(litellm: Any, request: _Request) -> tuple[dict[str, Any], t
         supported = None
     if not supported:
         return dict(request.options), ()
+    supported = taken_params(request.account.provider_id, supported)
     kept = {k: v for k, v in request.options.items() if k in supported}
     dropped = tuple(sorted(k for k in request.options if k not in supported))
     return kept, dropped
@@ -260,10 +271,26 @@ def _limit_stop_sequences(options: dict[str, Any]) -> tuple[dict[str, Any], Noti
     return {**options, "stop": stops[:MAX_STOP_SEQUENCES]}, notice
 
 
+def _without_thinking_clashes(request: _Request, options: dict[str, Any]) -> tuple[dict[str, Any], Notice | None]:
+    """While Claude thinks (a budget, or an effort LiteLLM turns into one) its API refuses a temperature
+    other than 1, any top_k and a top_p under 0.95 (Anthropic's documentation): those are left out, and said."""
+    if request.account.provider_id != "anthropic" or not {"thinking", "reasoning_effort"} & options.keys():
+        return options, None
+    fits = {"temperature": lambda v: v == 1, "top_k": lambda _v: False, "top_p": lambda v: v >= 0.95}
+    clashing = [name for name, ok in fits.items() if name in options and not ok(options[name])]
+    if not clashing:
+        return options, None
+    notice = Notice(
+        f"Left out {', '.join(clashing)}: {request.model} takes no top_k, no temperature but 1 and no top_p"
+        " under 0.95 while it thinks."
+    )
+    return {k: v for k, v in options.items() if k not in clashing}, notice
+
+
 def _with_implied_params(litellm: Any, request: _Request, options: dict[str, Any]) -> dict[str, Any]:
     """`options` plus what LiteLLM would fill in unasked (Anthropic's required max_tokens), sent
     explicitly so that the stored request says everything that went out."""
-    if request.account.provider_id != "anthropic" or "max_tokens" in options:
+    if request.account.provider_id != "anthropic" or "max_tokens" in options or "max_completion_tokens" in options:
         return options
     try:
         default = int(litellm.AnthropicConfig.get_max_tokens_for_model(request.model))
@@ -324,13 +351,15 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
     account = request.account
     options, dropped = _split_supported(litellm, request)
     options, stops_cut = _limit_stop_sequences(options)
+    options, thinking_clash = _without_thinking_clashes(request, options)
     options = _with_implied_params(litellm, request, options)
     tally = _Tally()
     stream = None
     try:
         mailbox.put(Started(model=request.model, dropped_params=dropped, request=_sent_request(request, options)))
-        if stops_cut is not None:
-            mailbox.put(stops_cut)
+        for notice in (stops_cut, thinking_clash):
+            if notice is not None:
+                mailbox.put(notice)
         stream = await litellm.acompletion(
             model=litellm_model_name(account, request.model),
             messages=request.messages,

@@ -28,11 +28,21 @@ def no_model(target_id: str, model: str) -> ModelNotFound | None:
 
 
 def params_refusal(params: ChatParams) -> BadRequest | None:
-    """The parameters cannot be turned into a request (a JSON schema that does not parse)."""
+    """The parameters cannot be turned into a request (a JSON schema that does not parse), or give
+    a thinking budget no model can use (one that leaves nothing of max tokens for the answer)."""
     try:
         params.request_options()
     except ValueError as exc:
         return BadRequest(str(exc), "Fix the JSON schema in the parameters panel.")
+    budget = params.thinking_budget
+    if budget is None:
+        return None
+    limit = params.max_completion_tokens or params.max_tokens
+    if limit is not None and budget >= limit:
+        return BadRequest(
+            f"The thinking budget ({budget:,} tokens) must be less than max tokens ({limit:,}).",
+            "Raise max tokens or lower the thinking budget in the parameters panel.",
+        )
     return None
 
 

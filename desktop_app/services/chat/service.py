@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from desktop_app.domain.attachments import AttachedFile, Attachment, AttachmentKind, AttachmentRefused
 from desktop_app.domain.chat import (
     ChatMessage,
     ChatParams,
@@ -40,11 +41,13 @@ from desktop_app.domain.conversations import (
     StoredMessage,
 )
 from desktop_app.domain.errors import DomainError, StorageFailed
+from desktop_app.domain.models import ModelInfo
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.usage import UsageRecord
 from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat import preflight
+from desktop_app.services.chat.attachments import AttachmentStore, pdf_text
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.paths import move_aside, write_atomically
@@ -62,8 +65,14 @@ class ChatService:
         save_interval_s: float = 0.5,
         spill_file: Path | None = None,
         draft_file: Path | None = None,
+        attachments: AttachmentStore | None = None,
+        model_info: Callable[[str, str], Awaitable[ModelInfo]] | None = None,
     ) -> None:
         self._dispatcher = dispatcher
+        # What LiteLLM knows of a model of an account or pool: a model it says cannot see is refused images.
+        self._model_info = model_info
+        self._attachments = attachments  # where attached files are kept (None: nothing can be attached)
+        self._pdf_texts: dict[str, str] = {}  # digest -> the text of a PDF, read once a session
         self._store = store
         self._save_interval_s = save_interval_s
         self._spill_file = spill_file  # replies still held at quit, for the next start
@@ -158,20 +167,35 @@ class ChatService:
         model: str,
         params: ChatParams,
         text: str | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> DomainError | None:
         """Why this message (or, without `text`, an answer) cannot be sent at all, or None: asked at
         Send, before anything is stored, planned or recorded."""
-        if text is not None and (problem := preflight.empty_message(text)) is not None:
-            return problem
-        return await self._dispatcher.refusal(target_id=target_id, model=model, params=params)
+        if text is not None and not attachments and (empty := preflight.empty_message(text)) is not None:
+            return empty
+        problem: DomainError | None = await self._dispatcher.refusal(target_id=target_id, model=model, params=params)
+        if problem is None and any(a.kind is AttachmentKind.IMAGE for a in attachments):
+            problem = await self._blind_model(target_id, model)
+        return problem
 
-    async def add_user_message(self, conversation: Conversation, user_text: str) -> None:
+    async def _blind_model(self, target_id: str, model: str) -> AttachmentRefused | None:
+        """The model cannot take images, as LiteLLM knows it (not knowing is no refusal)."""
+        if self._model_info is None or (await self._model_info(target_id, model)).vision is not False:
+            return None
+        where = self._dispatcher.target_label(target_id)
+        return AttachmentRefused(
+            f"{model}{f' on {where}' if where else ''} does not take images; pick a vision model or remove the image."
+        )
+
+    async def add_user_message(
+        self, conversation: Conversation, user_text: str, attachments: tuple[Attachment, ...] = ()
+    ) -> None:
         """Store the user's message (a new conversation is named after it); StorageFailed if it
         could not be stored, and then nothing was. An empty message is refused (raised), not stored."""
-        if (problem := preflight.empty_message(user_text)) is not None:
+        if not attachments and (problem := preflight.empty_message(user_text)) is not None:
             raise problem
         await self.flush_unsaved()
-        await self._store.add_message(conversation.id, role="user", content=user_text)
+        await self._store.add_message(conversation.id, role="user", content=user_text, attachments=attachments)
         if conversation.title == DEFAULT_TITLE and user_text.strip():
             title = " ".join(user_text.split())[:48]
             try:
@@ -186,15 +210,21 @@ class ChatService:
         user_text: str,
         *,
         override_budget: bool = False,
+        attachments: tuple[Attachment, ...] = (),
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Add the user's message and stream the assistant's answer. A request that cannot be sent
-        raises its DomainError before anything is stored (see `refusal`)."""
+        """Add the user's message (with the files attached) and stream the assistant's answer. A
+        request that cannot be sent raises its DomainError before anything is stored (see `refusal`)."""
         problem = await self.refusal(
-            target_id=conversation.account_id, model=conversation.model, params=conversation.params, text=user_text
+            target_id=conversation.account_id,
+            model=conversation.model,
+            params=conversation.params,
+            text=user_text,
+            attachments=attachments,
         )
         if problem is not None:
             raise problem
-        await self.add_user_message(conversation, user_text)
+        await self._check_files(conversation, attachments)
+        await self.add_user_message(conversation, user_text, attachments)
         # Closing this generator (Stop) must close the answer now, not whenever it is collected:
         # only then is the partial reply stored as STOPPED and the HTTP stream closed at once.
         answer = self._answer(conversation, override_budget)
@@ -212,6 +242,8 @@ class ChatService:
             and messages[-1].status is not MessageStatus.COMPLETE
         ):
             await self._store.delete_message(messages[-1].id)
+            # Answer the same question again, even where other versions of the reply follow it.
+            await self._store.set_leaf(conversation.id, messages[-1].parent_id)
             return True
         return False
 
@@ -219,6 +251,74 @@ class ChatService:
         """Stream an answer to the conversation as it stands (used by Retry); raises, as `reply` does,
         when it cannot be sent."""
         return self._answer(conversation, override_budget)
+
+    # --- iterating on a turn: versions, deletion, branches -----------------------------------------
+
+    async def regenerate(
+        self, conversation: Conversation, reply_id: int, *, override_budget: bool = False
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Show the branch up to the reply's question and return the stream of a new answer to it: a new
+        version of the reply (the old ones stay). Raises the refusal, as `reply` does, before anything
+        changes; KeyError if the reply is gone; StorageFailed if the store refused (nothing changed)."""
+        reply = await self._store.get_message(reply_id)
+        if reply is None or reply.role != "assistant" or reply.conversation_id != conversation.id:
+            raise KeyError(f"there is no reply {reply_id} in conversation {conversation.id}")
+        problem = await self.refusal(
+            target_id=conversation.account_id, model=conversation.model, params=conversation.params
+        )
+        if problem is not None:
+            raise problem
+        await self.flush_unsaved()
+        await self._store.set_leaf(conversation.id, reply.parent_id)
+        return self._answer(conversation, override_budget)
+
+    async def edit(self, conversation: Conversation, message_id: int, text: str) -> AsyncGenerator[StreamEvent, None]:
+        """Store `text` as a new version of the user's message `message_id` (the conversation goes on
+        from it) and return the stream of its answer. Refused (raised) before anything is stored, as
+        `reply` is; KeyError if the message is gone; StorageFailed if the store refused it."""
+        original = await self._store.get_message(message_id)
+        if original is None or original.role != "user" or original.conversation_id != conversation.id:
+            raise KeyError(f"there is no message {message_id} of yours in conversation {conversation.id}")
+        problem = await self.refusal(
+            target_id=conversation.account_id, model=conversation.model, params=conversation.params, text=text
+        )
+        if problem is not None:
+            raise problem
+        await self.flush_unsaved()
+        await self._store.add_message(conversation.id, role="user", content=text, parent_id=original.parent_id)
+        return self._answer(conversation)
+
+    async def delete_turn(self, message_id: int) -> int:
+        """Delete the message and all that follows it, on every branch; returns how many went."""
+        await self.flush_unsaved()
+        return await self._store.delete_message(message_id)
+
+    async def branch(self, message_id: int) -> Conversation:
+        """A new conversation holding copies of the branch up to `message_id` (held replies written first)."""
+        await self.flush_unsaved()
+        return await self._store.branch(message_id)
+
+    async def show_version(self, message_id: int, step: int = 0) -> int | None:
+        """Show the branch through the version `step` places from `message_id` (0: itself, -1: the one
+        before); returns the id of the version shown, None if there is none there."""
+        versions = await self._store.versions(message_id)
+        if message_id not in versions:
+            return None
+        place = versions.index(message_id) + step
+        if not 0 <= place < len(versions):
+            return None
+        await self.flush_unsaved()
+        if await self._store.show_version(versions[place]) is None:
+            return None
+        return versions[place]
+
+    async def history(self, conversation_id: int) -> list[ChatMessage]:
+        """The stored messages that go with the next request as context."""
+        return [
+            ChatMessage(m.role, m.content)  # type: ignore[arg-type]
+            for m in await self._store.messages(conversation_id)
+            if _counts_as_history(m)
+        ]
 
     async def _answer(
         self, conversation: Conversation, override_budget: bool = False
@@ -232,10 +332,14 @@ class ChatService:
             raise problem
         await self.flush_unsaved()
         history = [
-            ChatMessage(m.role, m.content)  # type: ignore[arg-type]
+            ChatMessage(m.role, m.content, await self._files(m))  # type: ignore[arg-type]
             for m in await self._store.messages(conversation.id)
             if _counts_as_history(m)
         ]
+        # The conversation's images go again with every request: a model switched to since must see them.
+        images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)
+        if images and (problem := await self._blind_model(conversation.account_id, conversation.model)) is not None:
+            raise problem
         reply = await self._store.add_message(
             conversation.id,
             role="assistant",
@@ -298,10 +402,13 @@ class ChatService:
             raise problem
         await self.flush_unsaved()
         history = [
-            ChatMessage(m.role, m.content)  # type: ignore[arg-type]
+            ChatMessage(m.role, m.content, await self._files(m))  # type: ignore[arg-type]
             for m in await self._store.messages(conversation.id, lane=lane)
             if _counts_as_history(m)
         ]
+        images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)
+        if images and (problem := await self._blind_model(column.account_id, column.model)) is not None:
+            raise problem
         requested = self._dispatcher.stream(
             target_id=column.account_id, model=column.model, messages=history, params=params
         )
@@ -363,6 +470,40 @@ class ChatService:
                     await saver.finish(status)
                 else:
                     await saver.stop()
+
+    async def _check_files(self, conversation: Conversation, attachments: tuple[Attachment, ...]) -> None:
+        """AttachmentRefused, before the message is stored, when a file it or the history would send
+        is gone from disk, or is an image the model cannot see."""
+        earlier = [
+            a for m in await self._store.messages(conversation.id) if _counts_as_history(m) for a in m.attachments
+        ]
+        if not earlier and not attachments:
+            return
+        if self._attachments is None:
+            raise AttachmentRefused("This message has attached files, and this session cannot read them.")
+        await self._attachments.check([*earlier, *attachments])
+        if any(a.kind is AttachmentKind.IMAGE for a in earlier) and (
+            problem := await self._blind_model(conversation.account_id, conversation.model)
+        ):
+            raise problem
+
+    async def _files(self, message: StoredMessage) -> tuple[AttachedFile, ...]:
+        """The message's attached files with their bytes (and a PDF's text); AttachmentRefused when
+        one is no longer on disk as it was attached."""
+        if not message.attachments:
+            return ()
+        if self._attachments is None:
+            raise AttachmentRefused("This message has attached files, and this session cannot read them.")
+        files = []
+        for attachment in message.attachments:
+            data = await self._attachments.read(attachment)
+            text = ""
+            if attachment.kind is AttachmentKind.PDF:
+                if attachment.digest not in self._pdf_texts:
+                    self._pdf_texts[attachment.digest] = await asyncio.to_thread(pdf_text, data)
+                text = self._pdf_texts[attachment.digest]
+            files.append(AttachedFile(attachment, data, text))
+        return tuple(files)
 
     async def _save(self, message_id: int, **changes: Any) -> StorageFailed | None:
         """Write the reply's changes (with any held before); on a storage fault hold them instead."""

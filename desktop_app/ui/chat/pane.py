@@ -43,14 +43,19 @@ from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.usage import BudgetExceeded
 from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.chat.context import ContextCounter
+from desktop_app.services.chat.presets import PresetStore
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.ui.chat.compare_mode import CompareModeMixin
+from desktop_app.ui.chat.context_gauge import ContextGauge
 from desktop_app.ui.chat.conversations_box import ConversationsBox
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel
+from desktop_app.ui.chat.presets import PresetsBox, params_column
 from desktop_app.ui.chat.request_code import RequestCodeDialog
 from desktop_app.ui.chat.store_faults import StoreFaultsMixin
 from desktop_app.ui.chat.transcript import TranscriptView
+from desktop_app.ui.chat.turn_actions import TurnActions
 from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner
 
@@ -66,12 +71,14 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
 
     reply_started = Signal()
     reply_finished = Signal(str)  # "complete" | "stopped" | "failed"
-    conversation_opened = Signal(int)
+    conversation_opened = Signal(int)  # opened, or new
     models_refreshed = Signal()
     accounts_requested = Signal()  # the empty state's button: go and add an account
     typing_started = Signal()  # once, at the first keystroke: what a request needs can start loading
 
-    def __init__(self, *, chat: ChatService, accounts: AccountService, parent=None) -> None:
+    def __init__(
+        self, *, chat: ChatService, accounts: AccountService, presets: PresetStore, context: ContextCounter, parent=None
+    ) -> None:
         super().__init__(parent)
         self._chat = chat
         self._accounts = accounts
@@ -98,6 +105,7 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         self.model_info.setObjectName("modelInfo")
         self.model_info.setStyleSheet("QLabel#modelInfo { color: palette(placeholder-text); }")
         self.transcript = TranscriptView()
+        self.turns = TurnActions(self)  # regenerate, edit, delete, branch, versions
         # Why the conversation history cannot be used (or was set aside), with what to do about it.
         self.store_banner = QLabel(objectName="storeBanner")
         self.store_banner.setWordWrap(True)
@@ -147,6 +155,7 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         centre.addWidget(self.model_info)
         centre.addWidget(self.store_banner)
         centre.addWidget(self.transcript, 1)
+        centre.addWidget(self.turns.edit_box)
         centre.addWidget(self.notice)
         centre.addLayout(bottom)
         centre_widget = QWidget()
@@ -155,11 +164,23 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         # Right: parameters.
         self.params = ParamsPanel()
         self.params.setMinimumWidth(240)
+        self.presets_box = PresetsBox(presets=presets, panel=self.params, spawn=self._tasks.spawn)
+        self.context_gauge = ContextGauge(
+            counter=context,
+            accounts=accounts,
+            composer=self.composer,
+            panel=self.params,
+            target=self.selected_model,
+            conversation=lambda: self._current,
+            spawn=self._tasks.spawn,
+            refresh_on=(self.model_picker.currentIndexChanged, self.conversation_opened, self.reply_finished),
+        )
+        centre.addWidget(self.context_gauge)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.conversations_box)
         splitter.addWidget(self._with_compare_mode(centre_widget))  # or the compare view
-        splitter.addWidget(self.params)
+        splitter.addWidget(params_column(self.presets_box, self.params))
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([200, 640, 260])
         layout = QHBoxLayout(self)
@@ -237,6 +258,7 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         info = await self._accounts.model_info(*selected)
         if self.selected_model() == selected:  # the pick may have changed meanwhile
             self.model_info.setText(info.summary())
+            self.params.set_shown(info.params)
 
     def select_model(self, account_id: str, model: str) -> bool:
         row = self.picker_model.row_of(account_id, model)
@@ -304,7 +326,7 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
             return
         for message in messages:
             if message.role == "user":
-                self.transcript.add_user_message(message.content)
+                self.transcript.add_user_message(message.content, versions=(message.version, message.versions))
                 continue
             held = self._chat.unsaved(message.id)
             content, status, error = message.content, message.status, message.error
@@ -330,7 +352,13 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
                         ],
                     )
                 )
-            self.transcript.add_assistant_message(content, footer=message.metrics.summary(), note=note, request=request)
+            self.transcript.add_assistant_message(
+                content,
+                footer=message.metrics.summary(),
+                note=note,
+                request=request,
+                versions=(message.version, message.versions),
+            )
         if messages and messages[-1].status is MessageStatus.INTERRUPTED:
             # Retry answers the last question again; an earlier interrupted reply stays as it is.
             self.transcript.show_error("This reply was cut off.", retry=True)
@@ -347,6 +375,7 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
         self.transcript.clear_transcript()
         await self._show_compare(conversation)  # an ordinary one: the transcript comes back
+        self.conversation_opened.emit(conversation.id)
         return conversation
 
     async def rename_current(self, title: str) -> None:
@@ -395,7 +424,7 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
 
     def _on_send_clicked(self) -> None:
         if not self.streaming:
-            self._start_reply(self.send(self.composer.toPlainText()))
+            self.context_gauge.confirm_then(lambda: self._start_reply(self.send(self.composer.toPlainText())))
 
     def _start_reply(self, coro) -> None:
         if self.streaming:
@@ -672,6 +701,7 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
             self.composer.setPlainText(draft)
 
     async def aclose(self) -> None:
+        self.context_gauge.stop()
         await self.stop_and_wait()
         try:
             await self._chat.save_draft(self.composer.toPlainText())

@@ -9,6 +9,10 @@ Finished messages live inside one "history" frame and only the live message sits
 Qt's layout visits every child frame of the frame being edited on each change, and user
 messages and markdown tables are frames: at the root they would make each token cost more as
 the chat grows. When the live message finishes it is moved into the history once.
+
+With turn actions on, each message's header carries links (Edit/Regenerate, Delete, Branch, and
+"‹ 2/3 ›" on a turn with versions) naming the message by its place in the transcript, which shows
+the stored branch in order.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ RENDER_INTERVAL_MS = 150
 # the end of a 100,000-character line as at its start.
 PLAIN_BLOCK_CHARS = 2000
 MESSAGE_SPACING = 14
+TURN_ACTIONS = ("regenerate", "edit", "delete", "branch", "previous", "next")
 
 # Inserted HTML merges its first block into the block at the cursor and loses that block's
 # format (a heading would become plain text). Starting with an empty table makes Qt open a
@@ -73,6 +78,7 @@ class TranscriptView(QTextBrowser):
     retry_requested = Signal()
     code_copied = Signal(str)
     code_view_requested = Signal(object)  # the SentRequest behind a reply ("View as code")
+    turn_action_requested = Signal(str, int)  # (action, the message's place from 0): see TURN_ACTIONS
 
     def __init__(self, parent: QWidget | None = None, *, render_interval_ms: int = RENDER_INTERVAL_MS) -> None:
         super().__init__(parent)
@@ -89,6 +95,9 @@ class TranscriptView(QTextBrowser):
         self._requests: list[SentRequest] = []  # by the index in their "request:" links
         self._live_request: SentRequest | None = None
         self._live: _LiveMessage | None = None
+        self._turn_actions = False
+        self._turns = 0  # messages shown so far: the next one's place
+        self.live_versions = (1, 1)  # (version, versions) the next streamed reply's header shows
         self._last_body: list[int | None] | None = None  # [start, end]; end None while live
         self._follow_bottom = True
         self._render_timer = QTimer(self)
@@ -113,9 +122,14 @@ class TranscriptView(QTextBrowser):
         self._requests.clear()
         self._live_request = None
         self._follow_bottom = True
+        self._turns = 0
         self._reset_document()
 
-    def add_user_message(self, text: str) -> None:
+    def set_turn_actions(self, enabled: bool) -> None:
+        """Offer the per-message actions on the messages added from now on."""
+        self._turn_actions = enabled
+
+    def add_user_message(self, text: str, *, versions: tuple[int, int] = (1, 1)) -> None:
         self._end_live_message()
         cursor = self._history.lastCursorPosition()
         if cursor.block().length() == 1:
@@ -127,18 +141,25 @@ class TranscriptView(QTextBrowser):
         frame.setBottomMargin(MESSAGE_SPACING // 2)
         cursor.insertFrame(frame)
         cursor.insertText("You", self._header_format)
+        self._insert_turn_actions(cursor, "user", versions)
         cursor.insertBlock(QTextBlockFormat(), self._text_format)
         start = cursor.position()
         cursor.insertText(text.replace("\r", ""), self._text_format)
         self._last_body = [start, cursor.position()]
 
     def add_assistant_message(
-        self, markdown: str, *, footer: str = "", note: str = "", request: SentRequest | None = None
+        self,
+        markdown: str,
+        *,
+        footer: str = "",
+        note: str = "",
+        request: SentRequest | None = None,
+        versions: tuple[int, int] = (1, 1),
     ) -> None:
         """A finished reply; with `request`, its footer offers "View as code"."""
         self._end_live_message()
         cursor = self._history.lastCursorPosition()
-        header_end = self._insert_header(cursor)
+        header_end = self._insert_header(cursor, versions)
         self._insert_markdown(header_end, markdown)
         self._last_body = [header_end + 1, self._history.lastPosition()]
         self._insert_footer(footer=footer, note=note, request=request)
@@ -152,7 +173,8 @@ class TranscriptView(QTextBrowser):
         self._live_request = None
         self._cursor.movePosition(_END)
         start = self._cursor.block().position()
-        header_end = self._insert_header(self._cursor)
+        header_end = self._insert_header(self._cursor, self.live_versions)
+        self.live_versions = (1, 1)
         self._live = _LiveMessage(start=start, header_end=header_end, tail_start=header_end)
         self._last_body = [header_end + 1, None]
 
@@ -228,6 +250,11 @@ class TranscriptView(QTextBrowser):
         cursor.setPosition(start)
         cursor.setPosition(end, _KEEP)
         return cursor.selection().toPlainText()
+
+    @property
+    def turn_count(self) -> int:
+        """How many messages are shown (streamed ones included)."""
+        return self._turns
 
     def character_count(self) -> int:
         return self.document().characterCount() - 1
@@ -344,10 +371,42 @@ class TranscriptView(QTextBrowser):
         else:
             cursor.insertBlock(block, char)
 
-    def _insert_header(self, cursor: QTextCursor) -> int:
+    def _insert_header(self, cursor: QTextCursor, versions: tuple[int, int]) -> int:
         self._start_block(cursor, self._header_block_format, self._header_format)
         cursor.insertText("Assistant", self._header_format)
+        self._insert_turn_actions(cursor, "assistant", versions)
         return cursor.position()
+
+    def _insert_turn_actions(self, cursor: QTextCursor, role: str, versions: tuple[int, int]) -> None:
+        """The header's links for the message at the next place: "‹ 2/3 ›" and the actions."""
+        place, self._turns = self._turns, self._turns + 1
+        if not self._turn_actions:
+            return
+        version, count = versions
+        cursor.insertText("    ", self._footer_format)
+        if count > 1:
+            # At the text's size, not the links' smaller one: the place among versions is read at a glance.
+            plain = QTextCharFormat(self._footer_format)
+            plain.setFontPointSize(self.document().defaultFont().pointSizeF())
+            previous, following = version > 1, version < count
+            cursor.insertText("‹", self._action_link("previous", place, plain) if previous else plain)
+            cursor.insertText(f" {version}/{count} ", plain)
+            cursor.insertText("›", self._action_link("next", place, plain) if following else plain)
+            cursor.insertText("    ", self._footer_format)
+        actions = [("Regenerate", "regenerate")] if role == "assistant" else [("Edit", "edit")]
+        actions += [("Delete", "delete"), ("Branch", "branch")]
+        for i, (label, action) in enumerate(actions):
+            if i:
+                cursor.insertText("  ·  ", self._footer_format)
+            cursor.insertText(label, self._action_link(action, place))
+
+    def _action_link(self, action: str, place: int, base: QTextCharFormat | None = None) -> QTextCharFormat:
+        link = QTextCharFormat(base or self._footer_format)
+        link.setAnchor(True)
+        link.setAnchorHref(f"turn:{action}:{place}")
+        link.setForeground(self._retry_format.foreground())
+        link.setFontWeight(QFont.Weight.Normal)
+        return link
 
     def _insert_markdown(self, position: int, source: str, *, cursor: QTextCursor | None = None) -> None:
         rendered = render_markdown(source, code_index_start=len(self._code_blocks), dark=self._dark)
@@ -498,6 +557,10 @@ class TranscriptView(QTextBrowser):
             self.code_copied.emit(code)
         elif scheme == "retry":
             self.retry_requested.emit()
+        elif scheme == "turn":
+            action, _, place = url.path().partition(":")
+            if action in TURN_ACTIONS and place.isdigit():
+                self.turn_action_requested.emit(action, int(place))
         elif scheme == "request":
             try:
                 request = self._requests[int(url.path())]

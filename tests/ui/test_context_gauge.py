@@ -1,0 +1,87 @@
+"""The context gauge under the composer: the conversation and the draft counted by LiteLLM for the
+picked model, against its context window; over the window, Send asks first."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from desktop_app.domain.accounts import Account
+from desktop_app.services.chat.llm import litellm_model_name
+from desktop_app.services.litellm_engine import estimate_tokens
+from tests.ui.conftest import WAIT_MS, run
+
+GPT_4_WINDOW = 8_192  # LiteLLM's map: gpt-4 takes 8,192 input tokens
+
+
+def _chat_requests(server) -> list:
+    return [r for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+def test_the_gauge_counts_the_conversation_and_the_draft_as_litellm_does(qtbot, modeldesk, fault_account):
+    pane = modeldesk.chat_pane
+    assert pane.select_model(fault_account.id, "ok")
+    pane.params.system_prompt.setPlainText("Be brief.")
+    pane.composer.setPlainText("first question")
+    with qtbot.waitSignal(pane.reply_finished, timeout=30_000):
+        qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
+    reply = run(qtbot, modeldesk.store.messages(pane.current_conversation.id))[-1].content  # as it is sent next
+
+    qtbot.keyClicks(pane.composer, "and a follow-up")
+    gauge = pane.context_gauge
+    litellm = run(qtbot, modeldesk.engine.litellm(), timeout=120_000)
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": "and a follow-up"},
+    ]
+    expected = estimate_tokens(litellm, litellm_model_name(fault_account, "ok"), messages=messages)
+    # LiteLLM knows no window for a local server's model: the count alone.
+    qtbot.waitUntil(lambda: gauge.text() == f"{expected:,} tokens", timeout=WAIT_MS)
+    assert gauge.isVisibleTo(pane) and not gauge.over
+
+
+def test_over_the_models_window_send_asks_first(qtbot, modeldesk, fault_server):
+    pane = modeldesk.chat_pane
+    account = Account(provider_id="openai", label="OpenAI lab", base_url=fault_server.base_url)
+    run(qtbot, modeldesk.accounts.save_account(account, "sk-test"))
+    modeldesk.catalog._remember(account.id, ("gpt-4",))  # the lab server answers any model it does not list
+    pane._reload_picker()
+    assert pane.select_model(account.id, "gpt-4")
+    gauge = pane.context_gauge
+
+    pane.composer.setPlainText("short")
+    qtbot.waitUntil(lambda: gauge.text().endswith(f" / {GPT_4_WINDOW:,} tokens"), timeout=120_000)
+    assert not gauge.over
+    pane.composer.setPlainText("word " * 9_000)
+    qtbot.waitUntil(lambda: gauge.over, timeout=WAIT_MS)
+    tokens = gauge.tokens
+    assert tokens > GPT_4_WINDOW and gauge.text() == f"{tokens:,} / {GPT_4_WINDOW:,} tokens"
+
+    # Cancel: nothing is sent and the message stays.
+    qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: gauge.confirm_box is not None and gauge.confirm_box.isVisible(), timeout=WAIT_MS)
+    assert gauge.confirm_box.text() == (
+        f"This conversation is about {tokens:,} tokens, more than the model's window of {GPT_4_WINDOW:,}; send anyway?"
+    )
+    gauge.confirm_box.button(QMessageBox.StandardButton.Cancel).click()
+    assert gauge.confirm_box is None and not pane.streaming
+    assert _chat_requests(fault_server) == [] and pane.composer.toPlainText().startswith("word word")
+
+    # Send anyway: it goes.
+    qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: gauge.confirm_box is not None and gauge.confirm_box.isVisible(), timeout=WAIT_MS)
+    [send_anyway] = [b for b in gauge.confirm_box.buttons() if b.text() == "Send anyway"]
+    with qtbot.waitSignal(pane.reply_finished, timeout=30_000) as finished:
+        send_anyway.click()
+    assert finished.args == ["complete"] and len(_chat_requests(fault_server)) == 1
+
+
+def test_the_gauge_never_loads_litellm_itself(qtbot, modeldesk, fault_account):
+    """Opening a conversation at start-up shows no count: LiteLLM (~160 MB) waits for a keystroke."""
+    pane = modeldesk.chat_pane
+    run(qtbot, pane.new_conversation())
+    assert pane.select_model(fault_account.id, "ok")
+    run(qtbot, pane.context_gauge.refresh())
+    assert not modeldesk.engine.started and not pane.context_gauge.isVisibleTo(pane)
