@@ -54,12 +54,13 @@ screenshot: $(VENV)/.installed-test servers
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Accounts docs/accounts.png
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Usage docs/usage.png
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Ollama docs/ollama.png
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Compare docs/compare.png
 	set -a; . ./$(SERVERS_ENV); set +a; \
 	  xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=llama.cpp docs/llamacpp.png
 
 bench: $(VENV)/.installed-test servers
 	set -a; . ./$(SERVERS_ENV); set +a; \
-	  for b in startup ttft stream transcript gguf_scan pull_progress; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+	  for b in startup ttft stream transcript gguf_scan pull_progress compare; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 # --- packaging (added with the PyInstaller bundle) ---------------------------------------------
 PYINSTALLER_VERSION := 6.22.3

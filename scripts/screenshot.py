@@ -1,4 +1,5 @@
-"""Render docs/screenshot.png: the real main window with a seeded conversation.
+"""Render docs/screenshot.png: the real main window with a seeded conversation (--pane=Compare: a
+stored 3-column comparison; --theme=light/dark).
 
 Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
 stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
@@ -86,6 +87,10 @@ async def seed(home: Path, pane: str = "Chat", theme: str = "system") -> None:
     )
     if pane == "Branches":
         await seed_branches(store, local.id)
+    if pane == "Compare":
+        from scripts.screenshot_panes import seed_comparison
+
+        await seed_comparison(store, claude.id, personal.id, local.id)
     await store.close()
     await seed_usage(paths, {claude.id: 1.0, personal.id: 0.6, local.id: 2.5})
 
@@ -166,7 +171,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="modeldesk-shot-"))
     from contextlib import ExitStack
 
-    from scripts.screenshot_panes import stage_llamacpp, stage_ollama, start_ollama_servers
+    from scripts.screenshot_panes import stage_compare, stage_llamacpp, stage_ollama, start_ollama_servers
 
     servers = ExitStack()
     if pane == "Ollama":
@@ -204,6 +209,8 @@ def main() -> int:
             await stage_ollama(app)
         elif pane == "llama.cpp":
             await stage_llamacpp(app)
+        elif pane == "Compare":
+            await stage_compare(app)
         elif pane not in ("Chat", "Branches"):
             accounts = app.accounts.accounts
             app.states.record_headers(

@@ -78,3 +78,54 @@ async def stage_llamacpp(app) -> None:
     await _until(lambda: any(m.status is RouterModelStatus.LOADED for m in pane.router_model.models()))
     pane.router_box.select_model("gemma3-270m-chat")
     pane.servers_box.view.selectRow(0)
+
+
+COMPARE_QUESTION = "In two sentences: why do SQLite databases use write-ahead logging?"
+COMPARE_ANSWERS = (
+    "Write-ahead logging appends changes to a separate log instead of rewriting pages in place, so "
+    "readers keep seeing a consistent snapshot while one writer works. A crash mid-write leaves the "
+    "main file untouched, and the log is replayed or discarded on the next open.",
+    "With WAL, readers and a writer no longer block each other: new pages go to the `-wal` file and "
+    "are checkpointed into the database later. It is also faster for most workloads, since commits "
+    "are sequential appends with fewer `fsync` calls.",
+    "SQLite uses a write-ahead log so that writes are saved to a log first. This makes it safer if "
+    "the program crashes and lets other programs read the database while it is being written.",
+)
+
+
+async def seed_comparison(store, claude_id: str, personal_id: str, local_id: str) -> None:
+    """A stored comparison of one turn, as three columns streaming it would have left it."""
+    from desktop_app.domain.chat import ChatParams, ReplyMetrics
+    from desktop_app.domain.compare import CompareColumn, CompareSetup
+
+    columns = (
+        CompareColumn(account_id=claude_id, model="claude-sonnet-4-5"),
+        CompareColumn(account_id=personal_id, model="claude-haiku-4-5"),
+        CompareColumn(account_id=local_id, model="gemma", overrides={"temperature": 0.2}),
+    )
+    figures = (
+        ReplyMetrics(ttft_s=0.612, tokens_per_s=58.2, prompt_tokens=24, completion_tokens=61, cost_usd=0.000987),
+        ReplyMetrics(ttft_s=0.344, tokens_per_s=121.5, prompt_tokens=24, completion_tokens=58, cost_usd=0.000314),
+        ReplyMetrics(ttft_s=0.071, tokens_per_s=63.4, prompt_tokens=27, completion_tokens=44),
+    )
+    conv = await store.create_conversation(
+        title="WAL: three models", account_id=claude_id, model=columns[0].model, params=ChatParams(temperature=0.7)
+    )
+    await store.set_compare(conv.id, CompareSetup(columns=columns))
+    await store.add_message(conv.id, role="user", content=COMPARE_QUESTION)
+    for lane, (column, answer, metrics) in enumerate(zip(columns, COMPARE_ANSWERS, figures), 1):
+        reply = await store.add_message(
+            conv.id, role="assistant", content="", account_id=column.account_id, model=column.model, lane=lane
+        )
+        metrics.latency_s = metrics.ttft_s + (metrics.completion_tokens or 0) / (metrics.tokens_per_s or 1)
+        await store.update_message(reply.id, content=answer, metrics=metrics)
+
+
+async def stage_compare(app) -> None:
+    """Open the seeded comparison (the most recent conversation is opened at start)."""
+    pane = app.chat_pane
+    for conversation in await app.store.list_conversations():
+        if conversation.compare is not None:
+            await pane.open_conversation(conversation)
+            return
+    raise RuntimeError("no comparison was seeded")

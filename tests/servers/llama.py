@@ -35,14 +35,28 @@ class LlamaServer(ServerProcess):
 
     name = "llama-server"
 
-    def __init__(self, *, extra_args: tuple[str, ...] = (), ctx: int = 4096, alias: str = "gemma") -> None:
+    def __init__(
+        self,
+        *,
+        extra_args: tuple[str, ...] = (),
+        ctx: int = 4096,
+        alias: str = "gemma",
+        router_names: tuple[str, ...] = (),
+    ) -> None:
+        """`router_names`: router mode instead, over a folder serving the GGUF under each name."""
         self.binary, self.model = real_artifacts()
         super().__init__(log_prefix="llama-server-")
         self.alias = alias
+        if router_names:
+            folder = Path(tempfile.mkdtemp(prefix="llama-router-"))
+            for name in router_names:
+                (folder / f"{name}.gguf").symlink_to(self.model)
+            target = ["--models-dir", str(folder)]
+        else:
+            target = ["-m", str(self.model), "--alias", alias]
         self._args = [
             str(self.binary),
-            "-m",
-            str(self.model),
+            *target,
             "--host",
             "127.0.0.1",
             "--port",
@@ -51,8 +65,6 @@ class LlamaServer(ServerProcess):
             str(ctx),
             "-t",
             "2",
-            "--alias",
-            alias,
             "--no-jinja",
             "--chat-template",
             "gemma",

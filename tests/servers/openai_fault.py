@@ -60,6 +60,7 @@ MODELS: dict[str, str] = {
     "no-usage": "as ok, but stream_options.include_usage is ignored, as servers older than it do",
     "slow": "500 word chunks, 20 ms apart",
     "fast-20000": "fast-<N>: N one-token chunks written as fast as possible",
+    "fast-5000": "the same with 5,000 chunks (four at once in benchmarks/compare.py)",
     "fault-401": "401 invalid_api_key",
     "fault-403": "403 permission_denied",
     "fault-404": "404 model_not_found",
@@ -71,6 +72,7 @@ MODELS: dict[str, str] = {
     "fault-stall": "3 chunks, then silence until the client leaves",
     "fault-stream-401": "2 chunks, then an error event (invalid_api_key) inside the 200 stream",
     "delay-2500": "delay-<ms>: headers at once, the first token <ms> later (a model loading)",
+    "paced-100": "paced-<N>: 200 word chunks at N a second, on a fixed schedule (a model's steady rate)",
     "fault-bidi": "text with a right-to-left override: shown as is, “gpj.exe” reads “exe.jpg”",
 }
 BIDI_PIECES = ("Open ", "\u202egpj.exe", "\u202c", " now")
@@ -574,6 +576,7 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
     """Produce the completion for ``chat.model``; returns False when the connection must close."""
     model, cid, created = chat.model, f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     fast = model.startswith("fast-") and model[5:].isdigit()
+    paced = model.startswith("paced-") and model[6:].isdigit() and int(model[6:]) > 0
     cut = model == "fault-cut"
     if fast:
         n = int(model[5:])
@@ -588,6 +591,8 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
             "fault-stream-401": ("auth", 2),
         }[model]
         pieces, delay = [f"{prefix}{i} " for i in range(n)], 0.0
+    elif paced:
+        pieces, delay = [f"word{i} " for i in range(200)], 1 / int(model[6:])
     else:
         count, delay = (500, 0.02) if model == "slow" else (40, 0.005)
         pieces = [f"word{i} " for i in range(count)]
@@ -654,6 +659,13 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
             await writer.drain()
         if rest:
             writer.write(b"".join(sse(chunk({"content": t})) for t in FAST_TOKENS[:rest]))
+    elif paced:
+        # Each chunk is due at i / N seconds after the first: late wake-ups do not add up.
+        begun = time.monotonic()
+        for i, piece in enumerate(pieces, start=1):
+            await asyncio.sleep(max(0.0, begun + i * delay - time.monotonic()))
+            writer.write(sse(chunk({"content": piece})))
+            await writer.drain()
     else:
         for piece in pieces:
             if delay:

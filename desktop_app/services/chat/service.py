@@ -32,6 +32,7 @@ from desktop_app.domain.chat import (
     StreamEvent,
     TextDelta,
 )
+from desktop_app.domain.compare import CompareColumn
 from desktop_app.domain.conversations import (
     SENT_AS_CONTEXT,
     Conversation,
@@ -413,6 +414,86 @@ class ChatService:
                 else:
                     await saver.stop()
 
+    async def answer_lane(
+        self, conversation: Conversation, lane: int, column: CompareColumn
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream compare column `lane`'s answer (its target, model and parameters) to that lane's
+        history, stored as that lane's reply and saved as `_answer` saves; raises as `reply` does."""
+        params = column.params(conversation.params)
+        problem = await self.refusal(target_id=column.account_id, model=column.model, params=params)
+        if problem is not None:
+            raise problem
+        await self.flush_unsaved()
+        history = [
+            ChatMessage(m.role, m.content, await self._files(m))  # type: ignore[arg-type]
+            for m in await self._store.messages(conversation.id, lane=lane)
+            if _counts_as_history(m)
+        ]
+        images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)
+        if images and (problem := await self._blind_model(column.account_id, column.model)) is not None:
+            raise problem
+        requested = self._dispatcher.stream(
+            target_id=column.account_id, model=column.model, messages=history, params=params
+        )
+        # The request goes out while the reply's row is written: the columns share one store, and
+        # their first tokens need not wait in its queue.
+        first = asyncio.ensure_future(anext(requested, None))
+        try:
+            reply = await self._store.add_message(
+                conversation.id,
+                role="assistant",
+                content="",
+                status=MessageStatus.STREAMING,
+                account_id=column.account_id,
+                model=column.model,
+                lane=lane,
+            )
+        except BaseException:
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
+            await requested.aclose()
+            raise
+        events = self._stream_reply(reply.id, _resumed(first, requested))
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
+
+    async def _stream_reply(
+        self, reply_id: int, events: AsyncGenerator[StreamEvent, None]
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream `events` into the stored reply `reply_id`: partial text saved on a timer, then its status."""
+        text: list[str] = []
+        reasoning: list[str] = []
+        status = MessageStatus.STOPPED  # unless the stream says otherwise
+        saver = _PartialSaver(self._save, reply_id, text, reasoning, self._save_interval_s)
+        async with contextlib.aclosing(events):
+            try:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        text.append(event.text)
+                        saver.changed()
+                    elif isinstance(event, ReasoningDelta):
+                        reasoning.append(event.text)
+                        saver.changed()
+                    elif isinstance(event, Started) and event.request is not None:
+                        await self._save(reply_id, request=event.request)
+                    elif isinstance(event, Finished):
+                        status = MessageStatus.COMPLETE
+                        await saver.finish(status, metrics=event.metrics)
+                    elif isinstance(event, Failed):
+                        status = MessageStatus.FAILED
+                        await saver.finish(status, metrics=event.metrics, error=_error_text(event.error))
+                    yield event
+            except StorageFailed as exc:
+                status = MessageStatus.FAILED
+                await saver.finish(status, error=_error_text(exc))
+                raise
+            finally:
+                if status is MessageStatus.STOPPED:
+                    await saver.finish(status)
+                else:
+                    await saver.stop()
+
     async def _check_files(self, conversation: Conversation, attachments: tuple[Attachment, ...]) -> None:
         """AttachmentRefused, before the message is stored, when a file it or the history would send
         is gone from disk, or is an image the model cannot see."""
@@ -512,6 +593,24 @@ class _PartialSaver:
         await self._save(
             self._id, content="".join(self._text), reasoning="".join(self._reasoning), status=status, **changes
         )
+
+
+async def _resumed(
+    first: asyncio.Future[StreamEvent | None], rest: AsyncGenerator[StreamEvent, None]
+) -> AsyncGenerator[StreamEvent, None]:
+    """The stream whose first event `first` is already fetching, then the rest of it."""
+    try:
+        event = await first
+        if event is None:
+            return
+        yield event
+        async for event in rest:
+            yield event
+    finally:
+        if not first.done():
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
+        await rest.aclose()
 
 
 def _counts_as_history(message: StoredMessage) -> bool:

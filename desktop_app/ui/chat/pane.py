@@ -46,6 +46,7 @@ from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.chat.context import ContextCounter
 from desktop_app.services.chat.presets import PresetStore
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
+from desktop_app.ui.chat.compare_mode import CompareModeMixin
 from desktop_app.ui.chat.context_gauge import ContextGauge
 from desktop_app.ui.chat.conversations_box import ConversationsBox
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
@@ -65,7 +66,7 @@ INTERRUPTED_NOTE = "Interrupted: ModelDesk closed while this reply was arriving"
 INTERRUPTED_CONTEXT_NOTE = "; the text above goes with your next message as context"
 
 
-class ChatPane(StoreFaultsMixin, QWidget):
+class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
     """Over 30 methods on purpose: send, retry, stream and the storage faults share one reply's state."""
 
     reply_started = Signal()
@@ -178,7 +179,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.conversations_box)
-        splitter.addWidget(centre_widget)
+        splitter.addWidget(self._with_compare_mode(centre_widget))  # or the compare view
         splitter.addWidget(params_column(self.presets_box, self.params))
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([200, 640, 260])
@@ -310,7 +311,8 @@ class ChatPane(StoreFaultsMixin, QWidget):
         self.params.set_params(conversation.params)
         if conversation.account_id:
             self.select_model(conversation.account_id, conversation.model)
-        await self._show_stored(conversation)
+        if not await self._show_compare(conversation):
+            await self._show_stored(conversation)
         self.conversation_opened.emit(conversation.id)
 
     async def _show_stored(self, conversation: Conversation) -> None:
@@ -372,6 +374,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
         self.conversations.upsert_front(conversation)
         self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
         self.transcript.clear_transcript()
+        await self._show_compare(conversation)  # an ordinary one: the transcript comes back
         self.conversation_opened.emit(conversation.id)
         return conversation
 
@@ -635,6 +638,7 @@ class ChatPane(StoreFaultsMixin, QWidget):
             self._reply_task.cancel()
 
     async def stop_and_wait(self) -> None:
+        await self.compare.stop_and_wait()
         task = self._reply_task
         if task is not None and not task.done():
             task.cancel()
@@ -716,4 +720,5 @@ class ChatPane(StoreFaultsMixin, QWidget):
                     log.warning("quitting: %s The reply is kept in %s until the next start.", exc.message, spilled)
                 else:
                     log.warning("closing with unsaved changes to the conversation history: %s", exc.message)
+        await self.compare.aclose()
         await self._tasks.aclose()
