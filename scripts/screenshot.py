@@ -87,6 +87,10 @@ async def seed(home: Path, pane: str = "Chat", theme: str = "system") -> None:
     )
     if pane == "Branches":
         await seed_branches(store, local.id)
+    if pane == "Vision":
+        from scripts.screenshot_panes import seed_vision
+
+        await seed_vision(store, paths, claude.id)
     if pane == "Compare":
         from scripts.screenshot_panes import seed_comparison
 
@@ -211,7 +215,9 @@ def main() -> int:
             await stage_llamacpp(app)
         elif pane == "Compare":
             await stage_compare(app)
-        elif pane not in ("Chat", "Branches"):
+        elif pane == "Vision":  # a file attached to the next message, waiting in the tray
+            await app.chat_pane.attachment_tray.add_data(b"quarter,units\nQ1,120\nQ2,210\n", "figures.csv")
+        elif pane not in ("Chat", "Branches", "Vision"):
             accounts = app.accounts.accounts
             app.states.record_headers(
                 accounts[0].id,

@@ -129,3 +129,48 @@ async def stage_compare(app) -> None:
             await pane.open_conversation(conversation)
             return
     raise RuntimeError("no comparison was seeded")
+
+
+async def seed_vision(store, paths, account_id: str) -> None:
+    """A conversation whose question carries two images (a bar chart and a photo-like picture), kept
+    by the app's attachment store as an attached file would be, and the answer about them."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from desktop_app.domain.attachments import image_limits
+    from desktop_app.domain.chat import ReplyMetrics
+    from desktop_app.services.chat.attachments import AttachmentStore
+
+    chart = Image.new("RGB", (640, 400), (250, 250, 250))
+    draw = ImageDraw.Draw(chart)
+    for i, height in enumerate((120, 210, 160, 300, 250)):
+        draw.rectangle((60 + i * 110, 360 - height, 130 + i * 110, 360), fill=(37, 99, 235))
+    draw.line((40, 360, 620, 360), fill=(60, 60, 60), width=3)
+    sunset = Image.linear_gradient("L").resize((640, 420))
+    photo = Image.merge("RGB", (sunset.point(lambda v: 255 - v // 3), sunset.point(lambda v: 140 - v // 3), sunset))
+    ImageDraw.Draw(photo).ellipse((250, 220, 390, 360), fill=(255, 200, 80))
+    store_files = AttachmentStore(paths.attachments_dir)
+    attached = []
+    for image, name in ((chart, "sales-by-quarter.png"), (photo, "harbour.jpg")):
+        out = io.BytesIO()
+        image.save(out, "PNG" if name.endswith(".png") else "JPEG", quality=88)
+        attached.append(await store_files.add_bytes(out.getvalue(), name, image_limits("anthropic")))
+    conv = await store.create_conversation(
+        title="What is in these pictures?", account_id=account_id, model="claude-sonnet-4-5"
+    )
+    await store.add_message(
+        conv.id,
+        role="user",
+        content="Which quarter sold most, and what time of day is the photo?",
+        attachments=tuple(attached),
+    )
+    reply = await store.add_message(
+        conv.id, role="assistant", content="", account_id=account_id, model="claude-sonnet-4-5"
+    )
+    await store.update_message(
+        reply.id,
+        content="The **fourth** bar is the tallest, so Q4 sold most. The photo shows a low sun in a warm"
+        " sky: early evening, shortly before sunset.",
+        metrics=ReplyMetrics(ttft_s=0.62, tokens_per_s=54.8, prompt_tokens=1712, completion_tokens=38, latency_s=1.31),
+    )

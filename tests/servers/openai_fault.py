@@ -61,6 +61,7 @@ MODELS: dict[str, str] = {
     "slow": "500 word chunks, 20 ms apart",
     "fast-20000": "fast-<N>: N one-token chunks written as fast as possible",
     "fast-5000": "the same with 5,000 chunks (four at once in benchmarks/compare.py)",
+    "o3-mini": "as ok: a real model's name, which LiteLLM's map says takes no images",
     "fault-401": "401 invalid_api_key",
     "fault-403": "403 permission_denied",
     "fault-404": "404 model_not_found",

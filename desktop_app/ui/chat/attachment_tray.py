@@ -8,6 +8,7 @@ composer. The chips stay until the message is stored with them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,7 @@ from desktop_app.domain.errors import DomainError
 
 THUMBNAIL = QSize(56, 56)
 FILE_FILTER = (
-    "Images and documents (*.png *.jpg *.jpeg *.webp *.gif *.pdf *.txt *.md *.csv *.json *.log *.py *.*);;"
-    "All files (*)"
+    "Images and documents (*.png *.jpg *.jpeg *.webp *.gif *.pdf *.txt *.md *.csv *.json *.log *.py *.*);;All files (*)"
 )
 
 Attach = Callable[[Path | None, bytes | None, str], Coroutine[Any, Any, Attachment]]
@@ -67,6 +67,7 @@ class _Chip(QWidget):
         self.remove_button.clicked.connect(lambda: self.removed.emit(attachment.digest))
         layout.addWidget(self.remove_button)
         self.setToolTip("\n".join(filter(None, (attachment.name, attachment.note))))
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)  # a plain QWidget paints no border else
         self.setStyleSheet(
             "QWidget#attachmentChip { border: 1px solid palette(mid); border-radius: 4px;"
             " background: palette(alternate-base); }"
@@ -136,6 +137,10 @@ class AttachmentTray(QWidget):
         self.changed.emit()
         return attachment
 
+    async def _add_pasted(self, image: QImage) -> None:
+        # QImage is reentrant: a copy is encoded on a worker thread, not the GUI's.
+        await self.add_data(await asyncio.to_thread(_png_bytes, image.copy()), "pasted image.png")
+
     def _on_chip_removed(self, digest: str) -> None:
         for chip in [c for c in self._chips if c.attachment.digest == digest]:
             self._chips.remove(chip)
@@ -174,13 +179,15 @@ class AttachmentTray(QWidget):
             image = QImage(mime.imageData())
             if image.isNull():
                 return False
-            self._spawn(self.add_data(_png_bytes(image), "pasted image.png"), name="chat:attach")
+            self._spawn(self._add_pasted(image), name="chat:attach")
             return True
         return False
 
 
 def _has_files(mime) -> bool:
-    return bool(mime is not None and ((mime.hasUrls() and any(u.isLocalFile() for u in mime.urls())) or mime.hasImage()))
+    return bool(
+        mime is not None and ((mime.hasUrls() and any(u.isLocalFile() for u in mime.urls())) or mime.hasImage())
+    )
 
 
 def _png_bytes(image: QImage) -> bytes:

@@ -11,16 +11,16 @@ import asyncio
 import contextlib
 import html
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.domain.attachments import Attachment, AttachmentRefused
 from desktop_app.domain.chat import (
     AttemptFailed,
     Failed,
@@ -46,9 +47,12 @@ from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.chat.context import ContextCounter
 from desktop_app.services.chat.presets import PresetStore
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
+from desktop_app.ui.chat.attachment_tray import AttachmentTray
 from desktop_app.ui.chat.compare_mode import CompareModeMixin
 from desktop_app.ui.chat.context_gauge import ContextGauge
+from desktop_app.ui.chat.conversation_actions import ConversationActionsMixin
 from desktop_app.ui.chat.conversations_box import ConversationsBox
+from desktop_app.ui.chat.image_viewer import AttachmentViewer
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel
 from desktop_app.ui.chat.presets import PresetsBox, params_column
@@ -66,7 +70,7 @@ INTERRUPTED_NOTE = "Interrupted: ModelDesk closed while this reply was arriving"
 INTERRUPTED_CONTEXT_NOTE = "; the text above goes with your next message as context"
 
 
-class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
+class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWidget):
     """Over 30 methods on purpose: send, retry, stream and the storage faults share one reply's state."""
 
     reply_started = Signal()
@@ -125,6 +129,12 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         self.composer = QPlainTextEdit()
         self.composer.setPlaceholderText("Message — Ctrl+Enter sends, Esc stops")
         self.composer.setFixedHeight(96)
+        self.attachment_tray = AttachmentTray(
+            composer=self.composer, attach=self._attach, path_of=chat.attachment_path, spawn=self._tasks.spawn
+        )
+        self.attachment_tray.refused.connect(self.show_notice)
+        self.transcript.set_attachment_files(chat.attachment_path)
+        self.transcript.attachment_open_requested.connect(self._on_transcript_attachment_open_requested)
         self.send_button = QPushButton("Send")
         self.send_button.setDefault(True)
         self.stop_button = QPushButton("Stop")
@@ -136,6 +146,7 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.attachment_tray.attach_button)
         buttons.addStretch(1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.composer, 1)
@@ -157,6 +168,7 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         centre.addWidget(self.transcript, 1)
         centre.addWidget(self.turns.edit_box)
         centre.addWidget(self.notice)
+        centre.addWidget(self.attachment_tray)
         centre.addLayout(bottom)
         centre_widget = QWidget()
         centre_widget.setLayout(centre)
@@ -286,24 +298,6 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
 
     # --- conversations ------------------------------------------------------------------------
 
-    async def load_conversations(self, select_id: int | None = None, *, select: bool = True) -> None:
-        try:
-            items = await self._chat.store.list_conversations()
-        except StorageFailed:
-            return  # the banner says why, with what to do
-        finally:
-            self._show_store_state()
-        self.conversations.set_conversations(items)
-        if not items or not select:
-            return
-        row = self.conversations.row_of(select_id) if select_id is not None else 0
-        self.conversations_box.view.setCurrentIndex(self.conversations.index(max(row, 0)))
-
-    def _on_conversation_selected(self, current, _previous) -> None:
-        conversation = self.conversations.conversation_at(current.row()) if current.isValid() else None
-        if conversation is not None and (self._current is None or conversation.id != self._current.id):
-            self._tasks.spawn(self.open_conversation(conversation))
-
     async def open_conversation(self, conversation: Conversation) -> None:
         await self.stop_and_wait()
         await self._remember_settings()
@@ -326,7 +320,9 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
             return
         for message in messages:
             if message.role == "user":
-                self.transcript.add_user_message(message.content, versions=(message.version, message.versions))
+                self.transcript.add_user_message(
+                    message.content, versions=(message.version, message.versions), attachments=message.attachments
+                )
                 continue
             held = self._chat.unsaved(message.id)
             content, status, error = message.content, message.status, message.error
@@ -378,24 +374,6 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         self.conversation_opened.emit(conversation.id)
         return conversation
 
-    async def rename_current(self, title: str) -> None:
-        if self._current is None or not title.strip():
-            return
-        await self._chat.store.rename_conversation(self._current.id, title.strip())
-        self._current.title = title.strip()
-        self.conversations.refresh_title(self._current.id, self._current.title)
-
-    async def delete_current(self) -> None:
-        if self._current is None:
-            return
-        await self.stop_and_wait()
-        doomed, self._current = self._current, None
-        await self._chat.store.delete_conversation(doomed.id)
-        self.conversations.remove(doomed.id)
-        self.transcript.clear_transcript()
-        if self.conversations.rowCount():
-            self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
-
     async def _remember_settings(self) -> None:
         """Store the picker and panel values into the conversation being left or sent."""
         if self._current is None:
@@ -439,7 +417,8 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         stays there and the transcript says why, with a Retry that sends it again. A message that
         cannot be sent (empty, no model, no key...) is refused first: nothing is stored or sent.
         """
-        if (problem := await self._refusal(text)) is not None:
+        attachments = self.attachment_tray.attachments
+        if (problem := await self._refusal(text, attachments)) is not None:
             self._show_refusal(problem)
             return
         store = self._chat.store
@@ -452,17 +431,22 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
             await self._remember_settings()
             assert self._current is not None
             conversation = self._current
-            await self._chat.add_user_message(conversation, text)
+            await self._chat.add_user_message(conversation, text, attachments)
         except StorageFailed as exc:
             self._on_storage_failed(exc.kept("your message is kept"), retry="send")
+            return
+        except AttachmentRefused as exc:  # a file went from disk since it was attached
+            self._show_refusal(exc)
             return
         self._retry_kind = "answer"
         if self.composer.toPlainText() == text:
             self.composer.clear()
+        if self.attachment_tray.attachments == attachments:
+            self.attachment_tray.clear()
         if self._storage_fault_shown:
             await self._show_stored(conversation)  # the fault's sentence goes, the message shows
         else:
-            self.transcript.add_user_message(text)
+            self.transcript.add_user_message(text, attachments=attachments)
         self._sending = text
         try:
             await self._stream(self._chat.answer(conversation))
@@ -503,13 +487,26 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         await self.open_conversation(conversation)
         await self._stream(self._chat.answer(conversation, override_budget=override_budget))
 
-    async def _refusal(self, text: str | None) -> DomainError | None:
+    async def _refusal(self, text: str | None, attachments: tuple[Attachment, ...] = ()) -> DomainError | None:
         """Why what is in the picker, the parameters and (with `text`) the composer cannot be sent."""
         target = self.selected_model()
         if target is None and self._current is not None:
             target = (self._current.account_id, self._current.model)
         account_id, model = target or ("", "")
-        return await self._chat.refusal(target_id=account_id, model=model, params=self.params.params(), text=text)
+        return await self._chat.refusal(
+            target_id=account_id, model=model, params=self.params.params(), text=text, attachments=attachments
+        )
+
+    def _attach(self, path: Path | None, data: bytes | None, name: str) -> Coroutine[Any, Any, Attachment]:
+        """Prepare a file for the model picked (an image is fitted to what its provider takes)."""
+        account = self._accounts.find((self.selected_model() or ("", ""))[0])
+        provider_id = account.provider_id if account is not None else ""
+        return self._chat.attach(path=path, data=data, name=name, provider_id=provider_id)
+
+    def _on_transcript_attachment_open_requested(self, attachment: Attachment) -> None:
+        viewer = AttachmentViewer(attachment, self._chat.attachment_path(attachment), self)
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.open()
 
     def _show_refusal(self, problem: DomainError) -> None:
         """Say above the composer why nothing was sent (what was typed stays); a schema the parameters
@@ -663,36 +660,6 @@ class ChatPane(StoreFaultsMixin, CompareModeMixin, QWidget):
         self._reload_picker()
         self.show_notice(" ".join(errors))
         self.models_refreshed.emit()
-
-    # --- dialogs (non-modal: open() + signals) ------------------------------------------------
-
-    def _on_new_clicked(self) -> None:
-        self._tasks.spawn(self._saying_storage_faults(self.new_conversation()))
-
-    def _on_rename_clicked(self) -> None:
-        if self._current is None:
-            return
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Rename conversation")
-        dialog.setLabelText("Name")
-        dialog.setTextValue(self._current.title)
-        dialog.textValueSelected.connect(
-            lambda text: self._tasks.spawn(self._saying_storage_faults(self.rename_current(text)))
-        )
-        dialog.open()
-
-    def _on_delete_clicked(self) -> None:
-        if self._current is None:
-            return
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Delete conversation",
-            f"Delete “{self._current.title}” and all its messages?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            self,
-        )
-        box.accepted.connect(lambda: self._tasks.spawn(self._saying_storage_faults(self.delete_current())))
-        box.open()
 
     async def restore_draft(self) -> None:
         """At start: what was typed and not sent when ModelDesk last quit goes back in the composer."""
