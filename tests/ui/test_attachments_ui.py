@@ -159,3 +159,23 @@ def test_a_model_that_cannot_see_is_refused_the_image_before_anything_is_stored(
     assert len(fault_server.requests) == requests_before
     assert pane.composer.toPlainText() == "Describe it" and len(pane.attachment_tray.attachments) == 1
     assert pane.current_conversation is None or run(qtbot, modeldesk.store.messages(pane.current_conversation.id)) == []
+
+
+def test_deleting_the_last_conversation_that_uses_a_file_removes_it(qtbot, modeldesk, pane, tmp_path) -> None:
+    chat = modeldesk.chat
+    run(qtbot, pane.attachment_tray.add_path(png_file(tmp_path, "kept.png")))
+    send(qtbot, pane, "first")
+    first = pane.current_conversation
+    [kept] = run(qtbot, modeldesk.store.messages(first.id))[0].attachments
+    [question, _] = run(qtbot, modeldesk.store.messages(first.id))
+    branch = run(qtbot, chat.branch(question.id))  # a second conversation refers to the same file
+    waiting = run(qtbot, pane.attachment_tray.add_path(png_file(tmp_path, "waiting.png", (30, 30))))
+
+    run(qtbot, pane.open_conversation(first))
+    run(qtbot, pane.delete_current())
+    assert chat.attachment_path(kept).exists()  # the branch still shows it
+    run(qtbot, pane.open_conversation(branch))
+    run(qtbot, pane.delete_current())
+    assert not chat.attachment_path(kept).exists()
+    assert chat.attachment_path(waiting).exists()  # attached to the message being written
+    assert pane.attachment_tray.attachments == (waiting,)

@@ -134,6 +134,10 @@ class ConversationStore(SqliteStore):
             self._execute_one, "UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id)
         )
 
+    async def attachment_digests(self) -> set[str]:
+        """The digests of every file a message still refers to (what the attachments folder must keep)."""
+        return await self._read(self._attachment_digests)
+
     async def delete_conversation(self, conversation_id: int) -> bool:
         """Delete the conversation and all its messages."""
         return await self._write(self._execute_one, "DELETE FROM conversations WHERE id = ?", (conversation_id,))
@@ -607,6 +611,10 @@ class ConversationStore(SqliteStore):
             return int(count)
 
         return self._transaction(run)
+
+    def _attachment_digests(self) -> set[str]:
+        rows = self._conn.execute("SELECT id, attachments FROM messages WHERE attachments != ''")
+        return {a.digest for id_, text in rows for a in _attachments(text, id_)}
 
     def _win_counts(self) -> dict[tuple[str, str], int]:
         rows = self._conn.execute(

@@ -311,10 +311,32 @@ class ChatService:
         await self._store.add_message(conversation.id, role="user", content=text, parent_id=original.parent_id)
         return self._answer(conversation)
 
-    async def delete_turn(self, message_id: int) -> int:
-        """Delete the message and all that follows it, on every branch; returns how many went."""
+    async def delete_conversation(self, conversation_id: int, *, keep: frozenset[str] = frozenset()) -> bool:
+        """Delete the conversation, and the attached files no other message refers to (nor `keep`:
+        the digests of files attached to a message not sent yet)."""
+        deleted = await self._store.delete_conversation(conversation_id)
+        await self.remove_unused_attachments(keep)
+        return deleted
+
+    async def remove_unused_attachments(self, keep: frozenset[str] = frozenset()) -> int:
+        """Delete the kept files no message refers to any more, other than `keep`; how many went. A
+        folder that cannot be cleaned is only logged: the files take space, nothing is lost."""
+        if self._attachments is None:
+            return 0
+        used = await self._store.attachment_digests() | keep
+        try:
+            return await self._attachments.remove_unused(used)
+        except OSError as exc:
+            log.warning("attached files no longer used could not be removed: %s", exc)
+            return 0
+
+    async def delete_turn(self, message_id: int, *, keep: frozenset[str] = frozenset()) -> int:
+        """Delete the message and all that follows it, on every branch; returns how many went. The
+        attached files no message refers to any more go too (not those in `keep`)."""
         await self.flush_unsaved()
-        return await self._store.delete_message(message_id)
+        deleted = await self._store.delete_message(message_id)
+        await self.remove_unused_attachments(keep)
+        return deleted
 
     async def branch(self, message_id: int) -> Conversation:
         """A new conversation holding copies of the branch up to `message_id` (held replies written first)."""

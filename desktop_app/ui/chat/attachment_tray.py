@@ -108,6 +108,10 @@ class AttachmentTray(QWidget):
     def attachments(self) -> tuple[Attachment, ...]:
         return tuple(chip.attachment for chip in self._chips)
 
+    def pending(self) -> frozenset[str]:
+        """The digests of the files waiting to be sent (kept when unused files are cleaned up)."""
+        return frozenset(a.digest for a in self.attachments)
+
     def clear(self) -> None:
         for chip in self._chips:
             chip.deleteLater()

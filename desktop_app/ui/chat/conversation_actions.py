@@ -40,7 +40,7 @@ class ConversationActionsMixin:
             return
         await self.stop_and_wait()
         doomed, self._current = self._current, None
-        await self._chat.store.delete_conversation(doomed.id)
+        await self._chat.delete_conversation(doomed.id, keep=self.attachment_tray.pending())
         self.conversations.remove(doomed.id)
         self.transcript.clear_transcript()
         if self.conversations.rowCount():

@@ -267,7 +267,7 @@ class TurnActions(QObject):
         if self._pane.streaming:
             self._pane.show_notice(WHILE_STREAMING)
             return 0
-        count = await self._chat.delete_turn(message.id)
+        count = await self._chat.delete_turn(message.id, keep=self._pane.attachment_tray.pending())
         if self._editing is not None and self._editing.id == message.id:
             self.cancel_edit()
         conversation = self._pane.current_conversation
