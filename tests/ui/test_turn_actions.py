@@ -305,3 +305,24 @@ def test_a_locked_store_refusing_a_regenerate_or_a_delete_is_said_and_nothing_ch
         qtbot.waitUntil(lambda: pane.transcript.toPlainText().count(LOCKED) == 2, timeout=WAIT_MS)
     assert [m.id for m in stored(qtbot, modeldesk)] == before  # the branch shown and every message stay
     assert "then try again" in pane.transcript.toPlainText()
+
+
+def test_code_blocks_are_highlighted_for_the_new_theme_once_it_changes(qtbot, modeldesk, pane):
+    store = modeldesk.store
+    conversation = run(qtbot, store.create_conversation(title="Code"))
+    run(qtbot, store.add_message(conversation.id, role="user", content="Show me"))
+    run(qtbot, store.add_message(conversation.id, role="assistant", content="```python\nprint('hi')\n```"))
+    run(qtbot, pane.open_conversation(conversation))
+
+    def code_html() -> str:
+        """The highlighting of `print` (its span's style): recolouring does not touch it."""
+        html = pane.transcript.toHtml()
+        return html[html.rindex("<span", 0, html.index("print")) : html.index("print")]
+
+    light = code_html()
+    try:
+        run(qtbot, modeldesk.theme_menu.set_theme("dark"))
+        qtbot.waitUntil(lambda: code_html() != light, timeout=WAIT_MS)
+        assert pane.transcript.toPlainText().count("print('hi')") == 1
+    finally:
+        run(qtbot, modeldesk.theme_menu.set_theme("system"))

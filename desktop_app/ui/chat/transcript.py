@@ -89,6 +89,7 @@ class TranscriptView(QTextBrowser):
     code_view_requested = Signal(object)  # the SentRequest behind a reply ("View as code")
     turn_action_requested = Signal(str, int)  # (action, the message's place from 0): see TURN_ACTIONS
     attachment_open_requested = Signal(object)  # the Attachment whose thumbnail or name was clicked
+    recoloured = Signal()  # the theme changed what was shown (code blocks keep their old style until shown again)
 
     def __init__(self, parent: QWidget | None = None, *, render_interval_ms: int = RENDER_INTERVAL_MS) -> None:
         super().__init__(parent)
@@ -538,6 +539,7 @@ class TranscriptView(QTextBrowser):
             self._apply_palette()  # applies to what is added from now on
             if old is not None and old != self._colours:
                 self._recolour_document(old, self._colours)
+                self.recoloured.emit()
 
     def _recolour_document(self, old: Colours, new: Colours) -> None:
         """Give what is already shown the new theme's colours: user blocks, links, errors, notes.

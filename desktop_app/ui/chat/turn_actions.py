@@ -117,6 +117,7 @@ class TurnActions(QObject):
         pane.transcript.set_turn_actions(True)
         pane.transcript.turn_action_requested.connect(self._on_transcript_turn_action_requested)
         pane.conversation_opened.connect(self._on_pane_conversation_opened)
+        pane.transcript.recoloured.connect(self._on_transcript_recoloured)
         self.edit_box.submitted.connect(self._on_edit_box_submitted)
         self.edit_box.cancelled.connect(self.cancel_edit)
 
@@ -149,6 +150,13 @@ class TurnActions(QObject):
         if self._editing is None and (held := self._put_aside.pop(conversation_id, None)) is not None:
             self._editing = held[0]
             self.edit_box.start(held[1])
+
+    def _on_transcript_recoloured(self) -> None:
+        # Code blocks were highlighted for the old theme: show the conversation again in the new
+        # one (not while a reply streams: it is shown again when it is next opened).
+        conversation = self._pane.current_conversation
+        if conversation is not None and not self._pane.streaming:
+            self._pane._tasks.spawn(self._show_again(conversation), name="chat:recolour")
 
     async def _message_at(self, place: int, role: str | None = None) -> StoredMessage | None:
         """The stored message shown at `place`; None (and the transcript shown afresh) if the
