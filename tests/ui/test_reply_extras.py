@@ -4,6 +4,7 @@ with a pretty/raw view. The transcript alone, then the whole app against the loo
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -181,3 +182,20 @@ def test_a_json_reply_is_checked_against_the_schema_sent(qtbot, modeldesk, fault
     assert "✗ Does not match the schema at $.age: '36' is not of type 'integer'." in footer
     run(qtbot, pane.open_conversation(pane.current_conversation))  # the stored request says what was asked
     assert "✗ Does not match the schema at $.age" in pane.transcript.toPlainText().splitlines()[-1]
+
+
+def test_a_schema_that_is_not_a_json_schema_is_refused_beside_its_field_and_nothing_lost(
+    qtbot, modeldesk, fault_account, fault_server
+):
+    pane, params = modeldesk.chat_pane, modeldesk.chat_pane.params
+    assert pane.select_model(fault_account.id, "json-person")
+    params.response_format.setCurrentIndex(params.response_format.findData(ResponseFormat.JSON_SCHEMA.value))
+    params.json_schema.setPlainText('{"type": "objekt"}')  # JSON, but no JSON Schema
+    pane.composer.setPlainText("Who?")
+    qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not pane.notice.isHidden() and not pane.streaming)
+    problem = "The JSON schema is not a valid schema: 'objekt' is not valid under any of the given schemas (at $.type)."
+    assert params.schema_problem.text() == problem and not params.schema_problem.isHidden()
+    assert html.unescape(pane.notice.text()).startswith(problem)
+    assert pane.composer.toPlainText() == "Who?" and params.json_schema.toPlainText() == '{"type": "objekt"}'
+    assert not [r for r in fault_server.requests if r.path.endswith("/chat/completions")]

@@ -9,6 +9,8 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatParams, Finished, ReasoningDelta, ReplyMetrics, TextDelta
 from desktop_app.services.chat.llm import LLMService
 from tests.servers.anthropic_fault import THINKING_PIECES, AnthropicServer
+from tests.servers.ollama_chat import THINKING_PIECES as OLLAMA_THINKING
+from tests.servers.ollama_server import OllamaServer
 from tests.servers.openai_fault import REASONING_PIECES, FaultServer
 from tests.unit.test_llm_service import KEY, collect, stream
 
@@ -57,3 +59,18 @@ async def test_reasoning_content_is_streamed_apart_and_its_reported_tokens_kept(
     metrics = events[-1].metrics
     assert metrics.reasoning_tokens == len(REASONING_PIECES) and metrics.thinking_s is not None
     assert metrics.thinking_summary().startswith(f"{len(REASONING_PIECES)} tokens, ")
+
+
+@pytest.mark.asyncio
+async def test_ollamas_thinking_is_streamed_apart_and_timed(llm: LLMService) -> None:
+    """Ollama's `message.thinking`, asked for with `think` (LiteLLM sends it for a reasoning effort)."""
+    with OllamaServer(installed=("gemma3:270m",)) as server:
+        account = Account(provider_id="ollama", label="Local Ollama", base_url=server.base_url)
+        params = ChatParams(reasoning_effort="low")
+        events = await collect(stream(llm, account, "gemma3:270m", params=params, api_key=""))
+        body = server.requests[-1].json()
+    assert body["think"] not in (None, False)
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "".join(OLLAMA_THINKING)
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    assert all(not isinstance(e, ReasoningDelta) for e in events[first_text:])
+    assert events[-1].metrics.thinking_s is not None
