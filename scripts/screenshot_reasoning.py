@@ -65,8 +65,14 @@ async def seed_reasoning(store, account_id: str) -> None:
 
 async def stage_reasoning(app) -> None:
     """Open the first reply's reasoning and show the second reply's JSON pretty."""
+    import asyncio
+
     from PySide6.QtCore import QUrl
 
     transcript = app.chat_pane.transcript
+    for _ in range(100):  # until the whole conversation is shown
+        if "Pretty view" in transcript.toPlainText():
+            break
+        await asyncio.sleep(0.05)
     transcript.anchorClicked.emit(QUrl("thinking:0"))
     transcript.anchorClicked.emit(QUrl("json:0"))

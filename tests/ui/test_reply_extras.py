@@ -199,3 +199,13 @@ def test_a_schema_that_is_not_a_json_schema_is_refused_beside_its_field_and_noth
     assert html.unescape(pane.notice.text()).startswith(problem)
     assert pane.composer.toPlainText() == "Who?" and params.json_schema.toPlainText() == '{"type": "objekt"}'
     assert not [r for r in fault_server.requests if r.path.endswith("/chat/completions")]
+
+
+def test_a_link_from_before_the_transcript_was_cleared_changes_nothing(view):
+    view.add_assistant_message("Answer.", reasoning="Thoughts.", request=_request({"type": "json_object"}))
+    view.clear_transcript()
+    view.add_assistant_message("Plain.")
+    before = view.toPlainText()
+    _click(view, "thinking:0")
+    _click(view, "json:0")
+    assert view.toPlainText() == before

@@ -1,8 +1,8 @@
 """What a transcript shows around a reply's answer: its reasoning folded under a "Thinking ▸" link,
 and, for a reply asked for as JSON, the check of that JSON and a pretty/raw view of it.
 
-Each is kept by its place in the transcript's document; the transcript calls `shift` whenever
-text is inserted or removed before them, so the places stay right without scanning.
+Each is kept by its place in the transcript's document. A change here moves the places kept here
+and returns (where, by how much) the document changed, for the transcript to move its own.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class _Fold:
     @property
     def shown_end(self) -> int:
         """The end of the shown reasoning (the link's end while folded)."""
-        return self.link_end + (1 + sum(map(len, self.parts)) if self.expanded else 0)
+        return self.link_end + (1 + sum(map(len, self.parts)) if self.expanded and any(self.parts) else 0)
 
 
 @dataclass(slots=True)
@@ -58,6 +58,8 @@ class ReplyExtras:
         self._document = document
         self._folds: list[_Fold] = []
         self._bodies: list[_JsonBody] = []
+        self._reasoning_format, self._reasoning_block = QTextCharFormat(), QTextBlockFormat()
+        self._text_format = QTextCharFormat()
 
     def clear(self) -> None:
         self._folds.clear()
@@ -122,13 +124,6 @@ class ReplyExtras:
         self._cursor(at).insertText(text, self._reasoning_format)
         return len(text)
 
-    def fold_end(self, number: int) -> int:
-        """Where fold `number` ends: after its shown reasoning, or after its link while folded."""
-        return self._folds[number].shown_end
-
-    def is_expanded(self, number: int) -> bool:
-        return self._folds[number].expanded
-
     def set_expanded(self, number: int, expanded: bool) -> tuple[int, int]:
         """Show or hide fold `number`'s reasoning; returns (where, by how much) the document changed:
         what lay from there on has moved by that much."""
@@ -147,6 +142,8 @@ class ReplyExtras:
         return before, fold.shown_end - before
 
     def toggle(self, number: int) -> tuple[int, int]:
+        if not 0 <= number < len(self._folds):  # a link from before the transcript was cleared
+            return 0, 0
         return self.set_expanded(number, not self._folds[number].expanded)
 
     def set_summary(self, number: int, summary: str) -> tuple[int, int]:
@@ -157,9 +154,6 @@ class ReplyExtras:
         self._relabel(fold, fold.expanded)
         self.shift(before, fold.link_end - before, skip=fold)
         return before, fold.link_end - before
-
-    def reasoning(self, number: int) -> str:
-        return "".join(self._folds[number].parts)
 
     def _relabel(self, fold: _Fold, expanded: bool) -> None:
         cursor = self._cursor(fold.link_start)
@@ -194,6 +188,8 @@ class ReplyExtras:
     def toggle_json(self, number: int, insert_markdown: Callable[[int, str], None]) -> list[tuple[int, int]]:
         """Show the reply's JSON indented in a code block, or again as received; returns where and by
         how much the document changed, in order."""
+        if not 0 <= number < len(self._bodies):
+            return []
         body = self._bodies[number]
         pretty = None if body.pretty else pretty_json(body.raw)
         if not body.pretty and pretty is None:
@@ -228,14 +224,7 @@ class ReplyExtras:
         body = self._bodies[number]
         body.link_start, body.link_end, body.link = start, end, link
 
-    def json_shown_pretty(self, number: int) -> bool:
-        return self._bodies[number].pretty
-
     # -- formats (set by the transcript from its theme) -------------------------------------
-
-    _reasoning_format = QTextCharFormat()
-    _reasoning_block = QTextBlockFormat()
-    _text_format = QTextCharFormat()
 
     def set_formats(self, *, reasoning: QTextCharFormat, block: QTextBlockFormat, text: QTextCharFormat) -> None:
         self._reasoning_format, self._reasoning_block, self._text_format = reasoning, block, text
