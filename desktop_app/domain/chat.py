@@ -140,6 +140,8 @@ class ReplyMetrics:
     account_id: str = ""  # which account answered (matters for pools)
     account_label: str = ""
     retries: int = 0  # how many other accounts were tried first
+    reasoning_tokens: int | None = None  # where the provider reports them (part of completion_tokens)
+    thinking_s: float | None = None  # first reasoning delta -> first answer delta
 
     def summary(self) -> str:
         """The one-line metrics footer under a reply."""
@@ -157,6 +159,15 @@ class ReplyMetrics:
         if self.account_label and self.retries:
             parts.append(f"via {self.account_label} after {self.retries} {'retry' if self.retries == 1 else 'retries'}")
         return " · ".join(parts)
+
+    def thinking_summary(self) -> str:
+        """What the reasoning block's header says of it: "1,234 tokens, 3.2 s", or ""."""
+        parts: list[str] = []
+        if self.reasoning_tokens:
+            parts.append(f"{self.reasoning_tokens:,} tokens")
+        if self.thinking_s is not None:
+            parts.append(f"{self.thinking_s:.1f} s")
+        return ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}

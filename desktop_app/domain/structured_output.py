@@ -68,3 +68,23 @@ def check_against_schema(text: str, schema: dict[str, Any]) -> Verdict:
     if error is None:
         return Verdict(True, "Valid JSON, matches the schema.")
     return Verdict(False, f"Does not match the schema at {json_path(error.absolute_path)}: {error.message}.")
+
+
+def pretty_json(text: str) -> str | None:
+    """The reply's JSON indented by two spaces, or None when it does not parse."""
+    value, problem = _as_json(text)
+    return None if problem is not None else json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def reply_verdict(response_format: Any, text: str) -> Verdict | None:
+    """The check a reply gets for the `response_format` sent with it (None: it asked for no JSON)."""
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_object":
+        return check_json_object(text)
+    schema = (
+        (response_format.get("json_schema") or {}).get("schema")
+        if response_format.get("type") == "json_schema"
+        else None
+    )
+    return check_against_schema(text, schema) if isinstance(schema, dict) else None

@@ -124,7 +124,15 @@ def reply_line(
     return line
 
 
-async def canned_reply() -> AsyncIterator[Delta | Finished]:
+# With `think` on, a thinking model streams `message.thinking` before the answer's `content`
+# (github.com/ollama/ollama/blob/main/docs/api.md, "Chat request (With thinking)"; docs.ollama.com/capabilities/thinking).
+THINKING_PIECES = ("Okay, ", "a greeting: ", "answer in kind.")
+
+
+async def canned_reply(think: bool = False) -> AsyncIterator[Delta | Finished]:
+    for thought in THINKING_PIECES if think else ():
+        yield Delta("", thought)
+        await asyncio.sleep(0.005)
     for word in CANNED_WORDS:
         yield Delta(word)
         await asyncio.sleep(0.005)

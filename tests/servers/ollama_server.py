@@ -567,7 +567,7 @@ class OllamaServer(PullMixin, LoopbackServer):
     ) -> bytes | bool:
         """A chat or prompted generate: the canned words, or llama-server's when forwarding."""
         if self.chat_upstream is None:
-            pieces = ollama_chat.canned_reply()
+            pieces = ollama_chat.canned_reply(think=body.get("think") not in (None, False))
         else:
             try:
                 if kind == "chat":

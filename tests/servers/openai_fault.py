@@ -75,7 +75,15 @@ MODELS: dict[str, str] = {
     "delay-2500": "delay-<ms>: headers at once, the first token <ms> later (a model loading)",
     "paced-100": "paced-<N>: 200 word chunks at N a second, on a fixed schedule (a model's steady rate)",
     "fault-bidi": "text with a right-to-left override: shown as is, “gpj.exe” reads “exe.jpg”",
+    "reasoner": "reasoning_content chunks, then the answer; usage has completion_tokens_details.reasoning_tokens",
+    "json-person": 'the JSON object {"name": "Ada", "age": "36"} in chunks (age a string)',
+    "json-broken": 'JSON cut short: {"name": "Ada",',
 }
+# DeepSeek's reasoning models stream `delta.reasoning_content` before `delta.content` and count the
+# reasoning in usage.completion_tokens_details.reasoning_tokens (api-docs.deepseek.com/guides/reasoning_model,
+# /api/create-chat-completion); llama-server sends the same field (its --reasoning-format deepseek).
+REASONING_PIECES = ("The user ", "greets me; ", "a short ", "answer suits.")
+JSON_PIECES = {"json-person": ('{"name": ', '"Ada", ', '"age": "36"}'), "json-broken": ('{"name": ', '"Ada",')}
 BIDI_PIECES = ("Open ", "\u202egpj.exe", "\u202c", " now")
 OWNER = "modeldesk-test"
 # fast-N cycles through a few distinct tokens: LiteLLM cuts a stream whose chunks repeat one text
@@ -594,6 +602,8 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
         pieces, delay = [f"{prefix}{i} " for i in range(n)], 0.0
     elif paced:
         pieces, delay = [f"word{i} " for i in range(200)], 1 / int(model[6:])
+    elif model in JSON_PIECES:
+        pieces, delay = list(JSON_PIECES[model]), 0.0
     else:
         count, delay = (500, 0.02) if model == "slow" else (40, 0.005)
         pieces = [f"word{i} " for i in range(count)]
@@ -605,6 +615,11 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
         "completion_tokens": len(pieces),
         "total_tokens": chat.prompt_tokens + len(pieces),
     }
+    reasoning = REASONING_PIECES if model == "reasoner" else ()
+    if reasoning:
+        usage["completion_tokens"] += len(reasoning)
+        usage["total_tokens"] += len(reasoning)
+        usage["completion_tokens_details"] = {"reasoning_tokens": len(reasoning)}
     state.in_flight = True
 
     if not chat.stream:
@@ -612,6 +627,8 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
             await forever()
         await asyncio.sleep(delay * len(pieces))
         message = {"role": "assistant", "content": "".join(pieces), "refusal": None, "annotations": []}
+        if reasoning:
+            message["reasoning_content"] = "".join(reasoning)
         body = (
             b'{"id": "broken", "choices": ['
             if model == "fault-malformed"
@@ -668,6 +685,9 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
             writer.write(sse(chunk({"content": piece})))
             await writer.drain()
     else:
+        for thought in reasoning:
+            writer.write(sse(chunk({"content": None, "reasoning_content": thought})))
+            await writer.drain()
         for piece in pieces:
             if delay:
                 await asyncio.sleep(delay)

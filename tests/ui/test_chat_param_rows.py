@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 
 from desktop_app.domain.accounts import Account
 from tests.servers.anthropic_fault import THINKING_PIECES, AnthropicServer
@@ -67,6 +67,8 @@ def test_a_claude_model_shows_the_rows_it_takes_and_its_thinking_reaches_the_ser
         body = server.requests[-1].json()
         assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048} and body["max_tokens"] == 4096
         assert "seed" not in body
+        assert "Thinking (" in pane.transcript.toPlainText()  # folded under its link once the answer came
+        pane.transcript.anchorClicked.emit(QUrl("thinking:0"))
         assert "".join(THINKING_PIECES).strip() in pane.transcript.toPlainText()  # the thinking is shown
 
         # Thinking off, top k on (Anthropic refuses the two together).

@@ -231,6 +231,7 @@ def test_reasoning_is_shown_apart_from_the_answer(view):
     view.append_text(" Because 2+2.")
     assert view.plain_text_of_last_message() == "Four. Because 2+2."
     view.finish_assistant_message()
+    view.anchorClicked.emit(QUrl("thinking:0"))  # folded once the answer started: opened again
     shown = view.toPlainText()
     assert shown.index("The user wants a short answer. Maybe add why.") < shown.index("Four. Because 2+2.")
     assert _format_of(view, "short answer").fontItalic()

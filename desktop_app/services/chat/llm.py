@@ -122,6 +122,9 @@ class _Mailbox:
 class _Tally:
     started: float = field(default_factory=time.perf_counter)
     first_token: float | None = None
+    first_reasoning: float | None = None
+    first_text: float | None = None
+    reasoning_tokens: int | None = None
     content_chunks: int = 0
     text: list[str] = field(default_factory=list)  # the reply, for a server that reports no usage
     prompt_tokens: int | None = None
@@ -136,6 +139,9 @@ class _Tally:
             span = end - self.first_token
             if span > 0:
                 tps = completion / span
+        thinking = None
+        if self.first_reasoning is not None:
+            thinking = (self.first_text or end) - self.first_reasoning
         return ReplyMetrics(
             ttft_s=None if self.first_token is None else self.first_token - self.started,
             tokens_per_s=tps,
@@ -143,6 +149,8 @@ class _Tally:
             completion_tokens=self.completion_tokens,
             cost_usd=cost,
             latency_s=end - self.started,
+            reasoning_tokens=self.reasoning_tokens,
+            thinking_s=thinking,
         )
 
 
@@ -387,11 +395,15 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
                 if reasoning:
                     if tally.first_token is None:
                         tally.first_token = time.perf_counter()
+                    if tally.first_reasoning is None:
+                        tally.first_reasoning = time.perf_counter()
                     tally.text.append(reasoning)
                     mailbox.put(ReasoningDelta(reasoning))
                 if content:
                     if tally.first_token is None:
                         tally.first_token = time.perf_counter()
+                    if tally.first_text is None:
+                        tally.first_text = time.perf_counter()
                     tally.content_chunks += 1
                     tally.text.append(content)
                     mailbox.put(TextDelta(content))
@@ -401,6 +413,8 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
                 tally.prompt_tokens = usage.prompt_tokens
                 tally.completion_tokens = usage.completion_tokens
+                details = getattr(usage, "completion_tokens_details", None)
+                tally.reasoning_tokens = getattr(details, "reasoning_tokens", None) or tally.reasoning_tokens
         if tally.prompt_tokens is None and tally.completion_tokens is None:
             _estimate_usage(litellm, request, tally)
         if tally.prompt_tokens is not None or tally.completion_tokens is not None:

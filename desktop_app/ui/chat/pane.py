@@ -354,6 +354,8 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
                 note=note,
                 request=request,
                 versions=(message.version, message.versions),
+                reasoning=message.reasoning,
+                thinking=message.metrics.thinking_summary(),
             )
         if messages and messages[-1].status is MessageStatus.INTERRUPTED:
             # Retry answers the last question again; an earlier interrupted reply stays as it is.
@@ -558,7 +560,10 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
                         self._add_notice(event.text)
                     elif isinstance(event, Finished):
                         outcome = "complete"
-                        self.transcript.finish_assistant_message(footer=event.metrics.summary())
+                        metrics = event.metrics
+                        self.transcript.finish_assistant_message(
+                            footer=metrics.summary(), thinking=metrics.thinking_summary()
+                        )
                     elif isinstance(event, Failed):
                         outcome = "failed"
                         self._show_failure(event.error, event.metrics.summary())

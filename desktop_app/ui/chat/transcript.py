@@ -42,8 +42,10 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop_app.domain.attachments import Attachment, AttachmentKind
 from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.structured_output import Verdict
 from desktop_app.ui.chat.attachment_tray import thumbnail
 from desktop_app.ui.chat.markdown import BlockSplitter, render_markdown
+from desktop_app.ui.chat.reply_extras import ReplyExtras, json_link_label
 from desktop_app.ui.theme import Colours, colours
 
 RENDER_INTERVAL_MS = 150
@@ -69,7 +71,7 @@ class _LiveMessage:
     start: int
     header_end: int
     tail_start: int  # end of the last rendered block: the plain tail follows from here
-    reasoning_end: int | None = None
+    fold: int | None = None  # its reasoning's fold in ReplyExtras
     tail_open: bool = False  # a block for plain text has been opened after tail_start
     in_code: bool = False  # the plain tail ends inside an open code fence, shown monospaced
     answer_started: bool = False
@@ -78,6 +80,7 @@ class _LiveMessage:
     tail_chars: int = 0  # characters of tail_parts
     tail_breaks: list[int] = field(default_factory=list)  # where (in tail_parts' text) a long line was cut
     splitter: BlockSplitter = field(default_factory=BlockSplitter)
+    raw: list[str] = field(default_factory=list)  # the answer as received, for a JSON check
 
 
 THUMBNAIL_SIZE = QSize(160, 120)
@@ -122,6 +125,7 @@ class TranscriptView(QTextBrowser):
         bar.rangeChanged.connect(self._on_scroll_range_changed)
         bar.valueChanged.connect(self._on_scroll_value_changed)
         self._colours: Colours | None = None
+        self._extras = ReplyExtras(document)
         self._apply_palette()
         self._reset_document()
 
@@ -137,6 +141,7 @@ class TranscriptView(QTextBrowser):
         self._follow_bottom = True
         self._turns = 0
         self._attachments.clear()
+        self._extras.clear()
         self._reset_document()
 
     def set_turn_actions(self, enabled: bool) -> None:
@@ -177,14 +182,21 @@ class TranscriptView(QTextBrowser):
         note: str = "",
         request: SentRequest | None = None,
         versions: tuple[int, int] = (1, 1),
+        reasoning: str = "",
+        thinking: str = "",
     ) -> None:
-        """A finished reply; with `request`, its footer offers "View as code"."""
+        """A finished reply; with `request`, its footer offers "View as code" (and checks JSON asked
+        for); its `reasoning` is folded under a link that names `thinking` ("1,234 tokens, 3.2 s")."""
         self._end_live_message()
         cursor = self._history.lastCursorPosition()
         header_end = self._insert_header(cursor, versions)
+        if reasoning.strip():
+            fold_link = self._fold_link_format
+            self._extras.add_fold(cursor, reasoning.replace("\r", ""), expanded=False, link=fold_link, summary=thinking)
+            header_end = cursor.position()
         self._insert_markdown(header_end, markdown)
         self._last_body = [header_end + 1, self._history.lastPosition()]
-        self._insert_footer(footer=footer, note=note, request=request)
+        self._insert_footer(footer=footer, note=note, request=request, content=markdown)
 
     def set_live_request(self, request: SentRequest | None) -> None:
         """The request behind the reply being streamed, offered as code once it ends."""
@@ -201,26 +213,23 @@ class TranscriptView(QTextBrowser):
         self._last_body = [header_end + 1, None]
 
     def append_reasoning(self, text: str) -> None:
+        """Reasoning goes in a fold above the answer: open while only reasoning arrives."""
         live = self._live or self._begin_implicitly()
         text = text.replace("\r", "")
         if not text:
             return
         before = self.document().characterCount()
-        cursor = QTextCursor(self.document())
-        if live.reasoning_end is None:
+        if live.fold is None:
+            cursor = QTextCursor(self.document())
             cursor.setPosition(live.header_end)
-            cursor.insertBlock(self._reasoning_block_format, self._reasoning_format)
+            live.fold = self._extras.add_fold(
+                cursor, text, expanded=not live.answer_started, link=self._fold_link_format
+            )
         else:
-            cursor.setPosition(live.reasoning_end)
-        cursor.insertText(text, self._reasoning_format)
-        live.reasoning_end = cursor.position()
-        if live.answer_started:
-            delta = self.document().characterCount() - before
-            live.tail_start += delta
-            self._last_body[0] += delta
-        else:
-            live.tail_start = live.reasoning_end
-            self._last_body[0] = live.reasoning_end + 1
+            self._extras.append_to_fold(live.fold, text)
+        delta = self.document().characterCount() - before  # all of it went in before the answer
+        live.tail_start += delta
+        self._last_body[0] += delta
 
     def append_text(self, text: str) -> None:
         live = self._live or self._begin_implicitly()
@@ -240,16 +249,21 @@ class TranscriptView(QTextBrowser):
             if text[cut:]:
                 self._cursor.insertText(text[cut:], self._text_format)
         live.tail_parts.append(text)
+        live.raw.append(text)
         live.tail_chars += len(text)
         if not self._render_timer.isActive():
             self._render_timer.start()
 
-    def finish_assistant_message(self, *, footer: str = "", note: str = "") -> None:
-        if self._live is None:
+    def finish_assistant_message(self, *, footer: str = "", note: str = "", thinking: str = "") -> None:
+        """End the streamed reply; `thinking` ("1,234 tokens, 3.2 s") goes in its reasoning's link."""
+        live = self._live
+        if live is None:
             return
         self._end_live_message()
+        if live.fold is not None and thinking:
+            self._moved(*self._extras.set_summary(live.fold, thinking))
         request, self._live_request = self._live_request, None
-        self._insert_footer(footer=footer, note=note, request=request)
+        self._insert_footer(footer=footer, note=note, request=request, content="".join(live.raw))
 
     def show_error(self, message: str, *, action: str = "", retry: bool = True) -> None:
         self._end_live_message()
@@ -298,6 +312,8 @@ class TranscriptView(QTextBrowser):
         return self._live
 
     def _open_tail(self, live: _LiveMessage) -> None:
+        if live.fold is not None and not live.answer_started:  # the answer starts: fold the reasoning
+            self._moved(*self._extras.set_expanded(live.fold, False))
         self._cursor.insertBlock(QTextBlockFormat(), self._text_format)
         live.tail_open = True
         live.answer_started = True
@@ -367,6 +383,7 @@ class TranscriptView(QTextBrowser):
         self._start_block(target, self._header_block_format, self._header_format)
         shift = target.position() - live.start
         target.insertFragment(fragment)
+        self._extras.move_last_fold(live.start, shift)
         source.endEditBlock()
         self._last_body = [self._last_body[0] + shift, end + shift]
         self._cursor.movePosition(_END)
@@ -467,7 +484,9 @@ class TranscriptView(QTextBrowser):
         # A trailing newline would become a space at the end of the last block.
         cursor.insertHtml(_OPEN_NEW_BLOCK + rendered.html.rstrip())
 
-    def _insert_footer(self, *, footer: str, note: str, request: SentRequest | None = None) -> None:
+    def _insert_footer(
+        self, *, footer: str, note: str, request: SentRequest | None = None, content: str | None = None
+    ) -> None:
         for text, char in ((note, self._note_format), (footer, self._footer_format)):
             if text:
                 cursor = self._history.lastCursorPosition()
@@ -486,6 +505,37 @@ class TranscriptView(QTextBrowser):
         link.setForeground(self._retry_format.foreground())
         self._requests.append(request)
         cursor.insertText("View as code", link)
+        if content is not None and self._last_body is not None and self._last_body[1] is not None:
+            checked = self._extras.add_json(request.params.get("response_format"), content, *self._last_body)
+            if checked is not None:
+                self._insert_json_badge(cursor, *checked)
+
+    def _insert_json_badge(self, cursor: QTextCursor, verdict: Verdict, number: int) -> None:
+        """ "✓ Valid JSON…" or "✗ <the first problem>", then the link that shows the JSON pretty or raw."""
+        badge = QTextCharFormat(self._footer_format)
+        role = self._colours or colours(self.palette())
+        badge.setForeground(QColor(role.ok if verdict.valid else role.error))
+        cursor.insertText("  ·  ", self._footer_format)
+        cursor.insertText(f"{'✓' if verdict.valid else '✗'} {verdict.message}", badge)
+        cursor.insertText("  ·  ", self._footer_format)
+        link = QTextCharFormat(self._footer_format)
+        link.setAnchor(True)
+        link.setAnchorHref(f"json:{number}")
+        link.setForeground(self._retry_format.foreground())
+        start = cursor.position()
+        cursor.insertText(json_link_label(False), link)
+        self._extras.set_json_link(number, start, cursor.position(), link)
+
+    def _moved(self, at: int, delta: int) -> None:
+        """Text from `at` on moved by `delta` (a fold opened, a JSON view switched): so do the places kept."""
+        if not delta:
+            return
+        if (live := self._live) is not None:
+            live.start += delta if live.start >= at else 0
+            live.header_end += delta if live.header_end >= at else 0
+            live.tail_start += delta if live.tail_start >= at else 0
+        if self._last_body is not None:
+            self._last_body = [p + delta if p is not None and p >= at else p for p in self._last_body]
 
     # -- look -------------------------------------------------------------------------------
 
@@ -513,6 +563,7 @@ class TranscriptView(QTextBrowser):
         self._reasoning_block_format.setTopMargin(4)
         self._reasoning_block_format.setBottomMargin(4)
         self._note_format = QTextCharFormat(self._reasoning_format)
+        self._reasoning_format.setFontPointSize(self.document().defaultFont().pointSizeF() * 0.9)
         self._footer_format = QTextCharFormat()
         self._footer_format.setForeground(muted)
         self._footer_format.setFontPointSize(self.document().defaultFont().pointSizeF() * 0.85)
@@ -525,6 +576,11 @@ class TranscriptView(QTextBrowser):
         self._retry_format.setAnchorHref("retry:")
         self._retry_format.setFontUnderline(True)
         self._retry_format.setForeground(QColor(role.link))
+        self._fold_link_format = QTextCharFormat(self._footer_format)
+        self._fold_link_format.setForeground(QColor(role.link))
+        self._extras.set_formats(
+            reasoning=self._reasoning_format, block=self._reasoning_block_format, text=self._text_format
+        )
         self.document().setDefaultStyleSheet(
             f"pre, code {{ font-family: '{mono}'; }}"
             f" code {{ background-color: {role.code_background}; }}"
@@ -549,7 +605,7 @@ class TranscriptView(QTextBrowser):
         document = self.document()
         swap = {
             QColor(getattr(old, name)).rgb(): QColor(getattr(new, name))
-            for name in ("error", "muted", "code_background")
+            for name in ("error", "ok", "muted", "code_background")
         }
         frames = [document.rootFrame()]
         while frames:
@@ -614,6 +670,12 @@ class TranscriptView(QTextBrowser):
             action, _, place = url.path().partition(":")
             if action in TURN_ACTIONS and place.isdigit():
                 self.turn_action_requested.emit(action, int(place))
+        elif scheme in ("thinking", "json") and url.path().isdigit():
+            if scheme == "thinking":
+                self._moved(*self._extras.toggle(int(url.path())))
+            else:
+                for at, delta in self._extras.toggle_json(int(url.path()), self._insert_markdown):
+                    self._moved(at, delta)
         elif scheme == "request":
             try:
                 request = self._requests[int(url.path())]
