@@ -337,7 +337,10 @@ def test_a_cloud_model_picked_last_time_shows_its_details_at_the_next_start_with
 
         again = start()
         try:
-            assert again.chat_pane.selected_model() == (account.id, "claude-sonnet-4-5")
+            # The last conversation opens once the list is loaded (a task of its own, after start()).
+            qtbot.waitUntil(
+                lambda: again.chat_pane.selected_model() == (account.id, "claude-sonnet-4-5"), timeout=WAIT_MS
+            )
             qtbot.waitUntil(lambda: again.chat_pane.model_info.text() == details, timeout=WAIT_MS)
             assert not again.engine.started
         finally:
