@@ -1,0 +1,290 @@
+"""EngineInstaller against the loopback twin of GitHub's release API, serving archives made from
+the real llama-server that `make test` builds: the install ends by running that binary's
+`--version`. Faults: a wrong digest, a cut then a resume, a full disk, no build for this
+platform, an archive without the binary; after each, one sentence and nothing half-installed."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from desktop_app.domain.engine import (
+    BrokenEngine,
+    EngineDigestMismatch,
+    EngineDiskFull,
+    EngineError,
+    NoBuildForPlatform,
+    Platform,
+    Release,
+    ReleaseAsset,
+    parse_asset,
+    parse_version,
+    pick_build,
+)
+from desktop_app.domain.ollama import PullProgress, PullState
+from desktop_app.services.http_client import http_client
+from desktop_app.services.local.llamacpp_install import RELEASES_ENV, EngineInstaller, releases_url
+from tests.servers.llama import real_artifacts
+from tests.servers.llamacpp_releases import LlamaCppReleasesTwin
+from tests.unit.sqlite_stores import file_size_limit, small_disk
+
+LINUX = Platform("linux", "x64", ())
+TAG, NEWER = "b9000", "b9100"
+
+
+def _tar(path: Path, top: str, files: dict[str, Path | bytes]) -> Path:
+    """An archive laid out as llama.cpp's release workflow packs build/bin: `<top>/<file>`."""
+    with tarfile.open(path, "w:gz", compresslevel=1) as bundle:
+        for name, source in files.items():
+            if isinstance(source, Path):
+                bundle.add(source, f"{top}/{name}")
+            else:
+                info = tarfile.TarInfo(f"{top}/{name}")
+                info.size = len(source)
+                bundle.addfile(info, io.BytesIO(source))
+    return path
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory) -> dict[str, Path]:
+    """The test llama-server's bin/ (and lib/, when the build has one) packed like the official assets."""
+    binary = real_artifacts()[0]
+    build = binary.parent.parent
+    files: dict[str, Path | bytes] = {p.name: p for p in sorted((build / "bin").iterdir()) if p.is_file()}
+    if (build / "lib").is_dir():
+        files.update({p.name: p for p in sorted((build / "lib").iterdir()) if p.is_file()})
+    files["LICENSE"] = b"MIT License\n"
+    folder = tmp_path_factory.mktemp("releases")
+    found = {
+        "real": _tar(folder / "real.tar.gz", f"llama-{TAG}", files),
+        "empty": _tar(folder / "empty.tar.gz", f"llama-{NEWER}", {"LICENSE": b"MIT License\n"}),
+    }
+    with zipfile.ZipFile(folder / "real.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as bundle:
+        for name, source in files.items():
+            if isinstance(source, Path):
+                bundle.write(source, name)
+            else:
+                bundle.writestr(name, source)
+    found["zip"] = folder / "real.zip"
+    return found
+
+
+@pytest.fixture
+def twin(archives, monkeypatch) -> Iterator[LlamaCppReleasesTwin]:
+    server = LlamaCppReleasesTwin()
+    release = server.release(TAG)
+    server.add(release, f"llama-{TAG}-bin-ubuntu-x64.tar.gz", archives["real"])
+    server.add(release, f"llama-{TAG}-bin-ubuntu-vulkan-x64.tar.gz", archives["real"])
+    server.add(release, f"llama-{TAG}-bin-macos-arm64.tar.gz", archives["real"])
+    server.add(release, f"llama-{TAG}-bin-win-cuda-12.4-x64.zip", archives["zip"])
+    server.add(release, "cudart-llama-bin-win-cuda-12.4-x64.zip", archives["zip"])
+    server.start()
+    monkeypatch.setenv(RELEASES_ENV, server.api_url)
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(timeout=30.0) as client:
+        yield client
+
+
+def installer(client, tmp_path) -> tuple[EngineInstaller, list[PullProgress]]:
+    engines = EngineInstaller(client, tmp_path / "data", reserve_bytes=0, publish_interval=0.0)
+    seen: list[PullProgress] = []
+    engines.add_listener(seen.append)
+    return engines, seen
+
+
+def leftovers(engines: EngineInstaller) -> list[str]:
+    """Staging folders and half-done files: what a failure must not leave in the way."""
+    if not engines.root.exists():
+        return []
+    hidden = [p.name for p in engines.root.iterdir() if p.name.startswith(".")]
+    return hidden + [p.name for p in engines.downloads.glob("*")] if engines.downloads.exists() else hidden
+
+
+async def install(engines: EngineInstaller, platform: Platform = LINUX) -> tuple[PullProgress, str]:
+    release = await engines.latest()
+    build, _ = pick_build(release, platform)
+    return await engines.start(build, release.tag).wait(), build.asset.name
+
+
+@pytest.mark.asyncio
+async def test_installs_the_build_for_this_machine_and_runs_it(twin, client, tmp_path):
+    engines, seen = installer(client, tmp_path)
+    assert engines.releases_url == releases_url() == twin.api_url
+    assert await engines.in_use(path="") is None  # nothing configured, on PATH or installed: offer Install
+    final, name = await install(engines)
+    assert final.state is PullState.DONE, final.error
+    assert name == f"llama-{TAG}-bin-ubuntu-x64.tar.gz"
+    size = twin.releases[0].assets[0].size
+    assert seen[-1].done and max(p.total for p in seen) == size
+    [engine] = engines.installed()
+    assert engine.folder == tmp_path / "data" / "llama.cpp" / TAG
+    assert engine.binary == engine.folder / f"llama-{TAG}" / "llama-server"
+    assert engine.version is not None and engine.version.version  # what the real --version said
+    in_use = await engines.in_use(path="")
+    assert in_use is not None and in_use.source == "installed" and in_use.tag == TAG
+    assert in_use.version == engine.version
+    assert leftovers(engines) == []  # the archive is gone once installed
+    # the redirect of browser_download_url was followed to the storage host
+    assert [r.path for r in twin.requests if "/objects/" in r.path or "/download/" in r.path][-2:] == [
+        f"/ggml-org/llama.cpp/releases/download/{TAG}/{name}",
+        f"/objects/{twin.releases[0].assets[0].id}",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_configured_path_comes_before_an_install(twin, client, tmp_path):
+    engines, _ = installer(client, tmp_path)
+    binary = real_artifacts()[0]
+    in_use = await engines.in_use(str(binary), path="")
+    assert in_use is not None and in_use.source == "setting" and in_use.version is not None
+    on_path = await engines.in_use(path=str(binary.parent))
+    assert on_path is not None and on_path.source == "path"
+
+
+def test_the_build_is_picked_for_the_os_cpu_and_gpu():
+    names = [
+        "llama-b1-bin-ubuntu-x64.tar.gz",
+        "llama-b1-bin-ubuntu-vulkan-x64.tar.gz",
+        "llama-b1-bin-ubuntu-arm64.tar.gz",
+        "llama-b1-bin-macos-arm64.tar.gz",
+        "llama-b1-bin-macos-x64.tar.gz",
+        "llama-b1-bin-win-cpu-x64.zip",
+        "llama-b1-bin-win-cuda-12.4-x64.zip",
+        "llama-b1-bin-win-cuda-13.1-x64.zip",
+        "llama-b1-bin-win-vulkan-x64.zip",
+        "llama-b1-bin-win-hip-radeon-x64.zip",
+        "cudart-llama-bin-win-cuda-12.4-x64.zip",
+        "llama-b1-xcframework.zip",
+    ]
+    release = Release("b1", tuple(ReleaseAsset(n, 1, f"http://x/{n}") for n in names))
+    assert parse_asset(release.assets[-1]) is None and parse_asset(release.assets[-2]) is None
+
+    def picked(platform: Platform) -> tuple[str, list[str]]:
+        build, others = pick_build(release, platform)
+        return build.asset.name, [b.asset.name for b in others]
+
+    assert picked(LINUX) == ("llama-b1-bin-ubuntu-x64.tar.gz", ["llama-b1-bin-ubuntu-vulkan-x64.tar.gz"])
+    assert picked(Platform("linux", "x64", ("amd",)))[0] == "llama-b1-bin-ubuntu-vulkan-x64.tar.gz"
+    assert picked(Platform("linux", "arm64"))[0] == "llama-b1-bin-ubuntu-arm64.tar.gz"
+    assert picked(Platform("macos", "arm64"))[0] == "llama-b1-bin-macos-arm64.tar.gz"
+    assert pick_build(release, Platform("macos", "arm64"))[0].backend == "metal"
+    best, others = picked(Platform("windows", "x64", ("nvidia",)))
+    assert best == "llama-b1-bin-win-cuda-13.1-x64.zip"
+    assert others[:3] == [
+        "llama-b1-bin-win-cuda-12.4-x64.zip",
+        "llama-b1-bin-win-vulkan-x64.zip",
+        "llama-b1-bin-win-cpu-x64.zip",
+    ]
+    assert picked(Platform("windows", "x64"))[0] == "llama-b1-bin-win-cpu-x64.zip"
+    with pytest.raises(NoBuildForPlatform, match="no prebuilt llama-server for linux on riscv64"):
+        pick_build(release, Platform("linux", "riscv64"))
+
+
+def test_version_lines_are_read():
+    release_build = parse_version("version: 6123 (abc1234)\nbuilt with cc (GCC) 12.2.0 for x86_64-linux-gnu\n")
+    assert release_build is not None and (release_build.version, release_build.commit) == ("6123", "abc1234")
+    assert release_build.text == "build 6123 (abc1234), cc (GCC) 12.2.0 for x86_64-linux-gnu"
+    assert parse_version("load_backend: loaded CPU\nnothing else") is None
+
+
+@pytest.mark.asyncio
+async def test_no_asset_for_this_platform_is_one_sentence(twin, client, tmp_path):
+    engines, _ = installer(client, tmp_path)
+    with pytest.raises(NoBuildForPlatform) as refused:
+        await install(engines, Platform("linux", "riscv64"))
+    assert str(refused.value).endswith("on riscv64.")
+    assert engines.installed() == [] and leftovers(engines) == []
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_digest_deletes_the_download_and_installs_nothing(twin, client, tmp_path):
+    twin.wrong_digest.add(f"llama-{TAG}-bin-ubuntu-x64.tar.gz")
+    engines, _ = installer(client, tmp_path)
+    final, _ = await install(engines)
+    assert final.state is PullState.FAILED and isinstance(final.error, EngineDigestMismatch)
+    assert "arrived damaged" in final.error.message
+    assert engines.installed() == [] and leftovers(engines) == []
+
+
+@pytest.mark.asyncio
+async def test_a_cut_download_resumes_where_it_stopped(twin, client, tmp_path):
+    size = twin.releases[0].assets[0].size
+    twin.cut_after = size // 2
+    engines, _ = installer(client, tmp_path)
+    final, name = await install(engines)
+    assert final.state is PullState.FAILED and type(final.error) is EngineError
+    assert final.error.message == f"The download of “{name}” was cut off."
+    assert engines.installed() == []
+    assert (engines.downloads / f"{name}.incomplete").stat().st_size == size // 2  # kept, to resume
+    assert [p for p in leftovers(engines) if p.startswith(".")] == []
+    final, _ = await install(engines)
+    assert final.state is PullState.DONE, final.error
+    last = [r for r in twin.requests if r.path.startswith("/objects/")][-1]
+    assert last.headers["range"] == f"bytes={size // 2}-"
+    assert twin.body_bytes == size  # no byte fetched twice
+    assert engines.current() is not None and leftovers(engines) == []
+
+
+@pytest.mark.asyncio
+async def test_a_disk_that_fills_up_mid_download_is_one_sentence(twin, client, tmp_path):
+    size = twin.releases[0].assets[0].size
+    engines, _ = installer(client, tmp_path)
+    with file_size_limit(size // 2):
+        final, _ = await install(engines)
+    assert final.state is PullState.FAILED and isinstance(final.error, EngineDiskFull)
+    assert final.error.message == "The disk filled up while downloading “llama-b9000-bin-ubuntu-x64.tar.gz”."
+    assert engines.installed() == []
+    assert [p for p in leftovers(engines) if p.startswith(".")] == []
+
+
+@pytest.mark.asyncio
+async def test_a_disk_too_small_is_refused_before_downloading(twin, client, tmp_path):
+    with small_disk(tmp_path / "data", size_kib=1024):
+        engines, _ = installer(client, tmp_path)
+        final, _ = await install(engines)
+        assert final.state is PullState.FAILED and isinstance(final.error, EngineDiskFull)
+        assert final.error.message.startswith("Not enough disk space to install llama.cpp: it needs ")
+        assert not [r for r in twin.requests if r.path.startswith("/objects/")]
+        assert engines.installed() == []
+
+
+@pytest.mark.asyncio
+async def test_an_archive_without_the_binary_keeps_the_old_install_in_use(twin, client, tmp_path, archives):
+    engines, _ = installer(client, tmp_path)
+    assert (await install(engines))[0].state is PullState.DONE
+    assert await engines.update_available() is None
+    newer = twin.release(NEWER)
+    twin.add(newer, f"llama-{NEWER}-bin-ubuntu-x64.tar.gz", archives["empty"])
+    update = await engines.update_available()
+    assert update is not None and update.tag == NEWER
+    final, _ = await install(engines)
+    assert final.state is PullState.FAILED and isinstance(final.error, BrokenEngine)
+    assert final.error.message == f"“llama-{NEWER}-bin-ubuntu-x64.tar.gz” holds no llama-server."
+    assert [e.tag for e in engines.installed()] == [TAG]  # the old one is still the one in use
+    assert [p for p in leftovers(engines) if p.startswith(".")] == []
+
+
+@pytest.mark.asyncio
+async def test_an_update_installs_beside_the_old_one_which_goes_once_asked(twin, client, tmp_path, archives):
+    engines, _ = installer(client, tmp_path)
+    assert (await install(engines))[0].state is PullState.DONE
+    newer = twin.release(NEWER)
+    twin.add(newer, f"llama-{NEWER}-bin-ubuntu-x64.zip", archives["zip"])  # a zip unpacks as well
+    final, _ = await install(engines)
+    assert final.state is PullState.DONE, final.error
+    assert [e.tag for e in engines.installed()] == [NEWER, TAG]
+    assert engines.current() is not None and engines.current().binary.name == "llama-server"  # type: ignore[union-attr]
+    assert await engines.prune(keep=NEWER) == [TAG]
+    assert [e.tag for e in engines.installed()] == [NEWER]
