@@ -288,3 +288,20 @@ async def test_an_update_installs_beside_the_old_one_which_goes_once_asked(twin,
     assert engines.current() is not None and engines.current().binary.name == "llama-server"  # type: ignore[union-attr]
     assert await engines.prune(keep=NEWER) == [TAG]
     assert [e.tag for e in engines.installed()] == [NEWER]
+
+
+@pytest.mark.asyncio
+async def test_a_binary_that_does_not_run_is_not_put_in_place(twin, client, tmp_path):
+    broken = _tar(
+        tmp_path / "broken.tar.gz",
+        f"llama-{NEWER}",
+        {"llama-server": b"#!/bin/sh\necho 'error while loading shared libraries: libcuda.so.1' >&2\nexit 127\n"},
+    )
+    newer = twin.release(NEWER)
+    twin.add(newer, f"llama-{NEWER}-bin-ubuntu-x64.tar.gz", broken)
+    engines, _ = installer(client, tmp_path)
+    final, _ = await install(engines)
+    assert final.state is PullState.FAILED and isinstance(final.error, BrokenEngine)
+    assert final.error.message == "llama-server --version failed (error while loading shared libraries: libcuda.so.1)."
+    assert engines.installed() == [] and not (engines.root / NEWER).exists()
+    assert [p for p in leftovers(engines) if p.startswith(".")] == []
