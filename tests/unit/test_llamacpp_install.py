@@ -28,9 +28,11 @@ from desktop_app.domain.engine import (
     parse_version,
     pick_build,
 )
+from desktop_app.domain.llamacpp import BinaryNotFound
 from desktop_app.domain.ollama import PullProgress, PullState
 from desktop_app.services.http_client import http_client
 from desktop_app.services.local.llamacpp_install import RELEASES_ENV, EngineInstaller, releases_url
+from desktop_app.services.local.llamacpp_managed import find_binary
 from tests.servers.llama import real_artifacts
 from tests.servers.llamacpp_releases import LlamaCppReleasesTwin
 from tests.unit.sqlite_stores import file_size_limit, small_disk
@@ -305,3 +307,16 @@ async def test_a_binary_that_does_not_run_is_not_put_in_place(twin, client, tmp_
     assert final.error.message == "llama-server --version failed (error while loading shared libraries: libcuda.so.1)."
     assert engines.installed() == [] and not (engines.root / NEWER).exists()
     assert [p for p in leftovers(engines) if p.startswith(".")] == []
+
+
+@pytest.mark.asyncio
+async def test_the_app_runs_the_installed_engine_when_none_is_configured_or_on_path(twin, client, tmp_path):
+    engines, _ = installer(client, tmp_path)
+    assert (await install(engines))[0].state is PullState.DONE
+    current = engines.current()
+    assert current is not None
+    assert find_binary("", path="", installed=current.binary) == current.binary
+    on_path = real_artifacts()[0]
+    assert find_binary("", path=str(on_path.parent), installed=current.binary) == on_path
+    with pytest.raises(BinaryNotFound):
+        find_binary("", path="", installed=None)

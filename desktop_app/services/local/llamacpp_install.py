@@ -543,25 +543,21 @@ class EngineInstaller:
     # --- the engine in use ----------------------------------------------------------------------
 
     async def in_use(self, setting: str = "", path: str | None = None) -> EngineInUse | None:
-        """The llama-server the app would run: the configured one, one on PATH, else the newest
-        install; None when there is none (offer Install). Its version is read by running it."""
-        found: tuple[Path, str, str] | None = None
+        """The llama-server the app would run (`find_binary`'s order: the configured one, one on
+        PATH, the newest install); None when there is none (offer Install). Its version is read by
+        running it."""
+        engine = self.current()
         try:
-            binary = find_binary(setting, path)
-            found = (binary, "setting" if setting.strip() else "path", "")
+            binary = await asyncio.to_thread(find_binary, setting, path, engine.binary if engine else None)
         except BinaryNotFound:
-            if setting.strip():
-                return None
-            engine = self.current()
-            if engine is not None:
-                found = (engine.binary, "installed", engine.tag)
-        if found is None:
             return None
+        installed = engine is not None and binary == engine.binary
+        source = "setting" if setting.strip() else "installed" if installed else "path"
         try:
-            version: EngineVersion | None = await engine_version(found[0])
+            version: EngineVersion | None = await engine_version(binary)
         except BrokenEngine:
             version = None
-        return EngineInUse(str(found[0]), found[1], version, found[2])
+        return EngineInUse(str(binary), source, version, engine.tag if engine is not None and installed else "")
 
 
 def pick_for(release: Release, name: str) -> Build:
