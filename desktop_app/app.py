@@ -131,6 +131,7 @@ class ModelDeskApp:
             router_dir=paths.cache_dir / "GGUF library",
             spawn=self.spawn,
             collector=collector,
+            engines=self.engines,
         )
         self.chat_pane, self.gguf_view = self.panes.chat, self.panes.gguf_view
         # LiteLLM (~150 MB) loads when first needed; typing a message is the first sign of a request.

@@ -77,6 +77,11 @@ class Release:
         return build_number(self.tag)
 
 
+def size_text(size: int) -> str:
+    """ "512 MB", "1.2 GB": a download's size as the install offer shows it."""
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{max(1, round(size / 1e6))} MB"
+
+
 def build_number(tag: str) -> int:
     """ "b6123" -> 6123 (0 for a tag of another shape), so releases compare by build."""
     match = re.fullmatch(r"b?(\d+)", tag.strip())
@@ -166,7 +171,8 @@ class EngineVersion:
     @property
     def text(self) -> str:
         commit = f" ({self.commit})" if self.commit else ""
-        return f"build {self.version}{commit}" + (f", {self.built_with}" if self.built_with else "")
+        what = "build" if self.version.isdigit() else "version"
+        return f"{what} {self.version}{commit}" + (f", {self.built_with}" if self.built_with else "")
 
 
 def parse_version(output: str) -> EngineVersion | None:

@@ -5,11 +5,7 @@ platform, an archive without the binary; after each, one sentence and nothing ha
 
 from __future__ import annotations
 
-import io
-import tarfile
-import zipfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -31,66 +27,14 @@ from desktop_app.domain.engine import (
 from desktop_app.domain.llamacpp import BinaryNotFound
 from desktop_app.domain.ollama import PullProgress, PullState
 from desktop_app.services.http_client import http_client
-from desktop_app.services.local.llamacpp_install import RELEASES_ENV, EngineInstaller, releases_url
+from desktop_app.services.local.llamacpp_install import EngineInstaller, releases_url
 from desktop_app.services.local.llamacpp_managed import find_binary
 from tests.servers.llama import real_artifacts
-from tests.servers.llamacpp_releases import LlamaCppReleasesTwin
+from tests.unit.engine_archives import NEWER, TAG, tar_archive
 from tests.unit.sqlite_stores import file_size_limit, small_disk
 
 LINUX = Platform("linux", "x64", ())
-TAG, NEWER = "b9000", "b9100"
-
-
-def _tar(path: Path, top: str, files: dict[str, Path | bytes]) -> Path:
-    """An archive laid out as llama.cpp's release workflow packs build/bin: `<top>/<file>`."""
-    with tarfile.open(path, "w:gz", compresslevel=1) as bundle:
-        for name, source in files.items():
-            if isinstance(source, Path):
-                bundle.add(source, f"{top}/{name}")
-            else:
-                info = tarfile.TarInfo(f"{top}/{name}")
-                info.size = len(source)
-                bundle.addfile(info, io.BytesIO(source))
-    return path
-
-
-@pytest.fixture(scope="module")
-def archives(tmp_path_factory) -> dict[str, Path]:
-    """The test llama-server's bin/ (and lib/, when the build has one) packed like the official assets."""
-    binary = real_artifacts()[0]
-    build = binary.parent.parent
-    files: dict[str, Path | bytes] = {p.name: p for p in sorted((build / "bin").iterdir()) if p.is_file()}
-    if (build / "lib").is_dir():
-        files.update({p.name: p for p in sorted((build / "lib").iterdir()) if p.is_file()})
-    files["LICENSE"] = b"MIT License\n"
-    folder = tmp_path_factory.mktemp("releases")
-    found = {
-        "real": _tar(folder / "real.tar.gz", f"llama-{TAG}", files),
-        "empty": _tar(folder / "empty.tar.gz", f"llama-{NEWER}", {"LICENSE": b"MIT License\n"}),
-    }
-    with zipfile.ZipFile(folder / "real.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as bundle:
-        for name, source in files.items():
-            if isinstance(source, Path):
-                bundle.write(source, name)
-            else:
-                bundle.writestr(name, source)
-    found["zip"] = folder / "real.zip"
-    return found
-
-
-@pytest.fixture
-def twin(archives, monkeypatch) -> Iterator[LlamaCppReleasesTwin]:
-    server = LlamaCppReleasesTwin()
-    release = server.release(TAG)
-    server.add(release, f"llama-{TAG}-bin-ubuntu-x64.tar.gz", archives["real"])
-    server.add(release, f"llama-{TAG}-bin-ubuntu-vulkan-x64.tar.gz", archives["real"])
-    server.add(release, f"llama-{TAG}-bin-macos-arm64.tar.gz", archives["real"])
-    server.add(release, f"llama-{TAG}-bin-win-cuda-12.4-x64.zip", archives["zip"])
-    server.add(release, "cudart-llama-bin-win-cuda-12.4-x64.zip", archives["zip"])
-    server.start()
-    monkeypatch.setenv(RELEASES_ENV, server.api_url)
-    yield server
-    server.stop()
+pytest_plugins = ("tests.unit.engine_twin",)  # the release twin and its archives
 
 
 @pytest_asyncio.fixture
@@ -294,7 +238,7 @@ async def test_an_update_installs_beside_the_old_one_which_goes_once_asked(twin,
 
 @pytest.mark.asyncio
 async def test_a_binary_that_does_not_run_is_not_put_in_place(twin, client, tmp_path):
-    broken = _tar(
+    broken = tar_archive(
         tmp_path / "broken.tar.gz",
         f"llama-{NEWER}",
         {"llama-server": b"#!/bin/sh\necho 'error while loading shared libraries: libcuda.so.1' >&2\nexit 127\n"},
