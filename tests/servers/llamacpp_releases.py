@@ -18,7 +18,8 @@ The assets are named as llama.cpp's release workflow (.github/workflows/release.
 `llama-<tag>-bin-<os>[-<backend>]-<arch>.tar.gz` (`.zip` on Windows), unpacking to `llama-<tag>/`.
 
 Faults (set from any thread): `wrong_digest` (asset names whose published digest is wrong),
-`cut_after` (bytes of the next asset body sent before the connection is reset, once).
+`cut_after` (bytes of the next asset body sent before the connection is reset, once),
+`stall_after` (bytes of the next asset body sent before it waits until `release_stall()`).
 Reading back: `requests` (with headers, so a test sees `Range`), `body_bytes`.
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,8 +93,17 @@ class LlamaCppReleasesTwin(LoopbackServer):
         self.releases: list[TwinRelease] = []
         self.wrong_digest: set[str] = set()
         self.cut_after: int | None = None
+        self.stall_after: int | None = None
+        self._unstall = threading.Event()
         self.body_bytes = 0
         self._ids = 1000
+
+    def release_stall(self) -> None:
+        self._unstall.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._unstall.set()  # a stalled body must not hold the server's thread
+        super().stop(timeout)
 
     @property
     def api_url(self) -> str:
@@ -221,11 +232,18 @@ class LlamaCppReleasesTwin(LoopbackServer):
             return True
         with self._lock:
             cut, self.cut_after = self.cut_after, None
+            stall, self.stall_after = self.stall_after, None
         to_send = length if cut is None else min(length, cut)
         state.in_flight = True
+        loop = asyncio.get_running_loop()
         with open(asset.source, "rb") as source:  # noqa: ASYNC230 - a test server; sendfile needs the file
             await writer.drain()
-            sent = await asyncio.get_running_loop().sendfile(writer.transport, source, start, to_send)
+            sent = 0
+            if stall is not None and stall < to_send:
+                sent = await loop.sendfile(writer.transport, source, start, stall)
+                await writer.drain()
+                await loop.run_in_executor(None, self._unstall.wait)
+            sent += await loop.sendfile(writer.transport, source, start + sent, to_send - sent)
         state.in_flight = False
         with self._lock:
             self.body_bytes += sent

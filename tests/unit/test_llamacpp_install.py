@@ -5,6 +5,7 @@ platform, an archive without the binary; after each, one sentence and nothing ha
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -264,3 +265,27 @@ async def test_the_app_runs_the_installed_engine_when_none_is_configured_or_on_p
     assert find_binary("", path=str(on_path.parent), installed=current.binary) == on_path
     with pytest.raises(BinaryNotFound):
         find_binary("", path="", installed=None)
+
+
+@pytest.mark.asyncio
+async def test_cancel_keeps_what_arrived_and_the_next_install_resumes(twin, client, tmp_path):
+    size = twin.releases[0].assets[0].size
+    twin.stall_after = 3 * 1024 * 1024
+    engines, seen = installer(client, tmp_path)
+    arrived = asyncio.Event()
+    engines.add_listener(lambda p: arrived.set() if p.completed >= 1024 * 1024 else None)
+    release = await engines.latest()
+    build, _ = pick_build(release, LINUX)
+    job = engines.start(build, release.tag)
+    await arrived.wait()
+    cancelled = await engines.cancel(build.asset.name)
+    twin.release_stall()
+    assert cancelled is not None and cancelled.state is PullState.CANCELLED and (await job.wait()).error is None
+    kept = (engines.downloads / f"{build.asset.name}.incomplete").stat().st_size
+    assert kept >= 1024 * 1024 and engines.installed() == []
+    final = await engines.start(build, release.tag).wait()
+    assert final.state is PullState.DONE, final.error
+    last = [r for r in twin.requests if r.path.startswith("/objects/")][-1]
+    assert last.headers["range"] == f"bytes={kept}-"
+    assert engines.current() is not None and leftovers(engines) == []
+    assert seen[-1].done and size == max(p.total for p in seen)
