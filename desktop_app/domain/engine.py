@@ -71,6 +71,7 @@ class Release:
     assets: tuple[ReleaseAsset, ...]
     published_at: str = ""
     prerelease: bool = False
+    source_url: str = ""  # tarball_url: the source at this tag, for a build from source
 
     @property
     def number(self) -> int:

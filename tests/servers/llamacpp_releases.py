@@ -11,6 +11,7 @@ release assets" (https://docs.github.com/en/rest/releases/releases, API version 
   `zipball_url`, `body` and `assets`: each {`url`, `browser_download_url`, `id`, `node_id`, `name`,
   `label`, `state`: "uploaded", `content_type`, `size`, `digest`: "sha256:<hex>",
   `download_count`, `created_at`, `updated_at`}.
+* `tarball_url` answers 302 to the archive of the tag's source (codeload), one top folder.
 * `browser_download_url` (`/{owner}/{repo}/releases/download/{tag}/{name}`) answers 302 to the
   storage host, which serves the bytes and honours `Range` (206 with `Content-Range`).
 
@@ -68,6 +69,7 @@ class TwinRelease:
     assets: list[TwinAsset] = field(default_factory=list)
     prerelease: bool = False
     published_at: str = "2025-06-01T00:00:00Z"
+    source: Path | None = None  # what tarball_url serves (GitHub's archive of the tag)
 
 
 def _answer(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
@@ -202,6 +204,17 @@ class LlamaCppReleasesTwin(LoopbackServer):
             page = int(query.get("page", ["1"])[0])
             chosen = newest_first[(page - 1) * per_page : page * per_page]
             answer = _json(200, [self._release_json(r) for r in chosen])
+        elif path.startswith(f"/repos/{REPO}/tarball/"):
+            tag = path.rsplit("/", 1)[1]
+            answer = _answer(302, b"", {"location": f"{self.base_url}/codeload/{tag}"})
+        elif path.startswith("/codeload/"):
+            tag = path.rsplit("/", 1)[1]
+            release = next((r for r in newest_first if r.tag == tag and r.source is not None), None)
+            if release is None or release.source is None:
+                answer = _json(404, {"message": "Not Found"})
+            else:
+                body = release.source.read_bytes()
+                answer = _answer(200, body, {"content-type": "application/x-gzip"})
         elif path in assets:
             answer = _answer(302, b"", {"location": f"{self.base_url}/objects/{assets[path].id}"})
         elif path in by_id:

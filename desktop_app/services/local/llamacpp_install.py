@@ -119,6 +119,7 @@ def release_from_json(data: Mapping[str, Any]) -> Release:
         tuple(assets),
         str(data.get("published_at") or ""),
         bool(data.get("prerelease")),
+        str(data.get("tarball_url") or ""),
     )
 
 
@@ -504,30 +505,41 @@ class EngineInstaller:
 
     async def _install(self, build: Build, tag: str, archive: Path) -> InstalledEngine:
         """Unpack beside the target, run `--version`, then rename into place (and drop the archive)."""
+        engine = await self.put_in_place(
+            tag, build.backend, build.asset.name, lambda staging: _unpack(archive, staging)
+        )
+        await asyncio.to_thread(archive.unlink, missing_ok=True)
+        return engine
+
+    async def put_in_place(
+        self, tag: str, backend: str, origin: str, fill: Callable[[Path], Path | None]
+    ) -> InstalledEngine:
+        """Fill a hidden folder beside `<root>/<tag>` (`fill` runs on a worker thread and returns the
+        llama-server in it), run its `--version`, then rename the folder into place. Whatever fails
+        leaves no folder behind; `origin` names the archive (or source) in messages."""
         if not tag or "/" in tag or "\\" in tag or tag.startswith("."):
             raise EngineError(
                 f"The release tag {tag!r} is not a folder name ModelDesk will use.", "Try another release."
             )
         target = self.root / tag
         try:
+            await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
             staging = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f".{tag}-", dir=self.root))
         except OSError as exc:
             raise _disk_error(exc, "unpacking llama.cpp", self.root) from None
         try:
             try:
-                binary = await asyncio.to_thread(_unpack, archive, staging)
+                binary = await asyncio.to_thread(fill, staging)
             except OSError as exc:
                 raise _disk_error(exc, "unpacking llama.cpp", self.root) from None
             if binary is None:
-                raise BrokenEngine(
-                    f"“{build.asset.name}” holds no {binary_file_name()}.", "Pick another build of llama.cpp."
-                )
+                raise BrokenEngine(f"“{origin}” holds no {binary_file_name()}.", "Pick another build of llama.cpp.")
             version = await engine_version(binary)
             relative = binary.relative_to(staging)
             manifest = {
                 "tag": tag,
-                "asset": build.asset.name,
-                "backend": build.backend,
+                "asset": origin,
+                "backend": backend,
                 "binary": relative.as_posix(),
                 "version": {"version": version.version, "commit": version.commit, "built_with": version.built_with},
             }
@@ -537,8 +549,7 @@ class EngineInstaller:
                 raise _disk_error(exc, "installing llama.cpp", self.root) from None
         finally:
             await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
-        await asyncio.to_thread(archive.unlink, missing_ok=True)
-        return InstalledEngine(tag, target, target / relative, build.backend, version)
+        return InstalledEngine(tag, target, target / relative, backend, version)
 
     # --- the engine in use ----------------------------------------------------------------------
 
