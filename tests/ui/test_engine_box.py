@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from desktop_app.domain.engine import Platform
+from desktop_app.services.local.llamacpp_build import build_tools
 from desktop_app.services.local.llamacpp_install import EngineInstaller
 from desktop_app.ui.llamacpp.engine_box import NO_ENGINE, EngineBox
 from tests.ui.conftest import WAIT_MS, run
-from tests.unit.engine_archives import TAG
+from tests.unit.engine_archives import CMAKE_LISTS, SERVER_CPP, TAG, tar_archive
 
 pytest_plugins = ("tests.unit.engine_twin",)
 
@@ -61,3 +62,34 @@ def test_a_damaged_download_is_one_sentence(qtbot, box, twin):
     box.install_button.click()
     qtbot.waitUntil(lambda: "arrived damaged" in box.status.text(), timeout=60_000)
     assert box.in_use is None and box.install_button.isEnabled() and not box.cancel_button.isVisible()
+
+
+@pytest.mark.skipif(build_tools() is None, reason="cmake and a C++ compiler are needed")
+def test_no_build_for_this_machine_offers_a_build_from_source(qtbot, twin, tmp_path, qloop):
+    twin.releases[0].source = tar_archive(
+        tmp_path / "src.tar.gz", "ggml-org-llama.cpp-abc1234", {"CMakeLists.txt": CMAKE_LISTS, "server.cpp": SERVER_CPP}
+    )
+    http = httpx.AsyncClient(timeout=30.0)
+    engines = EngineInstaller(http, tmp_path / "data", reserve_bytes=0, publish_interval=0.0)
+
+    async def riscv() -> Platform:
+        return Platform("linux", "riscv64", ())
+
+    box = EngineBox(engines=engines, platform=riscv, path=None)
+    qtbot.addWidget(box)
+    box.show()
+    try:
+        assert run(qtbot, box.check()) is None
+        assert box.status.text() == (
+            f"llama.cpp {TAG} has no prebuilt llama-server for linux on riscv64. It can be built from source here."
+        )
+        assert box.build_button.isVisible() and not box.install_button.isVisible()
+        box.build_button.click()
+        qtbot.waitUntil(lambda: box.build_log.isVisible() and box.build_log.toPlainText().startswith("$ "))
+        qtbot.waitUntil(lambda: box.in_use is not None, timeout=120_000)
+        assert box.status.text() == f"llama.cpp {TAG} is built, installed and ran."
+        assert "--target llama-server" in box.build_log.toPlainText()
+        assert engines.current() is not None and engines.current().backend == "source"  # type: ignore[union-attr]
+    finally:
+        run(qtbot, box.aclose())
+        run(qtbot, http.aclose())

@@ -21,30 +21,10 @@ from desktop_app.services.http_client import http_client
 from desktop_app.services.local.llamacpp_build import CMAKE_FLAGS, SourceBuilder, build_tools
 from desktop_app.services.local.llamacpp_install import EngineInstaller
 from tests.servers.llamacpp_releases import LlamaCppReleasesTwin
-from tests.unit.engine_archives import tar_archive
+from tests.unit.engine_archives import CMAKE_LISTS, SERVER_CPP, tar_archive
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "provision_test_servers.py"
 TAG = "b9200"
-CMAKE_LISTS = b"""cmake_minimum_required(VERSION 3.14)
-project(llama_twin CXX)
-set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
-if(DEFINED ENV{TWIN_BUILD_WAITS})
-  message(STATUS "configure waits for the test")
-  execute_process(COMMAND ${CMAKE_COMMAND} -E sleep 600)
-endif()
-add_executable(llama-server server.cpp)
-"""
-SERVER_CPP = b"""#include <cstdio>
-#include <cstring>
-int main(int argc, char **argv) {
-    if (argc > 1 && std::strcmp(argv[1], "--version") == 0) {
-        std::printf("version: 9200 (abc1234)\\nbuilt with a C++ compiler for the twin\\n");
-        return 0;
-    }
-    return 1;
-}
-"""
-
 pytestmark = pytest.mark.skipif(build_tools() is None, reason="cmake and a C++ compiler are needed")
 
 

@@ -231,6 +231,10 @@ class EngineInstaller:
         self.installed_by_job: dict[str, InstalledEngine] = {}
 
     @property
+    def client(self) -> httpx.AsyncClient:
+        return self._client
+
+    @property
     def downloads(self) -> Path:
         return self.root / "downloads"
 

@@ -5,10 +5,13 @@ installed) with its build, or that there is none. Nothing goes to the network un
 clicks: "Install llama.cpp…" / "Check for updates" reads the latest release, lists its builds for
 this machine (the recommended one first) with their sizes, and "Install" downloads, checks and
 unpacks the chosen one (`EngineInstaller`), with progress and Cancel (a cancelled download resumes).
+Where the release has no build for this machine and CMake and a compiler are there, "Build from
+source" builds it (`SourceBuilder`), its log streaming below, with Cancel.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from PySide6.QtWidgets import (
@@ -16,15 +19,26 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop_app.domain.engine import Build, EngineError, EngineInUse, Platform, Release, pick_build, size_text
+from desktop_app.domain.engine import (
+    Build,
+    EngineError,
+    EngineInUse,
+    NoBuildForPlatform,
+    Platform,
+    Release,
+    pick_build,
+    size_text,
+)
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.ollama import PullProgress, PullState
+from desktop_app.services.local.llamacpp_build import SourceBuilder, build_tools
 from desktop_app.services.local.llamacpp_install import EngineInstaller, detect_platform
 from desktop_app.ui.common.events import follow
 from desktop_app.ui.common.tasks import TaskOwner
@@ -57,6 +71,7 @@ class EngineBox(QGroupBox):
         binary_setting: Callable[[], str] = lambda: "",
         platform: Callable[[], Awaitable[Platform]] = detect_platform,
         path: str | None = None,  # PATH to look on (None: the process's), for tests
+        builder: SourceBuilder | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__("Local engine", parent, objectName="engineBox")
@@ -64,6 +79,8 @@ class EngineBox(QGroupBox):
         self._tasks = TaskOwner("EngineBox")
         self._release: Release | None = None
         self._installing = ""  # the asset name being installed
+        self._builder = builder if builder is not None else SourceBuilder(engines.client, engines)
+        self._building: asyncio.Task[object] | None = None
         self.in_use: EngineInUse | None = None
         self.engine_label = QLabel(NO_ENGINE, objectName="engineInUse", wordWrap=True)
         self.check_button = QPushButton("Install llama.cpp…", objectName="checkEngine")
@@ -74,14 +91,26 @@ class EngineBox(QGroupBox):
         self.builds_combo.setAccessibleName("llama.cpp build")
         self.install_button = QPushButton("Install", objectName="installEngine")
         self.cancel_button = QPushButton("Cancel", objectName="cancelEngine")
+        self.build_button = QPushButton("Build from source", objectName="buildEngine")
+        self.build_button.setToolTip("Build llama-server from this release's source with CMake (takes a while)")
+        self.build_log = QPlainTextEdit(objectName="engineBuildLog", readOnly=True, maximumBlockCount=2000)
         self.progress = QProgressBar(objectName="engineProgress", textVisible=True)
         self.status = status_label("engineStatus")
-        for widget in (self.builds_combo, self.install_button, self.cancel_button, self.progress):
+        for widget in (
+            self.builds_combo,
+            self.install_button,
+            self.cancel_button,
+            self.progress,
+            self.build_button,
+            self.build_log,
+        ):
             widget.hide()
         row = QHBoxLayout()
         row.addWidget(self.builds_combo, 1)
         row.addWidget(self.install_button)
+        row.addWidget(self.build_button)
         row.addWidget(self.cancel_button)
+        row.addStretch()  # the buttons keep their size while the list of builds is hidden
         top = QHBoxLayout()
         top.addWidget(self.engine_label, 1)
         top.addWidget(self.check_button)
@@ -89,11 +118,14 @@ class EngineBox(QGroupBox):
         layout.addLayout(top)
         layout.addLayout(row)
         layout.addWidget(self.progress)
+        layout.addWidget(self.build_log, 1)
         layout.addWidget(self.status)
         self.check_button.clicked.connect(self._on_check_clicked)
         self.install_button.clicked.connect(self._on_install_clicked)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.build_button.clicked.connect(self._on_build_clicked)
         follow(self, engines.add_listener, self._on_progress)
+        follow(self, self._builder.add_log_listener, self._on_build_line)
 
     # --- slots -------------------------------------------------------------------------------------
 
@@ -105,6 +137,12 @@ class EngineBox(QGroupBox):
 
     def _on_cancel_clicked(self) -> None:
         self._tasks.spawn(self.cancel())
+
+    def _on_build_clicked(self) -> None:
+        self._building = self._tasks.spawn(self.build())
+
+    def _on_build_line(self, line: str) -> None:
+        self.build_log.appendPlainText(line)
 
     def _on_progress(self, progress: PullProgress) -> None:
         if progress.model != self._installing:
@@ -133,13 +171,18 @@ class EngineBox(QGroupBox):
         self._say("Reading the latest llama.cpp release…", "busy")
         try:
             release = await self._engines.latest()
+            self._release = release
             best, others = pick_build(release, await self._platform())
+        except NoBuildForPlatform as exc:
+            tools = build_tools(self._path)
+            self.build_button.setVisible(tools is not None)
+            self._say(_say(exc) if tools is None else f"{exc.message} It can be built from source here.", "warning")
+            return None
         except EngineError as exc:
             self._say(_say(exc), "error")
             return None
         finally:
             self.check_button.setEnabled(True)
-        self._release = release
         installed = self._engines.current()
         if installed is not None and installed.number >= release.number:
             self._say(f"llama.cpp {installed.tag} is the latest release.", "ok")
@@ -185,8 +228,36 @@ class EngineBox(QGroupBox):
             self._say(_say(final.error), "error")
         return final
 
+    async def build(self) -> bool:
+        """Build the release's llama-server from source; True once it is installed and ran."""
+        if self._release is None:
+            return False
+        self.build_button.setEnabled(False)
+        self.build_log.clear()
+        self.build_log.show()
+        self.cancel_button.show()
+        self._say(f"Building llama.cpp {self._release.tag} from source…", "busy")
+        try:
+            await self._builder.build(self._release)
+        except asyncio.CancelledError:
+            self._say("Build cancelled.", None)
+            raise
+        except EngineError as exc:
+            self._say(_say(exc), "error")
+            return False
+        finally:
+            self.build_button.setEnabled(True)
+            self.cancel_button.hide()
+        self.build_button.hide()
+        self._say(f"llama.cpp {self._release.tag} is built, installed and ran.", "ok")
+        await self.refresh()
+        return True
+
     async def cancel(self) -> None:
-        if self._installing:
+        if self._building is not None and not self._building.done():
+            self._building.cancel()
+            await asyncio.gather(self._building, return_exceptions=True)
+        elif self._installing:
             await self._engines.cancel(self._installing, keep_partial=True)
 
     async def aclose(self) -> None:
