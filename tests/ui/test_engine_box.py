@@ -13,6 +13,7 @@ from desktop_app.domain.engine import Platform
 from desktop_app.services.local.llamacpp_build import build_tools
 from desktop_app.services.local.llamacpp_install import EngineInstaller
 from desktop_app.ui.llamacpp.engine_box import NO_ENGINE, EngineBox
+from tests.servers.llama import real_artifacts
 from tests.ui.conftest import WAIT_MS, run
 from tests.unit.engine_archives import CMAKE_LISTS, SERVER_CPP, TAG, tar_archive
 
@@ -39,6 +40,7 @@ def box(qtbot, qloop, twin, tmp_path) -> Iterator[EngineBox]:
 
 def test_install_from_nothing_to_an_engine_in_use(qtbot, box, twin):
     assert run(qtbot, box.refresh()) is None
+    assert twin.requests == []  # saying what is in use asks no network
     assert box.engine_label.text() == NO_ENGINE and box.check_button.text() == "Install llama.cpp…"
     box.check_button.click()
     qtbot.waitUntil(box.install_button.isVisible, timeout=WAIT_MS)
@@ -93,3 +95,15 @@ def test_no_build_for_this_machine_offers_a_build_from_source(qtbot, twin, tmp_p
     finally:
         run(qtbot, box.aclose())
         run(qtbot, http.aclose())
+
+
+def test_the_app_pane_shows_the_engine_in_use_without_asking_the_network(qtbot, twin, modeldesk):
+    binary = real_artifacts()[0]
+    run(qtbot, modeldesk.settings.update(llama_server_binary=str(binary)))
+    modeldesk.window.show_pane("llama.cpp")
+    box = modeldesk.llamacpp_pane.engine_box
+    assert box is not None
+    qtbot.waitUntil(lambda: box.in_use is not None, timeout=WAIT_MS)
+    assert box.engine_label.text().startswith("llama-server (the path set below): version ")
+    assert box.check_button.text() == "Install llama.cpp…"
+    assert twin.requests == []  # nothing goes to the release list until the user clicks
