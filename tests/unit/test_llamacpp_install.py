@@ -28,7 +28,12 @@ from desktop_app.domain.engine import (
 from desktop_app.domain.llamacpp import BinaryNotFound
 from desktop_app.domain.ollama import PullProgress, PullState
 from desktop_app.services.http_client import http_client
-from desktop_app.services.local.llamacpp_install import EngineInstaller, releases_url
+from desktop_app.services.local.llamacpp_install import (
+    EngineInstaller,
+    detect_platform,
+    releases_url,
+    this_platform_base,
+)
 from desktop_app.services.local.llamacpp_managed import find_binary
 from tests.servers.llama import real_artifacts
 from tests.unit.engine_archives import NEWER, TAG, tar_archive
@@ -289,3 +294,16 @@ async def test_cancel_keeps_what_arrived_and_the_next_install_resumes(twin, clie
     assert last.headers["range"] == f"bytes={kept}-"
     assert engines.current() is not None and leftovers(engines) == []
     assert seen[-1].done and size == max(p.total for p in seen)
+
+
+@pytest.mark.asyncio
+async def test_this_machine_is_detected_for_the_pick(twin, client, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi, rocm-smi or vulkaninfo: no GPU
+    platform = await detect_platform()
+    assert (platform.os, platform.arch) == this_platform_base() and platform.gpus == ()
+    if (platform.os, platform.arch) != ("linux", "x64"):
+        pytest.skip("the twin's release carries the builds of a Linux x64 machine")
+    engines, _ = installer(client, tmp_path)
+    build, others = pick_build(await engines.latest(), platform)
+    assert build.asset.name == f"llama-{TAG}-bin-ubuntu-x64.tar.gz"
+    assert [b.asset.name for b in others] == [f"llama-{TAG}-bin-ubuntu-vulkan-x64.tar.gz"]

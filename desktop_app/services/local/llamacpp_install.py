@@ -44,7 +44,6 @@ from desktop_app.domain.engine import (
     Release,
     ReleaseAsset,
     build_number,
-    parse_asset,
     parse_version,
 )
 from desktop_app.domain.errors import DomainError
@@ -137,7 +136,7 @@ async def detect_platform(environ: Mapping[str, str] | None = None) -> Platform:
     hardware = await detect_hardware(environ)
     vendors = []
     for gpu in hardware.gpus:
-        vendor = (getattr(gpu, "vendor", "") or "vulkan").lower()
+        vendor = (gpu.vendor or "vulkan").lower()
         if vendor not in vendors:
             vendors.append(vendor)
     return Platform(os_name, arch, tuple(vendors))
@@ -228,7 +227,6 @@ class EngineInstaller:
         self._listeners: Listeners[[PullProgress]] = Listeners("engine install progress")
         self._jobs: dict[str, PullJob] = {}
         self._publishers: dict[str, PullPublisher] = {}
-        self.installed_by_job: dict[str, InstalledEngine] = {}
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -375,8 +373,7 @@ class EngineInstaller:
             archive = await self._download(build, job, publisher, executor)
             job.fold("unpacking", None, None, None)
             publisher.changed()
-            engine = await self._install(build, tag, archive)
-            self.installed_by_job[build.asset.name] = engine
+            await self._install(build, tag, archive)
         except asyncio.CancelledError:
             job.finish(PullState.CANCELLED)
             publisher.flush()
@@ -573,14 +570,6 @@ class EngineInstaller:
         except BrokenEngine:
             version = None
         return EngineInUse(str(binary), source, version, engine.tag if engine is not None and installed else "")
-
-
-def pick_for(release: Release, name: str) -> Build:
-    """The build named `name` in `release` (the user's choice from the list)."""
-    for asset in release.assets:
-        if asset.name == name and (build := parse_asset(asset)) is not None:
-            return build
-    raise EngineError(f"llama.cpp {release.tag} has no build named “{name}”.", "Pick one from the list.")
 
 
 # --- the file work (on a worker thread) ---------------------------------------------------------
