@@ -10,7 +10,7 @@ The pane shows at most one server of its own, whose process `ServerHere` owns; s
 stops the first. With `LocalServers`, every server that answers is an account (its models in the
 chat's picker); the pane says what came of it. The work is in async methods that tests await directly; slots start them or ask first. The boxes are `ServersBox`,
 `RouterBox`, `StartForm` and `ServerLog` (servers_box.py, router_box.py, start_form.py,
-server_log.py); the pane keeps their widgets as attributes of its own, and does the work.
+server_log.py), and above the form `EngineBox` (engine_box.py: the llama-server in use, installing it); the pane keeps their widgets as attributes of its own, and does the work.
 """
 
 from __future__ import annotations
