@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from desktop_app.domain.errors import DomainError
 
 _ASSET = re.compile(
     r"^llama-(?P<tag>[^-]+)-bin-(?P<os>ubuntu|linux|macos|win)-(?:(?P<backend>[a-z]+(?:-[\d.]+)?)-)?"
     r"(?P<arch>x64|arm64)\.(?P<ext>zip|tar\.gz)$"
+)
+_RUNTIME = re.compile(
+    r"^cudart-llama-bin-(?P<os>ubuntu|linux|macos|win)-(?P<backend>cuda-[\d.]+)-(?P<arch>x64|arm64)\.(?:zip|tar\.gz)$"
 )
 _OS = {"ubuntu": "linux", "linux": "linux", "macos": "macos", "win": "windows"}
 _VERSION = re.compile(r"version:\s*(?P<number>\d+)\s*\((?P<commit>[0-9a-f]+)\)|version:\s*(?P<raw>.+)", re.IGNORECASE)
@@ -97,11 +100,17 @@ class Build:
     os: str  # "linux" | "macos" | "windows"
     arch: str  # "x64" | "arm64"
     backend: str  # "cpu", "vulkan", "metal", "cuda-12.4", "hip", ...
+    runtime: ReleaseAsset | None = None  # the CUDA runtime (cudart-...) unpacked beside a CUDA build
+
+    @property
+    def size(self) -> int:
+        return self.asset.size + (self.runtime.size if self.runtime is not None else 0)
 
     @property
     def label(self) -> str:
         backend = self.backend.replace("cuda-", "CUDA ").replace("vulkan", "Vulkan").replace("metal", "Metal")
-        return f"{backend.upper() if backend == 'cpu' else backend} · {self.os} {self.arch}"
+        runtime = " with its CUDA runtime" if self.runtime is not None else ""
+        return f"{backend.upper() if backend == 'cpu' else backend} · {self.os} {self.arch}{runtime}"
 
 
 def parse_asset(asset: ReleaseAsset) -> Build | None:
@@ -142,7 +151,7 @@ def pick_build(release: Release, platform: Platform) -> tuple[Build, list[Build]
     NoBuildForPlatform when the release offers nothing for this OS and CPU.
     """
     builds = [b for b in (parse_asset(a) for a in release.assets) if b is not None]
-    fitting = [b for b in builds if b.os == platform.os and b.arch == platform.arch]
+    fitting = [_with_runtime(b, release) for b in builds if b.os == platform.os and b.arch == platform.arch]
     # newest CUDA first among equals
     fitting.sort(key=lambda b: (_rank(b, platform), b.backend), reverse=True)
     if not fitting or _rank(fitting[0], platform) < 0:
@@ -151,6 +160,18 @@ def pick_build(release: Release, platform: Platform) -> tuple[Build, list[Build]
             "Build it from source, or set the path of a llama-server you have.",
         )
     return fitting[0], fitting[1:]
+
+
+def _with_runtime(build: Build, release: Release) -> Build:
+    """A CUDA build with the release's CUDA runtime for the same OS, CUDA version and arch (the
+    Windows CUDA builds need it beside llama-server)."""
+    if not build.backend.startswith("cuda"):
+        return build
+    for asset in release.assets:
+        match = _RUNTIME.match(asset.name)
+        if match and (_OS[match["os"]], match["backend"], match["arch"]) == (build.os, build.backend, build.arch):
+            return replace(build, runtime=asset)
+    return build
 
 
 def newest(releases: Iterable[Release]) -> Release | None:

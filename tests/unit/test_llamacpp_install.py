@@ -118,10 +118,14 @@ def test_the_build_is_picked_for_the_os_cpu_and_gpu():
         "llama-b1-bin-win-vulkan-x64.zip",
         "llama-b1-bin-win-hip-radeon-x64.zip",
         "cudart-llama-bin-win-cuda-12.4-x64.zip",
+        "cudart-llama-bin-win-cuda-13.1-x64.zip",
         "llama-b1-xcframework.zip",
     ]
     release = Release("b1", tuple(ReleaseAsset(n, 1, f"http://x/{n}") for n in names))
     assert parse_asset(release.assets[-1]) is None and parse_asset(release.assets[-2]) is None
+    cuda = pick_build(release, Platform("windows", "x64", ("nvidia",)))[0]
+    assert cuda.runtime is not None and cuda.runtime.name == "cudart-llama-bin-win-cuda-13.1-x64.zip"
+    assert cuda.size == 2 and cuda.label == "CUDA 13.1 · windows x64 with its CUDA runtime"
 
     def picked(platform: Platform) -> tuple[str, list[str]]:
         build, others = pick_build(release, platform)
@@ -307,3 +311,19 @@ async def test_this_machine_is_detected_for_the_pick(twin, client, tmp_path, mon
     build, others = pick_build(await engines.latest(), platform)
     assert build.asset.name == f"llama-{TAG}-bin-ubuntu-x64.tar.gz"
     assert [b.asset.name for b in others] == [f"llama-{TAG}-bin-ubuntu-vulkan-x64.tar.gz"]
+
+
+@pytest.mark.asyncio
+async def test_a_cuda_build_comes_with_its_runtime_beside_it(twin, client, tmp_path, archives):
+    runtime = tar_archive(tmp_path / "cudart.tar.gz", f"llama-{TAG}", {"libcudart.so.12": b"\x7fELF runtime"})
+    release = twin.releases[0]
+    twin.add(release, f"llama-{TAG}-bin-ubuntu-cuda-12.4-x64.tar.gz", archives["real"])
+    twin.add(release, "cudart-llama-bin-ubuntu-cuda-12.4-x64.tar.gz", runtime)
+    engines, seen = installer(client, tmp_path)
+    final, name = await install(engines, Platform("linux", "x64", ("nvidia",)))
+    assert final.state is PullState.DONE, final.error
+    assert name == f"llama-{TAG}-bin-ubuntu-cuda-12.4-x64.tar.gz"
+    assert max(p.total for p in seen) == archives["real"].stat().st_size + runtime.stat().st_size
+    [engine] = engines.installed()
+    assert engine.backend == "cuda-12.4" and (engine.binary.parent / "libcudart.so.12").is_file()
+    assert leftovers(engines) == []

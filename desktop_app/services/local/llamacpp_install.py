@@ -370,10 +370,13 @@ class EngineInstaller:
     async def _run(self, build: Build, tag: str, job: PullJob, publisher: PullPublisher) -> None:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-download")
         try:
-            archive = await self._download(build, job, publisher, executor)
+            assets = [build.asset, *([build.runtime] if build.runtime is not None else [])]
+            for asset in assets[1:]:  # the whole size from the start
+                job.fold("downloading", asset.name, 0, asset.size)
+            archives = [await self._download(asset, job, publisher, executor) for asset in assets]
             job.fold("unpacking", None, None, None)
             publisher.changed()
-            await self._install(build, tag, archive)
+            await self._install(build, tag, archives)
         except asyncio.CancelledError:
             job.finish(PullState.CANCELLED)
             publisher.flush()
@@ -401,9 +404,8 @@ class EngineInstaller:
             executor.shutdown(wait=False)
 
     async def _download(
-        self, build: Build, job: PullJob, publisher: PullPublisher, executor: ThreadPoolExecutor
+        self, asset: ReleaseAsset, job: PullJob, publisher: PullPublisher, executor: ThreadPoolExecutor
     ) -> Path:
-        asset = build.asset
         part = self.downloads / (asset.name + INCOMPLETE)
         loop = asyncio.get_running_loop()
 
@@ -504,12 +506,18 @@ class EngineInstaller:
                 EngineError(f"The download of “{asset.name}” stopped early.", "Install again to resume."), True
             )
 
-    async def _install(self, build: Build, tag: str, archive: Path) -> InstalledEngine:
-        """Unpack beside the target, run `--version`, then rename into place (and drop the archive)."""
-        engine = await self.put_in_place(
-            tag, build.backend, build.asset.name, lambda staging: _unpack(archive, staging)
-        )
-        await asyncio.to_thread(archive.unlink, missing_ok=True)
+    async def _install(self, build: Build, tag: str, archives: list[Path]) -> InstalledEngine:
+        """Unpack beside the target, run `--version`, then rename into place (and drop the archives)."""
+
+        def fill(staging: Path) -> Path | None:
+            binary = None
+            for archive in archives:  # the build, then its runtime (the same folder on Windows)
+                binary = _unpack(archive, staging) or binary
+            return binary
+
+        engine = await self.put_in_place(tag, build.backend, build.asset.name, fill)
+        for archive in archives:
+            await asyncio.to_thread(archive.unlink, missing_ok=True)
         return engine
 
     async def put_in_place(

@@ -190,7 +190,7 @@ class EngineBox(QGroupBox):
         self.builds_combo.clear()
         for number, build in enumerate([best, *others]):
             recommended = " — recommended" if number == 0 else ""
-            self.builds_combo.addItem(f"{build.label}, {size_text(build.asset.size)}{recommended}", build)
+            self.builds_combo.addItem(f"{build.label}, {size_text(build.size)}{recommended}", build)
         self.builds_combo.show()
         self.install_button.setText(f"Install {release.tag}")
         self.install_button.show()
