@@ -9,7 +9,6 @@ name, `pick_build` chooses the one for this machine and lists the others the use
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from desktop_app.domain.errors import DomainError
@@ -172,11 +171,6 @@ def _with_runtime(build: Build, release: Release) -> Build:
         if match and (_OS[match["os"]], match["backend"], match["arch"]) == (build.os, build.backend, build.arch):
             return replace(build, runtime=asset)
     return build
-
-
-def newest(releases: Iterable[Release]) -> Release | None:
-    found = [r for r in releases if not r.prerelease and r.number]
-    return max(found, key=lambda r: r.number, default=None)
 
 
 # --- what --version says -----------------------------------------------------------------------

@@ -461,7 +461,9 @@ class EngineInstaller:
         done, batch, batched = have, [], 0
         try:
             async with self._client.stream("GET", asset.url, headers=headers, follow_redirects=True) as response:
-                if response.status_code not in (200, 206) or (have and response.status_code != 206):
+                if have and response.status_code == 200:
+                    raise _Failure(EngineError(f"The server would not resume “{asset.name}”.", "Install again."), True)
+                if response.status_code not in (200, 206):
                     raise _Failure(
                         EngineError(
                             f"The download of “{asset.name}” was refused (HTTP {response.status_code}).",
