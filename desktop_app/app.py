@@ -31,6 +31,7 @@ from desktop_app.services.http_client import http_client
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.local.gguf import GgufLibrary, default_folders
 from desktop_app.services.local.llamacpp import LlamaCppService
+from desktop_app.services.local.llamacpp_install import EngineInstaller
 from desktop_app.services.local.servers import LocalServers
 from desktop_app.services.paths import AppPaths
 from desktop_app.services.settings import SettingsService
@@ -78,7 +79,10 @@ class ModelDeskApp:
         self.accounts = AccountService(
             settings=self.settings, secrets=self.secrets, catalog=self.catalog, states=self.states
         )
-        self.llamacpp = LlamaCppService(self.http)
+        self.engines = EngineInstaller(self.http, paths.data_dir)
+        self.llamacpp = LlamaCppService(
+            self.http, installed_binary=lambda: engine.binary if (engine := self.engines.current()) else None
+        )
         self.local = LocalServers(
             accounts=self.accounts,
             settings=self.settings,
@@ -127,6 +131,7 @@ class ModelDeskApp:
             router_dir=paths.cache_dir / "GGUF library",
             spawn=self.spawn,
             collector=collector,
+            engines=self.engines,
         )
         self.chat_pane, self.gguf_view = self.panes.chat, self.panes.gguf_view
         # LiteLLM (~150 MB) loads when first needed; typing a message is the first sign of a request.

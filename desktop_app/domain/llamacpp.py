@@ -16,8 +16,8 @@ from desktop_app.domain.errors import DomainError
 
 BINARY_NAME = "llama-server"
 BINARY_NOT_FOUND = (
-    "llama-server was not found: set its path in the llama.cpp pane or put it on PATH "
-    "(build it from llama.cpp's tools/server)."
+    "llama-server was not found: install llama.cpp from the llama.cpp pane's Local engine box, "
+    "set the path of one there, or put it on PATH."
 )
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_CTX = 4096

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from desktop_app.services.chat.service import ChatService
     from desktop_app.services.local.gguf import GgufLibrary
     from desktop_app.services.local.llamacpp import LlamaCppService
+    from desktop_app.services.local.llamacpp_install import EngineInstaller
     from desktop_app.services.local.servers import LocalServers
     from desktop_app.services.settings import SettingsService
     from desktop_app.ui.common.gc import MainThreadCollector
@@ -54,6 +55,7 @@ class Panes:
         router_dir: Path,
         spawn: Spawn,
         collector: MainThreadCollector | None = None,
+        engines: EngineInstaller | None = None,
     ) -> None:
         self._window = window
         self._accounts = accounts
@@ -63,6 +65,7 @@ class Panes:
         self._llamacpp = llamacpp
         self._settings = settings
         self._router_dir = router_dir
+        self._engines = engines
         self._spawn = spawn
         self.chat = ChatPane(chat=chat, accounts=accounts, presets=presets, context=context)
         self.gguf_view = GgufLibraryView(library=gguf, user_folders=settings.current.gguf_folders)
@@ -140,6 +143,7 @@ class Panes:
             gguf_files=lambda: self.gguf_view.files,
             binary_setting=self._settings.current.llama_server_binary,
             router_dir=self._router_dir,
+            engines=self._engines,
         )
         pane.status_message.connect(self._window.statusBar().showMessage)
         pane.chat_requested.connect(lambda: self._window.show_pane("Chat"))

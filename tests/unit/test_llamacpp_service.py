@@ -110,8 +110,8 @@ def test_a_missing_binary_is_one_sentence_with_the_fix(tmp_path: Path) -> None:
         find_binary("", path=str(tmp_path))
     assert str(raised.value) == BINARY_NOT_FOUND
     assert BINARY_NOT_FOUND == (
-        "llama-server was not found: set its path in the llama.cpp pane or put it on PATH "
-        "(build it from llama.cpp's tools/server)."
+        "llama-server was not found: install llama.cpp from the llama.cpp pane's Local engine box, "
+        "set the path of one there, or put it on PATH."
     )
     with pytest.raises(BinaryNotFound):
         find_binary(str(tmp_path / "no-such-llama-server"), path=str(tmp_path))

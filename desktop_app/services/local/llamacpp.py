@@ -17,6 +17,7 @@ import contextlib
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -99,8 +100,15 @@ def _is_router_listing(body: Any) -> bool:
 class LlamaCppService:
     """HTTP to llama-server; one shared `httpx.AsyncClient`, owned (and closed) by the app."""
 
-    def __init__(self, http: httpx.AsyncClient, *, poll_interval: float = POLL_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        poll_interval: float = POLL_INTERVAL_S,
+        installed_binary: Callable[[], Path | None] = lambda: None,
+    ) -> None:
         self._http = http
+        self._installed_binary = installed_binary  # the llama-server the app installed, if any
         self._poll = poll_interval
         self._servers: weakref.WeakSet[ManagedServer] = weakref.WeakSet()  # the ones `managed()` made
         # Per router URL, the models asked to unload here, until its list shows them unloaded.
@@ -112,7 +120,9 @@ class LlamaCppService:
 
     def managed(self, spec: ManagedServerSpec, *, binary_setting: str = "") -> ManagedServer:
         """A server of our own for `spec` (not started yet)."""
-        server = ManagedServer(spec, service=self, binary_setting=binary_setting)
+        server = ManagedServer(
+            spec, service=self, binary_setting=binary_setting, installed_binary=self._installed_binary
+        )
         self._servers.add(server)
         return server
 

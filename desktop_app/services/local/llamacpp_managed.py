@@ -51,8 +51,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def find_binary(setting: str = "", path: str | None = None) -> Path:
-    """The llama-server to run: the configured one, else `llama-server` on PATH (`path`, default $PATH)."""
+def find_binary(setting: str = "", path: str | None = None, installed: Path | None = None) -> Path:
+    """The llama-server to run: the configured one, else `llama-server` on PATH (`path`, default
+    $PATH), else `installed` (the newest one the app installed)."""
     setting = setting.strip()
     if setting:
         candidate = Path(setting).expanduser()
@@ -66,6 +67,8 @@ def find_binary(setting: str = "", path: str | None = None) -> Path:
     found = shutil.which(BINARY_NAME, path=path)
     if found:
         return Path(found)
+    if installed is not None and installed.is_file():
+        return installed
     raise BinaryNotFound(BINARY_NOT_FOUND)
 
 
@@ -81,6 +84,7 @@ class ManagedServer:
         *,
         service: LlamaCppService,
         binary_setting: str = "",
+        installed_binary: Callable[[], Path | None] = lambda: None,
         log_lines: int = LOG_LINES,
         stop_timeout: float = STOP_TIMEOUT_S,
         start_timeout: float = START_TIMEOUT_S,
@@ -88,6 +92,7 @@ class ManagedServer:
         self._spec = spec
         self._service = service
         self._binary_setting = binary_setting
+        self._installed_binary = installed_binary
         self._stop_timeout = stop_timeout
         self._start_timeout = start_timeout
         self._log: deque[str] = deque(maxlen=log_lines)
@@ -202,7 +207,7 @@ class ManagedServer:
         if self._process is not None and self._process.returncode is None:
             return self._state
         spec = self._spec
-        binary = find_binary(spec.binary or self._binary_setting)
+        binary = find_binary(spec.binary or self._binary_setting, installed=self._installed_binary())
         target = spec.models_dir if spec.router else spec.model
         assert target is not None
         if not await asyncio.to_thread(target.exists):

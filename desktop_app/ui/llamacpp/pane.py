@@ -10,7 +10,7 @@ The pane shows at most one server of its own, whose process `ServerHere` owns; s
 stops the first. With `LocalServers`, every server that answers is an account (its models in the
 chat's picker); the pane says what came of it. The work is in async methods that tests await directly; slots start them or ask first. The boxes are `ServersBox`,
 `RouterBox`, `StartForm` and `ServerLog` (servers_box.py, router_box.py, start_form.py,
-server_log.py); the pane keeps their widgets as attributes of its own, and does the work.
+server_log.py), and above the form `EngineBox` (engine_box.py: the llama-server in use, installing it); the pane keeps their widgets as attributes of its own, and does the work.
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ from desktop_app.domain.llamacpp import (
 from desktop_app.domain.urls import same_server
 from desktop_app.services.local.gguf_links import link_models
 from desktop_app.services.local.llamacpp import LlamaCppService, normalise_url
+from desktop_app.services.local.llamacpp_install import EngineInstaller
 from desktop_app.services.local.llamacpp_managed import ManagedServer
 from desktop_app.services.local.servers import InPicker, LocalServers, ServerHere
 from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.events import ServiceEvent, follow
 from desktop_app.ui.common.tasks import TaskOwner
+from desktop_app.ui.llamacpp.engine_box import EngineBox
 from desktop_app.ui.llamacpp.models import (
     RouterModelsModel,
     ServerRow,
@@ -90,6 +92,7 @@ class LlamaCppPane(QWidget):
         binary_setting: str = "",
         child_env: Mapping[str, str] | None = None,
         router_dir: Path | None = None,
+        engines: EngineInstaller | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -100,6 +103,7 @@ class LlamaCppPane(QWidget):
         self._gguf_files = gguf_files
         self._router_dir = router_dir  # where a router over the GGUF library gets its folder of links
         self._child_env = dict(child_env or {})  # extra environment for servers started here (tests)
+        self._engines = engines  # installs llama.cpp (the "Local engine" box); None: no box
         self._tasks = TaskOwner("LlamaCppPane")
         self._managed_followed: list[ServiceEvent] = []  # the state and log of the server started here
         self._last_status = ""
@@ -125,6 +129,17 @@ class LlamaCppPane(QWidget):
         self.router_box = RouterBox(model=self.router_model, library=self._router_dir is not None)
         self.form = StartForm(binary_setting=binary_setting)
         self.server_log = ServerLog()
+        self.engine_box: EngineBox | None = None
+        start_side: QWidget = self.form
+        if self._engines is not None:
+            self.engine_box = EngineBox(
+                engines=self._engines, binary_setting=lambda: self.form.binary_edit.text().strip()
+            )
+            start_side = QWidget()
+            column = QVBoxLayout(start_side)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.addWidget(self.engine_box)
+            column.addWidget(self.form, 1)
 
         top = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
         top.addWidget(self.servers_box)
@@ -132,7 +147,7 @@ class LlamaCppPane(QWidget):
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
         bottom = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
-        bottom.addWidget(self.form)
+        bottom.addWidget(start_side)
         bottom.addWidget(self.server_log)
         bottom.setStretchFactor(0, 2)
         bottom.setStretchFactor(1, 3)
@@ -164,6 +179,8 @@ class LlamaCppPane(QWidget):
         self.router_box.start_library_router_button.clicked.connect(self._on_library_router_clicked)
         self.router_box.library_empty_button.clicked.connect(self._on_library_router_clicked)
         self.form.binary_changed.connect(self.binary_setting_changed)
+        if self.engine_box is not None:
+            self.form.binary_changed.connect(self._on_binary_changed)
         self.form.router_folder_chosen.connect(self._on_router_folder_chosen)
         self.form.start_button.clicked.connect(self._on_start_clicked)
         self.form.stop_button.clicked.connect(self._on_stop_clicked)
@@ -173,6 +190,10 @@ class LlamaCppPane(QWidget):
 
     def _on_connect_clicked(self) -> None:
         self._tasks.spawn(self.connect(self.servers_box.url_edit.text()))
+
+    def _on_binary_changed(self) -> None:
+        if self.engine_box is not None:
+            self._tasks.spawn(self.engine_box.refresh())
 
     def _on_refresh_clicked(self) -> None:
         self._tasks.spawn(self.refresh())
@@ -431,6 +452,8 @@ class LlamaCppPane(QWidget):
         if self._remove_dialog is not None:  # it forgets itself when it finishes, then deletes itself
             self._remove_dialog.reject()
         await self._tasks.aclose()
+        if self.engine_box is not None:
+            await self.engine_box.aclose()
         for event in self._managed_followed:
             event.close()
         self._managed_followed.clear()
@@ -560,6 +583,8 @@ class LlamaCppPane(QWidget):
         if self._opened or self._local is None:
             return
         self._opened = True
+        if self.engine_box is not None:
+            self._tasks.spawn(self.engine_box.refresh())
         if urls := self._local.llamacpp_urls():
             self._tasks.spawn(self.list_servers(urls))
 
