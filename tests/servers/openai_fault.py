@@ -59,6 +59,7 @@ from tests.servers._http import (
 MODELS: dict[str, str] = {
     "ok": "40 word chunks, ~5 ms apart (also used for any unlisted model name)",
     "no-usage": "as ok, but stream_options.include_usage is ignored, as servers older than it do",
+    "tools-2": "as ok, but with tools offered it calls them in two replies in a row (see tool_calls.py)",
     "slow": "500 word chunks, 20 ms apart",
     "fast-20000": "fast-<N>: N one-token chunks written as fast as possible",
     "fast-5000": "the same with 5,000 chunks (four at once in benchmarks/compare.py)",
