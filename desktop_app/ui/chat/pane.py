@@ -59,7 +59,7 @@ from desktop_app.ui.chat.params import ParamsPanel
 from desktop_app.ui.chat.presets import PresetsBox, params_column
 from desktop_app.ui.chat.request_code import RequestCodeDialog
 from desktop_app.ui.chat.store_faults import StoreFaultsMixin
-from desktop_app.ui.chat.tool_cards import ToolCallsPanel, shown_text
+from desktop_app.ui.chat.tool_cards import ToolCallsPanel, send_tool_results, shown_text
 from desktop_app.ui.chat.transcript import TranscriptView
 from desktop_app.ui.chat.turn_actions import TurnActions
 from desktop_app.ui.common.events import follow
@@ -222,7 +222,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         self.conversations_box.view.selectionModel().currentChanged.connect(self._on_conversation_selected)
         self.model_picker.currentIndexChanged.connect(lambda _row: self._tasks.spawn(self.show_model_info()))
         self.transcript.retry_requested.connect(lambda: self._start_reply(self.retry()))
-        self.tool_calls.results_ready.connect(lambda results: self._start_reply(self.send_tool_results(results)))
+        self.tool_calls.results_ready.connect(lambda results: self._start_reply(send_tool_results(self, results)))
         self.transcript.code_view_requested.connect(self._on_transcript_code_view_requested)
         follow(self, accounts.on_models_changed, self._reload_picker)
         follow(self, accounts.on_accounts_changed, self._reload_picker)
@@ -463,20 +463,6 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
             self._sending = ""
         if self._current is conversation:
             self.conversations.upsert_front(conversation)
-
-    async def send_tool_results(self, results: list[tuple[str, str]]) -> None:
-        """Send the user's results for the last reply's calls and stream the model's next answer."""
-        if (conversation := self._current) is None:
-            return
-        try:
-            events = await self._chat.answer_tool_calls(conversation, results)
-        except DomainError as exc:  # refused, or the store could not take them: the answers stay typed
-            self._show_refusal(exc)
-            return
-        self.tool_calls.clear()
-        for call_id, text in results:
-            self.transcript.add_user_message(f"Result for {call_id}:\n{text}")
-        await self._stream(events)
 
     async def retry(self, *, override_budget: bool = False) -> None:
         kind, self._retry_kind = self._retry_kind, "answer"

@@ -8,6 +8,7 @@ every answer typed stays.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
@@ -18,13 +19,18 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.domain.conversations import MessageStatus, StoredMessage
+from desktop_app.domain.errors import DomainError
 from desktop_app.domain.tools import ToolCall, ToolCallDelta, ToolCalls, ToolSpec, check_arguments, result_problem
 from desktop_app.ui.theme import set_tone
+
+if TYPE_CHECKING:
+    from desktop_app.ui.chat.pane import ChatPane
 
 
 class ToolCallCard(QFrame):
@@ -107,14 +113,22 @@ class ToolCallsPanel(QFrame):
         self.heading.setWordWrap(True)
         self.send_button = QPushButton("Send results")
         self.send_button.setEnabled(False)
-        self._cards = QVBoxLayout()
+        holder = QWidget()
+        self._cards = QVBoxLayout(holder)
+        self._cards.setContentsMargins(0, 0, 0, 0)
+        # Several calls scroll: the transcript above keeps its room.
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(holder)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setMaximumHeight(300)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.send_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 4)
         layout.addWidget(self.heading)
-        layout.addLayout(self._cards)
+        layout.addWidget(self.scroll)
         layout.addLayout(row)
         self.send_button.clicked.connect(self._on_send_clicked)
         self.hide()
@@ -175,3 +189,18 @@ def shown_text(message: StoredMessage, content: str) -> str:
     if message.tool_calls:
         return "\n\n".join(filter(None, [content, calls_markdown(message.tool_calls)]))
     return content
+
+
+async def send_tool_results(pane: ChatPane, results: list[tuple[str, str]]) -> None:
+    """Send the user's results for the last reply's calls and stream the model's next answer in `pane`."""
+    if (conversation := pane.current_conversation) is None:
+        return
+    try:
+        events = await pane._chat.answer_tool_calls(conversation, results)
+    except DomainError as exc:  # refused, or the store could not take them: the answers stay typed
+        pane._show_refusal(exc)
+        return
+    pane.tool_calls.clear()
+    for call_id, text in results:
+        pane.transcript.add_user_message(f"Result for {call_id}:\n{text}")
+    await pane._stream(events)
