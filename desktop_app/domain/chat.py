@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -143,6 +144,25 @@ class ChatMessage:
         if self.tool_calls:  # no text with the calls: null, as OpenAI sends it (an empty text is refused)
             return {"role": self.role, "content": content or None, "tool_calls": [c.as_openai() for c in self.tool_calls]}
         return {"role": self.role, "content": content}
+
+
+def answered_calls_only(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """The history without the calls the user left unanswered (they wrote on instead): providers refuse
+    a call without its result. A reply left with neither text nor calls goes."""
+    out: list[ChatMessage] = []
+    for position, message in enumerate(messages):
+        if message.tool_calls:
+            answered = set()
+            for later in messages[position + 1 :]:
+                if later.role != "tool":
+                    break
+                answered.add(later.tool_call_id)
+            kept = tuple(c for c in message.tool_calls if c.id in answered)
+            if not kept and not message.content:
+                continue
+            message = replace(message, tool_calls=kept)
+        out.append(message)
+    return out
 
 
 @dataclass(slots=True)

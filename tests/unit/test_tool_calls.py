@@ -208,3 +208,20 @@ async def test_a_stored_tool_turn_survives_reopening_and_a_branch(stack: Stack, 
     # The branch goes on: the copied calls and results are sent as they were.
     await collect(stack.chat.reply(branch, "And tomorrow?"))
     assert stack.bodies()[-1]["messages"][1:3] == stack.bodies()[1]["messages"][1:3]
+
+
+@pytest.mark.asyncio
+async def test_calls_left_unanswered_are_not_sent_when_the_user_writes_on(stack: Stack) -> None:
+    conversation = await stack.conversation(ChatParams(tools=(WEATHER,), tool_choice="none"))
+    await collect(stack.chat.reply(conversation, "Hi"))  # a reply in words first
+    conversation.params = ChatParams(tools=(WEATHER,))
+    calls = calls_of(await collect(stack.chat.reply(conversation, "Weather?"))).calls
+    assert calls
+    # The user ignores the calls and writes on: the strict servers would refuse calls without results.
+    conversation.params = ChatParams(tools=(WEATHER,), tool_choice="none")
+    events = await collect(stack.chat.reply(conversation, "Never mind, just say hello"))
+    assert isinstance(events[-1], Finished), events[-1]
+    last = stack.bodies()[-1]
+    # Hi, its answer, Weather?, Never mind (Anthropic's two user turns in one): the call-only reply left out.
+    assert len(last["messages"]) == {"openai": 4, "anthropic": 3}[stack.provider]
+    assert "tool_calls" not in json.dumps(last["messages"]) and "tool_use" not in json.dumps(last["messages"])

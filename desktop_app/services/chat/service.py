@@ -31,6 +31,7 @@ from desktop_app.domain.chat import (
     Started,
     StreamEvent,
     TextDelta,
+    answered_calls_only,
 )
 from desktop_app.domain.compare import CompareColumn
 from desktop_app.domain.conversations import (
@@ -353,7 +354,7 @@ class ChatService:
 
     async def history(self, conversation_id: int) -> list[ChatMessage]:
         """The stored messages that go with the next request as context."""
-        return [_sent(m) for m in await self._store.messages(conversation_id) if _counts_as_history(m)]
+        return answered_calls_only([_sent(m) for m in await self._store.messages(conversation_id) if _counts_as_history(m)])
 
     async def _answer(
         self, conversation: Conversation, override_budget: bool = False
@@ -366,9 +367,9 @@ class ChatService:
         if problem is not None:
             raise problem
         await self.flush_unsaved()
-        history = [
-            _sent(m, await self._files(m)) for m in await self._store.messages(conversation.id) if _counts_as_history(m)
-        ]
+        history = answered_calls_only(
+            [_sent(m, await self._files(m)) for m in await self._store.messages(conversation.id) if _counts_as_history(m)]
+        )
         # The conversation's images go again with every request: a model switched to since must see them.
         images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)
         if images and (problem := await self._blind_model(conversation.account_id, conversation.model)) is not None:
@@ -436,11 +437,13 @@ class ChatService:
         if problem is not None:
             raise problem
         await self.flush_unsaved()
-        history = [
-            _sent(m, await self._files(m))
-            for m in await self._store.messages(conversation.id, lane=lane)
-            if _counts_as_history(m)
-        ]
+        history = answered_calls_only(
+            [
+                _sent(m, await self._files(m))
+                for m in await self._store.messages(conversation.id, lane=lane)
+                if _counts_as_history(m)
+            ]
+        )
         images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)
         if images and (problem := await self._blind_model(column.account_id, column.model)) is not None:
             raise problem
