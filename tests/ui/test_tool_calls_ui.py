@@ -7,6 +7,8 @@ import json
 
 from PySide6.QtCore import Qt
 
+from desktop_app.domain.tools import ToolCall, ToolCallDelta, ToolCalls, ToolSpec
+from desktop_app.ui.chat.tool_cards import ToolCallsPanel
 from tests.ui.conftest import WAIT_MS, run
 
 WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
@@ -93,3 +95,30 @@ def test_calls_waiting_for_results_come_back_when_the_conversation_is_opened_aga
     run(qtbot, pane.open_conversation(first))
     assert pane.tool_calls.isVisibleTo(pane) and pane.tool_calls.cards[0].title.text() == "Call: now"
     assert [t.name for t in pane.params.tools_tab.tools()] == ["now"]
+
+
+def test_a_card_fills_in_as_the_pieces_stream_then_is_checked(qtbot):
+    panel = ToolCallsPanel()
+    qtbot.addWidget(panel)
+    shown: list[str] = []
+    weather = ToolSpec(name="get_weather", parameters=WEATHER_SCHEMA)
+    panel.on_event(ToolCallDelta(0, "c1", "get_weather"), (weather,), shown.append)
+    assert not panel.isHidden() and panel.cards[0].title.text() == "Call: get_weather"
+    panel.on_event(ToolCallDelta(0, arguments='{"ci'), (weather,), shown.append)
+    panel.on_event(ToolCallDelta(0, arguments='ty": 3}'), (weather,), shown.append)
+    card = panel.cards[0]
+    assert card.arguments.toPlainText() == '{"city": 3}' and card.verdict.text() == "Arriving…"
+    assert not card.answer.isEnabled() and not panel.send_button.isEnabled() and shown == []
+
+    panel.on_event(ToolCalls((ToolCall("c1", "get_weather", '{"city": 3}'),)), (weather,), shown.append)
+    assert card.verdict.text() == "✗ 3 is not of type 'string' (at $.city)"
+    assert card.answer.isEnabled() and panel.send_button.isEnabled()
+    assert shown and "get_weather" in shown[0]
+    # No result typed: said on the card, nothing sent.
+    with qtbot.assertNotEmitted(panel.results_ready):
+        panel.send_button.click()
+    assert card.problem.text() == "Type a result for get_weather first."
+    card.answer.setPlainText("plain text is fine")
+    with qtbot.waitSignal(panel.results_ready) as sent:
+        panel.send_button.click()
+    assert sent.args == [[("c1", "plain text is fine")]]
