@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from desktop_app.domain.attachments import AttachedFile, content_parts
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.structured_output import schema_problem
+from desktop_app.domain.tools import ToolCall, ToolCallDelta, ToolCalls, ToolSpec, tool_choice_option
 
 
 class ResponseFormat(StrEnum):
@@ -54,6 +56,9 @@ class ChatParams(BaseModel):
     seed: int | None = None
     response_format: ResponseFormat = ResponseFormat.TEXT
     json_schema: str = ""  # the schema text, used with JSON_SCHEMA
+    tools: tuple[ToolSpec, ...] = ()  # functions the model may call
+    tool_choice: str = "auto"  # auto, none, required, or the name of one function
+    parallel_tool_calls: bool = True  # False: at most one call per reply
     preset: str = ""
 
     @field_validator("stop", mode="before")
@@ -96,6 +101,12 @@ class ChatParams(BaseModel):
                 "type": "json_schema",
                 "json_schema": {"name": "response", "schema": parse_json_schema(self.json_schema)},
             }
+        if self.tools:
+            options["tools"] = [t.as_openai() for t in self.tools]
+            if self.tool_choice != "auto":
+                options["tool_choice"] = tool_choice_option(self.tool_choice, self.tools)
+            if not self.parallel_tool_calls:
+                options["parallel_tool_calls"] = False
         return options
 
 
@@ -113,7 +124,7 @@ def parse_json_schema(text: str) -> dict[str, Any]:
     return schema
 
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +132,37 @@ class ChatMessage:
     role: Role
     content: str
     files: tuple[AttachedFile, ...] = ()  # attached files, with their bytes
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant's calls
+    tool_call_id: str = ""  # a tool message: the call it answers
 
     def as_dict(self, *, documents: bool = True, one_text: bool = False) -> dict[str, Any]:
         """The message as sent; with files, its content is OpenAI-style parts (`documents`: the
         provider takes PDFs as documents; `one_text`: it takes one text per message)."""
+        if self.role == "tool":
+            return {"role": "tool", "tool_call_id": self.tool_call_id, "content": self.content}
         content = content_parts(self.content, self.files, documents=documents, one_text=one_text)
+        if self.tool_calls:  # no text with the calls: null, as OpenAI sends it (an empty text is refused)
+            return {"role": self.role, "content": content or None, "tool_calls": [c.as_openai() for c in self.tool_calls]}
         return {"role": self.role, "content": content}
+
+
+def answered_calls_only(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """The history without the calls the user left unanswered (they wrote on instead): providers refuse
+    a call without its result. A reply left with neither text nor calls goes."""
+    out: list[ChatMessage] = []
+    for position, message in enumerate(messages):
+        if message.tool_calls:
+            answered = set()
+            for later in messages[position + 1 :]:
+                if later.role != "tool":
+                    break
+                answered.add(later.tool_call_id)
+            kept = tuple(c for c in message.tool_calls if c.id in answered)
+            if not kept and not message.content:
+                continue
+            message = replace(message, tool_calls=kept)
+        out.append(message)
+    return out
 
 
 @dataclass(slots=True)
@@ -242,5 +278,15 @@ class Failed:
 
 
 StreamEvent = (
-    Started | TextDelta | ReasoningDelta | UsageReport | ResponseHeaders | AttemptFailed | Notice | Finished | Failed
+    Started
+    | TextDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | ToolCalls
+    | UsageReport
+    | ResponseHeaders
+    | AttemptFailed
+    | Notice
+    | Finished
+    | Failed
 )

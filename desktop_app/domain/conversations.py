@@ -9,6 +9,7 @@ from desktop_app.domain.attachments import Attachment
 from desktop_app.domain.chat import ChatParams, ReplyMetrics
 from desktop_app.domain.compare import CompareSetup
 from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.tools import ToolCall
 
 
 class MessageStatus(StrEnum):
@@ -44,6 +45,8 @@ class StoredMessage:
     version: int = 1  # its place among its versions (same parent, role and lane), from 1
     versions: int = 1  # how many versions that turn has (regenerated replies, edited messages)
     attachments: tuple[Attachment, ...] = ()  # files sent with it, in the order attached
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant's calls to the tools offered
+    tool_call_id: str = ""  # a `tool` message: the call it answers
 
 
 @dataclass(frozen=True, slots=True)

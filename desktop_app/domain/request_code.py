@@ -22,6 +22,7 @@ from typing import Any
 from desktop_app.domain.attachments import stored_name
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.tool_code import TOOL_PARAMS, anthropic_tool_message, anthropic_tool_params
 
 # What LiteLLM sends as the key to a server that needs none (see services/chat/llm.py).
 PLACEHOLDER_KEY = "no-key"
@@ -56,6 +57,9 @@ _OPENAI_KWARGS = frozenset(
         "seed",
         "stop",
         "temperature",
+        "tool_choice",
+        "tools",
+        "parallel_tool_calls",
         "top_logprobs",
         "top_p",
         "user",
@@ -66,7 +70,7 @@ _ANTHROPIC_NAMES = {"stop": "stop_sequences", "max_completion_tokens": "max_toke
 # The reasoning efforts LiteLLM sends to Ollama as think: true (other models than gpt-oss).
 _OLLAMA_THINKING_EFFORTS = frozenset({"low", "medium", "high"})
 # temperature, top_p and top_k are not keyword arguments of every anthropic SDK version: they go in extra_body.
-_ANTHROPIC_KWARGS = frozenset({"max_tokens", "stop_sequences", "metadata"})
+_ANTHROPIC_KWARGS = frozenset({"max_tokens", "stop_sequences", "metadata", "tools", "tool_choice"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,9 @@ def _with_files(messages: Any) -> list[dict[str, Any]]:
     out = []
     for message in messages:
         content = message["content"]
+        if content is None:  # calls without text: LiteLLM sends no content at all
+            out.append({k: v for k, v in message.items() if k != "content"})
+            continue
         if isinstance(content, list):
             content = [_part_with_file(part) for part in content]
         out.append({**message, "content": content})
@@ -240,15 +247,16 @@ def _anthropic_body(request: SentRequest) -> dict[str, Any]:
     for m in _with_files(request.messages):
         if m["role"] == "system":
             continue
-        blocks = _anthropic_blocks(m["content"])
-        if messages and messages[-1]["role"] == m["role"]:
+        role, blocks = anthropic_tool_message(m) or (m["role"], _anthropic_blocks(m["content"]))
+        if messages and messages[-1]["role"] == role:
             messages[-1]["content"].extend(blocks)  # the API wants turns to alternate
         else:
-            messages.append({"role": m["role"], "content": blocks})
+            messages.append({"role": role, "content": blocks})
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     for name, value in request.params.items():
-        if name not in ("response_format", "reasoning_effort"):  # see untranslated()
+        if name not in ("response_format", "reasoning_effort", *TOOL_PARAMS):  # see untranslated()
             body[_ANTHROPIC_NAMES.get(name, name)] = value
+    body.update(anthropic_tool_params(request.params))
     if system:
         body["system"] = system
     body["stream"] = True
@@ -284,6 +292,11 @@ def untranslated(request: SentRequest) -> str:
             "LiteLLM turns response_format (a JSON schema) into Anthropic's structured output, adapting"
             " the schema; that part is left out here, the LiteLLM tab sends it as the app did."
         )
+    if wire == "gemini" and "tools" in request.params:
+        notes.append(
+            "LiteLLM turns tools, calls and results into Gemini's function declarations and parts; that"
+            " part is left out here, the LiteLLM tab sends it as the app did."
+        )
     if wire in ("anthropic", "gemini") and "reasoning_effort" in request.params:
         notes.append(
             f"LiteLLM turns reasoning_effort into a thinking budget of its choosing for this model; that"
@@ -297,7 +310,7 @@ def _gemini_body(request: SentRequest) -> dict[str, Any]:
     contents: list[dict[str, Any]] = []
     system: list[dict[str, Any]] = []
     for m in _with_files(request.messages):
-        parts = _gemini_parts(m["content"])
+        parts = _gemini_parts(m.get("content") or "")  # calls and results: see untranslated()
         if m["role"] == "system":
             system.extend(parts)
             continue
@@ -308,7 +321,7 @@ def _gemini_body(request: SentRequest) -> dict[str, Any]:
             contents.append({"role": role, "parts": parts})
     config: dict[str, Any] = {}
     for name, value in request.params.items():
-        if name == "reasoning_effort":
+        if name == "reasoning_effort" or name in TOOL_PARAMS:
             continue  # see untranslated()
         if name == "response_format":
             if value.get("type") in ("json_object", "json_schema"):
@@ -343,7 +356,7 @@ def _ollama_body(request: SentRequest) -> dict[str, Any]:
     # LiteLLM gives every message a list of images (empty without any), its texts run together.
     messages = []
     for m in _with_files(request.messages):
-        content = m["content"]
+        content = m.get("content")
         if not isinstance(content, list):
             messages.append({**m, "images": []})
             continue
@@ -361,6 +374,9 @@ def _ollama_body(request: SentRequest) -> dict[str, Any]:
                 body["format"] = "json"
             elif value.get("type") == "json_schema":
                 body["format"] = value["json_schema"]["schema"]
+        elif name in TOOL_PARAMS:
+            if name == "tools":  # Ollama takes OpenAI's tools as they are, and no tool_choice
+                body["tools"] = value
         elif name in ("max_tokens", "max_completion_tokens"):
             options["num_predict"] = value
         elif name == "frequency_penalty":

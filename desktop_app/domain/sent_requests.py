@@ -74,14 +74,14 @@ class SentRequest:
         if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
             return None
         try:
-            messages: list[dict[str, str]] = []
+            messages: list[dict[str, Any]] = []
             missing = 0
             for m in data.get("messages", ()):
                 if "run" not in m:
                     content = m["content"]
-                    if not isinstance(content, list):
+                    if not isinstance(content, list) and content is not None:
                         content = str(content)
-                    messages.append({"role": str(m["role"]), "content": content})
+                    messages.append({"role": str(m["role"]), "content": content, **_tool_fields(m)})
                     continue
                 first, last = m["run"]
                 count = int(m["count"])
@@ -116,7 +116,7 @@ def message_check(role: str, content: str) -> int:
     return zlib.crc32(content.encode("utf-8", "surrogatepass"), zlib.crc32(role.encode() + b"\0"))
 
 
-def _compact(messages: Sequence[Mapping[str, str]], stored: Sequence[tuple[int, str, str]]) -> list[dict[str, Any]]:
+def _compact(messages: Sequence[Mapping[str, Any]], stored: Sequence[tuple[int, str, str]]) -> list[dict[str, Any]]:
     """`messages` with each stretch that is a stretch of `stored` ((id, role, text) by id) as one run."""
     positions: dict[tuple[str, str], list[int]] = {}
     for position, (_, role, content) in enumerate(stored):
@@ -126,6 +126,10 @@ def _compact(messages: Sequence[Mapping[str, str]], stored: Sequence[tuple[int, 
     following = 0  # the position in `stored` that would extend the open run
     for message in messages:
         role, content = message["role"], message["content"]
+        if _tool_fields(message):  # tool calls and results: inline, whole
+            run = None
+            out.append(dict(message))
+            continue
         if not isinstance(content, str):  # parts: attached files, each kept as its digest
             run = None
             out.append({"role": role, "content": _parts_by_digest(content)})
@@ -144,6 +148,11 @@ def _compact(messages: Sequence[Mapping[str, str]], stored: Sequence[tuple[int, 
         run["check"] = (run["check"] + message_check(role, content)) % _CHECK_MOD
         following = found + 1
     return out
+
+
+def _tool_fields(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message's tool calls (an assistant's) or the call it answers (a tool message)."""
+    return {k: message[k] for k in ("tool_calls", "tool_call_id") if k in message}
 
 
 def _parts_by_digest(parts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

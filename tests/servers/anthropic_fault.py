@@ -30,11 +30,12 @@ import asyncio
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.servers import tool_calls
 from tests.servers._fault import (
     FaultServerBase,
     Headers,
@@ -157,6 +158,8 @@ class _Message:
     stop_sequences: tuple[str, ...]
     input_tokens: int
     thinking: bool = False
+    tool_calls: list[tool_calls.PlannedCall] = field(default_factory=list)  # this reply's (see tool_calls.py)
+    tool_results: list[str] = field(default_factory=list)  # the results the request ends with
 
 
 def _validate_messages(body: Any) -> _Message:
@@ -263,7 +266,22 @@ def _validate_messages(body: Any) -> _Message:
     if metadata.get("user_id") is not None:
         expect("metadata.user_id", metadata["user_id"], isinstance(metadata["user_id"], str), "a valid string")
     thinking = _validate_thinking(body, max_tokens)
-    return _Message(body["model"], stream, max_tokens, tuple(s for s in stops if s), words + 4, thinking)
+    try:  # "claude-…-tools-<n>": calls in n replies in a row before an answer in words
+        offered = tool_calls.check_anthropic(body)
+    except tool_calls.ToolRefusal as exc:
+        raise _invalid(exc.message) from None
+    head, _, rounds = body["model"].rpartition("-tools-")
+    plan = tool_calls.anthropic_plan(body, offered, int(rounds) if head and rounds.isdigit() else 1)
+    return _Message(
+        body["model"],
+        stream,
+        max_tokens,
+        tuple(s for s in stops if s),
+        words + 4,
+        thinking,
+        plan,
+        tool_calls.anthropic_results(messages),
+    )
 
 
 def _validate_thinking(body: dict[str, Any], max_tokens: int) -> bool:
@@ -434,6 +452,8 @@ class AnthropicServer(FaultServerBase):
                     raise
                 if isinstance(payload, _Message):
                     pieces = {"slow": SLOW_PIECES, "cut-after-text": CUT_PIECES}.get(behaviour, OK_PIECES)
+                    if payload.tool_results or payload.tool_calls:
+                        pieces = tuple(f"Tool said: {r} " for r in payload.tool_results)
                     planned, stop_reason, stop_seq = _plan(pieces, payload)
                     headers += self._account_headers(key, payload, len(planned), limited=False)
                     return await _complete(payload, behaviour, planned, stop_reason, stop_seq, headers, writer, state)
@@ -578,6 +598,14 @@ async def _complete(
     if msg.thinking:
         writer.write(_thinking_block())
         text_index = 1
+    if msg.tool_calls:
+        for name, data in tool_calls.anthropic_events(msg.tool_calls, text_index):
+            writer.write(_event(name, data))
+            await writer.drain()
+        usage_out = {"output_tokens": output_tokens + len(msg.tool_calls)}
+        delta = {"stop_reason": "tool_use", "stop_sequence": None}
+        tail = _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage_out})
+        return await end_chunked(writer, state, tail + _event("message_stop", {"type": "message_stop"}))
     writer.write(
         _event(
             "content_block_start",

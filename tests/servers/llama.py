@@ -42,8 +42,10 @@ class LlamaServer(ServerProcess):
         ctx: int = 4096,
         alias: str = "gemma",
         router_names: tuple[str, ...] = (),
+        jinja: bool = False,
     ) -> None:
-        """`router_names`: router mode instead, over a folder serving the GGUF under each name."""
+        """`router_names`: router mode instead, over a folder serving the GGUF under each name.
+        `jinja`: the GGUF's own chat template, run by llama-server's Jinja engine (tool calling needs it)."""
         self.binary, self.model = real_artifacts()
         super().__init__(log_prefix="llama-server-")
         self.alias = alias
@@ -65,9 +67,7 @@ class LlamaServer(ServerProcess):
             str(ctx),
             "-t",
             "2",
-            "--no-jinja",
-            "--chat-template",
-            "gemma",
+            *(("--jinja",) if jinja else ("--no-jinja", "--chat-template", "gemma")),
             *extra_args,
         ]
 

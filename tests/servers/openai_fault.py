@@ -31,9 +31,10 @@ import base64
 import binascii
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from tests.servers import tool_calls
 from tests.servers._fault import (
     FaultServerBase,
     dumps,
@@ -58,6 +59,7 @@ from tests.servers._http import (
 MODELS: dict[str, str] = {
     "ok": "40 word chunks, ~5 ms apart (also used for any unlisted model name)",
     "no-usage": "as ok, but stream_options.include_usage is ignored, as servers older than it do",
+    "tools-2": "as ok, but with tools offered it calls them in two replies in a row (see tool_calls.py)",
     "slow": "500 word chunks, 20 ms apart",
     "fast-20000": "fast-<N>: N one-token chunks written as fast as possible",
     "fast-5000": "the same with 5,000 chunks (four at once in benchmarks/compare.py)",
@@ -187,6 +189,8 @@ class _Chat:
     include_usage: bool
     max_tokens: int | None
     prompt_tokens: int
+    tool_calls: list[tool_calls.PlannedCall] = field(default_factory=list)  # this reply's (see tool_calls.py)
+    tool_results: list[str] = field(default_factory=list)  # the results the request ends with
 
 
 def _validate_chat(body: Any) -> _Chat:
@@ -293,12 +297,19 @@ def _validate_chat(body: Any) -> _Chat:
         stop is None or isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
         raise bad_type("stop", stop, "one of a string or array of strings")
+    try:  # "tools-<n>": calls in n replies in a row before an answer in words
+        offered = tool_calls.check_openai(body)
+    except tool_calls.ToolRefusal as exc:
+        raise ApiError(400, exc.message, param=exc.param) from None
+    rounds = int(body["model"][6:]) if body["model"].startswith("tools-") and body["model"][6:].isdigit() else 1
     return _Chat(
         body["model"],
         bool(stream),
         bool(options and options.get("include_usage")) and body["model"] != "no-usage",
         min(limits, default=None),
         words + 3,
+        tool_calls.openai_plan(body, offered, rounds),
+        tool_calls.openai_results(messages),
     )
 
 
@@ -607,6 +618,10 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
     else:
         count, delay = (500, 0.02) if model == "slow" else (40, 0.005)
         pieces = [f"word{i} " for i in range(count)]
+    if chat.tool_results:
+        pieces = [f"Tool said: {result} " for result in chat.tool_results]
+    if chat.tool_calls:  # counted as output, one token each
+        pieces = [call.arguments for call in chat.tool_calls]
     finish = "stop"
     if chat.max_tokens is not None and not fast and len(pieces) > chat.max_tokens:
         pieces, finish = pieces[: chat.max_tokens], "length"
@@ -667,7 +682,12 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
         writer.write(sse(chunk({"role": "assistant", "content": ""})))
     else:
         writer.write(stream_head([("x-request-id", rid)]) + sse(chunk({"role": "assistant", "content": ""})))
-    if fast:
+    if chat.tool_calls:
+        for delta in tool_calls.openai_deltas(chat.tool_calls):
+            writer.write(sse(chunk(delta)))
+            await writer.drain()
+        finish = "tool_calls"
+    elif fast:
         # Encode each distinct chunk once; a cycle of them is written in large batches.
         cycle = b"".join(sse(chunk({"content": token})) for token in FAST_TOKENS)
         total, per_batch = len(pieces), 64  # cycles per write: 512 chunks

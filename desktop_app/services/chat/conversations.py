@@ -20,6 +20,7 @@ from desktop_app.domain.chat import ChatParams, ReplyMetrics
 from desktop_app.domain.compare import CompareSetup
 from desktop_app.domain.conversations import Conversation, InterruptedReply, MessageStatus, StoredMessage
 from desktop_app.domain.sent_requests import SentRequest, StoredMessages
+from desktop_app.domain.tools import ToolCall
 from desktop_app.services.chat.conversation_recovery import copy_readable
 from desktop_app.services.sqlite_store import SqliteStore, StoreClosed
 
@@ -27,7 +28,7 @@ __all__ = ["AT_LEAF", "SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # S
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # _MIGRATIONS[n] takes a database at user_version n to n + 1.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -81,12 +82,18 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         " WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id)",
         "CREATE INDEX messages_by_parent ON messages (parent_id, id)",
     ),
+    # Tool calling: an assistant's calls (a JSON list of ToolCall records, '' for none), and the call
+    # a `tool` message answers.
+    3: (
+        "ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE messages ADD COLUMN tool_call_id TEXT NOT NULL DEFAULT ''",
+    ),
 }
 
 _CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at, compare"
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request,"
-    " parent_id, lane, vote, attachments"
+    " parent_id, lane, vote, attachments, tool_calls, tool_call_id"
 )
 # The path from a message up to its conversation's first: `path(id, parent)`, seeded with `?`.
 _PATH = (
@@ -176,12 +183,24 @@ class ConversationStore(SqliteStore):
         parent_id: int | None = AT_LEAF,
         lane: int = 0,
         attachments: tuple[Attachment, ...] = (),
+        tool_call_id: str = "",
     ) -> StoredMessage:
         """Add a message after `parent_id` (None: as a first message; by default after the last of
         the branch shown, or of `lane`); a lane-0 message becomes the end of the branch shown.
-        KeyError if the conversation (or the parent, in it) does not exist (any more)."""
+        `tool_call_id`: a `tool` message's call. KeyError if the conversation (or the parent, in it)
+        does not exist (any more)."""
         return await self._write(
-            self._add_message, conversation_id, role, content, status, account_id, model, parent_id, lane, attachments
+            self._add_message,
+            conversation_id,
+            role,
+            content,
+            status,
+            account_id,
+            model,
+            parent_id,
+            lane,
+            attachments,
+            tool_call_id,
         )
 
     async def update_message(
@@ -194,9 +213,12 @@ class ConversationStore(SqliteStore):
         metrics: ReplyMetrics | None = None,
         error: str | None = None,
         request: SentRequest | None = None,
+        tool_calls: tuple[ToolCall, ...] | None = None,
     ) -> bool:
         """Change only the fields given; False when the message no longer exists."""
         changes: dict[str, Any] = {}
+        if tool_calls is not None:
+            changes["tool_calls"] = _tool_calls_json(tool_calls)
         if content is not None:
             changes["content"] = content
         if reasoning is not None:
@@ -372,9 +394,9 @@ class ConversationStore(SqliteStore):
                 request = json.dumps(sent.to_json(new_stored), ensure_ascii=False) if sent else ""
                 cursor = conn.execute(
                     "INSERT INTO messages (conversation_id, role, content, status, reasoning, metrics, error,"
-                    " account_id, model, request, parent_id, attachments, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (conversation.id, *r[2:10], request, parent, r[14], r[-1]),
+                    " account_id, model, request, parent_id, attachments, tool_calls, tool_call_id, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (conversation.id, *r[2:10], request, parent, r[14], r[15], r[16], r[-1]),
                 )
                 parent = _new_id(cursor)
                 new_stored.append((parent, r[2], r[3]))
@@ -423,6 +445,7 @@ class ConversationStore(SqliteStore):
         parent_id: int | None,
         lane: int,
         attachments: tuple[Attachment, ...],
+        tool_call_id: str = "",
     ) -> StoredMessage:
         def run(conn: sqlite3.Connection) -> StoredMessage:
             now = self._now()
@@ -437,7 +460,7 @@ class ConversationStore(SqliteStore):
             try:
                 cursor = conn.execute(
                     "INSERT INTO messages (conversation_id, role, content, status, account_id, model,"
-                    " created_at, parent_id, lane, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " created_at, parent_id, lane, attachments, tool_call_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         conversation_id,
                         role,
@@ -449,6 +472,7 @@ class ConversationStore(SqliteStore):
                         parent,
                         lane,
                         _attachments_json(attachments),
+                        tool_call_id,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -470,6 +494,7 @@ class ConversationStore(SqliteStore):
                 parent_id=parent,
                 lane=lane,
                 attachments=attachments,
+                tool_call_id=tool_call_id,
             )
 
         return self._transaction(run)
@@ -655,6 +680,20 @@ def _attachments(text: str, message_id: int) -> tuple[Attachment, ...]:
         return ()
 
 
+def _tool_calls_json(calls: tuple[ToolCall, ...]) -> str:
+    return json.dumps([c.to_json() for c in calls], ensure_ascii=False) if calls else ""
+
+
+def _tool_calls(text: str, message_id: int) -> tuple[ToolCall, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(ToolCall.from_json(item) for item in json.loads(text))
+    except (ValueError, TypeError, KeyError):
+        log.warning("message %s has unreadable tool calls; it is shown without them", message_id)
+        return ()
+
+
 def _compare_json(setup: CompareSetup | None) -> str:
     return "" if setup is None else setup.model_dump_json()
 
@@ -694,7 +733,7 @@ def _compare(text: str, conversation_id: int) -> CompareSetup | None:
 
 def _message(row: tuple[Any, ...], stored: StoredMessages | None = None) -> StoredMessage:
     id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request, *tree = row
-    parent_id, lane, vote, attachments = tree
+    parent_id, lane, vote, attachments, tool_calls, tool_call_id = tree
     try:
         status = MessageStatus(status)
     except ValueError:
@@ -723,4 +762,6 @@ def _message(row: tuple[Any, ...], stored: StoredMessages | None = None) -> Stor
         lane=lane,
         vote=vote,
         attachments=_attachments(attachments, id_),
+        tool_calls=_tool_calls(tool_calls, id_),
+        tool_call_id=tool_call_id,
     )

@@ -49,6 +49,7 @@ from desktop_app.domain.errors import (
 )
 from desktop_app.domain.pools import Pool, Strategy, is_pool_id
 from desktop_app.domain.settings import Settings
+from desktop_app.domain.tools import ToolCallDelta
 from desktop_app.domain.usage import BudgetExceeded, BudgetLevel, UsageRecord, budget_level
 from desktop_app.services.accounts import header_secrets
 from desktop_app.services.accounts.secrets import SecretStore
@@ -338,7 +339,7 @@ class Dispatcher:
                 async for event in events:
                     if isinstance(event, ResponseHeaders):
                         self._states.record_headers(account.id, event.headers, secret=request.key)
-                    elif isinstance(event, (TextDelta, ReasoningDelta)):
+                    elif isinstance(event, (TextDelta, ReasoningDelta, ToolCallDelta)):
                         produced = True
                     elif isinstance(event, Finished):
                         done = True

@@ -45,6 +45,7 @@ from desktop_app.domain.errors import DomainError, ServerError
 from desktop_app.domain.param_support import taken_params
 from desktop_app.domain.sent_requests import SentRequest, without_url_password
 from desktop_app.domain.text import without_bidi_controls
+from desktop_app.domain.tools import ToolCallAssembler, ToolCallDelta, ToolCalls
 from desktop_app.services.chat.preflight import account_refusal, params_refusal
 from desktop_app.services.errors import map_error
 from desktop_app.services.litellm_engine import LiteLLMEngine, estimate_tokens, release_duplicate_tables
@@ -206,7 +207,7 @@ class LLMService:
                     if event is _END:
                         return
                     yield event
-                if any(isinstance(e, (TextDelta, ReasoningDelta)) for e in batch):
+                if any(isinstance(e, (TextDelta, ReasoningDelta, ToolCallDelta)) for e in batch):
                     await _pace(started, time.thread_time() - cpu_started)
         finally:
             if not future.done():
@@ -249,8 +250,33 @@ def _coalesce(batch: list[Any]) -> list[Any]:
     for item in batch:
         if out and type(item) is type(out[-1]) and isinstance(item, (TextDelta, ReasoningDelta)):
             out[-1] = type(item)(out[-1].text + item.text)
+        elif out and isinstance(item, ToolCallDelta) and _continues(out[-1], item):
+            last = out[-1]
+            out[-1] = ToolCallDelta(last.index, last.id, last.name, last.arguments + item.arguments)
         else:
             out.append(item)
+    return out
+
+
+def _continues(previous: Any, delta: ToolCallDelta) -> bool:
+    """`delta` only adds arguments to the same call as `previous`."""
+    return isinstance(previous, ToolCallDelta) and previous.index == delta.index and not (delta.id or delta.name)
+
+
+def _tool_call_deltas(delta: Any) -> list[ToolCallDelta]:
+    """The tool-call pieces of a streamed chunk's delta (OpenAI's `delta.tool_calls`)."""
+    out = []
+    for position, piece in enumerate(getattr(delta, "tool_calls", None) or ()):
+        function = getattr(piece, "function", None)
+        index = getattr(piece, "index", None)
+        out.append(
+            ToolCallDelta(
+                index=position if index is None else int(index),
+                id=getattr(piece, "id", None) or "",
+                name=getattr(function, "name", None) or "",
+                arguments=getattr(function, "arguments", None) or "",
+            )
+        )
     return out
 
 
@@ -362,6 +388,7 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
     options, thinking_clash = _without_thinking_clashes(request, options)
     options = _with_implied_params(litellm, request, options)
     tally = _Tally()
+    calls = ToolCallAssembler()
     stream = None
     try:
         mailbox.put(Started(model=request.model, dropped_params=dropped, request=_sent_request(request, options)))
@@ -407,6 +434,12 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
                     tally.content_chunks += 1
                     tally.text.append(content)
                     mailbox.put(TextDelta(content))
+                for piece in _tool_call_deltas(delta):
+                    if tally.first_token is None:
+                        tally.first_token = time.perf_counter()
+                    tally.text.append(piece.name + piece.arguments)
+                    calls.add(piece)
+                    mailbox.put(piece)
                 if choice.finish_reason:
                     tally.finish_reason = choice.finish_reason
             usage = getattr(chunk, "usage", None)
@@ -419,6 +452,8 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             _estimate_usage(litellm, request, tally)
         if tally.prompt_tokens is not None or tally.completion_tokens is not None:
             mailbox.put(UsageReport(tally.prompt_tokens, tally.completion_tokens))
+        if calls:
+            mailbox.put(ToolCalls(calls.calls()))
         mailbox.put(Finished(tally.finish_reason, tally.metrics(_cost(litellm, request, tally))))
     except asyncio.CancelledError:
         raise

@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from desktop_app.domain.chat import (
     Started,
     StreamEvent,
     TextDelta,
+    answered_calls_only,
 )
 from desktop_app.domain.compare import CompareColumn
 from desktop_app.domain.conversations import (
@@ -44,6 +45,7 @@ from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.models import ModelInfo
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.settings import Settings
+from desktop_app.domain.tools import ToolCall, ToolCalls
 from desktop_app.domain.usage import UsageRecord
 from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat import preflight
@@ -270,6 +272,21 @@ class ChatService:
             return True
         return False
 
+    async def answer_tool_calls(
+        self, conversation: Conversation, results: Sequence[tuple[str, str]]
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Store the user's results ((call id, text) for each call of the last reply) as `tool`
+        messages and return the stream of the model's next answer; refused (raised) as `reply` is."""
+        problem = await self.refusal(
+            target_id=conversation.account_id, model=conversation.model, params=conversation.params
+        )
+        if problem is not None:
+            raise problem
+        await self.flush_unsaved()
+        for call_id, text in results:
+            await self._store.add_message(conversation.id, role="tool", content=text, tool_call_id=call_id)
+        return self._answer(conversation)
+
     def answer(self, conversation: Conversation, *, override_budget: bool = False) -> AsyncGenerator[StreamEvent, None]:
         """Stream an answer to the conversation as it stands (used by Retry); raises, as `reply` does,
         when it cannot be sent."""
@@ -359,11 +376,7 @@ class ChatService:
 
     async def history(self, conversation_id: int) -> list[ChatMessage]:
         """The stored messages that go with the next request as context."""
-        return [
-            ChatMessage(m.role, m.content)  # type: ignore[arg-type]
-            for m in await self._store.messages(conversation_id)
-            if _counts_as_history(m)
-        ]
+        return answered_calls_only([_sent(m) for m in await self._store.messages(conversation_id) if _counts_as_history(m)])
 
     async def _answer(
         self, conversation: Conversation, override_budget: bool = False
@@ -376,11 +389,9 @@ class ChatService:
         if problem is not None:
             raise problem
         await self.flush_unsaved()
-        history = [
-            ChatMessage(m.role, m.content, await self._files(m))  # type: ignore[arg-type]
-            for m in await self._store.messages(conversation.id)
-            if _counts_as_history(m)
-        ]
+        history = answered_calls_only(
+            [_sent(m, await self._files(m)) for m in await self._store.messages(conversation.id) if _counts_as_history(m)]
+        )
         # The conversation's images go again with every request: a model switched to since must see them.
         images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)
         if images and (problem := await self._blind_model(conversation.account_id, conversation.model)) is not None:
@@ -416,6 +427,8 @@ class ChatService:
                     elif isinstance(event, Started) and event.request is not None:
                         # Kept with the reply now, so it survives a crash; a pool's later attempt replaces it.
                         await self._save(reply.id, request=event.request)
+                    elif isinstance(event, ToolCalls):
+                        await self._save(reply.id, tool_calls=event.calls)
                     elif isinstance(event, Finished):
                         status = MessageStatus.COMPLETE
                         await saver.finish(status, metrics=event.metrics)
@@ -446,11 +459,13 @@ class ChatService:
         if problem is not None:
             raise problem
         await self.flush_unsaved()
-        history = [
-            ChatMessage(m.role, m.content, await self._files(m))  # type: ignore[arg-type]
-            for m in await self._store.messages(conversation.id, lane=lane)
-            if _counts_as_history(m)
-        ]
+        history = answered_calls_only(
+            [
+                _sent(m, await self._files(m))
+                for m in await self._store.messages(conversation.id, lane=lane)
+                if _counts_as_history(m)
+            ]
+        )
         images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)
         if images and (problem := await self._blind_model(column.account_id, column.model)) is not None:
             raise problem
@@ -499,6 +514,8 @@ class ChatService:
                         saver.changed()
                     elif isinstance(event, Started) and event.request is not None:
                         await self._save(reply_id, request=event.request)
+                    elif isinstance(event, ToolCalls):
+                        await self._save(reply_id, tool_calls=event.calls)
                     elif isinstance(event, Finished):
                         status = MessageStatus.COMPLETE
                         await saver.finish(status, metrics=event.metrics)
@@ -636,9 +653,18 @@ async def _resumed(
 
 
 def _counts_as_history(message: StoredMessage) -> bool:
-    if message.role == "user":
+    if message.role in ("user", "tool"):
         return True
-    return message.role == "assistant" and message.status in SENT_AS_CONTEXT and bool(message.content)
+    return (
+        message.role == "assistant"
+        and message.status in SENT_AS_CONTEXT
+        and bool(message.content or message.tool_calls)
+    )
+
+
+def _sent(message: StoredMessage, files: tuple[AttachedFile, ...] = ()) -> ChatMessage:
+    """A stored message as it goes into a request (tool calls and results in OpenAI's shape)."""
+    return ChatMessage(message.role, message.content, files, message.tool_calls, message.tool_call_id)  # type: ignore[arg-type]
 
 
 async def recover_interrupted(
@@ -670,6 +696,8 @@ def _changes_to_json(changes: dict[str, Any]) -> dict[str, Any]:
         out["status"] = MessageStatus(out["status"]).value
     if isinstance(out.get("metrics"), ReplyMetrics):
         out["metrics"] = out["metrics"].to_json()
+    if "tool_calls" in out:
+        out["tool_calls"] = [c.to_json() for c in out["tool_calls"]]
     if isinstance(out.get("request"), SentRequest):
         out["request"] = out["request"].to_json()  # every message inline: the file is for the next start only
     return out
@@ -677,7 +705,7 @@ def _changes_to_json(changes: dict[str, Any]) -> dict[str, Any]:
 
 def _changes_from_json(data: dict[str, Any]) -> dict[str, Any]:
     """The fields `ConversationStore.update_message` takes, checked: anything else is refused."""
-    allowed = {"content", "reasoning", "status", "metrics", "error", "request"}
+    allowed = {"content", "reasoning", "status", "metrics", "error", "request", "tool_calls"}
     if not isinstance(data, dict) or not set(data) <= allowed:
         raise ValueError(f"unexpected fields {sorted(set(data) - allowed) if isinstance(data, dict) else data!r}")
     changes = dict(data)
@@ -685,6 +713,8 @@ def _changes_from_json(data: dict[str, Any]) -> dict[str, Any]:
         changes["status"] = MessageStatus(changes["status"])
     if "metrics" in changes:
         changes["metrics"] = ReplyMetrics.from_json(changes["metrics"])
+    if "tool_calls" in changes:
+        changes["tool_calls"] = tuple(ToolCall.from_json(c) for c in changes["tool_calls"])
     if "request" in changes and (request := SentRequest.from_json(changes.pop("request"))) is not None:
         changes["request"] = request  # one this build cannot read only loses its "View as code"
     for key in ("content", "reasoning", "error"):

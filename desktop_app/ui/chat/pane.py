@@ -42,6 +42,7 @@ from desktop_app.domain.chat import (
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.sent_requests import SentRequest
+from desktop_app.domain.tools import ToolCallDelta, ToolCalls
 from desktop_app.domain.usage import BudgetExceeded
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.chat.context import ContextCounter
@@ -58,6 +59,7 @@ from desktop_app.ui.chat.params import ParamsPanel
 from desktop_app.ui.chat.presets import PresetsBox, params_column
 from desktop_app.ui.chat.request_code import RequestCodeDialog
 from desktop_app.ui.chat.store_faults import StoreFaultsMixin
+from desktop_app.ui.chat.tool_cards import ToolCallsPanel, send_tool_results, shown_text
 from desktop_app.ui.chat.transcript import TranscriptView
 from desktop_app.ui.chat.turn_actions import TurnActions
 from desktop_app.ui.common.events import follow
@@ -166,6 +168,8 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         centre.addWidget(self.model_info)
         centre.addWidget(self.store_banner)
         centre.addWidget(self.transcript, 1)
+        self.tool_calls = ToolCallsPanel()  # the last reply's calls, waiting for the user's results
+        centre.addWidget(self.tool_calls)
         centre.addWidget(self.turns.edit_box)
         centre.addWidget(self.notice)
         centre.addWidget(self.attachment_tray)
@@ -218,6 +222,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         self.conversations_box.view.selectionModel().currentChanged.connect(self._on_conversation_selected)
         self.model_picker.currentIndexChanged.connect(lambda _row: self._tasks.spawn(self.show_model_info()))
         self.transcript.retry_requested.connect(lambda: self._start_reply(self.retry()))
+        self.tool_calls.results_ready.connect(lambda results: self._start_reply(send_tool_results(self, results)))
         self.transcript.code_view_requested.connect(self._on_transcript_code_view_requested)
         follow(self, accounts.on_models_changed, self._reload_picker)
         follow(self, accounts.on_accounts_changed, self._reload_picker)
@@ -318,10 +323,13 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         except StorageFailed as exc:
             self._on_storage_failed(exc, retry="answer")
             return
+        self.tool_calls.show_pending(messages, conversation.params.tools)
         for message in messages:
-            if message.role == "user":
+            if message.role in ("user", "tool"):
                 self.transcript.add_user_message(
-                    message.content, versions=(message.version, message.versions), attachments=message.attachments
+                    shown_text(message, message.content),
+                    versions=(message.version, message.versions),
+                    attachments=message.attachments,
                 )
                 continue
             held = self._chat.unsaved(message.id)
@@ -349,7 +357,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
                     )
                 )
             self.transcript.add_assistant_message(
-                content,
+                shown_text(message, content),
                 footer=message.metrics.summary(),
                 note=note,
                 request=request,
@@ -372,6 +380,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         self.conversations.upsert_front(conversation)
         self.conversations_box.view.setCurrentIndex(self.conversations.index(0))
         self.transcript.clear_transcript()
+        self.tool_calls.clear()
         await self._show_compare(conversation)  # an ordinary one: the transcript comes back
         self.conversation_opened.emit(conversation.id)
         return conversation
@@ -520,6 +529,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         self._set_streaming(True)
         self.show_notice("")
         self.transcript.begin_assistant_message()
+        self.tool_calls.clear()
         outcome = "stopped"
         # A local server loads a model on first use (Ollama, llama-server's router): when the first
         # token is slow to come, say so, and take the line away as soon as text arrives.
@@ -539,6 +549,9 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
                         self.transcript.append_text(event.text)
                     elif isinstance(event, ReasoningDelta):
                         self.transcript.append_reasoning(event.text)
+                    elif isinstance(event, (ToolCallDelta, ToolCalls)):
+                        tools = self._current.params.tools if self._current else ()
+                        self.tool_calls.on_event(event, tools, self.transcript.append_text)
                     elif isinstance(event, Started) and self._selected_is_local():
                         loading.start()
                         if event.dropped_params:

@@ -26,6 +26,7 @@ from desktop_app.domain.chat import (
     ResponseFormat,
     parse_json_schema,
 )
+from desktop_app.ui.chat.tools_tab import ToolsTab
 from desktop_app.ui.theme import set_tone
 
 
@@ -152,6 +153,8 @@ class ParamsPanel(QWidget):
         for edit in (self.system_prompt, self.stop, self.json_schema):
             edit.textChanged.connect(self.changed)
         self.json_schema.textChanged.connect(lambda: self._show_schema_problem(""))
+        self.tools_tab = ToolsTab()  # shown as a tab of its own beside this panel
+        self.tools_tab.changed.connect(self.changed)
         # Start at "default"/"random": a spin box starts at 0, which would send temperature 0, seed 0.
         self._preset = ""
         self.set_params(ChatParams())
@@ -159,6 +162,7 @@ class ParamsPanel(QWidget):
     def set_shown(self, params: tuple[str, ...] | frozenset[str] | None) -> None:
         """Show the rows of `params` only (None: every row), as the picked model takes them."""
         self._shown = None if params is None else frozenset(params)
+        self.tools_tab.setEnabled(self.shows("tools"))  # a model that takes no tools is sent none
         for name, widget in self._rows.items():
             self._form.setRowVisible(widget, self.shows(name))
         self._show_schema_field()
@@ -221,6 +225,10 @@ class ParamsPanel(QWidget):
         def sent(name: str) -> bool:
             return not shown_only or self.shows(_ROW_OF.get(name, name))
 
+        if sent("tools"):
+            values["tools"] = self.tools_tab.tools()
+            values["tool_choice"] = self.tools_tab.choice()
+            values["parallel_tool_calls"] = self.tools_tab.parallel.isChecked()
         shown = {name: value for name, value in values.items() if sent(name)}
         json_format = sent("response_format")
         return ChatParams(
@@ -253,6 +261,7 @@ class ParamsPanel(QWidget):
             self.stop.setPlainText("\n".join(params.stop))
             self.response_format.setCurrentIndex(self.response_format.findData(params.response_format.value))
             self.json_schema.setPlainText(params.json_schema)
+            self.tools_tab.set_values(params.tools, params.tool_choice, params.parallel_tool_calls)
         finally:
             self.blockSignals(False)
         self._show_schema_problem("")
@@ -266,7 +275,7 @@ class ParamsPanel(QWidget):
 
 
 # ChatParams fields set by a row named after another parameter.
-_ROW_OF = {"thinking_budget": "thinking"}
+_ROW_OF = {"thinking_budget": "thinking", "tool_choice": "tools", "parallel_tool_calls": "tools"}
 _NO_PENALTY = -2.1  # the penalty boxes' minimum, shown as "default"
 
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -204,7 +205,10 @@ def params_column(presets_box: PresetsBox, panel: ParamsPanel) -> QWidget:
     line = QFrame()
     line.setFrameShape(QFrame.Shape.HLine)
     layout.addWidget(line)
-    layout.addWidget(panel, 1)
+    tabs = QTabWidget()
+    tabs.addTab(panel, "Parameters")
+    tabs.addTab(panel.tools_tab, "Tools")
+    layout.addWidget(tabs, 1)
     scroll = QScrollArea()
     scroll.setWidget(column)
     scroll.setWidgetResizable(True)
