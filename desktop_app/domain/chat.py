@@ -142,7 +142,11 @@ class ChatMessage:
             return {"role": "tool", "tool_call_id": self.tool_call_id, "content": self.content}
         content = content_parts(self.content, self.files, documents=documents, one_text=one_text)
         if self.tool_calls:  # no text with the calls: null, as OpenAI sends it (an empty text is refused)
-            return {"role": self.role, "content": content or None, "tool_calls": [c.as_openai() for c in self.tool_calls]}
+            return {
+                "role": self.role,
+                "content": content or None,
+                "tool_calls": [c.as_openai() for c in self.tool_calls],
+            }
         return {"role": self.role, "content": content}
 
 

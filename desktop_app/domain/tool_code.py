@@ -51,5 +51,7 @@ def anthropic_tool_message(message: dict[str, Any]) -> tuple[str, list[dict[str,
             arguments = json.loads(function.get("arguments") or "{}")
         except json.JSONDecodeError:
             arguments = {}
-        blocks.append({"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""), "input": arguments})
+        blocks.append(
+            {"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""), "input": arguments}
+        )
     return "assistant", blocks

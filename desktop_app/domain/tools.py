@@ -135,8 +135,7 @@ class ToolCallAssembler:
 
     def calls(self) -> tuple[ToolCall, ...]:
         return tuple(
-            ToolCall(id_ or f"call_{index}", name, args)
-            for index, (id_, name, args) in sorted(self._parts.items())
+            ToolCall(id_ or f"call_{index}", name, args) for index, (id_, name, args) in sorted(self._parts.items())
         )
 
     def __bool__(self) -> bool:

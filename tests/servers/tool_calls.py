@@ -174,7 +174,9 @@ def _check_openai_messages(messages: list[Any]) -> None:
         if role == "tool":
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str):
-                raise ToolRefusal(f"Missing required parameter: 'messages[{i}].tool_call_id'.", f"messages[{i}].tool_call_id")
+                raise ToolRefusal(
+                    f"Missing required parameter: 'messages[{i}].tool_call_id'.", f"messages[{i}].tool_call_id"
+                )
             if call_id not in pending:
                 raise ToolRefusal(
                     "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with"
@@ -217,9 +219,7 @@ def openai_plan(body: dict[str, Any], offered: list[tuple[str, dict[str, Any]]],
     if isinstance(choice, dict):
         offered = [t for t in offered if t[0] == choice["function"]["name"]]
     done = rounds_done(body["messages"], lambda m: m.get("role") == "assistant" and bool(m.get("tool_calls")))
-    return plan_calls(
-        offered, parallel=body.get("parallel_tool_calls", True), rounds=rounds, done=done, prefix="call_"
-    )
+    return plan_calls(offered, parallel=body.get("parallel_tool_calls", True), rounds=rounds, done=done, prefix="call_")
 
 
 def openai_deltas(calls: list[PlannedCall]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-""""View as code" of a tool turn: the request that sent the results (tools, the assistant's calls,
+""" "View as code" of a tool turn: the request that sent the results (tools, the assistant's calls,
 the tool messages) is stored, turned into snippets, and each snippet sends the loopback OpenAI or
 Anthropic server exactly the body the app sent through LiteLLM."""
 
@@ -35,7 +35,9 @@ WEATHER = ToolSpec(
 NOW = ToolSpec(name="now")
 
 
-async def _tool_turn(server: Any, account: Account, key: str, model: str, params: ChatParams, tmp_path: Path) -> SentRequest:
+async def _tool_turn(
+    server: Any, account: Account, key: str, model: str, params: ChatParams, tmp_path: Path
+) -> SentRequest:
     """A question, the model's calls, the user's results and the answer; the answer's request as stored."""
     secrets = SecretStore()
     await secrets.set(account.id, key)

@@ -24,7 +24,9 @@ from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.openai_fault import FaultServer
 from tests.unit import sqlite_stores
 
-NOW = ToolSpec(name="now", parameters={"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]})
+NOW = ToolSpec(
+    name="now", parameters={"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
+)
 
 
 @pytest.mark.asyncio

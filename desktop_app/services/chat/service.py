@@ -376,7 +376,9 @@ class ChatService:
 
     async def history(self, conversation_id: int) -> list[ChatMessage]:
         """The stored messages that go with the next request as context."""
-        return answered_calls_only([_sent(m) for m in await self._store.messages(conversation_id) if _counts_as_history(m)])
+        return answered_calls_only(
+            [_sent(m) for m in await self._store.messages(conversation_id) if _counts_as_history(m)]
+        )
 
     async def _answer(
         self, conversation: Conversation, override_budget: bool = False
@@ -390,7 +392,11 @@ class ChatService:
             raise problem
         await self.flush_unsaved()
         history = answered_calls_only(
-            [_sent(m, await self._files(m)) for m in await self._store.messages(conversation.id) if _counts_as_history(m)]
+            [
+                _sent(m, await self._files(m))
+                for m in await self._store.messages(conversation.id)
+                if _counts_as_history(m)
+            ]
         )
         # The conversation's images go again with every request: a model switched to since must see them.
         images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)

@@ -140,7 +140,9 @@ class ToolCallsPanel(QFrame):
         self.send_button.setEnabled(False)
         self.hide()
 
-    def on_event(self, event: ToolCallDelta | ToolCalls, tools: Sequence[ToolSpec], show: Callable[[str], None]) -> None:
+    def on_event(
+        self, event: ToolCallDelta | ToolCalls, tools: Sequence[ToolSpec], show: Callable[[str], None]
+    ) -> None:
         """A streamed piece, or the whole calls (then also said in the transcript through `show`)."""
         if isinstance(event, ToolCallDelta):
             while len(self.cards) <= event.index:
