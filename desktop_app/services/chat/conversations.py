@@ -22,6 +22,15 @@ from desktop_app.domain.conversations import Conversation, InterruptedReply, Mes
 from desktop_app.domain.sent_requests import SentRequest, StoredMessages
 from desktop_app.domain.tools import ToolCall
 from desktop_app.services.chat.conversation_recovery import copy_readable
+from desktop_app.services.chat.conversation_rows import (
+    attachments_from,
+    attachments_json,
+    compare_json,
+    conversation_from,
+    message_from,
+    new_id,
+    tool_calls_json,
+)
 from desktop_app.services.sqlite_store import SqliteStore, StoreClosed
 
 __all__ = ["AT_LEAF", "SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # StoreClosed: imported from here
@@ -218,7 +227,7 @@ class ConversationStore(SqliteStore):
         """Change only the fields given; False when the message no longer exists."""
         changes: dict[str, Any] = {}
         if tool_calls is not None:
-            changes["tool_calls"] = _tool_calls_json(tool_calls)
+            changes["tool_calls"] = tool_calls_json(tool_calls)
         if content is not None:
             changes["content"] = content
         if reasoning is not None:
@@ -330,10 +339,10 @@ class ConversationStore(SqliteStore):
         cursor = self._conn.execute(
             "INSERT INTO conversations (title, account_id, model, params, created_at, updated_at, compare)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (title, account_id, model, params.model_dump_json(), now, now, _compare_json(compare)),
+            (title, account_id, model, params.model_dump_json(), now, now, compare_json(compare)),
         )
         return Conversation(
-            id=_new_id(cursor),
+            id=new_id(cursor),
             title=title,
             account_id=account_id,
             model=model,
@@ -346,19 +355,19 @@ class ConversationStore(SqliteStore):
         rows = self._conn.execute(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations ORDER BY updated_at DESC, id DESC"
         )
-        return [_conversation(row) for row in rows]
+        return [conversation_from(row) for row in rows]
 
     def _get_conversation(self, conversation_id: int) -> Conversation | None:
         row = self._conn.execute(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,)
         ).fetchone()
-        return _conversation(row) if row else None
+        return conversation_from(row) if row else None
 
     def _set_compare(self, conversation_id: int, setup: CompareSetup | None, keep: int | None) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             found = (
                 conn.execute(
-                    "UPDATE conversations SET compare = ? WHERE id = ?", (_compare_json(setup), conversation_id)
+                    "UPDATE conversations SET compare = ? WHERE id = ?", (compare_json(setup), conversation_id)
                 ).rowcount
                 > 0
             )
@@ -398,7 +407,7 @@ class ConversationStore(SqliteStore):
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (conversation.id, *r[2:10], request, parent, r[14], r[15], r[16], r[-1]),
                 )
-                parent = _new_id(cursor)
+                parent = new_id(cursor)
                 new_stored.append((parent, r[2], r[3]))
             conn.execute(
                 "UPDATE conversations SET leaf_id = ?, updated_at = ? WHERE id = ?", (parent, now, conversation.id)
@@ -471,20 +480,20 @@ class ConversationStore(SqliteStore):
                         now,
                         parent,
                         lane,
-                        _attachments_json(attachments),
+                        attachments_json(attachments),
                         tool_call_id,
                     ),
                 )
             except sqlite3.IntegrityError:
                 raise KeyError(f"there is no conversation {conversation_id}") from None
-            new_id = _new_id(cursor)
+            message_id = new_id(cursor)
             conn.execute(
                 "UPDATE conversations SET updated_at = ?, leaf_id = CASE WHEN ? = 0 THEN ? ELSE leaf_id END"
                 " WHERE id = ?",
-                (now, lane, new_id, conversation_id),
+                (now, lane, message_id, conversation_id),
             )
             return StoredMessage(
-                id=new_id,
+                id=message_id,
                 conversation_id=conversation_id,
                 role=role,
                 content=content,
@@ -569,7 +578,7 @@ class ConversationStore(SqliteStore):
         messages = []
         for row in rows:
             ids = versions.get((row[11], row[2], row[12]), [row[0]])
-            message = _message(row, stored)
+            message = message_from(row, stored)
             message.version, message.versions = (ids.index(row[0]) + 1 if row[0] in ids else 1), len(ids)
             messages.append(message)
         return messages
@@ -639,7 +648,7 @@ class ConversationStore(SqliteStore):
 
     def _attachment_digests(self) -> set[str]:
         rows = self._conn.execute("SELECT id, attachments FROM messages WHERE attachments != ''")
-        return {a.digest for id_, text in rows for a in _attachments(text, id_)}
+        return {a.digest for id_, text in rows for a in attachments_from(text, id_)}
 
     def _win_counts(self) -> dict[tuple[str, str], int]:
         rows = self._conn.execute(
@@ -656,112 +665,3 @@ class ConversationStore(SqliteStore):
             (MessageStatus.INTERRUPTED.value, MessageStatus.STREAMING.value),
         ).fetchall()
         return sorted((InterruptedReply(*row) for row in rows), key=lambda r: r.message_id)
-
-
-def _new_id(cursor: sqlite3.Cursor) -> int:
-    """The id the INSERT just run on `cursor` gave its row (typeshed allows None: no INSERT yet)."""
-    row_id = cursor.lastrowid
-    if row_id is None:
-        raise sqlite3.InterfaceError("the INSERT reported no row id")
-    return row_id
-
-
-def _attachments_json(attachments: tuple[Attachment, ...]) -> str:
-    return json.dumps([a.to_json() for a in attachments], ensure_ascii=False) if attachments else ""
-
-
-def _attachments(text: str, message_id: int) -> tuple[Attachment, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(Attachment.from_json(item) for item in json.loads(text))
-    except (ValueError, TypeError, KeyError):
-        log.warning("message %s has unreadable attachment records; it is shown without them", message_id)
-        return ()
-
-
-def _tool_calls_json(calls: tuple[ToolCall, ...]) -> str:
-    return json.dumps([c.to_json() for c in calls], ensure_ascii=False) if calls else ""
-
-
-def _tool_calls(text: str, message_id: int) -> tuple[ToolCall, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(ToolCall.from_json(item) for item in json.loads(text))
-    except (ValueError, TypeError, KeyError):
-        log.warning("message %s has unreadable tool calls; it is shown without them", message_id)
-        return ()
-
-
-def _compare_json(setup: CompareSetup | None) -> str:
-    return "" if setup is None else setup.model_dump_json()
-
-
-def _conversation(row: tuple[Any, ...]) -> Conversation:
-    id_, title, account_id, model, params, updated_at, compare = row
-    return Conversation(
-        id=id_,
-        title=title,
-        account_id=account_id,
-        model=model,
-        params=_params(params, id_),
-        updated_at=updated_at,
-        compare=_compare(compare, id_),
-    )
-
-
-def _params(text: str, conversation_id: int) -> ChatParams:
-    try:
-        return ChatParams.model_validate_json(text)
-    except ValueError:
-        # Parameters saved by a build with other limits should not make the conversation vanish.
-        log.warning("conversation %s has unreadable parameters; using defaults", conversation_id)
-        return ChatParams()
-
-
-def _compare(text: str, conversation_id: int) -> CompareSetup | None:
-    if not text:
-        return None
-    try:
-        return CompareSetup.model_validate_json(text)
-    except ValueError:
-        # Its messages stay; it opens as an ordinary conversation showing its newest reply.
-        log.warning("conversation %s has an unreadable comparison set-up; opening it as a chat", conversation_id)
-        return None
-
-
-def _message(row: tuple[Any, ...], stored: StoredMessages | None = None) -> StoredMessage:
-    id_, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request, *tree = row
-    parent_id, lane, vote, attachments, tool_calls, tool_call_id = tree
-    try:
-        status = MessageStatus(status)
-    except ValueError:
-        status = MessageStatus.FAILED
-    try:
-        reply_metrics = ReplyMetrics.from_json(json.loads(metrics))
-    except (ValueError, TypeError):
-        reply_metrics = ReplyMetrics()
-    try:
-        sent = SentRequest.from_json(json.loads(request), stored) if request else None
-    except ValueError:
-        sent = None
-    return StoredMessage(
-        id=id_,
-        conversation_id=conversation_id,
-        role=role,
-        content=content,
-        status=status,
-        reasoning=reasoning,
-        metrics=reply_metrics,
-        error=error,
-        account_id=account_id,
-        model=model,
-        request=sent,
-        parent_id=parent_id,
-        lane=lane,
-        vote=vote,
-        attachments=_attachments(attachments, id_),
-        tool_calls=_tool_calls(tool_calls, id_),
-        tool_call_id=tool_call_id,
-    )
