@@ -98,7 +98,7 @@ def test_an_attached_image_goes_with_the_message_and_shows_as_a_thumbnail(
 def _viewer(pane):
     from desktop_app.ui.chat.image_viewer import AttachmentViewer
 
-    return pane.findChild(AttachmentViewer)
+    return pane.window().findChild(AttachmentViewer)
 
 
 def test_an_image_pasted_or_files_dropped_on_the_message_are_attached(qtbot, pane, tmp_path) -> None:

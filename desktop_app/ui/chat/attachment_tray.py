@@ -27,13 +27,13 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.attachments import Attachment, AttachmentKind, AttachmentRefused
 from desktop_app.domain.errors import DomainError
+from desktop_app.services.chat.service import ChatService
+from desktop_app.ui.chat.image_viewer import AttachmentViewer
 
 THUMBNAIL = QSize(56, 56)
 FILE_FILTER = (
     "Images and documents (*.png *.jpg *.jpeg *.webp *.gif *.pdf *.txt *.md *.csv *.json *.log *.py *.*);;All files (*)"
 )
-
-Attach = Callable[[Path | None, bytes | None, str], Coroutine[Any, Any, Attachment]]
 
 
 def thumbnail(path: Path, size: QSize = THUMBNAIL) -> QPixmap:
@@ -84,13 +84,14 @@ class AttachmentTray(QWidget):
         self,
         *,
         composer: QPlainTextEdit,
-        attach: Attach,
-        path_of: Callable[[Attachment], Path],
+        chat: ChatService,
+        provider: Callable[[], str],
         spawn: Callable[..., Any],
         parent: QWidget | None = None,
     ) -> None:
+        """`provider`: the provider of the model picked, whose limits an image is fitted to."""
         super().__init__(parent, objectName="attachmentTray")
-        self._attach, self._path_of, self._spawn = attach, path_of, spawn
+        self._chat, self._provider, self._spawn = chat, provider, spawn
         self._chips: list[_Chip] = []
         self._row = QHBoxLayout(self)
         self._row.setContentsMargins(0, 0, 0, 0)
@@ -120,10 +121,16 @@ class AttachmentTray(QWidget):
         self.changed.emit()
 
     async def add_path(self, path: Path) -> Attachment | None:
-        return await self._add(self._attach(path, None, path.name))
+        return await self._add(self._chat.attach(path=path, name=path.name, provider_id=self._provider()))
 
     async def add_data(self, data: bytes, name: str) -> Attachment | None:
-        return await self._add(self._attach(None, data, name))
+        return await self._add(self._chat.attach(data=data, name=name, provider_id=self._provider()))
+
+    def show_attachment(self, attachment: Attachment) -> None:
+        """Open an attached file shown in the transcript: a picture at full size."""
+        viewer = AttachmentViewer(attachment, self._chat.attachment_path(attachment), self.window())
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.open()
 
     async def _add(self, preparing: Coroutine[Any, Any, Attachment]) -> Attachment | None:
         try:
@@ -133,7 +140,7 @@ class AttachmentTray(QWidget):
             return None
         if attachment.digest in {a.digest for a in self.attachments}:
             return attachment  # the same file twice goes once
-        chip = _Chip(attachment, self._path_of(attachment), self)
+        chip = _Chip(attachment, self._chat.attachment_path(attachment), self)
         chip.removed.connect(self._on_chip_removed)
         self._row.insertWidget(len(self._chips), chip)
         self._chips.append(chip)

@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import html
 import logging
-from collections.abc import AsyncIterator, Coroutine
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -53,7 +51,6 @@ from desktop_app.ui.chat.compare_mode import CompareModeMixin
 from desktop_app.ui.chat.context_gauge import ContextGauge
 from desktop_app.ui.chat.conversation_actions import ConversationActionsMixin
 from desktop_app.ui.chat.conversations_box import ConversationsBox
-from desktop_app.ui.chat.image_viewer import AttachmentViewer
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel
 from desktop_app.ui.chat.presets import PresetsBox, params_column
@@ -132,11 +129,11 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         self.composer.setPlaceholderText("Message — Ctrl+Enter sends, Esc stops")
         self.composer.setFixedHeight(96)
         self.attachment_tray = AttachmentTray(
-            composer=self.composer, attach=self._attach, path_of=chat.attachment_path, spawn=self._tasks.spawn
+            composer=self.composer, chat=chat, provider=self._selected_provider, spawn=self._tasks.spawn
         )
         self.attachment_tray.refused.connect(self.show_notice)
         self.transcript.set_attachment_files(chat.attachment_path)
-        self.transcript.attachment_open_requested.connect(self._on_transcript_attachment_open_requested)
+        self.transcript.attachment_open_requested.connect(self.attachment_tray.show_attachment)
         self.send_button = QPushButton("Send")
         self.send_button.setDefault(True)
         self.stop_button = QPushButton("Stop")
@@ -508,16 +505,9 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
             target_id=account_id, model=model, params=self.params.params(), text=text, attachments=attachments
         )
 
-    def _attach(self, path: Path | None, data: bytes | None, name: str) -> Coroutine[Any, Any, Attachment]:
-        """Prepare a file for the model picked (an image is fitted to what its provider takes)."""
+    def _selected_provider(self) -> str:
         account = self._accounts.find((self.selected_model() or ("", ""))[0])
-        provider_id = account.provider_id if account is not None else ""
-        return self._chat.attach(path=path, data=data, name=name, provider_id=provider_id)
-
-    def _on_transcript_attachment_open_requested(self, attachment: Attachment) -> None:
-        viewer = AttachmentViewer(attachment, self._chat.attachment_path(attachment), self)
-        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        viewer.open()
+        return account.provider_id if account is not None else ""
 
     def _show_refusal(self, problem: DomainError) -> None:
         """Say above the composer why nothing was sent (what was typed stays); a schema the parameters
