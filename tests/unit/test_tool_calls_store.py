@@ -19,7 +19,8 @@ from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat.conversations import SCHEMA_VERSION, ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.chat.llm import LLMService
-from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService, _changes_from_json, _changes_to_json
+from desktop_app.services.chat.reply_saving import changes_from_json, changes_to_json
+from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.openai_fault import FaultServer
 from tests.unit import sqlite_stores
@@ -99,5 +100,5 @@ async def test_every_round_of_a_tool_turn_is_in_the_usage_log(
 def test_calls_held_at_quit_go_to_the_spill_file_and_come_back() -> None:
     calls = (ToolCall("c1", "now", '{"zone": "UTC"}'),)
     held = {"content": "", "status": MessageStatus.COMPLETE, "tool_calls": calls}
-    spilled = json.loads(json.dumps(_changes_to_json(held)))
-    assert _changes_from_json(spilled) == held
+    spilled = json.loads(json.dumps(changes_to_json(held)))
+    assert changes_from_json(spilled) == held

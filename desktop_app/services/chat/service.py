@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,15 +42,15 @@ from desktop_app.domain.conversations import (
 )
 from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.models import ModelInfo
-from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.settings import Settings
-from desktop_app.domain.tools import ToolCall, ToolCalls
+from desktop_app.domain.tools import ToolCalls
 from desktop_app.domain.usage import UsageRecord
 from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat import preflight
 from desktop_app.services.chat.attachments import AttachmentStore, pdf_text
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
+from desktop_app.services.chat.reply_saving import PartialSaver, changes_from_json, changes_to_json
 from desktop_app.services.paths import move_aside, write_atomically
 
 DEFAULT_TITLE = "New conversation"
@@ -131,7 +130,7 @@ class ChatService:
         file, or None when nothing was held. OSError if even that file cannot be written."""
         if not self._unsaved or self._spill_file is None:
             return None
-        held = {str(message_id): _changes_to_json(changes) for message_id, changes in self._unsaved.items()}
+        held = {str(message_id): changes_to_json(changes) for message_id, changes in self._unsaved.items()}
         data = json.dumps({"version": 1, "replies": held}, ensure_ascii=False).encode()
         await asyncio.to_thread(write_atomically, self._spill_file, data)
         return self._spill_file
@@ -145,7 +144,7 @@ class ChatService:
             return 0
         try:
             raw = json.loads(await asyncio.to_thread(path.read_bytes))
-            spilled = {int(key): _changes_from_json(value) for key, value in raw["replies"].items()}
+            spilled = {int(key): changes_from_json(value) for key, value in raw["replies"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             kept = await asyncio.to_thread(move_aside, path)
             log.error("replies kept at the last quit could not be read (%s); the file is now %s", exc, kept)
@@ -413,7 +412,7 @@ class ChatService:
         text: list[str] = []
         reasoning: list[str] = []
         status = MessageStatus.STOPPED  # unless the stream says otherwise
-        saver = _PartialSaver(self._save, reply.id, text, reasoning, self._save_interval_s)
+        saver = PartialSaver(self._save, reply.id, text, reasoning, self._save_interval_s)
         events = self._dispatcher.stream(
             target_id=conversation.account_id,
             model=conversation.model,
@@ -508,7 +507,7 @@ class ChatService:
         text: list[str] = []
         reasoning: list[str] = []
         status = MessageStatus.STOPPED  # unless the stream says otherwise
-        saver = _PartialSaver(self._save, reply_id, text, reasoning, self._save_interval_s)
+        saver = PartialSaver(self._save, reply_id, text, reasoning, self._save_interval_s)
         async with contextlib.aclosing(events):
             try:
                 async for event in events:
@@ -588,58 +587,6 @@ class ChatService:
         return None
 
 
-class _PartialSaver:
-    """Writes the partial reply `interval` seconds after the first text not yet written arrived."""
-
-    def __init__(
-        self,
-        save: Callable[..., Awaitable[StorageFailed | None]],
-        message_id: int,
-        text: list[str],
-        reasoning: list[str],
-        interval: float,
-    ) -> None:
-        self._save, self._id, self._text, self._reasoning = save, message_id, text, reasoning
-        self._interval = interval
-        self._unsaved_since: float | None = None
-        self._dirty = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def changed(self) -> None:
-        if self._unsaved_since is None:
-            self._unsaved_since = time.monotonic()
-        self._dirty.set()
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"chat:save:{self._id}")
-
-    async def _run(self) -> None:
-        while True:
-            await self._dirty.wait()
-            assert self._unsaved_since is not None
-            delay = self._unsaved_since + self._interval - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self._dirty.clear()
-            self._unsaved_since = None
-            # A store that refuses holds the text in memory (ChatService._save); the stream goes on.
-            await self._save(self._id, content="".join(self._text), reasoning="".join(self._reasoning))
-
-    async def stop(self) -> None:
-        """No more timed writes; one already asked for still happens (the store shields it)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        self._unsaved_since = None
-
-    async def finish(self, status: MessageStatus, **changes: Any) -> None:
-        """The reply's last write: timed writes stop, then all its text is saved with `status`."""
-        await self.stop()
-        await self._save(
-            self._id, content="".join(self._text), reasoning="".join(self._reasoning), status=status, **changes
-        )
-
-
 async def _resumed(
     first: asyncio.Future[StreamEvent | None], rest: AsyncGenerator[StreamEvent, None]
 ) -> AsyncGenerator[StreamEvent, None]:
@@ -694,39 +641,6 @@ async def recover_interrupted(
             )
         )
     return found
-
-
-def _changes_to_json(changes: dict[str, Any]) -> dict[str, Any]:
-    out = dict(changes)
-    if "status" in out:
-        out["status"] = MessageStatus(out["status"]).value
-    if isinstance(out.get("metrics"), ReplyMetrics):
-        out["metrics"] = out["metrics"].to_json()
-    if "tool_calls" in out:
-        out["tool_calls"] = [c.to_json() for c in out["tool_calls"]]
-    if isinstance(out.get("request"), SentRequest):
-        out["request"] = out["request"].to_json()  # every message inline: the file is for the next start only
-    return out
-
-
-def _changes_from_json(data: dict[str, Any]) -> dict[str, Any]:
-    """The fields `ConversationStore.update_message` takes, checked: anything else is refused."""
-    allowed = {"content", "reasoning", "status", "metrics", "error", "request", "tool_calls"}
-    if not isinstance(data, dict) or not set(data) <= allowed:
-        raise ValueError(f"unexpected fields {sorted(set(data) - allowed) if isinstance(data, dict) else data!r}")
-    changes = dict(data)
-    if "status" in changes:
-        changes["status"] = MessageStatus(changes["status"])
-    if "metrics" in changes:
-        changes["metrics"] = ReplyMetrics.from_json(changes["metrics"])
-    if "tool_calls" in changes:
-        changes["tool_calls"] = tuple(ToolCall.from_json(c) for c in changes["tool_calls"])
-    if "request" in changes and (request := SentRequest.from_json(changes.pop("request"))) is not None:
-        changes["request"] = request  # one this build cannot read only loses its "View as code"
-    for key in ("content", "reasoning", "error"):
-        if key in changes and not isinstance(changes[key], str):
-            raise ValueError(f"{key} is not text")
-    return changes
 
 
 def _error_text(error: DomainError) -> str:
