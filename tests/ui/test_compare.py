@@ -229,6 +229,26 @@ def test_summary_model(qtmodeltester):
     assert model.best(0) == 0 and model.best(1) == 1 and model.best(5) is None  # a tie marks nothing
 
 
+def test_the_summary_announces_a_result_only_when_it_changes(qtbot):
+    # The table sizes its columns to their contents, asking every cell again on each change: four
+    # columns starting a turn with "nothing yet" must not make it do that four times for nothing.
+    from desktop_app.domain.chat import ReplyMetrics
+    from desktop_app.ui.chat.compare_summary import ColumnResult, CompareSummaryModel
+
+    model = CompareSummaryModel()
+    model.set_columns(["A", "B"])
+    changes: list[object] = []
+    model.dataChanged.connect(lambda *args: changes.append(args))
+    model.set_result(0, ColumnResult())
+    assert changes == []
+    model.set_result(0, ColumnResult(ReplyMetrics(ttft_s=0.1), "stop"))
+    model.set_result(1, ColumnResult(ReplyMetrics(ttft_s=0.3), "stop"))
+    assert len(changes) == 2
+    assert model.index(0, 0).data() == "100 ms" + BEST_MARK and model.index(1, 0).data() == "300 ms"
+    model.set_result(0, ColumnResult(ReplyMetrics(ttft_s=0.5), "stop"))  # the best mark moves
+    assert model.index(0, 0).data() == "500 ms" and model.index(1, 0).data() == "300 ms" + BEST_MARK
+
+
 def test_the_keys_send_and_stop_the_comparison_not_the_hidden_chat(qtbot, modeldesk, fault_account, fault_server):
     pane = modeldesk.chat_pane
     pane.composer.setPlainText("meant for the ordinary chat")

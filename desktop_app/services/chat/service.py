@@ -415,18 +415,21 @@ class ChatService:
                     await saver.stop()
 
     async def answer_lane(
-        self, conversation: Conversation, lane: int, column: CompareColumn
+        self, conversation: Conversation, lane: int, column: CompareColumn, *, path: list[StoredMessage] | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
         """Stream compare column `lane`'s answer (its target, model and parameters) to that lane's
-        history, stored as that lane's reply and saved as `_answer` saves; raises as `reply` does."""
+        history, stored as that lane's reply and saved as `_answer` saves; raises as `reply` does.
+        `path`: the lane's stored history when the caller knows it (a first turn), to skip reading it."""
         params = column.params(conversation.params)
         problem = await self.refusal(target_id=column.account_id, model=column.model, params=params)
         if problem is not None:
             raise problem
         await self.flush_unsaved()
+        if path is None:
+            path = await self._store.messages(conversation.id, lane=lane)
         history = [
             ChatMessage(m.role, m.content, await self._files(m))  # type: ignore[arg-type]
-            for m in await self._store.messages(conversation.id, lane=lane)
+            for m in path
             if _counts_as_history(m)
         ]
         images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)

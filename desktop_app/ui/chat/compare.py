@@ -315,7 +315,7 @@ class CompareView(QWidget):
         try:
             first = self._conversation is None
             conversation = await self._ensure_conversation(shared)
-            await self._turns.add_user_turn(conversation, text, len(self.columns), first=first)
+            paths = await self._turns.add_user_turn(conversation, text, len(self.columns), first=first)
         except StorageFailed as exc:
             self.show_notice(f"{exc.message} Your message is kept. {exc.action}".strip())
             return
@@ -328,7 +328,7 @@ class CompareView(QWidget):
         for view in self.columns:
             view.transcript.add_user_message(text)
             view.set_can_keep(False)
-        results = await self._run_lanes([view.lane for view in self.columns], announce=False)
+        results = await self._run_lanes([view.lane for view in self.columns], announce=False, paths=paths)
         # Named after the turn, not before it: the columns' requests do not wait for this write.
         await self._saying_faults(self._name_after(conversation, text))
         self.turn_finished.emit(results)
@@ -355,11 +355,11 @@ class CompareView(QWidget):
                 view.set_target(column.account_id, column.model)
                 view.set_overrides(column.overrides)
         first = self.columns[0].column()
+        # Stored with its setup in one write: the first turn's requests wait for every write before them.
         conversation = await self._chat.store.create_conversation(
-            title=DEFAULT_TITLE, account_id=first.account_id, model=first.model, params=shared
+            title=DEFAULT_TITLE, account_id=first.account_id, model=first.model, params=shared, compare=self.setup()
         )
         self._conversation = conversation
-        await self._turns.set_setup(conversation, self.setup())
         self._update_column_buttons()
         self.conversation_created.emit(conversation)
         return conversation
@@ -368,10 +368,13 @@ class CompareView(QWidget):
         if self._conversation is not None:
             await self._turns.set_setup(self._conversation, self.setup())
 
-    async def _run_lanes(self, lanes: list[int], *, announce: bool = True) -> list[str]:
+    async def _run_lanes(
+        self, lanes: list[int], *, announce: bool = True, paths: list[list[StoredMessage]] | None = None
+    ) -> list[str]:
+        """Stream `lanes` at once; `paths`: each column's stored history, when known (a first turn)."""
         self.send_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        tasks = [self._start_lane(lane) for lane in lanes]
+        tasks = [self._start_lane(lane, paths[lane - 1] if paths else None) for lane in lanes]
         try:
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         except asyncio.CancelledError:
@@ -391,12 +394,12 @@ class CompareView(QWidget):
             self.turn_finished.emit(results)
         return results
 
-    def _start_lane(self, lane: int) -> asyncio.Task:
-        task = self._tasks.spawn(self._stream_lane(lane), name=f"compare:lane:{lane}")
+    def _start_lane(self, lane: int, path: list[StoredMessage] | None = None) -> asyncio.Task:
+        task = self._tasks.spawn(self._stream_lane(lane, path), name=f"compare:lane:{lane}")
         self._column_tasks[lane] = task
         return task
 
-    async def _stream_lane(self, lane: int) -> str:
+    async def _stream_lane(self, lane: int, path: list[StoredMessage] | None = None) -> str:
         view = self.columns[lane - 1]
         conversation = self._conversation
         assert conversation is not None
@@ -406,7 +409,7 @@ class CompareView(QWidget):
         transcript.begin_assistant_message()
         self.summary.summary.set_result(lane - 1, ColumnResult())
         outcome = "stopped"
-        events: AsyncIterator[StreamEvent] = self._chat.answer_lane(conversation, lane, column)
+        events: AsyncIterator[StreamEvent] = self._chat.answer_lane(conversation, lane, column, path=path)
         self.column_started.emit(lane)
         try:
             async with contextlib.aclosing(events):  # type: ignore[type-var]

@@ -73,6 +73,7 @@ class CompareSummaryModel(QAbstractTableModel):
         super().__init__(parent)
         self._labels: list[str] = []
         self._results: list[ColumnResult] = []
+        self._best: list[int | None] = [None] * len(FIGURES)  # `best` of each figure, kept with the results
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._labels)
@@ -91,7 +92,7 @@ class CompareSummaryModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self._results):
             return None
         row, figure = index.row(), index.column()
-        best = figure < 6 and self.best(figure) == row
+        best = figure < 6 and self._best[figure] == row
         if role == Qt.ItemDataRole.DisplayRole:
             result = self._results[row]
             if figure == 6:
@@ -122,6 +123,7 @@ class CompareSummaryModel(QAbstractTableModel):
         self.beginResetModel()
         self._labels = list(labels)
         self._results = [ColumnResult() for _ in labels]
+        self._best = [self.best(f) for f in range(len(FIGURES))]
         self.endResetModel()
 
     def set_labels(self, labels: list[str]) -> None:
@@ -130,9 +132,12 @@ class CompareSummaryModel(QAbstractTableModel):
             self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, len(labels) - 1)
 
     def set_result(self, row: int, result: ColumnResult) -> None:
-        if not 0 <= row < len(self._results):
+        # Unchanged, nothing is announced: the view sizes its columns to their contents, which asks
+        # every cell again, and each column starting a turn says "nothing yet" once more.
+        if not 0 <= row < len(self._results) or self._results[row] == result:
             return
         self._results[row] = result
+        self._best = [self.best(f) for f in range(len(FIGURES))]
         # The best marks of every row may change.
         self.dataChanged.emit(self.index(0, 0), self.index(len(self._results) - 1, len(FIGURES) - 1))
 

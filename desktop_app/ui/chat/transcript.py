@@ -347,17 +347,24 @@ class TranscriptView(QTextBrowser):
             self._cursor.insertText(rest, self._text_format)
 
     def _end_live_message(self) -> None:
-        """Render what is left of the live message and move it into the history."""
+        """Move the live message into the history, rendering what is left of it there.
+
+        The plain tail is rendered straight into the history, in the same edit as the move: Qt then
+        lays the reply's last paragraph out once, not once where it streamed and again where it goes.
+        """
         live, self._live = self._live, None
         if live is None:
             return
         self._render_timer.stop()
-        self._render_live_tail(live, everything=True)
+        tail = "".join(live.tail_parts)
         source = QTextCursor(self.document())
         source.beginEditBlock()
+        if live.tail_open:
+            source.setPosition(live.tail_start)
+            source.movePosition(_END, _KEEP)
+            source.removeSelectedText()
         source.setPosition(live.start)
         source.movePosition(_END, _KEEP)
-        end = source.position()
         fragment = source.selection()
         source.removeSelectedText()
         source.setBlockFormat(self._collapsed_block)
@@ -366,8 +373,10 @@ class TranscriptView(QTextBrowser):
         self._start_block(target, self._header_block_format, self._header_format)
         shift = target.position() - live.start
         target.insertFragment(fragment)
+        if tail:
+            self._insert_markdown(target.position(), tail, cursor=target)
         source.endEditBlock()
-        self._last_body = [self._last_body[0] + shift, end + shift]
+        self._last_body = [self._last_body[0] + shift, self._history.lastPosition()]
         self._cursor.movePosition(_END)
 
     # -- building blocks --------------------------------------------------------------------
