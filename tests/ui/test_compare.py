@@ -114,6 +114,27 @@ def test_a_column_stops_alone_and_stop_all_stops_the_rest(qtbot, modeldesk, faul
     assert "Stopped" in view.columns[0].transcript.toPlainText()
 
 
+def test_stop_all_before_the_columns_begin_ends_every_column(qtbot, modeldesk, fault_account, fault_server):
+    # Every column shows its start before its task runs (one repaint before the requests go): Stop
+    # arriving in between still ends each column, as a stop once it streams would.
+    import asyncio
+
+    view = _compare(qtbot, modeldesk, fault_account, "slow", "slow")
+    pane = modeldesk.chat_pane
+    started, finished = [], []
+    pane.reply_started.connect(lambda: started.append(1))
+    pane.reply_finished.connect(finished.append)
+    view.column_started.connect(lambda lane: lane == 2 and asyncio.get_running_loop().call_soon(view.stop))
+    assert _send(qtbot, view, "Never mind") == ["stopped", "stopped"]
+    assert len(started) == 2 and finished == ["stopped", "stopped"]
+    assert not view.streaming and view.send_button.isEnabled()
+    for column in view.columns:
+        assert column.transcript.toPlainText().rstrip().endswith("Stopped")
+        assert not column.stop_button.isEnabled()
+    assert [view.summary.summary.index(r, 6).data() for r in range(2)] == ["stopped", "stopped"]
+    assert _chat_bodies(fault_server) == []  # nothing was sent
+
+
 def test_continue_with_one_gives_every_column_the_kept_reply(qtbot, modeldesk, fault_account, fault_server):
     view = _compare(qtbot, modeldesk, fault_account, "ok", "no-usage")
     _send(qtbot, view, "First question")

@@ -83,10 +83,13 @@ async def test_a_lane_reply_is_saved_while_it_streams(
             reply = (await store.messages(conversation.id, lane=2))[-1]
             assert reply.status is MessageStatus.STREAMING and reply.lane == 2
             if saved := reply.content:
+                # The request goes into the row with the text, not in a write of its own before it.
+                assert reply.request is not None and reply.request.messages[-1]["content"] == "Take your time"
                 break
     await stream.aclose()
     reply = (await store.messages(conversation.id, lane=2))[-1]
     assert reply.status is MessageStatus.STOPPED and reply.content.startswith(saved)
+    assert reply.request is not None
     assert (await store.messages(conversation.id, lane=1))[-1].role == "user"  # lane 1 untouched
 
 
@@ -179,4 +182,5 @@ async def test_a_first_turn_knows_each_lane_s_history_without_reading_it(
     for lane in (1, 2, 3):
         user, reply = await store.messages(conversation.id, lane=lane)
         assert reply.lane == lane and reply.parent_id == user.id and reply.status is MessageStatus.COMPLETE
+        assert reply.request is not None  # held from Started, written with the reply's last write
     assert await turns.add_user_turn(conversation, "And then?", len(setup.columns)) is None  # later turns read

@@ -66,6 +66,7 @@ class CompareView(QWidget):
         self._tasks = TaskOwner("compare")
         self._turn_task: asyncio.Task | None = None
         self._column_tasks: dict[int, asyncio.Task] = {}
+        self._lanes_entered: set[int] = set()  # lanes whose task has begun (see `_run_lanes`)
         self._conversation: Conversation | None = None
         self._revealed = True  # blind: the models are named once the user voted
         self.columns: list[CompareColumnView] = []
@@ -374,6 +375,10 @@ class CompareView(QWidget):
         """Stream `lanes` at once; `paths`: each column's stored history, when known (a first turn)."""
         self.send_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        # Every column shows its start now, in one go: the window then repaints once before the
+        # requests go, not once for each column between the steps that send them.
+        for lane in lanes:
+            self._show_lane_started(lane)
         tasks = [self._start_lane(lane, paths[lane - 1] if paths else None) for lane in lanes]
         try:
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -383,6 +388,12 @@ class CompareView(QWidget):
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         finally:
+            for lane in lanes:
+                if lane not in self._lanes_entered:  # stopped before its task ran a line
+                    self.columns[lane - 1].transcript.finish_assistant_message(note="Stopped")
+                    self.summary.summary.set_result(lane - 1, ColumnResult(None, "stopped"))
+                    self._show_lane_ended(lane, "stopped")
+            self._lanes_entered.difference_update(lanes)
             if not self.streaming:
                 self.send_button.setEnabled(True)
                 self.stop_button.setEnabled(False)
@@ -399,18 +410,27 @@ class CompareView(QWidget):
         self._column_tasks[lane] = task
         return task
 
+    def _show_lane_started(self, lane: int) -> None:
+        view = self.columns[lane - 1]
+        view.set_streaming(True)
+        view.transcript.begin_assistant_message()
+        self.summary.summary.set_result(lane - 1, ColumnResult())
+        self.column_started.emit(lane)
+
+    def _show_lane_ended(self, lane: int, outcome: str) -> None:
+        self.columns[lane - 1].set_streaming(False)
+        self.column_finished.emit(lane, outcome)
+
     async def _stream_lane(self, lane: int, path: list[StoredMessage] | None = None) -> str:
+        """One column's turn, its start already shown (`_show_lane_started`)."""
+        self._lanes_entered.add(lane)
         view = self.columns[lane - 1]
         conversation = self._conversation
         assert conversation is not None
         column = view.column()
         transcript = view.transcript
-        view.set_streaming(True)
-        transcript.begin_assistant_message()
-        self.summary.summary.set_result(lane - 1, ColumnResult())
         outcome = "stopped"
         events: AsyncIterator[StreamEvent] = self._chat.answer_lane(conversation, lane, column, path=path)
-        self.column_started.emit(lane)
         try:
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
@@ -437,8 +457,7 @@ class CompareView(QWidget):
             self._show_column_failure(view, exc, "")
             self.summary.summary.set_result(lane - 1, ColumnResult(None, "error"))
         finally:
-            view.set_streaming(False)
-            self.column_finished.emit(lane, outcome)
+            self._show_lane_ended(lane, outcome)
         if outcome == "stopped":
             transcript.finish_assistant_message(note="Stopped")
         await self._remember_reply(view)
