@@ -246,9 +246,13 @@ class TranscriptView(QTextBrowser):
     def finish_assistant_message(self, *, footer: str = "", note: str = "") -> None:
         if self._live is None:
             return
+        # One edit: Qt lays the history out once for the reply and its footer, not once for each.
+        edit = QTextCursor(self.document())
+        edit.beginEditBlock()
         self._end_live_message()
         request, self._live_request = self._live_request, None
         self._insert_footer(footer=footer, note=note, request=request)
+        edit.endEditBlock()
 
     def show_error(self, message: str, *, action: str = "", retry: bool = True) -> None:
         self._end_live_message()
