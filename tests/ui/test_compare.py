@@ -99,6 +99,7 @@ def test_a_column_stops_alone_and_stop_all_stops_the_rest(qtbot, modeldesk, faul
     view.composer.setPlainText("Go slowly")
     qtbot.mouseClick(view.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: all("word3" in c.transcript.toPlainText() for c in view.columns), timeout=30_000)
+    assert view.updatesEnabled()  # painted again once the requests were under way, long before the end
     # Each column's partial text reaches the store while it streams.
     qtbot.waitUntil(lambda: "word" in _lane(qtbot, modeldesk, view, 2)[-1].content, timeout=WAIT_MS)
     with qtbot.waitSignal(view.column_finished, timeout=WAIT_MS) as blocker:
@@ -128,6 +129,7 @@ def test_stop_all_before_the_columns_begin_ends_every_column(qtbot, modeldesk, f
     assert _send(qtbot, view, "Never mind") == ["stopped", "stopped"]
     assert len(started) == 2 and finished == ["stopped", "stopped"]
     assert not view.streaming and view.send_button.isEnabled()
+    assert view.updatesEnabled()  # held while the requests went: painted again
     for column in view.columns:
         assert column.transcript.toPlainText().rstrip().endswith("Stopped")
         assert not column.stop_button.isEnabled()
