@@ -183,6 +183,12 @@ class LiteLLMEngine:
         # Shielded: a caller that gives up (cancelled) must not cancel the one shared import.
         return await asyncio.shield(asyncio.wrap_future(self._ready))
 
+    def loaded_module(self) -> ModuleType | None:
+        """The litellm module if it is imported already, else None: no wait, no turn of the loop."""
+        if self._ready.done() and self._ready.exception() is None:
+            return self._ready.result()
+        return None
+
     def wait_loaded(self, timeout: float | None = None) -> ModuleType:
         self.start()
         return self._ready.result(timeout)

@@ -99,6 +99,7 @@ def test_a_column_stops_alone_and_stop_all_stops_the_rest(qtbot, modeldesk, faul
     view.composer.setPlainText("Go slowly")
     qtbot.mouseClick(view.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: all("word3" in c.transcript.toPlainText() for c in view.columns), timeout=30_000)
+    assert view.updatesEnabled()  # painted again once the requests were under way, long before the end
     # Each column's partial text reaches the store while it streams.
     qtbot.waitUntil(lambda: "word" in _lane(qtbot, modeldesk, view, 2)[-1].content, timeout=WAIT_MS)
     with qtbot.waitSignal(view.column_finished, timeout=WAIT_MS) as blocker:
@@ -112,6 +113,28 @@ def test_a_column_stops_alone_and_stop_all_stops_the_rest(qtbot, modeldesk, faul
         reply = _lane(qtbot, modeldesk, view, lane)[-1]
         assert reply.status is MessageStatus.STOPPED and reply.content.startswith("word0")
     assert "Stopped" in view.columns[0].transcript.toPlainText()
+
+
+def test_stop_all_before_the_columns_begin_ends_every_column(qtbot, modeldesk, fault_account, fault_server):
+    # Every column shows its start before its task runs (one repaint before the requests go): Stop
+    # arriving in between still ends each column, as a stop once it streams would.
+    import asyncio
+
+    view = _compare(qtbot, modeldesk, fault_account, "slow", "slow")
+    pane = modeldesk.chat_pane
+    started, finished = [], []
+    pane.reply_started.connect(lambda: started.append(1))
+    pane.reply_finished.connect(finished.append)
+    view.column_started.connect(lambda lane: lane == 2 and asyncio.get_running_loop().call_soon(view.stop))
+    assert _send(qtbot, view, "Never mind") == ["stopped", "stopped"]
+    assert len(started) == 2 and finished == ["stopped", "stopped"]
+    assert not view.streaming and view.send_button.isEnabled()
+    assert view.updatesEnabled()  # held while the requests went: painted again
+    for column in view.columns:
+        assert column.transcript.toPlainText().rstrip().endswith("Stopped")
+        assert not column.stop_button.isEnabled()
+    assert [view.summary.summary.index(r, 6).data() for r in range(2)] == ["stopped", "stopped"]
+    assert _chat_bodies(fault_server) == []  # nothing was sent
 
 
 def test_continue_with_one_gives_every_column_the_kept_reply(qtbot, modeldesk, fault_account, fault_server):
@@ -227,6 +250,26 @@ def test_summary_model(qtmodeltester):
     model.set_result(1, ColumnResult(ReplyMetrics(ttft_s=0.2, tokens_per_s=80, latency_s=1.0), "length"))
     qtmodeltester.check(model)
     assert model.best(0) == 0 and model.best(1) == 1 and model.best(5) is None  # a tie marks nothing
+
+
+def test_the_summary_announces_a_result_only_when_it_changes(qtbot):
+    # The table sizes its columns to their contents, asking every cell again on each change: four
+    # columns starting a turn with "nothing yet" must not make it do that four times for nothing.
+    from desktop_app.domain.chat import ReplyMetrics
+    from desktop_app.ui.chat.compare_summary import ColumnResult, CompareSummaryModel
+
+    model = CompareSummaryModel()
+    model.set_columns(["A", "B"])
+    changes: list[object] = []
+    model.dataChanged.connect(lambda *args: changes.append(args))
+    model.set_result(0, ColumnResult())
+    assert changes == []
+    model.set_result(0, ColumnResult(ReplyMetrics(ttft_s=0.1), "stop"))
+    model.set_result(1, ColumnResult(ReplyMetrics(ttft_s=0.3), "stop"))
+    assert len(changes) == 2
+    assert model.index(0, 0).data() == "100 ms" + BEST_MARK and model.index(1, 0).data() == "300 ms"
+    model.set_result(0, ColumnResult(ReplyMetrics(ttft_s=0.5), "stop"))  # the best mark moves
+    assert model.index(0, 0).data() == "500 ms" and model.index(1, 0).data() == "300 ms" + BEST_MARK
 
 
 def test_the_keys_send_and_stop_the_comparison_not_the_hidden_chat(qtbot, modeldesk, fault_account, fault_server):

@@ -306,3 +306,38 @@ def test_split_complete_blocks(source, expected):
     assert split_complete_blocks(source) == expected
     complete, tail = split_complete_blocks(source)
     assert complete + tail == source
+
+
+LONG_REPLY = (
+    "# Plan\n\nFirst **step** done.\n\n```python\nprint(1)\n```\n\n"
+    + "".join(f"w{i} " for i in range(3000))
+    + "\n\n| a | b |\n| - | - |\n| 1 | 2 |\n\nThe *end*."
+)
+
+
+@pytest.mark.parametrize("rendered_while_streaming", [False, True], ids=["all-at-the-end", "partly-live"])
+def test_a_long_reply_finishes_as_the_same_document_as_a_stored_one(qtbot, rendered_while_streaming):
+    # The end of a stream renders its plain tail straight into the history (one layout, not two):
+    # what the user then sees is exactly the reply as it shows when reopened.
+    views = []
+    for _ in range(2):
+        widget = TranscriptView(render_interval_ms=1 if rendered_while_streaming else 3_600_000)
+        qtbot.addWidget(widget)
+        widget.resize(300, 400)
+        widget.add_user_message("go")
+        views.append(widget)
+    streamed, stored = views
+    streamed.begin_assistant_message()
+    pieces = [LONG_REPLY[i : i + 7] for i in range(0, len(LONG_REPLY), 7)]
+    for i, piece in enumerate(pieces):
+        streamed.append_text(piece)
+        if rendered_while_streaming and i == len(pieces) // 2:
+            qtbot.waitUntil(lambda: _heading_texts(streamed) == ["Plan"])
+    streamed.finish_assistant_message(footer="3000 tokens")
+    stored.add_assistant_message(LONG_REPLY, footer="3000 tokens")
+    assert streamed.toHtml() == stored.toHtml()
+    assert streamed.plain_text_of_last_message() == stored.plain_text_of_last_message()
+    assert streamed._code_blocks == stored._code_blocks == ["print(1)"]
+    streamed.add_user_message("next")  # and the next message still goes after it
+    assert streamed.plain_text_of_last_message() == "next"
+    assert streamed.toPlainText().index("The end.") < streamed.toPlainText().index("next")

@@ -83,10 +83,13 @@ async def test_a_lane_reply_is_saved_while_it_streams(
             reply = (await store.messages(conversation.id, lane=2))[-1]
             assert reply.status is MessageStatus.STREAMING and reply.lane == 2
             if saved := reply.content:
+                # The request goes into the row with the text, not in a write of its own before it.
+                assert reply.request is not None and reply.request.messages[-1]["content"] == "Take your time"
                 break
     await stream.aclose()
     reply = (await store.messages(conversation.id, lane=2))[-1]
     assert reply.status is MessageStatus.STOPPED and reply.content.startswith(saved)
+    assert reply.request is not None
     assert (await store.messages(conversation.id, lane=1))[-1].role == "user"  # lane 1 untouched
 
 
@@ -153,3 +156,31 @@ async def test_a_column_that_cannot_be_sent_is_refused_before_anything_is_stored
     with pytest.raises(ModelNotFound):
         await collect(chat.answer_lane(conversation, 1, CompareColumn(account_id=account.id, model="")))
     assert await store.messages(conversation.id, lane=1) == []
+
+
+@pytest.mark.asyncio
+async def test_a_first_turn_knows_each_lane_s_history_without_reading_it(
+    engine: LiteLLMEngine, store: ConversationStore, secrets: SecretStore, account: Account, server: FaultServer
+) -> None:
+    # The first turn's requests go without a read of each lane (four reads queue on the store's one
+    # worker): the paths it hands back are the ones the store holds, and the replies land the same.
+    chat = make_chat(engine, store, secrets, account)
+    turns = CompareTurns(chat)
+    conversation, setup = await _comparison(store, account, "ok", "ok", "ok")
+    paths = await turns.add_user_turn(conversation, "First of all", len(setup.columns), first=True)
+    assert paths == await turns.lanes(conversation, len(setup.columns))
+    assert [[m.content for m in path] for path in paths] == [["First of all"]] * 3
+    results = await asyncio.gather(
+        *(
+            collect(chat.answer_lane(conversation, lane, column, path=path))
+            for (lane, column), path in zip(enumerate(setup.columns, 1), paths, strict=True)
+        )
+    )
+    assert all(isinstance(events[-1], Finished) for events in results)
+    bodies = [r.json() for r in server.requests if r.path.endswith("/chat/completions")]
+    assert [b["messages"] for b in bodies] == [[{"role": "user", "content": "First of all"}]] * 3
+    for lane in (1, 2, 3):
+        user, reply = await store.messages(conversation.id, lane=lane)
+        assert reply.lane == lane and reply.parent_id == user.id and reply.status is MessageStatus.COMPLETE
+        assert reply.request is not None  # held from Started, written with the reply's last write
+    assert await turns.add_user_turn(conversation, "And then?", len(setup.columns)) is None  # later turns read

@@ -55,6 +55,7 @@ async def test_a_caller_that_gives_up_waiting_does_not_cancel_the_import() -> No
     try:
         module = await engine.litellm()  # the import went on and is there for the next caller
         assert module.__name__ == "litellm" and engine.loaded
+        assert engine.loaded_module() is module  # from now on without a wait
     finally:
         engine.stop()
 

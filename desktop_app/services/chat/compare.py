@@ -29,14 +29,20 @@ class CompareTurns:
         await self._chat.store.set_compare(conversation.id, setup)
         conversation.compare = setup
 
-    async def add_user_turn(self, conversation: Conversation, text: str, columns: int, *, first: bool = False) -> None:
+    async def add_user_turn(
+        self, conversation: Conversation, text: str, columns: int, *, first: bool = False
+    ) -> list[list[StoredMessage]] | None:
         """Store the user's message for every column (see the module docstring); StorageFailed if it
-        could not be, and an empty message is refused. `first`: the comparison has no message yet."""
+        could not be, and an empty message is refused. `first`: the comparison has no message yet;
+        then each column's history is known without a read, and returned (as `lanes` would)."""
         if (problem := preflight.empty_message(text)) is not None:
             raise problem
         await self._chat.flush_unsaved()
         store = self._chat.store
-        lanes = [] if first else await self.lanes(conversation, columns)
+        if first:
+            shared = await store.add_message(conversation.id, role="user", content=text, lane=0)
+            return [[shared] for _ in range(columns)]
+        lanes = await self.lanes(conversation, columns)
         lasts = [path[-1] if path else None for path in lanes] or [None]
         picked = next((m for m in lasts if m is not None and m.role == "assistant" and m.vote == 1), None)
         if picked is not None:
@@ -46,6 +52,7 @@ class CompareTurns:
         else:
             for lane in range(1, columns + 1):
                 await store.add_message(conversation.id, role="user", content=text, lane=lane)
+        return None
 
     async def name_after(self, conversation: Conversation, text: str) -> bool:
         """A new comparison is named after its first message (asked once the streams are going, so

@@ -181,7 +181,8 @@ class LLMService:
             yield Failed(refusal)
             return
         options = params.request_options()
-        litellm = await self._engine.litellm()
+        # Without a turn of the loop when it is loaded: requests started together go out together.
+        litellm = self._engine.loaded_module() or await self._engine.litellm()
         loop = asyncio.get_running_loop()
         mailbox = _Mailbox(loop)
         documents = account.provider_id in DOCUMENT_PROVIDERS

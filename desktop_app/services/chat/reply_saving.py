@@ -33,6 +33,7 @@ class PartialSaver:
         self._save, self._id, self._text, self._reasoning = save, message_id, text, reasoning
         self._interval = interval
         self._unsaved_since: float | None = None
+        self._held: dict[str, Any] = {}  # other changes, written with the next write
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -42,6 +43,15 @@ class PartialSaver:
         self._dirty.set()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"chat:save:{self._id}")
+
+    def hold(self, **changes: Any) -> None:
+        """Write `changes` with the next timed write (at most `interval` from now) or the last one."""
+        self._held.update(changes)
+        self.changed()
+
+    def _take_held(self) -> dict[str, Any]:
+        held, self._held = self._held, {}
+        return held
 
     async def _run(self) -> None:
         while True:
@@ -53,7 +63,9 @@ class PartialSaver:
             self._dirty.clear()
             self._unsaved_since = None
             # A store that refuses holds the text in memory (ChatService._save); the stream goes on.
-            await self._save(self._id, content="".join(self._text), reasoning="".join(self._reasoning))
+            await self._save(
+                self._id, content="".join(self._text), reasoning="".join(self._reasoning), **self._take_held()
+            )
 
     async def stop(self) -> None:
         """No more timed writes; one already asked for still happens (the store shields it)."""
@@ -67,7 +79,11 @@ class PartialSaver:
         """The reply's last write: timed writes stop, then all its text is saved with `status`."""
         await self.stop()
         await self._save(
-            self._id, content="".join(self._text), reasoning="".join(self._reasoning), status=status, **changes
+            self._id,
+            content="".join(self._text),
+            reasoning="".join(self._reasoning),
+            status=status,
+            **{**self._take_held(), **changes},
         )
 
 

@@ -455,22 +455,19 @@ class ChatService:
                     await saver.stop()
 
     async def answer_lane(
-        self, conversation: Conversation, lane: int, column: CompareColumn
+        self, conversation: Conversation, lane: int, column: CompareColumn, *, path: list[StoredMessage] | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
         """Stream compare column `lane`'s answer (its target, model and parameters) to that lane's
-        history, stored as that lane's reply and saved as `_answer` saves; raises as `reply` does."""
+        history, stored as that lane's reply and saved as `_answer` saves; raises as `reply` does.
+        `path`: the lane's stored history when the caller knows it (a first turn), to skip reading it."""
         params = column.params(conversation.params)
         problem = await self.refusal(target_id=column.account_id, model=column.model, params=params)
         if problem is not None:
             raise problem
         await self.flush_unsaved()
-        history = answered_calls_only(
-            [
-                _sent(m, await self._files(m))
-                for m in await self._store.messages(conversation.id, lane=lane)
-                if _counts_as_history(m)
-            ]
-        )
+        if path is None:
+            path = await self._store.messages(conversation.id, lane=lane)
+        history = answered_calls_only([_sent(m, await self._files(m)) for m in path if _counts_as_history(m)])
         images = any(f.attachment.kind is AttachmentKind.IMAGE for m in history for f in m.files)
         if images and (problem := await self._blind_model(column.account_id, column.model)) is not None:
             raise problem
@@ -518,7 +515,9 @@ class ChatService:
                         reasoning.append(event.text)
                         saver.changed()
                     elif isinstance(event, Started) and event.request is not None:
-                        await self._save(reply_id, request=event.request)
+                        # Written with the first text (at most `save_interval_s` later), not before it:
+                        # the columns share the store's one worker, and each write here held a first token.
+                        saver.hold(request=event.request)
                     elif isinstance(event, ToolCalls):
                         await self._save(reply_id, tool_calls=event.calls)
                     elif isinstance(event, Finished):

@@ -14,7 +14,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -39,6 +39,7 @@ from desktop_app.ui.chat.compare_summary import ColumnResult, CompareSummary
 from desktop_app.ui.chat.models import ModelPickerModel
 from desktop_app.ui.common.tasks import TaskOwner
 
+PAINT_HOLD_MS = 50  # at most this long: about three frames
 _NOTES = {MessageStatus.STOPPED: "Stopped", MessageStatus.INTERRUPTED: "Interrupted: ModelDesk closed meanwhile"}
 
 
@@ -66,6 +67,8 @@ class CompareView(QWidget):
         self._tasks = TaskOwner("compare")
         self._turn_task: asyncio.Task | None = None
         self._column_tasks: dict[int, asyncio.Task] = {}
+        self._lanes_entered: set[int] = set()  # lanes whose task has begun (see `_run_lanes`)
+        self._unsent: set[int] = set()  # lanes whose request is not on its way yet (see `_hold_paint`)
         self._conversation: Conversation | None = None
         self._revealed = True  # blind: the models are named once the user voted
         self.columns: list[CompareColumnView] = []
@@ -315,10 +318,11 @@ class CompareView(QWidget):
         try:
             first = self._conversation is None
             conversation = await self._ensure_conversation(shared)
-            await self._turns.add_user_turn(conversation, text, len(self.columns), first=first)
+            paths = await self._turns.add_user_turn(conversation, text, len(self.columns), first=first)
         except StorageFailed as exc:
             self.show_notice(f"{exc.message} Your message is kept. {exc.action}".strip())
             return
+        self._hold_paint([view.lane for view in self.columns])
         self.show_notice("")
         if self.composer.toPlainText() == text:
             self.composer.clear()
@@ -328,7 +332,7 @@ class CompareView(QWidget):
         for view in self.columns:
             view.transcript.add_user_message(text)
             view.set_can_keep(False)
-        results = await self._run_lanes([view.lane for view in self.columns], announce=False)
+        results = await self._run_lanes([view.lane for view in self.columns], announce=False, paths=paths)
         # Named after the turn, not before it: the columns' requests do not wait for this write.
         await self._saying_faults(self._name_after(conversation, text))
         self.turn_finished.emit(results)
@@ -355,11 +359,11 @@ class CompareView(QWidget):
                 view.set_target(column.account_id, column.model)
                 view.set_overrides(column.overrides)
         first = self.columns[0].column()
+        # Stored with its setup in one write: the first turn's requests wait for every write before them.
         conversation = await self._chat.store.create_conversation(
-            title=DEFAULT_TITLE, account_id=first.account_id, model=first.model, params=shared
+            title=DEFAULT_TITLE, account_id=first.account_id, model=first.model, params=shared, compare=self.setup()
         )
         self._conversation = conversation
-        await self._turns.set_setup(conversation, self.setup())
         self._update_column_buttons()
         self.conversation_created.emit(conversation)
         return conversation
@@ -368,10 +372,17 @@ class CompareView(QWidget):
         if self._conversation is not None:
             await self._turns.set_setup(self._conversation, self.setup())
 
-    async def _run_lanes(self, lanes: list[int], *, announce: bool = True) -> list[str]:
+    async def _run_lanes(
+        self, lanes: list[int], *, announce: bool = True, paths: list[list[StoredMessage]] | None = None
+    ) -> list[str]:
+        """Stream `lanes` at once; `paths`: each column's stored history, when known (a first turn)."""
         self.send_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        tasks = [self._start_lane(lane) for lane in lanes]
+        # Every column shows its start now, in one go, painted once the requests are on their way.
+        self._hold_paint(lanes)
+        for lane in lanes:
+            self._show_lane_started(lane)
+        tasks = [self._start_lane(lane, paths[lane - 1] if paths else None) for lane in lanes]
         try:
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         except asyncio.CancelledError:
@@ -380,6 +391,13 @@ class CompareView(QWidget):
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         finally:
+            for lane in lanes:
+                if lane not in self._lanes_entered:  # stopped before its task ran a line
+                    self.columns[lane - 1].transcript.finish_assistant_message(note="Stopped")
+                    self.summary.summary.set_result(lane - 1, ColumnResult(None, "stopped"))
+                    self._show_lane_ended(lane, "stopped")
+            self._lanes_entered.difference_update(lanes)
+            self._release_paint()
             if not self.streaming:
                 self.send_button.setEnabled(True)
                 self.stop_button.setEnabled(False)
@@ -391,26 +409,54 @@ class CompareView(QWidget):
             self.turn_finished.emit(results)
         return results
 
-    def _start_lane(self, lane: int) -> asyncio.Task:
-        task = self._tasks.spawn(self._stream_lane(lane), name=f"compare:lane:{lane}")
+    def _start_lane(self, lane: int, path: list[StoredMessage] | None = None) -> asyncio.Task:
+        task = self._tasks.spawn(self._stream_lane(lane, path), name=f"compare:lane:{lane}")
         self._column_tasks[lane] = task
         return task
 
-    async def _stream_lane(self, lane: int) -> str:
+    def _hold_paint(self, lanes: list[int]) -> None:
+        """Paint the view again once every lane's request is on its way (its first event, or its
+        end), or after PAINT_HOLD_MS: a repaint of every column under way would hold them up."""
+        self._unsent.update(lanes)
+        if self.updatesEnabled():
+            self.setUpdatesEnabled(False)
+            QTimer.singleShot(PAINT_HOLD_MS, self, self._release_paint)
+
+    def _lane_sent(self, lane: int) -> None:
+        self._unsent.discard(lane)
+        if not self._unsent:
+            self._release_paint()
+
+    def _release_paint(self) -> None:
+        self._unsent.clear()
+        if not self.updatesEnabled():
+            self.setUpdatesEnabled(True)
+
+    def _show_lane_started(self, lane: int) -> None:
+        view = self.columns[lane - 1]
+        view.set_streaming(True)
+        view.transcript.begin_assistant_message()
+        self.summary.summary.set_result(lane - 1, ColumnResult())
+        self.column_started.emit(lane)
+
+    def _show_lane_ended(self, lane: int, outcome: str) -> None:
+        self.columns[lane - 1].set_streaming(False)
+        self.column_finished.emit(lane, outcome)
+
+    async def _stream_lane(self, lane: int, path: list[StoredMessage] | None = None) -> str:
+        """One column's turn, its start already shown (`_show_lane_started`)."""
+        self._lanes_entered.add(lane)
         view = self.columns[lane - 1]
         conversation = self._conversation
         assert conversation is not None
         column = view.column()
         transcript = view.transcript
-        view.set_streaming(True)
-        transcript.begin_assistant_message()
-        self.summary.summary.set_result(lane - 1, ColumnResult())
         outcome = "stopped"
-        events: AsyncIterator[StreamEvent] = self._chat.answer_lane(conversation, lane, column)
-        self.column_started.emit(lane)
+        events: AsyncIterator[StreamEvent] = self._chat.answer_lane(conversation, lane, column, path=path)
         try:
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
+                    self._lane_sent(lane)
                     if isinstance(event, TextDelta):
                         transcript.append_text(event.text)
                     elif isinstance(event, ReasoningDelta):
@@ -434,8 +480,8 @@ class CompareView(QWidget):
             self._show_column_failure(view, exc, "")
             self.summary.summary.set_result(lane - 1, ColumnResult(None, "error"))
         finally:
-            view.set_streaming(False)
-            self.column_finished.emit(lane, outcome)
+            self._lane_sent(lane)
+            self._show_lane_ended(lane, outcome)
         if outcome == "stopped":
             transcript.finish_assistant_message(note="Stopped")
         await self._remember_reply(view)

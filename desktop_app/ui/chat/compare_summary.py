@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QFont
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from desktop_app.domain.chat import ReplyMetrics
 
-_Index = QModelIndex | QPersistentModelIndex
 BEST_MARK = " ★"
 
 
@@ -66,44 +65,19 @@ def _text(figure: int, value: float | None) -> str:
     return f"{int(value)}"
 
 
-class CompareSummaryModel(QAbstractTableModel):
-    """Rows: the columns (by their labels); columns: the figures. `best(figure)` is the winning row."""
+class CompareSummaryModel(QStandardItemModel):
+    """Rows: the columns (by their labels); columns: the figures. `best(figure)` is the winning row.
+
+    The cells are kept as items, in Qt: the view reads them (to paint, and to size its columns to
+    their contents) without calling into Python, which, while other columns stream, would wait for
+    the interpreter lock at every cell and role.
+    """
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(0, len(FIGURES), parent)
+        self.setHorizontalHeaderLabels([f.title for f in FIGURES])
         self._labels: list[str] = []
         self._results: list[ColumnResult] = []
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._labels)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(FIGURES)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if orientation == Qt.Orientation.Horizontal:
-            return FIGURES[section].title if 0 <= section < len(FIGURES) else None
-        return self._labels[section] if 0 <= section < len(self._labels) else None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or not 0 <= index.row() < len(self._results):
-            return None
-        row, figure = index.row(), index.column()
-        best = figure < 6 and self.best(figure) == row
-        if role == Qt.ItemDataRole.DisplayRole:
-            result = self._results[row]
-            if figure == 6:
-                return result.finish or "—"
-            return _text(figure, _values(result.metrics)[figure]) + (BEST_MARK if best else "")
-        if role == Qt.ItemDataRole.FontRole and best:
-            font = QFont()
-            font.setBold(True)
-            return font
-        if role == Qt.ItemDataRole.TextAlignmentRole and figure < 6:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
 
     def best(self, figure: int) -> int | None:
         """The row with the best value of `figure`, or None (no rule, fewer than two values, or a tie)."""
@@ -120,24 +94,56 @@ class CompareSummaryModel(QAbstractTableModel):
 
     def set_columns(self, labels: list[str]) -> None:
         self.beginResetModel()
+        self.blockSignals(True)  # one reset, not the rows' own signals inside it
         self._labels = list(labels)
         self._results = [ColumnResult() for _ in labels]
+        self.setRowCount(len(labels))
+        self._fill()
+        self._set_vertical_labels()
+        self.blockSignals(False)
         self.endResetModel()
 
     def set_labels(self, labels: list[str]) -> None:
         self._labels = list(labels)
-        if labels:
-            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, len(labels) - 1)
+        self._set_vertical_labels()
 
     def set_result(self, row: int, result: ColumnResult) -> None:
-        if not 0 <= row < len(self._results):
+        # Unchanged, nothing is announced: the view sizes its columns to their contents on each change.
+        if not 0 <= row < len(self._results) or self._results[row] == result:
             return
         self._results[row] = result
-        # The best marks of every row may change.
+        # The best marks of every row may change: every cell is set again, announced once.
+        self.blockSignals(True)
+        self._fill()
+        self.blockSignals(False)
         self.dataChanged.emit(self.index(0, 0), self.index(len(self._results) - 1, len(FIGURES) - 1))
 
     def result(self, row: int) -> ColumnResult:
         return self._results[row]
+
+    def _set_vertical_labels(self) -> None:
+        for row, label in enumerate(self._labels[: self.rowCount()]):
+            self.setVerticalHeaderItem(row, QStandardItem(label))
+
+    def _fill(self) -> None:
+        best = [self.best(f) for f in range(6)]
+        bold = QFont()
+        bold.setBold(True)
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for row, result in enumerate(self._results):
+            values = _values(result.metrics)
+            for figure in range(len(FIGURES)):
+                item = QStandardItem()
+                item.setEditable(False)
+                if figure == 6:
+                    item.setText(result.finish or "—")
+                else:
+                    marked = best[figure] == row
+                    item.setText(_text(figure, values[figure]) + (BEST_MARK if marked else ""))
+                    item.setTextAlignment(right)
+                    if marked:
+                        item.setFont(bold)
+                self.setItem(row, figure, item)
 
 
 class CompareSummary(QTableView):

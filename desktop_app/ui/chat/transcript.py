@@ -259,11 +259,15 @@ class TranscriptView(QTextBrowser):
         live = self._live
         if live is None:
             return
+        # One edit: Qt lays the history out once for the reply and its footer, not once for each.
+        edit = QTextCursor(self.document())
+        edit.beginEditBlock()
         self._end_live_message()
         if live.fold is not None and thinking:
             self._moved(*self._extras.set_summary(live.fold, thinking))
         request, self._live_request = self._live_request, None
         self._insert_footer(footer=footer, note=note, request=request, content="".join(live.raw))
+        edit.endEditBlock()
 
     def show_error(self, message: str, *, action: str = "", retry: bool = True) -> None:
         self._end_live_message()
@@ -364,17 +368,24 @@ class TranscriptView(QTextBrowser):
             self._cursor.insertText(rest, self._text_format)
 
     def _end_live_message(self) -> None:
-        """Render what is left of the live message and move it into the history."""
+        """Move the live message into the history, rendering what is left of it there.
+
+        The plain tail is rendered straight into the history, in the same edit as the move: Qt then
+        lays the reply's last paragraph out once, not once where it streamed and again where it goes.
+        """
         live, self._live = self._live, None
         if live is None:
             return
         self._render_timer.stop()
-        self._render_live_tail(live, everything=True)
+        tail = "".join(live.tail_parts)
         source = QTextCursor(self.document())
         source.beginEditBlock()
+        if live.tail_open:
+            source.setPosition(live.tail_start)
+            source.movePosition(_END, _KEEP)
+            source.removeSelectedText()
         source.setPosition(live.start)
         source.movePosition(_END, _KEEP)
-        end = source.position()
         fragment = source.selection()
         source.removeSelectedText()
         source.setBlockFormat(self._collapsed_block)
@@ -384,8 +395,10 @@ class TranscriptView(QTextBrowser):
         shift = target.position() - live.start
         target.insertFragment(fragment)
         self._extras.move_last_fold(live.start, shift)
+        if tail:
+            self._insert_markdown(target.position(), tail, cursor=target)
         source.endEditBlock()
-        self._last_body = [self._last_body[0] + shift, end + shift]
+        self._last_body = [self._last_body[0] + shift, self._history.lastPosition()]
         self._cursor.movePosition(_END)
 
     # -- building blocks --------------------------------------------------------------------
