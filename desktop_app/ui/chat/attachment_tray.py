@@ -13,8 +13,20 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QObject, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QGuiApplication,
+    QImage,
+    QImageReader,
+    QKeySequence,
+    QPixmap,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextImageFormat,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -31,6 +43,7 @@ from desktop_app.services.chat.service import ChatService
 from desktop_app.ui.chat.image_viewer import AttachmentViewer
 
 THUMBNAIL = QSize(56, 56)
+TRANSCRIPT_THUMBNAIL = QSize(160, 120)
 FILE_FILTER = (
     "Images and documents (*.png *.jpg *.jpeg *.webp *.gif *.pdf *.txt *.md *.csv *.json *.log *.py *.*);;All files (*)"
 )
@@ -44,6 +57,40 @@ def thumbnail(path: Path, size: QSize = THUMBNAIL) -> QPixmap:
     if original.isValid():
         reader.setScaledSize(original.scaled(size, Qt.AspectRatioMode.KeepAspectRatio))
     return QPixmap.fromImage(reader.read())
+
+
+def insert_attachment_line(
+    cursor: QTextCursor,
+    attachments: tuple[Attachment, ...],
+    path_of: Callable[[Attachment], Path] | None,
+    text_format: QTextCharFormat,
+    link_colour: QBrush,
+) -> None:
+    """A line at `cursor` under a message: each image as a thumbnail (kept as a resource of the
+    document, decoded scaled), each other file by its name; both link to `attachment:<digest>`."""
+    document = cursor.document()
+    cursor.insertBlock(QTextBlockFormat(), text_format)
+    for i, attachment in enumerate(attachments):
+        href = f"attachment:{attachment.digest}"
+        if i:
+            cursor.insertText("   ", text_format)
+        if attachment.kind is AttachmentKind.IMAGE and path_of is not None:
+            name = f"thumbnail:{attachment.digest}"
+            if document.resource(QTextDocument.ResourceType.ImageResource, QUrl(name)) is None:
+                image = thumbnail(path_of(attachment), TRANSCRIPT_THUMBNAIL).toImage()
+                document.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), image)
+            picture = QTextImageFormat()
+            picture.setName(name)
+            picture.setAnchor(True)
+            picture.setAnchorHref(href)
+            picture.setToolTip(f"{attachment.name} — click to open")
+            cursor.insertImage(picture)
+        else:
+            link = QTextCharFormat(text_format)
+            link.setAnchor(True)
+            link.setAnchorHref(href)
+            link.setForeground(link_colour)
+            cursor.insertText(f"📎 {attachment.name}", link)
 
 
 class _Chip(QWidget):

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSize, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QDesktopServices,
@@ -32,18 +32,16 @@ from PySide6.QtGui import (
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
-    QTextDocument,
     QTextFormat,
     QTextFrameFormat,
-    QTextImageFormat,
     QTextTable,
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
-from desktop_app.domain.attachments import Attachment, AttachmentKind
+from desktop_app.domain.attachments import Attachment
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.structured_output import Verdict
-from desktop_app.ui.chat.attachment_tray import thumbnail
+from desktop_app.ui.chat.attachment_tray import insert_attachment_line
 from desktop_app.ui.chat.markdown import BlockSplitter, render_markdown
 from desktop_app.ui.chat.reply_extras import ReplyExtras, json_link_label
 from desktop_app.ui.theme import Colours, colours
@@ -81,9 +79,6 @@ class _LiveMessage:
     tail_breaks: list[int] = field(default_factory=list)  # where (in tail_parts' text) a long line was cut
     splitter: BlockSplitter = field(default_factory=BlockSplitter)
     raw: list[str] = field(default_factory=list)  # the answer as received, for a JSON check
-
-
-THUMBNAIL_SIZE = QSize(160, 120)
 
 
 class TranscriptView(QTextBrowser):
@@ -453,31 +448,11 @@ class TranscriptView(QTextBrowser):
             cursor.insertText(label, self._action_link(action, place))
 
     def _insert_attachments(self, cursor: QTextCursor, attachments: tuple[Attachment, ...]) -> None:
-        """A line under the message: each image as a thumbnail, each other file by its name; a
-        click on either opens it (`attachment_open_requested`)."""
-        cursor.insertBlock(QTextBlockFormat(), self._text_format)
-        for i, attachment in enumerate(attachments):
-            self._attachments[attachment.digest] = attachment
-            href = f"attachment:{attachment.digest}"
-            if i:
-                cursor.insertText("   ", self._text_format)
-            if attachment.kind is AttachmentKind.IMAGE and self._attachment_path is not None:
-                name = f"thumbnail:{attachment.digest}"
-                if self.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(name)) is None:
-                    image = thumbnail(self._attachment_path(attachment), THUMBNAIL_SIZE).toImage()
-                    self.document().addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), image)
-                picture = QTextImageFormat()
-                picture.setName(name)
-                picture.setAnchor(True)
-                picture.setAnchorHref(href)
-                picture.setToolTip(f"{attachment.name} — click to open")
-                cursor.insertImage(picture)
-            else:
-                link = QTextCharFormat(self._text_format)
-                link.setAnchor(True)
-                link.setAnchorHref(href)
-                link.setForeground(self._retry_format.foreground())
-                cursor.insertText(f"📎 {attachment.name}", link)
+        """A line under the message: thumbnails and file names; a click opens the file."""
+        self._attachments.update((a.digest, a) for a in attachments)
+        insert_attachment_line(
+            cursor, attachments, self._attachment_path, self._text_format, self._retry_format.foreground()
+        )
 
     def _action_link(self, action: str, place: int, base: QTextCharFormat | None = None) -> QTextCharFormat:
         link = QTextCharFormat(base or self._footer_format)
