@@ -85,3 +85,23 @@ def test_the_gauge_never_loads_litellm_itself(qtbot, modeldesk, fault_account):
     assert pane.select_model(fault_account.id, "ok")
     run(qtbot, pane.context_gauge.refresh())
     assert not modeldesk.engine.started and not pane.context_gauge.isVisibleTo(pane)
+
+
+def test_no_count_runs_while_a_reply_is_on_its_way_and_one_follows_its_end(qtbot, modeldesk, fault_account):
+    """The tokenizer would compete with the request for the interpreter: the count waits for the end."""
+    pane = modeldesk.chat_pane
+    gauge = pane.context_gauge
+    assert pane.select_model(fault_account.id, "slow")
+    run(qtbot, modeldesk.engine.litellm(), timeout=120_000)
+    pane.composer.setPlainText("count me")
+    qtbot.waitUntil(lambda: gauge.text().endswith("tokens"), timeout=WAIT_MS)
+    counted = gauge.text()
+    with qtbot.waitSignal(pane.reply_started, timeout=30_000):
+        qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(pane.composer, "typed while it streams")
+    qtbot.waitUntil(lambda: not gauge._timer.isActive(), timeout=WAIT_MS)  # the debounce ended
+    qtbot.waitUntil(lambda: gauge._task is None or gauge._task.done(), timeout=WAIT_MS)  # no count under way
+    assert pane.streaming and gauge.text() == counted  # and nothing was counted
+    with qtbot.waitSignal(pane.reply_finished, timeout=60_000):
+        pane.stop()
+    qtbot.waitUntil(lambda: gauge.text() != counted, timeout=WAIT_MS)

@@ -41,8 +41,11 @@ class ContextGauge(QLabel):
         conversation: Callable[[], Conversation | None],
         spawn: Spawn,
         refresh_on: tuple[SignalInstance, ...] = (),
+        busy: Callable[[], bool] = lambda: False,
         parent: QWidget | None = None,
     ) -> None:
+        """`busy`: a reply is on its way; no count runs then (the tokenizer would compete with the
+        request for the interpreter), and `refresh_on` should hold the signal of its end."""
         super().__init__(parent, objectName="contextGauge")
         self._counter = counter
         self._accounts = accounts
@@ -51,6 +54,7 @@ class ContextGauge(QLabel):
         self._target = target
         self._conversation = conversation
         self._spawn = spawn
+        self._busy = busy
         self._task: asyncio.Task[Any] | None = None
         self._stopped = False
         self.tokens: int | None = None  # the last count, None before one
@@ -83,6 +87,8 @@ class ContextGauge(QLabel):
         self._timer.stop()
 
     def _on_timer_timeout(self) -> None:
+        if self._busy():
+            return  # counted again once the reply has ended (`refresh_on`)
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task = self._spawn(self.refresh())

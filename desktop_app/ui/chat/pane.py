@@ -187,6 +187,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
             conversation=lambda: self._current,
             spawn=self._tasks.spawn,
             refresh_on=(self.model_picker.currentIndexChanged, self.conversation_opened, self.reply_finished),
+            busy=lambda: self.streaming,
         )
         centre.addWidget(self.context_gauge)
 
