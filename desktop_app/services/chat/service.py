@@ -409,10 +409,6 @@ class ChatService:
             account_id=conversation.account_id,
             model=conversation.model,
         )
-        text: list[str] = []
-        reasoning: list[str] = []
-        status = MessageStatus.STOPPED  # unless the stream says otherwise
-        saver = PartialSaver(self._save, reply.id, text, reasoning, self._save_interval_s)
         events = self._dispatcher.stream(
             target_id=conversation.account_id,
             model=conversation.model,
@@ -420,39 +416,11 @@ class ChatService:
             params=conversation.params,
             override_budget=override_budget,
         )
-        async with contextlib.aclosing(events):
-            try:
-                async for event in events:
-                    if isinstance(event, TextDelta):
-                        text.append(event.text)
-                        saver.changed()
-                    elif isinstance(event, ReasoningDelta):
-                        reasoning.append(event.text)
-                        saver.changed()
-                    elif isinstance(event, Started) and event.request is not None:
-                        # Kept with the reply now, so it survives a crash; a pool's later attempt replaces it.
-                        await self._save(reply.id, request=event.request)
-                    elif isinstance(event, ToolCalls):
-                        await self._save(reply.id, tool_calls=event.calls)
-                    elif isinstance(event, Finished):
-                        status = MessageStatus.COMPLETE
-                        await saver.finish(status, metrics=event.metrics)
-                    elif isinstance(event, Failed):
-                        status = MessageStatus.FAILED
-                        await saver.finish(status, metrics=event.metrics, error=_error_text(event.error))
-                    yield event
-            except StorageFailed as exc:
-                # A store the request itself needs failed (the usage log, for a budget): the turn says
-                # so, rather than looking stopped or cut short by a closing app.
-                status = MessageStatus.FAILED
-                await saver.finish(status, error=_error_text(exc))
-                raise
-            finally:
-                if status is MessageStatus.STOPPED:
-                    # Stopped by the user (or the app quitting): keep what arrived.
-                    await saver.finish(status)
-                else:
-                    await saver.stop()
+        # The sent request is kept with the reply at once, so it survives a crash.
+        replies = self._stream_reply(reply.id, events, hold_request=False)
+        async with contextlib.aclosing(replies):
+            async for event in replies:
+                yield event
 
     async def answer_lane(
         self, conversation: Conversation, lane: int, column: CompareColumn, *, path: list[StoredMessage] | None = None
@@ -498,9 +466,11 @@ class ChatService:
                 yield event
 
     async def _stream_reply(
-        self, reply_id: int, events: AsyncGenerator[StreamEvent, None]
+        self, reply_id: int, events: AsyncGenerator[StreamEvent, None], *, hold_request: bool = True
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Stream `events` into the stored reply `reply_id`: partial text saved on a timer, then its status."""
+        """Stream `events` into the stored reply `reply_id`: partial text saved on a timer, then its
+        status. `hold_request`: the sent request goes with the first text's write (compare columns
+        share the store's one worker) rather than at once (a pool's later attempt replaces it)."""
         text: list[str] = []
         reasoning: list[str] = []
         status = MessageStatus.STOPPED  # unless the stream says otherwise
@@ -515,9 +485,10 @@ class ChatService:
                         reasoning.append(event.text)
                         saver.changed()
                     elif isinstance(event, Started) and event.request is not None:
-                        # Written with the first text (at most `save_interval_s` later), not before it:
-                        # the columns share the store's one worker, and each write here held a first token.
-                        saver.hold(request=event.request)
+                        if hold_request:  # at most `save_interval_s` later, with the first text
+                            saver.hold(request=event.request)
+                        else:
+                            await self._save(reply_id, request=event.request)
                     elif isinstance(event, ToolCalls):
                         await self._save(reply_id, tool_calls=event.calls)
                     elif isinstance(event, Finished):
@@ -528,11 +499,14 @@ class ChatService:
                         await saver.finish(status, metrics=event.metrics, error=_error_text(event.error))
                     yield event
             except StorageFailed as exc:
+                # A store the request itself needs failed (the usage log, for a budget): the turn says
+                # so, rather than looking stopped or cut short by a closing app.
                 status = MessageStatus.FAILED
                 await saver.finish(status, error=_error_text(exc))
                 raise
             finally:
                 if status is MessageStatus.STOPPED:
+                    # Stopped by the user (or the app quitting): keep what arrived.
                     await saver.finish(status)
                 else:
                     await saver.stop()
