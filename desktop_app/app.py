@@ -30,6 +30,8 @@ from desktop_app.services.chat.service import ChatService
 from desktop_app.services.http_client import http_client
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.local.gguf import GgufLibrary, default_folders
+from desktop_app.services.local.hf_downloads import HubDownloads
+from desktop_app.services.local.hf_hub import HubClient, token_from_accounts
 from desktop_app.services.local.llamacpp import LlamaCppService
 from desktop_app.services.local.llamacpp_install import EngineInstaller
 from desktop_app.services.local.servers import LocalServers
@@ -111,6 +113,12 @@ class ModelDeskApp:
         self.context = ContextCounter(engine=self.engine, history=self.chat.history)
         self.gguf = GgufLibrary(
             paths.cache_dir / "gguf.json", folders=[*default_folders(), *(Path(f) for f in settings.gguf_folders)]
+        )
+        # Hugging Face: search and read repos (HF_ENDPOINT honoured), download GGUF files into the
+        # standard Hub cache (which the GGUF library lists), resumable across restarts.
+        self.hub = HubClient(self.http, token=token_from_accounts(lambda: self.settings.current.accounts, self.secrets))
+        self.hub_downloads = HubDownloads(
+            self.hub, self.http, ledger_file=paths.data_dir / "hub-downloads.json", library=self.gguf
         )
         # The window may already be on screen (painted before any of this was imported).
         self.window = window or MainWindow()
