@@ -4,8 +4,10 @@ Run from the repository root: python benchmarks/startup.py [--runs N] [--warmup 
 Prints `key: value` lines. first_paint_ratio = median app / median bare window; the promise is
 that ModelDesk paints within twice the time of the smallest possible PySide6 window (target
 <= 2.0), that its memory once started stays within 230 MB (rss_mb: read 2 s after start-up ended;
-LiteLLM is imported when first needed, so not yet), and within 280 MB after one streamed reply (rss_after_reply_mb: the chat pane's Send, as a user does, answered by
-the loopback server tests/servers/openai_fault.py in a process of its own).
+LiteLLM is imported when first needed, so not yet), and within 280 MB after one streamed reply
+(rss_after_reply_mb: the message typed into the chat pane's composer, whose context gauge counts it, and Send clicked, as a user does, answered by the loopback
+server tests/servers/openai_fault.py in a process of its own; read once the gauge has counted the
+conversation after the reply).
 litellm_import_mb is what `import litellm` alone adds to a bare interpreter (same environment
 as the engine's), so it can be told apart from what ModelDesk itself holds.
 

@@ -81,7 +81,9 @@ async def _run(args: argparse.Namespace, collector, quit_requested) -> int:
 
 
 async def _probe_reply(app, base_url: str) -> None:
-    """One reply streamed through the chat pane, as Send does, from the first model `base_url` lists."""
+    """One reply, as a user gets it: the message typed into the composer (the context gauge counts
+    it), Send clicked, the reply streamed from the first model `base_url` lists, and the gauge's
+    count of the conversation once the reply has ended."""
     import asyncio
 
     from desktop_app.domain.accounts import Account
@@ -90,12 +92,24 @@ async def _probe_reply(app, base_url: str) -> None:
     await app.accounts.save_account(account, "sk-test")  # the key tests/servers take
     models = await app.accounts.refresh_models(account.id)
     app.window.show_pane("Chat")
-    if not models or not app.chat_pane.select_model(account.id, models[0]):
+    pane = app.chat_pane
+    if not models or not pane.select_model(account.id, models[0]):
         raise RuntimeError(f"no model to pick at {base_url}")
+    gauge = pane.context_gauge
+    pane.composer.setPlainText("Say hello.")
+    await _until(lambda: gauge.tokens is not None and not gauge.counting)
     finished = asyncio.Event()
-    app.chat_pane.reply_finished.connect(lambda _outcome: finished.set())
-    await app.chat_pane.send("Say hello.")
+    pane.reply_finished.connect(lambda _outcome: finished.set())
+    pane.send_button.click()
     await finished.wait()
+    await _until(lambda: not gauge.counting and not gauge.scheduled)
+
+
+async def _until(condition) -> None:
+    import asyncio
+
+    while not condition():  # noqa: ASYNC110 (the probe only: no signal says "counted")
+        await asyncio.sleep(0.05)
 
 
 def _rss_mb() -> float:

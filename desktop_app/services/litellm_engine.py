@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import concurrent.futures
+import functools
 import gc
 import logging
 import os
@@ -64,6 +65,66 @@ def release_duplicate_tables() -> None:
     for encoding in list(getattr(registry, "ENCODINGS", {}).values()):
         if getattr(encoding, "_core_bpe", None) is not None and getattr(encoding, "_mergeable_ranks", None):
             encoding._mergeable_ranks = None
+
+
+# Where LiteLLM keeps the tokenizers it has loaded (each one 20 to 80 MB): caches to clear, and the
+# module whose import loads tiktoken's cl100k_base (imported again when next needed).
+_TOKENIZER_CACHES = (
+    ("litellm.utils", "_select_tokenizer"),
+    ("litellm.utils", "_select_custom_tokenizer_helper"),
+    ("litellm.rust_bridge.tokenizer", "_native_tiktoken"),
+    ("litellm.rust_bridge.tokenizer", "_native_encoding"),
+    ("litellm.rust_bridge.tokenizer", "_native_anthropic"),
+)
+_DEFAULT_ENCODING_MODULE = "litellm.litellm_core_utils.default_encoding"
+
+
+def release_tokenizers() -> None:
+    """Let go of every tokenizer LiteLLM has loaded; the next count loads the one it needs again.
+
+    A tokenizer is 20 MB (cl100k_base) to 80 MB (o200k_base), held for good once loaded, and only
+    a count while the user writes needs one (servers report the usage of their replies). Waits for
+    a count under way; a caller holding a tokenizer meanwhile keeps its own reference.
+    """
+    with _COUNTING:
+        for module_name, cache_name in _TOKENIZER_CACHES:
+            clear = getattr(getattr(sys.modules.get(module_name), cache_name, None), "cache_clear", None)
+            if callable(clear):
+                clear()
+        if sys.modules.pop(_DEFAULT_ENCODING_MODULE, None) is not None:
+            package = sys.modules.get(_DEFAULT_ENCODING_MODULE.rpartition(".")[0])
+            if package is not None and hasattr(package, "default_encoding"):
+                delattr(package, "default_encoding")
+        registry = sys.modules.get("tiktoken.registry")
+        if registry is not None:
+            with getattr(registry, "_lock", threading.Lock()):
+                getattr(registry, "ENCODINGS", {}).clear()
+    gc.collect(1)  # the tables are freed by reference counting; the encodings' small cycles here
+    return_free_memory()
+
+
+def return_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's `malloc_trim`; elsewhere nothing).
+
+    A tokenizer is some 200,000 small blocks; freed, they leave holes the allocator keeps (about
+    12 MB of a 20 MB one) unless asked to return them. Takes a few milliseconds; call it off the
+    GUI thread.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc; musl has none
+    except (AttributeError, OSError):
+        return None
 
 
 def drop_pyside_import_hook() -> None:

@@ -105,3 +105,38 @@ def test_no_count_runs_while_a_reply_is_on_its_way_and_one_follows_its_end(qtbot
     with qtbot.waitSignal(pane.reply_finished, timeout=60_000):
         pane.stop()
     qtbot.waitUntil(lambda: gauge.text() != counted, timeout=WAIT_MS)
+
+
+def _loaded_encodings() -> list[str]:
+    """The tiktoken encodings loaded (the unit test of `release_tokenizers` shows they die with it)."""
+    import tiktoken.registry
+
+    return sorted(tiktoken.registry.ENCODINGS)
+
+
+def test_the_tokenizer_is_kept_while_a_draft_is_written_and_let_go_once_the_reply_has_ended(
+    qtbot, modeldesk, fault_account
+):
+    """A tokenizer is 20 MB or more: it is held while the user writes, and not while they read."""
+    pane = modeldesk.chat_pane
+    gauge = pane.context_gauge
+    assert pane.select_model(fault_account.id, "ok")
+    litellm = run(qtbot, modeldesk.engine.litellm(), timeout=120_000)
+    pane.composer.setPlainText("count me")
+    assert gauge.scheduled
+    qtbot.waitUntil(lambda: not gauge.scheduled and not gauge.counting, timeout=WAIT_MS)
+    assert gauge.tokens is not None and _loaded_encodings() == ["cl100k_base"]  # LiteLLM's choice for an unknown model
+
+    with qtbot.waitSignal(pane.reply_finished, timeout=30_000):
+        qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not gauge.scheduled and not gauge.counting, timeout=WAIT_MS)
+    assert gauge.tokens is not None and gauge.tokens > 0  # the conversation is counted...
+    assert _loaded_encodings() == []  # ...and the tokenizer let go
+
+    # Writing again loads it again, and counts as before.
+    qtbot.keyClicks(pane.composer, "more")
+    history = [m.as_dict() for m in run(qtbot, modeldesk.chat.history(pane.current_conversation.id))]
+    expected = estimate_tokens(
+        litellm, litellm_model_name(fault_account, "ok"), messages=[*history, {"role": "user", "content": "more"}]
+    )
+    qtbot.waitUntil(lambda: gauge.text() == f"{expected:,} tokens", timeout=WAIT_MS)

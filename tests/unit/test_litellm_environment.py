@@ -115,3 +115,41 @@ def test_chatting_through_the_engine_reaches_no_host_but_the_servers_asked(tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     hosts = done.stdout.strip().splitlines()[-1].removeprefix("hosts: ").split(",")
     assert set(hosts) <= {"127.0.0.1", "localhost", "::1"}, hosts
+
+
+def test_released_tokenizers_are_let_go_and_the_next_count_loads_them_again(tmp_path) -> None:
+    """The context gauge lets go of LiteLLM's tokenizers (20 to 80 MB each) once there is no draft:
+    after `release_tokenizers` no tiktoken encoding is left alive, and counts stay the same."""
+    script = textwrap.dedent("""
+        import gc
+        from desktop_app.services.litellm_engine import (
+            estimate_tokens, prepare_litellm_environment, release_tokenizers)
+
+        prepare_litellm_environment()
+        import litellm
+        import tiktoken
+
+        def encodings():
+            return [o for o in gc.get_objects() if isinstance(o, tiktoken.Encoding)]
+
+        messages = [{"role": "user", "content": "How many tokens is this, with a café and 東京?"}]
+        models = ("openai/ok", "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5")
+        first = [estimate_tokens(litellm, m, messages=messages) for m in models]
+        assert {e.name for e in encodings()} >= {"cl100k_base", "o200k_base"}, encodings()
+        release_tokenizers()
+        gc.collect()
+        assert encodings() == [], encodings()
+        again = [estimate_tokens(litellm, m, messages=messages) for m in models]
+        assert again == first, (first, again)
+        print("counts:", first)
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).parents[2],
+        env=_inherited(),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("counts:"), done.stdout

@@ -2,7 +2,8 @@
 
 Counted with LiteLLM's token counter for the model (`estimate_tokens`), on a worker thread. The
 count never imports LiteLLM itself: until something else has started the engine (the first
-keystroke does), there is no count.
+keystroke does), there is no count. The tokenizer (20 to 80 MB) is kept only while there is a
+draft: a count without one (the conversation once a reply has ended) lets it go afterwards.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from typing import Any
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatMessage
 from desktop_app.services.chat.llm import litellm_model_name
-from desktop_app.services.litellm_engine import LiteLLMEngine, estimate_tokens, release_duplicate_tables
+from desktop_app.services.litellm_engine import (
+    LiteLLMEngine,
+    estimate_tokens,
+    release_duplicate_tables,
+    release_tokenizers,
+)
 
 History = Callable[[int], Awaitable[Sequence[ChatMessage]]]
 
@@ -46,11 +52,15 @@ class ContextCounter:
         if not messages:
             return 0
         litellm = await self._engine.litellm()
-        return await asyncio.to_thread(_count, litellm, litellm_model_name(account, model), messages)
+        keep = bool(draft.strip())
+        return await asyncio.to_thread(_count, litellm, litellm_model_name(account, model), messages, keep)
 
 
-def _count(litellm: Any, model: str, messages: list[dict[str, str]]) -> int:
+def _count(litellm: Any, model: str, messages: list[dict[str, str]], keep_tokenizer: bool) -> int:
     try:
         return estimate_tokens(litellm, model, messages=messages)
     finally:
-        release_duplicate_tables()  # a first count loads a tokenizer
+        if keep_tokenizer:
+            release_duplicate_tables()  # a first count loads a tokenizer
+        else:
+            release_tokenizers()

@@ -76,6 +76,15 @@ class ContextGauge(QLabel):
     def over(self) -> bool:
         return self.tokens is not None and self.context_window is not None and self.tokens > self.context_window
 
+    @property
+    def scheduled(self) -> bool:
+        """A count waits for typing to pause."""
+        return self._timer.isActive()
+
+    @property
+    def counting(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def schedule(self, *_args: object) -> None:
         """Count again once typing pauses."""
         if not self._stopped:
