@@ -88,8 +88,10 @@ class FileRow:
 
 
 def verdict_numbers(verdict: FitVerdict) -> str:
-    """ "0.9 GB of 8.6 GB VRAM at 8,192 tokens." from the verdict's sentence (the part after its badge)."""
-    return verdict.text.partition(": ")[2] or verdict.text
+    """ "0.9 GB of 8.6 GB VRAM" from the verdict's sentence: the part after its badge, without the
+    context length (the Hardware box shows it)."""
+    numbers = verdict.text.partition(": ")[2] or verdict.text
+    return numbers.replace(f" at {verdict.context:,} tokens", "").rstrip(".")
 
 
 class QuantFilesModel(RowsTableModel[FileRow]):
