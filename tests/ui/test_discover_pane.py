@@ -355,3 +355,41 @@ def test_run_starts_the_real_llama_server_and_the_chat_picks_the_model(qtbot, ap
     account = next(a for a in app.accounts.accounts if a.id == selected[0])
     assert llama.managed is not None and account.base_url == f"{llama.managed.url}/v1"
     assert llama.managed.spec.model is not None and llama.managed.spec.model.name == GEMMA_FILE
+
+
+def test_run_loads_the_file_into_the_router_the_llama_pane_shows(qtbot, app, gemma) -> None:
+    from desktop_app.domain.llamacpp import RouterModelStatus
+    from tests.servers.llama import real_artifacts
+
+    binary, _model = real_artifacts()
+    pane, _seen = download_gemma(qtbot, app)
+    qtbot.waitUntil(lambda: any(path.name == GEMMA_FILE for path in app.gguf_view.files), timeout=TIMEOUT)
+    llama = app.llamacpp_pane
+    llama.form.binary_edit.setText(str(binary))
+    llama.form.ctx_spin.setValue(2048)
+    llama.form.threads_spin.setValue(2)
+    llama.form.extra_args_edit.setText("--no-jinja --chat-template gemma")
+    assert run(qtbot, llama.start_router_over_library(), timeout=60_000) is not None
+    router = llama.router_url
+    model_id = Path(GEMMA_FILE).stem
+    assert router and llama.router_model.row_of(model_id) >= 0
+
+    app.window.show_pane("Discover")
+    click_download_button(qtbot, pane, f"{GEMMA}/{GEMMA_FILE}", "run")  # the finished download's Run
+    qtbot.waitUntil(lambda: app.window.stack.currentWidget() is app.chat_pane, timeout=90_000)
+    selected = app.chat_pane.selected_model()
+    assert selected is not None and selected[1] == model_id
+    assert next(a for a in app.accounts.accounts if a.id == selected[0]).base_url == f"{router}/v1"
+    assert llama.router_url == router and llama.managed is not None and llama.managed.spec.router  # not replaced
+    loaded = llama.router_model.model_at(llama.router_model.row_of(model_id))
+    assert loaded is not None and loaded.status is RouterModelStatus.LOADED
+
+
+def test_the_discover_models_answer_qt_as_models_should(qtbot, make_pane, twin, qtmodeltester) -> None:
+    pane = make_pane()
+    run(qtbot, pane.start())
+    show_repo(qtbot, pane, SMALL)
+    qtbot.waitUntil(lambda: judged(pane), timeout=TIMEOUT)
+    pane.download_selected()
+    for model in (pane.repos_model, pane.files_model, pane.downloads_model):
+        qtmodeltester.check(model, force_py=True)
