@@ -393,3 +393,22 @@ def test_the_discover_models_answer_qt_as_models_should(qtbot, make_pane, twin, 
     pane.download_selected()
     for model in (pane.repos_model, pane.files_model, pane.downloads_model):
         qtmodeltester.check(model, force_py=True)
+
+
+def test_run_that_cannot_start_says_why_and_stays(qtbot, app, tmp_path) -> None:
+    app.window.show_pane("Discover")
+    pane = app.discover_pane
+    show_repo(qtbot, pane, SMALL)
+    pane.files_view.selectRow(column(pane.files_view).index("small-Q8_0.gguf"))
+    pane.download_button.click()
+    qtbot.waitUntil(pane.run_button.isEnabled, timeout=TIMEOUT)
+    llama = app.llamacpp_pane
+    llama.form.binary_edit.setText(str(tmp_path / "no-such-llama-server"))
+    app.window.show_pane("Discover")
+    pane.run_button.click()
+    qtbot.waitUntil(
+        lambda: pane.run_status.text() not in ("", "Starting small-Q8_0.gguf on the local engine…"), timeout=TIMEOUT
+    )
+    said = pane.run_status.text()
+    assert said == llama.form.start_status.text() and said.startswith("llama-server was not found"), said
+    assert app.window.stack.currentWidget() is pane and llama.managed is not None and not llama.managed.state.alive
