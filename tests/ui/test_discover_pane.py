@@ -412,3 +412,16 @@ def test_run_that_cannot_start_says_why_and_stays(qtbot, app, tmp_path) -> None:
     said = pane.run_status.text()
     assert said == llama.form.start_status.text() and said.startswith("llama-server was not found"), said
     assert app.window.stack.currentWidget() is pane and llama.managed is not None and not llama.managed.state.alive
+
+
+def test_a_download_started_before_discover_is_first_shown_is_listed(qtbot, app) -> None:
+    from desktop_app.services.local.hf_downloads import DownloadRequest
+
+    repo = run(qtbot, app.hub.repo(SMALL))
+    quant = next(q for q in run(qtbot, app.hub.quant_files(SMALL, repo.sha)) if q.name == "small-Q8_0.gguf")
+    job = app.hub_downloads.start(DownloadRequest(SMALL, quant, repo.sha))  # as the first-run offer does
+    run(qtbot, job.wait())
+    assert app.panes.built("Discover") is None
+    app.window.show_pane("Discover")
+    pane = app.discover_pane
+    qtbot.waitUntil(lambda: state_of(pane, f"{SMALL}/small-Q8_0.gguf") is PullState.DONE, timeout=TIMEOUT)

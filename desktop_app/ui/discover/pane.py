@@ -338,7 +338,10 @@ class DiscoverPane(QWidget):
         return hardware
 
     async def restore_downloads(self) -> list[DownloadRequest]:
-        """Downloads cut off (this session or the last): listed as paused with the bytes they kept."""
+        """Downloads cut off (this session or the last): listed as paused with the bytes they kept;
+        those started before the pane was first shown (the first-run offer) as they stand."""
+        for job in self._downloads.jobs():
+            self.downloads_model.update(job.progress())
         unfinished = await self._downloads.unfinished()
         for request in unfinished:
             self._requests[request.key] = request
