@@ -140,6 +140,8 @@ class ModelDeskApp:
             spawn=self.spawn,
             collector=collector,
             engines=self.engines,
+            hub=self.hub,
+            hub_downloads=self.hub_downloads,
         )
         self.chat_pane, self.gguf_view = self.panes.chat, self.panes.gguf_view
         # LiteLLM (~150 MB) loads when first needed; typing a message is the first sign of a request.
@@ -168,6 +170,7 @@ class ModelDeskApp:
     usage_pane = property(lambda self: self.window.pane("Usage"))
     ollama_pane = property(lambda self: self.window.pane("Ollama"))
     llamacpp_pane = property(lambda self: self.window.pane("llama.cpp"))
+    discover_pane = property(lambda self: self.window.pane("Discover"))
 
     async def start(self) -> None:
         """The slow part of start-up; runs after the window has painted once."""

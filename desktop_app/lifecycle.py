@@ -71,6 +71,7 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("llama.cpp pane", close_pane("llama.cpp")),
         ("Ollama pane", close_pane("Ollama")),
         ("GGUF files", app.panes.gguf_view.aclose),
+        ("Discover pane", close_pane("Discover")),
         ("local servers", app.local.aclose),  # stops the llama-server started here; pulls paused
         ("engine installs", app.engines.aclose),  # a download stopped here resumes next time
         ("Hugging Face downloads", app.hub_downloads.aclose),  # kept .incomplete: resumed next time

@@ -1,5 +1,6 @@
 """Render docs/screenshot.png: the real main window with a seeded conversation (--pane=Compare: a
-stored 3-column comparison; --pane=Reasoning: a reasoning fold and JSON checks; --theme=light/dark).
+stored 3-column comparison; --pane=Reasoning: a reasoning fold and JSON checks; --pane=Discover:
+Hugging Face search, fit badges and downloads; --theme=light/dark).
 
 Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
 stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
@@ -184,6 +185,10 @@ def main() -> int:
     servers = ExitStack()
     if pane == "Ollama":
         start_ollama_servers(servers)
+    if pane == "Discover":
+        from scripts.screenshot_discover import start_hub
+
+        start_hub(servers, home)
     os.environ["MODELDESK_HOME"] = str(home)
     asyncio.run(seed(home, pane, theme))
 
@@ -219,6 +224,10 @@ def main() -> int:
             await stage_llamacpp(app)
         elif pane == "Compare":
             await stage_compare(app)
+        elif pane == "Discover":
+            from scripts.screenshot_discover import stage_discover
+
+            await stage_discover(app)
         elif pane == "Reasoning":
             from scripts.screenshot_reasoning import stage_reasoning
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from desktop_app.services.chat.presets import PresetStore
     from desktop_app.services.chat.service import ChatService
     from desktop_app.services.local.gguf import GgufLibrary
+    from desktop_app.services.local.hf_downloads import HubDownloads
+    from desktop_app.services.local.hf_hub import HubClient
     from desktop_app.services.local.llamacpp import LlamaCppService
     from desktop_app.services.local.llamacpp_install import EngineInstaller
     from desktop_app.services.local.servers import LocalServers
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from desktop_app.ui.common.gc import MainThreadCollector
     from desktop_app.ui.main_window import MainWindow
 
-PANE_TITLES = ("Chat", "Accounts", "Usage", "Ollama", "llama.cpp", "GGUF files")
+PANE_TITLES = ("Chat", "Accounts", "Usage", "Ollama", "llama.cpp", "GGUF files", "Discover")
 Spawn = Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]
 
 
@@ -56,6 +58,8 @@ class Panes:
         spawn: Spawn,
         collector: MainThreadCollector | None = None,
         engines: EngineInstaller | None = None,
+        hub: HubClient | None = None,
+        hub_downloads: HubDownloads | None = None,
     ) -> None:
         self._window = window
         self._accounts = accounts
@@ -66,6 +70,7 @@ class Panes:
         self._settings = settings
         self._router_dir = router_dir
         self._engines = engines
+        self._hub, self._hub_downloads = hub, hub_downloads
         self._spawn = spawn
         self.chat = ChatPane(chat=chat, accounts=accounts, presets=presets, context=context)
         self.gguf_view = GgufLibraryView(library=gguf, user_folders=settings.current.gguf_folders)
@@ -76,6 +81,7 @@ class Panes:
             "Ollama": self._build_ollama,
             "llama.cpp": self._build_llamacpp,
             "GGUF files": self.gguf_view,
+            "Discover": self._build_discover,
         }
         for title in PANE_TITLES:
             window.add_pane(title, builders[title])
@@ -151,3 +157,23 @@ class Panes:
         self.gguf_view.scanned.connect(pane.reload_gguf_files)
         self._opened_when_shown.append(pane)
         return pane
+
+    def _build_discover(self) -> QWidget:
+        from desktop_app.ui.discover import DiscoverPane
+
+        assert self._hub is not None and self._hub_downloads is not None
+        pane = DiscoverPane(hub=self._hub, downloads=self._hub_downloads, run_model=self._run_gguf)
+        pane.status_message.connect(self._window.statusBar().showMessage)
+        pane.downloaded.connect(lambda _key: self._spawn(self.gguf_view.scan()))
+        self._opened_when_shown.append(pane)
+        return pane
+
+    async def _run_gguf(self, path: Path) -> str:
+        """Discover's Run: the llama.cpp pane serves the file, and the chat opens with it picked."""
+        from desktop_app.ui.llamacpp.serve import serve_file
+
+        served = await serve_file(self._window.pane("llama.cpp"), path)
+        if not served.error:
+            self._window.show_pane("Chat")
+            self.chat.select_model(served.account_id, served.model)
+        return served.error

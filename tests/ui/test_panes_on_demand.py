@@ -24,7 +24,7 @@ from desktop_app.domain.usage import UsageRecord
 from tests.servers.ollama_server import OllamaServer
 from tests.ui.conftest import run
 
-TITLES = ["Chat", "Accounts", "Usage", "Ollama", "llama.cpp", "GGUF files"]
+TITLES = ["Chat", "Accounts", "Usage", "Ollama", "llama.cpp", "GGUF files", "Discover"]
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 10_000
 
@@ -35,7 +35,7 @@ def test_start_up_builds_only_the_panes_on_screen(modeldesk: ModelDeskApp):
     assert window.stack.count() == len(TITLES)
     # No account yet: start-up showed Accounts, so it is built; Chat and GGUF files always are.
     assert window.stack.currentWidget() is window.built_pane("Accounts") is modeldesk.accounts_pane
-    assert [title for title in TITLES if window.built_pane(title) is None] == ["Usage", "Ollama", "llama.cpp"]
+    assert [title for title in TITLES if window.built_pane(title) is None] == ["Usage", "Ollama", "llama.cpp", "Discover"]
 
 
 def test_the_keyboard_builds_the_pane_it_moves_to_and_the_pane_is_wired(qtbot, modeldesk: ModelDeskApp):

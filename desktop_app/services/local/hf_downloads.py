@@ -260,6 +260,10 @@ class HubDownloads:
     def jobs(self) -> list[PullJob]:
         return list(self._jobs.values())
 
+    def request(self, key: str) -> DownloadRequest | None:
+        """What the download `key` of this session fetches."""
+        return self._requests.get(key)
+
     def start(self, request: DownloadRequest) -> PullJob:
         """Start (or resume) `request`; the running job if it is already downloading."""
         key = request.key
@@ -305,6 +309,26 @@ class HubDownloads:
             if request.key not in active:
                 found.append(request)
         return found
+
+    async def local_path(self, request: DownloadRequest) -> Path | None:
+        """Where the model of `request` is on disk (its first part) once every part is in place; None before."""
+        targets = _places_or_none(request, self.cache_dir)
+        if not targets:
+            return None
+        complete = await asyncio.to_thread(lambda: all(place.final.is_file() for place in targets))
+        return targets[0].final if complete else None
+
+    async def kept_bytes(self, request: DownloadRequest) -> int:
+        """The bytes an unfinished download has on disk (parts in place and .incomplete files)."""
+
+        def count() -> int:
+            kept = 0
+            for place in _places_or_none(request, self.cache_dir):
+                present = _present_size(place)
+                kept += present if present is not None else _size_or_zero(place.incomplete)
+            return kept
+
+        return await asyncio.to_thread(count)
 
     async def aclose(self) -> None:
         """Cancel every download (each stays resumable)."""

@@ -4,6 +4,8 @@ list of many pulls updating ~20 times a second each stays cheap."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from PySide6.QtCore import (
     QEvent,
     QModelIndex,
@@ -36,6 +38,11 @@ class PullJobDelegate(QStyledItemDelegate):
     MARGIN = 8
     BUTTON_WIDTH = 78
     BUTTON_HEIGHT = 26
+    LABELS: ClassVar[dict[str, str]] = {"cancel": "Cancel", "resume": "Resume", "retry": "Retry", "remove": "Remove"}
+
+    # What a row says; another kind of download (Hugging Face files) words it its own way.
+    headline = staticmethod(job_headline)
+    detail = staticmethod(job_detail)
 
     @staticmethod
     def actions_for(progress: PullProgress) -> tuple[str, ...]:
@@ -88,7 +95,7 @@ class PullJobDelegate(QStyledItemDelegate):
         bold.setBold(True)
         painter.setFont(bold)
         painter.setPen(option.palette.color(text_role))
-        headline = job_headline(progress)
+        headline = self.headline(progress)
         headline_width = metrics.horizontalAdvance(headline) + 12
         name_rect = QRect(left, top, max(20, width - headline_width), line)
         painter.drawText(
@@ -130,15 +137,14 @@ class PullJobDelegate(QStyledItemDelegate):
         painter.drawText(
             detail_rect,
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            metrics.elidedText(job_detail(progress), Qt.TextElideMode.ElideRight, width),
+            metrics.elidedText(self.detail(progress), Qt.TextElideMode.ElideRight, width),
         )
         painter.restore()
 
-        labels = {"cancel": "Cancel", "resume": "Resume", "retry": "Retry", "remove": "Remove"}
         for action, rect in buttons.items():
             button = QStyleOptionButton()
             button.rect = rect
-            button.text = labels[action]
+            button.text = self.LABELS[action]
             button.palette = option.palette
             button.fontMetrics = metrics
             button.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Raised

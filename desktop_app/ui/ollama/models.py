@@ -264,6 +264,9 @@ def job_detail(progress: PullProgress) -> str:
 class PullJobsModel(QAbstractListModel):
     """One row per pull (running, paused or finished), updated in place as snapshots arrive."""
 
+    headline = staticmethod(job_headline)  # how a row is worded (Hugging Face downloads differ)
+    detail = staticmethod(job_detail)
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[PullProgress] = []
@@ -319,12 +322,12 @@ class PullJobsModel(QAbstractListModel):
         if role == ProgressRole:
             return progress
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{progress.model}: {job_headline(progress)}. {job_detail(progress)}"
+            return f"{progress.model}: {self.headline(progress)}. {self.detail(progress)}"
         if role == Qt.ItemDataRole.ToolTipRole:
             if progress.error is not None:
                 said = f"\nOllama said: {progress.detail}" if progress.detail else ""
                 return f"{progress.error.message} {progress.error.action}".strip() + said
-            return job_detail(progress)
+            return self.detail(progress)
         return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
