@@ -35,7 +35,12 @@ def test_start_up_builds_only_the_panes_on_screen(modeldesk: ModelDeskApp):
     assert window.stack.count() == len(TITLES)
     # No account yet: start-up showed Accounts, so it is built; Chat and GGUF files always are.
     assert window.stack.currentWidget() is window.built_pane("Accounts") is modeldesk.accounts_pane
-    assert [title for title in TITLES if window.built_pane(title) is None] == ["Usage", "Ollama", "llama.cpp", "Discover"]
+    assert [title for title in TITLES if window.built_pane(title) is None] == [
+        "Usage",
+        "Ollama",
+        "llama.cpp",
+        "Discover",
+    ]
 
 
 def test_the_keyboard_builds_the_pane_it_moves_to_and_the_pane_is_wired(qtbot, modeldesk: ModelDeskApp):
