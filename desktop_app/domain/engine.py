@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from desktop_app.domain.errors import DomainError
+from desktop_app.domain.errors import DomainError, domain_error
 
 _ASSET = re.compile(
     r"^llama-(?P<tag>[^-]+)-bin-(?P<os>ubuntu|linux|macos|win)-(?:(?P<backend>[a-z]+(?:-[\d.]+)?)-)?"
@@ -28,27 +28,27 @@ _BUILT = re.compile(r"built with (?P<with>.+)", re.IGNORECASE)
 # --- errors ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class EngineError(DomainError):
     """Finding, downloading or installing llama.cpp failed, said in one sentence."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class NoBuildForPlatform(EngineError):
     """The release has no build for this OS and CPU."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class EngineDigestMismatch(EngineError):
     """The archive does not have the SHA-256 the release publishes."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class EngineDiskFull(EngineError):
     """The disk is (or became) too full for the archive or its contents."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class BrokenEngine(EngineError):
     """The archive holds no llama-server, or the one it holds does not run."""
 

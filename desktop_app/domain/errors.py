@@ -7,9 +7,34 @@ and never a traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from typing_extensions import dataclass_transform
+
+E = TypeVar("E", bound=type)
+# What Python itself sets on an exception that passes through code (contextlib's `__aexit__` sets
+# `__traceback__`, `add_note` sets `__notes__`): a frozen dataclass would refuse them.
+_EXCEPTION_STATE = frozenset({"__traceback__", "__cause__", "__context__", "__suppress_context__", "__notes__"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass_transform(frozen_default=True)
+def domain_error(cls: E) -> E:
+    """`@dataclass(frozen=True, slots=True)` for a DomainError: its fields cannot change, and it
+    still passes through `with` blocks and `add_note` as any exception does."""
+    made: Any = dataclass(frozen=True, slots=True)(cls)
+    frozen_setattr = made.__setattr__
+
+    def __setattr__(self: BaseException, name: str, value: Any) -> None:
+        if name in _EXCEPTION_STATE:
+            BaseException.__setattr__(self, name, value)
+        else:
+            frozen_setattr(self, name, value)
+
+    made.__setattr__ = __setattr__
+    return made  # type: ignore[no-any-return]
+
+
+@domain_error
 class DomainError(Exception):
     """Base: a one-sentence message and a suggested action."""
 
@@ -24,62 +49,62 @@ class DomainError(Exception):
         return type(self).__name__
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class AuthFailed(DomainError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class PermissionDenied(DomainError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class ModelNotFound(DomainError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class RateLimited(DomainError):
     retry_after: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class ContextTooLong(DomainError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class Unreachable(DomainError):
     url: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class TimedOut(DomainError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class ServerError(DomainError):
     status: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class MalformedResponse(DomainError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class BadRequest(DomainError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class NoKey(DomainError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class StorageFailed(DomainError):
     """One of our own SQLite files could not be read or written; `cause` says why.
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from desktop_app.domain.errors import DomainError
+from desktop_app.domain.errors import DomainError, domain_error
 
 # one part of a split model, as llama.cpp's gguf-split names it
 _SPLIT = re.compile(r"^(?P<prefix>.+)-(?P<number>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
@@ -34,27 +34,27 @@ class HubSort(StrEnum):
 # --- errors ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class HubError(DomainError):
     """A Hugging Face request or download that failed, said in one sentence."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class GatedRepo(HubError):
     """The repo asks for accepted terms or a token this account does not have."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class HubNotFound(HubError):
     """No such repo or file (or a private one the token cannot see)."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class NotEnoughSpace(HubError):
     """The disk is (or became) too full for the download."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class DigestMismatch(HubError):
     """The downloaded bytes do not have the SHA-256 the Hub publishes."""
 

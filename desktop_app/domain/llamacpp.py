@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from desktop_app.domain.errors import DomainError
+from desktop_app.domain.errors import DomainError, domain_error
 
 BINARY_NAME = "llama-server"
 BINARY_NOT_FOUND = (
@@ -24,12 +24,12 @@ DEFAULT_CTX = 4096
 DEFAULT_MODELS_MAX = 2
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class BinaryNotFound(DomainError):
     """No llama-server executable at the configured path nor on PATH."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class ServerStartFailed(DomainError):
     """The server process ended (or never answered) while it was starting."""
 

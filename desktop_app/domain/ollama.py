@@ -13,7 +13,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from desktop_app.domain.errors import DomainError
+from desktop_app.domain.errors import DomainError, domain_error
 
 DEFAULT_URL = "http://127.0.0.1:11434"
 DEFAULT_PORT = 11434
@@ -173,7 +173,7 @@ class UnfinishedPull:
     message: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class DiskFull(DomainError):
     path: str = ""
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ReplyMetrics
-from desktop_app.domain.errors import DomainError
+from desktop_app.domain.errors import DomainError, domain_error
 
 WARNING_SHARE = 0.8  # of a daily budget: from here on the user is warned
 # "refused": stopped by a budget before it was sent; "interrupted": the app died while it streamed.
@@ -110,7 +110,7 @@ class BudgetLevel(StrEnum):
 _SEVERITY = {BudgetLevel.OK: 0, BudgetLevel.WARNING: 1, BudgetLevel.EXCEEDED: 2}
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class BudgetExceeded(DomainError):
     action: str = "Raise the budget in Accounts, or send anyway with the override."
     account_id: str = ""

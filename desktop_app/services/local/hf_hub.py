@@ -26,9 +26,10 @@ The Discover view, end to end (every call raises a DomainError in one sentence):
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -210,23 +211,21 @@ class HubClient:
         headers = await self.auth_headers()
         headers["range"] = f"bytes=0-{length - 1}"
         data = bytearray()
-        # A DomainError must not pass through the stream's context manager (a frozen dataclass
-        # refuses the __traceback__ contextlib sets), so it is raised after the block.
-        refused: DomainError | None = None
         try:
             async with self._client.stream(
                 "GET", self.file_url(repo_id, path, revision), headers=headers, follow_redirects=True
             ) as response:
                 refused = hub_status_error(response, repo_id, path, has_token="authorization" in headers)
-                if refused is None:
-                    async for chunk in response.aiter_raw():
+                if refused is not None:
+                    raise refused
+                # Closed here when left early, not by the garbage collector (with no loop by then).
+                async with contextlib.aclosing(cast(AsyncGenerator[bytes, None], response.aiter_raw())) as chunks:
+                    async for chunk in chunks:
                         data += chunk
                         if len(data) >= length:
                             break
         except httpx.HTTPError as exc:
             raise self.transport_error(exc) from None
-        if refused is not None:
-            raise refused
         return bytes(data[:length]), _total_size(response) or len(data)
 
     async def _get(self, url: str, what: str, *, params: Any = None, repo_id: str = "") -> httpx.Response:
