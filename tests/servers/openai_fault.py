@@ -348,7 +348,8 @@ class FaultServer(FaultServerBase):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, valid_keys: set[str] | None = None) -> None:
         super().__init__(host, port, valid_keys)
-        self.retry_after = "1"  # what flaky-<n>-<status> sends as retry-after; may be changed at any time
+        # What flaky-<n>-<status> sends as retry-after (None: no such header); may be changed at any time.
+        self.retry_after: str | None = "1"
         self._flaky: dict[str, int] = {}  # model -> requests so far; guarded by _lock
         self._seen: set[str] = set()  # prompt prefixes seen (the cache); guarded by _lock
 
@@ -368,7 +369,7 @@ class FaultServer(FaultServerBase):
             message,
             type_="requests" if limited else "server_error",
             code="rate_limit_exceeded" if limited else None,
-            headers=(("retry-after", self.retry_after),),
+            headers=(("retry-after", self.retry_after),) if self.retry_after is not None else (),
         )
 
     def _cache(self, chat: _Chat) -> None:
