@@ -200,7 +200,7 @@ async def test_no_retries_when_the_setting_is_zero_nor_for_local_servers(engine)
 
 
 @pytest.mark.asyncio
-async def test_a_pool_moves_on_at_once_and_retries_only_its_last_account(engine, anthropic) -> None:
+async def test_a_pool_moves_on_at_once_and_does_not_retry(engine, anthropic) -> None:
     a = Account(provider_id="anthropic", label="Claude, work", base_url=anthropic.base_url)
     b = Account(provider_id="anthropic", label="Claude, personal", base_url=anthropic.base_url)
     pool = Pool(label="Claude pool", provider_id="anthropic", account_ids=(a.id, b.id))
@@ -210,8 +210,17 @@ async def test_a_pool_moves_on_at_once_and_retries_only_its_last_account(engine,
         engine, [a, b], ["sk-ant-test-a", "sk-ant-test-b"], pool.id, "claude-sonnet-4-5", pools=[pool]
     )
 
-    assert [e.account_id for e in events if isinstance(e, AttemptFailed)] == [a.id]  # no wait before moving on
-    assert waits == [0.25, 0.5]  # the last account, overloaded (529), asked twice more
-    assert anthropic.counts == {"sk-ant-test-a": 1, "sk-ant-test-b": 3}
+    assert [e.account_id for e in events if isinstance(e, AttemptFailed)] == [a.id]
+    assert waits == [] and anthropic.counts == {"sk-ant-test-a": 1, "sk-ant-test-b": 1}
     failed = events[-1]
-    assert isinstance(failed, Failed) and failed.metrics.retries == 1 and failed.metrics.backoff_retries == 2
+    assert isinstance(failed, Failed) and isinstance(failed.error, ServerError)
+    assert failed.metrics.retries == 1 and failed.metrics.backoff_retries == 0
+
+
+@pytest.mark.asyncio
+async def test_one_anthropic_account_is_retried_when_overloaded(engine, anthropic) -> None:
+    account = Account(provider_id="anthropic", label="Claude", base_url=anthropic.base_url)
+    anthropic.behaviour["sk-ant-test-a"] = "529"
+    events, waits = await ask(engine, [account], ["sk-ant-test-a"], account.id, "claude-sonnet-4-5")
+    assert waits == [0.25, 0.5] and anthropic.counts == {"sk-ant-test-a": 3}
+    assert isinstance(events[-1], Failed) and events[-1].metrics.backoff_retries == 2

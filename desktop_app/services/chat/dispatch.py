@@ -11,9 +11,9 @@ Router is used where it fits best instead: the exported LiteLLM Proxy config (se
 Retries with backoff: a cloud account that fails before any text with a rate limit, an overloaded or
 failing server, a timeout or a broken connection is asked again after a wait (domain/retries.py:
 exponential, capped, or the server's retry-after), at most `Settings.request_retries` times; every
-failed try is recorded. A pool does not retry an account that has a next one to move to: it moves on
-at once, as before (another account is the quicker answer); only its last account is retried. Local
-servers are never retried: a local failure is said at once.
+failed try is recorded. A pool does not retry: it moves on to its next account at once, as before
+(another account is the quicker answer, and a rate-limited one cools down), and when none is left it
+says when to come back. Local servers are not retried either: a local failure is said at once.
 
 A llama-server that ModelDesk runs itself goes away for a moment while it restarts on another model.
 A request to it then waits (with a notice) instead of failing: before an attempt when the restart is
@@ -127,8 +127,8 @@ class _Request:
 
     @property
     def may_retry(self) -> bool:
-        """Backoff retries are for cloud accounts with no next pool account to move to."""
-        return not self.account.provider.is_local and (self.pool is None or self.last)
+        """Backoff retries are for one cloud account; a pool fails over instead."""
+        return not self.account.provider.is_local and self.pool is None
 
 
 @dataclass(frozen=True, slots=True)
