@@ -78,7 +78,11 @@ async def test_anthropic_receives_breakpoints_and_the_metrics_count_the_cache(ll
 async def test_without_the_switch_no_breakpoint_is_sent(llm: LLMService) -> None:
     with AnthropicServer() as server:
         account = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
-        done = finished(await reply(llm, account, "claude-sonnet-4-5", "sk-ant-test-a", ChatParams(system_prompt=LONG_SYSTEM), HISTORY))
+        done = finished(
+            await reply(
+                llm, account, "claude-sonnet-4-5", "sk-ant-test-a", ChatParams(system_prompt=LONG_SYSTEM), HISTORY
+            )
+        )
         body = server.requests[-1].json()
     assert "cache_control" not in str(body)
     assert not done.metrics.cache_read_tokens and not done.metrics.cache_write_tokens

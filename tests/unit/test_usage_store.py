@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -508,7 +509,7 @@ class _FirstSchemaStore(UsageStore):
     """The usage store as it was at schema 1 (before cache tokens and backoff retries were kept)."""
 
     SCHEMA_VERSION = 1
-    MIGRATIONS = {0: _MIGRATIONS[0]}
+    MIGRATIONS: ClassVar[Mapping[int, tuple[str, ...]]] = {0: _MIGRATIONS[0]}
 
 
 @pytest.mark.asyncio
