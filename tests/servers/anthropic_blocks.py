@@ -98,7 +98,9 @@ def count_breakpoints(body: dict[str, Any]) -> int:
             blocks += message["content"]
     found = sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
     if found > MAX_CACHE_BREAKPOINTS:
-        raise _invalid(f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {found}.")
+        raise _invalid(
+            f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {found}."
+        )
     return found
 
 
