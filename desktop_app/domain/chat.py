@@ -59,6 +59,8 @@ class ChatParams(BaseModel):
     tools: tuple[ToolSpec, ...] = ()  # functions the model may call
     tool_choice: str = "auto"  # auto, none, required, or the name of one function
     parallel_tool_calls: bool = True  # False: at most one call per reply
+    # Anthropic prompt caching: breakpoints on the system prompt and the history (see prompt_cache.py).
+    cache_prompt: bool = False
     preset: str = ""
 
     @field_validator("stop", mode="before")
@@ -179,9 +181,13 @@ class ReplyMetrics:
     latency_s: float | None = None  # request sent -> stream ended
     account_id: str = ""  # which account answered (matters for pools)
     account_label: str = ""
-    retries: int = 0  # how many other accounts were tried first
+    retries: int = 0  # how many other accounts of a pool were tried first
     reasoning_tokens: int | None = None  # where the provider reports them (part of completion_tokens)
     thinking_s: float | None = None  # first reasoning delta -> first answer delta
+    cache_read_tokens: int | None = None  # prompt tokens read from the provider's cache (part of prompt_tokens)
+    cache_write_tokens: int | None = None  # prompt tokens written to it (part of prompt_tokens)
+    cache_saved_usd: float | None = None  # the cost without the cache minus the cost with it
+    backoff_retries: int = 0  # how many times this same account was asked again after a passing failure
 
     def summary(self) -> str:
         """The one-line metrics footer under a reply."""
@@ -193,12 +199,31 @@ class ReplyMetrics:
         if self.prompt_tokens is not None or self.completion_tokens is not None:
             parts.append(f"{self.prompt_tokens or 0} in / {self.completion_tokens or 0} out tokens")
         if self.cost_usd is not None:
-            parts.append(f"${self.cost_usd:.6f}" if self.cost_usd < 0.01 else f"${self.cost_usd:.4f}")
+            parts.append(_usd(self.cost_usd))
         if self.latency_s is not None:
             parts.append(f"{self.latency_s:.2f} s total")
+        if self.cache_read_tokens or self.cache_write_tokens:
+            parts.append(self.cache_summary())
         if self.account_label and self.retries:
             parts.append(f"via {self.account_label} after {self.retries} {'retry' if self.retries == 1 else 'retries'}")
+        if self.backoff_retries:
+            parts.append(f"answered after {_times(self.backoff_retries, 'retry', 'retries')}")
         return " · ".join(parts)
+
+    def cache_summary(self) -> str:
+        """ "cache: 1,200 read, 300 written, saved $0.0031", or "" when the cache was not used."""
+        if not (self.cache_read_tokens or self.cache_write_tokens):
+            return ""
+        said = []
+        if self.cache_read_tokens:
+            said.append(f"{self.cache_read_tokens:,} read")
+        if self.cache_write_tokens:
+            said.append(f"{self.cache_write_tokens:,} written")
+        if self.cache_saved_usd is not None and self.cache_saved_usd > 0:
+            said.append(f"saved {_usd(self.cache_saved_usd)}")
+        elif self.cache_saved_usd is not None and self.cache_saved_usd < 0:  # a write costs more than plain input
+            said.append(f"{_usd(-self.cache_saved_usd)} more to write")
+        return "cache: " + ", ".join(said)
 
     def thinking_summary(self) -> str:
         """What the reasoning block's header says of it: "1,234 tokens, 3.2 s", or ""."""
@@ -217,6 +242,14 @@ class ReplyMetrics:
         data = data or {}
         defaults = cls()
         return cls(**{k: data.get(k, getattr(defaults, k)) for k in cls.__slots__})
+
+
+def _usd(amount: float) -> str:
+    return f"${amount:.6f}" if amount < 0.01 else f"${amount:.4f}"
+
+
+def _times(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
 
 
 # --- Stream events -------------------------------------------------------------------------------
@@ -243,6 +276,8 @@ class ReasoningDelta:
 class UsageReport:
     prompt_tokens: int | None
     completion_tokens: int | None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,8 @@ class Settings(BaseModel):
     last_conversation_id: int | None = None
     theme: Theme = "system"
     request_timeout_s: float = Field(default=60.0, gt=0.0)  # read timeout for model servers
+    # How often a cloud account is asked again after a passing failure before any text (domain/retries.py).
+    request_retries: int = Field(default=2, ge=0, le=5)
     llama_server_binary: str = ""  # "" = look on PATH
     gguf_folders: list[str] = []  # folders the user added to the GGUF library
     # The local Ollama was made an account once (when its pane first reached it); after the user

@@ -30,8 +30,11 @@ class UsageRecord:
     ttft_s: float | None
     status: str  # one of STATUSES
     error_kind: str  # "" or a DomainError class name
-    retries: int = 0
+    retries: int = 0  # accounts of the pool tried before this one
     pool_id: str = ""  # the pool the request went through, if any
+    cache_read_tokens: int | None = None  # part of prompt_tokens
+    cache_write_tokens: int | None = None
+    backoff_retries: int = 0  # times this account was asked again before this request (see domain/retries.py)
 
     @classmethod
     def from_metrics(
@@ -59,6 +62,9 @@ class UsageRecord:
             error_kind=error_kind,
             retries=retries,
             pool_id=pool_id,
+            cache_read_tokens=metrics.cache_read_tokens,
+            cache_write_tokens=metrics.cache_write_tokens,
+            backoff_retries=metrics.backoff_retries,
         )
 
 
@@ -73,6 +79,8 @@ class DailyUsage:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None  # None: no request of the group had a known cost
+    cache_read_tokens: int = 0  # part of prompt_tokens
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -87,10 +95,20 @@ def merge_models(rows: Iterable[DailyUsage]) -> list[DailyUsage]:
         total = merged.get(key)
         if total is None:
             merged[key] = DailyUsage(
-                row.day, row.account_id, "", row.requests, row.prompt_tokens, row.completion_tokens, row.cost_usd
+                row.day,
+                row.account_id,
+                "",
+                row.requests,
+                row.prompt_tokens,
+                row.completion_tokens,
+                row.cost_usd,
+                row.cache_read_tokens,
+                row.cache_write_tokens,
             )
             continue
         total.requests += row.requests
+        total.cache_read_tokens += row.cache_read_tokens
+        total.cache_write_tokens += row.cache_write_tokens
         total.prompt_tokens += row.prompt_tokens
         total.completion_tokens += row.completion_tokens
         if row.cost_usd is not None:

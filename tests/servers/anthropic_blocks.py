@@ -31,9 +31,14 @@ BLOCK_TYPES = (
 IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 MAX_IMAGE_BASE64 = 5 * 1024 * 1024  # bytes of base64 text per image
 _BLOCK_FIELDS = {
+    "text": {"text", "cache_control", "citations"},
     "image": {"source", "cache_control"},
     "document": {"source", "cache_control", "citations", "context", "title"},
 }
+# Prompt caching (docs.anthropic.com/en/docs/build-with-claude/prompt-caching): a breakpoint is
+# `cache_control: {"type": "ephemeral"}` (an optional ttl of "5m" or "1h"), at most 4 per request.
+MAX_CACHE_BREAKPOINTS = 4
+CACHE_TTLS = ("5m", "1h")
 
 
 class AnthropicError(Exception):
@@ -66,14 +71,52 @@ def _image_type(data: bytes) -> str | None:
     return None
 
 
+def check_cache_control(value: Any, at: str) -> None:
+    """A block's `cache_control`, as the Messages API takes it."""
+    at = f"{at}.cache_control"
+    if not isinstance(value, dict):
+        raise _invalid(f"{at}: Input should be a valid dictionary or object to extract fields from")
+    if value.get("type") != "ephemeral":
+        raise _invalid(
+            f"{at}: Input tag '{value.get('type')}' found using 'type' does not match any of the expected tags: "
+            "'ephemeral'"
+        )
+    if unknown := sorted(set(value) - {"type", "ttl"}):
+        raise _invalid(f"{at}.ephemeral.{unknown[0]}: Extra inputs are not permitted")
+    if "ttl" in value and value["ttl"] not in CACHE_TTLS:
+        raise _invalid(f"{at}.ephemeral.ttl: Input should be '5m' or '1h'")
+
+
+def count_breakpoints(body: dict[str, Any]) -> int:
+    """The blocks marked with `cache_control` in tools, system and messages; more than 4 is refused
+    with Anthropic's sentence."""
+    blocks: list[Any] = list(body.get("tools") or [])
+    if isinstance(body.get("system"), list):
+        blocks += body["system"]
+    for message in body.get("messages") or []:
+        if isinstance(message, dict) and isinstance(message.get("content"), list):
+            blocks += message["content"]
+    found = sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
+    if found > MAX_CACHE_BREAKPOINTS:
+        raise _invalid(
+            f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {found}."
+        )
+    return found
+
+
 def _check_block(block: dict[str, Any], at: str) -> None:
     """One content block (see the module docstring); text, image and document are checked in full."""
     kind = block["type"]
     if kind not in BLOCK_TYPES:
         tags = ", ".join(f"'{t}'" for t in BLOCK_TYPES)
         raise _invalid(f"{at}: Input tag '{kind}' found using 'type' does not match any of the expected tags: {tags}")
-    if kind == "text" and not isinstance(block.get("text"), str):
-        raise _invalid(f"{at}.text: Field required")
+    if "cache_control" in block:
+        check_cache_control(block["cache_control"], at)
+    if kind == "text":
+        if not isinstance(block.get("text"), str):
+            raise _invalid(f"{at}.text: Field required")
+        if unknown := sorted(set(block) - {"type"} - _BLOCK_FIELDS[kind]):
+            raise _invalid(f"{at}.text.{unknown[0]}: Extra inputs are not permitted")
     if kind not in ("image", "document"):
         return
     at = f"{at}.{kind}"

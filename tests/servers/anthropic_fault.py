@@ -56,7 +56,7 @@ from tests.servers._http import (
     run_main,
     send,
 )
-from tests.servers.anthropic_blocks import AnthropicError, _check_block, _invalid
+from tests.servers.anthropic_blocks import AnthropicError, _check_block, _invalid, count_breakpoints
 
 BEHAVIOURS: dict[str, str] = {
     "ok": "20 text deltas, ~2 ms apart (the default for every key)",
@@ -111,6 +111,9 @@ REQUESTS_LIMIT = 50
 INPUT_TOKENS_LIMIT = 30_000
 OUTPUT_TOKENS_LIMIT = 8_000
 WINDOW = 60  # seconds until an unused bucket is full again
+# Prompt caching: a prefix shorter than this is not cached (Anthropic's minimum for Sonnet and Opus;
+# tokens are counted here as words). The cache is the organization's, as Anthropic's is.
+MIN_CACHEABLE_TOKENS = 1024
 
 
 def organization_id(key: str) -> str:
@@ -160,6 +163,37 @@ class _Message:
     thinking: bool = False
     tool_calls: list[tool_calls.PlannedCall] = field(default_factory=list)  # this reply's (see tool_calls.py)
     tool_results: list[str] = field(default_factory=list)  # the results the request ends with
+    breakpoints: int = 0  # blocks with cache_control
+    cache_points: list[tuple[str, int]] = field(default_factory=list)  # (prefix hash, tokens) per breakpoint
+    cache_read: int = 0  # set when the request is answered
+    cache_write: int = 0
+
+
+def _cache_points(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """Each breakpoint's prefix (tools, system, messages up to the marked block, markers left out)
+    as a hash, and its length in tokens (words, as input_tokens counts them)."""
+    digest = hashlib.sha256(dumps(body.get("tools") or []))
+    tokens = 4
+    points: list[tuple[str, int]] = []
+
+    def add(block: Any, words: int) -> None:
+        nonlocal tokens
+        tokens += words
+        unmarked = {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
+        digest.update(dumps(unmarked))
+        if isinstance(block, dict) and "cache_control" in block:
+            points.append((digest.copy().hexdigest(), tokens))
+
+    system = body.get("system")
+    for block in system if isinstance(system, list) else ([system] if system else []):
+        add(block, len(text_of(block if isinstance(block, str) else [block]).split()))
+    for message in body["messages"]:
+        content = message["content"]
+        digest.update(message["role"].encode())
+        blocks = content if isinstance(content, list) else [content]
+        for position, block in enumerate(blocks):
+            add(block, len(text_of(block if isinstance(block, str) else [block]).split()) + (3 if position == 0 else 0))
+    return points
 
 
 def _validate_messages(body: Any) -> _Message:
@@ -234,7 +268,10 @@ def _validate_messages(body: Any) -> _Message:
             ),
             "a valid string or a list of text blocks",
         )
+        for j, block in enumerate(system if isinstance(system, list) else []):
+            _check_block(block, f"system.{j}")
         words += len(text_of(system).split())
+    breakpoints = count_breakpoints(body)
     stream = body.get("stream", False)
     expect("stream", stream, isinstance(stream, bool), "a valid boolean")
     for name, high in (("temperature", 1), ("top_p", 1)):
@@ -281,6 +318,8 @@ def _validate_messages(body: Any) -> _Message:
         thinking,
         plan,
         tool_calls.anthropic_results(messages),
+        breakpoints,
+        _cache_points(body) if breakpoints else [],
     )
 
 
@@ -380,6 +419,7 @@ class AnthropicServer(FaultServerBase):
         self.behaviour: dict[str, str] = _Behaviours()
         self.retry_after = 7
         self._accounts: dict[str, _Account] = {}  # guarded by _lock
+        self._caches: dict[str, set[str]] = {}  # organization -> cached prefix hashes; guarded by _lock
 
     # -- public, callable from any thread -------------------------------------------------
     @property
@@ -392,7 +432,19 @@ class AnthropicServer(FaultServerBase):
         """Forget recorded requests, counts (rate-limit budgets refill) and disconnects."""
         with self._lock:  # reentrant: the whole reset is one step for other threads
             self._accounts.clear()
+            self._caches.clear()
             super().reset()
+
+    def _use_cache(self, organization: str, msg: _Message) -> None:
+        """Read the longest cached prefix, write the longest cacheable one; the rest is plain input."""
+        with self._lock:
+            cache = self._caches.setdefault(organization, set())
+            read = max((tokens for digest, tokens in msg.cache_points if digest in cache), default=0)
+            cacheable = [(d, t) for d, t in msg.cache_points if t >= MIN_CACHEABLE_TOKENS]
+            top = max((t for _d, t in cacheable), default=0)
+            cache.update(d for d, _t in cacheable)
+        msg.cache_read, msg.cache_write = read, max(0, top - read)
+        msg.input_tokens -= msg.cache_read + msg.cache_write
 
     # -- event loop side: hooks of LoopbackServer ------------------------------------------
     def _bad_request_answer(self, exc: Exception) -> bytes:
@@ -451,6 +503,7 @@ class AnthropicServer(FaultServerBase):
                     headers += self._account_headers(key, None, 0, limited=exc.status == 429)
                     raise
                 if isinstance(payload, _Message):
+                    self._use_cache(organization_id(key), payload)
                     pieces = {"slow": SLOW_PIECES, "cut-after-text": CUT_PIECES}.get(behaviour, OK_PIECES)
                     if payload.tool_results or payload.tool_calls:
                         pieces = tuple(f"Tool said: {r} " for r in payload.tool_results)
@@ -550,8 +603,8 @@ async def _complete(
     output_tokens = len(pieces) + (len(THINKING_PIECES) if msg.thinking else 0)  # thinking is output too
     usage = {
         "input_tokens": msg.input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": msg.cache_write,
+        "cache_read_input_tokens": msg.cache_read,
         "output_tokens": output_tokens,
     }
     state.in_flight = True
@@ -636,7 +689,8 @@ async def _complete(
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": stop_reason, "stop_sequence": stop_seq},
-                "usage": {"output_tokens": output_tokens},
+                # Cumulative counts (MessageDeltaUsage): the input and cache figures of message_start again.
+                "usage": usage,
             },
         )
         + _event("message_stop", {"type": "message_stop"}),

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -71,7 +73,13 @@ MODELS: dict[str, str] = {
     "reasoner": "reasoning_content chunks, then the answer; usage has completion_tokens_details.reasoning_tokens",
     "json-person": 'the JSON object {"name": "Ada", "age": "36"} in chunks (age a string)',
     "json-broken": 'JSON cut short: {"name": "Ada",',
+    "gpt-4o-mini": "as ok, with OpenAI's automatic prompt caching: usage.prompt_tokens_details.cached_tokens is"
+    " the longest run of leading messages seen before, once it reaches 1,024 tokens, in steps of 128",
+    "flaky-2-429": "flaky-<n>-<status>: the first n requests for this name fail with <status> (429 or 5xx) and"
+    " the server's retry_after header (seconds or an HTTP date), then it answers as ok",
 }
+# OpenAI caches prompts of 1,024 tokens or more, in 128-token steps (platform.openai.com/docs/guides/prompt-caching).
+MIN_CACHED_TOKENS, CACHE_STEP = 1024, 128
 # DeepSeek's reasoning models stream `delta.reasoning_content` before `delta.content` and count the
 # reasoning in usage.completion_tokens_details.reasoning_tokens (api-docs.deepseek.com/guides/reasoning_model,
 # /api/create-chat-completion); llama-server sends the same field (its --reasoning-format deepseek).
@@ -146,6 +154,17 @@ class _Chat:
     prompt_tokens: int
     tool_calls: list[tool_calls.PlannedCall] = field(default_factory=list)  # this reply's (see tool_calls.py)
     tool_results: list[str] = field(default_factory=list)  # the results the request ends with
+    prefixes: list[tuple[str, int]] = field(default_factory=list)  # (hash, tokens) of each run of leading messages
+    cached_tokens: int | None = None  # set for the model with prompt caching
+
+
+def _prefixes(messages: list[Any]) -> list[tuple[str, int]]:
+    digest, tokens, out = hashlib.sha256(), 3, []
+    for message in messages:
+        digest.update(dumps(message))
+        tokens += len(text_of(message.get("content")).split()) + 4
+        out.append((digest.copy().hexdigest(), tokens))
+    return out
 
 
 def _validate_chat(body: Any) -> _Chat:
@@ -265,6 +284,7 @@ def _validate_chat(body: Any) -> _Chat:
         words + 3,
         tool_calls.openai_plan(body, offered, rounds),
         tool_calls.openai_results(messages),
+        _prefixes(messages),
     )
 
 
@@ -326,6 +346,38 @@ class FaultServer(FaultServerBase):
     start_error = "fault server failed to start"
     default_keys = ("sk-test",)
 
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, valid_keys: set[str] | None = None) -> None:
+        super().__init__(host, port, valid_keys)
+        # What flaky-<n>-<status> sends as retry-after (None: no such header); may be changed at any time.
+        self.retry_after: str | None = "1"
+        self._flaky: dict[str, int] = {}  # model -> requests so far; guarded by _lock
+        self._seen: set[str] = set()  # prompt prefixes seen (the cache); guarded by _lock
+
+    def _flaky_fault(self, model: str) -> ApiError | None:
+        found = re.fullmatch(r"flaky-(\d+)-(\d{3})", model)
+        if found is None:
+            return None
+        with self._lock:
+            count = self._flaky[model] = self._flaky.get(model, 0) + 1
+        if count > int(found.group(1)):
+            return None
+        status = int(found.group(2))
+        message = "Rate limit reached." if status == 429 else "The server is overloaded."
+        limited = status == 429
+        return ApiError(
+            status,
+            message,
+            type_="requests" if limited else "server_error",
+            code="rate_limit_exceeded" if limited else None,
+            headers=(("retry-after", self.retry_after),) if self.retry_after is not None else (),
+        )
+
+    def _cache(self, chat: _Chat) -> None:
+        with self._lock:
+            hits = [t for h, t in chat.prefixes[:-1] if h in self._seen and t >= MIN_CACHED_TOKENS]
+            self._seen.update(h for h, _t in chat.prefixes)
+        chat.cached_tokens = max(hits, default=0) // CACHE_STEP * CACHE_STEP
+
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
@@ -373,9 +425,11 @@ class FaultServer(FaultServerBase):
             )
         if req.method == "POST" and path == "/v1/chat/completions":
             chat = _validate_chat(parse_json(req.raw_body))
-            fault = _fault(chat.model, key)
+            fault = _fault(chat.model, key) or self._flaky_fault(chat.model)
             if fault is not None:
                 raise fault
+            if chat.model == "gpt-4o-mini":
+                self._cache(chat)
             return chat
         raise invalid_url
 
@@ -426,6 +480,8 @@ async def _complete(chat: _Chat, writer: asyncio.StreamWriter, state: _Exchange,
         "completion_tokens": len(pieces),
         "total_tokens": chat.prompt_tokens + len(pieces),
     }
+    if chat.cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": chat.cached_tokens, "audio_tokens": 0}
     reasoning = REASONING_PIECES if model == "reasoner" else ()
     if reasoning:
         usage["completion_tokens"] += len(reasoning)

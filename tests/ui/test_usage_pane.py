@@ -18,7 +18,7 @@ from desktop_app.domain.usage import DailyUsage, UsageRecord
 from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.ui.usage import DailyChart, UsagePane, UsageTableModel
 from desktop_app.ui.usage.chart import ChartMetric, account_series, nice_ticks
-from desktop_app.ui.usage.model import COST, SortRole
+from desktop_app.ui.usage.model import CACHE, COST, SortRole
 from desktop_app.ui.usage.pane import ALL_ACCOUNTS, ALL_MODELS, EMPTY_HINT
 from tests.ui.conftest import close_after, run
 
@@ -117,7 +117,7 @@ def count_pixels(image: QImage, colour: str) -> int:
 def test_the_table_model_passes_the_model_tester(qtmodeltester) -> None:
     model = UsageTableModel()
     rows = [
-        DailyUsage(day(0), "work", "qwen2.5-7b", 3, 1200, 300, 0.0123),
+        DailyUsage(day(0), "work", "qwen2.5-7b", 3, 1200, 300, 0.0123, 1024, 60),
         DailyUsage(day(0), "gone", "llama3", 1, 5, 5, None),
         DailyUsage(day(2), "work", "", 10, 12345, 678, 0.0),
     ]
@@ -133,8 +133,19 @@ def test_the_table_model_passes_the_model_tester(qtmodeltester) -> None:
         "Prompt tokens",
         "Completion tokens",
         "Cost (USD)",
+        "Cache read / written",
     ]
-    assert [model.index(0, c).data() for c in range(7)] == [day(0), "Work", "qwen2.5-7b", "3", "1,200", "300", "0.0123"]
+    assert [model.index(0, c).data() for c in range(8)] == [
+        day(0),
+        "Work",
+        "qwen2.5-7b",
+        "3",
+        "1,200",
+        "300",
+        "0.0123",
+        "1,024 / 60",
+    ]
+    assert model.index(1, CACHE).data() == ""  # no cache used
     assert [model.index(1, c).data() for c in (1, 6)] == ["Removed account", "—"]
     assert model.index(2, 4).data() == "12,345"
     assert model.index(0, 1).data(Qt.ItemDataRole.DecorationRole) == QColor("#2563eb")

@@ -210,7 +210,8 @@ def test_stream_events_are_in_the_documented_order(client: httpx.Client, server:
     assert events[-3][1] == {"type": "content_block_stop", "index": 0}
     delta = events[-2][1]
     assert delta["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
-    assert delta["usage"] == {"output_tokens": len(OK_PIECES)}
+    # Cumulative, as MessageDeltaUsage documents: the input and cache counts of message_start again.
+    assert delta["usage"] == {**start["usage"], "output_tokens": len(OK_PIECES)}
     assert events[-1][1] == {"type": "message_stop"}
     recorded = server.requests[-1]
     assert (recorded.method, recorded.path) == ("POST", "/v1/messages")
@@ -681,3 +682,65 @@ async def test_litellm_streams_the_thinking_as_reasoning(server: AnthropicServer
     assert "".join(reasoning) == "".join(THINKING_PIECES)
     assert "".join(text) == "".join(OK_PIECES)
     assert server.requests[-1].json()["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+
+
+# --- prompt caching (cache_control breakpoints: type ephemeral, at most 4; a prefix under the minimum
+# is not cached; the first request writes the prefix, the next reads it) -------------------------------
+
+LONG_SYSTEM = " ".join(f"rule{i}" for i in range(1100))
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def cached_body(**changes: Any) -> dict[str, Any]:
+    system = [{"type": "text", "text": LONG_SYSTEM, "cache_control": EPHEMERAL}]
+    return message_body(system=system, **changes)
+
+
+def marked(text: str, **control: Any) -> dict[str, Any]:
+    return {"type": "text", "text": text, "cache_control": {"type": "ephemeral", **control}}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            message_body(messages=[{"role": "user", "content": [marked("hi", type="persistent")]}]),
+            "messages.0.content.0.cache_control: Input tag 'persistent' found using 'type' does not match any of the"
+            " expected tags: 'ephemeral'",
+        ),
+        (
+            message_body(messages=[{"role": "user", "content": [marked("hi", ttl="2h")]}]),
+            "messages.0.content.0.cache_control.ephemeral.ttl: Input should be '5m' or '1h'",
+        ),
+        (
+            message_body(system=[{"type": "text", "text": "x", "cache_control": "ephemeral"}]),
+            "system.0.cache_control: Input should be a valid dictionary or object to extract fields from",
+        ),
+        (
+            message_body(messages=[{"role": "user", "content": [marked(f"part {i}") for i in range(5)]}]),
+            "A maximum of 4 blocks with cache_control may be provided. Found 5.",
+        ),
+    ],
+)
+def test_cache_control_is_checked_like_anthropic(client: httpx.Client, body: dict[str, Any], message: str) -> None:
+    assert_anthropic_error(client.post("/v1/messages", json=body), 400, "invalid_request_error", message)
+
+
+def test_a_cached_prefix_is_written_then_read(client: httpx.Client) -> None:
+    first = client.post("/v1/messages", json=cached_body()).json()["usage"]
+    assert first["cache_creation_input_tokens"] > 1024 and first["cache_read_input_tokens"] == 0
+    second = client.post("/v1/messages", json=cached_body()).json()["usage"]
+    assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
+    assert second["cache_creation_input_tokens"] == 0
+    assert second["input_tokens"] == first["input_tokens"]  # the uncached rest, the same each time
+    short = client.post("/v1/messages", json=message_body(system=[marked("Be brief.")])).json()["usage"]
+    assert short["cache_creation_input_tokens"] == short["cache_read_input_tokens"] == 0  # under the minimum
+
+
+def test_stream_reports_cache_tokens_in_start_and_delta(client: httpx.Client) -> None:
+    client.post("/v1/messages", json=cached_body())
+    _response, events = stream_events(client, cached_body(stream=True))
+    start = events[0][1]["message"]["usage"]
+    delta = next(e["usage"] for name, e in events if name == "message_delta")
+    assert start["cache_read_input_tokens"] > 1024 and start["cache_creation_input_tokens"] == 0
+    assert delta["cache_read_input_tokens"] == start["cache_read_input_tokens"]

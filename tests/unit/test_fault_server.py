@@ -417,3 +417,29 @@ async def test_litellm_streams_text_and_usage_and_maps_429(server: FaultServer) 
             model="openai/fault-429", api_base=server.base_url, api_key=KEY, messages=MESSAGES, max_retries=0
         )
     assert len(server.requests) == before + 1
+
+
+def test_prompt_caching_model_reports_cached_tokens_from_the_second_sight(client: httpx.Client) -> None:
+    system = {"role": "system", "content": " ".join(f"rule{i}" for i in range(1100))}
+    turn = [system, {"role": "user", "content": "hi"}]
+    first = client.post("/chat/completions", json=chat_body("gpt-4o-mini", messages=turn)).json()["usage"]
+    assert first["prompt_tokens_details"]["cached_tokens"] == 0
+    second = client.post(
+        "/chat/completions", json=chat_body("gpt-4o-mini", messages=[*turn[:1], {"role": "user", "content": "yo"}])
+    ).json()["usage"]
+    cached = second["prompt_tokens_details"]["cached_tokens"]
+    assert cached >= 1024 and cached % 128 == 0 and cached < second["prompt_tokens"]
+    assert "prompt_tokens_details" not in client.post("/chat/completions", json=chat_body("ok")).json()["usage"]
+
+
+def test_flaky_model_fails_n_times_with_retry_after_then_answers(client: httpx.Client, server: FaultServer) -> None:
+    server.retry_after = "Wed, 21 Oct 2026 07:28:00 GMT"
+    for _ in range(2):
+        response = client.post("/chat/completions", json=chat_body("flaky-2-429"))
+        assert_openai_error(response, 429, "requests", "rate_limit_exceeded")
+        assert response.headers["retry-after"] == "Wed, 21 Oct 2026 07:28:00 GMT"
+    assert client.post("/chat/completions", json=chat_body("flaky-2-429")).status_code == 200
+    server.retry_after = "1"
+    response = client.post("/chat/completions", json=chat_body("flaky-1-503"))
+    assert_openai_error(response, 503, "server_error", None)
+    assert response.headers["retry-after"] == "1"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -23,7 +24,7 @@ from desktop_app.domain.usage import (
     merge_models,
 )
 from desktop_app.services import paths
-from desktop_app.services.accounts.usage import UsageStore
+from desktop_app.services.accounts.usage import _MIGRATIONS, SCHEMA_VERSION, UsageStore
 from desktop_app.services.chat.conversations import StoreClosed
 from tests.unit import sqlite_stores
 
@@ -78,7 +79,7 @@ async def test_a_new_database_is_in_wal_mode_with_a_versioned_schema_and_indexes
     store: UsageStore, db_path: Path
 ) -> None:
     assert store.notice is None
-    assert sqlite_stores.journal_mode_and_version(db_path) == ("wal", 1)
+    assert sqlite_stores.journal_mode_and_version(db_path) == ("wal", SCHEMA_VERSION)
     with sqlite_stores.raw(db_path) as conn:
         indexes = {
             row[0]: [col[2] for col in conn.execute(f"PRAGMA index_info({row[0]})")]
@@ -143,6 +144,9 @@ async def test_records_round_trip_with_every_field_newest_first(store: UsageStor
         error_kind="",
         retries=1,
         pool_id="pool:p1",
+        cache_read_tokens=1200,
+        cache_write_tokens=300,
+        backoff_retries=2,
     )
     await store.record(older)
     await store.record(newer)
@@ -390,7 +394,7 @@ async def test_a_file_that_is_not_a_database_is_moved_aside_with_a_notice(db_pat
         await store.record(rec(at(0)))
         assert len(await store.records()) == 1
     with sqlite_stores.raw(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
 
 
@@ -499,3 +503,40 @@ def test_a_record_is_made_from_reply_metrics() -> None:
         retries=1,
         pool_id="pool:p",
     )
+
+
+class _FirstSchemaStore(UsageStore):
+    """The usage store as it was at schema 1 (before cache tokens and backoff retries were kept)."""
+
+    SCHEMA_VERSION = 1
+    MIGRATIONS: ClassVar[Mapping[int, tuple[str, ...]]] = {0: _MIGRATIONS[0]}
+
+
+@pytest.mark.asyncio
+async def test_a_schema_1_ledger_is_migrated_and_keeps_its_records(db_path: Path) -> None:
+    old = _FirstSchemaStore(db_path)
+    await old.open()
+    await old._write(
+        lambda: old._conn.execute(
+            "INSERT INTO requests (at, account_id, model, prompt_tokens, completion_tokens, cost_usd, latency_s,"
+            " ttft_s, status, error_kind, retries, pool_id) VALUES (?, 'work', 'gpt-4o', 100, 20, 0.01, 1.5, 0.25,"
+            " 'ok', '', 1, 'pool:p1')",
+            (at(1),),
+        )
+    )
+    await old.close()
+    assert sqlite_stores.journal_mode_and_version(db_path) == ("wal", 1)
+
+    store = UsageStore(db_path)
+    await store.open()
+    try:
+        assert store.notice is None
+        [kept] = await store.records()
+        assert (kept.prompt_tokens, kept.retries, kept.pool_id) == (100, 1, "pool:p1")
+        assert (kept.cache_read_tokens, kept.cache_write_tokens, kept.backoff_retries) == (None, None, 0)
+        await store.record(rec(at(0), model="gpt-4o", cache_read_tokens=60, cache_write_tokens=10))
+        rows = await store.daily(days=None)
+        assert [(r.day, r.cache_read_tokens, r.cache_write_tokens) for r in rows] == [(day(0), 60, 10), (day(1), 0, 0)]
+    finally:
+        await store.close()
+    assert sqlite_stores.journal_mode_and_version(db_path) == ("wal", SCHEMA_VERSION)

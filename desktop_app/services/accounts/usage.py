@@ -25,7 +25,7 @@ from desktop_app.services.sqlite_store import SqliteStore
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CSV_HEADER = (
     "date",
     "account_id",
@@ -60,11 +60,17 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX requests_by_time ON requests (at)",
         "CREATE INDEX requests_by_account ON requests (account_id, at)",
     ),
+    # Prompt-cache tokens (part of prompt_tokens) and how often the same account was asked again.
+    1: (
+        "ALTER TABLE requests ADD COLUMN cache_read_tokens INTEGER",
+        "ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER",
+        "ALTER TABLE requests ADD COLUMN backoff_retries INTEGER NOT NULL DEFAULT 0",
+    ),
 }
 
 _RECORD_COLUMNS = (
     "at, account_id, model, prompt_tokens, completion_tokens, cost_usd, latency_s, ttft_s, status,"
-    " error_kind, retries, pool_id"
+    " error_kind, retries, pool_id, cache_read_tokens, cache_write_tokens, backoff_retries"
 )
 # A refused request never reached the provider: it is kept, but it is not a request in the totals.
 _SENT = "status != 'refused'"
@@ -150,7 +156,7 @@ class UsageStore(SqliteStore):
 
     def _record(self, rec: UsageRecord) -> None:
         self._conn.execute(
-            f"INSERT INTO requests ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO requests ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 rec.at,
                 rec.account_id,
@@ -164,6 +170,9 @@ class UsageStore(SqliteStore):
                 rec.error_kind,
                 rec.retries,
                 rec.pool_id,
+                rec.cache_read_tokens,
+                rec.cache_write_tokens,
+                rec.backoff_retries,
             ),
         )
 
@@ -186,14 +195,15 @@ class UsageStore(SqliteStore):
             args.append(model)
         rows = self._conn.execute(
             "SELECT date(at, 'unixepoch', 'localtime') AS day, account_id, model, COUNT(*),"
-            " TOTAL(prompt_tokens), TOTAL(completion_tokens), SUM(cost_usd)"
+            " TOTAL(prompt_tokens), TOTAL(completion_tokens), SUM(cost_usd), TOTAL(cache_read_tokens),"
+            " TOTAL(cache_write_tokens)"
             f" FROM requests WHERE {' AND '.join(where)}"
             " GROUP BY day, account_id, model ORDER BY day DESC, account_id, model",
             args,
         )
         return [
-            DailyUsage(day, account, model_, count, int(prompt), int(completion), cost)
-            for day, account, model_, count, prompt, completion, cost in rows
+            DailyUsage(day, account, model_, count, int(prompt), int(completion), cost, int(read), int(written))
+            for day, account, model_, count, prompt, completion, cost, read, written in rows
         ]
 
     def _distinct(self, column: str, since: float) -> list[str]:

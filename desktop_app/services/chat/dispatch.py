@@ -8,6 +8,13 @@ which account answered and every attempt must land in the usage log with its own
 and error; and (4) budgets are per account. All of that is a short loop over LLMService, so the
 Router is used where it fits best instead: the exported LiteLLM Proxy config (services/accounts/proxy_export.py).
 
+Retries with backoff: a cloud account that fails before any text with a rate limit, an overloaded or
+failing server, a timeout or a broken connection is asked again after a wait (domain/retries.py:
+exponential, capped, or the server's retry-after), at most `Settings.request_retries` times; every
+failed try is recorded. A pool does not retry: it moves on to its next account at once, as before
+(another account is the quicker answer, and a rate-limited one cools down), and when none is left it
+says when to come back. Local servers are not retried either: a local failure is said at once.
+
 A llama-server that ModelDesk runs itself goes away for a moment while it restarts on another model.
 A request to it then waits (with a notice) instead of failing: before an attempt when the restart is
 already under way, and once more when a restart cut an attempt short before any text came. The
@@ -16,10 +23,11 @@ superseded attempt is not recorded; only the real outcome is.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -48,6 +56,7 @@ from desktop_app.domain.errors import (
     Unreachable,
 )
 from desktop_app.domain.pools import Pool, Strategy, is_pool_id
+from desktop_app.domain.retries import RetryPolicy, retry_after_s, retryable
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.tools import ToolCallDelta
 from desktop_app.domain.usage import BudgetExceeded, BudgetLevel, UsageRecord, budget_level
@@ -99,6 +108,8 @@ class _Request:
     pool: Pool | None
     retries: int  # accounts of the pool that failed before this one
     last: bool  # no account of the pool comes after this one
+    backoff_retries: int = 0  # times this account was asked again (after a passing failure) before this try
+    waited_s: float = 0.0  # the backoff waits so far
 
     @property
     def pool_id(self) -> str:
@@ -106,12 +117,47 @@ class _Request:
 
     def metrics(self, metrics: ReplyMetrics) -> ReplyMetrics:
         """`metrics` with the account that answered and the retries before it."""
-        return replace(metrics, account_id=self.account.id, account_label=self.account.label, retries=self.retries)
+        return replace(
+            metrics,
+            account_id=self.account.id,
+            account_label=self.account.label,
+            retries=self.retries,
+            backoff_retries=self.backoff_retries,
+        )
+
+    @property
+    def may_retry(self) -> bool:
+        """Backoff retries are for one cloud account; a pool fails over instead."""
+        return not self.account.provider.is_local and self.pool is None
 
 
 @dataclass(frozen=True, slots=True)
 class _Superseded:
     """A restart of our own llama-server cut the attempt short; it is back, so the account is asked again."""
+
+
+@dataclass(frozen=True, slots=True)
+class _RetryLater:
+    """The attempt failed before any text with a passing failure: ask the same account again after `delay_s`."""
+
+    delay_s: float
+    error: DomainError
+
+
+_WHY_RETRIED = {
+    RateLimited: "is rate-limited",
+    ServerError: "had a server error",
+    TimedOut: "did not answer in time",
+    Unreachable: "could not be reached",
+}
+
+
+def _retry_notice(request: _Request, retry: _RetryLater, allowed: int) -> Notice:
+    why = next((said for kind, said in _WHY_RETRIED.items() if isinstance(retry.error, kind)), "failed")
+    return Notice(
+        f"“{request.account.label}” {why}; asking it again in {retry.delay_s:.0f} s "
+        f"(retry {request.backoff_retries + 1} of {allowed})."
+    )
 
 
 def _restarting_notice(url: str) -> Notice:
@@ -130,7 +176,10 @@ class Dispatcher:
         usage: UsageStore | None = None,
         timeout_s: Callable[[], float] = lambda: 60.0,
         local_servers: LocalServers | None = None,
+        backoff: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`backoff`: the waits between retries (its count comes from the settings); `sleep` waits them."""
         self._llm = llm
         self._secrets = secrets
         self._states = states
@@ -138,6 +187,8 @@ class Dispatcher:
         self._usage = usage
         self._timeout_s = timeout_s
         self._local_servers = local_servers
+        self._backoff = backoff or RetryPolicy()
+        self._sleep = sleep
         self._next_start: dict[str, int] = {}  # round-robin position per pool
 
     def target_label(self, target_id: str) -> str:
@@ -301,6 +352,34 @@ class Dispatcher:
         return ""
 
     async def _ask(self, request: _Request) -> AsyncGenerator[StreamEvent, None]:
+        """`_restartable` on one account, asked again after a backoff wait while a passing failure allows."""
+        allowed = self._settings().request_retries
+        while True:
+            retry = None
+            async for event in self._restartable(request):
+                if isinstance(event, _RetryLater):
+                    retry = event
+                else:
+                    yield event
+            if retry is None:
+                return
+            yield _retry_notice(request, retry, allowed)
+            await self._sleep(retry.delay_s)
+            request = replace(
+                request, backoff_retries=request.backoff_retries + 1, waited_s=request.waited_s + retry.delay_s
+            )
+
+    def _retry_delay(self, request: _Request, error: DomainError, headers: dict[str, str]) -> float | None:
+        """Seconds to wait before asking the same account again, or None: no retry."""
+        if not request.may_retry or not retryable(error):
+            return None
+        after = retry_after_s(headers, time.time())
+        if after is None and isinstance(error, RateLimited):
+            after = error.retry_after
+        policy = replace(self._backoff, retries=self._settings().request_retries)
+        return policy.delay(request.backoff_retries, after, request.waited_s)
+
+    async def _restartable(self, request: _Request) -> AsyncGenerator[StreamEvent | _RetryLater, None]:
         """`_attempt` on one account; made once more when a restart of our own llama-server cut it short."""
         url = self._local_url(request.account)
         if url and self._restarting(url):
@@ -317,7 +396,9 @@ class Dispatcher:
             if not again:
                 return
 
-    async def _attempt(self, request: _Request, watched: str = "") -> AsyncGenerator[StreamEvent | _Superseded, None]:
+    async def _attempt(
+        self, request: _Request, watched: str = ""
+    ) -> AsyncGenerator[StreamEvent | _Superseded | _RetryLater, None]:
         """One request to `request.account`. `watched`: the URL of our own llama-server behind it; when a
         restart of it makes the request fail before any text, the attempt waits for it and ends `_Superseded`."""
         account = request.account
@@ -326,6 +407,7 @@ class Dispatcher:
         done = False
         started = time.monotonic()
         restarts = self._restarts(watched)
+        headers: dict[str, str] = {}
         events = self._llm.stream_chat(
             account=sent_as,
             api_key=request.key,
@@ -338,6 +420,7 @@ class Dispatcher:
             async with contextlib.aclosing(events):
                 async for event in events:
                     if isinstance(event, ResponseHeaders):
+                        headers = event.headers
                         self._states.record_headers(account.id, event.headers, secret=request.key)
                     elif isinstance(event, (TextDelta, ReasoningDelta, ToolCallDelta)):
                         produced = True
@@ -361,7 +444,10 @@ class Dispatcher:
                         self._note_failure(account, error)
                         metrics = request.metrics(event.metrics)
                         await self._record(request, metrics, "failed", error)
-                        if (
+                        delay = None if produced else self._retry_delay(request, error, headers)
+                        if delay is not None:
+                            yield _RetryLater(delay, error)
+                        elif (
                             request.pool is not None
                             and not produced
                             and not request.last

@@ -43,6 +43,7 @@ from desktop_app.domain.chat import (
 )
 from desktop_app.domain.errors import DomainError, ServerError
 from desktop_app.domain.param_support import taken_params
+from desktop_app.domain.prompt_cache import takes_cache_control, with_cache_breakpoints
 from desktop_app.domain.sent_requests import SentRequest, without_url_password
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.tools import ToolCallAssembler, ToolCallDelta, ToolCalls
@@ -130,9 +131,11 @@ class _Tally:
     text: list[str] = field(default_factory=list)  # the reply, for a server that reports no usage
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     finish_reason: str = "stop"
 
-    def metrics(self, cost: float | None) -> ReplyMetrics:
+    def metrics(self, cost: float | None, saved: float | None = None) -> ReplyMetrics:
         end = time.perf_counter()
         completion = self.completion_tokens if self.completion_tokens is not None else (self.content_chunks or None)
         tps = None
@@ -152,6 +155,9 @@ class _Tally:
             latency_s=end - self.started,
             reasoning_tokens=self.reasoning_tokens,
             thinking_s=thinking,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_saved_usd=saved,
         )
 
 
@@ -191,6 +197,8 @@ class LLMService:
             sent = await asyncio.to_thread(_with_system_prompt, messages, params.system_prompt, documents, one_text)
         else:
             sent = _with_system_prompt(messages, params.system_prompt, documents, one_text)
+        if params.cache_prompt and takes_cache_control(account.provider_id):
+            sent = with_cache_breakpoints(sent)
         request = _Request(
             account=account,
             api_key=api_key,
@@ -355,19 +363,39 @@ def _sent_request(request: _Request, options: dict[str, Any]) -> SentRequest:
     )
 
 
-def _cost(litellm: Any, request: _Request, tally: _Tally) -> float | None:
+def _cost(litellm: Any, request: _Request, tally: _Tally) -> tuple[float | None, float | None]:
+    """What the reply cost, cached prompt tokens at LiteLLM's cache prices, and what the cache saved
+    (the cost had every prompt token been plain input, minus the cost); (None, None) when unknown."""
     if request.account.provider.is_local or tally.prompt_tokens is None:
-        return None
-    try:
+        return None, None
+
+    def priced(read: int, written: int) -> float:
         prompt_cost, completion_cost = litellm.cost_per_token(
             model=request.model,
             custom_llm_provider=request.account.provider.litellm_prefix,
             prompt_tokens=tally.prompt_tokens or 0,
             completion_tokens=tally.completion_tokens or 0,
+            cache_read_input_tokens=read,
+            cache_creation_input_tokens=written,
         )
+        return float(prompt_cost) + float(completion_cost)
+
+    read, written = tally.cache_read_tokens or 0, tally.cache_write_tokens or 0
+    try:
+        cost = priced(read, written)
+        saved = priced(0, 0) - cost if read or written else None
     except Exception:  # noqa: BLE001 (LiteLLM does not know this model's price)
-        return None
-    return float(prompt_cost) + float(completion_cost)
+        return None, None
+    return cost, saved
+
+
+def _cache_tokens(usage: Any) -> tuple[int | None, int | None]:
+    """(read, written) prompt tokens of the cache in LiteLLM's usage: Anthropic's cache_read/
+    cache_creation_input_tokens, OpenAI's prompt_tokens_details.cached_tokens (reads only)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    read = getattr(usage, "cache_read_input_tokens", None) or getattr(details, "cached_tokens", None)
+    written = getattr(usage, "cache_creation_input_tokens", None) or getattr(details, "cache_creation_tokens", None)
+    return (read if isinstance(read, int) else None), (written if isinstance(written, int) else None)
 
 
 def _estimate_usage(litellm: Any, request: _Request, tally: _Tally) -> None:
@@ -449,13 +477,20 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
                 tally.completion_tokens = usage.completion_tokens
                 details = getattr(usage, "completion_tokens_details", None)
                 tally.reasoning_tokens = getattr(details, "reasoning_tokens", None) or tally.reasoning_tokens
+                read, written = _cache_tokens(usage)
+                tally.cache_read_tokens = read if read is not None else tally.cache_read_tokens
+                tally.cache_write_tokens = written if written is not None else tally.cache_write_tokens
         if tally.prompt_tokens is None and tally.completion_tokens is None:
             _estimate_usage(litellm, request, tally)
         if tally.prompt_tokens is not None or tally.completion_tokens is not None:
-            mailbox.put(UsageReport(tally.prompt_tokens, tally.completion_tokens))
+            mailbox.put(
+                UsageReport(
+                    tally.prompt_tokens, tally.completion_tokens, tally.cache_read_tokens, tally.cache_write_tokens
+                )
+            )
         if calls:
             mailbox.put(ToolCalls(calls.calls()))
-        mailbox.put(Finished(tally.finish_reason, tally.metrics(_cost(litellm, request, tally))))
+        mailbox.put(Finished(tally.finish_reason, tally.metrics(*_cost(litellm, request, tally))))
     except asyncio.CancelledError:
         raise
     except DomainError as exc:

@@ -39,6 +39,7 @@ from desktop_app.domain.chat import (
 )
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import DomainError, StorageFailed
+from desktop_app.domain.prompt_cache import takes_cache_control
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.tools import ToolCallDelta, ToolCalls
 from desktop_app.domain.usage import BudgetExceeded
@@ -274,6 +275,8 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         if self.selected_model() == selected:  # the pick may have changed meanwhile
             self.model_info.setText(info.summary())
             self.params.set_shown(info.params)
+            target = self._accounts.find(selected[0]) or self._accounts.pool(selected[0])
+            self.params.set_caching_available(takes_cache_control(target.provider_id if target else ""))
 
     def select_model(self, account_id: str, model: str) -> bool:
         row = self.picker_model.row_of(account_id, model)

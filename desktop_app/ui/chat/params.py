@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -92,6 +93,9 @@ class ParamsPanel(QWidget):
         set_tone(self.schema_problem, "error")
         self.schema_problem.setTextFormat(Qt.TextFormat.PlainText)
 
+        self.cache_prompt = QCheckBox("Cache the system prompt and history")
+        self._caching_available = True
+
         form = QFormLayout()
         self._form = form
         # Each row by the request parameter it sets (see domain.param_support.PANEL_PARAMS).
@@ -133,6 +137,7 @@ class ParamsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("System prompt"))
         layout.addWidget(self.system_prompt)
+        layout.addWidget(self.cache_prompt)
         layout.addLayout(form)
         layout.addStretch(1)
 
@@ -150,6 +155,7 @@ class ParamsPanel(QWidget):
         ):
             spin.valueChanged.connect(self.changed)
         self.reasoning_effort.currentIndexChanged.connect(self.changed)
+        self.cache_prompt.toggled.connect(self.changed)
         for edit in (self.system_prompt, self.stop, self.json_schema):
             edit.textChanged.connect(self.changed)
         self.json_schema.textChanged.connect(lambda: self._show_schema_problem(""))
@@ -166,6 +172,12 @@ class ParamsPanel(QWidget):
         for name, widget in self._rows.items():
             self._form.setRowVisible(widget, self.shows(name))
         self._show_schema_field()
+
+    def set_caching_available(self, available: bool) -> None:
+        """Prompt caching breakpoints are Anthropic's: elsewhere the switch is greyed out (it keeps its value)."""
+        self._caching_available = available
+        self.cache_prompt.setEnabled(available)
+        self.cache_prompt.setToolTip(_CACHE_TIP if available else _NO_CACHE_TIP)
 
     def shows(self, name: str) -> bool:
         """Whether the row of request parameter `name` is shown (and so sent)."""
@@ -236,6 +248,7 @@ class ParamsPanel(QWidget):
             response_format=ResponseFormat(self.response_format.currentData() if json_format else ResponseFormat.TEXT),
             json_schema=self.json_schema.toPlainText(),
             preset=self._preset,
+            cache_prompt=self.cache_prompt.isChecked() and (self._caching_available or not shown_only),
             **shown,
         )
 
@@ -262,6 +275,7 @@ class ParamsPanel(QWidget):
             self.response_format.setCurrentIndex(self.response_format.findData(params.response_format.value))
             self.json_schema.setPlainText(params.json_schema)
             self.tools_tab.set_values(params.tools, params.tool_choice, params.parallel_tool_calls)
+            self.cache_prompt.setChecked(params.cache_prompt)
         finally:
             self.blockSignals(False)
         self._show_schema_problem("")
@@ -273,6 +287,12 @@ class ParamsPanel(QWidget):
         """The preset the panel's values started from ("" for none)."""
         return self._preset
 
+
+_CACHE_TIP = (
+    "Marks the system prompt and the conversation so far for Anthropic's prompt cache: later turns read"
+    " them at a tenth of the input price (writing them costs a quarter more; the cache lasts 5 minutes)."
+)
+_NO_CACHE_TIP = "Only Claude (Anthropic) accounts take cache marks; other providers cache on their own or not at all."
 
 # ChatParams fields set by a row named after another parameter.
 _ROW_OF = {"thinking_budget": "thinking", "tool_choice": "tools", "parallel_tool_calls": "tools"}

@@ -15,14 +15,23 @@ from desktop_app.ui.usage.chart import REMOVED_LABEL
 SortRole = Qt.ItemDataRole.UserRole  # the raw value (str, int or float) to sort by
 AccountIdRole = Qt.ItemDataRole.UserRole + 1
 
-COLUMNS = ("Date", "Account", "Model", "Requests", "Prompt tokens", "Completion tokens", "Cost (USD)")
-DATE, ACCOUNT, MODEL, REQUESTS, PROMPT, COMPLETION, COST = range(len(COLUMNS))
+COLUMNS = (
+    "Date",
+    "Account",
+    "Model",
+    "Requests",
+    "Prompt tokens",
+    "Completion tokens",
+    "Cost (USD)",
+    "Cache read / written",
+)
+DATE, ACCOUNT, MODEL, REQUESTS, PROMPT, COMPLETION, COST, CACHE = range(len(COLUMNS))
 UNKNOWN = "—"
 
 
 class UsageTableModel(RowsTableModel[DailyUsage]):
     COLUMNS = COLUMNS
-    NUMERIC = frozenset({REQUESTS, PROMPT, COMPLETION, COST})
+    NUMERIC = frozenset({REQUESTS, PROMPT, COMPLETION, COST, CACHE})
     SORT_ROLE = SortRole
 
     def __init__(self, parent: Any = None) -> None:
@@ -52,6 +61,11 @@ class UsageTableModel(RowsTableModel[DailyUsage]):
             return f"${row.cost_usd:.8f}"
         if column == COST:
             return "The provider reported no price for these requests."
+        if column == CACHE:
+            return (
+                "Prompt tokens read from the provider's prompt cache (billed at its lower cache price) / written"
+                " to it; both are part of the prompt tokens."
+            )
         return None
 
     def _label(self, account_id: str) -> str:
@@ -70,6 +84,9 @@ class UsageTableModel(RowsTableModel[DailyUsage]):
             return f"{row.prompt_tokens:,}"
         if column == COMPLETION:
             return f"{row.completion_tokens:,}"
+        if column == CACHE:
+            used = row.cache_read_tokens or row.cache_write_tokens
+            return f"{row.cache_read_tokens:,} / {row.cache_write_tokens:,}" if used else ""
         return UNKNOWN if row.cost_usd is None else f"{row.cost_usd:,.4f}"
 
     def _raw(self, row: DailyUsage, column: int) -> str | int | float:
@@ -85,4 +102,6 @@ class UsageTableModel(RowsTableModel[DailyUsage]):
             return row.prompt_tokens
         if column == COMPLETION:
             return row.completion_tokens
+        if column == CACHE:
+            return row.cache_read_tokens
         return -1.0 if row.cost_usd is None else row.cost_usd  # unknown sorts below free
