@@ -63,7 +63,10 @@ async def rich_conversation(store: ConversationStore, attachments: AttachmentSto
 async def comparison(store: ConversationStore) -> int:
     """Two columns, one turn, the second column's reply voted for."""
     setup = CompareSetup(
-        columns=(CompareColumn(account_id="a", model="x-1"), CompareColumn(account_id="b", model="y-2", overrides={"temperature": 1.0})),
+        columns=(
+            CompareColumn(account_id="a", model="x-1"),
+            CompareColumn(account_id="b", model="y-2", overrides={"temperature": 1.0}),
+        ),
         blind=True,
     )
     c = await store.create_conversation(title="Which is better", compare=setup)

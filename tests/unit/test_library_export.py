@@ -152,8 +152,11 @@ async def test_markdown_shows_the_branch_shown_with_roles_files_and_tool_calls(
         "- Attached: dot.png (image/png, "
     )
     assert "- Attached: notes.txt (text/plain, 22 bytes)" in trip
-    assert '```json\n{\n  "id": "call_1",\n  "name": "weather",\n  "arguments": {\n    "city": "Ærøskøbing"\n  }\n}\n```' in trip
-    assert "## Tool result for call_1\n\n{\"sky\": \"clear\"}" in trip
+    assert (
+        '```json\n{\n  "id": "call_1",\n  "name": "weather",\n  "arguments": {\n    "city": "Ærøskøbing"\n  }\n}\n```'
+        in trip
+    )
+    assert '## Tool result for call_1\n\n{"sky": "clear"}' in trip
     assert "Day 1: the harbour." in trip and "A shorter plan." not in trip  # another branch
     assert "<details><summary>Reasoning</summary>\n\nThe user wants a plan." in trip
     assert "*TTFT 250 ms · 41.5 tok/s · 12 in / 30 out tokens" in trip

@@ -152,7 +152,7 @@ def _message(m: StoredMessage, level: str) -> list[str]:
         text = json.dumps({"id": call.id, "name": call.name, "arguments": arguments}, ensure_ascii=False, indent=2)
         block = fenced("Tool call", text).split("\n", 1)[1]  # the fence alone, without the name line
         fence = block.split("\n", 1)[0]
-        lines += [f"{fence}json{block[len(fence):]}", ""]
+        lines += [f"{fence}json{block[len(fence) :]}", ""]
     if summary := m.metrics.summary():
         lines += [f"*{summary}*", ""]
     return lines

@@ -80,7 +80,9 @@ def read_file(path: Path) -> Parsed:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _refused("not_utf8", f"{name} is not UTF-8 text (byte {exc.start + 1} is not), so it is not JSON.") from None
+        raise _refused(
+            "not_utf8", f"{name} is not UTF-8 text (byte {exc.start + 1} is not), so it is not JSON."
+        ) from None
     return parse_text(text, name, is_jsonl=path.suffix.lower() == ".jsonl")
 
 
@@ -103,8 +105,10 @@ def parse_text(text: str, name: str, *, is_jsonl: bool = False) -> Parsed:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            if number == len(lines) and exc.pos >= len(line.rstrip()):
-                raise _refused("truncated", f"{name} ends in the middle of line {number}: the file is cut short.") from None
+            if number == len(lines) and _cut_short(exc, line):
+                raise _refused(
+                    "truncated", f"{name} ends in the middle of line {number}: the file is cut short."
+                ) from None
             raise _refused("not_json", f"Line {number} of {name} is not JSON ({exc.msg}).") from None
         if not isinstance(item, dict) or not isinstance(item.get("messages"), list):
             raise _refused("wrong_shape", f"Line {number} of {name} is not an object with a “messages” list.")
@@ -113,9 +117,14 @@ def parse_text(text: str, name: str, *, is_jsonl: bool = False) -> Parsed:
 
 
 def _decode_error(exc: json.JSONDecodeError, text: str, name: str) -> ImportRefused:
-    if exc.pos >= len(text.rstrip()):
+    if _cut_short(exc, text):
         return _refused("truncated", f"{name} ends before its JSON does: the file is cut short.")
     return _refused("not_json", f"{name} is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).")
+
+
+def _cut_short(exc: json.JSONDecodeError, text: str) -> bool:
+    """The JSON stops where the text does: more was to come (a string left open runs to the end)."""
+    return exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
 
 
 def _from_document(document: Any, name: str) -> Parsed:
@@ -216,7 +225,7 @@ def _openai_record(
     system: list[str] = []
     out: list[dict[str, Any]] = []
     for position, m in enumerate(messages, 1):
-        role = _OPENAI_ROLES.get(m.get("role")) if isinstance(m, dict) else None
+        role = _OPENAI_ROLES.get(str(m.get("role"))) if isinstance(m, dict) else None
         if role is None:
             raise _shape(where, f"message {position} has no role ModelDesk knows (system, user, assistant or tool)")
         text, attachments = _content(m.get("content"), f"message {position} of {where}", files)
@@ -275,7 +284,8 @@ def _content(content: Any, where: str, files: dict[str, tuple[str, bytes]]) -> t
         return content or "", []
     if not isinstance(content, list):
         raise _shape(where, "its content is neither text nor a list of parts")
-    texts, attachments = [], []
+    texts: list[str] = []
+    attachments: list[dict[str, Any]] = []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):
@@ -303,7 +313,9 @@ def _image(url: str, number: int, where: str, files: dict[str, tuple[str, bytes]
     digest = hashlib.sha256(data).hexdigest()
     files[digest] = (media_type, data)
     extension = media_type.split("/")[1]
-    attachment = Attachment(digest, f"image {number}.{extension}", AttachmentKind.IMAGE, media_type, len(data), width, height)
+    attachment = Attachment(
+        digest, f"image {number}.{extension}", AttachmentKind.IMAGE, media_type, len(data), width, height
+    )
     return attachment.to_json()
 
 
