@@ -80,7 +80,8 @@ class LibraryMenu:
 
     def ask_export_path(self, ids: Sequence[int] | None, name: str) -> QFileDialog:
         """The save dialog; its file type picks the format (a typed .md or .json suffix wins)."""
-        dialog = QFileDialog(self._window, "Export conversations", f"{name}.json", ";;".join(_FILTERS))
+        start = str(Path.home() / f"{name}.json")
+        dialog = QFileDialog(self._window, "Export conversations", start, ";;".join(_FILTERS))
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
         dialog.setDefaultSuffix("json")
@@ -112,7 +113,7 @@ class LibraryMenu:
         self._say(f"Exported {_count(count, 'conversation')} to {path}.")
 
     def _on_import(self) -> None:
-        dialog = QFileDialog(self._window, "Import conversations", "", _IMPORT_FILTERS)
+        dialog = QFileDialog(self._window, "Import conversations", str(Path.home()), _IMPORT_FILTERS)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.setOption(QFileDialog.Option.DontUseNativeDialog)

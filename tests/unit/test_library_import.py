@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from desktop_app.domain.conversations import MessageStatus
 from desktop_app.domain.errors import StorageFailed
 from desktop_app.domain.library import MAX_IMPORT_BYTES, ImportRefused
 from desktop_app.services.chat.attachments import AttachmentStore
@@ -262,3 +263,18 @@ async def test_a_database_failure_half_way_leaves_nothing_imported(
         await import_file(store, attachments, path)
 
     assert await library_state(store) == before
+
+
+@pytest.mark.asyncio
+async def test_a_reply_still_arriving_in_the_file_comes_in_as_interrupted(
+    store: ConversationStore, attachments: AttachmentStore, tmp_path: Path
+) -> None:
+    c = await store.create_conversation(title="Mid-reply")
+    await store.add_message(c.id, role="user", content="Tell me more")
+    await store.add_message(c.id, role="assistant", content="Well, first", status=MessageStatus.STREAMING)
+    path = tmp_path / "mid.json"
+    path.write_bytes(await export_json(store, attachments, [c.id]))
+
+    [copy] = (await import_file(store, attachments, path)).conversation_ids
+
+    assert [m.status for m in await store.messages(copy)] == [MessageStatus.COMPLETE, MessageStatus.INTERRUPTED]
