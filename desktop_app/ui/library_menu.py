@@ -102,6 +102,7 @@ class LibraryMenu:
         return _FILTERS.get(name_filter, ExportFormat.JSON)
 
     async def export_to(self, path: Path, fmt: ExportFormat, ids: Sequence[int] | None) -> None:
+        self._say(f"Exporting to {path}…")
         try:
             count = await self._library.export(path, fmt, ids)
         except OSError as exc:
@@ -122,6 +123,7 @@ class LibraryMenu:
 
     async def import_from(self, path: Path) -> None:
         """Import the file as new conversations; the list then shows them, the first one selected."""
+        self._say(f"Importing {path.name}…")
         try:
             result = await self._library.import_file(path)
         except (ImportRefused, StorageFailed) as exc:
