@@ -278,3 +278,19 @@ async def test_a_reply_still_arriving_in_the_file_comes_in_as_interrupted(
     [copy] = (await import_file(store, attachments, path)).conversation_ids
 
     assert [m.status for m in await store.messages(copy)] == [MessageStatus.COMPLETE, MessageStatus.INTERRUPTED]
+
+
+@pytest.mark.asyncio
+async def test_messages_out_of_order_are_refused(store, attachments, exported: bytes, tmp_path: Path) -> None:
+    document = json.loads(exported)
+    messages = document["conversations"][1]["messages"]
+    messages[1]["id"], messages[2]["id"] = messages[2]["id"], messages[1]["id"]
+    path = tmp_path / "shuffled.json"
+    path.write_text(json.dumps(document), "utf-8")
+
+    error = await refused(store, attachments, path)
+
+    assert str(error) == (
+        "shuffled.json cannot be imported: conversation 2 (Which is better) has messages out of order "
+        "(message 2 after 3)."
+    )

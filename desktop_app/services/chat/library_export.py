@@ -24,7 +24,10 @@ async def ordered_ids(store: ConversationStore, wanted: Sequence[int] | None) ->
     """The conversations to export in the list's order (the most recently active first); all when
     `wanted` is None."""
     listed = [c.id for c in await store.list_conversations()]
-    return listed if wanted is None else [i for i in listed if i in set(wanted)]
+    if wanted is None:
+        return listed
+    chosen = set(wanted)
+    return [i for i in listed if i in chosen]
 
 
 async def export_json(store: ConversationStore, attachments: AttachmentStore | None, ids: Sequence[int]) -> bytes:

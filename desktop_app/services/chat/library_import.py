@@ -209,9 +209,11 @@ def _checked_record(record: dict[str, Any], name: str) -> dict[str, Any]:
         raise _shape(name, f"{where} has a setting ModelDesk cannot use ({first['msg']})") from None
     seen: set[int] = set()
     messages = []
+    last = 0
     for m in record["messages"]:
-        if m["id"] in seen or (seen and m["id"] < max(seen)):
-            raise _shape(name, f"{where} has messages out of order (message {m['id']})")
+        if m["id"] <= last:
+            raise _shape(name, f"{where} has messages out of order (message {m['id']} after {last})")
+        last = m["id"]
         if m["parent"] is not None and m["parent"] not in seen:
             raise _shape(name, f"{where} has message {m['id']} following message {m['parent']}, which is not before it")
         seen.add(m["id"])
