@@ -24,6 +24,7 @@ from desktop_app.services.chat.attachments import AttachmentStore
 from desktop_app.services.chat.context import ContextCounter
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
+from desktop_app.services.chat.library import ConversationLibrary
 from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.chat.presets import PresetStore
 from desktop_app.services.chat.service import ChatService
@@ -101,14 +102,16 @@ class ModelDeskApp:
             timeout_s=lambda: self.settings.current.request_timeout_s,
             local_servers=self.llamacpp,
         )
+        attachments = AttachmentStore(paths.attachments_dir)
         self.chat = ChatService(
             dispatcher=self.dispatcher,
             store=self.store,
             spill_file=paths.unsaved_replies_file,
             draft_file=paths.composer_draft_file,
-            attachments=AttachmentStore(paths.attachments_dir),
+            attachments=attachments,
             model_info=self.accounts.model_info,
         )
+        self.library = ConversationLibrary(store=self.store, attachments=attachments)  # export and import
         self.presets = PresetStore(paths.presets_file)
         self.context = ContextCounter(engine=self.engine, history=self.chat.history)
         self.gguf = GgufLibrary(
@@ -151,7 +154,7 @@ class ModelDeskApp:
         from desktop_app.ui.window_menus import add_menus
 
         self.recent_errors = install_log_control()  # keeps the last warnings/errors (scrubbed)
-        self.help_menu, self.theme_menu = add_menus(
+        self.help_menu, self.theme_menu, self.library_menu = add_menus(
             self.window,
             paths=self.paths,
             settings=self.settings,
@@ -162,6 +165,8 @@ class ModelDeskApp:
             ),
             new_chat=lambda: (self.window.show_pane("Chat"), self.spawn(self.chat_pane.new_conversation())),
             spawn=self.spawn,
+            library=self.library,
+            chat_pane=self.chat_pane,
         )
         self.started = asyncio.Event()
 

@@ -1,5 +1,5 @@
 """What the window's menus do beyond showing a pane: the View > Theme menu, the File-menu proxy
-export, and the window geometry kept between runs (in the state file, apart from the settings).
+export, conversations' export and import (`library_menu`), and the window geometry kept between runs (in the state file, apart from the settings).
 `add_menus` puts them, the Help menu and the theme on the window.
 """
 
@@ -17,8 +17,11 @@ from desktop_app.services.settings_store import StateStore
 from desktop_app.ui.theme import app_icon, apply_theme
 
 if TYPE_CHECKING:
+    from desktop_app.services.chat.library import ConversationLibrary
     from desktop_app.services.paths import AppPaths
+    from desktop_app.ui.chat.pane import ChatPane
     from desktop_app.ui.help import HelpMenu
+    from desktop_app.ui.library_menu import LibraryMenu
     from desktop_app.ui.main_window import MainWindow
 
 THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))
@@ -89,9 +92,12 @@ def add_menus(
     diagnostics: Callable[[], str],
     new_chat: Callable[[], object],
     spawn: Callable[[Coroutine[Any, Any, None]], object],
-) -> tuple[HelpMenu, ThemeMenu]:
-    """The theme and icon, Help and View > Theme, File > Export, and the geometry of the last run."""
+    library: ConversationLibrary,
+    chat_pane: ChatPane,
+) -> tuple[HelpMenu, ThemeMenu, LibraryMenu]:
+    """The theme and icon, Help and View > Theme, File > Export and Import, and the geometry of the last run."""
     from desktop_app.ui.help import HelpMenu
+    from desktop_app.ui.library_menu import LibraryMenu
     from desktop_app.ui.panes import PANE_TITLES
 
     apply_theme(QApplication.instance(), settings.current.theme)
@@ -106,5 +112,6 @@ def add_menus(
     )
     theme_menu = ThemeMenu(window, settings=settings, current=settings.current.theme, spawn=spawn)
     window.export_proxy_requested.connect(lambda path: spawn(export_proxy_config(window, accounts, path)))
+    library_menu = LibraryMenu(window, library=library, chat_pane=chat_pane, spawn=spawn)
     restore_window_state(window, state_store)
-    return help_menu, theme_menu
+    return help_menu, theme_menu, library_menu

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from desktop_app.domain.attachments import (
     AttachmentKind,
     AttachmentRefused,
     ImageLimits,
+    stored_name,
 )
 from desktop_app.services.paths import write_atomically
 
@@ -186,6 +187,11 @@ class AttachmentStore:
         """Attach pasted data (an image from the clipboard, say)."""
         return await asyncio.to_thread(self._keep, data, name, limits)
 
+    async def keep_as_is(self, files: Mapping[str, tuple[str, bytes]]) -> None:
+        """Store files exactly as given ({digest: (media type, bytes)}, the digests checked by the
+        caller): an imported conversation's, which were prepared when first attached."""
+        await asyncio.to_thread(self._keep_as_is, dict(files))
+
     async def read(self, attachment: Attachment) -> bytes:
         """The stored bytes; AttachmentRefused when the file is gone or changed since."""
         return await asyncio.to_thread(self._read, attachment)
@@ -224,6 +230,12 @@ class AttachmentStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(target, prepared.data)
         return prepared.attachment
+
+    def _keep_as_is(self, files: dict[str, tuple[str, bytes]]) -> None:
+        for digest, (media_type, data) in files.items():
+            target = self._root / stored_name(digest, media_type)
+            if not target.exists():
+                write_atomically(target, data)
 
     def _read(self, attachment: Attachment) -> bytes:
         path = self.path_of(attachment)

@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from desktop_app.domain.compare import CompareSetup
 from desktop_app.domain.conversations import Conversation, InterruptedReply, MessageStatus, StoredMessage
 from desktop_app.domain.sent_requests import SentRequest, StoredMessages
 from desktop_app.domain.tools import ToolCall
+from desktop_app.services.chat import conversation_dump
 from desktop_app.services.chat.conversation_recovery import copy_readable
 from desktop_app.services.chat.conversation_rows import (
     attachments_from,
@@ -177,6 +179,16 @@ class ConversationStore(SqliteStore):
         """A new conversation holding copies of the path up to `message_id` (its settings too);
         KeyError if the message does not exist."""
         return await self._write(self._branch, message_id)
+
+    async def export_records(self, conversation_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The conversations as ModelDesk JSON records (every branch), in the order given; those
+        gone are left out."""
+        return await self._read(self._export_records, list(conversation_ids))
+
+    async def import_records(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
+        """Add checked ModelDesk JSON records as new conversations, all or none (one transaction);
+        (id, messages) of each. Their timestamps are kept."""
+        return await self._write(self._import_records, list(records))
 
     # --- messages --------------------------------------------------------------------------------
 
@@ -415,6 +427,17 @@ class ConversationStore(SqliteStore):
             return conversation
 
         return self._transaction(run)
+
+    def _export_records(self, conversation_ids: list[int]) -> list[dict[str, Any]]:
+        records = (conversation_dump.dump(self._conn, id_) for id_ in conversation_ids)
+        found = [r for r in records if r is not None]
+        return [{**r, "id": n} for n, r in enumerate(found, 1)]
+
+    def _import_records(self, records: list[Mapping[str, Any]]) -> list[tuple[int, int]]:
+        added = self._transaction(conversation_dump.load, records)
+        # A file from a clock ahead of ours: later activity still sorts after it.
+        self._last_stamp = max([self._last_stamp, *(r["updated_at"] for r in records)])
+        return added
 
     def _leaf(self, conn: sqlite3.Connection, conversation_id: int, lane: int) -> int | None:
         """The last message of the branch shown (lane 0), or of compare column `lane`'s."""
