@@ -80,7 +80,10 @@ def test_usage_sets_the_providers_figures_beside_the_ledger_and_lists_their_keys
     run(qtbot, app.accounts.save_account(work, ant.API_KEY_WORK))
     run(qtbot, app.accounts.save_account(web, oai.PROJECT_KEY_WEB))
     noon = datetime.combine(TODAY, time(12), UTC).timestamp()
-    run(qtbot, app.usage.record(UsageRecord(noon, work.id, "claude-sonnet-4-5", 10_000, 3_000, 0.08, 1.0, 0.2, "ok", "")))
+    run(
+        qtbot,
+        app.usage.record(UsageRecord(noon, work.id, "claude-sonnet-4-5", 10_000, 3_000, 0.08, 1.0, 0.2, "ok", "")),
+    )
 
     panel = app.usage_pane.org_panel
     assert panel is not None

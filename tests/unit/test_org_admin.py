@@ -253,3 +253,14 @@ async def test_a_failing_admin_call_is_one_problem_and_the_others_still_report(
     assert report.admin_accounts == 2 and len(report.problems) == 1
     assert "did not accept the admin key of “Claude org”" in report.problems[0]
     assert {r.provider_id for r in report.rows} == {"openai"}
+
+
+@pytest.mark.asyncio
+async def test_removing_an_account_forgets_its_admin_key(http, ledger, accounts, secrets) -> None:
+    claude = Account(provider_id="anthropic", label="Claude org")
+    await accounts.save_account(claude, ant.API_KEY_WORK)
+    service = OrgUsageService(http=http, secrets=secrets, accounts=lambda: accounts.accounts, usage=ledger)
+    await service.set_admin_key(claude, ant.ADMIN_KEY)
+    assert await service.has_admin_key(claude.id)
+    await accounts.remove_account(claude.id)
+    assert await secrets.get(entry_name(claude.id)) is None

@@ -157,7 +157,5 @@ class AdminKeyField(QWidget):
 
     def _placeholder(self, provider_id: str) -> None:
         prefix = ADMIN_KEY_PREFIXES.get(provider_id, "")
-        self.edit.setPlaceholderText(
-            STORED if self._stored else f"Optional: {prefix}… for the organisation's usage, costs and keys"
-        )
+        self.edit.setPlaceholderText(STORED if self._stored else f"Optional: {prefix}… (usage, costs, keys)")
         self.remove_button.setEnabled(self._stored)

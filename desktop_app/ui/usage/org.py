@@ -94,7 +94,10 @@ class OrgPanel(QWidget):
         self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
         self.refresh_button = QPushButton("Refresh", objectName="orgRefresh", toolTip="Ask the providers again")
         self.disable_button = QPushButton(
-            "Disable key…", objectName="disableKey", enabled=False, toolTip="Switch the selected key off at the provider"
+            "Disable key…",
+            objectName="disableKey",
+            enabled=False,
+            toolTip="Switch the selected key off at the provider",
         )
         self.key_note = QLabel(objectName="keyNote", wordWrap=True)
         self.key_note.setTextFormat(Qt.TextFormat.PlainText)
@@ -234,7 +237,9 @@ class OrgPanel(QWidget):
             self._update_key_actions()
             return None
         self._show_status(f"Disabled the key “{updated.name or updated.id}”: its status is now {updated.status}.", "ok")
-        rows = [replace(updated, admin_account_id=k.admin_account_id) if k.id == updated.id else k for k in self.keys.rows()]
+        rows = [
+            replace(updated, admin_account_id=k.admin_account_id) if k.id == updated.id else k for k in self.keys.rows()
+        ]
         used_by = {k.id: self.keys.used_by(k) for k in rows}
         self.keys.set_rows(rows, used_by=used_by, labels={a.id: a.label for a in self._accounts_provider()})
         self.select_key(updated.id)
@@ -277,4 +282,3 @@ class OrgPanel(QWidget):
         self.status_label.setText(text)
         self.status_label.setVisible(bool(text))
         set_tone(self.status_label, tone)
-

@@ -74,7 +74,11 @@ class ComparisonModel(RowsTableModel[Comparison]):
 
     def _tooltip(self, row: Comparison, column: int) -> str | None:
         if column == self.KEY:
-            return f"Key id {row.key_id}" if row.key_id else "Usage the provider tied to no API key (its console or playground)."
+            return (
+                f"Key id {row.key_id}"
+                if row.key_id
+                else "Usage the provider tied to no API key (its console or playground)."
+            )
         if column == self.DIFFERENCE and row.difference > 0:
             return "Tokens counted by the provider that ModelDesk did not send with this key: requests made elsewhere."
         if column == self.DIFFERENCE and row.difference < 0:
@@ -120,7 +124,9 @@ class KeysModel(RowsTableModel[OrgKey]):
         self._labels: dict[str, str] = {}
         self._used_by: dict[str, tuple[str, ...]] = {}
 
-    def set_rows(self, rows: Sequence[OrgKey], *, used_by: Mapping[str, tuple[str, ...]], labels: Mapping[str, str]) -> None:
+    def set_rows(
+        self, rows: Sequence[OrgKey], *, used_by: Mapping[str, tuple[str, ...]], labels: Mapping[str, str]
+    ) -> None:
         self._labels = dict(labels)
         self._used_by = dict(used_by)
         self._reset_rows(rows)
