@@ -89,13 +89,13 @@ def test_usage_sets_the_providers_figures_beside_the_ledger_and_lists_their_keys
     assert panel is not None
     with qtbot.waitSignal(panel.report_loaded, timeout=WAIT_MS):
         panel.request_reload(7)
-    assert panel.status_label.text() == NO_ADMIN_KEY
+    assert panel.status_label.text() == NO_ADMIN_KEY and not panel.tabs.isVisibleTo(panel)  # one line, no tables
 
     run(qtbot, app.org.set_admin_key(work, ant.ADMIN_KEY))
     run(qtbot, app.org.set_admin_key(web, oai.ADMIN_KEY))
     with qtbot.waitSignal(panel.report_loaded, timeout=WAIT_MS):
         panel.refresh_button.click()
-    assert panel.status_label.text() == ""
+    assert panel.status_label.text() == "" and panel.tabs.isVisibleTo(panel)
     rows = [r for r in panel.comparison.rows() if r.day == TODAY.isoformat() and r.key_id == "apikey_01Work"]
     assert [(r.provider_tokens, r.local_tokens, r.difference, r.account_ids) for r in rows] == [
         (17_400, 13_000, 4_400, (work.id,))

@@ -42,6 +42,8 @@ class OrgReport:
     costs: list[tuple[str, ProviderCost]] = field(default_factory=list)  # (admin account id, cost)
     problems: list[str] = field(default_factory=list)  # one sentence per account whose call failed
     admin_accounts: int = 0
+    keys: list[OrgKey] = field(default_factory=list)  # the organisations' API keys, as `keys()` lists them
+    used_by: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key id -> local account ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,8 @@ class OrgUsageService:
         return found
 
     async def report(self, days: int) -> OrgReport:
-        """Provider usage and costs of the last `days` UTC days beside the ledger's last `days` days."""
+        """Provider usage and costs of the last `days` UTC days beside the ledger's last `days` days, and
+        the organisations' keys (one pass: the keys are needed to match the ledger anyway)."""
         admins = await self.admin_accounts()
         if not admins:
             return OrgReport()
@@ -122,6 +125,8 @@ class OrgUsageService:
             names = {k.id: k.name for k in keys}
             report.rows.extend(compare(account.provider_id, usage, local, used_by, names))
             report.costs.extend((account.id, cost) for cost in costs)
+            report.keys.extend(replace(k, admin_account_id=account.id) for k in keys)
+            report.used_by.update(used_by)
         return report
 
     async def keys(self) -> KeyListing:

@@ -38,6 +38,7 @@ NO_ADMIN_KEY = (
     "Add an organisation admin key to an Anthropic or OpenAI account (Accounts) to see the provider's own "
     "usage, costs and API keys here."
 )
+_NO_MAXIMUM = 16_777_215  # Qt's QWIDGETSIZE_MAX
 OPENAI_CANNOT_DISABLE = (
     "OpenAI's API can only delete a project key, not switch it off, and ModelDesk does not delete keys: "
     "use the OpenAI dashboard for that."
@@ -121,12 +122,14 @@ class OrgPanel(QWidget):
         head = QHBoxLayout()
         head.addWidget(self.title)
         head.addWidget(self.summary_label, 1)
+        head.addStretch(0)  # keeps Refresh at the right while the summary is hidden
         head.addWidget(self.refresh_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(head)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.status_label)
+        self._show_tables(False)  # until a report says some account has an admin key
 
         self.refresh_button.clicked.connect(self._on_refresh_clicked)
         self.disable_button.clicked.connect(self._on_disable_clicked)
@@ -157,7 +160,6 @@ class OrgPanel(QWidget):
         self._show_status("Asking the providers…", "busy")
         try:
             report = await self._org.report(days)
-            listing = await self._org.keys()
         finally:
             if generation == self._generation:
                 self.refresh_button.setEnabled(True)
@@ -166,10 +168,10 @@ class OrgPanel(QWidget):
         labels = {a.id: a.label for a in self._accounts_provider()}
         self.comparison.set_rows(report.rows, labels=labels)
         self.costs.set_rows(report.costs, labels=labels)
-        self.keys.set_rows(listing.keys, used_by=listing.used_by, labels=labels)
-        self.tabs.setEnabled(bool(report.admin_accounts))
+        self.keys.set_rows(report.keys, used_by=report.used_by, labels=labels)
+        self._show_tables(bool(report.admin_accounts))
         self.summary_label.setText(self._summary(report.rows, report.costs) if report.admin_accounts else "")
-        problems = list(dict.fromkeys(report.problems + listing.problems))
+        problems = list(dict.fromkeys(report.problems))
         if not report.admin_accounts:
             self._show_status(NO_ADMIN_KEY, None)
         elif problems:
@@ -278,7 +280,19 @@ class OrgPanel(QWidget):
             f"{outside:,} tokens used with these keys outside ModelDesk."
         )
 
+    def _show_tables(self, shown: bool) -> None:
+        """Without an admin key the panel is one line that says how to get one, not empty tables."""
+        self.tabs.setVisible(shown)
+        self.summary_label.setVisible(shown)
+        self._fit()
+
+    def _fit(self) -> None:
+        layout = self.layout()
+        height = layout.totalMinimumSize().height() if layout is not None else 0
+        self.setMaximumHeight(_NO_MAXIMUM if self.tabs.isVisibleTo(self) else max(height, 1))
+
     def _show_status(self, text: str, tone: str | None) -> None:
         self.status_label.setText(text)
         self.status_label.setVisible(bool(text))
         set_tone(self.status_label, tone)
+        self._fit()

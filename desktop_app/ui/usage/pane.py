@@ -392,7 +392,18 @@ class UsagePane(QWidget):
         split.setStretchFactor(1, 2)
         layout.insertWidget(index, split, 1)
         self.range_combo.currentIndexChanged.connect(self._on_range_changed_for_org)
+        panel.report_loaded.connect(self._on_org_report_loaded)
         self.org_panel = panel
+        self._org_split = split
+        self._org_sized = False
+
+    def _on_org_report_loaded(self) -> None:
+        # The panel was one line until an admin key showed up: give its tables their share once.
+        panel = self.org_panel
+        if panel is not None and not self._org_sized and panel.tabs.isVisibleTo(panel):
+            self._org_sized = True
+            total = sum(self._org_split.sizes())
+            self._org_split.setSizes([total * 11 // 20, total - total * 11 // 20])
 
     def _on_range_changed_for_org(self, _index: int) -> None:
         if self.org_panel is not None:
