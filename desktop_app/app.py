@@ -83,7 +83,9 @@ class ModelDeskApp:
             settings=self.settings, secrets=self.secrets, catalog=self.catalog, states=self.states
         )
         # The providers' own usage, costs and keys, for accounts that hold an organisation admin key.
-        self.org = OrgUsageService(http=self.http, secrets=self.secrets, accounts=lambda: self.settings.current.accounts, usage=self.usage)
+        self.org = OrgUsageService(
+            http=self.http, secrets=self.secrets, accounts=lambda: self.settings.current.accounts, usage=self.usage
+        )
         self.engines = EngineInstaller(self.http, paths.data_dir)
         self.llamacpp = LlamaCppService(
             self.http, installed_binary=lambda: engine.binary if (engine := self.engines.current()) else None
