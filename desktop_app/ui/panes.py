@@ -118,7 +118,14 @@ class Panes:
 
         pane = AccountsPane(accounts=self._accounts, org=self._org)
         pane.refresh_keyring_notice(shown_elsewhere=self._secrets.notice or "")
+        if pane.admin_key_field is not None:
+            pane.admin_key_field.key_changed.connect(self._on_admin_key_changed)
         return pane
+
+    def _on_admin_key_changed(self, _account_id: str) -> None:
+        usage_pane = self.built("Usage")
+        if usage_pane is not None and usage_pane.org_panel is not None:
+            usage_pane.org_panel.request_reload(usage_pane.days)
 
     def _build_usage(self) -> QWidget:
         from desktop_app.ui.usage import UsagePane

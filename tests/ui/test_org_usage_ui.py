@@ -44,6 +44,10 @@ def test_an_admin_key_is_checked_refused_when_ordinary_and_saved_to_the_keyring(
     app = modeldesk
     work = Account(provider_id="anthropic", label="Claude, work", base_url=anthropic.base_url)
     run(qtbot, app.accounts.save_account(work, ant.API_KEY_WORK))
+    panel = app.usage_pane.org_panel  # built first: a saved admin key must reach it
+    with qtbot.waitSignal(panel.report_loaded, timeout=WAIT_MS):
+        panel.request_reload(7)
+    assert not panel.tabs.isVisibleTo(panel)
     pane = app.accounts_pane
     pane.select_account(work.id)
     field = pane.admin_key_field
@@ -62,7 +66,9 @@ def test_an_admin_key_is_checked_refused_when_ordinary_and_saved_to_the_keyring(
     with qtbot.waitSignal(field.check_finished, timeout=WAIT_MS) as checked:
         field.check_button.click()
     assert checked.args == [True, "The admin key works: usage, costs and API keys can be read."]
-    assert run(qtbot, pane.save_current()) is not None
+    with qtbot.waitSignal(panel.report_loaded, timeout=WAIT_MS):
+        assert run(qtbot, pane.save_current()) is not None
+    assert panel.tabs.isVisibleTo(panel) and panel.keys.rowCount() == 3  # Usage asked the provider at once
     assert field.edit.text() == "" and field.remove_button.isEnabled()
     assert run(qtbot, app.secrets.get(f"{work.id}/admin")) == ant.ADMIN_KEY
     assert ant.ADMIN_KEY.encode() not in app.paths.settings_file.read_bytes()

@@ -27,6 +27,7 @@ class AdminKeyField(QWidget):
     """The admin key's line edit, Check and Remove buttons, and one line saying how it went."""
 
     check_finished = Signal(bool, str)  # worked, the sentence shown
+    key_changed = Signal(str)  # account id: its admin key was saved or removed
 
     def __init__(
         self, *, org: OrgUsageService, account_for_check: Callable[[], Account | None], parent: QWidget | None = None
@@ -106,6 +107,7 @@ class AdminKeyField(QWidget):
         self._stored = True
         self._placeholder(account.provider_id)
         self.show_note("Admin key saved: the Usage pane shows this organisation's own figures.", None)
+        self.key_changed.emit(account.id)
 
     async def check(self) -> bool:
         account = self._account_for_check()
@@ -138,6 +140,7 @@ class AdminKeyField(QWidget):
         self._stored = False
         self._placeholder(account.provider_id)
         self.show_note("Admin key removed.", None)
+        self.key_changed.emit(account.id)
 
     async def aclose(self) -> None:
         await self._tasks.aclose()
