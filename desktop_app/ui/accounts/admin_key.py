@@ -40,7 +40,9 @@ class AdminKeyField(QWidget):
         self._generation = 0
         self.edit = QLineEdit(objectName="adminKey", echoMode=QLineEdit.EchoMode.Password)
         self.check_button = QPushButton(
-            "Check", objectName="checkAdminKey", toolTip="Read the organisation's first API key with it; uses no tokens"
+            "Check",
+            objectName="checkAdminKey",
+            toolTip="One cheap admin call (lists one key or project); uses no tokens",
         )
         self.remove_button = QPushButton("Remove", objectName="removeAdminKey", enabled=False)
         self.note = QLabel(objectName="adminKeyNote", wordWrap=True, visible=False)
