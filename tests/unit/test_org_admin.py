@@ -146,6 +146,17 @@ async def test_the_twins_refuse_what_the_apis_refuse(http, anthropic, openai) ->
     assert too_many.status_code == 400
     no_auth = await http.get(f"{openai.base_url}/organization/projects")
     assert no_auth.status_code == 401
+    headers = {"x-api-key": ant.ADMIN_KEY, "anthropic-version": "2023-06-01"}
+    bad_group = await http.get(
+        f"{anthropic.base_url}/v1/organizations/cost_report",
+        params={"starting_at": "2025-01-01T00:00:00Z", "group_by[]": "api_key_id"},  # costs have no per-key split
+        headers=headers,
+    )
+    assert bad_group.status_code == 400 and bad_group.json()["type"] == "error"
+    no_start_time = await http.get(
+        f"{openai.base_url}/organization/usage/completions", headers={"authorization": f"Bearer {oai.ADMIN_KEY}"}
+    )
+    assert no_start_time.status_code == 400 and no_start_time.json()["error"]["param"] == "start_time"
 
 
 @pytest.mark.asyncio
