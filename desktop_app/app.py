@@ -17,6 +17,7 @@ import httpx
 from desktop_app.lifecycle import open_after_first_paint, quit_steps
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.accounts.catalog import ModelCatalog
+from desktop_app.services.accounts.org_usage import OrgUsageService
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.state import AccountStates
 from desktop_app.services.accounts.usage import UsageStore
@@ -82,6 +83,10 @@ class ModelDeskApp:
         self.accounts = AccountService(
             settings=self.settings, secrets=self.secrets, catalog=self.catalog, states=self.states
         )
+        # The providers' own usage, costs and keys, for accounts that hold an organisation admin key.
+        self.org = OrgUsageService(
+            http=self.http, secrets=self.secrets, accounts=lambda: self.settings.current.accounts, usage=self.usage
+        )
         self.engines = EngineInstaller(self.http, paths.data_dir)
         self.llamacpp = LlamaCppService(
             self.http, installed_binary=lambda: engine.binary if (engine := self.engines.current()) else None
@@ -145,6 +150,7 @@ class ModelDeskApp:
             engines=self.engines,
             hub=self.hub,
             hub_downloads=self.hub_downloads,
+            org=self.org,
         )
         self.chat_pane, self.gguf_view = self.panes.chat, self.panes.gguf_view
         # LiteLLM (~150 MB) loads when first needed; typing a message is the first sign of a request.

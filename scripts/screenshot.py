@@ -1,6 +1,7 @@
 """Render docs/screenshot.png: the real main window with a seeded conversation (--pane=Compare: a
 stored 3-column comparison; --pane=Reasoning: a reasoning fold and JSON checks; --pane=Discover:
-Hugging Face search, fit badges and downloads; --theme=light/dark).
+Hugging Face search, fit badges and downloads; --pane=OrgUsage: the providers' own figures beside
+the ledger, from the Anthropic Admin API twin; --theme=light/dark).
 
 Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
 stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
@@ -52,6 +53,7 @@ async def seed(home: Path, pane: str = "Chat", theme: str = "system") -> None:
     claude = Account(
         provider_id="anthropic",
         label="Claude, work",
+        base_url=os.environ.get("MODELDESK_SHOT_ADMIN_URL"),  # --pane=OrgUsage: the admin twin
         colour="#d97706",
         organization_id="org-7f3a9c21",
         daily_budget_usd=5.0,
@@ -185,6 +187,10 @@ def main() -> int:
     servers = ExitStack()
     if pane == "Ollama":
         start_ollama_servers(servers)
+    if pane == "OrgUsage":
+        from scripts.screenshot_org import start_admin_twin
+
+        start_admin_twin(servers)
     if pane == "Discover":
         from scripts.screenshot_discover import start_hub
 
@@ -228,6 +234,10 @@ def main() -> int:
             from scripts.screenshot_discover import stage_discover
 
             await stage_discover(app)
+        elif pane == "OrgUsage":
+            from scripts.screenshot_org import stage_org
+
+            await stage_org(app)
         elif pane == "Reasoning":
             from scripts.screenshot_reasoning import stage_reasoning
 

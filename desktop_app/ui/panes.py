@@ -18,6 +18,7 @@ from desktop_app.ui.llamacpp.library import GgufLibraryView
 
 if TYPE_CHECKING:
     from desktop_app.services.accounts.accounts import AccountService
+    from desktop_app.services.accounts.org_usage import OrgUsageService
     from desktop_app.services.accounts.secrets import SecretStore
     from desktop_app.services.accounts.usage import UsageStore
     from desktop_app.services.chat.context import ContextCounter
@@ -60,11 +61,13 @@ class Panes:
         engines: EngineInstaller | None = None,
         hub: HubClient | None = None,
         hub_downloads: HubDownloads | None = None,
+        org: OrgUsageService | None = None,
     ) -> None:
         self._window = window
         self._accounts = accounts
         self._secrets = secrets
         self._usage = usage
+        self._org = org
         self._local = local
         self._llamacpp = llamacpp
         self._settings = settings
@@ -113,14 +116,23 @@ class Panes:
     def _build_accounts(self) -> QWidget:
         from desktop_app.ui.accounts import AccountsPane
 
-        pane = AccountsPane(accounts=self._accounts)
+        pane = AccountsPane(accounts=self._accounts, org=self._org)
         pane.refresh_keyring_notice(shown_elsewhere=self._secrets.notice or "")
+        if pane.admin_key_field is not None:
+            pane.admin_key_field.key_changed.connect(self._on_admin_key_changed)
         return pane
+
+    def _on_admin_key_changed(self, _account_id: str) -> None:
+        usage_pane = self.built("Usage")
+        if usage_pane is not None and usage_pane.org_panel is not None:
+            usage_pane.org_panel.request_reload(usage_pane.days)
 
     def _build_usage(self) -> QWidget:
         from desktop_app.ui.usage import UsagePane
 
-        pane = UsagePane(usage=self._usage, accounts_provider=lambda: self._accounts.accounts)
+        pane = UsagePane(usage=self._usage, accounts_provider=lambda: self._accounts.accounts, org=self._org)
+        if pane.org_panel is not None:
+            self._spawn(pane.org_panel.reload(pane.days))
         pane.chat_requested.connect(lambda: self._window.show_pane("Chat"))
         # Not painted until its first reload is in, so its "no usage yet" state does not flash by
         # (before the store is open the reload finds nothing; start-up reloads it then).

@@ -1,20 +1,24 @@
-"""After a scripted session with DEBUG logging (three accounts, chats, a proxy config export), no
-key is in any file under the config, data, cache or log dirs, nor in the exported config."""
+"""After a scripted session with DEBUG logging (three accounts, chats, a proxy config export, the
+providers' own usage read with organisation admin keys), no key is in any file under the config,
+data, cache or log dirs, nor in the exported config."""
 
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
 from desktop_app.services.logs import setup_logging
 from desktop_app.ui.window_menus import export_proxy_config
+from tests.servers import anthropic_admin, openai_admin
 from tests.servers.anthropic_fault import AnthropicServer
 from tests.ui.conftest import run
 
 ANTHROPIC_A = "sk-ant-test-a"
 ANTHROPIC_B = "sk-ant-test-b"
 OPENAI = "sk-live-51b0c3d9e7a24f68"
+ADMIN_KEYS = (anthropic_admin.ADMIN_KEY, openai_admin.ADMIN_KEY)
 
 
 def _send(qtbot, app, target_id: str, model: str, text: str, expect: str) -> None:
@@ -54,6 +58,22 @@ def test_no_key_lands_in_any_file_after_a_full_session(qtbot, modeldesk, fault_s
             run(qtbot, export_proxy_config(app.window, app.accounts, str(exported)))
             assert "MODELDESK_CLAUDE_WORK_KEY" in exported.read_text()
             run(qtbot, app.usage_pane.reload())
+            with anthropic_admin.AnthropicAdminTwin() as claude_org, openai_admin.OpenAIAdminTwin() as openai_org:
+                claude_org.seed(date.today())
+                openai_org.seed(date.today())
+                for twin, provider_id, admin_key in (
+                    (claude_org, "anthropic", anthropic_admin.ADMIN_KEY),
+                    (openai_org, "openai", openai_admin.ADMIN_KEY),
+                ):
+                    org = Account(provider_id=provider_id, label=f"{provider_id} org", base_url=twin.base_url)
+                    run(qtbot, app.accounts.save_account(org, None))
+                    app.accounts_pane.select_account(org.id)
+                    app.accounts_pane.admin_key_field.edit.setText(admin_key)
+                    assert run(qtbot, app.accounts_pane.save_current()) is not None
+                panel = app.usage_pane.org_panel
+                with qtbot.waitSignal(panel.report_loaded, timeout=60_000):
+                    panel.refresh_button.click()
+                assert panel.status_label.text() == "" and panel.keys.rowCount() == 5
             run(qtbot, app.store.close())
             run(qtbot, app.usage.close())
     finally:
@@ -70,7 +90,7 @@ def test_no_key_lands_in_any_file_after_a_full_session(qtbot, modeldesk, fault_s
     assert any(p.name.endswith(".sqlite3") for p in files)
     for path in files:
         data = path.read_bytes()
-        for key in (ANTHROPIC_A, ANTHROPIC_B, OPENAI):
+        for key in (ANTHROPIC_A, ANTHROPIC_B, OPENAI, *ADMIN_KEYS):
             assert key.encode() not in data, f"a key leaked into {path.relative_to(isolated_home)}"
     for key in (ANTHROPIC_A, ANTHROPIC_B, OPENAI):
         assert key not in app.chat_pane.transcript.toPlainText()

@@ -237,6 +237,7 @@ class AccountService:
     async def remove_account(self, account_id: str) -> None:
         await self._secrets.delete(account_id)
         await header_secrets.write(self._secrets, account_id, {})
+        await self._secrets.delete(f"{account_id}/admin")  # an organisation admin key (org_usage.entry_name)
         self._catalog.forget(account_id)
         await self._settings.update_with(lambda s: s.without_account(account_id))
         self._announce()

@@ -25,6 +25,8 @@ from desktop_app.domain.accounts import Account, new_account_id
 from desktop_app.domain.providers import Provider, key_prefix_warning
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.accounts.catalog import CheckResult, CheckStatus
+from desktop_app.services.accounts.org_usage import OrgUsageService
+from desktop_app.ui.accounts.admin_key import AdminKeyField
 from desktop_app.ui.accounts.editor_base import ListEditor
 from desktop_app.ui.accounts.form import (
     STORED_KEY_PLACEHOLDER,
@@ -66,9 +68,12 @@ class AccountsPane(ListEditor):
     NOUN = "account"
     REMOVAL_NOTE = "Its stored key is deleted too."
 
-    def __init__(self, *, accounts: AccountService, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, *, accounts: AccountService, org: OrgUsageService | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(task_owner="AccountsPane", parent=parent)
         self._accounts = accounts
+        self._org = org
         self._new_id = new_account_id()  # the id a new account gets, so a check before saving caches under it
         self._key_stored = False
         self._checks_running = 0
@@ -114,6 +119,12 @@ class AccountsPane(ListEditor):
 
         self.form = AccountForm()
         form = self.form
+        self.admin_key_field: AdminKeyField | None = None
+        if self._org is not None:  # an organisation admin key, under the API key (Anthropic, OpenAI)
+            self.admin_key_field = AdminKeyField(
+                org=self._org, account_for_check=lambda: self._account_from_form(verb="Cannot check", for_check=True)
+            )
+            form.fields.insertRow(4, "Admin key", self.admin_key_field)
         self._name_field, self._save_field = form.name_edit, form.save_button
         splitter = self._split(
             form,
@@ -150,6 +161,7 @@ class AccountsPane(ListEditor):
         self.duplicate_action.triggered.connect(self._on_duplicate_triggered)
         self.toggle_enabled_action.triggered.connect(self._on_toggle_enabled_triggered)
         self.form.provider_combo.currentIndexChanged.connect(self._update_key_field)
+        self.form.provider_combo.currentIndexChanged.connect(self._update_admin_key_row)
         self.form.remove_key_button.clicked.connect(self._on_remove_key_clicked)
         self.form.save_button.clicked.connect(self._on_save_clicked)
         self.form.check_button.clicked.connect(self._on_check_clicked)
@@ -215,8 +227,14 @@ class AccountsPane(ListEditor):
         if account is None:
             return None
         typed = self.form.key_edit.text().strip()
+        admin_problem = self.admin_key_field.problem(account.provider_id) if self.admin_key_field else None
+        if admin_problem:
+            self.form.show_status(f"Not saved: {admin_problem}", "error")
+            return None
         if not await self._write(self._accounts.save_account(account, typed or None, self.form.secret_values())):
             return None
+        if self.admin_key_field is not None:
+            await self.admin_key_field.save(account)
         self.refresh_keyring_notice()  # writing the key may have found the keyring unusable
         self.form.key_edit.clear()  # unchecks "Show" too
         if self._editing_id == account.id:
@@ -314,6 +332,8 @@ class AccountsPane(ListEditor):
     async def aclose(self) -> None:
         await super().aclose()
         await self.pools_editor.aclose()
+        if self.admin_key_field is not None:
+            await self.admin_key_field.aclose()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._tasks.cancel_all()
@@ -341,6 +361,9 @@ class AccountsPane(ListEditor):
             self._new_id = new_account_id()
         self._key_stored = False
         self.form.load(account)
+        if self.admin_key_field is not None:
+            self.admin_key_field.load(account.id if account else None, self.form.current_provider().id)
+            self._update_admin_key_row()
         self._update_key_field()
         self._update_list_actions()
         if account is not None:
@@ -408,3 +431,10 @@ class AccountsPane(ListEditor):
     def _update_pools_tab(self) -> None:
         count = self.pools_editor.model.rowCount()
         self.tabs.setTabText(1, f"Pools ({count})" if count else "Pools")
+
+    def _update_admin_key_row(self) -> None:
+        field = self.admin_key_field
+        if field is not None:
+            provider_id = self.form.current_provider().id
+            self.form.fields.setRowVisible(field, field.applies_to(provider_id))
+            field.provider_changed(provider_id)

@@ -31,12 +31,14 @@ from PySide6.QtWidgets import (
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import StorageFailed
 from desktop_app.domain.usage import BudgetLevel, DailyUsage, budget_level, merge_models
+from desktop_app.services.accounts.org_usage import OrgUsageService
 from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat.conversations import StoreClosed
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.theme import banner_style, set_themed_style_sheet, set_tone
 from desktop_app.ui.usage.chart import REMOVED_LABEL, ChartMetric, DailyChart, Series, account_series
 from desktop_app.ui.usage.model import DATE, SortRole, UsageTableModel
+from desktop_app.ui.usage.org import OrgPanel
 
 EMPTY_HINT = "No requests yet: usage appears here after your first chat."
 ALL_ACCOUNTS = "All accounts"
@@ -68,6 +70,7 @@ class UsagePane(QWidget):
         *,
         usage: UsageStore,
         accounts_provider: Callable[[], list[Account]],
+        org: OrgUsageService | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -81,6 +84,9 @@ class UsagePane(QWidget):
         self.model = UsageTableModel(parent=self)
         self._build()
         self._connect()
+        self.org_panel: OrgPanel | None = None
+        if org is not None:
+            self._add_org_panel(org)
         self._apply()
 
     # --- construction --------------------------------------------------------------------------
@@ -273,6 +279,8 @@ class UsagePane(QWidget):
     async def aclose(self) -> None:
         if self._export_dialog is not None:
             self._export_dialog.reject()
+        if self.org_panel is not None:
+            await self.org_panel.aclose()
         await self._tasks.aclose()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -367,3 +375,36 @@ class UsagePane(QWidget):
 
     def _on_export_dialog_finished(self, _result: int) -> None:
         self._export_dialog = None
+
+    # --- the providers' own figures ----------------------------------------------------------------
+
+    def _add_org_panel(self, org: OrgUsageService) -> None:
+        """Put the providers' figures under the ledger's, in a splitter; the period drives both."""
+        panel = OrgPanel(org=org, accounts_provider=self._accounts_provider)
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        index = layout.indexOf(self._stack)
+        layout.removeWidget(self._stack)
+        split = QSplitter(Qt.Orientation.Vertical, objectName="orgSplit", childrenCollapsible=False)
+        split.addWidget(self._stack)
+        split.addWidget(panel)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        layout.insertWidget(index, split, 1)
+        self.range_combo.currentIndexChanged.connect(self._on_range_changed_for_org)
+        panel.report_loaded.connect(self._on_org_report_loaded)
+        self.org_panel = panel
+        self._org_split = split
+        self._org_sized = False
+
+    def _on_org_report_loaded(self) -> None:
+        # The panel was one line until an admin key showed up: give its tables their share once.
+        panel = self.org_panel
+        if panel is not None and not self._org_sized and panel.tabs.isVisibleTo(panel):
+            self._org_sized = True
+            total = sum(self._org_split.sizes())
+            self._org_split.setSizes([total * 11 // 20, total - total * 11 // 20])
+
+    def _on_range_changed_for_org(self, _index: int) -> None:
+        if self.org_panel is not None:
+            self.org_panel.request_reload(self.days)
