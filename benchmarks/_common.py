@@ -146,6 +146,17 @@ class QtHeartbeat:
         return overlapping_lateness(itertools.pairwise(self.ticks), start, end)
 
 
+def qasync_loop(qt_app):
+    """qasync's loop with asyncio's async-generator hooks on this thread, as desktop_app/__main__.py
+    sets them (qasync's run_forever does not): an async generator left unfinished is closed on the
+    loop instead of complaining when it is collected."""
+    import qasync
+
+    loop = qasync.QEventLoop(qt_app)
+    sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook)
+    return loop
+
+
 class BenchApp:
     """The real ModelDeskApp (every service, the main window) on a qasync loop, keys kept in memory.
 
@@ -154,7 +165,6 @@ class BenchApp:
     """
 
     def __init__(self, timeout_s: float) -> None:
-        import qasync
         from PySide6.QtWidgets import QApplication
 
         from desktop_app.app import ModelDeskApp
@@ -167,7 +177,7 @@ class BenchApp:
         self.qt_app = QApplication.instance() or QApplication(sys.argv[:1])
         self.collector = MainThreadCollector()
         self.collector.start()
-        self.loop = qasync.QEventLoop(self.qt_app)
+        self.loop = qasync_loop(self.qt_app)
         self.app = ModelDeskApp(
             paths=AppPaths.from_environment(),
             secrets=SecretStore(backend=MemoryKeyring()),

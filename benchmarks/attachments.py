@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import QtHeartbeat, lag_figures, print_figures
+from benchmarks._common import QtHeartbeat, lag_figures, print_figures, qasync_loop
 from desktop_app.domain.attachments import image_limits
 from desktop_app.services.chat.attachments import AttachmentStore, prepare
 
@@ -46,7 +46,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     limits = image_limits("anthropic")
@@ -62,7 +61,7 @@ def main() -> None:
             direct.append(time.perf_counter() - started)
 
         app = QApplication.instance() or QApplication(sys.argv[:1])
-        loop = qasync.QEventLoop(app)
+        loop = qasync_loop(app)
         asyncio.set_event_loop(loop)
 
         async def measure() -> dict[str, float]:

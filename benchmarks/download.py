@@ -14,6 +14,11 @@ redirect, stream, write and sha256 on its own thread, the final rename); a plain
   lag_p99_ms:       99th percentile heartbeat lateness during the app's downloads (target <= 33)
   resume_waste_mb:  bytes received twice after the cut at 50 % (target <= 16)
   idle_lag_p99_ms:  the heartbeat with nothing running (this machine's noise)
+
+With --window, the same is measured through the whole app instead (BenchApp: every service and
+the main window): the Discover pane shows the repo, its Download button is clicked, and its
+download list follows the progress until the file is in place; the baseline runs on the same loop.
+Those figures are printed with a `window_` prefix.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, QtHeartbeat, lag_figures, print_figures, start_server, stop_server
+from _common import ROOT, QtHeartbeat, lag_figures, print_figures, qasync_loop, start_server, stop_server
 
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -150,13 +155,103 @@ async def measure(folder: Path, size: int, runs: int) -> dict[str, float]:
     }
 
 
+async def window_download(bench, cache: Path) -> tuple[float, float]:
+    """Download through the Discover pane, as a user does: Download clicked; done once the file is
+    in place (the pane's list follows every progress report meanwhile)."""
+    from desktop_app.domain.ollama import PullState
+
+    app = bench.app
+    app.window.show_pane("Discover")
+    pane = app.discover_pane
+    await pane.show_repo(REPO)
+    start = time.perf_counter()
+    pane.download_button.click()
+    ended = (PullState.DONE, PullState.FAILED, PullState.CANCELLED)
+    [job] = [job for job in app.hub_downloads.jobs() if job.progress().state not in ended]
+    final = await job.wait()
+    end = time.perf_counter()
+    if final.state is not PullState.DONE:
+        raise RuntimeError(f"the download through the window ended {final.state.value}: {final.error}")
+    await asyncio.to_thread(shutil.rmtree, cache)
+    return start, end
+
+
+def measure_window(folder: Path, size: int, runs: int) -> dict[str, float]:
+    """The window side: the app and the baseline on the app's own loop, taking turns."""
+    import httpx
+
+    path, sha = make_file(folder, size)
+    twin, port = start_twin(path, sha)
+    endpoint = f"http://127.0.0.1:{port}"
+    cache = folder / "hf"
+    os.environ.update(
+        HF_ENDPOINT=endpoint, HF_HUB_CACHE=str(cache), MODELDESK_HOME=str(folder / "home"), HF_HUB_OFFLINE="0"
+    )
+    from _common import BenchApp
+
+    bench = BenchApp(TIMEOUT_S)
+    try:
+        bench.run(bench.start())
+        plain_client = httpx.AsyncClient(timeout=60)
+        heartbeat = QtHeartbeat()
+
+        async def measured() -> dict[str, float]:
+            gc.collect()
+            idle = await heartbeat.start()
+            app_times: list[float] = []
+            plain_times: list[float] = []
+            windows: list[tuple[float, float]] = []
+            url = f"{endpoint}/{REPO}/resolve/main/{NAME}"
+            await window_download(bench, cache)  # warm-ups, not kept
+            await plain_httpx(plain_client, url, folder / "plain.gguf")
+            for run in range(runs):
+                for side in ("app", "plain") if run % 2 == 0 else ("plain", "app"):
+                    if side == "app":
+                        start, end = await window_download(bench, cache)
+                        app_times.append(end - start)
+                        windows.append((start, end))
+                    else:
+                        plain_times.append(await plain_httpx(plain_client, url, folder / "plain.gguf"))
+            await heartbeat.last_tick()
+            heartbeat.stop()
+            await plain_client.aclose()
+            lateness = [late for start, end in windows for late in heartbeat.lateness(start, end)]
+            app_s, plain_s = statistics.median(app_times), statistics.median(plain_times)
+            return {
+                "window_throughput_ratio": plain_s / app_s,
+                "window_app_mb_per_s": size / app_s / 1e6,
+                "window_baseline_mb_per_s": size / plain_s / 1e6,
+                **lag_figures(lateness, "window_"),
+                **lag_figures(idle, "window_idle_"),
+            }
+
+        return bench.run(measured())
+    finally:
+        bench.shut_down()
+        stop_server(twin)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=2, help="measured downloads of each kind")
+    parser.add_argument("--window", action="store_true", help="through the whole app's Discover pane")
     args = parser.parse_args()
+    if args.window:
+        with tempfile.TemporaryDirectory(prefix="modeldesk-download-") as tmp:
+            figures = measure_window(Path(tmp), args.size_mb * 1024 * 1024, args.runs)
+        print_figures(
+            {
+                "size_mb": args.size_mb,
+                "runs": args.runs,
+                **{
+                    k: (f"{v:.2f}" if "ratio" in k else f"{v:.1f}" if isinstance(v, float) else v)
+                    for k, v in figures.items()
+                },
+            }
+        )
+        return
 
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     from desktop_app.ui.common.gc import MainThreadCollector
@@ -165,7 +260,7 @@ def main() -> None:
     collector = MainThreadCollector()
     collector.start()
     folder = tempfile.TemporaryDirectory(prefix="modeldesk-download-")
-    loop = qasync.QEventLoop(app)
+    loop = qasync_loop(app)
     asyncio.set_event_loop(loop)
     try:
         result = loop.run_until_complete(

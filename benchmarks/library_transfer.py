@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import QtHeartbeat, lag_figures, print_figures
+from benchmarks._common import QtHeartbeat, lag_figures, print_figures, qasync_loop
 from desktop_app.domain.attachments import DEFAULT_IMAGE_LIMITS
 from desktop_app.domain.library import ExportFormat
 from desktop_app.services.chat.attachments import AttachmentStore
@@ -48,11 +48,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20)
     args = parser.parse_args()
 
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    loop = qasync.QEventLoop(app)
+    loop = qasync_loop(app)
     asyncio.set_event_loop(loop)
 
     async def measure(tmp: Path) -> dict[str, float]:

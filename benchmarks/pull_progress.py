@@ -35,6 +35,7 @@ from _common import (
     QtHeartbeat,
     lag_figures,
     print_figures,
+    qasync_loop,
     start_server,
     stop_server,
 )
@@ -114,7 +115,6 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000.0, help="progress lines a second")
     args = parser.parse_args()
 
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     from desktop_app.ui.common.gc import MainThreadCollector
@@ -124,7 +124,7 @@ def main() -> None:
     collector.start()
     home = tempfile.TemporaryDirectory(prefix="modeldesk-pull-")
     server, port = start_ollama(args.rate, args.seconds)
-    loop = qasync.QEventLoop(app)
+    loop = qasync_loop(app)
     asyncio.set_event_loop(loop)
     try:
         result = loop.run_until_complete(measure(port, Path(home.name)))
