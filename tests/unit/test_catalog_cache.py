@@ -31,6 +31,7 @@ async def test_the_list_is_cached_on_disk_and_read_back_by_a_new_catalog(
 ) -> None:
     account = compatible(server.base_url)
     models = await catalog.fetch_models(account, KEY)
+    await catalog.aclose()  # written on a worker thread; quitting waits for it
 
     assert catalog.cached_models(account.id) == models
     assert KEY not in cache_file.read_text("utf-8")
@@ -43,9 +44,29 @@ async def test_the_list_is_cached_on_disk_and_read_back_by_a_new_catalog(
     assert later.cached_models(account.id) == models
 
     later.forget(account.id)
+    await later.aclose()
     again = ModelCatalog(http=http, cache_file=cache_file)
     again.load_cache()
     assert again.cached_models(account.id) == ()
+
+
+@pytest.mark.asyncio
+async def test_lists_remembered_in_a_row_are_written_once_each_writer_is_free_the_latest_last(
+    http: httpx.AsyncClient, cache_file: Path
+) -> None:
+    """The cache is written off the loop's thread, and what is on disk at the end is the latest."""
+    catalog = ModelCatalog(http=http, cache_file=cache_file)
+    for n in range(20):
+        catalog._remember("acct", tuple(f"model-{i}" for i in range(n + 1)))
+    assert not cache_file.exists()  # nothing written on the caller's thread
+    await catalog.aclose()
+    assert json.loads(cache_file.read_text("utf-8"))["acct"]["models"] == [f"model-{i}" for i in range(20)]
+
+
+def test_without_a_running_loop_the_cache_is_written_at_once(http: httpx.AsyncClient, cache_file: Path) -> None:
+    catalog = ModelCatalog(http=http, cache_file=cache_file)
+    catalog._remember("acct", ("one",))
+    assert json.loads(cache_file.read_text("utf-8"))["acct"]["models"] == ["one"]
 
 
 @pytest.mark.parametrize(
@@ -113,6 +134,7 @@ async def test_a_fresh_cache_answers_without_a_request(
     assert (again.source, again.models, again.fetched_at) == ("cache", first.models, first.fetched_at)
     assert again.notice is None
 
+    await tiered.aclose()  # quit
     restarted = ModelCatalog(http=http, cache_file=cache_file, clock=clock)  # the next start of the app
     restarted.load_cache()
     assert (await restarted.models(account, KEY)).source == "cache"

@@ -17,8 +17,6 @@ import asyncio
 import importlib.metadata
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -350,6 +348,13 @@ def _read_model_info(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return kept
 
 
+def _write_models(path: Path, data: bytes) -> None:
+    try:
+        write_atomically(path, data, mode=0o644)
+    except OSError:
+        log.warning("could not write the model cache", exc_info=True)
+
+
 def _write_model_info(path: Path, data: bytes) -> None:
     try:
         write_atomically(path, data, mode=0o644)
@@ -380,6 +385,8 @@ class ModelCatalog:
         # so that showing a model's details at start-up does not need LiteLLM (~150 MB) loaded.
         self._info_file = cache_file.with_name("model-info.json")
         self._info: dict[str, dict[str, dict[str, Any]]] | None = None  # provider id -> model -> fields
+        self._unwritten: bytes | None = None  # the lists as they stand, not yet on disk
+        self._writer: asyncio.Task[None] | None = None
 
     # --- cache ------------------------------------------------------------------------------
 
@@ -410,16 +417,27 @@ class ModelCatalog:
         self._write_cache()
 
     def _write_cache(self) -> None:
-        # Small file, written rarely; atomic so a crash never leaves half a cache.
-        self._cache_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._cache_file.parent, prefix=".models-", suffix=".tmp")
+        """Keep the lists on disk: on a worker thread when a loop runs (the latest state wins; an
+        fsync must not hold up the window), else at once. Atomic, so a crash leaves a whole file."""
+        data = json.dumps(self._cache).encode("utf-8")  # a snapshot of the state now
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self._cache, fh)
-            os.replace(tmp, self._cache_file)
-        except OSError:
-            log.warning("could not write the model cache", exc_info=True)
-            Path(tmp).unlink(missing_ok=True)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            _write_models(self._cache_file, data)
+            return
+        self._unwritten = data
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_unwritten(), name="catalog:cache")
+
+    async def _write_unwritten(self) -> None:
+        while (data := self._unwritten) is not None:
+            self._unwritten = None
+            await asyncio.to_thread(_write_models, self._cache_file, data)
+
+    async def aclose(self) -> None:
+        """Quitting: the lists not yet on disk are written."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
 
     # --- network ----------------------------------------------------------------------------
 
