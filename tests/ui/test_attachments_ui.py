@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.attachments import AttachmentKind
+from tests.servers.ollama_server import OllamaServer
 from tests.ui.conftest import WAIT_MS, run
 
 
@@ -159,6 +160,33 @@ def test_a_model_that_cannot_see_is_refused_the_image_before_anything_is_stored(
     assert len(fault_server.requests) == requests_before
     assert pane.composer.toPlainText() == "Describe it" and len(pane.attachment_tray.attachments) == 1
     assert pane.current_conversation is None or run(qtbot, modeldesk.store.messages(pane.current_conversation.id)) == []
+
+
+def test_an_ollama_model_without_vision_is_refused_the_image_and_a_vision_model_gets_it(
+    qtbot, modeldesk, tmp_path
+) -> None:
+    """Ollama's `/api/show` capabilities decide (LiteLLM's map knows no local model)."""
+    pane = modeldesk.chat_pane
+    with OllamaServer(installed=("gemma3:270m", "gemma3:4b")) as server:
+        account = Account(provider_id="ollama", label="Local Ollama", base_url=server.base_url)
+        run(qtbot, modeldesk.accounts.save_account(account, ""))
+        run(qtbot, modeldesk.accounts.refresh_models(account.id))
+        assert pane.select_model(account.id, "gemma3:270m")
+        picture = png_file(tmp_path)
+        run(qtbot, pane.attachment_tray.add_path(picture))
+        pane.composer.setPlainText("Describe it")
+        sentence = "gemma3:270m on Local Ollama does not take images; pick a vision model or remove the image."
+        qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: sentence in pane.transcript.toPlainText() + pane.notice.text(), timeout=WAIT_MS)
+        assert not [r for r in server.requests if r.path == "/api/chat"]
+        assert pane.composer.toPlainText() == "Describe it" and len(pane.attachment_tray.attachments) == 1
+
+        assert pane.select_model(account.id, "gemma3:4b")
+        qtbot.waitUntil(lambda: pane.model_info.text() == "vision", timeout=WAIT_MS)
+        send(qtbot, pane, "Describe it")
+        [chat] = [r.json() for r in server.requests if r.path == "/api/chat"]
+        assert chat["model"] == "gemma3:4b"
+        assert chat["messages"][-1]["images"] == [base64.b64encode(picture.read_bytes()).decode()]
 
 
 def test_deleting_the_last_conversation_that_uses_a_file_removes_it(qtbot, modeldesk, pane, tmp_path) -> None:
