@@ -173,3 +173,17 @@ def test_edit_on_a_result_sends_a_new_version_of_it_with_the_other_results_of_th
         "sunny",
         "windy",
     ]
+
+
+def test_a_function_picked_in_the_tab_shows_its_description_from_the_start(qtbot):
+    from desktop_app.ui.chat.tools_tab import ToolsTab
+
+    tab = ToolsTab()
+    qtbot.addWidget(tab)
+    tab.resize(260, 500)
+    tab.show()
+    described = ToolSpec(name="get_weather", description="The current weather in a city, with its forecast. " * 3)
+    tab.set_values((described,), "auto", True)
+    tab.list.setCurrentRow(0)
+    assert tab.description.text() == described.description and tab.description.cursorPosition() == 0
+    assert tab.list.horizontalScrollBar().maximum() == 0  # the long line wraps, it does not scroll sideways
