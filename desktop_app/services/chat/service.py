@@ -98,6 +98,18 @@ class ChatService:
             return await self._attachments.add_file(path, limits)
         return await self._attachments.add_bytes(data or b"", name, limits)
 
+    async def fit(self, attachments: tuple[Attachment, ...], *provider_ids: str) -> tuple[Attachment, ...]:
+        """At Send: the files attached for one provider, as the providers the message now goes to
+        take them (an image attached for a roomier one is scaled again; one within their limits is
+        left as it is). AttachmentRefused when a file is no longer on disk."""
+        if not attachments:
+            return attachments
+        if self._attachments is None:
+            raise AttachmentRefused("This message has attached files, and this session cannot read them.")
+        await self._attachments.check(attachments)
+        limits = image_limits(*provider_ids)
+        return tuple([await self._attachments.fit(a, limits) for a in attachments])
+
     def attachment_path(self, attachment: Attachment) -> Path:
         """Where the attached file is kept."""
         if self._attachments is None:
