@@ -195,7 +195,7 @@ async def test_a_turn_carries_its_attached_files_and_needs_no_text_with_them(
 
     chat = make_chat(engine, store, secrets, account)
     turns = CompareTurns(chat)
-    conversation, setup = await _comparison(store, account, "ok", "no-usage")
+    conversation, _setup = await _comparison(store, account, "ok", "no-usage")
     picture = Attachment(digest="ab" * 32, name="chart.png", kind=AttachmentKind.IMAGE, media_type="image/png", size=9)
     with pytest.raises(BadRequest):
         await turns.add_user_turn(conversation, " ", 2, first=True)
