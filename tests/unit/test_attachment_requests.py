@@ -448,3 +448,26 @@ async def test_an_ollama_model_without_vision_is_refused_images_in_one_sentence(
             assert stack.bodies() == [] and await store.messages(conversation.id) == []
             # What the server said is kept: asked again, it is not asked again.
             assert len([r for r in server.requests if r.path == "/api/show"]) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_edited_message_keeps_its_attached_files(
+    engine: LiteLLMEngine, parts: tuple[SecretStore, ConversationStore], tmp_path: Path
+) -> None:
+    secrets, store = parts
+    provider = PROVIDERS["openai"]
+    with FaultServer() as server:
+        stack = build_stack(engine, server, provider, secrets, store, tmp_path)
+        await secrets.set(stack.account.id, provider.key)
+        attached, stored = await stack.attach()
+        conversation = await stack.conversation()
+        await finished(stack.chat.reply(conversation, TEXT, attachments=attached))
+        [question, _] = await store.messages(conversation.id)
+
+        await finished(await stack.chat.edit(conversation, question.id, "What do these say, briefly?"))
+
+        [edited, _] = await store.messages(conversation.id)
+        assert (edited.content, edited.attachments, edited.versions) == ("What do these say, briefly?", attached, 2)
+        parts_sent = user_messages(stack.bodies()[-1])[0]
+        assert parts_sent[0] == {"type": "text", "text": "What do these say, briefly?"}
+        assert parts_sent[1:] == expected_user_content("openai", stored)[1:]

@@ -345,6 +345,7 @@ class ChatService:
             role=original.role,
             content=text,
             parent_id=original.parent_id,
+            attachments=original.attachments,  # the text is what was edited: the files stay with it
             tool_call_id=original.tool_call_id,
         )
         for result in later:
