@@ -129,6 +129,7 @@ def test_edit_on_a_result_sends_a_new_version_of_it_with_the_other_results_of_th
 ):
     """Two calls in one reply, both answered; the first result edited: the model is asked again with
     the new result and the second one as it was, and the old version stays ("‹ 1/2 ›")."""
+    from desktop_app.ui.chat.turn_actions import EDIT_RESULT_TITLE
     from tests.ui.test_turn_actions import click
 
     pane = modeldesk.chat_pane
@@ -152,7 +153,7 @@ def test_edit_on_a_result_sends_a_new_version_of_it_with_the_other_results_of_th
     box = pane.turns.edit_box
     qtbot.waitUntil(lambda: not box.isHidden(), timeout=WAIT_MS)
     assert box.editor.toPlainText() == "sunny"
-    assert box.title.text() == f"Editing the result for {first_call.id}: it is sent as a new version, the old one stays."
+    assert box.title.text() == EDIT_RESULT_TITLE.format(call=first_call.id)
     box.editor.setPlainText("snowing")
     with qtbot.waitSignal(pane.reply_finished, timeout=30_000) as blocker:
         box.send_button.click()
