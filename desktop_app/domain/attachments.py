@@ -50,8 +50,10 @@ _LIMITS = {
 DEFAULT_IMAGE_LIMITS = ImageLimits(2048, 3_750_000)
 
 
-def image_limits(provider_id: str) -> ImageLimits:
-    return _LIMITS.get(provider_id, DEFAULT_IMAGE_LIMITS)
+def image_limits(*provider_ids: str) -> ImageLimits:
+    """What every one of the providers takes (the tightest of their limits: compare columns)."""
+    limits = [_LIMITS.get(p, DEFAULT_IMAGE_LIMITS) for p in provider_ids] or [DEFAULT_IMAGE_LIMITS]
+    return ImageLimits(min(x.long_side for x in limits), min(x.max_bytes for x in limits))
 
 
 def suffix_of(media_type: str) -> str:
@@ -80,6 +82,12 @@ class Attachment:
     @property
     def suffix(self) -> str:
         return suffix_of(self.media_type)
+
+    def fits(self, limits: ImageLimits) -> bool:
+        """Whether it goes as it is to a provider with `limits` (anything but an image does)."""
+        if self.kind is not AttachmentKind.IMAGE:
+            return True
+        return max(self.width, self.height) <= limits.long_side and self.size <= limits.max_bytes
 
     def to_json(self) -> dict[str, Any]:
         return {

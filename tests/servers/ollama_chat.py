@@ -26,7 +26,9 @@ Images (docs.ollama.com/api/chat, ollama/ollama docs/api.md "Chat request (with 
 api/types.go Message.Images []ImageData): `messages[].images` is a list of base64 strings, without
 a `data:` prefix, which Go's encoding/json decodes into bytes when the request is read; anything
 else is the 400 that binding gives ("illegal base64 data at input byte N"). `check_images`
-checks every message, also when no upstream is set.
+checks every message, also when no upstream is set. Images for a model whose capabilities lack
+"vision" are the runner's 500 "this model is missing data required for image input"
+(model/model.go ErrNoVisionModel), once the model is loaded (`check_sees`).
 
 The upstream request lives inside the generator, so closing it (the server does when its client
 leaves) closes the connection and llama-server stops generating. httpx is imported only when a
@@ -49,6 +51,7 @@ RUNNER_STOPPED = (
     "or an internal error, check ollama server logs for details"
 )
 RUNNER_FAILED = "an error was encountered while running the model: "
+NO_VISION = "this model is missing data required for image input"
 UPSTREAM_READ_TIMEOUT_S = 300.0  # a long prompt on a slow CPU; the test's own timeouts are shorter
 
 CANNED_WORDS = ("Hello", " from", " the", " test", " server.")
@@ -192,6 +195,12 @@ def check_images(messages: list[Any]) -> None:
                     bad = len(image) - len(image) % 4  # the quantum that is cut short or padded wrong
             if bad is not None:
                 raise ReplyError(f"illegal base64 data at input byte {bad}", 400)
+
+
+def check_sees(messages: list[Any], capabilities: Iterable[str]) -> None:
+    """Images for a model that has no vision: ReplyError 500, as Ollama's runner fails the request."""
+    if "vision" not in capabilities and any(isinstance(m, dict) and m.get("images") for m in messages):
+        raise ReplyError(NO_VISION, 500)
 
 
 def _go_kind(value: Any) -> str:

@@ -145,6 +145,14 @@ DEFAULT_CATALOG: tuple[CatalogModel, ...] = (
         capabilities=("completion",),
         system="You are a helpful assistant.",
     ),
+    catalog_model(
+        "gemma3:4b",
+        3_338_801_804,
+        family="gemma3",
+        parameter_size="4.3B",
+        context_length=131072,
+        capabilities=("completion", "vision"),
+    ),
     catalog_model("mistral:latest", 4_113_301_824, parameter_size="7.2B", context_length=32768),
     catalog_model(
         "nomic-embed-text:latest",

@@ -24,7 +24,8 @@ server/download.go, api/types.go):
   upstream request. The translation is in `tests.servers.ollama_chat`.
 * Strictness: 405 with Allow for a wrong method, 404 text/plain `404 page not found` for an unknown
   path, 400 for a missing body, an invalid name or a bad keep_alive, and an optional bearer key.
-  A chat's `messages[].images` must be base64 strings (`ollama_chat.check_images`), as Go decodes them.
+  A chat's `messages[].images` must be base64 strings (`ollama_chat.check_images`), as Go decodes them,
+  for a model with the "vision" capability (`ollama_chat.check_sees`; gemma3:4b in the catalog).
 
 Switches for tests and benchmarks (safe to set from any thread): `tick_s` and `bytes_per_tick`
 (the download pace), `disk_free` (bytes the fake disk still takes; then "no space left on
@@ -530,6 +531,10 @@ class OllamaServer(PullMixin, LoopbackServer):
         self._require_completion(installed, name, "chat")
         await self._load(installed.model.name)
         self._mark_used(installed.model.name, keep_alive)
+        try:
+            ollama_chat.check_sees(body.get("messages") or [], installed.model.capabilities)
+        except ReplyError as exc:
+            raise ApiError(exc.status, exc.message) from None
         return await self._reply("chat", name, body, installed.model.system, arrived, writer, state)
 
     @staticmethod

@@ -4,6 +4,7 @@ in the transcript, the viewer, and the sentences for what cannot be attached or 
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from PySide6.QtWidgets import QApplication
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.attachments import AttachmentKind
+from tests.servers.anthropic_fault import AnthropicServer
+from tests.servers.ollama_server import OllamaServer
 from tests.ui.conftest import WAIT_MS, run
 
 
@@ -159,6 +162,66 @@ def test_a_model_that_cannot_see_is_refused_the_image_before_anything_is_stored(
     assert len(fault_server.requests) == requests_before
     assert pane.composer.toPlainText() == "Describe it" and len(pane.attachment_tray.attachments) == 1
     assert pane.current_conversation is None or run(qtbot, modeldesk.store.messages(pane.current_conversation.id)) == []
+
+
+def test_an_ollama_model_without_vision_is_refused_the_image_and_a_vision_model_gets_it(
+    qtbot, modeldesk, tmp_path
+) -> None:
+    """Ollama's `/api/show` capabilities decide (LiteLLM's map knows no local model)."""
+    pane = modeldesk.chat_pane
+    with OllamaServer(installed=("gemma3:270m", "gemma3:4b")) as server:
+        account = Account(provider_id="ollama", label="Local Ollama", base_url=server.base_url)
+        run(qtbot, modeldesk.accounts.save_account(account, ""))
+        run(qtbot, modeldesk.accounts.refresh_models(account.id))
+        assert pane.select_model(account.id, "gemma3:270m")
+        picture = png_file(tmp_path)
+        run(qtbot, pane.attachment_tray.add_path(picture))
+        pane.composer.setPlainText("Describe it")
+        sentence = "gemma3:270m on Local Ollama does not take images; pick a vision model or remove the image."
+        qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: sentence in pane.transcript.toPlainText() + pane.notice.text(), timeout=WAIT_MS)
+        assert not [r for r in server.requests if r.path == "/api/chat"]
+        assert pane.composer.toPlainText() == "Describe it" and len(pane.attachment_tray.attachments) == 1
+
+        assert pane.select_model(account.id, "gemma3:4b")
+        qtbot.waitUntil(lambda: pane.model_info.text() == "vision", timeout=WAIT_MS)
+        send(qtbot, pane, "Describe it")
+        [chat] = [r.json() for r in server.requests if r.path == "/api/chat"]
+        assert chat["model"] == "gemma3:4b"
+        assert chat["messages"][-1]["images"] == [base64.b64encode(picture.read_bytes()).decode()]
+
+
+def test_an_image_attached_for_one_provider_is_fitted_to_the_one_picked_at_send(
+    qtbot, modeldesk, fault_server, tmp_path
+) -> None:
+    """Attached while an OpenAI model was picked (2,048 px), sent to Claude (1,568 px): scaled again
+    from the stored picture; one already within Claude's limits goes as it was."""
+    pane = modeldesk.chat_pane
+    openai = Account(provider_id="openai", label="Work", base_url=fault_server.base_url)
+    run(qtbot, modeldesk.accounts.save_account(openai, "sk-test"))
+    run(qtbot, modeldesk.accounts.refresh_models(openai.id))
+    assert pane.select_model(openai.id, "ok")
+    big = run(qtbot, pane.attachment_tray.add_path(png_file(tmp_path, "wide.png", (2000, 1000))))
+    small = run(qtbot, pane.attachment_tray.add_path(png_file(tmp_path, "small.png", (1000, 500))))
+    assert (big.width, big.note) == (2000, "")  # it fits OpenAI's limits as it is
+
+    with AnthropicServer() as server:
+        claude = Account(provider_id="anthropic", label="Claude", base_url=server.base_url)
+        run(qtbot, modeldesk.accounts.save_account(claude, "sk-ant-test-a"))
+        run(qtbot, modeldesk.accounts.refresh_models(claude.id))
+        assert pane.select_model(claude.id, "claude-sonnet-4-5")
+        send(qtbot, pane, "Compare them")
+        [body] = [r.json() for r in server.requests if r.path == "/v1/messages"]
+    images = [b for b in body["messages"][-1]["content"] if b["type"] == "image"]
+    sizes = [Image.open(io.BytesIO(base64.b64decode(b["source"]["data"]))).size for b in images]
+    assert sizes == [(1568, 784), (1000, 500)]
+    [question, _] = run(qtbot, modeldesk.store.messages(pane.current_conversation.id))
+    fitted, kept = question.attachments
+    assert (fitted.name, fitted.width, fitted.height) == ("wide.png", 1568, 784) and fitted.digest != big.digest
+    assert fitted.note.startswith("wide.png was scaled down from 2000×1000 to 1568×784")
+    assert kept == small
+    assert thumbnails(pane.transcript) == [f"thumbnail:{fitted.digest}", f"thumbnail:{small.digest}"]
+    assert pane.attachment_tray.attachments == ()
 
 
 def test_deleting_the_last_conversation_that_uses_a_file_removes_it(qtbot, modeldesk, pane, tmp_path) -> None:

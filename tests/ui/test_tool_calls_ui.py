@@ -122,3 +122,69 @@ def test_a_card_fills_in_as_the_pieces_stream_then_is_checked(qtbot):
     with qtbot.waitSignal(panel.results_ready) as sent:
         panel.send_button.click()
     assert sent.args == [[("c1", "plain text is fine")]]
+
+
+def test_edit_on_a_result_sends_a_new_version_of_it_with_the_other_results_of_that_reply(
+    qtbot, modeldesk, fault_account, fault_server
+):
+    """Two calls in one reply, both answered; the first result edited: the model is asked again with
+    the new result and the second one as it was, and the old version stays ("‹ 1/2 ›")."""
+    from desktop_app.ui.chat.turn_actions import EDIT_RESULT_TITLE
+    from tests.ui.test_turn_actions import click
+
+    pane = modeldesk.chat_pane
+    tab = pane.params.tools_tab
+    assert pane.select_model(fault_account.id, "ok")
+    tab.pasted.setPlainText(
+        json.dumps([{"type": "function", "function": {"name": n, "parameters": WEATHER_SCHEMA}} for n in ("a", "b")])
+    )
+    tab.paste_button.click()
+    _send(qtbot, pane, "Weather in Paris?")
+    panel = pane.tool_calls
+    assert len(panel.cards) == 2
+    panel.cards[0].answer.setPlainText("sunny")
+    panel.cards[1].answer.setPlainText("windy")
+    with qtbot.waitSignal(pane.reply_finished, timeout=30_000):
+        panel.send_button.click()
+    assert "Tool said: sunny Tool said: windy" in pane.transcript.toPlainText()
+    [first_call, second_call] = run(qtbot, modeldesk.store.messages(pane.current_conversation.id))[1].tool_calls
+
+    click(pane, "turn:edit:2")  # the first result
+    box = pane.turns.edit_box
+    qtbot.waitUntil(lambda: not box.isHidden(), timeout=WAIT_MS)
+    assert box.editor.toPlainText() == "sunny"
+    assert box.title.text() == EDIT_RESULT_TITLE.format(call=first_call.id)
+    box.editor.setPlainText("snowing")
+    with qtbot.waitSignal(pane.reply_finished, timeout=30_000) as blocker:
+        box.send_button.click()
+    assert blocker.args == ["complete"] and box.isHidden()
+
+    last = _chat_bodies(fault_server)[-1]["messages"]
+    assert [(m["role"], m.get("tool_call_id"), m["content"]) for m in last[-2:]] == [
+        ("tool", first_call.id, "snowing"),
+        ("tool", second_call.id, "windy"),
+    ]
+    messages = run(qtbot, modeldesk.store.messages(pane.current_conversation.id))
+    assert [(m.role, m.content) for m in messages[2:4]] == [("tool", "snowing"), ("tool", "windy")]
+    assert (messages[2].version, messages[2].versions) == (2, 2)
+    assert "Tool said: snowing Tool said: windy" in pane.transcript.toPlainText()
+    click(pane, "turn:previous:2")
+    qtbot.waitUntil(lambda: "‹ 1/2 ›" in pane.transcript.toPlainText(), timeout=WAIT_MS)
+    assert [m.content for m in run(qtbot, modeldesk.store.messages(pane.current_conversation.id))][2:4] == [
+        "sunny",
+        "windy",
+    ]
+
+
+def test_a_function_picked_in_the_tab_shows_its_description_from_the_start(qtbot):
+    from desktop_app.ui.chat.tools_tab import ToolsTab
+
+    tab = ToolsTab()
+    qtbot.addWidget(tab)
+    tab.resize(260, 500)
+    tab.show()
+    described = ToolSpec(name="get_weather", description="The current weather in a city, with its forecast. " * 3)
+    tab.set_values((described,), "auto", True)
+    tab.list.setCurrentRow(0)
+    assert tab.description.text() == described.description and tab.description.cursorPosition() == 0
+    assert tab.list.horizontalScrollBar().maximum() == 0  # the long line wraps, it does not scroll sideways

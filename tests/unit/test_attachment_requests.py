@@ -80,10 +80,10 @@ PROVIDERS = {
     ),
     "ollama": Provider(
         "ollama",
-        lambda: OllamaServer(installed=("gemma3:270m",)),
+        lambda: OllamaServer(installed=("gemma3:4b",)),  # a model with Ollama's "vision" capability
         lambda s: Account(provider_id="ollama", label="Local Ollama", base_url=s.base_url),
         "",
-        "gemma3:270m",
+        "gemma3:4b",
         "/api/chat",
     ),
 }
@@ -404,3 +404,70 @@ async def test_a_conversation_switched_to_a_model_that_cannot_see_is_refused_bef
             assert follow_up.value.message == regenerated.value.message == sentence
             assert len(stack.bodies()) == 1
             assert [m.role for m in await store.messages(conversation.id)] == ["user", "assistant"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("model", "refused"), [("gemma3:270m", True), ("gemma3:4b", False)])
+async def test_an_ollama_model_without_vision_is_refused_images_in_one_sentence(
+    engine: LiteLLMEngine,
+    parts: tuple[SecretStore, ConversationStore],
+    tmp_path: Path,
+    model: str,
+    refused: bool,
+) -> None:
+    """LiteLLM's map knows no local model: Ollama's own `/api/show` says what it can do (its
+    `capabilities`), asked through the catalog; the server is never sent an image it cannot see."""
+    secrets, store = parts
+    provider = PROVIDERS["ollama"]
+    async with httpx.AsyncClient(trust_env=False) as http:
+        with OllamaServer(installed=("gemma3:270m", "gemma3:4b")) as server:
+            catalog = ModelCatalog(http=http, cache_file=tmp_path / "cache" / "models.json", litellm=engine.litellm)
+
+            async def model_info(target_id: str, name: str) -> ModelInfo:
+                return await catalog.model_info(stack.account, name)
+
+            stack = build_stack(engine, server, provider, secrets, store, tmp_path, model_info)
+            attached, _ = await stack.attach()
+            conversation = await store.create_conversation(
+                title=DEFAULT_TITLE, account_id=stack.account.id, model=model, params=ChatParams()
+            )
+            problem = await stack.chat.refusal(
+                target_id=stack.account.id, model=model, params=ChatParams(), text=TEXT, attachments=attached
+            )
+            shows = [r for r in server.requests if r.path == "/api/show"]
+            assert [r.json() for r in shows] == [{"model": model}]
+            if not refused:
+                assert problem is None
+                await finished(stack.chat.reply(conversation, TEXT, attachments=attached))
+                assert len(stack.bodies()) == 1
+                return
+            sentence = f"{model} on Local Ollama does not take images; pick a vision model or remove the image."
+            assert isinstance(problem, AttachmentRefused) and problem.message == sentence
+            with pytest.raises(AttachmentRefused, match="does not take images"):
+                await finished(stack.chat.reply(conversation, TEXT, attachments=attached))
+            assert stack.bodies() == [] and await store.messages(conversation.id) == []
+            # What the server said is kept: asked again, it is not asked again.
+            assert len([r for r in server.requests if r.path == "/api/show"]) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_edited_message_keeps_its_attached_files(
+    engine: LiteLLMEngine, parts: tuple[SecretStore, ConversationStore], tmp_path: Path
+) -> None:
+    secrets, store = parts
+    provider = PROVIDERS["openai"]
+    with FaultServer() as server:
+        stack = build_stack(engine, server, provider, secrets, store, tmp_path)
+        await secrets.set(stack.account.id, provider.key)
+        attached, stored = await stack.attach()
+        conversation = await stack.conversation()
+        await finished(stack.chat.reply(conversation, TEXT, attachments=attached))
+        [question, _] = await store.messages(conversation.id)
+
+        await finished(await stack.chat.edit(conversation, question.id, "What do these say, briefly?"))
+
+        [edited, _] = await store.messages(conversation.id)
+        assert (edited.content, edited.attachments, edited.versions) == ("What do these say, briefly?", attached, 2)
+        parts_sent = user_messages(stack.bodies()[-1])[0]
+        assert parts_sent[0] == {"type": "text", "text": "What do these say, briefly?"}
+        assert parts_sent[1:] == expected_user_content("openai", stored)[1:]

@@ -189,15 +189,15 @@ def test_anthropic_refuses_an_unknown_block_type(anthropic: httpx.Client) -> Non
 @pytest.fixture
 def ollama() -> Iterator[tuple[OllamaServer, httpx.Client]]:
     with (
-        OllamaServer(installed=("gemma3:270m",)) as server,
+        OllamaServer(installed=("gemma3:4b", "gemma3:270m")) as server,
         httpx.Client(base_url=server.base_url, timeout=10) as client,
     ):
         yield server, client
 
 
-def ollama_chat(client: httpx.Client, images: Any) -> httpx.Response:
+def ollama_chat(client: httpx.Client, images: Any, model: str = "gemma3:4b") -> httpx.Response:
     message = {"role": "user", "content": "Look", "images": images}
-    return client.post("/api/chat", json={"model": "gemma3:270m", "messages": [message], "stream": False})
+    return client.post("/api/chat", json={"model": model, "messages": [message], "stream": False})
 
 
 def test_ollama_takes_base64_images_and_records_them(ollama: tuple[OllamaServer, httpx.Client]) -> None:
@@ -223,3 +223,21 @@ def test_ollama_refuses_images_that_are_not_base64_strings(
     _, client = ollama
     reply = ollama_chat(client, images)
     assert reply.status_code == 400 and reply.json() == {"error": error}
+
+
+def test_ollama_says_which_models_see_and_a_model_without_vision_fails_on_an_image(
+    ollama: tuple[OllamaServer, httpx.Client],
+) -> None:
+    """`/api/show` and `/api/tags` list the capabilities; an image for a model without "vision" is
+    the runner's 500, and text alone still goes."""
+    _, client = ollama
+    shown = {
+        m: client.post("/api/show", json={"model": m}).json()["capabilities"] for m in ("gemma3:4b", "gemma3:270m")
+    }
+    assert shown == {"gemma3:4b": ["completion", "vision"], "gemma3:270m": ["completion"]}
+    tags = {m["name"]: m["capabilities"] for m in client.get("/api/tags").json()["models"]}
+    assert tags == shown
+    reply = ollama_chat(client, [b64(PNG)], model="gemma3:270m")
+    assert reply.status_code == 500
+    assert reply.json() == {"error": "this model is missing data required for image input"}
+    assert ollama_chat(client, [], model="gemma3:270m").status_code == 200

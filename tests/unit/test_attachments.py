@@ -11,10 +11,12 @@ import pytest
 from PIL import Image
 
 from desktop_app.domain.attachments import (
+    DEFAULT_IMAGE_LIMITS,
     AttachedFile,
     Attachment,
     AttachmentKind,
     AttachmentRefused,
+    ImageLimits,
     content_parts,
     fenced,
     image_limits,
@@ -221,3 +223,30 @@ def test_an_attachment_record_round_trips_and_a_forged_digest_is_refused() -> No
     assert Attachment.from_json(attachment.to_json()) == attachment
     with pytest.raises(ValueError, match="not a SHA-256 digest"):
         Attachment.from_json({**attachment.to_json(), "digest": "../../etc/passwd"})
+
+
+def test_the_limits_of_several_providers_are_the_tightest_of_each() -> None:
+    assert image_limits("openai", "anthropic") == ImageLimits(1568, 3_750_000)
+    assert image_limits("gemini", "openai") == ImageLimits(2048, 15_000_000)
+    assert image_limits() == image_limits("ollama") == DEFAULT_IMAGE_LIMITS
+
+
+@pytest.mark.asyncio
+async def test_an_image_is_fitted_again_to_tighter_limits_and_left_alone_within_them(tmp_path: Path) -> None:
+    store = AttachmentStore(tmp_path)
+    roomy = ImageLimits(4000, 20_000_000)
+    wide = await store.add_bytes(png(3000, 1500, alpha=False), "wide.png", roomy)
+    notes = await store.add_bytes(b"# notes\n", "notes.md", roomy)
+    assert wide.width == 3000 and wide.fits(roomy)
+
+    assert await store.fit(wide, roomy) == wide
+    assert await store.fit(notes, ANTHROPIC) == notes  # only images have limits
+    fitted = await store.fit(wide, ANTHROPIC)
+    assert (fitted.width, fitted.height, fitted.media_type) == (1568, 784, "image/jpeg")
+    assert fitted.note.startswith("wide.png was scaled down from 3000×1500 to 1568×784 and converted to JPEG")
+    assert store.path_of(fitted).is_file() and store.path_of(wide).is_file()  # the first one stays too
+    assert await store.fit(fitted, ANTHROPIC) == fitted
+
+    store.path_of(wide).unlink()
+    with pytest.raises(AttachmentRefused, match=r"wide\.png is no longer in"):
+        await store.fit(wide, ImageLimits(1000, 3_750_000))

@@ -184,3 +184,23 @@ async def test_a_first_turn_knows_each_lane_s_history_without_reading_it(
         assert reply.lane == lane and reply.parent_id == user.id and reply.status is MessageStatus.COMPLETE
         assert reply.request is not None  # held from Started, written with the reply's last write
     assert await turns.add_user_turn(conversation, "And then?", len(setup.columns)) is None  # later turns read
+
+
+@pytest.mark.asyncio
+async def test_a_turn_carries_its_attached_files_and_needs_no_text_with_them(
+    engine: LiteLLMEngine, store: ConversationStore, secrets: SecretStore, account: Account
+) -> None:
+    from desktop_app.domain.attachments import Attachment, AttachmentKind
+    from desktop_app.domain.errors import BadRequest
+
+    chat = make_chat(engine, store, secrets, account)
+    turns = CompareTurns(chat)
+    conversation, _setup = await _comparison(store, account, "ok", "no-usage")
+    picture = Attachment(digest="ab" * 32, name="chart.png", kind=AttachmentKind.IMAGE, media_type="image/png", size=9)
+    with pytest.raises(BadRequest):
+        await turns.add_user_turn(conversation, " ", 2, first=True)
+    paths = await turns.add_user_turn(conversation, "", 2, first=True, attachments=(picture,))
+    assert paths is not None and [path[0].attachments for path in paths] == [(picture,), (picture,)]
+    await turns.add_user_turn(conversation, "And this?", 2, attachments=(picture,))
+    for lane in (1, 2):
+        assert [m.attachments for m in await store.messages(conversation.id, lane=lane)] == [(picture,), (picture,)]

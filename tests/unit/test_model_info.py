@@ -14,8 +14,9 @@ import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.models import ModelInfo
-from desktop_app.services.accounts.catalog import ModelCatalog, model_info_from
+from desktop_app.services.accounts.catalog import ModelCatalog, model_info_from, ollama_model_info
 from desktop_app.services.litellm_engine import LiteLLMEngine
+from tests.servers.ollama_server import OllamaServer
 
 FIELDS = ("context_window", "max_output", "vision", "tools", "json_schema", "input_usd_per_mtok", "output_usd_per_mtok")
 
@@ -121,7 +122,6 @@ async def test_local_and_proxy_models_are_not_looked_up(http: httpx.AsyncClient,
     catalog = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=must_not_load)
     for provider_id, model in (
         ("openai_compatible", "gpt-4o"),
-        ("ollama", "llama3.2:latest"),
         ("litellm_proxy", "claude-sonnet-4-5"),
         ("llamacpp", "gemma"),
     ):
@@ -269,3 +269,40 @@ async def test_details_kept_by_another_litellm_or_damaged_are_asked_of_litellm_a
     catalog = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=loader)
     info = await catalog.model_info(account("anthropic"), "claude-sonnet-4-5")
     assert loader.calls == 1 and info.context_window is not None and info.context_window > 1
+
+
+# --- what an Ollama server says of its models ------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_an_ollama_model_is_what_its_servers_show_says_it_can_do(http: httpx.AsyncClient, tmp_path: Path) -> None:
+    catalog = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=must_not_load)
+    with OllamaServer(installed=("gemma3:4b", "gemma3:270m", "llama3.2:1b")) as server:
+        ollama = Account(provider_id="ollama", label="Ollama", base_url=server.base_url)
+        seeing = await catalog.model_info(ollama, "gemma3:4b")
+        blind = await catalog.model_info(ollama, "gemma3:270m")
+        tools = await catalog.model_info(ollama, "llama3.2:1b")
+        assert (seeing.vision, seeing.tools, seeing.summary()) == (True, False, "vision")
+        assert (blind.vision, blind.tools, blind.summary()) == (False, False, "")
+        assert (tools.vision, tools.tools) == (False, True)
+        # The training context Ollama reports is not the window a chat gets (num_ctx): not given.
+        assert seeing.context_window is None
+        asked = [r.json()["model"] for r in server.requests if r.path == "/api/show"]
+        assert asked == ["gemma3:4b", "gemma3:270m", "llama3.2:1b"]
+
+        await catalog.model_info(ollama, "gemma3:4b")  # kept...
+        assert len([r for r in server.requests if r.path == "/api/show"]) == 3
+        await catalog.fetch_models(ollama, None)  # ...until the server's models are listed again
+        await catalog.model_info(ollama, "gemma3:4b")
+        assert len([r for r in server.requests if r.path == "/api/show"]) == 4
+
+        # A model the server does not have (404) is unknown, not an error.
+        assert all_unknown(await catalog.model_info(ollama, "llava:7b"))
+    # A server that is gone: unknown too, and nothing is raised.
+    assert all_unknown(await catalog.model_info(ollama, "gemma3:270m"))
+
+
+def test_an_ollama_too_old_to_list_capabilities_says_nothing() -> None:
+    assert all_unknown(ollama_model_info("llama3", {"details": {"family": "llama"}}))
+    assert all_unknown(ollama_model_info("llama3", None))
+    assert ollama_model_info("llava", {"capabilities": ["completion", "vision"]}).vision is True

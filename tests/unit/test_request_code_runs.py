@@ -413,8 +413,8 @@ async def test_the_snippets_of_a_reply_with_attached_files_send_the_files_the_ap
         server: Any = AnthropicServer()
         model, key, headers = "claude-sonnet-4-5", "sk-ant-test-a", {"x-api-key", "anthropic-version"}
     elif provider == "ollama":
-        server = OllamaServer(installed=("gemma3:270m",))
-        model, key, headers = "gemma3:270m", "", set()
+        server = OllamaServer(installed=("gemma3:4b",))  # a model with the "vision" capability
+        model, key, headers = "gemma3:4b", "", set()
     else:
         server = FaultServer()
         model, key, headers = "gpt-4o", "sk-test", {"authorization"}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from desktop_app.domain.accounts import Account, new_account_id
 from desktop_app.domain.pools import Pool
-from desktop_app.domain.providers import PROVIDERS
+from desktop_app.domain.providers import PROVIDERS, ModelListStyle
 from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import header_secrets
 from desktop_app.services.accounts.catalog import CheckResult, CheckStatus, ModelCatalog
@@ -288,7 +288,8 @@ class AccountService:
         return result
 
     async def model_info(self, target_id: str, model: str):
-        """What LiteLLM knows of `model` as offered by an account or pool (context, limits, price)."""
+        """What LiteLLM knows of `model` as offered by an account or pool (context, limits, price);
+        for an Ollama account, what its server says the model can do."""
         from desktop_app.domain.models import ModelInfo
         from desktop_app.domain.pools import is_pool_id
 
@@ -298,6 +299,9 @@ class AccountService:
         account = self.find(target_id)
         if account is None:
             return ModelInfo(model)
+        if account.provider.list_style is ModelListStyle.OLLAMA:  # asked of the server, with its key
+            key = await self._secrets.get(account.id)
+            return await self._catalog.model_info(await self.resolved(account), model, key or None)
         return await self._catalog.model_info(account, model)
 
     async def _with_spend(self, account: Account, key: str | None, result: CheckResult) -> CheckResult:

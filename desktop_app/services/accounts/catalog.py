@@ -310,6 +310,18 @@ def _shown_params(
     return shown_params(provider.id, listed, reasoning) if listed else None
 
 
+def ollama_model_info(model: str, shown: Any) -> ModelInfo:
+    """What Ollama's `/api/show` says `model` can do: its `capabilities` ("completion", "vision",
+    "tools", "thinking", "embedding"...); all None when the Ollama is too old to list them. The
+    context length it reports is the model's training context, not the `num_ctx` a chat gets, so
+    it is not given as the model's window."""
+    capabilities = shown.get("capabilities") if isinstance(shown, dict) else None
+    if not isinstance(capabilities, list):
+        return ModelInfo(model)
+    can = {c for c in capabilities if isinstance(c, str)}
+    return ModelInfo(model, vision="vision" in can, tools="tools" in can)
+
+
 def _kept_info(model: str, fields: dict[str, Any]) -> ModelInfo:
     params = fields.get("params")
     return ModelInfo(model=model, **{**fields, "params": None if params is None else tuple(params)})
@@ -387,6 +399,8 @@ class ModelCatalog:
         self._info: dict[str, dict[str, dict[str, Any]]] | None = None  # provider id -> model -> fields
         self._unwritten: bytes | None = None  # the lists as they stand, not yet on disk
         self._writer: asyncio.Task[None] | None = None
+        # What each Ollama server's `/api/show` said, by (base URL, model); renewed with its model list.
+        self._shown: dict[tuple[str, str], ModelInfo] = {}
 
     # --- cache ------------------------------------------------------------------------------
 
@@ -524,6 +538,8 @@ class ModelCatalog:
             ) from None
         fetched_at = self._clock()
         self._remember(account.id, models, account.effective_base_url, fetched_at)
+        # A model pulled again may have gained or lost capabilities: ask its server anew.
+        self._shown = {key: info for key, info in self._shown.items() if key[0] != account.effective_base_url}
         return _Listing(models, organization_from_headers(response.headers, api_key), fetched_at)
 
     async def fetch_models(self, account: Account, api_key: str | None) -> tuple[str, ...]:
@@ -614,12 +630,15 @@ class ModelCatalog:
 
     # --- model details ----------------------------------------------------------------------
 
-    async def model_info(self, account: Account, model: str) -> ModelInfo:
-        """What LiteLLM's bundled map knows about `model` on `account`; all None when it knows
-        nothing or LiteLLM is unavailable. Never raises (cancellation aside).
+    async def model_info(self, account: Account, model: str, api_key: str | None = None) -> ModelInfo:
+        """What LiteLLM's bundled map knows about `model` on `account` (for an Ollama account, what
+        its server's `/api/show` says, asked with `api_key`); all None when it knows nothing or
+        LiteLLM is unavailable. Never raises (cancellation aside).
 
         Kept on disk per provider and model for the installed LiteLLM version: asked again (at the
         next start, say), the answer comes from there and LiteLLM is not loaded for it."""
+        if account.provider.list_style is ModelListStyle.OLLAMA:
+            return await self._ollama_info(account, model, api_key)
         if self._litellm is None or account.provider.model_map_name is None:
             return ModelInfo(model)
         if self._info is None:
@@ -639,6 +658,33 @@ class ModelCatalog:
         # Serialised here, so that a later call's details cannot change it while it is written.
         data = json.dumps({"litellm": _litellm_version(), "providers": self._info}).encode()
         await asyncio.to_thread(_write_model_info, self._info_file, data)
+        return info
+
+    async def _ollama_info(self, account: Account, model: str, api_key: str | None) -> ModelInfo:
+        """`/api/show` of an Ollama account's server (LiteLLM's map knows no local model); kept
+        until its model list is fetched again. Unknown when the server cannot tell, never raised."""
+        key = (account.effective_base_url, model)
+        if key in self._shown:
+            return self._shown[key]
+        if unsendable(account, api_key) is not None:
+            return ModelInfo(model)
+        headers = _base_headers(account)
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        try:
+            response = await self._http.post(
+                f"{account.effective_base_url}/api/show",
+                json={"model": model},
+                headers=headers,
+                timeout=CHECK_TIMEOUT_S,
+            )
+            shown = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError) as exc:
+            log.info("could not ask %s what %s can do: %s", account.label, model, type(exc).__name__)
+            return ModelInfo(model)
+        info = ollama_model_info(model, shown)
+        if info.known:
+            self._shown[key] = info
         return info
 
     # --- LiteLLM Proxy spend ----------------------------------------------------------------

@@ -192,6 +192,13 @@ class AttachmentStore:
         caller): an imported conversation's, which were prepared when first attached."""
         await asyncio.to_thread(self._keep_as_is, dict(files))
 
+    async def fit(self, attachment: Attachment, limits: ImageLimits) -> Attachment:
+        """`attachment` as a provider with `limits` takes it: itself when it fits, else an image
+        scaled again from the stored one (and kept beside it). AttachmentRefused if it is gone."""
+        if attachment.fits(limits):
+            return attachment
+        return await asyncio.to_thread(lambda: self._keep(self._read(attachment), attachment.name, limits))
+
     async def read(self, attachment: Attachment) -> bytes:
         """The stored bytes; AttachmentRefused when the file is gone or changed since."""
         return await asyncio.to_thread(self._read, attachment)

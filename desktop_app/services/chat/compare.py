@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 
+from desktop_app.domain.attachments import Attachment
 from desktop_app.domain.compare import CompareSetup
 from desktop_app.domain.conversations import Conversation, MessageStatus, StoredMessage
 from desktop_app.services.chat import preflight
+from desktop_app.services.chat.conversations import AT_LEAF
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 
 
@@ -30,28 +32,41 @@ class CompareTurns:
         conversation.compare = setup
 
     async def add_user_turn(
-        self, conversation: Conversation, text: str, columns: int, *, first: bool = False
+        self,
+        conversation: Conversation,
+        text: str,
+        columns: int,
+        *,
+        first: bool = False,
+        attachments: tuple[Attachment, ...] = (),
     ) -> list[list[StoredMessage]] | None:
-        """Store the user's message for every column (see the module docstring); StorageFailed if it
-        could not be, and an empty message is refused. `first`: the comparison has no message yet;
-        then each column's history is known without a read, and returned (as `lanes` would)."""
-        if (problem := preflight.empty_message(text)) is not None:
+        """Store the user's message (with its attached files) for every column (see the module
+        docstring); StorageFailed if it could not be, and an empty message is refused. `first`: the
+        comparison has no message yet; then each column's history is known without a read, and
+        returned (as `lanes` would)."""
+        if not attachments and (problem := preflight.empty_message(text)) is not None:
             raise problem
         await self._chat.flush_unsaved()
         store = self._chat.store
+
+        async def add(lane: int, parent_id: int | None = AT_LEAF) -> StoredMessage:
+            return await store.add_message(
+                conversation.id, role="user", content=text, lane=lane, parent_id=parent_id, attachments=attachments
+            )
+
         if first:
-            shared = await store.add_message(conversation.id, role="user", content=text, lane=0)
+            shared = await add(0)
             return [[shared] for _ in range(columns)]
         lanes = await self.lanes(conversation, columns)
         lasts = [path[-1] if path else None for path in lanes] or [None]
         picked = next((m for m in lasts if m is not None and m.role == "assistant" and m.vote == 1), None)
         if picked is not None:
-            await store.add_message(conversation.id, role="user", content=text, lane=0, parent_id=picked.id)
+            await add(0, picked.id)
         elif len({m.id if m else None for m in lasts}) == 1:
-            await store.add_message(conversation.id, role="user", content=text, lane=0)
+            await add(0)
         else:
             for lane in range(1, columns + 1):
-                await store.add_message(conversation.id, role="user", content=text, lane=lane)
+                await add(lane)
         return None
 
     async def name_after(self, conversation: Conversation, text: str) -> bool:

@@ -98,6 +98,18 @@ class ChatService:
             return await self._attachments.add_file(path, limits)
         return await self._attachments.add_bytes(data or b"", name, limits)
 
+    async def fit(self, attachments: tuple[Attachment, ...], *provider_ids: str) -> tuple[Attachment, ...]:
+        """At Send: the files attached for one provider, as the providers the message now goes to
+        take them (an image attached for a roomier one is scaled again; one within their limits is
+        left as it is). AttachmentRefused when a file is no longer on disk."""
+        if not attachments:
+            return attachments
+        if self._attachments is None:
+            raise AttachmentRefused("This message has attached files, and this session cannot read them.")
+        await self._attachments.check(attachments)
+        limits = image_limits(*provider_ids)
+        return tuple([await self._attachments.fit(a, limits) for a in attachments])
+
     def attachment_path(self, attachment: Attachment) -> Path:
         """Where the attached file is kept."""
         if self._attachments is None:
@@ -312,11 +324,12 @@ class ChatService:
         return self._answer(conversation, override_budget)
 
     async def edit(self, conversation: Conversation, message_id: int, text: str) -> AsyncGenerator[StreamEvent, None]:
-        """Store `text` as a new version of the user's message `message_id` (the conversation goes on
-        from it) and return the stream of its answer. Refused (raised) before anything is stored, as
-        `reply` is; KeyError if the message is gone; StorageFailed if the store refused it."""
+        """Store `text` as a new version of the user's message or tool result `message_id` (the
+        conversation goes on from it) and return the stream of its answer. Refused (raised) before
+        anything is stored, as `reply` is; KeyError if the message is gone; StorageFailed if the
+        store refused it."""
         original = await self._store.get_message(message_id)
-        if original is None or original.role != "user" or original.conversation_id != conversation.id:
+        if original is None or original.role not in ("user", "tool") or original.conversation_id != conversation.id:
             raise KeyError(f"there is no message {message_id} of yours in conversation {conversation.id}")
         problem = await self.refusal(
             target_id=conversation.account_id, model=conversation.model, params=conversation.params, text=text
@@ -324,8 +337,33 @@ class ChatService:
         if problem is not None:
             raise problem
         await self.flush_unsaved()
-        await self._store.add_message(conversation.id, role="user", content=text, parent_id=original.parent_id)
+        # The results after it answer the same reply's other calls: they go with the new version
+        # (copied), else those calls would be sent unanswered and dropped from the request.
+        later = await self._later_results(conversation, original) if original.role == "tool" else []
+        await self._store.add_message(
+            conversation.id,
+            role=original.role,
+            content=text,
+            parent_id=original.parent_id,
+            attachments=original.attachments,  # the text is what was edited: the files stay with it
+            tool_call_id=original.tool_call_id,
+        )
+        for result in later:
+            await self._store.add_message(
+                conversation.id, role="tool", content=result.content, tool_call_id=result.tool_call_id
+            )
         return self._answer(conversation)
+
+    async def _later_results(self, conversation: Conversation, result: StoredMessage) -> list[StoredMessage]:
+        """The tool results that follow `result` on the branch shown, up to the next other message."""
+        path = await self._store.messages(conversation.id)
+        place = next((i for i, m in enumerate(path) if m.id == result.id), len(path))
+        later: list[StoredMessage] = []
+        for message in path[place + 1 :]:
+            if message.role != "tool":
+                break
+            later.append(message)
+        return later
 
     async def delete_conversation(self, conversation_id: int, *, keep: frozenset[str] = frozenset()) -> bool:
         """Delete the conversation, and the attached files no other message refers to (nor `keep`:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.domain.attachments import AttachmentRefused
 from desktop_app.domain.chat import ChatParams, Failed, Finished, ReasoningDelta, Started, StreamEvent, TextDelta
 from desktop_app.domain.compare import MAX_COLUMNS, MIN_COLUMNS, CompareColumn, CompareSetup
 from desktop_app.domain.conversations import Conversation, MessageStatus, StoredMessage
@@ -34,6 +35,7 @@ from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.services.chat.compare import CompareTurns
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.services.sqlite_store import StoreClosed
+from desktop_app.ui.chat.attachment_tray import AttachmentTray
 from desktop_app.ui.chat.compare_column import ColumnParamsDialog, CompareColumnView
 from desktop_app.ui.chat.compare_summary import ColumnResult, CompareSummary
 from desktop_app.ui.chat.models import ModelPickerModel
@@ -57,10 +59,13 @@ class CompareView(QWidget):
         chat: ChatService,
         picker_model: ModelPickerModel,
         shared_params: Callable[[], ChatParams],
+        provider_of: Callable[[str], str] = lambda _target: "",
         parent: QWidget | None = None,
     ) -> None:
+        """`provider_of`: the provider of an account (or pool), whose limits attached images fit."""
         super().__init__(parent)
         self._chat = chat
+        self._provider_of = provider_of
         self._turns = CompareTurns(chat)
         self._picker_model = picker_model
         self._shared_params = shared_params
@@ -94,6 +99,11 @@ class CompareView(QWidget):
         self.send_button.setDefault(True)
         self.stop_button = QPushButton("Stop all")
         self.stop_button.setEnabled(False)
+        # Files for every column: fitted at Send to the tightest limits among the columns' providers.
+        self.attachment_tray = AttachmentTray(
+            composer=self.composer, chat=chat, provider=self._first_provider, spawn=self._tasks.spawn
+        )
+        self.attachment_tray.refused.connect(self.show_notice)
         top = QHBoxLayout()
         top.addWidget(QLabel("Compare"))
         top.addStretch(1)
@@ -102,6 +112,7 @@ class CompareView(QWidget):
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.attachment_tray.attach_button)
         buttons.addStretch(1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.composer, 1)
@@ -112,6 +123,7 @@ class CompareView(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.summary)
         layout.addWidget(self.notice)
+        layout.addWidget(self.attachment_tray)
         layout.addLayout(bottom)
 
         self.add_button.clicked.connect(self._on_add_clicked)
@@ -186,6 +198,8 @@ class CompareView(QWidget):
         view.params_button.clicked.connect(lambda: self._open_params_dialog(view))
         view.target_changed.connect(self._refresh_labels)
         view.transcript.retry_requested.connect(lambda: self._start_column_retry(view.lane))
+        view.transcript.set_attachment_files(self._chat.attachment_path)
+        view.transcript.attachment_open_requested.connect(self.attachment_tray.show_attachment)
         self.columns.append(view)
         self.splitter.addWidget(view)
         self._update_column_buttons()
@@ -275,7 +289,7 @@ class CompareView(QWidget):
         transcript.clear_transcript()
         for message in path:
             if message.role == "user":
-                transcript.add_user_message(message.content)
+                transcript.add_user_message(message.content, attachments=message.attachments)
                 continue
             held = self._chat.unsaved(message.id) or {}
             status = held.get("status", message.status)
@@ -302,40 +316,61 @@ class CompareView(QWidget):
             self._turn_task = self._tasks.spawn(self.send(self.composer.toPlainText()), name="compare:turn")
 
     async def send(self, text: str) -> None:
-        """Send `text` to every column at once and stream their answers side by side.
+        """Send `text` (and the files attached) to every column at once and stream their answers
+        side by side.
 
         What cannot be sent (empty, a column without a model or key...) is refused first, naming
-        the column; nothing is stored then and the composer keeps the text."""
+        the column; nothing is stored then and the composer keeps the text. A column whose model
+        cannot see the images attached says so in its own transcript; the others answer."""
         shared = self._shared_params()
+        attached = self.attachment_tray.attachments
+        blind = 0
         for view in self.columns:
             column = view.column()
             problem = await self._chat.refusal(
-                target_id=column.account_id, model=column.model, params=column.params(shared), text=text
+                target_id=column.account_id,
+                model=column.model,
+                params=column.params(shared),
+                text=text,
+                attachments=attached,
             )
-            if problem is not None:
+            blind += isinstance(problem, AttachmentRefused)
+            if problem is not None and (not isinstance(problem, AttachmentRefused) or blind == len(self.columns)):
                 self.show_notice(f"{view.label()}: " + " ".join(p for p in (problem.message, problem.action) if p))
                 return
         try:
+            providers = [self._provider_of(view.column().account_id) for view in self.columns]
+            attachments = await self._chat.fit(attached, *providers)
             first = self._conversation is None
             conversation = await self._ensure_conversation(shared)
-            paths = await self._turns.add_user_turn(conversation, text, len(self.columns), first=first)
+            paths = await self._turns.add_user_turn(
+                conversation, text, len(self.columns), first=first, attachments=attachments
+            )
         except StorageFailed as exc:
             self.show_notice(f"{exc.message} Your message is kept. {exc.action}".strip())
+            return
+        except AttachmentRefused as exc:  # a file went from disk since it was attached
+            self.show_notice(exc.message)
             return
         self._hold_paint([view.lane for view in self.columns])
         self.show_notice("")
         if self.composer.toPlainText() == text:
             self.composer.clear()
+        if self.attachment_tray.attachments == attached:
+            self.attachment_tray.clear()
         if self.blind_check.isChecked():
             self._revealed = False
             self._refresh_labels()
         for view in self.columns:
-            view.transcript.add_user_message(text)
+            view.transcript.add_user_message(text, attachments=attachments)
             view.set_can_keep(False)
         results = await self._run_lanes([view.lane for view in self.columns], announce=False, paths=paths)
         # Named after the turn, not before it: the columns' requests do not wait for this write.
         await self._saying_faults(self._name_after(conversation, text))
         self.turn_finished.emit(results)
+
+    def _first_provider(self) -> str:
+        return self._provider_of(self.columns[0].column().account_id) if self.columns else ""
 
     async def _name_after(self, conversation: Conversation, text: str) -> None:
         if await self._turns.name_after(conversation, text):

@@ -28,7 +28,12 @@ class CompareModeMixin:
 
     def _with_compare_mode(self, centre: QWidget) -> QStackedWidget:
         pane = self._pane
-        self.compare = CompareView(chat=pane._chat, picker_model=pane.picker_model, shared_params=pane.params.params)
+        self.compare = CompareView(
+            chat=pane._chat,
+            picker_model=pane.picker_model,
+            shared_params=pane.params.params,
+            provider_of=self._provider_of,
+        )
         self.compare_button = QPushButton("New comparison")
         self.compare_button.setToolTip("Send the same turn to 2–4 models or settings side by side")
         box = pane.conversations_box.layout()
@@ -50,6 +55,10 @@ class CompareModeMixin:
         # The wins are read with the list: at start, once the store is open, and after a reopen.
         pane.conversations.modelReset.connect(lambda: pane._tasks.spawn(self.compare.show_wins()))
         return self._mode_stack
+
+    def _provider_of(self, target_id: str) -> str:
+        account = self._pane._accounts.find(target_id)
+        return account.provider_id if account is not None else ""
 
     @property
     def comparing(self) -> bool:

@@ -40,7 +40,8 @@ class ConversationActionsMixin:
             return
         await self.stop_and_wait()
         doomed, self._current = self._current, None
-        await self._chat.delete_conversation(doomed.id, keep=self.attachment_tray.pending())
+        waiting = self.attachment_tray.pending() | self.compare.attachment_tray.pending()
+        await self._chat.delete_conversation(doomed.id, keep=waiting)
         self.conversations.remove(doomed.id)
         self.transcript.clear_transcript()
         if self.conversations.rowCount():

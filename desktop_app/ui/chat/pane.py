@@ -426,18 +426,18 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         """Send `text` in the current conversation (a new one if none) and stream the answer.
 
         The composer is cleared only once the store has the message: on a storage fault the text
-        stays there and the transcript says why, with a Retry that sends it again. A message that
-        cannot be sent (empty, no model, no key...) is refused first: nothing is stored or sent.
-        """
-        attachments = self.attachment_tray.attachments
-        if (problem := await self._refusal(text, attachments)) is not None:
+        stays there and the transcript says why, with a Retry that sends it again. What cannot be
+        sent (empty, no model, no key...) is refused first: nothing is stored or sent."""
+        attached = self.attachment_tray.attachments
+        if (problem := await self._refusal(text, attached)) is not None:
             self._show_refusal(problem)
             return
         store = self._chat.store
         if not store.is_open and store.problem is not None:
             self._on_storage_failed(store.problem.kept("your message is kept"), retry="send")
             return
-        try:
+        try:  # an image attached for another provider than the one picked now is fitted to it
+            attachments = await self._chat.fit(attached, self._selected_provider())
             if self._current is None:
                 await self.new_conversation()
             await self._remember_settings()
@@ -453,7 +453,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         self._retry_kind = "answer"
         if self.composer.toPlainText() == text:
             self.composer.clear()
-        if self.attachment_tray.attachments == attachments:
+        if self.attachment_tray.attachments == attached:
             self.attachment_tray.clear()
         if self._storage_fault_shown:
             await self._show_stored(conversation)  # the fault's sentence goes, the message shows

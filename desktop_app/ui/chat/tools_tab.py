@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -38,6 +38,9 @@ class ToolsTab(QWidget):
         self._tools: list[ToolSpec] = []
         self.list = QListWidget()
         self.list.setMaximumHeight(110)
+        # A long description wraps in the column's width rather than scrolling sideways.
+        self.list.setWordWrap(True)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.name = QLineEdit()
         self.name.setPlaceholderText("get_weather")
         self.description = QLineEdit()
@@ -153,6 +156,7 @@ class ToolsTab(QWidget):
             spec = self._tools[row]
             self.name.setText(spec.name)
             self.description.setText(spec.description)
+            self.description.setCursorPosition(0)  # its start shows, not its end
             self.parameters.setPlainText(json.dumps(spec.parameters, indent=2, ensure_ascii=False))
 
     def _refill(self, choice: str) -> None:

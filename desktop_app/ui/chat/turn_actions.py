@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 WHILE_STREAMING = "Wait for the reply to finish (or stop it) before changing the conversation."
 OUT_OF_DATE = "The conversation had changed since it was shown; it is shown as stored now. Try again."
 EDIT_GONE = "The message being edited is no longer in the conversation; your text is kept here."
+EDIT_TITLE = "Editing your message: it is sent as a new version, the old one stays."
+EDIT_RESULT_TITLE = "Editing the result for {call}: it is sent as a new version, the old one stays."
 
 
 class EditBox(QFrame):
@@ -44,7 +46,7 @@ class EditBox(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, objectName="editBox")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.title = QLabel("Editing your message: it is sent as a new version, the old one stays.")
+        self.title = QLabel(EDIT_TITLE)
         self.problem = QLabel(objectName="editProblem", wordWrap=True)
         self.problem.setVisible(False)
         set_tone(self.problem, "error")
@@ -70,7 +72,8 @@ class EditBox(QFrame):
         layout.addLayout(row)
         self.setVisible(False)
 
-    def start(self, text: str) -> None:
+    def start(self, text: str, title: str = EDIT_TITLE) -> None:
+        self.title.setText(title)
         self.editor.setPlainText(text)
         self.say("")
         self.setVisible(True)
@@ -149,7 +152,7 @@ class TurnActions(QObject):
             self.edit_box.finish()
         if self._editing is None and (held := self._put_aside.pop(conversation_id, None)) is not None:
             self._editing = held[0]
-            self.edit_box.start(held[1])
+            self.edit_box.start(held[1], _edit_title(held[0]))
 
     def _on_transcript_recoloured(self) -> None:
         # Code blocks were highlighted for the old theme: show the conversation again in the new
@@ -158,16 +161,17 @@ class TurnActions(QObject):
         if conversation is not None and not self._pane.streaming:
             self._pane._tasks.spawn(self._show_again(conversation), name="chat:recolour")
 
-    async def _message_at(self, place: int, role: str | None = None) -> StoredMessage | None:
-        """The stored message shown at `place`; None (and the transcript shown afresh) if the
-        transcript no longer matches the store."""
+    async def _message_at(self, place: int, roles: tuple[str, ...] = ()) -> StoredMessage | None:
+        """The stored message shown at `place` (of one of `roles`, when given); None (and the
+        transcript shown afresh) if the transcript no longer matches the store."""
         conversation = self._pane.current_conversation
         if conversation is None:
             return None
         messages = await self._chat.store.messages(conversation.id)
         transcript = self._pane.transcript
-        if len(messages) == transcript.turn_count and place < len(messages) and role in (None, messages[place].role):
-            return messages[place]
+        shown = messages[place] if len(messages) == transcript.turn_count and place < len(messages) else None
+        if shown is not None and (not roles or shown.role in roles):
+            return shown
         await self._show_again(conversation)
         self._pane.show_notice(OUT_OF_DATE)
         return None
@@ -183,13 +187,14 @@ class TurnActions(QObject):
 
     async def act(self, action: str, place: int) -> None:
         """Edit, delete, branch or switch version (previous/next) at the message shown at `place`."""
-        message = await self._message_at(place, "user" if action == "edit" else None)
+        # A tool result is edited as the user's message is: the model answers the new version.
+        message = await self._message_at(place, ("user", "tool") if action == "edit" else ())
         if message is None:
             return
         self._pane.show_notice("")
         if action == "edit":
             self._editing = message
-            self.edit_box.start(message.content)
+            self.edit_box.start(message.content, _edit_title(message))
         elif action == "delete":
             self._ask_delete(message, await self._chat.store.subtree_size(message.id))
         elif action == "branch":
@@ -200,7 +205,7 @@ class TurnActions(QObject):
     async def regenerate(self, place: int) -> None:
         """A new answer to the question of the reply at `place`, streamed as the reply's newest version."""
         pane = self._pane
-        message = await self._message_at(place, "assistant")
+        message = await self._message_at(place, ("assistant",))
         conversation = pane.current_conversation
         if message is None or conversation is None:
             return
@@ -292,6 +297,10 @@ class TurnActions(QObject):
         conversation = self._pane.current_conversation
         if conversation is not None and await self._chat.show_version(message.id, step) is not None:
             await self._show_again(conversation)
+
+
+def _edit_title(message: StoredMessage) -> str:
+    return EDIT_RESULT_TITLE.format(call=message.tool_call_id) if message.role == "tool" else EDIT_TITLE
 
 
 def _sentence(problem: DomainError) -> str:
