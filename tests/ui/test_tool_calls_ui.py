@@ -76,6 +76,11 @@ def test_tools_defined_in_the_tab_are_called_and_answered_over_two_rounds(
     assert "Tool said: rain later" in pane.transcript.toPlainText()
     roles = [m.role for m in run(qtbot, modeldesk.store.messages(pane.current_conversation.id))]
     assert roles == ["user", "assistant", "tool", "assistant", "tool", "assistant"]
+    # A result is headed as one, not as the user's words, as sent and when opened again.
+    for _ in range(2):
+        shown = pane.transcript.toPlainText()
+        assert shown.count("Tool result") == 2 and shown.count("You") == 1, shown
+        run(qtbot, pane.open_conversation(pane.current_conversation))
 
 
 def test_calls_waiting_for_results_come_back_when_the_conversation_is_opened_again(

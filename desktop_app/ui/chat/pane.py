@@ -331,6 +331,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
                     shown_text(message, message.content),
                     versions=(message.version, message.versions),
                     attachments=message.attachments,
+                    speaker="Tool result" if message.role == "tool" else "You",
                 )
                 continue
             held = self._chat.unsaved(message.id)

@@ -204,5 +204,5 @@ async def send_tool_results(pane: ChatPane, results: list[tuple[str, str]]) -> N
         return
     pane.tool_calls.clear()
     for call_id, text in results:
-        pane.transcript.add_user_message(f"Result for {call_id}:\n{text}")
+        pane.transcript.add_user_message(f"Result for {call_id}:\n{text}", speaker="Tool result")
     await pane._stream(events)

@@ -148,8 +148,14 @@ class TranscriptView(QTextBrowser):
         self._attachment_path = path_of
 
     def add_user_message(
-        self, text: str, *, versions: tuple[int, int] = (1, 1), attachments: tuple[Attachment, ...] = ()
+        self,
+        text: str,
+        *,
+        versions: tuple[int, int] = (1, 1),
+        attachments: tuple[Attachment, ...] = (),
+        speaker: str = "You",
     ) -> None:
+        """A turn of the user's; `speaker` "Tool result" for the result of a tool call they answered."""
         self._end_live_message()
         cursor = self._history.lastCursorPosition()
         if cursor.block().length() == 1:
@@ -160,7 +166,7 @@ class TranscriptView(QTextBrowser):
         frame.setTopMargin(MESSAGE_SPACING)
         frame.setBottomMargin(MESSAGE_SPACING // 2)
         cursor.insertFrame(frame)
-        cursor.insertText("You", self._header_format)
+        cursor.insertText(speaker, self._header_format)
         self._insert_turn_actions(cursor, "user", versions)
         cursor.insertBlock(QTextBlockFormat(), self._text_format)
         start = cursor.position()
