@@ -1,0 +1,185 @@
+"""The conversation library: the schema-4 file migrated and indexed, search with snippets and
+filters, pins and tags, and an index that matches the messages after a writer is killed mid-reply."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from desktop_app.domain.conversations import MessageStatus
+from desktop_app.domain.search import MATCH_END, MATCH_START, SearchQuery, match_expression
+from desktop_app.services.chat.conversations import SCHEMA_VERSION, ConversationStore
+from tests.unit import sqlite_stores
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "conversations-schema4.sqlite3"
+
+db_path, store = sqlite_stores.store_fixtures(ConversationStore, "conversations.sqlite3")
+
+
+def marked(snippet: str) -> str:
+    return snippet.replace(MATCH_START, "[").replace(MATCH_END, "]")
+
+
+def index_mismatches(path: Path) -> list[tuple[int, str, str]]:
+    """Messages the index does not hold as they are (or holds but should not), from a raw connection."""
+    with sqlite_stores.raw(path) as conn:
+        conn.execute("INSERT INTO message_text (message_text) VALUES ('integrity-check')")
+        expected = set(
+            conn.execute(
+                "SELECT id, content, reasoning FROM messages"
+                " WHERE role IN ('user', 'assistant') AND status != 'streaming'"
+            ).fetchall()
+        )
+        indexed = set(conn.execute("SELECT rowid, content, reasoning FROM message_text").fetchall())
+    conn.close()
+    return sorted(expected ^ indexed)
+
+
+async def search(store: ConversationStore, text: str = "", **filters) -> list[tuple[int, int | None, str]]:
+    hits = await store.search(SearchQuery(text=text, **filters))
+    return [(h.conversation_id, h.message_id, marked(h.snippet)) for h in hits]
+
+
+def test_what_the_user_types_is_words_not_fts_syntax() -> None:
+    assert match_expression('lee* "soup" OR NEAR(') == '"lee" "soup" "OR" "NEAR"*'
+    assert match_expression("  ?! ") is None
+
+
+@pytest.mark.asyncio
+async def test_a_schema_4_database_is_migrated_and_indexed_with_nothing_lost(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    shutil.copyfile(FIXTURE, path)
+    with sqlite_stores.raw(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        before = conn.execute("SELECT * FROM messages ORDER BY id").fetchall()
+    conn.close()
+    store = ConversationStore(path)
+    await store.open()
+    try:
+        assert sqlite_stores.journal_mode_and_version(path)[1] == SCHEMA_VERSION == 5
+        with sqlite_stores.raw(path) as conn:
+            assert conn.execute("SELECT * FROM messages ORDER BY id").fetchall() == before
+        conn.close()
+        assert index_mismatches(path) == []
+        # Finished text is found; a reply still streaming when that build stopped is not (yet).
+        assert await search(store, "antarctic") == [(1, 2, "Emperor penguins breed on the [Antarctic] sea ice.")]
+        assert await search(store, "butter") == []
+        assert await search(store, "zeppelin") == []  # deleted before the migration
+        assert [c.pinned for c in await store.list_conversations()] == [False, False, False]
+        await store.recover_interrupted()
+        assert {h[0] for h in await search(store, "butter")} == {2, 3}
+        assert index_mismatches(path) == []
+    finally:
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_titles_and_message_text_are_found_with_the_match_highlighted(store: ConversationStore) -> None:
+    trip = await store.create_conversation(title="Trip to Lisbon", model="gpt-4o", account_id="work")
+    question = await store.add_message(trip.id, role="user", content="Where should I eat in Lisbon?")
+    reply = await store.add_message(trip.id, role="assistant", content="Try the pastéis de nata in Belém.")
+    await store.add_message(trip.id, role="tool", content="lisbon weather tool output")
+    other = await store.create_conversation(title="Cooking", model="llama3", account_id="home")
+    rice = await store.add_message(other.id, role="user", content="How do I cook <b>rice</b> & beans?")
+
+    assert await search(store, "lisbon") == [
+        (trip.id, None, "Trip to [Lisbon]"),
+        (trip.id, question.id, "Where should I eat in [Lisbon]?"),
+    ]
+    assert await search(store, "past") == [(trip.id, reply.id, "Try the [pastéis] de nata in Belém.")]
+    assert await search(store, "belem") == [(trip.id, reply.id, "Try the pastéis de nata in [Belém].")]
+    assert await search(store, "eat lis") == [(trip.id, question.id, "Where should I [eat] in [Lisbon]?")]
+    # The snippet is the stored text as it is: the UI escapes it for rich text.
+    assert await search(store, "rice") == [(other.id, rice.id, "How do I cook <b>[rice]</b> & beans?")]
+    await store.rename_conversation(trip.id, "Portugal")
+    assert [h[1] for h in await search(store, "lisbon")] == [question.id]
+    assert await search(store, "portugal") == [(trip.id, None, "[Portugal]")]
+
+
+@pytest.mark.asyncio
+async def test_reasoning_is_searched_only_when_asked(store: ConversationStore) -> None:
+    c = await store.create_conversation(title="t")
+    reply = await store.add_message(c.id, role="assistant", content="Forty-two.")
+    await store.update_message(reply.id, reasoning="The user wants the ultimate answer.")
+    assert await search(store, "ultimate") == []
+    assert await search(store, "ultimate", reasoning=True) == [
+        (c.id, reply.id, "The user wants the [ultimate] answer.")
+    ]
+    assert await store.match_ids(c.id, "ultimate", reasoning=True) == [reply.id]
+
+
+@pytest.mark.asyncio
+async def test_a_reply_is_indexed_when_it_stops_streaming_not_on_each_partial_save(
+    store: ConversationStore, db_path: Path
+) -> None:
+    c = await store.create_conversation(title="t")
+    reply = await store.add_message(c.id, role="assistant", content="", status=MessageStatus.STREAMING)
+    await store.update_message(reply.id, content="Once upon a")
+    assert await search(store, "once") == []
+    with sqlite_stores.raw(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM message_text").fetchone() == (0,)
+    conn.close()
+    await store.update_message(reply.id, content="Once upon a time", status=MessageStatus.STOPPED)
+    assert await search(store, "time") == [(c.id, reply.id, "Once upon a [time]")]
+    assert index_mismatches(db_path) == []
+
+
+@pytest.mark.asyncio
+async def test_deleted_messages_and_conversations_leave_the_index(store: ConversationStore, db_path: Path) -> None:
+    c = await store.create_conversation(title="Kiwi")
+    first = await store.add_message(c.id, role="user", content="kiwi one")
+    await store.add_message(c.id, role="assistant", content="kiwi two")
+    branch = await store.branch(first.id)
+    assert len(await search(store, "kiwi")) == 5  # two titles, three messages
+    await store.delete_message(first.id)  # and the reply after it
+    assert [h[0] for h in await search(store, "kiwi")] == [branch.id, c.id, branch.id]
+    await store.delete_conversation(branch.id)
+    assert [h[:2] for h in await search(store, "kiwi")] == [(c.id, None)]
+    assert index_mismatches(db_path) == []
+
+
+@pytest.mark.asyncio
+async def test_filters_keep_only_what_they_name_and_pages_do_not_overlap(store: ConversationStore) -> None:
+    work = await store.create_conversation(title="Work", model="gpt-4o", account_id="work")
+    home = await store.create_conversation(title="Home", model="llama3", account_id="home")
+    for n in range(5):
+        await store.add_message(work.id, role="user", content=f"plan {n}")
+    at_home = await store.add_message(home.id, role="user", content="plan at home")
+    failed = await store.add_message(home.id, role="assistant", content="", status=MessageStatus.STREAMING)
+    await store.update_message(failed.id, status=MessageStatus.FAILED, error="gone")
+    await store.set_pinned(work.id, True)
+    await store.set_tags(home.id, ["family"])
+
+    assert {h[0] for h in await search(store, "plan", model="llama3")} == {home.id}
+    assert {h[0] for h in await search(store, "plan", account_id="work")} == {work.id}
+    assert {h[0] for h in await search(store, "plan", has_errors=True)} == {home.id}
+    assert {h[0] for h in await search(store, "plan", pinned=True)} == {work.id}
+    assert {h[0] for h in await search(store, "plan", tag="FAMILY")} == {home.id}
+    [newest] = await store.search(SearchQuery(text="plan 4"))
+    assert [h[1] for h in await search(store, "plan", since=newest.when)] == [at_home.id, newest.message_id]
+    assert len(await search(store, "plan", until=newest.when)) == 5
+    # Filters without words list the conversations they keep, pinned first.
+    assert await search(store, "", model="gpt-4o") == [(work.id, None, "Work")]
+    pages = [await store.search(SearchQuery(text="plan"), limit=2, offset=o) for o in (0, 2, 4, 6)]
+    ids = [h.message_id for page in pages for h in page]
+    assert [len(p) for p in pages] == [2, 2, 2, 0] and len(set(ids)) == 6
+    assert ids == sorted(ids, reverse=True)
+
+
+@pytest.mark.asyncio
+async def test_pins_come_first_and_tags_are_kept_trimmed_once_each(store: ConversationStore) -> None:
+    old = await store.create_conversation(title="Old")
+    new = await store.create_conversation(title="New")
+    assert [c.id for c in await store.list_conversations()] == [new.id, old.id]
+    assert await store.set_pinned(old.id, True)
+    listed = await store.list_conversations()
+    assert [(c.id, c.pinned) for c in listed] == [(old.id, True), (new.id, False)]
+    assert await store.set_tags(old.id, [" rust ", "Work", "work", "", "big   ideas"]) == ("big ideas", "rust", "Work")
+    assert (await store.get_conversation(old.id)).tags == ("big ideas", "rust", "Work")
+    assert await store.search_choices() == ([], [], ["big ideas", "rust", "Work"])
+    assert await store.set_tags(old.id, []) == ()
+    assert (await store.get_conversation(old.id)).tags == ()
+    with pytest.raises(KeyError):
+        await store.set_tags(12345, ["x"])
