@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractItemModel
+from PySide6.QtCore import QAbstractItemModel, Qt
 from PySide6.QtWidgets import QHBoxLayout, QListView, QPushButton, QVBoxLayout, QWidget
+
+from desktop_app.ui.chat.search_panel import SearchPanel
 
 
 class ConversationsBox(QWidget):
-    """New chat on top, the list, then Rename and Delete; the pane connects the buttons."""
+    """New chat and the search on top, the list (or the search results), then Rename and Delete;
+    the pane connects the buttons and the list's context menu (pin, tags)."""
 
-    def __init__(self, *, model: QAbstractItemModel, parent: QWidget | None = None) -> None:
+    def __init__(self, *, model: QAbstractItemModel, search: SearchPanel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.search = search
         self.view = QListView()
         self.view.setModel(model)
         self.view.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.new_button = QPushButton("New chat")
         self.rename_button = QPushButton("Rename")
         self.delete_button = QPushButton("Delete")
         left = QVBoxLayout(self)
         left.addWidget(self.new_button)
+        left.addWidget(search, 1)
         left.addWidget(self.view, 1)
         row = QHBoxLayout()
         row.addWidget(self.rename_button)
         row.addWidget(self.delete_button)
         left.addLayout(row)
+        self._on_search_active_changed(False)
+        search.active_changed.connect(self._on_search_active_changed)
+
+    def _on_search_active_changed(self, active: bool) -> None:
+        """The results take the list's place while a search is in use."""
+        self.view.setVisible(not active)
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.setStretchFactor(self.search, 1 if active else 0)
