@@ -1,6 +1,6 @@
 """Render docs/screenshot.png: the real main window with a seeded conversation (--pane=Compare: a
 stored 3-column comparison; --pane=Reasoning: a reasoning fold and JSON checks; --pane=Discover:
-Hugging Face search, fit badges and downloads; --theme=light/dark).
+Hugging Face search, fit badges and downloads; --pane=Search: the history searched; --theme=light/dark).
 
 Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
 stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
@@ -96,6 +96,10 @@ async def seed(home: Path, pane: str = "Chat", theme: str = "system") -> None:
         from scripts.screenshot_reasoning import seed_reasoning
 
         await seed_reasoning(store, claude.id)
+    if pane == "Search":
+        from scripts.screenshot_search import seed_search
+
+        await seed_search(store, local.id)
     if pane == "Compare":
         from scripts.screenshot_panes import seed_comparison
 
@@ -232,9 +236,13 @@ def main() -> int:
             from scripts.screenshot_reasoning import stage_reasoning
 
             await stage_reasoning(app)
+        elif pane == "Search":
+            from scripts.screenshot_search import stage_search
+
+            await stage_search(app)
         elif pane == "Vision":  # a file attached to the next message, waiting in the tray
             await app.chat_pane.attachment_tray.add_data(b"quarter,units\nQ1,120\nQ2,210\n", "figures.csv")
-        elif pane not in ("Chat", "Branches", "Vision", "Reasoning"):
+        elif pane not in ("Chat", "Branches", "Vision", "Reasoning", "Search"):
             accounts = app.accounts.accounts
             app.states.record_headers(
                 accounts[0].id,

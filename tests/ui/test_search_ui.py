@@ -156,7 +156,7 @@ def test_pin_and_tags_from_the_lists_menu_and_the_tag_filter(qtbot, modeldesk, m
     assert model.conversation_at(model.rowCount() - 1).id == ids["trip"]  # the oldest
     menu = pane.conversation_menu(model.row_of(ids["trip"]))
     pin, tags = menu.actions()
-    assert pin.text() == "Pin to top"
+    assert (pin.text(), tags.text()) == ("Pin to top", "Tags…")
     pin.trigger()
     qtbot.waitUntil(lambda: model.conversation_at(0).id == ids["trip"], timeout=WAIT_MS)
     assert model.index(0).data().startswith(PIN_MARK)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, time
 from typing import Any
 
-from PySide6.QtCore import QDate, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QModelIndex, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -153,7 +153,8 @@ class SearchPanel(QWidget):
             self._active = not query.empty
             self.view.setVisible(self._active)
             self.active_changed.emit(self._active)
-        await self.results.show(query)
+        if not await self.results.show(query):
+            return  # the newer query says what it found
         problem = self.results.problem
         if problem is not None:
             self._say(f"{problem.message} {problem.action}")

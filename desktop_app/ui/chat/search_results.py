@@ -82,15 +82,17 @@ class SearchResultsModel(QAbstractListModel):
     def hit_at(self, row: int) -> SearchHit | None:
         return self._hits[row] if 0 <= row < len(self._hits) else None
 
-    async def show(self, query: SearchQuery) -> None:
-        """Forget the old hits and read the first page of `query`'s."""
+    async def show(self, query: SearchQuery) -> bool:
+        """Forget the old hits and read the first page of `query`'s; False if a newer query came meanwhile."""
         self._generation += 1
         self.beginResetModel()
         self._hits, self._query, self._more, self.problem = [], query, not query.empty, None
         self.endResetModel()
+        generation = self._generation
         if self._more:
             self._loading = True
-            await self.load_page(self._generation)
+            await self.load_page(generation)
+        return generation == self._generation
 
     async def load_page(self, generation: int) -> None:
         query = self._query
@@ -133,6 +135,7 @@ class HitDelegate(QStyledItemDelegate):
         dim = palette.color(QPalette.ColorRole.PlaceholderText) if not selected else text
         document = QTextDocument()
         document.setDefaultFont(option.font)  # type: ignore[attr-defined]
+        document.setDocumentMargin(5)
         document.setDefaultStyleSheet(f"body {{ color: {text.name()}; }}")
         account = self._account_label(hit.account_id) if hit.account_id else ""
         rgba = f"rgba({mark.red()},{mark.green()},{mark.blue()},{mark.alpha()})"
