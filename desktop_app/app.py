@@ -27,6 +27,7 @@ from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.chat.presets import PresetStore
 from desktop_app.services.chat.service import ChatService
+from desktop_app.services.chat.titles import Titles
 from desktop_app.services.http_client import http_client
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.local.gguf import GgufLibrary, default_folders
@@ -108,6 +109,7 @@ class ModelDeskApp:
             draft_file=paths.composer_draft_file,
             attachments=AttachmentStore(paths.attachments_dir),
             model_info=self.accounts.model_info,
+            titles=Titles(dispatcher=self.dispatcher, store=self.store, settings=self.settings),
         )
         self.presets = PresetStore(paths.presets_file)
         self.context = ContextCounter(engine=self.engine, history=self.chat.history)

@@ -155,7 +155,7 @@ def test_pin_and_tags_from_the_lists_menu_and_the_tag_filter(qtbot, modeldesk, m
     model = pane.conversations
     assert model.conversation_at(model.rowCount() - 1).id == ids["trip"]  # the oldest
     menu = pane.conversation_menu(model.row_of(ids["trip"]))
-    pin, tags = menu.actions()
+    pin, tags, _titles = menu.actions()
     assert (pin.text(), tags.text()) == ("Pin to top", "Tags…")
     pin.trigger()
     qtbot.waitUntil(lambda: model.conversation_at(0).id == ids["trip"], timeout=WAIT_MS)

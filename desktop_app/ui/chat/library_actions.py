@@ -7,9 +7,16 @@ import re
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QInputDialog, QMenu
 
+from desktop_app.domain.errors import StorageFailed
 from desktop_app.domain.search import SearchHit, SearchQuery
 from desktop_app.ui.chat.find_bar import FindBar, pattern_of
 from desktop_app.ui.chat.search_panel import SearchPanel
+
+TITLE_MODES = {
+    "off": "Off",
+    "local": "With local models (free)",
+    "all": "With every model (paid ones too: the cost shows in Usage)",
+}
 
 
 class LibraryActionsMixin:
@@ -29,6 +36,7 @@ class LibraryActionsMixin:
             lambda query, hit: self._tasks.spawn(self._saying_storage_faults(self.open_hit(query, hit)))
         )
         self.conversations_box.view.customContextMenuRequested.connect(self._on_conversations_menu_requested)
+        self.reply_finished.connect(self._on_reply_finished_for_title)
         return self.find_bar
 
     def account_label(self, account_id: str) -> str:
@@ -79,7 +87,31 @@ class LibraryActionsMixin:
         )
         tags = menu.addAction("Tags…")
         tags.triggered.connect(lambda: self._edit_tags(conversation.id, conversation.tags))
+        if (titles := self._chat.titles) is not None:
+            choices = menu.addMenu("Automatic titles")
+            for mode, text in TITLE_MODES.items():
+                action = choices.addAction(text)
+                action.setCheckable(True)
+                action.setChecked(titles.mode == mode)
+                action.triggered.connect(lambda _checked, mode=mode: self._tasks.spawn(titles.set_mode(mode)))
         return menu
+
+    async def auto_title(self) -> None:
+        """After the first reply: the title the conversation's model gives it, if the setting asks."""
+        conversation, titles = self._current, self._chat.titles
+        if conversation is None or titles is None:
+            return
+        try:
+            title = await titles.name(conversation)
+        except StorageFailed:
+            return  # a title is no reason to interrupt: the banner says why the store failed
+        if title:
+            self.conversations.refresh_title(conversation.id, title)
+
+    def _on_reply_finished_for_title(self, outcome: str) -> None:
+        titles, conversation = self._chat.titles, self._current
+        if outcome == "complete" and titles is not None and conversation is not None and titles.wanted(conversation):
+            self._tasks.spawn(self.auto_title())
 
     async def set_pinned(self, conversation_id: int, pinned: bool) -> None:
         await self._chat.store.set_pinned(conversation_id, pinned)
