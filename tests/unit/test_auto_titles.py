@@ -12,6 +12,7 @@ import pytest_asyncio
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatParams
 from desktop_app.domain.settings import Settings
+from desktop_app.domain.tools import ToolCall
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.state import AccountStates
 from desktop_app.services.accounts.usage import UsageStore
@@ -133,3 +134,15 @@ async def test_paid_models_are_asked_only_when_the_setting_says_so(
     assert (titles.wanted(local), titles.wanted(paid)) == (False, False)
     assert settings.current.auto_titles == "off"
     assert Settings().auto_titles == "local"
+
+
+@pytest.mark.asyncio
+async def test_a_reply_that_calls_tools_is_not_followed_by_a_title_request(
+    chat: ChatService, account: Account, server: FaultServer
+) -> None:
+    conversation = await chat.store.create_conversation(title="Weather in Paris", account_id=account.id, model="ok")
+    await chat.store.add_message(conversation.id, role="user", content="Weather in Paris")
+    reply = await chat.store.add_message(conversation.id, role="assistant", content="")
+    await chat.store.update_message(reply.id, tool_calls=(ToolCall("c1", "get_weather", '{"city": "Paris"}'),))
+    assert await chat.titles.name(conversation) is None
+    assert server.requests == []

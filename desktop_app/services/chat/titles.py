@@ -62,8 +62,11 @@ class Titles:
         if not self.wanted(conversation):
             return None
         messages = await self._store.messages(conversation.id)
-        if [m.role for m in messages] != ["user", "assistant"] or messages[1].status is not MessageStatus.COMPLETE:
+        if [m.role for m in messages] != ["user", "assistant"]:
             return None
+        reply = messages[1]
+        if reply.status is not MessageStatus.COMPLETE or reply.tool_calls or not reply.content.strip():
+            return None  # a reply that calls tools goes on: its conversation is named after the first question
         if conversation.title != first_title(messages[0].content):
             return None  # the user named it
         asked = [
