@@ -10,6 +10,7 @@ import pytest
 
 from desktop_app.domain.conversations import MessageStatus
 from desktop_app.domain.search import MATCH_END, MATCH_START, SearchQuery, match_expression
+from desktop_app.services.chat.conversation_library import listing_statement, message_statement, title_statement
 from desktop_app.services.chat.conversations import SCHEMA_VERSION, ConversationStore
 from tests.unit import sqlite_stores
 
@@ -183,3 +184,34 @@ async def test_pins_come_first_and_tags_are_kept_trimmed_once_each(store: Conver
     assert (await store.get_conversation(old.id)).tags == ()
     with pytest.raises(KeyError):
         await store.set_tags(12345, ["x"])
+
+
+@pytest.mark.asyncio
+async def test_pages_run_on_from_the_titles_into_the_messages(store: ConversationStore) -> None:
+    titled = [await store.create_conversation(title=f"otter {n}") for n in range(3)]
+    said = [await store.add_message(titled[0].id, role="user", content=f"otters {n}") for n in range(5)]
+    pages = [await store.search(SearchQuery(text="otter"), limit=2, offset=o) for o in range(0, 10, 2)]
+    assert [[(h.conversation_id, h.message_id) for h in page] for page in pages] == [
+        [(titled[2].id, None), (titled[1].id, None)],
+        [(titled[0].id, None), (titled[0].id, said[4].id)],
+        [(titled[0].id, said[3].id), (titled[0].id, said[2].id)],
+        [(titled[0].id, said[1].id), (titled[0].id, said[0].id)],
+        [],
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_page_is_read_in_the_index_order_without_sorting_every_match(
+    store: ConversationStore, db_path: Path
+) -> None:
+    # A common word matches most messages: a page must not sort (and snippet) all of them first.
+    with sqlite_stores.raw(db_path) as conn:
+        for query in (SearchQuery(text="the"), SearchQuery(text="the", reasoning=True, has_errors=True)):
+            for sql, args in (title_statement(query, '"the"*'), message_statement(query, '"the"*')):
+                plan = " / ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, [*args, 50, 0]))
+                assert "TEMP B-TREE" not in plan, plan
+                assert "SCAN e" not in plan, plan  # has-errors: one lookup per hit
+        sql, args = listing_statement(SearchQuery(pinned=True), 50, 0)
+        plan = " / ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+        assert "TEMP B-TREE" not in plan, plan
+    conn.close()

@@ -31,6 +31,8 @@ MIGRATION: tuple[str, ...] = (
     ) WITHOUT ROWID
     """,
     "CREATE INDEX tags_by_name ON tags (tag, conversation_id)",
+    # The has-errors filter: a lookup per hit, not a walk through the conversation's messages.
+    "CREATE INDEX messages_failed ON messages (conversation_id) WHERE status = 'failed'",
     # rowid = messages.id / conversations.id
     f"CREATE VIRTUAL TABLE message_text USING fts5 (content, reasoning, {_TOKENIZER})",
     f"CREATE VIRTUAL TABLE title_text USING fts5 (title, {_TOKENIZER})",
@@ -65,6 +67,7 @@ MIGRATION: tuple[str, ...] = (
 )
 
 SNIPPET_WORDS = 14
+_MARKS = f"'{MATCH_START}', '{MATCH_END}'"
 # The model and account a message hit is filed under: the reply's own, else its conversation's.
 _HIT_MODEL = "CASE WHEN m.model != '' THEN m.model ELSE c.model END"
 _HIT_ACCOUNT = "CASE WHEN m.account_id != '' THEN m.account_id ELSE c.account_id END"
@@ -96,34 +99,43 @@ def _filters(query: SearchQuery, *, model: str, account: str, when: str) -> tupl
     return " ".join(sql), args
 
 
-def search_statement(query: SearchQuery, limit: int, offset: int) -> tuple[str, list[Any]]:
-    """One page of hits: titles first, then messages, each newest first (FTS5 walks its rowids in
-    order, so a page costs its own rows, not every match)."""
-    expression = match_expression(query.text)
-    marks = f"'{MATCH_START}', '{MATCH_END}'"
-    if expression is None:  # filters only: the conversations they keep, as the list orders them
-        where, args = _filters(query, model="c.model", account="c.account_id", when="c.updated_at")
-        return (
-            "SELECT c.id, NULL, c.title, c.title, c.updated_at, c.model, c.account_id FROM conversations AS c"
-            f" WHERE 1 {where} ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
-            [*args, limit, offset],
-        )
-    title_where, title_args = _filters(query, model="c.model", account="c.account_id", when="c.updated_at")
-    message_where, message_args = _filters(query, model=_HIT_MODEL, account=_HIT_ACCOUNT, when="m.created_at")
-    text = expression if query.reasoning else f"{{content}} : ({expression})"
-    sql = (
-        "SELECT * FROM ("
-        f"SELECT 0 AS kind, c.id AS ord, c.id, NULL, c.title, highlight(title_text, 0, {marks}), c.updated_at,"
-        " c.model, c.account_id FROM title_text JOIN conversations AS c ON c.id = title_text.rowid"
-        f" WHERE title_text MATCH ? {title_where}"
-        " UNION ALL "
-        f"SELECT 1, m.id, c.id, m.id, c.title, snippet(message_text, -1, {marks}, '…', {SNIPPET_WORDS}),"
-        f" m.created_at, {_HIT_MODEL}, {_HIT_ACCOUNT} FROM message_text"
-        " JOIN messages AS m ON m.id = message_text.rowid JOIN conversations AS c ON c.id = m.conversation_id"
-        f" WHERE message_text MATCH ? {message_where}"
-        ") ORDER BY kind, ord DESC LIMIT ? OFFSET ?"
+def listing_statement(query: SearchQuery, limit: int, offset: int) -> tuple[str, list[Any]]:
+    """Filters without words: the conversations they keep, as the list orders them."""
+    where, args = _filters(query, model="c.model", account="c.account_id", when="c.updated_at")
+    return (
+        "SELECT c.id, NULL, c.title, c.title, c.updated_at, c.model, c.account_id FROM conversations AS c"
+        f" WHERE 1 {where} ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
+        [*args, limit, offset],
     )
-    return sql, [expression, *title_args, text, *message_args, limit, offset]
+
+
+def title_statement(query: SearchQuery, expression: str, *, count: bool = False) -> tuple[str, list[Any]]:
+    """Conversations whose title matches, newest first (`count`: how many), then LIMIT ? OFFSET ?."""
+    where, args = _filters(query, model="c.model", account="c.account_id", when="c.updated_at")
+    columns = (
+        "COUNT(*)"
+        if count
+        else f"c.id, NULL, c.title, highlight(title_text, 0, {_MARKS}), c.updated_at, c.model, c.account_id"
+    )
+    order = "" if count else " ORDER BY title_text.rowid DESC LIMIT ? OFFSET ?"
+    return (
+        f"SELECT {columns} FROM title_text JOIN conversations AS c ON c.id = title_text.rowid"
+        f" WHERE title_text MATCH ? {where}{order}",
+        [expression, *args],
+    )
+
+
+def message_statement(query: SearchQuery, expression: str) -> tuple[str, list[Any]]:
+    """Messages that match, newest first, then LIMIT ? OFFSET ?."""
+    where, args = _filters(query, model=_HIT_MODEL, account=_HIT_ACCOUNT, when="m.created_at")
+    text = expression if query.reasoning else f"{{content}} : ({expression})"
+    return (
+        f"SELECT c.id, m.id, c.title, snippet(message_text, -1, {_MARKS}, '…', {SNIPPET_WORDS}), m.created_at,"
+        f" {_HIT_MODEL}, {_HIT_ACCOUNT} FROM message_text"
+        " JOIN messages AS m ON m.id = message_text.rowid JOIN conversations AS c ON c.id = m.conversation_id"
+        f" WHERE message_text MATCH ? {where} ORDER BY message_text.rowid DESC LIMIT ? OFFSET ?",
+        [text, *args],
+    )
 
 
 class LibraryMixin:
@@ -160,10 +172,25 @@ class LibraryMixin:
     # --- worker-side -----------------------------------------------------------------------------
 
     def _search(self, query: SearchQuery, limit: int, offset: int) -> list[SearchHit]:
-        sql, args = search_statement(query, limit, offset)
-        rows = self._conn.execute(sql, args).fetchall()
-        if match_expression(query.text) is not None:
-            rows = [row[2:] for row in rows]  # without the ordering columns
+        # Titles first, then messages, each newest first. Two statements, not one UNION: each
+        # is walked in the index's own rowid order and stops at its page, so a page costs its
+        # own rows (and snippets), not a sort of every match of a common word.
+        conn = self._conn
+        expression = match_expression(query.text)
+        if expression is None:
+            sql, args = listing_statement(query, limit, offset)
+            return [SearchHit(*row) for row in conn.execute(sql, args)]
+        sql, args = title_statement(query, expression)
+        rows = conn.execute(sql, [*args, limit, offset]).fetchall()
+        if len(rows) == limit:
+            return [SearchHit(*row) for row in rows]
+        if rows:
+            titles = offset + len(rows)
+        else:  # this page starts past the titles: how many were there?
+            sql, args = title_statement(query, expression, count=True)
+            titles = conn.execute(sql, args).fetchone()[0]
+        sql, args = message_statement(query, expression)
+        rows += conn.execute(sql, [*args, limit - len(rows), max(0, offset - titles)]).fetchall()
         return [SearchHit(*row) for row in rows]
 
     def _match_ids(self, conversation_id: int, text: str, reasoning: bool) -> list[int]:
