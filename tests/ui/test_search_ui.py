@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QInputDialog
 from desktop_app.domain.conversations import MessageStatus
 from desktop_app.domain.search import SearchHit
 from desktop_app.ui.chat.models import PIN_MARK
-from desktop_app.ui.chat.search_results import hit_html
+from desktop_app.ui.chat.search_results import PAGE, hit_html
 from tests.ui.conftest import WAIT_MS, run
 
 
@@ -194,3 +194,22 @@ def test_the_models_answer_qt_as_models_should(qtbot, modeldesk, qtmodeltester) 
     type_query(qtbot, pane, "ferry")
     qtmodeltester.check(pane.search_panel.results, force_py=True)
     qtmodeltester.check(pane.conversations, force_py=True)
+
+
+def test_more_results_are_read_as_the_list_scrolls_down(qtbot, modeldesk) -> None:
+    pane = modeldesk.chat_pane
+    store = modeldesk.store
+
+    async def write() -> None:
+        conversation = await store.create_conversation(title="Many")
+        for n in range(PAGE + 10):
+            await store.add_message(conversation.id, role="user", content=f"walrus number {n}")
+
+    run(qtbot, write())
+    type_query(qtbot, pane, "walrus")
+    results = pane.search_panel.results
+    assert results.rowCount() == PAGE and results.canFetchMore()
+    pane.search_panel.view.scrollToBottom()  # the view asks the model for more at the end
+    qtbot.waitUntil(lambda: results.rowCount() == PAGE + 10, timeout=WAIT_MS)
+    assert not results.canFetchMore()
+    assert results.hit_at(PAGE + 9).snippet.endswith("number 0")
