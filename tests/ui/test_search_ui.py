@@ -109,6 +109,11 @@ def test_a_click_on_a_title_hit_opens_it_and_selects_it_in_the_list(qtbot, model
     assert pane.current_conversation.id == ids["soup"]
     row = pane.conversations.row_of(ids["soup"])
     assert pane.conversations_box.view.currentIndex().row() == row
+    assert not pane.find_bar.isHidden() and pane.find_bar.selected_text() == "soup"  # the first in the transcript
+    # Another conversation opened from the list: the matches were places in the old transcript.
+    with qtbot.waitSignal(pane.conversation_opened, timeout=WAIT_MS):
+        pane.conversations_box.view.setCurrentIndex(pane.conversations.index(pane.conversations.row_of(ids["trip"])))
+    assert pane.find_bar.isHidden() and pane.transcript.extraSelections() == []
 
 
 def test_filters_narrow_the_results(qtbot, modeldesk) -> None:

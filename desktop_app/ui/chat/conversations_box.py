@@ -19,6 +19,9 @@ class ConversationsBox(QWidget):
         self.view.setModel(model)
         self.view.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        # A long title or many tags is cut with "…" (the tooltip has it all), not scrolled sideways.
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.new_button = QPushButton("New chat")
         self.rename_button = QPushButton("Rename")
         self.delete_button = QPushButton("Delete")

@@ -37,6 +37,9 @@ class LibraryActionsMixin:
         )
         self.conversations_box.view.customContextMenuRequested.connect(self._on_conversations_menu_requested)
         self.reply_finished.connect(self._on_reply_finished_for_title)
+        # The matches are places in the transcript shown: another conversation or a new reply moves them.
+        self.conversation_opened.connect(self.find_bar.dismiss)
+        self.reply_started.connect(self.find_bar.dismiss)
         return self.find_bar
 
     def account_label(self, account_id: str) -> str:
