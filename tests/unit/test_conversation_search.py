@@ -4,6 +4,7 @@ filters, pins and tags, and an index that matches the messages after a writer is
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,19 @@ from tests.unit import sqlite_stores
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "conversations-schema4.sqlite3"
 
 db_path, store = sqlite_stores.store_fixtures(ConversationStore, "conversations.sqlite3")
+
+
+def undo_schema_5(conn: sqlite3.Connection) -> None:
+    """Take a current file back to schema 4, for tests that fake an older build's file."""
+    for kind, name in conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index') AND"
+        " name IN ('conversations_by_pin', 'tags_by_name', 'messages_failed') OR name LIKE '%_text_%ed'"
+    ).fetchall():
+        conn.execute(f"DROP {kind} {name}")
+    for table in ("message_text", "title_text", "tags"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("ALTER TABLE conversations DROP COLUMN pinned")
+    conn.execute("PRAGMA user_version = 4")
 
 
 def marked(snippet: str) -> str:
@@ -215,3 +229,23 @@ async def test_a_page_is_read_in_the_index_order_without_sorting_every_match(
         plan = " / ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
         assert "TEMP B-TREE" not in plan, plan
     conn.close()
+
+
+@pytest.mark.asyncio
+async def test_a_file_taken_back_to_schema_4_migrates_again(store: ConversationStore, db_path: Path) -> None:
+    c = await store.create_conversation(title="Back and forth")
+    said = await store.add_message(c.id, role="user", content="again")
+    await store.close()
+    with sqlite_stores.raw(db_path) as conn:
+        undo_schema_5(conn)
+        assert (
+            conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%text%' OR name LIKE '%tag%'").fetchall()
+            == []
+        )
+    conn.close()
+    reopened = ConversationStore(db_path)
+    await reopened.open()
+    try:
+        assert [h.message_id for h in await reopened.search(SearchQuery(text="again"))] == [said.id]
+    finally:
+        await reopened.close()
