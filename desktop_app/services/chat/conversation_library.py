@@ -1,11 +1,13 @@
 """The conversation history as a library: full-text search (SQLite FTS5), pins and tags.
 
-The index is two FTS5 tables of their own (not external-content, not contentless): an
-external-content index can only forget a row given the exact text it indexed, but a reply's text
-changes while it streams; a contentless one cannot make snippets. Triggers keep them in step with
-the messages in the same transaction as the write, so a crash can never leave them behind: a reply
-is indexed when it stops streaming (finished, stopped, failed, or marked interrupted at the next
-start), never on the partial saves made while it arrives.
+The index is two external-content FTS5 tables: the text is stored once, in `messages` and
+`conversations`, and the index holds only its words (a copy of every message would double the
+file). A message is indexed once it stops streaming (finished, stopped, failed, or marked
+interrupted at the next start): the partial saves made while it arrives touch nothing. The
+content table of `message_text` is the view of exactly those messages, so FTS5's own `rebuild`
+and `integrity-check` agree with what the triggers index. The triggers run in the write's own
+transaction, so no crash can leave the index behind the messages; and an external-content index
+forgets a row only given the text it indexed, which the triggers pass (the row's old values).
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from desktop_app.domain.search import MATCH_END, MATCH_START, SearchHit, SearchQ
 
 _INDEXED = "role IN ('user', 'assistant') AND status != 'streaming'"
 _NEW_INDEXED = "new.role IN ('user', 'assistant') AND new.status != 'streaming'"
+_OLD_INDEXED = "old.role IN ('user', 'assistant') AND old.status != 'streaming'"
 _TOKENIZER = "tokenize = 'unicode61 remove_diacritics 2'"
+_FORGET_MESSAGE = (
+    "INSERT INTO message_text (message_text, rowid, content, reasoning)"
+    " SELECT 'delete', old.id, old.content, old.reasoning WHERE " + _OLD_INDEXED
+)
+_FORGET_TITLE = "INSERT INTO title_text (title_text, rowid, title) VALUES ('delete', old.id, old.title)"
 
 # Schema 4 -> 5: pins, tags and the search index (built here from what an older build wrote).
 MIGRATION: tuple[str, ...] = (
@@ -33,14 +41,14 @@ MIGRATION: tuple[str, ...] = (
     "CREATE INDEX tags_by_name ON tags (tag, conversation_id)",
     # The has-errors filter: a lookup per hit, not a walk through the conversation's messages.
     "CREATE INDEX messages_failed ON messages (conversation_id) WHERE status = 'failed'",
-    # rowid = messages.id / conversations.id
-    f"CREATE VIRTUAL TABLE message_text USING fts5 (content, reasoning, {_TOKENIZER})",
-    f"CREATE VIRTUAL TABLE title_text USING fts5 (title, {_TOKENIZER})",
-    f"INSERT INTO message_text (rowid, content, reasoning) SELECT id, content, reasoning FROM messages WHERE {_INDEXED}",
-    "INSERT INTO title_text (rowid, title) SELECT id, title FROM conversations",
+    f"CREATE VIEW searchable_messages AS SELECT id, content, reasoning FROM messages WHERE {_INDEXED}",
+    "CREATE VIRTUAL TABLE message_text USING fts5"
+    f" (content, reasoning, content = 'searchable_messages', content_rowid = 'id', {_TOKENIZER})",
+    f"CREATE VIRTUAL TABLE title_text USING fts5 (title, content = 'conversations', content_rowid = 'id', {_TOKENIZER})",
+    "INSERT INTO message_text (message_text) VALUES ('rebuild')",
+    "INSERT INTO title_text (title_text) VALUES ('rebuild')",
     f"""
-    CREATE TRIGGER message_text_added AFTER INSERT ON messages
-    WHEN {_NEW_INDEXED}
+    CREATE TRIGGER message_text_added AFTER INSERT ON messages WHEN {_NEW_INDEXED}
     BEGIN
         INSERT INTO message_text (rowid, content, reasoning) VALUES (new.id, new.content, new.reasoning);
     END
@@ -50,20 +58,18 @@ MIGRATION: tuple[str, ...] = (
     CREATE TRIGGER message_text_changed AFTER UPDATE OF content, reasoning, status, role ON messages
     WHEN old.status != 'streaming' OR new.status != 'streaming'
     BEGIN
-        DELETE FROM message_text WHERE rowid = old.id;
+        {_FORGET_MESSAGE};
         INSERT INTO message_text (rowid, content, reasoning) SELECT new.id, new.content, new.reasoning
         WHERE {_NEW_INDEXED};
     END
     """,
     # Also run for the messages a deleted message or conversation takes with it (ON DELETE CASCADE).
-    "CREATE TRIGGER message_text_deleted AFTER DELETE ON messages BEGIN"
-    " DELETE FROM message_text WHERE rowid = old.id; END",
+    f"CREATE TRIGGER message_text_deleted AFTER DELETE ON messages BEGIN {_FORGET_MESSAGE}; END",
     "CREATE TRIGGER title_text_added AFTER INSERT ON conversations BEGIN"
     " INSERT INTO title_text (rowid, title) VALUES (new.id, new.title); END",
     "CREATE TRIGGER title_text_changed AFTER UPDATE OF title ON conversations BEGIN"
-    " DELETE FROM title_text WHERE rowid = old.id; INSERT INTO title_text (rowid, title) VALUES (new.id, new.title); END",
-    "CREATE TRIGGER title_text_deleted AFTER DELETE ON conversations BEGIN"
-    " DELETE FROM title_text WHERE rowid = old.id; END",
+    f" {_FORGET_TITLE}; INSERT INTO title_text (rowid, title) VALUES (new.id, new.title); END",
+    f"CREATE TRIGGER title_text_deleted AFTER DELETE ON conversations BEGIN {_FORGET_TITLE}; END",
 )
 
 SNIPPET_WORDS = 14
