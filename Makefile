@@ -54,6 +54,7 @@ screenshot: $(VENV)/.installed-test servers
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Vision docs/vision.png
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Reasoning docs/reasoning.png
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Tools docs/tools.png
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Search docs/search.png
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Accounts docs/accounts.png
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Usage docs/usage.png
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=OrgUsage docs/org-usage.png

@@ -29,6 +29,7 @@ from desktop_app.services.chat.library import ConversationLibrary
 from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.chat.presets import PresetStore
 from desktop_app.services.chat.service import ChatService
+from desktop_app.services.chat.titles import Titles
 from desktop_app.services.http_client import http_client
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from desktop_app.services.local.gguf import GgufLibrary, default_folders
@@ -115,6 +116,7 @@ class ModelDeskApp:
             draft_file=paths.composer_draft_file,
             attachments=attachments,
             model_info=self.accounts.model_info,
+            titles=Titles(dispatcher=self.dispatcher, store=self.store, settings=self.settings),
         )
         self.library = ConversationLibrary(store=self.store, attachments=attachments)  # export and import
         self.presets = PresetStore(paths.presets_file)

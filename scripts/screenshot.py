@@ -2,7 +2,7 @@
 stored 3-column comparison; --pane=Reasoning: a reasoning fold and JSON checks; --pane=Tools: a
 function call answered and the final reply; --pane=Discover: Hugging Face search, fit badges and
 downloads; --pane=OrgUsage: the providers' own figures beside the ledger, from the Anthropic Admin
-API twin; --theme=light/dark).
+API twin; --pane=Search: the history searched; --theme=light/dark).
 
 Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
 stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
@@ -103,6 +103,10 @@ async def seed(home: Path, pane: str = "Chat", theme: str = "system") -> None:
         from scripts.screenshot_tools import seed_tools
 
         await seed_tools(store, claude.id)
+    if pane == "Search":
+        from scripts.screenshot_search import seed_search
+
+        await seed_search(store, local.id)
     if pane == "Compare":
         from scripts.screenshot_panes import seed_comparison
 
@@ -251,9 +255,13 @@ def main() -> int:
             from scripts.screenshot_tools import stage_tools
 
             await stage_tools(app)
+        elif pane == "Search":
+            from scripts.screenshot_search import stage_search
+
+            await stage_search(app)
         elif pane == "Vision":  # a file attached to the next message, waiting in the tray
             await app.chat_pane.attachment_tray.add_data(b"quarter,units\nQ1,120\nQ2,210\n", "figures.csv")
-        elif pane not in ("Chat", "Branches", "Vision", "Reasoning", "Tools"):
+        elif pane not in ("Chat", "Branches", "Vision", "Reasoning", "Tools", "Search"):
             accounts = app.accounts.accounts
             app.states.record_headers(
                 accounts[0].id,

@@ -69,3 +69,5 @@ class Conversation:
     params: ChatParams = field(default_factory=ChatParams)
     updated_at: float = 0.0
     compare: CompareSetup | None = None  # set while it is a comparison
+    pinned: bool = False  # listed before the others
+    tags: tuple[str, ...] = ()  # free text, sorted

@@ -12,6 +12,7 @@ from desktop_app.domain.pools import Pool
 SCHEMA_VERSION = 1
 
 Theme = Literal["system", "light", "dark"]
+AutoTitles = Literal["off", "local", "all"]  # which models name new conversations (services/chat/titles)
 _Item = TypeVar("_Item", Account, Pool)
 
 
@@ -37,6 +38,7 @@ class Settings(BaseModel):
     env_import_offered: bool = False  # the first-run offer to import keys from env vars was made
     last_conversation_id: int | None = None
     theme: Theme = "system"
+    auto_titles: AutoTitles = "local"
     request_timeout_s: float = Field(default=60.0, gt=0.0)  # read timeout for model servers
     # How often a cloud account is asked again after a passing failure before any text (domain/retries.py).
     request_retries: int = Field(default=2, ge=0, le=5)

@@ -87,7 +87,7 @@ def test_the_lists_export_takes_the_conversations_selected(qtbot, modeldesk, tmp
     selection.select(model.index(0, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect)
     selection.select(model.index(2, 0), QItemSelectionModel.SelectionFlag.Select)
     box.view.customContextMenuRequested.emit(box.view.visualRect(model.index(2, 0)).center())
-    qtbot.waitUntil(box.context_menu.isVisible, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: box.context_menu is not None and box.context_menu.isVisible(), timeout=WAIT_MS)
 
     box.export_action.trigger()
     box.context_menu.hide()

@@ -197,6 +197,7 @@ def test_delete_asks_how_many_messages_go(qtbot, modeldesk, pane):
 
 
 def test_branch_opens_a_new_conversation_up_to_the_message(qtbot, modeldesk, pane):
+    run(qtbot, modeldesk.settings.update(auto_titles="off"))  # named after the first message, not by the model
     send(qtbot, pane, "first")
     send(qtbot, pane, "second")
     original = pane.current_conversation

@@ -129,7 +129,8 @@ def exclusive_mode_held(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def damage_page_holding(path: Path, marker: bytes) -> int:
-    """Overwrite the page that holds `marker` with junk, as a bad sector would; returns its number.
+    """Overwrite the first page that holds `marker` with junk, as a bad sector would (and any other
+    page holding it: the search index's copy of a message); returns the first one's number.
 
     The file is checkpointed first (by a second connection) so the page is read from the file itself.
     """
@@ -139,10 +140,13 @@ def damage_page_holding(path: Path, marker: bytes) -> int:
     data = bytearray(path.read_bytes())
     offset = data.find(marker)
     assert offset > 0, f"{marker!r} is not in {path}"
-    page = offset // page_size
-    data[page * page_size : (page + 1) * page_size] = b"\xde\xad\xbe\xef" * (page_size // 4)
+    first = offset // page_size
+    while offset >= 0:
+        page = offset // page_size
+        data[page * page_size : (page + 1) * page_size] = b"\xde\xad\xbe\xef" * (page_size // 4)
+        offset = data.find(marker, (page + 1) * page_size)
     path.write_bytes(bytes(data))
-    return page + 1
+    return first + 1
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import pytest_asyncio
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.chat import ChatParams, Finished
 from desktop_app.domain.conversations import InterruptedReply, MessageStatus
+from desktop_app.domain.search import SearchQuery
 from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.usage import UsageStore
@@ -221,3 +222,56 @@ async def test_an_interrupted_partial_reply_goes_with_the_next_message_as_contex
         {"role": "assistant", "content": "Once upon a"},
         {"role": "user", "content": "Go on"},
     ]
+
+
+@pytest.mark.asyncio
+async def test_the_search_index_matches_the_messages_after_the_writer_is_killed_mid_reply(
+    db_path: Path, server: FaultServer, usage: UsageStore
+) -> None:
+    from tests.unit.test_conversation_search import index_mismatches
+
+    env = dict(
+        os.environ,
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _STREAMING_APP, str(db_path), server.base_url, "fault-stall",
+        cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        shown = ""
+        while shown != "stall0 stall1 stall2 ":
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+            assert line, (await process.stderr.read()).decode()[-2000:]
+            seen = json.loads(line)
+            conversation_id, shown = seen["conversation"], seen["shown"]
+        reader = ConversationStore(db_path)
+        await reader.open()
+        try:
+
+            async def saved() -> bool:
+                return (await reader.messages(conversation_id))[-1].content == shown
+
+            await wait_until(saved, timeout=5.0)
+            # Saved while streaming, so not in the index yet; the question is.
+            assert await reader.search(SearchQuery(text="stall1")) == []
+            assert len(await reader.search(SearchQuery(text="story"))) == 1
+        finally:
+            await reader.close()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGKILL)
+        await process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    store = ConversationStore(db_path)
+    await store.open()
+    try:
+        await recover_interrupted(store, usage, Settings())
+        [hit] = await store.search(SearchQuery(text="stall1"))
+        reply = (await store.messages(conversation_id))[-1]
+        assert (hit.message_id, reply.status) == (reply.id, MessageStatus.INTERRUPTED)
+    finally:
+        await store.close()
+    assert index_mismatches(db_path) == []

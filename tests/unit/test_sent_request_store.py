@@ -89,7 +89,7 @@ async def test_a_schema_1_database_opens_migrated_with_every_message_kept(tmp_pa
     finally:
         await store.close()
     with sqlite_stores.raw(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
 @pytest.mark.asyncio

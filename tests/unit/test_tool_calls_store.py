@@ -24,6 +24,7 @@ from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.openai_fault import FaultServer
 from tests.unit import sqlite_stores
+from tests.unit.test_conversation_search import undo_schema_5
 
 NOW = ToolSpec(
     name="now", parameters={"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
@@ -39,6 +40,7 @@ async def test_a_schema_3_file_opens_migrated_with_its_messages(tmp_path: Path) 
     await store.add_message(conversation.id, role="user", content="before tools")
     await store.close()
     with sqlite_stores.raw(path) as conn:  # as a build before tool calling left it
+        undo_schema_5(conn)
         conn.execute("ALTER TABLE messages DROP COLUMN tool_calls")
         conn.execute("ALTER TABLE messages DROP COLUMN tool_call_id")
         conn.execute("PRAGMA user_version = 3")
@@ -55,7 +57,7 @@ async def test_a_schema_3_file_opens_migrated_with_its_messages(tmp_path: Path) 
         assert (await store.get_message(reply.id)).tool_calls == (call,)  # type: ignore[union-attr]
     finally:
         await store.close()
-    assert sqlite_stores.journal_mode_and_version(path)[1] == SCHEMA_VERSION == 4
+    assert sqlite_stores.journal_mode_and_version(path)[1] == SCHEMA_VERSION == 5
 
 
 @pytest.mark.asyncio

@@ -27,7 +27,7 @@ MESSAGE_COLUMNS = (
     "created_at",
 )
 # Columns later schemas added, copied when the damaged file has them.
-_LATER_CONVERSATION_COLUMNS = ("compare",)
+_LATER_CONVERSATION_COLUMNS = ("compare", "pinned")
 _LATER_MESSAGE_COLUMNS = ("request", "lane", "vote", "attachments", "parent_id")  # parent_id last
 _CHUNK = 64
 

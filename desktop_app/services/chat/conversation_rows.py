@@ -62,7 +62,7 @@ def compare_json(setup: CompareSetup | None) -> str:
 
 
 def conversation_from(row: tuple[Any, ...]) -> Conversation:
-    id_, title, account_id, model, params, updated_at, compare = row
+    id_, title, account_id, model, params, updated_at, compare, pinned, tags = row
     return Conversation(
         id=id_,
         title=title,
@@ -71,6 +71,8 @@ def conversation_from(row: tuple[Any, ...]) -> Conversation:
         params=params_from(params, id_),
         updated_at=updated_at,
         compare=compare_from(compare, id_),
+        pinned=bool(pinned),
+        tags=tuple(sorted(tags.split("\x1f"), key=str.casefold)) if tags else (),
     )
 
 

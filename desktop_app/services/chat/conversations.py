@@ -23,6 +23,7 @@ from desktop_app.domain.conversations import Conversation, InterruptedReply, Mes
 from desktop_app.domain.sent_requests import SentRequest, StoredMessages
 from desktop_app.domain.tools import ToolCall
 from desktop_app.services.chat import conversation_dump
+from desktop_app.services.chat import conversation_library as library
 from desktop_app.services.chat.conversation_recovery import copy_readable
 from desktop_app.services.chat.conversation_rows import (
     attachments_from,
@@ -39,7 +40,7 @@ __all__ = ["AT_LEAF", "SCHEMA_VERSION", "ConversationStore", "StoreClosed"]  # S
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # _MIGRATIONS[n] takes a database at user_version n to n + 1.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -99,9 +100,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE messages ADD COLUMN tool_call_id TEXT NOT NULL DEFAULT ''",
     ),
+    4: library.MIGRATION,  # pins, tags and the full-text search index
 }
 
-_CONVERSATION_COLUMNS = "id, title, account_id, model, params, updated_at, compare"
+_CONVERSATION_COLUMNS = (
+    "id, title, account_id, model, params, updated_at, compare, pinned,"
+    " (SELECT group_concat(tag, char(31)) FROM tags WHERE conversation_id = conversations.id)"
+)
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request,"
     " parent_id, lane, vote, attachments, tool_calls, tool_call_id"
@@ -114,7 +119,7 @@ _PATH = (
 AT_LEAF = -1  # add_message's default parent: the last message of the branch shown (or of the lane)
 
 
-class ConversationStore(SqliteStore):
+class ConversationStore(library.LibraryMixin, SqliteStore):
     # A write once asked for happens even if its caller is cancelled (Stop, closing a pane):
     # see `SqliteStore._write`.
     NAME = "conversation"
@@ -140,7 +145,7 @@ class ConversationStore(SqliteStore):
         return await self._write(self._create_conversation, title, account_id, model, params, compare)
 
     async def list_conversations(self) -> list[Conversation]:
-        """All conversations, the most recently active first."""
+        """All conversations, the pinned first, then the most recently active."""
         return await self._read(self._list_conversations)
 
     async def get_conversation(self, conversation_id: int) -> Conversation | None:
@@ -365,7 +370,7 @@ class ConversationStore(SqliteStore):
 
     def _list_conversations(self) -> list[Conversation]:
         rows = self._conn.execute(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations ORDER BY updated_at DESC, id DESC"
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations ORDER BY pinned DESC, updated_at DESC, id DESC"
         )
         return [conversation_from(row) for row in rows]
 

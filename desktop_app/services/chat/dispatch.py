@@ -59,6 +59,7 @@ from desktop_app.domain.pools import Pool, Strategy, is_pool_id
 from desktop_app.domain.retries import RetryPolicy, retry_after_s, retryable
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.tools import ToolCallDelta
+from desktop_app.domain.urls import is_loopback, with_scheme
 from desktop_app.domain.usage import BudgetExceeded, BudgetLevel, UsageRecord, budget_level
 from desktop_app.services.accounts import header_secrets
 from desktop_app.services.accounts.secrets import SecretStore
@@ -198,6 +199,14 @@ class Dispatcher:
             return pool.label if pool else ""
         account = settings.account(target_id)
         return account.label if account else ""
+
+    def costs_nothing(self, target_id: str) -> bool:
+        """Every account behind `target_id` is a local server (its provider's, or on the loopback)."""
+        accounts, _pool, problem = self._targets(target_id)
+        return problem is None and all(
+            a.provider.is_local or is_loopback(urlsplit(with_scheme(a.effective_base_url)).hostname or "")
+            for a in accounts
+        )
 
     async def refusal(self, *, target_id: str, model: str, params: ChatParams) -> DomainError | None:
         """Why a request to `target_id` cannot be sent at all, or None. Nothing is planned, sent or

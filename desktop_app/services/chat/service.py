@@ -51,6 +51,7 @@ from desktop_app.services.chat.attachments import AttachmentStore, pdf_text
 from desktop_app.services.chat.conversations import ConversationStore
 from desktop_app.services.chat.dispatch import Dispatcher
 from desktop_app.services.chat.reply_saving import PartialSaver, changes_from_json, changes_to_json
+from desktop_app.services.chat.titles import Titles, first_title
 from desktop_app.services.paths import move_aside, write_atomically
 
 DEFAULT_TITLE = "New conversation"
@@ -68,8 +69,10 @@ class ChatService:
         draft_file: Path | None = None,
         attachments: AttachmentStore | None = None,
         model_info: Callable[[str, str], Awaitable[ModelInfo]] | None = None,
+        titles: Titles | None = None,
     ) -> None:
         self._dispatcher = dispatcher
+        self.titles = titles  # automatic titles after a first reply (None: never)
         # What LiteLLM knows of a model of an account or pool: a model it says cannot see is refused images.
         self._model_info = model_info
         self._attachments = attachments  # where attached files are kept (None: nothing can be attached)
@@ -233,7 +236,7 @@ class ChatService:
         await self.flush_unsaved()
         await self._store.add_message(conversation.id, role="user", content=user_text, attachments=attachments)
         if conversation.title == DEFAULT_TITLE and user_text.strip():
-            title = " ".join(user_text.split())[:48]
+            title = first_title(user_text)
             try:
                 await self._store.rename_conversation(conversation.id, title)
             except StorageFailed:

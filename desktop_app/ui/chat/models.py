@@ -11,6 +11,7 @@ from desktop_app.services.accounts.accounts import AccountService
 
 _Index = QModelIndex | QPersistentModelIndex
 ID_ROLE = Qt.ItemDataRole.UserRole
+PIN_MARK = "▲ "  # before a pinned conversation's title
 
 
 class ConversationListModel(QAbstractListModel):
@@ -25,10 +26,18 @@ class ConversationListModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._items):
             return None
         item = self._items[index.row()]
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+        if role == Qt.ItemDataRole.DisplayRole:
+            tags = "".join(f"  #{tag}" for tag in item.tags)
+            return f"{PIN_MARK if item.pinned else ''}{item.title}{tags}"
+        if role == Qt.ItemDataRole.EditRole:
             return item.title
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{item.title}\n{item.model or 'no model'}"
+            lines = [item.title, item.model or "no model"]
+            if item.pinned:
+                lines.append("Pinned")
+            if item.tags:
+                lines.append("Tags: " + ", ".join(item.tags))
+            return "\n".join(lines)
         if role == ID_ROLE:
             return item.id
         return None
@@ -45,20 +54,22 @@ class ConversationListModel(QAbstractListModel):
         return next((i for i, c in enumerate(self._items) if c.id == conversation_id), -1)
 
     def upsert_front(self, conversation: Conversation) -> None:
-        """Put `conversation` first (it was just used), inserting it if new."""
+        """Put `conversation` first among the pinned or the others (it was just used), inserting it if new."""
         row = self.row_of(conversation.id)
-        if row == 0:
-            self._items[0] = conversation
-            self.dataChanged.emit(self.index(0), self.index(0))
+        front = 0 if conversation.pinned else sum(1 for c in self._items if c.pinned and c.id != conversation.id)
+        if row == front:
+            self._items[row] = conversation
+            self.dataChanged.emit(self.index(row), self.index(row))
             return
-        if row > 0:
-            self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), 0)
+        if row >= 0:
+            # beginMoveRows counts the destination before the row leaves.
+            self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), front if front < row else front + 1)
             self._items.pop(row)
-            self._items.insert(0, conversation)
+            self._items.insert(front, conversation)
             self.endMoveRows()
             return
-        self.beginInsertRows(QModelIndex(), 0, 0)
-        self._items.insert(0, conversation)
+        self.beginInsertRows(QModelIndex(), front, front)
+        self._items.insert(front, conversation)
         self.endInsertRows()
 
     def remove(self, conversation_id: int) -> None:

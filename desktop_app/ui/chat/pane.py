@@ -52,6 +52,7 @@ from desktop_app.ui.chat.compare_mode import CompareModeMixin
 from desktop_app.ui.chat.context_gauge import ContextGauge
 from desktop_app.ui.chat.conversation_actions import ConversationActionsMixin
 from desktop_app.ui.chat.conversations_box import ConversationsBox
+from desktop_app.ui.chat.library_actions import LibraryActionsMixin
 from desktop_app.ui.chat.models import ConversationListModel, ModelPickerModel
 from desktop_app.ui.chat.params import ParamsPanel
 from desktop_app.ui.chat.presets import PresetsBox, params_column
@@ -70,7 +71,7 @@ INTERRUPTED_NOTE = "Interrupted: ModelDesk closed while this reply was arriving"
 INTERRUPTED_CONTEXT_NOTE = "; the text above goes with your next message as context"
 
 
-class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWidget):
+class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, CompareModeMixin, QWidget):
     """Over 30 methods on purpose: send, retry, stream and the storage faults share one reply's state."""
 
     reply_started = Signal()
@@ -96,7 +97,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
 
         # Left: conversations.
         self.conversations = ConversationListModel(self)
-        self.conversations_box = ConversationsBox(model=self.conversations)
+        self.conversations_box = ConversationsBox(model=self.conversations, search=self._search_panel())
 
         # Centre: model picker, transcript, notice, composer.
         self.picker_model = ModelPickerModel(accounts=accounts, parent=self)
@@ -165,6 +166,7 @@ class ChatPane(ConversationActionsMixin, StoreFaultsMixin, CompareModeMixin, QWi
         centre.addLayout(top)
         centre.addWidget(self.model_info)
         centre.addWidget(self.store_banner)
+        centre.addWidget(self._find_bar())
         centre.addWidget(self.transcript, 1)
         self.tool_calls = ToolCallsPanel()  # the last reply's calls, waiting for the user's results
         centre.addWidget(self.tool_calls)
