@@ -81,6 +81,8 @@ async def test_importing_an_export_and_exporting_it_again_gives_the_same_bytes(
     store: ConversationStore, attachments: AttachmentStore, other, tmp_path: Path
 ) -> None:
     ids = [await rich_conversation(store, attachments), await comparison(store)]
+    await store.set_pinned(ids[1], True)  # pins and tags travel too
+    await store.set_tags(ids[0], ["travel", "Family"])
     target = tmp_path / "out" / "library.json"
     assert await write_export(store, attachments, target, ExportFormat.JSON) == 2
     other_store, other_attachments = other
@@ -91,6 +93,8 @@ async def test_importing_an_export_and_exporting_it_again_gives_the_same_bytes(
     again = await export_json(other_store, other_attachments, [c.id for c in await other_store.list_conversations()])
     assert again == target.read_bytes()
     assert again == await export_json(store, attachments, ids[::-1])  # the list's order: newest first
+    listed = {c.title: c for c in await other_store.list_conversations()}
+    assert listed["Which is better"].pinned and listed["Trip plan ✈"].tags == ("Family", "travel")
     # The request still resolves against the imported messages.
     [chat] = [c for c in await other_store.list_conversations() if c.title == "Trip plan ✈"]
     reply = (await other_store.messages(chat.id))[1]

@@ -33,13 +33,16 @@ _MESSAGE_FIELDS = (
 def dump(conn: sqlite3.Connection, conversation_id: int) -> dict[str, Any] | None:
     """The conversation as a record (without its id in the file); None if it does not exist."""
     row = conn.execute(
-        "SELECT title, account_id, model, params, compare, created_at, updated_at, leaf_id FROM conversations"
+        "SELECT title, account_id, model, params, compare, created_at, updated_at, leaf_id, pinned FROM conversations"
         " WHERE id = ?",
         (conversation_id,),
     ).fetchone()
     if row is None:
         return None
-    title, account_id, model, params, compare, created_at, updated_at, leaf_id = row
+    title, account_id, model, params, compare, created_at, updated_at, leaf_id, pinned = row
+    tags = [
+        t for (t,) in conn.execute("SELECT tag FROM tags WHERE conversation_id = ? ORDER BY tag", (conversation_id,))
+    ]
     rows = conn.execute(
         f"SELECT {_MESSAGE_FIELDS} FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
     ).fetchall()
@@ -55,6 +58,8 @@ def dump(conn: sqlite3.Connection, conversation_id: int) -> dict[str, Any] | Non
         "updated_at": updated_at,
         # 0: an empty branch was chosen; null: none chosen, the newest message is shown.
         "leaf": 0 if leaf_id == 0 else local.get(leaf_id),
+        "pinned": bool(pinned),
+        "tags": tags,
         "messages": [_message(r, local) for r in rows],
     }
 
@@ -135,7 +140,12 @@ def load(conn: sqlite3.Connection, records: Iterable[Mapping[str, Any]]) -> list
             ids[m["id"]] = _insert_message(conn, conversation_id, m, ids)
         leaf = record["leaf"]
         conn.execute(
-            "UPDATE conversations SET leaf_id = ? WHERE id = ?", (0 if leaf == 0 else ids.get(leaf), conversation_id)
+            "UPDATE conversations SET leaf_id = ?, pinned = ? WHERE id = ?",
+            (0 if leaf == 0 else ids.get(leaf), int(record.get("pinned", False)), conversation_id),
+        )
+        conn.executemany(  # as the file has them: written by a store that kept them clean
+            "INSERT OR IGNORE INTO tags (conversation_id, tag) VALUES (?, ?)",
+            [(conversation_id, tag) for tag in record.get("tags", ())],
         )
         out.append((conversation_id, len(ids)))
     return out
