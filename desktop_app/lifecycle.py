@@ -20,6 +20,7 @@ async def open_after_first_paint(app: ModelDeskApp) -> None:
     window.add_notice(app.settings_notice or "")
     await app.secrets.start()
     await app.accounts.adopt_header_secrets(app.settings_store.found_header_secrets)
+    await app.telemetry.configure()  # nothing at all while export is off
     window.add_notice(app.secrets.notice or "")
     if (accounts_pane := panes.built("Accounts")) is not None:  # one built later is told when it is
         accounts_pane.refresh_keyring_notice(shown_elsewhere=app.secrets.notice or "")
@@ -76,6 +77,7 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("engine installs", app.engines.aclose),  # a download stopped here resumes next time
         ("Hugging Face downloads", app.hub_downloads.aclose),  # kept .incomplete: resumed next time
         ("background tasks", app.tasks.aclose),
+        ("telemetry export", lambda: app.telemetry.aclose(1.5)),  # the spans queued, within a share of the limit
         ("last conversation", lambda: remember_last_conversation(app)),
         ("conversation store", app.store.close),
         ("usage store", app.usage.close),

@@ -58,6 +58,7 @@ from desktop_app.domain.errors import (
 from desktop_app.domain.pools import Pool, Strategy, is_pool_id
 from desktop_app.domain.retries import RetryPolicy, retry_after_s, retryable
 from desktop_app.domain.settings import Settings
+from desktop_app.domain.telemetry import Attempt
 from desktop_app.domain.tools import ToolCallDelta
 from desktop_app.domain.usage import BudgetExceeded, BudgetLevel, UsageRecord, budget_level
 from desktop_app.services.accounts import header_secrets
@@ -78,6 +79,18 @@ RESTART_WAIT_S = 60.0
 # A key read from the keyring to check a request (at Send) is used to send it when that follows
 # within this long: one keyring call per request, not one per check.
 KEY_FRESH_S = 10.0
+
+
+class AttemptObserver(Protocol):
+    """Told of every attempt as it ends (services/telemetry.py `Telemetry`); `active` False: told nothing."""
+
+    @property
+    def active(self) -> bool: ...
+
+    @property
+    def include_content(self) -> bool: ...
+
+    def record(self, attempt: Attempt) -> None: ...
 
 
 class LocalServers(Protocol):
@@ -178,6 +191,7 @@ class Dispatcher:
         local_servers: LocalServers | None = None,
         backoff: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        telemetry: AttemptObserver | None = None,
     ) -> None:
         """`backoff`: the waits between retries (its count comes from the settings); `sleep` waits them."""
         self._llm = llm
@@ -189,6 +203,7 @@ class Dispatcher:
         self._local_servers = local_servers
         self._backoff = backoff or RetryPolicy()
         self._sleep = sleep
+        self._telemetry = telemetry
         self._next_start: dict[str, int] = {}  # round-robin position per pool
 
     def target_label(self, target_id: str) -> str:
@@ -408,6 +423,9 @@ class Dispatcher:
         started = time.monotonic()
         restarts = self._restarts(watched)
         headers: dict[str, str] = {}
+        observer = self._telemetry if self._telemetry is not None and self._telemetry.active else None
+        started_ns = time.time_ns()
+        reply: list[str] | None = [] if observer is not None and observer.include_content else None
         events = self._llm.stream_chat(
             account=sent_as,
             api_key=request.key,
@@ -424,11 +442,14 @@ class Dispatcher:
                         self._states.record_headers(account.id, event.headers, secret=request.key)
                     elif isinstance(event, (TextDelta, ReasoningDelta, ToolCallDelta)):
                         produced = True
+                        if reply is not None and isinstance(event, TextDelta):
+                            reply.append(event.text)
                     elif isinstance(event, Finished):
                         done = True
                         self._states_ok(account)
                         metrics = request.metrics(event.metrics)
                         await self._record(request, metrics, "ok")
+                        self._observe(observer, request, started_ns, metrics, "ok", reply, event.finish_reason)
                         yield Finished(event.finish_reason, metrics)
                         return
                     elif isinstance(event, Failed):
@@ -444,6 +465,7 @@ class Dispatcher:
                         self._note_failure(account, error)
                         metrics = request.metrics(event.metrics)
                         await self._record(request, metrics, "failed", error)
+                        self._observe(observer, request, started_ns, metrics, "failed", reply, error=error)
                         delay = None if produced else self._retry_delay(request, error, headers)
                         if delay is not None:
                             yield _RetryLater(delay, error)
@@ -462,6 +484,43 @@ class Dispatcher:
             if not done:  # stopped by the user (or the window closed) mid-reply
                 metrics = request.metrics(ReplyMetrics(latency_s=time.monotonic() - started))
                 await self._record(request, metrics, "stopped")
+                self._observe(observer, request, started_ns, metrics, "stopped", reply)
+
+    def _observe(
+        self,
+        observer: AttemptObserver | None,
+        request: _Request,
+        started_ns: int,
+        metrics: ReplyMetrics,
+        status: str,
+        reply: list[str] | None,
+        finish_reason: str = "",
+        error: DomainError | None = None,
+    ) -> None:
+        """Tell the observer (telemetry export) of an attempt that ended; content only when it asked."""
+        if observer is None:
+            return
+        account = request.account
+        attempt = Attempt(
+            provider_id=account.provider_id,
+            account_id=account.id,
+            account_label=account.label,
+            base_url=account.effective_base_url,
+            model=request.model,
+            params=request.params,
+            status=status,
+            start_ns=started_ns,
+            end_ns=time.time_ns(),
+            metrics=metrics,
+            finish_reason=finish_reason,
+            error_kind=error.kind if error else "",
+            messages=request.messages if reply is not None else (),
+            reply="".join(reply or ()),
+        )
+        try:
+            observer.record(attempt)
+        except Exception:  # telemetry must never break a chat
+            log.warning("could not record the attempt for telemetry export", exc_info=True)
 
     # --- our own llama-servers, restarting ---------------------------------------------------------
 
