@@ -292,7 +292,7 @@ class Telemetry:
     ) -> None:
         self._settings = settings
         self._secrets = secrets
-        self._interval_s = interval_s
+        self.interval_s = interval_s  # how long a batch waits for more spans; read at `configure`
         self._post = post
         self._exporter: SpanExporter | None = None
         self._include_content = False
@@ -348,13 +348,20 @@ class Telemetry:
             headers = await self.headers(settings)
             self._include_content = settings.include_content
             self._exporter = SpanExporter(
-                traces_url(settings.endpoint), headers, interval_s=self._interval_s, post=self._post
+                traces_url(settings.endpoint), headers, interval_s=self.interval_s, post=self._post
             )
 
     async def send_test(self, endpoint: str, headers: Mapping[str, str]) -> str:
         import asyncio
 
         return await asyncio.to_thread(send_test_span, traces_url(endpoint), headers, post=self._post)
+
+    async def flush(self, timeout_s: float = 5.0) -> bool:
+        """Send what is queued now; True when it went out (or was dropped) within `timeout_s`."""
+        import asyncio
+
+        exporter = self._exporter
+        return True if exporter is None else await asyncio.to_thread(exporter.flush, timeout_s)
 
     async def aclose(self, timeout_s: float = 2.0) -> None:
         """Send what is queued, within `timeout_s` (a share of the quit's time limit)."""
