@@ -184,6 +184,9 @@ class TelemetryMenu:
     def show_dialog(self) -> TelemetryDialog:
         if self.dialog is None:
             self.dialog = TelemetryDialog(telemetry=self._telemetry, spawn=self._spawn, parent=self._window)
-        self.dialog.show()
-        self.dialog.raise_()
+        if self.dialog.isVisible():  # behind the main window: brought to the front
+            self.dialog.raise_()
+            self.dialog.activateWindow()
+        else:
+            self.dialog.show()
         return self.dialog
