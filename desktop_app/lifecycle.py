@@ -77,10 +77,10 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("engine installs", app.engines.aclose),  # a download stopped here resumes next time
         ("Hugging Face downloads", app.hub_downloads.aclose),  # kept .incomplete: resumed next time
         ("background tasks", app.tasks.aclose),
-        ("telemetry export", lambda: app.telemetry.aclose(1.5)),  # the spans queued, within a share of the limit
         ("last conversation", lambda: remember_last_conversation(app)),
         ("conversation store", app.store.close),
         ("usage store", app.usage.close),
+        ("telemetry export", lambda: app.telemetry.aclose(1.5)),  # the spans queued, within a share of the limit
         ("keyring", app.secrets.close),
         ("HTTP client", app.http.aclose),
         # Still importing LiteLLM is no work of the user's: its daemon thread is left after 1 s.

@@ -55,6 +55,9 @@ class TelemetryDialog(QDialog):
         self.headers = QPlainTextEdit()
         self.headers.setPlaceholderText("Authorization: Bearer …\nX-Scope-OrgID: tenant-1")
         self.headers.setTabChangesFocus(True)
+        self.headers.setToolTip(
+            "One header per line, Name: value. Credential headers (Authorization, api-key…) go to the keyring"
+        )
         self.headers.setFixedHeight(self.fontMetrics().lineSpacing() * 4 + 12)
         self.include_content = QCheckBox("Include prompts and replies in the spans")
         self.include_content.setToolTip("Off: spans hold models, tokens and timings only. Keys are never sent.")
