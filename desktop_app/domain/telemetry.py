@@ -125,6 +125,7 @@ class Attempt:
     response_model: str = ""
     messages: Sequence[ChatMessage] = ()
     reply: str = ""
+    trace_id: bytes = b""  # shared by the attempts of one reply; b"": a trace of its own
 
 
 AttrValue = str | bool | int | float | tuple[str, ...]

@@ -321,8 +321,10 @@ class Telemetry:
     def record(self, attempt: Attempt) -> None:
         exporter = self._exporter
         if exporter is not None:
-            ids = os.urandom(24)
-            exporter.add(span_of(attempt, include_content=self._include_content, trace_id=ids[:16], span_id=ids[16:]))
+            trace_id = attempt.trace_id or os.urandom(16)
+            exporter.add(
+                span_of(attempt, include_content=self._include_content, trace_id=trace_id, span_id=os.urandom(8))
+            )
 
     async def headers(self, settings: TelemetrySettings) -> dict[str, str]:
         """The headers to send: the plain ones and the credential ones read from the keyring."""

@@ -56,6 +56,8 @@ def test_one_span_per_attempt_without_content(qtbot, modeldesk, fault_server, re
     assert receiver.wait_for_spans(3)
 
     failed1, failed2, ok = receiver.spans
+    assert failed1.trace_id == failed2.trace_id == ok.trace_id  # one reply, one trace
+    assert len({failed1.span_id, failed2.span_id, ok.span_id}) == 3
     for span in (failed1, failed2):
         attrs = attributes(span)
         assert attrs["error.type"] == "RateLimited"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -123,6 +124,7 @@ class _Request:
     last: bool  # no account of the pool comes after this one
     backoff_retries: int = 0  # times this account was asked again (after a passing failure) before this try
     waited_s: float = 0.0  # the backoff waits so far
+    trace_id: bytes = b""  # one per reply: its attempts' spans share it (telemetry export)
 
     @property
     def pool_id(self) -> str:
@@ -307,6 +309,7 @@ class Dispatcher:
             return
         retries = 0
         skipped: list[str] = []
+        trace_id = os.urandom(16)
         for position, account in enumerate(accounts):
             last = position == len(accounts) - 1
             if pool is not None:
@@ -322,7 +325,7 @@ class Dispatcher:
                     continue
                 yield Failed(refusal)
                 return
-            request = _Request(account, key, model, messages, params, pool, retries, last)
+            request = _Request(account, key, model, messages, params, pool, retries, last, trace_id=trace_id)
             level, budget_message = await self._budget(account)
             if level is BudgetLevel.EXCEEDED and not override_budget:
                 error = BudgetExceeded(budget_message, "Raise the budget in Accounts, or send anyway.")
@@ -516,6 +519,7 @@ class Dispatcher:
             error_kind=error.kind if error else "",
             messages=request.messages if reply is not None else (),
             reply="".join(reply or ()),
+            trace_id=request.trace_id,
         )
         try:
             observer.record(attempt)
