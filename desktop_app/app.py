@@ -42,6 +42,7 @@ from desktop_app.services.paths import AppPaths
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore, StateStore
 from desktop_app.services.shutdown import close_in_order
+from desktop_app.services.telemetry import Telemetry
 from desktop_app.ui.common.gc import MainThreadCollector
 from desktop_app.ui.common.tasks import TaskOwner
 from desktop_app.ui.main_window import MainWindow
@@ -99,6 +100,8 @@ class ModelDeskApp:
             llamacpp=self.llamacpp,
             pulls_file=paths.data_dir / "ollama-pulls.json",
         )
+        # Settings > Telemetry export: spans of each attempt to the user's OTLP endpoint; off by default.
+        self.telemetry = Telemetry(settings=self.settings, secrets=self.secrets)
         self.dispatcher = Dispatcher(
             llm=self.llm,
             secrets=self.secrets,
@@ -107,6 +110,7 @@ class ModelDeskApp:
             usage=self.usage,
             timeout_s=lambda: self.settings.current.request_timeout_s,
             local_servers=self.llamacpp,
+            telemetry=self.telemetry,
         )
         attachments = AttachmentStore(paths.attachments_dir)
         self.chat = ChatService(
@@ -176,6 +180,9 @@ class ModelDeskApp:
             library=self.library,
             chat_pane=self.chat_pane,
         )
+        from desktop_app.ui.telemetry_dialog import TelemetryMenu
+
+        self.telemetry_menu = TelemetryMenu(self.window, telemetry=self.telemetry, spawn=self.spawn)
         self.started = asyncio.Event()
 
     # Built when first shown or asked for (Chat and GGUF files are built at once).

@@ -20,6 +20,7 @@ async def open_after_first_paint(app: ModelDeskApp) -> None:
     window.add_notice(app.settings_notice or "")
     await app.secrets.start()
     await app.accounts.adopt_header_secrets(app.settings_store.found_header_secrets)
+    await app.telemetry.configure()  # nothing at all while export is off
     window.add_notice(app.secrets.notice or "")
     if (accounts_pane := panes.built("Accounts")) is not None:  # one built later is told when it is
         accounts_pane.refresh_keyring_notice(shown_elsewhere=app.secrets.notice or "")
@@ -80,6 +81,7 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("last conversation", lambda: remember_last_conversation(app)),
         ("conversation store", app.store.close),
         ("usage store", app.usage.close),
+        ("telemetry export", lambda: app.telemetry.aclose(1.5)),  # the spans queued, within a share of the limit
         ("keyring", app.secrets.close),
         ("HTTP client", app.http.aclose),
         # Still importing LiteLLM is no work of the user's: its daemon thread is left after 1 s.

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
+from desktop_app.domain.telemetry import TelemetrySettings
 
 SCHEMA_VERSION = 1
 
@@ -50,6 +51,7 @@ class Settings(BaseModel):
     # The account of the llama-server started here (it follows that server from port to port);
     # None in files written before it was kept: that account is then the one with its first name.
     llamacpp_started_here_account: str | None = None
+    telemetry: TelemetrySettings = TelemetrySettings()  # Settings > Telemetry export: off, nothing sent
 
     @field_validator("schema_version")
     @classmethod

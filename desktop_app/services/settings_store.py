@@ -18,6 +18,7 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.http_fields import check_header, is_credential_header
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.settings import SCHEMA_VERSION, Settings
+from desktop_app.domain.telemetry import TelemetrySettings
 from desktop_app.services.paths import move_aside, write_atomically
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,16 @@ def _split_entries(data: dict[str, Any]) -> tuple[dict[str, Any], _Kept, dict[st
                 if secrets:
                     found[converted["id"]] = secrets
         data[name] = good
+    telemetry = data.get("telemetry")
+    if telemetry is not None:
+        try:
+            TelemetrySettings.model_validate(telemetry)
+        except ValidationError as exc:  # export stays off until set again; the rest loads
+            del data["telemetry"]
+            kept.notices.append(
+                f"The telemetry export settings were not loaded ({_describe(exc)}); export is off until "
+                f"you set it again in Settings > Telemetry export."
+            )
     return data, kept, found
 
 

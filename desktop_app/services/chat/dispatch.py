@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -58,6 +59,7 @@ from desktop_app.domain.errors import (
 from desktop_app.domain.pools import Pool, Strategy, is_pool_id
 from desktop_app.domain.retries import RetryPolicy, retry_after_s, retryable
 from desktop_app.domain.settings import Settings
+from desktop_app.domain.telemetry import Attempt
 from desktop_app.domain.tools import ToolCallDelta
 from desktop_app.domain.urls import is_loopback, with_scheme
 from desktop_app.domain.usage import BudgetExceeded, BudgetLevel, UsageRecord, budget_level
@@ -79,6 +81,18 @@ RESTART_WAIT_S = 60.0
 # A key read from the keyring to check a request (at Send) is used to send it when that follows
 # within this long: one keyring call per request, not one per check.
 KEY_FRESH_S = 10.0
+
+
+class AttemptObserver(Protocol):
+    """Told of every attempt as it ends (services/telemetry.py `Telemetry`); `active` False: told nothing."""
+
+    @property
+    def active(self) -> bool: ...
+
+    @property
+    def include_content(self) -> bool: ...
+
+    def record(self, attempt: Attempt) -> None: ...
 
 
 class LocalServers(Protocol):
@@ -111,6 +125,7 @@ class _Request:
     last: bool  # no account of the pool comes after this one
     backoff_retries: int = 0  # times this account was asked again (after a passing failure) before this try
     waited_s: float = 0.0  # the backoff waits so far
+    trace_id: bytes = b""  # one per reply: its attempts' spans share it (telemetry export)
 
     @property
     def pool_id(self) -> str:
@@ -179,6 +194,7 @@ class Dispatcher:
         local_servers: LocalServers | None = None,
         backoff: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        telemetry: AttemptObserver | None = None,
     ) -> None:
         """`backoff`: the waits between retries (its count comes from the settings); `sleep` waits them."""
         self._llm = llm
@@ -190,6 +206,7 @@ class Dispatcher:
         self._local_servers = local_servers
         self._backoff = backoff or RetryPolicy()
         self._sleep = sleep
+        self._telemetry = telemetry
         self._next_start: dict[str, int] = {}  # round-robin position per pool
 
     def target_label(self, target_id: str) -> str:
@@ -301,6 +318,7 @@ class Dispatcher:
             return
         retries = 0
         skipped: list[str] = []
+        trace_id = os.urandom(16)
         for position, account in enumerate(accounts):
             last = position == len(accounts) - 1
             if pool is not None:
@@ -316,7 +334,7 @@ class Dispatcher:
                     continue
                 yield Failed(refusal)
                 return
-            request = _Request(account, key, model, messages, params, pool, retries, last)
+            request = _Request(account, key, model, messages, params, pool, retries, last, trace_id=trace_id)
             level, budget_message = await self._budget(account)
             if level is BudgetLevel.EXCEEDED and not override_budget:
                 error = BudgetExceeded(budget_message, "Raise the budget in Accounts, or send anyway.")
@@ -417,6 +435,9 @@ class Dispatcher:
         started = time.monotonic()
         restarts = self._restarts(watched)
         headers: dict[str, str] = {}
+        observer = self._telemetry if self._telemetry is not None and self._telemetry.active else None
+        started_ns = time.time_ns()
+        reply: list[str] | None = [] if observer is not None and observer.include_content else None
         events = self._llm.stream_chat(
             account=sent_as,
             api_key=request.key,
@@ -433,11 +454,14 @@ class Dispatcher:
                         self._states.record_headers(account.id, event.headers, secret=request.key)
                     elif isinstance(event, (TextDelta, ReasoningDelta, ToolCallDelta)):
                         produced = True
+                        if reply is not None and isinstance(event, TextDelta):
+                            reply.append(event.text)
                     elif isinstance(event, Finished):
                         done = True
                         self._states_ok(account)
                         metrics = request.metrics(event.metrics)
                         await self._record(request, metrics, "ok")
+                        self._observe(observer, request, started_ns, metrics, "ok", reply, event.finish_reason)
                         yield Finished(event.finish_reason, metrics)
                         return
                     elif isinstance(event, Failed):
@@ -453,6 +477,7 @@ class Dispatcher:
                         self._note_failure(account, error)
                         metrics = request.metrics(event.metrics)
                         await self._record(request, metrics, "failed", error)
+                        self._observe(observer, request, started_ns, metrics, "failed", reply, error=error)
                         delay = None if produced else self._retry_delay(request, error, headers)
                         if delay is not None:
                             yield _RetryLater(delay, error)
@@ -471,6 +496,44 @@ class Dispatcher:
             if not done:  # stopped by the user (or the window closed) mid-reply
                 metrics = request.metrics(ReplyMetrics(latency_s=time.monotonic() - started))
                 await self._record(request, metrics, "stopped")
+                self._observe(observer, request, started_ns, metrics, "stopped", reply)
+
+    def _observe(
+        self,
+        observer: AttemptObserver | None,
+        request: _Request,
+        started_ns: int,
+        metrics: ReplyMetrics,
+        status: str,
+        reply: list[str] | None,
+        finish_reason: str = "",
+        error: DomainError | None = None,
+    ) -> None:
+        """Tell the observer (telemetry export) of an attempt that ended; content only when it asked."""
+        if observer is None:
+            return
+        account = request.account
+        attempt = Attempt(
+            provider_id=account.provider_id,
+            account_id=account.id,
+            account_label=account.label,
+            base_url=account.effective_base_url,
+            model=request.model,
+            params=request.params,
+            status=status,
+            start_ns=started_ns,
+            end_ns=time.time_ns(),
+            metrics=metrics,
+            finish_reason=finish_reason,
+            error_kind=error.kind if error else "",
+            messages=request.messages if reply is not None else (),
+            reply="".join(reply or ()),
+            trace_id=request.trace_id,
+        )
+        try:
+            observer.record(attempt)
+        except Exception:  # telemetry must never break a chat
+            log.warning("could not record the attempt for telemetry export", exc_info=True)
 
     # --- our own llama-servers, restarting ---------------------------------------------------------
 
