@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from desktop_app.domain.accounts import Account, new_account_id
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.providers import PROVIDERS
+from desktop_app.domain.routes import Route
 from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import header_secrets
 from desktop_app.services.accounts.catalog import CheckResult, CheckStatus, ModelCatalog
@@ -232,6 +233,27 @@ class AccountService:
 
     async def remove_pool(self, pool_id: str) -> None:
         await self._settings.update_with(lambda s: s.without_pool(pool_id))
+        self._announce()
+
+    # --- routes -------------------------------------------------------------------------------
+
+    @property
+    def routes(self) -> list[Route]:
+        return list(self._settings.current.routes)
+
+    def route(self, route_id: str) -> Route | None:
+        return self._settings.current.route(route_id)
+
+    async def save_route(self, route: Route) -> None:
+        """Add or update a route; every target must be an existing account or pool."""
+        for target in route.targets:
+            if self.find(target.target_id) is None and self.pool(target.target_id) is None:
+                raise ValueError(f"A target of route “{route.label}” is no longer an account or pool; remove it.")
+        await self._settings.update_with(lambda s: s.with_route(route))
+        self._announce()
+
+    async def remove_route(self, route_id: str) -> None:
+        await self._settings.update_with(lambda s: s.without_route(route_id))
         self._announce()
 
     async def remove_account(self, account_id: str) -> None:
