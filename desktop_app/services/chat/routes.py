@@ -100,7 +100,8 @@ async def stream_route(
     refused_window: int | None = None  # after a context too long: the window a target must pass
     for position, step in enumerate(planned):
         if not all_down and _down(dispatcher, step):
-            reason = f"{step.label} is skipped: the last health check found it down."
+            down = dispatcher.states.health(step.accounts[0].id).down
+            reason = f"{step.label} is skipped: the last health check found it down ({down})."
             run.skipped.append(reason)
             yield Notice(reason)
             continue
