@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from desktop_app.domain.accounts import Account
 from desktop_app.lifecycle import open_after_first_paint, quit_steps
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.accounts.catalog import ModelCatalog
@@ -106,6 +107,7 @@ class ModelDeskApp:
             usage=self.usage,
             timeout_s=lambda: self.settings.current.request_timeout_s,
             local_servers=self.llamacpp,
+            context_window=self._context_window,
         )
         attachments = AttachmentStore(paths.attachments_dir)
         self.chat = ChatService(
@@ -182,6 +184,10 @@ class ModelDeskApp:
     ollama_pane = property(lambda self: self.window.pane("Ollama"))
     llamacpp_pane = property(lambda self: self.window.pane("llama.cpp"))
     discover_pane = property(lambda self: self.window.pane("Discover"))
+
+    async def _context_window(self, account: Account, model: str) -> int | None:
+        """What LiteLLM's map says `model` on `account` takes, for a route's context-too-long moves."""
+        return (await self.catalog.model_info(account, model)).context_window
 
     async def start(self) -> None:
         """The slow part of start-up; runs after the window has painted once."""

@@ -100,6 +100,14 @@ class AccountService:
     def cached_models(self, account_id: str) -> tuple[str, ...]:
         return self._catalog.cached_models(account_id) or self._bundled.get(account_id, ())
 
+    def target_models(self, target_id: str) -> tuple[str, ...]:
+        """The models of an account, or those a pool's members have in common (any member may answer)."""
+        pool = self.pool(target_id)
+        if pool is None:
+            return self.cached_models(target_id)
+        lists = [set(self.cached_models(a)) for a in pool.account_ids]
+        return tuple(sorted(set.intersection(*lists))) if lists else ()
+
     async def has_key(self, account_id: str) -> bool:
         return bool(await self._secrets.get(account_id))
 
