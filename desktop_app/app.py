@@ -18,6 +18,7 @@ from desktop_app.domain.accounts import Account
 from desktop_app.lifecycle import open_after_first_paint, quit_steps
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.accounts.catalog import ModelCatalog
+from desktop_app.services.accounts.health import HealthChecks
 from desktop_app.services.accounts.org_usage import OrgUsageService
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.state import AccountStates
@@ -83,6 +84,10 @@ class ModelDeskApp:
         self.states = AccountStates()
         self.accounts = AccountService(
             settings=self.settings, secrets=self.secrets, catalog=self.catalog, states=self.states
+        )
+        self.health = HealthChecks(accounts=self.accounts, states=self.states, settings=lambda: self.settings.current)
+        self.settings.on_changed(
+            lambda _s, changed: self.health.settings_changed() if "health_check_minutes" in changed else None
         )
         # The providers' own usage, costs and keys, for accounts that hold an organisation admin key.
         self.org = OrgUsageService(
@@ -192,6 +197,7 @@ class ModelDeskApp:
     async def start(self) -> None:
         """The slow part of start-up; runs after the window has painted once."""
         await open_after_first_paint(self)
+        self.health.start()  # waits without checking while the setting is off (the default)
         self.started.set()
         log.info("start-up finished")  # the e2e tests wait for this line before using the window
 

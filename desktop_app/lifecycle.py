@@ -76,6 +76,7 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("engine installs", app.engines.aclose),  # a download stopped here resumes next time
         ("Hugging Face downloads", app.hub_downloads.aclose),  # kept .incomplete: resumed next time
         ("background tasks", app.tasks.aclose),
+        ("health checks", app.health.aclose),
         ("last conversation", lambda: remember_last_conversation(app)),
         ("conversation store", app.store.close),
         ("usage store", app.usage.close),

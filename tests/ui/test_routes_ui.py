@@ -9,6 +9,7 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.routes import Route, RouteTarget
 from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.ui.accounts.model import AccountListModel, StatusKindRole, StatusRole
 from desktop_app.ui.accounts.routes import RouteListModel, RoutesEditor
 from desktop_app.ui.chat.models import ID_ROLE, ModelPickerModel
 from tests.ui.conftest import WAIT_MS, ask_to_remove, run, saved_settings
@@ -108,3 +109,22 @@ def test_routes_are_their_own_group_in_the_picker_and_found_again_after_a_rename
     run(qtbot, account_service.save_route(route.model_copy(update={"label": "quick"})))
     picker.reload()
     assert picker.row_of(route.id, "fast") == 0  # a conversation that picked it still finds it
+
+
+def test_an_account_found_down_shows_it_on_its_row_and_the_interval_is_set_in_the_routes_tab(
+    qtbot, add_widget, account_service, settings_file
+) -> None:
+    local = add(qtbot, account_service, "Laptop", "llamacpp", ("gemma",))
+    model = AccountListModel(accounts=account_service)
+    with qtbot.waitSignal(model.dataChanged):
+        account_service.states.set_down(local.id, "Could not connect to 127.0.0.1:9.")
+    index = model.index(0)
+    assert model.data(index, StatusKindRole) == "down"
+    assert model.data(index, StatusRole) == "Down at the last health check: Could not connect to 127.0.0.1:9."
+
+    editor = add_widget(RoutesEditor(accounts=account_service))
+    assert editor.health_spin.value() == 0 and editor.health_spin.text() == "off"
+    editor.health_spin.setValue(15)
+    editor.health_spin.editingFinished.emit()
+    qtbot.waitUntil(lambda: account_service.health_check_minutes == 15, timeout=WAIT_MS)
+    assert saved_settings(settings_file).health_check_minutes == 15

@@ -225,3 +225,25 @@ async def test_a_context_too_long_with_nothing_larger_left_fails_saying_so(engin
     failed = events[-1]
     assert isinstance(failed, Failed) and isinstance(failed.error, ContextTooLong)
     assert failed.error.message.startswith("No target of route “fast” could answer. small on “B” is skipped")
+
+
+@pytest.mark.asyncio
+async def test_a_pool_skips_an_account_found_down_and_says_so(engine, usage) -> None:
+    with AnthropicServer() as anthropic:
+        work = Account(provider_id="anthropic", label="Work", base_url=anthropic.base_url)
+        home = Account(provider_id="anthropic", label="Home", base_url=anthropic.base_url)
+        pool = Pool(label="Claude", provider_id="anthropic", account_ids=(work.id, home.id))
+        along = Along(engine, usage, [work, home], [(pool.id, "claude-sonnet-4-5")], pools=[pool])
+        along.states.set_down(work.id, "it could not be reached")
+        await along.ask()  # keys stored
+        events = [
+            e
+            async for e in along.dispatcher.stream(
+                target_id=pool.id, model="claude-sonnet-4-5", messages=[ChatMessage("user", "hi")], params=ChatParams()
+            )
+        ]
+
+    assert [e.text for e in events if isinstance(e, Notice)] == [
+        "“Work” is skipped: the last health check found it down (it could not be reached)."
+    ]
+    assert isinstance(events[-1], Finished) and events[-1].metrics.account_label == "Home"

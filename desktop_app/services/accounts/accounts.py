@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from desktop_app.domain.accounts import Account, new_account_id
+from desktop_app.domain.errors import DomainError
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.domain.routes import Route
@@ -107,6 +108,15 @@ class AccountService:
             return self.cached_models(target_id)
         lists = [set(self.cached_models(a)) for a in pool.account_ids]
         return tuple(sorted(set.intersection(*lists))) if lists else ()
+
+    async def probe(self, account: Account) -> DomainError | None:
+        """Why the account's model listing failed just now, or None when it answered (never a paid call)."""
+        key = await self._secrets.get(account.id)
+        try:
+            await self._catalog.fetch_models(await self.resolved(account), key or None)
+        except DomainError as exc:
+            return exc
+        return None
 
     async def has_key(self, account_id: str) -> bool:
         return bool(await self._secrets.get(account_id))
@@ -259,6 +269,14 @@ class AccountService:
                 raise ValueError(f"A target of route “{route.label}” is no longer an account or pool; remove it.")
         await self._settings.update_with(lambda s: s.with_route(route))
         self._announce()
+
+    @property
+    def health_check_minutes(self) -> int:
+        return self._settings.current.health_check_minutes
+
+    async def set_health_check_minutes(self, minutes: int) -> None:
+        """How often every account's model list is asked in the background; 0 turns it off."""
+        await self._settings.update(health_check_minutes=minutes)
 
     async def remove_route(self, route_id: str) -> None:
         await self._settings.update_with(lambda s: s.without_route(route_id))

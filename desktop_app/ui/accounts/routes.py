@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -152,9 +153,22 @@ class RoutesEditor(ListEditor):
         form_layout.addWidget(self.status_label)
         form_layout.addStretch(1)
 
+        self.health_spin = QSpinBox(
+            objectName="healthCheckMinutes",
+            minimum=0,
+            maximum=24 * 60,
+            suffix=" min",
+            specialValueText="off",
+            toolTip="Every account's model list is asked this often (never a paid call); a route or pool "
+            "skips an account found down, unless all are.",
+        )
+        self.health_spin.setValue(self._accounts.health_check_minutes)
+        health_row = row(QLabel("Health check of every account:"), self.health_spin, None)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._split(form_box, row(self.new_button, self.remove_button, None)))
+        layout.addWidget(self._split(form_box, row(self.new_button, self.remove_button, None)), 1)
+        layout.addLayout(health_row)
 
     def _connect(self) -> None:
         self._connect_list()
@@ -168,6 +182,7 @@ class RoutesEditor(ListEditor):
         self.target_up_button.clicked.connect(lambda: self.move_target(-1))
         self.target_down_button.clicked.connect(lambda: self.move_target(1))
         self.target_remove_button.clicked.connect(self.remove_current_target)
+        self.health_spin.editingFinished.connect(self._on_health_interval_edited)
 
     # --- slots ---------------------------------------------------------------------------------
 
@@ -176,6 +191,10 @@ class RoutesEditor(ListEditor):
 
     def _on_remove_clicked(self) -> None:
         self._tasks.spawn(self.remove_selected_route(False))
+
+    def _on_health_interval_edited(self) -> None:
+        if self.health_spin.value() != self._accounts.health_check_minutes:
+            self._tasks.spawn(self._accounts.set_health_check_minutes(self.health_spin.value()))
 
     def _on_add_target_clicked(self) -> None:
         target_id, model = self.target_combo.currentData(), self.model_combo.currentText().strip()
