@@ -304,12 +304,14 @@ class RoutesEditor(ListEditor):
         for target_id, model in targets:
             self._add_target_item(target_id, model)
         self._update_target_buttons()
+        # Room for six targets, so a short route leaves no well of white (the pools tab's members do the same).
+        row_height = max(self.targets_list.sizeHintForRow(0), self.targets_list.fontMetrics().height() + 6)
+        spacing = 2 * self.targets_list.spacing()
+        self.targets_list.setFixedHeight(6 * (row_height + spacing) + 2 * self.targets_list.frameWidth() + 2)
 
     def _add_target_item(self, target_id: str, model: str) -> None:
         label, colour = self._source_label(target_id)
-        item = QListWidgetItem(f"{model}  —  {label or 'removed'}")
-        if colour:
-            item.setIcon(colour_icon(colour))
+        item = QListWidgetItem(colour_icon(colour), f"{model}  —  {label or 'removed'}")  # blank icon: aligned
         item.setData(TargetRole, (target_id, model))
         self.targets_list.addItem(item)
         self._update_target_buttons()
