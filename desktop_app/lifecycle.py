@@ -75,8 +75,8 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("local servers", app.local.aclose),  # stops the llama-server started here; pulls paused
         ("engine installs", app.engines.aclose),  # a download stopped here resumes next time
         ("Hugging Face downloads", app.hub_downloads.aclose),  # kept .incomplete: resumed next time
-        ("background tasks", app.tasks.aclose),
         ("health checks", app.health.aclose),
+        ("background tasks", app.tasks.aclose),
         ("last conversation", lambda: remember_last_conversation(app)),
         ("conversation store", app.store.close),
         ("usage store", app.usage.close),
