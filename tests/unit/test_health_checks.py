@@ -64,7 +64,9 @@ async def test_the_loop_checks_every_interval_and_not_at_all_when_off(service, s
     local = Account(provider_id="llamacpp", label="Laptop", base_url=f"http://127.0.0.1:{closed_port()}")
     await service.save_account(local)
     interval = [0.0]
-    checks = HealthChecks(accounts=service, states=states, settings=lambda: settings.current, interval_s=lambda: interval[0])
+    checks = HealthChecks(
+        accounts=service, states=states, settings=lambda: settings.current, interval_s=lambda: interval[0]
+    )
     marked = asyncio.Event()
     states.on_changed(lambda account_id: marked.set() if states.health(account_id).down else None)
 

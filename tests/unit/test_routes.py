@@ -72,7 +72,10 @@ class Along:
         return [
             e
             async for e in self.dispatcher.stream(
-                target_id=self.route.id, model=self.route.label, messages=[ChatMessage("user", "hi")], params=ChatParams()
+                target_id=self.route.id,
+                model=self.route.label,
+                messages=[ChatMessage("user", "hi")],
+                params=ChatParams(),
             )
         ]
 
@@ -88,7 +91,13 @@ def moved(events) -> list[tuple[str, str]]:
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("model", "kind"),
-    [("fault-429", "RateLimited"), ("fault-500", "ServerError"), ("delay-2500", "TimedOut"), ("fault-401", "AuthFailed")],
+    [
+        ("fault-429", "RateLimited"),
+        ("fault-500", "ServerError"),
+        ("delay-2500", "TimedOut"),
+        ("fault-401", "AuthFailed"),
+        ("fault-403", "PermissionDenied"),
+    ],
 )
 async def test_a_target_that_fails_before_any_text_moves_the_request_on(engine, server, usage, model, kind) -> None:
     first, second = openai(server, "First"), openai(server, "Second")
@@ -107,7 +116,7 @@ async def test_a_target_that_fails_before_any_text_moves_the_request_on(engine, 
         (first.id, "failed", kind, along.route.id),
         (second.id, "ok", "", along.route.id),
     ]
-    if kind == "AuthFailed":  # the rejected key is marked, as a pool marks it
+    if kind in ("AuthFailed", "PermissionDenied"):  # the rejected key is marked, as a pool marks it
         assert along.states.health(first.id).broken
     if kind == "RateLimited":
         assert along.states.cooling_for(first.id) > 0

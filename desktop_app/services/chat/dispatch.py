@@ -51,6 +51,7 @@ from desktop_app.domain.errors import (
     ContextTooLong,
     DomainError,
     ModelNotFound,
+    PermissionDenied,
     RateLimited,
     ServerError,
     TimedOut,
@@ -501,7 +502,7 @@ class Dispatcher:
                                 yield _Superseded()
                                 return
                         done = True
-                        self._note_failure(account, error)
+                        self._note_failure(account, error, along_route=request.route is not None)
                         metrics = request.metrics(event.metrics)
                         await self._record(request, metrics, "failed", error)
                         delay = None if produced else self._retry_delay(request, error, headers)
@@ -549,18 +550,21 @@ class Dispatcher:
 
     @staticmethod
     def _moves_on(request: _Request) -> tuple[type[DomainError], ...]:
-        # Along a route a context too long moves on too (routes.py picks a target with a larger window).
-        return (*FAILOVER_ERRORS, ContextTooLong) if request.route is not None else FAILOVER_ERRORS
+        # Along a route a context too long moves on too (routes.py picks a target with a larger window),
+        # and so does a 403, as a 401 does.
+        return (*FAILOVER_ERRORS, ContextTooLong, PermissionDenied) if request.route is not None else FAILOVER_ERRORS
 
     def _states_ok(self, account: Account) -> None:
         if self._states.health(account.id).broken:
             self._states.clear(account.id)
 
-    def _note_failure(self, account: Account, error: DomainError) -> None:
+    def _note_failure(self, account: Account, error: DomainError, *, along_route: bool = False) -> None:
         if isinstance(error, RateLimited):
             self._states.cool_down(account.id, error.retry_after)
         elif isinstance(error, AuthFailed):
             self._states.mark_broken(account.id, "The provider rejected this account's key; fix it in Accounts.")
+        elif isinstance(error, PermissionDenied) and along_route:  # a route moves on from a 403 as from a 401
+            self._states.mark_broken(account.id, "The provider refused this account access; fix it in Accounts.")
 
     async def _budget(self, account: Account) -> tuple[BudgetLevel, str]:
         if self._usage is None or (account.daily_budget_tokens is None and account.daily_budget_usd is None):

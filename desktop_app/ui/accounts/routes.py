@@ -94,7 +94,9 @@ class RoutesEditor(ListEditor):
     # --- construction --------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self._build_list(object_name="routeList", hint=EMPTY_ROUTES_HINT, hint_name="emptyRoutesHint", status_line=False)
+        self._build_list(
+            object_name="routeList", hint=EMPTY_ROUTES_HINT, hint_name="emptyRoutesHint", status_line=False
+        )
         self.new_button = QPushButton("New route", objectName="newRoute")
         self.remove_button = QPushButton("Remove", objectName="removeRoute")
 
