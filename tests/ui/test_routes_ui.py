@@ -126,5 +126,5 @@ def test_an_account_found_down_shows_it_on_its_row_and_the_interval_is_set_in_th
     assert editor.health_spin.value() == 0 and editor.health_spin.text() == "off"
     editor.health_spin.setValue(15)
     editor.health_spin.editingFinished.emit()
-    qtbot.waitUntil(lambda: account_service.health_check_minutes == 15, timeout=WAIT_MS)
-    assert saved_settings(settings_file).health_check_minutes == 15
+    qtbot.waitUntil(lambda: saved_settings(settings_file).health_check_minutes == 15, timeout=WAIT_MS)
+    assert account_service.health_check_minutes == 15
