@@ -14,9 +14,11 @@ from pathlib import Path
 
 import httpx
 
+from desktop_app.domain.accounts import Account
 from desktop_app.lifecycle import open_after_first_paint, quit_steps
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.accounts.catalog import ModelCatalog
+from desktop_app.services.accounts.health import HealthChecks
 from desktop_app.services.accounts.org_usage import OrgUsageService
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.accounts.state import AccountStates
@@ -85,6 +87,10 @@ class ModelDeskApp:
         self.accounts = AccountService(
             settings=self.settings, secrets=self.secrets, catalog=self.catalog, states=self.states
         )
+        self.health = HealthChecks(accounts=self.accounts, states=self.states, settings=lambda: self.settings.current)
+        self.settings.on_changed(
+            lambda _s, changed: self.health.settings_changed() if "health_check_minutes" in changed else None
+        )
         # The providers' own usage, costs and keys, for accounts that hold an organisation admin key.
         self.org = OrgUsageService(
             http=self.http, secrets=self.secrets, accounts=lambda: self.settings.current.accounts, usage=self.usage
@@ -111,6 +117,7 @@ class ModelDeskApp:
             timeout_s=lambda: self.settings.current.request_timeout_s,
             local_servers=self.llamacpp,
             telemetry=self.telemetry,
+            context_window=self._context_window,
         )
         attachments = AttachmentStore(paths.attachments_dir)
         self.chat = ChatService(
@@ -192,9 +199,14 @@ class ModelDeskApp:
     llamacpp_pane = property(lambda self: self.window.pane("llama.cpp"))
     discover_pane = property(lambda self: self.window.pane("Discover"))
 
+    async def _context_window(self, account: Account, model: str) -> int | None:
+        """What LiteLLM's map says `model` on `account` takes, for a route's context-too-long moves."""
+        return (await self.catalog.model_info(account, model)).context_window
+
     async def start(self) -> None:
         """The slow part of start-up; runs after the window has painted once."""
         await open_after_first_paint(self)
+        self.health.start()  # waits without checking while the setting is off (the default)
         self.started.set()
         log.info("start-up finished")  # the e2e tests wait for this line before using the window
 

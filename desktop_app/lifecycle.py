@@ -76,6 +76,7 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("local servers", app.local.aclose),  # stops the llama-server started here; pulls paused
         ("engine installs", app.engines.aclose),  # a download stopped here resumes next time
         ("Hugging Face downloads", app.hub_downloads.aclose),  # kept .incomplete: resumed next time
+        ("health checks", app.health.aclose),
         ("background tasks", app.tasks.aclose),
         ("model lists", app.catalog.aclose),  # the last lists fetched, on disk
         ("last conversation", lambda: remember_last_conversation(app)),

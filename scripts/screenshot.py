@@ -2,7 +2,8 @@
 stored 3-column comparison; --pane=Reasoning: a reasoning fold and JSON checks; --pane=Tools: a
 function call answered and the final reply; --pane=Discover: Hugging Face search, fit badges and
 downloads; --pane=OrgUsage: the providers' own figures beside the ledger, from the Anthropic Admin
-API twin; --pane=Search: the history searched; --theme=light/dark).
+API twin; --pane=Search: the history searched; --pane=Routes: the Routes tab with a route;
+--theme=light/dark).
 
 Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
 stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
@@ -63,8 +64,27 @@ async def seed(home: Path, pane: str = "Chat", theme: str = "system") -> None:
     from desktop_app.domain.pools import Pool
 
     pool = Pool(label="Claude pool", provider_id="anthropic", account_ids=(claude.id, personal.id))
+    from desktop_app.domain.routes import Route, RouteTarget
+
+    routes = [
+        Route(
+            label="private-first",
+            targets=(
+                RouteTarget(target_id=local.id, model="gemma"),
+                RouteTarget(target_id=pool.id, model="claude-sonnet-4-5"),
+                RouteTarget(target_id=personal.id, model="claude-haiku-4-5"),
+            ),
+        )
+    ]
     SettingsStore(paths.settings_file).save(
-        Settings(accounts=[claude, personal, local], pools=[pool], env_import_offered=True, theme=theme)
+        Settings(
+            accounts=[claude, personal, local],
+            pools=[pool],
+            routes=routes if pane == "Routes" else [],
+            env_import_offered=True,
+            theme=theme,
+            health_check_minutes=5 if pane == "Routes" else 0,
+        )
     )
     import httpx
 
@@ -259,9 +279,14 @@ def main() -> int:
             from scripts.screenshot_search import stage_search
 
             await stage_search(app)
+        elif pane == "Routes":  # the routes tab with a route; the local server found down by a health check
+            app.states.set_down(app.accounts.accounts[2].id, "Could not connect to 127.0.0.1:8080.")
+            app.window.show_pane("Accounts")
+            app.accounts_pane.tabs.setCurrentIndex(2)
+            app.accounts_pane.routes_editor.targets_list.setCurrentRow(0)
         elif pane == "Vision":  # a file attached to the next message, waiting in the tray
             await app.chat_pane.attachment_tray.add_data(b"quarter,units\nQ1,120\nQ2,210\n", "figures.csv")
-        elif pane not in ("Chat", "Branches", "Vision", "Reasoning", "Tools", "Search"):
+        elif pane not in ("Chat", "Branches", "Vision", "Reasoning", "Tools", "Search", "Routes"):
             accounts = app.accounts.accounts
             app.states.record_headers(
                 accounts[0].id,

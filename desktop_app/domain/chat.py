@@ -188,6 +188,7 @@ class ReplyMetrics:
     cache_write_tokens: int | None = None  # prompt tokens written to it (part of prompt_tokens)
     cache_saved_usd: float | None = None  # the cost without the cache minus the cost with it
     backoff_retries: int = 0  # how many times this same account was asked again after a passing failure
+    route_label: str = ""  # the route the request went along; `retries` then counts its moves
 
     def summary(self) -> str:
         """The one-line metrics footer under a reply."""
@@ -204,7 +205,9 @@ class ReplyMetrics:
             parts.append(f"{self.latency_s:.2f} s total")
         if self.cache_read_tokens or self.cache_write_tokens:
             parts.append(self.cache_summary())
-        if self.account_label and self.retries:
+        if self.account_label and self.retries and self.route_label:
+            parts.append(f"via {self.account_label} after {_times(self.retries, 'move', 'moves')}")
+        elif self.account_label and self.retries:
             parts.append(f"via {self.account_label} after {self.retries} {'retry' if self.retries == 1 else 'retries'}")
         if self.backoff_retries:
             parts.append(f"answered after {_times(self.backoff_retries, 'retry', 'retries')}")
@@ -289,12 +292,21 @@ class ResponseHeaders:
 
 @dataclass(frozen=True, slots=True)
 class AttemptFailed:
-    """A pool account could not answer before any text came; the request moves on."""
+    """A pool account (or a target of a route) could not answer before any text came; the request moves on."""
 
     account_id: str
     account_label: str
     error: DomainError
     metrics: ReplyMetrics = field(default_factory=ReplyMetrics)
+    route_label: str = ""  # the route it moves along; "" for a pool
+
+    @property
+    def next_step(self) -> str:
+        return (
+            f"Moving on along route “{self.route_label}”."
+            if self.route_label
+            else "Trying the next account in the pool."
+        )
 
 
 @dataclass(frozen=True, slots=True)

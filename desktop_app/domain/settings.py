@@ -8,13 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool
+from desktop_app.domain.routes import Route
 from desktop_app.domain.telemetry import TelemetrySettings
 
 SCHEMA_VERSION = 1
 
 Theme = Literal["system", "light", "dark"]
 AutoTitles = Literal["off", "local", "all"]  # which models name new conversations (services/chat/titles)
-_Item = TypeVar("_Item", Account, Pool)
+_Item = TypeVar("_Item", Account, Pool, Route)
 
 
 def _put(items: list[_Item], item: _Item) -> list[_Item]:
@@ -36,6 +37,7 @@ class Settings(BaseModel):
     schema_version: int = SCHEMA_VERSION
     accounts: list[Account] = []
     pools: list[Pool] = []
+    routes: list[Route] = []
     env_import_offered: bool = False  # the first-run offer to import keys from env vars was made
     last_conversation_id: int | None = None
     theme: Theme = "system"
@@ -43,6 +45,8 @@ class Settings(BaseModel):
     request_timeout_s: float = Field(default=60.0, gt=0.0)  # read timeout for model servers
     # How often a cloud account is asked again after a passing failure before any text (domain/retries.py).
     request_retries: int = Field(default=2, ge=0, le=5)
+    # Minutes between background checks of every account (a model listing, never a paid call); 0 = off.
+    health_check_minutes: int = Field(default=0, ge=0, le=24 * 60)
     llama_server_binary: str = ""  # "" = look on PATH
     gguf_folders: list[str] = []  # folders the user added to the GGUF library
     # The local Ollama was made an account once (when its pane first reached it); after the user
@@ -70,11 +74,20 @@ class Settings(BaseModel):
         return self.model_copy(update={"accounts": _put(self.accounts, account)})
 
     def without_account(self, account_id: str) -> Settings:
-        """A copy without the account; pools that had it keep their other members."""
+        """A copy without the account; pools and routes that had it keep their other members."""
         pools = [
             p.model_copy(update={"account_ids": tuple(a for a in p.account_ids if a != account_id)}) for p in self.pools
         ]
-        return self.model_copy(update={"accounts": [a for a in self.accounts if a.id != account_id], "pools": pools})
+        accounts = [a for a in self.accounts if a.id != account_id]
+        return self.model_copy(
+            update={"accounts": accounts, "pools": pools, "routes": self._routes_without(account_id)}
+        )
+
+    def _routes_without(self, target_id: str) -> list[Route]:
+        return [
+            r.model_copy(update={"targets": tuple(t for t in r.targets if t.target_id != target_id)})
+            for r in self.routes
+        ]
 
     def moved_account(self, account_id: str, delta: int) -> Settings:
         """A copy with the account moved `delta` places up (negative) or down (positive)."""
@@ -93,4 +106,14 @@ class Settings(BaseModel):
         return self.model_copy(update={"pools": _put(self.pools, pool)})
 
     def without_pool(self, pool_id: str) -> Settings:
-        return self.model_copy(update={"pools": [p for p in self.pools if p.id != pool_id]})
+        pools = [p for p in self.pools if p.id != pool_id]
+        return self.model_copy(update={"pools": pools, "routes": self._routes_without(pool_id)})
+
+    def route(self, route_id: str) -> Route | None:
+        return next((r for r in self.routes if r.id == route_id), None)
+
+    def with_route(self, route: Route) -> Settings:
+        return self.model_copy(update={"routes": _put(self.routes, route)})
+
+    def without_route(self, route_id: str) -> Settings:
+        return self.model_copy(update={"routes": [r for r in self.routes if r.id != route_id]})

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.http_fields import check_header, is_credential_header
 from desktop_app.domain.pools import Pool
+from desktop_app.domain.routes import Route
 from desktop_app.domain.settings import SCHEMA_VERSION, Settings
 from desktop_app.domain.telemetry import TelemetrySettings
 from desktop_app.services.paths import move_aside, write_atomically
@@ -66,7 +67,7 @@ class _JsonFile:
 
 
 class SettingsStore(_JsonFile):
-    """settings.json. An account or pool this version cannot read (a provider from a newer version,
+    """settings.json. An account, pool or route this version cannot read (a provider from a newer version,
     say) is skipped, not the whole file: it is written back untouched on every save, as are
     top-level keys this version does not know."""
 
@@ -123,7 +124,7 @@ class SettingsStore(_JsonFile):
 class _Kept:
     """What was read but not understood, to be written back as it was."""
 
-    entries: dict[str, list[Any]] = field(default_factory=lambda: {"accounts": [], "pools": []})
+    entries: dict[str, list[Any]] = field(default_factory=lambda: {"accounts": [], "pools": [], "routes": []})
     unknown_keys: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
 
@@ -135,9 +136,10 @@ class _Kept:
         return out
 
 
-_ENTRY_MODELS: dict[str, tuple[type[Account] | type[Pool], str]] = {
+_ENTRY_MODELS: dict[str, tuple[type[Account] | type[Pool] | type[Route], str]] = {
     "accounts": (Account, "Account"),
     "pools": (Pool, "Pool"),
+    "routes": (Route, "Route"),
 }
 
 

@@ -190,7 +190,7 @@ def test_a_cooldown_counts_down_and_clears_itself(qtbot, make_account_service, m
 
 
 def test_the_pools_tab_sits_next_to_the_accounts_and_counts_them(qtbot, pane, account_service) -> None:
-    assert [pane.tabs.tabText(i) for i in range(pane.tabs.count())] == ["Accounts", "Pools"]
+    assert [pane.tabs.tabText(i) for i in range(pane.tabs.count())] == ["Accounts", "Pools", "Routes"]
     assert pane.tabs.widget(1) is pane.pools_editor
 
     work, home = add_accounts(qtbot, account_service, "Work", "Home")

@@ -24,6 +24,7 @@ from desktop_app.domain.errors import (
     ServerError,
 )
 from desktop_app.domain.pools import Pool, Strategy
+from desktop_app.domain.routes import Route, RouteTarget
 from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.accounts.catalog import NO_SPEND_RECORDS, KeySpend, ModelCatalog
@@ -242,6 +243,35 @@ async def test_an_accounts_own_name_reaches_only_that_account(
 
     assert response._hidden_params["model_id"] == f"{lab.second.id}-ok"
     assert "x-team" not in server.requests[0].headers
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failing", ["fault-500", "fault-context"])
+async def test_a_route_falls_back_to_its_next_target_in_the_router(
+    server: FaultServer, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    lab = make_lab(server.base_url)
+    route = Route(
+        label="Fast lane",
+        targets=(RouteTarget(target_id=lab.second.id, model=failing), RouteTarget(target_id=lab.pool.id, model="ok")),
+    )
+    settings = lab.settings.with_route(route)
+    config = load_like_the_proxy(export_proxy_config(settings, lab.models, keyed={lab.first.id, lab.second.id}))
+    short = route.id.removeprefix("route:")
+    assert [d["model_info"]["id"] for d in deployments(config, "fast-lane")] == [f"route-{short}-1-{lab.second.id}"]
+    assert [d["litellm_params"]["order"] for d in deployments(config, "fast-lane/2-ok")] == [1, 2]
+    router_settings = config["router_settings"]
+    assert router_settings["fallbacks"] == [{"fast-lane": ["fast-lane/2-ok"]}]
+    assert router_settings["context_window_fallbacks"] == router_settings["fallbacks"]
+    names = env_var_names(settings)
+    monkeypatch.setenv(names[lab.first.id], KEY)
+    monkeypatch.setenv(names[lab.second.id], KEY)
+
+    response = await router_for(config).acompletion(model="fast-lane", messages=MESSAGES)
+
+    assert response._hidden_params["model_id"] == f"route-{short}-2-{lab.first.id}"
+    asked = [r.body["model"] for r in server.requests]
+    assert asked[0] == failing and asked[-1] == "ok"
 
 
 # --- started by the real LiteLLM Proxy, a real request to the real llama-server ----------------------

@@ -150,3 +150,27 @@ def test_headers_save_now_refuses_cost_only_themselves_and_are_named(tmp_path: P
     )
     assert "its header “Transfer-Encoding: chunked” (the Transfer-Encoding header is set by the HTTP client" in notice
     assert notice.endswith("type them again if needed.")
+
+
+def test_routes_round_trip_and_a_broken_one_costs_only_itself(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    good = {
+        "id": "route:fast",
+        "label": "fast",
+        "targets": [{"target_id": "a1", "model": "claude-haiku-4-5"}, {"target_id": "pool:ok", "model": "m"}],
+    }
+    broken = {"id": "route:bad", "label": "bad", "targets": [{"target_id": "", "model": "m"}]}
+    write(path, routes=[good, broken])
+
+    settings, notice = SettingsStore(path).load()
+
+    [route] = settings.routes
+    assert [(t.target_id, t.model) for t in route.targets] == [("a1", "claude-haiku-4-5"), ("pool:ok", "m")]
+    assert "Route “bad” in your settings file was not loaded" in (notice or "")
+    store = SettingsStore(path)
+    settings, _ = store.load()
+    store.save(settings.without_pool("pool:ok"))  # a removed pool leaves the routes that used it
+    written = json.loads(path.read_text())
+    assert written["routes"] == [{**good, "targets": good["targets"][:1]}, broken]
+    reloaded, _ = SettingsStore(path).load()
+    assert reloaded.without_account("a1").routes[0].targets == ()

@@ -8,8 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from desktop_app.domain.accounts import Account, new_account_id
+from desktop_app.domain.errors import DomainError
 from desktop_app.domain.pools import Pool
 from desktop_app.domain.providers import PROVIDERS, ModelListStyle
+from desktop_app.domain.routes import Route
 from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import header_secrets
 from desktop_app.services.accounts.catalog import CheckResult, CheckStatus, ModelCatalog
@@ -98,6 +100,23 @@ class AccountService:
 
     def cached_models(self, account_id: str) -> tuple[str, ...]:
         return self._catalog.cached_models(account_id) or self._bundled.get(account_id, ())
+
+    def target_models(self, target_id: str) -> tuple[str, ...]:
+        """The models of an account, or those a pool's members have in common (any member may answer)."""
+        pool = self.pool(target_id)
+        if pool is None:
+            return self.cached_models(target_id)
+        lists = [set(self.cached_models(a)) for a in pool.account_ids]
+        return tuple(sorted(set.intersection(*lists))) if lists else ()
+
+    async def probe(self, account: Account) -> DomainError | None:
+        """Why the account's model listing failed just now, or None when it answered (never a paid call)."""
+        key = await self._secrets.get(account.id)
+        try:
+            await self._catalog.fetch_models(await self.resolved(account), key or None)
+        except DomainError as exc:
+            return exc
+        return None
 
     async def has_key(self, account_id: str) -> bool:
         return bool(await self._secrets.get(account_id))
@@ -232,6 +251,35 @@ class AccountService:
 
     async def remove_pool(self, pool_id: str) -> None:
         await self._settings.update_with(lambda s: s.without_pool(pool_id))
+        self._announce()
+
+    # --- routes -------------------------------------------------------------------------------
+
+    @property
+    def routes(self) -> list[Route]:
+        return list(self._settings.current.routes)
+
+    def route(self, route_id: str) -> Route | None:
+        return self._settings.current.route(route_id)
+
+    async def save_route(self, route: Route) -> None:
+        """Add or update a route; every target must be an existing account or pool."""
+        for target in route.targets:
+            if self.find(target.target_id) is None and self.pool(target.target_id) is None:
+                raise ValueError(f"A target of route “{route.label}” is no longer an account or pool; remove it.")
+        await self._settings.update_with(lambda s: s.with_route(route))
+        self._announce()
+
+    @property
+    def health_check_minutes(self) -> int:
+        return self._settings.current.health_check_minutes
+
+    async def set_health_check_minutes(self, minutes: int) -> None:
+        """How often every account's model list is asked in the background; 0 turns it off."""
+        await self._settings.update(health_check_minutes=minutes)
+
+    async def remove_route(self, route_id: str) -> None:
+        await self._settings.update_with(lambda s: s.without_route(route_id))
         self._announce()
 
     async def remove_account(self, account_id: str) -> None:

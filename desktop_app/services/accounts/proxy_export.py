@@ -1,4 +1,4 @@
-"""Export the accounts and pools as a LiteLLM Proxy `config.yaml`, so other tools can use them too.
+"""Export the accounts, pools and routes as a LiteLLM Proxy `config.yaml`, so other tools can use them too.
 
 The file never holds a key: each deployment reads its key from an environment variable named
 after the account (`api_key: os.environ/MODELDESK_CLAUDE_WORK_KEY`), and the proxy's own master
@@ -22,6 +22,11 @@ Pool strategies, as the installed LiteLLM Router (1.106) really does them:
   random (LiteLLM has no strict rotation; shuffling gives the same spread of load).
 `routing_strategy` is router-wide, and shuffling among deployments of equal `order` is exactly
 what both strategies need, so one setting serves every pool.
+
+Routes: each target is its own model name, "<route-slug>" for the first (the name clients call) and
+"<route-slug>/<n>-<model>" for the n-th; a pool target is one deployment per member with `order`.
+`router_settings.fallbacks` sends a request the first target cannot answer to the others in order,
+and `context_window_fallbacks` does the same for a context too long.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import POOL_PREFIX, Pool, Strategy
+from desktop_app.domain.routes import Route
 from desktop_app.domain.settings import Settings
 
 ENV_PREFIX = "MODELDESK_"
@@ -168,14 +174,59 @@ def proxy_config(
             }
         )
 
+    fallbacks: list[dict[str, list[str]]] = []
+    for route in settings.routes:
+        names = _route_deployments(route, settings, enabled, params, used, model_list)
+        if len(names) > 1:
+            fallbacks.append({names[0]: names[1:]})
+
     config: dict[str, Any] = {"model_list": model_list}
-    if settings.pools:
+    if settings.pools or settings.routes:
         config["router_settings"] = dict(ROUTER_SETTINGS)
+    if fallbacks:
+        config["router_settings"]["fallbacks"] = fallbacks
+        config["router_settings"]["context_window_fallbacks"] = [dict(f) for f in fallbacks]
     # ModelDesk itself drops parameters a provider does not take; the proxy should do the same.
     config["litellm_settings"] = {"drop_params": True}
     # LiteLLM Proxy 1.106+ refuses to start without a master key (the key its clients send).
     config["general_settings"] = {"master_key": f"{ENV_REFERENCE}{MASTER_KEY_ENV}"}
     return config
+
+
+def _route_deployments(
+    route: Route,
+    settings: Settings,
+    enabled: Mapping[str, Account],
+    params: Any,
+    used: set[str],
+    model_list: list[dict[str, Any]],
+) -> list[str]:
+    """Add one model name per target of `route` to `model_list` (a pool's enabled members under one
+    name, in `order`); returns the names in route order. Targets with no enabled account are left out."""
+    slug = _slug(route.label, "route")
+    if slug in used:
+        slug = f"{slug}-{route.id.removeprefix('route:')}"
+    names: list[str] = []
+    for position, target in enumerate(route.targets, start=1):
+        pool = settings.pool(target.target_id)
+        serving = [enabled[i] for i in (pool.account_ids if pool else (target.target_id,)) if i in enabled]
+        if not serving:
+            continue
+        name = slug if not names else f"{slug}/{position}-{target.model}"
+        used.add(name)
+        names.append(name)
+        for order, account in enumerate(serving, start=1):
+            deployment_params = params(account, target.model)
+            if pool is not None:
+                deployment_params["order"] = order
+            model_list.append(
+                {
+                    "model_name": name,
+                    "litellm_params": deployment_params,
+                    "model_info": {"id": f"route-{route.id.removeprefix('route:')}-{position}-{account.id}"},
+                }
+            )
+    return names
 
 
 def env_vars_to_set(settings: Settings, config: Mapping[str, Any]) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Live state per account: cooling down after a rate limit, broken after a 401, latest rate limits.
+"""Live state per account: cooling down after a rate limit, broken after a 401, down after a failed
+background health check, latest rate limits.
 
 In memory for the session (a cooldown or a broken key outlives nothing but the app); the UI reads
 it through plain listeners.
@@ -20,6 +21,7 @@ DEFAULT_COOLDOWN_S = 30.0  # when a provider says "slow down" without saying for
 class AccountHealth:
     cooldown_until: float = 0.0  # time.monotonic()
     broken: str = ""  # why, in one sentence; "" when fine
+    down: str = ""  # why the last background health check failed; "" when it passed or none ran
     rate_limits: RateLimitSnapshot | None = None
 
 
@@ -51,10 +53,16 @@ class AccountStates:
         self.health(account_id).broken = reason
         self._changed(account_id)
 
+    def set_down(self, account_id: str, reason: str) -> None:
+        """The background health check's verdict: `reason` why it is down, or "" when it answered."""
+        if self.health(account_id).down != reason:
+            self.health(account_id).down = reason
+            self._changed(account_id)
+
     def clear(self, account_id: str) -> None:
         """A new key or a successful check: forget cooldown and breakage."""
         health = self.health(account_id)
-        health.broken, health.cooldown_until = "", 0.0
+        health.broken, health.cooldown_until, health.down = "", 0.0, ""
         self._changed(account_id)
 
     def record_headers(
@@ -71,6 +79,8 @@ class AccountStates:
         health = self.health(account_id)
         if health.broken:
             return health.broken
+        if health.down:
+            return f"Down at the last health check: {health.down}"
         cooling = self.cooling_for(account_id)
         if cooling > 0:
             return f"Rate-limited: cooling down for {cooling:.0f} s more."

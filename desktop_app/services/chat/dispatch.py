@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -49,8 +48,10 @@ from desktop_app.domain.chat import (
 )
 from desktop_app.domain.errors import (
     AuthFailed,
+    ContextTooLong,
     DomainError,
     ModelNotFound,
+    PermissionDenied,
     RateLimited,
     ServerError,
     TimedOut,
@@ -58,6 +59,7 @@ from desktop_app.domain.errors import (
 )
 from desktop_app.domain.pools import Pool, Strategy, is_pool_id
 from desktop_app.domain.retries import RetryPolicy, retry_after_s, retryable
+from desktop_app.domain.routes import Route, is_route_id
 from desktop_app.domain.settings import Settings
 from desktop_app.domain.telemetry import Attempt
 from desktop_app.domain.tools import ToolCallDelta
@@ -69,6 +71,7 @@ from desktop_app.services.accounts.state import AccountStates
 from desktop_app.services.accounts.usage import UsageStore
 from desktop_app.services.chat import preflight
 from desktop_app.services.chat.llm import LLMService
+from desktop_app.services.chat.routes import Run, route_refusal, stream_route
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +124,24 @@ class _Request:
     messages: Sequence[ChatMessage]
     params: ChatParams
     pool: Pool | None
-    retries: int  # accounts of the pool that failed before this one
-    last: bool  # no account of the pool comes after this one
+    retries: int  # accounts of the pool (or attempts along the route) that failed before this one
+    last: bool  # nothing comes after this one: no account of the pool, no target of the route
     backoff_retries: int = 0  # times this account was asked again (after a passing failure) before this try
     waited_s: float = 0.0  # the backoff waits so far
     trace_id: bytes = b""  # one per reply: its attempts' spans share it (telemetry export)
+    route: Route | None = None
 
     @property
     def pool_id(self) -> str:
-        return self.pool.id if self.pool else ""
+        """The pool in the usage record; for a lone account of a route, the route."""
+        if self.pool:
+            return self.pool.id
+        return self.route.id if self.route else ""
+
+    @property
+    def moves_on(self) -> bool:
+        """A failure before any text moves the request to the next account or target."""
+        return (self.pool is not None or self.route is not None) and not self.last
 
     def metrics(self, metrics: ReplyMetrics) -> ReplyMetrics:
         """`metrics` with the account that answered and the retries before it."""
@@ -139,12 +151,13 @@ class _Request:
             account_label=self.account.label,
             retries=self.retries,
             backoff_retries=self.backoff_retries,
+            route_label=self.route.label if self.route else "",
         )
 
     @property
     def may_retry(self) -> bool:
-        """Backoff retries are for one cloud account; a pool fails over instead."""
-        return not self.account.provider.is_local and self.pool is None
+        """Backoff retries are for one cloud account; a pool or a route moves on instead."""
+        return not self.account.provider.is_local and self.pool is None and self.route is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +207,11 @@ class Dispatcher:
         local_servers: LocalServers | None = None,
         backoff: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        context_window: Callable[[Account, str], Awaitable[int | None]] | None = None,
         telemetry: AttemptObserver | None = None,
     ) -> None:
-        """`backoff`: the waits between retries (its count comes from the settings); `sleep` waits them."""
+        """`backoff`: the waits between retries (its count comes from the settings); `sleep` waits them.
+        `context_window`: what LiteLLM's map says a model of an account takes (None: unknown), for routes."""
         self._llm = llm
         self._secrets = secrets
         self._states = states
@@ -206,11 +221,22 @@ class Dispatcher:
         self._local_servers = local_servers
         self._backoff = backoff or RetryPolicy()
         self._sleep = sleep
+        self.context_window = context_window
         self._telemetry = telemetry
         self._next_start: dict[str, int] = {}  # round-robin position per pool
 
+    @property
+    def states(self) -> AccountStates:
+        return self._states
+
+    def route(self, route_id: str) -> Route | None:
+        return self._settings().route(route_id)
+
     def target_label(self, target_id: str) -> str:
         settings = self._settings()
+        if is_route_id(target_id):
+            route = settings.route(target_id)
+            return route.label if route else ""
         if is_pool_id(target_id):
             pool = settings.pool(target_id)
             return pool.label if pool else ""
@@ -227,7 +253,10 @@ class Dispatcher:
 
     async def refusal(self, *, target_id: str, model: str, params: ChatParams) -> DomainError | None:
         """Why a request to `target_id` cannot be sent at all, or None. Nothing is planned, sent or
-        recorded for it; a pool is refused only when none of its accounts could be sent it."""
+        recorded for it; a pool is refused only when none of its accounts could be sent it, a route when
+        none of its targets could."""
+        if is_route_id(target_id):
+            return await route_refusal(self, target_id, params)
         problem: DomainError | None = preflight.no_model(target_id, model)
         if problem is None:
             accounts, pool, problem = self._targets(target_id)
@@ -248,7 +277,7 @@ class Dispatcher:
             refusals[0].action,
         )
 
-    def _plan(self, target_id: str) -> tuple[list[Account], Pool | None, DomainError | None]:
+    def plan(self, target_id: str) -> tuple[list[Account], Pool | None, DomainError | None]:
         members, pool, problem = self._targets(target_id)
         if pool is not None and members and pool.strategy is Strategy.ROUND_ROBIN:
             start = self._next_start.get(pool.id, 0) % len(members)
@@ -308,56 +337,25 @@ class Dispatcher:
         params: ChatParams,
         override_budget: bool = False,
     ) -> AsyncGenerator[StreamEvent, None]:
+        if is_route_id(target_id):
+            async for event in stream_route(self, target_id, messages, params, override_budget):
+                yield event
+            return
         # What cannot be sent is refused here too (the settings may have changed since the caller
         # asked `refusal`), and never recorded: no account was contacted.
-        accounts, pool, problem = self._plan(target_id)
+        accounts, pool, problem = self.plan(target_id)
         if problem is None:
             problem = preflight.params_refusal(params)
         if problem is not None:
             yield Failed(problem)
             return
-        retries = 0
-        skipped: list[str] = []
-        trace_id = os.urandom(16)
-        for position, account in enumerate(accounts):
-            last = position == len(accounts) - 1
-            if pool is not None:
-                reason = self._unavailable(account)
-                if reason:
-                    skipped.append(reason)
-                    continue
-            key = await self._secrets.get(account.id, max_age_s=KEY_FRESH_S)
-            refusal = preflight.account_refusal(account, key)
-            if refusal is not None:
-                if pool is not None:
-                    skipped.append(f"“{account.label}” is skipped: {refusal.message}")
-                    continue
-                yield Failed(refusal)
-                return
-            request = _Request(account, key, model, messages, params, pool, retries, last, trace_id=trace_id)
-            level, budget_message = await self._budget(account)
-            if level is BudgetLevel.EXCEEDED and not override_budget:
-                error = BudgetExceeded(budget_message, "Raise the budget in Accounts, or send anyway.")
-                if pool is not None:
-                    skipped.append(budget_message)
-                    continue
-                await self._record(request, ReplyMetrics(), "refused", error)
-                yield Failed(error)
-                return
-            if level is BudgetLevel.WARNING:
-                yield Notice(budget_message)
-            outcome = None
-            async for event in self._ask(request):
-                if isinstance(event, AttemptFailed):
-                    retries += 1
-                    outcome = "next"
-                elif isinstance(event, (Finished, Failed)):
-                    outcome = "done"
-                yield event
-            if outcome != "next":
-                return
+        run = Run()
+        async for event in self.run_target(accounts, pool, model, messages, params, override_budget, run):
+            yield event
+        if run.outcome == "done":
+            return
         soonest = min((self._states.cooling_for(a.id) for a in accounts), default=0.0)
-        why = " ".join(skipped)
+        why = " ".join(run.skipped)
         assert pool is not None
         yield Failed(
             RateLimited(
@@ -369,10 +367,73 @@ class Dispatcher:
             )
         )
 
-    def _unavailable(self, account: Account) -> str:
+    async def run_target(
+        self,
+        accounts: list[Account],
+        pool: Pool | None,
+        model: str,
+        messages: Sequence[ChatMessage],
+        params: ChatParams,
+        override_budget: bool,
+        run: Run,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """One account, or a pool's accounts in turn; `run` says how it ended ("done", or "next": move on)
+        and carries the failed attempts across the targets of a route."""
+        run.outcome = "next"
+        # An account the background check found down is skipped, unless all of them are: then try anyway.
+        all_down = all(self._states.health(a.id).down for a in accounts)
+        for position, account in enumerate(accounts):
+            last = position == len(accounts) - 1 and run.last_target
+            if pool is not None or run.route is not None:
+                reason = self._unavailable(account, mind_down=not all_down)
+                if reason and (pool is not None or not last):
+                    run.skipped.append(reason)
+                    if run.route is not None or self._states.health(account.id).down:
+                        yield Notice(reason)
+                    continue
+            key = await self._secrets.get(account.id, max_age_s=KEY_FRESH_S)
+            refusal = preflight.account_refusal(account, key)
+            if refusal is not None:
+                if pool is not None or not last:
+                    run.skipped.append(f"“{account.label}” is skipped: {refusal.message}")
+                    continue
+                run.outcome = "done"
+                yield Failed(refusal)
+                return
+            request = _Request(
+                account, key, model, messages, params, pool, run.retries, last, route=run.route, trace_id=run.trace_id
+            )
+            level, budget_message = await self._budget(account)
+            if level is BudgetLevel.EXCEEDED and not override_budget:
+                error = BudgetExceeded(budget_message, "Raise the budget in Accounts, or send anyway.")
+                if pool is not None or not last:
+                    run.skipped.append(budget_message)
+                    continue
+                run.outcome = "done"
+                await self._record(request, ReplyMetrics(), "refused", error)
+                yield Failed(error)
+                return
+            if level is BudgetLevel.WARNING:
+                yield Notice(budget_message)
+            outcome = None
+            async for event in self._ask(request):
+                if isinstance(event, AttemptFailed):
+                    run.retries += 1
+                    run.error = event.error
+                    outcome = "next"
+                elif isinstance(event, (Finished, Failed)):
+                    outcome = "done"
+                yield event
+            if outcome != "next":
+                run.outcome = "done"
+                return
+
+    def _unavailable(self, account: Account, *, mind_down: bool = True) -> str:
         health = self._states.health(account.id)
         if health.broken:
             return f"“{account.label}” is skipped: {health.broken}"
+        if health.down and mind_down:
+            return f"“{account.label}” is skipped: the last health check found it down ({health.down})."
         cooling = self._states.cooling_for(account.id)
         if cooling > 0:
             return f"“{account.label}” is cooling down for {cooling:.0f} s more."
@@ -474,20 +535,16 @@ class Dispatcher:
                                 yield _Superseded()
                                 return
                         done = True
-                        self._note_failure(account, error)
+                        self._note_failure(account, error, along_route=request.route is not None)
                         metrics = request.metrics(event.metrics)
                         await self._record(request, metrics, "failed", error)
                         self._observe(observer, request, started_ns, metrics, "failed", reply, error=error)
                         delay = None if produced else self._retry_delay(request, error, headers)
                         if delay is not None:
                             yield _RetryLater(delay, error)
-                        elif (
-                            request.pool is not None
-                            and not produced
-                            and not request.last
-                            and isinstance(error, FAILOVER_ERRORS)
-                        ):
-                            yield AttemptFailed(account.id, account.label, error, metrics)
+                        elif not produced and request.moves_on and isinstance(error, self._moves_on(request)):
+                            route = request.route.label if request.route else ""
+                            yield AttemptFailed(account.id, account.label, error, metrics, route_label=route)
                         else:
                             yield Failed(error, metrics)
                         return
@@ -563,15 +620,23 @@ class Dispatcher:
             return True
         return await self._local_servers.wait_ready(url, RESTART_WAIT_S)
 
+    @staticmethod
+    def _moves_on(request: _Request) -> tuple[type[DomainError], ...]:
+        # Along a route a context too long moves on too (routes.py picks a target with a larger window),
+        # and so does a 403, as a 401 does.
+        return (*FAILOVER_ERRORS, ContextTooLong, PermissionDenied) if request.route is not None else FAILOVER_ERRORS
+
     def _states_ok(self, account: Account) -> None:
         if self._states.health(account.id).broken:
             self._states.clear(account.id)
 
-    def _note_failure(self, account: Account, error: DomainError) -> None:
+    def _note_failure(self, account: Account, error: DomainError, *, along_route: bool = False) -> None:
         if isinstance(error, RateLimited):
             self._states.cool_down(account.id, error.retry_after)
         elif isinstance(error, AuthFailed):
             self._states.mark_broken(account.id, "The provider rejected this account's key; fix it in Accounts.")
+        elif isinstance(error, PermissionDenied) and along_route:  # a route moves on from a 403 as from a 401
+            self._states.mark_broken(account.id, "The provider refused this account access; fix it in Accounts.")
 
     async def _budget(self, account: Account) -> tuple[BudgetLevel, str]:
         if self._usage is None or (account.daily_budget_tokens is None and account.daily_budget_usd is None):

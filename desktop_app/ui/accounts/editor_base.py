@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLayout,
     QLineEdit,
     QListView,
+    QListWidget,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -33,6 +34,24 @@ from desktop_app.ui.common.dialogs import ask_to_confirm
 from desktop_app.ui.common.tasks import TaskOwner
 
 FORM_MAX_WIDTH = 660
+
+
+def move_current_row(items: QListWidget, delta: int) -> None:
+    """Move the current row of `items` `delta` places (negative: up); it stays current."""
+    row_ = items.currentRow()
+    target = row_ + delta
+    if row_ < 0 or not 0 <= target < items.count():
+        return
+    item = items.takeItem(row_)
+    items.insertItem(target, item)
+    items.setCurrentRow(target)
+
+
+def up_down_buttons(items: QListWidget, up: QPushButton, down: QPushButton) -> None:
+    """Enable Move up / Move down as the current row of `items` allows."""
+    row_ = items.currentRow()
+    up.setEnabled(row_ > 0)
+    down.setEnabled(0 <= row_ < items.count() - 1)
 
 
 class ListEditor(QWidget):

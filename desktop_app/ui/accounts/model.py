@@ -32,7 +32,7 @@ DetailRole = Qt.ItemDataRole.UserRole + 2  # "Provider · base URL": the second 
 ColourRole = Qt.ItemDataRole.UserRole + 3  # "#rrggbb" or ""
 EnabledRole = Qt.ItemDataRole.UserRole + 4
 StatusRole = Qt.ItemDataRole.UserRole + 5  # AccountStates.status_text: broken, cooling down, rate limits
-StatusKindRole = Qt.ItemDataRole.UserRole + 6  # "broken", "cooling", "limits" or ""
+StatusKindRole = Qt.ItemDataRole.UserRole + 6  # "broken", "down", "cooling", "limits" or ""
 
 DISABLED_MARKER = "disabled"
 
@@ -218,6 +218,8 @@ class AccountListModel(ItemListModel):
         health = states.health(account_id)
         if health.broken:
             return "broken"
+        if health.down:
+            return "down"
         if states.cooling_for(account_id) > 0:
             return "cooling"
         return "limits" if health.rate_limits is not None else ""
@@ -306,11 +308,15 @@ class AccountItemDelegate(QStyledItemDelegate):
         colour = index.data(ColourRole)
         text_left = rect.left()
         if colour is not None:  # an account row: the dot's place is kept even without a colour
+            centre = QPointF(rect.left() + self._DOT / 2, rect.top() + line / 2)
             if colour:
-                centre = QPointF(rect.left() + self._DOT / 2, rect.top() + line / 2)
                 painter.setPen(QPen(opt.palette.color(group, role.Base), 1) if selected else Qt.PenStyle.NoPen)
                 painter.setBrush(QColor(colour))
                 painter.drawEllipse(centre, self._DOT / 2, self._DOT / 2)
+            if index.data(StatusKindRole) == "down":  # the health check's verdict, on the dot
+                painter.setPen(QPen(QColor(colours(opt.palette).error), 2))
+                painter.setBrush(Qt.BrushStyle.NoBrush if colour else QColor(colours(opt.palette).error))
+                painter.drawEllipse(centre, self._DOT / 2 + 1.5, self._DOT / 2 + 1.5)
             text_left += self._DOT + self._PAD
         width = rect.right() - text_left
 
@@ -348,7 +354,7 @@ class AccountItemDelegate(QStyledItemDelegate):
             kind = index.data(StatusKindRole)
             if selected:
                 painter.setPen(main)
-            elif kind == "broken":
+            elif kind in ("broken", "down"):
                 painter.setPen(QColor(colours(opt.palette).error))
             elif kind == "cooling":
                 painter.setPen(QColor(colours(opt.palette).busy))

@@ -1,5 +1,5 @@
 """The Accounts pane: the list of accounts on the left, the selected (or new) one's form on the right,
-and a second tab for pools.
+a second tab for pools and a third for routes.
 
 Keys only ever enter the key field by the user typing or pasting them: a stored key is never
 read back into a widget, so "Show" can only reveal what the user just typed.
@@ -36,6 +36,7 @@ from desktop_app.ui.accounts.form import (
 )
 from desktop_app.ui.accounts.model import AccountListModel
 from desktop_app.ui.accounts.pools import PoolsEditor
+from desktop_app.ui.accounts.routes import RoutesEditor
 from desktop_app.ui.theme import banner_style, set_themed_style_sheet
 
 __all__ = ["EMPTY_HINT", "STORED_KEY_PLACEHOLDER", "AccountsPane"]
@@ -141,6 +142,9 @@ class AccountsPane(ListEditor):
         self.tabs = QTabWidget(objectName="accountTabs", documentMode=True)
         self.tabs.addTab(accounts_page, "Accounts")
         self.tabs.addTab(self.pools_editor, "Pools")
+        self.routes_editor = RoutesEditor(accounts=self._accounts)
+        self.routes_editor.layout().setContentsMargins(6, 8, 6, 6)
+        self.tabs.addTab(self.routes_editor, "Routes")
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.notice_banner)
@@ -153,6 +157,9 @@ class AccountsPane(ListEditor):
         self.model.dataChanged.connect(self._on_model_data_changed)
         pools = self.pools_editor.model
         for signal in (pools.rowsInserted, pools.rowsRemoved, pools.modelReset):
+            signal.connect(self._update_pools_tab)
+        routes = self.routes_editor.model
+        for signal in (routes.rowsInserted, routes.rowsRemoved, routes.modelReset):
             signal.connect(self._update_pools_tab)
         self.add_button.clicked.connect(self.start_new_account)
         self.remove_button.clicked.connect(self._on_remove_clicked)
@@ -332,12 +339,14 @@ class AccountsPane(ListEditor):
     async def aclose(self) -> None:
         await super().aclose()
         await self.pools_editor.aclose()
+        await self.routes_editor.aclose()
         if self.admin_key_field is not None:
             await self.admin_key_field.aclose()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._tasks.cancel_all()
         self.pools_editor.cancel_tasks()
+        self.routes_editor.cancel_tasks()
         super().closeEvent(event)
 
     # --- the form ------------------------------------------------------------------------------
@@ -429,8 +438,9 @@ class AccountsPane(ListEditor):
             self._update_list_actions()
 
     def _update_pools_tab(self) -> None:
-        count = self.pools_editor.model.rowCount()
-        self.tabs.setTabText(1, f"Pools ({count})" if count else "Pools")
+        for index, name, editor in ((1, "Pools", self.pools_editor), (2, "Routes", self.routes_editor)):
+            count = editor.model.rowCount()
+            self.tabs.setTabText(index, f"{name} ({count})" if count else name)
 
     def _update_admin_key_row(self) -> None:
         field = self.admin_key_field

@@ -30,7 +30,7 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import Pool, Strategy, new_pool_id
 from desktop_app.domain.providers import PROVIDERS
 from desktop_app.services.accounts.accounts import AccountService
-from desktop_app.ui.accounts.editor_base import ListEditor
+from desktop_app.ui.accounts.editor_base import ListEditor, move_current_row, up_down_buttons
 from desktop_app.ui.accounts.form import bold_title, first_problem, row
 from desktop_app.ui.accounts.model import (
     DetailRole,
@@ -227,13 +227,7 @@ class PoolsEditor(ListEditor):
 
     def move_member(self, delta: int) -> None:
         """Move the current member `delta` places (negative: up); it stays current."""
-        row_ = self.members_list.currentRow()
-        target = row_ + delta
-        if row_ < 0 or not 0 <= target < self.members_list.count():
-            return
-        item = self.members_list.takeItem(row_)
-        self.members_list.insertItem(target, item)
-        self.members_list.setCurrentRow(target)
+        move_current_row(self.members_list, delta)
 
     async def save_current_pool(self) -> Pool | None:
         """Save the form as a pool; None (and one sentence in the status line) when it is not acceptable."""
@@ -390,6 +384,4 @@ class PoolsEditor(ListEditor):
         self.strategy_hint.setText(STRATEGY_HINTS[Strategy(self.strategy_combo.currentData())])
 
     def _update_member_buttons(self) -> None:
-        row_ = self.members_list.currentRow()
-        self.member_up_button.setEnabled(row_ > 0)
-        self.member_down_button.setEnabled(0 <= row_ < self.members_list.count() - 1)
+        up_down_buttons(self.members_list, self.member_up_button, self.member_down_button)

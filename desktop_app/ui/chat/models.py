@@ -89,17 +89,24 @@ class ConversationListModel(QAbstractListModel):
 
 @dataclass(frozen=True, slots=True)
 class PickerEntry:
-    account_id: str
+    account_id: str  # an account, pool or route id
     account_label: str
-    model: str
+    model: str  # for a route: its name (each target names its own model)
+    is_route: bool = False
 
     @property
     def text(self) -> str:
         return f"{self.model}  —  {self.account_label}"
 
+    @property
+    def tooltip(self) -> str:
+        if self.is_route:
+            return f"Route “{self.model}”: its targets in order, moving on when one cannot answer"
+        return f"{self.model} on account “{self.account_label}”"
+
 
 class ModelPickerModel(QAbstractListModel):
-    """Every account's models (from each account's cached list), grouped by account."""
+    """Routes, then every pool's and account's models (from each account's cached list), grouped by account."""
 
     def __init__(self, *, accounts: AccountService, parent=None) -> None:
         super().__init__(parent)
@@ -117,18 +124,20 @@ class ModelPickerModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return entry.text
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{entry.model} on account “{entry.account_label}”"
+            return entry.tooltip
         if role == ID_ROLE:
             return (entry.account_id, entry.model)
         return None
 
     def reload(self) -> None:
         entries = []
+        for route in self._accounts.routes:
+            if route.targets:
+                count = len(route.targets)
+                label = f"route, {count} target{'s' if count != 1 else ''}"
+                entries.append(PickerEntry(route.id, label, route.label, is_route=True))
         for pool in self._accounts.pools:
-            # A pool offers the models its members have in common (any member may answer).
-            lists = [set(self._accounts.cached_models(a)) for a in pool.account_ids]
-            common = set.intersection(*lists) if lists else set()
-            for model in sorted(common):
+            for model in self._accounts.target_models(pool.id):
                 entries.append(PickerEntry(pool.id, f"{pool.label} (pool)", model))
         for account in self._accounts.accounts:
             if not account.enabled:
@@ -143,4 +152,8 @@ class ModelPickerModel(QAbstractListModel):
         return self._entries[row] if 0 <= row < len(self._entries) else None
 
     def row_of(self, account_id: str, model: str) -> int:
-        return next((i for i, e in enumerate(self._entries) if e.account_id == account_id and e.model == model), -1)
+        """The row of that model of an account or pool; of a route by its id alone (it may have been renamed)."""
+        return next(
+            (i for i, e in enumerate(self._entries) if e.account_id == account_id and (e.is_route or e.model == model)),
+            -1,
+        )

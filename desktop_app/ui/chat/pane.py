@@ -563,8 +563,7 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
                         )
                     elif isinstance(event, AttemptFailed):
                         self._add_notice(
-                            f"“{event.account_label}” could not answer ({event.error.message}) "
-                            "Trying the next account in the pool."
+                            f"“{event.account_label}” could not answer ({event.error.message}) {event.next_step}"
                         )
                     elif isinstance(event, Notice):
                         self._add_notice(event.text)
