@@ -1,4 +1,4 @@
-"""The llama.cpp pane's "Local engine" box against the loopback release twin: nothing in use, then
+"""The llama.cpp pane's "Local engine" box against the loopback release release_twin: nothing in use, then
 Install llama.cpp… lists the builds for this machine, Install downloads and runs the real
 llama-server, and the box says which one is in use; a damaged download is one sentence."""
 
@@ -25,7 +25,7 @@ async def linux_x64() -> Platform:
 
 
 @pytest.fixture
-def box(qtbot, qloop, twin, tmp_path) -> Iterator[EngineBox]:
+def box(qtbot, qloop, release_twin, tmp_path) -> Iterator[EngineBox]:
     http = httpx.AsyncClient(timeout=30.0)
     engines = EngineInstaller(http, tmp_path / "data", reserve_bytes=0, publish_interval=0.0)
     widget = EngineBox(engines=engines, platform=linux_x64, path="")
@@ -38,9 +38,9 @@ def box(qtbot, qloop, twin, tmp_path) -> Iterator[EngineBox]:
     run(qtbot, http.aclose())
 
 
-def test_install_from_nothing_to_an_engine_in_use(qtbot, box, twin):
+def test_install_from_nothing_to_an_engine_in_use(qtbot, box, release_twin):
     assert run(qtbot, box.refresh()) is None
-    assert twin.requests == []  # saying what is in use asks no network
+    assert release_twin.requests == []  # saying what is in use asks no network
     assert box.engine_label.text() == NO_ENGINE and box.check_button.text() == "Install llama.cpp…"
     box.check_button.click()
     qtbot.waitUntil(box.install_button.isVisible, timeout=WAIT_MS)
@@ -58,8 +58,8 @@ def test_install_from_nothing_to_an_engine_in_use(qtbot, box, twin):
     qtbot.waitUntil(lambda: box.status.text() == f"llama.cpp {TAG} is the latest release.", timeout=WAIT_MS)
 
 
-def test_a_damaged_download_is_one_sentence(qtbot, box, twin):
-    twin.wrong_digest.add(f"llama-{TAG}-bin-ubuntu-x64.tar.gz")
+def test_a_damaged_download_is_one_sentence(qtbot, box, release_twin):
+    release_twin.wrong_digest.add(f"llama-{TAG}-bin-ubuntu-x64.tar.gz")
     run(qtbot, box.check())
     box.install_button.click()
     qtbot.waitUntil(lambda: "arrived damaged" in box.status.text(), timeout=60_000)
@@ -67,8 +67,8 @@ def test_a_damaged_download_is_one_sentence(qtbot, box, twin):
 
 
 @pytest.mark.skipif(build_tools() is None, reason="cmake and a C++ compiler are needed")
-def test_no_build_for_this_machine_offers_a_build_from_source(qtbot, twin, tmp_path, qloop):
-    twin.releases[0].source = tar_archive(
+def test_no_build_for_this_machine_offers_a_build_from_source(qtbot, release_twin, tmp_path, qloop):
+    release_twin.releases[0].source = tar_archive(
         tmp_path / "src.tar.gz", "ggml-org-llama.cpp-abc1234", {"CMakeLists.txt": CMAKE_LISTS, "server.cpp": SERVER_CPP}
     )
     http = httpx.AsyncClient(timeout=30.0)
@@ -97,7 +97,7 @@ def test_no_build_for_this_machine_offers_a_build_from_source(qtbot, twin, tmp_p
         run(qtbot, http.aclose())
 
 
-def test_the_app_pane_shows_the_engine_in_use_without_asking_the_network(qtbot, twin, modeldesk):
+def test_the_app_pane_shows_the_engine_in_use_without_asking_the_network(qtbot, release_twin, modeldesk):
     binary = real_artifacts()[0]
     run(qtbot, modeldesk.settings.update(llama_server_binary=str(binary)))
     modeldesk.window.show_pane("llama.cpp")
@@ -106,4 +106,4 @@ def test_the_app_pane_shows_the_engine_in_use_without_asking_the_network(qtbot, 
     qtbot.waitUntil(lambda: box.in_use is not None, timeout=WAIT_MS)
     assert box.engine_label.text().startswith("llama-server (the path set below): version ")
     assert box.check_button.text() == "Install llama.cpp…"
-    assert twin.requests == []  # nothing goes to the release list until the user clicks
+    assert release_twin.requests == []  # nothing goes to the release list until the user clicks

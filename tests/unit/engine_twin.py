@@ -1,5 +1,5 @@
 """Fixtures for the engine install tests (loaded with `pytest_plugins`): archives packed like the
-official llama.cpp release assets from the llama-server `make test` builds, and the loopback twin
+official llama.cpp release assets from the llama-server `make test` builds, and the loopback release twin
 of GitHub's release API serving them, with MODELDESK_LLAMACPP_RELEASES_URL pointed at it."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def archives(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def twin(archives, monkeypatch) -> Iterator[LlamaCppReleasesTwin]:
+def release_twin(archives, monkeypatch) -> Iterator[LlamaCppReleasesTwin]:
     server = LlamaCppReleasesTwin()
     release = server.release(TAG)
     server.add(release, f"llama-{TAG}-bin-ubuntu-x64.tar.gz", archives["real"])

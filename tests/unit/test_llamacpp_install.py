@@ -1,4 +1,4 @@
-"""EngineInstaller against the loopback twin of GitHub's release API, serving archives made from
+"""EngineInstaller against the loopback release_twin of GitHub's release API, serving archives made from
 the real llama-server that `make test` builds: the install ends by running that binary's
 `--version`. Faults: a wrong digest, a cut then a resume, a full disk, no build for this
 platform, an archive without the binary; after each, one sentence and nothing half-installed."""
@@ -40,7 +40,7 @@ from tests.unit.engine_archives import NEWER, TAG, tar_archive
 from tests.unit.sqlite_stores import file_size_limit, small_disk
 
 LINUX = Platform("linux", "x64", ())
-pytest_plugins = ("tests.unit.engine_twin",)  # the release twin and its archives
+pytest_plugins = ("tests.unit.engine_twin",)  # the release release_twin and its archives
 
 
 @pytest_asyncio.fixture
@@ -71,14 +71,14 @@ async def install(engines: EngineInstaller, platform: Platform = LINUX) -> tuple
 
 
 @pytest.mark.asyncio
-async def test_installs_the_build_for_this_machine_and_runs_it(twin, client, tmp_path):
+async def test_installs_the_build_for_this_machine_and_runs_it(release_twin, client, tmp_path):
     engines, seen = installer(client, tmp_path)
-    assert engines.releases_url == releases_url() == twin.api_url
+    assert engines.releases_url == releases_url() == release_twin.api_url
     assert await engines.in_use(path="") is None  # nothing configured, on PATH or installed: offer Install
     final, name = await install(engines)
     assert final.state is PullState.DONE, final.error
     assert name == f"llama-{TAG}-bin-ubuntu-x64.tar.gz"
-    size = twin.releases[0].assets[0].size
+    size = release_twin.releases[0].assets[0].size
     assert seen[-1].done and max(p.total for p in seen) == size
     [engine] = engines.installed()
     assert engine.folder == tmp_path / "data" / "llama.cpp" / TAG
@@ -89,14 +89,14 @@ async def test_installs_the_build_for_this_machine_and_runs_it(twin, client, tmp
     assert in_use.version == engine.version
     assert leftovers(engines) == []  # the archive is gone once installed
     # the redirect of browser_download_url was followed to the storage host
-    assert [r.path for r in twin.requests if "/objects/" in r.path or "/download/" in r.path][-2:] == [
+    assert [r.path for r in release_twin.requests if "/objects/" in r.path or "/download/" in r.path][-2:] == [
         f"/ggml-org/llama.cpp/releases/download/{TAG}/{name}",
-        f"/objects/{twin.releases[0].assets[0].id}",
+        f"/objects/{release_twin.releases[0].assets[0].id}",
     ]
 
 
 @pytest.mark.asyncio
-async def test_a_configured_path_comes_before_an_install(twin, client, tmp_path):
+async def test_a_configured_path_comes_before_an_install(release_twin, client, tmp_path):
     engines, _ = installer(client, tmp_path)
     binary = real_artifacts()[0]
     in_use = await engines.in_use(str(binary), path="")
@@ -156,7 +156,7 @@ def test_version_lines_are_read():
 
 
 @pytest.mark.asyncio
-async def test_no_asset_for_this_platform_is_one_sentence(twin, client, tmp_path):
+async def test_no_asset_for_this_platform_is_one_sentence(release_twin, client, tmp_path):
     engines, _ = installer(client, tmp_path)
     with pytest.raises(NoBuildForPlatform) as refused:
         await install(engines, Platform("linux", "riscv64"))
@@ -165,8 +165,8 @@ async def test_no_asset_for_this_platform_is_one_sentence(twin, client, tmp_path
 
 
 @pytest.mark.asyncio
-async def test_a_wrong_digest_deletes_the_download_and_installs_nothing(twin, client, tmp_path):
-    twin.wrong_digest.add(f"llama-{TAG}-bin-ubuntu-x64.tar.gz")
+async def test_a_wrong_digest_deletes_the_download_and_installs_nothing(release_twin, client, tmp_path):
+    release_twin.wrong_digest.add(f"llama-{TAG}-bin-ubuntu-x64.tar.gz")
     engines, _ = installer(client, tmp_path)
     final, _ = await install(engines)
     assert final.state is PullState.FAILED and isinstance(final.error, EngineDigestMismatch)
@@ -175,9 +175,9 @@ async def test_a_wrong_digest_deletes_the_download_and_installs_nothing(twin, cl
 
 
 @pytest.mark.asyncio
-async def test_a_cut_download_resumes_where_it_stopped(twin, client, tmp_path):
-    size = twin.releases[0].assets[0].size
-    twin.cut_after = size // 2
+async def test_a_cut_download_resumes_where_it_stopped(release_twin, client, tmp_path):
+    size = release_twin.releases[0].assets[0].size
+    release_twin.cut_after = size // 2
     engines, _ = installer(client, tmp_path)
     final, name = await install(engines)
     assert final.state is PullState.FAILED and type(final.error) is EngineError
@@ -187,15 +187,15 @@ async def test_a_cut_download_resumes_where_it_stopped(twin, client, tmp_path):
     assert [p for p in leftovers(engines) if p.startswith(".")] == []
     final, _ = await install(engines)
     assert final.state is PullState.DONE, final.error
-    last = [r for r in twin.requests if r.path.startswith("/objects/")][-1]
+    last = [r for r in release_twin.requests if r.path.startswith("/objects/")][-1]
     assert last.headers["range"] == f"bytes={size // 2}-"
-    assert twin.body_bytes == size  # no byte fetched twice
+    assert release_twin.body_bytes == size  # no byte fetched twice
     assert engines.current() is not None and leftovers(engines) == []
 
 
 @pytest.mark.asyncio
-async def test_a_disk_that_fills_up_mid_download_is_one_sentence(twin, client, tmp_path):
-    size = twin.releases[0].assets[0].size
+async def test_a_disk_that_fills_up_mid_download_is_one_sentence(release_twin, client, tmp_path):
+    size = release_twin.releases[0].assets[0].size
     engines, _ = installer(client, tmp_path)
     with file_size_limit(size // 2):
         final, _ = await install(engines)
@@ -206,23 +206,23 @@ async def test_a_disk_that_fills_up_mid_download_is_one_sentence(twin, client, t
 
 
 @pytest.mark.asyncio
-async def test_a_disk_too_small_is_refused_before_downloading(twin, client, tmp_path):
+async def test_a_disk_too_small_is_refused_before_downloading(release_twin, client, tmp_path):
     with small_disk(tmp_path / "data", size_kib=1024):
         engines, _ = installer(client, tmp_path)
         final, _ = await install(engines)
         assert final.state is PullState.FAILED and isinstance(final.error, EngineDiskFull)
         assert final.error.message.startswith("Not enough disk space to install llama.cpp: it needs ")
-        assert not [r for r in twin.requests if r.path.startswith("/objects/")]
+        assert not [r for r in release_twin.requests if r.path.startswith("/objects/")]
         assert engines.installed() == []
 
 
 @pytest.mark.asyncio
-async def test_an_archive_without_the_binary_keeps_the_old_install_in_use(twin, client, tmp_path, archives):
+async def test_an_archive_without_the_binary_keeps_the_old_install_in_use(release_twin, client, tmp_path, archives):
     engines, _ = installer(client, tmp_path)
     assert (await install(engines))[0].state is PullState.DONE
     assert await engines.update_available() is None
-    newer = twin.release(NEWER)
-    twin.add(newer, f"llama-{NEWER}-bin-ubuntu-x64.tar.gz", archives["empty"])
+    newer = release_twin.release(NEWER)
+    release_twin.add(newer, f"llama-{NEWER}-bin-ubuntu-x64.tar.gz", archives["empty"])
     update = await engines.update_available()
     assert update is not None and update.tag == NEWER
     final, _ = await install(engines)
@@ -233,11 +233,11 @@ async def test_an_archive_without_the_binary_keeps_the_old_install_in_use(twin, 
 
 
 @pytest.mark.asyncio
-async def test_an_update_installs_beside_the_old_one_which_goes_once_asked(twin, client, tmp_path, archives):
+async def test_an_update_installs_beside_the_old_one_which_goes_once_asked(release_twin, client, tmp_path, archives):
     engines, _ = installer(client, tmp_path)
     assert (await install(engines))[0].state is PullState.DONE
-    newer = twin.release(NEWER)
-    twin.add(newer, f"llama-{NEWER}-bin-ubuntu-x64.zip", archives["zip"])  # a zip unpacks as well
+    newer = release_twin.release(NEWER)
+    release_twin.add(newer, f"llama-{NEWER}-bin-ubuntu-x64.zip", archives["zip"])  # a zip unpacks as well
     final, _ = await install(engines)
     assert final.state is PullState.DONE, final.error
     assert [e.tag for e in engines.installed()] == [NEWER, TAG]
@@ -247,14 +247,14 @@ async def test_an_update_installs_beside_the_old_one_which_goes_once_asked(twin,
 
 
 @pytest.mark.asyncio
-async def test_a_binary_that_does_not_run_is_not_put_in_place(twin, client, tmp_path):
+async def test_a_binary_that_does_not_run_is_not_put_in_place(release_twin, client, tmp_path):
     broken = tar_archive(
         tmp_path / "broken.tar.gz",
         f"llama-{NEWER}",
         {"llama-server": b"#!/bin/sh\necho 'error while loading shared libraries: libcuda.so.1' >&2\nexit 127\n"},
     )
-    newer = twin.release(NEWER)
-    twin.add(newer, f"llama-{NEWER}-bin-ubuntu-x64.tar.gz", broken)
+    newer = release_twin.release(NEWER)
+    release_twin.add(newer, f"llama-{NEWER}-bin-ubuntu-x64.tar.gz", broken)
     engines, _ = installer(client, tmp_path)
     final, _ = await install(engines)
     assert final.state is PullState.FAILED and isinstance(final.error, BrokenEngine)
@@ -264,7 +264,7 @@ async def test_a_binary_that_does_not_run_is_not_put_in_place(twin, client, tmp_
 
 
 @pytest.mark.asyncio
-async def test_the_app_runs_the_installed_engine_when_none_is_configured_or_on_path(twin, client, tmp_path):
+async def test_the_app_runs_the_installed_engine_when_none_is_configured_or_on_path(release_twin, client, tmp_path):
     engines, _ = installer(client, tmp_path)
     assert (await install(engines))[0].state is PullState.DONE
     current = engines.current()
@@ -277,9 +277,9 @@ async def test_the_app_runs_the_installed_engine_when_none_is_configured_or_on_p
 
 
 @pytest.mark.asyncio
-async def test_cancel_keeps_what_arrived_and_the_next_install_resumes(twin, client, tmp_path):
-    size = twin.releases[0].assets[0].size
-    twin.stall_after = 3 * 1024 * 1024
+async def test_cancel_keeps_what_arrived_and_the_next_install_resumes(release_twin, client, tmp_path):
+    size = release_twin.releases[0].assets[0].size
+    release_twin.stall_after = 3 * 1024 * 1024
     engines, seen = installer(client, tmp_path)
     arrived = asyncio.Event()
     engines.add_listener(lambda p: arrived.set() if p.completed >= 1024 * 1024 else None)
@@ -288,25 +288,25 @@ async def test_cancel_keeps_what_arrived_and_the_next_install_resumes(twin, clie
     job = engines.start(build, release.tag)
     await arrived.wait()
     cancelled = await engines.cancel(build.asset.name)
-    twin.release_stall()
+    release_twin.release_stall()
     assert cancelled is not None and cancelled.state is PullState.CANCELLED and (await job.wait()).error is None
     kept = (engines.downloads / f"{build.asset.name}.incomplete").stat().st_size
     assert kept >= 1024 * 1024 and engines.installed() == []
     final = await engines.start(build, release.tag).wait()
     assert final.state is PullState.DONE, final.error
-    last = [r for r in twin.requests if r.path.startswith("/objects/")][-1]
+    last = [r for r in release_twin.requests if r.path.startswith("/objects/")][-1]
     assert last.headers["range"] == f"bytes={kept}-"
     assert engines.current() is not None and leftovers(engines) == []
     assert seen[-1].done and size == max(p.total for p in seen)
 
 
 @pytest.mark.asyncio
-async def test_this_machine_is_detected_for_the_pick(twin, client, tmp_path, monkeypatch):
+async def test_this_machine_is_detected_for_the_pick(release_twin, client, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi, rocm-smi or vulkaninfo: no GPU
     platform = await detect_platform()
     assert (platform.os, platform.arch) == this_platform_base() and platform.gpus == ()
     if (platform.os, platform.arch) != ("linux", "x64"):
-        pytest.skip("the twin's release carries the builds of a Linux x64 machine")
+        pytest.skip("the release_twin's release carries the builds of a Linux x64 machine")
     engines, _ = installer(client, tmp_path)
     build, others = pick_build(await engines.latest(), platform)
     assert build.asset.name == f"llama-{TAG}-bin-ubuntu-x64.tar.gz"
@@ -314,11 +314,11 @@ async def test_this_machine_is_detected_for_the_pick(twin, client, tmp_path, mon
 
 
 @pytest.mark.asyncio
-async def test_a_cuda_build_comes_with_its_runtime_beside_it(twin, client, tmp_path, archives):
+async def test_a_cuda_build_comes_with_its_runtime_beside_it(release_twin, client, tmp_path, archives):
     runtime = tar_archive(tmp_path / "cudart.tar.gz", f"llama-{TAG}", {"libcudart.so.12": b"\x7fELF runtime"})
-    release = twin.releases[0]
-    twin.add(release, f"llama-{TAG}-bin-ubuntu-cuda-12.4-x64.tar.gz", archives["real"])
-    twin.add(release, "cudart-llama-bin-ubuntu-cuda-12.4-x64.tar.gz", runtime)
+    release = release_twin.releases[0]
+    release_twin.add(release, f"llama-{TAG}-bin-ubuntu-cuda-12.4-x64.tar.gz", archives["real"])
+    release_twin.add(release, "cudart-llama-bin-ubuntu-cuda-12.4-x64.tar.gz", runtime)
     engines, seen = installer(client, tmp_path)
     final, name = await install(engines, Platform("linux", "x64", ("nvidia",)))
     assert final.state is PullState.DONE, final.error
