@@ -83,7 +83,9 @@ class ModelDeskApp:
         )
         self.engines = EngineInstaller(self.http, paths.data_dir)
         self.llamacpp = LlamaCppService(
-            self.http, installed_binary=lambda: engine.binary if (engine := self.engines.current()) else None
+            self.http,
+            installed_binary=lambda: engine.binary if (engine := self.engines.current()) else None,
+            served=self.engines.served,  # an update that served a model replaces the older installs
         )
         self.local = LocalServers(
             accounts=self.accounts,
