@@ -151,7 +151,7 @@ class ModelDeskApp:
         from desktop_app.ui.window_menus import add_menus
 
         self.recent_errors = install_log_control()  # keeps the last warnings/errors (scrubbed)
-        self.help_menu, self.theme_menu = add_menus(
+        self.help_menu, self.theme_menu, self.settings_menu = add_menus(
             self.window,
             paths=self.paths,
             settings=self.settings,
@@ -162,6 +162,7 @@ class ModelDeskApp:
             ),
             new_chat=lambda: (self.window.show_pane("Chat"), self.spawn(self.chat_pane.new_conversation())),
             spawn=self.spawn,
+            engines=self.engines,  # Settings > Local engine…
         )
         self.started = asyncio.Event()
 

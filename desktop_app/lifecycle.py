@@ -98,6 +98,7 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("llama.cpp pane", close_pane("llama.cpp")),
         ("Ollama pane", close_pane("Ollama")),
         ("GGUF files", app.panes.gguf_view.aclose),
+        ("settings dialogs", app.settings_menu.aclose if app.settings_menu else lambda: asyncio.sleep(0)),
         ("local servers", app.local.aclose),  # stops the llama-server started here; pulls paused
         ("engine installs", app.engines.aclose),  # a download stopped here resumes next time
         ("Hugging Face downloads", app.hub_downloads.aclose),  # kept .incomplete: resumed next time

@@ -19,12 +19,13 @@ from desktop_app.services.local.discovery import Discovery
 from desktop_app.services.local.llamacpp_install import RELEASES_ENV
 from desktop_app.ui.first_run import LocalModelOffer
 from desktop_app.ui.welcome import WelcomeDialog
-from tests.servers.hf_hub import HfHubTwin
+from tests.servers.hf_hub import HfHubTwin, _sha256
 from tests.servers.llamacpp_releases import LlamaCppReleasesTwin
 from tests.ui.conftest import WAIT_MS, run
 from tests.unit.engine_archives import TAG
+from tests.unit.hub_models import real_gguf
 
-pytest_plugins = ("tests.unit.engine_twin", "tests.unit.hub_twin")
+pytest_plugins = ("tests.unit.engine_twin",)  # `archives`: the test llama-server packed as a release asset
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints\(\)")
 
 FLOW_MS = 180_000  # install, download 253 MB over loopback, start llama-server
@@ -34,6 +35,14 @@ ASSET = f"llama-{TAG}-bin-ubuntu-x64.tar.gz"
 
 async def linux_x64() -> Platform:
     return Platform("linux", "x64", ())
+
+
+@pytest.fixture(scope="module")
+def gemma() -> tuple[Path, str]:
+    path = real_gguf()
+    if path is None:
+        pytest.skip("the Gemma GGUF is not provisioned (run `make servers`)")
+    return path, _sha256(path)
 
 
 @pytest.fixture
