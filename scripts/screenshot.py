@@ -1,5 +1,6 @@
 """Render docs/screenshot.png: the real main window with a seeded conversation (--pane=Compare: a
-stored 3-column comparison; --pane=Reasoning: a reasoning fold and JSON checks; --theme=light/dark).
+stored 3-column comparison; --pane=Reasoning: a reasoning fold and JSON checks; --pane=FirstRun:
+docs/first-run.png, the welcome's local model offer under way; --theme=light/dark).
 
 Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
 stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
@@ -175,7 +176,8 @@ def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith(("--pane=", "--theme="))]
     pane = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--pane=")), "Chat")
     theme = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--theme=")), "system")
-    out = Path(args[0] if args else REPO / "docs" / "screenshot.png").resolve()
+    default = REPO / "docs" / ("first-run.png" if pane == "FirstRun" else "screenshot.png")
+    out = Path(args[0] if args else default).resolve()
     home = Path(tempfile.mkdtemp(prefix="modeldesk-shot-"))
     from contextlib import ExitStack
 
@@ -184,6 +186,10 @@ def main() -> int:
     servers = ExitStack()
     if pane == "Ollama":
         start_ollama_servers(servers)
+    if pane == "FirstRun":
+        from scripts.screenshot_first_run import start_first_run_twins
+
+        start_first_run_twins(servers)
     os.environ["MODELDESK_HOME"] = str(home)
     asyncio.run(seed(home, pane, theme))
 
@@ -225,7 +231,7 @@ def main() -> int:
             await stage_reasoning(app)
         elif pane == "Vision":  # a file attached to the next message, waiting in the tray
             await app.chat_pane.attachment_tray.add_data(b"quarter,units\nQ1,120\nQ2,210\n", "figures.csv")
-        elif pane not in ("Chat", "Branches", "Vision", "Reasoning"):
+        elif pane not in ("Chat", "Branches", "Vision", "Reasoning", "FirstRun"):
             accounts = app.accounts.accounts
             app.states.record_headers(
                 accounts[0].id,
@@ -238,9 +244,14 @@ def main() -> int:
             )
             app.states.cool_down(accounts[1].id, 42)
             app.window.show_pane(pane)
+        shown = app.window
+        if pane == "FirstRun":
+            from scripts.screenshot_first_run import stage_first_run
+
+            shown = await stage_first_run(app)
         await asyncio.sleep(0.5)
         out.parent.mkdir(parents=True, exist_ok=True)
-        app.window.grab().save(str(out))
+        shown.grab().save(str(out))
         await app.aclose()
 
     with servers, loop:
