@@ -2,7 +2,7 @@
 
 The loopback twins of GitHub's release API (serving an archive of the test llama-server) and of
 the Hugging Face Hub (serving the test GGUF under the starter model's name) stand in for the
-internet; the llama.cpp download is held at about half, so the shot shows the steps' progress as
+internet; the llama.cpp download is held past half, so the shot shows the steps' progress as
 a user sees it. Nothing is drawn by hand: the offer runs its own code against the twins.
 """
 
@@ -48,7 +48,7 @@ def start_first_run_twins(stack: ExitStack) -> Any:
     archive = tar_archive(folder / "llama.tar.gz", f"llama-{TAG}", files)
     releases = LlamaCppReleasesTwin()
     asset = releases.add(releases.release(TAG), f"llama-{TAG}-bin-ubuntu-x64.tar.gz", archive)
-    releases.stall_after = asset.size * 9 // 20
+    releases.stall_after = asset.size * 11 // 20
     hub = HfHubTwin()
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
     for starter in STARTER_MODELS:
@@ -91,7 +91,7 @@ async def stage_first_run(app: Any) -> Any:
     dialog = WelcomeDialog(Discovery(), accounts=app.accounts, local_offer=offer, parent=app.window)
     dialog.open()
     offer.start_button.click()
-    await _until(lambda: offer.engine_step.bar.value() >= 400)  # held at 45 %
+    await _until(lambda: offer.engine_step.bar.value() >= 300)  # held at 55 % (the last MiB written is shown)
     await asyncio.sleep(0.3)  # the last progress snapshot painted
     dialog.adjustSize()
     return dialog

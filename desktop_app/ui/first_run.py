@@ -62,11 +62,11 @@ class _Step:
         grid.addWidget(self.bar, row, 2)
         self.waiting()
 
-    def waiting(self, text: str = "") -> None:
+    def waiting(self, text: str = "", what: str = "") -> None:
         self.text.setText(text)
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
-        self.bar.setFormat("")
+        self.bar.setFormat(what)
 
     def busy(self, text: str, what: str) -> None:
         self.text.setText(text)
@@ -201,8 +201,9 @@ class LocalModelOffer(QWidget):
         self.cancel_button.show()
         self.steps_box.show()
         self._say("", None)
-        for step in (self.engine_step, self.model_step, self.start_step):
-            step.waiting()
+        self.engine_step.waiting("llama.cpp, unless a llama-server is here")
+        self.model_step.waiting(f"{self.model.file}, {self.model.size_text}", "Waiting")
+        self.start_step.waiting("llama-server with the model, then the chat", "Waiting")
         try:
             await self._ensure_engine()
             path = await self._ensure_model()
