@@ -98,6 +98,7 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("llama.cpp pane", close_pane("llama.cpp")),
         ("Ollama pane", close_pane("Ollama")),
         ("GGUF files", app.panes.gguf_view.aclose),
+        ("first-run offer", lambda: close_first_run_offer(app)),  # before the services it uses
         ("settings dialogs", app.settings_menu.aclose if app.settings_menu else lambda: asyncio.sleep(0)),
         ("local servers", app.local.aclose),  # stops the llama-server started here; pulls paused
         ("engine installs", app.engines.aclose),  # a download stopped here resumes next time
@@ -111,6 +112,12 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         # Still importing LiteLLM is no work of the user's: its daemon thread is left after 1 s.
         ("LiteLLM engine", lambda: asyncio.to_thread(app.engine.stop, 1.0)),
     ]
+
+
+async def close_first_run_offer(app: ModelDeskApp) -> None:
+    offer = getattr(app.first_run_dialog, "local_offer", None)  # the welcome's, when it made one
+    if offer is not None:
+        await offer.aclose()
 
 
 async def remember_last_conversation(app: ModelDeskApp) -> None:

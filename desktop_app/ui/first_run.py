@@ -243,7 +243,12 @@ class LocalModelOffer(QWidget):
             self.start_button.setText("Retry")
 
     async def aclose(self) -> None:
-        await self.cancel()
+        """Quitting: the step under way stops (a download stays resumable); no widget is touched
+        unless a run is under way (the dialog is open then)."""
+        if self._engine_job:
+            await self._engines.cancel(self._engine_job, keep_partial=True)
+        elif self._download_key:
+            await self._downloads.cancel(self._download_key, keep_partial=True)
         await self._tasks.aclose()
 
     # --- the steps ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from desktop_app.domain.engine import Platform
 from desktop_app.domain.hub import HardwareInfo
 from desktop_app.domain.ollama import PullState
 from desktop_app.domain.starter import STARTER_MODELS, StarterPick, pick_starter
-from desktop_app.lifecycle import local_model_offer
+from desktop_app.lifecycle import close_first_run_offer, local_model_offer, quit_steps
 from desktop_app.services.local.discovery import Discovery
 from desktop_app.services.local.llamacpp_install import RELEASES_ENV
 from desktop_app.ui.first_run import LocalModelOffer
@@ -200,3 +200,20 @@ def test_cancel_keeps_the_engine_download_for_the_next_try(qtbot, app, releases)
     assert app.engines.current() is None
     assert app.engines.job(ASSET).state is PullState.CANCELLED
     assert (app.engines.downloads / f"{ASSET}.incomplete").stat().st_size == 1024 * 1024
+
+
+def test_quitting_mid_install_stops_the_offer_and_keeps_the_download(qtbot, app, releases):
+    releases.stall_after = 1024 * 1024
+    offer = make_offer(qtbot, app)
+    app.first_run_dialog = WelcomeDialog(Discovery(), accounts=app.accounts, local_offer=offer, parent=app.window)
+    app.first_run_dialog.open()
+    offer.start_button.click()
+    qtbot.waitUntil(lambda: offer.engine_step.bar.format().startswith("1 MB of "), timeout=WAIT_MS)
+    assert [name for name, _step in quit_steps(app)].index("first-run offer") < [
+        name for name, _step in quit_steps(app)
+    ].index("engine installs")
+
+    run(qtbot, close_first_run_offer(app))
+    releases.release_stall()
+    assert not offer.running and app.engines.job(ASSET).state is PullState.CANCELLED
+    assert (app.engines.downloads / f"{ASSET}.incomplete").is_file() and app.engines.current() is None
