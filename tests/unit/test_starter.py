@@ -11,7 +11,9 @@ GB = 10**9
 
 
 def machine(ram: float, cores: int, gpus: tuple[GpuInfo, ...] = ()) -> HardwareInfo:
-    return HardwareInfo(ram_total=int(ram * GB), ram_available=int(ram * GB), cpu_name="cpu", cpu_cores=cores, gpus=gpus)
+    return HardwareInfo(
+        ram_total=int(ram * GB), ram_available=int(ram * GB), cpu_name="cpu", cpu_cores=cores, gpus=gpus
+    )
 
 
 def test_the_list_is_smallest_first_and_starts_with_the_model_the_test_hub_serves():
