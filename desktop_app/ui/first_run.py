@@ -76,7 +76,8 @@ class _Step:
     def bytes(self, completed: int, total: int) -> None:
         self.bar.setRange(0, 1000)
         self.bar.setValue(int(1000 * completed / total) if total else 0)
-        self.bar.setFormat(f"{size_text(completed)} of {size_text(total)}" if total else "")
+        done = size_text(completed) if completed else "0 MB"  # size_text says at least "1 MB"
+        self.bar.setFormat(f"{done} of {size_text(total)}" if total else "")
 
     def done(self, text: str, what: str = "Done") -> None:
         self.text.setText(text)
@@ -209,6 +210,9 @@ class LocalModelOffer(QWidget):
             path = await self._ensure_model()
             self.result = await self._start(path)
         except _Stopped as stopped:
+            for step in (self.model_step, self.start_step):  # the steps after it do not wait any more
+                if step.bar.format() == "Waiting":
+                    step.bar.setFormat("")
             if stopped.error is None:
                 self._say("Cancelled. What was downloaded is kept: the next try goes on from there.", None)
             else:
