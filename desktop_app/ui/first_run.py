@@ -180,9 +180,12 @@ class LocalModelOffer(QWidget):
             self.engine_step.bytes(progress.completed, progress.total)
 
     def _on_download_progress(self, progress: PullProgress) -> None:
-        if progress.model != self._download_key or progress.state is not PullState.RUNNING:
+        if progress.model != self._download_key:
             return
-        self.model_step.bytes(progress.completed, progress.total)
+        if progress.state is PullState.RETRYING:  # a cut: the download resumes by itself
+            self.model_step.bar.setFormat(f"Connection lost: again in {progress.retry_in_s or 0:g} s")
+        elif progress.state is PullState.RUNNING:
+            self.model_step.bytes(progress.completed, progress.total)
 
     # --- the work ----------------------------------------------------------------------------------
 

@@ -185,6 +185,7 @@ def test_a_cut_download_resumes_where_it_stopped(qtbot, app, hub):
     offer = make_offer(qtbot, app)
     with qtbot.waitSignal(offer.ready, timeout=FLOW_MS):
         offer.start_button.click()
+        qtbot.waitUntil(lambda: offer.model_step.bar.format() == "Connection lost: again in 1 s", timeout=FLOW_MS)
     ranges = [r.headers.get("range", "") for r in hub.requests if r.path.startswith("/cdn/")]
     assert any(value.startswith("bytes=") and value != "bytes=0-" for value in ranges), ranges
 
