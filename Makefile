@@ -64,6 +64,8 @@ screenshot: $(VENV)/.installed-test servers
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=Discover --theme=light docs/discover.png
 	set -a; . ./$(SERVERS_ENV); set +a; \
 	  xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=llama.cpp docs/llamacpp.png
+	set -a; . ./$(SERVERS_ENV); set +a; \
+	  xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py --pane=FirstRun docs/first-run.png
 
 bench: $(VENV)/.installed-test servers
 	set -a; . ./$(SERVERS_ENV); set +a; \

@@ -97,7 +97,9 @@ class ModelDeskApp:
         )
         self.engines = EngineInstaller(self.http, paths.data_dir)
         self.llamacpp = LlamaCppService(
-            self.http, installed_binary=lambda: engine.binary if (engine := self.engines.current()) else None
+            self.http,
+            installed_binary=lambda: engine.binary if (engine := self.engines.current()) else None,
+            served=self.engines.served,  # an update that served a model replaces the older installs
         )
         self.local = LocalServers(
             accounts=self.accounts,
@@ -173,7 +175,7 @@ class ModelDeskApp:
         from desktop_app.ui.window_menus import add_menus
 
         self.recent_errors = install_log_control()  # keeps the last warnings/errors (scrubbed)
-        self.help_menu, self.theme_menu, self.library_menu = add_menus(
+        self.help_menu, self.theme_menu, self.library_menu, self.settings_menu = add_menus(
             self.window,
             paths=self.paths,
             settings=self.settings,
@@ -186,6 +188,7 @@ class ModelDeskApp:
             spawn=self.spawn,
             library=self.library,
             chat_pane=self.chat_pane,
+            engines=self.engines,  # Settings > Local engine…
         )
         from desktop_app.ui.telemetry_dialog import TelemetryMenu
 

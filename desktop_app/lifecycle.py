@@ -11,6 +11,8 @@ from desktop_app.domain.errors import StorageFailed
 from desktop_app.services.chat.service import recover_interrupted
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
     from desktop_app.app import ModelDeskApp
 
 
@@ -49,7 +51,32 @@ async def open_after_first_paint(app: ModelDeskApp) -> None:
 async def offer_first_run(app: ModelDeskApp) -> None:
     from desktop_app.ui.welcome import offer_first_run
 
-    app.first_run_dialog = await offer_first_run(app.window, app.accounts, http=app.http)
+    app.first_run_dialog = await offer_first_run(
+        app.window, app.accounts, http=app.http, local_offer=lambda: local_model_offer(app)
+    )
+
+
+async def local_model_offer(app: ModelDeskApp) -> QWidget | None:
+    """The welcome's "Chat with a local model now": the starter model for this machine, set up
+    with the app's engine installer and Hub downloads, started as the llama.cpp pane starts a
+    GGUF file, then picked in the chat. None when no starter model fits this machine."""
+    from desktop_app.domain.starter import pick_starter
+    from desktop_app.services.local.hardware import detect_hardware
+    from desktop_app.ui.first_run import LocalModelOffer
+
+    pick = pick_starter(await detect_hardware())
+    if pick is None:
+        return None
+    offer = LocalModelOffer(
+        pick,
+        engines=app.engines,
+        hub=app.hub,
+        downloads=app.hub_downloads,
+        serve=lambda path, ctx: app.window.pane("llama.cpp").serve_for_chat(path, ctx=ctx),
+        binary_setting=lambda: app.settings.current.llama_server_binary,
+    )
+    offer.ready.connect(lambda account_id, model: app.chat_pane.select_model(account_id, model))
+    return offer
 
 
 def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
@@ -73,6 +100,8 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         ("Ollama pane", close_pane("Ollama")),
         ("GGUF files", app.panes.gguf_view.aclose),
         ("Discover pane", close_pane("Discover")),
+        ("first-run offer", lambda: close_first_run_offer(app)),  # before the services it uses
+        ("settings dialogs", app.settings_menu.aclose if app.settings_menu else lambda: asyncio.sleep(0)),
         ("local servers", app.local.aclose),  # stops the llama-server started here; pulls paused
         ("engine installs", app.engines.aclose),  # a download stopped here resumes next time
         ("Hugging Face downloads", app.hub_downloads.aclose),  # kept .incomplete: resumed next time
@@ -88,6 +117,12 @@ def quit_steps(app: ModelDeskApp) -> list[tuple[str, Callable[[], Awaitable[obje
         # Still importing LiteLLM is no work of the user's: its daemon thread is left after 1 s.
         ("LiteLLM engine", lambda: asyncio.to_thread(app.engine.stop, 1.0)),
     ]
+
+
+async def close_first_run_offer(app: ModelDeskApp) -> None:
+    offer = getattr(app.first_run_dialog, "local_offer", None)  # the welcome's, when it made one
+    if offer is not None:
+        await offer.aclose()
 
 
 async def remember_last_conversation(app: ModelDeskApp) -> None:

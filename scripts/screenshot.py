@@ -3,7 +3,7 @@ stored 3-column comparison; --pane=Reasoning: a reasoning fold and JSON checks; 
 function call answered and the final reply; --pane=Discover: Hugging Face search, fit badges and
 downloads; --pane=OrgUsage: the providers' own figures beside the ledger, from the Anthropic Admin
 API twin; --pane=Search: the history searched; --pane=Routes: the Routes tab with a route;
---theme=light/dark).
+--pane=FirstRun: docs/first-run.png, the welcome's local model offer under way; --theme=light/dark).
 
 Run under a display (`make screenshot` uses Xvfb). The data is seeded through the app's own
 stores into a throwaway MODELDESK_HOME; nothing is drawn by hand.
@@ -207,7 +207,8 @@ def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith(("--pane=", "--theme="))]
     pane = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--pane=")), "Chat")
     theme = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--theme=")), "system")
-    out = Path(args[0] if args else REPO / "docs" / "screenshot.png").resolve()
+    default = REPO / "docs" / ("first-run.png" if pane == "FirstRun" else "screenshot.png")
+    out = Path(args[0] if args else default).resolve()
     home = Path(tempfile.mkdtemp(prefix="modeldesk-shot-"))
     from contextlib import ExitStack
 
@@ -224,6 +225,10 @@ def main() -> int:
         from scripts.screenshot_discover import start_hub
 
         start_hub(servers, home)
+    if pane == "FirstRun":
+        from scripts.screenshot_first_run import start_first_run_twins
+
+        start_first_run_twins(servers)
     os.environ["MODELDESK_HOME"] = str(home)
     asyncio.run(seed(home, pane, theme))
 
@@ -286,7 +291,7 @@ def main() -> int:
             app.accounts_pane.routes_editor.targets_list.setCurrentRow(0)
         elif pane == "Vision":  # a file attached to the next message, waiting in the tray
             await app.chat_pane.attachment_tray.add_data(b"quarter,units\nQ1,120\nQ2,210\n", "figures.csv")
-        elif pane not in ("Chat", "Branches", "Vision", "Reasoning", "Tools", "Search", "Routes"):
+        elif pane not in ("Chat", "Branches", "Vision", "Reasoning", "Tools", "Search", "Routes", "FirstRun"):
             accounts = app.accounts.accounts
             app.states.record_headers(
                 accounts[0].id,
@@ -299,9 +304,14 @@ def main() -> int:
             )
             app.states.cool_down(accounts[1].id, 42)
             app.window.show_pane(pane)
+        shown = app.window
+        if pane == "FirstRun":
+            from scripts.screenshot_first_run import stage_first_run
+
+            shown = await stage_first_run(app)
         await asyncio.sleep(0.5)
         out.parent.mkdir(parents=True, exist_ok=True)
-        app.window.grab().save(str(out))
+        shown.grab().save(str(out))
         await app.aclose()
 
     with servers, loop:

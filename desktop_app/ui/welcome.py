@@ -9,9 +9,10 @@ neither this screen nor the separate key-import offer comes back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from PySide6.QtCore import Qt, Signal
@@ -31,7 +32,13 @@ from desktop_app.services.accounts.accounts import AccountService, EnvKey
 from desktop_app.services.local.discovery import Discovery, FoundServer, discover
 from desktop_app.ui.accounts.env_keys import EnvKeyList, KeyOfferDialog, key_destination
 
+if TYPE_CHECKING:
+    from desktop_app.ui.first_run import LocalModelOffer
+
+LocalOfferFactory = Callable[[], Awaitable["LocalModelOffer | None"]]
+
 TITLE = "Welcome to ModelDesk"
+LOCAL_SECTION = "A model on this computer"
 OLLAMA_LABEL = "Ollama (this computer)"
 LLAMA_SERVER_LABEL = "llama.cpp server (this computer)"
 
@@ -62,10 +69,19 @@ def server_account(kind: str, server: FoundServer) -> Account:
 class WelcomeDialog(KeyOfferDialog):
     accounts_added = Signal(list)  # the ids of the accounts created, in order
     skipped = Signal()
+    local_model_chosen = Signal()  # the local model offer ran to the end (the chat is open with it)
 
-    def __init__(self, discovery: Discovery, *, accounts: AccountService, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        discovery: Discovery,
+        *,
+        accounts: AccountService,
+        local_offer: LocalModelOffer | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(accounts=accounts, task_owner="WelcomeDialog", parent=parent)
         self._discovery = discovery
+        self.local_offer = local_offer
         self.setWindowTitle(TITLE)
         self.setObjectName("welcomeDialog")
 
@@ -85,7 +101,18 @@ class WelcomeDialog(KeyOfferDialog):
         layout.setSpacing(8)
         layout.setContentsMargins(20, 18, 20, 14)
         layout.addWidget(self.title_label)
-        layout.addWidget(self.intro_label)
+        if local_offer is not None:  # first: nothing to chat with is here yet
+            self.intro_label.setText(
+                "There is nothing to chat with on this computer yet. Get a small model running here, "
+                + ("or tick below what ModelDesk found." if worth_showing(discovery) else "or add an account later.")
+            )
+            layout.addWidget(self.intro_label)
+            layout.addWidget(self._section(LOCAL_SECTION))
+            layout.addWidget(local_offer)
+            local_offer.running_changed.connect(self._set_busy)
+            local_offer.ready.connect(self._on_local_model_ready)
+        else:
+            layout.addWidget(self.intro_label)
 
         existing = {(a.provider_id, a.effective_base_url) for a in accounts.accounts}
         self.server_choices: list[_ServerChoice] = []
@@ -161,6 +188,10 @@ class WelcomeDialog(KeyOfferDialog):
         for box in self.checkboxes:
             box.toggled.connect(self._update_buttons)
         self.add_button.clicked.connect(self._on_add_clicked)
+        self.add_button.setVisible(bool(self.checkboxes))
+        self.add_button.setDefault(local_offer is None)  # Return sets up the local model
+        if not self.checkboxes:
+            self.skip_button.setText("Not now")
         self._update_buttons()
 
     # --- reading ---------------------------------------------------------------------------------
@@ -183,6 +214,9 @@ class WelcomeDialog(KeyOfferDialog):
 
     def _on_add_clicked(self) -> None:
         self._tasks.spawn(self.add_selected())
+
+    def _on_local_model_ready(self, _account_id: str, _model: str) -> None:
+        self._tasks.spawn(self._record_declined(self.local_model_chosen, "the local model offer was taken"))
 
     # --- actions ---------------------------------------------------------------------------------
 
@@ -234,7 +268,8 @@ class WelcomeDialog(KeyOfferDialog):
         return label
 
     def _set_busy(self, busy: bool) -> None:
-        self._busy = busy
+        self._busy = busy or (self.local_offer is not None and self.local_offer.running)
+        busy = self._busy
         self.skip_button.setEnabled(not busy)
         for box in self.checkboxes:
             box.setEnabled(not busy and not any(box is added for added in self._already_added))
@@ -255,31 +290,43 @@ async def offer_welcome(
     *,
     http: httpx.AsyncClient | None = None,
     environ: Mapping[str, str] | None = None,
+    local_offer: LocalOfferFactory | None = None,
 ) -> WelcomeDialog | None:
     """On a first run (no accounts, the offer never answered) look around and open the welcome.
 
-    Returns the open dialog (it deletes itself when answered), or None when it is not a first
-    run or nothing was found that could be added.
+    When no model server runs here, `local_offer` makes its first offer (a model for this
+    machine). Returns the open dialog (it deletes itself when answered), or None when it is not
+    a first run or there is nothing to offer.
     """
     if accounts.accounts or accounts.env_import_offered:
         return None
     discovery = await discover(http=http, environ=environ)
-    if not worth_showing(discovery) or accounts.accounts:
+    offer = None
+    if local_offer is not None and not (discovery.ollama or discovery.llama_server) and not accounts.accounts:
+        offer = await local_offer()
+    if not (worth_showing(discovery) or offer is not None) or accounts.accounts:
+        if offer is not None:
+            offer.deleteLater()
         return None
-    dialog = WelcomeDialog(discovery, accounts=accounts, parent=parent)
+    dialog = WelcomeDialog(discovery, accounts=accounts, local_offer=offer, parent=parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
     return dialog
 
 
 async def offer_first_run(
-    parent: QWidget | None, accounts: AccountService, *, http: httpx.AsyncClient | None = None
+    parent: QWidget | None,
+    accounts: AccountService,
+    *,
+    http: httpx.AsyncClient | None = None,
+    local_offer: LocalOfferFactory | None = None,
 ) -> QWidget | None:
     """A first run (no accounts yet): offer what is on this machine; nothing added without consent.
 
-    The welcome when it found something; else the offer of the API keys in the environment.
+    The welcome when it found something or has a local model to offer; else the offer of the API
+    keys in the environment.
     """
     from desktop_app.ui.accounts.env_import import maybe_offer_env_import
 
-    dialog = await offer_welcome(parent, accounts, http=http)
+    dialog = await offer_welcome(parent, accounts, http=http, local_offer=local_offer)
     return dialog if dialog is not None else maybe_offer_env_import(parent, accounts)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QActionGroup
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
 
 from desktop_app.services.accounts.accounts import AccountService
 from desktop_app.services.settings import SettingsService
@@ -18,10 +18,12 @@ from desktop_app.ui.theme import app_icon, apply_theme
 
 if TYPE_CHECKING:
     from desktop_app.services.chat.library import ConversationLibrary
+    from desktop_app.services.local.llamacpp_install import EngineInstaller
     from desktop_app.services.paths import AppPaths
     from desktop_app.ui.chat.pane import ChatPane
     from desktop_app.ui.help import HelpMenu
     from desktop_app.ui.library_menu import LibraryMenu
+    from desktop_app.ui.llamacpp.engine_dialog import LocalEngineDialog
     from desktop_app.ui.main_window import MainWindow
 
 THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))
@@ -59,6 +61,39 @@ class ThemeMenu:
         await self._settings.update(theme=mode)
 
 
+class SettingsMenu:
+    """Settings > Local engine…: the engine box in a window of its own (built when first asked for)."""
+
+    def __init__(self, window: QMainWindow, *, engines: EngineInstaller, binary_setting: Callable[[], str]) -> None:
+        self._window, self._engines, self._binary_setting = window, engines, binary_setting
+        self.engine_dialog: LocalEngineDialog | None = None
+        bar = window.menuBar()
+        self.menu = QMenu("&Settings", bar)
+        self.local_engine_action = self.menu.addAction("Local engine…")
+        self.local_engine_action.setToolTip("The llama-server ModelDesk runs: install llama.cpp or update it")
+        self.local_engine_action.triggered.connect(self.show_local_engine)
+        help_action = next((a for a in bar.actions() if a.text() == "&Help"), None)
+        bar.insertMenu(help_action, self.menu) if help_action is not None else bar.addMenu(self.menu)
+
+    def show_local_engine(self) -> LocalEngineDialog:
+        if self.engine_dialog is None:
+            from desktop_app.ui.llamacpp.engine_dialog import LocalEngineDialog
+
+            self.engine_dialog = LocalEngineDialog(
+                engines=self._engines, binary_setting=self._binary_setting, parent=self._window
+            )
+        if self.engine_dialog.isVisible():  # behind the main window: brought to the front
+            self.engine_dialog.raise_()
+            self.engine_dialog.activateWindow()
+        else:
+            self.engine_dialog.show()
+        return self.engine_dialog
+
+    async def aclose(self) -> None:
+        if self.engine_dialog is not None:
+            await self.engine_dialog.aclose()
+
+
 async def export_proxy_config(window: QMainWindow, accounts: AccountService, path: str) -> None:
     """File > Export as LiteLLM Proxy config: the outcome is said in the status bar."""
     try:
@@ -94,8 +129,10 @@ def add_menus(
     spawn: Callable[[Coroutine[Any, Any, None]], object],
     library: ConversationLibrary,
     chat_pane: ChatPane,
-) -> tuple[HelpMenu, ThemeMenu, LibraryMenu]:
-    """The theme and icon, Help and View > Theme, File > Export and Import, and the geometry of the last run."""
+    engines: EngineInstaller | None = None,
+) -> tuple[HelpMenu, ThemeMenu, LibraryMenu, SettingsMenu | None]:
+    """The theme and icon, Help and View > Theme, File > Export and Import, Settings (with `engines`),
+    and the geometry of the last run."""
     from desktop_app.ui.help import HelpMenu
     from desktop_app.ui.library_menu import LibraryMenu
     from desktop_app.ui.panes import PANE_TITLES
@@ -111,7 +148,12 @@ def add_menus(
         new_chat=new_chat,
     )
     theme_menu = ThemeMenu(window, settings=settings, current=settings.current.theme, spawn=spawn)
+    settings_menu = (
+        SettingsMenu(window, engines=engines, binary_setting=lambda: settings.current.llama_server_binary)
+        if engines is not None
+        else None
+    )
     window.export_proxy_requested.connect(lambda path: spawn(export_proxy_config(window, accounts, path)))
     library_menu = LibraryMenu(window, library=library, chat_pane=chat_pane, spawn=spawn)
     restore_window_state(window, state_store)
-    return help_menu, theme_menu, library_menu
+    return help_menu, theme_menu, library_menu, settings_menu

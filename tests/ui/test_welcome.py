@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 
 from desktop_app.domain.accounts import Account
@@ -192,3 +193,43 @@ def test_no_dialog_when_it_is_not_a_first_run_or_nothing_was_found(qtbot, parent
 
         run(qtbot, account_service.save_account(Account(provider_id="openai", label="Existing")))
         assert run(qtbot, offer_welcome(parent, account_service, environ=quiet | KEYS_ENV)) is None
+
+
+class OfferStandIn(QWidget):
+    """What the welcome uses of a `LocalModelOffer` (tests/ui/test_first_run.py drives the real one)."""
+
+    ready = Signal(str, str)
+    running_changed = Signal(bool)
+    running = False
+
+
+def test_with_nothing_here_the_local_model_offer_comes_first(qtbot, parent, account_service, tmp_path) -> None:
+    offered: list[QWidget] = []
+
+    async def local_offer() -> QWidget:
+        offered.append(OfferStandIn())
+        return offered[-1]
+
+    with fake_server({}) as nothing:
+        port = nothing.rsplit(":", 1)[1]
+        quiet = {"HOME": str(tmp_path), "OLLAMA_HOST": f"127.0.0.1:{port}", "LLAMA_ARG_PORT": port}
+        dialog = run(qtbot, offer_welcome(parent, account_service, environ=quiet, local_offer=local_offer))
+        assert isinstance(dialog, WelcomeDialog) and dialog.local_offer is offered[0]
+        layout = dialog.layout()
+        assert layout.indexOf(offered[0]) < layout.indexOf(dialog.status_label)
+        assert not dialog.add_button.isVisible() and dialog.skip_button.text() == "Not now"
+        with qtbot.waitSignal(dialog.skipped, timeout=WAIT_MS):
+            dialog.skip_button.click()
+
+
+def test_a_model_server_running_here_is_offered_instead_of_a_local_model(
+    qtbot, parent, account_service, tmp_path
+) -> None:
+    async def local_offer() -> QWidget:
+        raise AssertionError("not asked for when a server runs here")
+
+    with fake_server({"/api/version": as_json(200, {"version": "0.6.2"})}) as ollama:
+        environ = {"HOME": str(tmp_path), "OLLAMA_HOST": ollama.removeprefix("http://"), "LLAMA_ARG_PORT": "9"}
+        dialog = run(qtbot, offer_welcome(parent, account_service, environ=environ, local_offer=local_offer))
+    assert isinstance(dialog, WelcomeDialog) and dialog.local_offer is None
+    run(qtbot, dialog.aclose())

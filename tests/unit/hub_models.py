@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 
+from desktop_app.domain.starter import STARTER_MODELS
 from desktop_app.services.local.hf_hub import HubClient
 from tests.servers.process import from_env_file
 from tests.unit.gguf_files import STR, U32, Tensor, write_gguf
 
-GEMMA = "ggml-org/gemma-3-270m-GGUF"
-GEMMA_FILE = "gemma-3-270m-Q4_K_M.gguf"
+GEMMA, GEMMA_FILE = STARTER_MODELS[0].repo, STARTER_MODELS[0].file  # the first-run offer's smallest model
 SMALL = "tester/small-GGUF"
 GATED = "tester/gated-GGUF"
 SPLIT_PARTS = ("small-Q2_K-00001-of-00002.gguf", "small-Q2_K-00002-of-00002.gguf")

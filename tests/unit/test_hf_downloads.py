@@ -68,6 +68,7 @@ def left_behind(root: Path) -> list[Path]:
 async def test_a_download_lands_in_the_hf_cache_and_the_library_lists_it(twin, hub_http, cache_dir, tmp_path, gemma):
     downloads, library, seen = service(hub_http, cache_dir, tmp_path)
     request = await request_for(hub_http, GEMMA, GEMMA_FILE)
+    assert await downloads.cached(GEMMA, GEMMA_FILE) is None
     final = await downloads.start(request).wait()
     assert final.state is PullState.DONE, final.error
     commit = twin.repos[GEMMA].sha
@@ -79,6 +80,7 @@ async def test_a_download_lands_in_the_hf_cache_and_the_library_lists_it(twin, h
     from huggingface_hub import try_to_load_from_cache
 
     assert try_to_load_from_cache(GEMMA, GEMMA_FILE, cache_dir=cache_dir) == str(snapshot)
+    assert await downloads.cached(GEMMA, GEMMA_FILE) == snapshot  # and so does the app, with no network
     names = [info.path for info in (await library.scan()).infos]
     assert snapshot in names
     # progress: bytes grew, total known, and the last snapshot says done

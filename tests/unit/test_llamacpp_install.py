@@ -25,9 +25,10 @@ from desktop_app.domain.engine import (
     parse_version,
     pick_build,
 )
-from desktop_app.domain.llamacpp import BinaryNotFound
+from desktop_app.domain.llamacpp import BinaryNotFound, ManagedServerSpec, ManagedStatus
 from desktop_app.domain.ollama import PullProgress, PullState
 from desktop_app.services.http_client import http_client
+from desktop_app.services.local.llamacpp import LlamaCppService
 from desktop_app.services.local.llamacpp_install import (
     EngineInstaller,
     detect_platform,
@@ -244,6 +245,31 @@ async def test_an_update_installs_beside_the_old_one_which_goes_once_asked(relea
     assert engines.current() is not None and engines.current().binary.name == "llama-server"  # type: ignore[union-attr]
     assert await engines.prune(keep=NEWER) == [TAG]
     assert [e.tag for e in engines.installed()] == [NEWER]
+
+
+@pytest.mark.asyncio
+async def test_an_update_replaces_the_old_install_once_it_has_served_a_model(
+    release_twin, client, tmp_path, archives, monkeypatch
+):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no llama-server there: the app runs the one it installed
+    engines, _ = installer(client, tmp_path)
+    assert (await install(engines))[0].state is PullState.DONE
+    old = engines.current()
+    assert old is not None
+    release_twin.add(release_twin.release(NEWER), f"llama-{NEWER}-bin-ubuntu-x64.zip", archives["zip"])
+    assert (await install(engines))[0].state is PullState.DONE
+    assert [e.tag for e in engines.installed()] == [NEWER, TAG]  # --version ran; serving has not yet
+    assert await engines.served(old.binary) == []  # the old one serving removes nothing
+
+    service = LlamaCppService(
+        client, installed_binary=lambda: engine.binary if (engine := engines.current()) else None, served=engines.served
+    )
+    server = service.managed(ManagedServerSpec(model=real_artifacts()[1], ctx=512))
+    try:
+        assert (await server.start()).status is ManagedStatus.RUNNING
+    finally:
+        await server.stop()
+    assert [e.tag for e in engines.installed()] == [NEWER] and not old.folder.exists()
 
 
 @pytest.mark.asyncio

@@ -80,6 +80,18 @@ def repo_folder_name(repo_id: str) -> str:
     return "--".join(["models", *repo_id.split("/")])
 
 
+def cached_file(cache_dir: Path, repo_id: str, path: str, revision: str = "main") -> Path | None:
+    """The file in the Hugging Face cache at the commit `refs/<revision>` names (as
+    huggingface_hub's `try_to_load_from_cache` finds it), or None; no network."""
+    repo = cache_dir / repo_folder_name(repo_id)
+    try:
+        commit = (repo / "refs" / revision).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    found = repo / "snapshots" / commit / path
+    return found if _safe(commit) and _safe(path) and found.is_file() else None
+
+
 @dataclass(frozen=True, slots=True)
 class DownloadRequest:
     """One model to fetch: a repo's file (all its parts) at one commit, into the cache or `folder`."""
@@ -256,6 +268,10 @@ class HubDownloads:
 
     def job(self, key: str) -> PullJob | None:
         return self._jobs.get(key)
+
+    async def cached(self, repo_id: str, path: str) -> Path | None:
+        """`repo_id`'s `path` when it is in the cache already (downloaded before, by anything)."""
+        return await asyncio.to_thread(cached_file, self.cache_dir, repo_id, path)
 
     def jobs(self) -> list[PullJob]:
         return list(self._jobs.values())

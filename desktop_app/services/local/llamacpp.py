@@ -106,9 +106,11 @@ class LlamaCppService:
         *,
         poll_interval: float = POLL_INTERVAL_S,
         installed_binary: Callable[[], Path | None] = lambda: None,
+        served: Callable[[Path], Awaitable[object]] | None = None,
     ) -> None:
         self._http = http
         self._installed_binary = installed_binary  # the llama-server the app installed, if any
+        self._served = served  # told the binary of each server of ours that came up (old installs go then)
         self._poll = poll_interval
         self._servers: weakref.WeakSet[ManagedServer] = weakref.WeakSet()  # the ones `managed()` made
         # Per router URL, the models asked to unload here, until its list shows them unloaded.
@@ -117,6 +119,11 @@ class LlamaCppService:
     @property
     def http(self) -> httpx.AsyncClient:
         return self._http
+
+    async def binary_served(self, binary: Path) -> None:
+        """A server of ours on `binary` came up and answers."""
+        if self._served is not None:
+            await self._served(binary)
 
     def managed(self, spec: ManagedServerSpec, *, binary_setting: str = "") -> ManagedServer:
         """A server of our own for `spec` (not started yet)."""

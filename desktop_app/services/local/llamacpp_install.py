@@ -6,7 +6,8 @@ naming its binary and what `--version` said; it is unpacked into a hidden folder
 renamed into place only after the binary ran, so a failure never leaves a half-install in use. The
 archive downloads to `<data>/llama.cpp/downloads/<asset>.incomplete` with the Hub downloads' writer
 (`hf_downloads._Sink`: hashed as it arrives, resumed with a Range request) and is checked against
-the `digest` the release publishes. Older installs stay until `prune` is called (after the new one ran).
+the `digest` the release publishes. Older installs stay until the new one has served a model
+(`served`, which `LlamaCppService` calls when a server of ours comes up).
 """
 
 from __future__ import annotations
@@ -318,6 +319,16 @@ class EngineInstaller:
     def current(self) -> InstalledEngine | None:
         engines = self.installed()
         return engines[0] if engines else None
+
+    async def served(self, binary: Path) -> list[str]:
+        """A server on `binary` came up: when that is the newest install, the older ones go (an
+        update stays beside the old engine until it has served once); the tags removed."""
+        engines = await asyncio.to_thread(self.installed)
+        if len(engines) < 2 or Path(binary) != engines[0].binary:
+            return []
+        removed = await self.prune(keep=engines[0].tag)
+        log.info("llama.cpp %s served a model: removed the older installs %s", engines[0].tag, ", ".join(removed))
+        return removed
 
     async def prune(self, keep: str) -> list[str]:
         """Delete every install but `keep` (call it once the new one has run); the tags removed."""

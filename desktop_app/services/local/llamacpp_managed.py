@@ -261,6 +261,7 @@ class ManagedServer:
                 exit_code=process.returncode,
             )
         self._set_state(ManagedState(ManagedStatus.RUNNING, url=self.url, pid=process.pid))
+        await self._service.binary_served(binary)
         return self._state
 
     async def _stop(self) -> ManagedState:

@@ -32,11 +32,13 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.errors import DomainError
 from desktop_app.domain.llamacpp import (
+    DEFAULT_CTX,
     ManagedServerSpec,
     ManagedState,
     ManagedStatus,
     RouterModelStatus,
     ServerInfo,
+    ServerStartFailed,
 )
 from desktop_app.domain.urls import same_server
 from desktop_app.services.local.gguf_links import link_models
@@ -100,6 +102,7 @@ class LlamaCppPane(QWidget):
         self._here = here
         self._local = local
         self._opened = False
+        self.start_error: DomainError | None = None  # why the last start here failed
         self._gguf_files = gguf_files
         self._router_dir = router_dir  # where a router over the GGUF library gets its folder of links
         self._child_env = dict(child_env or {})  # extra environment for servers started here (tests)
@@ -385,9 +388,11 @@ class LlamaCppPane(QWidget):
         self.server_log.view.clear()
         self.server_log.title.setText(f"{'Router over' if spec.router else 'Serving'} {spec.title}")
         self._say(self.form.start_status, "", None)
+        self.start_error = None
         try:
             state = await managed.start()
         except DomainError as exc:
+            self.start_error = exc
             self._say(self.form.start_status, _say(exc), "error")
             if managed.state.status is not ManagedStatus.CRASHED and managed.url:
                 self.servers_model.remove(managed.url)
@@ -398,6 +403,19 @@ class LlamaCppPane(QWidget):
             self._set_router(managed.url)
             await self.refresh_router()
         return state
+
+    async def serve_for_chat(self, model: Path, *, ctx: int = DEFAULT_CTX) -> InPicker:
+        """Start `model` here as Start does, then "Use in chat" (the first-run offer's last step);
+        the DomainError that stopped it is raised."""
+        self.form.choose_model_file(model)
+        state = await self.start_managed(ManagedServerSpec(model=model, ctx=ctx, env=self._child_env))
+        if state is None:
+            raise self.start_error or ServerStartFailed("llama-server did not start.", "Read its log.")
+        result = await self.use_in_chat(state.url)
+        if result is not None and result.error is not None:
+            raise result.error
+        assert result is not None
+        return result
 
     async def stop_managed(self) -> None:
         """Stop the server started here (only that process) and take it off the list."""
