@@ -31,7 +31,7 @@ def test_a_step_that_hangs_is_abandoned_and_named_and_the_rest_listed(qtbot, qlo
             caplog.clear()
             abandoned = run(qtbot, app.aclose(timeout_s=0.5))
 
-        assert abandoned[:3] == ["background tasks", "last conversation", "conversation store"]
+        assert abandoned[:4] == ["background tasks", "model lists", "last conversation", "conversation store"]
         assert abandoned[-1] == "LiteLLM engine"
         [line] = [
             r.getMessage() for r in caplog.records if r.name == "desktop_app.app" and r.levelno >= logging.WARNING
