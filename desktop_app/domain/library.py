@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from desktop_app.domain.errors import DomainError
+from desktop_app.domain.errors import DomainError, domain_error
 
 FORMAT_NAME = "modeldesk-conversations"
 FORMAT_VERSION = 1  # the ModelDesk JSON this build writes, and the newest it reads
@@ -23,7 +23,7 @@ class ExportFormat(StrEnum):
         return ".json" if self is ExportFormat.JSON else ".md"
 
 
-@dataclass(frozen=True, slots=True)
+@domain_error
 class ImportRefused(DomainError):
     """A file that cannot be imported; `cause` is "too_large", "unreadable", "not_utf8", "truncated",
     "not_json", "newer_version" or "wrong_shape"."""
