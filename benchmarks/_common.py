@@ -211,6 +211,9 @@ class BenchApp:
         app.window.show()
         await painted.wait()
         await app.start()
+        # An automatic title is one more request after a conversation's first reply (to a loopback
+        # server, so on by default): it would run into the next measured stream.
+        await app.settings.update(auto_titles="off")
         await app.engine.litellm()
 
     def shut_down(self) -> None:
