@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from desktop_app.domain.http_fields import check_base_url, check_header, is_credential_header
 from desktop_app.domain.organizations import is_organization_id
-from desktop_app.domain.providers import PROVIDERS, Provider, provider
+from desktop_app.domain.providers import AZURE_API_VERSION, AZURE_API_VERSION_PATTERN, PROVIDERS, Provider, provider
 from desktop_app.domain.text import without_bidi_controls
 
 COLOURS = ("", "#d97706", "#2563eb", "#16a34a", "#db2777", "#7c3aed", "#0891b2", "#dc2626")
@@ -34,6 +34,9 @@ class Account(BaseModel):
     organization_id: str | None = None  # as reported by the provider (anthropic-organization-id)
     daily_budget_tokens: int | None = Field(default=None, ge=1)
     daily_budget_usd: float | None = Field(default=None, gt=0)
+    # Azure OpenAI: the data-plane API version, and deployment names typed by the user (listed too).
+    api_version: str | None = None
+    deployments: tuple[str, ...] = ()
 
     @field_validator("provider_id")
     @classmethod
@@ -92,11 +95,44 @@ class Account(BaseModel):
             check_header(name, "")
         return tuple(dict.fromkeys(value))
 
+    @field_validator("api_version")
+    @classmethod
+    def _api_version(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not re.fullmatch(AZURE_API_VERSION_PATTERN, value):
+            raise ValueError("the API version must look like 2024-10-21 or 2025-04-01-preview")
+        return value
+
+    @field_validator("deployments")
+    @classmethod
+    def _deployments(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(name.strip() for name in value if name.strip()))
+        for name in names:
+            # Azure allows letters, digits, "-", "_" and "."; the name goes into a URL path.
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+                raise ValueError(f"“{name}” is not a deployment name (letters, digits, “-”, “_” and “.” only)")
+        return names
+
     @model_validator(mode="after")
     def _key_header_not_doubled(self) -> Account:
         if self.provider_id == "gemini" and "x-goog-api-key" in {n.lower() for n in self.secret_headers}:
             raise ValueError("the X-Goog-Api-Key header is set by ModelDesk (put keys in the key field)")
+        if self.provider_id == "azure" and self.base_url is None:
+            raise ValueError("an Azure OpenAI account needs its endpoint as base URL (https://NAME.openai.azure.com)")
         return self
+
+    @property
+    def azure_api_version(self) -> str:
+        return self.api_version or AZURE_API_VERSION
+
+    @property
+    def litellm_params(self) -> dict[str, str]:
+        """What LiteLLM's adapter for this provider needs beyond model, api_base and key (never a secret)."""
+        if self.provider_id == "azure":
+            return {"api_version": self.azure_api_version}
+        return {}
 
     _secret_values: dict[str, str] = PrivateAttr(default_factory=dict)
 

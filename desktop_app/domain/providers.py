@@ -10,12 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The Azure OpenAI data-plane version used when an account names none (the GA one of the REST
+# reference, learn.microsoft.com/rest/api/azureopenai); versions are "YYYY-MM-DD" or "YYYY-MM-DD-preview".
+AZURE_API_VERSION = "2024-10-21"
+AZURE_API_VERSION_PATTERN = r"\d{4}-\d{2}-\d{2}(-preview)?"
+
 
 class ModelListStyle(StrEnum):
     OPENAI = "openai"  # GET {base}/models, Authorization: Bearer
     ANTHROPIC = "anthropic"  # GET {base}/v1/models, x-api-key + anthropic-version
     GEMINI = "gemini"  # GET {base}/v1beta/models, x-goog-api-key (never ?key= in the URL)
     OLLAMA = "ollama"  # GET {base}/api/tags
+    AZURE = "azure"  # GET {endpoint}/openai/deployments, api-key header (see catalog._azure_list)
     NONE = "none"  # no models to chat with (a Hugging Face token): only the key check runs
 
 
@@ -140,6 +146,16 @@ PROVIDERS: dict[str, Provider] = {
             key_prefix="xai-",
             env_vars=("XAI_API_KEY",),
             model_map_name="xai",
+        ),
+        Provider(
+            "azure",
+            "Azure OpenAI",
+            "azure",
+            "",  # no default: each resource has its own endpoint (https://NAME.openai.azure.com)
+            True,
+            ModelListStyle.AZURE,
+            model_map_name="azure",
+            needs_api_base=True,
         ),
         Provider(
             "ollama", "Ollama", "ollama_chat", "http://127.0.0.1:11434", False, ModelListStyle.OLLAMA, is_local=True

@@ -57,6 +57,7 @@ from desktop_app.services.paths import write_atomically
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 10.0
+AZURE_DEPLOYMENTS_API_VERSION = "2022-12-01"
 CACHE_TTL_S = 15 * 60.0
 # Modes of LiteLLM's model map that `acompletion` can chat with ("responses" models are bridged).
 CHAT_MODES = frozenset({"chat", "responses"})
@@ -161,7 +162,25 @@ def _request_for(account: Account, api_key: str | None) -> tuple[str, httpx.Head
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         return f"{base}/api/tags", headers
+    if style is ModelListStyle.AZURE:  # Models - List, which needs the key and a valid api-version
+        if api_key:
+            headers["api-key"] = api_key
+        return f"{base}/openai/models?api-version={account.azure_api_version}", headers
     raise AssertionError(style)
+
+
+def _azure_deployments_request(account: Account, api_key: str | None) -> tuple[str, httpx.Headers]:
+    """Deployments - List of the 2022-12-01 data plane: retired on newer resources (404), so a
+    bonus; the deployments typed in the account are offered either way."""
+    headers = _base_headers(account)
+    if api_key:
+        headers["api-key"] = api_key
+    return f"{account.effective_base_url}/openai/deployments?api-version={AZURE_DEPLOYMENTS_API_VERSION}", headers
+
+
+def _azure_deployment_names(payload: Any) -> tuple[str, ...]:
+    entries = payload["data"]
+    return tuple(without_bidi_controls(str(e["id"])) for e in entries if e.get("status", "succeeded") == "succeeded")
 
 
 def _bearer_request(account: Account, url: str, api_key: str) -> tuple[str, httpx.Headers]:
@@ -178,6 +197,10 @@ def _server_root(account: Account) -> str:
 def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
     if not isinstance(payload, dict):
         raise TypeError("not a JSON object")
+    if style is ModelListStyle.AZURE:  # the resource's models prove the key; its deployments are what chats
+        if not isinstance(payload.get("data"), list):
+            raise TypeError("no data list")
+        return ()
     if style in (ModelListStyle.OLLAMA, ModelListStyle.GEMINI):
         entries, key = payload["models"], "name"
     else:
@@ -513,6 +536,18 @@ class ModelCatalog:
                 f"{host} refused access for account “{account.label}”.",
                 "Check the key's permissions with the provider.",
             )
+        if account.provider.list_style is ModelListStyle.AZURE and status in (400, 404):
+            message = str(_error_body(response).get("message", ""))
+            if "API version" in message:
+                raise BadRequest(
+                    f"{host} does not support API version {account.azure_api_version}.",
+                    "Set an API version the resource supports (2024-10-21, say).",
+                )
+            if status == 404:
+                raise BadRequest(
+                    f"{host} has no Azure OpenAI API at this address.",
+                    "Use the resource's endpoint, https://NAME.openai.azure.com.",
+                )
         if status == 400 and _no_database(response):
             raise AuthFailed(
                 f"{host} accepts only its master key (this LiteLLM Proxy has no database).",
@@ -536,11 +571,26 @@ class ModelCatalog:
                 f"{host} sent a model list ModelDesk could not read.",
                 "Check that the base URL points at the right kind of server.",
             ) from None
+        if account.provider.list_style is ModelListStyle.AZURE:
+            models = await self._azure_deployments(account, api_key)
         fetched_at = self._clock()
         self._remember(account.id, models, account.effective_base_url, fetched_at)
         # A model pulled again may have gained or lost capabilities: ask its server anew.
         self._shown = {key: info for key, info in self._shown.items() if key[0] != account.effective_base_url}
         return _Listing(models, organization_from_headers(response.headers, api_key), fetched_at)
+
+    async def _azure_deployments(self, account: Account, api_key: str | None) -> tuple[str, ...]:
+        """The deployments typed in the account, plus those the resource lists if it still can."""
+        listed: tuple[str, ...] = ()
+        response = await self._send(account, api_key, lambda: _azure_deployments_request(account, api_key))
+        if response.status_code == 200:
+            try:
+                listed = _azure_deployment_names(response.json())
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log.info("the deployments list of %s was unreadable", account.label)
+        elif response.status_code != 404:
+            self._raise_for_status(response, account, "the deployments list")
+        return tuple(sorted({*listed, *account.deployments}))
 
     async def fetch_models(self, account: Account, api_key: str | None) -> tuple[str, ...]:
         """The account's models from its list endpoint; raises a DomainError on failure."""
@@ -621,6 +671,12 @@ class ModelCatalog:
             return CheckResult(CheckStatus.OK, "OK: the token works.", (), organization)
         count = len(listing.models)
         noun = "model is" if count == 1 else "models are"
+        if account.provider.list_style is ModelListStyle.AZURE:
+            if not count:
+                return CheckResult(
+                    CheckStatus.OK, "OK: the key works; add the names of your deployments to chat with them.", ()
+                )
+            noun = "deployment is" if count == 1 else "deployments are"
         return CheckResult(
             CheckStatus.OK,
             f"OK: the key works and {count} {noun} available.",

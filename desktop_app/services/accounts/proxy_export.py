@@ -99,6 +99,7 @@ def _litellm_params(account: Account, model: str, env_name: str, has_key: bool) 
         params["api_base"] = account.effective_base_url
     if account.extra_headers:
         params["extra_headers"] = dict(account.extra_headers)
+    params.update(account.litellm_params)
     return params
 
 

@@ -435,6 +435,7 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             max_retries=0,  # pools (and the user's Retry) decide about retries, not the SDK
             drop_params=True,
             extra_headers=account.request_headers or None,
+            **account.litellm_params,
             **options,
         )
         headers = _response_headers(stream)

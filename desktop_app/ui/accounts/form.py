@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.accounts import COLOURS, Account, parse_headers
 from desktop_app.domain.http_fields import check_header, check_key, is_credential_header
-from desktop_app.domain.providers import PROVIDERS, Provider
+from desktop_app.domain.providers import AZURE_API_VERSION, PROVIDERS, Provider
 from desktop_app.ui.theme import set_tone
 
 STORED_KEY_PLACEHOLDER = "•••• stored — leave empty to keep"
@@ -196,11 +196,18 @@ class AccountForm(QWidget):
         # One sentence beside each field that Save can refuse, in the field's own words.
         self.problem_labels = {
             field: QLabel(objectName=f"{field}Problem", wordWrap=True, visible=False)
-            for field in ("label", "base_url", "key", "extra_headers")
+            for field in ("label", "base_url", "key", "extra_headers", "api_version", "deployments")
         }
         for label in self.problem_labels.values():
             set_tone(label, "error")
             label.setTextFormat(Qt.TextFormat.PlainText)
+        # Azure OpenAI only: the data-plane API version and the deployments to chat with.
+        self.api_version_edit = QLineEdit(objectName="apiVersion", placeholderText=AZURE_API_VERSION)
+        self.deployments_edit = QLineEdit(
+            objectName="deployments",
+            placeholderText="gpt-4o, gpt-4o-mini",
+            toolTip="The names of your deployments, comma-separated; Check adds those the resource lists",
+        )
         self.colour_picker = ColourPicker()
         self.colour_picker.setObjectName("colour")
         self.headers_edit = QPlainTextEdit(
@@ -245,6 +252,12 @@ class AccountForm(QWidget):
         fields.addRow("Provider", self.provider_combo)
         fields.addRow("Name", _with_note(self.name_edit, self.problem_labels["label"]))
         fields.addRow("Base URL", _with_note(self.url_edit, self.problem_labels["base_url"]))
+        self._azure_rows = (
+            _with_note(self.api_version_edit, self.problem_labels["api_version"]),
+            _with_note(self.deployments_edit, self.problem_labels["deployments"]),
+        )
+        fields.addRow("API version", self._azure_rows[0])
+        fields.addRow("Deployments", self._azure_rows[1])
         key_field = QVBoxLayout()
         key_field.setContentsMargins(0, 0, 0, 0)
         key_field.setSpacing(4)
@@ -279,6 +292,8 @@ class AccountForm(QWidget):
         self.key_edit.textChanged.connect(self._on_key_text_changed)
         self.name_edit.textChanged.connect(lambda: self.show_problem("label", None))
         self.url_edit.textChanged.connect(lambda: self.show_problem("base_url", None))
+        self.api_version_edit.textChanged.connect(lambda: self.show_problem("api_version", None))
+        self.deployments_edit.textChanged.connect(lambda: self.show_problem("deployments", None))
         self.headers_edit.textChanged.connect(lambda: self.show_problem("extra_headers", None))
 
     # --- loading and reading -------------------------------------------------------------------
@@ -292,6 +307,8 @@ class AccountForm(QWidget):
         self.provider_combo.setCurrentIndex(self.provider_combo.findData(provider_id))
         self.name_edit.setText(account.label if account is not None else "")
         self.url_edit.setText((account.base_url or "") if account is not None else "")
+        self.api_version_edit.setText((account.api_version or "") if account is not None else "")
+        self.deployments_edit.setText(", ".join(account.deployments) if account is not None else "")
         self.key_edit.clear()  # unchecks "Show" too
         self.colour_picker.set_colour(account.colour if account is not None else "")
         lines = [f"{name}: {value}" for name, value in account.extra_headers.items()] if account else []
@@ -332,10 +349,17 @@ class AccountForm(QWidget):
                 check_header(name, value)
             except ValueError as exc:
                 raise self._problem(str(exc), "extra_headers") from None
+        azure = self.current_provider().id == "azure"
+        if azure and not self.url_edit.text().strip():
+            raise self._problem(
+                "An Azure OpenAI account needs its endpoint (https://NAME.openai.azure.com)", "base_url"
+            )
         try:
             return Account(
                 id=account_id,
                 provider_id=self.provider_combo.currentData(),
+                api_version=self.api_version_edit.text() if azure else None,
+                deployments=tuple(self.deployments_edit.text().split(",")) if azure else (),
                 label=label,
                 base_url=self.url_edit.text().strip() or None,
                 colour=self.colour_picker.colour(),
@@ -395,7 +419,14 @@ class AccountForm(QWidget):
     # --- reactions -----------------------------------------------------------------------------
 
     def _on_provider_changed(self) -> None:
-        self.url_edit.setPlaceholderText(self.current_provider().default_base_url)
+        provider = self.current_provider()
+        azure = provider.id == "azure"
+        self.url_edit.setPlaceholderText("https://NAME.openai.azure.com" if azure else provider.default_base_url)
+        for layout in self._azure_rows:
+            self.fields.setRowVisible(layout, azure)  # which shows every widget of the row, notes too
+        for field in ("api_version", "deployments"):
+            note = self.problem_labels[field]
+            note.setVisible(azure and bool(note.text()))
 
     def _on_show_key_toggled(self, shown: bool) -> None:
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)

@@ -1,0 +1,72 @@
+"""The account form's Azure OpenAI fields: shown for Azure only, saved to the account (the key to the
+keyring, never to settings.json), refused beside the field when malformed, and Check against the
+loopback twin of a resource lists the deployments."""
+
+from __future__ import annotations
+
+import keyring
+import pytest
+
+from desktop_app.services.accounts.secrets import SERVICE
+from desktop_app.ui.accounts import AccountsPane
+from tests.servers.azure_openai import AzureServer
+from tests.ui.conftest import run
+
+KEY = "3f9c2a7d41b84e6f9d0c5a1e7b2f8c46"
+
+
+@pytest.fixture
+def pane(add_widget, account_service) -> AccountsPane:
+    return add_widget(AccountsPane(accounts=account_service))
+
+
+def choose(pane: AccountsPane, provider_id: str) -> None:
+    pane.form.provider_combo.setCurrentIndex(pane.form.provider_combo.findData(provider_id))
+
+
+def test_azure_fields_show_for_azure_only(pane):
+    pane.add_button.click()
+    form = pane.form
+    choose(pane, "anthropic")
+    assert not form.api_version_edit.isVisibleTo(pane) and not form.deployments_edit.isVisibleTo(pane)
+    choose(pane, "azure")
+    assert form.api_version_edit.isVisibleTo(pane) and form.deployments_edit.isVisibleTo(pane)
+    assert not form.problem_labels["api_version"].isVisibleTo(pane)  # shown rows bring no empty notes
+    assert not form.problem_labels["deployments"].isVisibleTo(pane)
+    assert form.url_edit.placeholderText() == "https://NAME.openai.azure.com"
+    assert form.api_version_edit.placeholderText() == "2024-10-21"
+
+
+def test_an_azure_account_is_saved_and_checked_against_the_twin(qtbot, pane, account_service, settings_file):
+    with AzureServer(valid_keys={KEY}, deployments={"gpt-4o": "ok", "gpt-4o-mini": "ok"}) as twin:
+        pane.add_button.click()
+        choose(pane, "azure")
+        form = pane.form
+        form.name_edit.setText("Azure, Sweden")
+        # No endpoint: refused beside the base URL.
+        form.key_edit.setText(KEY)
+        assert run(qtbot, pane.save_current()) is None
+        assert form.problem_labels["base_url"].isVisibleTo(pane)
+        assert "needs its endpoint" in form.problem_labels["base_url"].text()
+        form.url_edit.setText(twin.endpoint)
+        form.api_version_edit.setText("October 2024")
+        assert run(qtbot, pane.save_current()) is None
+        note = form.problem_labels["api_version"]
+        assert (
+            note.isVisibleTo(pane) and note.text() == "The API version must look like 2024-10-21 or 2025-04-01-preview."
+        )
+        form.api_version_edit.setText("2024-10-21")
+        assert not note.isVisibleTo(pane)
+        form.deployments_edit.setText("gpt-4o, typed-one")
+        account = run(qtbot, pane.save_current())
+        assert account is not None
+        assert (account.api_version, account.deployments) == ("2024-10-21", ("gpt-4o", "typed-one"))
+        assert keyring.get_password(SERVICE, account.id) == KEY
+        assert KEY not in settings_file.read_text("utf-8")
+        result = run(qtbot, pane.check_current())
+        assert result is not None and result.status.value == "ok", result
+        assert result.models == ("gpt-4o", "gpt-4o-mini", "typed-one")
+        assert form.status_label.text() == "OK: the key works and 3 deployments are available."
+        # Shown again as saved.
+        pane.select_account(account.id)
+        assert (form.api_version_edit.text(), form.deployments_edit.text()) == ("2024-10-21", "gpt-4o, typed-one")
