@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from desktop_app.domain.http_fields import check_base_url, check_header, is_credential_header
 from desktop_app.domain.organizations import is_organization_id
-from desktop_app.domain.providers import AZURE_API_VERSION, AZURE_API_VERSION_PATTERN, PROVIDERS, Provider, provider
+from desktop_app.domain.providers import (
+    AZURE_API_VERSION,
+    AZURE_API_VERSION_PATTERN,
+    PROVIDERS,
+    VERTEX_LOCATION,
+    Provider,
+    provider,
+)
 from desktop_app.domain.text import without_bidi_controls
 
 COLOURS = ("", "#d97706", "#2563eb", "#16a34a", "#db2777", "#7c3aed", "#0891b2", "#dc2626")
@@ -37,6 +44,9 @@ class Account(BaseModel):
     # Azure OpenAI: the data-plane API version, and deployment names typed by the user (listed too).
     api_version: str | None = None
     deployments: tuple[str, ...] = ()
+    # Google Vertex AI: the project (None: the service account's own) and the region.
+    project: str | None = None
+    location: str | None = None
 
     @field_validator("provider_id")
     @classmethod
@@ -115,6 +125,22 @@ class Account(BaseModel):
                 raise ValueError(f"“{name}” is not a deployment name (letters, digits, “-”, “_” and “.” only)")
         return names
 
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", value):
+            raise ValueError("a Google Cloud project id is 6 to 30 lowercase letters, digits and hyphens")
+        return value or None
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"[a-z]+(-[a-z]+[0-9]*)?", value):
+            raise ValueError("the location must be a Google Cloud region such as us-east5 or europe-west1, or global")
+        return value or None
+
     @model_validator(mode="after")
     def _key_header_not_doubled(self) -> Account:
         if self.provider_id == "gemini" and "x-goog-api-key" in {n.lower() for n in self.secret_headers}:
@@ -128,10 +154,17 @@ class Account(BaseModel):
         return self.api_version or AZURE_API_VERSION
 
     @property
+    def vertex_location(self) -> str:
+        return self.location or VERTEX_LOCATION
+
+    @property
     def litellm_params(self) -> dict[str, str]:
         """What LiteLLM's adapter for this provider needs beyond model, api_base and key (never a secret)."""
         if self.provider_id == "azure":
             return {"api_version": self.azure_api_version}
+        if self.provider_id == "vertex":
+            project = {"vertex_project": self.project} if self.project else {}
+            return {"vertex_location": self.vertex_location, **project}
         return {}
 
     _secret_values: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -156,6 +189,10 @@ class Account(BaseModel):
 
     @property
     def effective_base_url(self) -> str:
+        if self.provider_id == "vertex" and not self.base_url:
+            location = self.vertex_location
+            host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
+            return f"https://{host}"
         return self.provider.base_url(self.base_url)
 
 

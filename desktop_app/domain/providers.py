@@ -14,6 +14,8 @@ from enum import StrEnum
 # reference, learn.microsoft.com/rest/api/azureopenai); versions are "YYYY-MM-DD" or "YYYY-MM-DD-preview".
 AZURE_API_VERSION = "2024-10-21"
 AZURE_API_VERSION_PATTERN = r"\d{4}-\d{2}-\d{2}(-preview)?"
+# Where Claude runs on Vertex AI unless the account names another region ("global" also works).
+VERTEX_LOCATION = "us-east5"
 
 
 class ModelListStyle(StrEnum):
@@ -21,7 +23,8 @@ class ModelListStyle(StrEnum):
     ANTHROPIC = "anthropic"  # GET {base}/v1/models, x-api-key + anthropic-version
     GEMINI = "gemini"  # GET {base}/v1beta/models, x-goog-api-key (never ?key= in the URL)
     OLLAMA = "ollama"  # GET {base}/api/tags
-    AZURE = "azure"  # GET {endpoint}/openai/deployments, api-key header (see catalog._azure_list)
+    AZURE = "azure"  # GET {endpoint}/openai/models, api-key header (then the deployments)
+    VERTEX = "vertex"  # GET {base}/v1beta1/publishers/anthropic/models, OAuth token of the service account
     NONE = "none"  # no models to chat with (a Hugging Face token): only the key check runs
 
 
@@ -47,6 +50,12 @@ class Provider:
     needs_api_base: bool = False
     # False for an account that only holds a token for something else (Hugging Face downloads).
     chat: bool = True
+    # The bundled map's names of this provider that it offers (Vertex AI: only Claude, "claude-").
+    model_map_prefix: str = ""
+    # The account's secret is a JSON document (a service-account key), never sent as a header.
+    secret_is_json: bool = False
+    # The optional extra whose packages the provider needs ("vertex": google-auth), if any.
+    extra: str = ""
 
     @property
     def sends_api_base(self) -> bool:
@@ -156,6 +165,18 @@ PROVIDERS: dict[str, Provider] = {
             ModelListStyle.AZURE,
             model_map_name="azure",
             needs_api_base=True,
+        ),
+        Provider(
+            "vertex",
+            "Google Vertex AI (Claude)",
+            "vertex_ai",
+            "",  # https://{location}-aiplatform.googleapis.com: see Account.effective_base_url
+            True,
+            ModelListStyle.VERTEX,
+            model_map_name="vertex_ai",
+            model_map_prefix="claude-",
+            secret_is_json=True,
+            extra="vertex",
         ),
         Provider(
             "ollama", "Ollama", "ollama_chat", "http://127.0.0.1:11434", False, ModelListStyle.OLLAMA, is_local=True

@@ -33,6 +33,7 @@ from desktop_app.domain.errors import (
     Unreachable,
 )
 from desktop_app.domain.http_fields import check_base_url, check_header_bytes, check_key
+from desktop_app.domain.service_accounts import parse_service_account
 from desktop_app.domain.text import without_bidi_controls
 
 
@@ -178,7 +179,9 @@ def unsendable(account: Account, api_key: str | None) -> BadRequest | None:
         check_base_url(account.effective_base_url)
         for name, value in account.request_headers.items():
             check_header_bytes(name, value)
-        if api_key:
+        if api_key and account.provider.secret_is_json:
+            parse_service_account(api_key)
+        elif api_key:
             check_key(api_key)
     except ValueError as exc:
         return BadRequest(

@@ -45,6 +45,7 @@ from desktop_app.domain.param_support import shown_params
 from desktop_app.domain.providers import ModelListStyle, Provider
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.urls import server_root
+from desktop_app.services.accounts.cloud_auth import google_access_token
 from desktop_app.services.errors import (
     TransportWording,
     error_reply,
@@ -162,6 +163,10 @@ def _request_for(account: Account, api_key: str | None) -> tuple[str, httpx.Head
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         return f"{base}/api/tags", headers
+    if style is ModelListStyle.VERTEX:  # `api_key` is the service account's access token here
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        return f"{base}/v1beta1/publishers/anthropic/models?pageSize=100", headers
     if style is ModelListStyle.AZURE:  # Models - List, which needs the key and a valid api-version
         if api_key:
             headers["api-key"] = api_key
@@ -197,6 +202,13 @@ def _server_root(account: Account) -> str:
 def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
     if not isinstance(payload, dict):
         raise TypeError("not a JSON object")
+    if style is ModelListStyle.VERTEX:  # publishers/anthropic/models/claude-sonnet-4-5 + versionId 20250929
+        found = []
+        for entry in payload.get("publisherModels") or []:
+            model_id = str(entry["name"]).rsplit("/", 1)[-1]
+            version = entry.get("versionId")
+            found.append(without_bidi_controls(f"{model_id}@{version}" if version else model_id))
+        return tuple(sorted(set(found)))
     if style is ModelListStyle.AZURE:  # the resource's models prove the key; its deployments are what chats
         if not isinstance(payload.get("data"), list):
             raise TypeError("no data list")
@@ -265,10 +277,16 @@ def bundled_models(litellm: ModuleType, provider: Provider) -> tuple[str, ...]:
     names = getattr(litellm, "models_by_provider", {}).get(provider.model_map_name) or ()
     cost = getattr(litellm, "model_cost", {})
     prefix = f"{provider.model_map_name}/"
+
+    def entry(name: str) -> Any:
+        return cost.get(name) or cost.get(prefix + name)
+
     chat = {
         name.removeprefix(prefix)
         for name in names
-        if isinstance(cost.get(name), dict) and cost[name].get("mode", "chat") in CHAT_MODES
+        if isinstance(entry(name), dict)
+        and entry(name).get("mode", "chat") in CHAT_MODES
+        and name.removeprefix(prefix).startswith(provider.model_map_prefix)
     }
     return tuple(sorted(chat))
 
@@ -561,7 +579,13 @@ class ModelCatalog:
     async def _list(self, account: Account, api_key: str | None) -> _Listing:
         if account.provider.list_style is ModelListStyle.NONE:
             return _Listing((), None, self._clock())
-        response = await self._send(account, api_key, lambda: _request_for(account, api_key))
+        sent_key, checked_key = api_key, api_key
+        if account.provider.list_style is ModelListStyle.VERTEX and api_key:
+            refusal = unsendable(account, api_key)  # the key file, before it goes to its token_uri
+            if refusal is not None:
+                raise refusal
+            sent_key, checked_key = await google_access_token(account.provider, api_key), None
+        response = await self._send(account, checked_key, lambda: _request_for(account, sent_key))
         self._raise_for_status(response, account, "the model list")
         try:
             models = _parse_models(account.provider.list_style, response.json())

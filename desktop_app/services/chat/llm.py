@@ -91,6 +91,14 @@ def litellm_api_base(account: Account) -> str | None:
     return None
 
 
+def _credentials(account: Account, api_key: str | None) -> dict[str, Any]:
+    """The key as LiteLLM's adapter takes it: a Vertex AI service-account key as vertex_credentials
+    (LiteLLM signs in with it), never as api_key, which would be sent as a bearer token."""
+    if account.provider.secret_is_json:
+        return {"vertex_credentials": api_key}
+    return {"api_key": api_key or _PLACEHOLDER_KEY}
+
+
 class _Mailbox:
     """Events from the engine thread to the consumer's loop, delivered in batches."""
 
@@ -428,7 +436,7 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             model=litellm_model_name(account, request.model),
             messages=request.messages,
             api_base=litellm_api_base(account),
-            api_key=request.api_key or _PLACEHOLDER_KEY,
+            **_credentials(account, request.api_key),
             stream=True,
             stream_options=dict(_STREAM_OPTIONS),
             timeout=request.timeout_s,

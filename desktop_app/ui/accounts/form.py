@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -27,7 +28,9 @@ from PySide6.QtWidgets import (
 
 from desktop_app.domain.accounts import COLOURS, Account, parse_headers
 from desktop_app.domain.http_fields import check_header, check_key, is_credential_header
-from desktop_app.domain.providers import AZURE_API_VERSION, PROVIDERS, Provider
+from desktop_app.domain.providers import AZURE_API_VERSION, PROVIDERS, VERTEX_LOCATION, Provider
+from desktop_app.domain.service_accounts import one_line, parse_service_account
+from desktop_app.services.accounts.cloud_auth import missing_extra
 from desktop_app.ui.theme import set_tone
 
 STORED_KEY_PLACEHOLDER = "•••• stored — leave empty to keep"
@@ -35,6 +38,8 @@ NO_LIMIT = "none"
 HEADERS_PLACEHOLDER = "anthropic-beta: prompt-caching-2024-07-31\nOne “Name: value” per line"
 # Shown for a credential header's stored value; left as it is, the stored value is kept.
 SECRET_MASK = "•••• stored"
+# The fields Save can refuse, each with its note (Account field names).
+NOTED_FIELDS = ("label", "base_url", "key", "extra_headers", "api_version", "deployments", "project", "location")
 # The account tags are user data, not theme colours: named in the order of domain.accounts.COLOURS.
 COLOUR_NAMES = dict(zip(COLOURS, ("No colour", "Amber", "Blue", "Green", "Pink", "Violet", "Cyan", "Red"), strict=True))
 
@@ -195,8 +200,7 @@ class AccountForm(QWidget):
         self.key_warning_label.setTextFormat(Qt.TextFormat.PlainText)
         # One sentence beside each field that Save can refuse, in the field's own words.
         self.problem_labels = {
-            field: QLabel(objectName=f"{field}Problem", wordWrap=True, visible=False)
-            for field in ("label", "base_url", "key", "extra_headers", "api_version", "deployments")
+            field: QLabel(objectName=f"{field}Problem", wordWrap=True, visible=False) for field in NOTED_FIELDS
         }
         for label in self.problem_labels.values():
             set_tone(label, "error")
@@ -208,6 +212,16 @@ class AccountForm(QWidget):
             placeholderText="gpt-4o, gpt-4o-mini",
             toolTip="The names of your deployments, comma-separated; Check adds those the resource lists",
         )
+        # Google Vertex AI only: the project and region; the key field holds the service-account key file.
+        self.project_edit = QLineEdit(objectName="project", placeholderText="the service account's project")
+        self.location_edit = QLineEdit(objectName="location", placeholderText=VERTEX_LOCATION)
+        self.key_file_button = QPushButton(
+            "Load key file…", objectName="loadKeyFile", toolTip="Read the service account's JSON key file"
+        )
+        self.extra_label = QLabel(objectName="missingExtra", wordWrap=True, visible=False)
+        self.extra_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.extra_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        set_tone(self.extra_label, "warning")
         self.colour_picker = ColourPicker()
         self.colour_picker.setObjectName("colour")
         self.headers_edit = QPlainTextEdit(
@@ -258,13 +272,21 @@ class AccountForm(QWidget):
         )
         fields.addRow("API version", self._azure_rows[0])
         fields.addRow("Deployments", self._azure_rows[1])
+        self._vertex_rows = (
+            _with_note(self.project_edit, self.problem_labels["project"]),
+            _with_note(self.location_edit, self.problem_labels["location"]),
+        )
+        fields.addRow("Project", self._vertex_rows[0])
+        fields.addRow("Location", self._vertex_rows[1])
         key_field = QVBoxLayout()
         key_field.setContentsMargins(0, 0, 0, 0)
         key_field.setSpacing(4)
-        key_field.addLayout(row(self.key_edit, self.show_key_button, self.remove_key_button))
+        key_field.addLayout(row(self.key_edit, self.key_file_button, self.show_key_button, self.remove_key_button))
         key_field.addWidget(self.key_warning_label)  # right under the key it is about
         key_field.addWidget(self.problem_labels["key"])
+        key_field.addWidget(self.extra_label)
         fields.addRow("API key", key_field)
+        self._key_field = key_field
         fields.addRow("Colour", self.colour_picker)
         fields.addRow("Extra headers", _with_note(self.headers_edit, self.problem_labels["extra_headers"]))
         fields.addRow("", self.enabled_check)
@@ -294,6 +316,9 @@ class AccountForm(QWidget):
         self.url_edit.textChanged.connect(lambda: self.show_problem("base_url", None))
         self.api_version_edit.textChanged.connect(lambda: self.show_problem("api_version", None))
         self.deployments_edit.textChanged.connect(lambda: self.show_problem("deployments", None))
+        self.project_edit.textChanged.connect(lambda: self.show_problem("project", None))
+        self.location_edit.textChanged.connect(lambda: self.show_problem("location", None))
+        self.key_file_button.clicked.connect(self._on_key_file_clicked)
         self.headers_edit.textChanged.connect(lambda: self.show_problem("extra_headers", None))
 
     # --- loading and reading -------------------------------------------------------------------
@@ -309,6 +334,8 @@ class AccountForm(QWidget):
         self.url_edit.setText((account.base_url or "") if account is not None else "")
         self.api_version_edit.setText((account.api_version or "") if account is not None else "")
         self.deployments_edit.setText(", ".join(account.deployments) if account is not None else "")
+        self.project_edit.setText((account.project or "") if account is not None else "")
+        self.location_edit.setText((account.location or "") if account is not None else "")
         self.key_edit.clear()  # unchecks "Show" too
         self.colour_picker.set_colour(account.colour if account is not None else "")
         lines = [f"{name}: {value}" for name, value in account.extra_headers.items()] if account else []
@@ -340,7 +367,10 @@ class AccountForm(QWidget):
         except ValueError as exc:
             raise self._problem(str(exc), "extra_headers") from None
         try:
-            check_key(self.key_edit.text())
+            if not self.current_provider().secret_is_json:
+                check_key(self.key_edit.text())
+            elif self.key_edit.text().strip():
+                parse_service_account(self.key_edit.text())
         except ValueError as exc:
             raise self._problem(str(exc), "key") from None
         plain = {name: value for name, value in headers.items() if not is_credential_header(name)}
@@ -349,7 +379,7 @@ class AccountForm(QWidget):
                 check_header(name, value)
             except ValueError as exc:
                 raise self._problem(str(exc), "extra_headers") from None
-        azure = self.current_provider().id == "azure"
+        azure, vertex = self.current_provider().id == "azure", self.current_provider().id == "vertex"
         if azure and not self.url_edit.text().strip():
             raise self._problem(
                 "An Azure OpenAI account needs its endpoint (https://NAME.openai.azure.com)", "base_url"
@@ -360,6 +390,8 @@ class AccountForm(QWidget):
                 provider_id=self.provider_combo.currentData(),
                 api_version=self.api_version_edit.text() if azure else None,
                 deployments=tuple(self.deployments_edit.text().split(",")) if azure else (),
+                project=self.project_edit.text() if vertex else None,
+                location=self.location_edit.text() if vertex else None,
                 label=label,
                 base_url=self.url_edit.text().strip() or None,
                 colour=self.colour_picker.colour(),
@@ -421,12 +453,44 @@ class AccountForm(QWidget):
     def _on_provider_changed(self) -> None:
         provider = self.current_provider()
         azure = provider.id == "azure"
-        self.url_edit.setPlaceholderText("https://NAME.openai.azure.com" if azure else provider.default_base_url)
-        for layout in self._azure_rows:
-            self.fields.setRowVisible(layout, azure)  # which shows every widget of the row, notes too
-        for field in ("api_version", "deployments"):
+        vertex = provider.id == "vertex"
+        placeholder = {"azure": "https://NAME.openai.azure.com", "vertex": "https://REGION-aiplatform.googleapis.com"}
+        self.url_edit.setPlaceholderText(placeholder.get(provider.id, provider.default_base_url))
+        for rows, shown in ((self._azure_rows, azure), (self._vertex_rows, vertex)):
+            for layout in rows:
+                self.fields.setRowVisible(layout, shown)  # which shows every widget of the row, notes too
+        for field, shown in (("api_version", azure), ("deployments", azure), ("project", vertex), ("location", vertex)):
             note = self.problem_labels[field]
-            note.setVisible(azure and bool(note.text()))
+            note.setVisible(shown and bool(note.text()))
+        self.key_file_button.setVisible(provider.secret_is_json)
+        key_label = self.fields.labelForField(self._key_field)
+        if isinstance(key_label, QLabel):
+            key_label.setText("Service account" if provider.secret_is_json else "API key")
+        missing = missing_extra(provider)
+        self.extra_label.setText(missing or "")
+        self.extra_label.setVisible(bool(missing))
+
+    def load_key_file(self, path: str) -> bool:
+        """Put the service-account key file at `path` in the key field (as one line); False, with the
+        sentence under the field, when it cannot be read or is not such a key."""
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read(1_000_000)
+            self.key_edit.setText(one_line(text))
+        except (OSError, UnicodeDecodeError):
+            self._problem("The key file could not be read", "key")
+            return False
+        except ValueError as exc:
+            self._problem(str(exc), "key")
+            return False
+        return True
+
+    def _on_key_file_clicked(self) -> None:
+        dialog = QFileDialog(self, "Service-account key file", "", "JSON key files (*.json);;All files (*)")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(self.load_key_file)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
 
     def _on_show_key_toggled(self, shown: bool) -> None:
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)

@@ -1,6 +1,7 @@
-"""The account form's Azure OpenAI fields: shown for Azure only, saved to the account (the key to the
-keyring, never to settings.json), refused beside the field when malformed, and Check against the
-loopback twin of a resource lists the deployments."""
+"""The account form's cloud fields: Azure OpenAI's (API version, deployments) and Google Vertex AI's
+(project, location, the service-account key file), shown for their provider only, saved to the account
+(secrets to the keyring, never to settings.json), refused beside the field when malformed, and Check
+against each loopback twin."""
 
 from __future__ import annotations
 
@@ -70,3 +71,53 @@ def test_an_azure_account_is_saved_and_checked_against_the_twin(qtbot, pane, acc
         # Shown again as saved.
         pane.select_account(account.id)
         assert (form.api_version_edit.text(), form.deployments_edit.text()) == ("2024-10-21", "gpt-4o, typed-one")
+
+
+# --- Google Vertex AI --------------------------------------------------------------------------
+
+
+def test_vertex_fields_and_the_key_file(qtbot, pane, account_service, settings_file, tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from tests.servers.vertex_anthropic import VertexServer
+
+    pane.add_button.click()
+    form = pane.form
+    choose(pane, "vertex")
+    assert form.project_edit.isVisibleTo(pane) and form.location_edit.isVisibleTo(pane)
+    assert form.key_file_button.isVisibleTo(pane) and not form.api_version_edit.isVisibleTo(pane)
+    assert form.fields.labelForField(form._key_field).text() == "Service account"
+    assert not form.extra_label.isVisibleTo(pane)  # google-auth is installed
+    with VertexServer() as twin:
+        key_file = tmp_path / "key.json"
+        key_file.write_text(
+            json.dumps(json.loads(twin.service_account("ci@twin-project.iam.gserviceaccount.com")), indent=2)
+        )
+        not_a_key = tmp_path / "other.json"
+        not_a_key.write_text('{"type": "authorized_user"}')
+        assert not form.load_key_file(str(not_a_key))
+        assert (
+            form.problem_labels["key"].text()
+            == "This JSON is not a service-account key (its “type” is not “service_account”)."
+        )
+        assert form.load_key_file(str(key_file)) and "\n" not in form.key_edit.text()
+        form.name_edit.setText("Vertex")
+        form.url_edit.setText(twin.endpoint)
+        form.project_edit.setText("twin-project")
+        account = run(qtbot, pane.save_current())
+        assert account is not None and (account.project, account.location) == ("twin-project", None)
+        private_key = json.loads(key_file.read_text())["private_key"]
+        assert json.loads(keyring.get_password(SERVICE, account.id))["private_key"] == private_key
+        assert "PRIVATE KEY" not in settings_file.read_text("utf-8")
+        result = run(qtbot, pane.check_current())
+        assert result is not None and result.status.value == "ok", result
+        assert "claude-sonnet-4-5@20250929" in result.models
+    choose(pane, "anthropic")
+    assert form.fields.labelForField(form._key_field).text() == "API key" and not form.key_file_button.isVisibleTo(pane)
+    monkeypatch.setitem(sys.modules, "google.auth", None)  # as without the extra
+    choose(pane, "vertex")
+    assert form.extra_label.isVisibleTo(pane)
+    assert (
+        form.extra_label.text() == "Google Vertex AI (Claude) needs an extra package: pip install 'modeldesk[vertex]'."
+    )
