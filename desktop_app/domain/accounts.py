@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from desktop_app.domain.http_fields import check_base_url, check_header, is_credential_header
 from desktop_app.domain.organizations import is_organization_id
 from desktop_app.domain.providers import (
+    AWS_REGION,
     AZURE_API_VERSION,
     AZURE_API_VERSION_PATTERN,
     PROVIDERS,
@@ -47,6 +48,9 @@ class Account(BaseModel):
     # Google Vertex AI: the project (None: the service account's own) and the region.
     project: str | None = None
     location: str | None = None
+    # Amazon Bedrock: the region, and a named AWS profile that signs instead of stored keys.
+    region: str | None = None
+    aws_profile: str | None = None
 
     @field_validator("provider_id")
     @classmethod
@@ -141,6 +145,22 @@ class Account(BaseModel):
             raise ValueError("the location must be a Google Cloud region such as us-east5 or europe-west1, or global")
         return value or None
 
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", value):
+            raise ValueError("the region must be an AWS region such as us-east-1 or eu-central-1")
+        return value or None
+
+    @field_validator("aws_profile")
+    @classmethod
+    def _aws_profile(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"[A-Za-z0-9_.+=,@-]{1,64}", value):
+            raise ValueError("an AWS profile name has letters, digits and _ . + = , @ - only")
+        return value or None
+
     @model_validator(mode="after")
     def _key_header_not_doubled(self) -> Account:
         if self.provider_id == "gemini" and "x-goog-api-key" in {n.lower() for n in self.secret_headers}:
@@ -158,6 +178,10 @@ class Account(BaseModel):
         return self.location or VERTEX_LOCATION
 
     @property
+    def aws_region(self) -> str:
+        return self.region or AWS_REGION
+
+    @property
     def litellm_params(self) -> dict[str, str]:
         """What LiteLLM's adapter for this provider needs beyond model, api_base and key (never a secret)."""
         if self.provider_id == "azure":
@@ -165,6 +189,9 @@ class Account(BaseModel):
         if self.provider_id == "vertex":
             project = {"vertex_project": self.project} if self.project else {}
             return {"vertex_location": self.vertex_location, **project}
+        if self.provider_id == "bedrock":
+            profile = {"aws_profile_name": self.aws_profile} if self.aws_profile else {}
+            return {"aws_region_name": self.aws_region, **profile}
         return {}
 
     _secret_values: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -193,6 +220,8 @@ class Account(BaseModel):
             location = self.vertex_location
             host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
             return f"https://{host}"
+        if self.provider_id == "bedrock" and not self.base_url:
+            return f"https://bedrock-runtime.{self.aws_region}.amazonaws.com"
         return self.provider.base_url(self.base_url)
 
 

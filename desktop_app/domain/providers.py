@@ -16,6 +16,7 @@ AZURE_API_VERSION = "2024-10-21"
 AZURE_API_VERSION_PATTERN = r"\d{4}-\d{2}-\d{2}(-preview)?"
 # Where Claude runs on Vertex AI unless the account names another region ("global" also works).
 VERTEX_LOCATION = "us-east5"
+AWS_REGION = "us-east-1"
 
 
 class ModelListStyle(StrEnum):
@@ -25,6 +26,7 @@ class ModelListStyle(StrEnum):
     OLLAMA = "ollama"  # GET {base}/api/tags
     AZURE = "azure"  # GET {endpoint}/openai/models, api-key header (then the deployments)
     VERTEX = "vertex"  # GET {base}/v1beta1/publishers/anthropic/models, OAuth token of the service account
+    BEDROCK = "bedrock"  # GET https://bedrock.{region}.amazonaws.com/foundation-models, SigV4-signed
     NONE = "none"  # no models to chat with (a Hugging Face token): only the key check runs
 
 
@@ -52,8 +54,9 @@ class Provider:
     chat: bool = True
     # The bundled map's names of this provider that it offers (Vertex AI: only Claude, "claude-").
     model_map_prefix: str = ""
-    # The account's secret is a JSON document (a service-account key), never sent as a header.
-    secret_is_json: bool = False
+    # The account's secret is a JSON document, never sent as a header: a Google service-account key
+    # ("google") or AWS credentials ("aws": access key id, secret, optional session token).
+    secret_kind: str = ""
     # The optional extra whose packages the provider needs ("vertex": google-auth), if any.
     extra: str = ""
 
@@ -175,8 +178,19 @@ PROVIDERS: dict[str, Provider] = {
             ModelListStyle.VERTEX,
             model_map_name="vertex_ai",
             model_map_prefix="claude-",
-            secret_is_json=True,
+            secret_kind="google",
             extra="vertex",
+        ),
+        Provider(
+            "bedrock",
+            "Amazon Bedrock",
+            "bedrock",
+            "",  # https://bedrock-runtime.{region}.amazonaws.com: see Account.effective_base_url
+            False,  # a named AWS profile needs no secret here
+            ModelListStyle.BEDROCK,
+            model_map_name="bedrock",
+            secret_kind="aws",
+            extra="bedrock",
         ),
         Provider(
             "ollama", "Ollama", "ollama_chat", "http://127.0.0.1:11434", False, ModelListStyle.OLLAMA, is_local=True

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.cloud_secrets import parse_cloud_secret
 from desktop_app.domain.errors import (
     AuthFailed,
     BadRequest,
@@ -33,7 +34,6 @@ from desktop_app.domain.errors import (
     Unreachable,
 )
 from desktop_app.domain.http_fields import check_base_url, check_header_bytes, check_key
-from desktop_app.domain.service_accounts import parse_service_account
 from desktop_app.domain.text import without_bidi_controls
 
 
@@ -179,8 +179,8 @@ def unsendable(account: Account, api_key: str | None) -> BadRequest | None:
         check_base_url(account.effective_base_url)
         for name, value in account.request_headers.items():
             check_header_bytes(name, value)
-        if api_key and account.provider.secret_is_json:
-            parse_service_account(api_key)
+        if api_key and account.provider.secret_kind:
+            parse_cloud_secret(account.provider.secret_kind, api_key)
         elif api_key:
             check_key(api_key)
     except ValueError as exc:

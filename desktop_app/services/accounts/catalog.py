@@ -45,7 +45,7 @@ from desktop_app.domain.param_support import shown_params
 from desktop_app.domain.providers import ModelListStyle, Provider
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.urls import server_root
-from desktop_app.services.accounts.cloud_auth import google_access_token
+from desktop_app.services.accounts.cloud_auth import aws_signed_headers, google_access_token
 from desktop_app.services.errors import (
     TransportWording,
     error_reply,
@@ -167,11 +167,20 @@ def _request_for(account: Account, api_key: str | None) -> tuple[str, httpx.Head
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         return f"{base}/v1beta1/publishers/anthropic/models?pageSize=100", headers
+    if style is ModelListStyle.BEDROCK:  # `api_key` unused: the SigV4 headers are set by the caller
+        return _bedrock_models_url(account), headers
     if style is ModelListStyle.AZURE:  # Models - List, which needs the key and a valid api-version
         if api_key:
             headers["api-key"] = api_key
         return f"{base}/openai/models?api-version={account.azure_api_version}", headers
     raise AssertionError(style)
+
+
+def _bedrock_models_url(account: Account) -> str:
+    """ListFoundationModels is on the control plane (bedrock.REGION), not the runtime; an overridden
+    base URL (a gateway, the test twin) serves both."""
+    base = account.base_url or f"https://bedrock.{account.aws_region}.amazonaws.com"
+    return f"{base.rstrip('/')}/foundation-models?byOutputModality=TEXT"
 
 
 def _azure_deployments_request(account: Account, api_key: str | None) -> tuple[str, httpx.Headers]:
@@ -209,6 +218,17 @@ def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
             version = entry.get("versionId")
             found.append(without_bidi_controls(f"{model_id}@{version}" if version else model_id))
         return tuple(sorted(set(found)))
+    if style is ModelListStyle.BEDROCK:
+        return tuple(
+            sorted(
+                {
+                    without_bidi_controls(str(entry["modelId"]))
+                    for entry in payload["modelSummaries"]
+                    if entry.get("responseStreamingSupported", True)
+                    and "TEXT" in entry.get("outputModalities", ["TEXT"])
+                }
+            )
+        )
     if style is ModelListStyle.AZURE:  # the resource's models prove the key; its deployments are what chats
         if not isinstance(payload.get("data"), list):
             raise TypeError("no data list")
@@ -585,7 +605,27 @@ class ModelCatalog:
             if refusal is not None:
                 raise refusal
             sent_key, checked_key = await google_access_token(account.provider, api_key), None
-        response = await self._send(account, checked_key, lambda: _request_for(account, sent_key))
+        signed: dict[str, str] = {}
+        if account.provider.list_style is ModelListStyle.BEDROCK:
+            if not api_key and not account.aws_profile:
+                raise NoKey(
+                    f"Account “{account.label}” has neither AWS keys nor an AWS profile.",
+                    "Type its access key id and secret, or name a profile.",
+                )
+            refusal = unsendable(account, api_key)
+            if refusal is not None:
+                raise refusal
+            signed = await aws_signed_headers(
+                account.provider, api_key, account.aws_profile, account.aws_region, _bedrock_models_url(account)
+            )
+            sent_key = checked_key = None
+
+        def build() -> tuple[str, httpx.Headers]:
+            url, headers = _request_for(account, sent_key)
+            headers.update(signed)
+            return url, headers
+
+        response = await self._send(account, checked_key, build)
         self._raise_for_status(response, account, "the model list")
         try:
             models = _parse_models(account.provider.list_style, response.json())

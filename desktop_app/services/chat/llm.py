@@ -41,6 +41,7 @@ from desktop_app.domain.chat import (
     TextDelta,
     UsageReport,
 )
+from desktop_app.domain.cloud_secrets import parse_aws_credentials
 from desktop_app.domain.errors import DomainError, ServerError
 from desktop_app.domain.param_support import taken_params
 from desktop_app.domain.prompt_cache import takes_cache_control, with_cache_breakpoints
@@ -94,8 +95,10 @@ def litellm_api_base(account: Account) -> str | None:
 def _credentials(account: Account, api_key: str | None) -> dict[str, Any]:
     """The key as LiteLLM's adapter takes it: a Vertex AI service-account key as vertex_credentials
     (LiteLLM signs in with it), never as api_key, which would be sent as a bearer token."""
-    if account.provider.secret_is_json:
+    if account.provider.secret_kind == "google":
         return {"vertex_credentials": api_key}
+    if account.provider.secret_kind == "aws":  # None: the account's AWS profile signs
+        return parse_aws_credentials(api_key) if api_key else {}
     return {"api_key": api_key or _PLACEHOLDER_KEY}
 
 

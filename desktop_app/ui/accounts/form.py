@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.domain.accounts import COLOURS, Account, parse_headers
+from desktop_app.domain.cloud_secrets import one_line, parse_cloud_secret
 from desktop_app.domain.http_fields import check_header, check_key, is_credential_header
 from desktop_app.domain.providers import AZURE_API_VERSION, PROVIDERS, VERTEX_LOCATION, Provider
-from desktop_app.domain.service_accounts import one_line, parse_service_account
 from desktop_app.services.accounts.cloud_auth import missing_extra
 from desktop_app.ui.theme import set_tone
 
@@ -367,10 +367,10 @@ class AccountForm(QWidget):
         except ValueError as exc:
             raise self._problem(str(exc), "extra_headers") from None
         try:
-            if not self.current_provider().secret_is_json:
+            if not self.current_provider().secret_kind:
                 check_key(self.key_edit.text())
             elif self.key_edit.text().strip():
-                parse_service_account(self.key_edit.text())
+                parse_cloud_secret(self.current_provider().secret_kind, self.key_edit.text())
         except ValueError as exc:
             raise self._problem(str(exc), "key") from None
         plain = {name: value for name, value in headers.items() if not is_credential_header(name)}
@@ -462,10 +462,10 @@ class AccountForm(QWidget):
         for field, shown in (("api_version", azure), ("deployments", azure), ("project", vertex), ("location", vertex)):
             note = self.problem_labels[field]
             note.setVisible(shown and bool(note.text()))
-        self.key_file_button.setVisible(provider.secret_is_json)
+        self.key_file_button.setVisible(provider.secret_kind == "google")
         key_label = self.fields.labelForField(self._key_field)
         if isinstance(key_label, QLabel):
-            key_label.setText("Service account" if provider.secret_is_json else "API key")
+            key_label.setText({"google": "Service account", "aws": "AWS keys"}.get(provider.secret_kind, "API key"))
         missing = missing_extra(provider)
         self.extra_label.setText(missing or "")
         self.extra_label.setVisible(bool(missing))
