@@ -121,3 +121,44 @@ def test_vertex_fields_and_the_key_file(qtbot, pane, account_service, settings_f
     assert (
         form.extra_label.text() == "Google Vertex AI (Claude) needs an extra package: pip install 'modeldesk[vertex]'."
     )
+
+
+# --- Amazon Bedrock ------------------------------------------------------------------------------
+
+
+def test_bedrock_keys_are_one_keyring_entry_and_check_signs_with_them(qtbot, pane, settings_file):
+    import json
+
+    from tests.servers.bedrock_runtime import BedrockServer
+
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYTWINSECRET"
+    pane.add_button.click()
+    form = pane.form
+    choose(pane, "bedrock")
+    for edit in (form.aws_key_id_edit, form.aws_secret_edit, form.aws_token_edit, form.region_edit):
+        assert edit.isVisibleTo(pane)
+    assert not form.key_edit.isVisibleTo(pane) and not form.project_edit.isVisibleTo(pane)
+    assert form.fields.labelForField(form._key_field).text() == "AWS keys"
+    with BedrockServer() as twin:
+        form.name_edit.setText("Bedrock")
+        form.url_edit.setText(twin.endpoint)
+        form.aws_key_id_edit.setText("akia-lowercase")
+        form.aws_secret_edit.setText(secret)
+        assert run(qtbot, pane.save_current()) is None
+        assert (
+            form.problem_labels["key"].text()
+            == "An AWS access key id is 16 or more capital letters and digits (AKIA…)."
+        )
+        form.aws_key_id_edit.setText("AKIATWINEXAMPLE00001")
+        form.region_edit.setText("us-east-1")
+        account = run(qtbot, pane.save_current())
+        assert account is not None and account.region == "us-east-1"
+        assert json.loads(keyring.get_password(SERVICE, account.id)) == {
+            "aws_access_key_id": "AKIATWINEXAMPLE00001",
+            "aws_secret_access_key": secret,
+        }
+        assert secret not in settings_file.read_text("utf-8")
+        assert form.aws_secret_edit.text() == ""  # emptied with the key field after Save
+        result = run(qtbot, pane.check_current())  # with the stored keys
+        assert result is not None and result.status.value == "ok", result
+        assert "anthropic.claude-sonnet-4-5-20250929-v1:0" in result.models

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from typing import Generic, TypeVar
 
 from desktop_app.domain.cloud_secrets import parse_aws_credentials, parse_service_account
 from desktop_app.domain.errors import AuthFailed, BadRequest, DomainError, Unreachable
 from desktop_app.domain.providers import Provider
 
+_T = TypeVar("_T")
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 # The modules each extra installs, and the sentence that says how to get them.
 _EXTRA_MODULES = {"vertex": ("google.auth", "google.oauth2.service_account"), "bedrock": ("botocore",)}
@@ -32,27 +34,27 @@ def missing_extra(provider: Provider) -> str | None:
     return None
 
 
-class _Hidden:
-    """A secret handed to a worker thread: executors log their callbacks' arguments at DEBUG (qasync
-    does), so the argument's repr must not be the secret."""
+class _Hidden(Generic[_T]):
+    """A secret handed to or from a worker thread: executors log their callbacks' arguments and
+    results at DEBUG (qasync does), so their repr must not be the secret."""
 
     __slots__ = ("value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: _T) -> None:
         self.value = value
 
     def __repr__(self) -> str:
         return "<hidden>"
 
 
-def _refresh(key_json: _Hidden) -> str:
+def _refresh(key_json: _Hidden[str]) -> _Hidden[str]:
     from google.auth.transport.requests import Request
     from google.oauth2 import service_account
 
     info = parse_service_account(key_json.value)
     credentials = service_account.Credentials.from_service_account_info(info, scopes=[CLOUD_PLATFORM])
     credentials.refresh(Request())
-    return str(credentials.token)
+    return _Hidden(str(credentials.token))
 
 
 async def google_access_token(provider: Provider, key_json: str) -> str:
@@ -62,7 +64,7 @@ async def google_access_token(provider: Provider, key_json: str) -> str:
     if missing is not None:
         raise BadRequest(missing, "Install it, then restart ModelDesk.")
     try:
-        return await asyncio.to_thread(_refresh, _Hidden(key_json))
+        return (await asyncio.to_thread(_refresh, _Hidden(key_json))).value
     except ValueError as exc:
         if type(exc) is ValueError:  # ours, from parse_service_account: one sentence
             raise BadRequest(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", "Load the key file again.") from None
@@ -85,7 +87,7 @@ def _mapped(exc: BaseException) -> DomainError:
     return AuthFailed("The service-account key could not be used.", "Load the key file Google Cloud gave you again.")
 
 
-def _sign(credentials: _Hidden | None, profile: str | None, region: str, url: str) -> dict[str, str]:
+def _sign(credentials: _Hidden[str] | None, profile: str | None, region: str, url: str) -> _Hidden[dict[str, str]]:
     import botocore.session  # type: ignore[import-untyped]
     from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
     from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
@@ -102,7 +104,7 @@ def _sign(credentials: _Hidden | None, profile: str | None, region: str, url: st
             raise LookupError(profile)
     request = AWSRequest(method="GET", url=url, headers={"accept": "application/json"})
     SigV4Auth(signer, "bedrock", region).add_auth(request)
-    return {name: str(value) for name, value in request.headers.items()}
+    return _Hidden({name: str(value) for name, value in request.headers.items()})
 
 
 async def aws_signed_headers(
@@ -115,7 +117,7 @@ async def aws_signed_headers(
         raise BadRequest(missing, "Install it, then restart ModelDesk.")
     hidden = _Hidden(key_json) if key_json else None
     try:
-        return await asyncio.to_thread(_sign, hidden, profile, region, url)
+        return (await asyncio.to_thread(_sign, hidden, profile, region, url)).value
     except LookupError:
         raise AuthFailed(
             f"The AWS profile “{profile}” has no credentials.", "Sign in with the AWS CLI first."
