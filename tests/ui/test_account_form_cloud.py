@@ -162,3 +162,15 @@ def test_bedrock_keys_are_one_keyring_entry_and_check_signs_with_them(qtbot, pan
         result = run(qtbot, pane.check_current())  # with the stored keys
         assert result is not None and result.status.value == "ok", result
         assert "anthropic.claude-sonnet-4-5-20250929-v1:0" in result.models
+
+
+def test_without_boto3_the_bedrock_form_names_the_pip_install(pane, monkeypatch):
+    import sys
+
+    pane.add_button.click()
+    monkeypatch.setitem(sys.modules, "botocore", None)  # as without the extra
+    choose(pane, "bedrock")
+    assert pane.form.extra_label.isVisibleTo(pane)
+    assert pane.form.extra_label.text() == "Amazon Bedrock needs an extra package: pip install 'modeldesk[bedrock]'."
+    choose(pane, "azure")  # needs nothing extra
+    assert not pane.form.extra_label.isVisibleTo(pane)

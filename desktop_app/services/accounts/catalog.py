@@ -45,7 +45,7 @@ from desktop_app.domain.param_support import shown_params
 from desktop_app.domain.providers import ModelListStyle, Provider
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.urls import server_root
-from desktop_app.services.accounts.cloud_auth import aws_signed_headers, google_access_token
+from desktop_app.services.accounts import cloud_lists
 from desktop_app.services.errors import (
     TransportWording,
     error_reply,
@@ -58,7 +58,6 @@ from desktop_app.services.paths import write_atomically
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 10.0
-AZURE_DEPLOYMENTS_API_VERSION = "2022-12-01"
 CACHE_TTL_S = 15 * 60.0
 # Modes of LiteLLM's model map that `acompletion` can chat with ("responses" models are bridged).
 CHAT_MODES = frozenset({"chat", "responses"})
@@ -163,38 +162,16 @@ def _request_for(account: Account, api_key: str | None) -> tuple[str, httpx.Head
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         return f"{base}/api/tags", headers
-    if style is ModelListStyle.VERTEX:  # `api_key` is the service account's access token here
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        return f"{base}/v1beta1/publishers/anthropic/models?pageSize=100", headers
-    if style is ModelListStyle.BEDROCK:  # `api_key` unused: the SigV4 headers are set by the caller
-        return _bedrock_models_url(account), headers
-    if style is ModelListStyle.AZURE:  # Models - List, which needs the key and a valid api-version
-        if api_key:
-            headers["api-key"] = api_key
-        return f"{base}/openai/models?api-version={account.azure_api_version}", headers
+    if style in cloud_lists.STYLES:
+        return cloud_lists.list_url(account, api_key, headers), headers
     raise AssertionError(style)
 
 
-def _bedrock_models_url(account: Account) -> str:
-    """ListFoundationModels is on the control plane (bedrock.REGION), not the runtime; an overridden
-    base URL (a gateway, the test twin) serves both."""
-    base = account.base_url or f"https://bedrock.{account.aws_region}.amazonaws.com"
-    return f"{base.rstrip('/')}/foundation-models?byOutputModality=TEXT"
-
-
 def _azure_deployments_request(account: Account, api_key: str | None) -> tuple[str, httpx.Headers]:
-    """Deployments - List of the 2022-12-01 data plane: retired on newer resources (404), so a
-    bonus; the deployments typed in the account are offered either way."""
     headers = _base_headers(account)
     if api_key:
         headers["api-key"] = api_key
-    return f"{account.effective_base_url}/openai/deployments?api-version={AZURE_DEPLOYMENTS_API_VERSION}", headers
-
-
-def _azure_deployment_names(payload: Any) -> tuple[str, ...]:
-    entries = payload["data"]
-    return tuple(without_bidi_controls(str(e["id"])) for e in entries if e.get("status", "succeeded") == "succeeded")
+    return cloud_lists.azure_deployments_url(account), headers
 
 
 def _bearer_request(account: Account, url: str, api_key: str) -> tuple[str, httpx.Headers]:
@@ -211,28 +188,8 @@ def _server_root(account: Account) -> str:
 def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
     if not isinstance(payload, dict):
         raise TypeError("not a JSON object")
-    if style is ModelListStyle.VERTEX:  # publishers/anthropic/models/claude-sonnet-4-5 + versionId 20250929
-        found = []
-        for entry in payload.get("publisherModels") or []:
-            model_id = str(entry["name"]).rsplit("/", 1)[-1]
-            version = entry.get("versionId")
-            found.append(without_bidi_controls(f"{model_id}@{version}" if version else model_id))
-        return tuple(sorted(set(found)))
-    if style is ModelListStyle.BEDROCK:
-        return tuple(
-            sorted(
-                {
-                    without_bidi_controls(str(entry["modelId"]))
-                    for entry in payload["modelSummaries"]
-                    if entry.get("responseStreamingSupported", True)
-                    and "TEXT" in entry.get("outputModalities", ["TEXT"])
-                }
-            )
-        )
-    if style is ModelListStyle.AZURE:  # the resource's models prove the key; its deployments are what chats
-        if not isinstance(payload.get("data"), list):
-            raise TypeError("no data list")
-        return ()
+    if style in cloud_lists.STYLES:
+        return cloud_lists.parse_models(style, payload)
     if style in (ModelListStyle.OLLAMA, ModelListStyle.GEMINI):
         entries, key = payload["models"], "name"
     else:
@@ -574,18 +531,9 @@ class ModelCatalog:
                 f"{host} refused access for account “{account.label}”.",
                 "Check the key's permissions with the provider.",
             )
-        if account.provider.list_style is ModelListStyle.AZURE and status in (400, 404):
-            message = str(_error_body(response).get("message", ""))
-            if "API version" in message:
-                raise BadRequest(
-                    f"{host} does not support API version {account.azure_api_version}.",
-                    "Set an API version the resource supports (2024-10-21, say).",
-                )
-            if status == 404:
-                raise BadRequest(
-                    f"{host} has no Azure OpenAI API at this address.",
-                    "Use the resource's endpoint, https://NAME.openai.azure.com.",
-                )
+        azure_problem = cloud_lists.azure_status_error(response, account)
+        if azure_problem is not None:
+            raise azure_problem
         if status == 400 and _no_database(response):
             raise AuthFailed(
                 f"{host} accepts only its master key (this LiteLLM Proxy has no database).",
@@ -599,26 +547,8 @@ class ModelCatalog:
     async def _list(self, account: Account, api_key: str | None) -> _Listing:
         if account.provider.list_style is ModelListStyle.NONE:
             return _Listing((), None, self._clock())
-        sent_key, checked_key = api_key, api_key
-        if account.provider.list_style is ModelListStyle.VERTEX and api_key:
-            refusal = unsendable(account, api_key)  # the key file, before it goes to its token_uri
-            if refusal is not None:
-                raise refusal
-            sent_key, checked_key = await google_access_token(account.provider, api_key), None
-        signed: dict[str, str] = {}
-        if account.provider.list_style is ModelListStyle.BEDROCK:
-            if not api_key and not account.aws_profile:
-                raise NoKey(
-                    f"Account “{account.label}” has neither AWS keys nor an AWS profile.",
-                    "Type its access key id and secret, or name a profile.",
-                )
-            refusal = unsendable(account, api_key)
-            if refusal is not None:
-                raise refusal
-            signed = await aws_signed_headers(
-                account.provider, api_key, account.aws_profile, account.aws_region, _bedrock_models_url(account)
-            )
-            sent_key = checked_key = None
+        # Vertex AI and Bedrock sign in first: a token, or SigV4 headers; neither sends the stored secret.
+        sent_key, checked_key, signed = await cloud_lists.signed_in(account, api_key)
 
         def build() -> tuple[str, httpx.Headers]:
             url, headers = _request_for(account, sent_key)
@@ -649,7 +579,7 @@ class ModelCatalog:
         response = await self._send(account, api_key, lambda: _azure_deployments_request(account, api_key))
         if response.status_code == 200:
             try:
-                listed = _azure_deployment_names(response.json())
+                listed = cloud_lists.azure_deployment_names(response.json())
             except (ValueError, KeyError, TypeError, AttributeError):
                 log.info("the deployments list of %s was unreadable", account.label)
         elif response.status_code != 404:
