@@ -104,6 +104,16 @@ async def test_a_reply_streams_from_converse_stream(llm, twin):
 
 
 @pytest.mark.asyncio
+async def test_a_reply_signed_by_a_named_profile(llm, twin, tmp_path, monkeypatch):
+    (tmp_path / "credentials").write_text(f"[work]\naws_access_key_id = {OTHER_ID}\naws_secret_access_key = {SECRET}\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    events = await _chat(llm, bedrock(twin, aws_profile="work"), None)
+    assert isinstance(events[-1], Finished), events[-1]
+    assert [seen[1] for seen in twin.seen] == [OTHER_ID]
+
+
+@pytest.mark.asyncio
 async def test_throttling_and_missing_credentials_are_said_plainly(llm, twin):
     twin.behaviour[KEY_ID] = "429"
     limited = await _chat(llm, bedrock(twin), aws_credentials(KEY_ID, SECRET))
