@@ -9,7 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from desktop_app.domain.http_fields import check_base_url, check_header, is_credential_header
 from desktop_app.domain.organizations import is_organization_id
-from desktop_app.domain.providers import PROVIDERS, Provider, provider
+from desktop_app.domain.providers import (
+    AWS_REGION,
+    AZURE_API_VERSION,
+    AZURE_API_VERSION_PATTERN,
+    PROVIDERS,
+    VERTEX_LOCATION,
+    Provider,
+    provider,
+)
 from desktop_app.domain.text import without_bidi_controls
 
 COLOURS = ("", "#d97706", "#2563eb", "#16a34a", "#db2777", "#7c3aed", "#0891b2", "#dc2626")
@@ -34,6 +42,15 @@ class Account(BaseModel):
     organization_id: str | None = None  # as reported by the provider (anthropic-organization-id)
     daily_budget_tokens: int | None = Field(default=None, ge=1)
     daily_budget_usd: float | None = Field(default=None, gt=0)
+    # Azure OpenAI: the data-plane API version, and deployment names typed by the user (listed too).
+    api_version: str | None = None
+    deployments: tuple[str, ...] = ()
+    # Google Vertex AI: the project (None: the service account's own) and the region.
+    project: str | None = None
+    location: str | None = None
+    # Amazon Bedrock: the region, and a named AWS profile that signs instead of stored keys.
+    region: str | None = None
+    aws_profile: str | None = None
 
     @field_validator("provider_id")
     @classmethod
@@ -92,11 +109,90 @@ class Account(BaseModel):
             check_header(name, "")
         return tuple(dict.fromkeys(value))
 
+    @field_validator("api_version")
+    @classmethod
+    def _api_version(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not re.fullmatch(AZURE_API_VERSION_PATTERN, value):
+            raise ValueError("the API version must look like 2024-10-21 or 2025-04-01-preview")
+        return value
+
+    @field_validator("deployments")
+    @classmethod
+    def _deployments(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(name.strip() for name in value if name.strip()))
+        for name in names:
+            # Azure allows letters, digits, "-", "_" and "."; the name goes into a URL path.
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+                raise ValueError(f"“{name}” is not a deployment name (letters, digits, “-”, “_” and “.” only)")
+        return names
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", value):
+            raise ValueError("a Google Cloud project id is 6 to 30 lowercase letters, digits and hyphens")
+        return value or None
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"[a-z]+(-[a-z]+[0-9]*)?", value):
+            raise ValueError("the location must be a Google Cloud region such as us-east5 or europe-west1, or global")
+        return value or None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", value):
+            raise ValueError("the region must be an AWS region such as us-east-1 or eu-central-1")
+        return value or None
+
+    @field_validator("aws_profile")
+    @classmethod
+    def _aws_profile(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"[A-Za-z0-9_.+=,@-]{1,64}", value):
+            raise ValueError("an AWS profile name has letters, digits and _ . + = , @ - only")
+        return value or None
+
     @model_validator(mode="after")
     def _key_header_not_doubled(self) -> Account:
         if self.provider_id == "gemini" and "x-goog-api-key" in {n.lower() for n in self.secret_headers}:
             raise ValueError("the X-Goog-Api-Key header is set by ModelDesk (put keys in the key field)")
+        if self.provider_id == "azure" and self.base_url is None:
+            raise ValueError("an Azure OpenAI account needs its endpoint as base URL (https://NAME.openai.azure.com)")
         return self
+
+    @property
+    def azure_api_version(self) -> str:
+        return self.api_version or AZURE_API_VERSION
+
+    @property
+    def vertex_location(self) -> str:
+        return self.location or VERTEX_LOCATION
+
+    @property
+    def aws_region(self) -> str:
+        return self.region or AWS_REGION
+
+    @property
+    def litellm_params(self) -> dict[str, str]:
+        """What LiteLLM's adapter for this provider needs beyond model, api_base and key (never a secret)."""
+        if self.provider_id == "azure":
+            return {"api_version": self.azure_api_version}
+        if self.provider_id == "vertex":
+            project = {"vertex_project": self.project} if self.project else {}
+            return {"vertex_location": self.vertex_location, **project}
+        if self.provider_id == "bedrock":
+            profile = {"aws_profile_name": self.aws_profile} if self.aws_profile else {}
+            return {"aws_region_name": self.aws_region, **profile}
+        return {}
 
     _secret_values: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -120,6 +216,12 @@ class Account(BaseModel):
 
     @property
     def effective_base_url(self) -> str:
+        if self.provider_id == "vertex" and not self.base_url:
+            location = self.vertex_location
+            host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
+            return f"https://{host}"
+        if self.provider_id == "bedrock" and not self.base_url:
+            return f"https://bedrock-runtime.{self.aws_region}.amazonaws.com"
         return self.provider.base_url(self.base_url)
 
 

@@ -10,12 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The Azure OpenAI data-plane version used when an account names none (the GA one of the REST
+# reference, learn.microsoft.com/rest/api/azureopenai); versions are "YYYY-MM-DD" or "YYYY-MM-DD-preview".
+AZURE_API_VERSION = "2024-10-21"
+AZURE_API_VERSION_PATTERN = r"\d{4}-\d{2}-\d{2}(-preview)?"
+# Where Claude runs on Vertex AI unless the account names another region ("global" also works).
+VERTEX_LOCATION = "us-east5"
+AWS_REGION = "us-east-1"
+
 
 class ModelListStyle(StrEnum):
     OPENAI = "openai"  # GET {base}/models, Authorization: Bearer
     ANTHROPIC = "anthropic"  # GET {base}/v1/models, x-api-key + anthropic-version
     GEMINI = "gemini"  # GET {base}/v1beta/models, x-goog-api-key (never ?key= in the URL)
     OLLAMA = "ollama"  # GET {base}/api/tags
+    AZURE = "azure"  # GET {endpoint}/openai/models, api-key header (then the deployments)
+    VERTEX = "vertex"  # GET {base}/v1beta1/publishers/anthropic/models, OAuth token of the service account
+    BEDROCK = "bedrock"  # GET https://bedrock.{region}.amazonaws.com/foundation-models, SigV4-signed
     NONE = "none"  # no models to chat with (a Hugging Face token): only the key check runs
 
 
@@ -41,6 +52,13 @@ class Provider:
     needs_api_base: bool = False
     # False for an account that only holds a token for something else (Hugging Face downloads).
     chat: bool = True
+    # The bundled map's names of this provider that it offers (Vertex AI: only Claude, "claude-").
+    model_map_prefix: str = ""
+    # The account's secret is a JSON document, never sent as a header: a Google service-account key
+    # ("google") or AWS credentials ("aws": access key id, secret, optional session token).
+    secret_kind: str = ""
+    # The optional extra whose packages the provider needs ("vertex": google-auth), if any.
+    extra: str = ""
 
     @property
     def sends_api_base(self) -> bool:
@@ -140,6 +158,39 @@ PROVIDERS: dict[str, Provider] = {
             key_prefix="xai-",
             env_vars=("XAI_API_KEY",),
             model_map_name="xai",
+        ),
+        Provider(
+            "azure",
+            "Azure OpenAI",
+            "azure",
+            "",  # no default: each resource has its own endpoint (https://NAME.openai.azure.com)
+            True,
+            ModelListStyle.AZURE,
+            model_map_name="azure",
+            needs_api_base=True,
+        ),
+        Provider(
+            "vertex",
+            "Google Vertex AI (Claude)",
+            "vertex_ai",
+            "",  # https://{location}-aiplatform.googleapis.com: see Account.effective_base_url
+            True,
+            ModelListStyle.VERTEX,
+            model_map_name="vertex_ai",
+            model_map_prefix="claude-",
+            secret_kind="google",
+            extra="vertex",
+        ),
+        Provider(
+            "bedrock",
+            "Amazon Bedrock",
+            "bedrock",
+            "",  # https://bedrock-runtime.{region}.amazonaws.com: see Account.effective_base_url
+            False,  # a named AWS profile needs no secret here
+            ModelListStyle.BEDROCK,
+            model_map_name="bedrock",
+            secret_kind="aws",
+            extra="bedrock",
         ),
         Provider(
             "ollama", "Ollama", "ollama_chat", "http://127.0.0.1:11434", False, ModelListStyle.OLLAMA, is_local=True

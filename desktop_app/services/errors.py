@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from desktop_app.domain.accounts import Account
+from desktop_app.domain.cloud_secrets import parse_cloud_secret
 from desktop_app.domain.errors import (
     AuthFailed,
     BadRequest,
@@ -178,7 +179,9 @@ def unsendable(account: Account, api_key: str | None) -> BadRequest | None:
         check_base_url(account.effective_base_url)
         for name, value in account.request_headers.items():
             check_header_bytes(name, value)
-        if api_key:
+        if api_key and account.provider.secret_kind:
+            parse_cloud_secret(account.provider.secret_kind, api_key)
+        elif api_key:
             check_key(api_key)
     except ValueError as exc:
         return BadRequest(

@@ -17,5 +17,7 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> None:
     root.setLevel(level)
     root.addHandler(handler)
     # LiteLLM and httpx are chatty at INFO and may echo request details: keep them at WARNING.
-    for name in ("LiteLLM", "litellm", "httpx", "httpcore", "openai"):
+    # botocore logs each SigV4 canonical request (with the session token) and google-auth its
+    # token requests at DEBUG: the same for them.
+    for name in ("LiteLLM", "litellm", "httpx", "httpcore", "openai", "botocore", "boto3", "google", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -31,7 +31,9 @@ from desktop_app.services.accounts.catalog import NO_SPEND_RECORDS, KeySpend, Mo
 from desktop_app.services.accounts.proxy_export import (
     KEYLESS_PLACEHOLDER,
     env_var_names,
+    env_vars_to_set,
     export_proxy_config,
+    proxy_config,
     write_proxy_config,
 )
 from tests.servers.litellm_proxy import LiteLLMProxy
@@ -496,3 +498,29 @@ async def test_spend_needs_a_proxy_account_and_a_key(catalog: ModelCatalog, key_
     with pytest.raises(BadRequest):
         await catalog.key_spend(Account(provider_id="anthropic", label="Claude"), KEY)
     assert server.seen == []
+
+
+def test_the_proxy_export_reads_vertex_and_bedrock_secrets_from_their_own_variables():
+    vertex = Account(provider_id="vertex", label="Vertex", project="my-project-1")
+    bedrock = Account(provider_id="bedrock", label="Bedrock", region="eu-central-1")
+    settings = Settings(accounts=[vertex, bedrock])
+    models = {vertex.id: ("claude-sonnet-4-5@20250929",), bedrock.id: ("anthropic.claude-sonnet-4-5-20250929-v1:0",)}
+    config = proxy_config(settings, models, keyed=[vertex.id, bedrock.id])
+    by_model = {d["litellm_params"]["model"]: d["litellm_params"] for d in config["model_list"]}
+    assert by_model["vertex_ai/claude-sonnet-4-5@20250929"] == {
+        "model": "vertex_ai/claude-sonnet-4-5@20250929",
+        "vertex_credentials": "os.environ/MODELDESK_VERTEX_KEY",
+        "vertex_location": "us-east5",
+        "vertex_project": "my-project-1",
+    }
+    assert by_model["bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"] == {
+        "model": "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "aws_access_key_id": "os.environ/MODELDESK_BEDROCK_AWS_ACCESS_KEY_ID",
+        "aws_secret_access_key": "os.environ/MODELDESK_BEDROCK_AWS_SECRET_ACCESS_KEY",
+        "aws_region_name": "eu-central-1",
+    }
+    assert list(env_vars_to_set(settings, config))[1:] == [
+        "MODELDESK_VERTEX_KEY",
+        "MODELDESK_BEDROCK_AWS_ACCESS_KEY_ID",
+        "MODELDESK_BEDROCK_AWS_SECRET_ACCESS_KEY",
+    ]

@@ -45,6 +45,7 @@ from desktop_app.domain.param_support import shown_params
 from desktop_app.domain.providers import ModelListStyle, Provider
 from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.urls import server_root
+from desktop_app.services.accounts import cloud_lists
 from desktop_app.services.errors import (
     TransportWording,
     error_reply,
@@ -161,7 +162,16 @@ def _request_for(account: Account, api_key: str | None) -> tuple[str, httpx.Head
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         return f"{base}/api/tags", headers
+    if style in cloud_lists.STYLES:
+        return cloud_lists.list_url(account, api_key, headers), headers
     raise AssertionError(style)
+
+
+def _azure_deployments_request(account: Account, api_key: str | None) -> tuple[str, httpx.Headers]:
+    headers = _base_headers(account)
+    if api_key:
+        headers["api-key"] = api_key
+    return cloud_lists.azure_deployments_url(account), headers
 
 
 def _bearer_request(account: Account, url: str, api_key: str) -> tuple[str, httpx.Headers]:
@@ -178,6 +188,8 @@ def _server_root(account: Account) -> str:
 def _parse_models(style: ModelListStyle, payload: Any) -> tuple[str, ...]:
     if not isinstance(payload, dict):
         raise TypeError("not a JSON object")
+    if style in cloud_lists.STYLES:
+        return cloud_lists.parse_models(style, payload)
     if style in (ModelListStyle.OLLAMA, ModelListStyle.GEMINI):
         entries, key = payload["models"], "name"
     else:
@@ -242,10 +254,16 @@ def bundled_models(litellm: ModuleType, provider: Provider) -> tuple[str, ...]:
     names = getattr(litellm, "models_by_provider", {}).get(provider.model_map_name) or ()
     cost = getattr(litellm, "model_cost", {})
     prefix = f"{provider.model_map_name}/"
+
+    def entry(name: str) -> Any:
+        return cost.get(name) or cost.get(prefix + name)
+
     chat = {
         name.removeprefix(prefix)
         for name in names
-        if isinstance(cost.get(name), dict) and cost[name].get("mode", "chat") in CHAT_MODES
+        if isinstance(entry(name), dict)
+        and entry(name).get("mode", "chat") in CHAT_MODES
+        and name.removeprefix(prefix).startswith(provider.model_map_prefix)
     }
     return tuple(sorted(chat))
 
@@ -513,6 +531,9 @@ class ModelCatalog:
                 f"{host} refused access for account “{account.label}”.",
                 "Check the key's permissions with the provider.",
             )
+        azure_problem = cloud_lists.azure_status_error(response, account)
+        if azure_problem is not None:
+            raise azure_problem
         if status == 400 and _no_database(response):
             raise AuthFailed(
                 f"{host} accepts only its master key (this LiteLLM Proxy has no database).",
@@ -526,7 +547,15 @@ class ModelCatalog:
     async def _list(self, account: Account, api_key: str | None) -> _Listing:
         if account.provider.list_style is ModelListStyle.NONE:
             return _Listing((), None, self._clock())
-        response = await self._send(account, api_key, lambda: _request_for(account, api_key))
+        # Vertex AI and Bedrock sign in first: a token, or SigV4 headers; neither sends the stored secret.
+        sent_key, checked_key, signed = await cloud_lists.signed_in(account, api_key)
+
+        def build() -> tuple[str, httpx.Headers]:
+            url, headers = _request_for(account, sent_key)
+            headers.update(signed)
+            return url, headers
+
+        response = await self._send(account, checked_key, build)
         self._raise_for_status(response, account, "the model list")
         try:
             models = _parse_models(account.provider.list_style, response.json())
@@ -536,11 +565,26 @@ class ModelCatalog:
                 f"{host} sent a model list ModelDesk could not read.",
                 "Check that the base URL points at the right kind of server.",
             ) from None
+        if account.provider.list_style is ModelListStyle.AZURE:
+            models = await self._azure_deployments(account, api_key)
         fetched_at = self._clock()
         self._remember(account.id, models, account.effective_base_url, fetched_at)
         # A model pulled again may have gained or lost capabilities: ask its server anew.
         self._shown = {key: info for key, info in self._shown.items() if key[0] != account.effective_base_url}
         return _Listing(models, organization_from_headers(response.headers, api_key), fetched_at)
+
+    async def _azure_deployments(self, account: Account, api_key: str | None) -> tuple[str, ...]:
+        """The deployments typed in the account, plus those the resource lists if it still can."""
+        listed: tuple[str, ...] = ()
+        response = await self._send(account, api_key, lambda: _azure_deployments_request(account, api_key))
+        if response.status_code == 200:
+            try:
+                listed = cloud_lists.azure_deployment_names(response.json())
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log.info("the deployments list of %s was unreadable", account.label)
+        elif response.status_code != 404:
+            self._raise_for_status(response, account, "the deployments list")
+        return tuple(sorted({*listed, *account.deployments}))
 
     async def fetch_models(self, account: Account, api_key: str | None) -> tuple[str, ...]:
         """The account's models from its list endpoint; raises a DomainError on failure."""
@@ -621,6 +665,12 @@ class ModelCatalog:
             return CheckResult(CheckStatus.OK, "OK: the token works.", (), organization)
         count = len(listing.models)
         noun = "model is" if count == 1 else "models are"
+        if account.provider.list_style is ModelListStyle.AZURE:
+            if not count:
+                return CheckResult(
+                    CheckStatus.OK, "OK: the key works; add the names of your deployments to chat with them.", ()
+                )
+            noun = "deployment is" if count == 1 else "deployments are"
         return CheckResult(
             CheckStatus.OK,
             f"OK: the key works and {count} {noun} available.",

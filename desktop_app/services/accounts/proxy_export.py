@@ -94,17 +94,37 @@ def env_var_names(settings: Settings) -> dict[str, str]:
     return names
 
 
+def _secret_vars(account: Account, env_name: str) -> dict[str, tuple[str, str]]:
+    """LiteLLM parameter -> (the environment variable it is read from, what goes in it): the key;
+    a Vertex AI service-account key file's JSON; an AWS access key id and secret (Bedrock)."""
+    label = " ".join(account.label.split())
+    kind = account.provider.secret_kind
+    if kind == "google":
+        return {"vertex_credentials": (env_name, f"the service-account key file (its JSON) of account “{label}”")}
+    if kind == "aws":
+        stem = env_name.removesuffix(ENV_SUFFIX)
+        return {
+            "aws_access_key_id": (f"{stem}_AWS_ACCESS_KEY_ID", f"the AWS access key id of account “{label}”"),
+            "aws_secret_access_key": (
+                f"{stem}_AWS_SECRET_ACCESS_KEY",
+                f"the AWS secret access key of account “{label}”",
+            ),
+        }
+    return {"api_key": (env_name, f"the key of account “{label}”")}
+
+
 def _litellm_params(account: Account, model: str, env_name: str, has_key: bool) -> dict[str, Any]:
     provider = account.provider
     params: dict[str, Any] = {"model": f"{provider.litellm_prefix}/{model}"}
     if has_key:
-        params["api_key"] = f"{ENV_REFERENCE}{env_name}"
+        params.update({name: f"{ENV_REFERENCE}{var}" for name, (var, _what) in _secret_vars(account, env_name).items()})
     elif provider.is_local and provider.litellm_prefix == "openai":
         params["api_key"] = KEYLESS_PLACEHOLDER
     if provider.sends_api_base or account.base_url:
         params["api_base"] = account.effective_base_url
     if account.extra_headers:
         params["extra_headers"] = dict(account.extra_headers)
+    params.update(account.litellm_params)
     return params
 
 
@@ -240,13 +260,17 @@ def env_vars_to_set(settings: Settings, config: Mapping[str, Any]) -> dict[str, 
         wanted[master_key.removeprefix(ENV_REFERENCE)] = (
             "the proxy's master key, a secret you choose that its clients send"
         )
-    api_keys = (str(d["litellm_params"].get("api_key", "")) for d in config["model_list"])
-    referenced = {key.removeprefix(ENV_REFERENCE) for key in api_keys if key.startswith(ENV_REFERENCE)}
+    referenced = {
+        str(value).removeprefix(ENV_REFERENCE)
+        for deployment in config["model_list"]
+        for value in deployment["litellm_params"].values()
+        if str(value).startswith(ENV_REFERENCE)
+    }
     env_names = env_var_names(settings)
     for account in settings.accounts:
-        if env_names[account.id] in referenced:
-            label = " ".join(account.label.split())
-            wanted[env_names[account.id]] = f"the key of account “{label}”"
+        for var, what in _secret_vars(account, env_names[account.id]).values():
+            if var in referenced:
+                wanted[var] = what
     return wanted
 
 

@@ -41,6 +41,7 @@ from desktop_app.domain.chat import (
     TextDelta,
     UsageReport,
 )
+from desktop_app.domain.cloud_secrets import parse_aws_credentials
 from desktop_app.domain.errors import DomainError, ServerError
 from desktop_app.domain.param_support import taken_params
 from desktop_app.domain.prompt_cache import takes_cache_control, with_cache_breakpoints
@@ -89,6 +90,16 @@ def litellm_api_base(account: Account) -> str | None:
     if account.provider.sends_api_base or account.base_url:
         return account.effective_base_url
     return None
+
+
+def _credentials(account: Account, api_key: str | None) -> dict[str, Any]:
+    """The key as LiteLLM's adapter takes it: a Vertex AI service-account key as vertex_credentials
+    (LiteLLM signs in with it), never as api_key, which would be sent as a bearer token."""
+    if account.provider.secret_kind == "google":
+        return {"vertex_credentials": api_key}
+    if account.provider.secret_kind == "aws":  # None: the account's AWS profile signs
+        return parse_aws_credentials(api_key) if api_key else {}
+    return {"api_key": api_key or _PLACEHOLDER_KEY}
 
 
 class _Mailbox:
@@ -428,13 +439,14 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             model=litellm_model_name(account, request.model),
             messages=request.messages,
             api_base=litellm_api_base(account),
-            api_key=request.api_key or _PLACEHOLDER_KEY,
+            **_credentials(account, request.api_key),
             stream=True,
             stream_options=dict(_STREAM_OPTIONS),
             timeout=request.timeout_s,
             max_retries=0,  # pools (and the user's Retry) decide about retries, not the SDK
             drop_params=True,
             extra_headers=account.request_headers or None,
+            **account.litellm_params,
             **options,
         )
         headers = _response_headers(stream)

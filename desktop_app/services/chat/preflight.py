@@ -51,4 +51,9 @@ def account_refusal(account: Account, api_key: str | None) -> DomainError | None
     (base URL, key, headers) could not go into one."""
     if account.provider.key_required and not api_key:
         return NoKey(f"Account “{account.label}” has no key.", "Open Accounts and add the key.")
+    if account.provider.secret_kind == "aws" and not api_key and not account.aws_profile:
+        return NoKey(
+            f"Account “{account.label}” has neither AWS keys nor an AWS profile.",
+            "Open Accounts and add its access key id and secret, or name a profile.",
+        )
     return unsendable(account, api_key)
