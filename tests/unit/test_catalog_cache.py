@@ -15,6 +15,7 @@ from desktop_app.domain.accounts import Account
 from desktop_app.domain.errors import AuthFailed, NoKey, TimedOut, Unreachable
 from desktop_app.services.accounts import catalog as catalog_module
 from desktop_app.services.accounts.catalog import ModelCatalog
+from desktop_app.services.accounts.model_info import bundled_models
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.openai_fault import MODELS, FaultServer
 from tests.unit.conftest import compatible, one_sentence
@@ -186,13 +187,13 @@ async def test_an_unreachable_cloud_provider_falls_back_to_litellms_bundled_list
 @pytest.mark.asyncio
 async def test_the_bundled_list_holds_only_chat_models_named_as_the_provider_names_them(engine: LiteLLMEngine) -> None:
     litellm = await engine.litellm()
-    openai = catalog_module.bundled_models(litellm, Account(provider_id="openai", label="o").provider)
+    openai = bundled_models(litellm, Account(provider_id="openai", label="o").provider)
     assert "gpt-4o-mini" in openai
     assert not [m for m in openai if "embedding" in m or "dall-e" in m or "tts" in m or "whisper" in m]
-    mistral = catalog_module.bundled_models(litellm, Account(provider_id="mistral", label="m").provider)
+    mistral = bundled_models(litellm, Account(provider_id="mistral", label="m").provider)
     assert mistral and not [m for m in mistral if m.startswith("mistral/")]
     local = Account(provider_id="llamacpp", label="local").provider
-    assert catalog_module.bundled_models(litellm, local) == ()
+    assert bundled_models(litellm, local) == ()
 
 
 @pytest.mark.asyncio

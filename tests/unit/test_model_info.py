@@ -14,7 +14,8 @@ import pytest_asyncio
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.models import ModelInfo
-from desktop_app.services.accounts.catalog import ModelCatalog, model_info_from, ollama_model_info
+from desktop_app.services.accounts.catalog import ModelCatalog
+from desktop_app.services.accounts.model_info import model_info_from, ollama_model_info
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.ollama_server import OllamaServer
 
