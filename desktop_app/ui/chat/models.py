@@ -89,7 +89,8 @@ class ConversationListModel(QAbstractListModel):
         try:
             page = await self._page(after=self._after, limit=PAGE)
         except StorageFailed:
-            page = None  # the pane's banner says why; scrolling again tries again
+            page = None  # the pane's banner says why; its Retry reloads the list
+            self._more = False
         finally:
             if generation == self._generation:
                 self._loading = False
