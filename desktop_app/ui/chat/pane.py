@@ -94,7 +94,9 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
         self._sending = ""  # the message whose answer is streaming, while send() streams it
 
         # Left: conversations.
-        self.conversations = ConversationListModel(page=chat.store.conversation_page, spawn=self._tasks.spawn, parent=self)
+        self.conversations = ConversationListModel(
+            page=chat.store.conversation_page, spawn=self._tasks.spawn, parent=self
+        )
         self.conversations_box = ConversationsBox(model=self.conversations, search=self._search_panel())
 
         # Centre: model picker, transcript, notice, composer.
