@@ -217,7 +217,8 @@ class LibraryMixin:
     def _conversation_page(
         self, after: tuple[int, float, int] | None, limit: int, through_id: int | None
     ) -> list[Conversation]:
-        where, args = ["1"], []
+        where: list[str] = ["1"]
+        args: list[Any] = []
         if after is not None:
             where.append("(pinned, updated_at, id) < (?, ?, ?)")
             args.extend(after)
