@@ -215,6 +215,7 @@ def probe(timeout_s: float) -> dict[str, float]:
             bar.setValue(bar.value() + max(bar.maximum() // 40, bar.pageStep()))
             await asyncio.sleep(0.03)
         figures["conversations_after_scroll"] = pane.conversations.rowCount()
+        scrolled = time.perf_counter()
         search = pane.conversations_box.search
         words = random.Random(50).sample(WORDS, QUERIES)
         times = []
@@ -232,6 +233,8 @@ def probe(timeout_s: float) -> dict[str, float]:
         figures["search_p50_ms"] = percentile(times, 50) * 1e3
         figures["search_p95_ms"] = percentile(times, 95) * 1e3
         figures.update(lag_figures(heartbeat.lateness(busy_from, busy_to)))
+        figures["scroll_lag_max_ms"] = lag_figures(heartbeat.lateness(busy_from, scrolled))["lag_max_ms"]
+        figures["search_lag_max_ms"] = lag_figures(heartbeat.lateness(scrolled, busy_to))["lag_max_ms"]
         figures.update(lag_figures(idle, "idle_"))
         gc.collect()
         await asyncio.sleep(0.5)
