@@ -16,7 +16,7 @@ from desktop_app.domain.search import MATCH_END, MATCH_START, SearchHit, SearchQ
 
 _Index = QModelIndex | QPersistentModelIndex
 HIT_ROLE = Qt.ItemDataRole.UserRole
-PAGE = 50
+PAGE = 25  # a view's worth and more: each hit is a rich-text document to lay out
 DOCUMENTS_KEPT = 4 * PAGE
 
 Fetch = Callable[[SearchQuery, int, int], Awaitable[list[SearchHit]]]  # (query, limit, offset)
@@ -137,7 +137,10 @@ class HitDelegate(QStyledItemDelegate):
         mark.setAlpha(90)
         dim = palette.color(QPalette.ColorRole.PlaceholderText) if not selected else text
         account = self._account_label(hit.account_id) if hit.account_id else ""
-        width = max(option.rect.width(), 120)  # type: ignore[attr-defined]
+        # sizeHint's option has no rect: the row is as wide as the view, as when painted.
+        view = option.widget  # type: ignore[attr-defined]
+        width = option.rect.width() or (view.viewport().width() if view is not None else 0)  # type: ignore[attr-defined]
+        width = max(width, 120)
         font = option.font  # type: ignore[attr-defined]
         key = (hit, account, text.rgba(), mark.rgba(), dim.rgba(), font.key(), width)
         if (document := self._documents.get(key)) is not None:
