@@ -15,7 +15,9 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.domain.conversations import Conversation
 from desktop_app.domain.search import MATCH_END, MATCH_START, SearchHit, SearchQuery, match_expression
+from desktop_app.services.chat.conversation_rows import CONVERSATION_SELECT, conversation_from
 
 _INDEXED = "role IN ('user', 'assistant') AND status != 'streaming'"
 _NEW_INDEXED = "new.role IN ('user', 'assistant') AND new.status != 'streaming'"
@@ -144,6 +146,11 @@ def message_statement(query: SearchQuery, expression: str) -> tuple[str, list[An
     )
 
 
+def list_key(conversation: Conversation) -> tuple[int, float, int]:
+    """Where a conversation sorts in the list (larger first)."""
+    return int(conversation.pinned), conversation.updated_at, conversation.id
+
+
 class LibraryMixin:
     """ConversationStore's search, pins and tags (every statement on the store's worker)."""
 
@@ -158,6 +165,14 @@ class LibraryMixin:
         if query.empty:
             return []
         return await self._read(self._search, query, limit, offset)
+
+    async def conversation_page(
+        self, *, after: tuple[int, float, int] | None = None, limit: int = 100, through_id: int | None = None
+    ) -> list[Conversation]:
+        """Conversations in the list's order (the pinned first, then the most recently active), from
+        just after the key `after` (see `list_key`): `limit` of them, or (`through_id`) all down to that
+        one. A keyset read on the index conversations_by_pin: a page costs its own rows wherever it starts."""
+        return await self._read(self._conversation_page, after, limit, through_id)
 
     async def match_ids(self, conversation_id: int, text: str, *, reasoning: bool = False) -> list[int]:
         """The ids of the conversation's messages that `text` finds, oldest first."""
@@ -198,6 +213,24 @@ class LibraryMixin:
         sql, args = message_statement(query, expression)
         rows += conn.execute(sql, [*args, limit - len(rows), max(0, offset - titles)]).fetchall()
         return [SearchHit(*row) for row in rows]
+
+    def _conversation_page(
+        self, after: tuple[int, float, int] | None, limit: int, through_id: int | None
+    ) -> list[Conversation]:
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if after is not None:
+            where.append("(pinned, updated_at, id) < (?, ?, ?)")
+            args.extend(after)
+        if through_id is not None:
+            where.append("(pinned, updated_at, id) >= (SELECT pinned, updated_at, id FROM conversations WHERE id = ?)")
+            args.append(through_id)
+        rows = self._conn.execute(
+            f"SELECT {CONVERSATION_SELECT} FROM conversations WHERE {' AND '.join(where)}"
+            " ORDER BY pinned DESC, updated_at DESC, id DESC LIMIT ?",
+            [*args, -1 if through_id is not None else limit],
+        )
+        return [conversation_from(row) for row in rows]
 
     def _match_ids(self, conversation_id: int, text: str, reasoning: bool) -> list[int]:
         expression = match_expression(text)

@@ -61,6 +61,13 @@ def compare_json(setup: CompareSetup | None) -> str:
     return "" if setup is None else setup.model_dump_json()
 
 
+# What conversation_from reads, from `conversations`.
+CONVERSATION_SELECT = (
+    "id, title, account_id, model, params, updated_at, compare, pinned,"
+    " (SELECT group_concat(tag, char(31)) FROM tags WHERE conversation_id = conversations.id)"
+)
+
+
 def conversation_from(row: tuple[Any, ...]) -> Conversation:
     id_, title, account_id, model, params, updated_at, compare, pinned, tags = row
     return Conversation(

@@ -26,6 +26,9 @@ from desktop_app.services.chat import conversation_dump
 from desktop_app.services.chat import conversation_library as library
 from desktop_app.services.chat.conversation_recovery import copy_readable
 from desktop_app.services.chat.conversation_rows import (
+    CONVERSATION_SELECT as _CONVERSATION_COLUMNS,
+)
+from desktop_app.services.chat.conversation_rows import (
     attachments_from,
     attachments_json,
     compare_json,
@@ -103,10 +106,6 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     4: library.MIGRATION,  # pins, tags and the full-text search index
 }
 
-_CONVERSATION_COLUMNS = (
-    "id, title, account_id, model, params, updated_at, compare, pinned,"
-    " (SELECT group_concat(tag, char(31)) FROM tags WHERE conversation_id = conversations.id)"
-)
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, metrics, error, account_id, model, request,"
     " parent_id, lane, vote, attachments, tool_calls, tool_call_id"

@@ -11,14 +11,14 @@ class ConversationActionsMixin:
     """ChatPane's conversation-list methods (dialogs are non-modal: open() and signals)."""
 
     async def load_conversations(self, select_id: int | None = None, *, select: bool = True) -> None:
+        """Read the list's first page again (down to `select_id`, which is then made current)."""
         try:
-            items = await self._chat.store.list_conversations()
+            await self.conversations.load(select_id)
         except StorageFailed:
             return  # the banner says why, with what to do
         finally:
             self._show_store_state()
-        self.conversations.set_conversations(items)
-        if not items or not select:
+        if not self.conversations.rowCount() or not select:
             return
         row = self.conversations.row_of(select_id) if select_id is not None else 0
         self.conversations_box.view.setCurrentIndex(self.conversations.index(max(row, 0)))

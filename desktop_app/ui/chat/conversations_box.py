@@ -28,6 +28,7 @@ class ConversationsBox(QWidget):
         # A long title or many tags is cut with "…" (the tooltip has it all), not scrolled sideways.
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.view.setUniformItemSizes(True)  # one line each: a page read costs its rows, not a pass over all
         self.export_action = QAction("Export…", self)
         self.export_action.triggered.connect(self._on_export_triggered)
         self.context_menu: QMenu | None = None  # the list's menu while it is open

@@ -59,6 +59,7 @@ class LibraryActionsMixin:
         row = self.conversations.row_of(conversation.id)
         if row >= 0:
             self.conversations_box.view.setCurrentIndex(self.conversations.index(row))
+        await self.stored.render_all()  # next/previous go through every match, the earliest too
         self.find_bar.find(query.text, at=await self._place_of(hit, query))
 
     async def _place_of(self, hit: SearchHit, query: SearchQuery) -> int:

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from desktop_app.domain.conversations import Conversation
+from desktop_app.domain.errors import StorageFailed
 from desktop_app.services.accounts.accounts import AccountService
+from desktop_app.services.chat.conversation_library import list_key
 
 _Index = QModelIndex | QPersistentModelIndex
 ID_ROLE = Qt.ItemDataRole.UserRole
 PIN_MARK = "▲ "  # before a pinned conversation's title
 
 
+Page = Callable[..., Awaitable[list[Conversation]]]  # ConversationStore.conversation_page
+PAGE = 100
+
+
 class ConversationListModel(QAbstractListModel):
-    def __init__(self, parent=None) -> None:
+    """The conversations in the list's order, read a page at a time as the view scrolls (fetchMore).
+
+    `load()` reads the first page; each later page starts after the last row read (a keyset), so
+    conversations moved to the front meanwhile (upsert_front) are not read twice."""
+
+    def __init__(self, *, page: Page | None = None, spawn: Callable[[Coroutine], object] | None = None, parent=None):
         super().__init__(parent)
         self._items: list[Conversation] = []
+        self._page = page
+        self._spawn = spawn
+        self._after: tuple[int, float, int] | None = None  # the key of the last row read: the next page's start
+        self._more = False
+        self._loading = False
+        self._generation = 0  # a reload makes pages asked for before it stale
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._items)
@@ -42,6 +60,53 @@ class ConversationListModel(QAbstractListModel):
             return item.id
         return None
 
+    def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:
+        return not parent.isValid() and self._more and not self._loading and self._spawn is not None
+
+    def fetchMore(self, parent: _Index = QModelIndex()) -> None:
+        if self.canFetchMore(parent) and self._spawn is not None:
+            self._loading = True
+            self._spawn(self._load_next(self._generation))
+
+    async def load(self, through_id: int | None = None) -> None:
+        """Read the first page again (and, with `through_id`, every row down to that conversation).
+        StorageFailed propagates, the rows shown kept."""
+        assert self._page is not None
+        self._generation += 1
+        generation = self._generation
+        items = await self._page(limit=PAGE)
+        if through_id is not None and all(c.id != through_id for c in items) and len(items) == PAGE:
+            items += await self._page(after=list_key(items[-1]), through_id=through_id)
+        if generation != self._generation:
+            return
+        self._more = len(items) >= PAGE
+        self._loading = False
+        self._after = list_key(items[-1]) if items else None
+        self.set_conversations(items)
+
+    async def _load_next(self, generation: int) -> None:
+        assert self._page is not None
+        try:
+            page = await self._page(after=self._after, limit=PAGE)
+        except StorageFailed:
+            page = None  # the pane's banner says why; its Retry reloads the list
+            self._more = False
+        finally:
+            if generation == self._generation:
+                self._loading = False
+        if generation != self._generation or page is None:
+            return
+        self._more = len(page) == PAGE
+        if page:
+            self._after = list_key(page[-1])
+        known = {c.id for c in self._items}
+        page = [c for c in page if c.id not in known]
+        if page:
+            start = len(self._items)
+            self.beginInsertRows(QModelIndex(), start, start + len(page) - 1)
+            self._items.extend(page)
+            self.endInsertRows()
+
     def set_conversations(self, items: list[Conversation]) -> None:
         self.beginResetModel()
         self._items = list(items)
@@ -56,6 +121,10 @@ class ConversationListModel(QAbstractListModel):
     def upsert_front(self, conversation: Conversation) -> None:
         """Put `conversation` first among the pinned or the others (it was just used), inserting it if new."""
         row = self.row_of(conversation.id)
+        if not conversation.pinned and self._more and self._items and self._items[-1].pinned:
+            # Its place is after pinned conversations not read yet: a later page brings it there.
+            self.remove(conversation.id)
+            return
         front = 0 if conversation.pinned else sum(1 for c in self._items if c.pinned and c.id != conversation.id)
         if row == front:
             self._items[row] = conversation

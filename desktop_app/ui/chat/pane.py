@@ -58,7 +58,8 @@ from desktop_app.ui.chat.params import ParamsPanel
 from desktop_app.ui.chat.presets import PresetsBox, params_column
 from desktop_app.ui.chat.request_code import RequestCodeDialog
 from desktop_app.ui.chat.store_faults import StoreFaultsMixin
-from desktop_app.ui.chat.tool_cards import ToolCallsPanel, send_tool_results, shown_text
+from desktop_app.ui.chat.stored_transcript import StoredTranscript
+from desktop_app.ui.chat.tool_cards import ToolCallsPanel, send_tool_results
 from desktop_app.ui.chat.transcript import TranscriptView
 from desktop_app.ui.chat.turn_actions import TurnActions
 from desktop_app.ui.common.events import follow
@@ -66,9 +67,6 @@ from desktop_app.ui.common.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 LOADING_NOTICE_AFTER_MS = 1200
-INTERRUPTED_NOTE = "Interrupted: ModelDesk closed while this reply was arriving"
-# Whether it is sent is decided in domain.conversations.SENT_AS_CONTEXT; this says so on the turn.
-INTERRUPTED_CONTEXT_NOTE = "; the text above goes with your next message as context"
 
 
 class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, CompareModeMixin, QWidget):
@@ -96,7 +94,9 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
         self._sending = ""  # the message whose answer is streaming, while send() streams it
 
         # Left: conversations.
-        self.conversations = ConversationListModel(self)
+        self.conversations = ConversationListModel(
+            page=chat.store.conversation_page, spawn=self._tasks.spawn, parent=self
+        )
         self.conversations_box = ConversationsBox(model=self.conversations, search=self._search_panel())
 
         # Centre: model picker, transcript, notice, composer.
@@ -110,6 +110,9 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
         self.model_info.setObjectName("modelInfo")
         self.model_info.setStyleSheet("QLabel#modelInfo { color: palette(placeholder-text); }")
         self.transcript = TranscriptView()
+        self.stored = StoredTranscript(
+            transcript=self.transcript, held=chat.unsaved, unsaved_problem=lambda: chat.unsaved_problem
+        )
         self.turns = TurnActions(self)  # regenerate, edit, delete, branch, versions
         # Why the conversation history cannot be used (or was set aside), with what to do about it.
         self.store_banner = QLabel(objectName="storeBanner")
@@ -327,48 +330,7 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
             self._on_storage_failed(exc, retry="answer")
             return
         self.tool_calls.show_pending(messages, conversation.params.tools)
-        for message in messages:
-            if message.role in ("user", "tool"):
-                self.transcript.add_user_message(
-                    shown_text(message, message.content),
-                    versions=(message.version, message.versions),
-                    attachments=message.attachments,
-                    speaker="Tool result" if message.role == "tool" else "You",
-                )
-                continue
-            held = self._chat.unsaved(message.id)
-            content, status, error = message.content, message.status, message.error
-            request = message.request
-            if held is not None:
-                content, status = held.get("content", content), held.get("status", status)
-                error, request = held.get("error", error), held.get("request", request)
-            note = {
-                MessageStatus.STOPPED: "Stopped",
-                MessageStatus.STREAMING: INTERRUPTED_NOTE,
-                MessageStatus.INTERRUPTED: INTERRUPTED_NOTE,
-                MessageStatus.FAILED: error,
-            }.get(status, "")
-            if status is MessageStatus.INTERRUPTED and content:
-                note += INTERRUPTED_CONTEXT_NOTE
-            if held is not None and self._chat.unsaved_problem is not None:
-                note = " ".join(
-                    filter(
-                        None,
-                        [
-                            note if status is not MessageStatus.STREAMING else "",
-                            f"Not saved yet: {self._chat.unsaved_problem.message}",
-                        ],
-                    )
-                )
-            self.transcript.add_assistant_message(
-                shown_text(message, content),
-                footer=message.metrics.summary(),
-                note=note,
-                request=request,
-                versions=(message.version, message.versions),
-                reasoning=message.reasoning,
-                thinking=message.metrics.thinking_summary(),
-            )
+        self.stored.show(messages)
         if messages and messages[-1].status is MessageStatus.INTERRUPTED:
             # Retry answers the last question again; an earlier interrupted reply stays as it is.
             self.transcript.show_error("This reply was cut off.", retry=True)

@@ -65,6 +65,19 @@ class ReplyExtras:
         self._folds.clear()
         self._bodies.clear()
 
+    def counts(self) -> tuple[int, int]:
+        """How many folds and JSON views there are (for `shift_older`)."""
+        return len(self._folds), len(self._bodies)
+
+    def shift_older(self, counts: tuple[int, int], at: int, delta: int) -> None:
+        """Move only the first `counts` (folds, JSON views): text went in before them, with its own."""
+        folds, bodies = self._folds, self._bodies
+        self._folds, self._bodies = folds[: counts[0]], bodies[: counts[1]]
+        try:
+            self.shift(at, delta)
+        finally:
+            self._folds, self._bodies = folds, bodies
+
     def shift(self, at: int, delta: int, *, skip: object = None) -> None:
         """Text was inserted (delta > 0) or removed at `at`: move what lies from there on."""
         if not delta:

@@ -16,7 +16,8 @@ from desktop_app.domain.search import MATCH_END, MATCH_START, SearchHit, SearchQ
 
 _Index = QModelIndex | QPersistentModelIndex
 HIT_ROLE = Qt.ItemDataRole.UserRole
-PAGE = 50
+PAGE = 25  # a view's worth and more: each hit is a rich-text document to lay out
+DOCUMENTS_KEPT = 4 * PAGE
 
 Fetch = Callable[[SearchQuery, int, int], Awaitable[list[SearchHit]]]  # (query, limit, offset)
 
@@ -124,6 +125,8 @@ class HitDelegate(QStyledItemDelegate):
     def __init__(self, *, account_label: Callable[[str], str], parent=None) -> None:
         super().__init__(parent)
         self._account_label = account_label
+        # Laid out once for the size and again for the paint otherwise: a page of hits costs twice.
+        self._documents: dict[tuple, QTextDocument] = {}
 
     def _document(self, option: QStyleOptionViewItem, index: _Index) -> QTextDocument:
         hit: SearchHit = index.data(HIT_ROLE)
@@ -133,14 +136,25 @@ class HitDelegate(QStyledItemDelegate):
         mark = palette.color(QPalette.ColorRole.Highlight if not selected else QPalette.ColorRole.Base)
         mark.setAlpha(90)
         dim = palette.color(QPalette.ColorRole.PlaceholderText) if not selected else text
+        account = self._account_label(hit.account_id) if hit.account_id else ""
+        # sizeHint's option has no rect: the row is as wide as the view, as when painted.
+        view = option.widget  # type: ignore[attr-defined]
+        width = option.rect.width() or (view.viewport().width() if view is not None else 0)  # type: ignore[attr-defined]
+        width = max(width, 120)
+        font = option.font  # type: ignore[attr-defined]
+        key = (hit, account, text.rgba(), mark.rgba(), dim.rgba(), font.key(), width)
+        if (document := self._documents.get(key)) is not None:
+            return document
         document = QTextDocument()
-        document.setDefaultFont(option.font)  # type: ignore[attr-defined]
+        document.setDefaultFont(font)
         document.setDocumentMargin(5)
         document.setDefaultStyleSheet(f"body {{ color: {text.name()}; }}")
-        account = self._account_label(hit.account_id) if hit.account_id else ""
         rgba = f"rgba({mark.red()},{mark.green()},{mark.blue()},{mark.alpha()})"
         document.setHtml(f"<body>{hit_html(hit, mark=rgba, dim=dim.name(), account=account)}</body>")
-        document.setTextWidth(max(option.rect.width(), 120))  # type: ignore[attr-defined]
+        document.setTextWidth(width)
+        if len(self._documents) >= DOCUMENTS_KEPT:
+            self._documents.clear()
+        self._documents[key] = document
         return document
 
     def paint(self, painter, option: QStyleOptionViewItem, index: _Index) -> None:

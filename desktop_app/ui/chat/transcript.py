@@ -17,7 +17,8 @@ the stored branch in order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +33,7 @@ from PySide6.QtGui import (
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
-    QTextFormat,
     QTextFrameFormat,
-    QTextTable,
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
@@ -44,6 +43,7 @@ from desktop_app.domain.structured_output import Verdict
 from desktop_app.ui.chat.attachment_tray import insert_attachment_line
 from desktop_app.ui.chat.markdown import BlockSplitter, render_markdown
 from desktop_app.ui.chat.reply_extras import ReplyExtras, json_link_label
+from desktop_app.ui.chat.transcript_colours import recolour_document
 from desktop_app.ui.theme import Colours, colours
 
 RENDER_INTERVAL_MS = 150
@@ -87,6 +87,7 @@ class TranscriptView(QTextBrowser):
     code_view_requested = Signal(object)  # the SentRequest behind a reply ("View as code")
     turn_action_requested = Signal(str, int)  # (action, the message's place from 0): see TURN_ACTIONS
     attachment_open_requested = Signal(object)  # the Attachment whose thumbnail or name was clicked
+    cleared = Signal()  # clear_transcript: what is shown from now on is something else
     recoloured = Signal()  # the theme changed what was shown (code blocks keep their old style until shown again)
 
     def __init__(self, parent: QWidget | None = None, *, render_interval_ms: int = RENDER_INTERVAL_MS) -> None:
@@ -138,10 +139,49 @@ class TranscriptView(QTextBrowser):
         self._attachments.clear()
         self._extras.clear()
         self._reset_document()
+        self.cleared.emit()
 
     def set_turn_actions(self, enabled: bool) -> None:
         """Offer the per-message actions on the messages added from now on."""
         self._turn_actions = enabled
+
+    def start_places_at(self, place: int) -> None:
+        """The next message added is at `place`: the `place` before it are not shown (yet)."""
+        self._turns = place
+
+    @property
+    def live(self) -> bool:
+        """A reply is streaming into the transcript."""
+        return self._live is not None
+
+    @contextmanager
+    def prepending(self, first_place: int) -> Iterator[None]:
+        """Messages added inside go before all shown (in a frame of their own, at places from
+        `first_place`), in one edit; what was shown keeps its place on screen."""
+        bar = self.verticalScrollBar()
+        from_bottom, follow = bar.maximum() - bar.value(), self._follow_bottom
+        history, turns, last_body = self._history, self._turns, self._last_body
+        counts = self._extras.counts()
+        before = self.document().characterCount()
+        cursor = history.firstCursorPosition()
+        at = cursor.position()
+        cursor.beginEditBlock()
+        self._history = cursor.insertFrame(QTextFrameFormat())
+        self._turns = first_place
+        try:
+            yield
+        finally:
+            after = QTextCursor(self._history.lastCursorPosition())
+            after.movePosition(QTextCursor.MoveOperation.NextBlock)
+            if after.block().length() == 1:
+                after.setBlockFormat(self._collapsed_block)
+            self._history, self._turns, self._last_body = history, turns, last_body
+            delta = self.document().characterCount() - before
+            self._extras.shift_older(counts, at, delta)
+            self._moved(at, delta)
+            cursor.endEditBlock()
+            self._follow_bottom = follow
+            bar.setValue(bar.maximum() - from_bottom)
 
     def set_attachment_files(self, path_of: Callable[[Attachment], Path]) -> None:
         """Where attached files are kept, for the thumbnails under a message."""
@@ -588,61 +628,8 @@ class TranscriptView(QTextBrowser):
             old = self._colours
             self._apply_palette()  # applies to what is added from now on
             if old is not None and old != self._colours:
-                self._recolour_document(old, self._colours)
+                recolour_document(self.document(), old, self._colours)
                 self.recoloured.emit()
-
-    def _recolour_document(self, old: Colours, new: Colours) -> None:
-        """Give what is already shown the new theme's colours: user blocks, links, errors, notes.
-
-        Code blocks keep the highlighting style they were drawn with (its own background too).
-        """
-        document = self.document()
-        swap = {
-            QColor(getattr(old, name)).rgb(): QColor(getattr(new, name))
-            for name in ("error", "ok", "muted", "code_background")
-        }
-        frames = [document.rootFrame()]
-        while frames:
-            frame = frames.pop()
-            frames.extend(frame.childFrames())
-            if isinstance(frame, QTextTable):
-                table = frame.format()
-                if table.borderBrush().color() == QColor(old.table_border):
-                    table.setBorderBrush(QColor(new.table_border))
-                    frame.setFormat(table)
-            elif frame.frameFormat().background().color() == QColor(old.user_block):
-                frame_format = frame.frameFormat()
-                frame_format.setBackground(QColor(new.user_block))
-                frame.setFrameFormat(frame_format)
-        changes: list[tuple[int, int, QTextCharFormat]] = []
-        block = document.begin()
-        while block.isValid():
-            fragments = block.begin()
-            while not fragments.atEnd():
-                fragment = fragments.fragment()
-                current = fragment.charFormat()
-                change = QTextCharFormat()
-                if current.isAnchor() and current.anchorHref():
-                    change.setForeground(QColor(new.link))
-                elif current.hasProperty(QTextFormat.Property.ForegroundBrush):
-                    colour = swap.get(current.foreground().color().rgb())
-                    if colour is not None:
-                        change.setForeground(colour)
-                if current.hasProperty(QTextFormat.Property.BackgroundBrush):
-                    colour = swap.get(current.background().color().rgb())
-                    if colour is not None:
-                        change.setBackground(colour)
-                if change.propertyCount():
-                    changes.append((fragment.position(), fragment.position() + fragment.length(), change))
-                fragments += 1
-            block = block.next()
-        cursor = QTextCursor(document)
-        cursor.beginEditBlock()
-        for start, end, change in changes:
-            cursor.setPosition(start)
-            cursor.setPosition(end, _KEEP)
-            cursor.mergeCharFormat(change)
-        cursor.endEditBlock()
 
     # -- reactions --------------------------------------------------------------------------
 
