@@ -11,10 +11,16 @@ import sys
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
+import logging
+
 import keyring
 import pytest
 
 from tests.memory_keyring import MemoryKeyring
+
+# qasync logs every executor call with its arguments at DEBUG: noise in a failure's report, and
+# megabytes of repr when a download's chunks are the arguments.
+logging.getLogger("qasync").setLevel(logging.INFO)
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +36,27 @@ def isolated_home(tmp_path, monkeypatch, request):
         keyring.set_keyring(previous)
     else:
         yield home
+
+
+@pytest.fixture(autouse=True)
+def logging_put_back():
+    """A test that sets up the app's logging (a file handler, DEBUG) leaves it as it found it: a root
+    left at DEBUG makes every later test log every executor call, megabytes of arguments included."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    named = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    for handler in [h for h in root.handlers if h not in handlers and not type(h).__module__.startswith("_pytest")]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and logger.level != named.get(name, logging.NOTSET):
+            logger.setLevel(named.get(name, logging.NOTSET))
 
 
 @pytest.fixture

@@ -15,9 +15,28 @@ from datetime import datetime
 from desktop_app.services.diagnostics import scrub
 
 RECENT_CAPACITY = 50
-# Libraries that may echo request details (headers included) at DEBUG: they stay at WARNING even
-# when debug logging is on.
-QUIET_LOGGERS = ("LiteLLM", "litellm", "httpx", "httpcore", "openai", "ollama")
+# Libraries that stay at WARNING even when debug logging is on. LiteLLM, httpx, openai and ollama
+# may echo request details (headers included); botocore logs each SigV4 canonical request (with the
+# session token) and google-auth its token requests; qasync logs the repr of every executor call's
+# arguments, which can be a message, a key or megabytes of a file being written.
+QUIET_LOGGERS = (
+    "LiteLLM",
+    "litellm",
+    "httpx",
+    "httpcore",
+    "openai",
+    "ollama",
+    "botocore",
+    "boto3",
+    "google",
+    "urllib3",
+    "qasync",
+)
+
+
+def quiet_chatty_loggers() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class ScrubFilter(logging.Filter):
@@ -106,8 +125,7 @@ def set_debug(enabled: bool, root: logging.Logger | None = None) -> None:
     for handler in root.handlers:
         if isinstance(handler, logging.FileHandler):
             handler.setLevel(level)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_chatty_loggers()
 
 
 def debug_enabled(root: logging.Logger | None = None) -> bool:

@@ -6,6 +6,8 @@ import logging
 import logging.handlers
 from pathlib import Path
 
+from desktop_app.services.log_control import quiet_chatty_loggers
+
 
 def setup_logging(log_dir: Path, level: int = logging.INFO) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -16,8 +18,4 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.setLevel(level)
     root.addHandler(handler)
-    # LiteLLM and httpx are chatty at INFO and may echo request details: keep them at WARNING.
-    # botocore logs each SigV4 canonical request (with the session token) and google-auth its
-    # token requests at DEBUG: the same for them.
-    for name in ("LiteLLM", "litellm", "httpx", "httpcore", "openai", "botocore", "boto3", "google", "urllib3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_chatty_loggers()  # see QUIET_LOGGERS for why each one

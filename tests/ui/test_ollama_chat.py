@@ -16,6 +16,9 @@ MODEL = "gemma3:270m"
 
 @pytest.fixture
 def ollama_account(qtbot, modeldesk, ollama_server: OllamaServer) -> Account:
+    # A local model names the conversation with a second /api/chat of its own (test_auto_titles_ui):
+    # off here, so the requests the server saw are the chat's alone.
+    run(qtbot, modeldesk.settings.update(auto_titles="off"))
     account = Account(provider_id="ollama", label="Ollama here", base_url=ollama_server.base_url)
     run(qtbot, modeldesk.accounts.save_account(account, ""))
     run(qtbot, modeldesk.accounts.refresh_models(account.id))

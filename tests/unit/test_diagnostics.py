@@ -330,3 +330,24 @@ def test_set_debug_switches_levels_at_run_time(logger, tmp_path: Path) -> None:
     handler.flush()
     written = (tmp_path / "modeldesk.log").read_text(encoding="utf-8")
     assert "a detail" in written and "not written" not in written
+
+
+def test_debug_logging_leaves_out_what_worker_threads_are_handed(tmp_path: Path) -> None:
+    """qasync logs the repr of every executor call's arguments at DEBUG: a message, or the MBs of a
+    download being written (which once slowed the app to a crawl). Debug logging keeps it out."""
+    import qasync
+
+    from desktop_app.services.logs import setup_logging
+
+    setup_logging(tmp_path)  # the root logger; the test suite puts its levels and handlers back
+    install()
+    set_debug(True)
+    payload = "what the user typed " + _mixed(random.Random(3), 24)
+    with qasync.QThreadExecutor(1) as executor:
+        assert executor.submit(len, payload).result() == len(payload)
+    logging.getLogger("desktop_app.test").debug("a detail")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    written = (tmp_path / "modeldesk.log").read_text(encoding="utf-8")
+    assert "a detail" in written  # debug logging is on
+    assert payload not in written and "qasync" not in written
