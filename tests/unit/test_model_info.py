@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -241,6 +242,7 @@ async def test_details_asked_again_after_a_restart_come_from_disk_without_litell
     first = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=first_loader)
     shown = await first.model_info(account("anthropic"), "claude-sonnet-4-5")
     assert first_loader.calls == 1 and shown.known
+    await first.aclose()  # quitting writes what is not on disk yet
 
     again_loader = CountingLoader(engine)  # the next start: a new catalog on the same files
     again = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=again_loader)
@@ -248,6 +250,26 @@ async def test_details_asked_again_after_a_restart_come_from_disk_without_litell
     assert again_loader.calls == 0
     assert await again.model_info(account("openai"), "gpt-4o-mini") != ModelInfo("gpt-4o-mini")
     assert again_loader.calls == 1  # a model not asked before still comes from LiteLLM
+
+
+@pytest.mark.asyncio
+async def test_details_of_two_models_asked_at_once_are_both_kept(
+    http: httpx.AsyncClient, tmp_path: Path, engine: LiteLLMEngine
+) -> None:
+    """The picker asks for the first model shown and, a moment later, the one picked: both writes
+    of the file carry what was known, and the later state is the one left on disk."""
+    first = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=CountingLoader(engine))
+    haiku, sonnet = await asyncio.gather(
+        first.model_info(account("anthropic"), "claude-haiku-4-5"),
+        first.model_info(account("anthropic"), "claude-sonnet-4-5"),
+    )
+    await first.aclose()
+
+    loader = CountingLoader(engine)
+    again = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=loader)
+    assert await again.model_info(account("anthropic"), "claude-haiku-4-5") == haiku
+    assert await again.model_info(account("anthropic"), "claude-sonnet-4-5") == sonnet
+    assert loader.calls == 0
 
 
 @pytest.mark.asyncio

@@ -14,6 +14,7 @@ engine thread has imported it (see litellm_engine.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -61,6 +62,7 @@ from desktop_app.services.errors import (
     transport_error,
     unsendable,
 )
+from desktop_app.services.latest_file import LatestFile
 from desktop_app.services.paths import write_atomically
 
 log = logging.getLogger(__name__)
@@ -280,8 +282,8 @@ class ModelCatalog:
         # so that showing a model's details at start-up does not need LiteLLM (~150 MB) loaded.
         self._info_file = cache_file.with_name("model-info.json")
         self._info: dict[str, dict[str, dict[str, Any]]] | None = None  # provider id -> model -> fields
-        self._unwritten: bytes | None = None  # the lists as they stand, not yet on disk
-        self._writer: asyncio.Task[None] | None = None
+        self._lists_file = LatestFile(functools.partial(_write_models, cache_file), name="catalog:cache")
+        self._info_writes = LatestFile(functools.partial(write_model_info, self._info_file), name="catalog:details")
         # What each Ollama server's `/api/show` said, by (base URL, model); renewed with its model list.
         self._shown: dict[tuple[str, str], ModelInfo] = {}
 
@@ -314,27 +316,12 @@ class ModelCatalog:
         self._write_cache()
 
     def _write_cache(self) -> None:
-        """Keep the lists on disk: on a worker thread when a loop runs (the latest state wins; an
-        fsync must not hold up the window), else at once. Atomic, so a crash leaves a whole file."""
-        data = json.dumps(self._cache).encode("utf-8")  # a snapshot of the state now
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            _write_models(self._cache_file, data)
-            return
-        self._unwritten = data
-        if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._write_unwritten(), name="catalog:cache")
-
-    async def _write_unwritten(self) -> None:
-        while (data := self._unwritten) is not None:
-            self._unwritten = None
-            await asyncio.to_thread(_write_models, self._cache_file, data)
+        self._lists_file.put(json.dumps(self._cache).encode("utf-8"))  # a snapshot of the state now
 
     async def aclose(self) -> None:
-        """Quitting: the lists not yet on disk are written."""
-        if self._writer is not None:
-            await asyncio.shield(self._writer)
+        """Quitting: the lists and model details not yet on disk are written."""
+        await self._lists_file.aclose()
+        await self._info_writes.aclose()
 
     # --- network ----------------------------------------------------------------------------
 
@@ -571,8 +558,7 @@ class ModelCatalog:
         fields = {name: getattr(info, name) for name in INFO_FIELDS}
         self._info.setdefault(account.provider.id, {})[model] = fields
         # Serialised here, so that a later call's details cannot change it while it is written.
-        data = json.dumps({"litellm": litellm_version(), "providers": self._info}).encode()
-        await asyncio.to_thread(write_model_info, self._info_file, data)
+        self._info_writes.put(json.dumps({"litellm": litellm_version(), "providers": self._info}).encode())
         return info
 
     async def _ollama_info(self, account: Account, model: str, api_key: str | None) -> ModelInfo:

@@ -645,7 +645,7 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
 
     async def aclose(self) -> None:
         self.context_gauge.stop()
-        self.transcript.recoloured.disconnect()  # closed: a later theme change draws nothing again
+        self.turns.close()
         await self.stop_and_wait()
         try:
             await self._chat.save_draft(self.composer.toPlainText())

@@ -121,6 +121,7 @@ class TurnActions(QObject):
         pane.transcript.turn_action_requested.connect(self._on_transcript_turn_action_requested)
         pane.conversation_opened.connect(self._on_pane_conversation_opened)
         pane.transcript.recoloured.connect(self._on_transcript_recoloured)
+        self._following_theme = True
         self.edit_box.submitted.connect(self._on_edit_box_submitted)
         self.edit_box.cancelled.connect(self.cancel_edit)
 
@@ -153,6 +154,12 @@ class TurnActions(QObject):
         if self._editing is None and (held := self._put_aside.pop(conversation_id, None)) is not None:
             self._editing = held[0]
             self.edit_box.start(held[1], _edit_title(held[0]))
+
+    def close(self) -> None:
+        """The pane closed: a later theme change shows nothing again (the loop may be gone). Idempotent."""
+        if self._following_theme:
+            self._following_theme = False
+            self._pane.transcript.recoloured.disconnect(self._on_transcript_recoloured)
 
     def _on_transcript_recoloured(self) -> None:
         # Code blocks were highlighted for the old theme: show the conversation again in the new
