@@ -389,9 +389,9 @@ def test_export_to_writes_what_the_filters_show(qtbot, seeded, make_pane, tmp_pa
         assert run(qtbot, pane.export_to(target)) == 2
 
     assert target.read_bytes().decode("utf-8").splitlines() == [
-        "date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd",
-        f"{day(0)},home,Home,mixtral,1,700,150,0.00030000",
-        f"{day(3)},home,Home,mixtral,1,2000,400,0.05000000",
+        "date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd,cache_read_tokens,cache_write_tokens",
+        f"{day(0)},home,Home,mixtral,1,700,150,0.00030000,0,0",
+        f"{day(3)},home,Home,mixtral,1,2000,400,0.05000000,0,0",
     ]
     assert finished.args == [f"Exported 2 rows to {target}."]
     assert pane.status_label.text() == f"Exported 2 rows to {target}."

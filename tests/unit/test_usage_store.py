@@ -313,8 +313,8 @@ def test_merge_models_sums_each_day_and_account_over_models() -> None:
 
 @pytest.mark.asyncio
 async def test_export_writes_the_daily_totals_with_labels(store: UsageStore, tmp_path: Path) -> None:
-    await store.record(rec(at(0), "work", "qwen2.5-7b", 100, 20, 0.0125))
-    await store.record(rec(at(0), "work", "qwen2.5-7b", 50, 10, 0.0025))
+    await store.record(rec(at(0), "work", "qwen2.5-7b", 100, 20, 0.0125, cache_write_tokens=80))
+    await store.record(rec(at(0), "work", "qwen2.5-7b", 50, 10, 0.0025, cache_read_tokens=40))
     await store.record(rec(at(0), "home", "llama3", 7, 3, None))
     await store.record(rec(at(2), "gone", "gemma-2b", 1, 2, 0.000001))
     target = tmp_path / "export" / "usage.csv"
@@ -323,10 +323,10 @@ async def test_export_writes_the_daily_totals_with_labels(store: UsageStore, tmp
 
     assert count == 3
     assert target.read_bytes().decode("utf-8") == (
-        "date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd\r\n"
-        f"{day(0)},home,Home “lab”,llama3,1,7,3,\r\n"
-        f'{day(0)},work,"Work, main",qwen2.5-7b,2,150,30,0.01500000\r\n'
-        f"{day(2)},gone,,gemma-2b,1,1,2,0.00000100\r\n"
+        "date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd,cache_read_tokens,cache_write_tokens\r\n"
+        f"{day(0)},home,Home “lab”,llama3,1,7,3,,0,0\r\n"
+        f'{day(0)},work,"Work, main",qwen2.5-7b,2,150,30,0.01500000,40,80\r\n'
+        f"{day(2)},gone,,gemma-2b,1,1,2,0.00000100,0,0\r\n"
     )
 
 
@@ -342,12 +342,12 @@ async def test_export_applies_the_filters_and_writes_a_header_when_nothing_match
 
     assert await store.export_csv(target, labels={"work": "Work"}, account_id="work", model="qwen2.5-7b", days=30) == 1
     assert target.read_text("utf-8").splitlines() == [
-        "date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd",
-        f"{day(0)},work,Work,qwen2.5-7b,1,100,20,0.01000000",
+        "date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd,cache_read_tokens,cache_write_tokens",
+        f"{day(0)},work,Work,qwen2.5-7b,1,100,20,0.01000000,0,0",
     ]
     assert await store.export_csv(target, model="nothing") == 0
     assert target.read_bytes() == (
-        b"date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd\r\n"
+        b"date,account_id,account,model,requests,prompt_tokens,completion_tokens,cost_usd,cache_read_tokens,cache_write_tokens\r\n"
     )
 
 

@@ -35,6 +35,9 @@ CSV_HEADER = (
     "prompt_tokens",
     "completion_tokens",
     "cost_usd",
+    # Added after the others, so a sheet reading the columns by position still reads them.
+    "cache_read_tokens",  # part of prompt_tokens
+    "cache_write_tokens",
 )
 
 # _MIGRATIONS[n] takes a database at user_version n to n + 1.
@@ -231,6 +234,8 @@ def _csv_bytes(rows: list[DailyUsage], labels: Mapping[str, str]) -> bytes:
                 row.prompt_tokens,
                 row.completion_tokens,
                 "" if row.cost_usd is None else f"{row.cost_usd:.8f}",
+                row.cache_read_tokens,
+                row.cache_write_tokens,
             )
         )
     return buffer.getvalue().encode("utf-8")
