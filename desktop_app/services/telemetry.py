@@ -117,6 +117,58 @@ def encode(spans: Iterable[Span], resource: Mapping[str, AttrValue]) -> bytes:
     return _len(1, _len(1, _attributes(1, resource)) + _len(2, scope))
 
 
+# --- OTLP protobuf (ExportTraceServiceResponse), read by hand ---------------------------------------
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if at >= len(data) or shift > 63:
+            raise ValueError("a varint runs past the end")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
+def _fields(data: bytes) -> Iterable[tuple[int, int | bytes]]:
+    """(field number, value) of a protobuf message: varints as ints, length-delimited as bytes."""
+    at = 0
+    while at < len(data):
+        key, at = _read_varint(data, at)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, at = _read_varint(data, at)
+            yield field, value
+        elif wire == 2:
+            size, at = _read_varint(data, at)
+            if at + size > len(data):
+                raise ValueError("a field runs past the end")
+            yield field, data[at : at + size]
+            at += size
+        elif wire in (1, 5):
+            at += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"wire type {wire} is not used by OTLP")
+
+
+def partial_success(body: bytes) -> tuple[int, str]:
+    """What an ExportTraceServiceResponse says the collector rejected: (rejected_spans,
+    error_message); (0, "") when it took everything (an empty body included). ValueError when
+    the body is not such a message."""
+    rejected, message = 0, ""
+    for field, value in _fields(body):
+        if field == 1 and isinstance(value, bytes):  # partial_success: ExportTracePartialSuccess
+            for inner, inner_value in _fields(value):
+                if inner == 1 and isinstance(inner_value, int):
+                    rejected = inner_value
+                elif inner == 2 and isinstance(inner_value, bytes):
+                    message = inner_value.decode("utf-8", "replace")
+    return rejected, message
+
+
 def resource_attributes() -> dict[str, AttrValue]:
     from desktop_app import __version__
 
@@ -126,8 +178,9 @@ def resource_attributes() -> dict[str, AttrValue]:
 # --- sending ---------------------------------------------------------------------------------------
 
 
-def _post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> int:
-    """POST one OTLP/HTTP protobuf request; the HTTP status. Raises httpx.HTTPError when unreachable."""
+def _post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> tuple[int, bytes]:
+    """POST one OTLP/HTTP protobuf request; the HTTP status and the answer's body. Raises
+    httpx.HTTPError when unreachable."""
     import httpx
 
     from desktop_app.services.http_client import LOOPBACK_HOSTS
@@ -139,9 +192,14 @@ def _post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -
     sent = {**headers, "Content-Type": "application/x-protobuf"}
     with httpx.Client(trust_env=True, mounts=mounts, timeout=timeout_s, follow_redirects=False) as client:
         try:
-            return client.post(url, content=body, headers=sent).status_code
+            response = client.post(url, content=body, headers=sent)
+            return response.status_code, response.content
         except httpx.InvalidURL:
             raise httpx.ConnectError("the URL cannot be used") from None
+
+
+# (url, body, headers, timeout_s) -> (HTTP status, the answer's body)
+Post = Callable[[str, bytes, Mapping[str, str], float], tuple[int, bytes]]
 
 
 def _failure(exc: Exception) -> str:
@@ -170,7 +228,7 @@ class SpanExporter:
         max_queue: int = MAX_QUEUE,
         max_batch: int = MAX_BATCH,
         timeout_s: float = SEND_TIMEOUT_S,
-        post: Callable[[str, bytes, Mapping[str, str], float], int] = _post,
+        post: Post = _post,
     ) -> None:
         self.url = url
         self._headers = dict(headers)
@@ -232,11 +290,13 @@ class SpanExporter:
                 self._cond.wait_for(self._ready, self._interval_s)
                 batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
                 self._sending = len(batch)
-            status, failure = 0, ""
+            failure, rejected, why = "", 0, ""
             try:
-                status = self._post(self.url, encode(batch, self._resource), self._headers, self._timeout_s)
+                status, answer = self._post(self.url, encode(batch, self._resource), self._headers, self._timeout_s)
                 if not 200 <= status < 300:
                     failure = f"it answered HTTP {status}"
+                else:
+                    rejected, why = _rejected(answer, len(batch))
             except Exception as exc:  # noqa: BLE001 - any failure drops the batch, never the app
                 failure = _failure(exc)
             with self._cond:
@@ -246,13 +306,19 @@ class SpanExporter:
                         log.warning("telemetry export to %s failed: %s; spans are dropped", self.url, failure)
                     self.last_failure = failure
                 else:
-                    self.exported += len(batch)
-                    self.last_failure = ""
+                    # OTLP's partial success: a 200 whose answer counts the spans the collector refused.
+                    self.exported += len(batch) - rejected
+                    self.dropped += rejected
+                    if rejected:
+                        failure = f"it rejected {rejected} of {len(batch)} spans ({why or 'no reason given'})"
+                        if failure != self.last_failure:
+                            log.warning("telemetry export to %s: %s", self.url, failure)
+                    self.last_failure = failure
                 self._sending = 0
                 self._cond.notify_all()
 
 
-def send_test_span(url: str, headers: Mapping[str, str], *, post: Callable[..., int] = _post) -> str:
+def send_test_span(url: str, headers: Mapping[str, str], *, post: Callable[..., tuple[int, bytes]] = _post) -> str:
     """Send one test span to `url` (blocking) and say in one sentence whether the endpoint took it."""
     from desktop_app.domain.chat import ChatParams
 
@@ -260,13 +326,27 @@ def send_test_span(url: str, headers: Mapping[str, str], *, post: Callable[..., 
     attempt = Attempt("modeldesk", "", "Test", "", "modeldesk-test", ChatParams(), "ok", now, now)
     span = span_of(attempt, include_content=False, trace_id=os.urandom(16), span_id=os.urandom(8))
     try:
-        status = post(url, encode([span], resource_attributes()), headers, SEND_TIMEOUT_S)
+        status, answer = post(url, encode([span], resource_attributes()), headers, SEND_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - said to the user
         return f"The test span was not sent: {_failure(exc)} at {url}."
     if 200 <= status < 300:
+        rejected, why = _rejected(answer, 1)
+        if rejected:
+            return f"The endpoint answered HTTP {status} but rejected the test span: {why or 'it gave no reason'}."
         return f"The endpoint took the test span (HTTP {status})."
     why = {401: "; check the headers", 403: "; check the headers", 404: "; check the URL"}.get(status, "")
     return f"The endpoint refused the test span with HTTP {status}{why}."
+
+
+def _rejected(answer: bytes, sent: int) -> tuple[int, str]:
+    """How many of `sent` spans a 2xx answer says were rejected, and why (at most 200 characters).
+    An answer that is not an ExportTraceServiceResponse (a collector answering JSON or text
+    despite the protobuf request) counts as taking them all, as the status says."""
+    try:
+        rejected, why = partial_success(answer)
+    except ValueError:
+        return 0, ""
+    return max(0, min(rejected, sent)), " ".join(why.split())[:200]
 
 
 def _now_ns() -> int:
@@ -288,7 +368,7 @@ class Telemetry:
         settings: SettingsService,
         secrets: SecretStore,
         interval_s: float = 5.0,
-        post: Callable[[str, bytes, Mapping[str, str], float], int] = _post,
+        post: Post = _post,
     ) -> None:
         self._settings = settings
         self._secrets = secrets

@@ -4,7 +4,9 @@
 It takes ``POST /v1/traces`` with ``Content-Type: application/x-protobuf``, decodes the body as an
 ``ExportTraceServiceRequest`` with opentelemetry-proto's generated classes (the real schema: a body
 that does not parse is refused with 400) and answers 200 with an empty, protobuf-encoded
-``ExportTraceServiceResponse``. Another path answers 404, another method 405, another content type
+``ExportTraceServiceResponse``; with ``partial`` set to (n, message) it answers as a collector that
+took the request but refused n of its spans (the spec's "partial success": 200, with
+``partial_success.rejected_spans`` and ``error_message`` set). Another path answers 404, another method 405, another content type
 415. ``required_headers`` makes it answer 401 to a request without them, as an authenticating
 collector does. Tests read back the decoded spans (``spans``, ``wait_for_spans``) and the raw bodies.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
@@ -55,6 +58,7 @@ class OtlpReceiver(LoopbackServer):
         self.bodies: list[bytes] = []  # every accepted body as it came
         self.exports: list[ExportTraceServiceRequest] = []
         self.resources: list[dict[str, Any]] = []
+        self.partial: tuple[int, str] | None = None  # (rejected spans, why) answered to every export
 
     @property
     def spans(self) -> list[Span]:
@@ -99,4 +103,8 @@ class OtlpReceiver(LoopbackServer):
             self.exports.append(export)
             self.resources.extend(attributes(rs.resource) for rs in export.resource_spans)
             self._lock.notify_all()
-        return _answer(200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
+        response = ExportTraceServiceResponse()
+        if self.partial is not None:
+            rejected, why = self.partial
+            response.partial_success.CopyFrom(ExportTracePartialSuccess(rejected_spans=rejected, error_message=why))
+        return _answer(200, response.SerializeToString(), "application/x-protobuf")

@@ -6,6 +6,7 @@ round trip with credential headers in the keyring."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -19,7 +20,7 @@ from desktop_app.domain.telemetry import Attempt, TelemetrySettings, span_of, tr
 from desktop_app.services.accounts.secrets import SecretStore
 from desktop_app.services.settings import SettingsService
 from desktop_app.services.settings_store import SettingsStore
-from desktop_app.services.telemetry import SpanExporter, Telemetry, send_test_span
+from desktop_app.services.telemetry import SpanExporter, Telemetry, partial_success, send_test_span
 from tests.servers.otlp_receiver import OtlpReceiver, attributes
 
 PROMPT = "What is the capital of Atlantis-7731?"
@@ -151,10 +152,10 @@ def test_a_full_queue_drops_instead_of_waiting() -> None:
     """While the endpoint holds a batch, spans beyond the queue's bound are dropped at once."""
     holding, release = threading.Event(), threading.Event()
 
-    def stuck_endpoint(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> int:
+    def stuck_endpoint(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> tuple[int, bytes]:
         holding.set()
         release.wait(10)
-        return 200
+        return 200, b""
 
     exporter = SpanExporter("http://127.0.0.1:9/v1/traces", {}, interval_s=0, max_queue=2, post=stuck_endpoint)
     span = span_of(attempt(), include_content=False, trace_id=os.urandom(16), span_id=os.urandom(8))
@@ -166,6 +167,53 @@ def test_a_full_queue_drops_instead_of_waiting() -> None:
     release.set()
     assert exporter.close(10.0)
     assert (exporter.exported, exporter.dropped) == (3, 3)
+
+
+def test_spans_a_collector_rejects_in_a_partial_success_are_counted_dropped_and_logged(
+    receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.partial = (2, "span name too long;\nsee the limits")
+    # A batch goes when three spans wait or at a flush: the batches are 1, 3 and 1 spans.
+    exporter = SpanExporter(traces_url(receiver.base_url), {}, interval_s=60, max_batch=3)
+    with caplog.at_level(logging.WARNING, logger="desktop_app.services.telemetry"):
+        exporter.add(span_of(attempt(), include_content=False, trace_id=os.urandom(16), span_id=os.urandom(8)))
+        assert exporter.flush(10.0)
+        assert (exporter.exported, exporter.dropped) == (0, 1)  # never more than were sent
+        for _ in range(3):
+            exporter.add(span_of(attempt(), include_content=False, trace_id=os.urandom(16), span_id=os.urandom(8)))
+        assert exporter.flush(10.0)
+    assert (exporter.exported, exporter.dropped) == (1, 3)
+    assert exporter.last_failure == "it rejected 2 of 3 spans (span name too long; see the limits)"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"telemetry export to {exporter.url}: it rejected 1 of 1 spans (span name too long; see the limits)",
+        f"telemetry export to {exporter.url}: it rejected 2 of 3 spans (span name too long; see the limits)",
+    ]
+    receiver.partial = None
+    exporter.add(span_of(attempt(), include_content=False, trace_id=os.urandom(16), span_id=os.urandom(8)))
+    assert exporter.flush(10.0) and exporter.last_failure == "" and exporter.exported == 2
+    assert exporter.close(5.0)
+
+    receiver.partial = (1, "")
+    assert send_test_span(traces_url(receiver.base_url), {}) == (
+        "The endpoint answered HTTP 200 but rejected the test span: it gave no reason."
+    )
+
+
+def test_partial_success_reads_what_the_real_schema_writes() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTracePartialSuccess,
+        ExportTraceServiceResponse,
+    )
+
+    assert partial_success(b"") == (0, "")
+    written = ExportTraceServiceResponse(
+        partial_success=ExportTracePartialSuccess(rejected_spans=2**40, error_message="quota: ünïcode")
+    ).SerializeToString()
+    assert partial_success(written) == (2**40, "quota: ünïcode")
+    with pytest.raises(ValueError, match="runs past the end"):
+        partial_success(b"\x0a\x05ab")  # a field longer than the body
+    with pytest.raises(ValueError, match="wire type 3"):
+        partial_success(b"\x0b")  # wire type 3 (a group): not OTLP
 
 
 def test_the_test_sentence(receiver: OtlpReceiver) -> None:
