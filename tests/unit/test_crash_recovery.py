@@ -10,7 +10,7 @@ import signal
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -51,13 +51,19 @@ async def secrets(account: Account) -> AsyncIterator[SecretStore]:
     await secrets.close()
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Ask `condition` again every 20 ms until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition still false after {timeout} s")
-        await asyncio.sleep(0.02)
+async def next_line(process: asyncio.subprocess.Process, timeout: float) -> dict:
+    """The child's next printed event; fails with its stderr when it ended first."""
+    line = await asyncio.wait_for(process.stdout.readline(), timeout=timeout)
+    assert line, (await process.stderr.read()).decode()[-2000:]
+    return json.loads(line)
+
+
+async def wait_for_save(process: asyncio.subprocess.Process, content: str, timeout: float = 5.0) -> None:
+    """Until the child says its store committed the reply's text `content` (the save timer's write:
+    nothing more arrives from the server)."""
+    async with asyncio.timeout(timeout):
+        while (await next_line(process, timeout)).get("saved") != content:
+            pass
 
 
 # The app's own turn (ChatService, dispatcher, LiteLLM engine, store) in a process of its own that
@@ -74,9 +80,17 @@ _STREAMING_APP = textwrap.dedent(
     from desktop_app.services.accounts.secrets import SecretStore
     from tests.unit.test_chat_service import KEY, make_chat
 
+    class TellingStore(ConversationStore):
+        # The real store; says on stdout when a reply's text is committed (the test waits for it).
+        async def update_message(self, message_id, **changes):
+            done = await super().update_message(message_id, **changes)
+            if changes.get("content") is not None:
+                print(json.dumps({"saved": changes["content"]}), flush=True)
+            return done
+
     async def main():
         db, base_url, model = sys.argv[1:4]
-        store = ConversationStore(Path(db))
+        store = TellingStore(Path(db))
         await store.open()
         secrets = SecretStore()
         await secrets.start()
@@ -122,21 +136,19 @@ async def test_text_of_a_stream_that_pauses_is_saved_and_survives_a_hard_kill(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        shown = ""
+        shown = saved = ""
         while shown != "stall0 stall1 stall2 ":
-            line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
-            assert line, (await process.stderr.read()).decode()[-2000:]
-            seen = json.loads(line)
-            conversation_id, shown = seen["conversation"], seen["shown"]
+            seen = await next_line(process, timeout=60)
+            if "shown" in seen:
+                conversation_id, shown = seen["conversation"], seen["shown"]
+            saved = seen.get("saved", saved)
+        # Nothing more arrives: only the save timer can write the text.
+        if saved != shown:
+            await wait_for_save(process, shown)
         reader = ConversationStore(db_path)
         await reader.open()
         try:
-
-            async def saved() -> bool:
-                return (await reader.messages(conversation_id))[-1].content == shown
-
-            # Nothing more arrives: only the save timer can write the text.
-            await wait_until(saved, timeout=5.0)
+            assert (await reader.messages(conversation_id))[-1].content == shown  # on disk, read by another
         finally:
             await reader.close()
     finally:
@@ -240,20 +252,18 @@ async def test_the_search_index_matches_the_messages_after_the_writer_is_killed_
         cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        shown = ""
+        shown = saved = ""
         while shown != "stall0 stall1 stall2 ":
-            line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
-            assert line, (await process.stderr.read()).decode()[-2000:]
-            seen = json.loads(line)
-            conversation_id, shown = seen["conversation"], seen["shown"]
+            seen = await next_line(process, timeout=60)
+            if "shown" in seen:
+                conversation_id, shown = seen["conversation"], seen["shown"]
+            saved = seen.get("saved", saved)
+        if saved != shown:
+            await wait_for_save(process, shown)
         reader = ConversationStore(db_path)
         await reader.open()
         try:
-
-            async def saved() -> bool:
-                return (await reader.messages(conversation_id))[-1].content == shown
-
-            await wait_until(saved, timeout=5.0)
+            assert (await reader.messages(conversation_id))[-1].content == shown
             # Saved while streaming, so not in the index yet; the question is.
             assert await reader.search(SearchQuery(text="stall1")) == []
             assert len(await reader.search(SearchQuery(text="story"))) == 1
