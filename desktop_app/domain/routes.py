@@ -7,6 +7,7 @@ moves on when one cannot answer before any text (services/chat/routes.py says wh
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -64,3 +65,14 @@ class Route(BaseModel):
 
     def uses(self, target_id: str) -> bool:
         return any(t.target_id == target_id for t in self.targets)
+
+    def summary(self, label_of: Callable[[str], str]) -> str:
+        """The line under the picker: the targets in the order they are tried, e.g. "Route: Laptop
+        (gemma) → Claude API (claude-sonnet-4-5); the first that answers replies". `label_of` names
+        an account or pool ("" when it is gone)."""
+        if not self.targets:
+            return "Route with no targets: add one in Accounts > Routes."
+        steps = " → ".join(f"{label_of(t.target_id) or 'a removed account'} ({t.model})" for t in self.targets)
+        if len(self.targets) == 1:
+            return f"Route: {steps}"
+        return f"Route: {steps}; the first that answers replies"

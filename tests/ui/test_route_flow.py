@@ -102,6 +102,14 @@ def test_a_route_moves_from_a_stopped_local_model_to_claude_and_on_after_a_429(
     app.window.show_pane("Chat")
     chat = app.chat_pane
     assert chat.select_model(route_id, "private-first")
+    qtbot.waitUntil(
+        lambda: (
+            chat.model_info.text()
+            == f"Route: Laptop (gemma) → Claude API ({CLAUDE}) → Claude on Bedrock ({BEDROCK_CLAUDE});"
+            " the first that answers replies"
+        ),
+        timeout=WAIT_MS,
+    )
     _send(qtbot, chat, "Hello route")
     assert "via Claude API after 1 move" in chat.transcript.toPlainText()
     assert "“Laptop” could not answer" in chat.notice.text() and "Moving on along route" in chat.notice.text()

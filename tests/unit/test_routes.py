@@ -256,3 +256,22 @@ async def test_a_pool_skips_an_account_found_down_and_says_so(engine, usage) -> 
         "“Work” is skipped: the last health check found it down (it could not be reached)."
     ]
     assert isinstance(events[-1], Finished) and events[-1].metrics.account_label == "Home"
+
+
+def test_a_routes_line_names_its_targets_in_the_order_they_are_tried() -> None:
+    labels = {"acc-laptop": "Laptop", "pool:claude": "Claude pool"}
+    route = Route(
+        label="private-first",
+        targets=(
+            RouteTarget(target_id="acc-laptop", model="gemma"),
+            RouteTarget(target_id="pool:claude", model="claude-sonnet-4-5"),
+            RouteTarget(target_id="acc-gone", model="gpt-4o"),
+        ),
+    )
+    assert route.summary(lambda target_id: labels.get(target_id, "")) == (
+        "Route: Laptop (gemma) → Claude pool (claude-sonnet-4-5) → a removed account (gpt-4o);"
+        " the first that answers replies"
+    )
+    one = Route(label="fast", targets=(RouteTarget(target_id="acc-laptop", model="gemma"),))
+    assert one.summary(labels.__getitem__) == "Route: Laptop (gemma)"
+    assert Route(label="empty").summary(labels.__getitem__) == "Route with no targets: add one in Accounts > Routes."

@@ -40,6 +40,7 @@ from desktop_app.domain.chat import (
 from desktop_app.domain.conversations import Conversation, MessageStatus
 from desktop_app.domain.errors import DomainError, StorageFailed
 from desktop_app.domain.prompt_cache import takes_cache_control
+from desktop_app.domain.routes import is_route_id
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.tools import ToolCallDelta, ToolCalls
 from desktop_app.domain.usage import BudgetExceeded
@@ -276,12 +277,22 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
         if selected is None:
             self.model_info.setText("")
             return
+        if is_route_id(selected[0]):  # which model answers depends on which target can
+            route = self._accounts.route(selected[0])
+            self.model_info.setText(route.summary(self._target_label) if route else "")
+            self.params.set_shown(None)  # every row: each target drops what it does not take
+            self.params.set_caching_available(False)
+            return
         info = await self._accounts.model_info(*selected)
         if self.selected_model() == selected:  # the pick may have changed meanwhile
             self.model_info.setText(info.summary())
             self.params.set_shown(info.params)
             target = self._accounts.find(selected[0]) or self._accounts.pool(selected[0])
             self.params.set_caching_available(takes_cache_control(target.provider_id if target else ""))
+
+    def _target_label(self, target_id: str) -> str:
+        target = self._accounts.find(target_id) or self._accounts.pool(target_id)
+        return target.label if target else ""
 
     def select_model(self, account_id: str, model: str) -> bool:
         row = self.picker_model.row_of(account_id, model)
