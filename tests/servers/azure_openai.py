@@ -3,7 +3,8 @@
 Follows the data-plane reference (learn.microsoft.com/rest/api/azureopenai, api-version 2024-10-21):
 - ``POST /openai/deployments/{deployment}/chat/completions?api-version=...`` (Chat Completions -
   Create): the body and the stream are OpenAI's, so they come from ``openai_fault``, whose
-  deployment-named behaviours (``ok``, ``fault-429``, ``fault-cut``...) apply to the deployment name;
+  deployment-named behaviours (``ok``, ``fault-429``, ``fault-cut``...) apply to the deployment name,
+  and the body's ``model`` is optional (the deployment names the model);
 - ``GET /openai/models?api-version=...`` (Models - List), which ModelDesk's Check calls;
 - ``GET /openai/deployments?api-version=2022-12-01`` (Deployments - List of the 2022-12-01 data
   plane, retired since: ``list_deployments = False`` answers 404 as newer resources do).
@@ -116,7 +117,10 @@ class AzureServer(FaultServer):
                     "The API deployment for this resource does not exist. If you created the deployment "
                     "within the last 5 minutes, please wait a moment and try again.",
                 )
-            chat = _validate_chat(parse_json(req.raw_body))
+            body = parse_json(req.raw_body)
+            if isinstance(body, dict):  # the deployment names the model: Azure needs no "model" field
+                body.setdefault("model", deployment)
+            chat = _validate_chat(body)
             fault = _fault(behaviour, key) or self._flaky_fault(behaviour)
             if fault is not None:
                 raise fault

@@ -60,6 +60,14 @@ async def test_the_twin_answers_like_azure_to_a_missing_key_version_or_deploymen
             "/openai/deployments/nope/chat/completions?api-version=2024-10-21", headers=headers, json=body
         )
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "DeploymentNotFound"
+        # The deployment names the model: a body without "model" is answered, as Azure answers it.
+        deployment = next(iter(server.deployments))
+        bare = await client.post(
+            f"/openai/deployments/{deployment}/chat/completions?api-version=2024-10-21",
+            headers=headers,
+            json={"messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert bare.status_code == 200, bare.text
 
 
 # --- Check and the model list -------------------------------------------------------------------
