@@ -25,9 +25,13 @@ async def test_pages_follow_one_another_in_the_lists_order_pins_first(store: Con
 
 
 @pytest.mark.asyncio
-async def test_a_page_through_a_conversation_reads_every_row_down_to_it(store: ConversationStore) -> None:
+async def test_a_page_through_a_conversation_reads_the_rows_down_to_it_and_no_more_than_asked(
+    store: ConversationStore,
+) -> None:
     ids = [(await store.create_conversation(title=f"c{n}")).id for n in range(8)]
     everything = [c.id for c in await store.list_conversations()]
-    page = await store.conversation_page(limit=2, through_id=ids[1])
+    page = await store.conversation_page(limit=100, through_id=ids[1])
     assert [c.id for c in page] == everything[: everything.index(ids[1]) + 1]
     assert await store.conversation_page(after=list_key(page[-1]), limit=10) != []
+    short = await store.conversation_page(limit=2, through_id=ids[1])
+    assert [c.id for c in short] == everything[:2]

@@ -170,7 +170,7 @@ class LibraryMixin:
         self, *, after: tuple[int, float, int] | None = None, limit: int = 100, through_id: int | None = None
     ) -> list[Conversation]:
         """Conversations in the list's order (the pinned first, then the most recently active), from
-        just after the key `after` (see `list_key`): `limit` of them, or (`through_id`) all down to that
+        just after the key `after` (see `list_key`): `limit` of them, and (`through_id`) none past that
         one. A keyset read on the index conversations_by_pin: a page costs its own rows wherever it starts."""
         return await self._read(self._conversation_page, after, limit, through_id)
 
@@ -228,7 +228,7 @@ class LibraryMixin:
         rows = self._conn.execute(
             f"SELECT {CONVERSATION_SELECT} FROM conversations WHERE {' AND '.join(where)}"
             " ORDER BY pinned DESC, updated_at DESC, id DESC LIMIT ?",
-            [*args, -1 if through_id is not None else limit],
+            [*args, limit],
         )
         return [conversation_from(row) for row in rows]
 

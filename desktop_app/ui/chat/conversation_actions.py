@@ -21,7 +21,22 @@ class ConversationActionsMixin:
         if not self.conversations.rowCount() or not select:
             return
         row = self.conversations.row_of(select_id) if select_id is not None else 0
+        if row < 0 and select_id is not None and await self._open_unlisted(select_id):
+            return
         self.conversations_box.view.setCurrentIndex(self.conversations.index(max(row, 0)))
+
+    async def _open_unlisted(self, conversation_id: int) -> bool:
+        """Open a conversation further down the list than was read (its row comes as the list
+        scrolls); False when it is gone or cannot be read."""
+        try:
+            conversation = await self._chat.store.get_conversation(conversation_id)
+        except StorageFailed:
+            return False
+        if conversation is None:
+            return False
+        self.conversations_box.view.setCurrentIndex(self.conversations.index(-1))
+        await self.open_conversation(conversation)
+        return True
 
     def _on_conversation_selected(self, current, _previous) -> None:
         conversation = self.conversations.conversation_at(current.row()) if current.isValid() else None

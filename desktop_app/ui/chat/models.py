@@ -19,6 +19,9 @@ PIN_MARK = "▲ "  # before a pinned conversation's title
 
 Page = Callable[..., Awaitable[list[Conversation]]]  # ConversationStore.conversation_page
 PAGE = 100
+# Rows read at most, past the first page, to show the conversation to reopen selected in the list;
+# one further down is opened without its row (a start must not read 100,000 rows).
+REACH = 20 * PAGE
 
 
 class ConversationListModel(QAbstractListModel):
@@ -36,6 +39,7 @@ class ConversationListModel(QAbstractListModel):
         self._more = False
         self._loading = False
         self._generation = 0  # a reload makes pages asked for before it stale
+        self.reach = REACH
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._items)
@@ -69,14 +73,14 @@ class ConversationListModel(QAbstractListModel):
             self._spawn(self._load_next(self._generation))
 
     async def load(self, through_id: int | None = None) -> None:
-        """Read the first page again (and, with `through_id`, every row down to that conversation).
-        StorageFailed propagates, the rows shown kept."""
+        """Read the first page again (and, with `through_id`, the rows down to that conversation,
+        `reach` at most). StorageFailed propagates, the rows shown kept."""
         assert self._page is not None
         self._generation += 1
         generation = self._generation
         items = await self._page(limit=PAGE)
         if through_id is not None and all(c.id != through_id for c in items) and len(items) == PAGE:
-            items += await self._page(after=list_key(items[-1]), through_id=through_id)
+            items += await self._page(after=list_key(items[-1]), through_id=through_id, limit=self.reach)
         if generation != self._generation:
             return
         self._more = len(items) >= PAGE
