@@ -44,6 +44,8 @@ async def big_conversation(path: Path, messages: int = 400) -> int:
     store = make_store(path)
     await store.open()
     conversation = await store.create_conversation(title="Four hundred")
+    await store.set_pinned(conversation.id, True)
+    await store.set_tags(conversation.id, ["long", "Lorem"])
     for i in range(messages):
         await store.add_message(
             conversation.id, role=("user", "assistant")[i % 2], content=f"message {i:03d} " + "lorem ipsum " * 25
@@ -159,6 +161,7 @@ async def test_a_damaged_page_is_found_at_open_the_file_set_aside_and_what_is_re
         assert conversations == 1 and 350 < messages < 400  # all but the damaged page's rows
         [recovered] = await store.list_conversations()
         assert (recovered.id, recovered.title) == (conversation_id, "Four hundred")
+        assert recovered.pinned and sorted(recovered.tags) == ["Lorem", "long"]  # kept with it
         contents = [m.content for m in await store.messages(recovered.id)]
         assert contents[0].startswith("message 000") and contents[-1].startswith("message 399")
         assert not any(c.startswith("message 200 ") for c in contents)

@@ -1,4 +1,5 @@
-"""Copying what SQLite can still read from a damaged conversations file into a healthy one.
+"""Copying what SQLite can still read from a damaged conversations file into a healthy one:
+conversations (pins included), messages and tags.
 
 Runs on the store's worker thread, inside its transaction. The damaged file may come from any
 schema: columns it lacks take their defaults, and a message whose parent could not be read follows
@@ -82,6 +83,22 @@ def _insert_keeping_id(conn: sqlite3.Connection, table: str, columns: list[str],
     return cursor.lastrowid
 
 
+def _readable_tags(conn: sqlite3.Connection, conversation_ids: list[int]) -> list[tuple[int, str]]:
+    """(conversation id, tag) rows SQLite can still read: the whole table, else conversation by
+    conversation (its primary key starts with the conversation); none from a file without tags."""
+    try:
+        return conn.execute("SELECT conversation_id, tag FROM tags").fetchall()
+    except sqlite3.DatabaseError:  # damaged, or a schema from before tags
+        pass
+    found: list[tuple[int, str]] = []
+    for conversation_id in conversation_ids:
+        try:
+            found += conn.execute("SELECT conversation_id, tag FROM tags WHERE conversation_id = ?", (conversation_id,))
+        except sqlite3.DatabaseError:
+            continue
+    return found
+
+
 def copy_readable(conn: sqlite3.Connection, source: Path, now: Callable[[], float]) -> tuple[int, int]:
     """Copy the readable conversations and messages of `source` into `conn` (in its open
     transaction); returns how many of each. A message whose conversation is unreadable goes into
@@ -92,6 +109,7 @@ def copy_readable(conn: sqlite3.Connection, source: Path, now: Callable[[], floa
         message_columns = _present(damaged, "messages", MESSAGE_COLUMNS, _LATER_MESSAGE_COLUMNS)
         conversations = list(_readable_rows(damaged, "conversations", conversation_columns))
         messages = list(_readable_rows(damaged, "messages", message_columns))
+        tags = _readable_tags(damaged, [row[0] for row in conversations])
     finally:
         damaged.close()
     new_conversations: dict[int, int] = {}
@@ -119,4 +137,8 @@ def copy_readable(conn: sqlite3.Connection, source: Path, now: Callable[[], floa
         if values[-1] is None and (old_parent is not None or not has_parent):
             values[-1] = last_in.get(here)
         new_messages[old_id] = last_in[here] = _insert_keeping_id(conn, "messages", insert_columns, values)
+    conn.executemany(
+        "INSERT OR IGNORE INTO tags (conversation_id, tag) VALUES (?, ?)",
+        [(new_conversations[old], tag) for old, tag in tags if old in new_conversations],
+    )
     return len(conversations), len(messages)
