@@ -116,6 +116,31 @@ def test_a_click_on_a_title_hit_opens_it_and_selects_it_in_the_list(qtbot, model
     assert pane.find_bar.isHidden() and pane.transcript.extraSelections() == []
 
 
+def test_a_hit_found_without_its_accents_is_marked_in_the_transcript_as_the_index_found_it(qtbot, modeldesk) -> None:
+    """The index folds diacritics (and "café" finds "cafe"); the find bar marks what it found, and
+    knows that "Straße" and "Ελλάδα" are whole words."""
+    pane = modeldesk.chat_pane
+    store = modeldesk.store
+
+    async def write() -> int:
+        trip = await store.create_conversation(title="Abroad")
+        await store.add_message(trip.id, role="user", content="Le café est fermé: Straße nach Ελλάδα.")
+        await store.add_message(trip.id, role="assistant", content="Try the other cafe, or the Strasse.")
+        return trip.id
+
+    trip = run(qtbot, write())
+    run(qtbot, pane.load_conversations())
+    bar = pane.find_bar
+    for query, count, first in (("cafe ferme", 3, "café"), ("café", 2, "cafe"), ("straße ελλάδα", 2, "Straße")):
+        type_query(qtbot, pane, query)
+        assert [h.conversation_id for h in shown_hits(pane)][:1] == [trip], query
+        pane.search_panel.view.setCurrentIndex(pane.search_panel.results.index(0))
+        qtbot.keyClick(pane.search_panel.field, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: not bar.isHidden() and bar.count > 0, timeout=WAIT_MS)
+        assert (bar.count, bar.selected_text()) == (count, first), query  # at the hit's own match
+        bar.dismiss()
+
+
 def test_filters_narrow_the_results(qtbot, modeldesk) -> None:
     pane = modeldesk.chat_pane
     ids = fill(qtbot, modeldesk)

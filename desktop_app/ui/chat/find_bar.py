@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 
 from PySide6.QtCore import QRegularExpression, Signal
 from PySide6.QtGui import QPalette, QTextCursor, QTextDocument
@@ -11,13 +13,40 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QTextEdit, QToolButton, QWidg
 from desktop_app.domain.search import words
 
 
+def _base(text: str) -> str:
+    """`text` without its diacritics, as the index's tokenizer (unicode61, remove_diacritics 2) sees it."""
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+@functools.cache
+def _accented() -> dict[str, str]:
+    """Base letter -> the letters that are it with diacritics (Latin, Greek and Cyrillic blocks)."""
+    table: dict[str, str] = {}
+    for code in range(0x00C0, 0x2000):
+        char = chr(code)
+        base = _base(char)
+        if len(base) == 1 and base != char and base.isalpha():
+            table[base.lower()] = table.get(base.lower(), "") + char
+    return table
+
+
+def _folded(word: str) -> str:
+    """A pattern matching `word` with or without diacritics on any of its letters."""
+    accented = _accented()
+    parts = []
+    for char in _base(word):
+        variants = accented.get(char.lower(), "")
+        parts.append(f"[{re.escape(char)}{variants}]" if variants else re.escape(char))
+    return "".join(parts)
+
+
 def pattern_of(text: str) -> str:
-    """What the transcript is searched for: any of the words, each at a word start, the last as a prefix
-    (as the index matched them)."""
+    """What the transcript is searched for: any of the words, each at a word start, the last as a prefix,
+    with or without diacritics (as the index matched them: "cafe" finds "café", and "café" "cafe")."""
     found = words(text)
     if not found:
         return ""
-    *whole, last = (re.escape(w) for w in found)
+    *whole, last = (_folded(w) for w in found)
     parts = [rf"\b{w}\b" for w in whole] + [rf"\b{last}\w*"]
     return "|".join(parts)
 
@@ -69,7 +98,9 @@ class FindBar(QWidget):
         self._matches = []
         pattern = pattern_of(text)
         if pattern:
-            expression = QRegularExpression(pattern, QRegularExpression.PatternOption.CaseInsensitiveOption)
+            options = QRegularExpression.PatternOption
+            # Unicode properties: without them \w and \b know ASCII letters only ("Straße", "café").
+            expression = QRegularExpression(pattern, options.CaseInsensitiveOption | options.UseUnicodePropertiesOption)
             document = self._view.document()
             cursor = document.find(expression, 0)
             while not cursor.isNull() and cursor.hasSelection():
