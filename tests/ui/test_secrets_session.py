@@ -92,6 +92,8 @@ def test_no_key_lands_in_any_file_after_a_full_session(qtbot, modeldesk, fault_s
             exported = app.paths.config_dir / "litellm-proxy.yaml"
             run(qtbot, export_proxy_config(app.window, app.accounts, str(exported)))
             assert "MODELDESK_CLAUDE_WORK_KEY" in exported.read_text()
+            # Temporary AWS credentials: the session token is named too (its variable, never its value).
+            assert "aws_session_token: os.environ/MODELDESK_BEDROCK_AWS_SESSION_TOKEN" in exported.read_text()
             run(qtbot, app.usage_pane.reload())
             with anthropic_admin.AnthropicAdminTwin() as claude_org, openai_admin.OpenAIAdminTwin() as openai_org:
                 claude_org.seed(date.today())

@@ -524,3 +524,13 @@ def test_the_proxy_export_reads_vertex_and_bedrock_secrets_from_their_own_variab
         "MODELDESK_BEDROCK_AWS_ACCESS_KEY_ID",
         "MODELDESK_BEDROCK_AWS_SECRET_ACCESS_KEY",
     ]
+
+    # Temporary credentials: the session token goes with them, from a variable of its own.
+    temporary = proxy_config(settings, models, keyed=[vertex.id, bedrock.id], session_tokens=[bedrock.id])
+    [deployment] = [
+        d["litellm_params"] for d in temporary["model_list"] if d["litellm_params"]["model"].startswith("bedrock/")
+    ]
+    assert deployment["aws_session_token"] == "os.environ/MODELDESK_BEDROCK_AWS_SESSION_TOKEN"
+    assert env_vars_to_set(settings, temporary)["MODELDESK_BEDROCK_AWS_SESSION_TOKEN"] == (
+        "the AWS session token of account “Bedrock”"
+    )

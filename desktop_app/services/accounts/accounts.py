@@ -3,6 +3,7 @@ SettingsService), the keys in the SecretStore."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -298,6 +299,7 @@ class AccountService:
 
         Returns every environment variable the proxy needs set: its master key, then account keys.
         """
+        from desktop_app.domain.cloud_secrets import parse_aws_credentials
         from desktop_app.services.accounts.proxy_export import (
             config_text,
             env_vars_to_set,
@@ -305,10 +307,17 @@ class AccountService:
             write_proxy_config,
         )
 
-        keyed = [a.id for a in self.accounts if await self._secrets.get(a.id)]
+        secrets = {a.id: await self._secrets.get(a.id) for a in self.accounts}
+        keyed = [account_id for account_id, secret in secrets.items() if secret]
+        session_tokens = []
+        for account in self.accounts:
+            if account.provider.secret_kind == "aws" and secrets[account.id]:
+                with contextlib.suppress(ValueError):  # unreadable: Check says so; exported without one
+                    if "aws_session_token" in parse_aws_credentials(secrets[account.id] or ""):
+                        session_tokens.append(account.id)
         models = {a.id: self._catalog.cached_models(a.id) for a in self.accounts}
         settings = self._settings.current
-        config = proxy_config(settings, models, keyed=keyed)
+        config = proxy_config(settings, models, keyed=keyed, session_tokens=session_tokens)
         await write_proxy_config(path, config_text(settings, config))
         return list(env_vars_to_set(settings, config))
 

@@ -94,9 +94,10 @@ def env_var_names(settings: Settings) -> dict[str, str]:
     return names
 
 
-def _secret_vars(account: Account, env_name: str) -> dict[str, tuple[str, str]]:
+def _secret_vars(account: Account, env_name: str, *, session_token: bool = False) -> dict[str, tuple[str, str]]:
     """LiteLLM parameter -> (the environment variable it is read from, what goes in it): the key;
-    a Vertex AI service-account key file's JSON; an AWS access key id and secret (Bedrock)."""
+    a Vertex AI service-account key file's JSON; an AWS access key id and secret (Bedrock), with the
+    session token when the account's credentials are temporary ones."""
     label = " ".join(account.label.split())
     kind = account.provider.secret_kind
     if kind == "google":
@@ -109,15 +110,23 @@ def _secret_vars(account: Account, env_name: str) -> dict[str, tuple[str, str]]:
                 f"{stem}_AWS_SECRET_ACCESS_KEY",
                 f"the AWS secret access key of account “{label}”",
             ),
+            **(
+                {"aws_session_token": (f"{stem}_AWS_SESSION_TOKEN", f"the AWS session token of account “{label}”")}
+                if session_token
+                else {}
+            ),
         }
     return {"api_key": (env_name, f"the key of account “{label}”")}
 
 
-def _litellm_params(account: Account, model: str, env_name: str, has_key: bool) -> dict[str, Any]:
+def _litellm_params(
+    account: Account, model: str, env_name: str, has_key: bool, session_token: bool = False
+) -> dict[str, Any]:
     provider = account.provider
     params: dict[str, Any] = {"model": f"{provider.litellm_prefix}/{model}"}
     if has_key:
-        params.update({name: f"{ENV_REFERENCE}{var}" for name, (var, _what) in _secret_vars(account, env_name).items()})
+        secrets = _secret_vars(account, env_name, session_token=session_token)
+        params.update({name: f"{ENV_REFERENCE}{var}" for name, (var, _what) in secrets.items()})
     elif provider.is_local and provider.litellm_prefix == "openai":
         params["api_key"] = KEYLESS_PLACEHOLDER
     if provider.sends_api_base or account.base_url:
@@ -143,7 +152,11 @@ def _pool_models(
 
 
 def proxy_config(
-    settings: Settings, models: Mapping[str, Sequence[str]], *, keyed: Collection[str] | None = None
+    settings: Settings,
+    models: Mapping[str, Sequence[str]],
+    *,
+    keyed: Collection[str] | None = None,
+    session_tokens: Collection[str] = (),
 ) -> dict[str, Any]:
     """The config as a dict; see `export_proxy_config`."""
     env_names = env_var_names(settings)
@@ -152,7 +165,7 @@ def proxy_config(
         keyed = {a.id for a in enabled.values() if a.provider.key_required}
 
     def params(account: Account, model: str) -> dict[str, Any]:
-        return _litellm_params(account, model, env_names[account.id], account.id in keyed)
+        return _litellm_params(account, model, env_names[account.id], account.id in keyed, account.id in session_tokens)
 
     used: set[str] = set()
     model_list: list[dict[str, Any]] = []
@@ -268,7 +281,7 @@ def env_vars_to_set(settings: Settings, config: Mapping[str, Any]) -> dict[str, 
     }
     env_names = env_var_names(settings)
     for account in settings.accounts:
-        for var, what in _secret_vars(account, env_names[account.id]).values():
+        for var, what in _secret_vars(account, env_names[account.id], session_token=True).values():
             if var in referenced:
                 wanted[var] = what
     return wanted
@@ -288,15 +301,20 @@ def config_text(settings: Settings, config: Mapping[str, Any]) -> str:
 
 
 def export_proxy_config(
-    settings: Settings, models: Mapping[str, Sequence[str]], *, keyed: Collection[str] | None = None
+    settings: Settings,
+    models: Mapping[str, Sequence[str]],
+    *,
+    keyed: Collection[str] | None = None,
+    session_tokens: Collection[str] = (),
 ) -> str:
     """The LiteLLM Proxy config.yaml text for the enabled accounts and their pools.
 
     models: account id (or pool id) -> the models to export for it.
     keyed: ids of the accounts that have a key (so get `api_key: os.environ/<NAME>`); by default the
     accounts whose provider requires one. Accounts without a key get no api_key.
+    session_tokens: ids of the AWS accounts whose stored credentials hold a session token.
     """
-    return config_text(settings, proxy_config(settings, models, keyed=keyed))
+    return config_text(settings, proxy_config(settings, models, keyed=keyed, session_tokens=session_tokens))
 
 
 def _write_atomic(path: Path, text: str) -> None:
