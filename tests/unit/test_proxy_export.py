@@ -534,3 +534,36 @@ def test_the_proxy_export_reads_vertex_and_bedrock_secrets_from_their_own_variab
     assert env_vars_to_set(settings, temporary)["MODELDESK_BEDROCK_AWS_SESSION_TOKEN"] == (
         "the AWS session token of account “Bedrock”"
     )
+
+
+def test_a_context_too_long_falls_back_only_to_targets_with_a_larger_window() -> None:
+    lab = make_lab("http://127.0.0.1:9/v1")
+    route = Route(
+        label="Long reads",
+        targets=(
+            RouteTarget(target_id=lab.first.id, model="small-8k"),
+            RouteTarget(target_id=lab.second.id, model="tiny-4k"),
+            RouteTarget(target_id=lab.second.id, model="big-128k"),
+            RouteTarget(target_id=lab.first.id, model="unknown"),
+        ),
+    )
+    settings = lab.settings.with_route(route)
+    windows = {
+        (lab.first.id, "small-8k"): 8_192,
+        (lab.second.id, "tiny-4k"): 4_096,
+        (lab.second.id, "big-128k"): 131_072,
+        (lab.first.id, "unknown"): None,
+    }
+    config = proxy_config(settings, lab.models, keyed={lab.first.id, lab.second.id}, windows=windows)
+    router_settings = config["router_settings"]
+    assert router_settings["fallbacks"] == [
+        {"long-reads": ["long-reads/2-tiny-4k", "long-reads/3-big-128k", "long-reads/4-unknown"]}
+    ]
+    # The 4K model cannot take what the 8K one could not; one whose window is not known is tried.
+    assert router_settings["context_window_fallbacks"] == [
+        {"long-reads": ["long-reads/3-big-128k", "long-reads/4-unknown"]}
+    ]
+
+    smaller_only = {**windows, (lab.second.id, "big-128k"): 2_048, (lab.first.id, "unknown"): 1_024}
+    config = proxy_config(settings, lab.models, keyed={lab.first.id, lab.second.id}, windows=smaller_only)
+    assert "context_window_fallbacks" not in config["router_settings"]

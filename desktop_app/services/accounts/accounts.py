@@ -317,7 +317,13 @@ class AccountService:
                         session_tokens.append(account.id)
         models = {a.id: self._catalog.cached_models(a.id) for a in self.accounts}
         settings = self._settings.current
-        config = proxy_config(settings, models, keyed=keyed, session_tokens=session_tokens)
+        # The routes' targets' context windows (LiteLLM's map, or an Ollama server's word).
+        windows = {
+            (t.target_id, t.model): (await self.model_info(t.target_id, t.model)).context_window
+            for route in settings.routes
+            for t in route.targets
+        }
+        config = proxy_config(settings, models, keyed=keyed, session_tokens=session_tokens, windows=windows)
         await write_proxy_config(path, config_text(settings, config))
         return list(env_vars_to_set(settings, config))
 

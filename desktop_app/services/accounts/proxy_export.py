@@ -26,7 +26,7 @@ what both strategies need, so one setting serves every pool.
 Routes: each target is its own model name, "<route-slug>" for the first (the name clients call) and
 "<route-slug>/<n>-<model>" for the n-th; a pool target is one deployment per member with `order`.
 `router_settings.fallbacks` sends a request the first target cannot answer to the others in order,
-and `context_window_fallbacks` does the same for a context too long.
+and `context_window_fallbacks` a context too long for it to those with a larger window.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import Any
 
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.pools import POOL_PREFIX, Pool, Strategy
-from desktop_app.domain.routes import Route
+from desktop_app.domain.routes import Route, RouteTarget
 from desktop_app.domain.settings import Settings
 
 ENV_PREFIX = "MODELDESK_"
@@ -157,6 +157,7 @@ def proxy_config(
     *,
     keyed: Collection[str] | None = None,
     session_tokens: Collection[str] = (),
+    windows: Mapping[tuple[str, str], int | None] | None = None,
 ) -> dict[str, Any]:
     """The config as a dict; see `export_proxy_config`."""
     env_names = env_var_names(settings)
@@ -208,17 +209,23 @@ def proxy_config(
         )
 
     fallbacks: list[dict[str, list[str]]] = []
+    larger: list[dict[str, list[str]]] = []
     for route in settings.routes:
-        names = _route_deployments(route, settings, enabled, params, used, model_list)
+        placed = _route_deployments(route, settings, enabled, params, used, model_list)
+        names = [name for name, _target in placed]
         if len(names) > 1:
             fallbacks.append({names[0]: names[1:]})
+            bigger = _larger_windows(placed, windows or {})
+            if bigger:
+                larger.append({names[0]: bigger})
 
     config: dict[str, Any] = {"model_list": model_list}
     if settings.pools or settings.routes:
         config["router_settings"] = dict(ROUTER_SETTINGS)
     if fallbacks:
         config["router_settings"]["fallbacks"] = fallbacks
-        config["router_settings"]["context_window_fallbacks"] = [dict(f) for f in fallbacks]
+    if larger:
+        config["router_settings"]["context_window_fallbacks"] = larger
     # ModelDesk itself drops parameters a provider does not take; the proxy should do the same.
     config["litellm_settings"] = {"drop_params": True}
     # LiteLLM Proxy 1.106+ refuses to start without a master key (the key its clients send).
@@ -233,13 +240,13 @@ def _route_deployments(
     params: Any,
     used: set[str],
     model_list: list[dict[str, Any]],
-) -> list[str]:
+) -> list[tuple[str, RouteTarget]]:
     """Add one model name per target of `route` to `model_list` (a pool's enabled members under one
-    name, in `order`); returns the names in route order. Targets with no enabled account are left out."""
+    name, in `order`); returns (name, target) in route order. Targets with no enabled account are left out."""
     slug = _slug(route.label, "route")
     if slug in used:
         slug = f"{slug}-{route.id.removeprefix('route:')}"
-    names: list[str] = []
+    names: list[tuple[str, RouteTarget]] = []
     for position, target in enumerate(route.targets, start=1):
         pool = settings.pool(target.target_id)
         serving = [enabled[i] for i in (pool.account_ids if pool else (target.target_id,)) if i in enabled]
@@ -247,7 +254,7 @@ def _route_deployments(
             continue
         name = slug if not names else f"{slug}/{position}-{target.model}"
         used.add(name)
-        names.append(name)
+        names.append((name, target))
         for order, account in enumerate(serving, start=1):
             deployment_params = params(account, target.model)
             if pool is not None:
@@ -260,6 +267,21 @@ def _route_deployments(
                 }
             )
     return names
+
+
+def _larger_windows(
+    placed: Sequence[tuple[str, RouteTarget]], windows: Mapping[tuple[str, str], int | None]
+) -> list[str]:
+    """The later targets a context too long for the first one moves to, as the app's routes move
+    it: those with a larger window than the first's. A window not known (on either side) does
+    not rule a target out: the proxy tries it and moves on if it is too small."""
+    (_name, first), *rest = placed
+    size = windows.get((first.target_id, first.model))
+    return [
+        name
+        for name, target in rest
+        if size is None or (window := windows.get((target.target_id, target.model))) is None or window > size
+    ]
 
 
 def env_vars_to_set(settings: Settings, config: Mapping[str, Any]) -> dict[str, str]:
@@ -306,6 +328,7 @@ def export_proxy_config(
     *,
     keyed: Collection[str] | None = None,
     session_tokens: Collection[str] = (),
+    windows: Mapping[tuple[str, str], int | None] | None = None,
 ) -> str:
     """The LiteLLM Proxy config.yaml text for the enabled accounts and their pools.
 
@@ -313,8 +336,10 @@ def export_proxy_config(
     keyed: ids of the accounts that have a key (so get `api_key: os.environ/<NAME>`); by default the
     accounts whose provider requires one. Accounts without a key get no api_key.
     session_tokens: ids of the AWS accounts whose stored credentials hold a session token.
+    windows: (target id, model) -> its context window, for the routes' context-window fallbacks.
     """
-    return config_text(settings, proxy_config(settings, models, keyed=keyed, session_tokens=session_tokens))
+    config = proxy_config(settings, models, keyed=keyed, session_tokens=session_tokens, windows=windows)
+    return config_text(settings, config)
 
 
 def _write_atomic(path: Path, text: str) -> None:
