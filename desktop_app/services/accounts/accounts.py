@@ -279,6 +279,14 @@ class AccountService:
         """How often every account's model list is asked in the background; 0 turns it off."""
         await self._settings.update(health_check_minutes=minutes)
 
+    @property
+    def request_retries(self) -> int:
+        return self._settings.current.request_retries
+
+    async def set_request_retries(self, retries: int) -> None:
+        """How often an account is asked again after a passing failure before any text (0-5)."""
+        await self._settings.update(request_retries=retries)
+
     async def remove_route(self, route_id: str) -> None:
         await self._settings.update_with(lambda s: s.without_route(route_id))
         self._announce()

@@ -165,7 +165,24 @@ class RoutesEditor(ListEditor):
             "skips an account found down, unless all are.",
         )
         self.health_spin.setValue(self._accounts.health_check_minutes)
-        health_row = row(QLabel("Health check of every account:"), self.health_spin, None)
+        self.retries_spin = QSpinBox(
+            objectName="requestRetries",
+            minimum=0,
+            maximum=5,
+            suffix=" times",
+            specialValueText="never",
+            toolTip="After a rate limit, an overloaded or failing server or a timeout, before any text: the "
+            "same account is asked again this often, waiting longer each time (or as long as the server "
+            "says), before a pool or route moves on or the reply fails.",
+        )
+        self.retries_spin.setValue(self._accounts.request_retries)
+        health_row = row(
+            QLabel("Health check of every account:"),
+            self.health_spin,
+            QLabel("Ask again after a passing failure:"),
+            self.retries_spin,
+            None,
+        )
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -185,6 +202,7 @@ class RoutesEditor(ListEditor):
         self.target_down_button.clicked.connect(lambda: self.move_target(1))
         self.target_remove_button.clicked.connect(self.remove_current_target)
         self.health_spin.editingFinished.connect(self._on_health_interval_edited)
+        self.retries_spin.editingFinished.connect(self._on_retries_edited)
 
     # --- slots ---------------------------------------------------------------------------------
 
@@ -197,6 +215,10 @@ class RoutesEditor(ListEditor):
     def _on_health_interval_edited(self) -> None:
         if self.health_spin.value() != self._accounts.health_check_minutes:
             self._tasks.spawn(self._accounts.set_health_check_minutes(self.health_spin.value()))
+
+    def _on_retries_edited(self) -> None:
+        if self.retries_spin.value() != self._accounts.request_retries:
+            self._tasks.spawn(self._accounts.set_request_retries(self.retries_spin.value()))
 
     def _on_add_target_clicked(self) -> None:
         target_id, model = self.target_combo.currentData(), self.model_combo.currentText().strip()
