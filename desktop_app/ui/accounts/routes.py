@@ -176,13 +176,14 @@ class RoutesEditor(ListEditor):
             "says), before a pool or route moves on or the reply fails.",
         )
         self.retries_spin.setValue(self._accounts.request_retries)
-        health_row = row(
-            QLabel("Health check of every account:"),
-            self.health_spin,
-            QLabel("Ask again after a passing failure:"),
-            self.retries_spin,
-            None,
-        )
+        health_row = QHBoxLayout()
+        health_row.setContentsMargins(0, 0, 0, 0)
+        health_row.addWidget(QLabel("Health check of every account:"))
+        health_row.addWidget(self.health_spin)
+        health_row.addSpacing(24)
+        health_row.addWidget(QLabel("Ask again after a passing failure:"))
+        health_row.addWidget(self.retries_spin)
+        health_row.addStretch(1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
