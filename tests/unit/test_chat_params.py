@@ -170,7 +170,8 @@ async def test_the_catalog_says_which_rows_a_model_takes(
         info = await catalog.model_info(Account(provider_id=provider_id, label="x"), model)
         assert info.params is not None
         assert shown <= set(info.params) and not hidden & set(info.params)
-        # Kept on disk: the next start gets the same rows without LiteLLM.
+        # Kept on disk (written at quit at the latest): the next start gets the same rows without LiteLLM.
+        await catalog.aclose()
         again = ModelCatalog(http=http, cache_file=tmp_path / "models.json", litellm=must_not_load)
         assert (await again.model_info(Account(provider_id=provider_id, label="x"), model)) == info
 
