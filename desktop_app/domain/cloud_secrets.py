@@ -26,6 +26,15 @@ def parse_service_account(text: str) -> dict[str, Any]:
     return info
 
 
+def service_account_project(text: str) -> str | None:
+    """The project a service-account key belongs to (its project_id, no secret), or None."""
+    try:
+        project = parse_service_account(text).get("project_id")
+    except ValueError:
+        return None
+    return project if isinstance(project, str) and project else None
+
+
 def one_line(text: str) -> str:
     """The key file as one line of compact JSON (what the key field and the keyring hold)."""
     return json.dumps(parse_service_account(text), separators=(",", ":"))

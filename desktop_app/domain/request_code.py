@@ -7,6 +7,11 @@ appear only as environment-variable references: `os.environ["OPENAI_API_KEY"]` i
 (`MODELDESK_ATTACHMENTS`, else the folder given) and send it base64-encoded, in the provider's
 own blocks where the snippet speaks its wire format (Anthropic's image and document blocks,
 Ollama's `images`).
+
+Cloud accounts are written as LiteLLM sends to them: Azure OpenAI's deployment URL with the api-version
+and the key in `api-key`; Claude on Vertex AI's streamRawPredict with a Google access token (the
+snippets read the service-account key file named by GOOGLE_APPLICATION_CREDENTIALS, curl asks gcloud);
+Bedrock's ConverseStream, signed with SigV4 from the standard AWS variables or the account's profile.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from desktop_app.domain.attachments import stored_name
-from desktop_app.domain.providers import PROVIDERS
+from desktop_app.domain.providers import AWS_REGION, AZURE_API_VERSION, PROVIDERS, VERTEX_LOCATION
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.tool_code import TOOL_PARAMS, anthropic_tool_message, anthropic_tool_params
 
@@ -30,6 +36,11 @@ ANTHROPIC_VERSION = "2023-06-01"
 GEMINI_API_VERSION = "v1beta"
 URL_PASSWORD_VAR = "BASE_URL_PASSWORD"  # the password of the base URL's user info, when it has one
 ATTACHMENTS_VAR = "MODELDESK_ATTACHMENTS"  # the attachments folder, read by snippets that send files
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"  # what LiteLLM puts in the body of Claude on Vertex AI
+GOOGLE_CREDENTIALS_VAR = "GOOGLE_APPLICATION_CREDENTIALS"  # the path of a service-account key file
+AWS_KEY_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+AWS_SESSION_VAR = "AWS_SESSION_TOKEN"  # sent when set (temporary credentials)
+MISSING_PROJECT = "PROJECT_ID"  # stands for a Vertex AI project the request did not record
 _MARKER = re.compile(r"data:([\w.+-]+/[\w.+-]+);sha256,([0-9a-f]{64})")
 # An attached file in the JSON text of a body: "\ufffe" is a noncharacter, so no text holds one.
 _FILE_IN_JSON = re.compile(r"\\ufffeattachment:([^:\\]+):([^\\]*)\\ufffe")
@@ -71,6 +82,16 @@ _ANTHROPIC_NAMES = {"stop": "stop_sequences", "max_completion_tokens": "max_toke
 _OLLAMA_THINKING_EFFORTS = frozenset({"low", "medium", "high"})
 # temperature, top_p and top_k are not keyword arguments of every anthropic SDK version: they go in extra_body.
 _ANTHROPIC_KWARGS = frozenset({"max_tokens", "stop_sequences", "metadata", "tools", "tool_choice"})
+# OpenAI-style parameters by their name in Bedrock Converse's inferenceConfig.
+_BEDROCK_CONFIG = {
+    "max_tokens": "maxTokens",
+    "max_completion_tokens": "maxTokens",
+    "temperature": "temperature",
+    "top_p": "topP",
+    "stop": "stopSequences",
+}
+# Whose own thinking parameter gives a budget, by wire format (see untranslated()).
+_THINKING_OWNER = {"anthropic": "Anthropic", "vertex": "Anthropic", "gemini": "Gemini"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +210,49 @@ def header_env_var(name: str) -> str:
     return f"HEADER_{_env_name(name)}"
 
 
+def credential_vars(request: SentRequest) -> list[str]:
+    """The environment variables the snippets read credentials from (none with a placeholder key or
+    an AWS profile)."""
+    wire = wire_format(request.provider_id)
+    if wire == "vertex":
+        return [GOOGLE_CREDENTIALS_VAR]
+    if wire == "bedrock":
+        return [] if request.aws_profile else list(AWS_KEY_VARS)
+    return [key_env_var(request.provider_id)] if request.key_sent else []
+
+
 def wire_format(provider_id: str) -> str:
-    """The wire format LiteLLM speaks to this provider: "openai", "anthropic", "ollama" or "gemini"."""
-    return provider_id if provider_id in ("anthropic", "ollama", "gemini") else "openai"
+    """The wire format LiteLLM speaks to this provider: "openai", "anthropic", "ollama", "gemini", or a
+    cloud's own: "azure" (OpenAI's body at a deployment), "vertex" (Anthropic's body), "bedrock" (Converse)."""
+    own = ("anthropic", "ollama", "gemini", "azure", "vertex", "bedrock")
+    return provider_id if provider_id in own else "openai"
+
+
+def _speaks_anthropic(wire: str) -> bool:
+    return wire in ("anthropic", "vertex")
+
+
+def _api_version(request: SentRequest) -> str:
+    return request.api_version or AZURE_API_VERSION
+
+
+def _project(request: SentRequest) -> str:
+    return request.project or MISSING_PROJECT
+
+
+# Requests stored before the location and region were kept: the default endpoint's host tells them.
+_VERTEX_HOST = re.compile(r"https://([a-z0-9-]+)-aiplatform\.googleapis\.com")
+_BEDROCK_HOST = re.compile(r"https://bedrock-runtime\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+def _location(request: SentRequest) -> str:
+    found = _VERTEX_HOST.fullmatch(request.base_url.rstrip("/"))
+    return request.location or (found[1] if found else VERTEX_LOCATION)
+
+
+def _region(request: SentRequest) -> str:
+    found = _BEDROCK_HOST.fullmatch(request.base_url.rstrip("/"))
+    return request.region or (found[1] if found else AWS_REGION)
 
 
 def request_snippets(request: SentRequest, attachments_dir: str | None = None) -> list[Snippet]:
@@ -199,10 +260,12 @@ def request_snippets(request: SentRequest, attachments_dir: str | None = None) -
     `attachments_dir`: where attached files are kept (else the snippets need `ATTACHMENTS_VAR` set)."""
     snippets = [Snippet("LiteLLM", "python", litellm_snippet(request, attachments_dir))]
     wire = wire_format(request.provider_id)
-    if wire == "anthropic":
+    if _speaks_anthropic(wire):
         snippets.append(Snippet("Anthropic SDK", "python", anthropic_snippet(request, attachments_dir)))
-    elif wire in ("openai", "ollama"):
+    elif wire in ("openai", "ollama", "azure"):
         snippets.append(Snippet("OpenAI SDK", "python", openai_snippet(request, attachments_dir)))
+    elif wire == "bedrock":
+        snippets.append(Snippet("boto3", "python", boto3_snippet(request)))
     snippets.append(Snippet("curl", "shell", curl_snippet(request, attachments_dir)))
     return snippets
 
@@ -221,6 +284,13 @@ def wire_url(request: SentRequest) -> str:
         # LiteLLM puts the API version after the default host, not after a base URL of the account's.
         root = request.api_base.rstrip("/") if request.api_base else f"{base}/{GEMINI_API_VERSION}"
         return f"{root}/models/{request.model}:streamGenerateContent?alt=sse"
+    if wire == "azure":
+        return f"{base}/openai/deployments/{request.model}/chat/completions?api-version={_api_version(request)}"
+    if wire == "vertex":
+        where = f"projects/{_project(request)}/locations/{_location(request)}"
+        return f"{base}/v1/{where}/publishers/anthropic/models/{request.model}:streamRawPredict"
+    if wire == "bedrock":
+        return f"{base}/model/{quote(request.model, safe='')}/converse-stream"  # "v1:0" as "v1%3A0"
     return f"{base}/chat/completions"
 
 
@@ -233,7 +303,13 @@ def wire_body(request: SentRequest) -> dict[str, Any]:
         return _ollama_body(request)
     if wire == "gemini":
         return _gemini_body(request)
-    body: dict[str, Any] = {"model": request.model, "messages": _with_files(request.messages)}
+    if wire == "vertex":
+        # The model is in the URL; the version is Vertex AI's.
+        body = {k: v for k, v in _anthropic_body(request).items() if k != "model"}
+        return {"anthropic_version": VERTEX_ANTHROPIC_VERSION, **body}
+    if wire == "bedrock":
+        return _bedrock_body(request)
+    body = {"model": request.model, "messages": _with_files(request.messages)}
     body.update(request.params)
     body["stream"] = True
     if request.stream_options:
@@ -287,7 +363,9 @@ def untranslated(request: SentRequest) -> str:
     fmt = request.params.get("response_format")
     wire = wire_format(request.provider_id)
     notes = []
-    if wire == "anthropic" and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+    if wire == "bedrock":
+        notes += _bedrock_untranslated(request)
+    if _speaks_anthropic(wire) and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         notes.append(
             "LiteLLM turns response_format (a JSON schema) into Anthropic's structured output, adapting"
             " the schema; that part is left out here, the LiteLLM tab sends it as the app did."
@@ -297,13 +375,75 @@ def untranslated(request: SentRequest) -> str:
             "LiteLLM turns tools, calls and results into Gemini's function declarations and parts; that"
             " part is left out here, the LiteLLM tab sends it as the app did."
         )
-    if wire in ("anthropic", "gemini") and "reasoning_effort" in request.params:
+    if wire in _THINKING_OWNER and "reasoning_effort" in request.params:
         notes.append(
             f"LiteLLM turns reasoning_effort into a thinking budget of its choosing for this model; that"
-            f" part is left out here, the LiteLLM tab sends it as the app did ({wire.title()}'s own"
+            f" part is left out here, the LiteLLM tab sends it as the app did ({_THINKING_OWNER[wire]}'s own"
             " thinking parameter gives the budget explicitly)."
         )
+    if wire == "vertex" and request.project is None:
+        notes.append(f"The project was not recorded with this request: put yours in place of {MISSING_PROJECT}.")
     return " ".join(notes)
+
+
+def _bedrock_untranslated(request: SentRequest) -> list[str]:
+    left_out = sorted(name for name in request.params if name not in _BEDROCK_CONFIG and name != "top_k")
+    if any(m["role"] == "tool" or "tool_calls" in m for m in request.messages):
+        left_out.append("the tool calls and results")
+    if reads_attachments(request):
+        left_out.append("the attached files")
+    if not left_out:
+        return []
+    return [
+        f"LiteLLM turns {', '.join(left_out)} into Bedrock's own Converse fields; that part is left out"
+        " here, the LiteLLM tab sends it as the app did."
+    ]
+
+
+def _bedrock_body(request: SentRequest) -> dict[str, Any]:
+    """The Converse body as LiteLLM writes it: the leading system messages as `system`, turns of text
+    blocks (alternating, like Anthropic's), the sampling parameters in inferenceConfig."""
+    system: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    for m in request.messages:
+        if m["role"] == "system" and not messages:
+            system += [{"text": text} for text in _texts(m.get("content")) if text]
+            continue
+        if m["role"] == "tool" or m["role"] == "system":  # calls and results: see untranslated()
+            continue
+        role = "assistant" if m["role"] == "assistant" else "user"
+        # Bedrock refuses empty text; LiteLLM leaves out a reply's blank text too.
+        blocks = [{"text": t} for t in _texts(m.get("content")) if (t.strip() if role == "assistant" else t)]
+        if not blocks:
+            continue
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)
+        else:
+            messages.append({"role": role, "content": blocks})
+    config: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for name, value in request.params.items():
+        if name == "stop" and isinstance(value, str):
+            value = [value]
+        if name in _BEDROCK_CONFIG:
+            config[_BEDROCK_CONFIG[name]] = value
+        elif name == "top_k":  # Claude takes it as a field of its own
+            extra["top_k"] = value
+    body: dict[str, Any] = {"messages": messages, "inferenceConfig": config}
+    if system:
+        body["system"] = system
+    if extra:
+        body["additionalModelRequestFields"] = extra
+    return body
+
+
+def _texts(content: Any) -> list[str]:
+    """A message's text: the string, or its text parts (files: see untranslated())."""
+    if content is None:
+        return []
+    if isinstance(content, list):
+        return [str(part["text"]) for part in content if part.get("type") == "text"]
+    return [str(content)]
 
 
 def _gemini_body(request: SentRequest) -> dict[str, Any]:
@@ -394,11 +534,11 @@ def _ollama_body(request: SentRequest) -> dict[str, Any]:
 # --- Python --------------------------------------------------------------------------------------
 
 
-def _python_head(request: SentRequest) -> list[str]:
-    """The first imports; base64 and Path too when attached files are read."""
+def _python_head(request: SentRequest, *, path: bool = False) -> list[str]:
+    """The first imports; base64 and Path too when attached files are read, Path when `path`."""
     if reads_attachments(request):
         return ["import base64", "import os", "from pathlib import Path"]
-    return ["import os"]
+    return ["import os", "from pathlib import Path"] if path else ["import os"]
 
 
 def _attached_helper(request: SentRequest, attachments_dir: str | None) -> list[str]:
@@ -425,7 +565,7 @@ def litellm_snippet(request: SentRequest, attachments_dir: str | None = None) ->
     kwargs: dict[str, Any] = {"model": request.litellm_model, "messages": _with_files(request.messages)}
     if request.api_base is not None:
         kwargs["api_base"] = _url_py(request.api_base, request)
-    kwargs["api_key"] = _key_code(request)
+    kwargs.update(_litellm_credentials(request))
     if headers := _headers_code(request):
         kwargs["extra_headers"] = headers
     kwargs["drop_params"] = True
@@ -435,7 +575,7 @@ def litellm_snippet(request: SentRequest, attachments_dir: str | None = None) ->
         kwargs["stream_options"] = request.stream_options
     return "\n".join(
         [
-            *_python_head(request),
+            *_python_head(request, path=wire_format(request.provider_id) == "vertex"),
             "",
             "# Without this, importing LiteLLM downloads its price list.",
             'os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")',
@@ -453,14 +593,47 @@ def litellm_snippet(request: SentRequest, attachments_dir: str | None = None) ->
     )
 
 
+def _litellm_credentials(request: SentRequest) -> dict[str, Any]:
+    """How LiteLLM is told who signs, and where in the cloud: keys only as environment lookups."""
+    wire = wire_format(request.provider_id)
+    if wire == "vertex":
+        return {
+            "vertex_project": _project(request),
+            "vertex_location": _location(request),
+            # The service-account key file's JSON: LiteLLM signs in with it.
+            "vertex_credentials": _Code(f'Path(os.environ["{GOOGLE_CREDENTIALS_VAR}"]).read_text()'),
+        }
+    if wire == "bedrock":
+        if request.aws_profile:
+            return {"aws_region_name": _region(request), "aws_profile_name": request.aws_profile}
+        return {
+            "aws_region_name": _region(request),
+            **{name.lower(): _Code(f'os.environ["{name}"]') for name in AWS_KEY_VARS},
+            AWS_SESSION_VAR.lower(): _Code(f'os.environ.get("{AWS_SESSION_VAR}")'),
+        }
+    credentials: dict[str, Any] = {"api_key": _key_code(request)}
+    if wire == "azure":
+        credentials["api_version"] = _api_version(request)
+    return credentials
+
+
 def openai_snippet(request: SentRequest, attachments_dir: str | None = None) -> str:
     base = request.base_url.rstrip("/")
-    lines = [*_python_head(request), "", "from openai import OpenAI", ""]
+    wire = wire_format(request.provider_id)
+    sdk_class = "AzureOpenAI" if wire == "azure" else "OpenAI"
+    lines = [*_python_head(request), "", f"from openai import {sdk_class}", ""]
     lines += _attached_helper(request, attachments_dir)
-    if wire_format(request.provider_id) == "ollama":
+    if wire == "ollama":
         base = f"{base}/v1"
         lines.append("# Ollama's OpenAI-compatible endpoint; the app itself asked /api/chat (see the curl tab).")
-    client = {"base_url": _url_py(base, request), "api_key": _key_code(request)}
+    client: dict[str, Any] = {"base_url": _url_py(base, request), "api_key": _key_code(request)}
+    if wire == "azure":
+        lines.append("# The model is the deployment's name: it goes into the URL, as LiteLLM sends it.")
+        client = {
+            "azure_endpoint": _url_py(base, request),
+            "api_version": _api_version(request),
+            "api_key": _key_code(request),
+        }
     kwargs: dict[str, Any] = {"model": request.model, "messages": _with_files(request.messages)}
     extra = {k: v for k, v in request.params.items() if k not in _OPENAI_KWARGS}
     kwargs.update({k: v for k, v in request.params.items() if k in _OPENAI_KWARGS})
@@ -472,7 +645,7 @@ def openai_snippet(request: SentRequest, attachments_dir: str | None = None) -> 
     if extra:
         kwargs["extra_body"] = extra
     lines += [
-        f"client = {_call('OpenAI', client)}",
+        f"client = {_call(sdk_class, client)}",
         f"stream = {_call('client.chat.completions.create', kwargs)}",
         "for chunk in stream:",
         "    if chunk.choices and chunk.choices[0].delta.content:",
@@ -485,18 +658,32 @@ def openai_snippet(request: SentRequest, attachments_dir: str | None = None) -> 
 
 def anthropic_snippet(request: SentRequest, attachments_dir: str | None = None) -> str:
     body = _anthropic_body(request)
+    vertex = wire_format(request.provider_id) == "vertex"
     # As LiteLLM sends it: the key in x-api-key, at this API version (SDKs differ on both).
-    client = {
+    client: dict[str, Any] = {
         "base_url": _url_py(request.base_url.rstrip("/"), request),
         "api_key": _Code("key"),
         "default_headers": {"x-api-key": _Code("key"), "anthropic-version": ANTHROPIC_VERSION},
     }
+    setup = [f"key = {_py(_key_code(request))}", f"client = {_call('anthropic.Anthropic', client)}"]
+    if vertex:
+        # The SDK moves the model into the URL, as LiteLLM does.
+        client = {"project_id": _project(request), "region": _location(request)}
+        if request.api_base is not None:
+            client["base_url"] = _url_py(f"{request.api_base.rstrip('/')}/v1", request)
+        setup = [
+            f"# Signs in with the service-account key file named by {GOOGLE_CREDENTIALS_VAR} (google-auth).",
+            f"client = {_call('AnthropicVertex', client)}",
+        ]
     kwargs: dict[str, Any] = {"model": body.pop("model")}
     if "system" in body:
         kwargs["system"] = body.pop("system")
     kwargs["messages"] = body.pop("messages")
     body.pop("stream")
     extra = {k: v for k, v in body.items() if k not in _ANTHROPIC_KWARGS}
+    if vertex:
+        # As LiteLLM sends it (the SDK's own default differs between its versions); extra_body wins.
+        extra["anthropic_version"] = VERTEX_ANTHROPIC_VERSION
     kwargs.update({k: v for k, v in body.items() if k in _ANTHROPIC_KWARGS})
     kwargs["stream"] = True
     if headers := _headers_code(request):
@@ -508,15 +695,60 @@ def anthropic_snippet(request: SentRequest, attachments_dir: str | None = None) 
             *_comment(untranslated(request)),
             *_python_head(request),
             "",
-            "import anthropic",
+            "from anthropic import AnthropicVertex" if vertex else "import anthropic",
             "",
             *_attached_helper(request, attachments_dir),
-            f"key = {_py(_key_code(request))}",
-            f"client = {_call('anthropic.Anthropic', client)}",
+            *setup,
             f"stream = {_call('client.messages.create', kwargs)}",
             "for event in stream:",
             '    if event.type == "content_block_delta" and event.delta.type == "text_delta":',
             '        print(event.delta.text, end="", flush=True)',
+            "print()",
+            "",
+        ]
+    )
+
+
+def boto3_snippet(request: SentRequest) -> str:
+    """ConverseStream with boto3, which signs with the standard AWS variables or the account's profile."""
+    body = _bedrock_body(request)
+    client: dict[str, Any] = {"region_name": _region(request)}
+    if request.api_base is not None:
+        client["endpoint_url"] = _url_py(request.api_base.rstrip("/"), request)
+    if request.aws_profile:
+        setup = [
+            f"session = {_call('boto3.Session', {'profile_name': request.aws_profile})}",
+            f"client = {_call('session.client', {'service_name': 'bedrock-runtime', **client})}",
+        ]
+    else:
+        setup = [
+            f"# Signs with {', '.join(AWS_KEY_VARS)} (and {AWS_SESSION_VAR} when set) from the environment.",
+            f"client = {_call('boto3.client', {'service_name': 'bedrock-runtime', **client})}",
+        ]
+    if headers := _headers_code(request):
+        # boto3 takes no extra headers per call: they are added to the request before it is signed.
+        setup += [
+            "",
+            "",
+            "def add_headers(request, **_):",
+            f"    for name, value in {_py(headers, 1)}.items():",
+            "        request.headers[name] = value",
+            "",
+            "",
+            'client.meta.events.register("before-sign.bedrock-runtime.ConverseStream", add_headers)',
+        ]
+    kwargs = {"modelId": request.model, **body}
+    return "\n".join(
+        [
+            *_comment(untranslated(request)),
+            *(["import os", ""] if request.secret_headers or request.url_password else []),
+            "import boto3",
+            "",
+            *setup,
+            f"response = {_call('client.converse_stream', kwargs)}",
+            'for event in response["stream"]:',
+            '    if "contentBlockDelta" in event:',
+            '        print(event["contentBlockDelta"]["delta"].get("text", ""), end="", flush=True)',
             "print()",
             "",
         ]
@@ -608,11 +840,26 @@ def curl_snippet(request: SentRequest, attachments_dir: str | None = None) -> st
     wire = wire_format(request.provider_id)
     parts = [f"curl -sS -N {_url_sh(wire_url(request), request)}", _sh_header("Content-Type", "application/json")]
     key = key_env_var(request.provider_id)
+    head = [*_comment(untranslated(request))]
     if wire == "anthropic":
         parts.append(_sh_header_var("x-api-key", key) if request.key_sent else _sh_header("x-api-key", PLACEHOLDER_KEY))
         parts.append(_sh_header("anthropic-version", ANTHROPIC_VERSION))
     elif wire == "gemini":
         parts.append(_sh_header_var("x-goog-api-key", key))  # never ?key= in the URL
+    elif wire == "azure":
+        parts.append(_sh_header_var("api-key", key))
+    elif wire == "vertex":
+        head += _comment(
+            "The access token of your gcloud login; for the account's service account, first run: gcloud auth"
+            f' activate-service-account --key-file="${GOOGLE_CREDENTIALS_VAR}"'
+        )
+        parts.append('-H "Authorization: Bearer $(gcloud auth print-access-token)"')
+    elif wire == "bedrock":
+        head += _bedrock_curl_head(request)
+        region = _region(request)
+        access, secret = AWS_KEY_VARS
+        parts += [f"--aws-sigv4 {_sh(f'aws:amz:{region}:bedrock')}", f'--user "${{{access}}}:${{{secret}}}"']
+        parts.append('"${session_token[@]}"')
     elif request.key_sent:
         parts.append(_sh_header_var("Authorization", key, prefix="Bearer "))
     else:
@@ -623,7 +870,7 @@ def curl_snippet(request: SentRequest, attachments_dir: str | None = None) -> st
     pieces = _FILE_IN_JSON.split(body)  # text, then (name, prefix, text) per attached file
     if len(pieces) == 1:
         parts.append(f"--data-raw {_sh(body)}")
-        return "\n".join([*_comment(untranslated(request)), " \\\n  ".join(parts)]) + "\n"
+        return "\n".join([*head, " \\\n  ".join(parts)]) + "\n"
     # The body is written to curl's stdin, each file base64-encoded into it: a command line could
     # not hold a photo (Linux takes 128 KiB per argument).
     parts.append("--data-binary @-")
@@ -632,7 +879,7 @@ def curl_snippet(request: SentRequest, attachments_dir: str | None = None) -> st
     else:
         folder = f'${{{ATTACHMENTS_VAR}:?"set {ATTACHMENTS_VAR} to the folder of ModelDesk\'s attachments"}}'
     lines = [
-        *_comment(untranslated(request)),
+        *head,
         "# The files attached to the conversation, where ModelDesk keeps them (<folder>/<ab>/<SHA-256>.<ext>).",
         f"ATTACHMENTS={folder}",
         "attached() { base64 < \"$ATTACHMENTS/$1\" | tr -d '\\n'; }",
@@ -647,6 +894,27 @@ def curl_snippet(request: SentRequest, attachments_dir: str | None = None) -> st
     lines.append(f"  printf '%s' {_sh(text)}")
     lines.append("} | " + " \\\n  ".join(parts))
     return "\n".join(lines) + "\n"
+
+
+def _bedrock_curl_head(request: SentRequest) -> list[str]:
+    """curl signs with SigV4 itself; the lines before it set the credentials' variables."""
+    lines = _comment(
+        "curl signs the request (SigV4). Older curls are reported to sign the model id's %3A wrongly (AWS"
+        " answers 403, the signature does not match): use curl 8.9 or newer, or the boto3 tab. The answer"
+        " is AWS's binary event stream."
+    )
+    if request.aws_profile:
+        profile = _sh(request.aws_profile)
+        lines += [
+            "# The keys of the account's AWS profile (AWS CLI v2).",
+            f'eval "$(aws configure export-credentials --profile {profile} --format env)"',
+        ]
+    # Temporary credentials carry a session token, sent (and signed) as a header.
+    lines += [
+        "session_token=()",
+        f'if [ -n "${{{AWS_SESSION_VAR}:-}}" ]; then session_token=(-H "x-amz-security-token: ${{{AWS_SESSION_VAR}}}"); fi',
+    ]
+    return lines
 
 
 def _comment(text: str) -> list[str]:

@@ -1,7 +1,9 @@
 """The request that produced a reply, as sent: stored with the reply so it can be shown as code.
 
 It holds what was handed to LiteLLM after unsupported parameters were dropped, never the key, the
-value of a credential header (only its name) or the password of a URL's user info. Stored, a message
+value of a credential header (only its name) or the password of a URL's user info. Cloud accounts add
+where the request went beyond the URL (Azure's API version, Vertex AI's project and location, Bedrock's
+region and AWS profile name); records written before these existed load with them unset. Stored, a message
 stretch that is a stretch of the conversation's stored messages is kept as a run of their ids (with
 their count and a checksum), so a conversation's records grow with its length, not its square.
 """
@@ -18,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 FORMAT_VERSION = 2
+# Optional fields of cloud accounts, written only when set (a record without them is read as before).
+_CLOUD_FIELDS = ("api_version", "project", "location", "region", "aws_profile")
 _CHECK_MOD = 2**32
 
 
@@ -46,6 +50,11 @@ class SentRequest:
     stream_options: dict[str, Any] = field(default_factory=dict)
     url_password: bool = False  # the URLs had a password after their user name, left out here
     missing: int = 0  # messages left out of `messages`: their run of stored messages was deleted or changed
+    api_version: str | None = None  # Azure OpenAI: the data-plane api-version
+    project: str | None = None  # Vertex AI: the Google Cloud project (the account's, else its key's)
+    location: str | None = None  # Vertex AI: the region
+    region: str | None = None  # Bedrock: the AWS region
+    aws_profile: str | None = None  # Bedrock: the named AWS profile that signed, if one did (never keys)
 
     def to_json(self, stored: Sequence[tuple[int, str, str]] = ()) -> dict[str, Any]:
         """The record; stretches of messages that are stretches of `stored` ((id, role, text) of the
@@ -65,6 +74,7 @@ class SentRequest:
             "key_sent": self.key_sent,
             "stream_options": dict(self.stream_options),
             "url_password": self.url_password,
+            **{name: value for name in _CLOUD_FIELDS if (value := getattr(self, name)) is not None},
         }
 
     @classmethod
@@ -106,9 +116,19 @@ class SentRequest:
                 stream_options=dict(data.get("stream_options") or {}),
                 url_password=bool(data.get("url_password", False)),
                 missing=missing,
+                api_version=_optional_text(data, "api_version"),
+                project=_optional_text(data, "project"),
+                location=_optional_text(data, "location"),
+                region=_optional_text(data, "region"),
+                aws_profile=_optional_text(data, "aws_profile"),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+
+
+def _optional_text(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    return None if value is None else str(value)
 
 
 def message_check(role: str, content: str) -> int:

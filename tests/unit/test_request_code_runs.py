@@ -5,6 +5,7 @@ subprocess, curl in bash) against the same server, which must receive the same b
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import pytest_asyncio
 from desktop_app.domain.accounts import Account
 from desktop_app.domain.attachments import image_limits
 from desktop_app.domain.chat import ChatParams, Failed, Finished
+from desktop_app.domain.cloud_secrets import aws_credentials
 from desktop_app.domain.errors import BadRequest
 from desktop_app.domain.request_code import (
     URL_PASSWORD_VAR,
@@ -41,9 +43,12 @@ from desktop_app.services.chat.llm import LLMService
 from desktop_app.services.chat.service import DEFAULT_TITLE, ChatService
 from desktop_app.services.litellm_engine import LiteLLMEngine
 from tests.servers.anthropic_fault import AnthropicServer
+from tests.servers.azure_openai import AzureServer
+from tests.servers.bedrock_runtime import BedrockServer
 from tests.servers.llama import LlamaServer
 from tests.servers.ollama_server import OllamaServer
 from tests.servers.openai_fault import FaultServer
+from tests.servers.vertex_anthropic import CLOUD_PLATFORM, VertexServer
 from tests.unit.test_attachments import minimal_pdf, png
 
 # Text that has to survive Python and shell quoting on its way into the snippets.
@@ -123,10 +128,19 @@ async def _send(
     return reply.request
 
 
-def _run(snippet_language: str, text: str, env_var: str, key: str, *, answered: bool = True) -> None:
+def _run(
+    snippet_language: str,
+    text: str,
+    env_var: str,
+    key: str,
+    *,
+    answered: bool = True,
+    credentials: dict[str, str] | None = None,
+) -> None:
+    """`credentials`: the variables a cloud's snippets sign with, instead of `env_var` holding `key`."""
     env = {
         **os.environ,
-        env_var: key,
+        **(credentials if credentials is not None else {env_var: key}),
         header_env_var("X-Session-Token"): SESSION_TOKEN,
         URL_PASSWORD_VAR: URL_PASSWORD,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -136,7 +150,10 @@ def _run(snippet_language: str, text: str, env_var: str, key: str, *, answered: 
         command = [sys.executable, "-c", text]
     else:
         command = ["bash", "-c", text]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    # errors="replace": curl prints Bedrock's binary event stream as it comes.
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, errors="replace", timeout=120, cwd=ROOT, check=False
+    )
     if answered:
         assert done.returncode == 0, f"{snippet_language} snippet failed:\n{done.stderr}\n---\n{text}"
 
@@ -150,9 +167,11 @@ def _check_snippets(
     not_run: tuple[str, ...] = (),
     answered: bool = True,
     attachments_dir: Path | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> None:
     """Run each snippet but those `not_run`; the server must get the body (and the headers named) the app sent.
-    `attachments_dir`: where the snippets read attached files (given to them, not in the environment)."""
+    `attachments_dir`: where the snippets read attached files (given to them, not in the environment).
+    `credentials`: the environment a cloud's snippets sign with (see `_run`)."""
     app_request = server.requests[-1]
     app_body = app_request.json()
     # The stored record says exactly what went out (attached files kept by digest, read back here).
@@ -167,7 +186,8 @@ def _check_snippets(
         if snippet.title in not_run:
             continue
         before = len(server.requests)
-        _run(snippet.language, snippet.text, key_env_var(request.provider_id), key, answered=answered)
+        env_var = key_env_var(request.provider_id)
+        _run(snippet.language, snippet.text, env_var, key, answered=answered, credentials=credentials)
         # One request to the endpoint the app asked (LiteLLM may look the model up first, as it did for the app).
         [received] = [r for r in server.requests[before:] if r.path == app_request.path]
         assert received.json() == app_body, snippet.title
@@ -455,3 +475,160 @@ async def test_the_curl_snippet_of_a_gemini_request_with_files_sends_what_the_ap
     _check_snippets(
         openai_server, request, "AIza-test", {"x-goog-api-key"}, answered=False, attachments_dir=attachments_dir
     )
+
+
+# --- cloud accounts: each twin checks what its provider's documentation asks -----------------------
+
+
+def _aws_cli_exports_credentials() -> bool:
+    """The AWS CLI is installed and is version 2, which has `aws configure export-credentials`."""
+    if shutil.which("aws") is None:
+        return False
+    done = subprocess.run(["aws", "--version"], capture_output=True, text=True, check=False)
+    return (done.stdout + done.stderr).startswith("aws-cli/2")
+
+
+def _curl_signs_aws() -> bool:
+    """curl is installed and can sign with AWS Signature Version 4 itself (curl 7.75 or newer)."""
+    if shutil.which("curl") is None:
+        return False
+    done = subprocess.run(["curl", "--help", "all"], capture_output=True, text=True, check=False)
+    return "--aws-sigv4" in done.stdout
+
+
+@pytest.mark.asyncio
+async def test_the_snippets_of_an_azure_openai_reply_send_what_the_app_sent(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with AzureServer(deployments={"gpt-4o": "ok"}) as server:
+        account = Account(
+            provider_id="azure",
+            label="Azure",
+            base_url=server.endpoint,
+            api_version="2025-04-01-preview",
+            extra_headers={"X-Team": "it's $team"},
+            secret_headers=("X-Session-Token",),
+        )
+        params = ChatParams(system_prompt=TRICKY, temperature=0.3, top_p=0.9, max_tokens=50, stop=("END",), seed=7)
+        key = AzureServer.default_keys[0]
+        request = await _send(server, account, key, "gpt-4o", params, tmp_path)
+
+        assert request.api_version == "2025-04-01-preview"
+        assert [s.title for s in request_snippets(request)] == ["LiteLLM", "OpenAI SDK", "curl"]
+        _check_snippets(server, request, key, {"api-key", "x-team", "x-session-token"})
+        # The app and each snippet asked the deployment at the account's API version, the key never in the URL.
+        chat = {p for p in server.seen_paths if "/chat/completions" in p}
+        assert chat == {"/openai/deployments/gpt-4o/chat/completions?api-version=2025-04-01-preview"}
+        assert all(key not in p for p in server.seen_paths)
+
+
+_FAKE_GCLOUD = f"""#!{sys.executable}
+# gcloud's stand-in: the token of the service account whose key file GOOGLE_APPLICATION_CREDENTIALS names,
+# as after `gcloud auth activate-service-account --key-file=...` (signed in at the twin's token_uri).
+import os
+import sys
+
+from google.auth.transport.requests import Request
+from google.oauth2 import service_account
+
+assert sys.argv[1:] == ["auth", "print-access-token"], sys.argv
+path = os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
+credentials = service_account.Credentials.from_service_account_file(path, scopes=["{CLOUD_PLATFORM}"])
+credentials.refresh(Request())
+print(credentials.token)
+"""
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("run", ["LiteLLM and curl", "Anthropic SDK"])
+async def test_the_snippets_of_a_vertex_claude_reply_send_what_the_app_sent(tmp_path: Path, run: str) -> None:
+    if run == "Anthropic SDK" and not _runs_python_with("anthropic"):
+        pytest.skip("the anthropic package is not installed, so its snippet cannot be run")
+    if run != "Anthropic SDK" and shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with VertexServer() as server:
+        # No project on the account: the key's is used, by LiteLLM and in the stored request alike.
+        key = server.service_account("modeldesk-ci@twin-project.iam.gserviceaccount.com", project_id="twin-project")
+        account = Account(
+            provider_id="vertex",
+            label="Vertex",
+            base_url=server.endpoint,
+            location="us-east5",
+            extra_headers={"X-Team": "it's $team"},
+            secret_headers=("X-Session-Token",),
+        )
+        # No max_tokens: LiteLLM's default for the model is sent, and recorded, as for Anthropic.
+        params = ChatParams(system_prompt=TRICKY, temperature=0.3, stop=("END", "$HOME"))
+        request = await _send(server, account, key, "claude-sonnet-4-5@20250929", params, tmp_path)
+
+        assert (request.project, request.location) == ("twin-project", "us-east5")
+        assert set(request.params) == {"temperature", "stop", "max_tokens"}
+        assert [s.title for s in request_snippets(request)] == ["LiteLLM", "Anthropic SDK", "curl"]
+        key_file = tmp_path / "service-account.json"
+        key_file.write_text(key)
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "gcloud").write_text(_FAKE_GCLOUD)
+        (bin_dir / "gcloud").chmod(0o755)
+        credentials = {
+            "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        }
+        private_key = json.loads(key)["private_key"]
+        assert all(private_key not in s.text for s in request_snippets(request))
+        not_run = ("LiteLLM", "curl") if run == "Anthropic SDK" else ("Anthropic SDK",)
+        _check_snippets(server, request, key, {"x-team", "x-session-token"}, not_run=not_run, credentials=credentials)
+        predicted = (
+            f"/v1/projects/twin-project/locations/us-east5/publishers/anthropic/models/{request.model}:streamRawPredict"
+        )
+        assert set(server.predicted) == {predicted}
+        assert len(server.predicted) == 2 + (
+            1 if run == "Anthropic SDK" else 2
+        )  # the app's two turns, then each snippet's
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("profile", [False, True], ids=["keys", "profile"])
+async def test_the_snippets_of_a_bedrock_reply_send_what_the_app_sent(tmp_path: Path, profile: bool) -> None:
+    if not _curl_signs_aws():
+        pytest.skip("this curl cannot sign with AWS SigV4 (--aws-sigv4 came with curl 7.75)")
+    key_id, secret, token = "AKIATWINEXAMPLE00001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYTWINSECRET", "FwoGZXIvYXdzTWINtoken"
+    # Never the developer's own AWS files; the profile's, when one signs, is written here.
+    aws_files = {"AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds")}
+    with BedrockServer(valid_keys={key_id}) as server, pytest.MonkeyPatch.context() as patch:
+        for name, value in aws_files.items():
+            patch.setenv(name, value)
+        if profile:
+            (tmp_path / "creds").write_text(
+                f"[work]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\naws_session_token = {token}\n"
+            )
+        account = Account(
+            provider_id="bedrock",
+            label="Bedrock",
+            base_url=server.endpoint,
+            region="us-east-1",
+            aws_profile="work" if profile else None,
+            extra_headers={"X-Team": "it's $team"},
+            secret_headers=("X-Session-Token",),
+        )
+        params = ChatParams(system_prompt=TRICKY, temperature=0.3, max_tokens=50, stop=("END", "$HOME"), top_k=5)
+        key = "" if profile else aws_credentials(key_id, secret, token)
+        model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+        request = await _send(server, account, key, model, params, tmp_path)
+
+        assert (request.region, request.aws_profile) == ("us-east-1", "work" if profile else None)
+        assert [s.title for s in request_snippets(request)] == ["LiteLLM", "boto3", "curl"]
+        assert all(secret not in s.text and token not in s.text for s in request_snippets(request))
+        credentials = {**aws_files}
+        not_run: tuple[str, ...] = ()
+        if profile:
+            # curl reads the profile's keys with AWS CLI v2, which this machine may not have.
+            not_run = () if _aws_cli_exports_credentials() else ("curl",)
+        else:
+            credentials |= {"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": token}
+        headers = {"content-type", "x-amz-security-token", "x-team", "x-session-token"}
+        _check_snippets(server, request, key, headers, not_run=not_run, credentials=credentials)
+        path = "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream"
+        # Every request, the app's and the snippets', signed with the key id for the account's region.
+        assert set(server.seen) == {(path, key_id, "us-east-1")}
+        assert len(server.seen) == 2 + 3 - len(not_run)

@@ -41,7 +41,7 @@ from desktop_app.domain.chat import (
     TextDelta,
     UsageReport,
 )
-from desktop_app.domain.cloud_secrets import parse_aws_credentials
+from desktop_app.domain.cloud_secrets import parse_aws_credentials, service_account_project
 from desktop_app.domain.errors import DomainError, ServerError
 from desktop_app.domain.param_support import taken_params
 from desktop_app.domain.prompt_cache import takes_cache_control, with_cache_breakpoints
@@ -342,9 +342,10 @@ def _without_thinking_clashes(request: _Request, options: dict[str, Any]) -> tup
 
 
 def _with_implied_params(litellm: Any, request: _Request, options: dict[str, Any]) -> dict[str, Any]:
-    """`options` plus what LiteLLM would fill in unasked (Anthropic's required max_tokens), sent
-    explicitly so that the stored request says everything that went out."""
-    if request.account.provider_id != "anthropic" or "max_tokens" in options or "max_completion_tokens" in options:
+    """`options` plus what LiteLLM would fill in unasked (Anthropic's required max_tokens, also on
+    Vertex AI), sent explicitly so that the stored request says everything that went out."""
+    claude = request.account.provider_id in ("anthropic", "vertex")
+    if not claude or "max_tokens" in options or "max_completion_tokens" in options:
         return options
     try:
         default = int(litellm.AnthropicConfig.get_max_tokens_for_model(request.model))
@@ -357,6 +358,7 @@ def _sent_request(request: _Request, options: dict[str, Any]) -> SentRequest:
     account = request.account
     base_url, url_password = without_url_password(account.effective_base_url)
     api_base = litellm_api_base(account)
+    vertex, bedrock = account.provider_id == "vertex", account.provider_id == "bedrock"
     return SentRequest(
         account_id=account.id,
         provider_id=account.provider_id,
@@ -371,7 +373,18 @@ def _sent_request(request: _Request, options: dict[str, Any]) -> SentRequest:
         key_sent=bool(request.api_key),
         stream_options=dict(_STREAM_OPTIONS),
         url_password=url_password,
+        # Where a cloud account's request went beyond its URL (never a secret).
+        api_version=account.azure_api_version if account.provider_id == "azure" else None,
+        project=_vertex_project(account, request.api_key) if vertex else None,
+        location=account.vertex_location if vertex else None,
+        region=account.aws_region if bedrock else None,
+        aws_profile=account.aws_profile if bedrock else None,
     )
+
+
+def _vertex_project(account: Account, api_key: str | None) -> str | None:
+    """The account's project, else the service-account key's, which LiteLLM then uses."""
+    return account.project or (service_account_project(api_key) if api_key else None)
 
 
 def _cost(litellm: Any, request: _Request, tally: _Tally) -> tuple[float | None, float | None]:

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
 from desktop_app.domain.request_code import (
     ATTACHMENTS_VAR,
     URL_PASSWORD_VAR,
+    credential_vars,
     header_env_var,
-    key_env_var,
     reads_attachments,
     request_snippets,
 )
@@ -26,7 +26,7 @@ from desktop_app.domain.sent_requests import SentRequest
 
 
 def _variables_note(request: SentRequest, attachments_dir: str | None = None) -> str:
-    names = [key_env_var(request.provider_id)] if request.key_sent else []
+    names = credential_vars(request)
     names += [header_env_var(n) for n in request.secret_headers]
     names += [URL_PASSWORD_VAR] if request.url_password else []
     if request.missing:
@@ -48,8 +48,10 @@ def _variables_note(request: SentRequest, attachments_dir: str | None = None) ->
             else f"from the folder in {ATTACHMENTS_VAR}"
         )
         opening += f" The attached files are read {where}."
+    if request.aws_profile:
+        opening += f" It signs with the AWS profile “{request.aws_profile}”."
     if not names:
-        return f"{opening} It needs no key."
+        return opening if request.aws_profile else f"{opening} It needs no key."
     listed = ", ".join(names)
     return f"{opening} Keys are read from the environment: set {listed} first."
 
