@@ -1,12 +1,11 @@
 """A stored request as code to run elsewhere: Python with LiteLLM, with the provider's SDK, and curl.
 
-Each snippet sends the body the app sent (streaming, as the app did). Keys and credential headers
-appear only as environment-variable references: `os.environ["OPENAI_API_KEY"]` in Python,
-`$OPENAI_API_KEY` in the shell. Attached files are kept in a request by their SHA-256
-(`data:image/png;sha256,<hex>`); the snippets read each from the attachments folder
-(`MODELDESK_ATTACHMENTS`, else the folder given) and send it base64-encoded, in the provider's
-own blocks where the snippet speaks its wire format (Anthropic's image and document blocks,
-Ollama's `images`).
+Each snippet sends the body the app sent (`request_wire`), streaming as the app did. Keys and
+credential headers appear only as environment-variable references: `os.environ["OPENAI_API_KEY"]` in
+Python, `$OPENAI_API_KEY` in the shell. The snippets read each attached file from the attachments
+folder (`MODELDESK_ATTACHMENTS`, else the folder given) and send it base64-encoded, in the provider's
+own blocks where the snippet speaks its wire format (Anthropic's image and document blocks, Ollama's
+`images`).
 
 Cloud accounts are written as LiteLLM sends to them: Azure OpenAI's deployment URL with the api-version
 and the key in `api-key`; Claude on Vertex AI's streamRawPredict with a Google access token (the
@@ -16,40 +15,41 @@ Bedrock's ConverseStream, signed with SigV4 from the standard AWS variables or t
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import textwrap
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
-from desktop_app.domain.attachments import stored_name
-from desktop_app.domain.providers import AWS_REGION, AZURE_API_VERSION, PROVIDERS, VERTEX_LOCATION
+from desktop_app.domain.providers import PROVIDERS
+from desktop_app.domain.request_wire import (
+    ATTACHED_FILE_IN_JSON,
+    VERTEX_ANTHROPIC_VERSION,
+    AttachedFile,
+    anthropic_body,
+    aws_region,
+    azure_api_version,
+    bedrock_body,
+    reads_attachments,
+    speaks_anthropic,
+    untranslated,
+    vertex_location,
+    vertex_project,
+    wire_body,
+    wire_format,
+    wire_url,
+    with_files,
+)
 from desktop_app.domain.sent_requests import SentRequest
-from desktop_app.domain.tool_code import TOOL_PARAMS, anthropic_tool_message, anthropic_tool_params
 
 # What LiteLLM sends as the key to a server that needs none (see services/chat/llm.py).
 PLACEHOLDER_KEY = "no-key"
 ANTHROPIC_VERSION = "2023-06-01"
-GEMINI_API_VERSION = "v1beta"
 URL_PASSWORD_VAR = "BASE_URL_PASSWORD"  # the password of the base URL's user info, when it has one
 ATTACHMENTS_VAR = "MODELDESK_ATTACHMENTS"  # the attachments folder, read by snippets that send files
-VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"  # what LiteLLM puts in the body of Claude on Vertex AI
 GOOGLE_CREDENTIALS_VAR = "GOOGLE_APPLICATION_CREDENTIALS"  # the path of a service-account key file
 AWS_KEY_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 AWS_SESSION_VAR = "AWS_SESSION_TOKEN"  # sent when set (temporary credentials)
-MISSING_PROJECT = "PROJECT_ID"  # stands for a Vertex AI project the request did not record
-_MARKER = re.compile(r"data:([\w.+-]+/[\w.+-]+);sha256,([0-9a-f]{64})")
-# An attached file in the JSON text of a body: "\ufffe" is a noncharacter, so no text holds one.
-_FILE_IN_JSON = re.compile(r"\\ufffeattachment:([^:\\]+):([^\\]*)\\ufffe")
-# OpenAI-style parameters by their name in Gemini's generationConfig.
-_GEMINI_CONFIG = {
-    "max_tokens": "max_output_tokens",
-    "max_completion_tokens": "max_output_tokens",
-    "stop": "stop_sequences",
-}
 _INDENT = "    "
 _INLINE_WIDTH = 100
 _SHELL_PLAIN = re.compile(r"[A-Za-z0-9 _:./=-]*")
@@ -76,22 +76,8 @@ _OPENAI_KWARGS = frozenset(
         "user",
     }
 )
-# OpenAI-style parameters by their name in Anthropic's Messages API.
-_ANTHROPIC_NAMES = {"stop": "stop_sequences", "max_completion_tokens": "max_tokens"}
-# The reasoning efforts LiteLLM sends to Ollama as think: true (other models than gpt-oss).
-_OLLAMA_THINKING_EFFORTS = frozenset({"low", "medium", "high"})
 # temperature, top_p and top_k are not keyword arguments of every anthropic SDK version: they go in extra_body.
 _ANTHROPIC_KWARGS = frozenset({"max_tokens", "stop_sequences", "metadata", "tools", "tool_choice"})
-# OpenAI-style parameters by their name in Bedrock Converse's inferenceConfig.
-_BEDROCK_CONFIG = {
-    "max_tokens": "maxTokens",
-    "max_completion_tokens": "maxTokens",
-    "temperature": "temperature",
-    "top_p": "topP",
-    "stop": "stopSequences",
-}
-# Whose own thinking parameter gives a budget, by wire format (see untranslated()).
-_THINKING_OWNER = {"anthropic": "Anthropic", "vertex": "Anthropic", "gemini": "Gemini"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,96 +91,6 @@ class _Code(str):
     """Python source put into a snippet as it is (an environment lookup), not as a string literal."""
 
     __slots__ = ()
-
-
-class _File(str):
-    """An attached file's data in a body: `prefix` (a data URL's head, or nothing), then the base64 of
-    the stored file `name` (relative to the attachments folder). As text, a token that curl's JSON is
-    cut at."""
-
-    name: str
-    prefix: str
-    media_type: str
-
-    def __new__(cls, name: str, prefix: str, media_type: str) -> _File:
-        token = super().__new__(cls, f"\ufffeattachment:{name}:{prefix}\ufffe")
-        token.name, token.prefix, token.media_type = name, prefix, media_type
-        return token
-
-    def bare(self) -> _File:
-        """The base64 alone, without the data URL's head."""
-        return _File(self.name, "", self.media_type)
-
-
-def _file_of(url: str) -> Any:
-    """A stored data URL (`data:<type>;sha256,<hex>`) as the file it stands for; anything else as is."""
-    found = _MARKER.fullmatch(url)
-    if found is None:
-        return url
-    return _File(stored_name(found[2], found[1]), f"data:{found[1]};base64,", found[1])
-
-
-def _with_files(messages: Any) -> list[dict[str, Any]]:
-    """The messages with each stored file's data URL as a `_File` (content parts copied)."""
-    out = []
-    for message in messages:
-        content = message["content"]
-        if content is None:  # calls without text: LiteLLM sends no content at all
-            out.append({k: v for k, v in message.items() if k != "content"})
-            continue
-        if isinstance(content, list):
-            content = [_part_with_file(part) for part in content]
-        out.append({**message, "content": content})
-    return out
-
-
-def _part_with_file(part: dict[str, Any]) -> dict[str, Any]:
-    for key, field_name in (("image_url", "url"), ("file", "file_data")):
-        inner = part.get(key)
-        if isinstance(inner, dict) and isinstance(inner.get(field_name), str):
-            return {**part, key: {**inner, field_name: _file_of(inner[field_name])}}
-    return dict(part)
-
-
-def _has_files(value: Any) -> bool:
-    if isinstance(value, _File):
-        return True
-    if isinstance(value, dict):
-        return any(_has_files(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_files(v) for v in value)
-    return False
-
-
-def reads_attachments(request: SentRequest) -> bool:
-    """The snippets of `request` read attached files from the attachments folder (`ATTACHMENTS_VAR`)."""
-    return _has_files(_with_files(request.messages))
-
-
-def resolve_files(value: Any, read: Callable[[str], bytes]) -> Any:
-    """`value` (a body from `wire_body`) with each attached file's data filled in from `read(name)`,
-    as the snippets send it."""
-    if isinstance(value, _File):
-        return value.prefix + base64.b64encode(read(value.name)).decode()
-    if isinstance(value, dict):
-        return {k: resolve_files(v, read) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_files(v, read) for v in value]
-    return value
-
-
-def _data_source(url: Any) -> tuple[str, Any] | None:
-    """(media type, base64 data) of an attached file or an inline data URL; None for a web URL."""
-    if isinstance(url, _File):
-        return url.media_type, url.bare()
-    head, sep, data = str(url).partition(";base64,")
-    if sep and head.startswith("data:"):
-        return head[5:], data
-    return None
-
-
-def _file_url(part: dict[str, Any]) -> Any:
-    return part["image_url"]["url"] if part.get("type") == "image_url" else part["file"]["file_data"]
 
 
 def key_env_var(provider_id: str) -> str:
@@ -221,46 +117,12 @@ def credential_vars(request: SentRequest) -> list[str]:
     return [key_env_var(request.provider_id)] if request.key_sent else []
 
 
-def wire_format(provider_id: str) -> str:
-    """The wire format LiteLLM speaks to this provider: "openai", "anthropic", "ollama", "gemini", or a
-    cloud's own: "azure" (OpenAI's body at a deployment), "vertex" (Anthropic's body), "bedrock" (Converse)."""
-    own = ("anthropic", "ollama", "gemini", "azure", "vertex", "bedrock")
-    return provider_id if provider_id in own else "openai"
-
-
-def _speaks_anthropic(wire: str) -> bool:
-    return wire in ("anthropic", "vertex")
-
-
-def _api_version(request: SentRequest) -> str:
-    return request.api_version or AZURE_API_VERSION
-
-
-def _project(request: SentRequest) -> str:
-    return request.project or MISSING_PROJECT
-
-
-# Requests stored before the location and region were kept: the default endpoint's host tells them.
-_VERTEX_HOST = re.compile(r"https://([a-z0-9-]+)-aiplatform\.googleapis\.com")
-_BEDROCK_HOST = re.compile(r"https://bedrock-runtime\.([a-z0-9-]+)\.amazonaws\.com")
-
-
-def _location(request: SentRequest) -> str:
-    found = _VERTEX_HOST.fullmatch(request.base_url.rstrip("/"))
-    return request.location or (found[1] if found else VERTEX_LOCATION)
-
-
-def _region(request: SentRequest) -> str:
-    found = _BEDROCK_HOST.fullmatch(request.base_url.rstrip("/"))
-    return request.region or (found[1] if found else AWS_REGION)
-
-
 def request_snippets(request: SentRequest, attachments_dir: str | None = None) -> list[Snippet]:
     """The snippets for `request`, in tab order: LiteLLM, the provider's SDK where one applies, curl.
     `attachments_dir`: where attached files are kept (else the snippets need `ATTACHMENTS_VAR` set)."""
     snippets = [Snippet("LiteLLM", "python", litellm_snippet(request, attachments_dir))]
     wire = wire_format(request.provider_id)
-    if _speaks_anthropic(wire):
+    if speaks_anthropic(wire):
         snippets.append(Snippet("Anthropic SDK", "python", anthropic_snippet(request, attachments_dir)))
     elif wire in ("openai", "ollama", "azure"):
         snippets.append(Snippet("OpenAI SDK", "python", openai_snippet(request, attachments_dir)))
@@ -268,267 +130,6 @@ def request_snippets(request: SentRequest, attachments_dir: str | None = None) -
         snippets.append(Snippet("boto3", "python", boto3_snippet(request)))
     snippets.append(Snippet("curl", "shell", curl_snippet(request, attachments_dir)))
     return snippets
-
-
-# --- what goes on the wire -------------------------------------------------------------------------
-
-
-def wire_url(request: SentRequest) -> str:
-    base = request.base_url.rstrip("/")
-    wire = wire_format(request.provider_id)
-    if wire == "anthropic":
-        return f"{base}/v1/messages"
-    if wire == "ollama":
-        return f"{base}/api/chat"
-    if wire == "gemini":
-        # LiteLLM puts the API version after the default host, not after a base URL of the account's.
-        root = request.api_base.rstrip("/") if request.api_base else f"{base}/{GEMINI_API_VERSION}"
-        return f"{root}/models/{request.model}:streamGenerateContent?alt=sse"
-    if wire == "azure":
-        return f"{base}/openai/deployments/{request.model}/chat/completions?api-version={_api_version(request)}"
-    if wire == "vertex":
-        where = f"projects/{_project(request)}/locations/{_location(request)}"
-        return f"{base}/v1/{where}/publishers/anthropic/models/{request.model}:streamRawPredict"
-    if wire == "bedrock":
-        return f"{base}/model/{quote(request.model, safe='')}/converse-stream"  # "v1:0" as "v1%3A0"
-    return f"{base}/chat/completions"
-
-
-def wire_body(request: SentRequest) -> dict[str, Any]:
-    """The JSON body the provider is sent for `request` (as LiteLLM writes it)."""
-    wire = wire_format(request.provider_id)
-    if wire == "anthropic":
-        return _anthropic_body(request)
-    if wire == "ollama":
-        return _ollama_body(request)
-    if wire == "gemini":
-        return _gemini_body(request)
-    if wire == "vertex":
-        # The model is in the URL; the version is Vertex AI's.
-        body = {k: v for k, v in _anthropic_body(request).items() if k != "model"}
-        return {"anthropic_version": VERTEX_ANTHROPIC_VERSION, **body}
-    if wire == "bedrock":
-        return _bedrock_body(request)
-    body = {"model": request.model, "messages": _with_files(request.messages)}
-    body.update(request.params)
-    body["stream"] = True
-    if request.stream_options:
-        body["stream_options"] = dict(request.stream_options)
-    return body
-
-
-def _anthropic_body(request: SentRequest) -> dict[str, Any]:
-    system = [{"type": "text", "text": m["content"]} for m in request.messages if m["role"] == "system"]
-    messages: list[dict[str, Any]] = []
-    for m in _with_files(request.messages):
-        if m["role"] == "system":
-            continue
-        role, blocks = anthropic_tool_message(m) or (m["role"], _anthropic_blocks(m["content"]))
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)  # the API wants turns to alternate
-        else:
-            messages.append({"role": role, "content": blocks})
-    body: dict[str, Any] = {"model": request.model, "messages": messages}
-    for name, value in request.params.items():
-        if name not in ("response_format", "reasoning_effort", *TOOL_PARAMS):  # see untranslated()
-            body[_ANTHROPIC_NAMES.get(name, name)] = value
-    body.update(anthropic_tool_params(request.params))
-    if system:
-        body["system"] = system
-    body["stream"] = True
-    return body
-
-
-def _anthropic_blocks(content: Any) -> list[dict[str, Any]]:
-    """A message's content as Anthropic blocks, as LiteLLM writes them: an image, a PDF a document."""
-    if not isinstance(content, list):
-        return [{"type": "text", "text": content}]
-    blocks = []
-    for part in content:
-        kind = part.get("type")
-        if kind not in ("image_url", "file"):
-            blocks.append(dict(part))
-            continue
-        url = _file_url(part)
-        data = _data_source(url)
-        source = (
-            {"type": "url", "url": url} if data is None else {"type": "base64", "media_type": data[0], "data": data[1]}
-        )
-        blocks.append({"type": "image" if kind == "image_url" else "document", "source": source})
-    return blocks
-
-
-def untranslated(request: SentRequest) -> str:
-    """What the SDK and curl snippets leave out because LiteLLM rewrites it in its own way, or ""."""
-    fmt = request.params.get("response_format")
-    wire = wire_format(request.provider_id)
-    notes = []
-    if wire == "bedrock":
-        notes += _bedrock_untranslated(request)
-    if _speaks_anthropic(wire) and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        notes.append(
-            "LiteLLM turns response_format (a JSON schema) into Anthropic's structured output, adapting"
-            " the schema; that part is left out here, the LiteLLM tab sends it as the app did."
-        )
-    if wire == "gemini" and "tools" in request.params:
-        notes.append(
-            "LiteLLM turns tools, calls and results into Gemini's function declarations and parts; that"
-            " part is left out here, the LiteLLM tab sends it as the app did."
-        )
-    if wire in _THINKING_OWNER and "reasoning_effort" in request.params:
-        notes.append(
-            f"LiteLLM turns reasoning_effort into a thinking budget of its choosing for this model; that"
-            f" part is left out here, the LiteLLM tab sends it as the app did ({_THINKING_OWNER[wire]}'s own"
-            " thinking parameter gives the budget explicitly)."
-        )
-    if wire == "vertex" and request.project is None:
-        notes.append(f"The project was not recorded with this request: put yours in place of {MISSING_PROJECT}.")
-    return " ".join(notes)
-
-
-def _bedrock_untranslated(request: SentRequest) -> list[str]:
-    left_out = sorted(name for name in request.params if name not in _BEDROCK_CONFIG and name != "top_k")
-    if any(m["role"] == "tool" or "tool_calls" in m for m in request.messages):
-        left_out.append("the tool calls and results")
-    if reads_attachments(request):
-        left_out.append("the attached files")
-    if not left_out:
-        return []
-    return [
-        f"LiteLLM turns {', '.join(left_out)} into Bedrock's own Converse fields; that part is left out"
-        " here, the LiteLLM tab sends it as the app did."
-    ]
-
-
-def _bedrock_body(request: SentRequest) -> dict[str, Any]:
-    """The Converse body as LiteLLM writes it: the leading system messages as `system`, turns of text
-    blocks (alternating, like Anthropic's), the sampling parameters in inferenceConfig."""
-    system: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
-    for m in request.messages:
-        if m["role"] == "system" and not messages:
-            system += [{"text": text} for text in _texts(m.get("content")) if text]
-            continue
-        if m["role"] == "tool" or m["role"] == "system":  # calls and results: see untranslated()
-            continue
-        role = "assistant" if m["role"] == "assistant" else "user"
-        # Bedrock refuses empty text; LiteLLM leaves out a reply's blank text too.
-        blocks = [{"text": t} for t in _texts(m.get("content")) if (t.strip() if role == "assistant" else t)]
-        if not blocks:
-            continue
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
-    config: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for name, value in request.params.items():
-        if name == "stop" and isinstance(value, str):
-            value = [value]
-        if name in _BEDROCK_CONFIG:
-            config[_BEDROCK_CONFIG[name]] = value
-        elif name == "top_k":  # Claude takes it as a field of its own
-            extra["top_k"] = value
-    body: dict[str, Any] = {"messages": messages, "inferenceConfig": config}
-    if system:
-        body["system"] = system
-    if extra:
-        body["additionalModelRequestFields"] = extra
-    return body
-
-
-def _texts(content: Any) -> list[str]:
-    """A message's text: the string, or its text parts (files: see untranslated())."""
-    if content is None:
-        return []
-    if isinstance(content, list):
-        return [str(part["text"]) for part in content if part.get("type") == "text"]
-    return [str(content)]
-
-
-def _gemini_body(request: SentRequest) -> dict[str, Any]:
-    contents: list[dict[str, Any]] = []
-    system: list[dict[str, Any]] = []
-    for m in _with_files(request.messages):
-        parts = _gemini_parts(m.get("content") or "")  # calls and results: see untranslated()
-        if m["role"] == "system":
-            system.extend(parts)
-            continue
-        role = "model" if m["role"] == "assistant" else "user"
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)  # turns alternate, as in Anthropic's API
-        else:
-            contents.append({"role": role, "parts": parts})
-    config: dict[str, Any] = {}
-    for name, value in request.params.items():
-        if name == "reasoning_effort" or name in TOOL_PARAMS:
-            continue  # see untranslated()
-        if name == "response_format":
-            if value.get("type") in ("json_object", "json_schema"):
-                config["response_mime_type"] = "application/json"
-            if value.get("type") == "json_schema":
-                config["response_json_schema"] = value["json_schema"]["schema"]
-        else:
-            config[_GEMINI_CONFIG.get(name, name)] = value
-    body: dict[str, Any] = {"contents": contents}
-    if system:
-        body["system_instruction"] = {"parts": system}
-    if config:
-        body["generationConfig"] = config
-    return body
-
-
-def _gemini_parts(content: Any) -> list[dict[str, Any]]:
-    if not isinstance(content, list):
-        return [{"text": content}]
-    parts: list[dict[str, Any]] = []
-    for part in content:
-        data = _data_source(_file_url(part)) if part.get("type") in ("image_url", "file") else None
-        if data is not None:
-            parts.append({"inline_data": {"mime_type": data[0], "data": data[1]}})
-        elif part.get("type") == "text":
-            parts.append({"text": part["text"]})
-    return parts
-
-
-def _ollama_body(request: SentRequest) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    # LiteLLM gives every message a list of images (empty without any), its texts run together.
-    messages = []
-    for m in _with_files(request.messages):
-        content = m.get("content")
-        if not isinstance(content, list):
-            messages.append({**m, "images": []})
-            continue
-        text = "".join(p["text"] for p in content if p.get("type") == "text")
-        images = [
-            data[1] if (data := _data_source(_file_url(p))) is not None else _file_url(p)
-            for p in content
-            if p.get("type") == "image_url"
-        ]
-        messages.append({**m, "content": text, "images": images})
-    body: dict[str, Any] = {"model": request.model, "messages": messages}
-    for name, value in request.params.items():
-        if name == "response_format":
-            if value.get("type") == "json_object":
-                body["format"] = "json"
-            elif value.get("type") == "json_schema":
-                body["format"] = value["json_schema"]["schema"]
-        elif name in TOOL_PARAMS:
-            if name == "tools":  # Ollama takes OpenAI's tools as they are, and no tool_choice
-                body["tools"] = value
-        elif name in ("max_tokens", "max_completion_tokens"):
-            options["num_predict"] = value
-        elif name == "frequency_penalty":
-            options["repeat_penalty"] = value
-        elif name == "reasoning_effort":
-            # As LiteLLM sends it: gpt-oss takes the level, other models thinking on or off.
-            body["think"] = value if request.model.startswith("gpt-oss") else value in _OLLAMA_THINKING_EFFORTS
-        else:
-            options[name] = value
-    body["options"] = options
-    body["stream"] = True
-    return body
 
 
 # --- Python --------------------------------------------------------------------------------------
@@ -562,7 +163,7 @@ def _attached_helper(request: SentRequest, attachments_dir: str | None) -> list[
 
 
 def litellm_snippet(request: SentRequest, attachments_dir: str | None = None) -> str:
-    kwargs: dict[str, Any] = {"model": request.litellm_model, "messages": _with_files(request.messages)}
+    kwargs: dict[str, Any] = {"model": request.litellm_model, "messages": with_files(request.messages)}
     if request.api_base is not None:
         kwargs["api_base"] = _url_py(request.api_base, request)
     kwargs.update(_litellm_credentials(request))
@@ -598,22 +199,22 @@ def _litellm_credentials(request: SentRequest) -> dict[str, Any]:
     wire = wire_format(request.provider_id)
     if wire == "vertex":
         return {
-            "vertex_project": _project(request),
-            "vertex_location": _location(request),
+            "vertex_project": vertex_project(request),
+            "vertex_location": vertex_location(request),
             # The service-account key file's JSON: LiteLLM signs in with it.
             "vertex_credentials": _Code(f'Path(os.environ["{GOOGLE_CREDENTIALS_VAR}"]).read_text()'),
         }
     if wire == "bedrock":
         if request.aws_profile:
-            return {"aws_region_name": _region(request), "aws_profile_name": request.aws_profile}
+            return {"aws_region_name": aws_region(request), "aws_profile_name": request.aws_profile}
         return {
-            "aws_region_name": _region(request),
+            "aws_region_name": aws_region(request),
             **{name.lower(): _Code(f'os.environ["{name}"]') for name in AWS_KEY_VARS},
             AWS_SESSION_VAR.lower(): _Code(f'os.environ.get("{AWS_SESSION_VAR}")'),
         }
     credentials: dict[str, Any] = {"api_key": _key_code(request)}
     if wire == "azure":
-        credentials["api_version"] = _api_version(request)
+        credentials["api_version"] = azure_api_version(request)
     return credentials
 
 
@@ -631,10 +232,10 @@ def openai_snippet(request: SentRequest, attachments_dir: str | None = None) -> 
         lines.append("# The model is the deployment's name: it goes into the URL, as LiteLLM sends it.")
         client = {
             "azure_endpoint": _url_py(base, request),
-            "api_version": _api_version(request),
+            "api_version": azure_api_version(request),
             "api_key": _key_code(request),
         }
-    kwargs: dict[str, Any] = {"model": request.model, "messages": _with_files(request.messages)}
+    kwargs: dict[str, Any] = {"model": request.model, "messages": with_files(request.messages)}
     extra = {k: v for k, v in request.params.items() if k not in _OPENAI_KWARGS}
     kwargs.update({k: v for k, v in request.params.items() if k in _OPENAI_KWARGS})
     kwargs["stream"] = True
@@ -657,7 +258,7 @@ def openai_snippet(request: SentRequest, attachments_dir: str | None = None) -> 
 
 
 def anthropic_snippet(request: SentRequest, attachments_dir: str | None = None) -> str:
-    body = _anthropic_body(request)
+    body = anthropic_body(request)
     vertex = wire_format(request.provider_id) == "vertex"
     # As LiteLLM sends it: the key in x-api-key, at this API version (SDKs differ on both).
     client: dict[str, Any] = {
@@ -668,7 +269,7 @@ def anthropic_snippet(request: SentRequest, attachments_dir: str | None = None) 
     setup = [f"key = {_py(_key_code(request))}", f"client = {_call('anthropic.Anthropic', client)}"]
     if vertex:
         # The SDK moves the model into the URL, as LiteLLM does.
-        client = {"project_id": _project(request), "region": _location(request)}
+        client = {"project_id": vertex_project(request), "region": vertex_location(request)}
         if request.api_base is not None:
             client["base_url"] = _url_py(f"{request.api_base.rstrip('/')}/v1", request)
         setup = [
@@ -711,8 +312,8 @@ def anthropic_snippet(request: SentRequest, attachments_dir: str | None = None) 
 
 def boto3_snippet(request: SentRequest) -> str:
     """ConverseStream with boto3, which signs with the standard AWS variables or the account's profile."""
-    body = _bedrock_body(request)
-    client: dict[str, Any] = {"region_name": _region(request)}
+    body = bedrock_body(request)
+    client: dict[str, Any] = {"region_name": aws_region(request)}
     if request.api_base is not None:
         client["endpoint_url"] = _url_py(request.api_base.rstrip("/"), request)
     if request.aws_profile:
@@ -817,7 +418,7 @@ def _py(value: Any, depth: int = 0) -> str:
 def _py_inline(value: Any) -> str:
     if isinstance(value, _Code):
         return str(value)
-    if isinstance(value, _File):
+    if isinstance(value, AttachedFile):
         read = f"attached({_py_inline(value.name)})"
         return f"{_py_inline(value.prefix)} + {read}" if value.prefix else read
     if isinstance(value, str):
@@ -856,7 +457,7 @@ def curl_snippet(request: SentRequest, attachments_dir: str | None = None) -> st
         parts.append('-H "Authorization: Bearer $(gcloud auth print-access-token)"')
     elif wire == "bedrock":
         head += _bedrock_curl_head(request)
-        region = _region(request)
+        region = aws_region(request)
         access, secret = AWS_KEY_VARS
         parts += [f"--aws-sigv4 {_sh(f'aws:amz:{region}:bedrock')}", f'--user "${{{access}}}:${{{secret}}}"']
         parts.append('"${session_token[@]}"')
@@ -867,7 +468,7 @@ def curl_snippet(request: SentRequest, attachments_dir: str | None = None) -> st
     parts += [_sh_header(name, value) for name, value in request.headers.items()]
     parts += [_sh_header_var(name, header_env_var(name)) for name in request.secret_headers]
     body = _json(wire_body(request))
-    pieces = _FILE_IN_JSON.split(body)  # text, then (name, prefix, text) per attached file
+    pieces = ATTACHED_FILE_IN_JSON.split(body)  # text, then (name, prefix, text) per attached file
     if len(pieces) == 1:
         parts.append(f"--data-raw {_sh(body)}")
         return "\n".join([*head, " \\\n  ".join(parts)]) + "\n"

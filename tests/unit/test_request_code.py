@@ -17,9 +17,8 @@ from desktop_app.domain.request_code import (
     header_env_var,
     key_env_var,
     request_snippets,
-    wire_body,
-    wire_url,
 )
+from desktop_app.domain.request_wire import wire_body, wire_url
 from desktop_app.domain.sent_requests import SentRequest, without_url_password
 
 TRICKY = (

@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 from desktop_app.domain.providers import AZURE_API_VERSION
-from desktop_app.domain.request_code import credential_vars, request_snippets, wire_body, wire_url
+from desktop_app.domain.request_code import credential_vars, request_snippets
+from desktop_app.domain.request_wire import wire_body, wire_url
 from desktop_app.domain.sent_requests import SentRequest
 from tests.unit.test_request_code import TRICKY, call_kwargs, curl_argv, literal, make, snippet
 

@@ -14,13 +14,8 @@ from typing import Any
 
 import pytest
 
-from desktop_app.domain.request_code import (
-    ATTACHMENTS_VAR,
-    reads_attachments,
-    request_snippets,
-    resolve_files,
-    wire_body,
-)
+from desktop_app.domain.request_code import ATTACHMENTS_VAR, request_snippets
+from desktop_app.domain.request_wire import reads_attachments, resolve_files, wire_body
 from desktop_app.domain.sent_requests import SentRequest
 
 IMAGE = b"\x89PNG\r\n\x1a\n not really a picture"

@@ -22,15 +22,8 @@ from desktop_app.domain.attachments import image_limits
 from desktop_app.domain.chat import ChatParams, Failed, Finished
 from desktop_app.domain.cloud_secrets import aws_credentials
 from desktop_app.domain.errors import BadRequest
-from desktop_app.domain.request_code import (
-    URL_PASSWORD_VAR,
-    header_env_var,
-    key_env_var,
-    reads_attachments,
-    request_snippets,
-    resolve_files,
-    wire_body,
-)
+from desktop_app.domain.request_code import URL_PASSWORD_VAR, header_env_var, key_env_var, request_snippets
+from desktop_app.domain.request_wire import reads_attachments, resolve_files, wire_body
 from desktop_app.domain.sent_requests import SentRequest
 from desktop_app.domain.settings import Settings
 from desktop_app.services.accounts import header_secrets

@@ -19,9 +19,9 @@ from desktop_app.domain.request_code import (
     URL_PASSWORD_VAR,
     credential_vars,
     header_env_var,
-    reads_attachments,
     request_snippets,
 )
+from desktop_app.domain.request_wire import reads_attachments
 from desktop_app.domain.sent_requests import SentRequest
 
 
