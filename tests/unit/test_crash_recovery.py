@@ -4,6 +4,7 @@ and a reply a crash cut off comes back `interrupted`, with its usage record, sen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -112,29 +113,20 @@ _STREAMING_APP = textwrap.dedent(
 )
 
 
-@pytest.mark.asyncio
-async def test_text_of_a_stream_that_pauses_is_saved_and_survives_a_hard_kill(
-    db_path: Path, server: FaultServer, usage: UsageStore
-) -> None:
-    # "fault-stall": a burst of three chunks, then silence. Before, text was written only when the
-    # next chunk came, so all three were lost however long the pause.
+@contextlib.asynccontextmanager
+async def stalled_writer(db_path: Path, server: FaultServer) -> AsyncIterator[tuple[int, str]]:
+    """The app's turn in a child process against "fault-stall" (three chunks, then silence), until
+    the save timer committed the text: yields (conversation id, the text shown), then kills the child
+    with SIGKILL (no finally, no close, nothing after the kill)."""
     env = dict(
         os.environ,
         PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
         PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
     )
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _STREAMING_APP,
-        str(db_path),
-        server.base_url,
-        "fault-stall",
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+        sys.executable, "-c", _STREAMING_APP, str(db_path), server.base_url, "fault-stall",
+        cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
     try:
         shown = saved = ""
         while shown != "stall0 stall1 stall2 ":
@@ -151,11 +143,22 @@ async def test_text_of_a_stream_that_pauses_is_saved_and_survives_a_hard_kill(
             assert (await reader.messages(conversation_id))[-1].content == shown  # on disk, read by another
         finally:
             await reader.close()
+        yield conversation_id, shown
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGKILL)
         await process.wait()
     assert process.returncode == -signal.SIGKILL
+
+
+@pytest.mark.asyncio
+async def test_text_of_a_stream_that_pauses_is_saved_and_survives_a_hard_kill(
+    db_path: Path, server: FaultServer, usage: UsageStore
+) -> None:
+    # "fault-stall": a burst of three chunks, then silence. Before, text was written only when the
+    # next chunk came, so all three were lost however long the pause.
+    async with stalled_writer(db_path, server) as (conversation_id, shown):
+        assert shown == "stall0 stall1 stall2 "  # and on disk, read by another connection (stalled_writer)
 
     store = ConversationStore(db_path)
     await store.open()
@@ -242,38 +245,15 @@ async def test_the_search_index_matches_the_messages_after_the_writer_is_killed_
 ) -> None:
     from tests.unit.test_conversation_search import index_mismatches
 
-    env = dict(
-        os.environ,
-        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
-        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _STREAMING_APP, str(db_path), server.base_url, "fault-stall",
-        cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        shown = saved = ""
-        while shown != "stall0 stall1 stall2 ":
-            seen = await next_line(process, timeout=60)
-            if "shown" in seen:
-                conversation_id, shown = seen["conversation"], seen["shown"]
-            saved = seen.get("saved", saved)
-        if saved != shown:
-            await wait_for_save(process, shown)
+    async with stalled_writer(db_path, server) as (conversation_id, _shown):
         reader = ConversationStore(db_path)
         await reader.open()
         try:
-            assert (await reader.messages(conversation_id))[-1].content == shown
             # Saved while streaming, so not in the index yet; the question is.
             assert await reader.search(SearchQuery(text="stall1")) == []
             assert len(await reader.search(SearchQuery(text="story"))) == 1
         finally:
             await reader.close()
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-        await process.wait()
-    assert process.returncode == -signal.SIGKILL
 
     store = ConversationStore(db_path)
     await store.open()

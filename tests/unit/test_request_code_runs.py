@@ -51,6 +51,14 @@ URL_PASSWORD = "s3cret-pw"  # the password of a base URL's user info
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _skip_unless_runnable(run: str) -> None:
+    """Skip a run ("Anthropic SDK", or "LiteLLM and curl") whose program this machine lacks."""
+    if run == "Anthropic SDK" and not _runs_python_with("anthropic"):
+        pytest.skip("the anthropic package is not installed, so its snippet cannot be run")
+    if run != "Anthropic SDK" and shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+
+
 def _runs_python_with(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -234,10 +242,7 @@ async def test_the_snippets_of_an_openai_compatible_reply_send_what_the_app_sent
 @pytest.mark.asyncio
 @pytest.mark.parametrize("run", ["LiteLLM and curl", "Anthropic SDK"])
 async def test_the_snippets_of_an_anthropic_reply_send_what_the_app_sent(tmp_path: Path, run: str) -> None:
-    if run == "Anthropic SDK" and not _runs_python_with("anthropic"):
-        pytest.skip("the anthropic package is not installed, so its snippet cannot be run")
-    if run != "Anthropic SDK" and shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+    _skip_unless_runnable(run)
     with AnthropicServer() as server:
         account = Account(
             provider_id="anthropic",
@@ -535,10 +540,7 @@ print(credentials.token)
 @pytest.mark.asyncio
 @pytest.mark.parametrize("run", ["LiteLLM and curl", "Anthropic SDK"])
 async def test_the_snippets_of_a_vertex_claude_reply_send_what_the_app_sent(tmp_path: Path, run: str) -> None:
-    if run == "Anthropic SDK" and not _runs_python_with("anthropic"):
-        pytest.skip("the anthropic package is not installed, so its snippet cannot be run")
-    if run != "Anthropic SDK" and shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+    _skip_unless_runnable(run)
     with VertexServer() as server:
         # No project on the account: the key's is used, by LiteLLM and in the stored request alike.
         key = server.service_account("modeldesk-ci@twin-project.iam.gserviceaccount.com", project_id="twin-project")
