@@ -287,11 +287,15 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
         if self.selected_model() == selected:  # the pick may have changed meanwhile
             self.model_info.setText(info.summary())
             self.params.set_shown(info.params)
-            target = self._accounts.find(selected[0]) or self._accounts.pool(selected[0])
+            target = self._target(selected[0])
             self.params.set_caching_available(takes_cache_control(target.provider_id if target else ""))
 
+    def _target(self, target_id: str):
+        """The account or pool `target_id` names, or None."""
+        return self._accounts.find(target_id) or self._accounts.pool(target_id)
+
     def _target_label(self, target_id: str) -> str:
-        target = self._accounts.find(target_id) or self._accounts.pool(target_id)
+        target = self._target(target_id)
         return target.label if target else ""
 
     def select_model(self, account_id: str, model: str) -> bool:
