@@ -146,6 +146,30 @@ def drop_pyside_import_hook() -> None:
 
 _COUNTING = threading.Lock()
 
+# LiteLLM prefixes whose model lookup, for a model its map does not list, asks the server.
+_ASKS_THE_SERVER = frozenset({"ollama", "ollama_chat"})
+_listed: set[str] = set()  # the map keys `list_local_model` added; engine thread only
+
+
+def list_local_model(litellm: Any, prefix: str, model: str) -> None:
+    """Put `model` of an Ollama server in LiteLLM's map (free, a chat model) unless it is there.
+
+    When a stream ends, LiteLLM records it for its loggers, and for that looks the model up. For an
+    Ollama model its map does not list, the lookup posts `/api/show` to the server, synchronously,
+    on the engine loop, with LiteLLM's 6,000 s request timeout: every stream of every account then
+    waits for that server, and one that accepts and never answers (busy loading, or going away)
+    stops them all. Listed, the model is looked up in the map alone. ModelDesk asks Ollama what a
+    model is itself (`model_info.ollama_model_info`) and prices no local model. Engine thread only.
+    """
+    if prefix not in _ASKS_THE_SERVER:
+        return
+    key = f"{prefix}/{model}"
+    if key in _listed or key in litellm.model_cost:
+        return
+    entry = {"litellm_provider": prefix, "mode": "chat", "input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+    litellm.register_model({key: entry}, add_to_provider_model_sets=False)
+    _listed.add(key)
+
 
 def estimate_tokens(
     litellm: Any, model: str, *, messages: list[dict[str, Any]] | None = None, text: str | None = None

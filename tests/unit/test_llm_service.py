@@ -39,6 +39,7 @@ from desktop_app.domain.errors import (
 )
 from desktop_app.services.chat.llm import LLMService, _Request, _split_supported
 from desktop_app.services.litellm_engine import LiteLLMEngine, estimate_tokens
+from tests.servers.ollama_server import OllamaServer
 from tests.servers.openai_fault import FAST_TOKENS, FaultServer
 
 KEY = "sk-test"
@@ -272,6 +273,33 @@ async def test_the_system_prompt_is_sent_first_and_stale_system_messages_are_not
     ]
     assert with_prompt == [{"role": "system", "content": "Answer in one word."}, *conversation]
     assert blank_prompt == conversation
+
+
+async def _engine_idle(engine: LiteLLMEngine) -> None:
+    """Wait until every task LiteLLM left on the engine loop (its record of a finished stream) is done."""
+
+    async def others_done() -> None:
+        me = asyncio.current_task()
+        while others := [task for task in asyncio.all_tasks() if task is not me]:
+            await asyncio.wait(others)
+
+    await asyncio.wrap_future(engine.submit(others_done()))
+
+
+@pytest.mark.asyncio
+async def test_an_ollama_reply_asks_the_server_for_the_chat_and_nothing_else(
+    llm: LLMService, engine: LiteLLMEngine
+) -> None:
+    """LiteLLM's record of a finished stream would ask Ollama what an unlisted model is, blocking the
+    engine loop (every account's stream) until that server answers; twice, the chat alone is sent."""
+    with OllamaServer(installed=("gemma3:4b",)) as ollama:
+        local = Account(provider_id="ollama", label="Local Ollama", base_url=ollama.base_url)
+        for _ in range(2):
+            events = await collect(stream(llm, local, "gemma3:4b", api_key=None))
+            assert isinstance(events[-1], Finished) and text_of(events)
+            await _engine_idle(engine)
+
+        assert [r.path for r in ollama.requests] == ["/api/chat", "/api/chat"]
 
 
 # --- failures --------------------------------------------------------------------------------------

@@ -50,7 +50,12 @@ from desktop_app.domain.text import without_bidi_controls
 from desktop_app.domain.tools import ToolCallAssembler, ToolCallDelta, ToolCalls
 from desktop_app.services.chat.preflight import account_refusal, params_refusal
 from desktop_app.services.errors import map_error
-from desktop_app.services.litellm_engine import LiteLLMEngine, estimate_tokens, release_duplicate_tables
+from desktop_app.services.litellm_engine import (
+    LiteLLMEngine,
+    estimate_tokens,
+    list_local_model,
+    release_duplicate_tables,
+)
 
 log = logging.getLogger(__name__)
 
@@ -448,6 +453,7 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
         for notice in (stops_cut, thinking_clash):
             if notice is not None:
                 mailbox.put(notice)
+        list_local_model(litellm, account.provider.litellm_prefix, request.model)
         stream = await litellm.acompletion(
             model=litellm_model_name(account, request.model),
             messages=request.messages,
