@@ -147,6 +147,37 @@ async def end_chunked(writer: asyncio.StreamWriter, state: Exchange, tail: bytes
     return True
 
 
+class _TrackedProtocol(asyncio.StreamReaderProtocol):
+    """`asyncio.start_server`'s protocol, with its transport kept in `transports` while open, so the
+    server can close a connection when it stops even if the connection's handler never ran (a
+    client that connected just then would otherwise wait on an open socket for ever)."""
+
+    def __init__(
+        self,
+        transports: set[asyncio.BaseTransport],
+        handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+        closing: Callable[[], bool],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(asyncio.StreamReader(limit=MAX_HEAD, loop=loop), handler, loop=loop)
+        self._transports = transports
+        self._closing = closing
+        self._own: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._closing():  # made while the server stops: its handler would never run
+            transport.abort()
+            return
+        self._own = transport
+        self._transports.add(transport)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._own is not None:
+            self._transports.discard(self._own)
+        super().connection_lost(exc)
+
+
 class LoopbackServer:
     """Base class: subclasses set the class attributes below and implement the hooks."""
 
@@ -167,6 +198,7 @@ class LoopbackServer:
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._transports: set[asyncio.BaseTransport] = set()
         self._conn_serial = 0
 
     @property
@@ -239,19 +271,28 @@ class LoopbackServer:
     # -- event loop side --------------------------------------------------------------------
     async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:
         """Serve on the running loop until ``stop()``; calls ``on_ready(port)`` once bound."""
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_HEAD)
+        loop, stop = asyncio.get_running_loop(), asyncio.Event()
+        self._loop, self._stop = loop, stop
+        server = await loop.create_server(
+            lambda: _TrackedProtocol(self._transports, self._handle, stop.is_set, loop), self.host, self.port
+        )
         self.port = server.sockets[0].getsockname()[1]
         if on_ready is not None:
             on_ready(self.port)
         try:
-            await self._stop.wait()
+            await stop.wait()
         finally:
             server.close()
             # Stalled streams never finish by themselves: cancel every open connection.
             for task in [*self._tasks, *self._background_tasks()]:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            for transport in list(self._transports):  # connections whose handler never ran, too
+                transport.abort()
+            # An aborted socket closes in a callback abort() queued; one queued after it has run last.
+            closed = loop.create_future()
+            loop.call_soon(closed.set_result, None)
+            await closed
             await server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
