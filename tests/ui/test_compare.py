@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from PySide6.QtCore import Qt
 
 from desktop_app.domain.conversations import MessageStatus
@@ -60,6 +62,28 @@ def test_every_column_streams_its_own_reply_with_a_summary(qtbot, modeldesk, fau
     conversations = modeldesk.chat_pane.conversations
     assert conversations.row_of(view.conversation.id) == 0  # listed like a conversation...
     assert conversations.conversation_at(0).title == "Compare me"  # ...named after its first message
+
+
+def test_a_first_turn_the_store_refuses_keeps_the_text_and_lists_the_comparison(
+    qtbot, modeldesk, fault_account, fault_server
+):
+    """The comparison is stored, then its first message is refused (a trigger in the real database):
+    the composer keeps the text, the notice says so, nothing is sent, the comparison is listed and
+    the view paints again."""
+    view = _compare(qtbot, modeldesk, fault_account, "ok", "ok")
+    with sqlite3.connect(modeldesk.paths.database_file) as db:
+        db.execute(
+            "CREATE TRIGGER refuse_user_turns BEFORE INSERT ON messages WHEN NEW.role = 'user'"
+            " BEGIN SELECT RAISE(ABORT, 'refused for the test'); END"
+        )
+    view.composer.setPlainText("Kept")
+    qtbot.mouseClick(view.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Your message is kept." in view.notice.text(), timeout=WAIT_MS)
+
+    assert view.composer.toPlainText() == "Kept" and view.updatesEnabled()
+    assert _chat_bodies(fault_server) == []
+    conversations = modeldesk.chat_pane.conversations
+    assert view.conversation is not None and conversations.row_of(view.conversation.id) == 0
 
 
 def test_a_column_can_unlink_a_parameter(qtbot, modeldesk, fault_account, fault_server):

@@ -511,7 +511,9 @@ class ConversationStore(library.LibraryMixin, SqliteStore):
                         tool_call_id,
                     ),
                 )
-            except sqlite3.IntegrityError:
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:  # not: no such conversation
+                    raise  # another constraint refused the row: a storage failure, said as one
                 raise KeyError(f"there is no conversation {conversation_id}") from None
             message_id = new_id(cursor)
             conn.execute(
