@@ -65,7 +65,7 @@ def test_the_conversation_to_reopen_is_selected_even_past_the_first_page(qtbot, 
     assert listed(pane.conversations) == everything[: everything.index(oldest) + 1]
 
 
-def test_a_conversation_to_reopen_beyond_the_lists_reach_opens_without_reading_every_row_above_it(
+def test_a_conversation_to_reopen_beyond_the_lists_reach_opens_at_once_and_is_picked_when_its_row_comes(
     qtbot, modeldesk
 ) -> None:
     pane = modeldesk.chat_pane
@@ -77,8 +77,10 @@ def test_a_conversation_to_reopen_beyond_the_lists_reach_opens_without_reading_e
     qtbot.waitUntil(lambda: (c := pane.current_conversation) is not None and c.id == oldest, timeout=WAIT_MS)
     assert model.rowCount() == PAGE + PAGE // 2 and model.row_of(oldest) == -1
     assert not view.currentIndex().isValid()  # no other conversation looks picked
-    scroll_to_the_end(qtbot, view, COUNT)  # its row comes as the list scrolls, once
+    opened = pane.current_conversation
+    scroll_to_the_end(qtbot, view, COUNT)  # its row comes as the list scrolls, once, and is picked then
     assert listed(model).count(oldest) == 1
+    assert view.currentIndex().data(ID_ROLE) == oldest and pane.current_conversation is opened  # not reopened
 
 
 def test_a_conversation_used_while_pages_remain_is_moved_to_the_front_and_not_read_again(qtbot, modeldesk) -> None:

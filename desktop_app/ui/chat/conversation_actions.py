@@ -38,6 +38,15 @@ class ConversationActionsMixin:
         await self.open_conversation(conversation)
         return True
 
+    def _on_rows_listed(self, _parent, first: int, last: int) -> None:
+        """The conversation open but not listed then (`_open_unlisted`) is selected once its row comes."""
+        view = self.conversations_box.view
+        if self._current is None or view.currentIndex().isValid():
+            return
+        row = self.conversations.row_of(self._current.id)
+        if first <= row <= last:
+            view.setCurrentIndex(self.conversations.index(row))
+
     def _on_conversation_selected(self, current, _previous) -> None:
         conversation = self.conversations.conversation_at(current.row()) if current.isValid() else None
         if conversation is not None and (self._current is None or conversation.id != self._current.id):

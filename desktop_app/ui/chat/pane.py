@@ -225,6 +225,7 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
         self.conversations_box.delete_button.clicked.connect(self._on_delete_clicked)
         self.refresh_button.clicked.connect(lambda: self._tasks.spawn(self.refresh_models()))
         self.conversations_box.view.selectionModel().currentChanged.connect(self._on_conversation_selected)
+        self.conversations.rowsInserted.connect(self._on_rows_listed)
         self.model_picker.currentIndexChanged.connect(lambda _row: self._tasks.spawn(self.show_model_info()))
         self.transcript.retry_requested.connect(lambda: self._start_reply(self.retry()))
         self.tool_calls.results_ready.connect(lambda results: self._start_reply(send_tool_results(self, results)))
