@@ -74,7 +74,6 @@ class CompareView(QWidget):
         self._column_tasks: dict[int, asyncio.Task] = {}
         self._lanes_entered: set[int] = set()  # lanes whose task has begun (see `_run_lanes`)
         self._unsent: set[int] = set()  # lanes whose request is not on its way yet (see `_hold_paint`)
-        self._created: Conversation | None = None  # created by this Send, not announced yet
         self._conversation: Conversation | None = None
         self._revealed = True  # blind: the models are named once the user voted
         self.columns: list[CompareColumnView] = []
@@ -339,9 +338,6 @@ class CompareView(QWidget):
             if problem is not None and (not isinstance(problem, AttachmentRefused) or blind == len(self.columns)):
                 self.show_notice(f"{view.label()}: " + " ".join(p for p in (problem.message, problem.action) if p))
                 return
-        # Nothing is painted until every column's request is on its way (see `_hold_paint`): the
-        # turn's changes to the window would otherwise repaint it ahead of them.
-        self._hold_paint([view.lane for view in self.columns])
         try:
             providers = [self._provider_of(view.column().account_id) for view in self.columns]
             attachments = await self._chat.fit(attached, *providers)
@@ -351,13 +347,12 @@ class CompareView(QWidget):
                 conversation, text, len(self.columns), first=first, attachments=attachments
             )
         except StorageFailed as exc:
-            self._release_paint()
             self.show_notice(f"{exc.message} Your message is kept. {exc.action}".strip())
             return
         except AttachmentRefused as exc:  # a file went from disk since it was attached
-            self._release_paint()
             self.show_notice(exc.message)
             return
+        self._hold_paint([view.lane for view in self.columns])
         self.show_notice("")
         if self.composer.toPlainText() == text:
             self.composer.clear()
@@ -405,7 +400,7 @@ class CompareView(QWidget):
         )
         self._conversation = conversation
         self._update_column_buttons()
-        self._created = conversation  # listed once the requests are on their way: `_release_paint`
+        self.conversation_created.emit(conversation)
         return conversation
 
     async def _save_setup(self) -> None:
@@ -471,9 +466,6 @@ class CompareView(QWidget):
         self._unsent.clear()
         if not self.updatesEnabled():
             self.setUpdatesEnabled(True)
-        created, self._created = self._created, None
-        if created is not None:
-            self.conversation_created.emit(created)
 
     def _show_lane_started(self, lane: int) -> None:
         view = self.columns[lane - 1]
