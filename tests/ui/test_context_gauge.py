@@ -107,6 +107,32 @@ def test_no_count_runs_while_a_reply_is_on_its_way_and_one_follows_its_end(qtbot
     qtbot.waitUntil(lambda: gauge.text() != counted, timeout=WAIT_MS)
 
 
+def test_no_count_runs_while_a_comparison_still_streams_and_one_follows_its_end(qtbot, modeldesk, fault_account):
+    """A column that ends says so as a reply's end does; the gauge still waits for the others (a count
+    loads a tokenizer and collects garbage, which stalled the columns still streaming)."""
+    pane = modeldesk.chat_pane
+    gauge = pane.context_gauge
+    assert pane.select_model(fault_account.id, "ok")
+    run(qtbot, modeldesk.engine.litellm(), timeout=120_000)
+    pane.composer.setPlainText("count me")
+    qtbot.waitUntil(lambda: gauge.text().endswith("tokens"), timeout=WAIT_MS)
+    counted = gauge.text()
+    qtbot.mouseClick(pane.compare_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.comparing, timeout=WAIT_MS)
+    view = pane.compare
+    assert view.columns[0].set_target(fault_account.id, "ok") and view.columns[1].set_target(fault_account.id, "slow")
+    view.composer.setPlainText("Compare me")
+    with qtbot.waitSignal(view.column_finished, timeout=30_000) as first:
+        qtbot.mouseClick(view.send_button, Qt.MouseButton.LeftButton)
+    assert first.args == [1, "complete"]
+    qtbot.waitUntil(lambda: not gauge.scheduled, timeout=WAIT_MS)  # the debounce ended
+    qtbot.waitUntil(lambda: not gauge.counting, timeout=WAIT_MS)
+    assert view.streaming and gauge.text() == counted  # and nothing was counted
+    with qtbot.waitSignal(view.turn_finished, timeout=60_000):
+        view.stop()
+    qtbot.waitUntil(lambda: gauge.text() != counted, timeout=WAIT_MS)
+
+
 def _loaded_encodings() -> list[str]:
     """The tiktoken encodings loaded (the unit test of `release_tokenizers` shows they die with it)."""
     import tiktoken.registry

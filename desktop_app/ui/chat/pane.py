@@ -194,7 +194,7 @@ class ChatPane(ConversationActionsMixin, LibraryActionsMixin, StoreFaultsMixin, 
             conversation=lambda: self._current,
             spawn=self._tasks.spawn,
             refresh_on=(self.model_picker.currentIndexChanged, self.conversation_opened, self.reply_finished),
-            busy=lambda: self.streaming,
+            busy=lambda: self.streaming or self.compare.streaming,  # a comparison's columns too
         )
         centre.addWidget(self.context_gauge)
 
