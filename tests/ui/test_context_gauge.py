@@ -131,6 +131,8 @@ def test_no_count_runs_while_a_comparison_still_streams_and_one_follows_its_end(
     with qtbot.waitSignal(view.turn_finished, timeout=60_000):
         view.stop()
     qtbot.waitUntil(lambda: gauge.text() != counted, timeout=WAIT_MS)
+    pane.composer.clear()  # no draft: the next count lets its tokenizer go, as after any reply
+    qtbot.waitUntil(lambda: not gauge.scheduled and not gauge.counting, timeout=WAIT_MS)
 
 
 def _loaded_encodings() -> list[str]:
@@ -151,7 +153,8 @@ def test_the_tokenizer_is_kept_while_a_draft_is_written_and_let_go_once_the_repl
     pane.composer.setPlainText("count me")
     assert gauge.scheduled
     qtbot.waitUntil(lambda: not gauge.scheduled and not gauge.counting, timeout=WAIT_MS)
-    assert gauge.tokens is not None and _loaded_encodings() == ["cl100k_base"]  # LiteLLM's choice for an unknown model
+    # LiteLLM's choice for an unknown model (a test before may have left another one loaded).
+    assert gauge.tokens is not None and "cl100k_base" in _loaded_encodings()
 
     with qtbot.waitSignal(pane.reply_finished, timeout=30_000):
         qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
