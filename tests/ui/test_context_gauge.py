@@ -87,15 +87,21 @@ def test_the_gauge_never_loads_litellm_itself(qtbot, modeldesk, fault_account):
     assert not modeldesk.engine.started and not pane.context_gauge.isVisibleTo(pane)
 
 
+def _counted_draft(qtbot, app, account, model: str) -> str:
+    """Pick `model`, write a draft, and return what the gauge shows once it has counted it."""
+    pane = app.chat_pane
+    assert pane.select_model(account.id, model)
+    run(qtbot, app.engine.litellm(), timeout=120_000)
+    pane.composer.setPlainText("count me")
+    qtbot.waitUntil(lambda: pane.context_gauge.text().endswith("tokens"), timeout=WAIT_MS)
+    return pane.context_gauge.text()
+
+
 def test_no_count_runs_while_a_reply_is_on_its_way_and_one_follows_its_end(qtbot, modeldesk, fault_account):
     """The tokenizer would compete with the request for the interpreter: the count waits for the end."""
     pane = modeldesk.chat_pane
     gauge = pane.context_gauge
-    assert pane.select_model(fault_account.id, "slow")
-    run(qtbot, modeldesk.engine.litellm(), timeout=120_000)
-    pane.composer.setPlainText("count me")
-    qtbot.waitUntil(lambda: gauge.text().endswith("tokens"), timeout=WAIT_MS)
-    counted = gauge.text()
+    counted = _counted_draft(qtbot, modeldesk, fault_account, "slow")
     with qtbot.waitSignal(pane.reply_started, timeout=30_000):
         qtbot.mouseClick(pane.send_button, Qt.MouseButton.LeftButton)
     qtbot.keyClicks(pane.composer, "typed while it streams")
@@ -112,11 +118,7 @@ def test_no_count_runs_while_a_comparison_still_streams_and_one_follows_its_end(
     loads a tokenizer and collects garbage, which stalled the columns still streaming)."""
     pane = modeldesk.chat_pane
     gauge = pane.context_gauge
-    assert pane.select_model(fault_account.id, "ok")
-    run(qtbot, modeldesk.engine.litellm(), timeout=120_000)
-    pane.composer.setPlainText("count me")
-    qtbot.waitUntil(lambda: gauge.text().endswith("tokens"), timeout=WAIT_MS)
-    counted = gauge.text()
+    counted = _counted_draft(qtbot, modeldesk, fault_account, "ok")
     qtbot.mouseClick(pane.compare_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: pane.comparing, timeout=WAIT_MS)
     view = pane.compare
