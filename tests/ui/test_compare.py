@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from desktop_app.domain.conversations import MessageStatus
 from desktop_app.ui.chat.compare_column import ColumnParamsDialog
@@ -68,8 +69,7 @@ def test_a_first_turn_the_store_refuses_keeps_the_text_and_lists_the_comparison(
     qtbot, modeldesk, fault_account, fault_server
 ):
     """The comparison is stored, then its first message is refused (a trigger in the real database):
-    the composer keeps the text, the notice says so, nothing is sent, the comparison is listed and
-    the view paints again."""
+    the composer keeps the text, the notice says so, nothing is sent and the comparison is listed."""
     view = _compare(qtbot, modeldesk, fault_account, "ok", "ok")
     with sqlite3.connect(modeldesk.paths.database_file) as db:
         db.execute(
@@ -80,7 +80,7 @@ def test_a_first_turn_the_store_refuses_keeps_the_text_and_lists_the_comparison(
     qtbot.mouseClick(view.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Your message is kept." in view.notice.text(), timeout=WAIT_MS)
 
-    assert view.composer.toPlainText() == "Kept" and view.updatesEnabled()
+    assert view.composer.toPlainText() == "Kept"
     assert _chat_bodies(fault_server) == []
     conversations = modeldesk.chat_pane.conversations
     assert view.conversation is not None and conversations.row_of(view.conversation.id) == 0
@@ -118,12 +118,35 @@ def test_a_failing_column_says_why_and_retries_while_the_others_finish(qtbot, mo
     assert user.content == "Who answers?" and reply.status is MessageStatus.COMPLETE
 
 
+def test_a_first_turn_moves_nothing_in_the_window(qtbot, modeldesk, fault_account):
+    """The first turn fixes the columns, so their Remove buttons are disabled, and nothing moves. A
+    column that narrowed let the pane's splitter widen the conversation list, and that relayout
+    repainted the whole window while the columns' requests were going out."""
+    view = _compare(qtbot, modeldesk, fault_account, "ok", "ok", "ok", "ok")
+    pane = modeldesk.chat_pane
+
+    def layout():
+        for _ in range(3):  # the relayouts asked for, and those they ask for in turn, done
+            QApplication.sendPostedEvents()
+        return (
+            view.minimumSizeHint(),
+            [c.minimumSizeHint() for c in view.columns],
+            [c.stop_button.geometry() for c in view.columns],
+            pane.conversations_box.geometry(),
+        )
+
+    assert all(c.remove_button.isEnabled() for c in view.columns)
+    before = layout()
+    assert _send(qtbot, view, "Hold still") == ["complete"] * 4
+    assert not any(c.remove_button.isEnabled() for c in view.columns)
+    assert layout() == before
+
+
 def test_a_column_stops_alone_and_stop_all_stops_the_rest(qtbot, modeldesk, fault_account):
     view = _compare(qtbot, modeldesk, fault_account, "slow", "slow", "slow")
     view.composer.setPlainText("Go slowly")
     qtbot.mouseClick(view.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: all("word3" in c.transcript.toPlainText() for c in view.columns), timeout=30_000)
-    assert view.updatesEnabled()  # painted again once the requests were under way, long before the end
     # Each column's partial text reaches the store while it streams.
     qtbot.waitUntil(lambda: "word" in _lane(qtbot, modeldesk, view, 2)[-1].content, timeout=WAIT_MS)
     with qtbot.waitSignal(view.column_finished, timeout=WAIT_MS) as blocker:
@@ -153,7 +176,6 @@ def test_stop_all_before_the_columns_begin_ends_every_column(qtbot, modeldesk, f
     assert _send(qtbot, view, "Never mind") == ["stopped", "stopped"]
     assert len(started) == 2 and finished == ["stopped", "stopped"]
     assert not view.streaming and view.send_button.isEnabled()
-    assert view.updatesEnabled()  # held while the requests went: painted again
     for column in view.columns:
         assert column.transcript.toPlainText().rstrip().endswith("Stopped")
         assert not column.stop_button.isEnabled()
@@ -255,7 +277,7 @@ def test_nothing_is_sent_while_a_column_cannot_be(qtbot, modeldesk, fault_accoun
 
 def test_columns_stay_between_two_and_four(qtbot, modeldesk, fault_account):
     view = _compare(qtbot, modeldesk, fault_account, "ok", "ok")
-    assert not view.columns[0].remove_button.isVisible()
+    assert not view.columns[0].remove_button.isEnabled()
     for _ in range(3):
         qtbot.mouseClick(view.add_button, Qt.MouseButton.LeftButton)
     assert len(view.columns) == 4 and not view.add_button.isEnabled()

@@ -14,7 +14,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -41,7 +41,6 @@ from desktop_app.ui.chat.compare_summary import ColumnResult, CompareSummary
 from desktop_app.ui.chat.models import ModelPickerModel
 from desktop_app.ui.common.tasks import TaskOwner
 
-PAINT_HOLD_MS = 50  # at most this long: about three frames
 _NOTES = {MessageStatus.STOPPED: "Stopped", MessageStatus.INTERRUPTED: "Interrupted: ModelDesk closed meanwhile"}
 
 
@@ -73,7 +72,6 @@ class CompareView(QWidget):
         self._turn_task: asyncio.Task | None = None
         self._column_tasks: dict[int, asyncio.Task] = {}
         self._lanes_entered: set[int] = set()  # lanes whose task has begun (see `_run_lanes`)
-        self._unsent: set[int] = set()  # lanes whose request is not on its way yet (see `_hold_paint`)
         self._conversation: Conversation | None = None
         self._revealed = True  # blind: the models are named once the user voted
         self.columns: list[CompareColumnView] = []
@@ -352,7 +350,6 @@ class CompareView(QWidget):
         except AttachmentRefused as exc:  # a file went from disk since it was attached
             self.show_notice(exc.message)
             return
-        self._hold_paint([view.lane for view in self.columns])
         self.show_notice("")
         if self.composer.toPlainText() == text:
             self.composer.clear()
@@ -413,8 +410,7 @@ class CompareView(QWidget):
         """Stream `lanes` at once; `paths`: each column's stored history, when known (a first turn)."""
         self.send_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        # Every column shows its start now, in one go, painted once the requests are on their way.
-        self._hold_paint(lanes)
+        # Every column shows its start now, in one go: one paint of the parts that changed.
         for lane in lanes:
             self._show_lane_started(lane)
         tasks = [self._start_lane(lane, paths[lane - 1] if paths else None) for lane in lanes]
@@ -432,7 +428,6 @@ class CompareView(QWidget):
                     self.summary.summary.set_result(lane - 1, ColumnResult(None, "stopped"))
                     self._show_lane_ended(lane, "stopped")
             self._lanes_entered.difference_update(lanes)
-            self._release_paint()
             if not self.streaming:
                 self.send_button.setEnabled(True)
                 self.stop_button.setEnabled(False)
@@ -448,24 +443,6 @@ class CompareView(QWidget):
         task = self._tasks.spawn(self._stream_lane(lane, path), name=f"compare:lane:{lane}")
         self._column_tasks[lane] = task
         return task
-
-    def _hold_paint(self, lanes: list[int]) -> None:
-        """Paint the view again once every lane's request is on its way (its first event, or its
-        end), or after PAINT_HOLD_MS: a repaint of every column under way would hold them up."""
-        self._unsent.update(lanes)
-        if self.updatesEnabled():
-            self.setUpdatesEnabled(False)
-            QTimer.singleShot(PAINT_HOLD_MS, self, self._release_paint)
-
-    def _lane_sent(self, lane: int) -> None:
-        self._unsent.discard(lane)
-        if not self._unsent:
-            self._release_paint()
-
-    def _release_paint(self) -> None:
-        self._unsent.clear()
-        if not self.updatesEnabled():
-            self.setUpdatesEnabled(True)
 
     def _show_lane_started(self, lane: int) -> None:
         view = self.columns[lane - 1]
@@ -491,7 +468,6 @@ class CompareView(QWidget):
         try:
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
-                    self._lane_sent(lane)
                     if isinstance(event, TextDelta):
                         transcript.append_text(event.text)
                     elif isinstance(event, ReasoningDelta):
@@ -515,7 +491,6 @@ class CompareView(QWidget):
             self._show_column_failure(view, exc, "")
             self.summary.summary.set_result(lane - 1, ColumnResult(None, "error"))
         finally:
-            self._lane_sent(lane)
             self._show_lane_ended(lane, outcome)
         if outcome == "stopped":
             transcript.finish_assistant_message(note="Stopped")

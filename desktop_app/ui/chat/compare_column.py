@@ -77,6 +77,8 @@ class CompareColumnView(QFrame):
         self._picker_model = picker_model
         self._target: tuple[str, str] | None = None
         self._blind = False
+        self._removable = True
+        self._streaming = False
         self.title = QLabel()
         self.title.setObjectName("compareColumnTitle")
         self.title.setStyleSheet("QLabel#compareColumnTitle { font-weight: bold; }")
@@ -89,6 +91,7 @@ class CompareColumnView(QFrame):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove this column: a comparison has two to four, fixed by its first turn")
         self.transcript = TranscriptView()
         self.continue_button = QPushButton("Continue with this")
         self.continue_button.setToolTip("Every column goes on from this reply")
@@ -182,14 +185,21 @@ class CompareColumnView(QFrame):
         )
 
     def set_streaming(self, streaming: bool) -> None:
+        self._streaming = streaming
         self.stop_button.setEnabled(streaming)
-        self.remove_button.setEnabled(not streaming)
         self.picker.setEnabled(not streaming)
         self.params_button.setEnabled(not streaming)
+        self._enable_remove()
 
     def set_can_keep(self, can: bool) -> None:
         self.continue_button.setEnabled(can)
         self.keep_only_button.setEnabled(can)
 
     def set_removable(self, removable: bool) -> None:
-        self.remove_button.setVisible(removable)
+        # Disabled, not hidden: a hidden button narrows the column, the pane's splitters move, and
+        # that relayout repainted the whole window as a first turn's requests were going out.
+        self._removable = removable
+        self._enable_remove()
+
+    def _enable_remove(self) -> None:
+        self.remove_button.setEnabled(self._removable and not self._streaming)
