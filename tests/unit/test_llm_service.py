@@ -37,7 +37,7 @@ from desktop_app.domain.errors import (
     TimedOut,
     Unreachable,
 )
-from desktop_app.services.chat.llm import LLMService, _Request, _split_supported
+from desktop_app.services.chat.llm import LLMService, _local_pricing, _Request, _split_supported
 from desktop_app.services.litellm_engine import LiteLLMEngine, estimate_tokens
 from tests.servers.ollama_server import OllamaServer
 from tests.servers.openai_fault import FAST_TOKENS, FaultServer
@@ -500,3 +500,34 @@ async def test_after_a_reply_the_tokenizers_keep_one_copy_and_count_as_before(
     assert vocabulary == 100277
     assert openai_count == 4 and anthropic_count > 0  # "Hello", " from", " Model", "Desk"
     assert litellm.utils.claude_json_str  # what the Anthropic tokenizer is built from stays
+
+
+def test_litellm_takes_a_local_servers_reply_as_free_rather_than_looking_its_model_up(
+    engine: LiteLLMEngine, server: FaultServer
+) -> None:
+    # LiteLLM prices each stream as it returns it. A model its map does not list (a local one) it
+    # first looks up under every generalisation of the name, and still has no price; given the
+    # local server's free prices, it has one at once. Cloud accounts give none of their own.
+    litellm = engine.wait_loaded(120)
+    local = Account(provider_id="openai_compatible", label="Local", base_url=server.base_url)
+    assert _local_pricing(local) == {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+    assert _local_pricing(Account(provider_id="anthropic", label="Cloud")) == {}
+
+    async def cost_on_return(**prices: float) -> object:
+        stream = await litellm.acompletion(
+            model="openai/ok",
+            messages=[{"role": "user", "content": "hi"}],
+            api_base=server.base_url,
+            api_key=KEY,
+            stream=True,
+            max_retries=0,
+            **prices,
+        )
+        try:
+            return stream._hidden_params.get("response_cost")
+        finally:
+            await stream.aclose()
+
+    assert engine.submit(cost_on_return()).result(30) is None
+    assert engine.submit(cost_on_return(**_local_pricing(local))).result(30) == 0.0
+    assert server.requests[-1].json().keys() == server.requests[-2].json().keys()  # no price was sent

@@ -97,6 +97,19 @@ def litellm_api_base(account: Account) -> str | None:
     return None
 
 
+# What a local server's reply costs, as LiteLLM's per-request custom pricing takes it.
+_FREE = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+
+
+def _local_pricing(account: Account) -> dict[str, float]:
+    """LiteLLM prices every stream as it returns it, for its loggers (ModelDesk prices replies
+    itself, in `_cost`). For a model its map does not list, as a local server's usually are not,
+    that lookup tries the map's every generalisation first: about 1 ms of the engine thread per
+    request, which the columns of a comparison spend one after the other before their first
+    tokens. A local server's reply is free, so saying so skips the lookup; cloud models keep it."""
+    return _FREE if account.provider.is_local else {}
+
+
 def _credentials(account: Account, api_key: str | None) -> dict[str, Any]:
     """The key as LiteLLM's adapter takes it: a Vertex AI service-account key as vertex_credentials
     (LiteLLM signs in with it), never as api_key, which would be sent as a bearer token."""
@@ -459,6 +472,7 @@ async def _produce(litellm: Any, request: _Request, mailbox: _Mailbox) -> None:
             messages=request.messages,
             api_base=litellm_api_base(account),
             **_credentials(account, request.api_key),
+            **_local_pricing(account),
             stream=True,
             stream_options=dict(_STREAM_OPTIONS),
             timeout=request.timeout_s,
