@@ -341,9 +341,14 @@ class CompareView(QWidget):
             attachments = await self._chat.fit(attached, *providers)
             first = self._conversation is None
             conversation = await self._ensure_conversation(shared)
-            paths = await self._turns.add_user_turn(
-                conversation, text, len(self.columns), first=first, attachments=attachments
-            )
+            try:
+                paths = await self._turns.add_user_turn(
+                    conversation, text, len(self.columns), first=first, attachments=attachments
+                )
+            finally:
+                if first:  # shown with the turn, after its message is written: one repaint, not two
+                    self._update_column_buttons()
+                    self.conversation_created.emit(conversation)
         except StorageFailed as exc:
             self.show_notice(f"{exc.message} Your message is kept. {exc.action}".strip())
             return
@@ -374,7 +379,8 @@ class CompareView(QWidget):
             self.conversation_renamed.emit(conversation)
 
     async def _ensure_conversation(self, shared: ChatParams) -> Conversation:
-        """The stored comparison, created at the first Send (columns shuffled when blind)."""
+        """The stored comparison, created at the first Send (columns shuffled when blind); `send`
+        shows it (the list's new row, the columns fixed) with the turn."""
         conversation = self._conversation
         if conversation is not None:
             await self._save_setup()
@@ -396,8 +402,6 @@ class CompareView(QWidget):
             title=DEFAULT_TITLE, account_id=first.account_id, model=first.model, params=shared, compare=self.setup()
         )
         self._conversation = conversation
-        self._update_column_buttons()
-        self.conversation_created.emit(conversation)
         return conversation
 
     async def _save_setup(self) -> None:
