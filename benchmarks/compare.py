@@ -261,6 +261,8 @@ def main() -> None:
             "lone_paced_tokens_per_s": f"{median_of(lone_paced, 'rate'):.1f}",
             "compare_paced_worst_tokens_per_s_each": each(paced, "worst_rate", 1),
             "rate_fidelity": f"{median_of(paced, 'worst_rate') / median_of(lone_paced, 'rate'):.3f}",
+            "lone_ttft_ms_each": each(lone_paced, "ttft_ms", 1),
+            "compare_worst_ttft_ms_each": each(paced, "worst_ttft_ms", 1),
             "lone_ttft_ms": f"{median_of(lone_paced, 'ttft_ms'):.1f}",
             "compare_worst_ttft_ms": f"{median_of(paced, 'worst_ttft_ms'):.1f}",
             "compare_first_column_ttft_ms": f"{median_of(paced, 'best_ttft_ms'):.1f}",
