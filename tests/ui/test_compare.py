@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QApplication
 
 from desktop_app.domain.conversations import MessageStatus
@@ -140,6 +140,36 @@ def test_a_first_turn_moves_nothing_in_the_window(qtbot, modeldesk, fault_accoun
     assert _send(qtbot, view, "Hold still") == ["complete"] * 4
     assert not any(c.remove_button.isEnabled() for c in view.columns)
     assert layout() == before
+
+
+class _Paints(QObject):
+    """Notes each paint of the widgets it watches."""
+
+    def __init__(self, widgets) -> None:
+        super().__init__()
+        self.painted: list[QObject] = []
+        for widget in widgets:
+            widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.painted.append(watched)
+        return False
+
+
+def test_a_first_turn_shows_the_stored_comparison_with_the_columns_start(qtbot, modeldesk, fault_account):
+    """The comparison's row in the list and its fixed columns show with the turn: one repaint. They
+    used to change while the user's message was being written, and the window repainted for them
+    then, before the columns had even started."""
+    view = _compare(qtbot, modeldesk, fault_account, "ok", "ok")
+    paints = _Paints([modeldesk.chat_pane.conversations_box.view.viewport(), *(c.remove_button for c in view.columns)])
+    QApplication.processEvents()  # what was due before Send
+    paints.painted.clear()
+    before_start: list[int] = []
+    view.column_started.connect(lambda _lane: before_start.append(len(paints.painted)))
+    assert _send(qtbot, view, "Once") == ["complete", "complete"]
+    assert before_start[0] == 0
+    assert paints.painted  # with the turn
 
 
 def test_a_column_stops_alone_and_stop_all_stops_the_rest(qtbot, modeldesk, fault_account):
